@@ -1,0 +1,40 @@
+/**
+ * Argument checks both backends apply before an ioctl touches memory, so that a short buffer is
+ * EFAULT (as the kernel's copy_from_user/copy_to_user would answer) and never a stray access.
+ * @module
+ */
+import { iocDir, iocSize, ioctlByRequest, type Arch } from '../uapi/index.js';
+import { KvmError } from './error.js';
+import type { IoctlArg } from './sys.js';
+
+/**
+ * The number of bytes an ioctl reads or writes through its pointer argument: `_IOC_SIZE` of the
+ * request, or for a struct with a flexible array (kvm_msrs, kvm_cpuid2, kvm_reg_list...) the
+ * extent its count field announces. 0 for `_IO` requests, which take no pointer.
+ */
+export function argExtent(arch: Arch, request: number, bytes: Uint8Array): number {
+  if (iocDir(request) === 0) return 0;
+  const def = ioctlByRequest(arch, request);
+  const arg = def?.arg;
+  if (arg && arg.kind !== 'scalar' && arg.kind !== 'array' && 'extent' in arg) {
+    return (arg as { extent(b: Uint8Array): number }).extent(bytes);
+  }
+  return iocSize(request);
+}
+
+/**
+ * Validates an ioctl argument for a request whose direction says it takes a pointer: the caller
+ * must pass the struct's bytes, long enough for everything the kernel would access.
+ * Throws EFAULT otherwise. Returns the argument unchanged.
+ */
+export function checkPointerArg(arch: Arch, fd: number, request: number, arg: IoctlArg | undefined): IoctlArg | undefined {
+  if (iocDir(request) === 0 || iocSize(request) === 0) return arg;
+  if (!(arg instanceof Uint8Array)) {
+    throw KvmError.of('EFAULT', 'ioctl', { request, fd, message: 'this request takes a struct: pass its bytes as a Uint8Array' });
+  }
+  const need = argExtent(arch, request, arg.length >= iocSize(request) ? arg : new Uint8Array(0));
+  if (arg.length < need) {
+    throw KvmError.of('EFAULT', 'ioctl', { request, fd, message: `argument is ${arg.length} bytes, the kernel would access ${need}` });
+  }
+  return arg;
+}

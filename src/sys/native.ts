@@ -1,0 +1,198 @@
+/**
+ * `nativeSys()`: the real /dev/kvm through libc, called with koffi (an FFI that ships prebuilt
+ * binaries; see the README's design notes for why not ffi-napi). Linux only.
+ * @module
+ */
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { createRequire } from 'node:module';
+import { hostArch, type Arch } from '../uapi/index.js';
+import { checkPointerArg } from './args.js';
+import { ERRNO } from './errno.js';
+import { KvmError } from './error.js';
+import { O_CLOEXEC, O_RDWR, PAGE_SIZE, type HostMemory, type IoctlArg, type Sys } from './sys.js';
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 0x01;
+const MAP_PRIVATE = 0x02;
+const MAP_ANONYMOUS = 0x20;
+const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+
+// Minimal shape of the koffi API this module uses (koffi ships its own types, but it is optional).
+interface KoffiFn {
+  (...args: unknown[]): unknown;
+}
+interface Koffi {
+  load(lib: string): { func(decl: string): KoffiFn };
+  errno(value?: number): number;
+  view(ptr: unknown, len: number): ArrayBuffer;
+}
+
+interface Libc {
+  open: KoffiFn;
+  ioctlInt: KoffiFn;
+  ioctlPtr: KoffiFn;
+  mmap: KoffiFn;
+  munmap: KoffiFn;
+  close: KoffiFn;
+  koffi: Koffi;
+}
+
+let libc: Libc | undefined;
+let loadError: Error | undefined;
+
+function loadLibc(): Libc {
+  if (libc) return libc;
+  if (loadError) throw loadError;
+  try {
+    if (process.platform !== 'linux') throw new Error(`the native backend needs Linux (this is ${process.platform})`);
+    const require = createRequire(import.meta.url);
+    const koffi = require('koffi') as Koffi;
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      koffi,
+      open: lib.func('int open(const char *path, int flags)'),
+      // ioctl is variadic in C; two fixed-arity aliases cover its two argument shapes on LP64.
+      ioctlInt: lib.func('int ioctl(int fd, unsigned long request, unsigned long arg)'),
+      ioctlPtr: lib.func('int ioctl(int fd, unsigned long request, void *arg)'),
+      mmap: lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),
+      munmap: lib.func('int munmap(void *addr, size_t length)'),
+      close: lib.func('int close(int fd)'),
+    };
+    return libc;
+  } catch (e) {
+    loadError = e instanceof Error ? e : new Error(String(e));
+    throw loadError;
+  }
+}
+
+/**
+ * True when the native backend can work here: Linux on a KVM arch, the FFI loads, and /dev/kvm
+ * exists and is readable and writable by this process.
+ */
+export function isNativeAvailable(path = '/dev/kvm'): boolean {
+  if (!hostArch()) return false;
+  try {
+    loadLibc();
+    accessSync(path, fsConstants.R_OK | fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why the native backend is unavailable, or undefined when it is available. */
+export function nativeUnavailableReason(path = '/dev/kvm'): string | undefined {
+  if (!hostArch()) return `KVM is not available on ${process.arch}`;
+  try {
+    loadLibc();
+  } catch (e) {
+    return `FFI unavailable: ${(e as Error).message}`;
+  }
+  try {
+    accessSync(path, fsConstants.R_OK | fsConstants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `${path} does not exist (no KVM on this machine)` : `${path} is not accessible (${code}); add this user to the kvm group`;
+  }
+  return undefined;
+}
+
+interface Mapping {
+  readonly addr: bigint;
+  readonly length: number;
+}
+
+class NativeSys implements Sys {
+  readonly backend = 'native' as const;
+  readonly arch: Arch;
+  private readonly c: Libc;
+  private readonly mappings = new WeakMap<ArrayBufferLike, Mapping>();
+
+  constructor() {
+    const arch = hostArch();
+    if (!arch) throw KvmError.of('ENODEV', 'open', { message: `KVM is not available on ${process.arch}` });
+    this.arch = arch;
+    try {
+      this.c = loadLibc();
+    } catch (e) {
+      throw KvmError.of('ENOSYS', 'open', { message: `native backend unavailable: ${(e as Error).message}` });
+    }
+  }
+
+  private fail(syscall: string, detail?: { request?: number; fd?: number }): never {
+    throw new KvmError(this.c.koffi.errno(), syscall, detail);
+  }
+
+  open(path: string, flags = O_RDWR | O_CLOEXEC): number {
+    const fd = this.c.open(path, flags) as number;
+    if (fd < 0) this.fail('open');
+    return fd;
+  }
+
+  ioctl(fd: number, request: number, arg?: IoctlArg): number {
+    checkFd(fd, request);
+    checkPointerArg(this.arch, fd, request, arg);
+    const req = request >>> 0;
+    let r: number;
+    if (arg instanceof Uint8Array) {
+      r = this.c.ioctlPtr(fd, req, arg) as number;
+    } else {
+      const v = arg === undefined ? 0n : BigInt.asUintN(64, BigInt(arg));
+      r = this.c.ioctlInt(fd, req, v) as number;
+    }
+    if (r < 0) this.fail('ioctl', { request: req, fd });
+    return r;
+  }
+
+  mmap(fd: number, length: number, offset = 0): Uint8Array {
+    checkLength(length, 'mmap');
+    const addr = this.c.mmap(null, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset) as bigint;
+    if (addr === MAP_FAILED) this.fail('mmap', { fd });
+    return this.wrap(addr, length);
+  }
+
+  munmap(region: Uint8Array): void {
+    const m = this.mappings.get(region.buffer);
+    if (!m) throw KvmError.of('EINVAL', 'munmap', { message: 'not a region returned by mmap() or alloc() of this Sys' });
+    this.mappings.delete(region.buffer);
+    if ((this.c.munmap(m.addr, m.length) as number) < 0) this.fail('munmap');
+  }
+
+  alloc(length: number): HostMemory {
+    checkLength(length, 'mmap');
+    const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
+    const addr = this.c.mmap(null, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) as bigint;
+    if (addr === MAP_FAILED) this.fail('mmap');
+    return { hva: addr, bytes: this.wrap(addr, len).subarray(0, length) };
+  }
+
+  close(fd: number): void {
+    checkFd(fd);
+    if ((this.c.close(fd) as number) < 0) this.fail('close', { fd });
+  }
+
+  private wrap(addr: bigint, length: number): Uint8Array {
+    const buf = this.c.koffi.view(addr, length);
+    this.mappings.set(buf, { addr, length });
+    return new Uint8Array(buf);
+  }
+}
+
+function checkFd(fd: number, request?: number): void {
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
+    throw new KvmError(ERRNO.EBADF, request === undefined ? 'close' : 'ioctl', request === undefined ? {} : { request, fd });
+  }
+}
+
+function checkLength(length: number, syscall: string): void {
+  if (!Number.isSafeInteger(length) || length <= 0) throw KvmError.of('EINVAL', syscall);
+}
+
+/**
+ * The real /dev/kvm. Throws KvmError(ENOSYS) when the FFI cannot load and ENODEV on a non-KVM
+ * arch; a missing or forbidden /dev/kvm shows up as the errno of `open` (ENOENT, EACCES).
+ */
+export function nativeSys(): Sys {
+  return new NativeSys();
+}

@@ -1,0 +1,45 @@
+import type { Arch } from '../uapi/index.js';
+
+/** Anonymous memory handed to a VMM: its host virtual address and a view of the same bytes. */
+export interface HostMemory {
+  /** The hva to put in `userspace_addr` and other pointer fields. */
+  readonly hva: bigint;
+  /** The same memory as bytes (zero copy): writes here are seen by the guest and vice versa. */
+  readonly bytes: Uint8Array;
+}
+
+/** An ioctl argument: an integer (`unsigned long`), or the bytes of the struct a pointer would address. */
+export type IoctlArg = number | bigint | Uint8Array;
+
+/**
+ * The syscall edge a VMM uses: what it would do with libc on Linux. Two implementations:
+ * `virtualSys()` (the in-process emulator) and `nativeSys()` (the real /dev/kvm through an FFI).
+ * Failures throw {@link KvmError} with the kernel's errno.
+ */
+export interface Sys {
+  /** Which implementation this is. */
+  readonly backend: 'virtual' | 'native';
+  /** The architecture of the (possibly emulated) host. */
+  readonly arch: Arch;
+  /** open(2). Returns an fd. */
+  open(path: string, flags?: number): number;
+  /**
+   * ioctl(2) with the Linux request number. Struct arguments are passed as their C bytes; in/out
+   * structs are written back in place. Returns what the kernel returns (an fd, a value, 0).
+   */
+  ioctl(fd: number, request: number, arg?: IoctlArg): number;
+  /** mmap(2) of an fd (a vCPU fd gives its kvm_run region). */
+  mmap(fd: number, length: number, offset?: number): Uint8Array;
+  /** munmap(2) of a region returned by `mmap` or `alloc`. */
+  munmap(region: Uint8Array): void;
+  /** Anonymous, zeroed, page-aligned memory for guest RAM and pointer arguments. */
+  alloc(length: number): HostMemory;
+  /** close(2). */
+  close(fd: number): void;
+}
+
+/** O_RDWR | O_CLOEXEC, the flags VMMs open /dev/kvm with. */
+export const O_RDWR = 2;
+export const O_CLOEXEC = 0o2000000;
+
+export const PAGE_SIZE = 4096;

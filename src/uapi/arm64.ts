@@ -1,0 +1,205 @@
+/**
+ * arm64 uapi: arch/arm64/include/uapi/asm/kvm.h structs, constants, kvm_run (with the IDSR seed
+ * exit) and ioctls.
+ * @module
+ */
+import type { ConstGroup } from './constants.js';
+import { defineIoctls, genericIoctlRows, scalarArgs, type IoctlRow } from './ioctls.js';
+import { genericStructs, kvmRun } from './kvm.js';
+import { array, ext, struct, u128, u32, u64, u8, type AnyStruct } from './layout.js';
+
+export const user_pt_regs = struct('user_pt_regs', { regs: array(u64, 31), sp: u64, pc: u64, pstate: u64 });
+
+export const user_fpsimd_state = struct('user_fpsimd_state', { vregs: array(u128, 32), fpsr: u32, fpcr: u32, __reserved: array(u32, 2) });
+
+/** KVM_NR_SPSR = 5. */
+export const kvm_regs = struct('kvm_regs', {
+  regs: user_pt_regs,
+  sp_el1: u64,
+  elr_el1: u64,
+  spsr: array(u64, 5),
+  fp_regs: user_fpsimd_state,
+});
+
+export const kvm_vcpu_init = struct('kvm_vcpu_init', { target: u32, features: array(u32, 7) });
+
+/** KVM_ARM_MAX_DBG_REGS = 16 of each kind. */
+export const kvm_guest_debug_arch = struct('kvm_guest_debug_arch', {
+  dbg_bcr: array(u64, 16),
+  dbg_bvr: array(u64, 16),
+  dbg_wcr: array(u64, 16),
+  dbg_wvr: array(u64, 16),
+});
+
+export const kvm_guest_debug = struct('kvm_guest_debug', { control: u32, pad: u32, arch: kvm_guest_debug_arch });
+
+/** hsr is ESR_EL2[31:0]; hsr_high is ESR_EL2[61:32], valid when flags carry KVM_DEBUG_ARCH_HSR_HIGH_VALID. */
+export const kvm_debug_exit_arch = struct('kvm_debug_exit_arch', { hsr: u32, hsr_high: u32, far: u64 });
+
+export const kvm_sync_regs = struct('kvm_sync_regs', { device_irq_level: u64 });
+
+/**
+ * The IDSR seed exit payload (KVM_EXIT_ARM_IDSR): an EL1 access to an implementation-defined
+ * system register, forwarded to the VMM. See include/vkvm/arm_idsr.h for the state machine.
+ */
+export const kvm_run_arm_idsr = struct(null, {
+  Op0: u8,
+  Op1: u8,
+  CRn: u8,
+  CRm: u8,
+  Op2: u8,
+  padding: array(u8, 3),
+  regval: u64,
+  is_write: u8,
+  is_needed: u8,
+  is_handled: u8,
+});
+
+export const kvm_run = kvmRun({
+  debugExitArch: kvm_debug_exit_arch,
+  syncRegs: kvm_sync_regs,
+  extraExits: { arm_idsr: ext(kvm_run_arm_idsr, { cStruct: 'kvm_run_arm_idsr', anchor: 'padding' }) },
+});
+
+/** Every arm64 struct, generic ones included. */
+export const structs = {
+  ...genericStructs,
+  kvm_run,
+  user_pt_regs,
+  user_fpsimd_state,
+  kvm_regs,
+  kvm_vcpu_init,
+  kvm_guest_debug_arch,
+  kvm_guest_debug,
+  kvm_debug_exit_arch,
+  kvm_sync_regs,
+} satisfies Record<string, AnyStruct>;
+
+// ---------------------------------------------------------------------------------------------
+// Constants
+
+/** arm64 kvm_guest_debug.control bits. */
+export const KVM_GUESTDBG_ARM64 = { USE_SW_BP: 1 << 16, USE_HW: 1 << 17 } as const;
+
+/** kvm_vcpu_init.features bit numbers. */
+export const KVM_ARM_VCPU = {
+  POWER_OFF: 0,
+  EL1_32BIT: 1,
+  PSCI_0_2: 2,
+  PMU_V3: 3,
+  SVE: 4,
+  PTRAUTH_ADDRESS: 5,
+  PTRAUTH_GENERIC: 6,
+} as const;
+
+/** KVM_ARM_PREFERRED_TARGET targets. */
+export const KVM_ARM_TARGET = {
+  AEM_V8: 0,
+  FOUNDATION_V8: 1,
+  CORTEX_A57: 2,
+  XGENE_POTENZA: 3,
+  CORTEX_A53: 4,
+  GENERIC_V8: 5,
+} as const;
+
+/** ONE_REG id fields on arm64. */
+export const KVM_REG_ARM = {
+  COPROC_MASK: 0x0fff0000,
+  COPROC_SHIFT: 16,
+  CORE: 0x0010 << 16,
+  DEMUX: 0x0011 << 16,
+  FW: 0x0014 << 16,
+  FW_FEAT_BMAP: 0x0016 << 16,
+} as const;
+
+/** System-register ONE_REG encoding (KVM_REG_ARM64_SYSREG_*). */
+export const KVM_REG_ARM64_SYSREG = {
+  /** The coproc value itself: `KVM_REG_ARM64_SYSREG`. */
+  '': 0x0013 << 16,
+  _OP0_MASK: 0xc000,
+  _OP0_SHIFT: 14,
+  _OP1_MASK: 0x3800,
+  _OP1_SHIFT: 11,
+  _CRN_MASK: 0x0780,
+  _CRN_SHIFT: 7,
+  _CRM_MASK: 0x0078,
+  _CRM_SHIFT: 3,
+  _OP2_MASK: 0x0007,
+  _OP2_SHIFT: 0,
+} as const;
+
+/** KVM_REG_ARM_CORE ids address struct kvm_regs in 32-bit words: `KVM_REG_ARM_CORE_REG(name)`. */
+export function coreRegId(path: string): bigint {
+  const off = kvm_regs.offsetOf(path);
+  const size = path.startsWith('fp_regs.vregs') ? 0x0040000000000000n : path.startsWith('fp_regs.fp') ? 0x0020000000000000n : 0x0030000000000000n;
+  return 0x6000000000000000n | size | BigInt(KVM_REG_ARM.CORE) | BigInt(off / 4);
+}
+
+/** `ARM64_SYS_REG(op0, op1, crn, crm, op2)`: a 64-bit sysreg ONE_REG id. */
+export function sysRegId(op0: number, op1: number, crn: number, crm: number, op2: number): bigint {
+  return 0x6000000000000000n | 0x0030000000000000n | BigInt(KVM_REG_ARM64_SYSREG['']) |
+    BigInt(((op0 << 14) & 0xc000) | ((op1 << 11) & 0x3800) | ((crn << 7) & 0x0780) | ((crm << 3) & 0x78) | (op2 & 7));
+}
+
+/** PSCI function ids and return codes (include/uapi/linux/psci.h). */
+export const PSCI = {
+  '0_2_FN_BASE': 0x84000000,
+  '0_2_64BIT': 0x40000000,
+  '0_2_FN_PSCI_VERSION': 0x84000000,
+  '0_2_FN_CPU_SUSPEND': 0x84000001,
+  '0_2_FN_CPU_OFF': 0x84000002,
+  '0_2_FN_CPU_ON': 0x84000003,
+  '0_2_FN_AFFINITY_INFO': 0x84000004,
+  '0_2_FN_MIGRATE': 0x84000005,
+  '0_2_FN_MIGRATE_INFO_TYPE': 0x84000006,
+  '0_2_FN_MIGRATE_INFO_UP_CPU': 0x84000007,
+  '0_2_FN_SYSTEM_OFF': 0x84000008,
+  '0_2_FN_SYSTEM_RESET': 0x84000009,
+  '0_2_FN64_CPU_SUSPEND': 0xc4000001,
+  '0_2_FN64_CPU_ON': 0xc4000003,
+  '0_2_FN64_AFFINITY_INFO': 0xc4000004,
+  '1_0_FN_PSCI_FEATURES': 0x8400000a,
+  '1_0_FN_SYSTEM_SUSPEND': 0x8400000e,
+  '1_0_FN64_SYSTEM_SUSPEND': 0xc400000e,
+  RET_SUCCESS: 0,
+  RET_NOT_SUPPORTED: -1,
+  RET_INVALID_PARAMS: -2,
+  RET_DENIED: -3,
+  RET_ALREADY_ON: -4,
+  RET_ON_PENDING: -5,
+  RET_INTERNAL_FAILURE: -6,
+  RET_NOT_PRESENT: -7,
+  RET_DISABLED: -8,
+  RET_INVALID_ADDRESS: -9,
+} as const;
+
+/**
+ * The IDSR seed extension numbers ("KVM: arm64: Add support for IDSR exits to userspace", 2020).
+ * They clash with upstream numbers of other arches (29 is KVM_EXIT_X86_RDMSR, 180 is
+ * KVM_CAP_S390_PROTECTED), which is why they are only active on arm64 VMs.
+ */
+export const KVM_ARM_IDSR = { KVM_CAP_ARM_IDSR_TO_USER: 180, KVM_EXIT_ARM_IDSR: 29 } as const;
+
+/** arm64 constant groups for the C checks. */
+export const constGroups: readonly ConstGroup[] = [
+  { prefix: 'KVM_GUESTDBG_', values: KVM_GUESTDBG_ARM64 },
+  { prefix: 'KVM_ARM_VCPU_', values: KVM_ARM_VCPU },
+  { prefix: 'KVM_ARM_TARGET_', values: KVM_ARM_TARGET },
+  { prefix: 'KVM_REG_ARM_', values: KVM_REG_ARM },
+  { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
+  { prefix: 'PSCI_', values: PSCI },
+  { prefix: '', values: KVM_ARM_IDSR },
+  { prefix: 'KVM_', values: { DEBUG_ARCH_HSR_HIGH_VALID: 1, ARM_MAX_DBG_REGS: 16, NR_SPSR: 5, VM_TYPE_ARM_IPA_SIZE_MASK: 0xffn } },
+];
+
+// ---------------------------------------------------------------------------------------------
+// ioctls
+
+const arm64Rows: IoctlRow[] = [
+  ['ARM_VCPU_INIT', 'w', 0xae, kvm_vcpu_init, ['vcpu']],
+  ['ARM_PREFERRED_TARGET', 'r', 0xaf, kvm_vcpu_init, ['vm']],
+  ['ARM_VCPU_FINALIZE', 'w', 0xc2, scalarArgs.int, ['vcpu']],
+];
+
+/** Every arm64 KVM ioctl this project declares, by C name. */
+export const ioctls = defineIoctls([...genericIoctlRows({ ...structs }), ...arm64Rows]);

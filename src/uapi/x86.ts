@@ -1,0 +1,299 @@
+/**
+ * x86-64 uapi: arch/x86/include/uapi/asm/kvm.h structs (incl. TDX), constants, kvm_run and ioctls.
+ * @module
+ */
+import type { ConstGroup } from './constants.js';
+import { defineIoctls, genericIoctlRows, scalarArgs, type IoctlRow } from './ioctls.js';
+import { genericStructs, kvmRun } from './kvm.js';
+import { array, flex, ptr, struct, u16, u32, u64, u8, type AnyStruct } from './layout.js';
+
+export const kvm_regs = struct('kvm_regs', {
+  rax: u64, rbx: u64, rcx: u64, rdx: u64,
+  rsi: u64, rdi: u64, rsp: u64, rbp: u64,
+  r8: u64, r9: u64, r10: u64, r11: u64,
+  r12: u64, r13: u64, r14: u64, r15: u64,
+  rip: u64, rflags: u64,
+});
+
+export const kvm_segment = struct('kvm_segment', {
+  base: u64,
+  limit: u32,
+  selector: u16,
+  type: u8,
+  present: u8, dpl: u8, db: u8, s: u8, l: u8, g: u8, avl: u8,
+  unusable: u8,
+  padding: u8,
+});
+
+export const kvm_dtable = struct('kvm_dtable', { base: u64, limit: u16, padding: array(u16, 3) });
+
+const segments = {
+  cs: kvm_segment, ds: kvm_segment, es: kvm_segment, fs: kvm_segment, gs: kvm_segment, ss: kvm_segment,
+  tr: kvm_segment, ldt: kvm_segment,
+  gdt: kvm_dtable, idt: kvm_dtable,
+  cr0: u64, cr2: u64, cr3: u64, cr4: u64, cr8: u64,
+  efer: u64,
+  apic_base: u64,
+} as const;
+
+/** KVM_NR_INTERRUPTS = 256 -> four u64 words. */
+export const kvm_sregs = struct('kvm_sregs', { ...segments, interrupt_bitmap: array(u64, 4) });
+
+export const kvm_sregs2 = struct('kvm_sregs2', { ...segments, flags: u64, pdptrs: array(u64, 4) });
+
+export const kvm_fpu = struct('kvm_fpu', {
+  fpr: array(array(u8, 16), 8),
+  fcw: u16,
+  fsw: u16,
+  ftwx: u8,
+  pad1: u8,
+  last_opcode: u16,
+  last_ip: u64,
+  last_dp: u64,
+  xmm: array(array(u8, 16), 16),
+  mxcsr: u32,
+  pad2: u32,
+});
+
+export const kvm_msr_entry = struct('kvm_msr_entry', { index: u32, reserved: u32, data: u64 });
+export const kvm_msrs = struct('kvm_msrs', { nmsrs: u32, pad: u32, entries: flex(kvm_msr_entry, 'nmsrs') });
+export const kvm_msr_list = struct('kvm_msr_list', { nmsrs: u32, indices: flex(u32, 'nmsrs') });
+
+export const kvm_msr_filter_range = struct('kvm_msr_filter_range', { flags: u32, nmsrs: u32, base: u32, bitmap: ptr });
+/** KVM_MSR_FILTER_MAX_RANGES = 16. */
+export const kvm_msr_filter = struct('kvm_msr_filter', { flags: u32, ranges: array(kvm_msr_filter_range, 16) });
+
+export const kvm_cpuid_entry2 = struct('kvm_cpuid_entry2', {
+  function: u32,
+  index: u32,
+  flags: u32,
+  eax: u32, ebx: u32, ecx: u32, edx: u32,
+  padding: array(u32, 3),
+});
+export const kvm_cpuid2 = struct('kvm_cpuid2', { nent: u32, padding: u32, entries: flex(kvm_cpuid_entry2, 'nent') });
+
+export const kvm_debug_exit_arch = struct('kvm_debug_exit_arch', { exception: u32, pad: u32, pc: u64, dr6: u64, dr7: u64 });
+export const kvm_guest_debug_arch = struct('kvm_guest_debug_arch', { debugreg: array(u64, 8) });
+export const kvm_guest_debug = struct('kvm_guest_debug', { control: u32, pad: u32, arch: kvm_guest_debug_arch });
+
+export const kvm_vcpu_events = struct('kvm_vcpu_events', {
+  exception: struct(null, { injected: u8, nr: u8, has_error_code: u8, pending: u8, error_code: u32 }),
+  interrupt: struct(null, { injected: u8, nr: u8, soft: u8, shadow: u8 }),
+  nmi: struct(null, { injected: u8, pending: u8, masked: u8, pad: u8 }),
+  sipi_vector: u32,
+  flags: u32,
+  smi: struct(null, { smm: u8, pending: u8, smm_inside_nmi: u8, latched_init: u8 }),
+  triple_fault: struct(null, { pending: u8 }),
+  reserved: array(u8, 26),
+  exception_has_payload: u8,
+  exception_payload: u64,
+});
+
+export const kvm_debugregs = struct('kvm_debugregs', { db: array(u64, 4), dr6: u64, dr7: u64, flags: u64, reserved: array(u64, 9) });
+
+export const kvm_xcr = struct('kvm_xcr', { xcr: u32, reserved: u32, value: u64 });
+/** KVM_MAX_XCRS = 16. */
+export const kvm_xcrs = struct('kvm_xcrs', { nr_xcrs: u32, flags: u32, xcrs: array(kvm_xcr, 16), padding: array(u64, 16) });
+
+export const kvm_sync_regs = struct('kvm_sync_regs', { regs: kvm_regs, sregs: kvm_sregs, events: kvm_vcpu_events });
+
+export const kvm_pit_config = struct('kvm_pit_config', { flags: u32, pad: array(u32, 15) });
+
+export const kvm_clock_data = struct('kvm_clock_data', { clock: u64, flags: u32, pad0: u32, realtime: u64, host_tsc: u64, pad: array(u32, 4) });
+
+// TDX (arch/x86/include/uapi/asm/kvm.h, Linux 6.16+)
+
+export const kvm_tdx_cmd = struct('kvm_tdx_cmd', { id: u32, flags: u32, data: u64, hw_error: u64 }, { ext: true });
+
+export const kvm_tdx_capabilities = struct(
+  'kvm_tdx_capabilities',
+  {
+    supported_attrs: u64,
+    supported_xfam: u64,
+    kernel_tdvmcallinfo_1_r11: u64,
+    user_tdvmcallinfo_1_r11: u64,
+    kernel_tdvmcallinfo_1_r12: u64,
+    user_tdvmcallinfo_1_r12: u64,
+    reserved: array(u64, 250),
+    cpuid: kvm_cpuid2,
+  },
+  { ext: true },
+);
+
+export const kvm_tdx_init_vm = struct(
+  'kvm_tdx_init_vm',
+  {
+    attributes: u64,
+    xfam: u64,
+    mrconfigid: array(u64, 6),
+    mrowner: array(u64, 6),
+    mrownerconfig: array(u64, 6),
+    reserved: array(u64, 12),
+    cpuid: kvm_cpuid2,
+  },
+  { ext: true },
+);
+
+export const kvm_tdx_init_mem_region = struct('kvm_tdx_init_mem_region', { source_addr: u64, gpa: u64, nr_pages: u64 }, { ext: true });
+
+export const kvm_run = kvmRun({ debugExitArch: kvm_debug_exit_arch, syncRegs: kvm_sync_regs, extraExits: {} });
+
+/** Every x86-64 struct, generic ones included. */
+export const structs = {
+  ...genericStructs,
+  kvm_run,
+  kvm_regs,
+  kvm_segment,
+  kvm_dtable,
+  kvm_sregs,
+  kvm_sregs2,
+  kvm_fpu,
+  kvm_msr_entry,
+  kvm_msrs,
+  kvm_msr_list,
+  kvm_msr_filter_range,
+  kvm_msr_filter,
+  kvm_cpuid_entry2,
+  kvm_cpuid2,
+  kvm_debug_exit_arch,
+  kvm_guest_debug_arch,
+  kvm_guest_debug,
+  kvm_vcpu_events,
+  kvm_debugregs,
+  kvm_xcr,
+  kvm_xcrs,
+  kvm_sync_regs,
+  kvm_pit_config,
+  kvm_clock_data,
+  kvm_tdx_cmd,
+  kvm_tdx_capabilities,
+  kvm_tdx_init_vm,
+  kvm_tdx_init_mem_region,
+} satisfies Record<string, AnyStruct>;
+
+// ---------------------------------------------------------------------------------------------
+// Constants
+
+/** x86 kvm_guest_debug.control bits. */
+export const KVM_GUESTDBG_X86 = {
+  USE_SW_BP: 0x00010000,
+  USE_HW_BP: 0x00020000,
+  INJECT_DB: 0x00040000,
+  INJECT_BP: 0x00080000,
+  BLOCKIRQ: 0x00100000,
+} as const;
+
+/** KVM_CREATE_VM machine types on x86. */
+export const KVM_X86_VM = { DEFAULT_VM: 0, SW_PROTECTED_VM: 1, SEV_VM: 2, SEV_ES_VM: 3, SNP_VM: 4, TDX_VM: 5 } as const;
+
+/** enum kvm_tdx_cmd_id (KVM_MEMORY_ENCRYPT_OP sub-commands for TDX). */
+export const KVM_TDX = {
+  CAPABILITIES: 0,
+  INIT_VM: 1,
+  INIT_VCPU: 2,
+  INIT_MEM_REGION: 3,
+  FINALIZE_VM: 4,
+  GET_CPUID: 5,
+  CMD_NR_MAX: 6,
+  /** kvm_tdx_cmd.flags for INIT_MEM_REGION. */
+  MEASURE_MEMORY_REGION: 1,
+} as const;
+
+/** kvm_run.kvm_valid_regs / kvm_dirty_regs bits. */
+export const KVM_SYNC_X86 = { REGS: 1, SREGS: 2, EVENTS: 4, VALID_FIELDS: 7 } as const;
+
+/** Page offsets inside the vCPU mmap. */
+export const KVM_PAGE_OFFSET = { PIO: 1, COALESCED_MMIO: 2, DIRTY_LOG: 64 } as const;
+
+/** kvm_run.flags on x86. */
+export const KVM_RUN_X86 = { SMM: 1, BUS_LOCK: 2, GUEST_MODE: 4 } as const;
+
+/** kvm_cpuid_entry2.flags. */
+export const KVM_CPUID_FLAG = { SIGNIFCANT_INDEX: 1, STATEFUL_FUNC: 2, STATE_READ_NEXT: 4 } as const;
+
+/** kvm_vcpu_events.flags. */
+export const KVM_VCPUEVENT_VALID = { NMI_PENDING: 1, SIPI_VECTOR: 2, SHADOW: 4, SMM: 8, PAYLOAD: 0x10, TRIPLE_FAULT: 0x20 } as const;
+
+/** kvm_vcpu_events.interrupt.shadow. */
+export const KVM_X86_SHADOW_INT = { MOV_SS: 1, STI: 2 } as const;
+
+/** KVM_X86_SET_MSR_FILTER flags. */
+export const KVM_MSR_FILTER = { READ: 1, WRITE: 2, DEFAULT_ALLOW: 0, DEFAULT_DENY: 1, MAX_RANGES: 16, MAX_BITMAP_SIZE: 0x600 } as const;
+
+/** KVM_SET_SREGS2 flags. */
+export const KVM_SREGS2_FLAGS = { PDPTRS_VALID: 1 } as const;
+
+/** x86 kvm_run.hypercall.flags. */
+export const KVM_EXIT_HYPERCALL_FLAG = { LONG_MODE: 1n } as const;
+
+/** KVM_CAP_X86_DISABLE_EXITS arg bits. */
+export const KVM_X86_DISABLE_EXITS = { MWAIT: 1, HLT: 2, PAUSE: 4, CSTATE: 8 } as const;
+
+/** Exception vectors (asm/kvm.h *_VECTOR). */
+export const VECTOR = {
+  DE: 0, DB: 1, BP: 3, OF: 4, BR: 5, UD: 6, NM: 7, DF: 8, TS: 10, NP: 11, SS: 12, GP: 13, PF: 14, MF: 16, AC: 17, MC: 18, XM: 19, VE: 20, CP: 21,
+} as const;
+
+/** x86 constant groups for the C checks. */
+export const constGroups: readonly ConstGroup[] = [
+  { prefix: 'KVM_GUESTDBG_', values: KVM_GUESTDBG_X86 },
+  { prefix: 'KVM_X86_', values: KVM_X86_VM },
+  { prefix: 'KVM_TDX_', values: KVM_TDX },
+  { prefix: 'KVM_SYNC_X86_', values: KVM_SYNC_X86 },
+  { prefix: 'KVM_', values: { PIO_PAGE_OFFSET: 1, COALESCED_MMIO_PAGE_OFFSET: 2, DIRTY_LOG_PAGE_OFFSET: 64 } },
+  { prefix: 'KVM_RUN_X86_', values: KVM_RUN_X86 },
+  { prefix: 'KVM_CPUID_FLAG_', values: KVM_CPUID_FLAG },
+  { prefix: 'KVM_VCPUEVENT_VALID_', values: KVM_VCPUEVENT_VALID },
+  { prefix: 'KVM_X86_SHADOW_INT_', values: KVM_X86_SHADOW_INT },
+  { prefix: 'KVM_MSR_FILTER_', values: KVM_MSR_FILTER },
+  { prefix: 'KVM_SREGS2_FLAGS_', values: KVM_SREGS2_FLAGS },
+  { prefix: 'KVM_EXIT_HYPERCALL_', values: KVM_EXIT_HYPERCALL_FLAG },
+  { prefix: 'KVM_X86_DISABLE_EXITS_', values: KVM_X86_DISABLE_EXITS },
+  { prefix: '', values: Object.fromEntries(Object.entries(VECTOR).map(([k, v]) => [`${k}_VECTOR`, v])) },
+];
+
+// ---------------------------------------------------------------------------------------------
+// ioctls
+
+const SYS = ['system'] as const;
+const VM = ['vm'] as const;
+const VCPU = ['vcpu'] as const;
+
+const x86Rows: IoctlRow[] = [
+  ['GET_MSR_INDEX_LIST', 'rw', 0x02, kvm_msr_list, SYS],
+  ['GET_SUPPORTED_CPUID', 'rw', 0x05, kvm_cpuid2, SYS],
+  ['GET_EMULATED_CPUID', 'rw', 0x09, kvm_cpuid2, SYS],
+  ['GET_MSR_FEATURE_INDEX_LIST', 'rw', 0x0a, kvm_msr_list, SYS],
+  ['SET_NR_MMU_PAGES', 'none', 0x44, null, VM],
+  ['SET_TSS_ADDR', 'none', 0x47, null, VM],
+  ['SET_IDENTITY_MAP_ADDR', 'w', 0x48, scalarArgs.u64, VM],
+  ['CREATE_PIT2', 'w', 0x77, kvm_pit_config, VM],
+  ['SET_CLOCK', 'w', 0x7b, kvm_clock_data, VM],
+  ['GET_CLOCK', 'r', 0x7c, kvm_clock_data, VM],
+  ['MEMORY_ENCRYPT_OP', 'rw', 0xba, scalarArgs.ulong, ['vm', 'vcpu']],
+  ['X86_SET_MSR_FILTER', 'w', 0xc6, kvm_msr_filter, VM],
+  ['GET_SREGS', 'r', 0x83, kvm_sregs, VCPU],
+  ['SET_SREGS', 'w', 0x84, kvm_sregs, VCPU],
+  ['TRANSLATE', 'rw', 0x85, genericStructs.kvm_translation, VCPU],
+  ['INTERRUPT', 'w', 0x86, genericStructs.kvm_interrupt, VCPU],
+  ['GET_MSRS', 'rw', 0x88, kvm_msrs, ['system', 'vcpu']],
+  ['SET_MSRS', 'w', 0x89, kvm_msrs, VCPU],
+  ['GET_FPU', 'r', 0x8c, kvm_fpu, VCPU],
+  ['SET_FPU', 'w', 0x8d, kvm_fpu, VCPU],
+  ['SET_CPUID2', 'w', 0x90, kvm_cpuid2, VCPU],
+  ['GET_CPUID2', 'rw', 0x91, kvm_cpuid2, VCPU],
+  ['NMI', 'none', 0x9a, null, VCPU],
+  ['GET_VCPU_EVENTS', 'r', 0x9f, kvm_vcpu_events, VCPU],
+  ['SET_VCPU_EVENTS', 'w', 0xa0, kvm_vcpu_events, VCPU],
+  ['GET_DEBUGREGS', 'r', 0xa1, kvm_debugregs, VCPU],
+  ['SET_DEBUGREGS', 'w', 0xa2, kvm_debugregs, VCPU],
+  ['SET_TSC_KHZ', 'none', 0xa2, null, ['vm', 'vcpu']],
+  ['GET_TSC_KHZ', 'none', 0xa3, null, ['vm', 'vcpu']],
+  ['GET_XCRS', 'r', 0xa6, kvm_xcrs, VCPU],
+  ['SET_XCRS', 'w', 0xa7, kvm_xcrs, VCPU],
+  ['GET_SREGS2', 'r', 0xcc, kvm_sregs2, VCPU],
+  ['SET_SREGS2', 'w', 0xcd, kvm_sregs2, VCPU],
+];
+
+/** Every x86-64 KVM ioctl this project declares, by C name. */
+export const ioctls = defineIoctls([...genericIoctlRows({ ...structs }), ...x86Rows]);

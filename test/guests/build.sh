@@ -1,0 +1,9 @@
+#!/bin/sh
+# Builds the guest programs under test/guests into committed .bin files.
+# Needs nasm (x86); aarch64-linux-gnu-{as,ld,objcopy} and gcc for the C guests as they appear.
+set -eu
+cd "$(dirname "$0")"
+for src in x86/*.asm; do
+  nasm -f bin -o "${src%.asm}.bin" "$src"
+done
+echo "guests built"
