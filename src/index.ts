@@ -1,9 +1,15 @@
 /**
  * vkvm — a virtual /dev/kvm.
  *
- * - `Sys` (syscall edge): `virtualSys()` (in-process emulator) or `nativeSys()` (real /dev/kvm).
+ * - `Sys` (the syscall edge): `virtualSys()` (in-process emulator) or `nativeSys()` (real /dev/kvm).
+ * - The typed layer: `Kvm.open(sys)`, `vm.createVcpu()`, `vcpu.run()` returning a `VcpuExit`.
  * - uapi: every KVM struct, constant and ioctl number as data, doubling as byte-exact C fixtures.
  * @packageDocumentation
  */
+import './arch/x86/backend.js';
+import './arch/arm64/backend.js';
+
 export * from './uapi/index.js';
 export * from './sys/index.js';
+export { virtualSys, type FaultRule, type TraceEvent, type VirtualSysOptions } from './sys/virtual.js';
+export * from './api/index.js';

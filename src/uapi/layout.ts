@@ -87,9 +87,13 @@ function scalar<V extends number | bigint>(c: string, size: number, signed: bool
   return Object.freeze({ kind: 'scalar', c, size, align, signed }) as Scalar<V>;
 }
 
-export const u8 = scalar<number>('__u8', 1, false);
-export const s8 = scalar<number>('__s8', 1, true);
-export const char = scalar<number>('char', 1, true);
+/** A one-byte scalar: arrays of these are Uint8Arrays in JS. */
+export type ByteScalar = Scalar<number> & { readonly byte: true };
+
+const byteScalar = (c: string, signed: boolean): ByteScalar => Object.freeze({ ...scalar<number>(c, 1, signed), byte: true as const });
+export const u8 = byteScalar('__u8', false);
+export const s8 = byteScalar('__s8', true);
+export const char = byteScalar('char', true);
 export const u16 = scalar<number>('__u16', 2, false);
 export const s16 = scalar<number>('__s16', 2, true);
 export const u32 = scalar<number>('__u32', 4, false);
@@ -188,7 +192,7 @@ type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) exten
 export type Value<T> = T extends Scalar<infer V>
   ? V
   : T extends Arr<infer E>
-    ? E extends Scalar<number> ? (E['size'] extends 1 ? Uint8Array : number[]) : Value<E>[]
+    ? E extends ByteScalar ? Uint8Array : E extends Scalar<infer V> ? V[] : Value<E>[]
     : T extends Agg<infer F>
       ? ObjectOf<F>
       : never;
@@ -204,7 +208,7 @@ export type ObjectOf<F> = Named<F> & ([Hoisted<F>] extends [never] ? unknown : H
 export type Input<T> = T extends Scalar<infer V>
   ? V extends bigint ? bigint | number : number
   : T extends Arr<infer E>
-    ? E extends Scalar<number> ? (E['size'] extends 1 ? Uint8Array | ArrayLike<number> : ArrayLike<number>) : ArrayLike<Input<E>>
+    ? E extends ByteScalar ? Uint8Array | ArrayLike<number> : ArrayLike<Input<E>>
     : T extends Agg<infer F>
       ? InputOf<F>
       : never;
@@ -226,7 +230,7 @@ export interface ArrayView<V> {
 export type ViewOf<T> = T extends Scalar<infer V>
   ? V
   : T extends Arr<infer E>
-    ? E extends Scalar<infer V> ? (E['size'] extends 1 ? Uint8Array : ArrayView<V>) : ArrayView<ViewOf<E>>
+    ? E extends ByteScalar ? Uint8Array : E extends Scalar<infer V> ? ArrayView<V> : ArrayView<ViewOf<E>>
     : T extends Agg<infer F>
       ? StructView<F>
       : never;
@@ -464,6 +468,16 @@ function flexElemSize(t: Agg): number {
   return 0;
 }
 
+/** How many flexible-array elements an input object carries (so encode() makes room for them). */
+function flexInputCount(t: Agg, value: unknown): number {
+  const last = t.members[t.members.length - 1];
+  if (!last || last.name === null || value == null || typeof value !== 'object') return 0;
+  const v = (value as Record<string, unknown>)[last.name];
+  if (last.type.kind === 'array' && last.type.flex) return (v as ArrayLike<unknown> | undefined)?.length ?? 0;
+  if (last.type.kind === 'struct') return flexInputCount(last.type, v);
+  return 0;
+}
+
 function extentOf(t: Agg, bytes: Uint8Array, offset: number): number {
   const last = t.members[t.members.length - 1];
   if (!last) return t.size;
@@ -500,7 +514,7 @@ function withCodec<F extends Fields>(agg: Agg<F>): Struct<F> {
       encodeMembers(agg, value as Record<string, unknown>, bytes, dataView(bytes), offset, '');
     },
     encode(value: InputOf<F>): Uint8Array {
-      const bytes = new Uint8Array(agg.size);
+      const bytes = new Uint8Array(agg.size + flexInputCount(agg, value) * flexElemSize(agg));
       codec.encodeInto(value, bytes);
       return bytes;
     },

@@ -1,5 +1,5 @@
 /** The layout engine: computed C layouts, encode/decode/view round trips, flexible arrays. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { array, flex, s16, struct, u16, u32, u64, u8, union, x86_64, arm64, KVM_EXIT, IOW, IOR, IOWR, IO, KVMIO, iocSize, iocDir, iocNr } from '../../src/uapi/index.js';
 
 const { structs: X } = x86_64;
@@ -145,5 +145,29 @@ describe('ioctl numbers', () => {
 
   it('rejects sizes that do not fit the 14-bit size field', () => {
     expect(() => IOW(KVMIO, 1, 1 << 14)).toThrow(RangeError);
+  });
+});
+
+describe('types', () => {
+  it('types byte arrays as Uint8Array and wide arrays as element arrays', () => {
+    const d = x86_64.structs.kvm_run.decode(new Uint8Array(2352));
+    expectTypeOf(d.mmio.data).toEqualTypeOf<Uint8Array>();
+    expectTypeOf(d.internal.data).toEqualTypeOf<bigint[]>();
+    expectTypeOf(d.exit_reason).toEqualTypeOf<number>();
+    const v = x86_64.structs.kvm_run.view(new Uint8Array(2352));
+    expectTypeOf(v.mmio.data).toEqualTypeOf<Uint8Array>();
+    expectTypeOf(v.io.data_offset).toEqualTypeOf<bigint>();
+    expect(v.mmio.data).toBeInstanceOf(Uint8Array);
+    expect(Array.isArray(d.internal.data)).toBe(true);
+  });
+});
+
+describe('flexible arrays in encode', () => {
+  it('makes room for the elements given', () => {
+    const b = x86_64.structs.kvm_msrs.encode({ nmsrs: 2, entries: [{ index: 1 }, { index: 2, data: 3n }] });
+    expect(b.length).toBe(8 + 2 * 16);
+    expect(x86_64.structs.kvm_msrs.view(b).entries.get(1).data).toBe(3n);
+    const c = x86_64.structs.kvm_tdx_init_vm.encode({ cpuid: { nent: 1, entries: [{ function: 7 }] } });
+    expect(c.length).toBe(x86_64.structs.kvm_tdx_init_vm.size + 40);
   });
 });

@@ -1,0 +1,5 @@
+export { Kvm, type Abi } from './kvm.js';
+export { Vm } from './vm.js';
+export { Vcpu } from './vcpu.js';
+export { decodeExit, type DebugExitArch, type VcpuExit } from './exit.js';
+export type * from './types.js';

@@ -1,0 +1,225 @@
+import type { HostMemory } from '../sys/sys.js';
+import { kvmRegSize, type abi } from '../uapi/index.js';
+import { decodeExit, type VcpuExit } from './exit.js';
+import type { Arm64VcpuInit, KvmRunView, X86DebugRegs, X86Fpu, X86Regs, X86Sregs, X86VcpuEvents } from './types.js';
+import type { Vm } from './vm.js';
+
+type X86 = (typeof abi)['x86_64']['structs'];
+type Arm = (typeof abi)['arm64']['structs'];
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends bigint | number | Uint8Array ? T[K] | number : DeepPartial<T[K]> };
+
+/** A vCPU fd with its mmap'd kvm_run. */
+export class Vcpu {
+  /** The whole mmap area (kvm_run page first). */
+  readonly area: Uint8Array;
+  /** struct kvm_run, live (the mmap'd bytes). */
+  readonly kvmRun: KvmRunView;
+  private scratch: HostMemory | undefined;
+
+  constructor(
+    readonly vm: Vm,
+    readonly fd: number,
+    readonly id: number,
+  ) {
+    const size = vm.kvm.vcpuMmapSize();
+    this.area = vm.sys.mmap(fd, size);
+    this.kvmRun = vm.kvm.abi.structs.kvm_run.view(this.area) as unknown as KvmRunView;
+  }
+
+  private get sys() {
+    return this.vm.sys;
+  }
+
+  private req(name: string): number {
+    return this.vm.kvm.req(name);
+  }
+
+  private get x86(): X86 {
+    return this.vm.kvm.abi.structs as X86;
+  }
+
+  private get arm(): Arm {
+    return this.vm.kvm.abi.structs as Arm;
+  }
+
+  /** KVM_RUN, decoded. Errors (EINTR with immediate_exit, EFAULT...) throw KvmError. */
+  run(): VcpuExit {
+    this.sys.ioctl(this.fd, this.req('KVM_RUN'), 0);
+    return this.exit();
+  }
+
+  /** The last exit, decoded from kvm_run. */
+  exit(): VcpuExit {
+    return decodeExit(this.vm.kvm.arch, this.kvmRun, this.area);
+  }
+
+  /** kvm_run.immediate_exit */
+  get immediateExit(): boolean {
+    return this.kvmRun.immediate_exit !== 0;
+  }
+
+  set immediateExit(v: boolean) {
+    this.kvmRun.immediate_exit = v ? 1 : 0;
+  }
+
+  private get_<T>(name: string, st: { alloc(): Uint8Array; decode(b: Uint8Array): T }): T {
+    const b = st.alloc();
+    this.sys.ioctl(this.fd, this.req(name), b);
+    return st.decode(b);
+  }
+
+  private set_<T>(name: string, st: { encode(v: T): Uint8Array }, v: T): void {
+    this.sys.ioctl(this.fd, this.req(name), st.encode(v));
+  }
+
+  // ---- x86 state ----------------------------------------------------------------------------
+
+  getRegs(): X86Regs {
+    return this.get_('KVM_GET_REGS', this.x86.kvm_regs);
+  }
+
+  /** KVM_SET_REGS; a partial object is merged into the current registers. */
+  setRegs(r: DeepPartial<X86Regs>): void {
+    const cur = this.getRegs() as Record<string, unknown>;
+    this.set_('KVM_SET_REGS', this.x86.kvm_regs, { ...cur, ...r } as never);
+  }
+
+  getSregs(): X86Sregs {
+    return this.get_('KVM_GET_SREGS', this.x86.kvm_sregs);
+  }
+
+  /** KVM_SET_SREGS; a partial object is merged (segments field by field) into the current state. */
+  setSregs(s: DeepPartial<X86Sregs>): void {
+    const cur = this.getSregs() as unknown as Record<string, unknown>;
+    const merged: Record<string, unknown> = { ...cur };
+    for (const [k, v] of Object.entries(s)) merged[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...(cur[k] as object), ...v } : v;
+    this.set_('KVM_SET_SREGS', this.x86.kvm_sregs, merged as never);
+  }
+
+  getFpu(): X86Fpu {
+    return this.get_('KVM_GET_FPU', this.x86.kvm_fpu);
+  }
+
+  setFpu(f: X86Fpu): void {
+    this.set_('KVM_SET_FPU', this.x86.kvm_fpu, f as never);
+  }
+
+  getDebugRegs(): X86DebugRegs {
+    return this.get_('KVM_GET_DEBUGREGS', this.x86.kvm_debugregs);
+  }
+
+  setDebugRegs(d: DeepPartial<X86DebugRegs>): void {
+    this.set_('KVM_SET_DEBUGREGS', this.x86.kvm_debugregs, d as never);
+  }
+
+  getVcpuEvents(): X86VcpuEvents {
+    return this.get_('KVM_GET_VCPU_EVENTS', this.x86.kvm_vcpu_events);
+  }
+
+  setVcpuEvents(e: DeepPartial<X86VcpuEvents>): void {
+    this.set_('KVM_SET_VCPU_EVENTS', this.x86.kvm_vcpu_events, e as never);
+  }
+
+  /** KVM_GET_MSRS for the given indices. */
+  getMsrs(indices: readonly number[]): Map<number, bigint> {
+    const S = this.x86;
+    const b = S.kvm_msrs.alloc(indices.length);
+    S.kvm_msrs.encodeInto({ nmsrs: indices.length, entries: indices.map((index) => ({ index })) }, b);
+    const n = this.sys.ioctl(this.fd, this.req('KVM_GET_MSRS'), b);
+    const v = S.kvm_msrs.view(b);
+    const out = new Map<number, bigint>();
+    for (let i = 0; i < n; i++) out.set(v.entries.get(i).index, v.entries.get(i).data);
+    return out;
+  }
+
+  /** KVM_SET_MSRS: returns how many were set (KVM stops at the first it refuses). */
+  setMsrs(msrs: ReadonlyMap<number, bigint> | readonly (readonly [number, bigint])[]): number {
+    const S = this.x86;
+    const list = [...msrs];
+    const b = S.kvm_msrs.alloc(list.length);
+    S.kvm_msrs.encodeInto({ nmsrs: list.length, entries: list.map(([index, data]) => ({ index, data })) }, b);
+    return this.sys.ioctl(this.fd, this.req('KVM_SET_MSRS'), b);
+  }
+
+  /** KVM_SET_CPUID2 */
+  setCpuid2(entries: readonly Partial<ReturnType<X86['kvm_cpuid_entry2']['decode']>>[]): void {
+    const S = this.x86;
+    const b = S.kvm_cpuid2.alloc(entries.length);
+    S.kvm_cpuid2.encodeInto({ nent: entries.length, entries: entries as never }, b);
+    this.sys.ioctl(this.fd, this.req('KVM_SET_CPUID2'), b);
+  }
+
+  /** KVM_SET_GUEST_DEBUG. `debugreg` (x86) or `arm64` (dbg_bcr/bvr/wcr/wvr) fill the arch part. */
+  setGuestDebug(control: number, arch: { debugreg?: readonly (bigint | number)[]; dbg_bcr?: readonly bigint[]; dbg_bvr?: readonly bigint[]; dbg_wcr?: readonly bigint[]; dbg_wvr?: readonly bigint[] } = {}): void {
+    const st = this.vm.kvm.abi.structs.kvm_guest_debug as { encode(v: unknown): Uint8Array };
+    const a = this.vm.kvm.arch === 'x86_64' ? { debugreg: (arch.debugreg ?? []).map((x) => BigInt(x)) } : { dbg_bcr: arch.dbg_bcr ?? [], dbg_bvr: arch.dbg_bvr ?? [], dbg_wcr: arch.dbg_wcr ?? [], dbg_wvr: arch.dbg_wvr ?? [] };
+    this.sys.ioctl(this.fd, this.req('KVM_SET_GUEST_DEBUG'), st.encode({ control, arch: a }));
+  }
+
+  getMpState(): number {
+    return this.get_('KVM_GET_MP_STATE', this.x86.kvm_mp_state).mp_state;
+  }
+
+  setMpState(mpState: number): void {
+    this.set_('KVM_SET_MP_STATE', this.x86.kvm_mp_state, { mp_state: mpState });
+  }
+
+  // ---- arm64 --------------------------------------------------------------------------------
+
+  /** KVM_ARM_VCPU_INIT with the preferred target and the given feature bit numbers. */
+  armInit(features: readonly number[] = []): void {
+    const t = this.vm.armPreferredTarget();
+    const words = [0, 0, 0, 0, 0, 0, 0];
+    for (const f of features) words[f >> 5]! |= 1 << (f & 31);
+    const init: Arm64VcpuInit = { target: t.target, features: words };
+    this.sys.ioctl(this.fd, this.req('KVM_ARM_VCPU_INIT'), this.arm.kvm_vcpu_init.encode(init));
+  }
+
+  private regBuffer(len: number): HostMemory {
+    if (!this.scratch || this.scratch.bytes.length < len) this.scratch = this.sys.alloc(Math.max(4096, len));
+    return this.scratch;
+  }
+
+  /** KVM_GET_ONE_REG: the register's bytes (KVM_REG_SIZE(id) long) as a bigint. */
+  getOneReg(id: bigint): bigint {
+    const size = kvmRegSize(id);
+    const buf = this.regBuffer(size);
+    buf.bytes.fill(0, 0, size);
+    this.sys.ioctl(this.fd, this.req('KVM_GET_ONE_REG'), this.x86.kvm_one_reg.encode({ id, addr: buf.hva }));
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf.bytes[i]!);
+    return v;
+  }
+
+  /** KVM_SET_ONE_REG */
+  setOneReg(id: bigint, value: bigint | number): void {
+    const size = kvmRegSize(id);
+    const buf = this.regBuffer(size);
+    let v = BigInt.asUintN(size * 8, BigInt(value));
+    for (let i = 0; i < size; i++, v >>= 8n) buf.bytes[i] = Number(v & 0xffn);
+    this.sys.ioctl(this.fd, this.req('KVM_SET_ONE_REG'), this.x86.kvm_one_reg.encode({ id, addr: buf.hva }));
+  }
+
+  /** KVM_GET_REG_LIST */
+  regList(): bigint[] {
+    const S = this.x86;
+    for (let n = 128; ; n *= 2) {
+      const b = S.kvm_reg_list.alloc(n);
+      S.kvm_reg_list.view(b).n = BigInt(n);
+      try {
+        this.sys.ioctl(this.fd, this.req('KVM_GET_REG_LIST'), b);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'E2BIG' && n < 65536) continue;
+        throw e;
+      }
+      const v = S.kvm_reg_list.view(b);
+      return Array.from({ length: Number(v.n) }, (_, i) => v.reg.get(i));
+    }
+  }
+
+  close(): void {
+    this.sys.munmap(this.area);
+    if (this.scratch) this.sys.munmap(this.scratch.bytes);
+    this.sys.close(this.fd);
+  }
+}

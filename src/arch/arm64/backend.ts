@@ -1,0 +1,160 @@
+/**
+ * The arm64 arch backend: KVM_CREATE_VM IPA sizes, KVM_ARM_PREFERRED_TARGET / KVM_ARM_VCPU_INIT,
+ * ONE_REG access and KVM_RUN.
+ * @module
+ */
+import { NOT_HANDLED, type ArchBackend } from '../../kernel/arch.js';
+import type { UserArg } from '../../kernel/uarg.js';
+import type { Vcpu } from '../../kernel/vcpu.js';
+import { KvmError } from '../../sys/error.js';
+import { registerArchBackend } from '../../sys/virtual.js';
+import { KVM_CAP, KVM_MP_STATE } from '../../uapi/constants.js';
+import { arm64 } from '../../uapi/index.js';
+import { KVM_ARM_TARGET, KVM_ARM_VCPU, KVM_GUESTDBG_ARM64 } from '../../uapi/arm64.js';
+import { getOneReg, regList, setOneReg } from './onereg.js';
+import { arm64Run } from './run.js';
+import { Arm64State } from './state.js';
+
+const I = arm64.ioctls;
+const S = arm64.structs;
+const req = (name: keyof typeof I) => I[name]!.request;
+
+/** The largest IPA size this host offers (KVM_CAP_ARM_VM_IPA_SIZE). */
+export const IPA_LIMIT = 48;
+const IPA_DEFAULT = 40;
+
+export interface Arm64VmState {
+  readonly ipaBits: number;
+  /** KVM_CAP_ARM_NISV_TO_USER enabled. */
+  nisvToUser: boolean;
+}
+
+export interface Arm64Vcpu {
+  state: Arm64State;
+  /** KVM_ARM_VCPU_INIT done (with these features), else ENOEXEC for run and register access. */
+  features: number | null;
+  mpState: number;
+  guestDebug: number;
+}
+
+/** Feature bits KVM_ARM_VCPU_INIT accepts here (EL1_32BIT is refused: no AArch32 EL1). */
+const FEATURES_OK = (1 << KVM_ARM_VCPU.POWER_OFF) | (1 << KVM_ARM_VCPU.PSCI_0_2);
+/** KVM_VCPU_MAX_FEATURES: bits at or above are EINVAL. */
+const MAX_FEATURES = 7;
+
+export const arm64Backend: ArchBackend = {
+  arch: 'arm64',
+  vcpuMmapPages: 2,
+  maxVcpus: 512,
+  maxVcpuIds: 512,
+  userMemSlots: 32767,
+  unknownVmIoctlErrno: 'EINVAL',
+
+  checkExtension(cap) {
+    switch (cap) {
+      case KVM_CAP.ONE_REG:
+      case KVM_CAP.ARM_PSCI:
+      case KVM_CAP.ARM_PSCI_0_2:
+      case KVM_CAP.READONLY_MEM:
+      case KVM_CAP.MP_STATE:
+      case KVM_CAP.SET_GUEST_DEBUG:
+        return 1;
+      case KVM_CAP.ARM_VM_IPA_SIZE:
+        return IPA_LIMIT;
+      default:
+        return 0;
+    }
+  },
+
+  initVm(_vm, type): Arm64VmState {
+    if (type & ~0xff) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: 'unknown bits in the arm64 VM type' });
+    const ipa = type & 0xff;
+    if (ipa !== 0 && (ipa < 32 || ipa > IPA_LIMIT)) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `IPA size ${ipa} outside 32..${IPA_LIMIT}` });
+    return { ipaBits: ipa || IPA_DEFAULT, nisvToUser: false };
+  },
+  addressSpaces: () => 1,
+  hasPrivateMem: () => false,
+  hasReadonlyMem: () => true,
+  gmemFlags: () => 0n,
+
+  vmIoctl(_vm, request, arg) {
+    if (request === req('KVM_ARM_PREFERRED_TARGET')) {
+      arg.bytes(S.kvm_vcpu_init.size).set(S.kvm_vcpu_init.encode({ target: KVM_ARM_TARGET.GENERIC_V8 }));
+      return 0;
+    }
+    return NOT_HANDLED;
+  },
+
+  enableCapVm(vm, cap, flags) {
+    if (flags) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
+    const st = vm.archState as Arm64VmState;
+    if (cap === KVM_CAP.ARM_NISV_TO_USER) {
+      st.nisvToUser = true;
+      return 0;
+    }
+    throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
+  },
+
+  createVcpu(): Arm64Vcpu {
+    return { state: new Arm64State(), features: null, mpState: KVM_MP_STATE.RUNNABLE, guestDebug: 0 };
+  },
+
+  vcpuIoctl(vcpu: Vcpu, request: number, arg: UserArg) {
+    const v = vcpu.archState as Arm64Vcpu;
+    const enoexec = () => KvmError.of('ENOEXEC', 'ioctl', { request, fd: arg.fd, message: 'vCPU not initialized (KVM_ARM_VCPU_INIT)' });
+    switch (request) {
+      case req('KVM_ARM_VCPU_INIT'): {
+        const init = S.kvm_vcpu_init.decode(arg.bytes(S.kvm_vcpu_init.size));
+        if (init.target !== KVM_ARM_TARGET.GENERIC_V8) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd, message: 'unsupported target' });
+        let features = 0;
+        for (let i = 0; i < init.features.length; i++) {
+          const w = init.features[i]!;
+          if (i > 0 ? w !== 0 : w & ~((1 << MAX_FEATURES) - 1)) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd, message: 'unknown feature bit' });
+          if (i === 0) features = w;
+        }
+        if (features & ~FEATURES_OK) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd, message: 'feature not supported' });
+        if (v.features !== null && v.features !== features) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd, message: 'features differ from the first KVM_ARM_VCPU_INIT' });
+        v.features = features;
+        v.state = new Arm64State();
+        v.mpState = features & (1 << KVM_ARM_VCPU.POWER_OFF) ? KVM_MP_STATE.STOPPED : KVM_MP_STATE.RUNNABLE;
+        return 0;
+      }
+      case req('KVM_GET_ONE_REG'):
+      case req('KVM_SET_ONE_REG'): {
+        const r = S.kvm_one_reg.decode(arg.bytes(S.kvm_one_reg.size));
+        if (v.features === null) throw enoexec();
+        if (request === req('KVM_GET_ONE_REG')) getOneReg(vcpu, v.state, r.id, r.addr);
+        else setOneReg(vcpu, v.state, r.id, r.addr);
+        return 0;
+      }
+      case req('KVM_GET_REG_LIST'):
+        if (v.features === null) throw enoexec();
+        return regList(vcpu, arg);
+      case req('KVM_GET_MP_STATE'):
+        arg.bytes(4).set(S.kvm_mp_state.encode({ mp_state: v.mpState }));
+        return 0;
+      case req('KVM_SET_MP_STATE'): {
+        const s = S.kvm_mp_state.decode(arg.bytes(4)).mp_state;
+        if (s !== KVM_MP_STATE.RUNNABLE && s !== KVM_MP_STATE.STOPPED && s !== KVM_MP_STATE.SUSPENDED) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+        v.mpState = s;
+        return 0;
+      }
+      case req('KVM_SET_GUEST_DEBUG'): {
+        const d = S.kvm_guest_debug.decode(arg.bytes(S.kvm_guest_debug.size));
+        if (d.control & ~(0x1 | 0x2 | KVM_GUESTDBG_ARM64.USE_SW_BP | KVM_GUESTDBG_ARM64.USE_HW)) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+        v.guestDebug = d.control;
+        return 0;
+      }
+      default:
+        return NOT_HANDLED;
+    }
+  },
+
+  run(vcpu: Vcpu): number {
+    const v = vcpu.archState as Arm64Vcpu;
+    if (v.features === null) throw KvmError.of('ENOEXEC', 'ioctl', { request: req('KVM_RUN') });
+    return arm64Run(vcpu);
+  },
+};
+
+registerArchBackend('arm64', () => arm64Backend);

@@ -1,0 +1,158 @@
+/**
+ * KVM_GET/SET_ONE_REG and KVM_GET_REG_LIST on arm64: core registers (KVM_REG_ARM_CORE, indexed
+ * by 32-bit words of struct kvm_regs), system registers (KVM_REG_ARM64_SYSREG) and firmware
+ * pseudo-registers (KVM_REG_ARM_FW).
+ * @module
+ */
+import type { UserArg } from '../../kernel/uarg.js';
+import type { Vcpu } from '../../kernel/vcpu.js';
+import { KvmError } from '../../sys/error.js';
+import { kvmRegSize, KVM_REG } from '../../uapi/constants.js';
+import { arm64 } from '../../uapi/index.js';
+import { KVM_REG_ARM } from '../../uapi/arm64.js';
+import type { Arm64State } from './state.js';
+import { SYSREGS, SYSREG_BY_KEY } from './sysregs.js';
+
+const S = arm64.structs;
+const CORE = BigInt(KVM_REG_ARM.CORE);
+const SYSREG = 0x0013n << 16n;
+const FW = BigInt(KVM_REG_ARM.FW);
+const COPROC_MASK = BigInt(KVM_REG_ARM.COPROC_MASK);
+const PSCI_VERSION_ID = KVM_REG.ARM64 | KVM_REG.SIZE_U64 | FW | 0n;
+/** PSCI 1.0, as KVM reports by default. */
+const PSCI_VERSION = 0x10000n;
+
+const off = (p: string) => S.kvm_regs.offsetOf(p);
+const X0 = off('regs.regs');
+const SP = off('regs.sp');
+const PC = off('regs.pc');
+const PSTATE_OFF = off('regs.pstate');
+const SP_EL1 = off('sp_el1');
+const ELR_EL1 = off('elr_el1');
+const SPSR = off('spsr');
+const VREGS = off('fp_regs.vregs');
+const FPSR = off('fp_regs.fpsr');
+const FPCR = off('fp_regs.fpcr');
+
+/** Every core register id, in kvm_regs order (what KVM_GET_REG_LIST reports). */
+function coreIds(): bigint[] {
+  const ids: bigint[] = [];
+  const id = (o: number, size: bigint) => KVM_REG.ARM64 | size | CORE | BigInt(o / 4);
+  for (let i = 0; i < 31; i++) ids.push(id(X0 + 8 * i, KVM_REG.SIZE_U64));
+  ids.push(id(SP, KVM_REG.SIZE_U64), id(PC, KVM_REG.SIZE_U64), id(PSTATE_OFF, KVM_REG.SIZE_U64), id(SP_EL1, KVM_REG.SIZE_U64), id(ELR_EL1, KVM_REG.SIZE_U64));
+  for (let i = 0; i < 5; i++) ids.push(id(SPSR + 8 * i, KVM_REG.SIZE_U64));
+  for (let i = 0; i < 32; i++) ids.push(id(VREGS + 16 * i, KVM_REG.SIZE_U128));
+  ids.push(id(FPSR, KVM_REG.SIZE_U32), id(FPCR, KVM_REG.SIZE_U32));
+  return ids;
+}
+
+const ALL_IDS: readonly bigint[] = [
+  ...coreIds(),
+  PSCI_VERSION_ID,
+  ...SYSREGS.map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | SYSREG | BigInt(r.key)),
+];
+
+export function sysregValue(s: Arm64State, key: number): bigint {
+  return s.sys.get(key) ?? SYSREG_BY_KEY.get(key)?.reset ?? 0n;
+}
+
+/** Reads a register's bytes (little-endian, KVM_REG_SIZE(id) long), or throws its errno. */
+function read(s: Arm64State, id: bigint): Uint8Array {
+  const size = kvmRegSize(id);
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  const kind = id & COPROC_MASK;
+  if ((id & KVM_REG.ARCH_MASK) !== KVM_REG.ARM64) throw KvmError.of('EINVAL', 'ioctl');
+  if (kind === CORE) {
+    const o = Number(id & 0xffffn) * 4;
+    const want = coreSize(o);
+    if (want === 0 || want !== size) throw KvmError.of('EINVAL', 'ioctl');
+    if (o >= X0 && o < SP) dv.setBigUint64(0, s.getX((o - X0) / 8), true);
+    else if (o === SP) dv.setBigUint64(0, s.getSp(0), true);
+    else if (o === PC) dv.setBigUint64(0, BigInt.asUintN(64, BigInt(s.pc)), true);
+    else if (o === PSTATE_OFF) dv.setBigUint64(0, BigInt(s.pstate >>> 0), true);
+    else if (o === SP_EL1) dv.setBigUint64(0, s.getSp(1), true);
+    else if (o === ELR_EL1) dv.setBigUint64(0, s.elrEl1, true);
+    else if (o >= SPSR && o < SPSR + 40) dv.setBigUint64(0, s.spsr[(o - SPSR) / 8]!, true);
+    else if (o >= VREGS && o < VREGS + 512) out.set(s.v.subarray(o - VREGS, o - VREGS + 16));
+    else if (o === FPSR) dv.setUint32(0, s.fpsr, true);
+    else if (o === FPCR) dv.setUint32(0, s.fpcr, true);
+    return out;
+  }
+  if (kind === SYSREG) {
+    const key = Number(id & 0xffffn);
+    if (size !== 8 || !SYSREG_BY_KEY.has(key)) throw KvmError.of('ENOENT', 'ioctl');
+    dv.setBigUint64(0, sysregValue(s, key), true);
+    return out;
+  }
+  if (id === PSCI_VERSION_ID) {
+    dv.setBigUint64(0, PSCI_VERSION, true);
+    return out;
+  }
+  throw KvmError.of('ENOENT', 'ioctl');
+}
+
+/** Size of the core register at kvm_regs offset `o` (0 when `o` is not the start of one). */
+function coreSize(o: number): number {
+  if (o % 4) return 0;
+  if (o >= VREGS && o < VREGS + 512) return (o - VREGS) % 16 === 0 ? 16 : 0;
+  if (o === FPSR || o === FPCR) return 4;
+  if (o < VREGS && o % 8 === 0 && o <= SPSR + 32) return 8;
+  return 0;
+}
+
+export function getOneReg(vcpu: Vcpu, s: Arm64State, id: bigint, addr: bigint): void {
+  const data = read(s, id);
+  vcpu.vm.kernel.space.user(addr, data.length).set(data);
+}
+
+export function setOneReg(vcpu: Vcpu, s: Arm64State, id: bigint, addr: bigint): void {
+  const cur = read(s, id); // validates the id and size
+  const data = vcpu.vm.kernel.space.user(addr, cur.length);
+  const dv = new DataView(data.buffer, data.byteOffset, data.length);
+  const kind = id & COPROC_MASK;
+  if (kind === CORE) {
+    const o = Number(id & 0xffffn) * 4;
+    if (o >= X0 && o < SP) s.setX((o - X0) / 8, dv.getBigUint64(0, true));
+    else if (o === SP) s.setSp(0, dv.getBigUint64(0, true));
+    else if (o === PC) s.pc = Number(BigInt.asIntN(64, dv.getBigUint64(0, true)));
+    else if (o === PSTATE_OFF) {
+      const p = dv.getBigUint64(0, true);
+      // Only AArch64 EL0t/EL1t/EL1h are valid modes here (no EL2, no AArch32).
+      const m = Number(p & 0x1fn);
+      if (p >> 32n || ![0b00000, 0b00100, 0b00101].includes(m)) throw KvmError.of('EINVAL', 'ioctl');
+      s.pstate = Number(p) >>> 0;
+    } else if (o === SP_EL1) s.setSp(1, dv.getBigUint64(0, true));
+    else if (o === ELR_EL1) s.elrEl1 = dv.getBigUint64(0, true);
+    else if (o >= SPSR && o < SPSR + 40) s.spsr[(o - SPSR) / 8] = dv.getBigUint64(0, true);
+    else if (o >= VREGS && o < VREGS + 512) s.v.set(data, o - VREGS);
+    else if (o === FPSR) s.fpsr = dv.getUint32(0, true);
+    else if (o === FPCR) s.fpcr = dv.getUint32(0, true);
+    return;
+  }
+  if (kind === SYSREG) {
+    const key = Number(id & 0xffffn);
+    const def = SYSREG_BY_KEY.get(key)!;
+    const v = dv.getBigUint64(0, true);
+    // ID registers are writable by userspace only to their current value here.
+    if (def.ro && v !== sysregValue(s, key)) throw KvmError.of('EINVAL', 'ioctl');
+    s.sys.set(key, v);
+    return;
+  }
+  if (id === PSCI_VERSION_ID) {
+    if (dv.getBigUint64(0, true) !== PSCI_VERSION && dv.getBigUint64(0, true) !== 0x2n) throw KvmError.of('EINVAL', 'ioctl');
+  }
+}
+
+/** KVM_GET_REG_LIST: E2BIG (with n updated) when the caller's array is too small. */
+export function regList(_vcpu: Vcpu, arg: UserArg): number {
+  const hdr = arg.bytes(8);
+  const n = new DataView(hdr.buffer, hdr.byteOffset, 8).getBigUint64(0, true);
+  new DataView(hdr.buffer, hdr.byteOffset, 8).setBigUint64(0, BigInt(ALL_IDS.length), true);
+  if (n < BigInt(ALL_IDS.length)) throw KvmError.of('E2BIG', 'ioctl', { request: arg.request, fd: arg.fd });
+  const out = arg.slice(8, 8 * ALL_IDS.length);
+  const dv = new DataView(out.buffer, out.byteOffset, out.length);
+  ALL_IDS.forEach((id, i) => dv.setBigUint64(8 * i, id, true));
+  return 0;
+}
+

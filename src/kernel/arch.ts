@@ -1,0 +1,62 @@
+/**
+ * The arch backend interface: the hooks the generic kernel calls, as kvm_main.c calls
+ * kvm_arch_*. The generic kernel never switches on the architecture itself.
+ * @module
+ */
+import type { Arch } from '../uapi/index.js';
+import type { Kernel } from './kernel.js';
+import type { Vcpu } from './vcpu.js';
+import type { Vm } from './vm.js';
+import type { UserArg } from './uarg.js';
+
+
+/** Returned by an arch ioctl hook that does not handle the request. */
+export const NOT_HANDLED = Symbol('not handled');
+
+export interface ArchBackend {
+  /** The ABI (uapi layouts and ioctl numbers) this backend speaks. */
+  readonly arch: Arch;
+  /** Pages of the vCPU mmap area (kvm_run page first). x86: 3 (PIO data, coalesced MMIO); arm64: 2. */
+  readonly vcpuMmapPages: number;
+  /** KVM_MAX_VCPUS */
+  readonly maxVcpus: number;
+  /** KVM_MAX_VCPU_IDS */
+  readonly maxVcpuIds: number;
+  /** KVM_USER_MEM_SLOTS */
+  readonly userMemSlots: number;
+
+  /** kvm_vm_ioctl_check_extension for arch caps (`vm` null on the system fd); 0 when unsupported. */
+  checkExtension(cap: number, vm: Vm | null): number;
+
+  /** kvm_arch_init_vm: validates the KVM_CREATE_VM type (throw EINVAL) and returns arch VM state. */
+  initVm(vm: Vm, type: number): unknown;
+  /** kvm_arch_destroy_vm */
+  destroyVm?(vm: Vm): void;
+  /** kvm_arch_nr_memslot_as_ids */
+  addressSpaces(vm: Vm): number;
+  /** kvm_arch_has_private_mem (`null`: whether any VM type of this host has private memory). */
+  hasPrivateMem(vm: Vm | null): boolean;
+  /** kvm_arch_has_readonly_mem */
+  hasReadonlyMem(vm: Vm): boolean;
+  /** Supported guest_memfd creation flags for this VM (`null`: the system fd's answer). */
+  gmemFlags(vm: Vm | null): bigint;
+
+  /** kvm_arch_dev_ioctl: system-fd ioctls the arch owns. */
+  devIoctl?(kernel: Kernel, request: number, arg: UserArg): number | typeof NOT_HANDLED;
+  /** kvm_arch_vm_ioctl */
+  vmIoctl?(vm: Vm, request: number, arg: UserArg): number | typeof NOT_HANDLED;
+  /** The errno of an unknown VM ioctl (x86 answers ENOTTY, arm64 EINVAL). */
+  readonly unknownVmIoctlErrno: 'ENOTTY' | 'EINVAL';
+  /** kvm_vm_ioctl_enable_cap: throw EINVAL for unsupported caps or bad args. */
+  enableCapVm(vm: Vm, cap: number, flags: number, args: readonly bigint[]): number;
+
+  /** kvm_arch_vcpu_create: arch vCPU state (registers at their reset values). */
+  createVcpu(vcpu: Vcpu): unknown;
+  /** kvm_arch_vcpu_ioctl */
+  vcpuIoctl(vcpu: Vcpu, request: number, arg: UserArg): number | typeof NOT_HANDLED;
+  /**
+   * kvm_arch_vcpu_ioctl_run: completes any exit userspace has answered, honours immediate_exit,
+   * runs the guest until the next exit and fills kvm_run. Returns 0 or throws a KvmError (EINTR...).
+   */
+  run(vcpu: Vcpu): number;
+}

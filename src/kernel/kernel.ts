@@ -1,0 +1,139 @@
+/**
+ * The virtual kernel: the fd table and the system-fd ioctls of /dev/kvm (kvm_dev_ioctl), with the
+ * VM and vCPU files of vm.ts and vcpu.ts. One instance per `virtualSys()`; nothing is global.
+ * @module
+ */
+import { KvmError } from '../sys/error.js';
+import type { IoctlArg } from '../sys/sys.js';
+import { abi, iocType, KVM_API_VERSION, KVMIO, type IoctlDef } from '../uapi/index.js';
+import { NOT_HANDLED, type ArchBackend } from './arch.js';
+import { genericCheckExtension } from './caps.js';
+import type { GuestMemfd } from './gmem.js';
+import { AddressSpace, PAGE_SIZE } from './hva.js';
+import { UserArg } from './uarg.js';
+import type { Vcpu } from './vcpu.js';
+import { Vm } from './vm.js';
+
+/** An open file of the virtual process. */
+export type KFile =
+  | { readonly kind: 'system' }
+  | { readonly kind: 'vm'; readonly vm: Vm }
+  | { readonly kind: 'vcpu'; readonly vcpu: Vcpu }
+  | { readonly kind: 'guest_memfd'; readonly gmem: GuestMemfd; readonly vm: Vm };
+
+/** RLIMIT_NOFILE of the virtual process. */
+const MAX_FDS = 1 << 20;
+
+export class Kernel {
+  readonly space = new AddressSpace();
+  private readonly files = new Map<number, KFile>();
+  /** ioctl numbers of this kernel's ABI, by name. */
+  readonly nr: Readonly<Record<string, number>>;
+
+  constructor(readonly arch: ArchBackend) {
+    this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request]));
+  }
+
+  /** `ioctl number of` a declared ioctl (throws at setup time for a typo, never at run time). */
+  req(name: string): number {
+    const n = this.nr[name];
+    if (n === undefined) throw new Error(`no ioctl ${name} in the ${this.arch.arch} ABI`);
+    return n;
+  }
+
+  /** Installs a file at the lowest free fd (>= 3, as 0-2 are stdio). */
+  install(file: KFile): number {
+    for (let fd = 3; fd < MAX_FDS; fd++) {
+      if (!this.files.has(fd)) {
+        this.files.set(fd, file);
+        return fd;
+      }
+    }
+    throw KvmError.of('EMFILE', 'open');
+  }
+
+  file(fd: number): KFile | undefined {
+    return Number.isInteger(fd) ? this.files.get(fd) : undefined;
+  }
+
+  open(path: string): number {
+    if (path !== '/dev/kvm') throw KvmError.of('ENOENT', 'open', { message: `${path}: only /dev/kvm exists in the virtual backend` });
+    return this.install({ kind: 'system' });
+  }
+
+  close(fd: number): void {
+    const f = this.file(fd);
+    if (!f) throw KvmError.of('EBADF', 'close');
+    this.files.delete(fd);
+    if (f.kind === 'vm') f.vm.fileClosed();
+    else if (f.kind === 'vcpu') f.vcpu.vm.fileClosed();
+  }
+
+  mmap(fd: number, length: number, offset: number): Uint8Array {
+    const f = this.file(fd);
+    if (!f) throw KvmError.of('EBADF', 'mmap');
+    if (!Number.isSafeInteger(length) || length <= 0 || !Number.isSafeInteger(offset) || offset < 0 || offset % PAGE_SIZE !== 0) {
+      throw KvmError.of('EINVAL', 'mmap');
+    }
+    if (f.kind === 'vcpu') return f.vcpu.mmap(length, offset);
+    // /dev/kvm and VM fds have no mmap; guest_memfd without GUEST_MEMFD_FLAG_MMAP neither.
+    throw KvmError.of('ENODEV', 'mmap');
+  }
+
+  ioctl(fd: number, request: number, raw: IoctlArg | undefined): number {
+    const f = this.file(fd);
+    if (!f) throw KvmError.of('EBADF', 'ioctl', { request, fd });
+    const arg = new UserArg(raw, this.space, request, fd);
+    switch (f.kind) {
+      case 'system':
+        return this.devIoctl(request, arg);
+      case 'vm':
+        return f.vm.ioctl(request, arg);
+      case 'vcpu':
+        return f.vcpu.ioctl(request, arg);
+      case 'guest_memfd':
+        throw KvmError.of('ENOTTY', 'ioctl', { request, fd });
+    }
+  }
+
+  /** kvm_dev_ioctl */
+  private devIoctl(request: number, arg: UserArg): number {
+    const nr = this.nr;
+    switch (request) {
+      case nr.KVM_GET_API_VERSION:
+        if (arg.int !== 0n) break;
+        return KVM_API_VERSION;
+      case nr.KVM_CREATE_VM:
+        return this.createVm(arg.int);
+      case nr.KVM_CHECK_EXTENSION:
+        return this.checkExtension(arg.int, null);
+      case nr.KVM_GET_VCPU_MMAP_SIZE:
+        if (arg.int !== 0n) break;
+        return this.arch.vcpuMmapPages * PAGE_SIZE;
+      default: {
+        const r = this.arch.devIoctl?.(this, request, arg) ?? NOT_HANDLED;
+        if (r !== NOT_HANDLED) return r;
+      }
+    }
+    throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+  }
+
+  /** KVM_CHECK_EXTENSION on the system fd (`vm` null) or a VM fd. */
+  checkExtension(cap: bigint, vm: Vm | null): number {
+    if (cap < 0n || cap > 0x7fffffffn) return 0;
+    const c = Number(cap);
+    const g = genericCheckExtension(this.arch, c, vm);
+    return g ?? this.arch.checkExtension(c, vm);
+  }
+
+  private createVm(type: bigint): number {
+    if (type > 0xffff_ffffn) throw KvmError.of('EINVAL', 'ioctl', { request: this.nr.KVM_CREATE_VM });
+    const vm = new Vm(this, Number(type));
+    return this.install({ kind: 'vm', vm });
+  }
+
+  /** True for requests of the KVM ioctl type (vCPU fds refuse the rest with EINVAL). */
+  static isKvmType(request: number): boolean {
+    return iocType(request) === KVMIO;
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * Memslots (virt/kvm/kvm_main.c): gfn ranges backed by userspace memory, with dirty bitmaps,
+ * read-only and guest_memfd flags, and the validation rules of __kvm_set_memory_region.
+ * @module
+ */
+import { KvmError } from '../sys/error.js';
+import { KVM_MEM } from '../uapi/constants.js';
+import type { AddressSpace, Mapping } from './hva.js';
+import { PAGE_SHIFT, PAGE_SIZE, TASK_SIZE_MAX } from './hva.js';
+import type { GuestMemfd } from './gmem.js';
+
+/** KVM_MEM_MAX_NR_PAGES: memslot size limit in pages ((1 << 31) - 1). */
+export const KVM_MEM_MAX_NR_PAGES = 2 ** 31 - 1;
+
+/** The fields of kvm_userspace_memory_region2 the kernel acts on. */
+export interface RegionRequest {
+  slot: number;
+  flags: number;
+  guestPhysAddr: bigint;
+  memorySize: bigint;
+  userspaceAddr: bigint;
+  guestMemfdOffset: bigint;
+  guestMemfd: number;
+}
+
+export class Memslot {
+  /** Cached backing mapping; re-resolved if it goes away. */
+  private mapping: Mapping | undefined;
+  /** One bit per page, in 64-bit words (as the kernel's unsigned long bitmap); null unless dirty logging. */
+  dirty: Uint32Array | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly as: number,
+    public baseGfn: number,
+    readonly npages: number,
+    public flags: number,
+    readonly userspaceAddr: number,
+    readonly gmem: { file: GuestMemfd; offset: number } | undefined,
+    private readonly space: AddressSpace,
+  ) {
+    this.mapping = space.find(userspaceAddr);
+  }
+
+  get readonly(): boolean {
+    return (this.flags & KVM_MEM.READONLY) !== 0;
+  }
+
+  /**
+   * Host bytes backing page `rel` of this slot (relative to base_gfn) and the offset of that page
+   * within them, or undefined when the userspace range is not mapped there (the guest access then
+   * fails the way an unbacked hva does: KVM_RUN returns EFAULT).
+   */
+  page(rel: number): { bytes: Uint8Array; offset: number } | undefined {
+    const hva = this.userspaceAddr + rel * PAGE_SIZE;
+    let m = this.mapping;
+    if (!m || !m.live || hva < m.hva || hva + PAGE_SIZE > m.hva + m.length) {
+      m = this.mapping = this.space.find(hva);
+      if (!m || hva + PAGE_SIZE > m.hva + m.length) return undefined;
+    }
+    return { bytes: m.bytes, offset: hva - m.hva };
+  }
+
+  /** Page `rel` in the bound guest_memfd (private memory, or all memory of an mmap-able gmem slot). */
+  gmemPage(rel: number): { bytes: Uint8Array; offset: number } {
+    const g = this.gmem!;
+    return { bytes: g.file.bytes, offset: g.offset + rel * PAGE_SIZE };
+  }
+
+  /** Guest accesses of every gfn go to guest_memfd (a shared, mmap-able guest_memfd slot). */
+  get gmemOnly(): boolean {
+    return this.gmem !== undefined && this.gmem.file.mappable;
+  }
+
+  markDirty(rel: number): void {
+    const d = this.dirty;
+    if (d) d[rel >>> 5]! |= 1 << (rel & 31);
+  }
+}
+
+/** Bitmap words (u32) for npages, rounded to whole u64 longs like kvm_dirty_bitmap_bytes(). */
+export function dirtyWords(npages: number): number {
+  return Math.ceil(npages / 64) * 2;
+}
+
+/** kvm_prepare_memory_region's bitmap rule: keep the old one, or allocate (maybe all set), or none. */
+function bitmapFor(flags: number, old: Uint32Array | null, npages: number, initiallySet: boolean): Uint32Array | null {
+  if (!(flags & KVM_MEM.LOG_DIRTY_PAGES)) return null;
+  if (old) return old;
+  const b = new Uint32Array(dirtyWords(npages));
+  if (initiallySet) for (let i = 0; i < npages; i++) b[i >>> 5]! |= 1 << (i & 31);
+  return b;
+}
+
+/** One address space's memslots. */
+export class MemslotSet {
+  readonly byId = new Map<number, Memslot>();
+  /** Sorted by baseGfn; non-overlapping. */
+  private sorted: Memslot[] = [];
+  private last: Memslot | undefined;
+  nrPages = 0;
+
+  find(gfn: number): Memslot | undefined {
+    const l = this.last;
+    if (l && gfn >= l.baseGfn && gfn < l.baseGfn + l.npages) return l;
+    const s = this.sorted;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = s[mid]!;
+      if (gfn < m.baseGfn) hi = mid - 1;
+      else if (gfn >= m.baseGfn + m.npages) lo = mid + 1;
+      else return (this.last = m);
+    }
+    return undefined;
+  }
+
+  overlaps(id: number, start: number, end: number): boolean {
+    for (const m of this.sorted) {
+      if (m.id !== id && start < m.baseGfn + m.npages && end > m.baseGfn) return true;
+    }
+    return false;
+  }
+
+  insert(m: Memslot): void {
+    this.byId.set(m.id, m);
+    this.resort();
+    this.nrPages += m.npages;
+  }
+
+  remove(m: Memslot): void {
+    this.byId.delete(m.id);
+    this.resort();
+    this.nrPages -= m.npages;
+  }
+
+  resort(): void {
+    this.sorted = [...this.byId.values()].sort((a, b) => a.baseGfn - b.baseGfn);
+    this.last = undefined;
+  }
+
+  all(): readonly Memslot[] {
+    return this.sorted;
+  }
+}
+
+/** What changed, for the arch and the VM's listeners (as KVM_MR_* in the kernel). */
+export type MemslotChange =
+  | { kind: 'create'; slot: Memslot }
+  | { kind: 'delete'; slot: Memslot }
+  | { kind: 'move'; slot: Memslot; oldBaseGfn: number }
+  | { kind: 'flags'; slot: Memslot; oldFlags: number };
+
+export interface MemslotPolicy {
+  /** KVM_USER_MEM_SLOTS */
+  readonly userMemSlots: number;
+  /** kvm_arch_nr_memslot_as_ids */
+  readonly addressSpaces: number;
+  /** KVM_MEM_GUEST_MEMFD slots allowed (kvm_arch_supports_gmem). */
+  readonly supportsGmem: boolean;
+  readonly hasReadonlyMem: boolean;
+  /** KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET both enabled: new bitmaps start all set. */
+  readonly dirtyInitiallySet: boolean;
+  /** Resolves guest_memfd fds (EBADF / EINVAL as kvm_gmem_bind). */
+  gmem(fd: number): GuestMemfd;
+}
+
+/**
+ * __kvm_set_memory_region: validates the request and applies it to `sets`. Returns the change,
+ * or undefined for a no-op (same slot, same everything).
+ */
+export function setMemoryRegion(sets: MemslotSet[], space: AddressSpace, p: MemslotPolicy, mem: RegionRequest): MemslotChange | undefined {
+  const einval = (why: string) => KvmError.of('EINVAL', 'ioctl', { message: `KVM_SET_USER_MEMORY_REGION: ${why}` });
+  // check_memory_region_flags
+  let valid = KVM_MEM.LOG_DIRTY_PAGES;
+  if (p.supportsGmem) valid |= KVM_MEM.GUEST_MEMFD;
+  if (mem.flags & KVM_MEM.GUEST_MEMFD) valid &= ~KVM_MEM.LOG_DIRTY_PAGES;
+  if (p.hasReadonlyMem && !(mem.flags & KVM_MEM.GUEST_MEMFD)) valid |= KVM_MEM.READONLY;
+  if (mem.flags & ~valid) throw einval(`invalid flags 0x${(mem.flags >>> 0).toString(16)}`);
+
+  const asId = mem.slot >>> 16;
+  const id = mem.slot & 0xffff;
+  const PAGE = BigInt(PAGE_SIZE);
+  if (mem.memorySize % PAGE !== 0n || mem.memorySize >= 1n << 64n) throw einval('memory_size is not page aligned');
+  if (mem.guestPhysAddr % PAGE !== 0n) throw einval('guest_phys_addr is not page aligned');
+  if (mem.userspaceAddr % PAGE !== 0n || mem.userspaceAddr + mem.memorySize > BigInt(TASK_SIZE_MAX) || mem.userspaceAddr + mem.memorySize < mem.userspaceAddr) {
+    throw einval('userspace_addr is not a page-aligned user address range');
+  }
+  if (mem.flags & KVM_MEM.GUEST_MEMFD && (mem.guestMemfdOffset % PAGE !== 0n || mem.guestMemfdOffset + mem.memorySize >= 1n << 64n)) {
+    throw einval('guest_memfd_offset is not page aligned');
+  }
+  if (asId >= p.addressSpaces || id >= p.userMemSlots) throw einval('slot out of range');
+  if (mem.guestPhysAddr + mem.memorySize >= 1n << 64n) throw einval('gpa range wraps');
+  if (mem.memorySize >> BigInt(PAGE_SHIFT) > BigInt(KVM_MEM_MAX_NR_PAGES)) throw einval('slot too large');
+
+  const set = sets[asId]!;
+  const old = set.byId.get(id);
+  if (mem.memorySize === 0n) {
+    if (!old) throw einval('deleting a slot that does not exist');
+    set.remove(old);
+    old.gmem?.file.unbind(old.gmem.offset, old.npages);
+    return { kind: 'delete', slot: old };
+  }
+  const baseGfn = Number(mem.guestPhysAddr >> BigInt(PAGE_SHIFT));
+  const npages = Number(mem.memorySize >> BigInt(PAGE_SHIFT));
+  const uaddr = Number(mem.userspaceAddr);
+  if (old) {
+    if (mem.flags & KVM_MEM.GUEST_MEMFD) throw einval('guest_memfd slots cannot be modified, only deleted');
+    if (uaddr !== old.userspaceAddr || npages !== old.npages || (mem.flags ^ old.flags) & KVM_MEM.READONLY) {
+      throw einval('only the gpa or the dirty-log flag of an existing slot can change');
+    }
+    if (baseGfn !== old.baseGfn) {
+      if (set.overlaps(id, baseGfn, baseGfn + npages)) throw KvmError.of('EEXIST', 'ioctl');
+      const oldBaseGfn = old.baseGfn;
+      old.baseGfn = baseGfn;
+      const oldFlags = old.flags;
+      old.flags = mem.flags;
+      old.dirty = bitmapFor(mem.flags, oldFlags & KVM_MEM.LOG_DIRTY_PAGES ? old.dirty : null, npages, p.dirtyInitiallySet);
+      set.resort();
+      return { kind: 'move', slot: old, oldBaseGfn };
+    }
+    if (mem.flags === old.flags) return undefined;
+    const oldFlags = old.flags;
+    old.flags = mem.flags;
+    old.dirty = bitmapFor(mem.flags, old.dirty, npages, p.dirtyInitiallySet);
+    return { kind: 'flags', slot: old, oldFlags };
+  }
+  if (set.overlaps(id, baseGfn, baseGfn + npages)) throw KvmError.of('EEXIST', 'ioctl');
+  let gmem: Memslot['gmem'];
+  if (mem.flags & KVM_MEM.GUEST_MEMFD) {
+    const file = p.gmem(mem.guestMemfd);
+    const offset = Number(mem.guestMemfdOffset);
+    file.bind(offset, npages, baseGfn);
+    gmem = { file, offset };
+  }
+  const slot = new Memslot(id, asId, baseGfn, npages, mem.flags, uaddr, gmem, space);
+  slot.dirty = bitmapFor(mem.flags, null, npages, p.dirtyInitiallySet);
+  set.insert(slot);
+  return { kind: 'create', slot };
+}

@@ -1,0 +1,84 @@
+/**
+ * A vCPU file (kvm_vcpu_ioctl): the kvm_run area its fd maps, KVM_RUN plumbing and the generic
+ * vCPU ioctls; everything else is the arch's.
+ * @module
+ */
+import { KvmError } from '../sys/error.js';
+import { iocType, KVMIO } from '../uapi/index.js';
+import { NOT_HANDLED } from './arch.js';
+import { PAGE_SIZE } from './hva.js';
+import type { UserArg } from './uarg.js';
+import type { Vm } from './vm.js';
+
+/** Pages backing a vCPU's mmap area: the arch's pages plus room up to the dirty-ring offset (x86: 64). */
+const RUN_AREA_PAGES = 64;
+/** Offset of kvm_run.immediate_exit. */
+const IMMEDIATE_EXIT = 1;
+
+export class Vcpu {
+  /** The whole mmap area: kvm_run at 0, then the arch's pages (x86 PIO data at page 1). */
+  readonly area: Uint8Array;
+  /** struct kvm_run (the first page of the area). */
+  readonly run: Uint8Array;
+  readonly runDv: DataView;
+  /** The arch's per-vCPU state (vcpu->arch). */
+  readonly archState: unknown;
+  /** KVM_SET_SIGNAL_MASK state (kept for completeness; there are no signals here). */
+  sigmask: Uint8Array | null = null;
+
+  constructor(
+    readonly vm: Vm,
+    /** The vcpu_id given to KVM_CREATE_VCPU. */
+    readonly id: number,
+    /** vcpu_idx: creation order. */
+    readonly index: number,
+  ) {
+    this.area = new Uint8Array(new SharedArrayBuffer(RUN_AREA_PAGES * PAGE_SIZE));
+    this.run = this.area.subarray(0, PAGE_SIZE);
+    this.runDv = new DataView(this.area.buffer, 0, PAGE_SIZE);
+    this.archState = vm.arch.createVcpu(this);
+  }
+
+  /** kvm_run.immediate_exit as userspace left it. */
+  get immediateExit(): boolean {
+    return this.run[IMMEDIATE_EXIT] !== 0;
+  }
+
+  /** mmap(vcpu_fd): the same bytes for every mapping, like the kernel's shared pages. */
+  mmap(length: number, offset: number): Uint8Array {
+    const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
+    if (offset + len > this.area.length) throw KvmError.of('EINVAL', 'mmap', { message: 'beyond the vCPU mmap area' });
+    const m = this.vm.kernel.space.map(len, this.area.buffer as SharedArrayBuffer, offset);
+    return m.bytes.subarray(0, length);
+  }
+
+  ioctl(request: number, arg: UserArg): number {
+    if (iocType(request) !== KVMIO) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+    const nr = this.vm.kernel.nr;
+    switch (request) {
+      case nr.KVM_RUN:
+        if (arg.int !== 0n) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+        return this.vm.arch.run(this);
+      case nr.KVM_SET_SIGNAL_MASK:
+        return this.setSignalMask(arg);
+      default: {
+        const r = this.vm.arch.vcpuIoctl(this, request, arg);
+        if (r !== NOT_HANDLED) return r;
+      }
+    }
+    throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+  }
+
+  /** KVM_SET_SIGNAL_MASK: a null pointer clears the mask; otherwise len must be sizeof(sigset_t) = 8. */
+  private setSignalMask(arg: UserArg): number {
+    if (!arg.isBytes && arg.int === 0n) {
+      this.sigmask = null;
+      return 0;
+    }
+    const hdr = arg.bytes(4);
+    const len = new DataView(hdr.buffer, hdr.byteOffset, 4).getUint32(0, true);
+    if (len !== 8) throw KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd });
+    this.sigmask = arg.slice(4, 8).slice();
+    return 0;
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * A VM file (kvm_vm_ioctl): memslots and dirty logging, vCPU creation, capabilities, guest_memfd
+ * and memory attributes. Arch-specific ioctls go to the arch backend.
+ * @module
+ */
+import { KvmError } from '../sys/error.js';
+import { KVM_CAP, KVM_DIRTY_LOG, KVM_MEM, KVM_MEMORY_ATTRIBUTE } from '../uapi/constants.js';
+import { genericStructs as S } from '../uapi/kvm.js';
+import { NOT_HANDLED, type ArchBackend } from './arch.js';
+import { GuestMemfd } from './gmem.js';
+import { PAGE_SHIFT, PAGE_SIZE } from './hva.js';
+import type { Kernel } from './kernel.js';
+import { MemslotSet, setMemoryRegion, type Memslot, type MemslotChange, type RegionRequest } from './memslots.js';
+import { RangeMap } from './ranges.js';
+import type { UserArg } from './uarg.js';
+import { Vcpu } from './vcpu.js';
+
+export class Vm {
+  readonly arch: ArchBackend;
+  /** The arch's per-VM state (kvm->arch). */
+  readonly archState: unknown;
+  /** Memslots per address space. */
+  readonly slots: MemslotSet[];
+  readonly vcpus = new Map<number, Vcpu>();
+  createdVcpus = 0;
+  /** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 args[0]. */
+  manualDirtyLogProtect = 0n;
+  /** Per-gfn memory attributes (KVM_SET_MEMORY_ATTRIBUTES). */
+  readonly memAttrs = new RangeMap();
+  /** Called after every memslot change (arch MMU, introspection). */
+  readonly memslotListeners: ((change: MemslotChange) => void)[] = [];
+  /** Called after memory attributes change on [startGfn, endGfn). */
+  readonly attrListeners: ((startGfn: number, endGfn: number, attrs: number) => void)[] = [];
+  /** Open files referring to this VM (the VM fd, vCPU fds, guest_memfds). */
+  private refs = 1;
+  dead = false;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly type: number,
+  ) {
+    this.arch = kernel.arch;
+    this.archState = this.arch.initVm(this, type);
+    this.slots = Array.from({ length: this.arch.addressSpaces(this) }, () => new MemslotSet());
+  }
+
+  private req(name: string): number {
+    return this.kernel.req(name);
+  }
+
+  fileClosed(): void {
+    if (--this.refs === 0) {
+      this.dead = true;
+      this.arch.destroyVm?.(this);
+    }
+  }
+
+  ioctl(request: number, arg: UserArg): number {
+    const nr = this.kernel.nr;
+    switch (request) {
+      case nr.KVM_CREATE_VCPU:
+        return this.createVcpu(arg.int);
+      case nr.KVM_ENABLE_CAP:
+        return this.enableCap(arg);
+      case nr.KVM_SET_USER_MEMORY_REGION:
+      case nr.KVM_SET_USER_MEMORY_REGION2:
+        return this.setUserMemoryRegion(request === nr.KVM_SET_USER_MEMORY_REGION2, arg);
+      case nr.KVM_GET_DIRTY_LOG:
+        return this.getDirtyLog(arg);
+      case nr.KVM_CLEAR_DIRTY_LOG:
+        return this.clearDirtyLog(arg);
+      case nr.KVM_CHECK_EXTENSION:
+        return this.kernel.checkExtension(arg.int, this);
+      case nr.KVM_CREATE_GUEST_MEMFD:
+        return this.createGuestMemfd(arg);
+      case nr.KVM_SET_MEMORY_ATTRIBUTES:
+        if (this.arch.hasPrivateMem(this)) return this.setMemoryAttributes(arg);
+        break;
+      default: {
+        const r = this.arch.vmIoctl?.(this, request, arg) ?? NOT_HANDLED;
+        if (r !== NOT_HANDLED) return r;
+      }
+    }
+    throw KvmError.of(this.arch.unknownVmIoctlErrno, 'ioctl', { request, fd: arg.fd });
+  }
+
+  private einval(arg: UserArg, message?: string): KvmError {
+    return KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd, ...(message ? { message } : {}) });
+  }
+
+  /** kvm_vm_ioctl_create_vcpu */
+  private createVcpu(id: bigint): number {
+    if (id >= BigInt(this.arch.maxVcpuIds)) throw KvmError.of('EINVAL', 'ioctl', { request: this.req('KVM_CREATE_VCPU'), message: `vcpu id ${id} >= KVM_MAX_VCPU_IDS` });
+    if (this.createdVcpus >= this.arch.maxVcpus) throw KvmError.of('EINVAL', 'ioctl', { request: this.req('KVM_CREATE_VCPU'), message: 'KVM_MAX_VCPUS reached' });
+    const n = Number(id);
+    if (this.vcpus.has(n)) throw KvmError.of('EEXIST', 'ioctl', { request: this.req('KVM_CREATE_VCPU') });
+    const vcpu = new Vcpu(this, n, this.vcpus.size);
+    this.createdVcpus++;
+    this.vcpus.set(n, vcpu);
+    this.refs++;
+    return this.kernel.install({ kind: 'vcpu', vcpu });
+  }
+
+  /** kvm_vm_ioctl_enable_cap_generic, then the arch's kvm_vm_ioctl_enable_cap. */
+  private enableCap(arg: UserArg): number {
+    const cap = S.kvm_enable_cap.decode(arg.bytes(S.kvm_enable_cap.size));
+    if (cap.cap === KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2) {
+      const a0 = cap.args[0]!;
+      const all = BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG.INITIALLY_SET);
+      const allowed = a0 & BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE) ? all : BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE);
+      if (cap.flags || a0 & ~allowed) throw this.einval(arg);
+      this.manualDirtyLogProtect = a0;
+      return 0;
+    }
+    return this.arch.enableCapVm(this, cap.cap, cap.flags, cap.args);
+  }
+
+  private setUserMemoryRegion(v2: boolean, arg: UserArg): number {
+    const size = v2 ? S.kvm_userspace_memory_region2.size : S.kvm_userspace_memory_region.size;
+    const bytes = arg.bytes(size);
+    const m = v2 ? S.kvm_userspace_memory_region2.decode(bytes) : { ...S.kvm_userspace_memory_region.decode(bytes), guest_memfd_offset: 0n, guest_memfd: 0 };
+    if (!v2 && m.flags & ~(KVM_MEM.LOG_DIRTY_PAGES | KVM_MEM.READONLY)) throw this.einval(arg, 'flag not valid for KVM_SET_USER_MEMORY_REGION');
+    const req: RegionRequest = {
+      slot: m.slot,
+      flags: m.flags,
+      guestPhysAddr: m.guest_phys_addr,
+      memorySize: m.memory_size,
+      userspaceAddr: m.userspace_addr,
+      guestMemfdOffset: m.guest_memfd_offset,
+      guestMemfd: m.guest_memfd,
+    };
+    if ((req.slot & 0xffff) >= this.arch.userMemSlots) throw this.einval(arg, 'slot >= KVM_USER_MEM_SLOTS');
+    const change = setMemoryRegion(this.slots, this.kernel.space, {
+      userMemSlots: this.arch.userMemSlots,
+      addressSpaces: this.slots.length,
+      supportsGmem: this.arch.hasPrivateMem(this) || this.arch.gmemFlags(this) !== 0n,
+      hasReadonlyMem: this.arch.hasReadonlyMem(this),
+      dirtyInitiallySet: this.manualDirtyLogProtect === BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG.INITIALLY_SET),
+      gmem: (fd) => this.gmemFile(fd),
+    }, req);
+    if (change) for (const l of this.memslotListeners) l(change);
+    return 0;
+  }
+
+  private gmemFile(fd: number): GuestMemfd {
+    const f = this.kernel.file(fd);
+    if (!f) throw KvmError.of('EBADF', 'ioctl');
+    if (f.kind !== 'guest_memfd' || f.vm !== this) throw KvmError.of('EINVAL', 'ioctl', { message: 'not a guest_memfd of this VM' });
+    return f.gmem;
+  }
+
+  /** The slot of `slot` (as_id << 16 | id) as the dirty-log ioctls validate it. */
+  private logSlot(arg: UserArg, slotId: number): Memslot {
+    const asId = slotId >>> 16;
+    const id = slotId & 0xffff;
+    if (asId >= this.slots.length || id >= this.arch.userMemSlots) throw this.einval(arg);
+    const slot = this.slots[asId]!.byId.get(id);
+    if (!slot || !slot.dirty) throw KvmError.of('ENOENT', 'ioctl', { request: arg.request, fd: arg.fd });
+    return slot;
+  }
+
+  /** kvm_get_dirty_log_protect */
+  private getDirtyLog(arg: UserArg): number {
+    const log = S.kvm_dirty_log.decode(arg.bytes(S.kvm_dirty_log.size));
+    const slot = this.logSlot(arg, log.slot);
+    const dirty = slot.dirty!;
+    const out = this.kernel.space.user(log.dirty_bitmap, dirty.length * 4);
+    const snapshot = new Uint8Array(dirty.buffer.slice(0, dirty.length * 4));
+    if (!(this.manualDirtyLogProtect & BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE))) dirty.fill(0);
+    out.set(snapshot);
+    return 0;
+  }
+
+  /** kvm_clear_dirty_log_protect */
+  private clearDirtyLog(arg: UserArg): number {
+    const log = S.kvm_clear_dirty_log.decode(arg.bytes(S.kvm_clear_dirty_log.size));
+    const asId = log.slot >>> 16;
+    const id = log.slot & 0xffff;
+    if (asId >= this.slots.length || id >= this.arch.userMemSlots) throw this.einval(arg);
+    if (log.first_page & 63n) throw this.einval(arg, 'first_page must be a multiple of 64');
+    const slot = this.slots[asId]!.byId.get(id);
+    if (!slot || !slot.dirty) throw KvmError.of('ENOENT', 'ioctl', { request: arg.request, fd: arg.fd });
+    const np = BigInt(slot.npages);
+    const first = log.first_page;
+    const num = BigInt(log.num_pages);
+    if (first > np || num > np - first || (num < np - first && num & 63n)) throw this.einval(arg);
+    const n = Number((num + 63n) / 64n) * 8;
+    const mask = this.kernel.space.user(log.dirty_bitmap, n);
+    const dirty = slot.dirty;
+    const base = Number(first);
+    for (let i = 0; i < Number(num); i++) {
+      if (mask[i >>> 3]! & (1 << (i & 7))) {
+        const p = base + i;
+        dirty[p >>> 5]! &= ~(1 << (p & 31));
+      }
+    }
+    return 0;
+  }
+
+  /** kvm_gmem_create */
+  private createGuestMemfd(arg: UserArg): number {
+    const c = S.kvm_create_guest_memfd.decode(arg.bytes(S.kvm_create_guest_memfd.size));
+    if (c.flags & ~this.arch.gmemFlags(this)) throw this.einval(arg, 'unsupported guest_memfd flags');
+    const size = BigInt.asIntN(64, c.size);
+    if (size <= 0n || size % BigInt(PAGE_SIZE) !== 0n) throw this.einval(arg, 'guest_memfd size must be a positive multiple of the page size');
+    const gmem = new GuestMemfd(this, Number(size), c.flags);
+    this.refs++;
+    return this.kernel.install({ kind: 'guest_memfd', gmem, vm: this });
+  }
+
+  /** kvm_vm_ioctl_set_mem_attributes */
+  private setMemoryAttributes(arg: UserArg): number {
+    const a = S.kvm_memory_attributes.decode(arg.bytes(S.kvm_memory_attributes.size));
+    if (a.flags) throw this.einval(arg, 'flags must be 0');
+    if (a.attributes & ~BigInt(KVM_MEMORY_ATTRIBUTE.PRIVATE)) throw this.einval(arg, 'unsupported attributes');
+    if (a.size === 0n || a.address + a.size >= 1n << 64n) throw this.einval(arg);
+    if (a.address % BigInt(PAGE_SIZE) || a.size % BigInt(PAGE_SIZE)) throw this.einval(arg, 'address and size must be page aligned');
+    const start = Number(a.address >> BigInt(PAGE_SHIFT));
+    const end = Number((a.address + a.size) >> BigInt(PAGE_SHIFT));
+    this.memAttrs.set(start, end, Number(a.attributes));
+    for (const l of this.attrListeners) l(start, end, Number(a.attributes));
+    return 0;
+  }
+
+  /** True when `gfn` is private (KVM_MEMORY_ATTRIBUTE_PRIVATE). */
+  isPrivate(gfn: number): boolean {
+    return (this.memAttrs.get(gfn) & KVM_MEMORY_ATTRIBUTE.PRIVATE) !== 0;
+  }
+
+  /** The memslot holding `gfn` in address space `as`. */
+  slotFor(gfn: number, as = 0): Memslot | undefined {
+    return this.slots[as]?.find(gfn);
+  }
+
+  /**
+   * Reads guest physical memory the way the kernel would for its own purposes (no dirty marking,
+   * shared memory only). Returns false when any page is not backed.
+   */
+  readGpa(gpa: number, out: Uint8Array, as = 0): boolean {
+    return this.copyGpa(gpa, out, false, as);
+  }
+
+  /** Writes guest physical memory from the kernel side, marking pages dirty. */
+  writeGpa(gpa: number, data: Uint8Array, as = 0): boolean {
+    return this.copyGpa(gpa, data, true, as);
+  }
+
+  private copyGpa(gpa: number, buf: Uint8Array, write: boolean, as: number): boolean {
+    let done = 0;
+    while (done < buf.length) {
+      const a = gpa + done;
+      const gfn = Math.floor(a / PAGE_SIZE);
+      const slot = this.slotFor(gfn, as);
+      if (!slot || (write && slot.readonly)) return false;
+      const rel = gfn - slot.baseGfn;
+      const page = slot.gmemOnly || (slot.gmem && this.isPrivate(gfn)) ? slot.gmemPage(rel) : slot.page(rel);
+      if (!page) return false;
+      const inPage = a % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - inPage, buf.length - done);
+      const host = page.bytes.subarray(page.offset + inPage, page.offset + inPage + n);
+      if (write) {
+        host.set(buf.subarray(done, done + n));
+        slot.markDirty(rel);
+      } else {
+        buf.set(host, done);
+      }
+      done += n;
+    }
+    return true;
+  }
+}
+

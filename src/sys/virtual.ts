@@ -1,0 +1,205 @@
+/**
+ * `virtualSys()`: the in-process KVM. Same `Sys` interface as the native backend, plus what real
+ * KVM cannot offer: fault injection (make the Nth call of an ioctl fail) and a trace of every
+ * ioctl and exit.
+ * @module
+ */
+import type { ArchBackend } from '../kernel/arch.js';
+import { Kernel, type KFile } from '../kernel/kernel.js';
+import { abi, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
+import { ERRNO, type ErrnoCode } from './errno.js';
+import { KvmError } from './error.js';
+import type { HostMemory, IoctlArg, Sys } from './sys.js';
+
+/** Makes calls of one ioctl fail, to drive a VMM's error paths. */
+export interface FaultRule {
+  /** The ioctl: its C name ('KVM_RUN') or request number. */
+  readonly ioctl: string | number;
+  /** Which call fails first (1 = the first call of this ioctl after the Sys was created). */
+  readonly nth: number;
+  /** The errno to return. */
+  readonly errno: ErrnoCode;
+  /** How many consecutive calls fail from the nth on (default 1; Infinity for all). */
+  readonly times?: number;
+}
+
+/** One traced event. */
+export type TraceEvent =
+  | {
+      readonly type: 'ioctl';
+      readonly fd: number;
+      readonly fdKind: KFile['kind'] | 'bad';
+      /** C name when known, else the hex request. */
+      readonly name: string;
+      readonly request: number;
+      /** The decoded argument (struct as object, or the integer). */
+      readonly arg: unknown;
+      readonly result?: number;
+      readonly error?: string;
+      /** True when the failure came from a fault rule. */
+      readonly injected?: boolean;
+    }
+  | {
+      readonly type: 'exit';
+      readonly fd: number;
+      readonly vcpuId: number;
+      readonly reason: string;
+      readonly exitReason: number;
+      /** The exit's union member, decoded. */
+      readonly detail: unknown;
+    };
+
+export interface VirtualSysOptions {
+  /** The emulated host architecture (as the host CPU decides for real KVM). Default 'x86_64'. */
+  readonly arch?: Arch;
+  /** Fault injection rules. */
+  readonly faults?: readonly FaultRule[];
+  /** Receives every ioctl and every exit. */
+  readonly trace?: (event: TraceEvent) => void;
+  /** @internal Replaces the arch backend (the kernel's own tests use a null arch). */
+  readonly archBackend?: ArchBackend;
+}
+
+/** Arch backends, registered by the arch modules (kept out of this module to avoid load cycles). */
+const backends: Partial<Record<Arch, () => ArchBackend>> = {};
+
+/** @internal Registers the factory of an arch backend. */
+export function registerArchBackend(arch: Arch, make: () => ArchBackend): void {
+  backends[arch] = make;
+}
+
+/** The exit-union member that describes each exit reason. */
+const EXIT_MEMBER: Partial<Record<number, string>> = {
+  [KVM_EXIT.UNKNOWN]: 'hw',
+  [KVM_EXIT.FAIL_ENTRY]: 'fail_entry',
+  [KVM_EXIT.EXCEPTION]: 'ex',
+  [KVM_EXIT.IO]: 'io',
+  [KVM_EXIT.DEBUG]: 'debug',
+  [KVM_EXIT.MMIO]: 'mmio',
+  [KVM_EXIT.HYPERCALL]: 'hypercall',
+  [KVM_EXIT.INTERNAL_ERROR]: 'internal',
+  [KVM_EXIT.SYSTEM_EVENT]: 'system_event',
+  [KVM_EXIT.ARM_NISV]: 'arm_nisv',
+  [KVM_EXIT.X86_RDMSR]: 'msr',
+  [KVM_EXIT.X86_WRMSR]: 'msr',
+  [KVM_EXIT.MEMORY_FAULT]: 'memory_fault',
+  [KVM_EXIT.TDX]: 'tdx',
+};
+
+class VirtualSys implements Sys {
+  readonly backend = 'virtual' as const;
+  readonly arch: Arch;
+  /** @internal The kernel, for the project's own white-box tests and models. */
+  readonly kernel: Kernel;
+  private readonly faults: { rule: FaultRule; request: number; calls: number }[];
+  private readonly trace: ((e: TraceEvent) => void) | undefined;
+
+  constructor(opts: VirtualSysOptions) {
+    this.arch = opts.archBackend?.arch ?? opts.arch ?? 'x86_64';
+    const backend = opts.archBackend ?? backends[this.arch]?.();
+    if (!backend) throw new Error(`no ${this.arch} backend is registered`);
+    if (backend.arch !== this.arch) throw new Error(`backend speaks ${backend.arch}, asked for ${this.arch}`);
+    this.kernel = new Kernel(backend);
+    const ioctls = abi[this.arch].ioctls as Record<string, { request: number }>;
+    this.faults = (opts.faults ?? []).map((rule) => {
+      const request = typeof rule.ioctl === 'number' ? rule.ioctl >>> 0 : ioctls[rule.ioctl]?.request;
+      if (request === undefined) throw new Error(`fault rule: unknown ioctl ${String(rule.ioctl)}`);
+      if (!(rule.errno in ERRNO)) throw new Error(`fault rule: unknown errno ${rule.errno}`);
+      if (!Number.isInteger(rule.nth) || rule.nth < 1) throw new Error('fault rule: nth counts from 1');
+      return { rule, request, calls: 0 };
+    });
+    this.trace = opts.trace;
+  }
+
+  open(path: string): number {
+    return this.kernel.open(path);
+  }
+
+  ioctl(fd: number, request: number, arg?: IoctlArg): number {
+    const req = request >>> 0;
+    const injected = this.injected(req);
+    if (!this.trace) {
+      if (injected) throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
+      return this.kernel.ioctl(fd, req, arg);
+    }
+    const def = ioctlByRequest(this.arch, req);
+    const file = this.kernel.file(fd);
+    const base = { type: 'ioctl' as const, fd, fdKind: file?.kind ?? ('bad' as const), name: def?.name ?? `0x${req.toString(16)}`, request: req, arg: decodeArg(def?.arg, arg) };
+    if (injected) {
+      this.trace({ ...base, error: injected, injected: true });
+      throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
+    }
+    try {
+      const result = this.kernel.ioctl(fd, req, arg);
+      this.trace({ ...base, result });
+      if (file?.kind === 'vcpu' && def?.name === 'KVM_RUN') this.traceExit(fd, file.vcpu);
+      return result;
+    } catch (e) {
+      this.trace({ ...base, error: e instanceof KvmError ? e.code : String(e) });
+      throw e;
+    }
+  }
+
+  private injected(request: number): ErrnoCode | undefined {
+    let hit: ErrnoCode | undefined;
+    for (const f of this.faults) {
+      if (f.request !== request) continue;
+      f.calls++;
+      const times = f.rule.times ?? 1;
+      if (f.calls >= f.rule.nth && f.calls < f.rule.nth + times) hit ??= f.rule.errno;
+    }
+    return hit;
+  }
+
+  private traceExit(fd: number, vcpu: { id: number; run: Uint8Array; runDv: DataView }): void {
+    const run = abi[this.arch].structs.kvm_run;
+    const exitReason = vcpu.runDv.getUint32(run.offsetOf('exit_reason'), true);
+    const member = EXIT_MEMBER[exitReason];
+    const decoded = member ? (run.decode(vcpu.run) as Record<string, unknown>)[member] : undefined;
+    this.trace!({ type: 'exit', fd, vcpuId: vcpu.id, reason: String(constName(KVM_EXIT, exitReason) ?? exitReason), exitReason, detail: decoded });
+  }
+
+  mmap(fd: number, length: number, offset = 0): Uint8Array {
+    return this.kernel.mmap(fd, length, offset);
+  }
+
+  munmap(region: Uint8Array): void {
+    this.kernel.space.unmap(region);
+  }
+
+  alloc(length: number): HostMemory {
+    const m = this.kernel.space.map(length);
+    return { hva: BigInt(m.hva), bytes: m.bytes.subarray(0, length) };
+  }
+
+  close(fd: number): void {
+    this.kernel.close(fd);
+  }
+}
+
+function decodeArg(type: unknown, arg: IoctlArg | undefined): unknown {
+  if (arg === undefined) return 0;
+  if (!(arg instanceof Uint8Array)) return typeof arg === 'bigint' ? arg : BigInt(arg);
+  const t = type as { decode?: (b: Uint8Array) => unknown; size?: number } | undefined;
+  if (t?.decode && t.size !== undefined && arg.length >= t.size) {
+    try {
+      return t.decode(arg);
+    } catch {
+      /* fall through */
+    }
+  }
+  return arg.slice();
+}
+
+/**
+ * The in-process KVM: `/dev/kvm` as an emulator of an x86-64 (VMX flavour) or arm64 host.
+ * Guest RAM comes from `alloc()`; everything else is the Linux KVM API.
+ */
+export function virtualSys(options: VirtualSysOptions = {}): Sys {
+  return new VirtualSys(options);
+}
+
+/** @internal The kernel behind a `virtualSys()` (white-box tests, models, the CLI). */
+export function kernelOf(sys: Sys): Kernel | undefined {
+  return sys instanceof VirtualSys ? sys.kernel : undefined;
+}

@@ -1,0 +1,145 @@
+/**
+ * The errno table of the generic ioctls: every bad input gives the kernel's errno. Each case runs
+ * on the virtual backend and, where /dev/kvm exists, on the real kernel; both must give the
+ * expected answer (so the expectations themselves are checked against Linux here).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { Kvm, KVM_CAP, KVM_MEM, x86_64, type Sys, type Vm, type Vcpu } from '../../src/index.js';
+import { outcome, x86Backends } from '../helpers/backends.js';
+
+const { ioctls: I, structs: S } = x86_64;
+const r = (n: keyof typeof I) => I[n]!.request;
+
+interface Env {
+  sys: Sys;
+  kvm: Kvm;
+  vm: Vm;
+  vcpu: Vcpu;
+  /** 64 KiB of guest RAM */
+  mem: { hva: bigint; bytes: Uint8Array };
+}
+
+function env(sys: Sys): Env {
+  const kvm = Kvm.open(sys);
+  const vm = kvm.createVm();
+  const vcpu = vm.createVcpu(0);
+  const mem = sys.alloc(0x10000);
+  return { sys, kvm, vm, vcpu, mem };
+}
+
+const region = (o: Parameters<typeof S.kvm_userspace_memory_region.encode>[0]) => S.kvm_userspace_memory_region.encode(o);
+
+/** [name, expected, action]. */
+const cases: [string, string, (e: Env) => unknown][] = [
+  // bad fds
+  ['ioctl on an fd that is not open', 'EBADF', (e) => e.sys.ioctl(999_999, r('KVM_GET_API_VERSION'))],
+  ['ioctl on a negative fd', 'EBADF', (e) => e.sys.ioctl(-1, r('KVM_CHECK_EXTENSION'), 0)],
+  ['close of an fd that is not open', 'EBADF', (e) => e.sys.close(999_999)],
+  ['ioctl on a closed vcpu fd', 'EBADF', (e) => { const fd = e.sys.ioctl(e.vm.fd, r('KVM_CREATE_VCPU'), 7); e.sys.close(fd); return e.sys.ioctl(fd, r('KVM_RUN'), 0); }],
+  // wrong fd kind
+  ['KVM_CREATE_VCPU on the system fd', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_CREATE_VCPU'), 1)],
+  ['KVM_RUN on a VM fd', 'ENOTTY', (e) => e.sys.ioctl(e.vm.fd, r('KVM_RUN'), 0)],
+  ['KVM_CREATE_VM on a VM fd', 'ENOTTY', (e) => e.sys.ioctl(e.vm.fd, r('KVM_CREATE_VM'), 0)],
+  ['KVM_GET_API_VERSION on a VM fd', 'ENOTTY', (e) => e.sys.ioctl(e.vm.fd, r('KVM_GET_API_VERSION'), 0)],
+  ['KVM_GET_VCPU_MMAP_SIZE on a VM fd', 'ENOTTY', (e) => e.sys.ioctl(e.vm.fd, r('KVM_GET_VCPU_MMAP_SIZE'), 0)],
+  ['KVM_CHECK_EXTENSION on a vcpu fd', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_CHECK_EXTENSION'), 3)],
+  ['KVM_CREATE_VCPU on a vcpu fd', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_CREATE_VCPU'), 1)],
+  ['KVM_SET_USER_MEMORY_REGION on the system fd', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_SET_USER_MEMORY_REGION'), region({ memory_size: 0x1000 }))],
+  // unknown requests
+  ['unknown KVM request on the system fd', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, 0xae77)],
+  ['unknown KVM request on a VM fd', 'ENOTTY', (e) => e.sys.ioctl(e.vm.fd, 0xae77)],
+  ['unknown KVM request on a vcpu fd', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, 0xae77)],
+  ['TCGETS on the system fd', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, 0x5401)],
+  ['TCGETS on a VM fd', 'ENOTTY', (e) => e.sys.ioctl(e.vm.fd, 0x5401)],
+  ['TCGETS on a vcpu fd', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, 0x5401)],
+  // integer arguments
+  ['KVM_GET_API_VERSION with a non-zero arg', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_GET_API_VERSION'), 1)],
+  ['KVM_GET_VCPU_MMAP_SIZE with a non-zero arg', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_GET_VCPU_MMAP_SIZE'), 1)],
+  ['KVM_RUN with a non-zero arg', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_RUN'), 1)],
+  ['KVM_CREATE_VM with an unknown type', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_CREATE_VM'), 0x100)],
+  ['KVM_CHECK_EXTENSION of an unknown cap', 'ok:0', (e) => e.kvm.checkExtension(0x7fff_0000)],
+  ['KVM_CHECK_EXTENSION of -1', 'ok:0', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_CHECK_EXTENSION'), -1)],
+  // struct arguments: short, missing, oversized
+  ['KVM_SET_USER_MEMORY_REGION with a 16-byte buffer', 'EFAULT', (e) => e.sys.ioctl(e.vm.fd, r('KVM_SET_USER_MEMORY_REGION'), new Uint8Array(16))],
+  ['KVM_SET_USER_MEMORY_REGION with a NULL pointer', 'EFAULT', (e) => e.sys.ioctl(e.vm.fd, r('KVM_SET_USER_MEMORY_REGION'), 0)],
+  ['KVM_GET_REGS into a 100-byte buffer', 'EFAULT', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_GET_REGS'), new Uint8Array(100))],
+  ['KVM_SET_SREGS from a short buffer', 'EFAULT', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_SREGS'), new Uint8Array(S.kvm_sregs.size - 8))],
+  ['KVM_SET_USER_MEMORY_REGION with an oversized buffer', 'ok:0', (e) => { const b = new Uint8Array(64); b.set(region({ slot: 1, guest_phys_addr: 0x100000, memory_size: 0x1000, userspace_addr: e.mem.hva })); return e.sys.ioctl(e.vm.fd, r('KVM_SET_USER_MEMORY_REGION'), b); }],
+  // memslots
+  ['memslot with an unknown flag', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_SET_USER_MEMORY_REGION'), region({ flags: 1 << 15, memory_size: 0x1000, userspace_addr: e.mem.hva }))],
+  ['KVM_MEM_GUEST_MEMFD through KVM_SET_USER_MEMORY_REGION', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_SET_USER_MEMORY_REGION'), region({ flags: KVM_MEM.GUEST_MEMFD, memory_size: 0x1000, userspace_addr: e.mem.hva }))],
+  ['memslot with a misaligned gpa', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0x1001, memorySize: 0x1000, userspaceAddr: e.mem.hva })],
+  ['memslot with a misaligned size', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x1001, userspaceAddr: e.mem.hva })],
+  ['memslot with a misaligned userspace_addr', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: e.mem.hva + 8n })],
+  ['memslot above the user address limit', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x2000, userspaceAddr: 0x7ffffffff000n })],
+  ['memslot at a kernel address', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: 0xffff800000000000n })],
+  ['memslot whose gpa range wraps', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0xfffffffffffff000n, memorySize: 0x2000, userspaceAddr: e.mem.hva })],
+  ['memslot over an unmapped hva (accepted, as access_ok only checks the range)', 'ok:undefined', (e) => e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: 0x1000 })],
+  ['memslot overlapping another', 'EEXIST', (e) => { e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); e.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x3000, memorySize: 0x2000, userspaceAddr: e.mem.hva + 0x8000n }); }],
+  ['memslot moved onto another', 'EEXIST', (e) => { e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); e.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x10000, memorySize: 0x2000, userspaceAddr: e.mem.hva + 0x8000n }); e.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x2000, memorySize: 0x2000, userspaceAddr: e.mem.hva + 0x8000n }); }],
+  ['deleting a slot that does not exist', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: 5, guestPhysAddr: 0, memorySize: 0, userspaceAddr: 0 })],
+  ['resizing an existing slot', 'EINVAL', (e) => { e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x2000, userspaceAddr: e.mem.hva }); }],
+  ['changing the hva of an existing slot', 'EINVAL', (e) => { e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva + 0x4000n }); }],
+  ['toggling KVM_MEM_READONLY on an existing slot', 'EINVAL', (e) => { e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); e.vm.setUserMemoryRegion({ slot: 0, flags: KVM_MEM.READONLY, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); }],
+  ['re-setting a slot unchanged (no-op)', 'ok:undefined', (e) => { e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); return e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); }],
+  ['slot id KVM_CAP_NR_MEMSLOTS (one past the last)', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: e.vm.checkExtension(KVM_CAP.NR_MEMSLOTS), guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: e.mem.hva })],
+  ['slot id KVM_CAP_NR_MEMSLOTS - 1 (the last)', 'ok:undefined', (e) => e.vm.setUserMemoryRegion({ slot: e.vm.checkExtension(KVM_CAP.NR_MEMSLOTS) - 1, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: e.mem.hva })],
+  ['slot in address space 1 (no SMM address space)', 'EINVAL', (e) => e.vm.setUserMemoryRegion({ slot: 0x10000, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: e.mem.hva })],
+  ['KVM_SET_USER_MEMORY_REGION2 with a bad guest_memfd fd', 'EBADF', (e) => e.vm.setUserMemoryRegion2({ slot: 0, flags: KVM_MEM.GUEST_MEMFD, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: e.mem.hva, guestMemfd: 999_999 })],
+  ['KVM_SET_USER_MEMORY_REGION2 with a VM fd as guest_memfd', 'EINVAL', (e) => e.vm.setUserMemoryRegion2({ slot: 0, flags: KVM_MEM.GUEST_MEMFD, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: e.mem.hva, guestMemfd: e.vm.fd })],
+  ['guest_memfd slot past the end of the file', 'EINVAL', (e) => { const g = e.vm.createGuestMemfd(0x2000); e.vm.setUserMemoryRegion2({ slot: 0, flags: KVM_MEM.GUEST_MEMFD, guestPhysAddr: 0, memorySize: 0x2000, userspaceAddr: e.mem.hva, guestMemfd: g, guestMemfdOffset: 0x1000 }); }],
+  ['two slots binding the same guest_memfd range', 'EINVAL', (e) => { const g = e.vm.createGuestMemfd(0x4000); e.vm.setUserMemoryRegion2({ slot: 0, flags: KVM_MEM.GUEST_MEMFD, guestPhysAddr: 0, memorySize: 0x2000, userspaceAddr: e.mem.hva, guestMemfd: g }); e.vm.setUserMemoryRegion2({ slot: 1, flags: KVM_MEM.GUEST_MEMFD, guestPhysAddr: 0x10000, memorySize: 0x2000, userspaceAddr: e.mem.hva + 0x4000n, guestMemfd: g, guestMemfdOffset: 0x1000 }); }],
+  ['KVM_MEM_GUEST_MEMFD with KVM_MEM_LOG_DIRTY_PAGES', 'EINVAL', (e) => { const g = e.vm.createGuestMemfd(0x2000); e.vm.setUserMemoryRegion2({ slot: 0, flags: KVM_MEM.GUEST_MEMFD | KVM_MEM.LOG_DIRTY_PAGES, guestPhysAddr: 0, memorySize: 0x2000, userspaceAddr: e.mem.hva, guestMemfd: g }); }],
+  ['modifying a guest_memfd slot', 'EINVAL', (e) => { const g = e.vm.createGuestMemfd(0x2000); e.vm.setUserMemoryRegion2({ slot: 0, flags: KVM_MEM.GUEST_MEMFD, guestPhysAddr: 0, memorySize: 0x2000, userspaceAddr: e.mem.hva, guestMemfd: g }); e.vm.setUserMemoryRegion2({ slot: 0, flags: KVM_MEM.GUEST_MEMFD, guestPhysAddr: 0x100000, memorySize: 0x2000, userspaceAddr: e.mem.hva, guestMemfd: g }); }],
+  // guest_memfd creation
+  ['KVM_CREATE_GUEST_MEMFD of size 0', 'EINVAL', (e) => e.vm.createGuestMemfd(0)],
+  ['KVM_CREATE_GUEST_MEMFD of a size that is not page aligned', 'EINVAL', (e) => e.vm.createGuestMemfd(0x1001)],
+  ['KVM_CREATE_GUEST_MEMFD of a negative size', 'EINVAL', (e) => e.vm.createGuestMemfd(-4096n)],
+  ['KVM_CREATE_GUEST_MEMFD with an unknown flag', 'EINVAL', (e) => e.vm.createGuestMemfd(0x1000, 1n << 20n)],
+  ['mmap of a guest_memfd created without GUEST_MEMFD_FLAG_MMAP', 'ENODEV', (e) => e.sys.mmap(e.vm.createGuestMemfd(0x1000), 0x1000)],
+  ['KVM_SET_MEMORY_ATTRIBUTES on a VM without private memory', 'ENOTTY', (e) => e.vm.setMemoryAttributes(0, 0x1000, 8)],
+  // vCPUs
+  ['KVM_CREATE_VCPU with a duplicate id', 'EEXIST', (e) => e.vm.createVcpu(0)],
+  ['KVM_CREATE_VCPU with id KVM_CAP_MAX_VCPU_ID', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_CREATE_VCPU'), e.kvm.checkExtension(KVM_CAP.MAX_VCPU_ID))],
+  ['KVM_CREATE_VCPU with id -1', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_CREATE_VCPU'), -1)],
+  ['KVM_SET_MP_STATE with an unknown state', 'EINVAL', (e) => e.vcpu.setMpState(99)],
+  ['KVM_SET_SIGNAL_MASK with len 4', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_SIGNAL_MASK'), S.kvm_signal_mask.encode({ len: 4, sigset: [0, 0, 0, 0] }))],
+  ['KVM_RUN with immediate_exit set', 'EINTR', (e) => { e.vcpu.immediateExit = true; return e.vcpu.run(); }],
+  // capabilities
+  ['KVM_ENABLE_CAP of an unknown cap', 'EINVAL', (e) => e.vm.enableCap(9999)],
+  ['KVM_ENABLE_CAP with non-zero flags', 'EINVAL', (e) => e.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [1], 1)],
+  ['KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with an arg out of range', 'EINVAL', (e) => e.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [4])],
+  ['KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 INITIALLY_SET without ENABLE', 'EINVAL', (e) => e.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [2])],
+  ['KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with ENABLE | INITIALLY_SET', 'ok:0', (e) => e.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [3])],
+  ['KVM_ENABLE_CAP on the system fd', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_ENABLE_CAP'), S.kvm_enable_cap.encode({ cap: KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, args: [1n] }))],
+  ['KVM_ENABLE_CAP of an unknown cap on a vcpu', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_ENABLE_CAP'), S.kvm_enable_cap.encode({ cap: 9999 }))],
+  // dirty log
+  ['KVM_GET_DIRTY_LOG of a slot that does not exist', 'ENOENT', (e) => e.vm.getDirtyLog(3, 16)],
+  ['KVM_GET_DIRTY_LOG of a slot without dirty logging', 'ENOENT', (e) => { e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); return e.vm.getDirtyLog(0, 4); }],
+  ['KVM_GET_DIRTY_LOG of slot id >= KVM_USER_MEM_SLOTS', 'EINVAL', (e) => e.vm.getDirtyLog(40000, 16)],
+  ['KVM_GET_DIRTY_LOG into a NULL bitmap', 'EFAULT', (e) => { e.vm.setUserMemoryRegion({ slot: 0, flags: KVM_MEM.LOG_DIRTY_PAGES, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: e.mem.hva }); return e.sys.ioctl(e.vm.fd, r('KVM_GET_DIRTY_LOG'), S.kvm_dirty_log.encode({ slot: 0, dirty_bitmap: 0n })); }],
+  ['KVM_CLEAR_DIRTY_LOG with first_page not a multiple of 64', 'EINVAL', (e) => { e.vm.setUserMemoryRegion({ slot: 0, flags: KVM_MEM.LOG_DIRTY_PAGES, guestPhysAddr: 0, memorySize: 0x10000, userspaceAddr: e.mem.hva }); e.vm.clearDirtyLog(0, 1, 1, new Uint8Array(8)); }],
+  ['KVM_CLEAR_DIRTY_LOG past the end of the slot', 'EINVAL', (e) => { e.vm.setUserMemoryRegion({ slot: 0, flags: KVM_MEM.LOG_DIRTY_PAGES, guestPhysAddr: 0, memorySize: 0x10000, userspaceAddr: e.mem.hva }); e.vm.clearDirtyLog(0, 0, 17, new Uint8Array(8)); }],
+  ['KVM_CLEAR_DIRTY_LOG of a slot without dirty logging', 'ENOENT', (e) => { e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x10000, userspaceAddr: e.mem.hva }); e.vm.clearDirtyLog(0, 0, 16, new Uint8Array(8)); }],
+  // mmap
+  ['mmap of a VM fd', 'ENODEV', (e) => e.sys.mmap(e.vm.fd, 4096)],
+  ['mmap of the system fd', 'ENODEV', (e) => e.sys.mmap(e.kvm.fd, 4096)],
+  ['mmap of a vcpu fd beyond KVM_GET_VCPU_MMAP_SIZE (allowed)', 'ok:object', (e) => e.sys.mmap(e.vcpu.fd, 5 * 4096)],
+  ['munmap of memory that was never mapped', 'EINVAL', (e) => e.sys.munmap(new Uint8Array(4096))],
+  ['open of a path that does not exist', 'ENOENT', (e) => e.sys.open('/dev/kvm-does-not-exist')],
+];
+
+describe('errno table of the generic ioctls', () => {
+  const compared: Record<string, number> = {};
+  afterAll(() => {
+    console.log(`[errno-table] ${cases.length} cases; compared on: ${Object.entries(compared).map(([b, n]) => `${b} ${n}`).join(', ')}`);
+  });
+
+  describe.each(x86Backends)('$name', (backend) => {
+    it.each(cases)('%s -> %s', (_name, expected, action) => {
+      const e = env(backend.make());
+      expect(outcome(() => action(e))).toBe(expected);
+      compared[backend.name] = (compared[backend.name] ?? 0) + 1;
+    });
+  });
+});
