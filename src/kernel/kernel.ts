@@ -30,6 +30,9 @@ export class Kernel {
   /** ioctl numbers of this kernel's ABI, by name. */
   readonly nr: Readonly<Record<string, number>>;
 
+  /** Instructions a KVM_RUN may retire before returning EINTR/KVM_EXIT_INTR (as a signal would). */
+  runBudget = 200_000_000;
+
   constructor(readonly arch: ArchBackend) {
     this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request]));
   }

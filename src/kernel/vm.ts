@@ -15,6 +15,15 @@ import { RangeMap } from './ranges.js';
 import type { UserArg } from './uarg.js';
 import { Vcpu } from './vcpu.js';
 
+/** A resolved guest page: `bytes[offset .. offset + 4096)` backs the gfn. */
+export interface GuestPage {
+  readonly bytes: Uint8Array;
+  readonly offset: number;
+  readonly slot: Memslot;
+  /** Page index within the slot. */
+  readonly rel: number;
+}
+
 export class Vm {
   readonly arch: ArchBackend;
   /** The arch's per-VM state (kvm->arch). */
@@ -31,6 +40,12 @@ export class Vm {
   readonly memslotListeners: ((change: MemslotChange) => void)[] = [];
   /** Called after memory attributes change on [startGfn, endGfn). */
   readonly attrListeners: ((startGfn: number, endGfn: number, attrs: number) => void)[] = [];
+  /**
+   * MMU generation, bumped whenever a cached gpa->host translation may have become wrong (memslot
+   * change, dirty-log harvest that must re-arm write tracking, memory attribute change). Arch TLBs
+   * compare it; shared so worker-thread vCPUs see it too.
+   */
+  readonly mmuGen = new Int32Array(new SharedArrayBuffer(4));
   /** Open files referring to this VM (the VM fd, vCPU fds, guest_memfds). */
   private refs = 1;
   dead = false;
@@ -138,7 +153,10 @@ export class Vm {
       dirtyInitiallySet: this.manualDirtyLogProtect === BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG.INITIALLY_SET),
       gmem: (fd) => this.gmemFile(fd),
     }, req);
-    if (change) for (const l of this.memslotListeners) l(change);
+    if (change) {
+      this.bumpMmu();
+      for (const l of this.memslotListeners) l(change);
+    }
     return 0;
   }
 
@@ -166,7 +184,10 @@ export class Vm {
     const dirty = slot.dirty!;
     const out = this.kernel.space.user(log.dirty_bitmap, dirty.length * 4);
     const snapshot = new Uint8Array(dirty.buffer.slice(0, dirty.length * 4));
-    if (!(this.manualDirtyLogProtect & BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE))) dirty.fill(0);
+    if (!(this.manualDirtyLogProtect & BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE))) {
+      dirty.fill(0);
+      this.bumpMmu(); // re-arm write tracking, as the kernel write-protects harvested pages
+    }
     out.set(snapshot);
     return 0;
   }
@@ -194,6 +215,7 @@ export class Vm {
         dirty[p >>> 5]! &= ~(1 << (p & 31));
       }
     }
+    this.bumpMmu();
     return 0;
   }
 
@@ -218,8 +240,30 @@ export class Vm {
     const start = Number(a.address >> BigInt(PAGE_SHIFT));
     const end = Number((a.address + a.size) >> BigInt(PAGE_SHIFT));
     this.memAttrs.set(start, end, Number(a.attributes));
+    this.bumpMmu();
     for (const l of this.attrListeners) l(start, end, Number(a.attributes));
     return 0;
+  }
+
+  /** Invalidates every cached gpa->host translation of every vCPU of this VM. */
+  bumpMmu(): void {
+    Atomics.add(this.mmuGen, 0, 1);
+  }
+
+  /**
+   * Resolves a guest access to `gfn` (address space `as`): the host page, or why there is none —
+   * 'mmio' (no memslot, or a write to a read-only slot: an MMIO exit) or 'efault' (the slot's
+   * userspace memory is not mapped: KVM_RUN fails with EFAULT). A write resolution marks the page
+   * dirty; callers may cache it until `mmuGen` changes.
+   */
+  guestPage(gfn: number, write: boolean, as = 0): GuestPage | 'mmio' | 'efault' {
+    const slot = this.slots[as]?.find(gfn);
+    if (!slot || (write && slot.readonly)) return 'mmio';
+    const rel = gfn - slot.baseGfn;
+    const page = slot.gmemOnly || (slot.gmem && this.isPrivate(gfn)) ? slot.gmemPage(rel) : slot.page(rel);
+    if (!page) return 'efault';
+    if (write) slot.markDirty(rel);
+    return { bytes: page.bytes, offset: page.offset, slot, rel };
   }
 
   /** True when `gfn` is private (KVM_MEMORY_ATTRIBUTE_PRIVATE). */

@@ -56,6 +56,12 @@ export interface VirtualSysOptions {
   readonly faults?: readonly FaultRule[];
   /** Receives every ioctl and every exit. */
   readonly trace?: (event: TraceEvent) => void;
+  /**
+   * Instructions one KVM_RUN may retire before it returns EINTR with KVM_EXIT_INTR, as when a
+   * signal interrupts a vCPU on Linux: a guest that never exits cannot hang the host thread.
+   * Default 200 million.
+   */
+  readonly runBudget?: number;
   /** @internal Replaces the arch backend (the kernel's own tests use a null arch). */
   readonly archBackend?: ArchBackend;
 }
@@ -100,6 +106,10 @@ class VirtualSys implements Sys {
     if (!backend) throw new Error(`no ${this.arch} backend is registered`);
     if (backend.arch !== this.arch) throw new Error(`backend speaks ${backend.arch}, asked for ${this.arch}`);
     this.kernel = new Kernel(backend);
+    if (opts.runBudget !== undefined) {
+      if (!(opts.runBudget > 0)) throw new Error('runBudget must be positive');
+      this.kernel.runBudget = opts.runBudget;
+    }
     const ioctls = abi[this.arch].ioctls as Record<string, { request: number }>;
     this.faults = (opts.faults ?? []).map((rule) => {
       const request = typeof rule.ioctl === 'number' ? rule.ioctl >>> 0 : ioctls[rule.ioctl]?.request;

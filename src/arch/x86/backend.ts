@@ -1,6 +1,6 @@
 /**
- * The x86 arch backend (VMX flavour): KVM_CREATE_VM types, capabilities, vCPU state ioctls and
- * KVM_RUN. Like vmx/main.c, a VM's flavour (plain VMX or TDX) picks the implementation per VM.
+ * The x86 arch backend (VMX flavour): KVM_CREATE_VM types, capabilities, the x86 system/VM/vCPU
+ * ioctls and KVM_RUN. Like vmx/main.c, a VM's flavour (plain VMX or TDX) picks the implementation.
  * @module
  */
 import { NOT_HANDLED, type ArchBackend } from '../../kernel/arch.js';
@@ -9,12 +9,15 @@ import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { KvmError } from '../../sys/error.js';
 import { registerArchBackend } from '../../sys/virtual.js';
-import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MP_STATE } from '../../uapi/constants.js';
+import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../uapi/x86.js';
+import { Acc, FAULT, isCanonical, VEC } from './cpu.js';
+import { supportedCpuid, type CpuidEntry } from './cpuid.js';
+import { MsrFilter, MSR_INDEX_LIST, readMsr, writeMsr } from './msr.js';
 import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
-import { X86State } from './state.js';
-import { x86Run } from './run.js';
+import { X86Machine, x86Run } from './run.js';
+import { FLAG } from './state.js';
 
 const I = x86_64.ioctls;
 const S = x86_64.structs;
@@ -27,15 +30,7 @@ export interface X86VmState {
   userSpaceMsr: number;
   /** KVM_CAP_EXIT_HYPERCALL enabled hypercalls mask. */
   exitHypercall: bigint;
-}
-
-/** Per-vCPU x86 state (vcpu->arch). */
-export interface X86Vcpu {
-  readonly state: X86State;
-  mpState: number;
-  /** kvm_guest_debug.control and debugreg[] as set by KVM_SET_GUEST_DEBUG. */
-  guestDebug: number;
-  readonly guestDebugRegs: bigint[];
+  msrFilter: MsrFilter | null;
 }
 
 /** KVM_GUESTDBG_VALID_MASK on x86. */
@@ -43,6 +38,41 @@ const GUESTDBG_VALID = 0x1 | 0x2 | KVM_GUESTDBG_X86.USE_SW_BP | KVM_GUESTDBG_X86
 
 /** VM types this host supports (TDX arrives with the TDX flavour). */
 const VM_TYPES = (1 << KVM_X86_VM.DEFAULT_VM) | (1 << KVM_X86_VM.SW_PROTECTED_VM);
+
+/** KVM_HC_MAP_GPA_RANGE is the only hypercall KVM forwards (KVM_EXIT_HYPERCALL_VALID_MASK). */
+const EXIT_HYPERCALL_VALID = 1n << 12n;
+const USER_SPACE_MSR_VALID = KVM_MSR_EXIT_REASON.INVAL | KVM_MSR_EXIT_REASON.UNKNOWN | KVM_MSR_EXIT_REASON.FILTER;
+
+const einval = (arg: UserArg, message?: string) => KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd, ...(message ? { message } : {}) });
+const e2big = (arg: UserArg) => KvmError.of('E2BIG', 'ioctl', { request: arg.request, fd: arg.fd });
+
+/** Writes `entries` into a kvm_cpuid2 argument; E2BIG (with nent updated) when it does not fit. */
+function putCpuid(arg: UserArg, entries: readonly CpuidEntry[]): number {
+  const hdr = arg.bytes(8);
+  const dv = new DataView(hdr.buffer, hdr.byteOffset, 8);
+  const nent = dv.getUint32(0, true);
+  if (nent < entries.length) {
+    dv.setUint32(0, entries.length, true);
+    throw e2big(arg);
+  }
+  const out = arg.slice(8, entries.length * 40);
+  entries.forEach((e, i) => S.kvm_cpuid_entry2.encodeInto({ ...e, padding: [0, 0, 0] }, out, i * 40));
+  dv.setUint32(0, entries.length, true);
+  return 0;
+}
+
+/** Writes a u32 index list into a kvm_msr_list argument (E2BIG with nmsrs updated when too small). */
+function putMsrList(arg: UserArg, list: readonly number[]): number {
+  const hdr = arg.bytes(4);
+  const dv = new DataView(hdr.buffer, hdr.byteOffset, 4);
+  const n = dv.getUint32(0, true);
+  dv.setUint32(0, list.length, true);
+  if (n < list.length) throw e2big(arg);
+  const out = arg.slice(4, 4 * list.length);
+  const odv = new DataView(out.buffer, out.byteOffset, out.length);
+  list.forEach((x, i) => odv.setUint32(4 * i, x, true));
+  return 0;
+}
 
 export const x86Backend: ArchBackend = {
   arch: 'x86_64',
@@ -58,7 +88,20 @@ export const x86Backend: ArchBackend = {
       case KVM_CAP.READONLY_MEM:
       case KVM_CAP.MP_STATE:
       case KVM_CAP.SREGS2:
+      case KVM_CAP.EXT_CPUID:
+      case KVM_CAP.DEBUGREGS:
+      case KVM_CAP.VCPU_EVENTS:
+      case KVM_CAP.X86_MSR_FILTER:
+      case KVM_CAP.INTR_SHADOW:
+      case KVM_CAP.XCRS:
+      case KVM_CAP.SET_TSS_ADDR:
+      case KVM_CAP.SET_IDENTITY_MAP_ADDR:
+      case KVM_CAP.USER_NMI:
         return 1;
+      case KVM_CAP.X86_USER_SPACE_MSR:
+        return 1;
+      case KVM_CAP.EXIT_HYPERCALL:
+        return Number(EXIT_HYPERCALL_VALID);
       case KVM_CAP.SET_GUEST_DEBUG2:
         return GUESTDBG_VALID;
       case KVM_CAP.VM_TYPES:
@@ -72,56 +115,295 @@ export const x86Backend: ArchBackend = {
     if (type < 0 || type > 31 || !(VM_TYPES & (1 << type))) {
       throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `VM type ${type} is not supported` });
     }
-    return { type, userSpaceMsr: 0, exitHypercall: 0n };
+    return { type, userSpaceMsr: 0, exitHypercall: 0n, msrFilter: null };
   },
   addressSpaces: () => 1,
   hasPrivateMem: (vm) => !vm || (vm.archState as X86VmState).type === KVM_X86_VM.SW_PROTECTED_VM,
   hasReadonlyMem: () => true,
   gmemFlags: (vm) => (vm && (vm.archState as X86VmState).type !== KVM_X86_VM.DEFAULT_VM ? 0n : BigInt(GUEST_MEMFD_FLAG.MMAP | GUEST_MEMFD_FLAG.INIT_SHARED)),
 
-  enableCapVm(_vm: Vm, _cap, flags) {
-    if (flags) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
-    throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
+  devIoctl(_kernel, request, arg) {
+    switch (request) {
+      case req('KVM_GET_SUPPORTED_CPUID'):
+        return putCpuid(arg, supportedCpuid());
+      case req('KVM_GET_EMULATED_CPUID'):
+        return putCpuid(arg, []);
+      case req('KVM_GET_MSR_INDEX_LIST'):
+        return putMsrList(arg, MSR_INDEX_LIST);
+      case req('KVM_GET_MSR_FEATURE_INDEX_LIST'):
+        return putMsrList(arg, []);
+      case req('KVM_GET_MSRS'): {
+        // Feature MSRs on the system fd: none are implemented, so the first entry stops the scan.
+        arg.bytes(8);
+        return 0;
+      }
+      default:
+        return NOT_HANDLED;
+    }
   },
 
-  createVcpu(): X86Vcpu {
-    return { state: new X86State(), mpState: KVM_MP_STATE.RUNNABLE, guestDebug: 0, guestDebugRegs: new Array<bigint>(8).fill(0n) };
+  vmIoctl(vm, request, arg) {
+    const st = vm.archState as X86VmState;
+    switch (request) {
+      case req('KVM_SET_TSS_ADDR'):
+        return 0;
+      case req('KVM_SET_IDENTITY_MAP_ADDR'):
+        arg.bytes(8);
+        return 0;
+      case req('KVM_X86_SET_MSR_FILTER'): {
+        const f = S.kvm_msr_filter.decode(arg.bytes(S.kvm_msr_filter.size));
+        if (f.flags & ~1) throw einval(arg);
+        const ranges: { flags: number; base: number; nmsrs: number; bitmap: Uint8Array }[] = [];
+        for (const r of f.ranges) {
+          if (!r.flags && !r.nmsrs) continue;
+          if (r.flags & ~3 || !r.flags || !r.nmsrs || r.nmsrs > 0x600 * 8) throw einval(arg);
+          const bytes = Math.ceil(r.nmsrs / 8);
+          ranges.push({ flags: r.flags, base: r.base, nmsrs: r.nmsrs, bitmap: vm.kernel.space.user(r.bitmap, bytes).slice() });
+        }
+        st.msrFilter = f.flags & 1 || ranges.length ? new MsrFilter((f.flags & 1) !== 0, ranges) : null;
+        return 0;
+      }
+      default:
+        return NOT_HANDLED;
+    }
+  },
+
+  enableCapVm(vm: Vm, cap, flags, args) {
+    const st = vm.archState as X86VmState;
+    const bad = () => KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
+    if (flags) throw bad();
+    switch (cap) {
+      case KVM_CAP.X86_USER_SPACE_MSR:
+        if (args[0]! & ~BigInt(USER_SPACE_MSR_VALID)) throw bad();
+        st.userSpaceMsr = Number(args[0]);
+        return 0;
+      case KVM_CAP.EXIT_HYPERCALL:
+        if (args[0]! & ~EXIT_HYPERCALL_VALID) throw bad();
+        st.exitHypercall = args[0]!;
+        return 0;
+      default:
+        throw bad();
+    }
+  },
+
+  createVcpu(vcpu: Vcpu): X86Machine {
+    return new X86Machine(vcpu);
   },
 
   vcpuIoctl(vcpu: Vcpu, request: number, arg: UserArg) {
-    const v = vcpu.archState as X86Vcpu;
+    const m = vcpu.archState as X86Machine;
+    const s = m.s;
     switch (request) {
       case req('KVM_GET_REGS'):
-        arg.bytes(S.kvm_regs.size).set(getRegs(v.state));
+        arg.bytes(S.kvm_regs.size).set(getRegs(s));
         return 0;
       case req('KVM_SET_REGS'):
-        setRegs(v.state, arg.bytes(S.kvm_regs.size));
+        m.cpu.getFlags();
+        setRegs(s, arg.bytes(S.kvm_regs.size));
+        m.cpu.updateMode();
+        m.pending = null;
         return 0;
-      case req('KVM_GET_SREGS'):
-        arg.bytes(S.kvm_sregs.size).set(getSregs(v.state));
+      case req('KVM_GET_SREGS'): {
+        const out = getSregs(s);
+        if (m.irq >= 0) S.kvm_sregs.view(out).interrupt_bitmap.set(m.irq >> 6, 1n << BigInt(m.irq & 63));
+        arg.bytes(S.kvm_sregs.size).set(out);
         return 0;
-      case req('KVM_SET_SREGS'):
-        setSregs(v.state, arg.bytes(S.kvm_sregs.size));
+      }
+      case req('KVM_SET_SREGS'): {
+        const b = arg.bytes(S.kvm_sregs.size);
+        setSregs(s, b);
+        const bm = S.kvm_sregs.decode(b).interrupt_bitmap;
+        m.irq = -1;
+        for (let w = 0; w < 4; w++) for (let bit = 0; bit < 64; bit++) if ((bm[w]! >> BigInt(bit)) & 1n && m.irq < 0) m.irq = w * 64 + bit;
+        sregsChanged(m);
         return 0;
+      }
+      case req('KVM_GET_SREGS2'): {
+        const base = getSregs(s);
+        const out = S.kvm_sregs2.alloc();
+        out.set(base.subarray(0, S.kvm_sregs.offsetOf('interrupt_bitmap')));
+        arg.bytes(S.kvm_sregs2.size).set(out);
+        return 0;
+      }
+      case req('KVM_SET_SREGS2'): {
+        const b = arg.bytes(S.kvm_sregs2.size);
+        const flags = S.kvm_sregs2.decode(b).flags;
+        if (flags & ~1n) throw einval(arg);
+        const legacy = S.kvm_sregs.alloc();
+        legacy.set(b.subarray(0, S.kvm_sregs.offsetOf('interrupt_bitmap')));
+        setSregs(s, legacy);
+        sregsChanged(m);
+        return 0;
+      }
+      case req('KVM_GET_FPU'): {
+        const fx = s.fx;
+        const dv = new DataView(fx.buffer, fx.byteOffset, 512);
+        arg.bytes(S.kvm_fpu.size).set(
+          S.kvm_fpu.encode({
+            fpr: Array.from({ length: 8 }, (_, i) => fx.slice(32 + 16 * i, 48 + 16 * i)),
+            fcw: dv.getUint16(0, true),
+            fsw: dv.getUint16(2, true),
+            ftwx: fx[4]!,
+            last_opcode: dv.getUint16(6, true),
+            last_ip: dv.getBigUint64(8, true),
+            last_dp: dv.getBigUint64(16, true),
+            xmm: Array.from({ length: 16 }, (_, i) => fx.slice(160 + 16 * i, 176 + 16 * i)),
+            mxcsr: dv.getUint32(24, true),
+          }),
+        );
+        return 0;
+      }
+      case req('KVM_SET_FPU'): {
+        const f = S.kvm_fpu.decode(arg.bytes(S.kvm_fpu.size));
+        const fx = s.fx;
+        const dv = new DataView(fx.buffer, fx.byteOffset, 512);
+        dv.setUint16(0, f.fcw, true);
+        dv.setUint16(2, f.fsw, true);
+        fx[4] = f.ftwx;
+        dv.setUint16(6, f.last_opcode, true);
+        dv.setBigUint64(8, f.last_ip, true);
+        dv.setBigUint64(16, f.last_dp, true);
+        dv.setUint32(24, f.mxcsr, true);
+        f.fpr.forEach((r, i) => fx.set(r, 32 + 16 * i));
+        f.xmm.forEach((r, i) => fx.set(r, 160 + 16 * i));
+        return 0;
+      }
+      case req('KVM_GET_MSRS'):
+      case req('KVM_SET_MSRS'): {
+        const hdr = arg.bytes(8);
+        const n = new DataView(hdr.buffer, hdr.byteOffset, 8).getUint32(0, true);
+        if (n >= 0x4000) throw e2big(arg); // MAX_IO_MSRS
+        const ents = arg.slice(8, 16 * n);
+        const dv = new DataView(ents.buffer, ents.byteOffset, ents.length);
+        const set = request === req('KVM_SET_MSRS');
+        let done = 0;
+        for (; done < n; done++) {
+          const idx = dv.getUint32(16 * done, true);
+          if (!MSR_INDEX_LIST.includes(idx)) break;
+          if (set) {
+            if (!writeMsr(m, idx, dv.getBigUint64(16 * done + 8, true), true)) break;
+          } else dv.setBigUint64(16 * done + 8, readMsr(m, idx), true);
+        }
+        return done;
+      }
+      case req('KVM_SET_CPUID2'): {
+        const hdr = arg.bytes(8);
+        const n = new DataView(hdr.buffer, hdr.byteOffset, 8).getUint32(0, true);
+        if (n > 256) throw e2big(arg); // KVM_MAX_CPUID_ENTRIES
+        const ents = arg.slice(8, 40 * n);
+        m.cpuidEntries = Array.from({ length: n }, (_, i) => {
+          const e = S.kvm_cpuid_entry2.decode(ents, 40 * i);
+          return { function: e.function, index: e.index, flags: e.flags, eax: e.eax | 0, ebx: e.ebx | 0, ecx: e.ecx | 0, edx: e.edx | 0 };
+        });
+        // The reset RDX follows CPUID.1.EAX once userspace sets CPUID (as KVM does at vCPU reset).
+        return 0;
+      }
+      case req('KVM_GET_CPUID2'):
+        return putCpuid(arg, m.cpuidEntries);
+      case req('KVM_GET_DEBUGREGS'):
+        arg.bytes(S.kvm_debugregs.size).set(S.kvm_debugregs.encode({ db: s.db, dr6: s.dr6, dr7: s.dr7, flags: 0n }));
+        return 0;
+      case req('KVM_SET_DEBUGREGS'): {
+        const d = S.kvm_debugregs.decode(arg.bytes(S.kvm_debugregs.size));
+        if (d.flags || d.dr6 >> 32n || d.dr7 >> 32n) throw einval(arg);
+        d.db.forEach((v, i) => (s.db[i] = v));
+        s.dr6 = d.dr6 | 0xffff0ff0n;
+        s.dr7 = (d.dr7 & 0xffffffffn) | 0x400n;
+        m.armWatchpoints();
+        return 0;
+      }
+      case req('KVM_GET_VCPU_EVENTS'): {
+        const q = m.queuedException;
+        arg.bytes(S.kvm_vcpu_events.size).set(
+          S.kvm_vcpu_events.encode({
+            exception: q ? { injected: 0, nr: q.vector, has_error_code: q.hasCode ? 1 : 0, pending: 1, error_code: q.code } : {},
+            interrupt: { injected: m.irq >= 0 ? 1 : 0, nr: m.irq >= 0 ? m.irq : 0, soft: 0, shadow: s.shadow },
+            nmi: { injected: 0, pending: m.nmiPending ? 1 : 0, masked: 0 },
+            flags: 0x1 | 0x4,
+          }),
+        );
+        return 0;
+      }
+      case req('KVM_SET_VCPU_EVENTS'): {
+        const e = S.kvm_vcpu_events.decode(arg.bytes(S.kvm_vcpu_events.size));
+        if (e.flags & ~0x3f) throw einval(arg);
+        if (e.exception.injected || e.exception.pending) {
+          if (e.exception.nr > 31 || e.exception.nr === 2) throw einval(arg);
+          m.queuedException = { vector: e.exception.nr, hasCode: e.exception.has_error_code !== 0, code: e.exception.error_code };
+        } else m.queuedException = null;
+        m.irq = e.interrupt.injected ? e.interrupt.nr : -1;
+        if (e.flags & 0x4) s.shadow = e.interrupt.shadow & 3;
+        if (e.flags & 0x1) m.nmiPending = e.nmi.pending !== 0;
+        return 0;
+      }
+      case req('KVM_INTERRUPT'): {
+        const irq = new DataView(arg.bytes(4).buffer, arg.bytes(4).byteOffset, 4).getUint32(0, true);
+        if (irq >= 256) throw einval(arg);
+        if (m.irq >= 0) throw KvmError.of('EEXIST', 'ioctl', { request, fd: arg.fd });
+        m.irq = irq;
+        return 0;
+      }
+      case req('KVM_NMI'):
+        m.nmiPending = true;
+        return 0;
+      case req('KVM_TRANSLATE'): {
+        const b = arg.bytes(S.kvm_translation.size);
+        const t = S.kvm_translation.decode(b);
+        const lin = Number(BigInt.asIntN(64, t.linear_address));
+        let pa = -1;
+        let writeable = 0;
+        try {
+          pa = m.cpu.translate(lin, Acc.READ, true);
+          try {
+            m.cpu.translate(lin, Acc.WRITE, true);
+            writeable = 1;
+          } catch (e) {
+            if (e !== FAULT) throw e;
+          }
+        } catch (e) {
+          if (e !== FAULT) throw e;
+        }
+        const valid = pa >= 0 && isCanonical(lin);
+        S.kvm_translation.encodeInto({ physical_address: valid ? BigInt(pa) : 0xffffffffffffffffn, valid: valid ? 1 : 0, writeable, usermode: 0 }, b);
+        return 0;
+      }
       case req('KVM_GET_MP_STATE'):
-        arg.bytes(4).set(S.kvm_mp_state.encode({ mp_state: v.mpState }));
+        arg.bytes(4).set(S.kvm_mp_state.encode({ mp_state: m.mpState }));
         return 0;
       case req('KVM_SET_MP_STATE'): {
-        const s = S.kvm_mp_state.decode(arg.bytes(4)).mp_state;
-        if (s > KVM_MP_STATE.SIPI_RECEIVED && s !== KVM_MP_STATE.AP_RESET_HOLD) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
-        v.mpState = s;
+        const st = S.kvm_mp_state.decode(arg.bytes(4)).mp_state;
+        if (st > KVM_MP_STATE.SIPI_RECEIVED && st !== KVM_MP_STATE.AP_RESET_HOLD) throw einval(arg);
+        m.mpState = st;
         return 0;
       }
       case req('KVM_SET_GUEST_DEBUG'): {
         const d = S.kvm_guest_debug.decode(arg.bytes(S.kvm_guest_debug.size));
-        if (d.control & ~GUESTDBG_VALID) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
-        v.guestDebug = d.control;
-        d.arch.debugreg.forEach((r, i) => (v.guestDebugRegs[i] = r));
+        if (d.control & ~GUESTDBG_VALID) throw einval(arg);
+        if (d.control & (KVM_GUESTDBG_X86.INJECT_DB | KVM_GUESTDBG_X86.INJECT_BP)) {
+          if (m.queuedException) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd });
+          m.queuedException = { vector: d.control & KVM_GUESTDBG_X86.INJECT_DB ? VEC.DB : VEC.BP, hasCode: false, code: 0 };
+        }
+        m.guestDebug = d.control & 1 ? d.control : 0;
+        d.arch.debugreg.forEach((r, i) => (m.guestDebugRegs[i] = r));
+        m.armWatchpoints();
+        return 0;
+      }
+      case req('KVM_GET_XCRS'):
+        arg.bytes(S.kvm_xcrs.size).set(S.kvm_xcrs.encode({ nr_xcrs: 1, xcrs: [{ xcr: 0, value: s.xcr0 }] }));
+        return 0;
+      case req('KVM_SET_XCRS'): {
+        const x = S.kvm_xcrs.decode(arg.bytes(S.kvm_xcrs.size));
+        if (x.nr_xcrs > 16 || x.flags) throw einval(arg);
+        for (let i = 0; i < x.nr_xcrs; i++) {
+          const e = x.xcrs[i]!;
+          if (e.xcr !== 0 || !(e.value & 1n) || e.value & ~3n) throw einval(arg);
+          s.xcr0 = e.value;
+        }
         return 0;
       }
       case req('KVM_ENABLE_CAP'):
         S.kvm_enable_cap.decode(arg.bytes(S.kvm_enable_cap.size));
-        throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+        throw einval(arg);
       default:
         return NOT_HANDLED;
     }
@@ -131,5 +413,14 @@ export const x86Backend: ArchBackend = {
     return x86Run(vcpu);
   },
 };
+
+/** After KVM_SET_SREGS(2): the mode, paging and decoded code may all have changed. */
+function sregsChanged(m: X86Machine): void {
+  m.cpu.updateMode();
+  m.cpu.flushTlb();
+  m.flushBlocks();
+  m.pending = null;
+  void FLAG;
+}
 
 registerArchBackend('x86_64', () => x86Backend);

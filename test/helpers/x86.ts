@@ -1,0 +1,169 @@
+/**
+ * x86 differential harness: the same guest bytes and initial state on any backend, with the exit
+ * sequence (reason + payload) and the register state at every exit recorded for comparison.
+ *
+ * Guest physical layout (2 MiB of RAM at gpa 0):
+ *   0x0500 GDT, 0x0600 IDT (filled by programs that need one), 0x2000.. long-mode page tables
+ *   (identity map of the first 1 GiB with 2 MiB pages), 0x8000 code, 0x20000 data, 0x7f000 stack top.
+ *   MMIO: everything at gpa >= 0x200000 that is not RAM.
+ */
+import { Kvm, type Sys, type VcpuExit, type X86Regs, type X86Sregs } from '../../src/index.js';
+
+export type Mode = 'real' | 'prot32' | 'long64';
+
+export const CODE = 0x8000;
+export const DATA = 0x20000;
+export const STACK = 0x7f000;
+export const RAM = 0x200000;
+export const MMIO_BASE = 0x300000;
+
+export interface Program {
+  mode: Mode;
+  code: Uint8Array;
+  /** Initial registers (merged over the defaults: rip = CODE, rsp = STACK, rflags = 2). */
+  regs?: Partial<Record<keyof X86Regs, bigint | number>>;
+  /** Extra memory to initialise: [gpa, bytes]. */
+  mem?: [number, Uint8Array][];
+  /** Exit limit (default 64). */
+  maxExits?: number;
+  /** Extra setup on the vCPU before running (guest debug...). */
+  setup?: (vcpu: ReturnType<ReturnType<Kvm['createVm']>['createVcpu']>) => void;
+  /** Called at each exit before it is recorded; may change state (e.g. skip an instruction). */
+  onExit?: (e: VcpuExit, vcpu: ReturnType<ReturnType<Kvm['createVm']>['createVcpu']>, n: number) => 'stop' | void;
+}
+
+export interface ExitRecord {
+  exit: Record<string, unknown>;
+  regs: Record<string, string>;
+  sregs: Record<string, string>;
+}
+
+export interface Trace {
+  exits: ExitRecord[];
+  /** Hex of the data page after the run. */
+  data: string;
+  /** How the run ended. */
+  end: string;
+}
+
+const hex = (v: bigint | number) => '0x' + BigInt.asUintN(64, BigInt(v)).toString(16);
+
+/** 8-byte GDT entries: null, 32-bit code (0x08), data (0x10), 64-bit code (0x18), 16-bit code (0x20), 16-bit data (0x28). */
+export const GDT = [
+  0n,
+  0x00cf9b000000ffffn,
+  0x00cf93000000ffffn,
+  0x00af9b000000ffffn,
+  0x00009b000000ffffn,
+  0x000093000000ffffn,
+];
+
+function writeGdt(mem: Uint8Array): void {
+  const dv = new DataView(mem.buffer, mem.byteOffset);
+  GDT.forEach((d, i) => dv.setBigUint64(0x500 + 8 * i, d, true));
+}
+
+function writePageTables(mem: Uint8Array): void {
+  const dv = new DataView(mem.buffer, mem.byteOffset);
+  dv.setBigUint64(0x2000, 0x3000n | 3n, true); // PML4[0] -> PDPT
+  dv.setBigUint64(0x3000, 0x4000n | 3n, true); // PDPT[0] -> PD
+  for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x83n, true); // 2 MiB pages
+}
+
+const seg = (selector: number, type: number, db: number, l: number, g = 1, limit = 0xffffffff) => ({ base: 0n, limit, selector, type, present: 1, dpl: 0, db, s: 1, l, g, avl: 0, unusable: 0, padding: 0 });
+
+/** Puts the vCPU in `mode` the way a VMM does with KVM_SET_SREGS (like kvm-hello-world). */
+export function enterMode(vcpu: ReturnType<ReturnType<Kvm['createVm']>['createVcpu']>, mode: Mode): void {
+  const s = vcpu.getSregs();
+  if (mode === 'real') {
+    const r = (sel: number, type: number) => ({ ...s.cs, base: 0n, limit: 0xffff, selector: sel, type, db: 0, l: 0, g: 0 });
+    vcpu.setSregs({ cs: r(0, 11), ds: r(0, 3), es: r(0, 3), ss: r(0, 3), fs: r(0, 3), gs: r(0, 3) });
+    return;
+  }
+  const code = mode === 'long64' ? seg(0x18, 11, 0, 1) : seg(0x08, 11, 1, 0);
+  const data = seg(0x10, 3, 1, 0);
+  const tr = { ...s.tr, base: 0n, limit: 0x67, selector: 0, type: 11, present: 1, s: 0 };
+  const sregs: Partial<X86Sregs> = {
+    cs: code,
+    ds: data,
+    es: data,
+    ss: data,
+    fs: data,
+    gs: data,
+    tr,
+    gdt: { base: 0x500n, limit: GDT.length * 8 - 1, padding: [0, 0, 0] },
+    cr0: mode === 'long64' ? 0x80050033n : 0x60000011n | 0x20n,
+  };
+  if (mode === 'long64') Object.assign(sregs, { cr3: 0x2000n, cr4: 0x20n | 0x200n, efer: 0x500n });
+  vcpu.setSregs(sregs as never);
+}
+
+/** Runs `prog` on `sys` and records every exit. */
+export function runProgram(sys: Sys, prog: Program): Trace {
+  const vm = Kvm.open(sys).createVm();
+  const ram = sys.alloc(RAM);
+  ram.bytes.set(prog.code, CODE);
+  writeGdt(ram.bytes);
+  writePageTables(ram.bytes);
+  for (const [gpa, b] of prog.mem ?? []) ram.bytes.set(b, gpa);
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
+  const vcpu = vm.createVcpu(0);
+  enterMode(vcpu, prog.mode);
+  const regs: Record<string, bigint> = { rip: BigInt(CODE), rsp: BigInt(STACK), rflags: 2n };
+  for (const [k, v] of Object.entries(prog.regs ?? {})) regs[k] = BigInt(v);
+  vcpu.setRegs(regs);
+  prog.setup?.(vcpu);
+  const exits: ExitRecord[] = [];
+  let end = 'limit';
+  const max = prog.maxExits ?? 64;
+  for (let n = 0; n < max; n++) {
+    let e: VcpuExit;
+    try {
+      e = vcpu.run();
+    } catch (err) {
+      end = `errno:${(err as { code?: string }).code ?? String(err)}`;
+      break;
+    }
+    const stop = prog.onExit?.(e, vcpu, n);
+    exits.push({ exit: describeExit(e), regs: regsOf(vcpu.getRegs()), sregs: sregsOf(vcpu.getSregs()) });
+    if (e.reason === 'io') {
+      if (e.direction === 'in') e.data.fill(0).forEach((_, i) => (e.data[i] = (e.port + i * 7 + 0x11) & 0xff));
+    } else if (e.reason === 'mmio') {
+      if (!e.isWrite) for (let i = 0; i < e.len; i++) e.data[i] = Number((e.physAddr + BigInt(i) * 3n + 0x21n) & 0xffn);
+    } else if (e.reason !== 'debug' && e.reason !== 'hypercall' && e.reason !== 'x86_rdmsr' && e.reason !== 'x86_wrmsr') {
+      end = e.reason;
+      break;
+    }
+    if (stop === 'stop') {
+      end = 'stopped';
+      break;
+    }
+  }
+  const data = Buffer.from(ram.bytes.subarray(DATA, DATA + 256)).toString('hex');
+  return { exits, data, end };
+}
+
+function describeExit(e: VcpuExit): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (typeof v === 'function') continue;
+    if (k === 'exitReason') continue;
+    out[k] = v instanceof Uint8Array ? Buffer.from(v).toString('hex') : typeof v === 'bigint' ? hex(v) : v && typeof v === 'object' ? JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? hex(x) : x))) : v;
+  }
+  return out;
+}
+
+function regsOf(r: X86Regs): Record<string, string> {
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, hex(v)]));
+}
+
+function sregsOf(s: X86Sregs): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const n of ['cs', 'ds', 'es', 'ss', 'fs', 'gs'] as const) o[n] = `${hex(s[n].selector)}:${hex(s[n].base)}`;
+  o.cr0 = hex(s.cr0);
+  o.cr2 = hex(s.cr2);
+  o.cr3 = hex(s.cr3);
+  o.cr4 = hex(s.cr4);
+  o.efer = hex(s.efer);
+  return o;
+}
