@@ -6,7 +6,7 @@
  */
 import type { ArchBackend } from '../kernel/arch.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
-import { abi, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
+import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
 import { ERRNO, type ErrnoCode } from './errno.js';
 import { KvmError } from './error.js';
 import type { HostMemory, IoctlArg, Sys } from './sys.js';
@@ -164,9 +164,11 @@ class VirtualSys implements Sys {
   private traceExit(fd: number, vcpu: { id: number; run: Uint8Array; runDv: DataView }): void {
     const run = abi[this.arch].structs.kvm_run;
     const exitReason = vcpu.runDv.getUint32(run.offsetOf('exit_reason'), true);
-    const member = EXIT_MEMBER[exitReason];
+    const idsr = this.arch === 'arm64' && exitReason === arm64.KVM_ARM_IDSR.KVM_EXIT_ARM_IDSR;
+    const member = idsr ? 'arm_idsr' : EXIT_MEMBER[exitReason];
     const decoded = member ? (run.decode(vcpu.run) as Record<string, unknown>)[member] : undefined;
-    this.trace!({ type: 'exit', fd, vcpuId: vcpu.id, reason: String(constName(KVM_EXIT, exitReason) ?? exitReason), exitReason, detail: decoded });
+    const reason = idsr ? 'ARM_IDSR' : String(constName(KVM_EXIT, exitReason) ?? exitReason);
+    this.trace!({ type: 'exit', fd, vcpuId: vcpu.id, reason, exitReason, detail: decoded });
   }
 
   mmap(fd: number, length: number, offset = 0): Uint8Array {

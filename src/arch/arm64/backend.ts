@@ -1,6 +1,8 @@
 /**
- * The arm64 arch backend: KVM_CREATE_VM IPA sizes, KVM_ARM_PREFERRED_TARGET / KVM_ARM_VCPU_INIT,
- * ONE_REG access and KVM_RUN.
+ * The arm64 arch backend: capabilities, KVM_CREATE_VM IPA sizes, KVM_ENABLE_CAP
+ * (NISV_TO_USER, the IDSR seed cap), KVM_ARM_PREFERRED_TARGET / KVM_ARM_VCPU_INIT, ONE_REG and
+ * the register list, MP state, KVM_SET_GUEST_DEBUG, KVM_ARM_VCPU_FINALIZE and KVM_RUN
+ * (run.ts: the A64 interpreter).
  * @module
  */
 import { NOT_HANDLED, type ArchBackend } from '../../kernel/arch.js';
@@ -8,12 +10,13 @@ import type { UserArg } from '../../kernel/uarg.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
 import { registerArchBackend } from '../../sys/virtual.js';
-import { KVM_CAP, KVM_MP_STATE } from '../../uapi/constants.js';
+import { KVM_CAP, KVM_GUESTDBG, KVM_MP_STATE } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
-import { KVM_ARM_TARGET, KVM_ARM_VCPU, KVM_GUESTDBG_ARM64 } from '../../uapi/arm64.js';
+import { KVM_ARM_IDSR, KVM_ARM_TARGET, KVM_ARM_VCPU, KVM_GUESTDBG_ARM64 } from '../../uapi/arm64.js';
+import { Cpu, HostDebug, type Arm64Vcpu, type Arm64VmState } from './cpu.js';
 import { getOneReg, regList, setOneReg } from './onereg.js';
 import { arm64Run } from './run.js';
-import { Arm64State } from './state.js';
+import { mpidrFor, NUM_BRPS, NUM_WRPS } from './sysregs.js';
 
 const I = arm64.ioctls;
 const S = arm64.structs;
@@ -23,19 +26,7 @@ const req = (name: keyof typeof I) => I[name]!.request;
 export const IPA_LIMIT = 48;
 const IPA_DEFAULT = 40;
 
-export interface Arm64VmState {
-  readonly ipaBits: number;
-  /** KVM_CAP_ARM_NISV_TO_USER enabled. */
-  nisvToUser: boolean;
-}
-
-export interface Arm64Vcpu {
-  state: Arm64State;
-  /** KVM_ARM_VCPU_INIT done (with these features), else ENOEXEC for run and register access. */
-  features: number | null;
-  mpState: number;
-  guestDebug: number;
-}
+export type { Arm64Vcpu, Arm64VmState };
 
 /** Feature bits KVM_ARM_VCPU_INIT accepts here (EL1_32BIT is refused: no AArch32 EL1). */
 const FEATURES_OK = (1 << KVM_ARM_VCPU.POWER_OFF) | (1 << KVM_ARM_VCPU.PSCI_0_2);
@@ -61,6 +52,16 @@ export const arm64Backend: ArchBackend = {
         return 1;
       case KVM_CAP.ARM_VM_IPA_SIZE:
         return IPA_LIMIT;
+      case KVM_CAP.ARM_NISV_TO_USER:
+      case KVM_ARM_IDSR.KVM_CAP_ARM_IDSR_TO_USER:
+        return 1;
+      // The counts ID_AA64DFR0_EL1 advertises (BRPs + 1, WRPs + 1).
+      case KVM_CAP.GUEST_DEBUG_HW_BPS:
+        return NUM_BRPS;
+      case KVM_CAP.GUEST_DEBUG_HW_WPS:
+        return NUM_WRPS;
+      case KVM_CAP.SET_GUEST_DEBUG2:
+        return KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP | KVM_GUESTDBG_ARM64.USE_SW_BP | KVM_GUESTDBG_ARM64.USE_HW;
       default:
         return 0;
     }
@@ -70,7 +71,7 @@ export const arm64Backend: ArchBackend = {
     if (type & ~0xff) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: 'unknown bits in the arm64 VM type' });
     const ipa = type & 0xff;
     if (ipa !== 0 && (ipa < 32 || ipa > IPA_LIMIT)) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `IPA size ${ipa} outside 32..${IPA_LIMIT}` });
-    return { ipaBits: ipa || IPA_DEFAULT, nisvToUser: false };
+    return { ipaBits: ipa || IPA_DEFAULT, nisvToUser: false, idsrToUser: false } satisfies Arm64VmState;
   },
   addressSpaces: () => 1,
   hasPrivateMem: () => false,
@@ -92,11 +93,16 @@ export const arm64Backend: ArchBackend = {
       st.nisvToUser = true;
       return 0;
     }
+    if (cap === KVM_ARM_IDSR.KVM_CAP_ARM_IDSR_TO_USER) {
+      st.idsrToUser = true;
+      return 0;
+    }
     throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
   },
 
-  createVcpu(): Arm64Vcpu {
-    return { state: new Arm64State(), features: null, mpState: KVM_MP_STATE.RUNNABLE, guestDebug: 0 };
+  createVcpu(vcpu: Vcpu): Arm64Vcpu {
+    const host = new HostDebug();
+    return { cpu: new Cpu(vcpu, host, mpidrFor(vcpu.id)), features: null, mpState: KVM_MP_STATE.RUNNABLE, host, resetRequest: null };
   },
 
   vcpuIoctl(vcpu: Vcpu, request: number, arg: UserArg) {
@@ -115,7 +121,11 @@ export const arm64Backend: ArchBackend = {
         if (features & ~FEATURES_OK) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd, message: 'feature not supported' });
         if (v.features !== null && v.features !== features) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd, message: 'features differ from the first KVM_ARM_VCPU_INIT' });
         v.features = features;
-        v.state = new Arm64State();
+        // kvm_reset_vcpu: registers to their reset values; PSCI 0.1 unless PSCI_0_2 was asked for.
+        const cpu = new Cpu(vcpu, v.host, mpidrFor(vcpu.id));
+        cpu.psciVersion = features & (1 << KVM_ARM_VCPU.PSCI_0_2) ? 0x10000 : 0x1;
+        v.cpu = cpu;
+        v.resetRequest = null;
         v.mpState = features & (1 << KVM_ARM_VCPU.POWER_OFF) ? KVM_MP_STATE.STOPPED : KVM_MP_STATE.RUNNABLE;
         return 0;
       }
@@ -123,8 +133,8 @@ export const arm64Backend: ArchBackend = {
       case req('KVM_SET_ONE_REG'): {
         const r = S.kvm_one_reg.decode(arg.bytes(S.kvm_one_reg.size));
         if (v.features === null) throw enoexec();
-        if (request === req('KVM_GET_ONE_REG')) getOneReg(vcpu, v.state, r.id, r.addr);
-        else setOneReg(vcpu, v.state, r.id, r.addr);
+        if (request === req('KVM_GET_ONE_REG')) getOneReg(vcpu, v.cpu, r.id, r.addr);
+        else setOneReg(vcpu, v.cpu, r.id, r.addr);
         return 0;
       }
       case req('KVM_GET_REG_LIST'):
@@ -141,9 +151,31 @@ export const arm64Backend: ArchBackend = {
       }
       case req('KVM_SET_GUEST_DEBUG'): {
         const d = S.kvm_guest_debug.decode(arg.bytes(S.kvm_guest_debug.size));
-        if (d.control & ~(0x1 | 0x2 | KVM_GUESTDBG_ARM64.USE_SW_BP | KVM_GUESTDBG_ARM64.USE_HW)) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
-        v.guestDebug = d.control;
+        if (d.control & ~(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP | KVM_GUESTDBG_ARM64.USE_SW_BP | KVM_GUESTDBG_ARM64.USE_HW)) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+        const h = v.host;
+        if (d.control & KVM_GUESTDBG.ENABLE) {
+          h.control = d.control;
+          // Hardware-assisted breakpoints and watchpoints: external_debug_state = dbg->arch.
+          if (d.control & KVM_GUESTDBG_ARM64.USE_HW) {
+            const put = (dst: Int32Array, src: readonly bigint[]) =>
+              src.forEach((x, i) => {
+                dst[2 * i] = Number(x & 0xffffffffn) | 0;
+                dst[2 * i + 1] = Number((x >> 32n) & 0xffffffffn) | 0;
+              });
+            put(h.bcr, d.arch.dbg_bcr);
+            put(h.bvr, d.arch.dbg_bvr);
+            put(h.wcr, d.arch.dbg_wcr);
+            put(h.wvr, d.arch.dbg_wvr);
+          }
+        } else h.control = 0;
+        v.cpu.updateAttn();
         return 0;
+      }
+      case req('KVM_ARM_VCPU_FINALIZE'): {
+        if (v.features === null) throw enoexec();
+        arg.bytes(4); // get_user(what): EFAULT on a bad pointer
+        // Only SVE needs finalizing, and SVE is not offered.
+        throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd, message: 'nothing to finalize' });
       }
       default:
         return NOT_HANDLED;

@@ -10,8 +10,8 @@ import { KvmError } from '../../sys/error.js';
 import { kvmRegSize, KVM_REG } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
 import { KVM_REG_ARM } from '../../uapi/arm64.js';
-import type { Arm64State } from './state.js';
-import { SYSREGS, SYSREG_BY_KEY } from './sysregs.js';
+import { counterNow, type Arm64State } from './state.js';
+import { SR, SYSREGS, SYSREG_BY_KEY, SYSREG_INDEX } from './sysregs.js';
 
 const S = arm64.structs;
 const CORE = BigInt(KVM_REG_ARM.CORE);
@@ -49,11 +49,13 @@ function coreIds(): bigint[] {
 const ALL_IDS: readonly bigint[] = [
   ...coreIds(),
   PSCI_VERSION_ID,
-  ...SYSREGS.map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | SYSREG | BigInt(r.key)),
+  ...SYSREGS.filter((r) => !r.hidden).map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | SYSREG | BigInt(r.key)),
 ];
 
+/** A ONE_REG-visible system register's value (the timer counter is computed). */
 export function sysregValue(s: Arm64State, key: number): bigint {
-  return s.sys.get(key) ?? SYSREG_BY_KEY.get(key)?.reset ?? 0n;
+  if (SYSREG_INDEX.get(key) === SR.TIMER_CNT) return BigInt.asUintN(64, BigInt(counterNow(s)));
+  return s.getSysByKey(key) ?? SYSREG_BY_KEY.get(key)?.reset ?? 0n;
 }
 
 /** Reads a register's bytes (little-endian, KVM_REG_SIZE(id) long), or throws its errno. */
@@ -69,24 +71,25 @@ function read(s: Arm64State, id: bigint): Uint8Array {
     if (want === 0 || want !== size) throw KvmError.of('EINVAL', 'ioctl');
     if (o >= X0 && o < SP) dv.setBigUint64(0, s.getX((o - X0) / 8), true);
     else if (o === SP) dv.setBigUint64(0, s.getSp(0), true);
-    else if (o === PC) dv.setBigUint64(0, BigInt.asUintN(64, BigInt(s.pc)), true);
+    else if (o === PC) dv.setBigUint64(0, s.pc64, true);
     else if (o === PSTATE_OFF) dv.setBigUint64(0, BigInt(s.pstate >>> 0), true);
     else if (o === SP_EL1) dv.setBigUint64(0, s.getSp(1), true);
     else if (o === ELR_EL1) dv.setBigUint64(0, s.elrEl1, true);
-    else if (o >= SPSR && o < SPSR + 40) dv.setBigUint64(0, s.spsr[(o - SPSR) / 8]!, true);
-    else if (o >= VREGS && o < VREGS + 512) out.set(s.v.subarray(o - VREGS, o - VREGS + 16));
+    else if (o === SPSR) dv.setBigUint64(0, BigInt(s.spsrEl1 >>> 0), true);
+    else if (o > SPSR && o < SPSR + 40) dv.setBigUint64(0, s.spsr32[(o - SPSR) / 8 - 1]!, true);
+    else if (o >= VREGS && o < VREGS + 512) out.set(s.vr.subarray(o - VREGS, o - VREGS + 16));
     else if (o === FPSR) dv.setUint32(0, s.fpsr, true);
     else if (o === FPCR) dv.setUint32(0, s.fpcr, true);
     return out;
   }
   if (kind === SYSREG) {
     const key = Number(id & 0xffffn);
-    if (size !== 8 || !SYSREG_BY_KEY.has(key)) throw KvmError.of('ENOENT', 'ioctl');
+    if (size !== 8 || !SYSREG_BY_KEY.has(key) || SYSREG_BY_KEY.get(key)!.hidden) throw KvmError.of('ENOENT', 'ioctl');
     dv.setBigUint64(0, sysregValue(s, key), true);
     return out;
   }
   if (id === PSCI_VERSION_ID) {
-    dv.setBigUint64(0, PSCI_VERSION, true);
+    dv.setBigUint64(0, BigInt(s.psciVersion), true);
     return out;
   }
   throw KvmError.of('ENOENT', 'ioctl');
@@ -115,7 +118,7 @@ export function setOneReg(vcpu: Vcpu, s: Arm64State, id: bigint, addr: bigint): 
     const o = Number(id & 0xffffn) * 4;
     if (o >= X0 && o < SP) s.setX((o - X0) / 8, dv.getBigUint64(0, true));
     else if (o === SP) s.setSp(0, dv.getBigUint64(0, true));
-    else if (o === PC) s.pc = Number(BigInt.asIntN(64, dv.getBigUint64(0, true)));
+    else if (o === PC) s.pc64 = dv.getBigUint64(0, true);
     else if (o === PSTATE_OFF) {
       const p = dv.getBigUint64(0, true);
       // Only AArch64 EL0t/EL1t/EL1h are valid modes here (no EL2, no AArch32).
@@ -124,23 +127,33 @@ export function setOneReg(vcpu: Vcpu, s: Arm64State, id: bigint, addr: bigint): 
       s.pstate = Number(p) >>> 0;
     } else if (o === SP_EL1) s.setSp(1, dv.getBigUint64(0, true));
     else if (o === ELR_EL1) s.elrEl1 = dv.getBigUint64(0, true);
-    else if (o >= SPSR && o < SPSR + 40) s.spsr[(o - SPSR) / 8] = dv.getBigUint64(0, true);
-    else if (o >= VREGS && o < VREGS + 512) s.v.set(data, o - VREGS);
+    else if (o === SPSR) s.spsrEl1 = Number(dv.getBigUint64(0, true) & 0xffffffffn) >>> 0;
+    else if (o > SPSR && o < SPSR + 40) s.spsr32[(o - SPSR) / 8 - 1] = dv.getBigUint64(0, true);
+    else if (o >= VREGS && o < VREGS + 512) s.vr.set(data, o - VREGS);
     else if (o === FPSR) s.fpsr = dv.getUint32(0, true);
     else if (o === FPCR) s.fpcr = dv.getUint32(0, true);
+    s.userGen++;
     return;
   }
   if (kind === SYSREG) {
     const key = Number(id & 0xffffn);
     const def = SYSREG_BY_KEY.get(key)!;
     const v = dv.getBigUint64(0, true);
-    // ID registers are writable by userspace only to their current value here.
-    if (def.ro && v !== sysregValue(s, key)) throw KvmError.of('EINVAL', 'ioctl');
-    s.sys.set(key, v);
+    // ID registers are writable by userspace only to their current value here; OSLSR_EL1 only in OSLK.
+    const cur = sysregValue(s, key);
+    if (SYSREG_INDEX.get(key) === SR.OSLSR) {
+      if ((v ^ cur) & ~2n) throw KvmError.of('EINVAL', 'ioctl');
+    } else if (def.ro && v !== cur) throw KvmError.of('EINVAL', 'ioctl');
+    if (SYSREG_INDEX.get(key) === SR.TIMER_CNT) s.cntvoff = counterNow(s) + s.cntvoff - Number(BigInt.asIntN(64, v));
+    else s.setSysByKey(key, v);
+    s.userGen++;
     return;
   }
   if (id === PSCI_VERSION_ID) {
-    if (dv.getBigUint64(0, true) !== PSCI_VERSION && dv.getBigUint64(0, true) !== 0x2n) throw KvmError.of('EINVAL', 'ioctl');
+    const v = dv.getBigUint64(0, true);
+    // KVM accepts the versions it can emulate for a PSCI 0.2+ vCPU (0.2, 1.0).
+    if (v !== PSCI_VERSION && v !== 0x2n) throw KvmError.of('EINVAL', 'ioctl');
+    s.psciVersion = Number(v);
   }
 }
 

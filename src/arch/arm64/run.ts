@@ -1,14 +1,199 @@
 /**
- * KVM_RUN on arm64. The A64 interpreter lands with the arm64 backend issue; until then every run
- * is an emulation failure.
+ * KVM_RUN on arm64 (kvm_arch_vcpu_ioctl_run): finish the exit userspace answered (MMIO read data
+ * into Rt with the saved syndrome's sign extension, the IDSR reply), honour immediate_exit, then
+ * interpret until an exit. A guest that never exits returns EINTR with KVM_EXIT_INTR after a
+ * budget of instructions, as a signal would; so does a vCPU that would sleep in the kernel (WFI,
+ * PSCI CPU_SUSPEND, a powered-off vCPU) since nothing here could wake it.
  * @module
  */
-import { exitEmulationFailure } from '../../kernel/exits.js';
+import * as __exits from '../../kernel/exits.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
-import { KvmError } from '../../sys/error.js';
+import * as __error from '../../sys/error.js';
+import * as __constants from '../../uapi/constants.js';
+import * as __arm64 from '../../uapi/arm64.js';
+import type { Arm64Vcpu, Cpu as CpuT } from './cpu.js';
+import * as __cpu from './cpu.js';
+import * as __debug from './debug.js';
+import * as __mmu from './mmu.js';
+import * as __sysaccess from './sysaccess.js';
+import * as __sysregs from './sysregs.js';
+import * as __table from './table.js';
+// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
+const { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } = __exits;
+const { KvmError } = __error;
+const { KVM_EXIT, KVM_GUESTDBG, KVM_MP_STATE } = __constants;
+const { KVM_ARM_IDSR } = __arm64;
+const { completeMmioRead, Cpu, EC, EXIT, FAULT, Pending } = __cpu;
+const { debugExit, postException, postInsn, preInsn, STEP_NONE } = __debug;
+const { FSC } = __mmu;
+const { completeIdsr } = __sysaccess;
+const { mpidrFor } = __sysregs;
+const { A64 } = __table;
 
+/** Instructions between polls of immediate_exit (another thread may set it) and of the budget. */
+const POLL_INTERVAL = 1 << 16;
+
+const HANDLERS = A64.handlers;
+
+/** The memo arrays of the decoder, for the inlined lookup in the loop. */
+const { memoKey: MEMO_KEY, memoVal: MEMO_VAL } = A64;
+
+/** kvm_arch_vcpu_ioctl_run for arm64: returns 0 with an exit in kvm_run, or throws (EINTR...). */
 export function arm64Run(vcpu: Vcpu): number {
+  const a = vcpu.archState as Arm64Vcpu;
+  if (a.resetRequest) powerOnReset(vcpu, a);
+  const c = a.cpu;
+  if (c.userGen !== c.syncedGen) {
+    c.syncAll();
+    c.syncedGen = c.userGen;
+  }
+  c.checkMmuGen();
+  let completed = false;
+  const reason = exitReason(vcpu);
+  if (c.pending !== Pending.NONE) {
+    const p = c.pending;
+    c.pending = Pending.NONE;
+    if ((p === Pending.MMIO_READ || p === Pending.MMIO_WRITE) && reason === KVM_EXIT.MMIO) {
+      // kvm_handle_mmio_return
+      if (p === Pending.MMIO_READ) completeMmioRead(c, vcpu.run.subarray(RUN['mmio.data'], RUN['mmio.data'] + 8));
+      c.pc += 4;
+      completed = true;
+    } else if (p === Pending.IDSR && reason === KVM_ARM_IDSR.KVM_EXIT_ARM_IDSR) {
+      completeIdsr(c);
+      completed = true;
+    }
+  }
   if (vcpu.immediateExit) throw KvmError.of('EINTR', 'ioctl');
-  exitEmulationFailure(vcpu);
-  return 0;
+  setExitReason(vcpu, KVM_EXIT.UNKNOWN);
+  vcpu.runDv.setUint16(RUN.flags, 0, true);
+  if (a.mpState === KVM_MP_STATE.STOPPED) return blocked(vcpu);
+  try {
+    // The instruction KVM completed counts as a step: a host single-step exits right away.
+    if (completed && (c.host.control & (KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP)) === (KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP)) {
+      c.insnPc = c.pc;
+      debugExit(c, EC.SOFTSTP_LOW, FSC.DEBUG, 0);
+    }
+    return loop(vcpu, c);
+  } catch (e) {
+    if (e === EXIT) return 0;
+    throw e;
+  }
+}
+
+function blocked(vcpu: Vcpu): never {
+  exitSimple(vcpu, KVM_EXIT.INTR);
+  throw KvmError.of('EINTR', 'ioctl');
+}
+
+/** PSCI CPU_ON: kvm_reset_vcpu with the requested entry point and context id. */
+function powerOnReset(vcpu: Vcpu, a: Arm64Vcpu): void {
+  const req = a.resetRequest!;
+  a.resetRequest = null;
+  const old = a.cpu;
+  const c = new Cpu(vcpu, a.host, mpidrFor(vcpu.id));
+  c.psciVersion = old.psciVersion;
+  c.cntvoff = old.cntvoff;
+  c.pc = req.pc;
+  c.x[0] = req.r0lo;
+  c.x[1] = req.r0hi;
+  a.cpu = c;
+}
+
+function loop(vcpu: Vcpu, c: CpuT): number {
+  // Instructions one KVM_RUN may retire before it returns as if a signal arrived.
+  const budget = vcpu.vm.kernel.runBudget;
+  const start = c.retired;
+  let faults = 0;
+  for (;;) {
+    try {
+      if (c.attn !== 0) slowStep(c);
+      else fastRun(c, POLL_INTERVAL);
+    } catch (e) {
+      if (e === FAULT) {
+        // The guest took an exception: the instruction did not retire.
+        const s = c.stepping;
+        c.stepping = STEP_NONE;
+        faults++;
+        if (postException(c, s)) return 0;
+      } else if (e === EXIT) {
+        c.stepping = STEP_NONE;
+        if (c.blocked) {
+          c.blocked = false;
+          return blocked(vcpu);
+        }
+        return 0;
+      } else if (e instanceof KvmError) {
+        throw e;
+      } else {
+        // A bug of the emulator, never the guest's fault: report it the way KVM reports an
+        // instruction it cannot emulate instead of letting a JS exception escape KVM_RUN.
+        const w = c.insn;
+        exitEmulationFailure(vcpu, Uint8Array.of(w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, (w >>> 24) & 0xff));
+        c.internalError = e;
+        return 0;
+      }
+    }
+    if (c.retired - start + faults >= budget) {
+      exitSimple(vcpu, KVM_EXIT.INTR);
+      throw KvmError.of('EINTR', 'ioctl');
+    }
+    if (vcpu.immediateExit) {
+      exitSimple(vcpu, KVM_EXIT.INTR);
+      throw KvmError.of('EINTR', 'ioctl');
+    }
+  }
+}
+
+/** One instruction with the debug/illegal-state checks around it. */
+function slowStep(c: CpuT): void {
+  preInsn(c);
+  const pc = c.pc;
+  const w = c.fetchWords[(pc - c.fetchVa) >>> 2]!;
+  c.insn = w;
+  c.pc = pc + 4;
+  c.exceptionTaken = false;
+  HANDLERS[A64.decode(w)]!(c, w);
+  c.retired++;
+  const s = c.stepping;
+  c.stepping = STEP_NONE;
+  if (c.exceptionTaken) {
+    // The handler ended in an exception without unwinding (SVC, UNALLOCATED).
+    if (postException(c, s)) throw EXIT;
+    return;
+  }
+  c.stepping = s;
+  postInsn(c);
+  c.stepping = STEP_NONE;
+}
+
+/**
+ * The hot loop: at most `n` instructions while nothing needs per-instruction checks. `attn` is
+ * looked at only when the fetch page changes (whatever sets it also invalidates `fetchVa`).
+ */
+function fastRun(c: CpuT, n: number): number {
+  let i = 0;
+  try {
+    for (; i < n; i++) {
+      const pc = c.pc;
+      let off = pc - c.fetchVa;
+      if (!(off >= 0 && off < 4096)) {
+        if (c.attn !== 0) break;
+        c.fetchSlow();
+        off = pc - c.fetchVa;
+      }
+      const w = c.fetchWords[off >>> 2]!;
+      c.insnPc = pc;
+      c.insn = w;
+      c.pc = pc + 4;
+      const k = Math.imul(w, 0x9e3779b1) >>> 16;
+      let h = MEMO_KEY[k] === w ? MEMO_VAL[k]! : 0;
+      if (h === 0) h = A64.decode(w);
+      HANDLERS[h]!(c, w);
+    }
+  } catch (e) {
+    c.retired += i;
+    throw e;
+  }
+  c.retired += i;
+  return i;
 }

@@ -1,47 +1,94 @@
 /**
- * The AArch64 system registers this vCPU implements, as data: name, encoding, reset value and
- * whether ONE_REG exposes them. The interpreter's MRS/MSR and KVM_GET_REG_LIST come from here.
+ * The AArch64 system registers this vCPU implements, as data: name, encoding, reset value, how
+ * the guest may reach them and whether ONE_REG exposes them. MRS/MSR (sysaccess.ts),
+ * KVM_GET/SET_ONE_REG and KVM_GET_REG_LIST all come from here.
  * @module
  */
-import { sysreg } from './state.js';
 
 export interface SysRegDef {
   readonly name: string;
+  /** op0<<14 | op1<<11 | CRn<<7 | CRm<<3 | op2 */
   readonly key: number;
   readonly reset: bigint;
-  /** Read-only from the guest (ID registers): MSR is UNDEFINED. */
+  /** Read-only (ID registers): MSR is UNDEFINED; ONE_REG may only write the current value. */
   readonly ro?: boolean;
+  /** Accessible from EL0 (further conditions, like SCTLR_EL1.UCT, live in sysaccess.ts). */
+  readonly el0?: 'r' | 'rw';
+  /** Bits a guest MSR may change (default: all). */
+  readonly wmask?: bigint;
+  /** Not in KVM_GET_REG_LIST / ONE_REG (write-only or computed registers). */
+  readonly hidden?: boolean;
 }
 
-const R = (name: string, op0: number, op1: number, crn: number, crm: number, op2: number, reset = 0n, ro = false): SysRegDef => ({
+const key = (op0: number, op1: number, crn: number, crm: number, op2: number): number =>
+  ((op0 & 3) << 14) | ((op1 & 7) << 11) | ((crn & 15) << 7) | ((crm & 15) << 3) | (op2 & 7);
+
+const R = (name: string, op0: number, op1: number, crn: number, crm: number, op2: number, reset = 0n, extra: Partial<SysRegDef> = {}): SysRegDef => ({
   name,
-  key: sysreg(op0, op1, crn, crm, op2),
+  key: key(op0, op1, crn, crm, op2),
   reset,
-  ...(ro ? { ro } : {}),
+  ...extra,
 });
+const ID = (name: string, crm: number, op2: number, reset = 0n): SysRegDef => R(name, 3, 0, 0, crm, op2, reset, { ro: true });
+
+/** Breakpoints (ID_AA64DFR0_EL1.BRPs + 1), watchpoints (WRPs + 1), context-aware breakpoints (CTX_CMPs + 1). */
+export const NUM_BRPS = 6;
+export const NUM_WRPS = 4;
+export const NUM_CTX_CMPS = 2;
+
+/**
+ * ID_AA64DFR0_EL1: DebugVer 6 (Armv8.0 debug) [3:0], TraceVer 0, PMUVer 0 (no PMU), BRPs 5 [15:12],
+ * WRPs 3 [23:20], CTX_CMPs 1 [31:28].
+ */
+export const ID_AA64DFR0 = 0x6n | (BigInt(NUM_BRPS - 1) << 12n) | (BigInt(NUM_WRPS - 1) << 20n) | (BigInt(NUM_CTX_CMPS - 1) << 28n);
+
+/** CNTFRQ_EL0: the generic timer frequency (62.5 MHz, as QEMU's virt board). */
+export const CNTFRQ = 62_500_000;
 
 /** Implemented system registers (EL1 view of an Armv8.0 core with 6 BRPs and 4 WRPs). */
 export const SYSREGS: readonly SysRegDef[] = [
   // Identification (read-only)
-  R('MIDR_EL1', 3, 0, 0, 0, 0, 0x410fd034n, true), // Cortex-A53 r0p4
-  R('MPIDR_EL1', 3, 0, 0, 0, 5, 0x80000000n, true),
-  R('REVIDR_EL1', 3, 0, 0, 0, 6, 0n, true),
-  R('ID_AA64PFR0_EL1', 3, 0, 0, 4, 0, 0x0000000000000011n, true), // EL0/EL1 AArch64 only
-  R('ID_AA64PFR1_EL1', 3, 0, 0, 4, 1, 0n, true),
-  // DebugVer 6 (v8.0), TraceVer 0, PMUVer 0, BRPs 5 (6), WRPs 3 (4), CTX_CMPs 1 (2)
-  R('ID_AA64DFR0_EL1', 3, 0, 0, 5, 0, 0x0000000000135006n, true),
-  R('ID_AA64DFR1_EL1', 3, 0, 0, 5, 1, 0n, true),
-  R('ID_AA64ISAR0_EL1', 3, 0, 0, 6, 0, 0x0000000000200000n, true), // Atomic (LSE) = 2
-  R('ID_AA64ISAR1_EL1', 3, 0, 0, 6, 1, 0n, true),
-  R('ID_AA64MMFR0_EL1', 3, 0, 0, 7, 0, 0x0000000000000005n, true), // PARange 48 bits, 4K granule
-  R('ID_AA64MMFR1_EL1', 3, 0, 0, 7, 1, 0n, true),
-  R('ID_AA64MMFR2_EL1', 3, 0, 0, 7, 2, 0n, true),
-  R('CTR_EL0', 3, 3, 0, 0, 1, 0x84448004n, true),
-  R('DCZID_EL0', 3, 3, 0, 0, 7, 0x4n, true),
+  ID('MIDR_EL1', 0, 0, 0x410fd034n), // Cortex-A53 r0p4
+  ID('MPIDR_EL1', 0, 5, 0x80000000n), // per vCPU, set from the vcpu id
+  ID('REVIDR_EL1', 0, 6),
+  ID('ID_PFR0_EL1', 1, 0),
+  ID('ID_PFR1_EL1', 1, 1),
+  ID('ID_DFR0_EL1', 1, 2),
+  ID('ID_AFR0_EL1', 1, 3),
+  ID('ID_MMFR0_EL1', 1, 4),
+  ID('ID_MMFR1_EL1', 1, 5),
+  ID('ID_MMFR2_EL1', 1, 6),
+  ID('ID_MMFR3_EL1', 1, 7),
+  ID('ID_ISAR0_EL1', 2, 0),
+  ID('ID_ISAR1_EL1', 2, 1),
+  ID('ID_ISAR2_EL1', 2, 2),
+  ID('ID_ISAR3_EL1', 2, 3),
+  ID('ID_ISAR4_EL1', 2, 4),
+  ID('ID_ISAR5_EL1', 2, 5),
+  ID('MVFR0_EL1', 3, 0),
+  ID('MVFR1_EL1', 3, 1),
+  ID('MVFR2_EL1', 3, 2),
+  ID('ID_AA64PFR0_EL1', 4, 0, 0x11n), // EL0/EL1 AArch64 only, FP and AdvSIMD implemented, no GIC sysregs
+  ID('ID_AA64PFR1_EL1', 4, 1),
+  ID('ID_AA64ZFR0_EL1', 4, 4),
+  ID('ID_AA64DFR0_EL1', 5, 0, ID_AA64DFR0),
+  ID('ID_AA64DFR1_EL1', 5, 1),
+  ID('ID_AA64AFR0_EL1', 5, 4),
+  ID('ID_AA64AFR1_EL1', 5, 5),
+  ID('ID_AA64ISAR0_EL1', 6, 0, 0x0000000000210000n), // Atomic (LSE) = 2, CRC32 = 1
+  ID('ID_AA64ISAR1_EL1', 6, 1),
+  ID('ID_AA64MMFR0_EL1', 7, 0, 0x000000000f000005n), // PARange 48 bits, 8-bit ASID, 4K granule only
+  ID('ID_AA64MMFR1_EL1', 7, 1),
+  ID('ID_AA64MMFR2_EL1', 7, 2),
+  R('CTR_EL0', 3, 3, 0, 0, 1, 0x84448004n, { ro: true, el0: 'r' }),
+  R('DCZID_EL0', 3, 3, 0, 0, 7, 0x4n, { ro: true, el0: 'r' }), // DC ZVA block: 2^4 words
+  R('CLIDR_EL1', 3, 1, 0, 0, 1, 0x0a200023n, { ro: true }),
+  R('CSSELR_EL1', 3, 2, 0, 0, 0, 0n, { wmask: 0xfn }),
   // System control
-  R('SCTLR_EL1', 3, 0, 1, 0, 0, 0x30d00800n),
+  // KVM's reset value (sys_regs.c): SA, SA0, CP15BEN, nTWI, nTWE, EIS, SPAN; MMU and caches off.
+  R('SCTLR_EL1', 3, 0, 1, 0, 0, 0x00c50078n),
   R('ACTLR_EL1', 3, 0, 1, 0, 1),
-  R('CPACR_EL1', 3, 0, 1, 0, 2),
+  R('CPACR_EL1', 3, 0, 1, 0, 2, 0n, { wmask: 0x3n << 20n }),
   R('TTBR0_EL1', 3, 0, 2, 0, 0),
   R('TTBR1_EL1', 3, 0, 2, 0, 1),
   R('TCR_EL1', 3, 0, 2, 0, 2),
@@ -52,20 +99,83 @@ export const SYSREGS: readonly SysRegDef[] = [
   R('PAR_EL1', 3, 0, 7, 4, 0),
   R('MAIR_EL1', 3, 0, 10, 2, 0),
   R('AMAIR_EL1', 3, 0, 10, 3, 0),
-  R('VBAR_EL1', 3, 0, 12, 0, 0),
-  R('CONTEXTIDR_EL1', 3, 0, 13, 0, 1),
+  R('VBAR_EL1', 3, 0, 12, 0, 0, 0n, { wmask: ~0x7ffn & 0xffffffffffffffffn }),
+  R('CONTEXTIDR_EL1', 3, 0, 13, 0, 1, 0n, { wmask: 0xffffffffn }),
   R('TPIDR_EL1', 3, 0, 13, 0, 4),
-  R('TPIDR_EL0', 3, 3, 13, 0, 2),
-  R('TPIDRRO_EL0', 3, 3, 13, 0, 3),
+  R('TPIDR_EL0', 3, 3, 13, 0, 2, 0n, { el0: 'rw' }),
+  R('TPIDRRO_EL0', 3, 3, 13, 0, 3, 0n, { el0: 'r' }),
   R('CNTKCTL_EL1', 3, 0, 14, 1, 0),
+  // Generic timer, as KVM exposes it to ONE_REG. KVM_REG_ARM_TIMER_CNT and _CVAL famously carry
+  // each other's encodings (CNT is op2=2 of CRm=3, CVAL is CNTVCT's encoding); the guest's view
+  // goes through sysaccess.ts, which keeps them apart.
+  R('KVM_REG_ARM_TIMER_CTL', 3, 3, 14, 3, 1, 0n, { wmask: 0x3n }),
+  R('KVM_REG_ARM_TIMER_CNT', 3, 3, 14, 3, 2),
+  R('KVM_REG_ARM_TIMER_CVAL', 3, 3, 14, 0, 2),
   // Debug
+  R('MDCCINT_EL1', 2, 0, 0, 2, 0),
   R('MDSCR_EL1', 2, 0, 0, 2, 2),
-  R('OSLAR_EL1', 2, 0, 1, 0, 4),
-  R('OSLSR_EL1', 2, 0, 1, 1, 4, 0x8n),
-  R('OSDLR_EL1', 2, 0, 1, 3, 4),
-  ...Array.from({ length: 6 }, (_, n) => [R(`DBGBVR${n}_EL1`, 2, 0, 0, n, 4), R(`DBGBCR${n}_EL1`, 2, 0, 0, n, 5)]).flat(),
-  ...Array.from({ length: 4 }, (_, n) => [R(`DBGWVR${n}_EL1`, 2, 0, 0, n, 6), R(`DBGWCR${n}_EL1`, 2, 0, 0, n, 7)]).flat(),
+  R('OSLAR_EL1', 2, 0, 1, 0, 4, 0n, { hidden: true }),
+  // OSLM = 0b10 (OS lock implemented); the guest changes OSLK through OSLAR_EL1 only.
+  R('OSLSR_EL1', 2, 0, 1, 1, 4, 0x8n, { ro: true }),
+  // KVM treats the OS double lock as RAZ/WI (trap_raz_wi), and lists no ONE_REG for it.
+  R('OSDLR_EL1', 2, 0, 1, 3, 4, 0n, { hidden: true, ro: true }),
+  R('DBGCLAIMSET_EL1', 2, 0, 7, 8, 6, 0n, { hidden: true }),
+  R('DBGCLAIMCLR_EL1', 2, 0, 7, 9, 6, 0n, { hidden: true }),
+  R('DBGAUTHSTATUS_EL1', 2, 0, 7, 14, 6, 0xaan, { hidden: true, ro: true }),
+  R('MDRAR_EL1', 2, 0, 1, 0, 0, 0n, { hidden: true, ro: true }),
+  ...Array.from({ length: NUM_BRPS }, (_, n) => [
+    R(`DBGBVR${n}_EL1`, 2, 0, 0, n, 4),
+    R(`DBGBCR${n}_EL1`, 2, 0, 0, n, 5),
+  ]).flat(),
+  ...Array.from({ length: NUM_WRPS }, (_, n) => [
+    R(`DBGWVR${n}_EL1`, 2, 0, 0, n, 6),
+    R(`DBGWCR${n}_EL1`, 2, 0, 0, n, 7),
+  ]).flat(),
 ];
 
 export const SYSREG_BY_KEY: ReadonlyMap<number, SysRegDef> = new Map(SYSREGS.map((r) => [r.key, r]));
 export const SYSREG_BY_NAME: ReadonlyMap<string, SysRegDef> = new Map(SYSREGS.map((r) => [r.name, r]));
+/** Position in SYSREGS (the index of the dense register array) by key. */
+export const SYSREG_INDEX: ReadonlyMap<number, number> = new Map(SYSREGS.map((r, i) => [r.key, i]));
+
+/** Position in SYSREGS of a register by name (throws on a typo: the table is the single truth). */
+export function sysIndex(name: string): number {
+  const i = SYSREGS.findIndex((r) => r.name === name);
+  if (i < 0) throw new Error(`unknown sysreg ${name}`);
+  return i;
+}
+
+/** Dense indexes of the registers the interpreter touches directly. */
+export const SR = {
+  MIDR: sysIndex('MIDR_EL1'),
+  MPIDR: sysIndex('MPIDR_EL1'),
+  SCTLR: sysIndex('SCTLR_EL1'),
+  CPACR: sysIndex('CPACR_EL1'),
+  TTBR0: sysIndex('TTBR0_EL1'),
+  TTBR1: sysIndex('TTBR1_EL1'),
+  TCR: sysIndex('TCR_EL1'),
+  ESR: sysIndex('ESR_EL1'),
+  FAR: sysIndex('FAR_EL1'),
+  PAR: sysIndex('PAR_EL1'),
+  MAIR: sysIndex('MAIR_EL1'),
+  VBAR: sysIndex('VBAR_EL1'),
+  CONTEXTIDR: sysIndex('CONTEXTIDR_EL1'),
+  CNTKCTL: sysIndex('CNTKCTL_EL1'),
+  CSSELR: sysIndex('CSSELR_EL1'),
+  TIMER_CTL: sysIndex('KVM_REG_ARM_TIMER_CTL'),
+  TIMER_CNT: sysIndex('KVM_REG_ARM_TIMER_CNT'),
+  TIMER_CVAL: sysIndex('KVM_REG_ARM_TIMER_CVAL'),
+  MDSCR: sysIndex('MDSCR_EL1'),
+  OSLSR: sysIndex('OSLSR_EL1'),
+  OSDLR: sysIndex('OSDLR_EL1'),
+  DBGBVR0: sysIndex('DBGBVR0_EL1'),
+  DBGWVR0: sysIndex('DBGWVR0_EL1'),
+} as const;
+
+/** MPIDR_EL1 for a vcpu id, as KVM's reset_mpidr builds it (Aff0 gets 4 bits for GICv3 SGIs). */
+export function mpidrFor(vcpuId: number): bigint {
+  const aff0 = vcpuId & 0x0f;
+  const aff1 = (vcpuId >> 4) & 0xff;
+  const aff2 = (vcpuId >> 12) & 0xff;
+  return (1n << 31n) | BigInt(aff0 | (aff1 << 8) | (aff2 << 16));
+}

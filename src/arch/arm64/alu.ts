@@ -1,0 +1,355 @@
+/**
+ * 64-bit integer helpers over lo/hi int32 pairs, allocation-free: results land in {@link R}.
+ * Multiplication goes through 16-bit limbs so every partial product is exact in a double.
+ * @module
+ */
+
+/** Result registers of the pair helpers. */
+export const R = { lo: 0, hi: 0 };
+
+const TWO32 = 4294967296;
+
+/** R = (lo,hi) << n, n in [0, 63]. */
+export function lsl64(lo: number, hi: number, n: number): void {
+  if (n === 0) {
+    R.lo = lo;
+    R.hi = hi;
+  } else if (n < 32) {
+    R.hi = (hi << n) | (lo >>> (32 - n));
+    R.lo = lo << n;
+  } else {
+    R.hi = lo << (n - 32);
+    R.lo = 0;
+  }
+}
+
+/** R = (lo,hi) >>> n (logical), n in [0, 63]. */
+export function lsr64(lo: number, hi: number, n: number): void {
+  if (n === 0) {
+    R.lo = lo;
+    R.hi = hi;
+  } else if (n < 32) {
+    R.lo = (lo >>> n) | (hi << (32 - n));
+    R.hi = hi >>> n;
+  } else {
+    R.lo = hi >>> (n - 32);
+    R.hi = 0;
+  }
+}
+
+/** R = (lo,hi) >> n (arithmetic), n in [0, 63]. */
+export function asr64(lo: number, hi: number, n: number): void {
+  if (n === 0) {
+    R.lo = lo;
+    R.hi = hi;
+  } else if (n < 32) {
+    R.lo = (lo >>> n) | (hi << (32 - n));
+    R.hi = hi >> n;
+  } else {
+    R.lo = hi >> (n - 32);
+    R.hi = hi >> 31;
+  }
+}
+
+/** R = ROR((lo,hi), n), n in [0, 63]. */
+export function ror64(lo: number, hi: number, n: number): void {
+  if (n === 0) {
+    R.lo = lo;
+    R.hi = hi;
+    return;
+  }
+  if (n >= 32) {
+    const t = lo;
+    lo = hi;
+    hi = t;
+    n -= 32;
+    if (n === 0) {
+      R.lo = lo;
+      R.hi = hi;
+      return;
+    }
+  }
+  R.lo = (lo >>> n) | (hi << (32 - n));
+  R.hi = (hi >>> n) | (lo << (32 - n));
+}
+
+/** 32-bit rotate right. */
+export function ror32(v: number, n: number): number {
+  n &= 31;
+  return n === 0 ? v | 0 : (v >>> n) | (v << (32 - n));
+}
+
+/** R = shift(type, (lo,hi), n) for shifted-register operands: 0 LSL, 1 LSR, 2 ASR, 3 ROR. */
+export function shift64(type: number, lo: number, hi: number, n: number): void {
+  switch (type) {
+    case 0:
+      lsl64(lo, hi, n);
+      break;
+    case 1:
+      lsr64(lo, hi, n);
+      break;
+    case 2:
+      asr64(lo, hi, n);
+      break;
+    default:
+      ror64(lo, hi, n);
+  }
+}
+
+/** 32-bit shift(type, v, n). */
+export function shift32(type: number, v: number, n: number): number {
+  switch (type) {
+    case 0:
+      return v << n;
+    case 1:
+      return n === 0 ? v : v >>> n;
+    case 2:
+      return v >> n;
+    default:
+      return ror32(v, n);
+  }
+}
+
+/** R = a * b, low 64 bits. */
+export function mul64(alo: number, ahi: number, blo: number, bhi: number): void {
+  const a0 = alo & 0xffff;
+  const a1 = alo >>> 16;
+  const b0 = blo & 0xffff;
+  const b1 = blo >>> 16;
+  const mid = a0 * b1 + a1 * b0; // < 2^33
+  const low = a0 * b0 + (mid % 65536) * 65536; // < 2^33
+  const carry = Math.floor(low / TWO32);
+  const hiOfLoLo = a1 * b1 + Math.floor(mid / 65536) + carry;
+  R.lo = low % TWO32 | 0;
+  R.hi = (hiOfLoLo % TWO32 + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
+}
+
+const limbA = new Float64Array(4);
+const limbB = new Float64Array(4);
+const col = new Float64Array(8);
+
+/** R = high 64 bits of the unsigned 128-bit product a * b. */
+export function umulh64(alo: number, ahi: number, blo: number, bhi: number): void {
+  limbA[0] = alo & 0xffff;
+  limbA[1] = alo >>> 16;
+  limbA[2] = ahi & 0xffff;
+  limbA[3] = ahi >>> 16;
+  limbB[0] = blo & 0xffff;
+  limbB[1] = blo >>> 16;
+  limbB[2] = bhi & 0xffff;
+  limbB[3] = bhi >>> 16;
+  col.fill(0);
+  for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) col[i + j]! += limbA[i]! * limbB[j]!;
+  let carry = 0;
+  for (let k = 0; k < 8; k++) {
+    const t = col[k]! + carry;
+    col[k] = t % 65536;
+    carry = Math.floor(t / 65536);
+  }
+  R.lo = (col[4]! + col[5]! * 65536) | 0;
+  R.hi = (col[6]! + col[7]! * 65536) | 0;
+}
+
+/** R = high 64 bits of the signed 128-bit product a * b. */
+export function smulh64(alo: number, ahi: number, blo: number, bhi: number): void {
+  umulh64(alo, ahi, blo, bhi);
+  let lo = R.lo;
+  let hi = R.hi;
+  if (ahi < 0) {
+    // subtract b
+    const l = (lo >>> 0) - (blo >>> 0);
+    hi = (hi - bhi - (l < 0 ? 1 : 0)) | 0;
+    lo = l | 0;
+  }
+  if (bhi < 0) {
+    const l = (lo >>> 0) - (alo >>> 0);
+    hi = (hi - ahi - (l < 0 ? 1 : 0)) | 0;
+    lo = l | 0;
+  }
+  R.lo = lo;
+  R.hi = hi;
+}
+
+/** R = a + b (64-bit, no flags). */
+export function add64(alo: number, ahi: number, blo: number, bhi: number): void {
+  const l = (alo >>> 0) + (blo >>> 0);
+  R.lo = l | 0;
+  R.hi = (ahi + bhi + (l > 0xffffffff ? 1 : 0)) | 0;
+}
+
+/** R = a - b (64-bit, no flags). */
+export function sub64(alo: number, ahi: number, blo: number, bhi: number): void {
+  const l = (alo >>> 0) - (blo >>> 0);
+  R.lo = l | 0;
+  R.hi = (ahi - bhi - (l < 0 ? 1 : 0)) | 0;
+}
+
+/** R = a / b unsigned (b != 0). */
+export function udiv64(alo: number, ahi: number, blo: number, bhi: number): void {
+  if (ahi >>> 0 < 0x200000 && bhi >>> 0 < 0x200000) {
+    const q = Math.floor(((ahi >>> 0) * TWO32 + (alo >>> 0)) / ((bhi >>> 0) * TWO32 + (blo >>> 0)));
+    R.lo = q % TWO32 | 0;
+    R.hi = Math.floor(q / TWO32) | 0;
+    return;
+  }
+  // Shift-subtract long division on pairs.
+  let qlo = 0;
+  let qhi = 0;
+  let rlo = 0;
+  let rhi = 0;
+  for (let i = 63; i >= 0; i--) {
+    // r = (r << 1) | bit i of a
+    rhi = (rhi << 1) | (rlo >>> 31);
+    rlo = (rlo << 1) | ((i >= 32 ? ahi >>> (i - 32) : alo >>> i) & 1);
+    // if r >= b: r -= b, set q bit
+    if (rhi >>> 0 > bhi >>> 0 || (rhi === bhi && rlo >>> 0 >= blo >>> 0)) {
+      const l = (rlo >>> 0) - (blo >>> 0);
+      rhi = (rhi - bhi - (l < 0 ? 1 : 0)) | 0;
+      rlo = l | 0;
+      if (i >= 32) qhi |= 1 << (i - 32);
+      else qlo |= 1 << i;
+    }
+  }
+  R.lo = qlo;
+  R.hi = qhi;
+}
+
+/** R = a / b signed, rounding toward zero (b != 0; INT64_MIN / -1 = INT64_MIN). */
+export function sdiv64(alo: number, ahi: number, blo: number, bhi: number): void {
+  const neg = (ahi ^ bhi) < 0;
+  if (ahi < 0) {
+    sub64(0, 0, alo, ahi);
+    alo = R.lo;
+    ahi = R.hi;
+  }
+  if (bhi < 0) {
+    sub64(0, 0, blo, bhi);
+    blo = R.lo;
+    bhi = R.hi;
+  }
+  udiv64(alo, ahi, blo, bhi);
+  if (neg) sub64(0, 0, R.lo, R.hi);
+}
+
+/** Count leading zeros of a 64-bit pair. */
+export function clz64(lo: number, hi: number): number {
+  return hi !== 0 ? Math.clz32(hi) : 32 + Math.clz32(lo);
+}
+
+/** Reverse the bits of a 32-bit value. */
+export function rbit32(v: number): number {
+  v = ((v >>> 1) & 0x55555555) | ((v & 0x55555555) << 1);
+  v = ((v >>> 2) & 0x33333333) | ((v & 0x33333333) << 2);
+  v = ((v >>> 4) & 0x0f0f0f0f) | ((v & 0x0f0f0f0f) << 4);
+  v = ((v >>> 8) & 0x00ff00ff) | ((v & 0x00ff00ff) << 8);
+  return (v >>> 16) | (v << 16);
+}
+
+/** Byte-swap a 32-bit value. */
+export function rev32(v: number): number {
+  return ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24)) | 0;
+}
+
+/** Swap the bytes within each halfword. */
+export function rev16(v: number): number {
+  return (((v >>> 8) & 0x00ff00ff) | ((v & 0x00ff00ff) << 8)) | 0;
+}
+
+/** Mask of `width` low bits (1..64) into R. */
+export function ones64(width: number): void {
+  if (width >= 64) {
+    R.lo = -1;
+    R.hi = -1;
+  } else if (width > 32) {
+    R.lo = -1;
+    R.hi = (2 ** (width - 32) - 1) | 0;
+  } else {
+    R.lo = width === 32 ? -1 : (2 ** width - 1) | 0;
+    R.hi = 0;
+  }
+}
+
+// ---- DecodeBitMasks for logical immediates, memoized by N:immr:imms ------------------------------
+
+const bmState = new Uint8Array(1 << 13); // 0 unknown, 1 valid, 2 reserved
+const bmLo = new Int32Array(1 << 13);
+const bmHi = new Int32Array(1 << 13);
+
+/**
+ * DecodeBitMasks(N, imms, immr, immediate = TRUE) for a 64-bit datasize into R (the 32-bit form
+ * uses R.lo). Returns false for reserved encodings.
+ */
+export function logicalImm(n: number, immr: number, imms: number): boolean {
+  const k = (n << 12) | (immr << 6) | imms;
+  const st = bmState[k]!;
+  if (st === 1) {
+    R.lo = bmLo[k]!;
+    R.hi = bmHi[k]!;
+    return true;
+  }
+  if (st === 2) return false;
+  const combined = (n << 6) | (~imms & 0x3f);
+  if (combined === 0) {
+    bmState[k] = 2;
+    return false;
+  }
+  const len = 31 - Math.clz32(combined);
+  if (len < 1) {
+    bmState[k] = 2;
+    return false;
+  }
+  const levels = (1 << len) - 1;
+  if ((imms & levels) === levels) {
+    bmState[k] = 2;
+    return false;
+  }
+  const s = imms & levels;
+  const r = immr & levels;
+  const esize = 1 << len;
+  let lo: number;
+  let hi: number;
+  if (esize === 64) {
+    ones64(s + 1);
+    ror64(R.lo, R.hi, r);
+    lo = R.lo;
+    hi = R.hi;
+  } else {
+    const emask = esize === 32 ? -1 : (1 << esize) - 1;
+    let e = (2 ** (s + 1) - 1) | 0;
+    if (r !== 0) e = ((e >>> r) | (e << (esize - r))) & emask;
+    let rep = e & emask;
+    for (let w = esize; w < 32; w *= 2) rep = rep | (rep << w);
+    lo = rep | 0;
+    hi = rep | 0;
+  }
+  bmState[k] = 1;
+  bmLo[k] = lo;
+  bmHi[k] = hi;
+  R.lo = lo;
+  R.hi = hi;
+  return true;
+}
+
+// ---- CRC32 / CRC32C (FEAT_CRC32) ------------------------------------------------------------------
+
+function crcTable(poly: number): Int32Array {
+  const t = new Int32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ poly : c >>> 1;
+    t[i] = c;
+  }
+  return t;
+}
+export const CRC32_TABLE = crcTable(0xedb88320);
+export const CRC32C_TABLE = crcTable(0x82f63b78);
+
+/** Updates a CRC (bit-reflected, as the A64 CRC32 instructions define it) with `bytes` bytes of (lo,hi). */
+export function crc32Update(table: Int32Array, acc: number, lo: number, hi: number, bytes: number): number {
+  let c = acc;
+  for (let i = 0; i < bytes; i++) {
+    const b = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 0xff;
+    c = table[(c ^ b) & 0xff]! ^ (c >>> 8);
+  }
+  return c | 0;
+}

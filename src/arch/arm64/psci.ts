@@ -1,0 +1,226 @@
+/**
+ * HVC/SMC #0 from EL1: the SMCCC services KVM implements in the kernel (kvm_smccc_call_handler):
+ * SMCCC_VERSION/ARCH_FEATURES, the KVM vendor-hypervisor UID, and PSCI 0.1 / 0.2 / 1.0
+ * (kvm_psci_call). Results go to X0 with X1-X3 zeroed (smccc_set_retval). SYSTEM_OFF and
+ * SYSTEM_RESET power every vCPU off and exit with KVM_EXIT_SYSTEM_EVENT (X0 preloaded with
+ * INTERNAL_FAILURE in case userspace resumes the vCPU anyway).
+ * @module
+ */
+import * as __exits from '../../kernel/exits.js';
+import * as __constants from '../../uapi/constants.js';
+import * as __arm64 from '../../uapi/arm64.js';
+import type { Arm64Vcpu, Cpu } from './cpu.js';
+import * as __cpu from './cpu.js';
+import * as __sysregs from './sysregs.js';
+// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
+const { exitSystemEvent } = __exits;
+const { KVM_MP_STATE, KVM_SYSTEM_EVENT } = __constants;
+const { PSCI } = __arm64;
+const { EXIT } = __cpu;
+const { SR } = __sysregs;
+
+/** PSCI 0.1 function ids (KVM_PSCI_FN_BASE + n). */
+const PSCI_0_1 = { CPU_SUSPEND: 0x95c1ba5e, CPU_OFF: 0x95c1ba5f, CPU_ON: 0x95c1ba60, MIGRATE: 0x95c1ba61 };
+const SMCCC_VERSION = 0x80000000;
+const SMCCC_ARCH_FEATURES = 0x80000001;
+const SMCCC_VERSION_1_1 = 0x10001;
+const VENDOR_HYP_KVM_FEATURES = 0x86000000;
+const VENDOR_HYP_CALL_UID = 0x8600ff01;
+/** ARM_SMCCC_VENDOR_HYP_UID_KVM_REG_0..3 (28b46fb6-2ec5-11e9-a9ca-4b564d003a74). */
+const KVM_UID = [0xb66fb428, 0xe911c52e, 0x564bcaa9, 0x743a004d];
+const PSCI_0_2_TOS_MP = 2;
+
+/** Outcome of a call beyond its return value. */
+export const enum Hvc {
+  CONTINUE = 0,
+  /** The vCPU waits (WFI-like, or powered off): KVM_RUN returns as if a signal arrived. */
+  BLOCK = 1,
+}
+
+function setRet(c: Cpu, v0: number, v1 = 0, v2 = 0, v3 = 0): void {
+  const x = c.x;
+  const vals = [v0, v1, v2, v3];
+  for (let r = 0; r < 4; r++) {
+    const v = vals[r]!;
+    x[2 * r] = v | 0;
+    x[2 * r + 1] = v < 0 ? -1 : Math.floor(v / 4294967296) | 0;
+  }
+}
+
+const arg = (c: Cpu, n: number) => c.x[2 * n + 1]! * 4294967296 + (c.x[2 * n]! >>> 0);
+const arg32 = (c: Cpu, n: number) => c.x[2 * n]! >>> 0;
+
+/** The vCPU with this MPIDR affinity, if any. */
+function vcpuByMpidr(c: Cpu, mpidr: number): Arm64Vcpu | undefined {
+  for (const v of c.vm.vcpus.values()) {
+    const a = v.archState as Arm64Vcpu;
+    if (affinityOf(a) === mpidr) return a;
+  }
+  return undefined;
+}
+
+/** MPIDR_EL1 & MPIDR_HWID_BITMASK as a number. */
+function affinityOf(a: Arm64Vcpu): number {
+  return (a.cpu.sysHi[SR.MPIDR]! & 0xff) * 4294967296 + (a.cpu.sysLo[SR.MPIDR]! & 0xffffff);
+}
+
+const stopped = (a: Arm64Vcpu) => a.mpState === KVM_MP_STATE.STOPPED;
+
+/** HVC #imm / SMC #0 at EL1. The PC already points past the instruction. */
+export function smcccCall(c: Cpu): Hvc {
+  const fn = c.x[0]! >>> 0;
+  switch (fn) {
+    case SMCCC_VERSION:
+      setRet(c, SMCCC_VERSION_1_1);
+      return Hvc.CONTINUE;
+    case SMCCC_ARCH_FEATURES: {
+      const f = arg32(c, 1);
+      setRet(c, f === SMCCC_VERSION || f === SMCCC_ARCH_FEATURES ? 0 : -1);
+      return Hvc.CONTINUE;
+    }
+    case VENDOR_HYP_CALL_UID:
+      setRet(c, KVM_UID[0]!, KVM_UID[1]!, KVM_UID[2]!, KVM_UID[3]!);
+      return Hvc.CONTINUE;
+    case VENDOR_HYP_KVM_FEATURES:
+      setRet(c, 1); // ARM_SMCCC_KVM_FUNC_FEATURES only
+      return Hvc.CONTINUE;
+    default:
+      return c.psciVersion === 0x1 ? psci01(c, fn) : psci02(c, fn);
+  }
+}
+
+function psci01(c: Cpu, fn: number): Hvc {
+  switch (fn) {
+    case PSCI_0_1.CPU_OFF:
+      powerOff(c);
+      setRet(c, PSCI.RET_SUCCESS);
+      return Hvc.BLOCK;
+    case PSCI_0_1.CPU_ON:
+      setRet(c, cpuOn(c, false));
+      return Hvc.CONTINUE;
+    default:
+      setRet(c, PSCI.RET_NOT_SUPPORTED);
+      return Hvc.CONTINUE;
+  }
+}
+
+function psci02(c: Cpu, fn: number): Hvc {
+  const v1_0 = c.psciVersion >= 0x10000;
+  switch (fn) {
+    case PSCI['0_2_FN_PSCI_VERSION']:
+      setRet(c, c.psciVersion);
+      return Hvc.CONTINUE;
+    case PSCI['0_2_FN_CPU_SUSPEND']:
+    case PSCI['0_2_FN64_CPU_SUSPEND']:
+      // KVM emulates CPU_SUSPEND as WFI.
+      setRet(c, PSCI.RET_SUCCESS);
+      return Hvc.BLOCK;
+    case PSCI['0_2_FN_CPU_OFF']:
+      powerOff(c);
+      setRet(c, PSCI.RET_SUCCESS);
+      return Hvc.BLOCK;
+    case PSCI['0_2_FN_CPU_ON']:
+      setRet(c, cpuOn(c, true));
+      return Hvc.CONTINUE;
+    case PSCI['0_2_FN64_CPU_ON']:
+      setRet(c, cpuOn(c, false));
+      return Hvc.CONTINUE;
+    case PSCI['0_2_FN_AFFINITY_INFO']:
+      setRet(c, affinityInfo(c, true));
+      return Hvc.CONTINUE;
+    case PSCI['0_2_FN64_AFFINITY_INFO']:
+      setRet(c, affinityInfo(c, false));
+      return Hvc.CONTINUE;
+    case PSCI['0_2_FN_MIGRATE_INFO_TYPE']:
+      setRet(c, PSCI_0_2_TOS_MP);
+      return Hvc.CONTINUE;
+    case PSCI['0_2_FN_SYSTEM_OFF']:
+      return systemEvent(c, KVM_SYSTEM_EVENT.SHUTDOWN);
+    case PSCI['0_2_FN_SYSTEM_RESET']:
+      return systemEvent(c, KVM_SYSTEM_EVENT.RESET);
+    case PSCI['1_0_FN_PSCI_FEATURES']:
+      if (!v1_0) break;
+      setRet(c, psciFeature(arg32(c, 1)));
+      return Hvc.CONTINUE;
+    default:
+      break;
+  }
+  setRet(c, PSCI.RET_NOT_SUPPORTED);
+  return Hvc.CONTINUE;
+}
+
+function psciFeature(f: number): number {
+  switch (f) {
+    case PSCI['0_2_FN_PSCI_VERSION']:
+    case PSCI['0_2_FN_CPU_SUSPEND']:
+    case PSCI['0_2_FN64_CPU_SUSPEND']:
+    case PSCI['0_2_FN_CPU_OFF']:
+    case PSCI['0_2_FN_CPU_ON']:
+    case PSCI['0_2_FN64_CPU_ON']:
+    case PSCI['0_2_FN_AFFINITY_INFO']:
+    case PSCI['0_2_FN64_AFFINITY_INFO']:
+    case PSCI['0_2_FN_MIGRATE_INFO_TYPE']:
+    case PSCI['0_2_FN_SYSTEM_OFF']:
+    case PSCI['0_2_FN_SYSTEM_RESET']:
+    case PSCI['1_0_FN_PSCI_FEATURES']:
+    case SMCCC_VERSION:
+      return 0;
+    default:
+      return PSCI.RET_NOT_SUPPORTED;
+  }
+}
+
+function powerOff(c: Cpu): void {
+  (c.vcpu.archState as Arm64Vcpu).mpState = KVM_MP_STATE.STOPPED;
+}
+
+/** kvm_psci_vcpu_on */
+function cpuOn(c: Cpu, narrow: boolean): number {
+  let target = arg(c, 1);
+  let entry = arg(c, 2);
+  const ctxLo = c.x[6]!;
+  let ctxHi = c.x[7]!;
+  if (narrow) {
+    target = arg32(c, 1);
+    entry = arg32(c, 2);
+    ctxHi = 0;
+  }
+  if (!validAffinity(target)) return PSCI.RET_INVALID_PARAMS;
+  const t = vcpuByMpidr(c, target);
+  if (!t) return PSCI.RET_INVALID_PARAMS;
+  if (!stopped(t)) return c.psciVersion === 0x1 ? PSCI.RET_INVALID_PARAMS : PSCI.RET_ALREADY_ON;
+  t.resetRequest = { pc: entry, r0lo: ctxLo, r0hi: ctxHi };
+  t.mpState = KVM_MP_STATE.RUNNABLE;
+  return PSCI.RET_SUCCESS;
+}
+
+/** Only MPIDR_HWID_BITMASK bits may be set. */
+function validAffinity(v: number): boolean {
+  if (v < 0 || v >= 2 ** 40) return false;
+  const hi = Math.floor(v / 2 ** 32);
+  const lo = v % 2 ** 32;
+  return (lo & 0xff000000) === 0 && (hi & ~0xff) === 0;
+}
+
+function affinityInfo(c: Cpu, narrow: boolean): number {
+  const target = narrow ? arg32(c, 1) : arg(c, 1);
+  const level = narrow ? arg32(c, 2) : arg(c, 2);
+  if (!validAffinity(target)) return PSCI.RET_INVALID_PARAMS;
+  if (level > 3) return PSCI.RET_INVALID_PARAMS;
+  // AFFINITY_MASK(level) & MPIDR_HWID_BITMASK: ignore the affinity fields below `level`.
+  const ignore = level === 0 ? 1 : 2 ** (8 * level);
+  const want = Math.floor(target / ignore);
+  for (const v of c.vm.vcpus.values()) {
+    const a = v.archState as Arm64Vcpu;
+    if (Math.floor(affinityOf(a) / ignore) === want && !stopped(a)) return 0; // PSCI_0_2_AFFINITY_LEVEL_ON
+  }
+  return 1; // OFF
+}
+
+/** kvm_prepare_system_event: every vCPU powers off; this one exits. */
+function systemEvent(c: Cpu, type: number): never {
+  for (const v of c.vm.vcpus.values()) (v.archState as Arm64Vcpu).mpState = KVM_MP_STATE.STOPPED;
+  setRet(c, PSCI.RET_INTERNAL_FAILURE);
+  exitSystemEvent(c.vcpu, type, [0n]);
+  throw EXIT;
+}

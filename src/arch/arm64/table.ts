@@ -1,0 +1,15 @@
+/**
+ * The A64 decode table: every implemented encoding, compiled once into the decoder the
+ * interpreter uses. Anything no row matches is UNALLOCATED and raises UNDEF (EC 0x00), as the
+ * hardware does for an unimplemented instruction.
+ * @module
+ */
+import type { Cpu } from './cpu.js';
+import { Decoder } from './decoder.js';
+import { DP_ENCODINGS } from './insn-dp.js';
+import { LDST_ENCODINGS } from './insn-ldst.js';
+import { SIMD_ENCODINGS } from './insn-simd.js';
+import { SYS_ENCODINGS } from './insn-sys.js';
+
+/** The compiled A64 table. */
+export const A64 = new Decoder([...DP_ENCODINGS, ...SYS_ENCODINGS, ...LDST_ENCODINGS, ...SIMD_ENCODINGS], (c: Cpu) => c.raise(0, 0));

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Builds the arm64 guest programs under test/guests/arm64 into committed .bin files:
+#   *.S                 bare-metal programs, linked at 0x40000000 (RAM base of the test VMs)
+#   groups/*.inc        instruction-group bodies, wrapped twice: group-bare.S -> groups/<name>.bin
+#                       for vkvm, group-user.S -> a Linux binary run under qemu-aarch64 to record
+#                       groups/<name>.expect (the register/memory dump the emulator must match)
+#   bench/work.c        the freestanding benchmark workload (bench/arm64.ts)
+# Needs aarch64-linux-gnu-{gcc,ld,objcopy}; qemu-aarch64 for the .expect files.
+set -eu
+cd "$(dirname "$0")/arm64"
+CC=aarch64-linux-gnu-gcc
+LD=aarch64-linux-gnu-ld
+OBJCOPY=aarch64-linux-gnu-objcopy
+CFLAGS="-march=armv8.1-a+crc -nostdlib -ffreestanding -I."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+bare() { # src out
+  $CC $CFLAGS -c "$1" -o "$tmp/o.o" ${3:-}
+  $LD -Ttext=0x40000000 -o "$tmp/o.elf" "$tmp/o.o"
+  $OBJCOPY -O binary "$tmp/o.elf" "$2"
+}
+
+for src in *.S; do
+  case "$src" in group-*) continue ;; esac
+  bare "$src" "${src%.S}.bin"
+done
+
+for body in groups/*.inc; do
+  name=${body%.inc}
+  bare group-bare.S "$name.bin" "-DGROUP_BODY=\"$body\""
+  if command -v qemu-aarch64 >/dev/null; then
+    $CC $CFLAGS -static -c group-user.S -o "$tmp/u.o" "-DGROUP_BODY=\"$body\""
+    $LD -o "$tmp/u.elf" "$tmp/u.o"
+    qemu-aarch64 -cpu max "$tmp/u.elf" > "$name.expect"
+  fi
+done
+
+if [ -f bench/work.c ]; then
+  $CC -O2 -ffreestanding -nostdlib -static -mgeneral-regs-only -fno-pic -fno-stack-protector -c bench/work.c -o "$tmp/work.o"
+  $CC $CFLAGS -c bench/start.S -o "$tmp/start.o"
+  $LD --no-warn-rwx-segments -T bench/link.ld -o "$tmp/bench.elf" "$tmp/start.o" "$tmp/work.o"
+  $OBJCOPY -O binary "$tmp/bench.elf" bench/work.bin
+fi
+echo "arm64 guests built"
