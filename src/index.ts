@@ -13,3 +13,4 @@ export * from './uapi/index.js';
 export * from './sys/index.js';
 export { virtualSys, type FaultRule, type TraceEvent, type VirtualSysOptions } from './sys/virtual.js';
 export * from './api/index.js';
+export * from './introspection/index.js'; // KVMI seed extension (x86)

@@ -263,4 +263,9 @@ struct kvm_tdx_init_mem_region {
 #include "arm_idsr.h"
 #endif
 
+/* KVM introspection seed extension (x86 only) */
+#if defined(__x86_64__)
+#include "kvmi.h"
+#endif
+
 #endif /* VKVM_KVM_H */

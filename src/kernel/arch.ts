@@ -40,6 +40,11 @@ export interface ArchBackend {
   hasReadonlyMem(vm: Vm): boolean;
   /** Supported guest_memfd creation flags for this VM (`null`: the system fd's answer). */
   gmemFlags(vm: Vm | null): bigint;
+  /**
+   * kvm_arch_prepare_memory_region: refuse (throw the kernel's errno) a slot the arch cannot map,
+   * e.g. one ending above the largest guest physical address.
+   */
+  prepareMemoryRegion?(vm: Vm, kind: 'create' | 'move' | 'flags', baseGfn: number, npages: number, flags: number): void;
 
   /** kvm_arch_dev_ioctl: system-fd ioctls the arch owns. */
   devIoctl?(kernel: Kernel, request: number, arg: UserArg): number | typeof NOT_HANDLED;

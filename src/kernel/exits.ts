@@ -67,9 +67,11 @@ export function exitIo(v: Vcpu, direction: number, port: number, size: number, c
   dv.setBigUint64(RUN['io.data_offset'], BigInt(dataOffset), true);
 }
 
-/** KVM_EXIT_MMIO; for a write, `data` holds the bytes written. */
+/**
+ * KVM_EXIT_MMIO; for a write, `data` holds the bytes written. For a read, KVM leaves mmio.data as it
+ * was (stale bytes of the previous exit), and so do we: VMMs that forget to fill it see the same bytes.
+ */
 export function exitMmio(v: Vcpu, gpa: bigint | number, len: number, isWrite: boolean, data?: Uint8Array): void {
-  clearUnion(v);
   setExitReason(v, KVM_EXIT.MMIO);
   const dv = v.runDv;
   dv.setBigUint64(RUN['mmio.phys_addr'], BigInt.asUintN(64, BigInt(gpa)), true);

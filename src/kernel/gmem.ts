@@ -9,8 +9,13 @@ import { GUEST_MEMFD_FLAG } from '../uapi/constants.js';
 import { MAX_MAPPING, PAGE_SIZE } from './hva.js';
 
 export class GuestMemfd {
-  /** Lazily committed by the OS: untouched pages cost nothing. */
-  readonly bytes: Uint8Array;
+  /**
+   * The file's pages in chunks of up to 4 GiB (the largest typed array here), each allocated on
+   * first use and committed by the OS page by page, so a file may be as large as the kernel
+   * allows (2^63 - 4 KiB) and cost only what is touched.
+   */
+  private readonly chunks = new Map<number, Uint8Array>();
+  private readonly chunkSize: number;
   /** Bound ranges (file pages), for the EEXIST rule of kvm_gmem_bind. */
   private readonly bindings: { start: number; count: number; baseGfn: number }[] = [];
 
@@ -20,12 +25,35 @@ export class GuestMemfd {
     readonly size: number,
     readonly flags: bigint,
   ) {
-    if (size > MAX_MAPPING) throw KvmError.of('ENOMEM', 'ioctl', { message: 'guest_memfd is limited to 4 GiB here' });
-    try {
-      this.bytes = new Uint8Array(new SharedArrayBuffer(size));
-    } catch {
-      throw KvmError.of('ENOMEM', 'ioctl');
+    this.chunkSize = Math.min(size, MAX_MAPPING);
+    if (size <= MAX_MAPPING) this.chunk(0);
+  }
+
+  /** The whole file as bytes, for files that fit one chunk (at most 4 GiB). */
+  get bytes(): Uint8Array {
+    if (this.size > MAX_MAPPING) throw new RangeError('guest_memfd larger than 4 GiB: use page()');
+    return this.chunk(0);
+  }
+
+  private chunk(i: number): Uint8Array {
+    let c = this.chunks.get(i);
+    if (!c) {
+      const len = Math.min(this.chunkSize, this.size - i * this.chunkSize);
+      try {
+        c = new Uint8Array(new SharedArrayBuffer(len));
+      } catch {
+        throw KvmError.of('ENOMEM', 'ioctl', { message: 'cannot allocate guest_memfd memory' });
+      }
+      this.chunks.set(i, c);
     }
+    return c;
+  }
+
+  /** The bytes holding file page `index` and that page's offset in them. */
+  page(index: number): { bytes: Uint8Array; offset: number } {
+    const off = index * PAGE_SIZE;
+    const i = Math.floor(off / this.chunkSize);
+    return { bytes: this.chunk(i), offset: off - i * this.chunkSize };
   }
 
   get mappable(): boolean {
@@ -34,7 +62,11 @@ export class GuestMemfd {
 
   /** kvm_gmem_bind: [offset, offset + npages pages) must lie in the file and not be bound yet (else EINVAL). */
   bind(offset: number, npages: number, baseGfn: number): void {
-    if (offset < 0 || offset % PAGE_SIZE !== 0 || offset + npages * PAGE_SIZE > this.size) {
+    // The kernel computes this in loff_t (signed 64 bits): an end past 2^63 wraps negative and
+    // passes, as on Linux.
+    const off = BigInt.asIntN(64, BigInt(offset));
+    const end = BigInt.asIntN(64, off + BigInt(npages) * BigInt(PAGE_SIZE));
+    if (off < 0n || off % BigInt(PAGE_SIZE) !== 0n || end > BigInt(this.size)) {
       throw KvmError.of('EINVAL', 'ioctl', { message: 'guest_memfd range outside the file' });
     }
     const start = offset / PAGE_SIZE;
@@ -50,6 +82,7 @@ export class GuestMemfd {
 
   /** Zeroes a page (hole punch, or a private page being given back). */
   discard(index: number): void {
-    this.bytes.fill(0, index * PAGE_SIZE, (index + 1) * PAGE_SIZE);
+    const p = this.page(index);
+    p.bytes.fill(0, p.offset, p.offset + PAGE_SIZE);
   }
 }

@@ -83,6 +83,7 @@ export class AddressSpace {
    * EFAULT when any byte is unmapped.
    */
   user(hva: number | bigint, len: number, syscall = 'ioctl'): Uint8Array {
+    if (len === 0) return new Uint8Array(0); // copying 0 bytes never faults, whatever the pointer
     const a = typeof hva === 'bigint' ? (hva > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(hva)) : hva;
     const m = a >= 0 ? this.find(a) : undefined;
     if (!m || a + len > m.hva + m.length) throw KvmError.of('EFAULT', syscall);

@@ -19,7 +19,9 @@ export type KFile =
   | { readonly kind: 'system' }
   | { readonly kind: 'vm'; readonly vm: Vm }
   | { readonly kind: 'vcpu'; readonly vcpu: Vcpu }
-  | { readonly kind: 'guest_memfd'; readonly gmem: GuestMemfd; readonly vm: Vm };
+  | { readonly kind: 'guest_memfd'; readonly gmem: GuestMemfd; readonly vm: Vm }
+  // KVMI (src/introspection): a stream socket to an introspection tool, for KVM_INTROSPECTION_HOOK
+  | { readonly kind: 'socket'; readonly socket: { close(): void } };
 
 /** RLIMIT_NOFILE of the virtual process. */
 const MAX_FDS = 1 << 20;
@@ -70,6 +72,8 @@ export class Kernel {
     this.files.delete(fd);
     if (f.kind === 'vm') f.vm.fileClosed();
     else if (f.kind === 'vcpu') f.vcpu.vm.fileClosed();
+    else if (f.kind === 'guest_memfd') f.vm.fileClosed(); // kvm_gmem_release drops its kvm reference
+    else if (f.kind === 'socket') f.socket.close(); // KVMI: drops the fd's reference
   }
 
   mmap(fd: number, length: number, offset: number): Uint8Array {
@@ -95,6 +99,7 @@ export class Kernel {
       case 'vcpu':
         return f.vcpu.ioctl(request, arg);
       case 'guest_memfd':
+      case 'socket': // KVMI socket
         throw KvmError.of('ENOTTY', 'ioctl', { request, fd });
     }
   }

@@ -64,7 +64,7 @@ export class Memslot {
   /** Page `rel` in the bound guest_memfd (private memory, or all memory of an mmap-able gmem slot). */
   gmemPage(rel: number): { bytes: Uint8Array; offset: number } {
     const g = this.gmem!;
-    return { bytes: g.file.bytes, offset: g.offset + rel * PAGE_SIZE };
+    return g.file.page(g.offset / PAGE_SIZE + rel);
   }
 
   /** Guest accesses of every gfn go to guest_memfd (a shared, mmap-able guest_memfd slot). */
@@ -87,8 +87,17 @@ export function dirtyWords(npages: number): number {
 function bitmapFor(flags: number, old: Uint32Array | null, npages: number, initiallySet: boolean): Uint32Array | null {
   if (!(flags & KVM_MEM.LOG_DIRTY_PAGES)) return null;
   if (old) return old;
-  const b = new Uint32Array(dirtyWords(npages));
-  if (initiallySet) for (let i = 0; i < npages; i++) b[i >>> 5]! |= 1 << (i & 31);
+  let b: Uint32Array;
+  try {
+    b = new Uint32Array(dirtyWords(npages));
+  } catch {
+    // kvm_alloc_dirty_bitmap: the kernel's allocation fails with ENOMEM.
+    throw KvmError.of('ENOMEM', 'ioctl', { message: 'cannot allocate the dirty bitmap' });
+  }
+  if (initiallySet) {
+    b.fill(0xffff_ffff, 0, npages >>> 5);
+    if (npages & 31) b[npages >>> 5] = (1 << (npages & 31)) - 1;
+  }
   return b;
 }
 
@@ -117,21 +126,42 @@ export class MemslotSet {
   }
 
   overlaps(id: number, start: number, end: number): boolean {
-    for (const m of this.sorted) {
-      if (m.id !== id && start < m.baseGfn + m.npages && end > m.baseGfn) return true;
+    // Slots do not overlap each other, so only the last slot starting below `end` and the one
+    // before it (when that is the slot being moved) can reach into [start, end).
+    const s = this.sorted;
+    for (let i = this.lowerBound(end) - 1; i >= 0; i--) {
+      const m = s[i]!;
+      if (m.id === id) continue;
+      return m.baseGfn + m.npages > start;
     }
     return false;
   }
 
+  /** Index of the first slot whose baseGfn is >= gfn. */
+  private lowerBound(gfn: number): number {
+    const s = this.sorted;
+    let lo = 0;
+    let hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid]!.baseGfn < gfn) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   insert(m: Memslot): void {
     this.byId.set(m.id, m);
-    this.resort();
+    this.sorted.splice(this.lowerBound(m.baseGfn), 0, m);
+    this.last = undefined;
     this.nrPages += m.npages;
   }
 
   remove(m: Memslot): void {
     this.byId.delete(m.id);
-    this.resort();
+    const i = this.sorted.indexOf(m);
+    if (i >= 0) this.sorted.splice(i, 1);
+    this.last = undefined;
     this.nrPages -= m.npages;
   }
 
@@ -164,6 +194,8 @@ export interface MemslotPolicy {
   readonly dirtyInitiallySet: boolean;
   /** Resolves guest_memfd fds (EBADF / EINVAL as kvm_gmem_bind). */
   gmem(fd: number): GuestMemfd;
+  /** kvm_arch_prepare_memory_region: the arch may refuse a new or changed slot (throws). */
+  prepare?(kind: 'create' | 'move' | 'flags', baseGfn: number, npages: number, flags: number): void;
 }
 
 /**
@@ -212,6 +244,7 @@ export function setMemoryRegion(sets: MemslotSet[], space: AddressSpace, p: Mems
     }
     if (baseGfn !== old.baseGfn) {
       if (set.overlaps(id, baseGfn, baseGfn + npages)) throw KvmError.of('EEXIST', 'ioctl');
+      p.prepare?.('move', baseGfn, npages, mem.flags);
       const oldBaseGfn = old.baseGfn;
       old.baseGfn = baseGfn;
       const oldFlags = old.flags;
@@ -221,6 +254,7 @@ export function setMemoryRegion(sets: MemslotSet[], space: AddressSpace, p: Mems
       return { kind: 'move', slot: old, oldBaseGfn };
     }
     if (mem.flags === old.flags) return undefined;
+    p.prepare?.('flags', baseGfn, npages, mem.flags);
     const oldFlags = old.flags;
     old.flags = mem.flags;
     old.dirty = bitmapFor(mem.flags, old.dirty, npages, p.dirtyInitiallySet);
@@ -235,7 +269,13 @@ export function setMemoryRegion(sets: MemslotSet[], space: AddressSpace, p: Mems
     gmem = { file, offset };
   }
   const slot = new Memslot(id, asId, baseGfn, npages, mem.flags, uaddr, gmem, space);
-  slot.dirty = bitmapFor(mem.flags, null, npages, p.dirtyInitiallySet);
+  try {
+    p.prepare?.('create', baseGfn, npages, mem.flags);
+    slot.dirty = bitmapFor(mem.flags, null, npages, p.dirtyInitiallySet);
+  } catch (e) {
+    gmem?.file.unbind(gmem.offset, npages);
+    throw e;
+  }
   set.insert(slot);
   return { kind: 'create', slot };
 }

@@ -152,6 +152,7 @@ export class Vm {
       hasReadonlyMem: this.arch.hasReadonlyMem(this),
       dirtyInitiallySet: this.manualDirtyLogProtect === BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG.INITIALLY_SET),
       gmem: (fd) => this.gmemFile(fd),
+      prepare: (kind, baseGfn, npages, flags) => this.arch.prepareMemoryRegion?.(this, kind, baseGfn, npages, flags),
     }, req);
     if (change) {
       this.bumpMmu();
@@ -208,12 +209,15 @@ export class Vm {
     const n = Number((num + 63n) / 64n) * 8;
     const mask = this.kernel.space.user(log.dirty_bitmap, n);
     const dirty = slot.dirty;
-    const base = Number(first);
-    for (let i = 0; i < Number(num); i++) {
-      if (mask[i >>> 3]! & (1 << (i & 7))) {
-        const p = base + i;
-        dirty[p >>> 5]! &= ~(1 << (p & 31));
-      }
+    // first_page is a multiple of 64, so mask bit i and page first + i share their bit position
+    // within 32-bit words: clear word by word.
+    const w0 = Number(first) / 32;
+    const count = Number(num);
+    for (let w = 0; w * 32 < count; w++) {
+      let m = (mask[4 * w]! | (mask[4 * w + 1]! << 8) | (mask[4 * w + 2]! << 16) | (mask[4 * w + 3]! << 24)) >>> 0;
+      const left = count - w * 32;
+      if (left < 32) m &= (1 << left) - 1;
+      dirty[w0 + w]! &= ~m;
     }
     this.bumpMmu();
     return 0;

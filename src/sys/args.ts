@@ -24,11 +24,14 @@ export function argExtent(arch: Arch, request: number, bytes: Uint8Array): numbe
 
 /**
  * Validates an ioctl argument for a request whose direction says it takes a pointer: the caller
- * must pass the struct's bytes, long enough for everything the kernel would access.
- * Throws EFAULT otherwise. Returns the argument unchanged.
+ * must pass the struct's bytes, long enough for everything the kernel would access, or NULL
+ * (0 or undefined). Throws EFAULT otherwise. Returns the argument unchanged.
  */
 export function checkPointerArg(arch: Arch, fd: number, request: number, arg: IoctlArg | undefined): IoctlArg | undefined {
   if (iocDir(request) === 0 || iocSize(request) === 0) return arg;
+  // NULL goes through: the kernel answers it itself (EFAULT at its copy, or a documented meaning
+  // such as KVM_SET_SIGNAL_MASK's "no mask"), and nothing is mapped at 0 for it to reach.
+  if (arg === undefined || arg === 0 || arg === 0n) return arg;
   if (!(arg instanceof Uint8Array)) {
     throw KvmError.of('EFAULT', 'ioctl', { request, fd, message: 'this request takes a struct: pass its bytes as a Uint8Array' });
   }

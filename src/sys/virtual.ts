@@ -7,6 +7,7 @@
 import type { ArchBackend } from '../kernel/arch.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
 import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
+import { checkPointerArg } from './args.js';
 import { ERRNO, type ErrnoCode } from './errno.js';
 import { KvmError } from './error.js';
 import type { HostMemory, IoctlArg, Sys } from './sys.js';
@@ -130,6 +131,7 @@ class VirtualSys implements Sys {
     const injected = this.injected(req);
     if (!this.trace) {
       if (injected) throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
+      checkPointerArg(this.arch, fd, req, arg);
       return this.kernel.ioctl(fd, req, arg);
     }
     const def = ioctlByRequest(this.arch, req);
@@ -140,6 +142,7 @@ class VirtualSys implements Sys {
       throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
     }
     try {
+      checkPointerArg(this.arch, fd, req, arg);
       const result = this.kernel.ioctl(fd, req, arg);
       this.trace({ ...base, result });
       if (file?.kind === 'vcpu' && def?.name === 'KVM_RUN') this.traceExit(fd, file.vcpu);

@@ -9,7 +9,12 @@ import * as arm64 from './arm64.js';
 import type { CheckSet } from './cgen.js';
 import { genericConstGroups } from './constants.js';
 import type { IoctlDef } from './ioctls.js';
-import * as x86_64 from './x86.js';
+import * as kvmi from './kvmi.js';
+import * as x86Base from './x86.js';
+
+// KVMI (seed extension, x86 only): its VM ioctls join the x86-64 table; its structs and
+// constants are checked with the x86-64 declarations (see kvmi.ts, include/vkvm/kvmi.h).
+const x86_64 = { ...x86Base, ioctls: { ...x86Base.ioctls, ...kvmi.ioctls } } as typeof x86Base;
 
 export * from './constants.js';
 export * from './ioctl.js';
@@ -17,7 +22,7 @@ export * from './layout.js';
 export { generateChecks, type CheckMode, type CheckProgram, type CheckSet } from './cgen.js';
 export type { FdKind, IoctlDef } from './ioctls.js';
 export { kvmRun } from './kvm.js';
-export { arm64, x86_64 };
+export { arm64, kvmi, x86_64 };
 
 /** The architectures KVM runs on that vkvm models. */
 export type Arch = 'x86_64' | 'arm64';
@@ -42,6 +47,11 @@ const byRequest: Record<Arch, Map<number, IoctlDef>> = {
 
 /** The declarations each arch's generated C check covers. */
 export const checkSets: Record<Arch, CheckSet> = {
-  x86_64: { structs: x86_64.structs, constGroups: [...genericConstGroups, ...x86_64.constGroups], ioctls: x86_64.ioctls },
+  x86_64: {
+    structs: { ...x86_64.structs, ...kvmi.structs },
+    constGroups: [...genericConstGroups, ...x86_64.constGroups, ...kvmi.constGroups],
+    ioctls: x86_64.ioctls,
+    headers: ['errno.h', 'linux/kvm_para.h'],
+  },
   arm64: { structs: arm64.structs, constGroups: arm64.constGroups, ioctls: arm64.ioctls, headers: ['linux/psci.h'] },
 };

@@ -77,6 +77,12 @@ export const arm64Backend: ArchBackend = {
   hasPrivateMem: () => false,
   hasReadonlyMem: () => true,
   gmemFlags: () => 0n,
+  prepareMemoryRegion(vm, _kind, baseGfn, npages) {
+    // kvm_arch_prepare_memory_region: no slot beyond the VM's IPA space (KVM answers EFAULT).
+    if (baseGfn + npages > 2 ** ((vm.archState as Arm64VmState).ipaBits - 12)) {
+      throw KvmError.of('EFAULT', 'ioctl', { message: 'memslot outside the IPA space' });
+    }
+  },
 
   vmIoctl(_vm, request, arg) {
     if (request === req('KVM_ARM_PREFERRED_TARGET')) {

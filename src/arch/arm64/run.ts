@@ -107,7 +107,7 @@ function loop(vcpu: Vcpu, c: CpuT): number {
   for (;;) {
     try {
       if (c.attn !== 0) slowStep(c);
-      else fastRun(c, POLL_INTERVAL);
+      else fastRun(c, Math.min(POLL_INTERVAL, budget - (c.retired - start + faults))); // never past the budget
     } catch (e) {
       if (e === FAULT) {
         // The guest took an exception: the instruction did not retire.

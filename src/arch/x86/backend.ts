@@ -12,12 +12,15 @@ import { registerArchBackend } from '../../sys/virtual.js';
 import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../uapi/x86.js';
-import { Acc, FAULT, isCanonical, VEC } from './cpu.js';
+import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './cpu.js';
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';
 import { MsrFilter, MSR_INDEX_LIST, readMsr, writeMsr } from './msr.js';
 import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
 import { X86Machine, x86Run } from './run.js';
 import { FLAG } from './state.js';
+import { tdx } from './tdx/index.js'; // [tdx hook] the TDX flavour (tdx/)
+import { kvmiBreakpointBusy, kvmiVcpuCreated, kvmiVmDestroyed, kvmiVmIoctl } from '../../introspection/kvmi.js'; // [kvmi hook]
+import { KVM_CAP_INTROSPECTION, KVMI_VERSION } from '../../uapi/kvmi.js'; // [kvmi hook]
 
 const I = x86_64.ioctls;
 const S = x86_64.structs;
@@ -37,7 +40,7 @@ export interface X86VmState {
 const GUESTDBG_VALID = 0x1 | 0x2 | KVM_GUESTDBG_X86.USE_SW_BP | KVM_GUESTDBG_X86.USE_HW_BP | KVM_GUESTDBG_X86.INJECT_DB | KVM_GUESTDBG_X86.INJECT_BP | KVM_GUESTDBG_X86.BLOCKIRQ;
 
 /** VM types this host supports (TDX arrives with the TDX flavour). */
-const VM_TYPES = (1 << KVM_X86_VM.DEFAULT_VM) | (1 << KVM_X86_VM.SW_PROTECTED_VM);
+const VM_TYPES = (1 << KVM_X86_VM.DEFAULT_VM) | (1 << KVM_X86_VM.SW_PROTECTED_VM) | tdx.vmTypeBit; // [tdx hook]
 
 /** KVM_HC_MAP_GPA_RANGE is the only hypercall KVM forwards (KVM_EXIT_HYPERCALL_VALID_MASK). */
 const EXIT_HYPERCALL_VALID = 1n << 12n;
@@ -45,6 +48,16 @@ const USER_SPACE_MSR_VALID = KVM_MSR_EXIT_REASON.INVAL | KVM_MSR_EXIT_REASON.UNK
 
 const einval = (arg: UserArg, message?: string) => KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd, ...(message ? { message } : {}) });
 const e2big = (arg: UserArg) => KvmError.of('E2BIG', 'ioctl', { request: arg.request, fd: arg.fd });
+
+let maxGfnCache = 0;
+/** kvm_mmu_max_gfn with EPT: the host MAXPHYADDR (CPUID 0x80000008 EAX[7:0]) in pages, minus one. */
+function maxGfn(): number {
+  if (!maxGfnCache) {
+    const bits = (supportedCpuid().find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff;
+    maxGfnCache = 2 ** (bits - 12) - 1;
+  }
+  return maxGfnCache;
+}
 
 /** Writes `entries` into a kvm_cpuid2 argument; E2BIG (with nent updated) when it does not fit. */
 function putCpuid(arg: UserArg, entries: readonly CpuidEntry[]): number {
@@ -82,7 +95,9 @@ export const x86Backend: ArchBackend = {
   userMemSlots: 32764,
   unknownVmIoctlErrno: 'ENOTTY',
 
-  checkExtension(cap) {
+  checkExtension(cap, vm) {
+    const td = tdx.checkExtension(cap, vm); // [tdx hook]
+    if (td !== undefined) return td;
     switch (cap) {
       case KVM_CAP.SET_GUEST_DEBUG:
       case KVM_CAP.READONLY_MEM:
@@ -106,6 +121,8 @@ export const x86Backend: ArchBackend = {
         return GUESTDBG_VALID;
       case KVM_CAP.VM_TYPES:
         return VM_TYPES;
+      case KVM_CAP_INTROSPECTION: // [kvmi hook] the KVMI seed extension
+        return KVMI_VERSION;
       default:
         return 0;
     }
@@ -115,12 +132,19 @@ export const x86Backend: ArchBackend = {
     if (type < 0 || type > 31 || !(VM_TYPES & (1 << type))) {
       throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `VM type ${type} is not supported` });
     }
+    tdx.initVm(_vm, type); // [tdx hook]
     return { type, userSpaceMsr: 0, exitHypercall: 0n, msrFilter: null };
   },
   addressSpaces: () => 1,
-  hasPrivateMem: (vm) => !vm || (vm.archState as X86VmState).type === KVM_X86_VM.SW_PROTECTED_VM,
-  hasReadonlyMem: () => true,
+  hasPrivateMem: (vm) => !vm || (vm.archState as X86VmState).type === KVM_X86_VM.SW_PROTECTED_VM || tdx.isTd(vm), // [tdx hook]
+  hasReadonlyMem: (vm) => !tdx.isTd(vm), // [tdx hook] has_protected_state VMs have no read-only memory
   gmemFlags: (vm) => (vm && (vm.archState as X86VmState).type !== KVM_X86_VM.DEFAULT_VM ? 0n : BigInt(GUEST_MEMFD_FLAG.MMAP | GUEST_MEMFD_FLAG.INIT_SHARED)),
+  prepareMemoryRegion(_vm, kind, baseGfn, npages) {
+    // kvm_arch_prepare_memory_region: with EPT a slot must end below 2^MAXPHYADDR (kvm_mmu_max_gfn).
+    if ((kind === 'create' || kind === 'move') && baseGfn + npages - 1 > maxGfn()) {
+      throw KvmError.of('EINVAL', 'ioctl', { message: 'memslot ends above the largest guest physical address' });
+    }
+  },
 
   devIoctl(_kernel, request, arg) {
     switch (request) {
@@ -143,6 +167,8 @@ export const x86Backend: ArchBackend = {
   },
 
   vmIoctl(vm, request, arg) {
+    const td = tdx.vmIoctl(vm, request, arg); // [tdx hook]
+    if (td !== NOT_HANDLED) return td;
     const st = vm.archState as X86VmState;
     switch (request) {
       case req('KVM_SET_TSS_ADDR'):
@@ -164,7 +190,7 @@ export const x86Backend: ArchBackend = {
         return 0;
       }
       default:
-        return NOT_HANDLED;
+        return kvmiVmIoctl(vm, request, arg); // [kvmi hook] KVM_INTROSPECTION_* (NOT_HANDLED otherwise)
     }
   },
 
@@ -172,6 +198,8 @@ export const x86Backend: ArchBackend = {
     const st = vm.archState as X86VmState;
     const bad = () => KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
     if (flags) throw bad();
+    const td = tdx.enableCap(vm, cap, args); // [tdx hook]
+    if (td !== undefined) return td;
     switch (cap) {
       case KVM_CAP.X86_USER_SPACE_MSR:
         if (args[0]! & ~BigInt(USER_SPACE_MSR_VALID)) throw bad();
@@ -187,10 +215,14 @@ export const x86Backend: ArchBackend = {
   },
 
   createVcpu(vcpu: Vcpu): X86Machine {
-    return new X86Machine(vcpu);
+    const m = tdx.createVcpu(vcpu) ?? new X86Machine(vcpu); // [tdx hook]
+    kvmiVcpuCreated(vcpu, m); // [kvmi hook]
+    return m;
   },
 
   vcpuIoctl(vcpu: Vcpu, request: number, arg: UserArg) {
+    const td = tdx.vcpuIoctl(vcpu, request, arg); // [tdx hook]
+    if (td !== NOT_HANDLED) return td;
     const m = vcpu.archState as X86Machine;
     const s = m.s;
     switch (request) {
@@ -358,10 +390,11 @@ export const x86Backend: ArchBackend = {
             m.cpu.translate(lin, Acc.WRITE, true);
             writeable = 1;
           } catch (e) {
-            if (e !== FAULT) throw e;
+            if (e !== FAULT && e !== ERRNO_EXIT && e !== EMULATION_FAILURE) throw e;
           }
         } catch (e) {
-          if (e !== FAULT) throw e;
+          // A walk that reaches unbacked or MMIO page tables fails like a #PF: not valid.
+          if (e !== FAULT && e !== ERRNO_EXIT && e !== EMULATION_FAILURE) throw e;
         }
         const valid = pa >= 0 && isCanonical(lin);
         S.kvm_translation.encodeInto({ physical_address: valid ? BigInt(pa) : 0xffffffffffffffffn, valid: valid ? 1 : 0, writeable, usermode: 0 }, b);
@@ -383,6 +416,7 @@ export const x86Backend: ArchBackend = {
           if (m.queuedException) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd });
           m.queuedException = { vector: d.control & KVM_GUESTDBG_X86.INJECT_DB ? VEC.DB : VEC.BP, hasCode: false, code: 0 };
         }
+        if (kvmiBreakpointBusy(m, d.control)) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd }); // [kvmi hook] #BP owned by the tool
         m.guestDebug = d.control & 1 ? d.control : 0;
         d.arch.debugreg.forEach((r, i) => (m.guestDebugRegs[i] = r));
         m.armWatchpoints();
@@ -411,6 +445,11 @@ export const x86Backend: ArchBackend = {
 
   run(vcpu: Vcpu): number {
     return x86Run(vcpu);
+  },
+
+  destroyVm(vm: Vm): void {
+    kvmiVmDestroyed(vm); // [kvmi hook]
+    tdx.destroyVm(vm); // [tdx hook]
   },
 };
 

@@ -8,7 +8,8 @@
  * @module
  */
 import type { Vcpu } from '../../kernel/vcpu.js';
-import type { Vm } from '../../kernel/vm.js';
+import type { GuestPage, Vm } from '../../kernel/vm.js';
+import type { X86IntrospectionHooks } from '../../introspection/hooks.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { Flags, FOp, ARITH_FLAGS } from './flags.js';
 import { CR0, CR4, CS, EFER, ES, FLAG, FS, GS, LDTR, SS, TR, DS, type Segment, type X86State } from './state.js';
@@ -91,8 +92,15 @@ export class X86Cpu {
   softVector = -1;
   /** ICEBP (INT1) executed: deliver #DB as a trap after the instruction. */
   icebp = false;
+  /** REP string ops run one iteration per instruction step (single step, breakpoints watched). */
+  repOne = false;
   /** Bytes the last instruction fetched (for emulation-failure reports). */
-  lastInsn: Uint8Array | null = null;
+  lastInsn: { readonly bytes: Uint8Array; readonly len: number } | null = null;
+  /** The bytes of the last instruction fetched (allocates: for failure reports only). */
+  lastInsnBytes(): Uint8Array | undefined {
+    const i = this.lastInsn;
+    return i ? i.bytes.subarray(0, i.len) : undefined;
+  }
   // --- software TLB: tag = vpn * 2 + user; separate read/write sets ---
   // Invalid entries hold NaN, which equals no tag (tags can be negative for high canonical pages).
   private readonly rTag = new Float64Array(TLB_SIZE).fill(NaN);
@@ -105,11 +113,22 @@ export class X86Cpu {
   private readonly rGfn = new Float64Array(TLB_SIZE);
   private readonly rNx = new Uint8Array(TLB_SIZE);
   private mmuGenSeen = -1;
+  /** Bumped by every TLB flush and code invalidation: block links recorded before are stale. */
+  codeGen = 0;
   /** Pages holding decoded code: writes to them go the slow way and invalidate the code. */
   readonly codeGfns = new Set<number>();
   /** Called when guest or kernel writes land on a code page. */
   onCodeWrite: (gfn: number) => void = () => {};
   private readonly dvCache = new WeakMap<ArrayBufferLike, DataView>();
+  // --- [tdx hook] guest-physical resolution policy (TDX: private/shared split, Secure EPT, #VE) ---
+  /**
+   * Resolves a guest physical page for an access: the VM's memslots by default; a flavour (TDX)
+   * installs its own policy. `lin` is the linear address (-1 for page-walk accesses).
+   */
+  resolvePage: (gfn: number, write: boolean, lin: number, fetch: boolean) => GuestPage | 'mmio' | 'efault' = (gfn, write) => this.vm.guestPage(gfn, write);
+  // --- [end tdx hook] ---
+  /** [kvmi hook] KVM introspection of this vCPU (src/introspection), null when the VM is not hooked. */
+  kvmi: X86IntrospectionHooks | null = null;
 
   constructor(
     readonly s: X86State,
@@ -252,6 +271,7 @@ export class X86Cpu {
 
   /** Drops every cached translation (CR0/CR3/CR4/EFER writes, mode changes, memslot changes). */
   flushTlb(): void {
+    this.codeGen++;
     this.rTag.fill(NaN);
     this.wTag.fill(NaN);
     this.rDv.fill(null);
@@ -260,6 +280,7 @@ export class X86Cpu {
 
   /** INVLPG: drops the translations of one linear page. */
   flushTlbPage(lin: number): void {
+    this.codeGen++;
     const vpn = Math.floor(lin / PAGE_SIZE);
     const i = vpn & TLB_MASK;
     this.rTag[i] = NaN;
@@ -424,7 +445,7 @@ export class X86Cpu {
   /** Physical read of a dword (page tables, descriptor tables through paging). */
   readPhys32(pa: number): number {
     const gfn = Math.floor(pa / PAGE_SIZE);
-    const p = this.vm.guestPage(gfn, false);
+    const p = this.resolvePage(gfn, false, -1, false);
     if (p === 'efault') {
       this.errno = 'EFAULT';
       throw ERRNO_EXIT;
@@ -435,7 +456,7 @@ export class X86Cpu {
 
   private writePhys32(pa: number, v: number): void {
     const gfn = Math.floor(pa / PAGE_SIZE);
-    const p = this.vm.guestPage(gfn, true);
+    const p = this.resolvePage(gfn, true, -1, false);
     if (p === 'efault') {
       this.errno = 'EFAULT';
       throw ERRNO_EXIT;
@@ -452,10 +473,12 @@ export class X86Cpu {
   private fill(lin: number, acc: Acc, sup: boolean): number {
     const user = !sup && this.cpl === 3;
     const pa = this.translate(lin, acc, sup);
+    // [kvmi hook] page-access restrictions (may raise KVMI_VCPU_EVENT_PF); restricted pages stay out of the TLB
+    const kvmiTracked = this.kvmi !== null && this.kvmi.access(lin, pa, acc);
     const gfn = Math.floor(pa / PAGE_SIZE);
     const write = acc === Acc.WRITE;
     if (write && this.codeGfns.has(gfn)) return -1;
-    const p = this.vm.guestPage(gfn, write);
+    const p = this.resolvePage(gfn, write, lin, false);
     if (p === 'efault') {
       this.errno = 'EFAULT';
       throw ERRNO_EXIT;
@@ -476,6 +499,11 @@ export class X86Cpu {
       this.rGfn[i] = gfn;
       // Remember whether an instruction fetch would fault on NX (re-walk for EXEC then).
       this.rNx[i] = acc === Acc.EXEC ? 0 : 1;
+    }
+    if (kvmiTracked) {
+      // [kvmi hook] this access uses the entry; the next one must come back here
+      if (write) this.wTag[i] = NaN;
+      else this.rTag[i] = NaN;
     }
     return i;
   }
@@ -605,7 +633,7 @@ export class X86Cpu {
     const gfn = Math.floor(pa / PAGE_SIZE);
     if (this.codeGfns.has(gfn)) {
       this.onCodeWrite(gfn);
-      const p = this.vm.guestPage(gfn, true);
+      const p = this.resolvePage(gfn, true, lin, false);
       if (p !== 'mmio' && p !== 'efault') {
         const dv = this.dvOf(p.bytes);
         const o = p.offset + (pa % PAGE_SIZE);
@@ -650,7 +678,7 @@ export class X86Cpu {
       // Re-walk with EXEC permission (NX) and fill.
       const pa = this.translate(l, Acc.EXEC);
       const gfn = Math.floor(pa / PAGE_SIZE);
-      const p = this.vm.guestPage(gfn, false);
+      const p = this.resolvePage(gfn, false, l, true);
       if (p === 'efault') {
         this.errno = 'EFAULT';
         throw ERRNO_EXIT;
@@ -662,6 +690,12 @@ export class X86Cpu {
       this.rGfn[i] = gfn;
       this.rNx[i] = 0;
       idx = i;
+      if (this.kvmi !== null && this.kvmi.readTracked(gfn)) {
+        // [kvmi hook] a read-restricted page must not leave a read TLB entry behind a fetch
+        const b = this.rDv[i]!.getUint8(this.rOff[i]! + off);
+        this.rTag[i] = NaN;
+        return b;
+      }
     }
     return this.rDv[idx]!.getUint8(this.rOff[idx]! + off);
   }

@@ -136,8 +136,10 @@ function compile(): void {
   }
 }
 
+const SEG_NAMES = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
+
 function parseOperand(s: string): OperandSpec {
-  const fixed = ['AL', 'CL', 'DX', 'rAX', 'eAX', 'ONE'];
+  const fixed = ['AL', 'CL', 'DX', 'rAX', 'eAX', 'ONE', 'ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
   if (fixed.includes(s)) return { kind: s, size: '' };
   return { kind: s[0]!, size: s.slice(1) };
 }
@@ -558,6 +560,17 @@ function decodeOperand(insn: Insn, k: number, op: OperandSpec, desc: OpDesc, byt
     case 'ONE':
       insn.kind[k] = K_IMM;
       insn.imm = 1;
+      return;
+    case 'ES':
+    case 'CS':
+    case 'SS':
+    case 'DS':
+    case 'FS':
+    case 'GS':
+      // PUSH/POP of a segment register named by the opcode.
+      insn.kind[k] = K_SEG;
+      insn.reg[k] = SEG_NAMES.indexOf(op.kind);
+      insn.size[k] = 2;
       return;
     default:
       throw new Error(`x86 decoder: operand kind ${op.kind} (opcode index ${index})`);

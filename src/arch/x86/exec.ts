@@ -33,6 +33,8 @@ export interface X86Services {
   debugRegs(c: X86Cpu): void;
   /** MOV from/to DRn when the host forbids it (general detect). */
   drAccess(c: X86Cpu, i: Insn): void;
+  /** [tdx hook] TDCALL (66 0F 01 CC): #UD outside a TD. */
+  tdcall(c: X86Cpu, i: Insn): void;
 }
 
 export const HANDLERS: Handler[] = new Array<Handler>(MNEMONICS.length);
@@ -94,7 +96,8 @@ function rd(c: X86Cpu, i: Insn, k: number): number {
       return size === 4 ? v | 0 : v;
     }
     case K_IMM:
-      if (size === 8) {
+      // Iz with a 64-bit destination is sign-extended to 64 bits.
+      if (size === 8 || i.size[0] === 8) {
         c.t1 = i.immHi;
         return i.imm;
       }
@@ -440,7 +443,77 @@ function shiftInsn(kind: Sh): Handler {
     const a0 = rdAt(c, i, lin);
     const a1 = size === 8 ? c.t1 : 0;
     if (cnt === 0) return;
-    // Work in BigInt for 64-bit, numbers otherwise (exact below 2^53).
+    if (size !== 8 && kind >= Sh.SHL) {
+      // Fast path: SHL/SHR/SAR of 8/16/32 bits in int32 arithmetic (the count is at most 31).
+      const bits1 = bits - 1;
+      const a = size === 4 ? a0 >>> 0 : a0 & (size === 1 ? 0xff : 0xffff);
+      let res: number;
+      let cf: number;
+      let of: number;
+      if (kind === Sh.SHL) {
+        res = cnt >= bits ? 0 : size === 4 ? (a << cnt) >>> 0 : (a << cnt) & (size === 1 ? 0xff : 0xffff);
+        cf = cnt <= bits ? (a >>> (bits - cnt)) & 1 : 0;
+        of = ((res >>> bits1) & 1) ^ cf;
+      } else if (kind === Sh.SHR) {
+        res = a >>> cnt;
+        cf = (a >>> (cnt - 1)) & 1;
+        of = (a >>> bits1) & 1;
+      } else {
+        const sa = size === 4 ? a | 0 : size === 2 ? (a << 16) >> 16 : (a << 24) >> 24;
+        res = sa >> cnt;
+        cf = (sa >> (cnt - 1)) & 1;
+        of = 0;
+      }
+      const r = trunc(res, size);
+      wrAt(c, i, lin, r, 0);
+      const f = c.f;
+      f.set(FOp.EAGER_CO, size, 0, 0, 0, 0, r, 0);
+      f.cin = cf;
+      f.ofv = of;
+      f.afv = 0;
+      return;
+    }
+    if (kind >= Sh.SHL) {
+      // 64-bit SHL/SHR/SAR on the two 32-bit halves.
+      const lo = a0 | 0;
+      const hi = a1 | 0;
+      const bit = (k: number) => (k < 32 ? (lo >>> k) & 1 : (hi >>> (k - 32)) & 1);
+      let rl: number;
+      let rh: number;
+      let cf: number;
+      let of: number;
+      if (kind === Sh.SHL) {
+        if (cnt < 32) {
+          rh = (hi << cnt) | (lo >>> (32 - cnt));
+          rl = lo << cnt;
+        } else {
+          rh = lo << (cnt - 32);
+          rl = 0;
+        }
+        cf = bit(64 - cnt);
+        of = (rh >>> 31) ^ cf;
+      } else {
+        if (cnt < 32) {
+          rl = (lo >>> cnt) | (hi << (32 - cnt));
+          rh = kind === Sh.SHR ? hi >>> cnt : hi >> cnt;
+        } else {
+          rl = kind === Sh.SHR ? hi >>> (cnt - 32) : hi >> (cnt - 32);
+          rh = kind === Sh.SHR ? 0 : hi >> 31;
+        }
+        cf = bit(cnt - 1);
+        of = kind === Sh.SHR ? hi >>> 31 : 0;
+      }
+      rl |= 0;
+      rh |= 0;
+      wrAt(c, i, lin, rl, rh);
+      const f = c.f;
+      f.set(FOp.EAGER_CO, 8, 0, 0, 0, 0, rl, rh);
+      f.cin = cf;
+      f.ofv = of;
+      f.afv = 0;
+      return;
+    }
+    // Rotates: BigInt for 64-bit, numbers otherwise (exact below 2^53).
     let v = size === 8 ? (BigInt(a1 >>> 0) << 32n) | BigInt(a0 >>> 0) : ubig(a0, size);
     const B = BigInt(bits);
     const mask = (1n << B) - 1n;
@@ -859,8 +932,14 @@ def('LGS', loadFar(GS));
 def('PUSH', (c, i) => {
   const k = i.kind[0];
   if (k === K_SEG) {
+    // A 32/64-bit push of a selector moves only 16 bits, the rest of the slot keeps its old
+    // bytes (recent Intel cores and KVM's emulator alike).
     const sel = c.s.seg[i.reg[0]!]!.selector;
-    c.push(i.osz, sel);
+    const ss = c.stackSize();
+    const sp = c.regNum(4, ss);
+    const nsp = ss === 2 ? (sp - i.osz) & 0xffff : ss === 4 ? (sp - i.osz) >>> 0 : sp - i.osz;
+    c.write(SS, nsp, 2, sel);
+    c.setRegNum(4, ss, nsp);
     return;
   }
   const v = rd(c, i, 0);
@@ -1298,7 +1377,9 @@ function stringInsn(op: string): Handler {
   return (c, i) => {
     if (!i.rep) return strStep(c, i, op);
     const asz = i.asz;
-    let n = REP_CHUNK;
+    // Under single step (TF or the host's) or watched breakpoints, each iteration is a step.
+    const one = c.repOne || (c.s.rflags & FLAG.TF) !== 0;
+    let n = one ? 1 : REP_CHUNK;
     while (n-- > 0) {
       const cnt = c.regNum(1, asz);
       if (cnt === 0 && (asz !== 8 || c.t1 === 0)) return;
@@ -1311,8 +1392,10 @@ function stringInsn(op: string): Handler {
       }
       if (left === 0) return;
     }
-    // Not finished: re-execute this instruction (RIP stays), as an interruptible REP does.
+    // Not finished: re-execute this instruction (RIP stays), as an interruptible REP does; a trap
+    // taken between iterations sees RF set (KVM's emulator), so the restart skips code breakpoints.
     c.next = c.s.rip;
+    if (one) c.s.rflags |= FLAG.RF;
   };
 }
 def('MOVS', stringInsn('MOVS'));
@@ -1489,6 +1572,7 @@ function movCr(c: X86Cpu, i: Insn): void {
       cr0 |= CR0.ET;
       if (cr0 & CR0.PG && !(cr0 & CR0.PE)) c.gp(0);
       if (cr0 & CR0.NW && !(cr0 & CR0.CD)) c.gp(0);
+      if (c.kvmi !== null) cr0 = Number(c.kvmi.cr(0, BigInt(s.cr0 >>> 0), BigInt(cr0))) >>> 0; // [kvmi hook] KVMI_VCPU_EVENT_CR
       // Enabling paging with EFER.LME requires PAE and activates long mode.
       if (cr0 & CR0.PG && !(s.cr0 & CR0.PG) && s.efer & EFER.LME) {
         if (!(s.cr4 & CR4.PAE)) c.gp(0);
@@ -1508,13 +1592,13 @@ function movCr(c: X86Cpu, i: Insn): void {
       return;
     case 3:
       if (c.long64 && v >> 52n) c.gp(0);
-      s.cr3 = c.long64 ? v : v & 0xffffffffn;
+      s.cr3 = c.kvmi !== null ? c.kvmi.cr(3, s.cr3, c.long64 ? v : v & 0xffffffffn) : c.long64 ? v : v & 0xffffffffn; // [kvmi hook]
       services.paging(c);
       return;
     case 4: {
       const allowed = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PAE | CR4.MCE | CR4.PGE | CR4.PCE | CR4.OSFXSR | CR4.OSXMMEXCPT | CR4.OSXSAVE | CR4.FSGSBASE;
       if (v & ~BigInt(allowed)) c.gp(0);
-      const cr4 = Number(v);
+      const cr4 = c.kvmi !== null ? Number(c.kvmi.cr(4, BigInt(s.cr4 >>> 0), v)) : Number(v); // [kvmi hook]
       if (s.efer & EFER.LMA && !(cr4 & CR4.PAE)) c.gp(0);
       s.cr4 = cr4;
       services.paging(c);
@@ -1562,6 +1646,7 @@ function movDr(c: X86Cpu, i: Insn): void {
 function descTable(load: boolean, idt: boolean): Handler {
   return (c, i) => {
     if (load) cpl0(c);
+    if (c.kvmi !== null) c.kvmi.descriptor(idt ? 1 : 2, load); // [kvmi hook] KVMI_VCPU_EVENT_DESCRIPTOR (IDTR/GDTR)
     const s = c.s;
     const a = ea(c, i);
     const tbl = idt ? 'idt' : 'gdt';
@@ -1594,6 +1679,7 @@ def('SIDT', descTable(false, true));
 def('LLDT', (c, i) => {
   if (!c.pe || c.s.rflags & FLAG.VM) c.ud();
   cpl0(c);
+  if (c.kvmi !== null) c.kvmi.descriptor(3, true); // [kvmi hook]
   const sel = rd(c, i, 0) & 0xffff;
   const s = c.s;
   const l = s.seg[LDTR]!;
@@ -1618,6 +1704,7 @@ def('LLDT', (c, i) => {
 def('LTR', (c, i) => {
   if (!c.pe || c.s.rflags & FLAG.VM) c.ud();
   cpl0(c);
+  if (c.kvmi !== null) c.kvmi.descriptor(4, true); // [kvmi hook]
   const sel = rd(c, i, 0) & 0xffff;
   const s = c.s;
   if ((sel & ~3) === 0 || sel & 4) c.gp(sel & 0xfffc);
@@ -1639,10 +1726,12 @@ def('LTR', (c, i) => {
 
 def('SLDT', (c, i) => {
   if (!c.pe || c.s.rflags & FLAG.VM) c.ud();
+  if (c.kvmi !== null) c.kvmi.descriptor(3, false); // [kvmi hook]
   wr(c, i, 0, c.s.seg[LDTR]!.selector);
 });
 def('STR', (c, i) => {
   if (!c.pe || c.s.rflags & FLAG.VM) c.ud();
+  if (c.kvmi !== null) c.kvmi.descriptor(4, false); // [kvmi hook]
   wr(c, i, 0, c.s.seg[TR]!.selector);
 });
 def('SMSW', (c, i) => {
@@ -1655,7 +1744,8 @@ def('LMSW', (c, i) => {
   const v = rd(c, i, 0) & 0xf;
   const s = c.s;
   // LMSW can set PE but not clear it.
-  s.cr0 = ((s.cr0 & ~0xe) | (v & 0xe) | (s.cr0 & 1) | (v & 1)) >>> 0;
+  const cr0 = ((s.cr0 & ~0xe) | (v & 0xe) | (s.cr0 & 1) | (v & 1)) >>> 0;
+  s.cr0 = c.kvmi !== null ? Number(c.kvmi.cr(0, BigInt(s.cr0 >>> 0), BigInt(cr0))) >>> 0 : cr0; // [kvmi hook] (kvm_lmsw -> kvm_set_cr0)
   services.paging(c);
 });
 def('CLTS', (c) => {
@@ -1831,6 +1921,7 @@ def('SWAPGS', (c) => {
 
 def('VMCALL', (c, i) => services.hypercall(c, i));
 def('VMMCALL', (c, i) => services.hypercall(c, i));
+def('TDCALL', (c, i) => services.tdcall(c, i)); // [tdx hook]
 
 def('XGETBV', (c) => {
   if (!(c.s.cr4 & CR4.OSXSAVE)) c.ud();
@@ -1846,6 +1937,7 @@ def('XSETBV', (c) => {
   const v = (BigInt(c.getReg(2, 4)) << 32n) | BigInt(c.getReg(0, 4));
   // x87 must stay enabled; only x87 and SSE state exist here.
   if (c.getReg(1, 4) !== 0 || !(v & 1n) || v & ~3n) c.gp(0);
+  if (c.kvmi !== null) c.kvmi.xsetbv(0, c.s.xcr0, v); // [kvmi hook] KVMI_VCPU_EVENT_XSETBV
   c.s.xcr0 = v;
 });
 

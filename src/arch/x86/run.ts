@@ -16,14 +16,16 @@ import { KVM_EXIT, KVM_EXIT_IO, KVM_MSR_EXIT_REASON } from '../../uapi/constants
 import { KVM_GUESTDBG_X86 } from '../../uapi/x86.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
 import { guestCpuid, type CpuidEntry } from './cpuid.js';
-import { decode, Insn, mnemonic, type DecodeMode } from './decoder.js';
+import { decode, Insn, K_SEG, mnemonic, type DecodeMode } from './decoder.js';
 import { HANDLERS, REP_CHUNK, setServices, type X86Services } from './exec.js';
 import { MsrFilter, msrAccess } from './msr.js';
 import { CS, EFER, ES, FLAG, X86State } from './state.js';
+import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
 
 /** Userspace exit waiting for completion on the next KVM_RUN. */
 type Pending =
   | { kind: 'pio_out' }
+  | { kind: 'outs'; done: boolean }
   | { kind: 'pio_in'; size: number }
   | { kind: 'ins'; size: number; count: number; asz: number; rep: boolean }
   | { kind: 'msr_read' | 'msr_write' }
@@ -35,13 +37,34 @@ interface Block {
   readonly insns: Insn[];
   readonly gfn: number;
   readonly modeKey: number;
+  /**
+   * Links to the blocks that ran next (two successors: taken and fall-through), valid while the
+   * code generation and mode key they were recorded under hold: a hit skips the translation and
+   * the cache lookup.
+   */
+  l1: number;
+  b1: Block | null;
+  l2: number;
+  b2: Block | null;
+  linkGen: number;
+  linkMode: number;
 }
 
 /** Mnemonics after which a block ends (control flow, mode changes, exits). */
 const BLOCK_END = new Set(
-  ['JCC', 'JMP', 'CALL', 'RET', 'JMPF', 'CALLF', 'RETF', 'IRET', 'INT', 'INT3', 'INTO', 'INT1', 'HLT', 'LOOP', 'LOOPE', 'LOOPNE', 'JRCXZ', 'SYSCALL', 'SYSRET', 'MOV', 'POP', 'POPF', 'STI', 'CLI', 'LGDT', 'LIDT', 'LLDT', 'LTR', 'LMSW', 'CLTS', 'INVLPG', 'IN', 'OUT', 'INS', 'OUTS', 'MOVS', 'STOS', 'LODS', 'CMPS', 'SCAS', 'WRMSR', 'RDMSR', 'CPUID', 'VMCALL', 'VMMCALL', 'XSETBV', 'SWAPGS', 'LSS', 'LDS', 'LES', 'LFS', 'LGS', 'ENTER', 'UD0', 'UD1', 'UD2'].map(mnemonic),
+  ['JCC', 'JMP', 'CALL', 'RET', 'JMPF', 'CALLF', 'RETF', 'IRET', 'INT', 'INT3', 'INTO', 'INT1', 'HLT', 'LOOP', 'LOOPE', 'LOOPNE', 'JRCXZ', 'SYSCALL', 'SYSRET', 'POPF', 'STI', 'CLI', 'LGDT', 'LIDT', 'LLDT', 'LTR', 'LMSW', 'CLTS', 'INVLPG', 'IN', 'OUT', 'INS', 'OUTS', 'MOVS', 'STOS', 'LODS', 'CMPS', 'SCAS', 'WRMSR', 'RDMSR', 'CPUID', 'VMCALL', 'VMMCALL', 'TDCALL', 'XSETBV', 'SWAPGS', 'LSS', 'LDS', 'LES', 'LFS', 'LGS', 'ENTER', 'UD0', 'UD1', 'UD2'].map(mnemonic),
 );
 const MN_INT3 = mnemonic('INT3');
+const MN_MOV = mnemonic('MOV');
+const MN_POP = mnemonic('POP');
+
+/** Whether a block ends after `insn`: control flow, mode changes (MOV/POP to segment, CR, DR), exits. */
+function endsBlock(insn: Insn): boolean {
+  if (BLOCK_END.has(insn.mn)) return true;
+  if (insn.mn !== MN_MOV && insn.mn !== MN_POP) return false;
+  const k = insn.kind[0];
+  return k === K_SEG || k === 5 /* K_CR */ || k === 6 /* K_DR */;
+}
 
 const MAX_BLOCK = 64;
 
@@ -70,6 +93,8 @@ export class X86Machine implements X86Services {
   /** An exception queued by KVM_SET_VCPU_EVENTS or KVM_GUESTDBG_INJECT_*. */
   queuedException: { vector: number; hasCode: boolean; code: number } | null = null;
   pending: Pending = null;
+  /** [kvmi hook] KVM introspection of this vCPU (src/introspection), null when the VM is not hooked. */
+  intro: X86IntrospectionHooks | null = null;
   private readonly blocks = new Map<number, Block>();
   private readonly blocksByGfn = new Map<number, Block[]>();
   private readonly insn = new Insn();
@@ -100,7 +125,11 @@ export class X86Machine implements X86Services {
   // ------------------------------------------------------------------------------------------
   // Decoded-block cache
 
+  /** The block that ran last (its links record what runs next). */
+  private prevBlock: Block | null = null;
+
   private invalidateCode(gfn: number): void {
+    this.cpu.codeGen++;
     const list = this.blocksByGfn.get(gfn);
     if (list) {
       for (const b of list) {
@@ -114,6 +143,8 @@ export class X86Machine implements X86Services {
 
   /** Drops every decoded block (memslot changes, VMM writes we cannot see). */
   flushBlocks(): void {
+    this.cpu.codeGen++;
+    this.prevBlock = null;
     this.blocks.clear();
     this.blocksByGfn.clear();
     this.cpu.codeGfns.clear();
@@ -131,8 +162,36 @@ export class X86Machine implements X86Services {
   /** The block at the current RIP: cached (validated against the physical page) or decoded now. */
   private block(lin: number): Block {
     const c = this.cpu;
-    const gfn = c.codeGfn(lin);
     const key = this.modeKey();
+    const prev = this.prevBlock;
+    if (prev !== null && prev.linkGen === c.codeGen && prev.linkMode === key) {
+      if (prev.l1 === lin) return (this.prevBlock = prev.b1!);
+      if (prev.l2 === lin) return (this.prevBlock = prev.b2!);
+    }
+    const b = this.lookupBlock(lin, key);
+    const cached = this.blocks.get(lin) === b;
+    if (prev !== null && cached) {
+      if (prev.linkGen !== c.codeGen || prev.linkMode !== key) {
+        prev.l1 = prev.l2 = -1;
+        prev.b1 = prev.b2 = null;
+        prev.linkGen = c.codeGen;
+        prev.linkMode = key;
+      }
+      if (prev.l1 === -1) {
+        prev.l1 = lin;
+        prev.b1 = b;
+      } else {
+        prev.l2 = lin;
+        prev.b2 = b;
+      }
+    }
+    this.prevBlock = cached ? b : null;
+    return b;
+  }
+
+  private lookupBlock(lin: number, key: number): Block {
+    const c = this.cpu;
+    const gfn = c.codeGfn(lin);
     const b = this.blocks.get(lin);
     if (b && b.gfn === gfn && b.modeKey === key) return b;
     const insns: Insn[] = [];
@@ -144,7 +203,7 @@ export class X86Machine implements X86Services {
       decode(insn, a, mode, (k) => c.fetchByte(a + k));
       if (insn.bad === 3) break;
       insns.push(insn);
-      if (insn.bad || insn.mn < 0 || BLOCK_END.has(insn.mn)) break;
+      if (insn.bad || insn.mn < 0 || endsBlock(insn)) break;
       a += insn.len;
       if (a >= pageEnd) break;
     }
@@ -155,7 +214,7 @@ export class X86Machine implements X86Services {
     }
     const last = insns[insns.length - 1]!;
     const crosses = last.addr + last.len > pageEnd;
-    const nb: Block = { insns, gfn, modeKey: key };
+    const nb: Block = { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1 };
     if (!crosses) {
       this.blocks.set(lin, nb);
       let list = this.blocksByGfn.get(gfn);
@@ -181,10 +240,24 @@ export class X86Machine implements X86Services {
     const p = this.pending;
     this.pending = null;
     if (p) {
-      this.complete(p);
+      try {
+        this.complete(p);
+      } catch (e) {
+        // Completing can touch guest memory too (INS stores through paging): the same outcomes as the run loop's.
+        if (e === ERRNO_EXIT) throw KvmError.of(c.errno, 'ioctl');
+        if (e instanceof KvmError) throw e;
+        exitEmulationFailure(v, c.lastInsnBytes());
+        this.finishExit();
+        return 0;
+      }
       // Completing an instruction is a step: under host single-step it traps before anything else.
-      if ((this.guestDebug & 3) === 3 && p.kind !== 'ins') {
+      if ((this.guestDebug & 3) === 3 && p.kind !== 'ins' && p.kind !== 'outs') {
         this.debugExit(VEC.DB, BigInt.asUintN(64, BigInt(c.wrapLin(c.csBase + this.s.rip))), 0xffff4ff0n, this.effDr7());
+        this.finishExit();
+        return 0;
+      }
+      // The completion itself may have exited (an INS element written to MMIO, a fault that shut down).
+      if (this.stopReason) {
         this.finishExit();
         return 0;
       }
@@ -196,6 +269,11 @@ export class X86Machine implements X86Services {
       last.ready = true;
     }
     if (v.immediateExit) throw KvmError.of('EINTR', 'ioctl');
+    // [kvmi hook] a vCPU parked on an introspection event waits for the reply (EINTR until then)
+    if (this.intro !== null && this.intro.enter()) {
+      this.finishExit();
+      return 0;
+    }
     setExitReason(v, KVM_EXIT.UNKNOWN);
     if (this.guestDebug & KVM_GUESTDBG_X86.INJECT_DB && this.guestDebug & 1) {
       this.guestDebug &= ~KVM_GUESTDBG_X86.INJECT_DB;
@@ -204,13 +282,16 @@ export class X86Machine implements X86Services {
     let executed = 0;
     try {
       for (;;) {
+        if (this.intro !== null && this.intro.pending) this.intro.requests(); // [kvmi hook] PAUSE/TRAP events
         if (this.injectEvents()) continue;
         if (executed >= budget) {
           exitSimple(v, KVM_EXIT.INTR);
           throw KvmError.of('EINTR', 'ioctl', { message: 'run budget exhausted (as if a signal arrived)' });
         }
         const n = this.runBlock();
-        executed += n;
+        // A block that retired nothing delivered a fault: count it, so a fault storm (a handler
+        // that faults again, forever) still ends with EINTR when the budget runs out.
+        executed += n || 1;
         this.retired += n;
         this.sincePoll += n;
         if (this.stopReason) {
@@ -223,6 +304,7 @@ export class X86Machine implements X86Services {
             exitSimple(v, KVM_EXIT.INTR);
             throw KvmError.of('EINTR', 'ioctl');
           }
+          if (this.intro !== null) this.intro.poll(); // [kvmi hook] read the introspection socket
         }
       }
     } catch (e) {
@@ -233,7 +315,7 @@ export class X86Machine implements X86Services {
       c.getFlags();
       if (e === ERRNO_EXIT) throw KvmError.of(c.errno, 'ioctl');
       if (e === EMULATION_FAILURE) {
-        exitEmulationFailure(v, c.lastInsn ?? undefined);
+        exitEmulationFailure(v, c.lastInsnBytes());
         this.finishExit();
         return 0;
       }
@@ -242,7 +324,7 @@ export class X86Machine implements X86Services {
         throw e;
       }
       // A bug in the emulator must not take the host down: report it as KVM would an emulation failure.
-      exitEmulationFailure(v, c.lastInsn ?? undefined);
+      exitEmulationFailure(v, c.lastInsnBytes());
       this.finishExit();
       return 0;
     }
@@ -280,9 +362,10 @@ export class X86Machine implements X86Services {
     this.blockStale = false;
     let n = 0;
     const slow = this.slowPath();
+    c.repOne = slow;
     for (let k = 0; k < insns.length; k++) {
       const insn = insns[k]!;
-      c.lastInsn = insn.bytes.subarray(0, insn.len);
+      c.lastInsn = insn;
       c.mmioIdx = 0;
       if (insn.bad) {
         if (insn.bad === 1) this.fault(VEC.UD, false, 0);
@@ -301,12 +384,13 @@ export class X86Machine implements X86Services {
           this.deliverFault();
           return n;
         }
+        if (e === KVMI_RESTART) return n; // [kvmi hook] abandoned; it runs again from scratch
         throw e;
       }
       n++;
       s.rip = c.next;
       if (shadowBefore) s.shadow = 0;
-      c.mmioReads.length = 0;
+      if (c.mmioReads.length !== 0) c.mmioReads.length = 0;
       if (c.softVector >= 0) {
         const vec = c.softVector;
         c.softVector = -1;
@@ -323,9 +407,12 @@ export class X86Machine implements X86Services {
 
   /** Whether per-instruction debug checks are needed (host debug, guest breakpoints). */
   private slowPath(): boolean {
+    if (this.intro !== null && this.intro.perInsn && this.intro.slowBlock()) return true; // [kvmi hook]
     const dbg = this.guestDebug;
     if (dbg & 1 && dbg & (2 | KVM_GUESTDBG_X86.USE_HW_BP)) return true;
-    return (this.s.dr7 & 0xffn) !== 0n;
+    const dr7 = this.s.dr7;
+    // Compare before masking: the usual values (0, the reset 0x400) allocate no BigInt.
+    return dr7 !== 0x400n && dr7 !== 0n && (dr7 & 0xffn) !== 0n;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -346,6 +433,7 @@ export class X86Machine implements X86Services {
 
   /** Instruction breakpoints (faults, before the instruction). Returns true to stop the block. */
   private beforeInsn(insn: Insn): boolean {
+    if (this.intro !== null && this.intro.perInsn && this.intro.beforeInsn(insn)) return true; // [kvmi hook] execute restrictions
     const s = this.s;
     const dr7 = this.effDr7();
     if (!(dr7 & 0xffn) || s.rflags & FLAG.RF) {
@@ -418,6 +506,7 @@ export class X86Machine implements X86Services {
 
   /** INT n / INT3 / INTO after the instruction; INT3 under KVM_GUESTDBG_USE_SW_BP exits instead. */
   private softInterrupt(insn: Insn, vec: number): void {
+    if (insn.mn === MN_INT3 && this.intro !== null && this.intro.breakpoint(insn)) return; // [kvmi hook] KVMI_VCPU_EVENT_BREAKPOINT
     const s = this.s;
     if (insn.mn === MN_INT3 && (this.guestDebug & (1 | KVM_GUESTDBG_X86.USE_SW_BP)) === (1 | KVM_GUESTDBG_X86.USE_SW_BP)) {
       // The exit reports the INT3 itself; RIP stays on it.
@@ -488,6 +577,9 @@ export class X86Machine implements X86Services {
       case 'pio_out':
         s.rip = this.nextRip();
         return;
+      case 'outs':
+        if (p.done) s.rflags &= ~FLAG.RF;
+        return;
       case 'pio_in': {
         const dv = new DataView(v.area.buffer, v.area.byteOffset + PIO_DATA_OFFSET, 8);
         const val = p.size === 1 ? dv.getUint8(0) : p.size === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
@@ -515,7 +607,10 @@ export class X86Machine implements X86Services {
           c.setRegNum(7, p.asz, mask(di + delta));
           if (p.rep) c.setRegNum(1, p.asz, mask(c.regNum(1, p.asz) - 1));
         }
-        if (!p.rep || c.regNum(1, p.asz) === 0) s.rip = this.nextRip();
+        if (!p.rep || c.regNum(1, p.asz) === 0) {
+          s.rip = this.nextRip();
+          s.rflags &= ~FLAG.RF;
+        } else s.rflags |= FLAG.RF;
         return;
       }
       case 'msr_read': {
@@ -562,6 +657,7 @@ export class X86Machine implements X86Services {
   }
 
   wrmsr(c: X86Cpu, index: number, value: bigint): boolean {
+    if (this.intro !== null) value = this.intro.msr(index >>> 0, value); // [kvmi hook] KVMI_VCPU_EVENT_MSR
     const r = msrAccess(this, index >>> 0, true, value);
     if (r.ok) return true;
     this.userMsrExit(index >>> 0, true, value, r.reason);
@@ -587,6 +683,7 @@ export class X86Machine implements X86Services {
     if (count > 0) {
       // IN/OUT: the fast path. RIP stays on the instruction until the next KVM_RUN.
       if (out) v.area.set(data.subarray(0, size), PIO_DATA_OFFSET);
+      else v.area.fill(0, PIO_DATA_OFFSET, PIO_DATA_OFFSET + size); // KVM zeroes pio_data before an IN exit
       exitIo(v, out ? KVM_EXIT_IO.OUT : KVM_EXIT_IO.IN, port, size, 1);
       c.next = s.rip;
       this.pending = out ? { kind: 'pio_out' } : { kind: 'pio_in', size };
@@ -608,18 +705,26 @@ export class X86Machine implements X86Services {
         c.setRegNum(1, asz, left);
       }
       c.next = rep && left !== 0 ? s.rip : c.next;
+      // KVM's emulator sets RF while a REP string instruction is in progress (the exit is inside
+      // it, even for the last element) and clears it when the instruction completes.
+      if (rep) {
+        s.rflags |= FLAG.RF;
+        this.pending = { kind: 'outs', done: left === 0 };
+      } else s.rflags &= ~FLAG.RF;
       exitIo(v, KVM_EXIT_IO.OUT, port, size, 1);
       this.stopReason = KVM_EXIT.IO;
       return;
     }
     // INS: read ahead up to the end of the destination page (KVM's pio_in_emulated rule).
     const di = c.regNum(7, asz);
-    const total = rep ? c.regNum(1, asz) : 1;
+    let total = rep ? c.regNum(1, asz) : 1;
+    if (total < 0) total += asz === 2 ? 2 ** 16 : asz === 4 ? 2 ** 32 : 2 ** 64; // (E/R)CX is unsigned
     const inPage = s.rflags & FLAG.DF ? di & 0xfff : PAGE_SIZE - (di & 0xfff);
     let n = Math.min(inPage, Math.floor(1024 / size), total);
     if (n === 0) n = 1;
     // Probe the first element's destination so a fault is raised before the exit.
     c.linear(ES, di, size, true);
+    v.area.fill(0, PIO_DATA_OFFSET, PIO_DATA_OFFSET + size * n);
     exitIo(v, KVM_EXIT_IO.IN, port, size, n);
     c.next = s.rip;
     this.pending = { kind: 'ins', size, count: n, asz, rep };
@@ -627,6 +732,7 @@ export class X86Machine implements X86Services {
   }
 
   hypercall(c: X86Cpu, i: Insn): void {
+    if (this.intro !== null && this.intro.hypercall(i.len)) return; // [kvmi hook] KVMI_VCPU_EVENT_HYPERCALL
     const s = this.s;
     void i;
     const nr = c.long64 ? s.getReg(0) : s.getReg(0) & 0xffffffffn;
@@ -716,6 +822,12 @@ export class X86Machine implements X86Services {
     this.s.dr6 = (this.s.dr6 & ~0xe00fn) | 0x2000n | 0xffff0ff0n;
     c.raise(VEC.DB);
   }
+
+  /** [tdx hook] TDCALL outside a trust domain is #UD (the TDX flavour overrides this). */
+  tdcall(c: X86Cpu, i: Insn): void {
+    void i;
+    c.ud();
+  }
 }
 
 /** Sets the services once (they are per-vCPU methods; handlers get the machine through the CPU). */
@@ -731,6 +843,7 @@ const dispatch: X86Services = {
   shadow: (c, k) => machineOf(c).shadow(c, k),
   debugRegs: (c) => machineOf(c).debugRegs(c),
   drAccess: (c, i) => machineOf(c).drAccess(c, i),
+  tdcall: (c, i) => machineOf(c).tdcall(c, i), // [tdx hook]
 };
 setServices(dispatch);
 

@@ -46,7 +46,7 @@
     mov bl, 7
     div bl
     mov [D(0x34)], ax
-    mov ax, -1000
+    mov ax, -100
     mov bl, 7
     idiv bl
     mov [D(0x36)], ax

@@ -39,6 +39,8 @@
     cld
     mov XCX, 0
     rep stosb
+    mov XSI, D(0x0)
+    mov XDI, D(0x90)
     movsw
     stosw
 %ifidn MODE,long64

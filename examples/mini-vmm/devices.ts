@@ -1,0 +1,171 @@
+/**
+ * The mini-VMM's devices, emulated in userspace on IO and MMIO exits exactly as a VMM does for
+ * KVM: a 16550 UART (x86 COM1), a PL011 UART (arm64), an exit device (the guest writes its exit
+ * status), and a result port (the guest reports a 32-bit value, e.g. a benchmark checksum).
+ * @module
+ */
+
+/** A device on a bus (x86 port IO or MMIO). Offsets are relative to the device's base. */
+export interface Device {
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+  read(offset: number, size: number): number;
+  write(offset: number, size: number, value: number): void;
+}
+
+/** Where UART output goes: one call per byte the guest transmits. */
+export type ConsoleSink = (byte: number) => void;
+
+/**
+ * The 8250/16550 register file a polled driver needs: THR/RBR, IER, IIR/FCR, LCR (with the
+ * divisor latch behind DLAB), MCR, LSR (always ready to transmit, nothing received), MSR, SCR.
+ */
+export class Uart16550 implements Device {
+  readonly name = 'uart16550';
+  readonly size = 8;
+  private ier = 0;
+  private lcr = 0;
+  private mcr = 0;
+  private scr = 0;
+  private dll = 0;
+  private dlm = 0;
+
+  constructor(
+    readonly base: number,
+    private readonly sink: ConsoleSink,
+  ) {}
+
+  read(offset: number): number {
+    const dlab = (this.lcr & 0x80) !== 0;
+    switch (offset) {
+      case 0:
+        return dlab ? this.dll : 0; // RBR: nothing received
+      case 1:
+        return dlab ? this.dlm : this.ier;
+      case 2:
+        return 0xc1; // IIR: FIFOs enabled, no interrupt pending
+      case 3:
+        return this.lcr;
+      case 4:
+        return this.mcr;
+      case 5:
+        return 0x60; // LSR: THRE | TEMT
+      case 6:
+        return 0xb0; // MSR: DCD | DSR | CTS
+      default:
+        return this.scr;
+    }
+  }
+
+  write(offset: number, _size: number, value: number): void {
+    const v = value & 0xff;
+    const dlab = (this.lcr & 0x80) !== 0;
+    switch (offset) {
+      case 0:
+        if (dlab) this.dll = v;
+        else this.sink(v);
+        break;
+      case 1:
+        if (dlab) this.dlm = v;
+        else this.ier = v & 0x0f;
+        break;
+      case 3:
+        this.lcr = v;
+        break;
+      case 4:
+        this.mcr = v & 0x1f;
+        break;
+      case 7:
+        this.scr = v;
+        break;
+      default:
+        break; // FCR and read-only registers
+    }
+  }
+}
+
+/**
+ * The PL011 registers a polled driver touches: DR (transmit), FR (transmit FIFO empty, receive
+ * FIFO empty), the baud/line/control registers (stored), and the PrimeCell identification.
+ */
+export class Pl011 implements Device {
+  readonly name = 'pl011';
+  readonly size = 0x1000;
+  private readonly regs = new Map<number, number>([
+    [0x30, 0x300], // UARTCR: TXE | RXE
+  ]);
+
+  private static readonly ID = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]; // 0xfe0..0xffc
+
+  constructor(
+    readonly base: number,
+    private readonly sink: ConsoleSink,
+  ) {}
+
+  read(offset: number): number {
+    if (offset === 0x00) return 0; // DR: nothing received
+    if (offset === 0x18) return 0x90; // FR: TXFE | RXFE
+    if (offset >= 0xfe0) return Pl011.ID[(offset - 0xfe0) >> 2] ?? 0;
+    return this.regs.get(offset) ?? 0;
+  }
+
+  write(offset: number, _size: number, value: number): void {
+    if (offset === 0x00) this.sink(value & 0xff);
+    else if (offset < 0xfe0 && offset !== 0x18) this.regs.set(offset, value >>> 0);
+  }
+}
+
+/** The exit device: a write ends the run with the written value as the guest's exit status. */
+export class ExitDevice implements Device {
+  readonly name = 'exit';
+  status: number | undefined;
+
+  constructor(
+    readonly base: number,
+    readonly size: number,
+  ) {}
+
+  read(): number {
+    return 0;
+  }
+
+  write(_offset: number, _size: number, value: number): void {
+    this.status = value >>> 0;
+  }
+}
+
+/** The result port: every 32-bit write is recorded (the benchmark image reports its checksum here). */
+export class ResultPort implements Device {
+  readonly name = 'result';
+  readonly size = 4;
+  readonly values: number[] = [];
+
+  constructor(readonly base: number) {}
+
+  read(): number {
+    return 0;
+  }
+
+  write(_offset: number, _size: number, value: number): void {
+    this.values.push(value >>> 0);
+  }
+}
+
+/** A bus: devices by address range, looked up on each access. */
+export class Bus {
+  private readonly devices: Device[] = [];
+
+  add<D extends Device>(d: D): D {
+    for (const o of this.devices) {
+      if (d.base < o.base + o.size && o.base < d.base + d.size) throw new Error(`${d.name} overlaps ${o.name}`);
+    }
+    this.devices.push(d);
+    return d;
+  }
+
+  find(addr: number): Device | undefined {
+    for (const d of this.devices) if (addr >= d.base && addr < d.base + d.size) return d;
+    return undefined;
+  }
+}

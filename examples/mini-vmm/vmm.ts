@@ -1,0 +1,338 @@
+/**
+ * The mini-VMM: loads a guest image into a fresh VM, wires its devices to IO/MMIO exits, and runs
+ * the boot vCPU until the guest halts, powers off or writes its exit device -- using only the
+ * typed API (`Kvm`, `Vm`, `Vcpu`, `VcpuExit`), so the same code runs on `virtualSys()` and on
+ * the real /dev/kvm through `nativeSys()`.
+ * @module
+ */
+import { isKvmError, Kvm, KVM_SYSTEM_EVENT, nativeSys, virtualSys, type Arch, type Sys, type Vcpu, type VcpuExit, type Vm } from '../../src/index.js';
+import { arm64Board, MAX_BREAKPOINTS, X86_BOARD, x86Board, type Board, type InitialRegs, type X86Mode } from './boards.js';
+import type { Device } from './devices.js';
+import { ImageError, loadImage } from './image.js';
+
+export type Backend = 'virtual' | 'native';
+
+export interface MiniVmmOptions {
+  readonly arch: Arch;
+  /** The backend to build (default 'virtual'); ignored when `sys` is given. */
+  readonly backend?: Backend;
+  /** An already-built `Sys` (e.g. a virtualSys with a trace hook). */
+  readonly sys?: Sys;
+  /** The KVM device to open (default /dev/kvm). */
+  readonly devicePath?: string;
+  /** The guest image: ELF or flat binary. */
+  readonly image: Uint8Array;
+  /** x86 entry mode; default: protected for a 32-bit ELF, long otherwise. */
+  readonly x86Mode?: X86Mode;
+  /** Guest-physical load address of a flat image (default: the board's). */
+  readonly loadAddr?: number;
+  /** Entry point (default: the ELF's e_entry, or the flat load address). */
+  readonly entry?: number;
+  /** Guest RAM in bytes (default 16 MiB). */
+  readonly memSize?: number;
+  /** Initial registers by name (applied after the board's defaults). */
+  readonly regs?: InitialRegs;
+  /** Hardware breakpoints (guest addresses) set with KVM_SET_GUEST_DEBUG. */
+  readonly breakpoints?: readonly number[];
+  /** Stop after this many exits (default 1,000,000). */
+  readonly maxExits?: number;
+  /** Keep the exit sequence (one line per exit) in the result (default true). */
+  readonly recordExits?: boolean;
+  /** UART output, byte by byte (always also collected in the result). */
+  readonly console?: (byte: number) => void;
+  /** One line per exit as it happens (`--trace`). */
+  readonly trace?: (line: string) => void;
+  /** Called at each breakpoint hit with the address, the hit number and a register dump. */
+  readonly onBreakpoint?: (hit: BreakpointHit) => void;
+}
+
+export interface BreakpointHit {
+  readonly addr: bigint;
+  readonly n: number;
+  readonly regs: string;
+}
+
+/** How a run ended. */
+export type RunEnd =
+  | 'halt' // x86 HLT with nothing to wake the vCPU (no irqchip): the guest is done
+  | 'exit-device' // the guest wrote its status to the exit device
+  | 'poweroff' // PSCI SYSTEM_OFF (KVM_EXIT_SYSTEM_EVENT, SHUTDOWN)
+  | 'reset' // PSCI SYSTEM_RESET (KVM_EXIT_SYSTEM_EVENT, RESET)
+  | 'max-exits' // the exit limit was reached
+  | 'guest-error' // triple fault, emulation failure, entry failure, unexpected exit
+  | 'kvm-error'; // KVM_RUN failed with an errno
+
+export interface RunResult {
+  readonly backend: Backend;
+  readonly arch: Arch;
+  readonly end: RunEnd;
+  /** The guest's exit status: the exit-device value; 0 for halt/poweroff; 1 for errors. */
+  readonly status: number;
+  /** One line on how the run ended. */
+  readonly detail: string;
+  /** Everything the guest wrote to its UART. */
+  readonly console: Uint8Array;
+  /** Exits in order (KVM_EXIT_INTR from the run budget left out), when recorded. */
+  readonly exits: readonly string[];
+  /** Exit counts by kind ("io out 0x3f8 uart16550", "hlt"...), in first-seen order. */
+  readonly counts: ReadonlyMap<string, number>;
+  /** Total exits handled (KVM_EXIT_INTR included). */
+  readonly totalExits: number;
+  /** Values the guest wrote to the result device. */
+  readonly results: readonly number[];
+  readonly breakpointHits: readonly BreakpointHit[];
+}
+
+const hex = (v: bigint | number): string => '0x' + BigInt.asUintN(64, BigInt(v)).toString(16);
+const bytesHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const MiB = 1 << 20;
+
+/** Little-endian value of up to 8 bytes (as a number: devices here are at most 32 bits wide). */
+function leValue(b: Uint8Array, off: number, size: number): number {
+  let v = 0;
+  for (let i = Math.min(size, 4) - 1; i >= 0; i--) v = v * 256 + b[off + i]!;
+  return v;
+}
+
+function putLe(b: Uint8Array, off: number, size: number, v: number): void {
+  for (let i = 0; i < size; i++) b[off + i] = i < 4 ? (v >>> (8 * i)) & 0xff : 0;
+}
+
+/** Builds the `Sys` for a backend; native failures keep their KvmError (ENOENT, EACCES...). */
+export function makeSys(backend: Backend, arch: Arch): Sys {
+  return backend === 'native' ? nativeSys() : virtualSys({ arch });
+}
+
+/** A VM built from an image, ready to run. */
+export class MiniVmm {
+  readonly sys: Sys;
+  readonly kvm: Kvm;
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+  readonly board: Board;
+  readonly memSize: number;
+  readonly entry: number;
+  private readonly out: number[] = [];
+
+  constructor(private readonly opts: MiniVmmOptions) {
+    const memSize = opts.memSize ?? 16 * MiB;
+    if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize % 4096) throw new Error(`guest memory must be a positive multiple of 4 KiB (got ${memSize})`);
+    if ((opts.breakpoints?.length ?? 0) > MAX_BREAKPOINTS) throw new Error(`at most ${MAX_BREAKPOINTS} hardware breakpoints`);
+    this.memSize = memSize;
+    const sink = (b: number) => {
+      this.out.push(b);
+      opts.console?.(b);
+    };
+    const probe = loadImage(opts.image, 0);
+    if (probe.arch && probe.arch !== opts.arch) throw new ImageError(`the image is an ${probe.arch} ELF, not ${opts.arch}`);
+    if (opts.arch === 'arm64' && opts.x86Mode) throw new Error('an x86 entry mode was given for an arm64 guest');
+    const mode: X86Mode = opts.x86Mode ?? (probe.elfClass === 32 ? 'protected' : 'long');
+    this.board = opts.arch === 'x86_64' ? x86Board(mode, sink) : arm64Board(sink);
+    const image = loadImage(opts.image, opts.loadAddr ?? this.board.flatLoadAddr);
+    this.entry = opts.entry ?? image.entry ?? image.segments[0]!.gpa;
+
+    // Check the image against the memory map before touching KVM.
+    const ramEnd = this.board.ramBase + memSize;
+    for (const s of image.segments) {
+      if (s.gpa < this.board.ramBase || s.gpa + s.memSize > ramEnd) {
+        throw new ImageError(`image segment ${hex(s.gpa)}-${hex(s.gpa + s.memSize)} lies outside guest RAM ${hex(this.board.ramBase)}-${hex(ramEnd)} (use a larger --mem)`);
+      }
+      for (const [lo, hi] of this.board.reserved) {
+        if (s.gpa < hi && lo < s.gpa + s.memSize) throw new ImageError(`image segment ${hex(s.gpa)}-${hex(s.gpa + s.memSize)} overlaps the VMM's boot tables at ${hex(lo)}-${hex(hi)}`);
+      }
+    }
+
+    this.sys = opts.sys ?? makeSys(opts.backend ?? 'virtual', opts.arch);
+    if (this.sys.arch !== opts.arch) throw new Error(`the ${this.sys.backend} backend here runs ${this.sys.arch} guests, not ${opts.arch}`);
+    this.kvm = Kvm.open(this.sys, opts.devicePath ?? '/dev/kvm');
+    this.vm = this.kvm.createVm();
+    if (opts.arch === 'x86_64') this.sys.ioctl(this.vm.fd, this.kvm.req('KVM_SET_TSS_ADDR'), X86_BOARD.TSS_ADDR);
+    const ram = this.sys.alloc(memSize);
+    this.board.prepareMemory(ram.bytes);
+    for (const s of image.segments) ram.bytes.set(s.bytes, s.gpa - this.board.ramBase);
+    this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: this.board.ramBase, memorySize: memSize, userspaceAddr: ram.hva });
+    this.vcpu = this.vm.createVcpu(0);
+    this.board.setupVcpu(this.vcpu, this.entry, memSize, opts.regs ?? {});
+  }
+
+  /** Runs the boot vCPU until the guest is done (or the exit limit). */
+  run(): RunResult {
+    const { opts, board, vcpu } = this;
+    const maxExits = opts.maxExits ?? 1_000_000;
+    const record = opts.recordExits ?? true;
+    const trace = opts.trace;
+    const exits: string[] = [];
+    const counts = new Map<string, number>();
+    const hits: BreakpointHit[] = [];
+    const bps = opts.breakpoints ?? [];
+    const armed = bps.length > 0 ? board.hwBreakpoints(bps) : undefined;
+    if (armed) vcpu.setGuestDebug(armed.control, armed.arch);
+    const count = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
+    // Exit lines are only built when someone reads them.
+    const describe = record || trace !== undefined;
+
+    let total = 0;
+    let end: RunEnd = 'max-exits';
+    let status = 1;
+    let detail = `stopped after ${maxExits} exits (--max-exits)`;
+    const finish = (e: RunEnd, s: number, d: string) => {
+      end = e;
+      status = s;
+      detail = d;
+    };
+
+    while (total < maxExits) {
+      let e: VcpuExit;
+      try {
+        e = vcpu.run();
+      } catch (err) {
+        if (isKvmError(err, 'EINTR')) {
+          // A signal (or the virtual backend's run budget): a VMM simply re-enters.
+          total++;
+          count('intr');
+          continue;
+        }
+        finish('kvm-error', 1, `KVM_RUN failed: ${err instanceof Error ? err.message : String(err)}`);
+        break;
+      }
+      total++;
+      let line: string;
+      let stop = false;
+      switch (e.reason) {
+        case 'io': {
+          const dev = board.io.find(e.port);
+          line = this.access('io', e.direction === 'out', e.port, e.size, e.count, e.data, dev, describe);
+          count(`io ${e.direction} ${hex(e.port)} ${dev?.name ?? 'unassigned'}`);
+          break;
+        }
+        case 'mmio': {
+          const addr = Number(e.physAddr);
+          const dev = board.mmio.find(addr);
+          line = this.access('mmio', e.isWrite, addr, e.len, 1, e.data, dev, describe);
+          count(`mmio ${e.isWrite ? 'write' : 'read'} ${hex(addr)} ${dev?.name ?? 'unassigned'}`);
+          break;
+        }
+        case 'hlt':
+          line = 'hlt';
+          count(line);
+          finish('halt', 0, 'the guest halted (HLT, no interrupt source)');
+          stop = true;
+          break;
+        case 'system_event': {
+          const type = e.type === KVM_SYSTEM_EVENT.SHUTDOWN ? 'shutdown' : e.type === KVM_SYSTEM_EVENT.RESET ? 'reset' : `type ${e.type}`;
+          line = `system_event ${type}`;
+          count(line);
+          if (e.type === KVM_SYSTEM_EVENT.SHUTDOWN) finish('poweroff', 0, 'the guest powered off (PSCI SYSTEM_OFF)');
+          else if (e.type === KVM_SYSTEM_EVENT.RESET) finish('reset', 0, 'the guest asked for a reset (PSCI SYSTEM_RESET)');
+          else finish('guest-error', 1, `KVM_EXIT_SYSTEM_EVENT ${type}`);
+          stop = true;
+          break;
+        }
+        case 'debug': {
+          const kind = board.debugKind(vcpu, e);
+          const pc = e.arch.arch === 'x86_64' ? e.arch.pc : board.pc(vcpu);
+          line = `debug ${kind} ${hex(pc)}`;
+          count(`debug ${kind}`);
+          if (kind === 'breakpoint' && armed) {
+            const hit = { addr: pc, n: hits.length + 1, regs: board.dumpRegs(vcpu) };
+            hits.push(hit);
+            opts.onBreakpoint?.(hit);
+            // Step over the breakpoint: one instruction with the breakpoints off, then re-arm.
+            vcpu.setGuestDebug(1 | 2);
+          } else if (kind === 'step' && armed) {
+            vcpu.setGuestDebug(armed.control, armed.arch);
+          } else {
+            finish('guest-error', 1, `unexpected KVM_EXIT_DEBUG at ${hex(pc)}`);
+            stop = true;
+          }
+          break;
+        }
+        case 'shutdown':
+          line = 'shutdown';
+          count(line);
+          finish('guest-error', 1, `KVM_EXIT_SHUTDOWN (triple fault) at ${hex(board.pc(vcpu))}`);
+          stop = true;
+          break;
+        case 'internal_error':
+          line = `internal_error suberror ${e.suberror}`;
+          count(line);
+          finish('guest-error', 1, `KVM_EXIT_INTERNAL_ERROR, suberror ${e.suberror}${e.insnBytes ? `, instruction bytes ${bytesHex(e.insnBytes)}` : ''} at ${hex(board.pc(vcpu))}`);
+          stop = true;
+          break;
+        case 'fail_entry':
+          line = `fail_entry ${hex(e.hardwareEntryFailureReason)}`;
+          count('fail_entry');
+          finish('guest-error', 1, `KVM_EXIT_FAIL_ENTRY, hardware reason ${hex(e.hardwareEntryFailureReason)}`);
+          stop = true;
+          break;
+        default:
+          line = e.reason;
+          count(line);
+          finish('guest-error', 1, `unexpected exit ${e.reason} (exit_reason ${e.exitReason})`);
+          stop = true;
+      }
+      if (record) exits.push(line);
+      if (trace) trace(`#${total} ${line}`);
+      if (board.exitDevice.status !== undefined) {
+        finish('exit-device', board.exitDevice.status, `the guest wrote ${board.exitDevice.status} to the exit device`);
+        break;
+      }
+      if (stop) break;
+    }
+    return {
+      backend: this.sys.backend,
+      arch: board.arch,
+      end,
+      status,
+      detail,
+      console: Uint8Array.from(this.out),
+      exits,
+      counts,
+      totalExits: total,
+      results: [...board.result.values],
+      breakpointHits: hits,
+    };
+  }
+
+  /**
+   * Completes one IO or MMIO exit on `dev`: writes go to the device; reads fill the exit's data
+   * bytes before the next KVM_RUN. `count` > 1 is a string IO (rep ins/outs): `size` bytes each.
+   */
+  private access(bus: 'io' | 'mmio', write: boolean, addr: number, size: number, count: number, data: Uint8Array, dev: Device | undefined, describe: boolean): string {
+    for (let i = 0; i < count; i++) {
+      const off = i * size;
+      if (write) dev?.write(addr - dev.base, size, leValue(data, off, size));
+      else putLe(data, off, size, dev ? dev.read(addr - dev.base, size) : bus === 'io' ? 0xffffffff : 0);
+    }
+    const dir = bus === 'io' ? (write ? 'out' : 'in') : write ? 'write' : 'read';
+    if (!describe) return '';
+    return `${bus} ${dir} ${hex(addr)} ${size}${count > 1 ? `x${count}` : ''} ${write ? '' : '-> '}${bytesHex(data.subarray(0, size * count))}`;
+  }
+
+  close(): void {
+    this.vcpu.close();
+    this.vm.close();
+    this.kvm.close();
+  }
+}
+
+/** Builds, runs and closes a VM in one call. */
+export function runGuest(opts: MiniVmmOptions): RunResult {
+  const vmm = new MiniVmm(opts);
+  try {
+    return vmm.run();
+  } finally {
+    vmm.close();
+  }
+}
+
+/** The exit summary table printed after a run. */
+export function formatSummary(r: RunResult): string {
+  const rows = [...r.counts.entries()];
+  const w = Math.max(10, ...rows.map(([k]) => k.length));
+  const lines = [`exit summary (${r.backend} ${r.arch}): ${r.totalExits} exits`];
+  for (const [k, n] of rows) lines.push(`  ${k.padEnd(w)}  ${String(n).padStart(8)}`);
+  for (const v of r.results) lines.push(`  result device: ${hex(v)}`);
+  lines.push(`ended: ${r.detail}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,204 @@
+/**
+ * `vkvm run <image>`: boots a guest image in the mini-VMM (examples/mini-vmm) on either backend.
+ * The guest's UART output goes to stdout byte for byte; --trace lines, breakpoint reports and the
+ * exit summary go to stderr. Exit status: the guest's (exit device value; 0 after HLT or PSCI
+ * SYSTEM_OFF), or one of EXIT for VMM-side failures.
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { hostArch, isKvmError, type Arch, type Sys } from '../index.js';
+import { formatSummary, MiniVmm, type Backend, type RunResult } from '../../examples/mini-vmm/vmm.js';
+import { MAX_BREAKPOINTS, type X86Mode } from '../../examples/mini-vmm/boards.js';
+import { ImageError, isElf, parseElf } from '../../examples/mini-vmm/image.js';
+import { parseArch, parseNumber, parseRegValue, parseSize } from './args.js';
+import { CliError, EXIT, type CliIo } from './io.js';
+
+export const RUN_USAGE = `usage: vkvm run <image> [options]
+
+  <image>               ELF (x86-64, i386, AArch64) or flat binary
+  --arch x86_64|arm64   guest architecture (default: the ELF's; required for a flat binary)
+  --backend B           virtual (default: the in-process emulator) or native (the real /dev/kvm)
+  --device PATH         the KVM device for --backend native (default /dev/kvm)
+  --mode M              x86 entry mode: real, protected or long (default: long; protected for i386 ELF)
+  --load ADDR           load address of a flat binary (default x86: 0x7c00 real, 0x100000 otherwise;
+                        arm64: 0x40000000)
+  --entry ADDR          entry point (default: the ELF's, or the load address)
+  --mem SIZE            guest RAM, e.g. 64M (default 16M)
+  --reg NAME=VALUE      initial register (rdi=5, x0=1...); repeatable
+  --break ADDR          hardware breakpoint via KVM_SET_GUEST_DEBUG (up to ${MAX_BREAKPOINTS}); repeatable
+  --trace               print every exit (stderr)
+  --max-exits N         stop after N exits (default 1000000)
+  --no-summary          do not print the exit summary
+
+Devices: x86: 16550 UART at port 0x3f8, exit device at port 0xf4 (a write ends the run with that
+status), result port 0x500. arm64 ("virt" map): RAM at 0x40000000, PL011 at 0x09000000, exit
+device at 0x09100000, result device at 0x09101000, PSCI 0.2 over HVC (SYSTEM_OFF ends the run).
+Exit status: the guest's (exit device value, 0 after HLT/SYSTEM_OFF); 2 usage or image error,
+3 backend unavailable, 4 guest crash or KVM error, 5 --max-exits reached.
+`;
+
+export function cmdRun(argv: readonly string[], io: CliIo): number {
+  const { values: o, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      arch: { type: 'string' },
+      backend: { type: 'string', default: 'virtual' },
+      device: { type: 'string', default: '/dev/kvm' },
+      mode: { type: 'string' },
+      load: { type: 'string' },
+      entry: { type: 'string' },
+      mem: { type: 'string' },
+      reg: { type: 'string', multiple: true, default: [] },
+      break: { type: 'string', multiple: true, default: [] },
+      trace: { type: 'boolean', default: false },
+      'max-exits': { type: 'string' },
+      'no-summary': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (o.help) {
+    io.stdout(RUN_USAGE);
+    return EXIT.OK;
+  }
+  if (positionals.length !== 1) throw new CliError(positionals.length ? `run takes one image, got ${positionals.length}` : 'run: no image given\n\n' + RUN_USAGE);
+  const path = positionals[0]!;
+
+  // Options first, then the image: a usage error should not depend on the file.
+  const backend = o.backend as string;
+  if (backend !== 'virtual' && backend !== 'native') throw new CliError(`unknown backend '${backend}': use virtual or native`);
+  let mode: X86Mode | undefined;
+  if (o.mode !== undefined) {
+    if (o.mode !== 'real' && o.mode !== 'protected' && o.mode !== 'long') throw new CliError(`unknown x86 mode '${o.mode}': use real, protected or long`);
+    mode = o.mode;
+  }
+  const loadAddr = o.load !== undefined ? parseNumber('--load', o.load) : undefined;
+  const entry = o.entry !== undefined ? parseNumber('--entry', o.entry) : undefined;
+  const memSize = o.mem !== undefined ? parseSize('--mem', o.mem) : undefined;
+  if (memSize !== undefined && (memSize <= 0 || memSize % 4096 !== 0)) throw new CliError(`--mem must be a positive multiple of 4K (got ${o.mem})`);
+  const maxExits = o['max-exits'] !== undefined ? parseNumber('--max-exits', o['max-exits']) : undefined;
+  if (maxExits === 0) throw new CliError('--max-exits must be at least 1');
+  const breakpoints = (o.break as string[]).map((b) => parseNumber('--break', b));
+  if (breakpoints.length > MAX_BREAKPOINTS) throw new CliError(`at most ${MAX_BREAKPOINTS} --break addresses (hardware breakpoints)`);
+  const regs: Record<string, bigint> = {};
+  for (const r of o.reg as string[]) {
+    const m = /^([a-z0-9]+)=(.+)$/i.exec(r);
+    if (!m) throw new CliError(`--reg '${r}': expected NAME=VALUE`);
+    regs[m[1]!.toLowerCase()] = parseRegValue(`--reg ${m[1]}`, m[2]!);
+  }
+
+  let image: Uint8Array;
+  try {
+    image = io.readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new CliError(`cannot read image '${path}': ${why}`);
+  }
+  if (image.length === 0) throw new CliError(`image '${path}' is empty`);
+
+  let arch: Arch;
+  const elfArch = isElf(image) ? elfArchOf(image, path) : undefined;
+  if (o.arch !== undefined) {
+    arch = parseArch(o.arch);
+    if (elfArch && elfArch !== arch) throw new CliError(`'${path}' is an ${elfArch} ELF image, but --arch is ${arch}`);
+  } else if (elfArch) {
+    arch = elfArch;
+  } else {
+    throw new CliError(`'${path}' is a flat binary: give its architecture with --arch x86_64|arm64`);
+  }
+  if (mode && arch !== 'x86_64') throw new CliError('--mode applies to x86_64 guests only');
+
+  let sys: Sys | undefined;
+  if (backend === 'native') {
+    const host = hostArch();
+    if (host !== arch) {
+      throw new CliError(`--backend native runs guests of the host's architecture (${host ?? process.arch}); this is an ${arch} guest: use --backend virtual`, EXIT.BACKEND);
+    }
+    const why = io.nativeUnavailableReason(o.device as string);
+    if (why) throw new CliError(`native backend unavailable: ${why}`, EXIT.BACKEND);
+    sys = io.nativeSys();
+  }
+
+  // The guest console: stdout, flushed at newlines and at the end.
+  let pending: number[] = [];
+  let midLine = false;
+  const flush = () => {
+    if (pending.length) io.stdout(Uint8Array.from(pending));
+    pending = [];
+  };
+  let vmm: MiniVmm;
+  try {
+    vmm = new MiniVmm({
+      arch,
+      ...(sys ? { sys, devicePath: o.device } : { backend: backend as Backend }),
+      image,
+      ...(mode ? { x86Mode: mode } : {}),
+      ...(loadAddr !== undefined ? { loadAddr } : {}),
+      ...(entry !== undefined ? { entry } : {}),
+      ...(memSize !== undefined ? { memSize } : {}),
+      ...(maxExits !== undefined ? { maxExits } : {}),
+      regs,
+      breakpoints,
+      recordExits: false,
+      console: (b) => {
+        pending.push(b);
+        midLine = b !== 10;
+        if (b === 10 || pending.length >= 4096) flush();
+      },
+      ...(o.trace
+        ? {
+            trace: (l: string) => {
+              flush(); // keep the console text and the trace in order on a terminal
+              io.stderr(`${midLine ? '\n' : ''}[exit] ${l}\n`);
+              midLine = false;
+            },
+          }
+        : {}),
+      onBreakpoint: (h) => io.stderr(`[break] #${h.n} at 0x${h.addr.toString(16)}: ${h.regs}\n`),
+    });
+  } catch (e) {
+    if (e instanceof ImageError) throw new CliError(`${path}: ${e.message}`);
+    if (isKvmError(e) && e.syscall === 'open') throw new CliError(openErrorText(o.device as string, e.code), EXIT.BACKEND);
+    if (isKvmError(e)) throw new CliError(`setting up the VM failed: ${e.message}`, EXIT.GUEST_ERROR);
+    if (e instanceof Error && /^unknown .* register|real-mode entry|guest memory/.test(e.message)) throw new CliError(e.message);
+    throw e;
+  }
+  let r: RunResult;
+  try {
+    r = vmm.run();
+  } finally {
+    flush();
+    vmm.close();
+  }
+  // The summary starts on a line of its own even when the guest stopped mid-line.
+  if (!o['no-summary']) io.stderr((midLine ? '\n' : '') + formatSummary(r) + '\n');
+  switch (r.end) {
+    case 'halt':
+    case 'poweroff':
+    case 'reset':
+      return EXIT.OK;
+    case 'exit-device':
+      return r.status <= 255 ? r.status : 1;
+    case 'max-exits':
+      return EXIT.MAX_EXITS;
+    default:
+      if (o['no-summary']) io.stderr(`vkvm: ${r.detail}\n`);
+      return EXIT.GUEST_ERROR;
+  }
+}
+
+function elfArchOf(image: Uint8Array, path: string): Arch {
+  try {
+    return parseElf(image).arch!;
+  } catch (e) {
+    if (e instanceof ImageError) throw new CliError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+function openErrorText(device: string, code: string): string {
+  if (code === 'ENOENT') return `${device} does not exist: this machine has no KVM (use --backend virtual)`;
+  if (code === 'EACCES' || code === 'EPERM') return `${device}: permission denied: add this user to the 'kvm' group (or use --backend virtual)`;
+  return `cannot open ${device}: ${code}`;
+}
