@@ -29,6 +29,8 @@ export const VEC = { DE: 0, DB: 1, NMI: 2, BP: 3, OF: 4, BR: 5, UD: 6, NM: 7, DF
 const HAS_ERROR_CODE = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17) | (1 << 21);
 /** Contributory exceptions for the double-fault rules. */
 const CONTRIBUTORY = (1 << 0) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13);
+/** Vectors KVM's exception_type() calls faults (not #DB/#BP/#OF traps, not #DF/#MC aborts, not NMI). */
+const FAULT_CLASS = 0xffffffff & ~((1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 8) | (1 << 18));
 
 /** Page-fault error code bits. */
 const PF_P = 1, PF_W = 2, PF_U = 4, PF_RSVD = 8, PF_I = 16;
@@ -92,6 +94,9 @@ export class X86Cpu {
   softVector = -1;
   /** ICEBP (INT1) executed: deliver #DB as a trap after the instruction. */
   icebp = false;
+  /** Exact low/high words of the last 64-bit effective address (LEA of arbitrary 64-bit values). */
+  eaLo = 0;
+  eaHi = 0;
   /** REP string ops run one iteration per instruction step (single step, breakpoints watched). */
   repOne = false;
   /** Bytes the last instruction fetched (for emulation-failure reports). */
@@ -942,6 +947,9 @@ export class X86Cpu {
     let ip = pushIp;
     let isSoft = soft;
     let first = -1;
+    // Like KVM's inject_pending_event: a fault-class exception sets RF before it is injected, so
+    // the image pushed for the handler has RF=1 (and a triple fault leaves it set).
+    if (!soft && vec < 32 && ((FAULT_CLASS >> vec) & 1)) this.s.rflags |= FLAG.RF;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         this.deliverOnce(v, hc, c, isSoft, ip);

@@ -67,12 +67,37 @@ function trunc(v: number, size: number): number {
 
 /** Effective address (segment offset) of the memory operand. */
 export function ea(c: X86Cpu, i: Insn): number {
+  if (i.asz === 8) return ea64(c, i);
   let a = i.disp;
   if (i.base >= 0) a += c.regNum(i.base, i.asz);
   if (i.index >= 0) a += c.regNum(i.index, i.asz) * i.scale;
-  if (i.asz === 2) return a & 0xffff;
-  if (i.asz === 4) return a >>> 0;
-  return wrap64(a);
+  return i.asz === 2 ? a & 0xffff : a >>> 0;
+}
+
+/**
+ * 64-bit effective address. Registers below 2^48 in magnitude (every canonical pointer) sum exactly
+ * in a double; otherwise the low 32 bits are summed in int32 arithmetic and the high word recovered
+ * from the (slightly inexact) double sum, so LEA of any 64-bit values is exact modulo 2^64.
+ */
+function ea64(c: X86Cpu, i: Insn): number {
+  const R = c.s.r;
+  const b = i.base;
+  const x = i.index;
+  const bh = b >= 0 ? R[2 * b + 1]! : 0;
+  const xh = x >= 0 ? R[2 * x + 1]! : 0;
+  const bl = b >= 0 ? R[2 * b]! >>> 0 : 0;
+  const xl = x >= 0 ? R[2 * x]! >>> 0 : 0;
+  const a = i.disp + (bh * 0x100000000 + bl) + (xh * 0x100000000 + xl) * i.scale;
+  const lo = ((i.disp | 0) + (bl | 0) + Math.imul(xl | 0, i.scale)) | 0;
+  c.eaLo = lo;
+  if (bh < 0x10000 && bh >= -0x10000 && xh < 0x10000 && xh >= -0x10000) {
+    c.eaHi = Math.floor(a / 0x100000000) | 0;
+    return a;
+  }
+  // The high word modulo 2^32, signed (the double's error is far below 2^31).
+  const hi = (Math.round((a - (lo >>> 0)) / 0x100000000) % 0x100000000) | 0;
+  c.eaHi = hi;
+  return hi * 0x100000000 + (lo >>> 0);
 }
 
 /** Wraps a 64-bit sum held in a JS number to the signed 64-bit range (canonical values stay exact). */
@@ -807,8 +832,11 @@ def('MOVSXD', (c, i) => {
 
 def('LEA', (c, i) => {
   const a = ea(c, i);
-  if (i.size[0] === 8) c.setRegNum(i.reg[0]!, 8, a);
-  else c.setReg(i.reg[0]!, i.size[0]!, trunc(a | 0, i.size[0]!));
+  if (i.asz === 8) {
+    // Exact halves: a 64-bit sum of arbitrary registers may not fit a double.
+    if (i.size[0] === 8) c.setReg(i.reg[0]!, 8, c.eaLo, c.eaHi);
+    else c.setReg(i.reg[0]!, i.size[0]!, trunc(c.eaLo, i.size[0]!));
+  } else c.setReg(i.reg[0]!, i.size[0]!, trunc(a | 0, i.size[0]!));
 });
 
 def('XCHG', (c, i) => {
@@ -834,8 +862,9 @@ def('CMPXCHG', (c, i) => {
     const s0 = c.getReg(i.reg[1]!, size);
     wrAt(c, i, lin, s0, size === 8 ? c.t1 : 0);
   } else {
-    // The destination is written back unchanged (a locked RMW always writes).
-    if (i.kind[0] === K_MEM) c.writeLin(lin, size, d0, d1);
+    // The destination is written back unchanged (a locked RMW always writes; a 32-bit register
+    // destination is zero-extended like any 32-bit write).
+    wrAt(c, i, lin, d0, d1);
     c.setReg(0, size, d0, d1);
   }
 });

@@ -395,6 +395,10 @@ export class X86Machine implements X86Services {
         const vec = c.softVector;
         c.softVector = -1;
         this.softInterrupt(insn, vec);
+        // Under host single-step, the step ends at the handler's first instruction.
+        if ((this.guestDebug & 3) === 3 && !this.stopReason) {
+          this.debugExit(VEC.DB, BigInt.asUintN(64, BigInt(c.wrapLin(c.csBase + s.rip))), 0xffff4ff0n, this.effDr7());
+        }
         return n;
       }
       if (slow || tf || c.icebp || c.watchHits) {

@@ -1,4 +1,4 @@
-; BT/BTS/BTR/BTC (register and memory bit offsets), BSF/BSR, BSWAP, SETcc, CMOVcc, POPCNT, LZCNT.
+; BT/BTS/BTR/BTC (register and memory bit offsets), BSF/BSR, BSWAP, SETcc, CMOVcc (POPCNT/LZCNT: bitsx.asm).
 %include "common.inc"
     mov eax, 0x00f0a500
     bt eax, 8
@@ -43,10 +43,6 @@
     cmova ebx, ecx
     mov [D(0x30)], edx
     mov [D(0x34)], ebx
-    popcnt esi, eax
-    lzcnt edi, ecx
-    mov [D(0x38)], esi
-    mov [D(0x3c)], edi
 %ifidn MODE,long64
     mov r8, 0x8000000000000010
     bsf r9, r8
@@ -58,8 +54,6 @@
     mov [D(0x48)], r8
     mov [D(0x50)], r9
     mov [D(0x58)], r10
-    popcnt r11, r8
-    mov [D(0x60)], r11
 %endif
     cmp eax, eax
     hlt

@@ -1,4 +1,4 @@
-; Stack: PUSH/POP of registers, memory, immediates and segment registers, PUSHF/POPF, ENTER/LEAVE, CALL/RET.
+; Stack: PUSH/POP of registers, memory, immediates and segment registers, PUSHF/POPF, ENTER/LEAVE (level 0; nested: stackx.asm), CALL/RET.
 %include "common.inc"
     mov eax, 0xa1b2c3d4
     push XAX
@@ -37,8 +37,6 @@
     mov [D(0x20)], eax
     enter 16, 0
     mov [XBP-4], eax
-    leave
-    enter 8, 2
     leave
     call sub2
     mov [D(0x24)], XSP
