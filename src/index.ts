@@ -14,3 +14,4 @@ export * from './sys/index.js';
 export { virtualSys, type FaultRule, type TraceEvent, type VirtualSysOptions } from './sys/virtual.js';
 export * from './api/index.js';
 export * from './introspection/index.js'; // KVMI seed extension (x86)
+export { tdxModuleOf, type TdxDebugView } from './arch/x86/tdx/index.js'; // TDX module model (debug view)
