@@ -63,6 +63,11 @@ export interface VirtualSysOptions {
    * Default 200 million.
    */
   readonly runBudget?: number;
+  /**
+   * Block JIT: translate hot guest basic blocks into cached JS functions (arm64 so far; x86
+   * ignores it). `false` runs the interpreter only. Default true.
+   */
+  readonly jit?: boolean;
   /** @internal Replaces the arch backend (the kernel's own tests use a null arch). */
   readonly archBackend?: ArchBackend;
 }
@@ -111,6 +116,7 @@ class VirtualSys implements Sys {
       if (!(opts.runBudget > 0)) throw new Error('runBudget must be positive');
       this.kernel.runBudget = opts.runBudget;
     }
+    if (opts.jit !== undefined) this.kernel.jit = opts.jit;
     const ioctls = abi[this.arch].ioctls as Record<string, { request: number }>;
     this.faults = (opts.faults ?? []).map((rule) => {
       const request = typeof rule.ioctl === 'number' ? rule.ioctl >>> 0 : ioctls[rule.ioctl]?.request;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { armMachine, GUEST_DIR, RAM_BASE } from './helpers.js';
+import { armMachine, GUEST_DIR, RAM_BASE, ENGINES, useEngine } from './helpers.js';
 
 const GROUPS = ['alu', 'bits', 'branch', 'ldst', 'fp'];
 const DUMP = RAM_BASE + 0x10000;
@@ -36,14 +36,18 @@ function describeDiff(got: Uint8Array, want: Uint8Array): string[] {
   return out;
 }
 
-describe('arm64 instruction groups vs the qemu-aarch64 recording', () => {
-  it.each(GROUPS)('%s', (name) => {
-    const code = new Uint8Array(readFileSync(resolve(GUEST_DIR, `groups/${name}.bin`)));
-    const want = new Uint8Array(readFileSync(resolve(GUEST_DIR, `groups/${name}.expect`)));
-    const m = armMachine(code);
-    const e = m.vcpu.run();
-    expect(e.reason).toBe('system_event');
-    const got = m.ram.bytes.slice(DUMP - RAM_BASE, DUMP - RAM_BASE + want.length);
-    expect(describeDiff(got, want)).toEqual([]);
+describe.each(ENGINES)('$name', (engine) => {
+  useEngine(engine);
+
+  describe('arm64 instruction groups vs the qemu-aarch64 recording', () => {
+    it.each(GROUPS)('%s', (name) => {
+      const code = new Uint8Array(readFileSync(resolve(GUEST_DIR, `groups/${name}.bin`)));
+      const want = new Uint8Array(readFileSync(resolve(GUEST_DIR, `groups/${name}.expect`)));
+      const m = armMachine(code);
+      const e = m.vcpu.run();
+      expect(e.reason).toBe('system_event');
+      const got = m.ram.bytes.slice(DUMP - RAM_BASE, DUMP - RAM_BASE + want.length);
+      expect(describeDiff(got, want)).toEqual([]);
+    });
   });
 });

@@ -7,7 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Kvm, virtualSys, type Sys, type VcpuExit } from '../../src/index.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Arm64VmState } from '../../src/arch/arm64/cpu.js';
+import { Kvm, virtualSys, type Sys, type Vm, type VcpuExit } from '../../src/index.js';
 import { coreRegId, KVM_ARM_VCPU, sysRegId } from '../../src/uapi/arm64.js';
 
 export const RAM_BASE = 0x4000_0000;
@@ -43,6 +45,90 @@ export const reg = {
   DBGWCR: (n: number) => sysRegId(2, 0, 0, n, 7),
 };
 
+/**
+ * How guest code runs: the interpreter alone, or the block JIT translating every block the first
+ * time it runs (hotness 0, so the tests exercise the generated code, not the cold path).
+ */
+export interface Engine {
+  readonly name: string;
+  readonly jit: boolean;
+  /** Block executions before translation (Arm64VmState.jitHotness). */
+  readonly hotness?: number;
+}
+
+export const ENGINES: readonly Engine[] = [
+  { name: 'interpreter', jit: false },
+  { name: 'jit', jit: true, hotness: 0 },
+];
+
+const DEFAULT_ENGINE: Engine = { name: 'default', jit: true };
+let engine: Engine = DEFAULT_ENGINE;
+
+/**
+ * Makes the machines of the enclosing describe block use `e`: at once (for machines built while
+ * the block is collected) and before its tests run.
+ */
+export function useEngine(e: Engine): void {
+  engine = e;
+  beforeAll(() => {
+    engine = e;
+  });
+  afterAll(() => {
+    engine = DEFAULT_ENGINE;
+    // Every block the JIT met must have translated: a failure would hide behind the interpreter.
+    const failures = machines.flatMap((m) => {
+      const st = jitStats(m.sys, m.vcpu.fd);
+      return st && st.failed ? [String(st.lastError)] : [];
+    });
+    machines.length = 0;
+    expect(failures).toEqual([]);
+  });
+}
+
+/** Machines built under a JIT engine, checked for translation failures by useEngine. */
+const machines: ArmMachine[] = [];
+
+/** The engine new machines use. */
+export function currentEngine(): Engine {
+  return engine;
+}
+
+/** Runs `f` with new machines using `e` (for tests comparing engines within one test). */
+export function withEngine<T>(e: Engine, f: () => T): T {
+  const before = engine;
+  engine = e;
+  try {
+    return f();
+  } finally {
+    engine = before;
+  }
+}
+
+/** A virtualSys for arm64 under the current engine. */
+export function armSys(runBudget?: number): Sys {
+  return virtualSys({ arch: 'arm64', jit: engine.jit, ...(runBudget ? { runBudget } : {}) });
+}
+
+/** Applies the engine's JIT hotness to a VM of `sys` (white-box: the VM's arch state). */
+export function applyEngine(sys: Sys, vm: Vm): void {
+  if (engine.hotness === undefined) return;
+  const k = (sys as unknown as { kernel: { file(fd: number): { vm?: { archState: Arm64VmState } } | undefined } }).kernel;
+  k.file(vm.fd)!.vm!.archState.jitHotness = engine.hotness;
+}
+
+export interface JitStats {
+  compiled: number;
+  invalidated: number;
+  failed: number;
+  lastError: unknown;
+}
+
+/** The block JIT's counters for a vCPU (white-box), or null when it runs interpreted. */
+export function jitStats(sys: Sys, vcpuFd: number): JitStats | null {
+  const k = (sys as unknown as { kernel: { file(fd: number): { vcpu?: { archState: { cpu: { jit: JitStats | null } } } } | undefined } }).kernel;
+  return k.file(vcpuFd)?.vcpu?.archState.cpu.jit ?? null;
+}
+
 export interface ArmMachine {
   sys: Sys;
   kvm: Kvm;
@@ -66,9 +152,10 @@ export interface MachineOptions {
 
 /** A fresh VM + vCPU with `code` at RAM_BASE, PC there, SP at the top of RAM. */
 export function armMachine(code: Uint8Array, opts: MachineOptions = {}): ArmMachine {
-  const sys = virtualSys({ arch: 'arm64', ...(opts.runBudget ? { runBudget: opts.runBudget } : {}) });
+  const sys = armSys(opts.runBudget);
   const kvm = Kvm.open(sys);
   const vm = kvm.createVm();
+  applyEngine(sys, vm);
   const size = opts.ramSize ?? RAM_SIZE;
   const ram = sys.alloc(size);
   ram.bytes.set(code, 0);
@@ -78,7 +165,7 @@ export function armMachine(code: Uint8Array, opts: MachineOptions = {}): ArmMach
   vcpu.armInit(opts.features ?? [KVM_ARM_VCPU.PSCI_0_2]);
   vcpu.setOneReg(reg.pc, RAM_BASE);
   vcpu.setOneReg(reg.spEl1, RAM_BASE + size);
-  return {
+  const m: ArmMachine = {
     sys,
     kvm,
     vm,
@@ -88,6 +175,8 @@ export function armMachine(code: Uint8Array, opts: MachineOptions = {}): ArmMach
     setX: (n, v) => vcpu.setOneReg(reg.x(n), v),
     pc: () => vcpu.getOneReg(reg.pc),
   };
+  if (engine.jit) machines.push(m);
+  return m;
 }
 
 /** Runs until an exit other than the ones `onExit` handles (return true to continue). */

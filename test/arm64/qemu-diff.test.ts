@@ -16,7 +16,7 @@ import { KVM_GUESTDBG } from '../../src/uapi/constants.js';
 import { KVM_GUESTDBG_ARM64 } from '../../src/uapi/arm64.js';
 import { hasCommand } from '../helpers/toolchain.js';
 import { DIFF_ENCODINGS, randomProgram, Rng, type DiffProgram } from './a64gen.js';
-import { armMachine, GUEST_DIR, RAM_BASE, reg } from './helpers.js';
+import { armMachine, ENGINES, GUEST_DIR, RAM_BASE, reg, useEngine } from './helpers.js';
 
 const SEED = Number(process.env.VKVM_A64_DIFF_SEED ?? 0x5eed_a64);
 const COUNT = Number(process.env.VKVM_A64_DIFF_N ?? 2500);
@@ -78,11 +78,21 @@ function runVkvm(progs: DiffProgram[]): BigUint64Array {
   return res;
 }
 
-describe.skipIf(!available)('A64 integer semantics vs qemu-aarch64', () => {
-  it(`${COUNT} seeded random programs agree on X0-X30 and NZCV (seed 0x${SEED.toString(16)})`, { timeout: 120_000 }, () => {
+/** The programs and qemu's results, computed once for every engine. */
+let recorded: { progs: DiffProgram[]; want: BigUint64Array } | null = null;
+function recording(): { progs: DiffProgram[]; want: BigUint64Array } {
+  if (!recorded) {
     const rng = new Rng(SEED);
     const progs = Array.from({ length: COUNT }, () => randomProgram(rng));
-    const want = runQemu(buildHarness(), progs);
+    recorded = { progs, want: runQemu(buildHarness(), progs) };
+  }
+  return recorded;
+}
+
+describe.skipIf(!available).each(ENGINES)('A64 integer semantics vs qemu-aarch64 ($name)', (engine) => {
+  useEngine(engine);
+  it(`${COUNT} seeded random programs agree on X0-X30 and NZCV (seed 0x${SEED.toString(16)})`, { timeout: 120_000 }, () => {
+    const { progs, want } = recording();
     const got = runVkvm(progs);
     const bad: string[] = [];
     const hex = (v: bigint) => '0x' + v.toString(16);

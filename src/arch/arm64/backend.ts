@@ -14,6 +14,7 @@ import { KVM_CAP, KVM_GUESTDBG, KVM_MP_STATE } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
 import { KVM_ARM_IDSR, KVM_ARM_TARGET, KVM_ARM_VCPU, KVM_GUESTDBG_ARM64 } from '../../uapi/arm64.js';
 import { Cpu, HostDebug, type Arm64Vcpu, type Arm64VmState } from './cpu.js';
+import { DEFAULT_HOTNESS } from './jit.js';
 import { getOneReg, regList, setOneReg } from './onereg.js';
 import { arm64Run } from './run.js';
 import { mpidrFor, NUM_BRPS, NUM_WRPS } from './sysregs.js';
@@ -71,7 +72,7 @@ export const arm64Backend: ArchBackend = {
     if (type & ~0xff) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: 'unknown bits in the arm64 VM type' });
     const ipa = type & 0xff;
     if (ipa !== 0 && (ipa < 32 || ipa > IPA_LIMIT)) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `IPA size ${ipa} outside 32..${IPA_LIMIT}` });
-    return { ipaBits: ipa || IPA_DEFAULT, nisvToUser: false, idsrToUser: false } satisfies Arm64VmState;
+    return { ipaBits: ipa || IPA_DEFAULT, nisvToUser: false, idsrToUser: false, jitHotness: DEFAULT_HOTNESS } satisfies Arm64VmState;
   },
   addressSpaces: () => 1,
   hasPrivateMem: () => false,

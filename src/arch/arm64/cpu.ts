@@ -11,6 +11,7 @@
 import * as __exits from '../../kernel/exits.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
+import type { Jit } from './jit.js';
 import * as __error from '../../sys/error.js';
 import * as __constants from '../../uapi/constants.js';
 import * as __mmu from './mmu.js';
@@ -66,6 +67,8 @@ export interface Arm64VmState {
   nisvToUser: boolean;
   /** KVM_CAP_ARM_IDSR_TO_USER enabled (seed extension). */
   idsrToUser: boolean;
+  /** Block JIT: executions of a block before it is translated (0: at once). */
+  jitHotness: number;
 }
 
 /** Host-side debug state of a vCPU (KVM_SET_GUEST_DEBUG). */
@@ -90,6 +93,10 @@ export interface Arm64Vcpu {
   /** A PSCI CPU_ON for this vCPU: reset to this entry point and context id at the next KVM_RUN. */
   resetRequest: { pc: number; r0lo: number; r0hi: number } | null;
 }
+
+/** `Cpu.stop` bits. */
+export const STOP_CODE = 1;
+export const STOP_EXIT = 2;
 
 /** What the next KVM_RUN must finish before running (kvm_handle_mmio_return and friends). */
 export const enum Pending {
@@ -143,6 +150,22 @@ export class Cpu extends Arm64State {
   private readonly codeViews = new Map<number, Int32Array>();
   /** The vm.mmuGen the caches were filled under. */
   mmuGen = -1;
+  /** Guest frame of the page `fetchWords` holds. */
+  fetchGfn = -1;
+
+  // ---- block JIT (jit.ts); null when the VM interprets only ----------------------------------
+  jit: Jit | null = null;
+  /** What generated code is specialised on: EL | TBI << 1 | SP alignment check << 3. */
+  modeKey = 0;
+  /** Epoch and mode a cached block must carry to run without revalidation. */
+  jitKey = 0;
+  /**
+   * Why the current instruction must be the last of this stretch (STOP_* bits): a store dropped
+   * translated code, or the instruction made an MMIO exit that completes on the next KVM_RUN.
+   * Checked after every memory access by translated code and after every instruction by the
+   * interpreter; an exit this way costs no exception unwinding.
+   */
+  stop = 0;
 
   readonly mmu = new MmuConfig();
   readonly tr = new Translation();
@@ -265,6 +288,13 @@ export class Cpu extends Arm64State {
     this.attn = this.il | this.dbgAttn;
     // The fast loop only looks at `attn` when the fetch page changes: force that.
     if (this.attn !== 0) this.fetchVa = NaN;
+    this.modeKey = this.el | (this.tbi << 1) | (this.spAlignCheck ? 8 : 0);
+    this.updateJitKey();
+  }
+
+  /** Recomputes `jitKey` (mode change or new JIT epoch). */
+  updateJitKey(): void {
+    this.jitKey = (this.jit !== null ? this.jit.epoch : 0) * 16 + this.modeKey;
   }
 
   /** The debug part of `attn` (recomputed only when debug state changes). */
@@ -301,6 +331,12 @@ export class Cpu extends Arm64State {
     this.wTag.fill(NaN);
     this.fetchVa = NaN;
     this.codeViews.clear();
+    if (this.jit !== null) this.jit.flushVa();
+  }
+
+  /** Drops the write TLB only (a frame became a code page: its writes must take the slow path). */
+  flushWriteTlb(): void {
+    this.wTag.fill(NaN);
   }
 
   /** Called at KVM_RUN entry: memslot or dirty-log changes invalidate host translations. */
@@ -435,6 +471,7 @@ export class Cpu extends Arm64State {
     this.fetchWords = words;
     this.fetchVa = pc - (pc & 4095);
     this.fetchEl = this.el;
+    this.fetchGfn = gfn;
   }
 
   // ================================================================================================
@@ -625,12 +662,19 @@ export class Cpu extends Arm64State {
     if (page === 'efault') throw KvmError.of('EFAULT', 'ioctl', { message: `guest memory at gpa 0x${pa.toString(16)} is not mapped` });
     const dv = dvOf(page.bytes);
     const pageOff = page.bytes.byteOffset + page.offset;
+    // A store to a frame holding translated code drops the code it overlaps (self-modifying
+    // code); such frames never get a write TLB entry.
+    let code = false;
+    if (write && this.jit !== null && this.jit.isCode(gfn)) {
+      this.jit.codeWrite(gfn, pa % 4096, size);
+      code = true;
+    }
     if (!this.wpActive) {
       const vpn = Math.floor(va / 4096);
       const i = (vpn & 255) | this.tlbBase;
       const perms = this.tr.perms;
       const dev = this.tr.device ? 1 : 0;
-      if (write && perms & (el ? P_W1 : P_W0)) {
+      if (write && !code && perms & (el ? P_W1 : P_W0)) {
         this.wTag[i] = vpn;
         this.wDv[i] = dv;
         this.wOff[i] = pageOff;
@@ -653,11 +697,11 @@ export class Cpu extends Arm64State {
    * A data access outside the memslots (or a write to a read-only slot): the MMIO exit when the
    * instruction has a valid syndrome, else KVM_EXIT_ARM_NISV or ENOSYS (io_mem_abort).
    */
-  private mmio(pa: number, size: number, write: boolean, lo: number, hi: number): never {
+  private mmio(pa: number, size: number, write: boolean, lo: number, hi: number): { dv: DataView | null; off: number } {
     const syn = isvSyndrome(this.insn);
     const v = this.vcpu;
-    this.pc = this.insnPc;
     if (syn < 0) {
+      this.pc = this.insnPc;
       if (this.vmState.nisvToUser) {
         const iss = (write ? ISS_WNR : 0) | stage2Fsc(this.vm, pa, write);
         v.run.fill(0, RUN['hw.hardware_exit_reason'], RUN['hw.hardware_exit_reason'] + 256);
@@ -684,8 +728,19 @@ export class Cpu extends Arm64State {
       this.pendingSse = (syn & 0x400) !== 0;
       this.pendingSf = (syn & 0x800) !== 0;
     }
-    void size;
-    throw EXIT;
+    if (size !== len) {
+      // Part of a split access: abandon the instruction here.
+      this.pc = this.insnPc;
+      throw EXIT;
+    }
+    // The whole access of a single-register load/store: let the instruction finish against a
+    // scratch buffer (a load's Rt is rewritten when the exit completes) and stop after it; the
+    // run loop rewinds the PC to it, as KVM reports it during the exit.
+    this.stop |= STOP_EXIT;
+    const r = this.resolved;
+    r.dv = this.splitDv;
+    r.off = 8;
+    return r;
   }
 
   // ================================================================================================

@@ -1,7 +1,10 @@
 /**
  * KVM_RUN on arm64 (kvm_arch_vcpu_ioctl_run): finish the exit userspace answered (MMIO read data
  * into Rt with the saved syndrome's sign extension, the IDSR reply), honour immediate_exit, then
- * interpret until an exit. A guest that never exits returns EINTR with KVM_EXIT_INTR after a
+ * run until an exit: translated blocks (jit.ts) unless the VM was created with `jit: false`, the
+ * interpreter for cold code, and single instructions with their debug checks while `attn` is set.
+ * MMIO exits of single-register loads/stores stop the run after the instruction (`Cpu.stop`)
+ * instead of unwinding with an exception; the PC is rewound to it for the exit. A guest that never exits returns EINTR with KVM_EXIT_INTR after a
  * budget of instructions, as a signal would; so does a vCPU that would sleep in the kernel (WFI,
  * PSCI CPU_SUSPEND, a powered-off vCPU) since nothing here could wake it.
  * @module
@@ -14,6 +17,8 @@ import * as __arm64 from '../../uapi/arm64.js';
 import type { Arm64Vcpu, Cpu as CpuT } from './cpu.js';
 import * as __cpu from './cpu.js';
 import * as __debug from './debug.js';
+import type { Block } from './jit.js';
+import * as __jit from './jit.js';
 import * as __mmu from './mmu.js';
 import * as __sysaccess from './sysaccess.js';
 import * as __sysregs from './sysregs.js';
@@ -23,8 +28,9 @@ const { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } = __e
 const { KvmError } = __error;
 const { KVM_EXIT, KVM_GUESTDBG, KVM_MP_STATE } = __constants;
 const { KVM_ARM_IDSR } = __arm64;
-const { completeMmioRead, Cpu, EC, EXIT, FAULT, Pending } = __cpu;
+const { completeMmioRead, Cpu, EC, EXIT, FAULT, Pending, STOP_EXIT } = __cpu;
 const { debugExit, postException, postInsn, preInsn, STEP_NONE } = __debug;
+const { Jit, TABLE_MASK } = __jit;
 const { FSC } = __mmu;
 const { completeIdsr } = __sysaccess;
 const { mpidrFor } = __sysregs;
@@ -48,6 +54,12 @@ export function arm64Run(vcpu: Vcpu): number {
     c.syncedGen = c.userGen;
   }
   c.checkMmuGen();
+  c.stop = 0;
+  if (vcpu.vm.kernel.jit) {
+    // A new epoch: userspace may have rewritten guest code since the last run.
+    if (c.jit === null) c.jit = new Jit(c, (vcpu.vm.archState as { jitHotness: number }).jitHotness);
+    c.jit.newEpoch();
+  }
   let completed = false;
   const reason = exitReason(vcpu);
   if (c.pending !== Pending.NONE) {
@@ -107,7 +119,17 @@ function loop(vcpu: Vcpu, c: CpuT): number {
   for (;;) {
     try {
       if (c.attn !== 0) slowStep(c);
+      else if (c.jit !== null) jitRun(c, Math.min(POLL_INTERVAL, budget - (c.retired - start + faults)));
       else fastRun(c, Math.min(POLL_INTERVAL, budget - (c.retired - start + faults))); // never past the budget
+      if (c.stop !== 0) {
+        const exit = (c.stop & STOP_EXIT) !== 0;
+        c.stop = 0;
+        if (exit) {
+          // An MMIO exit: the instruction waits for its completion (kvm_handle_mmio_return).
+          c.pc = c.insnPc;
+          return 0;
+        }
+      }
     } catch (e) {
       if (e === FAULT) {
         // The guest took an exception: the instruction did not retire.
@@ -156,6 +178,8 @@ function slowStep(c: CpuT): void {
   c.retired++;
   const s = c.stepping;
   c.stepping = STEP_NONE;
+  // An MMIO exit: the step completes with the access, on the next KVM_RUN.
+  if ((c.stop & STOP_EXIT) !== 0) return;
   if (c.exceptionTaken) {
     // The handler ended in an exception without unwinding (SVC, UNALLOCATED).
     if (postException(c, s)) throw EXIT;
@@ -189,6 +213,10 @@ function fastRun(c: CpuT, n: number): number {
       let h = MEMO_KEY[k] === w ? MEMO_VAL[k]! : 0;
       if (h === 0) h = A64.decode(w);
       HANDLERS[h]!(c, w);
+      if (c.stop !== 0) {
+        i++;
+        break;
+      }
     }
   } catch (e) {
     c.retired += i;
@@ -196,4 +224,47 @@ function fastRun(c: CpuT, n: number): number {
   }
   c.retired += i;
   return i;
+}
+
+/**
+ * The block-JIT loop: at most `n` instructions, block by block, while nothing needs
+ * per-instruction checks. Cold blocks run in the interpreter (and are counted towards
+ * translation); a block that does not fit the remaining budget does too, instruction by
+ * instruction, so the budget is exact.
+ */
+function jitRun(c: CpuT, n: number): void {
+  const jit = c.jit!;
+  const table = jit.table;
+  const stop = c.retired + n;
+  let cur: Block | null = null;
+  try {
+    for (;;) {
+      const left = stop - c.retired;
+      if (left <= 0 || c.attn !== 0) return;
+      const pc = c.pc;
+      let b = table[(pc >>> 2) & TABLE_MASK]!;
+      if (b.va !== pc || b.key !== c.jitKey) b = jit.lookup(pc);
+      const fn = b.fn;
+      if (fn === null || b.len > left) {
+        if (b.len > left) {
+          fastRun(c, left);
+          return;
+        }
+        fastRun(c, b.len);
+        if (++b.hits >= jit.hotness && b.valid) jit.compile(b);
+      } else {
+        cur = b;
+        fn(c, left);
+        cur = null;
+      }
+      if (c.stop !== 0) {
+        if ((c.stop & STOP_EXIT) !== 0) return;
+        c.stop = 0;
+      }
+    }
+  } catch (e) {
+    // The instructions of the block before the one that threw retired.
+    if (cur !== null) c.retired += (c.insnPc - cur.va) / 4;
+    throw e;
+  }
 }

@@ -1,0 +1,420 @@
+/**
+ * `npm run bench`: one run measures, side by side on this machine,
+ *   (a) the KVM_RUN -> exit -> KVM_RUN round trip (ns, median of repeats): virtual x86-64 (port IO)
+ *       and arm64 (MMIO), and the real /dev/kvm (nativeSys) where present;
+ *   (b) guest throughput in MIPS on the freestanding C workload of bench/guests (CRC-32, sieve,
+ *       recursive fib, memcpy, and their mix) for x86-64 and arm64 (block JIT, and the arm64
+ *       interpreter alone), against the same C natively on the host, under qemu-x86_64 /
+ *       qemu-aarch64 user mode, and as a guest of the real /dev/kvm. Instructions are the ones
+ *       vkvm's interpreter retires for the same guest, rounds and kernels;
+ *   (c) VM + vCPU creation time;
+ *   (d) the RSS a 4 GiB memslot with 1 MiB touched adds.
+ * Writes bench/results/latest.json and latest.md (the table) and prints the table.
+ *
+ * Runs as an esbuild bundle made by bench/run.mjs (the library as users get it, without tsx's
+ * per-module wrappers). Options: --quick, --seconds S (per MIPS measurement), --repeats N,
+ * --only a,b,c,d, --workloads mix,crc32,sieve,fib,memcpy, --no-native, --no-qemu, --out FILE.
+ * @module
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { isNativeAvailable, Kvm, KVM_EXIT, nativeSys, nativeUnavailableReason, virtualSys, type Sys } from '../src/index.js';
+import { KVM_ARM_VCPU } from '../src/uapi/arm64.js';
+import { bootGuest, EXIT_LOOP, image, KERNELS, MIX, retired, runGuest, type GuestArch } from './guests.js';
+import { buildHostPrograms, hasCommand, runHost } from './host.js';
+import { renderTable, type BenchResult, type MipsRow, type Target } from './report.js';
+
+interface Options {
+  root: string;
+  out: string;
+  quick: boolean;
+  seconds: number;
+  repeats: number;
+  only: Set<string>;
+  native: boolean;
+  qemu: boolean;
+  /** Workloads of (b): mix and the kernels by name. */
+  workloads: string[];
+}
+
+function parseArgs(argv: string[]): Options {
+  const get = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const root = resolve(get('--root') ?? process.cwd());
+  const quick = argv.includes('--quick');
+  return {
+    root,
+    out: resolve(get('--out') ?? join(root, 'bench/results/latest.json')),
+    quick,
+    seconds: Number(get('--seconds') ?? (quick ? 0.15 : 0.6)),
+    repeats: Number(get('--repeats') ?? (quick ? 1 : 3)),
+    only: new Set((get('--only') ?? 'a,b,c,d').split(',')),
+    native: !argv.includes('--no-native'),
+    qemu: !argv.includes('--no-qemu'),
+    workloads: (get('--workloads') ?? ['mix', ...Object.keys(KERNELS)].join(',')).split(','),
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const now = () => process.hrtime.bigint();
+const secondsSince = (t0: bigint) => Number(now() - t0) / 1e9;
+const log = (s: string) => process.stderr.write(s + '\n');
+
+function nativeOk(o: Options): { ok: boolean; why?: string } {
+  if (!o.native) return { ok: false, why: 'disabled (--no-native)' };
+  if (!isNativeAvailable()) return { ok: false, why: nativeUnavailableReason() ?? 'unavailable' };
+  return { ok: true };
+}
+
+// ---- (a) exit round trip --------------------------------------------------------------------------
+
+function roundTrip(sys: Sys, arch: GuestArch, img: Uint8Array, iterations: number, repeats: number): { ns: number; samples: number[] } {
+  const g = bootGuest(sys, arch, img, 0, EXIT_LOOP);
+  try {
+    const fd = g.vcpu.fd;
+    const req = g.kvm.req('KVM_RUN');
+    const area = g.vcpu.area;
+    const dv = new DataView(area.buffer, area.byteOffset, 16);
+    const want = arch === 'x86_64' ? KVM_EXIT.IO : KVM_EXIT.MMIO;
+    const check = () => {
+      const r = dv.getUint32(8, true); // kvm_run.exit_reason
+      if (r !== want) throw new Error(`round trip: exit reason ${r}, expected ${want}`);
+    };
+    for (let i = 0; i < Math.min(iterations, 5000); i++) sys.ioctl(fd, req, 0);
+    check();
+    const samples: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const t0 = now();
+      for (let i = 0; i < iterations; i++) sys.ioctl(fd, req, 0);
+      samples.push(Number(now() - t0) / iterations);
+      check();
+    }
+    return { ns: median(samples), samples };
+  } finally {
+    g.close();
+  }
+}
+
+// ---- (b) MIPS ---------------------------------------------------------------------------------------
+
+interface VkvmRun {
+  rounds: number;
+  instructions: number;
+  seconds: number;
+  checksum: number;
+  compiled?: number;
+}
+
+function vkvmRun(arch: GuestArch, img: Uint8Array, rounds: number, mask: number, jit: boolean): VkvmRun {
+  const sys = virtualSys({ arch, jit });
+  const g = bootGuest(sys, arch, img, rounds, mask);
+  try {
+    const r = runGuest(g);
+    const cpu = (sys as unknown as { kernel: { file(fd: number): { vcpu?: { archState: { cpu?: { jit: { compiled: number } | null } } } } | undefined } }).kernel.file(g.vcpu.fd)?.vcpu?.archState.cpu;
+    return { rounds, instructions: r.instructions ?? retired(g) ?? 0, seconds: r.seconds, checksum: r.checksum, compiled: cpu?.jit?.compiled };
+  } finally {
+    g.close();
+  }
+}
+
+/** Instructions of workload(rounds, mask) for an arch: I(0) + rounds/8 * I(8 rounds) (the work repeats with period 8). */
+class InsnModel {
+  private readonly exact = new Map<string, number>();
+  note(arch: GuestArch, mask: number, rounds: number, n: number): void {
+    this.exact.set(`${arch}/${mask}/${rounds}`, n);
+  }
+  get(arch: GuestArch, mask: number, rounds: number): number | undefined {
+    const e = this.exact.get(`${arch}/${mask}/${rounds}`);
+    if (e !== undefined) return e;
+    const i0 = this.exact.get(`${arch}/${mask}/0`);
+    const i8 = this.exact.get(`${arch}/${mask}/8`);
+    if (i0 === undefined || i8 === undefined || rounds % 8 !== 0) return undefined;
+    return i0 + (rounds / 8) * (i8 - i0);
+  }
+}
+
+function measureVkvm(o: Options, model: InsnModel, arch: GuestArch, img: Uint8Array, mask: number, jit: boolean): { mips: number; run: VkvmRun; samples: number[] } {
+  const base = vkvmRun(arch, img, 0, mask, jit);
+  model.note(arch, mask, 0, base.instructions);
+  // The first run warms the process up (V8 optimising the interpreter, JIT translations); the
+  // second one calibrates.
+  let cal = vkvmRun(arch, img, 8, mask, jit);
+  cal = vkvmRun(arch, img, 8, mask, jit);
+  model.note(arch, mask, 8, cal.instructions);
+  const rounds = Math.max(8, 8 * Math.round(o.seconds / Math.max(cal.seconds, 1e-6)));
+  const samples: number[] = [];
+  let last = cal;
+  for (let r = 0; r < o.repeats; r++) {
+    last = vkvmRun(arch, img, rounds, mask, jit);
+    model.note(arch, mask, rounds, last.instructions);
+    samples.push(last.instructions / last.seconds / 1e6);
+  }
+  return { mips: median(samples), run: last, samples };
+}
+
+/** Rounds (a multiple of 8) that make `measure` take about `seconds`. */
+function calibrate(seconds: number, measure: (rounds: number) => number): number {
+  let rounds = 8;
+  for (;;) {
+    const t = measure(rounds);
+    if (t >= seconds / 4 || rounds >= 1 << 20) return Math.max(8, 8 * Math.round((rounds * seconds) / Math.max(t, 1e-6) / 8));
+    rounds *= 8;
+  }
+}
+
+// ---- (c) creation -----------------------------------------------------------------------------------
+
+function creation(sys: Sys, arch: GuestArch, n: number): { us: number; minUs: number } {
+  const kvm = Kvm.open(sys);
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = now();
+    const vm = kvm.createVm();
+    const vcpu = vm.createVcpu(0);
+    if (arch === 'arm64') vcpu.armInit([KVM_ARM_VCPU.PSCI_0_2]);
+    samples.push(Number(now() - t0) / 1000);
+    vcpu.close();
+    vm.close();
+  }
+  kvm.close();
+  return { us: median(samples), minUs: Math.min(...samples) };
+}
+
+// ---- (d) RSS (in a child process, so nothing else is resident) ------------------------------------
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+function rssChild(backend: string): void {
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  const rss = () => {
+    gc();
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : process.memoryUsage().rss;
+  };
+  const sys = backend === 'native' ? nativeSys() : virtualSys({ arch: 'x86_64' });
+  const kvm = Kvm.open(sys);
+  // Warm up every path the measurement takes (a small slot, touched), so only the big slot is new.
+  {
+    const vm0 = kvm.createVm();
+    const m0 = sys.alloc(backend === 'native' ? 4 * GiB : MiB);
+    vm0.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: MiB, userspaceAddr: m0.hva });
+    m0.bytes.fill(1, 0, MiB);
+    vm0.close();
+    sys.munmap(m0.bytes);
+  }
+  const vm = kvm.createVm();
+  const vcpu = vm.createVcpu(0);
+  rss();
+  const before = Math.min(rss(), rss());
+  const ram = sys.alloc(4 * GiB);
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 4 * GiB, userspaceAddr: ram.hva });
+  const afterSlot = rss();
+  // 1 MiB touched: 256 pages spread over the slot (every 16 MiB), written whole.
+  for (let p = 0; p < 256; p++) ram.bytes.fill(0xa5, p * 16 * MiB, p * 16 * MiB + 4096);
+  const after = rss();
+  void vcpu;
+  process.stdout.write(JSON.stringify({ backend, before, afterSlot, after, addedBytes: after - before }) + '\n');
+}
+
+function measureRss(bundle: string, backend: string): { addedMiB: number; slotMiB: number; touchMiB: number } | { error: string } {
+  const r = spawnSync(process.execPath, ['--expose-gc', bundle, '--rss-child', backend], { encoding: 'utf8' });
+  if (r.status !== 0) return { error: (r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' ') };
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: number; afterSlot: number; after: number };
+  return { addedMiB: (j.after - j.before) / MiB, slotMiB: (j.afterSlot - j.before) / MiB, touchMiB: (j.after - j.afterSlot) / MiB };
+}
+
+// ---- main -----------------------------------------------------------------------------------------
+
+function machine(): BenchResult['machine'] {
+  const cpuModel = cpus()[0]?.model ?? 'unknown';
+  let kvmNote = 'no /dev/kvm';
+  if (isNativeAvailable()) kvmNote = '/dev/kvm present';
+  return {
+    cpu: cpuModel,
+    cores: cpus().length,
+    memGiB: Math.round(totalmem() / GiB),
+    kernel: release(),
+    node: process.version,
+    load: loadavg().map((l) => Math.round(l * 100) / 100),
+    kvm: kvmNote,
+  };
+}
+
+function main(): void {
+  const argv = process.argv.slice(2);
+  const ci = argv.indexOf('--rss-child');
+  if (ci >= 0) return rssChild(argv[ci + 1]!);
+  const o = parseArgs(argv);
+  const bundle = process.argv[1]!;
+  const imgs = { x86_64: image(o.root, 'x86_64'), arm64: image(o.root, 'arm64') } as const;
+  const nat = nativeOk(o);
+  const pkg = JSON.parse(readFileSync(join(o.root, 'package.json'), 'utf8')) as { version: string };
+  const result: BenchResult = {
+    date: new Date().toISOString(),
+    vkvm: pkg.version,
+    machine: machine(),
+    settings: { seconds: o.seconds, repeats: o.repeats, quick: o.quick },
+    notes: [],
+    roundTrip: [],
+    mips: [],
+    creation: [],
+    rss: [],
+    targets: [],
+  };
+  if (!nat.ok) result.notes.push(`real KVM not measured: ${nat.why}`);
+  else
+    result.notes.push(
+      'native KVM guest MIPS: on this host (AMD, PVM backend) the KVM guest runs through KVM\'s instruction emulator, so it is not hardware speed; the physical limit is the "native" column (the same C on the host)',
+    );
+  result.notes.push('MIPS = instructions vkvm retires for the same guest, rounds and kernels / wall time; for native and qemu the count comes from vkvm (same workload() machine code)');
+
+  // (a)
+  if (o.only.has('a')) {
+    log('(a) exit round trip...');
+    const vIter = o.quick ? 20_000 : 200_000;
+    const reps = o.quick ? 3 : 7;
+    const vx = roundTrip(virtualSys({ arch: 'x86_64' }), 'x86_64', imgs.x86_64, vIter, reps);
+    result.roundTrip.push({ backend: 'vkvm', arch: 'x86_64', exit: 'KVM_EXIT_IO (OUT)', ns: vx.ns, samples: vx.samples });
+    const va = roundTrip(virtualSys({ arch: 'arm64' }), 'arm64', imgs.arm64, vIter, reps);
+    result.roundTrip.push({ backend: 'vkvm', arch: 'arm64', exit: 'KVM_EXIT_MMIO (store)', ns: va.ns, samples: va.samples });
+    if (nat.ok) {
+      const nx = roundTrip(nativeSys(), 'x86_64', imgs.x86_64, o.quick ? 2_000 : 20_000, reps);
+      result.roundTrip.push({ backend: '/dev/kvm', arch: 'x86_64', exit: 'KVM_EXIT_IO (OUT)', ns: nx.ns, samples: nx.samples });
+    }
+  }
+
+  // (b)
+  if (o.only.has('b')) {
+    const model = new InsnModel();
+    const progs = buildHostPrograms(o.root);
+    result.notes.push(...progs.notes);
+    const qemuX = o.qemu && progs.x86 && hasCommand('qemu-x86_64') ? 'qemu-x86_64' : undefined;
+    const qemuA = o.qemu && progs.arm64 && hasCommand('qemu-aarch64') ? 'qemu-aarch64' : undefined;
+    if (o.qemu && !qemuX) result.notes.push('qemu-x86_64 not measured (not installed or no program)');
+    if (o.qemu && !qemuA) result.notes.push('qemu-aarch64 not measured (not installed or no program)');
+    const all: [string, number][] = [['mix', MIX], ...Object.entries(KERNELS)];
+    const workloads = all.filter(([n]) => o.workloads.includes(n));
+    for (const [name, mask] of workloads) {
+      log(`(b) ${name}...`);
+      const row: MipsRow = { workload: name, mask, cells: {} };
+      for (const arch of ['x86_64', 'arm64'] as const) {
+        const v = measureVkvm(o, model, arch, imgs[arch], mask, true);
+        row.cells[`vkvm ${arch}`] = { mips: v.mips, rounds: v.run.rounds, instructions: v.run.instructions, seconds: v.run.seconds, checksum: v.run.checksum, samples: v.samples, ...(v.run.compiled !== undefined ? { blocksTranslated: v.run.compiled } : {}) };
+      }
+      if (name === 'mix') {
+        const v = measureVkvm(o, model, 'arm64', imgs.arm64, mask, false);
+        row.cells['vkvm arm64 (interpreter)'] = { mips: v.mips, rounds: v.run.rounds, instructions: v.run.instructions, seconds: v.run.seconds, checksum: v.run.checksum, samples: v.samples };
+      }
+      // The same C outside vkvm: rounds calibrated per runner, instruction counts from the model.
+      const host = (label: string, arch: GuestArch, prog: string, runner?: string) => {
+        const rounds = calibrate(o.seconds, (r) => runHost(prog, r, mask, 1, runner).ns / 1e9);
+        const h = runHost(prog, rounds, mask, o.repeats, runner);
+        const insns = model.get(arch, mask, rounds);
+        if (insns === undefined) return;
+        row.cells[label] = { mips: insns / (h.ns / 1e9) / 1e6, rounds, instructions: insns, seconds: h.ns / 1e9, checksum: h.checksum };
+      };
+      if (progs.x86) host('native', 'x86_64', progs.x86);
+      if (qemuX) host('qemu-x86_64', 'x86_64', progs.x86!, qemuX);
+      if (qemuA) host('qemu-aarch64', 'arm64', progs.arm64!, qemuA);
+      if (nat.ok && name === 'mix') {
+        // A guest of the real KVM, time-capped: 1 round when KVM emulates it (slow), else calibrated.
+        model.note('x86_64', mask, 1, vkvmRun('x86_64', imgs.x86_64, 1, mask, true).instructions);
+        let rounds = 1;
+        let r = runOnNative(imgs.x86_64, 1, mask);
+        if (r.seconds < o.seconds / 4) {
+          rounds = calibrate(o.seconds, (n) => runOnNative(imgs.x86_64, n, mask).seconds);
+          r = runOnNative(imgs.x86_64, rounds, mask);
+        }
+        const insns = model.get('x86_64', mask, rounds);
+        if (insns !== undefined) row.cells['/dev/kvm x86_64'] = { mips: insns / r.seconds / 1e6, rounds, instructions: insns, seconds: r.seconds, checksum: r.checksum };
+      }
+      // Every runner computed the same checksum for the same rounds.
+      checkChecksums(o, row, progs.x86);
+      result.mips.push(row);
+    }
+  }
+
+  // (c)
+  if (o.only.has('c')) {
+    log('(c) VM + vCPU creation...');
+    const n = o.quick ? 50 : 300;
+    for (const arch of ['x86_64', 'arm64'] as const) {
+      creation(virtualSys({ arch }), arch, 20); // warm-up
+      const c = creation(virtualSys({ arch }), arch, n);
+      result.creation.push({ backend: 'vkvm', arch, us: c.us, minUs: c.minUs, what: arch === 'arm64' ? 'KVM_CREATE_VM + KVM_CREATE_VCPU + mmap + KVM_ARM_VCPU_INIT' : 'KVM_CREATE_VM + KVM_CREATE_VCPU + mmap' });
+    }
+    if (nat.ok) {
+      const c = creation(nativeSys(), 'x86_64', o.quick ? 10 : 50);
+      result.creation.push({ backend: '/dev/kvm', arch: 'x86_64', us: c.us, minUs: c.minUs, what: 'KVM_CREATE_VM + KVM_CREATE_VCPU + mmap' });
+    }
+  }
+
+  // (d)
+  if (o.only.has('d')) {
+    log('(d) RSS of a 4 GiB slot with 1 MiB touched...');
+    for (const backend of nat.ok ? ['virtual', 'native'] : ['virtual']) {
+      const r = measureRss(bundle, backend);
+      if ('error' in r) result.notes.push(`RSS (${backend}) failed: ${r.error}`);
+      else result.rss.push({ backend: backend === 'native' ? '/dev/kvm' : 'vkvm', addedMiB: r.addedMiB, slotOnlyMiB: r.slotMiB, touchMiB: r.touchMiB });
+    }
+  }
+
+  result.targets = targets(result);
+  mkdirSync(dirname(o.out), { recursive: true });
+  writeFileSync(o.out, JSON.stringify(result, null, 2) + '\n');
+  const table = renderTable(result);
+  writeFileSync(o.out.replace(/\.json$/, '') + '.md', table);
+  process.stdout.write(table);
+  log(`wrote ${o.out}`);
+}
+
+function runOnNative(img: Uint8Array, rounds: number, mask: number): { seconds: number; checksum: number } {
+  const g = bootGuest(nativeSys(), 'x86_64', img, rounds, mask);
+  try {
+    const r = runGuest(g);
+    return { seconds: r.seconds, checksum: r.checksum };
+  } finally {
+    g.close();
+  }
+}
+
+function checkChecksums(o: Options, row: MipsRow, hostProg: string | undefined): void {
+  if (!hostProg) return;
+  const want = new Map<number, number>();
+  for (const [label, c] of Object.entries(row.cells)) {
+    let w = want.get(c.rounds);
+    if (w === undefined) {
+      w = runHost(hostProg, c.rounds, row.mask, 1).checksum;
+      want.set(c.rounds, w);
+    }
+    if (c.checksum >>> 0 !== w >>> 0) throw new Error(`${row.workload}: ${label} computed 0x${(c.checksum >>> 0).toString(16)} for ${c.rounds} rounds, the host 0x${w.toString(16)}`);
+  }
+  void o;
+}
+
+function targets(r: BenchResult): Target[] {
+  const t: Target[] = [];
+  const kvmRt = r.roundTrip.find((x) => x.backend === '/dev/kvm');
+  for (const v of r.roundTrip.filter((x) => x.backend === 'vkvm')) {
+    if (kvmRt) t.push({ name: `exit round trip ${v.arch} >= 10x faster than /dev/kvm`, value: `${(kvmRt.ns / v.ns).toFixed(1)}x (${(v.ns / 1000).toFixed(2)} us vs ${(kvmRt.ns / 1000).toFixed(2)} us)`, pass: kvmRt.ns / v.ns >= 10 });
+  }
+  const mix = r.mips.find((m) => m.workload === 'mix');
+  for (const arch of ['x86_64', 'arm64']) {
+    const c = mix?.cells[`vkvm ${arch}`];
+    if (c) t.push({ name: `${arch} >= 100 MIPS on the workload mix`, value: `${c.mips.toFixed(1)} MIPS`, pass: c.mips >= 100 });
+  }
+  for (const c of r.creation.filter((x) => x.backend === 'vkvm')) t.push({ name: `VM + vCPU creation < 1 ms (${c.arch})`, value: `${(c.us / 1000).toFixed(3)} ms`, pass: c.us < 1000 });
+  const rss = r.rss.find((x) => x.backend === 'vkvm');
+  if (rss) t.push({ name: '4 GiB slot with 1 MiB touched adds < 16 MiB RSS', value: `${rss.addedMiB.toFixed(1)} MiB`, pass: rss.addedMiB < 16 });
+  return t;
+}
+
+main();

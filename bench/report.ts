@@ -1,0 +1,84 @@
+/**
+ * The benchmark's result shape (bench/results/*.json) and its readable table.
+ * @module
+ */
+
+export interface MipsCell {
+  readonly mips: number;
+  readonly rounds: number;
+  readonly instructions: number;
+  readonly seconds: number;
+  readonly checksum: number;
+  readonly samples?: number[];
+  /** arm64 block JIT: blocks translated in the last run. */
+  readonly blocksTranslated?: number;
+}
+
+export interface MipsRow {
+  readonly workload: string;
+  readonly mask: number;
+  readonly cells: Record<string, MipsCell>;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly value: string;
+  readonly pass: boolean;
+}
+
+export interface BenchResult {
+  date: string;
+  vkvm: string;
+  machine: { cpu: string; cores: number; memGiB: number; kernel: string; node: string; load: number[]; kvm: string };
+  settings: { seconds: number; repeats: number; quick: boolean };
+  notes: string[];
+  roundTrip: { backend: string; arch: string; exit: string; ns: number; samples: number[] }[];
+  mips: MipsRow[];
+  creation: { backend: string; arch: string; us: number; minUs: number; what: string }[];
+  rss: { backend: string; addedMiB: number; slotOnlyMiB: number; touchMiB: number }[];
+  targets: Target[];
+}
+
+const COLUMNS = ['vkvm x86_64', 'vkvm arm64', 'vkvm arm64 (interpreter)', 'native', 'qemu-x86_64', 'qemu-aarch64', '/dev/kvm x86_64'];
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n') + '\n';
+}
+
+const f1 = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+/** The Markdown report (also printed by `npm run bench`). */
+export function renderTable(r: BenchResult): string {
+  const m = r.machine;
+  let out = `### vkvm ${r.vkvm} benchmark, ${r.date.slice(0, 10)}\n\n`;
+  out += `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load ${m.load.join(' ')} at start; ${m.kvm}.\n\n`;
+  if (r.roundTrip.length) {
+    out += `**(a) KVM_RUN -> exit -> KVM_RUN round trip** (median of ${r.roundTrip[0]!.samples.length} batches, through \`Sys.ioctl\`)\n\n`;
+    out += table(['backend', 'guest', 'exit', 'ns / round trip'], r.roundTrip.map((x) => [x.backend, x.arch, x.exit, x.ns.toFixed(0)]));
+    out += '\n';
+  }
+  if (r.mips.length) {
+    const cols = COLUMNS.filter((c) => r.mips.some((row) => row.cells[c]));
+    out += `**(b) guest MIPS** (bench/guests/work.c; median of ${r.settings.repeats})\n\n`;
+    out += table(['workload', ...cols], r.mips.map((row) => [row.workload, ...cols.map((c) => (row.cells[c] ? f1(row.cells[c]!.mips) : '-'))]));
+    out += '\n';
+  }
+  if (r.creation.length) {
+    out += '**(c) VM + vCPU creation** (median)\n\n';
+    out += table(['backend', 'arch', 'µs', 'what'], r.creation.map((c) => [c.backend, c.arch, c.us.toFixed(1), c.what]));
+    out += '\n';
+  }
+  if (r.rss.length) {
+    out += '**(d) RSS added by a 4 GiB memslot with 1 MiB touched**\n\n';
+    out += table(['backend', 'MiB added', 'alloc + KVM_SET_USER_MEMORY_REGION', 'touching 1 MiB'], r.rss.map((x) => [x.backend, x.addedMiB.toFixed(2), x.slotOnlyMiB.toFixed(2), x.touchMiB.toFixed(2)]));
+    out += '\n';
+  }
+  if (r.targets.length) {
+    out += '**Targets**\n\n';
+    out += table(['target', 'measured', ''], r.targets.map((t) => [t.name, t.value, t.pass ? 'pass' : 'FAIL']));
+    out += '\n';
+  }
+  if (r.notes.length) out += r.notes.map((n) => `- ${n}`).join('\n') + '\n';
+  return out;
+}

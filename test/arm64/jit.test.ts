@@ -1,0 +1,310 @@
+/**
+ * The arm64 block JIT against the interpreter:
+ * - self-modifying code (smc.S, no cache maintenance) and code userspace rewrites between runs
+ *   give the new instructions' results on both engines and with default hotness;
+ * - seeded random programs mixing data processing, every general-register load/store form,
+ *   forward branches and counted loops end in the same registers, flags, memory, PC and retired
+ *   count under both engines, also when the run budget cuts them anywhere;
+ * - the translation actually happens (white-box counters), lazily under the default hotness.
+ */
+import { describe, expect, it } from 'vitest';
+import { KVM_GUESTDBG } from '../../src/uapi/constants.js';
+import { KVM_GUESTDBG_ARM64 } from '../../src/uapi/arm64.js';
+import { Rng, randomInsn } from './a64gen.js';
+import { armGuest, armMachine, ENGINES, jitStats, RAM_BASE, reg, useEngine, withEngine, type ArmMachine, type Engine } from './helpers.js';
+
+const BRK0 = 0xd4200000 | 0;
+
+/** Instructions retired by the vCPU (white-box). */
+function retired(m: ArmMachine): number {
+  const k = (m.sys as unknown as { kernel: { file(fd: number): { vcpu?: { archState: { cpu: { retired: number } } } } | undefined } }).kernel;
+  return k.file(m.vcpu.fd)!.vcpu!.archState.cpu.retired;
+}
+
+function writeWords(m: ArmMachine, gpa: number, words: readonly number[]): void {
+  const dv = new DataView(m.ram.bytes.buffer, m.ram.bytes.byteOffset);
+  words.forEach((w, i) => dv.setUint32(gpa - RAM_BASE + 4 * i, w >>> 0, true));
+}
+
+describe.each([...ENGINES, { name: 'jit (default hotness)', jit: true }] as Engine[])('$name', (engine) => {
+  useEngine(engine);
+
+  it('self-modifying code without cache maintenance runs the new instructions at once', () => {
+    const m = armMachine(armGuest('smc'));
+    const e = m.vcpu.run();
+    expect(e.reason).toBe('system_event');
+    expect([19, 20, 21, 22, 23, 24].map((r) => m.x(r))).toEqual([42n, 140n, 99n, 15n, 5n, 6n]);
+    const st = jitStats(m.sys, m.vcpu.fd);
+    if (!engine.jit) expect(st).toBeNull();
+    else {
+      expect(st!.compiled).toBeGreaterThan(0);
+      expect(st!.failed).toBe(0);
+      // The subroutine, the same-block patch, three loop passes and the pair store each dropped translated code.
+      expect(st!.invalidated).toBeGreaterThanOrEqual(engine.hotness === 0 ? 6 : 1);
+    }
+  });
+
+  it('code userspace rewrites between runs is seen by the next KVM_RUN (also inside a hot loop)', () => {
+    // loop: add x0, x0, #1; subs x1, x1, #1; b.ne loop; brk #0
+    const code = [0x91000400, 0xf1000421, 0x54ffffc1, BRK0];
+    const m = armMachine(new Uint8Array(0), { ramSize: 0x10000 });
+    m.vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG_ARM64.USE_SW_BP);
+    const CODE = RAM_BASE + 0x1000;
+    writeWords(m, CODE, code);
+    const runLoop = (n: number): bigint => {
+      m.setX(0, 0);
+      m.setX(1, n);
+      m.vcpu.setOneReg(reg.pc, CODE);
+      const e = m.vcpu.run();
+      expect(e.reason).toBe('debug');
+      expect(m.pc()).toBe(BigInt(CODE + 12));
+      return m.x(0);
+    };
+    expect(runLoop(100)).toBe(100n);
+    expect(runLoop(100)).toBe(100n);
+    writeWords(m, CODE, [0x91000c00]); // add x0, x0, #3
+    expect(runLoop(100)).toBe(300n);
+    // The loop's last word too: b.ne -> b.eq falls straight through after one pass.
+    writeWords(m, CODE + 8, [0x54ffffc0]);
+    expect(runLoop(100)).toBe(3n);
+    // A block entered in its middle keeps its own identity: start at the SUBS.
+    writeWords(m, CODE + 8, [0x54ffffc1]);
+    m.setX(0, 0);
+    m.setX(1, 5);
+    m.vcpu.setOneReg(reg.pc, CODE + 4);
+    expect(m.vcpu.run().reason).toBe('debug');
+    expect(m.x(0)).toBe(12n); // first pass skips the add
+  });
+
+  it('a budget that ends inside a translated loop stops at the same instruction as the interpreter', () => {
+    // loop: add x0, x0, #1; subs x1, x1, #1; b.ne loop; brk #0
+    for (const budget of [1, 2, 3, 4, 5, 299, 300, 301, 1000]) {
+      const m = armMachine(new Uint8Array(0), { ramSize: 0x10000, runBudget: budget });
+      const CODE = RAM_BASE + 0x1000;
+      writeWords(m, CODE, [0x91000400, 0xf1000421, 0x54ffffc1, BRK0]);
+      m.vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG_ARM64.USE_SW_BP);
+      m.setX(1, 200);
+      m.vcpu.setOneReg(reg.pc, CODE);
+      let eintr = false;
+      try {
+        m.vcpu.run();
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('EINTR');
+        eintr = true;
+      }
+      expect(eintr).toBe(budget < 601);
+      const done = Math.min(budget, 600);
+      expect(retired(m)).toBe(done);
+      // Each pass is 3 instructions: pc and x0 follow from the count alone.
+      expect(m.x(0)).toBe(BigInt(Math.ceil(done / 3)));
+      expect(m.pc()).toBe(BigInt(CODE + 4 * (done % 3)) + (done === 600 ? 12n : 0n));
+    }
+  });
+});
+
+// ---- random programs: JIT and interpreter must agree on everything ----------------------------
+
+const DATA = RAM_BASE + 0x10000; // x25, x28 and SP point here; accesses stay within +-8 KiB
+const CODE = RAM_BASE + 0x1000;
+const RAM = 0x20000;
+
+const u = (v: number) => v | 0;
+const ldstUimm = (size: number, opc: number, imm12: number, rn: number, rt: number) => u((size << 30) | (0b111001 << 24) | (opc << 22) | (imm12 << 10) | (rn << 5) | rt);
+const ldstImm9 = (size: number, opc: number, imm9: number, mode: number, rn: number, rt: number) => u((size << 30) | (0b111000 << 24) | (opc << 22) | ((imm9 & 0x1ff) << 12) | (mode << 10) | (rn << 5) | rt);
+const ldstReg = (size: number, opc: number, rm: number, option: number, s: number, rn: number, rt: number) => u((size << 30) | (0b111000 << 24) | (opc << 22) | (1 << 21) | (rm << 16) | (option << 13) | (s << 12) | (0b10 << 10) | (rn << 5) | rt);
+const ldstPair = (opc: number, mode: number, l: number, imm7: number, rt2: number, rn: number, rt: number) => u((opc << 30) | (0b101 << 27) | (mode << 23) | (l << 22) | ((imm7 & 0x7f) << 15) | (rt2 << 10) | (rn << 5) | rt);
+
+/** A random general-register load or store that stays inside the data area and aligned. */
+function randomLdst(rng: Rng, pcIndex: number): number {
+  const dst = () => (rng.below(8) === 0 ? 31 : rng.below(25));
+  const src = () => rng.below(32);
+  const sizeOpc = (): [number, number] => {
+    for (;;) {
+      const size = rng.below(4);
+      const opc = rng.below(4);
+      if (size === 3 && opc >= 2) continue;
+      if (size === 2 && opc === 3) continue;
+      return [size, opc];
+    }
+  };
+  switch (rng.below(6)) {
+    case 0: {
+      const [size, opc] = sizeOpc();
+      return ldstUimm(size, opc, rng.below(64), rng.below(3) === 0 ? 31 : 28, opc === 0 ? src() : dst());
+    }
+    case 1: {
+      const [size, opc] = sizeOpc();
+      return ldstImm9(size, opc, (rng.below(32) - 16) << size, 0, rng.below(3) === 0 ? 31 : 28, opc === 0 ? src() : dst());
+    }
+    case 2: {
+      // pre/post-index on x25, moving it by multiples of 16
+      const [size, opc] = sizeOpc();
+      return ldstImm9(size, opc, (rng.below(17) - 8) * 16, rng.below(2) ? 1 : 3, 25, opc === 0 ? src() : dst());
+    }
+    case 3: {
+      const [size, opc] = sizeOpc();
+      return ldstReg(size, opc, 27, [2, 3, 6, 7][rng.below(4)]!, rng.below(2), 28, opc === 0 ? src() : dst());
+    }
+    case 4: {
+      const opc = [0, 1, 2][rng.below(3)]!;
+      const load = opc === 1 ? 1 : rng.below(2);
+      const wb = rng.below(2) === 1;
+      const mode = wb ? (rng.below(2) ? 1 : 3) : opc === 1 ? 2 : rng.below(2) ? 0 : 2;
+      const scale = opc === 2 ? 8 : 4;
+      const imm7 = wb ? ((rng.below(9) - 4) * 16) / scale : rng.below(32) - 16;
+      const rt = load ? rng.below(25) : src();
+      let rt2 = load ? rng.below(25) : src();
+      if (load && rt2 === rt) rt2 = (rt + 1) % 25;
+      return ldstPair(opc, mode, load, imm7, rt2, wb ? 25 : rng.below(3) === 0 ? 31 : 28, rt);
+    }
+    default: {
+      // LDR (literal), 32-bit or LDRSW, reading an earlier instruction word
+      const back = rng.below(pcIndex + 1);
+      return u(((rng.below(2) ? 2 : 0) << 30) | (0b011000 << 24) | (((-back) & 0x7ffff) << 5) | dst());
+    }
+  }
+}
+
+/** A data-processing instruction from the generator that leaves x25-x28 alone. */
+function randomDp(rng: Rng): number {
+  for (;;) {
+    const { word } = randomInsn(rng);
+    const rd = word & 31;
+    if (rd >= 25 && rd <= 28) continue;
+    return word;
+  }
+}
+
+const straight = (rng: Rng, pc: number) => (rng.below(3) === 0 ? randomLdst(rng, pc) : randomDp(rng));
+
+interface Program {
+  words: number[];
+  x: bigint[];
+  nzcv: number;
+  /** Initial contents of the data area (DATA - 8 KiB .. DATA + 8 KiB). */
+  data: Uint8Array;
+}
+
+function randomProgram(rng: Rng): Program {
+  const words: number[] = [];
+  const segments = 1 + rng.below(6);
+  for (let s = 0; s < segments; s++) {
+    switch (rng.below(4)) {
+      case 0: {
+        // counted loop: movz x26, #n; body; subs x26, x26, #1 | sub + cbnz; b.ne body
+        words.push(u(0xd2800000 | ((1 + rng.below(6)) << 5) | 26));
+        const top = words.length;
+        const body = 1 + rng.below(8);
+        for (let i = 0; i < body; i++) words.push(straight(rng, words.length));
+        if (rng.below(2)) {
+          words.push(u(0xf1000400 | (26 << 5) | 26)); // subs x26, x26, #1
+          words.push(u(0x54000001 | (((top - words.length) & 0x7ffff) << 5))); // b.ne top
+        } else {
+          words.push(u(0xd1000400 | (26 << 5) | 26)); // sub x26, x26, #1
+          words.push(u(0xb5000000 | (((top - words.length) & 0x7ffff) << 5) | 26)); // cbnz x26, top
+        }
+        break;
+      }
+      case 1: {
+        // a forward branch over 1-3 instructions
+        const skip = 1 + rng.below(3);
+        const off = ((skip + 1) & 0x7ffff) << 5;
+        const r = rng.below(31);
+        const kind = rng.below(3);
+        if (kind === 0) words.push(u(0x54000000 | off | rng.below(16))); // b.cond
+        else if (kind === 1) words.push(u((rng.below(2) << 31) | 0x34000000 | (rng.below(2) << 24) | off | r)); // cbz/cbnz
+        else {
+          const bit = rng.below(64);
+          words.push(u(((bit >> 5) << 31) | 0x36000000 | (rng.below(2) << 24) | ((bit & 31) << 19) | (((skip + 1) & 0x3fff) << 5) | r)); // tbz/tbnz
+        }
+        for (let i = 0; i < skip; i++) words.push(straight(rng, words.length));
+        break;
+      }
+      default: {
+        const n = 1 + rng.below(10);
+        for (let i = 0; i < n; i++) words.push(straight(rng, words.length));
+      }
+    }
+  }
+  words.push(BRK0);
+  const x = Array.from({ length: 31 }, () => rng.value());
+  x[25] = BigInt(DATA);
+  x[26] = 0n;
+  x[27] = BigInt(8 * rng.below(32));
+  x[28] = BigInt(DATA);
+  const data = new Uint8Array(0x4000);
+  for (let i = 0; i < data.length; i += 4) new DataView(data.buffer).setUint32(i, rng.u32(), true);
+  return { words, x, nzcv: rng.below(16) << 28, data };
+}
+
+interface Outcome {
+  exit: string;
+  regs: bigint[];
+  retired: number;
+  data: Uint8Array;
+  /** Blocks the JIT translated, and failed to. */
+  compiled: number;
+  failed: number;
+  error: unknown;
+}
+
+function runProgram(p: Program, budget?: number): Outcome {
+  const m = armMachine(new Uint8Array(0), { ramSize: RAM, ...(budget ? { runBudget: budget } : {}) });
+  m.vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG_ARM64.USE_SW_BP);
+  writeWords(m, CODE, p.words);
+  m.ram.bytes.set(p.data, DATA - RAM_BASE - 0x2000);
+  for (let i = 0; i < 31; i++) m.vcpu.setOneReg(reg.x(i), p.x[i]!);
+  m.vcpu.setOneReg(reg.spEl1, DATA + 0x100);
+  m.vcpu.setOneReg(reg.pstate, BigInt((p.nzcv | 0x3c5) >>> 0));
+  m.vcpu.setOneReg(reg.pc, CODE);
+  let exit: string;
+  try {
+    const e = m.vcpu.run();
+    exit = e.reason === 'debug' && e.arch.arch === 'arm64' ? `debug ${(e.arch.hsr >>> 26).toString(16)}` : e.reason;
+  } catch (err) {
+    exit = (err as { code?: string }).code ?? String(err);
+  }
+  const regs = Array.from({ length: 31 }, (_, i) => m.vcpu.getOneReg(reg.x(i)));
+  regs.push(m.vcpu.getOneReg(reg.pstate), m.pc(), m.vcpu.getOneReg(reg.spEl1));
+  return { exit, regs, retired: retired(m), data: m.ram.bytes.slice(DATA - RAM_BASE - 0x2000, DATA - RAM_BASE + 0x2000), compiled: jitStats(m.sys, m.vcpu.fd)?.compiled ?? 0, failed: jitStats(m.sys, m.vcpu.fd)?.failed ?? 0, error: jitStats(m.sys, m.vcpu.fd)?.lastError ?? null };
+}
+
+describe('random programs: the block JIT agrees with the interpreter', () => {
+  const N = Number(process.env.VKVM_A64_JIT_N ?? 400);
+  const [interp, jit] = ENGINES as [Engine, Engine];
+
+  describe.each([false, true])('cut by the run budget: %s', (cut) => {
+    it(`${N} programs (loads, stores, branches, loops) end in the same state`, { timeout: 120_000 }, () => {
+      const rng = new Rng(0x5eed_1217 + (cut ? 1 : 0));
+      const bad: string[] = [];
+      let translated = 0;
+      const exits: Record<string, number> = {};
+      let instructions = 0;
+      for (let k = 0; k < N && bad.length < 5; k++) {
+        const p = randomProgram(rng);
+        const budget = cut ? 1 + rng.below(60) : undefined;
+        const a = withEngine(interp, () => runProgram(p, budget));
+        const b = withEngine(jit, () => runProgram(p, budget));
+        translated += b.compiled;
+        if (b.failed) bad.push(`program ${k}: translation failed: ${String(b.error)}`);
+        exits[a.exit] = (exits[a.exit] ?? 0) + 1;
+        instructions += a.retired;
+        const diffs: string[] = [];
+        if (a.exit !== b.exit) diffs.push(`exit ${a.exit} vs ${b.exit}`);
+        if (a.retired !== b.retired) diffs.push(`retired ${a.retired} vs ${b.retired}`);
+        a.regs.forEach((v, i) => {
+          if (v !== b.regs[i]) diffs.push(`${i < 31 ? `x${i}` : ['pstate', 'pc', 'sp'][i - 31]}: ${v.toString(16)} vs ${b.regs[i]!.toString(16)}`);
+        });
+        const memDiff = a.data.findIndex((v, i) => v !== b.data[i]);
+        if (memDiff >= 0) diffs.push(`memory at data${memDiff - 0x2000}`);
+        if (diffs.length) bad.push(`program ${k} (${p.words.map((w) => (w >>> 0).toString(16).padStart(8, '0')).join(' ')}): ${diffs.join('; ')}`);
+      }
+      expect(bad).toEqual([]);
+      // Uncut, every program ends at its BRK (none faults); cut, the budget stops many of them.
+      if (!cut) expect(exits).toEqual({ 'debug 3c': N });
+      else expect(exits.EINTR).toBeGreaterThan(N / 4);
+      expect(translated).toBeGreaterThan(N); // the JIT side really ran translated blocks
+      expect(instructions).toBeGreaterThan(N * 5);
+    });
+  });
+});
