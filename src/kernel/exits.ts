@@ -64,7 +64,8 @@ export function exitIo(v: Vcpu, direction: number, port: number, size: number, c
   dv.setUint8(RUN['io.size'], size);
   dv.setUint16(RUN['io.port'], port, true);
   dv.setUint32(RUN['io.count'], count, true);
-  dv.setBigUint64(RUN['io.data_offset'], BigInt(dataOffset), true);
+  dv.setUint32(RUN['io.data_offset'], dataOffset, true); // < 2^32: no BigInt on the hot exit
+  dv.setUint32(RUN['io.data_offset'] + 4, 0, true);
 }
 
 /**

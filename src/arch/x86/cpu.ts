@@ -665,6 +665,12 @@ export class X86Cpu {
     this.pendingExit = true;
   }
 
+  /**
+   * Set by a handler that exits to userspace before its instruction retires (IN/OUT): the run
+   * loop stops without unwinding (cheaper than throwing EXIT on the hottest exit).
+   */
+  exitNow = false;
+
   /** Set by an MMIO write: exit after the instruction completes. */
   pendingExit = false;
 

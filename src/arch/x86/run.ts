@@ -24,13 +24,23 @@ import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/ho
 
 /** Userspace exit waiting for completion on the next KVM_RUN. */
 type Pending =
-  | { kind: 'pio_out' }
+  | PioPending
   | { kind: 'outs'; done: boolean }
-  | { kind: 'pio_in'; size: number }
   | { kind: 'ins'; size: number; count: number; asz: number; rep: boolean }
   | { kind: 'msr_read' | 'msr_write' }
   | { kind: 'hypercall' }
   | null;
+
+/**
+ * IN/OUT waiting for userspace (complete_fast_pio_in/out): RIP stays on the instruction, whose
+ * linear RIP and length are kept; the next KVM_RUN skips it only if RIP was not moved meanwhile.
+ */
+interface PioPending {
+  kind: 'pio_out' | 'pio_in';
+  size: number;
+  linearRip: number;
+  len: number;
+}
 
 /** A run of decoded instructions starting at one linear address. */
 interface Block {
@@ -93,6 +103,8 @@ export class X86Machine implements X86Services {
   /** An exception queued by KVM_SET_VCPU_EVENTS or KVM_GUESTDBG_INJECT_*. */
   queuedException: { vector: number; hasCode: boolean; code: number } | null = null;
   pending: Pending = null;
+  /** The one PioPending object, reused by every IN/OUT exit. */
+  private readonly pio: PioPending = { kind: 'pio_out', size: 0, linearRip: 0, len: 0 };
   /** [kvmi hook] KVM introspection of this vCPU (src/introspection), null when the VM is not hooked. */
   intro: X86IntrospectionHooks | null = null;
   private readonly blocks = new Map<number, Block>();
@@ -387,6 +399,11 @@ export class X86Machine implements X86Services {
         if (e === KVMI_RESTART) return n; // [kvmi hook] abandoned; it runs again from scratch
         throw e;
       }
+      if (c.exitNow) {
+        // An exit that completes on the next KVM_RUN (IN/OUT): the instruction has not retired.
+        c.exitNow = false;
+        return n;
+      }
       n++;
       s.rip = c.next;
       if (shadowBefore) s.shadow = 0;
@@ -579,7 +596,7 @@ export class X86Machine implements X86Services {
     const v = this.vcpu;
     switch (p.kind) {
       case 'pio_out':
-        s.rip = this.nextRip();
+        this.skipPio(p);
         return;
       case 'outs':
         if (p.done) s.rflags &= ~FLAG.RF;
@@ -587,8 +604,7 @@ export class X86Machine implements X86Services {
       case 'pio_in': {
         const dv = new DataView(v.area.buffer, v.area.byteOffset + PIO_DATA_OFFSET, 8);
         const val = p.size === 1 ? dv.getUint8(0) : p.size === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
-        c.setReg(0, p.size, val);
-        s.rip = this.nextRip();
+        if (this.skipPio(p)) c.setReg(0, p.size, val);
         return;
       }
       case 'ins': {
@@ -636,6 +652,14 @@ export class X86Machine implements X86Services {
         return;
       }
     }
+  }
+
+  /** Skips the IN/OUT an exit left RIP on, unless userspace moved RIP (kvm_is_linear_rip). */
+  private skipPio(p: PioPending): boolean {
+    const c = this.cpu;
+    if (c.wrapLin(c.csBase + this.s.rip) !== p.linearRip) return false;
+    this.s.rip = c.maskIp(this.s.rip + p.len);
+    return true;
   }
 
   /** RIP after the instruction at RIP (re-decoded: the exit left RIP on it). */
@@ -690,8 +714,16 @@ export class X86Machine implements X86Services {
       else v.area.fill(0, PIO_DATA_OFFSET, PIO_DATA_OFFSET + size); // KVM zeroes pio_data before an IN exit
       exitIo(v, out ? KVM_EXIT_IO.OUT : KVM_EXIT_IO.IN, port, size, 1);
       c.next = s.rip;
-      this.pending = out ? { kind: 'pio_out' } : { kind: 'pio_in', size };
-      throw EXIT;
+      const p = this.pio;
+      p.kind = out ? 'pio_out' : 'pio_in';
+      p.size = size;
+      p.linearRip = c.wrapLin(c.csBase + s.rip);
+      p.len = i.len;
+      this.pending = p;
+      // Stop before retiring it, without unwinding: the run loop checks `exitNow` after each handler.
+      c.exitNow = true;
+      this.stopReason = KVM_EXIT.IO;
+      return;
     }
     const rep = i.rep !== 0;
     const asz = i.asz;
