@@ -35,8 +35,11 @@ export class Kernel {
   /** Instructions a KVM_RUN may retire before returning EINTR/KVM_EXIT_INTR (as a signal would). */
   runBudget = 200_000_000;
 
-  /** Translate hot guest code into cached JS functions (block JIT; arm64 so far); false interprets only. */
+  /** Translate hot guest code into cached JS functions (block JIT); false interprets only. */
   jit = true;
+
+  /** Executions of a decoded block before the JIT translates it (undefined: the arch's default). */
+  jitHotness: number | undefined = undefined;
 
   constructor(readonly arch: ArchBackend) {
     this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request]));

@@ -64,10 +64,12 @@ export interface VirtualSysOptions {
    */
   readonly runBudget?: number;
   /**
-   * Block JIT: translate hot guest basic blocks into cached JS functions (arm64 so far; x86
-   * ignores it). `false` runs the interpreter only. Default true.
+   * Block JIT: translate hot guest basic blocks into cached JS functions. `false` runs the
+   * interpreter only. Default true.
    */
   readonly jit?: boolean;
+  /** @internal Block executions before translation (0: at first sight; tests use it). */
+  readonly jitHotness?: number;
   /** @internal Replaces the arch backend (the kernel's own tests use a null arch). */
   readonly archBackend?: ArchBackend;
 }
@@ -117,6 +119,7 @@ class VirtualSys implements Sys {
       this.kernel.runBudget = opts.runBudget;
     }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
+    if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
     const ioctls = abi[this.arch].ioctls as Record<string, { request: number }>;
     this.faults = (opts.faults ?? []).map((rule) => {
       const request = typeof rule.ioctl === 'number' ? rule.ioctl >>> 0 : ioctls[rule.ioctl]?.request;

@@ -58,12 +58,12 @@ export const GDT = [
   0x000093000000ffffn,
 ];
 
-function writeGdt(mem: Uint8Array): void {
+export function writeGdt(mem: Uint8Array): void {
   const dv = new DataView(mem.buffer, mem.byteOffset);
   GDT.forEach((d, i) => dv.setBigUint64(0x500 + 8 * i, d, true));
 }
 
-function writePageTables(mem: Uint8Array): void {
+export function writePageTables(mem: Uint8Array): void {
   const dv = new DataView(mem.buffer, mem.byteOffset);
   dv.setBigUint64(0x2000, 0x3000n | 3n, true); // PML4[0] -> PDPT
   dv.setBigUint64(0x3000, 0x4000n | 3n, true); // PDPT[0] -> PD

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isNativeAvailable, nativeSys, virtualSys, type Sys } from '../../src/index.js';
+import { isNativeAvailable, nativeSys, type Sys } from '../../src/index.js';
+import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { runProgram } from '../helpers/x86.js';
 import { DATA, generate, type GenProgram } from './alu-gen.js';
 
@@ -27,7 +28,8 @@ function outcome(sys: Sys, p: GenProgram): string {
 
 const digest = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 16);
 
-describe('randomized ALU/flags differential (virtual vs /dev/kvm)', () => {
+for (const engine of X86_ENGINES)
+describe(`randomized ALU/flags differential (virtual vs /dev/kvm), ${engine.name}`, () => {
   it(`${PROGRAMS} seeded programs agree on registers, defined flags and memory`, { timeout: 300_000 }, () => {
     const native = isNativeAvailable() && process.env.VKVM_NATIVE !== '0';
     const update = process.env.UPDATE_GOLDEN === '1' && native;
@@ -38,7 +40,7 @@ describe('randomized ALU/flags differential (virtual vs /dev/kvm)', () => {
     const failures: string[] = [];
     for (let i = 0; i < PROGRAMS; i++) {
       const p = generate(SEED + i * 7919);
-      const v = outcome(virtualSys(), p);
+      const v = outcome(engineSys(engine), p);
       let ref: string | undefined;
       if (native) {
         ref = outcome(nativeSys(), p);

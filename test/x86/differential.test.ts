@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isNativeAvailable, nativeSys, virtualSys } from '../../src/index.js';
 import { runProgram, type Mode, type Trace } from '../helpers/x86.js';
+import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 
 const ROOT = resolve(__dirname, '../..');
 const DIFF = join(ROOT, 'test/guests/x86/diff');
@@ -132,13 +133,14 @@ function hostExec(file: string): HostResult | null {
 
 const goldenPath = (p: Prog) => join(GOLDEN, `${p.name}.${p.mode}.json`);
 
-describe('x86 differential programs (virtual vs the real CPU/KVM)', () => {
+for (const engine of X86_ENGINES)
+describe(`x86 differential programs (virtual vs the real CPU/KVM), ${engine.name}`, () => {
   let compared = 0;
   let live = 0;
 
   for (const p of PROGRAMS.filter((q) => NO_ORACLE.has(q.name))) {
     it(`${p.name} (${p.mode}) — oracle: the architecture`, () => {
-      const t = run(virtualSys(), p);
+      const t = run(engineSys(engine), p);
       expect(t.end).toBe('hlt');
       expect(t.exits).toHaveLength(2);
       const [lm, halt] = t.exits as [Trace['exits'][0], Trace['exits'][0]];
@@ -169,7 +171,7 @@ describe('x86 differential programs (virtual vs the real CPU/KVM)', () => {
       }
       expect(existsSync(goldenPath(p)), `golden trace ${goldenPath(p)} (UPDATE_GOLDEN=1 records it)`).toBe(true);
       const golden = JSON.parse(readFileSync(goldenPath(p), 'utf8')) as Trace | HostResult;
-      const virt = run(virtualSys(), p);
+      const virt = run(engineSys(engine), p);
       if (host) {
         expect(hostView(virt)).toEqual(golden);
         const now = hostExec(p.file);

@@ -68,11 +68,11 @@ export const arm64Backend: ArchBackend = {
     }
   },
 
-  initVm(_vm, type): Arm64VmState {
+  initVm(vm, type): Arm64VmState {
     if (type & ~0xff) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: 'unknown bits in the arm64 VM type' });
     const ipa = type & 0xff;
     if (ipa !== 0 && (ipa < 32 || ipa > IPA_LIMIT)) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `IPA size ${ipa} outside 32..${IPA_LIMIT}` });
-    return { ipaBits: ipa || IPA_DEFAULT, nisvToUser: false, idsrToUser: false, jitHotness: DEFAULT_HOTNESS } satisfies Arm64VmState;
+    return { ipaBits: ipa || IPA_DEFAULT, nisvToUser: false, idsrToUser: false, jitHotness: vm.kernel.jitHotness ?? DEFAULT_HOTNESS } satisfies Arm64VmState;
   },
   addressSpaces: () => 1,
   hasPrivateMem: () => false,

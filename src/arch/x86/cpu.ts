@@ -671,6 +671,9 @@ export class X86Cpu {
    */
   exitNow = false;
 
+  /** Instructions a translated block retired before the one that threw (jit.ts). */
+  jitN = 0;
+
   /** Set by an MMIO write: exit after the instruction completes. */
   pendingExit = false;
 
@@ -709,6 +712,21 @@ export class X86Cpu {
       }
     }
     return this.rDv[idx]!.getUint8(this.rOff[idx]! + off);
+  }
+
+  /**
+   * Whether guest memory at linear code address `lin` still holds `bytes` (all within one page):
+   * decoded blocks revalidate this way once per KVM_RUN, since userspace may rewrite guest code
+   * between runs through its own mapping.
+   */
+  codeMatches(lin: number, bytes: Uint8Array): boolean {
+    const l = this.wrapLin(lin);
+    this.codeGfn(l);
+    const i = Math.floor(l / PAGE_SIZE) & TLB_MASK;
+    const dv = this.rDv[i]!;
+    const o = this.rOff[i]! + (l & 0xfff);
+    for (let k = 0; k < bytes.length; k++) if (dv.getUint8(o + k) !== bytes[k]) return false;
+    return true;
   }
 
   /** The physical frame of a linear code page (after a fetch filled the TLB). */

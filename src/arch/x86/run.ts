@@ -21,6 +21,10 @@ import { HANDLERS, REP_CHUNK, setServices, type X86Services } from './exec.js';
 import { MsrFilter, msrAccess } from './msr.js';
 import { CS, EFER, ES, FLAG, X86State } from './state.js';
 import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
+import { X86Translator, type X86BlockFn } from './jit.js';
+
+/** Executions of a block before the JIT translates it (Kernel.jitHotness overrides). */
+export const DEFAULT_HOTNESS = 8;
 
 /** Userspace exit waiting for completion on the next KVM_RUN. */
 type Pending =
@@ -58,6 +62,16 @@ interface Block {
   b2: Block | null;
   linkGen: number;
   linkMode: number;
+  /** The block's code bytes (cached blocks lie within one page), for revalidation. */
+  readonly code: Uint8Array;
+  /** The KVM_RUN epoch it was last validated in (-1: never; uncached blocks need none). */
+  epoch: number;
+  /** Whether it lives in the cache (uncached: crosses a page, decoded for one use). */
+  readonly cached: boolean;
+  /** Block JIT: the translation, executions while cold, and whether translation failed. */
+  fn: X86BlockFn | null;
+  hits: number;
+  noJit: boolean;
 }
 
 /** Mnemonics after which a block ends (control flow, mode changes, exits). */
@@ -112,10 +126,15 @@ export class X86Machine implements X86Services {
   private readonly insn = new Insn();
   /** Instructions since the last immediate_exit poll. */
   private sincePoll = 0;
-  /** A guest-requested stop inside the run loop (HLT, MMIO write). */
-  private stopReason = 0;
-  /** True while the current block was invalidated by a write to its code. */
-  private blockStale = false;
+  /** A guest-requested stop inside the run loop (HLT, MMIO write). Translated code reads it. */
+  stopReason = 0;
+  /** True while the current block was invalidated by a write to its code. Translated code reads it. */
+  blockStale = false;
+  /** KVM_RUN count: cached blocks are revalidated against guest memory once per epoch. */
+  private epoch = 0;
+  /** Block JIT translators per mode key (null map entries: never made); statistics for tests. */
+  private readonly translators = new Map<number, X86Translator>();
+  readonly jitStats = { compiled: 0, failed: 0, invalidated: 0, lastError: null as unknown };
   /** Instructions retired (benchmarks read this). */
   retired = 0;
   /** TSC offset so the guest TSC starts near 0 (KVM_SET_TSC_KHZ is not modelled). */
@@ -177,10 +196,13 @@ export class X86Machine implements X86Services {
     const key = this.modeKey();
     const prev = this.prevBlock;
     if (prev !== null && prev.linkGen === c.codeGen && prev.linkMode === key) {
-      if (prev.l1 === lin) return (this.prevBlock = prev.b1!);
-      if (prev.l2 === lin) return (this.prevBlock = prev.b2!);
+      let next: Block | null = null;
+      if (prev.l1 === lin) next = prev.b1;
+      else if (prev.l2 === lin) next = prev.b2;
+      if (next !== null && (next.epoch === this.epoch || this.revalidate(next, lin))) return (this.prevBlock = next);
     }
-    const b = this.lookupBlock(lin, key);
+    let b = this.lookupBlock(lin, key);
+    if (b.cached && b.epoch !== this.epoch && !this.revalidate(b, lin)) b = this.lookupBlock(lin, key);
     const cached = this.blocks.get(lin) === b;
     if (prev !== null && cached) {
       if (prev.linkGen !== c.codeGen || prev.linkMode !== key) {
@@ -226,7 +248,9 @@ export class X86Machine implements X86Services {
     }
     const last = insns[insns.length - 1]!;
     const crosses = last.addr + last.len > pageEnd;
-    const nb: Block = { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1 };
+    const code = new Uint8Array(last.addr + last.len - lin);
+    for (const i of insns) code.set(i.bytes.subarray(0, i.len), i.addr - lin);
+    const nb: Block = { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code, epoch: this.epoch, cached: !crosses, fn: null, hits: 0, noJit: false };
     if (!crosses) {
       this.blocks.set(lin, nb);
       let list = this.blocksByGfn.get(gfn);
@@ -240,12 +264,68 @@ export class X86Machine implements X86Services {
     return nb;
   }
 
+  /**
+   * First use of a cached block in this KVM_RUN: userspace may have rewritten guest code through
+   * its mapping since the last run. Returns false (and drops the page's blocks) when it did.
+   */
+  private revalidate(b: Block, lin: number): boolean {
+    if (this.cpu.codeMatches(lin, b.code)) {
+      b.epoch = this.epoch;
+      return true;
+    }
+    this.jitStats.invalidated++;
+    this.invalidateCode(b.gfn);
+    this.blockStale = false;
+    this.prevBlock = null;
+    return false;
+  }
+
+  /** Translates a hot block; a translation error leaves it interpreted (and is counted). */
+  private compile(b: Block): void {
+    try {
+      let t = this.translators.get(b.modeKey);
+      if (t === undefined) this.translators.set(b.modeKey, (t = new X86Translator({ long64: this.cpu.long64, def32: this.cpu.def32 })));
+      b.fn = t.translate(b.insns);
+      this.jitStats.compiled++;
+    } catch (e) {
+      b.noJit = true;
+      this.jitStats.failed++;
+      this.jitStats.lastError ??= e;
+    }
+  }
+
+  /** Runs a translated block; the same outcomes as the interpreter's loop. */
+  private runCompiled(b: Block, lim: number): number {
+    const c = this.cpu;
+    const s = this.s;
+    c.mmioIdx = 0;
+    let n: number;
+    try {
+      n = b.fn!(c, s, s.r, c.f, this, lim);
+    } catch (e) {
+      if (e === FAULT) {
+        this.deliverFault();
+        return c.jitN;
+      }
+      if (e === KVMI_RESTART) return c.jitN; // [kvmi hook]
+      throw e;
+    }
+    if (c.softVector >= 0) {
+      // INT n / INT3 / INTO ran through its handler as the block's last instruction.
+      const vec = c.softVector;
+      c.softVector = -1;
+      this.softInterrupt(c.lastInsn as Insn, vec);
+    }
+    return n;
+  }
+
   // ------------------------------------------------------------------------------------------
   // KVM_RUN
 
   run(): number {
     const v = this.vcpu;
     const c = this.cpu;
+    this.epoch++;
     c.syncMmu();
     this.stopReason = 0;
     // Complete the exit userspace answered.
@@ -300,7 +380,7 @@ export class X86Machine implements X86Services {
           exitSimple(v, KVM_EXIT.INTR);
           throw KvmError.of('EINTR', 'ioctl', { message: 'run budget exhausted (as if a signal arrived)' });
         }
-        const n = this.runBlock();
+        const n = this.runBlock(Math.min(budget - executed, POLL_INTERVAL));
         // A block that retired nothing delivered a fault: count it, so a fault storm (a handler
         // that faults again, forever) still ends with EINTR when the budget runs out.
         executed += n || 1;
@@ -354,8 +434,8 @@ export class X86Machine implements X86Services {
     v.runDv.setBigUint64(RUN.apic_base, s.apicBase, true);
   }
 
-  /** Runs one decoded block (or part of it); returns instructions retired. */
-  private runBlock(): number {
+  /** Runs one decoded block (or part of it, or `lim` of a looping translation); returns instructions retired. */
+  private runBlock(lim: number): number {
     const c = this.cpu;
     const s = this.s;
     const lin = c.wrapLin(c.csBase + s.rip);
@@ -374,6 +454,11 @@ export class X86Machine implements X86Services {
     this.blockStale = false;
     let n = 0;
     const slow = this.slowPath();
+    if (!slow && blk.cached && this.vcpu.vm.kernel.jit) {
+      if (blk.fn === null && !blk.noJit && ++blk.hits > (this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS)) this.compile(blk);
+      // Translated code skips the per-instruction checks: only with none pending.
+      if (blk.fn !== null && s.shadow === 0 && (s.rflags & FLAG.TF) === 0 && c.mmioReads.length === 0 && !c.watchOn) return this.runCompiled(blk, lim);
+    }
     c.repOne = slow;
     for (let k = 0; k < insns.length; k++) {
       const insn = insns[k]!;
