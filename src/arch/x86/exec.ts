@@ -227,6 +227,17 @@ function aluInsn(op: Alu): Handler {
   const writes = op !== Alu.CMP;
   return (c, i) => {
     const size = i.size[0]!;
+    if (size === 4 && i.kind[0] === K_REG && i.kind[1] !== K_MEM) {
+      // The common 32-bit register form without the operand plumbing.
+      const R = c.s.r;
+      const d = 2 * i.reg[0]!;
+      const r = alu(c, op, 4, R[d]!, 0, i.kind[1] === K_IMM ? i.imm | 0 : R[2 * i.reg[1]!]!, 0);
+      if (writes) {
+        R[d] = r;
+        R[d + 1] = 0;
+      }
+      return;
+    }
     const lin = writes ? rmwAddr(c, i) : -1;
     const a0 = writes ? rdAt(c, i, lin) : rd(c, i, 0);
     const a1 = c.t1;

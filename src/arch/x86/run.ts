@@ -326,6 +326,7 @@ export class X86Machine implements X86Services {
     const v = this.vcpu;
     const c = this.cpu;
     this.epoch++;
+    this.updateGuestBpArmed();
     c.syncMmu();
     this.stopReason = 0;
     // Complete the exit userspace answered.
@@ -516,9 +517,17 @@ export class X86Machine implements X86Services {
     if (this.intro !== null && this.intro.perInsn && this.intro.slowBlock()) return true; // [kvmi hook]
     const dbg = this.guestDebug;
     if (dbg & 1 && dbg & (2 | KVM_GUESTDBG_X86.USE_HW_BP)) return true;
-    const dr7 = this.s.dr7;
-    // Compare before masking: the usual values (0, the reset 0x400) allocate no BigInt.
-    return dr7 !== 0x400n && dr7 !== 0n && (dr7 & 0xffn) !== 0n;
+    return this.guestBpArmed;
+  }
+
+  /**
+   * Whether the guest's DR7 enables a breakpoint: recomputed at KVM_RUN entry and on guest DR
+   * writes (the only ways DR7 changes), so blocks do not test a BigInt.
+   */
+  private guestBpArmed = false;
+
+  private updateGuestBpArmed(): void {
+    this.guestBpArmed = (this.s.dr7 & 0xffn) !== 0n;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -906,6 +915,7 @@ export class X86Machine implements X86Services {
 
   debugRegs(c: X86Cpu): void {
     void c;
+    this.updateGuestBpArmed();
     this.armWatchpoints();
   }
 
