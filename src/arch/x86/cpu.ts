@@ -673,6 +673,8 @@ export class X86Cpu {
 
   /** Instructions a translated block retired before the one that threw (jit.ts). */
   jitN = 0;
+  /** A translated block ended in an exception or interrupt delivery (ends a chain of blocks). */
+  faulted = false;
 
   /** Set by an MMIO write: exit after the instruction completes. */
   pendingExit = false;

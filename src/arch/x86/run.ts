@@ -294,6 +294,41 @@ export class X86Machine implements X86Services {
     }
   }
 
+  /** Whether translated code may run now: nothing needs the interpreter's per-instruction checks. */
+  private compiledOk(): boolean {
+    const s = this.s;
+    const c = this.cpu;
+    return s.shadow === 0 && (s.rflags & FLAG.TF) === 0 && c.mmioReads.length === 0 && !c.watchOn;
+  }
+
+  /**
+   * Runs translated blocks back to back, following block links, while nothing else needs the run
+   * loop: no exit, no event that could be injected (no queued exception or interrupt, no
+   * interrupt-window request, no introspection), the next block translated and within `lim`.
+   */
+  private runChain(first: Block, lim: number): number {
+    const c = this.cpu;
+    const s = this.s;
+    const idle = this.irq < 0 && this.queuedException === null && !this.nmiPending && this.vcpu.run[0] === 0 && this.intro === null;
+    let total = 0;
+    let b = first;
+    try {
+      for (;;) {
+        total += this.runCompiled(b, lim - total);
+        if (!idle || total >= lim || this.stopReason !== 0 || c.faulted) break;
+        const next = this.block(c.wrapLin(c.csBase + s.rip));
+        if (next.fn === null || this.slowPath() || !this.compiledOk()) break;
+        b = next;
+      }
+    } catch (e) {
+      // An exit thrown from a later block: the blocks before it retired.
+      this.retired += total;
+      throw e;
+    }
+    c.faulted = false;
+    return total;
+  }
+
   /** Runs a translated block; the same outcomes as the interpreter's loop. */
   private runCompiled(b: Block, lim: number): number {
     const c = this.cpu;
@@ -305,12 +340,17 @@ export class X86Machine implements X86Services {
     } catch (e) {
       if (e === FAULT) {
         this.deliverFault();
+        c.faulted = true;
         return c.jitN;
       }
-      if (e === KVMI_RESTART) return c.jitN; // [kvmi hook]
+      if (e === KVMI_RESTART) {
+        c.faulted = true;
+        return c.jitN; // [kvmi hook]
+      }
       throw e;
     }
     if (c.softVector >= 0) {
+      c.faulted = true; // ends the chain: the run loop looks at events after a delivery
       // INT n / INT3 / INTO ran through its handler as the block's last instruction.
       const vec = c.softVector;
       c.softVector = -1;
@@ -458,7 +498,7 @@ export class X86Machine implements X86Services {
     if (!slow && blk.cached && this.vcpu.vm.kernel.jit) {
       if (blk.fn === null && !blk.noJit && ++blk.hits > (this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS)) this.compile(blk);
       // Translated code skips the per-instruction checks: only with none pending.
-      if (blk.fn !== null && s.shadow === 0 && (s.rflags & FLAG.TF) === 0 && c.mmioReads.length === 0 && !c.watchOn) return this.runCompiled(blk, lim);
+      if (blk.fn !== null && this.compiledOk()) return this.runChain(blk, lim);
     }
     c.repOne = slow;
     for (let k = 0; k < insns.length; k++) {
