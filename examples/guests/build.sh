@@ -5,7 +5,7 @@
 #   x86/hello16.bin   16-bit real mode, flat at 0x7c00                    (nasm)
 #   x86/hello32.bin   32-bit protected mode, flat at 1 MiB                (nasm)
 #   arm64/hello.elf   freestanding C, EL1, ELF at 0x40000000              (aarch64-linux-gnu-gcc)
-# The x86 benchmark image is built by test/guests/x86/bench/build.sh.
+# The benchmark images are built by bench/guests/build.sh.
 set -eu
 cd "$(dirname "$0")"
 X86_CFLAGS="-O2 -ffreestanding -nostdlib -m64 -mno-red-zone -mgeneral-regs-only -fno-pic -fno-stack-protector -fno-asynchronous-unwind-tables -fcf-protection=none"

@@ -4,7 +4,6 @@
 #   groups/*.inc        instruction-group bodies, wrapped twice: group-bare.S -> groups/<name>.bin
 #                       for vkvm, group-user.S -> a Linux binary run under qemu-aarch64 to record
 #                       groups/<name>.expect (the register/memory dump the emulator must match)
-#   bench/work.c        the freestanding benchmark workload (bench/arm64.ts)
 # Needs aarch64-linux-gnu-{gcc,ld,objcopy}; qemu-aarch64 for the .expect files.
 set -eu
 cd "$(dirname "$0")/arm64"
@@ -36,10 +35,4 @@ for body in groups/*.inc; do
   fi
 done
 
-if [ -f bench/work.c ]; then
-  $CC -O2 -ffreestanding -nostdlib -static -mgeneral-regs-only -fno-pic -fno-stack-protector -c bench/work.c -o "$tmp/work.o"
-  $CC $CFLAGS -c bench/start.S -o "$tmp/start.o"
-  $LD --no-warn-rwx-segments -T bench/link.ld -o "$tmp/bench.elf" "$tmp/start.o" "$tmp/work.o"
-  $OBJCOPY -O binary "$tmp/bench.elf" bench/work.bin
-fi
 echo "arm64 guests built"
