@@ -13,6 +13,8 @@ export const SCALE = process.env.FUZZ_SCALE !== undefined ? Number(process.env.F
 export const CI = {
   ioctlsPerArch: Math.round(100_000 * SCALE),
   guestRunsPerArch: Math.round(20_000 * SCALE),
+  /** Guest runs with the block JIT translating every block at once (compiling costs most of it). */
+  guestRunsJit: Math.round(3_000 * SCALE),
   diffSequences: Math.round(400 * SCALE),
 };
 

@@ -64,7 +64,7 @@ type Setup = 'mmu-off' | 'mmu-on' | 'el0' | 'wild';
 export function fuzzArm64Guests(opts: GuestFuzzOptions): GuestFuzzReport {
   const report = newReport('arm64', opts.seed);
   const t0 = performance.now();
-  const sys = virtualSys({ arch: 'arm64', runBudget: opts.runBudget ?? 3000 });
+  const sys = virtualSys({ arch: 'arm64', runBudget: opts.runBudget ?? 3000, ...(opts.jitHotness !== undefined ? { jitHotness: opts.jitHotness } : {}) });
   const kvm = Kvm.open(sys);
   const ram = sys.alloc(RAM);
   const zero = new Float64Array(ram.bytes.buffer, ram.bytes.byteOffset, RAM / 8);

@@ -26,6 +26,8 @@ export interface GuestFuzzOptions {
   readonly maxExits?: number;
   /** A KVM_RUN slower than this is a hang. Default 2000 ms. */
   readonly hangMs?: number;
+  /** Block-JIT hotness (0: every block translated at first sight); default the engine's own. */
+  readonly jitHotness?: number;
   readonly onFinding?: (f: Finding) => void;
   readonly log?: (line: string) => void;
 }
@@ -97,7 +99,7 @@ export function fuzzX86Guests(opts: GuestFuzzOptions): GuestFuzzReport {
   installX86Probe();
   const report = newReport('x86_64', opts.seed);
   const t0 = performance.now();
-  const sys = virtualSys({ arch: 'x86_64', runBudget: opts.runBudget ?? 3000 });
+  const sys = virtualSys({ arch: 'x86_64', runBudget: opts.runBudget ?? 3000, ...(opts.jitHotness !== undefined ? { jitHotness: opts.jitHotness } : {}) });
   const kvm = Kvm.open(sys);
   // Guest memory is reused (zeroed) from run to run: allocating it each time costs more than the run.
   const ram = sys.alloc(RAM);

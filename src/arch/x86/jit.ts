@@ -12,7 +12,8 @@
  * - A block ending in a Jcc back to its own start becomes a loop inside its function, bounded by
  *   the instruction limit it is given.
  * - RIP is written only where it can be observed: before a handler call, at the block's exits,
- *   and (through the catch) when an instruction faults; `c.jitN` then tells how many retired.
+ *   and (through the catch) when an inline instruction faults; `c.jitN` then tells how many
+ *   retired. A handler that throws leaves RIP as it set it, as in the interpreter.
  * - Stores check after themselves whether they hit translated code (self-modifying code: the
  *   block stops at once, the next instruction is decoded afresh) or MMIO (the exit follows the
  *   instruction, as in the interpreter).
@@ -67,7 +68,7 @@ const HELPERS = {
 
 /** Source -> factory: vCPUs (and VMs) running the same code share the compiled JS. */
 const factories = new Map<string, Factory>();
-const FACTORY_LIMIT = 16384;
+const FACTORY_LIMIT = 2048;
 
 const isCanonical = (a: number) => a >= CANON_LO && a < CANON_HI;
 
@@ -136,7 +137,7 @@ export class X86Translator {
     }
     const head = [
       'return function blk(c, s, R, f, m, lim) {',
-      '  var n = 0, k = 0, L = 0, v = 0, w = 0, t = 0;',
+      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0;',
       this.rip0 ? '  var rip0 = s.rip;' : '',
       '  try {',
     ];
@@ -152,7 +153,8 @@ export class X86Translator {
     const ripOf = this.mode.long64 ? 'I[k].addr' : `K_rip(rip0, I[k].addr - ${start})`;
     const catchPart = [
       '  } catch (e) {',
-      `    s.rip = ${ripOf}; c.lastInsn = I[k]; c.jitN = n + k;`,
+      `    if (h === 0) s.rip = ${ripOf};`,
+      '    c.lastInsn = I[k]; c.jitN = n + k;',
       '    throw e;',
       '  }',
       '};',
@@ -189,7 +191,8 @@ export class X86Translator {
     const { i, k } = x;
     this.flags = null;
     this.emit(`k = ${k}; s.rip = ${this.ripAt(insns, i.addr)}; c.lastInsn = I[${k}]; c.next = ${this.ripAfter(insns, k)};`);
-    this.emit(`H[${i.mn}](c, I[${k}]);`);
+    // h: a handler runs; if it throws, RIP is what it left (as in the interpreter).
+    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0;`);
     this.emit(`if (c.exitNow) { c.exitNow = false; return n + ${k}; }`);
     this.emit('s.rip = c.next;');
     if (isLast) this.emit(`return n + ${k + 1};`);
@@ -595,7 +598,7 @@ export class X86Translator {
 
   /** The handler call for the instruction (an unusual case found at run time). */
   private callHandler(x: Ctx, next: string): string {
-    return `{ s.rip = ${x.i.addr}; c.lastInsn = I[${x.k}]; c.next = ${next}; H[${x.i.mn}](c, I[${x.k}]); s.rip = c.next; return n + ${x.k + 1}; }`;
+    return `{ s.rip = ${x.i.addr}; c.lastInsn = I[${x.k}]; c.next = ${next}; h = 1; H[${x.i.mn}](c, I[${x.k}]); h = 0; s.rip = c.next; return n + ${x.k + 1}; }`;
   }
 
   private push(x: Ctx): boolean {

@@ -25,6 +25,8 @@ import { X86Translator, type X86BlockFn } from './jit.js';
 
 /** Executions of a block before the JIT translates it (Kernel.jitHotness overrides). */
 export const DEFAULT_HOTNESS = 8;
+/** Code-page invalidations after which a frame's blocks are no longer translated. */
+const SMC_LIMIT = 16;
 
 /** Userspace exit waiting for completion on the next KVM_RUN. */
 type Pending =
@@ -161,10 +163,12 @@ export class X86Machine implements X86Services {
 
   private invalidateCode(gfn: number): void {
     this.cpu.codeGen++;
+    this.codeWrites.set(gfn, (this.codeWrites.get(gfn) ?? 0) + 1);
     const list = this.blocksByGfn.get(gfn);
     if (list) {
       for (const b of list) {
-        for (const [k, v] of this.blocks) if (v === b) this.blocks.delete(k);
+        const lin = b.insns[0]!.addr;
+        if (this.blocks.get(lin) === b) this.blocks.delete(lin);
       }
       this.blocksByGfn.delete(gfn);
     }
@@ -280,8 +284,22 @@ export class X86Machine implements X86Services {
     return false;
   }
 
+  /** Times each guest frame's decoded code was dropped by writes (self-modifying code). */
+  private readonly codeWrites = new Map<number, number>();
+
   /** Translates a hot block; a translation error leaves it interpreted (and is counted). */
   private compile(b: Block): void {
+    // A frame whose code keeps being rewritten stays interpreted: translating it again and again
+    // would cost more than it saves.
+    if ((this.codeWrites.get(b.gfn) ?? 0) > SMC_LIMIT) {
+      b.noJit = true;
+      return;
+    }
+    // Undecodable bytes (#UD, too long, unknown) raise through the interpreter's checks.
+    if (b.insns.some((i) => i.bad !== 0 || i.mn < 0)) {
+      b.noJit = true;
+      return;
+    }
     try {
       let t = this.translators.get(b.modeKey);
       if (t === undefined) this.translators.set(b.modeKey, (t = new X86Translator({ long64: this.cpu.long64, def32: this.cpu.def32 })));
@@ -438,6 +456,7 @@ export class X86Machine implements X86Services {
             throw KvmError.of('EINTR', 'ioctl');
           }
           if (this.intro !== null) this.intro.poll(); // [kvmi hook] read the introspection socket
+          c.syncMmu(); // [smp] a VMM on another thread changed memslots or harvested dirty pages
         }
       }
     } catch (e) {
@@ -495,7 +514,8 @@ export class X86Machine implements X86Services {
     this.blockStale = false;
     let n = 0;
     const slow = this.slowPath();
-    if (!slow && blk.cached && this.vcpu.vm.kernel.jit) {
+    // [kvmi hook] introspected vCPUs stay interpreted: page-access events need every access's context.
+    if (!slow && blk.cached && this.vcpu.vm.kernel.jit && this.intro === null) {
       if (blk.fn === null && !blk.noJit && ++blk.hits > (this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS)) this.compile(blk);
       // Translated code skips the per-instruction checks: only with none pending.
       if (blk.fn !== null && this.compiledOk()) return this.runChain(blk, lim);
