@@ -46,7 +46,7 @@ export function bootGuest(sys: Sys, arch: GuestArch, img: Uint8Array, rounds: nu
   let ram: { hva: bigint; bytes: Uint8Array };
   if (arch === 'x86_64') {
     const board = x86Board('long', () => {});
-    sys.ioctl(vm.fd, kvm.req('KVM_SET_TSS_ADDR'), X86_BOARD.TSS_ADDR);
+    vm.setTssAddr(X86_BOARD.TSS_ADDR);
     ram = sys.alloc(X86_RAM);
     board.prepareMemory(ram.bytes);
     ram.bytes.set(img, X86_ENTRY);

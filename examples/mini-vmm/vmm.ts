@@ -146,7 +146,7 @@ export class MiniVmm {
     if (this.sys.arch !== opts.arch) throw new Error(`the ${this.sys.backend} backend here runs ${this.sys.arch} guests, not ${opts.arch}`);
     this.kvm = Kvm.open(this.sys, opts.devicePath ?? '/dev/kvm');
     this.vm = this.kvm.createVm();
-    if (opts.arch === 'x86_64') this.sys.ioctl(this.vm.fd, this.kvm.req('KVM_SET_TSS_ADDR'), X86_BOARD.TSS_ADDR);
+    if (opts.arch === 'x86_64') this.vm.setTssAddr(X86_BOARD.TSS_ADDR);
     const ram = this.sys.alloc(memSize);
     this.board.prepareMemory(ram.bytes);
     for (const s of image.segments) ram.bytes.set(s.bytes, s.gpa - this.board.ramBase);

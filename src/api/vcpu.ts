@@ -1,8 +1,10 @@
+import { attachVcpu, exportVcpu, type VcpuHandle } from '../sys/smp.js';
 import type { HostMemory } from '../sys/sys.js';
 import { kvmRegSize, type abi } from '../uapi/index.js';
 import { decodeExit, type VcpuExit } from './exit.js';
 import type { Arm64VcpuInit, KvmRunView, X86DebugRegs, X86Fpu, X86Regs, X86Sregs, X86VcpuEvents } from './types.js';
-import type { Vm } from './vm.js';
+import { Kvm } from './kvm.js';
+import { Vm } from './vm.js';
 
 type X86 = (typeof abi)['x86_64']['structs'];
 type Arm = (typeof abi)['arm64']['structs'];
@@ -217,9 +219,38 @@ export class Vcpu {
     }
   }
 
+  /**
+   * SMP: exports this vCPU to run on a worker thread (`exportVcpu`). Post the handle with
+   * `transferList: vcpuHandleTransferList(handle)`; in the worker, `Vcpu.attach(handle)`. Until the
+   * worker closes it, this object's ioctls answer EBUSY (virtual backend).
+   */
+  export(): VcpuHandle {
+    return { ...exportVcpu(this.sys, this.fd), vcpuId: this.id, vmFd: this.vm.fd, vmType: this.vm.type };
+  }
+
+  /**
+   * SMP, in a worker thread: the vCPU of a handle from `export()`, over `attachVcpu(handle)` (with a
+   * Kvm and Vm over the same Sys). `close()` hands it back to the owner.
+   */
+  static attach(handle: VcpuHandle): Vcpu {
+    const sys = attachVcpu(handle);
+    const v = new Vcpu(new Vm(Kvm.open(sys), handle.vmFd, handle.vmType), handle.fd, handle.vcpuId);
+    v.attached = handle.backend;
+    return v;
+  }
+
+  /** Set by `attach`: how `close()` gives the vCPU back. */
+  private attached: VcpuHandle['backend'] | null = null;
+
+  /**
+   * Unmaps kvm_run and closes the vCPU fd. For a vCPU from `Vcpu.attach`: also closes the /dev/kvm
+   * fd `attach` opened, and hands the vCPU back to its owner (virtual) or leaves the process-wide
+   * fd open for the owner (native).
+   */
   close(): void {
     this.sys.munmap(this.area);
     if (this.scratch) this.sys.munmap(this.scratch.bytes);
-    this.sys.close(this.fd);
+    if (this.attached !== null) this.vm.kvm.close();
+    if (this.attached !== 'native') this.sys.close(this.fd);
   }
 }

@@ -101,6 +101,18 @@ export class Vm {
     return new Vcpu(this, fd, id);
   }
 
+  /** KVM_SET_TSS_ADDR (x86): the three pages KVM reserves for real-mode emulation on VMX. */
+  setTssAddr(addr: bigint | number): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_SET_TSS_ADDR'), BigInt(addr));
+  }
+
+  /** KVM_SET_IDENTITY_MAP_ADDR (x86): the page of the identity-map table for unpaged guests on EPT. */
+  setIdentityMapAddr(addr: bigint | number): void {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(addr), true);
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_SET_IDENTITY_MAP_ADDR'), b);
+  }
+
   /** KVM_ARM_PREFERRED_TARGET (arm64). */
   armPreferredTarget(): { target: number; features: number[] } {
     const S = this.kvm.abi.structs as { kvm_vcpu_init: { alloc(): Uint8Array; decode(b: Uint8Array): { target: number; features: number[] } } };

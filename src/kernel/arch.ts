@@ -64,4 +64,19 @@ export interface ArchBackend {
    * runs the guest until the next exit and fills kvm_run. Returns 0 or throws a KvmError (EINTR...).
    */
   run(vcpu: Vcpu): number;
+
+  // ---- SMP: vCPUs running on worker threads (src/kernel/smp.ts); absent: not supported ----
+  /** Why this VM's vCPUs cannot run on another thread (undefined: they can). */
+  smpBlocker?(vm: Vm): string | undefined;
+  /**
+   * vcpu->arch as structured-cloneable data: everything a vCPU needs to go on running elsewhere
+   * (registers, pending exit completions, debug state), none of its caches.
+   */
+  saveVcpu?(vcpu: Vcpu): unknown;
+  /** Loads what saveVcpu produced, into a fresh mirror vCPU or back into the owner's. */
+  loadVcpu?(vcpu: Vcpu, state: unknown): void;
+  /** The kvm->arch a running vCPU reads (enabled capabilities, MSR filter...), cloneable. */
+  saveVm?(vm: Vm): unknown;
+  /** Loads what saveVm produced into a worker thread's mirror of the VM. */
+  loadVm?(vm: Vm, state: unknown): void;
 }

@@ -33,6 +33,11 @@ export class AddressSpace {
   /** Live mappings sorted by hva. */
   private readonly maps: Mapping[] = [];
   private next = HVA_BASE;
+  /**
+   * Called when `find` misses (a worker-thread mirror of the owner's space, src/kernel/smp.ts):
+   * it may add the missing mapping with `mapAt`; `find` then looks once more.
+   */
+  onMiss: ((hva: number) => void) | undefined = undefined;
 
   /**
    * Maps `length` bytes (rounded up to pages): fresh zeroed shared memory, or `length` bytes of
@@ -55,6 +60,34 @@ export class AddressSpace {
     return m;
   }
 
+  /**
+   * Mirrors a mapping of another thread's space at the same hva (the bytes share its
+   * SharedArrayBuffer). A mapping already there is kept.
+   */
+  mapAt(hva: number, bytes: Uint8Array): Mapping {
+    const have = this.find(hva, false);
+    if (have && have.hva === hva && have.length === bytes.length) return have;
+    const m: Mapping = { hva, length: bytes.length, bytes, live: true };
+    let i = 0;
+    while (i < this.maps.length && this.maps[i]!.hva < hva) i++;
+    this.maps.splice(i, 0, m);
+    this.next = Math.max(this.next, hva + bytes.length + GUARD);
+    return m;
+  }
+
+  /** Every live mapping, sorted by hva. */
+  all(): readonly Mapping[] {
+    return this.maps;
+  }
+
+  /** Removes the mapping that starts at `hva` (munmap by address). */
+  unmapHva(hva: number): void {
+    const i = this.maps.findIndex((m) => m.hva === hva);
+    if (i < 0) throw KvmError.of('EINVAL', 'munmap');
+    this.maps[i]!.live = false;
+    this.maps.splice(i, 1);
+  }
+
   /** Removes the mapping whose bytes are `region` (or a prefix view of them). */
   unmap(region: Uint8Array): void {
     const i = this.maps.findIndex((m) => m.bytes.buffer === region.buffer && region.byteOffset === m.bytes.byteOffset);
@@ -64,7 +97,14 @@ export class AddressSpace {
   }
 
   /** The mapping that contains `hva`, if any. */
-  find(hva: number): Mapping | undefined {
+  find(hva: number, miss = true): Mapping | undefined {
+    const m = this.lookup(hva);
+    if (m || !miss || !this.onMiss) return m;
+    this.onMiss(hva);
+    return this.lookup(hva);
+  }
+
+  private lookup(hva: number): Mapping | undefined {
     const maps = this.maps;
     let lo = 0;
     let hi = maps.length - 1;

@@ -67,6 +67,13 @@ export class Kernel {
     return Number.isInteger(fd) ? this.files.get(fd) : undefined;
   }
 
+  /** The lowest open fd whose file satisfies `pred`, or -1. */
+  findFd(pred: (f: KFile) => boolean): number {
+    let best = -1;
+    for (const [fd, f] of this.files) if ((best < 0 || fd < best) && pred(f)) best = fd;
+    return best;
+  }
+
   open(path: string): number {
     if (path !== '/dev/kvm') throw KvmError.of('ENOENT', 'open', { message: `${path}: only /dev/kvm exists in the virtual backend` });
     return this.install({ kind: 'system' });

@@ -73,8 +73,9 @@ export class Memslot {
   }
 
   markDirty(rel: number): void {
+    // Atomic: vCPUs on other threads mark the same (shared) bitmap the VMM harvests.
     const d = this.dirty;
-    if (d) d[rel >>> 5]! |= 1 << (rel & 31);
+    if (d) Atomics.or(d, rel >>> 5, 1 << (rel & 31));
   }
 }
 
@@ -89,7 +90,8 @@ function bitmapFor(flags: number, old: Uint32Array | null, npages: number, initi
   if (old) return old;
   let b: Uint32Array;
   try {
-    b = new Uint32Array(dirtyWords(npages));
+    // Shared memory: vCPUs running on worker threads mark it too (src/kernel/smp.ts).
+    b = new Uint32Array(new SharedArrayBuffer(dirtyWords(npages) * 4));
   } catch {
     // kvm_alloc_dirty_bitmap: the kernel's allocation fails with ENOMEM.
     throw KvmError.of('ENOMEM', 'ioctl', { message: 'cannot allocate the dirty bitmap' });

@@ -25,6 +25,12 @@ export class Vcpu {
   readonly archState: unknown;
   /** KVM_SET_SIGNAL_MASK state (kept for completeness; there are no signals here). */
   sigmask: Uint8Array | null = null;
+  /**
+   * Set while the vCPU runs on another thread (exportVcpu, src/kernel/smp.ts): its ioctls here
+   * answer EBUSY, as the kernel's would block on vcpu->mutex. 'lost' once that thread went away
+   * without handing the state back (EIO from then on).
+   */
+  away: 'attached' | 'lost' | null = null;
 
   constructor(
     readonly vm: Vm,
@@ -32,8 +38,10 @@ export class Vcpu {
     readonly id: number,
     /** vcpu_idx: creation order. */
     readonly index: number,
+    /** A worker thread's mirror of a vCPU shares the owner's mmap area (src/kernel/smp.ts). */
+    area?: Uint8Array,
   ) {
-    this.area = new Uint8Array(new SharedArrayBuffer(RUN_AREA_PAGES * PAGE_SIZE));
+    this.area = area ?? new Uint8Array(new SharedArrayBuffer(RUN_AREA_PAGES * PAGE_SIZE));
     this.run = this.area.subarray(0, PAGE_SIZE);
     this.runDv = new DataView(this.area.buffer, 0, PAGE_SIZE);
     this.archState = vm.arch.createVcpu(this);
@@ -54,6 +62,13 @@ export class Vcpu {
 
   ioctl(request: number, arg: UserArg): number {
     if (iocType(request) !== KVMIO) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
+    if (this.away !== null) {
+      throw KvmError.of(this.away === 'lost' ? 'EIO' : 'EBUSY', 'ioctl', {
+        request,
+        fd: arg.fd,
+        message: this.away === 'lost' ? 'the thread this vCPU was attached to ended without handing it back' : 'the vCPU is attached to another thread',
+      });
+    }
     const nr = this.vm.kernel.nr;
     switch (request) {
       case nr.KVM_RUN:

@@ -24,6 +24,9 @@ export interface GuestPage {
   readonly rel: number;
 }
 
+/** Bytes of a VM's shared words: mmuGen at 0, viewGen at 4, the atomic lock at 64. */
+const VM_SHARED_BYTES = 128;
+
 export class Vm {
   readonly arch: ArchBackend;
   /** The arch's per-VM state (kvm->arch). */
@@ -45,7 +48,20 @@ export class Vm {
    * change, dirty-log harvest that must re-arm write tracking, memory attribute change). Arch TLBs
    * compare it; shared so worker-thread vCPUs see it too.
    */
-  readonly mmuGen = new Int32Array(new SharedArrayBuffer(4));
+  readonly mmuGen: Int32Array;
+  /**
+   * Bumped whenever what a vCPU on another thread mirrors of this VM changes (memslots, VM
+   * capabilities, arch VM state): attached vCPUs refresh their view at the next KVM_RUN
+   * (src/kernel/smp.ts).
+   */
+  readonly viewGen: Int32Array;
+  /**
+   * The VM's lock word for locked guest accesses that no single host atomic can do (split or
+   * unaligned x86 LOCK, 16-byte compare-and-swap): see src/kernel/atomics.ts.
+   */
+  readonly atomicLock: Int32Array;
+  /** The SharedArrayBuffer holding mmuGen, viewGen and atomicLock (shared with worker threads). */
+  readonly sharedWords: SharedArrayBuffer;
   /** Open files referring to this VM (the VM fd, vCPU fds, guest_memfds). */
   private refs = 1;
   dead = false;
@@ -53,7 +69,14 @@ export class Vm {
   constructor(
     readonly kernel: Kernel,
     readonly type: number,
+    /** A worker thread's mirror of a VM passes the owner's shared words (src/kernel/smp.ts). */
+    shared?: SharedArrayBuffer,
   ) {
+    this.sharedWords = shared ?? new SharedArrayBuffer(VM_SHARED_BYTES);
+    this.mmuGen = new Int32Array(this.sharedWords, 0, 1);
+    this.viewGen = new Int32Array(this.sharedWords, 4, 1);
+    // On its own cache line: contended by every thread doing a locked split access.
+    this.atomicLock = new Int32Array(this.sharedWords, 64, 1);
     this.arch = kernel.arch;
     this.archState = this.arch.initVm(this, type);
     this.slots = Array.from({ length: this.arch.addressSpaces(this) }, () => new MemslotSet());
@@ -75,8 +98,11 @@ export class Vm {
     switch (request) {
       case nr.KVM_CREATE_VCPU:
         return this.createVcpu(arg.int);
-      case nr.KVM_ENABLE_CAP:
-        return this.enableCap(arg);
+      case nr.KVM_ENABLE_CAP: {
+        const r = this.enableCap(arg);
+        this.bumpView();
+        return r;
+      }
       case nr.KVM_SET_USER_MEMORY_REGION:
       case nr.KVM_SET_USER_MEMORY_REGION2:
         return this.setUserMemoryRegion(request === nr.KVM_SET_USER_MEMORY_REGION2, arg);
@@ -93,7 +119,10 @@ export class Vm {
         break;
       default: {
         const r = this.arch.vmIoctl?.(this, request, arg) ?? NOT_HANDLED;
-        if (r !== NOT_HANDLED) return r;
+        if (r !== NOT_HANDLED) {
+          this.bumpView(); // it may have changed arch VM state (an MSR filter...)
+          return r;
+        }
       }
     }
     throw KvmError.of(this.arch.unknownVmIoctlErrno, 'ioctl', { request, fd: arg.fd });
@@ -156,6 +185,7 @@ export class Vm {
     }, req);
     if (change) {
       this.bumpMmu();
+      this.bumpView();
       for (const l of this.memslotListeners) l(change);
     }
     return 0;
@@ -184,12 +214,15 @@ export class Vm {
     const slot = this.logSlot(arg, log.slot);
     const dirty = slot.dirty!;
     const out = this.kernel.space.user(log.dirty_bitmap, dirty.length * 4);
-    const snapshot = new Uint8Array(dirty.buffer.slice(0, dirty.length * 4));
+    const words = new Uint32Array(dirty.length);
     if (!(this.manualDirtyLogProtect & BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE))) {
-      dirty.fill(0);
+      // Word by word atomically: a vCPU on another thread may be marking pages meanwhile.
+      for (let w = 0; w < dirty.length; w++) words[w] = Atomics.exchange(dirty, w, 0);
       this.bumpMmu(); // re-arm write tracking, as the kernel write-protects harvested pages
+    } else {
+      for (let w = 0; w < dirty.length; w++) words[w] = Atomics.load(dirty, w);
     }
-    out.set(snapshot);
+    out.set(new Uint8Array(words.buffer));
     return 0;
   }
 
@@ -217,7 +250,7 @@ export class Vm {
       let m = (mask[4 * w]! | (mask[4 * w + 1]! << 8) | (mask[4 * w + 2]! << 16) | (mask[4 * w + 3]! << 24)) >>> 0;
       const left = count - w * 32;
       if (left < 32) m &= (1 << left) - 1;
-      dirty[w0 + w]! &= ~m;
+      Atomics.and(dirty, w0 + w, ~m);
     }
     this.bumpMmu();
     return 0;
@@ -245,6 +278,7 @@ export class Vm {
     const end = Number((a.address + a.size) >> BigInt(PAGE_SHIFT));
     this.memAttrs.set(start, end, Number(a.attributes));
     this.bumpMmu();
+    this.bumpView();
     for (const l of this.attrListeners) l(start, end, Number(a.attributes));
     return 0;
   }
@@ -252,6 +286,11 @@ export class Vm {
   /** Invalidates every cached gpa->host translation of every vCPU of this VM. */
   bumpMmu(): void {
     Atomics.add(this.mmuGen, 0, 1);
+  }
+
+  /** Tells vCPUs attached on other threads to refresh their view of this VM. */
+  bumpView(): void {
+    Atomics.add(this.viewGen, 0, 1);
   }
 
   /**

@@ -82,6 +82,13 @@ export function registerArchBackend(arch: Arch, make: () => ArchBackend): void {
   backends[arch] = make;
 }
 
+/** @internal The registered arch backend for `arch` (a worker thread's mirror kernel, smp.ts). */
+export function archBackendOf(arch: Arch): ArchBackend {
+  const b = backends[arch]?.();
+  if (!b) throw new Error(`no ${arch} backend is registered`);
+  return b;
+}
+
 /** The exit-union member that describes each exit reason. */
 const EXIT_MEMBER: Partial<Record<number, string>> = {
   [KVM_EXIT.UNKNOWN]: 'hw',

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the arm64 guest programs under test/guests/arm64 into committed .bin files:
-#   *.S                 bare-metal programs, linked at 0x40000000 (RAM base of the test VMs)
+#   *.S, smp/*.S        bare-metal programs, linked at 0x40000000 (RAM base of the test VMs)
 #   groups/*.inc        instruction-group bodies, wrapped twice: group-bare.S -> groups/<name>.bin
 #                       for vkvm, group-user.S -> a Linux binary run under qemu-aarch64 to record
 #                       groups/<name>.expect (the register/memory dump the emulator must match)
@@ -22,6 +22,10 @@ bare() { # src out
 
 for src in *.S; do
   case "$src" in group-*) continue ;; esac
+  bare "$src" "${src%.S}.bin"
+done
+
+for src in smp/*.S; do
   bare "$src" "${src%.S}.bin"
 done
 

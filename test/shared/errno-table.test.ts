@@ -58,6 +58,9 @@ const cases: [string, string, (e: Env) => unknown][] = [
   ['KVM_RUN with a non-zero arg', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_RUN'), 1)],
   ['KVM_CREATE_VM with an unknown type', 'EINVAL', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_CREATE_VM'), 0x100)],
   ['KVM_CHECK_EXTENSION of an unknown cap', 'ok:0', (e) => e.kvm.checkExtension(0x7fff_0000)],
+  // x86 VM set-up addresses (arch/x86/kvm/x86.c)
+  ['KVM_SET_TSS_ADDR whose three pages pass 4 GiB', 'EINVAL', (e) => e.vm.setTssAddr(0xffffe000)],
+  ['KVM_SET_IDENTITY_MAP_ADDR once a vCPU exists', 'EINVAL', (e) => e.vm.setIdentityMapAddr(0xfeffc000)],
   ['KVM_CHECK_EXTENSION of -1', 'ok:0', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_CHECK_EXTENSION'), -1)],
   // struct arguments: short, missing, oversized
   ['KVM_SET_USER_MEMORY_REGION with a 16-byte buffer', 'EFAULT', (e) => e.sys.ioctl(e.vm.fd, r('KVM_SET_USER_MEMORY_REGION'), new Uint8Array(16))],

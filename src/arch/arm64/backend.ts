@@ -16,6 +16,7 @@ import { KVM_ARM_IDSR, KVM_ARM_TARGET, KVM_ARM_VCPU, KVM_GUESTDBG_ARM64 } from '
 import { Cpu, HostDebug, type Arm64Vcpu, type Arm64VmState } from './cpu.js';
 import { DEFAULT_HOTNESS } from './jit.js';
 import { getOneReg, regList, setOneReg } from './onereg.js';
+import { loadArm64Vcpu, loadArm64Vm, saveArm64Vcpu, saveArm64Vm } from './handover.js';
 import { arm64Run } from './run.js';
 import { mpidrFor, NUM_BRPS, NUM_WRPS } from './sysregs.js';
 
@@ -194,6 +195,12 @@ export const arm64Backend: ArchBackend = {
     if (v.features === null) throw KvmError.of('ENOEXEC', 'ioctl', { request: req('KVM_RUN') });
     return arm64Run(vcpu);
   },
+
+  // SMP: vCPUs on worker threads (src/kernel/smp.ts)
+  saveVcpu: saveArm64Vcpu,
+  loadVcpu: loadArm64Vcpu,
+  saveVm: saveArm64Vm,
+  loadVm: loadArm64Vm,
 };
 
 registerArchBackend('arm64', () => arm64Backend);

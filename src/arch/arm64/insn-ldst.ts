@@ -5,6 +5,7 @@
  * atomics (LDADD..LDUMIN, SWP, CAS, CASP). Prefetches are no-ops.
  * @module
  */
+import * as __atomics from '../../kernel/atomics.js';
 import * as __alu from './alu.js';
 import type { Cpu } from './cpu.js';
 import * as __cpu from './cpu.js';
@@ -14,6 +15,7 @@ import * as __state from './state.js';
 const { add64, R } = __alu;
 const { EC } = __cpu;
 const { SP_SLOT, WZ, ZR } = __state;
+const { atomicCas, atomicLoad, atomicRmw, atomicStore, lockWord, OLD, unlockWord } = __atomics;
 
 const TWO32 = 4294967296;
 
@@ -445,16 +447,10 @@ function exclusive(c: Cpu, i: number): void {
     return;
   }
   // Store-exclusive: succeeds when the monitor covers this address and memory still holds what
-  // the load-exclusive saw (so another vCPU's store in between makes it fail).
+  // the load-exclusive saw, checked and stored as one host compare-and-swap (so another vCPU's
+  // store in between makes it fail, whichever thread it runs on). Like QEMU's, this monitor
+  // compares values: a store of the same value in between (ABA) does not make it fail.
   let ok = c.exVa === va && c.exSize === total;
-  if (ok) {
-    readN(c, va, bytes);
-    ok = R.lo === ev[0] && R.hi === ev[1];
-    if (ok && pair) {
-      readN(c, va + bytes, bytes);
-      ok = R.lo === ev[2] && R.hi === ev[3];
-    }
-  }
   c.exVa = NaN;
   if (ok) {
     const t = ZR[rt]!;
@@ -463,12 +459,58 @@ function exclusive(c: Cpu, i: number): void {
     const b = x[t + 1]!;
     const e = x[t2]!;
     const f = x[t2 + 1]!;
-    writeN(c, va, bytes, a, b);
-    if (pair) writeN(c, va + bytes, bytes, e, f);
+    ok = storeIfUnchanged(c, va, bytes, pair === 1, ev, a, b, e, f);
   }
   const s = WZ[rs]!;
   x[s] = ok ? 0 : 1;
   x[s + 1] = 0;
+}
+
+/**
+ * The host location of an aligned atomic access at `va`: the read is resolved first (its faults,
+ * watchpoints and the NISV/ENOSYS exit of an access outside the memslots come first, as for the
+ * read half of the instruction), then the write. Returns the byte offset into `LOC.buf`.
+ */
+function locate(c: Cpu, va: number, size: number, write: boolean): number {
+  const r = c.resolve(va, size, write, 0, 0);
+  LOC.buf = r.dv!.buffer;
+  return r.off;
+}
+const LOC = { buf: new ArrayBuffer(8) as ArrayBufferLike };
+
+/**
+ * The store of a store-exclusive (or CASP): writes (a, b) [and (e, f) for a pair] at `va` when
+ * memory still holds ev[0..3]; one host compare-and-swap up to 8 bytes, the VM lock for 16.
+ */
+function storeIfUnchanged(c: Cpu, va: number, bytes: number, pair: boolean, ev: Int32Array, a: number, b: number, e: number, f: number): boolean {
+  const total = pair ? 2 * bytes : bytes;
+  locate(c, va, total, false);
+  const off = locate(c, va, total, true);
+  const buf = LOC.buf;
+  if (total <= 8) {
+    // A 32-bit pair is one 64-bit word: first element low.
+    const expLo = ev[0]!;
+    const expHi = pair ? ev[2]! : ev[1]!;
+    const newLo = a;
+    const newHi = pair ? e : b;
+    const old = atomicCas(buf, off, total, expLo, expHi, newLo, newHi);
+    return total === 8 ? old === (expLo | 0) && OLD.hi === (expHi | 0) : old === mask(total, expLo);
+  }
+  // 16 bytes: no host atomic that wide; the VM lock makes it atomic against other locked accesses.
+  const lock = c.vm.atomicLock;
+  lockWord(lock);
+  try {
+    const l1 = atomicLoad(buf, off, 8);
+    const h1 = OLD.hi;
+    const l2 = atomicLoad(buf, off + 8, 8);
+    const h2 = OLD.hi;
+    if (l1 !== ev[0] || h1 !== ev[1] || l2 !== ev[2] || h2 !== ev[3]) return false;
+    atomicStore(buf, off, 8, a, b);
+    atomicStore(buf, off + 8, 8, e, f);
+    return true;
+  } finally {
+    unlockWord(lock);
+  }
 }
 
 /** LDAR/STLR/LDLAR/STLLR: single register, aligned, no offset. */
@@ -524,62 +566,62 @@ function atomic(c: Cpu, i: number): void {
   const s = ZR[(i >>> 16) & 31]!;
   const slo = x[s]!;
   const shi = x[s + 1]!;
-  readN(c, va, bytes);
-  const olo = R.lo;
-  const ohi = R.hi;
-  let nlo: number;
-  let nhi: number;
-  if (o3) {
-    nlo = slo;
-    nhi = shi;
+  // One host atomic on guest memory (atomic across threads); min/max as a compare-and-swap loop.
+  locate(c, va, bytes, false);
+  const off = locate(c, va, bytes, true);
+  const buf = LOC.buf;
+  let olo: number;
+  let ohi: number;
+  if (o3 || opc < 4) {
+    const op = o3 ? AOp_XCHG : opc === 0 ? AOp_ADD : opc === 1 ? AOp_AND : opc === 2 ? AOp_XOR : AOp_OR;
+    olo = atomicRmw(buf, off, bytes, op, opc === 1 && !o3 ? ~slo : slo, opc === 1 && !o3 ? ~shi : shi);
+    ohi = OLD.hi;
   } else {
-    switch (opc) {
-      case 0:
-        add64(olo, ohi, slo, shi);
-        nlo = R.lo;
-        nhi = R.hi;
-        break;
-      case 1:
-        nlo = olo & ~slo;
-        nhi = ohi & ~shi;
-        break;
-      case 2:
-        nlo = olo ^ slo;
-        nhi = ohi ^ shi;
-        break;
-      case 3:
-        nlo = olo | slo;
-        nhi = ohi | shi;
-        break;
-      default: {
-        const signed = opc === 4 || opc === 5;
-        const max = opc === 4 || opc === 6;
-        let al = olo;
-        let ah = ohi;
-        let bl = slo;
-        let bh = shi;
-        if (signed) {
-          sext(bytes, olo, ohi);
-          al = R.lo;
-          ah = R.hi;
-          sext(bytes, slo, shi);
-          bl = R.lo;
-          bh = R.hi;
-        } else if (bytes < 8) {
-          bl = mask(bytes, slo);
-          bh = 0;
-        }
-        const r = cmp64(al, ah, bl, bh, signed);
-        const pickOld = max ? r >= 0 : r <= 0;
-        nlo = pickOld ? olo : slo;
-        nhi = pickOld ? ohi : shi;
-      }
+    olo = atomicLoad(buf, off, bytes);
+    ohi = OLD.hi;
+    for (;;) {
+      const n = minMax(bytes, opc, olo, ohi, slo, shi);
+      const got = atomicCas(buf, off, bytes, olo, ohi, n, R.hi);
+      if (got === olo && OLD.hi === ohi) break;
+      olo = got;
+      ohi = OLD.hi;
     }
   }
-  writeN(c, va, bytes, nlo, nhi);
   const d = WZ[i & 31]!;
   x[d] = mask(bytes, olo);
   x[d + 1] = bytes === 8 ? ohi : 0;
+}
+
+/** AOp values (a const enum of another module, spelled out for the loaders that keep imports as getters). */
+const AOp_ADD = 0;
+const AOp_AND = 1;
+const AOp_OR = 2;
+const AOp_XOR = 3;
+const AOp_XCHG = 4;
+
+/** LDSMAX/LDSMIN/LDUMAX/LDUMIN (opc 4-7): the value to store (low half returned, high half in R.hi). */
+function minMax(bytes: number, opc: number, olo: number, ohi: number, slo: number, shi: number): number {
+  const signed = opc === 4 || opc === 5;
+  const max = opc === 4 || opc === 6;
+  let al = olo;
+  let ah = ohi;
+  let bl = slo;
+  let bh = shi;
+  if (signed) {
+    sext(bytes, olo, ohi);
+    al = R.lo;
+    ah = R.hi;
+    sext(bytes, slo, shi);
+    bl = R.lo;
+    bh = R.hi;
+  } else if (bytes < 8) {
+    bl = mask(bytes, slo);
+    bh = 0;
+  }
+  const r = cmp64(al, ah, bl, bh, signed);
+  const pickOld = max ? r >= 0 : r <= 0;
+  R.hi = pickOld ? ohi : shi;
+  return pickOld ? olo : slo;
 }
 
 /** CAS/CASA/CASL/CASAL: compare Rs with memory, store Rt when equal; Rs gets the old value. */
@@ -591,14 +633,24 @@ function cas(c: Cpu, i: number): void {
   const rs = (i >>> 16) & 31;
   const s = ZR[rs]!;
   const t = ZR[i & 31]!;
-  readN(c, va, bytes);
-  const olo = R.lo;
-  const ohi = R.hi;
-  if (olo === mask(bytes, x[s]!) && ohi === (bytes === 8 ? x[s + 1]! : 0)) writeN(c, va, bytes, x[t]!, x[t + 1]!);
+  // The compare reads atomically; only a matching value goes on to the write (and its faults),
+  // as one host compare-and-swap that fails if another thread changed memory meanwhile.
+  const roff = locate(c, va, bytes, false);
+  let olo = atomicLoad(LOC.buf, roff, bytes);
+  let ohi = OLD.hi;
+  const elo = mask(bytes, x[s]!);
+  const ehi = bytes === 8 ? x[s + 1]! : 0;
+  if (olo === elo && ohi === ehi) {
+    const off = locate(c, va, bytes, true);
+    olo = atomicCas(LOC.buf, off, bytes, elo, ehi, x[t]!, x[t + 1]!);
+    ohi = OLD.hi;
+  }
   const d = WZ[rs]!;
   x[d] = olo;
   x[d + 1] = ohi;
 }
+
+const CASP_EXPECT = new Int32Array(4);
 
 /** CASP/CASPA/CASPL/CASPAL: pair compare-and-swap (Rs, Rt even). */
 function casp(c: Cpu, i: number): void {
@@ -609,24 +661,46 @@ function casp(c: Cpu, i: number): void {
   const va = baseAddr(c, (i >>> 5) & 31);
   c.requireAligned(va, 2 * bytes, true);
   const x = c.x;
-  readN(c, va, bytes);
-  const l1 = R.lo;
-  const h1 = R.hi;
-  readN(c, va + bytes, bytes);
-  const l2 = R.lo;
-  const h2 = R.hi;
   const s1 = ZR[rs]!;
   const s2 = ZR[rs + 1]!;
   const hiOk = (v: number) => (bytes === 8 ? v : 0);
-  if (l1 === x[s1]! && h1 === hiOk(x[s1 + 1]!) && l2 === x[s2]! && h2 === hiOk(x[s2 + 1]!)) {
-    const t1 = ZR[rt]!;
-    const t2 = ZR[rt + 1]!;
-    const a = x[t1]!;
-    const b = x[t1 + 1]!;
-    const e = x[t2]!;
-    const f = x[t2 + 1]!;
-    writeN(c, va, bytes, a, b);
-    writeN(c, va + bytes, bytes, e, f);
+  const ev = CASP_EXPECT;
+  ev[0] = x[s1]!;
+  ev[1] = hiOk(x[s1 + 1]!);
+  ev[2] = x[s2]!;
+  ev[3] = hiOk(x[s2 + 1]!);
+  const t1 = ZR[rt]!;
+  const t2 = ZR[rt + 1]!;
+  const a = x[t1]!;
+  const b = x[t1 + 1]!;
+  const e = x[t2]!;
+  const f = x[t2 + 1]!;
+  // The old pair as one atomic snapshot (the VM lock for 16 bytes), then the conditional store;
+  // if another thread changed the pair in between, look again (a compare-and-swap loop).
+  let l1: number;
+  let h1: number;
+  let l2: number;
+  let h2: number;
+  for (;;) {
+    const roff = locate(c, va, 2 * bytes, false);
+    if (bytes === 4) {
+      l1 = atomicLoad(LOC.buf, roff, 8);
+      l2 = OLD.hi;
+      h1 = h2 = 0;
+    } else {
+      const lock = c.vm.atomicLock;
+      lockWord(lock);
+      try {
+        l1 = atomicLoad(LOC.buf, roff, 8);
+        h1 = OLD.hi;
+        l2 = atomicLoad(LOC.buf, roff + 8, 8);
+        h2 = OLD.hi;
+      } finally {
+        unlockWord(lock);
+      }
+    }
+    if (l1 !== ev[0] || h1 !== ev[1] || l2 !== ev[2] || h2 !== ev[3]) break;
+    if (storeIfUnchanged(c, va, bytes, true, ev, a, b, e, f)) break;
   }
   const d1 = WZ[rs]!;
   const d2 = WZ[rs + 1]!;

@@ -163,6 +163,9 @@ function loop(vcpu: Vcpu, c: CpuT): number {
       exitSimple(vcpu, KVM_EXIT.INTR);
       throw KvmError.of('EINTR', 'ioctl');
     }
+    // The VMM (on another thread, for a vCPU running on a worker) may have changed memslots or
+    // harvested dirty pages: drop stale host translations.
+    c.checkMmuGen();
   }
 }
 

@@ -16,6 +16,7 @@ import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './c
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';
 import { MsrFilter, MSR_INDEX_LIST, readMsr, writeMsr } from './msr.js';
 import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
+import { loadX86Vcpu, loadX86Vm, saveX86Vcpu, saveX86Vm, x86SmpBlocker } from './handover.js';
 import { X86Machine, x86Run } from './run.js';
 import { FLAG } from './state.js';
 import { tdx } from './tdx/index.js'; // [tdx hook] the TDX flavour (tdx/)
@@ -172,8 +173,12 @@ export const x86Backend: ArchBackend = {
     const st = vm.archState as X86VmState;
     switch (request) {
       case req('KVM_SET_TSS_ADDR'):
+        // kvm_vm_ioctl_set_tss_addr: the three pages must end below 4 GiB.
+        if (arg.int > 0xffffd000n) throw einval(arg);
         return 0;
       case req('KVM_SET_IDENTITY_MAP_ADDR'):
+        // Only before the first vCPU (kvm->created_vcpus), then the u64 is copied in.
+        if (vm.createdVcpus > 0) throw einval(arg);
         arg.bytes(8);
         return 0;
       case req('KVM_X86_SET_MSR_FILTER'): {
@@ -451,6 +456,13 @@ export const x86Backend: ArchBackend = {
     kvmiVmDestroyed(vm); // [kvmi hook]
     tdx.destroyVm(vm); // [tdx hook]
   },
+
+  // SMP: vCPUs on worker threads (src/kernel/smp.ts)
+  smpBlocker: x86SmpBlocker,
+  saveVcpu: saveX86Vcpu,
+  loadVcpu: loadX86Vcpu,
+  saveVm: saveX86Vm,
+  loadVm: loadX86Vm,
 };
 
 /** After KVM_SET_SREGS(2): the mode, paging and decoded code may all have changed. */

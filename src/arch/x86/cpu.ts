@@ -39,6 +39,9 @@ const TLB_BITS = 10;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
 
+/** [smp] The result of X86Cpu.writeRef. */
+export const REF = { dv: new DataView(new ArrayBuffer(8)) as DataView<ArrayBufferLike>, off: 0 };
+
 /** An access type for translation. */
 export const enum Acc {
   READ = 0,
@@ -728,6 +731,24 @@ export class X86Cpu {
     const dv = this.rDv[i]!;
     const o = this.rOff[i]! + (l & 0xfff);
     for (let k = 0; k < bytes.length; k++) if (dv.getUint8(o + k) !== bytes[k]) return false;
+    return true;
+  }
+
+  /**
+   * [smp] Where a write to `lin` (within one page) lands, through the write TLB: `REF.dv` (a
+   * DataView over the page's buffer) and `REF.off` (the byte offset of `lin` in it); false when
+   * the write takes the slow path (MMIO, read-only slot, code page). For locked RMW (atomic.ts).
+   */
+  writeRef(lin: number): boolean {
+    const off = lin & 0xfff;
+    const vpn = (lin - off) / PAGE_SIZE;
+    let idx = vpn & TLB_MASK;
+    if (this.wTag[idx] !== vpn * 2 + (this.cpl === 3 ? 1 : 0)) {
+      idx = this.fill(lin, Acc.WRITE, false);
+      if (idx < 0) return false;
+    }
+    REF.dv = this.wDv[idx]!;
+    REF.off = this.wOff[idx]! + off;
     return true;
   }
 

@@ -7,6 +7,8 @@
 import { EMULATION_FAILURE, EXIT, VEC, isCanonical, type X86Cpu } from './cpu.js';
 import { K_IMM, K_MEM, K_REG, K_SEG, K_XMM, MNEMONICS, mnemonic, type Insn } from './decoder.js';
 import { FOp, ltu } from './flags.js';
+import { AOp } from '../../kernel/atomics.js';
+import { lockedCas, lockedRmw, lockedUpdate } from './atomic.js';
 import { CR0, CR4, CS, DS, EFER, ES, FLAG, FS, GS, LDTR, SS, TR } from './state.js';
 
 export type Handler = (c: X86Cpu, i: Insn) => void;
@@ -239,6 +241,7 @@ function aluInsn(op: Alu): Handler {
       return;
     }
     const lin = writes ? rmwAddr(c, i) : -1;
+    if (i.lock) return lockedAlu(c, i, op, lin);
     const a0 = writes ? rdAt(c, i, lin) : rd(c, i, 0);
     const a1 = c.t1;
     const b0 = rd(c, i, 1);
@@ -272,6 +275,7 @@ function incdec(dec: boolean): Handler {
   return (c, i) => {
     const size = i.size[0]!;
     const lin = rmwAddr(c, i);
+    if (i.lock) return lockedIncDec(c, i, lin, dec);
     const a0 = rdAt(c, i, lin);
     const a1 = size === 8 ? c.t1 : 0;
     const cf = c.cf();
@@ -292,6 +296,7 @@ def('DEC', incdec(true));
 
 def('NOT', (c, i) => {
   const lin = rmwAddr(c, i);
+  if (i.lock) return void lockedRmw(c, lin, i.size[0]!, AOp.XOR, -1, -1);
   const a0 = rdAt(c, i, lin);
   const a1 = c.t1;
   wrAt(c, i, lin, trunc(~a0, i.size[0]!), ~a1);
@@ -300,6 +305,7 @@ def('NOT', (c, i) => {
 def('NEG', (c, i) => {
   const size = i.size[0]!;
   const lin = rmwAddr(c, i);
+  if (i.lock) return lockedNeg(c, i, lin);
   const a0 = rdAt(c, i, lin);
   const a1 = size === 8 ? c.t1 : 0;
   const r = alu(c, Alu.SUB, size, 0, 0, a0, a1);
@@ -402,9 +408,9 @@ function imulTrunc(c: X86Cpu, i: Insn, a0: number, a1: number, b0: number, b1: n
   let r: number;
   let ovf: boolean;
   if (size === 4) {
-    const big = BigInt(a0 | 0) * BigInt(b0 | 0);
-    r = Number(BigInt.asIntN(32, big));
-    ovf = BigInt(r) !== big;
+    // The double product is exact below 2^53; beyond, it certainly differs from the int32 result.
+    r = Math.imul(a0, b0);
+    ovf = (a0 | 0) * (b0 | 0) !== r;
   } else {
     const p = sx(a0, size) * sx(b0, size);
     r = trunc(p, size);
@@ -716,6 +722,7 @@ function btInsn(op: 0 | 1 | 2 | 3): Handler {
       } else bit = off & (bits - 1);
     }
     if (lin < 0 && i.kind[0] === K_MEM) lin = c.linear(i.seg, ea(c, i), size, op !== 0);
+    if (i.lock) return lockedBt(c, op, size, lin, bit);
     const v0 = i.kind[0] === K_MEM ? c.readLin(lin, size) : c.getReg(i.reg[0]!, size);
     const v1 = size === 8 ? c.t1 : 0;
     const word = bit >= 32 ? v1 : v0;
@@ -853,6 +860,7 @@ def('LEA', (c, i) => {
 def('XCHG', (c, i) => {
   const size = i.size[0]!;
   const lin = rmwAddr(c, i);
+  if (i.kind[0] === K_MEM) return lockedXchg(c, i, lin); // XCHG with memory is always locked
   const a0 = rdAt(c, i, lin);
   const a1 = c.t1;
   const b0 = c.getReg(i.reg[1]!, size);
@@ -864,6 +872,7 @@ def('XCHG', (c, i) => {
 def('CMPXCHG', (c, i) => {
   const size = i.size[0]!;
   const lin = rmwAddr(c, i);
+  if (i.lock) return lockedCmpxchg(c, i, lin);
   const d0 = rdAt(c, i, lin);
   const d1 = size === 8 ? c.t1 : 0;
   const a0 = c.getReg(0, size);
@@ -884,6 +893,7 @@ def('CMPXCHG8B', (c, i) => {
   const q = i.rex & 8;
   if (q) throw EMULATION_FAILURE; // CMPXCHG16B is not advertised in CPUID
   const lin = c.linear(i.seg, ea(c, i), 8, true);
+  if (i.lock) return lockedCmpxchg8b(c, lin);
   const lo = c.readLin(lin, 8);
   const hi = c.t1;
   const eax = c.getReg(0, 4) | 0;
@@ -903,6 +913,7 @@ def('CMPXCHG8B', (c, i) => {
 def('XADD', (c, i) => {
   const size = i.size[0]!;
   const lin = rmwAddr(c, i);
+  if (i.lock) return lockedXadd(c, i, lin);
   const d0 = rdAt(c, i, lin);
   const d1 = size === 8 ? c.t1 : 0;
   const s0 = c.getReg(i.reg[1]!, size);
@@ -2155,6 +2166,119 @@ def('FXRSTOR', (c, i) => {
   if (dv.getUint32(24, true) & 0xffff0000) c.gp(0);
   c.s.fx.set(tmp);
 });
+
+// ---------------------------------------------------------------------------------------------
+// LOCK-prefixed read-modify-write, and XCHG with memory: the memory access is one host atomic
+// operation (atomic.ts), so it stays atomic when the VM's vCPUs run on several threads; flags and
+// register results are computed from the old value it returns.
+
+function lockedAlu(c: X86Cpu, i: Insn, op: Alu, lin: number): void {
+  const size = i.size[0]!;
+  const b0 = rd(c, i, 1);
+  const b1 = size === 8 ? c.t1 : 0;
+  const bx0 = i.kind[1] === K_IMM ? trunc(i.imm, size) : b0;
+  const bx1 = i.kind[1] === K_IMM ? (size === 8 ? i.immHi : 0) : b1;
+  let a0: number;
+  if (op === Alu.AND || op === Alu.OR || op === Alu.XOR) {
+    a0 = lockedRmw(c, lin, size, op === Alu.AND ? AOp.AND : op === Alu.OR ? AOp.OR : AOp.XOR, bx0, bx1);
+  } else {
+    // ADD/ADC/SUB/SBB: one atomic add of the operand (plus CF; negated to subtract).
+    const cin = op === Alu.ADC || op === Alu.SBB ? c.cf() : 0;
+    const sub = op === Alu.SUB || op === Alu.SBB;
+    if (size === 8) {
+      let v = ((BigInt(bx1 | 0) << 32n) | BigInt(bx0 >>> 0)) + BigInt(cin);
+      v = BigInt.asUintN(64, sub ? -v : v);
+      a0 = lockedRmw(c, lin, 8, AOp.ADD, Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0);
+    } else a0 = lockedRmw(c, lin, size, AOp.ADD, sub ? -(bx0 + cin) : bx0 + cin, 0);
+  }
+  alu(c, op, size, a0, size === 8 ? c.t1 : 0, bx0, bx1);
+}
+
+function lockedIncDec(c: X86Cpu, i: Insn, lin: number, dec: boolean): void {
+  const size = i.size[0]!;
+  const a0 = lockedRmw(c, lin, size, AOp.ADD, dec ? -1 : 1, dec ? -1 : 0);
+  const a1 = size === 8 ? c.t1 : 0;
+  const cf = c.cf();
+  let r0: number;
+  let r1 = 0;
+  if (size === 8) {
+    const lo = (a0 >>> 0) + (dec ? -1 : 1);
+    r0 = lo | 0;
+    r1 = (a1 + (lo > 0xffffffff ? 1 : lo < 0 ? -1 : 0)) | 0;
+  } else r0 = trunc(a0 + (dec ? -1 : 1), size);
+  c.f.set(dec ? FOp.DEC : FOp.INC, size, a0, a1, 1, 0, r0, r1);
+  c.f.cin = cf;
+}
+
+function lockedNeg(c: X86Cpu, i: Insn, lin: number): void {
+  const size = i.size[0]!;
+  const a0 = lockedUpdate(c, lin, size, (lo, hi, out) => {
+    out.v = size === 8 ? (~hi + (lo === 0 ? 1 : 0)) | 0 : 0;
+    return size === 8 ? -lo | 0 : trunc(-lo, size);
+  });
+  alu(c, Alu.SUB, size, 0, 0, a0, size === 8 ? c.t1 : 0);
+}
+
+function lockedXchg(c: X86Cpu, i: Insn, lin: number): void {
+  const size = i.size[0]!;
+  const b0 = c.getReg(i.reg[1]!, size);
+  const b1 = size === 8 ? c.t1 : 0;
+  const a0 = lockedRmw(c, lin, size, AOp.XCHG, b0, b1);
+  c.setReg(i.reg[1]!, size, a0, size === 8 ? c.t1 : 0);
+}
+
+function lockedCmpxchg(c: X86Cpu, i: Insn, lin: number): void {
+  const size = i.size[0]!;
+  const a0 = c.getReg(0, size);
+  const a1 = size === 8 ? c.t1 : 0;
+  const s0 = c.getReg(i.reg[1]!, size);
+  const s1 = size === 8 ? c.t1 : 0;
+  const d0 = lockedCas(c, lin, size, a0, a1, s0, s1);
+  const d1 = size === 8 ? c.t1 : 0;
+  alu(c, Alu.CMP, size, a0, a1, d0, d1);
+  if (!c.f.zf()) c.setReg(0, size, d0, d1);
+}
+
+function lockedCmpxchg8b(c: X86Cpu, lin: number): void {
+  const eax = c.getReg(0, 4) | 0;
+  const edx = c.getReg(2, 4) | 0;
+  const ebx = c.getReg(3, 4) | 0;
+  const ecx = c.getReg(1, 4) | 0;
+  const lo = lockedCas(c, lin, 8, eax, edx, ebx, ecx);
+  const hi = c.t1;
+  const fl = c.getFlags();
+  if (lo === eax && hi === edx) c.s.rflags = (fl | FLAG.ZF) >>> 0;
+  else {
+    c.setReg(0, 4, lo);
+    c.setReg(2, 4, hi);
+    c.s.rflags = (fl & ~FLAG.ZF) >>> 0;
+  }
+}
+
+function lockedXadd(c: X86Cpu, i: Insn, lin: number): void {
+  const size = i.size[0]!;
+  const s0 = c.getReg(i.reg[1]!, size);
+  const s1 = size === 8 ? c.t1 : 0;
+  const d0 = lockedRmw(c, lin, size, AOp.ADD, s0, s1);
+  const d1 = size === 8 ? c.t1 : 0;
+  alu(c, Alu.ADD, size, d0, d1, s0, s1);
+  c.setReg(i.reg[1]!, size, d0, d1);
+}
+
+/** LOCK BTS/BTR/BTC (op 1/2/3): one atomic OR/AND/XOR of the bit's mask; CF = the old bit. */
+function lockedBt(c: X86Cpu, op: number, size: number, lin: number, bit: number): void {
+  const m = 1 << (bit & 31);
+  let lo = bit >= 32 ? 0 : m;
+  let hi = bit >= 32 ? m : 0;
+  if (op === 2) {
+    lo = ~lo;
+    hi = ~hi;
+  }
+  const v0 = lockedRmw(c, lin, size, op === 1 ? AOp.OR : op === 2 ? AOp.AND : AOp.XOR, lo, hi);
+  const word = bit >= 32 ? c.t1 : v0;
+  const fl = c.getFlags();
+  c.s.rflags = ((fl & ~FLAG.CF) | ((word >>> (bit & 31)) & 1 ? FLAG.CF : 0)) >>> 0;
+}
 
 // Every mnemonic must have a handler (a table row without one is a bug caught at load).
 for (let k = 0; k < MNEMONICS.length; k++) {

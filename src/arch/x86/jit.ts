@@ -49,6 +49,7 @@ const M = {
   MOV: MN('MOV'), MOVZX: MN('MOVZX'), MOVSX: MN('MOVSX'), MOVSXD: MN('MOVSXD'), LEA: MN('LEA'),
   ADD: MN('ADD'), SUB: MN('SUB'), AND: MN('AND'), OR: MN('OR'), XOR: MN('XOR'), CMP: MN('CMP'), TEST: MN('TEST'),
   INC: MN('INC'), DEC: MN('DEC'), SHL: MN('SHL'), SHR: MN('SHR'), SAR: MN('SAR'), NOP: MN('NOP'),
+  IMUL2: MN('IMUL2'), IMUL3: MN('IMUL3'), CMOVCC: MN('CMOVCC'), SETCC: MN('SETCC'),
   PUSH: MN('PUSH'), POP: MN('POP'), CALL: MN('CALL'), RET: MN('RET'), JMP: MN('JMP'), JCC: MN('JCC'),
 };
 
@@ -237,6 +238,16 @@ export class X86Translator {
       case M.SHR:
       case M.SAR:
         ok = this.shift(x);
+        break;
+      case M.IMUL2:
+      case M.IMUL3:
+        ok = this.imul(x);
+        break;
+      case M.CMOVCC:
+        ok = this.cmov(x);
+        break;
+      case M.SETCC:
+        ok = this.setcc(x);
         break;
       case M.PUSH:
         ok = long && this.push(x);
@@ -585,6 +596,50 @@ export class X86Translator {
     }
     this.emit(`f.ofv = ${of}; R[${2 * reg}] = v; R[${2 * reg + 1}] = t;`);
     this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 8; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = t; f.cin = w; f.afv = 0;`);
+    return true;
+  }
+
+  /** IMUL r32, r/m32 (, imm): CF = OF = the product does not fit; SF/ZF/PF from the result. */
+  private imul(x: Ctx): boolean {
+    const i = x.i;
+    const three = i.mn === M.IMUL3;
+    if (i.kind[0] !== K_REG || i.size[0] !== 4 || i.size[1] !== 4 || (i.kind[1] !== K_REG && i.kind[1] !== K_MEM)) return false;
+    if (three && i.kind[2] !== K_IMM) return false;
+    const a = `a${x.k}`;
+    this.decl(a, 4);
+    this.read(x, 1, a, 4);
+    const b = three ? String(i.imm | 0) : `R[${2 * i.reg[0]!}]`;
+    this.flags = null;
+    this.emit(`v = Math.imul(${a}, ${b}); w = ${a} * ${b} !== v ? 1 : 0; R[${2 * i.reg[0]!}] = v; R[${2 * i.reg[0]! + 1}] = 0;`);
+    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = w; f.afv = 0;`);
+    return true;
+  }
+
+  /** CMOVcc r, r/m (the source is read either way; a 32-bit CMOV zero-extends even when false). */
+  private cmov(x: Ctx): boolean {
+    const i = x.i;
+    const size = i.size[0]!;
+    if (i.kind[0] !== K_REG || (size !== 4 && size !== 8) || (i.kind[1] !== K_REG && i.kind[1] !== K_MEM)) return false;
+    const v = `v${x.k}`;
+    this.decl(v, size);
+    this.read(x, 1, v, size);
+    const d = 2 * i.reg[0]!;
+    if (size === 8) this.emit(`if (${this.cond(i.cond)}) { R[${d}] = ${v}; R[${d + 1}] = ${v}h; }`);
+    else this.emit(`if (${this.cond(i.cond)}) R[${d}] = ${v}; R[${d + 1}] = 0;`);
+    return true;
+  }
+
+  /** SETcc r/m8. */
+  private setcc(x: Ctx): boolean {
+    const i = x.i;
+    if (i.kind[0] === K_REG) {
+      this.regSet(i.reg[0]!, 1, `((${this.cond(i.cond)}) ? 1 : 0)`);
+      return true;
+    }
+    if (i.kind[0] !== K_MEM) return false;
+    this.emit(`v = (${this.cond(i.cond)}) ? 1 : 0;`);
+    this.addr(x, 1, true);
+    this.store(x, 1, 'v');
     return true;
   }
 

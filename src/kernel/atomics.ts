@@ -1,0 +1,176 @@
+/**
+ * Host atomics for the guest's atomic instructions (x86 LOCK and XCHG, arm64 exclusives and LSE),
+ * so they stay atomic when vCPUs of one VM run on several threads over shared guest memory.
+ *
+ * - A naturally aligned access of 1, 2, 4 or 8 bytes is one JS `Atomics` operation on a typed
+ *   view of the (Shared)ArrayBuffer behind guest RAM: atomic with respect to every other access of
+ *   every thread, plain stores included.
+ * - Anything else (a split or unaligned x86 locked access, a 16-byte compare-and-swap) runs under
+ *   the VM's lock word (`Vm.atomicLock`, a futex-style mutex in shared memory): atomic with
+ *   respect to the other accesses that take the lock, not to plain accesses of the same bytes
+ *   (documented in the README).
+ *
+ * Values travel as int32 halves like the interpreters keep them: `lo` (int32 for 4 and 8 bytes,
+ * unsigned for 1 and 2) and `hi` (the upper half of 8-byte values, else 0). Old values come back
+ * as the return value (low half) and `OLD.hi`.
+ * @module
+ */
+
+/** The operation of {@link atomicRmw}. */
+export const enum AOp {
+  ADD = 0,
+  AND = 1,
+  OR = 2,
+  XOR = 3,
+  XCHG = 4,
+}
+
+/** High half of the old value returned by the last atomic helper call (this thread). */
+export const OLD = { hi: 0 };
+
+interface Views {
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly i32: Int32Array;
+  readonly i64: BigInt64Array;
+}
+
+const viewCache = new WeakMap<ArrayBufferLike, Views>();
+
+/** Typed views over a whole buffer, for Atomics (one set per buffer). */
+function viewsOf(buf: ArrayBufferLike): Views {
+  let v = viewCache.get(buf);
+  if (!v) {
+    const n = buf.byteLength;
+    v = {
+      u8: new Uint8Array(buf, 0, n),
+      u16: new Uint16Array(buf, 0, n >>> 1),
+      i32: new Int32Array(buf, 0, n >>> 2),
+      i64: new BigInt64Array(buf, 0, Math.floor(n / 8)),
+    };
+    viewCache.set(buf, v);
+  }
+  return v;
+}
+
+const toBig = (lo: number, hi: number): bigint => (BigInt(hi | 0) << 32n) | BigInt(lo >>> 0);
+
+function fromBig(v: bigint): number {
+  OLD.hi = Number(BigInt.asIntN(32, v >> 32n));
+  return Number(BigInt.asIntN(32, v));
+}
+
+/** True when an access of `size` at byte offset `off` can be one host atomic operation. */
+export function canAtomic(off: number, size: number): boolean {
+  return (size === 1 || size === 2 || size === 4 || size === 8) && off % size === 0;
+}
+
+/**
+ * Atomically applies `op` with operand (lo, hi) to the `size` bytes at `off` of `buf` (which
+ * {@link canAtomic} accepted). Returns the old value (low half; high half in OLD.hi).
+ */
+export function atomicRmw(buf: ArrayBufferLike, off: number, size: number, op: AOp, lo: number, hi: number): number {
+  const v = viewsOf(buf);
+  OLD.hi = 0;
+  switch (size) {
+    case 1: {
+      const a = v.u8;
+      const b = lo & 0xff;
+      return op === AOp.ADD ? Atomics.add(a, off, b) : op === AOp.AND ? Atomics.and(a, off, b) : op === AOp.OR ? Atomics.or(a, off, b) : op === AOp.XOR ? Atomics.xor(a, off, b) : Atomics.exchange(a, off, b);
+    }
+    case 2: {
+      const a = v.u16;
+      const i = off >>> 1;
+      const b = lo & 0xffff;
+      return op === AOp.ADD ? Atomics.add(a, i, b) : op === AOp.AND ? Atomics.and(a, i, b) : op === AOp.OR ? Atomics.or(a, i, b) : op === AOp.XOR ? Atomics.xor(a, i, b) : Atomics.exchange(a, i, b);
+    }
+    case 4: {
+      const a = v.i32;
+      const i = off >>> 2;
+      return op === AOp.ADD ? Atomics.add(a, i, lo) : op === AOp.AND ? Atomics.and(a, i, lo) : op === AOp.OR ? Atomics.or(a, i, lo) : op === AOp.XOR ? Atomics.xor(a, i, lo) : Atomics.exchange(a, i, lo);
+    }
+    default: {
+      const a = v.i64;
+      const i = off / 8;
+      const b = toBig(lo, hi);
+      return fromBig(op === AOp.ADD ? Atomics.add(a, i, b) : op === AOp.AND ? Atomics.and(a, i, b) : op === AOp.OR ? Atomics.or(a, i, b) : op === AOp.XOR ? Atomics.xor(a, i, b) : Atomics.exchange(a, i, b));
+    }
+  }
+}
+
+/**
+ * Atomic compare-and-swap of the `size` bytes at `off` (accepted by {@link canAtomic}): stores
+ * (newLo, newHi) when memory holds (expLo, expHi). Returns the old value (low half; OLD.hi);
+ * the swap happened iff it equals the expected value.
+ */
+export function atomicCas(buf: ArrayBufferLike, off: number, size: number, expLo: number, expHi: number, newLo: number, newHi: number): number {
+  const v = viewsOf(buf);
+  OLD.hi = 0;
+  switch (size) {
+    case 1:
+      return Atomics.compareExchange(v.u8, off, expLo & 0xff, newLo & 0xff);
+    case 2:
+      return Atomics.compareExchange(v.u16, off >>> 1, expLo & 0xffff, newLo & 0xffff);
+    case 4:
+      return Atomics.compareExchange(v.i32, off >>> 2, expLo | 0, newLo | 0);
+    default:
+      return fromBig(Atomics.compareExchange(v.i64, off / 8, toBig(expLo, expHi), toBig(newLo, newHi)));
+  }
+}
+
+/** Atomic load of the `size` bytes at `off` (accepted by {@link canAtomic}); high half in OLD.hi. */
+export function atomicLoad(buf: ArrayBufferLike, off: number, size: number): number {
+  const v = viewsOf(buf);
+  OLD.hi = 0;
+  switch (size) {
+    case 1:
+      return Atomics.load(v.u8, off);
+    case 2:
+      return Atomics.load(v.u16, off >>> 1);
+    case 4:
+      return Atomics.load(v.i32, off >>> 2);
+    default:
+      return fromBig(Atomics.load(v.i64, off / 8));
+  }
+}
+
+/** Atomic store of (lo, hi) to the `size` bytes at `off` (accepted by {@link canAtomic}). */
+export function atomicStore(buf: ArrayBufferLike, off: number, size: number, lo: number, hi: number): void {
+  const v = viewsOf(buf);
+  switch (size) {
+    case 1:
+      Atomics.store(v.u8, off, lo & 0xff);
+      return;
+    case 2:
+      Atomics.store(v.u16, off >>> 1, lo & 0xffff);
+      return;
+    case 4:
+      Atomics.store(v.i32, off >>> 2, lo | 0);
+      return;
+    default:
+      Atomics.store(v.i64, off / 8, toBig(lo, hi));
+  }
+}
+
+// ---- the VM lock: a futex-style mutex in shared memory (0 free, 1 held, 2 held with waiters) ----
+
+/** Spins before sleeping: the lock is only ever held for one emulated instruction. */
+const SPINS = 200;
+
+/** Takes the lock word `w[0]` (Atomics.wait is allowed on Node's main thread too). */
+export function lockWord(w: Int32Array): void {
+  if (Atomics.compareExchange(w, 0, 0, 1) === 0) return;
+  for (let i = 0; i < SPINS; i++) {
+    if (Atomics.load(w, 0) === 0 && Atomics.compareExchange(w, 0, 0, 1) === 0) return;
+  }
+  let c = Atomics.exchange(w, 0, 2);
+  while (c !== 0) {
+    Atomics.wait(w, 0, 2, 10);
+    c = Atomics.exchange(w, 0, 2);
+  }
+}
+
+/** Releases the lock word taken by {@link lockWord}. */
+export function unlockWord(w: Int32Array): void {
+  if (Atomics.exchange(w, 0, 0) === 2) Atomics.notify(w, 0, 1);
+}

@@ -1,0 +1,339 @@
+/**
+ * SMP: the vCPUs of one VM running on worker_threads, each calling KVM_RUN from its own thread
+ * over shared guest memory.
+ *
+ * - Owner thread: `exportVcpu(sys, vcpuFd)` returns a structured-cloneable {@link VcpuHandle}
+ *   (post it to a worker with `transferList: vcpuHandleTransferList(handle)`). From then on the
+ *   vCPU's fd in the owner answers EBUSY, as the kernel's ioctls would block on vcpu->mutex while
+ *   another thread runs the vCPU.
+ * - Worker thread: `attachVcpu(handle)` returns a `Sys` in which the same fd number is the vCPU:
+ *   KVM_RUN and every vCPU ioctl run in the worker, on a mirror of the vCPU; `mmap` gives the
+ *   same kvm_run bytes (shared memory). Every other call (system and VM fds, `alloc`, `open`...)
+ *   is forwarded synchronously to the owner: the worker blocks in `Atomics.wait` until the owner,
+ *   from its event loop, has run it. **The owner must keep its event loop free while workers run**
+ *   (await the workers; never block on them).
+ * - `close(vcpuFd)` in the worker hands the vCPU back: its state returns to the owner and the
+ *   owner's fd works again (the owner's fd stays open; the attached Sys is done). A worker that
+ *   exits with the vCPU still attached hands it back from its `exit` event; a worker that is
+ *   terminated cannot, and the owner's fd then answers EIO.
+ * - Native (`nativeSys()`): fds are process-wide, so the handle is just the fd and `attachVcpu`
+ *   returns `nativeSys()`. There `close(vcpuFd)` closes the process's fd, as on Linux: a worker
+ *   that is done simply stops using it (the typed `Vcpu.close()` of an attached vCPU only unmaps).
+ * @module
+ */
+import { isMainThread, MessageChannel, receiveMessageOnPort, threadId, type MessagePort, type Transferable } from 'node:worker_threads';
+import { Kernel } from '../kernel/kernel.js';
+import { smpBlocker, spaceView, VcpuMirror, vmView, type MappingView, type MirrorSpec, type VmView } from '../kernel/smp.js';
+import { UserArg } from '../kernel/uarg.js';
+import type { Vcpu } from '../kernel/vcpu.js';
+import type { Arch } from '../uapi/index.js';
+import { checkPointerArg } from './args.js';
+import { ERRNO } from './errno.js';
+import { KvmError } from './error.js';
+import { nativeSys } from './native.js';
+import type { HostMemory, IoctlArg, Sys } from './sys.js';
+import { archBackendOf, kernelOf } from './virtual.js';
+
+/** A vCPU of a `nativeSys()` VM: the fd is valid in every thread of the process. */
+export interface NativeVcpuHandle {
+  readonly backend: 'native';
+  readonly arch: Arch;
+  /** The vCPU fd. */
+  readonly fd: number;
+  /** The vcpu_id, the VM fd and type when known (the typed layer fills them; else -1, -1, 0). */
+  readonly vcpuId: number;
+  readonly vmFd: number;
+  readonly vmType: number;
+}
+
+/** A vCPU of a `virtualSys()` VM, exported to run on another thread. */
+export interface VirtualVcpuHandle extends MirrorSpec {
+  readonly backend: 'virtual';
+  readonly arch: Arch;
+  /** The vCPU fd (the same number in the attached Sys). */
+  readonly fd: number;
+  /** A VM fd of the vCPU's VM in the owner (-1 when none is open). */
+  readonly vmFd: number;
+  /** worker_threads.threadId of the owner (attaching there would deadlock). */
+  readonly ownerThread: number;
+  /** Control words of the synchronous forwarding channel. */
+  readonly ctrl: Int32Array;
+  /** The worker's end of the forwarding channel: must be in the postMessage transfer list. */
+  readonly port: MessagePort;
+}
+
+/** What `exportVcpu` returns and `attachVcpu` takes: structured-cloneable (with its port transferred). */
+export type VcpuHandle = NativeVcpuHandle | VirtualVcpuHandle;
+
+/** The transfer list a handle needs in `postMessage` / `new Worker(..., { workerData, transferList })`. */
+export function vcpuHandleTransferList(handle: VcpuHandle): Transferable[] {
+  return handle.backend === 'virtual' ? [handle.port] : [];
+}
+
+// ---- the channel ---------------------------------------------------------------------------------
+
+type Request =
+  | { op: 'ioctl'; fd: number; request: number; arg: IoctlArg | undefined }
+  | { op: 'open'; path: string; flags: number | undefined }
+  | { op: 'close'; fd: number }
+  | { op: 'mmap'; fd: number; length: number; offset: number }
+  | { op: 'alloc'; length: number }
+  | { op: 'munmap'; hva: number }
+  | { op: 'view' }
+  | { op: 'space' }
+  | { op: 'release'; state: unknown };
+
+type Reply =
+  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; view?: VmView; maps?: MappingView[] }
+  | { ok: false; error: { errno?: number; syscall?: string; request?: number; fd?: number; message: string } };
+
+/** ctrl[0]: 0 while a request waits, 1 once its reply was posted. */
+const CTRL_REPLY = 0;
+
+function errorReply(e: unknown): Reply {
+  if (e instanceof KvmError) return { ok: false, error: { errno: e.errno, syscall: e.syscall, ...(e.request !== undefined ? { request: e.request } : {}), ...(e.fd !== undefined ? { fd: e.fd } : {}), message: e.message } };
+  return { ok: false, error: { message: e instanceof Error ? e.message : String(e) } };
+}
+
+function rethrow(error: Extract<Reply, { ok: false }>['error']): never {
+  if (error.errno === undefined) throw new Error(error.message);
+  const e = new KvmError(error.errno, error.syscall ?? 'ioctl', { ...(error.request !== undefined ? { request: error.request } : {}), ...(error.fd !== undefined ? { fd: error.fd } : {}) });
+  e.message = error.message;
+  throw e;
+}
+
+/** The mapping of `kernel` a region returned by mmap/alloc belongs to (the newest, for repeated mmaps). */
+function mappingOf(kernel: Kernel, bytes: Uint8Array): MappingView {
+  const all = kernel.space.all();
+  for (let i = all.length - 1; i >= 0; i--) {
+    const m = all[i]!;
+    if (m.bytes.buffer === bytes.buffer && m.bytes.byteOffset === bytes.byteOffset) return { hva: m.hva, bytes: m.bytes };
+  }
+  throw new Error('mapping not found');
+}
+
+// ---- owner side ----------------------------------------------------------------------------------
+
+/**
+ * Exports the vCPU `vcpuFd` of `sys` to run on another thread (see the module comment). Virtual:
+ * EBADF for a bad fd, EINVAL for a non-vCPU fd, EBUSY when it is already exported, EOPNOTSUPP
+ * when the VM cannot have vCPUs on other threads (TDX and other private-memory VMs, KVMI,
+ * guest_memfd memslots).
+ */
+export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
+  if (sys.backend === 'native') return { backend: 'native', arch: sys.arch, fd: vcpuFd, vcpuId: -1, vmFd: -1, vmType: 0 };
+  const kernel = kernelOf(sys);
+  if (!kernel) throw KvmError.of('EOPNOTSUPP', 'ioctl', { message: 'exportVcpu needs the virtualSys() that owns the vCPU (not an attached Sys)' });
+  const f = kernel.file(vcpuFd);
+  if (!f) throw KvmError.of('EBADF', 'ioctl', { fd: vcpuFd });
+  if (f.kind !== 'vcpu') throw KvmError.of('EINVAL', 'ioctl', { fd: vcpuFd, message: 'not a vCPU fd' });
+  const vcpu = f.vcpu;
+  const vm = vcpu.vm;
+  if (vcpu.away === 'attached') throw KvmError.of('EBUSY', 'ioctl', { fd: vcpuFd, message: 'the vCPU is already attached to another thread' });
+  if (vcpu.away === 'lost') throw KvmError.of('EIO', 'ioctl', { fd: vcpuFd });
+  const why = smpBlocker(vm);
+  if (why) throw KvmError.of('EOPNOTSUPP', 'ioctl', { fd: vcpuFd, message: why });
+  const view = vmView(vm);
+  const state = vm.arch.saveVcpu!(vcpu);
+  const vmFd = kernel.findFd((g) => g.kind === 'vm' && g.vm === vm);
+  const { port1, port2 } = new MessageChannel();
+  const ctrl = new Int32Array(new SharedArrayBuffer(8));
+  vcpu.away = 'attached';
+  serve(sys, kernel, vcpu, port1, ctrl);
+  return {
+    backend: 'virtual',
+    arch: sys.arch,
+    fd: vcpuFd,
+    vmFd,
+    vcpuId: vcpu.id,
+    vcpuIndex: vcpu.index,
+    vmType: vm.type,
+    kernel: { runBudget: kernel.runBudget, jit: kernel.jit, jitHotness: kernel.jitHotness },
+    area: vcpu.area,
+    vmShared: vm.sharedWords,
+    state,
+    view,
+    ownerThread: threadId,
+    ctrl,
+    port: port2,
+  };
+}
+
+/** Answers one attached worker's forwarded calls from the owner's event loop. */
+function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: Int32Array): void {
+  let released = false;
+  port.on('message', (req: Request) => {
+    let reply: Reply;
+    try {
+      reply = handle(req);
+    } catch (e) {
+      reply = errorReply(e);
+    }
+    port.postMessage(reply);
+    Atomics.store(ctrl, CTRL_REPLY, 1);
+    Atomics.notify(ctrl, CTRL_REPLY);
+    if (released) port.close();
+  });
+  port.on('close', () => {
+    // The worker went away without handing the vCPU back: its state is gone.
+    if (!released && vcpu.away === 'attached') vcpu.away = 'lost';
+  });
+  // The channel alone does not keep the owner alive (its Worker does, while it runs).
+  port.unref();
+
+  function handle(req: Request): Reply {
+    switch (req.op) {
+      case 'ioctl': {
+        const result = sys.ioctl(req.fd, req.request, req.arg);
+        return req.arg instanceof Uint8Array ? { ok: true, result, bytes: req.arg } : { ok: true, result };
+      }
+      case 'open':
+        return { ok: true, result: sys.open(req.path, req.flags) };
+      case 'close':
+        sys.close(req.fd);
+        return { ok: true };
+      case 'mmap': {
+        const m = mappingOf(kernel, sys.mmap(req.fd, req.length, req.offset));
+        return { ok: true, hva: m.hva, maps: [m] };
+      }
+      case 'alloc': {
+        const m = mappingOf(kernel, sys.alloc(req.length).bytes);
+        return { ok: true, hva: m.hva, maps: [m] };
+      }
+      case 'munmap':
+        kernel.space.unmapHva(req.hva);
+        return { ok: true };
+      case 'view':
+        return { ok: true, view: vmView(vcpu.vm) };
+      case 'space':
+        return { ok: true, maps: spaceView(kernel) };
+      case 'release':
+        vcpu.vm.arch.loadVcpu!(vcpu, req.state);
+        vcpu.away = null;
+        released = true;
+        return { ok: true };
+    }
+  }
+}
+
+// ---- worker side ---------------------------------------------------------------------------------
+
+class AttachedSys implements Sys {
+  readonly backend = 'virtual' as const;
+  readonly arch: Arch;
+  private mirror: VcpuMirror | null;
+  private readonly fd: number;
+  private readonly port: MessagePort;
+  private readonly ctrl: Int32Array;
+  private readonly onExit = () => this.release();
+
+  constructor(h: VirtualVcpuHandle) {
+    this.arch = h.arch;
+    this.fd = h.fd;
+    this.port = h.port;
+    this.ctrl = h.ctrl;
+    this.mirror = new VcpuMirror(archBackendOf(h.arch), h);
+    // An address the owner mapped since the last view: ask for its mappings once more.
+    this.mirror.kernel.space.onMiss = () => this.mirror?.addMappings(this.call({ op: 'space' }).maps ?? []);
+    // A worker ending with the vCPU still attached hands it back on its way out.
+    if (!isMainThread) process.once('exit', this.onExit);
+  }
+
+  /** A synchronous call to the owner: post, then sleep until its reply is there. */
+  private call(req: Request): Extract<Reply, { ok: true }> {
+    if (this.mirror === null) throw KvmError.of('EBADF', req.op === 'ioctl' ? 'ioctl' : req.op, { message: 'this attached Sys handed its vCPU back' });
+    const ctrl = this.ctrl;
+    Atomics.store(ctrl, CTRL_REPLY, 0);
+    this.port.postMessage(req);
+    let got: { message: Reply } | undefined;
+    for (;;) {
+      Atomics.wait(ctrl, CTRL_REPLY, 0, 1000);
+      if (Atomics.load(ctrl, CTRL_REPLY) === 0) continue;
+      got = receiveMessageOnPort(this.port) as { message: Reply } | undefined;
+      if (got) break;
+    }
+    const r = got.message;
+    if (!r.ok) rethrow(r.error);
+    return r;
+  }
+
+  private get live(): VcpuMirror {
+    const m = this.mirror;
+    if (m === null) throw KvmError.of('EBADF', 'ioctl', { fd: this.fd });
+    return m;
+  }
+
+  open(path: string, flags?: number): number {
+    return this.call({ op: 'open', path, flags }).result!;
+  }
+
+  ioctl(fd: number, request: number, arg?: IoctlArg): number {
+    const req = request >>> 0;
+    if (fd === this.fd) {
+      const m = this.live;
+      // The owner changed memslots or VM state since the last call: take the new view first.
+      if (m.stale) m.apply(this.call({ op: 'view' }).view!);
+      checkPointerArg(this.arch, fd, req, arg);
+      return m.vcpu.ioctl(req, new UserArg(arg, m.kernel.space, req, fd));
+    }
+    const r = this.call({ op: 'ioctl', fd, request: req, arg });
+    if (arg instanceof Uint8Array && r.bytes) arg.set(r.bytes.subarray(0, arg.length));
+    return r.result!;
+  }
+
+  mmap(fd: number, length: number, offset = 0): Uint8Array {
+    const r = this.call({ op: 'mmap', fd, length, offset });
+    this.live.addMappings(r.maps!);
+    return r.maps![0]!.bytes.subarray(0, length);
+  }
+
+  munmap(region: Uint8Array): void {
+    const space = this.live.kernel.space;
+    const m = space.all().find((x) => x.bytes.buffer === region.buffer && x.bytes.byteOffset === region.byteOffset);
+    if (!m) throw KvmError.of('EINVAL', 'munmap', { message: 'not a region returned by mmap() or alloc() of this Sys' });
+    this.call({ op: 'munmap', hva: m.hva });
+    space.unmapHva(m.hva);
+  }
+
+  alloc(length: number): HostMemory {
+    const r = this.call({ op: 'alloc', length });
+    this.live.addMappings(r.maps!);
+    return { hva: BigInt(r.hva!), bytes: r.maps![0]!.bytes.subarray(0, length) };
+  }
+
+  close(fd: number): void {
+    if (fd === this.fd) {
+      if (this.mirror === null) throw KvmError.of('EBADF', 'close');
+      this.release();
+      return;
+    }
+    this.call({ op: 'close', fd });
+  }
+
+  /** Hands the vCPU back to the owner (close(vcpuFd), or the worker's exit). */
+  private release(): void {
+    const m = this.mirror;
+    if (m === null) return;
+    if (!isMainThread) process.off('exit', this.onExit);
+    this.call({ op: 'release', state: m.vcpu.vm.arch.saveVcpu!(m.vcpu) });
+    this.mirror = null;
+    this.port.close();
+  }
+}
+
+/**
+ * In a worker: the `Sys` through which this thread runs the exported vCPU (the fd `handle.fd`)
+ * and reaches the rest of the owner's KVM (see the module comment). Native handles give
+ * `nativeSys()`.
+ */
+export function attachVcpu(handle: VcpuHandle): Sys {
+  if (handle.backend === 'native') return nativeSys();
+  if (handle.backend !== 'virtual' || !(handle.ctrl instanceof Int32Array) || !handle.port) {
+    throw new KvmError(ERRNO.EINVAL, 'open', { message: 'not a vCPU handle from exportVcpu (was its port in the transfer list?)' });
+  }
+  if (handle.ownerThread === threadId) {
+    // Forwarded calls wait for the owner's event loop: the owner's own thread can never answer.
+    throw new KvmError(ERRNO.EDEADLK, 'open', { message: 'attachVcpu must run on another thread than the one that exported the vCPU' });
+  }
+  return new AttachedSys(handle);
+}
