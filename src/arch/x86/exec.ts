@@ -277,19 +277,25 @@ function incdec(dec: boolean): Handler {
     const lin = rmwAddr(c, i);
     if (i.lock) return lockedIncDec(c, i, lin, dec);
     const a0 = rdAt(c, i, lin);
-    const a1 = size === 8 ? c.t1 : 0;
-    const cf = c.cf();
-    let r0: number;
-    let r1 = 0;
-    if (size === 8) {
-      const lo = (a0 >>> 0) + (dec ? -1 : 1);
-      r0 = lo | 0;
-      r1 = (a1 + (lo > 0xffffffff ? 1 : lo < 0 ? -1 : 0)) | 0;
-    } else r0 = trunc(a0 + (dec ? -1 : 1), size);
-    c.f.set(dec ? FOp.DEC : FOp.INC, size, a0, a1, 1, 0, r0, r1);
-    c.f.cin = cf;
-    wrAt(c, i, lin, r0, r1);
+    const r0 = incDecResult(c, size, dec, a0, size === 8 ? c.t1 : 0);
+    wrAt(c, i, lin, r0, c.t1);
   };
+}
+
+/** INC/DEC of a0:a1: sets the flags (CF preserved) and returns the low half, the high half in c.t1. */
+function incDecResult(c: X86Cpu, size: number, dec: boolean, a0: number, a1: number): number {
+  const cf = c.cf();
+  let r0: number;
+  let r1 = 0;
+  if (size === 8) {
+    const lo = (a0 >>> 0) + (dec ? -1 : 1);
+    r0 = lo | 0;
+    r1 = (a1 + (lo > 0xffffffff ? 1 : lo < 0 ? -1 : 0)) | 0;
+  } else r0 = trunc(a0 + (dec ? -1 : 1), size);
+  c.f.set(dec ? FOp.DEC : FOp.INC, size, a0, a1, 1, 0, r0, r1);
+  c.f.cin = cf;
+  c.t1 = r1;
+  return r0;
 }
 def('INC', incdec(false));
 def('DEC', incdec(true));
@@ -2197,17 +2203,7 @@ function lockedAlu(c: X86Cpu, i: Insn, op: Alu, lin: number): void {
 function lockedIncDec(c: X86Cpu, i: Insn, lin: number, dec: boolean): void {
   const size = i.size[0]!;
   const a0 = lockedRmw(c, lin, size, AOp.ADD, dec ? -1 : 1, dec ? -1 : 0);
-  const a1 = size === 8 ? c.t1 : 0;
-  const cf = c.cf();
-  let r0: number;
-  let r1 = 0;
-  if (size === 8) {
-    const lo = (a0 >>> 0) + (dec ? -1 : 1);
-    r0 = lo | 0;
-    r1 = (a1 + (lo > 0xffffffff ? 1 : lo < 0 ? -1 : 0)) | 0;
-  } else r0 = trunc(a0 + (dec ? -1 : 1), size);
-  c.f.set(dec ? FOp.DEC : FOp.INC, size, a0, a1, 1, 0, r0, r1);
-  c.f.cin = cf;
+  incDecResult(c, size, dec, a0, size === 8 ? c.t1 : 0);
 }
 
 function lockedNeg(c: X86Cpu, i: Insn, lin: number): void {
