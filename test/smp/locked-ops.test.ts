@@ -6,20 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { virtualSys, type Vcpu, type VcpuExit } from '../../src/index.js';
+import { rng } from '../x86/alu-gen.js';
 import { x86Vm } from './machines.js';
-
-/** A deterministic PRNG (xorshift32). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 interface Form {
   readonly name: string;

@@ -260,7 +260,7 @@ export class X86Translator {
       case M.CALL:
       case M.RET:
         if (!long || !isLast) return false;
-        return this.branch(x, insns);
+        return this.branch(x);
       default:
         return false;
     }
@@ -651,6 +651,12 @@ export class X86Translator {
     this.emit(`if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})) ${bail}`);
   }
 
+  /** RSP += delta (±8) on the int32 halves, carrying into the high half. */
+  private rspAdjust(delta: 8 | -8): void {
+    if (delta < 0) this.emit('t = R[8]; R[8] = (t - 8) | 0; if ((t >>> 0) < 8) R[9] = (R[9] - 1) | 0;');
+    else this.emit('t = R[8]; R[8] = (t + 8) | 0; if ((t >>> 0) >= 4294967288) R[9] = (R[9] + 1) | 0;');
+  }
+
   /** The handler call for the instruction (an unusual case found at run time). */
   private callHandler(x: Ctx, next: string): string {
     return `{ s.rip = ${x.i.addr}; c.lastInsn = I[${x.k}]; c.next = ${next}; h = 1; H[${x.i.mn}](c, I[${x.k}]); h = 0; s.rip = c.next; return n + ${x.k + 1}; }`;
@@ -663,7 +669,7 @@ export class X86Translator {
     this.emit(`k = ${x.k};`);
     this.stackAddr(-8, 8, this.callHandler(x, String(i.addr + i.len)));
     this.emit(`c.writeLin(L, 8, R[${2 * r}], R[${2 * r + 1}]);`);
-    this.emit(`t = R[8]; R[8] = (t - 8) | 0; if ((t >>> 0) < 8) R[9] = (R[9] - 1) | 0;`);
+    this.rspAdjust(-8);
     this.emit(`if (m.blockStale || m.stopReason !== 0) ${x.exitAfter}`);
     return true;
   }
@@ -675,12 +681,12 @@ export class X86Translator {
     this.emit(`k = ${x.k};`);
     this.stackAddr(0, 8, this.callHandler(x, String(i.addr + i.len)));
     this.emit('v = c.readLin(L, 8); w = c.t1;');
-    this.emit(`t = R[8]; R[8] = (t + 8) | 0; if ((t >>> 0) >= 4294967288) R[9] = (R[9] + 1) | 0;`);
+    this.rspAdjust(8);
     this.emit(`R[${2 * r}] = v; R[${2 * r + 1}] = w;`);
     return true;
   }
 
-  private branch(x: Ctx, insns: readonly Insn[]): boolean {
+  private branch(x: Ctx): boolean {
     const i = x.i;
     const k = x.k;
     const next = i.addr + i.len;
@@ -699,7 +705,7 @@ export class X86Translator {
         this.emit(`k = ${k};`);
         this.stackAddr(-8, 8, this.callHandler(x, String(next)));
         this.emit(`c.writeLin(L, 8, ${next % TWO32 | 0}, ${Math.floor(next / TWO32) | 0});`);
-        this.emit(`t = R[8]; R[8] = (t - 8) | 0; if ((t >>> 0) < 8) R[9] = (R[9] - 1) | 0;`);
+        this.rspAdjust(-8);
         this.emit(`s.rip = ${i.imm}; return n + ${k + 1};`);
         return true;
       }
@@ -709,12 +715,11 @@ export class X86Translator {
         this.stackAddr(0, 8, this.callHandler(x, String(next)));
         this.emit('v = c.readLin(L, 8); w = c.t1; L = w * 4294967296 + (v >>> 0);');
         this.emit(`if (!(L >= ${CANON_LO} && L < ${CANON_HI})) ${this.callHandler(x, String(next))}`);
-        this.emit(`t = R[8]; R[8] = (t + 8) | 0; if ((t >>> 0) >= 4294967288) R[9] = (R[9] + 1) | 0;`);
+        this.rspAdjust(8);
         this.emit(`s.rip = L; return n + ${k + 1};`);
         return true;
       }
     }
-    void insns;
     return false;
   }
 
