@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // cli: the `vkvm` bin (package.json "bin"); it bundles the mini-VMM of examples/mini-vmm.
+  // cli: the `vkvm` bin (package.json "bin"); it bundles the mini-VMM of src/vmm.
   entry: { index: 'src/index.ts', cli: 'src/cli/bin.ts' },
   format: ['esm', 'cjs'],
   dts: { entry: { index: 'src/index.ts' } },

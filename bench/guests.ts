@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKvmError, Kvm, type Sys, type Vcpu, type Vm } from '../src/index.js';
 import { coreRegId, KVM_ARM_VCPU } from '../src/uapi/arm64.js';
-import { X86_BOARD, x86Board } from '../examples/mini-vmm/boards.js';
+import { X86_BOARD, x86Board } from '../src/vmm/index.js';
 
 export type GuestArch = 'x86_64' | 'arm64';
 

@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: the mini-VMM (examples/mini-vmm) boots two bundled guests written in
+ * `npm run demo`: the mini-VMM (src/vmm, re-exported by examples/mini-vmm) boots two bundled guests written in
  * freestanding C -- an x86-64 one entered in long mode, an arm64 one at EL1 -- on the embedded
  * virtual backend, printing their console output and exit summaries. Where this machine has a
  * usable /dev/kvm, the same x86 guest then runs on it through the same VMM code, and the two runs

@@ -1,8 +1,5 @@
 /**
- * The mini-VMM: a small, real VMM written only against vkvm's typed API. See vmm.ts.
+ * The mini-VMM lives in src/vmm (the `vkvm run` CLI ships it); the examples use it from here.
  * @module
  */
-export { MiniVmm, runGuest, formatSummary, makeSys, type Backend, type BreakpointHit, type MiniVmmOptions, type RunEnd, type RunResult } from './vmm.js';
-export { ARM64_BOARD, X86_BOARD, MAX_BREAKPOINTS, arm64RegNames, x86RegNames, type X86Mode, type InitialRegs } from './boards.js';
-export { ImageError, loadImage, parseElf, isElf, type LoadedImage } from './image.js';
-export { Uart16550, Pl011, ExitDevice, ResultPort, Bus, type Device } from './devices.js';
+export * from '../../src/vmm/index.js';

@@ -1,5 +1,5 @@
 /**
- * `vkvm run <image>`: boots a guest image in the mini-VMM (examples/mini-vmm) on either backend.
+ * `vkvm run <image>`: boots a guest image in the mini-VMM (src/vmm) on either backend.
  * The guest's UART output goes to stdout byte for byte; --trace lines, breakpoint reports and the
  * exit summary go to stderr. Exit status: the guest's (exit device value; 0 after HLT or PSCI
  * SYSTEM_OFF), or one of EXIT for VMM-side failures.
@@ -7,9 +7,9 @@
  */
 import { parseArgs } from 'node:util';
 import { hostArch, isKvmError, type Arch, type Sys } from '../index.js';
-import { formatSummary, MiniVmm, type Backend, type RunResult } from '../../examples/mini-vmm/vmm.js';
-import { MAX_BREAKPOINTS, type X86Mode } from '../../examples/mini-vmm/boards.js';
-import { ImageError, isElf, parseElf } from '../../examples/mini-vmm/image.js';
+import { formatSummary, MiniVmm, type Backend, type RunResult } from '../vmm/vmm.js';
+import { MAX_BREAKPOINTS, type X86Mode } from '../vmm/boards.js';
+import { ImageError, isElf, parseElf } from '../vmm/image.js';
 import { parseArch, parseNumber, parseRegValue, parseSize } from './args.js';
 import { CliError, EXIT, type CliIo } from './io.js';
 

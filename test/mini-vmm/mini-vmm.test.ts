@@ -1,5 +1,5 @@
 /**
- * The mini-VMM (examples/mini-vmm) booting real guests: the bundled demo guests on the virtual
+ * The mini-VMM (src/vmm) booting real guests: the bundled demo guests on the virtual
  * backend, the same x86 guests on the real /dev/kvm with byte-identical console output and the
  * same exit sequence, the freestanding-C benchmark workload's checksum on both backends and as a
  * host program, hardware breakpoints, and the image loader's checks.
@@ -13,7 +13,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ImageError, MiniVmm, parseElf, runGuest, X86_BOARD, type MiniVmmOptions, type RunResult } from '../../examples/mini-vmm/index.js';
+import { ImageError, MiniVmm, parseElf, runGuest, X86_BOARD, type MiniVmmOptions, type RunResult } from '../../src/vmm/index.js';
 import { nativeX86 } from '../helpers/backends.js';
 import { hasCommand } from '../helpers/toolchain.js';
 import { ARM64_HELLO, BENCH_DIR, benchExpect, DEMO_GUESTS, fibLine, image, ROOT, X86_BENCH, X86_HELLO, X86_HELLO16, X86_HELLO32 } from './guests.js';
@@ -208,14 +208,23 @@ describe('image loading', () => {
 
 describe('the mini-VMM uses only the public typed API', () => {
   it('imports nothing from the emulator: only src/index.js and its own modules', () => {
-    const dir = resolve(ROOT, 'examples/mini-vmm');
+    const dir = resolve(ROOT, 'src/vmm');
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
     expect(files.length).toBeGreaterThanOrEqual(4);
     for (const f of files) {
       const src = readFileSync(join(dir, f), 'utf8');
       const specs = [...src.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]!);
-      for (const s of specs) expect(s === '../../src/index.js' || /^\.\/[\w-]+\.js$/.test(s), `${f} imports ${s}`).toBe(true);
+      for (const s of specs) expect(s === '../index.js' || /^\.\/[\w-]+\.js$/.test(s), `${f} imports ${s}`).toBe(true);
     }
+  });
+});
+
+describe('the shipped CLI does not depend on examples/', () => {
+  it('src/ imports nothing from examples/ (the mini-VMM lives in src/vmm)', () => {
+    const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : []));
+    const files = walk(resolve(ROOT, 'src'));
+    expect(files.length).toBeGreaterThan(50);
+    for (const f of files) expect(readFileSync(f, 'utf8'), f).not.toMatch(/from\s+'[^']*examples\//);
   });
 });
 

@@ -4,7 +4,7 @@
  * KVM_ARM_VCPU_INIT and KVM_SET_ONE_REG on arm64 -- so it works on any backend.
  * @module
  */
-import { arm64, KVM_GUESTDBG, x86_64, type Arch, type Vcpu, type X86Segment } from '../../src/index.js';
+import { arm64, KVM_GUESTDBG, x86_64, type Arch, type Vcpu, type X86Segment } from '../index.js';
 import { Bus, ExitDevice, Pl011, ResultPort, Uart16550, type ConsoleSink } from './devices.js';
 
 /** The CPU mode an x86 guest is entered in. */

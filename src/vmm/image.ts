@@ -3,7 +3,7 @@
  * addresses) or a flat binary (placed at one load address). Pure parsing: no KVM here.
  * @module
  */
-import type { Arch } from '../../src/index.js';
+import type { Arch } from '../index.js';
 
 /** One piece of the image to copy into guest memory. */
 export interface Segment {

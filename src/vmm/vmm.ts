@@ -5,7 +5,7 @@
  * the real /dev/kvm through `nativeSys()`.
  * @module
  */
-import { isKvmError, Kvm, KVM_SYSTEM_EVENT, nativeSys, virtualSys, type Arch, type Sys, type Vcpu, type VcpuExit, type Vm } from '../../src/index.js';
+import { isKvmError, Kvm, KVM_GUESTDBG, KVM_SYSTEM_EVENT, nativeSys, virtualSys, type Arch, type Sys, type Vcpu, type VcpuExit, type Vm } from '../index.js';
 import { arm64Board, MAX_BREAKPOINTS, X86_BOARD, x86Board, type Board, type InitialRegs, type X86Mode } from './boards.js';
 import type { Device } from './devices.js';
 import { ImageError, loadImage } from './image.js';
@@ -163,150 +163,51 @@ export class MiniVmm {
     const trace = opts.trace;
     const exits: string[] = [];
     const counts = new Map<string, number>();
-    const hits: BreakpointHit[] = [];
     const bps = opts.breakpoints ?? [];
-    const armed = bps.length > 0 ? board.hwBreakpoints(bps) : undefined;
-    if (armed) vcpu.setGuestDebug(armed.control, armed.arch);
-    const count = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
-    // Exit lines are only built when someone reads them.
-    const describe = record || trace !== undefined;
+    const ctx: ExitContext = {
+      vcpu,
+      // Exit lines are only built when someone reads them.
+      describe: record || trace !== undefined,
+      armed: bps.length > 0 ? board.hwBreakpoints(bps) : undefined,
+      hits: [],
+      ...(opts.onBreakpoint ? { onBreakpoint: opts.onBreakpoint } : {}),
+    };
+    if (ctx.armed) vcpu.setGuestDebug(ctx.armed.control, ctx.armed.arch);
 
     let total = 0;
-    let end: RunEnd = 'max-exits';
-    let status = 1;
-    let detail = `stopped after ${maxExits} exits (--max-exits)`;
-    const finish = (e: RunEnd, s: number, d: string) => {
-      end = e;
-      status = s;
-      detail = d;
-    };
-
+    let stop: ExitStop = { end: 'max-exits', status: 1, detail: `stopped after ${maxExits} exits (--max-exits)` };
     while (total < maxExits) {
-      let e: VcpuExit;
+      let e: VcpuExit | Error;
       try {
         e = vcpu.run();
       } catch (err) {
-        if (isKvmError(err, 'EINTR')) {
-          // A signal (or the virtual backend's run budget): a VMM simply re-enters.
-          total++;
-          count('intr');
-          continue;
-        }
-        finish('kvm-error', 1, `KVM_RUN failed: ${err instanceof Error ? err.message : String(err)}`);
+        e = err instanceof Error ? err : new Error(String(err));
+      }
+      const o = handleExit(board, e, ctx);
+      if (o.key !== undefined) {
+        total++;
+        counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
+      }
+      if (o.line !== undefined) {
+        if (record) exits.push(o.line);
+        if (trace) trace(`#${total} ${o.line}`);
+      }
+      if (o.stop) {
+        stop = o.stop;
         break;
       }
-      total++;
-      let line: string;
-      let stop = false;
-      switch (e.reason) {
-        case 'io': {
-          const dev = board.io.find(e.port);
-          line = this.access('io', e.direction === 'out', e.port, e.size, e.count, e.data, dev, describe);
-          count(`io ${e.direction} ${hex(e.port)} ${dev?.name ?? 'unassigned'}`);
-          break;
-        }
-        case 'mmio': {
-          const addr = Number(e.physAddr);
-          const dev = board.mmio.find(addr);
-          line = this.access('mmio', e.isWrite, addr, e.len, 1, e.data, dev, describe);
-          count(`mmio ${e.isWrite ? 'write' : 'read'} ${hex(addr)} ${dev?.name ?? 'unassigned'}`);
-          break;
-        }
-        case 'hlt':
-          line = 'hlt';
-          count(line);
-          finish('halt', 0, 'the guest halted (HLT, no interrupt source)');
-          stop = true;
-          break;
-        case 'system_event': {
-          const type = e.type === KVM_SYSTEM_EVENT.SHUTDOWN ? 'shutdown' : e.type === KVM_SYSTEM_EVENT.RESET ? 'reset' : `type ${e.type}`;
-          line = `system_event ${type}`;
-          count(line);
-          if (e.type === KVM_SYSTEM_EVENT.SHUTDOWN) finish('poweroff', 0, 'the guest powered off (PSCI SYSTEM_OFF)');
-          else if (e.type === KVM_SYSTEM_EVENT.RESET) finish('reset', 0, 'the guest asked for a reset (PSCI SYSTEM_RESET)');
-          else finish('guest-error', 1, `KVM_EXIT_SYSTEM_EVENT ${type}`);
-          stop = true;
-          break;
-        }
-        case 'debug': {
-          const kind = board.debugKind(vcpu, e);
-          const pc = e.arch.arch === 'x86_64' ? e.arch.pc : board.pc(vcpu);
-          line = `debug ${kind} ${hex(pc)}`;
-          count(`debug ${kind}`);
-          if (kind === 'breakpoint' && armed) {
-            const hit = { addr: pc, n: hits.length + 1, regs: board.dumpRegs(vcpu) };
-            hits.push(hit);
-            opts.onBreakpoint?.(hit);
-            // Step over the breakpoint: one instruction with the breakpoints off, then re-arm.
-            vcpu.setGuestDebug(1 | 2);
-          } else if (kind === 'step' && armed) {
-            vcpu.setGuestDebug(armed.control, armed.arch);
-          } else {
-            finish('guest-error', 1, `unexpected KVM_EXIT_DEBUG at ${hex(pc)}`);
-            stop = true;
-          }
-          break;
-        }
-        case 'shutdown':
-          line = 'shutdown';
-          count(line);
-          finish('guest-error', 1, `KVM_EXIT_SHUTDOWN (triple fault) at ${hex(board.pc(vcpu))}`);
-          stop = true;
-          break;
-        case 'internal_error':
-          line = `internal_error suberror ${e.suberror}`;
-          count(line);
-          finish('guest-error', 1, `KVM_EXIT_INTERNAL_ERROR, suberror ${e.suberror}${e.insnBytes ? `, instruction bytes ${bytesHex(e.insnBytes)}` : ''} at ${hex(board.pc(vcpu))}`);
-          stop = true;
-          break;
-        case 'fail_entry':
-          line = `fail_entry ${hex(e.hardwareEntryFailureReason)}`;
-          count('fail_entry');
-          finish('guest-error', 1, `KVM_EXIT_FAIL_ENTRY, hardware reason ${hex(e.hardwareEntryFailureReason)}`);
-          stop = true;
-          break;
-        default:
-          line = e.reason;
-          count(line);
-          finish('guest-error', 1, `unexpected exit ${e.reason} (exit_reason ${e.exitReason})`);
-          stop = true;
-      }
-      if (record) exits.push(line);
-      if (trace) trace(`#${total} ${line}`);
-      if (board.exitDevice.status !== undefined) {
-        finish('exit-device', board.exitDevice.status, `the guest wrote ${board.exitDevice.status} to the exit device`);
-        break;
-      }
-      if (stop) break;
     }
     return {
       backend: this.sys.backend,
       arch: board.arch,
-      end,
-      status,
-      detail,
+      ...stop,
       console: Uint8Array.from(this.out),
       exits,
       counts,
       totalExits: total,
       results: [...board.result.values],
-      breakpointHits: hits,
+      breakpointHits: ctx.hits,
     };
-  }
-
-  /**
-   * Completes one IO or MMIO exit on `dev`: writes go to the device; reads fill the exit's data
-   * bytes before the next KVM_RUN. `count` > 1 is a string IO (rep ins/outs): `size` bytes each.
-   */
-  private access(bus: 'io' | 'mmio', write: boolean, addr: number, size: number, count: number, data: Uint8Array, dev: Device | undefined, describe: boolean): string {
-    for (let i = 0; i < count; i++) {
-      const off = i * size;
-      if (write) dev?.write(addr - dev.base, size, leValue(data, off, size));
-      else putLe(data, off, size, dev ? dev.read(addr - dev.base, size) : bus === 'io' ? 0xffffffff : 0);
-    }
-    const dir = bus === 'io' ? (write ? 'out' : 'in') : write ? 'write' : 'read';
-    if (!describe) return '';
-    return `${bus} ${dir} ${hex(addr)} ${size}${count > 1 ? `x${count}` : ''} ${write ? '' : '-> '}${bytesHex(data.subarray(0, size * count))}`;
   }
 
   close(): void {
@@ -314,6 +215,136 @@ export class MiniVmm {
     this.vm.close();
     this.kvm.close();
   }
+}
+
+/** How a run ends: what `handleExit` returns to stop the loop. */
+export interface ExitStop {
+  readonly end: RunEnd;
+  /** The guest's exit status (see `RunResult.status`). */
+  readonly status: number;
+  readonly detail: string;
+}
+
+/** What the run loop keeps across exits for `handleExit`. */
+export interface ExitContext {
+  /** The vCPU the exit came from: read for PCs and register dumps, and re-armed for breakpoints. */
+  readonly vcpu: Vcpu;
+  /** Build the one-line description of each exit (`ExitOutcome.line`). */
+  readonly describe: boolean;
+  /** The KVM_SET_GUEST_DEBUG arguments of the armed hardware breakpoints, if any. */
+  readonly armed: ReturnType<Board['hwBreakpoints']> | undefined;
+  /** Breakpoint hits so far (appended to). */
+  readonly hits: BreakpointHit[];
+  readonly onBreakpoint?: (hit: BreakpointHit) => void;
+}
+
+/** What one exit did. */
+export interface ExitOutcome {
+  /** The exit-summary row it counts under; undefined when KVM_RUN failed (not an exit). */
+  readonly key: string | undefined;
+  /** One line describing it (built when `ctx.describe`; not for EINTR re-entries). */
+  readonly line: string | undefined;
+  /** Set when the run is over. */
+  readonly stop?: ExitStop;
+}
+
+/**
+ * Handles one KVM_RUN result -- an exit, or the error KVM_RUN failed with -- on `board`'s
+ * devices: completes IO/MMIO accesses in the exit's data bytes (for the next KVM_RUN to consume),
+ * steps over breakpoints, and says whether the run is over. Pure with respect to the loop (as
+ * Firecracker's `handle_kvm_exit`), so it is unit-tested with synthetic exits.
+ */
+export function handleExit(board: Board, exit: VcpuExit | Error, ctx: ExitContext): ExitOutcome {
+  if (exit instanceof Error) {
+    // EINTR: a signal (or the virtual backend's run budget): a VMM simply re-enters.
+    if (isKvmError(exit, 'EINTR')) return { key: 'intr', line: undefined };
+    return { key: undefined, line: undefined, stop: { end: 'kvm-error', status: 1, detail: `KVM_RUN failed: ${exit.message}` } };
+  }
+  const e = exit;
+  const { vcpu, describe } = ctx;
+  let key: string;
+  let line: string;
+  let stop: ExitStop | undefined;
+  const fail = (detail: string): ExitStop => ({ end: 'guest-error', status: 1, detail });
+  switch (e.reason) {
+    case 'io': {
+      const dev = board.io.find(e.port);
+      line = access('io', e.direction === 'out', e.port, e.size, e.count, e.data, dev, describe);
+      key = `io ${e.direction} ${hex(e.port)} ${dev?.name ?? 'unassigned'}`;
+      break;
+    }
+    case 'mmio': {
+      const addr = Number(e.physAddr);
+      const dev = board.mmio.find(addr);
+      line = access('mmio', e.isWrite, addr, e.len, 1, e.data, dev, describe);
+      key = `mmio ${e.isWrite ? 'write' : 'read'} ${hex(addr)} ${dev?.name ?? 'unassigned'}`;
+      break;
+    }
+    case 'hlt':
+      key = line = 'hlt';
+      stop = { end: 'halt', status: 0, detail: 'the guest halted (HLT, no interrupt source)' };
+      break;
+    case 'system_event': {
+      const type = e.type === KVM_SYSTEM_EVENT.SHUTDOWN ? 'shutdown' : e.type === KVM_SYSTEM_EVENT.RESET ? 'reset' : `type ${e.type}`;
+      key = line = `system_event ${type}`;
+      if (e.type === KVM_SYSTEM_EVENT.SHUTDOWN) stop = { end: 'poweroff', status: 0, detail: 'the guest powered off (PSCI SYSTEM_OFF)' };
+      else if (e.type === KVM_SYSTEM_EVENT.RESET) stop = { end: 'reset', status: 0, detail: 'the guest asked for a reset (PSCI SYSTEM_RESET)' };
+      else stop = fail(`KVM_EXIT_SYSTEM_EVENT ${type}`);
+      break;
+    }
+    case 'debug': {
+      const kind = board.debugKind(vcpu, e);
+      const pc = e.arch.arch === 'x86_64' ? e.arch.pc : board.pc(vcpu);
+      line = `debug ${kind} ${hex(pc)}`;
+      key = `debug ${kind}`;
+      if (kind === 'breakpoint' && ctx.armed) {
+        const hit = { addr: pc, n: ctx.hits.length + 1, regs: board.dumpRegs(vcpu) };
+        ctx.hits.push(hit);
+        ctx.onBreakpoint?.(hit);
+        // Step over the breakpoint: one instruction with the breakpoints off, then re-arm.
+        vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP);
+      } else if (kind === 'step' && ctx.armed) {
+        vcpu.setGuestDebug(ctx.armed.control, ctx.armed.arch);
+      } else {
+        stop = fail(`unexpected KVM_EXIT_DEBUG at ${hex(pc)}`);
+      }
+      break;
+    }
+    case 'shutdown':
+      key = line = 'shutdown';
+      stop = fail(`KVM_EXIT_SHUTDOWN (triple fault) at ${hex(board.pc(vcpu))}`);
+      break;
+    case 'internal_error':
+      key = line = `internal_error suberror ${e.suberror}`;
+      stop = fail(`KVM_EXIT_INTERNAL_ERROR, suberror ${e.suberror}${e.insnBytes ? `, instruction bytes ${bytesHex(e.insnBytes)}` : ''} at ${hex(board.pc(vcpu))}`);
+      break;
+    case 'fail_entry':
+      line = `fail_entry ${hex(e.hardwareEntryFailureReason)}`;
+      key = 'fail_entry';
+      stop = fail(`KVM_EXIT_FAIL_ENTRY, hardware reason ${hex(e.hardwareEntryFailureReason)}`);
+      break;
+    default:
+      key = line = e.reason;
+      stop = fail(`unexpected exit ${e.reason} (exit_reason ${e.exitReason})`);
+  }
+  const status = board.exitDevice.status;
+  if (status !== undefined) stop = { end: 'exit-device', status, detail: `the guest wrote ${status} to the exit device` };
+  return stop ? { key, line, stop } : { key, line };
+}
+
+/**
+ * Completes one IO or MMIO exit on `dev`: writes go to the device; reads fill the exit's data
+ * bytes before the next KVM_RUN. `count` > 1 is a string IO (rep ins/outs): `size` bytes each.
+ */
+function access(bus: 'io' | 'mmio', write: boolean, addr: number, size: number, count: number, data: Uint8Array, dev: Device | undefined, describe: boolean): string {
+  for (let i = 0; i < count; i++) {
+    const off = i * size;
+    if (write) dev?.write(addr - dev.base, size, leValue(data, off, size));
+    else putLe(data, off, size, dev ? dev.read(addr - dev.base, size) : bus === 'io' ? 0xffffffff : 0);
+  }
+  const dir = bus === 'io' ? (write ? 'out' : 'in') : write ? 'write' : 'read';
+  if (!describe) return '';
+  return `${bus} ${dir} ${hex(addr)} ${size}${count > 1 ? `x${count}` : ''} ${write ? '' : '-> '}${bytesHex(data.subarray(0, size * count))}`;
 }
 
 /** Builds, runs and closes a VM in one call. */
