@@ -434,7 +434,7 @@ export class Kvmi {
         else {
           page.bytes.set(m.body.subarray(16, 16 + r.size), page.offset + Number(r.gpa % BigInt(PAGE)));
           // Decoded guest code on that page is stale now.
-          for (const kv of this.vcpus.values()) kv.m.flushBlocks();
+          for (const kv of this.vcpus.values()) kv.m.blocks.flush();
         }
       }
       return this.reply(m, ec);
@@ -494,7 +494,7 @@ export class Kvmi {
       let ec = 0;
       if (r.padding1 || r.padding2 || r.enable > 1 || !VCPU_EVENTS.has(r.event_id)) ec = -KVM_E.EINVAL;
       else if (!this.evAllowed[r.event_id]) ec = -KVM_E.EPERM;
-      else if (r.event_id === KVMI_EVENT.VCPU_EVENT_BREAKPOINT && r.enable && kv.m.guestDebug & KVM_GUESTDBG.ENABLE && kv.m.guestDebug & KVM_GUESTDBG_X86.USE_SW_BP) {
+      else if (r.event_id === KVMI_EVENT.VCPU_EVENT_BREAKPOINT && r.enable && kv.m.debug.control & KVM_GUESTDBG.ENABLE && kv.m.debug.control & KVM_GUESTDBG_X86.USE_SW_BP) {
         ec = -KVM_E.EBUSY; // userspace already intercepts #BP
       } else {
         kv.enabled[r.event_id] = r.enable;

@@ -368,11 +368,11 @@ export class KvmiVcpu implements X86IntrospectionHooks {
   /** KVMI_VCPU_INJECT_EXCEPTION takes effect: queue it unless an event already needs injecting, then report what will be injected. */
   private sendTrap(inj: Injection): void {
     const m = this.m;
-    let q = m.queuedException;
+    let q = m.events.queuedException;
     let address = 0n;
     if (!q) {
       q = { vector: inj.nr, hasCode: ((HAS_ERROR_CODE >> inj.nr) & 1) === 1, code: inj.errorCode };
-      m.queuedException = q;
+      m.events.queuedException = q;
       if (inj.nr === 14) {
         this.cpu.excAddr = Number(BigInt.asIntN(64, inj.address));
         address = inj.address;
@@ -539,7 +539,7 @@ export class KvmiVcpu implements X86IntrospectionHooks {
   private reinjectBp(len: number): void {
     const s = this.m.s;
     s.rip = this.cpu.maskIp(s.rip + len);
-    this.m.queuedException = { vector: 3, hasCode: false, code: 0 };
+    this.m.events.queuedException = { vector: 3, hasCode: false, code: 0 };
   }
 
   hypercall(insnLen: number): boolean {

@@ -39,6 +39,18 @@ export const RUN: Readonly<Record<RunField, number>> = Object.freeze(
   ) as Record<RunField, number>,
 );
 
+/** Size of a member of kvm_run's exit union (from the declaration; the same on every arch). */
+function exitSize(name: string): number {
+  for (const m of x86_64.structs.kvm_run.members) {
+    if (m.name !== null || m.type.kind !== 'union') continue;
+    const e = m.type.members.find((x) => x.name === name);
+    if (e) return e.type.size;
+  }
+  throw new Error(`kvm_run has no exit member ${name}`);
+}
+const HYPERCALL_SIZE = exitSize('hypercall');
+const MSR_SIZE = exitSize('msr');
+
 /** Offset of the x86 PIO data page in the vCPU mmap area (KVM_PIO_PAGE_OFFSET * PAGE_SIZE). */
 export const PIO_DATA_OFFSET = 4096;
 
@@ -79,6 +91,34 @@ export function exitMmio(v: Vcpu, gpa: bigint | number, len: number, isWrite: bo
   if (data) v.run.set(data.subarray(0, Math.min(8, len)), RUN['mmio.data']);
   dv.setUint32(RUN['mmio.len'], len, true);
   dv.setUint8(RUN['mmio.is_write'], isWrite ? 1 : 0);
+}
+
+/**
+ * KVM_EXIT_HYPERCALL (KVM_CAP_EXIT_HYPERCALL): `nr`, its arguments and `flags`
+ * (KVM_EXIT_HYPERCALL_LONG_MODE); `ret` starts at 0 for userspace to fill. VMX's VMCALL and a
+ * TD's TDG.VP.VMCALL both write it.
+ */
+export function exitHypercall(v: Vcpu, nr: bigint, args: readonly bigint[], flags: bigint): void {
+  v.run.fill(0, RUN['hypercall.nr'], RUN['hypercall.nr'] + HYPERCALL_SIZE);
+  setExitReason(v, KVM_EXIT.HYPERCALL);
+  const dv = v.runDv;
+  dv.setBigUint64(RUN['hypercall.nr'], nr, true);
+  for (let i = 0; i < args.length; i++) dv.setBigUint64(RUN['hypercall.args'] + 8 * i, args[i]!, true);
+  dv.setBigUint64(RUN['hypercall.flags'], flags, true);
+}
+
+/**
+ * KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR (KVM_CAP_X86_USER_SPACE_MSR): `error` starts at 0,
+ * `data` is the value written (0 for a read). VMX's RDMSR/WRMSR and a TD's TDG.VP.VMCALL<RDMSR/WRMSR>
+ * both write it.
+ */
+export function exitX86Msr(v: Vcpu, write: boolean, reason: number, index: number, data: bigint): void {
+  v.run.fill(0, RUN['msr.error'], RUN['msr.error'] + MSR_SIZE);
+  setExitReason(v, write ? KVM_EXIT.X86_WRMSR : KVM_EXIT.X86_RDMSR);
+  const dv = v.runDv;
+  dv.setUint32(RUN['msr.reason'], reason, true);
+  dv.setUint32(RUN['msr.index'], index, true);
+  dv.setBigUint64(RUN['msr.data'], data, true);
 }
 
 /** An exit with no payload (HLT, SHUTDOWN, INTR, IRQ_WINDOW_OPEN...). */

@@ -5,12 +5,14 @@
  * caused by a JS exception (rather than an instruction the emulator does not implement) is a bug.
  *
  * arm64 records the exception on its Cpu (`internalError`). The x86 run loop does not, so the
- * probe wraps the two x86 methods the run loop calls inside its catch-all (test-only).
+ * probe wraps the two x86 methods the run loop calls inside its catch-all (test-only): the
+ * machine's runBlock and the event injection.
  * @module
  */
 import type { Sys } from '../../src/index.js';
 import { kernelOf } from '../../src/sys/virtual.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT } from '../../src/arch/x86/cpu.js';
+import { X86Events } from '../../src/arch/x86/events.js';
 import { X86Machine } from '../../src/arch/x86/run.js';
 import { KvmError } from '../../src/sys/error.js';
 
@@ -22,10 +24,10 @@ let installed = false;
 export function installX86Probe(): void {
   if (installed) return;
   installed = true;
-  const proto = X86Machine.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const name of ['runBlock', 'injectEvents']) {
+  const wrap = (cls: { prototype: unknown; name: string }, name: string) => {
+    const proto = cls.prototype as Record<string, (...a: unknown[]) => unknown>;
     const orig = proto[name];
-    if (typeof orig !== 'function') throw new Error(`X86Machine.${name} is gone: update test/fuzz/probe.ts`);
+    if (typeof orig !== 'function') throw new Error(`${cls.name}.${name} is gone: update test/fuzz/probe.ts`);
     proto[name] = function (this: unknown, ...args: unknown[]) {
       try {
         return orig.apply(this, args);
@@ -34,7 +36,9 @@ export function installX86Probe(): void {
         throw e;
       }
     };
-  }
+  };
+  wrap(X86Machine, 'runBlock');
+  wrap(X86Events, 'inject');
 }
 
 /**

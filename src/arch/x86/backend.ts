@@ -242,7 +242,7 @@ export const x86Backend: ArchBackend = {
         return 0;
       case req('KVM_GET_SREGS'): {
         const out = getSregs(s);
-        if (m.irq >= 0) S.kvm_sregs.view(out).interrupt_bitmap.set(m.irq >> 6, 1n << BigInt(m.irq & 63));
+        if (m.events.irq >= 0) S.kvm_sregs.view(out).interrupt_bitmap.set(m.events.irq >> 6, 1n << BigInt(m.events.irq & 63));
         arg.bytes(S.kvm_sregs.size).set(out);
         return 0;
       }
@@ -250,8 +250,8 @@ export const x86Backend: ArchBackend = {
         const b = arg.bytes(S.kvm_sregs.size);
         setSregs(s, b);
         const bm = S.kvm_sregs.decode(b).interrupt_bitmap;
-        m.irq = -1;
-        for (let w = 0; w < 4; w++) for (let bit = 0; bit < 64; bit++) if ((bm[w]! >> BigInt(bit)) & 1n && m.irq < 0) m.irq = w * 64 + bit;
+        m.events.irq = -1;
+        for (let w = 0; w < 4; w++) for (let bit = 0; bit < 64; bit++) if ((bm[w]! >> BigInt(bit)) & 1n && m.events.irq < 0) m.events.irq = w * 64 + bit;
         sregsChanged(m);
         return 0;
       }
@@ -346,16 +346,16 @@ export const x86Backend: ArchBackend = {
         d.db.forEach((v, i) => (s.db[i] = v));
         s.dr6 = d.dr6 | 0xffff0ff0n;
         s.dr7 = (d.dr7 & 0xffffffffn) | 0x400n;
-        m.armWatchpoints();
+        m.debug.armWatchpoints();
         return 0;
       }
       case req('KVM_GET_VCPU_EVENTS'): {
-        const q = m.queuedException;
+        const q = m.events.queuedException;
         arg.bytes(S.kvm_vcpu_events.size).set(
           S.kvm_vcpu_events.encode({
             exception: q ? { injected: 0, nr: q.vector, has_error_code: q.hasCode ? 1 : 0, pending: 1, error_code: q.code } : {},
-            interrupt: { injected: m.irq >= 0 ? 1 : 0, nr: m.irq >= 0 ? m.irq : 0, soft: 0, shadow: s.shadow },
-            nmi: { injected: 0, pending: m.nmiPending ? 1 : 0, masked: 0 },
+            interrupt: { injected: m.events.irq >= 0 ? 1 : 0, nr: m.events.irq >= 0 ? m.events.irq : 0, soft: 0, shadow: s.shadow },
+            nmi: { injected: 0, pending: m.events.nmiPending ? 1 : 0, masked: 0 },
             flags: 0x1 | 0x4,
           }),
         );
@@ -366,22 +366,22 @@ export const x86Backend: ArchBackend = {
         if (e.flags & ~0x3f) throw einval(arg);
         if (e.exception.injected || e.exception.pending) {
           if (e.exception.nr > 31 || e.exception.nr === 2) throw einval(arg);
-          m.queuedException = { vector: e.exception.nr, hasCode: e.exception.has_error_code !== 0, code: e.exception.error_code };
-        } else m.queuedException = null;
-        m.irq = e.interrupt.injected ? e.interrupt.nr : -1;
+          m.events.queuedException = { vector: e.exception.nr, hasCode: e.exception.has_error_code !== 0, code: e.exception.error_code };
+        } else m.events.queuedException = null;
+        m.events.irq = e.interrupt.injected ? e.interrupt.nr : -1;
         if (e.flags & 0x4) s.shadow = e.interrupt.shadow & 3;
-        if (e.flags & 0x1) m.nmiPending = e.nmi.pending !== 0;
+        if (e.flags & 0x1) m.events.nmiPending = e.nmi.pending !== 0;
         return 0;
       }
       case req('KVM_INTERRUPT'): {
         const irq = new DataView(arg.bytes(4).buffer, arg.bytes(4).byteOffset, 4).getUint32(0, true);
         if (irq >= 256) throw einval(arg);
-        if (m.irq >= 0) throw KvmError.of('EEXIST', 'ioctl', { request, fd: arg.fd });
-        m.irq = irq;
+        if (m.events.irq >= 0) throw KvmError.of('EEXIST', 'ioctl', { request, fd: arg.fd });
+        m.events.irq = irq;
         return 0;
       }
       case req('KVM_NMI'):
-        m.nmiPending = true;
+        m.events.nmiPending = true;
         return 0;
       case req('KVM_TRANSLATE'): {
         const b = arg.bytes(S.kvm_translation.size);
@@ -418,13 +418,13 @@ export const x86Backend: ArchBackend = {
         const d = S.kvm_guest_debug.decode(arg.bytes(S.kvm_guest_debug.size));
         if (d.control & ~GUESTDBG_VALID) throw einval(arg);
         if (d.control & (KVM_GUESTDBG_X86.INJECT_DB | KVM_GUESTDBG_X86.INJECT_BP)) {
-          if (m.queuedException) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd });
-          m.queuedException = { vector: d.control & KVM_GUESTDBG_X86.INJECT_DB ? VEC.DB : VEC.BP, hasCode: false, code: 0 };
+          if (m.events.queuedException) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd });
+          m.events.queuedException = { vector: d.control & KVM_GUESTDBG_X86.INJECT_DB ? VEC.DB : VEC.BP, hasCode: false, code: 0 };
         }
         if (kvmiBreakpointBusy(m, d.control)) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd }); // [kvmi hook] #BP owned by the tool
-        m.guestDebug = d.control & 1 ? d.control : 0;
-        d.arch.debugreg.forEach((r, i) => (m.guestDebugRegs[i] = r));
-        m.armWatchpoints();
+        m.debug.control = d.control & 1 ? d.control : 0;
+        d.arch.debugreg.forEach((r, i) => (m.debug.regs[i] = r));
+        m.debug.armWatchpoints();
         return 0;
       }
       case req('KVM_GET_XCRS'):
@@ -469,7 +469,7 @@ export const x86Backend: ArchBackend = {
 function sregsChanged(m: X86Machine): void {
   m.cpu.updateMode();
   m.cpu.flushTlb();
-  m.flushBlocks();
+  m.blocks.flush();
   m.pending = null;
   void FLAG;
 }

@@ -10,6 +10,7 @@
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { GuestPage, Vm } from '../../kernel/vm.js';
 import type { X86IntrospectionHooks } from '../../introspection/hooks.js';
+import type { X86Services } from './services.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { Flags, FOp, ARITH_FLAGS } from './flags.js';
 import { CR0, CR4, CS, EFER, ES, FLAG, FS, GS, LDTR, SS, TR, DS, type Segment, type X86State } from './state.js';
@@ -142,6 +143,8 @@ export class X86Cpu {
     readonly s: X86State,
     readonly vcpu: Vcpu,
     readonly vm: Vm,
+    /** What the instruction handlers ask of KVM (CPUID, MSRs, I/O, hypercalls...). */
+    readonly svc: X86Services,
   ) {
     this.updateMode();
   }

@@ -13,40 +13,7 @@ import { CR0, CR4, CS, DS, EFER, ES, FLAG, FS, GS, LDTR, SS, TR } from './state.
 
 export type Handler = (c: X86Cpu, i: Insn) => void;
 
-/** Machine-level services the handlers need (CPUID, MSRs, IO, hypercalls, time), set by the run loop. */
-export interface X86Services {
-  cpuid(leaf: number, sub: number, out: Int32Array): void;
-  /** RDMSR: the value, or undefined when the MSR does not exist (the service may exit to userspace instead). */
-  rdmsr(c: X86Cpu, index: number): bigint | undefined;
-  /** WRMSR: false when the write is refused (#GP). */
-  wrmsr(c: X86Cpu, index: number, value: bigint): boolean;
-  /** Port I/O: for OUT, data holds the bytes; for IN, the service fills them on completion. Throws EXIT. */
-  io(c: X86Cpu, i: Insn, port: number, size: number, count: number, out: boolean, data: Uint8Array): never | void;
-  /** VMCALL/VMMCALL. */
-  hypercall(c: X86Cpu, i: Insn): void;
-  rdtsc(): bigint;
-  /** HLT: stop with KVM_EXIT_HLT (throws EXIT) unless something is pending. */
-  hlt(c: X86Cpu): void;
-  /** A CR0/CR3/CR4/EFER write that may change the mode or paging. */
-  paging(c: X86Cpu): void;
-  /** STI / MOV SS / POP SS interrupt shadow. */
-  shadow(c: X86Cpu, kind: number): void;
-  /** MOV to DR7 or other debug-register writes (guest debug state changes). */
-  debugRegs(c: X86Cpu): void;
-  /** MOV from/to DRn when the host forbids it (general detect). */
-  drAccess(c: X86Cpu, i: Insn): void;
-  /** [tdx hook] TDCALL (66 0F 01 CC): #UD outside a TD. */
-  tdcall(c: X86Cpu, i: Insn): void;
-}
-
 export const HANDLERS: Handler[] = new Array<Handler>(MNEMONICS.length);
-let services: X86Services;
-
-/** Installs the services (done once by the run loop). */
-export function setServices(s: X86Services): void {
-  services = s;
-}
-
 function def(name: string, h: Handler): void {
   HANDLERS[mnemonic(name)] = h;
 }
@@ -821,7 +788,7 @@ def('MOV', (c, i) => {
     if (i.reg[0] === CS) c.ud();
     const sel = rd(c, i, 1) & 0xffff;
     c.loadSeg(i.reg[0]!, sel);
-    if (i.reg[0] === SS) services.shadow(c, 2);
+    if (i.reg[0] === SS) c.svc.shadow(c, 2);
     return;
   }
   if (k1 === K_SEG) {
@@ -975,7 +942,7 @@ function loadFar(seg: number): Handler {
     const sel = c.read(i.seg, trunc(a + size, i.asz === 2 ? 2 : 4), 2);
     c.loadSeg(seg, sel);
     c.setReg(i.reg[0]!, size, off, offHi);
-    if (seg === SS) services.shadow(c, 2);
+    if (seg === SS) c.svc.shadow(c, 2);
   };
 }
 def('LES', loadFar(ES));
@@ -1016,7 +983,7 @@ def('POP', (c, i) => {
     const sel = c.read(SS, sp, i.osz) & 0xffff;
     c.loadSeg(i.reg[0]!, sel);
     c.setRegNum(4, ss, ss === 2 ? (sp + i.osz) & 0xffff : ss === 4 ? (sp + i.osz) >>> 0 : sp + i.osz);
-    if (i.reg[0] === SS) services.shadow(c, 2);
+    if (i.reg[0] === SS) c.svc.shadow(c, 2);
     return;
   }
   // POP r/m computes a stack-relative address after incrementing RSP.
@@ -1349,7 +1316,7 @@ def('INT1', (c) => {
 
 def('HLT', (c) => {
   if (c.cpl !== 0) c.gp(0);
-  services.hlt(c);
+  c.svc.hlt(c);
 });
 
 def('NOP', () => {});
@@ -1371,7 +1338,7 @@ def('CLI', (c) => {
 def('STI', (c) => {
   const s = c.s;
   if (c.pe && c.cpl > ((s.rflags >>> 12) & 3)) c.gp(0);
-  if (!(s.rflags & FLAG.IF)) services.shadow(c, 1);
+  if (!(s.rflags & FLAG.IF)) c.svc.shadow(c, 1);
   s.rflags |= FLAG.IF;
 });
 
@@ -1483,7 +1450,7 @@ def('IN', (c, i) => {
   const port = i.kind[1] === K_IMM ? i.imm & 0xff : c.getReg(2, 2);
   const size = i.size[0]!;
   ioAllowed(c, port, size);
-  services.io(c, i, port, size, 1, false, ioBuf);
+  c.svc.io(c, i, port, size, 1, false, ioBuf);
 });
 
 def('OUT', (c, i) => {
@@ -1492,7 +1459,7 @@ def('OUT', (c, i) => {
   ioAllowed(c, port, size);
   const v = c.getReg(0, size);
   for (let k = 0; k < size; k++) ioBuf[k] = (v >>> (8 * k)) & 0xff;
-  services.io(c, i, port, size, 1, true, ioBuf);
+  c.svc.io(c, i, port, size, 1, true, ioBuf);
 });
 
 def('INS', (c, i) => {
@@ -1500,7 +1467,7 @@ def('INS', (c, i) => {
   const size = i.size[0]!;
   ioAllowed(c, port, size);
   if (i.rep && c.regNum(1, i.asz) === 0) return;
-  services.io(c, i, port, size, -1, false, ioBuf);
+  c.svc.io(c, i, port, size, -1, false, ioBuf);
 });
 
 def('OUTS', (c, i) => {
@@ -1508,7 +1475,7 @@ def('OUTS', (c, i) => {
   const size = i.size[1]!;
   ioAllowed(c, port, size);
   if (i.rep && c.regNum(1, i.asz) === 0) return;
-  services.io(c, i, port, size, -1, true, ioBuf);
+  c.svc.io(c, i, port, size, -1, true, ioBuf);
 });
 
 // ---- BCD and legacy -------------------------------------------------------------------------
@@ -1641,7 +1608,7 @@ function movCr(c: X86Cpu, i: Insn): void {
         s.efer &= ~EFER.LMA;
       }
       s.cr0 = cr0;
-      services.paging(c);
+      c.svc.paging(c);
       return;
     }
     case 2:
@@ -1650,7 +1617,7 @@ function movCr(c: X86Cpu, i: Insn): void {
     case 3:
       if (c.long64 && v >> 52n) c.gp(0);
       s.cr3 = c.kvmi !== null ? c.kvmi.cr(3, s.cr3, c.long64 ? v : v & 0xffffffffn) : c.long64 ? v : v & 0xffffffffn; // [kvmi hook]
-      services.paging(c);
+      c.svc.paging(c);
       return;
     case 4: {
       const allowed = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PAE | CR4.MCE | CR4.PGE | CR4.PCE | CR4.OSFXSR | CR4.OSXMMEXCPT | CR4.OSXSAVE | CR4.FSGSBASE;
@@ -1658,7 +1625,7 @@ function movCr(c: X86Cpu, i: Insn): void {
       const cr4 = c.kvmi !== null ? Number(c.kvmi.cr(4, BigInt(s.cr4 >>> 0), v)) : Number(v); // [kvmi hook]
       if (s.efer & EFER.LMA && !(cr4 & CR4.PAE)) c.gp(0);
       s.cr4 = cr4;
-      services.paging(c);
+      c.svc.paging(c);
       return;
     }
     case 8:
@@ -1673,7 +1640,7 @@ function movCr(c: X86Cpu, i: Insn): void {
 function movDr(c: X86Cpu, i: Insn): void {
   cpl0(c);
   const s = c.s;
-  services.drAccess(c, i);
+  c.svc.drAccess(c, i);
   const toDr = i.kind[0] === 6;
   let n = toDr ? i.reg[0]! : i.reg[1]!;
   if (n === 4 || n === 5) {
@@ -1693,7 +1660,7 @@ function movDr(c: X86Cpu, i: Insn): void {
       if (v >> 32n) c.gp(0);
       s.dr7 = (v & ~0x2000n | 0x400n) & 0xffffffffn;
     }
-    services.debugRegs(c);
+    c.svc.debugRegs(c);
   } else {
     const v = n < 4 ? s.db[n]! : n === 6 ? s.dr6 : s.dr7;
     c.setReg(i.reg[0]!, c.long64 ? 8 : 4, Number(v & 0xffffffffn) | 0, Number((v >> 32n) & 0xffffffffn) | 0);
@@ -1803,7 +1770,7 @@ def('LMSW', (c, i) => {
   // LMSW can set PE but not clear it.
   const cr0 = ((s.cr0 & ~0xe) | (v & 0xe) | (s.cr0 & 1) | (v & 1)) >>> 0;
   s.cr0 = c.kvmi !== null ? Number(c.kvmi.cr(0, BigInt(s.cr0 >>> 0), BigInt(cr0))) >>> 0 : cr0; // [kvmi hook] (kvm_lmsw -> kvm_set_cr0)
-  services.paging(c);
+  c.svc.paging(c);
 });
 def('CLTS', (c) => {
   cpl0(c);
@@ -1878,7 +1845,7 @@ def('LSL', larLsl(true));
 
 const cpuidOut = new Int32Array(4);
 def('CPUID', (c) => {
-  services.cpuid(c.getReg(0, 4), c.getReg(1, 4), cpuidOut);
+  c.svc.cpuid(c.getReg(0, 4), c.getReg(1, 4), cpuidOut);
   c.setReg(0, 4, cpuidOut[0]!);
   c.setReg(3, 4, cpuidOut[1]!);
   c.setReg(1, 4, cpuidOut[2]!);
@@ -1888,7 +1855,7 @@ def('CPUID', (c) => {
 def('RDMSR', (c) => {
   cpl0(c);
   const idx = c.getReg(1, 4);
-  const v = services.rdmsr(c, idx);
+  const v = c.svc.rdmsr(c, idx);
   if (v === undefined) return c.gp(0);
   c.setReg(0, 4, Number(v & 0xffffffffn) | 0);
   c.setReg(2, 4, Number((v >> 32n) & 0xffffffffn) | 0);
@@ -1898,19 +1865,19 @@ def('WRMSR', (c) => {
   cpl0(c);
   const idx = c.getReg(1, 4);
   const v = (BigInt(c.getReg(2, 4)) << 32n) | BigInt(c.getReg(0, 4));
-  if (!services.wrmsr(c, idx, v)) c.gp(0);
+  if (!c.svc.wrmsr(c, idx, v)) c.gp(0);
 });
 
 def('RDTSC', (c) => {
   if (c.s.cr4 & CR4.TSD && c.cpl !== 0) c.gp(0);
-  const t = services.rdtsc();
+  const t = c.svc.rdtsc();
   c.setReg(0, 4, Number(t & 0xffffffffn) | 0);
   c.setReg(2, 4, Number((t >> 32n) & 0xffffffffn) | 0);
 });
 
 def('RDTSCP', (c) => {
   if (c.s.cr4 & CR4.TSD && c.cpl !== 0) c.gp(0);
-  const t = services.rdtsc();
+  const t = c.svc.rdtsc();
   c.setReg(0, 4, Number(t & 0xffffffffn) | 0);
   c.setReg(2, 4, Number((t >> 32n) & 0xffffffffn) | 0);
   c.setReg(1, 4, Number(c.s.msrs.get(0xc0000103) ?? 0n) | 0);
@@ -1976,9 +1943,9 @@ def('SWAPGS', (c) => {
   gs.base = Number(BigInt.asIntN(64, k));
 });
 
-def('VMCALL', (c, i) => services.hypercall(c, i));
-def('VMMCALL', (c, i) => services.hypercall(c, i));
-def('TDCALL', (c, i) => services.tdcall(c, i)); // [tdx hook]
+def('VMCALL', (c, i) => c.svc.hypercall(c, i));
+def('VMMCALL', (c, i) => c.svc.hypercall(c, i));
+def('TDCALL', (c, i) => c.svc.tdcall(c, i)); // [tdx hook]
 
 def('XGETBV', (c) => {
   if (!(c.s.cr4 & CR4.OSXSAVE)) c.ud();

@@ -9,6 +9,7 @@ import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { KVM_X86_VM } from '../../uapi/x86.js';
 import type { MmioRead } from './cpu.js';
+import type { QueuedException } from './events.js';
 import { MsrFilter } from './msr.js';
 import type { X86Machine } from './run.js';
 import { tdx } from './tdx/index.js';
@@ -25,19 +26,13 @@ interface SavedX86Vcpu {
   readonly cpuidEntries: unknown[];
   readonly irq: number;
   readonly nmiPending: boolean;
-  readonly queuedException: X86Machine['queuedException'];
+  readonly queuedException: QueuedException | null;
   readonly pending: unknown;
   readonly retired: number;
   readonly tscBase: bigint;
   readonly mmioReads: MmioRead[];
   readonly mmioIdx: number;
   readonly mmioWriteDone: boolean;
-}
-
-/** The machine's private fields the hand-over carries (the PIO completion and the TSC origin). */
-interface MachinePrivates {
-  pio: { kind: string; size: number; linearRip: number; len: number };
-  tscBase: bigint;
 }
 
 export function x86SmpBlocker(vm: Vm): string | undefined {
@@ -53,19 +48,19 @@ export function saveX86Vcpu(vcpu: Vcpu): SavedX86Vcpu {
   const m = vcpu.archState as X86Machine;
   const c = m.cpu;
   c.getFlags(); // fold the lazy arithmetic flags into rflags
-  const p = m as unknown as MachinePrivates;
+  const ev = m.events;
   return {
     s: structuredClone(m.s) as unknown as Record<string, unknown>,
     mpState: m.mpState,
-    guestDebug: m.guestDebug,
-    guestDebugRegs: [...m.guestDebugRegs],
+    guestDebug: m.debug.control,
+    guestDebugRegs: [...m.debug.regs],
     cpuidEntries: structuredClone(m.cpuidEntries),
-    irq: m.irq,
-    nmiPending: m.nmiPending,
-    queuedException: m.queuedException ? { ...m.queuedException } : null,
+    irq: ev.irq,
+    nmiPending: ev.nmiPending,
+    queuedException: ev.queuedException ? { ...ev.queuedException } : null,
     pending: structuredClone(m.pending),
     retired: m.retired,
-    tscBase: p.tscBase,
+    tscBase: m.tscBase,
     mmioReads: structuredClone(c.mmioReads),
     mmioIdx: c.mmioIdx,
     mmioWriteDone: c.mmioWriteDone,
@@ -88,28 +83,27 @@ export function loadX86Vcpu(vcpu: Vcpu, state: unknown): void {
   }
   c.f.op = FOP_NONE;
   m.mpState = st.mpState;
-  m.guestDebug = st.guestDebug;
-  m.guestDebugRegs.splice(0, m.guestDebugRegs.length, ...st.guestDebugRegs);
+  m.debug.control = st.guestDebug;
+  m.debug.regs.splice(0, m.debug.regs.length, ...st.guestDebugRegs);
   m.cpuidEntries = st.cpuidEntries as X86Machine['cpuidEntries'];
-  m.irq = st.irq;
-  m.nmiPending = st.nmiPending;
-  m.queuedException = st.queuedException;
+  m.events.irq = st.irq;
+  m.events.nmiPending = st.nmiPending;
+  m.events.queuedException = st.queuedException;
   m.retired = st.retired;
-  const p = m as unknown as MachinePrivates;
-  p.tscBase = st.tscBase;
+  m.tscBase = st.tscBase;
   const pend = st.pending as { kind: string } | null;
   if (pend && (pend.kind === 'pio_in' || pend.kind === 'pio_out')) {
     // The machine reuses one PIO completion object.
-    Object.assign(p.pio, pend);
-    m.pending = p.pio as X86Machine['pending'];
+    Object.assign(m.pio, pend);
+    m.pending = m.pio;
   } else m.pending = pend as X86Machine['pending'];
   c.mmioReads.splice(0, c.mmioReads.length, ...st.mmioReads);
   c.mmioIdx = st.mmioIdx;
   c.mmioWriteDone = st.mmioWriteDone;
   c.updateMode();
   c.flushTlb();
-  m.flushBlocks();
-  m.armWatchpoints();
+  m.blocks.flush();
+  m.debug.armWatchpoints();
 }
 
 interface SavedX86Vm {

@@ -16,7 +16,8 @@
  *   ReportFatalError -> KVM_EXIT_SYSTEM_EVENT).
  * @module
  */
-import { exitIo, exitMemoryFault, exitMmio, exitSystemEvent, PIO_DATA_OFFSET, RUN, setExitReason } from '../../../kernel/exits.js';
+import { KVM_EXIT_HYPERCALL_FLAG } from '../../../uapi/x86.js';
+import { exitHypercall, exitIo, exitMemoryFault, exitMmio, exitSystemEvent, exitX86Msr, PIO_DATA_OFFSET, RUN, setExitReason } from '../../../kernel/exits.js';
 import type { Vcpu } from '../../../kernel/vcpu.js';
 import type { GuestPage } from '../../../kernel/vm.js';
 import { KvmError } from '../../../sys/error.js';
@@ -26,6 +27,7 @@ import { guestCpuid } from '../cpuid.js';
 import { K_IMM, mnemonic, type Insn } from '../decoder.js';
 import { MSR, readMsr, writeMsr } from '../msr.js';
 import { X86Machine } from '../run.js';
+import { VmxServices } from '../services.js';
 import { CS, DS, ES, FLAG, FS, GS, LDTR, SS, TR } from '../state.js';
 import { EXIT_REASON, KVM_HC_MAP_GPA_RANGE, KVM_MAP_GPA_RANGE, TD_ATTR, TDCALL, TDVMCALL, TDVMCALL_STATUS, TDX_MAP_GPA_MAX_LEN, TDX_OPERAND_ID, TDX_STATUS, VE_VECTOR } from './abi.js';
 import { moduleVirtualizes } from './caps.js';
@@ -105,7 +107,7 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     vcpu: Vcpu,
     readonly td: TdxVm,
   ) {
-    super(vcpu);
+    super(vcpu, (m) => new TdxServices(m as TdxMachine));
     this.cpu.resolvePage = (gfn, write, lin, fetch) => this.resolve(gfn, write, lin, fetch);
   }
 
@@ -139,7 +141,7 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     this.index = index;
     this.cpu.updateMode();
     this.cpu.flushTlb();
-    this.flushBlocks();
+    this.blocks.flush();
   }
 
   private get module() {
@@ -192,7 +194,7 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     if (r.status) throw KvmError.of('EIO', 'ioctl', { message: `TDH.VP.ENTER failed: 0x${r.status.toString(16)}` });
     if (r.flushed) {
       this.cpu.flushTlb();
-      this.flushBlocks();
+      this.blocks.flush();
     }
   }
 
@@ -276,7 +278,7 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
   }
 
   /** Injects #VE with its VE info (a #VE while the info is still valid is a #DF). */
-  private raiseVe(reason: number, qual: bigint, gla: number, gpa: number, len: number, info = 0): never {
+  raiseVe(reason: number, qual: bigint, gla: number, gpa: number, len: number, info = 0): never {
     const st = this.td.stats.ve;
     st[reason] = (st[reason] ?? 0) + 1;
     if (this.ve.valid) return this.cpu.raise(VEC.DF, 0);
@@ -291,55 +293,16 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     return this.cpu.raise(VE_VECTOR);
   }
 
-  private insnLen(fallback: number): number {
+  /** The length of the instruction being executed (for the #VE info). */
+  insnLen(fallback: number): number {
     return this.cpu.lastInsn?.len ?? fallback;
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Instructions that are #VE in a TD
-
-  override cpuid(leaf: number, sub: number, out: Int32Array): void {
-    if (moduleVirtualizes(this.td.cpuid, leaf)) {
-      guestCpuid(this.td.cpuid, leaf, sub, this.s.cr4, this.s.apicBase, out);
-      return;
-    }
-    this.raiseVe(EXIT_REASON.CPUID, 0n, -1, 0, this.insnLen(2));
-  }
-
-  override hlt(c: X86Cpu): void {
-    void c;
-    this.raiseVe(EXIT_REASON.HLT, 0n, -1, 0, this.insnLen(1));
-  }
-
-  override io(c: X86Cpu, i: Insn, port: number, size: number, count: number, out: boolean): never {
-    void c;
-    const string = count === 0;
-    const imm = i.kind[0] === K_IMM || i.kind[1] === K_IMM;
-    const qual = BigInt((size - 1) | (out ? 0 : 8) | (string ? 16 : 0) | (i.rep ? 32 : 0) | (imm ? 64 : 0)) | (BigInt(port) << 16n);
-    return this.raiseVe(EXIT_REASON.IO_INSTRUCTION, qual, -1, 0, i.len);
-  }
-
-  override hypercall(c: X86Cpu, i: Insn): void {
-    if (i.mn === MN_VMMCALL) return c.ud();
-    this.raiseVe(EXIT_REASON.VMCALL, 0n, -1, 0, i.len);
-  }
-
-  override rdmsr(c: X86Cpu, index: number): bigint | undefined {
-    if (NATIVE_MSRS.has(index >>> 0)) return readMsr(this, index >>> 0);
-    void c;
-    return this.raiseVe(EXIT_REASON.MSR_READ, 0n, -1, 0, this.insnLen(2));
-  }
-
-  override wrmsr(c: X86Cpu, index: number, value: bigint): boolean {
-    if (NATIVE_MSRS.has(index >>> 0)) return writeMsr(this, index >>> 0, value, false);
-    void c;
-    return this.raiseVe(EXIT_REASON.MSR_WRITE, 0n, -1, 0, this.insnLen(2));
   }
 
   // ------------------------------------------------------------------------------------------
   // TDCALL
 
-  override tdcall(c: X86Cpu, i: Insn): void {
+  /** TDCALL (TdxServices.tdcall). */
+  tdcall(c: X86Cpu, i: Insn): void {
     const s = this.s;
     // 66 0F 01 CC: the operand-size prefix is part of the encoding; protected mode, CPL 0.
     const wide = c.long64 || c.def32;
@@ -557,14 +520,8 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     const v = this.vcpu;
     let size = p.end - p.next;
     if (size > BigInt(TDX_MAP_GPA_MAX_LEN)) size = BigInt(TDX_MAP_GPA_MAX_LEN);
-    v.run.fill(0, RUN['hypercall.nr'], RUN['hypercall.nr'] + 72);
-    setExitReason(v, KVM_EXIT.HYPERCALL);
-    v.runDv.setBigUint64(RUN['hypercall.nr'], BigInt(KVM_HC_MAP_GPA_RANGE), true);
-    v.runDv.setBigUint64(RUN['hypercall.ret'], 0n, true);
-    v.runDv.setBigUint64(RUN['hypercall.args'], p.next & ~p.shared, true);
-    v.runDv.setBigUint64(RUN['hypercall.args'] + 8, size / 4096n, true);
-    v.runDv.setBigUint64(RUN['hypercall.args'] + 16, this.td.isPrivateGpa(p.next) ? KVM_MAP_GPA_RANGE.ENCRYPTED : KVM_MAP_GPA_RANGE.DECRYPTED, true);
-    v.runDv.setBigUint64(RUN['hypercall.flags'], 1n, true);
+    const attrs = this.td.isPrivateGpa(p.next) ? KVM_MAP_GPA_RANGE.ENCRYPTED : KVM_MAP_GPA_RANGE.DECRYPTED;
+    exitHypercall(v, BigInt(KVM_HC_MAP_GPA_RANGE), [p.next & ~p.shared, size / 4096n, attrs], KVM_EXIT_HYPERCALL_FLAG.LONG_MODE);
   }
 
   /** TDG.VP.VMCALL<RDMSR/WRMSR>: KVM's MSR emulation for TDs, or a userspace MSR exit. */
@@ -580,12 +537,7 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     }
     const vmState = this.vcpu.vm.archState as { userSpaceMsr: number };
     if (!(vmState.userSpaceMsr & KVM_MSR_EXIT_REASON.UNKNOWN)) return this.done(mask, TDVMCALL_STATUS.INVALID_OPERAND);
-    const v = this.vcpu;
-    v.run.fill(0, RUN['msr.error'], RUN['msr.error'] + 24);
-    setExitReason(v, write ? KVM_EXIT.X86_WRMSR : KVM_EXIT.X86_RDMSR);
-    v.runDv.setUint32(RUN['msr.reason'], KVM_MSR_EXIT_REASON.UNKNOWN, true);
-    v.runDv.setUint32(RUN['msr.index'], index, true);
-    v.runDv.setBigUint64(RUN['msr.data'], write ? value : 0n, true);
+    exitX86Msr(this.vcpu, write, KVM_MSR_EXIT_REASON.UNKNOWN, index, write ? value : 0n);
     this.exitToUser(c, { kind: 'msr', write, len, mask });
   }
 
@@ -599,14 +551,7 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
       const npages = a(R12);
       const attrs = a(R13);
       if (gpa & 0xfffn || npages === 0n || gpa + (npages << 12n) < gpa || attrs & ~KVM_MAP_GPA_RANGE.ENCRYPTED) return this.done(mask, BigInt.asUintN(64, -KVM_EINVAL));
-      const v = this.vcpu;
-      v.run.fill(0, RUN['hypercall.nr'], RUN['hypercall.nr'] + 72);
-      setExitReason(v, KVM_EXIT.HYPERCALL);
-      v.runDv.setBigUint64(RUN['hypercall.nr'], nr, true);
-      v.runDv.setBigUint64(RUN['hypercall.args'], gpa, true);
-      v.runDv.setBigUint64(RUN['hypercall.args'] + 8, npages, true);
-      v.runDv.setBigUint64(RUN['hypercall.args'] + 16, attrs, true);
-      v.runDv.setBigUint64(RUN['hypercall.flags'], 1n, true);
+      exitHypercall(this.vcpu, nr, [gpa, npages, attrs], KVM_EXIT_HYPERCALL_FLAG.LONG_MODE);
       return this.exitToUser(c, { kind: 'hypercall', len, mask });
     }
     this.done(mask, BigInt.asUintN(64, -KVM_ENOSYS));
@@ -680,5 +625,51 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     }
     s.rip = this.cpu.maskIp(s.rip + p.len);
     return false;
+  }
+}
+
+/**
+ * The services a TD's instructions reach: the TDX module turns CPUID outside its virtualized
+ * leaves, HLT, port I/O, VMCALL and most RDMSR/WRMSR into #VE, and handles TDCALL.
+ */
+class TdxServices extends VmxServices {
+  protected declare readonly m: TdxMachine;
+
+  override cpuid(leaf: number, sub: number, out: Int32Array): void {
+    if (moduleVirtualizes(this.m.td.cpuid, leaf)) {
+      guestCpuid(this.m.td.cpuid, leaf, sub, this.m.s.cr4, this.m.s.apicBase, out);
+      return;
+    }
+    this.m.raiseVe(EXIT_REASON.CPUID, 0n, -1, 0, this.m.insnLen(2));
+  }
+
+  override hlt(c: X86Cpu): void {
+    this.m.raiseVe(EXIT_REASON.HLT, 0n, -1, 0, this.m.insnLen(1));
+  }
+
+  override io(c: X86Cpu, i: Insn, port: number, size: number, count: number, out: boolean): never {
+    const string = count === 0;
+    const imm = i.kind[0] === K_IMM || i.kind[1] === K_IMM;
+    const qual = BigInt((size - 1) | (out ? 0 : 8) | (string ? 16 : 0) | (i.rep ? 32 : 0) | (imm ? 64 : 0)) | (BigInt(port) << 16n);
+    return this.m.raiseVe(EXIT_REASON.IO_INSTRUCTION, qual, -1, 0, i.len);
+  }
+
+  override hypercall(c: X86Cpu, i: Insn): void {
+    if (i.mn === MN_VMMCALL) return c.ud();
+    this.m.raiseVe(EXIT_REASON.VMCALL, 0n, -1, 0, i.len);
+  }
+
+  override rdmsr(c: X86Cpu, index: number): bigint | undefined {
+    if (NATIVE_MSRS.has(index >>> 0)) return readMsr(this.m, index >>> 0);
+    return this.m.raiseVe(EXIT_REASON.MSR_READ, 0n, -1, 0, this.m.insnLen(2));
+  }
+
+  override wrmsr(c: X86Cpu, index: number, value: bigint): boolean {
+    if (NATIVE_MSRS.has(index >>> 0)) return writeMsr(this.m, index >>> 0, value, false);
+    return this.m.raiseVe(EXIT_REASON.MSR_WRITE, 0n, -1, 0, this.m.insnLen(2));
+  }
+
+  override tdcall(c: X86Cpu, i: Insn): void {
+    this.m.tdcall(c, i);
   }
 }
