@@ -14,11 +14,10 @@ import { x86_64 } from '../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../uapi/x86.js';
 import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './cpu.js';
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';
-import { MsrFilter, MSR_INDEX_LIST, readMsr, writeMsr } from './msr.js';
+import { MsrFilter, MSR_INDEX_LIST, msrIo, readMsr, writeMsr } from './msr.js';
 import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
 import { loadX86Vcpu, loadX86Vm, saveX86Vcpu, saveX86Vm, x86SmpBlocker } from './handover.js';
 import { X86Machine, x86Run } from './run.js';
-import { FLAG } from './state.js';
 import { tdx } from './tdx/index.js'; // [tdx hook] the TDX flavour (tdx/)
 import { kvmiBreakpointBusy, kvmiVcpuCreated, kvmiVmDestroyed, kvmiVmIoctl } from '../../introspection/kvmi.js'; // [kvmi hook]
 import { KVM_CAP_INTROSPECTION, KVMI_VERSION } from '../../uapi/kvmi.js'; // [kvmi hook]
@@ -47,6 +46,10 @@ const VM_TYPES = (1 << KVM_X86_VM.DEFAULT_VM) | (1 << KVM_X86_VM.SW_PROTECTED_VM
 const EXIT_HYPERCALL_VALID = 1n << 12n;
 const USER_SPACE_MSR_VALID = KVM_MSR_EXIT_REASON.INVAL | KVM_MSR_EXIT_REASON.UNKNOWN | KVM_MSR_EXIT_REASON.FILTER;
 
+/** kvm_cpuid2: header size (entries start) and entry stride, from the declaration. */
+const CPUID2_HDR = S.kvm_cpuid2.offsetOf('entries');
+const CPUID_ENTRY = S.kvm_cpuid_entry2.size;
+
 const einval = (arg: UserArg, message?: string) => KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd, ...(message ? { message } : {}) });
 const e2big = (arg: UserArg) => KvmError.of('E2BIG', 'ioctl', { request: arg.request, fd: arg.fd });
 
@@ -62,29 +65,33 @@ function maxGfn(): number {
 
 /** Writes `entries` into a kvm_cpuid2 argument; E2BIG (with nent updated) when it does not fit. */
 function putCpuid(arg: UserArg, entries: readonly CpuidEntry[]): number {
-  const hdr = arg.bytes(8);
-  const dv = new DataView(hdr.buffer, hdr.byteOffset, 8);
-  const nent = dv.getUint32(0, true);
+  const hdr = arg.bytes(CPUID2_HDR);
+  const dv = new DataView(hdr.buffer, hdr.byteOffset, CPUID2_HDR);
+  const nentAt = S.kvm_cpuid2.offsetOf('nent');
+  const nent = dv.getUint32(nentAt, true);
   if (nent < entries.length) {
-    dv.setUint32(0, entries.length, true);
+    dv.setUint32(nentAt, entries.length, true);
     throw e2big(arg);
   }
-  const out = arg.slice(8, entries.length * 40);
-  entries.forEach((e, i) => S.kvm_cpuid_entry2.encodeInto({ ...e, padding: [0, 0, 0] }, out, i * 40));
-  dv.setUint32(0, entries.length, true);
+  const out = arg.slice(CPUID2_HDR, entries.length * CPUID_ENTRY);
+  entries.forEach((e, i) => S.kvm_cpuid_entry2.encodeInto({ ...e, padding: [0, 0, 0] }, out, i * CPUID_ENTRY));
+  dv.setUint32(nentAt, entries.length, true);
   return 0;
 }
 
 /** Writes a u32 index list into a kvm_msr_list argument (E2BIG with nmsrs updated when too small). */
 function putMsrList(arg: UserArg, list: readonly number[]): number {
-  const hdr = arg.bytes(4);
-  const dv = new DataView(hdr.buffer, hdr.byteOffset, 4);
-  const n = dv.getUint32(0, true);
-  dv.setUint32(0, list.length, true);
+  const hdrSize = S.kvm_msr_list.offsetOf('indices');
+  const hdr = arg.bytes(hdrSize);
+  const dv = new DataView(hdr.buffer, hdr.byteOffset, hdrSize);
+  const nAt = S.kvm_msr_list.offsetOf('nmsrs');
+  const n = dv.getUint32(nAt, true);
+  dv.setUint32(nAt, list.length, true);
   if (n < list.length) throw e2big(arg);
-  const out = arg.slice(4, 4 * list.length);
+  const stride = S.kvm_msr_list.fields.indices.elem.size;
+  const out = arg.slice(hdrSize, stride * list.length);
   const odv = new DataView(out.buffer, out.byteOffset, out.length);
-  list.forEach((x, i) => odv.setUint32(4 * i, x, true));
+  list.forEach((x, i) => odv.setUint32(stride * i, x, true));
   return 0;
 }
 
@@ -159,7 +166,7 @@ export const x86Backend: ArchBackend = {
         return putMsrList(arg, []);
       case req('KVM_GET_MSRS'): {
         // Feature MSRs on the system fd: none are implemented, so the first entry stops the scan.
-        arg.bytes(8);
+        arg.bytes(S.kvm_msrs.offsetOf('entries'));
         return 0;
       }
       default:
@@ -306,30 +313,20 @@ export const x86Backend: ArchBackend = {
         return 0;
       }
       case req('KVM_GET_MSRS'):
-      case req('KVM_SET_MSRS'): {
-        const hdr = arg.bytes(8);
-        const n = new DataView(hdr.buffer, hdr.byteOffset, 8).getUint32(0, true);
-        if (n >= 0x4000) throw e2big(arg); // MAX_IO_MSRS
-        const ents = arg.slice(8, 16 * n);
-        const dv = new DataView(ents.buffer, ents.byteOffset, ents.length);
-        const set = request === req('KVM_SET_MSRS');
-        let done = 0;
-        for (; done < n; done++) {
-          const idx = dv.getUint32(16 * done, true);
-          if (!MSR_INDEX_LIST.includes(idx)) break;
-          if (set) {
-            if (!writeMsr(m, idx, dv.getBigUint64(16 * done + 8, true), true)) break;
-          } else dv.setBigUint64(16 * done + 8, readMsr(m, idx), true);
-        }
-        return done;
-      }
+      case req('KVM_SET_MSRS'):
+        return msrIo(
+          arg,
+          request === req('KVM_SET_MSRS'),
+          (idx) => (MSR_INDEX_LIST.includes(idx) ? readMsr(m, idx) : undefined),
+          (idx, v) => MSR_INDEX_LIST.includes(idx) && writeMsr(m, idx, v, true),
+        );
       case req('KVM_SET_CPUID2'): {
-        const hdr = arg.bytes(8);
-        const n = new DataView(hdr.buffer, hdr.byteOffset, 8).getUint32(0, true);
+        const hdr = arg.bytes(CPUID2_HDR);
+        const n = new DataView(hdr.buffer, hdr.byteOffset, CPUID2_HDR).getUint32(S.kvm_cpuid2.offsetOf('nent'), true);
         if (n > 256) throw e2big(arg); // KVM_MAX_CPUID_ENTRIES
-        const ents = arg.slice(8, 40 * n);
+        const ents = arg.slice(CPUID2_HDR, CPUID_ENTRY * n);
         m.cpuidEntries = Array.from({ length: n }, (_, i) => {
-          const e = S.kvm_cpuid_entry2.decode(ents, 40 * i);
+          const e = S.kvm_cpuid_entry2.decode(ents, CPUID_ENTRY * i);
           return { function: e.function, index: e.index, flags: e.flags, eax: e.eax | 0, ebx: e.ebx | 0, ecx: e.ecx | 0, edx: e.edx | 0 };
         });
         // The reset RDX follows CPUID.1.EAX once userspace sets CPUID (as KVM does at vCPU reset).
@@ -374,7 +371,7 @@ export const x86Backend: ArchBackend = {
         return 0;
       }
       case req('KVM_INTERRUPT'): {
-        const irq = new DataView(arg.bytes(4).buffer, arg.bytes(4).byteOffset, 4).getUint32(0, true);
+        const irq = S.kvm_interrupt.decode(arg.bytes(S.kvm_interrupt.size)).irq;
         if (irq >= 256) throw einval(arg);
         if (m.events.irq >= 0) throw KvmError.of('EEXIST', 'ioctl', { request, fd: arg.fd });
         m.events.irq = irq;
@@ -406,10 +403,10 @@ export const x86Backend: ArchBackend = {
         return 0;
       }
       case req('KVM_GET_MP_STATE'):
-        arg.bytes(4).set(S.kvm_mp_state.encode({ mp_state: m.mpState }));
+        arg.bytes(S.kvm_mp_state.size).set(S.kvm_mp_state.encode({ mp_state: m.mpState }));
         return 0;
       case req('KVM_SET_MP_STATE'): {
-        const st = S.kvm_mp_state.decode(arg.bytes(4)).mp_state;
+        const st = S.kvm_mp_state.decode(arg.bytes(S.kvm_mp_state.size)).mp_state;
         if (st > KVM_MP_STATE.SIPI_RECEIVED && st !== KVM_MP_STATE.AP_RESET_HOLD) throw einval(arg);
         m.mpState = st;
         return 0;
@@ -471,7 +468,6 @@ function sregsChanged(m: X86Machine): void {
   m.cpu.flushTlb();
   m.blocks.flush();
   m.pending = null;
-  void FLAG;
 }
 
 registerArchBackend('x86_64', () => x86Backend);

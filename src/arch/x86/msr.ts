@@ -3,7 +3,10 @@
  * semantics for RDMSR/WRMSR and KVM_GET/SET_MSRS, and the KVM_X86_SET_MSR_FILTER filter.
  * @module
  */
+import type { UserArg } from '../../kernel/uarg.js';
+import { KvmError } from '../../sys/error.js';
 import { KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
+import { x86_64 } from '../../uapi/index.js';
 import { isCanonical } from './cpu.js';
 import { CR0, EFER, FS, GS, type X86State } from './state.js';
 
@@ -170,4 +173,38 @@ export function writeMsr(m: MsrHost, index: number, v: bigint, host: boolean): b
       s.msrs.set(index, v);
       return true;
   }
+}
+
+const S = x86_64.structs;
+/** MAX_IO_MSRS: KVM_GET/SET_MSRS refuse this many entries or more with E2BIG. */
+const MAX_IO_MSRS = 0x4000;
+
+/**
+ * The KVM_GET_MSRS / KVM_SET_MSRS entry loop (msr_io): each kvm_msr_entry in turn is read with
+ * `get` (undefined: refused) or written with `set` (false: refused); the scan stops at the first
+ * refusal. Returns the number of entries done. Each flavour (VMX, TDX) passes its own accessors.
+ */
+export function msrIo(arg: UserArg, write: boolean, get: (index: number) => bigint | undefined, set: (index: number, data: bigint) => boolean): number {
+  const hdrSize = S.kvm_msrs.offsetOf('entries');
+  const hdr = arg.bytes(hdrSize);
+  const n = new DataView(hdr.buffer, hdr.byteOffset, hdrSize).getUint32(S.kvm_msrs.offsetOf('nmsrs'), true);
+  if (n >= MAX_IO_MSRS) throw KvmError.of('E2BIG', 'ioctl', { request: arg.request, fd: arg.fd });
+  const stride = S.kvm_msr_entry.size;
+  const ents = arg.slice(hdrSize, stride * n);
+  const dv = new DataView(ents.buffer, ents.byteOffset, ents.length);
+  const indexAt = S.kvm_msr_entry.offsetOf('index');
+  const dataAt = S.kvm_msr_entry.offsetOf('data');
+  let done = 0;
+  for (; done < n; done++) {
+    const e = stride * done;
+    const idx = dv.getUint32(e + indexAt, true);
+    if (write) {
+      if (!set(idx, dv.getBigUint64(e + dataAt, true))) break;
+    } else {
+      const v = get(idx);
+      if (v === undefined) break;
+      dv.setBigUint64(e + dataAt, v, true);
+    }
+  }
+  return done;
 }

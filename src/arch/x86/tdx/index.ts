@@ -17,6 +17,7 @@ import { kernelOf } from '../../../sys/virtual.js';
 import { KVM_CAP, KVM_MP_STATE } from '../../../uapi/constants.js';
 import { x86_64 } from '../../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../../uapi/x86.js';
+import { msrIo } from '../msr.js';
 import { TdxMachine } from './machine.js';
 import type { TdxEvent, TdxModule, TdxStats } from './module.js';
 import { createTd, tdOf, type TdKvmStats, type TdState } from './td.js';
@@ -100,7 +101,7 @@ export const tdx = {
         return 0;
       }
       case req('KVM_SET_MP_STATE'): {
-        const st = x86_64.structs.kvm_mp_state.decode(arg.bytes(4)).mp_state;
+        const st = x86_64.structs.kvm_mp_state.decode(arg.bytes(x86_64.structs.kvm_mp_state.size)).mp_state;
         if (st === KVM_MP_STATE.INIT_RECEIVED || st === KVM_MP_STATE.SIPI_RECEIVED) throw einval(arg);
         return NOT_HANDLED;
       }
@@ -110,29 +111,17 @@ export const tdx = {
         return NOT_HANDLED;
       }
       case req('KVM_GET_MSRS'):
-      case req('KVM_SET_MSRS'): {
+      case req('KVM_SET_MSRS'):
         // Only the MSRs KVM emulates for a TD; the scan stops at the first other one.
-        const hdr = arg.bytes(8);
-        const n = new DataView(hdr.buffer, hdr.byteOffset, 8).getUint32(0, true);
-        if (n >= 0x4000) throw KvmError.of('E2BIG', 'ioctl', { request, fd: arg.fd });
-        const ents = arg.slice(8, 16 * n);
-        const dv = new DataView(ents.buffer, ents.byteOffset, ents.length);
-        let done = 0;
-        for (; done < n; done++) {
-          const idx = dv.getUint32(16 * done, true);
-          if (request === req('KVM_SET_MSRS')) {
-            if (!m.kvmWriteMsr(idx, dv.getBigUint64(16 * done + 8, true), true)) break;
-          } else {
-            const v = m.kvmReadMsr(idx);
-            if (v === undefined) break;
-            dv.setBigUint64(16 * done + 8, v, true);
-          }
-        }
-        return done;
-      }
+        return msrIo(
+          arg,
+          request === req('KVM_SET_MSRS'),
+          (idx) => m.kvmReadMsr(idx),
+          (idx, v) => m.kvmWriteMsr(idx, v, true),
+        );
       case req('KVM_INTERRUPT'): {
         // The TDX module owns interrupt delivery (posted interrupts): nothing is queued here.
-        const irq = new DataView(arg.bytes(4).buffer, arg.bytes(4).byteOffset, 4).getUint32(0, true);
+        const irq = x86_64.structs.kvm_interrupt.decode(arg.bytes(x86_64.structs.kvm_interrupt.size)).irq;
         if (irq >= 256) throw einval(arg);
         return 0;
       }

@@ -332,17 +332,18 @@ export class TdxVm {
   /** KVM_TDX_GET_CPUID: the CPUID the TDX module virtualizes (E2BIG updates nent). */
   private getCpuid(arg: UserArg, data: bigint): number {
     const space = this.vm.kernel.space;
-    const hdr = space.user(data, 8);
-    const dv = new DataView(hdr.buffer, hdr.byteOffset, 8);
+    const hdrSize = S.kvm_cpuid2.offsetOf('entries');
+    const hdr = space.user(data, hdrSize);
+    const dv = new DataView(hdr.buffer, hdr.byteOffset, hdrSize);
     const entries = this.cpuid.map((e) => {
       const sub = e.function === 4 || e.function === 7 || e.function === 0xd;
       const eax = e.function === 0x80000008 ? ((e.eax & ~0xff0000) | (this.gpaw << 16)) | 0 : e.eax;
       return { ...e, eax, flags: sub ? 1 : 0 };
     });
-    const nent = dv.getUint32(0, true);
-    dv.setUint32(0, entries.length, true);
+    const nent = dv.getUint32(S.kvm_cpuid2.offsetOf('nent'), true);
+    dv.setUint32(S.kvm_cpuid2.offsetOf('nent'), entries.length, true);
     if (nent < entries.length) throw err('E2BIG', arg);
-    const out = space.user(data + 8n, entries.length * S.kvm_cpuid_entry2.size);
+    const out = space.user(data + BigInt(hdrSize), entries.length * S.kvm_cpuid_entry2.size);
     entries.forEach((e, i) => S.kvm_cpuid_entry2.encodeInto({ ...e, padding: [0, 0, 0] }, out, i * S.kvm_cpuid_entry2.size));
     return 0;
   }
