@@ -21,7 +21,7 @@
  */
 import type { X86Cpu } from './cpu.js';
 import { K_IMM, K_MEM, K_REG, mnemonic, type Insn } from './decoder.js';
-import { ea, HANDLERS } from './exec.js';
+import { ea, HANDLERS } from './exec/index.js';
 import { FOp, type Flags } from './flags.js';
 import type { X86State } from './state.js';
 

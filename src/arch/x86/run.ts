@@ -23,7 +23,7 @@ import type { CpuidEntry } from './cpuid.js';
 import { X86Debug } from './debug.js';
 import { decode, Insn } from './decoder.js';
 import { X86Events } from './events.js';
-import { HANDLERS } from './exec.js';
+import { HANDLERS } from './exec/index.js';
 import { VmxServices, type Pending, type PioPending, type X86Services } from './services.js';
 import { ES, FLAG, X86State } from './state.js';
 

@@ -1,0 +1,135 @@
+/**
+ * x86 bit operations: BT/BTS/BTR/BTC (and LOCK forms), BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP.
+ * @module
+ */
+import type { X86Cpu } from '../cpu.js';
+import { K_IMM, K_MEM } from '../decoder.js';
+import { AOp } from '../../../kernel/atomics.js';
+import { lockedRmw } from '../atomic.js';
+import { FLAG } from '../state.js';
+import { definer, ea, MASK, rd, sx, ubig, type Handler, type HandlerTable } from './operands.js';
+
+/** The handlers of this family, by mnemonic (composed in exec/index.ts). */
+export const BITS: HandlerTable = {};
+const def = definer(BITS);
+
+function btInsn(op: 0 | 1 | 2 | 3): Handler {
+  return (c, i) => {
+    const size = i.size[0]!;
+    const bits = size * 8;
+    let bit: number;
+    let lin = -1;
+    if (i.kind[1] === K_IMM) bit = i.imm & (bits - 1);
+    else {
+      const off = size === 8 ? c.regNum(i.reg[1]!, 8) : sx(c.getReg(i.reg[1]!, size), size);
+      if (i.kind[0] === K_MEM) {
+        // Register bit offsets address memory beyond the operand (signed, in operand-size units).
+        const unit = Math.floor(off / bits);
+        const addr = ea(c, i) + unit * size;
+        const a = i.asz === 2 ? addr & 0xffff : i.asz === 4 ? addr >>> 0 : addr;
+        lin = c.linear(i.seg, a, size, op !== 0);
+        bit = off - unit * bits;
+      } else bit = off & (bits - 1);
+    }
+    if (lin < 0 && i.kind[0] === K_MEM) lin = c.linear(i.seg, ea(c, i), size, op !== 0);
+    if (i.lock) return lockedBt(c, op, size, lin, bit);
+    const v0 = i.kind[0] === K_MEM ? c.readLin(lin, size) : c.getReg(i.reg[0]!, size);
+    const v1 = size === 8 ? c.t1 : 0;
+    const word = bit >= 32 ? v1 : v0;
+    const b = bit & 31;
+    const cf = (word >>> b) & 1;
+    if (op !== 0) {
+      let nw = word;
+      if (op === 1) nw = word | (1 << b);
+      else if (op === 2) nw = word & ~(1 << b);
+      else nw = word ^ (1 << b);
+      const n0 = bit >= 32 ? v0 : nw;
+      const n1 = bit >= 32 ? nw : v1;
+      if (i.kind[0] === K_MEM) c.writeLin(lin, size, n0, n1);
+      else c.setReg(i.reg[0]!, size, size < 4 ? n0 & MASK[size]! : n0, n1);
+    }
+    const fl = c.getFlags();
+    c.s.rflags = ((fl & ~FLAG.CF) | (cf ? FLAG.CF : 0)) >>> 0;
+  };
+}
+def('BT', btInsn(0));
+def('BTS', btInsn(1));
+def('BTR', btInsn(2));
+def('BTC', btInsn(3));
+
+function scanInsn(kind: 'bsf' | 'bsr' | 'tzcnt' | 'lzcnt' | 'popcnt'): Handler {
+  return (c, i) => {
+    const size = i.size[0]!;
+    const bits = size * 8;
+    const v0 = rd(c, i, 1);
+    const v1 = size === 8 ? c.t1 : 0;
+    const v = size === 8 ? (BigInt(v1 >>> 0) << 32n) | BigInt(v0 >>> 0) : ubig(v0, size);
+    const fl = c.getFlags();
+    let res = 0;
+    let cf = 0;
+    let zf = 0;
+    if (kind === 'popcnt') {
+      let x = v;
+      while (x) {
+        res += Number(x & 1n);
+        x >>= 1n;
+      }
+      zf = v === 0n ? 1 : 0;
+      c.s.rflags = ((fl & ~(FLAG.CF | FLAG.PF | FLAG.AF | FLAG.ZF | FLAG.SF | FLAG.OF)) | (zf ? FLAG.ZF : 0)) >>> 0;
+      c.setReg(i.reg[0]!, size, res);
+      return;
+    }
+    if (v === 0n) {
+      if (kind === 'bsf' || kind === 'bsr') {
+        // Destination unchanged (as Intel and AMD implement it), ZF set.
+        c.s.rflags = (fl | FLAG.ZF) >>> 0;
+        return;
+      }
+      res = bits;
+      cf = 1;
+    } else if (kind === 'bsf' || kind === 'tzcnt') {
+      while (!((v >> BigInt(res)) & 1n)) res++;
+    } else {
+      let top = bits - 1;
+      while (!((v >> BigInt(top)) & 1n)) top--;
+      res = kind === 'bsr' ? top : bits - 1 - top;
+    }
+    zf = kind === 'bsf' || kind === 'bsr' ? 0 : res === 0 ? 1 : 0;
+    const keep = kind === 'bsf' || kind === 'bsr' ? fl & ~FLAG.ZF : fl & ~(FLAG.CF | FLAG.ZF);
+    c.s.rflags = (keep | (zf ? FLAG.ZF : 0) | (cf ? FLAG.CF : 0)) >>> 0;
+    c.setReg(i.reg[0]!, size, res);
+  };
+}
+def('BSF', scanInsn('bsf'));
+def('BSR', scanInsn('bsr'));
+def('TZCNT', scanInsn('tzcnt'));
+def('LZCNT', scanInsn('lzcnt'));
+def('POPCNT', scanInsn('popcnt'));
+
+def('BSWAP', (c, i) => {
+  const r = i.reg[0]!;
+  const swap = (x: number) => ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
+  if (i.size[0] === 8) {
+    const lo = c.getReg(r, 8);
+    const hi = c.t1;
+    c.setReg(r, 8, swap(hi), swap(lo));
+  } else c.setReg(r, 4, swap(c.getReg(r, 4)));
+});
+
+
+// ---- LOCK BTS/BTR/BTC: one host atomic operation (atomic.ts).
+
+/** LOCK BTS/BTR/BTC (op 1/2/3): one atomic OR/AND/XOR of the bit's mask; CF = the old bit. */
+function lockedBt(c: X86Cpu, op: number, size: number, lin: number, bit: number): void {
+  const m = 1 << (bit & 31);
+  let lo = bit >= 32 ? 0 : m;
+  let hi = bit >= 32 ? m : 0;
+  if (op === 2) {
+    lo = ~lo;
+    hi = ~hi;
+  }
+  const v0 = lockedRmw(c, lin, size, op === 1 ? AOp.OR : op === 2 ? AOp.AND : AOp.XOR, lo, hi);
+  const word = bit >= 32 ? c.t1 : v0;
+  const fl = c.getFlags();
+  c.s.rflags = ((fl & ~FLAG.CF) | ((word >>> (bit & 31)) & 1 ? FLAG.CF : 0)) >>> 0;
+}

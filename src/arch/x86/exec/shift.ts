@@ -1,0 +1,241 @@
+/**
+ * x86 shifts and rotates: ROL/ROR/RCL/RCR/SHL/SHR/SAR, SHLD/SHRD.
+ * @module
+ */
+import { K_IMM } from '../decoder.js';
+import { FOp } from '../flags.js';
+import { FLAG } from '../state.js';
+import { definer, rdAt, rmwAddr, trunc, ubig, wrAt, type Handler, type HandlerTable } from './operands.js';
+
+/** The handlers of this family, by mnemonic (composed in exec/index.ts). */
+export const SHIFT: HandlerTable = {};
+const def = definer(SHIFT);
+
+const enum Sh {
+  ROL, ROR, RCL, RCR, SHL, SHR, SAR,
+}
+
+function shiftInsn(kind: Sh): Handler {
+  return (c, i) => {
+    const size = i.size[0]!;
+    const bits = size * 8;
+    const cnt = (i.kind[1] === K_IMM ? i.imm : c.getReg(1, 1)) & (size === 8 ? 63 : 31);
+    const lin = rmwAddr(c, i);
+    const a0 = rdAt(c, i, lin);
+    const a1 = size === 8 ? c.t1 : 0;
+    if (cnt === 0) return;
+    if (size !== 8 && kind >= Sh.SHL) {
+      // Fast path: SHL/SHR/SAR of 8/16/32 bits in int32 arithmetic (the count is at most 31).
+      const bits1 = bits - 1;
+      const a = size === 4 ? a0 >>> 0 : a0 & (size === 1 ? 0xff : 0xffff);
+      let res: number;
+      let cf: number;
+      let of: number;
+      if (kind === Sh.SHL) {
+        res = cnt >= bits ? 0 : size === 4 ? (a << cnt) >>> 0 : (a << cnt) & (size === 1 ? 0xff : 0xffff);
+        cf = cnt <= bits ? (a >>> (bits - cnt)) & 1 : 0;
+        of = ((res >>> bits1) & 1) ^ cf;
+      } else if (kind === Sh.SHR) {
+        res = a >>> cnt;
+        cf = (a >>> (cnt - 1)) & 1;
+        of = (a >>> bits1) & 1;
+      } else {
+        const sa = size === 4 ? a | 0 : size === 2 ? (a << 16) >> 16 : (a << 24) >> 24;
+        res = sa >> cnt;
+        cf = (sa >> (cnt - 1)) & 1;
+        of = 0;
+      }
+      const r = trunc(res, size);
+      wrAt(c, i, lin, r, 0);
+      const f = c.f;
+      f.set(FOp.EAGER_CO, size, 0, 0, 0, 0, r, 0);
+      f.cin = cf;
+      f.ofv = of;
+      f.afv = 0;
+      return;
+    }
+    if (kind >= Sh.SHL) {
+      // 64-bit SHL/SHR/SAR on the two 32-bit halves.
+      const lo = a0 | 0;
+      const hi = a1 | 0;
+      const bit = (k: number) => (k < 32 ? (lo >>> k) & 1 : (hi >>> (k - 32)) & 1);
+      let rl: number;
+      let rh: number;
+      let cf: number;
+      let of: number;
+      if (kind === Sh.SHL) {
+        if (cnt < 32) {
+          rh = (hi << cnt) | (lo >>> (32 - cnt));
+          rl = lo << cnt;
+        } else {
+          rh = lo << (cnt - 32);
+          rl = 0;
+        }
+        cf = bit(64 - cnt);
+        of = (rh >>> 31) ^ cf;
+      } else {
+        if (cnt < 32) {
+          rl = (lo >>> cnt) | (hi << (32 - cnt));
+          rh = kind === Sh.SHR ? hi >>> cnt : hi >> cnt;
+        } else {
+          rl = kind === Sh.SHR ? hi >>> (cnt - 32) : hi >> (cnt - 32);
+          rh = kind === Sh.SHR ? 0 : hi >> 31;
+        }
+        cf = bit(cnt - 1);
+        of = kind === Sh.SHR ? hi >>> 31 : 0;
+      }
+      rl |= 0;
+      rh |= 0;
+      wrAt(c, i, lin, rl, rh);
+      const f = c.f;
+      f.set(FOp.EAGER_CO, 8, 0, 0, 0, 0, rl, rh);
+      f.cin = cf;
+      f.ofv = of;
+      f.afv = 0;
+      return;
+    }
+    // Rotates: BigInt for 64-bit, numbers otherwise (exact below 2^53).
+    let v = size === 8 ? (BigInt(a1 >>> 0) << 32n) | BigInt(a0 >>> 0) : ubig(a0, size);
+    const B = BigInt(bits);
+    const mask = (1n << B) - 1n;
+    const msb = (x: bigint) => Number((x >> (B - 1n)) & 1n);
+    let cf = 0;
+    let of = 0;
+    let result: bigint;
+    const cin = BigInt(c.cf());
+    switch (kind) {
+      case Sh.ROL: {
+        const n = BigInt(cnt % bits);
+        result = ((v << n) | (v >> ((B - n) % B))) & mask;
+        cf = Number(result & 1n);
+        of = msb(result) ^ cf;
+        break;
+      }
+      case Sh.ROR: {
+        const n = BigInt(cnt % bits);
+        result = ((v >> n) | (v << ((B - n) % B))) & mask;
+        cf = msb(result);
+        of = msb(result) ^ Number((result >> (B - 2n)) & 1n);
+        break;
+      }
+      case Sh.RCL: {
+        const n = cnt % (bits + 1);
+        let r = v;
+        let carry = cin;
+        for (let k = 0; k < n; k++) {
+          const out = (r >> (B - 1n)) & 1n;
+          r = ((r << 1n) | carry) & mask;
+          carry = out;
+        }
+        result = r;
+        cf = Number(carry);
+        of = msb(result) ^ cf;
+        if (n === 0) {
+          // Masked count non-zero but a full rotation: value and CF unchanged; OF as computed on hardware.
+          cf = Number(cin);
+          of = msb(result) ^ cf;
+        }
+        break;
+      }
+      case Sh.RCR: {
+        const n = cnt % (bits + 1);
+        let r = v;
+        let carry = cin;
+        of = msb(v) ^ Number(carry);
+        for (let k = 0; k < n; k++) {
+          const out = r & 1n;
+          r = (r >> 1n) | (carry << (B - 1n));
+          carry = out;
+        }
+        result = r;
+        cf = Number(carry);
+        if (n === 0) cf = Number(cin);
+        break;
+      }
+      case Sh.SHL: {
+        const n = BigInt(cnt);
+        result = (v << n) & mask;
+        cf = cnt <= bits ? Number((v >> (B - n)) & 1n) : 0;
+        of = msb(result) ^ cf;
+        break;
+      }
+      case Sh.SHR: {
+        const n = BigInt(cnt);
+        result = v >> n;
+        cf = Number((v >> (n - 1n)) & 1n);
+        of = msb(v);
+        break;
+      }
+      default: {
+        const n = BigInt(cnt);
+        const sv = BigInt.asIntN(bits, v);
+        result = BigInt.asUintN(bits, sv >> n);
+        cf = Number((sv >> (n - 1n)) & 1n);
+        of = 0;
+      }
+    }
+    v = result;
+    const r0 = size === 8 ? Number(v & 0xffffffffn) | 0 : trunc(Number(v), size);
+    const r1 = size === 8 ? Number(v >> 32n) | 0 : 0;
+    wrAt(c, i, lin, r0, r1);
+    if (kind <= Sh.RCR) {
+      // Rotates change only CF and OF.
+      const fl = c.getFlags();
+      c.s.rflags = ((fl & ~(FLAG.CF | FLAG.OF)) | (cf ? FLAG.CF : 0) | (of ? FLAG.OF : 0)) >>> 0;
+    } else {
+      const f = c.f;
+      f.set(FOp.EAGER_CO, size, 0, 0, 0, 0, r0, r1);
+      f.cin = cf;
+      f.ofv = of;
+      f.afv = 0;
+    }
+  };
+}
+def('ROL', shiftInsn(Sh.ROL));
+def('ROR', shiftInsn(Sh.ROR));
+def('RCL', shiftInsn(Sh.RCL));
+def('RCR', shiftInsn(Sh.RCR));
+def('SHL', shiftInsn(Sh.SHL));
+def('SHR', shiftInsn(Sh.SHR));
+def('SAR', shiftInsn(Sh.SAR));
+
+function shiftDouble(left: boolean): Handler {
+  return (c, i) => {
+    const size = i.size[0]!;
+    const bits = size * 8;
+    const cnt = (i.nops === 3 && i.kind[2] === K_IMM ? i.imm : c.getReg(1, 1)) & (size === 8 ? 63 : 31);
+    const lin = rmwAddr(c, i);
+    const a0 = rdAt(c, i, lin);
+    const a1 = size === 8 ? c.t1 : 0;
+    const s0 = c.getReg(i.reg[1]!, size);
+    const s1 = size === 8 ? c.t1 : 0;
+    if (cnt === 0) return;
+    const B = BigInt(bits);
+    const mask = (1n << B) - 1n;
+    const dst = size === 8 ? (BigInt(a1 >>> 0) << 32n) | BigInt(a0 >>> 0) : ubig(a0, size);
+    const src = size === 8 ? (BigInt(s1 >>> 0) << 32n) | BigInt(s0 >>> 0) : ubig(s0, size);
+    const n = BigInt(cnt);
+    let r: bigint;
+    let cf: number;
+    if (left) {
+      const wide = (dst << B) | src;
+      r = (wide << n >> B) & mask;
+      cf = cnt <= bits ? Number((dst >> (B - n)) & 1n) : 0;
+    } else {
+      const wide = (src << B) | dst;
+      r = (wide >> n) & mask;
+      cf = Number((dst >> (n - 1n)) & 1n);
+    }
+    const of = Number(((r ^ dst) >> (B - 1n)) & 1n);
+    const r0 = size === 8 ? Number(r & 0xffffffffn) | 0 : trunc(Number(r), size);
+    const r1 = size === 8 ? Number(r >> 32n) | 0 : 0;
+    wrAt(c, i, lin, r0, r1);
+    const f = c.f;
+    f.set(FOp.EAGER_CO, size, 0, 0, 0, 0, r0, r1);
+    f.cin = cf;
+    f.ofv = of;
+    f.afv = 0;
+  };
+}
+def('SHLD', shiftDouble(true));
+def('SHRD', shiftDouble(false));
