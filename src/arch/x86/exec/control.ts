@@ -6,6 +6,7 @@ import { EMULATION_FAILURE, VEC, isCanonical, type X86Cpu } from '../cpu.js';
 import { K_IMM } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { CR0, CS, FLAG, SS } from '../state.js';
+import { invalidateSegsForCpl, loadCs, loadRealSeg, loadSeg } from '../deliver.js';
 import { definer, ea, rd, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
@@ -121,7 +122,7 @@ function farTransfer(c: X86Cpu, sel: number, off: number, osz: number, call: boo
     c.push(osz, ret % 0x100000000 | 0, Math.floor(ret / 0x100000000));
   }
   try {
-    c.loadCs(sel, c.pe && !(s.rflags & FLAG.VM) ? c.cpl : 0);
+    loadCs(c, sel, c.pe && !(s.rflags & FLAG.VM) ? c.cpl : 0);
     const t = osz === 2 ? off & 0xffff : osz === 4 ? off >>> 0 : off;
     if (c.pe && !c.long64 && t > s.seg[CS]!.limit) c.gp(0);
     c.next = t;
@@ -151,17 +152,17 @@ def('RETF', (c, i) => {
     const nsp = osz === 8 ? c.t1 * 0x100000000 + (nv >>> 0) : nv >>> 0;
     const nss = c.pop(osz) & 0xffff;
     try {
-      c.loadCs(sel, rpl);
-      c.loadSeg(SS, nss);
+      loadCs(c, sel, rpl);
+      loadSeg(c, SS, nss);
     } catch (e) {
       c.setRegNum(4, ss, sp0);
       throw e;
     }
     c.setRegNum(4, c.stackSize(), nsp);
-    c.invalidateSegsForCpl();
+    invalidateSegsForCpl(c);
   } else {
     try {
-      c.loadCs(sel, c.pe && !(s.rflags & FLAG.VM) ? c.cpl : 0);
+      loadCs(c, sel, c.pe && !(s.rflags & FLAG.VM) ? c.cpl : 0);
     } catch (e) {
       c.setRegNum(4, ss, sp0);
       throw e;
@@ -179,7 +180,7 @@ function iret(c: X86Cpu, osz: number): void {
     const ip = c.pop(osz);
     const cs = c.pop(osz) & 0xffff;
     const fl = c.pop(osz);
-    c.loadRealSeg(CS, cs);
+    loadRealSeg(c, CS, cs);
     c.next = osz === 2 ? ip & 0xffff : ip >>> 0;
     let mask = FLAG.CF | FLAG.PF | FLAG.AF | FLAG.ZF | FLAG.SF | FLAG.TF | FLAG.IF | FLAG.DF | FLAG.OF | FLAG.NT | FLAG.IOPL;
     if (osz === 4) mask |= FLAG.AC | FLAG.ID | FLAG.RF;
@@ -206,7 +207,7 @@ function iret(c: X86Cpu, osz: number): void {
     newSp = osz === 8 ? c.t1 * 0x100000000 + (sv >>> 0) : sv >>> 0;
     newSs = c.pop(osz) & 0xffff;
   }
-  c.loadCs(cs, rpl);
+  loadCs(c, cs, rpl);
   let mask = FLAG.CF | FLAG.PF | FLAG.AF | FLAG.ZF | FLAG.SF | FLAG.TF | FLAG.DF | FLAG.OF | FLAG.NT | FLAG.RF | FLAG.AC | FLAG.ID;
   if (oldCpl <= ((s.rflags >>> 12) & 3)) mask |= FLAG.IF;
   if (oldCpl === 0) mask |= FLAG.IOPL | FLAG.VIF | FLAG.VIP;
@@ -219,11 +220,11 @@ function iret(c: X86Cpu, osz: number): void {
       sg.selector = newSs;
       sg.unusable = 1;
       sg.dpl = rpl;
-    } else c.loadSeg(SS, newSs);
+    } else loadSeg(c, SS, newSs);
     c.setRegNum(4, c.long64 ? 8 : s.seg[SS]!.db ? 4 : 2, newSp);
   }
   c.updateMode();
-  if (c.cpl !== oldCpl) c.invalidateSegsForCpl();
+  if (c.cpl !== oldCpl) invalidateSegsForCpl(c);
   c.next = osz === 2 ? ip & 0xffff : ip;
 }
 

@@ -9,6 +9,7 @@ import { lockedCas, lockedRmw } from '../atomic.js';
 import { CS, DS, ES, FLAG, FS, GS, SS } from '../state.js';
 import { alu, Alu } from './alu.js';
 import { movCr, movDr } from './system.js';
+import { loadSeg } from '../deliver.js';
 import { definer, ea, MASK, rd, rdAt, rmwAddr, sx, trunc, wr, wrAt, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
@@ -21,7 +22,7 @@ def('MOV', (c, i) => {
   if (k0 === K_SEG) {
     if (i.reg[0] === CS) c.ud();
     const sel = rd(c, i, 1) & 0xffff;
-    c.loadSeg(i.reg[0]!, sel);
+    loadSeg(c, i.reg[0]!, sel);
     if (i.reg[0] === SS) c.svc.shadow(c, 2);
     return;
   }
@@ -174,7 +175,7 @@ function loadFar(seg: number): Handler {
     const off = c.read(i.seg, a, size);
     const offHi = c.t1;
     const sel = c.read(i.seg, trunc(a + size, i.asz === 2 ? 2 : 4), 2);
-    c.loadSeg(seg, sel);
+    loadSeg(c, seg, sel);
     c.setReg(i.reg[0]!, size, off, offHi);
     if (seg === SS) c.svc.shadow(c, 2);
   };

@@ -5,6 +5,7 @@
 import { K_IMM, K_REG, K_SEG } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { FLAG, SS } from '../state.js';
+import { loadSeg } from '../deliver.js';
 import { definer, rd, trunc, wr, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
@@ -39,7 +40,7 @@ def('POP', (c, i) => {
     const ss = c.stackSize();
     const sp = c.regNum(4, ss);
     const sel = c.read(SS, sp, i.osz) & 0xffff;
-    c.loadSeg(i.reg[0]!, sel);
+    loadSeg(c, i.reg[0]!, sel);
     c.setRegNum(4, ss, ss === 2 ? (sp + i.osz) & 0xffff : ss === 4 ? (sp + i.osz) >>> 0 : sp + i.osz);
     if (i.reg[0] === SS) c.svc.shadow(c, 2);
     return;

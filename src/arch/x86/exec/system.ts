@@ -6,6 +6,7 @@ import { EMULATION_FAILURE, VEC, isCanonical, type X86Cpu } from '../cpu.js';
 import { K_REG, type Insn } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { CR0, CR4, CS, EFER, FLAG, FS, GS, LDTR, SS, TR } from '../state.js';
+import { fromDescriptor, readDescriptor, readDescriptorHigh } from '../deliver.js';
 import { definer, ea, rd, wr, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
@@ -165,13 +166,12 @@ def('LLDT', (c, i) => {
     return;
   }
   if (sel & 4) c.gp(sel & 0xfffc);
-  const { lo, hi } = c.readDescriptor(sel);
+  const { lo, hi } = readDescriptor(c, sel);
   if ((hi >>> 12) & 1 || ((hi >>> 8) & 15) !== 2) c.gp(sel & 0xfffc);
   if (!((hi >>> 15) & 1)) c.raise(VEC.NP, sel & 0xfffc);
-  const X86CpuCls = c.constructor as unknown as { fromDescriptor: (sg: typeof l, sel: number, lo: number, hi: number) => void };
-  X86CpuCls.fromDescriptor(l, sel, lo, hi);
+  fromDescriptor(l, sel, lo, hi);
   if (c.long64) {
-    const up = c.readDescriptorHigh(sel);
+    const up = readDescriptorHigh(c, sel);
     l.base = up * 0x100000000 + l.base;
     l.baseRaw = BigInt.asUintN(64, BigInt(l.base));
   }
@@ -184,15 +184,14 @@ def('LTR', (c, i) => {
   const sel = rd(c, i, 0) & 0xffff;
   const s = c.s;
   if ((sel & ~3) === 0 || sel & 4) c.gp(sel & 0xfffc);
-  const { lo, hi } = c.readDescriptor(sel);
+  const { lo, hi } = readDescriptor(c, sel);
   const type = (hi >>> 8) & 15;
   if ((hi >>> 12) & 1 || (type !== 1 && type !== 9)) c.gp(sel & 0xfffc);
   if (!((hi >>> 15) & 1)) c.raise(VEC.NP, sel & 0xfffc);
   const t = s.seg[TR]!;
-  const X86CpuCls = c.constructor as unknown as { fromDescriptor: (sg: typeof t, sel: number, lo: number, hi: number) => void };
-  X86CpuCls.fromDescriptor(t, sel, lo, hi | 0x200);
+  fromDescriptor(t, sel, lo, hi | 0x200);
   if (c.long64) {
-    const up = c.readDescriptorHigh(sel);
+    const up = readDescriptorHigh(c, sel);
     t.base = up * 0x100000000 + t.base;
     t.baseRaw = BigInt.asUintN(64, BigInt(t.base));
   }
@@ -243,7 +242,7 @@ function verRw(write: boolean): Handler {
     let ok = false;
     if (sel & ~3) {
       try {
-        const { hi } = c.readDescriptor(sel);
+        const { hi } = readDescriptor(c, sel);
         const type = (hi >>> 8) & 15;
         const dpl = (hi >>> 13) & 3;
         const code = (type & 8) !== 0;
@@ -269,7 +268,7 @@ function larLsl(lsl: boolean): Handler {
     let hi = 0;
     if (sel & ~3) {
       try {
-        ({ lo, hi } = c.readDescriptor(sel));
+        ({ lo, hi } = readDescriptor(c, sel));
         const type = (hi >>> 8) & 15;
         const sBit = (hi >>> 12) & 1;
         const dpl = (hi >>> 13) & 3;

@@ -1,0 +1,621 @@
+/**
+ * The memory side of the x86 CPU (`X86Mmu`, the base of `X86Cpu`): segmented and linear
+ * access, the page walk (2-level, PAE, 4-level) with accessed/dirty updates, a software TLB,
+ * guest-physical resolution (memslots, or a flavour's policy), MMIO exits with replay of the
+ * answered reads, code-page tracking for self-modifying code, data breakpoints, and the
+ * exception latch its checks raise through.
+ * @module
+ */
+import type { Vcpu } from '../../kernel/vcpu.js';
+import type { GuestPage, Vm } from '../../kernel/vm.js';
+import type { X86IntrospectionHooks } from '../../introspection/hooks.js';
+import { PAGE_SIZE } from '../../kernel/hva.js';
+import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, HAS_ERROR_CODE, VEC } from './faults.js';
+import { CR0, CR4, CS, EFER, FLAG, FS, GS, SS, type X86State } from './state.js';
+
+/** Page-fault error code bits. */
+const PF_P = 1, PF_W = 2, PF_U = 4, PF_RSVD = 8, PF_I = 16;
+
+const TLB_BITS = 10;
+const TLB_SIZE = 1 << TLB_BITS;
+const TLB_MASK = TLB_SIZE - 1;
+
+/** [smp] The result of X86Cpu.writeRef. */
+export const REF = { dv: new DataView(new ArrayBuffer(8)) as DataView<ArrayBufferLike>, off: 0 };
+
+/** An access type for translation. */
+export const enum Acc {
+  READ = 0,
+  WRITE = 1,
+  EXEC = 2,
+}
+
+/** An MMIO read of the current instruction: answered by userspace, consumed on re-execution. */
+export interface MmioRead {
+  gpa: number;
+  len: number;
+  data: Uint8Array;
+  ready: boolean;
+}
+
+/** Guest memory as the CPU reaches it; X86Cpu extends it with registers, modes and the stack. */
+export class X86Mmu {
+  /** High half of the last 64-bit value produced by a read helper. */
+  t1 = 0;
+  // --- the mode cache the MMU consults (X86Cpu.updateMode keeps it current) ---
+  long64 = false;
+  pe = false;
+  paging = false;
+  cpl = 0;
+  // --- exception latch (raise() fills it; delivery reads it) ---
+  excVector = 0;
+  excCode = 0;
+  excHasCode = false;
+  /** Linear address for #PF (goes to CR2 on delivery). */
+  excAddr = 0;
+  /** The errno of an ERRNO_EXIT. */
+  errno: 'EFAULT' | 'EINTR' = 'EFAULT';
+  /** The MMIO reads of the instruction being (re-)executed, in order; cleared when it retires. */
+  readonly mmioReads: MmioRead[] = [];
+  /** Index of the next MMIO read during (re-)execution. */
+  mmioIdx = 0;
+  /** An MMIO write already handed to userspace: the instruction completes without exiting again. */
+  mmioWriteDone = false;
+  /** Data breakpoints armed: linear address, length mask and kind (1 write, 3 read/write) per DRn. */
+  watchOn = false;
+  readonly watchAddr = new Float64Array(4);
+  readonly watchLen = new Int8Array(4);
+  readonly watchRw = new Int8Array(4);
+  /** DR6 B0-B3 bits of data breakpoints hit by the current instruction. */
+  watchHits = 0;
+  // --- software TLB: tag = vpn * 2 + user; separate read/write sets ---
+  // Invalid entries hold NaN, which equals no tag (tags can be negative for high canonical pages).
+  private readonly rTag = new Float64Array(TLB_SIZE).fill(NaN);
+  private readonly wTag = new Float64Array(TLB_SIZE).fill(NaN);
+  private readonly rDv: (DataView | null)[] = new Array<DataView | null>(TLB_SIZE).fill(null);
+  private readonly wDv: (DataView | null)[] = new Array<DataView | null>(TLB_SIZE).fill(null);
+  private readonly rOff = new Float64Array(TLB_SIZE);
+  private readonly wOff = new Float64Array(TLB_SIZE);
+  /** Physical frame of each read entry (code-page tracking, block validation). */
+  private readonly rGfn = new Float64Array(TLB_SIZE);
+  private readonly rNx = new Uint8Array(TLB_SIZE);
+  private mmuGenSeen = -1;
+  /** Bumped by every TLB flush and code invalidation: block links recorded before are stale. */
+  codeGen = 0;
+  /** Pages holding decoded code: writes to them go the slow way and invalidate the code. */
+  readonly codeGfns = new Set<number>();
+  /** Called when guest or kernel writes land on a code page. */
+  onCodeWrite: (gfn: number) => void = () => {};
+  private readonly dvCache = new WeakMap<ArrayBufferLike, DataView>();
+  // --- [tdx hook] guest-physical resolution policy (TDX: private/shared split, Secure EPT, #VE) ---
+  /**
+   * Resolves a guest physical page for an access: the VM's memslots by default; a flavour (TDX)
+   * installs its own policy. `lin` is the linear address (-1 for page-walk accesses).
+   */
+  resolvePage: (gfn: number, write: boolean, lin: number, fetch: boolean) => GuestPage | 'mmio' | 'efault' = (gfn, write) => this.vm.guestPage(gfn, write);
+  // --- [end tdx hook] ---
+  /** [kvmi hook] KVM introspection of this vCPU (src/introspection), null when the VM is not hooked. */
+  kvmi: X86IntrospectionHooks | null = null;
+  /** Hook: fill kvm_run for an MMIO access (set by the run loop). */
+  onMmio: (gpa: number, len: number, write: boolean, data: Uint8Array | null) => void = () => {};
+
+  constructor(
+    readonly s: X86State,
+    readonly vcpu: Vcpu,
+    readonly vm: Vm,
+  ) {}
+
+  // ---------------------------------------------------------------------------------------
+  // TLB
+
+  /** Drops every cached translation (CR0/CR3/CR4/EFER writes, mode changes, memslot changes). */
+  flushTlb(): void {
+    this.codeGen++;
+    this.rTag.fill(NaN);
+    this.wTag.fill(NaN);
+    this.rDv.fill(null);
+    this.wDv.fill(null);
+  }
+
+  /** INVLPG: drops the translations of one linear page. */
+  flushTlbPage(lin: number): void {
+    this.codeGen++;
+    const vpn = Math.floor(lin / PAGE_SIZE);
+    const i = vpn & TLB_MASK;
+    this.rTag[i] = NaN;
+    this.wTag[i] = NaN;
+  }
+
+  /** Flushes the write TLB only (a page became a code page). */
+  flushWriteTlb(): void {
+    this.wTag.fill(NaN);
+  }
+
+  /** Checks the VM's MMU generation; flushes when memslots or dirty tracking changed. */
+  syncMmu(): void {
+    const g = Atomics.load(this.vm.mmuGen, 0);
+    if (g !== this.mmuGenSeen) {
+      this.mmuGenSeen = g;
+      this.flushTlb();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Exceptions
+
+  /** Raises a guest exception (throws FAULT). */
+  raise(vector: number, code = 0): never {
+    this.excVector = vector;
+    this.excHasCode = ((HAS_ERROR_CODE >> vector) & 1) === 1;
+    this.excCode = code;
+    throw FAULT;
+  }
+
+  gp(code = 0): never {
+    return this.raise(VEC.GP, code);
+  }
+
+  ud(): never {
+    return this.raise(VEC.UD);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Linear -> physical -> host
+
+  private dvOf(bytes: Uint8Array): DataView {
+    const b = bytes.buffer;
+    let dv = this.dvCache.get(b);
+    if (!dv) this.dvCache.set(b, (dv = new DataView(b)));
+    return dv;
+  }
+
+  /**
+   * Translates a linear address for an access; returns the physical address. Raises #PF.
+   * `sup` forces a supervisor access (descriptor tables, TSS, IDT).
+   */
+  translate(lin: number, acc: Acc, sup = false): number {
+    if (!this.paging) return lin >>> 0;
+    return this.walk(lin, acc, !sup && this.cpl === 3);
+  }
+
+  /** The page walk (2-level, PAE, 4-level), setting accessed/dirty bits like the hardware. */
+  private walk(lin: number, acc: Acc, user: boolean): number {
+    const s = this.s;
+    const write = acc === Acc.WRITE;
+    const fetch = acc === Acc.EXEC;
+    const pae = (s.cr4 & CR4.PAE) !== 0;
+    const lma = (s.efer & EFER.LMA) !== 0;
+    const nxe = (s.efer & EFER.NXE) !== 0;
+    const wp = (s.cr0 & CR0.WP) !== 0;
+    const errBase = (write ? PF_W : 0) | (user ? PF_U : 0) | (fetch && nxe && pae ? PF_I : 0);
+    const fault = (present: boolean, rsvd = false): never => {
+      this.excAddr = lin;
+      return this.raise(VEC.PF, errBase | (present ? PF_P : 0) | (rsvd ? PF_RSVD | PF_P : 0));
+    };
+    if (lma && !isCanonical(lin)) return this.gp(0);
+    let userOk = true;
+    let writeOk = true;
+    let nx = false;
+    if (!pae) {
+      // 32-bit paging: 2 levels of 4-byte entries.
+      const l = lin >>> 0;
+      const cr3 = Number(s.cr3 & 0xfffff000n);
+      const pdeA = cr3 + ((l >>> 22) << 2);
+      const pde = this.readPhys32(pdeA);
+      if (!(pde & 1)) return fault(false);
+      userOk &&= (pde & 4) !== 0;
+      writeOk &&= (pde & 2) !== 0;
+      if (pde & 0x80 && s.cr4 & CR4.PSE) {
+        // 4 MiB page (PSE-36 high bits ignored beyond 32-bit physical here).
+        this.checkAccess(fault, user, write, fetch, userOk, writeOk, false, wp);
+        this.setAD(pdeA, pde, true, write);
+        return ((pde & 0xffc00000) >>> 0) + (l & 0x3fffff);
+      }
+      const pteA = (pde & 0xfffff000) >>> 0;
+      const pteAddr = pteA + (((l >>> 12) & 0x3ff) << 2);
+      const pte = this.readPhys32(pteAddr);
+      if (!(pte & 1)) return fault(false);
+      userOk &&= (pte & 4) !== 0;
+      writeOk &&= (pte & 2) !== 0;
+      this.checkAccess(fault, user, write, fetch, userOk, writeOk, false, wp);
+      this.setAD(pdeA, pde, false, false);
+      this.setAD(pteAddr, pte, true, write);
+      return ((pte & 0xfffff000) >>> 0) + (l & 0xfff);
+    }
+    // PAE / 4-level: 8-byte entries. Physical addresses up to 52 bits (numbers stay exact).
+    let table: number;
+    let levels: number;
+    if (lma) {
+      table = Number(s.cr3 & 0x000ffffffffff000n);
+      levels = 4;
+    } else {
+      // PAE: CR3 points at 4 PDPTEs (32-byte aligned).
+      const pdpteA = Number(s.cr3 & 0xffffffe0n) + (((lin >>> 30) & 3) << 3);
+      const lo = this.readPhys32(pdpteA);
+      const hi = this.readPhys32(pdpteA + 4);
+      if (!(lo & 1)) return fault(false);
+      if (lo & 0x1e6 || hi & 0xfff00000) return fault(true, true);
+      table = hi * 0x100000000 + ((lo & 0xfffff000) >>> 0);
+      levels = 2;
+    }
+    // Canonical addresses may be negative numbers; the walk uses bits 47:0.
+    const l = lin < 0 ? lin + 2 ** 48 : lin;
+    for (let level = levels; level >= 1; level--) {
+      const shift = 12 + 9 * (level - 1);
+      const idx = Math.floor(l / 2 ** shift) % 512;
+      const ea = table + idx * 8;
+      const lo = this.readPhys32(ea);
+      const hi = this.readPhys32(ea + 4);
+      if (!(lo & 1)) return fault(false);
+      // Reserved bits: NX without EFER.NXE, physical address bits above MAXPHYADDR (52).
+      if ((hi & 0x80000000 && !nxe) || (hi & 0x7ff00000 && level > 0)) return fault(true, true);
+      userOk &&= (lo & 4) !== 0;
+      writeOk &&= (lo & 2) !== 0;
+      nx ||= nxe && (hi & 0x80000000) !== 0;
+      const large = (lo & 0x80) !== 0 && (level === 2 || (level === 3 && lma));
+      if (level === 4 && lo & 0x80) return fault(true, true);
+      const frame = (hi & 0xfffff) * 0x100000000 + ((lo & 0xfffff000) >>> 0);
+      if (level === 1 || large) {
+        this.checkAccess(fault, user, write, fetch, userOk, writeOk, nx, wp);
+        this.setAD(ea, lo, true, write);
+        const pageSize = 2 ** shift;
+        const base = large ? frame - (frame % pageSize) : frame;
+        return base + (l % pageSize);
+      }
+      this.setAD(ea, lo, false, false);
+      table = frame;
+    }
+    return fault(false);
+  }
+
+  private checkAccess(fault: (p: boolean) => never, user: boolean, write: boolean, fetch: boolean, userOk: boolean, writeOk: boolean, nx: boolean, wp: boolean): void {
+    if (user && !userOk) fault(true);
+    if (write && !writeOk && (user || wp)) fault(true);
+    if (fetch && nx) fault(true);
+    // SMEP/SMAP are not exposed in CPUID here, so CR4.SMEP/SMAP cannot be set.
+  }
+
+  /** Sets the Accessed (and for leaf writes the Dirty) bit of a paging entry. */
+  private setAD(addr: number, entry: number, leaf: boolean, write: boolean): void {
+    const want = entry | 0x20 | (leaf && write ? 0x40 : 0);
+    if (want !== entry) this.writePhys32(addr, want);
+  }
+
+  /** Physical read of a dword (page tables, descriptor tables through paging). */
+  readPhys32(pa: number): number {
+    const gfn = Math.floor(pa / PAGE_SIZE);
+    const p = this.resolvePage(gfn, false, -1, false);
+    if (p === 'efault') {
+      this.errno = 'EFAULT';
+      throw ERRNO_EXIT;
+    }
+    if (p === 'mmio') throw EMULATION_FAILURE; // page tables in MMIO: KVM cannot walk them either
+    return this.dvOf(p.bytes).getInt32(p.offset + (pa % PAGE_SIZE), true);
+  }
+
+  private writePhys32(pa: number, v: number): void {
+    const gfn = Math.floor(pa / PAGE_SIZE);
+    const p = this.resolvePage(gfn, true, -1, false);
+    if (p === 'efault') {
+      this.errno = 'EFAULT';
+      throw ERRNO_EXIT;
+    }
+    if (p === 'mmio') return; // A/D update to ROM/MMIO page tables: dropped
+    if (this.codeGfns.has(gfn)) this.onCodeWrite(gfn);
+    this.dvOf(p.bytes).setInt32(p.offset + (pa % PAGE_SIZE), v, true);
+  }
+
+  /**
+   * Resolves the host page for a linear page (TLB fill). Returns the TLB index, or -1 when the
+   * access must take the slow path (MMIO, read-only slot write, code page write).
+   */
+  private fill(lin: number, acc: Acc, sup: boolean): number {
+    const user = !sup && this.cpl === 3;
+    const pa = this.translate(lin, acc, sup);
+    // [kvmi hook] page-access restrictions (may raise KVMI_VCPU_EVENT_PF); restricted pages stay out of the TLB
+    const kvmiTracked = this.kvmi !== null && this.kvmi.access(lin, pa, acc);
+    const gfn = Math.floor(pa / PAGE_SIZE);
+    const write = acc === Acc.WRITE;
+    if (write && this.codeGfns.has(gfn)) return -1;
+    const p = this.resolvePage(gfn, write, lin, false);
+    if (p === 'efault') {
+      this.errno = 'EFAULT';
+      throw ERRNO_EXIT;
+    }
+    if (p === 'mmio') return -1;
+    const vpn = Math.floor(lin / PAGE_SIZE);
+    const i = vpn & TLB_MASK;
+    const tag = vpn * 2 + (user ? 1 : 0);
+    const dv = this.dvOf(p.bytes);
+    if (write) {
+      this.wTag[i] = tag;
+      this.wDv[i] = dv;
+      this.wOff[i] = p.offset;
+    } else {
+      this.rTag[i] = tag;
+      this.rDv[i] = dv;
+      this.rOff[i] = p.offset;
+      this.rGfn[i] = gfn;
+      // Remember whether an instruction fetch would fault on NX (re-walk for EXEC then).
+      this.rNx[i] = acc === Acc.EXEC ? 0 : 1;
+    }
+    if (kvmiTracked) {
+      // [kvmi hook] this access uses the entry; the next one must come back here
+      if (write) this.wTag[i] = NaN;
+      else this.rTag[i] = NaN;
+    }
+    return i;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Linear-address memory access (1, 2, 4, 8 bytes; 8 returns low half, high half in t1)
+
+  readLin(lin: number, size: number, sup = false): number {
+    if (this.watchOn) this.checkWatch(lin, size, false);
+    const off = lin & 0xfff;
+    if (off + size > PAGE_SIZE) return this.readSplit(lin, size, sup);
+    const vpn = (lin - off) / PAGE_SIZE;
+    const i = vpn & TLB_MASK;
+    let idx = i;
+    if (this.rTag[i] !== vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0)) {
+      idx = this.fill(lin, Acc.READ, sup);
+      if (idx < 0) return this.readSlow(lin, size, sup);
+    }
+    const dv = this.rDv[idx]!;
+    const o = this.rOff[idx]! + off;
+    switch (size) {
+      case 1:
+        return dv.getUint8(o);
+      case 2:
+        return dv.getUint16(o, true);
+      case 4:
+        return dv.getUint32(o, true);
+      default:
+        this.t1 = dv.getInt32(o + 4, true);
+        return dv.getInt32(o, true);
+    }
+  }
+
+  writeLin(lin: number, size: number, lo: number, hi = 0, sup = false): void {
+    if (this.watchOn) this.checkWatch(lin, size, true);
+    const off = lin & 0xfff;
+    if (off + size > PAGE_SIZE) return this.writeSplit(lin, size, lo, hi, sup);
+    const vpn = (lin - off) / PAGE_SIZE;
+    const i = vpn & TLB_MASK;
+    let idx = i;
+    if (this.wTag[i] !== vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0)) {
+      idx = this.fill(lin, Acc.WRITE, sup);
+      if (idx < 0) return this.writeSlow(lin, size, lo, hi, sup);
+    }
+    const dv = this.wDv[idx]!;
+    const o = this.wOff[idx]! + off;
+    switch (size) {
+      case 1:
+        dv.setUint8(o, lo);
+        return;
+      case 2:
+        dv.setUint16(o, lo, true);
+        return;
+      case 4:
+        dv.setInt32(o, lo, true);
+        return;
+      default:
+        dv.setInt32(o, lo, true);
+        dv.setInt32(o + 4, hi, true);
+    }
+  }
+
+  /** Data breakpoints: an access overlapping an armed DRn range sets its DR6 bit (a trap after the insn). */
+  private checkWatch(lin: number, size: number, write: boolean): void {
+    for (let i = 0; i < 4; i++) {
+      const rw = this.watchRw[i]!;
+      if (!rw || (rw === 1 && !write)) continue;
+      const len = this.watchLen[i]!;
+      const a = this.watchAddr[i]!;
+      if (lin < a + len && lin + size > a) this.watchHits |= 1 << i;
+    }
+  }
+
+  /** A read crossing a page boundary: byte by byte (both pages are translated first, as hardware checks). */
+  private readSplit(lin: number, size: number, sup: boolean): number {
+    // Probe both pages first so a fault on the second leaves no partial effects.
+    const second = lin + size - 1;
+    this.translate(lin, Acc.READ, sup);
+    this.translate(second, Acc.READ, sup);
+    let lo = 0;
+    let hi = 0;
+    for (let k = 0; k < size; k++) {
+      const b = this.readLin(this.wrapLin(lin + k), 1, sup);
+      if (k < 4) lo |= b << (8 * k);
+      else hi |= b << (8 * (k - 4));
+    }
+    this.t1 = hi;
+    return size === 4 ? lo >>> 0 : lo;
+  }
+
+  private writeSplit(lin: number, size: number, lo: number, hi: number, sup: boolean): void {
+    this.translate(lin, Acc.WRITE, sup);
+    this.translate(lin + size - 1, Acc.WRITE, sup);
+    for (let k = 0; k < size; k++) {
+      const b = k < 4 ? (lo >>> (8 * k)) & 0xff : (hi >>> (8 * (k - 4))) & 0xff;
+      this.writeLin(this.wrapLin(lin + k), 1, b, 0, sup);
+    }
+  }
+
+  /** Wraps a linear address: 32-bit outside long mode. */
+  wrapLin(lin: number): number {
+    return (this.s.efer & EFER.LMA) !== 0 ? lin : lin >>> 0;
+  }
+
+  /** A read from MMIO: complete from userspace's data, or exit to get it. */
+  private readSlow(lin: number, size: number, sup: boolean): number {
+    const pa = this.translate(lin, Acc.READ, sup);
+    const m = this.mmioReads[this.mmioIdx];
+    if (m && m.ready && m.gpa === pa && m.len === size) {
+      this.mmioIdx++;
+      const dv = new DataView(m.data.buffer, m.data.byteOffset, 8);
+      if (size === 8) {
+        this.t1 = dv.getInt32(4, true);
+        return dv.getInt32(0, true);
+      }
+      return size === 1 ? dv.getUint8(0) : size === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+    }
+    this.mmioReads.length = this.mmioIdx;
+    this.mmioReads.push({ gpa: pa, len: size, data: new Uint8Array(8), ready: false });
+    this.onMmio(pa, size, false, null);
+    throw EXIT;
+  }
+
+  /** A write to MMIO or a read-only slot (an MMIO exit), or to a code page (invalidate, then write). */
+  private writeSlow(lin: number, size: number, lo: number, hi: number, sup: boolean): void {
+    const pa = this.translate(lin, Acc.WRITE, sup);
+    const gfn = Math.floor(pa / PAGE_SIZE);
+    if (this.codeGfns.has(gfn)) {
+      this.onCodeWrite(gfn);
+      const p = this.resolvePage(gfn, true, lin, false);
+      if (p !== 'mmio' && p !== 'efault') {
+        const dv = this.dvOf(p.bytes);
+        const o = p.offset + (pa % PAGE_SIZE);
+        if (size === 1) dv.setUint8(o, lo);
+        else if (size === 2) dv.setUint16(o, lo, true);
+        else if (size === 4) dv.setInt32(o, lo, true);
+        else {
+          dv.setInt32(o, lo, true);
+          dv.setInt32(o + 4, hi, true);
+        }
+        return;
+      }
+    }
+    if (this.mmioWriteDone) {
+      // Re-executing an instruction whose MMIO write userspace already saw.
+      this.mmioWriteDone = false;
+      return;
+    }
+    const data = new Uint8Array(8);
+    const dv = new DataView(data.buffer);
+    dv.setInt32(0, lo, true);
+    dv.setInt32(4, hi, true);
+    this.onMmio(pa, size, true, data);
+  }
+
+  /** Instruction fetch of one byte (the decoder's view), or -1 after raising nothing (faults are thrown). */
+  fetchByte(lin: number): number {
+    const l = this.wrapLin(lin);
+    const off = l & 0xfff;
+    const vpn = (l - off) / PAGE_SIZE;
+    const i = vpn & TLB_MASK;
+    const user = this.cpl === 3;
+    let idx = i;
+    if (this.rTag[i] !== vpn * 2 + (user ? 1 : 0) || this.rNx[i]) {
+      // Re-walk with EXEC permission (NX) and fill.
+      const pa = this.translate(l, Acc.EXEC);
+      const gfn = Math.floor(pa / PAGE_SIZE);
+      const p = this.resolvePage(gfn, false, l, true);
+      if (p === 'efault') {
+        this.errno = 'EFAULT';
+        throw ERRNO_EXIT;
+      }
+      if (p === 'mmio') throw EMULATION_FAILURE; // executing from MMIO
+      this.rTag[i] = vpn * 2 + (user ? 1 : 0);
+      this.rDv[i] = this.dvOf(p.bytes);
+      this.rOff[i] = p.offset;
+      this.rGfn[i] = gfn;
+      this.rNx[i] = 0;
+      idx = i;
+      if (this.kvmi !== null && this.kvmi.readTracked(gfn)) {
+        // [kvmi hook] a read-restricted page must not leave a read TLB entry behind a fetch
+        const b = this.rDv[i]!.getUint8(this.rOff[i]! + off);
+        this.rTag[i] = NaN;
+        return b;
+      }
+    }
+    return this.rDv[idx]!.getUint8(this.rOff[idx]! + off);
+  }
+
+  /**
+   * Whether guest memory at linear code address `lin` still holds `bytes` (all within one page):
+   * decoded blocks revalidate this way once per KVM_RUN, since userspace may rewrite guest code
+   * between runs through its own mapping.
+   */
+  codeMatches(lin: number, bytes: Uint8Array): boolean {
+    const l = this.wrapLin(lin);
+    this.codeGfn(l);
+    const i = Math.floor(l / PAGE_SIZE) & TLB_MASK;
+    const dv = this.rDv[i]!;
+    const o = this.rOff[i]! + (l & 0xfff);
+    for (let k = 0; k < bytes.length; k++) if (dv.getUint8(o + k) !== bytes[k]) return false;
+    return true;
+  }
+
+  /**
+   * [smp] Where a write to `lin` (within one page) lands, through the write TLB: `REF.dv` (a
+   * DataView over the page's buffer) and `REF.off` (the byte offset of `lin` in it); false when
+   * the write takes the slow path (MMIO, read-only slot, code page). For locked RMW (atomic.ts).
+   */
+  writeRef(lin: number): boolean {
+    const off = lin & 0xfff;
+    const vpn = (lin - off) / PAGE_SIZE;
+    let idx = vpn & TLB_MASK;
+    if (this.wTag[idx] !== vpn * 2 + (this.cpl === 3 ? 1 : 0)) {
+      idx = this.fill(lin, Acc.WRITE, false);
+      if (idx < 0) return false;
+    }
+    REF.dv = this.wDv[idx]!;
+    REF.off = this.wOff[idx]! + off;
+    return true;
+  }
+
+  /** The physical frame of a linear code page (after a fetch filled the TLB). */
+  codeGfn(lin: number): number {
+    const l = this.wrapLin(lin);
+    const vpn = Math.floor(l / PAGE_SIZE);
+    const i = vpn & TLB_MASK;
+    if (this.rTag[i] === vpn * 2 + (this.cpl === 3 ? 1 : 0) && !this.rNx[i]) return this.rGfn[i]!;
+    this.fetchByte(l);
+    return this.rGfn[i]!;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Segmented access
+
+  /**
+   * The linear address of seg:off for an access of `size`, with segmentation checks:
+   * canonical checks in 64-bit mode, limits and rights in protected mode.
+   */
+  linear(seg: number, off: number, size: number, write: boolean): number {
+    const sg = this.s.seg[seg]!;
+    if (this.long64) {
+      const lin = seg === FS || seg === GS ? sg.base + off : off;
+      if (!isCanonical(lin) || !isCanonical(lin + size - 1)) this.raise(seg === SS ? VEC.SS : VEC.GP, 0);
+      return lin;
+    }
+    if (this.pe && !(this.s.rflags & FLAG.VM)) {
+      if (sg.unusable || !sg.present) this.raise(seg === SS ? VEC.SS : VEC.GP, 0);
+      const t = sg.type;
+      if (write && ((t & 8) !== 0 || (t & 2) === 0)) this.raise(seg === SS ? VEC.SS : VEC.GP, 0);
+      if (!write && (t & 8) !== 0 && (t & 2) === 0 && seg !== CS) this.raise(VEC.GP, 0);
+      // Expand-down data segments: valid offsets are (limit, top].
+      const top = sg.db ? 0xffffffff : 0xffff;
+      if ((t & 0xc) === 4) {
+        if (off <= sg.limit || off + size - 1 > top) this.raise(seg === SS ? VEC.SS : VEC.GP, 0);
+      } else if (off + size - 1 > sg.limit) this.raise(seg === SS ? VEC.SS : VEC.GP, 0);
+      return (sg.base + off) >>> 0;
+    }
+    // Real and virtual-8086 mode: 64 KiB limits (unless the hidden limit says otherwise: unreal mode).
+    if (off + size - 1 > sg.limit) this.raise(seg === SS ? VEC.SS : VEC.GP, 0);
+    return (sg.base + off) >>> 0;
+  }
+
+  read(seg: number, off: number, size: number): number {
+    return this.readLin(this.linear(seg, off, size, false), size);
+  }
+
+  write(seg: number, off: number, size: number, lo: number, hi = 0): void {
+    this.writeLin(this.linear(seg, off, size, true), size, lo, hi);
+  }
+}
+
+/** True for a canonical 48-bit address (as a JS number). */
+export function isCanonical(lin: number): boolean {
+  return lin >= -0x800000000000 && lin < 0x800000000000;
+}
