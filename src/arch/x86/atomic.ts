@@ -8,7 +8,7 @@
  *   respect to other locked accesses; see src/kernel/atomics.ts).
  * - MMIO: the plain read and write (each an exit to userspace, as before).
  *
- * Values follow the handlers' conventions (exec.ts `rdAt`): sizes 1 and 2 unsigned, size 4 int32,
+ * Values follow the handlers' conventions (exec/operands.ts `rdAt`): sizes 1 and 2 unsigned, size 4 int32,
  * size 8 int32 low half with the high half in `c.t1`.
  * @module
  */
