@@ -3,7 +3,7 @@
  * @module
  */
 import { EMULATION_FAILURE, VEC, isCanonical, type X86Cpu } from '../cpu.js';
-import { K_IMM } from '../decoder.js';
+import { K_IMM, type Insn } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { CR0, CS, FLAG, SS } from '../state.js';
 import { invalidateSegsForCpl, loadCs, loadRealSeg, loadSeg } from '../deliver.js';
@@ -81,36 +81,32 @@ def('LOOPE', loopInsn('loope'));
 def('LOOPNE', loopInsn('loopne'));
 def('JRCXZ', loopInsn('jrcxz'));
 
-def('JMPF', (c, i) => {
-  let off: number;
-  let sel: number;
+/** The selector of the last far pointer `farOperand` read. */
+let farSel = 0;
+
+/** The far pointer of JMPF/CALLF (ptr16:16/32 immediate or m16:16/32/64): the offset; the selector in `farSel`. */
+function farOperand(c: X86Cpu, i: Insn): number {
   if (i.kind[0] === K_IMM) {
-    off = i.imm;
-    sel = i.imm2;
-  } else {
-    const a = ea(c, i);
-    off = c.read(i.seg, a, i.osz === 8 ? 8 : i.osz);
-    if (i.osz === 8) off = c.t1 * 0x100000000 + (off >>> 0);
-    sel = c.read(i.seg, a + (i.osz === 8 ? 8 : i.osz), 2);
+    farSel = i.imm2;
+    return i.imm;
   }
-  farTransfer(c, sel, off, i.osz, false);
+  const a = ea(c, i);
+  let off = c.read(i.seg, a, i.osz === 8 ? 8 : i.osz);
+  if (i.osz === 8) off = c.t1 * 0x100000000 + (off >>> 0);
+  farSel = c.read(i.seg, a + (i.osz === 8 ? 8 : i.osz), 2);
+  return off;
+}
+
+def('JMPF', (c, i) => {
+  const off = farOperand(c, i);
+  farTransfer(c, farSel, off, i.osz, false);
 });
 
 def('CALLF', (c, i) => {
-  let off: number;
-  let sel: number;
-  if (i.kind[0] === K_IMM) {
-    off = i.imm;
-    sel = i.imm2;
-  } else {
-    const a = ea(c, i);
-    off = c.read(i.seg, a, i.osz === 8 ? 8 : i.osz);
-    if (i.osz === 8) off = c.t1 * 0x100000000 + (off >>> 0);
-    sel = c.read(i.seg, a + (i.osz === 8 ? 8 : i.osz), 2);
-  }
+  const off = farOperand(c, i);
   const oldCs = c.s.seg[CS]!.selector;
   const ret = c.next;
-  farTransfer(c, sel, off, i.osz, true, oldCs, ret);
+  farTransfer(c, farSel, off, i.osz, true, oldCs, ret);
 });
 
 function farTransfer(c: X86Cpu, sel: number, off: number, osz: number, call: boolean, oldCs = 0, ret = 0): void {
