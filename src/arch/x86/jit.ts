@@ -1,5 +1,5 @@
 /**
- * The x86 block JIT: a decoded block (run.ts) translated into one specialised JS function
+ * The x86 block JIT: a decoded block (blocks.ts) translated into one specialised JS function
  * (`new Function`) once it is hot.
  *
  * - Inline: MOV/MOVZX/MOVSX/MOVSXD/LEA, ADD/SUB/AND/OR/XOR/CMP/TEST, INC/DEC, SHL/SHR/SAR by an
