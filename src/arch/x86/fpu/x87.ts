@@ -1,0 +1,959 @@
+/**
+ * The x87 FPU state and the semantics of every x87 instruction, over the vCPU's 512-byte FXSAVE
+ * image (X86State.fx) so that KVM_GET/SET_FPU, FXSAVE and XSAVE see the live state with no
+ * conversion:
+ *
+ * - FCW at 0, FSW at 2 (TOP in bits 11-13), abridged tag byte at 4 (bit i = physical register i
+ *   valid), FOP at 6, FIP at 8 and FDP at 16 (64-bit forms, as KVM's fxregs_state holds them;
+ *   FCS/FDS are not kept: they read as 0, CPUID.(7,0):EBX[13] "FCS/FDS deprecated"),
+ * - ST(0)..ST(7) at 32 + 16i, in stack order as FXSAVE stores them: a push or pop rotates the
+ *   eight 10-byte slots (the registers' bits survive a pop, as in hardware, in ST(7)).
+ *
+ * Instruction handlers call the methods here after their own checks (#NM for CR0.TS/EM, #UD) and
+ * memory accesses. Every method that the SDM calls a "waiting" instruction must be preceded by
+ * {@link X87.pendingMF}: an unmasked exception left pending by an earlier instruction (FSW.ES)
+ * raises #MF before the next one runs. (With CR0.NE = 0 real hardware signals FERR#/IRQ13 instead;
+ * that legacy path is not modelled: the handler raises #MF.) Exceptions raised by an instruction
+ * itself are never delivered by it: unmasked ones set ES/B and suppress the result as the SDM
+ * says, and the next waiting instruction faults.
+ *
+ * Memory operands travel as numbers (f32 bits, f64/int64 as two int32 words) or through a
+ * caller-provided byte buffer (BCD, m80, environment images). Results of stores are in
+ * {@link R} (f80.ts) and a method returns false when the store must not happen. Nothing allocates.
+ * @module
+ */
+import {
+  addX, C1, classX, Cls, CMP_EQ, CMP_GT, CMP_LT, CMP_UN, compareX, DE, divX, setMemDenormal, EXC, fromBcdX, fromF32X, fromF64X, fromIntX, IE,
+  INDEF_HI, INDEF_SE, mulX, NOSTORE, PE, R, R2, remX, rndintX, scaleX, SF, sqrtX, toBcdX, toF32X, toF64X, toIntX, xtractX, ZE,
+} from './f80.js';
+import { f2xm1X, fpatanX, fptanX, fsinX, fcosX, fsincosX, fyl2xX, fyl2xp1X } from './trans.js';
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('x87: a little-endian host is required');
+
+/** FSW bits. */
+export const FSW = { IE: 1, DE: 2, ZE: 4, OE: 8, UE: 0x10, PE: 0x20, SF: 0x40, ES: 0x80, C0: 0x100, C1: 0x200, C2: 0x400, TOP: 0x3800, C3: 0x4000, B: 0x8000 } as const;
+const CC = 0x4700; // C3 C2 C1 C0
+
+/** Arithmetic operations of {@link X87.arith}. */
+export const enum Op {
+  ADD = 0,
+  MUL = 1,
+  SUB = 4,
+  SUBR = 5,
+  DIV = 6,
+  DIVR = 7,
+}
+
+/** FLD constants (D9 E8..EE order). */
+export const enum Const {
+  ONE = 0,
+  L2T = 1,
+  L2E = 2,
+  PI = 3,
+  LG2 = 4,
+  LN2 = 5,
+  ZERO = 6,
+}
+
+/** Environment image format for FSTENV/FLDENV/FSAVE/FRSTOR: operand size and CPU mode. */
+export const enum EnvFormat {
+  PROT32 = 0,
+  REAL32 = 1,
+  PROT16 = 2,
+  REAL16 = 3,
+}
+
+// Constants (se, hi, lo) rounded to nearest; `down` lists those whose last bit drops when the
+// rounding mode is down or toward zero (the hardware rounds its internal wider value by RC).
+const K_SE = [0x3fff, 0x4000, 0x3fff, 0x4000, 0x3ffd, 0x3ffe, 0];
+const K_HI = [0x80000000 | 0, 0xd49a784b | 0, 0xb8aa3b29 | 0, 0xc90fdaa2 | 0, 0x9a209a84 | 0, 0xb17217f7 | 0, 0];
+const K_LO = [0, 0xcd1b8afe | 0, 0x5c17f0bc | 0, 0x2168c235, 0xfbcff799 | 0, 0xd1cf79ac | 0, 0];
+// Rounded value vs the true one: +1 = rounded up (RD/RZ take one ulp less), -1 = rounded down
+// (RU takes one more), 0 = exact.
+const K_DIR = [0, -1, 1, 1, 1, 1, 0];
+
+export class X87 {
+  readonly fx: Uint8Array;
+  private readonly w: Int32Array;
+  private readonly h: Uint16Array;
+  /** Scratch for instructions with a second result (FXTRACT, FSINCOS, FPTAN). */
+  private readonly t = new Int32Array(4);
+
+  constructor(fx: Uint8Array) {
+    if (fx.byteOffset & 3 || fx.length < 512) throw new Error('x87: the FXSAVE image must be 512 bytes, 4-byte aligned');
+    this.fx = fx;
+    this.w = new Int32Array(fx.buffer, fx.byteOffset, 128);
+    this.h = new Uint16Array(fx.buffer, fx.byteOffset, 256);
+  }
+
+  // ---- words ------------------------------------------------------------------------------
+
+  get fcw(): number {
+    return this.h[0]!;
+  }
+  get fsw(): number {
+    return this.h[1]!;
+  }
+  set fsw(v: number) {
+    this.h[1] = v;
+  }
+  get top(): number {
+    return (this.h[1]! >>> 11) & 7;
+  }
+  /** The abridged tag byte (bit i: physical register i is not empty). */
+  get ftwx(): number {
+    return this.fx[4]!;
+  }
+
+  /** FSW.ES: an unmasked exception is pending; a waiting x87 instruction must raise #MF first. */
+  pendingMF(): boolean {
+    return (this.h[1]! & FSW.ES) !== 0;
+  }
+
+  /** WAIT/FWAIT: true when #MF must be raised. */
+  fwait(): boolean {
+    return this.pendingMF();
+  }
+
+  /**
+   * Records the last non-control instruction: FOP (11 bits: low 3 bits of the first opcode byte,
+   * then ModR/M), FIP (its offset), FDP (the memory operand's offset, if any: pass null to keep it).
+   */
+  setLast(fop: number, ip: number, dp: number | null): void {
+    this.h[3] = fop & 0x7ff;
+    this.w[2] = ip | 0;
+    this.w[3] = Math.floor(ip / 4294967296) | 0;
+    if (dp !== null) {
+      this.w[4] = dp | 0;
+      this.w[5] = Math.floor(dp / 4294967296) | 0;
+    }
+  }
+
+  // ---- registers ---------------------------------------------------------------------------
+
+  /** Physical register number of ST(i). */
+  phys(i: number): number {
+    return (this.top + i) & 7;
+  }
+  /** True when ST(i) is empty. */
+  isEmpty(i: number): boolean {
+    return !((this.fx[4]! >>> this.phys(i)) & 1);
+  }
+  /** ST(i) as (se, hi, lo) into R[2], R[1], R[0]. */
+  getST(i: number): void {
+    const o = 8 + 4 * i;
+    R[0] = this.w[o]!;
+    R[1] = this.w[o + 1]!;
+    R[2] = this.h[2 * o + 4]!;
+  }
+  private se(i: number): number {
+    return this.h[2 * (8 + 4 * i) + 4]!;
+  }
+  private hi(i: number): number {
+    return this.w[9 + 4 * i]!;
+  }
+  private lo(i: number): number {
+    return this.w[8 + 4 * i]!;
+  }
+  /** Writes ST(i) and marks it valid. */
+  setST(i: number, se: number, hi: number, lo: number): void {
+    const o = 8 + 4 * i;
+    this.w[o] = lo;
+    this.w[o + 1] = hi;
+    this.h[2 * o + 4] = se;
+    this.fx[4] = this.fx[4]! | (1 << this.phys(i));
+  }
+  private setSTR(i: number): void {
+    this.setST(i, R[2]!, R[1]!, R[0]!);
+  }
+
+  /** Rotates the slots for TOP -= 1 (the new ST(0) is the old ST(7)). */
+  private rotPush(): void {
+    const w = this.w;
+    const a = w[36]!, b = w[37]!, c = w[38]!;
+    for (let o = 36; o > 8; o -= 4) {
+      w[o] = w[o - 4]!;
+      w[o + 1] = w[o - 3]!;
+      w[o + 2] = w[o - 2]!;
+    }
+    w[8] = a;
+    w[9] = b;
+    w[10] = c;
+    this.h[1] = (this.h[1]! & ~FSW.TOP) | (((this.top - 1) & 7) << 11);
+  }
+  /** Rotates the slots for TOP += 1 (the old ST(0) becomes ST(7)). */
+  private rotPop(): void {
+    const w = this.w;
+    const a = w[8]!, b = w[9]!, c = w[10]!;
+    for (let o = 8; o < 36; o += 4) {
+      w[o] = w[o + 4]!;
+      w[o + 1] = w[o + 5]!;
+      w[o + 2] = w[o + 6]!;
+    }
+    w[36] = a;
+    w[37] = b;
+    w[38] = c;
+    this.h[1] = (this.h[1]! & ~FSW.TOP) | (((this.top + 1) & 7) << 11);
+  }
+  private readonly rot = new Int32Array(24);
+  /** Sets TOP, rotating the slots so that the physical registers keep their contents. */
+  private setTop(t: number): void {
+    const d = (t - this.top) & 7;
+    if (d) {
+      const w = this.w, r = this.rot;
+      for (let i = 0; i < 8; i++) {
+        const o = 8 + 4 * ((i + d) & 7);
+        r[3 * i] = w[o]!;
+        r[3 * i + 1] = w[o + 1]!;
+        r[3 * i + 2] = w[o + 2]!;
+      }
+      for (let i = 0; i < 8; i++) {
+        w[8 + 4 * i] = r[3 * i]!;
+        w[9 + 4 * i] = r[3 * i + 1]!;
+        w[10 + 4 * i] = r[3 * i + 2]!;
+      }
+    }
+    this.h[1] = (this.h[1]! & ~FSW.TOP) | (t << 11);
+  }
+
+  /** Pops: ST(0) becomes empty, TOP += 1. */
+  pop(): void {
+    this.fx[4] = this.fx[4]! & ~(1 << this.top);
+    this.rotPop();
+  }
+
+  // ---- exception bookkeeping ---------------------------------------------------------------
+
+  /**
+   * Merges an operation's exception bits into FSW: sticky flags, C1 from the rounding, ES and B
+   * when one is unmasked. Returns true when the result may be written.
+   */
+  private commit(f: number): boolean {
+    let sw = this.h[1]!;
+    sw = (sw & ~FSW.C1) | (f & (EXC | SF | C1));
+    if (f & EXC & ~this.h[0]!) sw |= FSW.ES | FSW.B;
+    this.h[1] = sw;
+    return (f & NOSTORE) === 0;
+  }
+
+  /** Stack underflow (reading an empty register): IE|SF, C1 = 0; true if masked (write indefinite). */
+  private underflow(): boolean {
+    return this.commit(IE | SF | (this.h[0]! & IE ? 0 : NOSTORE));
+  }
+  /** Stack overflow (pushing onto a non-empty ST(7)): IE|SF|C1. */
+  private overflow(): boolean {
+    return this.commit(IE | SF | C1 | (this.h[0]! & IE ? 0 : NOSTORE));
+  }
+
+  /** Pushes R (se/hi/lo); handles stack overflow. f = the exception bits of producing R. */
+  private pushR(f: number): void {
+    if (!this.isEmpty(7)) {
+      if (!this.overflow()) return;
+      this.rotPush();
+      this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    if (!this.commit(f)) return;
+    this.rotPush();
+    this.setSTR(0);
+  }
+
+  // ---- control -----------------------------------------------------------------------------
+
+  /** FNINIT/FINIT (and the FPU part of RESET/INIT's FXSAVE image: FCW 0x37f, FTW empty). */
+  finit(): void {
+    this.setTop(0);
+    this.h[0] = 0x37f;
+    this.h[1] = 0;
+    this.fx[4] = 0;
+    this.h[3] = 0;
+    this.w[2] = 0;
+    this.w[3] = 0;
+    this.w[4] = 0;
+    this.w[5] = 0;
+  }
+  /** FLDCW: unmasking a flag that is set makes the exception pending. */
+  fldcw(v: number): void {
+    this.h[0] = v & 0x1f3f | 0x40;
+    this.updateES();
+  }
+  private updateES(): void {
+    const sw = this.h[1]!;
+    this.h[1] = sw & EXC & ~this.h[0]! ? sw | FSW.ES | FSW.B : sw & ~(FSW.ES | FSW.B);
+  }
+  /** FNCLEX. */
+  fclex(): void {
+    this.h[1] = this.h[1]! & ~(EXC | FSW.SF | FSW.ES | FSW.B);
+  }
+  /** FFREE ST(i). */
+  ffree(i: number): void {
+    this.fx[4] = this.fx[4]! & ~(1 << this.phys(i));
+  }
+  /** FINCSTP / FDECSTP (C1 cleared; tags unchanged). */
+  fincstp(): void {
+    this.rotPop();
+    this.h[1] = this.h[1]! & ~FSW.C1;
+  }
+  fdecstp(): void {
+    this.rotPush();
+    this.h[1] = this.h[1]! & ~FSW.C1;
+  }
+
+  // ---- loads -------------------------------------------------------------------------------
+
+  /** FLD ST(i). */
+  fld(i: number): void {
+    if (this.isEmpty(i)) {
+      // Source empty: push the indefinite when masked.
+      if (!this.isEmpty(7)) {
+        this.overflowPushIndef();
+        return;
+      }
+      if (!this.underflow()) return;
+      this.rotPush();
+      this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    this.getST(i);
+    this.pushR(0);
+  }
+  private overflowPushIndef(): void {
+    if (!this.overflow()) return;
+    this.rotPush();
+    this.setST(0, INDEF_SE, INDEF_HI, 0);
+  }
+  /** FLD m80 (no exceptions but stack overflow). */
+  fldX(se: number, hi: number, lo: number): void {
+    R[0] = lo;
+    R[1] = hi;
+    R[2] = se & 0xffff;
+    this.pushR(0);
+  }
+  /** FLD m32. */
+  fldF32(bits: number): void {
+    if (!this.isEmpty(7)) return this.overflowPushIndef();
+    this.pushR(fromF32X(bits, this.fcw));
+  }
+  /** FLD m64 (lo, hi words). */
+  fldF64(lo: number, hi: number): void {
+    if (!this.isEmpty(7)) return this.overflowPushIndef();
+    this.pushR(fromF64X(hi, lo, this.fcw));
+  }
+  /** FILD m16/m32/m64. */
+  fild(lo: number, hi: number, bits: number): void {
+    if (!this.isEmpty(7)) return this.overflowPushIndef();
+    fromIntX(lo, hi, bits);
+    this.pushR(0);
+  }
+  /** FBLD m80 from buf[o..o+9]. */
+  fbld(buf: Uint8Array, o: number): void {
+    if (!this.isEmpty(7)) return this.overflowPushIndef();
+    fromBcdX(buf, o);
+    this.pushR(0);
+  }
+  /** FLD1, FLDL2T, FLDL2E, FLDPI, FLDLG2, FLDLN2, FLDZ (rounded by RC as the hardware does). */
+  fldConst(k: Const): void {
+    if (!this.isEmpty(7)) return this.overflowPushIndef();
+    const rc = (this.fcw >>> 10) & 3;
+    let lo = K_LO[k]!;
+    const d = K_DIR[k]!;
+    if (d > 0 && (rc === 1 || rc === 3)) lo = (lo - 1) | 0;
+    else if (d < 0 && rc === 2) lo = (lo + 1) | 0;
+    R[0] = lo;
+    R[1] = K_HI[k]!;
+    R[2] = K_SE[k]!;
+    this.pushR(0);
+  }
+
+  // ---- stores ------------------------------------------------------------------------------
+
+  /** FST/FSTP ST(i). */
+  fst(i: number, pop: boolean): void {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return;
+      this.setST(i, INDEF_SE, INDEF_HI, 0);
+    } else {
+      this.getST(0);
+      this.setSTR(i);
+      this.h[1] = this.h[1]! & ~FSW.C1;
+    }
+    if (pop) this.pop();
+  }
+
+  /** Common store-to-memory path: false means "do not write memory" (and no pop). */
+  private storeMem(f: number, pop: boolean): boolean {
+    if (!this.commit(f)) return false;
+    if (pop) this.pop();
+    return true;
+  }
+
+  /** FST/FSTP m32: true when R[0] is to be stored. */
+  fstF32(pop: boolean): boolean {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return false;
+      R[0] = 0xffc00000 | 0;
+      if (pop) this.pop();
+      return true;
+    }
+    return this.storeMem(toF32X(this.se(0), this.hi(0), this.lo(0), this.fcw), pop);
+  }
+  /** FST/FSTP m64: true when R[0] (low) and R[1] (high) are to be stored. */
+  fstF64(pop: boolean): boolean {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return false;
+      R[0] = 0;
+      R[1] = 0xfff80000 | 0;
+      if (pop) this.pop();
+      return true;
+    }
+    return this.storeMem(toF64X(this.se(0), this.hi(0), this.lo(0), this.fcw), pop);
+  }
+  /** FSTP m80: R[0] lo, R[1] hi, R[2] se. */
+  fstX(pop: boolean): boolean {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return false;
+      R[0] = 0;
+      R[1] = INDEF_HI;
+      R[2] = INDEF_SE;
+    } else {
+      this.getST(0);
+      this.h[1] = this.h[1]! & ~FSW.C1;
+    }
+    if (pop) this.pop();
+    return true;
+  }
+  /** FIST/FISTP (truncate = false) and FISTTP (truncate = true) to 16/32/64-bit integers. */
+  fist(bits: number, pop: boolean, truncate: boolean): boolean {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return false;
+      R[0] = bits === 16 ? -32768 : bits === 32 ? 0x80000000 | 0 : 0;
+      R[1] = bits === 64 ? 0x80000000 | 0 : -1;
+      if (pop) this.pop();
+      return true;
+    }
+    const cw = this.fcw;
+    return this.storeMem(toIntX(this.se(0), this.hi(0), this.lo(0), cw, bits, truncate ? 3 : (cw >>> 10) & 3), pop);
+  }
+  /** FBSTP into out[o..o+9]. */
+  fbstp(out: Uint8Array, o: number): boolean {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return false;
+      for (let k = 0; k < 7; k++) out[o + k] = 0;
+      out[o + 7] = 0xc0;
+      out[o + 8] = 0xff;
+      out[o + 9] = 0xff;
+      this.pop();
+      return true;
+    }
+    return this.storeMem(toBcdX(this.se(0), this.hi(0), this.lo(0), this.fcw, out, o), true);
+  }
+
+  // ---- arithmetic --------------------------------------------------------------------------
+
+  /** Computes a op b into R (a, b as se/hi/lo). */
+  private calc(op: Op, aSe: number, aHi: number, aLo: number, bSe: number, bHi: number, bLo: number): number {
+    const cw = this.fcw;
+    switch (op) {
+      case Op.ADD: return addX(aSe, aHi, aLo, bSe, bHi, bLo, cw, false);
+      case Op.MUL: return mulX(aSe, aHi, aLo, bSe, bHi, bLo, cw);
+      case Op.SUB: return addX(aSe, aHi, aLo, bSe, bHi, bLo, cw, true);
+      case Op.SUBR: return addX(bSe, bHi, bLo, aSe, aHi, aLo, cw, true);
+      case Op.DIV: return divX(aSe, aHi, aLo, bSe, bHi, bLo, cw);
+      default: return divX(bSe, bHi, bLo, aSe, aHi, aLo, cw);
+    }
+  }
+
+  /**
+   * Register forms: ST(dst) = ST(dst) op ST(src) (FADD ST(0),ST(i); FADD ST(i),ST(0); FADDP ...),
+   * then pop when `pop`. For SUBR/DIVR the operands swap (ST(dst) = ST(src) op ST(dst)).
+   */
+  arith(op: Op, dst: number, src: number, pop: boolean): void {
+    if (this.isEmpty(dst) || this.isEmpty(src)) {
+      if (!this.underflow()) return;
+      this.setST(dst, INDEF_SE, INDEF_HI, 0);
+    } else {
+      const f = this.calc(op, this.se(dst), this.hi(dst), this.lo(dst), this.se(src), this.hi(src), this.lo(src));
+      if (!this.commit(f)) return;
+      this.setSTR(dst);
+    }
+    if (pop) this.pop();
+  }
+
+  /** Memory forms: ST(0) = ST(0) op m (m32 / m64 reals, m16 / m32 integers). kind: 'f32' | 'f64' | 'i16' | 'i32'. */
+  arithMem(op: Op, kind: 0 | 1 | 2 | 3, lo: number, hi: number): void {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return;
+      this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    const den = this.loadOperand(kind, lo, hi);
+    // The memory operand is b of calc (a for the reversed forms).
+    setMemDenormal(den ? (op === Op.SUBR || op === Op.DIVR ? 1 : 2) : 0);
+    const f = this.calc(op, this.se(0), this.hi(0), this.lo(0), this.t[2]!, this.t[1]!, this.t[0]!);
+    if (!this.commit(f)) return;
+    this.setSTR(0);
+  }
+
+  /** Converts a memory operand (kind as in arithMem) into t[0..2]; returns 1 if it was a denormal. */
+  private loadOperand(kind: number, lo: number, hi: number): number {
+    let f = 0;
+    if (kind === 0) f = fromF32X(lo, 0, true);
+    else if (kind === 1) f = fromF64X(hi, lo, 0, true);
+    else fromIntX(lo, 0, kind === 2 ? 16 : 32);
+    const t = this.t;
+    t[0] = R[0]!;
+    t[1] = R[1]!;
+    t[2] = R[2]!;
+    return f & DE ? 1 : 0;
+  }
+
+  /** FCHS. */
+  fchs(): void {
+    if (this.isEmpty(0)) {
+      if (this.underflow()) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    this.h[2 * 8 + 4] = this.se(0) ^ 0x8000;
+    this.h[1] = this.h[1]! & ~FSW.C1;
+  }
+  /** FABS. */
+  fabs(): void {
+    if (this.isEmpty(0)) {
+      if (this.underflow()) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    this.h[2 * 8 + 4] = this.se(0) & 0x7fff;
+    this.h[1] = this.h[1]! & ~FSW.C1;
+  }
+
+  /** One-operand ST(0) = f(ST(0)) (FSQRT, FRNDINT). */
+  private unary(f: (se: number, hi: number, lo: number, cw: number) => number): void {
+    if (this.isEmpty(0)) {
+      if (this.underflow()) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    if (this.commit(f(this.se(0), this.hi(0), this.lo(0), this.fcw))) this.setSTR(0);
+  }
+  fsqrt(): void {
+    this.unary(sqrtX);
+  }
+  frndint(): void {
+    this.unary(rndintX);
+  }
+  f2xm1(): void {
+    this.unary(f2xm1X);
+  }
+
+  /** Two-operand ST(1) = f(ST(1), ST(0)) then pop (FYL2X, FYL2XP1, FPATAN); FSCALE keeps both. */
+  private binary1(f: (aSe: number, aHi: number, aLo: number, bSe: number, bHi: number, bLo: number, cw: number) => number): void {
+    if (this.isEmpty(0) || this.isEmpty(1)) {
+      if (!this.underflow()) return;
+      this.setST(1, INDEF_SE, INDEF_HI, 0);
+    } else {
+      if (!this.commit(f(this.se(1), this.hi(1), this.lo(1), this.se(0), this.hi(0), this.lo(0), this.fcw))) return;
+      this.setSTR(1);
+    }
+    this.pop();
+  }
+  /** FYL2X: ST(1) = ST(1) × log2(ST(0)), pop. */
+  fyl2x(): void {
+    this.binary1(fyl2xX);
+  }
+  /** FYL2XP1: ST(1) = ST(1) × log2(ST(0) + 1), pop. */
+  fyl2xp1(): void {
+    this.binary1(fyl2xp1X);
+  }
+  /** FPATAN: ST(1) = atan(ST(1) / ST(0)), pop. */
+  fpatan(): void {
+    this.binary1(fpatanX);
+  }
+  /** FSCALE: ST(0) = ST(0) × 2^trunc(ST(1)). */
+  fscale(): void {
+    if (this.isEmpty(0) || this.isEmpty(1)) {
+      if (this.underflow()) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    if (this.commit(scaleX(this.se(0), this.hi(0), this.lo(0), this.se(1), this.hi(1), this.lo(1), this.fcw))) this.setSTR(0);
+  }
+
+  /** FPREM (ieee = false) / FPREM1 (ieee = true): C2 = incomplete, else C0 C3 C1 = quotient bits. */
+  fprem(ieee: boolean): void {
+    if (this.isEmpty(0) || this.isEmpty(1)) {
+      if (this.underflow()) {
+        this.setST(0, INDEF_SE, INDEF_HI, 0);
+        this.h[1] = this.h[1]! & ~CC;
+      }
+      return;
+    }
+    const f = remX(this.se(0), this.hi(0), this.lo(0), this.se(1), this.hi(1), this.lo(1), this.fcw, ieee);
+    const cc = R[3]!;
+    if (!this.commit(f & ~C1)) return;
+    this.setSTR(0);
+    this.h[1] = (this.h[1]! & ~CC) | cc;
+  }
+
+  /** FXTRACT: ST(0) = significand, then push the exponent... (exponent ends in ST(1)). */
+  fxtract(): void {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return;
+      this.setST(0, INDEF_SE, INDEF_HI, 0);
+      if (!this.isEmpty(7)) return this.overflowPushIndef();
+      this.rotPush();
+      this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    if (!this.isEmpty(7)) return this.overflowPushIndef();
+    const f = xtractX(this.se(0), this.hi(0), this.lo(0), this.fcw);
+    if (!this.commit(f)) return;
+    this.setST(0, R2[2]!, R2[1]!, R2[0]!);
+    this.rotPush();
+    this.setSTR(0);
+  }
+
+  /** FSIN / FCOS: out of range (|x| >= 2^63) sets C2 and leaves ST(0). */
+  fsin(): void {
+    this.trig(fsinX);
+  }
+  fcos(): void {
+    this.trig(fcosX);
+  }
+  private trig(f: (se: number, hi: number, lo: number, cw: number) => number): void {
+    if (this.isEmpty(0)) {
+      if (this.underflow()) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      this.h[1] = this.h[1]! & ~FSW.C2;
+      return;
+    }
+    const fl = f(this.se(0), this.hi(0), this.lo(0), this.fcw);
+    if (R[3]) {
+      // Out of range: C2 = 1, operand unchanged.
+      this.h[1] = this.h[1]! | FSW.C2;
+      return;
+    }
+    this.h[1] = this.h[1]! & ~FSW.C2;
+    if (this.commit(fl)) this.setSTR(0);
+  }
+  /** FPTAN: ST(0) = tan(ST(0)), push 1.0. */
+  fptan(): void {
+    this.twoResults(fptanX);
+  }
+  /** FSINCOS: ST(0) = sin, push cos. */
+  fsincos(): void {
+    this.twoResults(fsincosX);
+  }
+  private twoResults(f: (se: number, hi: number, lo: number, cw: number) => number): void {
+    if (this.isEmpty(0)) {
+      if (!this.underflow()) return;
+      this.h[1] = this.h[1]! & ~FSW.C2;
+      this.setST(0, INDEF_SE, INDEF_HI, 0);
+      if (!this.isEmpty(7)) return this.overflowPushIndef();
+      this.rotPush();
+      this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    if (!this.isEmpty(7)) {
+      this.h[1] = this.h[1]! & ~FSW.C2;
+      return this.overflowPushIndef();
+    }
+    const fl = f(this.se(0), this.hi(0), this.lo(0), this.fcw);
+    if (R[3]) {
+      this.h[1] = this.h[1]! | FSW.C2;
+      return;
+    }
+    this.h[1] = this.h[1]! & ~FSW.C2;
+    if (!this.commit(fl)) return;
+    // R = first result (stays in the old ST(0)), R2 = the pushed one.
+    this.setSTR(0);
+    this.rotPush();
+    this.setST(0, R2[2]!, R2[1]!, R2[0]!);
+  }
+
+  // ---- comparisons and classification ------------------------------------------------------
+
+  /** Compares always deliver their outcome; an unmasked exception only prevents the pops. */
+  private cmpCC(f: number, outcome: number): boolean {
+    const ok = this.commit(f & ~C1);
+    this.h[1] = (this.h[1]! & ~CC) | outcome;
+    return ok;
+  }
+
+  /** FCOM/FCOMP/FCOMPP/FUCOM* ST(0) with ST(i): C3 C2 C0; pops 0, 1 or 2. */
+  fcom(i: number, pops: number, quiet: boolean): void {
+    if (this.isEmpty(0) || this.isEmpty(i)) {
+      if (!this.cmpCC(IE | SF | (this.h[0]! & IE ? 0 : NOSTORE), CMP_UN)) return;
+    } else if (!this.cmpCC(compareX(this.se(0), this.hi(0), this.lo(0), this.se(i), this.hi(i), this.lo(i), this.fcw, quiet), R[0]!)) return;
+    for (let k = 0; k < pops; k++) this.pop();
+  }
+  /** FCOM/FCOMP m32/m64, FICOM/FICOMP m16/m32 (kind as in arithMem). */
+  fcomMem(kind: 0 | 1 | 2 | 3, lo: number, hi: number, pop: boolean): void {
+    if (this.isEmpty(0)) {
+      if (!this.cmpCC(IE | SF | (this.h[0]! & IE ? 0 : NOSTORE), CMP_UN)) return;
+    } else {
+      setMemDenormal(this.loadOperand(kind, lo, hi) ? 2 : 0);
+      const f = compareX(this.se(0), this.hi(0), this.lo(0), this.t[2]!, this.t[1]!, this.t[0]!, this.fcw, false);
+      if (!this.cmpCC(f, R[0]!)) return;
+    }
+    if (pop) this.pop();
+  }
+  /** FTST: compare ST(0) with +0.0. */
+  ftst(): void {
+    if (this.isEmpty(0)) {
+      this.cmpCC(IE | SF | (this.h[0]! & IE ? 0 : NOSTORE), CMP_UN);
+      return;
+    }
+    this.cmpCC(compareX(this.se(0), this.hi(0), this.lo(0), 0, 0, 0, this.fcw, false), R[0]!);
+  }
+  /**
+   * FCOMI/FCOMIP/FUCOMI/FUCOMIP: returns the new ZF|PF|CF bits of RFLAGS (OF, SF, AF are cleared
+   * by the caller). The flags are written even when an unmasked exception prevents the pop.
+   */
+  fcomi(i: number, pop: boolean, quiet: boolean): number {
+    let o: number, f: number;
+    if (this.isEmpty(0) || this.isEmpty(i)) {
+      f = IE | SF | (this.h[0]! & IE ? 0 : NOSTORE);
+      o = CMP_UN;
+    } else {
+      f = compareX(this.se(0), this.hi(0), this.lo(0), this.se(i), this.hi(i), this.lo(i), this.fcw, quiet);
+      o = R[0]!;
+    }
+    if (this.commit(f & ~C1) && pop) this.pop();
+    return o === CMP_GT ? 0 : o === CMP_LT ? 1 : o === CMP_EQ ? 0x40 : 0x45;
+  }
+  /** FXAM: C3 C2 C0 the class, C1 the sign. */
+  fxam(): void {
+    const sign = this.se(0) & 0x8000 ? FSW.C1 : 0;
+    let cc: number;
+    if (this.isEmpty(0)) cc = 0x4100;
+    else {
+      const c = classX(this.se(0), this.hi(0), this.lo(0));
+      const ex = this.se(0) & 0x7fff;
+      if (c === Cls.BAD) cc = 0;
+      else if (c === Cls.QNAN || c === Cls.SNAN) cc = 0x100;
+      else if (c === Cls.INF) cc = 0x500;
+      else if (c === Cls.ZERO) cc = 0x4000;
+      else if (ex === 0) cc = 0x4400;
+      else cc = 0x400;
+    }
+    this.h[1] = (this.h[1]! & ~CC) | cc | sign;
+  }
+
+  // ---- register moves ----------------------------------------------------------------------
+
+  /** FXCH ST(i). */
+  fxch(i: number): void {
+    const e0 = this.isEmpty(0), ei = this.isEmpty(i);
+    if (e0 || ei) {
+      if (!this.underflow()) return;
+      // Masked: an empty operand is taken as the indefinite.
+      if (e0) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      if (ei) this.setST(i, INDEF_SE, INDEF_HI, 0);
+    }
+    const w = this.w;
+    const a = 8, b = 8 + 4 * i;
+    for (let k = 0; k < 3; k++) {
+      const t = w[a + k]!;
+      w[a + k] = w[b + k]!;
+      w[b + k] = t;
+    }
+    this.h[1] = this.h[1]! & ~FSW.C1;
+  }
+  /** FCMOVcc ST(0), ST(i) (cond evaluated by the caller from RFLAGS). */
+  fcmov(i: number, cond: boolean): void {
+    if (this.isEmpty(0) || this.isEmpty(i)) {
+      if (!this.underflow()) return;
+      if (cond) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      return;
+    }
+    if (cond) {
+      this.getST(i);
+      this.setSTR(0);
+    }
+    this.h[1] = this.h[1]! & ~FSW.C1;
+  }
+
+  // ---- environment images ------------------------------------------------------------------
+
+  /** The full 16-bit tag word from the abridged tags and the register contents. */
+  fullTag(): number {
+    let tw = 0;
+    const top = this.top;
+    for (let p = 0; p < 8; p++) {
+      let t: number;
+      if (!((this.fx[4]! >>> p) & 1)) t = 3;
+      else {
+        const i = (p - top) & 7;
+        const se = this.se(i), hi = this.hi(i), lo = this.lo(i);
+        const ex = se & 0x7fff;
+        if (ex === 0 && hi === 0 && lo === 0) t = 1;
+        else if (ex === 0 || ex === 0x7fff || hi >= 0) t = 2;
+        else t = 0;
+      }
+      tw |= t << (2 * p);
+    }
+    return tw;
+  }
+
+  /** FNSTENV: writes the 14/28-byte environment to out[o..]; then masks all exceptions. */
+  fstenv(out: Uint8Array, o: number, fmt: EnvFormat): number {
+    const n = this.writeEnv(out, o, fmt);
+    this.h[0] = this.h[0]! | EXC;
+    this.updateES();
+    return n;
+  }
+  private writeEnv(out: Uint8Array, o: number, fmt: EnvFormat): number {
+    const dv = new DataView(out.buffer, out.byteOffset);
+    const fip = this.w[2]! >>> 0, fdp = this.w[4]! >>> 0, fop = this.h[3]!;
+    const cw = this.h[0]!, sw = this.h[1]!, tw = this.fullTag();
+    if (fmt === EnvFormat.PROT32 || fmt === EnvFormat.REAL32) {
+      dv.setUint32(o, cw | 0xffff0000, true);
+      dv.setUint32(o + 4, sw | 0xffff0000, true);
+      dv.setUint32(o + 8, tw | 0xffff0000, true);
+      if (fmt === EnvFormat.PROT32) {
+        dv.setUint32(o + 12, fip, true);
+        dv.setUint32(o + 16, (fop << 16) >>> 0, true); // FCS = 0
+        dv.setUint32(o + 20, fdp, true);
+        dv.setUint32(o + 24, 0xffff0000, true); // FDS = 0
+      } else {
+        dv.setUint32(o + 12, (fip & 0xffff) | 0xffff0000, true);
+        dv.setUint32(o + 16, (((fip >>> 16) << 12) | fop) >>> 0, true);
+        dv.setUint32(o + 20, (fdp & 0xffff) | 0xffff0000, true);
+        dv.setUint32(o + 24, ((fdp >>> 16) << 12) >>> 0, true);
+      }
+      return 28;
+    }
+    dv.setUint16(o, cw, true);
+    dv.setUint16(o + 2, sw, true);
+    dv.setUint16(o + 4, tw, true);
+    if (fmt === EnvFormat.PROT16) {
+      dv.setUint16(o + 6, fip & 0xffff, true);
+      dv.setUint16(o + 8, 0, true);
+      dv.setUint16(o + 10, fdp & 0xffff, true);
+      dv.setUint16(o + 12, 0, true);
+    } else {
+      dv.setUint16(o + 6, fip & 0xffff, true);
+      dv.setUint16(o + 8, (((fip >>> 16) & 0xf) << 12) | fop, true);
+      dv.setUint16(o + 10, fdp & 0xffff, true);
+      dv.setUint16(o + 12, ((fdp >>> 16) & 0xf) << 12, true);
+    }
+    return 14;
+  }
+
+  /** FLDENV from buf[o..]. */
+  fldenv(buf: Uint8Array, o: number, fmt: EnvFormat): number {
+    const dv = new DataView(buf.buffer, buf.byteOffset);
+    let cw: number, sw: number, tw: number, fip: number, fdp: number, fop: number;
+    let n: number;
+    if (fmt === EnvFormat.PROT32 || fmt === EnvFormat.REAL32) {
+      cw = dv.getUint16(o, true);
+      sw = dv.getUint16(o + 4, true);
+      tw = dv.getUint16(o + 8, true);
+      if (fmt === EnvFormat.PROT32) {
+        fip = dv.getUint32(o + 12, true);
+        fop = dv.getUint16(o + 18, true) & 0x7ff;
+        fdp = dv.getUint32(o + 20, true);
+      } else {
+        const w16 = dv.getUint32(o + 16, true);
+        fip = (dv.getUint16(o + 12, true) | ((w16 >>> 12) << 16)) >>> 0;
+        fop = w16 & 0x7ff;
+        fdp = (dv.getUint16(o + 20, true) | ((dv.getUint32(o + 24, true) >>> 12) << 16)) >>> 0;
+      }
+      n = 28;
+    } else {
+      cw = dv.getUint16(o, true);
+      sw = dv.getUint16(o + 2, true);
+      tw = dv.getUint16(o + 4, true);
+      if (fmt === EnvFormat.PROT16) {
+        fip = dv.getUint16(o + 6, true);
+        fop = 0;
+        fdp = dv.getUint16(o + 10, true);
+      } else {
+        const w8 = dv.getUint16(o + 8, true);
+        fip = dv.getUint16(o + 6, true) | ((w8 >>> 12) << 16);
+        fop = w8 & 0x7ff;
+        fdp = dv.getUint16(o + 10, true) | ((dv.getUint16(o + 12, true) >>> 12) << 16);
+      }
+      n = 14;
+    }
+    this.h[0] = (cw & 0x1f3f) | 0x40;
+    this.setTop((sw >>> 11) & 7);
+    this.h[1] = sw;
+    let ab = 0;
+    for (let p = 0; p < 8; p++) if (((tw >>> (2 * p)) & 3) !== 3) ab |= 1 << p;
+    this.fx[4] = ab;
+    this.h[3] = fop;
+    this.w[2] = fip | 0;
+    this.w[3] = 0;
+    this.w[4] = fdp | 0;
+    this.w[5] = 0;
+    this.updateES();
+    return n;
+  }
+
+  /** FNSAVE: environment then ST(0)..ST(7) (94 or 108 bytes), then FNINIT. */
+  fsave(out: Uint8Array, o: number, fmt: EnvFormat): number {
+    let n = this.writeEnv(out, o, fmt);
+    for (let i = 0; i < 8; i++, n += 10) out.set(this.fx.subarray(32 + 16 * i, 42 + 16 * i), o + n);
+    this.finit();
+    return n;
+  }
+  /** FRSTOR. */
+  frstor(buf: Uint8Array, o: number, fmt: EnvFormat): number {
+    let n = this.fldenv(buf, o, fmt);
+    for (let i = 0; i < 8; i++, n += 10) this.fx.set(buf.subarray(o + n, o + n + 10), 32 + 16 * i);
+    return n;
+  }
+
+  /**
+   * FXSAVE/FXSAVE64 of the x87 and SSE state (bytes 0-463: the tail 464-511 is the software's
+   * and not written). rex64 selects the 64-bit FIP/FDP form; otherwise FIP/FDP are 32 bits with
+   * FCS/FDS (0). xmmCount: 8 outside 64-bit mode, 16 in it. sse: CR4.OSFXSR (MXCSR/XMM saved).
+   */
+  fxsave(out: Uint8Array, o: number, rex64: boolean, xmmCount: number, sse: boolean): void {
+    const src = this.fx;
+    out.set(src.subarray(0, 24), o);
+    out[o + 5] = 0;
+    if (!rex64) {
+      const dv = new DataView(out.buffer, out.byteOffset);
+      dv.setUint32(o + 12, 0, true);
+      dv.setUint32(o + 20, 0, true);
+    }
+    if (sse) {
+      out.set(src.subarray(24, 28), o + 24);
+      // MXCSR_MASK: every MXCSR bit (DAZ included) is writable.
+      out[o + 28] = 0xff;
+      out[o + 29] = 0xff;
+      out[o + 30] = 0;
+      out[o + 31] = 0;
+    }
+    for (let i = 0; i < 8; i++) {
+      out.set(src.subarray(32 + 16 * i, 42 + 16 * i), o + 32 + 16 * i);
+      for (let k = 10; k < 16; k++) out[o + 32 + 16 * i + k] = 0;
+    }
+    if (sse) out.set(src.subarray(160, 160 + 16 * xmmCount), o + 160);
+  }
+  /**
+   * FXRSTOR: returns false (the caller raises #GP) when the MXCSR image sets reserved bits.
+   */
+  fxrstor(buf: Uint8Array, o: number, rex64: boolean, xmmCount: number, sse: boolean): boolean {
+    const dv = new DataView(buf.buffer, buf.byteOffset);
+    const mx = dv.getUint32(o + 24, true);
+    if (sse && mx & 0xffff0000) return false;
+    const dst = this.fx;
+    dst.set(buf.subarray(o, o + 8), 0);
+    dst[5] = 0;
+    this.h[0] = (this.h[0]! & 0x1f3f) | 0x40;
+    if (rex64) dst.set(buf.subarray(o + 8, o + 24), 8);
+    else {
+      this.w[2] = dv.getInt32(o + 8, true);
+      this.w[3] = 0;
+      this.w[4] = dv.getInt32(o + 16, true);
+      this.w[5] = 0;
+    }
+    for (let i = 0; i < 8; i++) dst.set(buf.subarray(o + 32 + 16 * i, o + 42 + 16 * i), 32 + 16 * i);
+    if (sse) {
+      this.w[6] = mx;
+      dst.set(buf.subarray(o + 160, o + 160 + 16 * xmmCount), 160);
+    }
+    this.updateES();
+    return true;
+  }
+}
