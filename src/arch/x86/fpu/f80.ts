@@ -1599,6 +1599,34 @@ export function toBcdX(se: number, hi: number, lo: number, cw: number, out: Uint
   return f;
 }
 
+// ---- helpers for the transcendentals (trans.ts) --------------------------------------------
+
+/** Unpacks an extended value into out[o..o+5]: class, sign, e, m1, m0, denormal. */
+export function unpackInto(se: number, hi: number, lo: number, out: Int32Array, o: number): number {
+  const c = unpackX(se, hi, lo, A);
+  for (let k = 0; k < 6; k++) out[o + k] = W[A + k]!;
+  return c;
+}
+
+/** Rounds sign × m1:m0:x × 2^(e-63) (m1 bit 31 set) to the extended register format, by RC, PC ignored. */
+export function roundToX(sign: number, e: number, m1: number, m0: number, x: number, cw: number): number {
+  const f = round(sign, e, m1, m0, x, 64, EMIN_X, EMAX_X, (cw >>> 10) & 3, cw & EXC, WRAP_X87, false);
+  packX();
+  return f;
+}
+
+/** The x87 NaN/invalid-operand result of a two-operand operation (R), or 0 when neither is special. */
+export function nanOrInvalid2(aSe: number, aHi: number, aLo: number, bSe: number, bHi: number, bLo: number, cw: number): number {
+  const ca = unpackX(aSe, aHi, aLo, A), cb = unpackX(bSe, bHi, bLo, B);
+  if (ca < Cls.QNAN && cb < Cls.QNAN) return 0;
+  return preX2(ca, cb, aSe, aHi, aLo, bSe, bHi, bLo, cw) | 0x20000;
+}
+
+/** Marks the result R as the real indefinite and returns IE (with NOSTORE when unmasked). */
+export function invalidX(cw: number): number {
+  return indefX() | (cw & IE ? 0 : NOSTORE);
+}
+
 // ---- exports for the SSE slow paths --------------------------------------------------------
 
 /** @internal Soft binary64/binary32 arithmetic shared with sse.ts (see there). */
