@@ -7,9 +7,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const SRC = resolve(__dirname, 'fpu-oracle.c');
+const SRC = resolve(dirname(fileURLToPath(import.meta.url)), 'fpu-oracle.c');
 export const IN_SIZE = 64, OUT_SIZE = 128;
 
 export interface Oracle {

@@ -250,10 +250,11 @@ const RC_ = 28, RS = 29, RE = 30, RM1 = 31, RM0 = 32;
 /**
  * Rounds sign × m1:m0:x × 2^(e-63) (m1 bit 31 set) to p bits (64, 53 or 24) within the normal
  * exponent range [emin, emax]. masks are the exception masks (FSW bit positions); wrap is the
- * exponent bias adjust for unmasked overflow/underflow (0: the result is suppressed, NOSTORE);
- * ftz flushes tiny results to zero (MXCSR.FTZ with UE masked). Result in W[RC_..RM0].
+ * exponent bias adjust for unmasked overflow/underflow (0: the result is suppressed, NOSTORE,
+ * reporting PE too when ssePE and the result is inexact at p bits, as SSE does; x87 stores
+ * don't); ftz flushes tiny results to zero (MXCSR.FTZ with UE masked). Result in W[RC_..RM0].
  */
-function round(sign: number, e: number, m1: number, m0: number, x: number, p: number, emin: number, emax: number, rc: number, masks: number, wrap: number, ftz: boolean): number {
+function round(sign: number, e: number, m1: number, m0: number, x: number, p: number, emin: number, emax: number, rc: number, masks: number, wrap: number, ftz: boolean, ssePE = false): number {
   let flags = 0;
   let tiny = false;
   W[RS] = sign;
@@ -262,7 +263,7 @@ function round(sign: number, e: number, m1: number, m0: number, x: number, p: nu
     const t = !(TINY_AFTER_ROUNDING && e === emin - 1 && roundsToNormal(sign, m1, m0, x, p, rc));
     if (!(masks & UE) && t) {
       // Unmasked underflow: the exponent wraps (x87 register destination) or nothing is stored.
-      if (!wrap) return UE | NOSTORE;
+      if (!wrap) return UE | NOSTORE | (ssePE && roundInexact(m1, m0, x, p) ? PE : 0);
       if (e + wrap < emin) {
         // Beyond what the bias adjust reaches (FSCALE): a signed zero.
         W[RC_] = 0;
@@ -347,7 +348,7 @@ function round(sign: number, e: number, m1: number, m0: number, x: number, p: nu
   }
   if (e > emax) {
     if (!(masks & OE)) {
-      if (!wrap) return OE | NOSTORE;
+      if (!wrap) return OE | NOSTORE | (ssePE && inexact ? PE : 0);
       if (e - wrap > emax) {
         // Beyond what the bias adjust reaches (FSCALE): infinity.
         W[RC_] = 2;
@@ -374,6 +375,14 @@ function round(sign: number, e: number, m1: number, m0: number, x: number, p: nu
   W[RM1] = m1;
   W[RM0] = m0;
   return flags;
+}
+
+/** True when rounding m1:m0:x at p bits is inexact. */
+function roundInexact(m1: number, m0: number, x: number, p: number): boolean {
+  if (x) return true;
+  if (p === 64) return false;
+  if (p > 32) return (m0 & ((1 << (64 - p)) - 1)) !== 0;
+  return m0 !== 0 || (m1 & ((1 << (32 - p)) - 1)) !== 0;
 }
 
 /** For e = emin-1: whether rounding to p bits with unbounded exponent carries to 2^emin. */
@@ -1627,10 +1636,11 @@ export function invalidX(cw: number): number {
   return indefX() | (cw & IE ? 0 : NOSTORE);
 }
 
-// ---- exports for the SSE slow paths --------------------------------------------------------
+// ---- internals shared with the SSE slow paths (sse.ts) ------------------------------------
 
-/** @internal Soft binary64/binary32 arithmetic shared with sse.ts (see there). */
-export const soft = {
-  W, A, B, unpackD, unpackS, round, packD, packS, coreAdd, coreMul, coreDiv, coreSqrt, cmpUnpacked,
-  ZS, ZE_, ZM1, ZM0, ZX, EMIN_D, EMAX_D, EMIN_S, EMAX_S, CLS, SGN, EXP, M1, M0, DEN, RC_, RS, RE, RM1, RM0,
-} as const;
+/** @internal Soft-float internals for sse.ts: scratch slots and the format-generic steps. */
+export {
+  W as SW, A as SA, B as SB, CLS as S_CLS, SGN as S_SGN, EXP as S_EXP, M1 as S_M1, M0 as S_M0, DEN as S_DEN,
+  ZS as S_ZS, ZE_ as S_ZE, ZM1 as S_ZM1, ZM0 as S_ZM0, ZX as S_ZX, RC_ as S_RCLS, RS as S_RS, RE as S_RE, RM1 as S_RM1, RM0 as S_RM0,
+  EMIN_D, EMAX_D, EMIN_S, EMAX_S, unpackD, unpackS, round, packD, packS, coreAdd, coreMul, coreDiv, coreSqrt, cmpUnpacked,
+};
