@@ -9,13 +9,17 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+// `--entry NAME` bundles bench/NAME.ts instead of bench/index.ts (e.g. `npm run bench:fpu`).
+const args = process.argv.slice(2);
+const ei = args.indexOf('--entry');
+const entry = ei >= 0 ? args.splice(ei, 2)[1] : 'index';
 const cache = join(root, 'node_modules/.cache');
 mkdirSync(cache, { recursive: true });
 const dir = mkdtempSync(join(cache, 'vkvm-bench-'));
 const bundle = join(dir, 'bench.mjs');
 try {
   await build({
-    entryPoints: [join(root, 'bench/index.ts')],
+    entryPoints: [join(root, `bench/${entry}.ts`)],
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -25,7 +29,7 @@ try {
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     logLevel: 'warning',
   });
-  const r = spawnSync(process.execPath, [bundle, '--root', root, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [bundle, '--root', root, ...args], { stdio: 'inherit' });
   process.exitCode = r.status ?? 1;
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -106,7 +106,7 @@ static void on_fpe(int sig, siginfo_t *si, void *ucv) {
   X(fstp_st1, "fstp %%st(1)")                                                                         \
   X(ffree_fincstp, "ffree %%st(0)\n fincstp")                                                         \
   X(fdecstp, "fdecstp")                                                                               \
-  X(fcmovb, "fcmovb %%st(1), %%st")                                                                   \
+  X(fcmovb, "stc\n fcmovb %%st(1), %%st")                                                                 \
   X(fsin, "fsin")                                                                                     \
   X(fcos, "fcos")                                                                                     \
   X(fsincos, "fsincos")                                                                               \
@@ -117,7 +117,14 @@ static void on_fpe(int sig, siginfo_t *si, void *ucv) {
   X(fyl2xp1, "fyl2xp1")                                                                               \
   X(fnstenv, "fnstenv %[m2]")                                                                         \
   X(fldenv, "fldenv %[m2]")                                                                           \
-  X(fxsave, "fxsave %[fx]")
+  X(fxsave, "fxsave %[fx]")                                                                           \
+  X(fninit, "fninit")                                                                                 \
+  X(fnstenv16, "fnstenvs %[m2]")                                                                      \
+  X(fldenv16, "fldenvs %[m2]")                                                                        \
+  X(push7, "fld1\n fld1\n fld1\n fld1\n fld1\n fld1\n fld1")                                        \
+  X(underflow_fadd, "ffree %%st(1)\n fadd %%st(1), %%st")                                             \
+  X(mmx_movq, "movq %[m], %%mm0")                                                                     \
+  X(emms, "emms")
 
 /* SSE ops: xmm0 op= xmm1 (xmm2 = c). */
 #define SSE_OPS(X)                                                                                   \
@@ -271,7 +278,7 @@ static void run_x87(const rec_in *in, uint8_t *out) {
   memcpy(out + 108, m, 16);
   uint32_t f32 = (uint32_t)fl;
   memcpy(out + 124, &f32, 4);
-  if (in->op == OP_fnstenv) memcpy(out + 108, m2, 16); /* the environment image's first 16 bytes */
+  if (in->op == OP_fnstenv || in->op == OP_fnstenv16) memcpy(out + 108, m2, 16); /* the environment image's first 16 bytes */
   if (in->op == OP_fxsave) memcpy(out + 108, fxarea, 16);
 }
 

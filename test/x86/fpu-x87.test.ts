@@ -10,7 +10,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { R } from '../../src/arch/x86/fpu/f80.js';
-import { Const, EnvFormat, Op, X87 } from '../../src/arch/x86/fpu/x87.js';
+import { Const, EnvFormat, mmOff, Op, X87 } from '../../src/arch/x86/fpu/x87.js';
 import { fpuOracle, hex, IN_SIZE, oracleSkipReason, OUT_SIZE, randF32, randF64, randX, relatedX, Rng } from '../helpers/fpu-oracle.js';
 
 const CASES = Number(process.env.FPU_CASES ?? 1500);
@@ -84,7 +84,7 @@ const MODELS: Record<string, Model> = {
     x.fincstp();
   },
   fdecstp: (x) => x.fdecstp(),
-  fcmovb: (x) => x.fcmov(1, true),
+  fcmovb: (x) => x.fcmov(1, true), // CF = 1 (stc)
   fsin: (x) => x.fsin(),
   fcos: (x) => x.fcos(),
   fsincos: (x) => x.fsincos(),
@@ -103,6 +103,30 @@ const MODELS: Record<string, Model> = {
     env.set(m);
     x.fldenv(env, 0, EnvFormat.PROT32);
   },
+  fninit: (x) => x.finit(),
+  fnstenv16: (x, m) => {
+    const env = new Uint8Array(14);
+    x.fstenv(env, 0, EnvFormat.PROT16);
+    m.set(env);
+  },
+  fldenv16: (x, m) => {
+    const env = new Uint8Array(14);
+    env.set(m.subarray(0, 14));
+    x.fldenv(env, 0, EnvFormat.PROT16);
+  },
+  push7: (x) => {
+    for (let k = 0; k < 7; k++) x.fldConst(Const.ONE);
+  },
+  underflow_fadd: (x) => {
+    x.ffree(1);
+    x.arith(Op.ADD, 0, 1, false);
+  },
+  mmx_movq: (x, m) => {
+    x.mmxEnter();
+    x.fx.set(m.subarray(0, 8), mmOff(0));
+    x.mmxWritten(0);
+  },
+  emms: (x) => x.emms(),
   fxsave: (x, m) => {
     const img = new Uint8Array(512);
     x.fxsave(img, 0, false, 16, true);
@@ -130,6 +154,13 @@ function memOperand(op: string, r: Rng, c: DataView): void {
   } else if (op === 'fbld') {
     for (let k = 0; k < 9; k++) c.setUint8(k, r.bit(0.95) ? r.int(10) * 16 + r.int(10) : r.int(256));
     c.setUint8(9, r.bit() ? 0x80 : 0);
+  } else if (op === 'fldenv16') {
+    c.setUint16(0, (r.u32() & 0x1f3f) | 0x40, true);
+    c.setUint16(2, r.u32(), true);
+    c.setUint16(4, r.u32(), true);
+  } else if (op === 'mmx_movq') {
+    c.setUint32(0, r.u32(), true);
+    c.setUint32(4, r.u32(), true);
   } else if (op === 'fldenv') {
     c.setUint32(0, (r.u32() & 0x1f3f) | 0xffff0000, true);
     c.setUint32(4, r.u32() | 0xffff0000, true);
@@ -252,7 +283,8 @@ function compare(op: string, img: Uint8Array, m: Uint8Array, fl: number | undefi
       return `st${i} host ${h} model ${v} (fsw host ${hv.getUint16(4, true).toString(16)})`;
     }
   }
-  for (let k = 0; k < (op === 'fnstenv' ? 12 : 16); k++) {
+  const memBytes = op === 'fnstenv' ? 12 : op === 'fnstenv16' ? 6 : 16;
+  for (let k = 0; k < memBytes; k++) {
     if (host[108 + k] !== m[k]) return `mem host ${hex(host.subarray(108, 124))} model ${hex(m)}`;
   }
   if (fl !== undefined) {

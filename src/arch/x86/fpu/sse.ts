@@ -203,6 +203,13 @@ function nanD(a0: number, a1: number, b0: number, b1: number, ca: number, cb: nu
 
 const DEF_NAN_D_HI = 0xfff80000 | 0;
 
+/** The default NaN (QNaN indefinite) with IE. */
+function invalidD(): number {
+  R[0] = 0;
+  R[1] = DEF_NAN_D_HI;
+  return IE;
+}
+
 /** The soft path: any operands. */
 function slowD(op: number, a0: number, a1: number, b0: number, b1: number, mx: number): number {
   const daz = (mx & MX.DAZ) !== 0;
@@ -219,16 +226,11 @@ function slowD(op: number, a0: number, a1: number, b0: number, b1: number, mx: n
     sb ^= 1;
     SW[SB + S_SGN] = sb;
   }
-  const invalid = (): number => {
-    R[0] = 0;
-    R[1] = DEF_NAN_D_HI;
-    return IE;
-  };
   switch (op) {
     case FOp.ADD:
     case FOp.SUB:
       if (ca === Cls.INF || cb === Cls.INF) {
-        if (ca === Cls.INF && cb === Cls.INF && sa !== sb) return invalid();
+        if (ca === Cls.INF && cb === Cls.INF && sa !== sb) return invalidD();
         R[0] = 0;
         R[1] = ((ca === Cls.INF ? sa : sb) << 31) | 0x7ff00000;
         return f;
@@ -252,7 +254,7 @@ function slowD(op: number, a0: number, a1: number, b0: number, b1: number, mx: n
       }
       break;
     case FOp.MUL:
-      if ((ca === Cls.INF && cb === Cls.ZERO) || (ca === Cls.ZERO && cb === Cls.INF)) return invalid();
+      if ((ca === Cls.INF && cb === Cls.ZERO) || (ca === Cls.ZERO && cb === Cls.INF)) return invalidD();
       if (ca === Cls.INF || cb === Cls.INF || ca === Cls.ZERO || cb === Cls.ZERO) {
         R[0] = 0;
         R[1] = ((sa ^ sb) << 31) | (ca === Cls.INF || cb === Cls.INF ? 0x7ff00000 : 0);
@@ -261,7 +263,7 @@ function slowD(op: number, a0: number, a1: number, b0: number, b1: number, mx: n
       coreMul();
       break;
     case FOp.DIV:
-      if ((ca === Cls.INF && cb === Cls.INF) || (ca === Cls.ZERO && cb === Cls.ZERO)) return invalid();
+      if ((ca === Cls.INF && cb === Cls.INF) || (ca === Cls.ZERO && cb === Cls.ZERO)) return invalidD();
       if (cb === Cls.ZERO && ca !== Cls.INF) {
         // Zero divide (a denormal dividend is not reported).
         R[0] = 0;
@@ -281,7 +283,7 @@ function slowD(op: number, a0: number, a1: number, b0: number, b1: number, mx: n
         R[1] = sb << 31;
         return f;
       }
-      if (sb) return invalid(); // (a denormal operand is not reported)
+      if (sb) return invalidD(); // (a denormal operand is not reported)
       if (cb === Cls.INF) {
         R[0] = 0;
         R[1] = 0x7ff00000;
@@ -973,15 +975,9 @@ export class Sse {
   private readonly th = new Int16Array(this.tb.buffer);
   private readonly tuh = new Uint16Array(this.tb.buffer);
 
-  private strSigned = false;
-  private strWords = false;
-  private strO = 0;
-  /** Element i of the string operands: src (true) or the register at strO. */
-  private el(src: boolean, i: number): number {
-    const o = this.strO;
-    if (this.strWords) return src ? (this.strSigned ? this.sh16[i]! : this.srcH[i]!) : this.strSigned ? this.i16[(o >> 1) + i]! : this.h[(o >> 1) + i]!;
-    return src ? (this.strSigned ? this.sb8[i]! : this.srcB[i]!) : this.strSigned ? this.i8[o + i]! : this.b[o + i]!;
-  }
+  /** The elements of the string operands: ea (the register), eb (the source). */
+  private readonly ea = new Int32Array(16);
+  private readonly eb = new Int32Array(16);
 
   /** PMADDWD: signed word products, adjacent pairs summed into dwords. */
   pmaddwd(o: number, n: number): void {
@@ -1190,18 +1186,25 @@ export class Sse {
    * write the mask to XMM0. eflags = CF ZF SF OF (AF = PF = 0).
    */
   pcmpstr(o: number, imm: number, lenA: number, lenB: number, implicit: boolean, mask: boolean): number {
-    const words = (imm & 1) !== 0;
-    this.strSigned = (imm & 2) !== 0;
-    this.strWords = words;
-    this.strO = o;
+    const words = (imm & 1) !== 0, signed = (imm & 2) !== 0;
     const cnt = words ? 8 : 16;
+    const A = this.ea, B = this.eb;
+    for (let i = 0; i < cnt; i++) {
+      if (words) {
+        A[i] = signed ? this.i16[(o >> 1) + i]! : this.h[(o >> 1) + i]!;
+        B[i] = signed ? this.sh16[i]! : this.srcH[i]!;
+      } else {
+        A[i] = signed ? this.i8[o + i]! : this.b[o + i]!;
+        B[i] = signed ? this.sb8[i]! : this.srcB[i]!;
+      }
+    }
     let la: number, lb: number;
     if (implicit) {
       la = cnt;
       lb = cnt;
       for (let i = cnt - 1; i >= 0; i--) {
-        if (this.el(false, i) === 0) la = i;
-        if (this.el(true, i) === 0) lb = i;
+        if (A[i] === 0) la = i;
+        if (B[i] === 0) lb = i;
       }
     } else {
       la = Math.min(Math.abs(lenA), cnt);
@@ -1213,20 +1216,32 @@ export class Sse {
       // i indexes the source (B, the string), j the register (A, the set / pattern).
       let r = 0;
       if (agg === 0) {
-        if (i < lb) for (let j = 0; j < la; j++) if (this.el(false, j) === this.el(true, i)) r = 1;
+        if (i < lb) {
+          const b = B[i]!;
+          for (let j = 0; j < la; j++) {
+            if (A[j] === b) {
+              r = 1;
+              break;
+            }
+          }
+        }
       } else if (agg === 1) {
         if (i < lb) {
-          const b = this.el(true, i);
-          for (let j = 0; j + 1 < la; j += 2) if (b >= this.el(false, j) && b <= this.el(false, j + 1)) r = 1;
+          const b = B[i]!;
+          for (let j = 0; j + 1 < la; j += 2) {
+            if (b >= A[j]! && b <= A[j + 1]!) {
+              r = 1;
+              break;
+            }
+          }
         }
       } else if (agg === 2) {
-        r = i < la && i < lb ? (this.el(false, i) === this.el(true, i) ? 1 : 0) : i >= la && i >= lb ? 1 : 0;
+        r = i < la && i < lb ? (A[i] === B[i] ? 1 : 0) : i >= la && i >= lb ? 1 : 0;
       } else {
         r = 1;
-        for (let j = 0; j < cnt - i; j++) {
-          const av = j < la, bv = i + j < lb;
-          if (!av) break; // the pattern ended: match so far
-          if (!bv || this.el(false, j) !== this.el(true, i + j)) {
+        for (let j = 0; j < cnt - i && j < la; j++) {
+          // The pattern's element j against the string's i + j (past the string's end: no match).
+          if (i + j >= lb || A[j] !== B[i + j]) {
             r = 0;
             break;
           }

@@ -72,6 +72,28 @@ const K_LO = [0, 0xcd1b8afe | 0, 0x5c17f0bc | 0, 0x2168c235, 0xfbcff799 | 0, 0xd
 // (RU takes one more), 0 = exact.
 const K_DIR = [0, -1, 1, 1, 1, 1, 0];
 
+function put16(b: Uint8Array, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+}
+function put32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v >>> 16;
+  b[o + 3] = v >>> 24;
+}
+function get16(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8);
+}
+function get32(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+}
+
+/** Byte offset of MMX register n in the image (valid once {@link X87.mmxEnter} has set TOP = 0). */
+export function mmOff(n: number): number {
+  return 32 + 16 * n;
+}
+
 export class X87 {
   readonly fx: Uint8Array;
   private readonly w: Int32Array;
@@ -770,6 +792,26 @@ export class X87 {
     this.h[1] = this.h[1]! & ~FSW.C1;
   }
 
+  // ---- MMX ---------------------------------------------------------------------------------
+
+  /**
+   * Every MMX instruction but EMMS (after the handler's #MF check, MMX registers alias the x87
+   * significands): TOP = 0 and all tags valid, so MMX register n is at {@link mmOff}(n).
+   */
+  mmxEnter(): void {
+    this.setTop(0);
+    this.fx[4] = 0xff;
+  }
+  /** After an MMX instruction writes MMn: its exponent/sign field reads as all ones. */
+  mmxWritten(n: number): void {
+    this.h[2 * (8 + 4 * n) + 4] = 0xffff;
+  }
+  /** EMMS: TOP = 0 (like every MMX instruction) and all tags empty. */
+  emms(): void {
+    this.setTop(0);
+    this.fx[4] = 0;
+  }
+
   // ---- environment images ------------------------------------------------------------------
 
   /** The full 16-bit tag word from the abridged tags and the register contents. */
@@ -800,76 +842,74 @@ export class X87 {
     return n;
   }
   private writeEnv(out: Uint8Array, o: number, fmt: EnvFormat): number {
-    const dv = new DataView(out.buffer, out.byteOffset);
     const fip = this.w[2]! >>> 0, fdp = this.w[4]! >>> 0, fop = this.h[3]!;
     const cw = this.h[0]!, sw = this.h[1]!, tw = this.fullTag();
     if (fmt === EnvFormat.PROT32 || fmt === EnvFormat.REAL32) {
-      dv.setUint32(o, cw | 0xffff0000, true);
-      dv.setUint32(o + 4, sw | 0xffff0000, true);
-      dv.setUint32(o + 8, tw | 0xffff0000, true);
+      // The unused upper halves read as ones.
+      put32(out, o, cw | 0xffff0000);
+      put32(out, o + 4, sw | 0xffff0000);
+      put32(out, o + 8, tw | 0xffff0000);
       if (fmt === EnvFormat.PROT32) {
-        dv.setUint32(o + 12, fip, true);
-        dv.setUint32(o + 16, (fop << 16) >>> 0, true); // FCS = 0
-        dv.setUint32(o + 20, fdp, true);
-        dv.setUint32(o + 24, 0xffff0000, true); // FDS = 0
+        put32(out, o + 12, fip);
+        put32(out, o + 16, fop << 16); // FCS = 0
+        put32(out, o + 20, fdp);
+        put32(out, o + 24, 0xffff0000); // FDS = 0
       } else {
-        dv.setUint32(o + 12, (fip & 0xffff) | 0xffff0000, true);
-        dv.setUint32(o + 16, (((fip >>> 16) << 12) | fop) >>> 0, true);
-        dv.setUint32(o + 20, (fdp & 0xffff) | 0xffff0000, true);
-        dv.setUint32(o + 24, ((fdp >>> 16) << 12) >>> 0, true);
+        put32(out, o + 12, (fip & 0xffff) | 0xffff0000);
+        put32(out, o + 16, ((fip >>> 16) << 12) | fop);
+        put32(out, o + 20, (fdp & 0xffff) | 0xffff0000);
+        put32(out, o + 24, (fdp >>> 16) << 12);
       }
       return 28;
     }
-    dv.setUint16(o, cw, true);
-    dv.setUint16(o + 2, sw, true);
-    dv.setUint16(o + 4, tw, true);
+    put16(out, o, cw);
+    put16(out, o + 2, sw);
+    put16(out, o + 4, tw);
+    put16(out, o + 6, fip);
     if (fmt === EnvFormat.PROT16) {
-      dv.setUint16(o + 6, fip & 0xffff, true);
-      dv.setUint16(o + 8, 0, true);
-      dv.setUint16(o + 10, fdp & 0xffff, true);
-      dv.setUint16(o + 12, 0, true);
+      put16(out, o + 8, 0); // FCS
+      put16(out, o + 10, fdp);
+      put16(out, o + 12, 0); // FDS
     } else {
-      dv.setUint16(o + 6, fip & 0xffff, true);
-      dv.setUint16(o + 8, (((fip >>> 16) & 0xf) << 12) | fop, true);
-      dv.setUint16(o + 10, fdp & 0xffff, true);
-      dv.setUint16(o + 12, ((fdp >>> 16) & 0xf) << 12, true);
+      put16(out, o + 8, (((fip >>> 16) & 0xf) << 12) | fop);
+      put16(out, o + 10, fdp);
+      put16(out, o + 12, ((fdp >>> 16) & 0xf) << 12);
     }
     return 14;
   }
 
-  /** FLDENV from buf[o..]. */
+  /** FLDENV from buf[o..]; returns the image size. */
   fldenv(buf: Uint8Array, o: number, fmt: EnvFormat): number {
-    const dv = new DataView(buf.buffer, buf.byteOffset);
     let cw: number, sw: number, tw: number, fip: number, fdp: number, fop: number;
     let n: number;
     if (fmt === EnvFormat.PROT32 || fmt === EnvFormat.REAL32) {
-      cw = dv.getUint16(o, true);
-      sw = dv.getUint16(o + 4, true);
-      tw = dv.getUint16(o + 8, true);
+      cw = get16(buf, o);
+      sw = get16(buf, o + 4);
+      tw = get16(buf, o + 8);
       if (fmt === EnvFormat.PROT32) {
-        fip = dv.getUint32(o + 12, true);
-        fop = dv.getUint16(o + 18, true) & 0x7ff;
-        fdp = dv.getUint32(o + 20, true);
+        fip = get32(buf, o + 12);
+        fop = get16(buf, o + 18) & 0x7ff;
+        fdp = get32(buf, o + 20);
       } else {
-        const w16 = dv.getUint32(o + 16, true);
-        fip = (dv.getUint16(o + 12, true) | ((w16 >>> 12) << 16)) >>> 0;
+        const w16 = get32(buf, o + 16);
+        fip = get16(buf, o + 12) | ((w16 >>> 12) << 16);
         fop = w16 & 0x7ff;
-        fdp = (dv.getUint16(o + 20, true) | ((dv.getUint32(o + 24, true) >>> 12) << 16)) >>> 0;
+        fdp = get16(buf, o + 20) | ((get32(buf, o + 24) >>> 12) << 16);
       }
       n = 28;
     } else {
-      cw = dv.getUint16(o, true);
-      sw = dv.getUint16(o + 2, true);
-      tw = dv.getUint16(o + 4, true);
+      cw = get16(buf, o);
+      sw = get16(buf, o + 2);
+      tw = get16(buf, o + 4);
       if (fmt === EnvFormat.PROT16) {
-        fip = dv.getUint16(o + 6, true);
+        fip = get16(buf, o + 6);
         fop = 0;
-        fdp = dv.getUint16(o + 10, true);
+        fdp = get16(buf, o + 10);
       } else {
-        const w8 = dv.getUint16(o + 8, true);
-        fip = dv.getUint16(o + 6, true) | ((w8 >>> 12) << 16);
+        const w8 = get16(buf, o + 8);
+        fip = get16(buf, o + 6) | ((w8 >>> 12) << 16);
         fop = w8 & 0x7ff;
-        fdp = dv.getUint16(o + 10, true) | ((dv.getUint16(o + 12, true) >>> 12) << 16);
+        fdp = get16(buf, o + 10) | ((get16(buf, o + 12) >>> 12) << 16);
       }
       n = 14;
     }
@@ -912,9 +952,9 @@ export class X87 {
     out.set(src.subarray(0, 24), o);
     out[o + 5] = 0;
     if (!rex64) {
-      const dv = new DataView(out.buffer, out.byteOffset);
-      dv.setUint32(o + 12, 0, true);
-      dv.setUint32(o + 20, 0, true);
+      // 32-bit form: FIP, FCS (0), FDP, FDS (0).
+      put32(out, o + 12, 0);
+      put32(out, o + 20, 0);
     }
     if (sse) {
       out.set(src.subarray(24, 28), o + 24);
@@ -934,18 +974,16 @@ export class X87 {
    * FXRSTOR: returns false (the caller raises #GP) when the MXCSR image sets reserved bits.
    */
   fxrstor(buf: Uint8Array, o: number, rex64: boolean, xmmCount: number, sse: boolean): boolean {
-    const dv = new DataView(buf.buffer, buf.byteOffset);
-    const mx = dv.getUint32(o + 24, true);
+    const mx = get32(buf, o + 24);
     if (sse && mx & 0xffff0000) return false;
     const dst = this.fx;
     dst.set(buf.subarray(o, o + 8), 0);
     dst[5] = 0;
-    this.h[0] = (this.h[0]! & 0x1f3f) | 0x40;
     if (rex64) dst.set(buf.subarray(o + 8, o + 24), 8);
     else {
-      this.w[2] = dv.getInt32(o + 8, true);
+      this.w[2] = get32(buf, o + 8);
       this.w[3] = 0;
-      this.w[4] = dv.getInt32(o + 16, true);
+      this.w[4] = get32(buf, o + 16);
       this.w[5] = 0;
     }
     for (let i = 0; i < 8; i++) dst.set(buf.subarray(o + 32 + 16 * i, o + 42 + 16 * i), 32 + 16 * i);
