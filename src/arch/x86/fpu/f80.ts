@@ -642,9 +642,9 @@ function coreMul(): void {
   const b3 = b1 >>> 16, b2 = b1 & 0xffff, b1l = b0 >>> 16, b0l = b0 & 0xffff;
   // Column sums (each < 2^34) with carries, limb by limb.
   let c = a0l * b0l;
-  let r0 = c % 65536;
+  const r0 = c % 65536;
   c = (c - r0) / 65536 + a0l * b1l + a1l * b0l;
-  let r1 = c % 65536;
+  const r1 = c % 65536;
   c = (c - r1) / 65536 + a0l * b2 + a1l * b1l + a2 * b0l;
   const r2 = c % 65536;
   c = (c - r2) / 65536 + a0l * b3 + a1l * b2 + a2 * b1l + a3 * b0l;
@@ -663,9 +663,7 @@ function coreMul(): void {
   else {
     m1 = (m1 << 1) | (m0 >>> 31);
     m0 = (m0 << 1) | (x >>> 31);
-    x <<= 1;
-    r1 = 0;
-    r0 = 0;
+    x <<= 1; // (the bit shifted in from r1 is covered by the sticky bit)
   }
   W[ZS] = W[A + SGN]! ^ W[B + SGN]!;
   W[ZE_] = e;
@@ -786,20 +784,17 @@ function coreDiv(): void {
 /** Z = sqrt(A) for finite positive A: bit-serial square root, 67 bits plus sticky. */
 function coreSqrt(): void {
   let e = W[A + EXP]!;
-  let a1 = W[A + M1]! >>> 0, a0 = W[A + M0]! >>> 0;
-  // Radicand as a fixed-point number with 2 integer bits: shift so the exponent is even.
-  // r = remainder (3 words), q = root being built, processing 2 radicand bits per step.
-  // value = 1.f × 2^e; if e odd use 2 × 1.f with exponent e-1.
-  let odd = e & 1;
+  const a1 = W[A + M1]! >>> 0, a0 = W[A + M0]! >>> 0;
+  // value = 1.f × 2^e; for an odd e the radicand is 2 × 1.f with exponent e - 1. The digit
+  // recurrence takes 2 radicand bits per root bit: r = remainder, q = the root so far.
+  const odd = e & 1;
   if (odd) e -= 1;
   // Radicand bits: for even e the leading "01" pair is 01.f, for odd 1x.f (one extra bit).
-  // Take the 64-bit m and an extra shift: pairs come from (m >> (1 - odd)) in a 66-bit frame.
-  // We emit 67 root bits: radicand needs 134 bits; the low ones are zeros after the significand.
   let rh = 0, rm = 0, rl = 0; // remainder (up to ~70 bits): rh:rm:rl with rl 32 bits, rm 32, rh small
   let qh = 0, qm = 0, ql = 0; // root so far (67 bits): qh:qm:ql
   // Radicand stream: 64-bit significand preceded by one 0 bit when e was even (so the pair
   // stream starts "01" or "1x").
-  let sh = odd ? 0 : 1; // bits of leading zero
+  const sh = odd ? 0 : 1; // bits of leading zero
   for (let i = 0; i < 67; i++) {
     // Next two radicand bits: positions (2i - sh) and (2i + 1 - sh) of the significand.
     const p0 = 2 * i - sh, p1 = p0 + 1;
@@ -837,7 +832,6 @@ function coreSqrt(): void {
   W[ZM1] = m1;
   W[ZM0] = m0;
   W[ZX] = x;
-  void odd;
 }
 
 // ---- x87 arithmetic ------------------------------------------------------------------------
@@ -1076,11 +1070,8 @@ export function rndintX(se: number, hi: number, lo: number, cw: number): number 
   }
   roundToInt((cw >>> 10) & 3);
   intToX(W[A + SGN]!, W[24]!, W[25]!);
-  if (W[26]) {
-    f |= PE;
-    if (W[27]) f |= C1;
-    if (!(cw & PE)) f |= 0; // the rounded result is still delivered
-  }
+  // Inexact: PE (an unmasked PE still delivers the rounded result).
+  if (W[26]) f |= PE | (W[27] ? C1 : 0);
   return f;
 }
 
@@ -1265,7 +1256,7 @@ export function remX(aSe: number, aHi: number, aLo: number, bSe: number, bHi: nu
   let r1 = W[A + M1]! >>> 0, r0 = W[A + M0]! >>> 0;
   const b1 = W[B + M1]! >>> 0, b0 = W[B + M0]! >>> 0;
   let q = 0; // low bits of the quotient (3 needed)
-  let rexp = eb; // exponent of the remainder's significand frame (r is m × 2^(rexp-63))
+  let rexp: number; // the remainder is r × 2^(rexp-63)
   if (d < 0) {
     // |a| < |b|: quotient 0 (FPREM), FPREM1 may still subtract once when |a| > |b|/2.
     if (!round1 || d < -1) {
@@ -1277,19 +1268,16 @@ export function remX(aSe: number, aHi: number, aLo: number, bSe: number, bHi: nu
       return f | finishRem(cw);
     }
   }
-  // Work in a frame where both are aligned at exponent eb: A = r × 2^d with r, b 64-bit.
-  // Bit-serial: for i from d down to 0: (carry:r) ≥ b ? subtract, q bit 1; then shift.
+  // In b's frame a = r × 2^d (r, b 64-bit): bit-serial division, for i from d down to 0:
+  // (carry:r) >= b ? subtract and set the quotient bit; then shift left. (d = -1, FPREM1 only,
+  // skips this: the quotient is 0.)
   let carry = 0;
-  if (d < 0) {
-    // d == -1 (FPREM1 only): a = r/2 relative to b's frame; treat as r with one fractional bit.
-    // Compare 2a with b... handled below by working at exponent ea with b doubled.
-  }
   if (d >= 0) {
     for (let i = d; i >= 0; i--) {
-      let ge = carry !== 0 || r1 > b1 || (r1 === b1 && r0 >= b0);
+      const ge = carry !== 0 || r1 > b1 || (r1 === b1 && r0 >= b0);
       q = (q << 1) & 7;
       if (ge) {
-        let t = r0 - b0;
+        const t = r0 - b0;
         const br = t < 0 ? 1 : 0;
         r0 = (t + br * 4294967296) >>> 0;
         r1 = (r1 - b1 - br + (carry ? 4294967296 : 0)) >>> 0;
@@ -1301,7 +1289,6 @@ export function remX(aSe: number, aHi: number, aLo: number, bSe: number, bHi: nu
         r1 = ((r1 << 1) | (r0 >>> 31)) >>> 0;
         r0 = (r0 << 1) >>> 0;
       }
-      void ge;
     }
   }
   rexp = eb;
@@ -1337,12 +1324,11 @@ export function remX(aSe: number, aHi: number, aLo: number, bSe: number, bHi: nu
         const lo = t >= 4294967296 ? t - 4294967296 : t;
         const cy = t >= 4294967296 ? 1 : 0;
         const hi = 2 * b1 + cy - r1 - br; // < 2^64 since r > b
-        // hi may exceed 2^32: renormalize by shifting right if so.
+        // 2b - r may need 65 bits: then b - a is taken in b's frame (its low bit is 0 there).
         if (hi >= 4294967296) {
           r1 = (hi / 2) >>> 0;
           r0 = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
           rexp = eb;
-          // (lost bit) — lo's low bit: hi/lo here is exact since b - a has <= 64 significant bits
         } else {
           r1 = hi >>> 0;
           r0 = lo >>> 0;
@@ -1369,9 +1355,6 @@ export function remX(aSe: number, aHi: number, aLo: number, bSe: number, bHi: nu
     return f;
   }
   W[ZS] = rs;
-  W[ZE_] = rexp;
-  W[ZM1] = r1 | 0;
-  W[ZM0] = r0 | 0;
   W[ZX] = 0;
   // Normalize (the remainder is exact; only a tiny result can need denormalizing).
   W[A + M1] = r1 | 0;
@@ -1506,17 +1489,8 @@ export function toF32X(se: number, hi: number, lo: number, cw: number): number {
  * taken at face value (digit values 10-15 weigh as such).
  */
 export function fromBcdX(b: Uint8Array, o: number): void {
-  // value = sum of digits; split into high 9 digits and low 9 digits to stay exact in doubles.
+  // Digits 17..9 and 8..0 as two 9-digit numbers (exact in doubles).
   let lo9 = 0, hi9 = 0;
-  for (let i = 8; i >= 0; i--) {
-    const v = b[o + i]!;
-    const pair = (v >>> 4) * 10 + (v & 15);
-    if (i >= 4 && i <= 8) {
-      // bytes 4..8 hold digits 8..17 (byte 4's high digit is digit 9)
-    }
-    void pair;
-  }
-  // Straightforward: accumulate digits 17..9 into hi9, 8..0 into lo9.
   for (let d = 17; d >= 0; d--) {
     const v = b[o + (d >> 1)]!;
     const digit = d & 1 ? v >>> 4 : v & 15;
@@ -1525,7 +1499,7 @@ export function fromBcdX(b: Uint8Array, o: number): void {
   }
   // value = hi9 × 10^9 + lo9 < 2^64: compute in 32-bit words.
   // hi9 × 10^9 = hi9 × 1e9 as 64-bit: split hi9 into 16-bit halves.
-  const h = hi9 % 65536, g = (hi9 - h) / 65536; // hi9 = g × 2^16 + h (g < 2^16 for hi9 < 1.6e10... )
+  const h = hi9 % 65536, g = (hi9 - h) / 65536; // hi9 = g × 2^16 + h
   // p = hi9 × 1e9 = g×1e9×2^16 + h×1e9
   const p1 = h * 1e9 + lo9; // < 2^46
   const p2 = g * 1e9; // × 2^16, < 2^50
@@ -1570,10 +1544,7 @@ export function toBcdX(se: number, hi: number, lo: number, cw: number, out: Uint
     out[o + 9] = 0xff;
     return f;
   }
-  // Split into 9-digit halves: v = qh × 1e9 + r.
-  let v = (m1 >>> 0) * 4294967296 + (m0 >>> 0); // may be inexact above 2^53: do it in limbs
-  void v;
-  // Long division by 1e9 over 16-bit limbs.
+  // Split into 9-digit halves v = q × 1e9 + r by long division over 16-bit limbs (v < 2^60).
   const l3 = m1 >>> 16, l2 = m1 & 0xffff, l1 = m0 >>> 16, l0 = m0 & 0xffff;
   let r = l3;
   const q3 = Math.floor(r / 1e9);
