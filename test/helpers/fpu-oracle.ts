@@ -101,6 +101,11 @@ function word(r: Rng): number {
 export function randX(r: Rng): [number, number, number] {
   const s = r.bit() ? 0x8000 : 0;
   let hi = word(r), lo = word(r);
+  if (r.bit(0.04)) {
+    // All-ones significands just below the smallest normal of f80/f64/f32 (tininess boundary).
+    const e = r.pick([0x0000, 0x0001, 0x3c00, 0x3c01, 0x3f80, 0x3f81]);
+    return [s | e, (0xffffffff - (r.bit() ? r.int(0x800) : 0)) >>> 0, (0xffffffff - r.int(4)) >>> 0];
+  }
   const k = r.int(100);
   if (k < 4) return [s, 0, 0];
   if (k < 7) return [s | 0x7fff, 0x80000000, 0];
@@ -141,7 +146,13 @@ export function relatedX(r: Rng, a: [number, number, number]): [number, number, 
     const e = Math.max(0, Math.min(0x7ffe, (se & 0x7fff) + r.int(130) - 65));
     return [(se & 0x8000) ^ (r.bit() ? 0x8000 : 0) | e, (hi | 0x80000000) >>> 0, word(r)];
   }
-  if (k === 8) return [(se & 0x8000) | 0x3fff, 0x80000000, 0];
+  if (k === 8) {
+    // 1, or just below / above it: products that land next to a rounding boundary.
+    const v = r.int(3);
+    if (v === 0) return [(se & 0x8000) | 0x3fff, 0x80000000, 0];
+    if (v === 1) return [(se & 0x8000) | 0x3ffe, 0xffffffff, (0xffffffff - r.int(0x1000)) >>> 0];
+    return [(se & 0x8000) | 0x3fff, 0x80000000, r.int(0x1000)];
+  }
   const e = Math.max(1, Math.min(0x7ffe, (se & 0x7fff) - r.int(64)));
   return [r.bit() ? 0x8000 | e : e, (word(r) | 0x80000000) >>> 0, word(r)];
 }
@@ -149,6 +160,14 @@ export function relatedX(r: Rng, a: [number, number, number]): [number, number, 
 /** Random binary64 bits [lo, hi] biased to edge cases. */
 export function randF64(r: Rng): [number, number] {
   const s = r.bit() ? 0x80000000 : 0;
+  if (r.bit(0.06)) {
+    // Next to 1, or next to the smallest normal: products/quotients at the tininess boundary.
+    const v = r.int(4);
+    if (v === 0) return [(0xffffffff - r.int(16)) >>> 0, (s | 0x3fefffff) >>> 0];
+    if (v === 1) return [r.int(16), (s | 0x3ff00000) >>> 0];
+    if (v === 2) return [r.int(16), (s | 0x00100000) >>> 0];
+    return [(0xffffffff - r.int(16)) >>> 0, (s | 0x000fffff) >>> 0];
+  }
   const k = r.int(100);
   let fh = word(r) & 0xfffff, fl = word(r);
   if (k < 4) return [0, s];
@@ -174,6 +193,10 @@ export function randF64(r: Rng): [number, number] {
 /** Random binary32 bits biased to edge cases. */
 export function randF32(r: Rng): number {
   const s = r.bit() ? 0x80000000 : 0;
+  if (r.bit(0.06)) {
+    const v = r.int(4);
+    return (s | [0x3f7ffff0 + r.int(16), 0x3f800000 + r.int(16), 0x00800000 + r.int(16), 0x007ffff0 + r.int(16)][v]!) >>> 0;
+  }
   const k = r.int(100);
   let f = word(r) & 0x7fffff;
   if (k < 4) return s;

@@ -202,9 +202,24 @@ function fillOperand(op: string, r: Rng, v: DataView, a: DataView | null): void 
     return;
   }
   const use64 = t === 'f64';
+  // Products/quotients at the tininess boundary: (1 -/+ a few ulps) against the smallest normal
+  // (+ a few ulps), in either order, for a lane of a multiply or divide.
+  const boundary = a !== null && /^(mul|div|dp)/.test(op) && r.bit(0.15);
   if (use64) {
     for (let k = 0; k < 2; k++) {
       let [lo, hi] = randF64(r);
+      if (boundary && r.bit(0.5)) {
+        // One operand next to 1, the other next to the smallest normal (the dividend for DIV).
+        const one = (r.bit() ? 0x80000000 : 0) | (r.bit() ? 0x3fefffff : 0x3ff00000);
+        const oneLo = one & 0x100000 ? r.int(4) : (0xffffffff - r.int(4)) >>> 0;
+        const tiny = (r.bit() ? 0x80000000 : 0) | 0x00100000;
+        const tinyFirst = op.startsWith('div') || r.bit();
+        a!.setUint32(8 * k, tinyFirst ? r.int(4) : oneLo, true);
+        a!.setUint32(8 * k + 4, (tinyFirst ? tiny : one) >>> 0, true);
+        v.setUint32(8 * k, tinyFirst ? oneLo : r.int(4), true);
+        v.setUint32(8 * k + 4, (tinyFirst ? one : tiny) >>> 0, true);
+        continue;
+      }
       if (a && r.bit(0.25)) {
         lo = (a.getUint32(8 * k, true) + r.int(5) - 2) >>> 0;
         hi = (a.getUint32(8 * k + 4, true) ^ (r.bit() ? 0x80000000 : 0)) >>> 0;
@@ -220,6 +235,14 @@ function fillOperand(op: string, r: Rng, v: DataView, a: DataView | null): void 
   } else {
     for (let k = 0; k < 4; k++) {
       let x = randF32(r);
+      if (boundary && r.bit(0.5)) {
+        const one = (r.bit() ? 0x80000000 : 0) | (r.bit() ? 0x3f7ffffc + r.int(4) : 0x3f800000 + r.int(4));
+        const tiny = (r.bit() ? 0x80000000 : 0) | (0x00800000 + r.int(4));
+        const tinyFirst = op.startsWith('div') || r.bit();
+        a!.setUint32(4 * k, (tinyFirst ? tiny : one) >>> 0, true);
+        v.setUint32(4 * k, (tinyFirst ? one : tiny) >>> 0, true);
+        continue;
+      }
       if (a && r.bit(0.25)) x = ((a.getUint32(4 * k, true) + r.int(5) - 2) ^ (r.bit() ? 0x80000000 : 0)) >>> 0;
       if (/2si|2dq/.test(op) && r.bit(0.5)) x = ((r.bit() ? 0x80000000 : 0) | ((127 + r.int(66)) << 23) | (r.u32() & 0x7fffff)) >>> 0;
       v.setUint32(4 * k, x, true);
@@ -242,54 +265,68 @@ describe.skipIf(!oracle)(`SSE numerics vs the host CPU${oracle ? '' : ` (skipped
   beforeAll(() => {
     const o = oracle!;
     const rng = new Rng(SEED);
-    const input = new Uint8Array(names.length * CASES * IN_SIZE);
-    const idv = new DataView(input.buffer);
-    let n = 0;
-    for (const op of names) {
-      const id = o.ops.get(op);
-      if (id === undefined) throw new Error(`oracle lacks ${op}`);
-      for (let k = 0; k < CASES; k++, n++) {
-        const base = n * IN_SIZE;
-        idv.setUint32(base, id, true);
-        idv.setUint32(base + 4, randMxcsr(rng), true);
-        idv.setUint32(base + 8, rng.u32(), true);
-        idv.setUint32(base + 12, rng.bit(0.5) ? rng.u32() : rng.int(18) | (rng.int(18) << 8), true);
-        const a = new DataView(input.buffer, base + 16, 16);
-        fillOperand(op, rng, a, null);
-        fillOperand(op, rng, new DataView(input.buffer, base + 32, 16), a);
-        fillOperand(op, rng, new DataView(input.buffer, base + 48, 16), null);
-      }
-    }
-    const out = o.run(input);
     const fx = new Uint8Array(512);
     const s = new Sse(fx);
     const fdv = new DataView(fx.buffer);
-    n = 0;
-    for (const op of names) {
-      const bad: string[] = [];
-      results.set(op, bad);
-      for (let k = 0; k < CASES; k++, n++) {
-        const base = n * IN_SIZE;
-        const host = out.subarray(n * OUT_SIZE, (n + 1) * OUT_SIZE);
-        const hv = new DataView(host.buffer, host.byteOffset, OUT_SIZE);
-        if (hv.getUint32(24, true) === 4) {
-          skipped.add(op); // SIGILL: this CPU lacks the instruction
-          continue;
+    // Records of consecutive operations share one oracle run of at most BATCH records (bounded
+    // memory for long runs, few process spawns for short ones).
+    const BATCH = 150000;
+    const jobs: { op: string; count: number }[] = [];
+    for (const op of names) for (let done = 0; done < CASES; done += BATCH) jobs.push({ op, count: Math.min(BATCH, CASES - done) });
+    for (let j0 = 0; j0 < jobs.length; ) {
+      let j1 = j0, total = 0;
+      while (j1 < jobs.length && (j1 === j0 || total + jobs[j1]!.count <= BATCH)) total += jobs[j1++]!.count;
+      const input = new Uint8Array(total * IN_SIZE);
+      const idv = new DataView(input.buffer);
+      let first = 0;
+      for (let j = j0; j < j1; j++) {
+        const { op, count } = jobs[j]!;
+        const id = o.ops.get(op);
+        if (id === undefined) throw new Error(`oracle lacks ${op}`);
+        for (let n = first; n < first + count; n++) {
+          const base = n * IN_SIZE;
+          idv.setUint32(base, id, true);
+          idv.setUint32(base + 4, randMxcsr(rng), true);
+          idv.setUint32(base + 8, rng.u32(), true);
+          idv.setUint32(base + 12, rng.bit(0.5) ? rng.u32() : rng.int(18) | (rng.int(18) << 8), true);
+          const a = new DataView(input.buffer, base + 16, 16);
+          fillOperand(op, rng, a, null);
+          fillOperand(op, rng, new DataView(input.buffer, base + 32, 16), a);
+          fillOperand(op, rng, new DataView(input.buffer, base + 48, 16), null);
         }
-        const mx = idv.getUint32(base + 4, true);
-        fx.fill(0);
-        fdv.setUint32(24, mx, true);
-        fx.set(input.subarray(base + 16, base + 32), 160);
-        fx.set(input.subarray(base + 32, base + 48), 176);
-        fx.set(input.subarray(base + 48, base + 64), 192);
-        s.srcReg(1);
-        const rec = { a: new DataView(input.buffer, base + 16, 16), b: new DataView(input.buffer, base + 32, 16), imm: idv.getUint32(base + 8, true), aux: idv.getUint32(base + 12, true) };
-        const res = (MODELS[op]!(s, rec) ?? {}) as Out;
-        const diff = compare(res, fx, s, hv, host);
-        if (diff && bad.length < 8) {
-          bad.push(`mxcsr=${mx.toString(16)} imm=${rec.imm & 255} aux=${rec.aux.toString(16)} a=${hex(input.subarray(base + 16, base + 32))} b=${hex(input.subarray(base + 32, base + 48))}: ${diff}`);
-        }
+        first += count;
       }
+      const out = o.run(input);
+      first = 0;
+      for (let j = j0; j < j1; j++) {
+        const { op, count } = jobs[j]!;
+        if (!results.has(op)) results.set(op, []);
+        const bad = results.get(op)!;
+        for (let n = first; n < first + count; n++) {
+          const base = n * IN_SIZE;
+          const host = out.subarray(n * OUT_SIZE, (n + 1) * OUT_SIZE);
+          const hv = new DataView(host.buffer, host.byteOffset, OUT_SIZE);
+          if (hv.getUint32(24, true) === 4) {
+            skipped.add(op); // SIGILL: this CPU lacks the instruction
+            continue;
+          }
+          const mx = idv.getUint32(base + 4, true);
+          fx.fill(0);
+          fdv.setUint32(24, mx, true);
+          fx.set(input.subarray(base + 16, base + 32), 160);
+          fx.set(input.subarray(base + 32, base + 48), 176);
+          fx.set(input.subarray(base + 48, base + 64), 192);
+          s.srcReg(1);
+          const rec = { a: new DataView(input.buffer, base + 16, 16), b: new DataView(input.buffer, base + 32, 16), imm: idv.getUint32(base + 8, true), aux: idv.getUint32(base + 12, true) };
+          const res = (MODELS[op]!(s, rec) ?? {}) as Out;
+          const diff = compare(res, fx, s, hv, host);
+          if (diff && bad.length < 8) {
+            bad.push(`mxcsr=${mx.toString(16)} imm=${rec.imm & 255} aux=${rec.aux.toString(16)} a=${hex(input.subarray(base + 16, base + 32))} b=${hex(input.subarray(base + 32, base + 48))}: ${diff}`);
+          }
+        }
+        first += count;
+      }
+      j0 = j1;
     }
   }, 600_000);
 

@@ -549,13 +549,17 @@ function atanhSeries(d: number, a: number): void {
   mul(d, P, a);
 }
 
-/** Register d = log2(a) for a positive double-double a (register 40..48 are used). */
-function log2DD(d: number, a: number): void {
+/**
+ * log2 of a positive double-double a as an integer plus a fraction: register d = log2(m) for
+ * the reduced m in [sqrt(1/2), sqrt(2)), the integer is returned (the caller adds it, so that the
+ * integers cancel exactly before meeting the fraction). Registers 40..48 are used.
+ */
+function log2DD(d: number, a: number): number {
   F64[0] = T[a]!;
   let e = ((I32[1]! >>> 20) & 0x7ff) - 1023;
   const sc = Math.pow(2, -e);
   set(40, T[a]! * sc, T[a + 1]! * sc); // [1, 2)
-  if (T[40]! > Math.SQRT2) {
+  if (T[40]! + T[41]! > Math.SQRT2) {
     T[40] = T[40]! / 2;
     T[41] = T[41]! / 2;
     e++;
@@ -566,17 +570,18 @@ function log2DD(d: number, a: number): void {
   div(42, 42, 44);
   atanhSeries(46, 42);
   mulD(46, 46, 2);
-  mul(46, 46, LOG2E);
-  set(48, e, 0);
-  add(d, 48, 46);
+  mul(d, 46, LOG2E);
+  return e;
 }
 
 /** Register d = log2 of the unpacked finite positive value at slot o. */
 function log2Of(d: number, o: number): void {
   sigToDD(38, o);
-  log2DD(d, 38);
-  set(48, U[o + 2]!, 0);
-  add(d, d, 48);
+  const e = log2DD(d, 38) + U[o + 2]!;
+  if (e) {
+    set(48, e, 0);
+    add(d, d, 48);
+  }
 }
 
 /** FYL2X: y × log2(x) with x = ST(0), y = ST(1); arguments (y, x) in the ST(1), ST(0) order of binary ops. */
@@ -703,7 +708,11 @@ export function fyl2xp1X(ySe: number, yHi: number, yLo: number, xSe: number, xHi
       mul(50, 50, LOG2E);
     } else {
       add(56, 54, ONE);
-      log2DD(50, 56);
+      const e = log2DD(50, 56);
+      if (e) {
+        set(48, e, 0);
+        add(50, 50, 48);
+      }
     }
   }
   mul(50, 50, 52);
