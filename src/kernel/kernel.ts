@@ -5,7 +5,7 @@
  */
 import { KvmError } from '../sys/error.js';
 import type { IoctlArg } from '../sys/sys.js';
-import { abi, iocType, KVM_API_VERSION, KVMIO, type IoctlDef } from '../uapi/index.js';
+import { abi, iocType, KVM_API_VERSION, KVMIO, type IoctlDef, type IoctlName, type IoctlNumbers } from '../uapi/index.js';
 import { NOT_HANDLED, type ArchBackend } from './arch.js';
 import { genericCheckExtension } from './caps.js';
 import type { GuestMemfd } from './gmem.js';
@@ -29,8 +29,8 @@ const MAX_FDS = 1 << 20;
 export class Kernel {
   readonly space = new AddressSpace();
   private readonly files = new Map<number, KFile>();
-  /** ioctl numbers of this kernel's ABI, by name. */
-  readonly nr: Readonly<Record<string, number>>;
+  /** ioctl numbers of this kernel's ABI, by name (a misspelt `case nr.KVM_...` does not compile). */
+  readonly nr: IoctlNumbers;
 
   /** Instructions a KVM_RUN may retire before returning EINTR/KVM_EXIT_INTR (as a signal would). */
   runBudget = 200_000_000;
@@ -42,11 +42,11 @@ export class Kernel {
   jitHotness: number | undefined = undefined;
 
   constructor(readonly arch: ArchBackend) {
-    this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request]));
+    this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request])) as IoctlNumbers;
   }
 
   /** `ioctl number of` a declared ioctl (throws at setup time for a typo, never at run time). */
-  req(name: string): number {
+  req(name: IoctlName): number {
     const n = this.nr[name];
     if (n === undefined) throw new Error(`no ioctl ${name} in the ${this.arch.arch} ABI`);
     return n;

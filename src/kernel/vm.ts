@@ -5,6 +5,7 @@
  */
 import { KvmError } from '../sys/error.js';
 import { KVM_CAP, KVM_DIRTY_LOG, KVM_MEM, KVM_MEMORY_ATTRIBUTE } from '../uapi/constants.js';
+import type { IoctlName } from '../uapi/index.js';
 import { genericStructs as S } from '../uapi/kvm.js';
 import { NOT_HANDLED, type ArchBackend } from './arch.js';
 import { GuestMemfd } from './gmem.js';
@@ -82,7 +83,7 @@ export class Vm {
     this.slots = Array.from({ length: this.arch.addressSpaces(this) }, () => new MemslotSet());
   }
 
-  private req(name: string): number {
+  private req(name: IoctlName): number {
     return this.kernel.req(name);
   }
 

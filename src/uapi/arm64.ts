@@ -189,17 +189,17 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
   { prefix: 'PSCI_', values: PSCI },
   { prefix: '', values: KVM_ARM_IDSR },
-  { prefix: 'KVM_', values: { DEBUG_ARCH_HSR_HIGH_VALID: 1, ARM_MAX_DBG_REGS: 16, NR_SPSR: 5, VM_TYPE_ARM_IPA_SIZE_MASK: 0xffn } },
+  { prefix: 'KVM_', values: { DEBUG_ARCH_HSR_HIGH_VALID: 1, ARM_MAX_DBG_REGS: 16, NR_SPSR: 5, VM_TYPE_ARM_IPA_SIZE_MASK: 0xffn, NR_IRQCHIPS: 1 } },
 ];
 
 // ---------------------------------------------------------------------------------------------
 // ioctls
 
-const arm64Rows: IoctlRow[] = [
+const arm64Rows = [
   ['ARM_VCPU_INIT', 'w', 0xae, kvm_vcpu_init, ['vcpu']],
   ['ARM_PREFERRED_TARGET', 'r', 0xaf, kvm_vcpu_init, ['vm']],
   ['ARM_VCPU_FINALIZE', 'w', 0xc2, scalarArgs.int, ['vcpu']],
-];
+] as const satisfies readonly IoctlRow[];
 
 /** Every arm64 KVM ioctl this project declares, by C name. */
 export const ioctls = defineIoctls([...genericIoctlRows({ ...structs }), ...arm64Rows]);

@@ -183,6 +183,9 @@ export const KVM_GUESTDBG_X86 = {
   BLOCKIRQ: 0x00100000,
 } as const;
 
+/** kvm_irq_routing_irqchip.irqchip on x86 (KVM_NR_IRQCHIPS = 3). */
+export const KVM_IRQCHIP = { PIC_MASTER: 0, PIC_SLAVE: 1, IOAPIC: 2 } as const;
+
 /** KVM_CREATE_VM machine types on x86. */
 export const KVM_X86_VM = { DEFAULT_VM: 0, SW_PROTECTED_VM: 1, SEV_VM: 2, SEV_ES_VM: 3, SNP_VM: 4, TDX_VM: 5 } as const;
 
@@ -238,6 +241,8 @@ export const VECTOR = {
 export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_GUESTDBG_', values: KVM_GUESTDBG_X86 },
   { prefix: 'KVM_X86_', values: KVM_X86_VM },
+  { prefix: 'KVM_IRQCHIP_', values: KVM_IRQCHIP },
+  { prefix: 'KVM_', values: { NR_IRQCHIPS: 3 } },
   { prefix: 'KVM_TDX_', values: KVM_TDX },
   { prefix: 'KVM_SYNC_X86_', values: KVM_SYNC_X86 },
   { prefix: 'KVM_', values: { PIO_PAGE_OFFSET: 1, COALESCED_MMIO_PAGE_OFFSET: 2, DIRTY_LOG_PAGE_OFFSET: 64 } },
@@ -259,7 +264,7 @@ const SYS = ['system'] as const;
 const VM = ['vm'] as const;
 const VCPU = ['vcpu'] as const;
 
-const x86Rows: IoctlRow[] = [
+const x86Rows = [
   ['GET_MSR_INDEX_LIST', 'rw', 0x02, kvm_msr_list, SYS],
   ['GET_SUPPORTED_CPUID', 'rw', 0x05, kvm_cpuid2, SYS],
   ['GET_EMULATED_CPUID', 'rw', 0x09, kvm_cpuid2, SYS],
@@ -293,7 +298,7 @@ const x86Rows: IoctlRow[] = [
   ['SET_XCRS', 'w', 0xa7, kvm_xcrs, VCPU],
   ['GET_SREGS2', 'r', 0xcc, kvm_sregs2, VCPU],
   ['SET_SREGS2', 'w', 0xcd, kvm_sregs2, VCPU],
-];
+] as const satisfies readonly IoctlRow[];
 
 /** Every x86-64 KVM ioctl this project declares, by C name. */
 export const ioctls = defineIoctls([...genericIoctlRows({ ...structs }), ...x86Rows]);
