@@ -206,6 +206,25 @@ class VirtualSys implements Sys {
   close(fd: number): void {
     this.kernel.close(fd);
   }
+
+  eventfd(initval = 0, flags = 0): number {
+    return this.kernel.eventfd(initval, flags);
+  }
+
+  read(fd: number, buf: Uint8Array): number {
+    return this.kernel.read(fd, buf);
+  }
+
+  write(fd: number, buf: Uint8Array): number {
+    return this.kernel.write(fd, buf);
+  }
+
+  async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    const f = this.kernel.file(fd);
+    if (!f) throw KvmError.of('EBADF', 'poll', { fd });
+    // Files without a poll method are always readable (DEFAULT_POLLMASK).
+    return f.kind === 'eventfd' ? f.efd.ctx.waitReadable(timeoutMs) : true;
+  }
 }
 
 function decodeArg(type: unknown, arg: IoctlArg | undefined): unknown {

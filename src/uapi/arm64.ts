@@ -180,6 +180,9 @@ export const PSCI = {
  */
 export const KVM_ARM_IDSR = { KVM_CAP_ARM_IDSR_TO_USER: 180, KVM_EXIT_ARM_IDSR: 29 } as const;
 
+/** Page offset of the dirty ring in the vCPU mmap (KVM_DIRTY_LOG_PAGE_OFFSET, as on x86). */
+export const KVM_DIRTY_LOG_PAGE_OFFSET = 64;
+
 /** arm64 constant groups for the C checks. */
 export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_GUESTDBG_', values: KVM_GUESTDBG_ARM64 },
@@ -189,7 +192,7 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
   { prefix: 'PSCI_', values: PSCI },
   { prefix: '', values: KVM_ARM_IDSR },
-  { prefix: 'KVM_', values: { DEBUG_ARCH_HSR_HIGH_VALID: 1, ARM_MAX_DBG_REGS: 16, NR_SPSR: 5, VM_TYPE_ARM_IPA_SIZE_MASK: 0xffn, NR_IRQCHIPS: 1 } },
+  { prefix: 'KVM_', values: { DEBUG_ARCH_HSR_HIGH_VALID: 1, ARM_MAX_DBG_REGS: 16, NR_SPSR: 5, VM_TYPE_ARM_IPA_SIZE_MASK: 0xffn, NR_IRQCHIPS: 1, DIRTY_LOG_PAGE_OFFSET: KVM_DIRTY_LOG_PAGE_OFFSET } },
 ];
 
 // ---------------------------------------------------------------------------------------------

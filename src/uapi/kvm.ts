@@ -114,6 +114,9 @@ export const kvm_ioeventfd = struct('kvm_ioeventfd', {
 
 export const kvm_interrupt = struct('kvm_interrupt', { irq: u32 });
 
+/** KVM_GET_CLOCK / KVM_SET_CLOCK (declared in linux/kvm.h; x86 implements them). */
+export const kvm_clock_data = struct('kvm_clock_data', { clock: u64, flags: u32, pad0: u32, realtime: u64, host_tsc: u64, pad: array(u32, 4) });
+
 export const kvm_translation = struct('kvm_translation', {
   linear_address: u64,
   physical_address: u64,
@@ -263,6 +266,7 @@ export const genericStructs = {
   kvm_create_device,
   kvm_device_attr,
   kvm_interrupt,
+  kvm_clock_data,
   kvm_translation,
   kvm_mp_state,
   kvm_signal_mask,

@@ -99,8 +99,6 @@ export const kvm_sync_regs = struct('kvm_sync_regs', { regs: kvm_regs, sregs: kv
 
 export const kvm_pit_config = struct('kvm_pit_config', { flags: u32, pad: array(u32, 15) });
 
-export const kvm_clock_data = struct('kvm_clock_data', { clock: u64, flags: u32, pad0: u32, realtime: u64, host_tsc: u64, pad: array(u32, 4) });
-
 // TDX (arch/x86/include/uapi/asm/kvm.h, Linux 6.16+)
 
 export const kvm_tdx_cmd = struct('kvm_tdx_cmd', { id: u32, flags: u32, data: u64, hw_error: u64 }, { ext: true });
@@ -164,7 +162,6 @@ export const structs = {
   kvm_xcrs,
   kvm_sync_regs,
   kvm_pit_config,
-  kvm_clock_data,
   kvm_tdx_cmd,
   kvm_tdx_capabilities,
   kvm_tdx_init_vm,
@@ -273,8 +270,8 @@ const x86Rows = [
   ['SET_TSS_ADDR', 'none', 0x47, null, VM],
   ['SET_IDENTITY_MAP_ADDR', 'w', 0x48, scalarArgs.u64, VM],
   ['CREATE_PIT2', 'w', 0x77, kvm_pit_config, VM],
-  ['SET_CLOCK', 'w', 0x7b, kvm_clock_data, VM],
-  ['GET_CLOCK', 'r', 0x7c, kvm_clock_data, VM],
+  ['SET_CLOCK', 'w', 0x7b, genericStructs.kvm_clock_data, VM],
+  ['GET_CLOCK', 'r', 0x7c, genericStructs.kvm_clock_data, VM],
   ['MEMORY_ENCRYPT_OP', 'rw', 0xba, scalarArgs.ulong, ['vm', 'vcpu']],
   ['X86_SET_MSR_FILTER', 'w', 0xc6, kvm_msr_filter, VM],
   ['GET_SREGS', 'r', 0x83, kvm_sregs, VCPU],
