@@ -18,6 +18,13 @@ export const NOT_HANDLED = Symbol('not handled');
 export interface ArchBackend {
   /** The ABI (uapi layouts and ioctl numbers) this backend speaks. */
   readonly arch: Arch;
+  /** The backend's name in the static table of backends (src/sys/backends.ts); default: `arch`. */
+  readonly name?: string;
+  /**
+   * True once the arch's exit points consult the VM's I/O buses before building an exit
+   * (src/kernel/iobus.ts): then ioeventfds work and KVM_CAP_IOEVENTFD (+ ANY_LENGTH) are reported.
+   */
+  readonly ioBus?: boolean;
   /** Pages of the vCPU mmap area (kvm_run page first). x86: 3 (PIO data, coalesced MMIO); arm64: 2. */
   readonly vcpuMmapPages: number;
   /** KVM_MAX_VCPUS */

@@ -33,7 +33,8 @@ import { ERRNO } from './errno.js';
 import { KvmError } from './error.js';
 import { nativeSys } from './native.js';
 import type { HostMemory, IoctlArg, Sys } from './sys.js';
-import { archBackendOf, kernelOf } from './virtual.js';
+import { archBackendOf } from './backends.js';
+import { kernelOf } from './kernel-of.js';
 
 /** A vCPU of a `nativeSys()` VM: the fd is valid in every thread of the process. */
 export interface NativeVcpuHandle {
@@ -55,6 +56,8 @@ export interface VirtualVcpuHandle extends MirrorSpec {
   readonly fd: number;
   /** A VM fd of the vCPU's VM in the owner (-1 when none is open). */
   readonly vmFd: number;
+  /** The owner's arch backend by name (src/sys/backends.ts), when not the arch's own. */
+  readonly archBackend?: string;
   /** worker_threads.threadId of the owner (attaching there would deadlock). */
   readonly ownerThread: number;
   /** Control words of the synchronous forwarding channel. */
@@ -150,6 +153,7 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
   return {
     backend: 'virtual',
     arch: sys.arch,
+    ...(vm.arch.name ? { archBackend: vm.arch.name } : {}),
     fd: vcpuFd,
     vmFd,
     vcpuId: vcpu.id,
@@ -259,7 +263,7 @@ class AttachedSys implements Sys {
     this.fd = h.fd;
     this.port = h.port;
     this.ctrl = h.ctrl;
-    this.mirror = new VcpuMirror(archBackendOf(h.arch), h);
+    this.mirror = new VcpuMirror(archBackendOf(h.archBackend ?? h.arch), h);
     // VM-wide device operations of this vCPU run on the owner (Vm.callOwner).
     this.mirror.kernel.forward = (name, payload, vcpuId) => this.call({ op: 'owner', name, payload, vcpuId }).value;
     // An address the owner mapped since the last view: ask for its mappings once more.

@@ -8,6 +8,8 @@ import type { ArchBackend } from '../kernel/arch.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
 import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
 import { checkPointerArg } from './args.js';
+import { archBackendOf } from './backends.js';
+import { bindKernel, kernelOf } from './kernel-of.js';
 import { ERRNO, type ErrnoCode } from './errno.js';
 import { KvmError } from './error.js';
 import type { HostMemory, IoctlArg, Sys } from './sys.js';
@@ -74,21 +76,6 @@ export interface VirtualSysOptions {
   readonly archBackend?: ArchBackend;
 }
 
-/** Arch backends, registered by the arch modules (kept out of this module to avoid load cycles). */
-const backends: Partial<Record<Arch, () => ArchBackend>> = {};
-
-/** @internal Registers the factory of an arch backend. */
-export function registerArchBackend(arch: Arch, make: () => ArchBackend): void {
-  backends[arch] = make;
-}
-
-/** @internal The registered arch backend for `arch` (a worker thread's mirror kernel, smp.ts). */
-export function archBackendOf(arch: Arch): ArchBackend {
-  const b = backends[arch]?.();
-  if (!b) throw new Error(`no ${arch} backend is registered`);
-  return b;
-}
-
 /** The exit-union member that describes each exit reason. */
 const EXIT_MEMBER: Partial<Record<number, string>> = {
   [KVM_EXIT.UNKNOWN]: 'hw',
@@ -117,10 +104,10 @@ class VirtualSys implements Sys {
 
   constructor(opts: VirtualSysOptions) {
     this.arch = opts.archBackend?.arch ?? opts.arch ?? 'x86_64';
-    const backend = opts.archBackend ?? backends[this.arch]?.();
-    if (!backend) throw new Error(`no ${this.arch} backend is registered`);
+    const backend = opts.archBackend ?? archBackendOf(this.arch);
     if (backend.arch !== this.arch) throw new Error(`backend speaks ${backend.arch}, asked for ${this.arch}`);
     this.kernel = new Kernel(backend);
+    bindKernel(this, this.kernel);
     if (opts.runBudget !== undefined) {
       if (!(opts.runBudget > 0)) throw new Error('runBudget must be positive');
       this.kernel.runBudget = opts.runBudget;
@@ -249,7 +236,4 @@ export function virtualSys(options: VirtualSysOptions = {}): Sys {
   return new VirtualSys(options);
 }
 
-/** @internal The kernel behind a `virtualSys()` (white-box tests, models, the CLI). */
-export function kernelOf(sys: Sys): Kernel | undefined {
-  return sys instanceof VirtualSys ? sys.kernel : undefined;
-}
+export { kernelOf };
