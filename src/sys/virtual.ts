@@ -6,6 +6,7 @@
  */
 import type { ArchBackend } from '../kernel/arch.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
+import type { ClockMode } from '../kernel/timer.js';
 import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
 import { checkPointerArg } from './args.js';
 import { archBackendOf } from './backends.js';
@@ -72,6 +73,19 @@ export interface VirtualSysOptions {
   readonly jit?: boolean;
   /** @internal Block executions before translation (0: at first sight; tests use it). */
   readonly jitHotness?: number;
+  /**
+   * The clock guest time follows (TSC, kvmclock, CNTVCT, timer deadlines). 'host' (default): the
+   * host's monotonic clock. 'deterministic': time advances with the instructions the guest retires
+   * (1 ns each) and jumps to the next timer deadline when no vCPU of the VM is running, so a guest
+   * driven by timer interrupts gives the same exits, interrupts and counter values on every run.
+   */
+  readonly clock?: ClockMode;
+  /**
+   * How long a halted vCPU (HLT/WFI with an in-kernel irqchip) running on this Sys's own thread
+   * sleeps in one KVM_RUN before returning EINTR with KVM_EXIT_INTR, as a signal would, so the
+   * thread's event loop runs (default 10 ms). vCPUs on worker threads sleep until woken.
+   */
+  readonly haltWaitMs?: number;
   /** @internal Replaces the arch backend (the kernel's own tests use a null arch). */
   readonly archBackend?: ArchBackend;
 }
@@ -114,6 +128,14 @@ class VirtualSys implements Sys {
     }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
     if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
+    if (opts.clock !== undefined) {
+      if (opts.clock !== 'host' && opts.clock !== 'deterministic') throw new Error("clock must be 'host' or 'deterministic'");
+      this.kernel.clock = opts.clock;
+    }
+    if (opts.haltWaitMs !== undefined) {
+      if (!(opts.haltWaitMs >= 0)) throw new Error('haltWaitMs must be >= 0');
+      this.kernel.haltWaitMs = opts.haltWaitMs;
+    }
     const ioctls = abi[this.arch].ioctls as Record<string, { request: number }>;
     this.faults = (opts.faults ?? []).map((rule) => {
       const request = typeof rule.ioctl === 'number' ? rule.ioctl >>> 0 : ioctls[rule.ioctl]?.request;
