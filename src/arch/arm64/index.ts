@@ -10,6 +10,6 @@ import { arm64Backend as base } from './backend.js';
 
 export const arm64Backend: ArchBackend = {
   ...base,
-  // MMIO exits consult the VM's MMIO bus first (ioeventfds, in-kernel devices).
-  ioBus: false,
+  // MMIO exits consult the VM's MMIO bus first (Cpu.mmio): ioeventfds, in-kernel devices.
+  ioBus: true,
 };
