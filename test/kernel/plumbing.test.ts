@@ -59,8 +59,8 @@ describe('ioeventfd', () => {
     expect(e.tryRead()).toBe(null);
   });
 
-  // virt/kvm/eventfd.c kvm_assign_ioeventfd (6.12: 945-995), kvm_assign_ioeventfd_idx (826-888),
-  // ioeventfd_check_collision (801-815), kvm_deassign_ioeventfd_idx (890-931).
+  // Linux 6.12 virt/kvm/eventfd.c: kvm_assign_ioeventfd (945), kvm_assign_ioeventfd_idx (826),
+  // ioeventfd_check_collision (801), kvm_deassign_ioeventfd_idx (890).
   it('refuses what the kernel refuses', () => {
     const t = toyVm([code.hlt()]);
     const e = EventFd.create(t.sys);
@@ -95,7 +95,7 @@ describe('ioeventfd', () => {
 });
 
 describe('irqchip, routing, IRQ_LINE, SIGNAL_MSI', () => {
-  // x86 kvm_arch_vm_ioctl(KVM_CREATE_IRQCHIP) (arch/x86/kvm/x86.c 6623-6657): EEXIST, then EINVAL.
+  // x86 kvm_arch_vm_ioctl(KVM_CREATE_IRQCHIP) (Linux 6.12 arch/x86/kvm/x86.c:6623): EEXIST, then EINVAL.
   it('KVM_CREATE_IRQCHIP: EEXIST twice, EINVAL once a vCPU exists', () => {
     const t = toyVm([code.hlt()], { irqchip: true });
     expect(outcome(() => t.vm.createIrqchip())).toBe('EEXIST');
@@ -103,7 +103,7 @@ describe('irqchip, routing, IRQ_LINE, SIGNAL_MSI', () => {
     expect(outcome(() => u.vm.createIrqchip())).toBe('EINVAL');
   });
 
-  it('without an irqchip: IRQ_LINE ENXIO, SIGNAL_MSI / SET_GSI_ROUTING / IRQFD EINVAL (x86 6058-6067, irqchip.c kvm_send_userspace_msi, kvm_main.c 5366-5392, eventfd.c kvm_irqfd_assign)', () => {
+  it('without an irqchip: IRQ_LINE ENXIO, SIGNAL_MSI / SET_GSI_ROUTING / IRQFD EINVAL (6.12 x86.c:6058, irqchip.c:48, kvm_main.c:5366, eventfd.c:319)', () => {
     const t = toyVm([code.hlt()]);
     const e = EventFd.create(t.sys);
     expect(outcome(() => t.vm.irqLine(3, 1))).toBe('ENXIO');
@@ -134,7 +134,7 @@ describe('irqchip, routing, IRQ_LINE, SIGNAL_MSI', () => {
     expect(outcome(() => t.vm.signalMsi({ addressLo: 0, data: 0x62, flags: KVM_MSI.VALID_DEVID, devid: 3 }))).toBe('ok:1');
   });
 
-  // virt/kvm/irqchip.c kvm_set_irq_routing (176-241) and setup_routing_entry (126-158).
+  // Linux 6.12 virt/kvm/irqchip.c: kvm_set_irq_routing (168), setup_routing_entry (127); kvm_main.c:5366.
   it('SET_GSI_ROUTING: reroutes, and refuses what the kernel refuses', () => {
     const t = toyVm([code.ivt(0x2000), code.hlt(), code.hlt()], { irqchip: true, handler: [code.st64(RESULT), code.eoi(), code.iret()] });
     t.vm.setGsiRouting([
@@ -185,7 +185,7 @@ describe('irqfd', () => {
     expect(runToResult(t.vcpu)).toBe(32n + 8n);
   });
 
-  // virt/kvm/eventfd.c kvm_irqfd (6.12: 585-594) and kvm_irqfd_assign (294-458).
+  // Linux 6.12 virt/kvm/eventfd.c: kvm_irqfd (580), kvm_irqfd_assign (319), kvm_irqfd_deassign (550).
   it('refuses what the kernel refuses', () => {
     const t = toyVm([code.hlt()], { irqchip: true });
     const e = EventFd.create(t.sys);

@@ -118,7 +118,7 @@ describe('KVM_GET_CLOCK / KVM_SET_CLOCK', () => {
 });
 
 describe('KVM_CREATE_DEVICE and the device fd', () => {
-  // virt/kvm/kvm_main.c kvm_ioctl_create_device (6.12: 4879-4932), kvm_device_ioctl (4783-4805).
+  // Linux 6.12 virt/kvm/kvm_main.c: kvm_ioctl_create_device (4876), kvm_device_ioctl (4796).
   it('ENODEV for types the arch lacks; TEST only asks; attributes get/set/has', () => {
     const t = toyVm([code.hlt()]);
     expect(outcome(() => t.vm.createDevice(0))).toBe('ENODEV');
