@@ -154,9 +154,9 @@ export class VmIrq {
       // One route per irqchip for a GSI, and a non-irqchip route alone.
       if (e.type !== KVM_IRQ_ROUTING.IRQCHIP || ue.type !== KVM_IRQ_ROUTING.IRQCHIP || ue.irqchip.irqchip === e.irqchip?.irqchip) throw einval('GSI already routed there');
     }
-    const set = this.vm.arch.setRoutingEntry;
-    if (!set) throw einval('no in-kernel irqchip routes');
-    const a = set(this.vm, ue);
+    const arch = this.vm.arch;
+    if (!arch.setRoutingEntry) throw einval('no in-kernel irqchip routes');
+    const a = arch.setRoutingEntry(this.vm, ue);
     const route: IrqRoute = { gsi: ue.gsi, type: ue.type, set: a.set, ...(a.irqchip ? { irqchip: a.irqchip } : {}), msi: ue.type === KVM_IRQ_ROUTING.MSI ? ue.msi : null };
     if (route.irqchip) {
       const row = t.chip[route.irqchip.irqchip];
@@ -212,9 +212,8 @@ export function routedIrqLine(vm: Vm, irq: number, level: number, lineStatus: bo
 /** kvm_send_userspace_msi: EINVAL without an in-kernel irqchip or with unknown flags. */
 export function sendUserspaceMsi(vm: Vm, msi: MsiMessage): number {
   if (!(vm.arch.irqchipInKernel?.(vm) ?? false) || msi.flags & ~KVM_MSI.VALID_DEVID) throw einval('KVM_SIGNAL_MSI needs an in-kernel irqchip and valid flags');
-  const setMsi = vm.arch.setMsi;
-  if (!setMsi) throw einval('no MSI delivery');
-  return setMsi(vm, msi, KVM_USERSPACE_IRQ_SOURCE_ID, 1, false);
+  if (!vm.arch.setMsi) throw einval('no MSI delivery');
+  return vm.arch.setMsi(vm, msi, KVM_USERSPACE_IRQ_SOURCE_ID, 1, false);
 }
 
 /** Decodes a struct kvm_irq_routing_entry's fields into a RoutingEntryInput. */

@@ -233,7 +233,7 @@ export class Vm {
   private irqLine(status: boolean, arg: UserArg): number {
     const b = arg.bytes(S.kvm_irq_level.size);
     const ev = S.kvm_irq_level.decode(b);
-    const r = (this.arch.irqLine ?? routedIrqLine)(this, ev.irq, ev.level, status);
+    const r = this.arch.irqLine ? this.arch.irqLine(this, ev.irq, ev.level, status) : routedIrqLine(this, ev.irq, ev.level, status);
     if (status) S.kvm_irq_level.encodeInto({ status: r }, b);
     return 0;
   }

@@ -5,11 +5,8 @@
  * KVM_GET/SET_CLOCK — each with the errnos of virt/kvm (lines cited where checked).
  */
 import { describe, expect, it } from 'vitest';
-import { EventFd, KVM_CAP, KVM_CLOCK, KVM_IOEVENTFD_FLAG, KVM_IRQFD_FLAG, KVM_MSI, isKvmError, type VcpuExit } from '../../src/index.js';
-import { NULL_DEVICE_TYPE } from '../../src/kernel/null-irqchip.js';
-import { TIMER_VECTOR } from '../../src/kernel/null-arch.js';
+import { EventFd, KVM_CAP, KVM_IRQFD_FLAG, KVM_MSI, type VcpuExit } from '../../src/index.js';
 import { kernelOf } from '../../src/sys/kernel-of.js';
-import { KVM_BUS } from '../../src/kernel/iobus.js';
 import { outcome } from '../helpers/backends.js';
 import { code, toyVm } from './toy.js';
 
