@@ -30,6 +30,13 @@ export const HOST_TSC_KHZ = 2_400_000;
 /** Instructions a vCPU runs between looks at the host clock while a deadline is armed. */
 const HOST_POLL_INSNS = 1 << 12;
 
+/**
+ * Under the deterministic clock, the most instructions a run loop retires between syncs: the arch
+ * loops count retired instructions per stretch, so a counter read inside one sees the time at its
+ * start. Counters then advance in steps of at most this many instructions (ns).
+ */
+const DETERMINISTIC_STRETCH = 256;
+
 // The clock's words in the VM's shared block (Vm.sharedWords), from CLOCK_BASE.
 /** Byte offset of the clock's words in Vm.sharedWords. */
 export const CLOCK_BASE = 128;
@@ -287,10 +294,11 @@ export class VcpuTimer {
    */
   budget(max: number, retired: number): number {
     const next = this.next;
-    if (next === Infinity) return max;
-    if (!this.clock.deterministic) return Math.min(max, HOST_POLL_INSNS);
-    const left = Math.ceil((next - this.now(retired)) / NS_PER_INSN);
-    return Math.max(1, Math.min(max, left));
+    if (!this.clock.deterministic) return next === Infinity ? max : Math.min(max, HOST_POLL_INSNS);
+    this.sync(retired);
+    if (next === Infinity) return Math.min(max, DETERMINISTIC_STRETCH);
+    const left = Math.ceil((next - this.clock.now()) / NS_PER_INSN);
+    return Math.max(1, Math.min(max, DETERMINISTIC_STRETCH, left));
   }
 
   /** Fires every deadline (the vCPU's and, on the owner thread, the VM's) that came due; true if any fired. */

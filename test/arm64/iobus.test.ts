@@ -37,6 +37,22 @@ describe.each(ENGINES)('$name', (engine) => {
     expect(m.vm.checkExtension(KVM_CAP.IOEVENTFD)).toBe(1);
   });
 
+  it('the deterministic clock: the same CNTVCT/CNTPCT values on every run, 1/16 tick per instruction', () => {
+    const values = () => {
+      const m = armMachine(armGuest('clock'), { sys: { clock: 'deterministic' } });
+      expect(m.vcpu.run()).toMatchObject({ reason: 'system_event', type: 1 });
+      const dv = new DataView(m.ram.bytes.buffer, m.ram.bytes.byteOffset + 0x30000);
+      return Array.from({ length: 8 }, (_, i) => dv.getBigUint64(8 * i, true));
+    };
+    const a = values();
+    expect(values()).toEqual(a);
+    for (let i = 2; i < 8; i += 2) {
+      const d = a[i]! - a[i - 2]!; // CNTVCT, ~2000 instructions apart at 62.5 MHz (1 ns each; stretches of up to 256)
+      expect(d >= 100n && d <= 150n).toBe(true);
+      expect(a[i + 1]! - a[i]!).toBe(a[1]! - a[0]!); // CNTPCT - CNTVCT = CNTVOFF
+    }
+  });
+
   it('an in-kernel device answers MMIO loads: the same registers as the VMM answering the exits', () => {
     const m = armMachine(armGuest('mmio'));
     // The device of test/arm64/exits.test.ts: reads return bytes 0x80 + (address & 0x7f) + i.

@@ -10,6 +10,6 @@ import { x86Backend as base } from './backend.js';
 
 export const x86Backend: ArchBackend = {
   ...base,
-  // IN/OUT and MMIO exits consult the VM's I/O buses first (ioeventfds, in-kernel devices).
-  ioBus: false,
+  // IN/OUT, OUTS and MMIO exits consult the VM's I/O buses first (ioeventfds, in-kernel devices).
+  ioBus: true,
 };
