@@ -123,7 +123,7 @@ function loop(vcpu: Vcpu, c: CpuT): number {
   for (;;) {
     try {
       // vcpu->requests: a kick from any thread stops the run between blocks (jitRun/fastRun check it).
-      if (Atomics.load(requests, 0) !== 0) checkRequests(vcpu);
+      if (requests[0] !== 0) checkRequests(vcpu);
       const chunk = timer.budget(Math.min(POLL_INTERVAL, budget - (c.retired - start + faults)), c.retired); // never past the budget or a deadline
       if (c.attn !== 0) slowStep(c);
       else if (c.jit !== null) jitRun(c, chunk, requests);
@@ -225,7 +225,7 @@ function fastRun(c: CpuT, n: number, requests: Int32Array | null = null): number
       const pc = c.pc;
       let off = pc - c.fetchVa;
       if (!(off >= 0 && off < 4096)) {
-        if (c.attn !== 0 || (requests !== null && Atomics.load(requests, 0) !== 0)) break;
+        if (c.attn !== 0 || (requests !== null && requests[0] !== 0)) break;
         c.fetchSlow();
         off = pc - c.fetchVa;
       }
@@ -264,7 +264,7 @@ function jitRun(c: CpuT, n: number, requests: Int32Array): void {
   try {
     for (;;) {
       const left = stop - c.retired;
-      if (left <= 0 || c.attn !== 0 || Atomics.load(requests, 0) !== 0) return;
+      if (left <= 0 || c.attn !== 0 || requests[0] !== 0) return;
       const pc = c.pc;
       let b = table[(pc >>> 2) & TABLE_MASK]!;
       if (b.va !== pc || b.key !== c.jitKey) b = jit.lookup(pc);
