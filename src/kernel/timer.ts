@@ -185,8 +185,15 @@ class DeadlineQueue {
 export class VmTimers {
   private readonly q = new DeadlineQueue();
   private hostTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The owner-thread vCPU timers that also service these deadlines (told when they change). */
+  private readonly vcpuTimers: VcpuTimer[] = [];
 
   constructor(private readonly clock: VmClock) {}
+
+  /** A vCPU timer of the owner thread: it services these deadlines too. */
+  attach(t: VcpuTimer): void {
+    this.vcpuTimers.push(t);
+  }
 
   get next(): number {
     return this.q.next;
@@ -194,12 +201,12 @@ export class VmTimers {
 
   arm(key: unknown, at: number, fire: () => void): void {
     this.q.arm(key, at, fire);
-    this.schedule();
+    this.changed();
   }
 
   cancel(key: unknown): boolean {
     const r = this.q.cancel(key);
-    this.schedule();
+    this.changed();
     return r;
   }
 
@@ -211,8 +218,13 @@ export class VmTimers {
   poll(): boolean {
     if (this.q.next > this.clock.now()) return false;
     const r = this.q.expire(this.clock.now());
-    this.schedule();
+    this.changed();
     return r;
+  }
+
+  private changed(): void {
+    this.schedule();
+    for (const t of this.vcpuTimers) t.refresh();
   }
 
   /** Stops the host timer (VM destroyed). */
@@ -240,12 +252,25 @@ export class VcpuTimer {
   private readonly q = new DeadlineQueue();
   /** The arch's retired-instruction count at the last sync (NaN: not synced on this thread yet). */
   private lastRetired = NaN;
+  /**
+   * True on the host clock with no deadline to service: the run loops then skip `budget` and
+   * `poll` altogether (one field read per stretch on the hot exit path).
+   */
+  quiet: boolean;
 
   constructor(
     readonly clock: VmClock,
     /** The VM's timers, when this vCPU runs on the thread that owns them (else null). */
     private readonly vmTimers: VmTimers | null,
-  ) {}
+  ) {
+    this.quiet = !clock.deterministic;
+    vmTimers?.attach(this);
+  }
+
+  /** Recomputes `quiet` (a deadline was armed, cancelled or fired). */
+  refresh(): void {
+    this.quiet = !this.clock.deterministic && this.next === Infinity;
+  }
 
   /**
    * The VM time this vCPU sees, ns. `retired` is the arch's count of retired instructions: under
@@ -278,10 +303,13 @@ export class VcpuTimer {
   /** Arms (or re-arms) the deadline `key` at VM time `at` ns; `fire` runs on this vCPU's thread. */
   arm(key: unknown, at: number, fire: () => void): void {
     this.q.arm(key, at, fire);
+    this.quiet = false;
   }
 
   cancel(key: unknown): boolean {
-    return this.q.cancel(key);
+    const r = this.q.cancel(key);
+    this.refresh();
+    return r;
   }
 
   armedAt(key: unknown): number | undefined {
@@ -308,6 +336,7 @@ export class VcpuTimer {
     if (this.next > now) return false;
     let fired = this.q.next <= now && this.q.expire(now);
     if (this.vmTimers !== null && this.vmTimers.poll()) fired = true;
+    this.refresh();
     return fired;
   }
 }

@@ -88,7 +88,7 @@ export class Vcpu {
     switch (request) {
       case nr.KVM_RUN:
         if (arg.int !== 0n) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
-        return this.runOnce();
+        return this.vm.clock.deterministic ? this.runCounted() : this.vm.arch.run(this);
       case nr.KVM_SET_SIGNAL_MASK:
         return this.setSignalMask(arg);
       default: {
@@ -99,10 +99,9 @@ export class Vcpu {
     throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
   }
 
-  /** kvm_arch_vcpu_ioctl_run; the deterministic clock counts the vCPUs running. */
-  private runOnce(): number {
+  /** kvm_arch_vcpu_ioctl_run under the deterministic clock, which counts the vCPUs running. */
+  private runCounted(): number {
     const clock = this.vm.clock;
-    if (!clock.deterministic) return this.vm.arch.run(this);
     clock.setRunning(1);
     try {
       return this.vm.arch.run(this);

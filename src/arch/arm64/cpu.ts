@@ -9,7 +9,7 @@
  * @module
  */
 import * as __exits from '../../kernel/exits.js';
-import { KVM_BUS } from '../../kernel/iobus.js';
+import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import type { Jit } from './jit.js';
@@ -126,6 +126,8 @@ function dvOf(bytes: Uint8Array): DataView {
 
 export class Cpu extends Arm64State {
   readonly vm: Vm;
+  /** The VM's MMIO bus (kvm->buses[KVM_MMIO_BUS]): data aborts go there before exiting. */
+  private readonly mmioBus: IoBus;
   readonly vmState: Arm64VmState;
   /** Address of the instruction being executed. */
   insnPc = 0;
@@ -236,6 +238,7 @@ export class Cpu extends Arm64State {
   ) {
     super(mpidr);
     this.vm = vcpu.vm;
+    this.mmioBus = vcpu.vm.buses[KVM_BUS_MMIO]!;
     this.vmState = vcpu.vm.archState as Arm64VmState;
     this.host = host;
     this.cntvoff = hostTicks(this); // CNTVCT starts at 0 at reset
@@ -723,8 +726,8 @@ export class Cpu extends Arm64State {
     const len = 1 << ((syn >>> 8) & 3);
     // kvm_io_bus (io_mem_abort): an in-kernel device (an ioeventfd...) may take the whole access;
     // the instruction then completes against the scratch (a load reads the device's data there).
-    const bus = this.vm.buses[KVM_BUS_MMIO]!;
-    if (size === len && !bus.empty && (write ? bus.writeValue(v, pa, len, lo, hi) : bus.readValue(v, pa, len))) {
+    const bus = this.mmioBus;
+    if (!bus.empty && size === len && (write ? bus.writeValue(v, pa, len, lo, hi) : bus.readValue(v, pa, len))) {
       if (!write) this.split.set(bus.scratch, 8);
       const r = this.resolved;
       r.dv = this.splitDv;

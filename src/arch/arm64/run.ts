@@ -124,11 +124,12 @@ function loop(vcpu: Vcpu, c: CpuT): number {
     try {
       // vcpu->requests: a kick from any thread stops the run between blocks (jitRun/fastRun check it).
       if (requests[0] !== 0) checkRequests(vcpu);
-      const chunk = timer.budget(Math.min(POLL_INTERVAL, budget - (c.retired - start + faults)), c.retired); // never past the budget or a deadline
+      const lim = Math.min(POLL_INTERVAL, budget - (c.retired - start + faults)); // never past the budget
+      const chunk = timer.quiet ? lim : timer.budget(lim, c.retired); // nor a timer deadline
       if (c.attn !== 0) slowStep(c);
       else if (c.jit !== null) jitRun(c, chunk, requests);
       else fastRun(c, chunk, requests);
-      if (timer.next !== Infinity) timer.poll(c.retired);
+      if (!timer.quiet) timer.poll(c.retired);
       if (c.stop !== 0) {
         const exit = (c.stop & STOP_EXIT) !== 0;
         c.stop = 0;

@@ -151,13 +151,14 @@ export class X86Machine {
         }
         if (v.requests[0] !== 0) this.checkRequests(); // vcpu->requests: a kick from any thread
         const timer = v.timer;
-        const n = this.runBlock(timer.budget(Math.min(budget - executed, POLL_INTERVAL), this.retired));
+        const lim = Math.min(budget - executed, POLL_INTERVAL);
+        const n = this.runBlock(timer.quiet ? lim : timer.budget(lim, this.retired));
         // A block that retired nothing delivered a fault: count it, so a fault storm (a handler
         // that faults again, forever) still ends with EINTR when the budget runs out.
         executed += n || 1;
         this.retired += n;
         this.sincePoll += n;
-        if (timer.next !== Infinity) timer.poll(this.retired); // the vCPU's timer deadlines
+        if (!timer.quiet) timer.poll(this.retired); // the vCPU's timer deadlines
         if (this.stopReason) {
           this.finishExit();
           return 0;
