@@ -109,10 +109,10 @@ export const nullArch: ArchBackend = {
         return 0;
       }
       case I.KVM_GET_MP_STATE.request:
-        arg.bytes(4).set(S.kvm_mp_state.encode({ mp_state: c.mpState }));
+        arg.bytes(S.kvm_mp_state.size).set(S.kvm_mp_state.encode({ mp_state: c.mpState }));
         return 0;
       case I.KVM_SET_MP_STATE.request: {
-        const s = S.kvm_mp_state.decode(arg.bytes(4)).mp_state;
+        const s = S.kvm_mp_state.decode(arg.bytes(S.kvm_mp_state.size)).mp_state;
         if (s !== KVM_MP_STATE.RUNNABLE && s !== KVM_MP_STATE.HALTED) throw KvmError.of('EINVAL', 'ioctl');
         c.mpState = s;
         return 0;

@@ -5,6 +5,7 @@
  */
 import { KvmError } from '../sys/error.js';
 import { arm64, iocType, KVMIO, x86_64 } from '../uapi/index.js';
+import { genericStructs } from '../uapi/kvm.js';
 import { NOT_HANDLED } from './arch.js';
 import { RUN } from './exits.js';
 import { PAGE_SIZE } from './hva.js';
@@ -15,6 +16,8 @@ import type { Vm } from './vm.js';
 /** Pages backing a vCPU's mmap area: the arch's pages plus room up to the dirty-ring offset. */
 const RUN_AREA_PAGES = x86_64.KVM_PAGE_OFFSET.DIRTY_LOG;
 if (arm64.KVM_DIRTY_LOG_PAGE_OFFSET !== RUN_AREA_PAGES) throw new Error('KVM_DIRTY_LOG_PAGE_OFFSET differs between arches');
+/** sizeof(sigset_t) of the kernel (64 signals): the only KVM_SET_SIGNAL_MASK length it accepts. */
+const KERNEL_SIGSET_BYTES = 8;
 /** Offset of kvm_run.immediate_exit. */
 const IMMEDIATE_EXIT = RUN.immediate_exit;
 /**
@@ -116,10 +119,10 @@ export class Vcpu {
       this.sigmask = null;
       return 0;
     }
-    const hdr = arg.bytes(4);
-    const len = new DataView(hdr.buffer, hdr.byteOffset, 4).getUint32(0, true);
-    if (len !== 8) throw KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd });
-    this.sigmask = arg.slice(4, 8).slice();
+    const M = genericStructs.kvm_signal_mask;
+    const len = M.decode(arg.bytes(M.size)).len;
+    if (len !== KERNEL_SIGSET_BYTES) throw KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd });
+    this.sigmask = arg.slice(M.offsetOf('sigset'), KERNEL_SIGSET_BYTES).slice();
     return 0;
   }
 }

@@ -231,3 +231,20 @@ describe('irqfd', () => {
     expect(vm.irqfds.count).toBe(0);
   });
 });
+
+describe('default routing tables the irqchip models install', () => {
+  it('x86: GSI 0-15 to the IOAPIC and the PIC, 16-23 to the IOAPIC (irq_comm.c default_routing[])', async () => {
+    const { x86DefaultIrqRouting } = await import('../../src/arch/x86/irq-routing.js');
+    const r = x86DefaultIrqRouting();
+    expect(r.length).toBe(40);
+    expect(r.slice(0, 2)).toEqual([{ gsi: 0, irqchip: 2, pin: 0 }, { gsi: 0, irqchip: 0, pin: 0 }]);
+    expect(r.filter((e) => e.gsi === 12)).toEqual([{ gsi: 12, irqchip: 2, pin: 12 }, { gsi: 12, irqchip: 1, pin: 4 }]);
+    expect(r.filter((e) => e.gsi === 20)).toEqual([{ gsi: 20, irqchip: 2, pin: 20 }]);
+  });
+
+  it('arm64: GSI n to SPI 32 + n (vgic-irqfd.c kvm_vgic_setup_default_irq_routing)', async () => {
+    const { arm64DefaultIrqRouting, KVM_IRQCHIP_NUM_PINS } = await import('../../src/arch/arm64/irq-routing.js');
+    expect(arm64DefaultIrqRouting(3)).toEqual([{ gsi: 0, irqchip: 0, pin: 0 }, { gsi: 1, irqchip: 0, pin: 1 }, { gsi: 2, irqchip: 0, pin: 2 }]);
+    expect(KVM_IRQCHIP_NUM_PINS).toBe(988);
+  });
+});
