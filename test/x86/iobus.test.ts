@@ -40,6 +40,8 @@ describe.each(backends)('$name', (b) => {
         vm.ioeventfd({ fd: fd(), addr: MMIO_BASE + 0x20, len: 2 });
         vm.ioeventfd({ fd: fd(), addr: 0x512, len: 4, pio: true });
         expect(vm.checkExtension(KVM_CAP.IOEVENTFD)).toBe(1);
+        expect(vm.checkExtension(KVM_CAP.IOEVENTFD_NO_LENGTH)).toBe(1);
+        expect(vm.checkExtension(KVM_CAP.IOEVENTFD_ANY_LENGTH)).toBe(1);
       },
       onExit: (e) => (e.reason === 'io' && e.port === 0x600 ? 'stop' : undefined),
     });

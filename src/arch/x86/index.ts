@@ -6,10 +6,13 @@
  * @module
  */
 import type { ArchBackend } from '../../kernel/arch.js';
+import { KVM_CAP } from '../../uapi/constants.js';
 import { x86Backend as base } from './backend.js';
 
 export const x86Backend: ArchBackend = {
   ...base,
+  // x86 reports length-0 ioeventfds on its own (the generic IOEVENTFD_ANY_LENGTH aside).
+  checkExtension: (cap, vm) => (cap === KVM_CAP.IOEVENTFD_NO_LENGTH ? 1 : base.checkExtension(cap, vm)),
   // IN/OUT, OUTS and MMIO exits consult the VM's I/O buses first (ioeventfds, in-kernel devices).
   ioBus: true,
 };
