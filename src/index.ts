@@ -6,9 +6,6 @@
  * - uapi: every KVM struct, constant and ioctl number as data, doubling as byte-exact C fixtures.
  * @packageDocumentation
  */
-import './arch/x86/backend.js';
-import './arch/arm64/backend.js';
-
 export * from './uapi/index.js';
 export * from './sys/index.js';
 export { virtualSys, type FaultRule, type TraceEvent, type VirtualSysOptions } from './sys/virtual.js';

@@ -3,3 +3,5 @@ export { Vm } from './vm.js';
 export { Vcpu } from './vcpu.js';
 export { decodeExit, type DebugExitArch, type VcpuExit } from './exit.js';
 export type * from './types.js';
+export { EventFd, type EventFdOptions } from './eventfd.js';
+export { Device, type DeviceAttrId } from './device.js';

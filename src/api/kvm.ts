@@ -4,7 +4,7 @@
  * @module
  */
 import type { Sys } from '../sys/sys.js';
-import { abi, type Arch } from '../uapi/index.js';
+import { abi, type Arch, type IoctlName } from '../uapi/index.js';
 import type { CpuidEntry } from './types.js';
 import { Vm } from './vm.js';
 
@@ -30,7 +30,7 @@ export class Kvm {
   }
 
   /** The request number of a declared ioctl of this arch. */
-  req(name: string): number {
+  req(name: IoctlName): number {
     const d = (this.abi.ioctls as Record<string, { request: number }>)[name];
     if (!d) throw new Error(`${name} is not a ${this.arch} ioctl`);
     return d.request;

@@ -1,6 +1,6 @@
 import { attachVcpu, exportVcpu, type VcpuHandle } from '../sys/smp.js';
 import type { HostMemory } from '../sys/sys.js';
-import { kvmRegSize, type abi } from '../uapi/index.js';
+import { kvmRegSize, type abi, type IoctlName } from '../uapi/index.js';
 import { decodeExit, type VcpuExit } from './exit.js';
 import type { Arm64VcpuInit, KvmRunView, X86DebugRegs, X86Fpu, X86Regs, X86Sregs, X86VcpuEvents } from './types.js';
 import { Kvm } from './kvm.js';
@@ -32,7 +32,7 @@ export class Vcpu {
     return this.vm.sys;
   }
 
-  private req(name: string): number {
+  private req(name: IoctlName): number {
     return this.vm.kvm.req(name);
   }
 
@@ -64,13 +64,13 @@ export class Vcpu {
     this.kvmRun.immediate_exit = v ? 1 : 0;
   }
 
-  private get_<T>(name: string, st: { alloc(): Uint8Array; decode(b: Uint8Array): T }): T {
+  private get_<T>(name: IoctlName, st: { alloc(): Uint8Array; decode(b: Uint8Array): T }): T {
     const b = st.alloc();
     this.sys.ioctl(this.fd, this.req(name), b);
     return st.decode(b);
   }
 
-  private set_<T>(name: string, st: { encode(v: T): Uint8Array }, v: T): void {
+  private set_<T>(name: IoctlName, st: { encode(v: T): Uint8Array }, v: T): void {
     this.sys.ioctl(this.fd, this.req(name), st.encode(v));
   }
 

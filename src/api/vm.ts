@@ -1,7 +1,11 @@
 import type { HostMemory } from '../sys/sys.js';
+import { KVM_CREATE_DEVICE_FLAG, KVM_IOEVENTFD_FLAG, KVM_IRQ_ROUTING, KVM_IRQFD_FLAG } from '../uapi/constants.js';
+import { Device } from './device.js';
 import type { Kvm } from './kvm.js';
-import type { MemoryRegion } from './types.js';
+import type { GsiRoute, IoeventfdOptions, IrqfdOptions, KvmClock, MemoryRegion, MsiMessage } from './types.js';
 import { Vcpu } from './vcpu.js';
+
+const fdOf = (f: number | { readonly fd: number }): number => (typeof f === 'number' ? f : f.fd);
 
 const big = (v: bigint | number | undefined): bigint => BigInt(v ?? 0);
 
@@ -119,6 +123,77 @@ export class Vm {
     const b = S.kvm_vcpu_init.alloc();
     this.sys.ioctl(this.fd, this.kvm.req('KVM_ARM_PREFERRED_TARGET'), b);
     return S.kvm_vcpu_init.decode(b);
+  }
+
+  // ---- interrupts, eventfds, devices, time -----------------------------------------------------
+
+  /** KVM_CREATE_IRQCHIP: the arch's in-kernel irqchip (x86: PICs + IOAPIC; arm64: a GICv2) and its default routing. */
+  createIrqchip(): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_CREATE_IRQCHIP'), 0);
+  }
+
+  /** KVM_IRQ_LINE: drives GSI `irq` (x86) or the encoded arm64 irq to `level` (true/1 high). */
+  irqLine(irq: number, level: boolean | number): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_IRQ_LINE'), this.S.kvm_irq_level.encode({ irq, level: Number(level) }));
+  }
+
+  /** KVM_IRQ_LINE_STATUS: as irqLine, returning the status (> 0 delivered, 0 coalesced or masked, < 0 not delivered). */
+  irqLineStatus(irq: number, level: boolean | number): number {
+    const b = this.S.kvm_irq_level.encode({ irq, level: Number(level) });
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_IRQ_LINE_STATUS'), b);
+    return this.S.kvm_irq_level.decode(b).status;
+  }
+
+  /** KVM_SIGNAL_MSI: returns > 0 when delivered, 0 when blocked by the guest. */
+  signalMsi(m: MsiMessage): number {
+    return this.sys.ioctl(this.fd, this.kvm.req('KVM_SIGNAL_MSI'), this.S.kvm_msi.encode({ address_lo: m.addressLo, address_hi: m.addressHi ?? 0, data: m.data, flags: m.flags ?? 0, devid: m.devid ?? 0 }));
+  }
+
+  /** KVM_SET_GSI_ROUTING: replaces the whole routing table. */
+  setGsiRouting(routes: readonly GsiRoute[]): void {
+    const S = this.S;
+    const b = S.kvm_irq_routing.alloc(routes.length);
+    const E = S.kvm_irq_routing_entry;
+    new DataView(b.buffer).setUint32(0, routes.length, true);
+    routes.forEach((r, i) => {
+      const at = S.kvm_irq_routing.size + i * E.size;
+      if (r.type === 'irqchip') E.encodeInto({ gsi: r.gsi, type: KVM_IRQ_ROUTING.IRQCHIP, u: { irqchip: { irqchip: r.irqchip, pin: r.pin } } }, b, at);
+      else if (r.type === 'msi') E.encodeInto({ gsi: r.gsi, type: KVM_IRQ_ROUTING.MSI, flags: r.flags ?? 0, u: { msi: { address_lo: r.addressLo, address_hi: r.addressHi ?? 0, data: r.data, devid: r.devid ?? 0 } } }, b, at);
+      else E.encodeInto({ gsi: r.gsi, type: r.type, flags: r.flags ?? 0, u: { pad: r.u ?? [] } }, b, at);
+    });
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_SET_GSI_ROUTING'), b);
+  }
+
+  /** KVM_IRQFD: a signal of the eventfd injects GSI `gsi` (deassign: removes it). */
+  irqfd(o: IrqfdOptions): void {
+    const flags = (o.deassign ? KVM_IRQFD_FLAG.DEASSIGN : 0) | (o.resamplefd !== undefined ? KVM_IRQFD_FLAG.RESAMPLE : 0) | (o.flags ?? 0);
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_IRQFD'), this.S.kvm_irqfd.encode({ fd: fdOf(o.fd), gsi: o.gsi, flags, resamplefd: o.resamplefd === undefined ? 0 : fdOf(o.resamplefd) }));
+  }
+
+  /** KVM_IOEVENTFD: a guest write to `addr` (of `datamatch`) signals the eventfd and completes without an exit. */
+  ioeventfd(o: IoeventfdOptions): void {
+    const flags = (o.datamatch !== undefined ? KVM_IOEVENTFD_FLAG.DATAMATCH : 0) | (o.pio ? KVM_IOEVENTFD_FLAG.PIO : 0) | (o.deassign ? KVM_IOEVENTFD_FLAG.DEASSIGN : 0) | (o.flags ?? 0);
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_IOEVENTFD'), this.S.kvm_ioeventfd.encode({ datamatch: BigInt(o.datamatch ?? 0), addr: BigInt(o.addr), len: o.len, fd: fdOf(o.fd), flags }));
+  }
+
+  /** KVM_CREATE_DEVICE of `type` (KVM_DEV_TYPE_*). With `test`, only asks whether the type exists (returns null). */
+  createDevice(type: number, opts: { test?: boolean } = {}): Device | null {
+    const b = this.S.kvm_create_device.encode({ type, flags: opts.test ? KVM_CREATE_DEVICE_FLAG.TEST : 0 });
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_CREATE_DEVICE'), b);
+    return opts.test ? null : new Device(this, this.S.kvm_create_device.decode(b).fd, type);
+  }
+
+  /** KVM_GET_CLOCK (x86): kvmclock, with the wall clock and host TSC read at the same instant. */
+  getClock(): KvmClock {
+    const b = this.S.kvm_clock_data.alloc();
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_GET_CLOCK'), b);
+    const d = this.S.kvm_clock_data.decode(b);
+    return { clock: d.clock, flags: d.flags, realtime: d.realtime, hostTsc: d.host_tsc };
+  }
+
+  /** KVM_SET_CLOCK (x86): sets kvmclock (with KVM_CLOCK_REALTIME, advanced by the wall time since `realtime`). */
+  setClock(c: { clock: bigint | number; flags?: number; realtime?: bigint | number }): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_SET_CLOCK'), this.S.kvm_clock_data.encode({ clock: BigInt(c.clock), flags: c.flags ?? 0, realtime: BigInt(c.realtime ?? 0) }));
   }
 
   close(): void {

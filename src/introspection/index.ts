@@ -8,7 +8,7 @@
  * of `kvmiInProcessPair()`); on `nativeSys()` the host fd is passed through unchanged.
  * @module
  */
-import { kernelOf } from '../sys/virtual.js';
+import { kernelOf } from '../sys/kernel-of.js';
 import type { Sys } from '../sys/sys.js';
 import { KvmiSocket } from './kvmi.js';
 import { FdStream, type FdStreamOptions } from './socket.js';

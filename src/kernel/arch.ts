@@ -4,6 +4,8 @@
  * @module
  */
 import type { Arch } from '../uapi/index.js';
+import type { KvmDeviceOps } from './device.js';
+import type { ArchRoute, MsiMessage, RoutingEntryInput } from './irq.js';
 import type { Kernel } from './kernel.js';
 import type { Vcpu } from './vcpu.js';
 import type { Vm } from './vm.js';
@@ -16,6 +18,13 @@ export const NOT_HANDLED = Symbol('not handled');
 export interface ArchBackend {
   /** The ABI (uapi layouts and ioctl numbers) this backend speaks. */
   readonly arch: Arch;
+  /** The backend's name in the static table of backends (src/sys/backends.ts); default: `arch`. */
+  readonly name?: string;
+  /**
+   * True once the arch's exit points consult the VM's I/O buses before building an exit
+   * (src/kernel/iobus.ts): then ioeventfds work and KVM_CAP_IOEVENTFD (+ ANY_LENGTH) are reported.
+   */
+  readonly ioBus?: boolean;
   /** Pages of the vCPU mmap area (kvm_run page first). x86: 3 (PIO data, coalesced MMIO); arm64: 2. */
   readonly vcpuMmapPages: number;
   /** KVM_MAX_VCPUS */
@@ -64,6 +73,44 @@ export interface ArchBackend {
    * runs the guest until the next exit and fills kvm_run. Returns 0 or throws a KvmError (EINTR...).
    */
   run(vcpu: Vcpu): number;
+
+  // ---- In-kernel irqchip and devices (src/kernel/{irq,irqfd,device}.ts). All optional: an arch
+  // without them answers as the kernel does for a VM with no in-kernel irqchip (IRQ_LINE ENXIO,
+  // SIGNAL_MSI / SET_GSI_ROUTING / IRQFD EINVAL, CREATE_DEVICE ENODEV), and KVM_CREATE_IRQCHIP
+  // is an unknown ioctl. The capabilities that need an irqchip (IRQFD, IRQ_ROUTING, SIGNAL_MSI,
+  // IRQFD_RESAMPLE) are reported only when `setRoutingEntry` exists. ----
+  /** KVM_NR_IRQCHIPS: irqchips a routing entry can name (x86 3: PIC master, slave, IOAPIC; arm64 1). */
+  readonly nrIrqchips?: number;
+  /** KVM_IRQCHIP_NUM_PINS: pins per irqchip (x86 24, arm64 988 SPIs). */
+  readonly irqchipPins?: number;
+  /**
+   * KVM_CREATE_IRQCHIP: creates the in-kernel irqchip and installs its default routing
+   * (`setDefaultIrqRouting`), or throws the kernel's errno (x86: EEXIST twice, EINVAL once a vCPU
+   * exists). Absent: the request is an unknown VM ioctl.
+   */
+  createIrqchip?(vm: Vm): void;
+  /** irqchip_in_kernel (kvm_arch_irqchip_in_kernel): absent means never. */
+  irqchipInKernel?(vm: Vm): boolean;
+  /** kvm_arch_intc_initialized: KVM_IRQFD answers EAGAIN until it holds (arm64: vGIC initialized). Absent: true. */
+  intcInitialized?(vm: Vm): boolean;
+  /** kvm_arch_irqfd_allowed (absent: irqchipInKernel; x86 also needs a full irqchip to resample). */
+  irqfdAllowed?(vm: Vm, resample: boolean): boolean;
+  /** kvm_arch_can_set_irq_routing: KVM_SET_GSI_ROUTING is EINVAL otherwise (absent: irqchipInKernel). */
+  canSetIrqRouting?(vm: Vm): boolean;
+  /**
+   * kvm_set_routing_entry: validates a routing entry (throw EINVAL) and gives the callback that
+   * drives its irqchip pin or MSI: the arch's setIrq for that route.
+   */
+  setRoutingEntry?(vm: Vm, e: RoutingEntryInput): ArchRoute;
+  /** kvm_set_msi: delivers an MSI (KVM_SIGNAL_MSI and MSI routes); the result as kvm_set_irq's. */
+  setMsi?(vm: Vm, msi: MsiMessage, irqSourceId: number, level: number, lineStatus: boolean): number;
+  /**
+   * kvm_vm_ioctl_irq_line: KVM_IRQ_LINE(_STATUS), returning the status. Absent: `routedIrqLine`
+   * (x86's: ENXIO without an irqchip, else kvm_set_irq on the GSI). arm64 decodes its irq-type layout.
+   */
+  irqLine?(vm: Vm, irq: number, level: number, lineStatus: boolean): number;
+  /** kvm_device_ops_table: the KVM_CREATE_DEVICE types this arch has (undefined: ENODEV). */
+  deviceOps?(type: number): KvmDeviceOps | undefined;
 
   // ---- SMP: vCPUs running on worker threads (src/kernel/smp.ts); absent: not supported ----
   /** Why this VM's vCPUs cannot run on another thread (undefined: they can). */

@@ -4,7 +4,9 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
-import { KVM_CAP, KVM_DIRTY_LOG, KVM_MEMORY_ATTRIBUTE } from '../uapi/constants.js';
+import { KVM_CAP, KVM_CLOCK, KVM_DIRTY_LOG, KVM_MEMORY_ATTRIBUTE } from '../uapi/constants.js';
+import { abi } from '../uapi/index.js';
+import { KVM_MAX_IRQ_ROUTES } from '../uapi/kvm.js';
 import type { ArchBackend } from './arch.js';
 import type { Vm } from './vm.js';
 
@@ -37,6 +39,26 @@ export function genericCheckExtension(arch: ArchBackend, cap: number, vm: Vm | n
       return arch.hasPrivateMem(vm) || arch.gmemFlags(vm) !== 0n ? 1 : 0;
     case KVM_CAP.GUEST_MEMFD_FLAGS:
       return Number(arch.gmemFlags(vm));
+    // KVM_CREATE_DEVICE answers every type (ENODEV for the ones the arch lacks), as the kernel's.
+    case KVM_CAP.DEVICE_CTRL:
+      return 1;
+    // Ioeventfds work once the arch's exit points consult the I/O buses.
+    case KVM_CAP.IOEVENTFD:
+    case KVM_CAP.IOEVENTFD_ANY_LENGTH:
+      return arch.ioBus ? 1 : 0;
+    // What needs an in-kernel irqchip: reported once the arch has one to route to.
+    case KVM_CAP.IRQCHIP:
+      return arch.createIrqchip ? 1 : undefined;
+    case KVM_CAP.IRQFD:
+    case KVM_CAP.SIGNAL_MSI:
+      return arch.setRoutingEntry ? 1 : 0;
+    case KVM_CAP.IRQFD_RESAMPLE:
+      return arch.setRoutingEntry ? 1 : undefined;
+    case KVM_CAP.IRQ_ROUTING:
+      return arch.setRoutingEntry ? KVM_MAX_IRQ_ROUTES : 0;
+    // KVM_GET_CLOCK / KVM_SET_CLOCK are generic here, where the arch's ABI declares them (x86).
+    case KVM_CAP.ADJUST_CLOCK:
+      return 'KVM_GET_CLOCK' in abi[arch.arch].ioctls ? KVM_CLOCK.TSC_STABLE | KVM_CLOCK.REALTIME | KVM_CLOCK.HOST_TSC : undefined;
     default:
       return undefined;
   }

@@ -5,10 +5,13 @@
  */
 import { KvmError } from '../sys/error.js';
 import type { IoctlArg } from '../sys/sys.js';
-import { abi, iocType, KVM_API_VERSION, KVMIO, type IoctlDef } from '../uapi/index.js';
+import { abi, iocType, KVM_API_VERSION, KVMIO, type IoctlDef, type IoctlName, type IoctlNumbers } from '../uapi/index.js';
 import { NOT_HANDLED, type ArchBackend } from './arch.js';
 import { genericCheckExtension } from './caps.js';
+import type { KvmDevice } from './device.js';
+import { eventFdRead, eventFdWrite, newEventFd, type EventFdCtx, type EventFdFile } from './eventfd.js';
 import type { GuestMemfd } from './gmem.js';
+import type { ClockMode } from './timer.js';
 import { AddressSpace, PAGE_SIZE } from './hva.js';
 import { UserArg } from './uarg.js';
 import type { Vcpu } from './vcpu.js';
@@ -21,7 +24,14 @@ export type KFile =
   | { readonly kind: 'vcpu'; readonly vcpu: Vcpu }
   | { readonly kind: 'guest_memfd'; readonly gmem: GuestMemfd; readonly vm: Vm }
   // KVMI (src/introspection): a stream socket to an introspection tool, for KVM_INTROSPECTION_HOOK
-  | { readonly kind: 'socket'; readonly socket: { close(): void } };
+  | { readonly kind: 'socket'; readonly socket: { close(): void } }
+  // eventfd(2): KVM_IRQFD / KVM_IOEVENTFD counters (src/kernel/eventfd.ts)
+  | { readonly kind: 'eventfd'; readonly efd: EventFdFile }
+  // KVM_CREATE_DEVICE (src/kernel/device.ts)
+  | { readonly kind: 'device'; readonly dev: KvmDevice; readonly vm: Vm };
+
+/** fds 0-2: stdio of a real process, open but nothing KVM knows (eventfd lookups answer EINVAL). */
+const STDIO_FDS = 3;
 
 /** RLIMIT_NOFILE of the virtual process. */
 const MAX_FDS = 1 << 20;
@@ -29,8 +39,8 @@ const MAX_FDS = 1 << 20;
 export class Kernel {
   readonly space = new AddressSpace();
   private readonly files = new Map<number, KFile>();
-  /** ioctl numbers of this kernel's ABI, by name. */
-  readonly nr: Readonly<Record<string, number>>;
+  /** ioctl numbers of this kernel's ABI, by name (a misspelt `case nr.KVM_...` does not compile). */
+  readonly nr: IoctlNumbers;
 
   /** Instructions a KVM_RUN may retire before returning EINTR/KVM_EXIT_INTR (as a signal would). */
   runBudget = 200_000_000;
@@ -41,12 +51,30 @@ export class Kernel {
   /** Executions of a decoded block before the JIT translates it (undefined: the arch's default). */
   jitHotness: number | undefined = undefined;
 
+  /** The clock new VMs follow (src/kernel/timer.ts). */
+  clock: ClockMode = 'host';
+
+  /**
+   * How long a halted vCPU running on this kernel's own thread may sleep in one KVM_RUN before it
+   * returns EINTR/KVM_EXIT_INTR, ms (src/kernel/requests.ts): the thread's event loop must run.
+   */
+  haltWaitMs = 10;
+
+  /**
+   * A worker thread's mirror kernel (src/kernel/smp.ts): true there. Its VM-wide device
+   * operations go to the owner through `forward`.
+   */
+  mirror = false;
+
+  /** Mirror kernels: runs a VM-wide device operation on the owner thread (set by the attached Sys). */
+  forward: ((op: string, payload: unknown, vcpuId: number) => unknown) | null = null;
+
   constructor(readonly arch: ArchBackend) {
-    this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request]));
+    this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request])) as IoctlNumbers;
   }
 
   /** `ioctl number of` a declared ioctl (throws at setup time for a typo, never at run time). */
-  req(name: string): number {
+  req(name: IoctlName): number {
     const n = this.nr[name];
     if (n === undefined) throw new Error(`no ioctl ${name} in the ${this.arch.arch} ABI`);
     return n;
@@ -87,6 +115,43 @@ export class Kernel {
     else if (f.kind === 'vcpu') f.vcpu.vm.fileClosed();
     else if (f.kind === 'guest_memfd') f.vm.fileClosed(); // kvm_gmem_release drops its kvm reference
     else if (f.kind === 'socket') f.socket.close(); // KVMI: drops the fd's reference
+    else if (f.kind === 'eventfd') f.efd.ctx.release(); // eventfd_release: POLLHUP to irqfds
+    else if (f.kind === 'device') {
+      f.dev.ops.release?.(f.dev); // kvm_device_release
+      f.vm.fileClosed();
+    }
+  }
+
+  /** eventfd(2): a new eventfd file (EINVAL for unknown flags). */
+  eventfd(initval: number, flags: number): number {
+    return this.install({ kind: 'eventfd', efd: newEventFd(initval, flags) });
+  }
+
+  /**
+   * read(2): eventfds only here (EBADF for a closed fd, EINVAL for files without read).
+   * `nonblock` overrides the file's O_NONBLOCK (a worker's forwarded read: it sleeps on its side).
+   */
+  read(fd: number, buf: Uint8Array, nonblock?: boolean): number {
+    const f = this.file(fd);
+    if (!f) throw KvmError.of('EBADF', 'read', { fd });
+    if (f.kind !== 'eventfd') throw KvmError.of('EINVAL', 'read', { fd });
+    return eventFdRead(f.efd, buf, nonblock);
+  }
+
+  /** write(2): eventfds only here (EBADF for a closed fd, EINVAL for files without write). */
+  write(fd: number, buf: Uint8Array): number {
+    const f = this.file(fd);
+    if (!f) throw KvmError.of('EBADF', 'write', { fd });
+    if (f.kind !== 'eventfd') throw KvmError.of('EINVAL', 'write', { fd });
+    return eventFdWrite(f.efd, buf);
+  }
+
+  /** eventfd_ctx_fdget: the eventfd behind `fd` (EBADF when not open, EINVAL when not an eventfd). */
+  eventfdCtx(fd: number): EventFdCtx {
+    const f = this.file(fd);
+    if (!f) throw KvmError.of(Number.isInteger(fd) && fd >= 0 && fd < STDIO_FDS ? 'EINVAL' : 'EBADF', 'ioctl', { message: `fd ${fd} is not an eventfd` });
+    if (f.kind !== 'eventfd') throw KvmError.of('EINVAL', 'ioctl', { message: `fd ${fd} is not an eventfd` });
+    return f.efd.ctx;
   }
 
   mmap(fd: number, length: number, offset: number): Uint8Array {
@@ -96,7 +161,7 @@ export class Kernel {
       throw KvmError.of('EINVAL', 'mmap');
     }
     if (f.kind === 'vcpu') return f.vcpu.mmap(length, offset);
-    // /dev/kvm and VM fds have no mmap; guest_memfd without GUEST_MEMFD_FLAG_MMAP neither.
+    // /dev/kvm, VM, eventfd and device fds have no mmap; guest_memfd without GUEST_MEMFD_FLAG_MMAP neither.
     throw KvmError.of('ENODEV', 'mmap');
   }
 
@@ -111,8 +176,11 @@ export class Kernel {
         return f.vm.ioctl(request, arg);
       case 'vcpu':
         return f.vcpu.ioctl(request, arg);
+      case 'device':
+        return f.dev.ioctl(request, arg);
       case 'guest_memfd':
       case 'socket': // KVMI socket
+      case 'eventfd':
         throw KvmError.of('ENOTTY', 'ioctl', { request, fd });
     }
   }

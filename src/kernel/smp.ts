@@ -12,6 +12,8 @@
  */
 import { KvmError } from '../sys/error.js';
 import type { ArchBackend } from './arch.js';
+import { KVM_BUS, type BusIndex, type IoDevice, type RangeView } from './iobus.js';
+import { Ioeventfd } from './ioeventfd.js';
 import { Kernel } from './kernel.js';
 import { Memslot, MemslotSet } from './memslots.js';
 import { Vcpu } from './vcpu.js';
@@ -41,6 +43,8 @@ export interface VmView {
   readonly gen: number;
   readonly slots: readonly SlotView[];
   readonly maps: readonly MappingView[];
+  /** The I/O buses' ranges, by enum kvm_bus. */
+  readonly buses: readonly (readonly RangeView[])[];
   /** ArchBackend.saveVm */
   readonly arch: unknown;
 }
@@ -60,7 +64,7 @@ export function vmView(vm: Vm): VmView {
       slots.push({ id: s.id, as: s.as, baseGfn: s.baseGfn, npages: s.npages, flags: s.flags, userspaceAddr: s.userspaceAddr, dirty: s.dirty });
     }
   }
-  return { gen, slots, maps: spaceView(vm.kernel), arch: vm.arch.saveVm!(vm) };
+  return { gen, slots, maps: spaceView(vm.kernel), buses: vm.buses.map((b) => b.view()), arch: vm.arch.saveVm!(vm) };
 }
 
 /** Why the vCPUs of `vm` cannot run on other threads, or undefined. */
@@ -100,6 +104,7 @@ export class VcpuMirror {
 
   constructor(backend: ArchBackend, spec: MirrorSpec) {
     const k = (this.kernel = new Kernel(backend));
+    k.mirror = true;
     k.runBudget = spec.kernel.runBudget;
     k.jit = spec.kernel.jit;
     k.jitHotness = spec.kernel.jitHotness;
@@ -132,7 +137,37 @@ export class VcpuMirror {
       slot.dirty = s.dirty;
       vm.slots[s.as]?.insert(slot);
     }
+    view.buses.forEach((ranges, i) => mirrorBus(vm, i as BusIndex, ranges));
     vm.arch.loadVm!(vm, view.arch);
     this.seen = view.gen;
   }
+}
+
+/**
+ * A worker's copy of one bus: ioeventfds rebuilt over their shared counters (a hit signals with no
+ * message), every other range a proxy forwarding the access to the owner's bus (Vm.callOwner).
+ */
+function mirrorBus(vm: Vm, bus: BusIndex, ranges: readonly RangeView[]): void {
+  const b = vm.buses[bus]!;
+  b.clear();
+  if (bus !== KVM_BUS.MMIO && bus !== KVM_BUS.PIO) return; // the others are never consulted here
+  for (const r of ranges) {
+    if (r.share?.kind === 'ioeventfd') b.register(r.addr, r.len, Ioeventfd.fromShare(bus, r.share), true);
+    else b.register(r.addr, r.len, forwarder(vm, bus), r.ioeventfd);
+  }
+}
+
+/** An access the owner's devices answer: [handled, bytes]. */
+export type ForwardedIo = { readonly bus: BusIndex; readonly write: boolean; readonly addr: number; readonly len: number; readonly data: Uint8Array };
+
+function forwarder(vm: Vm, bus: BusIndex): IoDevice {
+  const go = (vcpu: Vcpu, write: boolean, addr: number, len: number, data: Uint8Array): boolean => {
+    const r = vm.callOwner('iobus', { bus, write, addr, len, data: data.slice(0, len) } satisfies ForwardedIo, vcpu) as { handled: boolean; data: Uint8Array };
+    if (r.handled && !write) data.set(r.data.subarray(0, len));
+    return r.handled;
+  };
+  return {
+    read: (vcpu, addr, len, data) => go(vcpu, false, addr, len, data),
+    write: (vcpu, addr, len, data) => go(vcpu, true, addr, len, data),
+  };
 }

@@ -4,16 +4,28 @@
  * @module
  */
 import { KvmError } from '../sys/error.js';
-import { iocType, KVMIO } from '../uapi/index.js';
+import { arm64, iocType, KVMIO, x86_64 } from '../uapi/index.js';
+import { genericStructs } from '../uapi/kvm.js';
 import { NOT_HANDLED } from './arch.js';
+import { RUN } from './exits.js';
 import { PAGE_SIZE } from './hva.js';
+import { VcpuTimer } from './timer.js';
 import type { UserArg } from './uarg.js';
 import type { Vm } from './vm.js';
 
-/** Pages backing a vCPU's mmap area: the arch's pages plus room up to the dirty-ring offset (x86: 64). */
-const RUN_AREA_PAGES = 64;
+/** Pages backing a vCPU's mmap area: the arch's pages plus room up to the dirty-ring offset. */
+const RUN_AREA_PAGES = x86_64.KVM_PAGE_OFFSET.DIRTY_LOG;
+if (arm64.KVM_DIRTY_LOG_PAGE_OFFSET !== RUN_AREA_PAGES) throw new Error('KVM_DIRTY_LOG_PAGE_OFFSET differs between arches');
+/** sizeof(sigset_t) of the kernel (64 signals): the only KVM_SET_SIGNAL_MASK length it accepts. */
+const KERNEL_SIGSET_BYTES = 8;
 /** Offset of kvm_run.immediate_exit. */
-const IMMEDIATE_EXIT = 1;
+const IMMEDIATE_EXIT = RUN.immediate_exit;
+/**
+ * Bytes of kernel-private words after the mmap area, in the same shared memory (so a vCPU moved
+ * to a worker thread shares them): [0] vcpu->requests (src/kernel/requests.ts). Userspace cannot
+ * map them (mmap stops at the area's end).
+ */
+const PRIVATE_BYTES = 64;
 
 export class Vcpu {
   /** The whole mmap area: kvm_run at 0, then the arch's pages (x86 PIO data at page 1). */
@@ -23,6 +35,10 @@ export class Vcpu {
   readonly runDv: DataView;
   /** The arch's per-vCPU state (vcpu->arch). */
   readonly archState: unknown;
+  /** vcpu->requests: KVM_REQ_* bits any thread sets (src/kernel/requests.ts). Shared with the running thread. */
+  readonly requests: Int32Array;
+  /** This vCPU's view of the VM clock and its timer deadlines (src/kernel/timer.ts). */
+  readonly timer: VcpuTimer;
   /** KVM_SET_SIGNAL_MASK state (kept for completeness; there are no signals here). */
   sigmask: Uint8Array | null = null;
   /**
@@ -41,7 +57,9 @@ export class Vcpu {
     /** A worker thread's mirror of a vCPU shares the owner's mmap area (src/kernel/smp.ts). */
     area?: Uint8Array,
   ) {
-    this.area = area ?? new Uint8Array(new SharedArrayBuffer(RUN_AREA_PAGES * PAGE_SIZE));
+    this.area = area ?? new Uint8Array(new SharedArrayBuffer(RUN_AREA_PAGES * PAGE_SIZE + PRIVATE_BYTES), 0, RUN_AREA_PAGES * PAGE_SIZE);
+    this.requests = new Int32Array(this.area.buffer, RUN_AREA_PAGES * PAGE_SIZE, PRIVATE_BYTES / 4);
+    this.timer = new VcpuTimer(vm.clock, vm.kernel.mirror ? null : vm.timers);
     this.run = this.area.subarray(0, PAGE_SIZE);
     this.runDv = new DataView(this.area.buffer, 0, PAGE_SIZE);
     this.archState = vm.arch.createVcpu(this);
@@ -73,7 +91,7 @@ export class Vcpu {
     switch (request) {
       case nr.KVM_RUN:
         if (arg.int !== 0n) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
-        return this.vm.arch.run(this);
+        return this.vm.clock.deterministic ? this.runCounted() : this.vm.arch.run(this);
       case nr.KVM_SET_SIGNAL_MASK:
         return this.setSignalMask(arg);
       default: {
@@ -84,16 +102,27 @@ export class Vcpu {
     throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
   }
 
+  /** kvm_arch_vcpu_ioctl_run under the deterministic clock, which counts the vCPUs running. */
+  private runCounted(): number {
+    const clock = this.vm.clock;
+    clock.setRunning(1);
+    try {
+      return this.vm.arch.run(this);
+    } finally {
+      clock.setRunning(-1);
+    }
+  }
+
   /** KVM_SET_SIGNAL_MASK: a null pointer clears the mask; otherwise len must be sizeof(sigset_t) = 8. */
   private setSignalMask(arg: UserArg): number {
     if (!arg.isBytes && arg.int === 0n) {
       this.sigmask = null;
       return 0;
     }
-    const hdr = arg.bytes(4);
-    const len = new DataView(hdr.buffer, hdr.byteOffset, 4).getUint32(0, true);
-    if (len !== 8) throw KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd });
-    this.sigmask = arg.slice(4, 8).slice();
+    const M = genericStructs.kvm_signal_mask;
+    const len = M.decode(arg.bytes(M.size)).len;
+    if (len !== KERNEL_SIGSET_BYTES) throw KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd });
+    this.sigmask = arg.slice(M.offsetOf('sigset'), KERNEL_SIGSET_BYTES).slice();
     return 0;
   }
 }

@@ -4,10 +4,18 @@
  * @module
  */
 import { KvmError } from '../sys/error.js';
-import { KVM_CAP, KVM_DIRTY_LOG, KVM_MEM, KVM_MEMORY_ATTRIBUTE } from '../uapi/constants.js';
-import { genericStructs as S } from '../uapi/kvm.js';
+import { KVM_CAP, KVM_CLOCK, KVM_CREATE_DEVICE_FLAG, KVM_DIRTY_LOG, KVM_MEM, KVM_MEMORY_ATTRIBUTE } from '../uapi/constants.js';
+import type { IoctlName } from '../uapi/index.js';
+import { genericStructs as S, KVM_MAX_IRQ_ROUTES } from '../uapi/kvm.js';
 import { NOT_HANDLED, type ArchBackend } from './arch.js';
+import { KvmDevice } from './device.js';
 import { GuestMemfd } from './gmem.js';
+import { IoBus, KVM_NR_BUSES } from './iobus.js';
+import { Ioeventfds } from './ioeventfd.js';
+import { routedIrqLine, routingEntryFrom, sendUserspaceMsi, VmIrq } from './irq.js';
+import { Irqfds } from './irqfd.js';
+import type { ForwardedIo } from './smp.js';
+import { CLOCK_BASE, CLOCK_BYTES, HOST_TSC_KHZ, VmClock, VmTimers } from './timer.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './hva.js';
 import type { Kernel } from './kernel.js';
 import { MemslotSet, setMemoryRegion, type Memslot, type MemslotChange, type RegionRequest } from './memslots.js';
@@ -24,8 +32,8 @@ export interface GuestPage {
   readonly rel: number;
 }
 
-/** Bytes of a VM's shared words: mmuGen at 0, viewGen at 4, the atomic lock at 64. */
-const VM_SHARED_BYTES = 128;
+/** Bytes of a VM's shared words: mmuGen at 0, viewGen at 4, the atomic lock at 64, the clock at 128. */
+const VM_SHARED_BYTES = CLOCK_BASE + CLOCK_BYTES;
 
 export class Vm {
   readonly arch: ArchBackend;
@@ -60,8 +68,25 @@ export class Vm {
    * unaligned x86 LOCK, 16-byte compare-and-swap): see src/kernel/atomics.ts.
    */
   readonly atomicLock: Int32Array;
-  /** The SharedArrayBuffer holding mmuGen, viewGen and atomicLock (shared with worker threads). */
+  /** The SharedArrayBuffer holding mmuGen, viewGen, atomicLock and the clock (shared with worker threads). */
   readonly sharedWords: SharedArrayBuffer;
+  /** The VM clock every guest counter derives from (src/kernel/timer.ts). */
+  readonly clock: VmClock;
+  /** VM-wide device deadlines, serviced on the owner thread. */
+  readonly timers: VmTimers;
+  /** kvm->buses, by enum kvm_bus (KVM_BUS): the in-kernel devices' address ranges (src/kernel/iobus.ts). */
+  readonly buses: IoBus[];
+  /** kvm->ioeventfds (KVM_IOEVENTFD). */
+  readonly ioeventfds: Ioeventfds;
+  /** GSI routing and ack notifiers (src/kernel/irq.ts). */
+  readonly irq: VmIrq;
+  /** kvm->irqfds (KVM_IRQFD). */
+  readonly irqfds: Irqfds;
+  /**
+   * Operations of VM-wide device models that must run on the thread owning the VM, by name
+   * (`callOwner`): a device registers them when it is created, e.g. an irqchip's EOI handling.
+   */
+  readonly ownerOps = new Map<string, (payload: unknown, vcpu: Vcpu | null) => unknown>();
   /** Open files referring to this VM (the VM fd, vCPU fds, guest_memfds). */
   private refs = 1;
   dead = false;
@@ -77,20 +102,55 @@ export class Vm {
     this.viewGen = new Int32Array(this.sharedWords, 4, 1);
     // On its own cache line: contended by every thread doing a locked split access.
     this.atomicLock = new Int32Array(this.sharedWords, 64, 1);
+    this.clock = new VmClock(this.sharedWords, shared ? undefined : kernel.clock);
+    this.timers = new VmTimers(this.clock);
+    this.buses = Array.from({ length: KVM_NR_BUSES }, () => new IoBus());
     this.arch = kernel.arch;
+    this.irq = new VmIrq(this);
+    this.irqfds = new Irqfds(this);
+    this.ioeventfds = new Ioeventfds(this);
+    // A vCPU on a worker thread reaching a device of the owner's buses (src/kernel/smp.ts).
+    this.ownerOps.set('iobus', (p, vcpu) => {
+      const io = p as ForwardedIo;
+      const data = new Uint8Array(8);
+      data.set(io.data.subarray(0, Math.min(8, io.len)));
+      const bus = this.buses[io.bus]!;
+      const handled = vcpu !== null && (io.write ? bus.write(vcpu, io.addr, io.len, data) : bus.read(vcpu, io.addr, io.len, data));
+      return { handled, data };
+    });
     this.archState = this.arch.initVm(this, type);
     this.slots = Array.from({ length: this.arch.addressSpaces(this) }, () => new MemslotSet());
   }
 
-  private req(name: string): number {
+  private req(name: IoctlName): number {
     return this.kernel.req(name);
+  }
+
+  /** A file referring to this VM was opened (a device fd: kvm_get_kvm). */
+  fileOpened(): void {
+    this.refs++;
   }
 
   fileClosed(): void {
     if (--this.refs === 0) {
       this.dead = true;
+      this.irqfds.releaseAll();
+      for (const b of this.buses) b.destroy();
+      this.timers.stop();
       this.arch.destroyVm?.(this);
     }
+  }
+
+  /**
+   * Runs the VM-wide device operation `op` on the thread that owns the VM: directly there, and
+   * from a vCPU on a worker thread by forwarding it (the worker waits for the owner's event loop,
+   * as its forwarded ioctls do). `payload` and the result must be structured-cloneable.
+   */
+  callOwner(op: string, payload: unknown, vcpu: Vcpu | null = null): unknown {
+    if (this.kernel.forward) return this.kernel.forward(op, payload, vcpu?.id ?? -1);
+    const f = this.ownerOps.get(op);
+    if (!f) throw new Error(`no owner operation ${op}`);
+    return f(payload, vcpu);
   }
 
   ioctl(request: number, arg: UserArg): number {
@@ -117,6 +177,30 @@ export class Vm {
       case nr.KVM_SET_MEMORY_ATTRIBUTES:
         if (this.arch.hasPrivateMem(this)) return this.setMemoryAttributes(arg);
         break;
+      case nr.KVM_IOEVENTFD:
+        return this.ioeventfds.ioctl(S.kvm_ioeventfd.decode(arg.bytes(S.kvm_ioeventfd.size)));
+      case nr.KVM_IRQFD:
+        return this.irqfds.ioctl(S.kvm_irqfd.decode(arg.bytes(S.kvm_irqfd.size)));
+      case nr.KVM_IRQ_LINE:
+      case nr.KVM_IRQ_LINE_STATUS:
+        return this.irqLine(request === nr.KVM_IRQ_LINE_STATUS, arg);
+      case nr.KVM_SIGNAL_MSI: {
+        const m = S.kvm_msi.decode(arg.bytes(S.kvm_msi.size));
+        return sendUserspaceMsi(this, { addressLo: m.address_lo, addressHi: m.address_hi, data: m.data, flags: m.flags, devid: m.devid });
+      }
+      case nr.KVM_SET_GSI_ROUTING:
+        return this.setGsiRouting(arg);
+      case nr.KVM_CREATE_IRQCHIP:
+        if (!this.arch.createIrqchip) break;
+        this.arch.createIrqchip(this);
+        this.bumpView();
+        return 0;
+      case nr.KVM_CREATE_DEVICE:
+        return this.createDevice(arg);
+      case nr.KVM_GET_CLOCK:
+        return this.getClock(arg);
+      case nr.KVM_SET_CLOCK:
+        return this.setClock(arg);
       default: {
         const r = this.arch.vmIoctl?.(this, request, arg) ?? NOT_HANDLED;
         if (r !== NOT_HANDLED) {
@@ -143,6 +227,77 @@ export class Vm {
     this.vcpus.set(n, vcpu);
     this.refs++;
     return this.kernel.install({ kind: 'vcpu', vcpu });
+  }
+
+  /** KVM_IRQ_LINE / KVM_IRQ_LINE_STATUS: the arch's kvm_vm_ioctl_irq_line; the status goes back for _STATUS. */
+  private irqLine(status: boolean, arg: UserArg): number {
+    const b = arg.bytes(S.kvm_irq_level.size);
+    const ev = S.kvm_irq_level.decode(b);
+    const r = this.arch.irqLine ? this.arch.irqLine(this, ev.irq, ev.level, status) : routedIrqLine(this, ev.irq, ev.level, status);
+    if (status) S.kvm_irq_level.encodeInto({ status: r }, b);
+    return 0;
+  }
+
+  /** KVM_SET_GSI_ROUTING (kvm_vm_ioctl): the preconditions, then kvm_set_irq_routing. */
+  private setGsiRouting(arg: UserArg): number {
+    const hdr = S.kvm_irq_routing.decode(arg.bytes(S.kvm_irq_routing.size));
+    const a = this.arch;
+    if (!(a.canSetIrqRouting?.(this) ?? a.irqchipInKernel?.(this) ?? false)) throw this.einval(arg, 'no in-kernel irqchip');
+    if (hdr.nr > KVM_MAX_IRQ_ROUTES) throw this.einval(arg, 'more than KVM_MAX_IRQ_ROUTES entries');
+    if (hdr.flags) throw this.einval(arg, 'flags must be 0');
+    const E = S.kvm_irq_routing_entry;
+    const raw = hdr.nr ? arg.slice(S.kvm_irq_routing.size, hdr.nr * E.size) : new Uint8Array(0);
+    const entries = Array.from({ length: hdr.nr }, (_, i) => routingEntryFrom(E.decode(raw, i * E.size)));
+    this.irq.setRouting(entries);
+    return 0;
+  }
+
+  /** kvm_ioctl_create_device */
+  private createDevice(arg: UserArg): number {
+    const b = arg.bytes(S.kvm_create_device.size);
+    const cd = S.kvm_create_device.decode(b);
+    const ops = this.arch.deviceOps?.(cd.type);
+    if (!ops) throw KvmError.of('ENODEV', 'ioctl', { request: arg.request, fd: arg.fd, message: `no device type ${cd.type}` });
+    if (cd.flags & KVM_CREATE_DEVICE_FLAG.TEST) return 0;
+    const dev = new KvmDevice(ops, this, cd.type);
+    ops.create(dev, cd.type);
+    ops.init?.(dev);
+    this.fileOpened();
+    const fd = this.kernel.install({ kind: 'device', dev, vm: this });
+    S.kvm_create_device.encodeInto({ fd }, b);
+    this.bumpView();
+    return 0;
+  }
+
+  /** KVM_GET_CLOCK (x86 kvm_vm_ioctl_get_clock): kvmclock with the host TSC and wall clock read at the same instant. */
+  private getClock(arg: UserArg): number {
+    const out = arg.bytes(S.kvm_clock_data.size);
+    const c = this.clock;
+    const flags = c.clockFlags;
+    const ns = c.now();
+    out.set(
+      S.kvm_clock_data.encode({
+        clock: BigInt(Math.round(ns + c.kvmclockOffset)),
+        flags,
+        realtime: flags & KVM_CLOCK.REALTIME ? BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) : 0n,
+        host_tsc: BigInt(Math.floor((ns * HOST_TSC_KHZ) / 1e6)),
+      }),
+    );
+    return 0;
+  }
+
+  /** KVM_SET_CLOCK (x86 kvm_vm_ioctl_set_clock): EINVAL for unknown flags; KVM_CLOCK_REALTIME adds the wall time passed since. */
+  private setClock(arg: UserArg): number {
+    const d = S.kvm_clock_data.decode(arg.bytes(S.kvm_clock_data.size));
+    if (d.flags & ~(KVM_CLOCK.TSC_STABLE | KVM_CLOCK.REALTIME | KVM_CLOCK.HOST_TSC)) throw this.einval(arg, 'unknown kvm_clock_data flags');
+    let clock = BigInt.asIntN(64, d.clock);
+    if (d.flags & KVM_CLOCK.REALTIME) {
+      const nowReal = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+      if (nowReal > d.realtime) clock += nowReal - d.realtime;
+    }
+    this.clock.setKvmclock(Number(clock));
+    this.bumpView();
+    return 0;
   }
 
   /** kvm_vm_ioctl_enable_cap_generic, then the arch's kvm_vm_ioctl_enable_cap. */

@@ -21,6 +21,8 @@ const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 // Minimal shape of the koffi API this module uses (koffi ships its own types, but it is optional).
 interface KoffiFn {
   (...args: unknown[]): unknown;
+  /** The same call on a libuv pool thread; `cb(err, result)` on this thread's event loop. */
+  async(...args: unknown[]): void;
 }
 interface Koffi {
   load(lib: string): { func(decl: string): KoffiFn };
@@ -35,6 +37,10 @@ interface Libc {
   mmap: KoffiFn;
   munmap: KoffiFn;
   close: KoffiFn;
+  eventfd: KoffiFn;
+  read: KoffiFn;
+  write: KoffiFn;
+  poll: KoffiFn;
   koffi: Koffi;
 }
 
@@ -58,6 +64,11 @@ function loadLibc(): Libc {
       mmap: lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),
       munmap: lib.func('int munmap(void *addr, size_t length)'),
       close: lib.func('int close(int fd)'),
+      eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+      read: lib.func('long read(int fd, void *buf, unsigned long count)'),
+      write: lib.func('long write(int fd, void *buf, unsigned long count)'),
+      // struct pollfd[] as bytes: { int fd; short events; short revents; } (8 bytes each).
+      poll: lib.func('int poll(void *fds, unsigned long nfds, int timeout)'),
     };
     return libc;
   } catch (e) {
@@ -172,12 +183,126 @@ class NativeSys implements Sys {
     if ((this.c.close(fd) as number) < 0) this.fail('close', { fd });
   }
 
+  eventfd(initval = 0, flags = 0): number {
+    if (!Number.isInteger(initval) || initval < 0 || initval > 0xffff_ffff || !Number.isInteger(flags)) throw KvmError.of('EINVAL', 'eventfd');
+    const fd = this.c.eventfd(initval, flags) as number;
+    if (fd < 0) this.fail('eventfd');
+    return fd;
+  }
+
+  read(fd: number, buf: Uint8Array): number {
+    checkFd(fd, 0);
+    const r = Number(this.c.read(fd, buf, buf.length));
+    if (r < 0) this.fail('read', { fd });
+    return r;
+  }
+
+  write(fd: number, buf: Uint8Array): number {
+    checkFd(fd, 0);
+    const r = Number(this.c.write(fd, buf, buf.length));
+    if (r < 0) this.fail('write', { fd });
+    return r;
+  }
+
+  waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    checkFd(fd, 0);
+    return (poller ??= new NativePoller(this.c)).wait(fd, timeoutMs);
+  }
+
   private wrap(addr: bigint, length: number): Uint8Array {
     const buf = this.c.koffi.view(addr, length);
     this.mappings.set(buf, { addr, length });
     return new Uint8Array(buf);
   }
 }
+
+const POLLIN = 0x1;
+const POLLNVAL = 0x20;
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
+
+interface PollWait {
+  readonly fd: number;
+  readonly deadline: number;
+  readonly resolve: (readable: boolean) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * The waits of this thread's event loop on native fds: one poll(2) at a time over all of them, on
+ * a libuv pool thread (koffi's async call), restarted through a control eventfd when the set
+ * changes. One pool thread per JS thread however many fds are awaited.
+ */
+class NativePoller {
+  private readonly waits = new Set<PollWait>();
+  private ctl = -1;
+  private inflight = false;
+
+  constructor(private readonly c: Libc) {}
+
+  wait(fd: number, timeoutMs: number | undefined): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const deadline = timeoutMs === undefined ? Infinity : performance.now() + Math.max(0, timeoutMs);
+      this.waits.add({ fd, deadline, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Starts a poll, or makes the one in flight return so the next one sees the new set. */
+  private kick(): void {
+    if (this.ctl < 0) {
+      this.ctl = this.c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number;
+      if (this.ctl < 0) {
+        const e = new KvmError(this.c.koffi.errno(), 'eventfd');
+        for (const w of this.waits) w.reject(e);
+        this.waits.clear();
+        return;
+      }
+    }
+    if (this.inflight) {
+      const one = new Uint8Array(8);
+      one[0] = 1;
+      this.c.write(this.ctl, one, 8);
+      return;
+    }
+    this.start();
+  }
+
+  private start(): void {
+    if (this.waits.size === 0) return;
+    const list = [...this.waits];
+    const fds = new Uint8Array(8 * (list.length + 1));
+    const dv = new DataView(fds.buffer);
+    dv.setInt32(0, this.ctl, true);
+    dv.setInt16(4, POLLIN, true);
+    list.forEach((w, i) => {
+      dv.setInt32(8 * (i + 1), w.fd, true);
+      dv.setInt16(8 * (i + 1) + 4, POLLIN, true);
+    });
+    const first = Math.min(...list.map((w) => w.deadline));
+    const timeout = first === Infinity ? -1 : Math.max(0, Math.ceil(first - performance.now()));
+    this.inflight = true;
+    this.c.poll.async(fds, list.length + 1, timeout, (err: unknown) => {
+      this.inflight = false;
+      const drain = new Uint8Array(8);
+      if (dv.getInt16(6, true) & POLLIN) this.c.read(this.ctl, drain, 8);
+      const now = performance.now();
+      list.forEach((w, i) => {
+        if (!this.waits.has(w)) return;
+        const rev = dv.getInt16(8 * (i + 1) + 6, true);
+        if (err) w.reject(err);
+        else if (rev & POLLNVAL) w.reject(KvmError.of('EBADF', 'poll', { fd: w.fd }));
+        else if (rev !== 0) w.resolve(true); // POLLIN, or POLLERR/POLLHUP: a read will not block
+        else if (w.deadline <= now) w.resolve(false);
+        else return;
+        this.waits.delete(w);
+      });
+      this.start();
+    });
+  }
+}
+
+let poller: NativePoller | undefined;
 
 function checkFd(fd: number, request?: number): void {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {

@@ -22,6 +22,7 @@
  * @module
  */
 import { isMainThread, MessageChannel, receiveMessageOnPort, threadId, type MessagePort, type Transferable } from 'node:worker_threads';
+import { EventFdCtx } from '../kernel/eventfd.js';
 import { Kernel } from '../kernel/kernel.js';
 import { smpBlocker, spaceView, VcpuMirror, vmView, type MappingView, type MirrorSpec, type VmView } from '../kernel/smp.js';
 import { UserArg } from '../kernel/uarg.js';
@@ -32,7 +33,8 @@ import { ERRNO } from './errno.js';
 import { KvmError } from './error.js';
 import { nativeSys } from './native.js';
 import type { HostMemory, IoctlArg, Sys } from './sys.js';
-import { archBackendOf, kernelOf } from './virtual.js';
+import { archBackendOf } from './backends.js';
+import { kernelOf } from './kernel-of.js';
 
 /** A vCPU of a `nativeSys()` VM: the fd is valid in every thread of the process. */
 export interface NativeVcpuHandle {
@@ -54,6 +56,8 @@ export interface VirtualVcpuHandle extends MirrorSpec {
   readonly fd: number;
   /** A VM fd of the vCPU's VM in the owner (-1 when none is open). */
   readonly vmFd: number;
+  /** The owner's arch backend by name (src/sys/backends.ts), when not the arch's own. */
+  readonly archBackend?: string;
   /** worker_threads.threadId of the owner (attaching there would deadlock). */
   readonly ownerThread: number;
   /** Control words of the synchronous forwarding channel. */
@@ -81,10 +85,16 @@ type Request =
   | { op: 'munmap'; hva: number }
   | { op: 'view' }
   | { op: 'space' }
-  | { op: 'release'; state: unknown };
+  | { op: 'release'; state: unknown }
+  // eventfds (src/kernel/eventfd.ts) and VM-wide device operations (Vm.callOwner)
+  | { op: 'eventfd'; initval: number | undefined; flags: number | undefined }
+  | { op: 'read'; fd: number; length: number; nonblock: boolean }
+  | { op: 'write'; fd: number; bytes: Uint8Array }
+  | { op: 'eventfdShared'; fd: number }
+  | { op: 'owner'; name: string; payload: unknown; vcpuId: number };
 
 type Reply =
-  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; view?: VmView; maps?: MappingView[] }
+  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; view?: VmView; maps?: MappingView[]; value?: unknown; shared?: { sab: SharedArrayBuffer; semaphore: boolean; nonblock: boolean } | null }
   | { ok: false; error: { errno?: number; syscall?: string; request?: number; fd?: number; message: string } };
 
 /** ctrl[0]: 0 while a request waits, 1 once its reply was posted. */
@@ -143,6 +153,7 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
   return {
     backend: 'virtual',
     arch: sys.arch,
+    ...(vm.arch.name ? { archBackend: vm.arch.name } : {}),
     fd: vcpuFd,
     vmFd,
     vcpuId: vcpu.id,
@@ -209,9 +220,29 @@ function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: In
         return { ok: true, maps: spaceView(kernel) };
       case 'release':
         vcpu.vm.arch.loadVcpu!(vcpu, req.state);
+        vcpu.timer.resync(); // the instructions it retired there were counted there
         vcpu.away = null;
         released = true;
         return { ok: true };
+      case 'eventfd':
+        return { ok: true, result: sys.eventfd(req.initval, req.flags) };
+      case 'read': {
+        const bytes = new Uint8Array(req.length);
+        return { ok: true, result: kernel.read(req.fd, bytes, req.nonblock || undefined), bytes };
+      }
+      case 'write':
+        return { ok: true, result: sys.write(req.fd, req.bytes) };
+      case 'eventfdShared': {
+        const f = kernel.file(req.fd);
+        if (!f) throw KvmError.of('EBADF', 'poll', { fd: req.fd });
+        return { ok: true, shared: f.kind === 'eventfd' ? { sab: f.efd.ctx.shared, semaphore: f.efd.ctx.semaphore, nonblock: f.efd.nonblock } : null };
+      }
+      case 'owner': {
+        const vm = vcpu.vm;
+        const f = vm.ownerOps.get(req.name);
+        if (!f) throw new Error(`no owner operation ${req.name}`);
+        return { ok: true, value: f(req.payload, vm.vcpus.get(req.vcpuId) ?? null) };
+      }
     }
   }
 }
@@ -232,7 +263,9 @@ class AttachedSys implements Sys {
     this.fd = h.fd;
     this.port = h.port;
     this.ctrl = h.ctrl;
-    this.mirror = new VcpuMirror(archBackendOf(h.arch), h);
+    this.mirror = new VcpuMirror(archBackendOf(h.archBackend ?? h.arch), h);
+    // VM-wide device operations of this vCPU run on the owner (Vm.callOwner).
+    this.mirror.kernel.forward = (name, payload, vcpuId) => this.call({ op: 'owner', name, payload, vcpuId }).value;
     // An address the owner mapped since the last view: ask for its mappings once more.
     this.mirror.kernel.space.onMiss = () => this.mirror?.addMappings(this.call({ op: 'space' }).maps ?? []);
     // A worker ending with the vCPU still attached hands it back on its way out.
@@ -308,6 +341,42 @@ class AttachedSys implements Sys {
       return;
     }
     this.call({ op: 'close', fd });
+  }
+
+  eventfd(initval?: number, flags?: number): number {
+    return this.call({ op: 'eventfd', initval, flags }).result!;
+  }
+
+  read(fd: number, buf: Uint8Array): number {
+    // A blocking read of an eventfd sleeps here, on the shared counter: blocking in the owner
+    // would hold the event loop every forwarded call needs.
+    const sh = this.call({ op: 'eventfdShared', fd }).shared;
+    if (!sh || sh.nonblock) return this.forwardRead(fd, buf, false);
+    const ctx = EventFdCtx.attach(sh.sab, sh.semaphore);
+    for (;;) {
+      const seq = ctx.seq;
+      try {
+        return this.forwardRead(fd, buf, true);
+      } catch (e) {
+        if (!(e instanceof KvmError && e.code === 'EAGAIN')) throw e;
+      }
+      ctx.sleep(seq);
+    }
+  }
+
+  private forwardRead(fd: number, buf: Uint8Array, nonblock: boolean): number {
+    const r = this.call({ op: 'read', fd, length: buf.length, nonblock });
+    buf.set(r.bytes!.subarray(0, buf.length));
+    return r.result!;
+  }
+
+  write(fd: number, buf: Uint8Array): number {
+    return this.call({ op: 'write', fd, bytes: buf.slice() }).result!;
+  }
+
+  async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    const sh = this.call({ op: 'eventfdShared', fd }).shared;
+    return sh ? EventFdCtx.attach(sh.sab, sh.semaphore).waitReadable(timeoutMs) : true;
   }
 
   /** Hands the vCPU back to the owner (close(vcpuFd), or the worker's exit). */

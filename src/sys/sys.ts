@@ -36,6 +36,30 @@ export interface Sys {
   alloc(length: number): HostMemory;
   /** close(2). */
   close(fd: number): void;
+
+  // ---- eventfds: what a VMM needs for KVM_IRQFD / KVM_IOEVENTFD, the same on both backends ----
+  /**
+   * eventfd(2): a new eventfd with counter `initval` (default 0) and `flags` (EFD_NONBLOCK,
+   * EFD_SEMAPHORE, EFD_CLOEXEC; default 0). Returns its fd. Virtual: a counter in shared memory;
+   * native: the real eventfd.
+   */
+  eventfd(initval?: number, flags?: number): number;
+  /**
+   * read(2) into `buf`; returns the bytes read. An eventfd needs 8 bytes (EINVAL otherwise) and
+   * gives its counter (1 with EFD_SEMAPHORE); at 0 it fails with EAGAIN if non-blocking, else the
+   * calling thread blocks until a signal (use `waitReadable` on a thread that must not block).
+   */
+  read(fd: number, buf: Uint8Array): number;
+  /** write(2) of `buf`; returns the bytes written. An eventfd takes exactly 8 bytes, added to its counter. */
+  write(fd: number, buf: Uint8Array): number;
+  /**
+   * Resolves true once `fd` is readable (poll(2) POLLIN), false after `timeoutMs` (default: no
+   * limit). Never blocks the thread or its event loop. Virtual: an `Atomics.waitAsync` on the
+   * eventfd's shared counter, woken by a signal from any thread (including an ioeventfd hit of a
+   * vCPU on a worker); it does not by itself keep the process alive. Native: poll(2) on a libuv
+   * pool thread (one per thread of this process, shared by all its waits), which does.
+   */
+  waitReadable(fd: number, timeoutMs?: number): Promise<boolean>;
 }
 
 /** O_RDWR | O_CLOEXEC, the flags VMMs open /dev/kvm with. */

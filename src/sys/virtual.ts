@@ -6,8 +6,11 @@
  */
 import type { ArchBackend } from '../kernel/arch.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
+import type { ClockMode } from '../kernel/timer.js';
 import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
 import { checkPointerArg } from './args.js';
+import { archBackendOf } from './backends.js';
+import { bindKernel, kernelOf } from './kernel-of.js';
 import { ERRNO, type ErrnoCode } from './errno.js';
 import { KvmError } from './error.js';
 import type { HostMemory, IoctlArg, Sys } from './sys.js';
@@ -70,23 +73,21 @@ export interface VirtualSysOptions {
   readonly jit?: boolean;
   /** @internal Block executions before translation (0: at first sight; tests use it). */
   readonly jitHotness?: number;
+  /**
+   * The clock guest time follows (TSC, kvmclock, CNTVCT, timer deadlines). 'host' (default): the
+   * host's monotonic clock. 'deterministic': time advances with the instructions the guest retires
+   * (1 ns each) and jumps to the next timer deadline when no vCPU of the VM is running, so a guest
+   * driven by timer interrupts gives the same exits, interrupts and counter values on every run.
+   */
+  readonly clock?: ClockMode;
+  /**
+   * How long a halted vCPU (HLT/WFI with an in-kernel irqchip) running on this Sys's own thread
+   * sleeps in one KVM_RUN before returning EINTR with KVM_EXIT_INTR, as a signal would, so the
+   * thread's event loop runs (default 10 ms). vCPUs on worker threads sleep until woken.
+   */
+  readonly haltWaitMs?: number;
   /** @internal Replaces the arch backend (the kernel's own tests use a null arch). */
   readonly archBackend?: ArchBackend;
-}
-
-/** Arch backends, registered by the arch modules (kept out of this module to avoid load cycles). */
-const backends: Partial<Record<Arch, () => ArchBackend>> = {};
-
-/** @internal Registers the factory of an arch backend. */
-export function registerArchBackend(arch: Arch, make: () => ArchBackend): void {
-  backends[arch] = make;
-}
-
-/** @internal The registered arch backend for `arch` (a worker thread's mirror kernel, smp.ts). */
-export function archBackendOf(arch: Arch): ArchBackend {
-  const b = backends[arch]?.();
-  if (!b) throw new Error(`no ${arch} backend is registered`);
-  return b;
 }
 
 /** The exit-union member that describes each exit reason. */
@@ -117,16 +118,24 @@ class VirtualSys implements Sys {
 
   constructor(opts: VirtualSysOptions) {
     this.arch = opts.archBackend?.arch ?? opts.arch ?? 'x86_64';
-    const backend = opts.archBackend ?? backends[this.arch]?.();
-    if (!backend) throw new Error(`no ${this.arch} backend is registered`);
+    const backend = opts.archBackend ?? archBackendOf(this.arch);
     if (backend.arch !== this.arch) throw new Error(`backend speaks ${backend.arch}, asked for ${this.arch}`);
     this.kernel = new Kernel(backend);
+    bindKernel(this, this.kernel);
     if (opts.runBudget !== undefined) {
       if (!(opts.runBudget > 0)) throw new Error('runBudget must be positive');
       this.kernel.runBudget = opts.runBudget;
     }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
     if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
+    if (opts.clock !== undefined) {
+      if (opts.clock !== 'host' && opts.clock !== 'deterministic') throw new Error("clock must be 'host' or 'deterministic'");
+      this.kernel.clock = opts.clock;
+    }
+    if (opts.haltWaitMs !== undefined) {
+      if (!(opts.haltWaitMs >= 0)) throw new Error('haltWaitMs must be >= 0');
+      this.kernel.haltWaitMs = opts.haltWaitMs;
+    }
     const ioctls = abi[this.arch].ioctls as Record<string, { request: number }>;
     this.faults = (opts.faults ?? []).map((rule) => {
       const request = typeof rule.ioctl === 'number' ? rule.ioctl >>> 0 : ioctls[rule.ioctl]?.request;
@@ -206,6 +215,25 @@ class VirtualSys implements Sys {
   close(fd: number): void {
     this.kernel.close(fd);
   }
+
+  eventfd(initval = 0, flags = 0): number {
+    return this.kernel.eventfd(initval, flags);
+  }
+
+  read(fd: number, buf: Uint8Array): number {
+    return this.kernel.read(fd, buf);
+  }
+
+  write(fd: number, buf: Uint8Array): number {
+    return this.kernel.write(fd, buf);
+  }
+
+  async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    const f = this.kernel.file(fd);
+    if (!f) throw KvmError.of('EBADF', 'poll', { fd });
+    // Files without a poll method are always readable (DEFAULT_POLLMASK).
+    return f.kind === 'eventfd' ? f.efd.ctx.waitReadable(timeoutMs) : true;
+  }
 }
 
 function decodeArg(type: unknown, arg: IoctlArg | undefined): unknown {
@@ -230,7 +258,4 @@ export function virtualSys(options: VirtualSysOptions = {}): Sys {
   return new VirtualSys(options);
 }
 
-/** @internal The kernel behind a `virtualSys()` (white-box tests, models, the CLI). */
-export function kernelOf(sys: Sys): Kernel | undefined {
-  return sys instanceof VirtualSys ? sys.kernel : undefined;
-}
+export { kernelOf };

@@ -180,6 +180,13 @@ export const PSCI = {
  */
 export const KVM_ARM_IDSR = { KVM_CAP_ARM_IDSR_TO_USER: 180, KVM_EXIT_ARM_IDSR: 29 } as const;
 
+/**
+ * Page offset of the dirty ring in the vCPU mmap (KVM_DIRTY_LOG_PAGE_OFFSET, as on x86; arm64's
+ * uapi defines it since the dirty ring came to arm64 in 6.3 — the 6.1 headers the C checks use
+ * still fall back to 0, so it is not among the checked constants).
+ */
+export const KVM_DIRTY_LOG_PAGE_OFFSET = 64;
+
 /** arm64 constant groups for the C checks. */
 export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_GUESTDBG_', values: KVM_GUESTDBG_ARM64 },
@@ -189,17 +196,17 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
   { prefix: 'PSCI_', values: PSCI },
   { prefix: '', values: KVM_ARM_IDSR },
-  { prefix: 'KVM_', values: { DEBUG_ARCH_HSR_HIGH_VALID: 1, ARM_MAX_DBG_REGS: 16, NR_SPSR: 5, VM_TYPE_ARM_IPA_SIZE_MASK: 0xffn } },
+  { prefix: 'KVM_', values: { DEBUG_ARCH_HSR_HIGH_VALID: 1, ARM_MAX_DBG_REGS: 16, NR_SPSR: 5, VM_TYPE_ARM_IPA_SIZE_MASK: 0xffn, NR_IRQCHIPS: 1 } },
 ];
 
 // ---------------------------------------------------------------------------------------------
 // ioctls
 
-const arm64Rows: IoctlRow[] = [
+const arm64Rows = [
   ['ARM_VCPU_INIT', 'w', 0xae, kvm_vcpu_init, ['vcpu']],
   ['ARM_PREFERRED_TARGET', 'r', 0xaf, kvm_vcpu_init, ['vm']],
   ['ARM_VCPU_FINALIZE', 'w', 0xc2, scalarArgs.int, ['vcpu']],
-];
+] as const satisfies readonly IoctlRow[];
 
 /** Every arm64 KVM ioctl this project declares, by C name. */
 export const ioctls = defineIoctls([...genericIoctlRows({ ...structs }), ...arm64Rows]);

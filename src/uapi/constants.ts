@@ -362,6 +362,35 @@ export const KVM_IOEVENTFD_FLAG = { DATAMATCH: 1, PIO: 2, DEASSIGN: 4, VIRTIO_CC
 /** kvm_irqfd.flags. */
 export const KVM_IRQFD_FLAG = { DEASSIGN: 1, RESAMPLE: 2 } as const;
 
+/** kvm_irq_routing_entry.type. */
+export const KVM_IRQ_ROUTING = { IRQCHIP: 1, MSI: 2, S390_ADAPTER: 3, HV_SINT: 4, XEN_EVTCHN: 5 } as const;
+
+/** kvm_msi.flags and the flags of an MSI routing entry. */
+export const KVM_MSI = { VALID_DEVID: 1 } as const;
+
+/** kvm_create_device.flags. */
+export const KVM_CREATE_DEVICE_FLAG = { TEST: 1 } as const;
+
+/** enum kvm_device_type (KVM_CREATE_DEVICE). */
+export const KVM_DEV_TYPE = {
+  FSL_MPIC_20: 1,
+  FSL_MPIC_42: 2,
+  XICS: 3,
+  VFIO: 4,
+  ARM_VGIC_V2: 5,
+  FLIC: 6,
+  ARM_VGIC_V3: 7,
+  ARM_VGIC_ITS: 8,
+  XIVE: 9,
+  ARM_PV_TIME: 10,
+} as const;
+
+/** kvm_clock_data.flags (KVM_GET_CLOCK / KVM_SET_CLOCK, KVM_CAP_ADJUST_CLOCK). */
+export const KVM_CLOCK = { TSC_STABLE: 2, REALTIME: 4, HOST_TSC: 8 } as const;
+
+/** eventfd(2) flags (EFD_CLOEXEC is O_CLOEXEC, EFD_NONBLOCK is O_NONBLOCK). */
+export const EFD = { SEMAPHORE: 1, CLOEXEC: 0o2000000, NONBLOCK: 0o4000 } as const;
+
 /** ONE_REG id encoding (generic part). */
 export const KVM_REG = {
   ARCH_MASK: 0xff00000000000000n,
@@ -408,6 +437,27 @@ export const genericConstGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_DIRTY_LOG_', values: KVM_DIRTY_LOG },
   { prefix: 'KVM_IOEVENTFD_FLAG_', values: KVM_IOEVENTFD_FLAG },
   { prefix: 'KVM_IRQFD_FLAG_', values: KVM_IRQFD_FLAG },
+  { prefix: 'KVM_IRQ_ROUTING_', values: KVM_IRQ_ROUTING },
+  { prefix: 'KVM_MSI_', values: KVM_MSI },
+  { prefix: 'KVM_CREATE_DEVICE_', values: KVM_CREATE_DEVICE_FLAG },
+  { prefix: 'KVM_DEV_TYPE_', values: KVM_DEV_TYPE },
+  { prefix: 'KVM_CLOCK_', values: KVM_CLOCK },
+  { prefix: 'EFD_', values: EFD },
+];
+
+/**
+ * The generic groups of the in-kernel device interface (eventfds, routing, devices), which every
+ * arch's headers define: the arm64 check covers them too.
+ */
+export const deviceConstGroups: readonly ConstGroup[] = [
+  { prefix: 'KVM_IOEVENTFD_FLAG_', values: KVM_IOEVENTFD_FLAG },
+  { prefix: 'KVM_IRQFD_FLAG_', values: KVM_IRQFD_FLAG },
+  { prefix: 'KVM_IRQ_ROUTING_', values: KVM_IRQ_ROUTING },
+  { prefix: 'KVM_MSI_', values: KVM_MSI },
+  { prefix: 'KVM_CREATE_DEVICE_', values: KVM_CREATE_DEVICE_FLAG },
+  { prefix: 'KVM_DEV_TYPE_', values: KVM_DEV_TYPE },
+  { prefix: 'KVM_CLOCK_', values: KVM_CLOCK },
+  { prefix: 'EFD_', values: EFD },
   { prefix: 'KVM_REG_', values: KVM_REG },
   { prefix: 'KVM_', values: { API_VERSION: KVM_API_VERSION } },
 ];

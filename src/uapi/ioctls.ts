@@ -6,8 +6,8 @@
 import { IOC, IOC_NONE, IOC_READ, IOC_WRITE, KVMIO } from './ioctl.js';
 import { u64, ulong, s32, u32, type CType } from './layout.js';
 
-/** The fd kinds of the KVM API. */
-export type FdKind = 'system' | 'vm' | 'vcpu' | 'guest_memfd';
+/** The fd kinds of the KVM API (`device`: a KVM_CREATE_DEVICE fd). */
+export type FdKind = 'system' | 'vm' | 'vcpu' | 'guest_memfd' | 'device';
 
 /** One ioctl. */
 export interface IoctlDef {
@@ -30,8 +30,14 @@ export type IoctlRow = readonly [name: string, dir: IoctlDef['dir'], nr: number,
 
 const DIRS = { none: IOC_NONE, r: IOC_READ, w: IOC_WRITE, rw: IOC_READ | IOC_WRITE } as const;
 
+/**
+ * The ioctl table built from `rows`, keyed by the literal C names (`KVM_` + each row's suffix), so
+ * a misspelt name is a compile error wherever a name is looked up.
+ */
+export type IoctlTable<R extends readonly IoctlRow[], P extends string = 'KVM_'> = { readonly [Row in R[number] as `${P}${Row[0]}`]: IoctlDef };
+
 /** Builds ioctl definitions from rows. `type` is the ioctl type byte (KVMIO for KVM). */
-export function defineIoctls(rows: readonly IoctlRow[], type = KVMIO, prefix = 'KVM_'): Record<string, IoctlDef> {
+export function defineIoctls<const R extends readonly IoctlRow[], const P extends string = 'KVM_'>(rows: R, type = KVMIO, prefix: P = 'KVM_' as P): IoctlTable<R, P> {
   const out: Record<string, IoctlDef> = {};
   for (const [suffix, dir, nr, arg, fds, ext] of rows) {
     const name = prefix + suffix;
@@ -45,7 +51,7 @@ export function defineIoctls(rows: readonly IoctlRow[], type = KVMIO, prefix = '
       ext: ext === 'ext',
     });
   }
-  return out;
+  return out as IoctlTable<R, P>;
 }
 
 /** Argument types that are plain C scalars in the uapi (`_IOW(KVMIO, n, __u64)` etc). */
@@ -65,6 +71,10 @@ export function genericIoctlRows(s: {
   kvm_irq_level: CType;
   kvm_irqfd: CType;
   kvm_ioeventfd: CType;
+  kvm_irq_routing: CType;
+  kvm_msi: CType;
+  kvm_create_device: CType;
+  kvm_device_attr: CType;
   kvm_memory_attributes: CType;
   kvm_create_guest_memfd: CType;
   kvm_mp_state: CType;
@@ -74,7 +84,7 @@ export function genericIoctlRows(s: {
   kvm_regs: CType;
   kvm_signal_mask: CType;
   kvm_coalesced_mmio_zone: CType;
-}): IoctlRow[] {
+}) {
   return [
     // system fd
     ['GET_API_VERSION', 'none', 0x00, null, SYS],
@@ -89,14 +99,22 @@ export function genericIoctlRows(s: {
     ['CREATE_IRQCHIP', 'none', 0x60, null, VM],
     ['IRQ_LINE', 'w', 0x61, s.kvm_irq_level, VM],
     ['REGISTER_COALESCED_MMIO', 'w', 0x67, s.kvm_coalesced_mmio_zone, VM],
+    ['IRQ_LINE_STATUS', 'rw', 0x67, s.kvm_irq_level, VM],
     ['UNREGISTER_COALESCED_MMIO', 'w', 0x68, s.kvm_coalesced_mmio_zone, VM],
+    ['SET_GSI_ROUTING', 'w', 0x6a, s.kvm_irq_routing, VM],
     ['IRQFD', 'w', 0x76, s.kvm_irqfd, VM],
     ['IOEVENTFD', 'w', 0x79, s.kvm_ioeventfd, VM],
     ['ENABLE_CAP', 'w', 0xa3, s.kvm_enable_cap, ['vm', 'vcpu']],
+    ['SIGNAL_MSI', 'w', 0xa5, s.kvm_msi, VM],
     ['CLEAR_DIRTY_LOG', 'rw', 0xc0, s.kvm_clear_dirty_log, VM],
     ['GET_STATS_FD', 'none', 0xce, null, ['vm', 'vcpu']],
     ['SET_MEMORY_ATTRIBUTES', 'w', 0xd2, s.kvm_memory_attributes, VM, 'ext'],
     ['CREATE_GUEST_MEMFD', 'rw', 0xd4, s.kvm_create_guest_memfd, VM, 'ext'],
+    ['CREATE_DEVICE', 'rw', 0xe0, s.kvm_create_device, VM],
+    // device fds (and the vCPU/system attributes some arches answer with the same numbers)
+    ['SET_DEVICE_ATTR', 'w', 0xe1, s.kvm_device_attr, ['device', 'vcpu', 'system']],
+    ['GET_DEVICE_ATTR', 'w', 0xe2, s.kvm_device_attr, ['device', 'vcpu', 'system']],
+    ['HAS_DEVICE_ATTR', 'w', 0xe3, s.kvm_device_attr, ['device', 'vcpu', 'system']],
     // vcpu fd
     ['RUN', 'none', 0x80, null, VCPU],
     ['GET_REGS', 'r', 0x81, s.kvm_regs, VCPU],
@@ -108,5 +126,5 @@ export function genericIoctlRows(s: {
     ['GET_ONE_REG', 'w', 0xab, s.kvm_one_reg, VCPU],
     ['SET_ONE_REG', 'w', 0xac, s.kvm_one_reg, VCPU],
     ['GET_REG_LIST', 'rw', 0xb0, s.kvm_reg_list, VCPU],
-  ];
+  ] as const satisfies readonly IoctlRow[];
 }

@@ -55,6 +55,54 @@ export const kvm_irq_level = struct('kvm_irq_level', { $u: union(null, { irq: u3
 
 export const kvm_irqfd = struct('kvm_irqfd', { fd: u32, gsi: u32, flags: u32, resamplefd: u32, pad: array(u8, 16) });
 
+// GSI routing (KVM_SET_GSI_ROUTING): one entry per route, the union selected by `type`.
+export const kvm_irq_routing_irqchip = struct('kvm_irq_routing_irqchip', { irqchip: u32, pin: u32 });
+
+export const kvm_irq_routing_msi = struct('kvm_irq_routing_msi', {
+  address_lo: u32,
+  address_hi: u32,
+  data: u32,
+  $u: union(null, { pad: u32, devid: u32 }),
+});
+
+export const kvm_irq_routing_s390_adapter = struct('kvm_irq_routing_s390_adapter', {
+  ind_addr: u64,
+  summary_addr: u64,
+  ind_offset: u64,
+  summary_offset: u32,
+  adapter_id: u32,
+});
+
+export const kvm_irq_routing_hv_sint = struct('kvm_irq_routing_hv_sint', { vcpu: u32, sint: u32 });
+
+export const kvm_irq_routing_xen_evtchn = struct('kvm_irq_routing_xen_evtchn', { port: u32, vcpu: u32, priority: u32 });
+
+export const kvm_irq_routing_entry = struct('kvm_irq_routing_entry', {
+  gsi: u32,
+  type: u32,
+  flags: u32,
+  pad: u32,
+  u: union(null, {
+    irqchip: kvm_irq_routing_irqchip,
+    msi: kvm_irq_routing_msi,
+    adapter: kvm_irq_routing_s390_adapter,
+    hv_sint: kvm_irq_routing_hv_sint,
+    xen_evtchn: kvm_irq_routing_xen_evtchn,
+    pad: array(u32, 8),
+  }),
+});
+
+/** KVM_MAX_IRQ_ROUTES: the kernel refuses larger tables before reading their entries. */
+export const KVM_MAX_IRQ_ROUTES = 4096;
+
+export const kvm_irq_routing = struct('kvm_irq_routing', { nr: u32, flags: u32, entries: flex(kvm_irq_routing_entry, 'nr', KVM_MAX_IRQ_ROUTES) });
+
+export const kvm_msi = struct('kvm_msi', { address_lo: u32, address_hi: u32, data: u32, flags: u32, devid: u32, pad: array(u8, 12) });
+
+export const kvm_create_device = struct('kvm_create_device', { type: u32, fd: u32, flags: u32 });
+
+export const kvm_device_attr = struct('kvm_device_attr', { flags: u32, group: u32, attr: u64, addr: u64 });
+
 export const kvm_ioeventfd = struct('kvm_ioeventfd', {
   datamatch: u64,
   addr: u64,
@@ -65,6 +113,9 @@ export const kvm_ioeventfd = struct('kvm_ioeventfd', {
 });
 
 export const kvm_interrupt = struct('kvm_interrupt', { irq: u32 });
+
+/** KVM_GET_CLOCK / KVM_SET_CLOCK (declared in linux/kvm.h; x86 implements them). */
+export const kvm_clock_data = struct('kvm_clock_data', { clock: u64, flags: u32, pad0: u32, realtime: u64, host_tsc: u64, pad: array(u32, 4) });
 
 export const kvm_translation = struct('kvm_translation', {
   linear_address: u64,
@@ -204,7 +255,18 @@ export const genericStructs = {
   kvm_irq_level,
   kvm_irqfd,
   kvm_ioeventfd,
+  kvm_irq_routing_irqchip,
+  kvm_irq_routing_msi,
+  kvm_irq_routing_s390_adapter,
+  kvm_irq_routing_hv_sint,
+  kvm_irq_routing_xen_evtchn,
+  kvm_irq_routing_entry,
+  kvm_irq_routing,
+  kvm_msi,
+  kvm_create_device,
+  kvm_device_attr,
   kvm_interrupt,
+  kvm_clock_data,
   kvm_translation,
   kvm_mp_state,
   kvm_signal_mask,

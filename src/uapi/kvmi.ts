@@ -239,13 +239,13 @@ export const constGroups: readonly ConstGroup[] = [
 // ---- ioctls (VM fd) ---------------------------------------------------------------------------
 
 const VM = ['vm'] as const;
-const rows: IoctlRow[] = [
+const rows = [
   ['INTROSPECTION_HOOK', 'w', 0xc8, kvm_introspection_hook, VM, 'ext'],
   ['INTROSPECTION_UNHOOK', 'none', 0xc9, null, VM, 'ext'],
   ['INTROSPECTION_COMMAND', 'w', 0xca, kvm_introspection_feature, VM, 'ext'],
   ['INTROSPECTION_EVENT', 'w', 0xcb, kvm_introspection_feature, VM, 'ext'],
   ['INTROSPECTION_PREUNHOOK', 'none', 0xcc, null, VM, 'ext'],
-];
+] as const satisfies readonly IoctlRow[];
 
 /** The KVMI VM ioctls (merged into the x86-64 ioctl table by uapi/index.ts). */
 export const ioctls = defineIoctls(rows);

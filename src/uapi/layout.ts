@@ -33,6 +33,11 @@ export interface Arr<E extends CType = CType> {
   readonly flex: boolean;
   /** For a flexible array: the sibling member holding its element count (e.g. `nmsrs`). */
   readonly countField?: string;
+  /**
+   * For a flexible array: the largest count the kernel accepts. A larger one is refused before
+   * any element is read, so no element counts towards the struct's extent.
+   */
+  readonly maxCount?: number;
   readonly size: number;
   readonly align: number;
 }
@@ -122,8 +127,8 @@ export function array<E extends CType>(elem: E, count: number): Arr<E> {
  * `elem name[]`: a flexible array member; contributes no size. `countField` names the sibling that
  * holds the element count, so the real extent of a buffer can be computed (see `Struct.extent`).
  */
-export function flex<E extends CType>(elem: E, countField?: string): Arr<E> {
-  return Object.freeze({ kind: 'array', elem, count: 0, flex: true, size: 0, align: elem.align, ...(countField ? { countField } : {}) }) as Arr<E>;
+export function flex<E extends CType>(elem: E, countField?: string, maxCount?: number): Arr<E> {
+  return Object.freeze({ kind: 'array', elem, count: 0, flex: true, size: 0, align: elem.align, ...(countField ? { countField } : {}), ...(maxCount !== undefined ? { maxCount } : {}) }) as Arr<E>;
 }
 
 const extMarks = new WeakMap<CType, ExtInfo>();
@@ -488,6 +493,7 @@ function extentOf(t: Agg, bytes: Uint8Array, offset: number): number {
   if (!counter || counter.type.kind !== 'scalar') return t.size;
   if (offset + counter.offset + counter.type.size > bytes.length) return t.size;
   const n = Number(readScalar(dataView(bytes), offset + counter.offset, counter.type));
+  if (arr.maxCount !== undefined && n > arr.maxCount) return t.size;
   return t.size + n * arr.elem.size;
 }
 

@@ -99,8 +99,6 @@ export const kvm_sync_regs = struct('kvm_sync_regs', { regs: kvm_regs, sregs: kv
 
 export const kvm_pit_config = struct('kvm_pit_config', { flags: u32, pad: array(u32, 15) });
 
-export const kvm_clock_data = struct('kvm_clock_data', { clock: u64, flags: u32, pad0: u32, realtime: u64, host_tsc: u64, pad: array(u32, 4) });
-
 // TDX (arch/x86/include/uapi/asm/kvm.h, Linux 6.16+)
 
 export const kvm_tdx_cmd = struct('kvm_tdx_cmd', { id: u32, flags: u32, data: u64, hw_error: u64 }, { ext: true });
@@ -164,7 +162,6 @@ export const structs = {
   kvm_xcrs,
   kvm_sync_regs,
   kvm_pit_config,
-  kvm_clock_data,
   kvm_tdx_cmd,
   kvm_tdx_capabilities,
   kvm_tdx_init_vm,
@@ -182,6 +179,9 @@ export const KVM_GUESTDBG_X86 = {
   INJECT_BP: 0x00080000,
   BLOCKIRQ: 0x00100000,
 } as const;
+
+/** kvm_irq_routing_irqchip.irqchip on x86 (KVM_NR_IRQCHIPS = 3). */
+export const KVM_IRQCHIP = { PIC_MASTER: 0, PIC_SLAVE: 1, IOAPIC: 2 } as const;
 
 /** KVM_CREATE_VM machine types on x86. */
 export const KVM_X86_VM = { DEFAULT_VM: 0, SW_PROTECTED_VM: 1, SEV_VM: 2, SEV_ES_VM: 3, SNP_VM: 4, TDX_VM: 5 } as const;
@@ -238,6 +238,8 @@ export const VECTOR = {
 export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_GUESTDBG_', values: KVM_GUESTDBG_X86 },
   { prefix: 'KVM_X86_', values: KVM_X86_VM },
+  { prefix: 'KVM_IRQCHIP_', values: KVM_IRQCHIP },
+  { prefix: 'KVM_', values: { NR_IRQCHIPS: 3 } },
   { prefix: 'KVM_TDX_', values: KVM_TDX },
   { prefix: 'KVM_SYNC_X86_', values: KVM_SYNC_X86 },
   { prefix: 'KVM_', values: { PIO_PAGE_OFFSET: 1, COALESCED_MMIO_PAGE_OFFSET: 2, DIRTY_LOG_PAGE_OFFSET: 64 } },
@@ -259,7 +261,7 @@ const SYS = ['system'] as const;
 const VM = ['vm'] as const;
 const VCPU = ['vcpu'] as const;
 
-const x86Rows: IoctlRow[] = [
+const x86Rows = [
   ['GET_MSR_INDEX_LIST', 'rw', 0x02, kvm_msr_list, SYS],
   ['GET_SUPPORTED_CPUID', 'rw', 0x05, kvm_cpuid2, SYS],
   ['GET_EMULATED_CPUID', 'rw', 0x09, kvm_cpuid2, SYS],
@@ -268,8 +270,8 @@ const x86Rows: IoctlRow[] = [
   ['SET_TSS_ADDR', 'none', 0x47, null, VM],
   ['SET_IDENTITY_MAP_ADDR', 'w', 0x48, scalarArgs.u64, VM],
   ['CREATE_PIT2', 'w', 0x77, kvm_pit_config, VM],
-  ['SET_CLOCK', 'w', 0x7b, kvm_clock_data, VM],
-  ['GET_CLOCK', 'r', 0x7c, kvm_clock_data, VM],
+  ['SET_CLOCK', 'w', 0x7b, genericStructs.kvm_clock_data, VM],
+  ['GET_CLOCK', 'r', 0x7c, genericStructs.kvm_clock_data, VM],
   ['MEMORY_ENCRYPT_OP', 'rw', 0xba, scalarArgs.ulong, ['vm', 'vcpu']],
   ['X86_SET_MSR_FILTER', 'w', 0xc6, kvm_msr_filter, VM],
   ['GET_SREGS', 'r', 0x83, kvm_sregs, VCPU],
@@ -293,7 +295,7 @@ const x86Rows: IoctlRow[] = [
   ['SET_XCRS', 'w', 0xa7, kvm_xcrs, VCPU],
   ['GET_SREGS2', 'r', 0xcc, kvm_sregs2, VCPU],
   ['SET_SREGS2', 'w', 0xcd, kvm_sregs2, VCPU],
-];
+] as const satisfies readonly IoctlRow[];
 
 /** Every x86-64 KVM ioctl this project declares, by C name. */
 export const ioctls = defineIoctls([...genericIoctlRows({ ...structs }), ...x86Rows]);

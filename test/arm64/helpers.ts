@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Arm64VmState } from '../../src/arch/arm64/cpu.js';
-import { Kvm, virtualSys, type Sys, type Vm, type VcpuExit } from '../../src/index.js';
+import { Kvm, virtualSys, type Sys, type VirtualSysOptions, type Vm, type VcpuExit } from '../../src/index.js';
 import { coreRegId, KVM_ARM_VCPU, sysRegId } from '../../src/uapi/arm64.js';
 
 export const RAM_BASE = 0x4000_0000;
@@ -105,8 +105,8 @@ export function withEngine<T>(e: Engine, f: () => T): T {
 }
 
 /** A virtualSys for arm64 under the current engine. */
-export function armSys(runBudget?: number): Sys {
-  return virtualSys({ arch: 'arm64', jit: engine.jit, ...(runBudget ? { runBudget } : {}) });
+export function armSys(runBudget?: number, opts: VirtualSysOptions = {}): Sys {
+  return virtualSys({ ...opts, arch: 'arm64', jit: engine.jit, ...(runBudget ? { runBudget } : {}) });
 }
 
 /** Applies the engine's JIT hotness to a VM of `sys` (white-box: the VM's arch state). */
@@ -148,11 +148,13 @@ export interface MachineOptions {
   mem?: [number, Uint8Array][];
   /** Instructions per KVM_RUN before EINTR (virtualSys runBudget). */
   runBudget?: number;
+  /** Other virtualSys options (the clock...). */
+  sys?: VirtualSysOptions;
 }
 
 /** A fresh VM + vCPU with `code` at RAM_BASE, PC there, SP at the top of RAM. */
 export function armMachine(code: Uint8Array, opts: MachineOptions = {}): ArmMachine {
-  const sys = armSys(opts.runBudget);
+  const sys = armSys(opts.runBudget, opts.sys);
   const kvm = Kvm.open(sys);
   const vm = kvm.createVm();
   applyEngine(sys, vm);

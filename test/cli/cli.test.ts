@@ -145,6 +145,10 @@ describe('vkvm run: error paths', () => {
       munmap: unused,
       alloc: unused,
       close: unused,
+      eventfd: unused,
+      read: unused,
+      write: unused,
+      waitReadable: unused,
     };
     usage(['run', p(X86_HELLO), '--backend', 'native'], /\/dev\/kvm: permission denied: add this user to the 'kvm' group \(or use --backend virtual\)/, { nativeUnavailableReason: () => undefined, nativeSys: () => refusing }, EXIT.BACKEND);
   });

@@ -45,7 +45,7 @@ export const MUST_MATCH_CAPS = [
 ];
 
 /** Declared generic requests vkvm leaves unimplemented (KVM_CHECK_EXTENSION says so): not compared on their own fd kind. */
-const UNIMPLEMENTED = new Set(['KVM_CREATE_IRQCHIP', 'KVM_IRQ_LINE', 'KVM_REGISTER_COALESCED_MMIO', 'KVM_UNREGISTER_COALESCED_MMIO', 'KVM_IRQFD', 'KVM_IOEVENTFD', 'KVM_GET_STATS_FD']);
+const UNIMPLEMENTED = new Set(['KVM_CREATE_IRQCHIP', 'KVM_REGISTER_COALESCED_MMIO', 'KVM_UNREGISTER_COALESCED_MMIO', 'KVM_GET_STATS_FD']);
 
 /** ioctl type bytes the VFS intercepts some numbers of (fs/ioctl.c do_vfs_ioctl): never generated. */
 const VFS_TYPES = new Set([0x00, 0x54, 0x66, 0x58, 0x94, 0x15]);

@@ -4,7 +4,7 @@
  * expected answer (so the expectations themselves are checked against Linux here).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Kvm, KVM_CAP, KVM_MEM, x86_64, type Sys, type Vm, type Vcpu } from '../../src/index.js';
+import { EFD, Kvm, KVM_CAP, KVM_CLOCK, KVM_MEM, x86_64, type Sys, type Vm, type Vcpu } from '../../src/index.js';
 import { outcome, x86Backends } from '../helpers/backends.js';
 
 const { ioctls: I, structs: S } = x86_64;
@@ -130,7 +130,51 @@ const cases: [string, string, (e: Env) => unknown][] = [
   ['mmap of a vcpu fd beyond KVM_GET_VCPU_MMAP_SIZE (allowed)', 'ok:object', (e) => e.sys.mmap(e.vcpu.fd, 5 * 4096)],
   ['munmap of memory that was never mapped', 'EINVAL', (e) => e.sys.munmap(new Uint8Array(4096))],
   ['open of a path that does not exist', 'ENOENT', (e) => e.sys.open('/dev/kvm-does-not-exist')],
+  // ioeventfds (Linux 6.12 virt/kvm/eventfd.c: kvm_assign_ioeventfd 945, kvm_assign_ioeventfd_idx 826,
+  // ioeventfd_check_collision 801, kvm_deassign_ioeventfd_idx 890; eventfd_ctx_fdget fs/eventfd.c 348)
+  ['KVM_IOEVENTFD of length 3', 'EINVAL', (e) => e.vm.ioeventfd({ fd: efd(e), addr: 0x600, len: 3, pio: true })],
+  ['KVM_IOEVENTFD with an unknown flag', 'EINVAL', (e) => e.vm.ioeventfd({ fd: efd(e), addr: 0x600, len: 4, flags: 0x10 })],
+  ['KVM_IOEVENTFD of length 0 with DATAMATCH', 'EINVAL', (e) => e.vm.ioeventfd({ fd: efd(e), addr: 0xd0000, len: 0, datamatch: 1 })],
+  ['KVM_IOEVENTFD whose range wraps', 'EINVAL', (e) => e.vm.ioeventfd({ fd: efd(e), addr: 0xffff_ffff_ffff_fffcn, len: 8 })],
+  ['KVM_IOEVENTFD on an fd that is not open', 'EBADF', (e) => e.vm.ioeventfd({ fd: 999_999, addr: 0x600, len: 4, pio: true })],
+  ['KVM_IOEVENTFD on an fd that is not an eventfd', 'EINVAL', (e) => e.vm.ioeventfd({ fd: e.vm.fd, addr: 0x600, len: 4, pio: true })],
+  ['KVM_IOEVENTFD twice on one port and value', 'EEXIST', (e) => { const fd = efd(e); e.vm.ioeventfd({ fd, addr: 0x600, len: 4, pio: true, datamatch: 1 }); e.vm.ioeventfd({ fd, addr: 0x600, len: 4, pio: true, datamatch: 1 }); }],
+  ['KVM_IOEVENTFD wildcard over a datamatch one', 'EEXIST', (e) => { const fd = efd(e); e.vm.ioeventfd({ fd, addr: 0xd0000, len: 4, datamatch: 1 }); e.vm.ioeventfd({ fd, addr: 0xd0000, len: 4 }); }],
+  ['KVM_IOEVENTFD with another value on the same port', 'ok:undefined', (e) => { const fd = efd(e); e.vm.ioeventfd({ fd, addr: 0x600, len: 4, pio: true, datamatch: 1 }); e.vm.ioeventfd({ fd, addr: 0x600, len: 4, pio: true, datamatch: 2 }); }],
+  ['KVM_IOEVENTFD deassign of one never assigned', 'ENOENT', (e) => e.vm.ioeventfd({ fd: efd(e), addr: 0x600, len: 4, pio: true, deassign: true })],
+  ['KVM_IOEVENTFD deassign with the wrong value', 'ENOENT', (e) => { const fd = efd(e); e.vm.ioeventfd({ fd, addr: 0x600, len: 2, pio: true, datamatch: 1 }); e.vm.ioeventfd({ fd, addr: 0x600, len: 2, pio: true, datamatch: 2, deassign: true }); }],
+  ['KVM_IOEVENTFD assign then deassign', 'ok:undefined', (e) => { const fd = efd(e); e.vm.ioeventfd({ fd, addr: 0xd0000, len: 0 }); e.vm.ioeventfd({ fd, addr: 0xd0000, len: 0, deassign: true }); }],
+  // irqfds without an in-kernel irqchip (eventfd.c: kvm_irqfd 580, kvm_irqfd_assign 319 -> x86
+  // kvm_arch_irqfd_allowed, arch/x86/kvm/irq.c 167; kvm_irqfd_deassign 550)
+  ['KVM_IRQFD without an irqchip', 'EINVAL', (e) => e.vm.irqfd({ fd: efd(e), gsi: 1 })],
+  ['KVM_IRQFD with an unknown flag', 'EINVAL', (e) => e.vm.irqfd({ fd: efd(e), gsi: 1, flags: 4 })],
+  ['KVM_IRQFD deassign on an fd that is not open', 'EBADF', (e) => e.vm.irqfd({ fd: 999_999, gsi: 1, deassign: true })],
+  ['KVM_IRQFD deassign on an fd that is not an eventfd', 'EINVAL', (e) => e.vm.irqfd({ fd: e.vm.fd, gsi: 1, deassign: true })],
+  ['KVM_IRQFD deassign of an eventfd never assigned', 'ok:undefined', (e) => e.vm.irqfd({ fd: efd(e), gsi: 1, deassign: true })],
+  // interrupt lines and routing without an irqchip (arch/x86/kvm/x86.c kvm_vm_ioctl_irq_line 6058;
+  // virt/kvm/irqchip.c kvm_send_userspace_msi 48; kvm_main.c KVM_SET_GSI_ROUTING 5366)
+  ['KVM_IRQ_LINE without an irqchip', 'ENXIO', (e) => e.vm.irqLine(4, 1)],
+  ['KVM_IRQ_LINE_STATUS without an irqchip', 'ENXIO', (e) => e.vm.irqLineStatus(4, 1)],
+  ['KVM_SIGNAL_MSI without an irqchip', 'EINVAL', (e) => e.vm.signalMsi({ addressLo: 0xfee00000, data: 0x30 })],
+  ['KVM_SET_GSI_ROUTING without an irqchip', 'EINVAL', (e) => e.vm.setGsiRouting([{ gsi: 1, type: 'msi', addressLo: 0xfee00000, data: 0x30 }])],
+  // devices (kvm_main.c kvm_ioctl_create_device 4876)
+  ['KVM_CREATE_DEVICE of type 0', 'ENODEV', (e) => e.vm.createDevice(0)],
+  ['KVM_CREATE_DEVICE of a type past KVM_DEV_TYPE_MAX', 'ENODEV', (e) => e.vm.createDevice(0x7fff)],
+  ['KVM_CREATE_DEVICE_TEST of a type past KVM_DEV_TYPE_MAX', 'ENODEV', (e) => e.vm.createDevice(0x7fff, { test: true })],
+  // kvmclock (arch/x86/kvm/x86.c kvm_vm_ioctl_set_clock 6539)
+  ['KVM_SET_CLOCK with an unknown flag', 'EINVAL', (e) => e.vm.setClock({ clock: 0, flags: 1 })],
+  ['KVM_SET_CLOCK with the flags KVM_GET_CLOCK returns', 'ok:undefined', (e) => e.vm.setClock({ clock: 1_000_000, flags: KVM_CLOCK.TSC_STABLE | KVM_CLOCK.REALTIME | KVM_CLOCK.HOST_TSC, realtime: BigInt(Date.now()) * 1_000_000n })],
+  // eventfd(2) (Linux 6.12 fs/eventfd.c: do_eventfd 379, eventfd_read 214, eventfd_write 247)
+  ['eventfd with an unknown flag', 'EINVAL', (e) => e.sys.eventfd(0, 0x40)],
+  ['read of 4 bytes from an eventfd', 'EINVAL', (e) => e.sys.read(efd(e), new Uint8Array(4))],
+  ['write of 4 bytes to an eventfd', 'EINVAL', (e) => e.sys.write(efd(e), new Uint8Array(4))],
+  ['write of ULLONG_MAX to an eventfd', 'EINVAL', (e) => e.sys.write(efd(e), new Uint8Array(8).fill(0xff))],
+  ['read of an empty non-blocking eventfd', 'EAGAIN', (e) => e.sys.read(efd(e), new Uint8Array(8))],
+  ['write past the counter limit of a non-blocking eventfd', 'EAGAIN', (e) => { const fd = efd(e); const b = new Uint8Array(8).fill(0xff); b[0] = 0xfe; e.sys.write(fd, b); e.sys.write(fd, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0)); }],
 ];
+
+/** A non-blocking eventfd of the case's process. */
+const efd = (e: Env) => e.sys.eventfd(0, EFD.NONBLOCK | EFD.CLOEXEC);
 
 describe('errno table of the generic ioctls', () => {
   const compared: Record<string, number> = {};

@@ -9,7 +9,6 @@ import { NOT_HANDLED, type ArchBackend } from '../../kernel/arch.js';
 import type { UserArg } from '../../kernel/uarg.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
-import { registerArchBackend } from '../../sys/virtual.js';
 import { KVM_CAP, KVM_GUESTDBG, KVM_MP_STATE } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
 import { KVM_ARM_IDSR, KVM_ARM_TARGET, KVM_ARM_VCPU, KVM_GUESTDBG_ARM64 } from '../../uapi/arm64.js';
@@ -203,4 +202,3 @@ export const arm64Backend: ArchBackend = {
   loadVm: loadArm64Vm,
 };
 
-registerArchBackend('arm64', () => arm64Backend);

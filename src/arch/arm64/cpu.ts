@@ -9,6 +9,7 @@
  * @module
  */
 import * as __exits from '../../kernel/exits.js';
+import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import type { Jit } from './jit.js';
@@ -22,8 +23,9 @@ const { exitMmio, RUN, setExitReason } = __exits;
 const { KvmError } = __error;
 const { KVM_EXIT } = __constants;
 const { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, translate, Translation } = __mmu;
-const { Arm64State, numHi, numLo, pairToNum, SP_SLOT } = __state;
+const { Arm64State, hostTicks, numHi, numLo, pairToNum, SP_SLOT } = __state;
 const { SR } = __sysregs;
+const KVM_BUS_MMIO = KVM_BUS.MMIO;
 
 /** Thrown after the guest took an exception (the instruction did not complete). */
 export const FAULT: { readonly kind: 'fault' } = Object.freeze({ kind: 'fault' });
@@ -124,6 +126,8 @@ function dvOf(bytes: Uint8Array): DataView {
 
 export class Cpu extends Arm64State {
   readonly vm: Vm;
+  /** The VM's MMIO bus (kvm->buses[KVM_MMIO_BUS]): data aborts go there before exiting. */
+  private readonly mmioBus: IoBus;
   readonly vmState: Arm64VmState;
   /** Address of the instruction being executed. */
   insnPc = 0;
@@ -234,9 +238,16 @@ export class Cpu extends Arm64State {
   ) {
     super(mpidr);
     this.vm = vcpu.vm;
+    this.mmioBus = vcpu.vm.buses[KVM_BUS_MMIO]!;
     this.vmState = vcpu.vm.archState as Arm64VmState;
     this.host = host;
+    this.cntvoff = hostTicks(this); // CNTVCT starts at 0 at reset
     this.syncAll();
+  }
+
+  /** The VM clock as this vCPU sees it (the deterministic clock counts its retired instructions). */
+  override clockNs(): number {
+    return this.vcpu.timer.now(this.retired);
   }
 
   // ================================================================================================
@@ -556,7 +567,7 @@ export class Cpu extends Arm64State {
     this.writeSlow(va, 8, lo, hi);
   }
 
-  /** Scratch for split accesses. */
+  /** Scratch for split accesses (and MMIO: bytes 8-15 stand in for the device register). */
   private readonly split = new Uint8Array(16);
   private readonly splitDv = new DataView(this.split.buffer);
 
@@ -713,6 +724,16 @@ export class Cpu extends Arm64State {
       throw KvmError.of('ENOSYS', 'ioctl', { message: 'data abort outside memslots with no valid syndrome' });
     }
     const len = 1 << ((syn >>> 8) & 3);
+    // kvm_io_bus (io_mem_abort): an in-kernel device (an ioeventfd...) may take the whole access;
+    // the instruction then completes against the scratch (a load reads the device's data there).
+    const bus = this.mmioBus;
+    if (!bus.empty && size === len && (write ? bus.writeValue(v, pa, len, lo, hi) : bus.readValue(v, pa, len))) {
+      if (!write) this.split.set(bus.scratch, 8);
+      const r = this.resolved;
+      r.dv = this.splitDv;
+      r.off = 8;
+      return r;
+    }
     if (write) {
       const data = this.split;
       const d = this.splitDv;

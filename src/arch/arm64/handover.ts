@@ -7,7 +7,7 @@
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { Cpu, type Arm64Vcpu, type Arm64VmState } from './cpu.js';
-import { CNTFRQ, mpidrFor } from './sysregs.js';
+import { mpidrFor } from './sysregs.js';
 
 /** Fields of the Cpu (Arm64State and the run-time state around it) that travel. */
 const CPU_FIELDS = [
@@ -26,8 +26,6 @@ interface SavedArm64Vcpu {
   readonly host: { control: number; bcr: Int32Array; bvr: Int32Array; wcr: Int32Array; wvr: Int32Array };
   readonly cpu: Record<string, unknown>;
   readonly mdscrEff: number;
-  /** performance.timeOrigin of the thread that saved it: CNTVOFF is relative to its clock. */
-  readonly timeOrigin: number;
 }
 
 /** Copies `src` into `dst` field by field: typed arrays and arrays in place, scalars by value. */
@@ -51,7 +49,6 @@ export function saveArm64Vcpu(vcpu: Vcpu): SavedArm64Vcpu {
     host: { control: h.control, bcr: h.bcr.slice(), bvr: h.bvr.slice(), wcr: h.wcr.slice(), wvr: h.wvr.slice() },
     cpu,
     mdscrEff: a.cpu.mdscrEff,
-    timeOrigin: performance.timeOrigin,
   };
 }
 
@@ -72,8 +69,6 @@ export function loadArm64Vcpu(vcpu: Vcpu, state: unknown): void {
   const c = new Cpu(vcpu, h, mpidrFor(vcpu.id));
   const d = c as unknown as Record<string, unknown>;
   for (const k of CPU_FIELDS) put(d, k, st.cpu[k]);
-  // The virtual counter must not jump: CNTVOFF is relative to each thread's performance clock.
-  c.cntvoff = Math.round(c.cntvoff + (st.timeOrigin - performance.timeOrigin) * (CNTFRQ / 1000));
   c.syncAll();
   c.syncedGen = c.userGen;
   c.mdscrEff = st.mdscrEff;

@@ -10,6 +10,7 @@
  * @module
  */
 import * as __exits from '../../kernel/exits.js';
+import * as __requests from '../../kernel/requests.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import * as __error from '../../sys/error.js';
 import * as __constants from '../../uapi/constants.js';
@@ -25,6 +26,7 @@ import * as __sysregs from './sysregs.js';
 import * as __table from './table.js';
 // Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
 const { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } = __exits;
+const { KVM_REQ } = __requests;
 const { KvmError } = __error;
 const { KVM_EXIT, KVM_GUESTDBG, KVM_MP_STATE } = __constants;
 const { KVM_ARM_IDSR } = __arm64;
@@ -115,12 +117,19 @@ function loop(vcpu: Vcpu, c: CpuT): number {
   // Instructions one KVM_RUN may retire before it returns as if a signal arrived.
   const budget = vcpu.vm.kernel.runBudget;
   const start = c.retired;
+  const timer = vcpu.timer;
+  const requests = vcpu.requests;
   let faults = 0;
   for (;;) {
     try {
+      // vcpu->requests: a kick from any thread stops the run between blocks (jitRun/fastRun check it).
+      if (requests[0] !== 0) checkRequests(vcpu);
+      const lim = Math.min(POLL_INTERVAL, budget - (c.retired - start + faults)); // never past the budget
+      const chunk = timer.quiet ? lim : timer.budget(lim, c.retired); // nor a timer deadline
       if (c.attn !== 0) slowStep(c);
-      else if (c.jit !== null) jitRun(c, Math.min(POLL_INTERVAL, budget - (c.retired - start + faults)));
-      else fastRun(c, Math.min(POLL_INTERVAL, budget - (c.retired - start + faults))); // never past the budget
+      else if (c.jit !== null) jitRun(c, chunk, requests);
+      else fastRun(c, chunk, requests);
+      if (!timer.quiet) timer.poll(c.retired);
       if (c.stop !== 0) {
         const exit = (c.stop & STOP_EXIT) !== 0;
         c.stop = 0;
@@ -169,6 +178,19 @@ function loop(vcpu: Vcpu, c: CpuT): number {
   }
 }
 
+/**
+ * Services vcpu->requests (src/kernel/requests.ts): KVM_REQ.SIGNAL ends KVM_RUN as a signal would.
+ * [irqchip hook] the vGIC consumes KVM_REQ.EVENT here (a pending interrupt to take); until it
+ * exists, the wake-up bits have nothing to do and are dropped.
+ */
+function checkRequests(vcpu: Vcpu): void {
+  const req = Atomics.and(vcpu.requests, 0, ~(KVM_REQ.SIGNAL | KVM_REQ.EVENT | KVM_REQ.UNBLOCK));
+  if (req & KVM_REQ.SIGNAL) {
+    exitSimple(vcpu, KVM_EXIT.INTR);
+    throw KvmError.of('EINTR', 'ioctl');
+  }
+}
+
 /** One instruction with the debug/illegal-state checks around it. */
 function slowStep(c: CpuT): void {
   preInsn(c);
@@ -197,14 +219,14 @@ function slowStep(c: CpuT): void {
  * The hot loop: at most `n` instructions while nothing needs per-instruction checks. `attn` is
  * looked at only when the fetch page changes (whatever sets it also invalidates `fetchVa`).
  */
-function fastRun(c: CpuT, n: number): number {
+function fastRun(c: CpuT, n: number, requests: Int32Array | null = null): number {
   let i = 0;
   try {
     for (; i < n; i++) {
       const pc = c.pc;
       let off = pc - c.fetchVa;
       if (!(off >= 0 && off < 4096)) {
-        if (c.attn !== 0) break;
+        if (c.attn !== 0 || (requests !== null && requests[0] !== 0)) break;
         c.fetchSlow();
         off = pc - c.fetchVa;
       }
@@ -235,7 +257,7 @@ function fastRun(c: CpuT, n: number): number {
  * translation); a block that does not fit the remaining budget does too, instruction by
  * instruction, so the budget is exact.
  */
-function jitRun(c: CpuT, n: number): void {
+function jitRun(c: CpuT, n: number, requests: Int32Array): void {
   const jit = c.jit!;
   const table = jit.table;
   const stop = c.retired + n;
@@ -243,7 +265,7 @@ function jitRun(c: CpuT, n: number): void {
   try {
     for (;;) {
       const left = stop - c.retired;
-      if (left <= 0 || c.attn !== 0) return;
+      if (left <= 0 || c.attn !== 0 || requests[0] !== 0) return;
       const pc = c.pc;
       let b = table[(pc >>> 2) & TABLE_MASK]!;
       if (b.va !== pc || b.key !== c.jitKey) b = jit.lookup(pc);

@@ -268,7 +268,7 @@ function specialAccess(c: Cpu, sp: Sp, key: number, read: boolean, rt: number): 
     case Sp.CNTPCT:
       if (!read) c.undef();
       if (el0 && (lo[SR.CNTKCTL]! & (sp === Sp.CNTVCT ? 2 : 1)) === 0) c.undef();
-      setRtNum(c, rt, sp === Sp.CNTVCT ? counterNow(c) : hostTicks());
+      setRtNum(c, rt, sp === Sp.CNTVCT ? counterNow(c) : hostTicks(c));
       return;
     case Sp.CNTV_CTL:
     case Sp.CNTV_CVAL:
@@ -300,7 +300,7 @@ function specialAccess(c: Cpu, sp: Sp, key: number, read: boolean, rt: number): 
     case Sp.CNTP_TVAL: {
       if (el0 && (lo[SR.CNTKCTL]! & (1 << 9)) === 0) c.undef(); // EL0PTEN
       const t = c;
-      const now = hostTicks();
+      const now = hostTicks(c);
       if (sp === Sp.CNTP_CTL) {
         if (read) setRt(c, rt, t.ptCtl | ((t.ptCtl & 1) && now >= t.ptCval ? 4 : 0), 0);
         else t.ptCtl = xlo(c, rt) & 3;

@@ -8,7 +8,6 @@ import type { UserArg } from '../../kernel/uarg.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { KvmError } from '../../sys/error.js';
-import { registerArchBackend } from '../../sys/virtual.js';
 import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../uapi/x86.js';
@@ -470,4 +469,3 @@ function sregsChanged(m: X86Machine): void {
   m.pending = null;
 }
 
-registerArchBackend('x86_64', () => x86Backend);

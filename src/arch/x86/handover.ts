@@ -29,7 +29,6 @@ interface SavedX86Vcpu {
   readonly queuedException: QueuedException | null;
   readonly pending: unknown;
   readonly retired: number;
-  readonly tscBase: bigint;
   readonly mmioReads: MmioRead[];
   readonly mmioIdx: number;
   readonly mmioWriteDone: boolean;
@@ -60,7 +59,6 @@ export function saveX86Vcpu(vcpu: Vcpu): SavedX86Vcpu {
     queuedException: ev.queuedException ? { ...ev.queuedException } : null,
     pending: structuredClone(m.pending),
     retired: m.retired,
-    tscBase: m.tscBase,
     mmioReads: structuredClone(c.mmioReads),
     mmioIdx: c.mmioIdx,
     mmioWriteDone: c.mmioWriteDone,
@@ -90,7 +88,6 @@ export function loadX86Vcpu(vcpu: Vcpu, state: unknown): void {
   m.events.nmiPending = st.nmiPending;
   m.events.queuedException = st.queuedException;
   m.retired = st.retired;
-  m.tscBase = st.tscBase;
   const pend = st.pending as { kind: string } | null;
   if (pend && (pend.kind === 'pio_in' || pend.kind === 'pio_out')) {
     // The machine reuses one PIO completion object.

@@ -10,6 +10,7 @@ import type { Vcpu } from '../../kernel/vcpu.js';
 import type { GuestPage, Vm } from '../../kernel/vm.js';
 import type { X86IntrospectionHooks } from '../../introspection/hooks.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
+import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, HAS_ERROR_CODE, VEC } from './faults.js';
 import { CR0, CR4, CS, EFER, FLAG, FS, GS, SS, type X86State } from './state.js';
 
@@ -99,11 +100,16 @@ export class X86Mmu {
   /** Hook: fill kvm_run for an MMIO access (set by the run loop). */
   onMmio: (gpa: number, len: number, write: boolean, data: Uint8Array | null) => void = () => {};
 
+  /** The VM's MMIO bus (kvm->buses[KVM_MMIO_BUS]): MMIO accesses go there before exiting. */
+  private readonly mmioBus: IoBus;
+
   constructor(
     readonly s: X86State,
     readonly vcpu: Vcpu,
     readonly vm: Vm,
-  ) {}
+  ) {
+    this.mmioBus = vm.buses[KVM_BUS.MMIO]!;
+  }
 
   // ---------------------------------------------------------------------------------------
   // TLB
@@ -460,6 +466,13 @@ export class X86Mmu {
       }
       return size === 1 ? dv.getUint8(0) : size === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
     }
+    // kvm_io_bus (vcpu_mmio_read): an in-kernel device answers without an exit.
+    const bus = this.mmioBus;
+    if (!bus.empty && bus.readValue(this.vcpu, pa, size)) {
+      const d = bus.scratchDv;
+      if (size === 8) this.t1 = d.getInt32(4, true);
+      return size === 1 ? d.getUint8(0) : size === 2 ? d.getUint16(0, true) : size === 4 ? d.getUint32(0, true) : d.getInt32(0, true);
+    }
     this.mmioReads.length = this.mmioIdx;
     this.mmioReads.push({ gpa: pa, len: size, data: new Uint8Array(8), ready: false });
     this.onMmio(pa, size, false, null);
@@ -491,6 +504,8 @@ export class X86Mmu {
       this.mmioWriteDone = false;
       return;
     }
+    // kvm_io_bus (vcpu_mmio_write): an in-kernel device (an ioeventfd...) takes it without an exit.
+    if (!this.mmioBus.empty && this.mmioBus.writeValue(this.vcpu, pa, size, lo, hi)) return;
     const data = new Uint8Array(8);
     const dv = new DataView(data.buffer);
     dv.setInt32(0, lo, true);

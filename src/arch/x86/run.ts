@@ -12,6 +12,8 @@
  * @module
  */
 import { exitEmulationFailure, exitMmio, exitSimple, PIO_DATA_OFFSET, RUN, setExitReason } from '../../kernel/exits.js';
+import { KVM_REQ } from '../../kernel/requests.js';
+import { HOST_TSC_KHZ } from '../../kernel/timer.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
 import { KVM_EXIT } from '../../uapi/constants.js';
@@ -59,8 +61,6 @@ export class X86Machine {
   blockStale = false;
   /** Instructions retired (benchmarks read this). */
   retired = 0;
-  /** TSC origin, so the guest TSC starts near 0 (KVM_SET_TSC_KHZ is not modelled; the SMP hand-over carries it). */
-  tscBase = process.hrtime.bigint();
 
   /** `services` builds the flavour's services for this machine (VMX by default). */
   constructor(
@@ -82,9 +82,9 @@ export class X86Machine {
     return this.blocks.jitStats;
   }
 
-  /** 2.4 GHz worth of ticks since the vCPU was created. */
+  /** The VM clock (src/kernel/timer.ts) at the emulated host's TSC rate. */
   rdtsc(): bigint {
-    return ((process.hrtime.bigint() - this.tscBase) * 12n) / 5n;
+    return BigInt(Math.floor((this.vcpu.timer.now(this.retired) * HOST_TSC_KHZ) / 1e6));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -149,12 +149,16 @@ export class X86Machine {
           exitSimple(v, KVM_EXIT.INTR);
           throw KvmError.of('EINTR', 'ioctl', { message: 'run budget exhausted (as if a signal arrived)' });
         }
-        const n = this.runBlock(Math.min(budget - executed, POLL_INTERVAL));
+        if (v.requests[0] !== 0) this.checkRequests(); // vcpu->requests: a kick from any thread
+        const timer = v.timer;
+        const lim = Math.min(budget - executed, POLL_INTERVAL);
+        const n = this.runBlock(timer.quiet ? lim : timer.budget(lim, this.retired));
         // A block that retired nothing delivered a fault: count it, so a fault storm (a handler
         // that faults again, forever) still ends with EINTR when the budget runs out.
         executed += n || 1;
         this.retired += n;
         this.sincePoll += n;
+        if (!timer.quiet) timer.poll(this.retired); // the vCPU's timer deadlines
         if (this.stopReason) {
           this.finishExit();
           return 0;
@@ -189,6 +193,20 @@ export class X86Machine {
       exitEmulationFailure(v, c.lastInsnBytes());
       this.finishExit();
       return 0;
+    }
+  }
+
+  /**
+   * Services vcpu->requests (src/kernel/requests.ts): KVM_REQ.SIGNAL ends KVM_RUN as a signal
+   * would. [irqchip hook] the in-kernel LAPIC consumes KVM_REQ.EVENT in events.ts; until it
+   * exists, the wake-up bits have nothing to do and are dropped.
+   */
+  private checkRequests(): void {
+    const v = this.vcpu;
+    const req = Atomics.and(v.requests, 0, ~(KVM_REQ.SIGNAL | KVM_REQ.EVENT | KVM_REQ.UNBLOCK));
+    if (req & KVM_REQ.SIGNAL) {
+      exitSimple(v, KVM_EXIT.INTR);
+      throw KvmError.of('EINTR', 'ioctl');
     }
   }
 
@@ -303,7 +321,7 @@ export class X86Machine {
     try {
       for (;;) {
         total += this.runCompiled(b, lim - total);
-        if (!idle || total >= lim || this.stopReason !== 0 || c.faulted) break;
+        if (!idle || total >= lim || this.stopReason !== 0 || c.faulted || this.vcpu.requests[0] !== 0) break;
         const next = this.blocks.get(c.wrapLin(c.csBase + s.rip));
         if (next.fn === null || this.slowPath() || !this.compiledOk()) break;
         b = next;

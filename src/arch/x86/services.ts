@@ -12,6 +12,7 @@
  */
 import { exitHypercall, exitIo, exitSimple, exitX86Msr, PIO_DATA_OFFSET } from '../../kernel/exits.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
+import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import { KVM_EXIT, KVM_EXIT_IO } from '../../uapi/constants.js';
 import { KVM_EXIT_HYPERCALL_FLAG } from '../../uapi/x86.js';
 import { EXIT, type X86Cpu } from './cpu.js';
@@ -81,7 +82,12 @@ interface VmServiceState {
 
 /** The services of KVM on VMX for one vCPU. */
 export class VmxServices implements X86Services {
-  constructor(protected readonly m: X86Machine) {}
+  /** The VM's PIO bus (kvm->buses[KVM_PIO_BUS]): IN/OUT go there before exiting. */
+  private readonly pioBus: IoBus;
+
+  constructor(protected readonly m: X86Machine) {
+    this.pioBus = m.vcpu.vm.buses[KVM_BUS.PIO]!;
+  }
 
   private get vmState(): VmServiceState {
     return this.m.vcpu.vm.archState as VmServiceState;
@@ -121,6 +127,8 @@ export class VmxServices implements X86Services {
     const v = m.vcpu;
     const s = m.s;
     if (count > 0) {
+      // kvm_io_bus (kernel_pio): an in-kernel device (an ioeventfd...) takes it without an exit.
+      if (!this.pioBus.empty && this.kernelPio(c, port, size, out, data)) return;
       // IN/OUT: the fast path. RIP stays on the instruction until the next KVM_RUN.
       if (out) v.area.set(data.subarray(0, size), PIO_DATA_OFFSET);
       else v.area.fill(0, PIO_DATA_OFFSET, PIO_DATA_OFFSET + size); // KVM zeroes pio_data before an IN exit
@@ -155,6 +163,12 @@ export class VmxServices implements X86Services {
       c.next = rep && left !== 0 ? s.rip : c.next;
       // KVM's emulator sets RF while a REP string instruction is in progress (the exit is inside
       // it, even for the last element) and clears it when the instruction completes.
+      // kvm_io_bus: an element an in-kernel device takes needs no exit (and RF clears when done).
+      if (!this.pioBus.empty && this.pioBus.write(v, port, size, v.area.subarray(PIO_DATA_OFFSET, PIO_DATA_OFFSET + size))) {
+        if (rep && left !== 0) s.rflags |= FLAG.RF;
+        else s.rflags &= ~FLAG.RF;
+        return;
+      }
       if (rep) {
         s.rflags |= FLAG.RF;
         m.pending = { kind: 'outs', done: left === 0 };
@@ -177,6 +191,15 @@ export class VmxServices implements X86Services {
     c.next = s.rip;
     m.pending = { kind: 'ins', size, count: n, asz, rep };
     throw EXIT;
+  }
+
+  /** kernel_pio: IN/OUT to an in-kernel device on the PIO bus; true when one took it. */
+  private kernelPio(c: X86Cpu, port: number, size: number, out: boolean, data: Uint8Array): boolean {
+    const bus = this.pioBus;
+    if (out) return bus.write(this.m.vcpu, port, size, data);
+    if (!bus.readValue(this.m.vcpu, port, size)) return false;
+    c.setReg(0, size, size === 1 ? bus.scratch[0]! : size === 2 ? bus.scratchDv.getUint16(0, true) : bus.scratchDv.getUint32(0, true));
+    return true;
   }
 
   hypercall(c: X86Cpu, i: Insn): void {

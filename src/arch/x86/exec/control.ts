@@ -216,7 +216,10 @@ function iret(c: X86Cpu, osz: number): void {
       sg.selector = newSs;
       sg.unusable = 1;
       sg.dpl = rpl;
-    } else loadSeg(c, SS, newSs);
+    } else {
+      c.cpl = rpl; // SS is checked against the new CPL (the return CS's RPL), as the CPU does
+      loadSeg(c, SS, newSs);
+    }
     c.setRegNum(4, c.long64 ? 8 : s.seg[SS]!.db ? 4 : 2, newSp);
   }
   c.updateMode();

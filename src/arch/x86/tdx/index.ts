@@ -13,7 +13,7 @@ import type { Vcpu } from '../../../kernel/vcpu.js';
 import type { Vm } from '../../../kernel/vm.js';
 import { KvmError } from '../../../sys/error.js';
 import type { Sys } from '../../../sys/sys.js';
-import { kernelOf } from '../../../sys/virtual.js';
+import { kernelOf } from '../../../sys/kernel-of.js';
 import { KVM_CAP, KVM_MP_STATE } from '../../../uapi/constants.js';
 import { x86_64 } from '../../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../../uapi/x86.js';

@@ -1,0 +1,342 @@
+/**
+ * Time: the VM clock every guest-visible counter derives from (x86 TSC and kvmclock, arm64
+ * CNTVCT/CNTPCT), and the deadline queues that make timers wake halted vCPUs.
+ *
+ * - `host` clock (default): nanoseconds of the host's monotonic clock since the VM was created,
+ *   the same value on every thread (the origin is kept in the VM's shared words).
+ * - `deterministic` clock (`virtualSys({ clock: 'deterministic' })`): time advances with the
+ *   guest instructions the VM's vCPUs retire (1 ns each) and, when no vCPU of the VM is running,
+ *   jumps to the next deadline of a halted vCPU. A guest driven by timer interrupts then gives the
+ *   same exits, interrupts and counter values on every run (for vCPUs run from one thread; vCPUs
+ *   running concurrently on workers interleave as the host schedules them).
+ *
+ * Deadlines are per vCPU (`VcpuTimer`, the arch timers: LAPIC timer, CNTV/CNTP) and per VM
+ * (`VmTimers`, VM-wide devices such as the PIT, serviced on the thread that owns the VM). The run
+ * loops ask `VcpuTimer.budget()` how far they may run before looking again and `poll()` to fire
+ * what came due; a halted vCPU sleeps until its next deadline (src/kernel/requests.ts).
+ * @module
+ */
+import { KVM_CLOCK } from '../uapi/constants.js';
+
+/** The clock a VM's time follows. */
+export type ClockMode = 'host' | 'deterministic';
+
+/** Nanoseconds of guest time per retired instruction under the deterministic clock (a 1 GHz guest). */
+export const NS_PER_INSN = 1;
+
+/** The emulated host's TSC rate, kHz: the x86 guest TSC and KVM_GET_CLOCK's host_tsc tick at it. */
+export const HOST_TSC_KHZ = 2_400_000;
+
+/** Instructions a vCPU runs between looks at the host clock while a deadline is armed. */
+const HOST_POLL_INSNS = 1 << 12;
+
+/**
+ * Under the deterministic clock, the most instructions a run loop retires between syncs: the arch
+ * loops count retired instructions per stretch, so a counter read inside one sees the time at its
+ * start. Counters then advance in steps of at most this many instructions (ns).
+ */
+const DETERMINISTIC_STRETCH = 256;
+
+// The clock's words in the VM's shared block (Vm.sharedWords), from CLOCK_BASE.
+/** Byte offset of the clock's words in Vm.sharedWords. */
+export const CLOCK_BASE = 128;
+/** Bytes the clock needs there. */
+export const CLOCK_BYTES = 64;
+const W_NOW = 0; // BigInt64 [0]: deterministic time, ns
+const W_MODE = 2; // Int32 [2]: 1 when deterministic
+const W_RUNNING = 3; // Int32 [3]: vCPUs inside KVM_RUN and not sleeping
+const F_ORIGIN = 2; // Float64 [2]: epoch ms of the VM's time 0 (host clock)
+const F_KVMCLOCK = 3; // Float64 [3]: kvmclock_offset, ns (KVM_SET_CLOCK)
+
+/** The VM clock (struct kvm's view of time). One object per thread, over the VM's shared words. */
+export class VmClock {
+  readonly deterministic: boolean;
+  private readonly big: BigInt64Array;
+  private readonly words: Int32Array;
+  private readonly f64: Float64Array;
+  /** The VM's time 0 on this thread's performance.now() timeline, ms. */
+  private readonly localOrigin: number;
+
+  /** `mode` given: a new VM's clock starting at 0; absent: another thread's view of an existing one. */
+  constructor(shared: SharedArrayBuffer, mode?: ClockMode) {
+    this.big = new BigInt64Array(shared, CLOCK_BASE, 1);
+    this.words = new Int32Array(shared, CLOCK_BASE, CLOCK_BYTES / 4);
+    this.f64 = new Float64Array(shared, CLOCK_BASE, CLOCK_BYTES / 8);
+    if (mode !== undefined) {
+      this.words[W_MODE] = mode === 'deterministic' ? 1 : 0;
+      this.f64[F_ORIGIN] = performance.timeOrigin + performance.now();
+    }
+    this.deterministic = this.words[W_MODE] === 1;
+    this.localOrigin = this.f64[F_ORIGIN]! - performance.timeOrigin;
+  }
+
+  /** Nanoseconds since the VM was created. */
+  now(): number {
+    if (this.deterministic) return Number(Atomics.load(this.big, 0));
+    return Math.floor((performance.now() - this.localOrigin) * 1e6);
+  }
+
+  /** Deterministic clock: `ns` more guest time has passed (instructions retired). */
+  advance(ns: number): void {
+    if (ns > 0) Atomics.add(this.big, 0, BigInt(ns));
+  }
+
+  /** Deterministic clock: time jumps forward to `ns` (never back). */
+  advanceTo(ns: number): void {
+    const to = BigInt(Math.ceil(ns));
+    for (;;) {
+      const cur = Atomics.load(this.big, 0);
+      if (cur >= to || Atomics.compareExchange(this.big, 0, cur, to) === cur) return;
+    }
+  }
+
+  /** vCPUs of the VM inside KVM_RUN and not sleeping (the deterministic clock only jumps at 0). */
+  get running(): number {
+    return Atomics.load(this.words, W_RUNNING);
+  }
+
+  /** A vCPU entered (+1) or left (-1) the running state. */
+  setRunning(delta: 1 | -1): void {
+    Atomics.add(this.words, W_RUNNING, delta);
+  }
+
+  /** kvmclock: the VM clock plus the offset KVM_SET_CLOCK set, ns. */
+  kvmclock(): number {
+    return this.now() + this.f64[F_KVMCLOCK]!;
+  }
+
+  /** kvmclock_offset, ns. */
+  get kvmclockOffset(): number {
+    return this.f64[F_KVMCLOCK]!;
+  }
+
+  /** KVM_SET_CLOCK: makes kvmclock read `ns` now. */
+  setKvmclock(ns: number): void {
+    this.f64[F_KVMCLOCK] = ns - this.now();
+  }
+
+  /** The KVM_GET_CLOCK flags this clock can honour: a stable TSC, and wall-clock pairs on the host clock. */
+  get clockFlags(): number {
+    return this.deterministic ? KVM_CLOCK.TSC_STABLE | KVM_CLOCK.HOST_TSC : KVM_CLOCK.TSC_STABLE | KVM_CLOCK.REALTIME | KVM_CLOCK.HOST_TSC;
+  }
+}
+
+/** One armed deadline. */
+interface Deadline {
+  readonly key: unknown;
+  at: number;
+  fire: () => void;
+}
+
+/** A deadline queue (hrtimers): a few entries, kept sorted by time. */
+class DeadlineQueue {
+  private readonly list: Deadline[] = [];
+  /** The earliest deadline, ns (Infinity: none). */
+  next = Infinity;
+
+  /** Arms (or re-arms) the deadline `key` at VM time `at` ns. */
+  arm(key: unknown, at: number, fire: () => void): void {
+    this.remove(key);
+    const d: Deadline = { key, at, fire };
+    let i = 0;
+    while (i < this.list.length && this.list[i]!.at <= at) i++;
+    this.list.splice(i, 0, d);
+    this.next = this.list[0]!.at;
+  }
+
+  /** Cancels the deadline `key` (hrtimer_cancel); true if it was armed. */
+  cancel(key: unknown): boolean {
+    const had = this.remove(key);
+    this.next = this.list.length ? this.list[0]!.at : Infinity;
+    return had;
+  }
+
+  /** The time `key` is armed for, or undefined. */
+  armedAt(key: unknown): number | undefined {
+    return this.list.find((d) => d.key === key)?.at;
+  }
+
+  /** Fires (and disarms) every deadline at or before `now`; true if any fired. */
+  expire(now: number): boolean {
+    let fired = false;
+    while (this.list.length && this.list[0]!.at <= now) {
+      const d = this.list.shift()!;
+      this.next = this.list.length ? this.list[0]!.at : Infinity;
+      fired = true;
+      d.fire(); // may re-arm (periodic timers)
+    }
+    this.next = this.list.length ? this.list[0]!.at : Infinity;
+    return fired;
+  }
+
+  private remove(key: unknown): boolean {
+    const i = this.list.findIndex((d) => d.key === key);
+    if (i < 0) return false;
+    this.list.splice(i, 1);
+    return true;
+  }
+}
+
+/**
+ * VM-wide deadlines (devices of the whole VM, such as the PIT): serviced on the thread that owns
+ * the VM — by its vCPUs' run loops, and on the host clock also by a host timer, so they fire while
+ * every vCPU runs on workers.
+ */
+export class VmTimers {
+  private readonly q = new DeadlineQueue();
+  private hostTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The owner-thread vCPU timers that also service these deadlines (told when they change). */
+  private readonly vcpuTimers: VcpuTimer[] = [];
+
+  constructor(private readonly clock: VmClock) {}
+
+  /** A vCPU timer of the owner thread: it services these deadlines too. */
+  attach(t: VcpuTimer): void {
+    this.vcpuTimers.push(t);
+  }
+
+  get next(): number {
+    return this.q.next;
+  }
+
+  arm(key: unknown, at: number, fire: () => void): void {
+    this.q.arm(key, at, fire);
+    this.changed();
+  }
+
+  cancel(key: unknown): boolean {
+    const r = this.q.cancel(key);
+    this.changed();
+    return r;
+  }
+
+  armedAt(key: unknown): number | undefined {
+    return this.q.armedAt(key);
+  }
+
+  /** Fires what came due; true if anything fired. */
+  poll(): boolean {
+    if (this.q.next > this.clock.now()) return false;
+    const r = this.q.expire(this.clock.now());
+    this.changed();
+    return r;
+  }
+
+  private changed(): void {
+    this.schedule();
+    for (const t of this.vcpuTimers) t.refresh();
+  }
+
+  /** Stops the host timer (VM destroyed). */
+  stop(): void {
+    if (this.hostTimer) clearTimeout(this.hostTimer);
+    this.hostTimer = null;
+  }
+
+  private schedule(): void {
+    if (this.hostTimer) clearTimeout(this.hostTimer);
+    this.hostTimer = null;
+    if (this.clock.deterministic || this.q.next === Infinity) return;
+    const ms = Math.max(0, (this.q.next - this.clock.now()) / 1e6);
+    this.hostTimer = setTimeout(() => {
+      this.hostTimer = null;
+      this.poll();
+      this.schedule();
+    }, ms);
+    this.hostTimer.unref(); // a pending device timer alone does not keep the process alive
+  }
+}
+
+/** A vCPU's view of time and its deadlines (the arch timers). Per thread: a moved vCPU's arch re-arms them. */
+export class VcpuTimer {
+  private readonly q = new DeadlineQueue();
+  /** The arch's retired-instruction count at the last sync (NaN: not synced on this thread yet). */
+  private lastRetired = NaN;
+  /**
+   * True on the host clock with no deadline to service: the run loops then skip `budget` and
+   * `poll` altogether (one field read per stretch on the hot exit path).
+   */
+  quiet: boolean;
+
+  constructor(
+    readonly clock: VmClock,
+    /** The VM's timers, when this vCPU runs on the thread that owns them (else null). */
+    private readonly vmTimers: VmTimers | null,
+  ) {
+    this.quiet = !clock.deterministic;
+    vmTimers?.attach(this);
+  }
+
+  /** Recomputes `quiet` (a deadline was armed, cancelled or fired). */
+  refresh(): void {
+    this.quiet = !this.clock.deterministic && this.next === Infinity;
+  }
+
+  /**
+   * The VM time this vCPU sees, ns. `retired` is the arch's count of retired instructions: under
+   * the deterministic clock the instructions since the last call advance the VM's time.
+   */
+  now(retired: number): number {
+    this.sync(retired);
+    return this.clock.now();
+  }
+
+  /** Publishes the instructions retired since the last call (deterministic clock). */
+  sync(retired: number): void {
+    if (!this.clock.deterministic) return;
+    const last = this.lastRetired;
+    this.lastRetired = retired;
+    if (last === last && retired > last) this.clock.advance((retired - last) * NS_PER_INSN);
+  }
+
+  /** Forgets the retired count (the vCPU moved between threads and its count was carried over). */
+  resync(): void {
+    this.lastRetired = NaN;
+  }
+
+  /** The earliest deadline this vCPU's thread must service, ns (Infinity: none). */
+  get next(): number {
+    const v = this.vmTimers;
+    return v === null ? this.q.next : Math.min(this.q.next, v.next);
+  }
+
+  /** Arms (or re-arms) the deadline `key` at VM time `at` ns; `fire` runs on this vCPU's thread. */
+  arm(key: unknown, at: number, fire: () => void): void {
+    this.q.arm(key, at, fire);
+    this.quiet = false;
+  }
+
+  cancel(key: unknown): boolean {
+    const r = this.q.cancel(key);
+    this.refresh();
+    return r;
+  }
+
+  armedAt(key: unknown): number | undefined {
+    return this.q.armedAt(key);
+  }
+
+  /**
+   * How many instructions the run loop may retire (at most `max`) before it must call `poll`:
+   * exactly up to the next deadline under the deterministic clock, a short stretch on the host clock.
+   */
+  budget(max: number, retired: number): number {
+    const next = this.next;
+    if (!this.clock.deterministic) return next === Infinity ? max : Math.min(max, HOST_POLL_INSNS);
+    this.sync(retired);
+    if (next === Infinity) return Math.min(max, DETERMINISTIC_STRETCH);
+    const left = Math.ceil((next - this.clock.now()) / NS_PER_INSN);
+    return Math.max(1, Math.min(max, DETERMINISTIC_STRETCH, left));
+  }
+
+  /** Fires every deadline (the vCPU's and, on the owner thread, the VM's) that came due; true if any fired. */
+  poll(retired: number): boolean {
+    if (this.next === Infinity) return false;
+    const now = this.now(retired);
+    if (this.next > now) return false;
+    let fired = this.q.next <= now && this.q.expire(now);
+    if (this.vmTimers !== null && this.vmTimers.poll()) fired = true;
+    this.refresh();
+    return fired;
+  }
+}
