@@ -8,23 +8,17 @@
  * Both are constant objects, so raising allocates nothing; the run loop catches them.
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
+import { exitMmio, RUN, setExitReason } from '../../kernel/exits.js';
 import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import type { Jit } from './jit.js';
-import * as __error from '../../sys/error.js';
-import * as __constants from '../../uapi/constants.js';
-import * as __mmu from './mmu.js';
-import * as __state from './state.js';
-import * as __sysregs from './sysregs.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { exitMmio, RUN, setExitReason } = __exits;
-const { KvmError } = __error;
-const { KVM_EXIT } = __constants;
-const { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, translate, Translation } = __mmu;
-const { Arm64State, hostTicks, numHi, numLo, pairToNum, SP_SLOT } = __state;
-const { SR } = __sysregs;
+import { KvmError } from '../../sys/error.js';
+import { checkWatchpoints, debugAttn, watchpointsMayFire } from './debug.js';
+import { KVM_EXIT } from '../../uapi/constants.js';
+import { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, translate, Translation } from './mmu.js';
+import { Arm64State, hostTicks, numHi, numLo, pairToNum, SP_SLOT } from './state.js';
+import { SR } from './sysregs.js';
 const KVM_BUS_MMIO = KVM_BUS.MMIO;
 
 /** Thrown after the guest took an exception (the instruction did not complete). */
@@ -101,12 +95,8 @@ export const STOP_CODE = 1;
 export const STOP_EXIT = 2;
 
 /** What the next KVM_RUN must finish before running (kvm_handle_mmio_return and friends). */
-export const enum Pending {
-  NONE = 0,
-  MMIO_READ = 1,
-  MMIO_WRITE = 2,
-  IDSR = 3,
-}
+export const Pending = { NONE: 0, MMIO_READ: 1, MMIO_WRITE: 2, IDSR: 3 } as const;
+export type Pending = (typeof Pending)[keyof typeof Pending];
 
 const TWO32 = 4294967296;
 const TLB_SIZE = 256;
@@ -868,16 +858,5 @@ export function stage2Fsc(vm: Vm, pa: number, write: boolean): number {
   return FSC.TRANSLATION + 3;
 }
 
-// Debug hooks are implemented in debug.ts; declared here to break the import cycle at runtime.
-let debugAttn: (c: Cpu) => number = () => 0;
-let watchpointsMayFire: (c: Cpu) => boolean = () => false;
-let checkWatchpoints: (c: Cpu, va: number, size: number, write: boolean) => void = () => {};
-
-/** debug.ts installs its implementations here. */
-export function installDebugHooks(h: { attn: (c: Cpu) => number; wpMayFire: (c: Cpu) => boolean; checkWatch: (c: Cpu, va: number, size: number, write: boolean) => void }): void {
-  debugAttn = h.attn;
-  watchpointsMayFire = h.wpMayFire;
-  checkWatchpoints = h.checkWatch;
-}
 
 export { ACC_R, ACC_W, ACC_X, pairToNum };

@@ -7,13 +7,10 @@
  * and write with 31 = XZR.
  * @module
  */
-import * as __alu from './alu.js';
+import { add64, asr64, clz64, crc32Update, CRC32C_TABLE, CRC32_TABLE, logicalImm, lsl64, lsr64, mul64, ones64, R, rbit32, rev16, rev32, ror32, ror64, sdiv64, shift32, shift64, smulh64, sub64, udiv64, umulh64 } from './alu.js';
 import type { Cpu } from './cpu.js';
 import type { Encoding } from './decoder.js';
-import * as __state from './state.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { add64, asr64, clz64, crc32Update, CRC32C_TABLE, CRC32_TABLE, logicalImm, lsl64, lsr64, mul64, ones64, R, rbit32, rev16, rev32, ror32, ror64, sdiv64, shift32, shift64, smulh64, sub64, udiv64, umulh64 } = __alu;
-const { numHi, numLo, WZ, ZR } = __state;
+import { numHi, numLo, WZ, ZR } from './state.js';
 
 // ---- flags ------------------------------------------------------------------------------------------
 

@@ -5,17 +5,11 @@
  * atomics (LDADD..LDUMIN, SWP, CAS, CASP). Prefetches are no-ops.
  * @module
  */
-import * as __atomics from '../../kernel/atomics.js';
-import * as __alu from './alu.js';
-import type { Cpu } from './cpu.js';
-import * as __cpu from './cpu.js';
+import { AOp, atomicCas, atomicLoad, atomicRmw, atomicStore, lockWord, OLD, unlockWord } from '../../kernel/atomics.js';
+import { add64, R } from './alu.js';
+import { EC, type Cpu } from './cpu.js';
 import type { Encoding } from './decoder.js';
-import * as __state from './state.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { add64, R } = __alu;
-const { EC } = __cpu;
-const { SP_SLOT, WZ, ZR } = __state;
-const { atomicCas, atomicLoad, atomicRmw, atomicStore, lockWord, OLD, unlockWord } = __atomics;
+import { SP_SLOT, WZ, ZR } from './state.js';
 
 const TWO32 = 4294967296;
 
@@ -573,7 +567,7 @@ function atomic(c: Cpu, i: number): void {
   let olo: number;
   let ohi: number;
   if (o3 || opc < 4) {
-    const op = o3 ? AOp_XCHG : opc === 0 ? AOp_ADD : opc === 1 ? AOp_AND : opc === 2 ? AOp_XOR : AOp_OR;
+    const op = o3 ? AOp.XCHG : opc === 0 ? AOp.ADD : opc === 1 ? AOp.AND : opc === 2 ? AOp.XOR : AOp.OR;
     olo = atomicRmw(buf, off, bytes, op, opc === 1 && !o3 ? ~slo : slo, opc === 1 && !o3 ? ~shi : shi);
     ohi = OLD.hi;
   } else {
@@ -591,13 +585,6 @@ function atomic(c: Cpu, i: number): void {
   x[d] = mask(bytes, olo);
   x[d + 1] = bytes === 8 ? ohi : 0;
 }
-
-/** AOp values (a const enum of another module, spelled out for the loaders that keep imports as getters). */
-const AOp_ADD = 0;
-const AOp_AND = 1;
-const AOp_OR = 2;
-const AOp_XOR = 3;
-const AOp_XCHG = 4;
 
 /** LDSMAX/LDSMIN/LDUMAX/LDUMIN (opc 4-7): the value to store (low half returned, high half in R.hi). */
 function minMax(bytes: number, opc: number, olo: number, ohi: number, slo: number, shi: number): number {

@@ -4,27 +4,16 @@
  * and MRS/MSR (register, in sysaccess.ts).
  * @module
  */
-import * as __constants from '../../uapi/constants.js';
-import type { Cpu } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __debug from './debug.js';
+import { KVM_GUESTDBG } from '../../uapi/constants.js';
+import { ACC_R, ACC_W, EC, EXIT, type Cpu } from './cpu.js';
+import { debugExit } from './debug.js';
 import type { Encoding } from './decoder.js';
-import * as __insn_dp from './insn-dp.js';
-import * as __mmu from './mmu.js';
-import * as __psci from './psci.js';
-import * as __state from './state.js';
-import * as __sysaccess from './sysaccess.js';
-import * as __sysregs from './sysregs.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { KVM_GUESTDBG } = __constants;
-const { ACC_R, ACC_W, EC, EXIT } = __cpu;
-const { debugExit } = __debug;
-const { condHolds } = __insn_dp;
-const { FSC } = __mmu;
-const { Hvc, smcccCall } = __psci;
-const { numHi, numLo, ZR } = __state;
-const { mrsMsr } = __sysaccess;
-const { SR } = __sysregs;
+import { condHolds } from './insn-dp.js';
+import { FSC } from './mmu.js';
+import { Hvc, smcccCall } from './psci.js';
+import { numHi, numLo, ZR } from './state.js';
+import { mrsMsr } from './sysaccess.js';
+import { SR } from './sysregs.js';
 
 const TWO32 = 4294967296;
 

@@ -20,16 +20,10 @@
  *   time it runs in an epoch.
  * @module
  */
-import * as __alu from './alu.js';
-import type { Cpu } from './cpu.js';
-import * as __insn_ldst from './insn-ldst.js';
-import * as __table from './table.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { logicalImm, R } = __alu;
-const { baseAddr } = __insn_ldst;
-/** Cpu.stop bit: translated code was dropped (cpu.ts; a literal here, cpu.ts is not imported at run time). */
-const STOP_CODE = 1;
-const { A64 } = __table;
+import { logicalImm, mul64, R } from './alu.js';
+import { STOP_CODE, type Cpu } from './cpu.js';
+import { baseAddr } from './insn-ldst.js';
+import { A64 } from './table.js';
 
 /** A translated block: runs the block (looping while `lim` allows), updates pc and retired. */
 export type BlockFn = (c: Cpu, lim: number) => void;
@@ -113,7 +107,7 @@ function endsBlock(id: number, w: number): boolean {
 }
 
 /** Helpers the generated code reaches through `K`. */
-const K = { R, baseAddr, mul64: __alu.mul64 };
+const K = { R, baseAddr, mul64 };
 
 const fnCache = new Map<string, BlockFn>();
 

@@ -6,18 +6,11 @@
  * INTERNAL_FAILURE in case userspace resumes the vCPU anyway).
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
-import * as __constants from '../../uapi/constants.js';
-import * as __arm64 from '../../uapi/arm64.js';
-import type { Arm64Vcpu, Cpu } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __sysregs from './sysregs.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { exitSystemEvent } = __exits;
-const { KVM_MP_STATE, KVM_SYSTEM_EVENT } = __constants;
-const { PSCI } = __arm64;
-const { EXIT } = __cpu;
-const { SR } = __sysregs;
+import { exitSystemEvent } from '../../kernel/exits.js';
+import { KVM_MP_STATE, KVM_SYSTEM_EVENT } from '../../uapi/constants.js';
+import { PSCI } from '../../uapi/arm64.js';
+import { EXIT, type Arm64Vcpu, type Cpu } from './cpu.js';
+import { SR } from './sysregs.js';
 
 /** PSCI 0.1 function ids (KVM_PSCI_FN_BASE + n). */
 const PSCI_0_1 = { CPU_SUSPEND: 0x95c1ba5e, CPU_OFF: 0x95c1ba5f, CPU_ON: 0x95c1ba60, MIGRATE: 0x95c1ba61 };
@@ -31,11 +24,12 @@ const KVM_UID = [0xb66fb428, 0xe911c52e, 0x564bcaa9, 0x743a004d];
 const PSCI_0_2_TOS_MP = 2;
 
 /** Outcome of a call beyond its return value. */
-export const enum Hvc {
-  CONTINUE = 0,
+export const Hvc = {
+  CONTINUE: 0,
   /** The vCPU waits (WFI-like, or powered off): KVM_RUN returns as if a signal arrived. */
-  BLOCK = 1,
-}
+  BLOCK: 1,
+} as const;
+export type Hvc = (typeof Hvc)[keyof typeof Hvc];
 
 function setRet(c: Cpu, v0: number, v1 = 0, v2 = 0, v3 = 0): void {
   const x = c.x;

@@ -9,34 +9,19 @@
  * PSCI CPU_SUSPEND, a powered-off vCPU) since nothing here could wake it.
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
-import * as __requests from '../../kernel/requests.js';
+import { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } from '../../kernel/exits.js';
+import { KVM_REQ } from '../../kernel/requests.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
-import * as __error from '../../sys/error.js';
-import * as __constants from '../../uapi/constants.js';
-import * as __arm64 from '../../uapi/arm64.js';
-import type { Arm64Vcpu, Cpu as CpuT } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __debug from './debug.js';
-import type { Block } from './jit.js';
-import * as __jit from './jit.js';
-import * as __mmu from './mmu.js';
-import * as __sysaccess from './sysaccess.js';
-import * as __sysregs from './sysregs.js';
-import * as __table from './table.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } = __exits;
-const { KVM_REQ } = __requests;
-const { KvmError } = __error;
-const { KVM_EXIT, KVM_GUESTDBG, KVM_MP_STATE } = __constants;
-const { KVM_ARM_IDSR } = __arm64;
-const { completeMmioRead, Cpu, EC, EXIT, FAULT, Pending, STOP_EXIT } = __cpu;
-const { debugExit, postException, postInsn, preInsn, STEP_NONE } = __debug;
-const { Jit, TABLE_MASK } = __jit;
-const { FSC } = __mmu;
-const { completeIdsr } = __sysaccess;
-const { mpidrFor } = __sysregs;
-const { A64 } = __table;
+import { KvmError } from '../../sys/error.js';
+import { KVM_EXIT, KVM_GUESTDBG, KVM_MP_STATE } from '../../uapi/constants.js';
+import { KVM_ARM_IDSR } from '../../uapi/arm64.js';
+import { completeMmioRead, Cpu, EC, EXIT, FAULT, Pending, STOP_EXIT, type Arm64Vcpu, type Cpu as CpuT } from './cpu.js';
+import { debugExit, postException, postInsn, preInsn, STEP_NONE } from './debug.js';
+import { Jit, TABLE_MASK, type Block } from './jit.js';
+import { FSC } from './mmu.js';
+import { completeIdsr } from './sysaccess.js';
+import { mpidrFor } from './sysregs.js';
+import { A64 } from './table.js';
 
 /** Instructions between polls of immediate_exit (another thread may set it) and of the budget. */
 const POLL_INTERVAL = 1 << 16;

@@ -7,56 +7,48 @@
  * when KVM_CAP_ARM_IDSR_TO_USER is enabled: those exit to userspace (KVM_EXIT_ARM_IDSR).
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
-import * as __index from '../../uapi/index.js';
-import * as __arm64 from '../../uapi/arm64.js';
-import type { Cpu } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __state from './state.js';
-import * as __sysregs from './sysregs.js';
-import * as __debug from './debug.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { RUN, setExitReason } = __exits;
-const { arm64 } = __index;
-const { KVM_ARM_IDSR } = __arm64;
-const { EXIT, Pending } = __cpu;
-const { counterNow, hostTicks, numHi, numLo, pairToNum, sysreg } = __state;
-const { NUM_BRPS, NUM_WRPS, SR, SYSREGS } = __sysregs;
-const { debugRegsChanged } = __debug;
+import { RUN, setExitReason } from '../../kernel/exits.js';
+import { arm64 } from '../../uapi/index.js';
+import { KVM_ARM_IDSR } from '../../uapi/arm64.js';
+import { EXIT, Pending, type Cpu } from './cpu.js';
+import { counterNow, hostTicks, numHi, numLo, pairToNum, sysreg } from './state.js';
+import { NUM_BRPS, NUM_WRPS, SR, SYSREGS } from './sysregs.js';
+import { debugRegsChanged } from './debug.js';
 
 /** Special registers handled in code, by key. */
-const enum Sp {
-  NZCV = 1,
-  DAIF,
-  FPCR,
-  FPSR,
-  CURRENT_EL,
-  SPSEL,
-  SP_EL0,
-  ELR_EL1,
-  SPSR_EL1,
-  CNTFRQ,
-  CNTVCT,
-  CNTPCT,
-  CNTV_CTL,
-  CNTV_CVAL,
-  CNTV_TVAL,
-  CNTP_CTL,
-  CNTP_CVAL,
-  CNTP_TVAL,
-  CCSIDR,
-  OSLAR,
-  MDCCSR,
-  DBG,
-  MMU,
-  CPACR,
-  MDSCR,
-  CONTEXTIDR,
-  OSDLR,
-  CLAIMSET,
-  CLAIMCLR,
-  OSLSR,
-}
+const Sp = {
+  NZCV: 1,
+  DAIF: 2,
+  FPCR: 3,
+  FPSR: 4,
+  CURRENT_EL: 5,
+  SPSEL: 6,
+  SP_EL0: 7,
+  ELR_EL1: 8,
+  SPSR_EL1: 9,
+  CNTFRQ: 10,
+  CNTVCT: 11,
+  CNTPCT: 12,
+  CNTV_CTL: 13,
+  CNTV_CVAL: 14,
+  CNTV_TVAL: 15,
+  CNTP_CTL: 16,
+  CNTP_CVAL: 17,
+  CNTP_TVAL: 18,
+  CCSIDR: 19,
+  OSLAR: 20,
+  MDCCSR: 21,
+  DBG: 22,
+  MMU: 23,
+  CPACR: 24,
+  MDSCR: 25,
+  CONTEXTIDR: 26,
+  OSDLR: 27,
+  CLAIMSET: 28,
+  CLAIMCLR: 29,
+  OSLSR: 30,
+} as const;
+type Sp = (typeof Sp)[keyof typeof Sp];
 
 /** key -> (kind << 16 | index). kind 1: plain SYSREGS index; kind 2: special. */
 const ACCESS = new Int32Array(1 << 16);
