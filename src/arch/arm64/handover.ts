@@ -11,9 +11,9 @@ import { mpidrFor } from './sysregs.js';
 
 /** Fields of the Cpu (Arm64State and the run-time state around it) that travel. */
 const CPU_FIELDS = [
-  // Arm64State
-  'x', 'spBank', 'pc', 'el', 'spSel', 'n', 'z', 'c', 'v', 'daif', 'ss', 'il', 'elr', 'spsrEl1', 'spsr32', 'vr', 'fpsr', 'fpcr',
-  'sysLo', 'sysHi', 'userGen', 'psciVersion', 'cntvoff',
+  // Arm64State: the register arrays (x, spBank, elr, sysLo/sysHi, vr) as one copy of `hot`
+  'hot', 'pc', 'el', 'spSel', 'n', 'z', 'c', 'v', 'daif', 'ss', 'il', 'spsrEl1', 'spsr32', 'fpsr', 'fpcr',
+  'userGen', 'psciVersion', 'cntvoff',
   // Cpu: the physical timer, the exit being completed, software-step bookkeeping, WFI, counters
   'ptCtl', 'ptCval', 'pending', 'pendingRt', 'pendingLen', 'pendingSse', 'pendingSf', 'stepping', 'ssIsv', 'ssEx', 'blocked',
   'insnPc', 'insn', 'retired',
