@@ -13,7 +13,7 @@ import { KVM_CAP, KVM_GUESTDBG, KVM_MP_STATE } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
 import { KVM_ARM_IDSR, KVM_ARM_TARGET, KVM_ARM_VCPU, KVM_GUESTDBG_ARM64 } from '../../uapi/arm64.js';
 import { Cpu, HostDebug, type Arm64Vcpu, type Arm64VmState } from './cpu.js';
-import { DEFAULT_HOTNESS } from './jit.js';
+import { DEFAULT_HOTNESS } from './blocks.js';
 import { getOneReg, regList, setOneReg } from './onereg.js';
 import { loadArm64Vcpu, loadArm64Vm, saveArm64Vcpu, saveArm64Vm } from './handover.js';
 import { arm64Run } from './run.js';
