@@ -1,10 +1,13 @@
 #!/bin/sh
 # Builds the arm64 guest programs under test/guests/arm64 into committed .bin files:
 #   *.S, smp/*.S        bare-metal programs, linked at 0x40000000 (RAM base of the test VMs)
+#   irq/*.S             interrupt guests for the "virt" board's GICv3: irq/<name>.bin, and with
+#                       qemu-system-aarch64, irq/<name>.expect (their output under
+#                       -M virt,gic-version=3, TCG, 2 CPUs), which vkvm must reproduce
 #   groups/*.inc        instruction-group bodies, wrapped twice: group-bare.S -> groups/<name>.bin
 #                       for vkvm, group-user.S -> a Linux binary run under qemu-aarch64 to record
 #                       groups/<name>.expect (the register/memory dump the emulator must match)
-# Needs aarch64-linux-gnu-{gcc,ld,objcopy}; qemu-aarch64 for the .expect files.
+# Needs aarch64-linux-gnu-{gcc,ld,objcopy}; qemu-aarch64 and qemu-system-aarch64 for the .expect files.
 set -eu
 cd "$(dirname "$0")/arm64"
 CC=aarch64-linux-gnu-gcc
@@ -27,6 +30,15 @@ done
 
 for src in smp/*.S; do
   bare "$src" "${src%.S}.bin"
+done
+
+for src in irq/*.S; do
+  bare "$src" "${src%.S}.bin"
+  if command -v qemu-system-aarch64 >/dev/null; then
+    $LD -Ttext=0x40000000 -o "$tmp/irq.elf" "$tmp/o.o"
+    timeout 60 qemu-system-aarch64 -M virt,gic-version=3 -cpu cortex-a57 -smp 2 -display none \
+      -monitor none -serial stdio -kernel "$tmp/irq.elf" < /dev/null > "${src%.S}.expect"
+  fi
 done
 
 for body in groups/*.inc; do
