@@ -221,6 +221,7 @@ export class Vm {
     if (id >= BigInt(this.arch.maxVcpuIds)) throw KvmError.of('EINVAL', 'ioctl', { request: this.req('KVM_CREATE_VCPU'), message: `vcpu id ${id} >= KVM_MAX_VCPU_IDS` });
     if (this.createdVcpus >= this.arch.maxVcpus) throw KvmError.of('EINVAL', 'ioctl', { request: this.req('KVM_CREATE_VCPU'), message: 'KVM_MAX_VCPUS reached' });
     const n = Number(id);
+    this.arch.precreateVcpu?.(this, n);
     if (this.vcpus.has(n)) throw KvmError.of('EEXIST', 'ioctl', { request: this.req('KVM_CREATE_VCPU') });
     const vcpu = new Vcpu(this, n, this.vcpus.size);
     this.createdVcpus++;

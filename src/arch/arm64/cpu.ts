@@ -18,9 +18,12 @@ import { checkWatchpoints, debugAttn, watchpointsMayFire } from './debug.js';
 import { isvSyndrome, stage2Fsc } from './mmio.js';
 import { KVM_EXIT } from '../../uapi/constants.js';
 import { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, translate, Translation } from './mmu.js';
-import { Arm64State, hostTicks, numHi, numLo, pairToNum, SP_SLOT } from './state.js';
+import { Arm64State, numHi, numLo, pairToNum, SP_SLOT } from './state.js';
 import { SR } from './sysregs.js';
-const KVM_BUS_MMIO = KVM_BUS.MMIO;
+import { DEFAULT_TIMER_PPIS } from './timer.js';
+import type { VgicConfig } from './vgic/device.js';
+import type { VgicState } from './vgic/vgic.js';
+import { sharedOf, type Arm64Shared, type Arm64SharedMem } from './vmshared.js';
 
 /** Thrown after the guest took an exception (the instruction did not complete). */
 export const FAULT: { readonly kind: 'fault' } = Object.freeze({ kind: 'fault' });
@@ -66,6 +69,14 @@ export interface Arm64VmState {
   idsrToUser: boolean;
   /** Block JIT: executions of a block before it is translated (0: at once). */
   jitHotness: number;
+  /** The state every thread must see live (vmshared.ts): counter offsets, vCPU power and lines. */
+  readonly shared: Arm64SharedMem;
+  /** vcpu->requests of each vCPU by vcpu_idx, so any thread can kick any vCPU. */
+  readonly kicks: Int32Array[];
+  /** kvm->arch.timer_data.ppi: the vtimer, ptimer, hvtimer and hptimer PPIs. */
+  timerPpis: number[];
+  /** The in-kernel vGIC (vgic/device.ts), null without one. */
+  vgic: VgicConfig | null;
 }
 
 /** Host-side debug state of a vCPU (KVM_SET_GUEST_DEBUG). */
@@ -85,11 +96,18 @@ export interface Arm64Vcpu {
   cpu: Cpu;
   /** KVM_ARM_VCPU_INIT done (with these features), else ENOEXEC for run and register access. */
   features: number | null;
+  /** vcpu->arch.mp_state (in the VM's shared words: PSCI on other threads reads and sets it). */
   mpState: number;
   readonly host: HostDebug;
-  /** A PSCI CPU_ON for this vCPU: reset to this entry point and context id at the next KVM_RUN. */
-  resetRequest: { pc: number; r0lo: number; r0hi: number } | null;
+  /** The vCPU has entered KVM_RUN once (kvm_arch_vcpu_run_pid_change done). */
+  hasRun: boolean;
 }
+
+/** The ISR_EL1 / output bits of a vCPU's interrupt lines (vGIC output or KVM_IRQ_LINE CPU lines). */
+export const LINE_IRQ = 1;
+export const LINE_FIQ = 2;
+/** `attn` bit: an interrupt the vCPU can take now (the run loop delivers it at the next boundary). */
+export const ATTN_IRQ = 4;
 
 /** `Cpu.stop` bits. */
 export const STOP_CODE = 1;
@@ -193,9 +211,20 @@ export class Cpu extends Arm64State {
   /** The current instruction is a load-exclusive (software step ISS.EX). */
   loadExclusive = false;
 
-  /** Physical timer (CNTP_CTL_EL0 / CNTP_CVAL_EL0); not exposed through ONE_REG. */
-  ptCtl = 0;
-  ptCval = 0;
+  // ---- interrupts and time ----------------------------------------------------------------------
+  /** vcpu_idx (creation order): this vCPU's slot in the VM's shared words and the vGIC. */
+  readonly vcpuIdx: number;
+  /** The VM's shared words (counter offsets, power states). */
+  readonly shared: Arm64Shared;
+  /** vcpu->requests (kicks from any thread). */
+  readonly req: Int32Array;
+  /** The interrupt lines the CPU tests (LINE_IRQ | LINE_FIQ): its vGIC output, or its CPU lines without a vGIC. */
+  lines: Int32Array;
+  /** The VM's vGIC once initialized (this thread's view), else null. */
+  gic: VgicState | null = null;
+  /** The timers' output levels as last driven, and their PPIs. */
+  readonly timerLevel = [false, false];
+  timerPpis: readonly number[] = DEFAULT_TIMER_PPIS;
 
   /** Software step bookkeeping: who is stepping the current instruction (debug.ts). */
   stepping = 0;
@@ -229,16 +258,14 @@ export class Cpu extends Arm64State {
   ) {
     super(mpidr);
     this.vm = vcpu.vm;
-    this.mmioBus = vcpu.vm.buses[KVM_BUS_MMIO]!;
+    this.mmioBus = vcpu.vm.buses[KVM_BUS.MMIO]!;
     this.vmState = vcpu.vm.archState as Arm64VmState;
     this.host = host;
-    this.cntvoff = hostTicks(this); // CNTVCT starts at 0 at reset
+    this.vcpuIdx = vcpu.index;
+    this.shared = sharedOf(this.vmState);
+    this.req = vcpu.requests;
+    this.lines = this.shared.linesView(vcpu.index);
     this.syncAll();
-  }
-
-  /** The VM clock as this vCPU sees it (the deterministic clock counts its retired instructions). */
-  override clockNs(): number {
-    return this.vcpu.timer.now(this.retired);
   }
 
   // ================================================================================================
@@ -287,7 +314,7 @@ export class Cpu extends Arm64State {
     this.spAlignCheck = (this.sctlrLo & (this.el ? 8 : 16)) !== 0;
     const fpen = (this.sysLo[SR.CPACR]! >>> 20) & 3;
     this.fpOk = this.el ? (fpen & 1) !== 0 : fpen === 3;
-    this.attn = this.il | this.dbgAttn;
+    this.attn = this.il | this.dbgAttn | this.irqAttn();
     // The fast loop only looks at `attn` when the fetch page changes: force that.
     if (this.attn !== 0) this.fetchVa = NaN;
     this.modeKey = this.el | (this.tbi << 1) | (this.spAlignCheck ? 8 : 0);
@@ -316,10 +343,42 @@ export class Cpu extends Arm64State {
     }
   }
 
+  /** ATTN_IRQ when an interrupt line is up and PSTATE does not mask it (DAIF.I for IRQ, DAIF.F for FIQ). */
+  irqAttn(): number {
+    const l = this.lines[0]!;
+    return (l & LINE_IRQ && (this.daif & 2) === 0) || (l & LINE_FIQ && (this.daif & 1) === 0) ? ATTN_IRQ : 0;
+  }
+
+  /** The lines changed (a kick): re-derives ATTN_IRQ. */
+  linesChanged(): void {
+    const a = (this.attn & ~ATTN_IRQ) | this.irqAttn();
+    if (a !== this.attn) {
+      this.attn = a;
+      if (a !== 0) this.fetchVa = NaN;
+    }
+  }
+
+  /**
+   * Takes the interrupt PSTATE allows (FIQ, then IRQ) at the current PC, between instructions:
+   * ELR_EL1 is the next instruction, ESR_EL1 is not written. False when the lines dropped meanwhile.
+   */
+  takeInterrupt(): boolean {
+    const l = this.lines[0]!;
+    let off = -1;
+    if (l & LINE_FIQ && (this.daif & 1) === 0) off = 0x100;
+    else if (l & LINE_IRQ && (this.daif & 2) === 0) off = 0x80;
+    if (off < 0) {
+      this.linesChanged();
+      return false;
+    }
+    this.takeException(-1, 0, null, this.pc, off, false);
+    return true;
+  }
+
   /** Recomputes `attn` and `wpActive` (debug.ts fills in the details). */
   updateAttn(): void {
     this.dbgAttn = debugAttn(this);
-    this.attn = this.il | this.dbgAttn;
+    this.attn = this.il | this.dbgAttn | this.irqAttn();
     if (this.attn !== 0) this.fetchVa = NaN;
     const wp = watchpointsMayFire(this);
     if (wp !== this.wpActive) {
@@ -368,8 +427,11 @@ export class Cpu extends Arm64State {
     const spsr = stepCompleted ? this.pstate & ~(1 << 21) : this.pstate;
     const lo = this.sysLo;
     const hi = this.sysHi;
-    lo[SR.ESR] = (ec << 26) | ESR_IL | iss;
-    hi[SR.ESR] = 0;
+    // An interrupt (ec < 0) leaves ESR_EL1 alone.
+    if (ec >= 0) {
+      lo[SR.ESR] = (ec << 26) | ESR_IL | iss;
+      hi[SR.ESR] = 0;
+    }
     if (far !== null) {
       lo[SR.FAR] = numLo(far);
       hi[SR.FAR] = numHi(far);
@@ -715,15 +777,16 @@ export class Cpu extends Arm64State {
       throw KvmError.of('ENOSYS', 'ioctl', { message: 'data abort outside memslots with no valid syndrome' });
     }
     const len = 1 << ((syn >>> 8) & 3);
-    // kvm_io_bus (io_mem_abort): an in-kernel device (an ioeventfd...) may take the whole access;
-    // the instruction then completes against the scratch (a load reads the device's data there).
+    // kvm_io_bus_write/read: an in-kernel device (the vGIC's frames, an ioeventfd) takes it first.
     const bus = this.mmioBus;
-    if (!bus.empty && size === len && (write ? bus.writeValue(v, pa, len, lo, hi) : bus.readValue(v, pa, len))) {
-      if (!write) this.split.set(bus.scratch, 8);
+    if (!bus.empty && size === len) {
       const r = this.resolved;
-      r.dv = this.splitDv;
-      r.off = 8;
-      return r;
+      if (write ? bus.writeValue(v, pa, len, lo, hi) : bus.readValue(v, pa, len)) {
+        // A write lands in the scratch; a read takes its value from the bus's.
+        r.dv = write ? this.splitDv : bus.scratchDv;
+        r.off = write ? 8 : 0;
+        return r;
+      }
     }
     if (write) {
       const data = this.split;

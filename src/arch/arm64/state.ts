@@ -10,7 +10,7 @@
  * @module
  */
 import { array, s32, struct, u8 } from '../../uapi/layout.js';
-import { CNTFRQ, SYSREGS, SYSREG_INDEX, SYSREG_BY_KEY } from './sysregs.js';
+import { SYSREGS, SYSREG_INDEX, SYSREG_BY_KEY } from './sysregs.js';
 
 /** PSTATE bits (SPSR layout). */
 export const PSTATE = {
@@ -96,13 +96,6 @@ export class Arm64State {
   userGen = 0;
   /** KVM_REG_ARM_PSCI_VERSION: 0x1 (PSCI 0.1), 0x2 (0.2) or 0x10000 (1.0, KVM's default for PSCI_0_2). */
   psciVersion = 0x10000;
-  /** Virtual counter offset: CNTVCT = CNTPCT - cntvoff (ticks at CNTFRQ); the vCPU sets it at reset. */
-  cntvoff = 0;
-
-  /** Guest time, ns: the VM clock as this vCPU sees it (src/kernel/timer.ts); the vCPU overrides it. */
-  clockNs(): number {
-    return 0;
-  }
 
   constructor(mpidr = 0x80000000n) {
     SYSREGS.forEach((r, i) => {
@@ -217,16 +210,6 @@ export class Arm64State {
   static resetOf(key: number): bigint | undefined {
     return SYSREG_BY_KEY.get(key)?.reset;
   }
-}
-
-/** The physical counter (CNTPCT_EL0): the VM clock in generic-timer ticks (CNTFRQ Hz). */
-export function hostTicks(s: Arm64State): number {
-  return Math.floor(s.clockNs() * (CNTFRQ / 1e9));
-}
-
-/** The vCPU's virtual counter (CNTVCT_EL0). */
-export function counterNow(s: Arm64State): number {
-  return hostTicks(s) - s.cntvoff;
 }
 
 /** Combines a lo/hi pair into a double (exact while |value| < 2^53). */

@@ -19,6 +19,7 @@ main:
   movq x21, UART
   msr daifclr, #2
   mov w1, #UART_TXI
+  str w1, [x21, #UART_ICR]        /* the bytes printed so far left TXRIS set: clear it first */
   str w1, [x21, #UART_IMSC]
   mov x22, #0                     /* round */
 round:
