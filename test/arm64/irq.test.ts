@@ -4,8 +4,10 @@
  * test/guests/build-arm64.sh. Interpreter and JIT.
  */
 import { describe, expect, it } from 'vitest';
-import { board, DOORBELL, irqExpect, irqGuest } from './gic-board.js';
+import { isKvmError } from '../../src/index.js';
+import { board, DOORBELL, irqExpect, irqGuest, UART } from './gic-board.js';
 import { startWorker } from './irq-workers.js';
+import { restoreGic, saveGic } from './vgic-state.js';
 
 describe.each([
   { name: 'interpreter', jit: false },
@@ -53,4 +55,45 @@ describe('SMP', () => {
     expect(r1.exits).toEqual([]);
     expect(r1.out).toBe('');
   }, 60_000);
+});
+
+describe('vGIC save/restore', () => {
+  it.each([
+    { name: 'interpreter', jit: false },
+    { name: 'jit', jit: true },
+  ])('a guest saved mid-interrupt (active and pending) resumes on a restored VM with identical output ($name)', ({ jit }) => {
+    const a = board(irqGuest('uart'), { jit, clock: 'deterministic' });
+    // Run until the handler's third read of UARTMIS: SPI 33 is active, its level line still high.
+    let mis = 0;
+    const v = a.vcpus[0]!;
+    for (let i = 0; mis < 3 && i < 10_000; i++) {
+      let e;
+      try {
+        e = v.run();
+      } catch (err) {
+        if (isKvmError(err, 'EINTR')) continue;
+        throw err;
+      }
+      if (e.reason === 'mmio' && !e.isWrite && e.physAddr === BigInt(UART + 0x40)) mis++;
+      a.handle(e);
+    }
+    expect(mis).toBe(3);
+    // Complete the MMIO read as migration does (KVM_RUN with immediate_exit), then save.
+    const run = a.sys.mmap(v.fd, 4096, 0);
+    run[1] = 1;
+    expect(() => v.run()).toThrow(/EINTR/);
+    run[1] = 0;
+    const snap = saveGic(a.gic, a.vcpus, 128);
+    expect(snap.dist.get(0x304)! & 2).toBe(2); // SPI 33 active
+    expect(snap.levels[0]!.get(32)! & 2).toBe(2); // and its line high
+    const b = board(irqGuest('uart'), { jit, clock: 'deterministic' });
+    b.ram.bytes.set(a.ram.bytes);
+    restoreGic(b.gic, b.vcpus, snap);
+    Object.assign(b.uart, { out: a.uart.out, imsc: a.uart.imsc, ris: a.uart.ris, line: (a.uart as unknown as { line: boolean }).line });
+    expect(saveGic(b.gic, b.vcpus, 128)).toEqual(snap);
+    a.runToEnd();
+    b.runToEnd();
+    expect(a.uart.out).toBe(irqExpect('uart'));
+    expect(b.uart.out).toBe(irqExpect('uart'));
+  });
 });

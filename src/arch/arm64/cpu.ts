@@ -8,15 +8,13 @@
  * Both are constant objects, so raising allocates nothing; the run loop catches them.
  * @module
  */
-import { exitMmio, RUN, setExitReason } from '../../kernel/exits.js';
 import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import type { Jit } from './blocks.js';
 import { KvmError } from '../../sys/error.js';
 import { checkWatchpoints, debugAttn, watchpointsMayFire } from './debug.js';
-import { isvSyndrome, stage2Fsc } from './mmio.js';
-import { KVM_EXIT } from '../../uapi/constants.js';
+import { mmioAccess } from './mmio.js';
 import { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, translate, Translation } from './mmu.js';
 import { Arm64State, numHi, numLo, pairToNum, SP_SLOT } from './state.js';
 import { SR } from './sysregs.js';
@@ -136,7 +134,7 @@ function dvOf(bytes: Uint8Array): DataView {
 export class Cpu extends Arm64State {
   readonly vm: Vm;
   /** The VM's MMIO bus (kvm->buses[KVM_MMIO_BUS]): data aborts go there before exiting. */
-  private readonly mmioBus: IoBus;
+  readonly mmioBus: IoBus;
   readonly vmState: Arm64VmState;
   /** Address of the instruction being executed. */
   insnPc = 0;
@@ -621,8 +619,8 @@ export class Cpu extends Arm64State {
   }
 
   /** Scratch for split accesses (and MMIO: bytes 8-15 stand in for the device register). */
-  private readonly split = new Uint8Array(16);
-  private readonly splitDv = new DataView(this.split.buffer);
+  readonly split = new Uint8Array(16);
+  readonly splitDv = new DataView(this.split.buffer);
 
   /**
    * The slow read: alignment, translation, watchpoints, MMIO, page crossing; fills the TLB.
@@ -685,7 +683,8 @@ export class Cpu extends Arm64State {
     }
   }
 
-  private readonly resolved = { dv: DUMMY_DV as DataView | null, off: 0 };
+  /** resolve()'s result (one object, reused). */
+  readonly resolved = { dv: DUMMY_DV as DataView | null, off: 0 };
 
   /**
    * Translates a data access and returns where it lands in host memory (dv null: the access
@@ -721,7 +720,7 @@ export class Cpu extends Arm64State {
     const page = this.vm.guestPage(gfn, write);
     if (page === 'mmio') {
       if (probeOnly) return r;
-      return this.mmio(pa, size, write, lo, hi);
+      return mmioAccess(this, pa, size, write, lo, hi);
     }
     if (page === 'efault') throw KvmError.of('EFAULT', 'ioctl', { message: `guest memory at gpa 0x${pa.toString(16)} is not mapped` });
     const dv = dvOf(page.bytes);
@@ -754,67 +753,6 @@ export class Cpu extends Arm64State {
     }
     r.dv = dv;
     r.off = pageOff + (va & 4095);
-    return r;
-  }
-
-  /**
-   * A data access outside the memslots (or a write to a read-only slot): the MMIO exit when the
-   * instruction has a valid syndrome, else KVM_EXIT_ARM_NISV or ENOSYS (io_mem_abort).
-   */
-  private mmio(pa: number, size: number, write: boolean, lo: number, hi: number): { dv: DataView | null; off: number } {
-    const syn = isvSyndrome(this.insn);
-    const v = this.vcpu;
-    if (syn < 0) {
-      this.pc = this.insnPc;
-      if (this.vmState.nisvToUser) {
-        const iss = (write ? ISS_WNR : 0) | stage2Fsc(this.vm, pa, write);
-        v.run.fill(0, RUN['hw.hardware_exit_reason'], RUN['hw.hardware_exit_reason'] + 256);
-        setExitReason(v, KVM_EXIT.ARM_NISV);
-        v.runDv.setBigUint64(RUN['arm_nisv.esr_iss'], BigInt(iss), true);
-        v.runDv.setBigUint64(RUN['arm_nisv.fault_ipa'], BigInt(pa), true);
-        throw EXIT;
-      }
-      throw KvmError.of('ENOSYS', 'ioctl', { message: 'data abort outside memslots with no valid syndrome' });
-    }
-    const len = 1 << ((syn >>> 8) & 3);
-    // kvm_io_bus_write/read: an in-kernel device (the vGIC's frames, an ioeventfd) takes it first.
-    const bus = this.mmioBus;
-    if (!bus.empty && size === len) {
-      const r = this.resolved;
-      if (write ? bus.writeValue(v, pa, len, lo, hi) : bus.readValue(v, pa, len)) {
-        // A write lands in the scratch; a read takes its value from the bus's.
-        r.dv = write ? this.splitDv : bus.scratchDv;
-        r.off = write ? 8 : 0;
-        return r;
-      }
-    }
-    if (write) {
-      const data = this.split;
-      const d = this.splitDv;
-      d.setInt32(0, lo, true);
-      d.setInt32(4, hi, true);
-      exitMmio(v, pa, len, true, data.subarray(0, len));
-      this.pending = Pending.MMIO_WRITE;
-    } else {
-      exitMmio(v, pa, len, false);
-      this.pending = Pending.MMIO_READ;
-      this.pendingRt = syn & 31;
-      this.pendingLen = len;
-      this.pendingSse = (syn & 0x400) !== 0;
-      this.pendingSf = (syn & 0x800) !== 0;
-    }
-    if (size !== len) {
-      // Part of a split access: abandon the instruction here.
-      this.pc = this.insnPc;
-      throw EXIT;
-    }
-    // The whole access of a single-register load/store: let the instruction finish against a
-    // scratch buffer (a load's Rt is rewritten when the exit completes) and stop after it; the
-    // run loop rewinds the PC to it, as KVM reports it during the exit.
-    this.stop |= STOP_EXIT;
-    const r = this.resolved;
-    r.dv = this.splitDv;
-    r.off = 8;
     return r;
   }
 

@@ -1,11 +1,15 @@
 /**
- * Data aborts outside the memslots, as KVM's io_mem_abort sees them: the syndrome that makes an
- * access emulatable (ISV), the stage-2 fault status a NISV exit reports, and the completion of an
- * MMIO read on the next KVM_RUN (kvm_handle_mmio_return).
+ * Data aborts outside the memslots, as KVM's io_mem_abort handles them: the syndrome that makes an
+ * access emulatable (ISV), the in-kernel devices of the MMIO bus first, then the MMIO exit (or the
+ * NISV exit with its stage-2 fault status), and the completion of an MMIO read on the next
+ * KVM_RUN (kvm_handle_mmio_return).
  * @module
  */
+import { exitMmio, RUN, setExitReason } from '../../kernel/exits.js';
 import type { Vm } from '../../kernel/vm.js';
-import type { Cpu } from './cpu.js';
+import { KvmError } from '../../sys/error.js';
+import { KVM_EXIT } from '../../uapi/constants.js';
+import { EXIT, ISS_WNR, Pending, STOP_EXIT, type Cpu } from './cpu.js';
 import { FSC } from './mmu.js';
 
 /** The value the next KVM_RUN takes for Rt after an MMIO read (kvm_handle_mmio_return). */
@@ -79,4 +83,65 @@ export function stage2Fsc(vm: Vm, pa: number, write: boolean): number {
   if (!near(512 * 512)) return FSC.TRANSLATION + 1;
   if (!near(512)) return FSC.TRANSLATION + 2;
   return FSC.TRANSLATION + 3;
+}
+
+/**
+ * A data access outside the memslots (or a write to a read-only slot): the MMIO exit when the
+ * instruction has a valid syndrome, else KVM_EXIT_ARM_NISV or ENOSYS (io_mem_abort).
+ */
+export function mmioAccess(c: Cpu, pa: number, size: number, write: boolean, lo: number, hi: number): { dv: DataView | null; off: number } {
+  const syn = isvSyndrome(c.insn);
+  const v = c.vcpu;
+  if (syn < 0) {
+    c.pc = c.insnPc;
+    if (c.vmState.nisvToUser) {
+      const iss = (write ? ISS_WNR : 0) | stage2Fsc(c.vm, pa, write);
+      v.run.fill(0, RUN['hw.hardware_exit_reason'], RUN['hw.hardware_exit_reason'] + 256);
+      setExitReason(v, KVM_EXIT.ARM_NISV);
+      v.runDv.setBigUint64(RUN['arm_nisv.esr_iss'], BigInt(iss), true);
+      v.runDv.setBigUint64(RUN['arm_nisv.fault_ipa'], BigInt(pa), true);
+      throw EXIT;
+    }
+    throw KvmError.of('ENOSYS', 'ioctl', { message: 'data abort outside memslots with no valid syndrome' });
+  }
+  const len = 1 << ((syn >>> 8) & 3);
+  // kvm_io_bus_write/read: an in-kernel device (the vGIC's frames, an ioeventfd) takes it first.
+  const bus = c.mmioBus;
+  if (!bus.empty && size === len) {
+    const r = c.resolved;
+    if (write ? bus.writeValue(v, pa, len, lo, hi) : bus.readValue(v, pa, len)) {
+      // A write lands in the scratch; a read takes its value from the bus's.
+      r.dv = write ? c.splitDv : bus.scratchDv;
+      r.off = write ? 8 : 0;
+      return r;
+    }
+  }
+  if (write) {
+    const data = c.split;
+    const d = c.splitDv;
+    d.setInt32(0, lo, true);
+    d.setInt32(4, hi, true);
+    exitMmio(v, pa, len, true, data.subarray(0, len));
+    c.pending = Pending.MMIO_WRITE;
+  } else {
+    exitMmio(v, pa, len, false);
+    c.pending = Pending.MMIO_READ;
+    c.pendingRt = syn & 31;
+    c.pendingLen = len;
+    c.pendingSse = (syn & 0x400) !== 0;
+    c.pendingSf = (syn & 0x800) !== 0;
+  }
+  if (size !== len) {
+    // Part of a split access: abandon the instruction here.
+    c.pc = c.insnPc;
+    throw EXIT;
+  }
+  // The whole access of a single-register load/store: let the instruction finish against a
+  // scratch buffer (a load's Rt is rewritten when the exit completes) and stop after it; the
+  // run loop rewinds the PC to it, as KVM reports it during the exit.
+  c.stop |= STOP_EXIT;
+  const r = c.resolved;
+  r.dv = c.splitDv;
+  r.off = 8;
+  return r;
 }

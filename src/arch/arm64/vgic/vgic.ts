@@ -76,10 +76,12 @@ export const CPU_WORDS = 16;
 
 /** The layout of a vGIC's shared state (declared once; offsets for JS views). */
 export function vgicLayout(nVcpus: number, nrSpis: number) {
-  const n = nVcpus * NR_PRIVATE + nrSpis;
+  // (At least one element each: C arrays of zero elements do not exist, a vGIC may have no vCPUs.)
+  const n = Math.max(1, nVcpus * NR_PRIVATE + nrSpis);
+  const v = Math.max(1, nVcpus);
   return struct('vkvm_vgic', {
     hdr: array(s32, HEADER_WORDS),
-    cpu: array(s32, nVcpus * CPU_WORDS),
+    cpu: array(s32, v * CPU_WORDS),
     /** Per interrupt slot (vcpu * 32 + intid for private interrupts, then the SPIs). */
     enabled: array(u8, n),
     latch: array(u8, n),
@@ -94,8 +96,8 @@ export function vgicLayout(nVcpus: number, nrSpis: number) {
     targets: array(u8, Math.max(1, nrSpis)),
     target: array(s16, Math.max(1, nrSpis)),
     /** GICv2 SGIs: pending source CPUs and the source being handled, per target vCPU and SGI. */
-    sgiSrc: array(u8, nVcpus * NR_SGIS),
-    sgiActSrc: array(u8, nVcpus * NR_SGIS),
+    sgiSrc: array(u8, v * NR_SGIS),
+    sgiActSrc: array(u8, v * NR_SGIS),
   });
 }
 
@@ -140,7 +142,7 @@ export class VgicState {
   constructor(readonly shared: VgicShared) {
     const L = vgicLayout(shared.nVcpus, shared.nrSpis);
     const b = shared.buffer;
-    const n = shared.nVcpus * NR_PRIVATE + shared.nrSpis;
+    const n = Math.max(1, shared.nVcpus * NR_PRIVATE + shared.nrSpis);
     const at = (f: string) => L.offsetOf(f);
     this.nVcpus = shared.nVcpus;
     this.nrSpis = shared.nrSpis;
@@ -148,7 +150,7 @@ export class VgicState {
     this.hdr = new Int32Array(b, at('hdr'), HEADER_WORDS);
     this.lockWord = this.hdr.subarray(H.LOCK, H.LOCK + 1);
     this.model = this.hdr[H.MODEL]!;
-    this.cpu = new Int32Array(b, at('cpu'), shared.nVcpus * CPU_WORDS);
+    this.cpu = new Int32Array(b, at('cpu'), Math.max(1, shared.nVcpus) * CPU_WORDS);
     this.enabled = new Uint8Array(b, at('enabled'), n);
     this.latch = new Uint8Array(b, at('latch'), n);
     this.active = new Uint8Array(b, at('active'), n);
@@ -161,8 +163,8 @@ export class VgicState {
     this.router = new Uint32Array(b, at('router'), s);
     this.targets = new Uint8Array(b, at('targets'), s);
     this.target = new Int16Array(b, at('target'), s);
-    this.sgiSrc = new Uint8Array(b, at('sgiSrc'), shared.nVcpus * NR_SGIS);
-    this.sgiActSrc = new Uint8Array(b, at('sgiActSrc'), shared.nVcpus * NR_SGIS);
+    this.sgiSrc = new Uint8Array(b, at('sgiSrc'), Math.max(1, shared.nVcpus) * NR_SGIS);
+    this.sgiActSrc = new Uint8Array(b, at('sgiActSrc'), Math.max(1, shared.nVcpus) * NR_SGIS);
     this.kicks = shared.kicks;
   }
 
