@@ -1,7 +1,8 @@
 /**
  * A "virt"-board VMM for the interrupt guests (test/guests/arm64/irq): RAM at 0x40000000, an
  * in-kernel vGICv3 (distributor 0x08000000, one redistributor region from 0x080a0000) created
- * the way QEMU and kvmtool create it, a PL011 at 0x09000000 whose transmit interrupt is the
+ * the way QEMU and kvmtool create it — or a vGICv2 (CPU interface 0x08010000) as a device or the
+ * legacy way (KVM_CREATE_IRQCHIP + KVM_ARM_SET_DEVICE_ADDR, initialized at the first KVM_RUN) —, a PL011 at 0x09000000 whose transmit interrupt is the
  * level-triggered SPI 33 — driven with KVM_IRQ_LINE or with a resampling irqfd — and a doorbell
  * at 0x0a000050 an ioeventfd may serve.
  */
@@ -9,11 +10,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EventFd, isKvmError, Kvm, virtualSys, type Device, type Sys, type Vcpu, type VcpuExit, type Vm } from '../../src/index.js';
 import { KVM_DEV_TYPE } from '../../src/uapi/constants.js';
-import { coreRegId, KVM_ARM_IRQ, KVM_ARM_VCPU, KVM_DEV_ARM_VGIC, KVM_VGIC } from '../../src/uapi/arm64.js';
+import { arm64 } from '../../src/uapi/index.js';
+import { coreRegId, KVM_ARM_DEVICE, KVM_ARM_IRQ, KVM_ARM_VCPU, KVM_DEV_ARM_VGIC, KVM_VGIC } from '../../src/uapi/arm64.js';
 
 export const RAM_BASE = 0x4000_0000;
 export const GICD = 0x0800_0000;
 export const GICR = 0x080a_0000;
+export const GICC = 0x0801_0000;
 export const UART = 0x0900_0000;
 export const DOORBELL = 0x0a00_0050;
 /** The PL011's SPI (SPI 1 on "virt": INTID 33). */
@@ -31,6 +34,8 @@ export function irqExpect(name: string): string {
 export interface BoardOptions {
   readonly vcpus?: number;
   readonly jit?: boolean;
+  /** The interrupt controller (default v3); the guest must be built for it (irq/<name>-v2.bin). */
+  readonly gic?: 'v3' | 'v2' | 'v2-legacy';
   /** How the PL011 drives its SPI: KVM_IRQ_LINE (default) or a resampling irqfd. */
   readonly uartIrq?: 'irqline' | 'irqfd';
   /** Serve the doorbell with an ioeventfd. */
@@ -107,7 +112,8 @@ export interface Board {
   readonly sys: Sys;
   readonly kvm: Kvm;
   readonly vm: Vm;
-  readonly gic: Device;
+  /** The vGIC's device fd (null for a legacy KVM_CREATE_IRQCHIP one). */
+  readonly gic: Device | null;
   readonly vcpus: Vcpu[];
   readonly uart: Pl011;
   readonly ram: { hva: bigint; bytes: Uint8Array };
@@ -134,6 +140,25 @@ export function createGicV3(vm: Vm, nVcpus: number): Device {
   return gic;
 }
 
+/** vGICv2 as a device: addresses, NR_IRQS, INIT. */
+export function createGicV2(vm: Vm): Device {
+  const gic = vm.createDevice(KVM_DEV_TYPE.ARM_VGIC_V2)!;
+  gic.setAttr({ group: KVM_DEV_ARM_VGIC.GRP_ADDR, attr: KVM_VGIC.V2_ADDR_TYPE_DIST }, GICD);
+  gic.setAttr({ group: KVM_DEV_ARM_VGIC.GRP_ADDR, attr: KVM_VGIC.V2_ADDR_TYPE_CPU }, GICC);
+  gic.setAttr({ group: KVM_DEV_ARM_VGIC.GRP_NR_IRQS, attr: 0 }, Uint8Array.of(128, 0, 0, 0));
+  gic.setAttr({ group: KVM_DEV_ARM_VGIC.GRP_CTRL, attr: KVM_DEV_ARM_VGIC.CTRL_INIT });
+  return gic;
+}
+
+/** The legacy vGICv2: KVM_CREATE_IRQCHIP, KVM_ARM_SET_DEVICE_ADDR for both frames; no INIT. */
+export function createGicV2Legacy(vm: Vm): void {
+  vm.createIrqchip();
+  for (const [type, addr] of [[KVM_VGIC.V2_ADDR_TYPE_DIST, GICD], [KVM_VGIC.V2_ADDR_TYPE_CPU, GICC]] as const) {
+    const id = (KVM_ARM_DEVICE.VGIC_V2 << KVM_ARM_DEVICE.ID_SHIFT) | (type << KVM_ARM_DEVICE.TYPE_SHIFT);
+    vm.sys.ioctl(vm.fd, vm.kvm.req('KVM_ARM_SET_DEVICE_ADDR'), arm64.structs.kvm_arm_device_addr.encode({ id: BigInt(id), addr: BigInt(addr) }));
+  }
+}
+
 export function board(img: Uint8Array, o: BoardOptions = {}): Board {
   const n = o.vcpus ?? 1;
   const sys = o.sys ?? virtualSys({ arch: 'arm64', jit: o.jit ?? true, ...(o.clock ? { clock: o.clock } : {}) });
@@ -150,7 +175,7 @@ export function board(img: Uint8Array, o: BoardOptions = {}): Board {
     vcpus.push(v);
   }
   vcpus[0]!.setOneReg(coreRegId('regs.pc'), RAM_BASE);
-  const gic = createGicV3(vm, n);
+  const gic = o.gic === 'v2' ? createGicV2(vm) : o.gic === 'v2-legacy' ? (createGicV2Legacy(vm), null) : createGicV3(vm, n);
   const spi = (KVM_ARM_IRQ.TYPE_SPI << KVM_ARM_IRQ.TYPE_SHIFT) | UART_SPI;
   let irqfd: EventFd | null = null;
   let resample: EventFd | null = null;

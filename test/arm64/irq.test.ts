@@ -1,7 +1,8 @@
 /**
  * The interrupt guests (test/guests/arm64/irq) on an in-kernel vGICv3: each prints exactly what it
  * printed under qemu-system-aarch64 -M virt,gic-version=3 (TCG), recorded in its .expect file by
- * test/guests/build-arm64.sh. Interpreter and JIT.
+ * test/guests/build-arm64.sh; the GICv2 builds (-v2) likewise under gic-version=2, on a vGICv2
+ * created as a device and the legacy way. Interpreter and JIT.
  */
 import { describe, expect, it } from 'vitest';
 import { isKvmError } from '../../src/index.js';
@@ -32,6 +33,20 @@ describe.each([
     expect(b.uart.out).toBe(irqExpect('uart'));
     expect(b.otherMmio).toEqual([]);
     expect(b.doorbell!.tryRead()).toBe(3n);
+  });
+
+  // The legacy vGICv2 initializes at the first KVM_RUN: no irqfd before (kvm_irqfd_assign EAGAIN).
+  it.each([
+    ['v2', 'irqfd'],
+    ['v2-legacy', 'irqline'],
+  ] as const)('GICv2 (%s): the timer and uart guests built for it (uart SPI by %s)', (gic, uartIrq) => {
+    const t = board(irqGuest('timer-v2'), { jit, gic });
+    t.runToEnd();
+    expect(t.uart.out).toBe(irqExpect('timer-v2'));
+    const u = board(irqGuest('uart-v2'), { jit, gic, uartIrq, doorbell: true });
+    u.runToEnd();
+    expect(u.uart.out).toBe(irqExpect('uart-v2'));
+    expect(u.doorbell!.tryRead()).toBe(3n);
   });
 });
 
@@ -83,14 +98,14 @@ describe('vGIC save/restore', () => {
     run[1] = 1;
     expect(() => v.run()).toThrow(/EINTR/);
     run[1] = 0;
-    const snap = saveGic(a.gic, a.vcpus, 128);
+    const snap = saveGic(a.gic!, a.vcpus, 128);
     expect(snap.dist.get(0x304)! & 2).toBe(2); // SPI 33 active
     expect(snap.levels[0]!.get(32)! & 2).toBe(2); // and its line high
     const b = board(irqGuest('uart'), { jit, clock: 'deterministic' });
     b.ram.bytes.set(a.ram.bytes);
-    restoreGic(b.gic, b.vcpus, snap);
+    restoreGic(b.gic!, b.vcpus, snap);
     Object.assign(b.uart, { out: a.uart.out, imsc: a.uart.imsc, ris: a.uart.ris, line: (a.uart as unknown as { line: boolean }).line });
-    expect(saveGic(b.gic, b.vcpus, 128)).toEqual(snap);
+    expect(saveGic(b.gic!, b.vcpus, 128)).toEqual(snap);
     a.runToEnd();
     b.runToEnd();
     expect(a.uart.out).toBe(irqExpect('uart'));

@@ -22,9 +22,10 @@ const S = arm64.structs;
 const req = (name: keyof typeof arm64.ioctls) => arm64.ioctls[name]!.request;
 const vmState = (vm: Vm) => vm.archState as Arm64VmState;
 
-/** kvm_arch_vcpu_precreate: no new vCPU once the vGIC is initialized. */
-export function precreateVcpu(vm: Vm): void {
+/** kvm_arch_vcpu_precreate: no new vCPU once the vGIC is initialized, no id past kvm->max_vcpus. */
+export function precreateVcpu(vm: Vm, id: number): void {
   if (irqchipInKernel(vm) && vgicInitialized(vm)) throw KvmError.of('EBUSY', 'ioctl', { request: req('KVM_CREATE_VCPU'), message: 'the vGIC is initialized' });
+  if (id >= vm.maxVcpus) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VCPU'), message: 'vcpu id >= kvm->max_vcpus' });
 }
 
 /** KVM_CREATE_IRQCHIP on arm64: a GICv2, addressed with KVM_ARM_SET_DEVICE_ADDR. */
@@ -71,7 +72,12 @@ export function vcpuDeviceAttr(vcpu: Vcpu, request: number, arg: UserArg): numbe
   const fail = (code: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'ENODEV', message?: string) => KvmError.of(code, 'ioctl', { request, fd: arg.fd, ...(message ? { message } : {}) });
   switch (a.group) {
     case KVM_ARM_VCPU_ATTR.PMU_V3_CTRL:
-      // kvm_arm_pmu_v3_*_attr: the vCPU has no PMU.
+      // kvm_arm_pmu_v3_{has,get,set}_attr: the vCPU has no PMU.
+      if (request === req('KVM_HAS_DEVICE_ATTR')) throw fail('ENXIO');
+      if (request === req('KVM_GET_DEVICE_ATTR')) {
+        if (a.attr !== 0n) throw fail('ENXIO'); // KVM_ARM_VCPU_PMU_V3_IRQ alone is readable
+        throw irqchipInKernel(vm) ? fail('ENODEV', 'no PMU') : fail('EINVAL', 'no in-kernel irqchip');
+      }
       throw fail('ENODEV', 'no PMU');
     case KVM_ARM_VCPU_ATTR.TIMER_CTRL: {
       const which = Number(a.attr);

@@ -48,15 +48,26 @@ export function ctlOf(c: Cpu, t: number): number {
   return c.sysLo[t === VTIMER ? SR.TIMER_CTL : SR.PTIMER_CTL]! & 3;
 }
 
-/** CNTx_CVAL as a number (exact below 2^53; larger values never come). */
-export function cvalOf(c: Cpu, t: number): number {
+/**
+ * CVAL - count as a 64-bit unsigned difference, as a number (inexact above 2^53, which is
+ * centuries of ticks); 0 once the count has reached CVAL. The counter is signed here (an offset
+ * past the clock's ticks makes it negative: its u64 value wrapped), so both sides are compared as
+ * u64 halves.
+ */
+export function ticksToCval(c: Cpu, t: number): number {
+  const n = counter(c, t);
+  const nLo = ((n % TWO32) + TWO32) % TWO32;
+  const nHi = (((Math.floor(n / TWO32)) % TWO32) + TWO32) % TWO32;
   const i = t === VTIMER ? SR.TIMER_CVAL : SR.PTIMER_CVAL;
-  return (c.sysHi[i]! >>> 0) * TWO32 + (c.sysLo[i]! >>> 0);
+  const cHi = c.sysHi[i]! >>> 0;
+  const cLo = c.sysLo[i]! >>> 0;
+  if (nHi > cHi || (nHi === cHi && nLo >= cLo)) return 0;
+  return (cHi - nHi) * TWO32 + (cLo - nLo);
 }
 
-/** Whether the count has reached CVAL (ISTATUS, whatever ENABLE says). */
+/** Whether the count has reached CVAL (ISTATUS, whatever ENABLE says; u64 comparison). */
 export function expired(c: Cpu, t: number): boolean {
-  return counter(c, t) >= cvalOf(c, t);
+  return ticksToCval(c, t) === 0;
 }
 
 /** The timer's output level (kvm_timer_should_fire). */
@@ -80,13 +91,14 @@ export function setCval(c: Cpu, t: number, lo: number, hi: number): void {
 
 /** TVAL write: CVAL = count + sign-extended value. */
 export function setTval(c: Cpu, t: number, v: number): void {
-  const cval = counter(c, t) + (v | 0);
-  setCval(c, t, cval | 0, Math.floor(cval / TWO32) | 0);
+  const cval = counter(c, t) + (v | 0); // signed; its u64 halves below
+  setCval(c, t, cval % TWO32 | 0, Math.floor(cval / TWO32) | 0);
 }
 
 /** TVAL read: the low 32 bits of CVAL - count. */
 export function tval(c: Cpu, t: number): number {
-  return (cvalOf(c, t) - counter(c, t)) | 0;
+  const i = t === VTIMER ? SR.TIMER_CVAL : SR.PTIMER_CVAL;
+  return (c.sysLo[i]! - (counter(c, t) % TWO32)) | 0;
 }
 
 /**
@@ -99,10 +111,9 @@ export function update(c: Cpu, t: number): void {
   const vt = c.vcpu.timer;
   let level = false;
   if (armed) {
-    const cval = cvalOf(c, t);
-    const off = t === VTIMER ? c.shared.voffset : c.shared.poffset;
-    const due = (cval + off) * NS_PER_TICK;
-    if (expired(c, t)) {
+    const delta = ticksToCval(c, t);
+    const due = (ticksNow(c) + delta) * NS_PER_TICK;
+    if (delta === 0) {
       level = true;
       vt.cancel(KEYS[t]);
     } else if (due < 2 ** 53) vt.arm(KEYS[t], due, () => update(c, t));

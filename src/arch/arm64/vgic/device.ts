@@ -20,7 +20,7 @@ import type { ErrnoCode as ErrnoName } from '../../../sys/errno.js';
 import { KVM_DEV_TYPE, KVM_IRQ_ROUTING } from '../../../uapi/constants.js';
 import { KVM_ARM_IRQ, KVM_DEV_ARM_VGIC, KVM_IRQCHIP_NUM_PINS, KVM_VGIC } from '../../../uapi/arm64.js';
 import type { Arm64Vcpu, Arm64VmState } from '../cpu.js';
-import { sharedOf } from '../vmshared.js';
+import { MAX_VCPUS, sharedOf } from '../vmshared.js';
 import { iccUserAccess, iccUserHas, RES } from './cpuif.js';
 import { findRegion, mmioRead, mmioWrite, uaccessRead, uaccessWrite, type Region } from './mmio.js';
 import * as v2 from './v2.js';
@@ -95,7 +95,9 @@ export function vgicCreate(vm: Vm, model: number): void {
   if (anyVcpuAway(vm)) throw err('EBUSY', 'a vCPU is running');
   if (st.vgic !== null) throw err('EEXIST', 'the VM has an irqchip');
   for (const v of vm.vcpus.values()) if ((v.archState as Arm64Vcpu).hasRun) throw err('EBUSY', 'a vCPU has run');
-  if (model === GIC_V2 && vm.vcpus.size > V2_MAX_CPUS) throw err('E2BIG', 'a GICv2 serves 8 vCPUs');
+  // kvm->max_vcpus follows the model (and stays lowered when E2BIG refuses the GICv2).
+  vm.maxVcpus = model === GIC_V2 ? V2_MAX_CPUS : MAX_VCPUS;
+  if (vm.vcpus.size > vm.maxVcpus) throw err('E2BIG', 'a GICv2 serves 8 vCPUs');
   st.vgic = { model, nrSpis: 0, distBase: UNDEF, cpuBase: UNDEF, regions: [], shared: null, ready: false };
   vm.ownerOps.set('vgic.eoi', (spi) => vm.irq.notifyAcked(0, spi as number));
   vm.bumpView();
