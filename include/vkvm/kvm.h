@@ -260,6 +260,23 @@ struct kvm_tdx_init_mem_region {
 #endif /* __x86_64__ */
 
 #if defined(__aarch64__)
+/* ---- arm64 uapi added after 6.1 ---------------------------------------------------------- */
+/* The nested-virtualization timers' PPI attributes (6.11). */
+#ifndef KVM_ARM_VCPU_TIMER_IRQ_HVTIMER
+#define KVM_ARM_VCPU_TIMER_IRQ_HVTIMER 2
+#endif
+#ifndef KVM_ARM_VCPU_TIMER_IRQ_HPTIMER
+#define KVM_ARM_VCPU_TIMER_IRQ_HPTIMER 3
+#endif
+/* One counter offset for every vCPU's virtual and physical counters (6.4). */
+#ifndef KVM_ARM_SET_COUNTER_OFFSET
+struct kvm_arm_counter_offset {
+	__u64 counter_offset;
+	__u64 reserved;
+};
+#define KVM_ARM_SET_COUNTER_OFFSET _IOW(KVMIO, 0xb5, struct kvm_arm_counter_offset)
+#endif
+
 #include "arm_idsr.h"
 #endif
 

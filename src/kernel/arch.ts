@@ -64,6 +64,8 @@ export interface ArchBackend {
   /** kvm_vm_ioctl_enable_cap: throw EINVAL for unsupported caps or bad args. */
   enableCapVm(vm: Vm, cap: number, flags: number, args: readonly bigint[]): number;
 
+  /** kvm_arch_vcpu_precreate: refuses a new vCPU (throw the errno: arm64 EBUSY once its vGIC is initialized). */
+  precreateVcpu?(vm: Vm, id: number): void;
   /** kvm_arch_vcpu_create: arch vCPU state (registers at their reset values). */
   createVcpu(vcpu: Vcpu): unknown;
   /** kvm_arch_vcpu_ioctl */

@@ -17,13 +17,8 @@
  */
 
 /** The operation of {@link atomicRmw}. */
-export const enum AOp {
-  ADD = 0,
-  AND = 1,
-  OR = 2,
-  XOR = 3,
-  XCHG = 4,
-}
+export const AOp = { ADD: 0, AND: 1, OR: 2, XOR: 3, XCHG: 4 } as const;
+export type AOp = (typeof AOp)[keyof typeof AOp];
 
 /** High half of the old value returned by the last atomic helper call (this thread). */
 export const OLD = { hi: 0 };

@@ -30,7 +30,7 @@ export function genericCheckExtension(arch: ArchBackend, cap: number, vm: Vm | n
     case KVM_CAP.NR_VCPUS:
       return Math.min(hostCpus(), arch.maxVcpus);
     case KVM_CAP.MAX_VCPUS:
-      return arch.maxVcpus;
+      return vm !== null ? vm.maxVcpus : arch.maxVcpus; // kvm->max_vcpus on a VM fd
     case KVM_CAP.MAX_VCPU_ID:
       return arch.maxVcpuIds;
     case KVM_CAP.MEMORY_ATTRIBUTES:

@@ -43,6 +43,8 @@ export class Vm {
   readonly slots: MemslotSet[];
   readonly vcpus = new Map<number, Vcpu>();
   createdVcpus = 0;
+  /** kvm->max_vcpus: KVM_MAX_VCPUS unless the arch lowers it (arm64: 8 with a GICv2). */
+  maxVcpus: number;
   /** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 args[0]. */
   manualDirtyLogProtect = 0n;
   /** Per-gfn memory attributes (KVM_SET_MEMORY_ATTRIBUTES). */
@@ -106,6 +108,7 @@ export class Vm {
     this.timers = new VmTimers(this.clock);
     this.buses = Array.from({ length: KVM_NR_BUSES }, () => new IoBus());
     this.arch = kernel.arch;
+    this.maxVcpus = this.arch.maxVcpus;
     this.irq = new VmIrq(this);
     this.irqfds = new Irqfds(this);
     this.ioeventfds = new Ioeventfds(this);
@@ -219,8 +222,9 @@ export class Vm {
   /** kvm_vm_ioctl_create_vcpu */
   private createVcpu(id: bigint): number {
     if (id >= BigInt(this.arch.maxVcpuIds)) throw KvmError.of('EINVAL', 'ioctl', { request: this.req('KVM_CREATE_VCPU'), message: `vcpu id ${id} >= KVM_MAX_VCPU_IDS` });
-    if (this.createdVcpus >= this.arch.maxVcpus) throw KvmError.of('EINVAL', 'ioctl', { request: this.req('KVM_CREATE_VCPU'), message: 'KVM_MAX_VCPUS reached' });
+    if (this.createdVcpus >= this.maxVcpus) throw KvmError.of('EINVAL', 'ioctl', { request: this.req('KVM_CREATE_VCPU'), message: 'KVM_MAX_VCPUS reached' });
     const n = Number(id);
+    this.arch.precreateVcpu?.(this, n);
     if (this.vcpus.has(n)) throw KvmError.of('EEXIST', 'ioctl', { request: this.req('KVM_CREATE_VCPU') });
     const vcpu = new Vcpu(this, n, this.vcpus.size);
     this.createdVcpus++;

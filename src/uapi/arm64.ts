@@ -38,6 +38,12 @@ export const kvm_debug_exit_arch = struct('kvm_debug_exit_arch', { hsr: u32, hsr
 
 export const kvm_sync_regs = struct('kvm_sync_regs', { device_irq_level: u64 });
 
+/** KVM_ARM_SET_DEVICE_ADDR (the legacy GICv2 address setting): id = device id << 16 | address type. */
+export const kvm_arm_device_addr = struct('kvm_arm_device_addr', { id: u64, addr: u64 });
+
+/** KVM_ARM_SET_COUNTER_OFFSET (6.4): one offset for the virtual and physical counters of every vCPU. */
+export const kvm_arm_counter_offset = struct('kvm_arm_counter_offset', { counter_offset: u64, reserved: u64 }, { ext: true });
+
 /**
  * The IDSR seed exit payload (KVM_EXIT_ARM_IDSR): an EL1 access to an implementation-defined
  * system register, forwarded to the VMM. See include/vkvm/arm_idsr.h for the state machine.
@@ -73,6 +79,8 @@ export const structs = {
   kvm_guest_debug,
   kvm_debug_exit_arch,
   kvm_sync_regs,
+  kvm_arm_device_addr,
+  kvm_arm_counter_offset,
 } satisfies Record<string, AnyStruct>;
 
 // ---------------------------------------------------------------------------------------------
@@ -173,6 +181,80 @@ export const PSCI = {
   RET_INVALID_ADDRESS: -9,
 } as const;
 
+/** KVM_ARM_SET_DEVICE_ADDR id fields and device (KVM_ARM_DEVICE_*). */
+export const KVM_ARM_DEVICE = { TYPE_SHIFT: 0, TYPE_MASK: 0xffff, ID_SHIFT: 16, ID_MASK: 0xffff0000, VGIC_V2: 0 } as const;
+
+/** vGIC address types and frame sizes (KVM_VGIC_*). */
+export const KVM_VGIC = {
+  V2_ADDR_TYPE_DIST: 0,
+  V2_ADDR_TYPE_CPU: 1,
+  V2_DIST_SIZE: 0x1000,
+  V2_CPU_SIZE: 0x2000,
+  V3_ADDR_TYPE_DIST: 2,
+  V3_ADDR_TYPE_REDIST: 3,
+  ITS_ADDR_TYPE: 4,
+  V3_ADDR_TYPE_REDIST_REGION: 5,
+  V3_DIST_SIZE: 0x10000,
+  V3_REDIST_SIZE: 0x20000,
+  V3_ITS_SIZE: 0x20000,
+} as const;
+
+/** The vGIC device's attribute groups and fields (KVM_DEV_ARM_VGIC_*). */
+export const KVM_DEV_ARM_VGIC = {
+  GRP_ADDR: 0,
+  GRP_DIST_REGS: 1,
+  GRP_CPU_REGS: 2,
+  CPUID_SHIFT: 32,
+  CPUID_MASK: 0xffn << 32n,
+  V3_MPIDR_SHIFT: 32,
+  V3_MPIDR_MASK: 0xffffffffn << 32n,
+  OFFSET_SHIFT: 0,
+  OFFSET_MASK: 0xffffffffn,
+  SYSREG_INSTR_MASK: 0xffff,
+  GRP_NR_IRQS: 3,
+  GRP_CTRL: 4,
+  GRP_REDIST_REGS: 5,
+  GRP_CPU_SYSREGS: 6,
+  GRP_LEVEL_INFO: 7,
+  GRP_ITS_REGS: 8,
+  LINE_LEVEL_INFO_SHIFT: 10,
+  LINE_LEVEL_INFO_MASK: 0x3fffffn << 10n,
+  LINE_LEVEL_INTID_MASK: 0x3ff,
+  CTRL_INIT: 0,
+  SAVE_PENDING_TABLES: 3,
+} as const;
+
+/** KVM_IRQ_LINE's irq field on arm64 (KVM_ARM_IRQ_*): vcpu2:4 | type:4 | vcpu:8 | num:16. */
+export const KVM_ARM_IRQ = {
+  VCPU2_SHIFT: 28,
+  VCPU2_MASK: 0xf,
+  TYPE_SHIFT: 24,
+  TYPE_MASK: 0xf,
+  VCPU_SHIFT: 16,
+  VCPU_MASK: 0xff,
+  NUM_SHIFT: 0,
+  NUM_MASK: 0xffff,
+  TYPE_CPU: 0,
+  TYPE_SPI: 1,
+  TYPE_PPI: 2,
+  CPU_IRQ: 0,
+  CPU_FIQ: 1,
+} as const;
+
+/** vCPU device attributes: groups and the timer's (KVM_ARM_VCPU_*_CTRL, KVM_ARM_VCPU_TIMER_IRQ_*). */
+export const KVM_ARM_VCPU_ATTR = {
+  PMU_V3_CTRL: 0,
+  TIMER_CTRL: 1,
+  PVTIME_CTRL: 2,
+  TIMER_IRQ_VTIMER: 0,
+  TIMER_IRQ_PTIMER: 1,
+  TIMER_IRQ_HVTIMER: 2,
+  TIMER_IRQ_HPTIMER: 3,
+} as const;
+
+/** The SPIs a routing entry can name (the kernel-internal KVM_IRQCHIP_NUM_PINS = 1020 - 32). */
+export const KVM_IRQCHIP_NUM_PINS = 988;
+
 /**
  * The IDSR seed extension numbers ("KVM: arm64: Add support for IDSR exits to userspace", 2020).
  * They clash with upstream numbers of other arches (29 is KVM_EXIT_X86_RDMSR, 180 is
@@ -195,6 +277,12 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_REG_ARM_', values: KVM_REG_ARM },
   { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
   { prefix: 'PSCI_', values: PSCI },
+  // The masks and frame sizes the C headers spell with kernel-only macros (__GENMASK, SZ_64K) stay unchecked.
+  { prefix: 'KVM_ARM_DEVICE_', values: { TYPE_SHIFT: KVM_ARM_DEVICE.TYPE_SHIFT, ID_SHIFT: KVM_ARM_DEVICE.ID_SHIFT, VGIC_V2: KVM_ARM_DEVICE.VGIC_V2 } },
+  { prefix: 'KVM_VGIC_', values: Object.fromEntries(Object.entries(KVM_VGIC).filter(([k]) => !/^V3_.*SIZE$/.test(k))) },
+  { prefix: 'KVM_DEV_ARM_VGIC_', values: KVM_DEV_ARM_VGIC },
+  { prefix: 'KVM_ARM_IRQ_', values: KVM_ARM_IRQ },
+  { prefix: 'KVM_ARM_VCPU_', values: KVM_ARM_VCPU_ATTR },
   { prefix: '', values: KVM_ARM_IDSR },
   { prefix: 'KVM_', values: { DEBUG_ARCH_HSR_HIGH_VALID: 1, ARM_MAX_DBG_REGS: 16, NR_SPSR: 5, VM_TYPE_ARM_IPA_SIZE_MASK: 0xffn, NR_IRQCHIPS: 1 } },
 ];
@@ -205,6 +293,8 @@ export const constGroups: readonly ConstGroup[] = [
 const arm64Rows = [
   ['ARM_VCPU_INIT', 'w', 0xae, kvm_vcpu_init, ['vcpu']],
   ['ARM_PREFERRED_TARGET', 'r', 0xaf, kvm_vcpu_init, ['vm']],
+  ['ARM_SET_DEVICE_ADDR', 'w', 0xab, kvm_arm_device_addr, ['vm']],
+  ['ARM_SET_COUNTER_OFFSET', 'w', 0xb5, kvm_arm_counter_offset, ['vm']],
   ['ARM_VCPU_FINALIZE', 'w', 0xc2, scalarArgs.int, ['vcpu']],
 ] as const satisfies readonly IoctlRow[];
 

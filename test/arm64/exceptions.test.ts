@@ -111,5 +111,10 @@ describe.each(ENGINES)('$name', (engine) => {
       expect(m.x(16)).toBe(0x77n);
       expect(m.x(4)).toBe(0xd65f03c0n);
     });
+
+    it('GP and DBM (descriptor bits 50-51) are no output-address bits; OA bit 48 is an address size fault', () => {
+      expect(m.x(28)).toBe(0x6666n); // page G (GP|DBM) written and read back; TTBR1's block has them too
+      expect(m.x(29)).toBe(0x800n | (0x03n << 1n) | 1n); // F = 1, FST = address size fault level 3
+    });
   });
 });

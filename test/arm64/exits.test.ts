@@ -201,6 +201,6 @@ describe.each(ENGINES)('$name', (engine) => {
       }
       expect(outcomes.has('internal_error')).toBe(false);
       expect([...outcomes.keys()].every((k) => ['mmio', 'system_event', 'EINTR', 'ENOSYS', 'arm_nisv', 'debug', 'EFAULT'].includes(k))).toBe(true);
-    });
+    }, 60_000); // 200 VMs: seconds on a loaded machine
   });
 });

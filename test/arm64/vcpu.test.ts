@@ -133,6 +133,37 @@ describe.each(ENGINES)('$name', (engine) => {
       expect(b - 1_000_000_000n).toBeLessThan(62_500_000n); // within a second at CNTFRQ
       expect(a).toBeLessThan(b);
     });
+
+    it('KVM_ARM_SET_COUNTER_OFFSET offsets both counters and makes TIMER_CNT/PTIMER_CNT writes no-ops; CTL shows ISTATUS', () => {
+      // The deterministic clock stands still between runs: the counters are exact here.
+      const m = armMachine(new Uint8Array(4), { sys: { clock: 'deterministic' } });
+      const CNT = sysRegId(3, 3, 14, 3, 2); // KVM_REG_ARM_TIMER_CNT
+      const PCNT = sysRegId(3, 3, 14, 0, 1); // KVM_REG_ARM_PTIMER_CNT
+      const CVAL = sysRegId(3, 3, 14, 0, 2); // KVM_REG_ARM_TIMER_CVAL
+      const CTL = sysRegId(3, 3, 14, 3, 1); // KVM_REG_ARM_TIMER_CTL
+      // Without the VM offset, a CNT write moves that counter alone.
+      m.vcpu.setOneReg(CNT, 1_000_000n);
+      expect(m.vcpu.getOneReg(CNT)).toBe(1_000_000n);
+      const p = m.vcpu.getOneReg(PCNT);
+      m.vcpu.setOneReg(PCNT, p + 500n);
+      expect(m.vcpu.getOneReg(PCNT)).toBe(p + 500n);
+      expect(m.vcpu.getOneReg(CNT)).toBe(1_000_000n);
+      // One offset for both views; the counter registers then ignore writes.
+      const off = 1234n;
+      m.sys.ioctl(m.vm.fd, m.kvm.req('KVM_ARM_SET_COUNTER_OFFSET'), arm64.structs.kvm_arm_counter_offset.encode({ counter_offset: off, reserved: 0n }));
+      expect(m.vcpu.getOneReg(CNT)).toBe(m.vcpu.getOneReg(PCNT));
+      const now = BigInt.asUintN(64, p - off); // p: the clock's ticks (the physical offset was 0)
+      expect(m.vcpu.getOneReg(CNT)).toBe(now);
+      m.vcpu.setOneReg(CNT, 5n);
+      m.vcpu.setOneReg(PCNT, 5n);
+      expect(m.vcpu.getOneReg(CNT)).toBe(now);
+      // CTL: ISTATUS once the count reached CVAL, enabled or not.
+      m.vcpu.setOneReg(CVAL, BigInt.asUintN(64, now + 1n));
+      expect(m.vcpu.getOneReg(CTL)).toBe(0n);
+      m.vcpu.setOneReg(CVAL, now);
+      m.vcpu.setOneReg(CTL, 1n);
+      expect(m.vcpu.getOneReg(CTL)).toBe(5n);
+    });
   });
 
   describe('KVM_GET_REG_LIST', () => {

@@ -46,8 +46,12 @@ export const DEFINED_EXITS: Record<Arch, ReadonlySet<number>> = {
   ]),
 };
 
-/** errnos KVM_RUN may fail with on a well-formed call (arm64: ENOSYS for a data abort outside memslots without a valid syndrome, io_mem_abort). */
-export const RUN_ERRNOS = new Set(['EINTR', 'EFAULT', 'ENOEXEC', 'EINVAL', 'ENOMEM', 'EHWPOISON', 'EAGAIN', 'EIO', 'ENOSYS']);
+/**
+ * errnos KVM_RUN may fail with on a well-formed call (arm64: ENOSYS for a data abort outside
+ * memslots without a valid syndrome, io_mem_abort; ENXIO and EBUSY from the first run of a vCPU
+ * whose vGIC lacks its addresses or initialization, kvm_vgic_map_resources).
+ */
+export const RUN_ERRNOS = new Set(['EINTR', 'EFAULT', 'ENOEXEC', 'EINVAL', 'ENOMEM', 'EHWPOISON', 'EAGAIN', 'EIO', 'ENOSYS', 'ENXIO', 'EBUSY']);
 
 /**
  * Checks the exit in a vCPU's mmap area after KVM_RUN returned 0: a defined reason and a payload

@@ -13,11 +13,14 @@ import { KVM_CAP, KVM_GUESTDBG, KVM_MP_STATE } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
 import { KVM_ARM_IDSR, KVM_ARM_TARGET, KVM_ARM_VCPU, KVM_GUESTDBG_ARM64 } from '../../uapi/arm64.js';
 import { Cpu, HostDebug, type Arm64Vcpu, type Arm64VmState } from './cpu.js';
-import { DEFAULT_HOTNESS } from './jit.js';
+import { DEFAULT_HOTNESS } from './blocks.js';
 import { getOneReg, regList, setOneReg } from './onereg.js';
 import { loadArm64Vcpu, loadArm64Vm, saveArm64Vcpu, saveArm64Vm } from './handover.js';
 import { arm64Run } from './run.js';
+import { irqchipVmIoctl, precreateVcpu, vcpuDeviceAttr } from './irqchip.js';
 import { mpidrFor, NUM_BRPS, NUM_WRPS } from './sysregs.js';
+import { DEFAULT_TIMER_PPIS } from './timer.js';
+import { Arm64Shared, sharedOf } from './vmshared.js';
 
 const I = arm64.ioctls;
 const S = arm64.structs;
@@ -63,6 +66,13 @@ export const arm64Backend: ArchBackend = {
         return NUM_WRPS;
       case KVM_CAP.SET_GUEST_DEBUG2:
         return KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP | KVM_GUESTDBG_ARM64.USE_SW_BP | KVM_GUESTDBG_ARM64.USE_HW;
+      // Interrupts and time (irqchip.ts): the vGIC's irq-type layout with vcpu2, its legacy
+      // address ioctl, the timer's vCPU attributes, KVM_ARM_SET_COUNTER_OFFSET.
+      case KVM_CAP.ARM_IRQ_LINE_LAYOUT_2:
+      case KVM_CAP.ARM_SET_DEVICE_ADDR:
+      case KVM_CAP.VCPU_ATTRIBUTES:
+      case KVM_CAP.COUNTER_OFFSET:
+        return 1;
       default:
         return 0;
     }
@@ -72,7 +82,16 @@ export const arm64Backend: ArchBackend = {
     if (type & ~0xff) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: 'unknown bits in the arm64 VM type' });
     const ipa = type & 0xff;
     if (ipa !== 0 && (ipa < 32 || ipa > IPA_LIMIT)) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `IPA size ${ipa} outside 32..${IPA_LIMIT}` });
-    return { ipaBits: ipa || IPA_DEFAULT, nisvToUser: false, idsrToUser: false, jitHotness: vm.kernel.jitHotness ?? DEFAULT_HOTNESS } satisfies Arm64VmState;
+    return {
+      ipaBits: ipa || IPA_DEFAULT,
+      nisvToUser: false,
+      idsrToUser: false,
+      jitHotness: vm.kernel.jitHotness ?? DEFAULT_HOTNESS,
+      shared: new Arm64Shared().mem,
+      kicks: [],
+      timerPpis: [...DEFAULT_TIMER_PPIS],
+      vgic: null,
+    } satisfies Arm64VmState;
   },
   addressSpaces: () => 1,
   hasPrivateMem: () => false,
@@ -85,12 +104,12 @@ export const arm64Backend: ArchBackend = {
     }
   },
 
-  vmIoctl(_vm, request, arg) {
+  vmIoctl(vm, request, arg) {
     if (request === req('KVM_ARM_PREFERRED_TARGET')) {
       arg.bytes(S.kvm_vcpu_init.size).set(S.kvm_vcpu_init.encode({ target: KVM_ARM_TARGET.GENERIC_V8 }));
       return 0;
     }
-    return NOT_HANDLED;
+    return irqchipVmIoctl(vm, request, arg);
   },
 
   enableCapVm(vm, cap, flags) {
@@ -107,9 +126,38 @@ export const arm64Backend: ArchBackend = {
     throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
   },
 
+  precreateVcpu: precreateVcpu,
+
   createVcpu(vcpu: Vcpu): Arm64Vcpu {
     const host = new HostDebug();
-    return { cpu: new Cpu(vcpu, host, mpidrFor(vcpu.id)), features: null, mpState: KVM_MP_STATE.RUNNABLE, host, resetRequest: null };
+    const st = vcpu.vm.archState as Arm64VmState;
+    const sh = sharedOf(st);
+    const i = vcpu.index;
+    // The VM's shared slot of this vCPU: its affinity, power state and kick word for every thread
+    // (a worker's mirror of the vCPU finds them there already).
+    if (!vcpu.vm.kernel.mirror) {
+      sh.addVcpu(i, Number(mpidrFor(vcpu.id) & 0xffffffn));
+      st.kicks[i] = vcpu.requests;
+      vcpu.vm.bumpView();
+    }
+    let cpu = new Cpu(vcpu, host, mpidrFor(vcpu.id));
+    return {
+      get cpu() {
+        return cpu;
+      },
+      set cpu(c: Cpu) {
+        cpu = c;
+      },
+      features: null,
+      get mpState() {
+        return sh.mpState(i);
+      },
+      set mpState(s: number) {
+        sh.setMpState(i, s);
+      },
+      host,
+      hasRun: false,
+    };
   },
 
   vcpuIoctl(vcpu: Vcpu, request: number, arg: UserArg) {
@@ -132,7 +180,7 @@ export const arm64Backend: ArchBackend = {
         const cpu = new Cpu(vcpu, v.host, mpidrFor(vcpu.id));
         cpu.psciVersion = features & (1 << KVM_ARM_VCPU.PSCI_0_2) ? 0x10000 : 0x1;
         v.cpu = cpu;
-        v.resetRequest = null;
+        sharedOf(vcpu.vm.archState as Arm64VmState).clearReset(vcpu.index);
         v.mpState = features & (1 << KVM_ARM_VCPU.POWER_OFF) ? KVM_MP_STATE.STOPPED : KVM_MP_STATE.RUNNABLE;
         return 0;
       }
@@ -178,6 +226,10 @@ export const arm64Backend: ArchBackend = {
         v.cpu.updateAttn();
         return 0;
       }
+      case req('KVM_SET_DEVICE_ATTR'):
+      case req('KVM_GET_DEVICE_ATTR'):
+      case req('KVM_HAS_DEVICE_ATTR'):
+        return vcpuDeviceAttr(vcpu, request, arg);
       case req('KVM_ARM_VCPU_FINALIZE'): {
         if (v.features === null) throw enoexec();
         arg.bytes(4); // get_user(what): EFAULT on a bad pointer

@@ -8,24 +8,20 @@
  * Both are constant objects, so raising allocates nothing; the run loop catches them.
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
 import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
-import type { Jit } from './jit.js';
-import * as __error from '../../sys/error.js';
-import * as __constants from '../../uapi/constants.js';
-import * as __mmu from './mmu.js';
-import * as __state from './state.js';
-import * as __sysregs from './sysregs.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { exitMmio, RUN, setExitReason } = __exits;
-const { KvmError } = __error;
-const { KVM_EXIT } = __constants;
-const { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, translate, Translation } = __mmu;
-const { Arm64State, hostTicks, numHi, numLo, pairToNum, SP_SLOT } = __state;
-const { SR } = __sysregs;
-const KVM_BUS_MMIO = KVM_BUS.MMIO;
+import type { Jit } from './blocks.js';
+import { KvmError } from '../../sys/error.js';
+import { checkWatchpoints, debugAttn, watchpointsMayFire } from './debug.js';
+import { mmioAccess } from './mmio.js';
+import { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, translate, Translation } from './mmu.js';
+import { Arm64State, numHi, numLo, pairToNum, SP_SLOT } from './state.js';
+import { SR } from './sysregs.js';
+import { DEFAULT_TIMER_PPIS } from './timer.js';
+import type { VgicConfig } from './vgic/device.js';
+import type { VgicState } from './vgic/vgic.js';
+import { sharedOf, type Arm64Shared, type Arm64SharedMem } from './vmshared.js';
 
 /** Thrown after the guest took an exception (the instruction did not complete). */
 export const FAULT: { readonly kind: 'fault' } = Object.freeze({ kind: 'fault' });
@@ -71,6 +67,14 @@ export interface Arm64VmState {
   idsrToUser: boolean;
   /** Block JIT: executions of a block before it is translated (0: at once). */
   jitHotness: number;
+  /** The state every thread must see live (vmshared.ts): counter offsets, vCPU power and lines. */
+  readonly shared: Arm64SharedMem;
+  /** vcpu->requests of each vCPU by vcpu_idx, so any thread can kick any vCPU. */
+  readonly kicks: Int32Array[];
+  /** kvm->arch.timer_data.ppi: the vtimer, ptimer, hvtimer and hptimer PPIs. */
+  timerPpis: number[];
+  /** The in-kernel vGIC (vgic/device.ts), null without one. */
+  vgic: VgicConfig | null;
 }
 
 /** Host-side debug state of a vCPU (KVM_SET_GUEST_DEBUG). */
@@ -90,23 +94,26 @@ export interface Arm64Vcpu {
   cpu: Cpu;
   /** KVM_ARM_VCPU_INIT done (with these features), else ENOEXEC for run and register access. */
   features: number | null;
+  /** vcpu->arch.mp_state (in the VM's shared words: PSCI on other threads reads and sets it). */
   mpState: number;
   readonly host: HostDebug;
-  /** A PSCI CPU_ON for this vCPU: reset to this entry point and context id at the next KVM_RUN. */
-  resetRequest: { pc: number; r0lo: number; r0hi: number } | null;
+  /** The vCPU has entered KVM_RUN once (kvm_arch_vcpu_run_pid_change done). */
+  hasRun: boolean;
 }
+
+/** The ISR_EL1 / output bits of a vCPU's interrupt lines (vGIC output or KVM_IRQ_LINE CPU lines). */
+export const LINE_IRQ = 1;
+export const LINE_FIQ = 2;
+/** `attn` bit: an interrupt the vCPU can take now (the run loop delivers it at the next boundary). */
+export const ATTN_IRQ = 4;
 
 /** `Cpu.stop` bits. */
 export const STOP_CODE = 1;
 export const STOP_EXIT = 2;
 
 /** What the next KVM_RUN must finish before running (kvm_handle_mmio_return and friends). */
-export const enum Pending {
-  NONE = 0,
-  MMIO_READ = 1,
-  MMIO_WRITE = 2,
-  IDSR = 3,
-}
+export const Pending = { NONE: 0, MMIO_READ: 1, MMIO_WRITE: 2, IDSR: 3 } as const;
+export type Pending = (typeof Pending)[keyof typeof Pending];
 
 const TWO32 = 4294967296;
 const TLB_SIZE = 256;
@@ -127,7 +134,7 @@ function dvOf(bytes: Uint8Array): DataView {
 export class Cpu extends Arm64State {
   readonly vm: Vm;
   /** The VM's MMIO bus (kvm->buses[KVM_MMIO_BUS]): data aborts go there before exiting. */
-  private readonly mmioBus: IoBus;
+  readonly mmioBus: IoBus;
   readonly vmState: Arm64VmState;
   /** Address of the instruction being executed. */
   insnPc = 0;
@@ -202,9 +209,20 @@ export class Cpu extends Arm64State {
   /** The current instruction is a load-exclusive (software step ISS.EX). */
   loadExclusive = false;
 
-  /** Physical timer (CNTP_CTL_EL0 / CNTP_CVAL_EL0); not exposed through ONE_REG. */
-  ptCtl = 0;
-  ptCval = 0;
+  // ---- interrupts and time ----------------------------------------------------------------------
+  /** vcpu_idx (creation order): this vCPU's slot in the VM's shared words and the vGIC. */
+  readonly vcpuIdx: number;
+  /** The VM's shared words (counter offsets, power states). */
+  readonly shared: Arm64Shared;
+  /** vcpu->requests (kicks from any thread). */
+  readonly req: Int32Array;
+  /** The interrupt lines the CPU tests (LINE_IRQ | LINE_FIQ): its vGIC output, or its CPU lines without a vGIC. */
+  lines: Int32Array;
+  /** The VM's vGIC once initialized (this thread's view), else null. */
+  gic: VgicState | null = null;
+  /** The timers' output levels as last driven, and their PPIs. */
+  readonly timerLevel = [false, false];
+  timerPpis: readonly number[] = DEFAULT_TIMER_PPIS;
 
   /** Software step bookkeeping: who is stepping the current instruction (debug.ts). */
   stepping = 0;
@@ -238,16 +256,14 @@ export class Cpu extends Arm64State {
   ) {
     super(mpidr);
     this.vm = vcpu.vm;
-    this.mmioBus = vcpu.vm.buses[KVM_BUS_MMIO]!;
+    this.mmioBus = vcpu.vm.buses[KVM_BUS.MMIO]!;
     this.vmState = vcpu.vm.archState as Arm64VmState;
     this.host = host;
-    this.cntvoff = hostTicks(this); // CNTVCT starts at 0 at reset
+    this.vcpuIdx = vcpu.index;
+    this.shared = sharedOf(this.vmState);
+    this.req = vcpu.requests;
+    this.lines = this.shared.linesView(vcpu.index);
     this.syncAll();
-  }
-
-  /** The VM clock as this vCPU sees it (the deterministic clock counts its retired instructions). */
-  override clockNs(): number {
-    return this.vcpu.timer.now(this.retired);
   }
 
   // ================================================================================================
@@ -296,7 +312,7 @@ export class Cpu extends Arm64State {
     this.spAlignCheck = (this.sctlrLo & (this.el ? 8 : 16)) !== 0;
     const fpen = (this.sysLo[SR.CPACR]! >>> 20) & 3;
     this.fpOk = this.el ? (fpen & 1) !== 0 : fpen === 3;
-    this.attn = this.il | this.dbgAttn;
+    this.attn = this.il | this.dbgAttn | this.irqAttn();
     // The fast loop only looks at `attn` when the fetch page changes: force that.
     if (this.attn !== 0) this.fetchVa = NaN;
     this.modeKey = this.el | (this.tbi << 1) | (this.spAlignCheck ? 8 : 0);
@@ -325,10 +341,42 @@ export class Cpu extends Arm64State {
     }
   }
 
+  /** ATTN_IRQ when an interrupt line is up and PSTATE does not mask it (DAIF.I for IRQ, DAIF.F for FIQ). */
+  irqAttn(): number {
+    const l = this.lines[0]!;
+    return (l & LINE_IRQ && (this.daif & 2) === 0) || (l & LINE_FIQ && (this.daif & 1) === 0) ? ATTN_IRQ : 0;
+  }
+
+  /** The lines changed (a kick): re-derives ATTN_IRQ. */
+  linesChanged(): void {
+    const a = (this.attn & ~ATTN_IRQ) | this.irqAttn();
+    if (a !== this.attn) {
+      this.attn = a;
+      if (a !== 0) this.fetchVa = NaN;
+    }
+  }
+
+  /**
+   * Takes the interrupt PSTATE allows (FIQ, then IRQ) at the current PC, between instructions:
+   * ELR_EL1 is the next instruction, ESR_EL1 is not written. False when the lines dropped meanwhile.
+   */
+  takeInterrupt(): boolean {
+    const l = this.lines[0]!;
+    let off = -1;
+    if (l & LINE_FIQ && (this.daif & 1) === 0) off = 0x100;
+    else if (l & LINE_IRQ && (this.daif & 2) === 0) off = 0x80;
+    if (off < 0) {
+      this.linesChanged();
+      return false;
+    }
+    this.takeException(-1, 0, null, this.pc, off, false);
+    return true;
+  }
+
   /** Recomputes `attn` and `wpActive` (debug.ts fills in the details). */
   updateAttn(): void {
     this.dbgAttn = debugAttn(this);
-    this.attn = this.il | this.dbgAttn;
+    this.attn = this.il | this.dbgAttn | this.irqAttn();
     if (this.attn !== 0) this.fetchVa = NaN;
     const wp = watchpointsMayFire(this);
     if (wp !== this.wpActive) {
@@ -377,8 +425,11 @@ export class Cpu extends Arm64State {
     const spsr = stepCompleted ? this.pstate & ~(1 << 21) : this.pstate;
     const lo = this.sysLo;
     const hi = this.sysHi;
-    lo[SR.ESR] = (ec << 26) | ESR_IL | iss;
-    hi[SR.ESR] = 0;
+    // An interrupt (ec < 0) leaves ESR_EL1 alone.
+    if (ec >= 0) {
+      lo[SR.ESR] = (ec << 26) | ESR_IL | iss;
+      hi[SR.ESR] = 0;
+    }
     if (far !== null) {
       lo[SR.FAR] = numLo(far);
       hi[SR.FAR] = numHi(far);
@@ -568,8 +619,8 @@ export class Cpu extends Arm64State {
   }
 
   /** Scratch for split accesses (and MMIO: bytes 8-15 stand in for the device register). */
-  private readonly split = new Uint8Array(16);
-  private readonly splitDv = new DataView(this.split.buffer);
+  readonly split = new Uint8Array(16);
+  readonly splitDv = new DataView(this.split.buffer);
 
   /**
    * The slow read: alignment, translation, watchpoints, MMIO, page crossing; fills the TLB.
@@ -632,7 +683,8 @@ export class Cpu extends Arm64State {
     }
   }
 
-  private readonly resolved = { dv: DUMMY_DV as DataView | null, off: 0 };
+  /** resolve()'s result (one object, reused). */
+  readonly resolved = { dv: DUMMY_DV as DataView | null, off: 0 };
 
   /**
    * Translates a data access and returns where it lands in host memory (dv null: the access
@@ -668,7 +720,7 @@ export class Cpu extends Arm64State {
     const page = this.vm.guestPage(gfn, write);
     if (page === 'mmio') {
       if (probeOnly) return r;
-      return this.mmio(pa, size, write, lo, hi);
+      return mmioAccess(this, pa, size, write, lo, hi);
     }
     if (page === 'efault') throw KvmError.of('EFAULT', 'ioctl', { message: `guest memory at gpa 0x${pa.toString(16)} is not mapped` });
     const dv = dvOf(page.bytes);
@@ -704,66 +756,6 @@ export class Cpu extends Arm64State {
     return r;
   }
 
-  /**
-   * A data access outside the memslots (or a write to a read-only slot): the MMIO exit when the
-   * instruction has a valid syndrome, else KVM_EXIT_ARM_NISV or ENOSYS (io_mem_abort).
-   */
-  private mmio(pa: number, size: number, write: boolean, lo: number, hi: number): { dv: DataView | null; off: number } {
-    const syn = isvSyndrome(this.insn);
-    const v = this.vcpu;
-    if (syn < 0) {
-      this.pc = this.insnPc;
-      if (this.vmState.nisvToUser) {
-        const iss = (write ? ISS_WNR : 0) | stage2Fsc(this.vm, pa, write);
-        v.run.fill(0, RUN['hw.hardware_exit_reason'], RUN['hw.hardware_exit_reason'] + 256);
-        setExitReason(v, KVM_EXIT.ARM_NISV);
-        v.runDv.setBigUint64(RUN['arm_nisv.esr_iss'], BigInt(iss), true);
-        v.runDv.setBigUint64(RUN['arm_nisv.fault_ipa'], BigInt(pa), true);
-        throw EXIT;
-      }
-      throw KvmError.of('ENOSYS', 'ioctl', { message: 'data abort outside memslots with no valid syndrome' });
-    }
-    const len = 1 << ((syn >>> 8) & 3);
-    // kvm_io_bus (io_mem_abort): an in-kernel device (an ioeventfd...) may take the whole access;
-    // the instruction then completes against the scratch (a load reads the device's data there).
-    const bus = this.mmioBus;
-    if (!bus.empty && size === len && (write ? bus.writeValue(v, pa, len, lo, hi) : bus.readValue(v, pa, len))) {
-      if (!write) this.split.set(bus.scratch, 8);
-      const r = this.resolved;
-      r.dv = this.splitDv;
-      r.off = 8;
-      return r;
-    }
-    if (write) {
-      const data = this.split;
-      const d = this.splitDv;
-      d.setInt32(0, lo, true);
-      d.setInt32(4, hi, true);
-      exitMmio(v, pa, len, true, data.subarray(0, len));
-      this.pending = Pending.MMIO_WRITE;
-    } else {
-      exitMmio(v, pa, len, false);
-      this.pending = Pending.MMIO_READ;
-      this.pendingRt = syn & 31;
-      this.pendingLen = len;
-      this.pendingSse = (syn & 0x400) !== 0;
-      this.pendingSf = (syn & 0x800) !== 0;
-    }
-    if (size !== len) {
-      // Part of a split access: abandon the instruction here.
-      this.pc = this.insnPc;
-      throw EXIT;
-    }
-    // The whole access of a single-register load/store: let the instruction finish against a
-    // scratch buffer (a load's Rt is rewritten when the exit completes) and stop after it; the
-    // run loop rewinds the PC to it, as KVM reports it during the exit.
-    this.stop |= STOP_EXIT;
-    const r = this.resolved;
-    r.dv = this.splitDv;
-    r.off = 8;
-    return r;
-  }
-
   // ================================================================================================
   // Helpers for handlers
 
@@ -793,91 +785,6 @@ export class Cpu extends Arm64State {
     this.x[2 * n] = numLo(v);
     this.x[2 * n + 1] = numHi(v);
   }
-}
-
-/** The value the next KVM_RUN takes for Rt after an MMIO read (kvm_handle_mmio_return). */
-export function completeMmioRead(c: Cpu, data: Uint8Array): void {
-  const len = c.pendingLen;
-  let lo = 0;
-  let hi = 0;
-  for (let i = 0; i < Math.min(len, 4); i++) lo |= data[i]! << (8 * i);
-  for (let i = 4; i < len; i++) hi |= data[i]! << (8 * (i - 4));
-  if (c.pendingSse && len < 8) {
-    if (len === 4) hi = lo >> 31;
-    else {
-      const sh = 32 - 8 * len;
-      lo = (lo << sh) >> sh;
-      hi = lo >> 31;
-    }
-  }
-  if (!c.pendingSf) hi = 0;
-  const rt = c.pendingRt;
-  if (rt !== 31) {
-    c.x[2 * rt] = lo;
-    c.x[2 * rt + 1] = hi;
-  }
-}
-
-/**
- * The ESR ISS a data abort would carry for `insn` when it has a valid syndrome (ISV = 1: loads and
- * stores of a single general-purpose register, no writeback, not exclusive, not atomic), packed
- * as SRT[4:0] | SAS[9:8] | SSE[10] | SF[11]; -1 when ISV = 0.
- */
-export function isvSyndrome(insn: number): number {
-  const size = insn >>> 30;
-  // Load/store register, V = 0: bits [29:27] = 111, bit 26 = 0.
-  if (((insn >>> 26) & 0xf) === 0b1110) {
-    const kind = (insn >>> 24) & 3;
-    const opc = (insn >>> 22) & 3;
-    let ok = false;
-    if (kind === 1) ok = true; // unsigned offset
-    else if (kind === 0) {
-      const mode = (insn >>> 10) & 3;
-      ok = (insn & (1 << 21)) === 0 ? mode === 0 || mode === 2 : mode === 2; // LDUR/LDTR, register offset
-    }
-    if (!ok) return -1;
-    if (size === 3 && opc === 2) return -1; // PRFM
-    if (opc === 3 && size >= 2) return -1;
-    const sse = opc >= 2;
-    const sf = size === 3 || opc === 2;
-    return (insn & 31) | (size << 8) | (sse ? 0x400 : 0) | (sf ? 0x800 : 0);
-  }
-  // Load/store ordered (LDAR/STLR/LDLAR/STLLR): size 001000 1 L 0 Rs o0 ...
-  if (((insn >>> 23) & 0x7f) === 0b0010001 && (insn & (1 << 21)) === 0) {
-    return (insn & 31) | (size << 8) | (size === 3 ? 0x800 : 0);
-  }
-  return -1;
-}
-
-/**
- * The stage-2 fault status a data abort outside the memslots carries: a permission fault for a
- * write to a read-only slot, else a translation fault at the level where KVM's stage-2 tables
- * would run out (no slot in the same 1 GiB: level 1; in the same 2 MiB: level 2; else level 3).
- */
-export function stage2Fsc(vm: Vm, pa: number, write: boolean): number {
-  const gfn = Math.floor(pa / 4096);
-  const slot = vm.slotFor(gfn);
-  if (slot && write && slot.readonly) return FSC.PERMISSION + 3;
-  const near = (span: number) => {
-    const first = Math.floor(gfn / span) * span;
-    for (const s of vm.slots[0]!.all()) if (s.baseGfn < first + span && s.baseGfn + s.npages > first) return true;
-    return false;
-  };
-  if (!near(512 * 512)) return FSC.TRANSLATION + 1;
-  if (!near(512)) return FSC.TRANSLATION + 2;
-  return FSC.TRANSLATION + 3;
-}
-
-// Debug hooks are implemented in debug.ts; declared here to break the import cycle at runtime.
-let debugAttn: (c: Cpu) => number = () => 0;
-let watchpointsMayFire: (c: Cpu) => boolean = () => false;
-let checkWatchpoints: (c: Cpu, va: number, size: number, write: boolean) => void = () => {};
-
-/** debug.ts installs its implementations here. */
-export function installDebugHooks(h: { attn: (c: Cpu) => number; wpMayFire: (c: Cpu) => boolean; checkWatch: (c: Cpu, va: number, size: number, write: boolean) => void }): void {
-  debugAttn = h.attn;
-  watchpointsMayFire = h.wpMayFire;
-  checkWatchpoints = h.checkWatch;
 }
 
 export { ACC_R, ACC_W, ACC_X, pairToNum };

@@ -19,24 +19,14 @@
  *   at EL1 MDSCR_EL1.KDE = 1 with PSTATE.D = 0.
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
-import * as __constants from '../../uapi/constants.js';
-import * as __index from '../../uapi/index.js';
-import * as __arm64 from '../../uapi/arm64.js';
-import type { Cpu } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __mmu from './mmu.js';
-import * as __state from './state.js';
-import * as __sysregs from './sysregs.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { RUN, setExitReason } = __exits;
-const { KVM_EXIT, KVM_GUESTDBG } = __constants;
-const { arm64 } = __index;
-const { KVM_GUESTDBG_ARM64 } = __arm64;
-const { EC, ESR_IL, EXIT, installDebugHooks, ISS_WNR } = __cpu;
-const { FSC } = __mmu;
-const { pairToNum } = __state;
-const { NUM_BRPS, NUM_CTX_CMPS, NUM_WRPS, SR } = __sysregs;
+import { RUN, setExitReason } from '../../kernel/exits.js';
+import { KVM_EXIT, KVM_GUESTDBG } from '../../uapi/constants.js';
+import { arm64 } from '../../uapi/index.js';
+import { KVM_GUESTDBG_ARM64 } from '../../uapi/arm64.js';
+import { EC, ESR_IL, EXIT, ISS_WNR, type Cpu } from './cpu.js';
+import { FSC } from './mmu.js';
+import { pairToNum } from './state.js';
+import { NUM_BRPS, NUM_CTX_CMPS, NUM_WRPS, SR } from './sysregs.js';
 
 const MDSCR_SS = 1;
 const MDSCR_KDE = 1 << 13;
@@ -93,7 +83,8 @@ function anyEnabled(c: Cpu, ofs: (c: Cpu, n: number) => number, count: number): 
 }
 
 /** Whether the run loop must do per-instruction debug checks. */
-function attn(c: Cpu): number {
+/** The debug part of Cpu.attn: nonzero while any debug event needs per-instruction checks. */
+export function debugAttn(c: Cpu): number {
   if (hostOn(c)) {
     if (c.host.control & KVM_GUESTDBG.SINGLESTEP) return 2;
     return mdeEffective(c) && anyEnabled(c, bcrOf, NUM_BRPS) ? 2 : 0;
@@ -103,7 +94,7 @@ function attn(c: Cpu): number {
   return mdscr & MDSCR_MDE && anyEnabled(c, bcrOf, NUM_BRPS) ? 2 : 0;
 }
 
-function wpMayFire(c: Cpu): boolean {
+export function watchpointsMayFire(c: Cpu): boolean {
   return mdeEffective(c) && anyEnabled(c, wcrOf, NUM_WRPS);
 }
 
@@ -160,7 +151,7 @@ function breakpointHit(c: Cpu, pc: number): number {
 }
 
 /** Watchpoint check for a data access; raises the exception or the exit. */
-function checkWatch(c: Cpu, va: number, size: number, write: boolean): void {
+export function checkWatchpoints(c: Cpu, va: number, size: number, write: boolean): void {
   if (!mdeEffective(c)) return;
   const host = hostOn(c);
   if (!host && !guestDebugEnabled(c)) return;
@@ -276,5 +267,4 @@ export function postException(c: Cpu, stepping: number): boolean {
   return true;
 }
 
-installDebugHooks({ attn, wpMayFire, checkWatch });
 

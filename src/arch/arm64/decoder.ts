@@ -19,6 +19,7 @@
  * @module
  */
 import type { Cpu } from './cpu.js';
+import type { JitForm } from './emit.js';
 
 /** Executes one decoded instruction. `c.pc` already holds the next sequential address. */
 export type Handler = (c: Cpu, insn: number) => void;
@@ -32,6 +33,29 @@ export interface Encoding {
   readonly check?: (insn: number) => boolean;
   /** The instruction group, for tests and the random program generator. */
   readonly group?: string;
+
+  // ---- what the block JIT (jit.ts) needs to know; absent: false ----
+  /** Ends a block (control flow, exceptions, system state); a function: for the words it returns true. */
+  readonly ends?: boolean | ((insn: number) => boolean);
+  /** The target of a direct branch word at `pc` (a block branching to its start becomes a loop). */
+  readonly target?: (insn: number, pc: number) => number;
+  /** The handler is pure register work: it can neither fault, nor read the PC, nor exit. */
+  readonly pure?: boolean;
+  /** The handler accesses guest memory (a store may drop translated code or exit). */
+  readonly mem?: boolean;
+  /** The inline form (emit.ts); absent or declining: translated code calls `exec`. */
+  readonly jit?: JitForm;
+}
+
+/** The same attributes on every row of a list (e.g. `mem` for the load/store table). */
+export function withAttrs(attrs: Pick<Encoding, 'pure' | 'mem'>, rows: readonly Encoding[]): Encoding[] {
+  return rows.map((r) => ({ ...attrs, ...r }));
+}
+
+/** Whether row `e` ends a translated block at word `insn`. */
+export function endsBlock(e: Encoding, insn: number): boolean {
+  const x = e.ends;
+  return x === undefined ? false : typeof x === 'boolean' ? x : x(insn);
 }
 
 export interface Field {
@@ -105,7 +129,7 @@ export class Decoder {
   constructor(table: readonly Encoding[], undef: Handler) {
     // id 0 is "not decoded"; id 1 is UNALLOCATED.
     this.handlers.push(undef);
-    this.unallocated = this.add({ name: 'UNALLOCATED', pattern: '.'.repeat(32), exec: undef });
+    this.unallocated = this.add({ name: 'UNALLOCATED', pattern: '.'.repeat(32), exec: undef, ends: true });
     for (const e of table) this.add(e);
     const nb = 1 << (32 - BUCKET_SHIFT);
     const lists: CompiledEncoding[][] = Array.from({ length: nb }, () => []);

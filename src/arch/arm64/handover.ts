@@ -11,18 +11,17 @@ import { mpidrFor } from './sysregs.js';
 
 /** Fields of the Cpu (Arm64State and the run-time state around it) that travel. */
 const CPU_FIELDS = [
-  // Arm64State
-  'x', 'spBank', 'pc', 'el', 'spSel', 'n', 'z', 'c', 'v', 'daif', 'ss', 'il', 'elr', 'spsrEl1', 'spsr32', 'vr', 'fpsr', 'fpcr',
-  'sysLo', 'sysHi', 'userGen', 'psciVersion', 'cntvoff',
-  // Cpu: the physical timer, the exit being completed, software-step bookkeeping, WFI, counters
-  'ptCtl', 'ptCval', 'pending', 'pendingRt', 'pendingLen', 'pendingSse', 'pendingSf', 'stepping', 'ssIsv', 'ssEx', 'blocked',
+  // Arm64State: the register arrays (x, spBank, elr, sysLo/sysHi, vr) as one copy of `hot`
+  'hot', 'pc', 'el', 'spSel', 'n', 'z', 'c', 'v', 'daif', 'ss', 'il', 'spsrEl1', 'spsr32', 'fpsr', 'fpcr',
+  'userGen', 'psciVersion',
+  // Cpu: the timers' output levels, the exit being completed, software-step bookkeeping, WFI, counters
+  'timerLevel', 'pending', 'pendingRt', 'pendingLen', 'pendingSse', 'pendingSf', 'stepping', 'ssIsv', 'ssEx', 'blocked',
   'insnPc', 'insn', 'retired',
 ] as const;
 
 interface SavedArm64Vcpu {
   readonly features: number | null;
-  readonly mpState: number;
-  readonly resetRequest: Arm64Vcpu['resetRequest'];
+  readonly hasRun: boolean;
   readonly host: { control: number; bcr: Int32Array; bvr: Int32Array; wcr: Int32Array; wvr: Int32Array };
   readonly cpu: Record<string, unknown>;
   readonly mdscrEff: number;
@@ -44,8 +43,7 @@ export function saveArm64Vcpu(vcpu: Vcpu): SavedArm64Vcpu {
   const h = a.host;
   return {
     features: a.features,
-    mpState: a.mpState,
-    resetRequest: a.resetRequest ? { ...a.resetRequest } : null,
+    hasRun: a.hasRun,
     host: { control: h.control, bcr: h.bcr.slice(), bvr: h.bvr.slice(), wcr: h.wcr.slice(), wvr: h.wvr.slice() },
     cpu,
     mdscrEff: a.cpu.mdscrEff,
@@ -56,8 +54,8 @@ export function loadArm64Vcpu(vcpu: Vcpu, state: unknown): void {
   const st = state as SavedArm64Vcpu;
   const a = vcpu.archState as Arm64Vcpu;
   a.features = st.features;
-  a.mpState = st.mpState;
-  a.resetRequest = st.resetRequest ? { ...st.resetRequest } : null;
+  // mp_state lives in the VM's shared words (another vCPU may have powered this one on meanwhile).
+  a.hasRun = st.hasRun;
   const h = a.host;
   h.control = st.host.control;
   h.bcr.set(st.host.bcr);

@@ -1,19 +1,18 @@
 /**
- * A64 data processing: immediate (PC-relative addressing, add/sub, logical, move wide, bitfield,
- * extract) and register (logical and add/sub shifted, add/sub extended, with carry, conditional
- * compare and select, 1/2/3-source). Encodings as table rows; handlers work on lo/hi pairs.
+ * A64 data processing, immediate: PC-relative addressing, add/sub, logical, move wide, bitfield,
+ * extract; and the flag helpers every group shares (ADDS, ConditionHolds). The register forms are
+ * in insn-dp-reg.ts. Encodings as table rows with their handlers (lo/hi pairs) and, for the block
+ * JIT, their inline forms (emit.ts).
  *
  * Register operands: `r << 1` indexes X[r] with 31 = SP (SP-form encodings); ZR[r]/WZ[r] read
  * and write with 31 = XZR.
  * @module
  */
-import * as __alu from './alu.js';
+import { add64, asr64, logicalImm, lsl64, lsr64, ones64, R, shift64 } from './alu.js';
 import type { Cpu } from './cpu.js';
-import type { Encoding } from './decoder.js';
-import * as __state from './state.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { add64, asr64, clz64, crc32Update, CRC32C_TABLE, CRC32_TABLE, logicalImm, lsl64, lsr64, mul64, ones64, R, rbit32, rev16, rev32, ror32, ror64, sdiv64, shift32, shift64, smulh64, sub64, udiv64, umulh64 } = __alu;
-const { numHi, numLo, WZ, ZR } = __state;
+import { withAttrs, type Encoding } from './decoder.js';
+import { SHIFT, type Emitter, type JitForm, type Pair, type Val } from './emit.js';
+import { numHi, numLo, WZ, ZR } from './state.js';
 
 // ---- flags ------------------------------------------------------------------------------------------
 
@@ -73,10 +72,11 @@ export function condHolds(c: Cpu, cond: number): boolean {
   return (cond & 1) !== 0 ? !r : r;
 }
 
-const rd = (i: number) => i & 31;
-const rn = (i: number) => (i >>> 5) & 31;
-const rm = (i: number) => (i >>> 16) & 31;
-const ra = (i: number) => (i >>> 10) & 31;
+/** Register fields of the data-processing encodings. */
+export const rd = (i: number) => i & 31;
+export const rn = (i: number) => (i >>> 5) & 31;
+export const rm = (i: number) => (i >>> 16) & 31;
+export const ra = (i: number) => (i >>> 10) & 31;
 
 // ---- PC-relative ------------------------------------------------------------------------------------
 
@@ -402,441 +402,8 @@ function extr(c: Cpu, i: number): void {
   }
 }
 
-// ---- logical (shifted register) -----------------------------------------------------------------
-
-function logReg64(c: Cpu, i: number): void {
-  const x = c.x;
-  const m = ZR[rm(i)]!;
-  const amt = (i >>> 10) & 0x3f;
-  let blo = x[m]!;
-  let bhi = x[m + 1]!;
-  if (amt !== 0) {
-    shift64((i >>> 22) & 3, blo, bhi, amt);
-    blo = R.lo;
-    bhi = R.hi;
-  }
-  if (i & (1 << 21)) {
-    blo = ~blo;
-    bhi = ~bhi;
-  }
-  const n = ZR[rn(i)]!;
-  let lo = x[n]!;
-  let hi = x[n + 1]!;
-  const opc = (i >>> 29) & 3;
-  if (opc === 1) {
-    lo |= blo;
-    hi |= bhi;
-  } else if (opc === 2) {
-    lo ^= blo;
-    hi ^= bhi;
-  } else {
-    lo &= blo;
-    hi &= bhi;
-    if (opc === 3) {
-      c.n = hi >>> 31;
-      c.z = (lo | hi) === 0 ? 1 : 0;
-      c.c = 0;
-      c.v = 0;
-    }
-  }
-  const d = WZ[rd(i)]!;
-  x[d] = lo;
-  x[d + 1] = hi;
-}
-
-function logReg32(c: Cpu, i: number): void {
-  const x = c.x;
-  const amt = (i >>> 10) & 0x3f;
-  let b = x[ZR[rm(i)]!]!;
-  if (amt !== 0) b = shift32((i >>> 22) & 3, b, amt);
-  if (i & (1 << 21)) b = ~b;
-  let a = x[ZR[rn(i)]!]!;
-  const opc = (i >>> 29) & 3;
-  if (opc === 1) a |= b;
-  else if (opc === 2) a ^= b;
-  else {
-    a &= b;
-    if (opc === 3) {
-      c.n = a >>> 31;
-      c.z = a === 0 ? 1 : 0;
-      c.c = 0;
-      c.v = 0;
-    }
-  }
-  const d = WZ[rd(i)]!;
-  x[d] = a;
-  x[d + 1] = 0;
-}
-
-/** MOV Xd, Xm (ORR Xd, XZR, Xm): the most common register move, kept branch-free. */
-function movReg64(c: Cpu, i: number): void {
-  const x = c.x;
-  const m = ZR[rm(i)]!;
-  const d = WZ[rd(i)]!;
-  x[d] = x[m]!;
-  x[d + 1] = x[m + 1]!;
-}
-
-function movReg32(c: Cpu, i: number): void {
-  const x = c.x;
-  const d = WZ[rd(i)]!;
-  x[d] = x[ZR[rm(i)]!]!;
-  x[d + 1] = 0;
-}
-
-// ---- add/sub (shifted register) -----------------------------------------------------------------
-
-function addSubReg64(c: Cpu, i: number): void {
-  const x = c.x;
-  const m = ZR[rm(i)]!;
-  const amt = (i >>> 10) & 0x3f;
-  let blo = x[m]!;
-  let bhi = x[m + 1]!;
-  if (amt !== 0) {
-    shift64((i >>> 22) & 3, blo, bhi, amt);
-    blo = R.lo;
-    bhi = R.hi;
-  }
-  const n = ZR[rn(i)]!;
-  const sub = (i >>> 30) & 1;
-  if (i & (1 << 29)) {
-    if (sub) adds64(c, x[n]!, x[n + 1]!, ~blo, ~bhi, 1);
-    else adds64(c, x[n]!, x[n + 1]!, blo, bhi, 0);
-  } else if (sub) sub64(x[n]!, x[n + 1]!, blo, bhi);
-  else add64(x[n]!, x[n + 1]!, blo, bhi);
-  const d = WZ[rd(i)]!;
-  x[d] = R.lo;
-  x[d + 1] = R.hi;
-}
-
-function addSubReg32(c: Cpu, i: number): void {
-  const x = c.x;
-  const amt = (i >>> 10) & 0x3f;
-  let b = x[ZR[rm(i)]!]!;
-  if (amt !== 0) b = shift32((i >>> 22) & 3, b, amt);
-  const a = x[ZR[rn(i)]!]!;
-  const sub = (i >>> 30) & 1;
-  let r: number;
-  if (i & (1 << 29)) r = sub ? adds32(c, a, ~b, 1) : adds32(c, a, b, 0);
-  else r = sub ? (a - b) | 0 : (a + b) | 0;
-  const d = WZ[rd(i)]!;
-  x[d] = r;
-  x[d + 1] = 0;
-}
-
-// ---- add/sub (extended register) ----------------------------------------------------------------
-
-/** ExtendReg(Rm, option, shift) into R. */
-function extendReg(c: Cpu, m: number, option: number, sh: number): void {
-  const x = c.x;
-  let lo = x[m]!;
-  let hi = x[m + 1]!;
-  switch (option) {
-    case 0: // UXTB
-      lo &= 0xff;
-      hi = 0;
-      break;
-    case 1: // UXTH
-      lo &= 0xffff;
-      hi = 0;
-      break;
-    case 2: // UXTW
-      hi = 0;
-      break;
-    case 3: // UXTX
-      break;
-    case 4: // SXTB
-      lo = (lo << 24) >> 24;
-      hi = lo >> 31;
-      break;
-    case 5: // SXTH
-      lo = (lo << 16) >> 16;
-      hi = lo >> 31;
-      break;
-    case 6: // SXTW
-      hi = lo >> 31;
-      break;
-    default: // SXTX
-      break;
-  }
-  lsl64(lo, hi, sh);
-}
-
-function addSubExt(c: Cpu, i: number): void {
-  const sf = i >>> 31;
-  const sh = (i >>> 10) & 7;
-  if (sh > 4) c.undef();
-  const x = c.x;
-  extendReg(c, ZR[rm(i)]!, (i >>> 13) & 7, sh);
-  const blo = R.lo;
-  let bhi = R.hi;
-  const n = rn(i) << 1; // SP form
-  const alo = x[n]!;
-  const ahi = sf ? x[n + 1]! : 0;
-  if (!sf) bhi = 0;
-  const sub = (i >>> 30) & 1;
-  const setFlags = (i >>> 29) & 1;
-  let lo: number;
-  let hi: number;
-  if (!sf) {
-    const b = blo;
-    if (setFlags) lo = sub ? adds32(c, alo, ~b, 1) : adds32(c, alo, b, 0);
-    else lo = sub ? (alo - b) | 0 : (alo + b) | 0;
-    hi = 0;
-  } else {
-    if (setFlags) {
-      if (sub) adds64(c, alo, ahi, ~blo, ~bhi, 1);
-      else adds64(c, alo, ahi, blo, bhi, 0);
-    } else if (sub) sub64(alo, ahi, blo, bhi);
-    else add64(alo, ahi, blo, bhi);
-    lo = R.lo;
-    hi = R.hi;
-  }
-  const d = setFlags ? WZ[rd(i)]! : rd(i) << 1; // ADD/SUB (extended) write SP; ADDS/SUBS write XZR
-  x[d] = lo;
-  x[d + 1] = hi;
-}
-
-// ---- add/sub with carry ---------------------------------------------------------------------------
-
-function adcSbc(c: Cpu, i: number): void {
-  const sf = i >>> 31;
-  const sub = (i >>> 30) & 1;
-  const setFlags = (i >>> 29) & 1;
-  const x = c.x;
-  const n = ZR[rn(i)]!;
-  const m = ZR[rm(i)]!;
-  const d = WZ[rd(i)]!;
-  const cin = c.c;
-  if (sf) {
-    const blo = sub ? ~x[m]! : x[m]!;
-    const bhi = sub ? ~x[m + 1]! : x[m + 1]!;
-    if (setFlags) adds64(c, x[n]!, x[n + 1]!, blo, bhi, cin);
-    else {
-      const l = (x[n]! >>> 0) + (blo >>> 0) + cin;
-      R.lo = l | 0;
-      R.hi = (x[n + 1]! + bhi + (l > 0xffffffff ? 1 : 0)) | 0;
-    }
-    x[d] = R.lo;
-    x[d + 1] = R.hi;
-  } else {
-    const b = sub ? ~x[m]! : x[m]!;
-    x[d] = setFlags ? adds32(c, x[n]!, b, cin) : (x[n]! + b + cin) | 0;
-    x[d + 1] = 0;
-  }
-}
-
-// ---- conditional compare / select -------------------------------------------------------------
-
-function ccmp(c: Cpu, i: number): void {
-  const sf = i >>> 31;
-  const sub = (i >>> 30) & 1;
-  if (condHolds(c, (i >>> 12) & 15)) {
-    const x = c.x;
-    const n = ZR[rn(i)]!;
-    let blo: number;
-    let bhi: number;
-    if (i & (1 << 11)) {
-      blo = (i >>> 16) & 31;
-      bhi = 0;
-    } else {
-      const m = ZR[rm(i)]!;
-      blo = x[m]!;
-      bhi = x[m + 1]!;
-    }
-    if (sf) {
-      if (sub) adds64(c, x[n]!, x[n + 1]!, ~blo, ~bhi, 1);
-      else adds64(c, x[n]!, x[n + 1]!, blo, bhi, 0);
-    } else if (sub) adds32(c, x[n]!, ~blo, 1);
-    else adds32(c, x[n]!, blo, 0);
-  } else {
-    const nzcv = i & 15;
-    c.n = nzcv >>> 3;
-    c.z = (nzcv >>> 2) & 1;
-    c.c = (nzcv >>> 1) & 1;
-    c.v = nzcv & 1;
-  }
-}
-
-function csel(c: Cpu, i: number): void {
-  const sf = i >>> 31;
-  const x = c.x;
-  const d = WZ[rd(i)]!;
-  if (condHolds(c, (i >>> 12) & 15)) {
-    const n = ZR[rn(i)]!;
-    x[d] = x[n]!;
-    x[d + 1] = sf ? x[n + 1]! : 0;
-    return;
-  }
-  const m = ZR[rm(i)]!;
-  let lo = x[m]!;
-  let hi = sf ? x[m + 1]! : 0;
-  const op = ((i >>> 30) & 1) << 1 | ((i >>> 10) & 1); // 0 CSEL, 1 CSINC, 2 CSINV, 3 CSNEG
-  if (op === 1) {
-    const l = (lo >>> 0) + 1;
-    lo = l | 0;
-    hi = sf ? (hi + (l > 0xffffffff ? 1 : 0)) | 0 : 0;
-  } else if (op === 2) {
-    lo = ~lo;
-    hi = sf ? ~hi : 0;
-  } else if (op === 3) {
-    if (sf) {
-      sub64(0, 0, lo, hi);
-      lo = R.lo;
-      hi = R.hi;
-    } else lo = -lo | 0;
-  }
-  x[d] = lo;
-  x[d + 1] = hi;
-}
-
-// ---- data processing (1 source) -----------------------------------------------------------------
-
-function dp1(c: Cpu, i: number): void {
-  const sf = i >>> 31;
-  const op = (i >>> 10) & 0x3f;
-  const x = c.x;
-  const n = ZR[rn(i)]!;
-  const d = WZ[rd(i)]!;
-  const lo = x[n]!;
-  const hi = x[n + 1]!;
-  let rlo: number;
-  let rhi = 0;
-  switch (op) {
-    case 0: // RBIT
-      if (sf) {
-        rlo = rbit32(hi);
-        rhi = rbit32(lo);
-      } else rlo = rbit32(lo);
-      break;
-    case 1: // REV16
-      rlo = rev16(lo);
-      if (sf) rhi = rev16(hi);
-      break;
-    case 2: // REV (32) / REV32 (64)
-      rlo = rev32(lo);
-      if (sf) rhi = rev32(hi);
-      break;
-    case 3: // REV (64)
-      rlo = rev32(hi);
-      rhi = rev32(lo);
-      break;
-    case 4: // CLZ
-      rlo = sf ? clz64(lo, hi) : Math.clz32(lo);
-      break;
-    default: {
-      // CLS: leading bits equal to the sign bit, not counting it
-      if (sf) {
-        const s = hi >> 31;
-        rlo = clz64(lo ^ s, hi ^ s) - 1;
-      } else rlo = Math.clz32(lo ^ (lo >> 31)) - 1;
-    }
-  }
-  x[d] = rlo;
-  x[d + 1] = rhi;
-}
-
-// ---- data processing (2 source) -----------------------------------------------------------------
-
-function dp2(c: Cpu, i: number): void {
-  const sf = i >>> 31;
-  const op = (i >>> 10) & 0x3f;
-  const x = c.x;
-  const n = ZR[rn(i)]!;
-  const m = ZR[rm(i)]!;
-  const d = WZ[rd(i)]!;
-  const alo = x[n]!;
-  const ahi = sf ? x[n + 1]! : 0;
-  const blo = x[m]!;
-  const bhi = sf ? x[m + 1]! : 0;
-  let lo: number;
-  let hi = 0;
-  if (op === 2 || op === 3) {
-    if ((blo | bhi) === 0) lo = 0;
-    else if (sf) {
-      if (op === 2) udiv64(alo, ahi, blo, bhi);
-      else sdiv64(alo, ahi, blo, bhi);
-      lo = R.lo;
-      hi = R.hi;
-    } else if (op === 2) lo = Math.floor((alo >>> 0) / (blo >>> 0)) | 0;
-    else lo = Math.trunc(alo / blo) | 0; // INT32_MIN / -1 wraps to INT32_MIN
-  } else if (op >= 8 && op <= 11) {
-    const amt = sf ? blo & 63 : blo & 31;
-    if (sf) {
-      if (op === 8) lsl64(alo, ahi, amt);
-      else if (op === 9) lsr64(alo, ahi, amt);
-      else if (op === 10) asr64(alo, ahi, amt);
-      else ror64(alo, ahi, amt);
-      lo = R.lo;
-      hi = R.hi;
-    } else if (op === 8) lo = alo << amt;
-    else if (op === 9) lo = alo >>> amt;
-    else if (op === 10) lo = alo >> amt;
-    else lo = ror32(alo, amt);
-  } else {
-    // CRC32{B,H,W,X} (op 16-19), CRC32C{B,H,W,X} (op 20-23)
-    const bytes = 1 << (op & 3);
-    lo = crc32Update(op & 4 ? CRC32C_TABLE : CRC32_TABLE, alo, x[m]!, x[m + 1]!, bytes);
-  }
-  x[d] = lo | 0;
-  x[d + 1] = hi;
-}
-
-// ---- data processing (3 source) -----------------------------------------------------------------
-
-function madd(c: Cpu, i: number): void {
-  const sf = i >>> 31;
-  const x = c.x;
-  const n = ZR[rn(i)]!;
-  const m = ZR[rm(i)]!;
-  const a = ZR[ra(i)]!;
-  const d = WZ[rd(i)]!;
-  const sub = (i >>> 15) & 1;
-  if (!sf) {
-    const p = Math.imul(x[n]!, x[m]!);
-    x[d] = sub ? (x[a]! - p) | 0 : (x[a]! + p) | 0;
-    x[d + 1] = 0;
-    return;
-  }
-  mul64(x[n]!, x[n + 1]!, x[m]!, x[m + 1]!);
-  if (sub) sub64(x[a]!, x[a + 1]!, R.lo, R.hi);
-  else add64(x[a]!, x[a + 1]!, R.lo, R.hi);
-  x[d] = R.lo;
-  x[d + 1] = R.hi;
-}
-
-/** SMADDL/SMSUBL/UMADDL/UMSUBL: 32x32 -> 64 plus Xa. */
-function maddl(c: Cpu, i: number): void {
-  const x = c.x;
-  const n = ZR[rn(i)]!;
-  const m = ZR[rm(i)]!;
-  const a = ZR[ra(i)]!;
-  const d = WZ[rd(i)]!;
-  const unsigned = (i >>> 23) & 1;
-  const sub = (i >>> 15) & 1;
-  const wn = x[n]!;
-  const wm = x[m]!;
-  mul64(wn, unsigned ? 0 : wn >> 31, wm, unsigned ? 0 : wm >> 31);
-  if (sub) sub64(x[a]!, x[a + 1]!, R.lo, R.hi);
-  else add64(x[a]!, x[a + 1]!, R.lo, R.hi);
-  x[d] = R.lo;
-  x[d + 1] = R.hi;
-}
-
-function mulh(c: Cpu, i: number): void {
-  const x = c.x;
-  const n = ZR[rn(i)]!;
-  const m = ZR[rm(i)]!;
-  const d = WZ[rd(i)]!;
-  if ((i >>> 23) & 1) umulh64(x[n]!, x[n + 1]!, x[m]!, x[m + 1]!);
-  else smulh64(x[n]!, x[n + 1]!, x[m]!, x[m + 1]!);
-  x[d] = R.lo;
-  x[d + 1] = R.hi;
-}
-
 // ---- validity checks --------------------------------------------------------------------------------
 
-const imm6Ok32 = (i: number) => i >>> 31 === 1 || ((i >>> 15) & 1) === 0;
 const bitfieldOk = (i: number) => {
   const sf = i >>> 31;
   const nbit = (i >>> 22) & 1;
@@ -845,53 +412,168 @@ const bitfieldOk = (i: number) => {
 };
 const logImmOk = (i: number) => (i >>> 31 === 1 || ((i >>> 22) & 1) === 0) && logicalImm((i >>> 22) & 1, (i >>> 16) & 0x3f, (i >>> 10) & 0x3f);
 
-/** The data-processing rows. Groups: dp-imm, dp-reg (used by the random program generator). */
+// ---- inline forms (block JIT) ---------------------------------------------------------------------
+
+/** A W result: the value, zero-extended. */
+export const w32 = (e: Emitter, v: Val): Pair => ({ lo: v, hi: e.k(0) });
+
+const jitAdr: JitForm = (e, w, pc) => {
+  const imm = ((((w >> 5) << 2) & ~3) | ((w >>> 29) & 3)) << 11 >> 11;
+  e.set(rd(w), e.k64(w >>> 31 ? pc - (pc & 4095) + imm * 4096 : pc + imm), true);
+  return true;
+};
+
+/** ADD/SUB (immediate), 64-bit: Rd and Rn are SP-form. */
+const jitAddImm64: JitForm = (e, w) => {
+  const imm = imm12(w);
+  e.set(rd(w), e.addK64(e.x(rn(w)), (w >>> 30) & 1 ? -imm : imm), false);
+  return true;
+};
+
+const jitAddImm32: JitForm = (e, w) => {
+  e.set(rd(w), w32(e, e.op(e.x(rn(w)).lo, (w >>> 30) & 1 ? '-' : '+', e.k(imm12(w)))), false);
+  return true;
+};
+
+/** ADDS/SUBS (immediate): SUBS adds ~imm + 1. */
+const jitAddsImm: JitForm = (e, w) => {
+  const imm = imm12(w);
+  const sub = (w >>> 30) & 1;
+  if (w >>> 31) e.set(rd(w), e.add64(e.x(rn(w)), sub ? { lo: e.k(~imm), hi: e.k(-1) } : { lo: e.k(imm), hi: e.k(0) }, sub as 0 | 1, true), true);
+  else e.set(rd(w), w32(e, e.add32(e.x(rn(w)).lo, e.k(sub ? ~imm : imm), sub as 0 | 1, true)), true);
+  return true;
+};
+
+const jitLogImm: JitForm = (e, w) => {
+  const sf = w >>> 31;
+  const opc = (w >>> 29) & 3;
+  if (!logicalImm((w >>> 22) & 1, (w >>> 16) & 0x3f, (w >>> 10) & 0x3f)) return false;
+  const ml = R.lo;
+  const mh = sf ? R.hi : 0;
+  const n = rn(w);
+  // MOV (bitmask immediate): ORR from XZR.
+  if (n === 31 && opc === 1) {
+    e.set(rd(w), { lo: e.k(ml), hi: e.k(mh) }, false);
+    return true;
+  }
+  const o = opc === 1 ? '|' : opc === 2 ? '^' : '&';
+  const src = e.z(n);
+  const r = { lo: e.op(src.lo, o, e.k(ml)), hi: sf ? e.op(src.hi, o, e.k(mh)) : e.k(0) };
+  if (opc !== 3) {
+    e.set(rd(w), r, false);
+    return true;
+  }
+  const t = e.pairTemp(r);
+  e.flagsLogic(sf ? t : t.lo);
+  e.set(rd(w), t, true);
+  return true;
+};
+
+const jitMovWide: JitForm = (e, w) => {
+  const hw = (w >>> 21) & 3;
+  const imm = (w >>> 5) & 0xffff;
+  const opc = (w >>> 29) & 3;
+  if (opc === 3) {
+    // MOVK: one 16-bit field of one half; a W destination clears the high half.
+    const d = rd(w);
+    if (d === 31) return true;
+    const sh = 16 * (hw & 1);
+    const half = hw < 2 ? 0 : 1;
+    e.setHalf(d, half, e.op(e.op(e.x(d)[half ? 'hi' : 'lo'], '&', e.k(~(0xffff << sh))), '|', e.k(imm << sh)));
+    if (!(w >>> 31) && half === 0) e.setHalf(d, 1, e.k(0));
+    return true;
+  }
+  let lo = hw < 2 ? (imm << (16 * hw)) | 0 : 0;
+  let hi = hw < 2 ? 0 : (imm << (16 * (hw - 2))) | 0;
+  if (opc === 0) {
+    lo = ~lo;
+    hi = w >>> 31 ? ~hi : 0;
+  }
+  e.set(rd(w), { lo: e.k(lo), hi: e.k(hi) }, true);
+  return true;
+};
+
+/** UBFM/SBFM (64-bit): the shift and 32-bit field extractions compilers emit. */
+const jitBitfield64: JitForm = (e, w) => {
+  const immr = (w >>> 16) & 0x3f;
+  const imms = (w >>> 10) & 0x3f;
+  const u = ((w >>> 29) & 3) === 2;
+  const src = e.z(rn(w));
+  if (imms === 63) {
+    e.set(rd(w), e.shift64(u ? SHIFT.LSR : SHIFT.ASR, src, immr), true); // LSR / ASR
+    return true;
+  }
+  if (u && imms + 1 === immr) {
+    e.set(rd(w), e.shift64(SHIFT.LSL, src, 63 - imms), true); // LSL
+    return true;
+  }
+  if (imms < immr || imms >= 32) return false;
+  const width = imms - immr + 1;
+  const f = e.op(e.op(src.lo, '>>>', e.k(immr)), '&', e.k(width === 32 ? -1 : (1 << width) - 1));
+  if (u) e.set(rd(w), w32(e, f), true);
+  else {
+    const lo = e.temp(e.op(e.op(f, '<<', e.k(32 - width)), '>>', e.k(32 - width)));
+    e.set(rd(w), { lo, hi: e.op(lo, '>>', e.k(31)) }, true);
+  }
+  return true;
+};
+
+const jitBitfield32: JitForm = (e, w) => {
+  const opc = (w >>> 29) & 3;
+  const immr = (w >>> 16) & 31;
+  const imms = (w >>> 10) & 31;
+  const src = e.z(rn(w)).lo;
+  const k = e.k.bind(e);
+  let r: Val;
+  if (imms >= immr) {
+    const width = imms - immr + 1;
+    const m = width === 32 ? -1 : (1 << width) - 1;
+    const field = e.op(e.op(src, '>>>', k(immr)), '&', k(m));
+    if (opc === 2) r = field;
+    else if (opc === 0) r = e.op(e.op(field, '<<', k(32 - width)), '>>', k(32 - width));
+    else r = e.op(e.op(e.z(rd(w)).lo, '&', k(~m)), '|', field);
+  } else {
+    const width = imms + 1;
+    const pos = 32 - immr;
+    const m = (1 << width) - 1;
+    if (opc === 2) r = e.op(e.op(src, '&', k(m)), '<<', k(pos));
+    else if (opc === 0) r = e.op(e.op(e.op(src, '<<', k(32 - width)), '>>', k(32 - width)), '<<', k(pos));
+    else r = e.op(e.op(e.z(rd(w)).lo, '&', k(~(m << pos))), '|', e.op(e.op(src, '&', k(m)), '<<', k(pos)));
+  }
+  e.set(rd(w), w32(e, r), true);
+  return true;
+};
+
+/**
+ * The data-processing (immediate) rows. Groups: dp-pcrel, dp-imm (used by the random program
+ * generator). Their handlers are pure register work, except ADR/ADRP's (they read the PC; they
+ * are always inlined).
+ */
 export const DP_ENCODINGS: readonly Encoding[] = [
-  { name: 'ADR', pattern: '0 immlo:2 10000 immhi:19 Rd:5', exec: adr, group: 'dp-pcrel' },
-  { name: 'ADRP', pattern: '1 immlo:2 10000 immhi:19 Rd:5', exec: adrp, group: 'dp-pcrel' },
+  { name: 'ADR', pattern: '0 immlo:2 10000 immhi:19 Rd:5', exec: adr, group: 'dp-pcrel', jit: jitAdr },
+  { name: 'ADRP', pattern: '1 immlo:2 10000 immhi:19 Rd:5', exec: adrp, group: 'dp-pcrel', jit: jitAdr },
+  ...withAttrs({ pure: true }, [
+    { name: 'ADD_imm_64', pattern: '1 0 0 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: addImm64, group: 'dp-imm', jit: jitAddImm64 },
+    { name: 'ADDS_imm_64', pattern: '1 0 1 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: addsImm64, group: 'dp-imm', jit: jitAddsImm },
+    { name: 'SUB_imm_64', pattern: '1 1 0 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: subImm64, group: 'dp-imm', jit: jitAddImm64 },
+    { name: 'SUBS_imm_64', pattern: '1 1 1 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: subsImm64, group: 'dp-imm', jit: jitAddsImm },
+    { name: 'ADD_imm_32', pattern: '0 0 0 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: addImm32, group: 'dp-imm', jit: jitAddImm32 },
+    { name: 'ADDS_imm_32', pattern: '0 0 1 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: addsImm32, group: 'dp-imm', jit: jitAddsImm },
+    { name: 'SUB_imm_32', pattern: '0 1 0 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: subImm32, group: 'dp-imm', jit: jitAddImm32 },
+    { name: 'SUBS_imm_32', pattern: '0 1 1 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: subsImm32, group: 'dp-imm', jit: jitAddsImm },
 
-  { name: 'ADD_imm_64', pattern: '1 0 0 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: addImm64, group: 'dp-imm' },
-  { name: 'ADDS_imm_64', pattern: '1 0 1 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: addsImm64, group: 'dp-imm' },
-  { name: 'SUB_imm_64', pattern: '1 1 0 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: subImm64, group: 'dp-imm' },
-  { name: 'SUBS_imm_64', pattern: '1 1 1 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: subsImm64, group: 'dp-imm' },
-  { name: 'ADD_imm_32', pattern: '0 0 0 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: addImm32, group: 'dp-imm' },
-  { name: 'ADDS_imm_32', pattern: '0 0 1 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: addsImm32, group: 'dp-imm' },
-  { name: 'SUB_imm_32', pattern: '0 1 0 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: subImm32, group: 'dp-imm' },
-  { name: 'SUBS_imm_32', pattern: '0 1 1 100010 sh:1 imm12:12 Rn:5 Rd:5', exec: subsImm32, group: 'dp-imm' },
+    { name: 'LOGICAL_imm', pattern: 'sf:1 opc:2 100100 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: logImm, check: logImmOk, group: 'dp-imm', jit: jitLogImm },
 
-  { name: 'LOGICAL_imm', pattern: 'sf:1 opc:2 100100 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: logImm, check: logImmOk, group: 'dp-imm' },
+    { name: 'MOVN', pattern: 'sf:1 00 100101 hw:2 imm16:16 Rd:5', exec: movn, check: (i) => i >>> 31 === 1 || ((i >>> 22) & 1) === 0, group: 'dp-imm', jit: jitMovWide },
+    { name: 'MOVZ', pattern: 'sf:1 10 100101 hw:2 imm16:16 Rd:5', exec: movz, check: (i) => i >>> 31 === 1 || ((i >>> 22) & 1) === 0, group: 'dp-imm', jit: jitMovWide },
+    { name: 'MOVK', pattern: 'sf:1 11 100101 hw:2 imm16:16 Rd:5', exec: movk, check: (i) => i >>> 31 === 1 || ((i >>> 22) & 1) === 0, group: 'dp-imm', jit: jitMovWide },
 
-  { name: 'MOVN', pattern: 'sf:1 00 100101 hw:2 imm16:16 Rd:5', exec: movn, check: (i) => i >>> 31 === 1 || ((i >>> 22) & 1) === 0, group: 'dp-imm' },
-  { name: 'MOVZ', pattern: 'sf:1 10 100101 hw:2 imm16:16 Rd:5', exec: movz, check: (i) => i >>> 31 === 1 || ((i >>> 22) & 1) === 0, group: 'dp-imm' },
-  { name: 'MOVK', pattern: 'sf:1 11 100101 hw:2 imm16:16 Rd:5', exec: movk, check: (i) => i >>> 31 === 1 || ((i >>> 22) & 1) === 0, group: 'dp-imm' },
-
-  { name: 'SBFM_64', pattern: '1 00 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield, check: bitfieldOk, group: 'dp-imm' },
-  { name: 'BFM_64', pattern: '1 01 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield, check: bitfieldOk, group: 'dp-imm' },
-  { name: 'UBFM_64', pattern: '1 10 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield, check: bitfieldOk, group: 'dp-imm' },
-  { name: 'SBFM_32', pattern: '0 00 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield32, check: bitfieldOk, group: 'dp-imm' },
-  { name: 'BFM_32', pattern: '0 01 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield32, check: bitfieldOk, group: 'dp-imm' },
-  { name: 'UBFM_32', pattern: '0 10 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield32, check: bitfieldOk, group: 'dp-imm' },
-  { name: 'EXTR', pattern: 'sf:1 00 100111 N:1 0 Rm:5 imms:6 Rn:5 Rd:5', exec: extr, check: (i) => i >>> 31 === ((i >>> 22) & 1) && (i >>> 31 === 1 || ((i >>> 15) & 1) === 0), group: 'dp-imm' },
-
-  { name: 'MOV_reg_64', pattern: '1 01 01010 00 0 Rm:5 000000 11111 Rd:5', exec: movReg64, group: 'dp-reg' },
-  { name: 'MOV_reg_32', pattern: '0 01 01010 00 0 Rm:5 000000 11111 Rd:5', exec: movReg32, group: 'dp-reg' },
-  { name: 'LOGICAL_reg_64', pattern: '1 opc:2 01010 shift:2 N:1 Rm:5 imm6:6 Rn:5 Rd:5', exec: logReg64, group: 'dp-reg' },
-  { name: 'LOGICAL_reg_32', pattern: '0 opc:2 01010 shift:2 N:1 Rm:5 imm6:6 Rn:5 Rd:5', exec: logReg32, check: imm6Ok32, group: 'dp-reg' },
-  { name: 'ADDSUB_shift_64', pattern: '1 op:1 S:1 01011 shift:2 0 Rm:5 imm6:6 Rn:5 Rd:5', exec: addSubReg64, check: (i) => ((i >>> 22) & 3) !== 3, group: 'dp-reg' },
-  { name: 'ADDSUB_shift_32', pattern: '0 op:1 S:1 01011 shift:2 0 Rm:5 imm6:6 Rn:5 Rd:5', exec: addSubReg32, check: (i) => ((i >>> 22) & 3) !== 3 && imm6Ok32(i), group: 'dp-reg' },
-  { name: 'ADDSUB_ext', pattern: 'sf:1 op:1 S:1 01011 00 1 Rm:5 option:3 imm3:3 Rn:5 Rd:5', exec: addSubExt, check: (i) => ((i >>> 10) & 7) <= 4, group: 'dp-reg' },
-  { name: 'ADC_SBC', pattern: 'sf:1 op:1 S:1 11010000 Rm:5 000000 Rn:5 Rd:5', exec: adcSbc, group: 'dp-reg' },
-  { name: 'CCMP_reg', pattern: 'sf:1 op:1 1 11010010 Rm:5 cond:4 0 0 Rn:5 0 nzcv:4', exec: ccmp, group: 'dp-reg' },
-  { name: 'CCMP_imm', pattern: 'sf:1 op:1 1 11010010 imm5:5 cond:4 1 0 Rn:5 0 nzcv:4', exec: ccmp, group: 'dp-reg' },
-  { name: 'CSEL', pattern: 'sf:1 op:1 0 11010100 Rm:5 cond:4 0 o2:1 Rn:5 Rd:5', exec: csel, group: 'dp-reg' },
-  { name: 'DP_1SRC', pattern: 'sf:1 1 0 11010110 00000 0000 op:2 Rn:5 Rd:5', exec: dp1, check: (i) => i >>> 31 === 1 || ((i >>> 10) & 3) !== 3, group: 'dp-reg' },
-  { name: 'CLZ_CLS', pattern: 'sf:1 1 0 11010110 00000 00010 op:1 Rn:5 Rd:5', exec: dp1, group: 'dp-reg' },
-  { name: 'DIV', pattern: 'sf:1 0 0 11010110 Rm:5 00001 o1:1 Rn:5 Rd:5', exec: dp2, group: 'dp-reg' },
-  { name: 'SHIFTV', pattern: 'sf:1 0 0 11010110 Rm:5 0010 op2:2 Rn:5 Rd:5', exec: dp2, group: 'dp-reg' },
-  { name: 'CRC32', pattern: 'sf:1 0 0 11010110 Rm:5 010 C:1 sz:2 Rn:5 Rd:5', exec: dp2, check: (i) => (i >>> 31 === 1) === (((i >>> 10) & 3) === 3), group: 'dp-crc' },
-  { name: 'MADD_MSUB', pattern: 'sf:1 00 11011 000 Rm:5 o0:1 Ra:5 Rn:5 Rd:5', exec: madd, group: 'dp-reg' },
-  { name: 'SMADDL_SMSUBL', pattern: '1 00 11011 001 Rm:5 o0:1 Ra:5 Rn:5 Rd:5', exec: maddl, group: 'dp-reg' },
-  { name: 'UMADDL_UMSUBL', pattern: '1 00 11011 101 Rm:5 o0:1 Ra:5 Rn:5 Rd:5', exec: maddl, group: 'dp-reg' },
-  { name: 'SMULH', pattern: '1 00 11011 010 Rm:5 0 Ra:5 Rn:5 Rd:5', exec: mulh, group: 'dp-reg' },
-  { name: 'UMULH', pattern: '1 00 11011 110 Rm:5 0 Ra:5 Rn:5 Rd:5', exec: mulh, group: 'dp-reg' },
+    { name: 'SBFM_64', pattern: '1 00 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield, check: bitfieldOk, group: 'dp-imm', jit: jitBitfield64 },
+    { name: 'BFM_64', pattern: '1 01 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield, check: bitfieldOk, group: 'dp-imm' },
+    { name: 'UBFM_64', pattern: '1 10 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield, check: bitfieldOk, group: 'dp-imm', jit: jitBitfield64 },
+    { name: 'SBFM_32', pattern: '0 00 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield32, check: bitfieldOk, group: 'dp-imm', jit: jitBitfield32 },
+    { name: 'BFM_32', pattern: '0 01 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield32, check: bitfieldOk, group: 'dp-imm', jit: jitBitfield32 },
+    { name: 'UBFM_32', pattern: '0 10 100110 N:1 immr:6 imms:6 Rn:5 Rd:5', exec: bitfield32, check: bitfieldOk, group: 'dp-imm', jit: jitBitfield32 },
+    { name: 'EXTR', pattern: 'sf:1 00 100111 N:1 0 Rm:5 imms:6 Rn:5 Rd:5', exec: extr, check: (i) => i >>> 31 === ((i >>> 22) & 1) && (i >>> 31 === 1 || ((i >>> 15) & 1) === 0), group: 'dp-imm' },
+  ]),
 ];

@@ -9,9 +9,8 @@
  */
 import type { Cpu } from './cpu.js';
 import type { Encoding } from './decoder.js';
-import * as __state from './state.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { WZ, ZR } = __state;
+import { condHolds } from './insn-dp.js';
+import { WZ, ZR } from './state.js';
 
 const TWO32 = 4294967296;
 
@@ -261,38 +260,8 @@ function fcsel(c: Cpu, i: number): void {
   fpCheck(c);
   const dbl = isDbl(i);
   const cond = (i >>> 12) & 15;
-  const pick = condHoldsLocal(c, cond) ? (i >>> 5) & 31 : (i >>> 16) & 31;
+  const pick = condHolds(c, cond) ? (i >>> 5) & 31 : (i >>> 16) & 31;
   setF(c, i & 31, dbl, getF(c, pick, dbl));
-}
-
-function condHoldsLocal(c: Cpu, cond: number): boolean {
-  let r: boolean;
-  switch (cond >>> 1) {
-    case 0:
-      r = c.z === 1;
-      break;
-    case 1:
-      r = c.c === 1;
-      break;
-    case 2:
-      r = c.n === 1;
-      break;
-    case 3:
-      r = c.v === 1;
-      break;
-    case 4:
-      r = c.c === 1 && c.z === 0;
-      break;
-    case 5:
-      r = c.n === c.v;
-      break;
-    case 6:
-      r = c.n === c.v && c.z === 0;
-      break;
-    default:
-      return true;
-  }
-  return (cond & 1) !== 0 ? !r : r;
 }
 
 // ---- vector moves ------------------------------------------------------------------------------------

@@ -4,27 +4,17 @@
  * and MRS/MSR (register, in sysaccess.ts).
  * @module
  */
-import * as __constants from '../../uapi/constants.js';
-import type { Cpu } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __debug from './debug.js';
+import { KVM_GUESTDBG } from '../../uapi/constants.js';
+import { ACC_R, ACC_W, EC, EXIT, type Cpu } from './cpu.js';
+import { debugExit } from './debug.js';
 import type { Encoding } from './decoder.js';
-import * as __insn_dp from './insn-dp.js';
-import * as __mmu from './mmu.js';
-import * as __psci from './psci.js';
-import * as __state from './state.js';
-import * as __sysaccess from './sysaccess.js';
-import * as __sysregs from './sysregs.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { KVM_GUESTDBG } = __constants;
-const { ACC_R, ACC_W, EC, EXIT } = __cpu;
-const { debugExit } = __debug;
-const { condHolds } = __insn_dp;
-const { FSC } = __mmu;
-const { Hvc, smcccCall } = __psci;
-const { numHi, numLo, ZR } = __state;
-const { mrsMsr } = __sysaccess;
-const { SR } = __sysregs;
+import type { JitForm } from './emit.js';
+import { condHolds } from './insn-dp.js';
+import { FSC } from './mmu.js';
+import { Hvc, smcccCall } from './psci.js';
+import { numHi, numLo, ZR } from './state.js';
+import { mrsMsr } from './sysaccess.js';
+import { SR } from './sysregs.js';
 
 const TWO32 = 4294967296;
 
@@ -252,30 +242,85 @@ function at(c: Cpu, rt: number, op2: number): void {
   hi[SR.PAR] = (numHi(page) & 0xffff) | (c.tr.attr << 24);
 }
 
+// ---- block JIT: branch targets and inline forms ------------------------------------------------------
+
+const targetB = (w: number, pc: number) => pc + ((w << 6) >> 4);
+const target19 = (w: number, pc: number) => pc + (((w << 8) >> 13) << 2);
+const target14 = (w: number, pc: number) => pc + (((w << 13) >> 18) << 2);
+
+const jitB: JitForm = (e, w, pc) => {
+  e.jump(targetB(w, pc));
+  return true;
+};
+
+const jitBl: JitForm = (e, w, pc) => {
+  e.set(30, e.k64(pc + 4), false);
+  e.jump(targetB(w, pc));
+  return true;
+};
+
+const jitBcond: JitForm = (e, w, pc) => {
+  e.jumpIf(e.cond(w & 15), target19(w, pc));
+  e.jump(pc + 4);
+  return true;
+};
+
+const jitCbz: JitForm = (e, w, pc) => {
+  const r = e.z(w & 31);
+  const v = w >>> 31 ? e.op(r.lo, '|', r.hi) : r.lo;
+  e.jumpIf((w >>> 24) & 1 ? e.ne(v, e.k(0)) : e.eq(v, e.k(0)), target19(w, pc));
+  e.jump(pc + 4);
+  return true;
+};
+
+const jitTbz: JitForm = (e, w, pc) => {
+  const r = e.z(w & 31);
+  const bit = ((w >>> 26) & 0x20) | ((w >>> 19) & 31);
+  const v = e.op(e.op(bit >= 32 ? r.hi : r.lo, '>>>', e.k(bit & 31)), '&', e.k(1));
+  e.jumpIf(e.eq(v, e.k((w >>> 24) & 1)), target14(w, pc));
+  e.jump(pc + 4);
+  return true;
+};
+
+/** BR/BLR/RET; with TBI on, the handler strips the tag. */
+const jitBr: JitForm = (e, w) => {
+  if (e.tbi !== 0) return false;
+  e.jumpReg((w >>> 5) & 31, ((w >>> 21) & 3) === 1);
+  return true;
+};
+
+/** HINT: WFE and WFI end a block (handler call); the other hints are no-ops. */
+const activeHint = (w: number) => {
+  const op = (w >>> 5) & 0x7f;
+  return op === 2 || op === 3;
+};
+const jitHint: JitForm = (_e, w) => !activeHint(w);
+const jitNop: JitForm = () => true;
+
 // ---- rows ------------------------------------------------------------------------------------------
 
 export const SYS_ENCODINGS: readonly Encoding[] = [
-  { name: 'B', pattern: '0 00101 imm26:26', exec: b, group: 'branch' },
-  { name: 'BL', pattern: '1 00101 imm26:26', exec: bl, group: 'branch' },
-  { name: 'B_cond', pattern: '0101010 0 imm19:19 0 cond:4', exec: bcond, group: 'branch' },
-  { name: 'CBZ_CBNZ', pattern: 'sf:1 011010 op:1 imm19:19 Rt:5', exec: cbz, group: 'branch' },
-  { name: 'TBZ_TBNZ', pattern: 'b5:1 011011 op:1 b40:5 imm14:14 Rt:5', exec: tbz, group: 'branch' },
-  { name: 'BR', pattern: '1101011 0000 11111 000000 Rn:5 00000', exec: br, group: 'branch' },
-  { name: 'BLR', pattern: '1101011 0001 11111 000000 Rn:5 00000', exec: blr, group: 'branch' },
-  { name: 'RET', pattern: '1101011 0010 11111 000000 Rn:5 00000', exec: br, group: 'branch' },
-  { name: 'ERET', pattern: '1101011 0100 11111 000000 11111 00000', exec: eret, group: 'branch' },
-  { name: 'SVC', pattern: '11010100 000 imm16:16 000 01', exec: svc, group: 'exception' },
-  { name: 'HVC', pattern: '11010100 000 imm16:16 000 10', exec: hvc, group: 'exception' },
-  { name: 'SMC', pattern: '11010100 000 imm16:16 000 11', exec: smc, group: 'exception' },
-  { name: 'BRK', pattern: '11010100 001 imm16:16 000 00', exec: brk, group: 'exception' },
-  { name: 'HLT', pattern: '11010100 010 imm16:16 000 00', exec: undefined_, group: 'exception' },
-  { name: 'HINT', pattern: '1101010100 0 00 011 0010 CRm:4 op2:3 11111', exec: hint, group: 'system' },
+  { name: 'B', pattern: '0 00101 imm26:26', exec: b, group: 'branch', ends: true, target: targetB, jit: jitB },
+  { name: 'BL', pattern: '1 00101 imm26:26', exec: bl, group: 'branch', ends: true, target: targetB, jit: jitBl },
+  { name: 'B_cond', pattern: '0101010 0 imm19:19 0 cond:4', exec: bcond, group: 'branch', ends: true, target: target19, jit: jitBcond },
+  { name: 'CBZ_CBNZ', pattern: 'sf:1 011010 op:1 imm19:19 Rt:5', exec: cbz, group: 'branch', ends: true, target: target19, jit: jitCbz },
+  { name: 'TBZ_TBNZ', pattern: 'b5:1 011011 op:1 b40:5 imm14:14 Rt:5', exec: tbz, group: 'branch', ends: true, target: target14, jit: jitTbz },
+  { name: 'BR', pattern: '1101011 0000 11111 000000 Rn:5 00000', exec: br, group: 'branch', ends: true, jit: jitBr },
+  { name: 'BLR', pattern: '1101011 0001 11111 000000 Rn:5 00000', exec: blr, group: 'branch', ends: true, jit: jitBr },
+  { name: 'RET', pattern: '1101011 0010 11111 000000 Rn:5 00000', exec: br, group: 'branch', ends: true, jit: jitBr },
+  { name: 'ERET', pattern: '1101011 0100 11111 000000 11111 00000', exec: eret, group: 'branch', ends: true },
+  { name: 'SVC', pattern: '11010100 000 imm16:16 000 01', exec: svc, group: 'exception', ends: true },
+  { name: 'HVC', pattern: '11010100 000 imm16:16 000 10', exec: hvc, group: 'exception', ends: true },
+  { name: 'SMC', pattern: '11010100 000 imm16:16 000 11', exec: smc, group: 'exception', ends: true },
+  { name: 'BRK', pattern: '11010100 001 imm16:16 000 00', exec: brk, group: 'exception', ends: true },
+  { name: 'HLT', pattern: '11010100 010 imm16:16 000 00', exec: undefined_, group: 'exception', ends: true },
+  { name: 'HINT', pattern: '1101010100 0 00 011 0010 CRm:4 op2:3 11111', exec: hint, group: 'system', ends: activeHint, jit: jitHint },
   { name: 'CLREX', pattern: '1101010100 0 00 011 0011 CRm:4 010 11111', exec: clrex, group: 'system' },
-  { name: 'DSB', pattern: '1101010100 0 00 011 0011 CRm:4 100 11111', exec: barrier, group: 'system' },
-  { name: 'DMB', pattern: '1101010100 0 00 011 0011 CRm:4 101 11111', exec: barrier, group: 'system' },
-  { name: 'ISB', pattern: '1101010100 0 00 011 0011 CRm:4 110 11111', exec: isb, group: 'system' },
-  { name: 'MSR_imm', pattern: '1101010100 0 00 op1:3 0100 CRm:4 op2:3 11111', exec: msrImm, group: 'system' },
-  { name: 'SYS', pattern: '1101010100 0 01 op1:3 CRn:4 CRm:4 op2:3 Rt:5', exec: sys, group: 'system' },
-  { name: 'MRS_MSR', pattern: '1101010100 L:1 1 o0:1 op1:3 CRn:4 CRm:4 op2:3 Rt:5', exec: mrsMsr, group: 'system' },
+  { name: 'DSB', pattern: '1101010100 0 00 011 0011 CRm:4 100 11111', exec: barrier, group: 'system', jit: jitNop },
+  { name: 'DMB', pattern: '1101010100 0 00 011 0011 CRm:4 101 11111', exec: barrier, group: 'system', jit: jitNop },
+  { name: 'ISB', pattern: '1101010100 0 00 011 0011 CRm:4 110 11111', exec: isb, group: 'system', ends: true },
+  { name: 'MSR_imm', pattern: '1101010100 0 00 op1:3 0100 CRm:4 op2:3 11111', exec: msrImm, group: 'system', ends: true },
+  { name: 'SYS', pattern: '1101010100 0 01 op1:3 CRn:4 CRm:4 op2:3 Rt:5', exec: sys, group: 'system', ends: true },
+  { name: 'MRS_MSR', pattern: '1101010100 L:1 1 o0:1 op1:3 CRn:4 CRm:4 op2:3 Rt:5', exec: mrsMsr, group: 'system', ends: true },
 ];
 

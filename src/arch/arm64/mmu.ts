@@ -105,8 +105,8 @@ export function translate(c: Cpu, va: number, acc: number, el: number, out: Tran
     const hi = descDv.getInt32(4, true);
     if ((lo & 1) === 0) return -1 - (FSC.TRANSLATION + level);
     const oa = (hi & 0xffff) * TWO32 + ((lo & ~0xfff) >>> 0);
-    if (hi & 0xf0000) return -1 - (FSC.ADDR_SIZE + level); // OA bits [51:48] beyond a 48-bit PA
     if (level < 3 && (lo & 2) !== 0) {
+      if (hi & 0xf0000) return -1 - (FSC.ADDR_SIZE + level); // OA bits [51:48] beyond a 48-bit PA
       apTable |= (hi >>> 29) & 3;
       xnTable |= (hi >>> 27) & 3;
       table = oa;
@@ -114,6 +114,9 @@ export function translate(c: Cpu, va: number, acc: number, el: number, out: Tran
       continue;
     }
     if (level === 3 ? (lo & 2) === 0 : level === 0) return -1 - (FSC.TRANSLATION + level);
+    // A block or page descriptor's OA ends at bit 49: bit 50 is GP (BTI guarded page), bit 51 DBM
+    // (dirty bit modifier, Linux's PTE_WRITE), neither an address bit.
+    if (hi & 0x30000) return -1 - (FSC.ADDR_SIZE + level);
     if ((lo & 0x400) === 0) return -1 - (FSC.ACCESS_FLAG + level);
     // Permissions
     const ap = (lo >>> 6) & 3;

@@ -10,7 +10,9 @@ import { KvmError } from '../../sys/error.js';
 import { kvmRegSize, KVM_REG } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
 import { KVM_REG_ARM } from '../../uapi/arm64.js';
-import { counterNow, type Arm64State } from './state.js';
+import type { Cpu } from './cpu.js';
+import { counter, CTL_ISTATUS, expired, PTIMER, ticksNow, VTIMER } from './timer.js';
+import { VM_FLAG } from './vmshared.js';
 import { SR, SYSREGS, SYSREG_BY_KEY, SYSREG_INDEX } from './sysregs.js';
 
 const S = arm64.structs;
@@ -52,14 +54,28 @@ const ALL_IDS: readonly bigint[] = [
   ...SYSREGS.filter((r) => !r.hidden).map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | SYSREG | BigInt(r.key)),
 ];
 
-/** A ONE_REG-visible system register's value (the timer counter is computed). */
-export function sysregValue(s: Arm64State, key: number): bigint {
-  if (SYSREG_INDEX.get(key) === SR.TIMER_CNT) return BigInt.asUintN(64, BigInt(counterNow(s)));
-  return s.getSysByKey(key) ?? SYSREG_BY_KEY.get(key)?.reset ?? 0n;
+/**
+ * A ONE_REG-visible system register's value: the timer counters are computed, a timer's CTL
+ * shows ISTATUS whenever the count has reached CVAL (read_timer_ctl, enabled or not).
+ */
+export function sysregValue(s: Cpu, key: number): bigint {
+  switch (SYSREG_INDEX.get(key)) {
+    case SR.TIMER_CNT:
+      return BigInt.asUintN(64, BigInt(counter(s, VTIMER)));
+    case SR.PTIMER_CNT:
+      return BigInt.asUintN(64, BigInt(counter(s, PTIMER)));
+    case SR.TIMER_CTL:
+    case SR.PTIMER_CTL: {
+      const t = SYSREG_INDEX.get(key) === SR.TIMER_CTL ? VTIMER : PTIMER;
+      return (s.getSysByKey(key) ?? 0n) | (expired(s, t) ? BigInt(CTL_ISTATUS) : 0n);
+    }
+    default:
+      return s.getSysByKey(key) ?? SYSREG_BY_KEY.get(key)?.reset ?? 0n;
+  }
 }
 
 /** Reads a register's bytes (little-endian, KVM_REG_SIZE(id) long), or throws its errno. */
-function read(s: Arm64State, id: bigint): Uint8Array {
+function read(s: Cpu, id: bigint): Uint8Array {
   const size = kvmRegSize(id);
   const out = new Uint8Array(size);
   const dv = new DataView(out.buffer);
@@ -104,12 +120,12 @@ function coreSize(o: number): number {
   return 0;
 }
 
-export function getOneReg(vcpu: Vcpu, s: Arm64State, id: bigint, addr: bigint): void {
+export function getOneReg(vcpu: Vcpu, s: Cpu, id: bigint, addr: bigint): void {
   const data = read(s, id);
   vcpu.vm.kernel.space.user(addr, data.length).set(data);
 }
 
-export function setOneReg(vcpu: Vcpu, s: Arm64State, id: bigint, addr: bigint): void {
+export function setOneReg(vcpu: Vcpu, s: Cpu, id: bigint, addr: bigint): void {
   const cur = read(s, id); // validates the id and size
   const data = vcpu.vm.kernel.space.user(addr, cur.length);
   const dv = new DataView(data.buffer, data.byteOffset, data.length);
@@ -144,7 +160,16 @@ export function setOneReg(vcpu: Vcpu, s: Arm64State, id: bigint, addr: bigint): 
     if (SYSREG_INDEX.get(key) === SR.OSLSR) {
       if ((v ^ cur) & ~2n) throw KvmError.of('EINVAL', 'ioctl');
     } else if (def.ro && v !== cur) throw KvmError.of('EINVAL', 'ioctl');
-    if (SYSREG_INDEX.get(key) === SR.TIMER_CNT) s.cntvoff = counterNow(s) + s.cntvoff - Number(BigInt.asIntN(64, v));
+    const idx = SYSREG_INDEX.get(key);
+    if (idx === SR.TIMER_CNT || idx === SR.PTIMER_CNT) {
+      // The counter is the VM's: writing it moves the VM's offset (kvm_arm_timer_set_reg), unless
+      // userspace took the offset over with KVM_ARM_SET_COUNTER_OFFSET.
+      if ((s.shared.flags & VM_FLAG.COUNTER_OFFSET) === 0) {
+        const off = ticksNow(s) - Number(BigInt.asIntN(64, v));
+        if (idx === SR.TIMER_CNT) s.shared.voffset = off;
+        else s.shared.poffset = off;
+      }
+    } else if (idx === SR.TIMER_CTL || idx === SR.PTIMER_CTL) s.setSysByKey(key, v & 3n);
     else s.setSysByKey(key, v);
     s.userGen++;
     return;

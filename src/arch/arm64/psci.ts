@@ -6,18 +6,11 @@
  * INTERNAL_FAILURE in case userspace resumes the vCPU anyway).
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
-import * as __constants from '../../uapi/constants.js';
-import * as __arm64 from '../../uapi/arm64.js';
-import type { Arm64Vcpu, Cpu } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __sysregs from './sysregs.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { exitSystemEvent } = __exits;
-const { KVM_MP_STATE, KVM_SYSTEM_EVENT } = __constants;
-const { PSCI } = __arm64;
-const { EXIT } = __cpu;
-const { SR } = __sysregs;
+import { exitSystemEvent } from '../../kernel/exits.js';
+import { KVM_MP_STATE, KVM_SYSTEM_EVENT } from '../../uapi/constants.js';
+import { PSCI } from '../../uapi/arm64.js';
+import { EXIT, type Arm64Vcpu, type Cpu } from './cpu.js';
+import { SR } from './sysregs.js';
 
 /** PSCI 0.1 function ids (KVM_PSCI_FN_BASE + n). */
 const PSCI_0_1 = { CPU_SUSPEND: 0x95c1ba5e, CPU_OFF: 0x95c1ba5f, CPU_ON: 0x95c1ba60, MIGRATE: 0x95c1ba61 };
@@ -31,11 +24,12 @@ const KVM_UID = [0xb66fb428, 0xe911c52e, 0x564bcaa9, 0x743a004d];
 const PSCI_0_2_TOS_MP = 2;
 
 /** Outcome of a call beyond its return value. */
-export const enum Hvc {
-  CONTINUE = 0,
+export const Hvc = {
+  CONTINUE: 0,
   /** The vCPU waits (WFI-like, or powered off): KVM_RUN returns as if a signal arrived. */
-  BLOCK = 1,
-}
+  BLOCK: 1,
+} as const;
+export type Hvc = (typeof Hvc)[keyof typeof Hvc];
 
 function setRet(c: Cpu, v0: number, v1 = 0, v2 = 0, v3 = 0): void {
   const x = c.x;
@@ -50,21 +44,7 @@ function setRet(c: Cpu, v0: number, v1 = 0, v2 = 0, v3 = 0): void {
 const arg = (c: Cpu, n: number) => c.x[2 * n + 1]! * 4294967296 + (c.x[2 * n]! >>> 0);
 const arg32 = (c: Cpu, n: number) => c.x[2 * n]! >>> 0;
 
-/** The vCPU with this MPIDR affinity, if any. */
-function vcpuByMpidr(c: Cpu, mpidr: number): Arm64Vcpu | undefined {
-  for (const v of c.vm.vcpus.values()) {
-    const a = v.archState as Arm64Vcpu;
-    if (affinityOf(a) === mpidr) return a;
-  }
-  return undefined;
-}
 
-/** MPIDR_EL1 & MPIDR_HWID_BITMASK as a number. */
-function affinityOf(a: Arm64Vcpu): number {
-  return (a.cpu.sysHi[SR.MPIDR]! & 0xff) * 4294967296 + (a.cpu.sysLo[SR.MPIDR]! & 0xffffff);
-}
-
-const stopped = (a: Arm64Vcpu) => a.mpState === KVM_MP_STATE.STOPPED;
 
 /** HVC #imm / SMC #0 at EL1. The PC already points past the instruction. */
 export function smcccCall(c: Cpu): Hvc {
@@ -171,7 +151,7 @@ function psciFeature(f: number): number {
 }
 
 function powerOff(c: Cpu): void {
-  (c.vcpu.archState as Arm64Vcpu).mpState = KVM_MP_STATE.STOPPED;
+  c.shared.setMpState(c.vcpuIdx, KVM_MP_STATE.STOPPED);
 }
 
 /** kvm_psci_vcpu_on */
@@ -186,11 +166,18 @@ function cpuOn(c: Cpu, narrow: boolean): number {
     ctxHi = 0;
   }
   if (!validAffinity(target)) return PSCI.RET_INVALID_PARAMS;
-  const t = vcpuByMpidr(c, target);
-  if (!t) return PSCI.RET_INVALID_PARAMS;
-  if (!stopped(t)) return c.psciVersion === 0x1 ? PSCI.RET_INVALID_PARAMS : PSCI.RET_ALREADY_ON;
-  t.resetRequest = { pc: entry, r0lo: ctxLo, r0hi: ctxHi };
-  t.mpState = KVM_MP_STATE.RUNNABLE;
+  // The target by MPIDR, in the VM's shared words: it may be running on another thread.
+  const sh = c.shared;
+  const t = target < 2 ** 32 ? sh.indexOf(target) : -1;
+  if (t < 0) return PSCI.RET_INVALID_PARAMS;
+  if (!sh.stopped(t)) return c.psciVersion === 0x1 ? PSCI.RET_INVALID_PARAMS : PSCI.RET_ALREADY_ON;
+  sh.requestReset(t, entry, ctxLo, ctxHi);
+  sh.setMpState(t, KVM_MP_STATE.RUNNABLE);
+  const k = c.vmState.kicks[t];
+  if (k !== undefined) {
+    Atomics.or(k, 0, 1);
+    Atomics.notify(k, 0);
+  }
   return PSCI.RET_SUCCESS;
 }
 
@@ -210,16 +197,17 @@ function affinityInfo(c: Cpu, narrow: boolean): number {
   // AFFINITY_MASK(level) & MPIDR_HWID_BITMASK: ignore the affinity fields below `level`.
   const ignore = level === 0 ? 1 : 2 ** (8 * level);
   const want = Math.floor(target / ignore);
-  for (const v of c.vm.vcpus.values()) {
-    const a = v.archState as Arm64Vcpu;
-    if (Math.floor(affinityOf(a) / ignore) === want && !stopped(a)) return 0; // PSCI_0_2_AFFINITY_LEVEL_ON
+  const sh = c.shared;
+  for (let i = 0; i < sh.nrVcpus; i++) {
+    if (Math.floor(sh.mpidr(i) / ignore) === want && !sh.stopped(i)) return 0; // PSCI_0_2_AFFINITY_LEVEL_ON
   }
   return 1; // OFF
 }
 
 /** kvm_prepare_system_event: every vCPU powers off; this one exits. */
 function systemEvent(c: Cpu, type: number): never {
-  for (const v of c.vm.vcpus.values()) (v.archState as Arm64Vcpu).mpState = KVM_MP_STATE.STOPPED;
+  const sh = c.shared;
+  for (let i = 0; i < sh.nrVcpus; i++) sh.setMpState(i, KVM_MP_STATE.STOPPED);
   setRet(c, PSCI.RET_INTERNAL_FAILURE);
   exitSystemEvent(c.vcpu, type, [0n]);
   throw EXIT;

@@ -4,39 +4,35 @@
  * run until an exit: translated blocks (jit.ts) unless the VM was created with `jit: false`, the
  * interpreter for cold code, and single instructions with their debug checks while `attn` is set.
  * MMIO exits of single-register loads/stores stop the run after the instruction (`Cpu.stop`)
- * instead of unwinding with an exception; the PC is rewound to it for the exit. A guest that never exits returns EINTR with KVM_EXIT_INTR after a
- * budget of instructions, as a signal would; so does a vCPU that would sleep in the kernel (WFI,
- * PSCI CPU_SUSPEND, a powered-off vCPU) since nothing here could wake it.
+ * instead of unwinding with an exception; the PC is rewound to it for the exit. A guest that
+ * never exits returns EINTR with KVM_EXIT_INTR after a budget of instructions, as a signal would.
+ *
+ * Interrupts are taken at instruction-block boundaries when an interrupt line (the vGIC's output
+ * or, without one, KVM_IRQ_LINE's CPU lines) is up and PSTATE does not mask it; kicks from other
+ * threads (vcpu->requests) stop translated-code chains, and the timers' deadlines are polled
+ * between chunks. WFI and PSCI CPU_SUSPEND sleep until an interrupt is pending (kvm_vcpu_block),
+ * a powered-off vCPU until a PSCI CPU_ON; on the thread that owns the VM a sleep ends within the
+ * kernel's wait limit as a signal would (EINTR), so the VMM's event loop keeps running.
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
-import * as __requests from '../../kernel/requests.js';
+import { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } from '../../kernel/exits.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
-import * as __error from '../../sys/error.js';
-import * as __constants from '../../uapi/constants.js';
-import * as __arm64 from '../../uapi/arm64.js';
-import type { Arm64Vcpu, Cpu as CpuT } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __debug from './debug.js';
-import type { Block } from './jit.js';
-import * as __jit from './jit.js';
-import * as __mmu from './mmu.js';
-import * as __sysaccess from './sysaccess.js';
-import * as __sysregs from './sysregs.js';
-import * as __table from './table.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } = __exits;
-const { KVM_REQ } = __requests;
-const { KvmError } = __error;
-const { KVM_EXIT, KVM_GUESTDBG, KVM_MP_STATE } = __constants;
-const { KVM_ARM_IDSR } = __arm64;
-const { completeMmioRead, Cpu, EC, EXIT, FAULT, Pending, STOP_EXIT } = __cpu;
-const { debugExit, postException, postInsn, preInsn, STEP_NONE } = __debug;
-const { Jit, TABLE_MASK } = __jit;
-const { FSC } = __mmu;
-const { completeIdsr } = __sysaccess;
-const { mpidrFor } = __sysregs;
-const { A64 } = __table;
+import { KvmError } from '../../sys/error.js';
+import { kvmVcpuBlock, KVM_REQ } from '../../kernel/requests.js';
+import { KVM_EXIT, KVM_GUESTDBG } from '../../uapi/constants.js';
+import { KVM_ARM_IDSR } from '../../uapi/arm64.js';
+import { ATTN_IRQ, Cpu, EC, EXIT, FAULT, Pending, STOP_EXIT, type Arm64Vcpu, type Arm64VmState, type Cpu as CpuT } from './cpu.js';
+import { debugExit, postException, postInsn, preInsn, STEP_NONE } from './debug.js';
+import { Jit, TABLE_MASK, type Block } from './blocks.js';
+import { completeMmioRead } from './mmio.js';
+import { FSC } from './mmu.js';
+import { completeIdsr } from './sysaccess.js';
+import { mpidrFor } from './sysregs.js';
+import { A64 } from './table.js';
+import { updateTimers } from './timer.js';
+import { vgicMapResources, vgicOf } from './vgic/device.js';
+import { OWNER } from './vgic/vgic.js';
+import { sharedOf, VM_FLAG } from './vmshared.js';
 
 /** Instructions between polls of immediate_exit (another thread may set it) and of the budget. */
 const POLL_INTERVAL = 1 << 16;
@@ -46,22 +42,18 @@ const HANDLERS = A64.handlers;
 /** The memo arrays of the decoder, for the inlined lookup in the loop. */
 const { memoKey: MEMO_KEY, memoVal: MEMO_VAL } = A64;
 
+/** loop() result: the vCPU powered itself off (PSCI CPU_OFF): sleep, then enter again. */
+const POWERED_OFF = -1;
+
 /** kvm_arch_vcpu_ioctl_run for arm64: returns 0 with an exit in kvm_run, or throws (EINTR...). */
 export function arm64Run(vcpu: Vcpu): number {
   const a = vcpu.archState as Arm64Vcpu;
-  if (a.resetRequest) powerOnReset(vcpu, a);
+  if (!a.hasRun) firstRun(vcpu, a);
+  const sh = a.cpu.shared;
+  const reset = sh.takeReset(vcpu.index);
+  if (reset !== null) powerOnReset(vcpu, a, reset);
   const c = a.cpu;
-  if (c.userGen !== c.syncedGen) {
-    c.syncAll();
-    c.syncedGen = c.userGen;
-  }
-  c.checkMmuGen();
-  c.stop = 0;
-  if (vcpu.vm.kernel.jit) {
-    // A new epoch: userspace may have rewritten guest code since the last run.
-    if (c.jit === null) c.jit = new Jit(c, (vcpu.vm.archState as { jitHotness: number }).jitHotness);
-    c.jit.newEpoch();
-  }
+  enter(vcpu, c);
   let completed = false;
   const reason = exitReason(vcpu);
   if (c.pending !== Pending.NONE) {
@@ -80,33 +72,101 @@ export function arm64Run(vcpu: Vcpu): number {
   if (vcpu.immediateExit) throw KvmError.of('EINTR', 'ioctl');
   setExitReason(vcpu, KVM_EXIT.UNKNOWN);
   vcpu.runDv.setUint16(RUN.flags, 0, true);
-  if (a.mpState === KVM_MP_STATE.STOPPED) return blocked(vcpu);
-  try {
-    // The instruction KVM completed counts as a step: a host single-step exits right away.
-    if (completed && (c.host.control & (KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP)) === (KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP)) {
-      c.insnPc = c.pc;
-      debugExit(c, EC.SOFTSTP_LOW, FSC.DEBUG, 0);
+  let cur = c;
+  for (;;) {
+    // A powered-off vCPU sleeps until a PSCI CPU_ON (from any thread) or a signal; alone on the
+    // thread that owns the VM, nothing could power it on: EINTR at once.
+    if (sh.stopped(vcpu.index)) {
+      if (!vcpu.vm.kernel.mirror && !otherVcpuMayRun(vcpu)) return intr(vcpu);
+      if (kvmVcpuBlock(vcpu, cur.retired, () => !sh.stopped(vcpu.index)) === 'intr') return intr(vcpu);
+      const r = sh.takeReset(vcpu.index);
+      if (r !== null) powerOnReset(vcpu, a, r);
+      cur = a.cpu;
+      enter(vcpu, cur);
     }
-    return loop(vcpu, c);
-  } catch (e) {
-    if (e === EXIT) return 0;
-    throw e;
+    try {
+      // The instruction KVM completed counts as a step: a host single-step exits right away.
+      if (completed && (cur.host.control & (KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP)) === (KVM_GUESTDBG.ENABLE | KVM_GUESTDBG.SINGLESTEP)) {
+        completed = false;
+        cur.insnPc = cur.pc;
+        debugExit(cur, EC.SOFTSTP_LOW, FSC.DEBUG, 0);
+      }
+      const r = loop(vcpu, cur);
+      if (r !== POWERED_OFF) return r;
+    } catch (e) {
+      if (e === EXIT) return 0;
+      throw e;
+    }
   }
 }
 
-function blocked(vcpu: Vcpu): never {
+/**
+ * kvm_arch_vcpu_run_pid_change: the vGIC's frames must be complete (ENXIO, EINVAL, EBUSY), the
+ * timer PPIs distinct; then the timers own their PPIs and the PPI numbers are fixed.
+ */
+function firstRun(vcpu: Vcpu, a: Arm64Vcpu): void {
+  const vm = vcpu.vm;
+  const st = vm.archState as Arm64VmState;
+  if (st.vgic !== null) {
+    vgicMapResources(vm);
+    const [vt, pt] = st.timerPpis;
+    if (vt === pt) throw KvmError.of('EINVAL', 'ioctl', { message: 'the virtual and physical timers share a PPI' });
+  }
+  sharedOf(st).setFlag(VM_FLAG.TIMER_PPIS_IMMUTABLE);
+  a.hasRun = true;
+}
+
+/** What every KVM_RUN starts with: caches synced, the vGIC and lines this thread sees, the timers re-evaluated. */
+function enter(vcpu: Vcpu, c: CpuT): void {
+  if (c.userGen !== c.syncedGen) {
+    c.syncAll();
+    c.syncedGen = c.userGen;
+  }
+  c.checkMmuGen();
+  c.stop = 0;
+  if (vcpu.vm.kernel.jit) {
+    // A new epoch: userspace may have rewritten guest code since the last run.
+    if (c.jit === null) c.jit = new Jit(c, (vcpu.vm.archState as { jitHotness: number }).jitHotness);
+    c.jit.newEpoch();
+  }
+  const st = vcpu.vm.archState as Arm64VmState;
+  const g = vgicOf(vcpu.vm);
+  if (g !== c.gic) {
+    c.gic = g;
+    if (g !== null) {
+      // The timers drive their PPIs (kvm_vgic_set_owner); userspace cannot.
+      g.lock();
+      try {
+        for (const ppi of st.timerPpis.slice(0, 2)) g.owner[g.slot(vcpu.index, ppi)] = OWNER.TIMER;
+      } finally {
+        g.unlock();
+      }
+    }
+  }
+  c.lines = g !== null ? g.outView(vcpu.index) : c.shared.linesView(vcpu.index);
+  c.timerPpis = st.timerPpis;
+  updateTimers(c);
+  c.linesChanged();
+}
+
+/** Whether another vCPU of the VM runs on another thread now (it could power this one on). */
+function otherVcpuMayRun(vcpu: Vcpu): boolean {
+  for (const v of vcpu.vm.vcpus.values()) if (v !== vcpu && v.away === 'attached') return true;
+  return false;
+}
+
+/** KVM_RUN ends as a signal would end it. */
+function intr(vcpu: Vcpu): never {
   exitSimple(vcpu, KVM_EXIT.INTR);
   throw KvmError.of('EINTR', 'ioctl');
 }
 
 /** PSCI CPU_ON: kvm_reset_vcpu with the requested entry point and context id. */
-function powerOnReset(vcpu: Vcpu, a: Arm64Vcpu): void {
-  const req = a.resetRequest!;
-  a.resetRequest = null;
+function powerOnReset(vcpu: Vcpu, a: Arm64Vcpu, req: { pc: number; r0lo: number; r0hi: number }): void {
   const old = a.cpu;
   const c = new Cpu(vcpu, a.host, mpidrFor(vcpu.id));
   c.psciVersion = old.psciVersion;
-  c.cntvoff = old.cntvoff;
+  c.retired = old.retired;
   c.pc = req.pc;
   c.x[0] = req.r0lo;
   c.x[1] = req.r0hi;
@@ -118,18 +178,17 @@ function loop(vcpu: Vcpu, c: CpuT): number {
   const budget = vcpu.vm.kernel.runBudget;
   const start = c.retired;
   const timer = vcpu.timer;
-  const requests = vcpu.requests;
   let faults = 0;
   for (;;) {
     try {
-      // vcpu->requests: a kick from any thread stops the run between blocks (jitRun/fastRun check it).
-      if (requests[0] !== 0) checkRequests(vcpu);
-      const lim = Math.min(POLL_INTERVAL, budget - (c.retired - start + faults)); // never past the budget
-      const chunk = timer.quiet ? lim : timer.budget(lim, c.retired); // nor a timer deadline
+      // An interrupt the vCPU may take now (vGIC output or CPU line, unmasked): at this boundary.
+      if ((c.attn & ATTN_IRQ) !== 0) c.takeInterrupt();
+      // Never past the run budget; on the deterministic clock, exactly to the next timer deadline.
+      const lim = Math.min(POLL_INTERVAL, budget - (c.retired - start + faults));
+      const n = timer.quiet ? lim : timer.budget(lim, c.retired);
       if (c.attn !== 0) slowStep(c);
-      else if (c.jit !== null) jitRun(c, chunk, requests);
-      else fastRun(c, chunk, requests);
-      if (!timer.quiet) timer.poll(c.retired);
+      else if (c.jit !== null) jitRun(c, n);
+      else fastRun(c, n);
       if (c.stop !== 0) {
         const exit = (c.stop & STOP_EXIT) !== 0;
         c.stop = 0;
@@ -148,11 +207,16 @@ function loop(vcpu: Vcpu, c: CpuT): number {
         if (postException(c, s)) return 0;
       } else if (e === EXIT) {
         c.stepping = STEP_NONE;
-        if (c.blocked) {
-          c.blocked = false;
-          return blocked(vcpu);
-        }
-        return 0;
+        if (!c.blocked) return 0;
+        c.blocked = false;
+        // PSCI CPU_OFF: arm64Run sleeps until a CPU_ON resets the vCPU.
+        if (c.shared.stopped(c.vcpuIdx)) return POWERED_OFF;
+        // WFI, PSCI CPU_SUSPEND (kvm_vcpu_wfi): sleep until an interrupt is pending for this vCPU,
+        // masked or not; a signal (or the owner thread's wait limit) ends KVM_RUN with EINTR.
+        // Without a vGIC, on the thread that owns the VM nothing could wake it: EINTR at once.
+        if (c.gic === null && !vcpu.vm.kernel.mirror && c.lines[0] === 0) return intr(vcpu);
+        if (kvmVcpuBlock(vcpu, c.retired, () => c.lines[0] !== 0) === 'intr') return intr(vcpu);
+        c.linesChanged();
       } else if (e instanceof KvmError) {
         throw e;
       } else {
@@ -172,22 +236,17 @@ function loop(vcpu: Vcpu, c: CpuT): number {
       exitSimple(vcpu, KVM_EXIT.INTR);
       throw KvmError.of('EINTR', 'ioctl');
     }
+    // Timers that came due (their PPIs rise), then kicks from any thread (vcpu->requests).
+    if (!timer.quiet) timer.poll(c.retired);
+    const req = c.req[0]!;
+    if (req !== 0) {
+      Atomics.and(c.req, 0, ~req);
+      if (req & KVM_REQ.SIGNAL) return intr(vcpu);
+      c.linesChanged();
+    }
     // The VMM (on another thread, for a vCPU running on a worker) may have changed memslots or
     // harvested dirty pages: drop stale host translations.
     c.checkMmuGen();
-  }
-}
-
-/**
- * Services vcpu->requests (src/kernel/requests.ts): KVM_REQ.SIGNAL ends KVM_RUN as a signal would.
- * [irqchip hook] the vGIC consumes KVM_REQ.EVENT here (a pending interrupt to take); until it
- * exists, the wake-up bits have nothing to do and are dropped.
- */
-function checkRequests(vcpu: Vcpu): void {
-  const req = Atomics.and(vcpu.requests, 0, ~(KVM_REQ.SIGNAL | KVM_REQ.EVENT | KVM_REQ.UNBLOCK));
-  if (req & KVM_REQ.SIGNAL) {
-    exitSimple(vcpu, KVM_EXIT.INTR);
-    throw KvmError.of('EINTR', 'ioctl');
   }
 }
 
@@ -219,14 +278,14 @@ function slowStep(c: CpuT): void {
  * The hot loop: at most `n` instructions while nothing needs per-instruction checks. `attn` is
  * looked at only when the fetch page changes (whatever sets it also invalidates `fetchVa`).
  */
-function fastRun(c: CpuT, n: number, requests: Int32Array | null = null): number {
+function fastRun(c: CpuT, n: number): number {
   let i = 0;
   try {
     for (; i < n; i++) {
       const pc = c.pc;
       let off = pc - c.fetchVa;
       if (!(off >= 0 && off < 4096)) {
-        if (c.attn !== 0 || (requests !== null && requests[0] !== 0)) break;
+        if (c.attn !== 0 || c.req[0] !== 0) break;
         c.fetchSlow();
         off = pc - c.fetchVa;
       }
@@ -257,7 +316,7 @@ function fastRun(c: CpuT, n: number, requests: Int32Array | null = null): number
  * translation); a block that does not fit the remaining budget does too, instruction by
  * instruction, so the budget is exact.
  */
-function jitRun(c: CpuT, n: number, requests: Int32Array): void {
+function jitRun(c: CpuT, n: number): void {
   const jit = c.jit!;
   const table = jit.table;
   const stop = c.retired + n;
@@ -265,7 +324,7 @@ function jitRun(c: CpuT, n: number, requests: Int32Array): void {
   try {
     for (;;) {
       const left = stop - c.retired;
-      if (left <= 0 || c.attn !== 0 || requests[0] !== 0) return;
+      if (left <= 0 || c.attn !== 0 || c.req[0] !== 0) return;
       const pc = c.pc;
       let b = table[(pc >>> 2) & TABLE_MASK]!;
       if (b.va !== pc || b.key !== c.jitKey) b = jit.lookup(pc);

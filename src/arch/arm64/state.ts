@@ -9,7 +9,8 @@
  * means SP index 62 directly; encodings where it means XZR go through {@link ZR} / {@link WZ}.
  * @module
  */
-import { CNTFRQ, SYSREGS, SYSREG_INDEX, SYSREG_BY_KEY } from './sysregs.js';
+import { array, s32, struct, u8 } from '../../uapi/layout.js';
+import { SYSREGS, SYSREG_INDEX, SYSREG_BY_KEY } from './sysregs.js';
 
 /** PSTATE bits (SPSR layout). */
 export const PSTATE = {
@@ -38,11 +39,29 @@ export const WZ = Int32Array.from({ length: 32 }, (_, r) => (r === 31 ? SINK_SLO
 
 const TWO32 = 4294967296;
 
+/**
+ * The register arrays of a vCPU, declared once with the uapi layout engine: they are views at
+ * these offsets of one buffer (`Arm64State.hot`), so a backend that keeps CPU state in linear
+ * memory (wasm) takes its offsets from this declaration, and moving a vCPU between threads copies
+ * one block. PSTATE fields and the PC are JS properties (V8 keeps them unboxed); they join the
+ * layout when a backend needs them in memory.
+ */
+export const ARM64_HOT = struct('vkvm_arm64_hot', {
+  x: array(s32, 68),
+  sp_bank: array(s32, 4),
+  elr: array(s32, 2),
+  sys_lo: array(s32, SYSREGS.length),
+  sys_hi: array(s32, SYSREGS.length),
+  vr: array(u8, 33 * 16),
+});
+
 export class Arm64State {
+  /** The hot register arrays (ARM64_HOT), as one block of bytes. */
+  readonly hot = new Uint8Array(ARM64_HOT.size);
   /** X0-X30, current SP, XZR, sink (see the module comment). */
-  readonly x = new Int32Array(68);
+  readonly x = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('x'), 68);
   /** The banked stack pointers not currently selected: [sp0lo, sp0hi, sp1lo, sp1hi]. */
-  readonly spBank = new Int32Array(4);
+  readonly spBank = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sp_bank'), 4);
   /** PC as a signed 64-bit value (exact for every canonical 48-bit address). */
   pc = 0;
   /** Exception level: 0 or 1. */
@@ -60,30 +79,23 @@ export class Arm64State {
   /** PSTATE.IL (illegal execution state) */
   il = 0;
   /** ELR_EL1 as lo/hi. */
-  readonly elr = new Int32Array(2);
+  readonly elr = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('elr'), 2);
   /** SPSR_EL1 (its 32 defined bits). */
   spsrEl1 = 0;
   /** SPSR_abt, _und, _irq, _fiq (KVM_NR_SPSR = 5 with SPSR_EL1 first): AArch32 leftovers, storage only. */
   readonly spsr32: bigint[] = [0n, 0n, 0n, 0n];
   /** V0-V31, 16 bytes each (little-endian lanes), plus one scratch register at [512, 528). */
-  readonly vr = new Uint8Array(33 * 16);
-  readonly vdv = new DataView(this.vr.buffer);
+  readonly vr = new Uint8Array(this.hot.buffer, ARM64_HOT.offsetOf('vr'), 33 * 16);
+  readonly vdv = new DataView(this.hot.buffer, ARM64_HOT.offsetOf('vr'), 33 * 16);
   fpsr = 0;
   fpcr = 0;
   /** System registers by SYSREGS position, lo/hi. */
-  readonly sysLo = new Int32Array(SYSREGS.length);
-  readonly sysHi = new Int32Array(SYSREGS.length);
+  readonly sysLo = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sys_lo'), SYSREGS.length);
+  readonly sysHi = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sys_hi'), SYSREGS.length);
   /** Bumped whenever userspace changes state the interpreter caches (ONE_REG writes). */
   userGen = 0;
   /** KVM_REG_ARM_PSCI_VERSION: 0x1 (PSCI 0.1), 0x2 (0.2) or 0x10000 (1.0, KVM's default for PSCI_0_2). */
   psciVersion = 0x10000;
-  /** Virtual counter offset: CNTVCT = CNTPCT - cntvoff (ticks at CNTFRQ); the vCPU sets it at reset. */
-  cntvoff = 0;
-
-  /** Guest time, ns: the VM clock as this vCPU sees it (src/kernel/timer.ts); the vCPU overrides it. */
-  clockNs(): number {
-    return 0;
-  }
 
   constructor(mpidr = 0x80000000n) {
     SYSREGS.forEach((r, i) => {
@@ -198,16 +210,6 @@ export class Arm64State {
   static resetOf(key: number): bigint | undefined {
     return SYSREG_BY_KEY.get(key)?.reset;
   }
-}
-
-/** The physical counter (CNTPCT_EL0): the VM clock in generic-timer ticks (CNTFRQ Hz). */
-export function hostTicks(s: Arm64State): number {
-  return Math.floor(s.clockNs() * (CNTFRQ / 1e9));
-}
-
-/** The vCPU's virtual counter (CNTVCT_EL0). */
-export function counterNow(s: Arm64State): number {
-  return hostTicks(s) - s.cntvoff;
 }
 
 /** Combines a lo/hi pair into a double (exact while |value| < 2^53). */

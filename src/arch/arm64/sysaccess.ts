@@ -7,56 +7,53 @@
  * when KVM_CAP_ARM_IDSR_TO_USER is enabled: those exit to userspace (KVM_EXIT_ARM_IDSR).
  * @module
  */
-import * as __exits from '../../kernel/exits.js';
-import * as __index from '../../uapi/index.js';
-import * as __arm64 from '../../uapi/arm64.js';
-import type { Cpu } from './cpu.js';
-import * as __cpu from './cpu.js';
-import * as __state from './state.js';
-import * as __sysregs from './sysregs.js';
-import * as __debug from './debug.js';
-// Imported bindings as module locals: loaders that compile ESM to getters stay off the hot path.
-const { RUN, setExitReason } = __exits;
-const { arm64 } = __index;
-const { KVM_ARM_IDSR } = __arm64;
-const { EXIT, Pending } = __cpu;
-const { counterNow, hostTicks, numHi, numLo, pairToNum, sysreg } = __state;
-const { NUM_BRPS, NUM_WRPS, SR, SYSREGS } = __sysregs;
-const { debugRegsChanged } = __debug;
+import { RUN, setExitReason } from '../../kernel/exits.js';
+import { arm64 } from '../../uapi/index.js';
+import { KVM_ARM_IDSR } from '../../uapi/arm64.js';
+import { EXIT, LINE_FIQ, LINE_IRQ, Pending, type Cpu } from './cpu.js';
+import { numHi, numLo, sysreg } from './state.js';
+import { counter, ctlOf, CTL_ENABLE, CTL_ISTATUS, expired, PTIMER, setCtl, setCval, setTval, tval, VTIMER } from './timer.js';
+import { iccAccess, RES, UNDEF } from './vgic/cpuif.js';
+import { GIC_V3 } from './vgic/vgic.js';
+import { NUM_BRPS, NUM_WRPS, SR, SYSREGS } from './sysregs.js';
+import { debugRegsChanged } from './debug.js';
 
 /** Special registers handled in code, by key. */
-const enum Sp {
-  NZCV = 1,
-  DAIF,
-  FPCR,
-  FPSR,
-  CURRENT_EL,
-  SPSEL,
-  SP_EL0,
-  ELR_EL1,
-  SPSR_EL1,
-  CNTFRQ,
-  CNTVCT,
-  CNTPCT,
-  CNTV_CTL,
-  CNTV_CVAL,
-  CNTV_TVAL,
-  CNTP_CTL,
-  CNTP_CVAL,
-  CNTP_TVAL,
-  CCSIDR,
-  OSLAR,
-  MDCCSR,
-  DBG,
-  MMU,
-  CPACR,
-  MDSCR,
-  CONTEXTIDR,
-  OSDLR,
-  CLAIMSET,
-  CLAIMCLR,
-  OSLSR,
-}
+const Sp = {
+  NZCV: 1,
+  DAIF: 2,
+  FPCR: 3,
+  FPSR: 4,
+  CURRENT_EL: 5,
+  SPSEL: 6,
+  SP_EL0: 7,
+  ELR_EL1: 8,
+  SPSR_EL1: 9,
+  CNTFRQ: 10,
+  CNTVCT: 11,
+  CNTPCT: 12,
+  CNTV_CTL: 13,
+  CNTV_CVAL: 14,
+  CNTV_TVAL: 15,
+  CNTP_CTL: 16,
+  CNTP_CVAL: 17,
+  CNTP_TVAL: 18,
+  CCSIDR: 19,
+  OSLAR: 20,
+  MDCCSR: 21,
+  DBG: 22,
+  MMU: 23,
+  CPACR: 24,
+  MDSCR: 25,
+  CONTEXTIDR: 26,
+  OSDLR: 27,
+  CLAIMSET: 28,
+  CLAIMCLR: 29,
+  OSLSR: 30,
+  ISR: 31,
+  GIC: 32,
+} as const;
+type Sp = (typeof Sp)[keyof typeof Sp];
 
 /** key -> (kind << 16 | index). kind 1: plain SYSREGS index; kind 2: special. */
 const ACCESS = new Int32Array(1 << 16);
@@ -106,6 +103,8 @@ special(SYSREGS[SR.MDSCR]!.key, Sp.MDSCR);
 special(SYSREGS[SR.CONTEXTIDR]!.key, Sp.CONTEXTIDR);
 special(SYSREGS[SR.OSDLR]!.key, Sp.OSDLR);
 special(SYSREGS[SR.OSLSR]!.key, Sp.OSLSR);
+special(SYSREGS[SR.ISR]!.key, Sp.ISR);
+for (const r of SYSREGS) if (r.gic) special(r.key, Sp.GIC);
 
 /** Write masks as lo/hi by SYSREGS index. */
 const WMASK_LO = Int32Array.from(SYSREGS, (r) => Number((r.wmask ?? 0xffffffffffffffffn) & 0xffffffffn) | 0);
@@ -268,47 +267,43 @@ function specialAccess(c: Cpu, sp: Sp, key: number, read: boolean, rt: number): 
     case Sp.CNTPCT:
       if (!read) c.undef();
       if (el0 && (lo[SR.CNTKCTL]! & (sp === Sp.CNTVCT ? 2 : 1)) === 0) c.undef();
-      setRtNum(c, rt, sp === Sp.CNTVCT ? counterNow(c) : hostTicks(c));
+      setRtNum(c, rt, counter(c, sp === Sp.CNTVCT ? VTIMER : PTIMER));
       return;
     case Sp.CNTV_CTL:
     case Sp.CNTV_CVAL:
-    case Sp.CNTV_TVAL: {
-      if (el0 && (lo[SR.CNTKCTL]! & (1 << 8)) === 0) c.undef(); // EL0VTEN
-      const now = counterNow(c);
-      const cval = pairToNum(lo[SR.TIMER_CVAL]!, hi[SR.TIMER_CVAL]!);
-      if (sp === Sp.CNTV_CTL) {
-        if (read) {
-          const ctl = lo[SR.TIMER_CTL]! & 3;
-          setRt(c, rt, ctl | ((ctl & 1) && now >= cval ? 4 : 0), 0);
-        } else lo[SR.TIMER_CTL] = xlo(c, rt) & 3;
-      } else if (sp === Sp.CNTV_CVAL) {
-        if (read) setRt(c, rt, lo[SR.TIMER_CVAL]!, hi[SR.TIMER_CVAL]!);
-        else {
-          lo[SR.TIMER_CVAL] = xlo(c, rt);
-          hi[SR.TIMER_CVAL] = xhi(c, rt);
-        }
-      } else if (read) setRt(c, rt, (cval - now) | 0, 0);
-      else {
-        const v = now + xlo(c, rt);
-        lo[SR.TIMER_CVAL] = numLo(v);
-        hi[SR.TIMER_CVAL] = numHi(v);
-      }
-      return;
-    }
+    case Sp.CNTV_TVAL:
     case Sp.CNTP_CTL:
     case Sp.CNTP_CVAL:
     case Sp.CNTP_TVAL: {
-      if (el0 && (lo[SR.CNTKCTL]! & (1 << 9)) === 0) c.undef(); // EL0PTEN
-      const t = c;
-      const now = hostTicks(c);
-      if (sp === Sp.CNTP_CTL) {
-        if (read) setRt(c, rt, t.ptCtl | ((t.ptCtl & 1) && now >= t.ptCval ? 4 : 0), 0);
-        else t.ptCtl = xlo(c, rt) & 3;
-      } else if (sp === Sp.CNTP_CVAL) {
-        if (read) setRtNum(c, rt, t.ptCval);
-        else t.ptCval = pairToNum(xlo(c, rt), xhi(c, rt));
-      } else if (read) setRt(c, rt, (t.ptCval - now) | 0, 0);
-      else t.ptCval = now + xlo(c, rt);
+      const t = sp === Sp.CNTV_CTL || sp === Sp.CNTV_CVAL || sp === Sp.CNTV_TVAL ? VTIMER : PTIMER;
+      if (el0 && (lo[SR.CNTKCTL]! & (t === VTIMER ? 1 << 8 : 1 << 9)) === 0) c.undef(); // EL0VTEN / EL0PTEN
+      if (sp === Sp.CNTV_CTL || sp === Sp.CNTP_CTL) {
+        // ISTATUS while enabled and due (ENABLE clear: reads 0, as QEMU's).
+        if (read) {
+          const ctl = ctlOf(c, t);
+          setRt(c, rt, ctl | (ctl & CTL_ENABLE && expired(c, t) ? CTL_ISTATUS : 0), 0);
+        } else setCtl(c, t, xlo(c, rt));
+      } else if (sp === Sp.CNTV_CVAL || sp === Sp.CNTP_CVAL) {
+        const i = t === VTIMER ? SR.TIMER_CVAL : SR.PTIMER_CVAL;
+        if (read) setRt(c, rt, lo[i]!, hi[i]!);
+        else setCval(c, t, xlo(c, rt), xhi(c, rt));
+      } else if (read) setRt(c, rt, tval(c, t), 0);
+      else setTval(c, t, xlo(c, rt));
+      return;
+    }
+    case Sp.ISR:
+      // ISR_EL1: the pending interrupts (I bit 7: IRQ, F bit 6: FIQ), whatever PSTATE masks.
+      if (el0 || !read) c.undef();
+      setRt(c, rt, ((c.lines[0]! & LINE_IRQ) << 7) | ((c.lines[0]! & LINE_FIQ) << 5), 0);
+      return;
+    case Sp.GIC: {
+      // The GICv3 CPU interface: a vGICv3's, else UNDEF (as KVM traps it without one).
+      const g = c.gic;
+      if (el0 || g === null || g.model !== GIC_V3) c.undef();
+      if (iccAccess(g!, c.vcpuIdx, key, read, xlo(c, rt), xhi(c, rt)) === UNDEF) c.undef();
+      if (read) setRt(c, rt, RES.lo, RES.hi);
+      // An interrupt may have become deliverable (PMR, EOI, IGRPEN) or gone (IAR): re-derive.
+      c.linesChanged();
       return;
     }
     case Sp.CCSIDR:

@@ -18,6 +18,8 @@ export interface SysRegDef {
   readonly wmask?: bigint;
   /** Not in KVM_GET_REG_LIST / ONE_REG (write-only or computed registers). */
   readonly hidden?: boolean;
+  /** A GICv3 CPU-interface register (ICC_*): the guest reaches the vGIC (vgic/cpuif.ts), UNDEF without one. */
+  readonly gic?: boolean;
 }
 
 const key = (op0: number, op1: number, crn: number, crm: number, op2: number): number =>
@@ -68,7 +70,9 @@ export const SYSREGS: readonly SysRegDef[] = [
   ID('MVFR0_EL1', 3, 0),
   ID('MVFR1_EL1', 3, 1),
   ID('MVFR2_EL1', 3, 2),
-  ID('ID_AA64PFR0_EL1', 4, 0, 0x11n), // EL0/EL1 AArch64 only, FP and AdvSIMD implemented, no GIC sysregs
+  // EL0/EL1 AArch64 only, FP and AdvSIMD implemented, GIC system registers (the host's GICv3, as
+  // KVM reports on one whatever vGIC the VM has).
+  ID('ID_AA64PFR0_EL1', 4, 0, 0x01000011n),
   ID('ID_AA64PFR1_EL1', 4, 1),
   ID('ID_AA64ZFR0_EL1', 4, 4),
   ID('ID_AA64DFR0_EL1', 5, 0, ID_AA64DFR0),
@@ -111,6 +115,43 @@ export const SYSREGS: readonly SysRegDef[] = [
   R('KVM_REG_ARM_TIMER_CTL', 3, 3, 14, 3, 1, 0n, { wmask: 0x3n }),
   R('KVM_REG_ARM_TIMER_CNT', 3, 3, 14, 3, 2),
   R('KVM_REG_ARM_TIMER_CVAL', 3, 3, 14, 0, 2),
+  // The physical timer's ONE_REGs carry their own encodings (CNTP_CTL, CNTPCT, CNTP_CVAL).
+  R('KVM_REG_ARM_PTIMER_CTL', 3, 3, 14, 2, 1, 0n, { wmask: 0x3n }),
+  R('KVM_REG_ARM_PTIMER_CNT', 3, 3, 14, 0, 1),
+  R('KVM_REG_ARM_PTIMER_CVAL', 3, 3, 14, 2, 2),
+  // Interrupt status (ISR_EL1: the vCPU's pending IRQ/FIQ), computed.
+  R('ISR_EL1', 3, 0, 12, 1, 0, 0n, { hidden: true, ro: true }),
+  // The GICv3 CPU interface: state in the vGIC, saved through KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS.
+  ...(
+    [
+      ['ICC_PMR_EL1', 4, 6, 0],
+      ['ICC_IAR0_EL1', 12, 8, 0],
+      ['ICC_EOIR0_EL1', 12, 8, 1],
+      ['ICC_HPPIR0_EL1', 12, 8, 2],
+      ['ICC_BPR0_EL1', 12, 8, 3],
+      ['ICC_AP0R0_EL1', 12, 8, 4],
+      ['ICC_AP0R1_EL1', 12, 8, 5],
+      ['ICC_AP0R2_EL1', 12, 8, 6],
+      ['ICC_AP0R3_EL1', 12, 8, 7],
+      ['ICC_AP1R0_EL1', 12, 9, 0],
+      ['ICC_AP1R1_EL1', 12, 9, 1],
+      ['ICC_AP1R2_EL1', 12, 9, 2],
+      ['ICC_AP1R3_EL1', 12, 9, 3],
+      ['ICC_DIR_EL1', 12, 11, 1],
+      ['ICC_RPR_EL1', 12, 11, 3],
+      ['ICC_SGI1R_EL1', 12, 11, 5],
+      ['ICC_ASGI1R_EL1', 12, 11, 6],
+      ['ICC_SGI0R_EL1', 12, 11, 7],
+      ['ICC_IAR1_EL1', 12, 12, 0],
+      ['ICC_EOIR1_EL1', 12, 12, 1],
+      ['ICC_HPPIR1_EL1', 12, 12, 2],
+      ['ICC_BPR1_EL1', 12, 12, 3],
+      ['ICC_CTLR_EL1', 12, 12, 4],
+      ['ICC_SRE_EL1', 12, 12, 5],
+      ['ICC_IGRPEN0_EL1', 12, 12, 6],
+      ['ICC_IGRPEN1_EL1', 12, 12, 7],
+    ] as const
+  ).map(([name, crn, crm, op2]) => R(name, 3, 0, crn, crm, op2, 0n, { hidden: true, gic: true })),
   // Debug
   R('MDCCINT_EL1', 2, 0, 0, 2, 0),
   R('MDSCR_EL1', 2, 0, 0, 2, 2),
@@ -165,6 +206,10 @@ export const SR = {
   TIMER_CTL: sysIndex('KVM_REG_ARM_TIMER_CTL'),
   TIMER_CNT: sysIndex('KVM_REG_ARM_TIMER_CNT'),
   TIMER_CVAL: sysIndex('KVM_REG_ARM_TIMER_CVAL'),
+  PTIMER_CTL: sysIndex('KVM_REG_ARM_PTIMER_CTL'),
+  PTIMER_CNT: sysIndex('KVM_REG_ARM_PTIMER_CNT'),
+  PTIMER_CVAL: sysIndex('KVM_REG_ARM_PTIMER_CVAL'),
+  ISR: sysIndex('ISR_EL1'),
   MDSCR: sysIndex('MDSCR_EL1'),
   OSLSR: sysIndex('OSLSR_EL1'),
   OSDLR: sysIndex('OSDLR_EL1'),

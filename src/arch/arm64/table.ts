@@ -7,9 +7,11 @@
 import type { Cpu } from './cpu.js';
 import { Decoder } from './decoder.js';
 import { DP_ENCODINGS } from './insn-dp.js';
+import { DP_REG_ENCODINGS } from './insn-dp-reg.js';
+import { ATOMIC_ENCODINGS } from './insn-atomic.js';
 import { LDST_ENCODINGS } from './insn-ldst.js';
 import { SIMD_ENCODINGS } from './insn-simd.js';
 import { SYS_ENCODINGS } from './insn-sys.js';
 
 /** The compiled A64 table. */
-export const A64 = new Decoder([...DP_ENCODINGS, ...SYS_ENCODINGS, ...LDST_ENCODINGS, ...SIMD_ENCODINGS], (c: Cpu) => c.raise(0, 0));
+export const A64 = new Decoder([...DP_ENCODINGS, ...DP_REG_ENCODINGS, ...SYS_ENCODINGS, ...LDST_ENCODINGS, ...ATOMIC_ENCODINGS, ...SIMD_ENCODINGS], (c: Cpu) => c.raise(0, 0));

@@ -23,6 +23,9 @@
 #define AP_EL0  (1 << 6)
 #define ATTR_DEV (1 << 2)
 #define PXN     (1 << 53)
+#define GP      (1 << 50)               /* BTI guarded page: not an address bit */
+#define DBM     (1 << 51)               /* dirty bit modifier (Linux's PTE_WRITE): not an address bit */
+#define OA48    (1 << 48)               /* an output-address bit beyond a 48-bit PA */
 
 .macro put_desc table, index, value
   movq x9, \value
@@ -47,8 +50,10 @@ _start:
   /* D (index 3) invalid */
   put_desc PT_L3, 4, ((PAGES + 0x4000) | PAGE | AF | SH_IS | AP_EL0) /* E: EL0 RW (so PXN) */
   put_desc PT_L3, 5, ((PAGES + 0x5000) | PAGE | AF | ATTR_DEV)      /* F: Device-nGnRnE */
+  put_desc PT_L3, 6, ((PAGES + 0x6000) | PAGE | AF | SH_IS | GP | DBM) /* G: RW, GP and DBM set */
+  put_desc PT_L3, 7, ((PAGES + 0x7000) | PAGE | AF | SH_IS | OA48)  /* H: address size fault */
   put_desc PT1, 0, (PT1_L2 | TABLE)
-  put_desc PT1_L2, 1, (PAGES | BLOCK | AF | SH_IS)                  /* HIGH + 2 MiB -> PAGES */
+  put_desc PT1_L2, 1, (PAGES | BLOCK | AF | SH_IS | GP | DBM)      /* HIGH + 2 MiB -> PAGES */
   movq x0, 0x00000000000000ff         /* MAIR: attr0 normal WB, attr1 Device-nGnRnE */
   msr mair_el1, x0
   movq x0, ((25 << 0) | (25 << 16) | (2 << 30) | (5 << 32) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 24) | (1 << 26) | (3 << 28))
@@ -103,6 +108,15 @@ _start:
   adr x21, 1f
   mov x22, x6
 1:ldr x1, [x6]
+
+  add x6, x2, #0x6000                 /* G: GP and DBM are no address bits */
+  movq x7, 0x6666
+  str x7, [x6]
+  ldr x28, [x6]
+  add x6, x2, #0x7000                 /* H: OA bit 48 set: AT reports an address size fault */
+  at s1e1r, x6
+  isb
+  mrs x29, par_el1
 
   at s1e1r, x2                        /* AT: PAR_EL1 */
   isb

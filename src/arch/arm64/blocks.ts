@@ -1,0 +1,235 @@
+/**
+ * The arm64 block cache: guest basic blocks decoded once, cached per vCPU by virtual address and
+ * execution mode, and translated (jit.ts) once hot.
+ *
+ * - A block runs from its first instruction to the first one that may change control flow or
+ *   processor mode (rows marked `ends`: branches, exception generation, system instructions,
+ *   WFI/WFE, UNALLOCATED), to the end of its 4 KiB page, or to MAX_BLOCK instructions.
+ * - Blocks start cold: the dispatcher interprets them (run.ts) and counts executions; after
+ *   `hotness` executions the block is translated.
+ * - Correctness under code changes: every block remembers its instruction words and guest page.
+ *   Guest writes to a page holding blocks never use the write TLB; they reach `codeWrite`, which
+ *   drops the overlapping blocks before the store lands and tells the running block to stop
+ *   (`Cpu.stop`), so self-modifying code sees its new instructions at once. Writes userspace
+ *   makes between runs (through its mapping, invisible here) are caught by revalidation: each
+ *   KVM_RUN starts a new epoch, and a block's words are compared with guest memory the first
+ *   time it runs in an epoch.
+ * @module
+ */
+import { STOP_CODE, type Cpu } from './cpu.js';
+import { endsBlock } from './decoder.js';
+import { translate, type BlockFn } from './jit.js';
+import { A64 } from './table.js';
+
+/** Longest block, in instructions. */
+const MAX_BLOCK = 96;
+/** Direct-mapped dispatch table size (entries, a power of two). */
+export const TABLE_SIZE = 4096;
+export const TABLE_MASK = TABLE_SIZE - 1;
+/** Executions of a block before it is translated (interpreted until then). */
+export const DEFAULT_HOTNESS = 16;
+
+/** A decoded guest block. */
+export class Block {
+  /** Translation, null while cold. */
+  fn: BlockFn | null = null;
+  /** Executions while cold. */
+  hits = 0;
+  /** `Cpu.jitKey` the block was last validated under (epoch and mode); -1 when invalid. */
+  key = -1;
+  valid = true;
+  /** Translation failed once (an emulator bug): stay interpreted. */
+  noJit = false;
+  /** Instructions in the block. */
+  readonly len: number;
+
+  constructor(
+    /** Guest virtual address of the first instruction. */
+    readonly va: number,
+    /** Execution-mode key (Cpu.modeKey) it was decoded for. */
+    readonly mode: number,
+    /** Guest frame holding it, and the byte offset of its first word in that frame. */
+    readonly gfn: number,
+    readonly off: number,
+    /** Its instruction words and handler ids. */
+    readonly words: Int32Array,
+    readonly ids: Uint16Array,
+  ) {
+    this.len = words.length;
+  }
+}
+
+/** The blocks decoded from one guest frame, with a per-word count of blocks covering it. */
+class CodePage {
+  readonly blocks: Block[] = [];
+  readonly cover = new Uint16Array(1024);
+}
+
+const DUMMY = new Block(NaN, -1, -1, 0, new Int32Array(0), new Uint16Array(0));
+
+/** Per-vCPU JIT state. */
+export class Jit {
+  /** Dispatch table indexed by (pc >>> 2) & TABLE_MASK. */
+  readonly table: Block[] = new Array<Block>(TABLE_SIZE).fill(DUMMY);
+  private readonly byVa = new Map<number, Block[]>();
+  /** Guest frames holding decoded blocks (their writes go through `codeWrite`). */
+  readonly pages = new Map<number, CodePage>();
+  /** Revalidation epoch: bumped by every KVM_RUN. */
+  epoch = 1;
+  /** Blocks translated (statistics for tests and benchmarks). */
+  compiled = 0;
+  /** Blocks dropped because guest code wrote to them. */
+  invalidated = 0;
+  /** Blocks whose translation failed (an emulator bug; they stay interpreted). */
+  failed = 0;
+  /** The first translation error, for tests. */
+  lastError: unknown = null;
+
+  constructor(
+    private readonly c: Cpu,
+    /** Executions before translation (0: translate at first sight). */
+    readonly hotness: number,
+  ) {}
+
+  /** A new KVM_RUN: blocks must be compared with guest memory again before they run. */
+  newEpoch(): void {
+    this.epoch++;
+    if (this.epoch > 0x3fffff) this.epoch = 1;
+    this.c.updateJitKey();
+  }
+
+  /** Drops the virtual-address index (TLB flush): blocks are found again through their words. */
+  flushVa(): void {
+    this.table.fill(DUMMY);
+  }
+
+  /**
+   * The block at `pc` (c.pc): the cached one if its words still match guest memory, else a newly
+   * decoded one. Raises the fetch faults (through Cpu.fetchSlow).
+   */
+  lookup(pc: number): Block {
+    const c = this.c;
+    let off = pc - c.fetchVa;
+    if ((pc & 3) !== 0 || !(off >= 0 && off < 4096) || c.fetchEl !== c.el) {
+      c.fetchSlow();
+      off = pc - c.fetchVa;
+    }
+    const gfn = c.fetchGfn;
+    const words = c.fetchWords;
+    const w0 = off >>> 2;
+    const mode = c.modeKey;
+    const list = this.byVa.get(pc);
+    if (list !== undefined) {
+      for (let i = 0; i < list.length; i++) {
+        const b = list[i]!;
+        if (b.mode !== mode || b.gfn !== gfn) continue;
+        if (!sameWords(b.words, words, w0)) {
+          this.drop(b);
+          i--;
+          continue;
+        }
+        b.key = c.jitKey;
+        this.table[(pc >>> 2) & TABLE_MASK] = b;
+        return b;
+      }
+    }
+    const b = this.decode(pc, mode, gfn, off, words);
+    b.key = c.jitKey;
+    this.table[(pc >>> 2) & TABLE_MASK] = b;
+    if (this.hotness === 0) this.compile(b);
+    return b;
+  }
+
+  private decode(pc: number, mode: number, gfn: number, off: number, words: Int32Array): Block {
+    const w0 = off >>> 2;
+    const ids: number[] = [];
+    for (let k = w0; k < 1024 && ids.length < MAX_BLOCK; k++) {
+      const w = words[k]!;
+      const id = A64.decode(w);
+      ids.push(id);
+      if (endsBlock(A64.encoding(id), w)) break;
+    }
+    const b = new Block(pc, mode, gfn, off, words.slice(w0, w0 + ids.length), Uint16Array.from(ids));
+    let list = this.byVa.get(pc);
+    if (list === undefined) this.byVa.set(pc, (list = []));
+    list.push(b);
+    let page = this.pages.get(gfn);
+    if (page === undefined) {
+      this.pages.set(gfn, (page = new CodePage()));
+      // Writes to this frame must now reach codeWrite: no write TLB entry may point at it.
+      this.c.flushWriteTlb();
+    }
+    page.blocks.push(b);
+    for (let k = 0; k < ids.length; k++) page.cover[w0 + k]!++;
+    return b;
+  }
+
+  /** Translates `b` (jit.ts). */
+  compile(b: Block): void {
+    if (b.fn !== null || b.noJit) return;
+    try {
+      b.fn = translate(b);
+      this.compiled++;
+    } catch (e) {
+      b.noJit = true;
+      this.failed++;
+      this.lastError ??= e;
+    }
+  }
+
+  /** Removes `b` from every index. */
+  private drop(b: Block): void {
+    if (!b.valid) return;
+    b.valid = false;
+    b.key = -1;
+    const list = this.byVa.get(b.va);
+    if (list !== undefined) {
+      const i = list.indexOf(b);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.byVa.delete(b.va);
+    }
+    const page = this.pages.get(b.gfn);
+    if (page !== undefined) {
+      const i = page.blocks.indexOf(b);
+      if (i >= 0) page.blocks.splice(i, 1);
+      const w0 = b.off >>> 2;
+      for (let k = 0; k < b.len; k++) page.cover[w0 + k]!--;
+      if (page.blocks.length === 0) this.pages.delete(b.gfn);
+    }
+    const t = (b.va >>> 2) & TABLE_MASK;
+    if (this.table[t] === b) this.table[t] = DUMMY;
+  }
+
+  /**
+   * A guest store of `size` bytes at byte `off` of code frame `gfn` (called before it lands):
+   * drops every block it overlaps and flags the running block to stop after this instruction.
+   */
+  codeWrite(gfn: number, off: number, size: number): void {
+    const page = this.pages.get(gfn);
+    if (page === undefined) return;
+    const first = off >>> 2;
+    const last = Math.min(1023, (off + size - 1) >>> 2);
+    let hit = false;
+    for (let w = first; w <= last; w++) if (page.cover[w] !== 0) hit = true;
+    if (!hit) return;
+    for (const b of page.blocks.slice()) {
+      const w0 = b.off >>> 2;
+      if (w0 <= last && w0 + b.len > first) {
+        this.drop(b);
+        this.invalidated++;
+      }
+    }
+    this.c.stop |= STOP_CODE;
+  }
+
+  /** Whether guest frame `gfn` holds decoded blocks. */
+  isCode(gfn: number): boolean {
+    return this.pages.has(gfn);
+  }
+}
+
+function sameWords(a: Int32Array, page: Int32Array, w0: number): boolean {
+  for (let k = 0; k < a.length; k++) if (a[k] !== page[w0 + k]) return false;
+  return true;
+}
+
