@@ -233,6 +233,8 @@ export class X86Events {
       if (m.mpState !== KVM_MP_STATE.RUNNABLE) return this.block();
       if (lapic.pendingIoapicEoi >= 0) this.ioapicEoiExit(lapic);
     }
+    // An instruction re-executing with userspace's MMIO data completes before any event.
+    if (m.cpu.mmioReads.length !== 0) return false;
     const winReq = m.vcpu.run[REQUEST_INTERRUPT_WINDOW] !== 0;
     if (!this.eventPending && !(this.window && this.windowOpen()) && !winReq && this.queuedException === null && this.irq < 0) return false;
     this.eventPending = false;

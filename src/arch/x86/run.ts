@@ -264,7 +264,10 @@ export class X86Machine {
       }
       if (slow && this.debug.beforeInsn(insn)) return n;
       const tf = s.rflags & FLAG.TF;
+      // An STI / MOV SS shadow covers this one instruction: it ends as it executes, and the
+      // instruction may start a new one (STI; MOV SS). It stays if the instruction does not retire.
       const shadowBefore = s.shadow;
+      if (shadowBefore !== 0) s.shadow = 0;
       c.next = c.maskIp(s.rip + insn.len);
       try {
         HANDLERS[insn.mn]!(c, insn);
@@ -273,17 +276,18 @@ export class X86Machine {
           this.events.deliverFault();
           return n;
         }
+        s.shadow = shadowBefore;
         if (e === KVMI_RESTART) return n; // [kvmi hook] abandoned; it runs again from scratch
         throw e;
       }
       if (c.exitNow) {
         // An exit that completes on the next KVM_RUN (IN/OUT): the instruction has not retired.
         c.exitNow = false;
+        s.shadow = shadowBefore;
         return n;
       }
       n++;
       s.rip = c.next;
-      if (shadowBefore) s.shadow = 0;
       if (c.mmioReads.length !== 0) c.mmioReads.length = 0;
       if (c.softVector >= 0) {
         const vec = c.softVector;
@@ -449,11 +453,13 @@ export class X86Machine {
     const c = this.cpu;
     if (c.wrapLin(c.csBase + this.s.rip) !== p.linearRip) return false;
     this.s.rip = c.maskIp(this.s.rip + p.len);
+    this.s.shadow = 0; // the instruction retired (kvm_skip_emulated_instruction ends the shadow)
     return true;
   }
 
-  /** RIP after the instruction at RIP (re-decoded: the exit left RIP on it). */
+  /** RIP after the instruction at RIP (re-decoded: the exit left RIP on it), which retires now (its shadow ends). */
   private nextRip(): number {
+    this.s.shadow = 0;
     const c = this.cpu;
     const lin = c.wrapLin(c.csBase + this.s.rip);
     decode(this.insn, lin, { long64: c.long64, def32: c.def32 }, (k) => c.fetchByte(lin + k));

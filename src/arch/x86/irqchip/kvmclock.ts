@@ -33,6 +33,8 @@ export const MSR_KVM = { WALL_CLOCK: 0x11, SYSTEM_TIME: 0x12, WALL_CLOCK_NEW: 0x
 
 /** CPUID 0x40000001 EAX bits (KVM_FEATURE_*) of what vkvm implements. */
 export const KVM_FEATURE = { CLOCKSOURCE: 0, NOP_IO_DELAY: 1, CLOCKSOURCE2: 3, CLOCKSOURCE_STABLE_BIT: 24 } as const;
+/** KVM_GET_SUPPORTED_CPUID's 0x40000001 EAX: the KVM features vkvm implements (kvmclock, both MSR sets, the stable bit). */
+export const KVM_CPUID_FEATURES = (1 << KVM_FEATURE.CLOCKSOURCE) | (1 << KVM_FEATURE.NOP_IO_DELAY) | (1 << KVM_FEATURE.CLOCKSOURCE2) | (1 << KVM_FEATURE.CLOCKSOURCE_STABLE_BIT);
 
 /**
  * kvm_get_time_scale: the (shift, mul) pair turning `base_hz` ticks into `scaled_hz` ticks as

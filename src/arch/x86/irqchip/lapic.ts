@@ -121,7 +121,7 @@ export class Lapic extends ApicView {
   /** kvm_lapic_reset (kvm_vcpu_reset's part): `init` is an INIT, else a RESET. */
   reset(init: boolean): void {
     const m = this.m;
-    if (!init) this.setBaseRaw(BigInt(APIC_DEFAULT_PHYS_BASE | APIC_BASE_MSR.ENABLE | (m.vcpu.id === this.chip.bspVcpuId ? APIC_BASE_MSR.BSP : 0)));
+    if (!init) this.setBaseRaw(BigInt((APIC_DEFAULT_PHYS_BASE | APIC_BASE_MSR.ENABLE | (m.vcpu.id === this.chip.bspVcpuId ? APIC_BASE_MSR.BSP : 0)) >>> 0));
     this.cancelTimer();
     if (!init) this.set(APIC.ID, (this.vcpuId & 0xff) << 24);
     this.setVersion();
