@@ -59,6 +59,6 @@ describe.each(backends)('LAPIC timer ($name)', (b) => {
     else expect(m.q(0x48) >= 5n).toBe(true);
     expect(m.q(0x08)).toBe(0x3bn); // the last one too
     expect(m.q(0x10) >= HIGH).toBe(true); // the handler ran at its kernel-half address
-    expect(m.q(0x18) >= HIGH && m.q(0x18) < HIGH + 0x7000n).toBe(true); // on the TSS's kernel-half RSP0 stack
+    expect(m.q(0x18) >= HIGH + 0x7000n && m.q(0x18) < HIGH + 0x7800n).toBe(true); // on the TSS's kernel-half RSP0 stack
   });
 });
