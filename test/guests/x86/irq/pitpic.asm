@@ -63,14 +63,14 @@ start:
     out 0x61, al
     mov al, 0xb0                            ; channel 2, lobyte/hibyte, mode 0
     out 0x43, al
+    rdtsc                                   ; before the count starts: a host-thread stall
+    shl rdx, 32                             ; between here and the poll only lengthens
+    or rax, rdx                             ; what the guest measures
+    mov [T_CAL], rax
     mov al, 2386 & 0xff
     out 0x42, al
     mov al, 2386 >> 8
     out 0x42, al
-    rdtsc
-    shl rdx, 32
-    or rax, rdx
-    mov [T_CAL], rax
     xor ecx, ecx
 .poll:
     inc rcx
