@@ -30,8 +30,11 @@ const err = (code: 'EINVAL' | 'ENXIO' | 'EEXIST' | 'EBUSY' | 'ENOENT', arg: User
 
 /** KVM_X2APIC_API_VALID_FLAGS */
 const X2APIC_API_VALID = KVM_X2APIC_API.USE_32BIT_IDS | KVM_X2APIC_API.DISABLE_BROADCAST_QUIRK;
-/** kvm_caps.max_guest_tsc_khz with VMX TSC scaling (48 fraction bits, no ratio limit): U32_MAX. */
-const MAX_GUEST_TSC_KHZ = 0xffffffff;
+/**
+ * kvm_caps.max_guest_tsc_khz with VMX TSC scaling: min(0x7fffffff, the host rate scaled by the
+ * largest ratio, U64_MAX) = 0x7fffffff (arch/x86/kvm/x86.c:9408, Linux 6.12).
+ */
+const MAX_GUEST_TSC_KHZ = 0x7fffffff;
 
 /** The capabilities the irqchip and time models add (kvm_vm_ioctl_check_extension). */
 export function irqchipCheckExtension(cap: number): number | undefined {
