@@ -21,8 +21,8 @@ import { KVM_IRQCHIP, KVM_IOAPIC_NUM_PINS } from '../../../uapi/x86.js';
 import type { X86Machine } from '../run.js';
 import { APIC, APIC_DM, APIC_LVT_MASKED, APIC_MODE_MASK, ApicBus, ApicView, msiToIrq } from './apic.js';
 import { KvmIoapic } from './ioapic.js';
-import { KvmPic, PIC_NUM_PINS } from './pic.js';
-import { KvmPit } from './pit.js';
+import { KvmPic, PIC_NUM_PINS } from './i8259.js';
+import { KvmPit } from './i8254.js';
 
 /** kvm->arch.irqchip_mode */
 export type IrqchipMode = 'none' | 'kernel' | 'split';

@@ -20,7 +20,7 @@ import type { X86Machine } from '../run.js';
 import { KVM_APIC_SIPI } from './apic.js';
 import { chipOf } from './chip.js';
 import type { LapicInterrupts } from './irq.js';
-import type { PitChannel } from './pit.js';
+import type { PitChannel } from './i8254.js';
 
 const I = x86_64.ioctls;
 const S = x86_64.structs;
