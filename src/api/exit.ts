@@ -15,6 +15,9 @@ export type VcpuExit =
       readonly data: Uint8Array }
   | { readonly reason: 'hlt' | 'shutdown' | 'intr' | 'irq_window_open' | 'nmi'; readonly exitReason: number }
   | { readonly reason: 'debug'; readonly exitReason: number; readonly arch: DebugExitArch }
+  | { readonly reason: 'ioapic_eoi'; readonly exitReason: number;
+      /** The vector the guest EOI'd (KVM_EXIT_IOAPIC_EOI: a split irqchip's userspace IOAPIC owns it). */
+      readonly vector: number }
   | { readonly reason: 'fail_entry'; readonly exitReason: number; readonly hardwareEntryFailureReason: bigint; readonly cpu: number }
   | { readonly reason: 'exception'; readonly exitReason: number; readonly exception: number; readonly errorCode: number }
   | { readonly reason: 'internal_error'; readonly exitReason: number; readonly suberror: number; readonly data: readonly bigint[];
@@ -71,6 +74,8 @@ export function decodeExit(arch: Arch, run: KvmRunView, area: Uint8Array): VcpuE
       return { reason: 'nmi', exitReason };
     case KVM_EXIT.DEBUG:
       return { reason: 'debug', exitReason, arch: debugArch(arch, run) };
+    case KVM_EXIT.IOAPIC_EOI:
+      return { reason: 'ioapic_eoi', exitReason, vector: run.eoi.vector };
     case KVM_EXIT.FAIL_ENTRY:
       return { reason: 'fail_entry', exitReason, hardwareEntryFailureReason: run.fail_entry.hardware_entry_failure_reason, cpu: run.fail_entry.cpu };
     case KVM_EXIT.EXCEPTION:

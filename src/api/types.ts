@@ -11,6 +11,10 @@ export type X86Fpu = ReturnType<typeof x86_64.structs.kvm_fpu.decode>;
 export type X86DebugRegs = ReturnType<typeof x86_64.structs.kvm_debugregs.decode>;
 export type X86VcpuEvents = ReturnType<typeof x86_64.structs.kvm_vcpu_events.decode>;
 export type CpuidEntry = ReturnType<typeof x86_64.structs.kvm_cpuid_entry2.decode>;
+/** struct kvm_irqchip, decoded (`chip.pic` or `chip.ioapic` by chip_id). */
+export type X86Irqchip = ReturnType<typeof x86_64.structs.kvm_irqchip.decode>;
+/** struct kvm_pit_state2, decoded. */
+export type X86PitState2 = ReturnType<typeof x86_64.structs.kvm_pit_state2.decode>;
 export type Arm64VcpuInit = ReturnType<typeof arm64.structs.kvm_vcpu_init.decode>;
 
 /** Input for KVM_SET_USER_MEMORY_REGION(2). */

@@ -158,6 +158,41 @@ export class Vcpu {
     this.sys.ioctl(this.fd, this.req('KVM_SET_GUEST_DEBUG'), st.encode({ control, arch: a }));
   }
 
+  /** KVM_INTERRUPT (x86): with no in-kernel irqchip, queues external interrupt `vector` for the next KVM_RUN; with a split irqchip, an ExtINT. */
+  interrupt(vector: number): void {
+    this.set_('KVM_INTERRUPT', this.vm.kvm.abi.structs.kvm_interrupt, { irq: vector });
+  }
+
+  /** KVM_NMI (x86): queues an NMI. */
+  nmi(): void {
+    this.sys.ioctl(this.fd, this.req('KVM_NMI'), 0);
+  }
+
+  /** KVM_GET_LAPIC (x86): the in-kernel local APIC's 1024-byte register page. */
+  getLapic(): Uint8Array {
+    return this.get_('KVM_GET_LAPIC', this.x86.kvm_lapic_state).regs;
+  }
+
+  /** KVM_SET_LAPIC (x86). */
+  setLapic(regs: Uint8Array): void {
+    this.set_('KVM_SET_LAPIC', this.x86.kvm_lapic_state, { regs });
+  }
+
+  /** KVM_SET_TSC_KHZ on the vCPU (x86): the guest TSC's rate (0: the host's). */
+  setTscKhz(khz: number): void {
+    this.sys.ioctl(this.fd, this.req('KVM_SET_TSC_KHZ'), khz);
+  }
+
+  /** KVM_GET_TSC_KHZ on the vCPU (x86). */
+  getTscKhz(): number {
+    return this.sys.ioctl(this.fd, this.req('KVM_GET_TSC_KHZ'), 0);
+  }
+
+  /** KVM_KVMCLOCK_CTRL (x86): tells the guest (PVCLOCK_GUEST_STOPPED) that the VMM paused it. */
+  kvmclockCtrl(): void {
+    this.sys.ioctl(this.fd, this.req('KVM_KVMCLOCK_CTRL'), 0);
+  }
+
   getMpState(): number {
     return this.get_('KVM_GET_MP_STATE', this.x86.kvm_mp_state).mp_state;
   }

@@ -1,8 +1,9 @@
 import type { HostMemory } from '../sys/sys.js';
-import { KVM_CREATE_DEVICE_FLAG, KVM_IOEVENTFD_FLAG, KVM_IRQ_ROUTING, KVM_IRQFD_FLAG } from '../uapi/constants.js';
+import { KVM_CAP, KVM_CREATE_DEVICE_FLAG, KVM_IOEVENTFD_FLAG, KVM_IRQ_ROUTING, KVM_IRQFD_FLAG } from '../uapi/constants.js';
+import type { abi } from '../uapi/index.js';
 import { Device } from './device.js';
 import type { Kvm } from './kvm.js';
-import type { GsiRoute, IoeventfdOptions, IrqfdOptions, KvmClock, MemoryRegion, MsiMessage } from './types.js';
+import type { GsiRoute, IoeventfdOptions, IrqfdOptions, KvmClock, MemoryRegion, MsiMessage, X86Irqchip, X86PitState2 } from './types.js';
 import { Vcpu } from './vcpu.js';
 
 const fdOf = (f: number | { readonly fd: number }): number => (typeof f === 'number' ? f : f.fd);
@@ -26,6 +27,10 @@ export class Vm {
 
   private get S() {
     return this.kvm.abi.structs;
+  }
+
+  private get x86() {
+    return this.kvm.abi.structs as (typeof abi)['x86_64']['structs'];
   }
 
   /** Page-aligned memory for pointer arguments (dirty bitmaps, ONE_REG values), reused. */
@@ -130,6 +135,62 @@ export class Vm {
   /** KVM_CREATE_IRQCHIP: the arch's in-kernel irqchip (x86: PICs + IOAPIC; arm64: a GICv2) and its default routing. */
   createIrqchip(): void {
     this.sys.ioctl(this.fd, this.kvm.req('KVM_CREATE_IRQCHIP'), 0);
+  }
+
+  /** KVM_CREATE_PIT2 (x86): the in-kernel i8254; `flags` KVM_PIT_SPEAKER_DUMMY (1) adds port 0x61. */
+  createPit2(flags = 0): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_CREATE_PIT2'), this.x86.kvm_pit_config.encode({ flags }));
+  }
+
+  /** KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP) (x86): LAPICs in the kernel, PIC/IOAPIC in userspace; `pins` IOAPIC pins routed to userspace. */
+  enableSplitIrqchip(pins = 24): void {
+    this.enableCap(KVM_CAP.SPLIT_IRQCHIP, [pins]);
+  }
+
+  /** KVM_GET_IRQCHIP (x86): `chipId` KVM_IRQCHIP_PIC_MASTER/SLAVE (the `pic` view) or KVM_IRQCHIP_IOAPIC (`ioapic`). */
+  getIrqchip(chipId: number): X86Irqchip {
+    const S = this.x86;
+    const b = S.kvm_irqchip.encode({ chip_id: chipId });
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_GET_IRQCHIP'), b);
+    return S.kvm_irqchip.decode(b);
+  }
+
+  /** KVM_SET_IRQCHIP (x86). */
+  setIrqchip(c: { chip_id: number; chip: Partial<X86Irqchip['chip']> }): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_SET_IRQCHIP'), this.x86.kvm_irqchip.encode(c as never));
+  }
+
+  /** KVM_GET_PIT2 (x86). */
+  getPit2(): X86PitState2 {
+    const S = this.x86;
+    const b = S.kvm_pit_state2.alloc();
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_GET_PIT2'), b);
+    return S.kvm_pit_state2.decode(b);
+  }
+
+  /** KVM_SET_PIT2 (x86). */
+  setPit2(st: X86PitState2): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_SET_PIT2'), this.x86.kvm_pit_state2.encode(st));
+  }
+
+  /** KVM_REINJECT_CONTROL (x86): whether the PIT queues ticks the guest has not acknowledged. */
+  reinjectControl(pitReinject: boolean): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_REINJECT_CONTROL'), this.x86.kvm_reinject_control.encode({ pit_reinject: pitReinject ? 1 : 0 }));
+  }
+
+  /** KVM_SET_BOOT_CPU_ID (x86): the vCPU id that starts as the BSP (before any vCPU exists). */
+  setBootCpuId(id: number): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_SET_BOOT_CPU_ID'), id);
+  }
+
+  /** KVM_SET_TSC_KHZ on the VM (x86): the TSC rate of vCPUs created from now on (0: the host's). */
+  setTscKhz(khz: number): void {
+    this.sys.ioctl(this.fd, this.kvm.req('KVM_SET_TSC_KHZ'), khz);
+  }
+
+  /** KVM_GET_TSC_KHZ on the VM (x86). */
+  getTscKhz(): number {
+    return this.sys.ioctl(this.fd, this.kvm.req('KVM_GET_TSC_KHZ'), 0);
   }
 
   /** KVM_IRQ_LINE: drives GSI `irq` (x86) or the encoded arm64 irq to `level` (true/1 high). */

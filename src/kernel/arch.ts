@@ -111,6 +111,10 @@ export interface ArchBackend {
    * (x86's: ENXIO without an irqchip, else kvm_set_irq on the GSI). arm64 decodes its irq-type layout.
    */
   irqLine?(vm: Vm, irq: number, level: number, lineStatus: boolean): number;
+  /** kvm_arch_post_irq_routing_update: the GSI routing table was replaced. */
+  irqRoutingUpdated?(vm: Vm): void;
+  /** kvm_arch_post_irq_ack_notifier_list_update: an ack notifier was registered or removed. */
+  ackNotifiersChanged?(vm: Vm): void;
   /** kvm_device_ops_table: the KVM_CREATE_DEVICE types this arch has (undefined: ENODEV). */
   deviceOps?(type: number): KvmDeviceOps | undefined;
 

@@ -146,6 +146,7 @@ export class VmIrq {
     }
     this.routing = t;
     this.vm.bumpView();
+    this.vm.arch.irqRoutingUpdated?.(this.vm);
   }
 
   /** setup_routing_entry */
@@ -168,11 +169,13 @@ export class VmIrq {
   /** kvm_register_irq_ack_notifier */
   registerAckNotifier(n: AckNotifier): void {
     this.ackNotifiers.add(n);
+    this.vm.arch.ackNotifiersChanged?.(this.vm);
   }
 
   /** kvm_unregister_irq_ack_notifier */
   unregisterAckNotifier(n: AckNotifier): void {
     this.ackNotifiers.delete(n);
+    this.vm.arch.ackNotifiersChanged?.(this.vm);
   }
 
   /** kvm_notify_acked_irq: an irqchip saw the guest's EOI of `pin`; runs the notifiers of its GSI. */
@@ -213,7 +216,10 @@ export function routedIrqLine(vm: Vm, irq: number, level: number, lineStatus: bo
 export function sendUserspaceMsi(vm: Vm, msi: MsiMessage): number {
   if (!(vm.arch.irqchipInKernel?.(vm) ?? false) || msi.flags & ~KVM_MSI.VALID_DEVID) throw einval('KVM_SIGNAL_MSI needs an in-kernel irqchip and valid flags');
   if (!vm.arch.setMsi) throw einval('no MSI delivery');
-  return vm.arch.setMsi(vm, msi, KVM_USERSPACE_IRQ_SOURCE_ID, 1, false);
+  const r = vm.arch.setMsi(vm, msi, KVM_USERSPACE_IRQ_SOURCE_ID, 1, false);
+  // The ioctl returns kvm_set_msi's result: a negative one is an errno (-1: EPERM, no APIC matched).
+  if (r < 0) throw new KvmError(-r, 'ioctl', { message: 'the MSI reached no local APIC' });
+  return r;
 }
 
 /** Decodes a struct kvm_irq_routing_entry's fields into a RoutingEntryInput. */

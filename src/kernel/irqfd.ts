@@ -185,6 +185,19 @@ export class Irqfds {
     }
   }
 
+  /**
+   * kvm_notify_irqfd_resampler: signals the resamplefds of the resampling irqfds on `gsi` (an
+   * IOAPIC pin was unmasked with a stale IRR: the device re-asserts if it still needs service).
+   * True when there was a resampler.
+   */
+  notifyResampler(gsi: number): boolean {
+    if (gsi < 0) return false;
+    const r = this.resamplers.find((x) => x.gsi === gsi);
+    if (!r) return false;
+    for (const i of r.irqfds) i.resamplefd!.signal();
+    return true;
+  }
+
   /** kvm_irqfd_release: the VM is going away. */
   releaseAll(): void {
     for (const i of [...this.items]) this.release(i);

@@ -5,7 +5,7 @@
 import type { ConstGroup } from './constants.js';
 import { defineIoctls, genericIoctlRows, scalarArgs, type IoctlRow } from './ioctls.js';
 import { genericStructs, kvmRun } from './kvm.js';
-import { array, flex, ptr, struct, u16, u32, u64, u8, type AnyStruct } from './layout.js';
+import { array, char, flex, ptr, s64, struct, u16, u32, u64, u8, union, type AnyStruct } from './layout.js';
 
 export const kvm_regs = struct('kvm_regs', {
   rax: u64, rbx: u64, rcx: u64, rdx: u64,
@@ -99,6 +99,71 @@ export const kvm_sync_regs = struct('kvm_sync_regs', { regs: kvm_regs, sregs: kv
 
 export const kvm_pit_config = struct('kvm_pit_config', { flags: u32, pad: array(u32, 15) });
 
+// The in-kernel irqchip's state (KVM_GET/SET_IRQCHIP, KVM_GET/SET_LAPIC, KVM_GET/SET_PIT(2)).
+
+export const kvm_pic_state = struct('kvm_pic_state', {
+  last_irr: u8,
+  irr: u8,
+  imr: u8,
+  isr: u8,
+  priority_add: u8,
+  irq_base: u8,
+  read_reg_select: u8,
+  poll: u8,
+  special_mask: u8,
+  init_state: u8,
+  auto_eoi: u8,
+  rotate_on_auto_eoi: u8,
+  special_fully_nested_mode: u8,
+  init4: u8,
+  elcr: u8,
+  elcr_mask: u8,
+});
+
+/**
+ * An IOAPIC redirection entry: the C union of `__u64 bits` and a bitfield struct; the bitfields
+ * are decoded from `bits` (vector 0-7, delivery_mode 8-10, dest_mode 11, delivery_status 12,
+ * polarity 13, remote_irr 14, trig_mode 15, mask 16, dest_id 56-63).
+ */
+export const kvm_ioapic_redirtbl = union(null, { bits: u64 });
+export const kvm_ioapic_state = struct('kvm_ioapic_state', {
+  base_address: u64,
+  ioregsel: u32,
+  id: u32,
+  irr: u32,
+  pad: u32,
+  redirtbl: array(kvm_ioapic_redirtbl, 24),
+});
+
+/** struct kvm_irqchip: chip_id selects the view of the 512-byte union. */
+export const kvm_irqchip = struct('kvm_irqchip', {
+  chip_id: u32,
+  pad: u32,
+  chip: union(null, { dummy: array(char, 512), pic: kvm_pic_state, ioapic: kvm_ioapic_state }),
+});
+
+/** KVM_APIC_REG_SIZE = 0x400: the local APIC register page as the APIC's MMIO layout. */
+export const kvm_lapic_state = struct('kvm_lapic_state', { regs: array(char, 0x400) });
+
+export const kvm_pit_channel_state = struct('kvm_pit_channel_state', {
+  count: u32,
+  latched_count: u16,
+  count_latched: u8,
+  status_latched: u8,
+  status: u8,
+  read_state: u8,
+  write_state: u8,
+  write_latch: u8,
+  rw_mode: u8,
+  mode: u8,
+  bcd: u8,
+  gate: u8,
+  count_load_time: s64,
+});
+export const kvm_pit_state = struct('kvm_pit_state', { channels: array(kvm_pit_channel_state, 3) });
+export const kvm_pit_state2 = struct('kvm_pit_state2', { channels: array(kvm_pit_channel_state, 3), flags: u32, reserved: array(u32, 9) });
+export const kvm_reinject_control = struct('kvm_reinject_control', { pit_reinject: u8, reserved: array(u8, 31) });
+
 // TDX (arch/x86/include/uapi/asm/kvm.h, Linux 6.16+)
 
 export const kvm_tdx_cmd = struct('kvm_tdx_cmd', { id: u32, flags: u32, data: u64, hw_error: u64 }, { ext: true });
@@ -162,6 +227,14 @@ export const structs = {
   kvm_xcrs,
   kvm_sync_regs,
   kvm_pit_config,
+  kvm_pic_state,
+  kvm_ioapic_state,
+  kvm_irqchip,
+  kvm_lapic_state,
+  kvm_pit_channel_state,
+  kvm_pit_state,
+  kvm_pit_state2,
+  kvm_reinject_control,
   kvm_tdx_cmd,
   kvm_tdx_capabilities,
   kvm_tdx_init_vm,
@@ -182,6 +255,21 @@ export const KVM_GUESTDBG_X86 = {
 
 /** kvm_irq_routing_irqchip.irqchip on x86 (KVM_NR_IRQCHIPS = 3). */
 export const KVM_IRQCHIP = { PIC_MASTER: 0, PIC_SLAVE: 1, IOAPIC: 2 } as const;
+
+/** KVM_IOAPIC_NUM_PINS */
+export const KVM_IOAPIC_NUM_PINS = 24;
+
+/** KVM_CREATE_PIT2 kvm_pit_config.flags. */
+export const KVM_PIT = { SPEAKER_DUMMY: 1 } as const;
+
+/** kvm_pit_state2.flags. */
+export const KVM_PIT_FLAGS = { HPET_LEGACY: 1, SPEAKER_DATA_ON: 2 } as const;
+
+/** KVM_CAP_X2APIC_API args[0] bits. */
+export const KVM_X2APIC_API = { USE_32BIT_IDS: 1, DISABLE_BROADCAST_QUIRK: 2 } as const;
+
+/** KVM_CAP_DISABLE_QUIRKS(2) bits (the ones the irqchip honours). */
+export const KVM_X86_QUIRK = { LINT0_REENABLED: 1, CD_NW_CLEARED: 2, LAPIC_MMIO_HOLE: 4, OUT_7E_INC_RIP: 8, MISC_ENABLE_NO_MWAIT: 0x10 } as const;
 
 /** KVM_CREATE_VM machine types on x86. */
 export const KVM_X86_VM = { DEFAULT_VM: 0, SW_PROTECTED_VM: 1, SEV_VM: 2, SEV_ES_VM: 3, SNP_VM: 4, TDX_VM: 5 } as const;
@@ -239,7 +327,11 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_GUESTDBG_', values: KVM_GUESTDBG_X86 },
   { prefix: 'KVM_X86_', values: KVM_X86_VM },
   { prefix: 'KVM_IRQCHIP_', values: KVM_IRQCHIP },
-  { prefix: 'KVM_', values: { NR_IRQCHIPS: 3 } },
+  { prefix: 'KVM_', values: { NR_IRQCHIPS: 3, IOAPIC_NUM_PINS: KVM_IOAPIC_NUM_PINS, APIC_REG_SIZE: 0x400 } },
+  { prefix: 'KVM_PIT_', values: KVM_PIT },
+  { prefix: 'KVM_PIT_FLAGS_', values: KVM_PIT_FLAGS },
+  { prefix: 'KVM_X2APIC_API_', values: KVM_X2APIC_API },
+  { prefix: 'KVM_X86_QUIRK_', values: KVM_X86_QUIRK },
   { prefix: 'KVM_TDX_', values: KVM_TDX },
   { prefix: 'KVM_SYNC_X86_', values: KVM_SYNC_X86 },
   { prefix: 'KVM_', values: { PIO_PAGE_OFFSET: 1, COALESCED_MMIO_PAGE_OFFSET: 2, DIRTY_LOG_PAGE_OFFSET: 64 } },
@@ -269,7 +361,16 @@ const x86Rows = [
   ['SET_NR_MMU_PAGES', 'none', 0x44, null, VM],
   ['SET_TSS_ADDR', 'none', 0x47, null, VM],
   ['SET_IDENTITY_MAP_ADDR', 'w', 0x48, scalarArgs.u64, VM],
+  ['GET_IRQCHIP', 'rw', 0x62, kvm_irqchip, VM],
+  ['SET_IRQCHIP', 'r', 0x63, kvm_irqchip, VM],
+  ['CREATE_PIT', 'none', 0x64, null, VM],
+  ['GET_PIT', 'rw', 0x65, kvm_pit_state, VM],
+  ['SET_PIT', 'r', 0x66, kvm_pit_state, VM],
+  ['REINJECT_CONTROL', 'none', 0x71, null, VM],
   ['CREATE_PIT2', 'w', 0x77, kvm_pit_config, VM],
+  ['SET_BOOT_CPU_ID', 'none', 0x78, null, VM],
+  ['GET_PIT2', 'r', 0x9f, kvm_pit_state2, VM],
+  ['SET_PIT2', 'w', 0xa0, kvm_pit_state2, VM],
   ['SET_CLOCK', 'w', 0x7b, genericStructs.kvm_clock_data, VM],
   ['GET_CLOCK', 'r', 0x7c, genericStructs.kvm_clock_data, VM],
   ['MEMORY_ENCRYPT_OP', 'rw', 0xba, scalarArgs.ulong, ['vm', 'vcpu']],
@@ -284,7 +385,10 @@ const x86Rows = [
   ['SET_FPU', 'w', 0x8d, kvm_fpu, VCPU],
   ['SET_CPUID2', 'w', 0x90, kvm_cpuid2, VCPU],
   ['GET_CPUID2', 'rw', 0x91, kvm_cpuid2, VCPU],
+  ['GET_LAPIC', 'r', 0x8e, kvm_lapic_state, VCPU],
+  ['SET_LAPIC', 'w', 0x8f, kvm_lapic_state, VCPU],
   ['NMI', 'none', 0x9a, null, VCPU],
+  ['KVMCLOCK_CTRL', 'none', 0xad, null, VCPU],
   ['GET_VCPU_EVENTS', 'r', 0x9f, kvm_vcpu_events, VCPU],
   ['SET_VCPU_EVENTS', 'w', 0xa0, kvm_vcpu_events, VCPU],
   ['GET_DEBUGREGS', 'r', 0xa1, kvm_debugregs, VCPU],

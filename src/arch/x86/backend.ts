@@ -14,6 +14,9 @@ import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../uapi/x86.js';
 import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './cpu.js';
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';
 import { MsrFilter, MSR_INDEX_LIST, msrIo, readMsr, writeMsr } from './msr.js';
+import { chipOf, X86Irqchip } from './irqchip/chip.js';
+import { irqchipCheckExtension, irqchipEnableCap, irqchipVcpuIoctl, irqchipVmIoctl } from './irqchip/ioctls.js';
+import { irqchipMsrRead, irqchipMsrWrite, isIrqchipMsr, setApicBase } from './irqchip/msrs.js';
 import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
 import { loadX86Vcpu, loadX86Vm, saveX86Vcpu, saveX86Vm, x86SmpBlocker } from './handover.js';
 import { X86Machine, x86Run } from './run.js';
@@ -33,6 +36,8 @@ export interface X86VmState {
   /** KVM_CAP_EXIT_HYPERCALL enabled hypercalls mask. */
   exitHypercall: bigint;
   msrFilter: MsrFilter | null;
+  /** The in-kernel irqchip, time and APIC delivery state (irqchip/chip.ts). */
+  readonly irq: X86Irqchip;
 }
 
 /** KVM_GUESTDBG_VALID_MASK on x86. */
@@ -131,7 +136,7 @@ export const x86Backend: ArchBackend = {
       case KVM_CAP_INTROSPECTION: // [kvmi hook] the KVMI seed extension
         return KVMI_VERSION;
       default:
-        return 0;
+        return irqchipCheckExtension(cap) ?? 0;
     }
   },
 
@@ -140,7 +145,7 @@ export const x86Backend: ArchBackend = {
       throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `VM type ${type} is not supported` });
     }
     tdx.initVm(_vm, type); // [tdx hook]
-    return { type, userSpaceMsr: 0, exitHypercall: 0n, msrFilter: null };
+    return { type, userSpaceMsr: 0, exitHypercall: 0n, msrFilter: null, irq: new X86Irqchip(_vm) };
   },
   addressSpaces: () => 1,
   hasPrivateMem: (vm) => !vm || (vm.archState as X86VmState).type === KVM_X86_VM.SW_PROTECTED_VM || tdx.isTd(vm), // [tdx hook]
@@ -200,8 +205,11 @@ export const x86Backend: ArchBackend = {
         st.msrFilter = f.flags & 1 || ranges.length ? new MsrFilter((f.flags & 1) !== 0, ranges) : null;
         return 0;
       }
-      default:
+      default: {
+        const r = irqchipVmIoctl(vm, request, arg);
+        if (r !== NOT_HANDLED) return r;
         return kvmiVmIoctl(vm, request, arg); // [kvmi hook] KVM_INTROSPECTION_* (NOT_HANDLED otherwise)
+      }
     }
   },
 
@@ -211,6 +219,8 @@ export const x86Backend: ArchBackend = {
     if (flags) throw bad();
     const td = tdx.enableCap(vm, cap, args); // [tdx hook]
     if (td !== undefined) return td;
+    const ic = irqchipEnableCap(vm, cap, args);
+    if (ic !== undefined) return ic;
     switch (cap) {
       case KVM_CAP.X86_USER_SPACE_MSR:
         if (args[0]! & ~BigInt(USER_SPACE_MSR_VALID)) throw bad();
@@ -228,6 +238,24 @@ export const x86Backend: ArchBackend = {
   createVcpu(vcpu: Vcpu): X86Machine {
     const m = tdx.createVcpu(vcpu) ?? new X86Machine(vcpu); // [tdx hook]
     kvmiVcpuCreated(vcpu, m); // [kvmi hook]
+    const vm = vcpu.vm;
+    const chip = chipOf(vm);
+    const bsp = vcpu.id === chip.bspVcpuId;
+    if (chip.defaultTscKhz) m.events.time.setTscKhz(chip.defaultTscKhz);
+    if (!vm.kernel.mirror) {
+      // kvm_vcpu_reset(RESET): IA32_APIC_BASE is the default base, enabled, BSP only on the boot vCPU.
+      m.s.apicBase = 0xfee00800n | (bsp ? 0x100n : 0n);
+      m.events.apic.postBase(m.s.apicBase);
+      if (chip.inKernel) {
+        // kvm_create_lapic; APs wait for INIT/SIPI (KVM_MP_STATE_UNINITIALIZED).
+        const l = m.events.createLapic();
+        m.cpu.localMmio = l;
+        chip.vcpusChanged();
+        l.reset(false);
+        if (!bsp) m.mpState = KVM_MP_STATE.UNINITIALIZED;
+      }
+      vm.bumpView(); // workers learn the new vCPU's APIC page
+    }
     return m;
   },
 
@@ -236,6 +264,8 @@ export const x86Backend: ArchBackend = {
     if (td !== NOT_HANDLED) return td;
     const m = vcpu.archState as X86Machine;
     const s = m.s;
+    const ic = irqchipVcpuIoctl(vcpu, m, request, arg);
+    if (ic !== NOT_HANDLED) return ic;
     switch (request) {
       case req('KVM_GET_REGS'):
         arg.bytes(S.kvm_regs.size).set(getRegs(s));
@@ -254,7 +284,13 @@ export const x86Backend: ArchBackend = {
       }
       case req('KVM_SET_SREGS'): {
         const b = arg.bytes(S.kvm_sregs.size);
+        // kvm_apic_set_base (host-initiated) comes first: a bad base is EINVAL with nothing changed.
+        const base = S.kvm_sregs.decode(b).apic_base;
+        const old = s.apicBase;
+        if (!setApicBase(m, base, true)) throw einval(arg);
         setSregs(s, b);
+        s.apicBase = old;
+        setApicBase(m, base, true);
         const bm = S.kvm_sregs.decode(b).interrupt_bitmap;
         m.events.irq = -1;
         for (let w = 0; w < 4; w++) for (let bit = 0; bit < 64; bit++) if ((bm[w]! >> BigInt(bit)) & 1n && m.events.irq < 0) m.events.irq = w * 64 + bit;
@@ -274,7 +310,12 @@ export const x86Backend: ArchBackend = {
         if (flags & ~1n) throw einval(arg);
         const legacy = S.kvm_sregs.alloc();
         legacy.set(b.subarray(0, S.kvm_sregs.offsetOf('interrupt_bitmap')));
+        const base = S.kvm_sregs.decode(legacy).apic_base;
+        const old = s.apicBase;
+        if (!setApicBase(m, base, true)) throw einval(arg);
         setSregs(s, legacy);
+        s.apicBase = old;
+        setApicBase(m, base, true);
         sregsChanged(m);
         return 0;
       }
@@ -316,8 +357,8 @@ export const x86Backend: ArchBackend = {
         return msrIo(
           arg,
           request === req('KVM_SET_MSRS'),
-          (idx) => (MSR_INDEX_LIST.includes(idx) ? readMsr(m, idx) : undefined),
-          (idx, v) => MSR_INDEX_LIST.includes(idx) && writeMsr(m, idx, v, true),
+          (idx) => (isIrqchipMsr(idx) ? (irqchipMsrRead(m, idx, true) ?? undefined) : MSR_INDEX_LIST.includes(idx) ? readMsr(m, idx) : undefined),
+          (idx, v) => (isIrqchipMsr(idx) ? irqchipMsrWrite(m, idx, v, true) === true : MSR_INDEX_LIST.includes(idx) && writeMsr(m, idx, v, true)),
         );
       case req('KVM_SET_CPUID2'): {
         const hdr = arg.bytes(CPUID2_HDR);
@@ -329,6 +370,7 @@ export const x86Backend: ArchBackend = {
           return { function: e.function, index: e.index, flags: e.flags, eax: e.eax | 0, ebx: e.ebx | 0, ecx: e.ecx | 0, edx: e.edx | 0 };
         });
         // The reset RDX follows CPUID.1.EAX once userspace sets CPUID (as KVM does at vCPU reset).
+        m.events.cpuidChanged(); // kvm_vcpu_after_set_cpuid: LAPIC timer modes and version
         return 0;
       }
       case req('KVM_GET_CPUID2'):
@@ -345,40 +387,6 @@ export const x86Backend: ArchBackend = {
         m.debug.armWatchpoints();
         return 0;
       }
-      case req('KVM_GET_VCPU_EVENTS'): {
-        const q = m.events.queuedException;
-        arg.bytes(S.kvm_vcpu_events.size).set(
-          S.kvm_vcpu_events.encode({
-            exception: q ? { injected: 0, nr: q.vector, has_error_code: q.hasCode ? 1 : 0, pending: 1, error_code: q.code } : {},
-            interrupt: { injected: m.events.irq >= 0 ? 1 : 0, nr: m.events.irq >= 0 ? m.events.irq : 0, soft: 0, shadow: s.shadow },
-            nmi: { injected: 0, pending: m.events.nmiPending ? 1 : 0, masked: 0 },
-            flags: 0x1 | 0x4,
-          }),
-        );
-        return 0;
-      }
-      case req('KVM_SET_VCPU_EVENTS'): {
-        const e = S.kvm_vcpu_events.decode(arg.bytes(S.kvm_vcpu_events.size));
-        if (e.flags & ~0x3f) throw einval(arg);
-        if (e.exception.injected || e.exception.pending) {
-          if (e.exception.nr > 31 || e.exception.nr === 2) throw einval(arg);
-          m.events.queuedException = { vector: e.exception.nr, hasCode: e.exception.has_error_code !== 0, code: e.exception.error_code };
-        } else m.events.queuedException = null;
-        m.events.irq = e.interrupt.injected ? e.interrupt.nr : -1;
-        if (e.flags & 0x4) s.shadow = e.interrupt.shadow & 3;
-        if (e.flags & 0x1) m.events.nmiPending = e.nmi.pending !== 0;
-        return 0;
-      }
-      case req('KVM_INTERRUPT'): {
-        const irq = S.kvm_interrupt.decode(arg.bytes(S.kvm_interrupt.size)).irq;
-        if (irq >= 256) throw einval(arg);
-        if (m.events.irq >= 0) throw KvmError.of('EEXIST', 'ioctl', { request, fd: arg.fd });
-        m.events.irq = irq;
-        return 0;
-      }
-      case req('KVM_NMI'):
-        m.events.nmiPending = true;
-        return 0;
       case req('KVM_TRANSLATE'): {
         const b = arg.bytes(S.kvm_translation.size);
         const t = S.kvm_translation.decode(b);
@@ -399,15 +407,6 @@ export const x86Backend: ArchBackend = {
         }
         const valid = pa >= 0 && isCanonical(lin);
         S.kvm_translation.encodeInto({ physical_address: valid ? BigInt(pa) : 0xffffffffffffffffn, valid: valid ? 1 : 0, writeable, usermode: 0 }, b);
-        return 0;
-      }
-      case req('KVM_GET_MP_STATE'):
-        arg.bytes(S.kvm_mp_state.size).set(S.kvm_mp_state.encode({ mp_state: m.mpState }));
-        return 0;
-      case req('KVM_SET_MP_STATE'): {
-        const st = S.kvm_mp_state.decode(arg.bytes(S.kvm_mp_state.size)).mp_state;
-        if (st > KVM_MP_STATE.SIPI_RECEIVED && st !== KVM_MP_STATE.AP_RESET_HOLD) throw einval(arg);
-        m.mpState = st;
         return 0;
       }
       case req('KVM_SET_GUEST_DEBUG'): {
@@ -449,6 +448,7 @@ export const x86Backend: ArchBackend = {
   },
 
   destroyVm(vm: Vm): void {
+    chipOf(vm).destroy();
     kvmiVmDestroyed(vm); // [kvmi hook]
     tdx.destroyVm(vm); // [tdx hook]
   },

@@ -4,6 +4,7 @@
  * The model is an Intel Core (family 6) with the features the interpreter implements.
  * @module
  */
+import { KVM_CPUID_FEATURES } from './irqchip/kvmclock.js';
 import { CR4 } from './state.js';
 
 export interface CpuidEntry {
@@ -21,8 +22,8 @@ const str4 = (s: string) => s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCo
 
 /** Leaf 1 EDX: FPU TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 (+ PSE DE VME). */
 export const LEAF1_EDX = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26);
-/** Leaf 1 ECX: POPCNT, XSAVE, HYPERVISOR. */
-export const LEAF1_ECX = (1 << 23) | (1 << 26) | (1 << 31);
+/** Leaf 1 ECX: X2APIC (emulated by the in-kernel LAPIC), POPCNT, XSAVE, HYPERVISOR. */
+export const LEAF1_ECX = (1 << 21) | (1 << 23) | (1 << 26) | (1 << 31);
 
 function brand(): number[] {
   const s = 'vkvm Virtual x86-64 CPU (VMX)'.padEnd(48, '\0');
@@ -43,12 +44,13 @@ export function supportedCpuid(): CpuidEntry[] {
     e(4, 1, 0x00000122, 0x01c0003f, 0x0000003f, 0, SIGNIFICANT_INDEX),
     e(4, 2, 0x00000143, 0x03c0003f, 0x000003ff, 0, SIGNIFICANT_INDEX),
     e(4, 3, 0, 0, 0, 0, SIGNIFICANT_INDEX),
-    e(7, 0, 0, 0, 0, 0, SIGNIFICANT_INDEX),
+    // TSC_ADJUST (EBX bit 1): emulated (irqchip/kvmclock.ts).
+    e(7, 0, 0, 1 << 1, 0, 0, SIGNIFICANT_INDEX),
     // XSAVE: x87 | SSE; sizes for that state (576 bytes).
     e(0xd, 0, 3, 0x240, 0x240, 0, SIGNIFICANT_INDEX),
     e(0xd, 1, 0, 0, 0, 0, SIGNIFICANT_INDEX),
     e(0x40000000, 0, 0x40000001, str4('KVMK'), str4('VMKV'), str4('M\0\0\0')),
-    e(0x40000001, 0, 0, 0, 0, 0),
+    e(0x40000001, 0, KVM_CPUID_FEATURES, 0, 0, 0),
     e(0x80000000, 0, 0x80000008, 0, 0, 0),
     // LAHF-in-64, LZCNT (ABM); SYSCALL, NX, 1GB pages off, RDTSCP, LM.
     e(0x80000001, 0, 0, 0, (1 << 0) | (1 << 5), (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29)),

@@ -9,7 +9,7 @@ import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { KVM_X86_VM } from '../../uapi/x86.js';
 import type { MmioRead } from './cpu.js';
-import type { QueuedException } from './events.js';
+import type { SavedIrqchip } from './irqchip/chip.js';
 import { MsrFilter } from './msr.js';
 import type { X86Machine } from './run.js';
 import { tdx } from './tdx/index.js';
@@ -24,9 +24,8 @@ interface SavedX86Vcpu {
   readonly guestDebug: number;
   readonly guestDebugRegs: bigint[];
   readonly cpuidEntries: unknown[];
-  readonly irq: number;
-  readonly nmiPending: boolean;
-  readonly queuedException: QueuedException | null;
+  /** X86Events.save(): queued events, the shared APIC page, LAPIC timer, TSC/kvmclock. */
+  readonly events: unknown;
   readonly pending: unknown;
   readonly retired: number;
   readonly mmioReads: MmioRead[];
@@ -54,9 +53,7 @@ export function saveX86Vcpu(vcpu: Vcpu): SavedX86Vcpu {
     guestDebug: m.debug.control,
     guestDebugRegs: [...m.debug.regs],
     cpuidEntries: structuredClone(m.cpuidEntries),
-    irq: ev.irq,
-    nmiPending: ev.nmiPending,
-    queuedException: ev.queuedException ? { ...ev.queuedException } : null,
+    events: ev.save(),
     pending: structuredClone(m.pending),
     retired: m.retired,
     mmioReads: structuredClone(c.mmioReads),
@@ -84,9 +81,8 @@ export function loadX86Vcpu(vcpu: Vcpu, state: unknown): void {
   m.debug.control = st.guestDebug;
   m.debug.regs.splice(0, m.debug.regs.length, ...st.guestDebugRegs);
   m.cpuidEntries = st.cpuidEntries as X86Machine['cpuidEntries'];
-  m.events.irq = st.irq;
-  m.events.nmiPending = st.nmiPending;
-  m.events.queuedException = st.queuedException;
+  m.events.load(st.events);
+  if (m.events.lapic !== null) m.cpu.localMmio = m.events.lapic;
   m.retired = st.retired;
   const pend = st.pending as { kind: string } | null;
   if (pend && (pend.kind === 'pio_in' || pend.kind === 'pio_out')) {
@@ -107,6 +103,7 @@ interface SavedX86Vm {
   readonly userSpaceMsr: number;
   readonly exitHypercall: bigint;
   readonly msrFilter: { defaultDeny: boolean; ranges: MsrFilter['ranges'] } | null;
+  readonly irq: SavedIrqchip;
 }
 
 export function saveX86Vm(vm: Vm): SavedX86Vm {
@@ -116,6 +113,7 @@ export function saveX86Vm(vm: Vm): SavedX86Vm {
     userSpaceMsr: st.userSpaceMsr,
     exitHypercall: st.exitHypercall,
     msrFilter: f ? { defaultDeny: f.defaultDeny, ranges: f.ranges.map((r) => ({ ...r, bitmap: r.bitmap.slice() })) } : null,
+    irq: st.irq.save(),
   };
 }
 
@@ -125,4 +123,5 @@ export function loadX86Vm(vm: Vm, state: unknown): void {
   st.userSpaceMsr = v.userSpaceMsr;
   st.exitHypercall = v.exitHypercall;
   st.msrFilter = v.msrFilter ? new MsrFilter(v.msrFilter.defaultDeny, v.msrFilter.ranges) : null;
+  st.irq.load(v.irq);
 }

@@ -102,6 +102,11 @@ export class X86Mmu {
 
   /** The VM's MMIO bus (kvm->buses[KVM_MMIO_BUS]): MMIO accesses go there before exiting. */
   private readonly mmioBus: IoBus;
+  /**
+   * The vCPU's own MMIO device, consulted before the VM's bus (vcpu_mmio_read/write: the in-kernel
+   * local APIC's page at its APIC base); null without one.
+   */
+  localMmio: { mmioRead(pa: number, len: number): number; mmioWrite(pa: number, len: number, val: number): boolean } | null = null;
 
   constructor(
     readonly s: X86State,
@@ -466,7 +471,14 @@ export class X86Mmu {
       }
       return size === 1 ? dv.getUint8(0) : size === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
     }
-    // kvm_io_bus (vcpu_mmio_read): an in-kernel device answers without an exit.
+    // The local APIC, then kvm_io_bus (vcpu_mmio_read): an in-kernel device answers without an exit.
+    if (this.localMmio !== null) {
+      const v = this.localMmio.mmioRead(pa, size);
+      if (v >= 0) {
+        if (size === 8) this.t1 = 0;
+        return size === 8 ? v | 0 : v;
+      }
+    }
     const bus = this.mmioBus;
     if (!bus.empty && bus.readValue(this.vcpu, pa, size)) {
       const d = bus.scratchDv;
@@ -504,7 +516,8 @@ export class X86Mmu {
       this.mmioWriteDone = false;
       return;
     }
-    // kvm_io_bus (vcpu_mmio_write): an in-kernel device (an ioeventfd...) takes it without an exit.
+    // The local APIC, then kvm_io_bus (vcpu_mmio_write): an in-kernel device (an ioeventfd...) takes it without an exit.
+    if (this.localMmio !== null && this.localMmio.mmioWrite(pa, size, lo)) return;
     if (!this.mmioBus.empty && this.mmioBus.writeValue(this.vcpu, pa, size, lo, hi)) return;
     const data = new Uint8Array(8);
     const dv = new DataView(data.buffer);

@@ -8,6 +8,8 @@ import { KvmError } from '../../sys/error.js';
 import { KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
 import { isCanonical } from './cpu.js';
+import { IRQCHIP_MSR_INDICES, irqchipMsrRead, irqchipMsrWrite } from './irqchip/msrs.js';
+import type { X86Machine } from './run.js';
 import { CR0, EFER, FS, GS, type X86State } from './state.js';
 
 export const MSR = {
@@ -40,6 +42,7 @@ export const MSR_INDEX_LIST: readonly number[] = [
   MSR.TSC, MSR.APIC_BASE, MSR.MTRRCAP, MSR.SYSENTER_CS, MSR.SYSENTER_ESP, MSR.SYSENTER_EIP, MSR.MISC_ENABLE,
   ...MTRR_VAR, ...MTRR_FIXED, MSR.PAT, MSR.MTRR_DEF_TYPE, MSR.TSC_DEADLINE,
   MSR.EFER, MSR.STAR, MSR.LSTAR, MSR.CSTAR, MSR.SFMASK, MSR.FS_BASE, MSR.GS_BASE, MSR.KERNEL_GS_BASE, MSR.TSC_AUX,
+  ...IRQCHIP_MSR_INDICES.filter((i) => i !== MSR.TSC && i !== MSR.APIC_BASE && i !== MSR.TSC_DEADLINE),
 ].sort((a, b) => a - b);
 
 const KNOWN = new Set(MSR_INDEX_LIST);
@@ -87,6 +90,16 @@ export type MsrResult = { ok: true; value: bigint } | { ok: false; reason: numbe
 export function msrAccess(m: MsrHost, index: number, write: boolean, value: bigint): MsrResult {
   const filter = (m.vcpu.vm.archState as { msrFilter: MsrFilter | null }).msrFilter;
   if (filter && !filter.allows(index, write)) return { ok: false, reason: KVM_MSR_EXIT_REASON.FILTER };
+  // The interrupt and time MSRs (irqchip/msrs.ts): TSC, APIC base, x2APIC, TSC deadline/adjust, kvmclock.
+  if ('events' in m) {
+    if (!write) {
+      const v = irqchipMsrRead(m as unknown as X86Machine, index, false);
+      if (v !== undefined) return v === null ? { ok: false, reason: KVM_MSR_EXIT_REASON.INVAL } : { ok: true, value: v };
+    } else {
+      const r = irqchipMsrWrite(m as unknown as X86Machine, index, value, false);
+      if (r !== undefined) return r ? { ok: true, value } : { ok: false, reason: KVM_MSR_EXIT_REASON.INVAL };
+    }
+  }
   if (!KNOWN.has(index)) return { ok: false, reason: KVM_MSR_EXIT_REASON.UNKNOWN };
   if (!write) return { ok: true, value: readMsr(m, index) };
   return writeMsr(m, index, value, false) ? { ok: true, value } : { ok: false, reason: KVM_MSR_EXIT_REASON.INVAL };
@@ -94,11 +107,11 @@ export function msrAccess(m: MsrHost, index: number, write: boolean, value: bigi
 
 export function readMsr(m: MsrHost, index: number): bigint {
   const s = m.s;
+  if ('events' in m) {
+    const v = irqchipMsrRead(m as unknown as X86Machine, index, true);
+    if (v !== undefined) return v ?? 0n;
+  }
   switch (index) {
-    case MSR.TSC:
-      return m.rdtsc() + (s.msrs.get(MSR.TSC) ?? 0n);
-    case MSR.APIC_BASE:
-      return s.apicBase;
     case MSR.EFER:
       return BigInt(s.efer >>> 0);
     case MSR.FS_BASE:
@@ -113,15 +126,11 @@ export function readMsr(m: MsrHost, index: number): bigint {
 /** Writes an MSR; `host` is KVM_SET_MSRS (host-initiated: some checks are relaxed). False = refused. */
 export function writeMsr(m: MsrHost, index: number, v: bigint, host: boolean): boolean {
   const s = m.s;
+  if ('events' in m) {
+    const r = irqchipMsrWrite(m as unknown as X86Machine, index, v, host);
+    if (r !== undefined) return r;
+  }
   switch (index) {
-    case MSR.TSC:
-      s.msrs.set(MSR.TSC, v - m.rdtsc());
-      return true;
-    case MSR.APIC_BASE:
-      // Reserved bits beyond MAXPHYADDR (39) and bits 7:0 / 9 must be zero.
-      if (v & 0xffffff80000002ffn) return false;
-      s.apicBase = v;
-      return true;
     case MSR.EFER: {
       const allowed = BigInt(EFER.SCE | EFER.LME | EFER.LMA | EFER.NXE);
       if (v & ~allowed) return false;

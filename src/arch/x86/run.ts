@@ -13,7 +13,6 @@
  */
 import { exitEmulationFailure, exitMmio, exitSimple, PIO_DATA_OFFSET, RUN, setExitReason } from '../../kernel/exits.js';
 import { KVM_REQ } from '../../kernel/requests.js';
-import { HOST_TSC_KHZ } from '../../kernel/timer.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
 import { KVM_EXIT } from '../../uapi/constants.js';
@@ -82,9 +81,9 @@ export class X86Machine {
     return this.blocks.jitStats;
   }
 
-  /** The VM clock (src/kernel/timer.ts) at the emulated host's TSC rate. */
+  /** The guest TSC: the VM clock (src/kernel/timer.ts) at the vCPU's TSC rate, plus its offset (irqchip/kvmclock.ts). */
   rdtsc(): bigint {
-    return BigInt(Math.floor((this.vcpu.timer.now(this.retired) * HOST_TSC_KHZ) / 1e6));
+    return this.events.time.tscAt(this.vcpu.timer.now(this.retired));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -130,6 +129,7 @@ export class X86Machine {
       last.ready = true;
     }
     if (v.immediateExit) throw KvmError.of('EINTR', 'ioctl');
+    this.events.time.checkOffset(); // KVM_SET_CLOCK moved kvmclock: the pvclock page follows
     // [kvmi hook] a vCPU parked on an introspection event waits for the reply (EINTR until then)
     if (this.intro !== null && this.intro.enter()) {
       this.finishExit();
@@ -144,15 +144,17 @@ export class X86Machine {
     try {
       for (;;) {
         if (this.intro !== null && this.intro.pending) this.intro.requests(); // [kvmi hook] PAUSE/TRAP events
+        if (v.requests[0] !== 0) this.checkRequests(); // vcpu->requests: a kick from any thread
         if (this.events.inject()) continue;
         if (executed >= budget) {
           exitSimple(v, KVM_EXIT.INTR);
           throw KvmError.of('EINTR', 'ioctl', { message: 'run budget exhausted (as if a signal arrived)' });
         }
-        if (v.requests[0] !== 0) this.checkRequests(); // vcpu->requests: a kick from any thread
         const timer = v.timer;
         const lim = Math.min(budget - executed, POLL_INTERVAL);
         const n = this.runBlock(timer.quiet ? lim : timer.budget(lim, this.retired));
+        // The IRET that ends an NMI handler unblocks NMIs (blocks end at IRET).
+        if (this.events.nmiMasked && X86Events.isIret(c.lastInsn as Insn | null)) this.events.iretDone();
         // A block that retired nothing delivered a fault: count it, so a fault storm (a handler
         // that faults again, forever) still ends with EINTR when the budget runs out.
         executed += n || 1;
@@ -198,16 +200,17 @@ export class X86Machine {
 
   /**
    * Services vcpu->requests (src/kernel/requests.ts): KVM_REQ.SIGNAL ends KVM_RUN as a signal
-   * would. [irqchip hook] the in-kernel LAPIC consumes KVM_REQ.EVENT in events.ts; until it
-   * exists, the wake-up bits have nothing to do and are dropped.
+   * would; the others (KVM_REQ_EVENT, NMI, clock updates) go to events.ts.
    */
   private checkRequests(): void {
     const v = this.vcpu;
-    const req = Atomics.and(v.requests, 0, ~(KVM_REQ.SIGNAL | KVM_REQ.EVENT | KVM_REQ.UNBLOCK));
+    const req = Atomics.exchange(v.requests, 0, 0);
     if (req & KVM_REQ.SIGNAL) {
+      if (req & ~KVM_REQ.SIGNAL) this.events.onRequests(req);
       exitSimple(v, KVM_EXIT.INTR);
       throw KvmError.of('EINTR', 'ioctl');
     }
+    this.events.onRequests(req);
   }
 
   /** Fills the kvm_run header fields KVM sets on every exit. */
@@ -261,7 +264,10 @@ export class X86Machine {
       }
       if (slow && this.debug.beforeInsn(insn)) return n;
       const tf = s.rflags & FLAG.TF;
+      // An STI / MOV SS shadow covers this one instruction: it ends as it executes, and the
+      // instruction may start a new one (STI; MOV SS). It stays if the instruction does not retire.
       const shadowBefore = s.shadow;
+      if (shadowBefore !== 0) s.shadow = 0;
       c.next = c.maskIp(s.rip + insn.len);
       try {
         HANDLERS[insn.mn]!(c, insn);
@@ -270,17 +276,18 @@ export class X86Machine {
           this.events.deliverFault();
           return n;
         }
+        s.shadow = shadowBefore;
         if (e === KVMI_RESTART) return n; // [kvmi hook] abandoned; it runs again from scratch
         throw e;
       }
       if (c.exitNow) {
         // An exit that completes on the next KVM_RUN (IN/OUT): the instruction has not retired.
         c.exitNow = false;
+        s.shadow = shadowBefore;
         return n;
       }
       n++;
       s.rip = c.next;
-      if (shadowBefore) s.shadow = 0;
       if (c.mmioReads.length !== 0) c.mmioReads.length = 0;
       if (c.softVector >= 0) {
         const vec = c.softVector;
@@ -296,6 +303,8 @@ export class X86Machine {
         if (this.debug.afterInsn(tf !== 0)) return n;
       }
       if (this.stopReason || this.blockStale) return n;
+      // An STI / MOV SS shadow just ended with an event waiting: the window opens here, exactly.
+      if (shadowBefore !== 0 && this.events.windowWatch()) return n;
     }
     return n;
   }
@@ -321,7 +330,7 @@ export class X86Machine {
     try {
       for (;;) {
         total += this.runCompiled(b, lim - total);
-        if (!idle || total >= lim || this.stopReason !== 0 || c.faulted || this.vcpu.requests[0] !== 0) break;
+        if (!idle || total >= lim || this.stopReason !== 0 || c.faulted || this.blockStale || this.vcpu.requests[0] !== 0) break;
         const next = this.blocks.get(c.wrapLin(c.csBase + s.rip));
         if (next.fn === null || this.slowPath() || !this.compiledOk()) break;
         b = next;
@@ -444,11 +453,13 @@ export class X86Machine {
     const c = this.cpu;
     if (c.wrapLin(c.csBase + this.s.rip) !== p.linearRip) return false;
     this.s.rip = c.maskIp(this.s.rip + p.len);
+    this.s.shadow = 0; // the instruction retired (kvm_skip_emulated_instruction ends the shadow)
     return true;
   }
 
-  /** RIP after the instruction at RIP (re-decoded: the exit left RIP on it). */
+  /** RIP after the instruction at RIP (re-decoded: the exit left RIP on it), which retires now (its shadow ends). */
   private nextRip(): number {
+    this.s.shadow = 0;
     const c = this.cpu;
     const lin = c.wrapLin(c.csBase + this.s.rip);
     decode(this.insn, lin, { long64: c.long64, def32: c.def32 }, (k) => c.fetchByte(lin + k));

@@ -230,6 +230,8 @@ export class VmxServices implements X86Services {
   }
 
   hlt(_c: X86Cpu): void {
+    // With an in-kernel LAPIC the vCPU halts inside KVM_RUN (events.ts); else KVM_EXIT_HLT.
+    if (this.m.events.lapic !== null) return this.m.events.halt();
     exitSimple(this.m.vcpu, KVM_EXIT.HLT);
     this.m.stopReason = KVM_EXIT.HLT;
   }
