@@ -51,6 +51,8 @@ export type BlockResult = 'runnable' | 'intr';
 
 /** Longest single sleep, so immediate_exit (set without a kick) is seen within it. */
 const MAX_SLEEP_MS = 50;
+/** Deadline jumps of the deterministic clock a halted worker vCPU makes before sleeping once. */
+const JUMPS_PER_SLEEP = 100_000;
 
 /**
  * kvm_vcpu_block: sleeps until `runnable()` (kvm_arch_vcpu_runnable: an interrupt to take, a wake
@@ -64,6 +66,7 @@ export function kvmVcpuBlock(vcpu: Vcpu, retired: number, runnable: () => boolea
   const clock = vm.clock;
   const timer = vcpu.timer;
   const limit = vm.kernel.mirror ? Infinity : performance.now() + vm.kernel.haltWaitMs;
+  let jumps = 0;
   if (clock.deterministic) clock.setRunning(-1);
   try {
     for (;;) {
@@ -79,11 +82,16 @@ export function kvmVcpuBlock(vcpu: Vcpu, retired: number, runnable: () => boolea
       let ms: number;
       if (clock.deterministic) {
         // No vCPU of the VM is running: nothing else can advance time, so it jumps to the deadline.
+        // A vCPU no deadline wakes (IF = 0, a masked periodic timer) would jump forever: the owner
+        // thread's wait limit still ends the halt, and a worker sleeps between rounds of jumps.
         if (next !== Infinity && clock.running === 0) {
-          clock.advanceTo(next);
-          continue;
-        }
-        ms = next === Infinity ? MAX_SLEEP_MS : 1; // others run: their instructions move time on
+          if (jumps > 0 && performance.now() >= limit) return 'intr';
+          if (++jumps % JUMPS_PER_SLEEP !== 0) {
+            clock.advanceTo(next);
+            continue;
+          }
+          ms = MAX_SLEEP_MS;
+        } else ms = next === Infinity ? MAX_SLEEP_MS : 1; // others run: their instructions move time on
       } else {
         ms = next === Infinity ? MAX_SLEEP_MS : Math.max(0, (next - clock.now()) / 1e6);
       }

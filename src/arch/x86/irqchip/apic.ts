@@ -294,9 +294,20 @@ export class ApicBus {
   /** KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK */
   broadcastQuirkDisabled = false;
 
+  /** The map and what it was built from (kvm->arch.apic_map, rebuilt lazily like apic_map_dirty). */
+  private cachedMap: ApicMap | null = null;
+  private cachedGen = -1;
+  private cachedApics: readonly ApicView[] | null = null;
+  private cachedFormat = false;
+
   constructor(
     /** Every vCPU's APIC, in vcpu_idx order. */
     readonly apics: () => readonly ApicView[],
+    /**
+     * A VM-wide count every thread bumps after an APIC's ID, LDR, DFR or enables change (shared
+     * memory): the map is rebuilt when it moved, not on every delivery.
+     */
+    private readonly generation: () => number = () => -2,
   ) {}
 
   /** kvm_apic_mda */
@@ -322,9 +333,21 @@ export class ApicBus {
     }
   }
 
-  /** kvm_recalculate_apic_map (null: the optimized map is disabled by aliased physical IDs). */
+  /** The current map (kvm_recalculate_apic_map when an APIC changed since the last one). */
   private map(): ApicMap | null {
+    const gen = this.generation();
     const apics = this.apics();
+    if (gen !== this.cachedGen || gen === -2 || apics !== this.cachedApics || this.x2apicFormat !== this.cachedFormat) {
+      this.cachedMap = this.buildMap(apics);
+      this.cachedGen = gen;
+      this.cachedApics = apics;
+      this.cachedFormat = this.x2apicFormat;
+    }
+    return this.cachedMap;
+  }
+
+  /** kvm_recalculate_apic_map (null: the optimized map is disabled by aliased physical IDs). */
+  private buildMap(apics: readonly ApicView[]): ApicMap | null {
     let max = 255;
     for (const a of apics) if (a.hwEnabled()) max = Math.max(max, a.vcpuId);
     const m: ApicMap = { maxApicId: max, logicalMode: LogicalMode.SW_DISABLED, phys: [], flat: [], cluster: Array.from({ length: 16 }, () => []) };

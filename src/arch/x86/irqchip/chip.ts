@@ -55,6 +55,7 @@ const S_PIC_OUTPUT = 0;
 const S_WALL_LO = 1;
 const S_WALL_HI = 2;
 const S_NMI_MODE = 3; // kvm->arch.vapics_in_nmi_mode
+const S_MAP_GEN = 4; // bumped when an APIC's ID, LDR, DFR or enables change (the map is stale)
 
 /** The x86 irqchip state of one VM, on one thread. */
 export class X86Irqchip {
@@ -77,7 +78,10 @@ export class X86Irqchip {
   private cachedFor = -1;
 
   constructor(private readonly vm: Vm) {
-    this.bus = new ApicBus(() => this.apics());
+    this.bus = new ApicBus(
+      () => this.apics(),
+      () => Atomics.load(this.shared, S_MAP_GEN),
+    );
   }
 
   /** irqchip_in_kernel: a full or split irqchip (the LAPICs are in the kernel). */
@@ -280,6 +284,7 @@ export class X86Irqchip {
 
   /** An APIC's ID, LDR, DFR or enables changed (kvm_recalculate_apic_map -> scan). */
   apicMapChanged(_vcpu: Vcpu): void {
+    Atomics.add(this.shared, S_MAP_GEN, 1);
     if (this.mode === 'none') return;
     if (this.owner || this.ioapicInKernel || this.split) this.scanIoapic();
   }
@@ -385,7 +390,9 @@ export class X86Irqchip {
   adoptLocal(l: ApicView): void {
     if (this.remote === null) return;
     const i = this.remote.findIndex((a) => a.vcpuId === l.vcpuId);
-    if (i >= 0) this.remote[i] = l;
+    if (i < 0) return;
+    this.remote = this.remote.slice(); // a new list: the APIC map cached from the old one is rebuilt
+    this.remote[i] = l;
   }
 }
 
