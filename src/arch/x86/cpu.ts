@@ -53,6 +53,8 @@ export class X86Cpu extends X86Mmu {
   jitN = 0;
   /** A translated block ended in an exception or interrupt delivery (ends a chain of blocks). */
   faulted = false;
+  /** The x87/SSE state (X86State.fx, FXSAVE layout) as int32 words, for the SIMD handlers. */
+  readonly fxw: Int32Array;
 
   constructor(
     s: X86State,
@@ -62,6 +64,7 @@ export class X86Cpu extends X86Mmu {
     readonly svc: X86Services,
   ) {
     super(s, vcpu, vm);
+    this.fxw = new Int32Array(s.fx.buffer, s.fx.byteOffset, 128);
     this.updateMode();
   }
 

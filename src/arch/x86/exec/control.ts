@@ -23,7 +23,7 @@ function jumpTo(c: X86Cpu, target: number, osz: number): void {
   c.next = t;
 }
 
-def('JCC', (c, i) => {
+def('Jcc', (c, i) => {
   if (c.cond(i.cond)) jumpTo(c, i.imm - c.csBase, i.osz);
 });
 

@@ -6,7 +6,8 @@
  * `c.raise`, reach KVM through `c.svc` (services.ts), and leave `c.next` as the next RIP.
  * @module
  */
-import { MNEMONICS, mnemonic } from '../decoder.js';
+import { DESCS, MNEMONICS, mnemonic } from '../decoder.js';
+import { checkClass } from './classes.js';
 import { ALU } from './alu.js';
 import { BCD } from './bcd.js';
 import { BITS } from './bits.js';
@@ -37,4 +38,15 @@ for (const family of FAMILIES) {
 // Every mnemonic must have a handler (a table row without one is a bug caught at load).
 for (let k = 0; k < MNEMONICS.length; k++) {
   if (!HANDLERS[k]) throw new Error(`x86: no handler for ${MNEMONICS[k]}`);
+}
+// The SDM exception classes of the rows (#UD/#NM/#MF before any operand is touched): a mnemonic
+// with any classed row runs its row's checks first — the interpreter and the JIT's handler calls alike.
+for (let k = 0; k < MNEMONICS.length; k++) {
+  if (!DESCS.some((d) => d.mn === k && d.exc !== 0)) continue;
+  const h = HANDLERS[k]!;
+  HANDLERS[k] = (c, i) => {
+    const e = i.desc!.exc;
+    if (e !== 0) checkClass(c, e);
+    h(c, i);
+  };
 }

@@ -132,7 +132,7 @@ def('XADD', (c, i) => {
   wrAt(c, i, lin, r, rh);
 });
 
-def('CMOVCC', (c, i) => {
+def('CMOVcc', (c, i) => {
   const v = rd(c, i, 1);
   const hi = c.t1;
   // A 32-bit CMOV zero-extends even when the condition is false.
@@ -140,7 +140,7 @@ def('CMOVCC', (c, i) => {
   else if (i.size[0] === 4) c.setReg(i.reg[0]!, 4, c.getReg(i.reg[0]!, 4));
 });
 
-def('SETCC', (c, i) => wr(c, i, 0, c.cond(i.cond) ? 1 : 0));
+def('SETcc', (c, i) => wr(c, i, 0, c.cond(i.cond) ? 1 : 0));
 
 def('CBW', (c, i) => {
   if (i.osz === 2) c.setReg(0, 2, sx(c.getReg(0, 1), 1) & 0xffff);

@@ -1,171 +1,150 @@
 /**
- * x86 SSE moves and logic: MOVUPS/MOVAPS/MOVSS/MOVSD/MOVLPS/MOVHPS, MOVD/MOVQ, ANDPS/ORPS/XORPS, LDMXCSR/STMXCSR, FXSAVE/FXRSTOR.
+ * x86 SSE/SSE2 data movement and logic: MOVUPS/MOVUPD/MOVAPS/MOVAPD/MOVDQA/MOVDQU, MOVSS/MOVSD,
+ * MOVLPS/MOVLPD/MOVHPS/MOVHPD/MOVHLPS/MOVLHPS, MOVNTPS/MOVNTPD/MOVNTDQ, MOVD/MOVQ,
+ * ANDPS/ANDPD/ORPS/ORPD/XORPS/XORPD/PXOR, LDMXCSR/STMXCSR, FXSAVE/FXRSTOR, PREFETCHh.
  * @module
  */
-import { VEC, type X86Cpu } from '../cpu.js';
-import { K_MEM, K_XMM } from '../decoder.js';
-import { CR0, CR4 } from '../state.js';
+import { K_MEM, K_XMM, type Insn } from '../decoder.js';
+import { Acc, type X86Cpu } from '../cpu.js';
 import { definer, ea, type Handler, type HandlerTable } from './operands.js';
+import { simdLin, SRC, srcX, writeX, xw } from './simd.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const SSE: HandlerTable = {};
 const def = definer(SSE);
 
-function sseOk(c: X86Cpu): void {
-  const s = c.s;
-  if (s.cr0 & CR0.EM || !(s.cr4 & CR4.OSFXSR)) c.ud();
-  if (s.cr0 & CR0.TS) c.raise(VEC.NM);
-}
+/** A full-width move between operand 1 and operand 0 (16 bytes; the row says if it must be aligned). */
+const move16: Handler = (c, i) => writeX(c, i, 0, 16, srcX(c, i, 1, 16));
+for (const n of ['MOVUPS', 'MOVUPD', 'MOVAPS', 'MOVAPD', 'MOVDQA', 'MOVDQU', 'MOVNTPS', 'MOVNTPD', 'MOVNTDQ']) def(n, move16);
 
-/** XMM register n as four int32 lanes in the FXSAVE image (offset 160 + 16n). */
-function xmmOff(n: number): number {
-  return 160 + 16 * n;
-}
-
-const fxDv = new WeakMap<Uint8Array, DataView>();
-function fx(c: X86Cpu): DataView {
-  let dv = fxDv.get(c.s.fx);
-  if (!dv) fxDv.set(c.s.fx, (dv = new DataView(c.s.fx.buffer, c.s.fx.byteOffset, 512)));
-  return dv;
-}
-
-/** Moves `bytes` (4, 8 or 16) between operands 0 and 1; `zeroUpper` clears the rest of an XMM destination. */
-function sseMove(bytes: number, aligned: boolean, zeroUpperFromMem: boolean): Handler {
+/**
+ * A scalar move of `size` bytes: register to register merges into the low bytes; a load from
+ * memory (or a GPR) zeroes the rest of the XMM register; a store writes `size` bytes.
+ */
+function scalarMove(size: number, zeroFromReg = false): Handler {
   return (c, i) => {
-    sseOk(c);
-    const dv = fx(c);
-    const tmp = [0, 0, 0, 0];
-    const n = bytes / 4;
-    // Source
-    if (i.kind[1] === K_XMM) {
-      const o = xmmOff(i.reg[1]!);
-      for (let k = 0; k < n; k++) tmp[k] = dv.getInt32(o + 4 * k, true);
-    } else if (i.kind[1] === K_MEM) {
-      const a = ea(c, i);
-      if (aligned && bytes === 16 && a % 16) c.gp(0);
-      const lin = c.linear(i.seg, a, bytes, false);
-      for (let k = 0; k < n; k += 2) {
-        if (n - k >= 2) {
-          tmp[k] = c.readLin(lin + 4 * k, 8);
-          tmp[k + 1] = c.t1;
-        } else tmp[k] = c.readLin(lin + 4 * k, 4) | 0;
-      }
-    } else {
-      // GPR source (MOVD/MOVQ xmm, r)
-      tmp[0] = c.getReg(i.reg[1]!, i.size[1]!) | 0;
-      tmp[1] = i.size[1] === 8 ? c.t1 : 0;
+    const src = srcX(c, i, 1, size);
+    const fromReg = i.kind[1] === K_XMM;
+    if (i.kind[0] === K_XMM && (!fromReg || zeroFromReg)) {
+      for (let j = size / 4; j < 4; j++) src[j] = 0;
+      writeX(c, i, 0, 16, src);
+    } else writeX(c, i, 0, size, src);
+  };
+}
+def('MOVSS', scalarMove(4));
+def('MOVSD', scalarMove(8));
+
+/** MOVD/MOVQ: GPR or memory to XMM (zero-extended), XMM to GPR or memory; MOVQ xmm, xmm/m64 zero-extends too. */
+function movdq(size: number): Handler {
+  const scalar = scalarMove(size, true);
+  return (c, i) => {
+    if (i.kind[0] === K_XMM && i.kind[1] !== K_XMM && i.kind[1] !== K_MEM) {
+      // From a general register.
+      SRC[0] = c.getReg(i.reg[1]!, size);
+      SRC[1] = size === 8 ? c.t1 : 0;
+      SRC[2] = SRC[3] = 0;
+      if (size === 4) SRC[1] = 0;
+      return writeX(c, i, 0, 16, SRC);
     }
-    // Destination
+    if (i.kind[0] !== K_XMM && i.kind[0] !== K_MEM) {
+      // To a general register.
+      const w = c.fxw;
+      const at = xw(i.reg[1]!);
+      return c.setReg(i.reg[0]!, size, w[at]!, size === 8 ? w[at + 1]! : 0);
+    }
+    scalar(c, i);
+  };
+}
+def('MOVD', movdq(4));
+def('MOVQ', movdq(8));
+
+/** MOVLPS/MOVLPD/MOVHPS/MOVHPD: 8 bytes between memory and the low (`hi` = false) or high half. */
+function halfMove(hi: boolean): Handler {
+  return (c, i) => {
+    const w = c.fxw;
     if (i.kind[0] === K_XMM) {
-      const o = xmmOff(i.reg[0]!);
-      const fromMem = i.kind[1] !== K_XMM;
-      for (let k = 0; k < 4; k++) {
-        if (k < n) dv.setInt32(o + 4 * k, tmp[k]!, true);
-        else if (fromMem && zeroUpperFromMem) dv.setInt32(o + 4 * k, 0, true);
-      }
-    } else if (i.kind[0] === K_MEM) {
-      const a = ea(c, i);
-      if (aligned && bytes === 16 && a % 16) c.gp(0);
-      const lin = c.linear(i.seg, a, bytes, true);
-      for (let k = 0; k < n; k += 2) {
-        if (n - k >= 2) c.writeLin(lin + 4 * k, 8, tmp[k]!, tmp[k + 1]!);
-        else c.writeLin(lin + 4 * k, 4, tmp[k]!);
-      }
-    } else c.setReg(i.reg[0]!, i.size[0]!, tmp[0]!, tmp[1]!);
+      const src = srcX(c, i, 1, 8);
+      const at = xw(i.reg[0]!) + (hi ? 2 : 0);
+      w[at] = src[0]!;
+      w[at + 1] = src[1]!;
+    } else {
+      const at = xw(i.reg[1]!) + (hi ? 2 : 0);
+      writeX(c, i, 0, 8, w, at);
+    }
   };
 }
-def('MOVUPS', sseMove(16, false, true));
-def('MOVAPS', sseMove(16, true, true));
-def('MOVSS', sseMove(4, false, true));
-def('MOVSD', sseMove(8, false, true));
-def('MOVLPS', sseMove(8, false, false));
-def('MOVQ', (c, i) => {
-  sseMove(8, false, true)(c, i);
-  // MOVQ xmm, xmm/m64 always clears the upper half.
-  if (i.kind[0] === K_XMM) {
-    const dv = fx(c);
-    const o = xmmOff(i.reg[0]!);
-    dv.setInt32(o + 8, 0, true);
-    dv.setInt32(o + 12, 0, true);
-  }
-});
-def('MOVD', (c, i) => {
-  const bytes = i.size[i.kind[0] === K_XMM ? 1 : 0] === 8 ? 8 : 4;
-  sseMove(bytes, false, true)(c, i);
-  if (i.kind[0] === K_XMM) {
-    const dv = fx(c);
-    const o = xmmOff(i.reg[0]!);
-    for (let k = bytes / 4; k < 4; k++) dv.setInt32(o + 4 * k, 0, true);
-  }
-});
-def('MOVHPS', (c, i) => {
-  sseOk(c);
-  const dv = fx(c);
-  const a = ea(c, i);
-  if (i.kind[0] === K_XMM) {
-    const o = xmmOff(i.reg[0]!);
-    const lin = c.linear(i.seg, a, 8, false);
-    dv.setInt32(o + 8, c.readLin(lin, 8), true);
-    dv.setInt32(o + 12, c.t1, true);
-  } else {
-    const o = xmmOff(i.reg[1]!);
-    c.write(i.seg, a, 8, dv.getInt32(o + 8, true), dv.getInt32(o + 12, true));
-  }
-});
-
-function sseLogic(op: 'and' | 'or' | 'xor'): Handler {
+def('MOVLPS', halfMove(false));
+def('MOVLPD', halfMove(false));
+def('MOVHPS', halfMove(true));
+def('MOVHPD', halfMove(true));
+/** MOVHLPS: the high qword of the source to the low qword of the destination (and MOVLHPS the reverse). */
+function halfReg(from: number, to: number): Handler {
   return (c, i) => {
-    sseOk(c);
-    const dv = fx(c);
-    const d = xmmOff(i.reg[0]!);
-    const src = [0, 0, 0, 0];
-    if (i.kind[1] === K_XMM) for (let k = 0; k < 4; k++) src[k] = dv.getInt32(xmmOff(i.reg[1]!) + 4 * k, true);
-    else {
-      const a = ea(c, i);
-      if (a % 16) c.gp(0);
-      const lin = c.linear(i.seg, a, 16, false);
-      src[0] = c.readLin(lin, 8);
-      src[1] = c.t1;
-      src[2] = c.readLin(lin + 8, 8);
-      src[3] = c.t1;
-    }
+    const w = c.fxw;
+    const s = xw(i.reg[1]!) + from;
+    const d = xw(i.reg[0]!) + to;
+    const a = w[s]!;
+    const b = w[s + 1]!;
+    w[d] = a;
+    w[d + 1] = b;
+  };
+}
+def('MOVHLPS', halfReg(2, 0));
+def('MOVLHPS', halfReg(0, 2));
+
+function logic(op: 'and' | 'or' | 'xor'): Handler {
+  return (c, i) => {
+    const src = srcX(c, i, 1, 16);
+    const w = c.fxw;
+    const d = xw(i.reg[0]!);
     for (let k = 0; k < 4; k++) {
-      const x = dv.getInt32(d + 4 * k, true);
-      dv.setInt32(d + 4 * k, op === 'and' ? x & src[k]! : op === 'or' ? x | src[k]! : x ^ src[k]!, true);
+      const x = w[d + k]!;
+      w[d + k] = op === 'and' ? x & src[k]! : op === 'or' ? x | src[k]! : x ^ src[k]!;
     }
   };
 }
-def('ANDPS', sseLogic('and'));
-def('ORPS', sseLogic('or'));
-def('XORPS', sseLogic('xor'));
+def('ANDPS', logic('and'));
+def('ANDPD', logic('and'));
+def('ORPS', logic('or'));
+def('ORPD', logic('or'));
+def('XORPS', logic('xor'));
+def('XORPD', logic('xor'));
+def('PXOR', logic('xor'));
+
+/** MXCSR (FXSAVE image byte 24): the bits this CPU implements (DAZ included). */
+const MXCSR_MASK = 0xffff;
 
 def('LDMXCSR', (c, i) => {
-  sseOk(c);
   const v = c.read(i.seg, ea(c, i), 4);
-  if (v & 0xffff0000) c.gp(0);
-  fx(c).setUint32(24, v, true);
+  if (v & ~MXCSR_MASK) c.gp(0);
+  c.fxw[6] = v;
 });
-def('STMXCSR', (c, i) => {
-  sseOk(c);
-  c.write(i.seg, ea(c, i), 4, fx(c).getUint32(24, true) | 0);
-});
+def('STMXCSR', (c, i) => c.write(i.seg, ea(c, i), 4, c.fxw[6]!));
 
-def('FXSAVE', (c, i) => {
-  if (c.s.cr0 & (CR0.EM | CR0.TS)) c.raise(c.s.cr0 & CR0.EM ? VEC.UD : VEC.NM);
+def('FXSAVE', (c, i) => fxImage(c, i, true));
+def('FXRSTOR', (c, i) => fxImage(c, i, false));
+def('FXSAVE64', (c, i) => fxImage(c, i, true));
+def('FXRSTOR64', (c, i) => fxImage(c, i, false));
+
+/** FXSAVE/FXRSTOR: the 512-byte image, 16-byte aligned (#GP(0)); a reserved MXCSR bit in the image is #GP(0). */
+function fxImage(c: X86Cpu, i: Insn, save: boolean): void {
   const a = ea(c, i);
-  if (a % 16) c.gp(0);
-  const lin = c.linear(i.seg, a, 512, true);
-  const img = c.s.fx;
-  for (let k = 0; k < 512; k += 4) c.writeLin(lin + k, 4, new DataView(img.buffer, img.byteOffset).getInt32(k, true));
-});
-def('FXRSTOR', (c, i) => {
-  if (c.s.cr0 & (CR0.EM | CR0.TS)) c.raise(c.s.cr0 & CR0.EM ? VEC.UD : VEC.NM);
-  const a = ea(c, i);
-  if (a % 16) c.gp(0);
-  const lin = c.linear(i.seg, a, 512, false);
-  const tmp = new Uint8Array(512);
-  const dv = new DataView(tmp.buffer);
-  for (let k = 0; k < 512; k += 4) dv.setInt32(k, c.readLin(lin + k, 4) | 0, true);
-  if (dv.getUint32(24, true) & 0xffff0000) c.gp(0);
-  c.s.fx.set(tmp);
-});
+  const lin = c.linear(i.seg, a, 512, save);
+  if (lin % 16) c.gp(0);
+  // No partial image: the second page (if any) is translated before the first byte moves.
+  c.translate(c.wrapLin(lin + 511), save ? Acc.WRITE : Acc.READ);
+  const w = c.fxw;
+  if (save) {
+    for (let k = 0; k < 512; k += 8) c.writeLin(c.wrapLin(lin + k), 8, w[k / 4]!, w[k / 4 + 1]!);
+    return;
+  }
+  const tmp = new Int32Array(128);
+  for (let k = 0; k < 512; k += 8) {
+    tmp[k / 4] = c.readLin(c.wrapLin(lin + k), 8);
+    tmp[k / 4 + 1] = c.t1;
+  }
+  if (tmp[6]! & ~MXCSR_MASK) c.gp(0);
+  w.set(tmp);
+}
+
+for (const n of ['PREFETCHNTA', 'PREFETCHT0', 'PREFETCHT1', 'PREFETCHT2']) def(n, () => {});

@@ -416,10 +416,6 @@ def('XSETBV', (c) => {
   c.s.xcr0 = v;
 });
 
-def('MONITOR', (c) => c.ud());
-def('MWAIT', (c) => c.ud());
-def('CLAC', (c) => c.ud());
-def('STAC', (c) => c.ud());
 def('UD0', (c) => c.ud());
 def('UD1', (c) => c.ud());
 def('UD2', (c) => c.ud());
