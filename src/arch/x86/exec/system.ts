@@ -377,11 +377,39 @@ def('SYSRET', (c, i) => {
   c.next = rip;
 });
 
-def('SYSENTER', () => {
-  throw EMULATION_FAILURE;
+/** A flat 4 GiB segment for SYSCALL/SYSRET/SYSENTER/SYSEXIT (the selector's hidden part as the SDM fixes it). */
+function flat(c: X86Cpu, seg: number, selector: number, code: boolean, dpl: number, long: boolean): void {
+  Object.assign(c.s.seg[seg]!, { selector, base: 0, baseRaw: 0n, limit: 0xffffffff, type: code ? 11 : 3, s: 1, dpl, present: 1, l: long ? 1 : 0, db: long ? 0 : 1, g: 1, unusable: 0 });
+}
+
+def('SYSENTER', (c) => {
+  const s = c.s;
+  const cs = Number(s.msrs.get(0x174) ?? 0n) & 0xffff;
+  if (!c.pe || (cs & 0xfffc) === 0) c.gp(0);
+  const lma = (s.efer & EFER.LMA) !== 0;
+  s.rflags = (c.getFlags() & ~(FLAG.VM | FLAG.IF | FLAG.RF)) >>> 0;
+  flat(c, CS, cs & 0xfffc, true, 0, lma);
+  flat(c, SS, (cs & 0xfffc) + 8, false, 0, false);
+  c.updateMode();
+  const esp = Number(BigInt.asIntN(64, s.msrs.get(0x175) ?? 0n));
+  const eip = Number(BigInt.asIntN(64, s.msrs.get(0x176) ?? 0n));
+  c.setRegNum(4, 8, lma ? esp : esp >>> 0);
+  c.next = lma ? eip : eip >>> 0;
 });
-def('SYSEXIT', () => {
-  throw EMULATION_FAILURE;
+
+def('SYSEXIT', (c, i) => {
+  const s = c.s;
+  const cs = Number(s.msrs.get(0x174) ?? 0n) & 0xffff;
+  if (!c.pe || (cs & 0xfffc) === 0 || c.cpl !== 0) c.gp(0);
+  const to64 = i.osz === 8;
+  const rip = to64 ? c.regNum(2, 8) : c.getReg(2, 4);
+  const rsp = to64 ? c.regNum(1, 8) : c.getReg(1, 4);
+  if (to64 && (!isCanonical(rip) || !isCanonical(rsp))) c.gp(0);
+  flat(c, CS, ((cs + (to64 ? 32 : 16)) & 0xfffc) | 3, true, 3, to64);
+  flat(c, SS, ((cs + (to64 ? 40 : 24)) & 0xfffc) | 3, false, 3, false);
+  c.updateMode();
+  c.setRegNum(4, 8, rsp);
+  c.next = rip;
 });
 
 def('SWAPGS', (c) => {
