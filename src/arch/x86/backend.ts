@@ -237,7 +237,7 @@ export const x86Backend: ArchBackend = {
 
   createVcpu(vcpu: Vcpu): X86Machine {
     const m = tdx.createVcpu(vcpu) ?? new X86Machine(vcpu); // [tdx hook]
-    kvmiVcpuCreated(vcpu, m); // [kvmi hook]
+    kvmiVcpuCreated(vcpu, m.kvmi); // [kvmi hook]
     const vm = vcpu.vm;
     const chip = chipOf(vm);
     const bsp = vcpu.id === chip.bspVcpuId;
@@ -416,7 +416,7 @@ export const x86Backend: ArchBackend = {
           if (m.events.queuedException) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd });
           m.events.queuedException = { vector: d.control & KVM_GUESTDBG_X86.INJECT_DB ? VEC.DB : VEC.BP, hasCode: false, code: 0 };
         }
-        if (kvmiBreakpointBusy(m, d.control)) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd }); // [kvmi hook] #BP owned by the tool
+        if (kvmiBreakpointBusy(m.intro, d.control)) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd }); // [kvmi hook] #BP owned by the tool
         m.debug.control = d.control & 1 ? d.control : 0;
         d.arch.debugreg.forEach((r, i) => (m.debug.regs[i] = r));
         m.debug.armWatchpoints();

@@ -22,6 +22,7 @@ import { BlockCache, DEFAULT_HOTNESS, type Block } from './blocks.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
 import type { CpuidEntry } from './cpuid.js';
 import { X86Debug } from './debug.js';
+import { X86KvmiAdapter } from './kvmi.js';
 import { decode, Insn } from './decoder.js';
 import { X86Events } from './events.js';
 import { HANDLERS } from './exec/index.js';
@@ -51,6 +52,8 @@ export class X86Machine {
   readonly pio: PioPending = { kind: 'pio_out', size: 0, linearRip: 0, len: 0 };
   /** [kvmi hook] KVM introspection of this vCPU (src/introspection), null when the VM is not hooked. */
   intro: X86IntrospectionHooks | null = null;
+  /** [kvmi hook] What introspection reads and controls of this vCPU (kvmi.ts). */
+  readonly kvmi = new X86KvmiAdapter(this);
   private readonly insn = new Insn();
   /** Instructions since the last immediate_exit poll. */
   private sincePoll = 0;
