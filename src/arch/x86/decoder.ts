@@ -159,14 +159,18 @@ function compile(): void {
   for (let index = 0; index < 1024; index++) {
     const rows = MAP[index]!;
     for (let cls = 0; cls < 5; cls++) {
-      const explicit = rows.filter((d) => d.prefix === cls && cls !== PFX_NONE);
-      // No mandatory prefix: NP rows, else legacy rows. With one: its rows, else legacy rows (the
-      // prefix then acts as operand size / REP), never another class's rows (#UD, as measured).
-      let pool = cls === PFX_NONE ? rows.filter((d) => d.prefix === PFX_NP) : explicit;
-      if (pool.length === 0) pool = rows.filter((d) => d.prefix === PFX_NONE);
-      // The most specific ModRM selector first (=XX, then /n with mem|reg, /n, mem|reg), so the
-      // table's order never matters; rows of equal specificity must not overlap (test/decode).
-      pool = pool.map((d, k) => ({ d, k })).sort((a, b) => specificity(b.d) - specificity(a.d) || a.k - b.k).map((x) => x.d);
+      // The rows valid with this mandatory-prefix class: its own (NP for none), then the legacy
+      // rows (the prefix then acts as operand size / REP); another class's rows never (#UD, as
+      // measured). Explicit rows first, then the most specific ModRM selector (=XX, /n with
+      // mem|reg, /n, mem|reg), so the table's order does not matter; rows of equal rank must not
+      // overlap (test/decode).
+      const own = cls === PFX_NONE ? PFX_NP : cls;
+      const rank = (d: OpDesc) => (d.prefix === own ? 8 : 0) + specificity(d);
+      const pool = rows
+        .filter((d) => d.prefix === own || d.prefix === PFX_NONE)
+        .map((d, k) => ({ d, k }))
+        .sort((a, b) => rank(b.d) - rank(a.d) || a.k - b.k)
+        .map((x) => x.d);
       POOLS[index * 5 + cls] = pool;
       POOL_MODRM[index * 5 + cls] = pool.some((d) => d.modrm);
     }

@@ -18,13 +18,17 @@ import { MULDIV } from './muldiv.js';
 import type { Handler, HandlerTable } from './operands.js';
 import { SHIFT } from './shift.js';
 import { SSE } from './sse.js';
+import { SSE_FP } from './sse-fp.js';
+import { SSE_INT } from './sse-int.js';
 import { STACK } from './stack.js';
 import { STRING } from './string.js';
 import { SYSTEM } from './system.js';
+import { X87_FAMILY } from './x87.js';
+import { XSAVE } from './xsave.js';
 
 export { ea, type Handler } from './operands.js';
 
-const FAMILIES: readonly HandlerTable[] = [ALU, MULDIV, SHIFT, BITS, MOVE, STACK, CONTROL, STRING, IO, BCD, SYSTEM, SSE];
+const FAMILIES: readonly HandlerTable[] = [ALU, MULDIV, SHIFT, BITS, MOVE, STACK, CONTROL, STRING, IO, BCD, SYSTEM, SSE, SSE_INT, SSE_FP, X87_FAMILY, XSAVE];
 
 /** Handlers indexed by mnemonic id. */
 export const HANDLERS: Handler[] = new Array<Handler>(MNEMONICS.length);

@@ -8,6 +8,7 @@ import { FOp } from '../flags.js';
 import { CR0, CR4, CS, EFER, FLAG, FS, GS, LDTR, SS, TR } from '../state.js';
 import { fromDescriptor, readDescriptor, readDescriptorHigh } from '../deliver.js';
 import { definer, ea, rd, wr, type Handler, type HandlerTable } from './operands.js';
+import { validXcr0 } from './xsave.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const SYSTEM: HandlerTable = {};
@@ -439,7 +440,7 @@ def('XSETBV', (c) => {
   cpl0(c);
   const v = (BigInt(c.getReg(2, 4)) << 32n) | BigInt(c.getReg(0, 4));
   // x87 must stay enabled; only x87 and SSE state exist here.
-  if (c.getReg(1, 4) !== 0 || !(v & 1n) || v & ~3n) c.gp(0);
+  if (c.getReg(1, 4) !== 0 || !validXcr0(v)) c.gp(0);
   if (c.kvmi !== null) c.kvmi.xsetbv(0, c.s.xcr0, v); // [kvmi hook] KVMI_VCPU_EVENT_XSETBV
   c.s.xcr0 = v;
 });
