@@ -20,6 +20,7 @@ import { irqchipMsrRead, irqchipMsrWrite, isIrqchipMsr, setApicBase } from './ir
 import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
 import { loadX86Vcpu, loadX86Vm, saveX86Vcpu, saveX86Vm, x86SmpBlocker } from './handover.js';
 import { X86Machine, x86Run } from './run.js';
+import { validXcr0 } from './exec/xsave.js';
 import { tdx } from './tdx/index.js'; // [tdx hook] the TDX flavour (tdx/)
 import { kvmiBreakpointBusy, kvmiVcpuCreated, kvmiVmDestroyed, kvmiVmIoctl } from '../../introspection/kvmi.js'; // [kvmi hook]
 import { KVM_CAP_INTROSPECTION, KVMI_VERSION } from '../../uapi/kvmi.js'; // [kvmi hook]
@@ -428,10 +429,13 @@ export const x86Backend: ArchBackend = {
       case req('KVM_SET_XCRS'): {
         const x = S.kvm_xcrs.decode(arg.bytes(S.kvm_xcrs.size));
         if (x.nr_xcrs > 16 || x.flags) throw einval(arg);
+        // Only XCR0 exists: its first entry is applied as XSETBV would (__kvm_set_xcr), others ignored.
         for (let i = 0; i < x.nr_xcrs; i++) {
           const e = x.xcrs[i]!;
-          if (e.xcr !== 0 || !(e.value & 1n) || e.value & ~3n) throw einval(arg);
+          if (e.xcr !== 0) continue;
+          if (!validXcr0(e.value, m.caps.xcr0)) throw einval(arg);
           s.xcr0 = e.value;
+          break;
         }
         return 0;
       }

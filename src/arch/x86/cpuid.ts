@@ -125,6 +125,26 @@ export function supportedCpuid(): CpuidEntry[] {
   return out;
 }
 
+/**
+ * What a guest CPUID (KVM_SET_CPUID2) enables, as kvm_vcpu_after_set_cpuid derives it: the CR4
+ * bits it leaves reserved (__cr4_reserved_bits: OSXSAVE without XSAVE, FSGSBASE without
+ * FSGSBASE) and the XCR0 bits XSETBV and KVM_SET_XCRS accept (guest_supported_xcr0: leaf 0xD.0
+ * EDX:EAX within what this CPU implements; x87 always).
+ */
+export interface GuestCaps {
+  readonly cr4Reserved: number;
+  readonly xcr0: number;
+}
+
+export function guestCaps(entries: readonly CpuidEntry[]): GuestCaps {
+  const find = (fn: number, idx: number) => entries.find((x) => x.function === fn && (!(x.flags & SIGNIFICANT_INDEX) || x.index === idx));
+  let cr4Reserved = 0;
+  if (!((find(1, 0)?.ecx ?? 0) & (1 << FEATURES.XSAVE.bit))) cr4Reserved |= CR4.OSXSAVE;
+  if (!((find(7, 0)?.ebx ?? 0) & (1 << FEATURES.FSGSBASE.bit))) cr4Reserved |= CR4.FSGSBASE;
+  const d = find(0xd, 0);
+  return { cr4Reserved, xcr0: ((d?.eax ?? 0) & XCR0_SUPPORTED) | 1 };
+}
+
 /** The guest-visible CPUID (kvm_cpuid): exact entry, else Intel's out-of-range rule, else zeros. */
 export function guestCpuid(entries: readonly CpuidEntry[], leaf: number, sub: number, cr4: number, apicBase: bigint, out: Int32Array): void {
   const find = (fn: number, idx: number) => entries.find((x) => x.function === fn && (!(x.flags & SIGNIFICANT_INDEX) || x.index === idx));

@@ -74,7 +74,8 @@ export function movCr(c: X86Cpu, i: Insn): void {
       return;
     case 4: {
       const allowed = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PAE | CR4.MCE | CR4.PGE | CR4.PCE | CR4.OSFXSR | CR4.OSXMMEXCPT | CR4.OSXSAVE | CR4.FSGSBASE;
-      if (v & ~BigInt(allowed)) c.gp(0);
+      // Bits the guest CPUID does not enable are reserved too (kvm_is_valid_cr4).
+      if (v & ~BigInt(allowed & ~c.svc.guestCaps().cr4Reserved)) c.gp(0);
       const cr4 = c.kvmi !== null ? Number(c.kvmi.cr(4, BigInt(s.cr4 >>> 0), v)) : Number(v); // [kvmi hook]
       if (s.efer & EFER.LMA && !(cr4 & CR4.PAE)) c.gp(0);
       s.cr4 = cr4;
@@ -439,8 +440,8 @@ def('XSETBV', (c) => {
   if (!(c.s.cr4 & CR4.OSXSAVE)) c.ud();
   cpl0(c);
   const v = (BigInt(c.getReg(2, 4)) << 32n) | BigInt(c.getReg(0, 4));
-  // x87 must stay enabled; only x87 and SSE state exist here.
-  if (c.getReg(1, 4) !== 0 || !validXcr0(v)) c.gp(0);
+  // __kvm_set_xcr: XCR0 only, x87 kept, within what the guest CPUID enables.
+  if (c.getReg(1, 4) !== 0 || !validXcr0(v, c.svc.guestCaps().xcr0)) c.gp(0);
   if (c.kvmi !== null) c.kvmi.xsetbv(0, c.s.xcr0, v); // [kvmi hook] KVMI_VCPU_EVENT_XSETBV
   c.s.xcr0 = v;
 });

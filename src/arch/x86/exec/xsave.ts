@@ -170,7 +170,10 @@ function xrstor(c: X86Cpu, i: Insn): void {
 def('XRSTOR', xrstor);
 def('XRSTOR64', xrstor);
 
-/** XCR0 values XSETBV (and KVM_SET_XCRS) accept: x87 always, a subset of what this CPU implements. */
-export function validXcr0(v: bigint): boolean {
-  return (v & 1n) === 1n && (v & ~BigInt(XCR0_SUPPORTED)) === 0n;
+/**
+ * XCR0 values XSETBV and KVM_SET_XCRS accept (__kvm_set_xcr): x87 set, and only bits of
+ * `guestXcr0` (the guest CPUID's leaf 0xD within what this CPU implements, x87 always).
+ */
+export function validXcr0(v: bigint, guestXcr0: number): boolean {
+  return (v & 1n) === 1n && (v & ~BigInt(guestXcr0 & XCR0_SUPPORTED)) === 0n;
 }
