@@ -21,6 +21,7 @@ import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
 import { loadX86Vcpu, loadX86Vm, saveX86Vcpu, saveX86Vm, x86SmpBlocker } from './handover.js';
 import { X86Machine, x86Run } from './run.js';
 import { validXcr0 } from './exec/xsave.js';
+import { getXsave, KVM_XSAVE_SIZE, setXsave } from './xstate.js';
 import { tdx } from './tdx/index.js'; // [tdx hook] the TDX flavour (tdx/)
 import { kvmiBreakpointBusy, kvmiVcpuCreated, kvmiVmDestroyed, kvmiVmIoctl } from '../../introspection/kvmi.js'; // [kvmi hook]
 import { KVM_CAP_INTROSPECTION, KVMI_VERSION } from '../../uapi/kvmi.js'; // [kvmi hook]
@@ -122,12 +123,15 @@ export const x86Backend: ArchBackend = {
       case KVM_CAP.X86_MSR_FILTER:
       case KVM_CAP.INTR_SHADOW:
       case KVM_CAP.XCRS:
+      case KVM_CAP.XSAVE:
       case KVM_CAP.SET_TSS_ADDR:
       case KVM_CAP.SET_IDENTITY_MAP_ADDR:
       case KVM_CAP.USER_NMI:
         return 1;
       case KVM_CAP.X86_USER_SPACE_MSR:
         return 1;
+      case KVM_CAP.XSAVE2:
+        return KVM_XSAVE_SIZE;
       case KVM_CAP.EXIT_HYPERCALL:
         return Number(EXIT_HYPERCALL_VALID);
       case KVM_CAP.SET_GUEST_DEBUG2:
@@ -423,6 +427,13 @@ export const x86Backend: ArchBackend = {
         m.debug.armWatchpoints();
         return 0;
       }
+      case req('KVM_GET_XSAVE'):
+      case req('KVM_GET_XSAVE2'):
+        getXsave(m, arg.bytes(S.kvm_xsave.size));
+        return 0;
+      case req('KVM_SET_XSAVE'):
+        if (!setXsave(m, arg.bytes(S.kvm_xsave.size))) throw einval(arg);
+        return 0;
       case req('KVM_GET_XCRS'):
         arg.bytes(S.kvm_xcrs.size).set(S.kvm_xcrs.encode({ nr_xcrs: 1, xcrs: [{ xcr: 0, value: s.xcr0 }] }));
         return 0;
