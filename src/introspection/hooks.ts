@@ -57,3 +57,64 @@ export interface X86IntrospectionHooks {
   /** VMCALL/VMMCALL; true when it was the agent hypercall and introspection handled it. */
   hypercall(insnLen: number): boolean;
 }
+
+/** A pending exception as KVM queues it (vector, error code). */
+export interface KvmiQueuedException {
+  vector: number;
+  hasCode: boolean;
+  code: number;
+}
+
+/**
+ * What KVM introspection needs of an x86 vCPU, implemented by the arch (src/arch/x86/kvmi.ts),
+ * so that src/introspection imports nothing of the x86 engine.
+ */
+export interface KvmiX86Vcpu {
+  /** Plugs `hooks` into the vCPU; exception/interrupt delivery runs with `delivering` counted up. */
+  attach(hooks: X86IntrospectionHooks, delivering: { delivering: number }): void;
+  /** Unplugs them: the vCPU runs as if never introspected. */
+  detach(): void;
+  /** 8, 4 or 2: the code size (kvmi_vcpu_event_arch.mode). */
+  mode(): number;
+  /** struct kvm_regs / kvm_sregs bytes, RFLAGS current. */
+  regs(): Uint8Array;
+  sregs(): Uint8Array;
+  /** KVMI_VCPU_SET_REGISTERS: struct kvm_regs bytes (the exit userspace would complete is dropped). */
+  setRegs(regs: Uint8Array): void;
+  /** The MSR list of KVM_GET_MSR_INDEX_LIST contains `index`. */
+  hasMsr(index: number): boolean;
+  readMsr(index: number): bigint;
+  /** The VM's MSR filter lets the guest write `index`. */
+  msrWritable(index: number): boolean;
+  /** The MSRs of kvmi_vcpu_event_arch. */
+  eventMsrs(): Record<string, bigint>;
+  /** The vCPU's CPUID entry (KVM_SET_CPUID2), if any. */
+  cpuid(fn: number, index: number): { eax: number; ebx: number; ecx: number; edx: number } | undefined;
+  readonly xcr0: bigint;
+  readonly mpState: number;
+  /** Guest debug intercepts #BP (KVM_GUESTDBG_ENABLE | USE_SW_BP). */
+  readonly swBreakpoints: boolean;
+  readonly long64: boolean;
+  /** The guest physical address of linear `lin` (supervisor read), or -1 when it does not translate. */
+  gpa(lin: number): number;
+  /** The guest frame of code at `lin`, or -1 when it does not translate. */
+  codeGfn(lin: number): number;
+  flushTlb(): void;
+  /** Drops the decoded/translated code. */
+  flushBlocks(): void;
+  /** Linear address of the instruction at RIP. */
+  linearRip(): number;
+  /** RIP += delta (wrapped to the code size). */
+  moveRip(delta: number): void;
+  /** Inside an instruction: the next RIP is RIP + len. */
+  nextAfter(len: number): void;
+  /** General register n (truncated to 32 bits outside 64-bit mode). */
+  reg(n: number): bigint;
+  setReg(n: number, v: bigint): void;
+  queuedException: KvmiQueuedException | null;
+  /** Sets the exception address (CR2) an injected #PF delivers. */
+  setExceptionAddress(address: bigint): void;
+  readonly cr2: bigint;
+  /** Leaves the instruction now (the interpreter's exit-to-userspace). */
+  stop(): never;
+}

@@ -60,10 +60,7 @@ import {
   kvmi_vm_write_physical,
 } from '../uapi/kvmi.js';
 import { kvm_regs, KVM_GUESTDBG_X86 } from '../uapi/x86.js';
-import { Acc, FAULT, isCanonical } from '../arch/x86/cpu.js';
-import { MSR_INDEX_LIST, readMsr, type MsrFilter } from '../arch/x86/msr.js';
-import { getRegs, getSregs } from '../arch/x86/regs.js';
-import type { X86Machine } from '../arch/x86/run.js';
+import type { KvmiX86Vcpu, X86IntrospectionHooks } from './hooks.js';
 import { concat, type KvmiStream } from './stream.js';
 import { FULL_ACCESS, PageAccessTable } from './table.js';
 import { KvmiVcpu } from './vcpu.js';
@@ -164,16 +161,16 @@ export function kvmiVmIoctl(vm: Vm, request: number, arg: UserArg): number | typ
 }
 
 /** A vCPU was created: introspect it too when its VM is hooked. */
-export function kvmiVcpuCreated(vcpu: Vcpu, m: X86Machine): void {
-  hooked.get(vcpu.vm)?.addVcpu(vcpu, m);
+export function kvmiVcpuCreated(vcpu: Vcpu, x: KvmiX86Vcpu): void {
+  hooked.get(vcpu.vm)?.addVcpu(vcpu, x);
 }
 
 /**
  * KVM_SET_GUEST_DEBUG asking to intercept #BP (ENABLE | USE_SW_BP) while the introspection tool
  * intercepts it (KVMI_VCPU_EVENT_BREAKPOINT enabled): EBUSY, as kvmi_monitor_bp_intercept says.
  */
-export function kvmiBreakpointBusy(m: X86Machine, control: number): boolean {
-  const kv = m.intro as KvmiVcpu | null;
+export function kvmiBreakpointBusy(intro: X86IntrospectionHooks | null, control: number): boolean {
+  const kv = intro as KvmiVcpu | null;
   const want = KVM_GUESTDBG.ENABLE | KVM_GUESTDBG_X86.USE_SW_BP;
   return kv !== null && kv.enabled[KVMI_EVENT.VCPU_EVENT_BREAKPOINT] === 1 && (control & want) === want;
 }
@@ -216,13 +213,13 @@ export class Kvmi {
     this.stream = sock.stream;
     for (const id of ALWAYS_ALLOWED) this.cmdAllowed[id] = 1;
     this.table = new PageAccessTable(vm);
-    for (const v of vm.vcpus.values()) this.addVcpu(v, v.archState as X86Machine);
+    for (const v of vm.vcpus.values()) this.addVcpu(v, (v.archState as { readonly kvmi: KvmiX86Vcpu }).kvmi);
     vm.memslotListeners.push(this.onMemslot);
     this.stream.setListener(() => this.pump());
   }
 
-  addVcpu(vcpu: Vcpu, m: X86Machine): void {
-    const kv = new KvmiVcpu(this, vcpu, m);
+  addVcpu(vcpu: Vcpu, x: KvmiX86Vcpu): void {
+    const kv = new KvmiVcpu(this, vcpu, x);
     this.vcpus.set(vcpu.index, kv);
     kv.attach();
   }
@@ -387,7 +384,7 @@ export class Kvmi {
       if (h.padding1 || h.padding2) return this.reply(m, -KVM_E.EINVAL);
       const kv = this.vcpus.get(h.vcpu);
       if (!kv || h.vcpu >= this.vm.vcpus.size) return this.reply(m, -KVM_E.EINVAL);
-      if (kv.m.mpState === KVM_MP_STATE.UNINITIALIZED && !kv.waiting) return this.reply(m, -KVM_E.EAGAIN);
+      if (kv.x.mpState === KVM_MP_STATE.UNINITIALIZED && !kv.waiting) return this.reply(m, -KVM_E.EAGAIN);
       return vcpuHandler(m, kv, m.body.subarray(kvmi_vcpu_hdr.size));
     }
     return this.reply(m, -KVM_E.ENOSYS);
@@ -434,7 +431,7 @@ export class Kvmi {
         else {
           page.bytes.set(m.body.subarray(16, 16 + r.size), page.offset + Number(r.gpa % BigInt(PAGE)));
           // Decoded guest code on that page is stale now.
-          for (const kv of this.vcpus.values()) kv.m.blocks.flush();
+          for (const kv of this.vcpus.values()) kv.x.flushBlocks();
         }
       }
       return this.reply(m, ec);
@@ -494,7 +491,7 @@ export class Kvmi {
       let ec = 0;
       if (r.padding1 || r.padding2 || r.enable > 1 || !VCPU_EVENTS.has(r.event_id)) ec = -KVM_E.EINVAL;
       else if (!this.evAllowed[r.event_id]) ec = -KVM_E.EPERM;
-      else if (r.event_id === KVMI_EVENT.VCPU_EVENT_BREAKPOINT && r.enable && kv.m.debug.control & KVM_GUESTDBG.ENABLE && kv.m.debug.control & KVM_GUESTDBG_X86.USE_SW_BP) {
+      else if (r.event_id === KVMI_EVENT.VCPU_EVENT_BREAKPOINT && r.enable && kv.x.swBreakpoints) {
         ec = -KVM_E.EBUSY; // userspace already intercepts #BP
       } else {
         kv.enabled[r.event_id] = r.enable;
@@ -509,20 +506,19 @@ export class Kvmi {
       const idx: number[] = [];
       const dv = new DataView(body.buffer, body.byteOffset + 8, 4 * r.nmsrs);
       for (let i = 0; i < r.nmsrs; i++) idx.push(dv.getUint32(4 * i, true));
-      if (idx.some((i) => !MSR_INDEX_LIST.includes(i))) return this.reply(m, -KVM_E.EINVAL);
+      if (idx.some((i) => !kv.x.hasMsr(i))) return this.reply(m, -KVM_E.EINVAL);
       const out = new Uint8Array(rplSize);
-      kv.m.cpu.getFlags();
       const regsOff = kvmi_vcpu_get_registers_reply.offsetOf('regs');
       const sregsOff = kvmi_vcpu_get_registers_reply.offsetOf('sregs');
       const msrsOff = kvmi_vcpu_get_registers_reply.offsetOf('msrs');
       new DataView(out.buffer).setUint32(0, kv.mode(), true);
-      out.set(getRegs(kv.m.s), regsOff);
-      out.set(getSregs(kv.m.s), sregsOff);
+      out.set(kv.x.regs(), regsOff);
+      out.set(kv.x.sregs(), sregsOff);
       const odv = new DataView(out.buffer);
       odv.setUint32(msrsOff, r.nmsrs, true);
       idx.forEach((i, n) => {
         odv.setUint32(msrsOff + 8 + 16 * n, i, true);
-        odv.setBigUint64(msrsOff + 8 + 16 * n + 8, readMsr(kv.m, i), true);
+        odv.setBigUint64(msrsOff + 8 + 16 * n + 8, kv.x.readMsr(i), true);
       });
       return this.reply(m, 0, out);
     },
@@ -535,7 +531,7 @@ export class Kvmi {
     },
     [KVMI_MSG.VCPU_GET_CPUID]: (m, kv, body) => {
       const r = kvmi_vcpu_get_cpuid.decode(fit(body, 8));
-      const e = kv.m.cpuidEntries.find((x) => x.function === r.function && (!(x.flags & 1) || x.index === r.index));
+      const e = kv.x.cpuid(r.function, r.index);
       if (!e) return this.reply(m, -KVM_E.ENOENT);
       return this.reply(m, 0, kvmi_vcpu_get_cpuid_reply.encode({ eax: e.eax >>> 0, ebx: e.ebx >>> 0, ecx: e.ecx >>> 0, edx: e.edx >>> 0 }));
     },
@@ -561,14 +557,13 @@ export class Kvmi {
     [KVMI_MSG.VCPU_GET_XCR]: (m, kv, body) => {
       const r = kvmi_vcpu_get_xcr.decode(fit(body, 8));
       if (r.xcr !== 0 || r.padding.some((b) => b !== 0)) return this.reply(m, -KVM_E.EINVAL);
-      return this.reply(m, 0, kvmi_vcpu_get_xcr_reply.encode({ value: kv.m.s.xcr0 }));
+      return this.reply(m, 0, kvmi_vcpu_get_xcr_reply.encode({ value: kv.x.xcr0 }));
     },
     [KVMI_MSG.VCPU_CONTROL_MSR]: (m, kv, body) => {
       const r = kvmi_vcpu_control_msr.decode(fit(body, 8));
-      const filter = (this.vm.archState as { msrFilter: MsrFilter | null }).msrFilter;
       let ec = 0;
       if (r.padding1 || r.padding2 || r.enable > 1 || !(r.msr <= 0x1fff || (r.msr >= 0xc0000000 && r.msr <= 0xc0001fff))) ec = -KVM_E.EINVAL;
-      else if (r.enable && filter && !filter.allows(r.msr, true)) ec = -KVM_E.EPERM;
+      else if (r.enable && !kv.x.msrWritable(r.msr)) ec = -KVM_E.EPERM;
       else if (r.enable) kv.msrs.add(r.msr);
       else kv.msrs.delete(r.msr);
       return this.reply(m, ec);
@@ -583,15 +578,8 @@ export class Kvmi {
     },
     [KVMI_MSG.VCPU_TRANSLATE_GVA]: (m, kv, body) => {
       const r = kvmi_vcpu_translate_gva.decode(fit(body, 8));
-      const lin = Number(BigInt.asIntN(64, r.gva));
-      let gpa = 0xffff_ffff_ffff_ffffn;
-      if (isCanonical(lin) && Number.isSafeInteger(lin)) {
-        try {
-          gpa = BigInt(kv.m.cpu.translate(lin, Acc.READ, true));
-        } catch (e) {
-          if (e !== FAULT) throw e;
-        }
-      }
+      const pa = kv.x.gpa(Number(BigInt.asIntN(64, r.gva)));
+      const gpa = pa < 0 ? 0xffff_ffff_ffff_ffffn : BigInt(pa);
       return this.reply(m, 0, kvmi_vcpu_translate_gva_reply.encode({ gpa }));
     },
   };
@@ -620,7 +608,7 @@ export class Kvmi {
   private restrictionsChanged(): void {
     this.vm.bumpMmu();
     for (const kv of this.vcpus.values()) {
-      kv.m.cpu.flushTlb();
+      kv.x.flushTlb();
       kv.updatePerInsn();
     }
   }

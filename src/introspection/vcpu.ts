@@ -33,17 +33,15 @@ import {
   kvmi_vcpu_event_trap,
   kvmi_vcpu_event_xsetbv,
 } from '../uapi/kvmi.js';
-import { Acc, EXIT, FAULT, type X86Cpu } from '../arch/x86/cpu.js';
-import { MSR, MSR_INDEX_LIST, readMsr } from '../arch/x86/msr.js';
-import { getRegs, getSregs, setRegs } from '../arch/x86/regs.js';
-import type { X86Machine } from '../arch/x86/run.js';
-import { KVMI_RESTART, type InsnRef, type X86IntrospectionHooks } from './hooks.js';
+import { KVMI_RESTART, type InsnRef, type KvmiX86Vcpu, type X86IntrospectionHooks } from './hooks.js';
 import type { Kvmi } from './kvmi.js';
 
 const { CONTINUE, RETRY, CRASH } = KVMI_EVENT_ACTION;
 const EV = KVMI_EVENT;
 const PAGE = 4096;
 const UNMAPPED_GVA = 0xffff_ffff_ffff_ffffn;
+/** `access()`'s write kind (hooks.ts: 0 read, 1 write). */
+const ACC_WRITE = 1;
 /** Vectors that push an error code. */
 const HAS_ERROR_CODE = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17) | (1 << 21);
 /** The actions each vCPU event accepts besides CONTINUE and CRASH. */
@@ -103,42 +101,21 @@ export class KvmiVcpu implements X86IntrospectionHooks {
   private readonly grantKey: number[] = [];
   private readonly grantVal: bigint[] = [];
 
-  private readonly cpu: X86Cpu;
-  private readonly deliverOrig: X86Cpu['deliver'];
-
   constructor(
     readonly kvmi: Kvmi,
     readonly vcpu: Vcpu,
-    readonly m: X86Machine,
-  ) {
-    this.cpu = m.cpu;
-    this.deliverOrig = this.cpu.deliver;
-  }
+    /** The vCPU's x86 side (src/arch/x86/kvmi.ts). */
+    readonly x: KvmiX86Vcpu,
+  ) {}
 
-  /** Plugs the hooks into the interpreter. */
+  /** Plugs the hooks into the vCPU (delivery of events counted in `delivering`). */
   attach(): void {
-    const self = this;
-    const orig = this.deliverOrig;
-    // Event delivery (stack pushes, IDT/GDT reads) raises no introspection events: mark it.
-    this.cpu.deliver = function (this: X86Cpu, ...args: Parameters<X86Cpu['deliver']>): boolean {
-      self.delivering++;
-      try {
-        return orig.apply(this, args);
-      } finally {
-        self.delivering--;
-      }
-    };
-    this.cpu.kvmi = this;
-    this.m.intro = this;
-    this.cpu.flushTlb();
+    this.x.attach(this, this);
   }
 
   /** Unplugs (unhook): the vCPU runs as if never introspected. */
   detach(): void {
-    delete (this.cpu as { deliver?: unknown }).deliver;
-    this.cpu.kvmi = null;
-    this.m.intro = null;
-    this.cpu.flushTlb();
+    this.x.detach();
   }
 
   get index(): number {
@@ -169,30 +146,13 @@ export class KvmiVcpu implements X86IntrospectionHooks {
 
   /** The vCPU mode for kvmi_vcpu_event_arch / GET_REGISTERS: 8, 4 or 2 bytes. */
   mode(): number {
-    const c = this.cpu;
-    return c.long64 ? 8 : c.def32 ? 4 : 2;
+    return this.x.mode();
   }
 
   /** kvmi_vcpu_event_arch: mode, kvm_regs, kvm_sregs and the MSRs of the event. */
   arch(): { mode: number; regs: Uint8Array; sregs: Uint8Array; msrs: Record<string, bigint> } {
-    this.cpu.getFlags();
-    const m = this.m;
-    return {
-      mode: this.mode(),
-      regs: getRegs(m.s),
-      sregs: getSregs(m.s),
-      msrs: {
-        sysenter_cs: readMsr(m, MSR.SYSENTER_CS),
-        sysenter_esp: readMsr(m, MSR.SYSENTER_ESP),
-        sysenter_eip: readMsr(m, MSR.SYSENTER_EIP),
-        efer: readMsr(m, MSR.EFER),
-        star: readMsr(m, MSR.STAR),
-        lstar: readMsr(m, MSR.LSTAR),
-        cstar: readMsr(m, MSR.CSTAR),
-        pat: readMsr(m, MSR.PAT),
-        shadow_gs: readMsr(m, MSR.KERNEL_GS_BASE),
-      },
-    };
+    const x = this.x;
+    return { mode: x.mode(), regs: x.regs(), sregs: x.sregs(), msrs: x.eventMsrs() };
   }
 
   /** Sends `event` and waits (bounded) for the answer: null when the vCPU has to park. */
@@ -248,18 +208,13 @@ export class KvmiVcpu implements X86IntrospectionHooks {
     const r = this.delayedRegs;
     if (!r) return false;
     this.delayedRegs = null;
-    const m = this.m;
-    m.cpu.getFlags();
-    setRegs(m.s, r);
-    m.cpu.updateMode();
-    m.pending = null;
+    this.x.setRegs(r);
     return true;
   }
 
   /** Linear address of the instruction being executed. */
   private curLin(): number {
-    const c = this.cpu;
-    return c.wrapLin(c.csBase + this.m.s.rip);
+    return this.x.linearRip();
   }
 
   private grant(kind: number, lin: number, key: number, val: bigint, seen: boolean): void {
@@ -296,7 +251,7 @@ export class KvmiVcpu implements X86IntrospectionHooks {
     const act = this.action(event, d);
     if (act === CRASH) {
       this.crash();
-      throw EXIT;
+      this.x.stop();
     }
     if (this.applyDelayedRegs()) {
       if (act === CONTINUE) this.grant(event, p.lin, p.key, this.valueOf(event, d, p.orig), false);
@@ -326,14 +281,13 @@ export class KvmiVcpu implements X86IntrospectionHooks {
       this.crash();
       return true;
     }
-    const s = this.m.s;
     switch (p.event) {
       case EV.VCPU_EVENT_BREAKPOINT:
         if (act === CONTINUE) this.reinjectBp(p.insnLen);
         break;
       case EV.VCPU_EVENT_HYPERCALL:
-        s.setReg(0, 0n);
-        s.rip = this.cpu.maskIp(s.rip + p.insnLen);
+        this.x.setReg(0, 0n);
+        this.x.moveRip(p.insnLen);
         break;
       case EV.VCPU_EVENT_PAUSE:
       case EV.VCPU_EVENT_TRAP:
@@ -367,17 +321,17 @@ export class KvmiVcpu implements X86IntrospectionHooks {
 
   /** KVMI_VCPU_INJECT_EXCEPTION takes effect: queue it unless an event already needs injecting, then report what will be injected. */
   private sendTrap(inj: Injection): void {
-    const m = this.m;
-    let q = m.events.queuedException;
+    const x = this.x;
+    let q = x.queuedException;
     let address = 0n;
     if (!q) {
       q = { vector: inj.nr, hasCode: ((HAS_ERROR_CODE >> inj.nr) & 1) === 1, code: inj.errorCode };
-      m.events.queuedException = q;
+      x.queuedException = q;
       if (inj.nr === 14) {
-        this.cpu.excAddr = Number(BigInt.asIntN(64, inj.address));
+        x.setExceptionAddress(inj.address);
         address = inj.address;
       }
-    } else if (q.vector === 14) address = m.s.cr2;
+    } else if (q.vector === 14) address = x.cr2;
     const e = kvmi_vcpu_event_trap.encode({ nr: q.vector, error_code: q.hasCode ? q.code : 0, address });
     this.atBoundary(EV.VCPU_EVENT_TRAP, e);
   }
@@ -389,7 +343,7 @@ export class KvmiVcpu implements X86IntrospectionHooks {
     this.applyDelayedRegs();
     if (this.action(event, d) === CRASH) {
       this.crash();
-      throw EXIT;
+      this.x.stop();
     }
   }
 
@@ -397,13 +351,10 @@ export class KvmiVcpu implements X86IntrospectionHooks {
     if (this.grantKind.length) return true;
     if (!this.execWatch()) return false;
     // Blocks stay within a page: only one on an execute-restricted gfn needs per-instruction checks.
-    try {
-      const a = this.kvmi.table.active.get(this.cpu.codeGfn(this.curLin()));
-      return a !== undefined && (a & KVMI_PAGE_ACCESS.X) === 0;
-    } catch (e) {
-      if (e === FAULT) return true;
-      throw e;
-    }
+    const gfn = this.x.codeGfn(this.curLin());
+    if (gfn < 0) return true;
+    const a = this.kvmi.table.active.get(gfn);
+    return a !== undefined && (a & KVMI_PAGE_ACCESS.X) === 0;
   }
 
   beforeInsn(insn: InsnRef): boolean {
@@ -412,13 +363,8 @@ export class KvmiVcpu implements X86IntrospectionHooks {
       else this.insnSeen = 1;
     }
     if (!this.execWatch()) return false;
-    let gfn: number;
-    try {
-      gfn = this.cpu.codeGfn(insn.addr);
-    } catch (e) {
-      if (e === FAULT) return false;
-      throw e;
-    }
+    const gfn = this.x.codeGfn(insn.addr);
+    if (gfn < 0) return false;
     const a = this.kvmi.table.active.get(gfn);
     if (a === undefined || a & KVMI_PAGE_ACCESS.X) return false;
     const key = gfn * 8 + KVMI_PAGE_ACCESS.X;
@@ -430,7 +376,7 @@ export class KvmiVcpu implements X86IntrospectionHooks {
     const act = this.action(EV.VCPU_EVENT_PF, d);
     if (act === CRASH) {
       this.crash();
-      throw EXIT;
+      this.x.stop();
     }
     const moved = this.applyDelayedRegs();
     if (act === CONTINUE) this.grant(EV.VCPU_EVENT_PF, insn.addr, key, 0n, !moved);
@@ -444,7 +390,7 @@ export class KvmiVcpu implements X86IntrospectionHooks {
     const gfn = Math.floor(pa / PAGE);
     const a = this.kvmi.table.active.get(gfn);
     if (a === undefined) return false;
-    const bit = acc === Acc.WRITE ? KVMI_PAGE_ACCESS.W : KVMI_PAGE_ACCESS.R;
+    const bit = acc === ACC_WRITE ? KVMI_PAGE_ACCESS.W : KVMI_PAGE_ACCESS.R;
     if (a & bit) return false;
     // Restricted. Without the PF event (or while delivering an event) the access goes ahead.
     if (this.enabled[EV.VCPU_EVENT_PF] !== 1 || !this.kvmi.alive || this.delivering > 0) return true;
@@ -477,8 +423,8 @@ export class KvmiVcpu implements X86IntrospectionHooks {
   }
 
   msr(index: number, value: bigint): bigint {
-    if (!this.msrs.has(index) || this.enabled[EV.VCPU_EVENT_MSR] !== 1 || !this.kvmi.alive || !MSR_INDEX_LIST.includes(index)) return value;
-    const old = readMsr(this.m, index);
+    if (!this.msrs.has(index) || this.enabled[EV.VCPU_EVENT_MSR] !== 1 || !this.kvmi.alive || !this.x.hasMsr(index)) return value;
+    const old = this.x.readMsr(index);
     if (old === value) return value;
     const lin = this.curLin();
     const g = this.findGrant(EV.VCPU_EVENT_MSR, lin, index);
@@ -512,16 +458,10 @@ export class KvmiVcpu implements X86IntrospectionHooks {
 
   breakpoint(insn: InsnRef): boolean {
     if (this.enabled[EV.VCPU_EVENT_BREAKPOINT] !== 1 || !this.kvmi.alive) return false;
-    const s = this.m.s;
-    const c = this.cpu;
     // As the #BP exit reports it: RIP on the INT3.
-    s.rip = c.maskIp(s.rip - insn.len);
-    let gpa = UNMAPPED_GVA;
-    try {
-      gpa = BigInt(c.translate(insn.addr, Acc.READ, true));
-    } catch (e) {
-      if (e !== FAULT) throw e;
-    }
+    this.x.moveRip(-insn.len);
+    const pa = this.x.gpa(insn.addr);
+    const gpa = pa < 0 ? UNMAPPED_GVA : BigInt(pa);
     const e = kvmi_vcpu_event_breakpoint.encode({ gpa, insn_len: insn.len });
     const d = this.send(EV.VCPU_EVENT_BREAKPOINT, e, 0);
     if (d === null) this.park({ event: EV.VCPU_EVENT_BREAKPOINT, lin: insn.addr, key: 0, orig: 0n, insnLen: insn.len });
@@ -529,7 +469,7 @@ export class KvmiVcpu implements X86IntrospectionHooks {
     const act = this.action(EV.VCPU_EVENT_BREAKPOINT, d);
     if (act === CRASH) {
       this.crash();
-      throw EXIT;
+      this.x.stop();
     }
     if (act === CONTINUE) this.reinjectBp(insn.len);
     return true;
@@ -537,18 +477,16 @@ export class KvmiVcpu implements X86IntrospectionHooks {
 
   /** CONTINUE on BREAKPOINT: the #BP goes to the guest, as a trap after the INT3. */
   private reinjectBp(len: number): void {
-    const s = this.m.s;
-    s.rip = this.cpu.maskIp(s.rip + len);
-    this.m.events.queuedException = { vector: 3, hasCode: false, code: 0 };
+    this.x.moveRip(len);
+    this.x.queuedException = { vector: 3, hasCode: false, code: 0 };
   }
 
   hypercall(insnLen: number): boolean {
     if (this.enabled[EV.VCPU_EVENT_HYPERCALL] !== 1 || !this.kvmi.alive) return false;
-    const c = this.cpu;
-    const s = this.m.s;
-    const r = (n: number) => (c.long64 ? s.getReg(n) : s.getReg(n) & 0xffffffffn);
+    const x = this.x;
+    const r = (n: number) => x.reg(n);
     // The agent hypercall: RAX = KVM_HC_XEN_HVM_OP, arg0 = GUEST_REQUEST_VM_EVENT, arg1 = 0.
-    const [a0, a1] = c.long64 ? [r(7), r(6)] : [r(3), r(1)];
+    const [a0, a1] = x.long64 ? [r(7), r(6)] : [r(3), r(1)];
     if (r(0) !== BigInt(KVMI_HC.KVM_HC_XEN_HVM_OP) || a0 !== BigInt(KVMI_HC.KVM_HC_XEN_HVM_OP_GUEST_REQUEST_VM_EVENT) || a1 !== 0n) return false;
     const lin = this.curLin();
     const d = this.send(EV.VCPU_EVENT_HYPERCALL, null, 0);
@@ -556,11 +494,11 @@ export class KvmiVcpu implements X86IntrospectionHooks {
     const act = this.action(EV.VCPU_EVENT_HYPERCALL, d);
     if (act === CRASH) {
       this.crash();
-      throw EXIT;
+      this.x.stop();
     }
     this.applyDelayedRegs();
-    s.setReg(0, 0n);
-    c.next = c.maskIp(s.rip + insnLen);
+    x.setReg(0, 0n);
+    x.nextAfter(insnLen);
     return true;
   }
 }

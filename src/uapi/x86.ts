@@ -91,6 +91,9 @@ export const kvm_vcpu_events = struct('kvm_vcpu_events', {
 
 export const kvm_debugregs = struct('kvm_debugregs', { db: array(u64, 4), dr6: u64, dr7: u64, flags: u64, reserved: array(u64, 9) });
 
+/** The uabi XSAVE image (standard format); KVM_GET_XSAVE2 may use more than the 4096 bytes (`extra[]`, empty here). */
+export const kvm_xsave = struct('kvm_xsave', { region: array(u32, 1024) });
+
 export const kvm_xcr = struct('kvm_xcr', { xcr: u32, reserved: u32, value: u64 });
 /** KVM_MAX_XCRS = 16. */
 export const kvm_xcrs = struct('kvm_xcrs', { nr_xcrs: u32, flags: u32, xcrs: array(kvm_xcr, 16), padding: array(u64, 16) });
@@ -223,6 +226,7 @@ export const structs = {
   kvm_guest_debug,
   kvm_vcpu_events,
   kvm_debugregs,
+  kvm_xsave,
   kvm_xcr,
   kvm_xcrs,
   kvm_sync_regs,
@@ -395,10 +399,13 @@ const x86Rows = [
   ['SET_DEBUGREGS', 'w', 0xa2, kvm_debugregs, VCPU],
   ['SET_TSC_KHZ', 'none', 0xa2, null, ['vm', 'vcpu']],
   ['GET_TSC_KHZ', 'none', 0xa3, null, ['vm', 'vcpu']],
+  ['GET_XSAVE', 'r', 0xa4, kvm_xsave, VCPU],
+  ['SET_XSAVE', 'w', 0xa5, kvm_xsave, VCPU],
   ['GET_XCRS', 'r', 0xa6, kvm_xcrs, VCPU],
   ['SET_XCRS', 'w', 0xa7, kvm_xcrs, VCPU],
   ['GET_SREGS2', 'r', 0xcc, kvm_sregs2, VCPU],
   ['SET_SREGS2', 'w', 0xcd, kvm_sregs2, VCPU],
+  ['GET_XSAVE2', 'r', 0xcf, kvm_xsave, VCPU],
 ] as const satisfies readonly IoctlRow[];
 
 /** Every x86-64 KVM ioctl this project declares, by C name. */

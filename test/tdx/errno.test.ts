@@ -160,7 +160,7 @@ describe('TDX errno rules: vCPUs', () => {
   it('the protected vCPU state: register ioctls are EINVAL on a TD vCPU', () => {
     const t = td({ upTo: 'vcpus' });
     const fd = t.vcpus[0]!.fd;
-    const names = ['KVM_GET_REGS', 'KVM_SET_REGS', 'KVM_GET_SREGS', 'KVM_SET_SREGS', 'KVM_GET_SREGS2', 'KVM_SET_SREGS2', 'KVM_GET_FPU', 'KVM_SET_FPU', 'KVM_GET_DEBUGREGS', 'KVM_SET_DEBUGREGS', 'KVM_GET_XCRS', 'KVM_SET_XCRS'] as const;
+    const names = ['KVM_GET_REGS', 'KVM_SET_REGS', 'KVM_GET_SREGS', 'KVM_SET_SREGS', 'KVM_GET_SREGS2', 'KVM_SET_SREGS2', 'KVM_GET_FPU', 'KVM_SET_FPU', 'KVM_GET_DEBUGREGS', 'KVM_SET_DEBUGREGS', 'KVM_GET_XCRS', 'KVM_SET_XCRS', 'KVM_GET_XSAVE', 'KVM_SET_XSAVE', 'KVM_GET_XSAVE2'] as const;
     for (const n of names) {
       const size = (I[n]!.request >>> 16) & 0x3fff;
       expect([n, errnoOf(() => t.sys.ioctl(fd, req(n), new Uint8Array(size)))]).toEqual([n, 'EINVAL']);

@@ -18,14 +18,15 @@ import { Acc, ERRNO_EXIT, REF, type X86Cpu } from './cpu.js';
 
 
 /** Where a locked access lands (see {@link locate}). */
-const enum Where {
+const Where = {
   /** RAM, one host atomic at LOC.buf/LOC.off. */
-  ATOMIC,
+  ATOMIC: 0,
   /** RAM, but split or unaligned: under the VM lock. */
-  LOCKED,
+  LOCKED: 1,
   /** MMIO (or a page the plain path must handle): plain accesses. */
-  PLAIN,
-}
+  PLAIN: 2,
+} as const;
+type Where = (typeof Where)[keyof typeof Where];
 
 const LOC = { buf: new ArrayBuffer(8) as ArrayBufferLike, off: 0 };
 

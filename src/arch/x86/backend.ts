@@ -20,6 +20,8 @@ import { irqchipMsrRead, irqchipMsrWrite, isIrqchipMsr, setApicBase } from './ir
 import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
 import { loadX86Vcpu, loadX86Vm, saveX86Vcpu, saveX86Vm, x86SmpBlocker } from './handover.js';
 import { X86Machine, x86Run } from './run.js';
+import { validXcr0 } from './exec/xsave.js';
+import { getXsave, KVM_XSAVE_SIZE, setXsave } from './xstate.js';
 import { tdx } from './tdx/index.js'; // [tdx hook] the TDX flavour (tdx/)
 import { kvmiBreakpointBusy, kvmiVcpuCreated, kvmiVmDestroyed, kvmiVmIoctl } from '../../introspection/kvmi.js'; // [kvmi hook]
 import { KVM_CAP_INTROSPECTION, KVMI_VERSION } from '../../uapi/kvmi.js'; // [kvmi hook]
@@ -121,12 +123,15 @@ export const x86Backend: ArchBackend = {
       case KVM_CAP.X86_MSR_FILTER:
       case KVM_CAP.INTR_SHADOW:
       case KVM_CAP.XCRS:
+      case KVM_CAP.XSAVE:
       case KVM_CAP.SET_TSS_ADDR:
       case KVM_CAP.SET_IDENTITY_MAP_ADDR:
       case KVM_CAP.USER_NMI:
         return 1;
       case KVM_CAP.X86_USER_SPACE_MSR:
         return 1;
+      case KVM_CAP.XSAVE2:
+        return KVM_XSAVE_SIZE;
       case KVM_CAP.EXIT_HYPERCALL:
         return Number(EXIT_HYPERCALL_VALID);
       case KVM_CAP.SET_GUEST_DEBUG2:
@@ -237,7 +242,7 @@ export const x86Backend: ArchBackend = {
 
   createVcpu(vcpu: Vcpu): X86Machine {
     const m = tdx.createVcpu(vcpu) ?? new X86Machine(vcpu); // [tdx hook]
-    kvmiVcpuCreated(vcpu, m); // [kvmi hook]
+    kvmiVcpuCreated(vcpu, m.kvmi); // [kvmi hook]
     const vm = vcpu.vm;
     const chip = chipOf(vm);
     const bsp = vcpu.id === chip.bspVcpuId;
@@ -416,22 +421,32 @@ export const x86Backend: ArchBackend = {
           if (m.events.queuedException) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd });
           m.events.queuedException = { vector: d.control & KVM_GUESTDBG_X86.INJECT_DB ? VEC.DB : VEC.BP, hasCode: false, code: 0 };
         }
-        if (kvmiBreakpointBusy(m, d.control)) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd }); // [kvmi hook] #BP owned by the tool
+        if (kvmiBreakpointBusy(m.intro, d.control)) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd }); // [kvmi hook] #BP owned by the tool
         m.debug.control = d.control & 1 ? d.control : 0;
         d.arch.debugreg.forEach((r, i) => (m.debug.regs[i] = r));
         m.debug.armWatchpoints();
         return 0;
       }
+      case req('KVM_GET_XSAVE'):
+      case req('KVM_GET_XSAVE2'):
+        getXsave(m, arg.bytes(S.kvm_xsave.size));
+        return 0;
+      case req('KVM_SET_XSAVE'):
+        if (!setXsave(m, arg.bytes(S.kvm_xsave.size))) throw einval(arg);
+        return 0;
       case req('KVM_GET_XCRS'):
         arg.bytes(S.kvm_xcrs.size).set(S.kvm_xcrs.encode({ nr_xcrs: 1, xcrs: [{ xcr: 0, value: s.xcr0 }] }));
         return 0;
       case req('KVM_SET_XCRS'): {
         const x = S.kvm_xcrs.decode(arg.bytes(S.kvm_xcrs.size));
         if (x.nr_xcrs > 16 || x.flags) throw einval(arg);
+        // Only XCR0 exists: its first entry is applied as XSETBV would (__kvm_set_xcr), others ignored.
         for (let i = 0; i < x.nr_xcrs; i++) {
           const e = x.xcrs[i]!;
-          if (e.xcr !== 0 || !(e.value & 1n) || e.value & ~3n) throw einval(arg);
+          if (e.xcr !== 0) continue;
+          if (!validXcr0(e.value, m.caps.xcr0)) throw einval(arg);
           s.xcr0 = e.value;
+          break;
         }
         return 0;
       }

@@ -7,7 +7,7 @@
  */
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { EMULATION_FAILURE, type X86Cpu } from './cpu.js';
-import { decode, Insn, K_SEG, mnemonic, type DecodeMode } from './decoder.js';
+import { decode, F_END, Insn, type DecodeMode } from './decoder.js';
 import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
 
 /** Executions of a block before the JIT translates it (Kernel.jitHotness overrides). */
@@ -44,19 +44,9 @@ export interface Block {
   noJit: boolean;
 }
 
-/** Mnemonics after which a block ends (control flow, mode changes, exits). */
-const BLOCK_END = new Set(
-  ['JCC', 'JMP', 'CALL', 'RET', 'JMPF', 'CALLF', 'RETF', 'IRET', 'INT', 'INT3', 'INTO', 'INT1', 'HLT', 'LOOP', 'LOOPE', 'LOOPNE', 'JRCXZ', 'SYSCALL', 'SYSRET', 'POPF', 'STI', 'CLI', 'LGDT', 'LIDT', 'LLDT', 'LTR', 'LMSW', 'CLTS', 'INVLPG', 'IN', 'OUT', 'INS', 'OUTS', 'MOVS', 'STOS', 'LODS', 'CMPS', 'SCAS', 'WRMSR', 'RDMSR', 'CPUID', 'VMCALL', 'VMMCALL', 'TDCALL', 'XSETBV', 'SWAPGS', 'LSS', 'LDS', 'LES', 'LFS', 'LGS', 'ENTER', 'UD0', 'UD1', 'UD2'].map(mnemonic),
-);
-const MN_MOV = mnemonic('MOV');
-const MN_POP = mnemonic('POP');
-
-/** Whether a block ends after `insn`: control flow, mode changes (MOV/POP to segment, CR, DR), exits. */
+/** Whether a block ends after `insn` (the table's `end` attribute: control flow, mode changes, exits). */
 function endsBlock(insn: Insn): boolean {
-  if (BLOCK_END.has(insn.mn)) return true;
-  if (insn.mn !== MN_MOV && insn.mn !== MN_POP) return false;
-  const k = insn.kind[0];
-  return k === K_SEG || k === 5 /* K_CR */ || k === 6 /* K_DR */;
+  return (insn.desc!.flags & F_END) !== 0;
 }
 
 /** The decoded blocks of one vCPU. */

@@ -12,6 +12,8 @@ import type { Vm } from '../../kernel/vm.js';
 import type { X86Services } from './services.js';
 import { Flags, FOp, ARITH_FLAGS } from './flags.js';
 import { deliver } from './deliver.js';
+import { Sse } from './fpu/sse.js';
+import { X87 } from './fpu/x87.js';
 import { X86Mmu } from './mmu.js';
 import { CR0, CS, EFER, FLAG, SS, type X86State } from './state.js';
 
@@ -53,6 +55,21 @@ export class X86Cpu extends X86Mmu {
   jitN = 0;
   /** A translated block ended in an exception or interrupt delivery (ends a chain of blocks). */
   faulted = false;
+  /** The x87/SSE state (X86State.fx, FXSAVE layout) in typed views, for the x87/MMX/SSE handlers. */
+  readonly fxw: Int32Array;
+  readonly fxb: Uint8Array;
+  readonly fxsb: Int8Array;
+  readonly fxh: Uint16Array;
+  readonly fxsh: Int16Array;
+  /** The x87 unit and the SSE numerics over the same image (fpu/). */
+  readonly x87: X87;
+  readonly sse: Sse;
+  /** Views of `sse.src`, the second-source scratch of the SIMD handlers. */
+  readonly srcw: Int32Array;
+  readonly srcb: Uint8Array;
+  readonly srcsb: Int8Array;
+  readonly srch: Uint16Array;
+  readonly srcsh: Int16Array;
 
   constructor(
     s: X86State,
@@ -62,6 +79,20 @@ export class X86Cpu extends X86Mmu {
     readonly svc: X86Services,
   ) {
     super(s, vcpu, vm);
+    const fx = s.fx;
+    this.fxw = new Int32Array(fx.buffer, fx.byteOffset, 128);
+    this.fxb = fx;
+    this.fxsb = new Int8Array(fx.buffer, fx.byteOffset, 512);
+    this.fxh = new Uint16Array(fx.buffer, fx.byteOffset, 256);
+    this.fxsh = new Int16Array(fx.buffer, fx.byteOffset, 256);
+    this.x87 = new X87(fx);
+    this.sse = new Sse(fx);
+    const src = this.sse.src;
+    this.srcw = src;
+    this.srcb = new Uint8Array(src.buffer);
+    this.srcsb = new Int8Array(src.buffer);
+    this.srch = new Uint16Array(src.buffer);
+    this.srcsh = new Int16Array(src.buffer);
     this.updateMode();
   }
 

@@ -4,6 +4,7 @@
  * immediates, operand and address size for the current mode). No allocation per instruction.
  * @module
  */
+import { isFeature, type FeatureName } from './features.js';
 import { OPCODE_TABLE } from './opcodes.js';
 import { CS, DS, ES, FS, GS, SS } from './state.js';
 
@@ -18,7 +19,12 @@ export const K_IMM = 3;
 export const K_SEG = 4;
 export const K_CR = 5;
 export const K_DR = 6;
+/** XMM register 0-15. */
 export const K_XMM = 7;
+/** MMX register 0-7. */
+export const K_MMX = 8;
+/** x87 stack register ST(i): `reg` = i. */
+export const K_ST = 9;
 
 // ---- descriptor flags ----------------------------------------------------------------------
 export const F_LOCK = 1;
@@ -27,11 +33,34 @@ export const F_O64 = 4;
 export const F_D64 = 8;
 export const F_F64 = 16;
 export const F_REP = 32;
+/** The decoded block ends after this instruction. */
+export const F_END = 64;
+/** A 16-byte memory operand must be 16-byte aligned (#GP(0) otherwise): SSE exception types 1, 2, 4. */
+export const F_A16 = 128;
 
-/** An operand spec from the table: kind letter + size letter. */
-interface OperandSpec {
+// ---- SDM exception classes (checked before the handler runs: exec/index.ts) ------------------
+/** SIMD (SSE..SSE4.2): #UD if CR0.EM or !CR4.OSFXSR, #NM if CR0.TS. */
+export const EXC_SSE = 1;
+/** MMX: #UD if CR0.EM, #NM if CR0.TS, #MF if an x87 exception is pending. */
+export const EXC_MMX = 2;
+/** x87, waiting: #NM if CR0.EM or CR0.TS, then #MF if an x87 exception is pending. */
+export const EXC_X87 = 4;
+/** x87 non-waiting control forms (FNINIT, FNSTSW...) and FXSAVE/FXRSTOR: #NM if CR0.EM or CR0.TS. */
+export const EXC_NM = 8;
+/** XSAVE family: #UD if !CR4.OSXSAVE, #NM if CR0.TS. */
+export const EXC_XSAVE = 16;
+
+/** Mandatory-prefix classes of a row (0: legacy, 66/F2/F3 act as ordinary prefixes). */
+export const PFX_NONE = 0, PFX_NP = 1, PFX_66 = 2, PFX_F3 = 3, PFX_F2 = 4;
+
+/** An operand spec from the table: kind letter(s) + size letter (or fixed byte count). */
+export interface OperandSpec {
   readonly kind: string;
   readonly size: string;
+  /** Fixed size in bytes for the SDM-named memory forms (m32fp...), else 0. */
+  readonly bytes: number;
+  /** An x87 operand (ST(i), m32fp, m16int, m2byte, the environment...): the x87 exception class. */
+  readonly x87?: boolean;
 }
 
 export interface OpDesc {
@@ -46,12 +75,23 @@ export interface OpDesc {
   readonly mod: number;
   /** The full ModRM byte (=XX), or -1. */
   readonly full: number;
-  /** Mandatory prefix (0x66, 0xF2, 0xF3) or 0. */
+  /** Mandatory-prefix class (PFX_*): PFX_NONE for legacy rows. */
   readonly prefix: number;
+  /** REX.W selector: -1 any, 0 or 1. */
+  readonly w: number;
   readonly flags: number;
-  /** The low opcode bits of a `+r` row (register number or condition code). */
+  /** SDM exception class bits (EXC_*), 0 for none. */
+  readonly exc: number;
+  /** The CPUID feature that provides this encoding (features.ts), or null for the base ISA. */
+  readonly feature: FeatureName | null;
+  /** Opcode map (0 one-byte, 1 0F, 2 0F 38, 3 0F 3A) and opcode byte (first of a +r/+cc run). */
+  readonly map: number;
+  readonly opcode: number;
+  /** The low opcode bits of a `+r`/`+cc` row (register number or condition code). */
   readonly low: number;
   readonly plusR: boolean;
+  /** The table row it came from (for diagnostics and the decode tests). */
+  readonly row: string;
 }
 
 /** Mnemonics in table order; handlers are indexed by these ids. */
@@ -75,81 +115,176 @@ export function mnemonic(name: string): number {
   return id;
 }
 
-/** Descriptor lists: [0..255] one-byte map, [256..511] 0F map. */
-const MAP: OpDesc[][] = Array.from({ length: 512 }, () => []);
+/** Every descriptor of the table, in row order. */
+export const DESCS: OpDesc[] = [];
+/** Descriptor lists by map * 256 + opcode. */
+const MAP: OpDesc[][] = Array.from({ length: 1024 }, () => []);
+/**
+ * Candidate pools by (map * 256 + opcode) * 5 + prefix class: the rows valid with that mandatory
+ * prefix (explicit rows for the class, else the legacy rows), most specific ModRM selector first.
+ */
+const POOLS: OpDesc[][] = [];
+/** Whether any row of a pool reads a ModRM byte. */
+const POOL_MODRM: boolean[] = [];
+
+const PFX_TOKENS: Record<string, number> = { NP: PFX_NP, '66': PFX_66, F3: PFX_F3, F2: PFX_F2 };
+const FIXED_OPERANDS = ['AL', 'CL', 'DX', 'AX', 'rAX', 'eAX', 'ONE', 'ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
+/** The SDM's named memory operands: size letter or bytes. */
+const NAMED_MEM: Record<string, [string, number]> = {
+  m32fp: ['', 4], m64fp: ['', 8], m80fp: ['', 10], m16int: ['', 2], m32int: ['', 4], m64int: ['', 8], m80bcd: ['', 10],
+  m2byte: ['', 2], 'm14/28byte': ['e', 0], 'm94/108byte': ['f', 0], m512byte: ['', 512],
+};
+const MMX_TO_XMM: Record<string, string> = { P: 'V', Q: 'W', N: 'U' };
+
+function parseOperand(s: string): OperandSpec {
+  if (FIXED_OPERANDS.includes(s)) return { kind: s, size: '', bytes: 0 };
+  if (s === 'ST(0)') return { kind: 'ST0', size: '', bytes: 10, x87: true };
+  if (s === 'ST(i)') return { kind: 'STi', size: '', bytes: 10, x87: true };
+  const named = NAMED_MEM[s];
+  if (named) return { kind: 'M', size: named[0], bytes: named[1], x87: s !== 'm512byte' };
+  if (!/^[A-Z][a-z]*$/.test(s)) throw new Error(`x86 opcode table: bad operand ${s}`);
+  return { kind: s[0]!, size: s.slice(1), bytes: 0 };
+}
 
 function compile(): void {
   for (const raw of OPCODE_TABLE.split('\n')) {
     const line = raw.trim();
-    if (!line) continue;
-    const t = line.split(/\s+/);
-    let i = 0;
-    let prefix = 0;
-    if (['66', 'F2', 'F3'].includes(t[0]!) && /^[0-9A-F]{2}(\+r)?$/.test(t[1]!)) prefix = parseInt(t[i++]!, 16);
-    let map = 0;
-    if (t[i] === '0F') {
-      map = 256;
-      i++;
+    if (!line || line.startsWith('#')) continue;
+    try {
+      compileRow(line);
+    } catch (e) {
+      throw new Error(`x86 opcode table row "${line}": ${(e as Error).message}`);
     }
-    let opTok = t[i++]!;
-    const plusR = opTok.endsWith('+r');
-    if (plusR) opTok = opTok.slice(0, -2);
-    const opcode = parseInt(opTok, 16);
-    let modrm = false;
-    let reg = -1;
-    let mod = 0;
-    let full = -1;
-    for (;;) {
-      const tok = t[i]!;
-      if (tok === '/r') modrm = true;
-      else if (/^\/[0-7]$/.test(tok)) {
-        modrm = true;
-        reg = Number(tok[1]);
-      } else if (tok === 'mem') mod = 1;
-      else if (tok === 'reg') mod = 2;
-      else if (tok.startsWith('=')) {
-        modrm = true;
-        full = parseInt(tok.slice(1), 16);
-      } else break;
-      i++;
-    }
-    const name = t[i++]!;
-    let operands: OperandSpec[] = [];
-    let flags = 0;
-    for (; i < t.length; i++) {
-      const tok = t[i]!;
-      if (tok === 'L') flags |= F_LOCK;
-      else if (tok === 'i64') flags |= F_I64;
-      else if (tok === 'o64') flags |= F_O64;
-      else if (tok === 'd64') flags |= F_D64;
-      else if (tok === 'f64') flags |= F_F64 | F_D64;
-      else if (tok === 'rep') flags |= F_REP;
-      else operands = tok.split(',').map(parseOperand);
-    }
-    const mn = mnId(name);
-    // `+r` rows cover 8 opcodes (a register in the low bits), or 16 for the condition-code
-    // families (Jcc, SETcc, CMOVcc: the condition in the low nibble).
-    const count = !plusR ? 1 : ['JCC', 'SETCC', 'CMOVCC'].includes(name) ? 16 : 8;
-    for (let c = 0; c < count; c++) {
-      MAP[map + opcode + c]!.push({ mn, name, operands, modrm, reg, mod, full, prefix, flags, low: c, plusR });
+  }
+  for (let index = 0; index < 1024; index++) {
+    const rows = MAP[index]!;
+    for (let cls = 0; cls < 5; cls++) {
+      // The rows valid with this mandatory-prefix class: its own (NP for none), then the legacy
+      // rows (the prefix then acts as operand size / REP); another class's rows never (#UD, as
+      // measured). Explicit rows first, then the most specific ModRM selector (=XX, /n with
+      // mem|reg, /n, mem|reg), so the table's order does not matter; rows of equal rank must not
+      // overlap (test/decode).
+      const own = cls === PFX_NONE ? PFX_NP : cls;
+      const rank = (d: OpDesc) => (d.prefix === own ? 8 : 0) + specificity(d);
+      const pool = rows
+        .filter((d) => d.prefix === own || d.prefix === PFX_NONE)
+        .map((d, k) => ({ d, k }))
+        .sort((a, b) => rank(b.d) - rank(a.d) || a.k - b.k)
+        .map((x) => x.d);
+      POOLS[index * 5 + cls] = pool;
+      POOL_MODRM[index * 5 + cls] = pool.some((d) => d.modrm);
     }
   }
 }
 
-const SEG_NAMES = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
-
-function parseOperand(s: string): OperandSpec {
-  const fixed = ['AL', 'CL', 'DX', 'rAX', 'eAX', 'ONE', 'ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
-  if (fixed.includes(s)) return { kind: s, size: '' };
-  return { kind: s[0]!, size: s.slice(1) };
+function specificity(d: OpDesc): number {
+  return d.full >= 0 ? 4 : (d.reg >= 0 ? 2 : 0) + (d.mod !== 0 ? 1 : 0);
 }
+
+function compileRow(line: string): void {
+  const t = line.split(/\s+/);
+  let i = 0;
+  let prefixes = [PFX_NONE];
+  if (/^(NP|66|F3|F2)(\|(NP|66|F3|F2))*$/.test(t[0]!) && /^[0-9A-F]{2}(\+r|\+cc)?$/.test(t[1]!)) prefixes = t[i++]!.split('|').map((p) => PFX_TOKENS[p]!);
+  let map = 0;
+  if (t[i] === '0F') {
+    map = 1;
+    i++;
+    if (t[i] === '38' && /^[0-9A-F]{2}$/.test(t[i + 1] ?? '')) {
+      map = 2;
+      i++;
+    } else if (t[i] === '3A' && /^[0-9A-F]{2}$/.test(t[i + 1] ?? '')) {
+      map = 3;
+      i++;
+    }
+  }
+  let opTok = t[i++]!;
+  const plusCc = opTok.endsWith('+cc');
+  const plusR = opTok.endsWith('+r') || plusCc;
+  if (plusR) opTok = opTok.slice(0, plusCc ? -3 : -2);
+  if (!/^[0-9A-F]{2}$/.test(opTok)) throw new Error(`opcode ${opTok}`);
+  const opcode = parseInt(opTok, 16);
+  let modrm = false;
+  let reg = -1;
+  let mod = 0;
+  let full = -1;
+  let w = -1;
+  for (;;) {
+    const tok = t[i]!;
+    if (tok === '/r') modrm = true;
+    else if (/^\/[0-7]$/.test(tok)) {
+      modrm = true;
+      reg = Number(tok[1]);
+    } else if (tok === 'mem') mod = 1;
+    else if (tok === 'reg') mod = 2;
+    else if (/^=[0-9A-F]{2}$/.test(tok)) {
+      modrm = true;
+      full = parseInt(tok.slice(1), 16);
+    } else if (tok === 'W0' || tok === 'W1') w = Number(tok[1]);
+    else break;
+    i++;
+  }
+  const name = t[i++]!;
+  if (!/^[A-Z][A-Z0-9]*(cc)?$/.test(name)) throw new Error(`mnemonic ${name}`);
+  let operands: OperandSpec[] = [];
+  let flags = 0;
+  let exc = 0;
+  let features: FeatureName[] = [];
+  let unaligned = false;
+  let nw = false;
+  for (; i < t.length; i++) {
+    const tok = t[i]!;
+    if (tok === 'L') flags |= F_LOCK;
+    else if (tok === 'i64') flags |= F_I64;
+    else if (tok === 'o64') flags |= F_O64;
+    else if (tok === 'd64') flags |= F_D64;
+    else if (tok === 'f64') flags |= F_F64 | F_D64;
+    else if (tok === 'rep') flags |= F_REP;
+    else if (tok === 'end') flags |= F_END;
+    else if (tok === 'ua') unaligned = true;
+    else if (tok === 'sse') exc |= EXC_SSE;
+    else if (tok === 'mmx') exc |= EXC_MMX;
+    else if (tok === 'x87') exc |= EXC_X87;
+    else if (tok === 'nw') nw = true;
+    else if (tok === 'xsave') exc |= EXC_XSAVE;
+    else if (/^[A-Z0-9_]+(\/[A-Z0-9_]+)?$/.test(tok) && tok.split('/').every(isFeature)) features = tok.split('/') as FeatureName[];
+    else if (operands.length === 0 && features.length === 0) operands = tok.split(',').map(parseOperand);
+    else throw new Error(`unknown token ${tok}`);
+  }
+  if (features.length > 1 && features.length !== prefixes.length) throw new Error('one feature per prefix form');
+  const mn = mnId(name);
+  prefixes.forEach((prefix, p) => {
+    // `NP|66`: the 66 form of an MMX row works on xmm registers.
+    const xmm = prefix === PFX_66 && prefixes.includes(PFX_NP);
+    const ops = xmm ? operands.map((o) => (MMX_TO_XMM[o.kind] ? { kind: MMX_TO_XMM[o.kind]!, size: 'x', bytes: 0 } : o)) : operands;
+    let e = exc;
+    for (const o of ops) {
+      if ('VWU'.includes(o.kind)) e |= EXC_SSE;
+      else if ('PQN'.includes(o.kind)) e |= EXC_MMX;
+      else if (o.x87) e |= EXC_X87;
+    }
+    if (nw) e = (e & ~EXC_X87) | EXC_NM;
+    let fl = flags;
+    if (e & EXC_SSE && !unaligned && ops.some((o) => 'WM'.includes(o.kind) && o.size === 'x')) fl |= F_A16;
+    const feature = features.length ? features[Math.min(p, features.length - 1)]! : null;
+    // `+r` rows cover 8 opcodes (a register in the low bits), `+cc` rows 16 (a condition code).
+    const count = plusCc ? 16 : plusR ? 8 : 1;
+    for (let c = 0; c < count; c++) {
+      const d: OpDesc = { mn, name, operands: ops, modrm, reg, mod, full, prefix, w, flags: fl, exc: e, feature, map, opcode, low: c, plusR, row: line };
+      MAP[map * 256 + opcode + c]!.push(d);
+      if (c === 0) DESCS.push(d);
+    }
+  });
+}
+
+const SEG_NAMES = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
 
 compile();
 
 /** The `XCHG Zv,rAX` descriptor of opcode 90 (90 with REX.B is XCHG r8, rAX, not NOP). */
 const XCHG_R8: OpDesc[] = MAP[0x90]!.filter((d) => d.name === 'XCHG');
 
-/** True when the map has any descriptor for `index`. */
+/** True when the map has any descriptor for `index` (map * 256 + opcode). */
 export function hasOpcode(index: number): boolean {
   return MAP[index]!.length > 0;
 }
@@ -167,10 +302,11 @@ export class Insn {
   osz = 4;
   /** Address size in bytes (2, 4, 8). */
   asz = 4;
-  /** Operand kinds, registers and sizes (up to three operands). */
-  readonly kind = new Int8Array(3);
-  readonly reg = new Int8Array(3);
-  readonly size = new Int8Array(3);
+  /** Operand kinds, registers and sizes (up to four operands). */
+  readonly kind = new Int8Array(4);
+  readonly reg = new Int8Array(4);
+  /** Bytes (up to 512: FXSAVE's image). */
+  readonly size = new Int16Array(4);
   nops = 0;
   /** Memory operand: base/index register (-1 none), scale, displacement, segment. */
   base = -1;
@@ -276,37 +412,36 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
       } else break;
     }
     let index = b;
-    if (b === 0x0f) index = 256 + byte();
-    const cands = MAP[index]!;
-    if (cands.length === 0) return ud(insn, i);
-    const rexW = (insn.rex & 8) !== 0;
-    // Mandatory prefix selection (SSE rows, PAUSE, POPCNT...): the variant for F3/F2, else 66.
-    let mandatory = 0;
-    if (cands.some((d) => d.prefix !== 0)) {
-      if (lastRep && cands.some((d) => d.prefix === lastRep)) mandatory = lastRep;
-      else if (opsizePrefix && cands.some((d) => d.prefix === 0x66)) mandatory = 0x66;
+    if (b === 0x0f) {
+      const b2 = byte();
+      index = b2 === 0x38 ? 512 + byte() : b2 === 0x3a ? 768 + byte() : 256 + b2;
     }
+    // The mandatory-prefix class: the last of F2/F3, else 66, else none.
+    const cls = lastRep === 0xf3 ? PFX_F3 : lastRep === 0xf2 ? PFX_F2 : opsizePrefix ? PFX_66 : PFX_NONE;
     // 90 with REX.B is XCHG r8, rAX, not NOP.
-    const pool = index === 0x90 && insn.rex & 1 ? XCHG_R8 : cands.filter((d) => d.prefix === mandatory);
-    const needModrm = pool.some((d) => d.modrm);
+    const pool = index === 0x90 && insn.rex & 1 ? XCHG_R8 : POOLS[index * 5 + cls]!;
+    if (pool.length === 0) return ud(insn, i);
+    const w = mode.long64 && insn.rex & 8 ? 1 : 0;
     let modrm = -1;
-    if (needModrm) modrm = byte();
+    if (POOL_MODRM[index * 5 + cls]) modrm = byte();
     let desc: OpDesc | undefined;
-    for (const d of pool) {
+    for (let k = 0; k < pool.length; k++) {
+      const d = pool[k]!;
       if (d.flags & F_I64 && mode.long64) continue;
       if (d.flags & F_O64 && !mode.long64) continue;
+      if (d.w >= 0 && d.w !== w) continue;
       if (!matchesModrm(d, modrm)) continue;
-      if (d.full >= 0 && d.full !== modrm) continue;
-      if (d.full < 0 && pool.some((x) => x.full === modrm && x.full >= 0)) continue;
       desc = d;
       break;
     }
     if (!desc) return ud(insn, i);
-    if (mandatory === 0x66) opsizePrefix = false; // consumed as a mandatory prefix
+    // A mandatory 66 is not an operand-size prefix; a mandatory F2/F3 is not a REP prefix.
+    if (desc.prefix === PFX_66) opsizePrefix = false;
     insn.desc = desc;
     insn.mn = desc.mn;
     insn.cond = desc.low;
-    if (mandatory === 0) insn.rep = lastRep;
+    if (desc.prefix === PFX_NONE) insn.rep = lastRep;
+    const rexW = (insn.rex & 8) !== 0;
     // Operand and address size.
     if (mode.long64) {
       insn.osz = rexW ? 8 : desc.flags & F_F64 ? 8 : desc.flags & F_D64 ? (opsizePrefix ? 2 : 8) : opsizePrefix ? 2 : 4;
@@ -360,6 +495,7 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
 function matchesModrm(d: OpDesc, modrm: number): boolean {
   if (!d.modrm) return true;
   if (modrm < 0) return false;
+  if (d.full >= 0) return d.full === modrm;
   if (d.reg >= 0 && ((modrm >> 3) & 7) !== d.reg) return false;
   const m = modrm >> 6;
   if (d.mod === 1 && m === 3) return false;
@@ -433,12 +569,14 @@ function sizeOf(letter: string, insn: Insn): number {
     case 'x': return 16;
     case 'p': return insn.osz === 2 ? 4 : insn.osz === 4 ? 6 : 10;
     case 's': return insn.asz === 8 ? 10 : 6;
+    case 'e': return insn.osz === 2 ? 14 : 28;
+    case 'f': return insn.osz === 2 ? 94 : 108;
     default: return insn.osz;
   }
 }
 
 function decodeOperand(insn: Insn, k: number, op: OperandSpec, desc: OpDesc, byte: () => number, mode: DecodeMode, index: number): void {
-  const size = sizeOf(op.size, insn);
+  const size = op.bytes || sizeOf(op.size, insn);
   insn.size[k] = size;
   insn.reg[k] = 0;
   const gpr = (r: number, sz: number) => (sz === 1 && !insn.rex && r >= 4 && r < 8 ? r + 12 : r);
@@ -464,6 +602,29 @@ function decodeOperand(insn: Insn, k: number, op: OperandSpec, desc: OpDesc, byt
     case 'V':
       insn.kind[k] = K_XMM;
       insn.reg[k] = insn.regField;
+      return;
+    case 'U':
+      insn.kind[k] = K_XMM;
+      insn.reg[k] = insn.rm;
+      return;
+    // MMX registers ignore REX.R/REX.B (there are eight).
+    case 'P':
+      insn.kind[k] = K_MMX;
+      insn.reg[k] = insn.regField & 7;
+      return;
+    case 'Q':
+    case 'N':
+      if (insn.mod === 3) {
+        insn.kind[k] = K_MMX;
+        insn.reg[k] = insn.rm & 7;
+      } else insn.kind[k] = K_MEM;
+      return;
+    case 'ST0':
+      insn.kind[k] = K_ST;
+      return;
+    case 'STi':
+      insn.kind[k] = K_ST;
+      insn.reg[k] = insn.rm & 7;
       return;
     case 'S':
       insn.kind[k] = K_SEG;
@@ -545,6 +706,11 @@ function decodeOperand(insn: Insn, k: number, op: OperandSpec, desc: OpDesc, byt
     case 'DX':
       insn.kind[k] = K_REG;
       insn.reg[k] = 2;
+      insn.size[k] = 2;
+      return;
+    case 'AX':
+      insn.kind[k] = K_REG;
+      insn.reg[k] = 0;
       insn.size[k] = 2;
       return;
     case 'rAX':

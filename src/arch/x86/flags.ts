@@ -6,20 +6,21 @@
  */
 import { FLAG } from './state.js';
 
-export const enum FOp {
+export const FOp = {
   /** The arithmetic flags in `rflags` are current. */
-  NONE = 0,
-  ADD,
-  ADC,
-  SUB,
-  SBB,
+  NONE: 0,
+  ADD: 1,
+  ADC: 2,
+  SUB: 3,
+  SBB: 4,
   /** AND/OR/XOR/TEST: CF = OF = 0, AF = 0. */
-  LOGIC,
-  INC,
-  DEC,
+  LOGIC: 5,
+  INC: 6,
+  DEC: 7,
   /** Shifts, rotates, multiplies: CF and OF computed eagerly into `cin`/`ofv`; SZP from the result. */
-  EAGER_CO,
-}
+  EAGER_CO: 8,
+} as const;
+export type FOp = (typeof FOp)[keyof typeof FOp];
 
 export const ARITH_FLAGS = FLAG.CF | FLAG.PF | FLAG.AF | FLAG.ZF | FLAG.SF | FLAG.OF;
 
@@ -34,7 +35,7 @@ for (let i = 0; i < 256; i++) {
 
 /** The lazy flag state (part of the CPU). */
 export class Flags {
-  op = FOp.NONE;
+  op: FOp = FOp.NONE;
   size = 4;
   a0 = 0;
   a1 = 0;

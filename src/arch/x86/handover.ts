@@ -10,13 +10,13 @@ import type { Vm } from '../../kernel/vm.js';
 import { KVM_X86_VM } from '../../uapi/x86.js';
 import type { MmioRead } from './cpu.js';
 import type { SavedIrqchip } from './irqchip/chip.js';
+import { FOp } from './flags.js';
+import type { QueuedException } from './events.js';
 import { MsrFilter } from './msr.js';
 import type { X86Machine } from './run.js';
 import { tdx } from './tdx/index.js';
 import type { X86VmState } from './backend.js';
 
-/** FOp.NONE of flags.ts (a const enum): the arithmetic flags in rflags are current. */
-const FOP_NONE = 0;
 
 interface SavedX86Vcpu {
   readonly s: Record<string, unknown>;
@@ -76,7 +76,7 @@ export function loadX86Vcpu(vcpu: Vcpu, state: unknown): void {
     else if (Array.isArray(cur)) cur.splice(0, cur.length, ...(v as unknown[]));
     else s[k] = v;
   }
-  c.f.op = FOP_NONE;
+  c.f.op = FOp.NONE;
   m.mpState = st.mpState;
   m.debug.control = st.guestDebug;
   m.debug.regs.splice(0, m.debug.regs.length, ...st.guestDebugRegs);

@@ -49,8 +49,8 @@ const M = {
   MOV: MN('MOV'), MOVZX: MN('MOVZX'), MOVSX: MN('MOVSX'), MOVSXD: MN('MOVSXD'), LEA: MN('LEA'),
   ADD: MN('ADD'), SUB: MN('SUB'), AND: MN('AND'), OR: MN('OR'), XOR: MN('XOR'), CMP: MN('CMP'), TEST: MN('TEST'),
   INC: MN('INC'), DEC: MN('DEC'), SHL: MN('SHL'), SHR: MN('SHR'), SAR: MN('SAR'), NOP: MN('NOP'),
-  IMUL2: MN('IMUL2'), IMUL3: MN('IMUL3'), CMOVCC: MN('CMOVCC'), SETCC: MN('SETCC'),
-  PUSH: MN('PUSH'), POP: MN('POP'), CALL: MN('CALL'), RET: MN('RET'), JMP: MN('JMP'), JCC: MN('JCC'),
+  IMUL: MN('IMUL'), CMOVCC: MN('CMOVcc'), SETCC: MN('SETcc'),
+  PUSH: MN('PUSH'), POP: MN('POP'), CALL: MN('CALL'), RET: MN('RET'), JMP: MN('JMP'), JCC: MN('Jcc'),
 };
 
 const FS = 4;
@@ -239,9 +239,8 @@ export class X86Translator {
       case M.SAR:
         ok = this.shift(x);
         break;
-      case M.IMUL2:
-      case M.IMUL3:
-        ok = this.imul(x);
+      case M.IMUL:
+        ok = i.nops > 1 && this.imul(x);
         break;
       case M.CMOVCC:
         ok = this.cmov(x);
@@ -602,7 +601,7 @@ export class X86Translator {
   /** IMUL r32, r/m32 (, imm): CF = OF = the product does not fit; SF/ZF/PF from the result. */
   private imul(x: Ctx): boolean {
     const i = x.i;
-    const three = i.mn === M.IMUL3;
+    const three = i.nops === 3;
     if (i.kind[0] !== K_REG || i.size[0] !== 4 || i.size[1] !== 4 || (i.kind[1] !== K_REG && i.kind[1] !== K_MEM)) return false;
     if (three && i.kind[2] !== K_IMM) return false;
     const a = `a${x.k}`;

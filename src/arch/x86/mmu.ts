@@ -25,11 +25,12 @@ const TLB_MASK = TLB_SIZE - 1;
 export const REF = { dv: new DataView(new ArrayBuffer(8)) as DataView<ArrayBufferLike>, off: 0 };
 
 /** An access type for translation. */
-export const enum Acc {
-  READ = 0,
-  WRITE = 1,
-  EXEC = 2,
-}
+export const Acc = {
+  READ: 0,
+  WRITE: 1,
+  EXEC: 2,
+} as const;
+export type Acc = (typeof Acc)[keyof typeof Acc];
 
 /** An MMIO read of the current instruction: answered by userspace, consumed on re-execution. */
 export interface MmioRead {

@@ -1,22 +1,40 @@
 /**
- * The x86 opcode map as data, in the notation of the Intel SDM opcode tables (Vol. 2, App. A):
- * one row per encoding — `<bytes> [/digit] <MNEMONIC> <operands> [flags]`.
+ * The x86 opcode map as data, in the notation of the Intel SDM (Vol. 2, App. A and the
+ * instruction pages): one row per encoding of a mnemonic —
  *
- * Bytes: opcode bytes in hex, optionally preceded by a mandatory prefix (66/F2/F3) for SSE forms;
- * `+r` adds the register in the low three bits. `/n` selects ModRM.reg; `/r` marks a ModRM;
- * `mem`/`reg` restrict ModRM.mod; `=XX` pins the whole ModRM byte (0F 01 C1 VMCALL...).
+ *     [prefixes] <opcode bytes> [ModRM selector] [W0|W1] <MNEMONIC> [operands] [attributes]
  *
- * Operands (Intel letters): E r/m, G reg, M memory only, R register only (ModRM.rm), S segment
+ * Prefixes (the mandatory-prefix column): none — 66/F2/F3 act as legacy prefixes (operand size,
+ * REP); `NP`, `66`, `F3`, `F2` — the row is valid only with exactly that mandatory prefix (F2/F3
+ * win over 66; another prefix selects another row or is #UD, as the hardware does); `NP|66` — an
+ * MMX form without a prefix and the SSE2 form with 66, P/Q/N operands becoming V/W/U (xmm).
+ *
+ * Opcode bytes: hex, in the maps `XX` (one byte), `0F XX`, `0F 38 XX`, `0F 3A XX`; `+r` adds a
+ * register in the low three bits (8 opcodes), `+cc` a condition code in the low four (16:
+ * Jcc, SETcc, CMOVcc). ModRM: `/n` selects ModRM.reg, `/r` marks a ModRM; `mem`/`reg` restrict
+ * ModRM.mod; `=XX` pins the whole ModRM byte (0F 01 C1 VMCALL...). `W0`/`W1` select on REX.W.
+ *
+ * Operands (SDM App. A letters): E r/m, G reg, M memory only, R register (ModRM.rm), S segment
  * register, C/D control/debug register, I immediate, J relative offset, O moffs, A far pointer,
- * Z register in the opcode's low bits, X/Y string source/destination, V/W xmm reg / xmm r/m,
- * fixed registers (AL, rAX, DX, CL, ONE). Sizes: b byte, w word, d dword, q qword, v 16/32/64 by
- * operand size, z 16/32 (imm32 sign-extended in 64-bit), y 32/64, p far pointer, x 128-bit.
+ * Z register in the opcode's low bits, X/Y string source/destination, V/W/U xmm reg / xmm r/m /
+ * xmm register in ModRM.rm, P/Q/N the MMX equivalents, fixed registers (AL, rAX, DX, CL, ONE).
+ * Sizes: b byte, w word, d dword, q qword, v 16/32/64 by operand size, z 16/32 (imm32
+ * sign-extended in 64-bit), y 32/64, p far pointer, s pseudo-descriptor, x 128-bit. x87
+ * operands use the SDM's own names: ST(0), ST(i), m32fp, m64fp, m80fp, m16int, m32int, m64int,
+ * m80bcd, m2byte, m14/28byte, m94/108byte; and m512byte (FXSAVE).
  *
- * Flags: L lockable, i64 invalid in 64-bit mode, o64 only in 64-bit mode, d64 default 64-bit
- * operand size in long mode, f64 forced 64-bit (near branches), rep takes REP prefixes.
+ * Attributes: L lockable, i64 invalid in 64-bit mode, o64 only in 64-bit mode, d64 default
+ * 64-bit operand size in long mode, f64 forced 64-bit (near branches), rep takes REP prefixes,
+ * end ends a decoded block (control flow, mode or translation changes, exits); the CPUID feature
+ * that provides the instruction (features.ts: `SSE2`; `MMX/SSE2` on `NP|66` rows); the SDM
+ * exception class where the operands do not imply it (`sse`: #UD unless CR0.EM = 0 and
+ * CR4.OSFXSR = 1, #NM on CR0.TS; `mmx`; `x87`; `nw` for the non-waiting x87 control forms;
+ * `xsave`), and `ua` for SSE rows whose 16-byte memory operand need not be aligned (the others
+ * #GP on a misaligned one, SDM exception types 1, 2 and 4).
  * @module
  */
 export const OPCODE_TABLE = `
+# ---- one-byte map
 00 /r ADD Eb,Gb L
 01 /r ADD Ev,Gv L
 02 /r ADD Gb,Eb
@@ -24,7 +42,7 @@ export const OPCODE_TABLE = `
 04 ADD AL,Ib
 05 ADD rAX,Iz
 06 PUSH ES i64
-07 POP ES i64
+07 POP ES i64 end
 08 /r OR Eb,Gb L
 09 /r OR Ev,Gv L
 0A /r OR Gb,Eb
@@ -39,7 +57,7 @@ export const OPCODE_TABLE = `
 14 ADC AL,Ib
 15 ADC rAX,Iz
 16 PUSH SS i64
-17 POP SS i64
+17 POP SS i64 end
 18 /r SBB Eb,Gb L
 19 /r SBB Ev,Gv L
 1A /r SBB Gb,Eb
@@ -47,7 +65,7 @@ export const OPCODE_TABLE = `
 1C SBB AL,Ib
 1D SBB rAX,Iz
 1E PUSH DS i64
-1F POP DS i64
+1F POP DS i64 end
 20 /r AND Eb,Gb L
 21 /r AND Ev,Gv L
 22 /r AND Gb,Eb
@@ -86,14 +104,14 @@ export const OPCODE_TABLE = `
 63 /r ARPL Ew,Gw i64
 63 /r MOVSXD Gv,Ed o64
 68 PUSH Iz d64
-69 /r IMUL3 Gv,Ev,Iz
+69 /r IMUL Gv,Ev,Iz
 6A PUSH Ib d64
-6B /r IMUL3 Gv,Ev,Ib
-6C INS Yb,DX rep
-6D INS Yz,DX rep
-6E OUTS DX,Xb rep
-6F OUTS DX,Xz rep
-70+r JCC Jb f64
+6B /r IMUL Gv,Ev,Ib
+6C INS Yb,DX rep end
+6D INS Yz,DX rep end
+6E OUTS DX,Xb rep end
+6F OUTS DX,Xz rep end
+70+cc Jcc Jb f64 end
 80 /0 ADD Eb,Ib L
 80 /1 OR Eb,Ib L
 80 /2 ADC Eb,Ib L
@@ -136,35 +154,35 @@ export const OPCODE_TABLE = `
 8B /r MOV Gv,Ev
 8C /r MOV Ev,Sw
 8D /r mem LEA Gv,M
-8E /r MOV Sw,Ew
+8E /r MOV Sw,Ew end
 8F /0 POP Ev d64
 90 NOP
-F3 90 PAUSE
+F3 90 PAUSE SSE2
 90+r XCHG Zv,rAX
 98 CBW
 99 CWD
-9A CALLF Ap i64
-9B FWAIT
+9A CALLF Ap i64 end
+9B FWAIT FPU
 9C PUSHF d64
-9D POPF d64
-9E SAHF
-9F LAHF
+9D POPF d64 end
+9E SAHF LAHF_LM
+9F LAHF LAHF_LM
 A0 MOV AL,Ob
 A1 MOV rAX,Ov
 A2 MOV Ob,AL
 A3 MOV Ov,rAX
-A4 MOVS Yb,Xb rep
-A5 MOVS Yv,Xv rep
-A6 CMPS Xb,Yb rep
-A7 CMPS Xv,Yv rep
+A4 MOVS Yb,Xb rep end
+A5 MOVS Yv,Xv rep end
+A6 CMPS Xb,Yb rep end
+A7 CMPS Xv,Yv rep end
 A8 TEST AL,Ib
 A9 TEST rAX,Iz
-AA STOS Yb,AL rep
-AB STOS Yv,rAX rep
-AC LODS AL,Xb rep
-AD LODS rAX,Xv rep
-AE SCAS AL,Yb rep
-AF SCAS rAX,Yv rep
+AA STOS Yb,AL rep end
+AB STOS Yv,rAX rep end
+AC LODS AL,Xb rep end
+AD LODS rAX,Xv rep end
+AE SCAS AL,Yb rep end
+AF SCAS rAX,Yv rep end
 B0+r MOV Zb,Ib
 B8+r MOV Zv,Iv
 C0 /0 ROL Eb,Ib
@@ -183,20 +201,20 @@ C1 /4 SHL Ev,Ib
 C1 /5 SHR Ev,Ib
 C1 /6 SHL Ev,Ib
 C1 /7 SAR Ev,Ib
-C2 RET Iw f64
-C3 RET f64
-C4 /r mem LES Gz,Mp i64
-C5 /r mem LDS Gz,Mp i64
+C2 RET Iw f64 end
+C3 RET f64 end
+C4 /r mem LES Gz,Mp i64 end
+C5 /r mem LDS Gz,Mp i64 end
 C6 /0 MOV Eb,Ib
 C7 /0 MOV Ev,Iz
-C8 ENTER Iw,Ib d64
+C8 ENTER Iw,Ib d64 end
 C9 LEAVE d64
-CA RETF Iw
-CB RETF
-CC INT3
-CD INT Ib
-CE INTO i64
-CF IRET
+CA RETF Iw end
+CB RETF end
+CC INT3 end
+CD INT Ib end
+CE INTO i64 end
+CF IRET end
 D0 /0 ROL Eb,ONE
 D0 /1 ROR Eb,ONE
 D0 /2 RCL Eb,ONE
@@ -232,31 +250,31 @@ D3 /7 SAR Ev,CL
 D4 AAM Ib i64
 D5 AAD Ib i64
 D7 XLAT
-E0 LOOPNE Jb f64
-E1 LOOPE Jb f64
-E2 LOOP Jb f64
-E3 JRCXZ Jb f64
-E4 IN AL,Ib
-E5 IN eAX,Ib
-E6 OUT Ib,AL
-E7 OUT Ib,eAX
-E8 CALL Jz f64
-E9 JMP Jz f64
-EA JMPF Ap i64
-EB JMP Jb f64
-EC IN AL,DX
-ED IN eAX,DX
-EE OUT DX,AL
-EF OUT DX,eAX
-F1 INT1
-F4 HLT
+E0 LOOPNE Jb f64 end
+E1 LOOPE Jb f64 end
+E2 LOOP Jb f64 end
+E3 JRCXZ Jb f64 end
+E4 IN AL,Ib end
+E5 IN eAX,Ib end
+E6 OUT Ib,AL end
+E7 OUT Ib,eAX end
+E8 CALL Jz f64 end
+E9 JMP Jz f64 end
+EA JMPF Ap i64 end
+EB JMP Jb f64 end
+EC IN AL,DX end
+ED IN eAX,DX end
+EE OUT DX,AL end
+EF OUT DX,eAX end
+F1 INT1 end
+F4 HLT end
 F5 CMC
 F6 /0 TEST Eb,Ib
 F6 /1 TEST Eb,Ib
 F6 /2 NOT Eb L
 F6 /3 NEG Eb L
 F6 /4 MUL Eb
-F6 /5 IMUL1 Eb
+F6 /5 IMUL Eb
 F6 /6 DIV Eb
 F6 /7 IDIV Eb
 F7 /0 TEST Ev,Iz
@@ -264,56 +282,53 @@ F7 /1 TEST Ev,Iz
 F7 /2 NOT Ev L
 F7 /3 NEG Ev L
 F7 /4 MUL Ev
-F7 /5 IMUL1 Ev
+F7 /5 IMUL Ev
 F7 /6 DIV Ev
 F7 /7 IDIV Ev
 F8 CLC
 F9 STC
-FA CLI
-FB STI
+FA CLI end
+FB STI end
 FC CLD
 FD STD
 FE /0 INC Eb L
 FE /1 DEC Eb L
 FF /0 INC Ev L
 FF /1 DEC Ev L
-FF /2 CALL Ev f64
-FF /3 mem CALLF Mp
-FF /4 JMP Ev f64
-FF /5 mem JMPF Mp
+FF /2 CALL Ev f64 end
+FF /3 mem CALLF Mp end
+FF /4 JMP Ev f64 end
+FF /5 mem JMPF Mp end
 FF /6 PUSH Ev d64
+# ---- 0F map
 0F 00 /0 SLDT Ew
 0F 00 /1 STR Ew
-0F 00 /2 LLDT Ew
-0F 00 /3 LTR Ew
+0F 00 /2 LLDT Ew end
+0F 00 /3 LTR Ew end
 0F 00 /4 VERR Ew
 0F 00 /5 VERW Ew
 0F 01 /0 mem SGDT Ms
 0F 01 /1 mem SIDT Ms
-0F 01 /2 mem LGDT Ms
-0F 01 /3 mem LIDT Ms
+0F 01 /2 mem LGDT Ms end
+0F 01 /3 mem LIDT Ms end
 0F 01 /4 SMSW Ew
-0F 01 /6 LMSW Ew
-0F 01 /7 mem INVLPG M
-0F 01 =C1 VMCALL
-0F 01 =C8 MONITOR
-0F 01 =C9 MWAIT
-0F 01 =CA CLAC
-0F 01 =CB STAC
-0F 01 =CC TDCALL
-0F 01 =D0 XGETBV
-0F 01 =D1 XSETBV
-0F 01 =D9 VMMCALL
-0F 01 =F8 SWAPGS o64
-0F 01 =F9 RDTSCP
+0F 01 /6 LMSW Ew end
+0F 01 /7 mem INVLPG M end
+0F 01 =C1 VMCALL end
+0F 01 =CC TDCALL end
+0F 01 =D0 XGETBV XSAVE
+0F 01 =D1 XSETBV end XSAVE
+0F 01 =D9 VMMCALL end
+0F 01 =F8 SWAPGS o64 end
+0F 01 =F9 RDTSCP RDTSCP
 0F 02 /r LAR Gv,Ew
 0F 03 /r LSL Gv,Ew
-0F 05 SYSCALL
-0F 06 CLTS
-0F 07 SYSRET
+0F 05 SYSCALL end SYSCALL
+0F 06 CLTS end
+0F 07 SYSRET end SYSCALL
 0F 08 INVD
 0F 09 WBINVD
-0F 0B UD2
+0F 0B UD2 end
 0F 0D /r NOP Ev
 0F 18 /r NOP Ev
 0F 19 /r NOP Ev
@@ -323,101 +338,506 @@ FF /6 PUSH Ev d64
 0F 1D /r NOP Ev
 0F 1E /r NOP Ev
 0F 1F /r NOP Ev
-0F 10 /r MOVUPS Vx,Wx
-66 0F 10 /r MOVUPS Vx,Wx
-F3 0F 10 /r MOVSS Vx,Wd
-F2 0F 10 /r MOVSD Vx,Wq
-0F 11 /r MOVUPS Wx,Vx
-66 0F 11 /r MOVUPS Wx,Vx
-F3 0F 11 /r MOVSS Wd,Vx
-F2 0F 11 /r MOVSD Wq,Vx
-0F 12 /r mem MOVLPS Vx,Mq
-66 0F 12 /r mem MOVLPS Vx,Mq
-0F 13 /r mem MOVLPS Mq,Vx
-66 0F 13 /r mem MOVLPS Mq,Vx
-0F 16 /r mem MOVHPS Vx,Mq
-66 0F 16 /r mem MOVHPS Vx,Mq
-0F 17 /r mem MOVHPS Mq,Vx
-66 0F 17 /r mem MOVHPS Mq,Vx
 0F 20 /r MOV Ry,Cy
 0F 21 /r MOV Ry,Dy
-0F 22 /r MOV Cy,Ry
-0F 23 /r MOV Dy,Ry
-0F 28 /r MOVAPS Vx,Wx
-66 0F 28 /r MOVAPS Vx,Wx
-0F 29 /r MOVAPS Wx,Vx
-66 0F 29 /r MOVAPS Wx,Vx
-0F 2B /r mem MOVAPS Mx,Vx
-66 0F 2B /r mem MOVAPS Mx,Vx
-0F 30 WRMSR
-0F 31 RDTSC
-0F 32 RDMSR
+0F 22 /r MOV Cy,Ry end
+0F 23 /r MOV Dy,Ry end
+0F 30 WRMSR end MSR
+0F 31 RDTSC TSC
+0F 32 RDMSR end MSR
 0F 33 RDPMC
-0F 34 SYSENTER
-0F 35 SYSEXIT
-0F 40+r /r CMOVCC Gv,Ev
-0F 54 /r ANDPS Vx,Wx
-66 0F 54 /r ANDPS Vx,Wx
-0F 56 /r ORPS Vx,Wx
-66 0F 56 /r ORPS Vx,Wx
-0F 57 /r XORPS Vx,Wx
-66 0F 57 /r XORPS Vx,Wx
-66 0F 6E /r MOVD Vx,Ey
-66 0F 6F /r MOVAPS Vx,Wx
-F3 0F 6F /r MOVUPS Vx,Wx
-66 0F 7E /r MOVD Ey,Vx
-F3 0F 7E /r MOVQ Vx,Wq
-66 0F 7F /r MOVAPS Wx,Vx
-F3 0F 7F /r MOVUPS Wx,Vx
-0F 80+r JCC Jz f64
-0F 90+r /r SETCC Eb
+0F 34 SYSENTER end SEP
+0F 35 SYSEXIT end SEP
+0F 40+cc /r CMOVcc Gv,Ev CMOV
+0F 80+cc Jcc Jz f64 end
+0F 90+cc /r SETcc Eb
 0F A0 PUSH FS d64
-0F A1 POP FS d64
-0F A2 CPUID
+0F A1 POP FS d64 end
+0F A2 CPUID end
 0F A3 /r BT Ev,Gv
 0F A4 /r SHLD Ev,Gv,Ib
 0F A5 /r SHLD Ev,Gv,CL
 0F A8 PUSH GS d64
-0F A9 POP GS d64
+0F A9 POP GS d64 end
 0F AB /r BTS Ev,Gv L
 0F AC /r SHRD Ev,Gv,Ib
 0F AD /r SHRD Ev,Gv,CL
-0F AE /0 mem FXSAVE M
-0F AE /1 mem FXRSTOR M
-0F AE /2 mem LDMXCSR Md
-0F AE /3 mem STMXCSR Md
-0F AE /5 reg LFENCE
-0F AE /6 reg MFENCE
-0F AE /7 reg SFENCE
-0F AE /7 mem CLFLUSH M
-0F AF /r IMUL2 Gv,Ev
+0F AF /r IMUL Gv,Ev
 0F B0 /r CMPXCHG Eb,Gb L
 0F B1 /r CMPXCHG Ev,Gv L
-0F B2 /r mem LSS Gz,Mp
+0F B2 /r mem LSS Gz,Mp end
 0F B3 /r BTR Ev,Gv L
-0F B4 /r mem LFS Gz,Mp
-0F B5 /r mem LGS Gz,Mp
+0F B4 /r mem LFS Gz,Mp end
+0F B5 /r mem LGS Gz,Mp end
 0F B6 /r MOVZX Gv,Eb
 0F B7 /r MOVZX Gv,Ew
-F3 0F B8 /r POPCNT Gv,Ev
-0F B9 /r UD1 Gv,Ev
+0F B9 /r UD1 Gv,Ev end
 0F BA /4 BT Ev,Ib
 0F BA /5 BTS Ev,Ib L
 0F BA /6 BTR Ev,Ib L
 0F BA /7 BTC Ev,Ib L
 0F BB /r BTC Ev,Gv L
 0F BC /r BSF Gv,Ev
-F3 0F BC /r TZCNT Gv,Ev
 0F BD /r BSR Gv,Ev
-F3 0F BD /r LZCNT Gv,Ev
 0F BE /r MOVSX Gv,Eb
 0F BF /r MOVSX Gv,Ew
 0F C0 /r XADD Eb,Gb L
 0F C1 /r XADD Ev,Gv L
-0F C7 /1 mem CMPXCHG8B Mq L
+0F C7 /1 mem W0 CMPXCHG8B Mq L CX8
+0F C7 /1 mem W1 CMPXCHG16B Mx L CX16
 0F C8+r BSWAP Zy
-66 0F D6 /r MOVQ Wq,Vx
-66 0F E7 /r mem MOVAPS Mx,Vx
-66 0F EF /r XORPS Vx,Wx
-0F FF UD0
+0F FF UD0 end
+# ---- SSE..SSE4.2 and MMX, 0F map (SDM App. A Table A-3)
+NP 0F 10 /r MOVUPS Vx,Wx SSE ua
+66 0F 10 /r MOVUPD Vx,Wx SSE2 ua
+F3 0F 10 /r MOVSS Vx,Wd SSE
+F2 0F 10 /r MOVSD Vx,Wq SSE2
+NP 0F 11 /r MOVUPS Wx,Vx SSE ua
+66 0F 11 /r MOVUPD Wx,Vx SSE2 ua
+F3 0F 11 /r MOVSS Wd,Vx SSE
+F2 0F 11 /r MOVSD Wq,Vx SSE2
+NP 0F 12 /r mem MOVLPS Vx,Mq SSE
+NP 0F 12 /r reg MOVHLPS Vx,Ux SSE
+66 0F 12 /r mem MOVLPD Vx,Mq SSE2
+F3 0F 12 /r MOVSLDUP Vx,Wx SSE3
+F2 0F 12 /r MOVDDUP Vx,Wq SSE3
+NP 0F 13 /r mem MOVLPS Mq,Vx SSE
+66 0F 13 /r mem MOVLPD Mq,Vx SSE2
+NP 0F 14 /r UNPCKLPS Vx,Wx SSE
+66 0F 14 /r UNPCKLPD Vx,Wx SSE2
+NP 0F 15 /r UNPCKHPS Vx,Wx SSE
+66 0F 15 /r UNPCKHPD Vx,Wx SSE2
+NP 0F 16 /r mem MOVHPS Vx,Mq SSE
+NP 0F 16 /r reg MOVLHPS Vx,Ux SSE
+66 0F 16 /r mem MOVHPD Vx,Mq SSE2
+F3 0F 16 /r MOVSHDUP Vx,Wx SSE3
+NP 0F 17 /r mem MOVHPS Mq,Vx SSE
+66 0F 17 /r mem MOVHPD Mq,Vx SSE2
+0F 18 /0 mem PREFETCHNTA Mb SSE
+0F 18 /1 mem PREFETCHT0 Mb SSE
+0F 18 /2 mem PREFETCHT1 Mb SSE
+0F 18 /3 mem PREFETCHT2 Mb SSE
+NP 0F 28 /r MOVAPS Vx,Wx SSE
+66 0F 28 /r MOVAPD Vx,Wx SSE2
+NP 0F 29 /r MOVAPS Wx,Vx SSE
+66 0F 29 /r MOVAPD Wx,Vx SSE2
+NP 0F 2A /r CVTPI2PS Vx,Qq SSE
+66 0F 2A /r CVTPI2PD Vx,Qq SSE2
+F3 0F 2A /r CVTSI2SS Vx,Ey SSE
+F2 0F 2A /r CVTSI2SD Vx,Ey SSE2
+NP 0F 2B /r mem MOVNTPS Mx,Vx SSE
+66 0F 2B /r mem MOVNTPD Mx,Vx SSE2
+NP 0F 2C /r CVTTPS2PI Pq,Wq SSE
+66 0F 2C /r CVTTPD2PI Pq,Wx SSE2
+F3 0F 2C /r CVTTSS2SI Gy,Wd SSE
+F2 0F 2C /r CVTTSD2SI Gy,Wq SSE2
+NP 0F 2D /r CVTPS2PI Pq,Wq SSE
+66 0F 2D /r CVTPD2PI Pq,Wx SSE2
+F3 0F 2D /r CVTSS2SI Gy,Wd SSE
+F2 0F 2D /r CVTSD2SI Gy,Wq SSE2
+NP 0F 2E /r UCOMISS Vx,Wd SSE
+66 0F 2E /r UCOMISD Vx,Wq SSE2
+NP 0F 2F /r COMISS Vx,Wd SSE
+66 0F 2F /r COMISD Vx,Wq SSE2
+NP 0F 50 /r reg MOVMSKPS Gy,Ux SSE
+66 0F 50 /r reg MOVMSKPD Gy,Ux SSE2
+NP 0F 51 /r SQRTPS Vx,Wx SSE
+66 0F 51 /r SQRTPD Vx,Wx SSE2
+F3 0F 51 /r SQRTSS Vx,Wd SSE
+F2 0F 51 /r SQRTSD Vx,Wq SSE2
+NP 0F 52 /r RSQRTPS Vx,Wx SSE
+F3 0F 52 /r RSQRTSS Vx,Wd SSE
+NP 0F 53 /r RCPPS Vx,Wx SSE
+F3 0F 53 /r RCPSS Vx,Wd SSE
+NP 0F 54 /r ANDPS Vx,Wx SSE
+66 0F 54 /r ANDPD Vx,Wx SSE2
+NP 0F 55 /r ANDNPS Vx,Wx SSE
+66 0F 55 /r ANDNPD Vx,Wx SSE2
+NP 0F 56 /r ORPS Vx,Wx SSE
+66 0F 56 /r ORPD Vx,Wx SSE2
+NP 0F 57 /r XORPS Vx,Wx SSE
+66 0F 57 /r XORPD Vx,Wx SSE2
+NP 0F 58 /r ADDPS Vx,Wx SSE
+66 0F 58 /r ADDPD Vx,Wx SSE2
+F3 0F 58 /r ADDSS Vx,Wd SSE
+F2 0F 58 /r ADDSD Vx,Wq SSE2
+NP 0F 59 /r MULPS Vx,Wx SSE
+66 0F 59 /r MULPD Vx,Wx SSE2
+F3 0F 59 /r MULSS Vx,Wd SSE
+F2 0F 59 /r MULSD Vx,Wq SSE2
+NP 0F 5A /r CVTPS2PD Vx,Wq SSE2
+66 0F 5A /r CVTPD2PS Vx,Wx SSE2
+F3 0F 5A /r CVTSS2SD Vx,Wd SSE2
+F2 0F 5A /r CVTSD2SS Vx,Wq SSE2
+NP 0F 5B /r CVTDQ2PS Vx,Wx SSE2
+66 0F 5B /r CVTPS2DQ Vx,Wx SSE2
+F3 0F 5B /r CVTTPS2DQ Vx,Wx SSE2
+NP 0F 5C /r SUBPS Vx,Wx SSE
+66 0F 5C /r SUBPD Vx,Wx SSE2
+F3 0F 5C /r SUBSS Vx,Wd SSE
+F2 0F 5C /r SUBSD Vx,Wq SSE2
+NP 0F 5D /r MINPS Vx,Wx SSE
+66 0F 5D /r MINPD Vx,Wx SSE2
+F3 0F 5D /r MINSS Vx,Wd SSE
+F2 0F 5D /r MINSD Vx,Wq SSE2
+NP 0F 5E /r DIVPS Vx,Wx SSE
+66 0F 5E /r DIVPD Vx,Wx SSE2
+F3 0F 5E /r DIVSS Vx,Wd SSE
+F2 0F 5E /r DIVSD Vx,Wq SSE2
+NP 0F 5F /r MAXPS Vx,Wx SSE
+66 0F 5F /r MAXPD Vx,Wx SSE2
+F3 0F 5F /r MAXSS Vx,Wd SSE
+F2 0F 5F /r MAXSD Vx,Wq SSE2
+NP|66 0F 60 /r PUNPCKLBW Pq,Qd MMX/SSE2
+NP|66 0F 61 /r PUNPCKLWD Pq,Qd MMX/SSE2
+NP|66 0F 62 /r PUNPCKLDQ Pq,Qd MMX/SSE2
+NP|66 0F 63 /r PACKSSWB Pq,Qq MMX/SSE2
+NP|66 0F 64 /r PCMPGTB Pq,Qq MMX/SSE2
+NP|66 0F 65 /r PCMPGTW Pq,Qq MMX/SSE2
+NP|66 0F 66 /r PCMPGTD Pq,Qq MMX/SSE2
+NP|66 0F 67 /r PACKUSWB Pq,Qq MMX/SSE2
+NP|66 0F 68 /r PUNPCKHBW Pq,Qq MMX/SSE2
+NP|66 0F 69 /r PUNPCKHWD Pq,Qq MMX/SSE2
+NP|66 0F 6A /r PUNPCKHDQ Pq,Qq MMX/SSE2
+NP|66 0F 6B /r PACKSSDW Pq,Qq MMX/SSE2
+66 0F 6C /r PUNPCKLQDQ Vx,Wx SSE2
+66 0F 6D /r PUNPCKHQDQ Vx,Wx SSE2
+NP|66 0F 6E /r W0 MOVD Pq,Ed MMX/SSE2
+NP|66 0F 6E /r W1 MOVQ Pq,Eq MMX/SSE2
+NP 0F 6F /r MOVQ Pq,Qq MMX
+66 0F 6F /r MOVDQA Vx,Wx SSE2
+F3 0F 6F /r MOVDQU Vx,Wx SSE2 ua
+NP 0F 70 /r PSHUFW Pq,Qq,Ib SSE
+66 0F 70 /r PSHUFD Vx,Wx,Ib SSE2
+F3 0F 70 /r PSHUFHW Vx,Wx,Ib SSE2
+F2 0F 70 /r PSHUFLW Vx,Wx,Ib SSE2
+NP|66 0F 71 /2 reg PSRLW Nq,Ib MMX/SSE2
+NP|66 0F 71 /4 reg PSRAW Nq,Ib MMX/SSE2
+NP|66 0F 71 /6 reg PSLLW Nq,Ib MMX/SSE2
+NP|66 0F 72 /2 reg PSRLD Nq,Ib MMX/SSE2
+NP|66 0F 72 /4 reg PSRAD Nq,Ib MMX/SSE2
+NP|66 0F 72 /6 reg PSLLD Nq,Ib MMX/SSE2
+NP|66 0F 73 /2 reg PSRLQ Nq,Ib MMX/SSE2
+66 0F 73 /3 reg PSRLDQ Ux,Ib SSE2
+NP|66 0F 73 /6 reg PSLLQ Nq,Ib MMX/SSE2
+66 0F 73 /7 reg PSLLDQ Ux,Ib SSE2
+NP|66 0F 74 /r PCMPEQB Pq,Qq MMX/SSE2
+NP|66 0F 75 /r PCMPEQW Pq,Qq MMX/SSE2
+NP|66 0F 76 /r PCMPEQD Pq,Qq MMX/SSE2
+NP 0F 77 EMMS MMX mmx
+66 0F 7C /r HADDPD Vx,Wx SSE3
+F2 0F 7C /r HADDPS Vx,Wx SSE3
+66 0F 7D /r HSUBPD Vx,Wx SSE3
+F2 0F 7D /r HSUBPS Vx,Wx SSE3
+NP|66 0F 7E /r W0 MOVD Ed,Pq MMX/SSE2
+NP|66 0F 7E /r W1 MOVQ Eq,Pq MMX/SSE2
+F3 0F 7E /r MOVQ Vx,Wq SSE2
+NP 0F 7F /r MOVQ Qq,Pq MMX
+66 0F 7F /r MOVDQA Wx,Vx SSE2
+F3 0F 7F /r MOVDQU Wx,Vx SSE2 ua
+NP 0F AE /0 mem W0 FXSAVE m512byte FXSR nw
+NP 0F AE /0 mem W1 FXSAVE64 m512byte FXSR nw
+NP 0F AE /1 mem W0 FXRSTOR m512byte FXSR nw
+NP 0F AE /1 mem W1 FXRSTOR64 m512byte FXSR nw
+NP 0F AE /2 mem LDMXCSR Md SSE sse
+NP 0F AE /3 mem STMXCSR Md SSE sse
+NP 0F AE /4 mem W0 XSAVE M XSAVE xsave
+NP 0F AE /4 mem W1 XSAVE64 M XSAVE xsave
+NP 0F AE /5 mem W0 XRSTOR M XSAVE xsave
+NP 0F AE /5 mem W1 XRSTOR64 M XSAVE xsave
+NP 0F AE /6 mem W0 XSAVEOPT M XSAVEOPT xsave
+NP 0F AE /6 mem W1 XSAVEOPT64 M XSAVEOPT xsave
+NP 0F AE /5 reg LFENCE SSE2
+NP 0F AE /6 reg MFENCE SSE2
+NP 0F AE /7 reg SFENCE SSE
+NP 0F AE /7 mem CLFLUSH Mb CLFSH
+F3 0F B8 /r POPCNT Gv,Ev POPCNT
+F3 0F BC /r TZCNT Gv,Ev BMI1
+F3 0F BD /r LZCNT Gv,Ev ABM
+NP 0F C2 /r CMPPS Vx,Wx,Ib SSE
+66 0F C2 /r CMPPD Vx,Wx,Ib SSE2
+F3 0F C2 /r CMPSS Vx,Wd,Ib SSE
+F2 0F C2 /r CMPSD Vx,Wq,Ib SSE2
+NP 0F C3 /r mem MOVNTI My,Gy SSE2
+NP|66 0F C4 /r PINSRW Pq,Ew,Ib SSE/SSE2
+NP|66 0F C5 /r reg PEXTRW Gy,Nq,Ib SSE/SSE2
+NP 0F C6 /r SHUFPS Vx,Wx,Ib SSE
+66 0F C6 /r SHUFPD Vx,Wx,Ib SSE2
+NP 0F C7 /4 mem W0 XSAVEC M XSAVEC xsave
+NP 0F C7 /4 mem W1 XSAVEC64 M XSAVEC xsave
+66 0F D0 /r ADDSUBPD Vx,Wx SSE3
+F2 0F D0 /r ADDSUBPS Vx,Wx SSE3
+NP|66 0F D1 /r PSRLW Pq,Qq MMX/SSE2
+NP|66 0F D2 /r PSRLD Pq,Qq MMX/SSE2
+NP|66 0F D3 /r PSRLQ Pq,Qq MMX/SSE2
+NP|66 0F D4 /r PADDQ Pq,Qq SSE2
+NP|66 0F D5 /r PMULLW Pq,Qq MMX/SSE2
+66 0F D6 /r MOVQ Wq,Vx SSE2
+F3 0F D6 /r reg MOVQ2DQ Vx,Nq SSE2
+F2 0F D6 /r reg MOVDQ2Q Pq,Ux SSE2
+NP|66 0F D7 /r reg PMOVMSKB Gy,Nq SSE/SSE2
+NP|66 0F D8 /r PSUBUSB Pq,Qq MMX/SSE2
+NP|66 0F D9 /r PSUBUSW Pq,Qq MMX/SSE2
+NP|66 0F DA /r PMINUB Pq,Qq SSE/SSE2
+NP|66 0F DB /r PAND Pq,Qq MMX/SSE2
+NP|66 0F DC /r PADDUSB Pq,Qq MMX/SSE2
+NP|66 0F DD /r PADDUSW Pq,Qq MMX/SSE2
+NP|66 0F DE /r PMAXUB Pq,Qq SSE/SSE2
+NP|66 0F DF /r PANDN Pq,Qq MMX/SSE2
+NP|66 0F E0 /r PAVGB Pq,Qq SSE/SSE2
+NP|66 0F E1 /r PSRAW Pq,Qq MMX/SSE2
+NP|66 0F E2 /r PSRAD Pq,Qq MMX/SSE2
+NP|66 0F E3 /r PAVGW Pq,Qq SSE/SSE2
+NP|66 0F E4 /r PMULHUW Pq,Qq SSE/SSE2
+NP|66 0F E5 /r PMULHW Pq,Qq MMX/SSE2
+66 0F E6 /r CVTTPD2DQ Vx,Wx SSE2
+F3 0F E6 /r CVTDQ2PD Vx,Wq SSE2
+F2 0F E6 /r CVTPD2DQ Vx,Wx SSE2
+NP 0F E7 /r mem MOVNTQ Mq,Pq SSE
+66 0F E7 /r mem MOVNTDQ Mx,Vx SSE2
+NP|66 0F E8 /r PSUBSB Pq,Qq MMX/SSE2
+NP|66 0F E9 /r PSUBSW Pq,Qq MMX/SSE2
+NP|66 0F EA /r PMINSW Pq,Qq SSE/SSE2
+NP|66 0F EB /r POR Pq,Qq MMX/SSE2
+NP|66 0F EC /r PADDSB Pq,Qq MMX/SSE2
+NP|66 0F ED /r PADDSW Pq,Qq MMX/SSE2
+NP|66 0F EE /r PMAXSW Pq,Qq SSE/SSE2
+NP|66 0F EF /r PXOR Pq,Qq MMX/SSE2
+F2 0F F0 /r mem LDDQU Vx,Mx SSE3 ua
+NP|66 0F F1 /r PSLLW Pq,Qq MMX/SSE2
+NP|66 0F F2 /r PSLLD Pq,Qq MMX/SSE2
+NP|66 0F F3 /r PSLLQ Pq,Qq MMX/SSE2
+NP|66 0F F4 /r PMULUDQ Pq,Qq SSE2
+NP|66 0F F5 /r PMADDWD Pq,Qq MMX/SSE2
+NP|66 0F F6 /r PSADBW Pq,Qq SSE/SSE2
+NP 0F F7 /r reg MASKMOVQ Pq,Nq SSE
+66 0F F7 /r reg MASKMOVDQU Vx,Ux SSE2
+NP|66 0F F8 /r PSUBB Pq,Qq MMX/SSE2
+NP|66 0F F9 /r PSUBW Pq,Qq MMX/SSE2
+NP|66 0F FA /r PSUBD Pq,Qq MMX/SSE2
+NP|66 0F FB /r PSUBQ Pq,Qq SSE2
+NP|66 0F FC /r PADDB Pq,Qq MMX/SSE2
+NP|66 0F FD /r PADDW Pq,Qq MMX/SSE2
+NP|66 0F FE /r PADDD Pq,Qq MMX/SSE2
+# ---- 0F 38 map (SDM App. A Table A-4)
+NP|66 0F 38 00 /r PSHUFB Pq,Qq SSSE3
+NP|66 0F 38 01 /r PHADDW Pq,Qq SSSE3
+NP|66 0F 38 02 /r PHADDD Pq,Qq SSSE3
+NP|66 0F 38 03 /r PHADDSW Pq,Qq SSSE3
+NP|66 0F 38 04 /r PMADDUBSW Pq,Qq SSSE3
+NP|66 0F 38 05 /r PHSUBW Pq,Qq SSSE3
+NP|66 0F 38 06 /r PHSUBD Pq,Qq SSSE3
+NP|66 0F 38 07 /r PHSUBSW Pq,Qq SSSE3
+NP|66 0F 38 08 /r PSIGNB Pq,Qq SSSE3
+NP|66 0F 38 09 /r PSIGNW Pq,Qq SSSE3
+NP|66 0F 38 0A /r PSIGND Pq,Qq SSSE3
+NP|66 0F 38 0B /r PMULHRSW Pq,Qq SSSE3
+66 0F 38 10 /r PBLENDVB Vx,Wx SSE4_1
+66 0F 38 14 /r BLENDVPS Vx,Wx SSE4_1
+66 0F 38 15 /r BLENDVPD Vx,Wx SSE4_1
+66 0F 38 17 /r PTEST Vx,Wx SSE4_1
+NP|66 0F 38 1C /r PABSB Pq,Qq SSSE3
+NP|66 0F 38 1D /r PABSW Pq,Qq SSSE3
+NP|66 0F 38 1E /r PABSD Pq,Qq SSSE3
+66 0F 38 20 /r PMOVSXBW Vx,Wq SSE4_1
+66 0F 38 21 /r PMOVSXBD Vx,Wd SSE4_1
+66 0F 38 22 /r PMOVSXBQ Vx,Ww SSE4_1
+66 0F 38 23 /r PMOVSXWD Vx,Wq SSE4_1
+66 0F 38 24 /r PMOVSXWQ Vx,Wd SSE4_1
+66 0F 38 25 /r PMOVSXDQ Vx,Wq SSE4_1
+66 0F 38 28 /r PMULDQ Vx,Wx SSE4_1
+66 0F 38 29 /r PCMPEQQ Vx,Wx SSE4_1
+66 0F 38 2A /r mem MOVNTDQA Vx,Mx SSE4_1
+66 0F 38 2B /r PACKUSDW Vx,Wx SSE4_1
+66 0F 38 30 /r PMOVZXBW Vx,Wq SSE4_1
+66 0F 38 31 /r PMOVZXBD Vx,Wd SSE4_1
+66 0F 38 32 /r PMOVZXBQ Vx,Ww SSE4_1
+66 0F 38 33 /r PMOVZXWD Vx,Wq SSE4_1
+66 0F 38 34 /r PMOVZXWQ Vx,Wd SSE4_1
+66 0F 38 35 /r PMOVZXDQ Vx,Wq SSE4_1
+66 0F 38 37 /r PCMPGTQ Vx,Wx SSE4_2
+66 0F 38 38 /r PMINSB Vx,Wx SSE4_1
+66 0F 38 39 /r PMINSD Vx,Wx SSE4_1
+66 0F 38 3A /r PMINUW Vx,Wx SSE4_1
+66 0F 38 3B /r PMINUD Vx,Wx SSE4_1
+66 0F 38 3C /r PMAXSB Vx,Wx SSE4_1
+66 0F 38 3D /r PMAXSD Vx,Wx SSE4_1
+66 0F 38 3E /r PMAXUW Vx,Wx SSE4_1
+66 0F 38 3F /r PMAXUD Vx,Wx SSE4_1
+66 0F 38 40 /r PMULLD Vx,Wx SSE4_1
+66 0F 38 41 /r PHMINPOSUW Vx,Wx SSE4_1
+0F 38 F0 /r mem MOVBE Gv,Mv MOVBE
+0F 38 F1 /r mem MOVBE Mv,Gv MOVBE
+F2 0F 38 F0 /r CRC32 Gy,Eb SSE4_2
+F2 0F 38 F1 /r CRC32 Gy,Ev SSE4_2
+# ---- 0F 3A map (SDM App. A Table A-5)
+66 0F 3A 08 /r ROUNDPS Vx,Wx,Ib SSE4_1
+66 0F 3A 09 /r ROUNDPD Vx,Wx,Ib SSE4_1
+66 0F 3A 0A /r ROUNDSS Vx,Wd,Ib SSE4_1
+66 0F 3A 0B /r ROUNDSD Vx,Wq,Ib SSE4_1
+66 0F 3A 0C /r BLENDPS Vx,Wx,Ib SSE4_1
+66 0F 3A 0D /r BLENDPD Vx,Wx,Ib SSE4_1
+66 0F 3A 0E /r PBLENDW Vx,Wx,Ib SSE4_1
+NP|66 0F 3A 0F /r PALIGNR Pq,Qq,Ib SSSE3
+66 0F 3A 14 /r PEXTRB Ed,Vx,Ib SSE4_1
+66 0F 3A 15 /r PEXTRW Ed,Vx,Ib SSE4_1
+66 0F 3A 16 /r W0 PEXTRD Ed,Vx,Ib SSE4_1
+66 0F 3A 16 /r W1 PEXTRQ Eq,Vx,Ib SSE4_1
+66 0F 3A 17 /r EXTRACTPS Ed,Vx,Ib SSE4_1
+66 0F 3A 20 /r PINSRB Vx,Ed,Ib SSE4_1
+66 0F 3A 21 /r INSERTPS Vx,Wd,Ib SSE4_1
+66 0F 3A 22 /r W0 PINSRD Vx,Ed,Ib SSE4_1
+66 0F 3A 22 /r W1 PINSRQ Vx,Eq,Ib SSE4_1
+66 0F 3A 40 /r DPPS Vx,Wx,Ib SSE4_1
+66 0F 3A 41 /r DPPD Vx,Wx,Ib SSE4_1
+66 0F 3A 42 /r MPSADBW Vx,Wx,Ib SSE4_1
+66 0F 3A 60 /r PCMPESTRM Vx,Wx,Ib SSE4_2 ua
+66 0F 3A 61 /r PCMPESTRI Vx,Wx,Ib SSE4_2 ua
+66 0F 3A 62 /r PCMPISTRM Vx,Wx,Ib SSE4_2 ua
+66 0F 3A 63 /r PCMPISTRI Vx,Wx,Ib SSE4_2 ua
+# ---- x87 (SDM App. A Tables A-7..A-22): D8-DF, memory forms by ModRM.reg, register forms by reg or the whole ModRM
+D8 /0 mem FADD m32fp FPU
+D8 /1 mem FMUL m32fp FPU
+D8 /2 mem FCOM m32fp FPU
+D8 /3 mem FCOMP m32fp FPU
+D8 /4 mem FSUB m32fp FPU
+D8 /5 mem FSUBR m32fp FPU
+D8 /6 mem FDIV m32fp FPU
+D8 /7 mem FDIVR m32fp FPU
+D8 /0 reg FADD ST(0),ST(i) FPU
+D8 /1 reg FMUL ST(0),ST(i) FPU
+D8 /2 reg FCOM ST(i) FPU
+D8 /3 reg FCOMP ST(i) FPU
+D8 /4 reg FSUB ST(0),ST(i) FPU
+D8 /5 reg FSUBR ST(0),ST(i) FPU
+D8 /6 reg FDIV ST(0),ST(i) FPU
+D8 /7 reg FDIVR ST(0),ST(i) FPU
+D9 /0 mem FLD m32fp FPU
+D9 /2 mem FST m32fp FPU
+D9 /3 mem FSTP m32fp FPU
+D9 /4 mem FLDENV m14/28byte FPU
+D9 /5 mem FLDCW m2byte FPU
+D9 /6 mem FNSTENV m14/28byte FPU nw
+D9 /7 mem FNSTCW m2byte FPU nw
+D9 /0 reg FLD ST(i) FPU
+D9 /1 reg FXCH ST(i) FPU
+D9 =D0 FNOP FPU x87
+D9 /3 reg FSTP ST(i) FPU
+D9 =E0 FCHS FPU x87
+D9 =E1 FABS FPU x87
+D9 =E4 FTST FPU x87
+D9 =E5 FXAM FPU x87
+D9 =E8 FLD1 FPU x87
+D9 =E9 FLDL2T FPU x87
+D9 =EA FLDL2E FPU x87
+D9 =EB FLDPI FPU x87
+D9 =EC FLDLG2 FPU x87
+D9 =ED FLDLN2 FPU x87
+D9 =EE FLDZ FPU x87
+D9 =F0 F2XM1 FPU x87
+D9 =F1 FYL2X FPU x87
+D9 =F2 FPTAN FPU x87
+D9 =F3 FPATAN FPU x87
+D9 =F4 FXTRACT FPU x87
+D9 =F5 FPREM1 FPU x87
+D9 =F6 FDECSTP FPU x87
+D9 =F7 FINCSTP FPU x87
+D9 =F8 FPREM FPU x87
+D9 =F9 FYL2XP1 FPU x87
+D9 =FA FSQRT FPU x87
+D9 =FB FSINCOS FPU x87
+D9 =FC FRNDINT FPU x87
+D9 =FD FSCALE FPU x87
+D9 =FE FSIN FPU x87
+D9 =FF FCOS FPU x87
+DA /0 mem FIADD m32int FPU
+DA /1 mem FIMUL m32int FPU
+DA /2 mem FICOM m32int FPU
+DA /3 mem FICOMP m32int FPU
+DA /4 mem FISUB m32int FPU
+DA /5 mem FISUBR m32int FPU
+DA /6 mem FIDIV m32int FPU
+DA /7 mem FIDIVR m32int FPU
+DA /0 reg FCMOVcc ST(0),ST(i) CMOV
+DA /1 reg FCMOVcc ST(0),ST(i) CMOV
+DA /2 reg FCMOVcc ST(0),ST(i) CMOV
+DA /3 reg FCMOVcc ST(0),ST(i) CMOV
+DA =E9 FUCOMPP FPU x87
+DB /0 mem FILD m32int FPU
+DB /1 mem FISTTP m32int SSE3
+DB /2 mem FIST m32int FPU
+DB /3 mem FISTP m32int FPU
+DB /5 mem FLD m80fp FPU
+DB /7 mem FSTP m80fp FPU
+DB /0 reg FCMOVcc ST(0),ST(i) CMOV
+DB /1 reg FCMOVcc ST(0),ST(i) CMOV
+DB /2 reg FCMOVcc ST(0),ST(i) CMOV
+DB /3 reg FCMOVcc ST(0),ST(i) CMOV
+DB =E0 FNENI nw
+DB =E1 FNDISI nw
+DB =E2 FNCLEX FPU nw
+DB =E3 FNINIT FPU nw
+DB =E4 FNSETPM nw
+DB /5 reg FUCOMI ST(0),ST(i) CMOV
+DB /6 reg FCOMI ST(0),ST(i) CMOV
+DC /0 mem FADD m64fp FPU
+DC /1 mem FMUL m64fp FPU
+DC /2 mem FCOM m64fp FPU
+DC /3 mem FCOMP m64fp FPU
+DC /4 mem FSUB m64fp FPU
+DC /5 mem FSUBR m64fp FPU
+DC /6 mem FDIV m64fp FPU
+DC /7 mem FDIVR m64fp FPU
+DC /0 reg FADD ST(i),ST(0) FPU
+DC /1 reg FMUL ST(i),ST(0) FPU
+DC /2 reg FCOM ST(i) FPU
+DC /3 reg FCOMP ST(i) FPU
+DC /4 reg FSUBR ST(i),ST(0) FPU
+DC /5 reg FSUB ST(i),ST(0) FPU
+DC /6 reg FDIVR ST(i),ST(0) FPU
+DC /7 reg FDIV ST(i),ST(0) FPU
+DD /0 mem FLD m64fp FPU
+DD /1 mem FISTTP m64int SSE3
+DD /2 mem FST m64fp FPU
+DD /3 mem FSTP m64fp FPU
+DD /4 mem FRSTOR m94/108byte FPU
+DD /6 mem FNSAVE m94/108byte FPU nw
+DD /7 mem FNSTSW m2byte FPU nw
+DD /0 reg FFREE ST(i) FPU
+DD /1 reg FXCH ST(i) FPU
+DD /2 reg FST ST(i) FPU
+DD /3 reg FSTP ST(i) FPU
+DD /4 reg FUCOM ST(i) FPU
+DD /5 reg FUCOMP ST(i) FPU
+DE /0 mem FIADD m16int FPU
+DE /1 mem FIMUL m16int FPU
+DE /2 mem FICOM m16int FPU
+DE /3 mem FICOMP m16int FPU
+DE /4 mem FISUB m16int FPU
+DE /5 mem FISUBR m16int FPU
+DE /6 mem FIDIV m16int FPU
+DE /7 mem FIDIVR m16int FPU
+DE /0 reg FADDP ST(i),ST(0) FPU
+DE /1 reg FMULP ST(i),ST(0) FPU
+DE /2 reg FCOMP ST(i) FPU
+DE =D9 FCOMPP FPU x87
+DE /4 reg FSUBRP ST(i),ST(0) FPU
+DE /5 reg FSUBP ST(i),ST(0) FPU
+DE /6 reg FDIVRP ST(i),ST(0) FPU
+DE /7 reg FDIVP ST(i),ST(0) FPU
+DF /0 mem FILD m16int FPU
+DF /1 mem FISTTP m16int SSE3
+DF /2 mem FIST m16int FPU
+DF /3 mem FISTP m16int FPU
+DF /4 mem FBLD m80bcd FPU
+DF /5 mem FILD m64int FPU
+DF /6 mem FBSTP m80bcd FPU
+DF /7 mem FISTP m64int FPU
+DF /0 reg FFREEP ST(i)
+DF /1 reg FXCH ST(i) FPU
+DF /2 reg FSTP ST(i) FPU
+DF /3 reg FSTP ST(i) FPU
+DF =E0 FNSTSW AX FPU nw
+DF /5 reg FUCOMIP ST(0),ST(i) CMOV
+DF /6 reg FCOMIP ST(0),ST(i) CMOV
 `;

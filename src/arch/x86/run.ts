@@ -20,8 +20,9 @@ import { KVM_GUESTDBG_X86 } from '../../uapi/x86.js';
 import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
 import { BlockCache, DEFAULT_HOTNESS, type Block } from './blocks.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
-import type { CpuidEntry } from './cpuid.js';
+import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
 import { X86Debug } from './debug.js';
+import { X86KvmiAdapter } from './kvmi.js';
 import { decode, Insn } from './decoder.js';
 import { X86Events } from './events.js';
 import { HANDLERS } from './exec/index.js';
@@ -43,14 +44,25 @@ export class X86Machine {
   readonly debug = new X86Debug(this);
   readonly blocks: BlockCache;
   mpState = 0;
+  private cpuid: CpuidEntry[] = [];
+  /** What the guest CPUID enables (reserved CR4 bits, XSETBV's XCR0 bits), kept with it. */
+  caps: GuestCaps = guestCaps([]);
   /** Guest CPUID (KVM_SET_CPUID2). */
-  cpuidEntries: CpuidEntry[] = [];
+  get cpuidEntries(): CpuidEntry[] {
+    return this.cpuid;
+  }
+  set cpuidEntries(e: CpuidEntry[]) {
+    this.cpuid = e;
+    this.caps = guestCaps(e);
+  }
   /** The exit the next KVM_RUN completes (complete_userspace_io). */
   pending: Pending = null;
   /** The one PioPending object, reused by every IN/OUT exit. */
   readonly pio: PioPending = { kind: 'pio_out', size: 0, linearRip: 0, len: 0 };
   /** [kvmi hook] KVM introspection of this vCPU (src/introspection), null when the VM is not hooked. */
   intro: X86IntrospectionHooks | null = null;
+  /** [kvmi hook] What introspection reads and controls of this vCPU (kvmi.ts). */
+  readonly kvmi = new X86KvmiAdapter(this);
   private readonly insn = new Insn();
   /** Instructions since the last immediate_exit poll. */
   private sincePoll = 0;

@@ -16,7 +16,7 @@ import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import { KVM_EXIT, KVM_EXIT_IO } from '../../uapi/constants.js';
 import { KVM_EXIT_HYPERCALL_FLAG } from '../../uapi/x86.js';
 import { EXIT, type X86Cpu } from './cpu.js';
-import { guestCpuid } from './cpuid.js';
+import { guestCpuid, type GuestCaps } from './cpuid.js';
 import type { Insn } from './decoder.js';
 import { msrAccess } from './msr.js';
 import type { X86Machine } from './run.js';
@@ -25,6 +25,8 @@ import { ES, FLAG } from './state.js';
 /** Machine-level services the handlers need (CPUID, MSRs, IO, hypercalls, time). */
 export interface X86Services {
   cpuid(leaf: number, sub: number, out: Int32Array): void;
+  /** What the guest CPUID enables: CR4 bits it reserves, the XCR0 bits XSETBV accepts. */
+  guestCaps(): GuestCaps;
   /** RDMSR: the value, or undefined when the MSR does not exist (the service may exit to userspace instead). */
   rdmsr(c: X86Cpu, index: number): bigint | undefined;
   /** WRMSR: false when the write is refused (#GP). */
@@ -96,6 +98,10 @@ export class VmxServices implements X86Services {
   cpuid(leaf: number, sub: number, out: Int32Array): void {
     const s = this.m.s;
     guestCpuid(this.m.cpuidEntries, leaf, sub, s.cr4, s.apicBase, out);
+  }
+
+  guestCaps(): GuestCaps {
+    return this.m.caps;
   }
 
   rdmsr(c: X86Cpu, index: number): bigint | undefined {

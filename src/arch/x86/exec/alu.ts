@@ -14,9 +14,17 @@ export const ALU: HandlerTable = {};
 const def = definer(ALU);
 
 /** The two-operand ALU operations in opcode order (ADD=0 ... CMP=7). */
-export const enum Alu {
-  ADD, OR, ADC, SBB, AND, SUB, XOR, CMP,
-}
+export const Alu = {
+  ADD: 0,
+  OR: 1,
+  ADC: 2,
+  SBB: 3,
+  AND: 4,
+  SUB: 5,
+  XOR: 6,
+  CMP: 7,
+} as const;
+export type Alu = (typeof Alu)[keyof typeof Alu];
 
 /** Computes a two-operand ALU op with flags; returns the low half, high half in c.t1. */
 export function alu(c: X86Cpu, op: Alu, size: number, a0: number, a1: number, b0: number, b1: number): number {

@@ -1,5 +1,5 @@
 /**
- * x86 bit operations: BT/BTS/BTR/BTC (and LOCK forms), BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP.
+ * x86 bit operations: BT/BTS/BTR/BTC (and LOCK forms), BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, MOVBE, CRC32.
  * @module
  */
 import type { X86Cpu } from '../cpu.js';
@@ -7,7 +7,8 @@ import { K_IMM, K_MEM } from '../decoder.js';
 import { AOp } from '../../../kernel/atomics.js';
 import { lockedRmw } from '../atomic.js';
 import { FLAG } from '../state.js';
-import { definer, ea, MASK, rd, sx, ubig, type Handler, type HandlerTable } from './operands.js';
+import { crc32c, lzcnt, popcnt32, tzcnt } from '../fpu/sse.js';
+import { definer, ea, MASK, rd, sx, wr, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const BITS: HandlerTable = {};
@@ -61,43 +62,32 @@ function scanInsn(kind: 'bsf' | 'bsr' | 'tzcnt' | 'lzcnt' | 'popcnt'): Handler {
   return (c, i) => {
     const size = i.size[0]!;
     const bits = size * 8;
-    const v0 = rd(c, i, 1);
-    const v1 = size === 8 ? c.t1 : 0;
-    const v = size === 8 ? (BigInt(v1 >>> 0) << 32n) | BigInt(v0 >>> 0) : ubig(v0, size);
+    let lo = rd(c, i, 1);
+    const hi = size === 8 ? c.t1 : 0;
+    if (size === 2) lo &= 0xffff;
+    else if (size === 1) lo &= 0xff;
     const fl = c.getFlags();
-    let res = 0;
-    let cf = 0;
-    let zf = 0;
+    const zero = lo === 0 && hi === 0;
     if (kind === 'popcnt') {
-      let x = v;
-      while (x) {
-        res += Number(x & 1n);
-        x >>= 1n;
-      }
-      zf = v === 0n ? 1 : 0;
-      c.s.rflags = ((fl & ~(FLAG.CF | FLAG.PF | FLAG.AF | FLAG.ZF | FLAG.SF | FLAG.OF)) | (zf ? FLAG.ZF : 0)) >>> 0;
-      c.setReg(i.reg[0]!, size, res);
+      const n = popcnt32(lo) + popcnt32(hi);
+      c.s.rflags = ((fl & ~(FLAG.CF | FLAG.PF | FLAG.AF | FLAG.ZF | FLAG.SF | FLAG.OF)) | (zero ? FLAG.ZF : 0)) >>> 0;
+      c.setReg(i.reg[0]!, size, n);
       return;
     }
-    if (v === 0n) {
-      if (kind === 'bsf' || kind === 'bsr') {
-        // Destination unchanged (as Intel and AMD implement it), ZF set.
+    if (kind === 'bsf' || kind === 'bsr') {
+      // A zero source leaves the destination unchanged (as Intel and AMD implement it), ZF set.
+      if (zero) {
         c.s.rflags = (fl | FLAG.ZF) >>> 0;
         return;
       }
-      res = bits;
-      cf = 1;
-    } else if (kind === 'bsf' || kind === 'tzcnt') {
-      while (!((v >> BigInt(res)) & 1n)) res++;
-    } else {
-      let top = bits - 1;
-      while (!((v >> BigInt(top)) & 1n)) top--;
-      res = kind === 'bsr' ? top : bits - 1 - top;
+      const r = kind === 'bsf' ? tzcnt(lo, hi, bits) : bits - 1 - lzcnt(lo, hi, bits);
+      c.s.rflags = (fl & ~FLAG.ZF) >>> 0;
+      c.setReg(i.reg[0]!, size, r);
+      return;
     }
-    zf = kind === 'bsf' || kind === 'bsr' ? 0 : res === 0 ? 1 : 0;
-    const keep = kind === 'bsf' || kind === 'bsr' ? fl & ~FLAG.ZF : fl & ~(FLAG.CF | FLAG.ZF);
-    c.s.rflags = (keep | (zf ? FLAG.ZF : 0) | (cf ? FLAG.CF : 0)) >>> 0;
-    c.setReg(i.reg[0]!, size, res);
+    const r = kind === 'tzcnt' ? tzcnt(lo, hi, bits) : zero ? bits : lzcnt(lo, hi, bits);
+    c.s.rflags = ((fl & ~(FLAG.CF | FLAG.ZF)) | (r === 0 ? FLAG.ZF : 0) | (zero ? FLAG.CF : 0)) >>> 0;
+    c.setReg(i.reg[0]!, size, r);
   };
 }
 def('BSF', scanInsn('bsf'));
@@ -106,9 +96,29 @@ def('TZCNT', scanInsn('tzcnt'));
 def('LZCNT', scanInsn('lzcnt'));
 def('POPCNT', scanInsn('popcnt'));
 
+const bswap32 = (x: number) => ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
+
+/** MOVBE: a load or store with the bytes reversed (16, 32, 64 bits). */
+def('MOVBE', (c, i) => {
+  const size = i.size[0]!;
+  const v = rd(c, i, 1);
+  const hi = c.t1;
+  if (size === 2) wr(c, i, 0, ((v & 0xff) << 8) | ((v >>> 8) & 0xff));
+  else if (size === 4) wr(c, i, 0, bswap32(v));
+  else wr(c, i, 0, bswap32(hi), bswap32(v));
+});
+
+/** CRC32 (SSE4.2): CRC-32C of the source's bytes into the 32-bit accumulator (a 64-bit destination zero-extends). */
+def('CRC32', (c, i) => {
+  const size = i.size[1]!;
+  const v = rd(c, i, 1);
+  const hi = size === 8 ? c.t1 : 0;
+  c.setReg(i.reg[0]!, i.size[0]!, crc32c(c.getReg(i.reg[0]!, 4), v, hi, size), 0);
+});
+
 def('BSWAP', (c, i) => {
   const r = i.reg[0]!;
-  const swap = (x: number) => ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
+  const swap = bswap32;
   if (i.size[0] === 8) {
     const lo = c.getReg(r, 8);
     const hi = c.t1;

@@ -1,5 +1,5 @@
 /**
- * x86 control flow: Jcc, JMP, CALL, RET, LOOP/JrCXZ, far JMP/CALL/RET, IRET, INT n/INT3/INTO/INT1, HLT, NOP/PAUSE/FWAIT, and the flag instructions CLC/STC/CMC/CLD/STD/CLI/STI.
+ * x86 control flow: Jcc, JMP, CALL, RET, LOOP/JrCXZ, far JMP/CALL/RET, IRET, INT n/INT3/INTO/INT1, HLT, NOP/PAUSE, and the flag instructions CLC/STC/CMC/CLD/STD/CLI/STI.
  * @module
  */
 import { EMULATION_FAILURE, VEC, isCanonical, type X86Cpu } from '../cpu.js';
@@ -23,7 +23,7 @@ function jumpTo(c: X86Cpu, target: number, osz: number): void {
   c.next = t;
 }
 
-def('JCC', (c, i) => {
+def('Jcc', (c, i) => {
   if (c.cond(i.cond)) jumpTo(c, i.imm - c.csBase, i.osz);
 });
 
@@ -251,9 +251,6 @@ def('HLT', (c) => {
 
 def('NOP', () => {});
 def('PAUSE', () => {});
-def('FWAIT', (c) => {
-  if ((c.s.cr0 & (CR0.MP | CR0.TS)) === (CR0.MP | CR0.TS)) c.raise(VEC.NM);
-});
 
 def('CLC', (c) => c.setFlags(0, FLAG.CF));
 def('STC', (c) => c.setFlags(FLAG.CF, FLAG.CF));

@@ -6,7 +6,8 @@
  * `c.raise`, reach KVM through `c.svc` (services.ts), and leave `c.next` as the next RIP.
  * @module
  */
-import { MNEMONICS, mnemonic } from '../decoder.js';
+import { DESCS, MNEMONICS, mnemonic } from '../decoder.js';
+import { checkClass } from './classes.js';
 import { ALU } from './alu.js';
 import { BCD } from './bcd.js';
 import { BITS } from './bits.js';
@@ -17,13 +18,17 @@ import { MULDIV } from './muldiv.js';
 import type { Handler, HandlerTable } from './operands.js';
 import { SHIFT } from './shift.js';
 import { SSE } from './sse.js';
+import { SSE_FP } from './sse-fp.js';
+import { SSE_INT } from './sse-int.js';
 import { STACK } from './stack.js';
 import { STRING } from './string.js';
 import { SYSTEM } from './system.js';
+import { X87_FAMILY } from './x87.js';
+import { XSAVE } from './xsave.js';
 
 export { ea, type Handler } from './operands.js';
 
-const FAMILIES: readonly HandlerTable[] = [ALU, MULDIV, SHIFT, BITS, MOVE, STACK, CONTROL, STRING, IO, BCD, SYSTEM, SSE];
+const FAMILIES: readonly HandlerTable[] = [ALU, MULDIV, SHIFT, BITS, MOVE, STACK, CONTROL, STRING, IO, BCD, SYSTEM, SSE, SSE_INT, SSE_FP, X87_FAMILY, XSAVE];
 
 /** Handlers indexed by mnemonic id. */
 export const HANDLERS: Handler[] = new Array<Handler>(MNEMONICS.length);
@@ -37,4 +42,15 @@ for (const family of FAMILIES) {
 // Every mnemonic must have a handler (a table row without one is a bug caught at load).
 for (let k = 0; k < MNEMONICS.length; k++) {
   if (!HANDLERS[k]) throw new Error(`x86: no handler for ${MNEMONICS[k]}`);
+}
+// The SDM exception classes of the rows (#UD/#NM/#MF before any operand is touched): a mnemonic
+// with any classed row runs its row's checks first — the interpreter and the JIT's handler calls alike.
+for (let k = 0; k < MNEMONICS.length; k++) {
+  if (!DESCS.some((d) => d.mn === k && d.exc !== 0)) continue;
+  const h = HANDLERS[k]!;
+  HANDLERS[k] = (c, i) => {
+    const e = i.desc!.exc;
+    if (e !== 0) checkClass(c, e);
+    h(c, i);
+  };
 }

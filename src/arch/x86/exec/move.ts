@@ -1,10 +1,10 @@
 /**
- * x86 data movement: MOV (with segment, CR and DR forms), MOVZX/MOVSX/MOVSXD, LEA, XCHG, CMPXCHG, CMPXCHG8B/16B, XADD (and LOCK forms), CMOVcc, SETcc, CBW/CWD, XLAT, LES/LDS/LSS/LFS/LGS.
+ * x86 data movement: MOV (with segment, CR and DR forms), MOVZX/MOVSX/MOVSXD, LEA, XCHG, CMPXCHG, CMPXCHG8B/CMPXCHG16B, XADD (and LOCK forms), CMOVcc, SETcc, CBW/CWD, XLAT, LES/LDS/LSS/LFS/LGS.
  * @module
  */
-import { EMULATION_FAILURE, type X86Cpu } from '../cpu.js';
+import { Acc, EMULATION_FAILURE, type X86Cpu } from '../cpu.js';
 import { K_MEM, K_SEG, type Insn } from '../decoder.js';
-import { AOp } from '../../../kernel/atomics.js';
+import { AOp, lockWord, unlockWord } from '../../../kernel/atomics.js';
 import { lockedCas, lockedRmw } from '../atomic.js';
 import { CS, DS, ES, FLAG, FS, GS, SS } from '../state.js';
 import { alu, Alu } from './alu.js';
@@ -98,8 +98,6 @@ def('CMPXCHG', (c, i) => {
 });
 
 def('CMPXCHG8B', (c, i) => {
-  const q = i.rex & 8;
-  if (q) throw EMULATION_FAILURE; // CMPXCHG16B is not advertised in CPUID
   const lin = c.linear(i.seg, ea(c, i), 8, true);
   if (i.lock) return lockedCmpxchg8b(c, lin);
   const lo = c.readLin(lin, 8);
@@ -118,6 +116,40 @@ def('CMPXCHG8B', (c, i) => {
   }
 });
 
+/**
+ * CMPXCHG16B: RDX:RAX against the aligned m128 (#GP(0) otherwise); equal: RCX:RBX stored, ZF = 1;
+ * else the memory value (written back, as the locked cycle does) loaded into RDX:RAX, ZF = 0.
+ * LOCKed it runs under the VM's atomic lock: atomic against other locked accesses.
+ */
+def('CMPXCHG16B', (c, i) => {
+  const lin = c.linear(i.seg, ea(c, i), 16, true);
+  if (lin % 16) c.gp(0);
+  c.translate(lin, Acc.WRITE);
+  const lock = i.lock ? c.vm.atomicLock : null;
+  if (lock) lockWord(lock);
+  try {
+    const m0 = c.readLin(lin, 8);
+    const m1 = c.t1;
+    const m2 = c.readLin(lin + 8, 8);
+    const m3 = c.t1;
+    const R = c.s.r;
+    const fl = c.getFlags();
+    if (m0 === R[0] && m1 === R[1] && m2 === R[4] && m3 === R[5]) {
+      c.writeLin(lin, 8, R[6]!, R[7]!);
+      c.writeLin(lin + 8, 8, R[2]!, R[3]!);
+      c.s.rflags = (fl | FLAG.ZF) >>> 0;
+    } else {
+      c.writeLin(lin, 8, m0, m1);
+      c.writeLin(lin + 8, 8, m2, m3);
+      c.setReg(0, 8, m0, m1);
+      c.setReg(2, 8, m2, m3);
+      c.s.rflags = (fl & ~FLAG.ZF) >>> 0;
+    }
+  } finally {
+    if (lock) unlockWord(lock);
+  }
+});
+
 def('XADD', (c, i) => {
   const size = i.size[0]!;
   const lin = rmwAddr(c, i);
@@ -132,7 +164,7 @@ def('XADD', (c, i) => {
   wrAt(c, i, lin, r, rh);
 });
 
-def('CMOVCC', (c, i) => {
+def('CMOVcc', (c, i) => {
   const v = rd(c, i, 1);
   const hi = c.t1;
   // A 32-bit CMOV zero-extends even when the condition is false.
@@ -140,7 +172,7 @@ def('CMOVCC', (c, i) => {
   else if (i.size[0] === 4) c.setReg(i.reg[0]!, 4, c.getReg(i.reg[0]!, 4));
 });
 
-def('SETCC', (c, i) => wr(c, i, 0, c.cond(i.cond) ? 1 : 0));
+def('SETcc', (c, i) => wr(c, i, 0, c.cond(i.cond) ? 1 : 0));
 
 def('CBW', (c, i) => {
   if (i.osz === 2) c.setReg(0, 2, sx(c.getReg(0, 1), 1) & 0xffff);

@@ -51,7 +51,8 @@ def('MUL', (c, i) => {
   }
 });
 
-def('IMUL1', (c, i) => {
+/** IMUL r/m (one operand): rDX:rAX = rAX * r/m, signed. */
+function imul1(c: X86Cpu, i: Insn): void {
   const size = i.size[0]!;
   const b = rd(c, i, 0);
   const bh = c.t1;
@@ -81,7 +82,8 @@ def('IMUL1', (c, i) => {
     c.setReg(2, 2, (r >> 16) & 0xffff);
     setMulFlags(c, 2, sx(r & 0xffff, 2) !== r, r & 0xffff, 0);
   }
-});
+}
+
 
 /** IMUL Gv, Ev[, imm]: truncated signed product. */
 function imulTrunc(c: X86Cpu, i: Insn, a0: number, a1: number, b0: number, b1: number): void {
@@ -112,14 +114,15 @@ function imulTrunc(c: X86Cpu, i: Insn, a0: number, a1: number, b0: number, b1: n
   setMulFlags(c, size, ovf, r, 0);
 }
 
-def('IMUL2', (c, i) => {
-  const a0 = rd(c, i, 0);
-  const a1 = c.t1;
-  const b0 = rd(c, i, 1);
-  imulTrunc(c, i, a0, a1, b0, c.t1);
-});
-
-def('IMUL3', (c, i) => {
+/** IMUL: the one-operand widening form, and the two- and three-operand truncating forms. */
+def('IMUL', (c, i) => {
+  if (i.nops === 1) return imul1(c, i);
+  if (i.nops === 2) {
+    const a0 = rd(c, i, 0);
+    const a1 = c.t1;
+    const b0 = rd(c, i, 1);
+    return imulTrunc(c, i, a0, a1, b0, c.t1);
+  }
   const a0 = rd(c, i, 1);
   const a1 = c.t1;
   const size = i.size[0]!;

@@ -11,9 +11,16 @@ import { definer, rdAt, rmwAddr, trunc, ubig, wrAt, type Handler, type HandlerTa
 export const SHIFT: HandlerTable = {};
 const def = definer(SHIFT);
 
-const enum Sh {
-  ROL, ROR, RCL, RCR, SHL, SHR, SAR,
-}
+const Sh = {
+  ROL: 0,
+  ROR: 1,
+  RCL: 2,
+  RCR: 3,
+  SHL: 4,
+  SHR: 5,
+  SAR: 6,
+} as const;
+type Sh = (typeof Sh)[keyof typeof Sh];
 
 function shiftInsn(kind: Sh): Handler {
   return (c, i) => {

@@ -1,171 +1,210 @@
 /**
- * x86 SSE moves and logic: MOVUPS/MOVAPS/MOVSS/MOVSD/MOVLPS/MOVHPS, MOVD/MOVQ, ANDPS/ORPS/XORPS, LDMXCSR/STMXCSR, FXSAVE/FXRSTOR.
+ * x86 SSE/SSE2/SSE3/SSE4.1 and MMX data movement: MOVUPS/MOVUPD/MOVAPS/MOVAPD/MOVDQA/MOVDQU/LDDQU,
+ * the non-temporal stores and MOVNTDQA, MOVSS/MOVSD, MOVLPS/MOVLPD/MOVHPS/MOVHPD/MOVHLPS/MOVLHPS,
+ * MOVSLDUP/MOVSHDUP/MOVDDUP, MOVD/MOVQ (MMX, XMM, general registers, memory), MASKMOVQ/MASKMOVDQU,
+ * PINSRx/PEXTRx, PMOVMSKB, EMMS, ANDPS/ANDPD/ORPS/ORPD/XORPS/XORPD, PREFETCHh.
  * @module
  */
-import { VEC, type X86Cpu } from '../cpu.js';
-import { K_MEM, K_XMM } from '../decoder.js';
-import { CR0, CR4 } from '../state.js';
+import type { X86Cpu } from '../cpu.js';
+import { K_MEM, K_MMX, K_REG, K_XMM, type Insn } from '../decoder.js';
 import { definer, ea, type Handler, type HandlerTable } from './operands.js';
+import { loadSrc, mw, simdLin, writeX, xw } from './simd.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const SSE: HandlerTable = {};
 const def = definer(SSE);
 
-function sseOk(c: X86Cpu): void {
-  const s = c.s;
-  if (s.cr0 & CR0.EM || !(s.cr4 & CR4.OSFXSR)) c.ud();
-  if (s.cr0 & CR0.TS) c.raise(VEC.NM);
-}
+/** A full-width move between operand 1 and operand 0 (16 bytes; the row says if it must be aligned). */
+const move16: Handler = (c, i) => writeX(c, i, 0, 16, loadSrc(c, i, 1, 16));
+for (const n of ['MOVUPS', 'MOVUPD', 'MOVAPS', 'MOVAPD', 'MOVDQA', 'MOVDQU', 'MOVNTPS', 'MOVNTPD', 'MOVNTDQ', 'MOVNTDQA', 'LDDQU']) def(n, move16);
 
-/** XMM register n as four int32 lanes in the FXSAVE image (offset 160 + 16n). */
-function xmmOff(n: number): number {
-  return 160 + 16 * n;
-}
-
-const fxDv = new WeakMap<Uint8Array, DataView>();
-function fx(c: X86Cpu): DataView {
-  let dv = fxDv.get(c.s.fx);
-  if (!dv) fxDv.set(c.s.fx, (dv = new DataView(c.s.fx.buffer, c.s.fx.byteOffset, 512)));
-  return dv;
-}
-
-/** Moves `bytes` (4, 8 or 16) between operands 0 and 1; `zeroUpper` clears the rest of an XMM destination. */
-function sseMove(bytes: number, aligned: boolean, zeroUpperFromMem: boolean): Handler {
+/** MOVSS/MOVSD: register to register merges into the low lane; a load zeroes the rest; a store writes `size` bytes. */
+function scalarMove(size: number): Handler {
   return (c, i) => {
-    sseOk(c);
-    const dv = fx(c);
-    const tmp = [0, 0, 0, 0];
-    const n = bytes / 4;
-    // Source
-    if (i.kind[1] === K_XMM) {
-      const o = xmmOff(i.reg[1]!);
-      for (let k = 0; k < n; k++) tmp[k] = dv.getInt32(o + 4 * k, true);
-    } else if (i.kind[1] === K_MEM) {
-      const a = ea(c, i);
-      if (aligned && bytes === 16 && a % 16) c.gp(0);
-      const lin = c.linear(i.seg, a, bytes, false);
-      for (let k = 0; k < n; k += 2) {
-        if (n - k >= 2) {
-          tmp[k] = c.readLin(lin + 4 * k, 8);
-          tmp[k + 1] = c.t1;
-        } else tmp[k] = c.readLin(lin + 4 * k, 4) | 0;
-      }
+    const src = loadSrc(c, i, 1, size);
+    if (i.kind[0] === K_XMM && i.kind[1] !== K_XMM) writeX(c, i, 0, 16, src);
+    else writeX(c, i, 0, size, src);
+  };
+}
+def('MOVSS', scalarMove(4));
+def('MOVSD', scalarMove(8));
+
+/** The value MOVD/MOVQ moves, as two words. */
+const V = new Int32Array(4);
+
+/**
+ * MOVD/MOVQ (`size` 4 or 8) between MMX registers, XMM registers, general registers and memory:
+ * into an XMM register the rest is zeroed, into an MMX register zero-extended to 64 bits; any MMX
+ * operand enters the MMX state.
+ */
+function movdq(size: number): Handler {
+  return (c, i) => {
+    const k0 = i.kind[0], k1 = i.kind[1];
+    if (k1 === K_REG) {
+      V[0] = c.getReg(i.reg[1]!, size);
+      V[1] = size === 8 ? c.t1 : 0;
     } else {
-      // GPR source (MOVD/MOVQ xmm, r)
-      tmp[0] = c.getReg(i.reg[1]!, i.size[1]!) | 0;
-      tmp[1] = i.size[1] === 8 ? c.t1 : 0;
+      const s = loadSrc(c, i, 1, size);
+      V[0] = s[0]!;
+      V[1] = s[1]!;
     }
-    // Destination
-    if (i.kind[0] === K_XMM) {
-      const o = xmmOff(i.reg[0]!);
-      const fromMem = i.kind[1] !== K_XMM;
-      for (let k = 0; k < 4; k++) {
-        if (k < n) dv.setInt32(o + 4 * k, tmp[k]!, true);
-        else if (fromMem && zeroUpperFromMem) dv.setInt32(o + 4 * k, 0, true);
-      }
-    } else if (i.kind[0] === K_MEM) {
-      const a = ea(c, i);
-      if (aligned && bytes === 16 && a % 16) c.gp(0);
-      const lin = c.linear(i.seg, a, bytes, true);
-      for (let k = 0; k < n; k += 2) {
-        if (n - k >= 2) c.writeLin(lin + 4 * k, 8, tmp[k]!, tmp[k + 1]!);
-        else c.writeLin(lin + 4 * k, 4, tmp[k]!);
-      }
-    } else c.setReg(i.reg[0]!, i.size[0]!, tmp[0]!, tmp[1]!);
+    if (size === 4) V[1] = 0;
+    V[2] = V[3] = 0;
+    if (k0 === K_MEM) writeX(c, i, 0, size, V);
+    const mmx = k0 === K_MMX || k1 === K_MMX;
+    if (mmx) c.x87.mmxEnter();
+    if (k0 === K_XMM) c.fxw.set(V, xw(i.reg[0]!));
+    else if (k0 === K_MMX) {
+      c.fxw[8 + 4 * i.reg[0]!] = V[0]!;
+      c.fxw[9 + 4 * i.reg[0]!] = V[1]!;
+      c.x87.mmxWritten(i.reg[0]!);
+    } else if (k0 === K_REG) c.setReg(i.reg[0]!, size, V[0]!, V[1]!);
   };
 }
-def('MOVUPS', sseMove(16, false, true));
-def('MOVAPS', sseMove(16, true, true));
-def('MOVSS', sseMove(4, false, true));
-def('MOVSD', sseMove(8, false, true));
-def('MOVLPS', sseMove(8, false, false));
-def('MOVQ', (c, i) => {
-  sseMove(8, false, true)(c, i);
-  // MOVQ xmm, xmm/m64 always clears the upper half.
-  if (i.kind[0] === K_XMM) {
-    const dv = fx(c);
-    const o = xmmOff(i.reg[0]!);
-    dv.setInt32(o + 8, 0, true);
-    dv.setInt32(o + 12, 0, true);
-  }
-});
-def('MOVD', (c, i) => {
-  const bytes = i.size[i.kind[0] === K_XMM ? 1 : 0] === 8 ? 8 : 4;
-  sseMove(bytes, false, true)(c, i);
-  if (i.kind[0] === K_XMM) {
-    const dv = fx(c);
-    const o = xmmOff(i.reg[0]!);
-    for (let k = bytes / 4; k < 4; k++) dv.setInt32(o + 4 * k, 0, true);
-  }
-});
-def('MOVHPS', (c, i) => {
-  sseOk(c);
-  const dv = fx(c);
-  const a = ea(c, i);
-  if (i.kind[0] === K_XMM) {
-    const o = xmmOff(i.reg[0]!);
-    const lin = c.linear(i.seg, a, 8, false);
-    dv.setInt32(o + 8, c.readLin(lin, 8), true);
-    dv.setInt32(o + 12, c.t1, true);
-  } else {
-    const o = xmmOff(i.reg[1]!);
-    c.write(i.seg, a, 8, dv.getInt32(o + 8, true), dv.getInt32(o + 12, true));
-  }
+def('MOVD', movdq(4));
+def('MOVQ', movdq(8));
+def('MOVNTQ', movdq(8));
+def('MOVNTI', (c, i) => {
+  const size = i.size[0]!;
+  const lo = c.getReg(i.reg[1]!, size);
+  c.write(i.seg, ea(c, i), size, lo, size === 8 ? c.t1 : 0);
 });
 
-function sseLogic(op: 'and' | 'or' | 'xor'): Handler {
+/** MOVLPS/MOVLPD/MOVHPS/MOVHPD: 8 bytes between memory and the low (`hi` = false) or high half. */
+function halfMove(hi: boolean): Handler {
   return (c, i) => {
-    sseOk(c);
-    const dv = fx(c);
-    const d = xmmOff(i.reg[0]!);
-    const src = [0, 0, 0, 0];
-    if (i.kind[1] === K_XMM) for (let k = 0; k < 4; k++) src[k] = dv.getInt32(xmmOff(i.reg[1]!) + 4 * k, true);
-    else {
-      const a = ea(c, i);
-      if (a % 16) c.gp(0);
-      const lin = c.linear(i.seg, a, 16, false);
-      src[0] = c.readLin(lin, 8);
-      src[1] = c.t1;
-      src[2] = c.readLin(lin + 8, 8);
-      src[3] = c.t1;
-    }
+    const w = c.fxw;
+    if (i.kind[0] === K_XMM) {
+      const src = loadSrc(c, i, 1, 8);
+      const at = xw(i.reg[0]!) + (hi ? 2 : 0);
+      w[at] = src[0]!;
+      w[at + 1] = src[1]!;
+    } else writeX(c, i, 0, 8, w, xw(i.reg[1]!) + (hi ? 2 : 0));
+  };
+}
+def('MOVLPS', halfMove(false));
+def('MOVLPD', halfMove(false));
+def('MOVHPS', halfMove(true));
+def('MOVHPD', halfMove(true));
+/** MOVHLPS: the high qword of the source to the low qword of the destination (MOVLHPS the reverse). */
+function halfReg(from: number, to: number): Handler {
+  return (c, i) => {
+    const s = loadSrc(c, i, 1, 16);
+    const d = xw(i.reg[0]!) + to;
+    c.fxw[d] = s[from]!;
+    c.fxw[d + 1] = s[from + 1]!;
+  };
+}
+def('MOVHLPS', halfReg(2, 0));
+def('MOVLHPS', halfReg(0, 2));
+
+/** MOVSLDUP/MOVSHDUP: the even (odd) dwords duplicated; MOVDDUP: the low qword duplicated. */
+function dup(pattern: readonly number[], bytes: number): Handler {
+  return (c, i) => {
+    const s = loadSrc(c, i, 1, bytes);
+    const d = xw(i.reg[0]!);
+    for (let k = 0; k < 4; k++) V[k] = s[pattern[k]!]!;
+    c.fxw.set(V, d);
+  };
+}
+def('MOVSLDUP', dup([0, 0, 2, 2], 16));
+def('MOVSHDUP', dup([1, 1, 3, 3], 16));
+def('MOVDDUP', dup([0, 1, 0, 1], 8));
+
+function logic(op: 'and' | 'or' | 'xor'): Handler {
+  return (c, i) => {
+    const src = loadSrc(c, i, 1, 16);
+    const w = c.fxw;
+    const d = xw(i.reg[0]!);
     for (let k = 0; k < 4; k++) {
-      const x = dv.getInt32(d + 4 * k, true);
-      dv.setInt32(d + 4 * k, op === 'and' ? x & src[k]! : op === 'or' ? x | src[k]! : x ^ src[k]!, true);
+      const x = w[d + k]!;
+      w[d + k] = op === 'and' ? x & src[k]! : op === 'or' ? x | src[k]! : x ^ src[k]!;
     }
   };
 }
-def('ANDPS', sseLogic('and'));
-def('ORPS', sseLogic('or'));
-def('XORPS', sseLogic('xor'));
+def('ANDPS', logic('and'));
+def('ANDPD', logic('and'));
+def('ORPS', logic('or'));
+def('ORPD', logic('or'));
+def('XORPS', logic('xor'));
+def('XORPD', logic('xor'));
 
-def('LDMXCSR', (c, i) => {
-  sseOk(c);
-  const v = c.read(i.seg, ea(c, i), 4);
-  if (v & 0xffff0000) c.gp(0);
-  fx(c).setUint32(24, v, true);
-});
-def('STMXCSR', (c, i) => {
-  sseOk(c);
-  c.write(i.seg, ea(c, i), 4, fx(c).getUint32(24, true) | 0);
+/** MASKMOVQ/MASKMOVDQU: the bytes of operand 0 whose mask byte (operand 1) has bit 7 set, to DS:rDI. */
+function maskmov(c: X86Cpu, i: Insn): void {
+  const n = i.kind[0] === K_MMX ? 8 : 16;
+  const at0 = i.kind[0] === K_MMX ? mw(c, i.reg[0]!) : xw(i.reg[0]!);
+  const at1 = i.kind[1] === K_MMX ? mw(c, i.reg[1]!) : xw(i.reg[1]!);
+  const b = c.fxb;
+  const di = c.regNum(7, i.asz);
+  for (let k = 0; k < n; k++) {
+    if (b[4 * at1 + k]! & 0x80) {
+      const off = i.asz === 2 ? (di + k) & 0xffff : i.asz === 4 ? (di + k) >>> 0 : di + k;
+      c.write(i.seg, off, 1, b[4 * at0 + k]!);
+    }
+  }
+  if (n === 8) c.x87.mmxEnter();
+}
+def('MASKMOVQ', maskmov);
+def('MASKMOVDQU', maskmov);
+
+// ---- element inserts and extracts ----------------------------------------------------------------
+
+/** PINSRB/PINSRW/PINSRD/PINSRQ: `size` bytes from a general register or memory into element imm. */
+function pinsr(size: number): Handler {
+  return (c, i) => {
+    let lo: number, hi = 0;
+    if (i.kind[1] === K_REG) {
+      lo = c.getReg(i.reg[1]!, size === 8 ? 8 : 4);
+      if (size === 8) hi = c.t1;
+    } else {
+      lo = c.readLin(simdLin(c, i, size, false), size);
+      if (size === 8) hi = c.t1;
+    }
+    const mmx = i.kind[0] === K_MMX;
+    if (mmx) c.x87.mmxEnter();
+    const base = mmx ? 32 + 16 * i.reg[0]! : 160 + 16 * i.reg[0]!;
+    const idx = i.imm & ((mmx ? 8 : 16) / size - 1);
+    const o = base + idx * size;
+    if (size === 1) c.fxb[o] = lo;
+    else if (size === 2) c.fxh[o >> 1] = lo;
+    else {
+      c.fxw[o >> 2] = lo;
+      if (size === 8) c.fxw[(o >> 2) + 1] = hi;
+    }
+    if (mmx) c.x87.mmxWritten(i.reg[0]!);
+  };
+}
+def('PINSRB', pinsr(1));
+def('PINSRW', pinsr(2));
+def('PINSRD', pinsr(4));
+def('PINSRQ', pinsr(8));
+
+/** PEXTRB/PEXTRW/PEXTRD/PEXTRQ: element imm to a general register (zero-extended) or to memory. */
+function pextr(size: number): Handler {
+  return (c, i) => {
+    const k = 1;
+    const mmx = i.kind[k] === K_MMX;
+    const base = 4 * (mmx ? mw(c, i.reg[k]!) : xw(i.reg[k]!));
+    const o = base + (i.imm & ((mmx ? 8 : 16) / size - 1)) * size;
+    const lo = size === 1 ? c.fxb[o]! : size === 2 ? c.fxh[o >> 1]! : c.fxw[o >> 2]!;
+    const hi = size === 8 ? c.fxw[(o >> 2) + 1]! : 0;
+    if (i.kind[0] === K_REG) c.setReg(i.reg[0]!, size === 8 ? 8 : 4, lo, hi);
+    else c.writeLin(simdLin(c, i, size, true), size, lo, hi);
+    if (mmx) c.x87.mmxEnter();
+  };
+}
+def('PEXTRB', pextr(1));
+def('PEXTRW', pextr(2));
+def('PEXTRD', pextr(4));
+def('PEXTRQ', pextr(8));
+
+def('PMOVMSKB', (c, i) => {
+  loadSrc(c, i, 1, 16);
+  const mmx = i.kind[1] === K_MMX;
+  c.setReg(i.reg[0]!, 4, c.sse.pmovmskb(mmx ? 8 : 16));
+  if (mmx) c.x87.mmxEnter();
 });
 
-def('FXSAVE', (c, i) => {
-  if (c.s.cr0 & (CR0.EM | CR0.TS)) c.raise(c.s.cr0 & CR0.EM ? VEC.UD : VEC.NM);
-  const a = ea(c, i);
-  if (a % 16) c.gp(0);
-  const lin = c.linear(i.seg, a, 512, true);
-  const img = c.s.fx;
-  for (let k = 0; k < 512; k += 4) c.writeLin(lin + k, 4, new DataView(img.buffer, img.byteOffset).getInt32(k, true));
-});
-def('FXRSTOR', (c, i) => {
-  if (c.s.cr0 & (CR0.EM | CR0.TS)) c.raise(c.s.cr0 & CR0.EM ? VEC.UD : VEC.NM);
-  const a = ea(c, i);
-  if (a % 16) c.gp(0);
-  const lin = c.linear(i.seg, a, 512, false);
-  const tmp = new Uint8Array(512);
-  const dv = new DataView(tmp.buffer);
-  for (let k = 0; k < 512; k += 4) dv.setInt32(k, c.readLin(lin + k, 4) | 0, true);
-  if (dv.getUint32(24, true) & 0xffff0000) c.gp(0);
-  c.s.fx.set(tmp);
-});
+def('EMMS', (c) => c.x87.emms());
+
+for (const n of ['PREFETCHNTA', 'PREFETCHT0', 'PREFETCHT1', 'PREFETCHT2']) def(n, () => {});

@@ -8,6 +8,7 @@ import { FOp } from '../flags.js';
 import { CR0, CR4, CS, EFER, FLAG, FS, GS, LDTR, SS, TR } from '../state.js';
 import { fromDescriptor, readDescriptor, readDescriptorHigh } from '../deliver.js';
 import { definer, ea, rd, wr, type Handler, type HandlerTable } from './operands.js';
+import { validXcr0 } from './xsave.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const SYSTEM: HandlerTable = {};
@@ -73,7 +74,8 @@ export function movCr(c: X86Cpu, i: Insn): void {
       return;
     case 4: {
       const allowed = CR4.VME | CR4.PVI | CR4.TSD | CR4.DE | CR4.PSE | CR4.PAE | CR4.MCE | CR4.PGE | CR4.PCE | CR4.OSFXSR | CR4.OSXMMEXCPT | CR4.OSXSAVE | CR4.FSGSBASE;
-      if (v & ~BigInt(allowed)) c.gp(0);
+      // Bits the guest CPUID does not enable are reserved too (kvm_is_valid_cr4).
+      if (v & ~BigInt(allowed & ~c.svc.guestCaps().cr4Reserved)) c.gp(0);
       const cr4 = c.kvmi !== null ? Number(c.kvmi.cr(4, BigInt(s.cr4 >>> 0), v)) : Number(v); // [kvmi hook]
       if (s.efer & EFER.LMA && !(cr4 & CR4.PAE)) c.gp(0);
       s.cr4 = cr4;
@@ -377,11 +379,39 @@ def('SYSRET', (c, i) => {
   c.next = rip;
 });
 
-def('SYSENTER', () => {
-  throw EMULATION_FAILURE;
+/** A flat 4 GiB segment for SYSCALL/SYSRET/SYSENTER/SYSEXIT (the selector's hidden part as the SDM fixes it). */
+function flat(c: X86Cpu, seg: number, selector: number, code: boolean, dpl: number, long: boolean): void {
+  Object.assign(c.s.seg[seg]!, { selector, base: 0, baseRaw: 0n, limit: 0xffffffff, type: code ? 11 : 3, s: 1, dpl, present: 1, l: long ? 1 : 0, db: long ? 0 : 1, g: 1, unusable: 0 });
+}
+
+def('SYSENTER', (c) => {
+  const s = c.s;
+  const cs = Number(s.msrs.get(0x174) ?? 0n) & 0xffff;
+  if (!c.pe || (cs & 0xfffc) === 0) c.gp(0);
+  const lma = (s.efer & EFER.LMA) !== 0;
+  s.rflags = (c.getFlags() & ~(FLAG.VM | FLAG.IF | FLAG.RF)) >>> 0;
+  flat(c, CS, cs & 0xfffc, true, 0, lma);
+  flat(c, SS, (cs & 0xfffc) + 8, false, 0, false);
+  c.updateMode();
+  const esp = Number(BigInt.asIntN(64, s.msrs.get(0x175) ?? 0n));
+  const eip = Number(BigInt.asIntN(64, s.msrs.get(0x176) ?? 0n));
+  c.setRegNum(4, 8, lma ? esp : esp >>> 0);
+  c.next = lma ? eip : eip >>> 0;
 });
-def('SYSEXIT', () => {
-  throw EMULATION_FAILURE;
+
+def('SYSEXIT', (c, i) => {
+  const s = c.s;
+  const cs = Number(s.msrs.get(0x174) ?? 0n) & 0xffff;
+  if (!c.pe || (cs & 0xfffc) === 0 || c.cpl !== 0) c.gp(0);
+  const to64 = i.osz === 8;
+  const rip = to64 ? c.regNum(2, 8) : c.getReg(2, 4);
+  const rsp = to64 ? c.regNum(1, 8) : c.getReg(1, 4);
+  if (to64 && (!isCanonical(rip) || !isCanonical(rsp))) c.gp(0);
+  flat(c, CS, ((cs + (to64 ? 32 : 16)) & 0xfffc) | 3, true, 3, to64);
+  flat(c, SS, ((cs + (to64 ? 40 : 24)) & 0xfffc) | 3, false, 3, false);
+  c.updateMode();
+  c.setRegNum(4, 8, rsp);
+  c.next = rip;
 });
 
 def('SWAPGS', (c) => {
@@ -410,16 +440,12 @@ def('XSETBV', (c) => {
   if (!(c.s.cr4 & CR4.OSXSAVE)) c.ud();
   cpl0(c);
   const v = (BigInt(c.getReg(2, 4)) << 32n) | BigInt(c.getReg(0, 4));
-  // x87 must stay enabled; only x87 and SSE state exist here.
-  if (c.getReg(1, 4) !== 0 || !(v & 1n) || v & ~3n) c.gp(0);
+  // __kvm_set_xcr: XCR0 only, x87 kept, within what the guest CPUID enables.
+  if (c.getReg(1, 4) !== 0 || !validXcr0(v, c.svc.guestCaps().xcr0)) c.gp(0);
   if (c.kvmi !== null) c.kvmi.xsetbv(0, c.s.xcr0, v); // [kvmi hook] KVMI_VCPU_EVENT_XSETBV
   c.s.xcr0 = v;
 });
 
-def('MONITOR', (c) => c.ud());
-def('MWAIT', (c) => c.ud());
-def('CLAC', (c) => c.ud());
-def('STAC', (c) => c.ud());
 def('UD0', (c) => c.ud());
 def('UD1', (c) => c.ud());
 def('UD2', (c) => c.ud());

@@ -310,6 +310,8 @@ export class X87 {
   /** FFREE ST(i). */
   ffree(i: number): void {
     this.fx[4] = this.fx[4]! & ~(1 << this.phys(i));
+    // The SDM leaves the condition codes undefined; the hardware clears C1 (as measured).
+    this.h[1] = this.h[1]! & ~FSW.C1;
   }
   /** FINCSTP / FDECSTP (C1 cleared; tags unchanged). */
   fincstp(): void {
@@ -326,11 +328,8 @@ export class X87 {
   /** FLD ST(i). */
   fld(i: number): void {
     if (this.isEmpty(i)) {
-      // Source empty: push the indefinite when masked.
-      if (!this.isEmpty(7)) {
-        this.overflowPushIndef();
-        return;
-      }
+      // Source empty: stack underflow (even when the stack is also full: C1 = 0, as measured);
+      // masked, the indefinite is pushed.
       if (!this.underflow()) return;
       this.rotPush();
       this.setST(0, INDEF_SE, INDEF_HI, 0);
@@ -341,6 +340,16 @@ export class X87 {
   }
   private overflowPushIndef(): void {
     if (!this.overflow()) return;
+    this.rotPush();
+    this.setST(0, INDEF_SE, INDEF_HI, 0);
+  }
+  /**
+   * Stack overflow in an instruction with two results (FXTRACT, FPTAN, FSINCOS): masked, the
+   * operand's register gets the indefinite too, then the indefinite is pushed (as measured).
+   */
+  private overflowTwoIndef(): void {
+    if (!this.overflow()) return;
+    this.setST(0, INDEF_SE, INDEF_HI, 0);
     this.rotPush();
     this.setST(0, INDEF_SE, INDEF_HI, 0);
   }
@@ -601,15 +610,25 @@ export class X87 {
   /** FPREM (ieee = false) / FPREM1 (ieee = true): C2 = incomplete, else C0 C3 C1 = quotient bits. */
   fprem(ieee: boolean): void {
     if (this.isEmpty(0) || this.isEmpty(1)) {
-      if (this.underflow()) {
-        this.setST(0, INDEF_SE, INDEF_HI, 0);
-        this.h[1] = this.h[1]! & ~CC;
-      }
+      // Stack underflow: C1 = C2 = 0, C0 and C3 unchanged (as measured).
+      if (this.underflow()) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      this.h[1] = this.h[1]! & ~(FSW.C1 | FSW.C2);
       return;
     }
+    const nan = classX(this.se(0), this.hi(0), this.lo(0)) >= Cls.QNAN || classX(this.se(1), this.hi(1), this.lo(1)) >= Cls.QNAN;
     const f = remX(this.se(0), this.hi(0), this.lo(0), this.se(1), this.hi(1), this.lo(1), this.fcw, ieee);
     const cc = R[3]!;
-    if (!this.commit(f & ~C1)) return;
+    if (nan || f & IE) {
+      // A NaN or an invalid operation: C1 = C2 = 0, C0 and C3 unchanged (as measured).
+      if (this.commit(f & ~C1)) this.setSTR(0);
+      this.h[1] = this.h[1]! & ~(FSW.C1 | FSW.C2);
+      return;
+    }
+    if (!this.commit(f & ~C1)) {
+      // An unmasked exception (no result): C1 = C2 = 0 as well.
+      this.h[1] = this.h[1]! & ~(FSW.C1 | FSW.C2);
+      return;
+    }
     this.setSTR(0);
     this.h[1] = (this.h[1]! & ~CC) | cc;
   }
@@ -617,14 +636,14 @@ export class X87 {
   /** FXTRACT: ST(0) = significand, then push the exponent... (exponent ends in ST(1)). */
   fxtract(): void {
     if (this.isEmpty(0)) {
+      // Underflow wins over a full stack (C1 = 0, as measured): both results are the indefinite.
       if (!this.underflow()) return;
       this.setST(0, INDEF_SE, INDEF_HI, 0);
-      if (!this.isEmpty(7)) return this.overflowPushIndef();
       this.rotPush();
       this.setST(0, INDEF_SE, INDEF_HI, 0);
       return;
     }
-    if (!this.isEmpty(7)) return this.overflowPushIndef();
+    if (!this.isEmpty(7)) return this.overflowTwoIndef();
     const f = xtractX(this.se(0), this.hi(0), this.lo(0), this.fcw);
     if (!this.commit(f)) return;
     this.setST(0, R2[2]!, R2[1]!, R2[0]!);
@@ -664,17 +683,17 @@ export class X87 {
   }
   private twoResults(f: (se: number, hi: number, lo: number, cw: number) => number): void {
     if (this.isEmpty(0)) {
+      // Underflow wins over a full stack (C1 = 0, as measured): both results are the indefinite.
       if (!this.underflow()) return;
       this.h[1] = this.h[1]! & ~FSW.C2;
       this.setST(0, INDEF_SE, INDEF_HI, 0);
-      if (!this.isEmpty(7)) return this.overflowPushIndef();
       this.rotPush();
       this.setST(0, INDEF_SE, INDEF_HI, 0);
       return;
     }
     if (!this.isEmpty(7)) {
       this.h[1] = this.h[1]! & ~FSW.C2;
-      return this.overflowPushIndef();
+      return this.overflowTwoIndef();
     }
     const fl = f(this.se(0), this.hi(0), this.lo(0), this.fcw);
     if (R[3]) {
@@ -781,15 +800,15 @@ export class X87 {
   /** FCMOVcc ST(0), ST(i) (cond evaluated by the caller from RFLAGS). */
   fcmov(i: number, cond: boolean): void {
     if (this.isEmpty(0) || this.isEmpty(i)) {
-      if (!this.underflow()) return;
-      if (cond) this.setST(0, INDEF_SE, INDEF_HI, 0);
+      // Masked: the indefinite goes to ST(0) whether or not the condition holds (as measured).
+      if (this.underflow()) this.setST(0, INDEF_SE, INDEF_HI, 0);
       return;
     }
+    // C1 is left alone (only a stack underflow clears it), as measured.
     if (cond) {
       this.getST(i);
       this.setSTR(0);
     }
-    this.h[1] = this.h[1]! & ~FSW.C1;
   }
 
   // ---- MMX ---------------------------------------------------------------------------------

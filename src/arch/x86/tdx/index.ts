@@ -27,7 +27,7 @@ const req = (name: keyof typeof I) => I[name]!.request;
 
 /** vCPU ioctls KVM refuses with EINVAL when the guest state is protected. */
 const PROTECTED_STATE_IOCTLS = new Set<number>(
-  (['KVM_GET_REGS', 'KVM_SET_REGS', 'KVM_GET_SREGS', 'KVM_SET_SREGS', 'KVM_GET_SREGS2', 'KVM_SET_SREGS2', 'KVM_GET_FPU', 'KVM_SET_FPU', 'KVM_GET_DEBUGREGS', 'KVM_SET_DEBUGREGS', 'KVM_GET_XCRS', 'KVM_SET_XCRS'] as const).map(req),
+  (['KVM_GET_REGS', 'KVM_SET_REGS', 'KVM_GET_SREGS', 'KVM_SET_SREGS', 'KVM_GET_SREGS2', 'KVM_SET_SREGS2', 'KVM_GET_FPU', 'KVM_SET_FPU', 'KVM_GET_DEBUGREGS', 'KVM_SET_DEBUGREGS', 'KVM_GET_XCRS', 'KVM_SET_XCRS', 'KVM_GET_XSAVE', 'KVM_SET_XSAVE', 'KVM_GET_XSAVE2'] as const).map(req),
 );
 
 const einval = (arg: UserArg, message?: string) => KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd, ...(message ? { message } : {}) });
