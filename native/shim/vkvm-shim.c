@@ -1,0 +1,959 @@
+/*
+ * vkvm LD_PRELOAD shim: makes /dev/kvm inside an unmodified program the virtual one of a vkvm
+ * server (src/server) reached over a Unix socket named by $VKVM_SOCKET. Without that variable
+ * every call goes straight to libc.
+ *
+ * What is intercepted, and only for the fds the shim owns (KVM files of the server):
+ *  - open/openat of /dev/kvm (and of the kvm module parameter files, answered by the server);
+ *  - ioctl: forwarded as (kernel fd, request, arg pointer) plus the _IOC_SIZE bytes at arg. The
+ *    server's kernel dereferences user pointers as Linux does; what it reaches beyond those bytes
+ *    it asks for (VKVM_OP_CB_READ, i.e. copy_from_user over the socket) and what it wrote comes
+ *    back as records (copy_to_user), so no ioctl needs a special case here;
+ *  - close, dup/dup2/dup3, fcntl(F_DUPFD*): the fd table (process fd -> kernel fd) shared with
+ *    the server, so it can translate fd numbers inside structs;
+ *  - read/write on KVM fds (EINVAL, as KVM's files have no read/write);
+ *  - munmap/mmap(MAP_FIXED) over memory that was shared with the server.
+ * Guest memory is shared, not copied: when the server sees a memslot it asks the shim to put the
+ * range on a memfd in place (same address, contents kept) and maps that memfd itself. A vCPU fd is
+ * the memfd of its mmap area (kvm_run), so mmap(vcpu_fd) is a plain shared mapping.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/ioctl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vkvm-proto.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define PAGE 4096ul
+/* Internal fds (sockets, memfds) live at or above this number, out of the program's way. */
+#define HIGH_FD 200
+
+#ifdef __aarch64__
+#define SHIM_ARCH VKVM_ARCH_ARM64
+#else
+#define SHIM_ARCH VKVM_ARCH_X86_64
+#endif
+
+/* ---- libc ---- */
+
+static int (*real_open)(const char *, int, ...);
+static int (*real_openat)(int, const char *, int, ...);
+static int (*real_ioctl)(int, unsigned long, ...);
+static int (*real_close)(int);
+static int (*real_dup)(int);
+static int (*real_dup2)(int, int);
+static int (*real_dup3)(int, int, int);
+static int (*real_fcntl)(int, int, ...);
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_write)(int, const void *, size_t);
+static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_munmap)(void *, size_t);
+
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+static const char *sock_path; /* NULL: inert */
+
+static void resolve(void)
+{
+	real_open = dlsym(RTLD_NEXT, "open");
+	real_openat = dlsym(RTLD_NEXT, "openat");
+	real_ioctl = dlsym(RTLD_NEXT, "ioctl");
+	real_close = dlsym(RTLD_NEXT, "close");
+	real_dup = dlsym(RTLD_NEXT, "dup");
+	real_dup2 = dlsym(RTLD_NEXT, "dup2");
+	real_dup3 = dlsym(RTLD_NEXT, "dup3");
+	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
+	real_read = dlsym(RTLD_NEXT, "read");
+	real_write = dlsym(RTLD_NEXT, "write");
+	real_mmap = dlsym(RTLD_NEXT, "mmap");
+	real_munmap = dlsym(RTLD_NEXT, "munmap");
+	const char *s = getenv("VKVM_SOCKET");
+	sock_path = s && *s ? s : NULL;
+}
+
+#define R() pthread_once(&resolve_once, resolve)
+
+static void die(const char *what)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof buf, "vkvm-shim: %s: %s\n", what, strerror(errno));
+	if (n > 0) real_write(2, buf, (size_t)n);
+	_exit(125);
+}
+
+/* ---- process state: fd table, connections, shared memory ---- */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t proc_pid;          /* pid the state below belongs to; 0 = not set up */
+static unsigned proc_gen;       /* bumped at every setup (fork): thread connections reconnect */
+static int32_t *fdtab;          /* shared with the server: process fd -> kernel fd + 1 */
+static int fdtab_fd = -1;
+static uint16_t *kref;          /* process fds per kernel fd (dup counts) */
+static int anchor_fd = -1;
+static pid_t parent_pid;        /* set in a forked child until its anchor said so */
+
+/* Every connection fd, so a forked child can close the parent's. */
+static int conns[1024];
+static int nconns;
+
+struct moved {
+	uint64_t addr, len;
+	int fd;
+	uint64_t dev, ino;
+};
+static struct moved *moved;
+static int nmoved, capmoved;
+
+static __thread int t_conn = -1;
+static __thread unsigned t_gen;
+static __thread uint8_t *t_buf;
+static __thread size_t t_cap;
+static pthread_key_t conn_key;
+
+static int owned(int fd)
+{
+	if (!fdtab || fd < 0 || (unsigned)fd >= VKVM_FDTAB_ENTRIES) return -1;
+	return fdtab[fd] - 1;
+}
+
+static int high_fd(int fd)
+{
+	if (fd < 0 || fd >= HIGH_FD) return fd;
+	int h = real_fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
+	if (h < 0) return fd;
+	real_close(fd);
+	return h;
+}
+
+static uint8_t *tbuf(size_t n)
+{
+	if (n > t_cap) {
+		size_t c = t_cap ? t_cap : 65536;
+		while (c < n) c *= 2;
+		uint8_t *b = realloc(t_buf, c);
+		if (!b) die("out of memory");
+		t_buf = b;
+		t_cap = c;
+	}
+	return t_buf;
+}
+
+static int send_all(int s, const struct vkvm_hdr *h, const void *payload, size_t plen, int fd)
+{
+	struct iovec iov[2] = {{(void *)h, sizeof *h}, {(void *)payload, plen}};
+	union {
+		struct cmsghdr c;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = plen ? 2 : 1};
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof cm);
+		m.msg_control = cm.b;
+		m.msg_controllen = sizeof cm.b;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	}
+	size_t total = sizeof *h + plen;
+	while (total) {
+		ssize_t n = sendmsg(s, &m, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		total -= (size_t)n;
+		m.msg_control = NULL;
+		m.msg_controllen = 0;
+		while (n > 0) {
+			if ((size_t)n >= m.msg_iov[0].iov_len) {
+				n -= (ssize_t)m.msg_iov[0].iov_len;
+				m.msg_iov++;
+				m.msg_iovlen--;
+			} else {
+				m.msg_iov[0].iov_base = (char *)m.msg_iov[0].iov_base + n;
+				m.msg_iov[0].iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Receives one message: the header (with up to VKVM_MAX_FDS_PER_MSG fds) and its payload in t_buf. */
+static int recv_msg(int s, struct vkvm_hdr *h, int *fds, int *nfds)
+{
+	size_t got = 0;
+	*nfds = 0;
+	while (got < sizeof *h) {
+		struct iovec iov = {(char *)h + got, sizeof *h - got};
+		union {
+			struct cmsghdr c;
+			char b[CMSG_SPACE(sizeof(int) * VKVM_MAX_FDS_PER_MSG)];
+		} cm;
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
+		ssize_t n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < k && *nfds < VKVM_MAX_FDS_PER_MSG; i++) memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+		}
+		got += (size_t)n;
+	}
+	uint8_t *p = tbuf(h->len);
+	got = 0;
+	while (got < h->len) {
+		ssize_t n = recv(s, p + got, h->len - got, 0);
+		if (n < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int connect_server(void)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0) die("socket");
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(sock_path) >= sizeof a.sun_path) {
+		errno = ENAMETOOLONG;
+		die("VKVM_SOCKET");
+	}
+	strcpy(a.sun_path, sock_path);
+	while (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+		if (errno == EINTR) continue;
+		die("connect to the vkvm server");
+	}
+	s = high_fd(s);
+	if (nconns < (int)(sizeof conns / sizeof conns[0])) conns[nconns++] = s;
+	return s;
+}
+
+/* Sends HELLO on a fresh connection and waits for its reply. */
+static void hello(int s, uint64_t flags, int fd)
+{
+	struct vkvm_hdr h = {.op = VKVM_OP_HELLO, .a = {(uint64_t)getpid(), VKVM_PROTO_VERSION, SHIM_ARCH, flags}};
+	uint64_t parent = parent_pid;
+	if (flags & VKVM_HELLO_FORKED) h.len = sizeof parent;
+	if (send_all(s, &h, &parent, h.len, fd) < 0) die("hello");
+	int fds[VKVM_MAX_FDS_PER_MSG], nfds;
+	if (recv_msg(s, &h, fds, &nfds) < 0) die("hello");
+	if (h.ret < 0) {
+		errno = (int)-h.ret;
+		die("the vkvm server refused this program");
+	}
+}
+
+static void conn_destructor(void *p)
+{
+	(void)p;
+	if (t_conn >= 0) {
+		pthread_mutex_lock(&lock);
+		for (int i = 0; i < nconns; i++)
+			if (conns[i] == t_conn) conns[i] = conns[--nconns];
+		pthread_mutex_unlock(&lock);
+		real_close(t_conn);
+		t_conn = -1;
+	}
+}
+
+static void atfork_child(void)
+{
+	/* The parent's connections are not ours: drop them; the next call sets up this process. */
+	for (int i = 0; i < nconns; i++) real_close(conns[i]);
+	nconns = 0;
+	anchor_fd = -1;
+	if (proc_pid) parent_pid = proc_pid;
+	proc_pid = 0;
+	pthread_mutex_init(&lock, NULL);
+}
+
+/* Sets up this process's state (first use, or first use after fork). Called with `lock` held. */
+static void setup_process(void)
+{
+	if (proc_pid == getpid()) return;
+	int forked = fdtab != NULL;
+	int fd = (int)syscall(SYS_memfd_create, "vkvm-fdtab", MFD_CLOEXEC);
+	if (fd < 0) die("memfd_create");
+	fd = high_fd(fd);
+	size_t sz = VKVM_FDTAB_ENTRIES * sizeof(int32_t);
+	if (ftruncate(fd, (off_t)sz) < 0) die("ftruncate");
+	int32_t *t = real_mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (t == MAP_FAILED) die("mmap");
+	if (forked) {
+		/* A child inherits its parent's fds: a private copy of the table (only the used part). */
+		for (unsigned i = 0; i < VKVM_FDTAB_ENTRIES; i++)
+			if (fdtab[i]) t[i] = fdtab[i];
+		real_munmap(fdtab, sz);
+		real_close(fdtab_fd);
+	} else {
+		kref = calloc(VKVM_FDTAB_ENTRIES, sizeof *kref);
+		if (!kref) die("out of memory");
+		pthread_key_create(&conn_key, conn_destructor);
+		pthread_atfork(NULL, NULL, atfork_child);
+	}
+	fdtab = t;
+	fdtab_fd = fd;
+	anchor_fd = connect_server();
+	hello(anchor_fd, VKVM_HELLO_ANCHOR | (forked ? VKVM_HELLO_FORKED : 0), fdtab_fd);
+	parent_pid = 0;
+	proc_pid = getpid();
+	proc_gen++;
+}
+
+/* This thread's connection. */
+static int conn(void)
+{
+	if (t_conn >= 0 && t_gen == proc_gen && proc_pid == getpid()) return t_conn;
+	pthread_mutex_lock(&lock);
+	setup_process();
+	unsigned gen = proc_gen;
+	pthread_mutex_unlock(&lock);
+	t_conn = connect_server();
+	t_gen = gen;
+	hello(t_conn, 0, -1);
+	pthread_setspecific(conn_key, &t_conn);
+	return t_conn;
+}
+
+/* ---- the process's memory, as the kernel's copy_from_user/copy_to_user reach it ---- */
+
+static int mapped(uint64_t addr, size_t len)
+{
+	uint64_t lo = addr & ~(PAGE - 1), hi = (addr + len + PAGE - 1) & ~(PAGE - 1);
+	unsigned char v[64];
+	for (uint64_t p = lo; p < hi; p += 64 * PAGE) {
+		size_t n = hi - p < 64 * PAGE ? hi - p : 64 * PAGE;
+		if (mincore((void *)p, n, v) < 0) return 0;
+	}
+	return 1;
+}
+
+static int mem_read(void *dst, uint64_t addr, size_t len)
+{
+	if (!len) return 0;
+	if (addr + len < addr) return -EFAULT;
+	struct iovec l = {dst, len}, r = {(void *)addr, len};
+	ssize_t n = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+	if (n == (ssize_t)len) return 0;
+	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+		/* qemu-user and some sandboxes: check the pages are mapped, then copy. */
+		if (!mapped(addr, len)) return -EFAULT;
+		memcpy(dst, (void *)addr, len);
+		return 0;
+	}
+	return -EFAULT;
+}
+
+static int mem_write(uint64_t addr, const void *src, size_t len)
+{
+	if (!len) return 0;
+	struct iovec l = {(void *)src, len}, r = {(void *)addr, len};
+	ssize_t n = process_vm_writev(getpid(), &l, 1, &r, 1, 0);
+	if (n == (ssize_t)len) return 0;
+	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+		if (!mapped(addr, len)) return -EFAULT;
+		memcpy((void *)addr, src, len);
+		return 0;
+	}
+	return -EFAULT;
+}
+
+/* ---- sharing memslot memory (VKVM_OP_CB_SHARE) ---- */
+
+struct vma {
+	uint64_t start, end, off, dev, ino;
+	char perms[5];
+};
+
+/* The mappings of /proc/self/maps that intersect [lo, hi). Returns the count, or -errno. */
+static int vmas_in(uint64_t lo, uint64_t hi, struct vma *out, int max)
+{
+	int fd = real_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -errno;
+	size_t cap = 1 << 16, len = 0;
+	char *b = malloc(cap + 1);
+	if (!b) {
+		real_close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		if (len == cap) {
+			char *nb = realloc(b, 2 * cap + 1);
+			if (!nb) {
+				free(b);
+				real_close(fd);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t n = real_read(fd, b + len, cap - len);
+		if (n < 0 && errno == EINTR) continue;
+		if (n <= 0) break;
+		len += (size_t)n;
+	}
+	real_close(fd);
+	b[len] = 0;
+	int k = 0;
+	for (char *line = b; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl) *nl = 0;
+		unsigned long long s, e, off, ino;
+		unsigned maj, min;
+		char perms[5];
+		if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu", &s, &e, perms, &off, &maj, &min, &ino) == 7 && e > lo && s < hi) {
+			if (k == max) {
+				k = -E2BIG;
+				break;
+			}
+			out[k] = (struct vma){s, e, off, makedev(maj, min), ino, {0}};
+			memcpy(out[k].perms, perms, 5);
+			k++;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	free(b);
+	return k;
+}
+
+static int fd_of_file(uint64_t dev, uint64_t ino)
+{
+	for (int i = 0; i < nmoved; i++)
+		if (moved[i].dev == dev && moved[i].ino == ino) return moved[i].fd;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d) return -1;
+	int found = -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		struct stat st;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d)) continue;
+		if (fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
+			found = fd;
+			break;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static int prot_of(const char *perms)
+{
+	return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
+}
+
+/*
+ * Puts [addr, addr+len) on a memfd in place, or finds the file it already is a shared mapping of.
+ * On success returns the fd (not to be closed by the caller) and sets off, dev and ino.
+ */
+static int share(uint64_t addr, uint64_t len, uint64_t *off, uint64_t *dev, uint64_t *ino)
+{
+	if (!len || (addr | len) & (PAGE - 1) || addr + len < addr) return -EINVAL;
+	struct vma v[256];
+	int n = vmas_in(addr, addr + len, v, 256);
+	if (n < 0) return n;
+	if (n == 0 || v[0].start > addr) return -EFAULT;
+	for (int i = 1; i < n; i++)
+		if (v[i].start != v[i - 1].end) return -EFAULT;
+	if (v[n - 1].end < addr + len) return -EFAULT;
+
+	/* Already a shared file mapping (a memfd the program made, or one we moved): share that file. */
+	int shared = 1;
+	for (int i = 0; i < n; i++)
+		if (v[i].perms[3] != 's' || !v[i].ino || v[i].dev != v[0].dev || v[i].ino != v[0].ino || v[i].off - v[0].off != v[i].start - v[0].start) shared = 0;
+	if (shared) {
+		int fd = fd_of_file(v[0].dev, v[0].ino);
+		if (fd < 0) return -ENOENT;
+		*off = v[0].off + (addr - v[0].start);
+		*dev = v[0].dev;
+		*ino = v[0].ino;
+		return fd;
+	}
+	for (int i = 0; i < n; i++)
+		if (v[i].perms[3] == 's' || v[i].perms[0] != 'r') return -EINVAL;
+
+	/* Private memory: copy what is resident onto a memfd, then map the memfd over it. */
+	int fd = (int)syscall(SYS_memfd_create, "vkvm-guest-memory", MFD_CLOEXEC);
+	if (fd < 0) return -errno;
+	fd = high_fd(fd);
+	if (ftruncate(fd, (off_t)len) < 0) {
+		int e = errno;
+		real_close(fd);
+		return -e;
+	}
+	uint8_t *tmp = real_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (tmp == MAP_FAILED) {
+		int e = errno;
+		real_close(fd);
+		return -e;
+	}
+	unsigned char vec[256];
+	for (uint64_t p = addr; p < addr + len;) {
+		uint64_t chunk = addr + len - p < 256 * PAGE ? addr + len - p : 256 * PAGE;
+		if (mincore((void *)p, chunk, vec) < 0) memset(vec, 1, sizeof vec);
+		for (uint64_t i = 0; i < chunk / PAGE; i++)
+			if (vec[i] & 1) memcpy(tmp + (p - addr) + i * PAGE, (void *)(p + i * PAGE), PAGE);
+		p += chunk;
+	}
+	real_munmap(tmp, len);
+	if (real_mmap((void *)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		int e = errno;
+		real_close(fd);
+		return -e;
+	}
+	for (int i = 0; i < n; i++) {
+		uint64_t s = v[i].start < addr ? addr : v[i].start, e = v[i].end > addr + len ? addr + len : v[i].end;
+		int prot = prot_of(v[i].perms);
+		if (prot != (PROT_READ | PROT_WRITE)) mprotect((void *)s, e - s, prot);
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) return -errno;
+	if (nmoved == capmoved) {
+		capmoved = capmoved ? 2 * capmoved : 16;
+		moved = realloc(moved, capmoved * sizeof *moved);
+		if (!moved) die("out of memory");
+	}
+	moved[nmoved++] = (struct moved){addr, len, fd, st.st_dev, st.st_ino};
+	*off = 0;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return fd;
+}
+
+/* The program unmapped (or mapped over) [addr, addr+len): forget shared ranges there, tell the server. */
+static void forget_shared(uint64_t addr, uint64_t len)
+{
+	int hit = 0;
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < nmoved;) {
+		if (moved[i].addr < addr + len && addr < moved[i].addr + moved[i].len) {
+			real_close(moved[i].fd);
+			moved[i] = moved[--nmoved];
+			hit = 1;
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	if (!hit || proc_pid != getpid()) return;
+	struct vkvm_hdr h = {.op = VKVM_OP_UNMAP, .a = {addr, len}};
+	int s = conn(), fds[VKVM_MAX_FDS_PER_MSG], nfds;
+	if (send_all(s, &h, NULL, 0, -1) < 0 || recv_msg(s, &h, fds, &nfds) < 0) die("server connection");
+	for (int i = 0; i < nfds; i++) real_close(fds[i]);
+}
+
+/* ---- requests ---- */
+
+static void close_kernel(int kfd1);
+
+static void answer(int s, int64_t ret, const void *p, size_t len, int fd, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	struct vkvm_hdr h = {.op = VKVM_OP_DATA, .len = (uint32_t)len, .ret = ret, .a = {a0, a1, a2}};
+	if (send_all(s, &h, p, len, fd) < 0) die("server connection");
+}
+
+/* Makes a process fd for a new kernel file and records it. Called with `lock` held. */
+static int new_fd(int kfd, int memfd, int cloexec_placeholder)
+{
+	int fd = memfd;
+	if (fd < 0) fd = real_open("/dev/null", O_RDWR | (cloexec_placeholder ? O_CLOEXEC : 0));
+	if (fd < 0) return -1;
+	if ((unsigned)fd >= VKVM_FDTAB_ENTRIES || (unsigned)kfd >= VKVM_FDTAB_ENTRIES) {
+		real_close(fd);
+		errno = EMFILE;
+		return -1;
+	}
+	fdtab[fd] = kfd + 1;
+	kref[kfd]++;
+	return fd;
+}
+
+/*
+ * Sends a request and serves the server's callbacks until its reply; applies the reply's
+ * records. Returns the result (>= 0) or -errno; *flags gets the reply flags.
+ */
+static int64_t call(struct vkvm_hdr *req, const void *payload, int sendfd, uint32_t *flags, int newfd_cloexec)
+{
+	int s = conn();
+	if (send_all(s, req, payload, req->len, sendfd) < 0) die("server connection");
+	for (;;) {
+		struct vkvm_hdr h;
+		int fds[VKVM_MAX_FDS_PER_MSG], nfds;
+		if (recv_msg(s, &h, fds, &nfds) < 0) die("server connection");
+		switch (h.op) {
+		case VKVM_OP_CB_READ: {
+			uint64_t len = h.a[1];
+			uint8_t *b = tbuf(len);
+			int r = len > (1u << 30) ? -EFAULT : mem_read(b, h.a[0], len);
+			answer(s, r, b, r ? 0 : len, -1, 0, 0, 0);
+			break;
+		}
+		case VKVM_OP_CB_SHARE: {
+			uint64_t off = 0, dev = 0, ino = 0;
+			pthread_mutex_lock(&lock);
+			int fd = share(h.a[0], h.a[1], &off, &dev, &ino);
+			pthread_mutex_unlock(&lock);
+			answer(s, fd < 0 ? fd : 0, NULL, 0, fd < 0 ? -1 : fd, off, dev, ino);
+			break;
+		}
+		case VKVM_OP_CB_GETFD: {
+			int fd = (int)h.a[0];
+			int ok = fd >= 0 && real_fcntl(fd, F_GETFD) >= 0;
+			answer(s, ok ? 0 : -EBADF, NULL, 0, ok ? fd : -1, 0, 0, 0);
+			break;
+		}
+		case VKVM_OP_REPLY: {
+			int64_t ret = h.ret;
+			*flags = (uint32_t)h.a[0];
+			if (*flags & VKVM_REPLY_CONTENTS) return ret; /* t_buf holds the file's bytes */
+			uint8_t *p = t_buf;
+			size_t left = h.len;
+			int fdi = 0, orphan = -1;
+			while (left >= sizeof(struct vkvm_rec)) {
+				struct vkvm_rec r;
+				memcpy(&r, p, sizeof r);
+				size_t step = sizeof r + ((r.len + 7u) & ~7u);
+				if (step > left) break;
+				if (r.kind == VKVM_REC_WRITE) {
+					mem_write(r.addr, p + sizeof r, r.len);
+				} else if (r.kind == VKVM_REC_NEWFD) {
+					int memfd = (r.flags & VKVM_NEWFD_RUN_AREA) && fdi < nfds ? fds[fdi++] : -1;
+					pthread_mutex_lock(&lock);
+					int fd = new_fd(r.kfd, memfd, newfd_cloexec);
+					pthread_mutex_unlock(&lock);
+					if (fd < 0) {
+						/* Out of fds: the kernel would have failed with EMFILE before creating. */
+						orphan = r.kfd;
+						ret = -EMFILE;
+					} else if (r.addr == 0) {
+						ret = fd;
+					} else {
+						int32_t v = fd;
+						mem_write(r.addr, &v, sizeof v);
+					}
+				}
+				p += step;
+				left -= step;
+			}
+			for (; fdi < nfds; fdi++) real_close(fds[fdi]);
+			if (orphan >= 0) close_kernel(orphan + 1);
+			return ret;
+		}
+		default:
+			errno = EPROTO;
+			die("unexpected message from the server");
+		}
+	}
+}
+
+static int set_errno(int64_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+/* ---- /dev/kvm ---- */
+
+static int kvm_path(const char *p)
+{
+	if (!p) return 0;
+	if (!strcmp(p, "/dev/kvm")) return 1;
+	return !strncmp(p, "/sys/module/kvm", 15) && strstr(p, "/parameters/") != NULL;
+}
+
+static int kvm_open(const char *path, int flags)
+{
+	size_t n = strlen(path) + 1;
+	struct vkvm_hdr h = {.op = VKVM_OP_OPEN, .len = (uint32_t)n, .a = {(uint64_t)(unsigned)flags}};
+	uint32_t fl = 0;
+	int s = conn();
+	(void)s;
+	/* OPEN replies either a new KVM file (a NEWFD record) or the contents of a read-only file. */
+	int64_t r = call(&h, path, -1, &fl, (flags & O_CLOEXEC) != 0);
+	if (r >= 0 && (fl & VKVM_REPLY_CONTENTS)) {
+		/* t_buf still holds the reply payload: the file's bytes. */
+		int fd = (int)syscall(SYS_memfd_create, "vkvm-param", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+		if (fd < 0) return -1;
+		size_t len = (size_t)r, done = 0;
+		while (done < len) {
+			ssize_t w = real_write(fd, t_buf + done, len - done);
+			if (w <= 0) break;
+			done += (size_t)w;
+		}
+		lseek(fd, 0, SEEK_SET);
+		return fd;
+	}
+	return set_errno(r);
+}
+
+static int do_open(const char *path, int flags, mode_t mode)
+{
+	R();
+	if (sock_path && kvm_path(path)) return kvm_open(path, flags);
+	return real_open(path, flags, mode);
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & (O_CREAT | __O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return do_open(path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+
+EXPORT int __open_2(const char *path, int flags)
+{
+	return do_open(path, flags, 0);
+}
+
+EXPORT int __open64_2(const char *path, int flags) __attribute__((alias("__open_2")));
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & (O_CREAT | __O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	R();
+	if (sock_path && path[0] == '/' && kvm_path(path)) return kvm_open(path, flags);
+	return real_openat(dirfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	return openat(dirfd, path, flags);
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags) __attribute__((alias("__openat_2")));
+
+EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	va_start(ap, request);
+	void *argp = va_arg(ap, void *);
+	va_end(ap);
+	R();
+	int kfd = owned(fd);
+	if (kfd < 0) return real_ioctl(fd, request, argp);
+	uint64_t arg = (uint64_t)(uintptr_t)argp;
+	uint32_t size = _IOC_SIZE(request);
+	uint32_t plen = 0;
+	uint8_t *pre = NULL;
+	if (_IOC_DIR(request) != _IOC_NONE && size && arg) {
+		/* The struct the request names, sent along so most ioctls need no callback. */
+		pre = malloc(size);
+		if (pre && mem_read(pre, arg, size) == 0) plen = size;
+	}
+	for (;;) {
+		struct vkvm_hdr h = {.op = VKVM_OP_IOCTL, .len = plen, .a = {(uint64_t)kfd, (uint32_t)request, arg}};
+		uint32_t fl = 0;
+		int64_t r = call(&h, pre, -1, &fl, 1);
+		if (fl & VKVM_REPLY_RETRY) continue;
+		free(pre);
+		return set_errno(r);
+	}
+}
+
+/* ---- fd lifetime ---- */
+
+/* Forgets process fd `fd` (already closed); tells the server when it was the last for its file. Lock held. */
+static int release(int fd)
+{
+	int kfd = owned(fd);
+	if (kfd < 0) return 0;
+	fdtab[fd] = 0;
+	if (--kref[kfd]) return 0;
+	return kfd + 1;
+}
+
+static void close_kernel(int kfd1)
+{
+	if (!kfd1) return;
+	struct vkvm_hdr h = {.op = VKVM_OP_CLOSE, .a = {(uint64_t)(kfd1 - 1)}};
+	uint32_t fl;
+	call(&h, NULL, -1, &fl, 0);
+}
+
+EXPORT int close(int fd)
+{
+	R();
+	if (owned(fd) < 0) return real_close(fd);
+	pthread_mutex_lock(&lock);
+	int r = real_close(fd);
+	int k = r == 0 ? release(fd) : 0;
+	pthread_mutex_unlock(&lock);
+	close_kernel(k);
+	return r;
+}
+
+/* After a successful dup of `old` to `nfd` (which was closed first if open). */
+static void dup_done(int old, int nfd, int replaced_kfd1)
+{
+	(void)replaced_kfd1;
+	int kfd = owned(old);
+	if (kfd < 0 || (unsigned)nfd >= VKVM_FDTAB_ENTRIES) return;
+	fdtab[nfd] = kfd + 1;
+	kref[kfd]++;
+}
+
+EXPORT int dup(int old)
+{
+	R();
+	if (owned(old) < 0) return real_dup(old);
+	pthread_mutex_lock(&lock);
+	int r = real_dup(old);
+	if (r >= 0) dup_done(old, r, 0);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+static int dup23(int old, int nfd, int flags, int three)
+{
+	if (!fdtab || (owned(old) < 0 && owned(nfd) < 0)) return three ? real_dup3(old, nfd, flags) : real_dup2(old, nfd);
+	pthread_mutex_lock(&lock);
+	int r = three ? real_dup3(old, nfd, flags) : real_dup2(old, nfd);
+	int k = 0;
+	if (r >= 0 && old != nfd) {
+		k = release(nfd);
+		dup_done(old, nfd, k);
+	}
+	pthread_mutex_unlock(&lock);
+	close_kernel(k);
+	return r;
+}
+
+EXPORT int dup2(int old, int nfd)
+{
+	R();
+	return dup23(old, nfd, 0, 0);
+}
+
+EXPORT int dup3(int old, int nfd, int flags)
+{
+	R();
+	return dup23(old, nfd, flags, 1);
+}
+
+static int do_fcntl(int fd, int cmd, void *arg)
+{
+	R();
+	if ((cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) || owned(fd) < 0) return real_fcntl(fd, cmd, arg);
+	pthread_mutex_lock(&lock);
+	int r = real_fcntl(fd, cmd, arg);
+	if (r >= 0) dup_done(fd, r, 0);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_fcntl(fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_fcntl(fd, cmd, arg);
+}
+
+/* KVM's files have no read or write (their fops leave them NULL: EINVAL). */
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	R();
+	if (owned(fd) >= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return real_read(fd, buf, n);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	R();
+	if (owned(fd) >= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return real_write(fd, buf, n);
+}
+
+/* ---- memory ---- */
+
+static int overlaps_moved(uint64_t addr, uint64_t len)
+{
+	for (int i = 0; i < nmoved; i++)
+		if (moved[i].addr < addr + len && addr < moved[i].addr + moved[i].len) return 1;
+	return 0;
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	R();
+	int r = real_munmap(addr, len);
+	if (r == 0 && nmoved && overlaps_moved((uint64_t)(uintptr_t)addr, len)) forget_shared((uint64_t)(uintptr_t)addr, len);
+	return r;
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	R();
+	void *r = real_mmap(addr, len, prot, flags, fd, off);
+	if (r != MAP_FAILED && (flags & MAP_FIXED) && nmoved && overlaps_moved((uint64_t)(uintptr_t)r, len)) forget_shared((uint64_t)(uintptr_t)r, len);
+	return r;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) __attribute__((alias("mmap")));
