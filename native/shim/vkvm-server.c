@@ -210,10 +210,11 @@ static char **vec(const char *buf, int n)
 }
 
 /*
- * Starts `file` (PATH search) with argv/envp given as packed strings; out[0] = pid, out[1] = a
- * pidfd (or -1 where the kernel has none: the caller then polls with a timeout).
+ * Starts `file` (PATH search) with argv/envp given as packed strings and stdio[0..2] as its
+ * stdin/stdout/stderr (-1: this process's own); out[0] = pid, out[1] = a pidfd (or -1 where the
+ * kernel has none: the caller then polls with a timeout).
  */
-EXPORT int vs_spawn(const char *file, const char *argv, int argc, const char *envp, int envc, int32_t *out)
+EXPORT int vs_spawn(const char *file, const char *argv, int argc, const char *envp, int envc, const int32_t *stdio, int32_t *out)
 {
 	char **av = vec(argv, argc), **ev = vec(envp, envc);
 	if (!av || !ev) {
@@ -233,8 +234,10 @@ EXPORT int vs_spawn(const char *file, const char *argv, int argc, const char *en
 	/* The program gets this process's stdin/stdout/stderr even when they are close-on-exec here. */
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	for (int fd = 0; fd < 3; fd++)
-		if (fcntl(fd, F_GETFD) >= 0) posix_spawn_file_actions_adddup2(&fa, fd, fd);
+	for (int fd = 0; fd < 3; fd++) {
+		int from = stdio[fd] >= 0 ? stdio[fd] : fd;
+		if (fcntl(from, F_GETFD) >= 0) posix_spawn_file_actions_adddup2(&fa, from, fd);
+	}
 	pid_t pid;
 	int r = posix_spawnp(&pid, file, &fa, &at, av, ev);
 	posix_spawn_file_actions_destroy(&fa);

@@ -112,13 +112,18 @@ static pid_t parent_pid;        /* set in a forked child until its anchor said s
 static int conns[1024];
 static int nconns;
 
-struct moved {
-	uint64_t addr, len;
+/*
+ * Memory shared with the server: a range of the program's address space that maps one file
+ * contiguously (a memfd the shim moved private memory onto, or the program's own shared file
+ * mapping). `fd` is the shim's own reference to that file.
+ */
+struct region {
+	uint64_t addr, len, off;
 	int fd;
 	uint64_t dev, ino;
 };
-static struct moved *moved;
-static int nmoved, capmoved;
+static struct region *regions;
+static int nregions, capregions;
 
 static __thread int t_conn = -1;
 static __thread unsigned t_gen;
@@ -348,6 +353,8 @@ static int conn(void)
 	return t_conn;
 }
 
+static int64_t call(struct vkvm_hdr *req, const void *payload, int sendfd, uint32_t *flags, int newfd_cloexec);
+
 /* ---- the process's memory, as the kernel's copy_from_user/copy_to_user reach it ---- */
 
 static int mapped(uint64_t addr, size_t len)
@@ -396,6 +403,7 @@ static int mem_write(uint64_t addr, const void *src, size_t len)
 struct vma {
 	uint64_t start, end, off, dev, ino;
 	char perms[5];
+	int special; /* [heap], [stack], [vdso]...: never moved beyond the range asked */
 };
 
 /* The mappings of /proc/self/maps that intersect [lo, hi). Returns the count, or -errno. */
@@ -434,12 +442,13 @@ static int vmas_in(uint64_t lo, uint64_t hi, struct vma *out, int max)
 		unsigned long long s, e, off, ino;
 		unsigned maj, min;
 		char perms[5];
-		if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu", &s, &e, perms, &off, &maj, &min, &ino) == 7 && e > lo && s < hi) {
+		int at = 0;
+		if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &s, &e, perms, &off, &maj, &min, &ino, &at) == 7 && e > lo && s < hi) {
 			if (k == max) {
 				k = -E2BIG;
 				break;
 			}
-			out[k] = (struct vma){s, e, off, makedev(maj, min), ino, {0}};
+			out[k] = (struct vma){s, e, off, makedev(maj, min), ino, {0}, line[at] == '['};
 			memcpy(out[k].perms, perms, 5);
 			k++;
 		}
@@ -449,10 +458,9 @@ static int vmas_in(uint64_t lo, uint64_t hi, struct vma *out, int max)
 	return k;
 }
 
+/* A new reference (high, close-on-exec) to an fd of this process open on (dev, ino). */
 static int fd_of_file(uint64_t dev, uint64_t ino)
 {
-	for (int i = 0; i < nmoved; i++)
-		if (moved[i].dev == dev && moved[i].ino == ino) return moved[i].fd;
 	DIR *d = opendir("/proc/self/fd");
 	if (!d) return -1;
 	int found = -1;
@@ -462,7 +470,7 @@ static int fd_of_file(uint64_t dev, uint64_t ino)
 		struct stat st;
 		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d)) continue;
 		if (fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
-			found = fd;
+			found = real_fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
 			break;
 		}
 	}
@@ -475,104 +483,158 @@ static int prot_of(const char *perms)
 	return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
 }
 
-/*
- * Puts [addr, addr+len) on a memfd in place, or finds the file it already is a shared mapping of.
- * On success returns the fd (not to be closed by the caller) and sets off, dev and ino.
- */
-static int share(uint64_t addr, uint64_t len, uint64_t *off, uint64_t *dev, uint64_t *ino)
+static struct region *add_region(struct region r)
 {
-	if (!len || (addr | len) & (PAGE - 1) || addr + len < addr) return -EINVAL;
-	struct vma v[256];
-	int n = vmas_in(addr, addr + len, v, 256);
-	if (n < 0) return n;
-	if (n == 0 || v[0].start > addr) return -EFAULT;
-	for (int i = 1; i < n; i++)
-		if (v[i].start != v[i - 1].end) return -EFAULT;
-	if (v[n - 1].end < addr + len) return -EFAULT;
+	if (nregions == capregions) {
+		capregions = capregions ? 2 * capregions : 16;
+		regions = realloc(regions, (size_t)capregions * sizeof *regions);
+		if (!regions) die("out of memory");
+	}
+	regions[nregions] = r;
+	return &regions[nregions++];
+}
 
-	/* Already a shared file mapping (a memfd the program made, or one we moved): share that file. */
-	int shared = 1;
-	for (int i = 0; i < n; i++)
-		if (v[i].perms[3] != 's' || !v[i].ino || v[i].dev != v[0].dev || v[i].ino != v[0].ino || v[i].off - v[0].off != v[i].start - v[0].start) shared = 0;
-	if (shared) {
-		int fd = fd_of_file(v[0].dev, v[0].ino);
-		if (fd < 0) return -ENOENT;
-		*off = v[0].off + (addr - v[0].start);
-		*dev = v[0].dev;
-		*ino = v[0].ino;
-		return fd;
-	}
-	for (int i = 0; i < n; i++)
-		if (v[i].perms[3] == 's' || v[i].perms[0] != 'r') return -EINVAL;
-
-	/* Private memory: copy what is resident onto a memfd, then map the memfd over it. */
-	int fd = (int)syscall(SYS_memfd_create, "vkvm-guest-memory", MFD_CLOEXEC);
-	if (fd < 0) return -errno;
-	fd = high_fd(fd);
-	if (ftruncate(fd, (off_t)len) < 0) {
-		int e = errno;
-		real_close(fd);
-		return -e;
-	}
-	uint8_t *tmp = real_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (tmp == MAP_FAILED) {
-		int e = errno;
-		real_close(fd);
-		return -e;
-	}
+/* Copies the resident pages of [addr, addr+len) to `dst` (pages never touched are zero anyway). */
+static void copy_resident(uint8_t *dst, uint64_t addr, uint64_t len)
+{
 	unsigned char vec[256];
 	for (uint64_t p = addr; p < addr + len;) {
 		uint64_t chunk = addr + len - p < 256 * PAGE ? addr + len - p : 256 * PAGE;
 		if (mincore((void *)p, chunk, vec) < 0) memset(vec, 1, sizeof vec);
 		for (uint64_t i = 0; i < chunk / PAGE; i++)
-			if (vec[i] & 1) memcpy(tmp + (p - addr) + i * PAGE, (void *)(p + i * PAGE), PAGE);
+			if (vec[i] & 1) memcpy(dst + (p - addr) + i * PAGE, (void *)(p + i * PAGE), PAGE);
 		p += chunk;
 	}
-	real_munmap(tmp, len);
-	if (real_mmap((void *)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
-		int e = errno;
+}
+
+/*
+ * Makes [addr, addr+len) shared memory: returns the region holding it, after putting private
+ * memory on a memfd in place (the whole mapping it belongs to, so later memslots in the same
+ * mapping find it shared already), or finding the file a shared mapping maps. Lock held.
+ */
+static struct region *share(uint64_t addr, uint64_t len, int *err)
+{
+	*err = 0;
+	if (!len || (addr | len) & (PAGE - 1) || addr + len < addr) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	for (int i = 0; i < nregions; i++)
+		if (regions[i].addr <= addr && addr + len <= regions[i].addr + regions[i].len) return &regions[i];
+
+	struct vma v[256];
+	int n = vmas_in(addr, addr + len, v, 256);
+	if (n < 0) {
+		*err = n;
+		return NULL;
+	}
+	*err = -EFAULT; /* a hole in the range */
+	if (n == 0 || v[0].start > addr || v[n - 1].end < addr + len) return NULL;
+	for (int i = 1; i < n; i++)
+		if (v[i].start != v[i - 1].end) return NULL;
+	*err = 0;
+
+	/* Already a shared file mapping (e.g. a memfd the program made): share that file. */
+	int shared = 1;
+	for (int i = 0; i < n; i++)
+		if (v[i].perms[3] != 's' || !v[i].ino || v[i].dev != v[0].dev || v[i].ino != v[0].ino || v[i].off - v[0].off != v[i].start - v[0].start) shared = 0;
+	if (shared) {
+		int fd = fd_of_file(v[0].dev, v[0].ino);
+		if (fd < 0) {
+			*err = -ENOENT;
+			return NULL;
+		}
+		/* Forget older regions of this range (the program replaced that memory). */
+		for (int i = 0; i < nregions;) {
+			struct region *r = &regions[i];
+			if (r->addr < v[n - 1].end && v[0].start < r->addr + r->len) {
+				real_close(r->fd);
+				*r = regions[--nregions];
+			} else {
+				i++;
+			}
+		}
+		return add_region((struct region){v[0].start, v[n - 1].end - v[0].start, v[0].off, fd, v[0].dev, v[0].ino});
+	}
+	for (int i = 0; i < n; i++)
+		if (v[i].perms[3] == 's' || v[i].perms[0] != 'r') {
+			*err = -EINVAL;
+			return NULL;
+		}
+
+	/* Private memory: the whole mapping (or just the range, for [heap]/[stack]) moves onto a memfd. */
+	uint64_t lo = v[0].start, hi = v[n - 1].end;
+	for (int i = 0; i < n; i++)
+		if (v[i].special) lo = addr, hi = addr + len;
+	for (int i = 0; i < nregions; i++) /* never over a region: it is shared already */
+		if (regions[i].addr < hi && lo < regions[i].addr + regions[i].len) lo = addr, hi = addr + len;
+	uint64_t size = hi - lo;
+	int fd = (int)syscall(SYS_memfd_create, "vkvm-guest-memory", MFD_CLOEXEC);
+	if (fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	fd = high_fd(fd);
+	uint8_t *tmp = MAP_FAILED;
+	if (ftruncate(fd, (off_t)size) < 0 || (tmp = real_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0)) == MAP_FAILED) {
+		*err = -errno;
 		real_close(fd);
-		return -e;
+		return NULL;
+	}
+	copy_resident(tmp, lo, size);
+	real_munmap(tmp, size);
+	if (real_mmap((void *)lo, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
+		*err = -errno;
+		real_close(fd);
+		return NULL;
 	}
 	for (int i = 0; i < n; i++) {
-		uint64_t s = v[i].start < addr ? addr : v[i].start, e = v[i].end > addr + len ? addr + len : v[i].end;
+		uint64_t s = v[i].start < lo ? lo : v[i].start, e = v[i].end > hi ? hi : v[i].end;
 		int prot = prot_of(v[i].perms);
 		if (prot != (PROT_READ | PROT_WRITE)) mprotect((void *)s, e - s, prot);
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0) return -errno;
-	if (nmoved == capmoved) {
-		capmoved = capmoved ? 2 * capmoved : 16;
-		moved = realloc(moved, capmoved * sizeof *moved);
-		if (!moved) die("out of memory");
+	if (fstat(fd, &st) < 0) {
+		*err = -errno;
+		return NULL;
 	}
-	moved[nmoved++] = (struct moved){addr, len, fd, st.st_dev, st.st_ino};
-	*off = 0;
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	return fd;
+	return add_region((struct region){lo, size, 0, fd, st.st_dev, st.st_ino});
 }
 
-/* The program unmapped (or mapped over) [addr, addr+len): forget shared ranges there, tell the server. */
+/*
+ * The program unmapped (or mapped over) [addr, addr+len): regions there shrink or split (they
+ * keep their file), and the server drops its mappings of the range.
+ */
 static void forget_shared(uint64_t addr, uint64_t len)
 {
 	int hit = 0;
+	uint64_t end = addr + len;
 	pthread_mutex_lock(&lock);
-	for (int i = 0; i < nmoved;) {
-		if (moved[i].addr < addr + len && addr < moved[i].addr + moved[i].len) {
-			real_close(moved[i].fd);
-			moved[i] = moved[--nmoved];
-			hit = 1;
-		} else {
+	for (int i = 0; i < nregions;) {
+		struct region r = regions[i];
+		if (!(r.addr < end && addr < r.addr + r.len)) {
 			i++;
+			continue;
 		}
+		hit = 1;
+		regions[i] = regions[--nregions];
+		int keep = 0;
+		if (r.addr < addr) {
+			add_region((struct region){r.addr, addr - r.addr, r.off, r.fd, r.dev, r.ino});
+			keep = 1;
+		}
+		if (r.addr + r.len > end) {
+			int fd = keep ? real_fcntl(r.fd, F_DUPFD_CLOEXEC, HIGH_FD) : r.fd;
+			add_region((struct region){end, r.addr + r.len - end, r.off + (end - r.addr), fd, r.dev, r.ino});
+			keep = 1;
+		}
+		if (!keep) real_close(r.fd);
 	}
 	pthread_mutex_unlock(&lock);
 	if (!hit || proc_pid != getpid()) return;
 	struct vkvm_hdr h = {.op = VKVM_OP_UNMAP, .a = {addr, len}};
-	int s = conn(), fds[VKVM_MAX_FDS_PER_MSG], nfds;
-	if (send_all(s, &h, NULL, 0, -1) < 0 || recv_msg(s, &h, fds, &nfds) < 0) die("server connection");
-	for (int i = 0; i < nfds; i++) real_close(fds[i]);
+	uint32_t fl;
+	call(&h, NULL, -1, &fl, 0);
 }
 
 /* ---- requests ---- */
@@ -622,11 +684,14 @@ static int64_t call(struct vkvm_hdr *req, const void *payload, int sendfd, uint3
 			break;
 		}
 		case VKVM_OP_CB_SHARE: {
-			uint64_t off = 0, dev = 0, ino = 0;
+			int err;
 			pthread_mutex_lock(&lock);
-			int fd = share(h.a[0], h.a[1], &off, &dev, &ino);
+			struct region *r = share(h.a[0], h.a[1], &err);
+			struct region c = r ? *r : (struct region){0};
 			pthread_mutex_unlock(&lock);
-			answer(s, fd < 0 ? fd : 0, NULL, 0, fd < 0 ? -1 : fd, off, dev, ino);
+			uint64_t id[2] = {c.dev, c.ino};
+			if (r) answer(s, 0, id, sizeof id, c.fd, c.addr, c.len, c.off);
+			else answer(s, err, NULL, 0, -1, 0, 0, 0);
 			break;
 		}
 		case VKVM_OP_CB_GETFD: {
@@ -933,10 +998,10 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 /* ---- memory ---- */
 
-static int overlaps_moved(uint64_t addr, uint64_t len)
+static int overlaps_shared(uint64_t addr, uint64_t len)
 {
-	for (int i = 0; i < nmoved; i++)
-		if (moved[i].addr < addr + len && addr < moved[i].addr + moved[i].len) return 1;
+	for (int i = 0; i < nregions; i++)
+		if (regions[i].addr < addr + len && addr < regions[i].addr + regions[i].len) return 1;
 	return 0;
 }
 
@@ -944,7 +1009,7 @@ EXPORT int munmap(void *addr, size_t len)
 {
 	R();
 	int r = real_munmap(addr, len);
-	if (r == 0 && nmoved && overlaps_moved((uint64_t)(uintptr_t)addr, len)) forget_shared((uint64_t)(uintptr_t)addr, len);
+	if (r == 0 && nregions && overlaps_shared((uint64_t)(uintptr_t)addr, len)) forget_shared((uint64_t)(uintptr_t)addr, len);
 	return r;
 }
 
@@ -952,7 +1017,7 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 {
 	R();
 	void *r = real_mmap(addr, len, prot, flags, fd, off);
-	if (r != MAP_FAILED && (flags & MAP_FIXED) && nmoved && overlaps_moved((uint64_t)(uintptr_t)r, len)) forget_shared((uint64_t)(uintptr_t)r, len);
+	if (r != MAP_FAILED && (flags & MAP_FIXED) && nregions && overlaps_shared((uint64_t)(uintptr_t)r, len)) forget_shared((uint64_t)(uintptr_t)r, len);
 	return r;
 }
 

@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSyn
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Arch } from '../uapi/index.js';
-import { shimLibrary, shimUnavailableReason } from '../server/build.js';
+import { serverLibrary, shimLibrary, shimUnavailableReason } from '../server/build.js';
 import { serverNative } from '../server/native.js';
 import { ShimServer } from '../server/server.js';
 import { parseArch, parseNumber } from './args.js';
@@ -25,6 +25,10 @@ program's KVM calls to this process). Exits with the program's status (128+N if 
   --no-jit              interpret guest code only (no block JIT)
   --slice N             instructions per KVM_RUN time slice (default 2000000)
   --trace               print every forwarded call (stderr)
+  --timeout S           kill the program (SIGKILL) after S seconds and exit 124; a guest that
+                        never exits keeps KVM_RUN running, as on Linux
+  --prepare             only build the shim and server libraries (for --arch, else every arch
+                        with a compiler) and print their paths (npm run build:shim)
 
 Needs a C compiler (the shim is built from the package's C sources on first use; the
 cross compiler aarch64-linux-gnu-gcc for arm64 programs) and the optional dependency koffi.
@@ -34,13 +38,16 @@ cross compiler aarch64-linux-gnu-gcc for arm64 programs) and the optional depend
 const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 
 export function cmdExec(argv: readonly string[], io: CliIo): number {
-  const dash = argv.indexOf('--');
-  const opts = dash >= 0 ? argv.slice(0, dash) : [];
-  const cmd = dash >= 0 ? argv.slice(dash + 1) : [...argv];
+  // Options come first; `--` or the first word that is not an option starts the command.
+  let start = 0;
+  while (start < argv.length && argv[start]!.startsWith('-') && argv[start] !== '--') start += ['--arch', '--slice', '--timeout'].includes(argv[start]!) ? 2 : 1;
+  const opts = argv.slice(0, start);
+  const cmd = argv.slice(argv[start] === '--' ? start + 1 : start);
   let arch: Arch | undefined;
   let jit = true;
   let trace = false;
   let slice: number | undefined;
+  let timeout: number | undefined;
   for (let i = 0; i < opts.length; i++) {
     const o = opts[i]!;
     if (o === '--help' || o === '-h') {
@@ -51,11 +58,9 @@ export function cmdExec(argv: readonly string[], io: CliIo): number {
     else if (o === '--no-jit') jit = false;
     else if (o === '--trace') trace = true;
     else if (o === '--slice') slice = parseNumber('--slice', need(opts, ++i, o));
+    else if (o === '--timeout') timeout = parseNumber('--timeout', need(opts, ++i, o));
+    else if (o === '--prepare') return prepare(io, arch);
     else throw new CliError(`exec: unknown option '${o}'\n\n${EXEC_USAGE}`);
-  }
-  if (dash < 0 && (cmd[0] === '--help' || cmd[0] === '-h')) {
-    io.stdout(EXEC_USAGE);
-    return EXIT.OK;
   }
   if (!cmd.length) throw new CliError('exec: no program given\n\n' + EXEC_USAGE);
   if (slice !== undefined && slice < 1) throw new CliError('--slice must be at least 1');
@@ -96,25 +101,60 @@ export function cmdExec(argv: readonly string[], io: CliIo): number {
       file = path;
       args = cmd;
     }
-    const child = nat.spawn(file, args, env);
+    const child = nat.spawn(file, args, env, io.programStdio);
     if (typeof child === 'number') throw new CliError(`exec: cannot start ${program}: errno ${-child}`, 127);
     let status: number | undefined;
-    server.serve(child.pidfd, () => {
-      if (child.pidfd >= 0) return false;
-      const w = nat.wait(child.pid, false);
-      if (typeof w !== 'number' && w.done) status = w.status;
-      return status !== undefined;
-    });
+    let killed = false;
+    const deadline = timeout !== undefined ? Date.now() + timeout * 1000 : Infinity;
+    server.serve(
+      child.pidfd,
+      () => {
+        if (Date.now() >= deadline && !killed) {
+          nat.kill(child.pid, 9);
+          killed = true;
+        }
+        if (child.pidfd >= 0) return false;
+        const w = nat.wait(child.pid, false);
+        if (typeof w !== 'number' && w.done) status = w.status;
+        return status !== undefined;
+      },
+      timeout !== undefined || child.pidfd < 0 ? 100 : -1,
+    );
     if (status === undefined) {
       const w = nat.wait(child.pid, true);
       status = typeof w === 'number' ? 0x7f : w.status;
     }
     if (child.pidfd >= 0) nat.close(child.pidfd);
+    if (killed) {
+      io.stderr(`vkvm: exec: ${program} killed after ${timeout} s (--timeout)\n`);
+      return 124;
+    }
     return (status & 0x7f) === 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
   } finally {
     server.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Builds the libraries ahead of time. */
+function prepare(io: CliIo, arch: Arch | undefined): number {
+  const arches: Arch[] = arch ? [arch] : ['x86_64', 'arm64'];
+  try {
+    io.stdout(`server helper: ${serverLibrary()}\n`);
+    for (const a of arches) {
+      const why = shimUnavailableReason(a);
+      if (why) {
+        if (arch) throw new CliError(`exec: ${why}`, EXIT.BACKEND);
+        io.stdout(`${a} shim: skipped (${why})\n`);
+      } else {
+        io.stdout(`${a} shim: ${shimLibrary(a)}\n`);
+      }
+    }
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`exec: ${(e as Error).message}`, EXIT.BACKEND);
+  }
+  return EXIT.OK;
 }
 
 function need(a: readonly string[], i: number, o: string): string {

@@ -30,7 +30,8 @@ export interface ServerNative {
   /** [st_dev, st_ino, st_size], or -errno. */
   fstat(fd: number): readonly [bigint, bigint, bigint] | number;
   close(fd: number): number;
-  spawn(file: string, argv: readonly string[], env: readonly string[]): { pid: number; pidfd: number } | number;
+  /** `stdio`: fds for the program's fds 0-2 (-1: this process's own). */
+  spawn(file: string, argv: readonly string[], env: readonly string[], stdio?: readonly number[]): { pid: number; pidfd: number } | number;
   /** 1 and the raw wait status, 0 while running, or -errno. */
   wait(pid: number, block: boolean): { done: boolean; status: number } | number;
   kill(pid: number, sig: number): number;
@@ -61,7 +62,7 @@ export function serverNative(): ServerNative {
   const memfd = f('int vs_memfd(const char *name, uint64_t len)');
   const fstat = f('int vs_fstat(int fd, uint64_t *out)');
   const close = f('int vs_close(int fd)');
-  const spawn = f('int vs_spawn(const char *file, const char *argv, int argc, const char *envp, int envc, int32_t *out)');
+  const spawn = f('int vs_spawn(const char *file, const char *argv, int argc, const char *envp, int envc, int32_t *stdio, int32_t *out)');
   const wait = f('int vs_wait(int pid, int hang, int32_t *status)');
   const kill = f('int vs_kill(int pid, int sig)');
   const pack = (v: readonly string[]) => Buffer.concat(v.map((s) => Buffer.from(s + '\0')));
@@ -87,8 +88,8 @@ export function serverNative(): ServerNative {
       return r < 0 ? r : ([stat[0]!, stat[1]!, stat[2]!] as const);
     },
     close: (fd) => close(fd) as number,
-    spawn(file, argv, env) {
-      const r = spawn(file, pack(argv), argv.length, pack(env), env.length, out) as number;
+    spawn(file, argv, env, stdio = [-1, -1, -1]) {
+      const r = spawn(file, pack(argv), argv.length, pack(env), env.length, Int32Array.from(stdio), out) as number;
       return r < 0 ? r : { pid: out[0]!, pidfd: out[1]! };
     },
     wait(pid, block) {

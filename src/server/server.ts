@@ -70,16 +70,19 @@ interface Temp {
   mapping: Mapping | undefined;
 }
 
-/** A memfd range mapped at the program's address. */
-interface SharedMap {
-  readonly hva: number;
+/**
+ * Program memory that maps one file contiguously (as the shim reported it), mapped here at the
+ * program's addresses in chunks of up to MAX_CHUNK bytes, each chunk when first needed.
+ */
+interface Region {
+  readonly start: number;
   readonly len: number;
-  readonly addr: bigint;
+  /** File offset of `start`. */
+  readonly off: number;
   readonly fd: number;
   readonly dev: bigint;
   readonly ino: bigint;
-  readonly off: number;
-  readonly mapping: Mapping;
+  readonly chunks: Map<number, { readonly addr: bigint; readonly len: number; readonly mapping: Mapping }>;
 }
 
 /** fd members of ioctl structs: `in` ones are translated from process to kernel numbers, `out` ones back. */
@@ -105,7 +108,7 @@ export class ShimServer {
   private readonly known = new Set<KFile>();
   /** vCPU mmap area (its buffer) -> the memfd behind it, until the shim has it. */
   private readonly runAreaFd = new Map<ArrayBufferLike, number>();
-  private readonly shared: SharedMap[] = [];
+  private readonly regions: Region[] = [];
   private temps: Temp[] = [];
   /** The connection whose request is being served (callbacks go there). */
   private cur: Conn | undefined;
@@ -141,10 +144,10 @@ export class ShimServer {
   }
 
   /**
-   * Serves until `until()` says to stop (checked at least every `pollMs`), or until `stopFd`
-   * becomes readable (a pidfd: the program ended).
+   * Serves until `stopFd` becomes readable (a pidfd: the program ended) or `until()` says to
+   * stop; `until` runs after every wake-up and at least every `pollMs` (-1: only on wake-ups).
    */
-  serve(stopFd: number, until: () => boolean, pollMs = 100): void {
+  serve(stopFd: number, until: () => boolean, pollMs = -1): void {
     for (;;) {
       const n = this.conns.size + 2;
       if (this.pollFds.length < n) {
@@ -155,7 +158,7 @@ export class ShimServer {
       this.pollFds[1] = stopFd;
       let i = 2;
       for (const fd of this.conns.keys()) this.pollFds[i++] = fd;
-      const r = this.nat.poll(this.pollFds, n, stopFd >= 0 ? -1 : pollMs, this.pollRev);
+      const r = this.nat.poll(this.pollFds, n, pollMs, this.pollRev);
       if (r < 0) throw new KvmError(-r, 'poll');
       if (stopFd >= 0 && this.pollRev[1]! & READABLE) return;
       if (until()) return;
@@ -420,6 +423,9 @@ export class ShimServer {
   private fetch(hva: number, len: number): void {
     const c = this.cur;
     if (!c || len > MAX_FETCH || hva + len > TASK_SIZE_MAX) return;
+    // Shared memory: map the chunk instead of copying.
+    const g = this.regions.find((x) => x.start <= hva && hva < x.start + x.len);
+    if (g) return this.mapChunks(g, hva, Math.min(hva + len, g.start + g.len));
     let lo = Math.floor(hva / PAGE_SIZE) * PAGE_SIZE;
     let hi = Math.ceil((hva + len) / PAGE_SIZE) * PAGE_SIZE;
     // This request's copies that overlap (or touch) the range merge into one mapping.
@@ -496,7 +502,7 @@ export class ShimServer {
     this.temps = [];
   }
 
-  /** A memslot names [userspace_addr, +memory_size): have the shim put it on a memfd and map that here. */
+  /** A memslot names [userspace_addr, +memory_size): its memory must be the program's, shared. */
   private shareRegion(def: IoctlDef, arg: number): void {
     const st = abiStruct(def);
     let bytes: Uint8Array;
@@ -511,80 +517,81 @@ export class ShimServer {
     if (size === 0n || size % BigInt(PAGE_SIZE) !== 0n || uaddr % BigInt(PAGE_SIZE) !== 0n || uaddr + size > BigInt(TASK_SIZE_MAX)) return;
     const addr = Number(uaddr);
     const len = Number(size);
-    if (this.coveredByShared(addr, len)) return this.confirmShared(addr, len);
+    // Regions stay exact: the shim reports every munmap and MAP_FIXED over them.
+    const known = this.regions.find((g) => g.start <= addr && addr + len <= g.start + g.len);
+    if (known) return this.mapChunks(known, addr, addr + len);
     this.requestShare(addr, len);
   }
 
-  private coveredByShared(addr: number, len: number): boolean {
-    let at = addr;
-    for (const s of [...this.shared].sort((x, y) => x.hva - y.hva)) {
-      if (s.hva <= at && at < s.hva + s.len) at = s.hva + s.len;
-      if (at >= addr + len) return true;
+  /** Asks the shim to make [addr, addr+len) shared memory, and maps the region it reports. */
+  private requestShare(addr: number, len: number): Region | undefined {
+    const c = this.cur!;
+    if (!this.send(c, OP.CB_SHARE, 0, [addr, len], null, -1)) return undefined;
+    const d = this.awaitData(c);
+    if (!d) return undefined;
+    const fd = d.fds[0];
+    if (d.ret < 0 || fd === undefined || d.payload.length < 16) {
+      for (const f of d.fds) this.nat.close(f);
+      this.log(`share 0x${addr.toString(16)}+0x${len.toString(16)}: ${errnoName(-d.ret)} (the kernel reaches it through copies)`);
+      return undefined;
     }
-    return false;
+    const [start, rlen, off] = d.a.map(Number) as [number, number, number];
+    const pv = new DataView(d.payload.buffer, d.payload.byteOffset, 16);
+    const dev = pv.getBigUint64(0, true);
+    const ino = pv.getBigUint64(8, true);
+    let g = this.regions.find((x) => x.dev === dev && x.ino === ino && x.start === start && x.len === rlen && x.off === off);
+    if (g) {
+      this.nat.close(fd);
+    } else {
+      this.unmapShared(start, rlen, false);
+      g = { start, len: rlen, off, fd, dev, ino, chunks: new Map() };
+      this.regions.push(g);
+      this.log(`share 0x${start.toString(16)}+0x${rlen.toString(16)} (inode ${ino}, offset 0x${off.toString(16)})`);
+    }
+    this.mapChunks(g, addr, addr + len);
+    return g;
+  }
+
+  /** Maps the chunks of region `g` that cover [lo, hi) into the kernel's space. */
+  private mapChunks(g: Region, lo: number, hi: number): void {
+    const first = Math.floor((Math.max(lo, g.start) - g.start) / MAX_CHUNK);
+    const last = Math.floor((Math.min(hi, g.start + g.len) - 1 - g.start) / MAX_CHUNK);
+    for (let k = first; k <= last; k++) {
+      if (g.chunks.has(k)) continue;
+      const at = g.start + k * MAX_CHUNK;
+      const n = Math.min(MAX_CHUNK, g.start + g.len - at);
+      const m = this.nat.mmap(g.fd, n, g.off + k * MAX_CHUNK);
+      if (typeof m === 'number') {
+        this.log(`share: mmap failed (${errnoName(-m)})`);
+        return;
+      }
+      g.chunks.set(k, { addr: m.addr, len: n, mapping: this.kernel.space.mapAt(at, m.bytes) });
+    }
   }
 
   /**
-   * The range is mapped here already; the shim still checks the program did not replace the
-   * memory behind our back (it reports the file, which must be the same).
+   * The program unmapped [addr, addr+len) (or, `program` false, the shim replaced it): mappings
+   * there go; what a region keeps outside the range stays mapped, from the same file.
    */
-  private confirmShared(addr: number, len: number): void {
-    this.requestShare(addr, len);
-  }
-
-  private requestShare(addr: number, len: number): void {
-    const c = this.cur!;
-    if (!this.send(c, OP.CB_SHARE, 0, [addr, len], null, -1)) return;
-    const d = this.awaitData(c);
-    if (!d) return;
-    const fd = d.fds[0];
-    if (d.ret < 0 || fd === undefined) {
-      for (const f of d.fds) this.nat.close(f);
-      this.log(`share 0x${addr.toString(16)}+0x${len.toString(16)}: ${errnoName(-d.ret)} (guest accesses fetch copies)`);
-      return;
-    }
-    const [off, dev, ino] = d.a as [bigint, bigint, bigint];
-    // Already mapped from the same file at the same offsets: nothing to do.
-    const same = this.shared.filter((s) => s.dev === dev && s.ino === ino && s.hva - addr === s.off - Number(off) && s.hva < addr + len && addr < s.hva + s.len);
-    let at = addr;
-    for (const s of same.sort((x, y) => x.hva - y.hva)) if (s.hva <= at) at = Math.max(at, s.hva + s.len);
-    if (at >= addr + len) {
-      this.nat.close(fd);
-      return;
-    }
-    this.unmapShared(addr, len);
-    for (let o = 0; o < len; o += MAX_CHUNK) {
-      const n = Math.min(MAX_CHUNK, len - o);
-      const m = this.nat.mmap(fd, n, Number(off) + o);
-      if (typeof m === 'number') {
-        this.log(`share: mmap failed (${errnoName(-m)})`);
-        break;
+  private unmapShared(addr: number, len: number, program = true): void {
+    const end = addr + len;
+    for (const g of [...this.regions]) {
+      if (!(g.start < end && addr < g.start + g.len)) continue;
+      this.regions.splice(this.regions.indexOf(g), 1);
+      const was: [number, number][] = [];
+      for (const [k, ch] of g.chunks) {
+        this.kernel.space.unmapHva(ch.mapping.hva);
+        this.nat.munmap(ch.addr, ch.len);
+        was.push([g.start + k * MAX_CHUNK, g.start + k * MAX_CHUNK + ch.len]);
       }
-      const mapping = this.kernel.space.mapAt(addr + o, m.bytes);
-      this.shared.push({ hva: addr + o, len: n, addr: m.addr, fd, dev, ino, off: Number(off) + o, mapping });
-    }
-    this.log(`share 0x${addr.toString(16)}+0x${len.toString(16)} (memfd inode ${ino}, offset 0x${off.toString(16)})`);
-    // Keep `fd` while any mapping of it remains: remainders of a partly replaced range are re-mapped from it.
-  }
-
-  /** Drops shared mappings over [addr, addr+len); parts of them outside the range stay mapped. */
-  private unmapShared(addr: number, len: number): void {
-    for (const s of [...this.shared]) {
-      if (!(s.hva < addr + len && addr < s.hva + s.len)) continue;
-      this.shared.splice(this.shared.indexOf(s), 1);
-      this.kernel.space.unmapHva(s.hva);
-      this.nat.munmap(s.addr, s.len);
-      // Re-map what lies outside the range from the same file.
-      const keep: [number, number][] = [];
-      if (s.hva < addr) keep.push([s.hva, addr - s.hva]);
-      if (s.hva + s.len > addr + len) keep.push([addr + len, s.hva + s.len - (addr + len)]);
-      for (const [h, n] of keep) {
-        const m = this.nat.mmap(s.fd, n, s.off + (h - s.hva));
-        if (typeof m === 'number') continue;
-        const mapping = this.kernel.space.mapAt(h, m.bytes);
-        this.shared.push({ ...s, hva: h, len: n, addr: m.addr, off: s.off + (h - s.hva), mapping });
+      const rest: Region[] = [];
+      if (program && g.start < addr) rest.push({ ...g, len: addr - g.start, chunks: new Map() });
+      if (program && g.start + g.len > end) rest.push({ ...g, start: end, len: g.start + g.len - end, off: g.off + (end - g.start), chunks: new Map() });
+      for (const r of rest) {
+        this.regions.push(r);
+        for (const [lo, hi] of was) if (lo < r.start + r.len && r.start < hi) this.mapChunks(r, lo, hi);
       }
-      if (!this.shared.some((x) => x.fd === s.fd)) this.nat.close(s.fd);
+      if (!this.regions.some((x) => x.fd === g.fd)) this.nat.close(g.fd);
     }
   }
 
