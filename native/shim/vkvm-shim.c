@@ -713,7 +713,8 @@ static int64_t call(struct vkvm_hdr *req, const void *payload, int sendfd, uint3
 				size_t step = sizeof r + ((r.len + 7u) & ~7u);
 				if (step > left) break;
 				if (r.kind == VKVM_REC_WRITE) {
-					mem_write(r.addr, p + sizeof r, r.len);
+					/* copy_to_user into memory the program cannot write: the ioctl fails with EFAULT. */
+					if (mem_write(r.addr, p + sizeof r, r.len) < 0 && ret >= 0) ret = -EFAULT;
 				} else if (r.kind == VKVM_REC_NEWFD) {
 					int memfd = (r.flags & VKVM_NEWFD_RUN_AREA) && fdi < nfds ? fds[fdi++] : -1;
 					pthread_mutex_lock(&lock);

@@ -110,6 +110,8 @@ export class ShimServer {
   private readonly runAreaFd = new Map<ArrayBufferLike, number>();
   private readonly regions: Region[] = [];
   private temps: Temp[] = [];
+  /** The process that created each VM (kvm->mm). */
+  private readonly vmOwner = new WeakMap<object, number>();
   /** The connection whose request is being served (callbacks go there). */
   private cur: Conn | undefined;
   private readonly trace: ((line: string) => void) | undefined;
@@ -309,10 +311,16 @@ export class ShimServer {
       if (fields?.in && c.proc) this.translateFdsIn(def!, argNum, fields.in, c.proc, restore);
     }
     let ret: number;
-    try {
-      ret = this.kernel.ioctl(kfd, request, arg);
-    } catch (e) {
-      ret = -errnoOf(e);
+    const vm = vmOf(this.kernel.file(kfd));
+    if (vm && c.proc && this.vmOwner.get(vm) !== c.proc.pid) {
+      // kvm_vm_ioctl/kvm_vcpu_ioctl/kvm_device_ioctl: only the VM's own mm may use it (a forked child gets EIO).
+      ret = -ERRNO.EIO;
+    } else {
+      try {
+        ret = this.kernel.ioctl(kfd, request, arg);
+      } catch (e) {
+        ret = -errnoOf(e);
+      }
     }
     for (const r of restore) this.kernel.space.user(r.at, r.bytes.length).set(r.bytes);
     const recs: Uint8Array[] = [];
@@ -343,6 +351,7 @@ export class ShimServer {
       if (fd < 0) break;
       const f = this.kernel.file(fd)!;
       this.known.add(f);
+      if (f.kind === 'vm' && this.cur?.proc) this.vmOwner.set(f.vm, this.cur.proc.pid);
       this.krefs.set(fd, 1);
       let flags = 0;
       if (f.kind === 'vcpu') {
@@ -620,6 +629,13 @@ export class ShimServer {
 function abiStruct(def: IoctlDef): { size: number; offsetOf(p: string): number; decode(b: Uint8Array): unknown } {
   const t = def.arg as unknown as { size: number; offsetOf(p: string): number; decode(b: Uint8Array): unknown };
   return t;
+}
+
+/** The VM whose ioctls a file reaches (VM, vCPU and device files; guest_memfd has no ioctls). */
+function vmOf(f: KFile | undefined): object | undefined {
+  if (!f || f.kind === 'system' || f.kind === 'socket' || f.kind === 'guest_memfd') return undefined;
+  if (f.kind === 'vcpu') return f.vcpu.vm;
+  return (f as { vm?: object }).vm;
 }
 
 function distinctKernelFds(table: Int32Array): number[] {
