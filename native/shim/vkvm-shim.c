@@ -23,7 +23,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ioctl.h>
+#include <linux/kvm.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -39,6 +42,7 @@
 #include <unistd.h>
 
 #include "vkvm-proto.h"
+
 
 #define EXPORT __attribute__((visibility("default")))
 #define PAGE 4096ul
@@ -124,6 +128,20 @@ struct region {
 };
 static struct region *regions;
 static int nregions, capregions;
+
+/*
+ * Per vCPU (by kernel fd): what KVM_RUN needs to behave like Linux when a signal arrives. The
+ * server runs the guest; the shim, waiting for the reply, notices the signal and sets
+ * kvm_run.immediate_exit in its own mapping of the vCPU's area, which stops the vCPU within a
+ * few thousand instructions (KVM_RUN then returns EINTR with KVM_EXIT_INTR).
+ */
+struct vcpu_sig {
+	struct kvm_run *run; /* the shim's own mapping of the vCPU's kvm_run */
+	int has_mask;             /* KVM_SET_SIGNAL_MASK was given */
+	sigset_t mask;            /* the signal mask while in KVM_RUN */
+};
+static struct vcpu_sig *vsig;
+static int nvsig;
 
 static __thread int t_conn = -1;
 static __thread unsigned t_gen;
@@ -353,7 +371,8 @@ static int conn(void)
 	return t_conn;
 }
 
-static int64_t call(struct vkvm_hdr *req, const void *payload, int sendfd, uint32_t *flags, int newfd_cloexec);
+static int64_t call_run(struct vkvm_hdr *req, const void *payload, int sendfd, uint32_t *flags, int newfd_cloexec, int run_kfd);
+#define call(req, payload, sendfd, flags, cloexec) call_run(req, payload, sendfd, flags, cloexec, -1)
 
 /* ---- the process's memory, as the kernel's copy_from_user/copy_to_user reach it ---- */
 
@@ -637,6 +656,58 @@ static void forget_shared(uint64_t addr, uint64_t len)
 	call(&h, NULL, -1, &fl, 0);
 }
 
+/* ---- signals during KVM_RUN ---- */
+
+/* The signal state of vCPU `kfd` (grown on demand). Lock held. */
+static struct vcpu_sig *vsig_of(int kfd)
+{
+	if (kfd >= nvsig) {
+		int n = nvsig ? nvsig : 64;
+		while (n <= kfd) n *= 2;
+		struct vcpu_sig *v = realloc(vsig, (size_t)n * sizeof *v);
+		if (!v) die("out of memory");
+		memset(v + nvsig, 0, (size_t)(n - nvsig) * sizeof *v);
+		vsig = v;
+		nvsig = n;
+	}
+	return &vsig[kfd];
+}
+
+/* A signal is pending that KVM_RUN's signal mask (KVM_SET_SIGNAL_MASK) lets through. */
+static int signal_waiting(int kfd)
+{
+	if (kfd >= nvsig || !vsig[kfd].has_mask) return 0;
+	sigset_t pend;
+	if (sigpending(&pend) < 0) return 0;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&pend, sig) == 1 && sigismember(&vsig[kfd].mask, sig) == 0) return 1;
+	return 0;
+}
+
+/* Stops vCPU `kfd` as a signal would: immediate_exit, seen by the server's run loop. */
+static void kick(int kfd, int *kicked)
+{
+	struct kvm_run *run = kfd < nvsig ? vsig[kfd].run : NULL;
+	if (!run || *kicked) return;
+	if (!__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELEASE);
+		*kicked = 1;
+	}
+}
+
+/* Waits for the server's next message while vCPU `kfd` runs, watching for signals. */
+static void wait_run(int s, int kfd, int *kicked)
+{
+	for (;;) {
+		struct pollfd p = {.fd = s, .events = POLLIN};
+		int masked = kfd < nvsig && vsig[kfd].has_mask;
+		int r = poll(&p, 1, masked ? 10 : -1);
+		if (r > 0 || (r < 0 && errno != EINTR)) return;
+		/* poll is never restarted (SA_RESTART or not): EINTR means a handler ran. */
+		if (r < 0 || signal_waiting(kfd)) kick(kfd, kicked);
+	}
+}
+
 /* ---- requests ---- */
 
 static void close_kernel(int kfd1);
@@ -667,14 +738,23 @@ static int new_fd(int kfd, int memfd, int cloexec_placeholder)
  * Sends a request and serves the server's callbacks until its reply; applies the reply's
  * records. Returns the result (>= 0) or -errno; *flags gets the reply flags.
  */
-static int64_t call(struct vkvm_hdr *req, const void *payload, int sendfd, uint32_t *flags, int newfd_cloexec)
+static int64_t call_run(struct vkvm_hdr *req, const void *payload, int sendfd, uint32_t *flags, int newfd_cloexec, int run_kfd)
 {
 	int s = conn();
+	int kicked = 0;
+	/* A signal already pending that KVM_RUN lets through: Linux returns EINTR at once. */
+	if (run_kfd >= 0 && signal_waiting(run_kfd)) kick(run_kfd, &kicked);
 	if (send_all(s, req, payload, req->len, sendfd) < 0) die("server connection");
 	for (;;) {
 		struct vkvm_hdr h;
 		int fds[VKVM_MAX_FDS_PER_MSG], nfds;
+		if (run_kfd >= 0) wait_run(s, run_kfd, &kicked);
 		if (recv_msg(s, &h, fds, &nfds) < 0) die("server connection");
+		if (h.op == VKVM_OP_REPLY && kicked) {
+			struct kvm_run *run = vsig[run_kfd].run;
+			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_RELEASE);
+			if (h.ret == -EINTR) run->exit_reason = KVM_EXIT_INTR;
+		}
 		switch (h.op) {
 		case VKVM_OP_CB_READ: {
 			uint64_t len = h.a[1];
@@ -719,6 +799,12 @@ static int64_t call(struct vkvm_hdr *req, const void *payload, int sendfd, uint3
 					int memfd = (r.flags & VKVM_NEWFD_RUN_AREA) && fdi < nfds ? fds[fdi++] : -1;
 					pthread_mutex_lock(&lock);
 					int fd = new_fd(r.kfd, memfd, newfd_cloexec);
+					if (fd >= 0 && memfd >= 0) {
+						struct vcpu_sig *v = vsig_of(r.kfd);
+						v->run = real_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+						if (v->run == MAP_FAILED) v->run = NULL;
+						v->has_mask = 0;
+					}
 					pthread_mutex_unlock(&lock);
 					if (fd < 0) {
 						/* Out of fds: the kernel would have failed with EMFILE before creating. */
@@ -857,11 +943,21 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
 		pre = malloc(size);
 		if (pre && mem_read(pre, arg, size) == 0) plen = size;
 	}
+	int run = (uint32_t)request == KVM_RUN ? kfd : -1;
 	for (;;) {
 		struct vkvm_hdr h = {.op = VKVM_OP_IOCTL, .len = plen, .a = {(uint64_t)kfd, (uint32_t)request, arg}};
 		uint32_t fl = 0;
-		int64_t r = call(&h, pre, -1, &fl, 1);
+		int64_t r = call_run(&h, pre, -1, &fl, 1, run);
 		if (fl & VKVM_REPLY_RETRY) continue;
+		if ((uint32_t)request == KVM_SET_SIGNAL_MASK && r == 0) {
+			/* KVM_RUN's signal mask, for the shim's own signal watch (struct kvm_signal_mask: len, sigset). */
+			pthread_mutex_lock(&lock);
+			struct vcpu_sig *v = vsig_of(kfd);
+			v->has_mask = arg != 0;
+			sigemptyset(&v->mask);
+			if (arg) mem_read(&v->mask, arg + 4, 8);
+			pthread_mutex_unlock(&lock);
+		}
 		free(pre);
 		return set_errno(r);
 	}
@@ -882,6 +978,13 @@ static int release(int fd)
 static void close_kernel(int kfd1)
 {
 	if (!kfd1) return;
+	pthread_mutex_lock(&lock);
+	if (kfd1 - 1 < nvsig) {
+		struct vcpu_sig *v = &vsig[kfd1 - 1];
+		if (v->run) real_munmap(v->run, PAGE);
+		memset(v, 0, sizeof *v);
+	}
+	pthread_mutex_unlock(&lock);
 	struct vkvm_hdr h = {.op = VKVM_OP_CLOSE, .a = {(uint64_t)(kfd1 - 1)}};
 	uint32_t fl;
 	call(&h, NULL, -1, &fl, 0);

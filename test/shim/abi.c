@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,28 @@ static struct machine machine(int kvm, const uint8_t *code, size_t len, unsigned
 static const uint8_t dirty_code[] = {0xc6, 0x06, 0x00, 0x10, 0x01, 0xc6, 0x06, 0x00, 0x30, 0x01, 0xf4};
 /* mov ecx, 5000000; l: dec ecx; jnz l; hlt  (several KVM_RUN time slices) */
 static const uint8_t loop_code[] = {0x66, 0xb9, 0x40, 0x4b, 0x4c, 0x00, 0x66, 0x49, 0x75, 0xfc, 0xf4};
+
+/* l: jmp l  (a guest that never exits) */
+static const uint8_t spin_code[] = {0xeb, 0xfe};
+
+static volatile sig_atomic_t handled;
+static void on_signal(int sig)
+{
+	(void)sig;
+	handled++;
+}
+
+struct kicker {
+	pthread_t target;
+	int sig;
+};
+static void *kick_later(void *p)
+{
+	struct kicker *k = p;
+	usleep(200 * 1000);
+	pthread_kill(k->target, k->sig);
+	return NULL;
+}
 
 static void *run_loop(void *p)
 {
@@ -182,6 +205,38 @@ int main(void)
 	struct kvm_regs rr;
 	io(a.vcpu, KVM_GET_REGS, &rr);
 	CHECK(ra && rb && (uint32_t)rr.rcx == 0, "two threads, two vCPUs: both reach HLT (ecx %u)", (unsigned)rr.rcx);
+
+	/* A signal interrupts KVM_RUN of a guest that never exits: EINTR, KVM_EXIT_INTR (SA_RESTART or not). */
+	struct machine sp = machine(kvm, spin_code, sizeof spin_code, 0);
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+	sigaction(SIGUSR2, &sa, NULL);
+	struct kicker k = {pthread_self(), SIGUSR2};
+	pthread_t kt;
+	pthread_create(&kt, NULL, kick_later, &k);
+	r = io(sp.vcpu, KVM_RUN, NULL);
+	pthread_join(kt, NULL);
+	CHECK(r == -EINTR && sp.run->exit_reason == KVM_EXIT_INTR && handled == 1 && !sp.run->immediate_exit, "a handled signal ends KVM_RUN: EINTR, KVM_EXIT_INTR (r %ld, exit %u)", r, sp.run->exit_reason);
+
+	/* KVM_SET_SIGNAL_MASK: a signal blocked outside KVM_RUN but not in it ends KVM_RUN and stays pending. */
+	sigset_t blk;
+	sigemptyset(&blk);
+	sigaddset(&blk, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &blk, NULL);
+	struct kvm_signal_mask *km = calloc(1, sizeof *km + 8);
+	km->len = 8; /* the kernel's sigset_t: every signal but SIGUSR1 blocked in KVM_RUN */
+	uint64_t all = ~0ull & ~(1ull << (SIGUSR1 - 1));
+	memcpy(km->sigset, &all, 8);
+	CHECK(io(sp.vcpu, KVM_SET_SIGNAL_MASK, km) == 0, "KVM_SET_SIGNAL_MASK");
+	km->len = 4;
+	CHECK(io(sp.vcpu, KVM_SET_SIGNAL_MASK, km) == -EINVAL, "KVM_SET_SIGNAL_MASK with len 4: EINVAL");
+	k.sig = SIGUSR1;
+	pthread_create(&kt, NULL, kick_later, &k);
+	r = io(sp.vcpu, KVM_RUN, NULL);
+	pthread_join(kt, NULL);
+	sigset_t pend;
+	sigpending(&pend);
+	int sig = 0;
+	CHECK(r == -EINTR && sigismember(&pend, SIGUSR1) == 1 && sigwait(&blk, &sig) == 0 && sig == SIGUSR1, "KVM_RUN's signal mask lets SIGUSR1 end it; it stays pending (r %ld)", r);
 
 	/* Module parameters answered for the virtual kernel. */
 	int pf = open("/sys/module/kvm_intel/parameters/unrestricted_guest", O_RDONLY);
