@@ -17,10 +17,10 @@ function counts(): { cpuid: number; msrs: number } {
   const kvm = sys.open('/dev/kvm');
   const c = new Uint8Array(8 + 256 * x86_64.structs.kvm_cpuid_entry2.size);
   new DataView(c.buffer).setUint32(0, 256, true);
-  sys.ioctl(kvm, x86_64.ioctls.KVM_GET_SUPPORTED_CPUID.request, c);
+  sys.ioctl(kvm, x86_64.ioctls.KVM_GET_SUPPORTED_CPUID!.request, c);
   const m = new Uint8Array(4 + 1024 * 4);
   new DataView(m.buffer).setUint32(0, 1024, true);
-  sys.ioctl(kvm, x86_64.ioctls.KVM_GET_MSR_INDEX_LIST.request, m);
+  sys.ioctl(kvm, x86_64.ioctls.KVM_GET_MSR_INDEX_LIST!.request, m);
   return { cpuid: new DataView(c.buffer).getUint32(0, true), msrs: new DataView(m.buffer).getUint32(0, true) };
 }
 
