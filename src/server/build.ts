@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,8 +93,12 @@ function build(arch: Arch, file: string, libName: string, libs: string[]): strin
   const tmp = `${out}.${process.pid}.tmp`;
   execFileSync(cc, ['-O2', '-g', '-Wall', '-fPIC', '-shared', '-fvisibility=hidden', '-o', tmp, join(shimSourceDir(), file), ...libs], { stdio: ['ignore', 'ignore', 'pipe'] });
   renameSync(tmp, out); // atomic: concurrent builders never see a half-written library
-  // Builds of older sources are dead weight (a running program keeps its mapping if one is in use).
-  for (const f of readdirSync(dir)) if (f.startsWith(`${libName}-`) && f.endsWith('.so') && join(dir, f) !== out) rmSync(join(dir, f), { force: true });
+  // Builds of older sources are dead weight once no run can still be starting with them.
+  const day = Date.now() - 24 * 3600 * 1000;
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (f.startsWith(`${libName}-`) && f.endsWith('.so') && p !== out && statSync(p).mtimeMs < day) rmSync(p, { force: true });
+  }
   return resolve(out);
 }
 

@@ -25,7 +25,7 @@ import { ERRNO } from '../sys/errno.js';
 import { KvmError } from '../sys/error.js';
 import { kernelOf, virtualSys } from '../sys/virtual.js';
 import type { Sys } from '../sys/sys.js';
-import { abi, ioctlByRequest, iocSize, type Arch, type IoctlDef } from '../uapi/index.js';
+import { ioctlByRequest, type Arch, type IoctlDef } from '../uapi/index.js';
 import { serverNative, type ServerNative } from './native.js';
 import { moduleParam } from './params.js';
 import { ARCH_ID, FDTAB_ENTRIES, HDR, HELLO, NEWFD, OP, PROTO_VERSION, REC, RECF, REPLY } from './proto.js';
@@ -47,7 +47,6 @@ const READABLE = 0x001 | 0x010 | 0x008;
 const MAX_FETCH = 64 << 20;
 /** Mappings of shared memory are at most this long (a typed array's limit is 4 GiB). */
 const MAX_CHUNK = 1 << 30;
-/** vCPU fds and the VM fds KVM_CREATE_* return are O_CLOEXEC; so are the placeholders. */
 
 interface Proc {
   readonly pid: number;
@@ -289,7 +288,7 @@ export class ShimServer {
       }
       this.log(`open ${path} 0x${flags.toString(16)} = ${fd}`);
       const recs: Uint8Array[] = [];
-      const sendFd = this.newFiles(fd, undefined, 0n, recs);
+      const sendFd = this.newFiles(fd, 0, recs);
       return this.reply(c, fd, 0, recs, sendFd);
     }
     const v = moduleParam(this.arch, path);
@@ -324,11 +323,11 @@ export class ShimServer {
     }
     for (const r of restore) this.kernel.space.user(r.at, r.bytes.length).set(r.bytes);
     const recs: Uint8Array[] = [];
-    const outAt = name && FD_FIELDS[name]?.out && argNum > 0 ? argNum + abiStruct(def!).offsetOf(FD_FIELDS[name]!.out![0]!) : 0;
+    const outAt = ret >= 0 && name && FD_FIELDS[name]?.out && argNum > 0 ? argNum + abiStruct(def!).offsetOf(FD_FIELDS[name]!.out![0]!) : 0;
     const newFdRecs: Uint8Array[] = [];
-    const sendFd = this.newFiles(ret, def, BigInt(outAt), newFdRecs);
+    const sendFd = this.newFiles(ret, outAt, newFdRecs);
     this.writeBack(recs);
-    recs.push(...newFdRecs);
+    recs.push(...newFdRecs); // after the writes: an out fd member then holds the process's number
     let flags = 0;
     if (ret === -ERRNO.EINTR && name === 'KVM_RUN') {
       const f = this.kernel.file(kfd);
@@ -338,18 +337,27 @@ export class ShimServer {
     }
     if (this.trace && !(flags & REPLY.RETRY)) this.log(`ioctl ${kfd} ${name ?? '0x' + request.toString(16)} 0x${arg.toString(16)} = ${ret < 0 ? errnoName(-ret) : ret}`);
     this.reply(c, ret, flags, recs, sendFd);
+    if (sendFd >= 0) this.nat.close(sendFd); // the shim has its own reference now
   }
 
   /**
-   * Records the kernel files created by the last call (the result, or an out fd member at
-   * `outAt`) for the shim to give process fds; returns a vCPU area memfd to attach, or -1.
+   * Records a kernel file the last call created (its result `ret`, or the fd it stored in an out
+   * member at `outAt`) for the shim to give a process fd; returns a vCPU area memfd to attach, or -1.
    */
-  private newFiles(ret: number, def: IoctlDef | undefined, outAt: bigint, recs: Uint8Array[]): number {
+  private newFiles(ret: number, outAt: number, recs: Uint8Array[]): number {
     let sendFd = -1;
-    for (;;) {
-      const fd = this.kernel.findFd((f) => !this.known.has(f));
-      if (fd < 0) break;
-      const f = this.kernel.file(fd)!;
+    const candidates: [number, bigint][] = [[ret, 0n]];
+    if (outAt > 0) {
+      try {
+        const b = this.kernel.space.user(outAt, 4);
+        candidates.push([new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true), BigInt(outAt)]);
+      } catch {
+        /* the kernel could not write it either */
+      }
+    }
+    for (const [fd, addr] of candidates) {
+      const f = fd >= 0 ? this.kernel.file(fd) : undefined;
+      if (!f || this.known.has(f)) continue;
       this.known.add(f);
       if (f.kind === 'vm' && this.cur?.proc) this.vmOwner.set(f.vm, this.cur.proc.pid);
       this.krefs.set(fd, 1);
@@ -362,10 +370,7 @@ export class ShimServer {
           flags |= NEWFD.RUN_AREA;
         }
       }
-      const addr = fd === ret ? 0n : outAt;
-      if (addr === 0n && fd !== ret) continue; // made and not handed out (nothing names it)
       recs.push(record(REC.NEWFD, addr, fd, flags, null));
-      void def;
     }
     return sendFd;
   }
@@ -680,5 +685,3 @@ function errnoName(n: number): string {
   return Object.entries(ERRNO).find(([, v]) => v === n)?.[0] ?? String(n);
 }
 
-void abi;
-void iocSize;

@@ -30,7 +30,7 @@ describe.skipIf(why)('an unmodified C program against the shim (abi.c)', () => {
   beforeAll(() => {
     const exe = compile('x86_64', 'abi', [join(__dirname, 'abi.c')], ['-pthread']);
     ({ out, code } = vkvmExec(['--timeout', '120'], exe));
-  });
+  }, 180_000);
   afterAll(cleanup);
 
   it('every check passes', () => {

@@ -20,7 +20,7 @@ describe.skipIf(why)('kvm-hello (C) through vkvm exec', () => {
   let exe = '';
   beforeAll(() => {
     exe = compile('x86_64', 'kvm-hello', [join(HELLO_DIR, 'kvm-hello.c')]);
-  });
+  }, 120_000);
   afterAll(cleanup);
 
   it.each(MODES)('mode -%s prints what the TypeScript VMM prints', (mode) => {
@@ -31,13 +31,13 @@ describe.skipIf(why)('kvm-hello (C) through vkvm exec', () => {
     expect(got.err).toBe('');
     expect(got.out).toBe(want.out);
     expect(got.code).toBe(0);
-  });
+  }, 120_000);
 
   it('also under the interpreter (--no-jit)', () => {
     const got = vkvmExec(['--timeout', '60', '--no-jit'], exe, ['-l', join(HELLO_DIR, GUEST.l)]);
     expect(got.out).toBe(runHello(virtualSys({ jit: false }), 'l').out);
     expect(got.code).toBe(0);
-  });
+  }, 120_000);
 
   it.skipIf(!nativeX86)('the same program on /dev/kvm prints the same', () => {
     for (const mode of MODES) {
@@ -55,5 +55,5 @@ describe.skipIf(why)('kvm-hello (C) through vkvm exec', () => {
     const got = vkvmExec(['--timeout', '60'], exe, ['-r', bad]);
     expect(got.out.startsWith('Jello, world!\n')).toBe(true);
     expect(got.out).not.toBe(runHello(virtualSys(), 'r').out);
-  });
+  }, 120_000);
 });

@@ -1,6 +1,6 @@
 /** Running C programs through `vkvm exec` from tests: compile, run in-process, capture stdout. */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main, type CliIo } from '../../src/cli/main.js';
@@ -17,7 +17,10 @@ export function execUnavailable(arch: 'x86_64' | 'arm64' = 'x86_64'): string | u
   } catch {
     return 'koffi is not installed';
   }
-  if (arch === 'arm64' && process.arch !== 'arm64' && spawnSync('qemu-aarch64', ['--version'], { stdio: 'ignore' }).status !== 0) return 'qemu-aarch64 is not installed';
+  if (arch === 'arm64' && process.arch !== 'arm64') {
+    if (spawnSync('qemu-aarch64', ['--version'], { stdio: 'ignore' }).status !== 0) return 'qemu-aarch64 is not installed';
+    if (!existsSync('/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1')) return 'no arm64 libc for qemu-aarch64 (libc6-arm64-cross)';
+  }
   return undefined;
 }
 
@@ -37,13 +40,16 @@ export function compile(arch: 'x86_64' | 'arm64', out: string, sources: string[]
 }
 
 let seq = 0;
-/** `vkvm exec [opts] -- program args` in this process, with the program's stdout captured. */
-export function vkvmExec(opts: string[], program: string, args: string[] = []): { code: number; out: string; err: string } {
+/**
+ * `vkvm exec [opts] -- program args` in this process, with the program's stdout captured (and
+ * its stderr in the same file with `mergeStderr`).
+ */
+export function vkvmExec(opts: string[], program: string, args: string[] = [], mergeStderr = false): { code: number; out: string; err: string } {
   const file = join(TMP, `out-${process.pid}-${seq++}.txt`);
   const fd = openSync(file, 'w');
   let err = '';
   try {
-    const io: CliIo = { ...processIo, stdout: () => {}, stderr: (c) => void (err += c), programStdio: [-1, fd, -1] };
+    const io: CliIo = { ...processIo, stdout: () => {}, stderr: (c) => void (err += c), programStdio: [-1, fd, mergeStderr ? fd : -1] };
     const code = main(['exec', ...opts, '--', program, ...args], io);
     return { code, out: readFileSync(file, 'latin1'), err };
   } finally {
