@@ -170,7 +170,20 @@ export class ShimServer {
       for (let j = 2; j < n; j++) {
         if (!(this.pollRev[j]! & READABLE)) continue;
         const c = this.conns.get(this.pollFds[j]!);
-        if (c) this.handle(c);
+        if (!c) continue;
+        try {
+          this.handle(c);
+        } catch (e) {
+          // A bug of the server, not of the program: that connection ends (the shim exits with a
+          // message), the server and the program's other threads go on.
+          process.stderr.write(`vkvm server: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+          try {
+            this.writeBack([]); // unmaps this request's copies
+          } catch {
+            this.temps = [];
+          }
+          this.drop(c);
+        }
       }
     }
   }
