@@ -113,6 +113,7 @@ static int anchor_fd = -1;
 static pid_t parent_pid;        /* set in a forked child until its anchor said so */
 
 /* Every connection fd, so a forked child can close the parent's. */
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static int conns[1024];
 static int nconns;
 
@@ -280,7 +281,9 @@ static int connect_server(void)
 		die("connect to the vkvm server");
 	}
 	s = high_fd(s);
+	pthread_mutex_lock(&conns_lock);
 	if (nconns < (int)(sizeof conns / sizeof conns[0])) conns[nconns++] = s;
+	pthread_mutex_unlock(&conns_lock);
 	return s;
 }
 
@@ -303,10 +306,10 @@ static void conn_destructor(void *p)
 {
 	(void)p;
 	if (t_conn >= 0) {
-		pthread_mutex_lock(&lock);
+		pthread_mutex_lock(&conns_lock);
 		for (int i = 0; i < nconns; i++)
 			if (conns[i] == t_conn) conns[i] = conns[--nconns];
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_unlock(&conns_lock);
 		real_close(t_conn);
 		t_conn = -1;
 	}
@@ -321,6 +324,7 @@ static void atfork_child(void)
 	if (proc_pid) parent_pid = proc_pid;
 	proc_pid = 0;
 	pthread_mutex_init(&lock, NULL);
+	pthread_mutex_init(&conns_lock, NULL);
 }
 
 /* Sets up this process's state (first use, or first use after fork). Called with `lock` held. */
@@ -1104,9 +1108,12 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 static int overlaps_shared(uint64_t addr, uint64_t len)
 {
-	for (int i = 0; i < nregions; i++)
-		if (regions[i].addr < addr + len && addr < regions[i].addr + regions[i].len) return 1;
-	return 0;
+	int hit = 0;
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < nregions && !hit; i++)
+		if (regions[i].addr < addr + len && addr < regions[i].addr + regions[i].len) hit = 1;
+	pthread_mutex_unlock(&lock);
+	return hit;
 }
 
 EXPORT int munmap(void *addr, size_t len)
