@@ -30,14 +30,16 @@ export function shimSourceDir(): string {
   return join(packageRoot(), 'native', 'shim');
 }
 
-/** A C compiler that targets `arch` on this host, or undefined. */
+const compilers = new Map<Arch, string | undefined>();
+
+/** A C compiler that targets `arch` on this host, or undefined (looked up once per process). */
 export function compilerFor(arch: Arch): string | undefined {
+  if (compilers.has(arch)) return compilers.get(arch);
   const host = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'arm64' : undefined;
   const names = arch === host ? [process.env.CC ?? 'cc', 'gcc'] : arch === 'arm64' ? ['aarch64-linux-gnu-gcc'] : ['x86_64-linux-gnu-gcc'];
-  for (const n of names) {
-    if (spawnSync(n, ['--version'], { stdio: 'ignore' }).status === 0) return n;
-  }
-  return undefined;
+  const found = names.find((n) => spawnSync(n, ['--version'], { stdio: 'ignore' }).status === 0);
+  compilers.set(arch, found);
+  return found;
 }
 
 function writable(dir: string): boolean {

@@ -225,7 +225,7 @@ function failure(lines: string[], code: number | null, signal: NodeJS.Signals | 
     for (const l of lines.slice(a + 2)) {
       if (/^\s*pid=\d+/.test(l) || /^\s+\d+\t/.test(l) || /^\s+\(inlined by\)/.test(l) || !l.trim()) continue;
       // The message ends where the test's next output starts (TAP lines of kselftest_harness).
-      if (/^(#|ok |not ok |==== )/.test(l.trim())) break;
+      if (/^(#|ok |not ok |==== |\d+\.\.\d+)/.test(l.trim())) break;
       msg.push(l.trim());
     }
     return [where, msg.join(' ')].filter(Boolean).join(' ').slice(0, 300);
