@@ -39,9 +39,10 @@ enum vkvm_op {
 	VKVM_OP_REPLY = 64,    /* ret; a0 flags (VKVM_REPLY_*); payload: records (struct vkvm_rec) */
 	VKVM_OP_CB_READ = 65,  /* a0 addr, a1 len: DATA with the bytes, or ret -EFAULT */
 	VKVM_OP_CB_SHARE = 66, /* a0 addr, a1 len: make that memory shared (private memory moves onto a memfd
-	                          in place). DATA ret 0 with the file attached: a0 start and a1 length of the
-	                          region that maps it contiguously (it contains the range), a2 file offset of
-	                          the start; payload u64 st_dev, u64 st_ino. Or ret -errno */
+	                          in place). DATA ret 0 with the file attached: a0 the address of file offset 0
+	                          (the range maps the file at addr - a0), a1 start and a2 length of the region
+	                          mapping it contiguously (it contains the range); payload u64 st_dev, u64
+	                          st_ino. Or ret -errno */
 	VKVM_OP_CB_GETFD = 67, /* a0 process fd: DATA ret 0 with that fd attached, or -EBADF */
 };
 

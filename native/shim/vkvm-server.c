@@ -163,6 +163,24 @@ EXPORT void *vs_mmap(int fd, uint64_t len, uint64_t off)
 	return p == MAP_FAILED ? (void *)(intptr_t)-errno : p;
 }
 
+/* Reserves `len` bytes of address space (no access, no memory). Returns the address or (void *)-errno. */
+EXPORT void *vs_reserve(uint64_t len)
+{
+	void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? (void *)(intptr_t)-errno : p;
+}
+
+/*
+ * Maps `len` bytes of `fd` from `off` at `addr` (inside a reservation), shared read/write; with
+ * fd -1, zero pages instead (what stale views of unmapped memory read, rather than a fault).
+ */
+EXPORT int vs_map_fixed(void *addr, uint64_t len, int fd, uint64_t off)
+{
+	void *p = fd >= 0 ? mmap(addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)off)
+	                  : mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? -errno : 0;
+}
+
 EXPORT int vs_munmap(void *p, uint64_t len)
 {
 	return munmap(p, len) < 0 ? -errno : 0;

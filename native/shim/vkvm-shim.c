@@ -129,6 +129,8 @@ struct region {
 };
 static struct region *regions;
 static int nregions, capregions;
+/* The address-space memfd private memory moves onto (see as_file). */
+static int asfd = -1;
 
 /*
  * Per vCPU (by kernel fd): what KVM_RUN needs to behave like Linux when a signal arrives. The
@@ -323,6 +325,9 @@ static void atfork_child(void)
 	anchor_fd = -1;
 	if (proc_pid) parent_pid = proc_pid;
 	proc_pid = 0;
+	/* The parent's moves live in its file (still mapped here, shared with it); this process moves
+	   memory into a file of its own from now on. */
+	asfd = -1;
 	pthread_mutex_init(&lock, NULL);
 	pthread_mutex_init(&conns_lock, NULL);
 }
@@ -508,6 +513,20 @@ static int prot_of(const char *perms)
 
 static struct region *add_region(struct region r)
 {
+	/* A region that continues another (same file, contiguous offsets) joins it. */
+	for (int i = 0; i < nregions; i++) {
+		struct region *o = &regions[i];
+		if (o->dev != r.dev || o->ino != r.ino || o->off - o->addr != r.off - r.addr) continue;
+		if (o->addr + o->len == r.addr || r.addr + r.len == o->addr) {
+			if (r.addr < o->addr) o->off = r.off, o->addr = r.addr;
+			o->len += r.len;
+			real_close(r.fd);
+			/* It may now touch a third one. */
+			struct region m = *o;
+			regions[i] = regions[--nregions];
+			return add_region(m);
+		}
+	}
 	if (nregions == capregions) {
 		capregions = capregions ? 2 * capregions : 16;
 		regions = realloc(regions, (size_t)capregions * sizeof *regions);
@@ -531,9 +550,32 @@ static void copy_resident(uint8_t *dst, uint64_t addr, uint64_t len)
 }
 
 /*
- * Makes [addr, addr+len) shared memory: returns the region holding it, after putting private
- * memory on a memfd in place (the whole mapping it belongs to, so later memslots in the same
- * mapping find it shared already), or finding the file a shared mapping maps. Lock held.
+ * The file private memory moves onto: one memfd per process standing for its whole address space
+ * (the page at address A lives at offset A), so memory moved in pieces is one file at contiguous
+ * offsets: the kernel merges the mappings and the server maps it as one range.
+ */
+#define AS_FILE_SIZE (1ull << 48)
+
+static int as_file(void)
+{
+	if (asfd >= 0) return asfd;
+	int fd = (int)syscall(SYS_memfd_create, "vkvm-guest-memory", MFD_CLOEXEC);
+	if (fd < 0) return -errno;
+	fd = high_fd(fd);
+	if (ftruncate(fd, (off_t)AS_FILE_SIZE) < 0) {
+		int e = errno;
+		real_close(fd);
+		return -e;
+	}
+	asfd = fd;
+	return fd;
+}
+
+/*
+ * Makes [addr, addr+len) shared memory: finds the file a shared mapping there maps, or moves
+ * private memory onto the address-space memfd in place (the whole mapping it belongs to, so later
+ * memslots in the same mapping find it shared already). Returns the region holding the range.
+ * Lock held.
  */
 static struct region *share(uint64_t addr, uint64_t len, int *err)
 {
@@ -557,25 +599,20 @@ static struct region *share(uint64_t addr, uint64_t len, int *err)
 		if (v[i].start != v[i - 1].end) return NULL;
 	*err = 0;
 
-	/* Already a shared file mapping (e.g. a memfd the program made): share that file. */
+	/* Already a shared mapping of one file at contiguous offsets: share that file. */
 	int shared = 1;
 	for (int i = 0; i < n; i++)
 		if (v[i].perms[3] != 's' || !v[i].ino || v[i].dev != v[0].dev || v[i].ino != v[0].ino || v[i].off - v[0].off != v[i].start - v[0].start) shared = 0;
 	if (shared) {
-		int fd = fd_of_file(v[0].dev, v[0].ino);
+		struct stat st;
+		int fd = -1;
+		if (asfd >= 0 && fstat(asfd, &st) == 0 && st.st_dev == v[0].dev && st.st_ino == v[0].ino)
+			fd = real_fcntl(asfd, F_DUPFD_CLOEXEC, HIGH_FD); /* ours, mapped by an earlier move */
+		else
+			fd = fd_of_file(v[0].dev, v[0].ino);
 		if (fd < 0) {
 			*err = -ENOENT;
 			return NULL;
-		}
-		/* Forget older regions of this range (the program replaced that memory). */
-		for (int i = 0; i < nregions;) {
-			struct region *r = &regions[i];
-			if (r->addr < v[n - 1].end && v[0].start < r->addr + r->len) {
-				real_close(r->fd);
-				*r = regions[--nregions];
-			} else {
-				i++;
-			}
 		}
 		return add_region((struct region){v[0].start, v[n - 1].end - v[0].start, v[0].off, fd, v[0].dev, v[0].ino});
 	}
@@ -585,30 +622,31 @@ static struct region *share(uint64_t addr, uint64_t len, int *err)
 			return NULL;
 		}
 
-	/* Private memory: the whole mapping (or just the range, for [heap]/[stack]) moves onto a memfd. */
+	/* Private memory: the whole mapping (or just the range, for [heap]/[stack]) moves. */
 	uint64_t lo = v[0].start, hi = v[n - 1].end;
 	for (int i = 0; i < n; i++)
 		if (v[i].special) lo = addr, hi = addr + len;
-	for (int i = 0; i < nregions; i++) /* never over a region: it is shared already */
-		if (regions[i].addr < hi && lo < regions[i].addr + regions[i].len) lo = addr, hi = addr + len;
-	uint64_t size = hi - lo;
-	int fd = (int)syscall(SYS_memfd_create, "vkvm-guest-memory", MFD_CLOEXEC);
-	if (fd < 0) {
-		*err = -errno;
+	if (hi > AS_FILE_SIZE) {
+		*err = -EFAULT;
 		return NULL;
 	}
-	fd = high_fd(fd);
-	uint8_t *tmp = MAP_FAILED;
-	if (ftruncate(fd, (off_t)size) < 0 || (tmp = real_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0)) == MAP_FAILED) {
+	uint64_t size = hi - lo;
+	int fd = as_file();
+	if (fd < 0) {
+		*err = fd;
+		return NULL;
+	}
+	/* Pages left in the file by memory that used to live at these addresses are not ours. */
+	fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)size);
+	uint8_t *tmp = real_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, (off_t)lo);
+	if (tmp == MAP_FAILED) {
 		*err = -errno;
-		real_close(fd);
 		return NULL;
 	}
 	copy_resident(tmp, lo, size);
 	real_munmap(tmp, size);
-	if (real_mmap((void *)lo, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
+	if (real_mmap((void *)lo, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, (off_t)lo) == MAP_FAILED) {
 		*err = -errno;
-		real_close(fd);
 		return NULL;
 	}
 	for (int i = 0; i < n; i++) {
@@ -621,18 +659,21 @@ static struct region *share(uint64_t addr, uint64_t len, int *err)
 		*err = -errno;
 		return NULL;
 	}
-	return add_region((struct region){lo, size, 0, fd, st.st_dev, st.st_ino});
+	int ref = real_fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
+	return add_region((struct region){lo, size, lo, ref < 0 ? fd : ref, st.st_dev, st.st_ino});
 }
 
 /*
  * The program unmapped (or mapped over) [addr, addr+len): regions there shrink or split (they
- * keep their file), and the server drops its mappings of the range.
+ * keep their file), moved memory there leaves the file, and the server drops the range.
  */
 static void forget_shared(uint64_t addr, uint64_t len)
 {
 	int hit = 0;
 	uint64_t end = addr + len;
 	pthread_mutex_lock(&lock);
+	struct stat st;
+	int as_ok = asfd >= 0 && fstat(asfd, &st) == 0;
 	for (int i = 0; i < nregions;) {
 		struct region r = regions[i];
 		if (!(r.addr < end && addr < r.addr + r.len)) {
@@ -641,6 +682,8 @@ static void forget_shared(uint64_t addr, uint64_t len)
 		}
 		hit = 1;
 		regions[i] = regions[--nregions];
+		uint64_t lo = r.addr < addr ? addr : r.addr, hi = r.addr + r.len > end ? end : r.addr + r.len;
+		if (as_ok && r.dev == st.st_dev && r.ino == st.st_ino) fallocate(asfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(r.off + (lo - r.addr)), (off_t)(hi - lo));
 		int keep = 0;
 		if (r.addr < addr) {
 			add_region((struct region){r.addr, addr - r.addr, r.off, r.fd, r.dev, r.ino});
@@ -774,7 +817,8 @@ static int64_t call_run(struct vkvm_hdr *req, const void *payload, int sendfd, u
 			struct region c = r ? *r : (struct region){0};
 			pthread_mutex_unlock(&lock);
 			uint64_t id[2] = {c.dev, c.ino};
-			if (r) answer(s, 0, id, sizeof id, c.fd, c.addr, c.len, c.off);
+			/* a0: the address file offset 0 would have (the file maps at addr - off); a1, a2: the region. */
+			if (r) answer(s, 0, id, sizeof id, c.fd, c.addr - c.off, c.addr, c.len);
 			else answer(s, err, NULL, 0, -1, 0, 0, 0);
 			break;
 		}

@@ -26,6 +26,12 @@ export interface ServerNative {
   /** Maps `len` bytes of `fd` from `off` shared read/write; the bytes, or -errno. */
   mmap(fd: number, len: number, off: number): { addr: bigint; bytes: Uint8Array } | number;
   munmap(addr: bigint, len: number): number;
+  /** Reserves `len` bytes of address space (no access): its address, or -errno. */
+  reserve(len: number): bigint | number;
+  /** Maps `len` bytes of `fd` from `off` at `addr` (MAP_FIXED, shared); fd -1: zero pages. */
+  mapFixed(addr: bigint, len: number, fd: number, off: number): number;
+  /** The `len` bytes at `addr` of this process as a Uint8Array of its own (byteOffset 0). */
+  view(addr: bigint, len: number): Uint8Array;
   memfd(name: string, len: number): number;
   /** [st_dev, st_ino, st_size], or -errno. */
   fstat(fd: number): readonly [bigint, bigint, bigint] | number;
@@ -59,6 +65,8 @@ export function serverNative(): ServerNative {
   const send = f('int vs_send(int s, uint8_t *hdr, uint8_t *payload, size_t plen, int fd)');
   const mmap = f('void *vs_mmap(int fd, uint64_t len, uint64_t off)');
   const munmap = f('int vs_munmap(void *p, uint64_t len)');
+  const reserve = f('void *vs_reserve(uint64_t len)');
+  const mapFixed = f('int vs_map_fixed(void *addr, uint64_t len, int fd, uint64_t off)');
   const memfd = f('int vs_memfd(const char *name, uint64_t len)');
   const fstat = f('int vs_fstat(int fd, uint64_t *out)');
   const close = f('int vs_close(int fd)');
@@ -82,6 +90,13 @@ export function serverNative(): ServerNative {
       return { addr, bytes: new Uint8Array(koffi.view(addr, len)) };
     },
     munmap: (addr, len) => munmap(addr, len) as number,
+    reserve(len) {
+      const p = reserve(len);
+      const addr = typeof p === 'bigint' ? p : BigInt(koffiAddress(p));
+      return addr > 0xffff_ffff_ffff_f000n ? Number(addr - (1n << 64n)) : addr;
+    },
+    mapFixed: (addr, len, fd, off) => mapFixed(addr, len, fd, off) as number,
+    view: (addr, len) => new Uint8Array(koffi.view(addr, len)),
     memfd: (name, len) => memfd(name, len) as number,
     fstat(fd) {
       const r = fstat(fd, stat) as number;

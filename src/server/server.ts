@@ -27,6 +27,7 @@ import { kernelOf, virtualSys } from '../sys/virtual.js';
 import type { Sys } from '../sys/sys.js';
 import { ioctlByRequest, type Arch, type IoctlDef } from '../uapi/index.js';
 import { serverNative, type ServerNative } from './native.js';
+import { SharedMemory } from './memory.js';
 import { moduleParam } from './params.js';
 import { ARCH_ID, FDTAB_ENTRIES, HDR, HELLO, NEWFD, OP, PROTO_VERSION, REC, RECF, REPLY } from './proto.js';
 
@@ -45,8 +46,6 @@ export interface ShimServerOptions {
 const READABLE = 0x001 | 0x010 | 0x008;
 /** Largest range one copy_from_user callback fetches. */
 const MAX_FETCH = 64 << 20;
-/** Mappings of shared memory are at most this long (a typed array's limit is 4 GiB). */
-const MAX_CHUNK = 1 << 30;
 
 interface Proc {
   readonly pid: number;
@@ -67,21 +66,6 @@ interface Temp {
   readonly bytes: Uint8Array;
   readonly snapshot: Uint8Array;
   mapping: Mapping | undefined;
-}
-
-/**
- * Program memory that maps one file contiguously (as the shim reported it), mapped here at the
- * program's addresses in chunks of up to MAX_CHUNK bytes, each chunk when first needed.
- */
-interface Region {
-  readonly start: number;
-  readonly len: number;
-  /** File offset of `start`. */
-  readonly off: number;
-  readonly fd: number;
-  readonly dev: bigint;
-  readonly ino: bigint;
-  readonly chunks: Map<number, { readonly addr: bigint; readonly len: number; readonly mapping: Mapping }>;
 }
 
 /** fd members of ioctl structs: `in` ones are translated from process to kernel numbers, `out` ones back. */
@@ -107,7 +91,7 @@ export class ShimServer {
   private readonly known = new Set<KFile>();
   /** vCPU mmap area (its buffer) -> the memfd behind it, until the shim has it. */
   private readonly runAreaFd = new Map<ArrayBufferLike, number>();
-  private readonly regions: Region[] = [];
+  private readonly mem: SharedMemory;
   private temps: Temp[] = [];
   /** The process that created each VM (kvm->mm). */
   private readonly vmOwner = new WeakMap<object, number>();
@@ -134,6 +118,7 @@ export class ShimServer {
     this.trace = opts.trace;
     this.kernel.runArea = (bytes) => this.newRunArea(bytes);
     this.kernel.space.onMiss = (hva, len) => this.fetch(hva, len);
+    this.mem = new SharedMemory(this.nat, this.kernel.space, (l) => this.log(l));
   }
 
   /** Starts listening on `path` (a Unix socket path that does not exist yet). */
@@ -191,6 +176,7 @@ export class ShimServer {
   /** Closes every connection and the socket. */
   close(): void {
     for (const c of [...this.conns.values()]) this.drop(c);
+    this.mem.close();
     if (this.listenFd >= 0) this.nat.close(this.listenFd);
     this.listenFd = -1;
     if (this.socketPath) rmSync(this.socketPath, { force: true });
@@ -227,7 +213,7 @@ export class ShimServer {
           this.closeKernelFd(Number(a0));
           return this.reply(c, 0, 0, [], -1);
         case OP.UNMAP:
-          this.unmapShared(Number(a0), Number(a1));
+          this.mem.unmap(Number(a0), Number(a0 + a1));
           return this.reply(c, 0, 0, [], -1);
         default:
           this.drop(c); // a protocol error: this connection cannot be trusted further
@@ -450,11 +436,10 @@ export class ShimServer {
   private fetch(hva: number, len: number): void {
     const c = this.cur;
     if (!c || len > MAX_FETCH || hva + len > TASK_SIZE_MAX) return;
-    // Shared memory: map the chunk instead of copying.
-    const g = this.regions.find((x) => x.start <= hva && hva < x.start + x.len);
-    if (g) return this.mapChunks(g, hva, Math.min(hva + len, g.start + g.len));
     let lo = Math.floor(hva / PAGE_SIZE) * PAGE_SIZE;
     let hi = Math.ceil((hva + len) / PAGE_SIZE) * PAGE_SIZE;
+    // Memory the program shared: map it instead of copying.
+    if (this.mem.mapKnown(lo, hi)) return;
     // This request's copies that overlap (or touch) the range merge into one mapping.
     const live: Temp[] = [];
     for (let grown = true; grown; ) {
@@ -542,84 +527,32 @@ export class ShimServer {
     const size = r.memory_size;
     const uaddr = r.userspace_addr;
     if (size === 0n || size % BigInt(PAGE_SIZE) !== 0n || uaddr % BigInt(PAGE_SIZE) !== 0n || uaddr + size > BigInt(TASK_SIZE_MAX)) return;
-    const addr = Number(uaddr);
-    const len = Number(size);
-    // Regions stay exact: the shim reports every munmap and MAP_FIXED over them.
-    const known = this.regions.find((g) => g.start <= addr && addr + len <= g.start + g.len);
-    if (known) return this.mapChunks(known, addr, addr + len);
-    this.requestShare(addr, len);
+    const lo = Number(uaddr);
+    const hi = lo + Number(size);
+    // What the program shared stays exact: the shim reports every munmap and MAP_FIXED over it.
+    if (this.mem.covers(lo, hi) || this.mem.mapKnown(lo, hi)) return;
+    this.requestShare(lo, hi);
   }
 
-  /** Asks the shim to make [addr, addr+len) shared memory, and maps the region it reports. */
-  private requestShare(addr: number, len: number): Region | undefined {
+  /** Asks the shim to make [lo, hi) shared memory, and maps it. */
+  private requestShare(lo: number, hi: number): void {
     const c = this.cur!;
-    if (!this.send(c, OP.CB_SHARE, 0, [addr, len], null, -1)) return undefined;
+    if (!this.send(c, OP.CB_SHARE, 0, [lo, hi - lo], null, -1)) return;
     const d = this.awaitData(c);
-    if (!d) return undefined;
+    if (!d) return;
     const fd = d.fds[0];
     if (d.ret < 0 || fd === undefined || d.payload.length < 16) {
       for (const f of d.fds) this.nat.close(f);
-      this.log(`share 0x${addr.toString(16)}+0x${len.toString(16)}: ${errnoName(-d.ret)} (the kernel reaches it through copies)`);
-      return undefined;
+      this.log(`share 0x${lo.toString(16)}+0x${(hi - lo).toString(16)}: ${errnoName(-d.ret)} (the kernel reaches it through copies)`);
+      return;
     }
-    const [start, rlen, off] = d.a.map(Number) as [number, number, number];
+    for (const f of d.fds.slice(1)) this.nat.close(f);
+    const [base, start, len] = d.a.map(Number) as [number, number, number];
     const pv = new DataView(d.payload.buffer, d.payload.byteOffset, 16);
-    const dev = pv.getBigUint64(0, true);
-    const ino = pv.getBigUint64(8, true);
-    let g = this.regions.find((x) => x.dev === dev && x.ino === ino && x.start === start && x.len === rlen && x.off === off);
-    if (g) {
-      this.nat.close(fd);
-    } else {
-      this.unmapShared(start, rlen, false);
-      g = { start, len: rlen, off, fd, dev, ino, chunks: new Map() };
-      this.regions.push(g);
-      this.log(`share 0x${start.toString(16)}+0x${rlen.toString(16)} (inode ${ino}, offset 0x${off.toString(16)})`);
-    }
-    this.mapChunks(g, addr, addr + len);
-    return g;
-  }
-
-  /** Maps the chunks of region `g` that cover [lo, hi) into the kernel's space. */
-  private mapChunks(g: Region, lo: number, hi: number): void {
-    const first = Math.floor((Math.max(lo, g.start) - g.start) / MAX_CHUNK);
-    const last = Math.floor((Math.min(hi, g.start + g.len) - 1 - g.start) / MAX_CHUNK);
-    for (let k = first; k <= last; k++) {
-      if (g.chunks.has(k)) continue;
-      const at = g.start + k * MAX_CHUNK;
-      const n = Math.min(MAX_CHUNK, g.start + g.len - at);
-      const m = this.nat.mmap(g.fd, n, g.off + k * MAX_CHUNK);
-      if (typeof m === 'number') {
-        this.log(`share: mmap failed (${errnoName(-m)})`);
-        return;
-      }
-      g.chunks.set(k, { addr: m.addr, len: n, mapping: this.kernel.space.mapAt(at, m.bytes) });
-    }
-  }
-
-  /**
-   * The program unmapped [addr, addr+len) (or, `program` false, the shim replaced it): mappings
-   * there go; what a region keeps outside the range stays mapped, from the same file.
-   */
-  private unmapShared(addr: number, len: number, program = true): void {
-    const end = addr + len;
-    for (const g of [...this.regions]) {
-      if (!(g.start < end && addr < g.start + g.len)) continue;
-      this.regions.splice(this.regions.indexOf(g), 1);
-      const was: [number, number][] = [];
-      for (const [k, ch] of g.chunks) {
-        this.kernel.space.unmapHva(ch.mapping.hva);
-        this.nat.munmap(ch.addr, ch.len);
-        was.push([g.start + k * MAX_CHUNK, g.start + k * MAX_CHUNK + ch.len]);
-      }
-      const rest: Region[] = [];
-      if (program && g.start < addr) rest.push({ ...g, len: addr - g.start, chunks: new Map() });
-      if (program && g.start + g.len > end) rest.push({ ...g, start: end, len: g.start + g.len - end, off: g.off + (end - g.start), chunks: new Map() });
-      for (const r of rest) {
-        this.regions.push(r);
-        for (const [lo, hi] of was) if (lo < r.start + r.len && r.start < hi) this.mapChunks(r, lo, hi);
-      }
-      if (!this.regions.some((x) => x.fd === g.fd)) this.nat.close(g.fd);
-    }
+    const file = this.mem.file(fd, pv.getBigUint64(0, true), pv.getBigUint64(8, true));
+    this.mem.know(file, base, start, start + len);
+    this.mem.map(file, base, lo, hi);
+    this.log(`share 0x${lo.toString(16)}+0x${(hi - lo).toString(16)} (region 0x${start.toString(16)}+0x${len.toString(16)} of inode ${file.ino}, offset 0 at 0x${base.toString(16)})`);
   }
 
   /** Process fd numbers in the struct's fd members become kernel fd numbers for the call. */
