@@ -69,6 +69,8 @@ static ssize_t (*real_read)(int, void *, size_t);
 static ssize_t (*real_write)(int, const void *, size_t);
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 static int (*real_munmap)(void *, size_t);
+static int (*real_mprotect)(void *, size_t, int);
+static void *(*real_mremap)(void *, size_t, size_t, int, ...);
 
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 static const char *sock_path; /* NULL: inert */
@@ -87,6 +89,8 @@ static void resolve(void)
 	real_write = dlsym(RTLD_NEXT, "write");
 	real_mmap = dlsym(RTLD_NEXT, "mmap");
 	real_munmap = dlsym(RTLD_NEXT, "munmap");
+	real_mprotect = dlsym(RTLD_NEXT, "mprotect");
+	real_mremap = dlsym(RTLD_NEXT, "mremap");
 	const char *s = getenv("VKVM_SOCKET");
 	sock_path = s && *s ? s : NULL;
 }
@@ -131,6 +135,20 @@ static struct region *regions;
 static int nregions, capregions;
 /* The address-space memfd private memory moves onto (see as_file). */
 static int asfd = -1;
+
+/*
+ * The private anonymous mappings the program made through mmap (with their protections), so
+ * sharing a memslot needs no /proc/self/maps read: under qemu-user that read costs ~100 ms with a
+ * few thousand mappings. Mappings made elsewhere (libc's malloc) are not here; sharing those
+ * reads the maps file.
+ */
+struct anon {
+	uint64_t addr, len;
+	int prot;
+};
+static struct anon *anons;
+static int nanons, capanons;
+static pthread_mutex_t anon_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * Per vCPU (by kernel fd): what KVM_RUN needs to behave like Linux when a signal arrives. The
@@ -426,6 +444,53 @@ static int mem_write(uint64_t addr, const void *src, size_t len)
 	return -EFAULT;
 }
 
+/* ---- the program's own anonymous mappings ---- */
+
+static void anon_add(uint64_t addr, uint64_t len, int prot)
+{
+	if (nanons == capanons) {
+		int c = capanons ? 2 * capanons : 64;
+		struct anon *a = realloc(anons, (size_t)c * sizeof *a);
+		if (!a) return;
+		anons = a;
+		capanons = c;
+	}
+	anons[nanons++] = (struct anon){addr, len, prot};
+}
+
+/* [addr, addr+len) is no longer what the table says: cut it out (records outside stay). */
+static void anon_cut(uint64_t addr, uint64_t len)
+{
+	uint64_t end = addr + len;
+	for (int i = 0; i < nanons;) {
+		struct anon a = anons[i];
+		if (!(a.addr < end && addr < a.addr + a.len)) {
+			i++;
+			continue;
+		}
+		anons[i] = anons[--nanons];
+		if (a.addr < addr) anon_add(a.addr, addr - a.addr, a.prot);
+		if (end < a.addr + a.len) anon_add(end, a.addr + a.len - end, a.prot);
+	}
+}
+
+/* The record holding `addr`, or NULL. */
+static struct anon *anon_at(uint64_t addr)
+{
+	for (int i = 0; i < nanons; i++)
+		if (anons[i].addr <= addr && addr < anons[i].addr + anons[i].len) return &anons[i];
+	return NULL;
+}
+
+/*
+ * The program's own private anonymous memory around [addr, addr+len), from the table: fills `v`
+ * (as vmas_in would, in address order) with the contiguous records from the one holding `addr`
+ * through the one holding addr+len-1 and their neighbours. Returns the count, 0 if the table does
+ * not cover the range.
+ */
+struct vma;
+static int anon_vmas(uint64_t addr, uint64_t len, struct vma *v, int max);
+
 /* ---- sharing memslot memory (VKVM_OP_CB_SHARE) ---- */
 
 struct vma {
@@ -433,6 +498,31 @@ struct vma {
 	char perms[5];
 	int special; /* [heap], [stack], [vdso]...: never moved beyond the range asked */
 };
+
+static int anon_vmas(uint64_t addr, uint64_t len, struct vma *v, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&anon_lock);
+	/* Extend down and up through touching records, so the whole mapping moves at once. */
+	uint64_t lo = addr, hi = addr + len;
+	for (struct anon *a; (a = anon_at(lo - 1)) && lo > 0;) lo = a->addr;
+	for (struct anon *a; (a = anon_at(hi));) hi = a->addr + a->len;
+	for (uint64_t at = lo; at < hi;) {
+		struct anon *a = anon_at(at);
+		if (!a || n == max) {
+			n = 0; /* a hole, or too many pieces: not covered */
+			break;
+		}
+		uint64_t e = a->addr + a->len;
+		v[n] = (struct vma){at, e, 0, 0, 0, {a->prot & PROT_READ ? 'r' : '-', a->prot & PROT_WRITE ? 'w' : '-', a->prot & PROT_EXEC ? 'x' : '-', 'p', 0}, 0};
+		n++;
+		at = e;
+	}
+	pthread_mutex_unlock(&anon_lock);
+	/* Still mapped? (The table does not see libc's own munmap calls.) */
+	if (n && !mapped(lo, hi - lo)) n = 0;
+	return n;
+}
 
 /* The mappings of /proc/self/maps that intersect [lo, hi). Returns the count, or -errno. */
 static int vmas_in(uint64_t lo, uint64_t hi, struct vma *out, int max)
@@ -588,7 +678,8 @@ static struct region *share(uint64_t addr, uint64_t len, int *err)
 		if (regions[i].addr <= addr && addr + len <= regions[i].addr + regions[i].len) return &regions[i];
 
 	struct vma v[256];
-	int n = vmas_in(addr, addr + len, v, 256);
+	int n = anon_vmas(addr, len, v, 256);
+	if (!n) n = vmas_in(addr, addr + len, v, 256);
 	if (n < 0) {
 		*err = n;
 		return NULL;
@@ -652,8 +743,11 @@ static struct region *share(uint64_t addr, uint64_t len, int *err)
 	for (int i = 0; i < n; i++) {
 		uint64_t s = v[i].start < lo ? lo : v[i].start, e = v[i].end > hi ? hi : v[i].end;
 		int prot = prot_of(v[i].perms);
-		if (prot != (PROT_READ | PROT_WRITE)) mprotect((void *)s, e - s, prot);
+		if (prot != (PROT_READ | PROT_WRITE)) real_mprotect((void *)s, e - s, prot);
 	}
+	pthread_mutex_lock(&anon_lock);
+	anon_cut(lo, size);
+	pthread_mutex_unlock(&anon_lock);
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		*err = -errno;
@@ -1160,10 +1254,20 @@ static int overlaps_shared(uint64_t addr, uint64_t len)
 	return hit;
 }
 
+static uint64_t page_up(uint64_t n)
+{
+	return (n + PAGE - 1) & ~(PAGE - 1);
+}
+
 EXPORT int munmap(void *addr, size_t len)
 {
 	R();
 	int r = real_munmap(addr, len);
+	if (r == 0 && nanons) {
+		pthread_mutex_lock(&anon_lock);
+		anon_cut((uint64_t)(uintptr_t)addr, page_up(len));
+		pthread_mutex_unlock(&anon_lock);
+	}
 	if (r == 0 && nregions && overlaps_shared((uint64_t)(uintptr_t)addr, len)) forget_shared((uint64_t)(uintptr_t)addr, len);
 	return r;
 }
@@ -1172,7 +1276,54 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 {
 	R();
 	void *r = real_mmap(addr, len, prot, flags, fd, off);
-	if (r != MAP_FAILED && (flags & MAP_FIXED) && nregions && overlaps_shared((uint64_t)(uintptr_t)r, len)) forget_shared((uint64_t)(uintptr_t)r, len);
+	if (r == MAP_FAILED) return r;
+	if (sock_path) {
+		pthread_mutex_lock(&anon_lock);
+		if (flags & MAP_FIXED) anon_cut((uint64_t)(uintptr_t)r, page_up(len));
+		if ((flags & (MAP_ANONYMOUS | MAP_PRIVATE)) == (MAP_ANONYMOUS | MAP_PRIVATE) && !(flags & MAP_HUGETLB)) anon_add((uint64_t)(uintptr_t)r, page_up(len), prot);
+		pthread_mutex_unlock(&anon_lock);
+	}
+	if ((flags & MAP_FIXED) && nregions && overlaps_shared((uint64_t)(uintptr_t)r, len)) forget_shared((uint64_t)(uintptr_t)r, len);
+	return r;
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	R();
+	int r = real_mprotect(addr, len, prot);
+	if (r == 0 && nanons) {
+		/* The records there take the new protection. */
+		uint64_t a = (uint64_t)(uintptr_t)addr, l = page_up(len);
+		pthread_mutex_lock(&anon_lock);
+		int covered = 1;
+		for (uint64_t at = a; at < a + l && covered;) {
+			struct anon *x = anon_at(at);
+			if (!x) covered = 0;
+			else at = x->addr + x->len;
+		}
+		anon_cut(a, l);
+		if (covered) anon_add(a, l, prot);
+		pthread_mutex_unlock(&anon_lock);
+	}
+	return r;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	void *want = va_arg(ap, void *);
+	va_end(ap);
+	R();
+	void *r = real_mremap(old, old_len, new_len, flags, want);
+	if (r != MAP_FAILED) {
+		/* Moved or resized: forget what the table and the server knew of both ranges. */
+		pthread_mutex_lock(&anon_lock);
+		anon_cut((uint64_t)(uintptr_t)old, page_up(old_len));
+		anon_cut((uint64_t)(uintptr_t)r, page_up(new_len));
+		pthread_mutex_unlock(&anon_lock);
+		if (nregions && overlaps_shared((uint64_t)(uintptr_t)old, old_len)) forget_shared((uint64_t)(uintptr_t)old, old_len);
+	}
 	return r;
 }
 
