@@ -157,6 +157,23 @@ int main(void)
 	/* The memory the memslot named was moved in place: same address, contents kept. */
 	CHECK(memcmp(m.mem, dirty_code, sizeof dirty_code) == 0, "memslot memory kept its contents when it was shared");
 
+	/* A read-only mapping named by a memslot keeps its protection and contents when it is shared. */
+	uint8_t *rom = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	rom[4096 + 7] = 0x77;
+	mprotect(rom, 2 * 4096, PROT_READ);
+	struct kvm_userspace_memory_region ro_slot = {.slot = 1, .flags = KVM_MEM_READONLY, .guest_phys_addr = 0x100000, .memory_size = 2 * 4096, .userspace_addr = (uintptr_t)rom};
+	r = io(m.vm, KVM_SET_USER_MEMORY_REGION, &ro_slot);
+	char perms[8] = "?";
+	FILE *maps = fopen("/proc/self/maps", "r");
+	char line[512];
+	while (maps && fgets(line, sizeof line, maps)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo <= (uintptr_t)rom && (uintptr_t)rom < hi) break;
+		perms[0] = '?';
+	}
+	if (maps) fclose(maps);
+	CHECK(r == 0 && rom[4096 + 7] == 0x77 && !strcmp(perms, "r--s"), "read-only memslot memory: contents kept, still read-only (%s)", perms);
+
 	/* immediate_exit */
 	m.run->immediate_exit = 1;
 	r = io(m.vcpu, KVM_RUN, NULL);
