@@ -41,8 +41,8 @@ enum vkvm_op {
 	VKVM_OP_CB_SHARE = 66, /* a0 addr, a1 len: make that memory shared (private memory moves onto a memfd
 	                          in place). DATA ret 0 with the file attached: a0 the address of file offset 0
 	                          (the range maps the file at addr - a0), a1 start and a2 length of the region
-	                          mapping it contiguously (it contains the range); payload u64 st_dev, u64
-	                          st_ino. Or ret -errno */
+	                          mapping it contiguously (it contains the range), a3 flags (VKVM_SHARE_*);
+	                          payload u64 st_dev, u64 st_ino. Or ret -errno */
 	VKVM_OP_CB_GETFD = 67, /* a0 process fd: DATA ret 0 with that fd attached, or -EBADF */
 };
 
@@ -50,6 +50,10 @@ enum { VKVM_ARCH_X86_64 = 0, VKVM_ARCH_ARM64 = 1 };
 
 #define VKVM_HELLO_ANCHOR 1u /* the process's anchor connection (carries the fd table) */
 #define VKVM_HELLO_FORKED 2u /* a forked child: payload holds the parent's pid (u64) */
+
+/* CB_SHARE: the file is the shim's address-space memfd (offset = address, 2^48 bytes; memory the
+   program unmaps is punched out of it, so stale mappings of it read zeros). */
+#define VKVM_SHARE_AS_FILE 1u
 
 #define VKVM_REPLY_RETRY 1u    /* KVM_RUN ended its time slice without an exit: run again */
 #define VKVM_REPLY_CONTENTS 2u /* OPEN: not a KVM file; payload is the file's contents (a read-only file) */

@@ -853,9 +853,9 @@ static void wait_run(int s, int kfd, int *kicked)
 
 static void close_kernel(int kfd1);
 
-static void answer(int s, int64_t ret, const void *p, size_t len, int fd, uint64_t a0, uint64_t a1, uint64_t a2)
+static void answer(int s, int64_t ret, const void *p, size_t len, int fd, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 {
-	struct vkvm_hdr h = {.op = VKVM_OP_DATA, .len = (uint32_t)len, .ret = ret, .a = {a0, a1, a2}};
+	struct vkvm_hdr h = {.op = VKVM_OP_DATA, .len = (uint32_t)len, .ret = ret, .a = {a0, a1, a2, a3}};
 	if (send_all(s, &h, p, len, fd) < 0) die("server connection");
 }
 
@@ -901,7 +901,7 @@ static int64_t call_run(struct vkvm_hdr *req, const void *payload, int sendfd, u
 			uint64_t len = h.a[1];
 			uint8_t *b = tbuf(len);
 			int r = len > (1u << 30) ? -EFAULT : mem_read(b, h.a[0], len);
-			answer(s, r, b, r ? 0 : len, -1, 0, 0, 0);
+			answer(s, r, b, r ? 0 : len, -1, 0, 0, 0, 0);
 			break;
 		}
 		case VKVM_OP_CB_SHARE: {
@@ -912,14 +912,17 @@ static int64_t call_run(struct vkvm_hdr *req, const void *payload, int sendfd, u
 			pthread_mutex_unlock(&lock);
 			uint64_t id[2] = {c.dev, c.ino};
 			/* a0: the address file offset 0 would have (the file maps at addr - off); a1, a2: the region. */
-			if (r) answer(s, 0, id, sizeof id, c.fd, c.addr - c.off, c.addr, c.len);
-			else answer(s, err, NULL, 0, -1, 0, 0, 0);
+			int mine = 0;
+			struct stat st;
+			if (r && asfd >= 0 && fstat(asfd, &st) == 0) mine = st.st_dev == c.dev && st.st_ino == c.ino;
+			if (r) answer(s, 0, id, sizeof id, c.fd, c.addr - c.off, c.addr, c.len, mine ? VKVM_SHARE_AS_FILE : 0);
+			else answer(s, err, NULL, 0, -1, 0, 0, 0, 0);
 			break;
 		}
 		case VKVM_OP_CB_GETFD: {
 			int fd = (int)h.a[0];
 			int ok = fd >= 0 && real_fcntl(fd, F_GETFD) >= 0;
-			answer(s, ok ? 0 : -EBADF, NULL, 0, ok ? fd : -1, 0, 0, 0);
+			answer(s, ok ? 0 : -EBADF, NULL, 0, ok ? fd : -1, 0, 0, 0, 0);
 			break;
 		}
 		case VKVM_OP_REPLY: {

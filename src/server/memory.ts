@@ -3,10 +3,12 @@
  * (the shim's address-space memfd, or the program's own shared mappings), mapped here at the
  * program's own addresses in the kernel's address space.
  *
- * Each file is mapped through 1 GiB windows of reserved address space: the pieces the kernel
- * needs are mapped into the window with MAP_FIXED, so joining pieces never moves memory, and a
- * piece the program unmapped becomes zero pages rather than being unmapped: a view the emulator
- * still holds (a TLB entry) reads zeros instead of faulting the server.
+ * Each file is mapped through 1 GiB windows of address space, the whole window with one mmap
+ * (one VMA however many memslots it holds: thousands of small slots must not exhaust
+ * vm.max_map_count); the kernel's address space sees only the pieces the program shares there.
+ * Nothing is ever unmapped: memory the program unmaps reads zeros (the shim punches it out of its
+ * address-space file; a file of the program's own is replaced by zero pages there), so a view the
+ * emulator still holds (a TLB entry) cannot fault the server.
  * @module
  */
 import type { AddressSpace, Mapping } from '../kernel/hva.js';
@@ -20,6 +22,8 @@ export interface ProgramFile {
   readonly fd: number;
   readonly dev: bigint;
   readonly ino: bigint;
+  /** The shim's address-space memfd: 2^48 bytes, offset = address, unmapped memory punched out. */
+  readonly asFile: boolean;
 }
 
 interface Piece {
@@ -37,6 +41,8 @@ interface Window {
   readonly addr: bigint;
   /** Mapped pieces, sorted, never touching each other. */
   readonly pieces: Piece[];
+  /** Ranges replaced by zero pages (program files only), to map from the file again if shared again. */
+  zeroed: [number, number][];
 }
 
 /** A range the program has told us maps `file` at `base` (mapped here piece by piece, on demand). */
@@ -59,14 +65,14 @@ export class SharedMemory {
   ) {}
 
   /** The file of (dev, ino), adopting `fd` for it, or closing `fd` when it is known already. */
-  file(fd: number, dev: bigint, ino: bigint): ProgramFile {
+  file(fd: number, dev: bigint, ino: bigint, asFile = false): ProgramFile {
     const key = `${dev}:${ino}`;
     const have = this.files.get(key);
     if (have) {
       this.nat.close(fd);
       return have;
     }
-    const f = { fd, dev, ino };
+    const f = { fd, dev, ino, asFile };
     this.files.set(key, f);
     return f;
   }
@@ -93,11 +99,13 @@ export class SharedMemory {
       const b = Math.min(hi, w0 + WINDOW);
       const w = this.window(file, base, w0);
       if (!w) return false;
-      const r = this.nat.mapFixed(w.addr + BigInt(a - w0), b - a, file.fd, a - base);
-      if (r < 0) {
-        this.log(`map of 0x${a.toString(16)}+0x${(b - a).toString(16)} failed (errno ${-r})`);
-        return false;
+      // Parts zeroed when the program unmapped them come from the file again.
+      for (const [zl, zh] of w.zeroed.filter(([zl, zh]) => zl < b && a < zh)) {
+        const x = Math.max(zl, a);
+        const y = Math.min(zh, b);
+        if (this.nat.mapFixed(w.addr + BigInt(x - w0), y - x, file.fd, x - base) < 0) return false;
       }
+      w.zeroed = cut(w.zeroed, a, b);
       this.addPiece(w, a, b);
     }
     return true;
@@ -106,18 +114,7 @@ export class SharedMemory {
   /** The program unmapped [lo, hi): pieces there read zeros and leave the kernel's space. */
   unmap(lo: number, hi: number): void {
     this.forget(lo, hi);
-    for (const w of this.windows.values()) {
-      for (const p of [...w.pieces]) {
-        if (!(p.lo < hi && lo < p.hi)) continue;
-        const a = Math.max(lo, p.lo);
-        const b = Math.min(hi, p.hi);
-        this.nat.mapFixed(w.addr + BigInt(a - w.start), b - a, -1, 0);
-        w.pieces.splice(w.pieces.indexOf(p), 1);
-        this.space.unmapHva(p.lo);
-        if (p.lo < a) this.insert(w, p.lo, a);
-        if (b < p.hi) this.insert(w, b, p.hi);
-      }
-    }
+    for (const w of this.windows.values()) if (w.pieces.some((p) => p.lo < hi && lo < p.hi)) this.unmapWindowRange(w, lo, hi);
   }
 
   private forget(lo: number, hi: number): void {
@@ -142,7 +139,16 @@ export class SharedMemory {
       this.log(`cannot reserve a window (errno ${-r})`);
       return undefined;
     }
-    w = { file, base, start, addr: r, pieces: [] };
+    // The whole window from the file (offsets below 0 stay reserved): one mapping.
+    const from = Math.max(start, base);
+    if (from < start + WINDOW) {
+      const e = this.nat.mapFixed(r + BigInt(from - start), start + WINDOW - from, file.fd, from - base);
+      if (e < 0) {
+        this.log(`cannot map a window of the program's memory (errno ${-e})`);
+        return undefined;
+      }
+    }
+    w = { file, base, start, addr: r, pieces: [], zeroed: [] };
     this.windows.set(key, w);
     return w;
   }
@@ -168,7 +174,12 @@ export class SharedMemory {
       if (!(p.lo < hi && lo < p.hi)) continue;
       const a = Math.max(lo, p.lo);
       const b = Math.min(hi, p.hi);
-      this.nat.mapFixed(w.addr + BigInt(a - w.start), b - a, -1, 0);
+      // The address-space file reads zeros there already (the shim punched it); a file of the
+      // program's own may still hold data, or end: zero pages in its place.
+      if (!w.file.asFile) {
+        this.nat.mapFixed(w.addr + BigInt(a - w.start), b - a, -1, 0);
+        w.zeroed.push([a, b]);
+      }
       w.pieces.splice(w.pieces.indexOf(p), 1);
       this.space.unmapHva(p.lo);
       if (p.lo < a) this.insert(w, p.lo, a);
@@ -199,4 +210,17 @@ export class SharedMemory {
     for (const f of this.files.values()) this.nat.close(f.fd);
     this.files.clear();
   }
+}
+
+/** `ranges` without [lo, hi). */
+function cut(ranges: [number, number][], lo: number, hi: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of ranges) {
+    if (b <= lo || hi <= a) out.push([a, b]);
+    else {
+      if (a < lo) out.push([a, lo]);
+      if (hi < b) out.push([hi, b]);
+    }
+  }
+  return out;
 }

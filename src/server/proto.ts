@@ -32,6 +32,7 @@ export const ARCH_ID = { x86_64: 0, arm64: 1 } as const;
 
 export const HELLO = { ANCHOR: 1, FORKED: 2 } as const;
 export const REPLY = { RETRY: 1, CONTENTS: 2 } as const;
+export const SHARE = { AS_FILE: 1 } as const;
 export const REC = { WRITE: 1, NEWFD: 2 } as const;
 export const NEWFD = { RUN_AREA: 1 } as const;
 
@@ -46,6 +47,7 @@ export const C_CONSTANTS: Readonly<Record<string, number>> = {
   VKVM_ARCH_ARM64: ARCH_ID.arm64,
   VKVM_HELLO_ANCHOR: HELLO.ANCHOR,
   VKVM_HELLO_FORKED: HELLO.FORKED,
+  VKVM_SHARE_AS_FILE: SHARE.AS_FILE,
   VKVM_REPLY_RETRY: REPLY.RETRY,
   VKVM_REPLY_CONTENTS: REPLY.CONTENTS,
   VKVM_REC_WRITE: REC.WRITE,

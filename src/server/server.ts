@@ -29,7 +29,7 @@ import { ioctlByRequest, type Arch, type IoctlDef } from '../uapi/index.js';
 import { serverNative, type ServerNative } from './native.js';
 import { SharedMemory } from './memory.js';
 import { moduleParam } from './params.js';
-import { ARCH_ID, FDTAB_ENTRIES, HDR, HELLO, NEWFD, OP, PROTO_VERSION, REC, RECF, REPLY } from './proto.js';
+import { ARCH_ID, FDTAB_ENTRIES, HDR, HELLO, NEWFD, OP, PROTO_VERSION, REC, RECF, REPLY, SHARE } from './proto.js';
 
 export interface ShimServerOptions {
   /** The virtual host's architecture (the program's). */
@@ -549,7 +549,7 @@ export class ShimServer {
     for (const f of d.fds.slice(1)) this.nat.close(f);
     const [base, start, len] = d.a.map(Number) as [number, number, number];
     const pv = new DataView(d.payload.buffer, d.payload.byteOffset, 16);
-    const file = this.mem.file(fd, pv.getBigUint64(0, true), pv.getBigUint64(8, true));
+    const file = this.mem.file(fd, pv.getBigUint64(0, true), pv.getBigUint64(8, true), (Number(d.a[3]) & SHARE.AS_FILE) !== 0);
     this.mem.know(file, base, start, start + len);
     this.mem.map(file, base, lo, hi);
     this.log(`share 0x${lo.toString(16)}+0x${(hi - lo).toString(16)} (region 0x${start.toString(16)}+0x${len.toString(16)} of inode ${file.ino}, offset 0 at 0x${base.toString(16)})`);
