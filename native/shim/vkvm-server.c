@@ -210,6 +210,30 @@ EXPORT int vs_fstat(int fd, uint64_t *out)
 	return 0;
 }
 
+/*
+ * Takes a program's eventfd count without blocking: RWF_NOWAIT, because the file's O_NONBLOCK is
+ * the program's to choose. Returns 1 with *out set, 0 when the count was 0, or -errno.
+ */
+EXPORT int vs_efd_take(int fd, uint64_t *out)
+{
+	struct iovec v = {.iov_base = out, .iov_len = 8};
+	ssize_t r = preadv2(fd, &v, 1, -1, RWF_NOWAIT);
+	if (r == 8) return 1;
+	if (r < 0 && errno == EAGAIN) return 0;
+	return r < 0 ? -errno : -EIO;
+}
+
+/*
+ * Adds `v` to a program's eventfd count (eventfd_signal's side: never blocks; a count at its
+ * maximum stays there). Returns 0 or -errno.
+ */
+EXPORT int vs_efd_add(int fd, uint64_t v)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) return 0;
+	return write(fd, &v, 8) == 8 ? 0 : -errno;
+}
+
 EXPORT int vs_close(int fd)
 {
 	return close(fd) < 0 ? -errno : 0;

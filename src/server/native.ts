@@ -36,6 +36,10 @@ export interface ServerNative {
   /** [st_dev, st_ino, st_size], or -errno. */
   fstat(fd: number): readonly [bigint, bigint, bigint] | number;
   close(fd: number): number;
+  /** Takes a program eventfd's count without blocking: the count, 0n when it was 0, or -errno. */
+  efdTake(fd: number): bigint | number;
+  /** Adds to a program eventfd's count (never blocks: a count at its maximum stays). 0 or -errno. */
+  efdAdd(fd: number, v: bigint): number;
   /** `stdio`: fds for the program's fds 0-2 (-1: this process's own). */
   spawn(file: string, argv: readonly string[], env: readonly string[], stdio?: readonly number[]): { pid: number; pidfd: number } | number;
   /** 1 and the raw wait status, 0 while running, or -errno. */
@@ -70,6 +74,9 @@ export function serverNative(): ServerNative {
   const memfd = f('int vs_memfd(const char *name, uint64_t len)');
   const fstat = f('int vs_fstat(int fd, uint64_t *out)');
   const close = f('int vs_close(int fd)');
+  const efdTake = f('int vs_efd_take(int fd, uint64_t *out)');
+  const efdAdd = f('int vs_efd_add(int fd, uint64_t v)');
+  const efdCount = new BigUint64Array(1);
   const spawn = f('int vs_spawn(const char *file, const char *argv, int argc, const char *envp, int envc, int32_t *stdio, int32_t *out)');
   const wait = f('int vs_wait(int pid, int hang, int32_t *status)');
   const kill = f('int vs_kill(int pid, int sig)');
@@ -103,6 +110,11 @@ export function serverNative(): ServerNative {
       return r < 0 ? r : ([stat[0]!, stat[1]!, stat[2]!] as const);
     },
     close: (fd) => close(fd) as number,
+    efdTake(fd) {
+      const r = efdTake(fd, efdCount) as number;
+      return r < 0 ? r : r === 1 ? efdCount[0]! : 0n;
+    },
+    efdAdd: (fd, v) => efdAdd(fd, v) as number,
     spawn(file, argv, env, stdio = [-1, -1, -1]) {
       const r = spawn(file, pack(argv), argv.length, pack(env), env.length, Int32Array.from(stdio), out) as number;
       return r < 0 ? r : { pid: out[0]!, pidfd: out[1]! };

@@ -29,6 +29,8 @@ import { ioctlByRequest, type Arch, type IoctlDef } from '../uapi/index.js';
 import { serverNative, type ServerNative } from './native.js';
 import { SharedMemory } from './memory.js';
 import { moduleParam } from './params.js';
+import { EventfdBridges, type EventfdBridge } from './eventfd.js';
+import { KVM_IRQFD_FLAG } from '../uapi/constants.js';
 import { ARCH_ID, FDTAB_ENTRIES, HDR, HELLO, NEWFD, OP, PROTO_VERSION, REC, RECF, REPLY, SHARE } from './proto.js';
 
 export interface ShimServerOptions {
@@ -69,6 +71,9 @@ interface Temp {
 }
 
 /** fd members of ioctl structs: `in` ones are translated from process to kernel numbers, `out` ones back. */
+/** fd members that name an eventfd (the program's own, bridged). */
+const EVENTFD_FIELDS: ReadonlySet<string> = new Set(['fd', 'resamplefd']);
+
 const FD_FIELDS: Readonly<Record<string, { readonly in?: readonly string[]; readonly out?: readonly string[] }>> = {
   KVM_IRQFD: { in: ['fd', 'resamplefd'] },
   KVM_IOEVENTFD: { in: ['fd'] },
@@ -92,6 +97,8 @@ export class ShimServer {
   /** vCPU mmap area (its buffer) -> the memfd behind it, until the shim has it. */
   private readonly runAreaFd = new Map<ArrayBufferLike, number>();
   private readonly mem: SharedMemory;
+  /** The program's eventfds named in irqfds/ioeventfds. */
+  private readonly eventfds: EventfdBridges;
   private temps: Temp[] = [];
   /** The process that created each VM (kvm->mm). */
   private readonly vmOwner = new WeakMap<object, number>();
@@ -119,6 +126,7 @@ export class ShimServer {
     this.kernel.runArea = (bytes) => this.newRunArea(bytes);
     this.kernel.space.onMiss = (hva, len) => this.fetch(hva, len);
     this.mem = new SharedMemory(this.nat, this.kernel.space, (l) => this.log(l));
+    this.eventfds = new EventfdBridges(this.kernel, this.nat);
   }
 
   /** Starts listening on `path` (a Unix socket path that does not exist yet). */
@@ -135,7 +143,9 @@ export class ShimServer {
    */
   serve(stopFd: number, until: () => boolean, pollMs = -1): void {
     for (;;) {
-      const n = this.conns.size + 2;
+      const watched = this.eventfds.watched();
+      const nc = this.conns.size + 2;
+      const n = nc + watched.length;
       if (this.pollFds.length < n) {
         this.pollFds = new Int32Array(n * 2);
         this.pollRev = new Int32Array(n * 2);
@@ -144,6 +154,7 @@ export class ShimServer {
       this.pollFds[1] = stopFd;
       let i = 2;
       for (const fd of this.conns.keys()) this.pollFds[i++] = fd;
+      for (const b of watched) this.pollFds[i++] = b.fd;
       const r = this.nat.poll(this.pollFds, n, pollMs, this.pollRev);
       if (r < 0) throw new KvmError(-r, 'poll');
       if (stopFd >= 0 && this.pollRev[1]! & READABLE) return;
@@ -152,7 +163,9 @@ export class ShimServer {
         const c = this.nat.accept(this.listenFd);
         if (c >= 0) this.conns.set(c, { fd: c, proc: undefined });
       }
-      for (let j = 2; j < n; j++) {
+      // The program wrote its eventfds: irqfds inject before its next call is served.
+      for (let j = nc; j < n; j++) if (this.pollRev[j]! & READABLE) this.eventfds.pull(watched[j - nc] as EventfdBridge);
+      for (let j = 2; j < nc; j++) {
         if (!(this.pollRev[j]! & READABLE)) continue;
         const c = this.conns.get(this.pollFds[j]!);
         if (!c) continue;
@@ -176,6 +189,7 @@ export class ShimServer {
   /** Closes every connection and the socket. */
   close(): void {
     for (const c of [...this.conns.values()]) this.drop(c);
+    this.eventfds.close();
     this.mem.close();
     if (this.listenFd >= 0) this.nat.close(this.listenFd);
     this.listenFd = -1;
@@ -569,10 +583,46 @@ export class ShimServer {
       const dv = new DataView(b.buffer, b.byteOffset, 4);
       const pfd = dv.getInt32(0, true);
       if (pfd < 0) continue;
-      const k = pfd < FDTAB_ENTRIES ? proc.table[pfd]! - 1 : -1;
+      let k = pfd < FDTAB_ENTRIES ? proc.table[pfd]! - 1 : -1;
+      // A file of the program's own (its eventfd): bridged to a kernel eventfd, or fd 0 of the
+      // kernel (no eventfd: EINVAL) for another kind of file.
+      if (k < 0 && EVENTFD_FIELDS.has(f) && this.fieldUsed(def, arg, f)) k = this.programEventfd(pfd);
       restore.push({ at, bytes: b.slice() });
-      // Not a KVM file of this process (or a real fd such as an eventfd): no file the kernel knows.
+      // Not a file of this process: no file the kernel knows (EBADF).
       dv.setInt32(0, k >= 0 ? k : 0x7fff_ffff, true);
+    }
+  }
+
+  /**
+   * The kernel fd standing for the program's fd `pfd` that is no KVM file: its eventfd's bridge
+   * (src/server/eventfd.ts), 0 (a kernel fd that is no eventfd: EINVAL) for another file, -1
+   * when the program has no such fd (EBADF).
+   */
+  private programEventfd(pfd: number): number {
+    const c = this.cur!;
+    if (!this.send(c, OP.CB_GETFD, 0, [pfd], null, -1)) return -1;
+    const d = this.awaitData(c);
+    if (!d) return -1;
+    const [fd, ...rest] = d.fds;
+    for (const x of rest) this.nat.close(x);
+    if (d.ret < 0 || fd === undefined) {
+      if (fd !== undefined) this.nat.close(fd);
+      return -1;
+    }
+    const k = this.eventfds.adopt(fd);
+    this.log(`program fd ${pfd}: ${k === undefined ? 'not an eventfd' : `eventfd, kernel fd ${k}`}`);
+    return k ?? 0;
+  }
+
+  /** KVM_IRQFD reads resamplefd only with KVM_IRQFD_FLAG_RESAMPLE (not worth a callback otherwise). */
+  private fieldUsed(def: IoctlDef, arg: number, field: string): boolean {
+    if (field !== 'resamplefd') return true;
+    try {
+      const st = abiStruct(def);
+      const b = this.kernel.space.user(arg + st.offsetOf('flags'), 4);
+      return (new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) & KVM_IRQFD_FLAG.RESAMPLE) !== 0;
+    } catch {
+      return false;
     }
   }
 }
