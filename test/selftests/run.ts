@@ -6,6 +6,9 @@
  *   npm run selftests -- [--arch x86_64|arm64|all] [--only a,b] [--timeout S] [--jobs N] [--readme]
  *   npm run selftests -- --readme-only      (tables from the committed results, no run)
  *
+ * With --only, the rerun tests replace their entries in the recorded results (e.g. a longer
+ * --timeout for the slow ones).
+ *
  * The list is the selftests Makefile's TEST_GEN_PROGS for the arch ("the whole list"). Status is
  * the kselftest convention: exit 0 pass, 4 (KSFT_SKIP) skip, anything else fail.
  */
@@ -60,6 +63,9 @@ const CAUSES: readonly { readonly re: RegExp; readonly note: string }[] = [
   { re: /KVM_[GS]ET_DEVICE_ATTR failed/, note: 'vCPU device attributes (timer, hypercall firmware registers) not implemented' },
   { re: /KVM_SET_ONE_REG failed/, note: 'a register KVM lets userspace write is refused' },
   { re: /uffd creation failed, errno: 38/, note: 'qemu-aarch64 user mode has no userfaultfd(2) (host side, not vkvm)' },
+  { re: /rseq_register_current_thread failed, errno = 38/, note: 'qemu-aarch64 user mode has no rseq(2) (host side, not vkvm)' },
+  { re: /KVM_ENABLE_CAP failed/, note: 'a VM capability Linux lets userspace enable is refused (max_vcpuid_cap_test: KVM_CAP_MAX_VCPU_ID)' },
+  { re: /missing registers/, note: 'KVM_GET_REG_LIST lacks registers Linux lists (system registers vkvm does not model yet)' },
   { re: /CONFIG_IDLE_PAGE_TRACKING/, note: 'host kernel config (page_idle), not vkvm' },
   { re: /^timeout after/, note: 'too slow for the time limit here (emulated guest; arm64 also under qemu-aarch64 on a loaded 2-core machine)' },
   { re: /guest_memfd\(\) with flag '0x1' should fail/, note: "vkvm accepts GUEST_MEMFD_FLAG_MMAP (Linux 6.18), which 6.12's test expects to be refused" },
@@ -95,11 +101,12 @@ function main(): void {
       }
       const all = testList(arch);
       const names = only ? all.filter((n) => only.includes(n) || only.includes(n.split('/').pop()!)) : all;
-      const res = await runAll(arch, dir, names, timeout, jobs);
-      if (!only) {
-        mkdirSync(RESULTS, { recursive: true });
-        writeFileSync(join(RESULTS, `${arch}.json`), JSON.stringify(res, null, 1) + '\n');
-      }
+      let res = await runAll(arch, dir, names, timeout, jobs);
+      const file = join(RESULTS, `${arch}.json`);
+      // --only reruns some tests: their entries replace the recorded ones, the rest stay.
+      if (only && existsSync(file)) res = merge(JSON.parse(readFileSync(file, 'utf8')) as Results, res);
+      mkdirSync(RESULTS, { recursive: true });
+      writeFileSync(file, JSON.stringify(res, null, 1) + '\n');
       const n = (s: Status) => res.tests.filter((t) => t.vkvm.status === s).length;
       process.stdout.write(`${arch}: ${n('pass')} passed, ${n('fail')} failed, ${n('skip')} skipped of ${res.tests.length}\n`);
     }
@@ -109,6 +116,14 @@ function main(): void {
     process.stderr.write(String(e?.stack ?? e) + '\n');
     process.exitCode = 1;
   });
+}
+
+/** `old` with the tests of `rerun` replaced (the list order stays the recorded one). */
+function merge(old: Results, rerun: Results): Results {
+  const by = new Map(rerun.tests.map((t) => [t.name, t]));
+  const tests = old.tests.map((t) => by.get(t.name) ?? t);
+  for (const t of rerun.tests) if (!old.tests.some((o) => o.name === t.name)) tests.push(t);
+  return { ...rerun, tests };
 }
 
 /** TEST_GEN_PROGS of the selftests Makefile for `arch`, in Makefile order. */
