@@ -77,6 +77,7 @@ const CAUSES: readonly { readonly re: RegExp; readonly note: string }[] = [
   { re: /missing registers/, note: 'KVM_GET_REG_LIST lacks registers Linux lists (system registers vkvm does not model yet)' },
   // the host, not vkvm
   { re: /uffd creation failed, errno: 38/, note: 'qemu-aarch64 user mode has no userfaultfd(2) (host side, not vkvm)' },
+  { re: /Only performed \d+ KVM_RUNs, task stalled too much/, note: "the shim's KVM_RUN round trip (a socket exchange with the server) is too slow for the test's sanity check (its -u disables the check)" },
   { re: /rseq_register_current_thread failed, errno = 38/, note: 'qemu-aarch64 user mode has no rseq(2) (host side, not vkvm)' },
   { re: /CONFIG_IDLE_PAGE_TRACKING/, note: 'host kernel config (page_idle), not vkvm' },
   { re: /^timeout after/, note: 'did not end in the time limit: slow here (emulated guest; arm64 also under qemu-aarch64; a loaded 2-core machine) or looping on a divergence' },
