@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: one run measures, side by side on this machine,
  *   (a) the KVM_RUN -> exit -> KVM_RUN round trip (ns, median of repeats): virtual x86-64 (port IO)
- *       and arm64 (MMIO), and the real /dev/kvm (nativeSys) where present;
+ *       and arm64 (MMIO), and the real /dev/kvm (nativeSys) where present; and as a C program
+ *       sees it (bench/shim/roundtrip.c) through `vkvm exec` and on /dev/kvm;
  *   (b) guest throughput in MIPS on the freestanding C workload of bench/guests (CRC-32, sieve,
  *       recursive fib, memcpy, and their mix) for x86-64 and arm64 (block JIT, and the arm64
  *       interpreter alone), against the same C natively on the host, under qemu-x86_64 /
@@ -25,6 +26,7 @@ import { KVM_ARM_VCPU } from '../src/uapi/arm64.js';
 import { bootGuest, EXIT_LOOP, image, KERNELS, MIX, retired, runGuest, type GuestArch } from './guests.js';
 import { buildHostPrograms, hasCommand, runHost } from './host.js';
 import { renderTable, type BenchResult, type MipsRow, type Target } from './report.js';
+import { buildRoundTrip, nativeRoundTrip, shimRoundTrip } from './shim.js';
 
 interface Options {
   root: string;
@@ -290,6 +292,19 @@ function main(): void {
     if (nat.ok) {
       const nx = roundTrip(nativeSys(), 'x86_64', imgs.x86_64, o.quick ? 2_000 : 20_000, reps);
       result.roundTrip.push({ backend: '/dev/kvm', arch: 'x86_64', exit: 'KVM_EXIT_IO (OUT)', ns: nx.ns, samples: nx.samples });
+    }
+    // A C program's own view: bench/shim/roundtrip.c through `vkvm exec`, and on /dev/kvm.
+    for (const arch of ['x86_64', 'arm64'] as const) {
+      const prog = buildRoundTrip(o.root, arch);
+      const exit = arch === 'x86_64' ? 'KVM_EXIT_IO (OUT)' : 'KVM_EXIT_MMIO (store)';
+      const it = o.quick ? 1_000 : 5_000;
+      const r = typeof prog === 'string' ? shimRoundTrip(prog, arch, it, reps) : prog;
+      if ('why' in r) result.notes.push(`vkvm exec round trip (${arch}) not measured: ${r.why}`);
+      else result.roundTrip.push({ backend: `vkvm exec (C program, shim${arch === 'arm64' && process.arch !== 'arm64' ? ', under qemu-aarch64' : ''})`, arch, exit, ns: r.ns, samples: r.samples });
+      if (nat.ok && arch === 'x86_64' && typeof prog === 'string') {
+        const n = nativeRoundTrip(prog, it, reps);
+        if (!('why' in n)) result.roundTrip.push({ backend: '/dev/kvm (C program)', arch, exit, ns: n.ns, samples: n.samples });
+      }
     }
   }
 

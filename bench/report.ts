@@ -54,7 +54,7 @@ export function renderTable(r: BenchResult): string {
   let out = `### vkvm ${r.vkvm} benchmark, ${r.date.slice(0, 10)}\n\n`;
   out += `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load ${m.load.join(' ')} at start; ${m.kvm}.\n\n`;
   if (r.roundTrip.length) {
-    out += `**(a) KVM_RUN -> exit -> KVM_RUN round trip** (median of ${r.roundTrip[0]!.samples.length} batches, through \`Sys.ioctl\`)\n\n`;
+    out += `**(a) KVM_RUN -> exit -> KVM_RUN round trip** (median of ${r.roundTrip[0]!.samples.length} batches; through \`Sys.ioctl\`, or timed by a C program for the "C program" rows)\n\n`;
     out += table(['backend', 'guest', 'exit', 'ns / round trip'], r.roundTrip.map((x) => [x.backend, x.arch, x.exit, x.ns.toFixed(0)]));
     out += '\n';
   }

@@ -16,6 +16,8 @@ export interface CliIo {
   nativeSys(): Sys;
   /** Why the native backend cannot be used with `device`, or undefined (default: nativeUnavailableReason). */
   nativeUnavailableReason(device: string): string | undefined;
+  /** fds `vkvm exec` gives the program as its stdin/stdout/stderr (default: this process's own). */
+  readonly programStdio?: readonly [number, number, number];
 }
 
 export const processIo: CliIo = {

@@ -1,9 +1,11 @@
 /**
- * The `vkvm` command line: `run` (boot a guest image in the mini-VMM on either backend), `caps`
+ * The `vkvm` command line: `run` (boot a guest image in the mini-VMM on either backend), `exec`
+ * (an unmodified KVM program on the virtual /dev/kvm, through the preload shim), `caps`
  * (what each backend supports), `layout` (offsets of any uapi struct).
  * @module
  */
 import { cmdCaps } from './caps.js';
+import { cmdExec } from './exec.js';
 import { CliError, EXIT, processIo, type CliIo } from './io.js';
 import { cmdLayout } from './layout.js';
 import { cmdRun } from './run.js';
@@ -13,6 +15,7 @@ export { EXIT, type CliIo } from './io.js';
 export const USAGE = `usage: vkvm <command> [options]
 
   run <image>       boot a guest (ELF or flat binary) in the mini-VMM: vkvm run --help
+  exec -- PROG ...  run an unmodified KVM program on the virtual /dev/kvm: vkvm exec --help
   caps              capabilities of each backend (virtual x86_64/arm64, native /dev/kvm)
   layout [struct]   offsets of a KVM uapi struct (the C fixture view)
   help              this text
@@ -25,6 +28,8 @@ export function main(argv: readonly string[], io: CliIo = processIo): number {
     switch (cmd) {
       case 'run':
         return cmdRun(rest, io);
+      case 'exec':
+        return cmdExec(rest, io);
       case 'caps':
         return cmdCaps(rest, io);
       case 'layout':

@@ -138,6 +138,11 @@ export class EventFdCtx {
     return ev;
   }
 
+  /** This thread's wait-queue entries now (readers such as irqfds). */
+  get hooked(): number {
+    return this.waiters.size;
+  }
+
   /** Adds a wait-queue entry of this thread (add_wait_queue); returns its removal. */
   addWaiter(fn: (mask: number) => void): () => void {
     this.waiters.add(fn);

@@ -34,10 +34,11 @@ export class AddressSpace {
   private readonly maps: Mapping[] = [];
   private next = HVA_BASE;
   /**
-   * Called when `find` misses (a worker-thread mirror of the owner's space, src/kernel/smp.ts):
-   * it may add the missing mapping with `mapAt`; `find` then looks once more.
+   * Called when `find` misses, or `user` finds [hva, hva+len) not inside one mapping (a
+   * worker-thread mirror of the owner's space, src/kernel/smp.ts; another process's memory,
+   * src/server): it may add the missing mapping with `mapAt`; the lookup then runs once more.
    */
-  onMiss: ((hva: number) => void) | undefined = undefined;
+  onMiss: ((hva: number, len: number) => void) | undefined = undefined;
 
   /**
    * Maps `length` bytes (rounded up to pages): fresh zeroed shared memory, or `length` bytes of
@@ -100,7 +101,7 @@ export class AddressSpace {
   find(hva: number, miss = true): Mapping | undefined {
     const m = this.lookup(hva);
     if (m || !miss || !this.onMiss) return m;
-    this.onMiss(hva);
+    this.onMiss(hva, 1);
     return this.lookup(hva);
   }
 
@@ -125,7 +126,11 @@ export class AddressSpace {
   user(hva: number | bigint, len: number, syscall = 'ioctl'): Uint8Array {
     if (len === 0) return new Uint8Array(0); // copying 0 bytes never faults, whatever the pointer
     const a = typeof hva === 'bigint' ? (hva > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(hva)) : hva;
-    const m = a >= 0 ? this.find(a) : undefined;
+    let m = a >= 0 ? this.lookup(a) : undefined;
+    if (a >= 0 && this.onMiss && (!m || a + len > m.hva + m.length)) {
+      this.onMiss(a, len);
+      m = this.lookup(a);
+    }
     if (!m || a + len > m.hva + m.length) throw KvmError.of('EFAULT', syscall);
     const off = a - m.hva;
     return m.bytes.subarray(off, off + len);

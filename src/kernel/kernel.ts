@@ -69,6 +69,13 @@ export class Kernel {
   /** Mirror kernels: runs a VM-wide device operation on the owner thread (set by the attached Sys). */
   forward: ((op: string, payload: unknown, vcpuId: number) => unknown) | null = null;
 
+  /**
+   * Where vCPU mmap areas come from (zeroed, starting at offset 0 of their buffer); unset:
+   * SharedArrayBuffers. The preload shim's server (src/server) puts them on memfds that the
+   * program maps, so kvm_run is one shared mapping.
+   */
+  runArea: ((bytes: number) => Uint8Array) | undefined = undefined;
+
   constructor(readonly arch: ArchBackend) {
     this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request])) as IoctlNumbers;
   }

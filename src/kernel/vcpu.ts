@@ -57,8 +57,17 @@ export class Vcpu {
     /** A worker thread's mirror of a vCPU shares the owner's mmap area (src/kernel/smp.ts). */
     area?: Uint8Array,
   ) {
-    this.area = area ?? new Uint8Array(new SharedArrayBuffer(RUN_AREA_PAGES * PAGE_SIZE + PRIVATE_BYTES), 0, RUN_AREA_PAGES * PAGE_SIZE);
-    this.requests = new Int32Array(this.area.buffer, RUN_AREA_PAGES * PAGE_SIZE, PRIVATE_BYTES / 4);
+    if (area) {
+      this.area = area;
+      this.requests = new Int32Array(area.buffer, RUN_AREA_PAGES * PAGE_SIZE, PRIVATE_BYTES / 4);
+    } else if (vm.kernel.runArea) {
+      // The area is the program's mapping (src/server); the private words stay out of it.
+      this.area = vm.kernel.runArea(RUN_AREA_PAGES * PAGE_SIZE);
+      this.requests = new Int32Array(new SharedArrayBuffer(PRIVATE_BYTES));
+    } else {
+      this.area = new Uint8Array(new SharedArrayBuffer(RUN_AREA_PAGES * PAGE_SIZE + PRIVATE_BYTES), 0, RUN_AREA_PAGES * PAGE_SIZE);
+      this.requests = new Int32Array(this.area.buffer, RUN_AREA_PAGES * PAGE_SIZE, PRIVATE_BYTES / 4);
+    }
     this.timer = new VcpuTimer(vm.clock, vm.kernel.mirror ? null : vm.timers);
     this.run = this.area.subarray(0, PAGE_SIZE);
     this.runDv = new DataView(this.area.buffer, 0, PAGE_SIZE);

@@ -1,0 +1,226 @@
+/**
+ * The program's shared memory as the server's kernel sees it: ranges of files the program maps
+ * (the shim's address-space memfd, or the program's own shared mappings), mapped here at the
+ * program's own addresses in the kernel's address space.
+ *
+ * Each file is mapped through 1 GiB windows of address space, the whole window with one mmap
+ * (one VMA however many memslots it holds: thousands of small slots must not exhaust
+ * vm.max_map_count); the kernel's address space sees only the pieces the program shares there.
+ * Nothing is ever unmapped: memory the program unmaps reads zeros (the shim punches it out of its
+ * address-space file; a file of the program's own is replaced by zero pages there), so a view the
+ * emulator still holds (a TLB entry) cannot fault the server.
+ * @module
+ */
+import type { AddressSpace, Mapping } from '../kernel/hva.js';
+import type { ServerNative } from './native.js';
+
+/** Window size: a typed array's limit is 4 GiB; 1 GiB keeps reservations modest. */
+export const WINDOW = 1 << 30;
+
+/** A file of the program (one open fd here, shared by every window of it). */
+export interface ProgramFile {
+  readonly fd: number;
+  readonly dev: bigint;
+  readonly ino: bigint;
+  /** The shim's address-space memfd: 2^48 bytes, offset = address, unmapped memory punched out. */
+  readonly asFile: boolean;
+}
+
+interface Piece {
+  lo: number;
+  hi: number;
+  mapping: Mapping;
+}
+
+interface Window {
+  readonly file: ProgramFile;
+  /** The address at which the program maps file offset 0. */
+  readonly base: number;
+  /** Program address of the window's first byte. */
+  readonly start: number;
+  readonly addr: bigint;
+  /** Mapped pieces, sorted, never touching each other. */
+  readonly pieces: Piece[];
+  /** Ranges replaced by zero pages (program files only), to map from the file again if shared again. */
+  zeroed: [number, number][];
+}
+
+/** A range the program has told us maps `file` at `base` (mapped here piece by piece, on demand). */
+interface Known {
+  lo: number;
+  hi: number;
+  readonly file: ProgramFile;
+  readonly base: number;
+}
+
+export class SharedMemory {
+  private readonly files = new Map<string, ProgramFile>();
+  private readonly windows = new Map<string, Window>();
+  private known: Known[] = [];
+
+  constructor(
+    private readonly nat: ServerNative,
+    private readonly space: AddressSpace,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** The file of (dev, ino), adopting `fd` for it, or closing `fd` when it is known already. */
+  file(fd: number, dev: bigint, ino: bigint, asFile = false): ProgramFile {
+    const key = `${dev}:${ino}`;
+    const have = this.files.get(key);
+    if (have) {
+      this.nat.close(fd);
+      return have;
+    }
+    const f = { fd, dev, ino, asFile };
+    this.files.set(key, f);
+    return f;
+  }
+
+  /** Records that the program maps [lo, hi) of `file` at `base` (what the shim reported). */
+  know(file: ProgramFile, base: number, lo: number, hi: number): void {
+    // Whatever was known there before is gone (the program replaced that memory).
+    this.forget(lo, hi);
+    this.known.push({ lo, hi, file, base });
+  }
+
+  /** True when [lo, hi) lies in ranges the program shared; then maps it. */
+  mapKnown(lo: number, hi: number): boolean {
+    const k = this.known.find((x) => x.lo <= lo && hi <= x.hi);
+    if (!k) return false;
+    this.map(k.file, k.base, lo, hi);
+    return true;
+  }
+
+  /** Maps [lo, hi) of `file` (offset = address - base) into the kernel's space. */
+  map(file: ProgramFile, base: number, lo: number, hi: number): boolean {
+    for (let w0 = Math.floor(lo / WINDOW) * WINDOW; w0 < hi; w0 += WINDOW) {
+      const a = Math.max(lo, w0);
+      const b = Math.min(hi, w0 + WINDOW);
+      const w = this.window(file, base, w0);
+      if (!w) return false;
+      // Parts zeroed when the program unmapped them come from the file again.
+      for (const [zl, zh] of w.zeroed.filter(([zl, zh]) => zl < b && a < zh)) {
+        const x = Math.max(zl, a);
+        const y = Math.min(zh, b);
+        if (this.nat.mapFixed(w.addr + BigInt(x - w0), y - x, file.fd, x - base) < 0) return false;
+      }
+      w.zeroed = cut(w.zeroed, a, b);
+      this.addPiece(w, a, b);
+    }
+    return true;
+  }
+
+  /** The program unmapped [lo, hi): pieces there read zeros and leave the kernel's space. */
+  unmap(lo: number, hi: number): void {
+    this.forget(lo, hi);
+    for (const w of this.windows.values()) if (w.pieces.some((p) => p.lo < hi && lo < p.hi)) this.unmapWindowRange(w, lo, hi);
+  }
+
+  private forget(lo: number, hi: number): void {
+    const out: Known[] = [];
+    for (const k of this.known) {
+      if (!(k.lo < hi && lo < k.hi)) {
+        out.push(k);
+        continue;
+      }
+      if (k.lo < lo) out.push({ ...k, hi: lo });
+      if (hi < k.hi) out.push({ ...k, lo: hi });
+    }
+    this.known = out;
+  }
+
+  private window(file: ProgramFile, base: number, start: number): Window | undefined {
+    const key = `${file.dev}:${file.ino}:${base}:${start}`;
+    let w = this.windows.get(key);
+    if (w) return w;
+    const r = this.nat.reserve(WINDOW);
+    if (typeof r === 'number') {
+      this.log(`cannot reserve a window (errno ${-r})`);
+      return undefined;
+    }
+    // The whole window from the file (offsets below 0 stay reserved): one mapping.
+    const from = Math.max(start, base);
+    if (from < start + WINDOW) {
+      const e = this.nat.mapFixed(r + BigInt(from - start), start + WINDOW - from, file.fd, from - base);
+      if (e < 0) {
+        this.log(`cannot map a window of the program's memory (errno ${-e})`);
+        return undefined;
+      }
+    }
+    w = { file, base, start, addr: r, pieces: [], zeroed: [] };
+    this.windows.set(key, w);
+    return w;
+  }
+
+  /** Adds [a, b) to the window's pieces, joining the ones it overlaps or touches. */
+  private addPiece(w: Window, a: number, b: number): void {
+    // Other windows' pieces over this range are another file the program no longer maps there.
+    for (const o of this.windows.values()) if (o !== w && o.pieces.some((p) => p.lo < b && a < p.hi)) this.unmapWindowRange(o, a, b);
+    let lo = a;
+    let hi = b;
+    for (const p of [...w.pieces]) {
+      if (p.hi < lo || hi < p.lo) continue;
+      lo = Math.min(lo, p.lo);
+      hi = Math.max(hi, p.hi);
+      w.pieces.splice(w.pieces.indexOf(p), 1);
+      this.space.unmapHva(p.lo);
+    }
+    this.insert(w, lo, hi);
+  }
+
+  private unmapWindowRange(w: Window, lo: number, hi: number): void {
+    for (const p of [...w.pieces]) {
+      if (!(p.lo < hi && lo < p.hi)) continue;
+      const a = Math.max(lo, p.lo);
+      const b = Math.min(hi, p.hi);
+      // The address-space file reads zeros there already (the shim punched it); a file of the
+      // program's own may still hold data, or end: zero pages in its place.
+      if (!w.file.asFile) {
+        this.nat.mapFixed(w.addr + BigInt(a - w.start), b - a, -1, 0);
+        w.zeroed.push([a, b]);
+      }
+      w.pieces.splice(w.pieces.indexOf(p), 1);
+      this.space.unmapHva(p.lo);
+      if (p.lo < a) this.insert(w, p.lo, a);
+      if (b < p.hi) this.insert(w, b, p.hi);
+    }
+  }
+
+  private insert(w: Window, lo: number, hi: number): void {
+    // A buffer of its own per piece (byteOffset 0): the emulator's views of guest memory take
+    // offsets from the start of the mapping's buffer.
+    const mapping = this.space.mapAt(lo, this.nat.view(w.addr + BigInt(lo - w.start), hi - lo));
+    const p = { lo, hi, mapping };
+    let i = 0;
+    while (i < w.pieces.length && w.pieces[i]!.lo < lo) i++;
+    w.pieces.splice(i, 0, p);
+  }
+
+  /** True when [lo, hi) is inside one mapped piece. */
+  covers(lo: number, hi: number): boolean {
+    const m = this.space.find(lo, false);
+    if (!m || hi > m.hva + m.length) return false;
+    for (const w of this.windows.values()) if (w.pieces.some((p) => p.mapping === m)) return true;
+    return false;
+  }
+
+  /** Closes the files (the windows stay reserved until the process ends: views may remain). */
+  close(): void {
+    for (const f of this.files.values()) this.nat.close(f.fd);
+    this.files.clear();
+  }
+}
+
+/** `ranges` without [lo, hi). */
+function cut(ranges: [number, number][], lo: number, hi: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of ranges) {
+    if (b <= lo || hi <= a) out.push([a, b]);
+    else {
+      if (a < lo) out.push([a, lo]);
+      if (hi < b) out.push([hi, b]);
+    }
+  }
+  return out;
+}
