@@ -27,7 +27,7 @@ import {
   kvmiSocketFd,
   virtualSys,
   type VcpuExit,
-} from '../src/index.js';
+} from 'vkvm';
 
 const HERE = resolve(fileURLToPath(import.meta.url), '..');
 const GUEST = resolve(HERE, '../test/guests/x86/kvmi/kvmi-guest.bin');

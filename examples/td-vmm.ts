@@ -16,9 +16,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kvm, KVM_CAP, KVM_MEM, KVM_MEMORY_ATTRIBUTE, nativeSys, virtualSys, x86_64, type Sys, type VcpuExit } from '../src/index.js';
-import { tdxModuleOf } from '../src/arch/x86/tdx/index.js';
-import { KVM_TDX, KVM_X86_VM } from '../src/uapi/x86.js';
+import { Kvm, KVM_CAP, KVM_MEM, KVM_MEMORY_ATTRIBUTE, nativeSys, tdxModuleOf, virtualSys, x86_64, type Sys, type VcpuExit } from 'vkvm';
+
+const { KVM_TDX, KVM_X86_VM } = x86_64;
 
 const S = x86_64.structs;
 const MEMORY_ENCRYPT_OP = x86_64.ioctls.KVM_MEMORY_ENCRYPT_OP!.request;
