@@ -268,8 +268,9 @@ export interface Struct<F extends Fields = Fields> extends Agg<F> {
   /**
    * Bytes the struct at `offset` really spans: its size plus the flexible array elements its count
    * field announces (nested as in kvm_tdx_capabilities.cpuid). Reads the count from `bytes`.
+   * With `limit`, a count above `limit.max` counts as `max` ('clamp') or as none ('refuse').
    */
-  extent(bytes: Uint8Array, offset?: number): number;
+  extent(bytes: Uint8Array, offset?: number, limit?: { readonly max: number; readonly above: 'refuse' | 'clamp' }): number;
   /** Encodes a (partial) object into new bytes; omitted fields are zero. */
   encode(value: InputOf<F>): Uint8Array;
   /** Encodes into existing bytes at `offset`, leaving omitted fields untouched. */
@@ -483,17 +484,18 @@ function flexInputCount(t: Agg, value: unknown): number {
   return 0;
 }
 
-function extentOf(t: Agg, bytes: Uint8Array, offset: number): number {
+function extentOf(t: Agg, bytes: Uint8Array, offset: number, limit?: { readonly max: number; readonly above: 'refuse' | 'clamp' }): number {
   const last = t.members[t.members.length - 1];
   if (!last) return t.size;
-  if (last.type.kind === 'struct' && t.kind === 'struct') return last.offset + extentOf(last.type, bytes, offset + last.offset) + (t.size - last.offset - last.type.size);
+  if (last.type.kind === 'struct' && t.kind === 'struct') return last.offset + extentOf(last.type, bytes, offset + last.offset, limit) + (t.size - last.offset - last.type.size);
   const arr = last.type;
   if (arr.kind !== 'array' || !arr.flex || !arr.countField) return t.size;
   const counter = t.members.find((m) => m.name === arr.countField);
   if (!counter || counter.type.kind !== 'scalar') return t.size;
   if (offset + counter.offset + counter.type.size > bytes.length) return t.size;
-  const n = Number(readScalar(dataView(bytes), offset + counter.offset, counter.type));
+  let n = Number(readScalar(dataView(bytes), offset + counter.offset, counter.type));
   if (arr.maxCount !== undefined && n > arr.maxCount) return t.size;
+  if (limit && n > limit.max) n = limit.above === 'clamp' ? limit.max : 0;
   return t.size + n * arr.elem.size;
 }
 
@@ -511,7 +513,7 @@ function withCodec<F extends Fields>(agg: Agg<F>): Struct<F> {
       return off;
     },
     alloc: (flexCount = 0) => new Uint8Array(agg.size + flexCount * flexElemSize(agg)),
-    extent: (bytes: Uint8Array, offset = 0) => extentOf(agg, bytes, offset),
+    extent: (bytes: Uint8Array, offset = 0, limit?: { readonly max: number; readonly above: 'refuse' | 'clamp' }) => extentOf(agg, bytes, offset, limit),
     encodeInto(value: InputOf<F>, bytes: Uint8Array, offset = 0): void {
       checkRoom(name, agg.size, bytes, offset);
       for (const k of Object.keys(value as object)) {

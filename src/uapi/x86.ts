@@ -353,10 +353,20 @@ const SYS = ['system'] as const;
 const VM = ['vm'] as const;
 const VCPU = ['vcpu'] as const;
 
+/** arch/x86/kvm/x86.c MAX_IO_MSRS: msr_io() answers E2BIG for nmsrs >= 256 before reading entries. */
+const MSR_IO_LIMIT = { max: 255, above: 'refuse' } as const;
+/**
+ * KVM_MAX_CPUID_ENTRIES (256): KVM_SET_CPUID2 refuses more with E2BIG (kvm_vcpu_ioctl_set_cpuid2);
+ * KVM_GET_SUPPORTED/EMULATED_CPUID clamp nent to it (kvm_dev_ioctl_get_cpuid); KVM_GET_CPUID2
+ * writes at most the vCPU's entries, never more than that.
+ */
+const CPUID_REFUSE = { max: 256, above: 'refuse' } as const;
+const CPUID_CLAMP = { max: 256, above: 'clamp' } as const;
+
 const x86Rows = [
   ['GET_MSR_INDEX_LIST', 'rw', 0x02, kvm_msr_list, SYS],
-  ['GET_SUPPORTED_CPUID', 'rw', 0x05, kvm_cpuid2, SYS],
-  ['GET_EMULATED_CPUID', 'rw', 0x09, kvm_cpuid2, SYS],
+  ['GET_SUPPORTED_CPUID', 'rw', 0x05, kvm_cpuid2, SYS, null, CPUID_CLAMP],
+  ['GET_EMULATED_CPUID', 'rw', 0x09, kvm_cpuid2, SYS, null, CPUID_CLAMP],
   ['GET_MSR_FEATURE_INDEX_LIST', 'rw', 0x0a, kvm_msr_list, SYS],
   ['SET_NR_MMU_PAGES', 'none', 0x44, null, VM],
   ['SET_TSS_ADDR', 'none', 0x47, null, VM],
@@ -379,12 +389,12 @@ const x86Rows = [
   ['SET_SREGS', 'w', 0x84, kvm_sregs, VCPU],
   ['TRANSLATE', 'rw', 0x85, genericStructs.kvm_translation, VCPU],
   ['INTERRUPT', 'w', 0x86, genericStructs.kvm_interrupt, VCPU],
-  ['GET_MSRS', 'rw', 0x88, kvm_msrs, ['system', 'vcpu']],
-  ['SET_MSRS', 'w', 0x89, kvm_msrs, VCPU],
+  ['GET_MSRS', 'rw', 0x88, kvm_msrs, ['system', 'vcpu'], null, MSR_IO_LIMIT],
+  ['SET_MSRS', 'w', 0x89, kvm_msrs, VCPU, null, MSR_IO_LIMIT],
   ['GET_FPU', 'r', 0x8c, kvm_fpu, VCPU],
   ['SET_FPU', 'w', 0x8d, kvm_fpu, VCPU],
-  ['SET_CPUID2', 'w', 0x90, kvm_cpuid2, VCPU],
-  ['GET_CPUID2', 'rw', 0x91, kvm_cpuid2, VCPU],
+  ['SET_CPUID2', 'w', 0x90, kvm_cpuid2, VCPU, null, CPUID_REFUSE],
+  ['GET_CPUID2', 'rw', 0x91, kvm_cpuid2, VCPU, null, CPUID_CLAMP],
   ['GET_LAPIC', 'r', 0x8e, kvm_lapic_state, VCPU],
   ['SET_LAPIC', 'w', 0x8f, kvm_lapic_state, VCPU],
   ['NMI', 'none', 0x9a, null, VCPU],

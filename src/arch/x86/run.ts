@@ -45,6 +45,8 @@ export class X86Machine {
   mpState = 0;
   /** Guest CPUID (KVM_SET_CPUID2). */
   cpuidEntries: CpuidEntry[] = [];
+  /** kvm_vcpu_has_run: KVM_RUN entered the guest once (KVM_SET_CPUID2 may then only repeat the CPUID). */
+  hasRun = false;
   /** The exit the next KVM_RUN completes (complete_userspace_io). */
   pending: Pending = null;
   /** The one PioPending object, reused by every IN/OUT exit. */
