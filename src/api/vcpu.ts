@@ -1,6 +1,7 @@
 import { attachVcpu, exportVcpu, type VcpuHandle } from '../sys/smp.js';
 import type { HostMemory } from '../sys/sys.js';
-import { kvmRegSize, type abi, type IoctlName } from '../uapi/index.js';
+import { isKvmError } from '../sys/error.js';
+import { KVM_EXIT, kvmRegSize, type abi, type IoctlName } from '../uapi/index.js';
 import { decodeExit, type VcpuExit } from './exit.js';
 import type { Arm64VcpuInit, KvmRunView, X86DebugRegs, X86Fpu, X86Regs, X86Sregs, X86VcpuEvents } from './types.js';
 import { Kvm } from './kvm.js';
@@ -44,9 +45,30 @@ export class Vcpu {
     return this.vm.kvm.abi.structs as Arm;
   }
 
-  /** KVM_RUN, decoded. Errors (EINTR with immediate_exit, EFAULT...) throw KvmError. */
+  /**
+   * KVM_RUN, decoded. Every outcome the kernel describes in kvm_run is returned as an exit, so a
+   * run loop is one `switch (exit.reason)`:
+   *
+   * - KVM_RUN returned 0: the exit kvm_run holds (`'io'`, `'mmio'`, `'hlt'`...).
+   * - EINTR (a signal, `immediate_exit`, the virtual backend's run budget, a vCPU parked on a
+   *   KVMI event, an injected fault): `{ reason: 'intr' }`. Run again when ready; the kernel
+   *   leaves kvm_run.exit_reason stale when `immediate_exit` stopped it before entry, so the
+   *   exit is built from the errno, not read from kvm_run.
+   * - EFAULT or EHWPOISON with kvm_run.exit_reason = KVM_EXIT_MEMORY_FAULT (the one exit KVM
+   *   reports with -1, e.g. a TD touching memory whose private/shared attribute does not match):
+   *   `{ reason: 'memory_fault', gpa, size, flags }`. Convert the range and run again.
+   *
+   * Every other failure throws KvmError (its `message` names the ioctl). `Sys.ioctl(fd, KVM_RUN)`
+   * keeps the raw -1/errno semantics.
+   */
   run(): VcpuExit {
-    this.sys.ioctl(this.fd, this.req('KVM_RUN'), 0);
+    try {
+      this.sys.ioctl(this.fd, this.req('KVM_RUN'), 0);
+    } catch (e) {
+      if (isKvmError(e, 'EINTR')) return { reason: 'intr', exitReason: KVM_EXIT.INTR };
+      if ((isKvmError(e, 'EFAULT') || isKvmError(e, 'EHWPOISON')) && this.kvmRun.exit_reason === KVM_EXIT.MEMORY_FAULT) return this.exit();
+      throw e;
+    }
     return this.exit();
   }
 

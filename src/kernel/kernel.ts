@@ -113,7 +113,7 @@ export class Kernel {
     this.files.delete(fd);
     if (f.kind === 'vm') f.vm.fileClosed();
     else if (f.kind === 'vcpu') f.vcpu.vm.fileClosed();
-    else if (f.kind === 'guest_memfd') f.vm.fileClosed(); // kvm_gmem_release drops its kvm reference
+    else if (f.kind === 'guest_memfd') f.vm.gmemReleased(f.gmem); // kvm_gmem_release: zap, unbind, drop the kvm reference
     else if (f.kind === 'socket') f.socket.close(); // KVMI: drops the fd's reference
     else if (f.kind === 'eventfd') f.efd.ctx.release(); // eventfd_release: POLLHUP to irqfds
     else if (f.kind === 'device') {

@@ -5,6 +5,7 @@
  * @module
  */
 import type { ArchBackend } from '../kernel/arch.js';
+import { setExitReason } from '../kernel/exits.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
 import type { ClockMode } from '../kernel/timer.js';
 import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
@@ -155,7 +156,7 @@ class VirtualSys implements Sys {
     const req = request >>> 0;
     const injected = this.injected(req);
     if (!this.trace) {
-      if (injected) throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
+      if (injected) throw this.inject(fd, req, injected);
       checkPointerArg(this.arch, fd, req, arg);
       return this.kernel.ioctl(fd, req, arg);
     }
@@ -163,8 +164,9 @@ class VirtualSys implements Sys {
     const file = this.kernel.file(fd);
     const base = { type: 'ioctl' as const, fd, fdKind: file?.kind ?? ('bad' as const), name: def?.name ?? `0x${req.toString(16)}`, request: req, arg: decodeArg(def?.arg, arg) };
     if (injected) {
+      const err = this.inject(fd, req, injected);
       this.trace({ ...base, error: injected, injected: true });
-      throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
+      throw err;
     }
     try {
       checkPointerArg(this.arch, fd, req, arg);
@@ -176,6 +178,16 @@ class VirtualSys implements Sys {
       this.trace({ ...base, error: e instanceof KvmError ? e.code : String(e) });
       throw e;
     }
+  }
+
+  /**
+   * The error an injected fault returns, with the kernel's side effects: an EINTR from KVM_RUN is
+   * a signal that arrived, so kvm_run.exit_reason says KVM_EXIT_INTR (vcpu_run sets it).
+   */
+  private inject(fd: number, request: number, errno: ErrnoCode): KvmError {
+    const file = this.kernel.file(fd);
+    if (errno === 'EINTR' && file?.kind === 'vcpu' && request === this.kernel.nr.KVM_RUN) setExitReason(file.vcpu, KVM_EXIT.INTR);
+    return KvmError.of(errno, 'ioctl', { request, fd, message: 'injected fault' });
   }
 
   private injected(request: number): ErrnoCode | undefined {

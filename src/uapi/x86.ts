@@ -177,7 +177,9 @@ export const kvm_tdx_capabilities = struct(
     user_tdvmcallinfo_1_r11: u64,
     kernel_tdvmcallinfo_1_r12: u64,
     user_tdvmcallinfo_1_r12: u64,
-    reserved: array(u64, 250),
+    /** KVM_TDX_CAP_* (6.18: KVM_TDX_CAP_TERMINATE_VM). */
+    supported_caps: u64,
+    reserved: array(u64, 249),
     cpuid: kvm_cpuid2,
   },
   { ext: true },
@@ -282,10 +284,14 @@ export const KVM_TDX = {
   INIT_MEM_REGION: 3,
   FINALIZE_VM: 4,
   GET_CPUID: 5,
-  CMD_NR_MAX: 6,
+  TERMINATE_VM: 6,
+  CMD_NR_MAX: 7,
   /** kvm_tdx_cmd.flags for INIT_MEM_REGION. */
   MEASURE_MEMORY_REGION: 1,
 } as const;
+
+/** kvm_tdx_capabilities.supported_caps bits. */
+export const KVM_TDX_CAP = { TERMINATE_VM: 1 } as const;
 
 /** kvm_run.kvm_valid_regs / kvm_dirty_regs bits. */
 export const KVM_SYNC_X86 = { REGS: 1, SREGS: 2, EVENTS: 4, VALID_FIELDS: 7 } as const;
@@ -333,6 +339,7 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_X2APIC_API_', values: KVM_X2APIC_API },
   { prefix: 'KVM_X86_QUIRK_', values: KVM_X86_QUIRK },
   { prefix: 'KVM_TDX_', values: KVM_TDX },
+  { prefix: 'KVM_TDX_CAP_', values: KVM_TDX_CAP },
   { prefix: 'KVM_SYNC_X86_', values: KVM_SYNC_X86 },
   { prefix: 'KVM_', values: { PIO_PAGE_OFFSET: 1, COALESCED_MMIO_PAGE_OFFSET: 2, DIRTY_LOG_PAGE_OFFSET: 64 } },
   { prefix: 'KVM_RUN_X86_', values: KVM_RUN_X86 },

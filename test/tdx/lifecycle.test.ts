@@ -5,8 +5,9 @@
  * halts; then VM destruction. Every exit's fields and the TDX module's counters are asserted.
  */
 import { describe, expect, it } from 'vitest';
-import { KVM_EXIT, KVM_MEMORY_ATTRIBUTE, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_SYSTEM_EVENT, virtualSys, type VcpuExit } from '../../src/index.js';
+import { KVM_EXIT, KVM_MEMORY_ATTRIBUTE, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_SYSTEM_EVENT, virtualSys, x86_64, type VcpuExit } from '../../src/index.js';
 import { tdxModuleOf } from '../../src/arch/x86/tdx/index.js';
+import { KVM_TDX } from '../../src/uapi/x86.js';
 import { KVM_HC_MAP_GPA_RANGE, TestTd } from './td.js';
 
 const TDVMCALL_SUBFUNC_UNSUPPORTED = 0x8000000000000003n;
@@ -193,11 +194,12 @@ describe('TDX: a TD from KVM_CREATE_VM to destruction', () => {
     // 16. HLT (#VE -> TDVMCALL<HLT>): the vCPU halts in KVM (in-kernel LAPIC) until woken.
     let intr = '';
     try {
-      v0.run();
+      sys.ioctl(v0.fd, x86_64.ioctls.KVM_RUN!.request, 0);
     } catch (err) {
       intr = (err as { code: string }).code;
     }
     expect(intr).toBe('EINTR');
+    expect(v0.run().reason).toBe('intr');
     expect(v0.kvmRun.exit_reason).toBe(KVM_EXIT.INTR);
     expect(v0.getMpState()).toBe(KVM_MP_STATE.HALTED);
     expect(dbg.kvm.ve[12]).toBe(1);
@@ -208,12 +210,15 @@ describe('TDX: a TD from KVM_CREATE_VM to destruction', () => {
     expect(v0.kvmRun.if_flag).toBe(0);
     expect(v0.kvmRun.apic_base).toBe(0xfee00d00n);
 
-    // Teardown (v13 order): HKID released first, then every page reclaimed without flushing.
+    // Teardown with KVM_TDX_TERMINATE_VM: HKID released first, then every page reclaimed without
+    // flushing. (Closing the guest_memfd first would zap each private page with BLOCK/TRACK/REMOVE:
+    // teardown.test.ts.)
     const mapped = dbg.module.septCounts();
     const septTables = dbg.module.septTableCount;
     const wbinvdBefore = st.wbinvd;
     const removeBefore = st.pagesRemoved;
     const module = dbg.module;
+    td.vmCmd(KVM_TDX.TERMINATE_VM);
     for (const v of td.vcpus) v.close();
     sys.close(td.gmemFd);
     td.vm.close();
