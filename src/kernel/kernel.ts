@@ -103,7 +103,7 @@ export class Kernel {
   }
 
   open(path: string): number {
-    if (path !== '/dev/kvm') throw KvmError.of('ENOENT', 'open', { message: `${path}: only /dev/kvm exists in the virtual backend` });
+    if (path !== '/dev/kvm') throw KvmError.of('ENOENT', 'open', { path, message: 'no such file or directory (only /dev/kvm exists in the virtual backend)' });
     return this.install({ kind: 'system' });
   }
 
@@ -169,19 +169,24 @@ export class Kernel {
     const f = this.file(fd);
     if (!f) throw KvmError.of('EBADF', 'ioctl', { request, fd });
     const arg = new UserArg(raw, this.space, request, fd);
-    switch (f.kind) {
-      case 'system':
-        return this.devIoctl(request, arg);
-      case 'vm':
-        return f.vm.ioctl(request, arg);
-      case 'vcpu':
-        return f.vcpu.ioctl(request, arg);
-      case 'device':
-        return f.dev.ioctl(request, arg);
-      case 'guest_memfd':
-      case 'socket': // KVMI socket
-      case 'eventfd':
-        throw KvmError.of('ENOTTY', 'ioctl', { request, fd });
+    try {
+      switch (f.kind) {
+        case 'system':
+          return this.devIoctl(request, arg);
+        case 'vm':
+          return f.vm.ioctl(request, arg);
+        case 'vcpu':
+          return f.vcpu.ioctl(request, arg);
+        case 'device':
+          return f.dev.ioctl(request, arg);
+        case 'guest_memfd':
+        case 'socket': // KVMI socket
+        case 'eventfd':
+          throw KvmError.of('ENOTTY', 'ioctl', { request, fd });
+      }
+    } catch (e) {
+      // Errors raised deep in a handler name the ioctl and fd like the others.
+      throw e instanceof KvmError ? KvmError.forIoctl(e, request, fd) : e;
     }
   }
 

@@ -311,24 +311,39 @@ function writeScalar(dv: DataView, o: number, t: Scalar, v: number | bigint): vo
   }
 }
 
-function decodeType(t: CType, bytes: Uint8Array, dv: DataView, o: number): unknown {
+function decodeType(t: CType, bytes: Uint8Array, dv: DataView, o: number, withFlex = false, count = t.kind === 'array' ? t.count : 0): unknown {
   if (t.kind === 'scalar') return readScalar(dv, o, t);
   if (t.kind === 'array') {
-    if (isByte(t.elem)) return bytes.slice(o, o + t.count);
+    if (isByte(t.elem)) return bytes.slice(o, o + count);
     const out: unknown[] = [];
-    for (let i = 0; i < t.count; i++) out.push(decodeType(t.elem, bytes, dv, o + i * t.elem.size));
+    for (let i = 0; i < count; i++) out.push(decodeType(t.elem, bytes, dv, o + i * t.elem.size, withFlex));
     return out;
   }
   const obj: Record<string, unknown> = {};
-  decodeMembers(t, bytes, dv, o, obj);
+  decodeMembers(t, bytes, dv, o, obj, withFlex);
   return obj;
 }
 
-function decodeMembers(t: Agg, bytes: Uint8Array, dv: DataView, o: number, obj: Record<string, unknown>): void {
+/** `withFlex`: a flexible array gets the elements its count field announces that the bytes hold. */
+function decodeMembers(t: Agg, bytes: Uint8Array, dv: DataView, o: number, obj: Record<string, unknown>, withFlex = false): void {
   for (const m of t.members) {
-    if (m.name === null) decodeMembers(m.type as Agg, bytes, dv, o + m.offset, obj);
-    else obj[m.name] = decodeType(m.type, bytes, dv, o + m.offset);
+    if (m.name === null) decodeMembers(m.type as Agg, bytes, dv, o + m.offset, obj, withFlex);
+    else if (withFlex && m.type.kind === 'array' && m.type.flex && m.type.countField && m.type.elem.size > 0) {
+      const room = Math.max(0, Math.floor((bytes.length - o - m.offset) / m.type.elem.size));
+      const n = Math.min(Number(obj[m.type.countField] ?? 0), room);
+      obj[m.name] = decodeType(m.type, bytes, dv, o + m.offset, withFlex, n);
+    } else obj[m.name] = decodeType(m.type, bytes, dv, o + m.offset, withFlex);
   }
+}
+
+/**
+ * Decodes a struct like `decode()`, and also its flexible array (kvm_msrs.entries...): as many
+ * elements as the count field announces and `bytes` holds. For traces and debugging.
+ */
+export function decodeWithFlex(s: Struct, bytes: Uint8Array, offset = 0): Record<string, unknown> {
+  const obj: Record<string, unknown> = {};
+  decodeMembers(s, bytes, dataView(bytes), offset, obj, true);
+  return obj;
 }
 
 function encodeType(t: CType, v: unknown, bytes: Uint8Array, dv: DataView, o: number, path: string): void {
