@@ -190,6 +190,15 @@ describe('vkvm caps', () => {
     expect(all.length - 5).toBeGreaterThanOrEqual(Object.keys(KVM_CAP).length);
   });
 
+  it('labels the caps of the seed extensions on their arch, not with the upstream name of the number', () => {
+    const all = cli(['caps', '--all']).out.split('\n');
+    const cells = (prefix: string) => all.find((l) => l.startsWith(prefix))?.trim().split(/\s{2,}/).slice(1);
+    // 180 is KVM_CAP_S390_PROTECTED upstream; on the virtual arm64 host it is the IDSR seed cap.
+    expect(cells('KVM_CAP_S390_PROTECTED (180)')?.slice(0, 2)).toEqual(['-', 'n/a']);
+    expect(cells('KVM_CAP_ARM_IDSR_TO_USER (180, seed extension, virtual arm64)')?.slice(0, 2)).toEqual(['n/a', '1']);
+    expect(cells('KVM_CAP_INTROSPECTION (999, seed extension, virtual x86_64)')?.slice(0, 2)).toEqual(['1', 'n/a']);
+  });
+
   it('names why the native column is empty', () => {
     const r = cli(['caps', '--device', join(tmp, 'no-kvm')]);
     expect(r.code).toBe(0);
