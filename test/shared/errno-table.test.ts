@@ -4,8 +4,8 @@
  * expected answer (so the expectations themselves are checked against Linux here).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { EFD, Kvm, KVM_CAP, KVM_CLOCK, KVM_MEM, KVM_MP_STATE, x86_64, type Sys, type Vm, type Vcpu, type X86Sregs } from '../../src/index.js';
-import { outcome, x86Backends } from '../helpers/backends.js';
+import { arm64, EFD, isNativeAvailable, Kvm, KVM_CAP, KVM_CLOCK, KVM_MEM, KVM_MP_STATE, virtualSys, x86_64, type Sys, type Vm, type Vcpu, type X86Sregs } from '../../src/index.js';
+import { nativeBackend, outcome, x86Backends, type Backend } from '../helpers/backends.js';
 
 const { ioctls: I, structs: S } = x86_64;
 const r = (n: keyof typeof I) => I[n]!.request;
@@ -304,6 +304,63 @@ describe('errno table of the generic ioctls', () => {
       const e = env(backend.make());
       expect(outcome(() => action(e))).toBe(expected);
       compared[backend.name] = (compared[backend.name] ?? 0) + 1;
+    });
+  });
+});
+
+// ---- arm64 ONE_REG ids (arch/arm64/kvm/guest.c: kvm_arm_get_reg/kvm_arm_set_reg, get/set_core_reg,
+// core_reg_size_from_offset; sys_regs.c: kvm_arm_sys_reg_get_reg). Where this machine is an arm64
+// host with /dev/kvm, the same rows run there too.
+
+const A = arm64.structs;
+const ar = (n: keyof typeof arm64.ioctls) => arm64.ioctls[n]!.request;
+
+interface ArmEnv {
+  sys: Sys;
+  vcpu: Vcpu;
+  /** 4 KiB the register value goes through (kvm_one_reg.addr). */
+  buf: { hva: bigint; bytes: Uint8Array };
+}
+
+function armEnv(sys: Sys): ArmEnv {
+  const vm = Kvm.open(sys).createVm();
+  const vcpu = vm.createVcpu(0);
+  vcpu.armInit();
+  return { sys, vcpu, buf: sys.alloc(0x1000) };
+}
+
+const getReg = (e: ArmEnv, id: bigint) => e.sys.ioctl(e.vcpu.fd, ar('KVM_GET_ONE_REG'), A.kvm_one_reg.encode({ id, addr: e.buf.hva }));
+const setReg = (e: ArmEnv, id: bigint, v: bigint) => {
+  new DataView(e.buf.bytes.buffer, e.buf.bytes.byteOffset).setBigUint64(0, v, true);
+  return e.sys.ioctl(e.vcpu.fd, ar('KVM_SET_ONE_REG'), A.kvm_one_reg.encode({ id, addr: e.buf.hva }));
+};
+const U32 = 0x0020000000000000n, U128 = 0x0040000000000000n, U256 = 0x0050000000000000n;
+const sizeless = (id: bigint) => id & ~0x00f0000000000000n;
+
+const armCases: [string, string, (e: ArmEnv) => unknown][] = [
+  ['KVM_GET_ONE_REG of x5 (regs.regs[5])', 'ok:0', (e) => getReg(e, arm64.coreRegId('regs.regs[5]'))],
+  ['KVM_GET_ONE_REG with bit 40 set (upper 32 bits hold only arch and size)', 'EINVAL', (e) => getReg(e, arm64.coreRegId('x0') | (1n << 40n))],
+  ['KVM_GET_ONE_REG of a KVM_REG_X86 id', 'EINVAL', (e) => getReg(e, 0x2030000000100000n)],
+  ['KVM_GET_ONE_REG core word 216 (past struct kvm_regs)', 'ENOENT', (e) => getReg(e, 0x60300000001000d8n)],
+  ['KVM_GET_ONE_REG core id with bit 28 set (part of the word index)', 'ENOENT', (e) => getReg(e, arm64.coreRegId('x0') | (1n << 28n))],
+  ['KVM_GET_ONE_REG of vregs[31] as U256 (runs past kvm_regs)', 'ENOENT', (e) => getReg(e, sizeless(arm64.coreRegId('v31')) | U256)],
+  ['KVM_GET_ONE_REG of fpcr as U128 (runs past kvm_regs)', 'ENOENT', (e) => getReg(e, sizeless(arm64.coreRegId('fpcr')) | U128)],
+  ['KVM_GET_ONE_REG of x0 as U32 (not its size)', 'EINVAL', (e) => getReg(e, sizeless(arm64.coreRegId('x0')) | U32)],
+  ['KVM_GET_ONE_REG of the upper half of x0 (word 1)', 'EINVAL', (e) => getReg(e, arm64.coreRegId('x0') + 1n)],
+  ['KVM_GET_ONE_REG of an unknown system register', 'ENOENT', (e) => getReg(e, arm64.sysRegId(3, 0, 9, 9, 0))],
+  ['KVM_GET_ONE_REG of SCTLR_EL1 as U32', 'ENOENT', (e) => getReg(e, sizeless(arm64.sysRegId(3, 0, 1, 0, 0)) | U32)],
+  ['KVM_SET_ONE_REG pstate EL2h without nested virtualization', 'EINVAL', (e) => setReg(e, arm64.coreRegId('pstate'), 0x3c9n)],
+  ['KVM_SET_ONE_REG pstate EL1h with bit 32 set (only the mode is checked)', 'ok:0', (e) => setReg(e, arm64.coreRegId('pstate'), (1n << 32n) | 0x3c5n)],
+  ['KVM_SET_ONE_REG of sp_el1', 'ok:0', (e) => setReg(e, arm64.coreRegId('sp_el1'), 0x40001000n)],
+  ['KVM_GET_ONE_REG of x0 into an unmapped address', 'EFAULT', (e) => e.sys.ioctl(e.vcpu.fd, ar('KVM_GET_ONE_REG'), A.kvm_one_reg.encode({ id: arm64.coreRegId('x0'), addr: 0x1000n }))],
+];
+
+describe('errno table of the arm64 register ids', () => {
+  const backends: Backend[] = [{ name: 'virtual', make: () => virtualSys({ arch: 'arm64' }) }];
+  if (process.arch === 'arm64' && isNativeAvailable()) backends.push(nativeBackend);
+  describe.each(backends)('$name', (backend) => {
+    it.each(armCases)('%s -> %s', (_name, expected, action) => {
+      expect(outcome(() => action(armEnv(backend.make())))).toBe(expected);
     });
   });
 });
