@@ -45,7 +45,7 @@ function newestMtime(dir: string): number {
 
 function ensureBuilt(): void {
   const built = join(ROOT, 'dist/index.cjs');
-  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'examples/mini-vmm')), statSync(join(ROOT, 'package.json')).mtimeMs);
+  const sources = Math.max(newestMtime(join(ROOT, 'src')), statSync(join(ROOT, 'package.json')).mtimeMs, statSync(join(ROOT, 'tsup.config.ts')).mtimeMs);
   if (existsSync(built) && statSync(built).mtimeMs >= sources && existsSync(join(ROOT, 'dist/index.d.ts'))) return;
   execFileSync(NPM, ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
 }
@@ -66,7 +66,7 @@ beforeAll(() => {
   tarball = join(work, packed[0]!.filename);
   const files = packed[0]!.files.map((f) => f.path);
   // What a user needs is in the tarball, and nothing of the repo's sources or tests.
-  for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/cli.js']) expect(files).toContain(f);
+  for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/vmm.js', 'dist/vmm.cjs', 'dist/vmm.d.ts', 'dist/vmm.d.cts', 'dist/cli.js']) expect(files).toContain(f);
   expect(files.filter((f) => /^(src|test|examples)\//.test(f))).toEqual([]);
 }, 300_000);
 
@@ -95,15 +95,18 @@ describe.each(['module', 'commonjs'] as const)('the packed package installed in 
     cpSync(join(ROOT, 'test/guests/x86/kvmi/kvmi-guest.bin'), join(proj, 'test/guests/x86/kvmi/kvmi-guest.bin'));
   }, 120_000);
 
-  it(`'vkvm' resolves to the installed ${type === 'module' ? 'ESM' : 'CommonJS'} build`, () => {
+  it(`'vkvm' and 'vkvm/vmm' resolve to the installed ${type === 'module' ? 'ESM' : 'CommonJS'} build, one copy of the code`, () => {
+    // An error raised by the VMM's code is the main entry's KvmError: one copy of the code.
+    const body = "let e; try { m.makeSys('virtual', 'x86_64').open('/nope'); } catch (x) { e = x; } console.log(typeof v.Kvm, typeof m.runGuest, e instanceof v.KvmError);";
     const probe =
       type === 'module'
-        ? "import * as v from 'vkvm'; console.log(import.meta.resolve('vkvm'), typeof v.Kvm, typeof v.virtualSys);"
-        : "const v = require('vkvm'); console.log(require.resolve('vkvm'), typeof v.Kvm, typeof v.virtualSys);";
+        ? `import * as v from 'vkvm'; import * as m from 'vkvm/vmm'; console.log(import.meta.resolve('vkvm'), import.meta.resolve('vkvm/vmm')); ${body}`
+        : `const v = require('vkvm'); const m = require('vkvm/vmm'); console.log(require.resolve('vkvm'), require.resolve('vkvm/vmm')); ${body}`;
     const file = join(proj, type === 'module' ? 'probe.mjs' : 'probe.cjs');
     writeFileSync(file, probe);
     const r = run(proj, [file]);
-    expect(r.out).toMatch(new RegExp(`node_modules/vkvm/dist/index\\.${type === 'module' ? 'js' : 'cjs'} function function`));
+    const ext = type === 'module' ? 'js' : 'cjs';
+    expect(r.out).toMatch(new RegExp(`node_modules/vkvm/dist/index\\.${ext} \\S*node_modules/vkvm/dist/vmm\\.${ext}\nfunction function true\n$`));
   }, 60_000);
 
   it('the README snippet runs', () => {
@@ -129,9 +132,13 @@ describe.each(['module', 'commonjs'] as const)('the packed package installed in 
     expect(r.out).toMatch(/KVM_GET_API_VERSION\s+12\s+12/);
   }, 60_000);
 
-  it('every example is covered', () => {
+  it('every example is covered, and imports the package by name (never src/)', () => {
     const present = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.ts'));
     expect(present.sort()).toEqual(Object.keys(EXAMPLES).sort());
+    for (const f of [...present, ...readdirSync(join(ROOT, 'examples/mini-vmm')).map((x) => `mini-vmm/${x}`)].filter((x) => x.endsWith('.ts'))) {
+      const specs = [...readFileSync(join(ROOT, 'examples', f), 'utf8').matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]!);
+      for (const sp of specs) expect(/^(vkvm(\/vmm)?|node:\w+|\.\/[\w/-]+\.js)$/.test(sp), `examples/${f} imports ${sp}`).toBe(true);
+    }
   });
 
   it.each(Object.entries(EXAMPLES).filter(([, e]) => 'expect' in e))('examples/%s runs from the installed package', (name, e) => {
