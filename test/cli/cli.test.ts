@@ -69,6 +69,14 @@ describe('vkvm run', () => {
     expect(r.err).toContain(`result device: 0x${sum.toString(16)}`);
   });
 
+  it('prints what the guest writes to the debug console, port 0xE9 (Bochs/QEMU isa-debugcon), which reads back 0xE9', () => {
+    // real mode: mov al,'H'; out 0xe9,al; mov al,'i'; out 0xe9,al; mov al,10; out 0xe9,al; in al,0xe9; out 0xf4,al
+    const code = Uint8Array.of(0xb0, 0x48, 0xe6, 0xe9, 0xb0, 0x69, 0xe6, 0xe9, 0xb0, 0x0a, 0xe6, 0xe9, 0xe4, 0xe9, 0xe6, 0xf4);
+    const r = cli(['run', tmpFile('debugcon.bin', code), '--arch', 'x86_64', '--mode', 'real']);
+    expect(r.out).toBe('Hi\n');
+    expect(r.code).toBe(0xe9);
+  });
+
   it('--trace prints every exit; --break reports hits with registers', () => {
     const r = cli(['run', p(X86_HELLO16), '--arch', 'x86_64', '--mode', 'real', '--trace', '--break', '0x7c00']);
     const traced = r.err.split('\n').filter((l) => l.startsWith('[exit] '));
