@@ -102,7 +102,12 @@ export class Vcpu {
     return this.get_('KVM_GET_REGS', this.x86.kvm_regs);
   }
 
-  /** KVM_SET_REGS; a partial object is merged into the current registers. */
+  /**
+   * KVM_SET_REGS. The ioctl sets the whole struct kvm_regs; a partial object is merged into the
+   * current registers first (one KVM_GET_REGS), so `setRegs({ rip: 0x1000n })` changes only RIP.
+   * `KvmiClient.setRegisters` merges the same way. To set every register exactly, pass them all,
+   * or call `sys.ioctl(fd, KVM_SET_REGS, kvm_regs.encode(...))`, where omitted fields are zero.
+   */
   setRegs(r: DeepPartial<X86Regs>): void {
     const cur = this.getRegs() as Record<string, unknown>;
     this.set_('KVM_SET_REGS', this.x86.kvm_regs, { ...cur, ...r } as never);
@@ -112,7 +117,12 @@ export class Vcpu {
     return this.get_('KVM_GET_SREGS', this.x86.kvm_sregs);
   }
 
-  /** KVM_SET_SREGS; a partial object is merged (segments field by field) into the current state. */
+  /**
+   * KVM_SET_SREGS. A partial object is merged into the current state first (one KVM_GET_SREGS;
+   * segments and descriptor tables field by field), so `setSregs({ cs: { base: 0n } })` changes
+   * only CS.base. The kernel checks the merged state (EINVAL for, e.g., EFER.LME under CR0.PG
+   * without EFER.LMA, or CR0 bits above 31) and changes nothing when it refuses it.
+   */
   setSregs(s: DeepPartial<X86Sregs>): void {
     const cur = this.getSregs() as unknown as Record<string, unknown>;
     const merged: Record<string, unknown> = { ...cur };
