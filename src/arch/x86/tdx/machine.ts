@@ -23,6 +23,7 @@ import type { GuestPage } from '../../../kernel/vm.js';
 import { KvmError } from '../../../sys/error.js';
 import { KVM_EXIT, KVM_EXIT_IO, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_MSR_EXIT_REASON, KVM_SYSTEM_EVENT } from '../../../uapi/constants.js';
 import { EXIT, VEC, type X86Cpu } from '../cpu.js';
+import { rsvdHiFor } from '../mmu.js';
 import { guestCpuid } from '../cpuid.js';
 import { K_IMM, mnemonic, type Insn } from '../decoder.js';
 import { MSR, readMsr, writeMsr } from '../msr.js';
@@ -116,6 +117,8 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     const s = this.s;
     s.r.fill(0);
     s.setReg(RBX, BigInt(this.td.gpaw));
+    // A TD's guest physical addresses have GPAW bits (the shared bit is one of them).
+    this.cpu.rsvdHi = rsvdHiFor(this.td.gpaw);
     s.setReg(RCX, rcx);
     s.setReg(R8, rcx);
     const leaf1 = this.td.cpuid.find((e) => e.function === 1);
