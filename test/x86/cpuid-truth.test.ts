@@ -52,18 +52,9 @@ const PROBES: Record<string, Probe> = {
 /** Advertised bits that bring no instruction of their own (modes, paging, MSRs, the APIC...). */
 const NO_INSTRUCTIONS = new Set([
   '1.edx.1', '1.edx.2', '1.edx.3', '1.edx.6', '1.edx.9', '1.edx.12', '1.edx.13', '1.edx.16', // VME DE PSE PAE APIC MTRR PGE PAT
-  '1.ecx.31', // HYPERVISOR
+  '1.ecx.21', '1.ecx.31', // X2APIC (its MSRs), HYPERVISOR
   '0x80000001.edx.20', '0x80000001.edx.29', // NX, LM
 ]);
-
-/**
- * Advertised today although their instructions #UD or are not emulated: x87, MMX, SSE, SSE2
- * (the soft-float library in src/arch/x86/fpu has no opcode rows yet) and SEP (SYSENTER/SYSEXIT
- * end in an emulation failure). Issue 20 asks CPUID never to say so: these rows are expected to
- * fail until the bits stop being advertised or the instructions run, and then fail the other
- * way, so this list must shrink with the fix.
- */
-const KNOWN_GAPS = new Set(['1.edx.0', '1.edx.11', '1.edx.23', '1.edx.25', '1.edx.26']);
 
 /** The advertised instruction-set bits: `leaf.reg.bit` for leaf 1 ECX/EDX and 0x80000001 ECX/EDX. */
 function advertised(): string[] {
@@ -118,7 +109,6 @@ describe('CPUID advertises only what the CPU runs', () => {
       expect(r.reason).toBe('hlt');
       expect(r.rip, `ended in the handler of vector ${(Number(r.rip) - HANDLER - 1) / 16}`).not.toBe(BigInt(HANDLER + 16 * 6 + 1));
     };
-    it.each(advertised().filter((k) => PROBES[k] && !KNOWN_GAPS.has(k)))('%s: its instructions do not #UD', check);
-    it.fails.each(advertised().filter((k) => PROBES[k] && KNOWN_GAPS.has(k)))('%s (known gap, issue 20): its instructions #UD or fail', check);
+    it.each(advertised().filter((k) => PROBES[k]))('%s: its instructions do not #UD', check);
   });
 });

@@ -20,8 +20,12 @@ export interface CpuidEntry {
 const SIGNIFICANT_INDEX = 1;
 const str4 = (s: string) => s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24);
 
-/** Leaf 1 EDX: FPU TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH MMX FXSR SSE SSE2 (+ PSE DE VME). */
-export const LEAF1_EDX = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26);
+/**
+ * Leaf 1 EDX: TSC MSR PAE CX8 APIC MTRR PGE CMOV PAT CLFSH FXSR (+ PSE DE VME). Never a feature
+ * whose instructions do not run: FPU, MMX, SSE and SSE2 wait for the x87/SSE opcode rows, SEP for
+ * SYSENTER/SYSEXIT (test/x86/cpuid-truth.test.ts probes every advertised bit).
+ */
+export const LEAF1_EDX = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19) | (1 << 24);
 /** Leaf 1 ECX: X2APIC (emulated by the in-kernel LAPIC), POPCNT, XSAVE, HYPERVISOR. */
 export const LEAF1_ECX = (1 << 21) | (1 << 23) | (1 << 26) | (1 << 31);
 
