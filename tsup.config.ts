@@ -2,9 +2,13 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig({
   // cli: the `vkvm` bin (package.json "bin"); it bundles the mini-VMM of src/vmm.
-  entry: { index: 'src/index.ts', cli: 'src/cli/bin.ts' },
+  // vmm: the mini-VMM as the 'vkvm/vmm' subpath (package.json "exports").
+  entry: { index: 'src/index.ts', vmm: 'src/vmm/index.ts', cli: 'src/cli/bin.ts' },
   format: ['esm', 'cjs'],
-  dts: { entry: { index: 'src/index.ts' } },
+  dts: { entry: { index: 'src/index.ts', vmm: 'src/vmm/index.ts' } },
+  // Shared chunks in both formats, so 'vkvm' and 'vkvm/vmm' are one copy of the code (one
+  // KvmError class...) for require() as for import.
+  splitting: true,
   sourcemap: true,
   clean: true,
   target: 'node20',

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isKvmError, Kvm, type Sys, type Vcpu, type Vm } from '../src/index.js';
+import { Kvm, type Sys, type Vcpu, type Vm } from '../src/index.js';
 import { coreRegId, KVM_ARM_VCPU } from '../src/uapi/arm64.js';
 import { X86_BOARD, x86Board } from '../src/vmm/index.js';
 
@@ -104,13 +104,8 @@ export function runGuest(g: Guest): GuestResult {
   let text = '';
   const t0 = process.hrtime.bigint();
   for (;;) {
-    let e;
-    try {
-      e = vcpu.run();
-    } catch (err) {
-      if (isKvmError(err, 'EINTR')) continue; // the virtual backend's run budget: re-enter
-      throw err;
-    }
+    const e = vcpu.run();
+    if (e.reason === 'intr') continue; // EINTR: the virtual backend's run budget: re-enter
     exits++;
     if (e.reason === 'io') {
       if (e.direction === 'in') {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostArch, isNativeAvailable, Kvm, KVM_CAP, nativeUnavailableReason, virtualSys, type Arch } from '../src/index.js';
+import { hostArch, isNativeAvailable, Kvm, KVM_CAP, nativeUnavailableReason, virtualSys, type Arch } from 'vkvm';
 import { formatSummary, runGuest, type Backend, type RunResult } from './mini-vmm/index.js';
 
 const HERE = resolve(fileURLToPath(import.meta.url), '..');

@@ -9,7 +9,7 @@
  * For each of the first --events write faults it logs the event, grants write access and replies
  * RETRY; then it reads the page back (KVMI_VM_READ_PHYSICAL) and prints one JSON report line.
  */
-import { KvmiClient, kvmi, type KvmiEvent } from '../src/index.js';
+import { KvmiClient, kvmi, type KvmiEvent } from 'vkvm';
 
 const { KVMI_EVENT, KVMI_EVENT_ACTION, KVMI_PAGE_ACCESS } = kvmi;
 

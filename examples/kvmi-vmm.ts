@@ -23,11 +23,10 @@ import {
   introspectionUnhook,
   isKvmiSocketAvailable,
   Kvm,
-  KvmError,
   kvmiSocketFd,
   virtualSys,
   type VcpuExit,
-} from '../src/index.js';
+} from 'vkvm';
 
 const HERE = resolve(fileURLToPath(import.meta.url), '..');
 const GUEST = resolve(HERE, '../test/guests/x86/kvmi/kvmi-guest.bin');
@@ -67,16 +66,12 @@ function makeVm() {
 async function runGuestTest(vcpu: ReturnType<typeof makeVm>['vcpu'], id: number): Promise<{ exit: VcpuExit; intr: number }> {
   let intr = 0;
   for (;;) {
-    let e: VcpuExit;
-    try {
-      e = vcpu.run();
-    } catch (err) {
-      if (err instanceof KvmError && err.code === 'EINTR') {
-        intr++;
-        await new Promise((r) => setImmediate(r));
-        continue;
-      }
-      throw err;
+    const e: VcpuExit = vcpu.run();
+    if (e.reason === 'intr') {
+      // KVM_RUN returned EINTR: the vCPU waits for the tool; yield so its reply can arrive.
+      intr++;
+      await new Promise((r) => setImmediate(r));
+      continue;
     }
     if (e.reason === 'io' && e.port === 0x10) new DataView(e.data.buffer, e.data.byteOffset, 4).setUint32(0, id, true);
     else return { exit: e, intr };

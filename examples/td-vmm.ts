@@ -1,6 +1,6 @@
 /**
- * A mini-VMM that boots a trust domain (Intel TDX) the way QEMU does on Linux KVM, through the
- * plain `Sys` syscall interface:
+ * A mini-VMM that boots a trust domain (Intel TDX) the way QEMU does on Linux KVM, with the typed
+ * API (`TdxVm` wraps the KVM_MEMORY_ENCRYPT_OP sub-commands):
  *
  *   KVM_CREATE_VM(KVM_X86_TDX_VM) -> KVM_TDX_CAPABILITIES -> KVM_CAP_SPLIT_IRQCHIP,
  *   KVM_CAP_EXIT_HYPERCALL -> KVM_TDX_INIT_VM -> KVM_CREATE_VCPU -> KVM_TDX_INIT_VCPU ->
@@ -16,12 +16,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kvm, KVM_CAP, KVM_MEM, KVM_MEMORY_ATTRIBUTE, nativeSys, virtualSys, x86_64, type Sys, type VcpuExit } from '../src/index.js';
-import { tdxModuleOf } from '../src/arch/x86/tdx/index.js';
-import { KVM_TDX, KVM_X86_VM } from '../src/uapi/x86.js';
+import { Kvm, KVM_CAP, KVM_MEM, KVM_MEMORY_ATTRIBUTE, nativeSys, TdxVm, tdxModuleOf, virtualSys, x86_64, type Sys, type VcpuExit } from 'vkvm';
 
-const S = x86_64.structs;
-const MEMORY_ENCRYPT_OP = x86_64.ioctls.KVM_MEMORY_ENCRYPT_OP!.request;
+const { KVM_X86_VM } = x86_64;
 const KVM_HC_MAP_GPA_RANGE = 12;
 const RAM = 0x200000;
 const FW_BASE = 0xffff0000;
@@ -41,18 +38,13 @@ export interface TdVmmResult {
   poweredOff: boolean;
 }
 
-/** KVM_MEMORY_ENCRYPT_OP(struct kvm_tdx_cmd). */
-function tdxCmd(sys: Sys, fd: number, id: number, data: bigint | number = 0, flags = 0): void {
-  sys.ioctl(fd, MEMORY_ENCRYPT_OP, S.kvm_tdx_cmd.encode({ id, flags, data: BigInt(data) }));
-}
-
 /** Boots the TD guest `image` on `sys`; `log` gets one line per step. */
 export function runTdVmm(sys: Sys, image: Uint8Array, log: (line: string) => void = () => {}, opts: { trace?: boolean } = {}): TdVmmResult {
   const kvm = Kvm.open(sys);
   const types = kvm.checkExtension(KVM_CAP.VM_TYPES);
   if (!(types & (1 << KVM_X86_VM.TDX_VM))) throw new Error(`this KVM does not offer KVM_X86_TDX_VM (KVM_CAP_VM_TYPES = 0x${types.toString(16)})`);
   const vm = kvm.createVm(KVM_X86_VM.TDX_VM);
-  const scratch = sys.alloc(0x10000);
+  const td = new TdxVm(vm);
   log(`KVM_CREATE_VM(KVM_X86_TDX_VM) = fd ${vm.fd}`);
   // The virtual backend exposes its TDX module model (counters, SEAMCALL log).
   const dbg = tdxModuleOf(sys, vm.fd);
@@ -64,21 +56,17 @@ export function runTdVmm(sys: Sys, image: Uint8Array, log: (line: string) => voi
   }
 
   // What the TDX module lets a TD have.
-  S.kvm_tdx_capabilities.view(scratch.bytes).cpuid.nent = 16;
-  tdxCmd(sys, vm.fd, KVM_TDX.CAPABILITIES, scratch.hva);
-  const caps = S.kvm_tdx_capabilities.decode(scratch.bytes);
-  log(`KVM_TDX_CAPABILITIES: attributes 0x${caps.supported_attrs.toString(16)}, xfam 0x${caps.supported_xfam.toString(16)}, ${caps.cpuid.nent} configurable CPUID leaves`);
+  const caps = td.capabilities();
+  log(`KVM_TDX_CAPABILITIES: attributes 0x${caps.supportedAttrs.toString(16)} (${caps.attributes.join(' ')}), xfam 0x${caps.supportedXfam.toString(16)} (${caps.xfam.join(' ')}), ${caps.cpuid.length} configurable CPUID leaves`);
 
   vm.enableCap(KVM_CAP.SPLIT_IRQCHIP, [24]);
   vm.enableCap(KVM_CAP.EXIT_HYPERCALL, [1n << BigInt(KVM_HC_MAP_GPA_RANGE)]);
   // GPAW 48 (shared bit 47), through CPUID 0x80000008.EAX[23:16].
-  const init = S.kvm_tdx_init_vm.encode({ attributes: 0n, xfam: 3n, cpuid: { nent: 1, entries: [{ function: 0x80000008, eax: 48 << 16 }] as never } });
-  scratch.bytes.set(init);
-  tdxCmd(sys, vm.fd, KVM_TDX.INIT_VM, scratch.hva);
+  td.initVm({ attributes: 0n, xfam: 3n, cpuid: [{ function: 0x80000008, eax: 48 << 16 }] });
   log('KVM_TDX_INIT_VM: GPAW 48, no attributes');
 
   const vcpu = vm.createVcpu(0);
-  tdxCmd(sys, vcpu.fd, KVM_TDX.INIT_VCPU, 0);
+  td.initVcpu(vcpu);
   vcpu.setCpuid2(kvm.supportedCpuid());
   log(`KVM_CREATE_VCPU + KVM_TDX_INIT_VCPU + KVM_SET_CPUID2: vCPU fd ${vcpu.fd}`);
 
@@ -94,9 +82,8 @@ export function runTdVmm(sys: Sys, image: Uint8Array, log: (line: string) => voi
 
   const src = sys.alloc(FW_SIZE);
   src.bytes.set(image);
-  scratch.bytes.set(S.kvm_tdx_init_mem_region.encode({ source_addr: src.hva, gpa: BigInt(FW_BASE), nr_pages: BigInt(FW_SIZE / 4096) }), 0x8000);
-  tdxCmd(sys, vcpu.fd, KVM_TDX.INIT_MEM_REGION, scratch.hva + 0x8000n, KVM_TDX.MEASURE_MEMORY_REGION);
-  tdxCmd(sys, vm.fd, KVM_TDX.FINALIZE_VM);
+  td.initMemRegion(vcpu, { sourceAddr: src.hva, gpa: FW_BASE, nrPages: FW_SIZE / 4096 }); // measured
+  td.finalize();
   const mrtd = dbg?.module.mrtdValue;
   log(`KVM_TDX_INIT_MEM_REGION (measured) + KVM_TDX_FINALIZE_VM${mrtd ? `: MRTD ${Buffer.from(mrtd).toString('hex').slice(0, 32)}...` : ''}`);
 
@@ -123,11 +110,12 @@ export function runTdVmm(sys: Sys, image: Uint8Array, log: (line: string) => voi
         break;
       }
       case 'memory_fault':
+        // KVM_RUN returned -1/EFAULT with KVM_EXIT_MEMORY_FAULT (run() returns it as an exit).
         // Implicit conversion: make the gfn what the guest accessed it as.
         vm.setMemoryAttributes(e.gpa, e.size, e.flags & 8n ? KVM_MEMORY_ATTRIBUTE.PRIVATE : 0);
         break;
       case 'tdx':
-        vcpu.kvmRun.tdx.unknown.ret = 0x8000000000000003n; // no quote service, no notifications
+        e.setRet(0x8000000000000003n); // TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED: no quote service, no notifications
         break;
       case 'system_event':
         throw new Error(`the TD reported a fatal error (type ${e.type}): ${e.data.map((d) => d.toString(16)).join(' ')}`);

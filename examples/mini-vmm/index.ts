@@ -1,5 +1,6 @@
 /**
- * The mini-VMM lives in src/vmm (the `vkvm run` CLI ships it); the examples use it from here.
+ * The mini-VMM lives in src/vmm (the `vkvm run` CLI ships it, the package exports it as
+ * 'vkvm/vmm'); the examples use it from here.
  * @module
  */
-export * from '../../src/vmm/index.js';
+export * from 'vkvm/vmm';

@@ -207,9 +207,12 @@ enum kvm_tdx_cmd_id {
 	KVM_TDX_INIT_MEM_REGION,
 	KVM_TDX_FINALIZE_VM,
 	KVM_TDX_GET_CPUID,
+	KVM_TDX_TERMINATE_VM,	/* 6.18: release the HKID early; the VM is dead afterwards */
 
 	KVM_TDX_CMD_NR_MAX,
 };
+
+#define KVM_TDX_CAP_TERMINATE_VM	(1ULL << 0)	/* kvm_tdx_capabilities.supported_caps */
 
 struct kvm_tdx_cmd {
 	__u32 id;		/* enum kvm_tdx_cmd_id */
@@ -225,7 +228,8 @@ struct kvm_tdx_capabilities {
 	__u64 user_tdvmcallinfo_1_r11;
 	__u64 kernel_tdvmcallinfo_1_r12;
 	__u64 user_tdvmcallinfo_1_r12;
-	__u64 reserved[250];
+	__u64 supported_caps;	/* KVM_TDX_CAP_* */
+	__u64 reserved[249];
 	struct kvm_cpuid2 cpuid;	/* configurable CPUID bits; nent in, entries out */
 };
 

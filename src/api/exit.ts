@@ -31,13 +31,55 @@ export type VcpuExit =
       /** Answer the exit: data for RDMSR, or error = true to inject #GP. */
       reply(r: { data?: bigint; error?: boolean }): void }
   | { readonly reason: 'memory_fault'; readonly exitReason: number; readonly flags: bigint; readonly gpa: bigint; readonly size: bigint }
-  | { readonly reason: 'tdx'; readonly exitReason: number; readonly flags: bigint; readonly nr: bigint; readonly ret: bigint; readonly data: readonly bigint[] }
+  | { readonly reason: 'tdx'; readonly exitReason: number; readonly flags: bigint;
+      /** The TDG.VP.VMCALL leaf (GetQuote 0x10002, GetTdVmCallInfo 0x10000, SetupEventNotifyInterrupt 0x10004). */
+      readonly nr: bigint; readonly ret: bigint; readonly data: readonly bigint[];
+      /** The call, decoded by `nr` (the kvm_run.tdx union member KVM filled). */
+      readonly call: TdxExitCall;
+      /** The TDVMCALL status the guest gets in R10 (TDVMCALL_STATUS_SUCCESS = 0) before the next run. */
+      setRet(ret: bigint): void }
   | { readonly reason: 'arm_nisv'; readonly exitReason: number; readonly esrIss: bigint; readonly faultIpa: bigint }
   | { readonly reason: 'arm_idsr'; readonly exitReason: number; readonly op0: number; readonly op1: number; readonly crn: number; readonly crm: number; readonly op2: number;
       readonly regval: bigint; readonly isWrite: boolean;
       /** Answer the exit: handled (with the value a read returns) or not (the guest takes UNDEF). */
       reply(r: { handled: boolean; regval?: bigint }): void }
   | { readonly reason: 'unknown'; readonly exitReason: number; readonly hardwareExitReason: bigint };
+
+/** KVM_EXIT_TDX calls by leaf (Documentation/virt/kvm/api.rst, KVM_EXIT_TDX). */
+export type TdxExitCall =
+  | { readonly kind: 'get_quote'; readonly gpa: bigint; readonly size: bigint }
+  | { readonly kind: 'get_tdvmcall_info'; readonly leaf: bigint;
+      /** R11..R14 the guest gets back (the TDVMCALLs userspace handles, for leaf 1). */
+      setInfo(r: { r11?: bigint; r12?: bigint; r13?: bigint; r14?: bigint }): void }
+  | { readonly kind: 'setup_event_notify'; readonly vector: bigint }
+  | { readonly kind: 'unknown' };
+
+/** GHCI TDG.VP.VMCALL leaves KVM forwards as KVM_EXIT_TDX. */
+const TDVMCALL_EXIT = { GET_TD_VM_CALL_INFO: 0x10000n, GET_QUOTE: 0x10002n, SETUP_EVENT_NOTIFY_INTERRUPT: 0x10004n } as const;
+
+function tdxCall(run: KvmRunView): TdxExitCall {
+  const t = run.tdx;
+  switch (t.nr) {
+    case TDVMCALL_EXIT.GET_QUOTE:
+      return { kind: 'get_quote', gpa: t.get_quote.gpa, size: t.get_quote.size };
+    case TDVMCALL_EXIT.GET_TD_VM_CALL_INFO:
+      return {
+        kind: 'get_tdvmcall_info',
+        leaf: t.get_tdvmcall_info.leaf,
+        setInfo: ({ r11, r12, r13, r14 }) => {
+          const g = t.get_tdvmcall_info;
+          if (r11 !== undefined) g.r11 = r11;
+          if (r12 !== undefined) g.r12 = r12;
+          if (r13 !== undefined) g.r13 = r13;
+          if (r14 !== undefined) g.r14 = r14;
+        },
+      };
+    case TDVMCALL_EXIT.SETUP_EVENT_NOTIFY_INTERRUPT:
+      return { kind: 'setup_event_notify', vector: t.setup_event_notify.vector };
+    default:
+      return { kind: 'unknown' };
+  }
+}
 
 export type DebugExitArch =
   | { readonly arch: 'x86_64'; readonly exception: number; readonly pc: bigint; readonly dr6: bigint; readonly dr7: bigint }
@@ -110,7 +152,18 @@ export function decodeExit(arch: Arch, run: KvmRunView, area: Uint8Array): VcpuE
     case KVM_EXIT.MEMORY_FAULT:
       return { reason: 'memory_fault', exitReason, flags: run.memory_fault.flags, gpa: run.memory_fault.gpa, size: run.memory_fault.size };
     case KVM_EXIT.TDX:
-      return { reason: 'tdx', exitReason, flags: run.tdx.flags, nr: run.tdx.nr, ret: run.tdx.unknown.ret, data: Array.from({ length: 5 }, (_, i) => run.tdx.unknown.data.get(i)) };
+      return {
+        reason: 'tdx',
+        exitReason,
+        flags: run.tdx.flags,
+        nr: run.tdx.nr,
+        ret: run.tdx.unknown.ret,
+        data: Array.from({ length: 5 }, (_, i) => run.tdx.unknown.data.get(i)),
+        call: tdxCall(run),
+        setRet: (ret: bigint) => {
+          run.tdx.unknown.ret = ret;
+        },
+      };
     case KVM_EXIT.ARM_NISV:
       return { reason: 'arm_nisv', exitReason, esrIss: run.arm_nisv.esr_iss, faultIpa: run.arm_nisv.fault_ipa };
     default:

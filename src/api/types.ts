@@ -3,7 +3,11 @@ import type { arm64, x86_64 } from '../uapi/index.js';
 /** A view of struct kvm_run (the generic members are the same on both arches). */
 export type KvmRunView = ReturnType<typeof x86_64.structs.kvm_run.view>;
 
-/** x86 register files as plain objects (u64 fields as bigint). */
+/**
+ * x86 register files as plain objects (u64 fields as bigint). The typed setters (`Vcpu.setRegs`,
+ * `setSregs`, `KvmiClient.setRegisters`) take partial objects and merge them into the current
+ * state; the struct encoders (`x86_64.structs.kvm_regs.encode`) zero what is omitted.
+ */
 export type X86Regs = ReturnType<typeof x86_64.structs.kvm_regs.decode>;
 export type X86Sregs = ReturnType<typeof x86_64.structs.kvm_sregs.decode>;
 export type X86Segment = X86Sregs['cs'];

@@ -1,6 +1,7 @@
 import { attachVcpu, exportVcpu, type VcpuHandle } from '../sys/smp.js';
 import type { HostMemory } from '../sys/sys.js';
-import { kvmRegSize, type abi, type IoctlName } from '../uapi/index.js';
+import { isKvmError } from '../sys/error.js';
+import { KVM_EXIT, kvmRegSize, type abi, type IoctlName } from '../uapi/index.js';
 import { decodeExit, type VcpuExit } from './exit.js';
 import type { Arm64VcpuInit, KvmRunView, X86DebugRegs, X86Fpu, X86Regs, X86Sregs, X86VcpuEvents } from './types.js';
 import { Kvm } from './kvm.js';
@@ -44,9 +45,30 @@ export class Vcpu {
     return this.vm.kvm.abi.structs as Arm;
   }
 
-  /** KVM_RUN, decoded. Errors (EINTR with immediate_exit, EFAULT...) throw KvmError. */
+  /**
+   * KVM_RUN, decoded. Every outcome the kernel describes in kvm_run is returned as an exit, so a
+   * run loop is one `switch (exit.reason)`:
+   *
+   * - KVM_RUN returned 0: the exit kvm_run holds (`'io'`, `'mmio'`, `'hlt'`...).
+   * - EINTR (a signal, `immediate_exit`, the virtual backend's run budget, a vCPU parked on a
+   *   KVMI event, an injected fault): `{ reason: 'intr' }`. Run again when ready; the kernel
+   *   leaves kvm_run.exit_reason stale when `immediate_exit` stopped it before entry, so the
+   *   exit is built from the errno, not read from kvm_run.
+   * - EFAULT or EHWPOISON with kvm_run.exit_reason = KVM_EXIT_MEMORY_FAULT (the one exit KVM
+   *   reports with -1, e.g. a TD touching memory whose private/shared attribute does not match):
+   *   `{ reason: 'memory_fault', gpa, size, flags }`. Convert the range and run again.
+   *
+   * Every other failure throws KvmError (its `message` names the ioctl). `Sys.ioctl(fd, KVM_RUN)`
+   * keeps the raw -1/errno semantics.
+   */
   run(): VcpuExit {
-    this.sys.ioctl(this.fd, this.req('KVM_RUN'), 0);
+    try {
+      this.sys.ioctl(this.fd, this.req('KVM_RUN'), 0);
+    } catch (e) {
+      if (isKvmError(e, 'EINTR')) return { reason: 'intr', exitReason: KVM_EXIT.INTR };
+      if ((isKvmError(e, 'EFAULT') || isKvmError(e, 'EHWPOISON')) && this.kvmRun.exit_reason === KVM_EXIT.MEMORY_FAULT) return this.exit();
+      throw e;
+    }
     return this.exit();
   }
 
@@ -80,7 +102,12 @@ export class Vcpu {
     return this.get_('KVM_GET_REGS', this.x86.kvm_regs);
   }
 
-  /** KVM_SET_REGS; a partial object is merged into the current registers. */
+  /**
+   * KVM_SET_REGS. The ioctl sets the whole struct kvm_regs; a partial object is merged into the
+   * current registers first (one KVM_GET_REGS), so `setRegs({ rip: 0x1000n })` changes only RIP.
+   * `KvmiClient.setRegisters` merges the same way. To set every register exactly, pass them all,
+   * or call `sys.ioctl(fd, KVM_SET_REGS, kvm_regs.encode(...))`, where omitted fields are zero.
+   */
   setRegs(r: DeepPartial<X86Regs>): void {
     const cur = this.getRegs() as Record<string, unknown>;
     this.set_('KVM_SET_REGS', this.x86.kvm_regs, { ...cur, ...r } as never);
@@ -90,7 +117,12 @@ export class Vcpu {
     return this.get_('KVM_GET_SREGS', this.x86.kvm_sregs);
   }
 
-  /** KVM_SET_SREGS; a partial object is merged (segments field by field) into the current state. */
+  /**
+   * KVM_SET_SREGS. A partial object is merged into the current state first (one KVM_GET_SREGS;
+   * segments and descriptor tables field by field), so `setSregs({ cs: { base: 0n } })` changes
+   * only CS.base. The kernel checks the merged state (EINVAL for, e.g., EFER.LME under CR0.PG
+   * without EFER.LMA, or CR0 bits above 31) and changes nothing when it refuses it.
+   */
   setSregs(s: DeepPartial<X86Sregs>): void {
     const cur = this.getSregs() as unknown as Record<string, unknown>;
     const merged: Record<string, unknown> = { ...cur };

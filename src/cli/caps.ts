@@ -5,7 +5,8 @@
  * @module
  */
 import { parseArgs } from 'node:util';
-import { Kvm, KVM_CAP, virtualSys, type Sys } from '../index.js';
+import { arm64, Kvm, KVM_CAP, virtualSys, type Arch, type Sys } from '../index.js';
+import { KVM_CAP_INTROSPECTION } from '../uapi/kvmi.js';
 import { EXIT, type CliIo } from './io.js';
 
 export const CAPS_USAGE = `usage: vkvm caps [--all] [--device PATH]
@@ -13,6 +14,16 @@ export const CAPS_USAGE = `usage: vkvm caps [--all] [--device PATH]
   --all           list every capability, also those no backend reports
   --device PATH   the KVM device of the native column (default /dev/kvm)
 `;
+
+/**
+ * The seed extensions' capabilities (README, Seed extensions): numbers upstream gives other caps
+ * (180 is KVM_CAP_S390_PROTECTED upstream) mean these on the virtual backend of one arch. Their
+ * rows show only those columns, and the upstream row does not read them there.
+ */
+const SEED_CAPS: readonly { name: string; cap: number; arch: Arch }[] = [
+  { name: 'KVM_CAP_ARM_IDSR_TO_USER', cap: arm64.KVM_ARM_IDSR.KVM_CAP_ARM_IDSR_TO_USER, arch: 'arm64' },
+  { name: 'KVM_CAP_INTROSPECTION', cap: KVM_CAP_INTROSPECTION, arch: 'x86_64' },
+];
 
 interface Column {
   readonly title: string;
@@ -67,17 +78,22 @@ export function cmdCaps(argv: readonly string[], io: CliIo): number {
     ['KVM_GET_API_VERSION', ...kvms.map((k) => cell(k, (x) => x.apiVersion()))],
     ['KVM_GET_VCPU_MMAP_SIZE', ...kvms.map((k) => cell(k, (x) => x.vcpuMmapSize()))],
   ];
+  const seedOf = (i: number, cap: number) => (cols[i]!.sys?.backend === 'virtual' ? SEED_CAPS.find((s) => s.cap === cap && s.arch === cols[i]!.sys!.arch) : undefined);
   const capRows: string[][] = [];
   for (const [name, cap] of Object.entries(KVM_CAP)) {
-    const vals = kvms.map((k) => cell(k, (x) => x.checkExtension(cap)));
+    const vals = kvms.map((k, i) => (seedOf(i, cap) ? 'n/a' : cell(k, (x) => x.checkExtension(cap))));
     if (o.all || vals.some((v) => v !== '-' && v !== 'n/a')) capRows.push([`KVM_CAP_${name} (${cap})`, ...vals]);
+  }
+  for (const s of SEED_CAPS) {
+    const vals = kvms.map((k, i) => (seedOf(i, s.cap) === s ? cell(k, (x) => x.checkExtension(s.cap)) : 'n/a'));
+    capRows.push([`${s.name} (${s.cap}, seed extension, virtual ${s.arch})`, ...vals]);
   }
   const header = ['', ...cols.map((c) => c.title)];
   const all = [header, ...rows, ...capRows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   const out = [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt), ...capRows.map(fmt)];
-  const counts = kvms.map((k, i) => (k ? `${cols[i]!.title}: ${capRows.filter((r) => r[i + 1] !== '-').length}` : undefined)).filter(Boolean);
+  const counts = kvms.map((k, i) => (k ? `${cols[i]!.title}: ${capRows.filter((r) => r[i + 1] !== '-' && r[i + 1] !== 'n/a').length}` : undefined)).filter(Boolean);
   out.push('', `capabilities reported (non-zero): ${counts.join(', ')}; '-' = 0 (unsupported)`);
   for (const c of cols) if (c.note) out.push(`${c.title}: ${c.note}`);
   io.stdout(out.join('\n') + '\n');

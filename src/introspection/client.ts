@@ -285,9 +285,14 @@ export class KvmiClient {
     return { mode: r.mode, regs: r.regs, sregs: r.sregs, msrs: list };
   }
 
-  /** KVMI_VCPU_SET_REGISTERS (only while the vCPU waits for an event reply; applied with the reply). */
+  /**
+   * KVMI_VCPU_SET_REGISTERS (only while the vCPU waits for an event reply; applied with the reply).
+   * The command sets the whole struct kvm_regs; a partial object is merged into the current
+   * registers first (one KVMI_VCPU_GET_REGISTERS round trip), as `Vcpu.setRegs` merges. Pass the
+   * struct's bytes (`kvm_regs.encode(...)`, 144 bytes) to set every register exactly.
+   */
   async setRegisters(vcpu: number, regs: InputOf<(typeof kvm_regs)['fields']> | Uint8Array): Promise<void> {
-    const b = regs instanceof Uint8Array ? regs : kvm_regs.encode(regs);
+    const b = regs instanceof Uint8Array ? regs : kvm_regs.encode({ ...(await this.getRegisters(vcpu)).regs, ...regs } as InputOf<(typeof kvm_regs)['fields']>);
     await this.command(KVMI_MSG.VCPU_SET_REGISTERS, this.vcpuBody(vcpu, b));
   }
 

@@ -162,6 +162,23 @@ class ToolEnd implements KvmiTransport {
  * An in-process duplex: `kernel` is what KVM_INTROSPECTION_HOOK takes (see `kvmiSocketFd`),
  * `tool` is what a `KvmiClient` speaks over. Delivery in both directions is asynchronous
  * (microtasks), like a socket's.
+ *
+ * The tool then runs on the VMM's own thread: it can only answer while the VMM yields to the
+ * event loop. A vCPU waiting for the tool's reply makes KVM_RUN return EINTR (`vcpu.run()`
+ * returns `{ reason: 'intr' }`); the VMM must `await` (e.g. `setImmediate`) before the next
+ * KVM_RUN, or the reply never comes. A tool in another thread or process (a socket) has no
+ * such need.
+ *
+ * ```ts
+ * const { kernel, tool } = kvmiInProcessPair();
+ * introspectionHook(sys, vm.fd, kvmiSocketFd(sys, kernel));
+ * const client = new KvmiClient(tool);
+ * for (;;) {
+ *   const exit = vcpu.run();
+ *   if (exit.reason === 'intr') { await new Promise((r) => setImmediate(r)); continue; }
+ *   ...
+ * }
+ * ```
  */
 export function kvmiInProcessPair(): { kernel: KvmiStream; tool: KvmiTransport } {
   const k = new Side();

@@ -18,6 +18,11 @@ export class GuestMemfd {
   private readonly chunkSize: number;
   /** Bound ranges (file pages), for the EEXIST rule of kvm_gmem_bind. */
   private readonly bindings: { start: number; count: number; baseGfn: number }[] = [];
+  /**
+   * The last fd was closed (kvm_gmem_release): the memslots bound to it no longer reach it
+   * (slot->gmem.file is NULL), so a private access faults to userspace, and its pages are gone.
+   */
+  released = false;
 
   constructor(
     /** The VM that created it; binding it to another VM is EINVAL. */
@@ -78,6 +83,12 @@ export class GuestMemfd {
     const start = offset / PAGE_SIZE;
     const i = this.bindings.findIndex((b) => b.start === start && b.count === npages);
     if (i >= 0) this.bindings.splice(i, 1);
+  }
+
+  /** kvm_gmem_release: unbinds every slot and frees the pages (the caller zaps the mappings first). */
+  release(): void {
+    this.released = true;
+    this.chunks.clear();
   }
 
   /** Zeroes a page (hole punch, or a private page being given back). */

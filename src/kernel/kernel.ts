@@ -110,7 +110,7 @@ export class Kernel {
   }
 
   open(path: string): number {
-    if (path !== '/dev/kvm') throw KvmError.of('ENOENT', 'open', { message: `${path}: only /dev/kvm exists in the virtual backend` });
+    if (path !== '/dev/kvm') throw KvmError.of('ENOENT', 'open', { path, message: 'no such file or directory (only /dev/kvm exists in the virtual backend)' });
     return this.install({ kind: 'system' });
   }
 
@@ -120,7 +120,7 @@ export class Kernel {
     this.files.delete(fd);
     if (f.kind === 'vm') f.vm.fileClosed();
     else if (f.kind === 'vcpu') f.vcpu.vm.fileClosed();
-    else if (f.kind === 'guest_memfd') f.vm.fileClosed(); // kvm_gmem_release drops its kvm reference
+    else if (f.kind === 'guest_memfd') f.vm.gmemReleased(f.gmem); // kvm_gmem_release: zap, unbind, drop the kvm reference
     else if (f.kind === 'socket') f.socket.close(); // KVMI: drops the fd's reference
     else if (f.kind === 'eventfd') f.efd.ctx.release(); // eventfd_release: POLLHUP to irqfds
     else if (f.kind === 'device') {
@@ -176,19 +176,24 @@ export class Kernel {
     const f = this.file(fd);
     if (!f) throw KvmError.of('EBADF', 'ioctl', { request, fd });
     const arg = new UserArg(raw, this.space, request, fd);
-    switch (f.kind) {
-      case 'system':
-        return this.devIoctl(request, arg);
-      case 'vm':
-        return f.vm.ioctl(request, arg);
-      case 'vcpu':
-        return f.vcpu.ioctl(request, arg);
-      case 'device':
-        return f.dev.ioctl(request, arg);
-      case 'guest_memfd':
-      case 'socket': // KVMI socket
-      case 'eventfd':
-        throw KvmError.of('ENOTTY', 'ioctl', { request, fd });
+    try {
+      switch (f.kind) {
+        case 'system':
+          return this.devIoctl(request, arg);
+        case 'vm':
+          return f.vm.ioctl(request, arg);
+        case 'vcpu':
+          return f.vcpu.ioctl(request, arg);
+        case 'device':
+          return f.dev.ioctl(request, arg);
+        case 'guest_memfd':
+        case 'socket': // KVMI socket
+        case 'eventfd':
+          throw KvmError.of('ENOTTY', 'ioctl', { request, fd });
+      }
+    } catch (e) {
+      // Errors raised deep in a handler name the ioctl and fd like the others.
+      throw e instanceof KvmError ? KvmError.forIoctl(e, request, fd) : e;
     }
   }
 

@@ -61,9 +61,13 @@ export class Memslot {
     return { bytes: m.bytes, offset: hva - m.hva };
   }
 
-  /** Page `rel` in the bound guest_memfd (private memory, or all memory of an mmap-able gmem slot). */
-  gmemPage(rel: number): { bytes: Uint8Array; offset: number } {
+  /**
+   * Page `rel` in the bound guest_memfd (private memory, or all memory of an mmap-able gmem slot),
+   * or undefined once the file was released (kvm_gmem_get_pfn then fails: EFAULT).
+   */
+  gmemPage(rel: number): { bytes: Uint8Array; offset: number } | undefined {
     const g = this.gmem!;
+    if (g.file.released) return undefined;
     return g.file.page(g.offset / PAGE_SIZE + rel);
   }
 

@@ -88,6 +88,7 @@ export class Vcpu {
   }
 
   ioctl(request: number, arg: UserArg): number {
+    if (this.vm.vmDead) throw KvmError.of('EIO', 'ioctl', { request, fd: arg.fd, message: 'the VM is dead (kvm_vm_dead)' });
     if (iocType(request) !== KVMIO) throw KvmError.of('EINVAL', 'ioctl', { request, fd: arg.fd });
     if (this.away !== null) {
       throw KvmError.of(this.away === 'lost' ? 'EIO' : 'EBUSY', 'ioctl', {

@@ -53,6 +53,8 @@ export class Vm {
   readonly memslotListeners: ((change: MemslotChange) => void)[] = [];
   /** Called after memory attributes change on [startGfn, endGfn). */
   readonly attrListeners: ((startGfn: number, endGfn: number, attrs: number) => void)[] = [];
+  /** Called when a guest_memfd of this VM is released, before its pages go (kvm_gmem_invalidate_begin). */
+  readonly gmemReleaseListeners: ((gmem: GuestMemfd) => void)[] = [];
   /**
    * MMU generation, bumped whenever a cached gpa->host translation may have become wrong (memslot
    * change, dirty-log harvest that must re-arm write tracking, memory attribute change). Arch TLBs
@@ -91,7 +93,10 @@ export class Vm {
   readonly ownerOps = new Map<string, (payload: unknown, vcpu: Vcpu | null) => unknown>();
   /** Open files referring to this VM (the VM fd, vCPU fds, guest_memfds). */
   private refs = 1;
+  /** Destroyed: the last file referring to it was closed. */
   dead = false;
+  /** kvm_vm_dead(): every later ioctl of the VM and of its vCPUs fails with EIO (kvm_vm_ioctl, kvm_vcpu_ioctl). */
+  vmDead = false;
 
   constructor(
     readonly kernel: Kernel,
@@ -134,6 +139,15 @@ export class Vm {
     this.refs++;
   }
 
+  /** kvm_gmem_release: the last fd of `gmem` closed. Mappings of its pages are zapped, then the file lets go of them and of its VM reference. */
+  gmemReleased(gmem: GuestMemfd): void {
+    for (const l of this.gmemReleaseListeners) l(gmem);
+    gmem.release();
+    this.bumpMmu(); // cached translations may point into the file's pages
+    this.bumpView();
+    this.fileClosed();
+  }
+
   fileClosed(): void {
     if (--this.refs === 0) {
       this.dead = true;
@@ -158,6 +172,7 @@ export class Vm {
 
   ioctl(request: number, arg: UserArg): number {
     const nr = this.kernel.nr;
+    if (this.vmDead) throw KvmError.of('EIO', 'ioctl', { request, fd: arg.fd, message: 'the VM is dead (kvm_vm_dead)' });
     switch (request) {
       case nr.KVM_CREATE_VCPU:
         return this.createVcpu(arg.int);

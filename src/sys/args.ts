@@ -3,21 +3,23 @@
  * EFAULT (as the kernel's copy_from_user/copy_to_user would answer) and never a stray access.
  * @module
  */
-import { iocDir, iocSize, ioctlByRequest, type Arch } from '../uapi/index.js';
+import { iocDir, iocSize, ioctlByRequest, type Arch, type IoctlDef } from '../uapi/index.js';
 import { KvmError } from './error.js';
 import type { IoctlArg } from './sys.js';
 
 /**
  * The number of bytes an ioctl reads or writes through its pointer argument: `_IOC_SIZE` of the
  * request, or for a struct with a flexible array (kvm_msrs, kvm_cpuid2, kvm_reg_list...) the
- * extent its count field announces. 0 for `_IO` requests, which take no pointer.
+ * extent its count field announces, within the kernel's limit on that count (`IoctlDef.countLimit`).
+ * 0 for `_IO` requests, which take no pointer.
  */
 export function argExtent(arch: Arch, request: number, bytes: Uint8Array): number {
   if (iocDir(request) === 0) return 0;
   const def = ioctlByRequest(arch, request);
   const arg = def?.arg;
   if (arg && arg.kind !== 'scalar' && arg.kind !== 'array' && 'extent' in arg) {
-    return (arg as { extent(b: Uint8Array): number }).extent(bytes);
+    // A count over the kernel's limit is refused (or clamped) before any element is accessed.
+    return (arg as { extent(b: Uint8Array, o: number, l?: IoctlDef['countLimit']): number }).extent(bytes, 0, def.countLimit);
   }
   return iocSize(request);
 }

@@ -131,13 +131,13 @@ class NativeSys implements Sys {
     }
   }
 
-  private fail(syscall: string, detail?: { request?: number; fd?: number }): never {
+  private fail(syscall: string, detail?: { request?: number; fd?: number; path?: string }): never {
     throw new KvmError(this.c.koffi.errno(), syscall, detail);
   }
 
   open(path: string, flags = O_RDWR | O_CLOEXEC): number {
     const fd = this.c.open(path, flags) as number;
-    if (fd < 0) this.fail('open');
+    if (fd < 0) this.fail('open', { path });
     return fd;
   }
 

@@ -5,9 +5,10 @@
  * @module
  */
 import type { ArchBackend } from '../kernel/arch.js';
+import { setExitReason } from '../kernel/exits.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
 import type { ClockMode } from '../kernel/timer.js';
-import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
+import { abi, arm64, constName, decodeWithFlex, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
 import { checkPointerArg } from './args.js';
 import { archBackendOf } from './backends.js';
 import { bindKernel, kernelOf } from './kernel-of.js';
@@ -36,8 +37,13 @@ export type TraceEvent =
       /** C name when known, else the hex request. */
       readonly name: string;
       readonly request: number;
-      /** The decoded argument (struct as object, or the integer). */
+      /**
+       * The decoded argument (struct as object, or the integer) as the kernel got it; for `_IOR`
+       * requests (KVM_GET_REGS...), which read nothing, what the kernel wrote back.
+       */
       readonly arg: unknown;
+      /** For `_IOWR` requests that succeeded (KVM_GET_MSRS, KVM_TRANSLATE...): what the kernel wrote back. */
+      readonly out?: unknown;
       readonly result?: number;
       readonly error?: string;
       /** True when the failure came from a fault rule. */
@@ -155,27 +161,42 @@ class VirtualSys implements Sys {
     const req = request >>> 0;
     const injected = this.injected(req);
     if (!this.trace) {
-      if (injected) throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
+      if (injected) throw this.inject(fd, req, injected);
       checkPointerArg(this.arch, fd, req, arg);
       return this.kernel.ioctl(fd, req, arg);
     }
     const def = ioctlByRequest(this.arch, req);
     const file = this.kernel.file(fd);
-    const base = { type: 'ioctl' as const, fd, fdKind: file?.kind ?? ('bad' as const), name: def?.name ?? `0x${req.toString(16)}`, request: req, arg: decodeArg(def?.arg, arg) };
+    const dir = def?.dir;
+    const base = { type: 'ioctl' as const, fd, fdKind: file?.kind ?? ('bad' as const), name: def?.name ?? `0x${req.toString(16)}`, request: req, arg: dir === 'r' ? undefined : decodeArg(def?.arg, arg) };
     if (injected) {
+      const err = this.inject(fd, req, injected);
       this.trace({ ...base, error: injected, injected: true });
-      throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
+      throw err;
     }
     try {
       checkPointerArg(this.arch, fd, req, arg);
       const result = this.kernel.ioctl(fd, req, arg);
-      this.trace({ ...base, result });
+      // Read ioctls: show what the kernel wrote, not the caller's (stale) input buffer.
+      if (dir === 'r') this.trace({ ...base, arg: decodeArg(def?.arg, arg), result });
+      else if (dir === 'rw') this.trace({ ...base, out: decodeArg(def?.arg, arg), result });
+      else this.trace({ ...base, result });
       if (file?.kind === 'vcpu' && def?.name === 'KVM_RUN') this.traceExit(fd, file.vcpu);
       return result;
     } catch (e) {
       this.trace({ ...base, error: e instanceof KvmError ? e.code : String(e) });
       throw e;
     }
+  }
+
+  /**
+   * The error an injected fault returns, with the kernel's side effects: an EINTR from KVM_RUN is
+   * a signal that arrived, so kvm_run.exit_reason says KVM_EXIT_INTR (vcpu_run sets it).
+   */
+  private inject(fd: number, request: number, errno: ErrnoCode): KvmError {
+    const file = this.kernel.file(fd);
+    if (errno === 'EINTR' && file?.kind === 'vcpu' && request === this.kernel.nr.KVM_RUN) setExitReason(file.vcpu, KVM_EXIT.INTR);
+    return KvmError.of(errno, 'ioctl', { request, fd, message: 'injected fault' });
   }
 
   private injected(request: number): ErrnoCode | undefined {
@@ -239,10 +260,10 @@ class VirtualSys implements Sys {
 function decodeArg(type: unknown, arg: IoctlArg | undefined): unknown {
   if (arg === undefined) return 0;
   if (!(arg instanceof Uint8Array)) return typeof arg === 'bigint' ? arg : BigInt(arg);
-  const t = type as { decode?: (b: Uint8Array) => unknown; size?: number } | undefined;
+  const t = type as { decode?: (b: Uint8Array) => unknown; size?: number; kind?: string } | undefined;
   if (t?.decode && t.size !== undefined && arg.length >= t.size) {
     try {
-      return t.decode(arg);
+      return t.kind === 'struct' ? decodeWithFlex(t as never, arg) : t.decode(arg);
     } catch {
       /* fall through */
     }

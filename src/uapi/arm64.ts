@@ -6,7 +6,7 @@
 import type { ConstGroup } from './constants.js';
 import { defineIoctls, genericIoctlRows, scalarArgs, type IoctlRow } from './ioctls.js';
 import { genericStructs, kvmRun } from './kvm.js';
-import { array, ext, struct, u128, u32, u64, u8, type AnyStruct } from './layout.js';
+import { array, ext, struct, u128, u32, u64, u8, type Agg, type AnyStruct, type CType } from './layout.js';
 
 export const user_pt_regs = struct('user_pt_regs', { regs: array(u64, 31), sp: u64, pc: u64, pstate: u64 });
 
@@ -136,10 +136,47 @@ export const KVM_REG_ARM64_SYSREG = {
   _OP2_SHIFT: 0,
 } as const;
 
-/** KVM_REG_ARM_CORE ids address struct kvm_regs in 32-bit words: `KVM_REG_ARM_CORE_REG(name)`. */
+/** Names `coreRegId` accepts besides kvm_regs member paths. */
+const CORE_ALIASES: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(Array.from({ length: 31 }, (_, i) => [`x${i}`, `regs.regs[${i}]`])),
+  ...Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`v${i}`, `fp_regs.vregs[${i}]`])),
+  pc: 'regs.pc',
+  /** SP_EL0, as in struct user_pt_regs (SP_EL1 is `sp_el1`). */
+  sp: 'regs.sp',
+  pstate: 'regs.pstate',
+  fpsr: 'fp_regs.fpsr',
+  fpcr: 'fp_regs.fpcr',
+};
+
+/**
+ * `KVM_REG_ARM_CORE_REG(name)` with its `KVM_REG_SIZE_*`: the ONE_REG id of a core register,
+ * which addresses struct kvm_regs in 32-bit words. `path` is what the C macro takes — a member
+ * path with array indices (`'regs.regs[5]'`, `'regs.pc'`, `'sp_el1'`, `'spsr[0]'`,
+ * `'fp_regs.vregs[31]'`, `'fp_regs.fpcr'`; an array without an index means its element 0) —
+ * or a short name: `x0`..`x30`, `v0`..`v31`, `pc`, `sp` (SP_EL0), `pstate`, `fpsr`, `fpcr`.
+ * The size is the register's own: 128 bits for V registers, 32 for FPSR/FPCR, else 64.
+ * Throws a RangeError for a path kvm_regs does not have.
+ */
 export function coreRegId(path: string): bigint {
-  const off = kvm_regs.offsetOf(path);
-  const size = path.startsWith('fp_regs.vregs') ? 0x0040000000000000n : path.startsWith('fp_regs.fp') ? 0x0020000000000000n : 0x0030000000000000n;
+  const full = CORE_ALIASES[path] ?? path;
+  let t: CType = kvm_regs;
+  let off = 0;
+  for (const part of full.split('.')) {
+    const m = /^([A-Za-z_]\w*)(?:\[(\d+)\])?$/.exec(part);
+    const member: Agg['members'][number] | undefined = m && (t.kind === 'struct' || t.kind === 'union') ? t.members.find((x) => x.name === m[1]) : undefined;
+    if (!m || !member) throw new RangeError(`kvm_regs has no core register ${path}`);
+    off += member.offset;
+    t = member.type;
+    if (t.kind === 'array') {
+      const i = m[2] === undefined ? 0 : Number(m[2]);
+      if (i >= t.count) throw new RangeError(`${path}: index ${i} is past the ${t.count} elements of ${m[1]}`);
+      off += i * t.elem.size;
+      t = t.elem;
+    } else if (m[2] !== undefined) throw new RangeError(`${path}: ${m[1]} is not an array`);
+  }
+  const sizes: Partial<Record<number, bigint>> = { 4: 0x0020000000000000n, 8: 0x0030000000000000n, 16: 0x0040000000000000n };
+  const size = t.kind === 'scalar' ? sizes[t.size] : undefined;
+  if (size === undefined) throw new RangeError(`${path} is not a core register (a ${t.kind} of ${t.size} bytes)`);
   return 0x6000000000000000n | size | BigInt(KVM_REG_ARM.CORE) | BigInt(off / 4);
 }
 

@@ -20,7 +20,7 @@ export * from './constants.js';
 export * from './ioctl.js';
 export * from './layout.js';
 export { generateChecks, type CheckMode, type CheckProgram, type CheckSet } from './cgen.js';
-export type { FdKind, IoctlDef } from './ioctls.js';
+export type { CountLimit, FdKind, IoctlDef } from './ioctls.js';
 export { kvmRun } from './kvm.js';
 export { arm64, kvmi, x86_64 };
 

@@ -23,10 +23,22 @@ export interface IoctlDef {
   readonly fds: readonly FdKind[];
   /** Defined only by the project's include/ headers on a 6.1 system (newer uapi or a seed patch). */
   readonly ext: boolean;
+  /** The kernel's limit on the count of the argument's flexible array (see `CountLimit`). */
+  readonly countLimit?: CountLimit;
 }
 
-/** A row of an ioctl table: [suffix after KVM_, dir, nr, arg, fds, ext?]. */
-export type IoctlRow = readonly [name: string, dir: IoctlDef['dir'], nr: number, arg: CType | null, fds: readonly FdKind[], ext?: 'ext'];
+/**
+ * What the kernel does with a flexible-array count above its limit, after copying the header and
+ * before touching any element: 'refuse' (E2BIG/EINVAL: no element is accessed) or 'clamp' (it
+ * uses `max` instead). The argument checks (src/sys/args.ts) need only that many elements.
+ */
+export interface CountLimit {
+  readonly max: number;
+  readonly above: 'refuse' | 'clamp';
+}
+
+/** A row of an ioctl table: [suffix after KVM_, dir, nr, arg, fds, ext?, countLimit?]. */
+export type IoctlRow = readonly [name: string, dir: IoctlDef['dir'], nr: number, arg: CType | null, fds: readonly FdKind[], ext?: 'ext' | null, countLimit?: CountLimit];
 
 const DIRS = { none: IOC_NONE, r: IOC_READ, w: IOC_WRITE, rw: IOC_READ | IOC_WRITE } as const;
 
@@ -39,7 +51,7 @@ export type IoctlTable<R extends readonly IoctlRow[], P extends string = 'KVM_'>
 /** Builds ioctl definitions from rows. `type` is the ioctl type byte (KVMIO for KVM). */
 export function defineIoctls<const R extends readonly IoctlRow[], const P extends string = 'KVM_'>(rows: R, type = KVMIO, prefix: P = 'KVM_' as P): IoctlTable<R, P> {
   const out: Record<string, IoctlDef> = {};
-  for (const [suffix, dir, nr, arg, fds, ext] of rows) {
+  for (const [suffix, dir, nr, arg, fds, ext, countLimit] of rows) {
     const name = prefix + suffix;
     out[name] = Object.freeze({
       name,
@@ -49,6 +61,7 @@ export function defineIoctls<const R extends readonly IoctlRow[], const P extend
       ...(arg ? { arg, argC: arg.kind === 'scalar' ? arg.c : arg.kind === 'array' ? 'array' : `struct ${arg.tag}` } : {}),
       fds,
       ext: ext === 'ext',
+      ...(countLimit ? { countLimit } : {}),
     });
   }
   return out as IoctlTable<R, P>;
@@ -119,7 +132,8 @@ export function genericIoctlRows(s: {
     ['RUN', 'none', 0x80, null, VCPU],
     ['GET_REGS', 'r', 0x81, s.kvm_regs, VCPU],
     ['SET_REGS', 'w', 0x82, s.kvm_regs, VCPU],
-    ['SET_SIGNAL_MASK', 'w', 0x8b, s.kvm_signal_mask, VCPU],
+    // kvm_vcpu_ioctl: a len other than sizeof(sigset_t) is EINVAL before the set is read.
+    ['SET_SIGNAL_MASK', 'w', 0x8b, s.kvm_signal_mask, VCPU, null, { max: 8, above: 'refuse' }],
     ['GET_MP_STATE', 'r', 0x98, s.kvm_mp_state, VCPU],
     ['SET_MP_STATE', 'w', 0x99, s.kvm_mp_state, VCPU],
     ['SET_GUEST_DEBUG', 'w', 0x9b, s.kvm_guest_debug, VCPU],

@@ -268,8 +268,9 @@ export interface Struct<F extends Fields = Fields> extends Agg<F> {
   /**
    * Bytes the struct at `offset` really spans: its size plus the flexible array elements its count
    * field announces (nested as in kvm_tdx_capabilities.cpuid). Reads the count from `bytes`.
+   * With `limit`, a count above `limit.max` counts as `max` ('clamp') or as none ('refuse').
    */
-  extent(bytes: Uint8Array, offset?: number): number;
+  extent(bytes: Uint8Array, offset?: number, limit?: { readonly max: number; readonly above: 'refuse' | 'clamp' }): number;
   /** Encodes a (partial) object into new bytes; omitted fields are zero. */
   encode(value: InputOf<F>): Uint8Array;
   /** Encodes into existing bytes at `offset`, leaving omitted fields untouched. */
@@ -310,24 +311,39 @@ function writeScalar(dv: DataView, o: number, t: Scalar, v: number | bigint): vo
   }
 }
 
-function decodeType(t: CType, bytes: Uint8Array, dv: DataView, o: number): unknown {
+function decodeType(t: CType, bytes: Uint8Array, dv: DataView, o: number, withFlex = false, count = t.kind === 'array' ? t.count : 0): unknown {
   if (t.kind === 'scalar') return readScalar(dv, o, t);
   if (t.kind === 'array') {
-    if (isByte(t.elem)) return bytes.slice(o, o + t.count);
+    if (isByte(t.elem)) return bytes.slice(o, o + count);
     const out: unknown[] = [];
-    for (let i = 0; i < t.count; i++) out.push(decodeType(t.elem, bytes, dv, o + i * t.elem.size));
+    for (let i = 0; i < count; i++) out.push(decodeType(t.elem, bytes, dv, o + i * t.elem.size, withFlex));
     return out;
   }
   const obj: Record<string, unknown> = {};
-  decodeMembers(t, bytes, dv, o, obj);
+  decodeMembers(t, bytes, dv, o, obj, withFlex);
   return obj;
 }
 
-function decodeMembers(t: Agg, bytes: Uint8Array, dv: DataView, o: number, obj: Record<string, unknown>): void {
+/** `withFlex`: a flexible array gets the elements its count field announces that the bytes hold. */
+function decodeMembers(t: Agg, bytes: Uint8Array, dv: DataView, o: number, obj: Record<string, unknown>, withFlex = false): void {
   for (const m of t.members) {
-    if (m.name === null) decodeMembers(m.type as Agg, bytes, dv, o + m.offset, obj);
-    else obj[m.name] = decodeType(m.type, bytes, dv, o + m.offset);
+    if (m.name === null) decodeMembers(m.type as Agg, bytes, dv, o + m.offset, obj, withFlex);
+    else if (withFlex && m.type.kind === 'array' && m.type.flex && m.type.countField && m.type.elem.size > 0) {
+      const room = Math.max(0, Math.floor((bytes.length - o - m.offset) / m.type.elem.size));
+      const n = Math.min(Number(obj[m.type.countField] ?? 0), room);
+      obj[m.name] = decodeType(m.type, bytes, dv, o + m.offset, withFlex, n);
+    } else obj[m.name] = decodeType(m.type, bytes, dv, o + m.offset, withFlex);
   }
+}
+
+/**
+ * Decodes a struct like `decode()`, and also its flexible array (kvm_msrs.entries...): as many
+ * elements as the count field announces and `bytes` holds. For traces and debugging.
+ */
+export function decodeWithFlex(s: Struct, bytes: Uint8Array, offset = 0): Record<string, unknown> {
+  const obj: Record<string, unknown> = {};
+  decodeMembers(s, bytes, dataView(bytes), offset, obj, true);
+  return obj;
 }
 
 function encodeType(t: CType, v: unknown, bytes: Uint8Array, dv: DataView, o: number, path: string): void {
@@ -483,17 +499,18 @@ function flexInputCount(t: Agg, value: unknown): number {
   return 0;
 }
 
-function extentOf(t: Agg, bytes: Uint8Array, offset: number): number {
+function extentOf(t: Agg, bytes: Uint8Array, offset: number, limit?: { readonly max: number; readonly above: 'refuse' | 'clamp' }): number {
   const last = t.members[t.members.length - 1];
   if (!last) return t.size;
-  if (last.type.kind === 'struct' && t.kind === 'struct') return last.offset + extentOf(last.type, bytes, offset + last.offset) + (t.size - last.offset - last.type.size);
+  if (last.type.kind === 'struct' && t.kind === 'struct') return last.offset + extentOf(last.type, bytes, offset + last.offset, limit) + (t.size - last.offset - last.type.size);
   const arr = last.type;
   if (arr.kind !== 'array' || !arr.flex || !arr.countField) return t.size;
   const counter = t.members.find((m) => m.name === arr.countField);
   if (!counter || counter.type.kind !== 'scalar') return t.size;
   if (offset + counter.offset + counter.type.size > bytes.length) return t.size;
-  const n = Number(readScalar(dataView(bytes), offset + counter.offset, counter.type));
+  let n = Number(readScalar(dataView(bytes), offset + counter.offset, counter.type));
   if (arr.maxCount !== undefined && n > arr.maxCount) return t.size;
+  if (limit && n > limit.max) n = limit.above === 'clamp' ? limit.max : 0;
   return t.size + n * arr.elem.size;
 }
 
@@ -511,7 +528,7 @@ function withCodec<F extends Fields>(agg: Agg<F>): Struct<F> {
       return off;
     },
     alloc: (flexCount = 0) => new Uint8Array(agg.size + flexCount * flexElemSize(agg)),
-    extent: (bytes: Uint8Array, offset = 0) => extentOf(agg, bytes, offset),
+    extent: (bytes: Uint8Array, offset = 0, limit?: { readonly max: number; readonly above: 'refuse' | 'clamp' }) => extentOf(agg, bytes, offset, limit),
     encodeInto(value: InputOf<F>, bytes: Uint8Array, offset = 0): void {
       checkRoom(name, agg.size, bytes, offset);
       for (const k of Object.keys(value as object)) {

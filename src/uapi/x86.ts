@@ -180,7 +180,9 @@ export const kvm_tdx_capabilities = struct(
     user_tdvmcallinfo_1_r11: u64,
     kernel_tdvmcallinfo_1_r12: u64,
     user_tdvmcallinfo_1_r12: u64,
-    reserved: array(u64, 250),
+    /** KVM_TDX_CAP_* (6.18: KVM_TDX_CAP_TERMINATE_VM). */
+    supported_caps: u64,
+    reserved: array(u64, 249),
     cpuid: kvm_cpuid2,
   },
   { ext: true },
@@ -286,10 +288,14 @@ export const KVM_TDX = {
   INIT_MEM_REGION: 3,
   FINALIZE_VM: 4,
   GET_CPUID: 5,
-  CMD_NR_MAX: 6,
+  TERMINATE_VM: 6,
+  CMD_NR_MAX: 7,
   /** kvm_tdx_cmd.flags for INIT_MEM_REGION. */
   MEASURE_MEMORY_REGION: 1,
 } as const;
+
+/** kvm_tdx_capabilities.supported_caps bits. */
+export const KVM_TDX_CAP = { TERMINATE_VM: 1 } as const;
 
 /** kvm_run.kvm_valid_regs / kvm_dirty_regs bits. */
 export const KVM_SYNC_X86 = { REGS: 1, SREGS: 2, EVENTS: 4, VALID_FIELDS: 7 } as const;
@@ -337,6 +343,7 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_X2APIC_API_', values: KVM_X2APIC_API },
   { prefix: 'KVM_X86_QUIRK_', values: KVM_X86_QUIRK },
   { prefix: 'KVM_TDX_', values: KVM_TDX },
+  { prefix: 'KVM_TDX_CAP_', values: KVM_TDX_CAP },
   { prefix: 'KVM_SYNC_X86_', values: KVM_SYNC_X86 },
   { prefix: 'KVM_', values: { PIO_PAGE_OFFSET: 1, COALESCED_MMIO_PAGE_OFFSET: 2, DIRTY_LOG_PAGE_OFFSET: 64 } },
   { prefix: 'KVM_RUN_X86_', values: KVM_RUN_X86 },
@@ -357,10 +364,20 @@ const SYS = ['system'] as const;
 const VM = ['vm'] as const;
 const VCPU = ['vcpu'] as const;
 
+/** arch/x86/kvm/x86.c MAX_IO_MSRS: msr_io() answers E2BIG for nmsrs >= 256 before reading entries. */
+const MSR_IO_LIMIT = { max: 255, above: 'refuse' } as const;
+/**
+ * KVM_MAX_CPUID_ENTRIES (256): KVM_SET_CPUID2 refuses more with E2BIG (kvm_vcpu_ioctl_set_cpuid2);
+ * KVM_GET_SUPPORTED/EMULATED_CPUID clamp nent to it (kvm_dev_ioctl_get_cpuid); KVM_GET_CPUID2
+ * writes at most the vCPU's entries, never more than that.
+ */
+const CPUID_REFUSE = { max: 256, above: 'refuse' } as const;
+const CPUID_CLAMP = { max: 256, above: 'clamp' } as const;
+
 const x86Rows = [
   ['GET_MSR_INDEX_LIST', 'rw', 0x02, kvm_msr_list, SYS],
-  ['GET_SUPPORTED_CPUID', 'rw', 0x05, kvm_cpuid2, SYS],
-  ['GET_EMULATED_CPUID', 'rw', 0x09, kvm_cpuid2, SYS],
+  ['GET_SUPPORTED_CPUID', 'rw', 0x05, kvm_cpuid2, SYS, null, CPUID_CLAMP],
+  ['GET_EMULATED_CPUID', 'rw', 0x09, kvm_cpuid2, SYS, null, CPUID_CLAMP],
   ['GET_MSR_FEATURE_INDEX_LIST', 'rw', 0x0a, kvm_msr_list, SYS],
   ['SET_NR_MMU_PAGES', 'none', 0x44, null, VM],
   ['SET_TSS_ADDR', 'none', 0x47, null, VM],
@@ -383,12 +400,12 @@ const x86Rows = [
   ['SET_SREGS', 'w', 0x84, kvm_sregs, VCPU],
   ['TRANSLATE', 'rw', 0x85, genericStructs.kvm_translation, VCPU],
   ['INTERRUPT', 'w', 0x86, genericStructs.kvm_interrupt, VCPU],
-  ['GET_MSRS', 'rw', 0x88, kvm_msrs, ['system', 'vcpu']],
-  ['SET_MSRS', 'w', 0x89, kvm_msrs, VCPU],
+  ['GET_MSRS', 'rw', 0x88, kvm_msrs, ['system', 'vcpu'], null, MSR_IO_LIMIT],
+  ['SET_MSRS', 'w', 0x89, kvm_msrs, VCPU, null, MSR_IO_LIMIT],
   ['GET_FPU', 'r', 0x8c, kvm_fpu, VCPU],
   ['SET_FPU', 'w', 0x8d, kvm_fpu, VCPU],
-  ['SET_CPUID2', 'w', 0x90, kvm_cpuid2, VCPU],
-  ['GET_CPUID2', 'rw', 0x91, kvm_cpuid2, VCPU],
+  ['SET_CPUID2', 'w', 0x90, kvm_cpuid2, VCPU, null, CPUID_REFUSE],
+  ['GET_CPUID2', 'rw', 0x91, kvm_cpuid2, VCPU, null, CPUID_CLAMP],
   ['GET_LAPIC', 'r', 0x8e, kvm_lapic_state, VCPU],
   ['SET_LAPIC', 'w', 0x8f, kvm_lapic_state, VCPU],
   ['NMI', 'none', 0x9a, null, VCPU],

@@ -5,7 +5,7 @@
  * @module
  */
 import { arm64, KVM_GUESTDBG, x86_64, type Arch, type Vcpu, type X86Segment } from '../index.js';
-import { Bus, ExitDevice, Pl011, ResultPort, Uart16550, type ConsoleSink } from './devices.js';
+import { Bus, DebugCon, ExitDevice, Pl011, ResultPort, Uart16550, type ConsoleSink } from './devices.js';
 
 /** The CPU mode an x86 guest is entered in. */
 export type X86Mode = 'real' | 'protected' | 'long';
@@ -66,6 +66,8 @@ export const X86_BOARD = {
   /** KVM_SET_TSS_ADDR: three pages below the 4 GiB BIOS area, as QEMU and Firecracker use. */
   TSS_ADDR: 0xfffbd000,
   COM1: 0x3f8,
+  /** The Bochs/QEMU debug console: bytes written here go to the console too. */
+  DEBUGCON: 0xe9,
   EXIT_PORT: 0xf4,
   RESULT_PORT: 0x500,
 } as const;
@@ -81,6 +83,7 @@ export function x86Board(mode: X86Mode, sink: ConsoleSink): Board {
   const io = new Bus();
   const mmio = new Bus();
   io.add(new Uart16550(X86_BOARD.COM1, sink));
+  io.add(new DebugCon(X86_BOARD.DEBUGCON, sink));
   const exitDevice = io.add(new ExitDevice(X86_BOARD.EXIT_PORT, 4));
   const result = io.add(new ResultPort(X86_BOARD.RESULT_PORT));
   const flat = (selector: number, type: number, db: number, l: number): Partial<X86Segment> => ({

@@ -169,3 +169,25 @@ export class Bus {
     return undefined;
   }
 }
+
+/**
+ * The debug console at port 0xE9 (Bochs' "port E9 hack", QEMU's isa-debugcon): every byte
+ * written goes to the console; a read returns 0xE9, which is how guests detect it.
+ */
+export class DebugCon implements Device {
+  readonly name = 'debugcon';
+  readonly size = 1;
+
+  constructor(
+    readonly base: number,
+    private readonly sink: ConsoleSink,
+  ) {}
+
+  read(): number {
+    return 0xe9;
+  }
+
+  write(_offset: number, _size: number, value: number): void {
+    this.sink(value & 0xff);
+  }
+}

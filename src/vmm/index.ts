@@ -5,4 +5,4 @@
 export { MiniVmm, runGuest, formatSummary, handleExit, makeSys, type Backend, type BreakpointHit, type ExitContext, type ExitOutcome, type ExitStop, type MiniVmmOptions, type RunEnd, type RunResult } from './vmm.js';
 export { ARM64_BOARD, X86_BOARD, MAX_BREAKPOINTS, arm64Board, x86Board, arm64RegNames, x86RegNames, type Board, type X86Mode, type InitialRegs } from './boards.js';
 export { ImageError, loadImage, parseElf, isElf, type LoadedImage } from './image.js';
-export { Uart16550, Pl011, ExitDevice, ResultPort, Bus, type Device } from './devices.js';
+export { Uart16550, Pl011, ExitDevice, ResultPort, Bus, DebugCon, type Device } from './devices.js';

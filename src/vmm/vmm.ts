@@ -267,6 +267,9 @@ export function handleExit(board: Board, exit: VcpuExit | Error, ctx: ExitContex
   let stop: ExitStop | undefined;
   const fail = (detail: string): ExitStop => ({ end: 'guest-error', status: 1, detail });
   switch (e.reason) {
+    case 'intr':
+      // vcpu.run() returns EINTR as this exit: re-enter, as for the error above.
+      return { key: 'intr', line: undefined };
     case 'io': {
       const dev = board.io.find(e.port);
       line = access('io', e.direction === 'out', e.port, e.size, e.count, e.data, dev, describe);

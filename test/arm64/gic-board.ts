@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { EventFd, isKvmError, Kvm, virtualSys, type Device, type Sys, type Vcpu, type VcpuExit, type Vm } from '../../src/index.js';
+import { EventFd, Kvm, virtualSys, type Device, type Sys, type Vcpu, type VcpuExit, type Vm } from '../../src/index.js';
 import { KVM_DEV_TYPE } from '../../src/uapi/constants.js';
 import { arm64 } from '../../src/uapi/index.js';
 import { coreRegId, KVM_ARM_DEVICE, KVM_ARM_IRQ, KVM_ARM_VCPU, KVM_DEV_ARM_VGIC, KVM_VGIC } from '../../src/uapi/arm64.js';
@@ -228,15 +228,11 @@ export function board(img: Uint8Array, o: BoardOptions = {}): Board {
     runToEnd(maxRuns = 100_000) {
       const v = vcpus[0]!;
       for (let i = 0; i < maxRuns; i++) {
-        let e: VcpuExit;
-        try {
-          e = v.run();
-        } catch (err) {
-          if (isKvmError(err, 'EINTR')) {
-            b.service();
-            continue;
-          }
-          throw err;
+        const e: VcpuExit = v.run();
+        if (e.reason === 'intr') {
+          // EINTR
+          b.service();
+          continue;
         }
         const go = b.handle(e);
         b.service();

@@ -4,7 +4,7 @@
  * event or, after an EINTR, the owner's stop word. Bundled by irq-workers.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isKvmError, Vcpu, type VcpuHandle } from '../../src/index.js';
+import { Vcpu, type VcpuHandle } from '../../src/index.js';
 
 export interface IrqWorkerJob {
   readonly handle: VcpuHandle;
@@ -27,11 +27,9 @@ let error: string | undefined;
 try {
   const vcpu = Vcpu.attach(job.handle);
   for (;;) {
-    let e;
-    try {
-      e = vcpu.run();
-    } catch (err) {
-      if (!isKvmError(err, 'EINTR')) throw err;
+    const e = vcpu.run();
+    if (e.reason === 'intr') {
+      // EINTR
       eintr++;
       if (Atomics.load(job.stop, 0) !== 0) break;
       continue;

@@ -128,12 +128,12 @@ const cases: [string, string, (e: Env) => unknown][] = [
   ['KVM_RUN with a GICv3 without distributor address', 'ENXIO', (e) => { const d = v3(e); addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(GICR, 2)); init(d); run(e); }],
   ['KVM_RUN with a GICv3 redistributor for one of two vCPUs', 'ENXIO', (e) => { const d = v3(e); addr(d, KVM_VGIC.V3_ADDR_TYPE_DIST, GICD); addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(GICR, 1)); init(d); run(e); }],
   ['KVM_RUN with a GICv3 not initialized', 'EBUSY', (e) => { const d = v3(e); addr(d, KVM_VGIC.V3_ADDR_TYPE_DIST, GICD); addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(GICR, 2)); run(e); }],
-  ['KVM_RUN with a complete GICv3', 'ok:string', (e) => { createGicV3(e.vm, 2); return run(e); }],
+  ['KVM_RUN with a complete GICv3', 'ok:system_event', (e) => { createGicV3(e.vm, 2); return run(e); }],
   // vgic-v2.c vgic_v2_map_resources 297 (an address missing), 302 (frames overlap); a GICv2 initializes lazily
   ['KVM_RUN with a GICv2 without CPU interface address', 'ENXIO', (e) => { const d = v2(e); addr(d, KVM_VGIC.V2_ADDR_TYPE_DIST, GICD); run(e); }],
   ['KVM_RUN with GICv2 frames overlapping', 'EINVAL', (e) => { const d = v2(e); addr(d, KVM_VGIC.V2_ADDR_TYPE_DIST, GICD); addr(d, KVM_VGIC.V2_ADDR_TYPE_CPU, GICD - 0x1000); run(e); }],
-  ['KVM_RUN with a GICv2 never initialized (lazy init)', 'ok:string', (e) => { const d = v2(e); addr(d, KVM_VGIC.V2_ADDR_TYPE_DIST, GICD); addr(d, KVM_VGIC.V2_ADDR_TYPE_CPU, GICC); return run(e); }],
-  ['KVM_RUN with a GICv2 device', 'ok:string', (e) => { createGicV2(e.vm); return run(e); }],
+  ['KVM_RUN with a GICv2 never initialized (lazy init)', 'ok:system_event', (e) => { const d = v2(e); addr(d, KVM_VGIC.V2_ADDR_TYPE_DIST, GICD); addr(d, KVM_VGIC.V2_ADDR_TYPE_CPU, GICC); return run(e); }],
+  ['KVM_RUN with a GICv2 device', 'ok:system_event', (e) => { createGicV2(e.vm); return run(e); }],
   // arm.c kvm_vm_ioctl_set_device_addr 1842 (unknown device); vgic-kvm-device.c vgic_check_type 40 (no GICv2)
   ['KVM_ARM_SET_DEVICE_ADDR without an irqchip', 'ENODEV', (e) => legacyAddr(e, KVM_ARM_DEVICE.VGIC_V2, KVM_VGIC.V2_ADDR_TYPE_DIST, GICD)],
   ['KVM_ARM_SET_DEVICE_ADDR on a GICv3', 'ENODEV', (e) => { v3(e); legacyAddr(e, KVM_ARM_DEVICE.VGIC_V2, KVM_VGIC.V2_ADDR_TYPE_DIST, GICD); }],

@@ -69,6 +69,14 @@ describe('vkvm run', () => {
     expect(r.err).toContain(`result device: 0x${sum.toString(16)}`);
   });
 
+  it('prints what the guest writes to the debug console, port 0xE9 (Bochs/QEMU isa-debugcon), which reads back 0xE9', () => {
+    // real mode: mov al,'H'; out 0xe9,al; mov al,'i'; out 0xe9,al; mov al,10; out 0xe9,al; in al,0xe9; out 0xf4,al
+    const code = Uint8Array.of(0xb0, 0x48, 0xe6, 0xe9, 0xb0, 0x69, 0xe6, 0xe9, 0xb0, 0x0a, 0xe6, 0xe9, 0xe4, 0xe9, 0xe6, 0xf4);
+    const r = cli(['run', tmpFile('debugcon.bin', code), '--arch', 'x86_64', '--mode', 'real']);
+    expect(r.out).toBe('Hi\n');
+    expect(r.code).toBe(0xe9);
+  });
+
   it('--trace prints every exit; --break reports hits with registers', () => {
     const r = cli(['run', p(X86_HELLO16), '--arch', 'x86_64', '--mode', 'real', '--trace', '--break', '0x7c00']);
     const traced = r.err.split('\n').filter((l) => l.startsWith('[exit] '));
@@ -188,6 +196,15 @@ describe('vkvm caps', () => {
     const all = cli(['caps', '--all']).out.split('\n');
     expect(all.length).toBeGreaterThan(lines.length);
     expect(all.length - 5).toBeGreaterThanOrEqual(Object.keys(KVM_CAP).length);
+  });
+
+  it('labels the caps of the seed extensions on their arch, not with the upstream name of the number', () => {
+    const all = cli(['caps', '--all']).out.split('\n');
+    const cells = (prefix: string) => all.find((l) => l.startsWith(prefix))?.trim().split(/\s{2,}/).slice(1);
+    // 180 is KVM_CAP_S390_PROTECTED upstream; on the virtual arm64 host it is the IDSR seed cap.
+    expect(cells('KVM_CAP_S390_PROTECTED (180)')?.slice(0, 2)).toEqual(['-', 'n/a']);
+    expect(cells('KVM_CAP_ARM_IDSR_TO_USER (180, seed extension, virtual arm64)')?.slice(0, 2)).toEqual(['n/a', '1']);
+    expect(cells('KVM_CAP_INTROSPECTION (999, seed extension, virtual x86_64)')?.slice(0, 2)).toEqual(['1', 'n/a']);
   });
 
   it('names why the native column is empty', () => {

@@ -15,11 +15,11 @@ export const nativeBackend: Backend = { name: 'native', make: () => nativeSys() 
 /** Backends for x86 scenarios: virtual, plus native where available. */
 export const x86Backends: Backend[] = nativeX86 ? [virtualBackend, nativeBackend] : [virtualBackend];
 
-/** The errno code `f` fails with, or 'ok:<result>' when it succeeds. */
+/** The errno code `f` fails with, or 'ok:<result>' when it succeeds (numbers and strings as they are, else their type). */
 export function outcome(f: () => unknown): string {
   try {
     const r = f();
-    return `ok:${typeof r === 'bigint' || typeof r === 'number' ? String(r) : typeof r}`;
+    return `ok:${typeof r === 'bigint' || typeof r === 'number' || typeof r === 'string' ? String(r) : typeof r}`;
   } catch (e) {
     if (e instanceof KvmError) return e.code;
     throw e;

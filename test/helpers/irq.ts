@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { KVM_CAP, Kvm, KvmError, type HostMemory, type Sys, type Vcpu, type VcpuExit, type Vm } from '../../src/index.js';
+import { KVM_CAP, Kvm, type HostMemory, type Sys, type Vcpu, type VcpuExit, type Vm } from '../../src/index.js';
 import { CODE, DATA, enterMode, RAM, STACK, writeGdt, writePageTables } from './x86.js';
 
 export { CODE, DATA, RAM, STACK };
@@ -75,11 +75,8 @@ export function irqMachine(sys: Sys, o: IrqMachineOptions): IrqMachine {
 /** KVM_RUN until an exit other than EINTR (a halted vCPU's signal-like return); counts the EINTRs. */
 export function runToExit(vcpu: Vcpu, maxIntr = 100_000): { exit: VcpuExit; intr: number } {
   for (let intr = 0; intr <= maxIntr; intr++) {
-    try {
-      return { exit: vcpu.run(), intr };
-    } catch (e) {
-      if (!(e instanceof KvmError) || e.code !== 'EINTR') throw e;
-    }
+    const exit = vcpu.run();
+    if (exit.reason !== 'intr') return { exit, intr }; // 'intr': EINTR
   }
   throw new Error('the vCPU stayed halted');
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { nullArch } from '../../src/kernel/null-arch.js';
 import { isKvmError, Kvm, KvmError, virtualSys, type FaultRule, type TraceEvent, type Vcpu } from '../../src/index.js';
 
-/** A VMM's run loop with the usual error policy: retry EINTR/EAGAIN, give up on anything else. */
+/** A VMM's run loop with the usual error policy: run again after 'intr' (EINTR) and EAGAIN, give up on anything else. */
 function runToHalt(vcpu: Vcpu, log: string[]): 'halted' | string {
   for (let i = 0; i < 10; i++) {
     try {
@@ -14,7 +14,7 @@ function runToHalt(vcpu: Vcpu, log: string[]): 'halted' | string {
       log.push(e.reason);
       if (e.reason === 'hlt') return 'halted';
     } catch (err) {
-      if (isKvmError(err, 'EINTR') || isKvmError(err, 'EAGAIN')) {
+      if (isKvmError(err, 'EAGAIN')) {
         log.push(`retry:${(err as KvmError).code}`);
         continue;
       }
@@ -47,7 +47,31 @@ describe('fault injection', () => {
     expect(b.ok).toBe(true);
     const log: string[] = [];
     expect(runToHalt(b.ok ? b.vcpu : (null as never), log)).toBe('halted');
-    expect(log).toEqual(['io', 'retry:EINTR', 'hlt']);
+    expect(log).toEqual(['io', 'intr', 'hlt']);
+  });
+
+  it('an injected EINTR from KVM_RUN sets kvm_run.exit_reason = KVM_EXIT_INTR, as a signal does', () => {
+    const b = boot([{ ioctl: 'KVM_RUN', nth: 2, errno: 'EINTR' }]);
+    const vcpu = b.ok ? b.vcpu : (null as never);
+    expect(vcpu.run().reason).toBe('io');
+    expect(vcpu.kvmRun.exit_reason).toBe(2); // KVM_EXIT_IO
+    let code = '';
+    try {
+      vcpu.vm.sys.ioctl(vcpu.fd, vcpu.vm.kvm.req('KVM_RUN'), 0);
+    } catch (e) {
+      code = (e as KvmError).code;
+    }
+    expect(code).toBe('EINTR');
+    expect(vcpu.kvmRun.exit_reason).toBe(10); // KVM_EXIT_INTR, not the stale KVM_EXIT_IO
+    expect(vcpu.exit().reason).toBe('intr');
+  });
+
+  it('an injected error other than EINTR leaves kvm_run alone', () => {
+    const b = boot([{ ioctl: 'KVM_RUN', nth: 2, errno: 'EFAULT' }]);
+    const vcpu = b.ok ? b.vcpu : (null as never);
+    expect(vcpu.run().reason).toBe('io');
+    expect(() => vcpu.run()).toThrow(/EFAULT/);
+    expect(vcpu.kvmRun.exit_reason).toBe(2);
   });
 
   it('fails several calls in a row with `times`', () => {

@@ -29,6 +29,12 @@ try {
   for (let n = 0; n < job.maxRuns; n++) {
     try {
       const e = vcpu.run();
+      if (e.reason === 'intr') {
+        // EINTR
+        eintr++;
+        exits.push({ reason: 'EINTR', at: now() });
+        continue;
+      }
       if (e.reason === 'mmio' && e.isWrite && e.physAddr === BigInt(job.result)) {
         exits.push({ reason: 'result', value: new DataView(e.data.buffer, e.data.byteOffset).getBigUint64(0, true).toString(), at: now() });
         break;

@@ -156,16 +156,12 @@ export async function runTest(mc: Machine, id: number, maxIntr = 10000): Promise
   const last = mc.vcpu.exit();
   if (last.reason === 'io' && last.direction === 'in' && last.port === 0x10) new DataView(last.data.buffer, last.data.byteOffset, 4).setUint32(0, id, true);
   for (;;) {
-    let e: VcpuExit;
-    try {
-      e = mc.vcpu.run();
-    } catch (err) {
-      if (err instanceof KvmError && err.code === 'EINTR' && intr < maxIntr) {
-        intr++;
-        await tick();
-        continue;
-      }
-      throw err;
+    const e: VcpuExit = mc.vcpu.run();
+    if (e.reason === 'intr' && intr < maxIntr) {
+      // EINTR: the vCPU waits for the tool's reply; yield so the tool can answer.
+      intr++;
+      await tick();
+      continue;
     }
     if (e.reason === 'io' && e.direction === 'in' && e.port === 0x10) {
       new DataView(e.data.buffer, e.data.byteOffset, 4).setUint32(0, id, true);

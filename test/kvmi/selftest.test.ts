@@ -302,6 +302,19 @@ describe('KVMI selftest (kvmi_test.c), case by case', () => {
     expect(mc.vcpu.getRegs().r15).toBe(0xfeedn);
   });
 
+  it('setRegisters merges a partial object into the current registers, as Vcpu.setRegs does', async () => {
+    const { mc, c } = setup();
+    await c.pauseVcpu(0);
+    const run = runTest(mc, T.NOOP);
+    const e = await c.nextEvent(EV.VCPU_EVENT_PAUSE);
+    expect(e.regs!.rip).not.toBe(0n);
+    await c.setRegisters(0, { r14: 0xabcdn }); // RIP, RSP, RFLAGS... stay what they were
+    c.reply(e, CONTINUE);
+    // Zeroed RIP/RSP would have sent the guest astray; it finishes its test instead.
+    expect(isDone(await run)).toBe(true);
+    expect(mc.vcpu.getRegs().r14).toBe(0xabcdn);
+  });
+
   it('test_cmd_vcpu_get_cpuid', async () => {
     const { c } = setup();
     const r = await c.getCpuid(0, 0, 0);

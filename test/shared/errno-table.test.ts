@@ -4,8 +4,8 @@
  * expected answer (so the expectations themselves are checked against Linux here).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { EFD, Kvm, KVM_CAP, KVM_CLOCK, KVM_MEM, x86_64, type Sys, type Vm, type Vcpu } from '../../src/index.js';
-import { outcome, x86Backends } from '../helpers/backends.js';
+import { arm64, EFD, isNativeAvailable, Kvm, KVM_CAP, KVM_CLOCK, KVM_MEM, KVM_MP_STATE, virtualSys, x86_64, type Sys, type Vm, type Vcpu, type X86Sregs } from '../../src/index.js';
+import { nativeBackend, outcome, x86Backends, type Backend } from '../helpers/backends.js';
 
 const { ioctls: I, structs: S } = x86_64;
 const r = (n: keyof typeof I) => I[n]!.request;
@@ -28,6 +28,57 @@ function env(sys: Sys): Env {
 }
 
 const region = (o: Parameters<typeof S.kvm_userspace_memory_region.encode>[0]) => S.kvm_userspace_memory_region.encode(o);
+
+/** KVM_SET_SREGS of the current state with `change` applied (raw ioctl: the typed merge is not under test). */
+function setSregsWith(e: Env, change: (s: X86Sregs) => void): number {
+  const b = S.kvm_sregs.alloc();
+  e.sys.ioctl(e.vcpu.fd, r('KVM_GET_SREGS'), b);
+  const s = S.kvm_sregs.decode(b);
+  change(s);
+  return e.sys.ioctl(e.vcpu.fd, r('KVM_SET_SREGS'), S.kvm_sregs.encode(s));
+}
+
+/** KVM_SET_SREGS2 of the current state with `change` applied. */
+function setSregs2With(e: Env, change: (s: ReturnType<typeof S.kvm_sregs2.decode>) => void): number {
+  const b = S.kvm_sregs2.alloc();
+  e.sys.ioctl(e.vcpu.fd, r('KVM_GET_SREGS2'), b);
+  const s = S.kvm_sregs2.decode(b);
+  change(s);
+  return e.sys.ioctl(e.vcpu.fd, r('KVM_SET_SREGS2'), S.kvm_sregs2.encode(s));
+}
+
+/** Protected mode with paging (PE|PG), PAE, and EFER as given: the IA-32e entry conditions. */
+const paging = (efer: bigint, cr4 = 0x20n) => (s: X86Sregs) => Object.assign(s, { cr0: 0x80000011n, cr3: 0x1000n, cr4, efer });
+
+/** A header-only kvm_msrs/kvm_cpuid2 (8 bytes) announcing `n` entries. */
+const header = (n: number) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setUint32(0, n >>> 0, true);
+  return b;
+};
+
+/** The errno of `f`, or 'ok', then the count field the kernel left in `b` (E2BIG copies nothing back). */
+const withCount = (b: Uint8Array, f: () => unknown) => {
+  let r = 'ok';
+  try {
+    f();
+  } catch (err) {
+    r = (err as { code: string }).code;
+  }
+  return `${r} n=${new DataView(b.buffer, b.byteOffset).getUint32(0, true)}`;
+};
+
+/** Runs the vCPU once (real mode: HLT at 0x1000), so kvm_vcpu_has_run() is true. */
+function ranOnce(e: Env): void {
+  e.mem.bytes[0x1000] = 0xf4;
+  e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x10000, userspaceAddr: e.mem.hva });
+  e.vcpu.setSregs({ cs: { base: 0n, selector: 0 } });
+  e.vcpu.setRegs({ rip: 0x1000n });
+  e.vcpu.run();
+}
+
+const msrFilter = (o: Parameters<typeof S.kvm_msr_filter.encode>[0]) => S.kvm_msr_filter.encode(o);
+const xcrs = (list: [number, bigint][], nr = list.length) => S.kvm_xcrs.encode({ nr_xcrs: nr, xcrs: list.map(([xcr, value]) => ({ xcr, value })) });
 
 /** [name, expected, action]. */
 const cases: [string, string, (e: Env) => unknown][] = [
@@ -107,7 +158,73 @@ const cases: [string, string, (e: Env) => unknown][] = [
   ['KVM_CREATE_VCPU with id -1', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_CREATE_VCPU'), -1)],
   ['KVM_SET_MP_STATE with an unknown state', 'EINVAL', (e) => e.vcpu.setMpState(99)],
   ['KVM_SET_SIGNAL_MASK with len 4', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_SIGNAL_MASK'), S.kvm_signal_mask.encode({ len: 4, sigset: [0, 0, 0, 0] }))],
-  ['KVM_RUN with immediate_exit set', 'EINTR', (e) => { e.vcpu.immediateExit = true; return e.vcpu.run(); }],
+  ['KVM_RUN with immediate_exit set', 'EINTR', (e) => { e.vcpu.immediateExit = true; return e.sys.ioctl(e.vcpu.fd, r('KVM_RUN'), 0); }],
+  // KVM_SET_SREGS(2) validity: kvm_is_valid_sregs, kvm_is_valid_cr0, kvm_is_valid_cr4,
+  // kvm_valid_efer and kvm_apic_set_base (arch/x86/kvm/x86.c, lapic.c); nothing changes on EINVAL
+  ['KVM_SET_SREGS of the state KVM_GET_SREGS returned', 'ok:0', (e) => setSregsWith(e, () => {})],
+  ['KVM_SET_SREGS with EFER.LME under CR0.PG without EFER.LMA', 'EINVAL', (e) => setSregsWith(e, paging(0x100n))],
+  ['KVM_SET_SREGS with EFER.LME|LMA under CR0.PG without CR4.PAE', 'EINVAL', (e) => setSregsWith(e, paging(0x500n, 0n))],
+  ['KVM_SET_SREGS with EFER.LMA without CR0.PG', 'EINVAL', (e) => setSregsWith(e, (s) => Object.assign(s, { cr0: 0x11n, efer: 0x500n }))],
+  ['KVM_SET_SREGS with a 64-bit CS (L=1) outside IA-32e mode', 'EINVAL', (e) => setSregsWith(e, (s) => (s.cs.l = 1))],
+  ['KVM_SET_SREGS with CR0.PG without CR0.PE', 'EINVAL', (e) => setSregsWith(e, (s) => (s.cr0 = 0x80000010n))],
+  ['KVM_SET_SREGS with CR0.NW without CR0.CD', 'EINVAL', (e) => setSregsWith(e, (s) => (s.cr0 = 0x20000010n))],
+  ['KVM_SET_SREGS with CR0 bit 32 (the upper half is reserved)', 'EINVAL', (e) => setSregsWith(e, (s) => (s.cr0 |= 1n << 32n))],
+  ['KVM_SET_SREGS with reserved CR4 bit 15', 'EINVAL', (e) => setSregsWith(e, (s) => (s.cr4 |= 0x8000n))],
+  ['KVM_SET_SREGS with CR4 bit 32', 'EINVAL', (e) => setSregsWith(e, (s) => (s.cr4 |= 1n << 32n))],
+  ['KVM_SET_SREGS with reserved EFER bit 1', 'EINVAL', (e) => setSregsWith(e, (s) => (s.efer |= 2n))],
+  ['KVM_SET_SREGS with APIC base bit 0 (reserved)', 'EINVAL', (e) => setSregsWith(e, (s) => (s.apic_base |= 1n))],
+  ['KVM_SET_SREGS with x2APIC on and the APIC off (invalid APIC mode)', 'EINVAL', (e) => setSregsWith(e, (s) => (s.apic_base = 0xfee00400n))],
+  ['KVM_SET_SREGS in long mode with CR3 bit 62 (above MAXPHYADDR)', 'EINVAL', (e) => setSregsWith(e, (s) => { paging(0x500n)(s); s.cr3 = 1n << 62n; })],
+  ['KVM_SET_SREGS refused leaves the state unchanged', 'ok:0', (e) => { const before = e.vcpu.getSregs(); try { setSregsWith(e, (s) => (s.cr0 |= 1n << 32n)); } catch { /* EINVAL */ } expect(e.vcpu.getSregs()).toEqual(before); return 0; }],
+  ['KVM_SET_SREGS2 with PDPTRS_VALID outside PAE paging', 'EINVAL', (e) => setSregs2With(e, (s) => (s.flags = 1n))],
+  ['KVM_SET_SREGS2 with an unknown flag', 'EINVAL', (e) => setSregs2With(e, (s) => (s.flags = 2n))],
+  ['KVM_SET_SREGS2 with CR0.PG without CR0.PE', 'EINVAL', (e) => setSregs2With(e, (s) => (s.cr0 = 0x80000010n))],
+  // count fields over the kernel's limit: refused after the header, before any entry is read
+  ['KVM_GET_MSRS with nmsrs 256 (MAX_IO_MSRS), header only', 'E2BIG', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_GET_MSRS'), header(256))],
+  ['KVM_SET_MSRS with nmsrs 0xffffffff, header only', 'E2BIG', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_MSRS'), header(0xffffffff))],
+  ['KVM_GET_MSRS on the system fd with nmsrs 256, header only', 'E2BIG', (e) => e.sys.ioctl(e.kvm.fd, r('KVM_GET_MSRS'), header(256))],
+  ['KVM_SET_MSRS with nmsrs 255 and a header-only buffer', 'EFAULT', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_MSRS'), header(255))],
+  ['KVM_SET_CPUID2 with nent 257 (KVM_MAX_CPUID_ENTRIES + 1), header only', 'E2BIG', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_CPUID2'), header(257))],
+  ['KVM_GET_SUPPORTED_CPUID with nent 0', 'ok:E2BIG n=0', (e) => { const b = header(0); return withCount(b, () => e.sys.ioctl(e.kvm.fd, r('KVM_GET_SUPPORTED_CPUID'), b)); }],
+  ['KVM_GET_SUPPORTED_CPUID with nent 1 (too small) leaves nent', 'ok:E2BIG n=1', (e) => { const b = S.kvm_cpuid2.alloc(1); b[0] = 1; return withCount(b, () => e.sys.ioctl(e.kvm.fd, r('KVM_GET_SUPPORTED_CPUID'), b)); }],
+  ['KVM_GET_SUPPORTED_CPUID with nent 100000 and room for 256 (clamped)', 'ok:0', (e) => { const b = S.kvm_cpuid2.alloc(256); new DataView(b.buffer).setUint32(0, 100000, true); return e.sys.ioctl(e.kvm.fd, r('KVM_GET_SUPPORTED_CPUID'), b); }],
+  ['KVM_GET_CPUID2 with nent below the vCPU\'s count leaves nent', 'ok:E2BIG n=1', (e) => { e.vcpu.setCpuid2(e.kvm.supportedCpuid()); const b = S.kvm_cpuid2.alloc(1); b[0] = 1; return withCount(b, () => e.sys.ioctl(e.vcpu.fd, r('KVM_GET_CPUID2'), b)); }],
+  ['KVM_SET_SIGNAL_MASK with len 100000, header only', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_SIGNAL_MASK'), new Uint8Array([0xa0, 0x86, 0x01, 0x00]))],
+  // KVM_INTERRUPT without an in-kernel irqchip (kvm_vcpu_ioctl_interrupt)
+  ['KVM_INTERRUPT twice (the second replaces the first)', 'ok:0', (e) => { e.sys.ioctl(e.vcpu.fd, r('KVM_INTERRUPT'), S.kvm_interrupt.encode({ irq: 0x20 })); return e.sys.ioctl(e.vcpu.fd, r('KVM_INTERRUPT'), S.kvm_interrupt.encode({ irq: 0x21 })); }],
+  ['KVM_INTERRUPT of vector 256', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_INTERRUPT'), S.kvm_interrupt.encode({ irq: 256 }))],
+  // MP state without an in-kernel LAPIC (kvm_arch_vcpu_ioctl_set_mpstate)
+  ['KVM_SET_MP_STATE RUNNABLE', 'ok:undefined', (e) => e.vcpu.setMpState(KVM_MP_STATE.RUNNABLE)],
+  ['KVM_SET_MP_STATE HALTED without an in-kernel LAPIC', 'EINVAL', (e) => e.vcpu.setMpState(KVM_MP_STATE.HALTED)],
+  ['KVM_SET_MP_STATE INIT_RECEIVED without an in-kernel LAPIC', 'EINVAL', (e) => e.vcpu.setMpState(KVM_MP_STATE.INIT_RECEIVED)],
+  // MSR filter (kvm_vm_ioctl_set_msr_filter, kvm_add_msr_filter)
+  ['KVM_X86_SET_MSR_FILTER DEFAULT_DENY with no range', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_X86_SET_MSR_FILTER'), msrFilter({ flags: 1 }))],
+  ['KVM_X86_SET_MSR_FILTER with an unknown flag', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_X86_SET_MSR_FILTER'), msrFilter({ flags: 2 }))],
+  ['KVM_X86_SET_MSR_FILTER: a range with nmsrs 0 is skipped whatever its flags', 'ok:0', (e) => e.sys.ioctl(e.vm.fd, r('KVM_X86_SET_MSR_FILTER'), msrFilter({ ranges: [{ flags: 0xff, nmsrs: 0 }] }))],
+  ['KVM_X86_SET_MSR_FILTER with a range without READ/WRITE', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_X86_SET_MSR_FILTER'), msrFilter({ ranges: [{ flags: 0, nmsrs: 8, bitmap: e.mem.hva }] }))],
+  ['KVM_X86_SET_MSR_FILTER with a 0x3001-MSR range (bitmap over 0x600 bytes)', 'EINVAL', (e) => e.sys.ioctl(e.vm.fd, r('KVM_X86_SET_MSR_FILTER'), msrFilter({ ranges: [{ flags: 1, nmsrs: 0x3001, bitmap: e.mem.hva }] }))],
+  ['KVM_X86_SET_MSR_FILTER with a 0x3000-MSR range', 'ok:0', (e) => e.sys.ioctl(e.vm.fd, r('KVM_X86_SET_MSR_FILTER'), msrFilter({ ranges: [{ flags: 3, nmsrs: 0x3000, bitmap: e.mem.hva }] }))],
+  // XCRs (kvm_vcpu_ioctl_x86_set_xcrs, __kvm_set_xcr)
+  ['KVM_SET_XCRS with only XCR1 (other XCRs are ignored)', 'ok:0', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_XCRS'), xcrs([[1, 1n]]))],
+  ['KVM_SET_XCRS with XCR0 without x87', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_XCRS'), xcrs([[0, 2n]]))],
+  ['KVM_SET_XCRS with XCR0 = x87|SSE before KVM_SET_CPUID2', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_XCRS'), xcrs([[0, 3n]]))],
+  ['KVM_SET_XCRS with XCR0 = x87|SSE after KVM_SET_CPUID2', 'ok:0', (e) => { e.vcpu.setCpuid2(e.kvm.supportedCpuid()); return e.sys.ioctl(e.vcpu.fd, r('KVM_SET_XCRS'), xcrs([[0, 3n]])); }],
+  ['KVM_SET_XCRS with XCR0 = x87|YMM (AVX without SSE)', 'EINVAL', (e) => { e.vcpu.setCpuid2(e.kvm.supportedCpuid()); return e.sys.ioctl(e.vcpu.fd, r('KVM_SET_XCRS'), xcrs([[0, 5n]])); }],
+  ['KVM_SET_XCRS with nr_xcrs 17', 'EINVAL', (e) => e.sys.ioctl(e.vcpu.fd, r('KVM_SET_XCRS'), xcrs([], 17))],
+  // vCPU events (kvm_vcpu_ioctl_x86_get/set_vcpu_events)
+  ['KVM_GET_VCPU_EVENTS flags (NMI_PENDING | SHADOW | SMM)', 'ok:13', (e) => e.vcpu.getVcpuEvents().flags],
+  ['KVM_SET_VCPU_EVENTS with VALID_PAYLOAD without KVM_CAP_EXCEPTION_PAYLOAD', 'EINVAL', (e) => e.vcpu.setVcpuEvents({ flags: 0x10 })],
+  ['KVM_SET_VCPU_EVENTS with VALID_TRIPLE_FAULT without KVM_CAP_X86_TRIPLE_FAULT_EVENT', 'EINVAL', (e) => e.vcpu.setVcpuEvents({ flags: 0x20 })],
+  ['KVM_SET_VCPU_EVENTS with an unknown flag', 'EINVAL', (e) => e.vcpu.setVcpuEvents({ flags: 0x40 })],
+  ['KVM_SET_VCPU_EVENTS injecting vector 2 (NMI) as an exception', 'EINVAL', (e) => e.vcpu.setVcpuEvents({ exception: { injected: 1, nr: 2 } })],
+  ['KVM_SET_VCPU_EVENTS injecting vector 32 as an exception', 'EINVAL', (e) => e.vcpu.setVcpuEvents({ exception: { injected: 1, nr: 32 } })],
+  ['KVM_SET_VCPU_EVENTS: exception.pending is ignored without VALID_PAYLOAD', 'ok:undefined', (e) => e.vcpu.setVcpuEvents({ exception: { pending: 1, nr: 2 } })],
+  // KVM_SET_CPUID2 after KVM_RUN (kvm_set_cpuid, kvm_cpuid_check_equal) and kvm_check_cpuid
+  ['KVM_SET_CPUID2 after KVM_RUN with the same CPUID', 'ok:undefined', (e) => { const c = e.kvm.supportedCpuid(); e.vcpu.setCpuid2(c); ranOnce(e); return e.vcpu.setCpuid2(c); }],
+  ['KVM_SET_CPUID2 after KVM_RUN with a changed CPUID', 'EINVAL', (e) => { const c = e.kvm.supportedCpuid(); e.vcpu.setCpuid2(c); ranOnce(e); return e.vcpu.setCpuid2(c.slice(1)); }],
+  ['KVM_SET_CPUID2 after KVM_RUN that never entered (immediate_exit)', 'ok:undefined', (e) => { e.vcpu.setCpuid2(e.kvm.supportedCpuid()); e.vcpu.immediateExit = true; try { e.sys.ioctl(e.vcpu.fd, r('KVM_RUN'), 0); } catch { /* EINTR */ } return e.vcpu.setCpuid2([]); }],
+  ['KVM_SET_CPUID2 with 40 linear address bits in CPUID.80000008H', 'EINVAL', (e) => e.vcpu.setCpuid2([{ function: 0x80000000, eax: 0x80000008 }, { function: 0x80000008, eax: 0x2827 }])],
+  ['KVM_CHECK_EXTENSION(KVM_CAP_MEMORY_FAULT_INFO)', 'ok:1', (e) => e.kvm.checkExtension(KVM_CAP.MEMORY_FAULT_INFO)],
   // capabilities
   ['KVM_ENABLE_CAP of an unknown cap', 'EINVAL', (e) => e.vm.enableCap(9999)],
   ['KVM_ENABLE_CAP with non-zero flags', 'EINVAL', (e) => e.vm.enableCap(KVM_CAP.MANUAL_DIRTY_LOG_PROTECT2, [1], 1)],
@@ -187,6 +304,63 @@ describe('errno table of the generic ioctls', () => {
       const e = env(backend.make());
       expect(outcome(() => action(e))).toBe(expected);
       compared[backend.name] = (compared[backend.name] ?? 0) + 1;
+    });
+  });
+});
+
+// ---- arm64 ONE_REG ids (arch/arm64/kvm/guest.c: kvm_arm_get_reg/kvm_arm_set_reg, get/set_core_reg,
+// core_reg_size_from_offset; sys_regs.c: kvm_arm_sys_reg_get_reg). Where this machine is an arm64
+// host with /dev/kvm, the same rows run there too.
+
+const A = arm64.structs;
+const ar = (n: keyof typeof arm64.ioctls) => arm64.ioctls[n]!.request;
+
+interface ArmEnv {
+  sys: Sys;
+  vcpu: Vcpu;
+  /** 4 KiB the register value goes through (kvm_one_reg.addr). */
+  buf: { hva: bigint; bytes: Uint8Array };
+}
+
+function armEnv(sys: Sys): ArmEnv {
+  const vm = Kvm.open(sys).createVm();
+  const vcpu = vm.createVcpu(0);
+  vcpu.armInit();
+  return { sys, vcpu, buf: sys.alloc(0x1000) };
+}
+
+const getReg = (e: ArmEnv, id: bigint) => e.sys.ioctl(e.vcpu.fd, ar('KVM_GET_ONE_REG'), A.kvm_one_reg.encode({ id, addr: e.buf.hva }));
+const setReg = (e: ArmEnv, id: bigint, v: bigint) => {
+  new DataView(e.buf.bytes.buffer, e.buf.bytes.byteOffset).setBigUint64(0, v, true);
+  return e.sys.ioctl(e.vcpu.fd, ar('KVM_SET_ONE_REG'), A.kvm_one_reg.encode({ id, addr: e.buf.hva }));
+};
+const U32 = 0x0020000000000000n, U128 = 0x0040000000000000n, U256 = 0x0050000000000000n;
+const sizeless = (id: bigint) => id & ~0x00f0000000000000n;
+
+const armCases: [string, string, (e: ArmEnv) => unknown][] = [
+  ['KVM_GET_ONE_REG of x5 (regs.regs[5])', 'ok:0', (e) => getReg(e, arm64.coreRegId('regs.regs[5]'))],
+  ['KVM_GET_ONE_REG with bit 40 set (upper 32 bits hold only arch and size)', 'EINVAL', (e) => getReg(e, arm64.coreRegId('x0') | (1n << 40n))],
+  ['KVM_GET_ONE_REG of a KVM_REG_X86 id', 'EINVAL', (e) => getReg(e, 0x2030000000100000n)],
+  ['KVM_GET_ONE_REG core word 216 (past struct kvm_regs)', 'ENOENT', (e) => getReg(e, 0x60300000001000d8n)],
+  ['KVM_GET_ONE_REG core id with bit 28 set (part of the word index)', 'ENOENT', (e) => getReg(e, arm64.coreRegId('x0') | (1n << 28n))],
+  ['KVM_GET_ONE_REG of vregs[31] as U256 (runs past kvm_regs)', 'ENOENT', (e) => getReg(e, sizeless(arm64.coreRegId('v31')) | U256)],
+  ['KVM_GET_ONE_REG of fpcr as U128 (runs past kvm_regs)', 'ENOENT', (e) => getReg(e, sizeless(arm64.coreRegId('fpcr')) | U128)],
+  ['KVM_GET_ONE_REG of x0 as U32 (not its size)', 'EINVAL', (e) => getReg(e, sizeless(arm64.coreRegId('x0')) | U32)],
+  ['KVM_GET_ONE_REG of the upper half of x0 (word 1)', 'EINVAL', (e) => getReg(e, arm64.coreRegId('x0') + 1n)],
+  ['KVM_GET_ONE_REG of an unknown system register', 'ENOENT', (e) => getReg(e, arm64.sysRegId(3, 0, 9, 9, 0))],
+  ['KVM_GET_ONE_REG of SCTLR_EL1 as U32', 'ENOENT', (e) => getReg(e, sizeless(arm64.sysRegId(3, 0, 1, 0, 0)) | U32)],
+  ['KVM_SET_ONE_REG pstate EL2h without nested virtualization', 'EINVAL', (e) => setReg(e, arm64.coreRegId('pstate'), 0x3c9n)],
+  ['KVM_SET_ONE_REG pstate EL1h with bit 32 set (only the mode is checked)', 'ok:0', (e) => setReg(e, arm64.coreRegId('pstate'), (1n << 32n) | 0x3c5n)],
+  ['KVM_SET_ONE_REG of sp_el1', 'ok:0', (e) => setReg(e, arm64.coreRegId('sp_el1'), 0x40001000n)],
+  ['KVM_GET_ONE_REG of x0 into an unmapped address', 'EFAULT', (e) => e.sys.ioctl(e.vcpu.fd, ar('KVM_GET_ONE_REG'), A.kvm_one_reg.encode({ id: arm64.coreRegId('x0'), addr: 0x1000n }))],
+];
+
+describe('errno table of the arm64 register ids', () => {
+  const backends: Backend[] = [{ name: 'virtual', make: () => virtualSys({ arch: 'arm64' }) }];
+  if (process.arch === 'arm64' && isNativeAvailable()) backends.push(nativeBackend);
+  describe.each(backends)('$name', (backend) => {
+    it.each(armCases)('%s -> %s', (_name, expected, action) => {
+      expect(outcome(() => action(armEnv(backend.make())))).toBe(expected);
     });
   });
 });

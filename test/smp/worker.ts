@@ -4,7 +4,7 @@
  * Bundled with the library by harness.ts (workers cannot load TypeScript).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isKvmError, KvmError, Vcpu, type VcpuExit, type VcpuHandle } from '../../src/index.js';
+import { KvmError, Vcpu, type VcpuExit, type VcpuHandle } from '../../src/index.js';
 
 export interface WorkerJob {
   readonly handle: VcpuHandle;
@@ -55,17 +55,13 @@ try {
   }
   if (job.hang) parentPort!.postMessage({ exits: ['attached'], eintr: 0, ms: 0 } satisfies WorkerReport);
   for (let n = 0; n < 64; n++) {
-    let e: VcpuExit;
-    try {
-      e = vcpu.run();
-    } catch (err) {
-      if (isKvmError(err, 'EINTR')) {
-        eintr++;
-        if (job.maxEintr !== undefined && eintr >= job.maxEintr) break;
-        n--;
-        continue;
-      }
-      throw err;
+    const e: VcpuExit = vcpu.run();
+    if (e.reason === 'intr') {
+      // EINTR (immediate_exit or the run budget)
+      eintr++;
+      if (job.maxEintr !== undefined && eintr >= job.maxEintr) break;
+      n--;
+      continue;
     }
     if (e.reason === 'mmio' && !e.isWrite && job.mmioZero) {
       e.data.fill(0);

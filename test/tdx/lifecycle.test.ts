@@ -5,8 +5,9 @@
  * halts; then VM destruction. Every exit's fields and the TDX module's counters are asserted.
  */
 import { describe, expect, it } from 'vitest';
-import { KVM_EXIT, KVM_MEMORY_ATTRIBUTE, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_SYSTEM_EVENT, virtualSys, type VcpuExit } from '../../src/index.js';
+import { KVM_EXIT, KVM_MEMORY_ATTRIBUTE, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_SYSTEM_EVENT, virtualSys, x86_64, type VcpuExit } from '../../src/index.js';
 import { tdxModuleOf } from '../../src/arch/x86/tdx/index.js';
+import { KVM_TDX } from '../../src/uapi/x86.js';
 import { KVM_HC_MAP_GPA_RANGE, TestTd } from './td.js';
 
 const TDVMCALL_SUBFUNC_UNSUPPORTED = 0x8000000000000003n;
@@ -114,14 +115,18 @@ describe('TDX: a TD from KVM_CREATE_VM to destruction', () => {
     // 9. GetTdVmCallInfo(1) -> KVM_EXIT_TDX with the get_tdvmcall_info layout.
     let t = narrow(v0.run(), 'tdx');
     expect({ flags: t.flags, nr: t.nr, ret: t.ret, leaf: t.data[0] }).toEqual({ flags: 0n, nr: 0x10000n, ret: 0n, leaf: 1n });
-    v0.kvmRun.tdx.get_tdvmcall_info.r11 = 0x2n;
+    expect(t.call).toMatchObject({ kind: 'get_tdvmcall_info', leaf: 1n });
+    if (t.call.kind === 'get_tdvmcall_info') t.call.setInfo({ r11: 0x2n });
+    expect(v0.kvmRun.tdx.get_tdvmcall_info.r11).toBe(0x2n);
     expect(report(v0.run())).toBe(0); // R10
     expect(report(v0.run())).toBe(2); // R11 from userspace
 
     // 10. SetupEventNotifyInterrupt -> KVM_EXIT_TDX (ret preset SUBFUNC_UNSUPPORTED, vector).
     t = narrow(v0.run(), 'tdx');
     expect({ nr: t.nr, ret: t.ret, vector: v0.kvmRun.tdx.setup_event_notify.vector }).toEqual({ nr: 0x10004n, ret: TDVMCALL_SUBFUNC_UNSUPPORTED, vector: 0xecn });
-    v0.kvmRun.tdx.setup_event_notify.ret = 0n;
+    expect(t.call).toEqual({ kind: 'setup_event_notify', vector: 0xecn });
+    t.setRet(0n);
+    expect(v0.kvmRun.tdx.setup_event_notify.ret).toBe(0n);
     expect(report(v0.run())).toBe(0);
 
     // 11. MapGPA of three accepted private pages -> KVM_EXIT_HYPERCALL(KVM_HC_MAP_GPA_RANGE).
@@ -155,8 +160,9 @@ describe('TDX: a TD from KVM_CREATE_VM to destruction', () => {
     // Before it, the guest wrote "HELLO" through the shared alias: the VMM sees it in its memory.
     expect(new TextDecoder().decode(td.ram.bytes.subarray(0x100000, 0x100005))).toBe('HELLO');
     expect({ nr: t.nr, ret: t.ret, gpa: v0.kvmRun.tdx.get_quote.gpa, size: v0.kvmRun.tdx.get_quote.size }).toEqual({ nr: 0x10002n, ret: TDVMCALL_SUBFUNC_UNSUPPORTED, gpa: 0x100000n, size: 0x1000n });
+    expect(t.call).toEqual({ kind: 'get_quote', gpa: 0x100000n, size: 0x1000n });
     new DataView(td.ram.bytes.buffer, td.ram.bytes.byteOffset).setUint32(0x100010, 0x0071a7e5, true);
-    v0.kvmRun.tdx.get_quote.ret = 0n;
+    t.setRet(0n);
     expect(report(v0.run())).toBe(0);
     expect(report(v0.run())).toBe(0x0071a7e5);
 
@@ -193,11 +199,12 @@ describe('TDX: a TD from KVM_CREATE_VM to destruction', () => {
     // 16. HLT (#VE -> TDVMCALL<HLT>): the vCPU halts in KVM (in-kernel LAPIC) until woken.
     let intr = '';
     try {
-      v0.run();
+      sys.ioctl(v0.fd, x86_64.ioctls.KVM_RUN!.request, 0);
     } catch (err) {
       intr = (err as { code: string }).code;
     }
     expect(intr).toBe('EINTR');
+    expect(v0.run().reason).toBe('intr');
     expect(v0.kvmRun.exit_reason).toBe(KVM_EXIT.INTR);
     expect(v0.getMpState()).toBe(KVM_MP_STATE.HALTED);
     expect(dbg.kvm.ve[12]).toBe(1);
@@ -208,12 +215,15 @@ describe('TDX: a TD from KVM_CREATE_VM to destruction', () => {
     expect(v0.kvmRun.if_flag).toBe(0);
     expect(v0.kvmRun.apic_base).toBe(0xfee00d00n);
 
-    // Teardown (v13 order): HKID released first, then every page reclaimed without flushing.
+    // Teardown with KVM_TDX_TERMINATE_VM: HKID released first, then every page reclaimed without
+    // flushing. (Closing the guest_memfd first would zap each private page with BLOCK/TRACK/REMOVE:
+    // teardown.test.ts.)
     const mapped = dbg.module.septCounts();
     const septTables = dbg.module.septTableCount;
     const wbinvdBefore = st.wbinvd;
     const removeBefore = st.pagesRemoved;
     const module = dbg.module;
+    td.vmCmd(KVM_TDX.TERMINATE_VM);
     for (const v of td.vcpus) v.close();
     sys.close(td.gmemFd);
     td.vm.close();

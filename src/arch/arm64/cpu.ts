@@ -15,7 +15,7 @@ import type { Jit } from './blocks.js';
 import { KvmError } from '../../sys/error.js';
 import { checkWatchpoints, debugAttn, watchpointsMayFire } from './debug.js';
 import { mmioAccess } from './mmio.js';
-import { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, translate, Translation } from './mmu.js';
+import { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, PA_SIZE_BITS, translate, Translation } from './mmu.js';
 import { Arm64State, numHi, numLo, pairToNum, SP_SLOT } from './state.js';
 import { SR } from './sysregs.js';
 import { DEFAULT_TIMER_PPIS } from './timer.js';
@@ -292,6 +292,7 @@ export class Cpu extends Arm64State {
     m.epd0 = (tcrLo >>> 7) & 1;
     m.t1sz = (tcrLo >>> 16) & 0x3f;
     m.epd1 = (tcrLo >>> 23) & 1;
+    m.paBits = Math.min(48, PA_SIZE_BITS[tcrHi & 7] ?? 48); // TCR_EL1.IPS [34:32], capped at PARange
     this.tbi = m.on ? (tcrHi >>> 5) & 3 : 0;
     m.ttbr0 = ((hi[SR.TTBR0]! & 0xffff) * TWO32 + (lo[SR.TTBR0]! >>> 0)) - ((lo[SR.TTBR0]! >>> 0) % 8);
     m.ttbr1 = ((hi[SR.TTBR1]! & 0xffff) * TWO32 + (lo[SR.TTBR1]! >>> 0)) - ((lo[SR.TTBR1]! >>> 0) % 8);

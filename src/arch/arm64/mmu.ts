@@ -53,7 +53,12 @@ export class MmuConfig {
   ttbr1 = 0;
   mairLo = 0;
   mairHi = 0;
+  /** Output address size: TCR_EL1.IPS, at most ID_AA64MMFR0_EL1.PARange (48 bits). */
+  paBits = 48;
 }
+
+/** TCR_EL1.IPS / PARange encodings to bits. */
+export const PA_SIZE_BITS = [32, 36, 40, 42, 44, 48, 52] as const;
 
 /** Result registers of the last successful translation. */
 export class Translation {
@@ -106,7 +111,8 @@ export function translate(c: Cpu, va: number, acc: number, el: number, out: Tran
     if ((lo & 1) === 0) return -1 - (FSC.TRANSLATION + level);
     const oa = (hi & 0xffff) * TWO32 + ((lo & ~0xfff) >>> 0);
     if (level < 3 && (lo & 2) !== 0) {
-      if (hi & 0xf0000) return -1 - (FSC.ADDR_SIZE + level); // OA bits [51:48] beyond a 48-bit PA
+      // OA bits [51:48] beyond a 48-bit PA, or an OA above TCR_EL1.IPS: an Address size fault here.
+      if (hi & 0xf0000 || oa >= 2 ** m.paBits) return -1 - (FSC.ADDR_SIZE + level);
       apTable |= (hi >>> 29) & 3;
       xnTable |= (hi >>> 27) & 3;
       table = oa;
@@ -116,7 +122,7 @@ export function translate(c: Cpu, va: number, acc: number, el: number, out: Tran
     if (level === 3 ? (lo & 2) === 0 : level === 0) return -1 - (FSC.TRANSLATION + level);
     // A block or page descriptor's OA ends at bit 49: bit 50 is GP (BTI guarded page), bit 51 DBM
     // (dirty bit modifier, Linux's PTE_WRITE), neither an address bit.
-    if (hi & 0x30000) return -1 - (FSC.ADDR_SIZE + level);
+    if (hi & 0x30000 || oa >= 2 ** m.paBits) return -1 - (FSC.ADDR_SIZE + level);
     if ((lo & 0x400) === 0) return -1 - (FSC.ACCESS_FLAG + level);
     // Permissions
     const ap = (lo >>> 6) & 3;

@@ -35,6 +35,8 @@ const SPSR = off('spsr');
 const VREGS = off('fp_regs.vregs');
 const FPSR = off('fp_regs.fpsr');
 const FPCR = off('fp_regs.fpcr');
+/** sizeof(struct kvm_regs) / sizeof(__u32): the core-register id space. */
+const NR_CORE_WORDS = S.kvm_regs.size / 4;
 
 /** Every core register id, in kvm_regs order (what KVM_GET_REG_LIST reports). */
 function coreIds(): bigint[] {
@@ -80,9 +82,15 @@ function read(s: Cpu, id: bigint): Uint8Array {
   const out = new Uint8Array(size);
   const dv = new DataView(out.buffer);
   const kind = id & COPROC_MASK;
-  if ((id & KVM_REG.ARCH_MASK) !== KVM_REG.ARM64) throw KvmError.of('EINVAL', 'ioctl');
+  // kvm_arm_get/set_reg: nothing arch-specific in the upper 32 bits (only the arch and size fields).
+  if ((id & ~KVM_REG.SIZE_MASK) >> 32n !== KVM_REG.ARM64 >> 32n) throw KvmError.of('EINVAL', 'ioctl');
   if (kind === CORE) {
-    const o = Number(id & 0xffffn) * 4;
+    // get/set_core_reg: the 32-bit word index (every low bit but the CORE one, bits 28-31
+    // included) and the words the id's size spans must lie inside kvm_regs (ENOENT), then the
+    // size must be that register's (core_reg_size_from_offset, EINVAL).
+    const word = Number((id & 0xffffffffn) & ~CORE);
+    if (word >= NR_CORE_WORDS || word + size / 4 >= NR_CORE_WORDS) throw KvmError.of('ENOENT', 'ioctl');
+    const o = word * 4;
     const want = coreSize(o);
     if (want === 0 || want !== size) throw KvmError.of('EINVAL', 'ioctl');
     if (o >= X0 && o < SP) dv.setBigUint64(0, s.getX((o - X0) / 8), true);
@@ -137,10 +145,12 @@ export function setOneReg(vcpu: Vcpu, s: Cpu, id: bigint, addr: bigint): void {
     else if (o === PC) s.pc64 = dv.getBigUint64(0, true);
     else if (o === PSTATE_OFF) {
       const p = dv.getBigUint64(0, true);
-      // Only AArch64 EL0t/EL1t/EL1h are valid modes here (no EL2, no AArch32).
+      // set_core_reg checks only the mode field: AArch64 EL0t/EL1t/EL1h here (no EL2, no
+      // AArch32). Other bits are accepted; those above bit 31 (no PSTATE field this CPU has)
+      // read back as 0, where KVM would keep them in regs.pstate.
       const m = Number(p & 0x1fn);
-      if (p >> 32n || ![0b00000, 0b00100, 0b00101].includes(m)) throw KvmError.of('EINVAL', 'ioctl');
-      s.pstate = Number(p) >>> 0;
+      if (![0b00000, 0b00100, 0b00101].includes(m)) throw KvmError.of('EINVAL', 'ioctl');
+      s.pstate = Number(p & 0xffffffffn) >>> 0;
     } else if (o === SP_EL1) s.setSp(1, dv.getBigUint64(0, true));
     else if (o === ELR_EL1) s.elrEl1 = dv.getBigUint64(0, true);
     else if (o === SPSR) s.spsrEl1 = Number(dv.getBigUint64(0, true) & 0xffffffffn) >>> 0;

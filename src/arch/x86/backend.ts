@@ -10,14 +10,14 @@ import type { Vm } from '../../kernel/vm.js';
 import { KvmError } from '../../sys/error.js';
 import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
-import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../uapi/x86.js';
+import { KVM_GUESTDBG_X86, KVM_MSR_FILTER, KVM_SREGS2_FLAGS, KVM_X86_VM } from '../../uapi/x86.js';
 import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './cpu.js';
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';
 import { MsrFilter, MSR_INDEX_LIST, msrIo, readMsr, writeMsr } from './msr.js';
 import { chipOf, X86Irqchip } from './irqchip/chip.js';
 import { irqchipCheckExtension, irqchipEnableCap, irqchipVcpuIoctl, irqchipVmIoctl } from './irqchip/ioctls.js';
 import { irqchipMsrRead, irqchipMsrWrite, isIrqchipMsr, setApicBase } from './irqchip/msrs.js';
-import { getRegs, getSregs, setRegs, setSregs } from './regs.js';
+import { cpuidHas, cpuidMaxPhyAddr, getRegs, getSregs, setRegs, setSregs, sregsInvalid, type SregsModel } from './regs.js';
 import { loadX86Vcpu, loadX86Vm, saveX86Vcpu, saveX86Vm, x86SmpBlocker } from './handover.js';
 import { X86Machine, x86Run } from './run.js';
 import { validXcr0 } from './exec/xsave.js';
@@ -56,6 +56,9 @@ const USER_SPACE_MSR_VALID = KVM_MSR_EXIT_REASON.INVAL | KVM_MSR_EXIT_REASON.UNK
 const CPUID2_HDR = S.kvm_cpuid2.offsetOf('entries');
 const CPUID_ENTRY = S.kvm_cpuid_entry2.size;
 
+/** KVM_MAX_CPUID_ENTRIES */
+const MAX_CPUID_ENTRIES = 256;
+
 const einval = (arg: UserArg, message?: string) => KvmError.of('EINVAL', 'ioctl', { request: arg.request, fd: arg.fd, ...(message ? { message } : {}) });
 const e2big = (arg: UserArg) => KvmError.of('E2BIG', 'ioctl', { request: arg.request, fd: arg.fd });
 
@@ -69,16 +72,17 @@ function maxGfn(): number {
   return maxGfnCache;
 }
 
-/** Writes `entries` into a kvm_cpuid2 argument; E2BIG (with nent updated) when it does not fit. */
-function putCpuid(arg: UserArg, entries: readonly CpuidEntry[]): number {
+/**
+ * Writes `entries` into a kvm_cpuid2 argument (kvm_dev_ioctl_get_cpuid, kvm_vcpu_ioctl_get_cpuid2):
+ * E2BIG when they do not fit, leaving nent as it was (the header is copied back only on success).
+ * `atLeastOne`: KVM_GET_SUPPORTED/EMULATED_CPUID refuse nent 0 even when nothing would be written.
+ */
+function putCpuid(arg: UserArg, entries: readonly CpuidEntry[], atLeastOne = false): number {
   const hdr = arg.bytes(CPUID2_HDR);
   const dv = new DataView(hdr.buffer, hdr.byteOffset, CPUID2_HDR);
   const nentAt = S.kvm_cpuid2.offsetOf('nent');
   const nent = dv.getUint32(nentAt, true);
-  if (nent < entries.length) {
-    dv.setUint32(nentAt, entries.length, true);
-    throw e2big(arg);
-  }
+  if (nent < entries.length || (atLeastOne && nent < 1)) throw e2big(arg);
   const out = arg.slice(CPUID2_HDR, entries.length * CPUID_ENTRY);
   entries.forEach((e, i) => S.kvm_cpuid_entry2.encodeInto({ ...e, padding: [0, 0, 0] }, out, i * CPUID_ENTRY));
   dv.setUint32(nentAt, entries.length, true);
@@ -127,6 +131,7 @@ export const x86Backend: ArchBackend = {
       case KVM_CAP.SET_TSS_ADDR:
       case KVM_CAP.SET_IDENTITY_MAP_ADDR:
       case KVM_CAP.USER_NMI:
+      case KVM_CAP.MEMORY_FAULT_INFO: // x86.c: KVM_EXIT_MEMORY_FAULT with -EFAULT (TDX, private memory)
         return 1;
       case KVM_CAP.X86_USER_SPACE_MSR:
         return 1;
@@ -166,18 +171,17 @@ export const x86Backend: ArchBackend = {
   devIoctl(_kernel, request, arg) {
     switch (request) {
       case req('KVM_GET_SUPPORTED_CPUID'):
-        return putCpuid(arg, supportedCpuid());
+        return putCpuid(arg, supportedCpuid(), true);
       case req('KVM_GET_EMULATED_CPUID'):
-        return putCpuid(arg, []);
+        return putCpuid(arg, [], true);
       case req('KVM_GET_MSR_INDEX_LIST'):
         return putMsrList(arg, MSR_INDEX_LIST);
       case req('KVM_GET_MSR_FEATURE_INDEX_LIST'):
         return putMsrList(arg, []);
-      case req('KVM_GET_MSRS'): {
-        // Feature MSRs on the system fd: none are implemented, so the first entry stops the scan.
-        arg.bytes(S.kvm_msrs.offsetOf('entries'));
-        return 0;
-      }
+      case req('KVM_GET_MSRS'):
+        // msr_io on the system fd (feature MSRs): the count limit, the entries copied in, then
+        // none is implemented, so the first entry stops the scan.
+        return msrIo(arg, false, () => undefined, () => false);
       default:
         return NOT_HANDLED;
     }
@@ -198,13 +202,17 @@ export const x86Backend: ArchBackend = {
         arg.bytes(8);
         return 0;
       case req('KVM_X86_SET_MSR_FILTER'): {
+        // kvm_vm_ioctl_set_msr_filter / kvm_add_msr_filter
         const f = S.kvm_msr_filter.decode(arg.bytes(S.kvm_msr_filter.size));
-        if (f.flags & ~1) throw einval(arg);
+        if (f.flags & ~KVM_MSR_FILTER.DEFAULT_DENY) throw einval(arg, `unknown flags 0x${f.flags.toString(16)}`);
+        if (f.flags & KVM_MSR_FILTER.DEFAULT_DENY && f.ranges.every((r) => !r.nmsrs)) throw einval(arg, 'KVM_MSR_FILTER_DEFAULT_DENY with no range');
         const ranges: { flags: number; base: number; nmsrs: number; bitmap: Uint8Array }[] = [];
         for (const r of f.ranges) {
-          if (!r.flags && !r.nmsrs) continue;
-          if (r.flags & ~3 || !r.flags || !r.nmsrs || r.nmsrs > 0x600 * 8) throw einval(arg);
-          const bytes = Math.ceil(r.nmsrs / 8);
+          if (!r.nmsrs) continue; // a range without MSRs is skipped, whatever its flags
+          if (r.flags & ~(KVM_MSR_FILTER.READ | KVM_MSR_FILTER.WRITE) || !r.flags) throw einval(arg, `range flags 0x${r.flags.toString(16)}`);
+          // The bitmap is copied in whole longs: BITS_TO_LONGS(nmsrs) * 8 bytes, at most 0x600.
+          const bytes = Math.ceil(r.nmsrs / 64) * 8;
+          if (bytes > KVM_MSR_FILTER.MAX_BITMAP_SIZE) throw einval(arg, `a ${r.nmsrs}-MSR range needs a bitmap over KVM_MSR_FILTER_MAX_BITMAP_SIZE`);
           ranges.push({ flags: r.flags, base: r.base, nmsrs: r.nmsrs, bitmap: vm.kernel.space.user(r.bitmap, bytes).slice() });
         }
         st.msrFilter = f.flags & 1 || ranges.length ? new MsrFilter((f.flags & 1) !== 0, ranges) : null;
@@ -289,7 +297,9 @@ export const x86Backend: ArchBackend = {
       }
       case req('KVM_SET_SREGS'): {
         const b = arg.bytes(S.kvm_sregs.size);
-        // kvm_apic_set_base (host-initiated) comes first: a bad base is EINVAL with nothing changed.
+        const why = sregsInvalid(S.kvm_sregs.decode(b), sregsModel(m));
+        if (why) throw einval(arg, why);
+        // Then kvm_apic_set_base (host-initiated): a bad base is EINVAL with nothing changed.
         const base = S.kvm_sregs.decode(b).apic_base;
         const old = s.apicBase;
         if (!setApicBase(m, base, true)) throw einval(arg);
@@ -311,8 +321,14 @@ export const x86Backend: ArchBackend = {
       }
       case req('KVM_SET_SREGS2'): {
         const b = arg.bytes(S.kvm_sregs2.size);
-        const flags = S.kvm_sregs2.decode(b).flags;
-        if (flags & ~1n) throw einval(arg);
+        const r = S.kvm_sregs2.decode(b);
+        const PDPTRS_VALID = BigInt(KVM_SREGS2_FLAGS.PDPTRS_VALID);
+        if (r.flags & ~PDPTRS_VALID) throw einval(arg);
+        // PDPTRS_VALID only for PAE paging (CR0.PG, CR4.PAE, not EFER.LMA).
+        const pae = r.cr0 & 0x80000000n && r.cr4 & 0x20n && !(r.efer & 0x400n);
+        if (r.flags & PDPTRS_VALID && !pae) throw einval(arg, 'KVM_SREGS2_FLAGS_PDPTRS_VALID without PAE paging');
+        const why = sregsInvalid(r, sregsModel(m));
+        if (why) throw einval(arg, why);
         const legacy = S.kvm_sregs.alloc();
         legacy.set(b.subarray(0, S.kvm_sregs.offsetOf('interrupt_bitmap')));
         const base = S.kvm_sregs.decode(legacy).apic_base;
@@ -368,18 +384,30 @@ export const x86Backend: ArchBackend = {
       case req('KVM_SET_CPUID2'): {
         const hdr = arg.bytes(CPUID2_HDR);
         const n = new DataView(hdr.buffer, hdr.byteOffset, CPUID2_HDR).getUint32(S.kvm_cpuid2.offsetOf('nent'), true);
-        if (n > 256) throw e2big(arg); // KVM_MAX_CPUID_ENTRIES
+        if (n > MAX_CPUID_ENTRIES) throw e2big(arg); // kvm_vcpu_ioctl_set_cpuid2: before any entry is read
         const ents = arg.slice(CPUID2_HDR, CPUID_ENTRY * n);
-        m.cpuidEntries = Array.from({ length: n }, (_, i) => {
+        const entries = Array.from({ length: n }, (_, i) => {
           const e = S.kvm_cpuid_entry2.decode(ents, CPUID_ENTRY * i);
-          return { function: e.function, index: e.index, flags: e.flags, eax: e.eax | 0, ebx: e.ebx | 0, ecx: e.ecx | 0, edx: e.edx | 0 };
+          return runtimeCpuid(m, { function: e.function, index: e.index, flags: e.flags, eax: e.eax | 0, ebx: e.ebx | 0, ecx: e.ecx | 0, edx: e.edx | 0 });
         });
+        // kvm_set_cpuid: after the first KVM_RUN only the same CPUID is accepted (kvm_cpuid_check_equal,
+        // compared after the runtime bits are updated), as VMMs that reuse vCPU fds send it again.
+        if (m.hasRun) {
+          const cur = m.cpuidEntries.map((e) => runtimeCpuid(m, e));
+          const same = cur.length === n && cur.every((e, i) => (Object.keys(e) as (keyof CpuidEntry)[]).every((k) => e[k] === entries[i]![k]));
+          if (!same) throw einval(arg, 'KVM_SET_CPUID2 after KVM_RUN with a CPUID different from the current one');
+          return 0;
+        }
+        // kvm_check_cpuid: linear address width 48 or 57 (or not given).
+        const va = ((entries.find((e) => e.function === 0x80000008)?.eax ?? 0) >> 8) & 0xff;
+        if (va !== 0 && va !== 48 && va !== 57) throw einval(arg, `CPUID.80000008H reports ${va} linear address bits`);
+        m.cpuidEntries = entries;
         // The reset RDX follows CPUID.1.EAX once userspace sets CPUID (as KVM does at vCPU reset).
         m.events.cpuidChanged(); // kvm_vcpu_after_set_cpuid: LAPIC timer modes and version
         return 0;
       }
       case req('KVM_GET_CPUID2'):
-        return putCpuid(arg, m.cpuidEntries);
+        return putCpuid(arg, m.cpuidEntries.map((e) => runtimeCpuid(m, e)));
       case req('KVM_GET_DEBUGREGS'):
         arg.bytes(S.kvm_debugregs.size).set(S.kvm_debugregs.encode({ db: s.db, dr6: s.dr6, dr7: s.dr7, flags: 0n }));
         return 0;
@@ -438,6 +466,9 @@ export const x86Backend: ArchBackend = {
         arg.bytes(S.kvm_xcrs.size).set(S.kvm_xcrs.encode({ nr_xcrs: 1, xcrs: [{ xcr: 0, value: s.xcr0 }] }));
         return 0;
       case req('KVM_SET_XCRS'): {
+        // kvm_vcpu_ioctl_x86_set_xcrs: the first XCR0 entry is set (__kvm_set_xcr), other XCRs
+        // are ignored. x87 is always allowed; other state components only as the guest's CPUID
+        // leaf 0xD allows (none before KVM_SET_CPUID2), and AVX (YMM) needs SSE.
         const x = S.kvm_xcrs.decode(arg.bytes(S.kvm_xcrs.size));
         if (x.nr_xcrs > 16 || x.flags) throw einval(arg);
         // Only XCR0 exists: its first entry is applied as XSETBV would (__kvm_set_xcr), others ignored.
@@ -459,6 +490,8 @@ export const x86Backend: ArchBackend = {
   },
 
   run(vcpu: Vcpu): number {
+    // last_vmentry_cpu: with immediate_exit set KVM_RUN returns before entering the guest.
+    if (!vcpu.immediateExit) (vcpu.archState as X86Machine).hasRun = true;
     return x86Run(vcpu);
   },
 
@@ -484,3 +517,17 @@ function sregsChanged(m: X86Machine): void {
   m.pending = null;
 }
 
+let hostHas: ReturnType<typeof cpuidHas> | undefined;
+/** The CPU model KVM_SET_SREGS checks against: this host's features, then the guest's CPUID once set. */
+function sregsModel(m: X86Machine): SregsModel {
+  const set = m.cpuidEntries.length > 0;
+  return { host: (hostHas ??= cpuidHas(supportedCpuid())), guest: set ? cpuidHas(m.cpuidEntries) : null, maxPhyAddr: set ? cpuidMaxPhyAddr(m.cpuidEntries) : 36 };
+}
+
+/** __kvm_update_cpuid_runtime: CPUID.1 OSXSAVE follows CR4.OSXSAVE, APIC the APIC base enable bit. */
+function runtimeCpuid(m: X86Machine, e: CpuidEntry): CpuidEntry {
+  if (e.function !== 1) return e;
+  const ecx = m.s.cr4 & 0x40000 ? e.ecx | (1 << 27) : e.ecx & ~(1 << 27);
+  const edx = m.s.apicBase & 0x800n ? e.edx | (1 << 9) : e.edx & ~(1 << 9);
+  return { ...e, ecx, edx };
+}

@@ -117,9 +117,16 @@ export class X86Debug {
       c.watchHits = 0;
       dr6 |= BigInt(watch);
     }
-    // An instruction that already exits to userspace (MMIO write) reports no step; HLT's step wins.
-    const hostStep = this.singleStep() && (m.stopReason === 0 || m.stopReason === KVM_EXIT.HLT);
-    if (hostStep) {
+    // An instruction that already exits to userspace (MMIO write) reports no step. HLT does the
+    // step (kvm_skip_emulated_instruction fills the debug exit) and then exits as HLT
+    // (kvm_emulate_halt sets KVM_EXIT_HLT over it: the TODO there).
+    if (this.singleStep() && m.stopReason === KVM_EXIT.HLT) {
+      this.stepExit(0xffff0ff0n | dr6 | 0x4000n);
+      setExitReason(m.vcpu, KVM_EXIT.HLT);
+      m.stopReason = KVM_EXIT.HLT;
+      return true;
+    }
+    if (this.singleStep() && m.stopReason === 0) {
       this.stepExit(0xffff0ff0n | dr6 | 0x4000n);
       return true;
     }

@@ -501,7 +501,7 @@ export class X86Events {
     this.processNmi();
     const q = this.queuedException;
     const soft = q !== null && (q.vector === VEC.BP || q.vector === VEC.OF); // kvm_exception_is_soft: not reported
-    const shadow = m.s.shadow === 1 ? KVM_X86_SHADOW_INT.STI : m.s.shadow === 2 ? KVM_X86_SHADOW_INT.MOV_SS : 0;
+    const shadow = m.s.shadow; // held as KVM_X86_SHADOW_INT_* (MOV_SS 1, STI 2)
     return {
       exception: q ? { injected: soft ? 0 : 1, nr: q.vector, has_error_code: q.hasCode ? 1 : 0, pending: !soft && q.pending !== false ? 1 : 0, error_code: q.code } : {},
       interrupt: { injected: this.irq >= 0 ? 1 : 0, nr: this.irq >= 0 ? this.irq : 0, soft: 0, shadow },
@@ -535,7 +535,8 @@ export class X86Events {
     this.irq = e.interrupt.injected ? e.interrupt.nr : -1;
     if (e.flags & V.SHADOW) {
       const sh = e.interrupt.shadow;
-      m.s.shadow = sh & KVM_X86_SHADOW_INT.MOV_SS ? 2 : sh & KVM_X86_SHADOW_INT.STI ? 1 : 0;
+      // vmx_set_interrupt_shadow: MOV SS blocking wins when both are given.
+      m.s.shadow = sh & KVM_X86_SHADOW_INT.MOV_SS ? KVM_X86_SHADOW_INT.MOV_SS : sh & KVM_X86_SHADOW_INT.STI ? KVM_X86_SHADOW_INT.STI : 0;
     }
     if (e.flags & V.NMI_PENDING) {
       this.nmiPending = 0;

@@ -26,6 +26,7 @@ interface SavedX86Vcpu {
   readonly cpuidEntries: unknown[];
   /** X86Events.save(): queued events, the shared APIC page, LAPIC timer, TSC/kvmclock. */
   readonly events: unknown;
+  readonly hasRun: boolean;
   readonly pending: unknown;
   readonly retired: number;
   readonly mmioReads: MmioRead[];
@@ -54,6 +55,7 @@ export function saveX86Vcpu(vcpu: Vcpu): SavedX86Vcpu {
     guestDebugRegs: [...m.debug.regs],
     cpuidEntries: structuredClone(m.cpuidEntries),
     events: ev.save(),
+    hasRun: m.hasRun,
     pending: structuredClone(m.pending),
     retired: m.retired,
     mmioReads: structuredClone(c.mmioReads),
@@ -83,6 +85,7 @@ export function loadX86Vcpu(vcpu: Vcpu, state: unknown): void {
   m.cpuidEntries = st.cpuidEntries as X86Machine['cpuidEntries'];
   m.events.load(st.events);
   if (m.events.lapic !== null) m.cpu.localMmio = m.events.lapic;
+  m.hasRun = st.hasRun;
   m.retired = st.retired;
   const pend = st.pending as { kind: string } | null;
   if (pend && (pend.kind === 'pio_in' || pend.kind === 'pio_out')) {

@@ -11,11 +11,24 @@ import type { GuestPage, Vm } from '../../kernel/vm.js';
 import type { X86IntrospectionHooks } from '../../introspection/hooks.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
+import { supportedCpuid } from './cpuid.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, HAS_ERROR_CODE, VEC } from './faults.js';
 import { CR0, CR4, CS, EFER, FLAG, FS, GS, SS, type X86State } from './state.js';
 
 /** Page-fault error code bits. */
 const PF_P = 1, PF_W = 2, PF_U = 4, PF_RSVD = 8, PF_I = 16;
+
+/**
+ * Reserved address bits of a PAE/4-level paging entry's high dword for a MAXPHYADDR of `bits`:
+ * bits [51:MAXPHYADDR] plus bits [62:52]. An entry with one set is a #PF with the reserved-bit
+ * error code.
+ */
+export function rsvdHiFor(bits: number): number {
+  return 0x7ff00000 | (0xfffff & ~((1 << (Math.min(52, bits) - 32)) - 1));
+}
+
+/** This host's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]): what the hardware walk checks under EPT. */
+const HOST_RSVD_HI = rsvdHiFor((supportedCpuid().find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff);
 
 const TLB_BITS = 10;
 const TLB_SIZE = 1 << TLB_BITS;
@@ -42,6 +55,8 @@ export interface MmioRead {
 
 /** Guest memory as the CPU reaches it; X86Cpu extends it with registers, modes and the stack. */
 export class X86Mmu {
+  /** Reserved high-dword bits of a paging entry: above this host's MAXPHYADDR (a TD: its GPAW's). */
+  rsvdHi = HOST_RSVD_HI;
   /** High half of the last 64-bit value produced by a read helper. */
   t1 = 0;
   // --- the mode cache the MMU consults (X86Cpu.updateMode keeps it current) ---
@@ -246,7 +261,7 @@ export class X86Mmu {
       const lo = this.readPhys32(pdpteA);
       const hi = this.readPhys32(pdpteA + 4);
       if (!(lo & 1)) return fault(false);
-      if (lo & 0x1e6 || hi & 0xfff00000) return fault(true, true);
+      if (lo & 0x1e6 || hi & (0x80000000 | this.rsvdHi)) return fault(true, true);
       table = hi * 0x100000000 + ((lo & 0xfffff000) >>> 0);
       levels = 2;
     }
@@ -259,8 +274,8 @@ export class X86Mmu {
       const lo = this.readPhys32(ea);
       const hi = this.readPhys32(ea + 4);
       if (!(lo & 1)) return fault(false);
-      // Reserved bits: NX without EFER.NXE, physical address bits above MAXPHYADDR (52).
-      if ((hi & 0x80000000 && !nxe) || (hi & 0x7ff00000 && level > 0)) return fault(true, true);
+      // Reserved bits: NX without EFER.NXE, physical address bits above MAXPHYADDR.
+      if ((hi & 0x80000000 && !nxe) || hi & this.rsvdHi) return fault(true, true);
       userOk &&= (lo & 4) !== 0;
       writeOk &&= (lo & 2) !== 0;
       nx ||= nxe && (hi & 0x80000000) !== 0;

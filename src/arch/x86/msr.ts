@@ -185,8 +185,8 @@ export function writeMsr(m: MsrHost, index: number, v: bigint, host: boolean): b
 }
 
 const S = x86_64.structs;
-/** MAX_IO_MSRS: KVM_GET/SET_MSRS refuse this many entries or more with E2BIG. */
-const MAX_IO_MSRS = 0x4000;
+/** arch/x86/kvm/x86.c MAX_IO_MSRS: msr_io() refuses nmsrs >= 256 with E2BIG before reading any entry. */
+export const MAX_IO_MSRS = 256;
 
 /**
  * The KVM_GET_MSRS / KVM_SET_MSRS entry loop (msr_io): each kvm_msr_entry in turn is read with

@@ -100,7 +100,7 @@ export const OPCODE_TABLE = `
 58+r POP Zv d64
 60 PUSHA i64
 61 POPA i64
-62 /r BOUND Gv,M i64
+62 /r mem BOUND Gv,M i64
 63 /r ARPL Ew,Gw i64
 63 /r MOVSXD Gv,Ed o64
 68 PUSH Iz d64
@@ -249,6 +249,7 @@ D3 /6 SHL Ev,CL
 D3 /7 SAR Ev,CL
 D4 AAM Ib i64
 D5 AAD Ib i64
+D6 SALC i64
 D7 XLAT
 E0 LOOPNE Jb f64 end
 E1 LOOPE Jb f64 end

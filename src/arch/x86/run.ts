@@ -16,7 +16,7 @@ import { KVM_REQ } from '../../kernel/requests.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
 import { KVM_EXIT } from '../../uapi/constants.js';
-import { KVM_GUESTDBG_X86 } from '../../uapi/x86.js';
+import { KVM_GUESTDBG_X86, KVM_X86_SHADOW_INT } from '../../uapi/x86.js';
 import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
 import { BlockCache, DEFAULT_HOTNESS, type Block } from './blocks.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
@@ -30,6 +30,9 @@ import { VmxServices, type Pending, type PioPending, type X86Services } from './
 import { ES, FLAG, X86State } from './state.js';
 
 export { DEFAULT_HOTNESS };
+
+/** The interrupt shadow a MOV SS / POP SS leaves. */
+const SHADOW_MOV_SS = KVM_X86_SHADOW_INT.MOV_SS;
 
 /** Instructions per KVM_RUN between checks of immediate_exit (another thread may set it). */
 const POLL_INTERVAL = 1 << 16;
@@ -55,6 +58,8 @@ export class X86Machine {
     this.cpuid = e;
     this.caps = guestCaps(e);
   }
+  /** kvm_vcpu_has_run: KVM_RUN entered the guest once (KVM_SET_CPUID2 may then only repeat the CPUID). */
+  hasRun = false;
   /** The exit the next KVM_RUN completes (complete_userspace_io). */
   pending: Pending = null;
   /** The one PioPending object, reused by every IN/OUT exit. */
@@ -112,8 +117,9 @@ export class X86Machine {
     const p = this.pending;
     this.pending = null;
     if (p) {
+      let retired = true;
       try {
-        this.complete(p);
+        retired = this.complete(p) !== false;
       } catch (e) {
         // Completing can touch guest memory too (INS stores through paging): the same outcomes as the run loop's.
         if (e === ERRNO_EXIT) throw KvmError.of(c.errno, 'ioctl');
@@ -122,8 +128,11 @@ export class X86Machine {
         this.finishExit();
         return 0;
       }
-      // Completing an instruction is a step: under host single-step it traps before anything else.
-      if (this.debug.singleStep() && p.kind !== 'ins' && p.kind !== 'outs') {
+      // Completing an instruction is a step: under host single-step it traps before anything else
+      // (kvm_skip_emulated_instruction, and complete_emulated_pio for INS once the instruction is
+      // done). Not after OUTS: KVM's emulator finished it before the exit and does not step it
+      // (its "FIXME: return into emulator if single-stepping"), so the next instruction runs first.
+      if (this.debug.singleStep() && retired && p.kind !== 'outs') {
         this.debug.stepExit(0xffff4ff0n);
         this.finishExit();
         return 0;
@@ -312,7 +321,10 @@ export class X86Machine {
         return n;
       }
       if (slow || tf || c.icebp || c.watchHits) {
-        if (this.debug.afterInsn(tf !== 0)) return n;
+        // MOV SS / POP SS: debug traps (single step, TF, data breakpoints) wait until after the
+        // next instruction (the first of a run of them only).
+        const held = !shadowBefore && (s.shadow & SHADOW_MOV_SS) !== 0 && !c.icebp;
+        if (!held && this.debug.afterInsn(tf !== 0)) return n;
       }
       if (this.stopReason || this.blockStale) return n;
       // An STI / MOV SS shadow just ended with an event waiting: the window opens here, exactly.
@@ -395,8 +407,8 @@ export class X86Machine {
   // ------------------------------------------------------------------------------------------
   // Exit completion
 
-  /** Completes the exit userspace answered (IO in, MSR, hypercall). */
-  private complete(p: NonNullable<Pending>): void {
+  /** Completes the exit userspace answered (IO in, MSR, hypercall); false while a REP INS goes on. */
+  private complete(p: NonNullable<Pending>): boolean | void {
     const c = this.cpu;
     const s = this.s;
     const v = this.vcpu;
@@ -436,8 +448,10 @@ export class X86Machine {
         if (!p.rep || c.regNum(1, p.asz) === 0) {
           s.rip = this.nextRip();
           s.rflags &= ~FLAG.RF;
-        } else s.rflags |= FLAG.RF;
-        return;
+          return true;
+        }
+        s.rflags |= FLAG.RF;
+        return false; // more repetitions: not done yet
       }
       case 'msr_read': {
         if (v.run[RUN['msr.error']]) return this.events.fault(VEC.GP, true, 0);

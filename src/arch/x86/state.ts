@@ -91,7 +91,7 @@ export class X86State {
   readonly msrs = new Map<number, bigint>();
   /** x87/SSE state in FXSAVE layout (512 bytes). */
   readonly fx = new Uint8Array(512);
-  /** Interrupt shadow for the next instruction: 1 after STI, 2 after MOV/POP SS (KVM_GET/SET_VCPU_EVENTS translate to KVM_X86_SHADOW_INT_*). */
+  /** Interrupt shadow for the next instruction, as KVM_X86_SHADOW_INT_*: STI 2, MOV SS / POP SS 1 (KVM_GET/SET_VCPU_EVENTS pass it as is). */
   shadow = 0;
 
   constructor() {

@@ -27,6 +27,8 @@ function bcd(c: X86Cpu, op: 'daa' | 'das' | 'aaa' | 'aas'): void {
     const old = al;
     if ((al & 0xf) > 9 || af) {
       al = op === 'daa' ? al + 6 : al - 6;
+      // SDM: CF <- old CF or the carry (DAA) / borrow (DAS) of AL +/- 6.
+      ncf = cf || al > 0xff || al < 0;
       naf = true;
     }
     if (old > 0x99 || cf) {
@@ -43,7 +45,9 @@ function bcd(c: X86Cpu, op: 'daa' | 'das' | 'aaa' | 'aas'): void {
   }
   let ax = c.getReg(0, 2);
   if ((al & 0xf) > 9 || af) {
-    ax = op === 'aaa' ? ax + 0x106 : ((ax - 6) & 0xff) | ((((ax >> 8) - 1) & 0xff) << 8);
+    // As current CPUs (and the SDM) do it: AAA is AX + 106h; AAS is AX - 6 (AL's borrow reaches
+    // AH), then AH - 1. The 8086 adjusted AL and AH separately.
+    ax = op === 'aaa' ? ax + 0x106 : ax - 6 - 0x100;
     naf = ncf = true;
   }
   ax = (ax & 0xff0f) & 0xffff;
@@ -78,6 +82,11 @@ def('BOUND', (c, i) => {
   const hi = sx(c.read(i.seg, a + size, size), size);
   const v = sx(c.getReg(i.reg[0]!, size), size);
   if (v < lo || v > hi) c.raise(VEC.BR);
+});
+
+/** SALC (D6, undocumented, Intel and AMD): AL = CF ? FFh : 0, flags unchanged; #UD in 64-bit mode. */
+def('SALC', (c) => {
+  c.setReg(0, 1, c.getFlags() & FLAG.CF ? 0xff : 0);
 });
 
 def('ARPL', (c, i) => {

@@ -7,6 +7,7 @@ import { K_IMM, type Insn } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { CR0, CS, FLAG, SS } from '../state.js';
 import { invalidateSegsForCpl, loadCs, loadRealSeg, loadSeg } from '../deliver.js';
+import { KVM_X86_SHADOW_INT } from '../../../uapi/x86.js';
 import { definer, ea, rd, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
@@ -265,6 +266,6 @@ def('CLI', (c) => {
 def('STI', (c) => {
   const s = c.s;
   if (c.pe && c.cpl > ((s.rflags >>> 12) & 3)) c.gp(0);
-  if (!(s.rflags & FLAG.IF)) c.svc.shadow(c, 1);
+  if (!(s.rflags & FLAG.IF)) c.svc.shadow(c, KVM_X86_SHADOW_INT.STI);
   s.rflags |= FLAG.IF;
 });

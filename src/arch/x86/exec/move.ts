@@ -10,6 +10,7 @@ import { CS, DS, ES, FLAG, FS, GS, SS } from '../state.js';
 import { alu, Alu } from './alu.js';
 import { movCr, movDr } from './system.js';
 import { loadSeg } from '../deliver.js';
+import { KVM_X86_SHADOW_INT } from '../../../uapi/x86.js';
 import { definer, ea, MASK, rd, rdAt, rmwAddr, sx, trunc, wr, wrAt, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
@@ -23,7 +24,7 @@ def('MOV', (c, i) => {
     if (i.reg[0] === CS) c.ud();
     const sel = rd(c, i, 1) & 0xffff;
     loadSeg(c, i.reg[0]!, sel);
-    if (i.reg[0] === SS) c.svc.shadow(c, 2);
+    if (i.reg[0] === SS) c.svc.shadow(c, KVM_X86_SHADOW_INT.MOV_SS);
     return;
   }
   if (k1 === K_SEG) {
@@ -209,7 +210,7 @@ function loadFar(seg: number): Handler {
     const sel = c.read(i.seg, trunc(a + size, i.asz === 2 ? 2 : 4), 2);
     loadSeg(c, seg, sel);
     c.setReg(i.reg[0]!, size, off, offHi);
-    if (seg === SS) c.svc.shadow(c, 2);
+    if (seg === SS) c.svc.shadow(c, KVM_X86_SHADOW_INT.MOV_SS);
   };
 }
 def('LES', loadFar(ES));

@@ -6,6 +6,7 @@ import { K_IMM, K_REG, K_SEG } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { FLAG, SS } from '../state.js';
 import { loadSeg } from '../deliver.js';
+import { KVM_X86_SHADOW_INT } from '../../../uapi/x86.js';
 import { definer, rd, trunc, wr, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
@@ -42,7 +43,7 @@ def('POP', (c, i) => {
     const sel = c.read(SS, sp, i.osz) & 0xffff;
     loadSeg(c, i.reg[0]!, sel);
     c.setRegNum(4, ss, ss === 2 ? (sp + i.osz) & 0xffff : ss === 4 ? (sp + i.osz) >>> 0 : sp + i.osz);
-    if (i.reg[0] === SS) c.svc.shadow(c, 2);
+    if (i.reg[0] === SS) c.svc.shadow(c, KVM_X86_SHADOW_INT.MOV_SS);
     return;
   }
   // POP r/m computes a stack-relative address after incrementing RSP.
@@ -130,8 +131,16 @@ def('ENTER', (c, i) => {
 });
 
 def('LEAVE', (c, i) => {
+  // rSP <- rBP, then POP rBP, as one instruction: if the pop faults, rSP keeps its old value.
   const ss = c.stackSize();
+  const sp = c.regNum(4, ss);
   c.setRegNum(4, ss, c.regNum(5, ss));
-  const v = c.pop(i.osz);
+  let v: number;
+  try {
+    v = c.pop(i.osz);
+  } catch (e) {
+    c.setRegNum(4, ss, sp);
+    throw e;
+  }
   c.setReg(5, i.osz, v, c.t1);
 });

@@ -23,6 +23,7 @@ import type { GuestPage } from '../../../kernel/vm.js';
 import { KvmError } from '../../../sys/error.js';
 import { KVM_EXIT, KVM_EXIT_IO, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_MSR_EXIT_REASON, KVM_SYSTEM_EVENT } from '../../../uapi/constants.js';
 import { EXIT, VEC, type X86Cpu } from '../cpu.js';
+import { rsvdHiFor } from '../mmu.js';
 import { guestCpuid } from '../cpuid.js';
 import { K_IMM, mnemonic, type Insn } from '../decoder.js';
 import { MSR, readMsr, writeMsr } from '../msr.js';
@@ -116,6 +117,8 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     const s = this.s;
     s.r.fill(0);
     s.setReg(RBX, BigInt(this.td.gpaw));
+    // A TD's guest physical addresses have GPAW bits (the shared bit is one of them).
+    this.cpu.rsvdHi = rsvdHiFor(this.td.gpaw);
     s.setReg(RCX, rcx);
     s.setReg(R8, rcx);
     const leaf1 = this.td.cpuid.find((e) => e.function === 1);
@@ -158,7 +161,7 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
     try {
       const p = this.tdPending;
       this.tdPending = null;
-      if (p && this.completeTdvmcall(p)) return 0;
+      if (p && this.completeTdvmcall(p)) return this.memoryFaultReturn(0);
       if (this.vcpu.immediateExit) throw KvmError.of('EINTR', 'ioctl');
       if (this.mpState === KVM_MP_STATE.HALTED) return this.blockHalted();
       this.enterGuest();
@@ -168,6 +171,7 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
       } finally {
         this.module.vpExit(this.index, 'to KVM');
       }
+      this.memoryFaultReturn(r);
       if (this.haltedNow) {
         // TDVMCALL<HLT> halted the vCPU inside KVM (in-kernel LAPIC): it blocks until a wake-up.
         this.haltedNow = false;
@@ -210,11 +214,27 @@ export class TdxMachine extends X86Machine implements TdVcpuState {
   // ------------------------------------------------------------------------------------------
   // Guest physical accesses
 
-  /** A KVM_EXIT_MEMORY_FAULT for `gfn` (without the shared bit), then out of KVM_RUN. */
+  /** Set by memoryFault(): this KVM_RUN ends with -1/EFAULT and kvm_run holds the exit. */
+  private memoryFaulted = false;
+
+  /**
+   * A KVM_EXIT_MEMORY_FAULT for `gfn` (without the shared bit), then out of KVM_RUN. Like
+   * kvm_prepare_memory_fault_exit + -EFAULT: the one exit KVM returns with -1 (errno EFAULT) rather
+   * than 0; the faulting instruction has not retired and runs again after the conversion.
+   */
   private memoryFault(gfn: number, privateAccess: boolean): never {
     this.td.stats.memoryFaultExits++;
     exitMemoryFault(this.vcpu, BigInt(gfn) << 12n, 4096, privateAccess ? BigInt(KVM_MEMORY_EXIT_FLAG.PRIVATE) : 0n);
+    this.memoryFaulted = true;
     throw EXIT;
+  }
+
+  /** KVM_RUN's return: `r`, or EFAULT when the run stopped on a memory fault exit. */
+  private memoryFaultReturn(r: number): number {
+    if (!this.memoryFaulted) return r;
+    this.memoryFaulted = false;
+    const gpa = this.vcpu.runDv.getBigUint64(RUN['memory_fault.gpa'], true);
+    throw KvmError.of('EFAULT', 'ioctl', { message: `KVM_EXIT_MEMORY_FAULT at gpa 0x${gpa.toString(16)} (exit_reason ${KVM_EXIT.MEMORY_FAULT})` });
   }
 
   private resolve(gfn: number, write: boolean, lin: number, fetch: boolean): GuestPage | 'mmio' | 'efault' {

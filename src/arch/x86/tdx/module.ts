@@ -562,6 +562,24 @@ export class TdxModule {
   }
 
   /**
+   * TDH.PHYMEM.PAGE.RECLAIM of one guest page once the HKID is gone (a private SPTE removed after
+   * KVM_TDX_TERMINATE_VM): no BLOCK/TRACK/REMOVE and no WBINVD. The page, or undefined.
+   */
+  reclaimPage(gpa: bigint): HostPage | undefined {
+    const gfn = Number(gpa >> 12n);
+    const leaf = this.leaves.get(gfn);
+    this.enter('TDH_PHYMEM_PAGE_RECLAIM', gpa);
+    if (this.opState !== 'TEARDOWN' || !leaf) {
+      this.log('TDH_PHYMEM_PAGE_RECLAIM', TDX_STATUS.OP_STATE_INCORRECT, { gpa });
+      return undefined;
+    }
+    this.leaves.delete(gfn);
+    this.stats.reclaimed.guest++;
+    this.log('TDH_PHYMEM_PAGE_RECLAIM', TDX_STATUS.SUCCESS, { gpa, detail: 'guest' });
+    return leaf.page;
+  }
+
+  /**
    * TDH.PHYMEM.PAGE.RECLAIM of every page the TD still owns, once its HKID is gone: guest pages
    * (no BLOCK/TRACK/REMOVE, no WBINVD: the cache was written back with the HKID), Secure-EPT
    * tables, vCPU and TD control pages, and finally the TDR (which alone needs a WBINVD).

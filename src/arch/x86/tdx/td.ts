@@ -16,7 +16,7 @@ import { KvmError } from '../../../sys/error.js';
 import type { ErrnoCode } from '../../../sys/errno.js';
 import { KVM_MEMORY_ATTRIBUTE } from '../../../uapi/constants.js';
 import { x86_64 } from '../../../uapi/index.js';
-import { KVM_TDX } from '../../../uapi/x86.js';
+import { KVM_TDX, KVM_TDX_CAP } from '../../../uapi/x86.js';
 import type { CpuidEntry } from '../cpuid.js';
 import { TDVMCALLINFO_SETUP_EVENT_NOTIFY_INTERRUPT, TDX_EXTENDMR_CHUNKSIZE, TDX_STATUS, TDX_STATUS_MASK } from './abi.js';
 import { ATTRIBUTES_FIXED1, capabilityCpuid, configLeafIndex, invalidCpuidValue, NUM_CPUID_CONFIG, SUPPORTED_ATTRS, SUPPORTED_XFAM, tdCpuid, unsupportedCpuid, XFAM_FIXED1 } from './caps.js';
@@ -81,8 +81,14 @@ export class TdxVm {
   splitIrqchip = false;
   /** Pages mapped in the mirror page table but not yet added (kvm_tdx->nr_premapped). */
   nrPremapped = 0;
-  /** kvm_vm_dead(): every ioctl of the VM and its vCPUs fails with EIO. */
-  dead = false;
+  /** kvm_vm_dead(): every ioctl of the VM and its vCPUs fails with EIO (the generic kernel checks it). */
+  get dead(): boolean {
+    return this.vm.vmDead;
+  }
+
+  set dead(v: boolean) {
+    if (v) this.vm.vmDead = true;
+  }
   /** KVM's mirror of the Secure EPT: private gfn -> the guest_memfd page it maps. */
   readonly mirror = new Map<number, HostPage>();
   /** Shared gfns with an MMIO SPTE (suppress-#VE cleared): accesses raise #VE directly. */
@@ -94,6 +100,7 @@ export class TdxVm {
     this.module = new TdxModule(poolOf(vm.kernel));
     vm.attrListeners.push((start, end, attrs) => this.attributesChanged(start, end, attrs));
     vm.memslotListeners.push((c) => this.memslotChanged(c));
+    vm.gmemReleaseListeners.push((g) => this.gmemReleased(g));
   }
 
   /** The shared bit as a gfn bit (kvm_gfn_direct_bits). */
@@ -134,10 +141,26 @@ export class TdxVm {
           S.kvm_tdx_cmd.view(cmdBytes).hw_error = out.hwError;
         }
         break;
+      case KVM_TDX.TERMINATE_VM:
+        r = this.terminate(arg);
+        break;
       default:
         throw err('EINVAL', arg, `KVM_TDX command ${cmd.id} is not a VM command`);
     }
     return r;
+  }
+
+  /**
+   * KVM_TDX_TERMINATE_VM (tdx_terminate_vm, 6.18): with every vCPU lock taken (EBUSY if one is
+   * busy: here, attached to another thread), kvm_vm_dead() — every later ioctl of the VM and its
+   * vCPUs is EIO — then the HKID is released, so private pages are reclaimed without BLOCK/TRACK/
+   * REMOVE when the guest_memfd or the VM goes.
+   */
+  private terminate(arg: UserArg): number {
+    for (const v of this.vm.vcpus.values()) if (v.away !== null) throw err('EBUSY', arg, 'a vCPU of the TD is in use');
+    this.dead = true;
+    this.module.releaseHkid();
+    return 0;
   }
 
   /** KVM_TDX_CAPABILITIES */
@@ -155,6 +178,7 @@ export class TdxVm {
       user_tdvmcallinfo_1_r11: TDVMCALLINFO_SETUP_EVENT_NOTIFY_INTERRUPT,
       kernel_tdvmcallinfo_1_r12: 0n,
       user_tdvmcallinfo_1_r12: 0n,
+      supported_caps: BigInt(KVM_TDX_CAP.TERMINATE_VM),
       cpuid: { nent: entries.length, padding: 0, entries: [] },
     });
     head.set(bytes.subarray(0, S.kvm_tdx_capabilities.size));
@@ -310,6 +334,7 @@ export class TdxVm {
     if (!this.vm.isPrivate(gfn)) throw err('EINVAL', arg, `gfn 0x${gfn.toString(16)} is not private (KVM_SET_MEMORY_ATTRIBUTES)`);
     const source = this.vm.kernel.space.user(src, PAGE); // get_user_pages_fast: EFAULT
     const page = slot.gmemPage(rel);
+    if (!page) throw err('EFAULT', arg, 'the guest_memfd of this memslot was closed'); // kvm_gmem_get_file: NULL
     // kvm_tdp_map_page: link the Secure-EPT tables, then the leaf counts as premapped.
     this.linkTables(gpa);
     this.nrPremapped++;
@@ -407,6 +432,7 @@ export class TdxVm {
     if (!slot || !slot.gmem) return 'memory_fault';
     const rel = gfn - slot.baseGfn;
     const page = slot.gmemPage(rel);
+    if (!page) return 'memory_fault'; // the guest_memfd was released: kvm_gmem_get_pfn fails
     const gpa = BigInt(gfn) << 12n;
     this.linkTables(gpa);
     const st = this.retrying(() => this.module.pageAug(gpa, page));
@@ -426,6 +452,14 @@ export class TdxVm {
     if (!page) return;
     const gpa = BigInt(gfn) << 12n;
     const m = this.module;
+    if (m.hkid < 0 && m.opState === 'TEARDOWN') {
+      // The HKID is gone (KVM_TDX_TERMINATE_VM): tdx_reclaim_page, no BLOCK/TRACK/REMOVE.
+      m.reclaimPage(gpa);
+      page.bytes.fill(0, page.offset, page.offset + PAGE);
+      this.mirror.delete(gfn);
+      this.stats.zaps++;
+      return;
+    }
     let st = this.retrying(() => m.rangeBlock(gpa));
     if (st === TDX_STATUS.SUCCESS && this.state === 'RUNNABLE') st = this.retrying(() => m.track());
     if (st === TDX_STATUS.SUCCESS) st = this.retrying(() => m.pageRemove(gpa).status);
@@ -445,6 +479,17 @@ export class TdxVm {
     if (attrs & KVM_MEMORY_ATTRIBUTE.PRIVATE) return;
     const gfns = [...this.mirror.keys()].filter((g) => g >= start && g < end).sort((a, b) => a - b);
     for (const g of gfns) this.zapPrivate(g);
+  }
+
+  /**
+   * kvm_gmem_release -> kvm_gmem_invalidate_begin: every private mapping of a page of `gmem` is
+   * zapped (BLOCK, TRACK, REMOVE, cleared), so the guest loses those pages; its next access to
+   * them is an EPT violation KVM cannot resolve (KVM_EXIT_MEMORY_FAULT).
+   */
+  private gmemReleased(gmem: GuestMemfd): void {
+    const gfns = [...this.mirror.keys()].filter((g) => this.vm.slotFor(g)?.gmem?.file === gmem).sort((a, b) => a - b);
+    for (const g of gfns) this.zapPrivate(g);
+    this.vm.bumpMmu();
   }
 
   /** Memslot deletion or move zaps the slot's private mappings; MMIO SPTEs are regenerated. */
