@@ -7,7 +7,7 @@
  * @module
  */
 import type { ArchBackend } from '../../kernel/arch.js';
-import { KVM_IRQCHIP_NUM_PINS } from '../../uapi/arm64.js';
+import { KVM_IRQCHIP_NUM_PINS } from './irq-routing.js';
 import { arm64Backend as base } from './backend.js';
 import { createIrqchip } from './irqchip.js';
 import { irqchipInKernel, irqLine, setRoutingEntry, vgicDeviceOps, vgicInitialized } from './vgic/device.js';
