@@ -154,6 +154,9 @@ const cases: [string, string, (e: Env) => unknown][] = [
   ['KVM_IRQ_LINE SPI past NR_IRQS', 'EINVAL', (e) => { createGicV3(e.vm, 2); e.vm.irqLine(irq(SPI, 0, 128), 1); }],
   ['KVM_IRQ_LINE SPI 127', 'ok:undefined', (e) => { createGicV3(e.vm, 2); e.vm.irqLine(irq(SPI, 0, 127), 1); }],
   ['KVM_IRQ_LINE of irq type 3', 'EINVAL', (e) => { createGicV3(e.vm, 2); e.vm.irqLine(irq(3, 0, 40), 1); }],
+  // kvm_main.c kvm_send_userspace_msi (EINVAL without an irqchip), vgic-irqfd.c kvm_set_msi (ENODEV without an ITS)
+  ['KVM_SIGNAL_MSI without a vGIC', 'EINVAL', (e) => e.vm.signalMsi({ addressLo: 0x08080040, addressHi: 0, data: 1 })],
+  ['KVM_SIGNAL_MSI on a GICv3 without an ITS', 'ENODEV', (e) => { createGicV3(e.vm, 2); e.vm.signalMsi({ addressLo: 0x08080040, addressHi: 0, data: 1 }); }],
   // arch_timer.c kvm_arm_timer_set_attr 1562 (no vGIC), 1568 (not a PPI), 1574 (EBUSY once a vCPU ran), 1592 (unknown timer)
   ['TIMER_IRQ_VTIMER without a vGIC', 'EINVAL', (e) => timerAttr(e, 'KVM_SET_DEVICE_ATTR', KVM_ARM_VCPU_ATTR.TIMER_IRQ_VTIMER, 20)],
   ['TIMER_IRQ_VTIMER = 40 (not a PPI)', 'EINVAL', (e) => { v3(e); timerAttr(e, 'KVM_SET_DEVICE_ATTR', KVM_ARM_VCPU_ATTR.TIMER_IRQ_VTIMER, 40); }],

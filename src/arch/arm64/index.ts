@@ -22,5 +22,7 @@ export const arm64Backend: ArchBackend = {
   intcInitialized: vgicInitialized,
   setRoutingEntry,
   irqLine: (vm, irq, level) => irqLine(vm, irq, level),
+  // vgic-irqfd.c kvm_set_msi: MSIs go through an ITS, which is not modelled.
+  setMsi: () => -19, // -ENODEV
   deviceOps: vgicDeviceOps,
 };
