@@ -9,12 +9,14 @@
  *       qemu-aarch64 user mode, and as a guest of the real /dev/kvm. Instructions are the ones
  *       vkvm's interpreter retires for the same guest, rounds and kernels;
  *   (c) VM + vCPU creation time;
- *   (d) the RSS a 4 GiB memslot with 1 MiB touched adds.
+ *   (d) the RSS a 4 GiB memslot with 1 MiB touched adds;
+ *   (e) arm64 interrupts (bench/irq.ts): the irqfd -> handler -> ioeventfd round trip and the
+ *       timer interrupt rate on an in-kernel vGICv3.
  * Writes bench/results/latest.json and latest.md (the table) and prints the table.
  *
  * Runs as an esbuild bundle made by bench/run.mjs (the library as users get it, without tsx's
  * per-module wrappers). Options: --quick, --seconds S (per MIPS measurement), --repeats N,
- * --only a,b,c,d, --workloads mix,crc32,sieve,fib,memcpy, --no-native, --no-qemu, --out FILE.
+ * --only a,b,c,d,e, --workloads mix,crc32,sieve,fib,memcpy, --no-native, --no-qemu, --out FILE.
  * @module
  */
 import { spawnSync } from 'node:child_process';
@@ -25,6 +27,7 @@ import { isNativeAvailable, Kvm, KVM_EXIT, nativeSys, nativeUnavailableReason, v
 import { KVM_ARM_VCPU } from '../src/uapi/arm64.js';
 import { bootGuest, EXIT_LOOP, image, KERNELS, MIX, retired, runGuest, type GuestArch } from './guests.js';
 import { buildHostPrograms, hasCommand, runHost } from './host.js';
+import { benchIrq } from './irq-arm64.js';
 import { renderTable, type BenchResult, type MipsRow, type Target } from './report.js';
 import { buildRoundTrip, nativeRoundTrip, shimRoundTrip } from './shim.js';
 
@@ -54,7 +57,7 @@ function parseArgs(argv: string[]): Options {
     quick,
     seconds: Number(get('--seconds') ?? (quick ? 0.15 : 0.6)),
     repeats: Number(get('--repeats') ?? (quick ? 1 : 3)),
-    only: new Set((get('--only') ?? 'a,b,c,d').split(',')),
+    only: new Set((get('--only') ?? 'a,b,c,d,e').split(',')),
     native: !argv.includes('--no-native'),
     qemu: !argv.includes('--no-qemu'),
     workloads: (get('--workloads') ?? ['mix', ...Object.keys(KERNELS)].join(',')).split(','),
@@ -271,6 +274,7 @@ function main(): void {
     mips: [],
     creation: [],
     rss: [],
+    irq: [],
     targets: [],
   };
   if (!nat.ok) result.notes.push(`real KVM not measured: ${nat.why}`);
@@ -384,6 +388,14 @@ function main(): void {
       if ('error' in r) result.notes.push(`RSS (${backend}) failed: ${r.error}`);
       else result.rss.push({ backend: backend === 'native' ? '/dev/kvm' : 'vkvm', addedMiB: r.addedMiB, slotOnlyMiB: r.slotMiB, touchMiB: r.touchMiB });
     }
+  }
+
+  // (e)
+  if (o.only.has('e')) {
+    log('(e) arm64 interrupts...');
+    const r = benchIrq(o.root, o.quick, o.quick ? 3 : 5);
+    result.irq!.push({ arch: 'arm64', what: 'irqfd -> WFI wake -> handler -> ioeventfd doorbell -> MMIO exit -> host (one KVM_RUN each)', value: r.irqfdNs, unit: 'ns / round trip', samples: r.irqfdSamples });
+    result.irq!.push({ arch: 'arm64', what: 'virtual timer interrupts (PPI 27) taken, handler re-arming TVAL = 1', value: r.timerPerSec, unit: 'interrupts / s', samples: r.timerSamples });
   }
 
   result.targets = targets(result, o.root);

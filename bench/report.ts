@@ -36,6 +36,8 @@ export interface BenchResult {
   mips: MipsRow[];
   creation: { backend: string; arch: string; us: number; minUs: number; what: string }[];
   rss: { backend: string; addedMiB: number; slotOnlyMiB: number; touchMiB: number }[];
+  /** (e) interrupt measurements (absent in results written before it existed). */
+  irq?: { arch: string; what: string; value: number; unit: string; samples: number[] }[];
   targets: Target[];
 }
 
@@ -72,6 +74,11 @@ export function renderTable(r: BenchResult): string {
   if (r.rss.length) {
     out += '**(d) RSS added by a 4 GiB memslot with 1 MiB touched**\n\n';
     out += table(['backend', 'MiB added', 'alloc + KVM_SET_USER_MEMORY_REGION', 'touching 1 MiB'], r.rss.map((x) => [x.backend, x.addedMiB.toFixed(2), x.slotOnlyMiB.toFixed(2), x.touchMiB.toFixed(2)]));
+    out += '\n';
+  }
+  if (r.irq?.length) {
+    out += `**(e) interrupts** (virtual backend, vCPU on the measuring thread; median of ${r.irq[0]!.samples.length} batches)\n\n`;
+    out += table(['arch', 'path', 'value', 'unit'], r.irq.map((x) => [x.arch, x.what, f1(x.value), x.unit]));
     out += '\n';
   }
   if (r.targets.length) {

@@ -2,6 +2,8 @@
 # Builds the benchmark guests from work.c (one source for every target):
 #   x86/work.bin    x86-64, flat, linked at 0x100000, entered in long mode (edi rounds, esi mask)
 #   arm64/work.bin  arm64, flat, linked at 0x40000000, entered at EL1 (x0 rounds, x1 mask)
+#   arm64/irq.bin   arm64 interrupt guest (irq.S), flat at 0x40000000: the irqfd round trip and the
+#                   timer interrupt rate of bench/irq.ts
 #   work.expect     checksums of the host build (the reference every target must match)
 # `npm run bench` builds the host and qemu-user programs itself (into a temporary directory)
 # with the flags below, so their workload() is the same machine code as the guests'.
@@ -24,6 +26,9 @@ aarch64-linux-gnu-gcc $A64_CFLAGS -c work.c -o "$tmp/a64work.o"
 aarch64-linux-gnu-gcc -c arm64/start.S -o "$tmp/a64start.o"
 aarch64-linux-gnu-ld --no-warn-rwx-segments -T arm64/link.ld -o "$tmp/a64.elf" "$tmp/a64start.o" "$tmp/a64work.o"
 aarch64-linux-gnu-objcopy -O binary "$tmp/a64.elf" arm64/work.bin
+aarch64-linux-gnu-gcc -c arm64/irq.S -o "$tmp/a64irq.o"
+aarch64-linux-gnu-ld -Ttext=0x40000000 -o "$tmp/a64irq.elf" "$tmp/a64irq.o"
+aarch64-linux-gnu-objcopy -O binary "$tmp/a64irq.elf" arm64/irq.bin
 
 gcc $X86_CFLAGS -c work.c -o "$tmp/hwork.o"
 gcc -O2 -no-pie -o "$tmp/host" host.c "$tmp/hwork.o"

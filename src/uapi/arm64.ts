@@ -289,9 +289,6 @@ export const KVM_ARM_VCPU_ATTR = {
   TIMER_IRQ_HPTIMER: 3,
 } as const;
 
-/** The SPIs a routing entry can name (the kernel-internal KVM_IRQCHIP_NUM_PINS = 1020 - 32). */
-export const KVM_IRQCHIP_NUM_PINS = 988;
-
 /**
  * The IDSR seed extension numbers ("KVM: arm64: Add support for IDSR exits to userspace", 2020).
  * They clash with upstream numbers of other arches (29 is KVM_EXIT_X86_RDMSR, 180 is

@@ -34,6 +34,14 @@ describe.each([
     expect(b.doorbell!.tryRead()).toBe(3n);
   });
 
+  it('el0: timer and SPI interrupts taken from EL0 (WFI at EL0) by a kernel-half handler, MMU on', () => {
+    for (const uartIrq of ['irqline', 'irqfd'] as const) {
+      const b = board(irqGuest('el0'), { jit, uartIrq });
+      b.runToEnd();
+      expect(b.uart.out).toBe(irqExpect('el0'));
+    }
+  });
+
   // The legacy vGICv2 initializes at the first KVM_RUN: no irqfd before (kvm_irqfd_assign EAGAIN).
   it.each([
     ['v2', 'irqfd'],

@@ -154,6 +154,9 @@ const cases: [string, string, (e: Env) => unknown][] = [
   ['KVM_IRQ_LINE SPI past NR_IRQS', 'EINVAL', (e) => { createGicV3(e.vm, 2); e.vm.irqLine(irq(SPI, 0, 128), 1); }],
   ['KVM_IRQ_LINE SPI 127', 'ok:undefined', (e) => { createGicV3(e.vm, 2); e.vm.irqLine(irq(SPI, 0, 127), 1); }],
   ['KVM_IRQ_LINE of irq type 3', 'EINVAL', (e) => { createGicV3(e.vm, 2); e.vm.irqLine(irq(3, 0, 40), 1); }],
+  // kvm_main.c kvm_send_userspace_msi (EINVAL without an irqchip), vgic-irqfd.c kvm_set_msi (ENODEV without an ITS)
+  ['KVM_SIGNAL_MSI without a vGIC', 'EINVAL', (e) => e.vm.signalMsi({ addressLo: 0x08080040, addressHi: 0, data: 1 })],
+  ['KVM_SIGNAL_MSI on a GICv3 without an ITS', 'ENODEV', (e) => { createGicV3(e.vm, 2); e.vm.signalMsi({ addressLo: 0x08080040, addressHi: 0, data: 1 }); }],
   // arch_timer.c kvm_arm_timer_set_attr 1562 (no vGIC), 1568 (not a PPI), 1574 (EBUSY once a vCPU ran), 1592 (unknown timer)
   ['TIMER_IRQ_VTIMER without a vGIC', 'EINVAL', (e) => timerAttr(e, 'KVM_SET_DEVICE_ATTR', KVM_ARM_VCPU_ATTR.TIMER_IRQ_VTIMER, 20)],
   ['TIMER_IRQ_VTIMER = 40 (not a PPI)', 'EINVAL', (e) => { v3(e); timerAttr(e, 'KVM_SET_DEVICE_ATTR', KVM_ARM_VCPU_ATTR.TIMER_IRQ_VTIMER, 40); }],
@@ -178,5 +181,27 @@ const cases: [string, string, (e: Env) => unknown][] = [
 describe('arm64 errno table of interrupts and time (Linux 6.12)', () => {
   it.each(cases)('%s -> %s', (_name, expected, action) => {
     expect(outcome(() => action(env()))).toBe(expected);
+  });
+});
+
+// sys_regs.c kvm_finalize_sys_regs (first KVM_RUN): ID_AA64PFR0_EL1.GIC stays IMP only with a vGICv3;
+// a guest kernel reads it before touching ICC_SRE_EL1 (which UNDEFs without one).
+describe('ID_AA64PFR0_EL1.GIC as the guest reads it', () => {
+  it.each([
+    ['no vGIC', 0n, (_e: Env) => {}],
+    ['a GICv2', 0n, (e: Env) => createGicV2(e.vm)],
+    ['a GICv3', 1n, (e: Env) => createGicV3(e.vm, 2)],
+  ] as const)('%s -> GIC field %s', (_name, gic, make) => {
+    const e = env();
+    make(e);
+    const ram = e.vm.sys.alloc(4096);
+    ram.bytes.set(new Uint8Array(Uint32Array.of(0xd5380405, 0xd2800100, 0xf2b08000, 0xd4000002).buffer)); // mrs x5, id_aa64pfr0_el1; SYSTEM_OFF (which sets x0-x3)
+    e.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: RAM + (1 << 20), memorySize: 4096, userspaceAddr: ram.hva });
+    const v = e.vcpus[0]!;
+    v.setOneReg(coreRegId('regs.pc'), RAM + (1 << 20));
+    expect(v.run().reason).toBe('system_event');
+    const x5 = v.getOneReg(coreRegId('regs.regs') + 10n);
+    expect((x5 >> 24n) & 0xfn).toBe(gic);
+    expect(x5 & 0xffn).toBe(0x11n); // EL0/EL1 AArch64 untouched
   });
 });

@@ -2,7 +2,7 @@
  * The benchmark harness (bench/): its guests compute the host's checksums on vkvm (x86-64, arm64
  * with and without the block JIT), their exit loops make the exits the round-trip measurement
  * counts, and one `npm run bench` run (reduced: --quick, the mix only) writes a JSON file with
- * all four measurements and the Markdown table.
+ * all five measurements and the Markdown table.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -56,7 +56,7 @@ describe('bench guests on vkvm', () => {
 });
 
 describe('npm run bench', () => {
-  it('one run writes all four measurements to JSON and the table', { timeout: 240_000 }, () => {
+  it('one run writes all five measurements to JSON and the table', { timeout: 240_000 }, () => {
     const out = join(mkdtempSync(join(tmpdir(), 'vkvm-bench-test-')), 'r.json');
     const r = spawnSync(process.execPath, [join(ROOT, 'bench/run.mjs'), '--quick', '--workloads', 'mix', '--no-qemu', '--out', out], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
@@ -75,9 +75,12 @@ describe('npm run bench', () => {
     const rss = j.rss.find((x) => x.backend === 'vkvm')!;
     expect(rss.touchMiB).toBeGreaterThan(0.9); // the touched MiB is really resident
     expect(rss.addedMiB).toBeLessThan(64);
+    // (e) the arm64 irqfd round trip and timer interrupt rate (the harness checks each doorbell)
+    expect(j.irq!.map((x) => x.unit)).toEqual(['ns / round trip', 'interrupts / s']);
+    for (const x of j.irq!) expect(x.value).toBeGreaterThan(0);
     expect(j.targets.length).toBeGreaterThanOrEqual(5);
     const md = readFileSync(out.replace(/\.json$/, '.md'), 'utf8');
-    for (const h of ['(a) KVM_RUN', '(b) guest MIPS', '(c) VM + vCPU creation', '(d) RSS', 'Targets']) expect(md).toContain(h);
+    for (const h of ['(a) KVM_RUN', '(b) guest MIPS', '(c) VM + vCPU creation', '(d) RSS', '(e) interrupts', 'Targets']) expect(md).toContain(h);
     expect(r.stdout).toContain('| mix |');
   });
 });

@@ -1,8 +1,7 @@
 /**
  * arm64's default GSI routing (arch/arm64/kvm/vgic/vgic-irqfd.c kvm_vgic_setup_default_irq_routing,
  * installed when the vGIC is initialized): GSI n goes to irqchip 0 pin n, i.e. SPI 32 + n, for
- * every SPI the distributor has. The vGIC model installs it with
- * `setDefaultIrqRouting(vm, arm64DefaultIrqRouting(nrSpis))` (src/kernel/irq.ts).
+ * every SPI the distributor has. vgic/device.ts installs it when the vGIC is initialized.
  * @module
  */
 

@@ -27,11 +27,11 @@ import { Jit, TABLE_MASK, type Block } from './blocks.js';
 import { completeMmioRead } from './mmio.js';
 import { FSC } from './mmu.js';
 import { completeIdsr } from './sysaccess.js';
-import { mpidrFor } from './sysregs.js';
+import { mpidrFor, SR } from './sysregs.js';
 import { A64 } from './table.js';
 import { updateTimers } from './timer.js';
 import { vgicMapResources, vgicOf } from './vgic/device.js';
-import { OWNER } from './vgic/vgic.js';
+import { GIC_V3, OWNER } from './vgic/vgic.js';
 import { sharedOf, VM_FLAG } from './vmshared.js';
 
 /** Instructions between polls of immediate_exit (another thread may set it) and of the budget. */
@@ -143,6 +143,9 @@ function enter(vcpu: Vcpu, c: CpuT): void {
       }
     }
   }
+  // kvm_finalize_sys_regs: ID_AA64PFR0_EL1.GIC says "no system-register interface" unless the
+  // VM has a vGICv3 (the ICC_* registers UNDEF then); a guest kernel checks it before ICC_SRE_EL1.
+  if (g === null || g.model !== GIC_V3) c.sysLo[SR.ID_AA64PFR0]! &= ~(0xf << 24);
   c.lines = g !== null ? g.outView(vcpu.index) : c.shared.linesView(vcpu.index);
   c.timerPpis = st.timerPpis;
   updateTimers(c);

@@ -70,9 +70,9 @@ export const SYSREGS: readonly SysRegDef[] = [
   ID('MVFR0_EL1', 3, 0),
   ID('MVFR1_EL1', 3, 1),
   ID('MVFR2_EL1', 3, 2),
-  // EL0/EL1 AArch64 only, FP and AdvSIMD implemented, GIC system registers (the host's GICv3, as
-  // KVM reports on one whatever vGIC the VM has).
-  ID('ID_AA64PFR0_EL1', 4, 0, 0x01000011n),
+  // EL0/EL1 AArch64 only, FP and AdvSIMD implemented, GIC system registers (a host GICv3; KVM
+  // clears the field at the first KVM_RUN unless the VM has a vGICv3).
+  ID('ID_AA64PFR0_EL1', 4, 0, 0x01000011n), // GIC cleared at the first KVM_RUN without a vGICv3 (run.ts)
   ID('ID_AA64PFR1_EL1', 4, 1),
   ID('ID_AA64ZFR0_EL1', 4, 4),
   ID('ID_AA64DFR0_EL1', 5, 0, ID_AA64DFR0),
@@ -210,6 +210,7 @@ export const SR = {
   PTIMER_CNT: sysIndex('KVM_REG_ARM_PTIMER_CNT'),
   PTIMER_CVAL: sysIndex('KVM_REG_ARM_PTIMER_CVAL'),
   ISR: sysIndex('ISR_EL1'),
+  ID_AA64PFR0: sysIndex('ID_AA64PFR0_EL1'),
   MDSCR: sysIndex('MDSCR_EL1'),
   OSLSR: sysIndex('OSLSR_EL1'),
   OSDLR: sysIndex('OSDLR_EL1'),

@@ -18,7 +18,8 @@ import type { Vm } from '../../../kernel/vm.js';
 import { KvmError } from '../../../sys/error.js';
 import type { ErrnoCode as ErrnoName } from '../../../sys/errno.js';
 import { KVM_DEV_TYPE, KVM_IRQ_ROUTING } from '../../../uapi/constants.js';
-import { KVM_ARM_IRQ, KVM_DEV_ARM_VGIC, KVM_IRQCHIP_NUM_PINS, KVM_VGIC } from '../../../uapi/arm64.js';
+import { KVM_ARM_IRQ, KVM_DEV_ARM_VGIC, KVM_VGIC } from '../../../uapi/arm64.js';
+import { arm64DefaultIrqRouting, KVM_IRQCHIP_NUM_PINS } from '../irq-routing.js';
 import type { Arm64Vcpu, Arm64VmState } from '../cpu.js';
 import { MAX_VCPUS, sharedOf } from '../vmshared.js';
 import { iccUserAccess, iccUserHas, RES } from './cpuif.js';
@@ -127,7 +128,7 @@ export function vgicInit(vm: Vm): void {
   );
   cfg.shared = g.shared;
   states.set(g.shared.buffer, g);
-  setDefaultIrqRouting(vm, Array.from({ length: cfg.nrSpis }, (_, i) => ({ gsi: i, irqchip: 0, pin: i })));
+  setDefaultIrqRouting(vm, arm64DefaultIrqRouting(cfg.nrSpis));
   mapFrames(vm);
   vm.bumpView();
 }
