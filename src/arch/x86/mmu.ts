@@ -258,8 +258,10 @@ export class X86Mmu {
       const lo = this.readPhys32(ea);
       const hi = this.readPhys32(ea + 4);
       if (!(lo & 1)) return fault(false);
-      // Reserved bits: NX without EFER.NXE, physical address bits above MAXPHYADDR (52).
-      if ((hi & 0x80000000 && !nxe) || (hi & 0x7ff00000 && level > 0)) return fault(true, true);
+      // Reserved bits: NX without EFER.NXE. Physical addresses are taken up to bit 51 (no
+      // per-guest MAXPHYADDR check yet); bits 62:52 are ignored, not reserved (software-available:
+      // Linux's _PAGE_NOPTISHADOW is bit 58).
+      if (hi & 0x80000000 && !nxe) return fault(true, true);
       userOk &&= (lo & 4) !== 0;
       writeOk &&= (lo & 2) !== 0;
       nx ||= nxe && (hi & 0x80000000) !== 0;
