@@ -313,6 +313,10 @@ export function handleExit(board: Board, exit: VcpuExit | Error, ctx: ExitContex
       }
       break;
     }
+    case 'irq_window_open':
+      // The VMM asked for it (request_interrupt_window): it injects before the next KVM_RUN.
+      key = line = 'irq_window_open';
+      break;
     case 'shutdown':
       key = line = 'shutdown';
       stop = fail(`KVM_EXIT_SHUTDOWN (triple fault) at ${hex(board.pc(vcpu))}`);

@@ -1,5 +1,5 @@
 ; Kernel-half and CPL3 regression guest: what a Linux boot hit and the earlier suites never did.
-; Loaded at 0x8000 by test/x86/kernel-half.test.ts in long mode (the test helpers' GDT and identity
+; Built by test/guests/build.sh. Loaded at 0x8000 by test/x86/kernel-half.test.ts in long mode (the test helpers' GDT and identity
 ; map of the low 1 GiB with 2 MiB pages). It maps the kernel half (0xffffffff80000000 + x -> x)
 ; through PML4[511] (with the software-available bit 58 set, as Linux's _PAGE_NOPTISHADOW),
 ; runs from there, and records results as qwords at DATA (see the R_* offsets), then HLTs.
