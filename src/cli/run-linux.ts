@@ -29,10 +29,14 @@ export const RUN_LINUX_USAGE = `usage: vkvm run --kernel FILE [options]
   --arch x86_64|arm64   the kernel's architecture (default: from the image)
   --backend B           virtual (default) or native (the real /dev/kvm)
   --device PATH         the KVM device for --backend native (default /dev/kvm)
-  --irqchip MODE        auto (default), kernel (KVM_CREATE_IRQCHIP), userspace (x86: the VMM's
-                        i8259/i8254 with KVM_INTERRUPT), none (arm64 without a vGIC)
+  --irqchip MODE        auto (default), kernel (x86: KVM_CREATE_IRQCHIP; arm64: a vGICv3 by
+                        KVM_CREATE_DEVICE), userspace (x86: the VMM's i8259/i8254 with
+                        KVM_INTERRUPT), none (arm64 without a vGIC)
   --no-virtio-console   no virtio console (hvc0)
   --timeout SECONDS     stop after this much wall-clock time
+  --clock host|deterministic
+                        the guest's time (virtual backend): the host's clock (default), or
+                        time that advances with retired instructions and skips idle periods
   --max-exits N         stop after N exits
   --trace               print every exit (stderr)
   --no-summary          do not print the exit summary
@@ -56,6 +60,7 @@ export interface LinuxRunOptions {
   readonly irqchip?: string;
   readonly virtioConsole: boolean;
   readonly timeout?: string;
+  readonly clock?: string;
   readonly maxExits?: string;
   readonly trace: boolean;
   readonly summary: boolean;
@@ -94,6 +99,8 @@ export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number {
   if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout must be a positive number of seconds (got ${o.timeout})`);
   const maxExits = o.maxExits !== undefined ? parseNumber('--max-exits', o.maxExits) : undefined;
   if (maxExits === 0) throw new CliError('--max-exits must be at least 1');
+  if (o.clock !== undefined && o.clock !== 'host' && o.clock !== 'deterministic') throw new CliError(`unknown --clock '${o.clock}': use host or deterministic`);
+  if (o.clock !== undefined && backend === 'native') throw new CliError('--clock applies to the virtual backend');
   let irqchip: 'auto' | IrqchipMode = 'auto';
   if (o.irqchip !== undefined) {
     if (!['auto', 'kernel', 'userspace', 'none'].includes(o.irqchip)) throw new CliError(`unknown --irqchip '${o.irqchip}': use auto, kernel, userspace or none`);
@@ -130,6 +137,7 @@ export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number {
     vm = new LinuxVm({
       arch,
       ...(sys ? { sys, devicePath: o.device } : { backend: 'virtual' as const }),
+      ...(o.clock !== undefined ? { clock: o.clock as 'host' | 'deterministic' } : {}),
       kernel,
       ...(initrd ? { initrd } : {}),
       ...(o.cmdline !== undefined ? { cmdline: o.cmdline } : {}),

@@ -70,13 +70,14 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
       irqchip: { type: 'string' },
       'no-virtio-console': { type: 'boolean', default: false },
       timeout: { type: 'string' },
+      clock: { type: 'string' },
     },
   });
   if (o.help) {
     io.stdout(o.kernel !== undefined ? RUN_LINUX_USAGE : RUN_USAGE);
     return EXIT.OK;
   }
-  const linuxOnly = (['initrd', 'cmdline', 'append', 'disk', 'disk-ro', 'cpus', 'irqchip', 'no-virtio-console', 'timeout'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
+  const linuxOnly = (['initrd', 'cmdline', 'append', 'disk', 'disk-ro', 'cpus', 'irqchip', 'no-virtio-console', 'timeout', 'clock'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
   if (o.kernel !== undefined) {
     if (positionals.length) throw new CliError(`--kernel boots Linux: no image argument (got ${positionals.join(' ')})`);
     const imageOnly = (['mode', 'load', 'entry'] as const).filter((k) => o[k] !== undefined);
@@ -97,6 +98,7 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
         ...(o.irqchip !== undefined ? { irqchip: o.irqchip } : {}),
         virtioConsole: !o['no-virtio-console'],
         ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+        ...(o.clock !== undefined ? { clock: o.clock } : {}),
         ...(o['max-exits'] !== undefined ? { maxExits: o['max-exits'] } : {}),
         trace: o.trace as boolean,
         summary: !o['no-summary'],

@@ -30,6 +30,9 @@ describe('vkvm run --kernel', () => {
     expect(cli(['run', '--kernel', BZ, '--mem', '10M'])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/--mem must be a multiple of 2M/) });
     expect(cli(['run', '--kernel', BZ, '--irqchip', 'pic'])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/unknown --irqchip/) });
     expect(cli(['run', '--kernel', BZ, '--timeout=0'])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/--timeout must be a positive/) });
+    expect(cli(['run', '--kernel', BZ, '--clock', 'wall'])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/unknown --clock 'wall': use host or deterministic/) });
+    expect(cli(['run', '--kernel', BZ, '--clock', 'deterministic', '--backend', 'native'])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/--clock applies to the virtual backend/) });
+    expect(cli(['run', 'x.bin', '--clock', 'host'])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/--clock needs --kernel/) });
     expect(cli(['run', '--kernel', '/nonexistent/bzImage'])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/cannot read kernel '\/nonexistent\/bzImage': no such file/) });
     expect(cli(['run', '--kernel', CPIO])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/neither an x86-64 bzImage nor an arm64 Image/) });
     expect(cli(['run', '--kernel', BZ, '--arch', 'arm64'])).toMatchObject({ code: EXIT.USAGE, err: expect.stringMatching(/is an x86_64 kernel, but --arch is arm64/) });
@@ -54,7 +57,7 @@ describe('vkvm run --kernel', () => {
     expect(r.code).toBe(EXIT.MAX_EXITS);
     expect(r.err).toMatch(/^ +io out 0x3fb uart16550 +\d+$/m); // the decompressor set up COM1 (earlyprintk=serial)
     expect(r.err).toMatch(/^exit summary \(virtual x86_64\): \d+ exits$/m);
-    expect(r.err).toMatch(/x86_64 Linux: 6\.12\.\d+ .*irqchip userspace, 1 vCPU\(s\), 64 MiB/);
+    expect(r.err).toMatch(/x86_64 Linux: 6\.12\.\d+ .*irqchip kernel, 1 vCPU\(s\), 64 MiB/); // KVM_CAP_IRQCHIP: the in-kernel one
     expect(r.err).toMatch(/ended: stopped after 4000 ms \(time limit\)/);
   }, 60_000);
 });

@@ -3,14 +3,17 @@
  * 0x0800_0000 with the redistributors after it, PL011 at 0x0900_0000, virtio-mmio transports from
  * 0x0a00_0000), the Image at the start of RAM, the device tree and initrd at its end, PSCI 0.2
  * over HVC (secondary vCPUs start powered off and come up through CPU_ON; SYSTEM_OFF ends the
- * guest), the exit and result devices of the mini-VMM. Interrupts need KVM's vGICv3
- * (KVM_CREATE_DEVICE); where there is none the devices are polled and nothing is injected.
+ * guest), the exit and result devices of the mini-VMM. Interrupts come from KVM's vGICv3
+ * (KVM_CREATE_DEVICE, set up as QEMU and kvmtool do: vCPUs first, then the frames' addresses,
+ * NR_IRQS, CTRL_INIT); the arch timer's PPIs are the vGIC's own, the devices' SPIs are driven with
+ * KVM_IRQ_LINE. Without it (--irqchip none) the devices are polled and nothing is injected: Linux
+ * then defers the PL011 and virtio probes (no interrupt domain) and init has no console.
  * @module
  */
-import { arm64, type Vcpu } from '../../index.js';
+import { arm64, KVM_DEV_TYPE, type Vcpu, type Vm } from '../../index.js';
 import { arm64Board, ARM64_BOARD, type Board } from '../boards.js';
 import { Bus, ExitDevice, Pl011, ResultPort } from '../devices.js';
-import { NO_IRQ } from '../irq.js';
+import { NO_IRQ, type IrqLine } from '../irq.js';
 import { fileStore, VirtioBlk } from '../virtio/blk.js';
 import { VirtioConsole } from '../virtio/console.js';
 import { VIRTIO_MMIO_SIZE, VirtioMmio } from '../virtio/mmio.js';
@@ -37,7 +40,6 @@ const MPIDR_EL1 = arm64.sysRegId(3, 0, 0, 0, 5);
 
 export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
   const { opts, vm, memSize, cpus } = ctx;
-  if (ctx.irqchip === 'kernel') throw new Error('the in-kernel vGICv3 is not wired up yet (KVM_CREATE_DEVICE); use --irqchip none');
   if (ctx.irqchip === 'userspace') throw new Error('arm64 has no userspace interrupt controller here');
   const image = parseArm64Image(opts.kernel);
   ctx.addRam(ARM64_BOARD.RAM_BASE, memSize);
@@ -47,9 +49,23 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
   mmio.add(new Pl011(ARM64_BOARD.UART, ctx.sink));
   const exitDevice = mmio.add(new ExitDevice(ARM64_BOARD.EXIT, 0x1000));
   const result = mmio.add(new ResultPort(ARM64_BOARD.RESULT));
+  // SPI lines: KVM_IRQ_LINE with the SPI's INTID (32 + the DT's SPI number), once the vGIC exists.
+  const kernelIrq = ctx.irqchip === 'kernel';
+  const spiLine = (spi: number): IrqLine => {
+    if (!kernelIrq) return NO_IRQ;
+    const irq = (arm64.KVM_ARM_IRQ.TYPE_SPI << arm64.KVM_ARM_IRQ.TYPE_SHIFT) | (32 + spi);
+    let level = false;
+    return {
+      set(l) {
+        if (l === level) return;
+        level = l;
+        vm.irqLine(irq, l);
+      },
+    };
+  };
   const virtio: VirtioMmio[] = [];
   const addVirtio = (dev: ConstructorParameters<typeof VirtioMmio>[1]) => {
-    const t = new VirtioMmio(ARM64_LINUX.VIRTIO + virtio.length * VIRTIO_MMIO_SIZE, dev, ctx.mem, NO_IRQ);
+    const t = new VirtioMmio(ARM64_LINUX.VIRTIO + virtio.length * VIRTIO_MMIO_SIZE, dev, ctx.mem, spiLine(ARM64_LINUX.VIRTIO_FIRST_SPI + virtio.length));
     mmio.add(t);
     virtio.push(t);
   };
@@ -67,6 +83,7 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
     v.armInit(i === 0 ? [arm64.KVM_ARM_VCPU.PSCI_0_2] : [arm64.KVM_ARM_VCPU.PSCI_0_2, arm64.KVM_ARM_VCPU.POWER_OFF]);
     vcpus.push(v);
   }
+  if (kernelIrq) createGicV3(vm, cpus);
   const platform: Arm64Platform = {
     ramBase: ARM64_BOARD.RAM_BASE,
     ramSize: memSize,
@@ -108,4 +125,18 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
       blk?.store.close();
     },
   };
+}
+
+/** SPIs the vGIC is created with (NR_IRQS counts the 32 private interrupts too). */
+const NR_IRQS = 128;
+
+/** The vGICv3 as VMMs create it: after the vCPUs, the frames' addresses, NR_IRQS, then CTRL_INIT. */
+function createGicV3(vm: Vm, cpus: number): void {
+  const { KVM_DEV_ARM_VGIC: G, KVM_VGIC: A } = arm64;
+  const gic = vm.createDevice(KVM_DEV_TYPE.ARM_VGIC_V3)!;
+  gic.setAttr({ group: G.GRP_ADDR, attr: A.V3_ADDR_TYPE_DIST }, ARM64_LINUX.GIC_DIST);
+  // One redistributor region for every vCPU: base | count << 52 (region index 0).
+  gic.setAttr({ group: G.GRP_ADDR, attr: A.V3_ADDR_TYPE_REDIST_REGION }, BigInt(ARM64_LINUX.GIC_REDIST) | (BigInt(cpus) << 52n));
+  gic.setAttr({ group: G.GRP_NR_IRQS, attr: 0 }, Uint8Array.of(NR_IRQS, 0, 0, 0));
+  gic.setAttr({ group: G.GRP_CTRL, attr: G.CTRL_INIT });
 }

@@ -48,6 +48,12 @@ export interface LinuxVmOptions {
   readonly trace?: (line: string) => void;
   /** virtualSys options when the VMM builds the backend. */
   readonly jit?: boolean;
+  /**
+   * The guest's time (virtual backend): 'host' (default) the host's clock; 'deterministic' time
+   * that advances with retired instructions and jumps over idle periods, so a loaded host does not
+   * show the guest RCU stalls and a boot is reproducible.
+   */
+  readonly clock?: 'host' | 'deterministic';
   /** Instructions per KVM_RUN before the virtual backend returns EINTR (the VMM's timer tick). */
   readonly runBudget?: number;
 }

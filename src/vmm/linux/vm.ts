@@ -38,7 +38,7 @@ export class LinuxVm {
       opts.sys ??
       (opts.backend === 'native'
         ? nativeSys()
-        : virtualSys({ arch: opts.arch, ...(opts.jit !== undefined ? { jit: opts.jit } : {}), runBudget: opts.runBudget ?? 50_000 }));
+        : virtualSys({ arch: opts.arch, ...(opts.jit !== undefined ? { jit: opts.jit } : {}), ...(opts.clock ? { clock: opts.clock } : {}), runBudget: opts.runBudget ?? 50_000 }));
     if (this.sys.arch !== opts.arch) throw new Error(`the ${this.sys.backend} backend here runs ${this.sys.arch} guests, not ${opts.arch}`);
     this.kvm = Kvm.open(this.sys, opts.devicePath ?? '/dev/kvm');
     this.vm = this.kvm.createVm();
@@ -155,7 +155,7 @@ function resolveIrqchip(opts: LinuxVmOptions, hasKernel: boolean): IrqchipMode {
     if (want === 'kernel' && !hasKernel) throw new Error('this KVM has no in-kernel irqchip (KVM_CAP_IRQCHIP is 0)');
     return want;
   }
-  if (hasKernel && opts.arch === 'x86_64') return 'kernel';
+  if (hasKernel) return 'kernel';
   return opts.arch === 'x86_64' ? 'userspace' : 'none';
 }
 
