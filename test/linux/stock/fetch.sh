@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fetches Debian's stock kernels and busybox-static for the stock-kernel boot test:
+# Fetches Debian's stock kernels and busybox-static for a stock-kernel boot (no test uses them yet):
 #   test/linux/stock/fetch.sh [DIR]     (default $VKVM_STOCK_DIR or /tmp/vkvm-stock)
 # Produces DIR/{amd64,arm64}/vmlinuz and DIR/{amd64,arm64}/busybox. Uses apt-get download with a
 # private package index (its own Dir::State/Dir::Cache, the system's sources), so no foreign
