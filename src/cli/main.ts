@@ -15,6 +15,7 @@ export { EXIT, type CliIo } from './io.js';
 export const USAGE = `usage: vkvm <command> [options]
 
   run <image>       boot a guest (ELF or flat binary) in the mini-VMM: vkvm run --help
+  run --kernel F    boot Linux (bzImage / arm64 Image) with --initrd, --cmdline, --disk...
   exec -- PROG ...  run an unmodified KVM program on the virtual /dev/kvm: vkvm exec --help
   caps              capabilities of each backend (virtual x86_64/arm64, native /dev/kvm)
   layout [struct]   offsets of a KVM uapi struct (the C fixture view)

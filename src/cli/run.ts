@@ -1,5 +1,6 @@
 /**
- * `vkvm run <image>`: boots a guest image in the mini-VMM (src/vmm) on either backend.
+ * `vkvm run <image>`: boots a guest image in the mini-VMM (src/vmm) on either backend; with
+ * `--kernel` it boots Linux instead (run-linux.ts).
  * The guest's UART output goes to stdout byte for byte; --trace lines, breakpoint reports and the
  * exit summary go to stderr. Exit status: the guest's (exit device value; 0 after HLT or PSCI
  * SYSTEM_OFF), or one of EXIT for VMM-side failures.
@@ -12,8 +13,11 @@ import { MAX_BREAKPOINTS, type X86Mode } from '../vmm/boards.js';
 import { ImageError, isElf, parseElf } from '../vmm/image.js';
 import { parseArch, parseNumber, parseRegValue, parseSize } from './args.js';
 import { CliError, EXIT, type CliIo } from './io.js';
+import { cmdRunLinux, RUN_LINUX_USAGE } from './run-linux.js';
 
 export const RUN_USAGE = `usage: vkvm run <image> [options]
+       vkvm run --kernel FILE [--initrd FILE] [--cmdline STR] [--disk FILE] [--mem SIZE] [--cpus N]
+                [--backend virtual|native]      (boots Linux: vkvm run --kernel x --help)
 
   <image>               ELF (x86-64, i386, AArch64) or flat binary
   --arch x86_64|arm64   guest architecture (default: the ELF's; required for a flat binary)
@@ -55,12 +59,54 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
       'max-exits': { type: 'string' },
       'no-summary': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      // Linux boot (run-linux.ts)
+      kernel: { type: 'string' },
+      initrd: { type: 'string' },
+      cmdline: { type: 'string' },
+      append: { type: 'string' },
+      disk: { type: 'string' },
+      'disk-ro': { type: 'boolean', default: false },
+      cpus: { type: 'string' },
+      irqchip: { type: 'string' },
+      'no-virtio-console': { type: 'boolean', default: false },
+      timeout: { type: 'string' },
+      clock: { type: 'string' },
     },
   });
   if (o.help) {
-    io.stdout(RUN_USAGE);
+    io.stdout(o.kernel !== undefined ? RUN_LINUX_USAGE : RUN_USAGE);
     return EXIT.OK;
   }
+  const linuxOnly = (['initrd', 'cmdline', 'append', 'disk', 'disk-ro', 'cpus', 'irqchip', 'no-virtio-console', 'timeout', 'clock'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
+  if (o.kernel !== undefined) {
+    if (positionals.length) throw new CliError(`--kernel boots Linux: no image argument (got ${positionals.join(' ')})`);
+    const imageOnly = (['mode', 'load', 'entry'] as const).filter((k) => o[k] !== undefined);
+    if (imageOnly.length || (o.reg as string[]).length || (o.break as string[]).length) throw new CliError(`--${[...imageOnly, ...((o.reg as string[]).length ? ['reg'] : []), ...((o.break as string[]).length ? ['break'] : [])][0]} applies to flat/ELF images, not --kernel`);
+    return cmdRunLinux(
+      {
+        kernel: o.kernel,
+        ...(o.initrd !== undefined ? { initrd: o.initrd } : {}),
+        ...(o.cmdline !== undefined ? { cmdline: o.cmdline } : {}),
+        ...(o.append !== undefined ? { append: o.append } : {}),
+        ...(o.disk !== undefined ? { disk: o.disk } : {}),
+        diskRo: o['disk-ro'] as boolean,
+        ...(o.mem !== undefined ? { mem: o.mem } : {}),
+        ...(o.cpus !== undefined ? { cpus: o.cpus } : {}),
+        ...(o.arch !== undefined ? { arch: o.arch } : {}),
+        backend: o.backend as string,
+        device: o.device as string,
+        ...(o.irqchip !== undefined ? { irqchip: o.irqchip } : {}),
+        virtioConsole: !o['no-virtio-console'],
+        ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+        ...(o.clock !== undefined ? { clock: o.clock } : {}),
+        ...(o['max-exits'] !== undefined ? { maxExits: o['max-exits'] } : {}),
+        trace: o.trace as boolean,
+        summary: !o['no-summary'],
+      },
+      io,
+    );
+  }
+  if (linuxOnly.length) throw new CliError(`--${linuxOnly[0]} needs --kernel`);
   if (positionals.length !== 1) throw new CliError(positionals.length ? `run takes one image, got ${positionals.length}` : 'run: no image given\n\n' + RUN_USAGE);
   const path = positionals[0]!;
 

@@ -35,6 +35,13 @@ export interface Board {
   pc(vcpu: Vcpu): bigint;
   /** General registers for a breakpoint report. */
   dumpRegs(vcpu: Vcpu): string;
+  /**
+   * A HLT exit (no in-kernel irqchip): undefined when the VMM will wake the vCPU with an
+   * interrupt (the run goes on), else how the run ends. Default: the guest is done.
+   */
+  onHlt?(vcpu: Vcpu): { end: 'halt' | 'guest-error'; status: number; detail: string } | undefined;
+  /** A device asked to end the run (e.g. the i8042 reset line), checked after every exit. */
+  stopRequest?(): { end: 'reset' | 'poweroff' | 'guest-error'; status: number; detail: string } | undefined;
   /** KVM_SET_GUEST_DEBUG arguments: hardware breakpoints at `addrs` (at most 4). */
   hwBreakpoints(addrs: readonly number[]): { control: number; arch: Parameters<Vcpu['setGuestDebug']>[1] };
   /** Classifies a KVM_EXIT_DEBUG: a hardware breakpoint hit or a completed single step. */

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { IrqLine } from './irq.js';
+
 /** A device on a bus (x86 port IO or MMIO). Offsets are relative to the device's base. */
 export interface Device {
   readonly name: string;
@@ -18,8 +20,11 @@ export interface Device {
 export type ConsoleSink = (byte: number) => void;
 
 /**
- * The 8250/16550 register file a polled driver needs: THR/RBR, IER, IIR/FCR, LCR (with the
- * divisor latch behind DLAB), MCR, LSR (always ready to transmit, nothing received), MSR, SCR.
+ * An 8250/16550A UART: THR/RBR, IER, IIR/FCR, LCR (divisor latch behind DLAB), MCR (with
+ * loopback), LSR, MSR, SCR. Transmission is instant (LSR always shows THRE | TEMT); received bytes
+ * (`receive`) wait in a 16-byte FIFO. With an IRQ line, the 16550's interrupt sources -- received
+ * data, THR empty (raised again by each THR write and by enabling ETBEI, as Linux's THRE test
+ * expects), modem status -- drive it, gated by MCR.OUT2 as on a PC; without one the UART is polled.
  */
 export class Uart16550 implements Device {
   readonly name = 'uart16550';
@@ -30,29 +35,74 @@ export class Uart16550 implements Device {
   private scr = 0;
   private dll = 0;
   private dlm = 0;
+  private fcr = 0;
+  private thrPending = false;
+  private readonly rx: number[] = [];
 
   constructor(
     readonly base: number,
     private readonly sink: ConsoleSink,
+    private readonly irq?: IrqLine,
   ) {}
+
+  /** Bytes arriving on the line (console input); they wait in the receive FIFO. */
+  receive(bytes: Iterable<number>): void {
+    for (const b of bytes) if (this.rx.length < 4096) this.rx.push(b & 0xff);
+    this.update();
+  }
+
+  /** Room for more input before the FIFO fills (flow control for a console feeder). */
+  get rxSpace(): number {
+    return 16 - Math.min(16, this.rx.length);
+  }
+
+  /** IIR: the pending interrupt source of highest priority. */
+  private iir(): number {
+    const fifo = this.fcr & 1 ? 0xc0 : 0;
+    if (this.ier & 0x01 && this.rx.length) return fifo | 0x04;
+    if (this.ier & 0x02 && this.thrPending) return fifo | 0x02;
+    return fifo | 0x01;
+  }
+
+  private update(): void {
+    if (!this.irq) return;
+    const loop = (this.mcr & 0x10) !== 0;
+    this.irq.set(!loop && (this.mcr & 0x08) !== 0 && (this.iir() & 1) === 0);
+  }
 
   read(offset: number): number {
     const dlab = (this.lcr & 0x80) !== 0;
     switch (offset) {
-      case 0:
-        return dlab ? this.dll : 0; // RBR: nothing received
+      case 0: {
+        if (dlab) return this.dll;
+        const b = this.rx.shift() ?? 0;
+        this.update();
+        return b;
+      }
       case 1:
         return dlab ? this.dlm : this.ier;
-      case 2:
-        return 0xc1; // IIR: FIFOs enabled, no interrupt pending
+      case 2: {
+        const v = this.iir();
+        if ((v & 0x0f) === 0x02) {
+          // Reading IIR clears a THR-empty interrupt it reports.
+          this.thrPending = false;
+          this.update();
+        }
+        return v;
+      }
       case 3:
         return this.lcr;
       case 4:
         return this.mcr;
       case 5:
-        return 0x60; // LSR: THRE | TEMT
+        return 0x60 | (this.rx.length ? 0x01 : 0); // THRE | TEMT | DR
       case 6:
-        return 0xb0; // MSR: DCD | DSR | CTS
+        if (this.mcr & 0x10) {
+          // Loopback: CTS = RTS, DSR = DTR, RI = OUT1, DCD = OUT2.
+          const m = this.mcr;
+          return ((m & 2) << 3) | ((m & 1) << 5) | ((m & 4) << 4) | ((m & 8) << 4);
+        }
+        return 0xb0; // DCD | DSR | CTS
       default:
         return this.scr;
     }
@@ -64,11 +114,23 @@ export class Uart16550 implements Device {
     switch (offset) {
       case 0:
         if (dlab) this.dll = v;
-        else this.sink(v);
+        else {
+          if (this.mcr & 0x10) this.rx.push(v);
+          else this.sink(v);
+          this.thrPending = true; // sent at once: the THR is empty again
+        }
         break;
       case 1:
         if (dlab) this.dlm = v;
-        else this.ier = v & 0x0f;
+        else {
+          // Enabling the THR-empty interrupt while the THR is empty raises it.
+          if (v & 0x02 && !(this.ier & 0x02)) this.thrPending = true;
+          this.ier = v & 0x0f;
+        }
+        break;
+      case 2:
+        this.fcr = v & 0xc9;
+        if (v & 0x02) this.rx.length = 0;
         break;
       case 3:
         this.lcr = v;
@@ -80,8 +142,9 @@ export class Uart16550 implements Device {
         this.scr = v;
         break;
       default:
-        break; // FCR and read-only registers
+        break; // read-only registers
     }
+    this.update();
   }
 }
 

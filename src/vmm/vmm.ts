@@ -59,6 +59,7 @@ export type RunEnd =
   | 'poweroff' // PSCI SYSTEM_OFF (KVM_EXIT_SYSTEM_EVENT, SHUTDOWN)
   | 'reset' // PSCI SYSTEM_RESET (KVM_EXIT_SYSTEM_EVENT, RESET)
   | 'max-exits' // the exit limit was reached
+  | 'time-limit' // the wall-clock limit was reached
   | 'guest-error' // triple fault, emulation failure, entry failure, unexpected exit
   | 'kvm-error'; // KVM_RUN failed with an errno
 
@@ -81,6 +82,8 @@ export interface RunResult {
   /** Values the guest wrote to the result device. */
   readonly results: readonly number[];
   readonly breakpointHits: readonly BreakpointHit[];
+  /** Machine and device notes for the summary (Linux boots: kernel, irqchip, device statistics). */
+  readonly notes?: readonly string[];
 }
 
 const hex = (v: bigint | number): string => '0x' + BigInt.asUintN(64, BigInt(v)).toString(16);
@@ -285,7 +288,7 @@ export function handleExit(board: Board, exit: VcpuExit | Error, ctx: ExitContex
     }
     case 'hlt':
       key = line = 'hlt';
-      stop = { end: 'halt', status: 0, detail: 'the guest halted (HLT, no interrupt source)' };
+      stop = board.onHlt ? board.onHlt(vcpu) : { end: 'halt', status: 0, detail: 'the guest halted (HLT, no interrupt source)' };
       break;
     case 'system_event': {
       const type = e.type === KVM_SYSTEM_EVENT.SHUTDOWN ? 'shutdown' : e.type === KVM_SYSTEM_EVENT.RESET ? 'reset' : `type ${e.type}`;
@@ -313,6 +316,10 @@ export function handleExit(board: Board, exit: VcpuExit | Error, ctx: ExitContex
       }
       break;
     }
+    case 'irq_window_open':
+      // The VMM asked for it (request_interrupt_window): it injects before the next KVM_RUN.
+      key = line = 'irq_window_open';
+      break;
     case 'shutdown':
       key = line = 'shutdown';
       stop = fail(`KVM_EXIT_SHUTDOWN (triple fault) at ${hex(board.pc(vcpu))}`);
@@ -330,6 +337,8 @@ export function handleExit(board: Board, exit: VcpuExit | Error, ctx: ExitContex
       key = line = e.reason;
       stop = fail(`unexpected exit ${e.reason} (exit_reason ${e.exitReason})`);
   }
+  const req = board.stopRequest?.();
+  if (req) stop = req;
   const status = board.exitDevice.status;
   if (status !== undefined) stop = { end: 'exit-device', status, detail: `the guest wrote ${status} to the exit device` };
   return stop ? { key, line, stop } : { key, line };
@@ -367,6 +376,7 @@ export function formatSummary(r: RunResult): string {
   const lines = [`exit summary (${r.backend} ${r.arch}): ${r.totalExits} exits`];
   for (const [k, n] of rows) lines.push(`  ${k.padEnd(w)}  ${String(n).padStart(8)}`);
   for (const v of r.results) lines.push(`  result device: ${hex(v)}`);
+  for (const n of r.notes ?? []) lines.push(n);
   lines.push(`ended: ${r.detail}`);
   return lines.join('\n');
 }

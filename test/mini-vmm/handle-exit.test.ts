@@ -91,7 +91,8 @@ describe('handleExit: how runs end', () => {
     expect(handleExit(board, ie, ctx).stop?.detail).toBe('KVM_EXIT_INTERNAL_ERROR, suberror 1, instruction bytes 0f0b at 0x1234');
     const fe: VcpuExit = { reason: 'fail_entry', exitReason: KVM_EXIT.FAIL_ENTRY, hardwareEntryFailureReason: 0x21n, cpu: 0 };
     expect(handleExit(board, fe, ctx)).toMatchObject({ key: 'fail_entry', line: 'fail_entry 0x21', stop: { end: 'guest-error' } });
-    expect(handleExit(board, { reason: 'irq_window_open', exitReason: KVM_EXIT.IRQ_WINDOW_OPEN }, ctx).stop?.detail).toBe(`unexpected exit irq_window_open (exit_reason ${KVM_EXIT.IRQ_WINDOW_OPEN})`);
+    expect(handleExit(board, { reason: 'nmi', exitReason: KVM_EXIT.NMI }, ctx).stop?.detail).toBe(`unexpected exit nmi (exit_reason ${KVM_EXIT.NMI})`);
+    expect(handleExit(board, { reason: 'irq_window_open', exitReason: KVM_EXIT.IRQ_WINDOW_OPEN }, ctx)).toEqual({ key: 'irq_window_open', line: 'irq_window_open' });
   });
 
   it('KVM_RUN errors: EINTR is re-entered and counted, anything else ends the run uncounted', () => {

@@ -82,7 +82,7 @@ function markAccessed(c: X86Cpu, sel: number, hi: number): void {
 }
 
 /** MOV/POP to a data segment register (or SS) in protected mode, with the architectural checks. */
-export function loadSeg(c: X86Cpu, seg: number, sel: number): void {
+export function loadSeg(c: X86Cpu, seg: number, sel: number, cpl = c.cpl): void {
   const s = c.s;
   sel &= 0xffff;
   if (!c.pe || s.rflags & FLAG.VM) return loadRealSeg(c, seg, sel);
@@ -90,7 +90,7 @@ export function loadSeg(c: X86Cpu, seg: number, sel: number): void {
   const rpl = sel & 3;
   if ((sel & ~3) === 0) {
     // Null selector: fine for data segments (unusable), #GP for SS outside 64-bit CPL<3 rules.
-    if (seg === SS && !(c.long64 && c.cpl !== 3 && rpl === c.cpl)) c.gp(0);
+    if (seg === SS && !(c.long64 && cpl !== 3 && rpl === cpl)) c.gp(0);
     sg.selector = sel;
     sg.unusable = 1;
     sg.present = 0;
@@ -109,13 +109,13 @@ export function loadSeg(c: X86Cpu, seg: number, sel: number): void {
   const present = (hi >>> 15) & 1;
   if (seg === SS) {
     // Writable data segment with RPL == DPL == CPL.
-    if (!sBit || type & 8 || !(type & 2) || rpl !== c.cpl || dpl !== c.cpl) c.gp(sel & 0xfffc);
+    if (!sBit || type & 8 || !(type & 2) || rpl !== cpl || dpl !== cpl) c.gp(sel & 0xfffc);
     if (!present) c.raise(VEC.SS, sel & 0xfffc);
   } else {
     // Data or readable code; for data and non-conforming code DPL >= max(CPL, RPL).
     if (!sBit || (type & 0xa) === 8) c.gp(sel & 0xfffc);
     const conformingCode = (type & 0xc) === 0xc;
-    if (!conformingCode && dpl < Math.max(c.cpl, rpl)) c.gp(sel & 0xfffc);
+    if (!conformingCode && dpl < Math.max(cpl, rpl)) c.gp(sel & 0xfffc);
     if (!present) c.raise(VEC.NP, sel & 0xfffc);
   }
   markAccessed(c, sel, hi);
@@ -265,7 +265,8 @@ function deliverOnce(c: X86Cpu, vec: number, hasCode: boolean, code: number, sof
     let newSp: number | null = null;
     if (istSel || newCpl < c.cpl) newSp = tssStack64(c, istSel ? 0x24 + (istSel - 1) * 8 : 4 + newCpl * 8);
     const sp = newSp !== null ? newSp : oldSp;
-    const aligned = sp - (sp % 16);
+    // Aligned down to 16 (a kernel-half RSP is a negative number: % would round it up).
+    const aligned = sp - (((sp % 16) + 16) % 16);
     let nsp = aligned;
     const put = (v: number, vhi = 0) => {
       nsp -= 8;

@@ -19,9 +19,9 @@ import { CR0, CR4, CS, EFER, FLAG, FS, GS, SS, type X86State } from './state.js'
 const PF_P = 1, PF_W = 2, PF_U = 4, PF_RSVD = 8, PF_I = 16;
 
 /**
- * Reserved address bits of a PAE/4-level paging entry's high dword for a MAXPHYADDR of `bits`:
- * bits [51:MAXPHYADDR] plus bits [62:52]. An entry with one set is a #PF with the reserved-bit
- * error code.
+ * Reserved address bits of a PAE paging entry's high dword for a MAXPHYADDR of `bits`:
+ * bits [51:MAXPHYADDR] plus bits [62:52] (4-level paging ignores 62:52: the walk masks them off).
+ * An entry with one set is a #PF with the reserved-bit error code.
  */
 export function rsvdHiFor(bits: number): number {
   return 0x7ff00000 | (0xfffff & ~((1 << (Math.min(52, bits) - 32)) - 1));
@@ -265,6 +265,7 @@ export class X86Mmu {
       table = hi * 0x100000000 + ((lo & 0xfffff000) >>> 0);
       levels = 2;
     }
+    const rsvdHi = lma ? this.rsvdHi & 0x000fffff : this.rsvdHi;
     // Canonical addresses may be negative numbers; the walk uses bits 47:0.
     const l = lin < 0 ? lin + 2 ** 48 : lin;
     for (let level = levels; level >= 1; level--) {
@@ -274,8 +275,9 @@ export class X86Mmu {
       const lo = this.readPhys32(ea);
       const hi = this.readPhys32(ea + 4);
       if (!(lo & 1)) return fault(false);
-      // Reserved bits: NX without EFER.NXE, physical address bits above MAXPHYADDR.
-      if ((hi & 0x80000000 && !nxe) || hi & this.rsvdHi) return fault(true, true);
+      // Reserved bits: NX without EFER.NXE, address bits above MAXPHYADDR; with 4-level paging bits
+      // 62:52 are ignored, not reserved (Linux's _PAGE_NOPTISHADOW is bit 58), with PAE they are.
+      if ((hi & 0x80000000 && !nxe) || hi & rsvdHi) return fault(true, true);
       userOk &&= (lo & 4) !== 0;
       writeOk &&= (lo & 2) !== 0;
       nx ||= nxe && (hi & 0x80000000) !== 0;

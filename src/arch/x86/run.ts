@@ -355,7 +355,16 @@ export class X86Machine {
       for (;;) {
         total += this.runCompiled(b, lim - total);
         if (!idle || total >= lim || this.stopReason !== 0 || c.faulted || this.blockStale || this.vcpu.requests[0] !== 0) break;
-        const next = this.blocks.get(c.wrapLin(c.csBase + s.rip));
+        let next: Block;
+        try {
+          next = this.blocks.get(c.wrapLin(c.csBase + s.rip));
+        } catch (e) {
+          // Fetching the next block faulted (#PF on demand-paged text): deliver it as the
+          // interpreter's loop does, and end the chain.
+          if (e !== FAULT) throw e;
+          this.events.deliverFault();
+          break;
+        }
         if (next.fn === null || this.slowPath() || !this.compiledOk()) break;
         b = next;
       }

@@ -19,7 +19,9 @@ function btInsn(op: 0 | 1 | 2 | 3): Handler {
     const size = i.size[0]!;
     const bits = size * 8;
     let bit: number;
-    let lin = -1;
+    // A kernel-half linear address is a negative number: no sentinel value, a flag instead.
+    let lin = 0;
+    let haveLin = false;
     if (i.kind[1] === K_IMM) bit = i.imm & (bits - 1);
     else {
       const off = size === 8 ? c.regNum(i.reg[1]!, 8) : sx(c.getReg(i.reg[1]!, size), size);
@@ -29,10 +31,11 @@ function btInsn(op: 0 | 1 | 2 | 3): Handler {
         const addr = ea(c, i) + unit * size;
         const a = i.asz === 2 ? addr & 0xffff : i.asz === 4 ? addr >>> 0 : addr;
         lin = c.linear(i.seg, a, size, op !== 0);
+        haveLin = true;
         bit = off - unit * bits;
       } else bit = off & (bits - 1);
     }
-    if (lin < 0 && i.kind[0] === K_MEM) lin = c.linear(i.seg, ea(c, i), size, op !== 0);
+    if (!haveLin && i.kind[0] === K_MEM) lin = c.linear(i.seg, ea(c, i), size, op !== 0);
     if (i.lock) return lockedBt(c, op, size, lin, bit);
     const v0 = i.kind[0] === K_MEM ? c.readLin(lin, size) : c.getReg(i.reg[0]!, size);
     const v1 = size === 8 ? c.t1 : 0;

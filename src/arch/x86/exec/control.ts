@@ -150,7 +150,8 @@ def('RETF', (c, i) => {
     const nss = c.pop(osz) & 0xffff;
     try {
       loadCs(c, sel, rpl);
-      loadSeg(c, SS, nss);
+      // SS is checked against the new CPL (CS.RPL); CPL itself follows SS.DPL, so it is still the old one here.
+      loadSeg(c, SS, nss, rpl);
     } catch (e) {
       c.setRegNum(4, ss, sp0);
       throw e;

@@ -73,8 +73,9 @@ function stringInsn(op: string): Handler {
     const one = c.repOne || (c.s.rflags & FLAG.TF) !== 0;
     let n = one ? 1 : REP_CHUNK;
     while (n-- > 0) {
+      // regNum gives the whole count (a 64-bit RCX included): no high half to consult.
       const cnt = c.regNum(1, asz);
-      if (cnt === 0 && (asz !== 8 || c.t1 === 0)) return;
+      if (cnt === 0) return;
       strStep(c, i, op);
       const left = asz === 8 ? cnt - 1 : asz === 4 ? (cnt - 1) >>> 0 : (cnt - 1) & 0xffff;
       c.setRegNum(1, asz, left);

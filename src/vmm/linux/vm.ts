@@ -1,0 +1,175 @@
+/**
+ * Booting Linux: builds the VM for an arch's machine (machine-x86.ts, machine-arm64.ts), then runs
+ * its vCPUs round-robin on this thread until the guest powers off, resets, or a limit is hit.
+ * Each exit goes through the same `handleExit` as the mini-VMM's flat guests. With the VMM's own
+ * interrupt controller the loop also drives the timers and injects interrupts between runs, and
+ * sleeps while every vCPU is halted (KVM_EXIT_HLT) until the next timer event.
+ * @module
+ */
+import { isKvmError, Kvm, KVM_CAP, nativeSys, virtualSys, type Sys, type VcpuExit } from '../../index.js';
+import { GuestMemory } from '../memory.js';
+import { handleExit, type ExitContext, type ExitStop, type RunResult } from '../vmm.js';
+import { buildArm64Linux } from './machine-arm64.js';
+import { buildX86Linux } from './machine-x86.js';
+import type { IrqchipMode, LinuxMachine, LinuxVmOptions } from './machine.js';
+
+export type { LinuxVmOptions, IrqchipMode } from './machine.js';
+
+const MiB = 1 << 20;
+
+/** A booted-to-be Linux VM. */
+export class LinuxVm {
+  readonly sys: Sys;
+  readonly kvm: Kvm;
+  readonly vm: ReturnType<Kvm['createVm']>;
+  readonly machine: LinuxMachine;
+  readonly memSize: number;
+  private readonly out: number[] = [];
+  readonly mem = new GuestMemory();
+  private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+  constructor(readonly opts: LinuxVmOptions) {
+    const memSize = opts.memSize ?? 256 * MiB;
+    if (!Number.isSafeInteger(memSize) || memSize < 16 * MiB || memSize % (2 * MiB)) throw new Error(`guest memory must be a multiple of 2 MiB and at least 16 MiB (got ${memSize})`);
+    const cpus = opts.cpus ?? 1;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new Error(`--cpus must be 1-64 (got ${cpus})`);
+    this.memSize = memSize;
+    this.sys =
+      opts.sys ??
+      (opts.backend === 'native'
+        ? nativeSys()
+        : virtualSys({ arch: opts.arch, ...(opts.jit !== undefined ? { jit: opts.jit } : {}), ...(opts.clock ? { clock: opts.clock } : {}), runBudget: opts.runBudget ?? 50_000 }));
+    if (this.sys.arch !== opts.arch) throw new Error(`the ${this.sys.backend} backend here runs ${this.sys.arch} guests, not ${opts.arch}`);
+    this.kvm = Kvm.open(this.sys, opts.devicePath ?? '/dev/kvm');
+    this.vm = this.kvm.createVm();
+    const irqchip = resolveIrqchip(opts, this.vm.checkExtension(KVM_CAP.IRQCHIP) > 0);
+    const sink = (b: number) => {
+      this.out.push(b);
+      opts.console?.(b);
+    };
+    let slot = 0;
+    const ctx = {
+      opts,
+      sys: this.sys,
+      kvm: this.kvm,
+      vm: this.vm,
+      memSize,
+      cpus,
+      irqchip,
+      mem: this.mem,
+      sink,
+      addRam: (gpa: number, size: number) => {
+        const ram = this.sys.alloc(size);
+        this.vm.setUserMemoryRegion({ slot: slot++, guestPhysAddr: gpa, memorySize: size, userspaceAddr: ram.hva });
+        this.mem.add({ gpa, bytes: ram.bytes });
+      },
+    };
+    this.machine = opts.arch === 'x86_64' ? buildX86Linux(ctx) : buildArm64Linux(ctx);
+  }
+
+  /** Runs until the guest is done or a limit is reached. */
+  run(): RunResult {
+    const { opts, machine } = this;
+    const { board, vcpus } = machine;
+    const maxExits = opts.maxExits ?? Infinity;
+    const deadline = opts.timeLimitMs !== undefined ? performance.now() + opts.timeLimitMs : Infinity;
+    const record = opts.recordExits ?? false;
+    const trace = opts.trace;
+    const exits: string[] = [];
+    const counts = new Map<string, number>();
+    const ctxs: ExitContext[] = vcpus.map((vcpu) => ({ vcpu, describe: record || trace !== undefined, armed: undefined, hits: [] }));
+    const halted = vcpus.map(() => false);
+    let total = 0;
+    let stop: ExitStop | undefined;
+    outer: while (!stop) {
+      if (total >= maxExits) {
+        stop = { end: 'max-exits', status: 1, detail: `stopped after ${total} exits (--max-exits)` };
+        break;
+      }
+      if (performance.now() >= deadline) {
+        stop = { end: 'time-limit', status: 1, detail: `stopped after ${opts.timeLimitMs} ms (time limit)` };
+        break;
+      }
+      machine.tick();
+      let ran = false;
+      for (let i = 0; i < vcpus.length; i++) {
+        if (halted[i]) {
+          if (!machine.wakeable(i)) continue;
+          halted[i] = false;
+        }
+        machine.beforeRun(i);
+        let e: VcpuExit | Error;
+        try {
+          e = vcpus[i]!.run();
+        } catch (err) {
+          e = err instanceof Error ? err : new Error(String(err));
+        }
+        ran = true;
+        const o = handleExit(board, e, ctxs[i]!);
+        if (o.key !== undefined) {
+          total++;
+          counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
+        }
+        if (o.line !== undefined) {
+          const line = vcpus.length > 1 ? `cpu${i} ${o.line}` : o.line;
+          if (record) exits.push(line);
+          if (trace) trace(`#${total} ${line}`);
+        }
+        if (o.stop) {
+          stop = o.stop;
+          break outer;
+        }
+        if (!(e instanceof Error) && e.reason === 'hlt') halted[i] = true;
+      }
+      if (!ran) {
+        // Every vCPU is halted: sleep until the VMM's next timer event (bounded, to poll input).
+        const ns = Math.min(machine.nsUntilEvent(), 20e6, (deadline - performance.now()) * 1e6);
+        if (ns > 0) Atomics.wait(this.sleeper, 0, 0, ns / 1e6);
+      }
+    }
+    return {
+      backend: this.sys.backend,
+      arch: opts.arch,
+      ...stop,
+      console: Uint8Array.from(this.out),
+      exits,
+      counts,
+      totalExits: total,
+      results: [...board.result.values],
+      breakpointHits: [],
+      notes: machine.describe(),
+    };
+  }
+
+  close(): void {
+    this.machine.close();
+    for (const v of this.machine.vcpus) v.close();
+    this.vm.close();
+    this.kvm.close();
+  }
+}
+
+function resolveIrqchip(opts: LinuxVmOptions, hasKernel: boolean): IrqchipMode {
+  const want = opts.irqchip ?? 'auto';
+  if (want !== 'auto') {
+    if (want === 'kernel' && !hasKernel) throw new Error('this KVM has no in-kernel irqchip (KVM_CAP_IRQCHIP is 0)');
+    return want;
+  }
+  if (hasKernel) return 'kernel';
+  return opts.arch === 'x86_64' ? 'userspace' : 'none';
+}
+
+/** Builds, boots and closes a Linux VM in one call. */
+export function bootLinux(opts: LinuxVmOptions): RunResult {
+  const vm = new LinuxVm(opts);
+  try {
+    return vm.run();
+  } finally {
+    vm.close();
+  }
+}
+
+/** True when `e` is an error the VMM reports as a usage problem (bad image, options). */
+export function isSetupError(e: unknown): boolean {
+  return e instanceof Error && !isKvmError(e);
+}
