@@ -28,7 +28,7 @@ import { smpBlocker, spaceView, VcpuMirror, vmView, type MappingView, type Mirro
 import { UserArg } from '../kernel/uarg.js';
 import type { Vcpu } from '../kernel/vcpu.js';
 import type { Arch } from '../uapi/index.js';
-import { checkPointerArg } from './args.js';
+import { checkPointerArg, fdArg, flagsArg, lengthArg, offsetArg, pathArg, regionArg, requestArg, ulongOf } from './args.js';
 import { ERRNO } from './errno.js';
 import { KvmError } from './error.js';
 import { nativeSys } from './native.js';
@@ -297,11 +297,12 @@ class AttachedSys implements Sys {
   }
 
   open(path: string, flags?: number): number {
-    return this.call({ op: 'open', path, flags }).result!;
+    return this.call({ op: 'open', path: pathArg(path), flags: flagsArg(flags) }).result!;
   }
 
   ioctl(fd: number, request: number, arg?: IoctlArg): number {
-    const req = request >>> 0;
+    const req = requestArg(request);
+    fdArg(fd, 'ioctl', req);
     if (fd === this.fd) {
       const m = this.live;
       // The owner changed memslots or VM state since the last call: take the new view first.
@@ -309,18 +310,22 @@ class AttachedSys implements Sys {
       checkPointerArg(this.arch, fd, req, arg);
       return m.vcpu.ioctl(req, new UserArg(arg, m.kernel.space, req, fd));
     }
-    const r = this.call({ op: 'ioctl', fd, request: req, arg });
+    // Only clonable values cross the channel; any other is invalid in the owner all the same.
+    const a = arg instanceof Uint8Array || ulongOf(arg) !== undefined ? arg : ({} as IoctlArg);
+    const r = this.call({ op: 'ioctl', fd, request: req, arg: a });
     if (arg instanceof Uint8Array && r.bytes) arg.set(r.bytes.subarray(0, arg.length));
     return r.result!;
   }
 
-  mmap(fd: number, length: number, offset = 0): Uint8Array {
-    const r = this.call({ op: 'mmap', fd, length, offset });
+  mmap(fd: number, length: number, offset?: number): Uint8Array {
+    fdArg(fd, 'mmap');
+    const r = this.call({ op: 'mmap', fd, length: lengthArg(length, 'mmap'), offset: offsetArg(offset) });
     this.live.addMappings(r.maps!);
     return r.maps![0]!.bytes.subarray(0, length);
   }
 
   munmap(region: Uint8Array): void {
+    regionArg(region);
     const space = this.live.kernel.space;
     const m = space.all().find((x) => x.bytes.buffer === region.buffer && x.bytes.byteOffset === region.byteOffset);
     if (!m) throw KvmError.of('EINVAL', 'munmap', { message: 'not a region returned by mmap() or alloc() of this Sys' });
@@ -329,12 +334,13 @@ class AttachedSys implements Sys {
   }
 
   alloc(length: number): HostMemory {
-    const r = this.call({ op: 'alloc', length });
+    const r = this.call({ op: 'alloc', length: lengthArg(length, 'mmap') });
     this.live.addMappings(r.maps!);
     return { hva: BigInt(r.hva!), bytes: r.maps![0]!.bytes.subarray(0, length) };
   }
 
   close(fd: number): void {
+    fdArg(fd, 'close');
     if (fd === this.fd) {
       if (this.mirror === null) throw KvmError.of('EBADF', 'close');
       this.release();
@@ -396,6 +402,7 @@ class AttachedSys implements Sys {
  * `nativeSys()`.
  */
 export function attachVcpu(handle: VcpuHandle): Sys {
+  if (handle === null || typeof handle !== 'object') throw new KvmError(ERRNO.EINVAL, 'open', { message: 'not a vCPU handle from exportVcpu' });
   if (handle.backend === 'native') return nativeSys();
   if (handle.backend !== 'virtual' || !(handle.ctrl instanceof Int32Array) || !handle.port) {
     throw new KvmError(ERRNO.EINVAL, 'open', { message: 'not a vCPU handle from exportVcpu (was its port in the transfer list?)' });

@@ -8,7 +8,7 @@ import type { ArchBackend } from '../kernel/arch.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
 import type { ClockMode } from '../kernel/timer.js';
 import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
-import { checkPointerArg } from './args.js';
+import { checkPointerArg, fdArg, flagsArg, lengthArg, pathArg, regionArg, requestArg, ulongOf } from './args.js';
 import { archBackendOf } from './backends.js';
 import { bindKernel, kernelOf } from './kernel-of.js';
 import { ERRNO, type ErrnoCode } from './errno.js';
@@ -147,12 +147,15 @@ class VirtualSys implements Sys {
     this.trace = opts.trace;
   }
 
-  open(path: string): number {
-    return this.kernel.open(path);
+  open(path: string, flags?: number): number {
+    const p = pathArg(path);
+    flagsArg(flags);
+    return this.kernel.open(p);
   }
 
   ioctl(fd: number, request: number, arg?: IoctlArg): number {
-    const req = request >>> 0;
+    const req = requestArg(request);
+    fdArg(fd, 'ioctl', req);
     const injected = this.injected(req);
     if (!this.trace) {
       if (injected) throw KvmError.of(injected, 'ioctl', { request: req, fd, message: 'injected fault' });
@@ -204,11 +207,11 @@ class VirtualSys implements Sys {
   }
 
   munmap(region: Uint8Array): void {
-    this.kernel.space.unmap(region);
+    this.kernel.space.unmap(regionArg(region));
   }
 
   alloc(length: number): HostMemory {
-    const m = this.kernel.space.map(length);
+    const m = this.kernel.space.map(lengthArg(length, 'mmap'));
     return { hva: BigInt(m.hva), bytes: m.bytes.subarray(0, length) };
   }
 
@@ -238,7 +241,7 @@ class VirtualSys implements Sys {
 
 function decodeArg(type: unknown, arg: IoctlArg | undefined): unknown {
   if (arg === undefined) return 0;
-  if (!(arg instanceof Uint8Array)) return typeof arg === 'bigint' ? arg : BigInt(arg);
+  if (!(arg instanceof Uint8Array)) return typeof arg === 'bigint' ? arg : (ulongOf(arg) ?? arg); // a value C could not pass: as given
   const t = type as { decode?: (b: Uint8Array) => unknown; size?: number } | undefined;
   if (t?.decode && t.size !== undefined && arg.length >= t.size) {
     try {
