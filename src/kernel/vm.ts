@@ -479,14 +479,30 @@ export class Vm {
   }
 
   /**
-   * Reads guest physical memory the way the kernel would for its own purposes (no dirty marking,
-   * shared memory only). Returns false when any page is not backed.
+   * The page behind `gfn` as the kernel's own accesses reach it (kvm_read_guest, get_user_pages
+   * on the memslot's hva): the memory userspace maps, never a private page. A private gfn
+   * (KVM_MEMORY_ATTRIBUTE_PRIVATE, backed by guest_memfd) gives its shared backing, as in Linux:
+   * what the guest reads there is in guest_memfd, out of reach. 'none' when no memslot or no
+   * mapping backs the gfn. No dirty marking: writers mark the page themselves.
+   */
+  hostPage(gfn: number, as = 0): GuestPage | 'none' {
+    const slot = this.slotFor(gfn, as);
+    if (!slot) return 'none';
+    const rel = gfn - slot.baseGfn;
+    // A mappable guest_memfd (shared by construction) is the memory userspace maps.
+    const page = slot.gmemOnly ? slot.gmemPage(rel) : slot.page(rel);
+    return page ? { bytes: page.bytes, offset: page.offset, slot, rel } : 'none';
+  }
+
+  /**
+   * Reads guest physical memory the way the kernel would for its own purposes ({@link hostPage}:
+   * shared memory only, no dirty marking). Returns false when any page is not backed.
    */
   readGpa(gpa: number, out: Uint8Array, as = 0): boolean {
     return this.copyGpa(gpa, out, false, as);
   }
 
-  /** Writes guest physical memory from the kernel side, marking pages dirty. */
+  /** Writes guest physical memory from the kernel side (shared memory only), marking pages dirty. */
   writeGpa(gpa: number, data: Uint8Array, as = 0): boolean {
     return this.copyGpa(gpa, data, true, as);
   }
@@ -496,17 +512,14 @@ export class Vm {
     while (done < buf.length) {
       const a = gpa + done;
       const gfn = Math.floor(a / PAGE_SIZE);
-      const slot = this.slotFor(gfn, as);
-      if (!slot || (write && slot.readonly)) return false;
-      const rel = gfn - slot.baseGfn;
-      const page = slot.gmemOnly || (slot.gmem && this.isPrivate(gfn)) ? slot.gmemPage(rel) : slot.page(rel);
-      if (!page) return false;
+      const page = this.hostPage(gfn, as);
+      if (typeof page !== 'object' || (write && page.slot.readonly)) return false;
       const inPage = a % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - inPage, buf.length - done);
       const host = page.bytes.subarray(page.offset + inPage, page.offset + inPage + n);
       if (write) {
         host.set(buf.subarray(done, done + n));
-        slot.markDirty(rel);
+        page.slot.markDirty(page.rel);
       } else {
         buf.set(host, done);
       }
@@ -515,4 +528,3 @@ export class Vm {
     return true;
   }
 }
-
