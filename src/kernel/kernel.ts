@@ -12,7 +12,8 @@ import type { KvmDevice } from './device.js';
 import { eventFdRead, eventFdWrite, newEventFd, type EventFdCtx, type EventFdFile } from './eventfd.js';
 import type { GuestMemfd } from './gmem.js';
 import type { ClockMode } from './timer.js';
-import { AddressSpace, PAGE_SIZE } from './hva.js';
+import { FdNumbers } from './fdtable.js';
+import { AddressSpace, PAGE_SIZE, type Mapping } from './hva.js';
 import { UserArg } from './uarg.js';
 import type { Vcpu } from './vcpu.js';
 import { Vm } from './vm.js';
@@ -39,6 +40,7 @@ const MAX_FDS = 1 << 20;
 export class Kernel {
   readonly space = new AddressSpace();
   private readonly files = new Map<number, KFile>();
+  private readonly fds = new FdNumbers(STDIO_FDS, MAX_FDS);
   /** ioctl numbers of this kernel's ABI, by name (a misspelt `case nr.KVM_...` does not compile). */
   readonly nr: IoctlNumbers;
 
@@ -82,13 +84,10 @@ export class Kernel {
 
   /** Installs a file at the lowest free fd (>= 3, as 0-2 are stdio). */
   install(file: KFile): number {
-    for (let fd = 3; fd < MAX_FDS; fd++) {
-      if (!this.files.has(fd)) {
-        this.files.set(fd, file);
-        return fd;
-      }
-    }
-    throw KvmError.of('EMFILE', 'open');
+    const fd = this.fds.take();
+    if (fd < 0) throw KvmError.of('EMFILE', 'open');
+    this.files.set(fd, file);
+    return fd;
   }
 
   file(fd: number): KFile | undefined {
@@ -111,6 +110,7 @@ export class Kernel {
     const f = this.file(fd);
     if (!f) throw KvmError.of('EBADF', 'close');
     this.files.delete(fd);
+    this.fds.free(fd);
     if (f.kind === 'vm') f.vm.fileClosed();
     else if (f.kind === 'vcpu') f.vcpu.vm.fileClosed();
     else if (f.kind === 'guest_memfd') f.vm.fileClosed(); // kvm_gmem_release drops its kvm reference
@@ -154,7 +154,13 @@ export class Kernel {
     return f.efd.ctx;
   }
 
+  /** mmap(2) of `fd`: the bytes of the new mapping (`length` of them). */
   mmap(fd: number, length: number, offset: number): Uint8Array {
+    return this.mmapRegion(fd, length, offset).bytes.subarray(0, length);
+  }
+
+  /** mmap(2) of `fd`: the new mapping itself (its hva, its page-rounded bytes). */
+  mmapRegion(fd: number, length: number, offset: number): Mapping {
     const f = this.file(fd);
     if (!f) throw KvmError.of('EBADF', 'mmap');
     if (!Number.isSafeInteger(length) || length <= 0 || !Number.isSafeInteger(offset) || offset < 0 || offset % PAGE_SIZE !== 0) {

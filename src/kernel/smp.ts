@@ -12,6 +12,7 @@
  */
 import { KvmError } from '../sys/error.js';
 import type { ArchBackend } from './arch.js';
+import type { Mapping } from './hva.js';
 import { KVM_BUS, type BusIndex, type IoDevice, type RangeView } from './iobus.js';
 import { Ioeventfd } from './ioeventfd.js';
 import { Kernel } from './kernel.js';
@@ -122,9 +123,9 @@ export class VcpuMirror {
     return Atomics.load(this.vm.viewGen, 0) !== this.seen;
   }
 
-  /** Mirrors new mappings of the owner's address space. */
-  addMappings(maps: readonly MappingView[]): void {
-    for (const m of maps) this.kernel.space.mapAt(m.hva, m.bytes);
+  /** Mirrors new mappings of the owner's address space; returns the mirror's mappings. */
+  addMappings(maps: readonly MappingView[]): Mapping[] {
+    return maps.map((m) => this.kernel.space.mapAt(m.hva, m.bytes));
   }
 
   /** Applies a view: mappings, memslots, arch VM state. */

@@ -112,16 +112,6 @@ function rethrow(error: Extract<Reply, { ok: false }>['error']): never {
   throw e;
 }
 
-/** The mapping of `kernel` a region returned by mmap/alloc belongs to (the newest, for repeated mmaps). */
-function mappingOf(kernel: Kernel, bytes: Uint8Array): MappingView {
-  const all = kernel.space.all();
-  for (let i = all.length - 1; i >= 0; i--) {
-    const m = all[i]!;
-    if (m.bytes.buffer === bytes.buffer && m.bytes.byteOffset === bytes.byteOffset) return { hva: m.hva, bytes: m.bytes };
-  }
-  throw new Error('mapping not found');
-}
-
 // ---- owner side ----------------------------------------------------------------------------------
 
 /**
@@ -204,12 +194,12 @@ function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: In
         sys.close(req.fd);
         return { ok: true };
       case 'mmap': {
-        const m = mappingOf(kernel, sys.mmap(req.fd, req.length, req.offset));
-        return { ok: true, hva: m.hva, maps: [m] };
+        const m = kernel.mmapRegion(req.fd, req.length, req.offset);
+        return { ok: true, hva: m.hva, maps: [{ hva: m.hva, bytes: m.bytes }] };
       }
       case 'alloc': {
-        const m = mappingOf(kernel, sys.alloc(req.length).bytes);
-        return { ok: true, hva: m.hva, maps: [m] };
+        const m = kernel.space.map(lengthArg(req.length, 'mmap'));
+        return { ok: true, hva: m.hva, maps: [{ hva: m.hva, bytes: m.bytes }] };
       }
       case 'munmap':
         kernel.space.unmapHva(req.hva);
@@ -320,8 +310,7 @@ class AttachedSys implements Sys {
   mmap(fd: number, length: number, offset?: number): Uint8Array {
     fdArg(fd, 'mmap');
     const r = this.call({ op: 'mmap', fd, length: lengthArg(length, 'mmap'), offset: offsetArg(offset) });
-    this.live.addMappings(r.maps!);
-    return r.maps![0]!.bytes.subarray(0, length);
+    return this.live.addMappings(r.maps!)[0]!.bytes.subarray(0, length);
   }
 
   munmap(region: Uint8Array): void {
@@ -335,8 +324,7 @@ class AttachedSys implements Sys {
 
   alloc(length: number): HostMemory {
     const r = this.call({ op: 'alloc', length: lengthArg(length, 'mmap') });
-    this.live.addMappings(r.maps!);
-    return { hva: BigInt(r.hva!), bytes: r.maps![0]!.bytes.subarray(0, length) };
+    return { hva: BigInt(r.hva!), bytes: this.live.addMappings(r.maps!)[0]!.bytes.subarray(0, length) };
   }
 
   close(fd: number): void {
