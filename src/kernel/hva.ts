@@ -44,6 +44,8 @@ export class AddressSpace {
    * it may add the missing mapping with `mapAt`; `find` then looks once more.
    */
   onMiss: ((hva: number) => void) | undefined = undefined;
+  /** Told of every mapping added and removed (the owner's SMP state: mirrors follow). */
+  listener: { mapped(m: Mapping): void; unmapped(m: Mapping): void } | null = null;
 
   /**
    * Maps `length` bytes (rounded up to pages): fresh zeroed shared memory, or `length` bytes of
@@ -65,6 +67,7 @@ export class AddressSpace {
     }
     const m: Mapping = { hva, length: len, bytes, live: true };
     this.insert(m);
+    this.listener?.mapped(m);
     return m;
   }
 
@@ -190,6 +193,8 @@ export class AddressSpace {
     const i = this.maps.indexOf(m);
     m.live = false;
     this.maps.splice(i, 1);
+    // Mirrors stop using it before its address space can be handed out again.
+    this.listener?.unmapped(m);
     this.release(m.hva, m.length + GUARD);
   }
 

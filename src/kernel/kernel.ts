@@ -11,9 +11,11 @@ import { genericCheckExtension } from './caps.js';
 import type { KvmDevice } from './device.js';
 import { eventFdRead, eventFdWrite, newEventFd, type EventFdCtx, type EventFdFile } from './eventfd.js';
 import type { GuestMemfd } from './gmem.js';
+import { RunDeadline } from './deadline.js';
 import type { ClockMode } from './timer.js';
 import { FdNumbers } from './fdtable.js';
 import { AddressSpace, PAGE_SIZE, type Mapping } from './hva.js';
+import type { KernelSmp } from './smp.js';
 import { UserArg } from './uarg.js';
 import type { Vcpu } from './vcpu.js';
 import { Vm } from './vm.js';
@@ -46,6 +48,12 @@ export class Kernel {
 
   /** Instructions a KVM_RUN may retire before returning EINTR/KVM_EXIT_INTR (as a signal would). */
   runBudget = 200_000_000;
+
+  /** vCPUs of this kernel's VMs attached on other threads (src/kernel/smp.ts), once there were any. */
+  smp: KernelSmp | null = null;
+
+  /** The wall-clock bound of a KVM_RUN of this thread (`virtualSys({ runTimeoutMs })`). */
+  readonly deadline = new RunDeadline();
 
   /** Translate hot guest code into cached JS functions (block JIT); false interprets only. */
   jit = true;

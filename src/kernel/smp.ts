@@ -6,12 +6,30 @@
  * locally: the vCPU's state, its kvm_run area (shared memory), and a *view* of its VM — the
  * memslots over the same shared guest memory (and shared dirty bitmaps), the VM's shared words
  * (MMU generation, view generation, atomic lock) and the arch VM state a running vCPU reads.
- * The worker builds a mirror of that VM around a mirror of the vCPU (this module) and refreshes
- * the view whenever the owner bumps `Vm.viewGen`.
+ * The worker builds a mirror of that VM around a mirror of the vCPU (this module).
+ *
+ * Keeping the mirror exact (the kernel's guarantees across threads):
+ * - The owner *pushes* every change a mirror needs — new memslots and VM state (`Vm.bumpView`),
+ *   mappings added to or removed from its address space — on a channel the worker drains
+ *   without blocking: at KVM_RUN entry and at every block boundary where it sees the VM's MMU
+ *   generation move (`VcpuSync`).
+ * - Changes after which no vCPU may use what it cached — a memslot deleted, moved or switched to
+ *   dirty logging, a dirty-log harvest (which write-protects, as the kernel's does), memory
+ *   attributes, a munmap under a memslot — bump the MMU generation and then *wait* until every
+ *   attached vCPU that is inside a vCPU ioctl has acknowledged it (`KernelSmp.flush`, the
+ *   counterpart of kvm_flush_remote_tlbs and synchronize_srcu). A worker acknowledges at the
+ *   next block boundary after dropping its cached translations; one outside KVM_RUN holds
+ *   nothing and is not waited for. The owner thus waits synchronously but never on its own
+ *   event loop: nothing a worker does inside KVM_RUN needs the owner.
+ * - A worker that stops acknowledging for ACK_GRACE_MS while inside KVM_RUN is presumed gone
+ *   (terminated: JS gives no synchronous sign of it) and its vCPU is lost (EIO), which the
+ *   owner's 'close' event says more promptly when the owner's event loop runs.
  * @module
  */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { KvmError } from '../sys/error.js';
 import type { ArchBackend } from './arch.js';
+import { recoverLock } from './atomics.js';
 import type { Mapping } from './hva.js';
 import { KVM_BUS, type BusIndex, type IoDevice, type RangeView } from './iobus.js';
 import { Ioeventfd } from './ioeventfd.js';
@@ -81,7 +99,7 @@ export interface MirrorSpec {
   readonly vcpuIndex: number;
   readonly vmType: number;
   /** Kernel options of the owner's virtualSys. */
-  readonly kernel: { readonly runBudget: number; readonly jit: boolean; readonly jitHotness: number | undefined };
+  readonly kernel: { readonly runBudget: number; readonly runTimeoutMs: number; readonly jit: boolean; readonly jitHotness: number | undefined };
   /** The vCPU's mmap area (shared memory). */
   readonly area: Uint8Array;
   /** Vm.sharedWords of the owner's VM. */
@@ -89,6 +107,211 @@ export interface MirrorSpec {
   /** ArchBackend.saveVcpu */
   readonly state: unknown;
   readonly view: VmView;
+  /** The link's shared words (LINK), and the channel the owner pushes changes on. */
+  readonly link: Int32Array;
+  readonly push: MessagePort;
+}
+
+/** Words of the Int32Array shared by the owner and the worker of one attached vCPU. */
+export const LINK = {
+  /** 1 while the worker runs a vCPU ioctl (it may hold cached translations), else 0. */
+  RUNNING: 0,
+  /** The MMU generation the worker last synced to while running. */
+  ACK: 1,
+  /** 0 until attachVcpu takes the handle (one attachment per handle). */
+  ATTACHED: 2,
+  /** Set by the owner when it gave the worker up (the vCPU is lost: EIO). */
+  LOST: 3,
+  /** The worker thread's lock holder id (atomics.ts LOCK_ID), for lock recovery. */
+  HOLDER: 4,
+} as const;
+export const LINK_WORDS = 8;
+
+/** How long the owner waits for a running worker's acknowledgment before presuming it gone. */
+export const ACK_GRACE_MS = 3000;
+
+/** A change pushed to a worker's mirror. */
+export type Push = { readonly view: VmView } | { readonly map: MappingView } | { readonly unmap: number };
+
+/** Owner side: one attached vCPU. */
+export interface RemoteVcpu {
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+  readonly words: Int32Array;
+  readonly port: MessagePort;
+  /** Called once when the owner gives the worker up (presumed dead, or its channel closed). */
+  onLost(): void;
+}
+
+/**
+ * Owner side: the vCPUs of this kernel's VMs attached on other threads, and how changes reach
+ * them (see the module comment).
+ */
+export class KernelSmp {
+  private readonly links = new Set<RemoteVcpu>();
+
+  constructor(private readonly kernel: Kernel) {
+    kernel.space.listener = {
+      mapped: (m) => this.pushAll({ map: { hva: m.hva, bytes: m.bytes } }),
+      unmapped: (m) => this.unmapped(m),
+    };
+  }
+
+  add(r: RemoteVcpu): void {
+    this.links.add(r);
+  }
+
+  /** The vCPU came back (or was lost): nothing more goes to its worker. */
+  remove(r: RemoteVcpu): void {
+    this.links.delete(r);
+  }
+
+  /** True when `vm` has vCPUs on other threads. */
+  has(vm: Vm): boolean {
+    for (const r of this.links) if (r.vm === vm) return true;
+    return false;
+  }
+
+  private pushAll(p: Push, vm?: Vm): void {
+    for (const r of this.links) {
+      if (vm && r.vm !== vm) continue;
+      try {
+        r.port.postMessage(p);
+      } catch {
+        /* a closed channel: its 'close' event retires the link */
+      }
+    }
+  }
+
+  /** Memslots or VM state changed: the new view goes to the VM's attached vCPUs. */
+  viewChanged(vm: Vm): void {
+    if (this.has(vm)) this.pushAll({ view: vmView(vm) }, vm);
+  }
+
+  /** A munmap: mirrors drop the mapping; if a memslot of a VM with remote vCPUs is over it, they must stop using it first. */
+  private unmapped(m: Mapping): void {
+    this.pushAll({ unmap: m.hva });
+    const vms = new Set<Vm>();
+    for (const r of this.links) {
+      if (vms.has(r.vm)) continue;
+      for (const set of r.vm.slots) {
+        if (set.all().some((s) => s.userspaceAddr < m.hva + m.length && m.hva < s.userspaceAddr + s.npages * 4096)) {
+          vms.add(r.vm);
+          break;
+        }
+      }
+    }
+    for (const vm of vms) {
+      vm.bumpMmu();
+      this.flush(vm);
+    }
+  }
+
+  /**
+   * Waits until every vCPU of `vm` attached elsewhere and inside a vCPU ioctl has synced to the
+   * VM's current MMU generation (dropped what it cached); gives up on one that stays silent for
+   * ACK_GRACE_MS (see the module comment).
+   */
+  flush(vm: Vm): void {
+    const target = Atomics.load(vm.mmuGen, 0);
+    for (const r of [...this.links]) {
+      if (r.vm !== vm) continue;
+      const w = r.words;
+      let start = 0;
+      for (;;) {
+        if (Atomics.load(w, LINK.LOST) !== 0 || Atomics.load(w, LINK.RUNNING) === 0) break;
+        const ack = Atomics.load(w, LINK.ACK);
+        if (((ack - target) | 0) >= 0) break;
+        const now = performance.now();
+        if (start === 0) start = now;
+        else if (now - start > ACK_GRACE_MS) {
+          this.lose(r);
+          break;
+        }
+        Atomics.wait(w, LINK.ACK, ack, 10);
+      }
+    }
+  }
+
+  /** Gives the worker of `r` up: its vCPU is lost, and a VM lock it held is freed. */
+  lose(r: RemoteVcpu): void {
+    if (!this.links.has(r)) return;
+    Atomics.store(r.words, LINK.LOST, 1);
+    this.links.delete(r);
+    const holder = Atomics.load(r.words, LINK.HOLDER);
+    if (holder !== 0) recoverLock(r.vm.atomicLock, holder);
+    r.onLost();
+  }
+}
+
+/**
+ * Worker side: what a vCPU running here does to stay exact (see the module comment). The run
+ * loops call, at each block boundary: `if (sync !== null && sync.due()) { sync.pull(); <drop
+ * cached translations>; sync.ack(); }`.
+ */
+export class VcpuSync {
+  /** The MMU generation last acknowledged. */
+  private seen: number;
+  /** The generation read by the last `pull`. */
+  private pulled = 0;
+
+  constructor(
+    private readonly mirror: VcpuMirror,
+    private readonly words: Int32Array,
+    private readonly port: MessagePort,
+  ) {
+    this.seen = Atomics.load(mirror.vm.mmuGen, 0) - 1;
+  }
+
+  /** The owner changed memory since this vCPU last synced (cheap: one load). */
+  due(): boolean {
+    return Atomics.load(this.mirror.vm.mmuGen, 0) !== this.seen;
+  }
+
+  /** Applies everything the owner pushed so far. EIO once the owner gave this worker up. */
+  pull(): void {
+    this.pulled = Atomics.load(this.mirror.vm.mmuGen, 0);
+    if (Atomics.load(this.words, LINK.LOST) !== 0) throw KvmError.of('EIO', 'ioctl', { message: 'the owner gave this vCPU up (it stopped answering)' });
+    this.drain();
+  }
+
+  /** Applies pending pushes (also when an hva is missing from the mirror: it may be new). */
+  drain(): void {
+    let view: VmView | null = null;
+    const space = this.mirror.kernel.space;
+    for (;;) {
+      const m = receiveMessageOnPort(this.port) as { message: Push } | undefined;
+      if (!m) break;
+      const p = m.message;
+      if ('view' in p) view = p.view;
+      else if ('map' in p) space.mapAt(p.map.hva, p.map.bytes);
+      else {
+        const have = space.find(p.unmap, false);
+        if (have && have.hva === p.unmap) space.unmapHva(p.unmap);
+      }
+    }
+    if (view) this.mirror.apply(view);
+  }
+
+  /** Acknowledges the generation of the last `pull` (after cached translations were dropped). */
+  ack(): void {
+    this.seen = this.pulled;
+    Atomics.store(this.words, LINK.ACK, this.pulled);
+    Atomics.notify(this.words, LINK.ACK);
+  }
+
+  /** A vCPU ioctl begins on this thread (the arch drops stale translations as KVM_RUN starts). */
+  enter(): void {
+    Atomics.store(this.words, LINK.RUNNING, 1);
+    this.pull();
+    this.ack();
+  }
+
+  /** The vCPU ioctl is over: this thread holds no translation the owner must wait for. */
+  leave(): void {
+    Atomics.store(this.words, LINK.RUNNING, 0);
+    Atomics.notify(this.words, LINK.ACK);
+  }
 }
 
 /**
@@ -100,13 +323,12 @@ export class VcpuMirror {
   readonly kernel: Kernel;
   readonly vm: Vm;
   readonly vcpu: Vcpu;
-  /** Vm.viewGen of the view applied last. */
-  private seen = -1;
 
   constructor(backend: ArchBackend, spec: MirrorSpec) {
     const k = (this.kernel = new Kernel(backend));
     k.mirror = true;
     k.runBudget = spec.kernel.runBudget;
+    k.deadline.timeoutMs = spec.kernel.runTimeoutMs;
     k.jit = spec.kernel.jit;
     k.jitHotness = spec.kernel.jitHotness;
     for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes);
@@ -116,11 +338,7 @@ export class VcpuMirror {
     this.vm.vcpus.set(spec.vcpuId, this.vcpu);
     this.vm.createdVcpus++;
     backend.loadVcpu!(this.vcpu, spec.state);
-  }
-
-  /** True when the owner changed what this mirror shows since the last view. */
-  get stale(): boolean {
-    return Atomics.load(this.vm.viewGen, 0) !== this.seen;
+    this.vcpu.sync = new VcpuSync(this, spec.link, spec.push);
   }
 
   /** Mirrors new mappings of the owner's address space; returns the mirror's mappings. */
@@ -140,7 +358,6 @@ export class VcpuMirror {
     }
     view.buses.forEach((ranges, i) => mirrorBus(vm, i as BusIndex, ranges));
     vm.arch.loadVm!(vm, view.arch);
-    this.seen = view.gen;
   }
 }
 

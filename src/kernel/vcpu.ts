@@ -10,6 +10,7 @@ import { NOT_HANDLED } from './arch.js';
 import { RUN } from './exits.js';
 import { PAGE_SIZE, type Mapping } from './hva.js';
 import { VcpuTimer } from './timer.js';
+import type { VcpuSync } from './smp.js';
 import type { UserArg } from './uarg.js';
 import type { Vm } from './vm.js';
 
@@ -47,6 +48,11 @@ export class Vcpu {
    * without handing the state back (EIO from then on).
    */
   away: 'attached' | 'lost' | null = null;
+  /**
+   * On a worker thread's mirror: how this vCPU follows the owner's memory changes (src/kernel/smp.ts);
+   * the run loops check it at block boundaries. null in the owner.
+   */
+  sync: VcpuSync | null = null;
 
   constructor(
     readonly vm: Vm,

@@ -66,8 +66,9 @@ export class Vm {
    */
   readonly viewGen: Int32Array;
   /**
-   * The VM's lock word for locked guest accesses that no single host atomic can do (split or
-   * unaligned x86 LOCK, 16-byte compare-and-swap): see src/kernel/atomics.ts.
+   * The VM's lock for locked guest accesses that no single host atomic can do (split or
+   * unaligned x86 LOCK, 16-byte compare-and-swap): holder word and acquisition count, see
+   * src/kernel/atomics.ts.
    */
   readonly atomicLock: Int32Array;
   /** The SharedArrayBuffer holding mmuGen, viewGen, atomicLock and the clock (shared with worker threads). */
@@ -103,7 +104,7 @@ export class Vm {
     this.mmuGen = new Int32Array(this.sharedWords, 0, 1);
     this.viewGen = new Int32Array(this.sharedWords, 4, 1);
     // On its own cache line: contended by every thread doing a locked split access.
-    this.atomicLock = new Int32Array(this.sharedWords, 64, 1);
+    this.atomicLock = new Int32Array(this.sharedWords, 64, 2);
     this.clock = new VmClock(this.sharedWords, shared ? undefined : kernel.clock);
     this.timers = new VmTimers(this.clock);
     this.buses = Array.from({ length: KVM_NR_BUSES }, () => new IoBus());
@@ -333,6 +334,9 @@ export class Vm {
       guestMemfd: m.guest_memfd,
     };
     if ((req.slot & 0xffff) >= this.arch.userMemSlots) throw this.einval(arg, 'slot >= KVM_USER_MEM_SLOTS');
+    if (req.flags & KVM_MEM.GUEST_MEMFD && this.kernel.smp?.has(this)) {
+      throw KvmError.of('EOPNOTSUPP', 'ioctl', { request: arg.request, fd: arg.fd, message: 'guest_memfd memslots cannot be used by vCPUs on other threads (hand them back first)' });
+    }
     const change = setMemoryRegion(this.slots, this.kernel.space, {
       userMemSlots: this.arch.userMemSlots,
       addressSpaces: this.slots.length,
@@ -343,8 +347,8 @@ export class Vm {
       prepare: (kind, baseGfn, npages, flags) => this.arch.prepareMemoryRegion?.(this, kind, baseGfn, npages, flags),
     }, req);
     if (change) {
-      this.bumpMmu();
       this.bumpView();
+      this.flushRemoteTlbs();
       for (const l of this.memslotListeners) l(change);
     }
     return 0;
@@ -377,7 +381,9 @@ export class Vm {
     if (!(this.manualDirtyLogProtect & BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE))) {
       // Word by word atomically: a vCPU on another thread may be marking pages meanwhile.
       for (let w = 0; w < dirty.length; w++) words[w] = Atomics.exchange(dirty, w, 0);
-      this.bumpMmu(); // re-arm write tracking, as the kernel write-protects harvested pages
+      // Re-arm write tracking before returning, as the kernel write-protects harvested pages:
+      // from here on, every write of every vCPU marks its page again.
+      this.flushRemoteTlbs();
     } else {
       for (let w = 0; w < dirty.length; w++) words[w] = Atomics.load(dirty, w);
     }
@@ -411,7 +417,7 @@ export class Vm {
       if (left < 32) m &= (1 << left) - 1;
       Atomics.and(dirty, w0 + w, ~m);
     }
-    this.bumpMmu();
+    this.flushRemoteTlbs(); // the cleared pages are write-protected again before this returns
     return 0;
   }
 
@@ -436,8 +442,8 @@ export class Vm {
     const start = Number(a.address >> BigInt(PAGE_SHIFT));
     const end = Number((a.address + a.size) >> BigInt(PAGE_SHIFT));
     this.memAttrs.set(start, end, Number(a.attributes));
-    this.bumpMmu();
     this.bumpView();
+    this.flushRemoteTlbs();
     for (const l of this.attrListeners) l(start, end, Number(a.attributes));
     return 0;
   }
@@ -447,9 +453,20 @@ export class Vm {
     Atomics.add(this.mmuGen, 0, 1);
   }
 
-  /** Tells vCPUs attached on other threads to refresh their view of this VM. */
+  /**
+   * kvm_flush_remote_tlbs (and the SRCU grace period of a memslot update): bumps the MMU
+   * generation and returns once no vCPU of this VM, on any thread, can still use a translation
+   * cached before (src/kernel/smp.ts).
+   */
+  flushRemoteTlbs(): void {
+    this.bumpMmu();
+    this.kernel.smp?.flush(this);
+  }
+
+  /** What vCPUs on other threads mirror of this VM changed: the new view goes to them. */
   bumpView(): void {
     Atomics.add(this.viewGen, 0, 1);
+    this.kernel.smp?.viewChanged(this);
   }
 
   /**

@@ -22,9 +22,10 @@
  * @module
  */
 import { isMainThread, MessageChannel, receiveMessageOnPort, threadId, type MessagePort, type Transferable } from 'node:worker_threads';
+import { LOCK_ID } from '../kernel/atomics.js';
 import { EventFdCtx } from '../kernel/eventfd.js';
-import { Kernel } from '../kernel/kernel.js';
-import { smpBlocker, spaceView, VcpuMirror, vmView, type MappingView, type MirrorSpec, type VmView } from '../kernel/smp.js';
+import type { Kernel } from '../kernel/kernel.js';
+import { KernelSmp, LINK, LINK_WORDS, smpBlocker, VcpuMirror, vmView, type MirrorSpec, type RemoteVcpu } from '../kernel/smp.js';
 import { UserArg } from '../kernel/uarg.js';
 import type { Vcpu } from '../kernel/vcpu.js';
 import type { Arch } from '../uapi/index.js';
@@ -71,7 +72,7 @@ export type VcpuHandle = NativeVcpuHandle | VirtualVcpuHandle;
 
 /** The transfer list a handle needs in `postMessage` / `new Worker(..., { workerData, transferList })`. */
 export function vcpuHandleTransferList(handle: VcpuHandle): Transferable[] {
-  return handle.backend === 'virtual' ? [handle.port] : [];
+  return handle.backend === 'virtual' ? [handle.port, handle.push] : [];
 }
 
 // ---- the channel ---------------------------------------------------------------------------------
@@ -83,8 +84,6 @@ type Request =
   | { op: 'mmap'; fd: number; length: number; offset: number }
   | { op: 'alloc'; length: number }
   | { op: 'munmap'; hva: number }
-  | { op: 'view' }
-  | { op: 'space' }
   | { op: 'release'; state: unknown }
   // eventfds (src/kernel/eventfd.ts) and VM-wide device operations (Vm.callOwner)
   | { op: 'eventfd'; initval: number | undefined; flags: number | undefined }
@@ -94,7 +93,7 @@ type Request =
   | { op: 'owner'; name: string; payload: unknown; vcpuId: number };
 
 type Reply =
-  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; view?: VmView; maps?: MappingView[]; value?: unknown; shared?: { sab: SharedArrayBuffer; semaphore: boolean; nonblock: boolean } | null }
+  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; maps?: { hva: number; bytes: Uint8Array }[]; value?: unknown; shared?: { sab: SharedArrayBuffer; semaphore: boolean; nonblock: boolean } | null }
   | { ok: false; error: { errno?: number; syscall?: string; request?: number; fd?: number; message: string } };
 
 /** ctrl[0]: 0 while a request waits, 1 once its reply was posted. */
@@ -137,9 +136,25 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
   const state = vm.arch.saveVcpu!(vcpu);
   const vmFd = kernel.findFd((g) => g.kind === 'vm' && g.vm === vm);
   const { port1, port2 } = new MessageChannel();
+  const push = new MessageChannel();
   const ctrl = new Int32Array(new SharedArrayBuffer(8));
+  const link = new Int32Array(new SharedArrayBuffer(4 * LINK_WORDS));
   vcpu.away = 'attached';
-  serve(sys, kernel, vcpu, port1, ctrl);
+  const smp = (kernel.smp ??= new KernelSmp(kernel));
+  const remote: RemoteVcpu = {
+    vm,
+    vcpu,
+    words: link,
+    port: push.port1,
+    onLost: () => {
+      // Given up: whatever its thread does from now on, the state it held is gone.
+      if (vcpu.away === 'attached') vcpu.away = 'lost';
+      push.port1.close();
+    },
+  };
+  smp.add(remote);
+  push.port1.unref();
+  serve(sys, kernel, vcpu, port1, ctrl, remote);
   return {
     backend: 'virtual',
     arch: sys.arch,
@@ -149,7 +164,7 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
     vcpuId: vcpu.id,
     vcpuIndex: vcpu.index,
     vmType: vm.type,
-    kernel: { runBudget: kernel.runBudget, jit: kernel.jit, jitHotness: kernel.jitHotness },
+    kernel: { runBudget: kernel.runBudget, runTimeoutMs: kernel.deadline.timeoutMs, jit: kernel.jit, jitHotness: kernel.jitHotness },
     area: vcpu.area,
     vmShared: vm.sharedWords,
     state,
@@ -157,11 +172,13 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
     ownerThread: threadId,
     ctrl,
     port: port2,
+    link,
+    push: push.port2,
   };
 }
 
 /** Answers one attached worker's forwarded calls from the owner's event loop. */
-function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: Int32Array): void {
+function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: Int32Array, remote: RemoteVcpu): void {
   let released = false;
   port.on('message', (req: Request) => {
     let reply: Reply;
@@ -176,8 +193,9 @@ function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: In
     if (released) port.close();
   });
   port.on('close', () => {
-    // The worker went away without handing the vCPU back: its state is gone.
-    if (!released && vcpu.away === 'attached') vcpu.away = 'lost';
+    // The worker went away without handing the vCPU back (terminated): its state is gone, and a
+    // VM lock it held in the middle of an instruction is freed.
+    if (!released) kernel.smp?.lose(remote);
   });
   // The channel alone does not keep the owner alive (its Worker does, while it runs).
   port.unref();
@@ -204,11 +222,10 @@ function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: In
       case 'munmap':
         kernel.space.unmapHva(req.hva);
         return { ok: true };
-      case 'view':
-        return { ok: true, view: vmView(vcpu.vm) };
-      case 'space':
-        return { ok: true, maps: spaceView(kernel) };
       case 'release':
+        kernel.smp?.remove(remote);
+        remote.port.close();
+        if (vcpu.away !== 'attached') throw KvmError.of('EIO', 'close', { message: 'the owner had given this vCPU up' });
         vcpu.vm.arch.loadVcpu!(vcpu, req.state);
         vcpu.timer.resync(); // the instructions it retired there were counted there
         vcpu.away = null;
@@ -246,6 +263,7 @@ class AttachedSys implements Sys {
   private readonly fd: number;
   private readonly port: MessagePort;
   private readonly ctrl: Int32Array;
+  private readonly push: MessagePort;
   private readonly onExit = () => this.release();
 
   constructor(h: VirtualVcpuHandle) {
@@ -253,11 +271,14 @@ class AttachedSys implements Sys {
     this.fd = h.fd;
     this.port = h.port;
     this.ctrl = h.ctrl;
+    this.push = h.push;
     this.mirror = new VcpuMirror(archBackendOf(h.archBackend ?? h.arch), h);
     // VM-wide device operations of this vCPU run on the owner (Vm.callOwner).
     this.mirror.kernel.forward = (name, payload, vcpuId) => this.call({ op: 'owner', name, payload, vcpuId }).value;
-    // An address the owner mapped since the last view: ask for its mappings once more.
-    this.mirror.kernel.space.onMiss = () => this.mirror?.addMappings(this.call({ op: 'space' }).maps ?? []);
+    // An address the owner mapped since the last sync: its mapping is among the pushed changes
+    // (read without blocking: this can happen inside KVM_RUN, where the owner may be waiting on us).
+    const sync = this.mirror.vcpu.sync!;
+    this.mirror.kernel.space.onMiss = () => sync.drain();
     // A worker ending with the vCPU still attached hands it back on its way out.
     if (!isMainThread) process.once('exit', this.onExit);
   }
@@ -295,10 +316,16 @@ class AttachedSys implements Sys {
     fdArg(fd, 'ioctl', req);
     if (fd === this.fd) {
       const m = this.live;
-      // The owner changed memslots or VM state since the last call: take the new view first.
-      if (m.stale) m.apply(this.call({ op: 'view' }).view!);
       checkPointerArg(this.arch, fd, req, arg);
-      return m.vcpu.ioctl(req, new UserArg(arg, m.kernel.space, req, fd));
+      // While the ioctl runs, the owner waits for this thread to drop what a memory change
+      // invalidates; first, catch up with the changes pushed so far.
+      const sync = m.vcpu.sync!;
+      sync.enter();
+      try {
+        return m.vcpu.ioctl(req, new UserArg(arg, m.kernel.space, req, fd));
+      } finally {
+        sync.leave();
+      }
     }
     // Only clonable values cross the channel; any other is invalid in the owner all the same.
     const a = arg instanceof Uint8Array || ulongOf(arg) !== undefined ? arg : ({} as IoctlArg);
@@ -378,9 +405,13 @@ class AttachedSys implements Sys {
     const m = this.mirror;
     if (m === null) return;
     if (!isMainThread) process.off('exit', this.onExit);
-    this.call({ op: 'release', state: m.vcpu.vm.arch.saveVcpu!(m.vcpu) });
-    this.mirror = null;
-    this.port.close();
+    try {
+      this.call({ op: 'release', state: m.vcpu.vm.arch.saveVcpu!(m.vcpu) });
+    } finally {
+      this.mirror = null;
+      this.port.close();
+      this.push.close();
+    }
   }
 }
 
@@ -399,5 +430,10 @@ export function attachVcpu(handle: VcpuHandle): Sys {
     // Forwarded calls wait for the owner's event loop: the owner's own thread can never answer.
     throw new KvmError(ERRNO.EDEADLK, 'open', { message: 'attachVcpu must run on another thread than the one that exported the vCPU' });
   }
+  if (!(handle.link instanceof Int32Array) || !handle.push) throw new KvmError(ERRNO.EINVAL, 'open', { message: 'not a vCPU handle from exportVcpu (was its push port in the transfer list?)' });
+  // One handle, one attachment (the kernel's vcpu->mutex): a second one would share its state.
+  if (Atomics.compareExchange(handle.link, LINK.ATTACHED, 0, 1) !== 0) throw new KvmError(ERRNO.EBUSY, 'open', { message: 'this vCPU handle is already attached (export the vCPU again for another attachment)' });
+  if (Atomics.load(handle.link, LINK.LOST) !== 0) throw new KvmError(ERRNO.EIO, 'open', { message: 'the owner gave this vCPU up' });
+  Atomics.store(handle.link, LINK.HOLDER, LOCK_ID);
   return new AttachedSys(handle);
 }

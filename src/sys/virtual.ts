@@ -67,6 +67,11 @@ export interface VirtualSysOptions {
    */
   readonly runBudget?: number;
   /**
+   * Milliseconds one KVM_RUN may take before it returns EINTR with KVM_EXIT_INTR, as when a signal
+   * interrupts a vCPU on Linux, whatever the guest does (Infinity: no bound). Default 100.
+   */
+  readonly runTimeoutMs?: number;
+  /**
    * Block JIT: translate hot guest basic blocks into cached JS functions. `false` runs the
    * interpreter only. Default true.
    */
@@ -125,6 +130,10 @@ class VirtualSys implements Sys {
     if (opts.runBudget !== undefined) {
       if (!(opts.runBudget > 0)) throw new Error('runBudget must be positive');
       this.kernel.runBudget = opts.runBudget;
+    }
+    if (opts.runTimeoutMs !== undefined) {
+      if (!(opts.runTimeoutMs > 0)) throw new Error('runTimeoutMs must be positive');
+      this.kernel.deadline.timeoutMs = opts.runTimeoutMs;
     }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
     if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
