@@ -98,6 +98,11 @@ export class Kernel {
     return fd;
   }
 
+  /** Open files of the virtual process (leak checks). */
+  get nfiles(): number {
+    return this.files.size;
+  }
+
   file(fd: number): KFile | undefined {
     return Number.isInteger(fd) ? this.files.get(fd) : undefined;
   }

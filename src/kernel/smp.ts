@@ -272,25 +272,36 @@ export class VcpuSync {
   pull(): void {
     this.pulled = Atomics.load(this.mirror.vm.mmuGen, 0);
     if (Atomics.load(this.words, LINK.LOST) !== 0) throw KvmError.of('EIO', 'ioctl', { message: 'the owner gave this vCPU up (it stopped answering)' });
-    this.drain();
+    this.drain(true);
   }
 
-  /** Applies pending pushes (also when an hva is missing from the mirror: it may be new). */
-  drain(): void {
-    let view: VmView | null = null;
+  /** A view whose memslots wait for the next block boundary (its mappings are in already). */
+  private deferred: VmView | null = null;
+
+  /**
+   * Applies pending pushes, in order (a view carries the mappings of its time, which a later
+   * unmap may remove). `views` false — an hva missing in the middle of an access: it may be new —
+   * takes the mappings only and leaves memslots and VM state for the next block boundary.
+   */
+  drain(views = false): void {
     const space = this.mirror.kernel.space;
     for (;;) {
       const m = receiveMessageOnPort(this.port) as { message: Push } | undefined;
       if (!m) break;
       const p = m.message;
-      if ('view' in p) view = p.view;
-      else if ('map' in p) space.mapAt(p.map.hva, p.map.bytes);
+      if ('view' in p) {
+        this.mirror.addMappings(p.view.maps);
+        this.deferred = p.view;
+      } else if ('map' in p) space.mapAt(p.map.hva, p.map.bytes);
       else {
         const have = space.find(p.unmap, false);
         if (have && have.hva === p.unmap) space.unmapHva(p.unmap);
       }
     }
-    if (view) this.mirror.apply(view);
+    if (views && this.deferred) {
+      this.mirror.apply(this.deferred, false);
+      this.deferred = null;
+    }
   }
 
   /** Acknowledges the generation of the last `pull` (after cached translations were dropped). */
@@ -347,8 +358,8 @@ export class VcpuMirror {
   }
 
   /** Applies a view: mappings, memslots, arch VM state. */
-  apply(view: VmView): void {
-    this.addMappings(view.maps);
+  apply(view: VmView, maps = true): void {
+    if (maps) this.addMappings(view.maps);
     const vm = this.vm;
     for (let i = 0; i < vm.slots.length; i++) vm.slots[i] = new MemslotSet();
     for (const s of view.slots) {

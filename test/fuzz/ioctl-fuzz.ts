@@ -246,8 +246,8 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
       const request = def.request;
       const known = ownByRequest.get(typeof request === 'number' ? request >>> 0 : -1);
       const arg = makeArg(w, arch, request, known);
-      const name = known?.name ?? (typeof request === 'number' ? `0x${(request >>> 0).toString(16)}` : String(request));
-      const what = `ioctl(${typeof h === 'number' ? `fd ${h}` : `${h.kind} ${h.fd}${h.open ? '' : ' closed'}`}, ${name}, ${argText(arg)})`;
+      const name = known?.name ?? (typeof request === 'number' ? `0x${(request >>> 0).toString(16)}` : typeof request === 'symbol' ? 'symbol' : String(request));
+      const what = `ioctl(${typeof h === 'number' ? `fd ${h}` : `${h.kind} ${String(h.fd)}${h.open ? '' : ' closed'}`}, ${name}, ${argText(arg)})`;
       if (known?.name === 'KVM_RUN' && typeof h !== 'number' && h.area) {
         // What a VMM leaves in kvm_run between runs: immediate_exit, and answers to the last exit.
         h.area[0] = rng.chance(0.1) ? 1 : 0;
@@ -306,6 +306,7 @@ function pickFd(w: World): Handle | number {
     [live.length ? 80 : 0, () => rng.pick(live)],
     [w.handles.length ? 8 : 0, () => rng.pick(w.handles)],
     [6, () => rng.pick([-1, 0, 1, 2, 999_999, 0x7fff_ffff, 2 ** 31, 2 ** 53, 1.5, NaN, Infinity, -0])],
+    [2, () => ({ kind: 'system' as Kind, fd: nonC(rng) as number, open: false })],
   ])();
 }
 
@@ -336,6 +337,41 @@ function pickRequest(rng: Rng, kind: Kind | undefined, own: readonly IoctlDef[],
     [8, () => ({ request: IOC(rng.int(4), KVMIO, rng.int(256), rng.weighted([[3, 0], [3, rng.int(64)], [1, rng.int(0x4000)]])) })],
     [6, () => ({ request: rng.u32() })],
     [2, () => ({ request: rng.pick([-1, 2 ** 32 + 0xae01, 0xae01 + 0.5, NaN, -0xae01]) })],
+    [1, () => ({ request: nonC(rng) as number })],
+  ])();
+}
+
+/**
+ * A JS value C has no spelling for, or one at the edge of a C type (issue 19: non-integers,
+ * NaN, +-Infinity, null, strings, objects, bigints outside 64 bits): every Sys call must answer
+ * it with a KvmError.
+ */
+export function nonC(rng: Rng): unknown {
+  return rng.pick<() => unknown>([
+    () => 1.5,
+    () => -0.5,
+    () => NaN,
+    () => Infinity,
+    () => -Infinity,
+    () => null,
+    () => undefined,
+    () => 'x',
+    () => '3',
+    () => ({}),
+    () => [],
+    () => [4096],
+    () => true,
+    () => Symbol('s'),
+    () => () => 0,
+    () => 2n ** 64n,
+    () => -(2n ** 63n) - 1n,
+    () => 2 ** 64,
+    () => -(2 ** 64),
+    () => new ArrayBuffer(8),
+    () => new Uint32Array(8),
+    () => new DataView(new ArrayBuffer(8)),
+    () => Number.MAX_VALUE,
+    () => Number.MIN_VALUE,
   ])();
 }
 
@@ -351,6 +387,7 @@ function makeArg(w: World, arch: Arch, request: number, def: IoctlDef | undefine
   const special = def ? specialArg(w, arch, def) : undefined;
   if (special !== undefined && rng.chance(0.7)) return special;
   if (rng.chance(0.03)) return undefined;
+  if (rng.chance(0.04)) return nonC(rng) as number;
   const dir = iocDir(r);
   const size = iocSize(r);
   if (dir === 0 || size === 0) {
@@ -427,8 +464,10 @@ function specialArg(w: World, arch: Arch, def: IoctlDef): number | bigint | Uint
   }
 }
 
-function argText(a: number | bigint | Uint8Array | undefined): string {
+function argText(a: unknown): string {
   if (a === undefined) return 'undefined';
+  if (typeof a === 'symbol' || typeof a === 'function') return typeof a;
+  if (typeof a === 'object' && !(a instanceof Uint8Array)) return Object.prototype.toString.call(a);
   if (a instanceof Uint8Array) return `bytes[${a.length}] ${Buffer.from(a.subarray(0, 48)).toString('hex')}${a.length > 48 ? '…' : ''}`;
   return typeof a === 'bigint' ? `0x${a.toString(16)}n` : String(a);
 }
@@ -453,23 +492,25 @@ function doOther(
     case 'close': {
       if (rng.chance(0.8)) closeOne(w, other1);
       else {
-        const fd = w.handles.length && rng.chance(0.5) ? rng.pick(w.handles).fd : rng.pick([-1, 0, 999_999, NaN]);
-        if (other1('close', `close(${fd})`, () => (sys.close(fd), true))) for (const h of w.handles) if (h.fd === fd) h.open = false;
+        const fd = w.handles.length && rng.chance(0.5) ? rng.pick(w.handles).fd : rng.chance(0.5) ? rng.pick([-1, 0, 999_999, NaN]) : (nonC(rng) as number);
+        if (other1("close", `close(${String(fd)})`, () => (sys.close(fd), true))) for (const h of w.handles) if (h.fd === fd) h.open = false;
       }
       return;
     }
     case 'open': {
-      const path = rng.chance(0.9) ? '/dev/kvm' : rng.pick(['/dev/kvm2', '', '/dev/null']);
-      const fd = other1('open', `open(${path})`, () => sys.open(path));
+      const path = rng.chance(0.9) ? '/dev/kvm' : rng.chance(0.5) ? rng.pick(['/dev/kvm2', '', '/dev/null', '/dev/kvm\0x']) : (nonC(rng) as string);
+      const flags = rng.chance(0.9) ? undefined : rng.chance(0.5) ? rng.pick([0, 2, 0o2000002, -1]) : (nonC(rng) as number);
+      const fd = other1('open', `open(${String(path)})`, () => sys.open(path, flags));
       if (fd !== undefined) w.handles.push({ kind: 'system', fd, open: true });
       return;
     }
     case 'mmap': {
       const h = w.handles.length ? rng.pick(w.handles) : undefined;
       const fd = h && rng.chance(0.9) ? h.fd : rng.pick([-1, 999_999]);
-      const len = rng.weighted<number>([[4, rng.range(1, 4) * 4096], [1, rng.int(1 << 20)], [1, rng.pick([0, -1, 1.5, 2 ** 40])]]);
-      const off = rng.weighted<number>([[4, 0], [2, rng.int(80) * 4096], [1, rng.pick([1, -4096, 2 ** 53])]]);
-      const m = other1('mmap', `mmap(${fd}, ${len}, ${off})`, () => sys.mmap(fd, len, off));
+      const len = rng.weighted<number>([[4, rng.range(1, 4) * 4096], [1, rng.int(1 << 20)], [1, rng.pick([0, -1, 1.5, 2 ** 40])], [1, nonC(rng) as number]]);
+      const off = rng.weighted<number>([[4, 0], [2, rng.int(80) * 4096], [1, rng.pick([1, -4096, 2 ** 53])], [1, nonC(rng) as number]]);
+      const mfd = rng.chance(0.05) ? (nonC(rng) as number) : fd;
+      const m = other1('mmap', `mmap(${String(mfd)}, ${String(len)}, ${String(off)})`, () => sys.mmap(mfd, len, off));
       if (m) {
         w.regions.push(m);
         if (h?.kind === 'vcpu' && off === 0 && m.length >= 4096 && !h.area) h.area = m;
@@ -478,14 +519,14 @@ function doOther(
       return;
     }
     case 'munmap': {
-      const r = w.regions.length && rng.chance(0.8) ? w.regions.splice(rng.int(w.regions.length), 1)[0]! : new Uint8Array(4096);
+      const r = w.regions.length && rng.chance(0.8) ? w.regions.splice(rng.int(w.regions.length), 1)[0]! : rng.chance(0.5) ? new Uint8Array(4096) : (nonC(rng) as Uint8Array);
       other1('munmap', 'munmap', () => sys.munmap(r));
       for (const h of w.handles) if (h.area === r) delete h.area;
       return;
     }
     case 'alloc': {
-      const len = rng.weighted<number>([[6, rng.range(1, 64) * 4096], [1, rng.pick([0, -1, 1.5, 2 ** 32, 2 ** 32 + 4096, 2 ** 47, NaN])]]);
-      const m = other1('mmap', `alloc(${len})`, () => sys.alloc(len));
+      const len = rng.weighted<number>([[6, rng.range(1, 64) * 4096], [1, rng.pick([0, -1, 1.5, 2 ** 32, 2 ** 32 + 4096, 2 ** 47, NaN])], [1, nonC(rng) as number]]);
+      const m = other1('mmap', `alloc(${String(len)})`, () => sys.alloc(len));
       if (m) {
         w.regions.push(m.bytes);
         w.hvas.push(m.hva);
