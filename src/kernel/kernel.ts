@@ -79,7 +79,20 @@ export class Kernel {
   /** Mirror kernels: runs a VM-wide device operation on the owner thread (set by the attached Sys). */
   forward: ((op: string, payload: unknown, vcpuId: number) => unknown) | null = null;
 
+
+  /** The live VMs of this kernel (their memslots reference the address space). */
+  readonly vms = new Set<Vm>();
+
   constructor(readonly arch: ArchBackend) {
+    // munmap, as the kernel's MMU notifiers: no vCPU of a VM with a memslot over the range may use
+    // it once munmap returned (attached vCPUs on other threads included: smp.ts).
+    this.space.listener = {
+      mapped: (m) => this.smp?.mapped(m),
+      unmapped: (m) => {
+        this.smp?.unmapped(m);
+        for (const vm of this.vms) if (vm.maps(m.hva, m.length)) vm.flushRemoteTlbs();
+      },
+    };
     this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request])) as IoctlNumbers;
   }
 

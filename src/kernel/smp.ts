@@ -150,12 +150,7 @@ export interface RemoteVcpu {
 export class KernelSmp {
   private readonly links = new Set<RemoteVcpu>();
 
-  constructor(private readonly kernel: Kernel) {
-    kernel.space.listener = {
-      mapped: (m) => this.pushAll({ map: { hva: m.hva, bytes: m.bytes } }),
-      unmapped: (m) => this.unmapped(m),
-    };
-  }
+  constructor(private readonly kernel: Kernel) {}
 
   add(r: RemoteVcpu): void {
     this.links.add(r);
@@ -188,23 +183,14 @@ export class KernelSmp {
     if (this.has(vm)) this.pushAll({ view: vmView(vm) }, vm);
   }
 
-  /** A munmap: mirrors drop the mapping; if a memslot of a VM with remote vCPUs is over it, they must stop using it first. */
-  private unmapped(m: Mapping): void {
-    this.pushAll({ unmap: m.hva });
-    const vms = new Set<Vm>();
-    for (const r of this.links) {
-      if (vms.has(r.vm)) continue;
-      for (const set of r.vm.slots) {
-        if (set.all().some((s) => s.userspaceAddr < m.hva + m.length && m.hva < s.userspaceAddr + s.npages * 4096)) {
-          vms.add(r.vm);
-          break;
-        }
-      }
-    }
-    for (const vm of vms) {
-      vm.bumpMmu();
-      this.flush(vm);
-    }
+  /** A mapping was added to the owner's address space: mirrors may need it. */
+  mapped(m: Mapping): void {
+    if (this.links.size) this.pushAll({ map: { hva: m.hva, bytes: m.bytes } });
+  }
+
+  /** A munmap: mirrors drop the mapping (the kernel then flushes the VMs with a memslot over it). */
+  unmapped(m: Mapping): void {
+    if (this.links.size) this.pushAll({ unmap: m.hva });
   }
 
   /**
@@ -340,6 +326,8 @@ export class VcpuMirror {
     k.mirror = true;
     k.runBudget = spec.kernel.runBudget;
     k.deadline.timeoutMs = spec.kernel.runTimeoutMs;
+    // The owner's address space, followed: the owner flushes its VMs when it unmaps (not us).
+    k.space.listener = null;
     k.jit = spec.kernel.jit;
     k.jitHotness = spec.kernel.jitHotness;
     for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes);

@@ -124,6 +124,13 @@ export class Vm {
     });
     this.archState = this.arch.initVm(this, type);
     this.slots = Array.from({ length: this.arch.addressSpaces(this) }, () => new MemslotSet());
+    kernel.vms.add(this);
+  }
+
+  /** True when a memslot of this VM is backed by host memory in [hva, hva + length). */
+  maps(hva: number, length: number): boolean {
+    for (const set of this.slots) for (const s of set.all()) if (!s.gmemOnly && s.userspaceAddr < hva + length && hva < s.userspaceAddr + s.npages * PAGE_SIZE) return true;
+    return false;
   }
 
   private req(name: IoctlName): number {
@@ -138,6 +145,7 @@ export class Vm {
   fileClosed(): void {
     if (--this.refs === 0) {
       this.dead = true;
+      this.kernel.vms.delete(this);
       this.irqfds.releaseAll();
       for (const b of this.buses) b.destroy();
       this.timers.stop();

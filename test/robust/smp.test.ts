@@ -106,6 +106,17 @@ describe('memslot changes and munmap racing a worker vCPU (issue 19 item 4)', ()
       }
     }, 120_000);
 
+    it(`${arch}: the owner's own vCPU after a munmap under its memslot: EFAULT, the old memory untouched`, async () => {
+      const w = writerVm(arch);
+      // Runs on this thread until the time bound (the writer never exits): its TLB holds the slot's pages.
+      expect(isKvmError(catchErr(() => w.vcpu.run()), 'EINTR')).toBe(true);
+      const old = w.mem.bytes;
+      w.sys.munmap(old);
+      const snap = old.slice();
+      expect(isKvmError(catchErr(() => w.vcpu.run()), 'EFAULT')).toBe(true);
+      expect(old.findIndex((b, i) => b !== snap[i])).toBe(-1);
+    });
+
     it(`${arch}: the migration recipe (harvest while running, immediate_exit, harvest again) loses no write`, async () => {
       const w = writerVm(arch, KVM_MEM.LOG_DIRTY_PAGES);
       const dest = new Uint8Array(SLOT_BYTES);
