@@ -79,7 +79,6 @@ export class Kernel {
   /** Mirror kernels: runs a VM-wide device operation on the owner thread (set by the attached Sys). */
   forward: ((op: string, payload: unknown, vcpuId: number) => unknown) | null = null;
 
-
   /** The live VMs of this kernel (their memslots reference the address space). */
   readonly vms = new Set<Vm>();
 
