@@ -123,6 +123,27 @@ export function flagsArg(flags: unknown): number | undefined {
   throw KvmError.of('EINVAL', 'open', { message: `flags ${describe(flags)}` });
 }
 
+/** read/write's buffer (`void *buf`): bytes, else EFAULT (no such pointer is mapped). */
+export function bufArg(buf: unknown, syscall: 'read' | 'write'): Uint8Array {
+  if (buf instanceof Uint8Array) return buf;
+  throw KvmError.of('EFAULT', syscall, { message: `buffer ${describe(buf)} is not a Uint8Array` });
+}
+
+/** eventfd(2)'s `unsigned int initval` and `int flags`: integers C could hold, else EINVAL. */
+export function eventfdArgs(initval: unknown, flags: unknown): [number, number] {
+  const iv = initval === undefined ? 0 : initval;
+  const fl = flags === undefined ? 0 : flags;
+  if (typeof iv === 'number' && Number.isInteger(iv) && iv >= 0 && iv <= 0xffff_ffff && typeof fl === 'number' && Number.isInteger(fl) && fl >= -(2 ** 31) && fl < 2 ** 32) return [iv, fl];
+  throw KvmError.of('EINVAL', 'eventfd', { message: `initval ${describe(initval)}, flags ${describe(flags)}` });
+}
+
+/** waitReadable's timeout in ms: undefined (none) or a number that is not NaN (negative: 0), else EINVAL as poll(2) gives no such int. */
+export function timeoutArg(timeoutMs: unknown): number | undefined {
+  if (timeoutMs === undefined) return undefined;
+  if (typeof timeoutMs === 'number' && !Number.isNaN(timeoutMs)) return timeoutMs;
+  throw KvmError.of('EINVAL', 'poll', { message: `timeout ${describe(timeoutMs)}` });
+}
+
 function describe(v: unknown): string {
   if (typeof v === 'symbol' || typeof v === 'function') return typeof v;
   if (typeof v === 'bigint') return `${v}n`;

@@ -6,7 +6,7 @@
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostArch, type Arch } from '../uapi/index.js';
-import { checkPointerArg, fdArg, flagsArg, ioctlArg, lengthArg, offsetArg, pathArg, regionArg, requestArg } from './args.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, ioctlArg, lengthArg, offsetArg, pathArg, regionArg, requestArg, timeoutArg } from './args.js';
 import { KvmError } from './error.js';
 import { O_CLOEXEC, O_RDWR, PAGE_SIZE, type HostMemory, type IoctlArg, type Sys } from './sys.js';
 
@@ -180,7 +180,7 @@ class NativeSys implements Sys {
   }
 
   eventfd(initval = 0, flags = 0): number {
-    if (!Number.isInteger(initval) || initval < 0 || initval > 0xffff_ffff || !Number.isInteger(flags)) throw KvmError.of('EINVAL', 'eventfd');
+    [initval, flags] = eventfdArgs(initval, flags);
     const fd = this.c.eventfd(initval, flags) as number;
     if (fd < 0) this.fail('eventfd');
     return fd;
@@ -188,6 +188,7 @@ class NativeSys implements Sys {
 
   read(fd: number, buf: Uint8Array): number {
     fdArg(fd, 'read');
+    bufArg(buf, 'read');
     const r = Number(this.c.read(fd, buf, buf.length));
     if (r < 0) this.fail('read', { fd });
     return r;
@@ -195,13 +196,15 @@ class NativeSys implements Sys {
 
   write(fd: number, buf: Uint8Array): number {
     fdArg(fd, 'write');
+    bufArg(buf, 'write');
     const r = Number(this.c.write(fd, buf, buf.length));
     if (r < 0) this.fail('write', { fd });
     return r;
   }
 
-  waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+  async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
     fdArg(fd, 'poll');
+    timeoutMs = timeoutArg(timeoutMs);
     return (poller ??= new NativePoller(this.c)).wait(fd, timeoutMs);
   }
 

@@ -29,7 +29,7 @@ import { KernelSmp, LINK, LINK_WORDS, smpBlocker, VcpuMirror, vmView, type Mirro
 import { UserArg } from '../kernel/uarg.js';
 import type { Vcpu } from '../kernel/vcpu.js';
 import type { Arch } from '../uapi/index.js';
-import { checkPointerArg, fdArg, flagsArg, lengthArg, offsetArg, pathArg, regionArg, requestArg, ulongOf } from './args.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, lengthArg, offsetArg, pathArg, regionArg, requestArg, timeoutArg, ulongOf } from './args.js';
 import { ERRNO } from './errno.js';
 import { KvmError } from './error.js';
 import { nativeSys } from './native.js';
@@ -365,10 +365,13 @@ class AttachedSys implements Sys {
   }
 
   eventfd(initval?: number, flags?: number): number {
-    return this.call({ op: 'eventfd', initval, flags }).result!;
+    const [iv, fl] = eventfdArgs(initval, flags);
+    return this.call({ op: 'eventfd', initval: iv, flags: fl }).result!;
   }
 
   read(fd: number, buf: Uint8Array): number {
+    fdArg(fd, 'read');
+    bufArg(buf, 'read');
     // A blocking read of an eventfd sleeps here, on the shared counter: blocking in the owner
     // would hold the event loop every forwarded call needs.
     const sh = this.call({ op: 'eventfdShared', fd }).shared;
@@ -392,10 +395,13 @@ class AttachedSys implements Sys {
   }
 
   write(fd: number, buf: Uint8Array): number {
-    return this.call({ op: 'write', fd, bytes: buf.slice() }).result!;
+    fdArg(fd, 'write');
+    return this.call({ op: 'write', fd, bytes: bufArg(buf, 'write').slice() }).result!;
   }
 
   async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    fdArg(fd, 'poll');
+    timeoutMs = timeoutArg(timeoutMs);
     const sh = this.call({ op: 'eventfdShared', fd }).shared;
     return sh ? EventFdCtx.attach(sh.sab, sh.semaphore).waitReadable(timeoutMs) : true;
   }

@@ -8,7 +8,7 @@ import type { ArchBackend } from '../kernel/arch.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
 import type { ClockMode } from '../kernel/timer.js';
 import { abi, arm64, constName, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
-import { checkPointerArg, fdArg, flagsArg, lengthArg, pathArg, regionArg, requestArg, ulongOf } from './args.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, lengthArg, pathArg, regionArg, requestArg, timeoutArg, ulongOf } from './args.js';
 import { archBackendOf } from './backends.js';
 import { bindKernel, kernelOf } from './kernel-of.js';
 import { ERRNO, type ErrnoCode } from './errno.js';
@@ -229,18 +229,20 @@ class VirtualSys implements Sys {
   }
 
   eventfd(initval = 0, flags = 0): number {
-    return this.kernel.eventfd(initval, flags);
+    return this.kernel.eventfd(...eventfdArgs(initval, flags));
   }
 
   read(fd: number, buf: Uint8Array): number {
-    return this.kernel.read(fd, buf);
+    return this.kernel.read(fdArg(fd, 'read'), bufArg(buf, 'read'));
   }
 
   write(fd: number, buf: Uint8Array): number {
-    return this.kernel.write(fd, buf);
+    return this.kernel.write(fdArg(fd, 'write'), bufArg(buf, 'write'));
   }
 
   async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    fdArg(fd, 'poll');
+    timeoutMs = timeoutArg(timeoutMs);
     const f = this.kernel.file(fd);
     if (!f) throw KvmError.of('EBADF', 'poll', { fd });
     // Files without a poll method are always readable (DEFAULT_POLLMASK).

@@ -32,6 +32,8 @@ interface Env {
   kvm: number;
   vm: number;
   vcpu: number;
+  /** An eventfd (a readable fd, for the read/write buffer checks). */
+  efd: number;
 }
 
 function virtualEnv(): Env {
@@ -39,7 +41,28 @@ function virtualEnv(): Env {
   const kvm = sys.open('/dev/kvm');
   const vm = sys.ioctl(kvm, r('KVM_CREATE_VM'), 0);
   const vcpu = sys.ioctl(vm, r('KVM_CREATE_VCPU'), 0);
-  return { sys, kvm, vm, vcpu };
+  return { sys, kvm, vm, vcpu, efd: sys.eventfd(1, 0) };
+}
+
+/** waitReadable's bad fds and timeouts: a rejected promise with the errno, on every backend. */
+async function waitChecks(sys: Sys, efd: number): Promise<string[]> {
+  const wrong: string[] = [];
+  const rows: [string, string, () => Promise<boolean>][] = [];
+  for (const fd of BAD_FDS) rows.push([`waitReadable(fd=${show(fd)})`, 'EBADF', () => sys.waitReadable(fd as number, 0)]);
+  for (const t of [NaN, 'x', {}, null, Symbol('t'), 1n]) rows.push([`waitReadable(timeout=${show(t)})`, 'EINVAL', () => sys.waitReadable(efd, t as number)]);
+  rows.push(['waitReadable(eventfd at 1, 0)', 'ok', () => sys.waitReadable(efd, 0)]);
+  for (const [name, want, f] of rows) {
+    let got: string;
+    try {
+      const p = f();
+      if (!(p instanceof Promise)) got = 'not a promise';
+      else got = await p.then(() => 'ok', (e) => (e instanceof KvmError ? e.code : `rejected with ${String(e)}`));
+    } catch (e) {
+      got = `threw synchronously: ${e instanceof KvmError ? e.code : String(e)}`;
+    }
+    if (got !== want) wrong.push(`${name}: want ${want}, got ${got}`);
+  }
+  return wrong;
 }
 
 /** Every Sys call with every bad value: [description, expected errno, call]. */
@@ -51,6 +74,19 @@ function table(e: Env): [string, string, () => unknown][] {
     rows.push([`ioctl(fd=${show(fd)})`, 'EBADF', () => S.ioctl!.call(sys, fd, r('KVM_GET_API_VERSION'), 0)]);
     rows.push([`close(${show(fd)})`, 'EBADF', () => S.close!.call(sys, fd)]);
     rows.push([`mmap(fd=${show(fd)})`, 'EBADF', () => S.mmap!.call(sys, fd, 4096, 0)]);
+    rows.push([`read(fd=${show(fd)})`, 'EBADF', () => S.read!.call(sys, fd, new Uint8Array(8))]);
+    rows.push([`write(fd=${show(fd)})`, 'EBADF', () => S.write!.call(sys, fd, new Uint8Array(8))]);
+  }
+  // eventfd(2), read(2), write(2): an initval/flags C could not hold is EINVAL, a buffer that is
+  // no bytes is a pointer to nothing (EFAULT).
+  for (const v of [...NON_INTEGERS, null, -1, 2 ** 32, 2 ** 53]) {
+    rows.push([`eventfd(initval=${show(v)})`, 'EINVAL', () => S.eventfd!.call(sys, v, 0)]);
+    if (typeof v !== 'number' || !Number.isInteger(v)) rows.push([`eventfd(flags=${show(v)})`, 'EINVAL', () => S.eventfd!.call(sys, 0, v)]);
+  }
+  for (const v of [...NON_INTEGERS, null, undefined, 8, new Uint16Array(4), new DataView(new ArrayBuffer(8))]) {
+    if (v instanceof Uint8Array) continue;
+    rows.push([`read(buf=${show(v)})`, 'EFAULT', () => S.read!.call(sys, e.efd, v)]);
+    rows.push([`write(buf=${show(v)})`, 'EFAULT', () => S.write!.call(sys, e.efd, v)]);
   }
   // ioctl(2) takes `unsigned int cmd`: a value that is no integer names no ioctl, so each fd
   // answers as for an unknown request (request 0 is none): EINVAL from /dev/kvm and vCPU fds,
@@ -102,13 +138,18 @@ describe('bad JS arguments give the C caller errno (issue 19 item 7)', () => {
     expect(e.sys.ioctl(e.kvm, r('KVM_GET_API_VERSION'))).toBe(12);
   });
 
+  it('virtualSys: waitReadable rejects bad fds and timeouts with the errno', async () => {
+    const e = virtualEnv();
+    expect(await waitChecks(e.sys, e.efd)).toEqual([]);
+  });
+
   it('virtualSys with a trace and fault rules: the same errnos, and the trace sees them', () => {
     const events: unknown[] = [];
     const sys = virtualSys({ arch: 'x86_64', trace: (ev) => events.push(ev), faults: [{ ioctl: 'KVM_RUN', nth: 99, errno: 'EINTR' }] });
     const kvm = sys.open('/dev/kvm');
     const vm = sys.ioctl(kvm, r('KVM_CREATE_VM'), 0);
     const vcpu = sys.ioctl(vm, r('KVM_CREATE_VCPU'), 0);
-    check(table({ sys, kvm, vm, vcpu }));
+    check(table({ sys, kvm, vm, vcpu, efd: sys.eventfd(1, 0) }));
     expect(events.length).toBeGreaterThan(50);
   });
 
@@ -120,7 +161,7 @@ describe('bad JS arguments give the C caller errno (issue 19 item 7)', () => {
   });
 
   const why = nativeUnavailableReason('/dev/null');
-  it.skipIf(why !== undefined && !why.includes('/dev/null'))('nativeSys: the same checks before any FFI call (on /dev/null)', () => {
+  it.skipIf(why !== undefined && !why.includes('/dev/null'))('nativeSys: the same checks before any FFI call (on /dev/null)', async () => {
     let sys: Sys;
     try {
       sys = nativeSys();
@@ -128,11 +169,14 @@ describe('bad JS arguments give the C caller errno (issue 19 item 7)', () => {
       return; // not Linux/x86_64 or arm64
     }
     const fd = sys.open('/dev/null');
+    const efd = sys.eventfd(1, 0);
     try {
       // /dev/null stands in for every fd: the checks under test happen before the kernel is asked;
       // calls C could make (the 'ok' rows, NULL) get /dev/null's own answer, not compared here.
-      check(table({ sys, kvm: fd, vm: fd, vcpu: fd }).filter(([name, want]) => want !== 'ok' && !name.includes('NULL') && !name.startsWith('unknown request')));
+      check(table({ sys, kvm: fd, vm: fd, vcpu: fd, efd }).filter(([name, want]) => want !== 'ok' && !name.includes('NULL') && !name.startsWith('unknown request')));
+      expect(await waitChecks(sys, efd)).toEqual([]);
     } finally {
+      sys.close(efd);
       sys.close(fd);
     }
   });

@@ -50,6 +50,14 @@ if (job === 'attach-twice') {
     errnos[`munmap(${k})`] = code(() => S.munmap!.call(sys, v));
     errnos[`close(${k})`] = code(() => S.close!.call(sys, v));
     errnos[`open(${k})`] = code(() => S.open!.call(sys, v));
+    errnos[`eventfd(${k})`] = code(() => S.eventfd!.call(sys, v, 0));
+    errnos[`eventfd(0, ${k})`] = code(() => S.eventfd!.call(sys, 0, v));
+    errnos[`read(fd=${k})`] = code(() => S.read!.call(sys, v, new Uint8Array(8)));
+    errnos[`write(fd=${k})`] = code(() => S.write!.call(sys, v, new Uint8Array(8)));
+    const efd = sys.eventfd(1, 0);
+    errnos[`read(buf=${k})`] = code(() => S.read!.call(sys, efd, v));
+    errnos[`write(buf=${k})`] = code(() => S.write!.call(sys, efd, v));
+    sys.close(efd);
   }
   sys.close(handle.fd);
   post({ type: 'report', exits: {}, eintr: 0, end: 'done', errnos });
