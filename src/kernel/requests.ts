@@ -65,6 +65,9 @@ export function kvmVcpuBlock(vcpu: Vcpu, retired: number, runnable: () => boolea
   const timer = vcpu.timer;
   const limit = vm.kernel.mirror ? Infinity : performance.now() + vm.kernel.haltWaitMs;
   if (clock.deterministic) clock.setRunning(-1);
+  // On a worker: asleep, the vCPU uses no guest memory; the owner changing memslots need not wait for it.
+  const sync = vcpu.sync;
+  const inside = sync !== null && sync.suspend();
   try {
     for (;;) {
       const req = Atomics.load(vcpu.requests, 0);
@@ -94,5 +97,6 @@ export function kvmVcpuBlock(vcpu: Vcpu, retired: number, runnable: () => boolea
     }
   } finally {
     if (clock.deterministic) clock.setRunning(1);
+    if (inside) sync.resume();
   }
 }

@@ -19,8 +19,9 @@
  *   attached vCPU that is inside a vCPU ioctl has acknowledged it (`KernelSmp.flush`, the
  *   counterpart of kvm_flush_remote_tlbs and synchronize_srcu). A worker acknowledges at the
  *   next block boundary after dropping its cached translations; one outside KVM_RUN holds
- *   nothing and is not waited for. The owner thus waits synchronously but never on its own
- *   event loop: nothing a worker does inside KVM_RUN needs the owner.
+ *   nothing and is not waited for, and neither is one waiting inside KVM_RUN for the owner (a
+ *   device access forwarded to the owner's event loop, which the waiting owner cannot answer) or
+ *   halted: it catches up before it touches guest memory again (`suspend`/`resume`).
  * - A worker that stops acknowledging for ACK_GRACE_MS while inside KVM_RUN is presumed gone
  *   (terminated: JS gives no synchronous sign of it) and its vCPU is lost (EIO), which the
  *   owner's 'close' event says more promptly when the owner's event loop runs.
@@ -295,6 +296,34 @@ export class VcpuSync {
     this.seen = this.pulled;
     Atomics.store(this.words, LINK.ACK, this.pulled);
     Atomics.notify(this.words, LINK.ACK);
+  }
+
+  /**
+   * Drops the arch's cached translations (set by the arch's run loop: x86 syncMmu, arm64
+   * checkMmuGen), for `resume` in the middle of an instruction.
+   */
+  flush: (() => void) | null = null;
+
+  /**
+   * The vCPU is about to wait for something outside it — a device access forwarded to the owner,
+   * a halt — and touches no guest memory meanwhile: the owner need not wait for it (the owner may
+   * be the one it waits for). Returns false when it was not inside a vCPU ioctl.
+   */
+  suspend(): boolean {
+    if (Atomics.load(this.words, LINK.RUNNING) === 0) return false;
+    Atomics.store(this.words, LINK.RUNNING, 0);
+    Atomics.notify(this.words, LINK.ACK);
+    return true;
+  }
+
+  /** Back from `suspend`: takes what the owner changed meanwhile before guest memory is touched again. */
+  resume(): void {
+    Atomics.store(this.words, LINK.RUNNING, 1);
+    if (this.due()) {
+      this.pull();
+      this.flush?.();
+      this.ack();
+    }
   }
 
   /** A vCPU ioctl begins on this thread (the arch drops stale translations as KVM_RUN starts). */

@@ -287,14 +287,22 @@ class AttachedSys implements Sys {
   private call(req: Request): Extract<Reply, { ok: true }> {
     if (this.mirror === null) throw KvmError.of('EBADF', req.op === 'ioctl' ? 'ioctl' : req.op, { message: 'this attached Sys handed its vCPU back' });
     const ctrl = this.ctrl;
-    Atomics.store(ctrl, CTRL_REPLY, 0);
-    this.port.postMessage(req);
+    // Inside KVM_RUN (a device access of the guest): the owner may be waiting for this vCPU to
+    // drop its translations while this thread waits for the owner. Step out of its way meanwhile.
+    const sync = this.mirror.vcpu.sync;
+    const inside = sync !== null && sync.suspend();
     let got: { message: Reply } | undefined;
-    for (;;) {
-      Atomics.wait(ctrl, CTRL_REPLY, 0, 1000);
-      if (Atomics.load(ctrl, CTRL_REPLY) === 0) continue;
-      got = receiveMessageOnPort(this.port) as { message: Reply } | undefined;
-      if (got) break;
+    try {
+      Atomics.store(ctrl, CTRL_REPLY, 0);
+      this.port.postMessage(req);
+      for (;;) {
+        Atomics.wait(ctrl, CTRL_REPLY, 0, 1000);
+        if (Atomics.load(ctrl, CTRL_REPLY) === 0) continue;
+        got = receiveMessageOnPort(this.port) as { message: Reply } | undefined;
+        if (got) break;
+      }
+    } finally {
+      if (inside) sync.resume();
     }
     const r = got.message;
     if (!r.ok) rethrow(r.error);

@@ -182,6 +182,7 @@ function loop(vcpu: Vcpu, c: CpuT): number {
   deadline.start();
   const start = c.retired;
   const timer = vcpu.timer;
+  if (vcpu.sync !== null) vcpu.sync.flush ??= () => c.checkMmuGen();
   let faults = 0;
   for (;;) {
     const before = c.retired;

@@ -148,6 +148,7 @@ export class X86Machine {
     const deadline = v.vm.kernel.deadline;
     deadline.start();
     const sync = v.sync;
+    if (sync !== null) sync.flush ??= () => c.syncMmu();
     let executed = 0;
     try {
       for (;;) {
