@@ -10,7 +10,8 @@
  * `(seed, index)` replays a finding on its own.
  * @module
  */
-import { abi, iocDir, iocSize, IOC, KVMIO, KVM_CAP, KVM_MEM, GUEST_MEMFD_FLAG, virtualSys, type Arch, type CType, type IoctlDef, type Sys } from '../../src/index.js';
+import { abi, EFD, iocDir, iocSize, IOC, KVMIO, KVM_CAP, KVM_CREATE_DEVICE_FLAG, KVM_DEV_TYPE, KVM_IOEVENTFD_FLAG, KVM_IRQFD_FLAG, KVM_MEM, GUEST_MEMFD_FLAG, KvmError, virtualSys, type Arch, type CType, type IoctlDef, type Sys } from '../../src/index.js';
+import { genericStructs } from '../../src/uapi/kvm.js';
 import { KVM_ARM_VCPU } from '../../src/uapi/arm64.js';
 import { badError, badReturn, checkExit, Findings, Tally, type Finding } from './oracle.js';
 import { installX86Probe, takeInternalError } from './probe.js';
@@ -53,9 +54,11 @@ export interface IoctlFuzzReport {
   readonly findings: Findings;
   maxCallMs: number;
   elapsedMs: number;
+  /** Resolves once every waitReadable the fuzzer started has settled (its findings are in by then). */
+  settled: Promise<void>;
 }
 
-type Kind = 'system' | 'vm' | 'vcpu' | 'guest_memfd';
+type Kind = 'system' | 'vm' | 'vcpu' | 'guest_memfd' | 'eventfd' | 'device';
 
 interface Handle {
   readonly kind: Kind;
@@ -63,6 +66,8 @@ interface Handle {
   open: boolean;
   /** vCPU: its mmap'd area. */
   area?: Uint8Array;
+  /** eventfd: opened with EFD_NONBLOCK (a blocking read at 0, or a write past the maximum, would block this thread). */
+  nonblock?: boolean;
 }
 
 const NAMES_OF_FD_RESULT = new Set(['KVM_CREATE_VM', 'KVM_CREATE_VCPU', 'KVM_CREATE_GUEST_MEMFD', 'KVM_GET_STATS_FD']);
@@ -124,7 +129,9 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
     findings: new Findings(),
     maxCallMs: 0,
     elapsedMs: 0,
+    settled: Promise.resolve(),
   };
+  const waits: Promise<void>[] = [];
   const started = performance.now();
   const seqLen = opts.sequenceLength ?? 400;
   const hangMs = opts.hangMs ?? 2000;
@@ -230,11 +237,20 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
       }
     }
 
+    // eventfds for KVM_IRQFD/KVM_IOEVENTFD to find (the plumbing's ioctls need a live one)
+    for (let i = rng.int(3); i > 0; i--) doEventfd(w, other1, false);
+
     // --- the random part
     while (n < target) {
-      const op = rng.weighted<'ioctl' | 'close' | 'open' | 'mmap' | 'munmap' | 'alloc' | 'poke'>([
-        [90, 'ioctl'], [2, 'close'], [1, 'open'], [2, 'mmap'], [1, 'munmap'], [1, 'alloc'], [3, 'poke'],
+      const op = rng.weighted<'ioctl' | 'close' | 'open' | 'mmap' | 'munmap' | 'alloc' | 'poke' | 'eventfd' | 'efdio' | 'wait'>([
+        [90, 'ioctl'], [2, 'close'], [1, 'open'], [2, 'mmap'], [1, 'munmap'], [1, 'alloc'], [3, 'poke'], [1, 'eventfd'], [2, 'efdio'], [1, 'wait'],
       ]);
+      if (op === 'wait') {
+        n++;
+        report.otherCalls++;
+        doWait(w, waits, (what, detail) => found('escape', what, detail));
+        continue;
+      }
       if (op !== 'ioctl') {
         n++; // counts towards the sequence length so a sequence always ends
         doOther(op, w, other1, newVcpu);
@@ -268,6 +284,11 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
           }
         }
       }
+      if (known.name === 'KVM_CREATE_DEVICE' && arg instanceof Uint8Array && arg.length >= 12) {
+        // The new fd comes back in the struct (cd.fd), unless it was only KVM_CREATE_DEVICE_TEST.
+        const cd = genericStructs.kvm_create_device.decode(arg) as { fd: number; flags: number };
+        if (!(cd.flags & KVM_CREATE_DEVICE_FLAG.TEST)) w.handles.push({ kind: 'device', fd: cd.fd, open: true });
+      }
       if (NAMES_OF_FD_RESULT.has(known.name)) {
         if (w.handles.some((x) => x.open && x.fd === r)) found('return', what, `returned fd ${r}, which is already open`);
         const k: Kind = known.name === 'KVM_CREATE_VM' ? 'vm' : known.name === 'KVM_CREATE_VCPU' ? 'vcpu' : 'guest_memfd';
@@ -284,6 +305,7 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
     index++;
   }
   report.elapsedMs = performance.now() - started;
+  report.settled = Promise.all(waits).then(() => undefined);
   return report;
 }
 
@@ -457,11 +479,130 @@ function specialArg(w: World, arch: Arch, def: IoctlDef): number | bigint | Uint
         : rng.u64();
       return S.kvm_one_reg!.encode({ id, addr: w.pointers.pick(rng) });
     }
+    // The in-kernel device plumbing: live eventfds most of the time, so the handlers get past EBADF.
+    case 'KVM_IOEVENTFD':
+      return S.kvm_ioeventfd!.encode({
+        datamatch: rng.chance(0.5) ? BigInt(rng.int(256)) : rng.interesting(64),
+        addr: rng.weighted<bigint>([[4, BigInt(rng.pick([0x80, 0x600, 0x3f8, 0xcf8]))], [3, BigInt(RAM_BASE[arch]) + BigInt(rng.int(64)) * 0x1000n], [2, 0xd000_0000n + BigInt(rng.int(16) * 4)], [1, rng.interesting(64)]]),
+        len: rng.weighted<number>([[6, rng.pick([0, 1, 2, 4, 8])], [1, rng.pick([3, 5, 16])], [1, rng.u32()]]),
+        fd: efdOf(w),
+        flags: rng.weighted<number>([[6, rng.int(8) & (KVM_IOEVENTFD_FLAG.DATAMATCH | KVM_IOEVENTFD_FLAG.PIO | KVM_IOEVENTFD_FLAG.DEASSIGN)], [1, KVM_IOEVENTFD_FLAG.VIRTIO_CCW_NOTIFY], [1, rng.u32()]]),
+      });
+    case 'KVM_IRQFD':
+      return S.kvm_irqfd!.encode({
+        fd: efdOf(w) >>> 0,
+        gsi: rng.weighted<number>([[6, rng.int(32)], [1, rng.pick([1023, 1024, 4095, 4096])], [1, rng.u32()]]),
+        flags: rng.weighted<number>([[6, rng.int(4) & (KVM_IRQFD_FLAG.DEASSIGN | KVM_IRQFD_FLAG.RESAMPLE)], [1, rng.u32()]]),
+        resamplefd: efdOf(w) >>> 0,
+      });
+    case 'KVM_SET_GSI_ROUTING': {
+      const nr = rng.weighted<number>([[6, rng.int(8)], [1, rng.pick([4096, 4097])], [1, rng.u32()]]);
+      const entries = Math.min(nr, 8, rng.int(9));
+      const E = genericStructs.kvm_irq_routing_entry;
+      const b = new Uint8Array(8 + E.size * entries);
+      new DataView(b.buffer).setUint32(0, nr, true);
+      new DataView(b.buffer).setUint32(4, rng.chance(0.9) ? 0 : rng.u32(), true);
+      for (let i = 0; i < entries; i++) {
+        const e = rng.chance(0.8)
+          ? { gsi: rng.int(32), type: rng.pick([1, 2]), flags: rng.chance(0.9) ? 0 : rng.u32(), u: { irqchip: { irqchip: rng.int(4), pin: rng.int(32) } } }
+          : { gsi: rng.u32(), type: rng.u32(), flags: rng.u32(), u: { pad: [rng.u32(), rng.u32(), 0, 0, 0, 0, 0, 0] } };
+        b.set(E.encode(e), 8 + E.size * i);
+      }
+      return b;
+    }
+    case 'KVM_IRQ_LINE':
+    case 'KVM_IRQ_LINE_STATUS':
+      return S.kvm_irq_level!.encode({ irq: rng.weighted<number>([[6, rng.int(48)], [1, (rng.int(4) << 24) | rng.int(1024)], [1, rng.u32()]]), level: rng.weighted<number>([[6, rng.int(2)], [1, rng.u32()]]) });
+    case 'KVM_SIGNAL_MSI':
+      return S.kvm_msi!.encode({ address_lo: rng.chance(0.7) ? 0xfee0_0000 | (rng.int(4) << 12) : rng.u32(), address_hi: rng.chance(0.8) ? 0 : rng.u32(), data: rng.int(256), flags: rng.chance(0.8) ? 0 : rng.u32(), devid: rng.chance(0.8) ? 0 : rng.u32() });
+    case 'KVM_CREATE_DEVICE':
+      return S.kvm_create_device!.encode({ type: rng.weighted<number>([[6, rng.pick(Object.values(KVM_DEV_TYPE))], [1, rng.int(64)], [1, rng.u32()]]), fd: 0, flags: rng.weighted<number>([[5, 0], [3, KVM_CREATE_DEVICE_FLAG.TEST], [1, rng.u32()]]) });
+    case 'KVM_SET_DEVICE_ATTR':
+    case 'KVM_GET_DEVICE_ATTR':
+    case 'KVM_HAS_DEVICE_ATTR':
+      return S.kvm_device_attr!.encode({ flags: rng.chance(0.8) ? 0 : rng.u32(), group: rng.weighted<number>([[6, rng.int(10)], [1, rng.u32()]]), attr: rng.chance(0.7) ? BigInt(rng.int(64)) : rng.interesting(64), addr: w.pointers.pick(rng) });
+    case 'KVM_SET_CLOCK':
+    case 'KVM_GET_CLOCK':
+      return genericStructs.kvm_clock_data.encode({ clock: rng.interesting(64), flags: rng.weighted<number>([[5, 0], [2, rng.pick([2, 4, 8, 6])], [1, rng.u32()]]), realtime: rng.interesting(64) });
     case 'KVM_ARM_VCPU_INIT':
       return abi.arm64.structs.kvm_vcpu_init.encode({ target: rng.chance(0.8) ? 5 : rng.int(8), features: [rng.chance(0.8) ? rng.int(1 << 7) : rng.u32(), rng.chance(0.9) ? 0 : rng.u32()] });
     default:
       return undefined;
   }
+}
+
+/** An eventfd of the sequence most of the time, else another fd or a number no file has. */
+function efdOf(w: World): number {
+  const rng = w.rng;
+  const efds = w.live('eventfd');
+  return rng.weighted<() => number>([
+    [efds.length ? 8 : 0, () => rng.pick(efds).fd],
+    [2, () => (w.live().length ? rng.pick(w.live()).fd : 0)],
+    [1, () => rng.pick([-1, 0, 1, 2, 999_999, 0x7fff_ffff])],
+  ])();
+}
+
+type Other = <T>(s: string, what: string, f: () => T) => T | undefined;
+
+/** eventfd(2) with flags and initvals of every kind, the odd one C could not pass. */
+function doEventfd(w: World, other1: Other, wild: boolean): void {
+  const rng = w.rng;
+  const initval = wild && rng.chance(0.2) ? rng.pick<unknown>([nonC(rng), -1, 2 ** 32, rng.u32()]) : rng.int(4);
+  const nonblock = rng.chance(0.8);
+  const flags = wild && rng.chance(0.2) ? rng.pick<unknown>([nonC(rng), rng.u32(), EFD.CLOEXEC | 0x10]) : (nonblock ? EFD.NONBLOCK : 0) | (rng.chance(0.3) ? EFD.SEMAPHORE : 0) | (rng.chance(0.5) ? EFD.CLOEXEC : 0);
+  const fd = other1('eventfd', `eventfd(${argText(initval)}, ${argText(flags)})`, () => w.sys.eventfd(initval as number, flags as number));
+  if (fd !== undefined) w.handles.push({ kind: 'eventfd', fd, open: true, nonblock: typeof flags === 'number' && (flags & EFD.NONBLOCK) !== 0 });
+}
+
+/** read(2)/write(2) on eventfds (never one that would block this thread), other fds, bad fds, bad buffers. */
+function doEfdIo(w: World, other1: Other): void {
+  const rng = w.rng;
+  const sys = w.sys;
+  const efds = w.live('eventfd');
+  const h = efds.length && rng.chance(0.8) ? rng.pick(efds) : undefined;
+  // Only a non-blocking eventfd may be read/written with a valid buffer (a blocking one could sleep forever here).
+  const safe = h === undefined || h.nonblock === true;
+  const others = w.live().filter((x) => x.kind !== 'eventfd');
+  const fd = h ? h.fd : rng.weighted<() => unknown>([[others.length ? 3 : 0, () => rng.pick(others).fd], [2, () => rng.pick([-1, 0, 999_999, NaN])], [1, () => nonC(rng)]])();
+  const len = rng.weighted<number>([[6, 8], [1, rng.int(16)]]);
+  const buf: unknown = !safe || rng.chance(0.1) ? rng.pick<unknown>([nonC(rng), new Uint16Array(4), null]) : new Uint8Array(len);
+  if (rng.chance(0.5)) {
+    other1('read', `read(${argText(fd)}, ${argText(buf)})`, () => sys.read(fd as number, buf as Uint8Array));
+  } else {
+    if (buf instanceof Uint8Array && buf.length >= 8) new DataView(buf.buffer).setBigUint64(0, rng.weighted<bigint>([[6, BigInt(rng.range(1, 4))], [1, 0n], [1, 0xffff_ffff_ffff_fffen], [1, 0xffff_ffff_ffff_ffffn]]), true);
+    other1('write', `write(${argText(fd)}, ${argText(buf)})`, () => sys.write(fd as number, buf as Uint8Array));
+  }
+}
+
+/** waitReadable: bad fds and timeouts reject with a KvmError, never throw or hang (timeout 0). */
+function doWait(w: World, waits: Promise<void>[], escape: (what: string, detail: string) => void): void {
+  const rng = w.rng;
+  const efds = w.live('eventfd');
+  const fd = efds.length && rng.chance(0.6) ? rng.pick(efds).fd : rng.chance(0.5) ? rng.pick([-1, 0, 999_999, NaN]) : nonC(rng);
+  // Never a long timeout: the fuzzer awaits every wait at the end.
+  const timeout = rng.weighted<unknown>([[8, 0], [1, -5], [1, rng.pick<unknown>(['x', {}, null, NaN, Symbol('t'), 1n, [0]])]]);
+  const what = `waitReadable(${argText(fd)}, ${argText(timeout)})`;
+  let p: unknown;
+  try {
+    p = w.sys.waitReadable(fd as number, timeout as number);
+  } catch (e) {
+    escape(what, `threw instead of rejecting: ${e instanceof KvmError ? e.code : String(e)}`);
+    return;
+  }
+  if (!(p instanceof Promise)) {
+    escape(what, 'waitReadable returned no promise');
+    return;
+  }
+  // Settles only once this synchronous fuzzer yields: a wait that never does hangs the caller's await.
+  waits.push(
+    p.then(
+      () => undefined,
+      (e) => {
+        const bad = badError(e, 'poll');
+        if (bad) escape(what, `rejected: ${bad}`);
+      },
+    ),
+  );
 }
 
 function argText(a: unknown): string {
@@ -481,7 +622,7 @@ function closeOne(w: World, other1: <T>(s: string, what: string, f: () => T) => 
 }
 
 function doOther(
-  op: 'close' | 'open' | 'mmap' | 'munmap' | 'alloc' | 'poke',
+  op: 'close' | 'open' | 'mmap' | 'munmap' | 'alloc' | 'poke' | 'eventfd' | 'efdio',
   w: World,
   other1: <T>(s: string, what: string, f: () => T) => T | undefined,
   newVcpu: (fd: number) => Handle,
@@ -489,6 +630,12 @@ function doOther(
   const rng = w.rng;
   const sys = w.sys;
   switch (op) {
+    case 'eventfd':
+      doEventfd(w, other1, true);
+      return;
+    case 'efdio':
+      doEfdIo(w, other1);
+      return;
     case 'close': {
       if (rng.chance(0.8)) closeOne(w, other1);
       else {
