@@ -4,12 +4,16 @@
  * dirty log, allocates and frees other memory, stops workers with immediate_exit and terminates
  * them at random points (also in the middle of split-locked instructions).
  *
+ * Some cases' writers also store to a device on the owner's PIO/MMIO bus at every iteration
+ * (forwarded to the owner's event loop, which may be busy waiting for them).
+ *
  * Oracle:
  *   - no byte of a memslot's old memory changes once the owner's delete/move/munmap returned;
  *   - the dirty log of the slot that stays: a copy kept up to date by harvests while the vCPUs
  *     run, completed by a last harvest after they stopped, equals the memory (the migration
  *     recipe loses no write);
- *   - every owner call returns (within the presumed-dead grace of a terminated worker) and throws
+ *   - every owner call returns (at once while every worker lives; within the presumed-dead grace
+ *     of a terminated worker), no live worker is given up, and every call throws
  *     nothing but KvmErrors; workers end only as the run loop allows (immediate_exit, EFAULT
  *     after a munmap, EIO once given up) or by termination;
  *   - after all that, the owner's own vCPU still gets the VM lock (x86 split `lock inc`).
@@ -17,6 +21,9 @@
  * @module
  */
 import { isKvmError, KVM_MEM, KvmError, virtualSys, type HostMemory, type Sys, type Vcpu, type Vm } from '../../src/index.js';
+import { KVM_BUS } from '../../src/kernel/iobus.js';
+import type { Vm as KVm } from '../../src/kernel/vm.js';
+import { kernelOf } from '../../src/sys/kernel-of.js';
 import { reg } from '../arm64/helpers.js';
 import { guest } from '../helpers/guests.js';
 import { runToExit } from '../helpers/run.js';
@@ -49,6 +56,10 @@ const PAGES = 64;
 const SLOT_BYTES = PAGES * 4096;
 /** An owner call may wait this long for a terminated worker to be presumed gone (ACK_GRACE_MS + slack). */
 const CALL_LIMIT_MS = 8000;
+/** ... and this long while every worker lives (they acknowledge at their next block, or are waiting on us). */
+const LIVE_CALL_LIMIT_MS = 2500;
+/** The arm64 writer-io's device register (x4). */
+const DEVICE_MMIO = 0x0900_1000;
 
 interface Slot {
   readonly id: number;
@@ -62,6 +73,8 @@ interface Runner {
   readonly vcpu: Vcpu;
   worker: Started | null;
   terminated: boolean;
+  /** A terminated worker's end (the owner hears of it from its channel's close event, later). */
+  ended?: Promise<number>;
 }
 
 export async function fuzzSmp(opts: SmpFuzzOptions): Promise<SmpFuzzReport> {
@@ -86,8 +99,19 @@ async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: Sm
   const arch = rng.chance(0.6) ? 'x86_64' : 'arm64';
   const sys: Sys = virtualSys({ arch });
   const nWriters = rng.range(1, 2);
-  const m = arch === 'x86_64' ? x86Vm(sys, guest('x86/robust/writer.bin'), nWriters + 1) : arm64Vm(sys, guest('arm64/robust/writer.bin'), nWriters);
+  // Sometimes the writers also reach a device of the owner's buses at every store: each such
+  // access is forwarded to the owner's event loop while the owner may be waiting for them.
+  const withDevice = rng.chance(0.4);
+  const program = withDevice ? 'writer-io' : 'writer';
+  const m = arch === 'x86_64' ? x86Vm(sys, guest(`x86/robust/${program}.bin`), nWriters + 1) : arm64Vm(sys, guest(`arm64/robust/${program}.bin`), nWriters);
   const vm: Vm = m.vm;
+  if (withDevice) {
+    const kvm = (kernelOf(sys)!.file(vm.fd) as { vm: KVm }).vm;
+    if (arch === 'x86_64') kvm.buses[KVM_BUS.PIO]!.register(0x80, 1, { write: () => true });
+    else kvm.buses[KVM_BUS.MMIO]!.register(DEVICE_MMIO, 4, { write: () => true });
+  }
+  /** No worker was terminated (so none may be given up, and no owner call may wait long). */
+  let noneTerminated = true;
   const slotBase = arch === 'x86_64' ? 0x30_0000 : 0x4100_0000;
   // Slot 1 keeps dirty logging and is never removed (the migration check); slots 2.. are fuzzed.
   const slots: Slot[] = Array.from({ length: nWriters + 1 }, (_, i) => ({ id: i + 1, gpa: slotBase + i * 0x10_0000, mem: sys.alloc(SLOT_BYTES), plugged: false, logged: i === 0 }));
@@ -103,7 +127,7 @@ async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: Sm
     } finally {
       const ms = performance.now() - t;
       if (ms > report.maxCallMs) report.maxCallMs = ms;
-      if (ms > CALL_LIMIT_MS) found('hang', what, `${ms.toFixed(0)} ms`);
+      if (ms > (noneTerminated ? LIVE_CALL_LIMIT_MS : CALL_LIMIT_MS)) found('hang', what, `${ms.toFixed(0)} ms${noneTerminated ? ' with every worker alive' : ''}`);
     }
   };
   const plug = (s: Slot) => {
@@ -127,6 +151,7 @@ async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: Sm
     else {
       v.setOneReg(reg.x(1), base);
       v.setOneReg(reg.x(2), BigInt(rng.int(1000)));
+      v.setOneReg(reg.x(4), BigInt(DEVICE_MMIO));
     }
     runners.push({ vcpu: v, worker: null, terminated: false });
   }
@@ -145,6 +170,7 @@ async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: Sm
     const end = rep && rep.type === 'report' ? rep.end : 'no report';
     report.workerEnds.add(end);
     if (!['immediate_exit', 'EFAULT', 'EIO'].includes(end)) found('escape', `worker of vCPU ${r.vcpu.id}`, `ended with ${end}`);
+    else if (end === 'EIO' && noneTerminated) found('errno', `worker of vCPU ${r.vcpu.id}`, 'given up (EIO) though no worker was terminated');
   };
   for (const r of runners) await start(r);
   await sleep(rng.int(30));
@@ -219,6 +245,8 @@ async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: Sm
         const w = r.worker;
         r.worker = null;
         r.terminated = true;
+        r.ended = w.ended;
+        noneTerminated = false;
         report.workerEnds.add('terminated');
         if (rng.chance(0.5)) await w.worker.terminate();
         else void w.worker.terminate(); // and go on at once: the owner has not heard of it yet
@@ -255,6 +283,9 @@ async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: Sm
     if (performance.now() - t > CALL_LIMIT_MS) found('hang', 'VM lock', 'the owner waited too long for the VM lock');
   }
   for (const r of runners) if (!r.terminated) call(`getRegs vCPU ${r.vcpu.id}`, () => r.vcpu.getRegs());
+  // The owner learns of a termination from the worker's channel closing, once its event loop runs.
+  for (const r of runners) if (r.ended) await r.ended;
+  if (!noneTerminated) await sleep(50);
   for (const r of runners) if (r.terminated && !isKvmError(catching(() => r.vcpu.getRegs()), 'EIO')) found('errno', `vCPU ${r.vcpu.id} after its worker was terminated`, 'expected EIO');
 }
 
