@@ -151,7 +151,8 @@ export function atomicStore(buf: ArrayBufferLike, off: number, size: number, lo:
 // ---- the VM lock: a futex-style mutex in shared memory, owned by a thread -------------------------
 //
 // w[0]: 0 when free, else the holder's id (its threadId + 1) with WAITERS set once someone sleeps
-// on it. w[1]: acquisitions so far (a waiter tells "held all along" from "taken again").
+// on it. w[1]: acquisitions so far (a waiter tells "held all along" from "taken again"); a lock
+// of one word (the vGIC's) has no count and is never taken over, only recovered.
 // A thread can die holding it (a worker terminated in the middle of a locked instruction): the
 // owner of the VM frees it when it learns of that death (recoverLock), and a waiter that sees the
 // same acquisition held for LOCK_GRACE_MS takes it over, since a live holder keeps it for one
@@ -169,7 +170,7 @@ const SPINS = 200;
 export const LOCK_GRACE_MS = 500;
 
 function acquired(w: Int32Array): void {
-  Atomics.add(w, 1, 1);
+  if (w.length > 1) Atomics.add(w, 1, 1);
 }
 
 /** Takes the lock word `w` (Atomics.wait is allowed on Node's main thread too). */
@@ -189,13 +190,13 @@ export function lockWord(w: Int32Array): void {
       continue;
     }
     if (!(cur & WAITERS) && Atomics.compareExchange(w, 0, cur, cur | WAITERS) !== cur) continue;
-    const seq = Atomics.load(w, 1);
+    const seq = w.length > 1 ? Atomics.load(w, 1) : -2;
     const now = performance.now();
     if ((cur & ID_MASK) !== (held & ID_MASK) || seq !== heldSeq) {
       held = cur;
       heldSeq = seq;
       since = now;
-    } else if (now - since > LOCK_GRACE_MS) {
+    } else if (seq !== -2 && now - since > LOCK_GRACE_MS) {
       // The same acquisition, held far longer than an instruction: its holder is gone.
       if (Atomics.compareExchange(w, 0, cur | WAITERS, LOCK_ID | WAITERS) === (cur | WAITERS)) {
         LOCK_STATS.takenOver++;
