@@ -19,6 +19,7 @@ import { KvmError } from '../sys/error.js';
 import { KVM_GUESTDBG, KVM_MP_STATE } from '../uapi/constants.js';
 import {
   ioctls as KVMI_IOCTLS,
+  KVM_CAP_INTROSPECTION,
   KVM_E,
   KVMI_EVENT,
   KVMI_MAX_MSG_SIZE,
@@ -129,6 +130,9 @@ export function kvmiVmIoctl(vm: Vm, request: number, arg: UserArg): number | typ
       const h = kvm_introspection_hook.decode(arg.bytes(kvm_introspection_hook.size));
       if (h.padding) throw err('EINVAL', arg, 'padding must be 0');
       if (hooked.has(vm)) throw err('EEXIST', arg, 'the VM is already hooked');
+      // A TD's private memory and protected vCPU state are out of the host's reach, so out of an
+      // introspection tool's (KVM_CHECK_EXTENSION(KVM_CAP_INTROSPECTION) is 0 on its VM fd).
+      if (vm.arch.checkExtension(KVM_CAP_INTROSPECTION, vm) === 0) throw KvmError.of('EOPNOTSUPP', 'ioctl', { request: arg.request, fd: arg.fd, message: 'introspection is not offered for this VM type (TDX: its memory and state are private)' });
       const f = vm.kernel.file(h.fd);
       if (!f || f.kind !== 'socket') throw err('EINVAL', arg, `fd ${h.fd} is not a socket`);
       hooked.set(vm, new Kvmi(vm, f.socket as KvmiSocket));
@@ -361,7 +365,17 @@ export class Kvmi {
       if (rx.length - off < HDR + size) break;
       const m: Msg = { id: dv.getUint16(0, true), size, seq: dv.getUint32(4, true), body: rx.slice(off + HDR, off + HDR + size) };
       off += HDR + size;
-      if (!this.dispatch(m)) {
+      let ok: boolean;
+      try {
+        ok = this.dispatch(m);
+      } catch {
+        // A fault of this model, never the tool's doing: end the session as the kernel's
+        // receiving thread ends on a handler error, rather than throw into whoever pumped
+        // (the event loop, or KVM_RUN).
+        ok = false;
+      }
+      if (!ok) {
+        this.rx = rx.subarray(off);
         this.dead();
         return false;
       }
@@ -578,6 +592,8 @@ export class Kvmi {
     },
     [KVMI_MSG.VCPU_TRANSLATE_GVA]: (m, kv, body) => {
       const r = kvmi_vcpu_translate_gva.decode(fit(body, 8));
+      // kvm_mmu_gva_to_gpa_system: any walk failure (not present, page tables outside every memslot,
+      // in MMIO, in unmapped or private memory) is UNMAPPED_GVA (the adapter's host walk).
       const pa = kv.x.gpa(Number(BigInt.asIntN(64, r.gva)));
       const gpa = pa < 0 ? 0xffff_ffff_ffff_ffffn : BigInt(pa);
       return this.reply(m, 0, kvmi_vcpu_translate_gva_reply.encode({ gpa }));
@@ -598,10 +614,13 @@ export class Kvmi {
     return true;
   }
 
-  /** The guest page behind `gpa` (no dirty marking, read-only slots included), as get_user_pages gives it. */
+  /**
+   * The guest page behind `gpa` as get_user_pages gives it (no dirty marking, read-only slots
+   * included): the memory userspace maps, never a private page (Vm.hostPage).
+   */
   private hostPage(gpa: bigint): { bytes: Uint8Array; offset: number } | undefined {
     if (gpa >= 1n << 52n) return undefined;
-    const p = this.vm.guestPage(Number(gpa >> 12n), false);
+    const p = this.vm.hostPage(Number(gpa >> 12n));
     return typeof p === 'object' ? p : undefined;
   }
 

@@ -15,6 +15,7 @@
  * as the return value (low half) and `OLD.hi`.
  * @module
  */
+import { threadId } from 'node:worker_threads';
 
 /** The operation of {@link atomicRmw}. */
 export const AOp = { ADD: 0, AND: 1, OR: 2, XOR: 3, XCHG: 4 } as const;
@@ -147,25 +148,81 @@ export function atomicStore(buf: ArrayBufferLike, off: number, size: number, lo:
   }
 }
 
-// ---- the VM lock: a futex-style mutex in shared memory (0 free, 1 held, 2 held with waiters) ----
+// ---- the VM lock: a futex-style mutex in shared memory, owned by a thread -------------------------
+//
+// w[0]: 0 when free, else the holder's id (its threadId + 1) with WAITERS set once someone sleeps
+// on it. w[1]: acquisitions so far (a waiter tells "held all along" from "taken again"); a lock
+// of one word (the vGIC's) has no count and is never taken over, only recovered.
+// A thread can die holding it (a worker terminated in the middle of a locked instruction): the
+// owner of the VM frees it when it learns of that death (recoverLock), and a waiter that sees the
+// same acquisition held for LOCK_GRACE_MS takes it over, since a live holder keeps it for one
+// emulated instruction only.
 
+/** This thread's holder id. */
+export const LOCK_ID = threadId + 1;
+/** Locks this thread freed for a dead holder (recoverLock) or took over from a presumed-dead one. */
+export const LOCK_STATS = { recovered: 0, takenOver: 0 };
+const WAITERS = 1 << 30;
+const ID_MASK = WAITERS - 1;
 /** Spins before sleeping: the lock is only ever held for one emulated instruction. */
 const SPINS = 200;
+/** How long one acquisition may be held before waiters presume its holder dead. */
+export const LOCK_GRACE_MS = 500;
 
-/** Takes the lock word `w[0]` (Atomics.wait is allowed on Node's main thread too). */
+function acquired(w: Int32Array): void {
+  if (w.length > 1) Atomics.add(w, 1, 1);
+}
+
+/** Takes the lock word `w` (Atomics.wait is allowed on Node's main thread too). */
 export function lockWord(w: Int32Array): void {
-  if (Atomics.compareExchange(w, 0, 0, 1) === 0) return;
+  if (Atomics.compareExchange(w, 0, 0, LOCK_ID) === 0) return acquired(w);
   for (let i = 0; i < SPINS; i++) {
-    if (Atomics.load(w, 0) === 0 && Atomics.compareExchange(w, 0, 0, 1) === 0) return;
+    if (Atomics.load(w, 0) === 0 && Atomics.compareExchange(w, 0, 0, LOCK_ID) === 0) return acquired(w);
   }
-  let c = Atomics.exchange(w, 0, 2);
-  while (c !== 0) {
-    Atomics.wait(w, 0, 2, 10);
-    c = Atomics.exchange(w, 0, 2);
+  let held = -1;
+  let heldSeq = -1;
+  let since = 0;
+  for (;;) {
+    const cur = Atomics.load(w, 0);
+    if (cur === 0) {
+      // Taken with WAITERS set: others may still sleep on it (as a futex mutex's state 2).
+      if (Atomics.compareExchange(w, 0, 0, LOCK_ID | WAITERS) === 0) return acquired(w);
+      continue;
+    }
+    if (!(cur & WAITERS) && Atomics.compareExchange(w, 0, cur, cur | WAITERS) !== cur) continue;
+    const seq = w.length > 1 ? Atomics.load(w, 1) : -2;
+    const now = performance.now();
+    if ((cur & ID_MASK) !== (held & ID_MASK) || seq !== heldSeq) {
+      held = cur;
+      heldSeq = seq;
+      since = now;
+    } else if (seq !== -2 && now - since > LOCK_GRACE_MS) {
+      // The same acquisition, held far longer than an instruction: its holder is gone.
+      if (Atomics.compareExchange(w, 0, cur | WAITERS, LOCK_ID | WAITERS) === (cur | WAITERS)) {
+        LOCK_STATS.takenOver++;
+        return acquired(w);
+      }
+      continue;
+    }
+    Atomics.wait(w, 0, cur | WAITERS, 10);
   }
 }
 
-/** Releases the lock word taken by {@link lockWord}. */
+/** Releases the lock word taken by {@link lockWord} (unless it was taken over meanwhile). */
 export function unlockWord(w: Int32Array): void {
-  if (Atomics.exchange(w, 0, 0) === 2) Atomics.notify(w, 0, 1);
+  if (Atomics.compareExchange(w, 0, LOCK_ID, 0) === LOCK_ID) return;
+  if (Atomics.compareExchange(w, 0, LOCK_ID | WAITERS, 0) === (LOCK_ID | WAITERS)) Atomics.notify(w, 0, 1);
+}
+
+/** Frees the lock word if `holder` (a dead thread's LOCK_ID) holds it. True if it did. */
+export function recoverLock(w: Int32Array, holder: number): boolean {
+  for (;;) {
+    const cur = Atomics.load(w, 0);
+    if (cur === 0 || (cur & ID_MASK) !== holder) return false;
+    if (Atomics.compareExchange(w, 0, cur, 0) === cur) {
+      LOCK_STATS.recovered++;
+      Atomics.notify(w, 0);
+      return true;
+    }
+  }
 }

@@ -32,48 +32,136 @@ export interface Mapping {
 export class AddressSpace {
   /** Live mappings sorted by hva. */
   private readonly maps: Mapping[] = [];
-  private next = HVA_BASE;
+  /** Everything at and above `top` is free. */
+  private top = HVA_BASE;
+  /**
+   * Free ranges below `top` left by munmap: [start, end) pairs sorted by start, coalesced. Each
+   * mapping owns its bytes plus the guard pages after it, so a hole is reusable as it stands.
+   */
+  private readonly holes: number[] = [];
   /**
    * Called when `find` misses, or `user` finds [hva, hva+len) not inside one mapping (a
    * worker-thread mirror of the owner's space, src/kernel/smp.ts; another process's memory,
    * src/server): it may add the missing mapping with `mapAt`; the lookup then runs once more.
    */
   onMiss: ((hva: number, len: number) => void) | undefined = undefined;
+  /** Told of every mapping added and removed (the owner's SMP state: mirrors follow). */
+  listener: { mapped(m: Mapping): void; unmapped(m: Mapping): void } | null = null;
 
   /**
    * Maps `length` bytes (rounded up to pages): fresh zeroed shared memory, or `length` bytes of
-   * an existing buffer from `byteOffset` (a vCPU's kvm_run area).
+   * an existing buffer from `byteOffset` (a vCPU's kvm_run area). Placed at the lowest free
+   * address that fits (as mmap reuses what munmap returned), so address space never leaks.
    */
   map(length: number, buffer?: SharedArrayBuffer, byteOffset = 0): Mapping {
     if (!Number.isSafeInteger(length) || length <= 0) throw KvmError.of('EINVAL', 'mmap');
     const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
     if (len > MAX_MAPPING) throw KvmError.of('ENOMEM', 'mmap', { message: `a single mapping is limited to 4 GiB here (asked ${len} bytes)` });
-    if (this.next + len > TASK_SIZE_MAX) throw KvmError.of('ENOMEM', 'mmap');
+    const hva = this.place(len + GUARD);
+    if (hva < 0) throw KvmError.of('ENOMEM', 'mmap');
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(buffer ?? new SharedArrayBuffer(len), byteOffset, len);
     } catch {
+      this.release(hva, len + GUARD);
       throw KvmError.of('ENOMEM', 'mmap');
     }
-    const m: Mapping = { hva: this.next, length: len, bytes, live: true };
-    this.next += len + GUARD;
-    this.maps.push(m);
+    const m: Mapping = { hva, length: len, bytes, live: true };
+    this.insert(m);
+    this.listener?.mapped(m);
     return m;
+  }
+
+  /** Takes `need` bytes of address space: the first hole that fits, else the top; -1 if none. */
+  private place(need: number): number {
+    const h = this.holes;
+    for (let i = 0; i < h.length; i += 2) {
+      const start = h[i]!;
+      const end = h[i + 1]!;
+      if (end - start < need) continue;
+      if (end - start === need) h.splice(i, 2);
+      else h[i] = start + need;
+      return start;
+    }
+    if (this.top + need > TASK_SIZE_MAX) return -1;
+    const at = this.top;
+    this.top += need;
+    return at;
+  }
+
+  /** Gives [start, start + len) back: into the holes (coalesced), or to the top. */
+  private release(start: number, len: number): void {
+    const h = this.holes;
+    let end = start + len;
+    let lo = start;
+    // The first hole starting after `start`.
+    let i = 0;
+    while (i < h.length && h[i]! < start) i += 2;
+    // Merge with the hole before and the one after when they touch.
+    if (i >= 2 && h[i - 1] === lo) {
+      lo = h[i - 2]!;
+      i -= 2;
+      h.splice(i, 2);
+    }
+    if (i < h.length && h[i] === end) {
+      end = h[i + 1]!;
+      h.splice(i, 2);
+    }
+    if (end === this.top) this.top = lo;
+    else h.splice(i, 0, lo, end);
+  }
+
+  private insert(m: Mapping): void {
+    const maps = this.maps;
+    let lo = 0;
+    let hi = maps.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (maps[mid]!.hva < m.hva) lo = mid + 1;
+      else hi = mid;
+    }
+    maps.splice(lo, 0, m);
   }
 
   /**
    * Mirrors a mapping of another thread's space at the same hva (the bytes share its
-   * SharedArrayBuffer). A mapping already there is kept.
+   * SharedArrayBuffer; each message brings a new SharedArrayBuffer object for the same memory,
+   * so mappings are matched by place, not by object). A mapping already there is kept; others
+   * overlapping it are gone in the owner (their hva was reused) and go here too.
    */
   mapAt(hva: number, bytes: Uint8Array): Mapping {
     const have = this.find(hva, false);
-    if (have && have.hva === hva && have.length === bytes.length) return have;
+    if (have && have.hva === hva && have.length === bytes.length && have.bytes.byteOffset === bytes.byteOffset) return have;
+    for (let i = this.maps.length - 1; i >= 0; i--) {
+      const o = this.maps[i]!;
+      if (o.hva < hva + bytes.length && hva < o.hva + o.length) {
+        o.live = false;
+        this.maps.splice(i, 1);
+      }
+    }
     const m: Mapping = { hva, length: bytes.length, bytes, live: true };
-    let i = 0;
-    while (i < this.maps.length && this.maps[i]!.hva < hva) i++;
-    this.maps.splice(i, 0, m);
-    this.next = Math.max(this.next, hva + bytes.length + GUARD);
+    this.insert(m);
+    // A mirror never places mappings itself: `top` only keeps `extent` meaningful.
+    this.top = Math.max(this.top, hva + bytes.length + GUARD);
     return m;
+  }
+
+  /** Removes every mapping for which `keep` is false (a mirror following the owner's munmaps). */
+  retain(keep: (m: Mapping) => boolean): void {
+    for (let i = this.maps.length - 1; i >= 0; i--) {
+      const m = this.maps[i]!;
+      if (!keep(m)) {
+        m.live = false;
+        this.maps.splice(i, 1);
+      }
+    }
+  }
+
+  /** Address space in use: bytes of the live mappings and the top of the space (for leak checks). */
+  extent(): { mapped: number; top: number; holes: number } {
+    let mapped = 0;
+    for (const m of this.maps) mapped += m.length;
+    return { mapped, top: this.top - HVA_BASE, holes: this.holes.length / 2 };
   }
 
   /** Every live mapping, sorted by hva. */
@@ -81,20 +169,34 @@ export class AddressSpace {
     return this.maps;
   }
 
-  /** Removes the mapping that starts at `hva` (munmap by address). */
-  unmapHva(hva: number): void {
-    const i = this.maps.findIndex((m) => m.hva === hva);
-    if (i < 0) throw KvmError.of('EINVAL', 'munmap');
-    this.maps[i]!.live = false;
-    this.maps.splice(i, 1);
+  /** Removes the mapping that starts at `hva` (munmap by address); its address space is free again. */
+  unmapHva(hva: number): Mapping {
+    const m = this.lookup(hva);
+    if (!m || m.hva !== hva) throw KvmError.of('EINVAL', 'munmap');
+    this.remove(m);
+    return m;
   }
 
-  /** Removes the mapping whose bytes are `region` (or a prefix view of them). */
-  unmap(region: Uint8Array): void {
-    const i = this.maps.findIndex((m) => m.bytes.buffer === region.buffer && region.byteOffset === m.bytes.byteOffset);
-    if (i < 0) throw KvmError.of('EINVAL', 'munmap', { message: 'not a region returned by mmap() or alloc() of this Sys' });
-    this.maps[i]!.live = false;
+  /** Removes the mapping whose bytes are `region` (or a prefix view of them); returns it. */
+  unmap(region: Uint8Array): Mapping {
+    // The newest such mapping first (a vCPU area may be mapped several times).
+    for (let i = this.maps.length - 1; i >= 0; i--) {
+      const m = this.maps[i]!;
+      if (m.bytes.buffer === region.buffer && region.byteOffset === m.bytes.byteOffset) {
+        this.remove(m);
+        return m;
+      }
+    }
+    throw KvmError.of('EINVAL', 'munmap', { message: 'not a region returned by mmap() or alloc() of this Sys' });
+  }
+
+  private remove(m: Mapping): void {
+    const i = this.maps.indexOf(m);
+    m.live = false;
     this.maps.splice(i, 1);
+    // Mirrors stop using it before its address space can be handed out again.
+    this.listener?.unmapped(m);
+    this.release(m.hva, m.length + GUARD);
   }
 
   /** The mapping that contains `hva`, if any. */

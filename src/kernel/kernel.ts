@@ -11,8 +11,11 @@ import { genericCheckExtension } from './caps.js';
 import type { KvmDevice } from './device.js';
 import { eventFdRead, eventFdWrite, newEventFd, type EventFdCtx, type EventFdFile } from './eventfd.js';
 import type { GuestMemfd } from './gmem.js';
+import { RunDeadline } from './deadline.js';
 import type { ClockMode } from './timer.js';
-import { AddressSpace, PAGE_SIZE } from './hva.js';
+import { FdNumbers } from './fdtable.js';
+import { AddressSpace, PAGE_SIZE, type Mapping } from './hva.js';
+import type { KernelSmp } from './smp.js';
 import { UserArg } from './uarg.js';
 import type { Vcpu } from './vcpu.js';
 import { Vm } from './vm.js';
@@ -39,11 +42,18 @@ const MAX_FDS = 1 << 20;
 export class Kernel {
   readonly space = new AddressSpace();
   private readonly files = new Map<number, KFile>();
+  private readonly fds = new FdNumbers(STDIO_FDS, MAX_FDS);
   /** ioctl numbers of this kernel's ABI, by name (a misspelt `case nr.KVM_...` does not compile). */
   readonly nr: IoctlNumbers;
 
   /** Instructions a KVM_RUN may retire before returning EINTR/KVM_EXIT_INTR (as a signal would). */
   runBudget = 200_000_000;
+
+  /** vCPUs of this kernel's VMs attached on other threads (src/kernel/smp.ts), once there were any. */
+  smp: KernelSmp | null = null;
+
+  /** The wall-clock bound of a KVM_RUN of this thread (`virtualSys({ runTimeoutMs })`). */
+  readonly deadline = new RunDeadline();
 
   /** Translate hot guest code into cached JS functions (block JIT); false interprets only. */
   jit = true;
@@ -76,7 +86,19 @@ export class Kernel {
    */
   runArea: ((bytes: number) => Uint8Array) | undefined = undefined;
 
+  /** The live VMs of this kernel (their memslots reference the address space). */
+  readonly vms = new Set<Vm>();
+
   constructor(readonly arch: ArchBackend) {
+    // munmap, as the kernel's MMU notifiers: no vCPU of a VM with a memslot over the range may use
+    // it once munmap returned (attached vCPUs on other threads included: smp.ts).
+    this.space.listener = {
+      mapped: (m) => this.smp?.mapped(m),
+      unmapped: (m) => {
+        this.smp?.unmapped(m);
+        for (const vm of this.vms) if (vm.maps(m.hva, m.length)) vm.flushRemoteTlbs();
+      },
+    };
     this.nr = Object.fromEntries(Object.values(abi[arch.arch].ioctls as Record<string, IoctlDef>).map((d) => [d.name, d.request])) as IoctlNumbers;
   }
 
@@ -89,13 +111,15 @@ export class Kernel {
 
   /** Installs a file at the lowest free fd (>= 3, as 0-2 are stdio). */
   install(file: KFile): number {
-    for (let fd = 3; fd < MAX_FDS; fd++) {
-      if (!this.files.has(fd)) {
-        this.files.set(fd, file);
-        return fd;
-      }
-    }
-    throw KvmError.of('EMFILE', 'open');
+    const fd = this.fds.take();
+    if (fd < 0) throw KvmError.of('EMFILE', 'open');
+    this.files.set(fd, file);
+    return fd;
+  }
+
+  /** Open files of the virtual process (leak checks). */
+  get nfiles(): number {
+    return this.files.size;
   }
 
   file(fd: number): KFile | undefined {
@@ -118,6 +142,7 @@ export class Kernel {
     const f = this.file(fd);
     if (!f) throw KvmError.of('EBADF', 'close');
     this.files.delete(fd);
+    this.fds.free(fd);
     if (f.kind === 'vm') f.vm.fileClosed();
     else if (f.kind === 'vcpu') f.vcpu.vm.fileClosed();
     else if (f.kind === 'guest_memfd') f.vm.gmemReleased(f.gmem); // kvm_gmem_release: zap, unbind, drop the kvm reference
@@ -161,7 +186,13 @@ export class Kernel {
     return f.efd.ctx;
   }
 
+  /** mmap(2) of `fd`: the bytes of the new mapping (`length` of them). */
   mmap(fd: number, length: number, offset: number): Uint8Array {
+    return this.mmapRegion(fd, length, offset).bytes.subarray(0, length);
+  }
+
+  /** mmap(2) of `fd`: the new mapping itself (its hva, its page-rounded bytes). */
+  mmapRegion(fd: number, length: number, offset: number): Mapping {
     const f = this.file(fd);
     if (!f) throw KvmError.of('EBADF', 'mmap');
     if (!Number.isSafeInteger(length) || length <= 0 || !Number.isSafeInteger(offset) || offset < 0 || offset % PAGE_SIZE !== 0) {

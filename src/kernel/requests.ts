@@ -68,6 +68,9 @@ export function kvmVcpuBlock(vcpu: Vcpu, retired: number, runnable: () => boolea
   const limit = vm.kernel.mirror ? Infinity : performance.now() + vm.kernel.haltWaitMs;
   let jumps = 0;
   if (clock.deterministic) clock.setRunning(-1);
+  // On a worker: asleep, the vCPU uses no guest memory; the owner changing memslots need not wait for it.
+  const sync = vcpu.sync;
+  const inside = sync !== null && sync.suspend();
   try {
     for (;;) {
       const req = Atomics.load(vcpu.requests, 0);
@@ -102,5 +105,6 @@ export function kvmVcpuBlock(vcpu: Vcpu, retired: number, runnable: () => boolea
     }
   } finally {
     if (clock.deterministic) clock.setRunning(1);
+    if (inside) sync.resume();
   }
 }

@@ -6,12 +6,32 @@
  * locally: the vCPU's state, its kvm_run area (shared memory), and a *view* of its VM — the
  * memslots over the same shared guest memory (and shared dirty bitmaps), the VM's shared words
  * (MMU generation, view generation, atomic lock) and the arch VM state a running vCPU reads.
- * The worker builds a mirror of that VM around a mirror of the vCPU (this module) and refreshes
- * the view whenever the owner bumps `Vm.viewGen`.
+ * The worker builds a mirror of that VM around a mirror of the vCPU (this module).
+ *
+ * Keeping the mirror exact (the kernel's guarantees across threads):
+ * - The owner *pushes* every change a mirror needs — new memslots and VM state (`Vm.bumpView`),
+ *   mappings added to or removed from its address space — on a channel the worker drains
+ *   without blocking: at KVM_RUN entry and at every block boundary where it sees the VM's MMU
+ *   generation move (`VcpuSync`).
+ * - Changes after which no vCPU may use what it cached — a memslot deleted, moved or switched to
+ *   dirty logging, a dirty-log harvest (which write-protects, as the kernel's does), memory
+ *   attributes, a munmap under a memslot — bump the MMU generation and then *wait* until every
+ *   attached vCPU that is inside a vCPU ioctl has acknowledged it (`KernelSmp.flush`, the
+ *   counterpart of kvm_flush_remote_tlbs and synchronize_srcu). A worker acknowledges at the
+ *   next block boundary after dropping its cached translations; one outside KVM_RUN holds
+ *   nothing and is not waited for, and neither is one waiting inside KVM_RUN for the owner (a
+ *   device access forwarded to the owner's event loop, which the waiting owner cannot answer) or
+ *   halted: it catches up before it touches guest memory again (`suspend`/`resume`).
+ * - A worker that stops acknowledging for ACK_GRACE_MS while inside KVM_RUN is presumed gone
+ *   (terminated: JS gives no synchronous sign of it) and its vCPU is lost (EIO), which the
+ *   owner's 'close' event says more promptly when the owner's event loop runs.
  * @module
  */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { KvmError } from '../sys/error.js';
 import type { ArchBackend } from './arch.js';
+import { recoverLock } from './atomics.js';
+import type { Mapping } from './hva.js';
 import { KVM_BUS, type BusIndex, type IoDevice, type RangeView } from './iobus.js';
 import { Ioeventfd } from './ioeventfd.js';
 import { Kernel } from './kernel.js';
@@ -80,7 +100,7 @@ export interface MirrorSpec {
   readonly vcpuIndex: number;
   readonly vmType: number;
   /** Kernel options of the owner's virtualSys. */
-  readonly kernel: { readonly runBudget: number; readonly jit: boolean; readonly jitHotness: number | undefined };
+  readonly kernel: { readonly runBudget: number; readonly runTimeoutMs: number; readonly jit: boolean; readonly jitHotness: number | undefined };
   /** The vCPU's mmap area (shared memory). */
   readonly area: Uint8Array;
   /** Vm.sharedWords of the owner's VM. */
@@ -88,6 +108,236 @@ export interface MirrorSpec {
   /** ArchBackend.saveVcpu */
   readonly state: unknown;
   readonly view: VmView;
+  /** The link's shared words (LINK), and the channel the owner pushes changes on. */
+  readonly link: Int32Array;
+  readonly push: MessagePort;
+}
+
+/** Words of the Int32Array shared by the owner and the worker of one attached vCPU. */
+export const LINK = {
+  /** 1 while the worker runs a vCPU ioctl (it may hold cached translations), else 0. */
+  RUNNING: 0,
+  /** The MMU generation the worker last synced to while running. */
+  ACK: 1,
+  /** 0 until attachVcpu takes the handle (one attachment per handle). */
+  ATTACHED: 2,
+  /** Set by the owner when it gave the worker up (the vCPU is lost: EIO). */
+  LOST: 3,
+  /** The worker thread's lock holder id (atomics.ts LOCK_ID), for lock recovery. */
+  HOLDER: 4,
+} as const;
+export const LINK_WORDS = 8;
+
+/** How long the owner waits for a running worker's acknowledgment before presuming it gone. */
+export const ACK_GRACE_MS = 3000;
+
+/** A change pushed to a worker's mirror. */
+export type Push = { readonly view: VmView } | { readonly map: MappingView } | { readonly unmap: number };
+
+/** Owner side: one attached vCPU. */
+export interface RemoteVcpu {
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+  readonly words: Int32Array;
+  readonly port: MessagePort;
+  /** Called once when the owner gives the worker up (presumed dead, or its channel closed). */
+  onLost(): void;
+}
+
+/**
+ * Owner side: the vCPUs of this kernel's VMs attached on other threads, and how changes reach
+ * them (see the module comment).
+ */
+export class KernelSmp {
+  private readonly links = new Set<RemoteVcpu>();
+
+  constructor(private readonly kernel: Kernel) {}
+
+  add(r: RemoteVcpu): void {
+    this.links.add(r);
+  }
+
+  /** The vCPU came back (or was lost): nothing more goes to its worker. */
+  remove(r: RemoteVcpu): void {
+    this.links.delete(r);
+  }
+
+  /** True when `vm` has vCPUs on other threads. */
+  has(vm: Vm): boolean {
+    for (const r of this.links) if (r.vm === vm) return true;
+    return false;
+  }
+
+  private pushAll(p: Push, vm?: Vm): void {
+    for (const r of this.links) {
+      if (vm && r.vm !== vm) continue;
+      try {
+        r.port.postMessage(p);
+      } catch {
+        /* a closed channel: its 'close' event retires the link */
+      }
+    }
+  }
+
+  /** Memslots or VM state changed: the new view goes to the VM's attached vCPUs. */
+  viewChanged(vm: Vm): void {
+    if (this.has(vm)) this.pushAll({ view: vmView(vm) }, vm);
+  }
+
+  /** A mapping was added to the owner's address space: mirrors may need it. */
+  mapped(m: Mapping): void {
+    if (this.links.size) this.pushAll({ map: { hva: m.hva, bytes: m.bytes } });
+  }
+
+  /** A munmap: mirrors drop the mapping (the kernel then flushes the VMs with a memslot over it). */
+  unmapped(m: Mapping): void {
+    if (this.links.size) this.pushAll({ unmap: m.hva });
+  }
+
+  /**
+   * Waits until every vCPU of `vm` attached elsewhere and inside a vCPU ioctl has synced to the
+   * VM's current MMU generation (dropped what it cached); gives up on one that stays silent for
+   * ACK_GRACE_MS (see the module comment).
+   */
+  flush(vm: Vm): void {
+    const target = Atomics.load(vm.mmuGen, 0);
+    for (const r of [...this.links]) {
+      if (r.vm !== vm) continue;
+      const w = r.words;
+      let start = 0;
+      for (;;) {
+        if (Atomics.load(w, LINK.LOST) !== 0 || Atomics.load(w, LINK.RUNNING) === 0) break;
+        const ack = Atomics.load(w, LINK.ACK);
+        if (((ack - target) | 0) >= 0) break;
+        const now = performance.now();
+        if (start === 0) start = now;
+        else if (now - start > ACK_GRACE_MS) {
+          this.lose(r);
+          break;
+        }
+        Atomics.wait(w, LINK.ACK, ack, 10);
+      }
+    }
+  }
+
+  /** Gives the worker of `r` up: its vCPU is lost, and a VM lock it held is freed. */
+  lose(r: RemoteVcpu): void {
+    if (!this.links.has(r)) return;
+    Atomics.store(r.words, LINK.LOST, 1);
+    this.links.delete(r);
+    const holder = Atomics.load(r.words, LINK.HOLDER);
+    if (holder !== 0) recoverLock(r.vm.atomicLock, holder);
+    r.onLost();
+  }
+}
+
+/**
+ * Worker side: what a vCPU running here does to stay exact (see the module comment). The run
+ * loops call, at each block boundary: `if (sync !== null && sync.due()) { sync.pull(); <drop
+ * cached translations>; sync.ack(); }`.
+ */
+export class VcpuSync {
+  /** The MMU generation last acknowledged. */
+  private seen: number;
+  /** The generation read by the last `pull`. */
+  private pulled = 0;
+
+  constructor(
+    private readonly mirror: VcpuMirror,
+    private readonly words: Int32Array,
+    private readonly port: MessagePort,
+  ) {
+    this.seen = Atomics.load(mirror.vm.mmuGen, 0) - 1;
+  }
+
+  /** The owner changed memory since this vCPU last synced (cheap: one load). */
+  due(): boolean {
+    return Atomics.load(this.mirror.vm.mmuGen, 0) !== this.seen;
+  }
+
+  /** Applies everything the owner pushed so far. EIO once the owner gave this worker up. */
+  pull(): void {
+    this.pulled = Atomics.load(this.mirror.vm.mmuGen, 0);
+    if (Atomics.load(this.words, LINK.LOST) !== 0) throw KvmError.of('EIO', 'ioctl', { message: 'the owner gave this vCPU up (it stopped answering)' });
+    this.drain(true);
+  }
+
+  /** A view whose memslots wait for the next block boundary (its mappings are in already). */
+  private deferred: VmView | null = null;
+
+  /**
+   * Applies pending pushes, in order (a view carries the mappings of its time, which a later
+   * unmap may remove). `views` false — an hva missing in the middle of an access: it may be new —
+   * takes the mappings only and leaves memslots and VM state for the next block boundary.
+   */
+  drain(views = false): void {
+    const space = this.mirror.kernel.space;
+    for (;;) {
+      const m = receiveMessageOnPort(this.port) as { message: Push } | undefined;
+      if (!m) break;
+      const p = m.message;
+      if ('view' in p) {
+        this.mirror.addMappings(p.view.maps);
+        this.deferred = p.view;
+      } else if ('map' in p) space.mapAt(p.map.hva, p.map.bytes);
+      else {
+        const have = space.find(p.unmap, false);
+        if (have && have.hva === p.unmap) space.unmapHva(p.unmap);
+      }
+    }
+    if (views && this.deferred) {
+      this.mirror.apply(this.deferred, false);
+      this.deferred = null;
+    }
+  }
+
+  /** Acknowledges the generation of the last `pull` (after cached translations were dropped). */
+  ack(): void {
+    this.seen = this.pulled;
+    Atomics.store(this.words, LINK.ACK, this.pulled);
+    Atomics.notify(this.words, LINK.ACK);
+  }
+
+  /**
+   * Drops the arch's cached translations (set by the arch's run loop: x86 syncMmu, arm64
+   * checkMmuGen), for `resume` in the middle of an instruction.
+   */
+  flush: (() => void) | null = null;
+
+  /**
+   * The vCPU is about to wait for something outside it — a device access forwarded to the owner,
+   * a halt — and touches no guest memory meanwhile: the owner need not wait for it (the owner may
+   * be the one it waits for). Returns false when it was not inside a vCPU ioctl.
+   */
+  suspend(): boolean {
+    if (Atomics.load(this.words, LINK.RUNNING) === 0) return false;
+    Atomics.store(this.words, LINK.RUNNING, 0);
+    Atomics.notify(this.words, LINK.ACK);
+    return true;
+  }
+
+  /** Back from `suspend`: takes what the owner changed meanwhile before guest memory is touched again. */
+  resume(): void {
+    Atomics.store(this.words, LINK.RUNNING, 1);
+    if (this.due()) {
+      this.pull();
+      this.flush?.();
+      this.ack();
+    }
+  }
+
+  /** A vCPU ioctl begins on this thread (the arch drops stale translations as KVM_RUN starts). */
+  enter(): void {
+    Atomics.store(this.words, LINK.RUNNING, 1);
+    this.pull();
+    this.ack();
+  }
+
+  /** The vCPU ioctl is over: this thread holds no translation the owner must wait for. */
+  leave(): void {
+    Atomics.store(this.words, LINK.RUNNING, 0);
+    Atomics.notify(this.words, LINK.ACK);
+  }
 }
 
 /**
@@ -99,13 +349,14 @@ export class VcpuMirror {
   readonly kernel: Kernel;
   readonly vm: Vm;
   readonly vcpu: Vcpu;
-  /** Vm.viewGen of the view applied last. */
-  private seen = -1;
 
   constructor(backend: ArchBackend, spec: MirrorSpec) {
     const k = (this.kernel = new Kernel(backend));
     k.mirror = true;
     k.runBudget = spec.kernel.runBudget;
+    k.deadline.timeoutMs = spec.kernel.runTimeoutMs;
+    // The owner's address space, followed: the owner flushes its VMs when it unmaps (not us).
+    k.space.listener = null;
     k.jit = spec.kernel.jit;
     k.jitHotness = spec.kernel.jitHotness;
     for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes);
@@ -115,21 +366,17 @@ export class VcpuMirror {
     this.vm.vcpus.set(spec.vcpuId, this.vcpu);
     this.vm.createdVcpus++;
     backend.loadVcpu!(this.vcpu, spec.state);
+    this.vcpu.sync = new VcpuSync(this, spec.link, spec.push);
   }
 
-  /** True when the owner changed what this mirror shows since the last view. */
-  get stale(): boolean {
-    return Atomics.load(this.vm.viewGen, 0) !== this.seen;
-  }
-
-  /** Mirrors new mappings of the owner's address space. */
-  addMappings(maps: readonly MappingView[]): void {
-    for (const m of maps) this.kernel.space.mapAt(m.hva, m.bytes);
+  /** Mirrors new mappings of the owner's address space; returns the mirror's mappings. */
+  addMappings(maps: readonly MappingView[]): Mapping[] {
+    return maps.map((m) => this.kernel.space.mapAt(m.hva, m.bytes));
   }
 
   /** Applies a view: mappings, memslots, arch VM state. */
-  apply(view: VmView): void {
-    this.addMappings(view.maps);
+  apply(view: VmView, maps = true): void {
+    if (maps) this.addMappings(view.maps);
     const vm = this.vm;
     for (let i = 0; i < vm.slots.length; i++) vm.slots[i] = new MemslotSet();
     for (const s of view.slots) {
@@ -139,7 +386,6 @@ export class VcpuMirror {
     }
     view.buses.forEach((ranges, i) => mirrorBus(vm, i as BusIndex, ranges));
     vm.arch.loadVm!(vm, view.arch);
-    this.seen = view.gen;
   }
 }
 

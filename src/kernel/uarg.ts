@@ -5,7 +5,7 @@
  * @module
  */
 import { KvmError } from '../sys/error.js';
-import type { IoctlArg } from '../sys/sys.js';
+import { ulongOf } from '../sys/args.js';
 import type { AddressSpace } from './hva.js';
 
 /** What an integer argument becomes when userspace passed bytes to a request taking a value. */
@@ -13,7 +13,8 @@ const STACK_POINTER = 0x7ffc_0000_1000n;
 
 export class UserArg {
   constructor(
-    private readonly raw: IoctlArg | undefined,
+    /** What userspace passed: normally an IoctlArg, but any JS value reaches here (src/sys/args.ts). */
+    private readonly raw: unknown,
     private readonly space: AddressSpace,
     readonly request: number,
     readonly fd: number,
@@ -22,9 +23,18 @@ export class UserArg {
   /** The argument as the kernel's `unsigned long arg`. */
   get int(): bigint {
     const r = this.raw;
-    if (r === undefined) return 0n;
     if (r instanceof Uint8Array) return STACK_POINTER;
-    return BigInt.asUintN(64, BigInt(r));
+    const v = ulongOf(r);
+    // A value no unsigned long holds (1.5, NaN, a string...): invalid where the handler uses it.
+    if (v === undefined) throw KvmError.of('EINVAL', 'ioctl', { request: this.request, fd: this.fd, message: 'the argument is no integer C could pass' });
+    return v;
+  }
+
+  /** The argument as a user pointer: a value no pointer holds points at nothing mapped (EFAULT). */
+  private get pointer(): bigint {
+    const v = ulongOf(this.raw);
+    if (v === undefined) throw this.efault('the argument is no pointer C could pass');
+    return v;
   }
 
   /** True when userspace passed the struct bytes directly. */
@@ -42,7 +52,7 @@ export class UserArg {
       if (r.length < len) throw this.efault(`argument is ${r.length} bytes, the kernel would access ${len}`);
       return r;
     }
-    return this.space.user(this.int, len);
+    return this.space.user(this.pointer, len);
   }
 
   /** Bytes at `offset` past the argument's start (flexible arrays after a header already read). */
@@ -52,7 +62,7 @@ export class UserArg {
       if (r.length < offset + len) throw this.efault(`argument is ${r.length} bytes, the kernel would access ${offset + len}`);
       return r.subarray(offset, offset + len);
     }
-    return this.space.user(this.int + BigInt(offset), len);
+    return this.space.user(this.pointer + BigInt(offset), len);
   }
 
   efault(message?: string): KvmError {

@@ -8,8 +8,9 @@ import { arm64, iocType, KVMIO, x86_64 } from '../uapi/index.js';
 import { genericStructs } from '../uapi/kvm.js';
 import { NOT_HANDLED } from './arch.js';
 import { RUN } from './exits.js';
-import { PAGE_SIZE } from './hva.js';
+import { PAGE_SIZE, type Mapping } from './hva.js';
 import { VcpuTimer } from './timer.js';
+import type { VcpuSync } from './smp.js';
 import type { UserArg } from './uarg.js';
 import type { Vm } from './vm.js';
 
@@ -47,6 +48,11 @@ export class Vcpu {
    * without handing the state back (EIO from then on).
    */
   away: 'attached' | 'lost' | null = null;
+  /**
+   * On a worker thread's mirror: how this vCPU follows the owner's memory changes (src/kernel/smp.ts);
+   * the run loops check it at block boundaries. null in the owner.
+   */
+  sync: VcpuSync | null = null;
 
   constructor(
     readonly vm: Vm,
@@ -80,11 +86,10 @@ export class Vcpu {
   }
 
   /** mmap(vcpu_fd): the same bytes for every mapping, like the kernel's shared pages. */
-  mmap(length: number, offset: number): Uint8Array {
+  mmap(length: number, offset: number): Mapping {
     const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
     if (offset + len > this.area.length) throw KvmError.of('EINVAL', 'mmap', { message: 'beyond the vCPU mmap area' });
-    const m = this.vm.kernel.space.map(len, this.area.buffer as SharedArrayBuffer, offset);
-    return m.bytes.subarray(0, length);
+    return this.vm.kernel.space.map(len, this.area.buffer as SharedArrayBuffer, offset);
   }
 
   ioctl(request: number, arg: UserArg): number {

@@ -68,8 +68,9 @@ export class Vm {
    */
   readonly viewGen: Int32Array;
   /**
-   * The VM's lock word for locked guest accesses that no single host atomic can do (split or
-   * unaligned x86 LOCK, 16-byte compare-and-swap): see src/kernel/atomics.ts.
+   * The VM's lock for locked guest accesses that no single host atomic can do (split or
+   * unaligned x86 LOCK, 16-byte compare-and-swap): holder word and acquisition count, see
+   * src/kernel/atomics.ts.
    */
   readonly atomicLock: Int32Array;
   /** The SharedArrayBuffer holding mmuGen, viewGen, atomicLock and the clock (shared with worker threads). */
@@ -108,7 +109,7 @@ export class Vm {
     this.mmuGen = new Int32Array(this.sharedWords, 0, 1);
     this.viewGen = new Int32Array(this.sharedWords, 4, 1);
     // On its own cache line: contended by every thread doing a locked split access.
-    this.atomicLock = new Int32Array(this.sharedWords, 64, 1);
+    this.atomicLock = new Int32Array(this.sharedWords, 64, 2);
     this.clock = new VmClock(this.sharedWords, shared ? undefined : kernel.clock);
     this.timers = new VmTimers(this.clock);
     this.buses = Array.from({ length: KVM_NR_BUSES }, () => new IoBus());
@@ -128,6 +129,13 @@ export class Vm {
     });
     this.archState = this.arch.initVm(this, type);
     this.slots = Array.from({ length: this.arch.addressSpaces(this) }, () => new MemslotSet());
+    kernel.vms.add(this);
+  }
+
+  /** True when a memslot of this VM is backed by host memory in [hva, hva + length). */
+  maps(hva: number, length: number): boolean {
+    for (const set of this.slots) for (const s of set.all()) if (!s.gmemOnly && s.userspaceAddr < hva + length && hva < s.userspaceAddr + s.npages * PAGE_SIZE) return true;
+    return false;
   }
 
   private req(name: IoctlName): number {
@@ -151,6 +159,7 @@ export class Vm {
   fileClosed(): void {
     if (--this.refs === 0) {
       this.dead = true;
+      this.kernel.vms.delete(this);
       this.irqfds.releaseAll();
       for (const b of this.buses) b.destroy();
       this.timers.stop();
@@ -348,6 +357,9 @@ export class Vm {
       guestMemfd: m.guest_memfd,
     };
     if ((req.slot & 0xffff) >= this.arch.userMemSlots) throw this.einval(arg, 'slot >= KVM_USER_MEM_SLOTS');
+    if (req.flags & KVM_MEM.GUEST_MEMFD && this.kernel.smp?.has(this)) {
+      throw KvmError.of('EOPNOTSUPP', 'ioctl', { request: arg.request, fd: arg.fd, message: 'guest_memfd memslots cannot be used by vCPUs on other threads (hand them back first)' });
+    }
     const change = setMemoryRegion(this.slots, this.kernel.space, {
       userMemSlots: this.arch.userMemSlots,
       addressSpaces: this.slots.length,
@@ -358,8 +370,8 @@ export class Vm {
       prepare: (kind, baseGfn, npages, flags) => this.arch.prepareMemoryRegion?.(this, kind, baseGfn, npages, flags),
     }, req);
     if (change) {
-      this.bumpMmu();
       this.bumpView();
+      this.flushRemoteTlbs();
       for (const l of this.memslotListeners) l(change);
     }
     return 0;
@@ -392,7 +404,9 @@ export class Vm {
     if (!(this.manualDirtyLogProtect & BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE))) {
       // Word by word atomically: a vCPU on another thread may be marking pages meanwhile.
       for (let w = 0; w < dirty.length; w++) words[w] = Atomics.exchange(dirty, w, 0);
-      this.bumpMmu(); // re-arm write tracking, as the kernel write-protects harvested pages
+      // Re-arm write tracking before returning, as the kernel write-protects harvested pages:
+      // from here on, every write of every vCPU marks its page again.
+      this.flushRemoteTlbs();
     } else {
       for (let w = 0; w < dirty.length; w++) words[w] = Atomics.load(dirty, w);
     }
@@ -426,7 +440,7 @@ export class Vm {
       if (left < 32) m &= (1 << left) - 1;
       Atomics.and(dirty, w0 + w, ~m);
     }
-    this.bumpMmu();
+    this.flushRemoteTlbs(); // the cleared pages are write-protected again before this returns
     return 0;
   }
 
@@ -451,8 +465,8 @@ export class Vm {
     const start = Number(a.address >> BigInt(PAGE_SHIFT));
     const end = Number((a.address + a.size) >> BigInt(PAGE_SHIFT));
     this.memAttrs.set(start, end, Number(a.attributes));
-    this.bumpMmu();
     this.bumpView();
+    this.flushRemoteTlbs();
     for (const l of this.attrListeners) l(start, end, Number(a.attributes));
     return 0;
   }
@@ -462,9 +476,20 @@ export class Vm {
     Atomics.add(this.mmuGen, 0, 1);
   }
 
-  /** Tells vCPUs attached on other threads to refresh their view of this VM. */
+  /**
+   * kvm_flush_remote_tlbs (and the SRCU grace period of a memslot update): bumps the MMU
+   * generation and returns once no vCPU of this VM, on any thread, can still use a translation
+   * cached before (src/kernel/smp.ts).
+   */
+  flushRemoteTlbs(): void {
+    this.bumpMmu();
+    this.kernel.smp?.flush(this);
+  }
+
+  /** What vCPUs on other threads mirror of this VM changed: the new view goes to them. */
   bumpView(): void {
     Atomics.add(this.viewGen, 0, 1);
+    this.kernel.smp?.viewChanged(this);
   }
 
   /**
@@ -494,14 +519,30 @@ export class Vm {
   }
 
   /**
-   * Reads guest physical memory the way the kernel would for its own purposes (no dirty marking,
-   * shared memory only). Returns false when any page is not backed.
+   * The page behind `gfn` as the kernel's own accesses reach it (kvm_read_guest, get_user_pages
+   * on the memslot's hva): the memory userspace maps, never a private page. A private gfn
+   * (KVM_MEMORY_ATTRIBUTE_PRIVATE, backed by guest_memfd) gives its shared backing, as in Linux:
+   * what the guest reads there is in guest_memfd, out of reach. 'none' when no memslot or no
+   * mapping backs the gfn. No dirty marking: writers mark the page themselves.
+   */
+  hostPage(gfn: number, as = 0): GuestPage | 'none' {
+    const slot = this.slotFor(gfn, as);
+    if (!slot) return 'none';
+    const rel = gfn - slot.baseGfn;
+    // A mappable guest_memfd (shared by construction) is the memory userspace maps.
+    const page = slot.gmemOnly ? slot.gmemPage(rel) : slot.page(rel);
+    return page ? { bytes: page.bytes, offset: page.offset, slot, rel } : 'none';
+  }
+
+  /**
+   * Reads guest physical memory the way the kernel would for its own purposes ({@link hostPage}:
+   * shared memory only, no dirty marking). Returns false when any page is not backed.
    */
   readGpa(gpa: number, out: Uint8Array, as = 0): boolean {
     return this.copyGpa(gpa, out, false, as);
   }
 
-  /** Writes guest physical memory from the kernel side, marking pages dirty. */
+  /** Writes guest physical memory from the kernel side (shared memory only), marking pages dirty. */
   writeGpa(gpa: number, data: Uint8Array, as = 0): boolean {
     return this.copyGpa(gpa, data, true, as);
   }
@@ -511,17 +552,14 @@ export class Vm {
     while (done < buf.length) {
       const a = gpa + done;
       const gfn = Math.floor(a / PAGE_SIZE);
-      const slot = this.slotFor(gfn, as);
-      if (!slot || (write && slot.readonly)) return false;
-      const rel = gfn - slot.baseGfn;
-      const page = slot.gmemOnly || (slot.gmem && this.isPrivate(gfn)) ? slot.gmemPage(rel) : slot.page(rel);
-      if (!page) return false;
+      const page = this.hostPage(gfn, as);
+      if (typeof page !== 'object' || (write && page.slot.readonly)) return false;
       const inPage = a % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - inPage, buf.length - done);
       const host = page.bytes.subarray(page.offset + inPage, page.offset + inPage + n);
       if (write) {
         host.set(buf.subarray(done, done + n));
-        slot.markDirty(rel);
+        page.slot.markDirty(page.rel);
       } else {
         buf.set(host, done);
       }
@@ -530,4 +568,3 @@ export class Vm {
     return true;
   }
 }
-

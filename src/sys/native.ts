@@ -6,8 +6,7 @@
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostArch, type Arch } from '../uapi/index.js';
-import { checkPointerArg } from './args.js';
-import { ERRNO } from './errno.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, ioctlArg, lengthArg, offsetArg, pathArg, regionArg, requestArg, timeoutArg } from './args.js';
 import { KvmError } from './error.js';
 import { O_CLOEXEC, O_RDWR, PAGE_SIZE, type HostMemory, type IoctlArg, type Sys } from './sys.js';
 
@@ -135,43 +134,40 @@ class NativeSys implements Sys {
     throw new KvmError(this.c.koffi.errno(), syscall, detail);
   }
 
-  open(path: string, flags = O_RDWR | O_CLOEXEC): number {
-    const fd = this.c.open(path, flags) as number;
+  open(path: string, flags?: number): number {
+    const fd = this.c.open(pathArg(path), flagsArg(flags) ?? O_RDWR | O_CLOEXEC) as number;
     if (fd < 0) this.fail('open', { path });
     return fd;
   }
 
   ioctl(fd: number, request: number, arg?: IoctlArg): number {
-    checkFd(fd, request);
-    checkPointerArg(this.arch, fd, request, arg);
-    const req = request >>> 0;
-    let r: number;
-    if (arg instanceof Uint8Array) {
-      r = this.c.ioctlPtr(fd, req, arg) as number;
-    } else {
-      const v = arg === undefined ? 0n : BigInt.asUintN(64, BigInt(arg));
-      r = this.c.ioctlInt(fd, req, v) as number;
-    }
+    const req = requestArg(request);
+    fdArg(fd, 'ioctl', req);
+    checkPointerArg(this.arch, fd, req, arg);
+    const a = ioctlArg(fd, req, arg);
+    const r = (a instanceof Uint8Array ? this.c.ioctlPtr(fd, req, a) : this.c.ioctlInt(fd, req, a)) as number;
     if (r < 0) this.fail('ioctl', { request: req, fd });
     return r;
   }
 
-  mmap(fd: number, length: number, offset = 0): Uint8Array {
-    checkLength(length, 'mmap');
-    const addr = this.c.mmap(null, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset) as bigint;
+  mmap(fd: number, length: number, offset?: number): Uint8Array {
+    fdArg(fd, 'mmap');
+    const off = offsetArg(offset);
+    lengthArg(length, 'mmap');
+    const addr = this.c.mmap(null, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off) as bigint;
     if (addr === MAP_FAILED) this.fail('mmap', { fd });
     return this.wrap(addr, length);
   }
 
   munmap(region: Uint8Array): void {
-    const m = this.mappings.get(region.buffer);
+    const m = this.mappings.get(regionArg(region).buffer);
     if (!m) throw KvmError.of('EINVAL', 'munmap', { message: 'not a region returned by mmap() or alloc() of this Sys' });
     this.mappings.delete(region.buffer);
     if ((this.c.munmap(m.addr, m.length) as number) < 0) this.fail('munmap');
   }
 
   alloc(length: number): HostMemory {
-    checkLength(length, 'mmap');
+    lengthArg(length, 'mmap');
     const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
     const addr = this.c.mmap(null, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) as bigint;
     if (addr === MAP_FAILED) this.fail('mmap');
@@ -179,33 +175,36 @@ class NativeSys implements Sys {
   }
 
   close(fd: number): void {
-    checkFd(fd);
+    fdArg(fd, 'close');
     if ((this.c.close(fd) as number) < 0) this.fail('close', { fd });
   }
 
   eventfd(initval = 0, flags = 0): number {
-    if (!Number.isInteger(initval) || initval < 0 || initval > 0xffff_ffff || !Number.isInteger(flags)) throw KvmError.of('EINVAL', 'eventfd');
+    [initval, flags] = eventfdArgs(initval, flags);
     const fd = this.c.eventfd(initval, flags) as number;
     if (fd < 0) this.fail('eventfd');
     return fd;
   }
 
   read(fd: number, buf: Uint8Array): number {
-    checkFd(fd, 0);
+    fdArg(fd, 'read');
+    bufArg(buf, 'read');
     const r = Number(this.c.read(fd, buf, buf.length));
     if (r < 0) this.fail('read', { fd });
     return r;
   }
 
   write(fd: number, buf: Uint8Array): number {
-    checkFd(fd, 0);
+    fdArg(fd, 'write');
+    bufArg(buf, 'write');
     const r = Number(this.c.write(fd, buf, buf.length));
     if (r < 0) this.fail('write', { fd });
     return r;
   }
 
-  waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
-    checkFd(fd, 0);
+  async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    fdArg(fd, 'poll');
+    timeoutMs = timeoutArg(timeoutMs);
     return (poller ??= new NativePoller(this.c)).wait(fd, timeoutMs);
   }
 
@@ -303,16 +302,6 @@ class NativePoller {
 }
 
 let poller: NativePoller | undefined;
-
-function checkFd(fd: number, request?: number): void {
-  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-    throw new KvmError(ERRNO.EBADF, request === undefined ? 'close' : 'ioctl', request === undefined ? {} : { request, fd });
-  }
-}
-
-function checkLength(length: number, syscall: string): void {
-  if (!Number.isSafeInteger(length) || length <= 0) throw KvmError.of('EINVAL', syscall);
-}
 
 /**
  * The real /dev/kvm. Throws KvmError(ENOSYS) when the FFI cannot load and ENODEV on a non-KVM

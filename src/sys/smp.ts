@@ -22,13 +22,14 @@
  * @module
  */
 import { isMainThread, MessageChannel, receiveMessageOnPort, threadId, type MessagePort, type Transferable } from 'node:worker_threads';
+import { LOCK_ID } from '../kernel/atomics.js';
 import { EventFdCtx } from '../kernel/eventfd.js';
-import { Kernel } from '../kernel/kernel.js';
-import { smpBlocker, spaceView, VcpuMirror, vmView, type MappingView, type MirrorSpec, type VmView } from '../kernel/smp.js';
+import type { Kernel } from '../kernel/kernel.js';
+import { KernelSmp, LINK, LINK_WORDS, smpBlocker, VcpuMirror, vmView, type MirrorSpec, type RemoteVcpu } from '../kernel/smp.js';
 import { UserArg } from '../kernel/uarg.js';
 import type { Vcpu } from '../kernel/vcpu.js';
 import type { Arch } from '../uapi/index.js';
-import { checkPointerArg } from './args.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, lengthArg, offsetArg, pathArg, regionArg, requestArg, timeoutArg, ulongOf } from './args.js';
 import { ERRNO } from './errno.js';
 import { KvmError } from './error.js';
 import { nativeSys } from './native.js';
@@ -71,7 +72,7 @@ export type VcpuHandle = NativeVcpuHandle | VirtualVcpuHandle;
 
 /** The transfer list a handle needs in `postMessage` / `new Worker(..., { workerData, transferList })`. */
 export function vcpuHandleTransferList(handle: VcpuHandle): Transferable[] {
-  return handle.backend === 'virtual' ? [handle.port] : [];
+  return handle.backend === 'virtual' ? [handle.port, handle.push] : [];
 }
 
 // ---- the channel ---------------------------------------------------------------------------------
@@ -83,8 +84,6 @@ type Request =
   | { op: 'mmap'; fd: number; length: number; offset: number }
   | { op: 'alloc'; length: number }
   | { op: 'munmap'; hva: number }
-  | { op: 'view' }
-  | { op: 'space' }
   | { op: 'release'; state: unknown }
   // eventfds (src/kernel/eventfd.ts) and VM-wide device operations (Vm.callOwner)
   | { op: 'eventfd'; initval: number | undefined; flags: number | undefined }
@@ -94,7 +93,7 @@ type Request =
   | { op: 'owner'; name: string; payload: unknown; vcpuId: number };
 
 type Reply =
-  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; view?: VmView; maps?: MappingView[]; value?: unknown; shared?: { sab: SharedArrayBuffer; semaphore: boolean; nonblock: boolean } | null }
+  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; maps?: { hva: number; bytes: Uint8Array }[]; value?: unknown; shared?: { sab: SharedArrayBuffer; semaphore: boolean; nonblock: boolean } | null }
   | { ok: false; error: { errno?: number; syscall?: string; request?: number; fd?: number; message: string } };
 
 /** ctrl[0]: 0 while a request waits, 1 once its reply was posted. */
@@ -110,16 +109,6 @@ function rethrow(error: Extract<Reply, { ok: false }>['error']): never {
   const e = new KvmError(error.errno, error.syscall ?? 'ioctl', { ...(error.request !== undefined ? { request: error.request } : {}), ...(error.fd !== undefined ? { fd: error.fd } : {}) });
   e.message = error.message;
   throw e;
-}
-
-/** The mapping of `kernel` a region returned by mmap/alloc belongs to (the newest, for repeated mmaps). */
-function mappingOf(kernel: Kernel, bytes: Uint8Array): MappingView {
-  const all = kernel.space.all();
-  for (let i = all.length - 1; i >= 0; i--) {
-    const m = all[i]!;
-    if (m.bytes.buffer === bytes.buffer && m.bytes.byteOffset === bytes.byteOffset) return { hva: m.hva, bytes: m.bytes };
-  }
-  throw new Error('mapping not found');
 }
 
 // ---- owner side ----------------------------------------------------------------------------------
@@ -147,9 +136,25 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
   const state = vm.arch.saveVcpu!(vcpu);
   const vmFd = kernel.findFd((g) => g.kind === 'vm' && g.vm === vm);
   const { port1, port2 } = new MessageChannel();
+  const push = new MessageChannel();
   const ctrl = new Int32Array(new SharedArrayBuffer(8));
+  const link = new Int32Array(new SharedArrayBuffer(4 * LINK_WORDS));
   vcpu.away = 'attached';
-  serve(sys, kernel, vcpu, port1, ctrl);
+  const smp = (kernel.smp ??= new KernelSmp(kernel));
+  const remote: RemoteVcpu = {
+    vm,
+    vcpu,
+    words: link,
+    port: push.port1,
+    onLost: () => {
+      // Given up: whatever its thread does from now on, the state it held is gone.
+      if (vcpu.away === 'attached') vcpu.away = 'lost';
+      push.port1.close();
+    },
+  };
+  smp.add(remote);
+  push.port1.unref();
+  serve(sys, kernel, vcpu, port1, ctrl, remote);
   return {
     backend: 'virtual',
     arch: sys.arch,
@@ -159,7 +164,7 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
     vcpuId: vcpu.id,
     vcpuIndex: vcpu.index,
     vmType: vm.type,
-    kernel: { runBudget: kernel.runBudget, jit: kernel.jit, jitHotness: kernel.jitHotness },
+    kernel: { runBudget: kernel.runBudget, runTimeoutMs: kernel.deadline.timeoutMs, jit: kernel.jit, jitHotness: kernel.jitHotness },
     area: vcpu.area,
     vmShared: vm.sharedWords,
     state,
@@ -167,11 +172,13 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
     ownerThread: threadId,
     ctrl,
     port: port2,
+    link,
+    push: push.port2,
   };
 }
 
 /** Answers one attached worker's forwarded calls from the owner's event loop. */
-function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: Int32Array): void {
+function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: Int32Array, remote: RemoteVcpu): void {
   let released = false;
   port.on('message', (req: Request) => {
     let reply: Reply;
@@ -186,8 +193,9 @@ function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: In
     if (released) port.close();
   });
   port.on('close', () => {
-    // The worker went away without handing the vCPU back: its state is gone.
-    if (!released && vcpu.away === 'attached') vcpu.away = 'lost';
+    // The worker went away without handing the vCPU back (terminated): its state is gone, and a
+    // VM lock it held in the middle of an instruction is freed.
+    if (!released) kernel.smp?.lose(remote);
   });
   // The channel alone does not keep the owner alive (its Worker does, while it runs).
   port.unref();
@@ -204,21 +212,20 @@ function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: In
         sys.close(req.fd);
         return { ok: true };
       case 'mmap': {
-        const m = mappingOf(kernel, sys.mmap(req.fd, req.length, req.offset));
-        return { ok: true, hva: m.hva, maps: [m] };
+        const m = kernel.mmapRegion(req.fd, req.length, req.offset);
+        return { ok: true, hva: m.hva, maps: [{ hva: m.hva, bytes: m.bytes }] };
       }
       case 'alloc': {
-        const m = mappingOf(kernel, sys.alloc(req.length).bytes);
-        return { ok: true, hva: m.hva, maps: [m] };
+        const m = kernel.space.map(lengthArg(req.length, 'mmap'));
+        return { ok: true, hva: m.hva, maps: [{ hva: m.hva, bytes: m.bytes }] };
       }
       case 'munmap':
         kernel.space.unmapHva(req.hva);
         return { ok: true };
-      case 'view':
-        return { ok: true, view: vmView(vcpu.vm) };
-      case 'space':
-        return { ok: true, maps: spaceView(kernel) };
       case 'release':
+        kernel.smp?.remove(remote);
+        remote.port.close();
+        if (vcpu.away !== 'attached') throw KvmError.of('EIO', 'close', { message: 'the owner had given this vCPU up' });
         vcpu.vm.arch.loadVcpu!(vcpu, req.state);
         vcpu.timer.resync(); // the instructions it retired there were counted there
         vcpu.away = null;
@@ -256,6 +263,7 @@ class AttachedSys implements Sys {
   private readonly fd: number;
   private readonly port: MessagePort;
   private readonly ctrl: Int32Array;
+  private readonly push: MessagePort;
   private readonly onExit = () => this.release();
 
   constructor(h: VirtualVcpuHandle) {
@@ -263,11 +271,14 @@ class AttachedSys implements Sys {
     this.fd = h.fd;
     this.port = h.port;
     this.ctrl = h.ctrl;
+    this.push = h.push;
     this.mirror = new VcpuMirror(archBackendOf(h.archBackend ?? h.arch), h);
     // VM-wide device operations of this vCPU run on the owner (Vm.callOwner).
     this.mirror.kernel.forward = (name, payload, vcpuId) => this.call({ op: 'owner', name, payload, vcpuId }).value;
-    // An address the owner mapped since the last view: ask for its mappings once more.
-    this.mirror.kernel.space.onMiss = () => this.mirror?.addMappings(this.call({ op: 'space' }).maps ?? []);
+    // An address the owner mapped since the last sync: its mapping is among the pushed changes
+    // (read without blocking: this can happen inside KVM_RUN, where the owner may be waiting on us).
+    const sync = this.mirror.vcpu.sync!;
+    this.mirror.kernel.space.onMiss = () => sync.drain();
     // A worker ending with the vCPU still attached hands it back on its way out.
     if (!isMainThread) process.once('exit', this.onExit);
   }
@@ -276,14 +287,22 @@ class AttachedSys implements Sys {
   private call(req: Request): Extract<Reply, { ok: true }> {
     if (this.mirror === null) throw KvmError.of('EBADF', req.op === 'ioctl' ? 'ioctl' : req.op, { message: 'this attached Sys handed its vCPU back' });
     const ctrl = this.ctrl;
-    Atomics.store(ctrl, CTRL_REPLY, 0);
-    this.port.postMessage(req);
+    // Inside KVM_RUN (a device access of the guest): the owner may be waiting for this vCPU to
+    // drop its translations while this thread waits for the owner. Step out of its way meanwhile.
+    const sync = this.mirror.vcpu.sync;
+    const inside = sync !== null && sync.suspend();
     let got: { message: Reply } | undefined;
-    for (;;) {
-      Atomics.wait(ctrl, CTRL_REPLY, 0, 1000);
-      if (Atomics.load(ctrl, CTRL_REPLY) === 0) continue;
-      got = receiveMessageOnPort(this.port) as { message: Reply } | undefined;
-      if (got) break;
+    try {
+      Atomics.store(ctrl, CTRL_REPLY, 0);
+      this.port.postMessage(req);
+      for (;;) {
+        Atomics.wait(ctrl, CTRL_REPLY, 0, 1000);
+        if (Atomics.load(ctrl, CTRL_REPLY) === 0) continue;
+        got = receiveMessageOnPort(this.port) as { message: Reply } | undefined;
+        if (got) break;
+      }
+    } finally {
+      if (inside) sync.resume();
     }
     const r = got.message;
     if (!r.ok) rethrow(r.error);
@@ -297,30 +316,40 @@ class AttachedSys implements Sys {
   }
 
   open(path: string, flags?: number): number {
-    return this.call({ op: 'open', path, flags }).result!;
+    return this.call({ op: 'open', path: pathArg(path), flags: flagsArg(flags) }).result!;
   }
 
   ioctl(fd: number, request: number, arg?: IoctlArg): number {
-    const req = request >>> 0;
+    const req = requestArg(request);
+    fdArg(fd, 'ioctl', req);
     if (fd === this.fd) {
       const m = this.live;
-      // The owner changed memslots or VM state since the last call: take the new view first.
-      if (m.stale) m.apply(this.call({ op: 'view' }).view!);
       checkPointerArg(this.arch, fd, req, arg);
-      return m.vcpu.ioctl(req, new UserArg(arg, m.kernel.space, req, fd));
+      // While the ioctl runs, the owner waits for this thread to drop what a memory change
+      // invalidates; first, catch up with the changes pushed so far.
+      const sync = m.vcpu.sync!;
+      sync.enter();
+      try {
+        return m.vcpu.ioctl(req, new UserArg(arg, m.kernel.space, req, fd));
+      } finally {
+        sync.leave();
+      }
     }
-    const r = this.call({ op: 'ioctl', fd, request: req, arg });
+    // Only clonable values cross the channel; any other is invalid in the owner all the same.
+    const a = arg instanceof Uint8Array || ulongOf(arg) !== undefined ? arg : ({} as IoctlArg);
+    const r = this.call({ op: 'ioctl', fd, request: req, arg: a });
     if (arg instanceof Uint8Array && r.bytes) arg.set(r.bytes.subarray(0, arg.length));
     return r.result!;
   }
 
-  mmap(fd: number, length: number, offset = 0): Uint8Array {
-    const r = this.call({ op: 'mmap', fd, length, offset });
-    this.live.addMappings(r.maps!);
-    return r.maps![0]!.bytes.subarray(0, length);
+  mmap(fd: number, length: number, offset?: number): Uint8Array {
+    fdArg(fd, 'mmap');
+    const r = this.call({ op: 'mmap', fd, length: lengthArg(length, 'mmap'), offset: offsetArg(offset) });
+    return this.live.addMappings(r.maps!)[0]!.bytes.subarray(0, length);
   }
 
   munmap(region: Uint8Array): void {
+    regionArg(region);
     const space = this.live.kernel.space;
     const m = space.all().find((x) => x.bytes.buffer === region.buffer && x.bytes.byteOffset === region.byteOffset);
     if (!m) throw KvmError.of('EINVAL', 'munmap', { message: 'not a region returned by mmap() or alloc() of this Sys' });
@@ -329,12 +358,12 @@ class AttachedSys implements Sys {
   }
 
   alloc(length: number): HostMemory {
-    const r = this.call({ op: 'alloc', length });
-    this.live.addMappings(r.maps!);
-    return { hva: BigInt(r.hva!), bytes: r.maps![0]!.bytes.subarray(0, length) };
+    const r = this.call({ op: 'alloc', length: lengthArg(length, 'mmap') });
+    return { hva: BigInt(r.hva!), bytes: this.live.addMappings(r.maps!)[0]!.bytes.subarray(0, length) };
   }
 
   close(fd: number): void {
+    fdArg(fd, 'close');
     if (fd === this.fd) {
       if (this.mirror === null) throw KvmError.of('EBADF', 'close');
       this.release();
@@ -344,10 +373,13 @@ class AttachedSys implements Sys {
   }
 
   eventfd(initval?: number, flags?: number): number {
-    return this.call({ op: 'eventfd', initval, flags }).result!;
+    const [iv, fl] = eventfdArgs(initval, flags);
+    return this.call({ op: 'eventfd', initval: iv, flags: fl }).result!;
   }
 
   read(fd: number, buf: Uint8Array): number {
+    fdArg(fd, 'read');
+    bufArg(buf, 'read');
     // A blocking read of an eventfd sleeps here, on the shared counter: blocking in the owner
     // would hold the event loop every forwarded call needs.
     const sh = this.call({ op: 'eventfdShared', fd }).shared;
@@ -371,10 +403,13 @@ class AttachedSys implements Sys {
   }
 
   write(fd: number, buf: Uint8Array): number {
-    return this.call({ op: 'write', fd, bytes: buf.slice() }).result!;
+    fdArg(fd, 'write');
+    return this.call({ op: 'write', fd, bytes: bufArg(buf, 'write').slice() }).result!;
   }
 
   async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    fdArg(fd, 'poll');
+    timeoutMs = timeoutArg(timeoutMs);
     const sh = this.call({ op: 'eventfdShared', fd }).shared;
     return sh ? EventFdCtx.attach(sh.sab, sh.semaphore).waitReadable(timeoutMs) : true;
   }
@@ -384,9 +419,13 @@ class AttachedSys implements Sys {
     const m = this.mirror;
     if (m === null) return;
     if (!isMainThread) process.off('exit', this.onExit);
-    this.call({ op: 'release', state: m.vcpu.vm.arch.saveVcpu!(m.vcpu) });
-    this.mirror = null;
-    this.port.close();
+    try {
+      this.call({ op: 'release', state: m.vcpu.vm.arch.saveVcpu!(m.vcpu) });
+    } finally {
+      this.mirror = null;
+      this.port.close();
+      this.push.close();
+    }
   }
 }
 
@@ -396,6 +435,7 @@ class AttachedSys implements Sys {
  * `nativeSys()`.
  */
 export function attachVcpu(handle: VcpuHandle): Sys {
+  if (handle === null || typeof handle !== 'object') throw new KvmError(ERRNO.EINVAL, 'open', { message: 'not a vCPU handle from exportVcpu' });
   if (handle.backend === 'native') return nativeSys();
   if (handle.backend !== 'virtual' || !(handle.ctrl instanceof Int32Array) || !handle.port) {
     throw new KvmError(ERRNO.EINVAL, 'open', { message: 'not a vCPU handle from exportVcpu (was its port in the transfer list?)' });
@@ -404,5 +444,10 @@ export function attachVcpu(handle: VcpuHandle): Sys {
     // Forwarded calls wait for the owner's event loop: the owner's own thread can never answer.
     throw new KvmError(ERRNO.EDEADLK, 'open', { message: 'attachVcpu must run on another thread than the one that exported the vCPU' });
   }
+  if (!(handle.link instanceof Int32Array) || !handle.push) throw new KvmError(ERRNO.EINVAL, 'open', { message: 'not a vCPU handle from exportVcpu (was its push port in the transfer list?)' });
+  // One handle, one attachment (the kernel's vcpu->mutex): a second one would share its state.
+  if (Atomics.compareExchange(handle.link, LINK.ATTACHED, 0, 1) !== 0) throw new KvmError(ERRNO.EBUSY, 'open', { message: 'this vCPU handle is already attached (export the vCPU again for another attachment)' });
+  if (Atomics.load(handle.link, LINK.LOST) !== 0) throw new KvmError(ERRNO.EIO, 'open', { message: 'the owner gave this vCPU up' });
+  Atomics.store(handle.link, LINK.HOLDER, LOCK_ID);
   return new AttachedSys(handle);
 }

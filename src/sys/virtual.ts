@@ -9,7 +9,7 @@ import { setExitReason } from '../kernel/exits.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
 import type { ClockMode } from '../kernel/timer.js';
 import { abi, arm64, constName, decodeWithFlex, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
-import { checkPointerArg } from './args.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, lengthArg, pathArg, regionArg, requestArg, timeoutArg, ulongOf } from './args.js';
 import { archBackendOf } from './backends.js';
 import { bindKernel, kernelOf } from './kernel-of.js';
 import { ERRNO, type ErrnoCode } from './errno.js';
@@ -73,6 +73,11 @@ export interface VirtualSysOptions {
    */
   readonly runBudget?: number;
   /**
+   * Milliseconds one KVM_RUN may take before it returns EINTR with KVM_EXIT_INTR, as when a signal
+   * interrupts a vCPU on Linux, whatever the guest does (Infinity: no bound). Default 100.
+   */
+  readonly runTimeoutMs?: number;
+  /**
    * Block JIT: translate hot guest basic blocks into cached JS functions. `false` runs the
    * interpreter only. Default true.
    */
@@ -132,6 +137,10 @@ class VirtualSys implements Sys {
       if (!(opts.runBudget > 0)) throw new Error('runBudget must be positive');
       this.kernel.runBudget = opts.runBudget;
     }
+    if (opts.runTimeoutMs !== undefined) {
+      if (!(opts.runTimeoutMs > 0)) throw new Error('runTimeoutMs must be positive');
+      this.kernel.deadline.timeoutMs = opts.runTimeoutMs;
+    }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
     if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
     if (opts.clock !== undefined) {
@@ -153,12 +162,15 @@ class VirtualSys implements Sys {
     this.trace = opts.trace;
   }
 
-  open(path: string): number {
-    return this.kernel.open(path);
+  open(path: string, flags?: number): number {
+    const p = pathArg(path);
+    flagsArg(flags);
+    return this.kernel.open(p);
   }
 
   ioctl(fd: number, request: number, arg?: IoctlArg): number {
-    const req = request >>> 0;
+    const req = requestArg(request);
+    fdArg(fd, 'ioctl', req);
     const injected = this.injected(req);
     if (!this.trace) {
       if (injected) throw this.inject(fd, req, injected);
@@ -225,11 +237,11 @@ class VirtualSys implements Sys {
   }
 
   munmap(region: Uint8Array): void {
-    this.kernel.space.unmap(region);
+    this.kernel.space.unmap(regionArg(region));
   }
 
   alloc(length: number): HostMemory {
-    const m = this.kernel.space.map(length);
+    const m = this.kernel.space.map(lengthArg(length, 'mmap'));
     return { hva: BigInt(m.hva), bytes: m.bytes.subarray(0, length) };
   }
 
@@ -238,18 +250,20 @@ class VirtualSys implements Sys {
   }
 
   eventfd(initval = 0, flags = 0): number {
-    return this.kernel.eventfd(initval, flags);
+    return this.kernel.eventfd(...eventfdArgs(initval, flags));
   }
 
   read(fd: number, buf: Uint8Array): number {
-    return this.kernel.read(fd, buf);
+    return this.kernel.read(fdArg(fd, 'read'), bufArg(buf, 'read'));
   }
 
   write(fd: number, buf: Uint8Array): number {
-    return this.kernel.write(fd, buf);
+    return this.kernel.write(fdArg(fd, 'write'), bufArg(buf, 'write'));
   }
 
   async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {
+    fdArg(fd, 'poll');
+    timeoutMs = timeoutArg(timeoutMs);
     const f = this.kernel.file(fd);
     if (!f) throw KvmError.of('EBADF', 'poll', { fd });
     // Files without a poll method are always readable (DEFAULT_POLLMASK).
@@ -259,7 +273,7 @@ class VirtualSys implements Sys {
 
 function decodeArg(type: unknown, arg: IoctlArg | undefined): unknown {
   if (arg === undefined) return 0;
-  if (!(arg instanceof Uint8Array)) return typeof arg === 'bigint' ? arg : BigInt(arg);
+  if (!(arg instanceof Uint8Array)) return typeof arg === 'bigint' ? arg : (ulongOf(arg) ?? arg); // a value C could not pass: as given
   const t = type as { decode?: (b: Uint8Array) => unknown; size?: number; kind?: string } | undefined;
   if (t?.decode && t.size !== undefined && arg.length >= t.size) {
     try {

@@ -3,6 +3,7 @@
  * Linux binary under qemu-aarch64 at build time (build-arm64.sh recorded the .expect dump).
  * The final X0-X27, NZCV, V0-V31 and the 4 KiB scratch buffer must be identical.
  */
+import { runToExit } from '../helpers/run.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,7 +45,7 @@ describe.each(ENGINES)('$name', (engine) => {
       const code = new Uint8Array(readFileSync(resolve(GUEST_DIR, `groups/${name}.bin`)));
       const want = new Uint8Array(readFileSync(resolve(GUEST_DIR, `groups/${name}.expect`)));
       const m = armMachine(code);
-      const e = m.vcpu.run();
+      const e = runToExit(m.vcpu);
       expect(e.reason).toBe('system_event');
       const got = m.ram.bytes.slice(DUMP - RAM_BASE, DUMP - RAM_BASE + want.length);
       expect(describeDiff(got, want)).toEqual([]);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import type { Arm64VmState } from '../../src/arch/arm64/cpu.js';
 import { Kvm, virtualSys, type Sys, type VirtualSysOptions, type Vm, type VcpuExit } from '../../src/index.js';
 import { coreRegId, KVM_ARM_VCPU, sysRegId } from '../../src/uapi/arm64.js';
+import { runToExit } from '../helpers/run.js';
 
 export const RAM_BASE = 0x4000_0000;
 export const RAM_SIZE = 0x40_0000;
@@ -184,7 +185,7 @@ export function armMachine(code: Uint8Array, opts: MachineOptions = {}): ArmMach
 /** Runs until an exit other than the ones `onExit` handles (return true to continue). */
 export function runUntil(m: ArmMachine, onExit: (e: VcpuExit) => boolean = () => false, max = 1000): VcpuExit {
   for (let n = 0; n < max; n++) {
-    const e = m.vcpu.run();
+    const e = runToExit(m.vcpu);
     if (!onExit(e)) return e;
   }
   throw new Error('too many exits');

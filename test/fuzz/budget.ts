@@ -1,12 +1,13 @@
 /**
- * The CI budget of the fuzz tests and its knobs: `FUZZ_SEED` (default a fixed seed, so CI is
- * reproducible) and `FUZZ_SCALE` (multiplies every count; `npm run fuzz` is the long-running
- * command). Findings print with what replays them.
+ * The CI budget of the fuzz tests and its knobs: `FUZZ_SEED` (default a new seed every run, so
+ * each CI run explores new cases; every test prints the seed it used, and findings print with
+ * what replays them) and `FUZZ_SCALE` (multiplies every count; `npm run fuzz` is the long-running
+ * command).
  * @module
  */
 import type { Finding } from './oracle.js';
 
-export const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : 0x5eed_0001;
+export const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16) ^ Math.floor(Math.random() * 2 ** 32)) >>> 0;
 export const SCALE = process.env.FUZZ_SCALE !== undefined ? Number(process.env.FUZZ_SCALE) : 1;
 
 /** The counts the CI runs (the issue asks for >= 100,000 ioctls and >= 20,000 guest runs per arch). */
@@ -16,6 +17,10 @@ export const CI = {
   /** Guest runs with the block JIT translating every block at once (compiling costs most of it). */
   guestRunsJit: Math.round(3_000 * SCALE),
   diffSequences: Math.round(400 * SCALE),
+  /** Slow-path guests (each KVM_RUN takes its whole wall-clock bound). */
+  slowGuests: Math.round(100 * SCALE),
+  /** SMP cases (each starts worker threads). */
+  smpCases: Math.max(1, Math.round(4 * SCALE)),
 };
 
 /** Guest fuzzing: instructions per KVM_RUN and KVM_RUNs per guest in CI. */

@@ -11,7 +11,8 @@
  * interpreter (probe.ts); no KVM_RUN takes longer than `hangMs`.
  * @module
  */
-import { Kvm, KVM_EXIT, virtualSys, x86_64, type HostMemory, type Sys, type Vcpu, type X86Sregs } from '../../src/index.js';
+import { Kvm, KVM_EXIT, KvmiClient, kvmiInProcessPair, kvmiSocketFd, virtualSys, x86_64, type HostMemory, type Sys, type Vcpu, type X86Sregs } from '../../src/index.js';
+import { KVMI_MSG, kvmi_vcpu_hdr, kvmi_vcpu_translate_gva } from '../../src/uapi/kvmi.js';
 import { badError, checkExit, Findings, RUN_ERRNOS, Tally, type Finding } from './oracle.js';
 import { installX86Probe, takeInternalError } from './probe.js';
 import { mixSeed, Rng } from './rng.js';
@@ -154,6 +155,9 @@ function runOne(sys: Sys, kvm: Kvm, ram: HostMemory, romMem: HostMemory, rng: Rn
     }
     // A slot whose userspace memory is not mapped: guest accesses there make KVM_RUN fail with EFAULT.
     if (rng.chance(0.1)) vm.setUserMemoryRegion({ slot: 2, guestPhysAddr: RAM + 0x10000, memorySize: 0x10000, userspaceAddr: 0x10000n });
+    // An introspection tool in the same thread: its translate-gva commands run inside KVM_RUN
+    // (read at entry), whatever the guest did to its page tables (issue 19).
+    const tool = rng.chance(0.05) ? hookTool(sys, vm.fd) : undefined;
     vcpu = vm.createVcpu(0);
     const mode = rng.weighted<Mode>([[3, 'real'], [1, 'prot16'], [3, 'prot32'], [2, 'prot32-paging'], [2, 'prot32-pae'], [5, 'long64'], [1, 'compat'], [1, 'vm86']]);
     report.modes.add(mode);
@@ -174,6 +178,10 @@ function runOne(sys: Sys, kvm: Kvm, ram: HostMemory, romMem: HostMemory, rng: Rn
     const maxExits = opts.maxExits ?? 6;
     for (let n = 0; n < maxExits; n++) {
       step = n;
+      // Page tables outside every memslot, in the unbacked slot, in ROM or in MMIO (issue 19):
+      // the host-side walks (KVM_TRANSLATE, KVMI translate-gva) must answer, and KVM_RUN go on.
+      if (rng.chance(0.1)) movePageTables(rng, c, found, mode);
+      if (tool && rng.chance(0.5)) for (let k = rng.range(1, 4); k > 0; k--) tool.translate(rng.chance(0.5) ? BigInt(rng.int(RAM)) : rng.u64());
       const t = performance.now();
       let err: unknown;
       try {
@@ -475,6 +483,36 @@ function extras(rng: Rng, c: Vcpu, rip: number, found: (k: Finding['kind'], w: s
     tryIt('KVM_SET_MSRS', () => void c.setMsrs(msrs));
   }
   if (rng.chance(0.05)) tryIt('KVM_ENABLE_CAP(X86_USER_SPACE_MSR)', () => void c.vm.enableCap(188, [7]));
+}
+
+/** A KVMI tool hooked to the VM in this thread; its replies are not awaited (the run loop reads the commands). */
+function hookTool(sys: Sys, vmFd: number): { translate(gva: bigint): void } {
+  const { kernel, tool } = kvmiInProcessPair();
+  const fd = kvmiSocketFd(sys, kernel);
+  const b = new Uint8Array(24);
+  new DataView(b.buffer).setInt32(0, fd, true);
+  sys.ioctl(vmFd, x86_64.ioctls.KVM_INTROSPECTION_HOOK!.request, b);
+  sys.close(fd);
+  const allow = new Uint8Array(8);
+  new DataView(allow.buffer).setUint32(0, 1, true);
+  new DataView(allow.buffer).setInt32(4, -1, true);
+  sys.ioctl(vmFd, x86_64.ioctls.KVM_INTROSPECTION_COMMAND!.request, allow);
+  const client = new KvmiClient(tool);
+  return {
+    translate(gva) {
+      const body = new Uint8Array(kvmi_vcpu_hdr.size + kvmi_vcpu_translate_gva.size);
+      kvmi_vcpu_hdr.encodeInto({ vcpu: 0, padding1: 0, padding2: 0 }, body);
+      kvmi_vcpu_translate_gva.encodeInto({ gva }, body, kvmi_vcpu_hdr.size);
+      client.request(KVMI_MSG.VCPU_TRANSLATE_GVA, body).catch(() => undefined);
+    },
+  };
+}
+
+/** Points CR3 where the kernel cannot read page tables from, then asks for a translation. */
+function movePageTables(rng: Rng, c: Vcpu, found: (k: Finding['kind'], w: string, d: string) => void, mode: Mode): void {
+  const cr3 = rng.pick([0x7fff_0000n, BigInt(RAM), BigInt(RAM + 0x10000), BigInt(RAM + 0x30000), 0xfee0_0000n, 1n << 38n, BigInt(rng.int(RAM)) & ~0xfffn]);
+  guarded(found, `KVM_SET_SREGS(cr3 0x${cr3.toString(16)}) (${mode})`, () => c.setSregs({ cr3 }));
+  guarded(found, `KVM_TRANSLATE with cr3 0x${cr3.toString(16)} (${mode})`, () => void c.vm.sys.ioctl(c.fd, REQ.KVM_TRANSLATE, S.kvm_translation.encode({ linear_address: rng.chance(0.5) ? BigInt(rng.int(RAM)) : rng.u64() })));
 }
 
 function pokeState(rng: Rng, c: Vcpu, found: (k: Finding['kind'], w: string, d: string) => void, mode: Mode): void {

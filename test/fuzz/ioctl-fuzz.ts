@@ -10,7 +10,8 @@
  * `(seed, index)` replays a finding on its own.
  * @module
  */
-import { abi, iocDir, iocSize, IOC, KVMIO, KVM_CAP, KVM_MEM, GUEST_MEMFD_FLAG, virtualSys, type Arch, type CType, type IoctlDef, type Sys } from '../../src/index.js';
+import { abi, EFD, iocDir, iocSize, IOC, KVMIO, KVM_CAP, KVM_CREATE_DEVICE_FLAG, KVM_DEV_TYPE, KVM_IOEVENTFD_FLAG, KVM_IRQFD_FLAG, KVM_MEM, GUEST_MEMFD_FLAG, KvmError, virtualSys, type Arch, type CType, type IoctlDef, type Sys } from '../../src/index.js';
+import { genericStructs } from '../../src/uapi/kvm.js';
 import { KVM_ARM_VCPU } from '../../src/uapi/arm64.js';
 import { badError, badReturn, checkExit, Findings, Tally, type Finding } from './oracle.js';
 import { installX86Probe, takeInternalError } from './probe.js';
@@ -53,9 +54,11 @@ export interface IoctlFuzzReport {
   readonly findings: Findings;
   maxCallMs: number;
   elapsedMs: number;
+  /** Resolves once every waitReadable the fuzzer started has settled (its findings are in by then). */
+  settled: Promise<void>;
 }
 
-type Kind = 'system' | 'vm' | 'vcpu' | 'guest_memfd';
+type Kind = 'system' | 'vm' | 'vcpu' | 'guest_memfd' | 'eventfd' | 'device';
 
 interface Handle {
   readonly kind: Kind;
@@ -63,6 +66,8 @@ interface Handle {
   open: boolean;
   /** vCPU: its mmap'd area. */
   area?: Uint8Array;
+  /** eventfd: opened with EFD_NONBLOCK (a blocking read at 0, or a write past the maximum, would block this thread). */
+  nonblock?: boolean;
 }
 
 const NAMES_OF_FD_RESULT = new Set(['KVM_CREATE_VM', 'KVM_CREATE_VCPU', 'KVM_CREATE_GUEST_MEMFD', 'KVM_GET_STATS_FD']);
@@ -124,7 +129,9 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
     findings: new Findings(),
     maxCallMs: 0,
     elapsedMs: 0,
+    settled: Promise.resolve(),
   };
+  const waits: Promise<void>[] = [];
   const started = performance.now();
   const seqLen = opts.sequenceLength ?? 400;
   const hangMs = opts.hangMs ?? 2000;
@@ -230,11 +237,20 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
       }
     }
 
+    // eventfds for KVM_IRQFD/KVM_IOEVENTFD to find (the plumbing's ioctls need a live one)
+    for (let i = rng.int(3); i > 0; i--) doEventfd(w, other1, false);
+
     // --- the random part
     while (n < target) {
-      const op = rng.weighted<'ioctl' | 'close' | 'open' | 'mmap' | 'munmap' | 'alloc' | 'poke'>([
-        [90, 'ioctl'], [2, 'close'], [1, 'open'], [2, 'mmap'], [1, 'munmap'], [1, 'alloc'], [3, 'poke'],
+      const op = rng.weighted<'ioctl' | 'close' | 'open' | 'mmap' | 'munmap' | 'alloc' | 'poke' | 'eventfd' | 'efdio' | 'wait'>([
+        [90, 'ioctl'], [2, 'close'], [1, 'open'], [2, 'mmap'], [1, 'munmap'], [1, 'alloc'], [3, 'poke'], [1, 'eventfd'], [2, 'efdio'], [1, 'wait'],
       ]);
+      if (op === 'wait') {
+        n++;
+        report.otherCalls++;
+        doWait(w, waits, (what, detail) => found('escape', what, detail));
+        continue;
+      }
       if (op !== 'ioctl') {
         n++; // counts towards the sequence length so a sequence always ends
         doOther(op, w, other1, newVcpu);
@@ -246,8 +262,8 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
       const request = def.request;
       const known = ownByRequest.get(typeof request === 'number' ? request >>> 0 : -1);
       const arg = makeArg(w, arch, request, known);
-      const name = known?.name ?? (typeof request === 'number' ? `0x${(request >>> 0).toString(16)}` : String(request));
-      const what = `ioctl(${typeof h === 'number' ? `fd ${h}` : `${h.kind} ${h.fd}${h.open ? '' : ' closed'}`}, ${name}, ${argText(arg)})`;
+      const name = known?.name ?? (typeof request === 'number' ? `0x${(request >>> 0).toString(16)}` : typeof request === 'symbol' ? 'symbol' : String(request));
+      const what = `ioctl(${typeof h === 'number' ? `fd ${h}` : `${h.kind} ${String(h.fd)}${h.open ? '' : ' closed'}`}, ${name}, ${argText(arg)})`;
       if (known?.name === 'KVM_RUN' && typeof h !== 'number' && h.area) {
         // What a VMM leaves in kvm_run between runs: immediate_exit, and answers to the last exit.
         h.area[0] = rng.chance(0.1) ? 1 : 0;
@@ -268,6 +284,11 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
           }
         }
       }
+      if (known.name === 'KVM_CREATE_DEVICE' && arg instanceof Uint8Array && arg.length >= 12) {
+        // The new fd comes back in the struct (cd.fd), unless it was only KVM_CREATE_DEVICE_TEST.
+        const cd = genericStructs.kvm_create_device.decode(arg) as { fd: number; flags: number };
+        if (!(cd.flags & KVM_CREATE_DEVICE_FLAG.TEST)) w.handles.push({ kind: 'device', fd: cd.fd, open: true });
+      }
       if (NAMES_OF_FD_RESULT.has(known.name)) {
         if (w.handles.some((x) => x.open && x.fd === r)) found('return', what, `returned fd ${r}, which is already open`);
         const k: Kind = known.name === 'KVM_CREATE_VM' ? 'vm' : known.name === 'KVM_CREATE_VCPU' ? 'vcpu' : 'guest_memfd';
@@ -284,6 +305,7 @@ export function fuzzIoctls(opts: IoctlFuzzOptions): IoctlFuzzReport {
     index++;
   }
   report.elapsedMs = performance.now() - started;
+  report.settled = Promise.all(waits).then(() => undefined);
   return report;
 }
 
@@ -306,6 +328,7 @@ function pickFd(w: World): Handle | number {
     [live.length ? 80 : 0, () => rng.pick(live)],
     [w.handles.length ? 8 : 0, () => rng.pick(w.handles)],
     [6, () => rng.pick([-1, 0, 1, 2, 999_999, 0x7fff_ffff, 2 ** 31, 2 ** 53, 1.5, NaN, Infinity, -0])],
+    [2, () => ({ kind: 'system' as Kind, fd: nonC(rng) as number, open: false })],
   ])();
 }
 
@@ -336,6 +359,41 @@ function pickRequest(rng: Rng, kind: Kind | undefined, own: readonly IoctlDef[],
     [8, () => ({ request: IOC(rng.int(4), KVMIO, rng.int(256), rng.weighted([[3, 0], [3, rng.int(64)], [1, rng.int(0x4000)]])) })],
     [6, () => ({ request: rng.u32() })],
     [2, () => ({ request: rng.pick([-1, 2 ** 32 + 0xae01, 0xae01 + 0.5, NaN, -0xae01]) })],
+    [1, () => ({ request: nonC(rng) as number })],
+  ])();
+}
+
+/**
+ * A JS value C has no spelling for, or one at the edge of a C type (issue 19: non-integers,
+ * NaN, +-Infinity, null, strings, objects, bigints outside 64 bits): every Sys call must answer
+ * it with a KvmError.
+ */
+export function nonC(rng: Rng): unknown {
+  return rng.pick<() => unknown>([
+    () => 1.5,
+    () => -0.5,
+    () => NaN,
+    () => Infinity,
+    () => -Infinity,
+    () => null,
+    () => undefined,
+    () => 'x',
+    () => '3',
+    () => ({}),
+    () => [],
+    () => [4096],
+    () => true,
+    () => Symbol('s'),
+    () => () => 0,
+    () => 2n ** 64n,
+    () => -(2n ** 63n) - 1n,
+    () => 2 ** 64,
+    () => -(2 ** 64),
+    () => new ArrayBuffer(8),
+    () => new Uint32Array(8),
+    () => new DataView(new ArrayBuffer(8)),
+    () => Number.MAX_VALUE,
+    () => Number.MIN_VALUE,
   ])();
 }
 
@@ -351,6 +409,7 @@ function makeArg(w: World, arch: Arch, request: number, def: IoctlDef | undefine
   const special = def ? specialArg(w, arch, def) : undefined;
   if (special !== undefined && rng.chance(0.7)) return special;
   if (rng.chance(0.03)) return undefined;
+  if (rng.chance(0.04)) return nonC(rng) as number;
   const dir = iocDir(r);
   const size = iocSize(r);
   if (dir === 0 || size === 0) {
@@ -420,6 +479,51 @@ function specialArg(w: World, arch: Arch, def: IoctlDef): number | bigint | Uint
         : rng.u64();
       return S.kvm_one_reg!.encode({ id, addr: w.pointers.pick(rng) });
     }
+    // The in-kernel device plumbing: live eventfds most of the time, so the handlers get past EBADF.
+    case 'KVM_IOEVENTFD':
+      return S.kvm_ioeventfd!.encode({
+        datamatch: rng.chance(0.5) ? BigInt(rng.int(256)) : rng.interesting(64),
+        addr: rng.weighted<bigint>([[4, BigInt(rng.pick([0x80, 0x600, 0x3f8, 0xcf8]))], [3, BigInt(RAM_BASE[arch]) + BigInt(rng.int(64)) * 0x1000n], [2, 0xd000_0000n + BigInt(rng.int(16) * 4)], [1, rng.interesting(64)]]),
+        len: rng.weighted<number>([[6, rng.pick([0, 1, 2, 4, 8])], [1, rng.pick([3, 5, 16])], [1, rng.u32()]]),
+        fd: efdOf(w),
+        flags: rng.weighted<number>([[6, rng.int(8) & (KVM_IOEVENTFD_FLAG.DATAMATCH | KVM_IOEVENTFD_FLAG.PIO | KVM_IOEVENTFD_FLAG.DEASSIGN)], [1, KVM_IOEVENTFD_FLAG.VIRTIO_CCW_NOTIFY], [1, rng.u32()]]),
+      });
+    case 'KVM_IRQFD':
+      return S.kvm_irqfd!.encode({
+        fd: efdOf(w) >>> 0,
+        gsi: rng.weighted<number>([[6, rng.int(32)], [1, rng.pick([1023, 1024, 4095, 4096])], [1, rng.u32()]]),
+        flags: rng.weighted<number>([[6, rng.int(4) & (KVM_IRQFD_FLAG.DEASSIGN | KVM_IRQFD_FLAG.RESAMPLE)], [1, rng.u32()]]),
+        resamplefd: efdOf(w) >>> 0,
+      });
+    case 'KVM_SET_GSI_ROUTING': {
+      const nr = rng.weighted<number>([[6, rng.int(8)], [1, rng.pick([4096, 4097])], [1, rng.u32()]]);
+      const entries = Math.min(nr, 8, rng.int(9));
+      const E = genericStructs.kvm_irq_routing_entry;
+      const b = new Uint8Array(8 + E.size * entries);
+      new DataView(b.buffer).setUint32(0, nr, true);
+      new DataView(b.buffer).setUint32(4, rng.chance(0.9) ? 0 : rng.u32(), true);
+      for (let i = 0; i < entries; i++) {
+        const e = rng.chance(0.8)
+          ? { gsi: rng.int(32), type: rng.pick([1, 2]), flags: rng.chance(0.9) ? 0 : rng.u32(), u: { irqchip: { irqchip: rng.int(4), pin: rng.int(32) } } }
+          : { gsi: rng.u32(), type: rng.u32(), flags: rng.u32(), u: { pad: [rng.u32(), rng.u32(), 0, 0, 0, 0, 0, 0] } };
+        b.set(E.encode(e), 8 + E.size * i);
+      }
+      return b;
+    }
+    case 'KVM_IRQ_LINE':
+    case 'KVM_IRQ_LINE_STATUS':
+      return S.kvm_irq_level!.encode({ irq: rng.weighted<number>([[6, rng.int(48)], [1, (rng.int(4) << 24) | rng.int(1024)], [1, rng.u32()]]), level: rng.weighted<number>([[6, rng.int(2)], [1, rng.u32()]]) });
+    case 'KVM_SIGNAL_MSI':
+      return S.kvm_msi!.encode({ address_lo: rng.chance(0.7) ? 0xfee0_0000 | (rng.int(4) << 12) : rng.u32(), address_hi: rng.chance(0.8) ? 0 : rng.u32(), data: rng.int(256), flags: rng.chance(0.8) ? 0 : rng.u32(), devid: rng.chance(0.8) ? 0 : rng.u32() });
+    case 'KVM_CREATE_DEVICE':
+      return S.kvm_create_device!.encode({ type: rng.weighted<number>([[6, rng.pick(Object.values(KVM_DEV_TYPE))], [1, rng.int(64)], [1, rng.u32()]]), fd: 0, flags: rng.weighted<number>([[5, 0], [3, KVM_CREATE_DEVICE_FLAG.TEST], [1, rng.u32()]]) });
+    case 'KVM_SET_DEVICE_ATTR':
+    case 'KVM_GET_DEVICE_ATTR':
+    case 'KVM_HAS_DEVICE_ATTR':
+      return S.kvm_device_attr!.encode({ flags: rng.chance(0.8) ? 0 : rng.u32(), group: rng.weighted<number>([[6, rng.int(10)], [1, rng.u32()]]), attr: rng.chance(0.7) ? BigInt(rng.int(64)) : rng.interesting(64), addr: w.pointers.pick(rng) });
+    case 'KVM_SET_CLOCK':
+    case 'KVM_GET_CLOCK':
+      return genericStructs.kvm_clock_data.encode({ clock: rng.interesting(64), flags: rng.weighted<number>([[5, 0], [2, rng.pick([2, 4, 8, 6])], [1, rng.u32()]]), realtime: rng.interesting(64) });
     case 'KVM_ARM_VCPU_INIT':
       return abi.arm64.structs.kvm_vcpu_init.encode({ target: rng.chance(0.8) ? 5 : rng.int(8), features: [rng.chance(0.8) ? rng.int(1 << 7) : rng.u32(), rng.chance(0.9) ? 0 : rng.u32()] });
     default:
@@ -427,8 +531,84 @@ function specialArg(w: World, arch: Arch, def: IoctlDef): number | bigint | Uint
   }
 }
 
-function argText(a: number | bigint | Uint8Array | undefined): string {
+/** An eventfd of the sequence most of the time, else another fd or a number no file has. */
+function efdOf(w: World): number {
+  const rng = w.rng;
+  const efds = w.live('eventfd');
+  return rng.weighted<() => number>([
+    [efds.length ? 8 : 0, () => rng.pick(efds).fd],
+    [2, () => (w.live().length ? rng.pick(w.live()).fd : 0)],
+    [1, () => rng.pick([-1, 0, 1, 2, 999_999, 0x7fff_ffff])],
+  ])();
+}
+
+type Other = <T>(s: string, what: string, f: () => T) => T | undefined;
+
+/** eventfd(2) with flags and initvals of every kind, the odd one C could not pass. */
+function doEventfd(w: World, other1: Other, wild: boolean): void {
+  const rng = w.rng;
+  const initval = wild && rng.chance(0.2) ? rng.pick<unknown>([nonC(rng), -1, 2 ** 32, rng.u32()]) : rng.int(4);
+  const nonblock = rng.chance(0.8);
+  const flags = wild && rng.chance(0.2) ? rng.pick<unknown>([nonC(rng), rng.u32(), EFD.CLOEXEC | 0x10]) : (nonblock ? EFD.NONBLOCK : 0) | (rng.chance(0.3) ? EFD.SEMAPHORE : 0) | (rng.chance(0.5) ? EFD.CLOEXEC : 0);
+  const fd = other1('eventfd', `eventfd(${argText(initval)}, ${argText(flags)})`, () => w.sys.eventfd(initval as number, flags as number));
+  if (fd !== undefined) w.handles.push({ kind: 'eventfd', fd, open: true, nonblock: typeof flags === 'number' && (flags & EFD.NONBLOCK) !== 0 });
+}
+
+/** read(2)/write(2) on eventfds (never one that would block this thread), other fds, bad fds, bad buffers. */
+function doEfdIo(w: World, other1: Other): void {
+  const rng = w.rng;
+  const sys = w.sys;
+  const efds = w.live('eventfd');
+  const h = efds.length && rng.chance(0.8) ? rng.pick(efds) : undefined;
+  // Only a non-blocking eventfd may be read/written with a valid buffer (a blocking one could sleep forever here).
+  const safe = h === undefined || h.nonblock === true;
+  const others = w.live().filter((x) => x.kind !== 'eventfd');
+  const fd = h ? h.fd : rng.weighted<() => unknown>([[others.length ? 3 : 0, () => rng.pick(others).fd], [2, () => rng.pick([-1, 0, 999_999, NaN])], [1, () => nonC(rng)]])();
+  const len = rng.weighted<number>([[6, 8], [1, rng.int(16)]]);
+  const buf: unknown = !safe || rng.chance(0.1) ? rng.pick<unknown>([nonC(rng), new Uint16Array(4), null]) : new Uint8Array(len);
+  if (rng.chance(0.5)) {
+    other1('read', `read(${argText(fd)}, ${argText(buf)})`, () => sys.read(fd as number, buf as Uint8Array));
+  } else {
+    if (buf instanceof Uint8Array && buf.length >= 8) new DataView(buf.buffer).setBigUint64(0, rng.weighted<bigint>([[6, BigInt(rng.range(1, 4))], [1, 0n], [1, 0xffff_ffff_ffff_fffen], [1, 0xffff_ffff_ffff_ffffn]]), true);
+    other1('write', `write(${argText(fd)}, ${argText(buf)})`, () => sys.write(fd as number, buf as Uint8Array));
+  }
+}
+
+/** waitReadable: bad fds and timeouts reject with a KvmError, never throw or hang (timeout 0). */
+function doWait(w: World, waits: Promise<void>[], escape: (what: string, detail: string) => void): void {
+  const rng = w.rng;
+  const efds = w.live('eventfd');
+  const fd = efds.length && rng.chance(0.6) ? rng.pick(efds).fd : rng.chance(0.5) ? rng.pick([-1, 0, 999_999, NaN]) : nonC(rng);
+  // Never a long timeout: the fuzzer awaits every wait at the end.
+  const timeout = rng.weighted<unknown>([[8, 0], [1, -5], [1, rng.pick<unknown>(['x', {}, null, NaN, Symbol('t'), 1n, [0]])]]);
+  const what = `waitReadable(${argText(fd)}, ${argText(timeout)})`;
+  let p: unknown;
+  try {
+    p = w.sys.waitReadable(fd as number, timeout as number);
+  } catch (e) {
+    escape(what, `threw instead of rejecting: ${e instanceof KvmError ? e.code : String(e)}`);
+    return;
+  }
+  if (!(p instanceof Promise)) {
+    escape(what, 'waitReadable returned no promise');
+    return;
+  }
+  // Settles only once this synchronous fuzzer yields: a wait that never does hangs the caller's await.
+  waits.push(
+    p.then(
+      () => undefined,
+      (e) => {
+        const bad = badError(e, 'poll');
+        if (bad) escape(what, `rejected: ${bad}`);
+      },
+    ),
+  );
+}
+
+function argText(a: unknown): string {
   if (a === undefined) return 'undefined';
+  if (typeof a === 'symbol' || typeof a === 'function') return typeof a;
+  if (typeof a === 'object' && !(a instanceof Uint8Array)) return Object.prototype.toString.call(a);
   if (a instanceof Uint8Array) return `bytes[${a.length}] ${Buffer.from(a.subarray(0, 48)).toString('hex')}${a.length > 48 ? '…' : ''}`;
   return typeof a === 'bigint' ? `0x${a.toString(16)}n` : String(a);
 }
@@ -442,7 +622,7 @@ function closeOne(w: World, other1: <T>(s: string, what: string, f: () => T) => 
 }
 
 function doOther(
-  op: 'close' | 'open' | 'mmap' | 'munmap' | 'alloc' | 'poke',
+  op: 'close' | 'open' | 'mmap' | 'munmap' | 'alloc' | 'poke' | 'eventfd' | 'efdio',
   w: World,
   other1: <T>(s: string, what: string, f: () => T) => T | undefined,
   newVcpu: (fd: number) => Handle,
@@ -450,26 +630,34 @@ function doOther(
   const rng = w.rng;
   const sys = w.sys;
   switch (op) {
+    case 'eventfd':
+      doEventfd(w, other1, true);
+      return;
+    case 'efdio':
+      doEfdIo(w, other1);
+      return;
     case 'close': {
       if (rng.chance(0.8)) closeOne(w, other1);
       else {
-        const fd = w.handles.length && rng.chance(0.5) ? rng.pick(w.handles).fd : rng.pick([-1, 0, 999_999, NaN]);
-        if (other1('close', `close(${fd})`, () => (sys.close(fd), true))) for (const h of w.handles) if (h.fd === fd) h.open = false;
+        const fd = w.handles.length && rng.chance(0.5) ? rng.pick(w.handles).fd : rng.chance(0.5) ? rng.pick([-1, 0, 999_999, NaN]) : (nonC(rng) as number);
+        if (other1("close", `close(${String(fd)})`, () => (sys.close(fd), true))) for (const h of w.handles) if (h.fd === fd) h.open = false;
       }
       return;
     }
     case 'open': {
-      const path = rng.chance(0.9) ? '/dev/kvm' : rng.pick(['/dev/kvm2', '', '/dev/null']);
-      const fd = other1('open', `open(${path})`, () => sys.open(path));
+      const path = rng.chance(0.9) ? '/dev/kvm' : rng.chance(0.5) ? rng.pick(['/dev/kvm2', '', '/dev/null', '/dev/kvm\0x']) : (nonC(rng) as string);
+      const flags = rng.chance(0.9) ? undefined : rng.chance(0.5) ? rng.pick([0, 2, 0o2000002, -1]) : (nonC(rng) as number);
+      const fd = other1('open', `open(${String(path)})`, () => sys.open(path, flags));
       if (fd !== undefined) w.handles.push({ kind: 'system', fd, open: true });
       return;
     }
     case 'mmap': {
       const h = w.handles.length ? rng.pick(w.handles) : undefined;
       const fd = h && rng.chance(0.9) ? h.fd : rng.pick([-1, 999_999]);
-      const len = rng.weighted<number>([[4, rng.range(1, 4) * 4096], [1, rng.int(1 << 20)], [1, rng.pick([0, -1, 1.5, 2 ** 40])]]);
-      const off = rng.weighted<number>([[4, 0], [2, rng.int(80) * 4096], [1, rng.pick([1, -4096, 2 ** 53])]]);
-      const m = other1('mmap', `mmap(${fd}, ${len}, ${off})`, () => sys.mmap(fd, len, off));
+      const len = rng.weighted<number>([[4, rng.range(1, 4) * 4096], [1, rng.int(1 << 20)], [1, rng.pick([0, -1, 1.5, 2 ** 40])], [1, nonC(rng) as number]]);
+      const off = rng.weighted<number>([[4, 0], [2, rng.int(80) * 4096], [1, rng.pick([1, -4096, 2 ** 53])], [1, nonC(rng) as number]]);
+      const mfd = rng.chance(0.05) ? (nonC(rng) as number) : fd;
+      const m = other1('mmap', `mmap(${String(mfd)}, ${String(len)}, ${String(off)})`, () => sys.mmap(mfd, len, off));
       if (m) {
         w.regions.push(m);
         if (h?.kind === 'vcpu' && off === 0 && m.length >= 4096 && !h.area) h.area = m;
@@ -478,14 +666,14 @@ function doOther(
       return;
     }
     case 'munmap': {
-      const r = w.regions.length && rng.chance(0.8) ? w.regions.splice(rng.int(w.regions.length), 1)[0]! : new Uint8Array(4096);
+      const r = w.regions.length && rng.chance(0.8) ? w.regions.splice(rng.int(w.regions.length), 1)[0]! : rng.chance(0.5) ? new Uint8Array(4096) : (nonC(rng) as Uint8Array);
       other1('munmap', 'munmap', () => sys.munmap(r));
       for (const h of w.handles) if (h.area === r) delete h.area;
       return;
     }
     case 'alloc': {
-      const len = rng.weighted<number>([[6, rng.range(1, 64) * 4096], [1, rng.pick([0, -1, 1.5, 2 ** 32, 2 ** 32 + 4096, 2 ** 47, NaN])]]);
-      const m = other1('mmap', `alloc(${len})`, () => sys.alloc(len));
+      const len = rng.weighted<number>([[6, rng.range(1, 64) * 4096], [1, rng.pick([0, -1, 1.5, 2 ** 32, 2 ** 32 + 4096, 2 ** 47, NaN])], [1, nonC(rng) as number]]);
+      const m = other1('mmap', `alloc(${String(len)})`, () => sys.alloc(len));
       if (m) {
         w.regions.push(m.bytes);
         w.hvas.push(m.hva);

@@ -96,7 +96,7 @@ export function checkExit(arch: Arch, area: Uint8Array): number {
 
 /** A failure the oracle found, with what is needed to replay it. */
 export interface Finding {
-  readonly kind: 'escape' | 'errno' | 'return' | 'exit' | 'hang' | 'internal' | 'mismatch';
+  readonly kind: 'escape' | 'errno' | 'return' | 'exit' | 'hang' | 'internal' | 'mismatch' | 'stale';
   readonly seed: number;
   /** Case (sequence or guest run) index: `(seed, index)` replays it. */
   readonly index: number;

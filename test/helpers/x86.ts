@@ -8,6 +8,7 @@
  *   MMIO: everything at gpa >= 0x200000 that is not RAM.
  */
 import { Kvm, type Sys, type VcpuExit, type X86Regs, type X86Sregs } from '../../src/index.js';
+import { runToExit } from './run.js';
 
 export type Mode = 'real' | 'prot32' | 'long64';
 
@@ -119,7 +120,7 @@ export function runProgram(sys: Sys, prog: Program): Trace {
   for (let n = 0; n < max; n++) {
     let e: VcpuExit;
     try {
-      e = vcpu.run();
+      e = runToExit(vcpu);
     } catch (err) {
       end = `errno:${(err as { code?: string }).code ?? String(err)}`;
       break;

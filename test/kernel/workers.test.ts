@@ -72,6 +72,22 @@ describe('in-kernel devices with the vCPU on a worker thread', () => {
     expect(latency).toBeLessThan(1000);
   });
 
+  it('a memslot change while the worker vCPU is halted returns at once and the vCPU wakes normally (issue 19 item 4)', async () => {
+    const t = toyVm([code.ivt(0x2000), code.hlt(), code.hlt()], { irqchip: true, handler });
+    const extra = t.sys.alloc(0x4000);
+    t.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x40000, memorySize: 0x4000, userspaceAddr: extra.hva });
+    const { done } = await startWorker(t);
+    await sleep(150); // halted, asleep inside KVM_RUN
+    const t0 = performance.now();
+    t.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x40000, memorySize: 0, userspaceAddr: extra.hva }); // waits for remote TLB flushes
+    const ms = performance.now() - t0;
+    t.vm.irqLine(6, 1);
+    const r = await done;
+    console.log(`[plumbing] memslot delete with the worker vCPU halted: ${ms.toFixed(2)} ms`);
+    expect(ms).toBeLessThan(1000); // before: the owner waited 3 s for the sleeper, then gave it up (EIO)
+    expect(r.exits.map((e) => e.reason)).toEqual(['result']);
+  });
+
   it('an irqfd signalled by the VMM on the owner thread wakes the halted worker vCPU', async () => {
     const t = toyVm([code.ivt(0x2000), code.hlt(), code.hlt()], { irqchip: true, handler });
     const e = EventFd.create(t.sys);

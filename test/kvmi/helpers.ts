@@ -6,6 +6,7 @@
  */
 import { Kvm, KvmError, KvmiClient, kvmiInProcessPair, kvmiSocketFd, virtualSys, x86_64, type Sys, type VcpuExit } from '../../src/index.js';
 import { guest } from '../helpers/guests.js';
+import { runToExit } from '../helpers/run.js';
 
 export const RAM = 0x200000;
 export const CODE = 0x8000;
@@ -87,7 +88,7 @@ export function makeMachine(sys: Sys = virtualSys()): Machine {
   vcpu.setRegs({ rip: BigInt(CODE), rsp: BigInt(STACK), rflags: 2n });
   setCpuid(sys, vcpu.fd, kvm.supportedCpuid());
   // Let the guest build its IDT and stop at its first "which test?" request.
-  const first = vcpu.run();
+  const first = runToExit(vcpu);
   if (first.reason !== 'io' || first.port !== 0x10) throw new Error(`guest did not start: ${first.reason}`);
   return { sys, kvm, vm, vcpu, ram: m, slot1 };
 }

@@ -3,6 +3,7 @@
  * addresses in two VMs (of one Sys, and of two Sys), run in one thread and on worker threads at
  * the same time, sees only its own memory, registers and locks.
  */
+import { runToExit } from '../helpers/run.js';
 import { describe, expect, it } from 'vitest';
 import { virtualSys, type Sys } from '../../src/index.js';
 import { guest } from '../helpers/guests.js';
@@ -27,10 +28,10 @@ describe('independent VMs in one process', () => {
     const sys = virtualSys({ arch: 'x86_64' });
     const a = counterVm(sys, 300, 0xa);
     const b = counterVm(sys, 700, 0xb);
-    expect(a.vcpus[0]!.run().reason).toBe('hlt');
+    expect(runToExit(a.vcpus[0]!).reason).toBe('hlt');
     expect(counts(a)).toEqual({ plain: 300n, xadd: 300n, arrived: 1n });
     expect(counts(b)).toEqual({ plain: 0n, xadd: 0n, arrived: 0n });
-    expect(b.vcpus[0]!.run().reason).toBe('hlt');
+    expect(runToExit(b.vcpus[0]!).reason).toBe('hlt');
     expect(counts(b)).toEqual({ plain: 700n, xadd: 700n, arrived: 1n });
     expect(counts(a).plain).toBe(300n);
     expect([a.vcpus[0]!.getRegs().r15, b.vcpus[0]!.getRegs().r15]).toEqual([0xan, 0xbn]);

@@ -4,6 +4,7 @@
  * every Jcc condition after every flag-writing form (the fused conditions) — final registers,
  * full RFLAGS and memory must be identical under both engines.
  */
+import { runToExit } from '../helpers/run.js';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,8 +49,8 @@ describe.each(X86_ENGINES.map((e) => [e.name, e] as const))('x86 code changes (%
 
   it('a hot loop rewriting its own instruction every iteration sees each new byte', () => {
     const m = machine(engine, SMC);
-    m.vcpu.run();
-    const e = m.vcpu.run();
+    runToExit(m.vcpu);
+    const e = runToExit(m.vcpu);
     expect(e).toMatchObject({ reason: 'io', port: 0x81, size: 4 });
     let sum = 0;
     for (let c = 200; c >= 1; c--) sum += (c << 24) >> 24;
@@ -60,16 +61,16 @@ describe.each(X86_ENGINES.map((e) => [e.name, e] as const))('x86 code changes (%
 
   it('code the VMM rewrites between runs is seen by the next KVM_RUN, also once the loop is hot', () => {
     const m = machine(engine, SMC);
-    m.vcpu.run();
-    m.vcpu.run();
-    let e = m.vcpu.run();
+    runToExit(m.vcpu);
+    runToExit(m.vcpu);
+    let e = runToExit(m.vcpu);
     expect(e).toMatchObject({ reason: 'io', port: 0x82 });
     expect(ioValue(e)).toBe(1);
     const rip = Number(m.vcpu.getRegs().rip);
     const immGpa = rip - 2 + 1; // mov al, imm8 right before the OUT
     for (let n = 2; n < 60; n++) {
       m.ram[immGpa] = n;
-      e = m.vcpu.run();
+      e = runToExit(m.vcpu);
       expect(ioValue(e), `run ${n}`).toBe(n);
     }
     const st = x86JitStats(m.sys, m.vcpu.fd)!;

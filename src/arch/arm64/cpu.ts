@@ -8,6 +8,7 @@
  * Both are constant objects, so raising allocates nothing; the run loop catches them.
  * @module
  */
+import { RUN_COST } from '../../kernel/deadline.js';
 import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
@@ -730,6 +731,7 @@ export class Cpu extends Arm64State {
     // code); such frames never get a write TLB entry.
     let code = false;
     if (write && this.jit !== null && this.jit.isCode(gfn)) {
+      this.vm.kernel.deadline.charge(RUN_COST.CODE_WRITE);
       this.jit.codeWrite(gfn, pa % 4096, size);
       code = true;
     }

@@ -9,7 +9,7 @@ import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
 import { kvmRegSize, KVM_REG } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
-import { KVM_REG_ARM } from '../../uapi/arm64.js';
+import { KVM_ARM_VCPU, KVM_REG_ARM } from '../../uapi/arm64.js';
 import type { Cpu } from './cpu.js';
 import { counter, CTL_ISTATUS, expired, PTIMER, ticksNow, VTIMER } from './timer.js';
 import { VM_FLAG } from './vmshared.js';
@@ -21,8 +21,11 @@ const SYSREG = 0x0013n << 16n;
 const FW = BigInt(KVM_REG_ARM.FW);
 const COPROC_MASK = BigInt(KVM_REG_ARM.COPROC_MASK);
 const PSCI_VERSION_ID = KVM_REG.ARM64 | KVM_REG.SIZE_U64 | FW | 0n;
-/** PSCI 1.0, as KVM reports by default. */
-const PSCI_VERSION = 0x10000n;
+/** KVM_ARM_PSCI_0_1, _0_2, _1_0, _1_1 (PSCI_VERSION(major, minor)). */
+const PSCI_0_1 = 0x1n;
+const PSCI_0_2 = 0x2n;
+const PSCI_1_0 = 0x10000n;
+const PSCI_1_1 = 0x10001n;
 
 const off = (p: string) => S.kvm_regs.offsetOf(p);
 const X0 = off('regs.regs');
@@ -186,8 +189,10 @@ export function setOneReg(vcpu: Vcpu, s: Cpu, id: bigint, addr: bigint): void {
   }
   if (id === PSCI_VERSION_ID) {
     const v = dv.getBigUint64(0, true);
-    // KVM accepts the versions it can emulate for a PSCI 0.2+ vCPU (0.2, 1.0).
-    if (v !== PSCI_VERSION && v !== 0x2n) throw KvmError.of('EINVAL', 'ioctl');
+    // kvm_arm_set_fw_reg: 0.1 for a vCPU without KVM_ARM_VCPU_PSCI_0_2, else 0.2, 1.0 or 1.1.
+    const wants02 = (((vcpu.archState as { features: number | null }).features ?? 0) & (1 << KVM_ARM_VCPU.PSCI_0_2)) !== 0;
+    const ok = v === PSCI_0_1 ? !wants02 : v === PSCI_0_2 || v === PSCI_1_0 || v === PSCI_1_1 ? wants02 : false;
+    if (!ok) throw KvmError.of('EINVAL', 'ioctl', { message: `PSCI version 0x${v.toString(16)} is not one this vCPU can take` });
     s.psciVersion = Number(v);
   }
 }

@@ -15,6 +15,7 @@
  * kernel's wait limit as a signal would (EINTR), so the VMM's event loop keeps running.
  * @module
  */
+import { RUN_COST } from '../../kernel/deadline.js';
 import { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } from '../../kernel/exits.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
@@ -34,8 +35,8 @@ import { vgicMapResources, vgicOf } from './vgic/device.js';
 import { GIC_V3, OWNER } from './vgic/vgic.js';
 import { sharedOf, VM_FLAG } from './vmshared.js';
 
-/** Instructions between polls of immediate_exit (another thread may set it) and of the budget. */
-const POLL_INTERVAL = 1 << 16;
+/** At most this many instructions per pass of the run loop, so its checks (deadline, other threads) stay frequent. */
+const SLICE = 1 << 12;
 
 const HANDLERS = A64.handlers;
 
@@ -179,15 +180,20 @@ function powerOnReset(vcpu: Vcpu, a: Arm64Vcpu, req: { pc: number; r0lo: number;
 function loop(vcpu: Vcpu, c: CpuT): number {
   // Instructions one KVM_RUN may retire before it returns as if a signal arrived.
   const budget = vcpu.vm.kernel.runBudget;
+  // ... and the wall time it may take.
+  const deadline = vcpu.vm.kernel.deadline;
+  deadline.start();
   const start = c.retired;
   const timer = vcpu.timer;
+  if (vcpu.sync !== null) vcpu.sync.flush ??= () => c.checkMmuGen();
   let faults = 0;
   for (;;) {
+    const before = c.retired;
     try {
       // An interrupt the vCPU may take now (vGIC output or CPU line, unmasked): at this boundary.
       if ((c.attn & ATTN_IRQ) !== 0) c.takeInterrupt();
       // Never past the run budget; on the deterministic clock, exactly to the next timer deadline.
-      const lim = Math.min(POLL_INTERVAL, budget - (c.retired - start + faults));
+      const lim = Math.min(SLICE, budget - (c.retired - start + faults));
       const n = timer.quiet ? lim : timer.budget(lim, c.retired);
       if (c.attn !== 0) slowStep(c);
       else if (c.jit !== null) jitRun(c, n);
@@ -207,6 +213,7 @@ function loop(vcpu: Vcpu, c: CpuT): number {
         const s = c.stepping;
         c.stepping = STEP_NONE;
         faults++;
+        deadline.charge(RUN_COST.EXCEPTION);
         if (postException(c, s)) return 0;
       } else if (e === EXIT) {
         c.stepping = STEP_NONE;
@@ -231,9 +238,9 @@ function loop(vcpu: Vcpu, c: CpuT): number {
         return 0;
       }
     }
-    if (c.retired - start + faults >= budget) {
+    if (deadline.tick(c.retired - before + RUN_COST.ITERATION) || c.retired - start + faults >= budget) {
       exitSimple(vcpu, KVM_EXIT.INTR);
-      throw KvmError.of('EINTR', 'ioctl');
+      throw KvmError.of('EINTR', 'ioctl', { message: `${deadline.expired ? 'run time limit' : 'run budget'} reached (as if a signal arrived)` });
     }
     if (vcpu.immediateExit) {
       exitSimple(vcpu, KVM_EXIT.INTR);
@@ -248,8 +255,14 @@ function loop(vcpu: Vcpu, c: CpuT): number {
       c.linesChanged();
     }
     // The VMM (on another thread, for a vCPU running on a worker) may have changed memslots or
-    // harvested dirty pages: drop stale host translations.
-    c.checkMmuGen();
+    // harvested dirty pages: drop stale host translations; on a worker, first take the owner's
+    // changes, and then acknowledge (the owner waits for it).
+    const sync = vcpu.sync;
+    if (sync !== null && sync.due()) {
+      sync.pull();
+      c.checkMmuGen();
+      sync.ack();
+    } else c.checkMmuGen();
   }
 }
 
@@ -338,7 +351,10 @@ function jitRun(c: CpuT, n: number): void {
           return;
         }
         fastRun(c, b.len);
-        if (++b.hits >= jit.hotness && b.valid) jit.compile(b);
+        if (++b.hits >= jit.hotness && b.valid) {
+          c.vcpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
+          jit.compile(b);
+        }
       } else {
         cur = b;
         fn(c, left);

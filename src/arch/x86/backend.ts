@@ -12,6 +12,7 @@ import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '..
 import { x86_64 } from '../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_MSR_FILTER, KVM_SREGS2_FLAGS, KVM_X86_VM } from '../../uapi/x86.js';
 import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './cpu.js';
+import { hostTranslate } from './host-walk.js';
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';
 import { MsrFilter, MSR_INDEX_LIST, msrIo, readMsr, writeMsr } from './msr.js';
 import { chipOf, X86Irqchip } from './irqchip/chip.js';
@@ -424,20 +425,9 @@ export const x86Backend: ArchBackend = {
         const b = arg.bytes(S.kvm_translation.size);
         const t = S.kvm_translation.decode(b);
         const lin = Number(BigInt.asIntN(64, t.linear_address));
-        let pa = -1;
-        let writeable = 0;
-        try {
-          pa = m.cpu.translate(lin, Acc.READ, true);
-          try {
-            m.cpu.translate(lin, Acc.WRITE, true);
-            writeable = 1;
-          } catch (e) {
-            if (e !== FAULT && e !== ERRNO_EXIT && e !== EMULATION_FAILURE) throw e;
-          }
-        } catch (e) {
-          // A walk that reaches unbacked or MMIO page tables fails like a #PF: not valid.
-          if (e !== FAULT && e !== ERRNO_EXIT && e !== EMULATION_FAILURE) throw e;
-        }
+        // Page tables as the kernel reads them for the host: shared memory only (host-walk.ts).
+        const pa = hostTranslate(m.cpu, lin, Acc.READ);
+        const writeable = pa >= 0 && hostTranslate(m.cpu, lin, Acc.WRITE) >= 0 ? 1 : 0;
         const valid = pa >= 0 && isCanonical(lin);
         S.kvm_translation.encodeInto({ physical_address: valid ? BigInt(pa) : 0xffffffffffffffffn, valid: valid ? 1 : 0, writeable, usermode: 0 }, b);
         return 0;

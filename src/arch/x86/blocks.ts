@@ -5,6 +5,7 @@
  * (self-modifying code), and translation of hot blocks by the block JIT (jit.ts).
  * @module
  */
+import { RUN_COST } from '../../kernel/deadline.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { EMULATION_FAILURE, type X86Cpu } from './cpu.js';
 import { decode, F_END, Insn, type DecodeMode } from './decoder.js';
@@ -78,6 +79,7 @@ export class BlockCache {
   /** A write landed on code page `gfn`: drop its blocks (the running block is stale). */
   invalidate(gfn: number): void {
     const c = this.cpu;
+    c.vm.kernel.deadline.charge(RUN_COST.CODE_WRITE);
     c.codeGen++;
     this.codeWrites.set(gfn, (this.codeWrites.get(gfn) ?? 0) + 1);
     const list = this.byGfn.get(gfn);
@@ -199,6 +201,7 @@ export class BlockCache {
 
   /** Translates a hot block; a translation error leaves it interpreted (and is counted). */
   compile(b: Block): void {
+    this.cpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
     // A frame whose code keeps being rewritten stays interpreted: translating it again and again
     // would cost more than it saves.
     if ((this.codeWrites.get(b.gfn) ?? 0) > SMC_LIMIT) {

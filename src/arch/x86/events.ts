@@ -16,6 +16,7 @@
  * KVM_EXIT_IRQ_WINDOW_OPEN exits) exactly where VMX would deliver it, under both engines.
  * @module
  */
+import { RUN_COST } from '../../kernel/deadline.js';
 import { exitSimple, RUN, setExitReason } from '../../kernel/exits.js';
 import { KVM_REQ, kvmVcpuBlock } from '../../kernel/requests.js';
 import { KvmError } from '../../sys/error.js';
@@ -458,6 +459,7 @@ export class X86Events {
   /** Delivers a fault-class exception (CR2 for #PF, DR7.GD cleared for #DB). */
   fault(vec: number, hasCode: boolean, code: number): void {
     const m = this.m;
+    m.vcpu.vm.kernel.deadline.charge(RUN_COST.EXCEPTION); // KVM_RUN's wall-clock bound (src/kernel/deadline.ts)
     const c = m.cpu;
     if (vec === VEC.PF) m.s.cr2 = BigInt.asUintN(64, BigInt(c.excAddr));
     if (vec === VEC.DB) m.s.dr7 &= ~0x2000n;

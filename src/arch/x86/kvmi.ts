@@ -8,6 +8,7 @@ import type { KvmiQueuedException, KvmiX86Vcpu, X86IntrospectionHooks } from '..
 import { KVM_GUESTDBG } from '../../uapi/constants.js';
 import { KVM_GUESTDBG_X86 } from '../../uapi/x86.js';
 import { Acc, EXIT, FAULT, isCanonical, type X86Cpu } from './cpu.js';
+import { hostTranslate } from './host-walk.js';
 import { MSR, MSR_INDEX_LIST, readMsr, type MsrFilter } from './msr.js';
 import { getRegs, getSregs, setRegs } from './regs.js';
 import type { X86Machine } from './run.js';
@@ -112,13 +113,8 @@ export class X86KvmiAdapter implements KvmiX86Vcpu {
   }
 
   gpa(lin: number): number {
-    if (!isCanonical(lin) || !Number.isSafeInteger(lin)) return -1;
-    try {
-      return this.m.cpu.translate(lin, Acc.READ, true);
-    } catch (e) {
-      if (e === FAULT) return -1;
-      throw e;
-    }
+    // The host's walk (kvm_mmu_gva_to_gpa_system): shared memory only, every failure is -1.
+    return isCanonical(lin) && Number.isSafeInteger(lin) ? hostTranslate(this.m.cpu, lin, Acc.READ) : -1;
   }
 
   codeGfn(lin: number): number {

@@ -11,6 +11,7 @@
  * - HLT: exits with RIP past the HLT (no in-kernel irqchip).
  * @module
  */
+import { RUN_COST } from '../../kernel/deadline.js';
 import { exitEmulationFailure, exitMmio, exitSimple, PIO_DATA_OFFSET, RUN, setExitReason } from '../../kernel/exits.js';
 import { KVM_REQ } from '../../kernel/requests.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
@@ -36,6 +37,9 @@ const SHADOW_MOV_SS = KVM_X86_SHADOW_INT.MOV_SS;
 
 /** Instructions per KVM_RUN between checks of immediate_exit (another thread may set it). */
 const POLL_INTERVAL = 1 << 16;
+
+/** At most this many instructions per pass of the run loop (a looping translation), so the loop's checks stay frequent. */
+const SLICE = 1 << 12;
 
 /** The per-vCPU x86 machine (vcpu->arch). */
 export class X86Machine {
@@ -161,24 +165,36 @@ export class X86Machine {
       this.debug.control &= ~KVM_GUESTDBG_X86.INJECT_DB;
     }
     const budget = v.vm.kernel.runBudget;
+    // The wall-clock bound (src/kernel/deadline.ts), and on a worker thread the owner's memory changes.
+    const deadline = v.vm.kernel.deadline;
+    deadline.start();
+    const sync = v.sync;
+    if (sync !== null) sync.flush ??= () => c.syncMmu();
     let executed = 0;
     try {
       for (;;) {
         if (this.intro !== null && this.intro.pending) this.intro.requests(); // [kvmi hook] PAUSE/TRAP events
         if (v.requests[0] !== 0) this.checkRequests(); // vcpu->requests: a kick from any thread
         if (this.events.inject()) continue;
-        if (executed >= budget) {
+        if (executed >= budget || deadline.expired) {
           exitSimple(v, KVM_EXIT.INTR);
-          throw KvmError.of('EINTR', 'ioctl', { message: 'run budget exhausted (as if a signal arrived)' });
+          throw KvmError.of('EINTR', 'ioctl', { message: `${deadline.expired ? 'run time limit' : 'run budget'} reached (as if a signal arrived)` });
         }
         const timer = v.timer;
-        const lim = Math.min(budget - executed, POLL_INTERVAL);
+        const lim = Math.min(budget - executed, SLICE);
         const n = this.runBlock(timer.quiet ? lim : timer.budget(lim, this.retired));
         // The IRET that ends an NMI handler unblocks NMIs (blocks end at IRET).
         if (this.events.nmiMasked && X86Events.isIret(c.lastInsn as Insn | null)) this.events.iretDone();
         // A block that retired nothing delivered a fault: count it, so a fault storm (a handler
         // that faults again, forever) still ends with EINTR when the budget runs out.
         executed += n || 1;
+        deadline.tick(n + RUN_COST.ITERATION);
+        // [smp] on a worker thread: the owner changed memory and waits until we stop using what we cached
+        if (sync !== null && sync.due()) {
+          sync.pull();
+          c.syncMmu();
+          sync.ack();
+        }
         this.retired += n;
         this.sincePoll += n;
         if (!timer.quiet) timer.poll(this.retired); // the vCPU's timer deadlines

@@ -72,6 +72,10 @@ function stringInsn(op: string): Handler {
     // Under single step (TF or the host's) or watched breakpoints, each iteration is a step.
     const one = c.repOne || (c.s.rflags & FLAG.TF) !== 0;
     let n = one ? 1 : REP_CHUNK;
+    // KVM_RUN's wall-clock bound (src/kernel/deadline.ts): elements can be slow (MMIO, code
+    // pages), so the clock is read every 256, and a run whose time is up stops between elements,
+    // as an interrupt would.
+    const deadline = c.vm.kernel.deadline;
     while (n-- > 0) {
       // regNum gives the whole count (a 64-bit RCX included): no high half to consult.
       const cnt = c.regNum(1, asz);
@@ -84,6 +88,7 @@ function stringInsn(op: string): Handler {
         if ((i.rep === 0xf3 && !zf) || (i.rep === 0xf2 && zf)) return;
       }
       if (left === 0) return;
+      if ((n & 255) === 0 && deadline.passed()) break;
     }
     // Not finished: re-execute this instruction (RIP stays), as an interruptible REP does; a trap
     // taken between iterations sees RF set (KVM's emulator), so the restart skips code breakpoints.

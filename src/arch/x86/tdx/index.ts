@@ -16,6 +16,7 @@ import type { Sys } from '../../../sys/sys.js';
 import { kernelOf } from '../../../sys/kernel-of.js';
 import { KVM_CAP, KVM_MP_STATE } from '../../../uapi/constants.js';
 import { x86_64 } from '../../../uapi/index.js';
+import { KVM_CAP_INTROSPECTION } from '../../../uapi/kvmi.js';
 import { KVM_GUESTDBG_X86, KVM_X86_VM } from '../../../uapi/x86.js';
 import { msrIo } from '../msr.js';
 import { TdxMachine } from './machine.js';
@@ -53,6 +54,9 @@ export const tdx = {
       case KVM_CAP.SPLIT_IRQCHIP:
         return 1;
       case KVM_CAP.READONLY_MEM:
+        return 0;
+      case KVM_CAP_INTROSPECTION:
+        // A TD's memory and vCPU state are the TD's alone: no introspection (README, threat model).
         return 0;
       default:
         return undefined;

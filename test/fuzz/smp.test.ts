@@ -1,0 +1,14 @@
+/** The SMP fuzzer in CI: worker vCPUs racing memslot changes, munmaps, dirty-log harvests and terminations. */
+import { expect, it } from 'vitest';
+import { CI, describeFindings, SEED } from './budget.js';
+import { fuzzSmp } from './smp-fuzz.js';
+
+it('worker vCPUs racing the owner never touch removed memory, lose no dirty page, and never wedge the VM lock', async () => {
+  const r = await fuzzSmp({ seed: SEED, cases: CI.smpCases });
+  console.log(
+    `[fuzz smp] seed 0x${SEED.toString(16)}: ${r.cases} cases in ${(r.elapsedMs / 1000).toFixed(1)} s, slowest owner call ${r.maxCallMs.toFixed(0)} ms; ${r.findings.total} findings\n` +
+      `  actions: ${r.actions}\n  worker ends: ${r.workerEnds}`,
+  );
+  expect(r.cases).toBe(CI.smpCases);
+  expect(describeFindings('smp', r.findings.list)).toBe('');
+}, 600_000);
