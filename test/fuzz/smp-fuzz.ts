@@ -39,6 +39,8 @@ export interface SmpFuzzOptions {
   /** Owner actions per case. Default 10. */
   readonly actions?: number;
   readonly onFinding?: (f: Finding) => void;
+  /** The per-case watchdog, ms. Default CASE_LIMIT_MS. */
+  readonly caseLimitMs?: number;
 }
 
 export interface SmpFuzzReport {
@@ -58,6 +60,8 @@ const SLOT_BYTES = PAGES * 4096;
 const CALL_LIMIT_MS = 8000;
 /** ... and this long while every worker lives (they acknowledge at their next block, or are waiting on us). */
 const LIVE_CALL_LIMIT_MS = 2500;
+/** A whole case (10 actions, each bounded by the limits above, on a loaded 2-core machine). */
+const CASE_LIMIT_MS = 120_000;
 /** The arm64 writer-io's device register (x4). */
 const DEVICE_MMIO = 0x0900_1000;
 
@@ -82,14 +86,29 @@ export async function fuzzSmp(opts: SmpFuzzOptions): Promise<SmpFuzzReport> {
   const t0 = performance.now();
   for (let k = 0; k < opts.cases; k++) {
     const index = (opts.firstCase ?? 0) + k;
-    await runCase(new Rng(mixSeed(opts.seed, index)), index, opts, report);
+    // A per-case watchdog: a case that never ends (a worker and the owner waiting on each other)
+    // is a finding naming its seed and index, not a test hanging until CI's own timeout.
+    const live = new Set<Started>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = await Promise.race([
+      runCase(new Rng(mixSeed(opts.seed, index)), index, opts, report, live).then(() => false),
+      new Promise<boolean>((res) => (timer = setTimeout(() => res(true), opts.caseLimitMs ?? CASE_LIMIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (hung) {
+      const f: Finding = { kind: 'hang', seed: opts.seed, index, step: -1, what: 'case', detail: `did not end within ${opts.caseLimitMs ?? CASE_LIMIT_MS} ms (replay: FUZZ_SEED=${opts.seed} firstCase ${index})` };
+      report.findings.add(f);
+      opts.onFinding?.(f);
+      await Promise.all([...live].map((w) => w.worker.terminate()));
+      break; // its owner calls may still be pending: the next cases would not be independent
+    }
     report.cases++;
   }
   report.elapsedMs = performance.now() - t0;
   return report;
 }
 
-async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: SmpFuzzReport): Promise<void> {
+async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: SmpFuzzReport, live: Set<Started>): Promise<void> {
   let step = 0;
   const found = (kind: Finding['kind'], what: string, detail: string) => {
     const f: Finding = { kind, seed: opts.seed, index, step, what, detail };
@@ -159,7 +178,10 @@ async function runCase(rng: Rng, index: number, opts: SmpFuzzOptions, report: Sm
     if (r.worker || r.terminated) return;
     r.vcpu.kvmRun.immediate_exit = 0;
     const h = call('exportVcpu', () => r.vcpu.export());
-    if (h) r.worker = await startWorker(h, 'run');
+    if (h) {
+      r.worker = await startWorker(h, 'run');
+      live.add(r.worker);
+    }
   };
   const stop = async (r: Runner) => {
     if (!r.worker) return;

@@ -12,3 +12,12 @@ it('worker vCPUs racing the owner never touch removed memory, lose no dirty page
   expect(r.cases).toBe(CI.smpCases);
   expect(describeFindings('smp', r.findings.list)).toBe('');
 }, 600_000);
+
+it('regression: seed 1000 case 0 (a writer stopped by immediate_exit while the owner waits for its report) ends', async () => {
+  // Hung before the fix: vcpu.run() returns EINTR as { reason: 'intr' }, and the worker's run
+  // loop only stopped on a thrown EINTR, so immediate_exit never stopped it. The watchdog turns
+  // a hang into a finding.
+  const r = await fuzzSmp({ seed: 1000, cases: 1, caseLimitMs: 30_000 });
+  expect(describeFindings('smp', r.findings.list)).toBe('');
+  expect(r.cases).toBe(1);
+}, 60_000);

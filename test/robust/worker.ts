@@ -70,7 +70,12 @@ if (job === 'attach-twice') {
   for (;;) {
     try {
       const e = vcpu.run();
-      exits[e.reason] = (exits[e.reason] ?? 0) + 1;
+      // vcpu.run() returns EINTR as { reason: 'intr' } (it does not throw it): without this check
+      // a worker told to stop by immediate_exit looped forever (the SMP fuzzer's hang).
+      if (e.reason === 'intr') {
+        eintr++;
+        if (vcpu.kvmRun.immediate_exit) break;
+      } else exits[e.reason] = (exits[e.reason] ?? 0) + 1;
       if (e.reason === 'mmio' && !e.isWrite) e.data.fill(0);
     } catch (err) {
       if (isKvmError(err, 'EINTR')) {
