@@ -25,6 +25,8 @@ parentPort!.on('message', (m: { id: number; handle?: VcpuHandle }) => {
     for (let n = 0; n < 1000; n++) {
       try {
         const e = vcpu.run();
+        // vcpu.run() returns EINTR (the run time limit under load) as 'intr': run again.
+        if (e.reason === 'intr' && !vcpu.kvmRun.immediate_exit) continue;
         end = e.reason;
         if (e.reason === 'mmio' && !e.isWrite) {
           e.data.fill(0);
