@@ -123,6 +123,8 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
   if (sys.backend === 'native') return { backend: 'native', arch: sys.arch, fd: vcpuFd, vcpuId: -1, vmFd: -1, vmType: 0 };
   const kernel = kernelOf(sys);
   if (!kernel) throw KvmError.of('EOPNOTSUPP', 'ioctl', { message: 'exportVcpu needs the virtualSys() that owns the vCPU (not an attached Sys)' });
+  // A value no C int could be is EBADF, like a closed fd (and never a TypeError from formatting it).
+  if (!Number.isSafeInteger(vcpuFd)) throw KvmError.of('EBADF', 'ioctl');
   const f = kernel.file(vcpuFd);
   if (!f) throw KvmError.of('EBADF', 'ioctl', { fd: vcpuFd });
   if (f.kind !== 'vcpu') throw KvmError.of('EINVAL', 'ioctl', { fd: vcpuFd, message: 'not a vCPU fd' });
