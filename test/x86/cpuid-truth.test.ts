@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Kvm, virtualSys } from '../../src/index.js';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { CODE, enterMode, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
+import { runToExit } from '../helpers/run.js';
 
 const HANDLER = 0x9000;
 const IDT = 0x6000;
@@ -93,7 +94,7 @@ function probe(engineIdx: number, p: Probe): { rip: bigint; reason: string } {
   vcpu.setSregs({ idt: { base: BigInt(IDT), limit: 32 * 16 - 1 }, cr4: s.cr4 | (p.cr4 ?? 0n), efer: s.efer | (p.efer ?? 0n) });
   vcpu.setMsrs([[0xc0000082, BigInt(SYSCALL_TARGET)]]); // LSTAR
   vcpu.setRegs({ rip: BigInt(CODE), rsp: BigInt(STACK), rflags: 2n, rsi: BigInt(BUF) });
-  const e = vcpu.run();
+  const e = runToExit(vcpu); // loops on the 100 ms KVM_RUN bound's EINTR
   return { reason: e.reason, rip: vcpu.getRegs().rip };
 }
 

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { Kvm, type VcpuExit } from '../../src/index.js';
 import { engineSys, X86_ENGINES, x86JitStats } from '../helpers/engines.js';
 import { CODE, DATA, enterMode, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
+import { runToExit } from '../helpers/run.js';
 
 const GUEST = new Uint8Array(readFileSync(resolve(__dirname, '../guests/x86/kernel/fpusys.bin')));
 const RES = 0x100;
@@ -116,7 +117,7 @@ function run(engine: (typeof X86_ENGINES)[number], withCpuid: boolean) {
   vcpu.setRegs({ rip: BigInt(CODE), rsp: BigInt(STACK), rflags: 2n });
   let exit: VcpuExit | unknown;
   try {
-    exit = vcpu.run();
+    exit = runToExit(vcpu); // loops on the 100 ms KVM_RUN bound's EINTR (many JIT compiles)
   } catch (e) {
     exit = e;
   }

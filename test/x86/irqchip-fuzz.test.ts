@@ -81,6 +81,7 @@ function program(rng: Rng, ops: number): Uint8Array {
 function run(v: Vcpu): string {
   try {
     const r = v.run();
+    if (r.reason === 'intr') return 'EINTR'; // KVM_RUN failed with EINTR: exit_reason is KVM_EXIT_INTR, not a 0-return exit
     checkExit('x86_64', v.area);
     return r.reason;
   } catch (e) {

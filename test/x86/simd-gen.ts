@@ -316,6 +316,7 @@ function x87Value(dv: DataView, o: number, r: () => number): void {
 // ---- running it ------------------------------------------------------------------------------------
 
 import { Kvm, type Sys } from '../../src/index.js';
+import { runToExit } from '../helpers/run.js';
 
 /** The variants a program runs in under vkvm. */
 export interface Variant {
@@ -369,7 +370,7 @@ export function runVirtual(sys: Sys, p: SimdProgram, v: Variant): { end: string;
   vcpu.setRegs({ rip: BigInt.asUintN(64, BigInt(v.base + CODE)), rsp: BigInt.asUintN(64, BigInt(v.base + p.image.length - 64)), rflags: 2n });
   let end = 'limit';
   for (let n = 0; n < 8; n++) {
-    const e = vcpu.run();
+    const e = runToExit(vcpu); // loops on the 100 ms KVM_RUN bound's EINTR
     end = e.reason;
     if (e.reason === 'hlt' || e.reason === 'shutdown' || e.reason === 'internal_error' || e.reason === 'fail_entry') break;
   }
