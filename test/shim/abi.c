@@ -111,15 +111,15 @@ int main(void)
 	CHECK(io(kvm, KVM_GET_API_VERSION, NULL) == KVM_API_VERSION, "KVM_GET_API_VERSION");
 	CHECK(fcntl(kvm, F_GETFD) == FD_CLOEXEC, "O_CLOEXEC kept on the /dev/kvm fd");
 
-	/* A flexible array: too small is E2BIG with nent updated (copy_to_user of the header). */
+	/* A flexible array: too small is E2BIG. */
 	struct kvm_cpuid2 *c = calloc(1, sizeof *c + 256 * sizeof c->entries[0]);
 	c->nent = 1;
 	long r = io(kvm, KVM_GET_SUPPORTED_CPUID, c);
-	unsigned want = c->nent;
-	CHECK(r == -E2BIG && want > 1, "KVM_GET_SUPPORTED_CPUID nent=1: E2BIG, nent set to %u", want);
+	/* x86.c copies kvm_cpuid2 back only on success: after E2BIG nent still reads 1 (callers retry larger). */
+	CHECK(r == -E2BIG && c->nent == 1, "KVM_GET_SUPPORTED_CPUID nent=1: E2BIG, nent left at %u", c->nent);
 	c->nent = 256;
 	r = io(kvm, KVM_GET_SUPPORTED_CPUID, c);
-	CHECK(r == 0 && c->nent == want, "KVM_GET_SUPPORTED_CPUID: %u entries", c->nent);
+	CHECK(r == 0 && c->nent > 1 && c->nent < 256, "KVM_GET_SUPPORTED_CPUID: %u entries", c->nent);
 	CHECK(c->entries[0].function == 0 && c->entries[0].eax >= 1, "leaf 0 reports max leaf %u", c->entries[0].eax);
 	printf("# cpuid entries %u\n", c->nent);
 
