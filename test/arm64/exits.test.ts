@@ -84,6 +84,7 @@ describe.each(ENGINES)('$name', (engine) => {
     it('exit with KVM_EXIT_ARM_NISV when KVM_CAP_ARM_NISV_TO_USER is enabled', () => {
       const m = armMachine(armGuest('nisv'));
       expect(m.vm.checkExtension(KVM_CAP.ARM_NISV_TO_USER)).toBe(1);
+      expect(m.vm.checkExtension(KVM_CAP.ENABLE_CAP)).toBe(0); // arm.c's check_extension has no KVM_CAP_ENABLE_CAP (6.12)
       m.vm.enableCap(KVM_CAP.ARM_NISV_TO_USER);
       const got: { ipa: bigint; iss: bigint }[] = [];
       for (;;) {

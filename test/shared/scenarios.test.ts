@@ -45,6 +45,7 @@ describe('shared scenarios (typed API on every backend)', () => {
     for (const c of ['USER_MEMORY', 'USER_MEMORY2', 'IMMEDIATE_EXIT', 'CHECK_EXTENSION_VM', 'ENABLE_CAP_VM', 'READONLY_MEM', 'SET_GUEST_DEBUG', 'NR_MEMSLOTS', 'MAX_VCPUS', 'MAX_VCPU_ID', 'MANUAL_DIRTY_LOG_PROTECT2']) {
       expect(v.sysCaps[c], c).toBeGreaterThan(0);
     }
+    expect(v.sysCaps.ENABLE_CAP).toBe(1); // the vCPU's KVM_ENABLE_CAP exists on x86 (x86.c:4259, Linux 6.12)
     if (!nativeX86) return;
     const n = caps.native!;
     let compared = 0;

@@ -44,7 +44,10 @@ describe.each(backends)('interrupt windows ($name)', (b) => {
       expect(v.kvmRun.ready_for_interrupt_injection).toBe(1);
       v.kvmRun.request_interrupt_window = 0;
       v.interrupt(0x30);
+      expect(v.getVcpuEvents().interrupt).toMatchObject({ injected: 1, nr: 0x30 });
       expect(nextPhase(v)).toBe(11 + c);
+      // Delivery clears only interrupt.injected (kvm_clear_interrupt_queue): nr still reads the vector.
+      expect(v.getVcpuEvents().interrupt).toMatchObject({ injected: 0, nr: 0x30 });
       expect(m.q(0)).toBe(BigInt(c + 1));
       expect(m.q(0x40 + 16 * c)).toBe(rip);
       expect(m.q(0x48 + 16 * c)).toBe(c === 3 ? 0x3bn : 0x18n);

@@ -133,6 +133,7 @@ export const x86Backend: ArchBackend = {
       case KVM_CAP.SET_IDENTITY_MAP_ADDR:
       case KVM_CAP.USER_NMI:
       case KVM_CAP.MEMORY_FAULT_INFO: // x86.c: KVM_EXIT_MEMORY_FAULT with -EFAULT (TDX, private memory)
+      case KVM_CAP.ENABLE_CAP: // the vCPU's KVM_ENABLE_CAP exists (x86.c; it refuses every cap without Hyper-V)
         return 1;
       case KVM_CAP.X86_USER_SPACE_MSR:
         return 1;

@@ -61,6 +61,11 @@ export interface InterruptController {
 export class X86Events {
   /** Userspace irqchip: the KVM_INTERRUPT vector queued for the next entry (-1 none; vcpu->arch.interrupt). */
   irq = -1;
+  /**
+   * vcpu->arch.interrupt.nr: the last vector queued for injection. Delivery clears only `injected`
+   * (kvm_clear_interrupt_queue), so KVM_GET_VCPU_EVENTS keeps reporting it afterwards.
+   */
+  irqNr = 0;
   /** vcpu->arch.nmi_pending */
   nmiPending = 0;
   /** NMIs blocked until the handler's IRET (VMX's NMI blocking). */
@@ -302,6 +307,7 @@ export class X86Events {
 
   private deliverIrq(vec: number): void {
     const m = this.m;
+    this.irqNr = vec; // kvm_queue_interrupt
     const ok = m.cpu.deliver(vec, false, 0, false, m.s.rip);
     if (!ok) this.shutdown();
     if (m.stopReason) throw EXIT;
@@ -506,7 +512,7 @@ export class X86Events {
     const shadow = m.s.shadow; // held as KVM_X86_SHADOW_INT_* (MOV_SS 1, STI 2)
     return {
       exception: q ? { injected: soft ? 0 : 1, nr: q.vector, has_error_code: q.hasCode ? 1 : 0, pending: !soft && q.pending !== false ? 1 : 0, error_code: q.code } : {},
-      interrupt: { injected: this.irq >= 0 ? 1 : 0, nr: this.irq >= 0 ? this.irq : 0, soft: 0, shadow },
+      interrupt: { injected: this.irq >= 0 ? 1 : 0, nr: this.irq >= 0 ? this.irq : this.irqNr, soft: 0, shadow },
       nmi: { injected: 0, pending: this.nmiPending, masked: this.nmiMasked ? 1 : 0 },
       smi: { smm: 0, pending: 0, smm_inside_nmi: 0, latched_init: this.lapic !== null && this.lapic.pendingEvents & KVM_APIC_INIT ? 1 : 0 },
       flags: KVM_VCPUEVENT_VALID.NMI_PENDING | KVM_VCPUEVENT_VALID.SHADOW | KVM_VCPUEVENT_VALID.SMM,
@@ -535,6 +541,7 @@ export class X86Events {
     this.processNmi();
     this.queuedException = e.exception.injected ? { vector: e.exception.nr, hasCode: e.exception.has_error_code !== 0, code: e.exception.error_code, pending: false } : null;
     this.irq = e.interrupt.injected ? e.interrupt.nr : -1;
+    this.irqNr = e.interrupt.nr & 0xff; // stored whether injected or not (x86.c set_vcpu_events)
     if (e.flags & V.SHADOW) {
       const sh = e.interrupt.shadow;
       // vmx_set_interrupt_shadow: MOV SS blocking wins when both are given.
@@ -563,6 +570,7 @@ export class X86Events {
   save(): unknown {
     return {
       irq: this.irq,
+      irqNr: this.irqNr,
       nmiPending: this.nmiPending,
       nmiMasked: this.nmiMasked,
       queuedException: this.queuedException ? { ...this.queuedException } : null,
@@ -574,8 +582,9 @@ export class X86Events {
   }
 
   load(st: unknown): void {
-    const x = st as { irq: number; nmiPending: number; nmiMasked: boolean; queuedException: QueuedException | null; page: Int32Array; lapic: unknown; pendingExternalVector: number; time: unknown };
+    const x = st as { irq: number; irqNr: number; nmiPending: number; nmiMasked: boolean; queuedException: QueuedException | null; page: Int32Array; lapic: unknown; pendingExternalVector: number; time: unknown };
     this.irq = x.irq;
+    this.irqNr = x.irqNr;
     this.nmiPending = x.nmiPending;
     this.nmiMasked = x.nmiMasked;
     this.queuedException = x.queuedException;
