@@ -74,7 +74,8 @@ export interface VirtualSysOptions {
   readonly runBudget?: number;
   /**
    * Milliseconds one KVM_RUN may take before it returns EINTR with KVM_EXIT_INTR, as when a signal
-   * interrupts a vCPU on Linux, whatever the guest does (Infinity: no bound). Default 100.
+   * interrupts a vCPU on Linux, whatever the guest does (Infinity: no bound). Default 100, or the
+   * environment's `VKVM_RUN_TIMEOUT_MS` where set (a test suite on a loaded machine, a debugger).
    */
   readonly runTimeoutMs?: number;
   /**
@@ -137,9 +138,10 @@ class VirtualSys implements Sys {
       if (!(opts.runBudget > 0)) throw new Error('runBudget must be positive');
       this.kernel.runBudget = opts.runBudget;
     }
-    if (opts.runTimeoutMs !== undefined) {
-      if (!(opts.runTimeoutMs > 0)) throw new Error('runTimeoutMs must be positive');
-      this.kernel.deadline.timeoutMs = opts.runTimeoutMs;
+    const runTimeoutMs = opts.runTimeoutMs ?? envRunTimeoutMs();
+    if (runTimeoutMs !== undefined) {
+      if (!(runTimeoutMs > 0)) throw new Error('runTimeoutMs must be positive');
+      this.kernel.deadline.timeoutMs = runTimeoutMs;
     }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
     if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
@@ -294,3 +296,12 @@ export function virtualSys(options: VirtualSysOptions = {}): Sys {
 }
 
 export { kernelOf };
+
+/** `VKVM_RUN_TIMEOUT_MS` from the environment (Node; absent elsewhere): the default KVM_RUN bound. */
+function envRunTimeoutMs(): number | undefined {
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VKVM_RUN_TIMEOUT_MS;
+  if (v === undefined || v === '') return undefined;
+  const ms = Number(v);
+  if (!(ms > 0)) throw new Error(`VKVM_RUN_TIMEOUT_MS must be a positive number of milliseconds (or Infinity), not ${JSON.stringify(v)}`);
+  return ms;
+}

@@ -9,6 +9,7 @@ import type { VcpuExit } from '../../src/index.js';
 import { KVM_CAP, KVM_GUESTDBG } from '../../src/uapi/constants.js';
 import { KVM_GUESTDBG_ARM64 } from '../../src/uapi/arm64.js';
 import { armGuest, armMachine, RAM_BASE, reg, type ArmMachine, ENGINES, useEngine } from './helpers.js';
+import { runToExit } from '../helpers/run.js';
 
 const ENABLE = KVM_GUESTDBG.ENABLE;
 const STEP = KVM_GUESTDBG.SINGLESTEP;
@@ -130,7 +131,7 @@ describe.each(ENGINES)('$name', (engine) => {
       // The VMM steps over its breakpoint and resumes.
       m.vcpu.setOneReg(reg.pc, m.pc() + 4n);
       m.vcpu.setGuestDebug(0);
-      expect(m.vcpu.run()).toMatchObject({ reason: 'system_event' });
+      expect(runToExit(m.vcpu)).toMatchObject({ reason: 'system_event' });
       expect(m.x(7)).toBe(7n);
     });
 
@@ -147,7 +148,7 @@ describe.each(ENGINES)('$name', (engine) => {
       expect(m.x(26)).toBe(BCR & ~(3n << 1n) | (1n << 1n)); // its own BCR: PMC = EL1
       expect(m.vcpu.getOneReg(reg.DBGBVR(0))).toBe(BigInt(ownFn!)); // ONE_REG shows the guest's copy too
       m.vcpu.setGuestDebug(0);
-      expect(m.vcpu.run()).toMatchObject({ reason: 'system_event' });
+      expect(runToExit(m.vcpu)).toMatchObject({ reason: 'system_event' });
       expect(m.x(27)).toBe(0x40001230n); // written during the session, read after it
       // ...its breakpoint did not fire during the session, and fires again after it.
       expect(m.x(19)).toBe(1n);
@@ -206,7 +207,7 @@ describe.each(ENGINES)('$name', (engine) => {
       m.setX(19, b);
       m.setX(20, w);
       m.setX(21, c);
-      expect(m.vcpu.run()).toMatchObject({ reason: 'system_event' });
+      expect(runToExit(m.vcpu)).toMatchObject({ reason: 'system_event' });
       const dv = new DataView(m.ram.bytes.buffer, m.ram.bytes.byteOffset);
       const at = (k: number) => Number(dv.getBigUint64(0x28000 + 8 * k, true));
       const [swBp, hwBpNop, bpSvc, bpBrk, wpStore, writeData, ssStart, osLockBrk, linkedBp, linkedWp] = Array.from({ length: 10 }, (_, k) => at(k));
