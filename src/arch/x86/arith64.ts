@@ -2,8 +2,9 @@
  * 64x64 -> 128-bit multiply and 128/64 -> 64-bit divide on 32-bit words, without BigInt (the
  * hot-path rule: numbers and typed arrays only). Operands and results are (lo, hi) int32 pairs,
  * low word first; results land in the shared scratch `W`. Exact for every input: products are
- * formed from 16-bit limbs (every partial product and column sum stays below 2^53) and division
- * is Knuth's algorithm D on 16-bit limbs, with one-limb divisors taking a short path.
+ * formed from 32-bit halves (low words from Math.imul, high words from the double product, the
+ * rounding error corrected by the low word) and division is Knuth's algorithm D on 16-bit limbs,
+ * with short paths for operands below 2^52 and for one-word divisors.
  * @module
  */
 
@@ -14,38 +15,35 @@
 export const W = new Int32Array(4);
 
 const B = 65536;
-const INV_B = 1 / B;
+
+const TWO32 = 4294967296;
+const INV32 = 1 / TWO32;
 
 /** Unsigned 64x64 -> 128 product of (a0, a1) and (b0, b1) into W[0..3]. */
 export function mulu64(a0: number, a1: number, b0: number, b1: number): void {
-  const x0 = a0 & 0xffff;
-  const x1 = a0 >>> 16;
-  const x2 = a1 & 0xffff;
-  const x3 = a1 >>> 16;
-  const y0 = b0 & 0xffff;
-  const y1 = b0 >>> 16;
-  const y2 = b1 & 0xffff;
-  const y3 = b1 >>> 16;
-  // Column sums of 16-bit limb products: each < 4 * 2^32, so every step below is exact.
-  let t = x0 * y0;
-  const l0 = t % B;
-  t = (t - l0) * INV_B + x0 * y1 + x1 * y0;
-  const l1 = t % B;
-  t = (t - l1) * INV_B + x0 * y2 + x1 * y1 + x2 * y0;
-  const l2 = t % B;
-  t = (t - l2) * INV_B + x0 * y3 + x1 * y2 + x2 * y1 + x3 * y0;
-  const l3 = t % B;
-  t = (t - l3) * INV_B + x1 * y3 + x2 * y2 + x3 * y1;
-  const l4 = t % B;
-  t = (t - l4) * INV_B + x2 * y3 + x3 * y2;
-  const l5 = t % B;
-  t = (t - l5) * INV_B + x3 * y3;
-  const l6 = t % B;
-  const l7 = (t - l6) * INV_B;
-  W[0] = l0 | (l1 << 16);
-  W[1] = l2 | (l3 << 16);
-  W[2] = l4 | (l5 << 16);
-  W[3] = l6 | (l7 << 16);
+  const x0 = a0 >>> 0;
+  const x1 = a1 >>> 0;
+  const y0 = b0 >>> 0;
+  const y1 = b1 >>> 0;
+  // Each 32x32 product: the low word exactly from Math.imul; the high word from the double
+  // product, whose rounding error (< 2^12) is far below the 2^31 that Math.round tolerates.
+  const l00 = Math.imul(x0, y0) >>> 0;
+  const h00 = Math.round((x0 * y0 - l00) * INV32);
+  const l01 = Math.imul(x0, y1) >>> 0;
+  const h01 = Math.round((x0 * y1 - l01) * INV32);
+  const l10 = Math.imul(x1, y0) >>> 0;
+  const h10 = Math.round((x1 * y0 - l10) * INV32);
+  const l11 = Math.imul(x1, y1) >>> 0;
+  const h11 = Math.round((x1 * y1 - l11) * INV32);
+  // Column sums (< 2^34): exact in doubles; >>> 0 keeps the word, the rest carries.
+  const s1 = h00 + l01 + l10;
+  const w1 = s1 >>> 0;
+  const s2 = h01 + h10 + l11 + (s1 - w1) * INV32;
+  const w2 = s2 >>> 0;
+  W[0] = l00;
+  W[1] = w1;
+  W[2] = w2;
+  W[3] = h11 + (s2 - w2) * INV32;
 }
 
 /** Signed 64x64 -> 128 product into W[0..3] (the unsigned product, high half corrected for signs). */
@@ -80,6 +78,25 @@ export function divu128(n0: number, n1: number, n2: number, n3: number, d0: numb
   const nh = n3 >>> 0;
   const nl = n2 >>> 0;
   if (nh > dh || (nh === dh && nl >= dl)) return false;
+  const n1u = n1 >>> 0;
+  if ((nh | nl) === 0 && n1u < 0x100000 && dh < 0x100000) {
+    // Dividend and divisor below 2^52 (the common case): one double division, corrected.
+    const n = n1u * TWO32 + (n0 >>> 0);
+    const d = dh * TWO32 + dl;
+    let q = Math.floor(n / d);
+    let r = n - q * d;
+    if (r < 0) {
+      q--;
+      r += d;
+    }
+    const q0 = q >>> 0;
+    const r0 = r >>> 0;
+    W[0] = q0;
+    W[1] = (q - q0) * INV32;
+    W[2] = r0;
+    W[3] = (r - r0) * INV32;
+    return true;
+  }
   if (dh === 0) {
     // One-word divisor (so n3 = 0, n2 < d): long division by 16-bit limbs, each step < 2^48.
     const d = dl;
