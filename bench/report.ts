@@ -36,6 +36,12 @@ export interface BenchResult {
   mips: MipsRow[];
   creation: { backend: string; arch: string; us: number; minUs: number; what: string }[];
   rss: { backend: string; addedMiB: number; slotOnlyMiB: number; touchMiB: number }[];
+  /** (e) cold code: first-run MIPS (CPU time) and RSS per distinct instruction of a larger guest. */
+  cold: { arch: string; instructions: number; mips: number; cpuSeconds: number; rssInstructions: number; rssPerInsn?: number; rssMiB?: number }[];
+  /** (f) MMIO round trips, ns of CPU time. */
+  mmio: { arch: string; readNs: number; writeNs: number }[];
+  /** (g) 64-bit MUL/DIV kernel MIPS (CPU time): block JIT and interpreter. */
+  mulDiv: { arch: string; mips: number; interpreterMips: number }[];
   targets: Target[];
 }
 
@@ -72,6 +78,21 @@ export function renderTable(r: BenchResult): string {
   if (r.rss.length) {
     out += '**(d) RSS added by a 4 GiB memslot with 1 MiB touched**\n\n';
     out += table(['backend', 'MiB added', 'alloc + KVM_SET_USER_MEMORY_REGION', 'touching 1 MiB'], r.rss.map((x) => [x.backend, x.addedMiB.toFixed(2), x.slotOnlyMiB.toFixed(2), x.touchMiB.toFixed(2)]));
+    out += '\n';
+  }
+  if (r.cold?.length) {
+    out += '**(e) cold code** (distinct straight-line instructions run once; CPU time; RSS with the VM still open)\n\n';
+    out += table(['arch', 'instructions', 'first-run MIPS', 'RSS run', 'RSS added (MiB)', 'bytes / distinct instruction'], r.cold.map((c) => [c.arch, String(c.instructions), f1(c.mips), String(c.rssInstructions), c.rssMiB?.toFixed(1) ?? '-', c.rssPerInsn?.toFixed(1) ?? '-']));
+    out += '\n';
+  }
+  if (r.mmio?.length) {
+    out += '**(f) MMIO round trip** (KVM_RUN -> KVM_EXIT_MMIO -> KVM_RUN through `Sys.ioctl`, ns of CPU time, median)\n\n';
+    out += table(['arch', 'read ns', 'write ns'], r.mmio.map((m) => [m.arch, m.readNs.toFixed(0), m.writeNs.toFixed(0)]));
+    out += '\n';
+  }
+  if (r.mulDiv?.length) {
+    out += '**(g) 64-bit MUL/DIV kernel** (bench/cold.ts; MIPS of CPU time)\n\n';
+    out += table(['arch', 'block JIT', 'interpreter'], r.mulDiv.map((m) => [m.arch, f1(m.mips), f1(m.interpreterMips)]));
     out += '\n';
   }
   if (r.targets.length) {

@@ -80,7 +80,7 @@ export interface MirrorSpec {
   readonly vcpuIndex: number;
   readonly vmType: number;
   /** Kernel options of the owner's virtualSys. */
-  readonly kernel: { readonly runBudget: number; readonly jit: boolean; readonly jitHotness: number | undefined };
+  readonly kernel: { readonly runBudget: number; readonly jit: boolean; readonly jitHotness: number | undefined; readonly codeCacheLimit?: number | undefined };
   /** The vCPU's mmap area (shared memory). */
   readonly area: Uint8Array;
   /** Vm.sharedWords of the owner's VM. */
@@ -108,6 +108,7 @@ export class VcpuMirror {
     k.runBudget = spec.kernel.runBudget;
     k.jit = spec.kernel.jit;
     k.jitHotness = spec.kernel.jitHotness;
+    k.codeCacheLimit = spec.kernel.codeCacheLimit;
     for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes);
     this.vm = new Vm(k, spec.vmType, spec.vmShared);
     this.apply(spec.view);
