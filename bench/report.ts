@@ -81,7 +81,7 @@ export function renderTable(r: BenchResult): string {
     out += '\n';
   }
   if (r.cold?.length) {
-    out += '**(e) cold code** (distinct straight-line instructions run once; CPU time; RSS with the VM still open)\n\n';
+    out += '**(e) cold code** (distinct straight-line instructions run once: first-run MIPS of CPU time; RSS: a larger guest run twice, so all of it is cached, with the VM still open)\n\n';
     out += table(['arch', 'instructions', 'first-run MIPS', 'RSS run', 'RSS added (MiB)', 'bytes / distinct instruction'], r.cold.map((c) => [c.arch, String(c.instructions), f1(c.mips), String(c.rssInstructions), c.rssMiB?.toFixed(1) ?? '-', c.rssPerInsn?.toFixed(1) ?? '-']));
     out += '\n';
   }
