@@ -77,7 +77,7 @@ export interface VirtualSysOptions {
    * Bound of each vCPU's code cache, in decoded guest instructions: decoded blocks and their
    * translations. Code runs once interpreted and is cached when it runs again; when the cache
    * would pass the bound it is flushed whole, so a guest running any amount of distinct code
-   * holds at most this much. Default 131072 (x86) / 131072 (arm64).
+   * holds at most this much (x86 and arm64). Default 131072.
    */
   readonly codeCacheLimit?: number;
   /**
