@@ -12,11 +12,14 @@
  *   (d) the RSS a 4 GiB memslot with 1 MiB touched adds;
  *   (e) arm64 interrupts (bench/irq.ts): the irqfd -> handler -> ioeventfd round trip and the
  *       timer interrupt rate on an in-kernel vGICv3.
+ *   (f) cold code: first-run MIPS of straight-line code run once, and RSS per distinct instruction;
+ *   (g) MMIO read and write round trips per arch;
+ *   (h) a 64-bit MUL/IMUL/DIV/IDIV kernel (bench/cold.ts has (f)-(h); they report CPU time).
  * Writes bench/results/latest.json and latest.md (the table) and prints the table.
  *
  * Runs as an esbuild bundle made by bench/run.mjs (the library as users get it, without tsx's
  * per-module wrappers). Options: --quick, --seconds S (per MIPS measurement), --repeats N,
- * --only a,b,c,d,e, --workloads mix,crc32,sieve,fib,memcpy, --no-native, --no-qemu, --out FILE.
+ * --only a,b,c,d,e,f,g,h, --workloads mix,crc32,sieve,fib,memcpy, --no-native, --no-qemu, --out FILE.
  * @module
  */
 import { spawnSync } from 'node:child_process';
@@ -26,6 +29,7 @@ import { dirname, join, resolve } from 'node:path';
 import { isNativeAvailable, Kvm, KVM_EXIT, nativeSys, nativeUnavailableReason, virtualSys, type Sys } from '../src/index.js';
 import { KVM_ARM_VCPU } from '../src/uapi/arm64.js';
 import { bootGuest, EXIT_LOOP, image, KERNELS, MIX, retired, runGuest, type GuestArch } from './guests.js';
+import { coldMips, coldRssChild, mmioRoundTrip, mulDivMips } from './cold.js';
 import { buildHostPrograms, hasCommand, runHost } from './host.js';
 import { benchIrq } from './irq-arm64.js';
 import { renderTable, type BenchResult, type MipsRow, type Target } from './report.js';
@@ -57,7 +61,7 @@ function parseArgs(argv: string[]): Options {
     quick,
     seconds: Number(get('--seconds') ?? (quick ? 0.15 : 0.6)),
     repeats: Number(get('--repeats') ?? (quick ? 1 : 3)),
-    only: new Set((get('--only') ?? 'a,b,c,d,e').split(',')),
+    only: new Set((get('--only') ?? 'a,b,c,d,e,f,g,h').split(',')),
     native: !argv.includes('--no-native'),
     qemu: !argv.includes('--no-qemu'),
     workloads: (get('--workloads') ?? ['mix', ...Object.keys(KERNELS)].join(',')).split(','),
@@ -259,6 +263,8 @@ function main(): void {
   const argv = process.argv.slice(2);
   const ci = argv.indexOf('--rss-child');
   if (ci >= 0) return rssChild(argv[ci + 1]!);
+  const cc = argv.indexOf('--cold-rss-child');
+  if (cc >= 0) return coldRssChild(argv[cc + 1] as GuestArch, Number(argv[cc + 2]));
   const o = parseArgs(argv);
   const bundle = process.argv[1]!;
   const imgs = { x86_64: image(o.root, 'x86_64'), arm64: image(o.root, 'arm64') } as const;
@@ -275,6 +281,9 @@ function main(): void {
     creation: [],
     rss: [],
     irq: [],
+    cold: [],
+    mmio: [],
+    mulDiv: [],
     targets: [],
   };
   if (!nat.ok) result.notes.push(`real KVM not measured: ${nat.why}`);
@@ -398,6 +407,46 @@ function main(): void {
     result.irq!.push({ arch: 'arm64', what: 'virtual timer interrupts (PPI 27) taken, handler re-arming TVAL = 1', value: r.timerPerSec, unit: 'interrupts / s', samples: r.timerSamples });
   }
 
+  // (f)
+  if (o.only.has('f')) {
+    const n = o.quick ? 50_000 : 200_000;
+    const big = o.quick ? 300_000 : 2_000_000;
+    for (const arch of ['x86_64', 'arm64'] as const) {
+      log(`(f) cold code ${arch}...`);
+      const c = coldMips(arch, n, o.quick ? 1 : 3);
+      const r = spawnSync(process.execPath, ['--expose-gc', bundle, '--cold-rss-child', arch, String(big)], { encoding: 'utf8' });
+      let rssPerInsn: number | undefined;
+      let rssMiB: number | undefined;
+      if (r.status !== 0) result.notes.push(`cold RSS (${arch}) failed: ${(r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' ')}`);
+      else {
+        const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: number; after: number; perInsn: number };
+        rssPerInsn = j.perInsn;
+        rssMiB = (j.after - j.before) / MiB;
+      }
+      result.cold.push({ arch, instructions: n, mips: c.mips, cpuSeconds: c.cpuSeconds, rssInstructions: big, rssPerInsn, rssMiB });
+    }
+  }
+
+  // (g)
+  if (o.only.has('g')) {
+    const it = o.quick ? 20_000 : 100_000;
+    for (const arch of ['x86_64', 'arm64'] as const) {
+      log(`(g) MMIO round trips ${arch}...`);
+      result.mmio.push({ arch, readNs: mmioRoundTrip(arch, it, o.quick ? 3 : 5, false), writeNs: mmioRoundTrip(arch, it, o.quick ? 3 : 5, true) });
+    }
+  }
+
+  // (h)
+  if (o.only.has('h')) {
+    for (const arch of ['x86_64', 'arm64'] as const) {
+      log(`(h) 64-bit MUL/DIV ${arch}...`);
+      const iters = o.quick ? 200_000 : 1_000_000;
+      const j = mulDivMips(arch, iters, o.quick ? 1 : 3, true);
+      const i = mulDivMips(arch, iters / 4, o.quick ? 1 : 3, false);
+      result.mulDiv.push({ arch, mips: j.mips, interpreterMips: i.mips });
+    }
+  }
+
   result.targets = targets(result, o.root);
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(o.out, JSON.stringify(result, null, 2) + '\n');
@@ -462,6 +511,9 @@ function targets(r: BenchResult, root: string): Target[] {
   for (const c of r.creation.filter((x) => x.backend === 'vkvm')) t.push({ name: `VM + vCPU creation < 1 ms (${c.arch})`, value: `${(c.us / 1000).toFixed(3)} ms`, pass: c.us < 1000 });
   const rss = r.rss.find((x) => x.backend === 'vkvm');
   if (rss) t.push({ name: '4 GiB slot with 1 MiB touched adds < 16 MiB RSS', value: `${rss.addedMiB.toFixed(1)} MiB`, pass: rss.addedMiB < 16 });
+  for (const c of r.cold) t.push({ name: `cold straight-line code >= 20 MIPS (${c.arch})`, value: `${c.mips.toFixed(2)} MIPS`, pass: c.mips >= 20 });
+  for (const m of r.mmio) t.push({ name: `MMIO round trip <= 1 us (${m.arch})`, value: `read ${(m.readNs / 1000).toFixed(2)} us, write ${(m.writeNs / 1000).toFixed(2)} us`, pass: m.readNs <= 1000 && m.writeNs <= 1000 });
+  for (const m of r.mulDiv) t.push({ name: `64-bit MUL/DIV kernel >= 100 MIPS (${m.arch})`, value: `${m.mips.toFixed(1)} MIPS`, pass: m.mips >= 100 });
   return t;
 }
 

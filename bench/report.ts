@@ -38,6 +38,12 @@ export interface BenchResult {
   rss: { backend: string; addedMiB: number; slotOnlyMiB: number; touchMiB: number }[];
   /** (e) interrupt measurements (absent in results written before it existed). */
   irq?: { arch: string; what: string; value: number; unit: string; samples: number[] }[];
+  /** (f) cold code: first-run MIPS (CPU time) and RSS per distinct instruction of a larger guest. */
+  cold: { arch: string; instructions: number; mips: number; cpuSeconds: number; rssInstructions: number; rssPerInsn?: number; rssMiB?: number }[];
+  /** (g) MMIO round trips, ns of CPU time. */
+  mmio: { arch: string; readNs: number; writeNs: number }[];
+  /** (h) 64-bit MUL/DIV kernel MIPS (CPU time): block JIT and interpreter. */
+  mulDiv: { arch: string; mips: number; interpreterMips: number }[];
   targets: Target[];
 }
 
@@ -79,6 +85,21 @@ export function renderTable(r: BenchResult): string {
   if (r.irq?.length) {
     out += `**(e) interrupts** (virtual backend, vCPU on the measuring thread; median of ${r.irq[0]!.samples.length} batches)\n\n`;
     out += table(['arch', 'path', 'value', 'unit'], r.irq.map((x) => [x.arch, x.what, f1(x.value), x.unit]));
+    out += '\n';
+  }
+  if (r.cold?.length) {
+    out += '**(f) cold code** (distinct straight-line instructions run once: first-run MIPS of CPU time; RSS: a larger guest run twice, so all of it is cached, with the VM still open)\n\n';
+    out += table(['arch', 'instructions', 'first-run MIPS', 'RSS run', 'RSS added (MiB)', 'bytes / distinct instruction'], r.cold.map((c) => [c.arch, String(c.instructions), f1(c.mips), String(c.rssInstructions), c.rssMiB?.toFixed(1) ?? '-', c.rssPerInsn?.toFixed(1) ?? '-']));
+    out += '\n';
+  }
+  if (r.mmio?.length) {
+    out += '**(g) MMIO round trip** (KVM_RUN -> KVM_EXIT_MMIO -> KVM_RUN through `Sys.ioctl`, ns of CPU time, median)\n\n';
+    out += table(['arch', 'read ns', 'write ns'], r.mmio.map((m) => [m.arch, m.readNs.toFixed(0), m.writeNs.toFixed(0)]));
+    out += '\n';
+  }
+  if (r.mulDiv?.length) {
+    out += '**(h) 64-bit MUL/DIV kernel** (bench/cold.ts; MIPS of CPU time)\n\n';
+    out += table(['arch', 'block JIT', 'interpreter'], r.mulDiv.map((m) => [m.arch, f1(m.mips), f1(m.interpreterMips)]));
     out += '\n';
   }
   if (r.targets.length) {

@@ -61,6 +61,12 @@ export class Kernel {
   /** Executions of a decoded block before the JIT translates it (undefined: the arch's default). */
   jitHotness: number | undefined = undefined;
 
+  /**
+   * Decoded guest instructions a vCPU's code cache (decoded blocks and their translations) holds
+   * at most; past it the cache is flushed whole (undefined: the arch's default).
+   */
+  codeCacheLimit: number | undefined = undefined;
+
   /** The clock new VMs follow (src/kernel/timer.ts). */
   clock: ClockMode = 'host';
 

@@ -86,6 +86,13 @@ export interface VirtualSysOptions {
   /** @internal Block executions before translation (0: at first sight; tests use it). */
   readonly jitHotness?: number;
   /**
+   * Bound of each vCPU's code cache, in decoded guest instructions: decoded blocks and their
+   * translations. Code runs once interpreted and is cached when it runs again; when the cache
+   * would pass the bound it is flushed whole, so a guest running any amount of distinct code
+   * holds at most this much (x86 and arm64). Default 131072.
+   */
+  readonly codeCacheLimit?: number;
+  /**
    * The clock guest time follows (TSC, kvmclock, CNTVCT, timer deadlines). 'host' (default): the
    * host's monotonic clock. 'deterministic': time advances with the instructions the guest retires
    * (1 ns each) and jumps to the next timer deadline when no vCPU of the VM is running, so a guest
@@ -145,6 +152,10 @@ class VirtualSys implements Sys {
     }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
     if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
+    if (opts.codeCacheLimit !== undefined) {
+      if (!(opts.codeCacheLimit >= 64)) throw new Error('codeCacheLimit must be >= 64 (one block)');
+      this.kernel.codeCacheLimit = opts.codeCacheLimit;
+    }
     if (opts.clock !== undefined) {
       if (opts.clock !== 'host' && opts.clock !== 'deterministic') throw new Error("clock must be 'host' or 'deterministic'");
       this.kernel.clock = opts.clock;

@@ -28,6 +28,11 @@ export const TABLE_SIZE = 4096;
 export const TABLE_MASK = TABLE_SIZE - 1;
 /** Executions of a block before it is translated (interpreted until then). */
 export const DEFAULT_HOTNESS = 16;
+/**
+ * Decoded instructions a vCPU's block cache holds at most (Kernel.codeCacheLimit overrides): past
+ * it every block and translation is dropped at once, so distinct code run once cannot grow memory.
+ */
+export const DEFAULT_CODE_CACHE_LIMIT = 1 << 17;
 
 /** A decoded guest block. */
 export class Block {
@@ -84,12 +89,32 @@ export class Jit {
   failed = 0;
   /** The first translation error, for tests. */
   lastError: unknown = null;
+  /** Instructions in cached blocks, and the times the bound flushed the cache. */
+  cachedInsns = 0;
+  flushes = 0;
 
   constructor(
     private readonly c: Cpu,
     /** Executions before translation (0: translate at first sight). */
     readonly hotness: number,
+    /** Decoded instructions held at most. */
+    readonly limit = DEFAULT_CODE_CACHE_LIMIT,
   ) {}
+
+  /** Drops every block (the bound): their translations go with them. */
+  flushAll(): void {
+    for (const page of this.pages.values()) {
+      for (const b of page.blocks) {
+        b.valid = false;
+        b.key = -1;
+      }
+    }
+    this.byVa.clear();
+    this.pages.clear();
+    this.table.fill(DUMMY);
+    this.cachedInsns = 0;
+    this.flushes++;
+  }
 
   /** A new KVM_RUN: blocks must be compared with guest memory again before they run. */
   newEpoch(): void {
@@ -149,6 +174,8 @@ export class Jit {
       ids.push(id);
       if (endsBlock(A64.encoding(id), w)) break;
     }
+    if (this.cachedInsns + ids.length > this.limit) this.flushAll();
+    this.cachedInsns += ids.length;
     const b = new Block(pc, mode, gfn, off, words.slice(w0, w0 + ids.length), Uint16Array.from(ids));
     let list = this.byVa.get(pc);
     if (list === undefined) this.byVa.set(pc, (list = []));
@@ -182,6 +209,7 @@ export class Jit {
     if (!b.valid) return;
     b.valid = false;
     b.key = -1;
+    this.cachedInsns -= b.len;
     const list = this.byVa.get(b.va);
     if (list !== undefined) {
       const i = list.indexOf(b);

@@ -24,7 +24,7 @@ import { KVM_EXIT, KVM_GUESTDBG } from '../../uapi/constants.js';
 import { KVM_ARM_IDSR } from '../../uapi/arm64.js';
 import { ATTN_IRQ, Cpu, EC, EXIT, FAULT, Pending, STOP_EXIT, type Arm64Vcpu, type Arm64VmState, type Cpu as CpuT } from './cpu.js';
 import { debugExit, postException, postInsn, preInsn, STEP_NONE } from './debug.js';
-import { Jit, TABLE_MASK, type Block } from './blocks.js';
+import { DEFAULT_CODE_CACHE_LIMIT, Jit, TABLE_MASK, type Block } from './blocks.js';
 import { completeMmioRead } from './mmio.js';
 import { FSC } from './mmu.js';
 import { completeIdsr } from './sysaccess.js';
@@ -127,7 +127,7 @@ function enter(vcpu: Vcpu, c: CpuT): void {
   c.stop = 0;
   if (vcpu.vm.kernel.jit) {
     // A new epoch: userspace may have rewritten guest code since the last run.
-    if (c.jit === null) c.jit = new Jit(c, (vcpu.vm.archState as { jitHotness: number }).jitHotness);
+    if (c.jit === null) c.jit = new Jit(c, (vcpu.vm.archState as { jitHotness: number }).jitHotness, vcpu.vm.kernel.codeCacheLimit ?? DEFAULT_CODE_CACHE_LIMIT);
     c.jit.newEpoch();
   }
   const st = vcpu.vm.archState as Arm64VmState;

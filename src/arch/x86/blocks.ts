@@ -3,6 +3,12 @@
  * instructions keyed by linear address and execution mode, links between successive blocks,
  * revalidation against guest memory once per KVM_RUN, invalidation by writes to code pages
  * (self-modifying code), and translation of hot blocks by the block JIT (jit.ts).
+ *
+ * Cold code costs no memory: the first time a block address is seen its instructions are decoded
+ * into reused scratch records and interpreted; only an address seen again (a small direct-mapped
+ * filter remembers recent ones) is decoded into the cache. The cache is bounded: when the
+ * instructions it holds would pass `limit` (Kernel.codeCacheLimit, default DEFAULT_CODE_CACHE_LIMIT)
+ * it is flushed whole (translations go with their blocks), as QEMU flushes its translation buffer.
  * @module
  */
 import { RUN_COST } from '../../kernel/deadline.js';
@@ -16,6 +22,10 @@ export const DEFAULT_HOTNESS = 8;
 /** Code-page invalidations after which a frame's blocks are no longer translated. */
 const SMC_LIMIT = 16;
 const MAX_BLOCK = 64;
+/** Decoded instructions the block cache holds at most before it is flushed (Kernel.codeCacheLimit overrides). */
+export const DEFAULT_CODE_CACHE_LIMIT = 1 << 17;
+/** Entries of the filter of block addresses seen once (a power of two). */
+const SEEN_BITS = 14;
 
 /** A run of decoded instructions starting at one linear address. */
 export interface Block {
@@ -50,6 +60,8 @@ function endsBlock(insn: Insn): boolean {
   return (insn.desc!.flags & F_END) !== 0;
 }
 
+const NO_CODE = new Uint8Array(0);
+
 /** The decoded blocks of one vCPU. */
 export class BlockCache {
   private readonly blocks = new Map<number, Block>();
@@ -62,13 +74,21 @@ export class BlockCache {
   private readonly codeWrites = new Map<number, number>();
   /** Block JIT translators per mode key; statistics for tests. */
   private readonly translators = new Map<number, X86Translator>();
-  readonly jitStats = { compiled: 0, failed: 0, invalidated: 0, lastError: null as unknown };
+  readonly jitStats = { compiled: 0, failed: 0, invalidated: 0, lastError: null as unknown, flushes: 0, cachedInsns: 0 };
   /** Scratch instruction for re-decoding a faulting first fetch. */
   private readonly insn = new Insn();
+  /** Scratch records for blocks decoded for one use (first sight, page-crossing). */
+  private readonly scratch: Insn[] = Array.from({ length: MAX_BLOCK }, () => new Insn());
+  /** Block addresses seen once (direct-mapped; NaN: empty). */
+  private readonly seen = new Float64Array(1 << SEEN_BITS).fill(NaN);
 
   constructor(
     private readonly cpu: X86Cpu,
     private readonly host: JitHost,
+    /** Cache blocks at first sight (the JIT translating at first sight needs them cached). */
+    private readonly eager = false,
+    /** Decoded instructions held at most (flushed whole past it). */
+    readonly limit = DEFAULT_CODE_CACHE_LIMIT,
   ) {}
 
   /** A new KVM_RUN: userspace may have rewritten guest code since the last one. */
@@ -87,6 +107,7 @@ export class BlockCache {
       for (const b of list) {
         const lin = b.insns[0]!.addr;
         if (this.blocks.get(lin) === b) this.blocks.delete(lin);
+        this.jitStats.cachedInsns -= b.insns.length;
       }
       this.byGfn.delete(gfn);
     }
@@ -102,6 +123,9 @@ export class BlockCache {
     this.blocks.clear();
     this.byGfn.clear();
     c.codeGfns.clear();
+    this.jitStats.cachedInsns = 0;
+    // Per-frame rewrite counts: forgotten with the blocks (bounded like them).
+    if (this.codeWrites.size > 4096) this.codeWrites.clear();
   }
 
   private modeKey(): number {
@@ -113,7 +137,7 @@ export class BlockCache {
   get(lin: number): Block {
     const c = this.cpu;
     const key = this.modeKey();
-    const prev = this.prev;
+    let prev = this.prev;
     if (prev !== null && prev.linkGen === c.codeGen && prev.linkMode === key) {
       let next: Block | null = null;
       if (prev.l1 === lin) next = prev.b1;
@@ -122,7 +146,9 @@ export class BlockCache {
     }
     let b = this.lookup(lin, key);
     if (b.cached && b.epoch !== this.epoch && !this.revalidate(b, lin)) b = this.lookup(lin, key);
-    const cached = this.blocks.get(lin) === b;
+    const cached = b.cached && this.blocks.get(lin) === b;
+    // A flush (the bound) or a revalidation failure inside lookup dropped the previous block.
+    if (this.prev === null) prev = null;
     if (prev !== null && cached) {
       if (prev.linkGen !== c.codeGen || prev.linkMode !== key) {
         prev.l1 = prev.l2 = -1;
@@ -147,13 +173,21 @@ export class BlockCache {
     const gfn = c.codeGfn(lin);
     const b = this.blocks.get(lin);
     if (b && b.gfn === gfn && b.modeKey === key) return b;
+    // First sight of this address (per the filter): decode into scratch records, for one use.
+    let keep = this.eager;
+    if (!keep) {
+      const h = Math.imul(lin | 0, 0x9e3779b1) >>> (32 - SEEN_BITS);
+      keep = this.seen[h] === lin;
+      this.seen[h] = lin;
+    }
     const insns: Insn[] = [];
     const mode: DecodeMode = { long64: c.long64, def32: c.def32 };
     let a = lin;
+    const fetch = (k: number) => c.fetchByte(a + k);
     const pageEnd = lin - (lin & 0xfff) + PAGE_SIZE;
     for (let n = 0; n < MAX_BLOCK; n++) {
-      const insn = new Insn();
-      decode(insn, a, mode, (k) => c.fetchByte(a + k));
+      const insn = keep ? new Insn() : this.scratch[n]!;
+      decode(insn, a, mode, fetch);
       if (insn.bad === 3) break;
       insns.push(insn);
       if (insn.bad || insn.mn < 0 || endsBlock(insn)) break;
@@ -167,19 +201,28 @@ export class BlockCache {
     }
     const last = insns[insns.length - 1]!;
     const crosses = last.addr + last.len > pageEnd;
-    const code = new Uint8Array(last.addr + last.len - lin);
-    for (const i of insns) code.set(i.bytes.subarray(0, i.len), i.addr - lin);
-    const nb: Block = { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code, epoch: this.epoch, cached: !crosses, fn: null, hits: 0, noJit: false };
-    if (!crosses) {
-      this.blocks.set(lin, nb);
-      let list = this.byGfn.get(gfn);
-      if (!list) this.byGfn.set(gfn, (list = []));
-      list.push(nb);
-      if (!c.codeGfns.has(gfn)) {
-        c.codeGfns.add(gfn);
-        c.flushWriteTlb();
-      }
+    if (keep && !crosses && this.jitStats.cachedInsns + insns.length > this.limit) {
+      // The bound: drop every block (and its translation) and start again.
+      this.flush();
+      this.jitStats.flushes++;
     }
+    if (!crosses && !c.codeGfns.has(gfn)) {
+      // Writes to the page now reach invalidate(): a store into the running block stops it.
+      c.codeGfns.add(gfn);
+      c.flushWriteTlb();
+    }
+    if (crosses || !keep) {
+      // Decoded for one use: interpreted now, never linked, revalidated or translated.
+      return { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true };
+    }
+    this.jitStats.cachedInsns += insns.length;
+    const code = new Uint8Array(last.addr + last.len - lin);
+    for (const i of insns) for (let k = 0; k < i.len; k++) code[i.addr - lin + k] = i.bytes[k]!;
+    const nb: Block = { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code, epoch: this.epoch, cached: true, fn: null, hits: 0, noJit: false };
+    this.blocks.set(lin, nb);
+    let list = this.byGfn.get(gfn);
+    if (!list) this.byGfn.set(gfn, (list = []));
+    list.push(nb);
     return nb;
   }
 

@@ -373,8 +373,22 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
   insn.immHi = 0;
   insn.imm2 = 0;
   insn.modrm = -1;
+  insn.mod = 0;
+  insn.rm = 0;
+  insn.regField = 0;
+  insn.osz = 4;
+  insn.asz = 4;
+  insn.len = 0;
   insn.nops = 0;
   insn.cond = 0;
+  // The record may be reused (the block cache's scratch records): nothing of the previous
+  // instruction may remain, down to the operand slots this one leaves unused.
+  const kd = insn.kind;
+  const rg = insn.reg;
+  const sz = insn.size;
+  kd[0] = kd[1] = kd[2] = kd[3] = 0;
+  rg[0] = rg[1] = rg[2] = rg[3] = 0;
+  sz[0] = sz[1] = sz[2] = sz[3] = 0;
   let i = 0;
   const byte = (): number => {
     if (i >= 15) throw TOO_LONG;

@@ -76,6 +76,8 @@ export class X86Mmu {
   readonly mmioReads: MmioRead[] = [];
   /** Index of the next MMIO read during (re-)execution. */
   mmioIdx = 0;
+  /** MmioRead records by index, reused from exit to exit. */
+  private readonly mmioPool: MmioRead[] = [];
   /** An MMIO write already handed to userspace: the instruction completes without exiting again. */
   mmioWriteDone = false;
   /** Data breakpoints armed: linear address, length mask and kind (1 write, 3 read/write) per DRn. */
@@ -93,6 +95,19 @@ export class X86Mmu {
   private readonly wDv: (DataView | null)[] = new Array<DataView | null>(TLB_SIZE).fill(null);
   private readonly rOff = new Float64Array(TLB_SIZE);
   private readonly wOff = new Float64Array(TLB_SIZE);
+  /**
+   * MMIO translations (the same tags; read and write sets): a linear page that resolved to MMIO
+   * skips the page walk on its next access, as KVM caches MMIO SPTEs. `mPa` is the page's gpa.
+   */
+  private readonly mrTag = new Float64Array(TLB_SIZE).fill(NaN);
+  private readonly mwTag = new Float64Array(TLB_SIZE).fill(NaN);
+  private readonly mrPa = new Float64Array(TLB_SIZE);
+  private readonly mwPa = new Float64Array(TLB_SIZE);
+  /** The gpa the last `fill` translated to (its MMIO slow path goes on from there). */
+  private fillPa = 0;
+  /** Scratch for an MMIO write's data (exitMmio copies it into kvm_run). */
+  private readonly mmioData = new Uint8Array(8);
+  private readonly mmioDv = new DataView(this.mmioData.buffer);
   /** Physical frame of each read entry (code-page tracking, block validation). */
   private readonly rGfn = new Float64Array(TLB_SIZE);
   private readonly rNx = new Uint8Array(TLB_SIZE);
@@ -140,6 +155,8 @@ export class X86Mmu {
     this.codeGen++;
     this.rTag.fill(NaN);
     this.wTag.fill(NaN);
+    this.mrTag.fill(NaN);
+    this.mwTag.fill(NaN);
     this.rDv.fill(null);
     this.wDv.fill(null);
   }
@@ -151,6 +168,8 @@ export class X86Mmu {
     const i = vpn & TLB_MASK;
     this.rTag[i] = NaN;
     this.wTag[i] = NaN;
+    this.mrTag[i] = NaN;
+    this.mwTag[i] = NaN;
   }
 
   /** Flushes the write TLB only (a page became a code page). */
@@ -341,6 +360,7 @@ export class X86Mmu {
   private fill(lin: number, acc: Acc, sup: boolean): number {
     const user = !sup && this.cpl === 3;
     const pa = this.translate(lin, acc, sup);
+    this.fillPa = pa;
     // [kvmi hook] page-access restrictions (may raise KVMI_VCPU_EVENT_PF); restricted pages stay out of the TLB
     const kvmiTracked = this.kvmi !== null && this.kvmi.access(lin, pa, acc);
     const gfn = Math.floor(pa / PAGE_SIZE);
@@ -351,10 +371,22 @@ export class X86Mmu {
       this.errno = 'EFAULT';
       throw ERRNO_EXIT;
     }
-    if (p === 'mmio') return -1;
     const vpn = Math.floor(lin / PAGE_SIZE);
     const i = vpn & TLB_MASK;
     const tag = vpn * 2 + (user ? 1 : 0);
+    if (p === 'mmio') {
+      if (!kvmiTracked) {
+        const base = pa - (pa % PAGE_SIZE);
+        if (write) {
+          this.mwTag[i] = tag;
+          this.mwPa[i] = base;
+        } else {
+          this.mrTag[i] = tag;
+          this.mrPa[i] = base;
+        }
+      }
+      return -1;
+    }
     const dv = this.dvOf(p.bytes);
     if (write) {
       this.wTag[i] = tag;
@@ -386,9 +418,11 @@ export class X86Mmu {
     const vpn = (lin - off) / PAGE_SIZE;
     const i = vpn & TLB_MASK;
     let idx = i;
-    if (this.rTag[i] !== vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0)) {
+    const tag = vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0);
+    if (this.rTag[i] !== tag) {
+      if (this.mrTag[i] === tag) return this.readMmio(this.mrPa[i]! + off, size);
       idx = this.fill(lin, Acc.READ, sup);
-      if (idx < 0) return this.readSlow(lin, size, sup);
+      if (idx < 0) return this.readMmio(this.fillPa, size);
     }
     const dv = this.rDv[idx]!;
     const o = this.rOff[idx]! + off;
@@ -412,7 +446,9 @@ export class X86Mmu {
     const vpn = (lin - off) / PAGE_SIZE;
     const i = vpn & TLB_MASK;
     let idx = i;
-    if (this.wTag[i] !== vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0)) {
+    const tag = vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0);
+    if (this.wTag[i] !== tag) {
+      if (this.mwTag[i] === tag) return this.writeMmio(this.mwPa[i]! + off, size, lo, hi);
       idx = this.fill(lin, Acc.WRITE, sup);
       if (idx < 0) return this.writeSlow(lin, size, lo, hi, sup);
     }
@@ -476,9 +512,8 @@ export class X86Mmu {
     return (this.s.efer & EFER.LMA) !== 0 ? lin : lin >>> 0;
   }
 
-  /** A read from MMIO: complete from userspace's data, or exit to get it. */
-  private readSlow(lin: number, size: number, sup: boolean): number {
-    const pa = this.translate(lin, Acc.READ, sup);
+  /** A read from MMIO at `pa`: complete from userspace's data, or exit to get it. */
+  private readMmio(pa: number, size: number): number {
     const m = this.mmioReads[this.mmioIdx];
     if (m && m.ready && m.gpa === pa && m.len === size) {
       this.mmioIdx++;
@@ -503,15 +538,22 @@ export class X86Mmu {
       if (size === 8) this.t1 = d.getInt32(4, true);
       return size === 1 ? d.getUint8(0) : size === 2 ? d.getUint16(0, true) : size === 4 ? d.getUint32(0, true) : d.getInt32(0, true);
     }
+    // The record of an earlier exit at this index is reused (the instruction retired since).
+    const old = this.mmioPool[this.mmioIdx];
+    const rec = old ?? { gpa: pa, len: size, data: new Uint8Array(8), ready: false };
+    if (old === undefined) this.mmioPool[this.mmioIdx] = rec;
+    rec.gpa = pa;
+    rec.len = size;
+    rec.ready = false;
     this.mmioReads.length = this.mmioIdx;
-    this.mmioReads.push({ gpa: pa, len: size, data: new Uint8Array(8), ready: false });
+    this.mmioReads.push(rec);
     this.onMmio(pa, size, false, null);
     throw EXIT;
   }
 
   /** A write to MMIO or a read-only slot (an MMIO exit), or to a code page (invalidate, then write). */
   private writeSlow(lin: number, size: number, lo: number, hi: number, sup: boolean): void {
-    const pa = this.translate(lin, Acc.WRITE, sup);
+    const pa = this.fillPa;
     const gfn = Math.floor(pa / PAGE_SIZE);
     if (this.codeGfns.has(gfn)) {
       this.onCodeWrite(gfn);
@@ -529,6 +571,11 @@ export class X86Mmu {
         return;
       }
     }
+    this.writeMmio(pa, size, lo, hi);
+  }
+
+  /** A write to MMIO (or a read-only slot) at `pa`: the bus, else an exit. */
+  private writeMmio(pa: number, size: number, lo: number, hi: number): void {
     if (this.mmioWriteDone) {
       // Re-executing an instruction whose MMIO write userspace already saw.
       this.mmioWriteDone = false;
@@ -537,11 +584,10 @@ export class X86Mmu {
     // The local APIC, then kvm_io_bus (vcpu_mmio_write): an in-kernel device (an ioeventfd...) takes it without an exit.
     if (this.localMmio !== null && this.localMmio.mmioWrite(pa, size, lo)) return;
     if (!this.mmioBus.empty && this.mmioBus.writeValue(this.vcpu, pa, size, lo, hi)) return;
-    const data = new Uint8Array(8);
-    const dv = new DataView(data.buffer);
+    const dv = this.mmioDv;
     dv.setInt32(0, lo, true);
     dv.setInt32(4, hi, true);
-    this.onMmio(pa, size, true, data);
+    this.onMmio(pa, size, true, this.mmioData);
   }
 
   /** Instruction fetch of one byte (the decoder's view), or -1 after raising nothing (faults are thrown). */

@@ -19,7 +19,7 @@ import { KvmError } from '../../sys/error.js';
 import { KVM_EXIT } from '../../uapi/constants.js';
 import { KVM_GUESTDBG_X86, KVM_X86_SHADOW_INT } from '../../uapi/x86.js';
 import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
-import { BlockCache, DEFAULT_HOTNESS, type Block } from './blocks.js';
+import { BlockCache, DEFAULT_CODE_CACHE_LIMIT, DEFAULT_HOTNESS, type Block } from './blocks.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
 import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
 import { X86Debug } from './debug.js';
@@ -89,7 +89,9 @@ export class X86Machine {
   ) {
     this.svc = services(this);
     this.cpu = new X86Cpu(this.s, vcpu, vcpu.vm, this.svc);
-    this.blocks = new BlockCache(this.cpu, this);
+    const k = vcpu.vm.kernel;
+    // With translation at first sight (jitHotness 0) blocks are cached at first sight too.
+    this.blocks = new BlockCache(this.cpu, this, k.jit && k.jitHotness === 0, k.codeCacheLimit ?? DEFAULT_CODE_CACHE_LIMIT);
     this.cpu.onCodeWrite = (gfn) => this.blocks.invalidate(gfn);
     this.cpu.onMmio = (gpa, len, write, data) => {
       exitMmio(this.vcpu, gpa, len, write, data ?? undefined);

@@ -2,10 +2,11 @@
  * x86 MUL, IMUL (one, two and three operands), DIV, IDIV.
  * @module
  */
+import { divs128, divu128, muls64, mulu64, W } from '../arith64.js';
 import { VEC, type X86Cpu } from '../cpu.js';
 import type { Insn } from '../decoder.js';
 import { FOp } from '../flags.js';
-import { definer, MASK, rd, sx, trunc, ubig, type HandlerTable } from './operands.js';
+import { definer, MASK, rd, sx, trunc, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const MULDIV: HandlerTable = {};
@@ -24,17 +25,20 @@ def('MUL', (c, i) => {
   const b = rd(c, i, 0);
   const bh = c.t1;
   if (size === 8) {
-    const r = BigInt.asUintN(64, c.s.getReg(0)) * ((BigInt(bh >>> 0) << 32n) | BigInt(b >>> 0));
-    c.s.setReg(0, r);
-    c.s.setReg(2, r >> 64n);
-    setMulFlags(c, 8, r >> 64n !== 0n, Number(r & 0xffffffffn) | 0, Number((r >> 32n) & 0xffffffffn) | 0);
+    const R = c.s.r;
+    mulu64(R[0]!, R[1]!, b, bh);
+    const r0 = W[0]!;
+    const r1 = W[1]!;
+    c.setReg(2, 8, W[2]!, W[3]!);
+    c.setReg(0, 8, r0, r1);
+    setMulFlags(c, 8, (W[2]! | W[3]!) !== 0, r0, r1);
     return;
   }
   const a = c.getReg(0, size);
   if (size === 4) {
-    const r = BigInt(a) * BigInt(b >>> 0);
-    const lo = Number(r & 0xffffffffn) | 0;
-    const hi = Number(r >> 32n) | 0;
+    mulu64(a, 0, b, 0);
+    const lo = W[0]!;
+    const hi = W[1]!;
     c.setReg(0, 4, lo);
     c.setReg(2, 4, hi);
     setMulFlags(c, 4, hi !== 0, lo, 0);
@@ -57,20 +61,24 @@ function imul1(c: X86Cpu, i: Insn): void {
   const b = rd(c, i, 0);
   const bh = c.t1;
   if (size === 8) {
-    const r = BigInt.asIntN(64, c.s.getReg(0)) * BigInt.asIntN(64, (BigInt(bh >>> 0) << 32n) | BigInt(b >>> 0));
-    const lo = BigInt.asUintN(64, r);
-    c.s.setReg(0, lo);
-    c.s.setReg(2, BigInt.asUintN(64, r >> 64n));
-    setMulFlags(c, 8, BigInt.asIntN(64, lo) !== r, Number(lo & 0xffffffffn) | 0, Number(lo >> 32n) | 0);
+    const R = c.s.r;
+    muls64(R[0]!, R[1]!, b, bh);
+    const r0 = W[0]!;
+    const r1 = W[1]!;
+    // The product fits 64 bits when the high half is the sign extension of the low half.
+    const ovf = W[2] !== r1 >> 31 || W[3] !== r1 >> 31;
+    c.setReg(2, 8, W[2]!, W[3]!);
+    c.setReg(0, 8, r0, r1);
+    setMulFlags(c, 8, ovf, r0, r1);
     return;
   }
   const a = sx(c.getReg(0, size), size);
   if (size === 4) {
-    const r = BigInt(a) * BigInt(b | 0);
-    const lo = Number(BigInt.asIntN(32, r));
+    muls64(a, a >> 31, b | 0, (b | 0) >> 31);
+    const lo = W[0]!;
     c.setReg(0, 4, lo);
-    c.setReg(2, 4, Number(BigInt.asIntN(32, r >> 32n)));
-    setMulFlags(c, 4, BigInt(lo) !== r, lo, 0);
+    c.setReg(2, 4, W[1]!);
+    setMulFlags(c, 4, W[1] !== lo >> 31, lo, 0);
     return;
   }
   const r = a * sx(b, size);
@@ -89,14 +97,12 @@ function imul1(c: X86Cpu, i: Insn): void {
 function imulTrunc(c: X86Cpu, i: Insn, a0: number, a1: number, b0: number, b1: number): void {
   const size = i.size[0]!;
   if (size === 8) {
-    const a = BigInt.asIntN(64, (BigInt(a1 >>> 0) << 32n) | BigInt(a0 >>> 0));
-    const b = BigInt.asIntN(64, (BigInt(b1 >>> 0) << 32n) | BigInt(b0 >>> 0));
-    const r = a * b;
-    const lo = BigInt.asUintN(64, r);
-    const r0 = Number(lo & 0xffffffffn) | 0;
-    const r1 = Number(lo >> 32n) | 0;
+    muls64(a0, a1, b0, b1);
+    const r0 = W[0]!;
+    const r1 = W[1]!;
+    const ovf = W[2] !== r1 >> 31 || W[3] !== r1 >> 31;
     c.setReg(i.reg[0]!, 8, r0, r1);
-    setMulFlags(c, 8, BigInt.asIntN(64, lo) !== r, r0, r1);
+    setMulFlags(c, 8, ovf, r0, r1);
     return;
   }
   let r: number;
@@ -136,31 +142,43 @@ function divide(c: X86Cpu, i: Insn, signed: boolean): void {
   const size = i.size[0]!;
   const d0 = rd(c, i, 0);
   const d1 = c.t1;
-  const bits = BigInt(size * 8);
-  let divisor = size === 8 ? (BigInt(d1 >>> 0) << 32n) | BigInt(d0 >>> 0) : ubig(d0, size);
-  if (divisor === 0n) c.raise(VEC.DE);
-  let dividend: bigint;
-  if (size === 1) dividend = BigInt(c.getReg(0, 2));
-  else if (size === 8) dividend = (c.s.getReg(2) << 64n) | c.s.getReg(0);
-  else dividend = (BigInt(c.getReg(2, size)) << bits) | BigInt(c.getReg(0, size));
-  if (signed) {
-    dividend = BigInt.asIntN(Number(bits) * 2, dividend);
-    divisor = BigInt.asIntN(Number(bits), divisor);
+  if (size >= 4) {
+    // rDX:rAX / r/m as a 128/64 divide (no BigInt); a 32-bit quotient must also fit 32 bits.
+    const R = c.s.r;
+    let ok: boolean;
+    if (size === 8) ok = signed ? divs128(R[0]!, R[1]!, R[4]!, R[5]!, d0, d1) : divu128(R[0]!, R[1]!, R[4]!, R[5]!, d0, d1);
+    else {
+      const lo = R[0]!;
+      const hi = R[4]!;
+      if (signed) ok = divs128(lo, hi, hi >> 31, hi >> 31, d0 | 0, (d0 | 0) >> 31) && W[1] === W[0]! >> 31;
+      else ok = divu128(lo, hi, 0, 0, d0, 0) && W[1] === 0;
+    }
+    if (!ok) c.raise(VEC.DE);
+    const q0 = W[0]!;
+    const q1 = W[1]!;
+    c.setReg(2, size, W[2]!, W[3]!);
+    c.setReg(0, size, q0, q1);
+    // Flags are undefined after DIV/IDIV; leave them as they were.
+    return;
   }
-  const q = dividend / divisor;
-  const r = dividend % divisor;
-  const min = signed ? -(1n << (bits - 1n)) : 0n;
-  const max = signed ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
+  // 8- and 16-bit: the dividend (AX, DX:AX) and quotient are exact in doubles.
+  const bits = size * 8;
+  let divisor = d0 & MASK[size]!;
+  if (divisor === 0) c.raise(VEC.DE);
+  let dividend = size === 1 ? c.getReg(0, 2) : c.getReg(2, 2) * 0x10000 + c.getReg(0, 2);
+  if (signed) {
+    dividend = sx(dividend, size * 2);
+    divisor = sx(divisor, size);
+  }
+  const q = Math.trunc(dividend / divisor);
+  const r = dividend - q * divisor;
+  const min = signed ? -(2 ** (bits - 1)) : 0;
+  const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
   if (q < min || q > max) c.raise(VEC.DE);
-  const qu = BigInt.asUintN(Number(bits), q);
-  const ru = BigInt.asUintN(Number(bits), r);
-  if (size === 1) c.setReg(0, 2, Number(qu) | (Number(ru) << 8));
-  else if (size === 8) {
-    c.s.setReg(0, qu);
-    c.s.setReg(2, ru);
-  } else {
-    c.setReg(0, size, Number(qu) | 0);
-    c.setReg(2, size, Number(ru) | 0);
+  if (size === 1) c.setReg(0, 2, (q & 0xff) | ((r & 0xff) << 8));
+  else {
+    c.setReg(0, 2, q & 0xffff);
+    c.setReg(2, 2, r & 0xffff);
   }
   // Flags are undefined after DIV/IDIV; leave them as they were.
 }

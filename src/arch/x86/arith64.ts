@@ -1,0 +1,262 @@
+/**
+ * 64x64 -> 128-bit multiply and 128/64 -> 64-bit divide on 32-bit words, without BigInt (the
+ * hot-path rule: numbers and typed arrays only). Operands and results are (lo, hi) int32 pairs,
+ * low word first; results land in the shared scratch `W`. Exact for every input: products are
+ * formed from 32-bit halves (low words from Math.imul, high words from the double product, the
+ * rounding error corrected by the low word) and division is Knuth's algorithm D on 16-bit limbs,
+ * with short paths for operands below 2^52 and for one-word divisors.
+ * @module
+ */
+
+/**
+ * Results: after `mul64` the 128-bit product (W[0] lowest word .. W[3] highest); after `div128`
+ * the quotient (W[0], W[1]) and the remainder (W[2], W[3]).
+ */
+export const W = new Int32Array(4);
+
+const B = 65536;
+
+const TWO32 = 4294967296;
+const INV32 = 1 / TWO32;
+
+/** Unsigned 64x64 -> 128 product of (a0, a1) and (b0, b1) into W[0..3]. */
+export function mulu64(a0: number, a1: number, b0: number, b1: number): void {
+  const x0 = a0 >>> 0;
+  const x1 = a1 >>> 0;
+  const y0 = b0 >>> 0;
+  const y1 = b1 >>> 0;
+  // Each 32x32 product: the low word exactly from Math.imul; the high word from the double
+  // product, whose rounding error (< 2^12) is far below the 2^31 that Math.round tolerates.
+  const l00 = Math.imul(x0, y0) >>> 0;
+  const h00 = Math.round((x0 * y0 - l00) * INV32);
+  const l01 = Math.imul(x0, y1) >>> 0;
+  const h01 = Math.round((x0 * y1 - l01) * INV32);
+  const l10 = Math.imul(x1, y0) >>> 0;
+  const h10 = Math.round((x1 * y0 - l10) * INV32);
+  const l11 = Math.imul(x1, y1) >>> 0;
+  const h11 = Math.round((x1 * y1 - l11) * INV32);
+  // Column sums (< 2^34): exact in doubles; >>> 0 keeps the word, the rest carries.
+  const s1 = h00 + l01 + l10;
+  const w1 = s1 >>> 0;
+  const s2 = h01 + h10 + l11 + (s1 - w1) * INV32;
+  const w2 = s2 >>> 0;
+  W[0] = l00;
+  W[1] = w1;
+  W[2] = w2;
+  W[3] = h11 + (s2 - w2) * INV32;
+}
+
+/** Signed 64x64 -> 128 product into W[0..3] (the unsigned product, high half corrected for signs). */
+export function muls64(a0: number, a1: number, b0: number, b1: number): void {
+  mulu64(a0, a1, b0, b1);
+  // (a - 2^64*sa)(b - 2^64*sb) = ab - 2^64(sa*b + sb*a) mod 2^128.
+  if (a1 < 0) sub64hi(b0, b1);
+  if (b1 < 0) sub64hi(a0, a1);
+}
+
+/** W[2..3] -= (x0, x1) mod 2^64. */
+function sub64hi(x0: number, x1: number): void {
+  const lo = (W[2]! >>> 0) - (x0 >>> 0);
+  W[2] = lo | 0;
+  W[3] = (W[3]! - x1 - (lo < 0 ? 1 : 0)) | 0;
+}
+
+// Knuth D working storage: dividend (9 limbs after normalising), divisor (4), quotient (8).
+const un = new Int32Array(9);
+const vn = new Int32Array(4);
+const qd = new Int32Array(8);
+
+/**
+ * Unsigned (n3:n2:n1:n0) / (d1:d0): quotient in W[0..1], remainder in W[2..3]. Returns false
+ * (W untouched) when x86 raises #DE: a zero divisor, or a quotient that needs more than 64 bits
+ * (the dividend's high half >= the divisor).
+ */
+export function divu128(n0: number, n1: number, n2: number, n3: number, d0: number, d1: number): boolean {
+  const dh = d1 >>> 0;
+  const dl = d0 >>> 0;
+  if (dh === 0 && dl === 0) return false;
+  const nh = n3 >>> 0;
+  const nl = n2 >>> 0;
+  if (nh > dh || (nh === dh && nl >= dl)) return false;
+  const n1u = n1 >>> 0;
+  if ((nh | nl) === 0 && n1u < 0x100000 && dh < 0x100000) {
+    // Dividend and divisor below 2^52 (the common case): one double division, corrected.
+    const n = n1u * TWO32 + (n0 >>> 0);
+    const d = dh * TWO32 + dl;
+    let q = Math.floor(n / d);
+    let r = n - q * d;
+    if (r < 0) {
+      q--;
+      r += d;
+    }
+    const q0 = q >>> 0;
+    const r0 = r >>> 0;
+    W[0] = q0;
+    W[1] = (q - q0) * INV32;
+    W[2] = r0;
+    W[3] = (r - r0) * INV32;
+    return true;
+  }
+  if (dh === 0) {
+    // One-word divisor (so n3 = 0, n2 < d): long division by 16-bit limbs, each step < 2^48.
+    const d = dl;
+    let r = nl;
+    let q = 0;
+    let cur = r * B + (n1 >>> 16);
+    q = Math.floor(cur / d);
+    r = cur - q * d;
+    if (r < 0) {
+      q--;
+      r += d;
+    }
+    let q3 = q;
+    cur = r * B + (n1 & 0xffff);
+    q = Math.floor(cur / d);
+    r = cur - q * d;
+    if (r < 0) {
+      q--;
+      r += d;
+    }
+    const q2 = q;
+    cur = r * B + (n0 >>> 16);
+    q = Math.floor(cur / d);
+    r = cur - q * d;
+    if (r < 0) {
+      q--;
+      r += d;
+    }
+    const q1 = q;
+    cur = r * B + (n0 & 0xffff);
+    q = Math.floor(cur / d);
+    r = cur - q * d;
+    if (r < 0) {
+      q--;
+      r += d;
+    }
+    q3 = (q3 << 16) | q2;
+    W[0] = (q1 << 16) | q;
+    W[1] = q3;
+    W[2] = r | 0;
+    W[3] = 0;
+    return true;
+  }
+  // Knuth D with 16-bit limbs; the divisor has 3 or 4 limbs (d >= 2^32).
+  const n = (dh >>> 16) !== 0 ? 4 : 3;
+  const top = n === 4 ? dh >>> 16 : dh & 0xffff;
+  const s = Math.clz32(top) - 16; // normalising shift: the divisor's top limb gets its high bit set
+  // Divisor limbs, shifted left by s.
+  const v64l = s === 0 ? dl : ((dl << s) >>> 0);
+  const v64h = s === 0 ? dh : (((dh << s) | (dl >>> (32 - s))) >>> 0);
+  vn[0] = v64l & 0xffff;
+  vn[1] = v64l >>> 16;
+  vn[2] = v64h & 0xffff;
+  vn[3] = v64h >>> 16;
+  // Dividend limbs, shifted left by s (9 limbs).
+  const w0 = n0 >>> 0;
+  const w1 = n1 >>> 0;
+  const w2 = nl;
+  const w3 = nh;
+  const s0 = s === 0 ? w0 : (w0 << s) >>> 0;
+  const s1 = s === 0 ? w1 : ((w1 << s) | (w0 >>> (32 - s))) >>> 0;
+  const s2 = s === 0 ? w2 : ((w2 << s) | (w1 >>> (32 - s))) >>> 0;
+  const s3 = s === 0 ? w3 : ((w3 << s) | (w2 >>> (32 - s))) >>> 0;
+  un[0] = s0 & 0xffff;
+  un[1] = s0 >>> 16;
+  un[2] = s1 & 0xffff;
+  un[3] = s1 >>> 16;
+  un[4] = s2 & 0xffff;
+  un[5] = s2 >>> 16;
+  un[6] = s3 & 0xffff;
+  un[7] = s3 >>> 16;
+  un[8] = s === 0 ? 0 : w3 >>> (32 - s);
+  const vTop = vn[n - 1]!;
+  const vNext = vn[n - 2]!;
+  qd.fill(0);
+  for (let j = 8 - n; j >= 0; j--) {
+    const num = un[j + n]! * B + un[j + n - 1]!;
+    let qhat = Math.floor(num / vTop);
+    let rhat = num - qhat * vTop;
+    while (qhat >= B || qhat * vNext > rhat * B + un[j + n - 2]!) {
+      qhat--;
+      rhat += vTop;
+      if (rhat >= B) break;
+    }
+    // un[j..j+n] -= qhat * vn
+    let k = 0;
+    let t = 0;
+    for (let i = 0; i < n; i++) {
+      const p = qhat * vn[i]!; // < 2^32
+      t = un[i + j]! - k - (p & 0xffff);
+      un[i + j] = t & 0xffff;
+      k = (p >>> 16) - (t >> 16);
+    }
+    t = un[j + n]! - k;
+    un[j + n] = t & 0xffff;
+    if (t < 0) {
+      // qhat was one too large: add the divisor back.
+      qhat--;
+      k = 0;
+      for (let i = 0; i < n; i++) {
+        t = un[i + j]! + vn[i]! + k;
+        un[i + j] = t & 0xffff;
+        k = t >>> 16;
+      }
+      un[j + n] = (un[j + n]! + k) & 0xffff;
+    }
+    qd[j] = qhat;
+  }
+  W[0] = qd[0]! | (qd[1]! << 16);
+  W[1] = qd[2]! | (qd[3]! << 16);
+  // Remainder: the low n limbs, shifted back right by s.
+  const r0 = (un[0]! | (un[1]! << 16)) >>> 0;
+  const r1 = n === 4 ? (un[2]! | (un[3]! << 16)) >>> 0 : un[2]!;
+  W[2] = s === 0 ? r0 : (r0 >>> s) | (r1 << (32 - s));
+  W[3] = s === 0 ? r1 : r1 >>> s;
+  return true;
+}
+
+/**
+ * Signed (n3:n2:n1:n0) / (d1:d0), truncating toward zero: quotient in W[0..1], remainder (the
+ * dividend's sign) in W[2..3]. Returns false for #DE: a zero divisor or a quotient outside the
+ * signed 64-bit range.
+ */
+export function divs128(n0: number, n1: number, n2: number, n3: number, d0: number, d1: number): boolean {
+  const nNeg = n3 < 0;
+  const dNeg = d1 < 0;
+  if (nNeg) {
+    // 128-bit two's complement negation.
+    n0 = ~n0;
+    n1 = ~n1;
+    n2 = ~n2;
+    n3 = ~n3;
+    n0 = (n0 + 1) | 0;
+    if (n0 === 0) {
+      n1 = (n1 + 1) | 0;
+      if (n1 === 0) {
+        n2 = (n2 + 1) | 0;
+        if (n2 === 0) n3 = (n3 + 1) | 0;
+      }
+    }
+  }
+  if (dNeg) {
+    d0 = ~d0;
+    d1 = ~d1;
+    d0 = (d0 + 1) | 0;
+    if (d0 === 0) d1 = (d1 + 1) | 0;
+  }
+  if (!divu128(n0, n1, n2, n3, d0, d1)) return false;
+  const qNeg = nNeg !== dNeg;
+  const qh = W[1]! >>> 0;
+  // |quotient| <= 2^63 - 1, or exactly 2^63 when negative.
+  if (qh > 0x7fffffff && !(qNeg && qh === 0x80000000 && W[0] === 0)) return false;
+  if (qNeg) neg64(0);
+  if (nNeg) neg64(2);
+  return true;
+}
+
+/** W[k..k+1] = -W[k..k+1] mod 2^64. */
+function neg64(k: number): void {
+  const lo = (~W[k]! + 1) | 0;
+  W[k + 1] = lo === 0 ? (~W[k + 1]! + 1) | 0 : ~W[k + 1]!;
+  W[k] = lo;
+}
