@@ -10,6 +10,7 @@ import { KVM_BUS } from '../../src/kernel/iobus.js';
 import type { Vm as KVm } from '../../src/kernel/vm.js';
 import { kernelOf } from '../../src/sys/kernel-of.js';
 import { armGuest, armMachine, ENGINES, MMIO, useEngine, type ArmMachine } from './helpers.js';
+import { runToExit } from '../helpers/run.js';
 
 const kvmVm = (m: ArmMachine) => (kernelOf(m.sys)!.file(m.vm.fd) as { vm: KVm }).vm;
 
@@ -40,7 +41,7 @@ describe.each(ENGINES)('$name', (engine) => {
   it('the deterministic clock: the same CNTVCT/CNTPCT values on every run, 1/16 tick per instruction', () => {
     const values = () => {
       const m = armMachine(armGuest('clock'), { sys: { clock: 'deterministic' } });
-      expect(m.vcpu.run()).toMatchObject({ reason: 'system_event', type: 1 });
+      expect(runToExit(m.vcpu)).toMatchObject({ reason: 'system_event', type: 1 });
       const dv = new DataView(m.ram.bytes.buffer, m.ram.bytes.byteOffset + 0x30000);
       return Array.from({ length: 8 }, (_, i) => dv.getBigUint64(8 * i, true));
     };
