@@ -258,7 +258,10 @@ export const KVM_DEV_ARM_VGIC = {
   LINE_LEVEL_INFO_MASK: 0x3fffffn << 10n,
   LINE_LEVEL_INTID_MASK: 0x3ff,
   CTRL_INIT: 0,
+  ITS_SAVE_TABLES: 1,
+  ITS_RESTORE_TABLES: 2,
   SAVE_PENDING_TABLES: 3,
+  ITS_CTRL_RESET: 4,
 } as const;
 
 /** KVM_IRQ_LINE's irq field on arm64 (KVM_ARM_IRQ_*): vcpu2:4 | type:4 | vcpu:8 | num:16. */

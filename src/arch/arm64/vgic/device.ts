@@ -23,6 +23,7 @@ import { arm64DefaultIrqRouting, KVM_IRQCHIP_NUM_PINS } from '../irq-routing.js'
 import type { Arm64Vcpu, Arm64VmState } from '../cpu.js';
 import { MAX_VCPUS, sharedOf } from '../vmshared.js';
 import { iccUserAccess, iccUserHas, RES } from './cpuif.js';
+import { itsSetMsi, itsSyncVgic, savePendingTables, vgicItsOps } from './its.js';
 import { findRegion, mmioRead, mmioWrite, uaccessRead, uaccessWrite, type Region } from './mmio.js';
 import * as v2 from './v2.js';
 import * as v3 from './v3.js';
@@ -129,6 +130,7 @@ export function vgicInit(vm: Vm): void {
   cfg.shared = g.shared;
   states.set(g.shared.buffer, g);
   setDefaultIrqRouting(vm, arm64DefaultIrqRouting(cfg.nrSpis));
+  itsSyncVgic(vm);
   mapFrames(vm);
   vm.bumpView();
 }
@@ -136,7 +138,7 @@ export function vgicInit(vm: Vm): void {
 // ---- addresses (KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_ARM_SET_DEVICE_ADDR) ----------------------------------
 
 /** vgic_check_iorange: EEXIST when set, EINVAL unaligned or wrapping, E2BIG beyond the IPA space. */
-function checkIorange(vm: Vm, cur: number, addr: bigint, align: number, size: number): void {
+export function checkIorange(vm: Vm, cur: number, addr: bigint, align: number, size: number): void {
   if (cur !== UNDEF) throw err('EEXIST', 'address already set');
   if (addr % BigInt(align) !== 0n || size % align !== 0) throw err('EINVAL', 'unaligned address');
   if (addr + BigInt(size) > 0xffffffffffffffffn) throw err('EINVAL', 'region wraps');
@@ -436,7 +438,7 @@ function kick(w: Int32Array): void {
   Atomics.notify(w, 0);
 }
 
-/** kvm_set_routing_entry: irqchip 0, pins 0..987 drive SPIs 32 + pin; MSIs need an ITS (ENODEV). */
+/** kvm_set_routing_entry: irqchip 0, pins 0..987 drive SPIs 32 + pin; MSIs go to an ITS (ENODEV without one). */
 export function setRoutingEntry(_vm: Vm, e: RoutingEntryInput): ArchRoute {
   switch (e.type) {
     case KVM_IRQ_ROUTING.IRQCHIP: {
@@ -458,9 +460,11 @@ export function setRoutingEntry(_vm: Vm, e: RoutingEntryInput): ArchRoute {
         },
       };
     }
-    case KVM_IRQ_ROUTING.MSI:
-      // kvm_set_msi without an ITS.
-      return { set: () => -19 };
+    case KVM_IRQ_ROUTING.MSI: {
+      // kvm_set_msi: through the ITS whose frame holds the address (ENODEV without one).
+      const msi = e.msi;
+      return { set: (vm, _src, level) => itsSetMsi(vm, msi, level) };
+    }
     default:
       throw err('EINVAL', 'unsupported route type');
   }
@@ -509,7 +513,11 @@ function commonAttr(dev: KvmDevice, attr: DeviceAttr, write: boolean): number {
       if (attr.attr === BigInt(KVM_DEV_ARM_VGIC.SAVE_PENDING_TABLES)) {
         if (cfg.model !== GIC_V3) throw err('ENXIO');
         if (anyVcpuAway(vm)) throw err('EBUSY', 'a vCPU is running');
-        return 0; // no LPIs: nothing to save
+        {
+          const r = savePendingTables(vm);
+          if (r < 0) throw new KvmError(-r, 'ioctl');
+        }
+        return 0;
       }
       break;
     default:
@@ -719,10 +727,11 @@ const v2Ops: KvmDeviceOps = {
   },
 };
 
-/** kvm_device_ops_table: the vGIC models (no ITS). */
+/** kvm_device_ops_table: the vGIC models and the ITS (its.ts). */
 export function vgicDeviceOps(type: number): KvmDeviceOps | undefined {
   if (type === KVM_DEV_TYPE.ARM_VGIC_V3) return v3Ops;
   if (type === KVM_DEV_TYPE.ARM_VGIC_V2) return v2Ops;
+  if (type === KVM_DEV_TYPE.ARM_VGIC_ITS) return vgicItsOps;
   return undefined;
 }
 

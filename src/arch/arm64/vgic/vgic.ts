@@ -12,9 +12,12 @@
  * (its vcpu->requests word, src/kernel/requests.ts), as vgic_queue_irq_unlock kicks the target.
  *
  * Modelled as KVM models it: 5 priority bits, a single distributor enable (GICD_CTLR.EnableGrp1),
- * no LPIs/ITS, SPIs routed to exactly one vCPU (GICv3 IROUTER without 1-of-N, GICv2 the lowest
- * CPU of ITARGETSR), level-triggered interrupts pending while their line is high, GICv2 SGIs
- * pending per source CPU.
+ * SPIs routed to exactly one vCPU (GICv3 IROUTER without 1-of-N, GICv2 the lowest CPU of
+ * ITARGETSR), level-triggered interrupts pending while their line is high, GICv2 SGIs pending
+ * per source CPU. A GICv3 also has LPI slots (dist->lpi_xa): the LPIs an ITS mapped (its.ts),
+ * each with its INTID, target vCPU and reference count; they are edge-triggered Group 1
+ * interrupts with no active state, their priority and enable cached from the guest's
+ * configuration table.
  * @module
  */
 import { lockWord, unlockWord } from '../../../kernel/atomics.js';
@@ -43,9 +46,14 @@ export const OWNER = { USER: 0, TIMER: 1 } as const;
 export const OUT_IRQ = 1;
 export const OUT_FIQ = 2;
 
-/** Words of the header. */
-export const H = { LOCK: 0, ENABLED: 1, NR_IRQS: 2, MODEL: 3, NVCPUS: 4, IMP_REV: 5, PROPBASER_LO: 6, PROPBASER_HI: 7 } as const;
-const HEADER_WORDS = 8;
+/** The first LPI (GIC_LPI_OFFSET, VGIC_MIN_LPI). */
+export const LPI_BASE = 8192;
+/** LPIs a GICv3 can have mapped at once (the kernel's xarray is bounded by memory alone). */
+export const MAX_LPIS = 2048;
+
+/** Words of the header. HAS_ITS: dist->has_its (GICD_TYPER.LPIS); LPI_HWM: LPI slots ever used. */
+export const H = { LOCK: 0, ENABLED: 1, NR_IRQS: 2, MODEL: 3, NVCPUS: 4, IMP_REV: 5, PROPBASER_LO: 6, PROPBASER_HI: 7, HAS_ITS: 8, LPI_HWM: 9 } as const;
+const HEADER_WORDS = 12;
 
 /** Per-vCPU CPU-interface words (vgic_vmcr, the APRs, the GICv2 GICC_CTLR, the output). */
 export const CPU = {
@@ -71,13 +79,19 @@ export const CPU = {
   PENDBASER_HI: 13,
   /** The redistributor is the last of its region (GICR_TYPER.Last), set when regions are mapped. */
   RD_LAST: 14,
+  /** GICR_CTLR's EnableLPIs (bit 0) and RWP (bit 3) (vgic_cpu->ctlr). */
+  RDCTLR: 15,
 } as const;
+/** GICR_CTLR.EnableLPIs, GICR_CTLR.RWP */
+export const GICR_CTLR_ENABLE_LPIS = 1;
+export const GICR_CTLR_RWP = 1 << 3;
 export const CPU_WORDS = 16;
 
 /** The layout of a vGIC's shared state (declared once; offsets for JS views). */
-export function vgicLayout(nVcpus: number, nrSpis: number) {
+export function vgicLayout(nVcpus: number, nrSpis: number, nrLpis = 0) {
   // (At least one element each: C arrays of zero elements do not exist, a vGIC may have no vCPUs.)
-  const n = Math.max(1, nVcpus * NR_PRIVATE + nrSpis);
+  const n = Math.max(1, nVcpus * NR_PRIVATE + nrSpis + nrLpis);
+  const l = Math.max(1, nrLpis);
   const v = Math.max(1, nVcpus);
   return struct('vkvm_vgic', {
     hdr: array(s32, HEADER_WORDS),
@@ -98,6 +112,10 @@ export function vgicLayout(nVcpus: number, nrSpis: number) {
     /** GICv2 SGIs: pending source CPUs and the source being handled, per target vCPU and SGI. */
     sgiSrc: array(u8, v * NR_SGIS),
     sgiActSrc: array(u8, v * NR_SGIS),
+    /** LPI slots: the INTID (0: free), the target vCPU index (-1: none), the ITEs mapping it. */
+    lpiIntid: array(u32, l),
+    lpiTarget: array(s16, l),
+    lpiRefs: array(s32, l),
   });
 }
 
@@ -106,12 +124,27 @@ export interface VgicShared {
   readonly buffer: SharedArrayBuffer;
   readonly nVcpus: number;
   readonly nrSpis: number;
+  /** LPI slots (GICv3: MAX_LPIS; GICv2: 0). */
+  readonly nrLpis?: number;
   /** vcpu->requests of each vCPU, by vcpu index (kicks). */
   readonly kicks: readonly Int32Array[];
 }
 
 /** Request bit a kick sets (KVM_REQ_EVENT of src/kernel/requests.ts). */
 export const KICK_BIT = 1;
+
+/**
+ * What the redistributors need from the owner thread's LPI code (its.ts), which reads and writes
+ * the guest's LPI tables: GICR_CTLR.EnableLPIs, GICR_INVLPIR, GICR_INVALLR.
+ */
+export interface LpiHooks {
+  /** vgic_enable_lpis: LPIs were enabled on vCPU `v` (sync its pending table). */
+  enable(v: number): void;
+  /** vgic_its_inv_lpi: re-read the configuration of LPI `intid`. */
+  inv(intid: number): void;
+  /** vgic_its_invall: re-read the configuration of every LPI targeting vCPU `v`. */
+  invall(v: number): void;
+}
 
 /** A vGIC's state, on one thread (every thread's VgicState shares the same memory). */
 export class VgicState {
@@ -135,14 +168,23 @@ export class VgicState {
   readonly target: Int16Array;
   readonly sgiSrc: Uint8Array;
   readonly sgiActSrc: Uint8Array;
+  readonly nrLpis: number;
+  /** Slot of LPI slot 0 (after the SGIs/PPIs and SPIs). */
+  readonly lpiBase: number;
+  readonly lpiIntid: Uint32Array;
+  readonly lpiTarget: Int16Array;
+  readonly lpiRefs: Int32Array;
   readonly kicks: readonly Int32Array[];
   /** Called (on the thread that deactivates) for a level-triggered SPI the guest deactivated. */
   onLevelEoi: ((spi: number) => void) | null = null;
+  /** The owner thread's LPI table code (null elsewhere: redistributor MMIO runs on the owner). */
+  lpiHooks: LpiHooks | null = null;
 
   constructor(readonly shared: VgicShared) {
-    const L = vgicLayout(shared.nVcpus, shared.nrSpis);
+    const nrLpis = shared.nrLpis ?? 0;
+    const L = vgicLayout(shared.nVcpus, shared.nrSpis, nrLpis);
     const b = shared.buffer;
-    const n = Math.max(1, shared.nVcpus * NR_PRIVATE + shared.nrSpis);
+    const n = Math.max(1, shared.nVcpus * NR_PRIVATE + shared.nrSpis + nrLpis);
     const at = (f: string) => L.offsetOf(f);
     this.nVcpus = shared.nVcpus;
     this.nrSpis = shared.nrSpis;
@@ -165,6 +207,12 @@ export class VgicState {
     this.target = new Int16Array(b, at('target'), s);
     this.sgiSrc = new Uint8Array(b, at('sgiSrc'), Math.max(1, shared.nVcpus) * NR_SGIS);
     this.sgiActSrc = new Uint8Array(b, at('sgiActSrc'), Math.max(1, shared.nVcpus) * NR_SGIS);
+    this.nrLpis = nrLpis;
+    this.lpiBase = shared.nVcpus * NR_PRIVATE + shared.nrSpis;
+    const l = Math.max(1, nrLpis);
+    this.lpiIntid = new Uint32Array(b, at('lpiIntid'), l);
+    this.lpiTarget = new Int16Array(b, at('lpiTarget'), l);
+    this.lpiRefs = new Int32Array(b, at('lpiRefs'), l);
     this.kicks = shared.kicks;
   }
 
@@ -174,8 +222,9 @@ export class VgicState {
    * every SPI delivered to vCPU 0 (IROUTER / ITARGETSR reading 0, as kvm_vgic_dist_init leaves them).
    */
   static create(model: number, nrSpis: number, vcpus: readonly { id: number; mpidr: number; kick: Int32Array }[]): VgicState {
-    const L = vgicLayout(vcpus.length, nrSpis);
-    const g = new VgicState({ buffer: new SharedArrayBuffer(L.size), nVcpus: vcpus.length, nrSpis, kicks: vcpus.map((v) => v.kick) });
+    const nrLpis = model === GIC_V3 ? MAX_LPIS : 0;
+    const L = vgicLayout(vcpus.length, nrSpis, nrLpis);
+    const g = new VgicState({ buffer: new SharedArrayBuffer(L.size), nVcpus: vcpus.length, nrSpis, nrLpis, kicks: vcpus.map((v) => v.kick) });
     g.hdr[H.MODEL] = model;
     g.hdr[H.NR_IRQS] = nrSpis + NR_PRIVATE;
     g.hdr[H.NVCPUS] = vcpus.length;
@@ -233,6 +282,7 @@ export class VgicState {
 
   /** The slot of `intid` as vCPU `vcpu` sees it (private interrupts are per vCPU); -1: no such interrupt. */
   slot(vcpu: number, intid: number): number {
+    if (intid >= LPI_BASE) return this.lpiSlot(intid);
     if (intid < NR_PRIVATE) return vcpu >= 0 && vcpu < this.nVcpus && intid >= 0 ? vcpu * NR_PRIVATE + intid : -1;
     if (intid >= this.nrIrqs) return -1;
     return this.nVcpus * NR_PRIVATE + intid - NR_PRIVATE;
@@ -240,12 +290,14 @@ export class VgicState {
 
   /** The vCPU a slot's interrupt is delivered to (-1: none). */
   targetOf(slot: number): number {
+    if (slot >= this.lpiBase) return this.lpiTarget[slot - this.lpiBase]!;
     const base = this.nVcpus * NR_PRIVATE;
     return slot < base ? (slot / NR_PRIVATE) | 0 : this.target[slot - base]!;
   }
 
   /** The INTID of a slot. */
   intidOf(slot: number): number {
+    if (slot >= this.lpiBase) return this.lpiIntid[slot - this.lpiBase]!;
     const base = this.nVcpus * NR_PRIVATE;
     return slot < base ? slot % NR_PRIVATE : slot - base + NR_PRIVATE;
   }
@@ -322,6 +374,8 @@ export class VgicState {
     for (let s = p0; s < p0 + NR_PRIVATE; s++) scan(s);
     const base = this.nVcpus * NR_PRIVATE;
     for (let k = 0; k < this.nrSpis; k++) if (this.target[k] === v) scan(base + k);
+    const hwm = this.hdr[H.LPI_HWM]!;
+    for (let k = 0; k < hwm; k++) if (this.lpiIntid[k] !== 0 && this.lpiTarget[k] === v) scan(this.lpiBase + k);
     return best;
   }
 
@@ -407,7 +461,8 @@ export class VgicState {
       const g = this.group[s]!;
       if (group >= 0 && g !== group) return SPURIOUS;
       let intid = this.intidOf(s);
-      this.active[s] = 1;
+      // LPIs have no active state: acknowledging one only consumes its pending state.
+      if (s < this.lpiBase) this.active[s] = 1;
       if (this.model === GIC_V2 && intid < NR_SGIS) {
         const k = v * NR_SGIS + intid;
         const src = 31 - Math.clz32(this.sgiSrc[k]! & -this.sgiSrc[k]!);
@@ -479,8 +534,13 @@ export class VgicState {
     this.afterDeactivate(v, intid, true);
   }
 
+  /** The INTID an EOIR/DIR write names (GICv2: 10 bits; GICv3: 24, LPIs included). */
+  private eoiIntid(intid: number): number {
+    return this.model === GIC_V2 ? intid & 0x3ff : intid & 0xffffff;
+  }
+
   private deactivateLocked(v: number, intid: number): void {
-    const s = this.slot(v, intid & 0x3ff);
+    const s = this.slot(v, this.eoiIntid(intid));
     if (s < 0) return;
     this.active[s] = 0;
     const t = this.targetOf(s);
@@ -489,8 +549,8 @@ export class VgicState {
 
   /** A level-triggered SPI the guest deactivated: the resampling irqfds' ack (kvm_notify_acked_irq). */
   private afterDeactivate(v: number, intid: number, deactivated: boolean): void {
-    const id = intid & 0x3ff;
-    if (!deactivated || id < NR_PRIVATE || this.onLevelEoi === null) return;
+    const id = this.eoiIntid(intid);
+    if (!deactivated || id < NR_PRIVATE || id >= this.nrIrqs || this.onLevelEoi === null) return;
     const s = this.slot(v, id);
     if (s >= 0 && this.edge[s] === 0) this.onLevelEoi(id - NR_PRIVATE);
   }
@@ -531,6 +591,78 @@ export class VgicState {
       t = m !== 0 ? 31 - Math.clz32(m & -m) : 0;
     }
     this.target[k] = t;
+    if (old !== t) {
+      this.update(old);
+      this.update(t);
+    }
+  }
+
+  // ---- LPIs (the slots an ITS maps; its.ts drives them under the lock) ---------------------------
+
+  /** Whether vCPU `v`'s redistributor has LPIs enabled (vgic_lpis_enabled: EnableLPIs, not RWP). */
+  lpisEnabled(v: number): boolean {
+    return v >= 0 && v < this.nVcpus && Atomics.load(this.cpu, v * CPU_WORDS + CPU.RDCTLR) === GICR_CTLR_ENABLE_LPIS;
+  }
+
+  /** The slot of LPI `intid`, -1 when no ITS mapped it. */
+  lpiSlot(intid: number): number {
+    const hwm = this.hdr[H.LPI_HWM]!;
+    for (let k = 0; k < hwm; k++) if (this.lpiIntid[k] === intid) return this.lpiBase + k;
+    return -1;
+  }
+
+  /**
+   * vgic_add_lpi under the lock: the slot of LPI `intid` with one more reference, or a new one
+   * targeting `target` (edge, Group 1, disabled, not pending); -1 when every slot is taken.
+   * `fresh` tells the caller whether it must read the LPI's configuration and pending bit.
+   */
+  lpiGet(intid: number, target: number, fresh: { v: boolean }): number {
+    const s = this.lpiSlot(intid);
+    fresh.v = false;
+    if (s >= 0) {
+      this.lpiRefs[s - this.lpiBase]!++;
+      return s;
+    }
+    const hwm = this.hdr[H.LPI_HWM]!;
+    let k = 0;
+    while (k < hwm && this.lpiIntid[k] !== 0) k++;
+    if (k >= this.nrLpis) return -1;
+    if (k === hwm) this.hdr[H.LPI_HWM] = hwm + 1;
+    const slot = this.lpiBase + k;
+    this.lpiIntid[k] = intid;
+    this.lpiTarget[k] = target;
+    this.lpiRefs[k] = 1;
+    this.enabled[slot] = 0;
+    this.latch[slot] = 0;
+    this.active[slot] = 0;
+    this.line[slot] = 0;
+    this.group[slot] = 1;
+    this.edge[slot] = 1;
+    this.prio[slot] = 0;
+    fresh.v = true;
+    return slot;
+  }
+
+  /** vgic_put_irq of an LPI (under the lock): the last reference frees the slot. */
+  lpiPut(slot: number): void {
+    const k = slot - this.lpiBase;
+    if (--this.lpiRefs[k]! > 0) return;
+    const t = this.lpiTarget[k]!;
+    this.lpiIntid[k] = 0;
+    this.lpiTarget[k] = -1;
+    this.latch[slot] = 0;
+    this.enabled[slot] = 0;
+    let hwm = this.hdr[H.LPI_HWM]!;
+    while (hwm > 0 && this.lpiIntid[hwm - 1] === 0) hwm--;
+    this.hdr[H.LPI_HWM] = hwm;
+    this.update(t);
+  }
+
+  /** update_affinity (under the lock): LPI `slot` now targets vCPU `t` (-1: none). */
+  lpiRetarget(slot: number, t: number): void {
+    const k = slot - this.lpiBase;
+    const old = this.lpiTarget[k]!;
+    this.lpiTarget[k] = t;
     if (old !== t) {
       this.update(old);
       this.update(t);
