@@ -1,0 +1,453 @@
+/*
+ * LPIs through the GICv3 ITS of the "virt" board (0x08080000): the guest sets up the LPI
+ * configuration table (GICR_PROPBASER, 16 INTID bits) and its pending table (GICR_PENDBASER),
+ * enables LPIs in its redistributor, gives the ITS a device table, a collection table and a
+ * command queue, and maps device 0: events 0 and 1 to LPIs 8192 and 8193 (MAPTI), event 8200
+ * to LPI 8200 (MAPI), all in collection 0 on this CPU (MAPC). Then LPIs arrive:
+ *   - from the ITS's INT command;
+ *   - from "the device": the guest asks for an MSI (device 0, an event) by writing GITS_TRANSLATER
+ *     and then a virtio-mmio doorbell (0x0a000050) with the request. Under QEMU (TCG) the
+ *     TRANSLATER write is the MSI (a CPU's writes carry requester ID 0) and the doorbell is an
+ *     unbacked virtio-mmio register; under KVM a guest's TRANSLATER write is ignored (the ITS
+ *     frame has no register there) and the VMM answers the doorbell's MMIO exit with
+ *     KVM_SIGNAL_MSI (request 1) or by signalling an irqfd routed as an MSI (request 2). Either
+ *     way each request is one MSI.
+ * It checks what the ITS does to them: priorities from the configuration table (the lower value
+ * taken first), an LPI disabled in the table stays pending until enabled and INV'd, CLEAR drops
+ * the pending state, DISCARD unmaps an event (its MSIs are dropped), MOVI/INVALL keep it working.
+ * Finally the MMU goes on, the kernel moves to the upper VA half and EL0 asks for MSIs and waits
+ * for the LPIs, which are taken from EL0 by the kernel-half handler.
+ */
+#include "irq.inc"
+#define ITS             0x08080000
+#define GITS_CTLR       0x0000
+#define GITS_CBASER     0x0080
+#define GITS_CWRITER    0x0088
+#define GITS_CREADR     0x0090
+#define GITS_BASER0     0x0100
+#define GITS_BASER1     0x0108
+#define GITS_TRANSLATER 0x10040
+#define PROP            (RAM_BASE + 0x200000)
+#define PEND            (RAM_BASE + 0x210000)
+#define DEVT            (RAM_BASE + 0x220000)
+#define COLLT           (RAM_BASE + 0x230000)
+#define CMDQ            (RAM_BASE + 0x240000)
+#define ITT             (RAM_BASE + 0x300000)
+#define COUNT           (DATA + 0)      /* LPIs taken */
+#define LOGN            (DATA + 8)      /* entries in LOG */
+#define CWR             (DATA + 16)     /* the command queue's write offset */
+#define SPSRS           (DATA + 24)     /* OR of the SPSR mode bits of the LPIs */
+#define ELRS            (DATA + 32)     /* AND of (ELR_EL1 >> 30 == 1) for the EL0 phase */
+#define HVA             (DATA + 40)     /* the handler's own address */
+                                        /* DATA + 48: LPIs printed, DATA + 56: LPIs awaited */
+#define LOG             (DATA + 64)     /* INTIDs taken, in order */
+#define PT              (RAM_BASE + 0x110000)
+#define PT_L2M          (PT + 0x1000)
+#define PT1             (PT + 0x2000)
+#define HIGH            0xffffff8000000000
+#define TABLE   3
+#define BLOCK   1
+#define AF      (1 << 10)
+#define SH_IS   (3 << 8)
+#define AP_EL0  (1 << 6)
+#define ATTR_DEV (1 << 2)
+#define XN      ((1 << 54) | (1 << 53))
+#define EL0_SP  (RAM_BASE + 0x60000)
+
+/* Issues the ITS command dw0..dw3 (x0..x3) and waits until the ITS consumed it. Clobbers x9-x12. */
+.macro cmd d0, d1, d2, d3
+  movq x0, \d0
+  movq x1, \d1
+  movq x2, \d2
+  movq x3, \d3
+  bl its_cmd
+.endm
+
+/* Asks for an MSI of device 0, event \ev, by request \how (1: KVM_SIGNAL_MSI, 2: irqfd). */
+.macro msi ev, how
+  mov w0, #\ev
+  mov w1, #\how
+  bl ask_msi
+.endm
+
+.macro put_desc table, index, value
+  movq x9, \value
+  movq x10, (\table + 8 * (\index))
+  str x9, [x10]
+.endm
+
+main:
+  mov x27, x30
+  puts "its\n"
+  movq x20, DATA
+  str xzr, [x20]
+  str xzr, [x20, #8]
+  str xzr, [x20, #16]
+  str xzr, [x20, #24]
+  str xzr, [x20, #48]
+  str xzr, [x20, #56]
+  /* The configuration table: LPIs 8192.. at priority 0xa0, enabled (8192 + n at PROP + n). */
+  movq x9, PROP
+  mov w10, #0xa1
+  strb w10, [x9, #0]
+  strb w10, [x9, #1]
+  strb w10, [x9, #8]
+  movq x10, GICR
+  movq x11, (PROP | (1 << 10) | (3 << 7) | 15)   /* inner shareable, RaWb, 16 INTID bits */
+  str x11, [x10, #0x70]           /* GICR_PROPBASER */
+  movq x11, (PEND | (1 << 10) | (3 << 7))
+  str x11, [x10, #0x78]           /* GICR_PENDBASER */
+  mov w11, #1
+  str w11, [x10]                  /* GICR_CTLR.EnableLPIs */
+  ldr w11, [x10]
+  and w19, w11, #1
+  puts "EnableLPIs "
+  mov x0, x19
+  bl putdec
+  putc '\n'
+  /* The ITS: device and collection tables (64 KiB pages, one page), a 4 KiB command queue. */
+  movq x10, ITS
+  ldr x11, [x10, #GITS_BASER0]
+  movq x12, ~((0xfffffffff << 12) | (3 << 8) | 0xff | (1 << 63))
+  and x11, x11, x12
+  movq x12, (DEVT | (1 << 63) | (2 << 8))
+  orr x11, x11, x12
+  str x11, [x10, #GITS_BASER0]
+  ldr x11, [x10, #GITS_BASER1]
+  movq x12, ~((0xfffffffff << 12) | (3 << 8) | 0xff | (1 << 63))
+  and x11, x11, x12
+  movq x12, (COLLT | (1 << 63) | (2 << 8))
+  orr x11, x11, x12
+  str x11, [x10, #GITS_BASER1]
+  movq x11, (CMDQ | (1 << 63) | (1 << 10) | (3 << 59))
+  str x11, [x10, #GITS_CBASER]
+  str xzr, [x10, #GITS_CWRITER]
+  mov w11, #1
+  str w11, [x10, #GITS_CTLR]
+  ldr w11, [x10, #GITS_CTLR]
+  and w19, w11, #1
+  puts "ITS enabled "
+  mov x0, x19
+  bl putdec
+  putc '\n'
+  /* Device 0 with 14 event ID bits; collection 0 on this CPU (processor number 0). */
+  cmd (0x08), (13), ((1 << 63) | ITT), 0                      /* MAPD */
+  cmd (0x09), 0, ((1 << 63) | (0 << 16) | 0), 0              /* MAPC */
+  cmd (0x0a), (0 | (8192 << 32)), 0, 0                       /* MAPTI ev 0 -> 8192 */
+  cmd (0x0a), (1 | (8193 << 32)), 0, 0                       /* MAPTI ev 1 -> 8193 */
+  cmd (0x0b), (8200), 0, 0                                   /* MAPI ev 8200 */
+  cmd (0x05), 0, 0, 0                                        /* SYNC */
+  msr daifclr, #2
+
+  puts "INT ev 0: "
+  cmd (0x03), 0, 0, 0
+  bl await_one
+  puts "INT ev 8200: "
+  cmd (0x03), 8200, 0, 0
+  bl await_one
+  puts "MSI ev 1: "
+  msi 1, 1
+  bl await_one
+  puts "irqfd MSI ev 0: "
+  msi 0, 2
+  bl await_one
+
+  /* Priorities: with IRQs masked, 8192 at 0xc0 and 8193 at 0x40 both pending; 8193 comes first. */
+  movq x9, PROP
+  mov w10, #0xc1
+  strb w10, [x9, #0]
+  mov w10, #0x41
+  strb w10, [x9, #1]
+  dsb sy
+  cmd (0x0d), 0, 0, 0                                        /* INVALL collection 0 */
+  msr daifset, #2
+  cmd (0x03), 0, 0, 0
+  cmd (0x03), 1, 0, 0
+  puts "two pending: "
+  msr daifclr, #2
+  mov x0, #2
+  bl await_n
+
+  /* A disabled LPI stays pending: ev 1 masked in the table (INV), raised, then re-enabled. */
+  movq x9, PROP
+  mov w10, #0x40
+  strb w10, [x9, #1]
+  dsb sy
+  cmd (0x0c), 1, 0, 0                                        /* INV ev 1 */
+  msi 1, 1
+  cmd (0x05), 0, 0, 0
+  bl settle
+  puts "disabled: "
+  bl show
+  mov w10, #0x41
+  movq x9, PROP
+  strb w10, [x9, #1]
+  dsb sy
+  cmd (0x0c), 1, 0, 0                                        /* INV ev 1 */
+  puts "enabled + INV: "
+  bl await_one
+
+  /* CLEAR: raised with IRQs masked, cleared, nothing taken; then a fresh INT is. */
+  msr daifset, #2
+  cmd (0x03), 0, 0, 0
+  cmd (0x04), 0, 0, 0                                        /* CLEAR ev 0 */
+  msr daifclr, #2
+  bl settle
+  puts "cleared: "
+  bl show
+  puts "INT after CLEAR: "
+  cmd (0x03), 0, 0, 0
+  bl await_one
+
+  /* MOVI to collection 1 (also this CPU): still delivered. */
+  cmd (0x09), 0, ((1 << 63) | (0 << 16) | 1), 0              /* MAPC 1 */
+  cmd (0x01), 0, 1, 0                                        /* MOVI ev 0 -> collection 1 */
+  cmd (0x05), 0, 0, 0
+  puts "after MOVI: "
+  msi 0, 1
+  bl await_one
+
+  /* DISCARD ev 1: its MSI and INT are dropped; ev 0 still works. */
+  cmd (0x0f), 1, 0, 0
+  msi 1, 1
+  cmd (0x03), 1, 0, 0
+  cmd (0x05), 0, 0, 0
+  bl settle
+  puts "after DISCARD: "
+  bl show
+  puts "ev 0 still: "
+  msi 0, 2
+  bl await_one
+
+  /* EL0, interrupted: MMU on, kernel in the upper half, EL0 asks for MSIs and waits. */
+  bl to_el0
+  ret x27
+
+/* Waits for one more LPI and prints it. */
+await_one:
+  mov x0, #1
+await_n:
+  mov x26, x30
+  movq x20, DATA
+  ldr x1, [x20, #56]              /* LPIs expected so far (not the count: one may be in already) */
+  add x1, x1, x0
+  str x1, [x20, #56]
+  wait_at_least x20, 8, x1
+  bl show
+  ret x26
+
+/* Lets anything in flight arrive: a few hundred instructions with IRQs open. */
+settle:
+  mov x9, #400
+1:sub x9, x9, #1
+  cbnz x9, 1b
+  ret
+
+/* Prints the LPIs logged since the last call ("none" if none), and a newline. */
+show:
+  mov x25, x30
+  movq x20, DATA
+  ldr x21, [x20, #8]
+  ldr x22, [x20, #48]             /* printed so far */
+  cmp x21, x22
+  b.ne 1f
+  puts "none"
+  b 3f
+1:cmp x22, x21
+  b.hs 3f
+  add x9, x20, #64
+  ldr x0, [x9, x22, lsl #3]
+  bl putdec
+  add x22, x22, #1
+  cmp x22, x21
+  b.hs 3f
+  putc ' '
+  b 1b
+3:str x21, [x20, #48]
+  putc '\n'
+  ret x25
+
+/* An MSI request: GITS_TRANSLATER <- event (QEMU's MSI), doorbell <- how << 16 | event (the VMM's). */
+ask_msi:
+  movq x9, ITS
+  movq x10, GITS_TRANSLATER
+  add x9, x9, x10
+  str w0, [x9]
+  dsb sy
+  movq x9, DOORBELL
+  orr w10, w0, w1, lsl #16
+  str w10, [x9]
+  ret
+
+/* The command x0..x3 at CWR; CWRITER advanced; waits until CREADR catches up. */
+its_cmd:
+  movq x9, DATA
+  ldr x10, [x9, #16]
+  movq x11, CMDQ
+  add x11, x11, x10
+  stp x0, x1, [x11]
+  stp x2, x3, [x11, #16]
+  dsb sy
+  add x10, x10, #32
+  and x10, x10, #0xfff
+  str x10, [x9, #16]
+  movq x11, ITS
+  str x10, [x11, #GITS_CWRITER]
+1:ldr x12, [x11, #GITS_CREADR]
+  cmp x12, x10
+  b.ne 1b
+  ret
+
+/* The LPI handler: logs the INTID as ICC_IAR1_EL1 gave it (irq_entry keeps it at [sp, #160]). */
+irq_handler:
+  movq x9, DATA
+  ldr x0, [sp, #160]
+  ldr x10, [x9, #8]
+  add x11, x9, #64
+  str x0, [x11, x10, lsl #3]
+  add x10, x10, #1
+  str x10, [x9, #8]
+  mrs x10, spsr_el1
+  and x10, x10, #0xf
+  ldr x11, [x9, #24]
+  orr x11, x11, x10
+  str x11, [x9, #24]
+  mrs x10, elr_el1
+  lsr x10, x10, #30
+  cmp x10, #1
+  cset x10, eq
+  ldr x11, [x9, #32]
+  and x11, x11, x10
+  str x11, [x9, #32]
+  adr x10, irq_handler
+  str x10, [x9, #40]
+  ret
+
+/* MMU on (RAM in both halves, devices in the lower half), kernel in the upper half, then EL0. */
+to_el0:
+  movq x20, DATA
+  str xzr, [x20, #24]
+  mov x0, #1
+  str x0, [x20, #32]
+  put_desc PT, 0, (PT_L2M | TABLE)
+  put_desc PT, 1, (RAM_BASE | BLOCK | AF | SH_IS)
+  put_desc PT_L2M, (GICD >> 21), (GICD | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)  /* EL0: GITS_TRANSLATER */
+  put_desc PT_L2M, (UART >> 21), (UART | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
+  put_desc PT_L2M, (DOORBELL >> 21), ((DOORBELL & ~0x1fffff) | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
+  put_desc PT1, 1, (RAM_BASE | BLOCK | AF | SH_IS)
+  movq x0, 0x00000000000000ff
+  msr mair_el1, x0
+  movq x0, ((25 << 0) | (25 << 16) | (2 << 30) | (5 << 32) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 24) | (1 << 26) | (3 << 28))
+  msr tcr_el1, x0
+  movq x0, PT
+  msr ttbr0_el1, x0
+  movq x0, PT1
+  msr ttbr1_el1, x0
+  isb
+  mrs x0, sctlr_el1
+  orr x0, x0, #1                  /* M */
+  msr sctlr_el1, x0
+  isb
+  movq x1, HIGH
+  adr x0, 1f
+  add x0, x0, x1
+  br x0
+1:adr x0, el0_vectors
+  msr vbar_el1, x0
+  mov x0, sp
+  add x0, x0, x1
+  mov sp, x0
+  put_desc PT, 1, (RAM_BASE | BLOCK | AF | SH_IS | AP_EL0)
+  dsb ishst
+  tlbi vmalle1
+  dsb ish
+  isb
+  puts "kernel half, MMU on\n"
+  movq x1, HIGH
+  adr x0, el0_code
+  sub x0, x0, x1
+  msr elr_el1, x0
+  msr spsr_el1, xzr
+  movq x0, EL0_SP
+  msr sp_el0, x0
+  eret
+
+/* EL0: two MSIs (KVM_SIGNAL_MSI, irqfd) awaited by spinning; then back by SVC. */
+el0_code:
+  movq x20, DATA
+  ldr x1, [x20, #56]
+  add x1, x1, #1
+  mov w0, #0
+  mov w2, #1
+  bl el0_ask
+1:ldr x0, [x20, #8]
+  cmp x0, x1
+  b.lo 1b
+  add x1, x1, #1
+  mov w0, #8200
+  mov w2, #2
+  bl el0_ask
+2:ldr x0, [x20, #8]
+  cmp x0, x1
+  b.lo 2b
+  svc #0
+
+/* ask_msi at EL0 (event w0, request w2). */
+el0_ask:
+  movq x9, (ITS + GITS_TRANSLATER)
+  str w0, [x9]
+  dsb sy
+  movq x9, DOORBELL
+  orr w10, w0, w2, lsl #16
+  str w10, [x9]
+  ret
+
+el0_done:
+  puts "from EL0: "
+  bl show
+  puts "SPSR modes "
+  movq x20, DATA
+  ldr x0, [x20, #24]
+  bl putdec
+  puts ", ELR in the lower half "
+  ldr x0, [x20, #32]
+  bl putdec
+  puts ", handler in the kernel half "
+  ldr x0, [x20, #40]
+  lsr x0, x0, #63
+  bl putdec
+  putc '\n'
+  system_off
+
+svc_entry:
+  mrs x0, esr_el1
+  lsr x0, x0, #26
+  cmp x0, #0x15
+  b.ne bad
+  b el0_done
+
+secondary_main:
+  ret
+
+.balign 0x800
+el0_vectors:
+  .rept 4                         /* current EL, SP_EL0 */
+  b bad
+  .balign 0x80
+  .endr
+  b bad                           /* current EL, SP_ELx */
+  .balign 0x80
+  b irq_entry
+  .balign 0x80
+  .rept 2
+  b bad
+  .balign 0x80
+  .endr
+  b svc_entry                     /* lower EL, AArch64: synchronous */
+  .balign 0x80
+  b irq_entry                     /* IRQ */
+  .balign 0x80
+  .rept 6
+  b bad
+  .balign 0x80
+  .endr
