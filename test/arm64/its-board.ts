@@ -49,7 +49,9 @@ export function itsBoard(o: BoardOptions = {}): ItsBoard {
     irqfdCount: 0,
     runUntil(stop?: () => boolean, maxRuns = 200_000): boolean {
       const v = b.vcpus[0]!;
-      for (let i = 0; i < maxRuns; i++) {
+      // A guest waiting in WFI for an LPI that never comes returns EINTR every 100 ms: give up after 30 s.
+      const deadline = Date.now() + 30_000;
+      for (let i = 0; i < maxRuns && Date.now() < deadline; i++) {
         const e: VcpuExit = v.run();
         if (e.reason === 'intr') continue;
         if (e.reason === 'mmio' && e.isWrite && e.physAddr === BigInt(DOORBELL)) {
@@ -63,7 +65,7 @@ export function itsBoard(o: BoardOptions = {}): ItsBoard {
         } else if (!b.handle(e)) return false;
         if (stop?.()) return true;
       }
-      throw new Error(`no system event after ${maxRuns} runs; output so far: ${JSON.stringify(b.uart.out)}`);
+      throw new Error(`no system event (${maxRuns} runs or 30 s); output so far: ${JSON.stringify(b.uart.out)}`);
     },
   });
   return ib;
