@@ -3,7 +3,8 @@
  * general, immediate), scalar single/double arithmetic (FADD/FSUB/FMUL/FDIV/FNMUL, FMAX/FMIN,
  * FABS/FNEG/FSQRT, FCVT S<->D, FMADD family, FCMP/FCMPE, FCSEL), integer conversions
  * (SCVTF/UCVTF/FCVTZS/FCVTZU), and the vector moves MOVI/MVNI, DUP, INS, UMOV/SMOV, the bitwise
- * three-same group and integer ADD/SUB. Rounding is round-to-nearest-even (FPCR.RMode is not
+ * three-same group, integer ADD/SUB and the shifts by immediate SSHR/USHR, SHL, SSHLL/USHLL
+ * (UXTL/SXTL). Rounding is round-to-nearest-even (FPCR.RMode is not
  * modelled) and FPSR cumulative exception bits are not set.
  * @module
  */
@@ -516,6 +517,87 @@ function vecAddSub(c: Cpu, i: number): void {
   clearHigh(c, d, q);
 }
 
+/** Scratch for a shift's source elements (the destination may be the source). */
+const shiftSrc = new Int32Array(32);
+
+/** A 64-bit value (lo, hi halves) shifted by 0..63: left, or right (arithmetic when `signed`); into immBuf. */
+function shift64(lo: number, hi: number, sh: number, right: boolean, signed: boolean): void {
+  if (sh === 0) {
+    immBuf[0] = lo;
+    immBuf[1] = hi;
+  } else if (!right) {
+    if (sh >= 32) {
+      immBuf[1] = lo << (sh - 32);
+      immBuf[0] = 0;
+    } else {
+      immBuf[1] = (hi << sh) | (lo >>> (32 - sh));
+      immBuf[0] = lo << sh;
+    }
+  } else if (sh >= 32) {
+    immBuf[0] = signed ? hi >> (sh - 32) : hi >>> (sh - 32);
+    immBuf[1] = signed ? hi >> 31 : 0;
+  } else {
+    immBuf[0] = (lo >>> sh) | (hi << (32 - sh));
+    immBuf[1] = signed ? hi >> sh : hi >>> sh;
+  }
+}
+
+/**
+ * Advanced SIMD shift by immediate: SSHR/USHR (opcode 00000), SHL (01010, U=0), SSHLL/USHLL
+ * (10100; UXTL/SXTL are their shift-0 forms; Q=1: the "2" forms, from the upper half).
+ */
+function vecShiftImm(c: Cpu, i: number): void {
+  fpCheck(c);
+  const q = (i >>> 30) & 1;
+  const u = (i >>> 29) & 1;
+  const immh = (i >>> 19) & 15;
+  const immhb = (i >>> 16) & 127;
+  const op = (i >>> 11) & 31;
+  const n = (i >>> 5) & 31;
+  const d = i & 31;
+  const size = 31 - Math.clz32(immh);
+  const esize = 8 << size;
+  if (op === 0b10100) {
+    // SSHLL/USHLL: 8 bytes of narrow elements, widened and shifted left.
+    if (size === 3) c.undef();
+    const sh = immhb - esize;
+    const count = 8 >>> size;
+    for (let k = 0; k < count; k++) {
+      readElem(c, n, size, k + (q ? count : 0));
+      const v = immBuf[0]!;
+      shiftSrc[k] = u ? v : size === 0 ? (v << 24) >> 24 : size === 1 ? (v << 16) >> 16 : v;
+    }
+    for (let k = 0; k < count; k++) {
+      const v = shiftSrc[k]!;
+      // The element as a 64-bit value (sign- or zero-extended), shifted; the low 2*esize bits kept.
+      shift64(v, u ? 0 : v >> 31, sh, false, false);
+      writeElem(c, d, size + 1, k, immBuf[0]!, immBuf[1]!);
+    }
+    return;
+  }
+  if (size === 3 && !q) c.undef();
+  const right = op === 0;
+  const sh = right ? 2 * esize - immhb : immhb - esize;
+  const count = (q ? 16 : 8) >>> size;
+  for (let k = 0; k < count; k++) {
+    readElem(c, n, size, k);
+    let lo = immBuf[0]!;
+    let hi = immBuf[1]!;
+    if (size < 3) {
+      // As a sign- or zero-extended 64-bit value; writeElem keeps the low esize bits.
+      if (!u) lo = size === 0 ? (lo << 24) >> 24 : size === 1 ? (lo << 16) >> 16 : lo;
+      hi = u ? 0 : lo >> 31;
+    }
+    // A right shift by the element size leaves copies of the sign (SSHR) or 0 (USHR).
+    if (right && sh >= 64) {
+      immBuf[0] = u ? 0 : hi >> 31;
+      immBuf[1] = immBuf[0]!;
+    } else shift64(lo, hi, sh, right, !u);
+    writeElem(c, d, size, k, immBuf[0]!, immBuf[1]!);
+  }
+  clearHigh(c, d, q);
+}
+
 export const SIMD_ENCODINGS: readonly Encoding[] = [
   { name: 'FP_INT', pattern: 'sf:1 0 0 11110 type:2 1 rmode:2 opcode:3 000000 Rn:5 Rd:5', exec: fpInt, group: 'fp', check: (i) => {
     const sf = i >>> 31;
@@ -537,4 +619,9 @@ export const SIMD_ENCODINGS: readonly Encoding[] = [
   { name: 'INS_elem', pattern: '0 1 1 01110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5', exec: insElem, group: 'simd' },
   { name: 'VEC_LOGIC', pattern: '0 Q:1 U:1 01110 opc:2 1 Rm:5 00011 1 Rn:5 Rd:5', exec: vecLogic, group: 'simd' },
   { name: 'VEC_ADDSUB', pattern: '0 Q:1 U:1 01110 size:2 1 Rm:5 10000 1 Rn:5 Rd:5', exec: vecAddSub, group: 'simd' },
+  { name: 'VEC_SHIFT_IMM', pattern: '0 Q:1 U:1 011110 immh:4 immb:3 opcode:5 1 Rn:5 Rd:5', exec: vecShiftImm, group: 'simd', check: (i) => {
+    const immh = (i >>> 19) & 15;
+    const op = (i >>> 11) & 31;
+    return immh !== 0 && (op === 0 || (op === 0b01010 && ((i >>> 29) & 1) === 0) || op === 0b10100);
+  } },
 ];
