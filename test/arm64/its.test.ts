@@ -7,8 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Device } from '../../src/index.js';
 import { KVM_DEV_ARM_VGIC } from '../../src/uapi/arm64.js';
-import { irqExpect } from './gic-board.js';
-import { itsBoard } from './its-board.js';
+import { board, irqExpect, irqGuest } from './gic-board.js';
+import { createIts, itsBoard } from './its-board.js';
+import { startWorker } from './irq-workers.js';
 import { restoreGic, saveGic } from './vgic-state.js';
 
 describe.each([
@@ -24,6 +25,26 @@ describe.each([
     expect(b.msiResults).toEqual([1, 1, 1, 0, 1]);
     expect(b.irqfdCount).toBe(3);
   });
+});
+
+describe('ITS SMP', () => {
+  it.each([
+    { name: 'interpreter', jit: false },
+    { name: 'jit', jit: true },
+  ])('its-smp: LPIs routed by collection to a vCPU on another worker thread, MOVI and MAPC retarget them ($name)', async ({ jit }) => {
+    const b = board(irqGuest('its-smp'), { jit, vcpus: 2 });
+    createIts(b);
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const w1 = await startWorker(b.vcpus[1]!.export(), stop);
+    const w0 = await startWorker(b.vcpus[0]!.export(), stop);
+    const r0 = await w0.done;
+    Atomics.store(stop, 0, 1);
+    b.sys.mmap(b.vcpus[1]!.fd, 4096, 0)[1] = 1;
+    const r1 = await w1.done;
+    expect(r0.exits).toEqual(['system_event']);
+    expect(r0.out).toBe(irqExpect('its-smp'));
+    expect(r1.out).toBe('');
+  }, 60_000);
 });
 
 describe('ITS save/restore', () => {
