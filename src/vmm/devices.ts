@@ -57,6 +57,11 @@ export class Uart16550 implements Device {
     return 16 - Math.min(16, this.rx.length);
   }
 
+  /** Whether a console feeder should type now: polled, always; interrupt-driven, while IER.ERBFI is set. */
+  get acceptsInput(): boolean {
+    return !this.irq || (this.ier & 0x01) !== 0;
+  }
+
   /** IIR: the pending interrupt source of highest priority. */
   private iir(): number {
     const fifo = this.fcr & 1 ? 0xc0 : 0;
@@ -195,6 +200,16 @@ export class Pl011 implements Device {
   /** Bytes received but not yet in the FIFO. */
   get pendingInput(): number {
     return this.input.length;
+  }
+
+  /** Room for more input in the FIFO, counting what waits for it (flow control for a console feeder). */
+  get rxSpace(): number {
+    return Math.max(0, this.depth - this.fifo.length - this.input.length);
+  }
+
+  /** Whether a console feeder should type now: polled, always; interrupt-driven, while RXIM or RTIM is set. */
+  get acceptsInput(): boolean {
+    return !this.irq || (this.imsc & (PL011_INT.RX | PL011_INT.RT)) !== 0;
   }
 
   private get depth(): number {

@@ -61,7 +61,12 @@ export interface MiniVmmOptions {
    */
   readonly virtioRng?: boolean;
   readonly entropy?: EntropySource;
-  /** Bytes typed on the console: fed to the UART's receive FIFO as it has room, after each KVM_RUN. */
+  /**
+   * Bytes typed on the console: fed to the UART's receive FIFO as it has room, after each KVM_RUN
+   * -- with an interrupt-driven UART only while its receive interrupt is enabled, as a person
+   * types once the prompt is there (bytes typed earlier would be lost to the FIFO resets of a
+   * driver's setup).
+   */
   readonly consoleInput?: Uint8Array;
   /** Stop after this many milliseconds of wall-clock time (default unlimited). */
   readonly timeLimitMs?: number;
@@ -240,10 +245,8 @@ export class MiniVmm {
    */
   private service(): void {
     this.rng?.eventfds.service();
-    if (this.input.length) {
-      const u = this.board.uart;
-      u.receive(this.input.splice(0, 'rxSpace' in u ? u.rxSpace : Math.max(0, 32 - u.pendingInput)));
-    }
+    const u = this.board.uart;
+    if (this.input.length && u.acceptsInput && u.rxSpace) u.receive(this.input.splice(0, u.rxSpace));
   }
 
   /** Device statistics so far (interrupt-driven devices). */
