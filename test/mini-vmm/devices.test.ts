@@ -7,7 +7,7 @@
  *   - virtio-rng on virtio-mmio (modern): QueueNotify is an ioeventfd (the tests check it never
  *     exits to the VMM), the used-buffer interrupt an irqfd; every byte the guest got is compared
  *     with what the VMM's entropy source produced; the guest counts its interrupts;
- *   - x86 with the kernel in the upper half and a CPL3 phase whose interrupts return to CPL3.
+ *   - with the kernel in the upper half and a CPL3 / EL0 phase whose interrupts return there.
  * Each guest runs under the interpreter and the JIT. The VMM code is written against the typed
  * API only, so the same run is repeated on /dev/kvm where there is one -- not on this project's
  * machines, which have none: those cases are skipped (they name why).
@@ -72,10 +72,11 @@ function runArm64(sys: Sys, seed: number) {
   return { r, src };
 }
 
-/** What both arches' VMM side must show: 5 requests, all notified by ioeventfd, none by an exit. */
-function expectRngOverEventfds(r: RunResult, src: { given: number[] }) {
-  expect(r.devices?.rng).toEqual({ requests: 5, bytes: 60, eventfdKicks: 5, mmioKicks: 0, irqs: 5 });
-  expect(src.given.length).toBe(60);
+/** What both arches' VMM side must show: `n` requests (4, 8, ... bytes), all notified by ioeventfd, none by an exit. */
+function expectRngOverEventfds(r: RunResult, src: { given: number[] }, n: number) {
+  const bytes = 2 * n * (n + 1);
+  expect(r.devices?.rng).toEqual({ requests: n, bytes, eventfdKicks: n, mmioKicks: 0, irqs: n });
+  expect(src.given.length).toBe(bytes);
   // QueueNotify (window + 0x50) never reached the VMM as an MMIO exit.
   expect([...r.counts.keys()].filter((k) => /mmio write 0x(d00000|a0000)50 /.test(k))).toEqual([]);
   // ...while the other registers did (the window is the VMM's, not KVM's).
@@ -84,12 +85,13 @@ function expectRngOverEventfds(r: RunResult, src: { given: number[] }) {
 }
 
 const X86_TEXT = 'vmm devices: x86-64, kernel half\nrx: hello\nvirtio-rng ready\n' + 'rng request\n'.repeat(4) + 'rx: world\ninterrupts taken from CPL3: uart 1, rng 1\ndone\n';
-const ARM64_TEXT = 'vmm devices: arm64\ninterrupt-driven console\nrx: hello\nvirtio-rng ready\n' + 'rng request\n'.repeat(5) + 'rx: world\ndone\n';
+const ARM64_TEXT =
+  'vmm devices: arm64\ninterrupt-driven console\nrx: hello\nvirtio-rng ready\n' + 'rng request\n'.repeat(5) + 'kernel half, MMU on\nrx: world\ninterrupts taken from EL0: uart 1, rng 1\ndone\n';
 
 function checkX86(r: RunResult, src: { given: number[] }) {
   expect(r.detail).toBe('the guest wrote 0 to the exit device');
   expect(text(r)).toBe(X86_TEXT);
-  expectRngOverEventfds(r, src);
+  expectRngOverEventfds(r, src, 5);
   const res = r.results;
   expect(res.slice(0, 6)).toEqual(HEADER);
   expect(res.slice(6, -8)).toEqual(requestWords(src.given, 5));
@@ -112,14 +114,15 @@ function checkX86(r: RunResult, src: { given: number[] }) {
 function checkArm64(r: RunResult, src: { given: number[] }) {
   expect(r.detail).toBe('the guest powered off (PSCI SYSTEM_OFF)');
   expect(text(r)).toBe(ARM64_TEXT);
-  expectRngOverEventfds(r, src);
+  expectRngOverEventfds(r, src, 6);
   const res = r.results;
   expect(res.slice(0, 6)).toEqual(HEADER);
-  expect(res.slice(6, -5)).toEqual(requestWords(src.given, 5));
-  const [uartIsr, rngIrqs, misSeen, isrSeen, rxCount] = res.slice(-5);
+  expect(res.slice(6, -9)).toEqual(requestWords(src.given, 6));
+  const [uartIsr, rngIrqs, misSeen, isrSeen, rxCount, uartEl0, rngEl0, elrLow, handlerHigh] = res.slice(-9);
   expect(uartIsr).toBeGreaterThanOrEqual(2);
-  expect(uartIsr).toBeLessThanOrEqual(r.devices!.uartIrqs + 1); // level: an EOI'd, still-high line is delivered again
-  expect(rngIrqs).toBe(5);
+  expect(rngIrqs).toBe(6);
+  expect([uartEl0, rngEl0]).toEqual([1, 1]); // the second line (EL0 unmasked RX) and EL0's own request
+  expect([elrLow, handlerHigh]).toEqual([1, 1]); // taken from lower-half EL0 code to the upper-half handler
   // UARTMIS: TX, and the receive timeout (12 bytes stay under the 16-byte trigger level).
   expect(misSeen).toBe(PL011_INT.TX | PL011_INT.RT);
   expect(isrSeen).toBe(1);
@@ -136,7 +139,7 @@ describe.each(X86_ENGINES)('mini-VMM devices, x86 virtual backend ($name)', (eng
 });
 
 describe.each([false, true])('mini-VMM devices, arm64 virtual backend (jit %s)', (jit) => {
-  it('PL011 TX/RX interrupts on SPI 1, virtio-rng over ioeventfd + irqfd on SPI 16', () => {
+  it('PL011 TX/RX interrupts on SPI 1, virtio-rng over ioeventfd + irqfd on SPI 16, at EL1 and from EL0 (kernel half)', () => {
     const { r, src } = runArm64(virtualSys({ arch: 'arm64', jit }), 11);
     checkArm64(r, src);
   });

@@ -15,10 +15,19 @@
  *     main code waits in WFI for each used buffer. After each notify it prints a line: the exit
  *     where a single-threaded VMM on /dev/kvm (a vCPU in WFI stays in KVM_RUN) serves the
  *     ioeventfd.
+ *   - then, as Linux runs: the MMU on, the kernel (code, vectors, stack, data, and the devices
+ *     too) in the upper VA half (TTBR1, 0xffffff8000000000 + pa), RAM and the UART and virtio
+ *     windows EL0-accessible in the lower half (TTBR0); EL0 (DAIF and WFI allowed) unmasks the
+ *     receive interrupts (the second line waits in the FIFO), posts and notifies a last request
+ *     (the ioeventfd, from EL0), reads UARTFR (an exit), and waits in WFI until both interrupts
+ *     -- taken to the kernel-half handlers, which return to EL0 -- are counted; SVC back to EL1.
+ *     The handlers find their data and devices through the half they run in.
  * Results (32-bit writes to the result device 0x09101000): magic, version, device id, device
  * features 63:32, status after FEATURES_OK, QueueNumMax; per request its used id, used length,
  * its bytes as little-endian words; then the UART interrupt count, the rng interrupt count, the OR
- * of the UARTMIS values seen, the OR of InterruptStatus seen, the input bytes.
+ * of the UARTMIS values seen, the OR of InterruptStatus seen, the input bytes, the UART and rng
+ * interrupts taken from EL0, whether every such IRQ's ELR was in the lower half and its handler in
+ * the upper one.
  */
 #include "../irq/irq.inc"
 #define RESULTDEV   0x09101000
@@ -28,7 +37,7 @@
 #define UART_RXI    (1 << 4)
 #define UART_RTI    (1 << 6)
 #define QSIZE       8
-#define NREQ        5
+#define NREQ        5               /* at EL1; one more from EL0 */
 #define V_DESC      (RAM_BASE + 0x90000)
 #define V_AVAIL     (RAM_BASE + 0x90800)
 #define V_USED      (RAM_BASE + 0x91000)
@@ -46,10 +55,41 @@
 #define TX_TAIL     0x38
 #define TX_ON       0x40
 #define RX_SHOWN    0x48
+#define UART_UIRQS  0x50
+#define RNG_UIRQS   0x58
+#define ELR_LOW     0x60            /* AND over EL0's IRQs: ELR_EL1 in the lower half */
+#define HANDLER_HI  0x68            /* AND over EL0's IRQs: the handler ran in the upper half */
+/* The MMU phase (as irq/el0.S) */
+#define PT          (RAM_BASE + 0x110000)   /* L1 (TTBR0) */
+#define PT_L2M      (PT + 0x1000)           /* L2 for 0-1 GiB: the devices */
+#define PT1         (PT + 0x2000)           /* L1 (TTBR1) */
+#define HIGH        0xffffff8000000000
+#define TABLE       3
+#define BLOCK       1
+#define AF          (1 << 10)
+#define SH_IS       (3 << 8)
+#define AP_EL0      (1 << 6)
+#define ATTR_DEV    (1 << 2)
+#define XN          ((1 << 54) | (1 << 53))
+#define EL0_SP      (RAM_BASE + 0x60000)
+
+/* \reg = \val (a physical address below 4 GiB) in the VA half the code runs in. */
+.macro kaddr reg, val
+  adr \reg, .
+  and \reg, \reg, #HIGH
+  movk \reg, #((\val) & 0xffff)
+  movk \reg, #(((\val) >> 16) & 0xffff), lsl #16
+.endm
+
+.macro put_desc table, index, value
+  movq x9, \value
+  movq x10, (\table + 8 * (\index))
+  str x9, [x10]
+.endm
 
 /* Writes w\reg to the result device. Clobbers x16. */
 .macro result reg
-  movq x16, RESULTDEV
+  kaddr x16, RESULTDEV
   str \reg, [x16]
 .endm
 
@@ -148,14 +188,90 @@ main:
   add x23, x23, #1
   cmp x23, #NREQ
   b.lo 1b
+  bl flush
+  bl el0_phase                    /* does not return: el0_done reports and powers off */
 
-  /* The second input line: unmask the receive interrupts again. */
+/* The MMU on, the kernel into the upper half, then EL0. */
+el0_phase:
+  put_desc PT, 0, (PT_L2M | TABLE)
+  put_desc PT, 1, (RAM_BASE | BLOCK | AF | SH_IS)
+  put_desc PT_L2M, (GICD >> 21), (GICD | BLOCK | AF | ATTR_DEV | XN)
+  put_desc PT_L2M, (UART >> 21), (UART | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
+  put_desc PT_L2M, (VIRTIO >> 21), (VIRTIO | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
+  put_desc PT1, 0, (PT_L2M | TABLE)
+  put_desc PT1, 1, (RAM_BASE | BLOCK | AF | SH_IS)
+  movq x0, 0x00000000000000ff     /* MAIR: attr0 normal WB, attr1 Device-nGnRnE */
+  msr mair_el1, x0
+  movq x0, ((25 << 0) | (25 << 16) | (2 << 30) | (5 << 32) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 24) | (1 << 26) | (3 << 28))
+  msr tcr_el1, x0
+  movq x0, PT
+  msr ttbr0_el1, x0
+  movq x0, PT1
+  msr ttbr1_el1, x0
+  isb
+  mrs x0, sctlr_el1
+  orr x0, x0, #1                  /* M */
+  orr x0, x0, #(1 << 9)           /* UMA: EL0 may write DAIF */
+  orr x0, x0, #(1 << 16)          /* nTWI: EL0's WFI is not trapped */
+  msr sctlr_el1, x0
+  isb
+  movq x1, HIGH
+  adr x0, 1f
+  add x0, x0, x1
+  br x0
+1:adr x0, el0_vectors
+  msr vbar_el1, x0
+  mov x0, sp
+  add x0, x0, x1
+  mov sp, x0
+  add x20, x20, x1                /* DATA, the UART, the virtio window: upper-half addresses */
+  add x21, x21, x1
+  add x22, x22, x1
+  mov x0, #1
+  str x0, [x20, #ELR_LOW]
+  str x0, [x20, #HANDLER_HI]
+  /* The lower half's RAM becomes EL0's (and so never executable at EL1). */
+  put_desc PT, 1, (RAM_BASE | BLOCK | AF | SH_IS | AP_EL0)
+  dsb ishst
+  tlbi vmalle1
+  dsb ish
+  isb
+  kputs "kernel half, MMU on\n"
+  bl flush
+  movq x1, HIGH
+  adr x0, el0_code
+  sub x0, x0, x1
+  msr elr_el1, x0
+  msr spsr_el1, xzr               /* EL0t, DAIF clear */
+  movq x0, EL0_SP
+  msr sp_el0, x0
+  eret
+
+/* EL0, at lower-half addresses. */
+el0_code:
+  movq x21, UART
   mov w1, #(UART_RXI | UART_RTI)
-  str w1, [x21, #UART_IMSC]
+  str w1, [x21, #UART_IMSC]       /* input again */
+  mov x0, #NREQ
+  bl post_request
+  movq x22, VIRTIO
+  str wzr, [x22, #0x50]           /* QueueNotify from EL0: the ioeventfd */
+  ldr w1, [x21, #UART_FR]         /* an exit: a VMM on /dev/kvm serves the ioeventfd here */
+  movq x20, DATA
+  mov x1, #(NREQ + 1)
+  wait_at_least x20, RNG_IRQS, x1
   mov x1, #2
   wait_at_least x20, RX_LINES, x1
-  bl show_rx
+  svc #0
 
+/* EL1 (upper half) again, after EL0's SVC. */
+el0_done:
+  movq x9, HIGH
+  movq x20, DATA
+  add x20, x20, x9
+  mov x0, #NREQ
+  bl report_request
+  bl show_rx
   ldr x1, [x20, #UART_IRQS]
   result w1
   ldr x1, [x20, #RNG_IRQS]
@@ -166,13 +282,55 @@ main:
   result w1
   ldr x1, [x20, #RX_COUNT]
   result w1
-  kputs "done\n"
+  ldr x1, [x20, #UART_UIRQS]
+  result w1
+  ldr x1, [x20, #RNG_UIRQS]
+  result w1
+  ldr x1, [x20, #ELR_LOW]
+  result w1
+  ldr x1, [x20, #HANDLER_HI]
+  result w1
+  kputs "interrupts taken from EL0: uart "
+  ldr x0, [x20, #UART_UIRQS]
+  bl kputdec
+  kputs ", rng "
+  ldr x0, [x20, #RNG_UIRQS]
+  bl kputdec
+  kputs "\ndone\n"
   bl flush
-  ret x27
+  system_off
+
+/* EL0's SVC: on to el0_done (anything else is unexpected). */
+svc_entry:
+  mrs x0, esr_el1
+  lsr x0, x0, #26
+  cmp x0, #0x15
+  b.ne bad
+  b el0_done
+
+/* kputdec: x0 in decimal (up to 20 digits). */
+kputdec:
+  mov x26, x30
+  sub sp, sp, #32
+  mov x1, sp
+  add x1, x1, #31
+  strb wzr, [x1]
+  mov x2, #10
+1:udiv x3, x0, x2
+  msub x4, x3, x2, x0
+  add w4, w4, #'0'
+  sub x1, x1, #1
+  strb w4, [x1]
+  mov x0, x3
+  cbnz x0, 1b
+  mov x0, x1
+  bl kputs_fn
+  add sp, sp, #32
+  ret x26
 
 /* post_request: request x0 in descriptor x0 (4 * (x0 + 1) bytes at V_BUF + 64 * x0). */
 post_request:
-  movq x9, V_DESC
+  kaddr x9, V_DESC
   add x9, x9, x0, lsl #4
   movq x10, V_BUF
   add x10, x10, x0, lsl #6
@@ -182,7 +340,7 @@ post_request:
   str w11, [x9, #8]               /* len */
   mov w11, #2                     /* VIRTQ_DESC_F_WRITE, next 0 */
   str w11, [x9, #12]
-  movq x9, V_AVAIL
+  kaddr x9, V_AVAIL
   ldrh w10, [x9, #2]
   and w11, w10, #(QSIZE - 1)
   add x12, x9, #4
@@ -195,7 +353,8 @@ post_request:
 
 /* report_request: used.ring[x0] (id, len) and the bytes of buffer x0. */
 report_request:
-  movq x9, V_USED
+  mov x25, x30
+  kaddr x9, V_USED
   ldrh w10, [x9, #2]
   add w11, w0, #1
   cmp w10, w11
@@ -205,7 +364,7 @@ report_request:
   result w13
   ldr w14, [x12, #8]              /* len */
   result w14
-  movq x12, V_BUF
+  kaddr x12, V_BUF
   add x12, x12, x0, lsl #6
   lsr w14, w14, #2
 1:cbz w14, 2f
@@ -213,11 +372,11 @@ report_request:
   result w13
   sub w14, w14, #1
   b 1b
-2:ret
+2:ret x25
 9:movq x13, 0xbad0000
   orr w13, w13, w11
   result w13
-  ret
+  ret x25
 
 /* show_rx: prints the input received since the last call as "rx: <text>". */
 show_rx:
@@ -227,7 +386,7 @@ show_rx:
   ldr x2, [x20, #RX_COUNT]
   cmp x1, x2
   b.hs 2f
-  movq x3, RXBUF
+  kaddr x3, RXBUF
   ldrb w0, [x3, x1]
   add x1, x1, #1
   str x1, [x20, #RX_SHOWN]
@@ -266,12 +425,12 @@ kputs_fn:
 kputc:
   mrs x9, daif
   msr daifset, #2
-  movq x10, DATA
+  kaddr x10, DATA
   ldr x11, [x10, #TX_ON]
   cbnz x11, 1f
   mov x11, #1
   str x11, [x10, #TX_ON]
-  movq x12, UART
+  kaddr x12, UART
   str w0, [x12, #UART_DR]         /* sets TXRIS */
   ldr w11, [x12, #UART_IMSC]
   orr w11, w11, #UART_TXI
@@ -279,7 +438,7 @@ kputc:
   b 2f
 1:ldr x11, [x10, #TX_TAIL]
   and x12, x11, #0xfff
-  movq x13, TXRING
+  kaddr x13, TXRING
   strb w0, [x13, x12]
   add x11, x11, #1
   str x11, [x10, #TX_TAIL]
@@ -288,15 +447,37 @@ kputc:
 
 /* IRQs: INTID 33 the PL011, 48 the virtio-rng. */
 irq_handler:
-  movq x9, DATA
+  kaddr x9, DATA
+  mrs x10, spsr_el1
+  tst x10, #0xf
+  b.ne 8f                         /* from EL1 */
+  mrs x10, elr_el1                /* from EL0: note where it was and where this runs */
+  lsr x10, x10, #39
+  cmp x10, #0
+  cset x10, eq
+  ldr x11, [x9, #ELR_LOW]
+  and x11, x11, x10
+  str x11, [x9, #ELR_LOW]
+  adr x10, irq_handler
+  lsr x10, x10, #63
+  ldr x11, [x9, #HANDLER_HI]
+  and x11, x11, x10
+  str x11, [x9, #HANDLER_HI]
   cmp x0, #48
+  mov x10, #UART_UIRQS
+  mov x11, #RNG_UIRQS
+  csel x10, x11, x10, eq
+  ldr x11, [x9, x10]
+  add x11, x11, #1
+  str x11, [x9, x10]
+8:cmp x0, #48
   b.eq rng_irq
   cmp x0, #33
   b.ne 9f
   ldr x10, [x9, #UART_IRQS]
   add x10, x10, #1
   str x10, [x9, #UART_IRQS]
-  movq x10, UART
+  kaddr x10, UART
   ldr w11, [x10, #UART_MIS]
   ldr x12, [x9, #MIS_SEEN]
   orr x12, x12, x11
@@ -310,7 +491,7 @@ irq_handler:
   ldr w12, [x10, #UART_DR]
   ldr x13, [x9, #RX_COUNT]
   and x14, x13, #0xfff
-  movq x15, RXBUF
+  kaddr x15, RXBUF
   strb w12, [x15, x14]
   add x13, x13, #1
   str x13, [x9, #RX_COUNT]
@@ -332,7 +513,7 @@ irq_handler:
   cmp x13, x14
   b.eq 5f
   and x14, x13, #0xfff
-  movq x12, TXRING
+  kaddr x12, TXRING
   ldrb w12, [x12, x14]
   str w12, [x10, #UART_DR]
   add x13, x13, #1
@@ -352,7 +533,7 @@ rng_irq:
   ldr x10, [x9, #RNG_IRQS]
   add x10, x10, #1
   str x10, [x9, #RNG_IRQS]
-  movq x10, VIRTIO
+  kaddr x10, VIRTIO
   ldr w11, [x10, #0x60]           /* InterruptStatus */
   ldr x12, [x9, #ISR_SEEN]
   orr x12, x12, x11
@@ -362,3 +543,26 @@ rng_irq:
 
 secondary_main:
   ret
+
+.balign 0x800
+el0_vectors:
+  .rept 4                         /* current EL, SP_EL0 */
+  b bad
+  .balign 0x80
+  .endr
+  b bad                           /* current EL, SP_ELx: synchronous */
+  .balign 0x80
+  b irq_entry                     /* IRQ */
+  .balign 0x80
+  .rept 2
+  b bad
+  .balign 0x80
+  .endr
+  b svc_entry                     /* lower EL, AArch64: synchronous */
+  .balign 0x80
+  b irq_entry                     /* IRQ */
+  .balign 0x80
+  .rept 6
+  b bad
+  .balign 0x80
+  .endr
