@@ -145,12 +145,13 @@ describe.each([false, true])('mini-VMM devices, arm64 virtual backend (jit %s)',
   });
 });
 
-describe('mini-VMM devices on /dev/kvm (the same VMM code; skipped: this machine has no /dev/kvm)', () => {
-  it.skipIf(!nativeX86)('x86: the same guest and checks on the native backend', () => {
+const noKvm = (arch: string, here: boolean) => (here ? '' : ` (skipped: no usable ${arch} /dev/kvm on this machine)`);
+describe('mini-VMM devices on /dev/kvm: the same VMM code, guests and checks', () => {
+  it.skipIf(!nativeX86)(`x86 on the native backend${noKvm('x86-64', nativeX86)}`, () => {
     const { r, src } = runX86(nativeSys(), 7);
     checkX86(r, src);
   });
-  it.skipIf(!nativeArm64)('arm64: the same guest and checks on the native backend', () => {
+  it.skipIf(!nativeArm64)(`arm64 on the native backend${noKvm('arm64', nativeArm64)}`, () => {
     const { r, src } = runArm64(nativeSys(), 11);
     checkArm64(r, src);
   });
