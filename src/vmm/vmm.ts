@@ -184,6 +184,7 @@ export class MiniVmm {
     this.irqchip = opts.irqchip ?? 'none';
     const kernelIrq = this.irqchip === 'kernel';
     if (opts.virtioRng && !kernelIrq) throw new Error('the virtio-rng device needs the in-kernel irqchip (--irqchip kernel)');
+    if (opts.virtioRng && opts.arch === 'x86_64' && memSize > X86_BOARD.VIRTIO) throw new Error(`guest memory above 0x${X86_BOARD.VIRTIO.toString(16)} would cover the virtio-mmio window (use a smaller --mem)`);
     // The UART's line: KVM_IRQ_LINE on COM1's GSI / the PL011's SPI, once the VM exists.
     const uartLine = kernelIrq ? vmIrqLine(() => this.vm, opts.arch === 'x86_64' ? X86_BOARD.COM1_IRQ : spiIrq(ARM64_BOARD.UART_SPI)) : undefined;
     if (uartLine) this.uartLine = uartLine;

@@ -46,13 +46,14 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
 
   const io = new Bus();
   const mmio = new Bus();
-  // The PL011 is not wired to its SPI here (the DT names it): the boot tests run it polled.
-  const uart = mmio.add(new Pl011(ARM64_BOARD.UART, ctx.sink));
-  const exitDevice = mmio.add(new ExitDevice(ARM64_BOARD.EXIT, 0x1000));
-  const result = mmio.add(new ResultPort(ARM64_BOARD.RESULT));
   // SPI lines: KVM_IRQ_LINE with the SPI's INTID (32 + the DT's SPI number), once the vGIC exists.
   const kernelIrq = ctx.irqchip === 'kernel';
   const spiLine = (spi: number): IrqLine => (kernelIrq ? vmIrqLine(() => vm, spiIrq(spi)) : NO_IRQ);
+  // The PL011 drives its SPI (the DT's): Linux's amba-pl011 takes input and TX-empty interrupts.
+  const uartLine = kernelIrq ? vmIrqLine(() => vm, spiIrq(ARM64_LINUX.UART_SPI)) : undefined;
+  const uart = mmio.add(new Pl011(ARM64_BOARD.UART, ctx.sink, uartLine));
+  const exitDevice = mmio.add(new ExitDevice(ARM64_BOARD.EXIT, 0x1000));
+  const result = mmio.add(new ResultPort(ARM64_BOARD.RESULT));
   const virtio: VirtioMmio[] = [];
   const addVirtio = (dev: ConstructorParameters<typeof VirtioMmio>[1]) => {
     const t = new VirtioMmio(ARM64_LINUX.VIRTIO + virtio.length * VIRTIO_MMIO_SIZE, dev, ctx.mem, spiLine(ARM64_LINUX.VIRTIO_FIRST_SPI + virtio.length));
@@ -89,6 +90,7 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
   bsp.setOneReg(arm64.coreRegId('regs.regs'), layout.dtb); // x0
   // PSTATE: EL1h with D, A, I, F masked (KVM's reset value already).
 
+  let pendingInput = opts.consoleInput ? Array.from(opts.consoleInput) : [];
   const base = arm64Board(ctx.sink);
   const board: Board = { ...base, io, mmio, exitDevice, result, uart, reserved: [] };
   return {
@@ -101,6 +103,7 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
       return true;
     },
     tick() {
+      if (pendingInput.length && uart.acceptsInput && uart.rxSpace) uart.receive(pendingInput.splice(0, uart.rxSpace));
       for (const v of virtio) v.poll();
     },
     nsUntilEvent() {
@@ -108,11 +111,13 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
     },
     describe() {
       const lines = [`arm64 Linux: Image ${(image.image.length / 2 ** 20).toFixed(1)} MiB, text_offset 0x${image.textOffset.toString(16)}, DTB ${layout.dtbSize} B at 0x${layout.dtb.toString(16)}, irqchip ${ctx.irqchip}, ${cpus} vCPU(s), ${memSize >> 20} MiB`];
+      if (uartLine) lines.push(`  PL011 interrupts raised: ${uartLine.raises}`);
       if (blk) lines.push(`  virtio-blk: ${blk.stats.read} reads (${blk.stats.bytesRead} B), ${blk.stats.write} writes (${blk.stats.bytesWritten} B), ${blk.stats.flush} flushes, ${blk.stats.errors} errors`);
       return lines;
     },
     close() {
       blk?.store.close();
+      pendingInput = [];
     },
   };
 }
