@@ -32,13 +32,25 @@ export const RUN_USAGE = `usage: vkvm run <image> [options]
   --break ADDR          hardware breakpoint via KVM_SET_GUEST_DEBUG (up to ${MAX_BREAKPOINTS}); repeatable
   --trace               print every exit (stderr)
   --max-exits N         stop after N exits (default 1000000)
+  --timeout SECONDS     stop after this much wall-clock time
   --no-summary          do not print the exit summary
+  --irqchip none|kernel none (default): polled devices, HLT ends the run; kernel: the in-kernel
+                        irqchip (x86 KVM_CREATE_IRQCHIP, arm64 a vGICv3 at 0x08000000 with
+                        redistributors at 0x080a0000) and an interrupt-driven UART (x86 COM1 on
+                        GSI 4, arm64 the PL011 on SPI 1 = INTID 33, by KVM_IRQ_LINE)
+  --virtio-rng          a virtio-rng (entropy) device, virtio-mmio version 2 (needs --irqchip
+                        kernel): x86 at 0xd0000000 on GSI 5, arm64 at 0x0a000000 on SPI 16 =
+                        INTID 48; QueueNotify is an ioeventfd, the interrupt an irqfd (edge)
+  --input STR           console input, typed into the UART as it has room (and, interrupt-driven,
+                        while its receive interrupt is on); escapes \\n \\r \\t \\\\ \\xHH
 
 Devices: x86: 16550 UART at port 0x3f8, exit device at port 0xf4 (a write ends the run with that
 status), result port 0x500. arm64 ("virt" map): RAM at 0x40000000, PL011 at 0x09000000, exit
 device at 0x09100000, result device at 0x09101000, PSCI 0.2 over HVC (SYSTEM_OFF ends the run).
+With --irqchip kernel, HLT/WFI wait for interrupts in KVM; the run ends at the exit device or
+PSCI SYSTEM_OFF (or --timeout).
 Exit status: the guest's (exit device value, 0 after HLT/SYSTEM_OFF); 2 usage or image error,
-3 backend unavailable, 4 guest crash or KVM error, 5 --max-exits reached.
+3 backend unavailable, 4 guest crash or KVM error, 5 --max-exits or --timeout reached.
 `;
 
 export function cmdRun(argv: readonly string[], io: CliIo): number {
@@ -68,6 +80,8 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
       'disk-ro': { type: 'boolean', default: false },
       cpus: { type: 'string' },
       irqchip: { type: 'string' },
+      'virtio-rng': { type: 'boolean', default: false },
+      input: { type: 'string' },
       'no-virtio-console': { type: 'boolean', default: false },
       timeout: { type: 'string' },
       clock: { type: 'string' },
@@ -77,8 +91,9 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
     io.stdout(o.kernel !== undefined ? RUN_LINUX_USAGE : RUN_USAGE);
     return EXIT.OK;
   }
-  const linuxOnly = (['initrd', 'cmdline', 'append', 'disk', 'disk-ro', 'cpus', 'irqchip', 'no-virtio-console', 'timeout', 'clock'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
+  const linuxOnly = (['initrd', 'cmdline', 'append', 'disk', 'disk-ro', 'cpus', 'no-virtio-console', 'clock'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
   if (o.kernel !== undefined) {
+    if (o['virtio-rng'] || o.input !== undefined) throw new CliError(`--${o['virtio-rng'] ? 'virtio-rng' : 'input'} applies to flat/ELF images, not --kernel`);
     if (positionals.length) throw new CliError(`--kernel boots Linux: no image argument (got ${positionals.join(' ')})`);
     const imageOnly = (['mode', 'load', 'entry'] as const).filter((k) => o[k] !== undefined);
     if (imageOnly.length || (o.reg as string[]).length || (o.break as string[]).length) throw new CliError(`--${[...imageOnly, ...((o.reg as string[]).length ? ['reg'] : []), ...((o.break as string[]).length ? ['break'] : [])][0]} applies to flat/ELF images, not --kernel`);
@@ -124,6 +139,15 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
   if (memSize !== undefined && (memSize <= 0 || memSize % 4096 !== 0)) throw new CliError(`--mem must be a positive multiple of 4K (got ${o.mem})`);
   const maxExits = o['max-exits'] !== undefined ? parseNumber('--max-exits', o['max-exits']) : undefined;
   if (maxExits === 0) throw new CliError('--max-exits must be at least 1');
+  let irqchip: 'none' | 'kernel' = 'none';
+  if (o.irqchip !== undefined) {
+    if (o.irqchip !== 'none' && o.irqchip !== 'kernel') throw new CliError(`unknown --irqchip '${o.irqchip}' for an image: use none or kernel`);
+    irqchip = o.irqchip;
+  }
+  if (o['virtio-rng'] && irqchip !== 'kernel') throw new CliError('--virtio-rng needs --irqchip kernel (its interrupt is an irqfd)');
+  const timeout = o.timeout !== undefined ? Number(o.timeout) : undefined;
+  if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout must be a positive number of seconds (got ${o.timeout})`);
+  const consoleInput = o.input !== undefined ? unescapeInput(o.input) : undefined;
   const breakpoints = (o.break as string[]).map((b) => parseNumber('--break', b));
   if (breakpoints.length > MAX_BREAKPOINTS) throw new CliError(`at most ${MAX_BREAKPOINTS} --break addresses (hardware breakpoints)`);
   const regs: Record<string, bigint> = {};
@@ -187,6 +211,10 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
       regs,
       breakpoints,
       recordExits: false,
+      irqchip,
+      ...(o['virtio-rng'] ? { virtioRng: true } : {}),
+      ...(consoleInput ? { consoleInput } : {}),
+      ...(timeout !== undefined ? { timeLimitMs: timeout * 1000 } : {}),
       console: (b) => {
         pending.push(b);
         midLine = b !== 10;
@@ -207,7 +235,7 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
     if (e instanceof ImageError) throw new CliError(`${path}: ${e.message}`);
     if (isKvmError(e) && e.syscall === 'open') throw new CliError(openErrorText(o.device as string, e.code), EXIT.BACKEND);
     if (isKvmError(e)) throw new CliError(`setting up the VM failed: ${e.message}`, EXIT.GUEST_ERROR);
-    if (e instanceof Error && /^unknown .* register|real-mode entry|guest memory/.test(e.message)) throw new CliError(e.message);
+    if (e instanceof Error && /^unknown .* register|real-mode entry|guest memory|in-kernel irqchip/.test(e.message)) throw new CliError(e.message, /KVM_CAP_IRQCHIP/.test(e.message) ? EXIT.BACKEND : EXIT.USAGE);
     throw e;
   }
   let r: RunResult;
@@ -227,11 +255,34 @@ export function cmdRun(argv: readonly string[], io: CliIo): number {
     case 'exit-device':
       return r.status <= 255 ? r.status : 1;
     case 'max-exits':
+    case 'time-limit':
       return EXIT.MAX_EXITS;
     default:
       if (o['no-summary']) io.stderr(`vkvm: ${r.detail}\n`);
       return EXIT.GUEST_ERROR;
   }
+}
+
+/** `--input`: the string's bytes (latin1), with \n \r \t \\ and \xHH escapes. */
+export function unescapeInput(s: string): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c !== '\\' || i + 1 >= s.length) {
+      out.push(s.charCodeAt(i) & 0xff);
+      continue;
+    }
+    const n = s[++i]!;
+    if (n === 'n') out.push(10);
+    else if (n === 'r') out.push(13);
+    else if (n === 't') out.push(9);
+    else if (n === '\\') out.push(92);
+    else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
+      out.push(parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else throw new CliError(`--input: unknown escape \\${n}`);
+  }
+  return Uint8Array.from(out);
 }
 
 function elfArchOf(image: Uint8Array, path: string): Arch {

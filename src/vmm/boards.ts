@@ -4,8 +4,9 @@
  * KVM_ARM_VCPU_INIT and KVM_SET_ONE_REG on arm64 -- so it works on any backend.
  * @module
  */
-import { arm64, KVM_GUESTDBG, x86_64, type Arch, type Vcpu, type X86Segment } from '../index.js';
+import { arm64, KVM_DEV_TYPE, KVM_GUESTDBG, x86_64, type Arch, type Vcpu, type Vm, type X86Segment } from '../index.js';
 import { Bus, DebugCon, ExitDevice, Pl011, ResultPort, Uart16550, type ConsoleSink } from './devices.js';
+import type { IrqLine } from './irq.js';
 
 /** The CPU mode an x86 guest is entered in. */
 export type X86Mode = 'real' | 'protected' | 'long';
@@ -42,6 +43,8 @@ export interface Board {
   onHlt?(vcpu: Vcpu): { end: 'halt' | 'guest-error'; status: number; detail: string } | undefined;
   /** A device asked to end the run (e.g. the i8042 reset line), checked after every exit. */
   stopRequest?(): { end: 'reset' | 'poweroff' | 'guest-error'; status: number; detail: string } | undefined;
+  /** The console UART (input goes to its `receive`). */
+  readonly uart: Uart16550 | Pl011;
   /** KVM_SET_GUEST_DEBUG arguments: hardware breakpoints at `addrs` (at most 4). */
   hwBreakpoints(addrs: readonly number[]): { control: number; arch: Parameters<Vcpu['setGuestDebug']>[1] };
   /** Classifies a KVM_EXIT_DEBUG: a hardware breakpoint hit or a completed single step. */
@@ -73,6 +76,11 @@ export const X86_BOARD = {
   /** KVM_SET_TSS_ADDR: three pages below the 4 GiB BIOS area, as QEMU and Firecracker use. */
   TSS_ADDR: 0xfffbd000,
   COM1: 0x3f8,
+  /** COM1's ISA IRQ (GSI with the in-kernel irqchip). */
+  COM1_IRQ: 4,
+  /** The virtio-mmio window (`--virtio-rng`) and its GSI, where the Linux machine puts its first. */
+  VIRTIO: 0xd000_0000,
+  VIRTIO_IRQ: 5,
   /** The Bochs/QEMU debug console: bytes written here go to the console too. */
   DEBUGCON: 0xe9,
   EXIT_PORT: 0xf4,
@@ -86,10 +94,11 @@ const X86_REGS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 
 /** Register names `--reg` accepts on x86. */
 export const x86RegNames: readonly string[] = X86_REGS;
 
-export function x86Board(mode: X86Mode, sink: ConsoleSink): Board {
+/** With `uartIrq`, the 16550 drives it (interrupt-driven console); without, it is polled. */
+export function x86Board(mode: X86Mode, sink: ConsoleSink, uartIrq?: IrqLine): Board {
   const io = new Bus();
   const mmio = new Bus();
-  io.add(new Uart16550(X86_BOARD.COM1, sink));
+  const uart = io.add(new Uart16550(X86_BOARD.COM1, sink, uartIrq));
   io.add(new DebugCon(X86_BOARD.DEBUGCON, sink));
   const exitDevice = io.add(new ExitDevice(X86_BOARD.EXIT_PORT, 4));
   const result = io.add(new ResultPort(X86_BOARD.RESULT_PORT));
@@ -104,6 +113,7 @@ export function x86Board(mode: X86Mode, sink: ConsoleSink): Board {
     mmio,
     exitDevice,
     result,
+    uart,
     reserved: mode === 'real' ? [] : [[X86_BOARD.GDT, X86_BOARD.TABLES_END]],
     prepareMemory(ram) {
       if (mode === 'real') return;
@@ -178,7 +188,35 @@ export const ARM64_BOARD = {
   UART: 0x0900_0000,
   EXIT: 0x0910_0000,
   RESULT: 0x0910_1000,
+  /** The vGICv3 (`--irqchip kernel`): distributor, then one redistributor (RD + SGI frames) per vCPU. */
+  GIC_DIST: 0x0800_0000,
+  GIC_REDIST: 0x080a_0000,
+  /** The PL011's SPI (INTID 32 + 1). */
+  UART_SPI: 1,
+  /** The virtio-mmio window (`--virtio-rng`) and its SPI (INTID 32 + 16), QEMU "virt"'s first. */
+  VIRTIO: 0x0a00_0000,
+  VIRTIO_SPI: 16,
 } as const;
+
+/** SPIs a vGIC is created with (NR_IRQS counts the 32 private interrupts too). */
+const GIC_NR_IRQS = 128;
+
+/**
+ * A vGICv3 as VMMs create it (QEMU, kvmtool): after the vCPUs, KVM_CREATE_DEVICE, the
+ * distributor's and one redistributor region's addresses, NR_IRQS, then CTRL_INIT.
+ */
+export function createGicV3(vm: Vm, cpus: number, dist: number = ARM64_BOARD.GIC_DIST, redist: number = ARM64_BOARD.GIC_REDIST): void {
+  const { KVM_DEV_ARM_VGIC: G, KVM_VGIC: A } = arm64;
+  const gic = vm.createDevice(KVM_DEV_TYPE.ARM_VGIC_V3)!;
+  gic.setAttr({ group: G.GRP_ADDR, attr: A.V3_ADDR_TYPE_DIST }, dist);
+  // One redistributor region for every vCPU: base | count << 52 (region index 0).
+  gic.setAttr({ group: G.GRP_ADDR, attr: A.V3_ADDR_TYPE_REDIST_REGION }, BigInt(redist) | (BigInt(cpus) << 52n));
+  gic.setAttr({ group: G.GRP_NR_IRQS, attr: 0 }, Uint8Array.of(GIC_NR_IRQS, 0, 0, 0));
+  gic.setAttr({ group: G.GRP_CTRL, attr: G.CTRL_INIT });
+}
+
+/** KVM_IRQ_LINE's number for SPI `spi` (arm64 irq-type encoding: type SPI, INTID 32 + spi). */
+export const spiIrq = (spi: number): number => (arm64.KVM_ARM_IRQ.TYPE_SPI << arm64.KVM_ARM_IRQ.TYPE_SHIFT) | (32 + spi);
 
 const ARM_REGS = [...Array.from({ length: 31 }, (_, i) => `x${i}`), 'sp', 'pc'];
 
@@ -193,10 +231,11 @@ function armRegId(name: string): bigint {
   throw new Error(`unknown arm64 register ${name} (x0..x30, sp, pc)`);
 }
 
-export function arm64Board(sink: ConsoleSink): Board {
+/** With `uartIrq`, the PL011 drives it (its SPI); without, it is polled. */
+export function arm64Board(sink: ConsoleSink, uartIrq?: IrqLine): Board {
   const io = new Bus();
   const mmio = new Bus();
-  mmio.add(new Pl011(ARM64_BOARD.UART, sink));
+  const uart = mmio.add(new Pl011(ARM64_BOARD.UART, sink, uartIrq));
   const exitDevice = mmio.add(new ExitDevice(ARM64_BOARD.EXIT, 0x1000));
   const result = mmio.add(new ResultPort(ARM64_BOARD.RESULT));
   return {
@@ -207,6 +246,7 @@ export function arm64Board(sink: ConsoleSink): Board {
     mmio,
     exitDevice,
     result,
+    uart,
     reserved: [],
     prepareMemory() {},
     setupVcpu(vcpu, entry, ramSize, regs) {

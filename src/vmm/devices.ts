@@ -1,7 +1,8 @@
 /**
  * The mini-VMM's devices, emulated in userspace on IO and MMIO exits exactly as a VMM does for
- * KVM: a 16550 UART (x86 COM1), a PL011 UART (arm64), an exit device (the guest writes its exit
- * status), and a result port (the guest reports a 32-bit value, e.g. a benchmark checksum).
+ * KVM: a 16550 UART (x86 COM1), a PL011 UART (arm64) -- each polled, or interrupt-driven through
+ * an `IrqLine` --, an exit device (the guest writes its exit status), and a result port (the
+ * guest reports a 32-bit value, e.g. a benchmark checksum).
  * @module
  */
 
@@ -54,6 +55,11 @@ export class Uart16550 implements Device {
   /** Room for more input before the FIFO fills (flow control for a console feeder). */
   get rxSpace(): number {
     return 16 - Math.min(16, this.rx.length);
+  }
+
+  /** Whether a console feeder should type now: polled, always; interrupt-driven, while IER.ERBFI is set. */
+  get acceptsInput(): boolean {
+    return !this.irq || (this.ier & 0x01) !== 0;
   }
 
   /** IIR: the pending interrupt source of highest priority. */
@@ -148,9 +154,20 @@ export class Uart16550 implements Device {
   }
 }
 
+/** PL011 interrupt bits (UARTRIS/UARTMIS/UARTIMSC/UARTICR). */
+export const PL011_INT = { RX: 1 << 4, TX: 1 << 5, RT: 1 << 6 } as const;
+
 /**
- * The PL011 registers a polled driver touches: DR (transmit), FR (transmit FIFO empty, receive
- * FIFO empty), the baud/line/control registers (stored), and the PrimeCell identification.
+ * An ARM PL011 UART: DR, FR, the baud/line/control registers (stored), LCR_H.FEN (a 32-byte
+ * receive FIFO, else a one-byte holding register), IFLS, the interrupt registers UARTIMSC,
+ * UARTRIS, UARTMIS, UARTICR, loopback (CR.LBE) and the PrimeCell identification.
+ * Transmission is instant, so every byte written to DR leaves the transmit FIFO below its level:
+ * TXRIS is set by each write (as QEMU's PL011 does; a driver starts transmission by writing the
+ * first bytes itself, as Linux's does). Received bytes (`receive`) wait in a host queue and enter
+ * the FIFO as it has room: RXRIS when the FIFO reaches its trigger level (one byte without the
+ * FIFO), RTRIS (receive timeout -- instant here) when bytes sit below it; reading DR until the
+ * FIFO is below the level (empty, for RT) clears them, as does UARTICR. The interrupt line is
+ * UARTRIS & UARTIMSC != 0 (UARTINTR, level-triggered): the SPI a VMM drives with KVM_IRQ_LINE.
  */
 export class Pl011 implements Device {
   readonly name = 'pl011';
@@ -158,24 +175,133 @@ export class Pl011 implements Device {
   private readonly regs = new Map<number, number>([
     [0x30, 0x300], // UARTCR: TXE | RXE
   ]);
+  private imsc = 0;
+  private ris = 0;
+  private lcrh = 0;
+  private ifls = 0x12; // RX and TX at 1/2 full
+  private readonly fifo: number[] = [];
+  private readonly input: number[] = [];
 
   private static readonly ID = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]; // 0xfe0..0xffc
 
   constructor(
     readonly base: number,
     private readonly sink: ConsoleSink,
+    private readonly irq?: IrqLine,
   ) {}
 
+  /** Bytes arriving on the line (console input): they enter the receive FIFO as it has room. */
+  receive(bytes: Iterable<number>): void {
+    for (const b of bytes) this.input.push(b & 0xff);
+    this.fill();
+    this.update();
+  }
+
+  /** Bytes received but not yet in the FIFO. */
+  get pendingInput(): number {
+    return this.input.length;
+  }
+
+  /** Room for more input in the FIFO, counting what waits for it (flow control for a console feeder). */
+  get rxSpace(): number {
+    return Math.max(0, this.depth - this.fifo.length - this.input.length);
+  }
+
+  /** Whether a console feeder should type now: polled, always; interrupt-driven, while RXIM or RTIM is set. */
+  get acceptsInput(): boolean {
+    return !this.irq || (this.imsc & (PL011_INT.RX | PL011_INT.RT)) !== 0;
+  }
+
+  private get depth(): number {
+    return this.lcrh & 0x10 ? 32 : 1;
+  }
+
+  /** The receive FIFO's trigger level (UARTIFLS.RXIFLSEL: 1/8 .. 7/8 of 32); 1 without the FIFO. */
+  private get rxLevel(): number {
+    return this.lcrh & 0x10 ? ([4, 8, 16, 24, 28][(this.ifls >> 3) & 7] ?? 16) : 1;
+  }
+
+  private fill(): void {
+    let got = false;
+    while (this.input.length && this.fifo.length < this.depth) {
+      this.fifo.push(this.input.shift()!);
+      got = true;
+    }
+    if (!got) return;
+    if (this.fifo.length >= this.rxLevel) this.ris |= PL011_INT.RX;
+    else this.ris |= PL011_INT.RT;
+  }
+
+  private update(): void {
+    this.irq?.set((this.ris & this.imsc) !== 0);
+  }
+
   read(offset: number): number {
-    if (offset === 0x00) return 0; // DR: nothing received
-    if (offset === 0x18) return 0x90; // FR: TXFE | RXFE
-    if (offset >= 0xfe0) return Pl011.ID[(offset - 0xfe0) >> 2] ?? 0;
-    return this.regs.get(offset) ?? 0;
+    switch (offset) {
+      case 0x00: {
+        const b = this.fifo.shift();
+        if (this.fifo.length < this.rxLevel) this.ris &= ~PL011_INT.RX;
+        if (!this.fifo.length) this.ris &= ~PL011_INT.RT;
+        this.fill();
+        this.update();
+        return b ?? 0;
+      }
+      case 0x18: // FR: TXFE always (instant transmission); RXFE / RXFF from the FIFO
+        return 0x80 | (this.fifo.length ? 0 : 0x10) | (this.fifo.length >= this.depth ? 0x40 : 0);
+      case 0x24:
+      case 0x28:
+      case 0x30:
+        return this.regs.get(offset) ?? 0;
+      case 0x2c:
+        return this.lcrh;
+      case 0x34:
+        return this.ifls;
+      case 0x38:
+        return this.imsc;
+      case 0x3c:
+        return this.ris;
+      case 0x40:
+        return this.ris & this.imsc;
+      default:
+        if (offset >= 0xfe0) return Pl011.ID[(offset - 0xfe0) >> 2] ?? 0;
+        return this.regs.get(offset) ?? 0;
+    }
   }
 
   write(offset: number, _size: number, value: number): void {
-    if (offset === 0x00) this.sink(value & 0xff);
-    else if (offset < 0xfe0 && offset !== 0x18) this.regs.set(offset, value >>> 0);
+    const v = value >>> 0;
+    switch (offset) {
+      case 0x00:
+        if (this.regs.get(0x30)! & 0x80) {
+          this.input.push(v & 0xff); // CR.LBE: loopback
+          this.fill();
+        } else this.sink(v & 0xff);
+        this.ris |= PL011_INT.TX;
+        break;
+      case 0x2c:
+        // Switching the FIFO on or off flushes it (the PL011 TRM); the host queue keeps the rest.
+        if ((v ^ this.lcrh) & 0x10) this.fifo.length = 0;
+        this.lcrh = v & 0xff;
+        this.fill();
+        break;
+      case 0x34:
+        this.ifls = v & 0x3f;
+        break;
+      case 0x38:
+        this.imsc = v & 0x7ff;
+        break;
+      case 0x44:
+        this.ris &= ~v;
+        break;
+      case 0x18:
+      case 0x3c:
+      case 0x40:
+        return; // read-only
+      default:
+        if (offset < 0xfe0) this.regs.set(offset, v);
+        return;
+    }
+    this.update();
   }
 }
 

@@ -5,10 +5,14 @@
  * the real /dev/kvm through `nativeSys()`.
  * @module
  */
-import { isKvmError, Kvm, KVM_GUESTDBG, KVM_SYSTEM_EVENT, nativeSys, virtualSys, type Arch, type Sys, type Vcpu, type VcpuExit, type Vm } from '../index.js';
-import { arm64Board, MAX_BREAKPOINTS, X86_BOARD, x86Board, type Board, type InitialRegs, type X86Mode } from './boards.js';
+import { EventFd, isKvmError, Kvm, KVM_CAP, KVM_GUESTDBG, KVM_SYSTEM_EVENT, nativeSys, virtualSys, type Arch, type Sys, type Vcpu, type VcpuExit, type Vm } from '../index.js';
+import { ARM64_BOARD, arm64Board, createGicV3, MAX_BREAKPOINTS, spiIrq, X86_BOARD, x86Board, type Board, type InitialRegs, type X86Mode } from './boards.js';
 import type { Device } from './devices.js';
 import { ImageError, loadImage } from './image.js';
+import { irqfdLine, vmIrqLine } from './irq.js';
+import { GuestMemory } from './memory.js';
+import { VirtioEventfds, VirtioMmio } from './virtio/mmio.js';
+import { VirtioRng, type EntropySource } from './virtio/rng.js';
 
 export type Backend = 'virtual' | 'native';
 
@@ -44,6 +48,46 @@ export interface MiniVmmOptions {
   readonly trace?: (line: string) => void;
   /** Called at each breakpoint hit with the address, the hit number and a register dump. */
   readonly onBreakpoint?: (hit: BreakpointHit) => void;
+  /**
+   * The interrupt controller: 'none' (default: every device polled, HLT ends the run) or 'kernel'
+   * -- x86: KVM_CREATE_IRQCHIP (PIC, IOAPIC, LAPIC), the 16550 on GSI 4 (KVM_IRQ_LINE); arm64: a
+   * vGICv3, the PL011 on SPI 1 (INTID 33). HLT/WFI then wait in the kernel for an interrupt.
+   */
+  readonly irqchip?: 'none' | 'kernel';
+  /**
+   * A virtio-rng (entropy) device on virtio-mmio (needs `irqchip: 'kernel'`): x86 at 0xd0000000
+   * (GSI 5), arm64 at 0x0a000000 (SPI 16, INTID 48). QueueNotify is an ioeventfd (no exit), the
+   * used-buffer interrupt an irqfd. The bytes come from `entropy` (default: the host's CSPRNG).
+   */
+  readonly virtioRng?: boolean;
+  readonly entropy?: EntropySource;
+  /**
+   * Bytes typed on the console: fed to the UART's receive FIFO as it has room, after each KVM_RUN
+   * -- with an interrupt-driven UART only while its receive interrupt is enabled, as a person
+   * types once the prompt is there (bytes typed earlier would be lost to the FIFO resets of a
+   * driver's setup).
+   */
+  readonly consoleInput?: Uint8Array;
+  /** Stop after this many milliseconds of wall-clock time (default unlimited). */
+  readonly timeLimitMs?: number;
+}
+
+/** What the interrupt-driven devices did (`irqchip: 'kernel'`). */
+export interface DeviceStats {
+  /** Times the UART raised its line (KVM_IRQ_LINE level 1). */
+  readonly uartIrqs: number;
+  /** Console input bytes not yet taken by the UART at the end. */
+  readonly inputLeft: number;
+  readonly rng?: {
+    /** Requests served and bytes given. */
+    readonly requests: number;
+    readonly bytes: number;
+    /** Notifications that arrived through the ioeventfd, and as QueueNotify exits. */
+    readonly eventfdKicks: number;
+    readonly mmioKicks: number;
+    /** irqfd signals (used-buffer interrupts). */
+    readonly irqs: number;
+  };
 }
 
 export interface BreakpointHit {
@@ -84,6 +128,8 @@ export interface RunResult {
   readonly breakpointHits: readonly BreakpointHit[];
   /** Machine and device notes for the summary (Linux boots: kernel, irqchip, device statistics). */
   readonly notes?: readonly string[];
+  /** Interrupt-driven device statistics (flat/ELF guests with `irqchip: 'kernel'`). */
+  readonly devices?: DeviceStats;
 }
 
 const hex = (v: bigint | number): string => '0x' + BigInt.asUintN(64, BigInt(v)).toString(16);
@@ -115,6 +161,11 @@ export class MiniVmm {
   readonly board: Board;
   readonly memSize: number;
   readonly entry: number;
+  readonly irqchip: 'none' | 'kernel';
+  /** The virtio-rng transport and its ioeventfds (`virtioRng`). */
+  readonly rng?: { readonly transport: VirtioMmio; readonly device: VirtioRng; readonly eventfds: VirtioEventfds; readonly irqfd: EventFd; readonly line: ReturnType<typeof irqfdLine> };
+  private readonly uartLine?: ReturnType<typeof vmIrqLine>;
+  private readonly input: number[];
   private readonly out: number[] = [];
 
   constructor(private readonly opts: MiniVmmOptions) {
@@ -130,7 +181,15 @@ export class MiniVmm {
     if (probe.arch && probe.arch !== opts.arch) throw new ImageError(`the image is an ${probe.arch} ELF, not ${opts.arch}`);
     if (opts.arch === 'arm64' && opts.x86Mode) throw new Error('an x86 entry mode was given for an arm64 guest');
     const mode: X86Mode = opts.x86Mode ?? (probe.elfClass === 32 ? 'protected' : 'long');
-    this.board = opts.arch === 'x86_64' ? x86Board(mode, sink) : arm64Board(sink);
+    this.irqchip = opts.irqchip ?? 'none';
+    const kernelIrq = this.irqchip === 'kernel';
+    if (opts.virtioRng && !kernelIrq) throw new Error('the virtio-rng device needs the in-kernel irqchip (--irqchip kernel)');
+    if (opts.virtioRng && opts.arch === 'x86_64' && memSize > X86_BOARD.VIRTIO) throw new Error(`guest memory above 0x${X86_BOARD.VIRTIO.toString(16)} would cover the virtio-mmio window (use a smaller --mem)`);
+    // The UART's line: KVM_IRQ_LINE on COM1's GSI / the PL011's SPI, once the VM exists.
+    const uartLine = kernelIrq ? vmIrqLine(() => this.vm, opts.arch === 'x86_64' ? X86_BOARD.COM1_IRQ : spiIrq(ARM64_BOARD.UART_SPI)) : undefined;
+    if (uartLine) this.uartLine = uartLine;
+    this.input = opts.consoleInput ? Array.from(opts.consoleInput) : [];
+    this.board = opts.arch === 'x86_64' ? x86Board(mode, sink, uartLine) : arm64Board(sink, uartLine);
     const image = loadImage(opts.image, opts.loadAddr ?? this.board.flatLoadAddr);
     this.entry = opts.entry ?? image.entry ?? image.segments[0]!.gpa;
 
@@ -149,13 +208,59 @@ export class MiniVmm {
     if (this.sys.arch !== opts.arch) throw new Error(`the ${this.sys.backend} backend here runs ${this.sys.arch} guests, not ${opts.arch}`);
     this.kvm = Kvm.open(this.sys, opts.devicePath ?? '/dev/kvm');
     this.vm = this.kvm.createVm();
-    if (opts.arch === 'x86_64') this.vm.setTssAddr(X86_BOARD.TSS_ADDR);
+    if (kernelIrq && this.vm.checkExtension(KVM_CAP.IRQCHIP) <= 0) throw new Error('this KVM has no in-kernel irqchip (KVM_CAP_IRQCHIP is 0)');
+    if (opts.arch === 'x86_64') {
+      this.vm.setTssAddr(X86_BOARD.TSS_ADDR);
+      if (kernelIrq) this.vm.createIrqchip(); // before the vCPUs, as KVM requires
+    }
     const ram = this.sys.alloc(memSize);
     this.board.prepareMemory(ram.bytes);
     for (const s of image.segments) ram.bytes.set(s.bytes, s.gpa - this.board.ramBase);
     this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: this.board.ramBase, memorySize: memSize, userspaceAddr: ram.hva });
     this.vcpu = this.vm.createVcpu(0);
+    // With a LAPIC the guest's CPUID says so (KVM_GET_SUPPORTED_CPUID, as VMMs pass it on).
+    if (kernelIrq && opts.arch === 'x86_64') this.vcpu.setCpuid2(this.kvm.supportedCpuid());
     this.board.setupVcpu(this.vcpu, this.entry, memSize, opts.regs ?? {});
+    if (kernelIrq && opts.arch === 'arm64') createGicV3(this.vm, 1); // after KVM_ARM_VCPU_INIT
+
+    if (opts.virtioRng) {
+      const x86 = opts.arch === 'x86_64';
+      const base = x86 ? X86_BOARD.VIRTIO : ARM64_BOARD.VIRTIO;
+      const irqfd = EventFd.create(this.sys);
+      // The irqfd's GSI: x86 the IOAPIC pin; arm64 the SPI's pin of the default routing.
+      this.vm.irqfd({ fd: irqfd, gsi: x86 ? X86_BOARD.VIRTIO_IRQ : ARM64_BOARD.VIRTIO_SPI });
+      const line = irqfdLine(irqfd);
+      const device = new VirtioRng(opts.entropy);
+      const mem = new GuestMemory([{ gpa: this.board.ramBase, bytes: ram.bytes }]);
+      const transport = this.board.mmio.add(new VirtioMmio(base, device, mem, line));
+      this.rng = { transport, device, eventfds: new VirtioEventfds(this.vm, transport), irqfd, line };
+    }
+  }
+
+  /**
+   * The VMM's side of the devices, after every KVM_RUN return (an exit or EINTR): runs the
+   * virtqueues whose ioeventfd was signalled and feeds console input as the UART has room. This
+   * VMM is one thread: on the virtual backend a halted vCPU returns EINTR every `haltWaitMs`, so
+   * it gets here while the guest waits; on /dev/kvm a halted vCPU stays in KVM_RUN until an
+   * interrupt, so a guest there must make an exit (any UART access) after a notify it then waits on.
+   */
+  private service(): void {
+    this.rng?.eventfds.service();
+    const u = this.board.uart;
+    if (this.input.length && u.acceptsInput && u.rxSpace) u.receive(this.input.splice(0, u.rxSpace));
+  }
+
+  /** Device statistics so far (interrupt-driven devices). */
+  deviceStats(): DeviceStats | undefined {
+    if (this.irqchip !== 'kernel') return undefined;
+    const r = this.rng;
+    return {
+      uartIrqs: this.uartLine?.raises ?? 0,
+      inputLeft: this.input.length + ('pendingInput' in this.board.uart ? this.board.uart.pendingInput : 0),
+      ...(r
+        ? { rng: { requests: r.device.stats.requests, bytes: r.device.stats.bytes, eventfdKicks: r.transport.kicks.eventfd, mmioKicks: r.transport.kicks.mmio, irqs: r.line.signals } }
+        : {}),
+    };
   }
 
   /** Runs the boot vCPU until the guest is done (or the exit limit). */
@@ -179,7 +284,13 @@ export class MiniVmm {
 
     let total = 0;
     let stop: ExitStop = { end: 'max-exits', status: 1, detail: `stopped after ${maxExits} exits (--max-exits)` };
+    const deadline = opts.timeLimitMs !== undefined ? performance.now() + opts.timeLimitMs : Infinity;
+    this.service();
     while (total < maxExits) {
+      if (performance.now() >= deadline) {
+        stop = { end: 'time-limit', status: 1, detail: `stopped after ${opts.timeLimitMs} ms (--timeout)` };
+        break;
+      }
       let e: VcpuExit | Error;
       try {
         e = vcpu.run();
@@ -187,6 +298,7 @@ export class MiniVmm {
         e = err instanceof Error ? err : new Error(String(err));
       }
       const o = handleExit(board, e, ctx);
+      this.service();
       if (o.key !== undefined) {
         total++;
         counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
@@ -210,10 +322,22 @@ export class MiniVmm {
       totalExits: total,
       results: [...board.result.values],
       breakpointHits: ctx.hits,
+      ...(this.irqchip === 'kernel' ? { devices: this.deviceStats()!, notes: this.notes() } : {}),
     };
   }
 
+  private notes(): string[] {
+    const d = this.deviceStats()!;
+    const lines = [`devices: in-kernel irqchip; UART interrupts raised: ${d.uartIrqs}${d.inputLeft ? `, console input not taken: ${d.inputLeft} B` : ''}`];
+    if (d.rng) lines.push(`  virtio-rng: ${d.rng.requests} requests (${d.rng.bytes} B), notified by ioeventfd ${d.rng.eventfdKicks}x and by QueueNotify exits ${d.rng.mmioKicks}x, ${d.rng.irqs} irqfd interrupts`);
+    return lines;
+  }
+
   close(): void {
+    if (this.rng) {
+      this.rng.eventfds.close();
+      this.rng.irqfd.close();
+    }
     this.vcpu.close();
     this.vm.close();
     this.kvm.close();

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the arm64 guest programs under test/guests/arm64 into committed .bin files:
-#   *.S, smp/*.S, robust/*.S  bare-metal programs, linked at 0x40000000 (RAM base of the test VMs)
+#   *.S, smp/*.S, robust/*.S, vmm/*.S  bare-metal programs, linked at 0x40000000 (RAM base of the
+#                       test VMs and of the mini-VMM; vmm/ uses irq/irq.inc's GICv3 setup)
 #   irq/*.S             interrupt guests for the "virt" board's GICv3: irq/<name>.bin, and with
 #                       qemu-system-aarch64, irq/<name>.expect (their output under
 #                       -M virt,gic-version=3, TCG, 2 CPUs), which vkvm must reproduce; timer and
@@ -29,7 +30,7 @@ for src in *.S; do
   bare "$src" "${src%.S}.bin"
 done
 
-for src in smp/*.S robust/*.S; do
+for src in smp/*.S robust/*.S vmm/*.S; do
   bare "$src" "${src%.S}.bin"
 done
 

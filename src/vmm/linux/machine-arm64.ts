@@ -10,10 +10,10 @@
  * then defers the PL011 and virtio probes (no interrupt domain) and init has no console.
  * @module
  */
-import { arm64, KVM_DEV_TYPE, type Vcpu, type Vm } from '../../index.js';
-import { arm64Board, ARM64_BOARD, type Board } from '../boards.js';
+import { arm64, type Vcpu } from '../../index.js';
+import { arm64Board, ARM64_BOARD, createGicV3, spiIrq, type Board } from '../boards.js';
 import { Bus, ExitDevice, Pl011, ResultPort } from '../devices.js';
-import { NO_IRQ, type IrqLine } from '../irq.js';
+import { NO_IRQ, vmIrqLine, type IrqLine } from '../irq.js';
 import { fileStore, VirtioBlk } from '../virtio/blk.js';
 import { VirtioConsole } from '../virtio/console.js';
 import { VIRTIO_MMIO_SIZE, VirtioMmio } from '../virtio/mmio.js';
@@ -46,23 +46,14 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
 
   const io = new Bus();
   const mmio = new Bus();
-  mmio.add(new Pl011(ARM64_BOARD.UART, ctx.sink));
-  const exitDevice = mmio.add(new ExitDevice(ARM64_BOARD.EXIT, 0x1000));
-  const result = mmio.add(new ResultPort(ARM64_BOARD.RESULT));
   // SPI lines: KVM_IRQ_LINE with the SPI's INTID (32 + the DT's SPI number), once the vGIC exists.
   const kernelIrq = ctx.irqchip === 'kernel';
-  const spiLine = (spi: number): IrqLine => {
-    if (!kernelIrq) return NO_IRQ;
-    const irq = (arm64.KVM_ARM_IRQ.TYPE_SPI << arm64.KVM_ARM_IRQ.TYPE_SHIFT) | (32 + spi);
-    let level = false;
-    return {
-      set(l) {
-        if (l === level) return;
-        level = l;
-        vm.irqLine(irq, l);
-      },
-    };
-  };
+  const spiLine = (spi: number): IrqLine => (kernelIrq ? vmIrqLine(() => vm, spiIrq(spi)) : NO_IRQ);
+  // The PL011 drives its SPI (the DT's): Linux's amba-pl011 takes input and TX-empty interrupts.
+  const uartLine = kernelIrq ? vmIrqLine(() => vm, spiIrq(ARM64_LINUX.UART_SPI)) : undefined;
+  const uart = mmio.add(new Pl011(ARM64_BOARD.UART, ctx.sink, uartLine));
+  const exitDevice = mmio.add(new ExitDevice(ARM64_BOARD.EXIT, 0x1000));
+  const result = mmio.add(new ResultPort(ARM64_BOARD.RESULT));
   const virtio: VirtioMmio[] = [];
   const addVirtio = (dev: ConstructorParameters<typeof VirtioMmio>[1]) => {
     const t = new VirtioMmio(ARM64_LINUX.VIRTIO + virtio.length * VIRTIO_MMIO_SIZE, dev, ctx.mem, spiLine(ARM64_LINUX.VIRTIO_FIRST_SPI + virtio.length));
@@ -83,7 +74,7 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
     v.armInit(i === 0 ? [arm64.KVM_ARM_VCPU.PSCI_0_2] : [arm64.KVM_ARM_VCPU.PSCI_0_2, arm64.KVM_ARM_VCPU.POWER_OFF]);
     vcpus.push(v);
   }
-  if (kernelIrq) createGicV3(vm, cpus);
+  if (kernelIrq) createGicV3(vm, cpus, ARM64_LINUX.GIC_DIST, ARM64_LINUX.GIC_REDIST);
   const platform: Arm64Platform = {
     ramBase: ARM64_BOARD.RAM_BASE,
     ramSize: memSize,
@@ -99,8 +90,9 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
   bsp.setOneReg(arm64.coreRegId('regs.regs'), layout.dtb); // x0
   // PSTATE: EL1h with D, A, I, F masked (KVM's reset value already).
 
+  let pendingInput = opts.consoleInput ? Array.from(opts.consoleInput) : [];
   const base = arm64Board(ctx.sink);
-  const board: Board = { ...base, io, mmio, exitDevice, result, reserved: [] };
+  const board: Board = { ...base, io, mmio, exitDevice, result, uart, reserved: [] };
   return {
     board,
     vcpus,
@@ -111,6 +103,7 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
       return true;
     },
     tick() {
+      if (pendingInput.length && uart.acceptsInput && uart.rxSpace) uart.receive(pendingInput.splice(0, uart.rxSpace));
       for (const v of virtio) v.poll();
     },
     nsUntilEvent() {
@@ -118,25 +111,13 @@ export function buildArm64Linux(ctx: MachineContext): LinuxMachine {
     },
     describe() {
       const lines = [`arm64 Linux: Image ${(image.image.length / 2 ** 20).toFixed(1)} MiB, text_offset 0x${image.textOffset.toString(16)}, DTB ${layout.dtbSize} B at 0x${layout.dtb.toString(16)}, irqchip ${ctx.irqchip}, ${cpus} vCPU(s), ${memSize >> 20} MiB`];
+      if (uartLine) lines.push(`  PL011 interrupts raised: ${uartLine.raises}`);
       if (blk) lines.push(`  virtio-blk: ${blk.stats.read} reads (${blk.stats.bytesRead} B), ${blk.stats.write} writes (${blk.stats.bytesWritten} B), ${blk.stats.flush} flushes, ${blk.stats.errors} errors`);
       return lines;
     },
     close() {
       blk?.store.close();
+      pendingInput = [];
     },
   };
-}
-
-/** SPIs the vGIC is created with (NR_IRQS counts the 32 private interrupts too). */
-const NR_IRQS = 128;
-
-/** The vGICv3 as VMMs create it: after the vCPUs, the frames' addresses, NR_IRQS, then CTRL_INIT. */
-function createGicV3(vm: Vm, cpus: number): void {
-  const { KVM_DEV_ARM_VGIC: G, KVM_VGIC: A } = arm64;
-  const gic = vm.createDevice(KVM_DEV_TYPE.ARM_VGIC_V3)!;
-  gic.setAttr({ group: G.GRP_ADDR, attr: A.V3_ADDR_TYPE_DIST }, ARM64_LINUX.GIC_DIST);
-  // One redistributor region for every vCPU: base | count << 52 (region index 0).
-  gic.setAttr({ group: G.GRP_ADDR, attr: A.V3_ADDR_TYPE_REDIST_REGION }, BigInt(ARM64_LINUX.GIC_REDIST) | (BigInt(cpus) << 52n));
-  gic.setAttr({ group: G.GRP_NR_IRQS, attr: 0 }, Uint8Array.of(NR_IRQS, 0, 0, 0));
-  gic.setAttr({ group: G.GRP_CTRL, attr: G.CTRL_INIT });
 }

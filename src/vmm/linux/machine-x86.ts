@@ -11,7 +11,7 @@
 import { KVM_MP_STATE, type Vcpu, type X86Segment } from '../../index.js';
 import { x86Board, X86_BOARD, type Board } from '../boards.js';
 import { Bus, ExitDevice, ResultPort, Uart16550, type Device } from '../devices.js';
-import type { IrqController, IrqLine } from '../irq.js';
+import { vmIrqLine, type IrqController, type IrqLine } from '../irq.js';
 import { Cmos } from '../pc/cmos.js';
 import { I8042 } from '../pc/i8042.js';
 import { I8254 } from '../pc/i8254.js';
@@ -36,14 +36,7 @@ const KVM_PIT_SPEAKER_DUMMY = 1;
 class KernelIrqchip implements IrqController {
   constructor(private readonly ctx: MachineContext) {}
   line(n: number): IrqLine {
-    let last = false;
-    return {
-      set: (level) => {
-        if (level === last) return;
-        last = level;
-        this.ctx.vm.irqLine(n, level);
-      },
-    };
+    return vmIrqLine(() => this.ctx.vm, n);
   }
 }
 
@@ -154,6 +147,7 @@ export function buildX86Linux(ctx: MachineContext): LinuxMachine {
     mmio,
     exitDevice,
     result,
+    uart,
     reserved: [],
     onHlt(vcpu) {
       if (kernelIrqchip) return undefined;
