@@ -11,7 +11,7 @@
 import { Acc, VEC, type X86Cpu } from '../cpu.js';
 import { K_MEM, K_ST, type Insn } from '../decoder.js';
 import { R } from '../fpu/f80.js';
-import { Const, EnvFormat, Op } from '../fpu/x87.js';
+import { Const, EnvFormat, Op, type X87 } from '../fpu/x87.js';
 import { CR0, FLAG } from '../state.js';
 import { definer, ea, type Handler, type HandlerTable } from './operands.js';
 
@@ -48,16 +48,24 @@ function readOperand(c: X86Cpu, i: Insn, kind: number): number {
   return kind === 2 ? (v << 16) >> 16 : v | 0;
 }
 
+/** The operand memOperand read last: low word, and high word (m64fp; else 0). */
+let opLo = 0, opHi = 0;
+/** The memory form of an arithmetic/compare: reads the operand (opLo/opHi), records FOP/FIP/FDP; returns its kind. */
+function memOperand(c: X86Cpu, i: Insn): 0 | 1 | 2 | 3 {
+  const kind = memKind(i);
+  opLo = readOperand(c, i, kind);
+  opHi = c.t1;
+  last(c, i, ea(c, i));
+  return kind;
+}
+
 // ---- arithmetic ----------------------------------------------------------------------------------
 
 function arith(op: Op, pop: boolean): Handler {
   return (c, i) => {
     if (i.kind[0] === K_MEM) {
-      const kind = memKind(i);
-      const lo = readOperand(c, i, kind);
-      const hi = c.t1;
-      last(c, i, ea(c, i));
-      return c.x87.arithMem(op, kind, lo, hi);
+      const kind = memOperand(c, i);
+      return c.x87.arithMem(op, kind, opLo, opHi);
     }
     last(c, i, null);
     // (ST(0), ST(i)): ST(0) = ST(0) op ST(i); (ST(i), ST(0)): ST(i) = ST(i) op ST(0).
@@ -76,11 +84,8 @@ for (const [name, op] of [['ADD', Op.ADD], ['MUL', Op.MUL], ['SUB', Op.SUB], ['S
 function fcom(pops: number, quiet: boolean): Handler {
   return (c, i) => {
     if (i.kind[0] === K_MEM) {
-      const kind = memKind(i);
-      const lo = readOperand(c, i, kind);
-      const hi = c.t1;
-      last(c, i, ea(c, i));
-      return c.x87.fcomMem(kind, lo, hi, pops > 0);
+      const kind = memOperand(c, i);
+      return c.x87.fcomMem(kind, opLo, opHi, pops > 0);
     }
     last(c, i, null);
     c.x87.fcom(i.nops ? i.reg[0]! : 1, pops, quiet);
@@ -264,28 +269,27 @@ function writeEnv(c: X86Cpu, lin: number, n: number): void {
   for (let k = 0; k < n; k += 2) c.writeLin(c.wrapLin(lin + k), 2, ENV[k]! | (ENV[k + 1]! << 8));
 }
 
-def('FLDENV', (c, i) => {
-  const n = i.size[0]!;
-  readEnv(c, addr(c, i, n, false), n);
-  c.x87.fldenv(ENV, 0, envFormat(c, i));
-});
-def('FNSTENV', (c, i) => {
-  const n = i.size[0]!;
-  const lin = addr(c, i, n, true);
-  c.x87.fstenv(ENV, 0, envFormat(c, i));
-  writeEnv(c, lin, n);
-});
-def('FRSTOR', (c, i) => {
-  const n = i.size[0]!;
-  readEnv(c, addr(c, i, n, false), n);
-  c.x87.frstor(ENV, 0, envFormat(c, i));
-});
-def('FNSAVE', (c, i) => {
-  const n = i.size[0]!;
-  const lin = addr(c, i, n, true);
-  c.x87.fsave(ENV, 0, envFormat(c, i));
-  writeEnv(c, lin, n);
-});
+/** FLDENV / FRSTOR: the image is read whole (a fault leaves the x87 state alone), then loaded. */
+function loadImage(load: (x: X87, fmt: EnvFormat) => void): Handler {
+  return (c, i) => {
+    const n = i.size[0]!;
+    readEnv(c, addr(c, i, n, false), n);
+    load(c.x87, envFormat(c, i));
+  };
+}
+/** FNSTENV / FNSAVE: both ends of the image translated first, then the state is written out. */
+function storeImage(store: (x: X87, fmt: EnvFormat) => void): Handler {
+  return (c, i) => {
+    const n = i.size[0]!;
+    const lin = addr(c, i, n, true);
+    store(c.x87, envFormat(c, i));
+    writeEnv(c, lin, n);
+  };
+}
+def('FLDENV', loadImage((x, fmt) => x.fldenv(ENV, 0, fmt)));
+def('FNSTENV', storeImage((x, fmt) => x.fstenv(ENV, 0, fmt)));
+def('FRSTOR', loadImage((x, fmt) => x.frstor(ENV, 0, fmt)));
+def('FNSAVE', storeImage((x, fmt) => x.fsave(ENV, 0, fmt)));
 
 /** WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set, then #MF for a pending x87 exception. */
 def('FWAIT', (c) => {
