@@ -1,0 +1,209 @@
+/**
+ * The SSE..SSE4.2 and MMX rows of the 0F map (SDM Vol. 2 App. A Table A-3) and the 0F 38 and
+ * 0F 3A maps (Tables A-4, A-5). Rows of a repeated shape are generated (shapes.ts); the
+ * notation is opcodes.ts's.
+ * @module
+ */
+import { fp4, ps2, rows } from './shapes.js';
+
+/** The MMX register form with its SSE2 xmm twin (`NP|66`), by default MMX/SSE2. */
+const MMX = 'NP|66 0F @ /r $ Pq,Qq %';
+
+/** SSE..SSE4.2 and MMX rows of the 0F map. */
+export const SIMD_0F = `
+# ---- SSE..SSE4.2 and MMX, 0F map (SDM App. A Table A-3)
+${ps2('10', 'MOVU', 'Vx,Wx', 'ua')}
+F3 0F 10 /r MOVSS Vx,Wd SSE
+F2 0F 10 /r MOVSD Vx,Wq SSE2
+${ps2('11', 'MOVU', 'Wx,Vx', 'ua')}
+F3 0F 11 /r MOVSS Wd,Vx SSE
+F2 0F 11 /r MOVSD Wq,Vx SSE2
+NP 0F 12 /r mem MOVLPS Vx,Mq SSE
+NP 0F 12 /r reg MOVHLPS Vx,Ux SSE
+66 0F 12 /r mem MOVLPD Vx,Mq SSE2
+F3 0F 12 /r MOVSLDUP Vx,Wx SSE3
+F2 0F 12 /r MOVDDUP Vx,Wq SSE3
+NP 0F 13 /r mem MOVLPS Mq,Vx SSE
+66 0F 13 /r mem MOVLPD Mq,Vx SSE2
+${ps2('14', 'UNPCKL')}
+${ps2('15', 'UNPCKH')}
+NP 0F 16 /r mem MOVHPS Vx,Mq SSE
+NP 0F 16 /r reg MOVLHPS Vx,Ux SSE
+66 0F 16 /r mem MOVHPD Vx,Mq SSE2
+F3 0F 16 /r MOVSHDUP Vx,Wx SSE3
+NP 0F 17 /r mem MOVHPS Mq,Vx SSE
+66 0F 17 /r mem MOVHPD Mq,Vx SSE2
+${rows('0F 18 /@ mem $ Mb SSE', '0 PREFETCHNTA, 1 PREFETCHT0, 2 PREFETCHT1, 3 PREFETCHT2')}
+${ps2('28', 'MOVA')}
+${ps2('29', 'MOVA', 'Wx,Vx')}
+NP 0F 2A /r CVTPI2PS Vx,Qq SSE
+66 0F 2A /r CVTPI2PD Vx,Qq SSE2
+F3 0F 2A /r CVTSI2SS Vx,Ey SSE
+F2 0F 2A /r CVTSI2SD Vx,Ey SSE2
+NP 0F 2B /r mem MOVNTPS Mx,Vx SSE
+66 0F 2B /r mem MOVNTPD Mx,Vx SSE2
+NP 0F 2C /r CVTTPS2PI Pq,Wq SSE
+66 0F 2C /r CVTTPD2PI Pq,Wx SSE2
+F3 0F 2C /r CVTTSS2SI Gy,Wd SSE
+F2 0F 2C /r CVTTSD2SI Gy,Wq SSE2
+NP 0F 2D /r CVTPS2PI Pq,Wq SSE
+66 0F 2D /r CVTPD2PI Pq,Wx SSE2
+F3 0F 2D /r CVTSS2SI Gy,Wd SSE
+F2 0F 2D /r CVTSD2SI Gy,Wq SSE2
+NP 0F 2E /r UCOMISS Vx,Wd SSE
+66 0F 2E /r UCOMISD Vx,Wq SSE2
+NP 0F 2F /r COMISS Vx,Wd SSE
+66 0F 2F /r COMISD Vx,Wq SSE2
+NP 0F 50 /r reg MOVMSKPS Gy,Ux SSE
+66 0F 50 /r reg MOVMSKPD Gy,Ux SSE2
+${fp4('51', 'SQRT')}
+NP 0F 52 /r RSQRTPS Vx,Wx SSE
+F3 0F 52 /r RSQRTSS Vx,Wd SSE
+NP 0F 53 /r RCPPS Vx,Wx SSE
+F3 0F 53 /r RCPSS Vx,Wd SSE
+${ps2('54', 'AND')}
+${ps2('55', 'ANDN')}
+${ps2('56', 'OR')}
+${ps2('57', 'XOR')}
+${fp4('58', 'ADD')}
+${fp4('59', 'MUL')}
+NP 0F 5A /r CVTPS2PD Vx,Wq SSE2
+66 0F 5A /r CVTPD2PS Vx,Wx SSE2
+F3 0F 5A /r CVTSS2SD Vx,Wd SSE2
+F2 0F 5A /r CVTSD2SS Vx,Wq SSE2
+NP 0F 5B /r CVTDQ2PS Vx,Wx SSE2
+66 0F 5B /r CVTPS2DQ Vx,Wx SSE2
+F3 0F 5B /r CVTTPS2DQ Vx,Wx SSE2
+${fp4('5C', 'SUB')}
+${fp4('5D', 'MIN')}
+${fp4('5E', 'DIV')}
+${fp4('5F', 'MAX')}
+${rows('NP|66 0F @ /r $ Pq,Qd MMX/SSE2', '60 PUNPCKLBW, 61 PUNPCKLWD, 62 PUNPCKLDQ')}
+${rows(MMX, `63 PACKSSWB, 64 PCMPGTB, 65 PCMPGTW, 66 PCMPGTD, 67 PACKUSWB, 68 PUNPCKHBW, 69 PUNPCKHWD,
+  6A PUNPCKHDQ, 6B PACKSSDW`, 'MMX/SSE2')}
+66 0F 6C /r PUNPCKLQDQ Vx,Wx SSE2
+66 0F 6D /r PUNPCKHQDQ Vx,Wx SSE2
+NP|66 0F 6E /r W0 MOVD Pq,Ed MMX/SSE2
+NP|66 0F 6E /r W1 MOVQ Pq,Eq MMX/SSE2
+NP 0F 6F /r MOVQ Pq,Qq MMX
+66 0F 6F /r MOVDQA Vx,Wx SSE2
+F3 0F 6F /r MOVDQU Vx,Wx SSE2 ua
+NP 0F 70 /r PSHUFW Pq,Qq,Ib SSE
+66 0F 70 /r PSHUFD Vx,Wx,Ib SSE2
+F3 0F 70 /r PSHUFHW Vx,Wx,Ib SSE2
+F2 0F 70 /r PSHUFLW Vx,Wx,Ib SSE2
+${rows('NP|66 0F 71 /@ reg $ Nq,Ib MMX/SSE2', '2 PSRLW, 4 PSRAW, 6 PSLLW')}
+${rows('NP|66 0F 72 /@ reg $ Nq,Ib MMX/SSE2', '2 PSRLD, 4 PSRAD, 6 PSLLD')}
+NP|66 0F 73 /2 reg PSRLQ Nq,Ib MMX/SSE2
+66 0F 73 /3 reg PSRLDQ Ux,Ib SSE2
+NP|66 0F 73 /6 reg PSLLQ Nq,Ib MMX/SSE2
+66 0F 73 /7 reg PSLLDQ Ux,Ib SSE2
+${rows(MMX, '74 PCMPEQB, 75 PCMPEQW, 76 PCMPEQD', 'MMX/SSE2')}
+NP 0F 77 EMMS MMX mmx
+66 0F 7C /r HADDPD Vx,Wx SSE3
+F2 0F 7C /r HADDPS Vx,Wx SSE3
+66 0F 7D /r HSUBPD Vx,Wx SSE3
+F2 0F 7D /r HSUBPS Vx,Wx SSE3
+NP|66 0F 7E /r W0 MOVD Ed,Pq MMX/SSE2
+NP|66 0F 7E /r W1 MOVQ Eq,Pq MMX/SSE2
+F3 0F 7E /r MOVQ Vx,Wq SSE2
+NP 0F 7F /r MOVQ Qq,Pq MMX
+66 0F 7F /r MOVDQA Wx,Vx SSE2
+F3 0F 7F /r MOVDQU Wx,Vx SSE2 ua
+NP 0F AE /0 mem W0 FXSAVE m512byte FXSR nw
+NP 0F AE /0 mem W1 FXSAVE64 m512byte FXSR nw
+NP 0F AE /1 mem W0 FXRSTOR m512byte FXSR nw
+NP 0F AE /1 mem W1 FXRSTOR64 m512byte FXSR nw
+NP 0F AE /2 mem LDMXCSR Md SSE sse
+NP 0F AE /3 mem STMXCSR Md SSE sse
+NP 0F AE /4 mem W0 XSAVE M XSAVE xsave
+NP 0F AE /4 mem W1 XSAVE64 M XSAVE xsave
+NP 0F AE /5 mem W0 XRSTOR M XSAVE xsave
+NP 0F AE /5 mem W1 XRSTOR64 M XSAVE xsave
+NP 0F AE /6 mem W0 XSAVEOPT M XSAVEOPT xsave
+NP 0F AE /6 mem W1 XSAVEOPT64 M XSAVEOPT xsave
+NP 0F AE /5 reg LFENCE SSE2
+NP 0F AE /6 reg MFENCE SSE2
+NP 0F AE /7 reg SFENCE SSE
+NP 0F AE /7 mem CLFLUSH Mb CLFSH
+F3 0F B8 /r POPCNT Gv,Ev POPCNT
+F3 0F BC /r TZCNT Gv,Ev BMI1
+F3 0F BD /r LZCNT Gv,Ev ABM
+${fp4('C2', 'CMP', ',Ib')}
+NP 0F C3 /r mem MOVNTI My,Gy SSE2
+NP|66 0F C4 /r PINSRW Pq,Ew,Ib SSE/SSE2
+NP|66 0F C5 /r reg PEXTRW Gy,Nq,Ib SSE/SSE2
+${ps2('C6', 'SHUF', 'Vx,Wx,Ib')}
+NP 0F C7 /4 mem W0 XSAVEC M XSAVEC xsave
+NP 0F C7 /4 mem W1 XSAVEC64 M XSAVEC xsave
+66 0F D0 /r ADDSUBPD Vx,Wx SSE3
+F2 0F D0 /r ADDSUBPS Vx,Wx SSE3
+${rows(MMX, 'D1 PSRLW, D2 PSRLD, D3 PSRLQ, D4 PADDQ SSE2, D5 PMULLW', 'MMX/SSE2')}
+66 0F D6 /r MOVQ Wq,Vx SSE2
+F3 0F D6 /r reg MOVQ2DQ Vx,Nq SSE2
+F2 0F D6 /r reg MOVDQ2Q Pq,Ux SSE2
+NP|66 0F D7 /r reg PMOVMSKB Gy,Nq SSE/SSE2
+${rows(MMX, `D8 PSUBUSB, D9 PSUBUSW, DA PMINUB SSE/SSE2, DB PAND, DC PADDUSB, DD PADDUSW, DE PMAXUB SSE/SSE2,
+  DF PANDN, E0 PAVGB SSE/SSE2, E1 PSRAW, E2 PSRAD, E3 PAVGW SSE/SSE2, E4 PMULHUW SSE/SSE2, E5 PMULHW`, 'MMX/SSE2')}
+66 0F E6 /r CVTTPD2DQ Vx,Wx SSE2
+F3 0F E6 /r CVTDQ2PD Vx,Wq SSE2
+F2 0F E6 /r CVTPD2DQ Vx,Wx SSE2
+NP 0F E7 /r mem MOVNTQ Mq,Pq SSE
+66 0F E7 /r mem MOVNTDQ Mx,Vx SSE2
+${rows(MMX, `E8 PSUBSB, E9 PSUBSW, EA PMINSW SSE/SSE2, EB POR, EC PADDSB, ED PADDSW, EE PMAXSW SSE/SSE2,
+  EF PXOR`, 'MMX/SSE2')}
+F2 0F F0 /r mem LDDQU Vx,Mx SSE3 ua
+${rows(MMX, 'F1 PSLLW, F2 PSLLD, F3 PSLLQ, F4 PMULUDQ SSE2, F5 PMADDWD, F6 PSADBW SSE/SSE2', 'MMX/SSE2')}
+NP 0F F7 /r reg MASKMOVQ Pq,Nq SSE
+66 0F F7 /r reg MASKMOVDQU Vx,Ux SSE2
+${rows(MMX, 'F8 PSUBB, F9 PSUBW, FA PSUBD, FB PSUBQ SSE2, FC PADDB, FD PADDW, FE PADDD', 'MMX/SSE2')}`;
+
+/** PMOVSX (row 2) / PMOVZX (row 3): BW BD BQ WD WQ DQ, the source as wide as the lanes it fills. */
+function pmovx(row: '2' | '3', x: 'SX' | 'ZX'): string {
+  const forms: [string, string][] = [['BW', 'Wq'], ['BD', 'Wd'], ['BQ', 'Ww'], ['WD', 'Wq'], ['WQ', 'Wd'], ['DQ', 'Wq']];
+  return forms.map(([f, src], k) => `66 0F 38 ${row}${k} /r PMOV${x}${f} Vx,${src} SSE4_1`).join('\n');
+}
+
+/** The SSSE3 rows (MMX and xmm forms) and the SSE4.1 xmm-only rows of the 0F 38 map. */
+const SSSE3 = 'NP|66 0F 38 @ /r $ Pq,Qq SSSE3';
+const SSE4_38 = '66 0F 38 @ /r $ Vx,Wx %';
+
+/** The 0F 38 map. */
+export const MAP_0F38 = `
+# ---- 0F 38 map (SDM App. A Table A-4)
+${rows(SSSE3, `00 PSHUFB, 01 PHADDW, 02 PHADDD, 03 PHADDSW, 04 PMADDUBSW, 05 PHSUBW, 06 PHSUBD, 07 PHSUBSW,
+  08 PSIGNB, 09 PSIGNW, 0A PSIGND, 0B PMULHRSW`)}
+${rows(SSE4_38, '10 PBLENDVB, 14 BLENDVPS, 15 BLENDVPD, 17 PTEST', 'SSE4_1')}
+${rows(SSSE3, '1C PABSB, 1D PABSW, 1E PABSD')}
+${pmovx('2', 'SX')}
+${rows(SSE4_38, '28 PMULDQ, 29 PCMPEQQ', 'SSE4_1')}
+66 0F 38 2A /r mem MOVNTDQA Vx,Mx SSE4_1
+${rows(SSE4_38, '2B PACKUSDW', 'SSE4_1')}
+${pmovx('3', 'ZX')}
+${rows(SSE4_38, `37 PCMPGTQ SSE4_2, 38 PMINSB, 39 PMINSD, 3A PMINUW, 3B PMINUD, 3C PMAXSB, 3D PMAXSD, 3E PMAXUW,
+  3F PMAXUD, 40 PMULLD, 41 PHMINPOSUW`, 'SSE4_1')}
+0F 38 F0 /r mem MOVBE Gv,Mv MOVBE
+0F 38 F1 /r mem MOVBE Mv,Gv MOVBE
+F2 0F 38 F0 /r CRC32 Gy,Eb SSE4_2
+F2 0F 38 F1 /r CRC32 Gy,Ev SSE4_2`;
+
+/** The 0F 3A map. */
+export const MAP_0F3A = `
+# ---- 0F 3A map (SDM App. A Table A-5)
+66 0F 3A 08 /r ROUNDPS Vx,Wx,Ib SSE4_1
+66 0F 3A 09 /r ROUNDPD Vx,Wx,Ib SSE4_1
+66 0F 3A 0A /r ROUNDSS Vx,Wd,Ib SSE4_1
+66 0F 3A 0B /r ROUNDSD Vx,Wq,Ib SSE4_1
+${rows('66 0F 3A @ /r $ Vx,Wx,Ib SSE4_1', '0C BLENDPS, 0D BLENDPD, 0E PBLENDW')}
+NP|66 0F 3A 0F /r PALIGNR Pq,Qq,Ib SSSE3
+66 0F 3A 14 /r PEXTRB Ed,Vx,Ib SSE4_1
+66 0F 3A 15 /r PEXTRW Ed,Vx,Ib SSE4_1
+66 0F 3A 16 /r W0 PEXTRD Ed,Vx,Ib SSE4_1
+66 0F 3A 16 /r W1 PEXTRQ Eq,Vx,Ib SSE4_1
+66 0F 3A 17 /r EXTRACTPS Ed,Vx,Ib SSE4_1
+66 0F 3A 20 /r PINSRB Vx,Ed,Ib SSE4_1
+66 0F 3A 21 /r INSERTPS Vx,Wd,Ib SSE4_1
+66 0F 3A 22 /r W0 PINSRD Vx,Ed,Ib SSE4_1
+66 0F 3A 22 /r W1 PINSRQ Vx,Eq,Ib SSE4_1
+${rows('66 0F 3A @ /r $ Vx,Wx,Ib SSE4_1', '40 DPPS, 41 DPPD, 42 MPSADBW')}
+${rows('66 0F 3A @ /r $ Vx,Wx,Ib SSE4_2 ua', '60 PCMPESTRM, 61 PCMPESTRI, 62 PCMPISTRM, 63 PCMPISTRI')}`;
