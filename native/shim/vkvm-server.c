@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "vkvm-proto.h"
+#include "vkvm-wire.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -67,93 +68,18 @@ EXPORT int vs_poll(const int32_t *fds, int n, int timeout, int32_t *revents)
 /* Receives a message header into hdr (sizeof(struct vkvm_hdr)) and its fds. Returns the fd count. */
 EXPORT int vs_recv_hdr(int s, uint8_t *hdr, int32_t *fds)
 {
-	size_t got = 0;
-	int nfds = 0;
-	while (got < sizeof(struct vkvm_hdr)) {
-		struct iovec iov = {hdr + got, sizeof(struct vkvm_hdr) - got};
-		union {
-			struct cmsghdr c;
-			char b[CMSG_SPACE(sizeof(int) * VKVM_MAX_FDS_PER_MSG)];
-		} cm;
-		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
-		ssize_t n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			return -errno;
-		}
-		if (n == 0) return -ECONNRESET;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-				if (nfds < VKVM_MAX_FDS_PER_MSG) fds[nfds++] = fd;
-				else close(fd);
-			}
-		}
-		got += (size_t)n;
-	}
-	return nfds;
+	return vkvm_recv_hdr(s, (struct vkvm_hdr *)hdr, fds);
 }
 
 EXPORT int vs_recv(int s, uint8_t *buf, size_t len)
 {
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = recv(s, buf + got, len - got, 0);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			return -errno;
-		}
-		if (n == 0) return -ECONNRESET;
-		got += (size_t)n;
-	}
-	return 0;
+	return vkvm_recv_all(s, buf, len);
 }
 
 /* Sends hdr then payload (plen bytes; may be NULL), with `fd` attached when >= 0. */
 EXPORT int vs_send(int s, const uint8_t *hdr, const uint8_t *payload, size_t plen, int fd)
 {
-	struct iovec iov[2] = {{(void *)hdr, sizeof(struct vkvm_hdr)}, {(void *)payload, plen}};
-	union {
-		struct cmsghdr c;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr m = {.msg_iov = iov, .msg_iovlen = plen ? 2 : 1};
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof cm);
-		m.msg_control = cm.b;
-		m.msg_controllen = sizeof cm.b;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	size_t total = sizeof(struct vkvm_hdr) + plen;
-	while (total) {
-		ssize_t n = sendmsg(s, &m, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			return -errno;
-		}
-		total -= (size_t)n;
-		m.msg_control = NULL;
-		m.msg_controllen = 0;
-		while (n > 0) {
-			if ((size_t)n >= m.msg_iov[0].iov_len) {
-				n -= (ssize_t)m.msg_iov[0].iov_len;
-				m.msg_iov++;
-				m.msg_iovlen--;
-			} else {
-				m.msg_iov[0].iov_base = (char *)m.msg_iov[0].iov_base + n;
-				m.msg_iov[0].iov_len -= (size_t)n;
-				n = 0;
-			}
-		}
-	}
-	return 0;
+	return vkvm_send(s, (const struct vkvm_hdr *)hdr, payload, plen, fd);
 }
 
 /* mmap(fd) shared read/write. Returns the address, or (void *)-errno. */

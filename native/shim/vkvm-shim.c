@@ -42,7 +42,9 @@
 #include <unistd.h>
 
 #include "vkvm-proto.h"
-
+/* Surplus fds a message brings are closed past this shim's own close(). */
+#define VKVM_WIRE_CLOSE(fd) syscall(SYS_close, fd)
+#include "vkvm-wire.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define PAGE 4096ul
@@ -200,90 +202,16 @@ static uint8_t *tbuf(size_t n)
 
 static int send_all(int s, const struct vkvm_hdr *h, const void *payload, size_t plen, int fd)
 {
-	struct iovec iov[2] = {{(void *)h, sizeof *h}, {(void *)payload, plen}};
-	union {
-		struct cmsghdr c;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr m = {.msg_iov = iov, .msg_iovlen = plen ? 2 : 1};
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof cm);
-		m.msg_control = cm.b;
-		m.msg_controllen = sizeof cm.b;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	size_t total = sizeof *h + plen;
-	while (total) {
-		ssize_t n = sendmsg(s, &m, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			return -1;
-		}
-		total -= (size_t)n;
-		m.msg_control = NULL;
-		m.msg_controllen = 0;
-		while (n > 0) {
-			if ((size_t)n >= m.msg_iov[0].iov_len) {
-				n -= (ssize_t)m.msg_iov[0].iov_len;
-				m.msg_iov++;
-				m.msg_iovlen--;
-			} else {
-				m.msg_iov[0].iov_base = (char *)m.msg_iov[0].iov_base + n;
-				m.msg_iov[0].iov_len -= (size_t)n;
-				n = 0;
-			}
-		}
-	}
-	return 0;
+	return vkvm_send(s, h, payload, plen, fd) < 0 ? -1 : 0;
 }
 
 /* Receives one message: the header (with up to VKVM_MAX_FDS_PER_MSG fds) and its payload in t_buf. */
 static int recv_msg(int s, struct vkvm_hdr *h, int *fds, int *nfds)
 {
-	size_t got = 0;
-	*nfds = 0;
-	while (got < sizeof *h) {
-		struct iovec iov = {(char *)h + got, sizeof *h - got};
-		union {
-			struct cmsghdr c;
-			char b[CMSG_SPACE(sizeof(int) * VKVM_MAX_FDS_PER_MSG)];
-		} cm;
-		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
-		ssize_t n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = ECONNRESET;
-			return -1;
-		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < k && *nfds < VKVM_MAX_FDS_PER_MSG; i++) memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-		}
-		got += (size_t)n;
-	}
-	uint8_t *p = tbuf(h->len);
-	got = 0;
-	while (got < h->len) {
-		ssize_t n = recv(s, p + got, h->len - got, 0);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = ECONNRESET;
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	return 0;
+	int n = vkvm_recv_hdr(s, h, fds);
+	if (n < 0) return -1;
+	*nfds = n;
+	return vkvm_recv_all(s, tbuf(h->len), h->len) < 0 ? -1 : 0;
 }
 
 static int connect_server(void)

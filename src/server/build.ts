@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../uapi/index.js';
 
-const SOURCES = ['vkvm-shim.c', 'vkvm-server.c', 'vkvm-proto.h'];
+const SOURCES = ['vkvm-shim.c', 'vkvm-server.c', 'vkvm-proto.h', 'vkvm-wire.h'];
 
 /** The package's root: the nearest directory above this module holding native/shim. */
 export function packageRoot(): string {

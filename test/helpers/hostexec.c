@@ -17,6 +17,8 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include "fault-trap.h"
+
 static sigjmp_buf jump_back;
 static ucontext_t at_fault;
 static int fault_signal;
@@ -54,18 +56,7 @@ int main(int argc, char **argv) {
   if (m == MAP_FAILED) return 3;
   memcpy((void *)0x8000, code, n);
   *(uint64_t *)0x1000 = 0x8000;
-  static uint8_t altstack[65536];
-  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
-  sigaltstack(&ss, NULL);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigaction(SIGSEGV, &sa, NULL);
-  sigaction(SIGILL, &sa, NULL);
-  sigaction(SIGFPE, &sa, NULL);
-  sigaction(SIGBUS, &sa, NULL);
-  sigaction(SIGTRAP, &sa, NULL);
+  trap_faults(on_fault);
   if (!sigsetjmp(jump_back, 1)) enter_guest();
   greg_t *g = at_fault.uc_mcontext.gregs;
   static const struct { const char *name; int reg; } regs[] = {

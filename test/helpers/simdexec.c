@@ -19,6 +19,8 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#include "fault-trap.h"
+
 static sigjmp_buf jump_back;
 static int fault_signal;
 static uint64_t fault_rip;
@@ -49,18 +51,7 @@ int main(int argc, char **argv) {
   if (fread(m, 1, size, f) == 0) return 2;
   fclose(f);
   stack_top = base + size - 64;
-  static uint8_t altstack[65536];
-  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
-  sigaltstack(&ss, NULL);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigaction(SIGSEGV, &sa, NULL);
-  sigaction(SIGILL, &sa, NULL);
-  sigaction(SIGFPE, &sa, NULL);
-  sigaction(SIGBUS, &sa, NULL);
-  sigaction(SIGTRAP, &sa, NULL);
+  trap_faults(on_fault);
   if (!sigsetjmp(jump_back, 1)) run();
   int hlt = fault_signal == SIGSEGV && *(uint8_t *)fault_rip == 0xf4;
   printf("{\"end\":\"%s\",\"signal\":%d,\"rip\":\"0x%llx\",\"out\":\"", hlt ? "hlt" : "fault", fault_signal, (unsigned long long)fault_rip);

@@ -19,27 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int n, failed;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		n++;                                                         \
-		if (cond) {                                                  \
-			printf("ok %d - ", n);                               \
-		} else {                                                     \
-			printf("not ok %d - ", n);                           \
-			failed++;                                            \
-		}                                                            \
-		printf(__VA_ARGS__);                                         \
-		printf("\n");                                                \
-	} while (0)
-
-/* ioctl returning -errno on failure. */
-static long io(int fd, unsigned long req, void *arg)
-{
-	long r = ioctl(fd, req, arg);
-	return r < 0 ? -errno : r;
-}
+#include "tap.h"
 
 #define MEM 0x10000ul
 

@@ -21,26 +21,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static int n, failed;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		n++;                                                         \
-		if (cond) {                                                  \
-			printf("ok %d - ", n);                               \
-		} else {                                                     \
-			printf("not ok %d - ", n);                           \
-			failed++;                                            \
-		}                                                            \
-		printf(__VA_ARGS__);                                         \
-		printf("\n");                                                \
-	} while (0)
-
-static long io(int fd, unsigned long req, void *arg)
-{
-	long r = ioctl(fd, req, arg);
-	return r < 0 ? -errno : r;
-}
+#include "tap.h"
 
 /* The count a non-blocking read takes, or -errno. */
 static long long take(int efd)
