@@ -146,6 +146,25 @@ function intRound(lo: number, hi: number, mx: number, p: number): number {
   return f & PE;
 }
 
+/**
+ * Finite v (|v| < 2^52) rounded to an integral value by rc (RN: ties to even), keeping the sign
+ * of a zero result (ROUNDSD/SS of -0.3 is -0). Shared by the binary64 and binary32 lanes.
+ */
+function roundToIntegral(v: number, rc: number): number {
+  const t = Math.trunc(v);
+  const fr = v - t;
+  let r = t;
+  if (rc === RN) {
+    const a = Math.abs(fr);
+    if (a > 0.5 || (a === 0.5 && t % 2 !== 0)) r = t + (v < 0 ? -1 : 1);
+  } else if (rc === RD) {
+    if (fr < 0) r = t - 1;
+  } else if (rc === RU) {
+    if (fr > 0) r = t + 1;
+  }
+  return r === 0 ? (v < 0 ? -0 : 0) : r;
+}
+
 /** ROUNDSD lane: to an integral binary64 by rc; SNaN: IE, quieted. */
 export function roundIntD(lo: number, hi: number, rc: number, daz: boolean): number {
   const ex = (hi >>> 20) & 0x7ff;
@@ -160,21 +179,9 @@ export function roundIntD(lo: number, hi: number, rc: number, daz: boolean): num
     return 0;
   }
   const v = bits2d(lo, hi);
-  const t = Math.trunc(v);
-  const fr = v - t;
-  let r = t;
-  if (rc === RN) {
-    const a = Math.abs(fr);
-    if (a > 0.5 || (a === 0.5 && t % 2 !== 0)) r = t + (v < 0 ? -1 : 1);
-  } else if (rc === RD) {
-    if (fr < 0) r = t - 1;
-  } else if (rc === RU) {
-    if (fr > 0) r = t + 1;
-  }
-  // Keep the sign of a zero result.
-  if (r === 0) r = v < 0 ? -0 : 0;
+  const r = roundToIntegral(v, rc);
   d2bits(r);
-  return fr !== 0 ? PE : 0;
+  return r !== v ? PE : 0;
 }
 export function roundIntS(v: number, rc: number, daz: boolean): number {
   const ex = (v >>> 23) & 0xff;
@@ -188,18 +195,7 @@ export function roundIntS(v: number, rc: number, daz: boolean): number {
     return 0;
   }
   const x = bits2s(v);
-  const t = Math.trunc(x);
-  const fr = x - t;
-  let r = t;
-  if (rc === RN) {
-    const a = Math.abs(fr);
-    if (a > 0.5 || (a === 0.5 && t % 2 !== 0)) r = t + (x < 0 ? -1 : 1);
-  } else if (rc === RD) {
-    if (fr < 0) r = t - 1;
-  } else if (rc === RU) {
-    if (fr > 0) r = t + 1;
-  }
-  if (r === 0) r = x < 0 ? -0 : 0;
+  const r = roundToIntegral(x, rc);
   R[0] = s2bits(r);
-  return fr !== 0 ? PE : 0;
+  return r !== x ? PE : 0;
 }
