@@ -258,10 +258,14 @@ export const KVM_DEV_ARM_VGIC = {
   LINE_LEVEL_INFO_MASK: 0x3fffffn << 10n,
   LINE_LEVEL_INTID_MASK: 0x3ff,
   CTRL_INIT: 0,
-  ITS_SAVE_TABLES: 1,
-  ITS_RESTORE_TABLES: 2,
   SAVE_PENDING_TABLES: 3,
-  ITS_CTRL_RESET: 4,
+} as const;
+
+/** The ITS device's KVM_DEV_ARM_VGIC_GRP_CTRL attributes (KVM_DEV_ARM_ITS_*; uapi names them apart). */
+export const KVM_DEV_ARM_ITS = {
+  SAVE_TABLES: 1,
+  RESTORE_TABLES: 2,
+  CTRL_RESET: 4,
 } as const;
 
 /** KVM_IRQ_LINE's irq field on arm64 (KVM_ARM_IRQ_*): vcpu2:4 | type:4 | vcpu:8 | num:16. */
@@ -318,6 +322,7 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_ARM_DEVICE_', values: { TYPE_SHIFT: KVM_ARM_DEVICE.TYPE_SHIFT, ID_SHIFT: KVM_ARM_DEVICE.ID_SHIFT, VGIC_V2: KVM_ARM_DEVICE.VGIC_V2 } },
   { prefix: 'KVM_VGIC_', values: Object.fromEntries(Object.entries(KVM_VGIC).filter(([k]) => !/^V3_.*SIZE$/.test(k))) },
   { prefix: 'KVM_DEV_ARM_VGIC_', values: KVM_DEV_ARM_VGIC },
+  { prefix: 'KVM_DEV_ARM_ITS_', values: KVM_DEV_ARM_ITS },
   { prefix: 'KVM_ARM_IRQ_', values: KVM_ARM_IRQ },
   { prefix: 'KVM_ARM_VCPU_', values: KVM_ARM_VCPU_ATTR },
   { prefix: '', values: KVM_ARM_IDSR },

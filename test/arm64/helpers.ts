@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Arm64VmState } from '../../src/arch/arm64/cpu.js';
 import { Kvm, virtualSys, type Sys, type VirtualSysOptions, type Vm, type VcpuExit } from '../../src/index.js';
+import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { coreRegId, KVM_ARM_VCPU, sysRegId } from '../../src/uapi/arm64.js';
 import { runToExit } from '../helpers/run.js';
 
@@ -107,7 +108,7 @@ export function withEngine<T>(e: Engine, f: () => T): T {
 
 /** A virtualSys for arm64 under the current engine. */
 export function armSys(runBudget?: number, opts: VirtualSysOptions = {}): Sys {
-  return virtualSys({ ...opts, arch: 'arm64', jit: engine.jit, ...(runBudget ? { runBudget } : {}) });
+  return virtualSys({ runTimeoutMs: TEST_RUN_TIMEOUT_MS, ...opts, arch: 'arm64', jit: engine.jit, ...(runBudget ? { runBudget } : {}) });
 }
 
 /** Applies the engine's JIT hotness to a VM of `sys` (white-box: the VM's arch state). */

@@ -9,13 +9,14 @@
 import { describe, expect, it } from 'vitest';
 import { EventFd, Kvm, virtualSys, type Device, type Vcpu, type Vm } from '../../src/index.js';
 import { KVM_CAP, KVM_DEV_TYPE, KVM_MSI } from '../../src/uapi/constants.js';
-import { coreRegId, KVM_ARM_VCPU, KVM_DEV_ARM_VGIC, KVM_VGIC } from '../../src/uapi/arm64.js';
+import { coreRegId, KVM_ARM_VCPU, KVM_DEV_ARM_ITS, KVM_DEV_ARM_VGIC, KVM_VGIC } from '../../src/uapi/arm64.js';
 import { outcome } from '../helpers/backends.js';
 import { createGicV2, createGicV3, GICD, GICR } from './gic-board.js';
 
 const RAM = 0x4000_0000;
 const RAM_SIZE = 4 << 20;
 const G = KVM_DEV_ARM_VGIC;
+const ITS_CTRL = KVM_DEV_ARM_ITS;
 const ITS = 0x0808_0000;
 const DB = ITS + 0x1_0040;
 const GITS = { CTLR: 0x0, IIDR: 0x4, TYPER: 0x8, CBASER: 0x80, CWRITER: 0x88, CREADR: 0x90, BASER0: 0x100, BASER1: 0x108, PIDR2: 0xffe8 } as const;
@@ -79,13 +80,13 @@ const cases: [string, string, (e: Env) => unknown][] = [
   // vgic_its_ctrl: INIT does nothing; any other attribute after lock_all_vcpus (an unknown one is 0)
   ['CTRL INIT', 'ok:undefined', (e) => ctrl(itsDev(e), G.CTRL_INIT)],
   ['CTRL attribute 9', 'ok:undefined', (e) => ctrl(itsDev(e), 9)],
-  ['CTRL RESET', 'ok:undefined', (e) => ctrl(gicIts(e), G.ITS_CTRL_RESET)],
-  ['CTRL SAVE_TABLES with invalid tables', 'ok:undefined', (e) => ctrl(gicIts(e), G.ITS_SAVE_TABLES)],
-  ['CTRL RESTORE_TABLES with invalid tables', 'ok:undefined', (e) => ctrl(gicIts(e), G.ITS_RESTORE_TABLES)],
+  ['CTRL RESET', 'ok:undefined', (e) => ctrl(gicIts(e), ITS_CTRL.CTRL_RESET)],
+  ['CTRL SAVE_TABLES with invalid tables', 'ok:undefined', (e) => ctrl(gicIts(e), ITS_CTRL.SAVE_TABLES)],
+  ['CTRL RESTORE_TABLES with invalid tables', 'ok:undefined', (e) => ctrl(gicIts(e), ITS_CTRL.RESTORE_TABLES)],
   // vgic_its_has_attr
   ['HAS ADDR ITS_ADDR_TYPE', 'ok:1', (e) => Number(itsDev(e).hasAttr({ group: G.GRP_ADDR, attr: KVM_VGIC.ITS_ADDR_TYPE }))],
   ['HAS ADDR type 2', 'ok:0', (e) => Number(itsDev(e).hasAttr({ group: G.GRP_ADDR, attr: 2 }))],
-  ['HAS CTRL SAVE_TABLES', 'ok:1', (e) => Number(itsDev(e).hasAttr({ group: G.GRP_CTRL, attr: G.ITS_SAVE_TABLES }))],
+  ['HAS CTRL SAVE_TABLES', 'ok:1', (e) => Number(itsDev(e).hasAttr({ group: G.GRP_CTRL, attr: ITS_CTRL.SAVE_TABLES }))],
   ['HAS CTRL SAVE_PENDING_TABLES (a GICv3 attribute)', 'ok:0', (e) => Number(itsDev(e).hasAttr({ group: G.GRP_CTRL, attr: G.SAVE_PENDING_TABLES }))],
   // vgic_its_has_attr_regs 1966 (EINVAL: 64-bit registers need 8-byte alignment), 1972 ENXIO
   ['HAS ITS_REGS GITS_CBASER + 4', 'EINVAL', (e) => itsDev(e).hasAttr({ group: G.GRP_ITS_REGS, attr: GITS.CBASER + 4 })],
@@ -271,7 +272,7 @@ describe('ITS commands from userspace, seen through the pending tables', () => {
     const d = enabledIts(e);
     mapEvent(e, d, 3, 5, 8200, 1);
     commands(e, d, MAPTI(3, 7, 8201, 0), MAPD(9, 4, ITT + 0x1000), MAPC(4, 0), MAPTI(9, 0, 8202, 4));
-    ctrl(d, G.ITS_SAVE_TABLES);
+    ctrl(d, ITS_CTRL.SAVE_TABLES);
     const dv = new DataView(e.ram.buffer, e.ram.byteOffset);
     const q = (gpa: number) => dv.getBigUint64(gpa - RAM, true);
     // DTE: valid | next device offset (9 - 3) << 49 | ITT >> 8 << 5 | event bits - 1.
@@ -300,7 +301,7 @@ describe('ITS commands from userspace, seen through the pending tables', () => {
     for (const [o, v] of regs) if (o !== GITS.CTLR && o !== GITS.CREADR && o !== GITS.CWRITER) setReg(d2, o, v);
     setReg(d2, GITS.CREADR, regs[2]![1]);
     setReg(d2, GITS.CWRITER, regs[3]![1]);
-    ctrl(d2, G.ITS_RESTORE_TABLES);
+    ctrl(d2, ITS_CTRL.RESTORE_TABLES);
     setReg(d2, GITS.CTLR, regs[6]![1]);
     expect(reg(d2, GITS.CTLR)).toBe(0x8000_0001n);
     expect(msi(e2, 5, { devid: 3 })).toBe(1);
@@ -308,7 +309,7 @@ describe('ITS commands from userspace, seen through the pending tables', () => {
     expect(msi(e2, 1, { devid: 9 })).toBe(0);
     expect([pendingIn(e2, 1, 8200), pendingIn(e2, 0, 8202), pendingIn(e2, 0, 8201)]).toEqual([1, 1, 0]);
     // Restoring again finds the collections already there (vgic_its_restore_cte: EEXIST).
-    expect(outcome(() => ctrl(d2, G.ITS_RESTORE_TABLES))).toBe('EEXIST');
+    expect(outcome(() => ctrl(d2, ITS_CTRL.RESTORE_TABLES))).toBe('EEXIST');
     // A corrupt ITE (an LPI below 8192) fails the restore with EINVAL and leaves nothing mapped.
     const e3 = env(2);
     const gic3 = createGicV3(e3.vm, 2);
@@ -321,7 +322,7 @@ describe('ITS commands from userspace, seen through the pending tables', () => {
     e3.ram.set(e.ram);
     new DataView(e3.ram.buffer, e3.ram.byteOffset).setBigUint64(ITT + 7 * 8 - RAM, 100n << 16n, true);
     for (const [o, v] of regs) if (o === GITS.BASER0 || o === GITS.BASER1 || o === GITS.CBASER) setReg(d3, o, v);
-    expect(outcome(() => ctrl(d3, G.ITS_RESTORE_TABLES))).toBe('EINVAL');
+    expect(outcome(() => ctrl(d3, ITS_CTRL.RESTORE_TABLES))).toBe('EINVAL');
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Device } from '../../src/index.js';
-import { KVM_DEV_ARM_VGIC } from '../../src/uapi/arm64.js';
+import { KVM_DEV_ARM_ITS as ITS, KVM_DEV_ARM_VGIC } from '../../src/uapi/arm64.js';
 import { board, irqExpect, irqGuest } from './gic-board.js';
 import { createIts, itsBoard } from './its-board.js';
 import { startWorker } from './irq-workers.js';
@@ -62,7 +62,7 @@ describe('ITS save/restore', () => {
     run[1] = 0;
     const G = KVM_DEV_ARM_VGIC;
     a.gic!.setAttr({ group: G.GRP_CTRL, attr: G.SAVE_PENDING_TABLES });
-    a.its.setAttr({ group: G.GRP_CTRL, attr: G.ITS_SAVE_TABLES });
+    a.its.setAttr({ group: G.GRP_CTRL, attr: ITS.SAVE_TABLES });
     const itsRegs = ITS_REGS.map((o) => [o, a.its.getAttr({ group: G.GRP_ITS_REGS, attr: o })] as const);
     const lpiRegs = a.vcpus.map((c) => LPI_REDIST.map((o) => [o, rd32(a.gic!, BigInt(c.id) << 32n, o)] as const));
     const snap = saveGic(a.gic!, a.vcpus, 128);
@@ -79,7 +79,7 @@ describe('ITS save/restore', () => {
     restoreGic(b.gic!, b.vcpus, snap);
     const r = new Map(itsRegs);
     for (const o of [GITS_IIDR, GITS_CBASER, GITS_CREADR, GITS_CWRITER, ...BASERS]) b.its.setAttr({ group: G.GRP_ITS_REGS, attr: o }, r.get(o)!);
-    b.its.setAttr({ group: G.GRP_CTRL, attr: G.ITS_RESTORE_TABLES });
+    b.its.setAttr({ group: G.GRP_CTRL, attr: ITS.RESTORE_TABLES });
     b.its.setAttr({ group: G.GRP_ITS_REGS, attr: GITS_CTLR }, r.get(GITS_CTLR)!);
     expect(ITS_REGS.map((o) => b.its.getAttr({ group: G.GRP_ITS_REGS, attr: o }))).toEqual(itsRegs.map(([, x]) => x));
     b.uart.out = a.uart.out;

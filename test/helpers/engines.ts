@@ -5,6 +5,7 @@
  * @module
  */
 import { virtualSys, type Sys, type VirtualSysOptions } from '../../src/index.js';
+import { TEST_RUN_TIMEOUT_MS } from './run.js';
 
 export interface X86Engine {
   readonly name: string;
@@ -31,5 +32,5 @@ export function x86JitStats(sys: Sys, vcpuFd: number): X86JitStats | null {
 
 /** A virtualSys under `engine`. */
 export function engineSys(engine: X86Engine): Sys {
-  return virtualSys(engine.opts);
+  return virtualSys({ runTimeoutMs: TEST_RUN_TIMEOUT_MS, ...engine.opts });
 }

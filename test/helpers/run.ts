@@ -6,6 +6,13 @@
  */
 import { isKvmError, KVM_EXIT, type Vcpu, type VcpuExit } from '../../src/index.js';
 
+/**
+ * The KVM_RUN bound of the engine helpers (x86 `engineSys`, arm64 `armSys`): tests of guest
+ * semantics expect one KVM_RUN of a few instructions to reach its exit, and a loaded 2-core
+ * machine can stall one past the default 100 ms. test/robust/run-timeout.test.ts tests the default.
+ */
+export const TEST_RUN_TIMEOUT_MS = 2000;
+
 /** True for the EINTR of KVM_RUN's wall-clock bound (not the instruction budget, not immediate_exit). */
 export function isRunTimeLimit(e: unknown): boolean {
   return isKvmError(e, 'EINTR') && e.message.includes('run time limit');

@@ -26,7 +26,7 @@ import type { Vm } from '../../../kernel/vm.js';
 import { KvmError } from '../../../sys/error.js';
 import type { ErrnoCode } from '../../../sys/errno.js';
 import { KVM_MSI } from '../../../uapi/constants.js';
-import { KVM_DEV_ARM_VGIC, KVM_VGIC } from '../../../uapi/arm64.js';
+import { KVM_DEV_ARM_ITS, KVM_DEV_ARM_VGIC, KVM_VGIC } from '../../../uapi/arm64.js';
 import type { Arm64VmState } from '../cpu.js';
 import { checkIorange, vgicOf } from './device.js';
 import { pendbaser, PTZ, sanitiseBaser, update64 } from './v3.js';
@@ -1107,9 +1107,9 @@ const itsOps: KvmDeviceOps = {
         if (attr.attr === BigInt(KVM_DEV_ARM_VGIC.CTRL_INIT)) return 0;
         if (anyVcpuAway(vm)) throw err('EBUSY', 'a vCPU is running');
         let r = 0;
-        if (attr.attr === BigInt(KVM_DEV_ARM_VGIC.ITS_CTRL_RESET)) resetIts(its);
-        else if (attr.attr === BigInt(KVM_DEV_ARM_VGIC.ITS_SAVE_TABLES)) r = saveTables(its);
-        else if (attr.attr === BigInt(KVM_DEV_ARM_VGIC.ITS_RESTORE_TABLES)) r = restoreTables(its);
+        if (attr.attr === BigInt(KVM_DEV_ARM_ITS.CTRL_RESET)) resetIts(its);
+        else if (attr.attr === BigInt(KVM_DEV_ARM_ITS.SAVE_TABLES)) r = saveTables(its);
+        else if (attr.attr === BigInt(KVM_DEV_ARM_ITS.RESTORE_TABLES)) r = restoreTables(its);
         // (Any other CTRL attribute does nothing and succeeds, as vgic_its_ctrl.)
         if (r < 0) throw fail(r);
         return r;
@@ -1146,7 +1146,7 @@ const itsOps: KvmDeviceOps = {
         if (attr.attr === BigInt(KVM_VGIC.ITS_ADDR_TYPE)) return 0;
         break;
       case KVM_DEV_ARM_VGIC.GRP_CTRL:
-        if ([KVM_DEV_ARM_VGIC.CTRL_INIT, KVM_DEV_ARM_VGIC.ITS_CTRL_RESET, KVM_DEV_ARM_VGIC.ITS_SAVE_TABLES, KVM_DEV_ARM_VGIC.ITS_RESTORE_TABLES].some((a) => attr.attr === BigInt(a))) return 0;
+        if ([KVM_DEV_ARM_VGIC.CTRL_INIT, KVM_DEV_ARM_ITS.CTRL_RESET, KVM_DEV_ARM_ITS.SAVE_TABLES, KVM_DEV_ARM_ITS.RESTORE_TABLES].some((a) => attr.attr === BigInt(a))) return 0;
         break;
       case KVM_DEV_ARM_VGIC.GRP_ITS_REGS: {
         if (attr.attr & regAlign(attr.attr)) throw err('EINVAL', 'unaligned ITS register');
