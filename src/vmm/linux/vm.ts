@@ -192,7 +192,13 @@ export class LinuxVm {
       } catch (err) {
         e = err instanceof Error ? err : new Error(String(err));
       }
-      const o = handleExit(boards[i]!, e, ctxs[i]!);
+      let o: ReturnType<typeof handleExit>;
+      try {
+        o = handleExit(boards[i]!, e, ctxs[i]!);
+      } catch (err) {
+        // An exit this thread cannot complete for an attached vCPU (its registers are the worker's).
+        o = { key: undefined, line: undefined, stop: { end: 'kvm-error', status: 1, detail: `vCPU ${i}: ${err instanceof Error ? err.message : String(err)}` } };
+      }
       if (o.key !== undefined) {
         total++;
         counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
