@@ -3,7 +3,8 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   // cli: the `vkvm` bin (package.json "bin"); it bundles the mini-VMM of src/vmm.
   // vmm: the mini-VMM as the 'vkvm/vmm' subpath (package.json "exports").
-  entry: { index: 'src/index.ts', vmm: 'src/vmm/index.ts', cli: 'src/cli/bin.ts' },
+  // linux-vcpu-worker: the thread of each vCPU of an SMP Linux boot (LinuxVm.runAsync loads it by path).
+  entry: { index: 'src/index.ts', vmm: 'src/vmm/index.ts', cli: 'src/cli/bin.ts', 'linux-vcpu-worker': 'src/vmm/linux/vcpu-worker.ts' },
   format: ['esm', 'cjs'],
   dts: { entry: { index: 'src/index.ts', vmm: 'src/vmm/index.ts' } },
   // Shared chunks in both formats, so 'vkvm' and 'vkvm/vmm' are one copy of the code (one

@@ -14,12 +14,15 @@
  *       timer interrupt rate on an in-kernel vGICv3.
  *   (f) cold code: first-run MIPS of straight-line code run once, and RSS per distinct instruction;
  *   (g) MMIO read and write round trips per arch;
- *   (h) a 64-bit MUL/IMUL/DIV/IDIV kernel (bench/cold.ts has (f)-(h); they report CPU time).
+ *   (h) a 64-bit MUL/IMUL/DIV/IDIV kernel (bench/cold.ts has (f)-(h); they report CPU time);
+ *   (i) Linux boot to init per arch (bench/linux.ts): the fixture kernels of test/linux/bin, wall
+ *       time to "Run /init" and to power-off (not with --quick unless --only names i; skipped
+ *       with a note when the fixture is missing; --linux-bin DIR boots another build).
  * Writes bench/results/latest.json and latest.md (the table) and prints the table.
  *
  * Runs as an esbuild bundle made by bench/run.mjs (the library as users get it, without tsx's
  * per-module wrappers). Options: --quick, --seconds S (per MIPS measurement), --repeats N,
- * --only a,b,c,d,e,f,g,h, --workloads mix,crc32,sieve,fib,memcpy, --no-native, --no-qemu, --out FILE.
+ * --only a,b,c,d,e,f,g,h,i, --linux-bin DIR, --workloads mix,crc32,sieve,fib,memcpy, --no-native, --no-qemu, --out FILE.
  * @module
  */
 import { spawnSync } from 'node:child_process';
@@ -32,6 +35,7 @@ import { bootGuest, EXIT_LOOP, image, KERNELS, MIX, retired, runGuest, type Gues
 import { coldMips, coldRssChild, mmioRoundTrip, mulDivMips } from './cold.js';
 import { buildHostPrograms, hasCommand, runHost } from './host.js';
 import { benchIrq } from './irq-arm64.js';
+import { benchLinuxBoot } from './linux.js';
 import { renderTable, type BenchResult, type MipsRow, type Target } from './report.js';
 import { buildRoundTrip, nativeRoundTrip, shimRoundTrip } from './shim.js';
 
@@ -46,6 +50,8 @@ interface Options {
   qemu: boolean;
   /** Workloads of (b): mix and the kernels by name. */
   workloads: string[];
+  /** (f): where the Linux fixtures are (default test/linux/bin). */
+  linuxBin: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -61,7 +67,9 @@ function parseArgs(argv: string[]): Options {
     quick,
     seconds: Number(get('--seconds') ?? (quick ? 0.15 : 0.6)),
     repeats: Number(get('--repeats') ?? (quick ? 1 : 3)),
-    only: new Set((get('--only') ?? 'a,b,c,d,e,f,g,h').split(',')),
+    // (i) boots Linux twice (minutes): not part of a --quick run unless asked for.
+    only: new Set((get('--only') ?? (quick ? 'a,b,c,d,e,f,g,h' : 'a,b,c,d,e,f,g,h,i')).split(',')),
+    linuxBin: resolve(get('--linux-bin') ?? join(root, 'test/linux/bin')),
     native: !argv.includes('--no-native'),
     qemu: !argv.includes('--no-qemu'),
     workloads: (get('--workloads') ?? ['mix', ...Object.keys(KERNELS)].join(',')).split(','),
@@ -446,6 +454,16 @@ function main(): void {
       result.mulDiv.push({ arch, mips: j.mips, interpreterMips: i.mips });
     }
   }
+
+  // (i)
+  if (o.only.has('i')) {
+    for (const arch of ['x86_64', 'arm64'] as const) {
+      log(`(i) Linux boot to init (${arch})...`);
+      const r = benchLinuxBoot(o.linuxBin, arch);
+      if (typeof r === 'string') result.notes.push(r);
+      else (result.linux ??= []).push(r);
+    }
+  } else if (o.quick) result.notes.push('Linux boot to init (i) not measured with --quick (--only i measures it)');
 
   result.targets = targets(result, o.root);
   mkdirSync(dirname(o.out), { recursive: true });

@@ -2,6 +2,7 @@
  * The benchmark's result shape (bench/results/*.json) and its readable table.
  * @module
  */
+import type { LinuxBootRow } from './linux.js';
 
 export interface MipsCell {
   readonly mips: number;
@@ -44,6 +45,8 @@ export interface BenchResult {
   mmio: { arch: string; readNs: number; writeNs: number }[];
   /** (h) 64-bit MUL/DIV kernel MIPS (CPU time): block JIT and interpreter. */
   mulDiv: { arch: string; mips: number; interpreterMips: number }[];
+  /** (i) Linux boot to init (absent in results written before it existed, or when not measured). */
+  linux?: LinuxBootRow[];
   targets: Target[];
 }
 
@@ -100,6 +103,11 @@ export function renderTable(r: BenchResult): string {
   if (r.mulDiv?.length) {
     out += '**(h) 64-bit MUL/DIV kernel** (bench/cold.ts; MIPS of CPU time)\n\n';
     out += table(['arch', 'block JIT', 'interpreter'], r.mulDiv.map((m) => [m.arch, f1(m.mips), f1(m.interpreterMips)]));
+    out += '\n';
+  }
+  if (r.linux?.length) {
+    out += '**(i) Linux boot to init** (virtual backend, fixture kernels of test/linux/bin; wall time from building the VM)\n\n';
+    out += table(['arch', 'configuration', 's to "Run /init"', 's to power-off', 'CPU s', 'guest clock at "Run /init"', 'ended'], r.linux.map((x) => [x.arch, x.config, (x.initMs / 1000).toFixed(1), (x.endMs / 1000).toFixed(1), x.cpuS.toFixed(1), x.guestInitS !== undefined ? `${x.guestInitS.toFixed(2)} s` : '-', x.end]));
     out += '\n';
   }
   if (r.targets.length) {

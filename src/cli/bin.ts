@@ -2,4 +2,4 @@
 /** The `vkvm` executable (package.json `bin`). */
 import { main } from './main.js';
 
-process.exitCode = main(process.argv.slice(2));
+void Promise.resolve(main(process.argv.slice(2))).then((code) => (process.exitCode = code));

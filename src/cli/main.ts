@@ -22,8 +22,11 @@ export const USAGE = `usage: vkvm <command> [options]
   help              this text
 `;
 
-/** Runs the CLI with `argv` (without node and script); returns the exit status. */
-export function main(argv: readonly string[], io: CliIo = processIo): number {
+/**
+ * Runs the CLI with `argv` (without node and script); returns the exit status (a promise of it
+ * when the run keeps this thread's event loop busy: a Linux boot with vCPUs on worker threads).
+ */
+export function main(argv: readonly string[], io: CliIo = processIo): number | Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {

@@ -88,7 +88,7 @@ function readInput(io: CliIo, what: string, path: string): Uint8Array {
   }
 }
 
-export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number {
+export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number | Promise<number> {
   const backend = o.backend;
   if (backend !== 'virtual' && backend !== 'native') throw new CliError(`unknown backend '${backend}': use virtual or native`);
   const memSize = o.mem !== undefined ? parseSize('--mem', o.mem) : undefined;
@@ -172,6 +172,30 @@ export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number {
     if (e instanceof Error) throw new CliError(e.message);
     throw e;
   }
+  const done = (r: RunResult): number => {
+    if (o.summary) io.stderr((midLine ? '\n' : '') + formatSummary(r) + '\n');
+    switch (r.end) {
+      case 'halt':
+      case 'poweroff':
+      case 'reset':
+        return EXIT.OK;
+      case 'exit-device':
+        return r.status <= 255 ? r.status : 1;
+      case 'max-exits':
+      case 'time-limit':
+        return EXIT.MAX_EXITS;
+      default:
+        if (!o.summary) io.stderr(`vkvm: ${r.detail}\n`);
+        return EXIT.GUEST_ERROR;
+    }
+  };
+  // SMP: each vCPU on its own worker thread (this thread keeps the devices: it must not block).
+  if (vm.machine.vcpus.length > 1) {
+    return vm.runAsync().then(done).finally(() => {
+      flush();
+      vm.close();
+    });
+  }
   let r: RunResult;
   try {
     r = vm.run();
@@ -179,19 +203,5 @@ export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number {
     flush();
     vm.close();
   }
-  if (o.summary) io.stderr((midLine ? '\n' : '') + formatSummary(r) + '\n');
-  switch (r.end) {
-    case 'halt':
-    case 'poweroff':
-    case 'reset':
-      return EXIT.OK;
-    case 'exit-device':
-      return r.status <= 255 ? r.status : 1;
-    case 'max-exits':
-    case 'time-limit':
-      return EXIT.MAX_EXITS;
-    default:
-      if (!o.summary) io.stderr(`vkvm: ${r.detail}\n`);
-      return EXIT.GUEST_ERROR;
-  }
+  return done(r);
 }

@@ -53,7 +53,7 @@ Exit status: the guest's (exit device value, 0 after HLT/SYSTEM_OFF); 2 usage or
 3 backend unavailable, 4 guest crash or KVM error, 5 --max-exits or --timeout reached.
 `;
 
-export function cmdRun(argv: readonly string[], io: CliIo): number {
+export function cmdRun(argv: readonly string[], io: CliIo): number | Promise<number> {
   const { values: o, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,

@@ -23,12 +23,13 @@ interface Captured {
 function cli(args: string[], io: Partial<CliIo> = {}): Captured {
   const out: Buffer[] = [];
   let err = '';
+  // Synchronous unless a Linux boot runs vCPUs on worker threads (none here).
   const code = main(args, {
     ...processIo,
     stdout: (c) => void out.push(Buffer.from(typeof c === 'string' ? Buffer.from(c) : c)),
     stderr: (c) => void (err += c),
     ...io,
-  });
+  }) as number;
   return { code, out: Buffer.concat(out).toString('latin1'), err };
 }
 

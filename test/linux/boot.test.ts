@@ -2,35 +2,22 @@
  * Booting the fixture kernels (test/linux/bin, built by test/linux/kernel/build.sh from Debian's
  * linux-source-6.12) with the fixture initramfs (test/linux/init/init.c): the init prints its
  * lines, does file, pipe and fork system calls, uses the virtio-blk disk and the virtio console,
- * and powers off -- exit status 0 -- on the virtual backend and on /dev/kvm where present. What a
- * boot needs and may not have yet: x87/SSE instructions (FNINIT in fpu__init_cpu) on x86, the
- * vGICv3 and arch timer on arm64, vCPU threads for SMP; each test probes for its prerequisite and
- * skips with the reason until it lands. "How far" tests pin what works meanwhile: the x86 kernel
- * runs on either irqchip up to its first x87 instruction; the arm64 kernel without a vGIC reaches
- * "Run /init" with no console for init. `npm run test:linux` (VKVM_LINUX_LONG=1) adds the boots
- * beyond one per arch.
+ * and powers off -- exit status 0 -- on the virtual backend and on /dev/kvm where present: with 1
+ * vCPU (x86 on the VMM's own i8259/i8254, arm64 on the vGICv3) and with 2 vCPUs on worker threads
+ * (boot-smp.test.ts: the in-kernel irqchips; x86 INIT/SIPI, arm64 PSCI CPU_ON). Each test
+ * probes for its prerequisite and skips with the reason. "How far" tests pin what works where a
+ * prerequisite is missing. `npm run test:linux` (VKVM_LINUX_LONG=1) adds the x86 1-vCPU boot on the
+ * in-kernel irqchip.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hostArch, isNativeAvailable, Kvm, KVM_CAP, nativeSys, virtualSys, type Arch } from '../../src/index.js';
-import { bootLinux, type LinuxVmOptions } from '../../src/vmm/linux/vm.js';
+import { hostArch, isNativeAvailable, Kvm, nativeSys, virtualSys, type Arch } from '../../src/index.js';
+import type { LinuxVmOptions } from '../../src/vmm/linux/vm.js';
 import type { RunResult } from '../../src/vmm/vmm.js';
 import { enterMode, CODE, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
-
-const BIN = resolve(__dirname, 'bin');
-const KERNEL: Record<Arch, string> = { x86_64: 'x86_64/bzImage', arm64: 'arm64/Image.gz' };
-const file = (p: string) => new Uint8Array(readFileSync(resolve(BIN, p)));
-const text = (r: RunResult) => Buffer.from(r.console).toString('latin1');
-const hasFile = (p: string) => {
-  try {
-    readFileSync(resolve(BIN, p));
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { boot, expectInit, hasFile, irqchipMissing, KERNEL, LONG, text } from './fixture.js';
 
 /** Why the x86 fixture cannot boot to init on the virtual backend yet, or undefined. */
 function x86Missing(): string | undefined {
@@ -54,65 +41,8 @@ function x86Missing(): string | undefined {
   return 'x87 (FNINIT/FNSTSW) is not implemented yet';
 }
 
-function irqchipMissing(arch: Arch): string | undefined {
-  const vm = Kvm.open(virtualSys({ arch })).createVm();
-  return vm.checkExtension(KVM_CAP.IRQCHIP) > 0 ? undefined : 'no in-kernel irqchip yet (KVM_CAP_IRQCHIP is 0)';
-}
-
-function smpMissing(arch: Arch): string | undefined {
-  // The Linux VMM runs its vCPUs round-robin on one thread (a vCPU in WFI blocks KVM_RUN for up to
-  // haltWaitMs): the arm64 2-vCPU boot brings CPU1 up, then stalls after the clocksource switch.
-  // With the deterministic clock it goes on, slowly, with guest time jumping by hours (the clock
-  // skips to a sleeping vCPU's deadline while the other waits for its turn outside KVM_RUN).
-  if (arch === 'arm64') return 'the Linux VMM runs vCPUs round-robin on one thread; 2-vCPU arm64 stalls after the clocksource switch (vCPUs on worker threads not wired in yet)';
-  return irqchipMissing(arch);
-}
-
 const X86_MISSING = x86Missing();
-/** `npm run test:linux`: the boots beyond one per arch (SMP) too. */
-const LONG = process.env.VKVM_LINUX_LONG === '1';
 const ARM64_MISSING = hasFile(KERNEL.arm64) ? irqchipMissing('arm64') && 'no vGICv3 / arch timer yet (KVM_CAP_IRQCHIP is 0)' : 'the arm64 fixture kernel is not built';
-
-/**
- * The boots' defaults. arm64: the in-kernel vGIC with the deterministic clock (guest time follows
- * retired instructions: on a loaded host the host clock shows the guest minutes-long gaps, RCU
- * stall reports follow, and their slow printing starves the boot). x86: the in-kernel irqchip
- * (IOAPIC/LAPIC/PIT, kvmclock) with the deterministic clock, for the same reason. The VMM's own
- * i8259/i8254 path (KVM_INTERRUPT) currently ends in a guest error before init after the merges of
- * this stop; it stays reachable with `vkvm run --irqchip userspace` while that is looked into.
- */
-const DEFAULTS: Record<Arch, Partial<LinuxVmOptions>> = {
-  x86_64: { irqchip: 'kernel', clock: 'deterministic' },
-  arm64: { clock: 'deterministic' },
-};
-
-function boot(arch: Arch, opts: Partial<LinuxVmOptions> = {}): RunResult {
-  return bootLinux({
-    arch,
-    kernel: file(KERNEL[arch]),
-    initrd: file(`${arch}/initramfs.cpio`),
-    memSize: 128 << 20,
-    timeLimitMs: 900_000,
-    ...DEFAULTS[arch],
-    ...opts,
-  });
-}
-
-/** What the fixture init prints on a good run. */
-function expectInit(r: RunResult, cpus: number): void {
-  const t = text(r);
-  expect(t).toContain('vkvm-init: hello from userspace');
-  expect(t).toMatch(/vkvm-init: Linux 6\.12\.\d+ (x86_64|aarch64)/);
-  expect(t).toContain('vkvm-init: pid 1');
-  expect(t).toContain('vkvm-init: file write/read: ok');
-  expect(t).toContain('vkvm-init: pipe: ok');
-  expect(t).toContain('vkvm-init: fork + wait4 (child exit status 42): ok');
-  expect(t).toContain(`vkvm-init: cpus ${cpus}`);
-  expect(t).toContain('vkvm-init: failures 0');
-  expect(t).toContain('vkvm-init: powering off');
-  expect(['poweroff', 'reset', 'halt']).toContain(r.end);
-  expect(r.status).toBe(0);
-}
 
 /** One boot per arch with a disk (the init uses it): the tests below assert on its result. */
 interface DiskBoot {
@@ -165,11 +95,6 @@ describe.each(['x86_64', 'arm64'] as const)('%s fixture kernel', (arch) => {
     expect(after.subarray(4096, 4096 + 28).toString('latin1')).toBe('vkvm-init wrote this sector\n');
   }, 900_000);
 
-  const smp = missing ?? smpMissing(arch) ?? (LONG ? undefined : 'a second boot: npm run test:linux');
-  it.skipIf(smp)(`boots with 2 vCPUs${smp ? ` [skipped: ${smp}]` : ''}`, () => {
-    expectInit(boot(arch, { cpus: 2, irqchip: 'kernel' }), 2);
-  }, 900_000);
-
   if (arch === 'x86_64') {
     const kernelChip = missing ?? irqchipMissing(arch) ?? (LONG ? undefined : 'a second boot: npm run test:linux');
     it.skipIf(kernelChip)(`boots with the in-kernel irqchip (IOAPIC/LAPIC/PIT, kvmclock) and the deterministic clock${kernelChip ? ` [skipped: ${kernelChip}]` : ''}`, () => {
@@ -179,7 +104,7 @@ describe.each(['x86_64', 'arm64'] as const)('%s fixture kernel', (arch) => {
 
   const native = hostArch() === arch && isNativeAvailable() ? undefined : `/dev/kvm for ${arch} is not available here`;
   it.skipIf(native || !hasFile(KERNEL[arch]))(`boots the same way on /dev/kvm (in-kernel irqchip)${native ? ` [skipped: ${native}]` : ''}`, () => {
-    expectInit(boot(arch, { sys: nativeSys() }), 1);
+    expectInit(boot(arch, { sys: nativeSys(), irqchip: 'kernel' }), 1);
   }, 900_000);
 });
 

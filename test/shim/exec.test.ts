@@ -11,7 +11,7 @@ function cli(args: string[]): { code: number; out: string; err: string } {
   let out = '';
   let err = '';
   const io: CliIo = { ...processIo, stdout: (c) => void (out += String(c)), stderr: (c) => void (err += c) };
-  return { code: main(args, io), out, err };
+  return { code: main(args, io) as number, out, err }; // exec is synchronous
 }
 
 afterAll(cleanup);

@@ -50,7 +50,7 @@ export function vkvmExec(opts: string[], program: string, args: string[] = [], m
   let err = '';
   try {
     const io: CliIo = { ...processIo, stdout: () => {}, stderr: (c) => void (err += c), programStdio: [-1, fd, mergeStderr ? fd : -1] };
-    const code = main(['exec', ...opts, '--', program, ...args], io);
+    const code = main(['exec', ...opts, '--', program, ...args], io) as number; // exec is synchronous
     return { code, out: readFileSync(file, 'latin1'), err };
   } finally {
     closeSync(fd);

@@ -112,7 +112,23 @@ export class X86Machine {
   // ------------------------------------------------------------------------------------------
   // KVM_RUN
 
+  /**
+   * KVM_RUN. Every return fills kvm_run's header fields (if_flag, ready_for_interrupt_injection,
+   * cr8, apic_base), an error return such as EINTR too: the kernel's post_kvm_run_save runs on
+   * every way out of kvm_arch_vcpu_ioctl_run, and a VMM with its own PIC decides from if_flag and
+   * ready_for_interrupt_injection after an EINTR whether it may KVM_INTERRUPT (stale values from
+   * an earlier exit let it inject while the guest has IF=0: VMX then refuses the entry).
+   */
   run(): number {
+    try {
+      return this.enter();
+    } catch (e) {
+      if (e instanceof KvmError) this.finishExit();
+      throw e;
+    }
+  }
+
+  private enter(): number {
     const v = this.vcpu;
     const c = this.cpu;
     this.blocks.newEpoch();

@@ -3,7 +3,7 @@
  * timers), and the options both arches take.
  * @module
  */
-import type { Arch, Kvm, Sys, Vcpu, Vm } from '../../index.js';
+import type { Arch, Kvm, Sys, Vcpu, VcpuHandle, Vm } from '../../index.js';
 import type { Board } from '../boards.js';
 import type { GuestMemory } from '../memory.js';
 import type { BlockStore } from '../virtio/blk.js';
@@ -96,3 +96,27 @@ export interface MachineContext {
 
 /** Appends `extra` to `base` with one space. */
 export const joinCmdline = (...parts: (string | undefined)[]) => parts.filter((p) => p && p.trim()).map((p) => p!.trim()).join(' ');
+
+// The vCPU threads of `LinuxVm.runAsync` (vcpu-worker.ts) and the owner.
+
+/** What the owner gives the thread. */
+export interface VcpuWorkerData {
+  readonly handle: VcpuHandle;
+  readonly arch: Arch;
+  /** Int32 words shared with the owner: see CTRL. */
+  readonly ctrl: SharedArrayBuffer;
+}
+
+/** The words of `ctrl`. */
+export const CTRL = {
+  /** 1 while an exit waits for the owner; the owner stores 0 and notifies when it has completed it. */
+  PENDING: 0,
+  /** 1: stop running and hand the vCPU back. */
+  STOP: 1,
+} as const;
+
+/** What the thread tells the owner. */
+export type VcpuWorkerMessage =
+  | { readonly kind: 'exit'; readonly pc?: string }
+  | { readonly kind: 'error'; readonly message: string }
+  | { readonly kind: 'done'; readonly runs: number; readonly intr: number };

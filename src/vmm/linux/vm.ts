@@ -1,17 +1,24 @@
 /**
  * Booting Linux: builds the VM for an arch's machine (machine-x86.ts, machine-arm64.ts), then runs
- * its vCPUs round-robin on this thread until the guest powers off, resets, or a limit is hit.
+ * its vCPUs -- round-robin on this thread (`run`), or each on its own worker thread (`runAsync`,
+ * the SMP way: the secondaries come up through the in-kernel LAPIC's INIT/SIPI or PSCI CPU_ON while
+ * the others run) -- until the guest powers off, resets, or a limit is hit.
  * Each exit goes through the same `handleExit` as the mini-VMM's flat guests. With the VMM's own
  * interrupt controller the loop also drives the timers and injects interrupts between runs, and
  * sleeps while every vCPU is halted (KVM_EXIT_HLT) until the next timer event.
  * @module
  */
-import { isKvmError, Kvm, KVM_CAP, nativeSys, virtualSys, type Sys, type VcpuExit } from '../../index.js';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { isKvmError, Kvm, KVM_CAP, nativeSys, vcpuHandleTransferList, virtualSys, type Sys, type VcpuExit } from '../../index.js';
 import { GuestMemory } from '../memory.js';
 import { handleExit, type ExitContext, type ExitStop, type RunResult } from '../vmm.js';
 import { buildArm64Linux } from './machine-arm64.js';
 import { buildX86Linux } from './machine-x86.js';
-import type { IrqchipMode, LinuxMachine, LinuxVmOptions } from './machine.js';
+import { CTRL, type IrqchipMode, type LinuxMachine, type LinuxVmOptions, type VcpuWorkerData, type VcpuWorkerMessage } from './machine.js';
 
 export type { LinuxVmOptions, IrqchipMode } from './machine.js';
 
@@ -141,6 +148,113 @@ export class LinuxVm {
     };
   }
 
+  /**
+   * Runs with every vCPU on its own worker thread (src/vmm/linux/vcpu-worker.ts), as a VMM runs a
+   * thread per vCPU; this thread keeps the devices and the VM, and its event loop completes the
+   * exits the workers hand it (and serves their forwarded calls), so it must not be blocked
+   * meanwhile. Needs the in-kernel irqchip when there is more than one vCPU (as `run`).
+   * `workerScript`: the built worker (default: `vcpuWorkerScript()`).
+   */
+  async runAsync(workerScript?: string | URL): Promise<RunResult> {
+    const script = workerScript ?? (await vcpuWorkerScript());
+    const { opts, machine } = this;
+    const { board, vcpus } = machine;
+    const maxExits = opts.maxExits ?? Infinity;
+    const record = opts.recordExits ?? false;
+    const trace = opts.trace;
+    const exits: string[] = [];
+    const counts = new Map<string, number>();
+    let total = 0;
+    let stop: ExitStop | undefined;
+    const ctrls = vcpus.map(() => new Int32Array(new SharedArrayBuffer(8)));
+    // What the workers report of the PC with an exit that names it (their registers are theirs).
+    const pcs = vcpus.map(() => -1n);
+    const boards = pcs.map((_, i) => ({ ...board, pc: () => pcs[i]! }));
+    const ctxs: ExitContext[] = vcpus.map((vcpu) => ({ vcpu, describe: record || trace !== undefined, armed: undefined, hits: [] }));
+    const finish = (s: ExitStop) => {
+      stop ??= s;
+      for (let i = 0; i < vcpus.length; i++) {
+        Atomics.store(ctrls[i]!, CTRL.STOP, 1);
+        Atomics.notify(ctrls[i]!, CTRL.PENDING);
+        vcpus[i]!.kvmRun.immediate_exit = 1; // the shared kvm_run: KVM_RUN returns EINTR
+      }
+    };
+    const release = (i: number) => {
+      Atomics.store(ctrls[i]!, CTRL.PENDING, 0);
+      Atomics.notify(ctrls[i]!, CTRL.PENDING);
+    };
+    const onExit = (i: number, m: Extract<VcpuWorkerMessage, { kind: 'exit' }>) => {
+      if (stop) return release(i);
+      if (m.pc !== undefined) pcs[i] = BigInt(m.pc);
+      let e: VcpuExit | Error;
+      try {
+        e = vcpus[i]!.exit(); // decoded from the kvm_run the worker shares
+      } catch (err) {
+        e = err instanceof Error ? err : new Error(String(err));
+      }
+      let o: ReturnType<typeof handleExit>;
+      try {
+        o = handleExit(boards[i]!, e, ctxs[i]!);
+      } catch (err) {
+        // An exit this thread cannot complete for an attached vCPU (its registers are the worker's).
+        o = { key: undefined, line: undefined, stop: { end: 'kvm-error', status: 1, detail: `vCPU ${i}: ${err instanceof Error ? err.message : String(err)}` } };
+      }
+      if (o.key !== undefined) {
+        total++;
+        counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
+      }
+      if (o.line !== undefined) {
+        const line = vcpus.length > 1 ? `cpu${i} ${o.line}` : o.line;
+        if (record) exits.push(line);
+        if (trace) trace(`#${total} ${line}`);
+      }
+      if (o.stop) finish(o.stop);
+      else if (total >= maxExits) finish({ end: 'max-exits', status: 1, detail: `stopped after ${total} exits (--max-exits)` });
+      machine.tick();
+      release(i);
+    };
+    let intr = 0;
+    await new Promise<void>((resolve) => {
+      let live = vcpus.length;
+      const ticker = setInterval(() => machine.tick(), 2);
+      const limit = opts.timeLimitMs !== undefined ? setTimeout(() => finish({ end: 'time-limit', status: 1, detail: `stopped after ${opts.timeLimitMs} ms (time limit)` }), opts.timeLimitMs) : undefined;
+      vcpus.forEach((vcpu, i) => {
+        const handle = vcpu.export();
+        const data: VcpuWorkerData = { handle, arch: opts.arch, ctrl: ctrls[i]!.buffer as SharedArrayBuffer };
+        const w = new Worker(script, { workerData: data, transferList: vcpuHandleTransferList(handle) });
+        w.on('message', (m: VcpuWorkerMessage) => {
+          if (m.kind === 'exit') onExit(i, m);
+          else if (m.kind === 'error') finish({ end: 'kvm-error', status: 1, detail: `vCPU ${i}: ${m.message}` });
+          else intr += m.intr;
+        });
+        w.on('error', (err) => finish({ end: 'kvm-error', status: 1, detail: `vCPU ${i} thread: ${err.message}` }));
+        w.on('exit', () => {
+          // A thread that ends before the guest is done takes its vCPU with it: stop the others.
+          if (!stop) finish({ end: 'kvm-error', status: 1, detail: `vCPU ${i} thread ended` });
+          if (--live === 0) {
+            clearInterval(ticker);
+            if (limit) clearTimeout(limit);
+            resolve();
+          }
+        });
+      });
+    });
+    for (const v of vcpus) v.kvmRun.immediate_exit = 0;
+    if (intr) counts.set('intr', intr);
+    return {
+      backend: this.sys.backend,
+      arch: opts.arch,
+      ...stop!,
+      console: Uint8Array.from(this.out),
+      exits,
+      counts,
+      totalExits: total,
+      results: [...board.result.values],
+      breakpointHits: [],
+      notes: [...machine.describe(), `  vCPUs on ${vcpus.length} worker threads`],
+    };
+  }
+
   close(): void {
     this.machine.close();
     for (const v of this.machine.vcpus) v.close();
@@ -157,6 +271,39 @@ function resolveIrqchip(opts: LinuxVmOptions, hasKernel: boolean): IrqchipMode {
   }
   if (hasKernel) return 'kernel';
   return opts.arch === 'x86_64' ? 'userspace' : 'none';
+}
+
+/** Builds, boots on worker threads (`LinuxVm.runAsync`) and closes a Linux VM in one call. */
+export async function bootLinuxAsync(opts: LinuxVmOptions, workerScript?: string | URL): Promise<RunResult> {
+  const vm = new LinuxVm(opts);
+  try {
+    return await vm.runAsync(workerScript);
+  } finally {
+    vm.close();
+  }
+}
+
+let bundled: Promise<string> | undefined;
+
+/**
+ * The vCPU thread's script: `linux-vcpu-worker.js` beside the built library (dist); run from the
+ * TypeScript sources (tests, tsx), vcpu-worker.ts bundled once with esbuild (a dev dependency)
+ * into a temporary directory.
+ */
+export function vcpuWorkerScript(): Promise<string> {
+  const built = fileURLToPath(new URL('./linux-vcpu-worker.js', import.meta.url));
+  if (existsSync(built)) return Promise.resolve(built);
+  bundled ??= (async () => {
+    const source = fileURLToPath(new URL('./vcpu-worker.ts', import.meta.url));
+    if (!existsSync(source)) throw new Error(`the vCPU worker script is missing (looked for ${built})`);
+    const { build } = await import('esbuild');
+    const dir = mkdtempSync(join(tmpdir(), 'vkvm-linux-worker-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, 'linux-vcpu-worker.mjs');
+    await build({ entryPoints: [source], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', external: ['koffi'], logLevel: 'silent' });
+    return out;
+  })();
+  return bundled;
 }
 
 /** Builds, boots and closes a Linux VM in one call. */
