@@ -12,10 +12,17 @@
  *   feature-bitmap firmware registers (hypercalls.c:383); not DCZID_EL0 (trap only).
  * - The firmware registers' semantics: hypercalls.c:477 kvm_arm_get_fw_reg, 552 kvm_arm_set_fw_reg,
  *   511 kvm_arm_set_fw_reg_bmap (unsupported bit EINVAL; a different value once the VM ran EBUSY).
+ * - vgic_init: a redistributor region that gives an existing vCPU its redistributor is refused when
+ *   the distributor overlaps a region (vgic/vgic-mmio-v3.c:967 vgic_v3_set_redist_base -> 787
+ *   vgic_register_redist_iodev -> vgic-v3.c:496 vgic_v3_check_base); GICR_TYPER.Last follows the
+ *   regions alone, with or without a distributor address (vgic-mmio-v3.c vgic_mmio_vcpu_rdist_is_last);
+ *   the first KVM_RUN is EINVAL when a region, at its size for every vCPU, ends past the IPA space
+ *   (vgic-v3.c vgic_v3_map_resources -> vgic_v3_check_base).
  */
 import { describe, expect, it } from 'vitest';
-import { KVM_REG } from '../../src/uapi/constants.js';
-import { sysRegId } from '../../src/uapi/arm64.js';
+import { Kvm, virtualSys, type Device, type Vm } from '../../src/index.js';
+import { KVM_DEV_TYPE, KVM_REG } from '../../src/uapi/constants.js';
+import { coreRegId, KVM_ARM_VCPU, KVM_DEV_ARM_VGIC, KVM_VGIC, sysRegId } from '../../src/uapi/arm64.js';
 import { armMachine, reg, ENGINES, runUntil, useEngine } from './helpers.js';
 
 const code = (f: () => unknown) => {
@@ -109,3 +116,72 @@ describe.each(ENGINES)('$name', (engine) => {
     expect(code(() => b.vcpu.setOneReg(VENDOR_HYP_BMAP, 2n))).toBe('EINVAL');
   });
 });
+
+describe('vGICv3 redistributor regions (vgic_init)', () => {
+  const G = KVM_DEV_ARM_VGIC;
+  /** A VM with `ids` vCPUs (created in that order) and a GICv3. */
+  const gic = (ids: readonly number[]) => {
+    const sys = virtualSys({ arch: 'arm64' });
+    const vm: Vm = Kvm.open(sys).createVm();
+    const ram = sys.alloc(1 << 16);
+    new Uint32Array(ram.bytes.buffer, ram.bytes.byteOffset, 3).set([0xd2800100, 0xf2b08000, 0xd4000002]); // PSCI SYSTEM_OFF
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0x4000_0000, memorySize: 1 << 16, userspaceAddr: ram.hva });
+    const vcpus = ids.map((id) => {
+      const v = vm.createVcpu(id);
+      v.armInit([KVM_ARM_VCPU.PSCI_0_2]);
+      v.setOneReg(coreRegId('regs.pc'), 0x4000_0000);
+      return v;
+    });
+    const d: Device = vm.createDevice(KVM_DEV_TYPE.ARM_VGIC_V3)!;
+    return { vm, vcpus, d };
+  };
+  const addr = (d: Device, type: number, a: bigint | number) => d.setAttr({ group: G.GRP_ADDR, attr: type }, a);
+  const region = (base: number, count: number, index: number) => BigInt(base) | (BigInt(count) << 52n) | BigInt(index);
+  const typer = (d: Device, id: number) => Number(new DataView(d.getAttrBytes({ group: G.GRP_REDIST_REGS, attr: (BigInt(id) << 32n) | 0x8n }, 4).buffer).getUint32(0, true));
+
+  it('a region placing a vCPU over the distributor is EINVAL (vgic_v3_check_base); without a vCPU to place it is accepted', () => {
+    const { d } = gic([0, 1, 2, 3]);
+    addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x200000, 2, 0));
+    addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x240000, 1, 1));
+    addr(d, KVM_VGIC.V3_ADDR_TYPE_DIST, 0x260000);
+    expect(outcomeOf(() => addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x260000, 1, 2)))).toBe('EINVAL');
+    // The refused region left nothing behind: index 2 is still free, elsewhere.
+    expect(outcomeOf(() => addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x280000, 1, 2)))).toBe('ok');
+    const { d: d2 } = gic([0]);
+    addr(d2, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x200000, 1, 0));
+    addr(d2, KVM_VGIC.V3_ADDR_TYPE_DIST, 0x260000);
+    expect(outcomeOf(() => addr(d2, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x260000, 1, 1)))).toBe('ok');
+  });
+
+  it('GICR_TYPER.Last: per region, a contiguous region in use continues it; no distributor address needed', () => {
+    const { d } = gic([0, 3, 5, 4, 1, 2]);
+    d.setAttr({ group: G.GRP_CTRL, attr: G.CTRL_INIT });
+    addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x100000, 2, 0));
+    expect([typer(d, 0), typer(d, 3), typer(d, 5)]).toEqual([0x000, 0x310, 0x500]); // vCPU 5 has no region yet
+    addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x240000, 2, 1));
+    addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST_REGION, region(0x200000, 2, 2));
+    expect([0, 1, 2, 3, 5, 4].map((id) => typer(d, id))).toEqual([0x000, 0x100, 0x200, 0x310, 0x500, 0x410]);
+  });
+
+  it('the first KVM_RUN is EINVAL when the legacy region, sized for every vCPU, ends past the IPA space', () => {
+    const { vm, vcpus, d } = gic([0]);
+    addr(d, KVM_VGIC.V3_ADDR_TYPE_REDIST, 2 ** 40 - 3 * 0x20000); // room for 3 redistributors
+    addr(d, KVM_VGIC.V3_ADDR_TYPE_DIST, 0);
+    for (let i = 1; i < 4; i++) {
+      const v = vm.createVcpu(i);
+      v.armInit([KVM_ARM_VCPU.PSCI_0_2]);
+      vcpus.push(v);
+    }
+    d.setAttr({ group: G.GRP_CTRL, attr: G.CTRL_INIT });
+    expect(outcomeOf(() => vcpus[2]!.run())).toBe('EINVAL');
+  });
+});
+
+function outcomeOf(f: () => unknown): string {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    return (e as { code: string }).code;
+  }
+}
