@@ -13,9 +13,13 @@
  *   LVT CMCI (lapic.c:581 kvm_apic_calc_nr_lvt_entries, 607 kvm_apic_after_set_mcg_cap, 1659).
  * - userspace_msr_exit_test: MSR_IA32_POWER_CTL is emulated (x86.c:3516 / 3841), so with the filter
  *   removed a guest WRMSR to it no longer exits as unknown.
+ * - private_mem_kvm_exits_test: in a KVM_X86_SW_PROTECTED_VM, an access to a gfn whose attributes
+ *   say private but that no guest_memfd slot backs is KVM_EXIT_MEMORY_FAULT with KVM_RUN -EFAULT
+ *   (mmu/mmu.c kvm_mmu_page_fault: PFERR_PRIVATE_ACCESS from the attributes; kvm_faultin_pfn_private:
+ *   !kvm_slot_can_be_private -> kvm_mmu_prepare_memory_fault_exit).
  */
 import { describe, expect, it } from 'vitest';
-import { KVM_CAP, KVM_MSR_EXIT_REASON, Kvm, x86_64, type Sys, type Vcpu, type Vm } from '../../src/index.js';
+import { KVM_CAP, KVM_EXIT, KVM_MSR_EXIT_REASON, Kvm, x86_64, type Sys, type Vcpu, type Vm } from '../../src/index.js';
 import { outcome, x86Backends } from '../helpers/backends.js';
 import { runToExit } from '../helpers/run.js';
 
@@ -183,6 +187,36 @@ describe('Linux selftests divergences, fixed (x86)', () => {
       expect([ev.exception.injected, ev.exception.nr]).toEqual([1, 18]);
       expect(getMsr(v, MSR.MCG_STATUS)).toBe(5n);
       expect(getMsr(v, MSR.MC0_CTL + 6)).toBe(0x1000n);
+    });
+
+    it('SW_PROTECTED_VM: a private gfn in a slot without guest_memfd, or in none, is KVM_EXIT_MEMORY_FAULT with EFAULT', () => {
+      const kvm = Kvm.open(backend.make());
+      const vm = kvm.createVm(x86_64.KVM_X86_VM.SW_PROTECTED_VM);
+      const mem = vm.sys.alloc(0x4000);
+      mem.bytes.set([0xa0, 0x00, 0x30, 0xf4], 0x1000); // mov al, [0x3000]; hlt (real mode)
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: mem.hva });
+      const v = vm.createVcpu(0);
+      v.setSregs({ cs: { base: 0n, selector: 0 }, ds: { base: 0n, selector: 0 } });
+      v.setRegs({ rip: 0x1000n });
+      vm.setMemoryAttributes(0x3000, 0x1000, 8); // KVM_MEMORY_ATTRIBUTE_PRIVATE
+      let errno = 'ok';
+      try {
+        vm.sys.ioctl(v.fd, kvm.req('KVM_RUN'), 0);
+      } catch (e) {
+        errno = (e as { code: string }).code;
+      }
+      expect(errno).toBe('EFAULT');
+      expect(v.kvmRun.exit_reason).toBe(KVM_EXIT.MEMORY_FAULT);
+      expect(v.exit()).toMatchObject({ reason: 'memory_fault', flags: 8n, gpa: 0x3000n, size: 0x1000n });
+      // Shared again: the read completes.
+      vm.setMemoryAttributes(0x3000, 0x1000, 0);
+      expect(runToExit(v).reason).toBe('hlt');
+      // No memslot at all for a private gfn: the same exit, not MMIO.
+      vm.setMemoryAttributes(0x8000, 0x1000, 8);
+      mem.bytes.set([0xa0, 0x00, 0x80, 0xf4], 0x1000);
+      v.setRegs({ rip: 0x1000n });
+      expect(() => vm.sys.ioctl(v.fd, kvm.req('KVM_RUN'), 0)).toThrow(expect.objectContaining({ code: 'EFAULT' }));
+      expect(v.exit()).toMatchObject({ reason: 'memory_fault', gpa: 0x8000n });
     });
 
     it('guest RDMSR of MC0_CTL2 without MCG_CMCI_P is refused (KVM_MSR_EXIT_REASON_INVAL), with it allowed; POWER_CTL is emulated', () => {

@@ -8,10 +8,11 @@ import type { UserArg } from '../../kernel/uarg.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { KvmError } from '../../sys/error.js';
-import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
+import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_MSR_FILTER, KVM_SREGS2_FLAGS, KVM_X86_VM } from '../../uapi/x86.js';
 import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './cpu.js';
+import { exitMemoryFault } from '../../kernel/exits.js';
 import { hostTranslate } from './host-walk.js';
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';
 import { hostReadMsr, hostWriteMsr, MsrFilter, MSR_INDEX_LIST, msrIo } from './msr.js';
@@ -289,6 +290,7 @@ export const x86Backend: ArchBackend = {
 
   createVcpu(vcpu: Vcpu): X86Machine {
     const m = tdx.createVcpu(vcpu) ?? new X86Machine(vcpu); // [tdx hook]
+    if ((vcpu.vm.archState as X86VmState).type === KVM_X86_VM.SW_PROTECTED_VM) swProtectedFaults(m);
     kvmiVcpuCreated(vcpu, m.kvmi); // [kvmi hook]
     const vm = vcpu.vm;
     const chip = chipOf(vm);
@@ -552,6 +554,24 @@ export const x86Backend: ArchBackend = {
   saveVm: saveX86Vm,
   loadVm: loadX86Vm,
 };
+
+/**
+ * KVM_X86_SW_PROTECTED_VM: an access to a gfn whose attributes say private, where no memslot or a
+ * slot without guest_memfd backs it, is KVM_EXIT_MEMORY_FAULT (flags PRIVATE, the page) with
+ * KVM_RUN failing EFAULT (mmu.c kvm_mmu_page_fault sets PFERR_PRIVATE_ACCESS from the attributes;
+ * kvm_faultin_pfn_private: !kvm_slot_can_be_private -> kvm_mmu_prepare_memory_fault_exit).
+ */
+function swProtectedFaults(m: X86Machine): void {
+  const vm = m.vcpu.vm;
+  m.cpu.resolvePage = (gfn, write) => {
+    if (vm.isPrivate(gfn) && !vm.slotFor(gfn)?.gmem) {
+      exitMemoryFault(m.vcpu, BigInt(gfn) << 12n, 4096, BigInt(KVM_MEMORY_EXIT_FLAG.PRIVATE));
+      m.cpu.errno = 'EFAULT';
+      throw ERRNO_EXIT;
+    }
+    return vm.guestPage(gfn, write);
+  };
+}
 
 /** After KVM_SET_SREGS(2): the mode, paging and decoded code may all have changed. */
 function sregsChanged(m: X86Machine): void {
