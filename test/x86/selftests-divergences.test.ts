@@ -17,6 +17,9 @@
  *   say private but that no guest_memfd slot backs is KVM_EXIT_MEMORY_FAULT with KVM_RUN -EFAULT
  *   (mmu/mmu.c kvm_mmu_page_fault: PFERR_PRIVATE_ACCESS from the attributes; kvm_faultin_pfn_private:
  *   !kvm_slot_can_be_private -> kvm_mmu_prepare_memory_fault_exit).
+ * - private_mem_conversions_test: KVM_HC_MAP_GPA_RANGE passes its attributes to userspace unchecked
+ *   and refuses only an unaligned gpa, no pages or a wrapping gfn range (x86.c:9671); outside
+ *   64-bit mode the result in RAX is 32 bits (9727, complete_hypercall_exit 9603).
  */
 import { describe, expect, it } from 'vitest';
 import { KVM_CAP, KVM_EXIT, KVM_MSR_EXIT_REASON, Kvm, x86_64, type Sys, type Vcpu, type Vm } from '../../src/index.js';
@@ -217,6 +220,25 @@ describe('Linux selftests divergences, fixed (x86)', () => {
       v.setRegs({ rip: 0x1000n });
       expect(() => vm.sys.ioctl(v.fd, kvm.req('KVM_RUN'), 0)).toThrow(expect.objectContaining({ code: 'EFAULT' }));
       expect(v.exit()).toMatchObject({ reason: 'memory_fault', gpa: 0x8000n });
+    });
+
+    it('KVM_HC_MAP_GPA_RANGE: any attributes reach userspace; no pages is -KVM_EINVAL, 32 bits wide outside long mode', () => {
+      const e = env(backend.make());
+      e.vm.enableCap(KVM_CAP.EXIT_HYPERCALL, [1 << 12]);
+      const mem = e.sys.alloc(0x2000);
+      mem.bytes.set([0x0f, 0x01, 0xc1, 0xf4], 0x1000); // vmcall; hlt (real mode; Intel's VMCALL)
+      e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x2000, userspaceAddr: mem.hva });
+      const v = e.vm.createVcpu(0);
+      v.setSregs({ cs: { base: 0n, selector: 0 } });
+      v.setRegs({ rip: 0x1000n, rax: 12n, rbx: 0x3000n, rcx: 2n, rdx: 0x7n });
+      const x = runToExit(v);
+      expect(x.reason === 'hypercall' && [x.nr, x.args.slice(0, 3)]).toEqual([12n, [0x3000n, 2n, 7n]]);
+      if (x.reason === 'hypercall') x.setRet(0xffff_ffff_ffff_fff0n);
+      expect(runToExit(v).reason).toBe('hlt');
+      expect(v.getRegs().rax).toBe(0xffff_fff0n);
+      v.setRegs({ rip: 0x1000n, rax: 12n, rbx: 0x3000n, rcx: 0n, rdx: 0n });
+      expect(runToExit(v).reason).toBe('hlt');
+      expect(v.getRegs().rax).toBe(0xffff_ffean); // (u32)-KVM_EINVAL
     });
 
     it('guest RDMSR of MC0_CTL2 without MCG_CMCI_P is refused (KVM_MSR_EXIT_REASON_INVAL), with it allowed; POWER_CTL is emulated', () => {

@@ -493,8 +493,9 @@ export class X86Machine {
         s.rip = this.nextRip();
         return;
       case 'hypercall': {
+        // complete_hypercall_exit: a hypercall made outside 64-bit mode gets the low 32 bits.
         const ret = v.runDv.getBigUint64(RUN['hypercall.ret'], true);
-        s.setReg(0, ret);
+        s.setReg(0, this.cpu.long64 ? ret : ret & 0xffffffffn);
         s.rip = this.nextRip();
         return;
       }
