@@ -20,6 +20,9 @@
  * - private_mem_conversions_test: KVM_HC_MAP_GPA_RANGE passes its attributes to userspace unchecked
  *   and refuses only an unaligned gpa, no pages or a wrapping gfn range (x86.c:9671); outside
  *   64-bit mode the result in RAX is 32 bits (9727, complete_hypercall_exit 9603).
+ * - userspace_io_test: a REP INS whose count userspace lowers during the exit stops at RCX = 0 (the
+ *   emulator tests the count before each element; arch/x86/kvm/emulate.c x86_emulate_insn,
+ *   "rep_prefix && (d & String)"), instead of wrapping RCX and running on.
  */
 import { describe, expect, it } from 'vitest';
 import { KVM_CAP, KVM_EXIT, KVM_MSR_EXIT_REASON, Kvm, x86_64, type Sys, type Vcpu, type Vm } from '../../src/index.js';
@@ -239,6 +242,25 @@ describe('Linux selftests divergences, fixed (x86)', () => {
       v.setRegs({ rip: 0x1000n, rax: 12n, rbx: 0x3000n, rcx: 0n, rdx: 0n });
       expect(runToExit(v).reason).toBe('hlt');
       expect(v.getRegs().rax).toBe(0xffff_ffean); // (u32)-KVM_EINVAL
+    });
+
+    it('REP INSB: userspace lowering RCX from 2 to 1 during the exit ends the instruction at RCX 0', () => {
+      const e = env(backend.make());
+      const mem = e.sys.alloc(0x4000);
+      // mov dx, 0x80; mov cx, 2; mov di, 0x3000; cld; rep insb; hlt (real mode, ES = 0)
+      mem.bytes.set([0xba, 0x80, 0x00, 0xb9, 0x02, 0x00, 0xbf, 0x00, 0x30, 0xfc, 0xf3, 0x6c, 0xf4], 0x1000);
+      e.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: mem.hva });
+      const v = e.vm.createVcpu(0);
+      v.setSregs({ cs: { base: 0n, selector: 0 }, es: { base: 0n, selector: 0 } });
+      v.setRegs({ rip: 0x1000n });
+      const x = runToExit(v);
+      expect(x.reason === 'io' && [x.port, x.count]).toEqual([0x80, 2]);
+      if (x.reason === 'io') x.data.fill(0xaa);
+      v.setRegs({ ...v.getRegs(), rcx: 1n });
+      expect(runToExit(v).reason).toBe('hlt');
+      const r = v.getRegs();
+      expect([r.rcx, r.rdi & 0xffffn]).toEqual([0n, 0x3001n]);
+      expect([...mem.bytes.subarray(0x3000, 0x3002)]).toEqual([0xaa, 0]);
     });
 
     it('guest RDMSR of MC0_CTL2 without MCG_CMCI_P is refused (KVM_MSR_EXIT_REASON_INVAL), with it allowed; POWER_CTL is emulated', () => {

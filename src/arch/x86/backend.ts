@@ -324,12 +324,17 @@ export const x86Backend: ArchBackend = {
       case req('KVM_GET_REGS'):
         arg.bytes(S.kvm_regs.size).set(getRegs(s));
         return 0;
-      case req('KVM_SET_REGS'):
+      case req('KVM_SET_REGS'): {
         m.cpu.getFlags();
+        const rip = s.rip;
         setRegs(s, arg.bytes(S.kvm_regs.size));
         m.cpu.updateMode();
-        m.pending = null;
+        // A REP INS still on its instruction completes with the registers as set (KVM's
+        // complete_emulated_pio resumes the emulator, which reloads them: userspace_io_test
+        // lowers RCX there); other pending exits are dropped.
+        if (!(m.pending?.kind === 'ins' && s.rip === rip)) m.pending = null;
         return 0;
+      }
       case req('KVM_GET_SREGS'): {
         const out = getSregs(s);
         if (m.events.irq >= 0) S.kvm_sregs.view(out).interrupt_bitmap.set(m.events.irq >> 6, 1n << BigInt(m.events.irq & 63));
