@@ -59,6 +59,7 @@ const CAUSES: readonly { readonly re: RegExp; readonly note: string; readonly te
   { re: /kvm_amd\/parameters/, note: 'the library picks kvm_amd by the host CPU (AMD here) while vkvm is a VMX flavour (kvm_intel)' },
   { re: /Changing CPU features should fail/, note: 'KVM_SET_CPUID2 after KVM_RUN with different entries must fail (Linux 5.16+); vkvm accepts it' },
   { re: /KVM_GET_XSAVE failed/, note: 'KVM_GET_XSAVE refused (the XSAVE image is not modelled yet)' },
+  { re: /fallocate\(\) failed to punch hole/, note: 'fallocate(2) on a guest_memfd (kvm_gmem_fallocate: allocate, PUNCH_HOLE) is not implemented, nor forwarded by the shim' },
   { re: /KVM_EXIT_MEMORY_FAULT/, note: 'private memory of KVM_X86_SW_PROTECTED_VM (memory attributes, KVM_EXIT_MEMORY_FAULT) not implemented' },
   { test: 'x86_64/state_test', re: /Unhandled exception '0x6'/, note: 'the test runs VEX-encoded VMOVDQU whenever XSAVE is present (every real XSAVE CPU has AVX); vkvm reports XSAVE but not AVX and does not decode VEX: #UD' },
   { re: /sys_clocksource_is_based_on_tsc/, note: "the host's clocksource is not the TSC (the test reads the host's /sys, not vkvm)" },
