@@ -63,6 +63,9 @@ export const kvm_msr_filter_range = struct('kvm_msr_filter_range', { flags: u32,
 /** KVM_MSR_FILTER_MAX_RANGES = 16. */
 export const kvm_msr_filter = struct('kvm_msr_filter', { flags: u32, ranges: array(kvm_msr_filter_range, 16) });
 
+/** KVM_X86_SET_MCE: a machine-check error put into one bank. */
+export const kvm_x86_mce = struct('kvm_x86_mce', { status: u64, addr: u64, misc: u64, mcg_status: u64, bank: u8, pad1: array(u8, 7), pad2: array(u64, 3) });
+
 export const kvm_cpuid_entry2 = struct('kvm_cpuid_entry2', {
   function: u32,
   index: u32,
@@ -221,6 +224,7 @@ export const structs = {
   kvm_msr_list,
   kvm_msr_filter_range,
   kvm_msr_filter,
+  kvm_x86_mce,
   kvm_cpuid_entry2,
   kvm_cpuid2,
   kvm_debug_exit_arch,
@@ -379,6 +383,9 @@ const x86Rows = [
   ['GET_SUPPORTED_CPUID', 'rw', 0x05, kvm_cpuid2, SYS, null, CPUID_CLAMP],
   ['GET_EMULATED_CPUID', 'rw', 0x09, kvm_cpuid2, SYS, null, CPUID_CLAMP],
   ['GET_MSR_FEATURE_INDEX_LIST', 'rw', 0x0a, kvm_msr_list, SYS],
+  ['X86_SETUP_MCE', 'w', 0x9c, scalarArgs.u64, VCPU],
+  ['X86_GET_MCE_CAP_SUPPORTED', 'r', 0x9d, scalarArgs.u64, SYS],
+  ['X86_SET_MCE', 'w', 0x9e, kvm_x86_mce, VCPU],
   ['SET_NR_MMU_PAGES', 'none', 0x44, null, VM],
   ['SET_TSS_ADDR', 'none', 0x47, null, VM],
   ['SET_IDENTITY_MAP_ADDR', 'w', 0x48, scalarArgs.u64, VM],

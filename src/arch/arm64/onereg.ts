@@ -21,6 +21,25 @@ const SYSREG = 0x0013n << 16n;
 const FW = BigInt(KVM_REG_ARM.FW);
 const COPROC_MASK = BigInt(KVM_REG_ARM.COPROC_MASK);
 const PSCI_VERSION_ID = KVM_REG.ARM64 | KVM_REG.SIZE_U64 | FW | 0n;
+/** KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1..3 (KVM_REG_ARM_FW_REG(1..3)). */
+const WA_IDS = [1n, 2n, 3n].map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | FW | r);
+/** KVM_REG_ARM_STD_BMAP, _STD_HYP_BMAP, _VENDOR_HYP_BMAP (KVM_REG_ARM_FW_FEAT_BMAP_REG(0..2)). */
+const BMAP_IDS = [0n, 1n, 2n].map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | BigInt(KVM_REG_ARM.FW_FEAT_BMAP) | r);
+/**
+ * The SMCCC services each bitmap may enable, i.e. those implemented here (KVM_ARM_SMCCC_*_FEATURES
+ * in hypercalls.c is every bit; vkvm has no TRNG (STD bit 0), PV time (STD_HYP bit 0) or PTP
+ * (VENDOR_HYP bit 1)): only ARM_SMCCC_KVM_FUNC_FEATURES, vendor bit 0.
+ */
+const BMAP_FEATURES = [0n, 0n, 1n] as const;
+/** KVM_REG_FEATURE_LEVEL_MASK and KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED. */
+const FEATURE_LEVEL_MASK = 0xfn;
+const WA2_ENABLED = 0x10n;
+/**
+ * get_kernel_wa_level: this CPU reports no firmware mitigation for Spectre v2/v4/BHB (the
+ * SPECTRE_VULNERABLE answer: level 0, *_NOT_AVAIL), as SMCCC_ARCH_FEATURES of the workarounds
+ * already answers NOT_SUPPORTED (psci.ts).
+ */
+const WA_LEVEL = 0n;
 /** KVM_ARM_PSCI_0_1, _0_2, _1_0, _1_1 (PSCI_VERSION(major, minor)). */
 const PSCI_0_1 = 0x1n;
 const PSCI_0_2 = 0x2n;
@@ -56,6 +75,8 @@ function coreIds(): bigint[] {
 const ALL_IDS: readonly bigint[] = [
   ...coreIds(),
   PSCI_VERSION_ID,
+  ...WA_IDS,
+  ...BMAP_IDS,
   ...SYSREGS.filter((r) => !r.hidden).map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | SYSREG | BigInt(r.key)),
 ];
 
@@ -119,6 +140,15 @@ function read(s: Cpu, id: bigint): Uint8Array {
     dv.setBigUint64(0, BigInt(s.psciVersion), true);
     return out;
   }
+  if (WA_IDS.includes(id)) {
+    dv.setBigUint64(0, WA_LEVEL, true);
+    return out;
+  }
+  const b = BMAP_IDS.indexOf(id);
+  if (b >= 0) {
+    dv.setBigUint64(0, b === 2 && !(s.shared.flags & VM_FLAG.VENDOR_FUNC_FEAT_OFF) ? 1n : 0n, true);
+    return out;
+  }
   throw KvmError.of('ENOENT', 'ioctl');
 }
 
@@ -172,7 +202,8 @@ export function setOneReg(vcpu: Vcpu, s: Cpu, id: bigint, addr: bigint): void {
     const cur = sysregValue(s, key);
     if (SYSREG_INDEX.get(key) === SR.OSLSR) {
       if ((v ^ cur) & ~2n) throw KvmError.of('EINVAL', 'ioctl');
-    } else if (def.ro && v !== cur) throw KvmError.of('EINVAL', 'ioctl');
+    } else if (def.userWi) return; // REG_USER_WI: accepted, no effect
+    else if (def.ro && v !== cur) throw KvmError.of('EINVAL', 'ioctl');
     const idx = SYSREG_INDEX.get(key);
     if (idx === SR.TIMER_CNT || idx === SR.PTIMER_CNT) {
       // The counter is the VM's: writing it moves the VM's offset (kvm_arm_timer_set_reg), unless
@@ -194,6 +225,34 @@ export function setOneReg(vcpu: Vcpu, s: Cpu, id: bigint, addr: bigint): void {
     const ok = v === PSCI_0_1 ? !wants02 : v === PSCI_0_2 || v === PSCI_1_0 || v === PSCI_1_1 ? wants02 : false;
     if (!ok) throw KvmError.of('EINVAL', 'ioctl', { message: `PSCI version 0x${v.toString(16)} is not one this vCPU can take` });
     s.psciVersion = Number(v);
+    return;
+  }
+  const v = dv.getBigUint64(0, true);
+  const wa = WA_IDS.indexOf(id);
+  if (wa >= 0) {
+    // kvm_arm_set_fw_reg: a level no higher than the kernel's (WORKAROUND_2: ENABLED only with
+    // AVAIL; NOT_AVAIL/UNKNOWN count as NOT_AVAIL, AVAIL/NOT_REQUIRED as NOT_REQUIRED, 3).
+    if (wa !== 1) {
+      if (v & ~FEATURE_LEVEL_MASK || v > WA_LEVEL) throw KvmError.of('EINVAL', 'ioctl');
+      return;
+    }
+    if (v & ~(FEATURE_LEVEL_MASK | WA2_ENABLED)) throw KvmError.of('EINVAL', 'ioctl');
+    const level = v & FEATURE_LEVEL_MASK;
+    if (v & WA2_ENABLED && level !== 2n) throw KvmError.of('EINVAL', 'ioctl');
+    if (level > 3n || (level >= 2n ? 3n : 0n) > WA_LEVEL) throw KvmError.of('EINVAL', 'ioctl');
+    return;
+  }
+  const b = BMAP_IDS.indexOf(id);
+  if (b >= 0) {
+    // kvm_arm_set_fw_reg_bmap: unsupported bits EINVAL; once the VM ran only the current value.
+    if (v & ~BMAP_FEATURES[b]!) throw KvmError.of('EINVAL', 'ioctl', { message: 'an SMCCC service this VM cannot offer' });
+    if (s.shared.flags & VM_FLAG.TIMER_PPIS_IMMUTABLE && v !== new DataView(cur.buffer).getBigUint64(0, true)) {
+      throw KvmError.of('EBUSY', 'ioctl', { message: 'the VM has run' });
+    }
+    if (b === 2) {
+      if (v & 1n) s.shared.clearFlag(VM_FLAG.VENDOR_FUNC_FEAT_OFF);
+      else s.shared.setFlag(VM_FLAG.VENDOR_FUNC_FEAT_OFF);
+    }
   }
 }
 

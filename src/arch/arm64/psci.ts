@@ -11,6 +11,7 @@ import { KVM_MP_STATE, KVM_SYSTEM_EVENT } from '../../uapi/constants.js';
 import { PSCI } from '../../uapi/arm64.js';
 import { EXIT, type Arm64Vcpu, type Cpu } from './cpu.js';
 import { SR } from './sysregs.js';
+import { VM_FLAG } from './vmshared.js';
 
 /** PSCI 0.1 function ids (KVM_PSCI_FN_BASE + n). */
 const PSCI_0_1 = { CPU_SUSPEND: 0x95c1ba5e, CPU_OFF: 0x95c1ba5f, CPU_ON: 0x95c1ba60, MIGRATE: 0x95c1ba61 };
@@ -59,10 +60,11 @@ export function smcccCall(c: Cpu): Hvc {
       return Hvc.CONTINUE;
     }
     case VENDOR_HYP_CALL_UID:
-      setRet(c, KVM_UID[0]!, KVM_UID[1]!, KVM_UID[2]!, KVM_UID[3]!);
-      return Hvc.CONTINUE;
     case VENDOR_HYP_KVM_FEATURES:
-      setRet(c, 1); // ARM_SMCCC_KVM_FUNC_FEATURES only
+      // kvm_smccc_test_fw_bmap: both need KVM_REG_ARM_VENDOR_HYP_BMAP bit 0, which userspace may clear.
+      if (c.shared.flags & VM_FLAG.VENDOR_FUNC_FEAT_OFF) setRet(c, -1);
+      else if (fn === VENDOR_HYP_CALL_UID) setRet(c, KVM_UID[0]!, KVM_UID[1]!, KVM_UID[2]!, KVM_UID[3]!);
+      else setRet(c, 1); // the vendor bitmap: ARM_SMCCC_KVM_FUNC_FEATURES only
       return Hvc.CONTINUE;
     default:
       return c.psciVersion === 0x1 ? psci01(c, fn) : psci02(c, fn);

@@ -61,7 +61,7 @@ const PLAIN = 1 << 16;
 const SPECIAL = 2 << 16;
 
 SYSREGS.forEach((r, i) => {
-  ACCESS[r.key] = PLAIN | i;
+  if (!r.noGuest) ACCESS[r.key] = PLAIN | i;
 });
 const special = (k: number, sp: Sp) => {
   ACCESS[k] = SPECIAL | sp;

@@ -20,6 +20,13 @@ export interface SysRegDef {
   readonly hidden?: boolean;
   /** A GICv3 CPU-interface register (ICC_*): the guest reaches the vGIC (vgic/cpuif.ts), UNDEF without one. */
   readonly gic?: boolean;
+  /**
+   * An AArch32 ID register on this AArch64-only vCPU: RAZ, and KVM_SET_ONE_REG succeeds without
+   * effect (sys_regs.c aa32_id_visibility: REG_RAZ | REG_USER_WI).
+   */
+  readonly userWi?: boolean;
+  /** ONE_REG only: the guest's MRS/MSR is UNDEFINED (KVM's undef_access, or no trap at all without the feature). */
+  readonly noGuest?: boolean;
 }
 
 const key = (op0: number, op1: number, crn: number, crm: number, op2: number): number =>
@@ -32,6 +39,10 @@ const R = (name: string, op0: number, op1: number, crn: number, crm: number, op2
   ...extra,
 });
 const ID = (name: string, crm: number, op2: number, reset = 0n): SysRegDef => R(name, 3, 0, 0, crm, op2, reset, { ro: true });
+/** AArch32 ID registers (AA32_ID_WRITABLE in sys_regs.c): RAZ / user WI here. */
+const AA32 = (name: string, crm: number, op2: number): SysRegDef => R(name, 3, 0, 0, crm, op2, 0n, { ro: true, userWi: true });
+/** KVM's ID_HIDDEN and ID_UNALLOCATED(crm, op2): RAZ; ONE_REG takes 0 only (set_id_reg -> arm64_check_features). */
+const RAZ = (name: string, crm: number, op2: number): SysRegDef => ID(name, crm, op2);
 
 /** Breakpoints (ID_AA64DFR0_EL1.BRPs + 1), watchpoints (WRPs + 1), context-aware breakpoints (CTX_CMPs + 1). */
 export const NUM_BRPS = 6;
@@ -53,39 +64,70 @@ export const SYSREGS: readonly SysRegDef[] = [
   ID('MIDR_EL1', 0, 0, 0x410fd034n), // Cortex-A53 r0p4
   ID('MPIDR_EL1', 0, 5, 0x80000000n), // per vCPU, set from the vcpu id
   ID('REVIDR_EL1', 0, 6),
-  ID('ID_PFR0_EL1', 1, 0),
-  ID('ID_PFR1_EL1', 1, 1),
-  ID('ID_DFR0_EL1', 1, 2),
-  ID('ID_AFR0_EL1', 1, 3),
-  ID('ID_MMFR0_EL1', 1, 4),
-  ID('ID_MMFR1_EL1', 1, 5),
-  ID('ID_MMFR2_EL1', 1, 6),
-  ID('ID_MMFR3_EL1', 1, 7),
-  ID('ID_ISAR0_EL1', 2, 0),
-  ID('ID_ISAR1_EL1', 2, 1),
-  ID('ID_ISAR2_EL1', 2, 2),
-  ID('ID_ISAR3_EL1', 2, 3),
-  ID('ID_ISAR4_EL1', 2, 4),
-  ID('ID_ISAR5_EL1', 2, 5),
-  ID('MVFR0_EL1', 3, 0),
-  ID('MVFR1_EL1', 3, 1),
-  ID('MVFR2_EL1', 3, 2),
+  // The AArch32 ID registers (CRm 1-3) and KVM's hidden/unallocated ones: the whole ID space is
+  // listed by KVM_GET_REG_LIST (sys_regs.c sys_reg_descs, CRm=1..7).
+  AA32('ID_PFR0_EL1', 1, 0),
+  AA32('ID_PFR1_EL1', 1, 1),
+  AA32('ID_DFR0_EL1', 1, 2),
+  RAZ('ID_AFR0_EL1', 1, 3),
+  AA32('ID_MMFR0_EL1', 1, 4),
+  AA32('ID_MMFR1_EL1', 1, 5),
+  AA32('ID_MMFR2_EL1', 1, 6),
+  AA32('ID_MMFR3_EL1', 1, 7),
+  AA32('ID_ISAR0_EL1', 2, 0),
+  AA32('ID_ISAR1_EL1', 2, 1),
+  AA32('ID_ISAR2_EL1', 2, 2),
+  AA32('ID_ISAR3_EL1', 2, 3),
+  AA32('ID_ISAR4_EL1', 2, 4),
+  AA32('ID_ISAR5_EL1', 2, 5),
+  AA32('ID_MMFR4_EL1', 2, 6),
+  AA32('ID_ISAR6_EL1', 2, 7),
+  AA32('MVFR0_EL1', 3, 0),
+  AA32('MVFR1_EL1', 3, 1),
+  AA32('MVFR2_EL1', 3, 2),
+  RAZ('ID_UNALLOCATED_3_3', 3, 3),
+  AA32('ID_PFR2_EL1', 3, 4),
+  RAZ('ID_DFR1_EL1', 3, 5),
+  AA32('ID_MMFR5_EL1', 3, 6),
+  RAZ('ID_UNALLOCATED_3_7', 3, 7),
   // EL0/EL1 AArch64 only, FP and AdvSIMD implemented, GIC system registers (a host GICv3; KVM
   // clears the field at the first KVM_RUN unless the VM has a vGICv3).
   ID('ID_AA64PFR0_EL1', 4, 0, 0x01000011n), // GIC cleared at the first KVM_RUN without a vGICv3 (run.ts)
   ID('ID_AA64PFR1_EL1', 4, 1),
+  ID('ID_AA64PFR2_EL1', 4, 2),
+  RAZ('ID_UNALLOCATED_4_3', 4, 3),
   ID('ID_AA64ZFR0_EL1', 4, 4),
+  RAZ('ID_AA64SMFR0_EL1', 4, 5),
+  RAZ('ID_UNALLOCATED_4_6', 4, 6),
+  ID('ID_AA64FPFR0_EL1', 4, 7),
   ID('ID_AA64DFR0_EL1', 5, 0, ID_AA64DFR0),
   ID('ID_AA64DFR1_EL1', 5, 1),
+  RAZ('ID_UNALLOCATED_5_2', 5, 2),
+  RAZ('ID_UNALLOCATED_5_3', 5, 3),
   ID('ID_AA64AFR0_EL1', 5, 4),
   ID('ID_AA64AFR1_EL1', 5, 5),
+  RAZ('ID_UNALLOCATED_5_6', 5, 6),
+  RAZ('ID_UNALLOCATED_5_7', 5, 7),
   ID('ID_AA64ISAR0_EL1', 6, 0, 0x0000000000210000n), // Atomic (LSE) = 2, CRC32 = 1
   ID('ID_AA64ISAR1_EL1', 6, 1),
+  ID('ID_AA64ISAR2_EL1', 6, 2),
+  ID('ID_AA64ISAR3_EL1', 6, 3),
+  RAZ('ID_UNALLOCATED_6_4', 6, 4),
+  RAZ('ID_UNALLOCATED_6_5', 6, 5),
+  RAZ('ID_UNALLOCATED_6_6', 6, 6),
+  RAZ('ID_UNALLOCATED_6_7', 6, 7),
   ID('ID_AA64MMFR0_EL1', 7, 0, 0x000000000f000005n), // PARange 48 bits, 8-bit ASID, 4K granule only
   ID('ID_AA64MMFR1_EL1', 7, 1),
   ID('ID_AA64MMFR2_EL1', 7, 2),
+  ID('ID_AA64MMFR3_EL1', 7, 3),
+  ID('ID_AA64MMFR4_EL1', 7, 4),
+  RAZ('ID_UNALLOCATED_7_5', 7, 5),
+  RAZ('ID_UNALLOCATED_7_6', 7, 6),
+  RAZ('ID_UNALLOCATED_7_7', 7, 7),
+  R('AIDR_EL1', 3, 1, 0, 0, 7, 0n, { ro: true }), // invariant_sys_regs: the host's (none here)
   R('CTR_EL0', 3, 3, 0, 0, 1, 0x84448004n, { ro: true, el0: 'r' }),
-  R('DCZID_EL0', 3, 3, 0, 0, 7, 0x4n, { ro: true, el0: 'r' }), // DC ZVA block: 2^4 words
+  // DC ZVA block: 2^4 words. Not a ONE_REG: KVM only traps it (access_dczid, no reg or get_user).
+  R('DCZID_EL0', 3, 3, 0, 0, 7, 0x4n, { ro: true, el0: 'r', hidden: true }),
   R('CLIDR_EL1', 3, 1, 0, 0, 1, 0x0a200023n, { ro: true }),
   R('CSSELR_EL1', 3, 2, 0, 0, 0, 0n, { wmask: 0xfn }),
   // System control
@@ -109,6 +151,13 @@ export const SYSREGS: readonly SysRegDef[] = [
   R('TPIDR_EL0', 3, 3, 13, 0, 2, 0n, { el0: 'rw' }),
   R('TPIDRRO_EL0', 3, 3, 13, 0, 3, 0n, { el0: 'r' }),
   R('CNTKCTL_EL1', 3, 0, 14, 1, 0),
+  // KVM lists these with no guest access here: DISR_EL1 needs FEAT_RAS (not in ID_AA64PFR0), the
+  // AArch32 EL2 views are undef_access (and EL2 encodings anyway).
+  R('DISR_EL1', 3, 0, 12, 1, 1, 0n, { noGuest: true }),
+  R('DACR32_EL2', 3, 4, 3, 0, 0, 0n, { noGuest: true }),
+  R('IFSR32_EL2', 3, 4, 5, 0, 1, 0n, { noGuest: true }),
+  R('FPEXC32_EL2', 3, 4, 5, 3, 0, 0x700n, { noGuest: true }),
+  R('DBGVCR32_EL2', 2, 4, 0, 7, 0, 0n, { noGuest: true }),
   // Generic timer, as KVM exposes it to ONE_REG. KVM_REG_ARM_TIMER_CNT and _CVAL famously carry
   // each other's encodings (CNT is op2=2 of CRm=3, CVAL is CNTVCT's encoding); the guest's view
   // goes through sysaccess.ts, which keeps them apart.
@@ -171,6 +220,16 @@ export const SYSREGS: readonly SysRegDef[] = [
   ...Array.from({ length: NUM_WRPS }, (_, n) => [
     R(`DBGWVR${n}_EL1`, 2, 0, 0, n, 6),
     R(`DBGWCR${n}_EL1`, 2, 0, 0, n, 7),
+  ]).flat(),
+  // KVM (6.12) lists and stores all 16 of each (DBG_BCR_BVR_WCR_WVR_EL1(0..15)) whatever BRPs/WRPs
+  // say; those past the implemented ones are plain storage that arms nothing.
+  ...Array.from({ length: 16 - NUM_BRPS }, (_, k) => [
+    R(`DBGBVR${NUM_BRPS + k}_EL1`, 2, 0, 0, NUM_BRPS + k, 4),
+    R(`DBGBCR${NUM_BRPS + k}_EL1`, 2, 0, 0, NUM_BRPS + k, 5),
+  ]).flat(),
+  ...Array.from({ length: 16 - NUM_WRPS }, (_, k) => [
+    R(`DBGWVR${NUM_WRPS + k}_EL1`, 2, 0, 0, NUM_WRPS + k, 6),
+    R(`DBGWCR${NUM_WRPS + k}_EL1`, 2, 0, 0, NUM_WRPS + k, 7),
   ]).flat(),
 ];
 

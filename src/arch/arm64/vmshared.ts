@@ -55,6 +55,11 @@ export const VM_FLAG = {
   COUNTER_OFFSET: 1,
   /** A vCPU has run: the timer PPIs are fixed (KVM_ARCH_FLAG_TIMER_PPIS_IMMUTABLE). */
   TIMER_PPIS_IMMUTABLE: 2,
+  /**
+   * KVM_REG_ARM_VENDOR_HYP_BMAP bit 0 (ARM_SMCCC_KVM_FUNC_FEATURES) cleared by userspace: the KVM
+   * vendor-hypervisor calls answer NOT_SUPPORTED (kvm_smccc_test_fw_bmap).
+   */
+  VENDOR_FUNC_FEAT_OFF: 4,
 } as const;
 
 /** The shared memory of one VM: cloneable (it shares, not copies, when sent to a worker). */
@@ -82,6 +87,10 @@ export class Arm64Shared {
 
   setFlag(f: number): void {
     Atomics.or(this.words, 0, f);
+  }
+
+  clearFlag(f: number): void {
+    Atomics.and(this.words, 0, ~f);
   }
 
   get voffset(): number {

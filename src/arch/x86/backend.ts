@@ -8,14 +8,17 @@ import type { UserArg } from '../../kernel/uarg.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { KvmError } from '../../sys/error.js';
-import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
+import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_MSR_FILTER, KVM_SREGS2_FLAGS, KVM_X86_VM } from '../../uapi/x86.js';
 import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './cpu.js';
+import { exitMemoryFault } from '../../kernel/exits.js';
 import { hostTranslate } from './host-walk.js';
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';
-import { MsrFilter, MSR_INDEX_LIST, msrIo, readMsr, writeMsr } from './msr.js';
+import { hostReadMsr, hostWriteMsr, MsrFilter, MSR_INDEX_LIST, msrIo } from './msr.js';
+import { KVM_MAX_MCE_BANKS, mcgCap, MCG, setMce, setupMce, SUPPORTED_MCE_CAP } from './mce.js';
 import { chipOf, X86Irqchip } from './irqchip/chip.js';
+import { APIC } from './irqchip/apic.js';
 import { irqchipCheckExtension, irqchipEnableCap, irqchipVcpuIoctl, irqchipVmIoctl } from './irqchip/ioctls.js';
 import { irqchipMsrRead, irqchipMsrWrite, isIrqchipMsr, setApicBase } from './irqchip/msrs.js';
 import { cpuidHas, cpuidMaxPhyAddr, getRegs, getSregs, setRegs, setSregs, sregsInvalid, type SregsModel } from './regs.js';
@@ -39,6 +42,8 @@ export interface X86VmState {
   /** KVM_CAP_EXIT_HYPERCALL enabled hypercalls mask. */
   exitHypercall: bigint;
   msrFilter: MsrFilter | null;
+  /** kvm->arch.max_vcpu_ids: 0 until KVM_CAP_MAX_VCPU_ID or the first vCPU fixes it. */
+  maxVcpuIds: number;
   /** The in-kernel irqchip, time and APIC delivery state (irqchip/chip.ts). */
   readonly irq: X86Irqchip;
 }
@@ -51,6 +56,8 @@ const VM_TYPES = (1 << KVM_X86_VM.DEFAULT_VM) | (1 << KVM_X86_VM.SW_PROTECTED_VM
 
 /** KVM_HC_MAP_GPA_RANGE is the only hypercall KVM forwards (KVM_EXIT_HYPERCALL_VALID_MASK). */
 const EXIT_HYPERCALL_VALID = 1n << 12n;
+/** KVM_MIN_ALLOC_MMU_PAGES: KVM_SET_NR_MMU_PAGES refuses fewer. */
+const KVM_MIN_ALLOC_MMU_PAGES = 64n;
 const USER_SPACE_MSR_VALID = KVM_MSR_EXIT_REASON.INVAL | KVM_MSR_EXIT_REASON.UNKNOWN | KVM_MSR_EXIT_REASON.FILTER;
 
 /** kvm_cpuid2: header size (entries start) and entry stride, from the declaration. */
@@ -134,7 +141,10 @@ export const x86Backend: ArchBackend = {
       case KVM_CAP.USER_NMI:
       case KVM_CAP.MEMORY_FAULT_INFO: // x86.c: KVM_EXIT_MEMORY_FAULT with -EFAULT (TDX, private memory)
       case KVM_CAP.ENABLE_CAP: // the vCPU's KVM_ENABLE_CAP exists (x86.c; it refuses every cap without Hyper-V)
+      case KVM_CAP.MMU_SHADOW_CACHE_CONTROL: // KVM_SET_NR_MMU_PAGES
         return 1;
+      case KVM_CAP.MCE:
+        return KVM_MAX_MCE_BANKS;
       case KVM_CAP.X86_USER_SPACE_MSR:
         return 1;
       case KVM_CAP.XSAVE2:
@@ -157,7 +167,7 @@ export const x86Backend: ArchBackend = {
       throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VM'), message: `VM type ${type} is not supported` });
     }
     tdx.initVm(_vm, type); // [tdx hook]
-    return { type, userSpaceMsr: 0, exitHypercall: 0n, msrFilter: null, irq: new X86Irqchip(_vm) };
+    return { type, userSpaceMsr: 0, exitHypercall: 0n, msrFilter: null, maxVcpuIds: 0, irq: new X86Irqchip(_vm) };
   },
   addressSpaces: () => 1,
   hasPrivateMem: (vm) => !vm || (vm.archState as X86VmState).type === KVM_X86_VM.SW_PROTECTED_VM || tdx.isTd(vm), // [tdx hook]
@@ -180,6 +190,12 @@ export const x86Backend: ArchBackend = {
         return putMsrList(arg, MSR_INDEX_LIST);
       case req('KVM_GET_MSR_FEATURE_INDEX_LIST'):
         return putMsrList(arg, []);
+      case req('KVM_X86_GET_MCE_CAP_SUPPORTED'):
+      {
+        const b = arg.bytes(8);
+        new DataView(b.buffer, b.byteOffset, 8).setBigUint64(0, SUPPORTED_MCE_CAP, true);
+        return 0;
+      }
       case req('KVM_GET_MSRS'):
         // msr_io on the system fd (feature MSRs): the count limit, the entries copied in, then
         // none is implemented, so the first entry stops the scan.
@@ -197,6 +213,11 @@ export const x86Backend: ArchBackend = {
       case req('KVM_SET_TSS_ADDR'):
         // kvm_vm_ioctl_set_tss_addr: the three pages must end below 4 GiB.
         if (arg.int > 0xffffd000n) throw einval(arg);
+        return 0;
+      case req('KVM_SET_NR_MMU_PAGES'):
+        // kvm_vm_ioctl_set_nr_mmu_pages: a size hint for the shadow-page cache; with no MMU page
+        // pool here, only its lower bound is checked.
+        if (arg.int < KVM_MIN_ALLOC_MMU_PAGES) throw einval(arg, 'fewer than KVM_MIN_ALLOC_MMU_PAGES');
         return 0;
       case req('KVM_SET_IDENTITY_MAP_ADDR'):
         // Only before the first vCPU (kvm->created_vcpus), then the u64 is copied in.
@@ -245,13 +266,31 @@ export const x86Backend: ArchBackend = {
         if (args[0]! & ~EXIT_HYPERCALL_VALID) throw bad();
         st.exitHypercall = args[0]!;
         return 0;
+      case KVM_CAP.MAX_VCPU_ID: {
+        // x86.c kvm_vm_ioctl_enable_cap: at most KVM_MAX_VCPU_IDS, not below the boot CPU's id, and
+        // once only (the first vCPU fixes it too); setting the same value again is fine.
+        const n = args[0]!;
+        if (n > BigInt(x86Backend.maxVcpuIds) || BigInt(chipOf(vm).bspVcpuId) > n) throw bad();
+        if (st.maxVcpuIds === Number(n)) return 0;
+        if (st.maxVcpuIds) throw bad();
+        st.maxVcpuIds = Number(n);
+        return 0;
+      }
       default:
         throw bad();
     }
   },
 
+  precreateVcpu(vm: Vm, id: number) {
+    // kvm_arch_vcpu_precreate: the first vCPU fixes max_vcpu_ids (KVM_MAX_VCPU_IDS unless set).
+    const st = vm.archState as X86VmState;
+    if (!st.maxVcpuIds) st.maxVcpuIds = x86Backend.maxVcpuIds;
+    if (id >= st.maxVcpuIds) throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_CREATE_VCPU'), message: `vcpu id ${id} >= KVM_CAP_MAX_VCPU_ID (${st.maxVcpuIds})` });
+  },
+
   createVcpu(vcpu: Vcpu): X86Machine {
     const m = tdx.createVcpu(vcpu) ?? new X86Machine(vcpu); // [tdx hook]
+    if ((vcpu.vm.archState as X86VmState).type === KVM_X86_VM.SW_PROTECTED_VM) swProtectedFaults(m);
     kvmiVcpuCreated(vcpu, m.kvmi); // [kvmi hook]
     const vm = vcpu.vm;
     const chip = chipOf(vm);
@@ -285,12 +324,17 @@ export const x86Backend: ArchBackend = {
       case req('KVM_GET_REGS'):
         arg.bytes(S.kvm_regs.size).set(getRegs(s));
         return 0;
-      case req('KVM_SET_REGS'):
+      case req('KVM_SET_REGS'): {
         m.cpu.getFlags();
+        const rip = s.rip;
         setRegs(s, arg.bytes(S.kvm_regs.size));
         m.cpu.updateMode();
-        m.pending = null;
+        // A REP INS still on its instruction completes with the registers as set (KVM's
+        // complete_emulated_pio resumes the emulator, which reloads them: userspace_io_test
+        // lowers RCX there); other pending exits are dropped.
+        if (!(m.pending?.kind === 'ins' && s.rip === rip)) m.pending = null;
         return 0;
+      }
       case req('KVM_GET_SREGS'): {
         const out = getSregs(s);
         if (m.events.irq >= 0) S.kvm_sregs.view(out).interrupt_bitmap.set(m.events.irq >> 6, 1n << BigInt(m.events.irq & 63));
@@ -380,8 +424,8 @@ export const x86Backend: ArchBackend = {
         return msrIo(
           arg,
           request === req('KVM_SET_MSRS'),
-          (idx) => (isIrqchipMsr(idx) ? (irqchipMsrRead(m, idx, true) ?? undefined) : MSR_INDEX_LIST.includes(idx) ? readMsr(m, idx) : undefined),
-          (idx, v) => (isIrqchipMsr(idx) ? irqchipMsrWrite(m, idx, v, true) === true : MSR_INDEX_LIST.includes(idx) && writeMsr(m, idx, v, true)),
+          (idx) => (isIrqchipMsr(idx) ? (irqchipMsrRead(m, idx, true) ?? undefined) : hostReadMsr(m, idx)),
+          (idx, v) => (isIrqchipMsr(idx) ? irqchipMsrWrite(m, idx, v, true) === true : hostWriteMsr(m, idx, v)),
         );
       case req('KVM_SET_CPUID2'): {
         const hdr = arg.bytes(CPUID2_HDR);
@@ -446,6 +490,22 @@ export const x86Backend: ArchBackend = {
         m.debug.armWatchpoints();
         return 0;
       }
+      case req('KVM_X86_SETUP_MCE'): {
+        const hadCmci = (mcgCap(s) & MCG.CMCI_P) !== 0n;
+        const b = arg.bytes(8);
+        if (!setupMce(s, new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true))) throw einval(arg, 'MCG_CAP with no bank, too many banks or an unsupported capability');
+        m.events.lapic?.afterSetMcgCap(hadCmci); // kvm_apic_after_set_mcg_cap: LVT CMCI comes or goes
+        return 0;
+      }
+      case req('KVM_X86_SET_MCE'): {
+        const e = S.kvm_x86_mce.decode(arg.bytes(S.kvm_x86_mce.size));
+        const act = setMce(s, e);
+        if (act === undefined) throw einval(arg, 'bank past MCG_CAP.Count or MCi_STATUS.VAL clear');
+        if (act === 'cmci') m.events.lapic?.localDeliver(APIC.LVTCMCI);
+        else if (act === 'mc') m.events.queuedException = { vector: VEC.MC, hasCode: false, code: 0 };
+        else if (act === 'triple-fault') m.events.requestTripleFault();
+        return 0;
+      }
       case req('KVM_GET_XSAVE'):
       case req('KVM_GET_XSAVE2'):
         getXsave(m, arg.bytes(S.kvm_xsave.size));
@@ -499,6 +559,24 @@ export const x86Backend: ArchBackend = {
   saveVm: saveX86Vm,
   loadVm: loadX86Vm,
 };
+
+/**
+ * KVM_X86_SW_PROTECTED_VM: an access to a gfn whose attributes say private, where no memslot or a
+ * slot without guest_memfd backs it, is KVM_EXIT_MEMORY_FAULT (flags PRIVATE, the page) with
+ * KVM_RUN failing EFAULT (mmu.c kvm_mmu_page_fault sets PFERR_PRIVATE_ACCESS from the attributes;
+ * kvm_faultin_pfn_private: !kvm_slot_can_be_private -> kvm_mmu_prepare_memory_fault_exit).
+ */
+function swProtectedFaults(m: X86Machine): void {
+  const vm = m.vcpu.vm;
+  m.cpu.resolvePage = (gfn, write) => {
+    if (vm.isPrivate(gfn) && !vm.slotFor(gfn)?.gmem) {
+      exitMemoryFault(m.vcpu, BigInt(gfn) << 12n, 4096, BigInt(KVM_MEMORY_EXIT_FLAG.PRIVATE));
+      m.cpu.errno = 'EFAULT';
+      throw ERRNO_EXIT;
+    }
+    return vm.guestPage(gfn, write);
+  };
+}
 
 /** After KVM_SET_SREGS(2): the mode, paging and decoded code may all have changed. */
 function sregsChanged(m: X86Machine): void {

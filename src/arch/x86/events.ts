@@ -80,6 +80,8 @@ export class X86Events {
   private eventPending = true;
   /** An interrupt or NMI waits for IF / the end of a shadow / the NMI handler's IRET. */
   private window = false;
+  /** A triple fault requested outside the guest (requestTripleFault), taken at the next boundary. */
+  private tripleFault = false;
   private apicPage: ApicView | null = null;
   private clock: VcpuClock | null = null;
 
@@ -245,6 +247,11 @@ export class X86Events {
     if (!this.eventPending && !(this.window && this.windowOpen()) && !winReq && this.queuedException === null && this.irq < 0) return false;
     this.eventPending = false;
     this.window = false;
+    if (this.tripleFault) {
+      this.tripleFault = false;
+      this.shutdown();
+      throw EXIT;
+    }
     // kvm_apic_accept_events
     if (lapic !== null && lapic.pendingEvents && this.acceptEvents()) return true;
     const s = m.s;
@@ -494,6 +501,12 @@ export class X86Events {
     if (!ok) this.shutdown();
   }
 
+  /** KVM_REQ_TRIPLE_FAULT from an ioctl (KVM_X86_SET_MCE): the next KVM_RUN exits with SHUTDOWN. */
+  requestTripleFault(): void {
+    this.tripleFault = true;
+    this.eventPending = true;
+  }
+
   /** Triple fault: KVM_EXIT_SHUTDOWN. */
   shutdown(): void {
     exitSimple(this.m.vcpu, KVM_EXIT.SHUTDOWN);
@@ -574,6 +587,7 @@ export class X86Events {
       nmiPending: this.nmiPending,
       nmiMasked: this.nmiMasked,
       queuedException: this.queuedException ? { ...this.queuedException } : null,
+      tripleFault: this.tripleFault,
       page: this.apic.page,
       lapic: this.lapic ? this.lapic.saveTimer() : null,
       pendingExternalVector: this.irqchip instanceof LapicInterrupts ? this.irqchip.pendingExternalVector : -1,
@@ -582,12 +596,14 @@ export class X86Events {
   }
 
   load(st: unknown): void {
-    const x = st as { irq: number; irqNr: number; nmiPending: number; nmiMasked: boolean; queuedException: QueuedException | null; page: Int32Array; lapic: unknown; pendingExternalVector: number; time: unknown };
+    const x = st as { irq: number; irqNr: number; nmiPending: number; nmiMasked: boolean; queuedException: QueuedException | null; tripleFault: boolean; page: Int32Array; lapic: unknown; pendingExternalVector: number; time: unknown };
     this.irq = x.irq;
     this.irqNr = x.irqNr;
     this.nmiPending = x.nmiPending;
     this.nmiMasked = x.nmiMasked;
     this.queuedException = x.queuedException;
+    this.tripleFault = x.tripleFault;
+    if (this.tripleFault) this.eventPending = true;
     const v = this.m.vcpu;
     if (this.lapic !== null || x.lapic !== null) {
       if (this.lapic === null || this.lapic.page !== x.page) this.createLapic(x.page);

@@ -9,6 +9,7 @@ import { KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
 import { isCanonical } from './cpu.js';
 import { IRQCHIP_MSR_INDICES, irqchipMsrRead, irqchipMsrWrite } from './irqchip/msrs.js';
+import { isMceMsr, MCE_MSR, mceMsrRead, mceMsrWrite } from './mce.js';
 import type { X86Machine } from './run.js';
 import { CR0, EFER, FS, GS, type X86State } from './state.js';
 
@@ -19,6 +20,8 @@ export const MSR = {
   SYSENTER_ESP: 0x175,
   SYSENTER_EIP: 0x176,
   MISC_ENABLE: 0x1a0,
+  /** MSR_IA32_POWER_CTL: KVM keeps whatever is written (vcpu->arch.msr_ia32_power_ctl). */
+  POWER_CTL: 0x1fc,
   PAT: 0x277,
   MTRRCAP: 0xfe,
   MTRR_DEF_TYPE: 0x2ff,
@@ -32,6 +35,8 @@ export const MSR = {
   GS_BASE: 0xc0000101,
   KERNEL_GS_BASE: 0xc0000102,
   TSC_AUX: 0xc0000103,
+  /** MSR_K7_HWCR: KVM emulates it on Intel too (kvm_get/set_msr_common). */
+  K7_HWCR: 0xc0010015,
 } as const;
 
 const MTRR_VAR = Array.from({ length: 16 }, (_, i) => 0x200 + i);
@@ -42,6 +47,8 @@ export const MSR_INDEX_LIST: readonly number[] = [
   MSR.TSC, MSR.APIC_BASE, MSR.MTRRCAP, MSR.SYSENTER_CS, MSR.SYSENTER_ESP, MSR.SYSENTER_EIP, MSR.MISC_ENABLE,
   ...MTRR_VAR, ...MTRR_FIXED, MSR.PAT, MSR.MTRR_DEF_TYPE, MSR.TSC_DEADLINE,
   MSR.EFER, MSR.STAR, MSR.LSTAR, MSR.CSTAR, MSR.SFMASK, MSR.FS_BASE, MSR.GS_BASE, MSR.KERNEL_GS_BASE, MSR.TSC_AUX,
+  // emulated_msrs_all (x86.c): MCG_STATUS and MCG_CTL of the machine-check MSRs (mce.ts), POWER_CTL, HWCR
+  MCE_MSR.MCG_STATUS, MCE_MSR.MCG_CTL, MSR.POWER_CTL, MSR.K7_HWCR,
   ...IRQCHIP_MSR_INDICES.filter((i) => i !== MSR.TSC && i !== MSR.APIC_BASE && i !== MSR.TSC_DEADLINE),
 ].sort((a, b) => a - b);
 
@@ -100,9 +107,28 @@ export function msrAccess(m: MsrHost, index: number, write: boolean, value: bigi
       if (r !== undefined) return r ? { ok: true, value } : { ok: false, reason: KVM_MSR_EXIT_REASON.INVAL };
     }
   }
+  if (isMceMsr(index)) {
+    // get/set_msr_mce refuse some of these (banks past MCG_CAP.Count, CTL2 without CMCI_P...).
+    if (!write) {
+      const v = mceMsrRead(m.s, index, false);
+      return v === undefined ? { ok: false, reason: KVM_MSR_EXIT_REASON.INVAL } : { ok: true, value: v };
+    }
+    return writeMsr(m, index, value, false) ? { ok: true, value } : { ok: false, reason: KVM_MSR_EXIT_REASON.INVAL };
+  }
   if (!KNOWN.has(index)) return { ok: false, reason: KVM_MSR_EXIT_REASON.UNKNOWN };
   if (!write) return { ok: true, value: readMsr(m, index) };
   return writeMsr(m, index, value, false) ? { ok: true, value } : { ok: false, reason: KVM_MSR_EXIT_REASON.INVAL };
+}
+
+/** KVM_GET_MSRS of one vCPU MSR (host-initiated): undefined when KVM refuses it (the scan stops). */
+export function hostReadMsr(m: MsrHost, index: number): bigint | undefined {
+  if (isMceMsr(index)) return mceMsrRead(m.s, index, true);
+  return KNOWN.has(index) ? readMsr(m, index) : undefined;
+}
+
+/** KVM_SET_MSRS of one vCPU MSR (host-initiated): false when KVM refuses it. */
+export function hostWriteMsr(m: MsrHost, index: number, v: bigint): boolean {
+  return (KNOWN.has(index) || isMceMsr(index)) && writeMsr(m, index, v, true);
 }
 
 export function readMsr(m: MsrHost, index: number): bigint {
@@ -130,6 +156,7 @@ export function writeMsr(m: MsrHost, index: number, v: bigint, host: boolean): b
     const r = irqchipMsrWrite(m as unknown as X86Machine, index, v, host);
     if (r !== undefined) return r;
   }
+  if (isMceMsr(index)) return mceMsrWrite(s, index, v, host, amdCompatible(m), s.msrs.get(MSR.K7_HWCR) ?? 0n);
   switch (index) {
     case MSR.EFER: {
       const allowed = BigInt(EFER.SCE | EFER.LME | EFER.LMA | EFER.NXE);
@@ -173,6 +200,14 @@ export function writeMsr(m: MsrHost, index: number, v: bigint, host: boolean): b
     }
     case MSR.MTRRCAP:
       return host && v === (RESET.get(MSR.MTRRCAP) ?? 0n);
+    case MSR.K7_HWCR: {
+      // Flush-filter disable (6), IGNNE emulation (8) and TLB cache disable (3) are ignored;
+      // McStatusWrEn (18) and TscFreqSel (24) are kept; any other bit is refused.
+      const d = v & ~0x148n;
+      if (d & ~((1n << 18n) | (1n << 24n))) return false;
+      s.msrs.set(index, d);
+      return true;
+    }
     case MSR.TSC_AUX:
       if (v >> 32n) return false;
       s.msrs.set(index, v);
@@ -182,6 +217,12 @@ export function writeMsr(m: MsrHost, index: number, v: bigint, host: boolean): b
       s.msrs.set(index, v);
       return true;
   }
+}
+
+/** guest_cpuid_is_amd_compatible: the guest CPUID's vendor is AMD or Hygon. */
+function amdCompatible(m: MsrHost): boolean {
+  const e = (m as { cpuidEntries?: readonly { function: number; ebx: number }[] }).cpuidEntries?.find((x) => x.function === 0);
+  return e !== undefined && (e.ebx === 0x68747541 || e.ebx === 0x6f677948); // "Auth", "Hygo"
 }
 
 const S = x86_64.structs;

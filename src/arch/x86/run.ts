@@ -473,6 +473,9 @@ export class X86Machine {
         const delta = s.rflags & FLAG.DF ? -p.size : p.size;
         const mask = (x: number) => (p.asz === 2 ? x & 0xffff : p.asz === 4 ? x >>> 0 : x);
         for (let k = 0; k < p.count; k++) {
+          // The emulator checks the count before each element: userspace may have lowered RCX
+          // during the exit, and the read-ahead left over is dropped (x86 emulate.c, String ops).
+          if (p.rep && c.regNum(1, p.asz) === 0) break;
           let val = 0;
           for (let b = 0; b < p.size; b++) val |= data[k * p.size + b]! << (8 * b);
           const di = c.regNum(7, p.asz);
@@ -509,8 +512,9 @@ export class X86Machine {
         s.rip = this.nextRip();
         return;
       case 'hypercall': {
+        // complete_hypercall_exit: a hypercall made outside 64-bit mode gets the low 32 bits.
         const ret = v.runDv.getBigUint64(RUN['hypercall.ret'], true);
-        s.setReg(0, ret);
+        s.setReg(0, this.cpu.long64 ? ret : ret & 0xffffffffn);
         s.rip = this.nextRip();
         return;
       }

@@ -220,7 +220,9 @@ export class VmxServices implements X86Services {
       const gpa = arg(3);
       const npages = arg(1);
       const attrs = arg(2);
-      if (gpa & 0xfffn || npages === 0n || gpa + (npages << 12n) < gpa || attrs & ~0x10n /* KVM_MAP_GPA_RANGE_ENCRYPTED */) ret = -KVM_EINVAL;
+      // x86.c kvm_emulate_hypercall: page-aligned, at least one page, gfn + npages not wrapping (u64);
+      // the attributes go to userspace unchecked (the selftests pass their own bits there).
+      if (gpa & 0xfffn || npages === 0n || BigInt.asUintN(64, (gpa >> 12n) + npages) <= gpa >> 12n) ret = -KVM_EINVAL;
       else {
         exitHypercall(m.vcpu, nr, [gpa, npages, attrs], c.long64 ? KVM_EXIT_HYPERCALL_FLAG.LONG_MODE : 0n);
         c.next = s.rip;
@@ -228,7 +230,8 @@ export class VmxServices implements X86Services {
         throw EXIT;
       }
     } else ret = -KVM_ENOSYS;
-    s.setReg(0, BigInt.asUintN(64, ret));
+    // kvm_emulate_hypercall: outside 64-bit mode RAX gets the low 32 bits of the result.
+    s.setReg(0, BigInt.asUintN(c.long64 ? 64 : 32, ret));
   }
 
   rdtsc(): bigint {

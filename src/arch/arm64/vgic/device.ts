@@ -166,7 +166,14 @@ function addRedistRegion(vm: Vm, cfg: VgicConfig, index: number, base: bigint, c
   if (!count && cfg.distBase !== UNDEF && b + size > cfg.distBase && b < cfg.distBase + KVM_VGIC.V3_DIST_SIZE) throw err('EINVAL', 'overlaps the distributor');
   for (const r of cfg.regions) if (b + size > r.base && b < r.base + rdRegionSize(vm, r)) throw err('EINVAL', 'overlaps another region');
   checkIorange(vm, UNDEF, base, SZ_64K, size);
+  const placed = redistBases(vm, cfg).filter((x) => x !== UNDEF).length;
   cfg.regions.push({ index, base: b, count });
+  // vgic_v3_set_redist_base -> vgic_register_redist_iodev: when an existing vCPU gets its
+  // redistributor in the new region, vgic_v3_check_base refuses a distributor overlapping any region.
+  if (vm.vcpus.size > placed && cfg.distBase !== UNDEF && cfg.regions.some((r) => cfg.distBase + KVM_VGIC.V3_DIST_SIZE > r.base && cfg.distBase < r.base + rdRegionSize(vm, r))) {
+    cfg.regions.pop();
+    throw err('EINVAL', 'the distributor overlaps a redistributor region');
+  }
   mapFrames(vm);
 }
 
@@ -321,7 +328,34 @@ function frame(vm: Vm, base: number, regions: readonly Region[], vcpuIdx: (acces
  */
 function mapFrames(vm: Vm): void {
   const cfg = vmState(vm).vgic;
-  if (cfg === null || cfg.shared === null || cfg.distBase === UNDEF) return;
+  if (cfg === null || cfg.shared === null) return;
+  if (cfg.model === GIC_V3) {
+    // GICR_TYPER.Last (vgic_mmio_vcpu_rdist_is_last): the last redistributor of a region with no
+    // contiguous successor in use. It depends on the regions only, not on the distributor's base.
+    // vCPUs fill the regions in order (redistBases); used[r] is the region's free_index.
+    const n = vm.vcpus.size;
+    const used: number[] = [];
+    let v = 0;
+    for (const r of cfg.regions) {
+      const k = Math.min(r.count || n, n - v);
+      used.push(k);
+      v += k;
+    }
+    const g = vgicOf(vm)!;
+    for (let i = 0; i < n; i++) g.setCpuWord(i, CPU.RD_LAST, 0); // no region yet: not last
+    v = 0;
+    cfg.regions.forEach((r, ri) => {
+      for (let k = 0; k < used[ri]!; k++, v++) {
+        let last = k >= used[ri]! - 1;
+        if (last && r.count && k === r.count - 1) {
+          const end = r.base + r.count * KVM_VGIC.V3_REDIST_SIZE;
+          if (cfg.regions.some((o, oi) => o.base === end && used[oi]! > 0)) last = false;
+        }
+        g.setCpuWord(v, CPU.RD_LAST, last ? 1 : 0);
+      }
+    });
+  }
+  if (cfg.distBase === UNDEF) return;
   const bus = vm.buses[KVM_BUS.MMIO]!;
   for (const d of framesOf.get(vm) ?? []) bus.unregister(d);
   const devs: IoDevice[] = [];
@@ -332,15 +366,8 @@ function mapFrames(vm: Vm): void {
   const self = (v: Vcpu) => v.index;
   if (cfg.model === GIC_V3) {
     add(cfg.distBase, KVM_VGIC.V3_DIST_SIZE, frame(vm, cfg.distBase, v3.DIST_REGS, self));
-    const bases = redistBases(vm, cfg);
-    const g = vgicOf(vm)!;
-    bases.forEach((b, i) => {
-      if (b === UNDEF) return;
-      // GICR_TYPER.Last: the last redistributor of a region with no contiguous successor.
-      const end = b + KVM_VGIC.V3_REDIST_SIZE;
-      const next = bases[i + 1];
-      g.setCpuWord(i, CPU.RD_LAST, next === undefined || next !== end ? 1 : 0);
-      add(b, KVM_VGIC.V3_REDIST_SIZE, frame(vm, b, v3.REDIST_REGS, () => i));
+    redistBases(vm, cfg).forEach((b, i) => {
+      if (b !== UNDEF) add(b, KVM_VGIC.V3_REDIST_SIZE, frame(vm, b, v3.REDIST_REGS, () => i));
     });
   } else {
     add(cfg.distBase, KVM_VGIC.V2_DIST_SIZE, frame(vm, cfg.distBase, v2.DIST_REGS, self));
@@ -363,6 +390,8 @@ export function vgicMapResources(vm: Vm): void {
     if (cfg.distBase === UNDEF) throw err('ENXIO', 'no distributor address');
     for (const r of cfg.regions) {
       const sz = rdRegionSize(vm, r);
+      // vgic_v3_check_base: each region, at its size for every vCPU now, within the IPA space.
+      if (BigInt(r.base) + BigInt(sz) > 2n ** BigInt(vmState(vm).ipaBits)) throw err('EINVAL', 'a redistributor region ends beyond the IPA space');
       if (cfg.distBase + KVM_VGIC.V3_DIST_SIZE > r.base && cfg.distBase < r.base + sz) throw err('EINVAL', 'distributor and redistributors overlap');
     }
     if (cfg.shared === null) throw err('EBUSY', 'the vGIC is not initialized');

@@ -164,6 +164,8 @@ export function irqchipVmIoctl(vm: Vm, request: number, arg: UserArg): number | 
       const id = arg.int;
       if (vm.createdVcpus > 0) throw err('EBUSY', arg, 'vCPUs exist');
       if (id > BigInt(vm.arch.maxVcpuIds)) throw err('EINVAL', arg, 'boot CPU id past KVM_MAX_VCPU_IDS');
+      const max = (vm.archState as { maxVcpuIds: number }).maxVcpuIds; // KVM_CAP_MAX_VCPU_ID, 0 unset
+      if (max && id > BigInt(max)) throw err('EINVAL', arg, 'boot CPU id past KVM_CAP_MAX_VCPU_ID');
       chip.bspVcpuId = Number(id);
       return 0;
     }

@@ -11,6 +11,7 @@
  */
 import { KVM_REQ } from '../../../kernel/requests.js';
 import type { X86Machine } from '../run.js';
+import { mcgCap, MCG } from '../mce.js';
 import {
   APIC,
   APIC_BASE_MSR,
@@ -67,7 +68,11 @@ function readable(x2apic: boolean, cmci: boolean): bigint {
   if (!x2apic) m |= bit(APIC.ARBPRI) | bit(APIC.DFR) | bit(APIC.ICR2);
   return m;
 }
-const READABLE = [readable(false, false), readable(true, false)];
+/** By [x2APIC][LVT CMCI present]. */
+const READABLE = [
+  [readable(false, false), readable(false, true)],
+  [readable(true, false), readable(true, true)],
+];
 
 /** kvm_apic_calc_x2apic_ldr */
 export function x2apicLdr(id: number): number {
@@ -89,8 +94,10 @@ export class Lapic extends ApicView {
   /** The deadline armed on the vCPU's queue (ns), -1 none: carried when the vCPU moves threads. */
   armedAt = -1;
   private lvt0InNmiMode = false;
-  /** apic->nr_lvt_entries (no CMCI: KVM without MCG_CMCI_P). */
-  private readonly nrLvt = 6;
+  /** apic->nr_lvt_entries: LVT CMCI only with MCG_CMCI_P in MCG_CAP (kvm_apic_calc_nr_lvt_entries). */
+  private get nrLvt(): number {
+    return mcgCap(this.m.s) & MCG.CMCI_P ? 7 : 6;
+  }
   /** CR8 as this APIC last saw it: a MOV to CR8 shows as a difference (kvm_set_cr8 -> TPR). */
   private cr8Seen = 0;
   /** The vector an EOI must report with KVM_EXIT_IOAPIC_EOI (split irqchip), -1 none. */
@@ -150,6 +157,13 @@ export class Lapic extends ApicView {
     this.syncCr8();
     this.updatePpr();
     this.mapChanged();
+  }
+
+  /** kvm_apic_after_set_mcg_cap (KVM_X86_SETUP_MCE): a new LVT CMCI starts masked; LVR shows the count. */
+  afterSetMcgCap(hadCmci: boolean): void {
+    if ((this.nrLvt === 7) === hadCmci) return;
+    if (!hadCmci) this.set(APIC.LVTCMCI, APIC_LVT_MASKED);
+    this.setVersion();
   }
 
   /** kvm_apic_set_version: LVR, with directed EOI when the IOAPIC is in userspace and the guest has x2APIC. */
@@ -343,7 +357,7 @@ export class Lapic extends ApicView {
   regRead(off: number, len: number): number {
     const align = off & 0xf;
     if (align + len > 4) return -1;
-    if (off > 0x3f0 || !((READABLE[this.x2apic() ? 1 : 0]! >> BigInt(off >> 4)) & 1n)) return -1;
+    if (off > 0x3f0 || !((READABLE[this.x2apic() ? 1 : 0]![this.nrLvt === 7 ? 1 : 0]! >> BigInt(off >> 4)) & 1n)) return -1;
     const v = this.read(off & ~0xf) >>> 0;
     const shifted = v >>> (8 * align);
     return len === 4 ? shifted : shifted & ((1 << (8 * len)) - 1);
