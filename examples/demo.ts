@@ -60,7 +60,15 @@ if (hostArch() === 'x86_64' && isNativeAvailable()) {
 
 const describe = (arch: Arch) => {
   const kvm = Kvm.open(virtualSys({ arch }));
-  const caps = Object.values(KVM_CAP).filter((c) => kvm.checkExtension(c) !== 0).length;
+  // Some caps are VM properties the system fd refuses (arm64 KVM_CAP_MSI_DEVID: EINVAL, as arm.c).
+  const has = (c: number) => {
+    try {
+      return kvm.checkExtension(c) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  const caps = Object.values(KVM_CAP).filter(has).length;
   const s = `${arch}: KVM_GET_API_VERSION ${kvm.apiVersion()}, ${caps} capabilities`;
   kvm.close();
   return s;
