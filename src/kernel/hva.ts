@@ -27,11 +27,18 @@ export interface Mapping {
   readonly bytes: Uint8Array;
   /** False once munmapped: the bytes stay valid for JS but the kernel no longer reaches them. */
   live: boolean;
+  /**
+   * Which mmap() of the owner's space this is (a worker's mirror keeps the owner's number): a
+   * place (hva, length) is reused once munmapped, so mirrors tell mappings apart by it.
+   */
+  readonly serial?: number;
 }
 
 export class AddressSpace {
   /** Live mappings sorted by hva. */
   private readonly maps: Mapping[] = [];
+  /** The last Mapping.serial given. */
+  private serials = 0;
   /** Everything at and above `top` is free. */
   private top = HVA_BASE;
   /**
@@ -66,7 +73,7 @@ export class AddressSpace {
       this.release(hva, len + GUARD);
       throw KvmError.of('ENOMEM', 'mmap');
     }
-    const m: Mapping = { hva, length: len, bytes, live: true };
+    const m: Mapping = { hva, length: len, bytes, live: true, serial: ++this.serials };
     this.insert(m);
     this.listener?.mapped(m);
     return m;
@@ -126,12 +133,14 @@ export class AddressSpace {
   /**
    * Mirrors a mapping of another thread's space at the same hva (the bytes share its
    * SharedArrayBuffer; each message brings a new SharedArrayBuffer object for the same memory,
-   * so mappings are matched by place, not by object). A mapping already there is kept; others
-   * overlapping it are gone in the owner (their hva was reused) and go here too.
+   * so mappings are matched by place and, given the owner's `serial`, by that number: the same
+   * place may hold a newer mapping in the owner than the one here, whose munmap has not reached
+   * this thread yet). A mapping already there is kept; others overlapping it are gone in the
+   * owner (their hva was reused) and go here too.
    */
-  mapAt(hva: number, bytes: Uint8Array): Mapping {
+  mapAt(hva: number, bytes: Uint8Array, serial?: number): Mapping {
     const have = this.find(hva, false);
-    if (have && have.hva === hva && have.length === bytes.length && have.bytes.byteOffset === bytes.byteOffset) return have;
+    if (have && have.hva === hva && have.length === bytes.length && have.bytes.byteOffset === bytes.byteOffset && have.serial === serial) return have;
     for (let i = this.maps.length - 1; i >= 0; i--) {
       const o = this.maps[i]!;
       if (o.hva < hva + bytes.length && hva < o.hva + o.length) {
@@ -139,7 +148,7 @@ export class AddressSpace {
         this.maps.splice(i, 1);
       }
     }
-    const m: Mapping = { hva, length: bytes.length, bytes, live: true };
+    const m: Mapping = { hva, length: bytes.length, bytes, live: true, serial };
     this.insert(m);
     // A mirror never places mappings itself: `top` only keeps `extent` meaningful.
     this.top = Math.max(this.top, hva + bytes.length + GUARD);

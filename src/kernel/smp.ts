@@ -43,6 +43,13 @@ import { Vm } from './vm.js';
 export interface MappingView {
   readonly hva: number;
   readonly bytes: Uint8Array;
+  /** Mapping.serial in the owner. */
+  readonly serial: number | undefined;
+}
+
+/** A mapping of the owner's space as a message carries it to a mirror. */
+export function mappingView(m: Mapping): MappingView {
+  return { hva: m.hva, bytes: m.bytes, serial: m.serial };
 }
 
 /** One memslot as a worker mirrors it. */
@@ -71,7 +78,7 @@ export interface VmView {
 
 /** The owner's mappings (guest RAM, kvm_run areas, scratch), as views sharing their memory. */
 export function spaceView(kernel: Kernel): MappingView[] {
-  return kernel.space.all().map((m) => ({ hva: m.hva, bytes: m.bytes }));
+  return kernel.space.all().map(mappingView);
 }
 
 /** Owner side: the view of `vm` a worker needs. EOPNOTSUPP for what cannot be shared. */
@@ -132,7 +139,7 @@ export const LINK_WORDS = 8;
 export const ACK_GRACE_MS = 3000;
 
 /** A change pushed to a worker's mirror. */
-export type Push = { readonly view: VmView } | { readonly map: MappingView } | { readonly unmap: number };
+export type Push = { readonly view: VmView } | { readonly map: MappingView } | { readonly unmap: number; readonly serial: number | undefined };
 
 /** Owner side: one attached vCPU. */
 export interface RemoteVcpu {
@@ -186,12 +193,12 @@ export class KernelSmp {
 
   /** A mapping was added to the owner's address space: mirrors may need it. */
   mapped(m: Mapping): void {
-    if (this.links.size) this.pushAll({ map: { hva: m.hva, bytes: m.bytes } });
+    if (this.links.size) this.pushAll({ map: mappingView(m) });
   }
 
   /** A munmap: mirrors drop the mapping (the kernel then flushes the VMs with a memslot over it). */
   unmapped(m: Mapping): void {
-    if (this.links.size) this.pushAll({ unmap: m.hva });
+    if (this.links.size) this.pushAll({ unmap: m.hva, serial: m.serial });
   }
 
   /**
@@ -279,10 +286,11 @@ export class VcpuSync {
       if ('view' in p) {
         this.mirror.addMappings(p.view.maps);
         this.deferred = p.view;
-      } else if ('map' in p) space.mapAt(p.map.hva, p.map.bytes);
+      } else if ('map' in p) space.mapAt(p.map.hva, p.map.bytes, p.map.serial);
       else {
+        // Only that mapping: the place may already hold the one a later mmap put there.
         const have = space.find(p.unmap, false);
-        if (have && have.hva === p.unmap) space.unmapHva(p.unmap);
+        if (have && have.hva === p.unmap && have.serial === p.serial) space.unmapHva(p.unmap);
       }
     }
     if (views && this.deferred) {
@@ -360,7 +368,7 @@ export class VcpuMirror {
     k.jit = spec.kernel.jit;
     k.jitHotness = spec.kernel.jitHotness;
     k.codeCacheLimit = spec.kernel.codeCacheLimit;
-    for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes);
+    for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes, m.serial);
     this.vm = new Vm(k, spec.vmType, spec.vmShared);
     this.apply(spec.view);
     this.vcpu = new Vcpu(this.vm, spec.vcpuId, spec.vcpuIndex, spec.area);
@@ -372,7 +380,7 @@ export class VcpuMirror {
 
   /** Mirrors new mappings of the owner's address space; returns the mirror's mappings. */
   addMappings(maps: readonly MappingView[]): Mapping[] {
-    return maps.map((m) => this.kernel.space.mapAt(m.hva, m.bytes));
+    return maps.map((m) => this.kernel.space.mapAt(m.hva, m.bytes, m.serial));
   }
 
   /** Applies a view: mappings, memslots, arch VM state. */

@@ -25,7 +25,7 @@ import { isMainThread, MessageChannel, receiveMessageOnPort, threadId, type Mess
 import { LOCK_ID } from '../kernel/atomics.js';
 import { EventFdCtx } from '../kernel/eventfd.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { KernelSmp, LINK, LINK_WORDS, smpBlocker, VcpuMirror, vmView, type MirrorSpec, type RemoteVcpu } from '../kernel/smp.js';
+import { KernelSmp, LINK, LINK_WORDS, mappingView, smpBlocker, VcpuMirror, vmView, type MappingView, type MirrorSpec, type RemoteVcpu } from '../kernel/smp.js';
 import { UserArg } from '../kernel/uarg.js';
 import type { Vcpu } from '../kernel/vcpu.js';
 import type { Arch } from '../uapi/index.js';
@@ -93,7 +93,7 @@ type Request =
   | { op: 'owner'; name: string; payload: unknown; vcpuId: number };
 
 type Reply =
-  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; maps?: { hva: number; bytes: Uint8Array }[]; value?: unknown; shared?: { sab: SharedArrayBuffer; semaphore: boolean; nonblock: boolean } | null }
+  | { ok: true; result?: number; bytes?: Uint8Array; hva?: number; maps?: MappingView[]; value?: unknown; shared?: { sab: SharedArrayBuffer; semaphore: boolean; nonblock: boolean } | null }
   | { ok: false; error: { errno?: number; syscall?: string; request?: number; fd?: number; message: string } };
 
 /** ctrl[0]: 0 while a request waits, 1 once its reply was posted. */
@@ -215,11 +215,11 @@ function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: In
         return { ok: true };
       case 'mmap': {
         const m = kernel.mmapRegion(req.fd, req.length, req.offset);
-        return { ok: true, hva: m.hva, maps: [{ hva: m.hva, bytes: m.bytes }] };
+        return { ok: true, hva: m.hva, maps: [mappingView(m)] };
       }
       case 'alloc': {
         const m = kernel.space.map(lengthArg(req.length, 'mmap'));
-        return { ok: true, hva: m.hva, maps: [{ hva: m.hva, bytes: m.bytes }] };
+        return { ok: true, hva: m.hva, maps: [mappingView(m)] };
       }
       case 'munmap':
         kernel.space.unmapHva(req.hva);

@@ -288,6 +288,28 @@ describe('worker termination and attachment (issue 19 item 5)', () => {
   }, 60_000);
 });
 
+describe('a mirror told of a reused hva (the SMP fuzzer hang of seed 0x65f5fa38)', () => {
+  it.each(['x86_64', 'arm64'] as const)('%s: the worker maps its kvm_run where the owner just munmapped a region of the same size, and sees the real kvm_run', async (arch) => {
+    // The owner frees a region after the export (the mirror still holds it) and then places the
+    // worker's kvm_run mmap at the same hva with the same length. The mirror used to keep the
+    // freed region there (it matched mappings by place only): the worker's kvm_run was that
+    // region's zeros, so it never saw immediate_exit and the owner waited for it forever.
+    const w = writerVm(arch);
+    const size = w.vm.kvm.vcpuMmapSize();
+    const freed = w.sys.alloc(size);
+    freed.bytes.fill(0);
+    const handle = w.vcpu.export();
+    w.vcpu.kvmRun.immediate_exit = 1;
+    const wk = await startWorker(handle, 'run');
+    // Before the owner's event loop answers the worker's mmap: the hva is free again.
+    w.sys.munmap(freed.bytes);
+    const report = await Promise.race([wk.next('report'), sleep(10_000).then(() => undefined)]);
+    if (!report) await wk.worker.terminate();
+    expect(report && report.type === 'report' ? report.end : 'no report within 10 s').toBe('immediate_exit');
+    await wk.ended;
+  }, 60_000);
+});
+
 function catchErr(f: () => unknown): unknown {
   try {
     f();
