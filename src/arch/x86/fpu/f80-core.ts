@@ -57,15 +57,16 @@ export const CLS = 0, SGN = 1, EXP = 2, M1 = 3, M0 = 4, DEN = 5;
 export const ZS = 16, ZE_ = 17, ZM1 = 18, ZM0 = 19, ZX = 20;
 
 /** Operand classes. */
-export const enum Cls {
-  ZERO = 0,
-  FIN = 1,
-  INF = 2,
-  QNAN = 3,
-  SNAN = 4,
+export const Cls = {
+  ZERO: 0,
+  FIN: 1,
+  INF: 2,
+  QNAN: 3,
+  SNAN: 4,
   /** Unsupported encodings: unnormals, pseudo-zeros, pseudo-infinities, pseudo-NaNs. */
-  BAD = 5,
-}
+  BAD: 5,
+} as const;
+export type Cls = (typeof Cls)[keyof typeof Cls];
 
 export const EMIN_X = -16382, EMAX_X = 16383;
 export const EMIN_D = -1022, EMAX_D = 1023;

@@ -22,23 +22,25 @@ export const IE = 1, DE = 2, ZE = 4, OE = 8, UE = 0x10, PE = 0x20, PRE = IE | DE
 export const RN = 0, RD = 1, RU = 2, RZ = 3;
 
 /** Floating-point operations. */
-export const enum FOp {
-  ADD = 0,
-  SUB = 1,
-  MUL = 2,
-  DIV = 3,
-  MIN = 4,
-  MAX = 5,
-  SQRT = 6,
-}
+export const FOp = {
+  ADD: 0,
+  SUB: 1,
+  MUL: 2,
+  DIV: 3,
+  MIN: 4,
+  MAX: 5,
+  SQRT: 6,
+} as const;
+export type FOp = (typeof FOp)[keyof typeof FOp];
 
-export const enum Cls {
-  ZERO = 0,
-  FIN = 1,
-  INF = 2,
-  QNAN = 3,
-  SNAN = 4,
-}
+export const Cls = {
+  ZERO: 0,
+  FIN: 1,
+  INF: 2,
+  QNAN: 3,
+  SNAN: 4,
+} as const;
+export type Cls = (typeof Cls)[keyof typeof Cls];
 
 // ---- bit views of JS numbers ---------------------------------------------------------------
 

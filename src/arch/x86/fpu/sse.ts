@@ -66,10 +66,11 @@ const PRED_SIG = [0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0];
 // ---- the register-file object ---------------------------------------------------------------
 
 /** Lane formats. */
-export const enum Fmt {
-  F32 = 0,
-  F64 = 1,
-}
+export const Fmt = {
+  F32: 0,
+  F64: 1,
+} as const;
+export type Fmt = (typeof Fmt)[keyof typeof Fmt];
 
 /** The XMM register file with the floating-point operations, which honour and update MXCSR. */
 export class Sse extends XmmFile {

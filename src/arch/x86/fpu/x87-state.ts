@@ -15,12 +15,13 @@ export const CC = 0x4700; // C3 C2 C1 C0
 
 
 /** Environment image format for FSTENV/FLDENV/FSAVE/FRSTOR: operand size and CPU mode. */
-export const enum EnvFormat {
-  PROT32 = 0,
-  REAL32 = 1,
-  PROT16 = 2,
-  REAL16 = 3,
-}
+export const EnvFormat = {
+  PROT32: 0,
+  REAL32: 1,
+  PROT16: 2,
+  REAL16: 3,
+} as const;
+export type EnvFormat = (typeof EnvFormat)[keyof typeof EnvFormat];
 
 function put16(b: Uint8Array, o: number, v: number): void {
   b[o] = v;

@@ -32,25 +32,27 @@ import { CC, FSW, X87State } from './x87-state.js';
 export { EnvFormat, FSW, mmOff } from './x87-state.js';
 
 /** Arithmetic operations of {@link X87.arith}. */
-export const enum Op {
-  ADD = 0,
-  MUL = 1,
-  SUB = 4,
-  SUBR = 5,
-  DIV = 6,
-  DIVR = 7,
-}
+export const Op = {
+  ADD: 0,
+  MUL: 1,
+  SUB: 4,
+  SUBR: 5,
+  DIV: 6,
+  DIVR: 7,
+} as const;
+export type Op = (typeof Op)[keyof typeof Op];
 
 /** FLD constants (D9 E8..EE order). */
-export const enum Const {
-  ONE = 0,
-  L2T = 1,
-  L2E = 2,
-  PI = 3,
-  LG2 = 4,
-  LN2 = 5,
-  ZERO = 6,
-}
+export const Const = {
+  ONE: 0,
+  L2T: 1,
+  L2E: 2,
+  PI: 3,
+  LG2: 4,
+  LN2: 5,
+  ZERO: 6,
+} as const;
+export type Const = (typeof Const)[keyof typeof Const];
 
 // Constants (se, hi, lo) rounded to nearest; `down` lists those whose last bit drops when the
 // rounding mode is down or toward zero (the hardware rounds its internal wider value by RC).

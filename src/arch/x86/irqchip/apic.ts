@@ -270,13 +270,14 @@ function vectorToIndex(vector: number, n: number, bits: readonly boolean[]): num
   return idx;
 }
 
-const enum LogicalMode {
-  SW_DISABLED,
-  XAPIC_FLAT,
-  XAPIC_CLUSTER,
-  X2APIC,
-  MAP_DISABLED,
-}
+const LogicalMode = {
+  SW_DISABLED: 0,
+  XAPIC_FLAT: 1,
+  XAPIC_CLUSTER: 2,
+  X2APIC: 3,
+  MAP_DISABLED: 4,
+} as const;
+type LogicalMode = (typeof LogicalMode)[keyof typeof LogicalMode];
 
 /** struct kvm_apic_map */
 interface ApicMap {
