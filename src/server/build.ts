@@ -13,7 +13,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../uapi/index.js';
 
-const SOURCES = ['vkvm-shim.c', 'vkvm-server.c', 'vkvm-proto.h', 'vkvm-wire.h'];
+/** The shim's files (one shared library, see vkvm-shim.h) and the server helper's. */
+const SHIM_FILES = ['vkvm-shim.c', 'vkvm-shim-conn.c', 'vkvm-shim-call.c', 'vkvm-shim-share.c'];
+const SERVER_FILES = ['vkvm-server.c'];
+/** Everything a build reads: a change to any of them rebuilds both libraries. */
+const SOURCES = [...SHIM_FILES, ...SERVER_FILES, 'vkvm-shim.h', 'vkvm-proto.h', 'vkvm-wire.h'];
 
 /** The package's root: the nearest directory above this module holding native/shim. */
 export function packageRoot(): string {
@@ -81,10 +85,10 @@ function hostArchOf(): Arch {
 }
 
 /**
- * Compiles `file` of native/shim into a shared library for `arch` unless an up-to-date one
+ * Compiles `files` of native/shim into a shared library for `arch` unless an up-to-date one
  * exists; returns its path.
  */
-function build(arch: Arch, file: string, libName: string, libs: string[]): string {
+function build(arch: Arch, files: readonly string[], libName: string, libs: string[]): string {
   const cc = compilerFor(arch);
   if (!cc) throw new Error(shimUnavailableReason(arch) ?? `no compiler for ${arch}`);
   const dir = join(outDir(), arch);
@@ -93,7 +97,7 @@ function build(arch: Arch, file: string, libName: string, libs: string[]): strin
   const out = join(dir, `${libName}-${hash}.so`);
   if (existsSync(out)) return out;
   const tmp = `${out}.${process.pid}.tmp`;
-  execFileSync(cc, ['-O2', '-g', '-Wall', '-fPIC', '-shared', '-fvisibility=hidden', '-o', tmp, join(shimSourceDir(), file), ...libs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(cc, ['-O2', '-g', '-Wall', '-fPIC', '-shared', '-fvisibility=hidden', '-o', tmp, ...files.map((f) => join(shimSourceDir(), f)), ...libs], { stdio: ['ignore', 'ignore', 'pipe'] });
   renameSync(tmp, out); // atomic: concurrent builders never see a half-written library
   // Builds of older sources are dead weight once no run can still be starting with them.
   const day = Date.now() - 24 * 3600 * 1000;
@@ -106,10 +110,10 @@ function build(arch: Arch, file: string, libName: string, libs: string[]): strin
 
 /** The LD_PRELOAD shim for programs of `arch` (built on demand). */
 export function shimLibrary(arch: Arch): string {
-  return build(arch, 'vkvm-shim.c', 'libvkvm-shim', ['-ldl', '-pthread']);
+  return build(arch, SHIM_FILES, 'libvkvm-shim', ['-ldl', '-pthread']);
 }
 
 /** The server's syscall helper for this host (built on demand). */
 export function serverLibrary(): string {
-  return build(hostArchOf(), 'vkvm-server.c', 'libvkvm-server', []);
+  return build(hostArchOf(), SERVER_FILES, 'libvkvm-server', []);
 }
