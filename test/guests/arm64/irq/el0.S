@@ -8,29 +8,12 @@
  * kernel-half handler (SPSR mode EL0t, ELR in the lower half); SVC brings EL0 back to EL1.
  */
 #include "irq.inc"
+#include "el0.inc"
 #define COUNT   (DATA + 0)
 #define SPSRS   (DATA + 8)      /* OR of the SPSR_EL1 mode bits of the IRQs */
 #define ELRS    (DATA + 16)     /* AND of (ELR_EL1 >> 30 == 1) */
 #define HVA     (DATA + 24)     /* the handler's own address */
 #define INTIDS  (DATA + 32)     /* sum of the INTIDs taken */
-#define PT      (RAM_BASE + 0x110000)   /* L1 (TTBR0) */
-#define PT_L2M  (PT + 0x1000)           /* L2 for 0-1 GiB: the devices */
-#define PT1     (PT + 0x2000)           /* L1 (TTBR1) */
-#define HIGH    0xffffff8000000000
-#define TABLE   3
-#define BLOCK   1
-#define AF      (1 << 10)
-#define SH_IS   (3 << 8)
-#define AP_EL0  (1 << 6)
-#define ATTR_DEV (1 << 2)
-#define XN      ((1 << 54) | (1 << 53))
-#define EL0_SP  (RAM_BASE + 0x60000)
-
-.macro put_desc table, index, value
-  movq x9, \value
-  movq x10, (\table + 8 * (\index))
-  str x9, [x10]
-.endm
 
 main:
   puts "el0\n"
@@ -52,37 +35,9 @@ main:
   put_desc PT_L2M, (UART >> 21), (UART | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
   put_desc PT_L2M, (DOORBELL >> 21), ((DOORBELL & ~0x1fffff) | BLOCK | AF | ATTR_DEV | XN)
   put_desc PT1, 1, (RAM_BASE | BLOCK | AF | SH_IS)
-  movq x0, 0x00000000000000ff         /* MAIR: attr0 normal WB, attr1 Device-nGnRnE */
-  msr mair_el1, x0
-  movq x0, ((25 << 0) | (25 << 16) | (2 << 30) | (5 << 32) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 24) | (1 << 26) | (3 << 28))
-  msr tcr_el1, x0
-  movq x0, PT
-  msr ttbr0_el1, x0
-  movq x0, PT1
-  msr ttbr1_el1, x0
-  isb
-  mrs x0, sctlr_el1
-  orr x0, x0, #1                      /* M */
-  orr x0, x0, #(1 << 9)               /* UMA: EL0 may write DAIF */
-  orr x0, x0, #(1 << 16)              /* nTWI: EL0's WFI is not trapped */
-  msr sctlr_el1, x0
-  isb
-  /* Into the kernel half: code, vectors, stack. */
-  movq x1, HIGH
-  adr x0, 1f
-  add x0, x0, x1
-  br x0
-1:adr x0, el0_vectors
-  msr vbar_el1, x0
-  mov x0, sp
-  add x0, x0, x1
-  mov sp, x0
-  /* The lower half's RAM becomes EL0's (and so never executable at EL1). */
-  put_desc PT, 1, (RAM_BASE | BLOCK | AF | SH_IS | AP_EL0)
-  dsb ishst
-  tlbi vmalle1
-  dsb ish
-  isb
+  mmu_on 1                            /* UMA, nTWI: EL0 may mask IRQs and WFI */
+  to_kernel_half
+  ram_to_el0
   mov x0, #((1 << 1) | (1 << 8))      /* CNTKCTL_EL1: EL0VCTEN, EL0VTEN */
   msr cntkctl_el1, x0
   puts "kernel half, MMU on\n"
@@ -91,15 +46,7 @@ main:
   mov w1, #UART_TXI
   str w1, [x21, #UART_ICR]
   str w1, [x21, #UART_IMSC]
-  /* EL0t with DAIF clear, at el0_code's lower-half address. */
-  movq x1, HIGH
-  adr x0, el0_code
-  sub x0, x0, x1
-  msr elr_el1, x0
-  msr spsr_el1, xzr
-  movq x0, EL0_SP
-  msr sp_el0, x0
-  eret
+  eret_to_el0 el0_code        /* EL0t, DAIF clear */
 
 /* EL1 again, after EL0's SVC. */
 el0_done:
@@ -183,36 +130,9 @@ irq_handler:
   str x11, [x9]
   ret
 
-/* EL0's SVC: on to el0_done (anything else is unexpected). */
-svc_entry:
-  mrs x0, esr_el1
-  lsr x0, x0, #26
-  cmp x0, #0x15
-  b.ne bad
-  b el0_done
+el0_svc_entry
 
 secondary_main:
   ret
 
-.balign 0x800
-el0_vectors:
-  .rept 4                             /* current EL, SP_EL0 */
-  b bad
-  .balign 0x80
-  .endr
-  b bad                               /* current EL, SP_ELx */
-  .balign 0x80
-  b irq_entry
-  .balign 0x80
-  .rept 2
-  b bad
-  .balign 0x80
-  .endr
-  b svc_entry                         /* lower EL, AArch64: synchronous */
-  .balign 0x80
-  b irq_entry                         /* IRQ */
-  .balign 0x80
-  .rept 6
-  b bad
-  .balign 0x80
-  .endr
+el0_vector_table

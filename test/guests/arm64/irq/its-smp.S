@@ -8,13 +8,7 @@
  * last LPI.
  */
 #include "irq.inc"
-#define ITS             0x08080000
-#define GITS_CTLR       0x0000
-#define GITS_CBASER     0x0080
-#define GITS_CWRITER    0x0088
-#define GITS_CREADR     0x0090
-#define GITS_BASER0     0x0100
-#define GITS_BASER1     0x0108
+#include "its.inc"
 #define PROP            (RAM_BASE + 0x200000)
 #define PEND            (RAM_BASE + 0x210000)   /* vCPU n: PEND + n * 64 KiB */
 #define DEVT            (RAM_BASE + 0x230000)
@@ -38,14 +32,6 @@
   b.lo 9993b
 .endm
 
-.macro cmd d0, d1, d2, d3
-  movq x0, \d0
-  movq x1, \d1
-  movq x2, \d2
-  movq x3, \d3
-  bl its_cmd
-.endm
-
 main:
   mov x27, x30
   puts "its-smp\n"
@@ -56,24 +42,7 @@ main:
   dsb sy
   bl lpi_on
   /* ITS tables and command queue, enabled */
-  movq x10, ITS
-  ldr x11, [x10, #GITS_BASER0]
-  movq x12, ~((0xfffffffff << 12) | (3 << 8) | 0xff | (1 << 63))
-  and x11, x11, x12
-  movq x12, (DEVT | (1 << 63) | (2 << 8))
-  orr x11, x11, x12
-  str x11, [x10, #GITS_BASER0]
-  ldr x11, [x10, #GITS_BASER1]
-  movq x12, ~((0xfffffffff << 12) | (3 << 8) | 0xff | (1 << 63))
-  and x11, x11, x12
-  movq x12, (COLLT | (1 << 63) | (2 << 8))
-  orr x11, x11, x12
-  str x11, [x10, #GITS_BASER1]
-  movq x11, (CMDQ | (1 << 63) | (1 << 10) | (3 << 59))
-  str x11, [x10, #GITS_CBASER]
-  str xzr, [x10, #GITS_CWRITER]
-  mov w11, #1
-  str w11, [x10, #GITS_CTLR]
+  its_setup DEVT, COLLT, CMDQ
   msr daifclr, #2
   movq x20, DATA
   mov x0, #1
@@ -164,23 +133,7 @@ lpi_on:
   str w11, [x10]
   ret
 
-its_cmd:
-  movq x9, DATA
-  ldr x10, [x9, #32]
-  movq x11, CMDQ
-  add x11, x11, x10
-  stp x0, x1, [x11]
-  stp x2, x3, [x11, #16]
-  dsb sy
-  add x10, x10, #32
-  and x10, x10, #0xfff
-  str x10, [x9, #32]
-  movq x11, ITS
-  str x10, [x11, #GITS_CWRITER]
-1:ldr x12, [x11, #GITS_CREADR]
-  cmp x12, x10
-  b.ne 1b
-  ret
+its_cmd_fn CMDQ, CWR
 
 secondary_main:
   mov x25, x30

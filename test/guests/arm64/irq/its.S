@@ -19,14 +19,8 @@
  * for the LPIs, which are taken from EL0 by the kernel-half handler.
  */
 #include "irq.inc"
-#define ITS             0x08080000
-#define GITS_CTLR       0x0000
-#define GITS_CBASER     0x0080
-#define GITS_CWRITER    0x0088
-#define GITS_CREADR     0x0090
-#define GITS_BASER0     0x0100
-#define GITS_BASER1     0x0108
-#define GITS_TRANSLATER 0x10040
+#include "its.inc"
+#include "el0.inc"
 #define PROP            (RAM_BASE + 0x200000)
 #define PEND            (RAM_BASE + 0x210000)
 #define DEVT            (RAM_BASE + 0x220000)
@@ -41,39 +35,12 @@
 #define HVA             (DATA + 40)     /* the handler's own address */
                                         /* DATA + 48: LPIs printed, DATA + 56: LPIs awaited */
 #define LOG             (DATA + 64)     /* INTIDs taken, in order */
-#define PT              (RAM_BASE + 0x110000)
-#define PT_L2M          (PT + 0x1000)
-#define PT1             (PT + 0x2000)
-#define HIGH            0xffffff8000000000
-#define TABLE   3
-#define BLOCK   1
-#define AF      (1 << 10)
-#define SH_IS   (3 << 8)
-#define AP_EL0  (1 << 6)
-#define ATTR_DEV (1 << 2)
-#define XN      ((1 << 54) | (1 << 53))
-#define EL0_SP  (RAM_BASE + 0x60000)
-
-/* Issues the ITS command dw0..dw3 (x0..x3) and waits until the ITS consumed it. Clobbers x9-x12. */
-.macro cmd d0, d1, d2, d3
-  movq x0, \d0
-  movq x1, \d1
-  movq x2, \d2
-  movq x3, \d3
-  bl its_cmd
-.endm
 
 /* Asks for an MSI of device 0, event \ev, by request \how (1: KVM_SIGNAL_MSI, 2: irqfd). */
 .macro msi ev, how
   mov w0, #\ev
   mov w1, #\how
   bl ask_msi
-.endm
-
-.macro put_desc table, index, value
-  movq x9, \value
-  movq x10, (\table + 8 * (\index))
-  str x9, [x10]
 .endm
 
 main:
@@ -106,24 +73,7 @@ main:
   bl putdec
   putc '\n'
   /* The ITS: device and collection tables (64 KiB pages, one page), a 4 KiB command queue. */
-  movq x10, ITS
-  ldr x11, [x10, #GITS_BASER0]
-  movq x12, ~((0xfffffffff << 12) | (3 << 8) | 0xff | (1 << 63))
-  and x11, x11, x12
-  movq x12, (DEVT | (1 << 63) | (2 << 8))
-  orr x11, x11, x12
-  str x11, [x10, #GITS_BASER0]
-  ldr x11, [x10, #GITS_BASER1]
-  movq x12, ~((0xfffffffff << 12) | (3 << 8) | 0xff | (1 << 63))
-  and x11, x11, x12
-  movq x12, (COLLT | (1 << 63) | (2 << 8))
-  orr x11, x11, x12
-  str x11, [x10, #GITS_BASER1]
-  movq x11, (CMDQ | (1 << 63) | (1 << 10) | (3 << 59))
-  str x11, [x10, #GITS_CBASER]
-  str xzr, [x10, #GITS_CWRITER]
-  mov w11, #1
-  str w11, [x10, #GITS_CTLR]
+  its_setup DEVT, COLLT, CMDQ
   ldr w11, [x10, #GITS_CTLR]
   and w19, w11, #1
   puts "ITS enabled "
@@ -279,24 +229,7 @@ ask_msi:
   str w10, [x9]
   ret
 
-/* The command x0..x3 at CWR; CWRITER advanced; waits until CREADR catches up. */
-its_cmd:
-  movq x9, DATA
-  ldr x10, [x9, #16]
-  movq x11, CMDQ
-  add x11, x11, x10
-  stp x0, x1, [x11]
-  stp x2, x3, [x11, #16]
-  dsb sy
-  add x10, x10, #32
-  and x10, x10, #0xfff
-  str x10, [x9, #16]
-  movq x11, ITS
-  str x10, [x11, #GITS_CWRITER]
-1:ldr x12, [x11, #GITS_CREADR]
-  cmp x12, x10
-  b.ne 1b
-  ret
+its_cmd_fn CMDQ, CWR
 
 /* The LPI handler: logs the INTID as ICC_IAR1_EL1 gave it (irq_entry keeps it at [sp, #160]). */
 irq_handler:
@@ -335,42 +268,11 @@ to_el0:
   put_desc PT_L2M, (UART >> 21), (UART | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
   put_desc PT_L2M, (DOORBELL >> 21), ((DOORBELL & ~0x1fffff) | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
   put_desc PT1, 1, (RAM_BASE | BLOCK | AF | SH_IS)
-  movq x0, 0x00000000000000ff
-  msr mair_el1, x0
-  movq x0, ((25 << 0) | (25 << 16) | (2 << 30) | (5 << 32) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 24) | (1 << 26) | (3 << 28))
-  msr tcr_el1, x0
-  movq x0, PT
-  msr ttbr0_el1, x0
-  movq x0, PT1
-  msr ttbr1_el1, x0
-  isb
-  mrs x0, sctlr_el1
-  orr x0, x0, #1                  /* M */
-  msr sctlr_el1, x0
-  isb
-  movq x1, HIGH
-  adr x0, 1f
-  add x0, x0, x1
-  br x0
-1:adr x0, el0_vectors
-  msr vbar_el1, x0
-  mov x0, sp
-  add x0, x0, x1
-  mov sp, x0
-  put_desc PT, 1, (RAM_BASE | BLOCK | AF | SH_IS | AP_EL0)
-  dsb ishst
-  tlbi vmalle1
-  dsb ish
-  isb
+  mmu_on
+  to_kernel_half
+  ram_to_el0
   puts "kernel half, MMU on\n"
-  movq x1, HIGH
-  adr x0, el0_code
-  sub x0, x0, x1
-  msr elr_el1, x0
-  msr spsr_el1, xzr
-  movq x0, EL0_SP
-  msr sp_el0, x0
-  eret
+  eret_to_el0 el0_code        /* EL0t, DAIF clear */
 
 /* EL0: two MSIs (KVM_SIGNAL_MSI, irqfd) awaited by spinning; then back by SVC. */
 el0_code:
@@ -419,35 +321,9 @@ el0_done:
   putc '\n'
   system_off
 
-svc_entry:
-  mrs x0, esr_el1
-  lsr x0, x0, #26
-  cmp x0, #0x15
-  b.ne bad
-  b el0_done
+el0_svc_entry
 
 secondary_main:
   ret
 
-.balign 0x800
-el0_vectors:
-  .rept 4                         /* current EL, SP_EL0 */
-  b bad
-  .balign 0x80
-  .endr
-  b bad                           /* current EL, SP_ELx */
-  .balign 0x80
-  b irq_entry
-  .balign 0x80
-  .rept 2
-  b bad
-  .balign 0x80
-  .endr
-  b svc_entry                     /* lower EL, AArch64: synchronous */
-  .balign 0x80
-  b irq_entry                     /* IRQ */
-  .balign 0x80
-  .rept 6
-  b bad
-  .balign 0x80
-  .endr
+el0_vector_table

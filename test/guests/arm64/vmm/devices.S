@@ -30,6 +30,7 @@
  * the upper one.
  */
 #include "../irq/irq.inc"
+#include "../irq/el0.inc"
 #define RESULTDEV   0x09101000
 #define VIRTIO      0x0a000000
 #define UART_FR     0x018
@@ -59,19 +60,6 @@
 #define RNG_UIRQS   0x58
 #define ELR_LOW     0x60            /* AND over EL0's IRQs: ELR_EL1 in the lower half */
 #define HANDLER_HI  0x68            /* AND over EL0's IRQs: the handler ran in the upper half */
-/* The MMU phase (as irq/el0.S) */
-#define PT          (RAM_BASE + 0x110000)   /* L1 (TTBR0) */
-#define PT_L2M      (PT + 0x1000)           /* L2 for 0-1 GiB: the devices */
-#define PT1         (PT + 0x2000)           /* L1 (TTBR1) */
-#define HIGH        0xffffff8000000000
-#define TABLE       3
-#define BLOCK       1
-#define AF          (1 << 10)
-#define SH_IS       (3 << 8)
-#define AP_EL0      (1 << 6)
-#define ATTR_DEV    (1 << 2)
-#define XN          ((1 << 54) | (1 << 53))
-#define EL0_SP      (RAM_BASE + 0x60000)
 
 /* \reg = \val (a physical address below 4 GiB) in the VA half the code runs in. */
 .macro kaddr reg, val
@@ -79,12 +67,6 @@
   and \reg, \reg, #HIGH
   movk \reg, #((\val) & 0xffff)
   movk \reg, #(((\val) >> 16) & 0xffff), lsl #16
-.endm
-
-.macro put_desc table, index, value
-  movq x9, \value
-  movq x10, (\table + 8 * (\index))
-  str x9, [x10]
 .endm
 
 /* Writes w\reg to the result device. Clobbers x16. */
@@ -200,52 +182,18 @@ el0_phase:
   put_desc PT_L2M, (VIRTIO >> 21), (VIRTIO | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
   put_desc PT1, 0, (PT_L2M | TABLE)
   put_desc PT1, 1, (RAM_BASE | BLOCK | AF | SH_IS)
-  movq x0, 0x00000000000000ff     /* MAIR: attr0 normal WB, attr1 Device-nGnRnE */
-  msr mair_el1, x0
-  movq x0, ((25 << 0) | (25 << 16) | (2 << 30) | (5 << 32) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 24) | (1 << 26) | (3 << 28))
-  msr tcr_el1, x0
-  movq x0, PT
-  msr ttbr0_el1, x0
-  movq x0, PT1
-  msr ttbr1_el1, x0
-  isb
-  mrs x0, sctlr_el1
-  orr x0, x0, #1                  /* M */
-  orr x0, x0, #(1 << 9)           /* UMA: EL0 may write DAIF */
-  orr x0, x0, #(1 << 16)          /* nTWI: EL0's WFI is not trapped */
-  msr sctlr_el1, x0
-  isb
-  movq x1, HIGH
-  adr x0, 1f
-  add x0, x0, x1
-  br x0
-1:adr x0, el0_vectors
-  msr vbar_el1, x0
-  mov x0, sp
-  add x0, x0, x1
-  mov sp, x0
+  mmu_on 1
+  to_kernel_half
   add x20, x20, x1                /* DATA, the UART, the virtio window: upper-half addresses */
   add x21, x21, x1
   add x22, x22, x1
   mov x0, #1
   str x0, [x20, #ELR_LOW]
   str x0, [x20, #HANDLER_HI]
-  /* The lower half's RAM becomes EL0's (and so never executable at EL1). */
-  put_desc PT, 1, (RAM_BASE | BLOCK | AF | SH_IS | AP_EL0)
-  dsb ishst
-  tlbi vmalle1
-  dsb ish
-  isb
+  ram_to_el0
   kputs "kernel half, MMU on\n"
   bl flush
-  movq x1, HIGH
-  adr x0, el0_code
-  sub x0, x0, x1
-  msr elr_el1, x0
-  msr spsr_el1, xzr               /* EL0t, DAIF clear */
-  movq x0, EL0_SP
-  msr sp_el0, x0
-  eret
+  eret_to_el0 el0_code        /* EL0t, DAIF clear */
 
 /* EL0, at lower-half addresses. */
 el0_code:
@@ -300,13 +248,7 @@ el0_done:
   bl flush
   system_off
 
-/* EL0's SVC: on to el0_done (anything else is unexpected). */
-svc_entry:
-  mrs x0, esr_el1
-  lsr x0, x0, #26
-  cmp x0, #0x15
-  b.ne bad
-  b el0_done
+el0_svc_entry
 
 /* kputdec: x0 in decimal (up to 20 digits). */
 kputdec:
@@ -544,25 +486,4 @@ rng_irq:
 secondary_main:
   ret
 
-.balign 0x800
-el0_vectors:
-  .rept 4                         /* current EL, SP_EL0 */
-  b bad
-  .balign 0x80
-  .endr
-  b bad                           /* current EL, SP_ELx: synchronous */
-  .balign 0x80
-  b irq_entry                     /* IRQ */
-  .balign 0x80
-  .rept 2
-  b bad
-  .balign 0x80
-  .endr
-  b svc_entry                     /* lower EL, AArch64: synchronous */
-  .balign 0x80
-  b irq_entry                     /* IRQ */
-  .balign 0x80
-  .rept 6
-  b bad
-  .balign 0x80
-  .endr
+el0_vector_table
