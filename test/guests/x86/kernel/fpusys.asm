@@ -12,18 +12,7 @@ bits 64
 default rel
 org 0x8000
 
-%define KBASE     0xffffffff80000000
-%define DATA      0x20000
-%define KDATA     (KBASE + DATA)
-%define IDT       0x10000
-%define GDT2      0x7000
-%define PML4      0x2000
-%define PDPT      0x3000
-%define PD        0x4000
-%define PDPT_HI   0x5000
-%define KSTACK    (KBASE + 0x7e000)
-%define RSP0      (KBASE + 0x7c000)
-%define USTACK    0x7a000
+%include "kernel.inc"
 
 ; DATA layout
 %define EXPRIP  0x00
@@ -101,30 +90,10 @@ start:
 
 khalf:
   mov rsp, KSTACK
-  ; GDT: null, -, data 0x10, code64 0x18, -, user data 0x2b, user code64 0x33
-  mov rdi, KBASE + GDT2
-  xor eax, eax
-  mov [rdi], rax
-  mov [rdi + 8], rax
-  mov rax, 0x00cf93000000ffff
-  mov [rdi + 0x10], rax
-  mov rax, 0x00af9b000000ffff
-  mov [rdi + 0x18], rax
-  mov qword [rdi + 0x20], 0
-  mov rax, 0x00cff3000000ffff
-  mov [rdi + 0x28], rax
-  mov rax, 0x00affb000000ffff
-  mov [rdi + 0x30], rax
+  KHALF_GDT
   lgdt [gdtr]
-  mov rax, RSP0
-  mov [abs 4], rax                        ; TSS.RSP0 (TR base 0)
-  mov rdi, KBASE + IDT
-  mov ecx, 256
-  lea rsi, [h_other]
-.fill:
-  call set_gate
-  add rdi, 16
-  loop .fill
+  KHALF_TSS
+  IDT_FILL lea rsi, [h_other]
 %macro GATE 2
   mov rdi, KBASE + IDT + %1 * 16
   lea rsi, [%2]
@@ -502,23 +471,4 @@ h_other:
   mov qword [r11 + FAULT], 0xbad
   hlt
 
-; rdi = gate address, rsi = handler: a 64-bit interrupt gate, selector 0x18, DPL 0
-set_gate:
-  mov rax, rsi
-  mov [rdi], ax
-  mov word [rdi + 2], 0x18
-  mov word [rdi + 4], 0x8e00
-  shr rax, 16
-  mov [rdi + 6], ax
-  shr rax, 16
-  mov [rdi + 8], eax
-  mov dword [rdi + 12], 0
-  ret
-
-align 8
-gdtr:
-  dw 0x37
-  dq KBASE + GDT2
-idtr:
-  dw 256 * 16 - 1
-  dq KBASE + IDT
+KHALF_TABLES
