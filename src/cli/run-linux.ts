@@ -6,13 +6,14 @@
  * `reboot=k` through the i8042, as Firecracker ends a guest).
  * @module
  */
-import { hostArch, isKvmError, type Arch, type Sys } from '../index.js';
+import { isKvmError, type Arch } from '../index.js';
 import { ImageError } from '../vmm/image.js';
 import { decompressArm64Kernel } from '../vmm/linux/arm64.js';
 import { LinuxVm, type IrqchipMode } from '../vmm/linux/vm.js';
 import { isBzImage } from '../vmm/linux/x86.js';
-import { formatSummary, type RunResult } from '../vmm/vmm.js';
+import type { RunResult } from '../vmm/vmm.js';
 import { parseArch, parseNumber, parseSize } from './args.js';
+import { GuestConsole, nativeSysFor, runExitStatus } from './guest.js';
 import { CliError, EXIT, type CliIo } from './io.js';
 
 export const RUN_LINUX_USAGE = `usage: vkvm run --kernel FILE [options]
@@ -117,21 +118,8 @@ export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number | Promise<num
   } else if (detected) arch = detected;
   else throw new CliError(`'${o.kernel}' is neither an x86-64 bzImage nor an arm64 Image`);
 
-  let sys: Sys | undefined;
-  if (backend === 'native') {
-    const host = hostArch();
-    if (host !== arch) throw new CliError(`--backend native runs guests of the host's architecture (${host ?? process.arch}); this is an ${arch} kernel: use --backend virtual`, EXIT.BACKEND);
-    const why = io.nativeUnavailableReason(o.device);
-    if (why) throw new CliError(`native backend unavailable: ${why}`, EXIT.BACKEND);
-    sys = io.nativeSys();
-  }
-
-  let pending: number[] = [];
-  let midLine = false;
-  const flush = () => {
-    if (pending.length) io.stdout(Uint8Array.from(pending));
-    pending = [];
-  };
+  const sys = nativeSysFor(io, backend, arch, o.device, 'kernel');
+  const con = new GuestConsole(io);
   let vm: LinuxVm;
   try {
     vm = new LinuxVm({
@@ -149,20 +137,8 @@ export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number | Promise<num
       virtioConsole: o.virtioConsole,
       ...(timeout !== undefined ? { timeLimitMs: timeout * 1000 } : {}),
       ...(maxExits !== undefined ? { maxExits } : {}),
-      console: (b) => {
-        pending.push(b);
-        midLine = b !== 10;
-        if (b === 10 || pending.length >= 4096) flush();
-      },
-      ...(o.trace
-        ? {
-            trace: (l: string) => {
-              flush();
-              io.stderr(`${midLine ? '\n' : ''}[exit] ${l}\n`);
-              midLine = false;
-            },
-          }
-        : {}),
+      console: con.byte,
+      ...(o.trace ? { trace: con.trace } : {}),
     });
   } catch (e) {
     if (e instanceof ImageError) throw new CliError(`${o.kernel}: ${e.message}`);
@@ -172,27 +148,11 @@ export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number | Promise<num
     if (e instanceof Error) throw new CliError(e.message);
     throw e;
   }
-  const done = (r: RunResult): number => {
-    if (o.summary) io.stderr((midLine ? '\n' : '') + formatSummary(r) + '\n');
-    switch (r.end) {
-      case 'halt':
-      case 'poweroff':
-      case 'reset':
-        return EXIT.OK;
-      case 'exit-device':
-        return r.status <= 255 ? r.status : 1;
-      case 'max-exits':
-      case 'time-limit':
-        return EXIT.MAX_EXITS;
-      default:
-        if (!o.summary) io.stderr(`vkvm: ${r.detail}\n`);
-        return EXIT.GUEST_ERROR;
-    }
-  };
+  const done = (r: RunResult): number => runExitStatus(io, con, r, o.summary);
   // SMP: each vCPU on its own worker thread (this thread keeps the devices: it must not block).
   if (vm.machine.vcpus.length > 1) {
     return vm.runAsync().then(done).finally(() => {
-      flush();
+      con.flush();
       vm.close();
     });
   }
@@ -200,7 +160,7 @@ export function cmdRunLinux(o: LinuxRunOptions, io: CliIo): number | Promise<num
   try {
     r = vm.run();
   } finally {
-    flush();
+    con.flush();
     vm.close();
   }
   return done(r);

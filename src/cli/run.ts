@@ -7,11 +7,12 @@
  * @module
  */
 import { parseArgs } from 'node:util';
-import { hostArch, isKvmError, type Arch, type Sys } from '../index.js';
-import { formatSummary, MiniVmm, type Backend, type RunResult } from '../vmm/vmm.js';
+import { isKvmError, type Arch } from '../index.js';
+import { MiniVmm, type Backend, type RunResult } from '../vmm/vmm.js';
 import { MAX_BREAKPOINTS, type X86Mode } from '../vmm/boards.js';
 import { ImageError, isElf, parseElf } from '../vmm/image.js';
 import { parseArch, parseNumber, parseRegValue, parseSize } from './args.js';
+import { GuestConsole, nativeSysFor, runExitStatus } from './guest.js';
 import { CliError, EXIT, type CliIo } from './io.js';
 import { cmdRunLinux, RUN_LINUX_USAGE } from './run-linux.js';
 
@@ -179,24 +180,8 @@ export function cmdRun(argv: readonly string[], io: CliIo): number | Promise<num
   }
   if (mode && arch !== 'x86_64') throw new CliError('--mode applies to x86_64 guests only');
 
-  let sys: Sys | undefined;
-  if (backend === 'native') {
-    const host = hostArch();
-    if (host !== arch) {
-      throw new CliError(`--backend native runs guests of the host's architecture (${host ?? process.arch}); this is an ${arch} guest: use --backend virtual`, EXIT.BACKEND);
-    }
-    const why = io.nativeUnavailableReason(o.device as string);
-    if (why) throw new CliError(`native backend unavailable: ${why}`, EXIT.BACKEND);
-    sys = io.nativeSys();
-  }
-
-  // The guest console: stdout, flushed at newlines and at the end.
-  let pending: number[] = [];
-  let midLine = false;
-  const flush = () => {
-    if (pending.length) io.stdout(Uint8Array.from(pending));
-    pending = [];
-  };
+  const sys = nativeSysFor(io, backend, arch, o.device as string, 'guest');
+  const con = new GuestConsole(io);
   let vmm: MiniVmm;
   try {
     vmm = new MiniVmm({
@@ -215,20 +200,8 @@ export function cmdRun(argv: readonly string[], io: CliIo): number | Promise<num
       ...(o['virtio-rng'] ? { virtioRng: true } : {}),
       ...(consoleInput ? { consoleInput } : {}),
       ...(timeout !== undefined ? { timeLimitMs: timeout * 1000 } : {}),
-      console: (b) => {
-        pending.push(b);
-        midLine = b !== 10;
-        if (b === 10 || pending.length >= 4096) flush();
-      },
-      ...(o.trace
-        ? {
-            trace: (l: string) => {
-              flush(); // keep the console text and the trace in order on a terminal
-              io.stderr(`${midLine ? '\n' : ''}[exit] ${l}\n`);
-              midLine = false;
-            },
-          }
-        : {}),
+      console: con.byte,
+      ...(o.trace ? { trace: con.trace } : {}),
       onBreakpoint: (h) => io.stderr(`[break] #${h.n} at 0x${h.addr.toString(16)}: ${h.regs}\n`),
     });
   } catch (e) {
@@ -242,25 +215,10 @@ export function cmdRun(argv: readonly string[], io: CliIo): number | Promise<num
   try {
     r = vmm.run();
   } finally {
-    flush();
+    con.flush();
     vmm.close();
   }
-  // The summary starts on a line of its own even when the guest stopped mid-line.
-  if (!o['no-summary']) io.stderr((midLine ? '\n' : '') + formatSummary(r) + '\n');
-  switch (r.end) {
-    case 'halt':
-    case 'poweroff':
-    case 'reset':
-      return EXIT.OK;
-    case 'exit-device':
-      return r.status <= 255 ? r.status : 1;
-    case 'max-exits':
-    case 'time-limit':
-      return EXIT.MAX_EXITS;
-    default:
-      if (o['no-summary']) io.stderr(`vkvm: ${r.detail}\n`);
-      return EXIT.GUEST_ERROR;
-  }
+  return runExitStatus(io, con, r, !o['no-summary']);
 }
 
 /** `--input`: the string's bytes (latin1), with \n \r \t \\ and \xHH escapes. */
