@@ -269,8 +269,7 @@ export class MiniVmm {
     const maxExits = opts.maxExits ?? 1_000_000;
     const record = opts.recordExits ?? true;
     const trace = opts.trace;
-    const exits: string[] = [];
-    const counts = new Map<string, number>();
+    const log = new ExitLog(record, trace);
     const bps = opts.breakpoints ?? [];
     const ctx: ExitContext = {
       vcpu,
@@ -282,11 +281,10 @@ export class MiniVmm {
     };
     if (ctx.armed) vcpu.setGuestDebug(ctx.armed.control, ctx.armed.arch);
 
-    let total = 0;
     let stop: ExitStop = { end: 'max-exits', status: 1, detail: `stopped after ${maxExits} exits (--max-exits)` };
     const deadline = opts.timeLimitMs !== undefined ? performance.now() + opts.timeLimitMs : Infinity;
     this.service();
-    while (total < maxExits) {
+    while (log.total < maxExits) {
       if (performance.now() >= deadline) {
         stop = { end: 'time-limit', status: 1, detail: `stopped after ${opts.timeLimitMs} ms (--timeout)` };
         break;
@@ -299,14 +297,7 @@ export class MiniVmm {
       }
       const o = handleExit(board, e, ctx);
       this.service();
-      if (o.key !== undefined) {
-        total++;
-        counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
-      }
-      if (o.line !== undefined) {
-        if (record) exits.push(o.line);
-        if (trace) trace(`#${total} ${o.line}`);
-      }
+      log.add(o);
       if (o.stop) {
         stop = o.stop;
         break;
@@ -317,9 +308,9 @@ export class MiniVmm {
       arch: board.arch,
       ...stop,
       console: Uint8Array.from(this.out),
-      exits,
-      counts,
-      totalExits: total,
+      exits: log.exits,
+      counts: log.counts,
+      totalExits: log.total,
       results: [...board.result.values],
       breakpointHits: ctx.hits,
       ...(this.irqchip === 'kernel' ? { devices: this.deviceStats()!, notes: this.notes() } : {}),
@@ -373,6 +364,31 @@ export interface ExitOutcome {
   readonly line: string | undefined;
   /** Set when the run is over. */
   readonly stop?: ExitStop;
+}
+
+/** The exits a run counted, recorded and traced: RunResult's `exits`, `counts` and `totalExits`. */
+export class ExitLog {
+  readonly exits: string[] = [];
+  readonly counts = new Map<string, number>();
+  total = 0;
+
+  constructor(
+    private readonly record: boolean,
+    private readonly trace: ((line: string) => void) | undefined,
+  ) {}
+
+  /** Accounts one handled exit; `prefix` goes before its line (the vCPU, when there are several). */
+  add(o: ExitOutcome, prefix = ''): void {
+    if (o.key !== undefined) {
+      this.total++;
+      this.counts.set(o.key, (this.counts.get(o.key) ?? 0) + 1);
+    }
+    if (o.line !== undefined) {
+      const line = prefix + o.line;
+      if (this.record) this.exits.push(line);
+      if (this.trace) this.trace(`#${this.total} ${line}`);
+    }
+  }
 }
 
 /**

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { isKvmError, Kvm, KVM_CAP, nativeSys, vcpuHandleTransferList, virtualSys, type Sys, type VcpuExit } from '../../index.js';
 import { GuestMemory } from '../memory.js';
-import { handleExit, type ExitContext, type ExitStop, type RunResult } from '../vmm.js';
+import { ExitLog, handleExit, type ExitContext, type ExitStop, type RunResult } from '../vmm.js';
 import { buildArm64Linux } from './machine-arm64.js';
 import { buildX86Linux } from './machine-x86.js';
 import { CTRL, type IrqchipMode, type LinuxMachine, type LinuxVmOptions, type VcpuWorkerData, type VcpuWorkerMessage } from './machine.js';
@@ -82,15 +82,13 @@ export class LinuxVm {
     const deadline = opts.timeLimitMs !== undefined ? performance.now() + opts.timeLimitMs : Infinity;
     const record = opts.recordExits ?? false;
     const trace = opts.trace;
-    const exits: string[] = [];
-    const counts = new Map<string, number>();
+    const log = new ExitLog(record, trace);
     const ctxs: ExitContext[] = vcpus.map((vcpu) => ({ vcpu, describe: record || trace !== undefined, armed: undefined, hits: [] }));
     const halted = vcpus.map(() => false);
-    let total = 0;
     let stop: ExitStop | undefined;
     outer: while (!stop) {
-      if (total >= maxExits) {
-        stop = { end: 'max-exits', status: 1, detail: `stopped after ${total} exits (--max-exits)` };
+      if (log.total >= maxExits) {
+        stop = { end: 'max-exits', status: 1, detail: `stopped after ${log.total} exits (--max-exits)` };
         break;
       }
       if (performance.now() >= deadline) {
@@ -113,15 +111,7 @@ export class LinuxVm {
         }
         ran = true;
         const o = handleExit(board, e, ctxs[i]!);
-        if (o.key !== undefined) {
-          total++;
-          counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
-        }
-        if (o.line !== undefined) {
-          const line = vcpus.length > 1 ? `cpu${i} ${o.line}` : o.line;
-          if (record) exits.push(line);
-          if (trace) trace(`#${total} ${line}`);
-        }
+        log.add(o, vcpus.length > 1 ? `cpu${i} ` : '');
         if (o.stop) {
           stop = o.stop;
           break outer;
@@ -139,9 +129,9 @@ export class LinuxVm {
       arch: opts.arch,
       ...stop,
       console: Uint8Array.from(this.out),
-      exits,
-      counts,
-      totalExits: total,
+      exits: log.exits,
+      counts: log.counts,
+      totalExits: log.total,
       results: [...board.result.values],
       breakpointHits: [],
       notes: machine.describe(),
@@ -162,9 +152,7 @@ export class LinuxVm {
     const maxExits = opts.maxExits ?? Infinity;
     const record = opts.recordExits ?? false;
     const trace = opts.trace;
-    const exits: string[] = [];
-    const counts = new Map<string, number>();
-    let total = 0;
+    const log = new ExitLog(record, trace);
     let stop: ExitStop | undefined;
     const ctrls = vcpus.map(() => new Int32Array(new SharedArrayBuffer(8)));
     // What the workers report of the PC with an exit that names it (their registers are theirs).
@@ -199,17 +187,9 @@ export class LinuxVm {
         // An exit this thread cannot complete for an attached vCPU (its registers are the worker's).
         o = { key: undefined, line: undefined, stop: { end: 'kvm-error', status: 1, detail: `vCPU ${i}: ${err instanceof Error ? err.message : String(err)}` } };
       }
-      if (o.key !== undefined) {
-        total++;
-        counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
-      }
-      if (o.line !== undefined) {
-        const line = vcpus.length > 1 ? `cpu${i} ${o.line}` : o.line;
-        if (record) exits.push(line);
-        if (trace) trace(`#${total} ${line}`);
-      }
+      log.add(o, vcpus.length > 1 ? `cpu${i} ` : '');
       if (o.stop) finish(o.stop);
-      else if (total >= maxExits) finish({ end: 'max-exits', status: 1, detail: `stopped after ${total} exits (--max-exits)` });
+      else if (log.total >= maxExits) finish({ end: 'max-exits', status: 1, detail: `stopped after ${log.total} exits (--max-exits)` });
       machine.tick();
       release(i);
     };
@@ -240,15 +220,15 @@ export class LinuxVm {
       });
     });
     for (const v of vcpus) v.kvmRun.immediate_exit = 0;
-    if (intr) counts.set('intr', intr);
+    if (intr) log.counts.set('intr', intr);
     return {
       backend: this.sys.backend,
       arch: opts.arch,
       ...stop!,
       console: Uint8Array.from(this.out),
-      exits,
-      counts,
-      totalExits: total,
+      exits: log.exits,
+      counts: log.counts,
+      totalExits: log.total,
       results: [...board.result.values],
       breakpointHits: [],
       notes: [...machine.describe(), `  vCPUs on ${vcpus.length} worker threads`],
