@@ -2,7 +2,8 @@
 # Builds the arm64 guest programs under test/guests/arm64 into committed .bin files:
 #   *.S, smp/*.S, robust/*.S, vmm/*.S  bare-metal programs, linked at 0x40000000 (RAM base of the
 #                       test VMs and of the mini-VMM; vmm/ uses irq/irq.inc's GICv3 setup and
-#                       irq/el0.inc's kernel-half/EL0 phase)
+#                       irq/el0.inc's kernel-half/EL0 phase; mmu.S, ioeventfd.S and el0.inc turn the
+#                       MMU on with mmu.inc)
 #   irq/*.S             interrupt guests for the "virt" board's GICv3 (irq.inc; el0.inc, its.inc for
 #                       the EL0 and ITS guests): irq/<name>.bin, and with
 #                       qemu-system-aarch64, irq/<name>.expect (their output under

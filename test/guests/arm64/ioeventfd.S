@@ -10,26 +10,14 @@
  * x19 counts the stores done, so the test can tell the guest went through all of them.
  */
 #include "common.inc"
+#include "mmu.inc"
 #define PT      (RAM_BASE + 0x100000)   /* L1 (TTBR0) */
 #define PT_L2M  (PT + 0x1000)           /* L2 for 0-1 GiB: the MMIO block */
 #define PT_L2R  (PT + 0x2000)           /* L2 for 1-2 GiB: RAM */
 #define PT1     (PT + 0x3000)           /* L1 (TTBR1) */
 #define PT1_L2  (PT + 0x4000)
-#define HIGH    0xffffff8000000000
-#define TABLE   3
-#define BLOCK   1
-#define AF      (1 << 10)
-#define SH_IS   (3 << 8)
-#define AP_EL0  (1 << 6)
-#define ATTR_DEV (1 << 2)
 #define XN      ((1 << 54) | (1 << 53))
 #define MMIO_L2 (MMIO_BASE >> 21)
-
-.macro put_desc table, index, value
-  movq x9, \value
-  movq x10, (\table + 8 * (\index))
-  str x9, [x10]
-.endm
 
 .text
 .global _start
@@ -53,19 +41,7 @@ _start:
   put_desc PT_L2R, 0, (RAM_BASE | BLOCK | AF | SH_IS)
   put_desc PT1, 0, (PT1_L2 | TABLE)
   put_desc PT1_L2, MMIO_L2, (MMIO_BASE | BLOCK | AF | ATTR_DEV | XN)
-  movq x0, 0x00000000000000ff         /* MAIR: attr0 normal WB, attr1 Device-nGnRnE */
-  msr mair_el1, x0
-  movq x0, ((25 << 0) | (25 << 16) | (2 << 30) | (5 << 32) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 24) | (1 << 26) | (3 << 28))
-  msr tcr_el1, x0
-  movq x0, PT
-  msr ttbr0_el1, x0
-  movq x0, PT1
-  msr ttbr1_el1, x0
-  isb
-  mrs x0, sctlr_el1
-  orr x0, x0, #1                      /* M */
-  msr sctlr_el1, x0
-  isb
+  mmu_on PT, PT1
   movq x3, (HIGH + MMIO_BASE + 0x10)
   movq x4, 0x1122334455667788
   str x4, [x3]

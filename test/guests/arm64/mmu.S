@@ -5,33 +5,21 @@
  * vectors.inc (log at RAM_BASE + 0x20000); results in x19.. and the page-table area.
  */
 #include "common.inc"
+#include "mmu.inc"
 #define PT      (RAM_BASE + 0x100000)   /* L1 (TTBR0) */
 #define PT_L2   (PT + 0x1000)
 #define PT_L3   (PT + 0x2000)
 #define PT1     (PT + 0x3000)           /* L1 (TTBR1) */
 #define PT1_L2  (PT + 0x4000)
 #define PAGES   (RAM_BASE + 0x200000)
-#define HIGH    0xffffff8000000000
 /* descriptor bits */
 #define VALID   1
-#define TABLE   3
 #define PAGE    3
-#define BLOCK   1
-#define AF      (1 << 10)
-#define SH_IS   (3 << 8)
 #define AP_RO   (2 << 6)
-#define AP_EL0  (1 << 6)
-#define ATTR_DEV (1 << 2)
 #define PXN     (1 << 53)
 #define GP      (1 << 50)               /* BTI guarded page: not an address bit */
 #define DBM     (1 << 51)               /* dirty bit modifier (Linux's PTE_WRITE): not an address bit */
 #define OA48    (1 << 48)               /* an output-address bit beyond a 48-bit PA */
-
-.macro put_desc table, index, value
-  movq x9, \value
-  movq x10, (\table + 8 * (\index))
-  str x9, [x10]
-.endm
 
 .text
 .global _start
@@ -54,19 +42,7 @@ _start:
   put_desc PT_L3, 7, ((PAGES + 0x7000) | PAGE | AF | SH_IS | OA48)  /* H: address size fault */
   put_desc PT1, 0, (PT1_L2 | TABLE)
   put_desc PT1_L2, 1, (PAGES | BLOCK | AF | SH_IS | GP | DBM)      /* HIGH + 2 MiB -> PAGES */
-  movq x0, 0x00000000000000ff         /* MAIR: attr0 normal WB, attr1 Device-nGnRnE */
-  msr mair_el1, x0
-  movq x0, ((25 << 0) | (25 << 16) | (2 << 30) | (5 << 32) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 24) | (1 << 26) | (3 << 28))
-  msr tcr_el1, x0
-  movq x0, PT
-  msr ttbr0_el1, x0
-  movq x0, PT1
-  msr ttbr1_el1, x0
-  isb
-  mrs x0, sctlr_el1
-  orr x0, x0, #1                      /* M */
-  msr sctlr_el1, x0
-  isb
+  mmu_on PT, PT1
 
   movq x2, PAGES
   movq x3, 0x1122334455667788

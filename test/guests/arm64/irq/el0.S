@@ -35,7 +35,7 @@ main:
   put_desc PT_L2M, (UART >> 21), (UART | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
   put_desc PT_L2M, (DOORBELL >> 21), ((DOORBELL & ~0x1fffff) | BLOCK | AF | ATTR_DEV | XN)
   put_desc PT1, 1, (RAM_BASE | BLOCK | AF | SH_IS)
-  mmu_on 1                            /* UMA, nTWI: EL0 may mask IRQs and WFI */
+  mmu_on PT, PT1, 1                            /* UMA, nTWI: EL0 may mask IRQs and WFI */
   to_kernel_half
   ram_to_el0
   mov x0, #((1 << 1) | (1 << 8))      /* CNTKCTL_EL1: EL0VCTEN, EL0VTEN */
@@ -98,20 +98,7 @@ el0_code:
 /* Runs at EL1 in the kernel half, for IRQs taken from EL0. */
 irq_handler:
   movq x9, DATA
-  mrs x10, spsr_el1
-  and x10, x10, #0xf
-  ldr x11, [x9, #8]
-  orr x11, x11, x10
-  str x11, [x9, #8]
-  mrs x10, elr_el1
-  lsr x10, x10, #30
-  cmp x10, #1
-  cset x10, eq
-  ldr x11, [x9, #16]
-  and x11, x11, x10
-  str x11, [x9, #16]
-  adr x10, irq_handler
-  str x10, [x9, #24]
+  note_el0_irq (SPSRS - DATA), (ELRS - DATA), (HVA - DATA), irq_handler
   ldr x11, [x9, #32]
   add x11, x11, x0
   str x11, [x9, #32]

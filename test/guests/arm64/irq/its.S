@@ -240,20 +240,7 @@ irq_handler:
   str x0, [x11, x10, lsl #3]
   add x10, x10, #1
   str x10, [x9, #8]
-  mrs x10, spsr_el1
-  and x10, x10, #0xf
-  ldr x11, [x9, #24]
-  orr x11, x11, x10
-  str x11, [x9, #24]
-  mrs x10, elr_el1
-  lsr x10, x10, #30
-  cmp x10, #1
-  cset x10, eq
-  ldr x11, [x9, #32]
-  and x11, x11, x10
-  str x11, [x9, #32]
-  adr x10, irq_handler
-  str x10, [x9, #40]
+  note_el0_irq (SPSRS - DATA), (ELRS - DATA), (HVA - DATA), irq_handler
   ret
 
 /* MMU on (RAM in both halves, devices in the lower half), kernel in the upper half, then EL0. */
@@ -268,7 +255,7 @@ to_el0:
   put_desc PT_L2M, (UART >> 21), (UART | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
   put_desc PT_L2M, (DOORBELL >> 21), ((DOORBELL & ~0x1fffff) | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
   put_desc PT1, 1, (RAM_BASE | BLOCK | AF | SH_IS)
-  mmu_on
+  mmu_on PT, PT1
   to_kernel_half
   ram_to_el0
   puts "kernel half, MMU on\n"

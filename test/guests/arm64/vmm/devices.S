@@ -182,7 +182,7 @@ el0_phase:
   put_desc PT_L2M, (VIRTIO >> 21), (VIRTIO | BLOCK | AF | ATTR_DEV | AP_EL0 | XN)
   put_desc PT1, 0, (PT_L2M | TABLE)
   put_desc PT1, 1, (RAM_BASE | BLOCK | AF | SH_IS)
-  mmu_on 1
+  mmu_on PT, PT1, 1
   to_kernel_half
   add x20, x20, x1                /* DATA, the UART, the virtio window: upper-half addresses */
   add x21, x21, x1

@@ -27,18 +27,6 @@ MMIO    equ 0x300000
     mov dword [rax + 0x10], %2
 %endmacro
 
-; WAITV vector, n: halt until the count of `vector` reaches n
-%macro WAITV 2
-%%w:
-    cmp qword [CNT + (%1) * 8], %2
-    jae %%d
-    sti
-    hlt
-    cli
-    jmp %%w
-%%d:
-%endmacro
-
 start:
     call irq_setup
     SET_GATE 0x35, isr35

@@ -9,17 +9,6 @@ org 0x8000
 
 CNT     equ DATA
 
-%macro WAITV 2
-%%w:
-    cmp qword [CNT + (%1) * 8], %2
-    jae %%d
-    sti
-    hlt
-    cli
-    jmp %%w
-%%d:
-%endmacro
-
 start:
     call irq_setup
     SET_GATE 0x60, isr60
