@@ -1,0 +1,488 @@
+/**
+ * The JS writer behind the x86 JIT's {@link X86Emitter}: one block becomes the body of a factory
+ * `function (I, H, K)` returning `function blk(c, s, R, f, m, lim)`, with `I` the block's decoded
+ * instructions, `H` the interpreter's handlers and `K` helpers in scope.
+ *
+ * - Registers are `R` (X86State.r, lo/hi int32 halves), the flags record `f`, RIP `s.rip`. Operand
+ *   variables are `v<k>`/`a<k>`/`b<k>`/`r<k>` (`…h` the high half); `L` is the address register,
+ *   `t`/`w`/`v` scratch; `n` counts instructions retired by earlier loop rounds, `k` is the
+ *   instruction a fault is reported for, `h` is set while a handler runs.
+ * - RIP is written only where it can be observed: before a handler call, at the block's exits, and
+ *   (through the catch) when an inline instruction faults; `c.jitN` then tells how many retired.
+ *   A handler that throws leaves RIP as it set it, as in the interpreter. Outside 64-bit mode RIP
+ *   is relative to its value at entry (`rip0`), wrapped to the code size.
+ * @module
+ */
+import type { X86Cpu } from './cpu.js';
+import type { Insn } from './decoder.js';
+import { ea, HANDLERS } from './exec/index.js';
+import { FOp, type Flags } from './flags.js';
+import { RSP, type X86State } from './state.js';
+import type { AluOp, Cond, LocalRole, MemRef, Pair, Rel, ShiftKind, Val, X86Emitter } from './emit.js';
+
+/** What translated code reads of the run loop (X86Machine). */
+export interface JitHost {
+  /** Set when the instruction that just ran ends the run (an MMIO write, a debug exit...). */
+  stopReason: number;
+  /** Set when a store dropped decoded code (the rest of the block may be stale). */
+  blockStale: boolean;
+}
+
+/** A translated block: runs it (looping while `lim` instructions allow) and returns instructions retired. */
+export type X86BlockFn = (c: X86Cpu, s: X86State, R: Int32Array, f: Flags, m: JitHost, lim: number) => number;
+
+/** Execution mode a translation is specialised for (a block's modeKey decides it). */
+export interface JitMode {
+  readonly long64: boolean;
+  readonly def32: boolean;
+}
+
+type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS) => X86BlockFn;
+
+const FS = 4;
+const GS = 5;
+/** Canonical address bounds (48-bit). */
+const CANON_LO = -0x800000000000;
+const CANON_HI = 0x800000000000;
+const TWO32 = 4294967296;
+const MASKS = [0, 255, 65535, 0, -1];
+const SIGNS = [0, 0x80, 0x8000, 0, 0];
+
+/** Helpers translated code reaches through `K`. */
+const HELPERS = {
+  /** The interpreter's exact address path (wrap-around, non-canonical #GP/#SS, segment checks). */
+  lin: (c: X86Cpu, i: Insn, size: number, write: boolean) => c.linear(i.seg, ea(c, i), size, write),
+};
+
+/** Source -> factory: vCPUs (and VMs) running the same code share the compiled JS. */
+const factories = new Map<string, Factory>();
+const FACTORY_LIMIT = 2048;
+
+/** The block function of `src` (a JsEmitter's source) for the decoded instructions it was written from. */
+export function compileJs(src: string, insns: readonly Insn[]): X86BlockFn {
+  let factory = factories.get(src);
+  if (factory === undefined) {
+    factory = new Function('I', 'H', 'K', src) as Factory;
+    if (factories.size >= FACTORY_LIMIT) factories.clear();
+    factories.set(src, factory);
+  }
+  return factory(insns, HANDLERS, HELPERS);
+}
+
+const V = (s: string) => s as unknown as Val;
+const S = (v: Val | Cond) => v as unknown as string;
+const C = (s: string) => s as unknown as Cond;
+const P = (lo: string, hi: string): Pair => ({ lo: V(lo), hi: V(hi) });
+
+/** Writes one block as JS source. */
+export class JsEmitter implements X86Emitter {
+  private readonly body: string[] = [];
+  private k0 = 0;
+  private i!: Insn;
+
+  constructor(
+    private readonly mode: JitMode,
+    private readonly insns: readonly Insn[],
+  ) {}
+
+  private emit(line: string): void {
+    this.body.push(line);
+  }
+
+  /** RIP at linear address `linear` as an expression. */
+  private ripAt(linear: number): string {
+    if (this.mode.long64) return String(linear);
+    const d = linear - this.insns[0]!.addr;
+    return this.mode.def32 ? `((rip0 + ${d}) >>> 0)` : `((rip0 + ${d}) & 65535)`;
+  }
+
+  /** RIP after the current instruction. */
+  private ripNext(): string {
+    return this.ripAt(this.i.addr + this.i.len);
+  }
+
+  /** The statement that leaves the block right after the current instruction. */
+  private exitAfter(): string {
+    return `{ s.rip = ${this.ripNext()}; return n + ${this.k0 + 1}; }`;
+  }
+
+  /** The handler call for the current instruction (an unusual case found at run time; 64-bit mode). */
+  private callHandler(): string {
+    const { i, k0: k } = this;
+    return `{ s.rip = ${i.addr}; c.lastInsn = I[${k}]; c.next = ${i.addr + i.len}; h = 1; H[${i.mn}](c, I[${k}]); h = 0; s.rip = c.next; return n + ${k + 1}; }`;
+  }
+
+  // ---- the block -----------------------------------------------------------------------------------
+
+  begin(k: number): void {
+    this.k0 = k;
+    this.i = this.insns[k]!;
+  }
+
+  handler(isLast: boolean): void {
+    const { i, k0: k } = this;
+    this.emit(`k = ${k}; s.rip = ${this.ripAt(i.addr)}; c.lastInsn = I[${k}]; c.next = ${this.ripNext()};`);
+    // h: a handler runs; if it throws, RIP is what it left (as in the interpreter).
+    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0;`);
+    this.emit(`if (c.exitNow) { c.exitNow = false; return n + ${k}; }`);
+    this.emit('s.rip = c.next;');
+    if (isLast) this.emit(`return n + ${k + 1};`);
+    else this.emit(`if (m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || s.rip !== ${this.ripNext()}) return n + ${k + 1};`);
+  }
+
+  leave(): void {
+    this.emit(`s.rip = ${this.ripNext()}; return n + ${this.k0 + 1};`);
+  }
+
+  end(loop: Cond | null): void {
+    const insns = this.insns;
+    const n = insns.length;
+    const start = insns[0]!.addr;
+    const last = insns[n - 1]!;
+    const long = this.mode.long64;
+    const head = [
+      'return function blk(c, s, R, f, m, lim) {',
+      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0;',
+      long ? '' : '  var rip0 = s.rip;',
+      '  try {',
+    ];
+    const tail: string[] = [];
+    if (loop !== null) {
+      head.push('  for (;;) {');
+      tail.push(`  n += ${n};`);
+      tail.push(`  if (!(${S(loop)})) { s.rip = ${last.addr + last.len}; return n; }`);
+      tail.push(`  if (n + ${n} > lim) { s.rip = ${start}; return n; }`);
+      tail.push('  }');
+    }
+    const ripOf = long ? 'I[k].addr' : `K_rip(rip0, I[k].addr - ${start})`;
+    const catchPart = ['  } catch (e) {', `    if (h === 0) s.rip = ${ripOf};`, '    c.lastInsn = I[k]; c.jitN = n + k;', '    throw e;', '  }', '};'];
+    const ripFn = long ? '' : `function K_rip(r0, d) { return ${this.mode.def32 ? '(r0 + d) >>> 0' : '(r0 + d) & 65535'}; }\n`;
+    this.src = ripFn + [...head, ...this.body, ...tail, ...catchPart].join('\n');
+  }
+
+  private src = '';
+
+  /** The finished source (after {@link end}): the body of the factory `function (I, H, K)`. */
+  source(): string {
+    return this.src;
+  }
+
+  // ---- values and operand variables ------------------------------------------------------------------
+
+  k(v: number): Val {
+    return V(String(v));
+  }
+
+  local(role: LocalRole, size: number): Pair {
+    const v = `${role}${this.k0}`;
+    this.emit(size === 8 ? `var ${v} = 0, ${v}h = 0;` : `var ${v} = 0;`);
+    return P(v, `${v}h`);
+  }
+
+  scratch(): Pair {
+    return P('v', 'w');
+  }
+
+  assign(dst: Pair, v: Pair, size: number): void {
+    if (size === 8) this.emit(`${S(dst.lo)} = ${S(v.lo)}; ${S(dst.hi)} = ${S(v.hi)};`);
+    else this.emit(`${S(dst.lo)} = ${S(v.lo)};`);
+  }
+
+  sar(a: Val, n: number): Val {
+    return V(`(${S(a)} >> ${n})`);
+  }
+
+  and(a: Val, mask: number): Val {
+    return V(`(${S(a)} & ${mask})`);
+  }
+
+  sext(dst: Pair, size: number): void {
+    const v = S(dst.lo);
+    const sh = size === 1 ? 24 : 16;
+    this.emit(`${v} = (${v} << ${sh}) >> ${sh};`);
+  }
+
+  // ---- registers --------------------------------------------------------------------------------------
+
+  reg(r: number, size: number): Pair {
+    switch (size) {
+      case 1:
+        return P(r >= 16 ? `((R[${2 * (r - 16)}] >>> 8) & 255)` : `(R[${2 * r}] & 255)`, '0');
+      case 2:
+        return P(`(R[${2 * r}] & 65535)`, '0');
+      case 4:
+        return P(`R[${2 * r}]`, '0');
+      default:
+        return P(`R[${2 * r}]`, `R[${2 * r + 1}]`);
+    }
+  }
+
+  setReg(r: number, size: number, lo: Val, hi: Val): void {
+    const l = S(lo);
+    switch (size) {
+      case 1:
+        if (r >= 16) this.emit(`R[${2 * (r - 16)}] = (R[${2 * (r - 16)}] & -65281) | ((${l} & 255) << 8);`);
+        else this.emit(`R[${2 * r}] = (R[${2 * r}] & -256) | (${l} & 255);`);
+        return;
+      case 2:
+        this.emit(`R[${2 * r}] = (R[${2 * r}] & -65536) | (${l} & 65535);`);
+        return;
+      case 4:
+        this.emit(`R[${2 * r}] = ${l}; R[${2 * r + 1}] = 0;`);
+        return;
+      default:
+        this.emit(`R[${2 * r}] = ${l}; R[${2 * r + 1}] = ${S(hi)};`);
+    }
+  }
+
+  cmov(c: Cond, r: number, v: Pair, size: number): void {
+    const d = 2 * r;
+    if (size === 8) this.emit(`if (${S(c)}) { R[${d}] = ${S(v.lo)}; R[${d + 1}] = ${S(v.hi)}; }`);
+    else this.emit(`if (${S(c)}) R[${d}] = ${S(v.lo)}; R[${d + 1}] = 0;`);
+  }
+
+  lea(m: MemRef): Val {
+    if (m.asz === 2) {
+      const u: string[] = [String(m.disp)];
+      if (m.base >= 0) u.push(`(R[${2 * m.base}] & 65535)`);
+      if (m.index >= 0) u.push(`(R[${2 * m.index}] & 65535) * ${m.scale}`);
+      return V(`((${u.join(' + ')}) & 65535)`);
+    }
+    // The low 32 bits of the sum, exact in int32 arithmetic (asz 4 and 8 alike).
+    const t: string[] = [String(m.disp | 0)];
+    if (m.base >= 0) t.push(`R[${2 * m.base}]`);
+    if (m.index >= 0) t.push(`Math.imul(R[${2 * m.index}], ${m.scale})`);
+    return V(`((${t.join(' + ')}) | 0)`);
+  }
+
+  // ---- memory --------------------------------------------------------------------------------------------
+
+  /** A register's full 64-bit value as a double (exact for canonical-sized values). */
+  private reg64(r: number): string {
+    return `(R[${2 * r + 1}] * ${TWO32} + (R[${2 * r}] >>> 0))`;
+  }
+
+  linear(m: MemRef, size: number, write: boolean): void {
+    const k = this.k0;
+    this.emit(`k = ${k};`);
+    if (this.mode.long64 && m.asz === 8) {
+      const terms: string[] = [String(m.disp)];
+      if (m.base >= 0) terms.push(this.reg64(m.base));
+      if (m.index >= 0) terms.push(m.scale === 1 ? this.reg64(m.index) : `${this.reg64(m.index)} * ${m.scale}`);
+      if (m.seg === FS || m.seg === GS) terms.push(`s.seg[${m.seg}].base`);
+      this.emit(`L = ${terms.join(' + ')};`);
+      // Doubles are exact while the registers are below 2^48 in magnitude; base + index of huge
+      // values could cancel inexactly, so those take the exact path.
+      const guard = m.base >= 0 && m.index >= 0 ? ` || ((R[${2 * m.base + 1}] + 65536) | (R[${2 * m.index + 1}] + 65536)) >>> 17 !== 0` : '';
+      this.emit(`if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})${guard}) L = K.lin(c, I[${k}], ${size}, ${write});`);
+      return;
+    }
+    if (this.mode.long64) {
+      this.emit(`L = K.lin(c, I[${k}], ${size}, ${write});`);
+      return;
+    }
+    let off: string;
+    if (m.asz === 4) {
+      const t: string[] = [String(m.disp | 0)];
+      if (m.base >= 0) t.push(`R[${2 * m.base}]`);
+      if (m.index >= 0) t.push(`Math.imul(R[${2 * m.index}], ${m.scale})`);
+      off = `((${t.join(' + ')}) >>> 0)`;
+    } else {
+      const t: string[] = [String(m.disp)];
+      if (m.base >= 0) t.push(`(R[${2 * m.base}] & 65535)`);
+      if (m.index >= 0) t.push(`(R[${2 * m.index}] & 65535) * ${m.scale}`);
+      off = `((${t.join(' + ')}) & 65535)`;
+    }
+    this.emit(`L = c.linear(${m.seg}, ${off}, ${size}, ${write});`);
+  }
+
+  load(dst: Pair, size: number): void {
+    if (size === 8) this.emit(`${S(dst.lo)} = c.readLin(L, 8); ${S(dst.hi)} = c.t1;`);
+    else this.emit(`${S(dst.lo)} = c.readLin(L, ${size})${size === 4 ? ' | 0' : ''};`);
+  }
+
+  store(size: number, v: Pair): void {
+    this.emit(`c.writeLin(L, ${size}, ${S(v.lo)}${size === 8 ? `, ${S(v.hi)}` : ''});`);
+  }
+
+  stopCheck(): void {
+    this.emit(`if (m.blockStale || m.stopReason !== 0) ${this.exitAfter()}`);
+  }
+
+  // ---- arithmetic and flags --------------------------------------------------------------------------
+
+  alu(op: AluOp, size: number, rp: Pair, ap: Pair, bp: Pair): void {
+    const [r, a, b] = [S(rp.lo), S(ap.lo), S(bp.lo)];
+    if (size === 8) {
+      const [rh, ah, bh] = [S(rp.hi), S(ap.hi), S(bp.hi)];
+      if (op === '+') this.emit(`t = (${a} >>> 0) + (${b} >>> 0); ${r} = t | 0; ${rh} = (${ah} + ${bh} + (t > 4294967295 ? 1 : 0)) | 0;`);
+      else if (op === '-') this.emit(`t = (${a} >>> 0) - (${b} >>> 0); ${r} = t | 0; ${rh} = (${ah} - ${bh} - (t < 0 ? 1 : 0)) | 0;`);
+      else this.emit(`${r} = ${a} ${op} ${b}; ${rh} = ${ah} ${op} ${bh};`);
+    } else if (size === 4) this.emit(`${r} = (${a} ${op} ${b}) | 0;`);
+    else this.emit(`${r} = (${a} ${op} ${b}) & ${MASKS[size]};`);
+  }
+
+  step(dec: boolean, size: number, rp: Pair, ap: Pair): void {
+    const [r, a] = [S(rp.lo), S(ap.lo)];
+    if (size === 8) this.emit(`t = (${a} >>> 0) ${dec ? '- 1' : '+ 1'}; ${r} = t | 0; ${S(rp.hi)} = (${S(ap.hi)} + (t > 4294967295 ? 1 : t < 0 ? -1 : 0)) | 0;`);
+    else if (size === 4) this.emit(`${r} = (${a} ${dec ? '-' : '+'} 1) | 0;`);
+    else this.emit(`${r} = (${a} ${dec ? '-' : '+'} 1) & ${MASKS[size]};`);
+  }
+
+  carry(): Val {
+    this.emit('w = c.cf();');
+    return V('w');
+  }
+
+  flags(op: FOp, size: number, a: Pair, b: Pair, r: Pair, cin?: Val): void {
+    let s = `f.op = ${op}; f.size = ${size}; f.a0 = ${S(a.lo)}; f.b0 = ${S(b.lo)}; f.r0 = ${S(r.lo)};`;
+    if (cin !== undefined) s += ` f.cin = ${S(cin)};`;
+    if (size === 8) s += ` f.a1 = ${S(a.hi)}; f.b1 = ${S(b.hi)}; f.r1 = ${S(r.hi)};`;
+    this.emit(s);
+  }
+
+  shift(kind: ShiftKind, size: 4 | 8, reg: number, cnt: number): void {
+    const lo = `R[${2 * reg}]`;
+    const hi = `R[${2 * reg + 1}]`;
+    let res: string;
+    let resh = '0';
+    let cf: string;
+    let of: string;
+    if (size === 4) {
+      if (kind === 'shl') {
+        res = `(${lo} << ${cnt})`;
+        cf = `((${lo} >>> ${32 - cnt}) & 1)`;
+        of = `(((${lo} << ${cnt}) >>> 31) ^ ${cf})`;
+      } else if (kind === 'shr') {
+        res = `((${lo} >>> ${cnt}) | 0)`;
+        cf = `((${lo} >>> ${cnt - 1}) & 1)`;
+        of = `(${lo} >>> 31)`;
+      } else {
+        res = `(${lo} >> ${cnt})`;
+        cf = `((${lo} >> ${cnt - 1}) & 1)`;
+        of = '0';
+      }
+      this.emit(`w = ${cf}; t = ${of}; v = ${res}; R[${2 * reg}] = v; R[${2 * reg + 1}] = 0;`);
+      this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = t; f.afv = 0;`);
+      return;
+    }
+    const bit = (n: number) => (n < 32 ? `((${lo} >>> ${n}) & 1)` : `((${hi} >>> ${n - 32}) & 1)`);
+    if (kind === 'shl') {
+      if (cnt < 32) {
+        resh = `((${hi} << ${cnt}) | (${lo} >>> ${32 - cnt}))`;
+        res = `(${lo} << ${cnt})`;
+      } else {
+        resh = `(${lo} << ${cnt - 32})`;
+        res = '0';
+      }
+      cf = bit(64 - cnt);
+      this.emit(`w = ${cf}; v = ${res}; t = ${resh};`);
+      of = '((t >>> 31) ^ w)';
+    } else {
+      const sar = kind === 'sar';
+      if (cnt < 32) {
+        res = `((${lo} >>> ${cnt}) | (${hi} << ${32 - cnt}))`;
+        resh = sar ? `(${hi} >> ${cnt})` : `((${hi} >>> ${cnt}) | 0)`;
+      } else {
+        res = sar ? `(${hi} >> ${cnt - 32})` : `((${hi} >>> ${cnt - 32}) | 0)`;
+        resh = sar ? `(${hi} >> 31)` : '0';
+      }
+      cf = bit(cnt - 1);
+      of = sar ? '0' : `(${hi} >>> 31)`;
+      this.emit(`w = ${cf}; L = ${of}; v = ${res}; t = ${resh};`);
+      of = 'L';
+    }
+    this.emit(`f.ofv = ${of}; R[${2 * reg}] = v; R[${2 * reg + 1}] = t;`);
+    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 8; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = t; f.cin = w; f.afv = 0;`);
+  }
+
+  imul32(r: number, a: Val, b: Val): void {
+    this.emit(`v = Math.imul(${S(a)}, ${S(b)}); w = ${S(a)} * ${S(b)} !== v ? 1 : 0; R[${2 * r}] = v; R[${2 * r + 1}] = 0;`);
+    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = w; f.afv = 0;`);
+  }
+
+  // ---- conditions -------------------------------------------------------------------------------------
+
+  flagCond(cc: number): Cond {
+    return C(`${cc & 1 ? '!' : ''}c.cond(${cc & ~1})`);
+  }
+
+  isZero(r: Pair, size: number): Cond {
+    return C(size === 8 ? `(${S(r.lo)} === 0 && ${S(r.hi)} === 0)` : `(${S(r.lo)} === 0)`);
+  }
+
+  isNeg(r: Pair, size: number): Cond {
+    if (size === 8) return C(`(${S(r.hi)} < 0)`);
+    return C(size === 4 ? `(${S(r.lo)} < 0)` : `((${S(r.lo)} & ${SIGNS[size]}) !== 0)`);
+  }
+
+  cmp(rel: Rel, size: number, ap: Pair, bp: Pair): Cond {
+    const [a, b] = [S(ap.lo), S(bp.lo)];
+    if (size === 8) {
+      const [ah, bh] = [S(ap.hi), S(bp.hi)];
+      const ltu = `((${ah} >>> 0) < (${bh} >>> 0) || (${ah} === ${bh} && (${a} >>> 0) < (${b} >>> 0)))`;
+      const lts = `(${ah} < ${bh} || (${ah} === ${bh} && (${a} >>> 0) < (${b} >>> 0)))`;
+      const eq = `(${a} === ${b} && ${ah} === ${bh})`;
+      if (rel === 'ltu') return C(ltu);
+      if (rel === 'leu') return C(`(${ltu} || ${eq})`);
+      if (rel === 'lts') return C(lts);
+      return C(`(${lts} || ${eq})`);
+    }
+    const ua = size === 4 ? `(${a} >>> 0)` : a;
+    const ub = size === 4 ? `(${b} >>> 0)` : b;
+    const sx = (v: string) => (size === 4 ? v : size === 2 ? `((${v} << 16) >> 16)` : `((${v} << 24) >> 24)`);
+    if (rel === 'ltu') return C(`(${ua} < ${ub})`);
+    if (rel === 'leu') return C(`(${ua} <= ${ub})`);
+    if (rel === 'lts') return C(`(${sx(a)} < ${sx(b)})`);
+    return C(`(${sx(a)} <= ${sx(b)})`);
+  }
+
+  not(c: Cond): Cond {
+    return C(`!${S(c)}`);
+  }
+
+  or(a: Cond, b: Cond): Cond {
+    return C(`(${S(a)} || ${S(b)})`);
+  }
+
+  never(): Cond {
+    return C('false');
+  }
+
+  condValue(c: Cond): Val {
+    this.emit(`v = (${S(c)}) ? 1 : 0;`);
+    return V('v');
+  }
+
+  bool(c: Cond): Val {
+    return V(`((${S(c)}) ? 1 : 0)`);
+  }
+
+  // ---- stack and control flow (64-bit mode) ----------------------------------------------------------
+
+  stackAddr(delta: number, size: number): void {
+    this.emit(`k = ${this.k0};`);
+    this.emit(`L = ${this.reg64(RSP)}${delta ? ` + ${delta}` : ''};`);
+    this.emit(`if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})) ${this.callHandler()}`);
+  }
+
+  rspAdjust(delta: 8 | -8): void {
+    const lo = 2 * RSP;
+    const hi = lo + 1;
+    if (delta < 0) this.emit(`t = R[${lo}]; R[${lo}] = (t - 8) | 0; if ((t >>> 0) < 8) R[${hi}] = (R[${hi}] - 1) | 0;`);
+    else this.emit(`t = R[${lo}]; R[${lo}] = (t + 8) | 0; if ((t >>> 0) >= 4294967288) R[${hi}] = (R[${hi}] + 1) | 0;`);
+  }
+
+  target(p: Pair): void {
+    this.emit(`L = ${S(p.hi)} * 4294967296 + (${S(p.lo)} >>> 0);`);
+    this.emit(`if (!(L >= ${CANON_LO} && L < ${CANON_HI})) ${this.callHandler()}`);
+  }
+
+  jump(rip?: number): void {
+    this.emit(`s.rip = ${rip === undefined ? 'L' : rip}; return n + ${this.k0 + 1};`);
+  }
+
+  jumpIf(c: Cond, taken: number, next: number): void {
+    this.emit(`s.rip = (${S(c)}) ? ${taken} : ${next}; return n + ${this.k0 + 1};`);
+  }
+}
