@@ -10,11 +10,14 @@
  * by the budget `lim` it is given.
  * @module
  */
+import { SP_SLOT } from './state.js';
 import { CALL, type Addr, type CallKind, type Cond, type Emitter, type Op, type Pair, type Val } from './emit.js';
 
 const TWO32 = 4294967296;
-/** Cpu.x index of the current SP (state.ts SP_SLOT) and of X30, as the generated code sees them. */
-const SP_LO = 62;
+/** Cpu.x index of the current SP's low half (the register file is ARM64_HOT.x). */
+const SP_LO = SP_SLOT;
+/** Cpu.x index of X30's low half (the link register). */
+const LR_LO = 2 * 30;
 /** ESR_ELx.EC of an SP alignment fault. */
 const EC_SP_ALIGN = 0x26;
 
@@ -422,7 +425,7 @@ export class JsEmitter implements Emitter {
     this.left = true;
     const t = this.z(r);
     const ret = this.k64(this.pc + 4);
-    this.emit(`{ const t = ${S(t.hi)} * 4294967296 + (${S(t.lo)} >>> 0);${link ? ` x[60] = ${S(ret.lo)}; x[61] = ${S(ret.hi)};` : ''} c.pc = t; if ((t & 3) !== 0) c.fetchVa = NaN; c.retired += ${this.idx + 1}; return; }`);
+    this.emit(`{ const t = ${S(t.hi)} * 4294967296 + (${S(t.lo)} >>> 0);${link ? ` x[${LR_LO}] = ${S(ret.lo)}; x[${LR_LO + 1}] = ${S(ret.hi)};` : ''} c.pc = t; if ((t & 3) !== 0) c.fetchVa = NaN; c.retired += ${this.idx + 1}; return; }`);
   }
 
   /** Falls off the end of the block: continue at `pc`. */

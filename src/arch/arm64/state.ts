@@ -59,9 +59,9 @@ export class Arm64State {
   /** The hot register arrays (ARM64_HOT), as one block of bytes. */
   readonly hot = new Uint8Array(ARM64_HOT.size);
   /** X0-X30, current SP, XZR, sink (see the module comment). */
-  readonly x = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('x'), 68);
+  readonly x = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('x'), ARM64_HOT.fields.x.count);
   /** The banked stack pointers not currently selected: [sp0lo, sp0hi, sp1lo, sp1hi]. */
-  readonly spBank = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sp_bank'), 4);
+  readonly spBank = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sp_bank'), ARM64_HOT.fields.sp_bank.count);
   /** PC as a signed 64-bit value (exact for every canonical 48-bit address). */
   pc = 0;
   /** Exception level: 0 or 1. */
@@ -79,19 +79,19 @@ export class Arm64State {
   /** PSTATE.IL (illegal execution state) */
   il = 0;
   /** ELR_EL1 as lo/hi. */
-  readonly elr = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('elr'), 2);
+  readonly elr = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('elr'), ARM64_HOT.fields.elr.count);
   /** SPSR_EL1 (its 32 defined bits). */
   spsrEl1 = 0;
   /** SPSR_abt, _und, _irq, _fiq (KVM_NR_SPSR = 5 with SPSR_EL1 first): AArch32 leftovers, storage only. */
   readonly spsr32: bigint[] = [0n, 0n, 0n, 0n];
   /** V0-V31, 16 bytes each (little-endian lanes), plus one scratch register at [512, 528). */
-  readonly vr = new Uint8Array(this.hot.buffer, ARM64_HOT.offsetOf('vr'), 33 * 16);
-  readonly vdv = new DataView(this.hot.buffer, ARM64_HOT.offsetOf('vr'), 33 * 16);
+  readonly vr = new Uint8Array(this.hot.buffer, ARM64_HOT.offsetOf('vr'), ARM64_HOT.fields.vr.size);
+  readonly vdv = new DataView(this.hot.buffer, ARM64_HOT.offsetOf('vr'), ARM64_HOT.fields.vr.size);
   fpsr = 0;
   fpcr = 0;
   /** System registers by SYSREGS position, lo/hi. */
-  readonly sysLo = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sys_lo'), SYSREGS.length);
-  readonly sysHi = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sys_hi'), SYSREGS.length);
+  readonly sysLo = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sys_lo'), ARM64_HOT.fields.sys_lo.count);
+  readonly sysHi = new Int32Array(this.hot.buffer, ARM64_HOT.offsetOf('sys_hi'), ARM64_HOT.fields.sys_hi.count);
   /** Bumped whenever userspace changes state the interpreter caches (ONE_REG writes). */
   userGen = 0;
   /** KVM_REG_ARM_PSCI_VERSION: 0x1 (PSCI 0.1), 0x2 (0.2) or 0x10000 (1.0, KVM's default for PSCI_0_2). */

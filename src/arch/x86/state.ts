@@ -4,6 +4,7 @@
  * numbers (canonical, sign-extended from bit 47, exact within 2^53). BigInt only at the ABI edge.
  * @module
  */
+import { array, s32, struct, u8 } from '../../uapi/layout.js';
 
 /** GPR indices in x86 encoding order. */
 export const RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7;
@@ -66,9 +67,24 @@ export function linearToU64(n: number): bigint {
   return BigInt.asUintN(64, BigInt(n));
 }
 
+/**
+ * The typed-array state of a vCPU, declared once with the uapi layout engine: `X86State.r` and
+ * `X86State.fx` are views at these offsets of one buffer (`X86State.hot`), so a backend that keeps
+ * CPU state in linear memory (wasm) takes its offsets from this declaration. GPR i is `r[2i]`
+ * (low 32 bits) and `r[2i + 1]` (high), as int32. RIP, RFLAGS and the lazy flags record
+ * (flags.ts) are JS properties (V8 keeps them unboxed); they join the layout when a backend
+ * needs them in memory.
+ */
+export const X86_HOT = struct('vkvm_x86_hot', {
+  r: array(s32, 32),
+  fx: array(u8, 512),
+});
+
 export class X86State {
+  /** The hot arrays (X86_HOT) as one block of bytes. */
+  readonly hot = new Uint8Array(X86_HOT.size);
   /** GPRs: r[2i] low 32 bits, r[2i+1] high 32 bits (both as int32). */
-  readonly r = new Int32Array(32);
+  readonly r = new Int32Array(this.hot.buffer, X86_HOT.offsetOf('r'), X86_HOT.fields.r.count);
   /** RIP as a linear-style number (exact below 2^53; canonical addresses always fit). */
   rip = 0xfff0;
   rflags = FLAG.FIXED1;
@@ -90,7 +106,7 @@ export class X86State {
   /** Model-specific registers by index (what RDMSR/WRMSR and KVM_GET/SET_MSRS see). */
   readonly msrs = new Map<number, bigint>();
   /** x87/SSE state in FXSAVE layout (512 bytes). */
-  readonly fx = new Uint8Array(512);
+  readonly fx = new Uint8Array(this.hot.buffer, X86_HOT.offsetOf('fx'), X86_HOT.fields.fx.count);
   /** Interrupt shadow for the next instruction, as KVM_X86_SHADOW_INT_*: STI 2, MOV SS / POP SS 1 (KVM_GET/SET_VCPU_EVENTS pass it as is). */
   shadow = 0;
 
@@ -109,7 +125,7 @@ export class X86State {
     // RDX holds the processor signature at reset; before KVM_SET_CPUID2 KVM uses 0x600.
     this.r[2 * RDX] = 0x600;
     // FCW = 0x37f and MXCSR = 0x1f80 at reset.
-    const dv = new DataView(this.fx.buffer);
+    const dv = new DataView(this.fx.buffer, this.fx.byteOffset, 512);
     dv.setUint16(0, 0x37f, true);
     dv.setUint32(24, 0x1f80, true);
   }
