@@ -166,8 +166,13 @@ const WAITERS = 1 << 30;
 const ID_MASK = WAITERS - 1;
 /** Spins before sleeping: the lock is only ever held for one emulated instruction. */
 const SPINS = 200;
-/** How long one acquisition may be held before waiters presume its holder dead. */
-export const LOCK_GRACE_MS = 500;
+/**
+ * How long one acquisition may be held before waiters presume its holder dead. A live holder keeps
+ * it for one instruction, but a thread descheduled on a loaded host (or paused by its GC) can keep
+ * it for hundreds of ms: at 500 ms an SMP test at load 15 on 2 cores lost increments to takeovers
+ * of live holders. As long as the owner's wait for an unacknowledging worker (ACK_GRACE_MS).
+ */
+export const LOCK_GRACE_MS = 3000;
 
 function acquired(w: Int32Array): void {
   if (w.length > 1) Atomics.add(w, 1, 1);
