@@ -35,6 +35,7 @@ enum vkvm_op {
 	VKVM_OP_CLOSE = 4,  /* a0 kernel fd: the process closed its last fd of that file */
 	VKVM_OP_UNMAP = 5,  /* a0 addr, a1 len: the process unmapped (or mapped over) memory it had shared */
 	VKVM_OP_DATA = 6,   /* answer to a callback */
+	VKVM_OP_FALLOCATE = 7, /* a0 kernel fd, a1 mode, a2 offset, a3 len (fallocate(2) of a KVM file: guest_memfd) */
 	/* server -> shim */
 	VKVM_OP_REPLY = 64,    /* ret; a0 flags (VKVM_REPLY_*); payload: records (struct vkvm_rec) */
 	VKVM_OP_CB_READ = 65,  /* a0 addr, a1 len: DATA with the bytes, or ret -EFAULT */

@@ -37,6 +37,7 @@ void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 int (*real_munmap)(void *, size_t);
 int (*real_mprotect)(void *, size_t, int);
 void *(*real_mremap)(void *, size_t, size_t, int, ...);
+int (*real_fallocate)(int, int, off_t, off_t);
 
 pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 const char *sock_path; /* NULL: inert */
@@ -57,6 +58,7 @@ void resolve(void)
 	real_munmap = dlsym(RTLD_NEXT, "munmap");
 	real_mprotect = dlsym(RTLD_NEXT, "mprotect");
 	real_mremap = dlsym(RTLD_NEXT, "mremap");
+	real_fallocate = dlsym(RTLD_NEXT, "fallocate");
 	const char *s = getenv("VKVM_SOCKET");
 	sock_path = s && *s ? s : NULL;
 }

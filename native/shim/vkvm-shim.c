@@ -12,6 +12,7 @@
  *  - close, dup/dup2/dup3, fcntl(F_DUPFD*): the fd table (process fd -> kernel fd) shared with
  *    the server, so it can translate fd numbers inside structs;
  *  - read/write on KVM fds (EINVAL, as KVM's files have no read/write);
+ *  - fallocate on a guest_memfd (forwarded: kvm_gmem_fallocate);
  *  - munmap/mmap(MAP_FIXED) over memory that was shared with the server.
  * Guest memory is shared, not copied: when the server sees a memslot it asks the shim to put the
  * range on a memfd in place (same address, contents kept) and maps that memfd itself. A vCPU fd is
@@ -154,6 +155,19 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
 		return set_errno(r);
 	}
 }
+
+/* fallocate(2) of a KVM file: a guest_memfd allocates and punches holes in the server (kvm_gmem_fallocate). */
+EXPORT int fallocate(int fd, int mode, off_t offset, off_t len)
+{
+	R();
+	int kfd = owned(fd);
+	if (kfd < 0) return real_fallocate(fd, mode, offset, len);
+	struct vkvm_hdr h = {.op = VKVM_OP_FALLOCATE, .a = {(uint64_t)kfd, (uint32_t)mode, (uint64_t)offset, (uint64_t)len}};
+	uint32_t fl = 0;
+	return set_errno(call_run(&h, NULL, -1, &fl, 1, -1));
+}
+
+EXPORT int fallocate64(int fd, int mode, off_t offset, off_t len) __attribute__((alias("fallocate")));
 
 /* ---- fd lifetime ---- */
 

@@ -49,6 +49,7 @@ extern void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 extern int (*real_munmap)(void *, size_t);
 extern int (*real_mprotect)(void *, size_t, int);
 extern void *(*real_mremap)(void *, size_t, size_t, int, ...);
+extern int (*real_fallocate)(int, int, off_t, off_t);
 
 extern pthread_once_t resolve_once;
 extern const char *sock_path; /* NULL: inert */

@@ -91,6 +91,21 @@ export class GuestMemfd {
     this.chunks.clear();
   }
 
+  /**
+   * kvm_gmem_punch_hole: the pages of [start, end) (bytes, page-aligned; past the end of the file
+   * is nothing) go, so they read zero the next time they are faulted in. Chunks never touched
+   * stay unallocated.
+   */
+  punchHole(start: number, end: number): void {
+    const hi = Math.min(end, this.size);
+    for (const [i, c] of this.chunks) {
+      const base = i * this.chunkSize;
+      const lo = Math.max(start, base);
+      const top = Math.min(hi, base + c.length);
+      if (lo < top) c.fill(0, lo - base, top - base);
+    }
+  }
+
   /** Zeroes a page (hole punch, or a private page being given back). */
   discard(index: number): void {
     const p = this.page(index);

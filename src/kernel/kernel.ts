@@ -4,6 +4,7 @@
  * @module
  */
 import { KvmError } from '../sys/error.js';
+import { FALLOC_FL } from '../uapi/constants.js';
 import type { IoctlArg } from '../sys/sys.js';
 import { abi, iocType, KVM_API_VERSION, KVMIO, type IoctlDef, type IoctlName, type IoctlNumbers } from '../uapi/index.js';
 import { NOT_HANDLED, type ArchBackend } from './arch.js';
@@ -182,6 +183,53 @@ export class Kernel {
     if (!f) throw KvmError.of('EBADF', 'write', { fd });
     if (f.kind !== 'eventfd') throw KvmError.of('EINVAL', 'write', { fd });
     return eventFdWrite(f.efd, buf);
+  }
+
+  /**
+   * fallocate(2): vfs_fallocate's checks (fs/open.c), then the file's own fallocate. Only a
+   * guest_memfd has one (kvm_gmem_fallocate, virt/kvm/guest_memfd.c:227): KEEP_SIZE, with
+   * PUNCH_HOLE to drop pages; every other KVM file is no regular file (ENODEV). `offset` and
+   * `len` are loff_t (signed 64-bit).
+   */
+  fallocate(fd: number, mode: number, offset: bigint, len: bigint): void {
+    const f = this.file(fd);
+    const fail = (code: 'EINVAL' | 'EOPNOTSUPP' | 'ENODEV' | 'EFBIG') => KvmError.of(code, 'fallocate', { fd });
+    if (!f) throw KvmError.of('EBADF', 'fallocate', { fd });
+    offset = BigInt.asIntN(64, offset);
+    len = BigInt.asIntN(64, len);
+    mode >>>= 0;
+    const FL = FALLOC_FL;
+    // vfs_fallocate, in its order
+    if (offset < 0n || len <= 0n) throw fail('EINVAL');
+    if (mode & ~(FL.KEEP_SIZE | FL.PUNCH_HOLE | FL.COLLAPSE_RANGE | FL.ZERO_RANGE | FL.INSERT_RANGE | FL.UNSHARE_RANGE)) throw fail('EOPNOTSUPP');
+    if ((mode & (FL.PUNCH_HOLE | FL.ZERO_RANGE)) === (FL.PUNCH_HOLE | FL.ZERO_RANGE)) throw fail('EOPNOTSUPP');
+    if (mode & FL.PUNCH_HOLE && !(mode & FL.KEEP_SIZE)) throw fail('EOPNOTSUPP');
+    if (mode & FL.COLLAPSE_RANGE && mode & ~FL.COLLAPSE_RANGE) throw fail('EINVAL');
+    if (mode & FL.INSERT_RANGE && mode & ~FL.INSERT_RANGE) throw fail('EINVAL');
+    if (mode & FL.UNSHARE_RANGE && mode & ~(FL.UNSHARE_RANGE | FL.KEEP_SIZE)) throw fail('EINVAL');
+    // (every KVM file is open read-write: no EBADF for FMODE_WRITE)
+    // /dev/kvm is a character device, the others anonymous inodes; guest_memfd's is S_IFREG.
+    if (f.kind !== 'guest_memfd') throw fail('ENODEV');
+    const sum = offset + len;
+    if (sum > 0x7fff_ffff_ffff_ffffn) throw fail('EFBIG'); // check_add_overflow; s_maxbytes is MAX_LFS_FILESIZE
+    // kvm_gmem_fallocate
+    if (!(mode & FL.KEEP_SIZE)) throw fail('EOPNOTSUPP');
+    if (mode & ~(FL.KEEP_SIZE | FL.PUNCH_HOLE)) throw fail('EOPNOTSUPP');
+    const PAGE = BigInt(PAGE_SIZE);
+    if (offset % PAGE !== 0n || len % PAGE !== 0n) throw fail('EINVAL');
+    const g = f.gmem;
+    if (mode & FL.PUNCH_HOLE) {
+      // kvm_gmem_punch_hole: mappings of the range are zapped first (kvm_gmem_invalidate_begin),
+      // so the next access faults in a fresh (zero) page.
+      if (offset < BigInt(g.size)) {
+        g.punchHole(Number(offset), Number(sum < BigInt(g.size) ? sum : BigInt(g.size)));
+        f.vm.flushRemoteTlbs();
+      }
+      return;
+    }
+    // kvm_gmem_allocate: "dedicated guest is immutable by default", no growing. The pages here
+    // are committed on first touch, so allocating has nothing more to do.
+    if (sum > BigInt(g.size)) throw fail('EINVAL');
   }
 
   /** eventfd_ctx_fdget: the eventfd behind `fd` (EBADF when not open, EINVAL when not an eventfd). */

@@ -22,6 +22,7 @@ export const OP = {
   CLOSE: 4,
   UNMAP: 5,
   DATA: 6,
+  FALLOCATE: 7,
   REPLY: 64,
   CB_READ: 65,
   CB_SHARE: 66,

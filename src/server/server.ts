@@ -229,6 +229,8 @@ export class ShimServer {
         case OP.UNMAP:
           this.mem.unmap(Number(a0), Number(a0 + a1));
           return this.reply(c, 0, 0, [], -1);
+        case OP.FALLOCATE:
+          return this.fallocate(c, Number(a0), Number(a1 & 0xffff_ffffn), a2, a3);
         default:
           this.drop(c); // a protocol error: this connection cannot be trusted further
       }
@@ -351,6 +353,18 @@ export class ShimServer {
     if (this.trace && !(flags & REPLY.RETRY)) this.log(`ioctl ${kfd} ${name ?? '0x' + request.toString(16)} 0x${arg.toString(16)} = ${ret < 0 ? errnoName(-ret) : ret}`);
     this.reply(c, ret, flags, recs, sendFd);
     if (sendFd >= 0) this.nat.close(sendFd); // the shim has its own reference now
+  }
+
+  /** fallocate(2) of a KVM file (a guest_memfd: kvm_gmem_fallocate). */
+  private fallocate(c: Conn, kfd: number, mode: number, offset: bigint, len: bigint): void {
+    let ret = 0;
+    try {
+      this.kernel.fallocate(kfd, mode | 0, offset, len);
+    } catch (e) {
+      ret = -errnoOf(e);
+    }
+    this.log(`fallocate ${kfd} mode 0x${(mode >>> 0).toString(16)} 0x${BigInt.asUintN(64, offset).toString(16)}+0x${BigInt.asUintN(64, len).toString(16)} = ${ret < 0 ? errnoName(-ret) : ret}`);
+    this.reply(c, ret, 0, [], -1);
   }
 
   /**

@@ -152,3 +152,13 @@ function describe(v: unknown): string {
   if (v === null || typeof v !== 'object') return String(v);
   return Object.prototype.toString.call(v);
 }
+
+/**
+ * A loff_t argument (fallocate's offset and len): an integer number or bigint, taken modulo 2^64
+ * as signed as C converts it; anything else is EINVAL.
+ */
+export function loffArg(v: unknown): bigint {
+  if (typeof v === 'bigint') return BigInt.asIntN(64, v);
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt.asIntN(64, BigInt(v));
+  throw KvmError.of('EINVAL', 'fallocate');
+}

@@ -6,7 +6,7 @@
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostArch, type Arch } from '../uapi/index.js';
-import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, ioctlArg, lengthArg, offsetArg, pathArg, regionArg, requestArg, timeoutArg } from './args.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, ioctlArg, lengthArg, loffArg, offsetArg, pathArg, regionArg, requestArg, timeoutArg } from './args.js';
 import { KvmError } from './error.js';
 import { O_CLOEXEC, O_RDWR, PAGE_SIZE, type HostMemory, type IoctlArg, type Sys } from './sys.js';
 
@@ -39,6 +39,7 @@ interface Libc {
   eventfd: KoffiFn;
   read: KoffiFn;
   write: KoffiFn;
+  fallocate: KoffiFn;
   poll: KoffiFn;
   koffi: Koffi;
 }
@@ -66,6 +67,7 @@ function loadLibc(): Libc {
       eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
       read: lib.func('long read(int fd, void *buf, unsigned long count)'),
       write: lib.func('long write(int fd, void *buf, unsigned long count)'),
+      fallocate: lib.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
       // struct pollfd[] as bytes: { int fd; short events; short revents; } (8 bytes each).
       poll: lib.func('int poll(void *fds, unsigned long nfds, int timeout)'),
     };
@@ -200,6 +202,11 @@ class NativeSys implements Sys {
     const r = Number(this.c.write(fd, buf, buf.length));
     if (r < 0) this.fail('write', { fd });
     return r;
+  }
+
+  fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): void {
+    fdArg(fd, 'fallocate');
+    if ((this.c.fallocate(fd, mode | 0, loffArg(offset), loffArg(len)) as number) < 0) this.fail('fallocate', { fd });
   }
 
   async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {

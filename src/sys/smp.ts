@@ -29,7 +29,7 @@ import { KernelSmp, LINK, LINK_WORDS, mappingView, smpBlocker, VcpuMirror, vmVie
 import { UserArg } from '../kernel/uarg.js';
 import type { Vcpu } from '../kernel/vcpu.js';
 import type { Arch } from '../uapi/index.js';
-import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, lengthArg, offsetArg, pathArg, regionArg, requestArg, timeoutArg, ulongOf } from './args.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, lengthArg, loffArg, offsetArg, pathArg, regionArg, requestArg, timeoutArg, ulongOf } from './args.js';
 import { ERRNO } from './errno.js';
 import { KvmError } from './error.js';
 import { nativeSys } from './native.js';
@@ -89,6 +89,7 @@ type Request =
   | { op: 'eventfd'; initval: number | undefined; flags: number | undefined }
   | { op: 'read'; fd: number; length: number; nonblock: boolean }
   | { op: 'write'; fd: number; bytes: Uint8Array }
+  | { op: 'fallocate'; fd: number; mode: number; offset: bigint; len: bigint }
   | { op: 'eventfdShared'; fd: number }
   | { op: 'owner'; name: string; payload: unknown; vcpuId: number };
 
@@ -241,6 +242,9 @@ function serve(sys: Sys, kernel: Kernel, vcpu: Vcpu, port: MessagePort, ctrl: In
       }
       case 'write':
         return { ok: true, result: sys.write(req.fd, req.bytes) };
+      case 'fallocate':
+        sys.fallocate(req.fd, req.mode, req.offset, req.len);
+        return { ok: true };
       case 'eventfdShared': {
         const f = kernel.file(req.fd);
         if (!f) throw KvmError.of('EBADF', 'poll', { fd: req.fd });
@@ -407,6 +411,10 @@ class AttachedSys implements Sys {
   write(fd: number, buf: Uint8Array): number {
     fdArg(fd, 'write');
     return this.call({ op: 'write', fd, bytes: bufArg(buf, 'write').slice() }).result!;
+  }
+
+  fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): void {
+    this.call({ op: 'fallocate', fd: fdArg(fd, 'fallocate'), mode, offset: loffArg(offset), len: loffArg(len) });
   }
 
   async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {

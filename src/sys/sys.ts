@@ -53,6 +53,11 @@ export interface Sys {
   /** write(2) of `buf`; returns the bytes written. An eventfd takes exactly 8 bytes, added to its counter. */
   write(fd: number, buf: Uint8Array): number;
   /**
+   * fallocate(2) of `len` bytes at `offset` with `mode` (FALLOC_FL_*): on a guest_memfd,
+   * FALLOC_FL_KEEP_SIZE allocates and `| FALLOC_FL_PUNCH_HOLE` discards pages (kvm_gmem_fallocate).
+   */
+  fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): void;
+  /**
    * Resolves true once `fd` is readable (poll(2) POLLIN), false after `timeoutMs` (default: no
    * limit). Never blocks the thread or its event loop. Virtual: an `Atomics.waitAsync` on the
    * eventfd's shared counter, woken by a signal from any thread (including an ioeventfd hit of a

@@ -9,7 +9,7 @@ import { setExitReason } from '../kernel/exits.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
 import type { ClockMode } from '../kernel/timer.js';
 import { abi, arm64, constName, decodeWithFlex, ioctlByRequest, KVM_EXIT, type Arch } from '../uapi/index.js';
-import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, lengthArg, pathArg, regionArg, requestArg, timeoutArg, ulongOf } from './args.js';
+import { bufArg, checkPointerArg, eventfdArgs, fdArg, flagsArg, lengthArg, loffArg, pathArg, regionArg, requestArg, timeoutArg, ulongOf } from './args.js';
 import { archBackendOf } from './backends.js';
 import { bindKernel, kernelOf } from './kernel-of.js';
 import { ERRNO, type ErrnoCode } from './errno.js';
@@ -272,6 +272,10 @@ class VirtualSys implements Sys {
 
   write(fd: number, buf: Uint8Array): number {
     return this.kernel.write(fdArg(fd, 'write'), bufArg(buf, 'write'));
+  }
+
+  fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): void {
+    this.kernel.fallocate(fdArg(fd, 'fallocate'), mode, loffArg(offset), loffArg(len));
   }
 
   async waitReadable(fd: number, timeoutMs?: number): Promise<boolean> {

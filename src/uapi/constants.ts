@@ -391,6 +391,9 @@ export const KVM_CLOCK = { TSC_STABLE: 2, REALTIME: 4, HOST_TSC: 8 } as const;
 /** eventfd(2) flags (EFD_CLOEXEC is O_CLOEXEC, EFD_NONBLOCK is O_NONBLOCK). */
 export const EFD = { SEMAPHORE: 1, CLOEXEC: 0o2000000, NONBLOCK: 0o4000 } as const;
 
+/** fallocate(2) modes (linux/falloc.h): what a guest_memfd takes is KEEP_SIZE with or without PUNCH_HOLE. */
+export const FALLOC_FL = { KEEP_SIZE: 0x01, PUNCH_HOLE: 0x02, COLLAPSE_RANGE: 0x08, ZERO_RANGE: 0x10, INSERT_RANGE: 0x20, UNSHARE_RANGE: 0x40 } as const;
+
 /** ONE_REG id encoding (generic part). */
 export const KVM_REG = {
   ARCH_MASK: 0xff00000000000000n,
@@ -443,6 +446,7 @@ export const genericConstGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_DEV_TYPE_', values: KVM_DEV_TYPE },
   { prefix: 'KVM_CLOCK_', values: KVM_CLOCK },
   { prefix: 'EFD_', values: EFD },
+  { prefix: 'FALLOC_FL_', values: FALLOC_FL },
 ];
 
 /**

@@ -61,7 +61,7 @@ export const checkSets: Record<Arch, CheckSet> = {
     structs: { ...x86_64.structs, ...kvmi.structs },
     constGroups: [...genericConstGroups, ...x86_64.constGroups, ...kvmi.constGroups],
     ioctls: x86_64.ioctls,
-    headers: ['errno.h', 'linux/kvm_para.h', 'sys/eventfd.h'],
+    headers: ['errno.h', 'linux/kvm_para.h', 'sys/eventfd.h', 'linux/falloc.h'],
   },
   arm64: { structs: arm64.structs, constGroups: [...deviceConstGroups, ...arm64.constGroups], ioctls: arm64.ioctls, headers: ['linux/psci.h', 'sys/eventfd.h'] },
 };

@@ -157,6 +157,7 @@ describe('vkvm run: error paths', () => {
       eventfd: unused,
       read: unused,
       write: unused,
+      fallocate: unused,
       waitReadable: unused,
     };
     usage(['run', p(X86_HELLO), '--backend', 'native'], /\/dev\/kvm: permission denied: add this user to the 'kvm' group \(or use --backend virtual\)/, { nativeUnavailableReason: () => undefined, nativeSys: () => refusing }, EXIT.BACKEND);

@@ -7,7 +7,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/kvm.h>
+#include <vkvm/kvm.h> /* guest_memfd (Debian 12's headers are 6.1) */
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -234,6 +236,22 @@ int main(void)
 	sigpending(&pend);
 	int sig = 0;
 	CHECK(r == -EINTR && sigismember(&pend, SIGUSR1) == 1 && sigwait(&blk, &sig) == 0 && sig == SIGUSR1, "KVM_RUN's signal mask lets SIGUSR1 end it; it stays pending (r %ld)", r);
+
+	/* fallocate(2) of a guest_memfd goes to the kernel (kvm_gmem_fallocate); of any other file, to libc. */
+	int pvm = ioctl(kvm, KVM_CREATE_VM, 1 /* KVM_X86_SW_PROTECTED_VM */);
+	struct kvm_create_guest_memfd gc = {.size = 0x4000};
+	int gfd = ioctl(pvm, KVM_CREATE_GUEST_MEMFD, &gc);
+	CHECK(pvm >= 0 && gfd >= 0, "KVM_CREATE_GUEST_MEMFD in a KVM_X86_SW_PROTECTED_VM");
+	CHECK(fallocate(gfd, FALLOC_FL_KEEP_SIZE, 0, 0x4000) == 0, "guest_memfd: fallocate KEEP_SIZE");
+	CHECK(fallocate(gfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0x1000, 0x1000) == 0, "guest_memfd: fallocate PUNCH_HOLE");
+	CHECK(fallocate(gfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 1, 0x1000) < 0 && errno == EINVAL, "guest_memfd: unaligned PUNCH_HOLE is EINVAL");
+	CHECK(fallocate(gfd, 0, 0, 0x1000) < 0 && errno == EOPNOTSUPP, "guest_memfd: fallocate without KEEP_SIZE is EOPNOTSUPP");
+	CHECK(fallocate(pvm, FALLOC_FL_KEEP_SIZE, 0, 0x1000) < 0 && errno == ENODEV, "a VM fd: fallocate is ENODEV");
+	FILE *tf = tmpfile();
+	CHECK(tf && fallocate(fileno(tf), 0, 0, 0x1000) == 0 && ftell(tf) == 0 && fseek(tf, 0, SEEK_END) == 0 && ftell(tf) == 0x1000, "a regular file: fallocate is libc's");
+	if (tf) fclose(tf);
+	close(gfd);
+	close(pvm);
 
 	/* Module parameters answered for the virtual kernel. */
 	int pf = open("/sys/module/kvm_intel/parameters/unrestricted_guest", O_RDONLY);

@@ -28,7 +28,7 @@ describe.skipIf(why)('an unmodified C program against the shim (abi.c)', () => {
   let out = '';
   let code = -1;
   beforeAll(() => {
-    const exe = compile('x86_64', 'abi', [join(__dirname, 'abi.c')], ['-pthread']);
+    const exe = compile('x86_64', 'abi', [join(__dirname, 'abi.c')], ['-pthread', `-I${join(__dirname, '../../include')}`]);
     ({ out, code } = vkvmExec(['--timeout', '120'], exe));
   }, 180_000);
   afterAll(cleanup);

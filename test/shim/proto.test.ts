@@ -40,5 +40,5 @@ it('covers both structs and every op', () => {
   const src = checks();
   expect(src).toContain('offsetof(struct vkvm_hdr, ret) == 8');
   expect(src).toContain('offsetof(struct vkvm_rec, kfd) == 16');
-  for (const op of ['HELLO', 'OPEN', 'IOCTL', 'CLOSE', 'UNMAP', 'DATA', 'REPLY', 'CB_READ', 'CB_SHARE', 'CB_GETFD']) expect(src).toContain(`VKVM_OP_${op} == `);
+  for (const op of ['HELLO', 'OPEN', 'IOCTL', 'CLOSE', 'UNMAP', 'DATA', 'FALLOCATE', 'REPLY', 'CB_READ', 'CB_SHARE', 'CB_GETFD']) expect(src).toContain(`VKVM_OP_${op} == `);
 });

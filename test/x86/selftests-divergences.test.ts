@@ -20,6 +20,13 @@
  * - private_mem_conversions_test: KVM_HC_MAP_GPA_RANGE passes its attributes to userspace unchecked
  *   and refuses only an unaligned gpa, no pages or a wrapping gfn range (x86.c:9671); outside
  *   64-bit mode the result in RAX is 32 bits (9727, complete_hypercall_exit 9603).
+ * - private_mem_conversions_test (kvm_util.c:1225 vm_guest_mem_fallocate), guest_memfd_test
+ *   (test_fallocate, test_invalid_punch_hole): fallocate(2) of a guest_memfd is
+ *   kvm_gmem_fallocate (virt/kvm/guest_memfd.c:227): FALLOC_FL_KEEP_SIZE is required (231) and
+ *   only PUNCH_HOLE may join it (234), offset and len are page-aligned (237); allocating past the
+ *   size is EINVAL (kvm_gmem_allocate 187), punching past it is a no-op; a punched page reads zero
+ *   (kvm_gmem_punch_hole 154 zaps, then truncates). vfs_fallocate (fs/open.c) refuses len <= 0
+ *   (EINVAL) and, on a file that is no regular file (a VM fd), ENODEV.
  * - userspace_io_test: a REP INS whose count userspace lowers during the exit stops at RCX = 0 (the
  *   emulator tests the count before each element; arch/x86/kvm/emulate.c x86_emulate_insn,
  *   "rep_prefix && (d & String)"), instead of wrapping RCX and running on.
@@ -66,7 +73,37 @@ const getMsr = (v: Vcpu, index: number) => v.getMsrs([index]).get(index) ?? 'ref
 /** A UCNA as ucna_injection_test injects it: VAL|UC|EN|MISCV|ADDRV, MSCOD 1, MCACOD 0x90. */
 const UCNA = MCI_STATUS.VAL | MCI_STATUS.UC | MCI_STATUS.EN | MCI_STATUS.MISCV | MCI_STATUS.ADDRV | 0x10090n;
 
+const FL = { KEEP: 1, PUNCH: 2, ZERO_RANGE: 0x10, COLLAPSE: 0x08 } as const;
+/** A KVM_X86_SW_PROTECTED_VM's guest_memfd of 4 pages. */
+const gmem = (e: Env) => {
+  const vm = e.kvm.createVm(x86_64.KVM_X86_VM.SW_PROTECTED_VM);
+  return { vm, fd: vm.createGuestMemfd(0x4000) };
+};
+const falloc = (e: Env, mode: number, offset: number, len: number) => {
+  const g = gmem(e);
+  e.sys.fallocate(g.fd, mode, offset, len);
+  return 'done';
+};
+
 const cases: [string, string, (e: Env) => unknown][] = [
+  // ---- fallocate(2) of a guest_memfd (guest_memfd.c:227 kvm_gmem_fallocate)
+  ['fallocate KEEP_SIZE of the whole file', 'ok:done', (e) => falloc(e, FL.KEEP, 0, 0x4000)],
+  ['fallocate PUNCH_HOLE|KEEP_SIZE of one page', 'ok:done', (e) => falloc(e, FL.KEEP | FL.PUNCH, 0x1000, 0x1000)],
+  ['fallocate PUNCH_HOLE|KEEP_SIZE at the size (nothing there)', 'ok:done', (e) => falloc(e, FL.KEEP | FL.PUNCH, 0x4000, 0x1000)],
+  ['fallocate PUNCH_HOLE|KEEP_SIZE past the size', 'ok:done', (e) => falloc(e, FL.KEEP | FL.PUNCH, 0x5000, 0x1000)],
+  ['fallocate KEEP_SIZE at the size (231: immutable size)', 'EINVAL', (e) => falloc(e, FL.KEEP, 0x4000, 0x1000)],
+  ['fallocate KEEP_SIZE reaching past the size', 'EINVAL', (e) => falloc(e, FL.KEEP, 0x3000, 0x2000)],
+  ['fallocate PUNCH_HOLE at an unaligned offset (237)', 'EINVAL', (e) => falloc(e, FL.KEEP | FL.PUNCH, 0xfff, 0x1000)],
+  ['fallocate PUNCH_HOLE of an unaligned length', 'EINVAL', (e) => falloc(e, FL.KEEP | FL.PUNCH, 0x1000, 0xfff)],
+  ['fallocate mode 0 (no KEEP_SIZE, 231)', 'EOPNOTSUPP', (e) => falloc(e, 0, 0, 0x1000)],
+  ['fallocate ZERO_RANGE|KEEP_SIZE (234)', 'EOPNOTSUPP', (e) => falloc(e, FL.KEEP | FL.ZERO_RANGE, 0, 0x1000)],
+  ['fallocate PUNCH_HOLE without KEEP_SIZE (vfs_fallocate)', 'EOPNOTSUPP', (e) => falloc(e, FL.PUNCH, 0, 0x1000)],
+  ['fallocate COLLAPSE_RANGE|KEEP_SIZE (vfs_fallocate: exclusive)', 'EINVAL', (e) => falloc(e, FL.COLLAPSE | FL.KEEP, 0, 0x1000)],
+  ['fallocate an unknown mode bit', 'EOPNOTSUPP', (e) => falloc(e, FL.KEEP | 0x80, 0, 0x1000)],
+  ['fallocate of length 0 (vfs_fallocate)', 'EINVAL', (e) => falloc(e, FL.KEEP, 0, 0)],
+  ['fallocate at a negative offset', 'EINVAL', (e) => falloc(e, FL.KEEP, -0x1000, 0x1000)],
+  ['fallocate whose end passes 2^63 (EFBIG)', 'EFBIG', (e) => { const g = gmem(e); e.sys.fallocate(g.fd, FL.KEEP | FL.PUNCH, 0x7fff_ffff_ffff_f000n, 0x2000n); }],
+  ['fallocate of a VM fd (no regular file)', 'ENODEV', (e) => e.sys.fallocate(e.vm.fd, FL.KEEP, 0, 0x1000)],
   // ---- MSR_K7_HWCR (x86.c:3436): bits 3, 6 and 8 are dropped, 18 and 24 kept, any other refused
   ['HWCR is in KVM_GET_MSR_INDEX_LIST', 'ok:true', (e) => String(e.kvm.msrIndexList().includes(MSR.HWCR))],
   ['KVM_SET_MSRS HWCR = bit 18 (McStatusWrEn)', 'ok:1', (e) => e.vm.createVcpu(0).setMsrs([[MSR.HWCR, 1n << 18n]])],
@@ -223,6 +260,26 @@ describe('Linux selftests divergences, fixed (x86)', () => {
       v.setRegs({ rip: 0x1000n });
       expect(() => vm.sys.ioctl(v.fd, kvm.req('KVM_RUN'), 0)).toThrow(expect.objectContaining({ code: 'EFAULT' }));
       expect(v.exit()).toMatchObject({ reason: 'memory_fault', gpa: 0x8000n });
+    });
+
+    it('a private page punched out of its guest_memfd reads zero; the shared page and the other private one keep their bytes', () => {
+      const kvm = Kvm.open(backend.make());
+      const vm = kvm.createVm(x86_64.KVM_X86_VM.SW_PROTECTED_VM);
+      const mem = vm.sys.alloc(0x4000);
+      // mov byte [0x2000], 0x5a; mov byte [0x3000], 0x6b; hlt; mov al, [0x2000]; mov ah, [0x3000]; hlt (real mode)
+      mem.bytes.set([0xc6, 0x06, 0x00, 0x20, 0x5a, 0xc6, 0x06, 0x00, 0x30, 0x6b, 0xf4, 0xa0, 0x00, 0x20, 0x8a, 0x26, 0x00, 0x30, 0xf4], 0x1000);
+      mem.bytes[0x2000] = 0x11;
+      const fd = vm.createGuestMemfd(0x4000);
+      vm.setUserMemoryRegion2({ slot: 0, flags: 4, guestPhysAddr: 0, memorySize: 0x4000, userspaceAddr: mem.hva, guestMemfd: fd, guestMemfdOffset: 0 });
+      vm.setMemoryAttributes(0x2000, 0x2000, 8); // pages 2 and 3 private
+      const v = vm.createVcpu(0);
+      v.setSregs({ cs: { base: 0n, selector: 0 }, ds: { base: 0n, selector: 0 } });
+      v.setRegs({ rip: 0x1000n });
+      expect(runToExit(v).reason).toBe('hlt');
+      expect(mem.bytes[0x2000]).toBe(0x11); // private stores stay in guest_memfd
+      vm.sys.fallocate(fd, FL.KEEP | FL.PUNCH, 0x2000, 0x1000);
+      expect(runToExit(v).reason).toBe('hlt');
+      expect(Number(v.getRegs().rax & 0xffffn).toString(16)).toBe('6b00');
     });
 
     it('KVM_HC_MAP_GPA_RANGE: any attributes reach userspace; no pages is -KVM_EINVAL, 32 bits wide outside long mode', () => {
