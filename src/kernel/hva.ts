@@ -119,15 +119,20 @@ export class AddressSpace {
   }
 
   private insert(m: Mapping): void {
+    this.maps.splice(this.lowerBound(m.hva), 0, m);
+  }
+
+  /** Index of the first mapping at or above `hva`. */
+  private lowerBound(hva: number): number {
     const maps = this.maps;
     let lo = 0;
     let hi = maps.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (maps[mid]!.hva < m.hva) lo = mid + 1;
+      if (maps[mid]!.hva < hva) lo = mid + 1;
       else hi = mid;
     }
-    maps.splice(lo, 0, m);
+    return lo;
   }
 
   /**
@@ -141,13 +146,15 @@ export class AddressSpace {
   mapAt(hva: number, bytes: Uint8Array, serial?: number): Mapping {
     const have = this.find(hva, false);
     if (have && have.hva === hva && have.length === bytes.length && have.bytes.byteOffset === bytes.byteOffset && have.serial === serial) return have;
-    for (let i = this.maps.length - 1; i >= 0; i--) {
-      const o = this.maps[i]!;
-      if (o.hva < hva + bytes.length && hva < o.hva + o.length) {
-        o.live = false;
-        this.maps.splice(i, 1);
-      }
-    }
+    // The mappings it overlaps are a run of the sorted list: from the last one starting below
+    // `hva` (which may reach into it) to the last one starting below its end.
+    const maps = this.maps;
+    const end = hva + bytes.length;
+    let i = this.lowerBound(hva) - 1;
+    if (i < 0 || maps[i]!.hva + maps[i]!.length <= hva) i++;
+    let j = i;
+    while (j < maps.length && maps[j]!.hva < end) maps[j++]!.live = false;
+    if (j > i) maps.splice(i, j - i);
     const m: Mapping = { hva, length: bytes.length, bytes, live: true, serial };
     this.insert(m);
     // A mirror never places mappings itself: `top` only keeps `extent` meaningful.
@@ -200,7 +207,8 @@ export class AddressSpace {
   }
 
   private remove(m: Mapping): void {
-    const i = this.maps.indexOf(m);
+    let i = this.lowerBound(m.hva);
+    if (this.maps[i] !== m) i = this.maps.indexOf(m);
     m.live = false;
     this.maps.splice(i, 1);
     // Mirrors stop using it before its address space can be handed out again.

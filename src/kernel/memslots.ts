@@ -26,6 +26,8 @@ export interface RegionRequest {
 export class Memslot {
   /** Cached backing mapping; re-resolved if it goes away. */
   private mapping: Mapping | undefined;
+  /** The cached mapping's whole buffer (page() offsets count from its start, as the MMUs' views do). */
+  private buf: Uint8Array | undefined;
   /** One bit per page, in 64-bit words (as the kernel's unsigned long bitmap); null unless dirty logging. */
   dirty: Uint32Array | null = null;
 
@@ -39,7 +41,15 @@ export class Memslot {
     readonly gmem: { file: GuestMemfd; offset: number } | undefined,
     private readonly space: AddressSpace,
   ) {
-    this.mapping = space.find(userspaceAddr);
+    this.use(space.find(userspaceAddr));
+  }
+
+  private use(m: Mapping | undefined): void {
+    this.mapping = m;
+    // A mapping may be a window into a larger buffer (the shim's server maps program memory so):
+    // page() gives offsets from the buffer's start.
+    const b = m?.bytes;
+    this.buf = !b || b.byteOffset === 0 ? b : new Uint8Array(b.buffer, 0, b.byteOffset + b.length);
   }
 
   get readonly(): boolean {
@@ -55,10 +65,10 @@ export class Memslot {
     const hva = this.userspaceAddr + rel * PAGE_SIZE;
     let m = this.mapping;
     if (!m || !m.live || hva < m.hva || hva + PAGE_SIZE > m.hva + m.length) {
-      m = this.mapping = this.space.find(hva);
+      this.use((m = this.space.find(hva)));
       if (!m || hva + PAGE_SIZE > m.hva + m.length) return undefined;
     }
-    return { bytes: m.bytes, offset: hva - m.hva };
+    return { bytes: this.buf!, offset: m.bytes.byteOffset + hva - m.hva };
   }
 
   /**
@@ -112,6 +122,9 @@ export class MemslotSet {
   readonly byId = new Map<number, Memslot>();
   /** Sorted by baseGfn; non-overlapping. */
   private sorted: Memslot[] = [];
+  /** Sorted by userspaceAddr (they may overlap), and the largest slot's bytes: hva lookups. */
+  private byHva: Memslot[] = [];
+  private maxBytes = 0;
   private last: Memslot | undefined;
   nrPages = 0;
 
@@ -156,17 +169,48 @@ export class MemslotSet {
     return lo;
   }
 
+  /** True when a slot backed by host memory (not a guest_memfd-only one) covers part of [hva, hva + len). */
+  mapsHva(hva: number, len: number): boolean {
+    const h = this.byHva;
+    // Slots starting below hva + len, back to those that could still reach hva.
+    for (let i = this.hvaBound(hva + len) - 1; i >= 0; i--) {
+      const m = h[i]!;
+      if (m.userspaceAddr + this.maxBytes <= hva) break;
+      if (!m.gmemOnly && hva < m.userspaceAddr + m.npages * PAGE_SIZE) return true;
+    }
+    return false;
+  }
+
+  /** Index of the first slot (by hva) whose userspaceAddr is >= hva. */
+  private hvaBound(hva: number): number {
+    const h = this.byHva;
+    let lo = 0;
+    let hi = h.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (h[mid]!.userspaceAddr < hva) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   insert(m: Memslot): void {
     this.byId.set(m.id, m);
-    this.sorted.splice(this.lowerBound(m.baseGfn), 0, m);
+    insertAt(this.byHva, this.hvaBound(m.userspaceAddr), m);
+    this.maxBytes = Math.max(this.maxBytes, m.npages * PAGE_SIZE);
+    insertAt(this.sorted, this.lowerBound(m.baseGfn), m);
     this.last = undefined;
     this.nrPages += m.npages;
   }
 
   remove(m: Memslot): void {
     this.byId.delete(m.id);
-    const i = this.sorted.indexOf(m);
-    if (i >= 0) this.sorted.splice(i, 1);
+    let i = this.lowerBound(m.baseGfn);
+    if (this.sorted[i] !== m) i = this.sorted.indexOf(m);
+    let k = this.hvaBound(m.userspaceAddr);
+    while (k < this.byHva.length && this.byHva[k] !== m) k++;
+    if (k < this.byHva.length) removeAt(this.byHva, k);
+    if (i >= 0) removeAt(this.sorted, i);
     this.last = undefined;
     this.nrPages -= m.npages;
   }
@@ -179,6 +223,19 @@ export class MemslotSet {
   all(): readonly Memslot[] {
     return this.sorted;
   }
+}
+
+/** a.splice(i, 0, v), moving only the elements after i (V8's splice copies large arrays whole). */
+function insertAt<T>(a: T[], i: number, v: T): void {
+  a.push(v);
+  for (let j = a.length - 1; j > i; j--) a[j] = a[j - 1]!;
+  a[i] = v;
+}
+
+/** a.splice(i, 1), moving only the elements after i. */
+function removeAt<T>(a: T[], i: number): void {
+  for (let j = i + 1; j < a.length; j++) a[j - 1] = a[j]!;
+  a.pop();
 }
 
 /** What changed, for the arch and the VM's listeners (as KVM_MR_* in the kernel). */

@@ -134,7 +134,7 @@ export class Vm {
 
   /** True when a memslot of this VM is backed by host memory in [hva, hva + length). */
   maps(hva: number, length: number): boolean {
-    for (const set of this.slots) for (const s of set.all()) if (!s.gmemOnly && s.userspaceAddr < hva + length && hva < s.userspaceAddr + s.npages * PAGE_SIZE) return true;
+    for (const set of this.slots) if (set.mapsHva(hva, length)) return true;
     return false;
   }
 
@@ -379,8 +379,9 @@ export class Vm {
 
   private gmemFile(fd: number): GuestMemfd {
     const f = this.kernel.file(fd);
-    if (!f) throw KvmError.of('EBADF', 'ioctl');
-    if (f.kind !== 'guest_memfd' || f.vm !== this) throw KvmError.of('EINVAL', 'ioctl', { message: 'not a guest_memfd of this VM' });
+    // fget: fds 0-2 are open (stdio), just no guest_memfd (kvm_gmem_bind: EINVAL).
+    if (!f && !(Number.isInteger(fd) && fd >= 0 && fd < 3)) throw KvmError.of('EBADF', 'ioctl');
+    if (!f || f.kind !== 'guest_memfd' || f.vm !== this) throw KvmError.of('EINVAL', 'ioctl', { message: 'not a guest_memfd of this VM' });
     return f.gmem;
   }
 

@@ -39,6 +39,12 @@ interface Window {
   /** Program address of the window's first byte. */
   readonly start: number;
   readonly addr: bigint;
+  /**
+   * The whole window as one view, made once: pieces are subarrays of it. (A view per piece would
+   * register its bytes with V8 as external memory each time: thousands of slots that grow a
+   * piece would then cost a full GC every few of them.)
+   */
+  view: Uint8Array | undefined;
   /** Mapped pieces, sorted, never touching each other. */
   readonly pieces: Piece[];
   /** Ranges replaced by zero pages (program files only), to map from the file again if shared again. */
@@ -114,7 +120,7 @@ export class SharedMemory {
   /** The program unmapped [lo, hi): pieces there read zeros and leave the kernel's space. */
   unmap(lo: number, hi: number): void {
     this.forget(lo, hi);
-    for (const w of this.windows.values()) if (w.pieces.some((p) => p.lo < hi && lo < p.hi)) this.unmapWindowRange(w, lo, hi);
+    for (const w of this.windows.values()) if (overlapping(w.pieces, lo, hi) >= 0) this.unmapWindowRange(w, lo, hi);
   }
 
   private forget(lo: number, hi: number): void {
@@ -148,7 +154,7 @@ export class SharedMemory {
         return undefined;
       }
     }
-    w = { file, base, start, addr: r, pieces: [], zeroed: [] };
+    w = { file, base, start, addr: r, view: undefined, pieces: [], zeroed: [] };
     this.windows.set(key, w);
     return w;
   }
@@ -156,17 +162,22 @@ export class SharedMemory {
   /** Adds [a, b) to the window's pieces, joining the ones it overlaps or touches. */
   private addPiece(w: Window, a: number, b: number): void {
     // Other windows' pieces over this range are another file the program no longer maps there.
-    for (const o of this.windows.values()) if (o !== w && o.pieces.some((p) => p.lo < b && a < p.hi)) this.unmapWindowRange(o, a, b);
+    for (const o of this.windows.values()) if (o !== w && overlapping(o.pieces, a, b) >= 0) this.unmapWindowRange(o, a, b);
+    // The pieces it overlaps or touches are a run of the sorted list.
+    const ps = w.pieces;
+    let i = firstEndingAtOrAfter(ps, a);
+    let j = i;
     let lo = a;
     let hi = b;
-    for (const p of [...w.pieces]) {
-      if (p.hi < lo || hi < p.lo) continue;
-      lo = Math.min(lo, p.lo);
-      hi = Math.max(hi, p.hi);
-      w.pieces.splice(w.pieces.indexOf(p), 1);
-      this.space.unmapHva(p.lo);
+    while (j < ps.length && ps[j]!.lo <= b) {
+      lo = Math.min(lo, ps[j]!.lo);
+      hi = Math.max(hi, ps[j]!.hi);
+      j++;
     }
-    this.insert(w, lo, hi);
+    if (j - i === 1 && ps[i]!.lo === lo && ps[i]!.hi === hi) return; // inside one already
+    // The joined pieces are the same memory at the same addresses: the new mapping replaces them
+    // in the kernel's space (no munmap: nothing the vCPUs hold of them changes).
+    ps.splice(i, j - i, this.piece(w, lo, hi));
   }
 
   private unmapWindowRange(w: Window, lo: number, hi: number): void {
@@ -188,21 +199,27 @@ export class SharedMemory {
   }
 
   private insert(w: Window, lo: number, hi: number): void {
-    // A buffer of its own per piece (byteOffset 0): the emulator's views of guest memory take
-    // offsets from the start of the mapping's buffer.
-    const mapping = this.space.mapAt(lo, this.nat.view(w.addr + BigInt(lo - w.start), hi - lo));
-    const p = { lo, hi, mapping };
-    let i = 0;
-    while (i < w.pieces.length && w.pieces[i]!.lo < lo) i++;
-    w.pieces.splice(i, 0, p);
+    w.pieces.splice(firstEndingAtOrAfter(w.pieces, lo), 0, this.piece(w, lo, hi));
   }
+
+  /**
+   * Maps [lo, hi) of the window into the kernel's space, replacing the mappings there (pieces
+   * it joins: the same memory at the same addresses, so nothing a vCPU holds of them changes).
+   */
+  private piece(w: Window, lo: number, hi: number): Piece {
+    w.view ??= this.nat.view(w.addr, WINDOW);
+    const bytes = w.view.subarray(lo - w.start, hi - w.start);
+    this.pieceMaps.add(bytes);
+    return { lo, hi, mapping: this.space.mapAt(lo, bytes) };
+  }
+
+  /** The bytes of every piece made (WeakSet: a piece replaced or unmapped goes with its mapping). */
+  private readonly pieceMaps = new WeakSet<Uint8Array>();
 
   /** True when [lo, hi) is inside one mapped piece. */
   covers(lo: number, hi: number): boolean {
     const m = this.space.find(lo, false);
-    if (!m || hi > m.hva + m.length) return false;
-    for (const w of this.windows.values()) if (w.pieces.some((p) => p.mapping === m)) return true;
-    return false;
+    return !!m && hi <= m.hva + m.length && this.pieceMaps.has(m.bytes);
   }
 
   /** Closes the files (the windows stay reserved until the process ends: views may remain). */
@@ -210,6 +227,24 @@ export class SharedMemory {
     for (const f of this.files.values()) this.nat.close(f.fd);
     this.files.clear();
   }
+}
+
+/** Index of the first piece whose end is at or after `a` (pieces are sorted and disjoint). */
+function firstEndingAtOrAfter(ps: readonly Piece[], a: number): number {
+  let lo = 0;
+  let hi = ps.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ps[mid]!.hi < a) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of a piece overlapping [a, b), or -1. */
+function overlapping(ps: readonly Piece[], a: number, b: number): number {
+  const i = firstEndingAtOrAfter(ps, a + 1);
+  return i < ps.length && ps[i]!.lo < b ? i : -1;
 }
 
 /** `ranges` without [lo, hi). */

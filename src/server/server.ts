@@ -30,7 +30,7 @@ import { serverNative, type ServerNative } from './native.js';
 import { SharedMemory } from './memory.js';
 import { moduleParam } from './params.js';
 import { EventfdBridges, type EventfdBridge } from './eventfd.js';
-import { KVM_IRQFD_FLAG } from '../uapi/constants.js';
+import { KVM_IRQFD_FLAG, KVM_MEM } from '../uapi/constants.js';
 import { ARCH_ID, FDTAB_ENTRIES, HDR, HELLO, NEWFD, OP, PROTO_VERSION, REC, RECF, REPLY, SHARE } from './proto.js';
 
 export interface ShimServerOptions {
@@ -601,6 +601,9 @@ export class ShimServer {
       // A file of the program's own (its eventfd): bridged to a kernel eventfd, or fd 0 of the
       // kernel (no eventfd: EINVAL) for another kind of file.
       if (k < 0 && EVENTFD_FIELDS.has(f) && this.fieldUsed(def, arg, f)) k = this.programEventfd(pfd);
+      // A file of the program's own as a guest_memfd: open, but none (kvm_gmem_bind: EINVAL, as
+      // the kernel's fds 0-2 answer); a closed fd stays EBADF.
+      else if (k < 0 && f === 'guest_memfd' && this.fieldUsed(def, arg, f)) k = this.programHasFd(pfd) ? 0 : -1;
       restore.push({ at, bytes: b.slice() });
       // Not a file of this process: no file the kernel knows (EBADF).
       dv.setInt32(0, k >= 0 ? k : 0x7fff_ffff, true);
@@ -628,13 +631,27 @@ export class ShimServer {
     return k ?? 0;
   }
 
-  /** KVM_IRQFD reads resamplefd only with KVM_IRQFD_FLAG_RESAMPLE (not worth a callback otherwise). */
+  /** True when the program has fd `pfd` open (asked over the socket). */
+  private programHasFd(pfd: number): boolean {
+    const c = this.cur!;
+    if (!this.send(c, OP.CB_GETFD, 0, [pfd], null, -1)) return false;
+    const d = this.awaitData(c);
+    if (!d) return false;
+    for (const x of d.fds) this.nat.close(x);
+    return d.ret >= 0 && d.fds.length > 0;
+  }
+
+  /**
+   * KVM_IRQFD reads resamplefd only with KVM_IRQFD_FLAG_RESAMPLE, KVM_SET_USER_MEMORY_REGION2
+   * guest_memfd only with KVM_MEM_GUEST_MEMFD (not worth a callback otherwise).
+   */
   private fieldUsed(def: IoctlDef, arg: number, field: string): boolean {
-    if (field !== 'resamplefd') return true;
+    const flag = field === 'resamplefd' ? KVM_IRQFD_FLAG.RESAMPLE : field === 'guest_memfd' ? KVM_MEM.GUEST_MEMFD : 0;
+    if (!flag) return true;
     try {
       const st = abiStruct(def);
       const b = this.kernel.space.user(arg + st.offsetOf('flags'), 4);
-      return (new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) & KVM_IRQFD_FLAG.RESAMPLE) !== 0;
+      return (new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) & flag) !== 0;
     } catch {
       return false;
     }

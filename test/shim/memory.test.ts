@@ -64,6 +64,27 @@ describe.skipIf(execUnavailable())('SharedMemory', () => {
     expect(space.all().map((m) => m.length)).toEqual([P, P]);
   });
 
+  it('thousands of adjacent slots (set_memory_region_test: 32764 of 2 MiB) make one view per window and no munmap', () => {
+    const { nat, space, file } = setup();
+    // A view per piece registered each grown piece with V8 as external memory: a full GC every
+    // few slots, O(n^2) bytes in all (set_memory_region_test timed out). Now the window is one view.
+    let views = 0;
+    const counting = { ...nat, view: (addr: bigint, len: number) => (views++, nat.view(addr, len)) };
+    const mem = new SharedMemory(counting, space, () => {});
+    const unmapped: number[] = [];
+    space.listener = { mapped: () => {}, unmapped: (m) => unmapped.push(m.hva) };
+    const C = 0x7f20_0000_0000;
+    for (let i = 0; i < 4000; i++) mem.map(file, 0, C + i * 16 * P, C + (i + 1) * 16 * P);
+    expect(views).toBe(1);
+    expect(unmapped).toEqual([]); // joining replaces the mapping, it does not unmap memory
+    expect(space.all().map((m) => [m.hva, m.length])).toEqual([[C, 4000 * 16 * P]]);
+    // The pieces are windows into one buffer; the bytes are still the file's.
+    const b = space.user(C + 3999 * 16 * P, 1);
+    b[0] = 0x42;
+    expect(space.user(C + 3999 * 16 * P, 1)[0]).toBe(0x42);
+    expect(mem.covers(C, C + 4000 * 16 * P)).toBe(true);
+  });
+
   it('known ranges map on demand', () => {
     const { space, mem, file, A } = setup();
     mem.know(file, 0, A, A + 8 * P);

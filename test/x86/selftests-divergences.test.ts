@@ -27,6 +27,8 @@
  *   size is EINVAL (kvm_gmem_allocate 187), punching past it is a no-op; a punched page reads zero
  *   (kvm_gmem_punch_hole 154 zaps, then truncates). vfs_fallocate (fs/open.c) refuses len <= 0
  *   (EINVAL) and, on a file that is no regular file (a VM fd), ENODEV.
+ * - set_memory_region_test (test_add_private_memory_region, 484-488): a guest_memfd member naming
+ *   an open file that is no guest_memfd is EINVAL, a closed fd EBADF (guest_memfd.c:488, 490).
  * - userspace_io_test: a REP INS whose count userspace lowers during the exit stops at RCX = 0 (the
  *   emulator tests the count before each element; arch/x86/kvm/emulate.c x86_emulate_insn,
  *   "rep_prefix && (d & String)"), instead of wrapping RCX and running on.
@@ -85,6 +87,9 @@ const falloc = (e: Env, mode: number, offset: number, len: number) => {
   return 'done';
 };
 
+const gmemSlot = (e: Env, guestMemfd: number, vm = e.kvm.createVm(x86_64.KVM_X86_VM.SW_PROTECTED_VM)) =>
+  vm.setUserMemoryRegion2({ slot: 0, flags: 4, guestPhysAddr: 0, memorySize: 0x200000, userspaceAddr: 0, guestMemfd, guestMemfdOffset: 0 });
+
 const cases: [string, string, (e: Env) => unknown][] = [
   // ---- fallocate(2) of a guest_memfd (guest_memfd.c:227 kvm_gmem_fallocate)
   ['fallocate KEEP_SIZE of the whole file', 'ok:done', (e) => falloc(e, FL.KEEP, 0, 0x4000)],
@@ -104,6 +109,10 @@ const cases: [string, string, (e: Env) => unknown][] = [
   ['fallocate at a negative offset', 'EINVAL', (e) => falloc(e, FL.KEEP, -0x1000, 0x1000)],
   ['fallocate whose end passes 2^63 (EFBIG)', 'EFBIG', (e) => { const g = gmem(e); e.sys.fallocate(g.fd, FL.KEEP | FL.PUNCH, 0x7fff_ffff_ffff_f000n, 0x2000n); }],
   ['fallocate of a VM fd (no regular file)', 'ENODEV', (e) => e.sys.fallocate(e.vm.fd, FL.KEEP, 0, 0x1000)],
+  // ---- set_memory_region_test: kvm_gmem_bind (guest_memfd.c:488 fget -> EBADF, 490 not a guest_memfd -> EINVAL)
+  ['KVM_SET_USER_MEMORY_REGION2 with guest_memfd = fd 0 (open, not a guest_memfd)', 'EINVAL', (e) => gmemSlot(e, 0)],
+  ['KVM_SET_USER_MEMORY_REGION2 with guest_memfd = the VM fd', 'EINVAL', (e) => { const g = gmem(e); gmemSlot(e, g.vm.fd, g.vm); }],
+  ['KVM_SET_USER_MEMORY_REGION2 with guest_memfd = a closed fd', 'EBADF', (e) => gmemSlot(e, 999)],
   // ---- MSR_K7_HWCR (x86.c:3436): bits 3, 6 and 8 are dropped, 18 and 24 kept, any other refused
   ['HWCR is in KVM_GET_MSR_INDEX_LIST', 'ok:true', (e) => String(e.kvm.msrIndexList().includes(MSR.HWCR))],
   ['KVM_SET_MSRS HWCR = bit 18 (McStatusWrEn)', 'ok:1', (e) => e.vm.createVcpu(0).setMsrs([[MSR.HWCR, 1n << 18n]])],
