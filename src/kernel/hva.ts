@@ -101,9 +101,15 @@ export class AddressSpace {
     const h = this.holes;
     let end = start + len;
     let lo = start;
-    // The first hole starting after `start`.
-    let i = 0;
-    while (i < h.length && h[i]! < start) i += 2;
+    // The first hole starting after `start` (binary search over the pairs).
+    let a = 0;
+    let b = h.length / 2;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (h[2 * mid]! < start) a = mid + 1;
+      else b = mid;
+    }
+    let i = 2 * a;
     // Merge with the hole before and the one after when they touch.
     if (i >= 2 && h[i - 1] === lo) {
       lo = h[i - 2]!;

@@ -87,13 +87,14 @@ export class SharedMemory {
   know(file: ProgramFile, base: number, lo: number, hi: number): void {
     // Whatever was known there before is gone (the program replaced that memory).
     this.forget(lo, hi);
-    this.known.push({ lo, hi, file, base });
+    const ks = this.known;
+    ks.splice(firstEndingAfter(ks, lo), 0, { lo, hi, file, base });
   }
 
   /** True when [lo, hi) lies in ranges the program shared; then maps it. */
   mapKnown(lo: number, hi: number): boolean {
-    const k = this.known.find((x) => x.lo <= lo && hi <= x.hi);
-    if (!k) return false;
+    const k = this.known[firstEndingAfter(this.known, lo)];
+    if (!k || !(k.lo <= lo && hi <= k.hi)) return false;
     this.map(k.file, k.base, lo, hi);
     return true;
   }
@@ -124,16 +125,16 @@ export class SharedMemory {
   }
 
   private forget(lo: number, hi: number): void {
-    const out: Known[] = [];
-    for (const k of this.known) {
-      if (!(k.lo < hi && lo < k.hi)) {
-        out.push(k);
-        continue;
-      }
-      if (k.lo < lo) out.push({ ...k, hi: lo });
-      if (hi < k.hi) out.push({ ...k, lo: hi });
-    }
-    this.known = out;
+    // Known ranges are sorted and disjoint: those overlapping [lo, hi) are one run.
+    const ks = this.known;
+    const i = firstEndingAfter(ks, lo);
+    let j = i;
+    while (j < ks.length && ks[j]!.lo < hi) j++;
+    if (j === i) return;
+    const keep: Known[] = [];
+    if (ks[i]!.lo < lo) keep.push({ ...ks[i]!, hi: lo });
+    if (hi < ks[j - 1]!.hi) keep.push({ ...ks[j - 1]!, lo: hi });
+    ks.splice(i, j - i, ...keep);
   }
 
   private window(file: ProgramFile, base: number, start: number): Window | undefined {
@@ -181,8 +182,11 @@ export class SharedMemory {
   }
 
   private unmapWindowRange(w: Window, lo: number, hi: number): void {
-    for (const p of [...w.pieces]) {
-      if (!(p.lo < hi && lo < p.hi)) continue;
+    const ps = w.pieces;
+    const i = firstEndingAtOrAfter(ps, lo + 1);
+    let j = i;
+    while (j < ps.length && ps[j]!.lo < hi) j++;
+    for (const p of ps.slice(i, j)) {
       const a = Math.max(lo, p.lo);
       const b = Math.min(hi, p.hi);
       // The address-space file reads zeros there already (the shim punched it); a file of the
@@ -191,7 +195,7 @@ export class SharedMemory {
         this.nat.mapFixed(w.addr + BigInt(a - w.start), b - a, -1, 0);
         w.zeroed.push([a, b]);
       }
-      w.pieces.splice(w.pieces.indexOf(p), 1);
+      ps.splice(firstEndingAtOrAfter(ps, p.hi), 1);
       this.space.unmapHva(p.lo);
       if (p.lo < a) this.insert(w, p.lo, a);
       if (b < p.hi) this.insert(w, b, p.hi);
@@ -236,6 +240,18 @@ function firstEndingAtOrAfter(ps: readonly Piece[], a: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (ps[mid]!.hi < a) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first range whose end is after `a` (ranges sorted and disjoint). */
+function firstEndingAfter(rs: readonly { hi: number }[], a: number): number {
+  let lo = 0;
+  let hi = rs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rs[mid]!.hi <= a) lo = mid + 1;
     else hi = mid;
   }
   return lo;
