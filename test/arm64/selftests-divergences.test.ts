@@ -18,6 +18,11 @@
  *   regions alone, with or without a distributor address (vgic-mmio-v3.c vgic_mmio_vcpu_rdist_is_last);
  *   the first KVM_RUN is EINVAL when a region, at its size for every vCPU, ends past the IPA space
  *   (vgic-v3.c vgic_v3_map_resources -> vgic_v3_check_base).
+ * - arch_timer_edge_cases.c:550 (GUEST_ASSERT(timer_get_tval(timer) <= 0), with the counter set
+ *   near 2^63): the counter offsets are u64 (arch_timer.c:163 timer_set_offset, from 1054
+ *   kvm_arm_timer_set_reg KVM_REG_ARM_TIMER_CNT and 1648 kvm_vm_ioctl_set_counter_offset), so any
+ *   counter value is exact: CNT reads back as written, and TVAL = -1 (CVAL = CNT - 1) reads <= 0
+ *   (float64 offsets rounded CNT - 1 to CNT above 2^53).
  */
 import { describe, expect, it } from 'vitest';
 import { Kvm, virtualSys, type Device, type Vm } from '../../src/index.js';
@@ -114,6 +119,36 @@ describe.each(ENGINES)('$name', (engine) => {
     // No TRNG, PV time or PTP here: their bits are refused.
     expect([STD_BMAP, STD_HYP_BMAP].map((id) => [a.vcpu.getOneReg(id), code(() => a.vcpu.setOneReg(id, 1n))])).toEqual([[0n, 'EINVAL'], [0n, 'EINVAL']]);
     expect(code(() => b.vcpu.setOneReg(VENDOR_HYP_BMAP, 2n))).toBe('EINVAL');
+  });
+});
+
+describe.each(ENGINES)('$name: counters above 2^53 (arch_timer_edge_cases)', (engine) => {
+  useEngine(engine);
+  const TIMER_CNT = sysRegId(3, 3, 14, 3, 2);
+  const PTIMER_CNT = sysRegId(3, 3, 14, 0, 1);
+  // movn x19, #0 (-1); msr cntv_tval_el0, x19; mrs x20, cntv_tval_el0; mrs x21, cntvct_el0; PSCI SYSTEM_OFF
+  // (x0-x3 are the call's results: the values live in x19-x21)
+  const TVAL_MINUS_ONE = new Uint8Array(new Uint32Array([0x92800013, 0xd51be313, 0xd53be314, 0xd53be055, 0xd2800100, 0xf2b08000, 0xd4000002]).buffer);
+
+  it.each([0x7fff_ffff_ffff_fc01n, 0x8000_0000_0000_0003n, 0xffff_ffff_ffff_fffen, 0x20_0000_0000_0001n])('CNT = %s reads back exactly; the guest sees TVAL -1 as <= 0', (v) => {
+    // The deterministic clock: no tick passes between the ioctls.
+    const m = armMachine(TVAL_MINUS_ONE, { sys: { clock: 'deterministic' } });
+    m.vcpu.setOneReg(TIMER_CNT, v);
+    m.vcpu.setOneReg(PTIMER_CNT, v ^ 0x5n);
+    expect([m.vcpu.getOneReg(TIMER_CNT), m.vcpu.getOneReg(PTIMER_CNT)]).toEqual([v, v ^ 0x5n]);
+    expect(runUntil(m).reason).toBe('system_event');
+    expect(BigInt.asIntN(32, m.x(20)) <= 0n).toBe(true);
+    const since = BigInt.asUintN(64, m.x(21) - v); // ticks the guest's few instructions took
+    expect(since).toBeLessThan(1000n);
+  });
+
+  it('KVM_ARM_SET_COUNTER_OFFSET near 2^64: CNT = ticks - offset modulo 2^64, exact', () => {
+    const m = armMachine(new Uint8Array(4), { sys: { clock: 'deterministic' } });
+    const before = m.vcpu.getOneReg(TIMER_CNT); // the offset is 0: the ticks
+    const off = 0xffff_ffff_ffff_f001n;
+    m.sys.ioctl(m.vm.fd, m.kvm.req('KVM_ARM_SET_COUNTER_OFFSET'), new Uint8Array(new BigUint64Array([off, 0n]).buffer));
+    expect(m.vcpu.getOneReg(TIMER_CNT)).toBe(BigInt.asUintN(64, before - off));
+    expect(m.vcpu.getOneReg(PTIMER_CNT)).toBe(BigInt.asUintN(64, before - off));
   });
 });
 

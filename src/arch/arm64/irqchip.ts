@@ -17,6 +17,7 @@ import type { Arm64Vcpu, Arm64VmState } from './cpu.js';
 import { irqchipInKernel, setLegacyDeviceAddr, vgicCreate, vgicInitialized } from './vgic/device.js';
 import { GIC_V2 } from './vgic/vgic.js';
 import { sharedOf, VM_FLAG } from './vmshared.js';
+import { PTIMER, VTIMER } from './timer.js';
 
 const S = arm64.structs;
 const req = (name: keyof typeof arm64.ioctls) => arm64.ioctls[name]!.request;
@@ -48,9 +49,8 @@ export function irqchipVmIoctl(vm: Vm, request: number, arg: UserArg): number | 
       for (const v of vm.vcpus.values()) if (v.away !== null) throw KvmError.of('EBUSY', 'ioctl', { request, fd: arg.fd });
       const sh = sharedOf(vmState(vm));
       sh.setFlag(VM_FLAG.COUNTER_OFFSET);
-      const off = Number(BigInt.asIntN(64, o.counter_offset));
-      sh.voffset = off;
-      sh.poffset = off;
+      sh.setOffset(VTIMER, o.counter_offset);
+      sh.setOffset(PTIMER, o.counter_offset);
       for (const v of vm.vcpus.values()) (v.archState as Arm64Vcpu).cpu.userGen++;
       return 0;
     }

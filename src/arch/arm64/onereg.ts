@@ -11,7 +11,7 @@ import { kvmRegSize, KVM_REG } from '../../uapi/constants.js';
 import { arm64 } from '../../uapi/index.js';
 import { KVM_ARM_VCPU, KVM_REG_ARM } from '../../uapi/arm64.js';
 import type { Cpu } from './cpu.js';
-import { counter, CTL_ISTATUS, expired, PTIMER, ticksNow, VTIMER } from './timer.js';
+import { cnt, counter, CTL_ISTATUS, expired, PTIMER, ticksNow, VTIMER } from './timer.js';
 import { VM_FLAG } from './vmshared.js';
 import { SR, SYSREGS, SYSREG_BY_KEY, SYSREG_INDEX } from './sysregs.js';
 
@@ -87,9 +87,11 @@ const ALL_IDS: readonly bigint[] = [
 export function sysregValue(s: Cpu, key: number): bigint {
   switch (SYSREG_INDEX.get(key)) {
     case SR.TIMER_CNT:
-      return BigInt.asUintN(64, BigInt(counter(s, VTIMER)));
+      counter(s, VTIMER);
+      return (BigInt(cnt.hi) << 32n) | BigInt(cnt.lo);
     case SR.PTIMER_CNT:
-      return BigInt.asUintN(64, BigInt(counter(s, PTIMER)));
+      counter(s, PTIMER);
+      return (BigInt(cnt.hi) << 32n) | BigInt(cnt.lo);
     case SR.TIMER_CTL:
     case SR.PTIMER_CTL: {
       const t = SYSREG_INDEX.get(key) === SR.TIMER_CTL ? VTIMER : PTIMER;
@@ -209,9 +211,7 @@ export function setOneReg(vcpu: Vcpu, s: Cpu, id: bigint, addr: bigint): void {
       // The counter is the VM's: writing it moves the VM's offset (kvm_arm_timer_set_reg), unless
       // userspace took the offset over with KVM_ARM_SET_COUNTER_OFFSET.
       if ((s.shared.flags & VM_FLAG.COUNTER_OFFSET) === 0) {
-        const off = ticksNow(s) - Number(BigInt.asIntN(64, v));
-        if (idx === SR.TIMER_CNT) s.shared.voffset = off;
-        else s.shared.poffset = off;
+        s.shared.setOffset(idx === SR.TIMER_CNT ? VTIMER : PTIMER, BigInt(ticksNow(s)) - v);
       }
     } else if (idx === SR.TIMER_CTL || idx === SR.PTIMER_CTL) s.setSysByKey(key, v & 3n);
     else s.setSysByKey(key, v);

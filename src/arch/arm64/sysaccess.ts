@@ -11,8 +11,8 @@ import { RUN, setExitReason } from '../../kernel/exits.js';
 import { arm64 } from '../../uapi/index.js';
 import { KVM_ARM_IDSR } from '../../uapi/arm64.js';
 import { EXIT, LINE_FIQ, LINE_IRQ, Pending, type Cpu } from './cpu.js';
-import { numHi, numLo, sysreg } from './state.js';
-import { counter, ctlOf, CTL_ENABLE, CTL_ISTATUS, expired, PTIMER, setCtl, setCval, setTval, tval, VTIMER } from './timer.js';
+import { sysreg } from './state.js';
+import { cnt, counter, ctlOf, CTL_ENABLE, CTL_ISTATUS, expired, PTIMER, setCtl, setCval, setTval, tval, VTIMER } from './timer.js';
 import { iccAccess, RES, UNDEF } from './vgic/cpuif.js';
 import { GIC_V3 } from './vgic/vgic.js';
 import { NUM_BRPS, NUM_WRPS, SR, SYSREGS } from './sysregs.js';
@@ -188,10 +188,6 @@ function setRt(c: Cpu, rt: number, lo: number, hi: number): void {
   c.x[2 * rt + 1] = hi;
 }
 
-function setRtNum(c: Cpu, rt: number, v: number): void {
-  setRt(c, rt, numLo(v), numHi(v));
-}
-
 function specialAccess(c: Cpu, sp: Sp, key: number, read: boolean, rt: number): void {
   const el0 = c.el === 0;
   const lo = c.sysLo;
@@ -267,7 +263,8 @@ function specialAccess(c: Cpu, sp: Sp, key: number, read: boolean, rt: number): 
     case Sp.CNTPCT:
       if (!read) c.undef();
       if (el0 && (lo[SR.CNTKCTL]! & (sp === Sp.CNTVCT ? 2 : 1)) === 0) c.undef();
-      setRtNum(c, rt, counter(c, sp === Sp.CNTVCT ? VTIMER : PTIMER));
+      counter(c, sp === Sp.CNTVCT ? VTIMER : PTIMER);
+      setRt(c, rt, cnt.lo | 0, cnt.hi | 0);
       return;
     case Sp.CNTV_CTL:
     case Sp.CNTV_CVAL:

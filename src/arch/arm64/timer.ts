@@ -37,10 +37,24 @@ export function ticksNow(c: Cpu): number {
   return Math.floor(c.vcpu.timer.now(c.retired) / NS_PER_TICK);
 }
 
-/** CNTVCT_EL0 (t = VTIMER) or CNTPCT_EL0. */
-export function counter(c: Cpu, t: number): number {
+/** The last `counter()` result: its u64 value as two u32 halves (no allocation on the hot path). */
+export const cnt = { lo: 0, hi: 0 };
+
+/**
+ * CNTVCT_EL0 (t = VTIMER) or CNTPCT_EL0 into `cnt`: the VM clock's ticks minus the offset,
+ * modulo 2^64, exact (an offset near 2^64 puts the counter anywhere, e.g. near 2^63).
+ */
+export function counter(c: Cpu, t: number): void {
   const sh = c.shared;
-  return ticksNow(c) - (t === VTIMER ? sh.voffset : sh.poffset);
+  const ticks = ticksNow(c); // < 2^53
+  let lo = (ticks % TWO32) - sh.offLo(t);
+  let borrow = 0;
+  if (lo < 0) {
+    lo += TWO32;
+    borrow = 1;
+  }
+  cnt.lo = lo;
+  cnt.hi = (Math.floor(ticks / TWO32) - sh.offHi(t) - borrow) >>> 0;
 }
 
 /** CNTx_CTL as stored (ENABLE, IMASK). */
@@ -50,14 +64,12 @@ export function ctlOf(c: Cpu, t: number): number {
 
 /**
  * CVAL - count as a 64-bit unsigned difference, as a number (inexact above 2^53, which is
- * centuries of ticks); 0 once the count has reached CVAL. The counter is signed here (an offset
- * past the clock's ticks makes it negative: its u64 value wrapped), so both sides are compared as
- * u64 halves.
+ * centuries of ticks); 0 once the count has reached CVAL (u64 comparison of the halves).
  */
 export function ticksToCval(c: Cpu, t: number): number {
-  const n = counter(c, t);
-  const nLo = ((n % TWO32) + TWO32) % TWO32;
-  const nHi = (((Math.floor(n / TWO32)) % TWO32) + TWO32) % TWO32;
+  counter(c, t);
+  const nLo = cnt.lo;
+  const nHi = cnt.hi;
   const i = t === VTIMER ? SR.TIMER_CVAL : SR.PTIMER_CVAL;
   const cHi = c.sysHi[i]! >>> 0;
   const cLo = c.sysLo[i]! >>> 0;
@@ -91,14 +103,17 @@ export function setCval(c: Cpu, t: number, lo: number, hi: number): void {
 
 /** TVAL write: CVAL = count + sign-extended value. */
 export function setTval(c: Cpu, t: number, v: number): void {
-  const cval = counter(c, t) + (v | 0); // signed; its u64 halves below
-  setCval(c, t, cval % TWO32 | 0, Math.floor(cval / TWO32) | 0);
+  counter(c, t);
+  const sum = cnt.lo + (v | 0); // in (-2^31, 2^33): carry or borrow into the high half
+  const carry = Math.floor(sum / TWO32);
+  setCval(c, t, (sum - carry * TWO32) | 0, (cnt.hi + carry) | 0);
 }
 
 /** TVAL read: the low 32 bits of CVAL - count. */
 export function tval(c: Cpu, t: number): number {
   const i = t === VTIMER ? SR.TIMER_CVAL : SR.PTIMER_CVAL;
-  return (c.sysLo[i]! - (counter(c, t) % TWO32)) | 0;
+  counter(c, t);
+  return (c.sysLo[i]! - cnt.lo) | 0;
 }
 
 /**

@@ -29,14 +29,17 @@ export const ARM64_VCPU_SHARED = struct('vkvm_arm64_vcpu', {
   mpidr: s32,
 });
 
-/** The VM's words (float64 values in the u64 slots of the offsets). */
+/** The VM's words. */
 export const ARM64_VM_SHARED = struct('vkvm_arm64_vm', {
   flags: s32,
   pad: s32,
-  /** Virtual and physical counter offsets, in counter ticks (float64). */
+  /** Virtual and physical counter offsets, in counter ticks (u64, little-endian lo/hi words). */
   voffset: u64,
   poffset: u64,
 });
+
+/** Word index of the low half of each offset (VTIMER, PTIMER order); the high half follows. */
+const OFF_WORD = [ARM64_VM_SHARED.offsetOf('voffset') / 4, ARM64_VM_SHARED.offsetOf('poffset') / 4] as const;
 
 const F = {
   LINES: ARM64_VCPU_SHARED.offsetOf('lines') / 4,
@@ -72,12 +75,10 @@ export interface Arm64SharedMem {
 /** A view of the shared words (one per thread; the memory is the same). */
 export class Arm64Shared {
   readonly words: Int32Array;
-  private readonly f64: Float64Array;
   private readonly slots: Int32Array[];
 
   constructor(readonly mem: Arm64SharedMem = { vm: new SharedArrayBuffer(ARM64_VM_SHARED.size), vcpus: [] }) {
     this.words = new Int32Array(mem.vm);
-    this.f64 = new Float64Array(mem.vm, ARM64_VM_SHARED.offsetOf('voffset'), 2);
     this.slots = mem.vcpus;
   }
 
@@ -93,20 +94,26 @@ export class Arm64Shared {
     Atomics.and(this.words, 0, ~f);
   }
 
-  get voffset(): number {
-    return this.f64[0]!;
+  /** Low 32 bits (as u32) of counter offset `t` (0 virtual, 1 physical): exact u64, no float. */
+  offLo(t: number): number {
+    return this.words[OFF_WORD[t as 0 | 1]]! >>> 0;
   }
 
-  set voffset(v: number) {
-    this.f64[0] = v;
+  /** High 32 bits (as u32) of counter offset `t`. */
+  offHi(t: number): number {
+    return this.words[OFF_WORD[t as 0 | 1] + 1]! >>> 0;
   }
 
-  get poffset(): number {
-    return this.f64[1]!;
+  /** Counter offset `t` as a u64 (the ioctl edge). */
+  offset(t: number): bigint {
+    return (BigInt(this.offHi(t)) << 32n) | BigInt(this.offLo(t));
   }
 
-  set poffset(v: number) {
-    this.f64[1] = v;
+  /** Sets counter offset `t` (taken modulo 2^64). */
+  setOffset(t: number, v: bigint): void {
+    const u = BigInt.asUintN(64, v);
+    this.words[OFF_WORD[t as 0 | 1]] = Number(u & 0xffff_ffffn) | 0;
+    this.words[OFF_WORD[t as 0 | 1] + 1] = Number(u >> 32n) | 0;
   }
 
   /** vCPUs created so far (indexes 0..n-1). */
