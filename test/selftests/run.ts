@@ -59,7 +59,6 @@ const CAUSES: readonly { readonly re: RegExp; readonly note: string; readonly te
   { re: /kvm_amd\/parameters/, note: 'the library picks kvm_amd by the host CPU (AMD here) while vkvm is a VMX flavour (kvm_intel)' },
   { re: /Changing CPU features should fail/, note: 'KVM_SET_CPUID2 after KVM_RUN with different entries must fail (Linux 5.16+); vkvm accepts it' },
   { re: /KVM_GET_XSAVE failed/, note: 'KVM_GET_XSAVE refused (the XSAVE image is not modelled yet)' },
-  { re: /fallocate\(\) failed to punch hole/, note: 'fallocate(2) on a guest_memfd (kvm_gmem_fallocate: allocate, PUNCH_HOLE) is not implemented, nor forwarded by the shim' },
   { re: /KVM_EXIT_MEMORY_FAULT/, note: 'private memory of KVM_X86_SW_PROTECTED_VM (memory attributes, KVM_EXIT_MEMORY_FAULT) not implemented' },
   { test: 'x86_64/state_test', re: /Unhandled exception '0x6'/, note: 'the test runs VEX-encoded VMOVDQU whenever XSAVE is present (every real XSAVE CPU has AVX); vkvm reports XSAVE but not AVX and does not decode VEX: #UD' },
   { re: /sys_clocksource_is_based_on_tsc/, note: "the host's clocksource is not the TSC (the test reads the host's /sys, not vkvm)" },
@@ -71,7 +70,7 @@ const CAUSES: readonly { readonly re: RegExp; readonly note: string; readonly te
   { re: /KVM_CREATE_DEVICE failed, rc: -1 errno: 19/, note: 'no GICv3 ITS device (KVM_DEV_TYPE_ARM_VGIC_ITS)' },
   { re: /KVM_SET_DEVICE_ATTR failed, rc: -1 errno: 6/, note: 'no PV steal time (KVM_ARM_VCPU_PVTIME_CTRL); nor the TRNG and PTP hypercalls the test goes on to call' },
   { re: /KVM_[GS]ET_DEVICE_ATTR failed/, note: 'a device attribute Linux accepts is refused' },
-  { test: 'aarch64/arch_timer_edge_cases', re: /timer_get_cval\(timer\) < timer_get_cntct\(timer\)|timer_get_tval\(timer\) [<>]=? 0/, note: 'the test sets the counter near 2^63; vkvm holds counter offsets as float64, exact only to 2^53, so CNT - 1 rounds to CNT' },
+  { test: 'aarch64/arch_timer_edge_cases', re: /arch_timer_edge_cases\.c:(540|561)/, note: 'not diagnosed yet: around an exit to userspace (the use_sched variant of timers_sanity_checks) a counter read comes out below CVAL = CNT - 1 written before it; the same guest sequence in-process holds (the float64 offsets that failed line 550 are exact u64 now)' },
   { re: /Guest timer interrupt was not triggered|config_iter \+ 1 == irq_iter/, note: 'a timer interrupt did not arrive within the test\'s wall-clock margin (4 vCPUs emulated under qemu-aarch64 on a loaded 2-core machine; -e widens it)' },
   { re: /KVM_SET_ONE_REG failed/, note: 'a register KVM lets userspace write is refused' },
   { re: /missing registers/, note: 'KVM_GET_REG_LIST lacks registers Linux lists (system registers vkvm does not model yet)' },
@@ -80,6 +79,9 @@ const CAUSES: readonly { readonly re: RegExp; readonly note: string; readonly te
   { re: /Only performed \d+ KVM_RUNs, task stalled too much/, note: "the shim's KVM_RUN round trip (a socket exchange with the server) is too slow for the test's sanity check (its -u disables the check)" },
   { re: /rseq_register_current_thread failed, errno = 38/, note: 'qemu-aarch64 user mode has no rseq(2) (host side, not vkvm)' },
   { re: /CONFIG_IDLE_PAGE_TRACKING/, note: 'host kernel config (page_idle), not vkvm' },
+  { test: 'hardware_disable_test', re: /^timeout after/, note: 'slow, not a divergence (profiled): 512 forks each start 4 vCPUs spinning in the guest; the server runs every vCPU on its one thread in 2M-instruction slices, so the forking thread\'s calls wait behind them (3 forks in 40 s)' },
+  { test: 'memslot_perf_test', re: /^timeout after/, note: 'slow, not a divergence (profiled): each of its sub-tests sets up ~8K memslots, a socket round trip (and a memory share) each, then runs 5 s; the time goes to the round trips' },
+  { test: 'set_memory_region_test', re: /^timeout after/, note: 'slow under qemu-aarch64 (profiled: the server waits on the program): 32767 memslots, each a round trip and a memory share through qemu; x86-64 runs it in ~25 s' },
   { re: /^timeout after/, note: 'did not end in the time limit: slow here (emulated guest; arm64 also under qemu-aarch64; a loaded 2-core machine) or looping on a divergence' },
 ];
 
