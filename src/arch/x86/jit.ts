@@ -81,6 +81,8 @@ interface Ctx {
   readonly n: number;
   /** The statement that leaves the block right after this instruction (RIP and count set). */
   readonly exitAfter: string;
+  /** The statement that leaves the block before this instruction (it has not retired). */
+  readonly exitBefore: string;
 }
 
 /** The last inline flag-writing instruction: its operand variables, for fused Jcc conditions. */
@@ -132,7 +134,7 @@ export class X86Translator {
     this.out = body;
     for (let k = 0; k < n; k++) {
       const i = insns[k]!;
-      const ctx: Ctx = { i, k, n, exitAfter: `{ s.rip = ${this.ripAfter(insns, k)}; return n + ${k + 1}; }` };
+      const ctx: Ctx = { i, k, n, exitAfter: `{ s.rip = ${this.ripAfter(insns, k)}; return n + ${k + 1}; }`, exitBefore: `{ c.exitNow = false; s.rip = ${this.ripAt(insns, i.addr)}; return n + ${k}; }` };
       if (k === n - 1 && loop) break;
       this.insn(ctx, insns, k === n - 1);
     }
@@ -337,19 +339,26 @@ export class X86Translator {
     this.emit(`L = c.linear(${i.seg}, ${off}, ${size}, ${write});`);
   }
 
-  /** Emits a read of operand `op` into `dst` (and `dst`h for size 8); values as the conventions say. */
-  private read(x: Ctx, op: number, dst: string, size: number, memAddrDone = false): void {
+  /**
+   * Emits a read of operand `op` into `dst` (and `dst`h for size 8); values as the conventions say.
+   * `soft`: the instruction has no other memory access and no effect before this read, so an MMIO
+   * read that must exit leaves the block without unwinding (X86Mmu.readLinSoft), not retired.
+   */
+  private read(x: Ctx, op: number, dst: string, size: number, memAddrDone = false, soft = false): void {
     const i = x.i;
     switch (i.kind[op]) {
       case K_REG:
         if (size === 8) this.emit(`${dst} = R[${2 * i.reg[op]!}]; ${dst}h = R[${2 * i.reg[op]! + 1}];`);
         else this.emit(`${dst} = ${this.regGet(i.reg[op]!, size)};`);
         return;
-      case K_MEM:
+      case K_MEM: {
         if (!memAddrDone) this.addr(x, size, false);
-        if (size === 8) this.emit(`${dst} = c.readLin(L, 8); ${dst}h = c.t1;`);
-        else this.emit(`${dst} = c.readLin(L, ${size})${size === 4 ? ' | 0' : ''};`);
+        const fn = soft ? 'readLinSoft' : 'readLin';
+        if (size === 8) this.emit(`${dst} = c.${fn}(L, 8); ${dst}h = c.t1;`);
+        else this.emit(`${dst} = c.${fn}(L, ${size})${size === 4 ? ' | 0' : ''};`);
+        if (soft) this.emit(`if (c.exitNow) ${x.exitBefore}`);
         return;
+      }
       default: {
         // Immediates are sign-extended to the operand size.
         const lo = size === 4 || size === 8 ? i.imm | 0 : i.imm & MASKS[size]!;
@@ -386,7 +395,7 @@ export class X86Translator {
     if (k0 === K_REG && (k1 === K_REG || k1 === K_IMM || k1 === K_MEM)) {
       if (k1 !== K_IMM && i.size[1] !== size) return false;
       this.decl(v, size);
-      this.read(x, 1, v, size);
+      this.read(x, 1, v, size, false, true);
       this.regSet(i.reg[0]!, size, v, `${v}h`);
       return true;
     }
@@ -414,13 +423,13 @@ export class X86Translator {
     this.decl(v, 4);
     if (i.mn === M.MOVSXD) {
       if (ss !== 4 || (ds !== 8 && ds !== 4)) return false;
-      this.read(x, 1, v, 4);
+      this.read(x, 1, v, 4, false, true);
       if (ds === 8) this.regSet(i.reg[0]!, 8, v, `(${v} >> 31)`);
       else this.regSet(i.reg[0]!, 4, v);
       return true;
     }
     if ((ss !== 1 && ss !== 2) || (ds !== 2 && ds !== 4 && ds !== 8) || ds <= ss) return false;
-    this.read(x, 1, v, ss);
+    this.read(x, 1, v, ss, false, true);
     if (i.mn === M.MOVZX) {
       this.regSet(i.reg[0]!, ds, v, '0');
       return true;
@@ -472,11 +481,12 @@ export class X86Translator {
     this.decl(a, size);
     this.decl(b, size);
     this.decl(r, size);
+    // CMP/TEST write nothing: an MMIO operand exits without unwinding.
     if (k0 === K_MEM) {
       this.addr(x, size, writes);
-      this.read(x, 0, a, size, true);
+      this.read(x, 0, a, size, true, !writes);
     } else this.read(x, 0, a, size);
-    this.read(x, 1, b, size);
+    this.read(x, 1, b, size, false, !writes);
     const kind: FlagSrc['kind'] = mn === M.ADD ? 'add' : mn === M.SUB || mn === M.CMP ? 'sub' : 'logic';
     const fop = kind === 'add' ? FOp.ADD : kind === 'sub' ? FOp.SUB : FOp.LOGIC;
     const op = mn === M.ADD ? '+' : mn === M.SUB || mn === M.CMP ? '-' : mn === M.AND || mn === M.TEST ? '&' : mn === M.OR ? '|' : '^';
