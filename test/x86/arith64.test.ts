@@ -1,12 +1,12 @@
 /**
- * The BigInt-free 64-bit MUL/IMUL/DIV/IDIV (src/arch/x86/arith64.ts and exec/muldiv.ts) against
+ * The BigInt-free 64-bit MUL/IMUL/DIV/IDIV (src/arch/arith64.ts and x86 exec/muldiv.ts) against
  * the BigInt formulation they replaced, on random and edge operands:
  *  - the word-level helpers directly (products, quotients, remainders, #DE conditions);
  *  - the instructions in a guest, every operand size, under every engine: RAX/RDX, CF/OF, and
  *    #DE (a triple fault here: the test guest has no IDT) with RIP left on the instruction.
  */
 import { describe, expect, it } from 'vitest';
-import { divs128, divu128, muls64, mulu64, W } from '../../src/arch/x86/arith64.js';
+import { divs128, divu128, muls64, mulu64, W } from '../../src/arch/arith64.js';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { CODE, runProgram } from '../helpers/x86.js';
 import { Rng } from '../fuzz/rng.js';

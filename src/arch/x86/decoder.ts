@@ -348,13 +348,53 @@ export interface DecodeMode {
   def32: boolean;
 }
 
-const SEG_PREFIX: Record<number, number> = { 0x26: ES, 0x2e: CS, 0x36: SS, 0x3e: DS, 0x64: FS, 0x65: GS };
+/** Segment override prefixes: the segment by prefix byte, -1 for other bytes. */
+const SEG_OF = new Int8Array(256).fill(-1);
+SEG_OF[0x26] = ES;
+SEG_OF[0x2e] = CS;
+SEG_OF[0x36] = SS;
+SEG_OF[0x3e] = DS;
+SEG_OF[0x64] = FS;
+SEG_OF[0x65] = GS;
+
+// The instruction being decoded and its byte cursor: module state rather than a closure per
+// decode (decoding is a hot path for code that runs once). decode() saves and restores them.
+let dInsn: Insn = new Insn();
+let dFetch: (i: number) => number = () => -1;
+let dPos = 0;
+
+/** The next instruction byte (recorded in insn.bytes); throws TOO_LONG / FETCH_FAULT. */
+function byte(): number {
+  const i = dPos;
+  if (i >= 15) throw TOO_LONG;
+  const b = dFetch(i);
+  if (b < 0) throw FETCH_FAULT;
+  dInsn.bytes[i] = b;
+  dPos = i + 1;
+  return b;
+}
 
 /**
  * Decodes at `addr` from `fetch(i)` (byte i of the instruction; returns -1 when it cannot be read,
  * e.g. a page fault — the decoder then sets `bad` = 3 and `len` = the faulting byte index).
  */
 export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: number) => number): void {
+  const savedInsn = dInsn;
+  const savedFetch = dFetch;
+  const savedPos = dPos;
+  dInsn = insn;
+  dFetch = fetch;
+  dPos = 0;
+  try {
+    decodeInsn(insn, addr, mode);
+  } finally {
+    dInsn = savedInsn;
+    dFetch = savedFetch;
+    dPos = savedPos;
+  }
+}
+
+function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
   insn.addr = addr;
   insn.mn = -1;
   insn.desc = null;
@@ -389,15 +429,6 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
   kd[0] = kd[1] = kd[2] = kd[3] = 0;
   rg[0] = rg[1] = rg[2] = rg[3] = 0;
   sz[0] = sz[1] = sz[2] = sz[3] = 0;
-  let i = 0;
-  const byte = (): number => {
-    if (i >= 15) throw TOO_LONG;
-    const b = fetch(i);
-    if (b < 0) throw FETCH_FAULT;
-    insn.bytes[i] = b;
-    i++;
-    return b;
-  };
   try {
     let opsizePrefix = false;
     let addrPrefix = false;
@@ -410,16 +441,16 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
       else if (b === 0x67) addrPrefix = true;
       else if (b === 0xf0) insn.lock = true;
       else if (b === 0xf2 || b === 0xf3) lastRep = b;
-      else if (b in SEG_PREFIX) {
-        insn.seg = SEG_PREFIX[b]!;
+      else if (SEG_OF[b]! >= 0) {
+        insn.seg = SEG_OF[b]!;
         insn.segOverride = true;
       } else if (mode.long64 && (b & 0xf0) === 0x40) {
         insn.rex = b;
         b = byte();
-        if (b === 0x66 || b === 0x67 || b === 0xf0 || b === 0xf2 || b === 0xf3 || b in SEG_PREFIX || (b & 0xf0) === 0x40) {
+        if (b === 0x66 || b === 0x67 || b === 0xf0 || b === 0xf2 || b === 0xf3 || SEG_OF[b]! >= 0 || (b & 0xf0) === 0x40) {
           // Not immediately before the opcode: REX is ignored; re-scan this byte as a prefix.
           insn.rex = 0;
-          i--;
+          dPos--;
           continue;
         }
         break;
@@ -434,7 +465,7 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
     const cls = lastRep === 0xf3 ? PFX_F3 : lastRep === 0xf2 ? PFX_F2 : opsizePrefix ? PFX_66 : PFX_NONE;
     // 90 with REX.B is XCHG r8, rAX, not NOP.
     const pool = index === 0x90 && insn.rex & 1 ? XCHG_R8 : POOLS[index * 5 + cls]!;
-    if (pool.length === 0) return ud(insn, i);
+    if (pool.length === 0) return ud(insn, dPos);
     const w = mode.long64 && insn.rex & 8 ? 1 : 0;
     let modrm = -1;
     if (POOL_MODRM[index * 5 + cls]) modrm = byte();
@@ -448,7 +479,7 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
       desc = d;
       break;
     }
-    if (!desc) return ud(insn, i);
+    if (!desc) return ud(insn, dPos);
     // A mandatory 66 is not an operand-size prefix; a mandatory F2/F3 is not a REP prefix.
     if (desc.prefix === PFX_66) opsizePrefix = false;
     insn.desc = desc;
@@ -465,22 +496,23 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
       insn.osz = d32 !== opsizePrefix ? 4 : 2;
       insn.asz = d32 !== addrPrefix ? 4 : 2;
     }
-    if (insn.lock && !(desc.flags & F_LOCK)) return ud(insn, i);
+    if (insn.lock && !(desc.flags & F_LOCK)) return ud(insn, dPos);
     if (modrm >= 0) {
       insn.modrm = modrm;
       insn.mod = modrm >> 6;
       insn.regField = ((modrm >> 3) & 7) | ((insn.rex & 4) << 1);
       insn.rm = (modrm & 7) | ((insn.rex & 1) << 3);
-      if (insn.mod !== 3) decodeMemory(insn, modrm, byte, mode);
-      if (insn.lock && insn.mod === 3) return ud(insn, i);
-    } else if (insn.lock) return ud(insn, i);
+      if (insn.mod !== 3) decodeMemory(insn, modrm, mode);
+      if (insn.lock && insn.mod === 3) return ud(insn, dPos);
+    } else if (insn.lock) return ud(insn, dPos);
     // Operands.
     const ops = desc.operands;
     insn.nops = ops.length;
     for (let k = 0; k < ops.length; k++) {
       const op = ops[k]!;
-      decodeOperand(insn, k, op, desc, byte, mode, index);
+      decodeOperand(insn, k, op, desc, mode, index);
     }
+    const i = dPos;
     insn.len = i;
     // RIP-relative displacement is relative to the next instruction (known only now).
     if (insn.ripRel) insn.disp += addr + i;
@@ -499,7 +531,7 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
     }
     if (e === FETCH_FAULT) {
       insn.bad = 3;
-      insn.len = i;
+      insn.len = dPos;
       return;
     }
     throw e;
@@ -530,7 +562,7 @@ function ud(insn: Insn, len: number): void {
 const RM16_BASE = [3, 3, 5, 5, 6, 7, 5, 3];
 const RM16_INDEX = [6, 7, 6, 7, -1, -1, -1, -1];
 
-function decodeMemory(insn: Insn, modrm: number, byte: () => number, mode: DecodeMode): void {
+function decodeMemory(insn: Insn, modrm: number, mode: DecodeMode): void {
   const mod = modrm >> 6;
   const rm = modrm & 7;
   if (insn.asz === 2) {
@@ -589,23 +621,27 @@ function sizeOf(letter: string, insn: Insn): number {
   }
 }
 
-function decodeOperand(insn: Insn, k: number, op: OperandSpec, desc: OpDesc, byte: () => number, mode: DecodeMode, index: number): void {
+/** A general register operand: without REX, byte registers 4-7 are AH/CH/DH/BH (16-19). */
+function gprOf(insn: Insn, r: number, sz: number): number {
+  return sz === 1 && !insn.rex && r >= 4 && r < 8 ? r + 12 : r;
+}
+
+function decodeOperand(insn: Insn, k: number, op: OperandSpec, desc: OpDesc, mode: DecodeMode, index: number): void {
   const size = op.bytes || sizeOf(op.size, insn);
   insn.size[k] = size;
   insn.reg[k] = 0;
-  const gpr = (r: number, sz: number) => (sz === 1 && !insn.rex && r >= 4 && r < 8 ? r + 12 : r);
   switch (op.kind) {
     case 'E':
     case 'M':
     case 'W':
       if (insn.mod === 3) {
         insn.kind[k] = op.kind === 'W' ? K_XMM : K_REG;
-        insn.reg[k] = op.kind === 'W' ? insn.rm : gpr(insn.rm, size);
+        insn.reg[k] = op.kind === 'W' ? insn.rm : gprOf(insn, insn.rm, size);
       } else insn.kind[k] = K_MEM;
       return;
     case 'G':
       insn.kind[k] = K_REG;
-      insn.reg[k] = gpr(insn.regField, size);
+      insn.reg[k] = gprOf(insn, insn.regField, size);
       return;
     case 'R':
       insn.kind[k] = K_REG;
@@ -656,7 +692,7 @@ function decodeOperand(insn: Insn, k: number, op: OperandSpec, desc: OpDesc, byt
       return;
     case 'Z':
       insn.kind[k] = K_REG;
-      insn.reg[k] = gpr(desc.low | ((insn.rex & 1) << 3), size);
+      insn.reg[k] = gprOf(insn, desc.low | ((insn.rex & 1) << 3), size);
       return;
     case 'I': {
       insn.kind[k] = K_IMM;

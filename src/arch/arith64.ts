@@ -4,7 +4,8 @@
  * low word first; results land in the shared scratch `W`. Exact for every input: products are
  * formed from 32-bit halves (low words from Math.imul, high words from the double product, the
  * rounding error corrected by the low word) and division is Knuth's algorithm D on 16-bit limbs,
- * with short paths for operands below 2^52 and for one-word divisors.
+ * with short paths for operands below 2^52 and for one-word divisors. Shared by both arches: x86
+ * MUL/IMUL/DIV/IDIV (x86/exec/muldiv.ts) and arm64 UMULH/SMULH/UDIV/SDIV (arm64/alu.ts).
  * @module
  */
 
