@@ -14,7 +14,8 @@
 import { RUN_COST } from '../../kernel/deadline.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { EMULATION_FAILURE, type X86Cpu } from './cpu.js';
-import { decode, F_END, Insn, type DecodeMode } from './decoder.js';
+import { REF } from './mmu.js';
+import { decode, decodeFrom, F_END, Insn, type DecodeMode } from './decoder.js';
 import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
 
 /** Executions of a block before the JIT translates it (Kernel.jitHotness overrides). */
@@ -201,11 +202,16 @@ export class BlockCache {
     const fetch = this.fetch;
     const pageEnd = lin - (lin & 0xfff) + PAGE_SIZE;
     const work = this.work;
+    // The page's bytes as the TLB maps them (codeGfn filled it): read directly, fetchByte past the page.
+    const direct = c.codeRef(lin);
+    const dv = REF.dv;
+    const off0 = REF.off - lin;
     let count = 0;
     for (let n = 0; n < MAX_BLOCK; n++) {
       const insn = keep ? new Insn() : this.scratch[n]!;
       this.fetchBase = a;
-      decode(insn, a, mode, fetch);
+      if (direct) decodeFrom(insn, a, mode, fetch, dv, off0 + a, Math.min(15, pageEnd - a));
+      else decode(insn, a, mode, fetch);
       if (insn.bad === 3) break;
       work[n] = insn;
       count++;

@@ -704,6 +704,21 @@ export class X86Mmu {
     return true;
   }
 
+  /**
+   * After codeGfn(lin): the read TLB's view of `lin`'s code page (REF.dv, and REF.off the offset of
+   * `lin` in it), so the decoder reads the page's bytes without a call per byte; false when the
+   * page keeps no TLB entry (a kvmi read-tracked page: its bytes come through fetchByte).
+   */
+  codeRef(lin: number): boolean {
+    const l = this.wrapLin(lin);
+    const vpn = Math.floor(l / PAGE_SIZE);
+    const i = vpn & TLB_MASK;
+    if (this.rTag[i] !== vpn * 2 + (this.cpl === 3 ? 1 : 0) || this.rNx[i]) return false;
+    REF.dv = this.rDv[i]!;
+    REF.off = this.rOff[i]! + (l & 0xfff);
+    return true;
+  }
+
   /** The physical frame of a linear code page (after a fetch filled the TLB). */
   codeGfn(lin: number): number {
     const l = this.wrapLin(lin);
