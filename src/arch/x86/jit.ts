@@ -3,7 +3,7 @@
  * (`new Function`) once it is hot.
  *
  * - Inline: MOV/MOVZX/MOVSX/MOVSXD/LEA, ADD/SUB/AND/OR/XOR/CMP/TEST, INC/DEC, SHL/SHR/SAR by an
- *   immediate, NOP, and in 64-bit mode PUSH/POP of a register, near CALL/JMP/RET/Jcc. Their
+ *   immediate, IMUL, 32/64-bit MUL/DIV/IDIV and CWD/CDQ/CQO (arith64, no BigInt), NOP, and in 64-bit mode PUSH/POP of a register, near CALL/JMP/RET/Jcc. Their
  *   operand forms are fixed at translation time: registers become Int32Array slots, memory
  *   operands an address expression. Everything else calls the interpreter's handler with its
  *   decoded `Insn` (the same semantics by construction; LOCK-prefixed forms always do).
@@ -19,7 +19,8 @@
  *   instruction, as in the interpreter).
  * @module
  */
-import type { X86Cpu } from './cpu.js';
+import { divs128, divu128, muls64, mulu64, W } from '../arith64.js';
+import { VEC, type X86Cpu } from './cpu.js';
 import { K_IMM, K_MEM, K_REG, mnemonic, type Insn } from './decoder.js';
 import { ea, HANDLERS } from './exec/index.js';
 import { FOp, type Flags } from './flags.js';
@@ -49,7 +50,7 @@ const M = {
   MOV: MN('MOV'), MOVZX: MN('MOVZX'), MOVSX: MN('MOVSX'), MOVSXD: MN('MOVSXD'), LEA: MN('LEA'),
   ADD: MN('ADD'), SUB: MN('SUB'), AND: MN('AND'), OR: MN('OR'), XOR: MN('XOR'), CMP: MN('CMP'), TEST: MN('TEST'),
   INC: MN('INC'), DEC: MN('DEC'), SHL: MN('SHL'), SHR: MN('SHR'), SAR: MN('SAR'), NOP: MN('NOP'),
-  IMUL: MN('IMUL'), CMOVCC: MN('CMOVcc'), SETCC: MN('SETcc'),
+  IMUL: MN('IMUL'), MUL: MN('MUL'), DIV: MN('DIV'), IDIV: MN('IDIV'), CWD: MN('CWD'), CMOVCC: MN('CMOVcc'), SETCC: MN('SETcc'),
   PUSH: MN('PUSH'), POP: MN('POP'), CALL: MN('CALL'), RET: MN('RET'), JMP: MN('JMP'), JCC: MN('Jcc'),
 };
 
@@ -65,6 +66,14 @@ const TWO32 = 4294967296;
 const HELPERS = {
   /** The interpreter's exact address path (wrap-around, non-canonical #GP/#SS, segment checks). */
   lin: (c: X86Cpu, i: Insn, size: number, write: boolean) => c.linear(i.seg, ea(c, i), size, write),
+  /** 64x64 -> 128 multiply and 128/64 divide without BigInt (src/arch/arith64.ts), results in W. */
+  mulu64,
+  muls64,
+  divu128,
+  divs128,
+  W,
+  /** #DE (a zero divisor or a quotient that does not fit). */
+  de: (c: X86Cpu): never => c.raise(VEC.DE),
 };
 
 /** Source -> factory: vCPUs (and VMs) running the same code share the compiled JS. */
@@ -242,7 +251,15 @@ export class X86Translator {
         ok = this.shift(x);
         break;
       case M.IMUL:
-        ok = i.nops > 1 && this.imul(x);
+        ok = i.nops === 1 ? this.muldiv(x) : i.size[0] === 8 ? this.imul64(x) : this.imul(x);
+        break;
+      case M.MUL:
+      case M.DIV:
+      case M.IDIV:
+        ok = this.muldiv(x);
+        break;
+      case M.CWD:
+        ok = this.cwd(x);
         break;
       case M.CMOVCC:
         ok = this.cmov(x);
@@ -621,6 +638,78 @@ export class X86Translator {
     this.flags = null;
     this.emit(`v = Math.imul(${a}, ${b}); w = ${a} * ${b} !== v ? 1 : 0; R[${2 * i.reg[0]!}] = v; R[${2 * i.reg[0]! + 1}] = 0;`);
     this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = w; f.afv = 0;`);
+    return true;
+  }
+
+  /**
+   * IMUL r64, r/m64 (, imm): the truncated signed product through arith64's muls64; CF = OF =
+   * the high half is not the sign extension of the low half (exec/muldiv.ts imulTrunc).
+   */
+  private imul64(x: Ctx): boolean {
+    const i = x.i;
+    const three = i.nops === 3;
+    if (i.kind[0] !== K_REG || i.size[1] !== 8 || (i.kind[1] !== K_REG && i.kind[1] !== K_MEM)) return false;
+    if (three && i.kind[2] !== K_IMM) return false;
+    const a = `a${x.k}`;
+    this.decl(a, 8);
+    this.read(x, 1, a, 8);
+    const d = 2 * i.reg[0]!;
+    const b = three ? `${i.imm | 0}, ${i.immHi | 0}` : `R[${d}], R[${d + 1}]`;
+    this.flags = null;
+    this.emit(`K.muls64(${a}, ${a}h, ${b}); v = K.W[0]; t = K.W[1]; w = K.W[2] !== t >> 31 || K.W[3] !== t >> 31 ? 1 : 0; R[${d}] = v; R[${d + 1}] = t;`);
+    this.mulFlags(8);
+    return true;
+  }
+
+  /** The flags MUL/IMUL leave (exec/muldiv.ts setMulFlags): the product in v (t), overflow in w. */
+  private mulFlags(size: number): void {
+    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = ${size}; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = ${size === 8 ? 't' : '0'}; f.cin = w; f.ofv = w; f.afv = 0;`);
+  }
+
+  /**
+   * MUL, IMUL (one operand), DIV, IDIV of 32 and 64 bits: rDX:rAX through arith64 (no BigInt),
+   * #DE as the interpreter raises it (exec/muldiv.ts), DIV/IDIV leaving the flags as they were.
+   */
+  private muldiv(x: Ctx): boolean {
+    const i = x.i;
+    const size = i.size[0]!;
+    if ((size !== 4 && size !== 8) || (i.kind[0] !== K_REG && i.kind[0] !== K_MEM)) return false;
+    const b = `b${x.k}`;
+    this.decl(b, size);
+    this.read(x, 0, b, size);
+    const mn = i.mn;
+    if (mn === M.MUL || mn === M.IMUL) {
+      this.flags = null;
+      const signed = mn === M.IMUL;
+      if (size === 8) {
+        this.emit(`K.${signed ? 'muls64' : 'mulu64'}(R[0], R[1], ${b}, ${b}h); v = K.W[0]; t = K.W[1];`);
+        this.emit(signed ? 'w = K.W[2] !== t >> 31 || K.W[3] !== t >> 31 ? 1 : 0;' : 'w = (K.W[2] | K.W[3]) !== 0 ? 1 : 0;');
+        this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = v; R[1] = t;');
+      } else {
+        if (signed) this.emit(`K.muls64(R[0], R[0] >> 31, ${b}, ${b} >> 31); v = K.W[0]; w = K.W[1] !== v >> 31 ? 1 : 0;`);
+        else this.emit(`K.mulu64(R[0], 0, ${b}, 0); v = K.W[0]; w = K.W[1] !== 0 ? 1 : 0;`);
+        this.emit('R[0] = v; R[1] = 0; R[4] = K.W[1]; R[5] = 0;');
+      }
+      this.mulFlags(size);
+      return true;
+    }
+    const signed = mn === M.IDIV;
+    // k: the instruction a #DE is raised at (the catch puts RIP on it).
+    this.emit(`k = ${x.k};`);
+    if (size === 8) this.emit(`if (!K.${signed ? 'divs128' : 'divu128'}(R[0], R[1], R[4], R[5], ${b}, ${b}h)) K.de(c);`);
+    else if (signed) this.emit(`if (!K.divs128(R[0], R[4], R[4] >> 31, R[4] >> 31, ${b}, ${b} >> 31) || K.W[1] !== K.W[0] >> 31) K.de(c);`);
+    else this.emit(`if (!K.divu128(R[0], R[4], 0, 0, ${b}, 0) || K.W[1] !== 0) K.de(c);`);
+    if (size === 8) this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = K.W[0]; R[1] = K.W[1];');
+    else this.emit('R[4] = K.W[2]; R[5] = 0; R[0] = K.W[0]; R[1] = 0;');
+    return true;
+  }
+
+  /** CWD/CDQ/CQO: rDX = the sign of rAX. */
+  private cwd(x: Ctx): boolean {
+    const osz = x.i.osz;
+    if (osz === 8) this.emit('R[4] = R[5] = R[1] >> 31;');
+    else if (osz === 4) this.emit('R[4] = R[0] >> 31; R[5] = 0;');
+    else this.emit('R[4] = (R[4] & -65536) | (R[0] & 32768 ? 65535 : 0);');
     return true;
   }
 
