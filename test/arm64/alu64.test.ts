@@ -1,9 +1,9 @@
 /**
- * arm64's 64-bit UMULH/SMULH/UDIV/SDIV helpers (src/arch/arm64/alu.ts, over the shared
+ * arm64's 64-bit MUL (MADD's product), UMULH/SMULH/UDIV/SDIV helpers (src/arch/arm64/alu.ts, over the shared
  * src/arch/arith64.ts) against the BigInt formulation, on random and edge operands.
  */
 import { expect, it } from 'vitest';
-import { R, sdiv64, smulh64, udiv64, umulh64 } from '../../src/arch/arm64/alu.js';
+import { mul64, R, sdiv64, smulh64, udiv64, umulh64 } from '../../src/arch/arm64/alu.js';
 
 const M64 = (1n << 64n) - 1n;
 const lo = (v: bigint) => Number(BigInt.asIntN(32, v));
@@ -22,7 +22,7 @@ function operands(): bigint[] {
   return out;
 }
 
-it('UMULH/SMULH/UDIV/SDIV equal the BigInt results', () => {
+it('MUL/UMULH/SMULH/UDIV/SDIV equal the BigInt results', () => {
   const ops = operands();
   const bad: string[] = [];
   for (let i = 0; i < ops.length; i++) {
@@ -31,6 +31,8 @@ it('UMULH/SMULH/UDIV/SDIV equal the BigInt results', () => {
       const b = ops[(j + i) % ops.length]!;
       const as = BigInt.asIntN(64, a);
       const bs = BigInt.asIntN(64, b);
+      mul64(lo(a), hi(a), lo(b), hi(b));
+      if (got() !== ((a * b) & M64)) bad.push(`mul ${a} ${b}`);
       umulh64(lo(a), hi(a), lo(b), hi(b));
       if (got() !== (a * b) >> 64n) bad.push(`umulh ${a} ${b}`);
       smulh64(lo(a), hi(a), lo(b), hi(b));

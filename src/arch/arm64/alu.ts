@@ -113,16 +113,18 @@ export function shift32(type: number, v: number, n: number): number {
 
 /** R = a * b, low 64 bits. */
 export function mul64(alo: number, ahi: number, blo: number, bhi: number): void {
+  // The low 64 bits of the product: alo * blo in full (16-bit halves, every partial sum exact
+  // and below 2^53; integer ops only) plus the cross products' low words in the high word.
   const a0 = alo & 0xffff;
   const a1 = alo >>> 16;
   const b0 = blo & 0xffff;
   const b1 = blo >>> 16;
-  const mid = a0 * b1 + a1 * b0; // < 2^33
-  const low = a0 * b0 + (mid % 65536) * 65536; // < 2^33
-  const carry = Math.floor(low / TWO32);
-  const hiOfLoLo = a1 * b1 + Math.floor(mid / 65536) + carry;
-  R.lo = low % TWO32 | 0;
-  R.hi = (hiOfLoLo % TWO32 + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const mid = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  const hiOfLoLo = a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16);
+  R.lo = Math.imul(alo, blo);
+  R.hi = (hiOfLoLo + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
 }
 
 /** R = high 64 bits of the unsigned 128-bit product a * b. */
@@ -157,8 +159,10 @@ export function sub64(alo: number, ahi: number, blo: number, bhi: number): void 
 export function udiv64(alo: number, ahi: number, blo: number, bhi: number): void {
   if (ahi >>> 0 < 0x200000 && bhi >>> 0 < 0x200000) {
     const q = Math.floor(((ahi >>> 0) * TWO32 + (alo >>> 0)) / ((bhi >>> 0) * TWO32 + (blo >>> 0)));
-    R.lo = q % TWO32 | 0;
-    R.hi = Math.floor(q / TWO32) | 0;
+    // q < 2^53: the low word by ToUint32, the high word exactly (no floating-point modulo).
+    const lo = q >>> 0;
+    R.lo = lo | 0;
+    R.hi = ((q - lo) / TWO32) | 0;
     return;
   }
   // 128/64 with a zero high half never overflows (b != 0): the shared long division.
