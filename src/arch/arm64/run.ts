@@ -355,7 +355,19 @@ function jitRun(c: CpuT, n: number): void {
       if (left <= 0 || c.attn !== 0 || c.req[0] !== 0) return;
       const pc = c.pc;
       let b = table[(pc >>> 2) & TABLE_MASK]!;
-      if (b.va !== pc || b.key !== c.jitKey) b = jit.lookup(pc);
+      if (b.va !== pc || b.key !== c.jitKey) {
+        // Code seen for the first time: interpreted, nothing decoded into the cache.
+        const cold = jit.coldLen(pc);
+        if (cold > 0) {
+          fastRun(c, Math.min(cold, left));
+          if (c.stop !== 0) {
+            if ((c.stop & STOP_EXIT) !== 0) return;
+            c.stop = 0;
+          }
+          continue;
+        }
+        b = jit.lookup(pc);
+      }
       const fn = b.fn;
       if (fn === null || b.len > left) {
         if (b.len > left) {
