@@ -24,6 +24,7 @@ import { VEC, type X86Cpu } from './cpu.js';
 import { K_IMM, K_MEM, K_REG, mnemonic, type Insn } from './decoder.js';
 import { ea, HANDLERS } from './exec/index.js';
 import { FOp, type Flags } from './flags.js';
+import { cwd, imul64, muldiv } from './jit-muldiv.js';
 import type { X86State } from './state.js';
 
 /** What translated code reads of the run loop (X86Machine). */
@@ -46,7 +47,7 @@ export interface JitMode {
 }
 
 const MN = (n: string) => mnemonic(n);
-const M = {
+export const M = {
   MOV: MN('MOV'), MOVZX: MN('MOVZX'), MOVSX: MN('MOVSX'), MOVSXD: MN('MOVSXD'), LEA: MN('LEA'),
   ADD: MN('ADD'), SUB: MN('SUB'), AND: MN('AND'), OR: MN('OR'), XOR: MN('XOR'), CMP: MN('CMP'), TEST: MN('TEST'),
   INC: MN('INC'), DEC: MN('DEC'), SHL: MN('SHL'), SHR: MN('SHR'), SAR: MN('SAR'), NOP: MN('NOP'),
@@ -83,7 +84,7 @@ const FACTORY_LIMIT = 2048;
 const isCanonical = (a: number) => a >= CANON_LO && a < CANON_HI;
 
 /** One instruction's translation context. */
-interface Ctx {
+export interface Ctx {
   readonly i: Insn;
   readonly k: number;
   /** Instructions in the block. */
@@ -189,8 +190,13 @@ export class X86Translator {
     return this.mode.def32 ? `((rip0 + ${d}) >>> 0)` : `((rip0 + ${d}) & 65535)`;
   }
 
-  private emit(line: string): void {
+  /** (jit-muldiv.ts emits through emit, decl, read and clearFlags.) */
+  emit(line: string): void {
     this.out.push(line);
+  }
+
+  clearFlags(): void {
+    this.flags = null;
   }
 
   private insn(x: Ctx, insns: readonly Insn[], isLast: boolean): void {
@@ -251,15 +257,15 @@ export class X86Translator {
         ok = this.shift(x);
         break;
       case M.IMUL:
-        ok = i.nops === 1 ? this.muldiv(x) : i.size[0] === 8 ? this.imul64(x) : this.imul(x);
+        ok = i.nops === 1 ? muldiv(this, x) : i.size[0] === 8 ? imul64(this, x) : this.imul(x);
         break;
       case M.MUL:
       case M.DIV:
       case M.IDIV:
-        ok = this.muldiv(x);
+        ok = muldiv(this, x);
         break;
       case M.CWD:
-        ok = this.cwd(x);
+        ok = cwd(this, x);
         break;
       case M.CMOVCC:
         ok = this.cmov(x);
@@ -361,7 +367,7 @@ export class X86Translator {
    * `soft`: the instruction has no other memory access and no effect before this read, so an MMIO
    * read that must exit leaves the block without unwinding (X86Mmu.readLinSoft), not retired.
    */
-  private read(x: Ctx, op: number, dst: string, size: number, memAddrDone = false, soft = false): void {
+  read(x: Ctx, op: number, dst: string, size: number, memAddrDone = false, soft = false): void {
     const i = x.i;
     switch (i.kind[op]) {
       case K_REG:
@@ -427,7 +433,7 @@ export class X86Translator {
     return false;
   }
 
-  private decl(v: string, size: number): void {
+  decl(v: string, size: number): void {
     this.emit(size === 8 ? `var ${v} = 0, ${v}h = 0;` : `var ${v} = 0;`);
   }
 
@@ -638,78 +644,6 @@ export class X86Translator {
     this.flags = null;
     this.emit(`v = Math.imul(${a}, ${b}); w = ${a} * ${b} !== v ? 1 : 0; R[${2 * i.reg[0]!}] = v; R[${2 * i.reg[0]! + 1}] = 0;`);
     this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = w; f.afv = 0;`);
-    return true;
-  }
-
-  /**
-   * IMUL r64, r/m64 (, imm): the truncated signed product through arith64's muls64; CF = OF =
-   * the high half is not the sign extension of the low half (exec/muldiv.ts imulTrunc).
-   */
-  private imul64(x: Ctx): boolean {
-    const i = x.i;
-    const three = i.nops === 3;
-    if (i.kind[0] !== K_REG || i.size[1] !== 8 || (i.kind[1] !== K_REG && i.kind[1] !== K_MEM)) return false;
-    if (three && i.kind[2] !== K_IMM) return false;
-    const a = `a${x.k}`;
-    this.decl(a, 8);
-    this.read(x, 1, a, 8);
-    const d = 2 * i.reg[0]!;
-    const b = three ? `${i.imm | 0}, ${i.immHi | 0}` : `R[${d}], R[${d + 1}]`;
-    this.flags = null;
-    this.emit(`K.muls64(${a}, ${a}h, ${b}); v = K.W[0]; t = K.W[1]; w = K.W[2] !== t >> 31 || K.W[3] !== t >> 31 ? 1 : 0; R[${d}] = v; R[${d + 1}] = t;`);
-    this.mulFlags(8);
-    return true;
-  }
-
-  /** The flags MUL/IMUL leave (exec/muldiv.ts setMulFlags): the product in v (t), overflow in w. */
-  private mulFlags(size: number): void {
-    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = ${size}; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = ${size === 8 ? 't' : '0'}; f.cin = w; f.ofv = w; f.afv = 0;`);
-  }
-
-  /**
-   * MUL, IMUL (one operand), DIV, IDIV of 32 and 64 bits: rDX:rAX through arith64 (no BigInt),
-   * #DE as the interpreter raises it (exec/muldiv.ts), DIV/IDIV leaving the flags as they were.
-   */
-  private muldiv(x: Ctx): boolean {
-    const i = x.i;
-    const size = i.size[0]!;
-    if ((size !== 4 && size !== 8) || (i.kind[0] !== K_REG && i.kind[0] !== K_MEM)) return false;
-    const b = `b${x.k}`;
-    this.decl(b, size);
-    this.read(x, 0, b, size);
-    const mn = i.mn;
-    if (mn === M.MUL || mn === M.IMUL) {
-      this.flags = null;
-      const signed = mn === M.IMUL;
-      if (size === 8) {
-        this.emit(`K.${signed ? 'muls64' : 'mulu64'}(R[0], R[1], ${b}, ${b}h); v = K.W[0]; t = K.W[1];`);
-        this.emit(signed ? 'w = K.W[2] !== t >> 31 || K.W[3] !== t >> 31 ? 1 : 0;' : 'w = (K.W[2] | K.W[3]) !== 0 ? 1 : 0;');
-        this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = v; R[1] = t;');
-      } else {
-        if (signed) this.emit(`K.muls64(R[0], R[0] >> 31, ${b}, ${b} >> 31); v = K.W[0]; w = K.W[1] !== v >> 31 ? 1 : 0;`);
-        else this.emit(`K.mulu64(R[0], 0, ${b}, 0); v = K.W[0]; w = K.W[1] !== 0 ? 1 : 0;`);
-        this.emit('R[0] = v; R[1] = 0; R[4] = K.W[1]; R[5] = 0;');
-      }
-      this.mulFlags(size);
-      return true;
-    }
-    const signed = mn === M.IDIV;
-    // k: the instruction a #DE is raised at (the catch puts RIP on it).
-    this.emit(`k = ${x.k};`);
-    if (size === 8) this.emit(`if (!K.${signed ? 'divs128' : 'divu128'}(R[0], R[1], R[4], R[5], ${b}, ${b}h)) K.de(c);`);
-    else if (signed) this.emit(`if (!K.divs128(R[0], R[4], R[4] >> 31, R[4] >> 31, ${b}, ${b} >> 31) || K.W[1] !== K.W[0] >> 31) K.de(c);`);
-    else this.emit(`if (!K.divu128(R[0], R[4], 0, 0, ${b}, 0) || K.W[1] !== 0) K.de(c);`);
-    if (size === 8) this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = K.W[0]; R[1] = K.W[1];');
-    else this.emit('R[4] = K.W[2]; R[5] = 0; R[0] = K.W[0]; R[1] = 0;');
-    return true;
-  }
-
-  /** CWD/CDQ/CQO: rDX = the sign of rAX. */
-  private cwd(x: Ctx): boolean {
-    const osz = x.i.osz;
-    if (osz === 8) this.emit('R[4] = R[5] = R[1] >> 31;');
-    else if (osz === 4) this.emit('R[4] = R[0] >> 31; R[5] = 0;');
-    else this.emit('R[4] = (R[4] & -65536) | (R[0] & 32768 ? 65535 : 0);');
     return true;
   }
 
