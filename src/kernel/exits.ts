@@ -92,7 +92,12 @@ export function exitMmio(v: Vcpu, gpa: bigint | number, len: number, isWrite: bo
     dv.setUint32(RUN['mmio.phys_addr'], gpa % 0x100000000, true);
     dv.setUint32(RUN['mmio.phys_addr'] + 4, Math.floor(gpa / 0x100000000), true);
   } else dv.setBigUint64(RUN['mmio.phys_addr'], BigInt.asUintN(64, BigInt(gpa)), true);
-  if (data) v.run.set(data.subarray(0, Math.min(8, len)), RUN['mmio.data']);
+  if (data) {
+    // Byte by byte: no subarray view per exit.
+    const run = v.run;
+    const o = RUN['mmio.data'];
+    for (let k = 0, e = Math.min(8, len, data.length); k < e; k++) run[o + k] = data[k]!;
+  }
   dv.setUint32(RUN['mmio.len'], len, true);
   dv.setUint8(RUN['mmio.is_write'], isWrite ? 1 : 0);
 }

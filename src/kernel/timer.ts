@@ -153,7 +153,8 @@ class DeadlineQueue {
 
   /** The time `key` is armed for, or undefined. */
   armedAt(key: unknown): number | undefined {
-    return this.list.find((d) => d.key === key)?.at;
+    for (const d of this.list) if (d.key === key) return d.at;
+    return undefined;
   }
 
   /** Fires (and disarms) every deadline at or before `now`; true if any fired. */
@@ -170,10 +171,14 @@ class DeadlineQueue {
   }
 
   private remove(key: unknown): boolean {
-    const i = this.list.findIndex((d) => d.key === key);
-    if (i < 0) return false;
-    this.list.splice(i, 1);
-    return true;
+    // A loop, not findIndex: cancel runs on every KVM_RUN (arm64 timers) and a closure per call adds up.
+    const l = this.list;
+    for (let i = 0; i < l.length; i++) {
+      if (l[i]!.key !== key) continue;
+      l.splice(i, 1);
+      return true;
+    }
+    return false;
   }
 }
 

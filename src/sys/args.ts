@@ -73,7 +73,7 @@ export function requestArg(request: unknown): number {
  * undefined are 0 (NULL).
  */
 export function ulongOf(arg: unknown): bigint | undefined {
-  if (arg === undefined || arg === null) return 0n;
+  if (arg === undefined || arg === null || arg === 0) return 0n; // 0: KVM_RUN's, without a BigInt per call
   if (typeof arg === 'number') return Number.isInteger(arg) && arg > -(2 ** 63) - 1 && arg < 2 ** 64 ? BigInt.asUintN(64, BigInt(arg)) : undefined;
   if (typeof arg === 'bigint') return arg >= -(1n << 63n) && arg < U64 ? BigInt.asUintN(64, arg) : undefined;
   return undefined;

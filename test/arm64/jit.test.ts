@@ -1,11 +1,11 @@
 /**
  * The arm64 block JIT against the interpreter:
  * - self-modifying code (smc.S, no cache maintenance) and code userspace rewrites between runs
- *   give the new instructions' results on both engines and with default hotness;
+ *   give the new instructions' results on both engines and with a small hotness (cold, cached, translated);
  * - seeded random programs mixing data processing, every general-register load/store form,
  *   forward branches and counted loops end in the same registers, flags, memory, PC and retired
  *   count under both engines, also when the run budget cuts them anywhere;
- * - the translation actually happens (white-box counters), lazily under the default hotness.
+ * - the translation actually happens (white-box counters), lazily under that hotness.
  */
 import { describe, expect, it } from 'vitest';
 import { KVM_GUESTDBG } from '../../src/uapi/constants.js';
@@ -26,7 +26,7 @@ function writeWords(m: ArmMachine, gpa: number, words: readonly number[]): void 
   words.forEach((w, i) => dv.setUint32(gpa - RAM_BASE + 4 * i, w >>> 0, true));
 }
 
-describe.each([...ENGINES, { name: 'jit (default hotness)', jit: true }] as Engine[])('$name', (engine) => {
+describe.each([...ENGINES, { name: 'jit (hotness 16: cold, cached, then translated)', jit: true, hotness: 16 }] as Engine[])('$name', (engine) => {
   useEngine(engine);
 
   it('self-modifying code without cache maintenance runs the new instructions at once', () => {

@@ -1,12 +1,12 @@
 /**
- * The BigInt-free 64-bit MUL/IMUL/DIV/IDIV (src/arch/x86/arith64.ts and exec/muldiv.ts) against
+ * The BigInt-free 64-bit MUL/IMUL/DIV/IDIV (src/arch/arith64.ts and x86 exec/muldiv.ts) against
  * the BigInt formulation they replaced, on random and edge operands:
  *  - the word-level helpers directly (products, quotients, remainders, #DE conditions);
  *  - the instructions in a guest, every operand size, under every engine: RAX/RDX, CF/OF, and
  *    #DE (a triple fault here: the test guest has no IDT) with RIP left on the instruction.
  */
 import { describe, expect, it } from 'vitest';
-import { divs128, divu128, muls64, mulu64, W } from '../../src/arch/x86/arith64.js';
+import { divs128, divu128, muls64, mulu64, W } from '../../src/arch/arith64.js';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { CODE, runProgram } from '../helpers/x86.js';
 import { Rng } from '../fuzz/rng.js';
@@ -185,5 +185,18 @@ for (const engine of X86_ENGINES)
       }
       expect(failures.slice(0, 5)).toEqual([]);
       expect(de).toBeGreaterThan(10);
+    });
+
+    it('#DE after other instructions of the block, register and memory divisors: RIP on the divide, what ran before retired', () => {
+      // inc rcx; inc rcx; div rbx / div qword [rsi] / idiv ebx; hlt, with a zero divisor: the
+      // test guest has no IDT, so #DE ends in a triple fault with RIP on the divide.
+      for (const div of [[0x48, 0xf7, 0xf3], [0x48, 0xf7, 0x36], [0xf7, 0xfb]]) {
+        const code = new Uint8Array([0x48, 0xff, 0xc1, 0x48, 0xff, 0xc1, ...div, 0xf4]);
+        const t = runProgram(engineSys(engine), { mode: 'long64', code, regs: { rax: 5n, rdx: 0n, rbx: 0n, rcx: 0n, rsi: BigInt(CODE + 0x800) }, maxExits: 2 });
+        const got = t.exits[t.exits.length - 1]!.regs;
+        expect(t.end, div.join()).toBe('shutdown');
+        expect(BigInt(got.rip!), div.join()).toBe(BigInt(CODE + 6));
+        expect(BigInt(got.rcx!), div.join()).toBe(2n);
+      }
     });
   });

@@ -3,6 +3,7 @@
  * Multiplication goes through 16-bit limbs so every partial product is exact in a double.
  * @module
  */
+import { divu128, mulu64, muls64, W } from '../arith64.js';
 
 /** Result registers of the pair helpers. */
 export const R = { lo: 0, hi: 0 };
@@ -112,62 +113,32 @@ export function shift32(type: number, v: number, n: number): number {
 
 /** R = a * b, low 64 bits. */
 export function mul64(alo: number, ahi: number, blo: number, bhi: number): void {
+  // The low 64 bits of the product: alo * blo in full (16-bit halves, every partial sum exact
+  // and below 2^53; integer ops only) plus the cross products' low words in the high word.
   const a0 = alo & 0xffff;
   const a1 = alo >>> 16;
   const b0 = blo & 0xffff;
   const b1 = blo >>> 16;
-  const mid = a0 * b1 + a1 * b0; // < 2^33
-  const low = a0 * b0 + (mid % 65536) * 65536; // < 2^33
-  const carry = Math.floor(low / TWO32);
-  const hiOfLoLo = a1 * b1 + Math.floor(mid / 65536) + carry;
-  R.lo = low % TWO32 | 0;
-  R.hi = (hiOfLoLo % TWO32 + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const mid = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  const hiOfLoLo = a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16);
+  R.lo = Math.imul(alo, blo);
+  R.hi = (hiOfLoLo + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
 }
-
-const limbA = new Float64Array(4);
-const limbB = new Float64Array(4);
-const col = new Float64Array(8);
 
 /** R = high 64 bits of the unsigned 128-bit product a * b. */
 export function umulh64(alo: number, ahi: number, blo: number, bhi: number): void {
-  limbA[0] = alo & 0xffff;
-  limbA[1] = alo >>> 16;
-  limbA[2] = ahi & 0xffff;
-  limbA[3] = ahi >>> 16;
-  limbB[0] = blo & 0xffff;
-  limbB[1] = blo >>> 16;
-  limbB[2] = bhi & 0xffff;
-  limbB[3] = bhi >>> 16;
-  col.fill(0);
-  for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) col[i + j]! += limbA[i]! * limbB[j]!;
-  let carry = 0;
-  for (let k = 0; k < 8; k++) {
-    const t = col[k]! + carry;
-    col[k] = t % 65536;
-    carry = Math.floor(t / 65536);
-  }
-  R.lo = (col[4]! + col[5]! * 65536) | 0;
-  R.hi = (col[6]! + col[7]! * 65536) | 0;
+  mulu64(alo, ahi, blo, bhi);
+  R.lo = W[2]!;
+  R.hi = W[3]!;
 }
 
 /** R = high 64 bits of the signed 128-bit product a * b. */
 export function smulh64(alo: number, ahi: number, blo: number, bhi: number): void {
-  umulh64(alo, ahi, blo, bhi);
-  let lo = R.lo;
-  let hi = R.hi;
-  if (ahi < 0) {
-    // subtract b
-    const l = (lo >>> 0) - (blo >>> 0);
-    hi = (hi - bhi - (l < 0 ? 1 : 0)) | 0;
-    lo = l | 0;
-  }
-  if (bhi < 0) {
-    const l = (lo >>> 0) - (alo >>> 0);
-    hi = (hi - ahi - (l < 0 ? 1 : 0)) | 0;
-    lo = l | 0;
-  }
-  R.lo = lo;
-  R.hi = hi;
+  muls64(alo, ahi, blo, bhi);
+  R.lo = W[2]!;
+  R.hi = W[3]!;
 }
 
 /** R = a + b (64-bit, no flags). */
@@ -188,30 +159,16 @@ export function sub64(alo: number, ahi: number, blo: number, bhi: number): void 
 export function udiv64(alo: number, ahi: number, blo: number, bhi: number): void {
   if (ahi >>> 0 < 0x200000 && bhi >>> 0 < 0x200000) {
     const q = Math.floor(((ahi >>> 0) * TWO32 + (alo >>> 0)) / ((bhi >>> 0) * TWO32 + (blo >>> 0)));
-    R.lo = q % TWO32 | 0;
-    R.hi = Math.floor(q / TWO32) | 0;
+    // q < 2^53: the low word by ToUint32, the high word exactly (no floating-point modulo).
+    const lo = q >>> 0;
+    R.lo = lo | 0;
+    R.hi = ((q - lo) / TWO32) | 0;
     return;
   }
-  // Shift-subtract long division on pairs.
-  let qlo = 0;
-  let qhi = 0;
-  let rlo = 0;
-  let rhi = 0;
-  for (let i = 63; i >= 0; i--) {
-    // r = (r << 1) | bit i of a
-    rhi = (rhi << 1) | (rlo >>> 31);
-    rlo = (rlo << 1) | ((i >= 32 ? ahi >>> (i - 32) : alo >>> i) & 1);
-    // if r >= b: r -= b, set q bit
-    if (rhi >>> 0 > bhi >>> 0 || (rhi === bhi && rlo >>> 0 >= blo >>> 0)) {
-      const l = (rlo >>> 0) - (blo >>> 0);
-      rhi = (rhi - bhi - (l < 0 ? 1 : 0)) | 0;
-      rlo = l | 0;
-      if (i >= 32) qhi |= 1 << (i - 32);
-      else qlo |= 1 << i;
-    }
-  }
-  R.lo = qlo;
-  R.hi = qhi;
+  // 128/64 with a zero high half never overflows (b != 0): the shared long division.
+  divu128(alo, ahi, 0, 0, blo, bhi);
+  R.lo = W[0]!;
+  R.hi = W[1]!;
 }
 
 /** R = a / b signed, rounding toward zero (b != 0; INT64_MIN / -1 = INT64_MIN). */

@@ -13,12 +13,12 @@ import { EXIT, ISS_WNR, Pending, STOP_EXIT, type Cpu } from './cpu.js';
 import { FSC } from './mmu.js';
 
 /** The value the next KVM_RUN takes for Rt after an MMIO read (kvm_handle_mmio_return). */
-export function completeMmioRead(c: Cpu, data: Uint8Array): void {
+export function completeMmioRead(c: Cpu, data: Uint8Array, off = 0): void {
   const len = c.pendingLen;
   let lo = 0;
   let hi = 0;
-  for (let i = 0; i < Math.min(len, 4); i++) lo |= data[i]! << (8 * i);
-  for (let i = 4; i < len; i++) hi |= data[i]! << (8 * (i - 4));
+  for (let i = 0; i < Math.min(len, 4); i++) lo |= data[off + i]! << (8 * i);
+  for (let i = 4; i < len; i++) hi |= data[off + i]! << (8 * (i - 4));
   if (c.pendingSse && len < 8) {
     if (len === 4) hi = lo >> 31;
     else {
@@ -121,7 +121,7 @@ export function mmioAccess(c: Cpu, pa: number, size: number, write: boolean, lo:
     const d = c.splitDv;
     d.setInt32(0, lo, true);
     d.setInt32(4, hi, true);
-    exitMmio(v, pa, len, true, data.subarray(0, len));
+    exitMmio(v, pa, len, true, data); // exitMmio copies len bytes: no view per exit
     c.pending = Pending.MMIO_WRITE;
   } else {
     exitMmio(v, pa, len, false);

@@ -62,7 +62,7 @@ export function arm64Run(vcpu: Vcpu): number {
     c.pending = Pending.NONE;
     if ((p === Pending.MMIO_READ || p === Pending.MMIO_WRITE) && reason === KVM_EXIT.MMIO) {
       // kvm_handle_mmio_return
-      if (p === Pending.MMIO_READ) completeMmioRead(c, vcpu.run.subarray(RUN['mmio.data'], RUN['mmio.data'] + 8));
+      if (p === Pending.MMIO_READ) completeMmioRead(c, vcpu.run, RUN['mmio.data']);
       c.pc += 4;
       completed = true;
     } else if (p === Pending.IDSR && reason === KVM_ARM_IDSR.KVM_EXIT_ARM_IDSR) {
@@ -79,7 +79,7 @@ export function arm64Run(vcpu: Vcpu): number {
     // thread that owns the VM, nothing could power it on: EINTR at once.
     if (sh.stopped(vcpu.index)) {
       if (!vcpu.vm.kernel.mirror && !otherVcpuMayRun(vcpu)) return intr(vcpu);
-      if (kvmVcpuBlock(vcpu, cur.retired, () => !sh.stopped(vcpu.index)) === 'intr') return intr(vcpu);
+      if (blockStopped(vcpu, cur.retired, sh) === 'intr') return intr(vcpu);
       const r = sh.takeReset(vcpu.index);
       if (r !== null) powerOnReset(vcpu, a, r);
       cur = a.cpu;
@@ -105,6 +105,18 @@ export function arm64Run(vcpu: Vcpu): number {
  * kvm_arch_vcpu_run_pid_change: the vGIC's frames must be complete (ENXIO, EINVAL, EBUSY), the
  * timer PPIs distinct; then the timers own their PPIs and the PPI numbers are fixed.
  */
+// The closures of the run loop's rare paths are made in helpers: a closure in arm64Run or loop
+// themselves would make V8 allocate their context on every KVM_RUN.
+function blockStopped(vcpu: Vcpu, retired: number, sh: Arm64Vcpu['cpu']['shared']): ReturnType<typeof kvmVcpuBlock> {
+  return kvmVcpuBlock(vcpu, retired, () => !sh.stopped(vcpu.index));
+}
+function blockWfi(vcpu: Vcpu, c: CpuT): ReturnType<typeof kvmVcpuBlock> {
+  return kvmVcpuBlock(vcpu, c.retired, () => c.lines[0] !== 0);
+}
+function checkMmuGenOf(c: CpuT): () => void {
+  return () => c.checkMmuGen();
+}
+
 function firstRun(vcpu: Vcpu, a: Arm64Vcpu): void {
   const vm = vcpu.vm;
   const st = vm.archState as Arm64VmState;
@@ -185,7 +197,7 @@ function loop(vcpu: Vcpu, c: CpuT): number {
   deadline.start();
   const start = c.retired;
   const timer = vcpu.timer;
-  if (vcpu.sync !== null) vcpu.sync.flush ??= () => c.checkMmuGen();
+  if (vcpu.sync !== null) vcpu.sync.flush ??= checkMmuGenOf(c);
   let faults = 0;
   for (;;) {
     const before = c.retired;
@@ -225,7 +237,7 @@ function loop(vcpu: Vcpu, c: CpuT): number {
         // masked or not; a signal (or the owner thread's wait limit) ends KVM_RUN with EINTR.
         // Without a vGIC, on the thread that owns the VM nothing could wake it: EINTR at once.
         if (c.gic === null && !vcpu.vm.kernel.mirror && c.lines[0] === 0) return intr(vcpu);
-        if (kvmVcpuBlock(vcpu, c.retired, () => c.lines[0] !== 0) === 'intr') return intr(vcpu);
+        if (blockWfi(vcpu, c) === 'intr') return intr(vcpu);
         c.linesChanged();
       } else if (e instanceof KvmError) {
         throw e;
@@ -343,7 +355,19 @@ function jitRun(c: CpuT, n: number): void {
       if (left <= 0 || c.attn !== 0 || c.req[0] !== 0) return;
       const pc = c.pc;
       let b = table[(pc >>> 2) & TABLE_MASK]!;
-      if (b.va !== pc || b.key !== c.jitKey) b = jit.lookup(pc);
+      if (b.va !== pc || b.key !== c.jitKey) {
+        // Code seen for the first time: interpreted, nothing decoded into the cache.
+        const cold = jit.coldLen(pc);
+        if (cold > 0) {
+          fastRun(c, Math.min(cold, left));
+          if (c.stop !== 0) {
+            if ((c.stop & STOP_EXIT) !== 0) return;
+            c.stop = 0;
+          }
+          continue;
+        }
+        b = jit.lookup(pc);
+      }
       const fn = b.fn;
       if (fn === null || b.len > left) {
         if (b.len > left) {

@@ -152,8 +152,13 @@ export class Arm64Shared {
 
   /** The CPU's IRQ/FIQ lines as one shared word (the CPU tests it without locks). */
   linesView(i: number): Int32Array {
-    return this.slots[i]!.subarray(F.LINES, F.LINES + 1);
+    const slot = this.slots[i]!;
+    const v = this.lineViews[i];
+    // Cached (KVM_RUN asks every time): the same view while the slot is the same words.
+    if (v !== undefined && v.buffer === slot.buffer && v.byteOffset === slot.byteOffset + F.LINES * 4) return v;
+    return (this.lineViews[i] = slot.subarray(F.LINES, F.LINES + 1));
   }
+  private readonly lineViews: (Int32Array | undefined)[] = [];
 
   /** PSCI CPU_ON: the reset the target performs at its next KVM_RUN. */
   requestReset(i: number, entry: number, ctxLo: number, ctxHi: number): void {

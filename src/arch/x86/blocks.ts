@@ -14,11 +14,17 @@
 import { RUN_COST } from '../../kernel/deadline.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { EMULATION_FAILURE, type X86Cpu } from './cpu.js';
-import { decode, F_END, Insn, type DecodeMode } from './decoder.js';
+import { REF } from './mmu.js';
+import { decode, decodeFrom, F_END, Insn, type DecodeMode } from './decoder.js';
 import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
 
-/** Executions of a block before the JIT translates it (Kernel.jitHotness overrides). */
-export const DEFAULT_HOTNESS = 8;
+/**
+ * Executions of a block before the JIT translates it (Kernel.jitHotness overrides). Translating a
+ * block costs V8 about a millisecond of CPU (parsing the generated function, then optimizing it),
+ * so only code that runs thousands of times repays it: the Linux boot fixture took 32 s of CPU
+ * to init with 8, 22 s with 256, 13.3 s with 2048 (14.2 s with no JIT at all).
+ */
+export const DEFAULT_HOTNESS = 2048;
 /** Code-page invalidations after which a frame's blocks are no longer translated. */
 const SMC_LIMIT = 16;
 const MAX_BLOCK = 64;
@@ -29,9 +35,10 @@ const SEEN_BITS = 14;
 
 /** A run of decoded instructions starting at one linear address. */
 export interface Block {
-  readonly insns: Insn[];
-  readonly gfn: number;
-  readonly modeKey: number;
+  /** (Mutable for the one reused block of scratch records; a cached block's never change.) */
+  insns: Insn[];
+  gfn: number;
+  modeKey: number;
   /**
    * Links to the blocks that ran next (two successors: taken and fall-through), valid while the
    * code generation and mode key they were recorded under hold: a hit skips the translation and
@@ -79,8 +86,23 @@ export class BlockCache {
   private readonly insn = new Insn();
   /** Scratch records for blocks decoded for one use (first sight, page-crossing). */
   private readonly scratch: Insn[] = Array.from({ length: MAX_BLOCK }, () => new Insn());
+  /** The records of the block being decoded: scratch ones, or fresh ones for a block that is kept. */
+  private readonly work: Insn[] = this.scratch.slice();
   /** Block addresses seen once (direct-mapped; NaN: empty). */
   private readonly seen = new Float64Array(1 << SEEN_BITS).fill(NaN);
+  /** scratchLists[n]: the first n scratch records (a block decoded for one use holds one of them). */
+  private readonly scratchLists: Insn[][] = [];
+  /** The block of scratch records lookup returns (one at a time: the run loop is done with the last one). */
+  private readonly scratchBlock: Block = { insns: [], gfn: 0, modeKey: 0, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true };
+  /** Decode modes by (long64 | def32 << 1), and the decoder's byte source (fetchBase + i): no allocation per block. */
+  private readonly modes: DecodeMode[] = [
+    { long64: false, def32: false },
+    { long64: true, def32: false },
+    { long64: false, def32: true },
+    { long64: true, def32: true },
+  ];
+  private fetchBase = 0;
+  private readonly fetch = (k: number): number => this.cpu.fetchByte(this.fetchBase + k);
 
   constructor(
     private readonly cpu: X86Cpu,
@@ -180,28 +202,37 @@ export class BlockCache {
       keep = this.seen[h] === lin;
       this.seen[h] = lin;
     }
-    const insns: Insn[] = [];
-    const mode: DecodeMode = { long64: c.long64, def32: c.def32 };
+    const mode = this.modes[(c.long64 ? 1 : 0) | (c.def32 ? 2 : 0)]!;
     let a = lin;
-    const fetch = (k: number) => c.fetchByte(a + k);
+    const fetch = this.fetch;
     const pageEnd = lin - (lin & 0xfff) + PAGE_SIZE;
+    const work = this.work;
+    // The page's bytes as the TLB maps them (codeGfn filled it): read directly, fetchByte past the page.
+    const direct = c.codeRef(lin);
+    const dv = REF.dv;
+    const off0 = REF.off - lin;
+    let count = 0;
     for (let n = 0; n < MAX_BLOCK; n++) {
       const insn = keep ? new Insn() : this.scratch[n]!;
-      decode(insn, a, mode, fetch);
+      this.fetchBase = a;
+      if (direct) decodeFrom(insn, a, mode, fetch, dv, off0 + a, Math.min(15, pageEnd - a));
+      else decode(insn, a, mode, fetch);
       if (insn.bad === 3) break;
-      insns.push(insn);
+      work[n] = insn;
+      count++;
       if (insn.bad || insn.mn < 0 || endsBlock(insn)) break;
       a += insn.len;
       if (a >= pageEnd) break;
     }
-    if (insns.length === 0) {
+    if (count === 0) {
       // The very first fetch faulted: decode again to raise the fault.
-      decode(this.insn, lin, mode, (k) => c.fetchByte(lin + k));
+      this.fetchBase = lin;
+      decode(this.insn, lin, mode, fetch);
       throw EMULATION_FAILURE;
     }
-    const last = insns[insns.length - 1]!;
+    const last = work[count - 1]!;
     const crosses = last.addr + last.len > pageEnd;
-    if (keep && !crosses && this.jitStats.cachedInsns + insns.length > this.limit) {
+    if (keep && !crosses && this.jitStats.cachedInsns + count > this.limit) {
       // The bound: drop every block (and its translation) and start again.
       this.flush();
       this.jitStats.flushes++;
@@ -213,9 +244,14 @@ export class BlockCache {
     }
     if (crosses || !keep) {
       // Decoded for one use: interpreted now, never linked, revalidated or translated.
-      return { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true };
+      const sb = this.scratchBlock;
+      sb.insns = keep ? work.slice(0, count) : (this.scratchLists[count] ??= this.scratch.slice(0, count));
+      sb.gfn = gfn;
+      sb.modeKey = key;
+      return sb;
     }
-    this.jitStats.cachedInsns += insns.length;
+    const insns = work.slice(0, count);
+    this.jitStats.cachedInsns += count;
     const code = new Uint8Array(last.addr + last.len - lin);
     for (const i of insns) for (let k = 0; k < i.len; k++) code[i.addr - lin + k] = i.bytes[k]!;
     const nb: Block = { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code, epoch: this.epoch, cached: true, fn: null, hits: 0, noJit: false };

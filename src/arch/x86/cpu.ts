@@ -45,12 +45,6 @@ export class X86Cpu extends X86Mmu {
     const i = this.lastInsn;
     return i ? i.bytes.subarray(0, i.len) : undefined;
   }
-  /**
-   * Set by a handler that exits to userspace before its instruction retires (IN/OUT): the run
-   * loop stops without unwinding (cheaper than throwing EXIT on the hottest exit).
-   */
-  exitNow = false;
-
   /** Instructions a translated block retired before the one that threw (jit.ts). */
   jitN = 0;
   /** A translated block ended in an exception or interrupt delivery (ends a chain of blocks). */

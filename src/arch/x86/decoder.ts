@@ -6,6 +6,7 @@
  */
 import { isFeature, type FeatureName } from './features.js';
 import { OPCODE_TABLE } from './opcodes.js';
+import { byte, decodeOperand, FETCH_FAULT, O_J, s16, s8, spec, TOO_LONG } from './decode-operand.js';
 import { CS, DS, ES, FS, GS, SS } from './state.js';
 
 // ---- operand kinds -------------------------------------------------------------------------
@@ -60,7 +61,10 @@ export interface OperandSpec {
   /** Fixed size in bytes for the SDM-named memory forms (m32fp...), else 0. */
   readonly bytes: number;
   /** An x87 operand (ST(i), m32fp, m16int, m2byte, the environment...): the x87 exception class. */
-  readonly x87?: boolean;
+  readonly x87: boolean;
+  /** `kind` and `size` as small integers (O_* and S_*): the decoder switches on these, not on strings. */
+  readonly k: number;
+  readonly s: number;
 }
 
 export interface OpDesc {
@@ -92,6 +96,10 @@ export interface OpDesc {
   readonly plusR: boolean;
   /** The table row it came from (for diagnostics and the decode tests). */
   readonly row: string;
+  /** A relative branch operand (J) is present: its target is resolved after decoding. */
+  readonly rel: boolean;
+  /** ENTER (Iw,Ib: the second immediate is the nesting level). */
+  readonly enter: boolean;
 }
 
 /** Mnemonics in table order; handlers are indexed by these ids. */
@@ -137,13 +145,13 @@ const NAMED_MEM: Record<string, [string, number]> = {
 const MMX_TO_XMM: Record<string, string> = { P: 'V', Q: 'W', N: 'U' };
 
 function parseOperand(s: string): OperandSpec {
-  if (FIXED_OPERANDS.includes(s)) return { kind: s, size: '', bytes: 0 };
-  if (s === 'ST(0)') return { kind: 'ST0', size: '', bytes: 10, x87: true };
-  if (s === 'ST(i)') return { kind: 'STi', size: '', bytes: 10, x87: true };
+  if (FIXED_OPERANDS.includes(s)) return spec(s, '', 0);
+  if (s === 'ST(0)') return spec('ST0', '', 10, true);
+  if (s === 'ST(i)') return spec('STi', '', 10, true);
   const named = NAMED_MEM[s];
-  if (named) return { kind: 'M', size: named[0], bytes: named[1], x87: s !== 'm512byte' };
+  if (named) return spec('M', named[0], named[1], s !== 'm512byte');
   if (!/^[A-Z][a-z]*$/.test(s)) throw new Error(`x86 opcode table: bad operand ${s}`);
-  return { kind: s[0]!, size: s.slice(1), bytes: 0 };
+  return spec(s[0]!, s.slice(1), 0);
 }
 
 function compile(): void {
@@ -256,7 +264,7 @@ function compileRow(line: string): void {
   prefixes.forEach((prefix, p) => {
     // `NP|66`: the 66 form of an MMX row works on xmm registers.
     const xmm = prefix === PFX_66 && prefixes.includes(PFX_NP);
-    const ops = xmm ? operands.map((o) => (MMX_TO_XMM[o.kind] ? { kind: MMX_TO_XMM[o.kind]!, size: 'x', bytes: 0 } : o)) : operands;
+    const ops = xmm ? operands.map((o) => (MMX_TO_XMM[o.kind] ? spec(MMX_TO_XMM[o.kind]!, 'x', 0) : o)) : operands;
     let e = exc;
     for (const o of ops) {
       if ('VWU'.includes(o.kind)) e |= EXC_SSE;
@@ -270,14 +278,13 @@ function compileRow(line: string): void {
     // `+r` rows cover 8 opcodes (a register in the low bits), `+cc` rows 16 (a condition code).
     const count = plusCc ? 16 : plusR ? 8 : 1;
     for (let c = 0; c < count; c++) {
-      const d: OpDesc = { mn, name, operands: ops, modrm, reg, mod, full, prefix, w, flags: fl, exc: e, feature, map, opcode, low: c, plusR, row: line };
+      const rel = ops.some((o) => o.k === O_J);
+      const d: OpDesc = { mn, name, operands: ops, modrm, reg, mod, full, prefix, w, flags: fl, exc: e, feature, map, opcode, low: c, plusR, row: line, rel, enter: name === 'ENTER' };
       MAP[map * 256 + opcode + c]!.push(d);
       if (c === 0) DESCS.push(d);
     }
   });
 }
-
-const SEG_NAMES = ['ES', 'CS', 'SS', 'DS', 'FS', 'GS'];
 
 compile();
 
@@ -290,6 +297,9 @@ export function hasOpcode(index: number): boolean {
 }
 
 // ---- the decoded instruction ---------------------------------------------------------------
+
+const NO_BYTES = new DataView(new ArrayBuffer(0));
+const NO_FETCH = (_i: number): number => -1;
 
 /** One decoded instruction. Reused: the decoder writes every field. */
 export class Insn {
@@ -338,6 +348,12 @@ export class Insn {
   bad = 0;
   /** Raw bytes (for emulation-failure reports). */
   readonly bytes = new Uint8Array(15);
+  /** The decoder's byte cursor and sources while it decodes this record (decodeFrom). */
+  pos = 0;
+  fetch: (i: number) => number = NO_FETCH;
+  dv: DataView = NO_BYTES;
+  off = 0;
+  avail = 0;
 }
 
 /** The CPU mode the decoder needs. */
@@ -348,13 +364,39 @@ export interface DecodeMode {
   def32: boolean;
 }
 
-const SEG_PREFIX: Record<number, number> = { 0x26: ES, 0x2e: CS, 0x36: SS, 0x3e: DS, 0x64: FS, 0x65: GS };
+/** Segment override prefixes: the segment by prefix byte, -1 for other bytes. */
+const SEG_OF = new Int8Array(256).fill(-1);
+SEG_OF[0x26] = ES;
+SEG_OF[0x2e] = CS;
+SEG_OF[0x36] = SS;
+SEG_OF[0x3e] = DS;
+SEG_OF[0x64] = FS;
+SEG_OF[0x65] = GS;
 
 /**
  * Decodes at `addr` from `fetch(i)` (byte i of the instruction; returns -1 when it cannot be read,
  * e.g. a page fault — the decoder then sets `bad` = 3 and `len` = the faulting byte index).
  */
 export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: number) => number): void {
+  decodeFrom(insn, addr, mode, fetch, NO_BYTES, 0, 0);
+}
+
+/**
+ * decode() with bytes 0..avail-1 of the instruction read from `dv` at `off` onwards (its code page
+ * as mapped, whose fetch the caller checked): no call per byte; `fetch` serves the rest.
+ */
+export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: number) => number, dv: DataView, off: number, avail: number): void {
+  insn.fetch = fetch;
+  insn.dv = dv;
+  insn.off = off;
+  insn.avail = avail;
+  insn.pos = 0;
+  decodeInsn(insn, addr, mode);
+  insn.fetch = NO_FETCH;
+  insn.dv = NO_BYTES;
+}
+
+function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
   insn.addr = addr;
   insn.mn = -1;
   insn.desc = null;
@@ -389,15 +431,6 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
   kd[0] = kd[1] = kd[2] = kd[3] = 0;
   rg[0] = rg[1] = rg[2] = rg[3] = 0;
   sz[0] = sz[1] = sz[2] = sz[3] = 0;
-  let i = 0;
-  const byte = (): number => {
-    if (i >= 15) throw TOO_LONG;
-    const b = fetch(i);
-    if (b < 0) throw FETCH_FAULT;
-    insn.bytes[i] = b;
-    i++;
-    return b;
-  };
   try {
     let opsizePrefix = false;
     let addrPrefix = false;
@@ -405,21 +438,21 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
     let b: number;
     // Legacy prefixes, then REX (64-bit mode; a legacy prefix after REX cancels it).
     for (;;) {
-      b = byte();
+      b = byte(insn);
       if (b === 0x66) opsizePrefix = true;
       else if (b === 0x67) addrPrefix = true;
       else if (b === 0xf0) insn.lock = true;
       else if (b === 0xf2 || b === 0xf3) lastRep = b;
-      else if (b in SEG_PREFIX) {
-        insn.seg = SEG_PREFIX[b]!;
+      else if (SEG_OF[b]! >= 0) {
+        insn.seg = SEG_OF[b]!;
         insn.segOverride = true;
       } else if (mode.long64 && (b & 0xf0) === 0x40) {
         insn.rex = b;
-        b = byte();
-        if (b === 0x66 || b === 0x67 || b === 0xf0 || b === 0xf2 || b === 0xf3 || b in SEG_PREFIX || (b & 0xf0) === 0x40) {
+        b = byte(insn);
+        if (b === 0x66 || b === 0x67 || b === 0xf0 || b === 0xf2 || b === 0xf3 || SEG_OF[b]! >= 0 || (b & 0xf0) === 0x40) {
           // Not immediately before the opcode: REX is ignored; re-scan this byte as a prefix.
           insn.rex = 0;
-          i--;
+          insn.pos--;
           continue;
         }
         break;
@@ -427,17 +460,17 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
     }
     let index = b;
     if (b === 0x0f) {
-      const b2 = byte();
-      index = b2 === 0x38 ? 512 + byte() : b2 === 0x3a ? 768 + byte() : 256 + b2;
+      const b2 = byte(insn);
+      index = b2 === 0x38 ? 512 + byte(insn) : b2 === 0x3a ? 768 + byte(insn) : 256 + b2;
     }
     // The mandatory-prefix class: the last of F2/F3, else 66, else none.
     const cls = lastRep === 0xf3 ? PFX_F3 : lastRep === 0xf2 ? PFX_F2 : opsizePrefix ? PFX_66 : PFX_NONE;
     // 90 with REX.B is XCHG r8, rAX, not NOP.
     const pool = index === 0x90 && insn.rex & 1 ? XCHG_R8 : POOLS[index * 5 + cls]!;
-    if (pool.length === 0) return ud(insn, i);
+    if (pool.length === 0) return ud(insn, insn.pos);
     const w = mode.long64 && insn.rex & 8 ? 1 : 0;
     let modrm = -1;
-    if (POOL_MODRM[index * 5 + cls]) modrm = byte();
+    if (POOL_MODRM[index * 5 + cls]) modrm = byte(insn);
     let desc: OpDesc | undefined;
     for (let k = 0; k < pool.length; k++) {
       const d = pool[k]!;
@@ -448,7 +481,7 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
       desc = d;
       break;
     }
-    if (!desc) return ud(insn, i);
+    if (!desc) return ud(insn, insn.pos);
     // A mandatory 66 is not an operand-size prefix; a mandatory F2/F3 is not a REP prefix.
     if (desc.prefix === PFX_66) opsizePrefix = false;
     insn.desc = desc;
@@ -465,31 +498,30 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
       insn.osz = d32 !== opsizePrefix ? 4 : 2;
       insn.asz = d32 !== addrPrefix ? 4 : 2;
     }
-    if (insn.lock && !(desc.flags & F_LOCK)) return ud(insn, i);
+    if (insn.lock && !(desc.flags & F_LOCK)) return ud(insn, insn.pos);
     if (modrm >= 0) {
       insn.modrm = modrm;
       insn.mod = modrm >> 6;
       insn.regField = ((modrm >> 3) & 7) | ((insn.rex & 4) << 1);
       insn.rm = (modrm & 7) | ((insn.rex & 1) << 3);
-      if (insn.mod !== 3) decodeMemory(insn, modrm, byte, mode);
-      if (insn.lock && insn.mod === 3) return ud(insn, i);
-    } else if (insn.lock) return ud(insn, i);
+      if (insn.mod !== 3) decodeMemory(insn, modrm, mode);
+      if (insn.lock && insn.mod === 3) return ud(insn, insn.pos);
+    } else if (insn.lock) return ud(insn, insn.pos);
     // Operands.
     const ops = desc.operands;
     insn.nops = ops.length;
     for (let k = 0; k < ops.length; k++) {
       const op = ops[k]!;
-      decodeOperand(insn, k, op, desc, byte, mode, index);
+      decodeOperand(insn, k, op, desc, mode, index);
     }
+    const i = insn.pos;
     insn.len = i;
     // RIP-relative displacement is relative to the next instruction (known only now).
     if (insn.ripRel) insn.disp += addr + i;
     // Relative branch targets likewise.
-    for (let k = 0; k < ops.length; k++) {
-      if (ops[k]!.kind === 'J') {
-        const target = addr + i + insn.imm;
-        insn.imm = insn.osz === 2 ? target & 0xffff : mode.long64 ? target : target >>> 0;
-      }
+    if (desc.rel) {
+      const target = addr + i + insn.imm;
+      insn.imm = insn.osz === 2 ? target & 0xffff : mode.long64 ? target : target >>> 0;
     }
   } catch (e) {
     if (e === TOO_LONG) {
@@ -499,7 +531,7 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
     }
     if (e === FETCH_FAULT) {
       insn.bad = 3;
-      insn.len = i;
+      insn.len = insn.pos;
       return;
     }
     throw e;
@@ -517,9 +549,6 @@ function matchesModrm(d: OpDesc, modrm: number): boolean {
   return true;
 }
 
-const TOO_LONG = { tooLong: true };
-const FETCH_FAULT = { fetchFault: true };
-
 function ud(insn: Insn, len: number): void {
   insn.bad = 1;
   insn.len = len;
@@ -530,229 +559,40 @@ function ud(insn: Insn, len: number): void {
 const RM16_BASE = [3, 3, 5, 5, 6, 7, 5, 3];
 const RM16_INDEX = [6, 7, 6, 7, -1, -1, -1, -1];
 
-function decodeMemory(insn: Insn, modrm: number, byte: () => number, mode: DecodeMode): void {
+function decodeMemory(insn: Insn, modrm: number, mode: DecodeMode): void {
   const mod = modrm >> 6;
   const rm = modrm & 7;
   if (insn.asz === 2) {
     if (mod === 0 && rm === 6) {
-      insn.disp = s16(byte() | (byte() << 8));
+      insn.disp = s16(byte(insn) | (byte(insn) << 8));
       return;
     }
     insn.base = RM16_BASE[rm]!;
     insn.index = RM16_INDEX[rm]!;
     if (!insn.segOverride && (insn.base === 5 /* BP */)) insn.seg = SS;
-    if (mod === 1) insn.disp = s8(byte());
-    else if (mod === 2) insn.disp = s16(byte() | (byte() << 8));
+    if (mod === 1) insn.disp = s8(byte(insn));
+    else if (mod === 2) insn.disp = s16(byte(insn) | (byte(insn) << 8));
     return;
   }
   let base = rm | ((insn.rex & 1) << 3);
   if (rm === 4) {
-    const sib = byte();
+    const sib = byte(insn);
     const idx = ((sib >> 3) & 7) | ((insn.rex & 2) << 2);
     insn.scale = 1 << (sib >> 6);
     insn.index = idx === 4 ? -1 : idx;
     base = (sib & 7) | ((insn.rex & 1) << 3);
     if ((sib & 7) === 5 && mod === 0) {
       insn.base = -1;
-      insn.disp = byte() | (byte() << 8) | (byte() << 16) | (byte() << 24);
+      insn.disp = byte(insn) | (byte(insn) << 8) | (byte(insn) << 16) | (byte(insn) << 24);
       return;
     }
   } else if (rm === 5 && mod === 0) {
-    insn.disp = byte() | (byte() << 8) | (byte() << 16) | (byte() << 24);
+    insn.disp = byte(insn) | (byte(insn) << 8) | (byte(insn) << 16) | (byte(insn) << 24);
     if (mode.long64) insn.ripRel = true;
     return;
   }
   insn.base = base;
   if (!insn.segOverride && ((base & 7) === 4 || (base & 7) === 5) && base < 8) insn.seg = SS;
-  if (mod === 1) insn.disp = s8(byte());
-  else if (mod === 2) insn.disp = byte() | (byte() << 8) | (byte() << 16) | (byte() << 24);
-}
-
-const s8 = (b: number) => (b << 24) >> 24;
-const s16 = (w: number) => (w << 16) >> 16;
-
-function sizeOf(letter: string, insn: Insn): number {
-  switch (letter) {
-    case 'b': return 1;
-    case 'w': return 2;
-    case 'd': return 4;
-    case 'q': return 8;
-    case 'v': return insn.osz;
-    case 'z': return insn.osz === 2 ? 2 : 4;
-    case 'y': return insn.osz === 8 ? 8 : 4;
-    case 'x': return 16;
-    case 'p': return insn.osz === 2 ? 4 : insn.osz === 4 ? 6 : 10;
-    case 's': return insn.asz === 8 ? 10 : 6;
-    case 'e': return insn.osz === 2 ? 14 : 28;
-    case 'f': return insn.osz === 2 ? 94 : 108;
-    default: return insn.osz;
-  }
-}
-
-function decodeOperand(insn: Insn, k: number, op: OperandSpec, desc: OpDesc, byte: () => number, mode: DecodeMode, index: number): void {
-  const size = op.bytes || sizeOf(op.size, insn);
-  insn.size[k] = size;
-  insn.reg[k] = 0;
-  const gpr = (r: number, sz: number) => (sz === 1 && !insn.rex && r >= 4 && r < 8 ? r + 12 : r);
-  switch (op.kind) {
-    case 'E':
-    case 'M':
-    case 'W':
-      if (insn.mod === 3) {
-        insn.kind[k] = op.kind === 'W' ? K_XMM : K_REG;
-        insn.reg[k] = op.kind === 'W' ? insn.rm : gpr(insn.rm, size);
-      } else insn.kind[k] = K_MEM;
-      return;
-    case 'G':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = gpr(insn.regField, size);
-      return;
-    case 'R':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = insn.rm;
-      // MOV to/from CR/DR ignores mod and uses 64-bit registers in 64-bit mode, 32 otherwise.
-      insn.size[k] = mode.long64 ? 8 : 4;
-      return;
-    case 'V':
-      insn.kind[k] = K_XMM;
-      insn.reg[k] = insn.regField;
-      return;
-    case 'U':
-      insn.kind[k] = K_XMM;
-      insn.reg[k] = insn.rm;
-      return;
-    // MMX registers ignore REX.R/REX.B (there are eight).
-    case 'P':
-      insn.kind[k] = K_MMX;
-      insn.reg[k] = insn.regField & 7;
-      return;
-    case 'Q':
-    case 'N':
-      if (insn.mod === 3) {
-        insn.kind[k] = K_MMX;
-        insn.reg[k] = insn.rm & 7;
-      } else insn.kind[k] = K_MEM;
-      return;
-    case 'ST0':
-      insn.kind[k] = K_ST;
-      return;
-    case 'STi':
-      insn.kind[k] = K_ST;
-      insn.reg[k] = insn.rm & 7;
-      return;
-    case 'S':
-      insn.kind[k] = K_SEG;
-      insn.reg[k] = insn.regField & 7;
-      return;
-    case 'C':
-      insn.kind[k] = K_CR;
-      insn.reg[k] = insn.regField;
-      insn.size[k] = mode.long64 ? 8 : 4;
-      return;
-    case 'D':
-      insn.kind[k] = K_DR;
-      insn.reg[k] = insn.regField;
-      insn.size[k] = mode.long64 ? 8 : 4;
-      return;
-    case 'Z':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = gpr(desc.low | ((insn.rex & 1) << 3), size);
-      return;
-    case 'I': {
-      insn.kind[k] = K_IMM;
-      if (op.size === 'v' && insn.osz === 8) {
-        // MOV r64, imm64
-        insn.imm = byte() | (byte() << 8) | (byte() << 16) | (byte() << 24);
-        insn.immHi = byte() | (byte() << 8) | (byte() << 16) | (byte() << 24);
-        return;
-      }
-      const n = op.size === 'b' ? 1 : op.size === 'w' ? 2 : op.size === 'v' ? insn.osz : op.size === 'z' ? (insn.osz === 2 ? 2 : 4) : 4;
-      let v = 0;
-      for (let j = 0; j < n; j++) v |= byte() << (8 * j);
-      v = n === 1 ? s8(v) : n === 2 ? s16(v) : v | 0;
-      if (k === 1 && desc.name === 'ENTER') {
-        insn.imm2 = v & 0xff; // ENTER Iw,Ib: the nesting level
-        return;
-      }
-      insn.imm = v;
-      insn.immHi = v < 0 ? -1 : 0;
-      return;
-    }
-    case 'J': {
-      insn.kind[k] = K_IMM;
-      const n = op.size === 'b' ? 1 : insn.osz === 2 ? 2 : 4;
-      let v = 0;
-      for (let j = 0; j < n; j++) v |= byte() << (8 * j);
-      insn.imm = n === 1 ? s8(v) : n === 2 ? s16(v) : v | 0;
-      return;
-    }
-    case 'O': {
-      insn.kind[k] = K_MEM;
-      let v = 0;
-      let hi = 0;
-      for (let j = 0; j < Math.min(insn.asz, 4); j++) v |= byte() << (8 * j);
-      if (insn.asz === 8) for (let j = 0; j < 4; j++) hi |= byte() << (8 * j);
-      insn.disp = insn.asz === 8 ? hi * 0x100000000 + (v >>> 0) : v >>> 0;
-      return;
-    }
-    case 'A': {
-      insn.kind[k] = K_IMM;
-      let v = 0;
-      for (let j = 0; j < insn.osz; j++) v |= byte() << (8 * j);
-      insn.imm = insn.osz === 2 ? v & 0xffff : v >>> 0;
-      insn.imm2 = byte() | (byte() << 8);
-      return;
-    }
-    case 'X':
-    case 'Y':
-      insn.kind[k] = K_MEM;
-      return;
-    case 'AL':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = 0;
-      insn.size[k] = 1;
-      return;
-    case 'CL':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = 1;
-      insn.size[k] = 1;
-      return;
-    case 'DX':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = 2;
-      insn.size[k] = 2;
-      return;
-    case 'AX':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = 0;
-      insn.size[k] = 2;
-      return;
-    case 'rAX':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = 0;
-      insn.size[k] = insn.osz;
-      return;
-    case 'eAX':
-      insn.kind[k] = K_REG;
-      insn.reg[k] = 0;
-      insn.size[k] = insn.osz === 2 ? 2 : 4;
-      return;
-    case 'ONE':
-      insn.kind[k] = K_IMM;
-      insn.imm = 1;
-      return;
-    case 'ES':
-    case 'CS':
-    case 'SS':
-    case 'DS':
-    case 'FS':
-    case 'GS':
-      // PUSH/POP of a segment register named by the opcode.
-      insn.kind[k] = K_SEG;
-      insn.reg[k] = SEG_NAMES.indexOf(op.kind);
-      insn.size[k] = 2;
-      return;
-    default:
-      throw new Error(`x86 decoder: operand kind ${op.kind} (opcode index ${index})`);
-  }
+  if (mod === 1) insn.disp = s8(byte(insn));
+  else if (mod === 2) insn.disp = byte(insn) | (byte(insn) << 8) | (byte(insn) << 16) | (byte(insn) << 24);
 }

@@ -296,9 +296,11 @@ export class JsEmitter implements X86Emitter {
     this.emit(`L = c.linear(${m.seg}, ${off}, ${size}, ${write});`);
   }
 
-  load(dst: Pair, size: number): void {
-    if (size === 8) this.emit(`${S(dst.lo)} = c.readLin(L, 8); ${S(dst.hi)} = c.t1;`);
-    else this.emit(`${S(dst.lo)} = c.readLin(L, ${size})${size === 4 ? ' | 0' : ''};`);
+  load(dst: Pair, size: number, soft = false): void {
+    const fn = soft ? 'readLinSoft' : 'readLin';
+    if (size === 8) this.emit(`${S(dst.lo)} = c.${fn}(L, 8); ${S(dst.hi)} = c.t1;`);
+    else this.emit(`${S(dst.lo)} = c.${fn}(L, ${size})${size === 4 ? ' | 0' : ''};`);
+    if (soft) this.emit(`if (c.exitNow) { c.exitNow = false; s.rip = ${this.ripAt(this.i.addr)}; return n + ${this.k0}; }`);
   }
 
   store(size: number, v: Pair): void {

@@ -89,8 +89,12 @@ export interface X86Emitter {
   // ---- memory --------------------------------------------------------------------------------------------
   /** The address register = the linear address of memory operand m for an access of `size`. */
   linear(m: MemRef, size: number, write: boolean): void;
-  /** dst = the `size` bytes at the address register. */
-  load(dst: Pair, size: number): void;
+  /**
+   * dst = the `size` bytes at the address register. `soft`: the instruction has no other memory
+   * access and no effect before this load, so an MMIO read that must exit leaves the block before
+   * the instruction (not retired) without unwinding (X86Mmu.readLinSoft).
+   */
+  load(dst: Pair, size: number, soft?: boolean): void;
   /** The `size` bytes at the address register = v. */
   store(size: number, v: Pair): void;
   /** After a store: it hit translated code or MMIO, so the block ends after this instruction. */

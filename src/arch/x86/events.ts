@@ -242,7 +242,7 @@ export class X86Events {
       if (lapic.pendingIoapicEoi >= 0) this.ioapicEoiExit(lapic);
     }
     // An instruction re-executing with userspace's MMIO data completes before any event.
-    if (m.cpu.mmioReads.length !== 0) return false;
+    if (m.cpu.mmioCount !== 0) return false;
     const winReq = m.vcpu.run[REQUEST_INTERRUPT_WINDOW] !== 0;
     if (!this.eventPending && !(this.window && this.windowOpen()) && !winReq && this.queuedException === null && this.irq < 0) return false;
     this.eventPending = false;
@@ -453,7 +453,7 @@ export class X86Events {
     this.time.reset();
     this.lapic?.reset(true);
     m.pending = null;
-    m.cpu.mmioReads.length = 0;
+    m.cpu.mmioCount = 0;
     m.cpu.updateMode();
     m.cpu.flushTlb();
     m.blocks.flush();

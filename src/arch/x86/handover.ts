@@ -58,7 +58,7 @@ export function saveX86Vcpu(vcpu: Vcpu): SavedX86Vcpu {
     hasRun: m.hasRun,
     pending: structuredClone(m.pending),
     retired: m.retired,
-    mmioReads: structuredClone(c.mmioReads),
+    mmioReads: structuredClone(c.mmioReads.slice(0, c.mmioCount)),
     mmioIdx: c.mmioIdx,
     mmioWriteDone: c.mmioWriteDone,
   };
@@ -94,6 +94,7 @@ export function loadX86Vcpu(vcpu: Vcpu, state: unknown): void {
     m.pending = m.pio;
   } else m.pending = pend as X86Machine['pending'];
   c.mmioReads.splice(0, c.mmioReads.length, ...st.mmioReads);
+  c.mmioCount = st.mmioReads.length;
   c.mmioIdx = st.mmioIdx;
   c.mmioWriteDone = st.mmioWriteDone;
   c.updateMode();

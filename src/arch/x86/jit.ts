@@ -154,8 +154,11 @@ export class Selector {
 
   // ---- operands --------------------------------------------------------------------------------
 
-  /** dst = operand `op` of the instruction (immediates sign-extended to `size`). */
-  private read(x: Ctx, op: number, dst: Pair, size: number, memAddrDone = false): void {
+  /**
+   * dst = operand `op` of the instruction (immediates sign-extended to `size`). `soft`: see
+   * X86Emitter.load (no other access or effect of the instruction comes before this read).
+   */
+  private read(x: Ctx, op: number, dst: Pair, size: number, memAddrDone = false, soft = false): void {
     const { e, i } = x;
     switch (i.kind[op]) {
       case K_REG:
@@ -163,7 +166,7 @@ export class Selector {
         return;
       case K_MEM:
         if (!memAddrDone) e.linear(i, size, false);
-        e.load(dst, size);
+        e.load(dst, size, soft);
         return;
       default: {
         const lo = size === 4 || size === 8 ? i.imm | 0 : i.imm & MASKS[size]!;
@@ -189,7 +192,7 @@ export class Selector {
     if (k0 === K_REG && (k1 === K_REG || k1 === K_IMM || k1 === K_MEM)) {
       if (k1 !== K_IMM && i.size[1] !== size) return false;
       const v = e.local('v', size);
-      this.read(x, 1, v, size);
+      this.read(x, 1, v, size, false, true);
       e.setReg(i.reg[0]!, size, v.lo, v.hi);
       return true;
     }
@@ -214,13 +217,13 @@ export class Selector {
     if (i.mn === MOVSXD) {
       if (ss !== 4 || (ds !== 8 && ds !== 4)) return false;
       const v = e.local('v', 4);
-      this.read(x, 1, v, 4);
+      this.read(x, 1, v, 4, false, true);
       e.setReg(d, ds, v.lo, e.sar(v.lo, 31));
       return true;
     }
     if ((ss !== 1 && ss !== 2) || (ds !== 2 && ds !== 4 && ds !== 8) || ds <= ss) return false;
     const v = e.local('v', 4);
-    this.read(x, 1, v, ss);
+    this.read(x, 1, v, ss, false, true);
     if (i.mn === MOVZX) {
       e.setReg(d, ds, v.lo, e.k(0));
       return true;
@@ -255,11 +258,12 @@ export class Selector {
     const a = e.local('a', size);
     const b = e.local('b', size);
     const r = e.local('r', size);
+    // CMP/TEST write nothing: an MMIO operand exits without unwinding.
     if (k0 === K_MEM) {
       e.linear(i, size, writes);
-      this.read(x, 0, a, size, true);
+      this.read(x, 0, a, size, true, !writes);
     } else this.read(x, 0, a, size);
-    this.read(x, 1, b, size);
+    this.read(x, 1, b, size, false, !writes);
     e.alu(op, size, r, a, b);
     // The store first (it may fault: flags unchanged), then the flags, then the stop checks.
     if (writes) this.write(x, size, r);

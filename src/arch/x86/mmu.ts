@@ -72,12 +72,19 @@ export class X86Mmu {
   excAddr = 0;
   /** The errno of an ERRNO_EXIT. */
   errno: 'EFAULT' | 'EINTR' = 'EFAULT';
-  /** The MMIO reads of the instruction being (re-)executed, in order; cleared when it retires. */
+  /**
+   * The MMIO reads of the instruction being (re-)executed, in order: mmioReads[0, mmioCount)
+   * (mmioCount = 0 when it retires). The records are reused from exit to exit: no allocation.
+   */
   readonly mmioReads: MmioRead[] = [];
+  mmioCount = 0;
   /** Index of the next MMIO read during (re-)execution. */
   mmioIdx = 0;
-  /** MmioRead records by index, reused from exit to exit. */
-  private readonly mmioPool: MmioRead[] = [];
+  /**
+   * Set by a handler that exits to userspace before its instruction retires (IN/OUT, an MMIO
+   * read through readLinSoft): the run loop stops without unwinding (cheaper than throwing EXIT).
+   */
+  exitNow = false;
   /** An MMIO write already handed to userspace: the instruction completes without exiting again. */
   mmioWriteDone = false;
   /** Data breakpoints armed: linear address, length mask and kind (1 write, 3 read/write) per DRn. */
@@ -420,9 +427,43 @@ export class X86Mmu {
     let idx = i;
     const tag = vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0);
     if (this.rTag[i] !== tag) {
-      if (this.mrTag[i] === tag) return this.readMmio(this.mrPa[i]! + off, size);
+      if (this.mrTag[i] === tag) return this.readMmio(this.mrPa[i]! + off, size, false);
       idx = this.fill(lin, Acc.READ, sup);
-      if (idx < 0) return this.readMmio(this.fillPa, size);
+      if (idx < 0) return this.readMmio(this.fillPa, size, false);
+    }
+    const dv = this.rDv[idx]!;
+    const o = this.rOff[idx]! + off;
+    switch (size) {
+      case 1:
+        return dv.getUint8(o);
+      case 2:
+        return dv.getUint16(o, true);
+      case 4:
+        return dv.getUint32(o, true);
+      default:
+        this.t1 = dv.getInt32(o + 4, true);
+        return dv.getInt32(o, true);
+    }
+  }
+
+  /**
+   * readLin for an instruction whose only memory access is this read and whose only effects
+   * come after it (MOV/MOVZX/MOVSX/MOVSXD to a register, CMP/TEST): an MMIO read that must exit
+   * sets `exitNow` and returns 0 instead of throwing EXIT. The caller checks `exitNow` before it
+   * writes anything; the instruction runs again on the next KVM_RUN with userspace's data.
+   */
+  readLinSoft(lin: number, size: number): number {
+    if (this.watchOn) this.checkWatch(lin, size, false);
+    const off = lin & 0xfff;
+    if (off + size > PAGE_SIZE) return this.readSplit(lin, size, false);
+    const vpn = (lin - off) / PAGE_SIZE;
+    const i = vpn & TLB_MASK;
+    let idx = i;
+    const tag = vpn * 2 + (this.cpl === 3 ? 1 : 0);
+    if (this.rTag[i] !== tag) {
+      if (this.mrTag[i] === tag) return this.readMmio(this.mrPa[i]! + off, size, true);
+      idx = this.fill(lin, Acc.READ, false);
+      if (idx < 0) return this.readMmio(this.fillPa, size, true);
     }
     const dv = this.rDv[idx]!;
     const o = this.rOff[idx]! + off;
@@ -512,17 +553,21 @@ export class X86Mmu {
     return (this.s.efer & EFER.LMA) !== 0 ? lin : lin >>> 0;
   }
 
-  /** A read from MMIO at `pa`: complete from userspace's data, or exit to get it. */
-  private readMmio(pa: number, size: number): number {
-    const m = this.mmioReads[this.mmioIdx];
-    if (m && m.ready && m.gpa === pa && m.len === size) {
+  /**
+   * A read from MMIO at `pa`: complete from userspace's data, or exit to get it — by throwing
+   * EXIT, or with `soft` (readLinSoft) by setting `exitNow` and returning 0.
+   */
+  private readMmio(pa: number, size: number, soft: boolean): number {
+    const m = this.mmioIdx < this.mmioCount ? this.mmioReads[this.mmioIdx]! : null;
+    if (m !== null && m.ready && m.gpa === pa && m.len === size) {
       this.mmioIdx++;
-      const dv = new DataView(m.data.buffer, m.data.byteOffset, 8);
+      const d = m.data;
+      const lo = d[0]! | (d[1]! << 8) | (d[2]! << 16) | (d[3]! << 24);
       if (size === 8) {
-        this.t1 = dv.getInt32(4, true);
-        return dv.getInt32(0, true);
+        this.t1 = d[4]! | (d[5]! << 8) | (d[6]! << 16) | (d[7]! << 24);
+        return lo;
       }
-      return size === 1 ? dv.getUint8(0) : size === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+      return size === 4 ? lo >>> 0 : size === 2 ? lo & 0xffff : lo & 0xff;
     }
     // The local APIC, then kvm_io_bus (vcpu_mmio_read): an in-kernel device answers without an exit.
     if (this.localMmio !== null) {
@@ -539,15 +584,17 @@ export class X86Mmu {
       return size === 1 ? d.getUint8(0) : size === 2 ? d.getUint16(0, true) : size === 4 ? d.getUint32(0, true) : d.getInt32(0, true);
     }
     // The record of an earlier exit at this index is reused (the instruction retired since).
-    const old = this.mmioPool[this.mmioIdx];
-    const rec = old ?? { gpa: pa, len: size, data: new Uint8Array(8), ready: false };
-    if (old === undefined) this.mmioPool[this.mmioIdx] = rec;
+    let rec = this.mmioReads[this.mmioIdx];
+    if (rec === undefined) this.mmioReads[this.mmioIdx] = rec = { gpa: pa, len: size, data: new Uint8Array(8), ready: false };
     rec.gpa = pa;
     rec.len = size;
     rec.ready = false;
-    this.mmioReads.length = this.mmioIdx;
-    this.mmioReads.push(rec);
+    this.mmioCount = this.mmioIdx + 1;
     this.onMmio(pa, size, false, null);
+    if (soft) {
+      this.exitNow = true;
+      return 0;
+    }
     throw EXIT;
   }
 
@@ -654,6 +701,21 @@ export class X86Mmu {
     }
     REF.dv = this.wDv[idx]!;
     REF.off = this.wOff[idx]! + off;
+    return true;
+  }
+
+  /**
+   * After codeGfn(lin): the read TLB's view of `lin`'s code page (REF.dv, and REF.off the offset of
+   * `lin` in it), so the decoder reads the page's bytes without a call per byte; false when the
+   * page keeps no TLB entry (a kvmi read-tracked page: its bytes come through fetchByte).
+   */
+  codeRef(lin: number): boolean {
+    const l = this.wrapLin(lin);
+    const vpn = Math.floor(l / PAGE_SIZE);
+    const i = vpn & TLB_MASK;
+    if (this.rTag[i] !== vpn * 2 + (this.cpl === 3 ? 1 : 0) || this.rNx[i]) return false;
+    REF.dv = this.rDv[i]!;
+    REF.off = this.rOff[i]! + (l & 0xfff);
     return true;
   }
 

@@ -95,7 +95,8 @@ export class X86Machine {
     this.cpu.onCodeWrite = (gfn) => this.blocks.invalidate(gfn);
     this.cpu.onMmio = (gpa, len, write, data) => {
       exitMmio(this.vcpu, gpa, len, write, data ?? undefined);
-      if (write) this.stopReason = KVM_EXIT.MMIO;
+      // A write ends after its instruction; a read that did not throw (readLinSoft) before it.
+      this.stopReason = KVM_EXIT.MMIO;
     };
   }
 
@@ -165,10 +166,10 @@ export class X86Machine {
         return 0;
       }
     }
-    if (c.mmioReads.length && !c.mmioReads[c.mmioReads.length - 1]!.ready) {
+    if (c.mmioCount !== 0 && !c.mmioReads[c.mmioCount - 1]!.ready) {
       // The MMIO read exit: userspace put the data in kvm_run.mmio.data.
-      const last = c.mmioReads[c.mmioReads.length - 1]!;
-      last.data.set(v.run.subarray(RUN['mmio.data'], RUN['mmio.data'] + 8));
+      const last = c.mmioReads[c.mmioCount - 1]!;
+      for (let k = 0; k < 8; k++) last.data[k] = v.run[RUN['mmio.data'] + k]!;
       last.ready = true;
     }
     if (v.immediateExit) throw KvmError.of('EINTR', 'ioctl');
@@ -276,7 +277,9 @@ export class X86Machine {
     const ifFlag = (s.rflags & FLAG.IF) !== 0;
     v.run[RUN.if_flag] = ifFlag ? 1 : 0;
     v.run[RUN.ready_for_interrupt_injection] = this.events.readyForInjection() ? 1 : 0;
-    v.runDv.setBigUint64(RUN.cr8, BigInt(s.cr8), true);
+    // CR8 is 4 bits: two words, no BigInt per exit.
+    v.runDv.setUint32(RUN.cr8, s.cr8 >>> 0, true);
+    v.runDv.setUint32(RUN.cr8 + 4, 0, true);
     v.runDv.setBigUint64(RUN.apic_base, s.apicBase, true);
   }
 
@@ -343,7 +346,7 @@ export class X86Machine {
       }
       n++;
       s.rip = c.next;
-      if (c.mmioReads.length !== 0) c.mmioReads.length = 0;
+      c.mmioCount = 0;
       if (c.softVector >= 0) {
         const vec = c.softVector;
         c.softVector = -1;
@@ -371,7 +374,7 @@ export class X86Machine {
   private compiledOk(): boolean {
     const s = this.s;
     const c = this.cpu;
-    return s.shadow === 0 && (s.rflags & FLAG.TF) === 0 && c.mmioReads.length === 0 && !c.watchOn;
+    return s.shadow === 0 && (s.rflags & FLAG.TF) === 0 && c.mmioCount === 0 && !c.watchOn;
   }
 
   /**

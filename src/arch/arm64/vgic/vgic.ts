@@ -321,8 +321,10 @@ export class VgicState {
 
   /** The output word of vCPU `v` (OUT_IRQ | OUT_FIQ), for the CPU to test without the lock. */
   outView(v: number): Int32Array {
-    return this.cpu.subarray(v * CPU_WORDS + CPU.OUT, v * CPU_WORDS + CPU.OUT + 1);
+    // Cached (KVM_RUN asks every time; `cpu` never changes).
+    return (this.outViews[v] ??= this.cpu.subarray(v * CPU_WORDS + CPU.OUT, v * CPU_WORDS + CPU.OUT + 1));
   }
+  private readonly outViews: Int32Array[] = [];
 
   // ---- priorities ---------------------------------------------------------------------------------
 

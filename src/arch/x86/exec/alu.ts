@@ -7,7 +7,7 @@ import { K_IMM, K_MEM, K_REG, type Insn } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { AOp } from '../../../kernel/atomics.js';
 import { lockedRmw, lockedUpdate } from '../atomic.js';
-import { definer, rd, rdAt, rmwAddr, trunc, wrAt, type Handler, type HandlerTable } from './operands.js';
+import { definer, rd, rdAt, rdSoft, rmwAddr, trunc, wrAt, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const ALU: HandlerTable = {};
@@ -93,10 +93,12 @@ function aluInsn(op: Alu): Handler {
     }
     const lin = writes ? rmwAddr(c, i) : -1;
     if (i.lock) return lockedAlu(c, i, op, lin);
-    const a0 = writes ? rdAt(c, i, lin) : rd(c, i, 0);
+    // CMP reads without writing: an MMIO operand exits without unwinding (rdSoft).
+    const a0 = writes ? rdAt(c, i, lin) : rdSoft(c, i, 0);
     const a1 = c.t1;
-    const b0 = rd(c, i, 1);
+    const b0 = writes ? rd(c, i, 1) : rdSoft(c, i, 1);
     const b1 = size === 8 ? c.t1 : 0;
+    if (c.exitNow) return;
     // Immediates narrower than the operand are sign-extended.
     const bx0 = i.kind[1] === K_IMM ? trunc(i.imm, size) : b0;
     const bx1 = i.kind[1] === K_IMM ? (size === 8 ? i.immHi : 0) : b1;
@@ -115,10 +117,11 @@ def('XOR', aluInsn(Alu.XOR));
 def('CMP', aluInsn(Alu.CMP));
 def('TEST', (c, i) => {
   const size = i.size[0]!;
-  const a0 = rd(c, i, 0);
+  const a0 = rdSoft(c, i, 0);
   const a1 = c.t1;
-  const b0 = rd(c, i, 1);
+  const b0 = rdSoft(c, i, 1);
   const b1 = c.t1;
+  if (c.exitNow) return;
   alu(c, Alu.AND, size, a0, a1, b0, b1);
 });
 

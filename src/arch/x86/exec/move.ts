@@ -3,7 +3,7 @@
  * @module
  */
 import { Acc, EMULATION_FAILURE, type X86Cpu } from '../cpu.js';
-import { K_MEM, K_SEG, type Insn } from '../decoder.js';
+import { K_MEM, K_REG, K_SEG, type Insn } from '../decoder.js';
 import { AOp, lockWord, unlockWord } from '../../../kernel/atomics.js';
 import { lockedCas, lockedRmw } from '../atomic.js';
 import { CS, DS, ES, FLAG, FS, GS, SS } from '../state.js';
@@ -11,7 +11,7 @@ import { alu, Alu } from './alu.js';
 import { movCr, movDr } from './system.js';
 import { loadSeg } from '../deliver.js';
 import { KVM_X86_SHADOW_INT } from '../../../uapi/x86.js';
-import { definer, ea, MASK, rd, rdAt, rmwAddr, sx, trunc, wr, wrAt, type Handler, type HandlerTable } from './operands.js';
+import { definer, ea, MASK, rd, rdAt, rdSoft, rmwAddr, sx, trunc, wr, wrAt, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const MOVE: HandlerTable = {};
@@ -37,22 +37,33 @@ def('MOV', (c, i) => {
   }
   if (k0 === 5 /* K_CR */ || k1 === 5) return movCr(c, i);
   if (k0 === 6 /* K_DR */ || k1 === 6) return movDr(c, i);
+  if (k0 === K_REG) {
+    // A load: an MMIO read exits without unwinding (rdSoft); nothing is written before it.
+    const v = rdSoft(c, i, 1);
+    if (c.exitNow) return;
+    wr(c, i, 0, v, c.t1);
+    return;
+  }
   const v = rd(c, i, 1);
   wr(c, i, 0, v, c.t1);
 });
 
 def('MOVZX', (c, i) => {
-  const v = rd(c, i, 1);
+  const v = rdSoft(c, i, 1);
+  if (c.exitNow) return;
   c.setReg(i.reg[0]!, i.size[0]!, v & MASK[i.size[1]!]!, 0);
 });
 
 def('MOVSX', (c, i) => {
-  const v = sx(rd(c, i, 1), i.size[1]!);
+  const v0 = rdSoft(c, i, 1);
+  if (c.exitNow) return;
+  const v = sx(v0, i.size[1]!);
   c.setReg(i.reg[0]!, i.size[0]!, trunc(v, i.size[0]!), v < 0 ? -1 : 0);
 });
 
 def('MOVSXD', (c, i) => {
-  const v = rd(c, i, 1) | 0;
+  const v = rdSoft(c, i, 1) | 0;
+  if (c.exitNow) return;
   if (i.size[0] === 8) c.setReg(i.reg[0]!, 8, v, v < 0 ? -1 : 0);
   else c.setReg(i.reg[0]!, i.size[0]!, trunc(v, i.size[0]!));
 });

@@ -2,7 +2,7 @@
  * x86 MUL, IMUL (one, two and three operands), DIV, IDIV.
  * @module
  */
-import { divs128, divu128, muls64, mulu64, W } from '../arith64.js';
+import { divs128, divu128, muls64, mulu64, W } from '../../arith64.js';
 import { VEC, type X86Cpu } from '../cpu.js';
 import type { Insn } from '../decoder.js';
 import { FOp } from '../flags.js';

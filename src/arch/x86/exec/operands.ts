@@ -99,6 +99,19 @@ export function rd(c: X86Cpu, i: Insn, k: number): number {
   }
 }
 
+/**
+ * rd for an instruction that has no other memory access and writes nothing before this read
+ * (MOV/MOVZX/MOVSX/MOVSXD to a register, CMP, TEST): an MMIO read that must exit sets
+ * `c.exitNow` (the caller returns at once) instead of throwing (X86Mmu.readLinSoft).
+ */
+export function rdSoft(c: X86Cpu, i: Insn, k: number): number {
+  if (i.kind[k] !== K_MEM) return rd(c, i, k);
+  const size = i.size[k]!;
+  const v = c.readLinSoft(c.linear(i.seg, ea(c, i), size, false), size);
+  if (size < 8) c.t1 = 0;
+  return size === 4 ? v | 0 : v;
+}
+
 /** Writes operand k. */
 export function wr(c: X86Cpu, i: Insn, k: number, lo: number, hi = 0): void {
   const size = i.size[k]!;

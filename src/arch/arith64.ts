@@ -4,7 +4,8 @@
  * low word first; results land in the shared scratch `W`. Exact for every input: products are
  * formed from 32-bit halves (low words from Math.imul, high words from the double product, the
  * rounding error corrected by the low word) and division is Knuth's algorithm D on 16-bit limbs,
- * with short paths for operands below 2^52 and for one-word divisors.
+ * with short paths for operands below 2^52 and for one-word divisors. Shared by both arches: x86
+ * MUL/IMUL/DIV/IDIV (x86/exec/muldiv.ts) and arm64 UMULH/SMULH/UDIV/SDIV (arm64/alu.ts).
  * @module
  */
 
@@ -98,48 +99,65 @@ export function divu128(n0: number, n1: number, n2: number, n3: number, d0: numb
     return true;
   }
   if (dh === 0) {
-    // One-word divisor (so n3 = 0, n2 < d): long division by 16-bit limbs, each step < 2^48.
-    const d = dl;
-    let r = nl;
-    let q = 0;
-    let cur = r * B + (n1 >>> 16);
-    q = Math.floor(cur / d);
-    r = cur - q * d;
-    if (r < 0) {
-      q--;
-      r += d;
-    }
-    let q3 = q;
-    cur = r * B + (n1 & 0xffff);
-    q = Math.floor(cur / d);
-    r = cur - q * d;
-    if (r < 0) {
-      q--;
-      r += d;
-    }
-    const q2 = q;
-    cur = r * B + (n0 >>> 16);
-    q = Math.floor(cur / d);
-    r = cur - q * d;
-    if (r < 0) {
-      q--;
-      r += d;
-    }
-    const q1 = q;
-    cur = r * B + (n0 & 0xffff);
-    q = Math.floor(cur / d);
-    r = cur - q * d;
-    if (r < 0) {
-      q--;
-      r += d;
-    }
-    q3 = (q3 << 16) | q2;
-    W[0] = (q1 << 16) | q;
-    W[1] = q3;
-    W[2] = r | 0;
+    // One-word divisor (so n3 = 0, n2 < d): two 64/32 steps, each with a quotient below 2^32.
+    const qh = div64by32(nl, n1 >>> 0, dl);
+    const ql = div64by32(rem, n0 >>> 0, dl);
+    W[0] = ql | 0;
+    W[1] = qh | 0;
+    W[2] = rem | 0;
     W[3] = 0;
     return true;
   }
+  return divKnuth(n0, n1, nl, nh, dl, dh);
+}
+
+/** The remainder div64by32 leaves. */
+let rem = 0;
+
+/**
+ * (h * 2^32 + l) / d for h < d < 2^32 (so the quotient is below 2^32): returns the quotient, the
+ * remainder in `rem`. Below 2^21 the dividend is exact in a double; above, the double quotient is
+ * within one of the true one and the remainder, formed exactly from split products, corrects it.
+ */
+function div64by32(h: number, l: number, d: number): number {
+  if (d < 0x200000) {
+    // h < d < 2^21: h * 2^32 + l < 2^53, exact.
+    const n = h * TWO32 + l;
+    let q = Math.floor(n / d);
+    let r = n - q * d;
+    if (r < 0) {
+      q--;
+      r += d;
+    }
+    rem = r;
+    return q;
+  }
+  if (h === 0) {
+    // l, d < 2^32: a non-integer l / d is at least 2^-32 from an integer, far beyond the rounding.
+    const q0 = Math.floor(l / d);
+    rem = l - q0 * d;
+    return q0;
+  }
+  let q = Math.floor((h * TWO32 + l) / d);
+  // q * d as (ph, pl): the low word exactly from Math.imul, the high word from the double product.
+  const pl = Math.imul(q, d) >>> 0;
+  const ph = Math.round((q * d - pl) * INV32);
+  // r = n - q * d, small (|r| < 2d): exact from the word differences.
+  let r = (h - ph) * TWO32 + (l - pl);
+  while (r < 0) {
+    q--;
+    r += d;
+  }
+  while (r >= d) {
+    q++;
+    r -= d;
+  }
+  rem = r;
+  return q;
+}
+
+/** Knuth's algorithm D on 16-bit limbs for a divisor of 3 or 4 limbs (d >= 2^32); see divu128. */
+function divKnuth(n0: number, n1: number, nl: number, nh: number, dl: number, dh: number): boolean {
   // Knuth D with 16-bit limbs; the divisor has 3 or 4 limbs (d >= 2^32).
   const n = (dh >>> 16) !== 0 ? 4 : 3;
   const top = n === 4 ? dh >>> 16 : dh & 0xffff;
