@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { armMachine, GUEST_DIR, RAM_BASE, ENGINES, useEngine } from './helpers.js';
 
-const GROUPS = ['alu', 'bits', 'branch', 'ldst', 'fp', 'simdshift'];
+const GROUPS = ['alu', 'bits', 'branch', 'ldst', 'fp', 'simdshift', 'simdint', 'simdmisc'];
 const DUMP = RAM_BASE + 0x10000;
 
 function describeDiff(got: Uint8Array, want: Uint8Array): string[] {

@@ -4,13 +4,14 @@
  * FABS/FNEG/FSQRT, FCVT S<->D, FMADD family, FCMP/FCMPE, FCSEL), integer conversions
  * (SCVTF/UCVTF/FCVTZS/FCVTZU), and the vector moves MOVI/MVNI, DUP, INS, UMOV/SMOV, the bitwise
  * three-same group, integer ADD/SUB and the shifts by immediate SSHR/USHR, SHL, SSHLL/USHLL
- * (UXTL/SXTL). Rounding is round-to-nearest-even (FPCR.RMode is not
+ * (UXTL/SXTL); the integer forms of a C library's string routines are insn-simd-int.ts. Rounding is round-to-nearest-even (FPCR.RMode is not
  * modelled) and FPSR cumulative exception bits are not set.
  * @module
  */
 import type { Cpu } from './cpu.js';
 import type { Encoding } from './decoder.js';
 import { condHolds } from './insn-dp.js';
+import { shiftImmAcc, shrn } from './insn-simd-int.js';
 import { WZ, ZR } from './state.js';
 
 const TWO32 = 4294967296;
@@ -544,7 +545,8 @@ function shift64(lo: number, hi: number, sh: number, right: boolean, signed: boo
 
 /**
  * Advanced SIMD shift by immediate: SSHR/USHR (opcode 00000), SHL (01010, U=0), SSHLL/USHLL
- * (10100; UXTL/SXTL are their shift-0 forms; Q=1: the "2" forms, from the upper half).
+ * (10100; UXTL/SXTL are their shift-0 forms; Q=1: the "2" forms, from the upper half); SSRA/USRA
+ * (00010) and SHRN/RSHRN (1000x) are insn-simd-int.ts's.
  */
 function vecShiftImm(c: Cpu, i: number): void {
   fpCheck(c);
@@ -557,6 +559,8 @@ function vecShiftImm(c: Cpu, i: number): void {
   const d = i & 31;
   const size = 31 - Math.clz32(immh);
   const esize = 8 << size;
+  if (op === 0b00010) return shiftImmAcc(c, i); // SSRA/USRA
+  if (op >>> 1 === 0b1000) return shrn(c, i); // SHRN/RSHRN
   if (op === 0b10100) {
     // SSHLL/USHLL: 8 bytes of narrow elements, widened and shifted left.
     if (size === 3) c.undef();
@@ -622,6 +626,9 @@ export const SIMD_ENCODINGS: readonly Encoding[] = [
   { name: 'VEC_SHIFT_IMM', pattern: '0 Q:1 U:1 011110 immh:4 immb:3 opcode:5 1 Rn:5 Rd:5', exec: vecShiftImm, group: 'simd', check: (i) => {
     const immh = (i >>> 19) & 15;
     const op = (i >>> 11) & 31;
-    return immh !== 0 && (op === 0 || (op === 0b01010 && ((i >>> 29) & 1) === 0) || op === 0b10100);
+    const u = (i >>> 29) & 1;
+    if (immh === 0) return false;
+    if (op === 0b10000 || op === 0b10001) return u === 0 && immh < 8; // SHRN/RSHRN
+    return op === 0 || op === 0b00010 || (op === 0b01010 && u === 0) || op === 0b10100;
   } },
 ];

@@ -11,7 +11,8 @@ import { DP_REG_ENCODINGS } from './insn-dp-reg.js';
 import { ATOMIC_ENCODINGS } from './insn-atomic.js';
 import { LDST_ENCODINGS } from './insn-ldst.js';
 import { SIMD_ENCODINGS } from './insn-simd.js';
+import { SIMD_INT_ENCODINGS } from './insn-simd-int.js';
 import { SYS_ENCODINGS } from './insn-sys.js';
 
 /** The compiled A64 table. */
-export const A64 = new Decoder([...DP_ENCODINGS, ...DP_REG_ENCODINGS, ...SYS_ENCODINGS, ...LDST_ENCODINGS, ...ATOMIC_ENCODINGS, ...SIMD_ENCODINGS], (c: Cpu) => c.raise(0, 0));
+export const A64 = new Decoder([...DP_ENCODINGS, ...DP_REG_ENCODINGS, ...SYS_ENCODINGS, ...LDST_ENCODINGS, ...ATOMIC_ENCODINGS, ...SIMD_ENCODINGS, ...SIMD_INT_ENCODINGS], (c: Cpu) => c.raise(0, 0));

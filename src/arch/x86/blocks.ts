@@ -230,6 +230,10 @@ export class BlockCache {
       decode(this.insn, lin, mode, fetch);
       throw EMULATION_FAILURE;
     }
+    // An instruction crossing into the next page makes a block uncacheable (decoded again at every
+    // execution): end the block before it, so only that instruction is decoded each time (a hot
+    // loop over a page boundary, as in the x86 kernel's XZ decompressor, ran ~5x slower).
+    if (count > 1 && work[count - 1]!.addr + work[count - 1]!.len > pageEnd) count--;
     const last = work[count - 1]!;
     const crosses = last.addr + last.len > pageEnd;
     if (keep && !crosses && this.jitStats.cachedInsns + count > this.limit) {

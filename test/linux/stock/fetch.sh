@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fetches Debian's stock kernels and busybox-static for a stock-kernel boot (no test uses them yet):
+# Fetches Debian's stock kernels and busybox-static for test/linux/stock.test.ts (npm run test:linux runs it first):
 #   test/linux/stock/fetch.sh [DIR]     (default $VKVM_STOCK_DIR or /tmp/vkvm-stock)
 # Produces DIR/{amd64,arm64}/vmlinuz and DIR/{amd64,arm64}/busybox. Uses apt-get download with a
 # private package index (its own Dir::State/Dir::Cache, the system's sources), so no foreign
