@@ -13,7 +13,8 @@
  *   is relative to its value at entry (`rip0`), wrapped to the code size.
  * @module
  */
-import type { X86Cpu } from './cpu.js';
+import { divs128, divu128, muls64, mulu64, W } from '../arith64.js';
+import { VEC, type X86Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea, HANDLERS } from './exec/index.js';
 import { FOp, type Flags } from './flags.js';
@@ -52,6 +53,14 @@ const SIGNS = [0, 0x80, 0x8000, 0, 0];
 const HELPERS = {
   /** The interpreter's exact address path (wrap-around, non-canonical #GP/#SS, segment checks). */
   lin: (c: X86Cpu, i: Insn, size: number, write: boolean) => c.linear(i.seg, ea(c, i), size, write),
+  /** 64x64 -> 128 multiply and 128/64 divide without BigInt (src/arch/arith64.ts), results in W. */
+  mulu64,
+  muls64,
+  divu128,
+  divs128,
+  W,
+  /** #DE (a zero divisor or a quotient that does not fit). */
+  de: (c: X86Cpu): never => c.raise(VEC.DE),
 };
 
 /** Source -> factory: vCPUs (and VMs) running the same code share the compiled JS. */
@@ -396,6 +405,47 @@ export class JsEmitter implements X86Emitter {
     }
     this.emit(`f.ofv = ${of}; R[${2 * reg}] = v; R[${2 * reg + 1}] = t;`);
     this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 8; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = t; f.cin = w; f.afv = 0;`);
+  }
+
+  imul64(r: number, a: Pair, b: Pair): void {
+    this.emit(`K.muls64(${S(a.lo)}, ${S(a.hi)}, ${S(b.lo)}, ${S(b.hi)}); v = K.W[0]; t = K.W[1]; w = K.W[2] !== t >> 31 || K.W[3] !== t >> 31 ? 1 : 0; R[${2 * r}] = v; R[${2 * r + 1}] = t;`);
+    this.mulFlags(8);
+  }
+
+  /** The flags MUL/IMUL leave (exec/muldiv.ts setMulFlags): the product in v (t), overflow in w. */
+  private mulFlags(size: number): void {
+    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = ${size}; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = ${size === 8 ? 't' : '0'}; f.cin = w; f.ofv = w; f.afv = 0;`);
+  }
+
+  mulWide(signed: boolean, size: 4 | 8, b: Pair): void {
+    const lo = S(b.lo);
+    if (size === 8) {
+      this.emit(`K.${signed ? 'muls64' : 'mulu64'}(R[0], R[1], ${lo}, ${S(b.hi)}); v = K.W[0]; t = K.W[1];`);
+      this.emit(signed ? 'w = K.W[2] !== t >> 31 || K.W[3] !== t >> 31 ? 1 : 0;' : 'w = (K.W[2] | K.W[3]) !== 0 ? 1 : 0;');
+      this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = v; R[1] = t;');
+    } else {
+      if (signed) this.emit(`K.muls64(R[0], R[0] >> 31, ${lo}, ${lo} >> 31); v = K.W[0]; w = K.W[1] !== v >> 31 ? 1 : 0;`);
+      else this.emit(`K.mulu64(R[0], 0, ${lo}, 0); v = K.W[0]; w = K.W[1] !== 0 ? 1 : 0;`);
+      this.emit('R[0] = v; R[1] = 0; R[4] = K.W[1]; R[5] = 0;');
+    }
+    this.mulFlags(size);
+  }
+
+  divWide(signed: boolean, size: 4 | 8, b: Pair): void {
+    const lo = S(b.lo);
+    // k: the instruction a #DE is raised at (the block's catch puts RIP on it).
+    this.emit(`k = ${this.k0};`);
+    if (size === 8) this.emit(`if (!K.${signed ? 'divs128' : 'divu128'}(R[0], R[1], R[4], R[5], ${lo}, ${S(b.hi)})) K.de(c);`);
+    else if (signed) this.emit(`if (!K.divs128(R[0], R[4], R[4] >> 31, R[4] >> 31, ${lo}, ${lo} >> 31) || K.W[1] !== K.W[0] >> 31) K.de(c);`);
+    else this.emit(`if (!K.divu128(R[0], R[4], 0, 0, ${lo}, 0) || K.W[1] !== 0) K.de(c);`);
+    if (size === 8) this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = K.W[0]; R[1] = K.W[1];');
+    else this.emit('R[4] = K.W[2]; R[5] = 0; R[0] = K.W[0]; R[1] = 0;');
+  }
+
+  signExtendAx(osz: number): void {
+    if (osz === 8) this.emit('R[4] = R[5] = R[1] >> 31;');
+    else if (osz === 4) this.emit('R[4] = R[0] >> 31; R[5] = 0;');
+    else this.emit('R[4] = (R[4] & -65536) | (R[0] & 32768 ? 65535 : 0);');
   }
 
   imul32(r: number, a: Val, b: Val): void {

@@ -113,6 +113,14 @@ export interface X86Emitter {
   shift(kind: ShiftKind, size: 4 | 8, r: number, n: number): void;
   /** GPR r = low 32 bits of a * b (4 bytes), CF = OF = the product did not fit. */
   imul32(r: number, a: Val, b: Val): void;
+  /** GPR r = low 64 bits of the signed a * b (8 bytes), CF = OF = the product did not fit. */
+  imul64(r: number, a: Pair, b: Pair): void;
+  /** MUL/IMUL r/m (one operand) of `size` 4 or 8: rDX:rAX = rAX * b, with their flags. */
+  mulWide(signed: boolean, size: 4 | 8, b: Pair): void;
+  /** DIV/IDIV r/m of `size` 4 or 8: rAX, rDX = rDX:rAX / b, % b; #DE at this instruction when it does not fit. */
+  divWide(signed: boolean, size: 4 | 8, b: Pair): void;
+  /** CWD/CDQ/CQO (operand size `osz`): rDX = the sign of rAX. */
+  signExtendAx(osz: number): void;
 
   // ---- conditions -------------------------------------------------------------------------------------
   /** Condition code cc evaluated on the flags record (flags.ts `cond`). */

@@ -4,7 +4,7 @@
  * and `JsEmitter` (emit-js.ts) writes JS for `new Function`.
  *
  * - Inline: MOV/MOVZX/MOVSX/MOVSXD/LEA, ADD/SUB/AND/OR/XOR/CMP/TEST, INC/DEC, SHL/SHR/SAR by an
- *   immediate, IMUL r32, CMOVcc, SETcc, NOP, and in 64-bit mode PUSH/POP of a register, near
+ *   immediate, IMUL, 32/64-bit MUL/DIV/IDIV and CWD/CDQ/CQO (arith64, no BigInt), CMOVcc, SETcc, NOP, and in 64-bit mode PUSH/POP of a register, near
  *   CALL/JMP/RET/Jcc. Their operand forms are fixed at translation time: registers become slots
  *   of the register file, memory operands an address computation. Everything else calls the
  *   interpreter's handler with its decoded `Insn` (the same semantics by construction;
@@ -79,7 +79,11 @@ export const INLINE: Readonly<Record<string, Form>> = {
   SHL: (t, x) => t.shift(x, 'shl'),
   SHR: (t, x) => t.shift(x, 'shr'),
   SAR: (t, x) => t.shift(x, 'sar'),
-  IMUL: (t, x) => x.i.nops > 1 && t.imul(x),
+  IMUL: (t, x) => (x.i.nops === 1 ? t.muldiv(x, true, false) : x.i.size[0] === 8 ? t.imul64(x) : t.imul(x)),
+  MUL: (t, x) => t.muldiv(x, false, false),
+  DIV: (t, x) => t.muldiv(x, false, true),
+  IDIV: (t, x) => t.muldiv(x, true, true),
+  CWD: (t, x) => t.cwd(x),
   CMOVcc: (t, x) => t.cmov(x),
   SETcc: (t, x) => t.setcc(x),
   PUSH: (t, x) => x.long64 && t.push(x),
@@ -317,6 +321,47 @@ export class Selector {
     const b = three ? e.k(i.imm | 0) : e.reg(i.reg[0]!, 4).lo;
     this.flags = null;
     e.imul32(i.reg[0]!, a.lo, b);
+    return true;
+  }
+
+  /**
+   * IMUL r64, r/m64 (, imm): the truncated signed product through arith64 (exec/muldiv.ts
+   * imulTrunc's result and flags).
+   */
+  imul64(x: Ctx): boolean {
+    const { e, i } = x;
+    const three = i.nops === 3;
+    if (i.kind[0] !== K_REG || i.size[1] !== 8 || (i.kind[1] !== K_REG && i.kind[1] !== K_MEM)) return false;
+    if (three && i.kind[2] !== K_IMM) return false;
+    const a = e.local('a', 8);
+    this.read(x, 1, a, 8);
+    const b = three ? { lo: e.k(i.imm | 0), hi: e.k(i.immHi | 0) } : e.reg(i.reg[0]!, 8);
+    this.flags = null;
+    e.imul64(i.reg[0]!, a, b);
+    return true;
+  }
+
+  /**
+   * MUL, IMUL (one operand), DIV, IDIV of 32 and 64 bits: rDX:rAX through arith64 (no BigInt),
+   * #DE as the interpreter raises it, DIV/IDIV leaving the flags as they were.
+   */
+  muldiv(x: Ctx, signed: boolean, div: boolean): boolean {
+    const { e, i } = x;
+    const size = i.size[0]!;
+    if ((size !== 4 && size !== 8) || (i.kind[0] !== K_REG && i.kind[0] !== K_MEM)) return false;
+    const b = e.local('b', size);
+    this.read(x, 0, b, size);
+    if (div) e.divWide(signed, size, b);
+    else {
+      this.flags = null;
+      e.mulWide(signed, size, b);
+    }
+    return true;
+  }
+
+  /** CWD/CDQ/CQO: rDX = the sign of rAX (flags untouched). */
+  cwd(x: Ctx): boolean {
+    x.e.signExtendAx(x.i.osz);
     return true;
   }
 
