@@ -20,151 +20,12 @@
  */
 import type { Cpu } from './cpu.js';
 import type { Encoding } from './decoder.js';
+import { NL, NH, ML, MH, RL, RH, R, ldv, st, clearHigh, cmp64, add64, sub64, mul32, mul64lo, shl64 } from './simd-lanes.js';
 
 const TWO32 = 4294967296;
 
 function fpCheck(c: Cpu): void {
   if (!c.fpOk) c.fpTrap();
-}
-
-// Scratch lanes: up to 16 elements of three operands (n, m, d) as lo/hi halves.
-const NL = new Int32Array(32);
-const NH = new Int32Array(32);
-const ML = new Int32Array(16);
-const MH = new Int32Array(16);
-const RL = new Int32Array(16);
-const RH = new Int32Array(16);
-/** Result pair of the 64-bit helpers. */
-let rlo = 0;
-let rhi = 0;
-
-/** Element `idx` of size `size` of V`reg`, sign- or zero-extended to 64 bits, into (L[k], H[k]). */
-function ld(c: Cpu, reg: number, size: number, idx: number, signed: boolean, L: Int32Array, H: Int32Array, k: number): void {
-  const dv = c.vdv;
-  const o = reg * 16 + (idx << size);
-  let lo: number;
-  if (size === 3) {
-    L[k] = dv.getInt32(o, true);
-    H[k] = dv.getInt32(o + 4, true);
-    return;
-  }
-  if (size === 2) lo = dv.getInt32(o, true);
-  else if (size === 1) lo = signed ? dv.getInt16(o, true) : dv.getUint16(o, true);
-  else lo = signed ? dv.getInt8(o) : dv.getUint8(o);
-  L[k] = lo;
-  H[k] = signed ? lo >> 31 : 0;
-}
-
-/** Loads `count` elements of V`reg` starting at element `first`. */
-function ldv(c: Cpu, reg: number, size: number, count: number, signed: boolean, L: Int32Array, H: Int32Array, first = 0): void {
-  for (let k = 0; k < count; k++) ld(c, reg, size, first + k, signed, L, H, k);
-}
-
-/** Writes the low `8 << size` bits of (lo, hi) to element `idx` of V`reg`. */
-function st(c: Cpu, reg: number, size: number, idx: number, lo: number, hi: number): void {
-  const dv = c.vdv;
-  const o = reg * 16 + (idx << size);
-  if (size === 3) {
-    dv.setInt32(o, lo, true);
-    dv.setInt32(o + 4, hi, true);
-  } else if (size === 2) dv.setInt32(o, lo, true);
-  else if (size === 1) dv.setInt16(o, lo, true);
-  else dv.setInt8(o, lo);
-}
-
-/** Clears the upper 64 bits of Vd when Q = 0. */
-function clearHigh(c: Cpu, d: number, q: number): void {
-  if (!q) c.vr.fill(0, d * 16 + 8, d * 16 + 16);
-}
-
-/** Signed or unsigned comparison of two 64-bit values: -1, 0, 1. */
-function cmp64(al: number, ah: number, bl: number, bh: number, signed: boolean): number {
-  if (ah !== bh) return signed ? (ah < bh ? -1 : 1) : (ah >>> 0) < (bh >>> 0) ? -1 : 1;
-  if (al === bl) return 0;
-  return (al >>> 0) < (bl >>> 0) ? -1 : 1;
-}
-
-function add64(al: number, ah: number, bl: number, bh: number): void {
-  const l = (al >>> 0) + (bl >>> 0);
-  rlo = l | 0;
-  rhi = (ah + bh + (l > 0xffffffff ? 1 : 0)) | 0;
-}
-
-function sub64(al: number, ah: number, bl: number, bh: number): void {
-  const l = (al >>> 0) - (bl >>> 0);
-  rlo = l | 0;
-  rhi = (ah - bh - (l < 0 ? 1 : 0)) | 0;
-}
-
-/** The full 64-bit product of two 32-bit values (signed or unsigned). */
-function mul32(a: number, b: number, signed: boolean): void {
-  const ua = a >>> 0;
-  const ub = b >>> 0;
-  const al = ua & 0xffff;
-  const ah = ua >>> 16;
-  const bl = ub & 0xffff;
-  const bh = ub >>> 16;
-  const ll = al * bl;
-  const mid = ah * bl + al * bh; // < 2^33
-  const lo = ll + (mid % 65536) * 65536; // < 2^49
-  const hi = ah * bh + Math.floor(mid / 65536) + Math.floor(lo / TWO32);
-  rlo = lo % TWO32 | 0;
-  let h = hi | 0;
-  if (signed) {
-    if (a < 0) h = (h - ub) | 0;
-    if (b < 0) h = (h - ua) | 0;
-  }
-  rhi = h;
-}
-
-/** The low 64 bits of a 64 x 64 product. */
-function mul64lo(al: number, ah: number, bl: number, bh: number): void {
-  mul32(al, bl, false);
-  rhi = (rhi + Math.imul(al, bh) + Math.imul(ah, bl)) | 0;
-}
-
-/** (lo, hi) shifted by `sh` (negative: right; arithmetic when `signed`), 64-bit. */
-function shl64(lo: number, hi: number, sh: number, signed: boolean): void {
-  if (sh >= 64) {
-    rlo = 0;
-    rhi = 0;
-  } else if (sh >= 32) {
-    rhi = lo << (sh - 32);
-    rlo = 0;
-  } else if (sh > 0) {
-    rhi = (hi << sh) | (lo >>> (32 - sh));
-    rlo = lo << sh;
-  } else if (sh === 0) {
-    rlo = lo;
-    rhi = hi;
-  } else {
-    const r = -sh;
-    if (r >= 64) {
-      rhi = signed ? hi >> 31 : 0;
-      rlo = rhi;
-    } else if (r >= 32) {
-      rlo = signed ? hi >> (r - 32) : hi >>> (r - 32);
-      rhi = signed ? hi >> 31 : 0;
-    } else {
-      rlo = (lo >>> r) | (r === 0 ? 0 : hi << (32 - r));
-      rhi = signed ? hi >> r : hi >>> r;
-    }
-  }
-}
-
-/** Extends the low `8 << size` bits of (lo, hi) to 64 bits, into (rlo, rhi). */
-function ext(lo: number, hi: number, size: number, signed: boolean): void {
-  if (size === 3) {
-    rlo = lo;
-    rhi = hi;
-  } else if (size === 2) {
-    rlo = lo;
-    rhi = signed ? lo >> 31 : 0;
-  } else {
-    const b = 32 - (8 << size);
-    rlo = signed ? (lo << b) >> b : (lo << b) >>> b;
-    rhi = signed ? rlo >> 31 : 0;
-  }
 }
 
 // ---- three same ------------------------------------------------------------------------------
@@ -237,11 +98,11 @@ function vecSame(c: Cpu, i: number): void {
       else {
         const r = cmp64(al, ah, bl, bh, signed);
         const first = op === OP3_MAXP ? r >= 0 : r <= 0;
-        rlo = first ? al : bl;
-        rhi = first ? ah : bh;
+        R.lo = first ? al : bl;
+        R.hi = first ? ah : bh;
       }
-      RL[k] = rlo;
-      RH[k] = rhi;
+      RL[k] = R.lo;
+      RH[k] = R.hi;
     }
   } else {
     const acc = op === OP3_MLA;
@@ -276,8 +137,8 @@ function vecSame(c: Cpu, i: number): void {
             lo = hi;
           } else {
             shl64(al, ah, sh, signed);
-            lo = rlo;
-            hi = rhi;
+            lo = R.lo;
+            hi = R.hi;
           }
           break;
         }
@@ -292,8 +153,8 @@ function vecSame(c: Cpu, i: number): void {
         case OP3_ABD:
           if (cmp64(al, ah, bl, bh, signed) >= 0) sub64(al, ah, bl, bh);
           else sub64(bl, bh, al, ah);
-          lo = rlo;
-          hi = rhi;
+          lo = R.lo;
+          hi = R.hi;
           break;
         case OP3_MUL:
           lo = Math.imul(al, bl);
@@ -322,8 +183,8 @@ function addpScalar(c: Cpu, i: number): void {
   const dv = c.vdv;
   add64(dv.getInt32(n * 16, true), dv.getInt32(n * 16 + 4, true), dv.getInt32(n * 16 + 8, true), dv.getInt32(n * 16 + 12, true));
   c.vr.fill(0, d * 16, d * 16 + 16);
-  dv.setInt32(d * 16, rlo, true);
-  dv.setInt32(d * 16 + 4, rhi, true);
+  dv.setInt32(d * 16, R.lo, true);
+  dv.setInt32(d * 16 + 4, R.hi, true);
 }
 
 // ---- two-register misc -----------------------------------------------------------------------
@@ -393,7 +254,7 @@ function rbit8(v: number): number {
   return r;
 }
 
-/** FP value -> integer of `bits` bits, rounding toward zero, saturating, NaN 0; into (rlo, rhi). */
+/** FP value -> integer of `bits` bits, rounding toward zero, saturating, NaN 0; into (R.lo, R.hi). */
 function fcvtz(v: number, signed: boolean, bits: number): void {
   let t = Math.trunc(v);
   if (Number.isNaN(t)) t = 0;
@@ -401,21 +262,21 @@ function fcvtz(v: number, signed: boolean, bits: number): void {
   const min = signed ? -(2 ** (bits - 1)) : 0;
   if (bits === 64) {
     if (t >= 2 ** 63 && signed) {
-      rlo = -1;
-      rhi = 0x7fffffff;
+      R.lo = -1;
+      R.hi = 0x7fffffff;
     } else if (t >= 2 ** 64) {
-      rlo = -1;
-      rhi = -1;
+      R.lo = -1;
+      R.hi = -1;
     } else if (t <= min) {
-      rlo = 0;
-      rhi = signed ? -0x80000000 : 0;
+      R.lo = 0;
+      R.hi = signed ? -0x80000000 : 0;
     } else {
-      rlo = t % TWO32 | 0;
-      rhi = Math.floor(t / TWO32) | 0;
+      R.lo = t % TWO32 | 0;
+      R.hi = Math.floor(t / TWO32) | 0;
     }
   } else {
-    rlo = Math.min(max, Math.max(min, t)) | 0;
-    rhi = 0;
+    R.lo = Math.min(max, Math.max(min, t)) | 0;
+    R.hi = 0;
   }
 }
 
@@ -439,8 +300,8 @@ function vecMisc(c: Cpu, i: number): void {
       const o = n * 16 + (k << esz);
       if (op === OP2_FCVTZ) {
         fcvtz(dbl ? dv.getFloat64(o, true) : dv.getFloat32(o, true), u === 0, dbl ? 64 : 32);
-        RL[k] = rlo;
-        RH[k] = rhi;
+        RL[k] = R.lo;
+        RH[k] = R.hi;
       } else {
         const lo = dv.getInt32(o, true);
         const hi = dbl ? dv.getInt32(o + 4, true) : 0;
@@ -518,8 +379,8 @@ function vecMisc(c: Cpu, i: number): void {
         // ABS (U=0) / NEG (U=1)
         if (u || ah < 0) {
           sub64(0, 0, al, ah);
-          lo = rlo;
-          hi = rhi;
+          lo = R.lo;
+          hi = R.hi;
         } else {
           lo = al;
           hi = ah;
@@ -565,8 +426,8 @@ function across(c: Cpu, i: number): void {
   for (let k = 1; k < count; k++) {
     if (op === OPV_ADDV || op === OPV_ADDLV) {
       add64(lo, hi, NL[k]!, NH[k]!);
-      lo = rlo;
-      hi = rhi;
+      lo = R.lo;
+      hi = R.hi;
     } else {
       const r = cmp64(NL[k]!, NH[k]!, lo, hi, signed);
       if (op === OPV_MAXV ? r > 0 : r < 0) {
@@ -677,13 +538,13 @@ function vecDiff(c: Cpu, i: number): void {
       if (op === OPD_ADDHN) add64(NL[k]!, NH[k]!, ML[k]!, MH[k]!);
       else sub64(NL[k]!, NH[k]!, ML[k]!, MH[k]!);
       if (u) {
-        const l = rlo;
-        const h = rhi;
+        const l = R.lo;
+        const h = R.hi;
         shl64(1, 0, esize - 1, false);
-        add64(l, h, rlo, rhi);
+        add64(l, h, R.lo, R.hi);
       }
-      shl64(rlo, rhi, -esize, false);
-      st(c, d, size, k + part, rlo, rhi);
+      shl64(R.lo, R.hi, -esize, false);
+      st(c, d, size, k + part, R.lo, R.hi);
     }
     clearHigh(c, d, q);
     return;
@@ -711,12 +572,12 @@ function vecDiff(c: Cpu, i: number): void {
         // The product of two extended elements fits 64 bits for size <= 2.
         if (size === 2) mul32(al, bl, signed);
         else mul64lo(al, ah, bl, bh);
-        if (op === OPD_MLAL) add64(RL[k]!, RH[k]!, rlo, rhi);
-        else if (op === OPD_MLSL) sub64(RL[k]!, RH[k]!, rlo, rhi);
+        if (op === OPD_MLAL) add64(RL[k]!, RH[k]!, R.lo, R.hi);
+        else if (op === OPD_MLSL) sub64(RL[k]!, RH[k]!, R.lo, R.hi);
       }
     }
-    RL[k] = rlo;
-    RH[k] = rhi;
+    RL[k] = R.lo;
+    RH[k] = R.hi;
   }
   for (let k = 0; k < count; k++) st(c, d, size + 1, k, RL[k]!, RH[k]!);
 }
@@ -743,12 +604,12 @@ export function shrn(c: Cpu, i: number): void {
       // Plus 1 << (sh-1): a carry out of the pair's 64 bits would land at bit >= esize after the
       // shift (sh <= esize), which the narrowing drops anyway.
       shl64(1, 0, sh - 1, false);
-      add64(lo, hi, rlo, rhi);
-      lo = rlo;
-      hi = rhi;
+      add64(lo, hi, R.lo, R.hi);
+      lo = R.lo;
+      hi = R.hi;
     }
     shl64(lo, hi, -sh, false);
-    st(c, d, size, k + (q ? count : 0), rlo, rhi);
+    st(c, d, size, k + (q ? count : 0), R.lo, R.hi);
   }
   clearHigh(c, d, q);
 }
@@ -778,9 +639,9 @@ export function shiftImmAcc(c: Cpu, i: number): void {
   if (acc) ldv(c, d, size, count, false, ML, MH);
   for (let k = 0; k < count; k++) {
     shl64(NL[k]!, NH[k]!, sh, u === 0);
-    if (acc) add64(ML[k]!, MH[k]!, rlo, rhi);
-    RL[k] = rlo;
-    RH[k] = rhi;
+    if (acc) add64(ML[k]!, MH[k]!, R.lo, R.hi);
+    RL[k] = R.lo;
+    RH[k] = R.hi;
   }
   if (scalar) c.vr.fill(0, d * 16, d * 16 + 16);
   for (let k = 0; k < count; k++) st(c, d, size, k, RL[k]!, RH[k]!);
