@@ -419,31 +419,7 @@ export class X86Mmu {
   // Linear-address memory access (1, 2, 4, 8 bytes; 8 returns low half, high half in t1)
 
   readLin(lin: number, size: number, sup = false): number {
-    if (this.watchOn) this.checkWatch(lin, size, false);
-    const off = lin & 0xfff;
-    if (off + size > PAGE_SIZE) return this.readSplit(lin, size, sup);
-    const vpn = (lin - off) / PAGE_SIZE;
-    const i = vpn & TLB_MASK;
-    let idx = i;
-    const tag = vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0);
-    if (this.rTag[i] !== tag) {
-      if (this.mrTag[i] === tag) return this.readMmio(this.mrPa[i]! + off, size, false);
-      idx = this.fill(lin, Acc.READ, sup);
-      if (idx < 0) return this.readMmio(this.fillPa, size, false);
-    }
-    const dv = this.rDv[idx]!;
-    const o = this.rOff[idx]! + off;
-    switch (size) {
-      case 1:
-        return dv.getUint8(o);
-      case 2:
-        return dv.getUint16(o, true);
-      case 4:
-        return dv.getUint32(o, true);
-      default:
-        this.t1 = dv.getInt32(o + 4, true);
-        return dv.getInt32(o, true);
-    }
+    return this.readAt(lin, size, sup, false);
   }
 
   /**
@@ -453,17 +429,22 @@ export class X86Mmu {
    * writes anything; the instruction runs again on the next KVM_RUN with userspace's data.
    */
   readLinSoft(lin: number, size: number): number {
+    return this.readAt(lin, size, false, true);
+  }
+
+  /** The read both take: the TLB's read set, MMIO (`soft`: see readLinSoft), or a split access. */
+  private readAt(lin: number, size: number, sup: boolean, soft: boolean): number {
     if (this.watchOn) this.checkWatch(lin, size, false);
     const off = lin & 0xfff;
-    if (off + size > PAGE_SIZE) return this.readSplit(lin, size, false);
+    if (off + size > PAGE_SIZE) return this.readSplit(lin, size, sup);
     const vpn = (lin - off) / PAGE_SIZE;
     const i = vpn & TLB_MASK;
     let idx = i;
-    const tag = vpn * 2 + (this.cpl === 3 ? 1 : 0);
+    const tag = vpn * 2 + (!sup && this.cpl === 3 ? 1 : 0);
     if (this.rTag[i] !== tag) {
-      if (this.mrTag[i] === tag) return this.readMmio(this.mrPa[i]! + off, size, true);
-      idx = this.fill(lin, Acc.READ, false);
-      if (idx < 0) return this.readMmio(this.fillPa, size, true);
+      if (this.mrTag[i] === tag) return this.readMmio(this.mrPa[i]! + off, size, soft);
+      idx = this.fill(lin, Acc.READ, sup);
+      if (idx < 0) return this.readMmio(this.fillPa, size, soft);
     }
     const dv = this.rDv[idx]!;
     const o = this.rOff[idx]! + off;
