@@ -194,7 +194,9 @@ export class X86Machine {
       for (;;) {
         if (this.intro !== null && this.intro.pending) this.intro.requests(); // [kvmi hook] PAUSE/TRAP events
         if (v.requests[0] !== 0) this.checkRequests(); // vcpu->requests: a kick from any thread
-        if (this.events.inject()) continue;
+        // An injection retires nothing: it still counts toward the wall-clock bound, so an event that
+        // is injected again and again (seen from the ioctl fuzzer) cannot hold KVM_RUN forever.
+        if (this.events.inject() && !deadline.tick(RUN_COST.EXCEPTION)) continue;
         if (executed >= budget || deadline.expired) {
           exitSimple(v, KVM_EXIT.INTR);
           throw KvmError.of('EINTR', 'ioctl', { message: `${deadline.expired ? 'run time limit' : 'run budget'} reached (as if a signal arrived)` });
