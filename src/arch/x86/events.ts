@@ -356,7 +356,10 @@ export class X86Events {
     const m = this.m;
     const l = this.lapic;
     if (l !== null && l.pendingEvents) return true;
-    if (this.queuedException !== null) return true;
+    // kvm_is_exception_pending: a queued (pending) exception wakes the vCPU; one KVM_SET_VCPU_EVENTS
+    // marked injected does not, and is delivered when the vCPU runs again.
+    const q = this.queuedException;
+    if (q !== null && q.pending !== false) return true;
     if (this.nmiPending > 0 && !this.nmiMasked && m.s.shadow === 0) return true;
     return this.interruptAllowed() && this.hasInterrupt();
   }
