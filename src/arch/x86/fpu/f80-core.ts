@@ -50,7 +50,7 @@ export const INDEF_SE = 0xffff, INDEF_HI = 0xc0000000 | 0, INDEF_LO = 0;
 // ---- scratch -------------------------------------------------------------------------------
 
 // Unpacked operands A (0..5) and B (8..13): class, sign, e, m1, m0, denormal-operand.
-// Core result Z: 16 sign, 17 e, 18 m1, 19 m0, 20 x. Shifter output: 24..27.
+// Core result Z: 16 sign, 17 e, 18 m1, 19 m0, 20 x. Shifter output: 24..27. normalize64: 32..34.
 export const W = new Int32Array(64);
 export const A = 0, B = 8;
 export const CLS = 0, SGN = 1, EXP = 2, M1 = 3, M0 = 4, DEN = 5;
@@ -74,9 +74,11 @@ export const EMIN_S = -126, EMAX_S = 127;
 
 // ---- unpacking -----------------------------------------------------------------------------
 
-/** Normalizes the significand at slot o (m1:m0 != 0) so that bit 63 is set. */
-export function normalize(o: number): void {
-  let m1 = W[o + M1]!, m0 = W[o + M0]!, e = W[o + EXP]!;
+/** Output of {@link normalize64}: exponent, significand high and low words. */
+export const NE = 32, NM1 = 33, NM0 = 34;
+
+/** Shifts a non-zero 64-bit significand m1:m0 (exponent e) left until bit 63 is set; result in W[NE..NM0]. */
+export function normalize64(m1: number, m0: number, e: number): void {
   if (m1 === 0) {
     m1 = m0;
     m0 = 0;
@@ -88,9 +90,17 @@ export function normalize(o: number): void {
     m0 <<= n;
     e -= n;
   }
-  W[o + M1] = m1;
-  W[o + M0] = m0;
-  W[o + EXP] = e;
+  W[NE] = e;
+  W[NM1] = m1;
+  W[NM0] = m0;
+}
+
+/** Normalizes the significand at slot o (m1:m0 != 0) so that bit 63 is set. */
+export function normalize(o: number): void {
+  normalize64(W[o + M1]!, W[o + M0]!, W[o + EXP]!);
+  W[o + M1] = W[NM1]!;
+  W[o + M0] = W[NM0]!;
+  W[o + EXP] = W[NE]!;
 }
 
 /** Unpacks an extended value into slot o. */

@@ -3,7 +3,7 @@
  * integer loads (FILD), FSCALE, FXTRACT and the partial remainders FPREM/FPREM1.
  * @module
  */
-import { A, B, C1, Cls, CLS, DE, DEN, denX, EMAX_X, EMIN_X, EXC, EXP, IE, indefX, M0, M1, normalize, NOSTORE, packX, PE, preX2, R, RC_DOWN, RC_NEAREST, RC_UP, round, setX, SGN, shr3, unpack2, unpackX, W, WRAP_X87, ZE, ZE_, ZM0, ZM1, ZS, ZX } from './f80-core.js';
+import { A, B, C1, Cls, CLS, DE, DEN, denX, EMAX_X, EMIN_X, EXC, EXP, IE, indefX, M0, M1, NE, NM0, NM1, normalize, normalize64, NOSTORE, packX, PE, preX2, R, RC_DOWN, RC_NEAREST, RC_UP, round, setX, SGN, shr3, unpack2, unpackX, W, WRAP_X87, ZE, ZE_, ZM0, ZM1, ZS, ZX } from './f80-core.js';
 
 /**
  * Rounds finite unpacked slot A (e < 63) to an integer by rc: result significand in
@@ -60,19 +60,8 @@ export function intToX(s: number, m1: number, m0: number): void {
     setX(s << 15, 0, 0);
     return;
   }
-  let e = 63;
-  if (m1 === 0) {
-    m1 = m0;
-    m0 = 0;
-    e -= 32;
-  }
-  const n = Math.clz32(m1);
-  if (n) {
-    m1 = (m1 << n) | (m0 >>> (32 - n));
-    m0 <<= n;
-    e -= n;
-  }
-  setX((s << 15) | (e + 16383), m1, m0);
+  normalize64(m1, m0, 63);
+  setX((s << 15) | (W[NE]! + 16383), W[NM1]!, W[NM0]!);
 }
 
 /** FRNDINT. */

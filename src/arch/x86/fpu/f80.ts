@@ -40,6 +40,7 @@ export {
 export {
   W as SW, A as SA, B as SB, CLS as S_CLS, SGN as S_SGN, EXP as S_EXP, M1 as S_M1, M0 as S_M0, DEN as S_DEN,
   ZS as S_ZS, ZE_ as S_ZE, ZM1 as S_ZM1, ZM0 as S_ZM0, ZX as S_ZX, RC_ as S_RCLS, RS as S_RS, RE as S_RE, RM1 as S_RM1, RM0 as S_RM0,
+  NE as S_NE, NM1 as S_NM1, NM0 as S_NM0, normalize64,
   EMIN_D, EMAX_D, EMIN_S, EMAX_S, unpackD, unpackS, round, packD, packS,
 } from './f80-core.js';
 /** @internal */

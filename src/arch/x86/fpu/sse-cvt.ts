@@ -3,7 +3,7 @@
  * with the integer indefinite), and rounding to an integral value (ROUNDSS/SD/PS/PD).
  * @module
  */
-import { EMAX_D, EMAX_S, EMIN_D, EMIN_S, packD, packS, R, round, S_DEN, S_EXP, S_M0, S_M1, SA, SW, unpackD } from './f80.js';
+import { EMAX_D, EMAX_S, EMIN_D, EMIN_S, normalize64, packD, packS, R, round, S_DEN, S_EXP, S_M0, S_M1, S_NE, S_NM0, S_NM1, SA, SW, unpackD } from './f80.js';
 import { bits2d, bits2s, Cls, d2bits, DE, IE, MX, PE, RD, RN, RU, s2bits } from './sse-scalar.js';
 
 // ---- conversion helpers --------------------------------------------------------------------
@@ -127,20 +127,9 @@ function intRound(lo: number, hi: number, mx: number, p: number): number {
     hi = (~hi + (lo === 0 ? 1 : 0)) | 0;
     lo = nl;
   }
-  let e = 63, m1 = hi, m0 = lo;
-  if (m1 === 0) {
-    m1 = m0;
-    m0 = 0;
-    e -= 32;
-  }
-  const n = Math.clz32(m1);
-  if (n) {
-    m1 = (m1 << n) | (m0 >>> (32 - n));
-    m0 <<= n;
-    e -= n;
-  }
+  normalize64(hi, lo, 63);
   const rc = (mx >>> 13) & 3;
-  const f = round(s, e, m1, m0, 0, p, p === 53 ? EMIN_D : EMIN_S, p === 53 ? EMAX_D : EMAX_S, rc, 0x3f, 0, false);
+  const f = round(s, SW[S_NE]!, SW[S_NM1]!, SW[S_NM0]!, 0, p, p === 53 ? EMIN_D : EMIN_S, p === 53 ? EMAX_D : EMAX_S, rc, 0x3f, 0, false);
   if (p === 53) packD();
   else packS();
   return f & PE;
