@@ -35,7 +35,7 @@ import { bootGuest, EXIT_LOOP, image, KERNELS, MIX, retired, runGuest, type Gues
 import { coldMips, coldRssChild, mmioRoundTrip, mulDivMips } from './cold.js';
 import { buildHostPrograms, hasCommand, runHost } from './host.js';
 import { benchIrq } from './irq-arm64.js';
-import { benchLinuxBoot } from './linux.js';
+import { benchLinuxBoot, qemuLinuxBoot } from './linux.js';
 import { renderTable, type BenchResult, type MipsRow, type Target } from './report.js';
 import { buildRoundTrip, nativeRoundTrip, shimRoundTrip } from './shim.js';
 
@@ -461,7 +461,12 @@ function main(): void {
       log(`(i) Linux boot to init (${arch})...`);
       const r = benchLinuxBoot(o.linuxBin, arch);
       if (typeof r === 'string') result.notes.push(r);
-      else (result.linux ??= []).push(r);
+      else {
+        // The same files under QEMU TCG, right after (the ratio of must-show 4 of the performance issue).
+        const q = o.qemu ? qemuLinuxBoot(o.root, o.linuxBin, arch) : 'QEMU boot not measured (--no-qemu)';
+        if (typeof q === 'string') result.notes.push(q);
+        (result.linux ??= []).push(typeof q === 'string' ? r : { ...r, qemu: q });
+      }
     }
   } else if (o.quick) result.notes.push('Linux boot to init (i) not measured with --quick (--only i measures it)');
 
@@ -515,6 +520,9 @@ function kvmRoundTrip(r: BenchResult, root: string): { ns: number; from: string 
   return undefined;
 }
 
+/** Must-show 4 of the performance issue: 5x under the first measured boots (x86 76 s, arm64 31 s). */
+const BOOT_TARGET_S: Record<string, number> = { x86_64: 15, arm64: 6 };
+
 function targets(r: BenchResult, root: string): Target[] {
   const t: Target[] = [];
   const kvmRt = kvmRoundTrip(r, root);
@@ -524,13 +532,18 @@ function targets(r: BenchResult, root: string): Target[] {
   const mix = r.mips.find((m) => m.workload === 'mix');
   for (const arch of ['x86_64', 'arm64']) {
     const c = mix?.cells[`vkvm ${arch}`];
-    if (c) t.push({ name: `${arch} >= 100 MIPS on the workload mix`, value: `${c.mips.toFixed(1)} MIPS`, pass: c.mips >= 100 });
+    if (c) t.push({ name: `${arch} >= 400 MIPS on the workload mix`, value: `${c.mips.toFixed(1)} MIPS`, pass: c.mips >= 400 });
   }
   for (const c of r.creation.filter((x) => x.backend === 'vkvm')) t.push({ name: `VM + vCPU creation < 1 ms (${c.arch})`, value: `${(c.us / 1000).toFixed(3)} ms`, pass: c.us < 1000 });
   const rss = r.rss.find((x) => x.backend === 'vkvm');
   if (rss) t.push({ name: '4 GiB slot with 1 MiB touched adds < 16 MiB RSS', value: `${rss.addedMiB.toFixed(1)} MiB`, pass: rss.addedMiB < 16 });
   for (const c of r.cold) t.push({ name: `cold straight-line code >= 20 MIPS (${c.arch})`, value: `${c.mips.toFixed(2)} MIPS`, pass: c.mips >= 20 });
   for (const m of r.mmio) t.push({ name: `MMIO round trip <= 1 us (${m.arch})`, value: `read ${(m.readNs / 1000).toFixed(2)} us, write ${(m.writeNs / 1000).toFixed(2)} us`, pass: m.readNs <= 1000 && m.writeNs <= 1000 });
+  for (const b of r.linux ?? []) {
+    const limit = BOOT_TARGET_S[b.arch]!;
+    const vsQemu = b.qemu ? `, ${(b.initMs / b.qemu.initMs).toFixed(1)}x QEMU TCG's ${(b.qemu.initMs / 1000).toFixed(1)} s` : '';
+    t.push({ name: `Linux boot to init <= ${limit} s (${b.arch}, CPU s)`, value: `${b.cpuS.toFixed(1)} s CPU, ${(b.initMs / 1000).toFixed(1)} s wall${vsQemu}`, pass: b.cpuS <= limit });
+  }
   for (const m of r.mulDiv) t.push({ name: `64-bit MUL/DIV kernel >= 100 MIPS (${m.arch})`, value: `${m.mips.toFixed(1)} MIPS`, pass: m.mips >= 100 });
   return t;
 }

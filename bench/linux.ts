@@ -7,10 +7,14 @@
  * time over the boot. Skips (with a note) when a fixture is not there.
  * @module
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ARM64_DEFAULT_CMDLINE } from '../src/vmm/linux/machine-arm64.js';
+import { X86_DEFAULT_CMDLINE } from '../src/vmm/linux/machine-x86.js';
 import { bootLinux, type LinuxVmOptions } from '../src/vmm/linux/vm.js';
 import type { GuestArch } from './guests.js';
+import { hasCommand } from './host.js';
 
 export interface LinuxBootRow {
   readonly arch: GuestArch;
@@ -25,6 +29,8 @@ export interface LinuxBootRow {
   readonly end: string;
   /** The guest's own clock at "Run /init" (seconds, from the printk stamp). */
   readonly guestInitS?: number;
+  /** qemu-system-* TCG booting the same files and command line in the same run (wall ms). */
+  readonly qemu?: { readonly initMs: number; readonly endMs: number; readonly config: string };
 }
 
 const FILES: Record<GuestArch, { kernel: string; initrd: string }> = {
@@ -38,6 +44,33 @@ const SETTINGS: Record<GuestArch, { opts: Partial<LinuxVmOptions>; config: strin
 };
 
 const MARK = 'Run /init as init process';
+
+/** The QEMU machine for each arch: the same devices the VMM's machine has, TCG, 1 vCPU, 128 MiB. */
+const QEMU: Record<GuestArch, { cmd: string; args: string[]; cmdline: string; config: string }> = {
+  x86_64: { cmd: 'qemu-system-x86_64', args: ['-accel', 'tcg', '-M', 'pc'], cmdline: X86_DEFAULT_CMDLINE, config: 'qemu-system-x86_64 -accel tcg -M pc' },
+  arm64: { cmd: 'qemu-system-aarch64', args: ['-M', 'virt,gic-version=3', '-cpu', 'max'], cmdline: ARM64_DEFAULT_CMDLINE, config: 'qemu-system-aarch64 -M virt,gic-version=3 -cpu max' },
+};
+
+/**
+ * qemu-system-* (TCG) boots `arch`'s fixture with the VMM's command line: wall ms to the same
+ * console line and to its exit (-no-reboot: the init's reset or power-off ends it). `root` is the
+ * checkout (bench/qemu-boot.mjs times the console). A string says why it was not measured.
+ */
+export function qemuLinuxBoot(root: string, bin: string, arch: GuestArch, timeoutMs = 300_000): { initMs: number; endMs: number; config: string } | string {
+  const q = QEMU[arch];
+  const f = FILES[arch];
+  if (!hasCommand(q.cmd)) return `${q.cmd} not installed: no QEMU TCG boot time for ${arch}`;
+  const argv = [q.cmd, ...q.args, '-m', '128', '-smp', '1', '-nographic', '-no-reboot', '-kernel', join(bin, f.kernel), '-initrd', join(bin, f.initrd), '-append', q.cmdline];
+  const child = spawnSync(process.execPath, [join(root, 'bench/qemu-boot.mjs'), JSON.stringify({ argv, mark: MARK, timeoutMs })], { encoding: 'utf8', timeout: timeoutMs + 10_000 });
+  let r: { initMs?: number; endMs?: number; error?: string };
+  try {
+    r = JSON.parse(child.stdout) as typeof r;
+  } catch {
+    return `${q.cmd}: no result (${child.error ?? child.stderr.slice(-200)})`;
+  }
+  if (r.error !== undefined || r.initMs === undefined || r.endMs === undefined) return `${q.cmd} boot (${arch}) not measured: ${r.error}`;
+  return { initMs: r.initMs, endMs: r.endMs, config: q.config };
+}
 
 /** Boots `arch`'s fixture from `bin` (test/linux/bin); a string says why it was not measured. */
 export function benchLinuxBoot(bin: string, arch: GuestArch, timeLimitMs = 900_000): LinuxBootRow | string {

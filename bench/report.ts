@@ -106,8 +106,11 @@ export function renderTable(r: BenchResult): string {
     out += '\n';
   }
   if (r.linux?.length) {
-    out += '**(i) Linux boot to init** (virtual backend, fixture kernels of test/linux/bin; wall time from building the VM)\n\n';
-    out += table(['arch', 'configuration', 's to "Run /init"', 's to power-off', 'CPU s', 'guest clock at "Run /init"', 'ended'], r.linux.map((x) => [x.arch, x.config, (x.initMs / 1000).toFixed(1), (x.endMs / 1000).toFixed(1), x.cpuS.toFixed(1), x.guestInitS !== undefined ? `${x.guestInitS.toFixed(2)} s` : '-', x.end]));
+    out += '**(i) Linux boot to init** (virtual backend, fixture kernels of test/linux/bin; wall time from building the VM; QEMU TCG boots the same files and command line right after, wall time from its start)\n\n';
+    out += table(
+      ['arch', 'configuration', 's to "Run /init"', 's to power-off', 'CPU s', 'guest clock at "Run /init"', 'ended', 'QEMU TCG s to "Run /init" / power-off', 'vkvm / QEMU (to init)'],
+      r.linux.map((x) => [x.arch, x.config, (x.initMs / 1000).toFixed(1), (x.endMs / 1000).toFixed(1), x.cpuS.toFixed(1), x.guestInitS !== undefined ? `${x.guestInitS.toFixed(2)} s` : '-', x.end, x.qemu ? `${(x.qemu.initMs / 1000).toFixed(1)} / ${(x.qemu.endMs / 1000).toFixed(1)} (${x.qemu.config})` : '-', x.qemu ? `${(x.initMs / x.qemu.initMs).toFixed(1)}x` : '-']),
+    );
     out += '\n';
   }
   if (r.targets.length) {
