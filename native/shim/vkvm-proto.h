@@ -29,7 +29,8 @@ struct vkvm_hdr {
 enum vkvm_op {
 	/* shim -> server */
 	VKVM_OP_HELLO = 1,  /* a0 pid, a1 VKVM_PROTO_VERSION, a2 arch (VKVM_ARCH_*), a3 flags (VKVM_HELLO_*);
-	                       an anchor carries the fd table memfd; a forked child's anchor names its parent in payload (u64) */
+	                       an anchor carries the fd table memfd; a forked child's anchor names its parent in payload (u64);
+	                       a thread's connection names the thread (its tid, u64: the server reads its scheduler statistics) */
 	VKVM_OP_OPEN = 2,   /* a0 flags; payload: path with its NUL. reply: kernel fd, or file contents (VKVM_REPLY_CONTENTS) */
 	VKVM_OP_IOCTL = 3,  /* a0 kernel fd, a1 request, a2 arg; payload: the _IOC_SIZE bytes at arg, when readable */
 	VKVM_OP_CLOSE = 4,  /* a0 kernel fd: the process closed its last fd of that file */

@@ -154,9 +154,13 @@ static int connect_server(void)
 static void hello(int s, uint64_t flags, int fd)
 {
 	struct vkvm_hdr h = {.op = VKVM_OP_HELLO, .a = {(uint64_t)getpid(), VKVM_PROTO_VERSION, SHIM_ARCH, flags}};
-	uint64_t parent = parent_pid;
-	if (flags & VKVM_HELLO_FORKED) h.len = sizeof parent;
-	if (send_all(s, &h, &parent, h.len, fd) < 0) die("hello");
+	/* A forked child's anchor names its parent; a thread's connection names the thread, whose
+	   run_delay the server reads as the vCPU task's (arm64 PV stolen time). */
+	uint64_t extra = 0;
+	if (flags & VKVM_HELLO_FORKED) extra = (uint64_t)parent_pid;
+	else if (!(flags & VKVM_HELLO_ANCHOR)) extra = (uint64_t)syscall(SYS_gettid);
+	if (flags & VKVM_HELLO_FORKED || !(flags & VKVM_HELLO_ANCHOR)) h.len = sizeof extra;
+	if (send_all(s, &h, &extra, h.len, fd) < 0) die("hello");
 	int fds[VKVM_MAX_FDS_PER_MSG], nfds;
 	if (recv_msg(s, &h, fds, &nfds) < 0) die("hello");
 	if (h.ret < 0) {

@@ -13,6 +13,7 @@ import type { KvmDevice } from './device.js';
 import { eventFdRead, eventFdWrite, newEventFd, type EventFdCtx, type EventFdFile } from './eventfd.js';
 import type { GuestMemfd } from './gmem.js';
 import { RunDeadline } from './deadline.js';
+import { threadRunDelay } from './sched.js';
 import type { ClockMode } from './timer.js';
 import { FdNumbers } from './fdtable.js';
 import { AddressSpace, PAGE_SIZE, type Mapping } from './hva.js';
@@ -92,6 +93,13 @@ export class Kernel {
    * program maps, so kvm_run is one shared mapping.
    */
   runArea: ((bytes: number) => Uint8Array) | undefined = undefined;
+
+  /**
+   * `current->sched_info.run_delay` of the task issuing the vCPU ioctl, ns, or -1 (src/kernel/
+   * sched.ts): the calling thread's by default; the preload shim's server (src/server) answers
+   * for the program thread whose request it serves.
+   */
+  runDelay: () => number = threadRunDelay;
 
   /** The live VMs of this kernel (their memslots reference the address space). */
   readonly vms = new Set<Vm>();

@@ -76,6 +76,15 @@ export class VmClock {
     return Math.floor((performance.now() - this.localOrigin) * 1e6);
   }
 
+  /**
+   * The host's wall clock (CLOCK_REALTIME, ns since the epoch) at VM time `ns`, as one snapshot
+   * pairs them (ktime_get_snapshot); null under the deterministic clock, which no wall clock follows.
+   */
+  realtimeAt(ns: number): bigint | null {
+    if (this.deterministic) return null;
+    return BigInt(Math.round(this.f64[F_ORIGIN]! * 1e6)) + BigInt(ns);
+  }
+
   /** Deterministic clock: `ns` more guest time has passed (instructions retired). */
   advance(ns: number): void {
     if (ns > 0) Atomics.add(this.big, 0, BigInt(ns));

@@ -24,6 +24,7 @@ import { PAGE_SIZE, TASK_SIZE_MAX, type Mapping } from '../kernel/hva.js';
 import { ERRNO } from '../sys/errno.js';
 import { KvmError } from '../sys/error.js';
 import { kernelOf, virtualSys } from '../sys/virtual.js';
+import { readRunDelay } from '../kernel/sched.js';
 import type { Sys } from '../sys/sys.js';
 import { ioctlByRequest, type Arch, type IoctlDef } from '../uapi/index.js';
 import { serverNative, type ServerNative } from './native.js';
@@ -60,6 +61,8 @@ interface Proc {
 interface Conn {
   readonly fd: number;
   proc: Proc | undefined;
+  /** The program thread this connection serves (its tid, 0 when unknown). */
+  tid: number;
 }
 
 /** A copy of the program's memory mapped into the kernel's space for the current request. */
@@ -124,6 +127,8 @@ export class ShimServer {
     this.nr = this.kernel.nr;
     this.trace = opts.trace;
     this.kernel.runArea = (bytes) => this.newRunArea(bytes);
+    // The vCPU's task is the program thread whose KVM_RUN is being served (arm64 PV stolen time).
+    this.kernel.runDelay = () => (this.cur?.tid ? readRunDelay(`/proc/${this.cur.tid}/schedstat`) : -1);
     this.kernel.space.onMiss = (hva, len) => this.fetch(hva, len);
     this.mem = new SharedMemory(this.nat, this.kernel.space, (l) => this.log(l));
     this.eventfds = new EventfdBridges(this.kernel, this.nat);
@@ -161,7 +166,7 @@ export class ShimServer {
       if (until()) return;
       if (this.pollRev[0]! & READABLE) {
         const c = this.nat.accept(this.listenFd);
-        if (c >= 0) this.conns.set(c, { fd: c, proc: undefined });
+        if (c >= 0) this.conns.set(c, { fd: c, proc: undefined, tid: 0 });
       }
       // The program wrote its eventfds: irqfds inject before its next call is served.
       for (let j = nc; j < n; j++) if (this.pollRev[j]! & READABLE) this.eventfds.pull(watched[j - nc] as EventfdBridge);
@@ -287,6 +292,7 @@ export class ShimServer {
       const proc = this.procs.get(pid);
       if (!proc) return refuse(ERRNO.ESRCH);
       c.proc = proc;
+      if (payload.length >= 8) c.tid = Number(new DataView(payload.buffer, payload.byteOffset).getBigUint64(0, true));
     }
     this.reply(c, 0, 0, [], -1);
   }

@@ -186,6 +186,59 @@ export function sysRegId(op0: number, op1: number, crn: number, crm: number, op2
     BigInt(((op0 << 14) & 0xc000) | ((op1 << 11) & 0x3800) | ((crn << 7) & 0x0780) | ((crm << 3) & 0x78) | (op2 & 7));
 }
 
+/** Feature bits of the bitmapped firmware registers KVM_REG_ARM_{STD,STD_HYP,VENDOR_HYP}_BMAP. */
+export const KVM_REG_ARM_FW_BIT = {
+  STD_BIT_TRNG_V1_0: 0,
+  STD_HYP_BIT_PV_TIME: 0,
+  VENDOR_HYP_BIT_FUNC_FEAT: 0,
+  VENDOR_HYP_BIT_PTP: 1,
+} as const;
+
+/**
+ * SMCCC function ids and return values KVM serves (include/linux/arm-smccc.h: not uapi, so not
+ * among the gcc-checked constants; the values are the SMC Calling Convention's and ARM DEN0057A /
+ * DEN0098's).
+ */
+export const ARM_SMCCC = {
+  VERSION_FUNC_ID: 0x80000000,
+  ARCH_FEATURES_FUNC_ID: 0x80000001,
+  ARCH_WORKAROUND_1: 0x80008000,
+  ARCH_WORKAROUND_2: 0x80007fff,
+  ARCH_WORKAROUND_3: 0x80003fff,
+  VERSION_1_1: 0x10001,
+  VENDOR_HYP_CALL_UID_FUNC_ID: 0x8600ff01,
+  VENDOR_HYP_KVM_FEATURES_FUNC_ID: 0x86000000,
+  VENDOR_HYP_KVM_PTP_FUNC_ID: 0x86000001,
+  HV_PV_TIME_FEATURES: 0xc5000020,
+  HV_PV_TIME_ST: 0xc5000021,
+  TRNG_VERSION: 0x84000050,
+  TRNG_FEATURES: 0x84000051,
+  TRNG_GET_UUID: 0x84000052,
+  TRNG_RND32: 0x84000053,
+  TRNG_RND64: 0xc4000053,
+  /** ARM_SMCCC_OWNER_STANDARD (bits 29:24 of a function id). */
+  OWNER_STANDARD: 4,
+  RET_SUCCESS: 0,
+  RET_NOT_SUPPORTED: -1,
+  RET_NOT_REQUIRED: -2,
+  RET_INVALID_PARAMETER: -3,
+} as const;
+
+/** ptp_kvm's counter selector (KVM_PTP_VIRT_COUNTER, KVM_PTP_PHYS_COUNTER). */
+export const KVM_PTP = { VIRT_COUNTER: 0, PHYS_COUNTER: 1 } as const;
+
+/**
+ * struct pvclock_vcpu_stolen_time (arch/arm64/include/asm/pvclock-abi.h, ARM DEN0057A): the PV
+ * time structure in guest memory, little-endian, 64 bytes. Kernel-internal, not uapi: no header
+ * to check it against, the guest test (test/guests/arm64/hypercalls.S) reads it at these offsets.
+ */
+export const pvclock_vcpu_stolen_time = struct('pvclock_vcpu_stolen_time', {
+  revision: u32,
+  attributes: u32,
+  stolen_time: u64,
+  padding: array(u8, 48),
+});
+
 /** PSCI function ids and return codes (include/uapi/linux/psci.h). */
 export const PSCI = {
   '0_2_FN_BASE': 0x84000000,
@@ -290,6 +343,7 @@ export const KVM_ARM_VCPU_ATTR = {
   PMU_V3_CTRL: 0,
   TIMER_CTRL: 1,
   PVTIME_CTRL: 2,
+  PVTIME_IPA: 0,
   TIMER_IRQ_VTIMER: 0,
   TIMER_IRQ_PTIMER: 1,
   TIMER_IRQ_HVTIMER: 2,
@@ -316,6 +370,7 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_ARM_VCPU_', values: KVM_ARM_VCPU },
   { prefix: 'KVM_ARM_TARGET_', values: KVM_ARM_TARGET },
   { prefix: 'KVM_REG_ARM_', values: KVM_REG_ARM },
+  { prefix: 'KVM_REG_ARM_', values: KVM_REG_ARM_FW_BIT },
   { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
   { prefix: 'PSCI_', values: PSCI },
   // The masks and frame sizes the C headers spell with kernel-only macros (__GENMASK, SZ_64K) stay unchecked.

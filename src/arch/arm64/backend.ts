@@ -21,6 +21,7 @@ import { irqchipVmIoctl, precreateVcpu, vcpuDeviceAttr } from './irqchip.js';
 import { mpidrFor, NUM_BRPS, NUM_WRPS } from './sysregs.js';
 import { DEFAULT_TIMER_PPIS } from './timer.js';
 import { Arm64Shared, sharedOf } from './vmshared.js';
+import { INVALID_GPA, pvtimeSupported } from './pvtime.js';
 
 const I = arm64.ioctls;
 const S = arm64.structs;
@@ -73,6 +74,12 @@ export const arm64Backend: ArchBackend = {
       case KVM_CAP.VCPU_ATTRIBUTES:
       case KVM_CAP.COUNTER_OFFSET:
         return 1;
+      // The PTP vendor hypercall (hypercalls.ts).
+      case KVM_CAP.PTP_KVM:
+        return 1;
+      // PV stolen time (pvtime.ts): where the host publishes run_delay (kvm_arm_pvtime_supported).
+      case KVM_CAP.STEAL_TIME:
+        return pvtimeSupported() ? 1 : 0;
       default:
         return 0;
     }
@@ -157,6 +164,7 @@ export const arm64Backend: ArchBackend = {
       },
       host,
       hasRun: false,
+      steal: { base: INVALID_GPA, lastSteal: 0 }, // kvm_arm_pvtime_vcpu_init
     };
   },
 

@@ -100,6 +100,8 @@ export interface Arm64Vcpu {
   readonly host: HostDebug;
   /** The vCPU has entered KVM_RUN once (kvm_arch_vcpu_run_pid_change done). */
   hasRun: boolean;
+  /** vcpu->arch.steal (pvtime.ts): the PV time structure's IPA (-1: INVALID_GPA), run_delay at the last update. */
+  readonly steal: { base: number; lastSteal: number };
 }
 
 /** The ISR_EL1 / output bits of a vCPU's interrupt lines (vGIC output or KVM_IRQ_LINE CPU lines). */

@@ -25,6 +25,7 @@ interface SavedArm64Vcpu {
   readonly host: { control: number; bcr: Int32Array; bvr: Int32Array; wcr: Int32Array; wvr: Int32Array };
   readonly cpu: Record<string, unknown>;
   readonly mdscrEff: number;
+  readonly steal: { base: number; lastSteal: number };
 }
 
 /** Copies `src` into `dst` field by field: typed arrays and arrays in place, scalars by value. */
@@ -47,6 +48,7 @@ export function saveArm64Vcpu(vcpu: Vcpu): SavedArm64Vcpu {
     host: { control: h.control, bcr: h.bcr.slice(), bvr: h.bvr.slice(), wcr: h.wcr.slice(), wvr: h.wvr.slice() },
     cpu,
     mdscrEff: a.cpu.mdscrEff,
+    steal: { ...a.steal },
   };
 }
 
@@ -56,6 +58,7 @@ export function loadArm64Vcpu(vcpu: Vcpu, state: unknown): void {
   a.features = st.features;
   // mp_state lives in the VM's shared words (another vCPU may have powered this one on meanwhile).
   a.hasRun = st.hasRun;
+  Object.assign(a.steal, st.steal);
   const h = a.host;
   h.control = st.host.control;
   h.bcr.set(st.host.bcr);

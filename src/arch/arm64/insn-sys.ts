@@ -11,7 +11,7 @@ import type { Encoding } from './decoder.js';
 import type { JitForm } from './emit.js';
 import { condHolds } from './insn-dp.js';
 import { FSC } from './mmu.js';
-import { Hvc, smcccCall } from './psci.js';
+import { Hvc, smcccCall } from './hypercalls.js';
 import { numHi, numLo, ZR } from './state.js';
 import { mrsMsr } from './sysaccess.js';
 import { SR } from './sysregs.js';

@@ -1,8 +1,8 @@
 /**
  * The arm64 in-kernel irqchip's ioctls around the vGIC device (vgic/device.ts): KVM_CREATE_IRQCHIP
  * (a legacy GICv2), KVM_ARM_SET_DEVICE_ADDR, KVM_ARM_SET_COUNTER_OFFSET, the VM's device
- * attributes (none: ENXIO), the vCPU's (the timer PPIs, KVM_ARM_VCPU_TIMER_CTRL; no PMU, no
- * PVTIME) and kvm_arch_vcpu_precreate.
+ * attributes (none: ENXIO), the vCPU's (the timer PPIs, KVM_ARM_VCPU_TIMER_CTRL; PV time,
+ * KVM_ARM_VCPU_PVTIME_CTRL, in pvtime.ts; no PMU) and kvm_arch_vcpu_precreate.
  * @module
  */
 import { NOT_HANDLED } from '../../kernel/arch.js';
@@ -18,6 +18,7 @@ import { irqchipInKernel, setLegacyDeviceAddr, vgicCreate, vgicInitialized } fro
 import { GIC_V2 } from './vgic/vgic.js';
 import { sharedOf, VM_FLAG } from './vmshared.js';
 import { PTIMER, VTIMER } from './timer.js';
+import { pvtimeAttr } from './pvtime.js';
 
 const S = arm64.structs;
 const req = (name: keyof typeof arm64.ioctls) => arm64.ioctls[name]!.request;
@@ -105,7 +106,7 @@ export function vcpuDeviceAttr(vcpu: Vcpu, request: number, arg: UserArg): numbe
       return 0;
     }
     case KVM_ARM_VCPU_ATTR.PVTIME_CTRL:
-      throw fail('ENXIO', 'no stolen-time support');
+      return pvtimeAttr(vcpu, request === req('KVM_SET_DEVICE_ATTR') ? 'set' : request === req('KVM_GET_DEVICE_ATTR') ? 'get' : 'has', a.attr, a.addr, arg);
     default:
       throw fail('ENXIO');
   }

@@ -13,6 +13,7 @@ import { KVM_ARM_VCPU, KVM_REG_ARM } from '../../uapi/arm64.js';
 import type { Cpu } from './cpu.js';
 import { cnt, counter, CTL_ISTATUS, expired, PTIMER, ticksNow, VTIMER } from './timer.js';
 import { VM_FLAG } from './vmshared.js';
+import { fwBmap, fwBmapFeatures, setFwBmap } from './hypercalls.js';
 import { SR, SYSREGS, SYSREG_BY_KEY, SYSREG_INDEX } from './sysregs.js';
 
 const S = arm64.structs;
@@ -25,19 +26,13 @@ const PSCI_VERSION_ID = KVM_REG.ARM64 | KVM_REG.SIZE_U64 | FW | 0n;
 const WA_IDS = [1n, 2n, 3n].map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | FW | r);
 /** KVM_REG_ARM_STD_BMAP, _STD_HYP_BMAP, _VENDOR_HYP_BMAP (KVM_REG_ARM_FW_FEAT_BMAP_REG(0..2)). */
 const BMAP_IDS = [0n, 1n, 2n].map((r) => KVM_REG.ARM64 | KVM_REG.SIZE_U64 | BigInt(KVM_REG_ARM.FW_FEAT_BMAP) | r);
-/**
- * The SMCCC services each bitmap may enable, i.e. those implemented here (KVM_ARM_SMCCC_*_FEATURES
- * in hypercalls.c is every bit; vkvm has no TRNG (STD bit 0), PV time (STD_HYP bit 0) or PTP
- * (VENDOR_HYP bit 1)): only ARM_SMCCC_KVM_FUNC_FEATURES, vendor bit 0.
- */
-const BMAP_FEATURES = [0n, 0n, 1n] as const;
 /** KVM_REG_FEATURE_LEVEL_MASK and KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED. */
 const FEATURE_LEVEL_MASK = 0xfn;
 const WA2_ENABLED = 0x10n;
 /**
  * get_kernel_wa_level: this CPU reports no firmware mitigation for Spectre v2/v4/BHB (the
  * SPECTRE_VULNERABLE answer: level 0, *_NOT_AVAIL), as SMCCC_ARCH_FEATURES of the workarounds
- * already answers NOT_SUPPORTED (psci.ts).
+ * already answers NOT_SUPPORTED (hypercalls.ts).
  */
 const WA_LEVEL = 0n;
 /** KVM_ARM_PSCI_0_1, _0_2, _1_0, _1_1 (PSCI_VERSION(major, minor)). */
@@ -148,7 +143,7 @@ function read(s: Cpu, id: bigint): Uint8Array {
   }
   const b = BMAP_IDS.indexOf(id);
   if (b >= 0) {
-    dv.setBigUint64(0, b === 2 && !(s.shared.flags & VM_FLAG.VENDOR_FUNC_FEAT_OFF) ? 1n : 0n, true);
+    dv.setBigUint64(0, fwBmap(s.shared, b), true);
     return out;
   }
   throw KvmError.of('ENOENT', 'ioctl');
@@ -245,14 +240,11 @@ export function setOneReg(vcpu: Vcpu, s: Cpu, id: bigint, addr: bigint): void {
   const b = BMAP_IDS.indexOf(id);
   if (b >= 0) {
     // kvm_arm_set_fw_reg_bmap: unsupported bits EINVAL; once the VM ran only the current value.
-    if (v & ~BMAP_FEATURES[b]!) throw KvmError.of('EINVAL', 'ioctl', { message: 'an SMCCC service this VM cannot offer' });
+    if (v & ~fwBmapFeatures(b)) throw KvmError.of('EINVAL', 'ioctl', { message: 'an SMCCC service this VM cannot offer' });
     if (s.shared.flags & VM_FLAG.TIMER_PPIS_IMMUTABLE && v !== new DataView(cur.buffer).getBigUint64(0, true)) {
       throw KvmError.of('EBUSY', 'ioctl', { message: 'the VM has run' });
     }
-    if (b === 2) {
-      if (v & 1n) s.shared.clearFlag(VM_FLAG.VENDOR_FUNC_FEAT_OFF);
-      else s.shared.setFlag(VM_FLAG.VENDOR_FUNC_FEAT_OFF);
-    }
+    setFwBmap(s.shared, b, v);
   }
 }
 

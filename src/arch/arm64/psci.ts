@@ -1,27 +1,18 @@
 /**
- * HVC/SMC #0 from EL1: the SMCCC services KVM implements in the kernel (kvm_smccc_call_handler):
- * SMCCC_VERSION/ARCH_FEATURES, the KVM vendor-hypervisor UID, and PSCI 0.1 / 0.2 / 1.0
- * (kvm_psci_call). Results go to X0 with X1-X3 zeroed (smccc_set_retval). SYSTEM_OFF and
- * SYSTEM_RESET power every vCPU off and exit with KVM_EXIT_SYSTEM_EVENT (X0 preloaded with
- * INTERNAL_FAILURE in case userspace resumes the vCPU anyway).
+ * PSCI 0.1 / 0.2 / 1.0 as KVM implements it in the kernel (arch/arm64/kvm/psci.c, kvm_psci_call),
+ * reached through the SMCCC dispatcher (hypercalls.ts). Results go to X0 with X1-X3 zeroed
+ * (smccc_set_retval). SYSTEM_OFF and SYSTEM_RESET power every vCPU off and exit with
+ * KVM_EXIT_SYSTEM_EVENT (X0 preloaded with INTERNAL_FAILURE in case userspace resumes the vCPU
+ * anyway).
  * @module
  */
 import { exitSystemEvent } from '../../kernel/exits.js';
 import { KVM_MP_STATE, KVM_SYSTEM_EVENT } from '../../uapi/constants.js';
-import { PSCI } from '../../uapi/arm64.js';
-import { EXIT, type Arm64Vcpu, type Cpu } from './cpu.js';
-import { SR } from './sysregs.js';
-import { VM_FLAG } from './vmshared.js';
+import { ARM_SMCCC, PSCI } from '../../uapi/arm64.js';
+import { EXIT, type Cpu } from './cpu.js';
 
 /** PSCI 0.1 function ids (KVM_PSCI_FN_BASE + n). */
-const PSCI_0_1 = { CPU_SUSPEND: 0x95c1ba5e, CPU_OFF: 0x95c1ba5f, CPU_ON: 0x95c1ba60, MIGRATE: 0x95c1ba61 };
-const SMCCC_VERSION = 0x80000000;
-const SMCCC_ARCH_FEATURES = 0x80000001;
-const SMCCC_VERSION_1_1 = 0x10001;
-const VENDOR_HYP_KVM_FEATURES = 0x86000000;
-const VENDOR_HYP_CALL_UID = 0x8600ff01;
-/** ARM_SMCCC_VENDOR_HYP_UID_KVM_REG_0..3 (28b46fb6-2ec5-11e9-a9ca-4b564d003a74). */
-const KVM_UID = [0xb66fb428, 0xe911c52e, 0x564bcaa9, 0x743a004d];
+export const PSCI_0_1 = { CPU_SUSPEND: 0x95c1ba5e, CPU_OFF: 0x95c1ba5f, CPU_ON: 0x95c1ba60, MIGRATE: 0x95c1ba61 };
 const PSCI_0_2_TOS_MP = 2;
 
 /** Outcome of a call beyond its return value. */
@@ -32,11 +23,11 @@ export const Hvc = {
 } as const;
 export type Hvc = (typeof Hvc)[keyof typeof Hvc];
 
-function setRet(c: Cpu, v0: number, v1 = 0, v2 = 0, v3 = 0): void {
+/** smccc_set_retval: X0-X3 from numbers (negative ones sign-extended to 64 bits). */
+export function setRet(c: Cpu, v0: number, v1 = 0, v2 = 0, v3 = 0): void {
   const x = c.x;
-  const vals = [v0, v1, v2, v3];
   for (let r = 0; r < 4; r++) {
-    const v = vals[r]!;
+    const v = r === 0 ? v0 : r === 1 ? v1 : r === 2 ? v2 : v3;
     x[2 * r] = v | 0;
     x[2 * r + 1] = v < 0 ? -1 : Math.floor(v / 4294967296) | 0;
   }
@@ -45,30 +36,9 @@ function setRet(c: Cpu, v0: number, v1 = 0, v2 = 0, v3 = 0): void {
 const arg = (c: Cpu, n: number) => c.x[2 * n + 1]! * 4294967296 + (c.x[2 * n]! >>> 0);
 const arg32 = (c: Cpu, n: number) => c.x[2 * n]! >>> 0;
 
-
-
-/** HVC #imm / SMC #0 at EL1. The PC already points past the instruction. */
-export function smcccCall(c: Cpu): Hvc {
-  const fn = c.x[0]! >>> 0;
-  switch (fn) {
-    case SMCCC_VERSION:
-      setRet(c, SMCCC_VERSION_1_1);
-      return Hvc.CONTINUE;
-    case SMCCC_ARCH_FEATURES: {
-      const f = arg32(c, 1);
-      setRet(c, f === SMCCC_VERSION || f === SMCCC_ARCH_FEATURES ? 0 : -1);
-      return Hvc.CONTINUE;
-    }
-    case VENDOR_HYP_CALL_UID:
-    case VENDOR_HYP_KVM_FEATURES:
-      // kvm_smccc_test_fw_bmap: both need KVM_REG_ARM_VENDOR_HYP_BMAP bit 0, which userspace may clear.
-      if (c.shared.flags & VM_FLAG.VENDOR_FUNC_FEAT_OFF) setRet(c, -1);
-      else if (fn === VENDOR_HYP_CALL_UID) setRet(c, KVM_UID[0]!, KVM_UID[1]!, KVM_UID[2]!, KVM_UID[3]!);
-      else setRet(c, 1); // the vendor bitmap: ARM_SMCCC_KVM_FUNC_FEATURES only
-      return Hvc.CONTINUE;
-    default:
-      return c.psciVersion === 0x1 ? psci01(c, fn) : psci02(c, fn);
-  }
+/** kvm_psci_call: PSCI by the vCPU's PSCI version. */
+export function psciCall(c: Cpu, fn: number): Hvc {
+  return c.psciVersion === 0x1 ? psci01(c, fn) : psci02(c, fn);
 }
 
 function psci01(c: Cpu, fn: number): Hvc {
@@ -145,7 +115,7 @@ function psciFeature(f: number): number {
     case PSCI['0_2_FN_SYSTEM_OFF']:
     case PSCI['0_2_FN_SYSTEM_RESET']:
     case PSCI['1_0_FN_PSCI_FEATURES']:
-    case SMCCC_VERSION:
+    case ARM_SMCCC.VERSION_FUNC_ID:
       return 0;
     default:
       return PSCI.RET_NOT_SUPPORTED;

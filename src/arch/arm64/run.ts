@@ -27,6 +27,7 @@ import { debugExit, postException, postInsn, preInsn, STEP_NONE } from './debug.
 import { DEFAULT_CODE_CACHE_LIMIT, Jit, TABLE_MASK, type Block } from './blocks.js';
 import { completeMmioRead } from './mmio.js';
 import { FSC } from './mmu.js';
+import { INVALID_GPA, updateStolenTime } from './pvtime.js';
 import { completeIdsr } from './sysaccess.js';
 import { mpidrFor, SR } from './sysregs.js';
 import { A64 } from './table.js';
@@ -73,6 +74,8 @@ export function arm64Run(vcpu: Vcpu): number {
   if (vcpu.immediateExit) throw KvmError.of('EINTR', 'ioctl');
   setExitReason(vcpu, KVM_EXIT.UNKNOWN);
   vcpu.runDv.setUint16(RUN.flags, 0, true);
+  // check_vcpu_requests: KVM_REQ_RECORD_STEAL, which this KVM_RUN's vcpu_load made.
+  if (a.steal.base !== INVALID_GPA) updateStolenTime(vcpu, a);
   let cur = c;
   for (;;) {
     // A powered-off vCPU sleeps until a PSCI CPU_ON (from any thread) or a signal; alone on the

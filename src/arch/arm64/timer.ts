@@ -45,8 +45,12 @@ export const cnt = { lo: 0, hi: 0 };
  * modulo 2^64, exact (an offset near 2^64 puts the counter anywhere, e.g. near 2^63).
  */
 export function counter(c: Cpu, t: number): void {
+  counterAt(c, t, ticksNow(c));
+}
+
+/** `counter` at VM clock `ticks` (< 2^53), for a reading paired with another clock's. */
+export function counterAt(c: Cpu, t: number, ticks: number): void {
   const sh = c.shared;
-  const ticks = ticksNow(c); // < 2^53
   let lo = (ticks % TWO32) - sh.offLo(t);
   let borrow = 0;
   if (lo < 0) {

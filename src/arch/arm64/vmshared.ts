@@ -59,10 +59,17 @@ export const VM_FLAG = {
   /** A vCPU has run: the timer PPIs are fixed (KVM_ARCH_FLAG_TIMER_PPIS_IMMUTABLE). */
   TIMER_PPIS_IMMUTABLE: 2,
   /**
-   * KVM_REG_ARM_VENDOR_HYP_BMAP bit 0 (ARM_SMCCC_KVM_FUNC_FEATURES) cleared by userspace: the KVM
-   * vendor-hypervisor calls answer NOT_SUPPORTED (kvm_smccc_test_fw_bmap).
+   * The SMCCC services userspace disabled through the bitmapped firmware registers (kvm->arch.
+   * smccc_feat, every bit set at VM creation; hypercalls.ts): their calls answer NOT_SUPPORTED.
+   * KVM_REG_ARM_VENDOR_HYP_BMAP bit 0, the KVM vendor calls (UID and features).
    */
   VENDOR_FUNC_FEAT_OFF: 4,
+  /** KVM_REG_ARM_STD_BMAP bit 0: the TRNG 1.0 calls. */
+  TRNG_OFF: 8,
+  /** KVM_REG_ARM_STD_HYP_BMAP bit 0: PV time. */
+  PV_TIME_OFF: 16,
+  /** KVM_REG_ARM_VENDOR_HYP_BMAP bit 1: the PTP call. */
+  PTP_OFF: 32,
 } as const;
 
 /** The shared memory of one VM: cloneable (it shares, not copies, when sent to a worker). */
