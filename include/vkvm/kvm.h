@@ -281,6 +281,23 @@ struct kvm_arm_counter_offset {
 #define KVM_ARM_SET_COUNTER_OFFSET _IOW(KVMIO, 0xb5, struct kvm_arm_counter_offset)
 #endif
 
+/* The SMCCC filter, a VM device attribute, and the arm64 KVM_EXIT_HYPERCALL flags (6.4). */
+#ifndef KVM_ARM_VM_SMCCC_CTRL
+#define KVM_ARM_VM_SMCCC_CTRL 0
+#define KVM_ARM_VM_SMCCC_FILTER 0
+#define KVM_SMCCC_FILTER_HANDLE 0
+#define KVM_SMCCC_FILTER_DENY 1
+#define KVM_SMCCC_FILTER_FWD_TO_USER 2
+struct kvm_smccc_filter {
+	__u32 base;
+	__u32 nr_functions;
+	__u8 action;
+	__u8 pad[15];
+};
+#define KVM_HYPERCALL_EXIT_SMC (1U << 0)
+#define KVM_HYPERCALL_EXIT_16BIT (1U << 1)
+#endif
+
 #include "arm_idsr.h"
 #endif
 

@@ -44,6 +44,9 @@ export const kvm_arm_device_addr = struct('kvm_arm_device_addr', { id: u64, addr
 /** KVM_ARM_SET_COUNTER_OFFSET (6.4): one offset for the virtual and physical counters of every vCPU. */
 export const kvm_arm_counter_offset = struct('kvm_arm_counter_offset', { counter_offset: u64, reserved: u64 }, { ext: true });
 
+/** KVM_SET_DEVICE_ATTR KVM_ARM_VM_SMCCC_FILTER on the VM fd (6.4): what KVM does with SMCCC calls in [base, base + nr_functions). */
+export const kvm_smccc_filter = struct('kvm_smccc_filter', { base: u32, nr_functions: u32, action: u8, pad: array(u8, 15) }, { ext: true });
+
 /**
  * The IDSR seed exit payload (KVM_EXIT_ARM_IDSR): an EL1 access to an implementation-defined
  * system register, forwarded to the VMM. See include/vkvm/arm_idsr.h for the state machine.
@@ -81,6 +84,7 @@ export const structs = {
   kvm_sync_regs,
   kvm_arm_device_addr,
   kvm_arm_counter_offset,
+  kvm_smccc_filter,
 } satisfies Record<string, AnyStruct>;
 
 // ---------------------------------------------------------------------------------------------
@@ -185,6 +189,11 @@ export function sysRegId(op0: number, op1: number, crn: number, crm: number, op2
   return 0x6000000000000000n | 0x0030000000000000n | BigInt(KVM_REG_ARM64_SYSREG['']) |
     BigInt(((op0 << 14) & 0xc000) | ((op1 << 11) & 0x3800) | ((crn << 7) & 0x0780) | ((crm << 3) & 0x78) | (op2 & 7));
 }
+
+/** The VM's SMCCC device attributes (KVM_ARM_VM_SMCCC_CTRL / _FILTER), the filter's actions, and the arm64 KVM_EXIT_HYPERCALL flags. */
+export const KVM_ARM_VM_SMCCC = { CTRL: 0, FILTER: 0 } as const;
+export const KVM_SMCCC_FILTER = { HANDLE: 0, DENY: 1, FWD_TO_USER: 2 } as const;
+export const KVM_HYPERCALL_EXIT = { SMC: 1, '16BIT': 2 } as const;
 
 /** Feature bits of the bitmapped firmware registers KVM_REG_ARM_{STD,STD_HYP,VENDOR_HYP}_BMAP. */
 export const KVM_REG_ARM_FW_BIT = {
@@ -371,6 +380,9 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_ARM_TARGET_', values: KVM_ARM_TARGET },
   { prefix: 'KVM_REG_ARM_', values: KVM_REG_ARM },
   { prefix: 'KVM_REG_ARM_', values: KVM_REG_ARM_FW_BIT },
+  { prefix: 'KVM_ARM_VM_SMCCC_', values: KVM_ARM_VM_SMCCC },
+  { prefix: 'KVM_SMCCC_FILTER_', values: KVM_SMCCC_FILTER },
+  { prefix: 'KVM_HYPERCALL_EXIT_', values: KVM_HYPERCALL_EXIT },
   { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
   { prefix: 'PSCI_', values: PSCI },
   // The masks and frame sizes the C headers spell with kernel-only macros (__GENMASK, SZ_64K) stay unchecked.

@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { schedInfoOn, readRunDelay, threadRunDelay } from '../../src/kernel/sched.js';
 import { kernelOf } from '../../src/sys/virtual.js';
 import { KVM_CAP, KVM_MEM, KVM_REG } from '../../src/uapi/constants.js';
-import { KVM_ARM_VCPU_ATTR, pvclock_vcpu_stolen_time } from '../../src/uapi/arm64.js';
+import { arm64 } from '../../src/uapi/index.js';
+import { KVM_ARM_VCPU_ATTR, KVM_ARM_VM_SMCCC, KVM_HYPERCALL_EXIT, KVM_SMCCC_FILTER, pvclock_vcpu_stolen_time } from '../../src/uapi/arm64.js';
 import { armGuest, armMachine, ENGINES, RAM_BASE, runUntil, useEngine, type ArmMachine, type MachineOptions } from './helpers.js';
 
 const OUT = RAM_BASE + 0x20000;
@@ -104,6 +105,7 @@ describe.each(ENGINES)('$name', (engine) => {
     const r8 = slot(m, 11); // RND64(8): only the low 8 bits of X3
     expect([r8[0], r8[1], r8[2], r8[3]! < 256n]).toEqual([0n, 0n, 0n, true]);
     expect(slot(m, 12)).toEqual(KVM_UID);
+    expect(slot(m, 28)).toEqual(KVM_UID); // the same call through SMC #0
     expect(slot(m, 13)[0]).toBe(3n); // vendor bitmap: FUNC_FEAT | PTP
     // PTP: the wall clock (upper, lower 32 bits) and the counter read between the guest's own reads.
     const [vBefore, pBefore, vAfter, pAfter] = slot(m, 30);
@@ -187,13 +189,72 @@ describe.each(ENGINES)('$name', (engine) => {
     expect([slot(m, 1)[0], slot(m, 17)[0], slot(m, 19)[0], slot(m, 22)[0], slot(m, 23)[0]]).toEqual([0n, NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED]);
   });
 
+  it('the SMCCC filter: a denied range answers NOT_SUPPORTED, a forwarded one exits with KVM_EXIT_HYPERCALL (SMC flagged) and takes the VMM\'s X0-X3', () => {
+    const calls: [bigint, bigint][] = [];
+    const m = armMachine(armGuest('hypercalls'));
+    smcccFilter(m, 0x84000050, 4, KVM_SMCCC_FILTER.DENY); // TRNG_VERSION .. TRNG_RND32
+    smcccFilter(m, 0x8600ff01, 1, KVM_SMCCC_FILTER.FWD_TO_USER); // the UID call
+    const e = runUntil(m, (x) => {
+      if (x.reason !== 'hypercall') return false;
+      calls.push([x.nr, x.flags]);
+      expect(x.args).toEqual([0n, 0n, 0n, 0n, 0n, 0n]);
+      // The PC is past the call already: the VMM writes the results and runs the vCPU again.
+      for (let r = 0; r < 4; r++) m.setX(r, 0x1000n * BigInt(calls.length) + BigInt(r));
+      return true;
+    });
+    expect(e.reason).toBe('system_event');
+    expect(calls).toEqual([[0x8600ff01n, 0n], [0x8600ff01n, BigInt(KVM_HYPERCALL_EXIT.SMC)]]);
+    expect([slot(m, 12), slot(m, 28)]).toEqual([[0x1000n, 0x1001n, 0x1002n, 0x1003n], [0x2000n, 0x2001n, 0x2002n, 0x2003n]]);
+    expect([3, 4, 5, 6, 7, 8].map((n) => slot(m, n)[0])).toEqual([NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED]);
+    expect(slot(m, 9)[0]).toBe(0n); // RND64 (0xc4000053) lies outside the denied range
+    // Once the VM ran, the filter is fixed.
+    expect(code(() => smcccFilter(m, 0x86000001, 1, KVM_SMCCC_FILTER.DENY))).toBe('EBUSY');
+  });
+
   it('PTP under the deterministic clock (no wall clock pairs with the counter) answers NOT_SUPPORTED', () => {
     const { m } = runGuest(() => {}, 0, { sys: { clock: 'deterministic' } });
     expect([slot(m, 14), slot(m, 15)]).toEqual([[NOT_SUPPORTED, 0n, 0n, 0n], [NOT_SUPPORTED, 0n, 0n, 0n]]);
   });
 });
 
+/** KVM_SET_DEVICE_ATTR KVM_ARM_VM_SMCCC_FILTER on the VM. */
+function smcccFilter(m: ArmMachine, base: number, nr: number, action: number, pad = 0, o: { attr?: bigint; group?: number; op?: 'KVM_SET_DEVICE_ATTR' | 'KVM_HAS_DEVICE_ATTR' | 'KVM_GET_DEVICE_ATTR' } = {}): void {
+  const F = arm64.structs.kvm_smccc_filter;
+  const buf = m.vm.hostBuffer(F.size);
+  const pads = new Array<number>(15).fill(0);
+  pads[14] = pad;
+  buf.bytes.set(F.encode({ base, nr_functions: nr, action, pad: pads }));
+  const attr = m.kvm.abi.structs.kvm_device_attr.encode({ flags: 0, group: o.group ?? KVM_ARM_VM_SMCCC.CTRL, attr: o.attr ?? BigInt(KVM_ARM_VM_SMCCC.FILTER), addr: buf.hva });
+  m.sys.ioctl(m.vm.fd, m.kvm.req(o.op ?? 'KVM_SET_DEVICE_ATTR'), attr);
+}
+
 describe('ioctls', () => {
+  it('KVM_ARM_VM_SMCCC_CTRL: the kernel errnos (kvm_smccc_set_filter)', () => {
+    const m = armMachine(new Uint8Array(4));
+    const D = KVM_SMCCC_FILTER.DENY;
+    expect(code(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR' }))).toBe('ok');
+    expect(code(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR', attr: 1n }))).toBe('ENXIO');
+    expect(code(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR', group: 1 }))).toBe('ENXIO');
+    expect(code(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_GET_DEVICE_ATTR' }))).toBe('EINVAL'); // no GET on the VM
+    expect(code(() => smcccFilter(m, 0xc4000003, 1, D, 0, { attr: 1n }))).toBe('ENXIO');
+    expect(code(() => smcccFilter(m, 0x84000000, 1, D, 0xff))).toBe('EINVAL'); // pad
+    expect(code(() => smcccFilter(m, 0xc4000003, 0, D))).toBe('EINVAL'); // no functions
+    expect(code(() => smcccFilter(m, 0xffffffff, 0xffffffff, D))).toBe('EINVAL'); // wraps
+    expect(code(() => smcccFilter(m, 0xc4000003, 1, 3))).toBe('EINVAL'); // no such action
+    expect(code(() => smcccFilter(m, 0xc4000003, 1, 255))).toBe('EINVAL');
+    expect(code(() => smcccFilter(m, 0x80008000, 1, D))).toBe('EEXIST'); // ARCH_WORKAROUND_1: reserved
+    expect(code(() => smcccFilter(m, 0xc0000000, 1, D))).toBe('EEXIST');
+    expect(code(() => smcccFilter(m, 0x7fffffff, 2, D))).toBe('EEXIST'); // ends inside the reserved range
+    expect(code(() => smcccFilter(m, 0xc4000003, 1, D))).toBe('ok');
+    expect(code(() => smcccFilter(m, 0xc4000003, 1, D))).toBe('EEXIST');
+    expect(code(() => smcccFilter(m, 0xc4000000, 8, D))).toBe('EEXIST'); // covers it
+    expect(code(() => smcccFilter(m, 0xc4000004, 1, KVM_SMCCC_FILTER.HANDLE))).toBe('ok'); // next to it
+    expect(code(() => smcccFilter(m, 0x8000ffff + 1, 1, D))).toBe('ok'); // just past the reserved range
+    const e = m.vm.sys.ioctl.bind(m.vm.sys);
+    expect(code(() => e(m.vm.fd, m.kvm.req('KVM_SET_DEVICE_ATTR'), m.kvm.abi.structs.kvm_device_attr.encode({ flags: 0, group: 0, attr: 0n, addr: 8n })))).toBe('EFAULT');
+  });
+
+
   it('KVM_CHECK_EXTENSION: KVM_CAP_STEAL_TIME where the host publishes run_delay, KVM_CAP_PTP_KVM', () => {
     const m = armMachine(new Uint8Array(4));
     expect(m.kvm.checkExtension(KVM_CAP.STEAL_TIME)).toBe(schedInfoOn() ? 1 : 0);

@@ -98,6 +98,7 @@ export const arm64Backend: ArchBackend = {
       kicks: [],
       timerPpis: [...DEFAULT_TIMER_PPIS],
       vgic: null,
+      smcccFilter: null,
     } satisfies Arm64VmState;
   },
   addressSpaces: () => 1,

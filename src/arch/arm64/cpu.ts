@@ -76,6 +76,11 @@ export interface Arm64VmState {
   timerPpis: number[];
   /** The in-kernel vGIC (vgic/device.ts), null without one. */
   vgic: VgicConfig | null;
+  /**
+   * kvm->arch.smccc_filter (hypercalls.ts): [first, last, action] triples sorted by function id,
+   * null until userspace configures it.
+   */
+  smcccFilter: number[] | null;
 }
 
 /** Host-side debug state of a vCPU (KVM_SET_GUEST_DEBUG). */

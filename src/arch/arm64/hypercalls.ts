@@ -5,17 +5,22 @@
  * calls (UID, features, PTP) and PSCI (psci.ts). The bitmapped firmware registers
  * (KVM_REG_ARM_STD_BMAP, _STD_HYP_BMAP, _VENDOR_HYP_BMAP) choose which services a VM offers:
  * every bit is set at VM creation, userspace may clear bits until a vCPU has run, and a call of
- * a cleared service answers NOT_SUPPORTED (kvm_smccc_get_action). No SMCCC filter
- * (KVM_ARM_VM_SMCCC_CTRL) here: every call is handled in the kernel.
+ * a cleared service answers NOT_SUPPORTED (kvm_smccc_get_action). Before those, the VM's SMCCC
+ * filter (KVM_ARM_VM_SMCCC_CTRL) may deny a range of calls or forward it to userspace
+ * (KVM_EXIT_HYPERCALL).
  * @module
  */
-import { ARM_SMCCC, KVM_PTP } from '../../uapi/arm64.js';
-import type { Arm64Vcpu, Cpu } from './cpu.js';
+import { exitHypercall } from '../../kernel/exits.js';
+import type { UserArg } from '../../kernel/uarg.js';
+import type { Vm } from '../../kernel/vm.js';
+import { KvmError } from '../../sys/error.js';
+import { ARM_SMCCC, KVM_ARM_VM_SMCCC, KVM_HYPERCALL_EXIT, KVM_PTP, KVM_SMCCC_FILTER, kvm_smccc_filter } from '../../uapi/arm64.js';
+import { EXIT, type Arm64Vcpu, type Arm64VmState, type Cpu } from './cpu.js';
 import { Hvc, psciCall, PSCI_0_1, setRet } from './psci.js';
 import { initStolenTime, pvFeatures } from './pvtime.js';
 import { cnt, counterAt, NS_PER_TICK, PTIMER, ticksNow, VTIMER } from './timer.js';
 import { trngCall } from './trng.js';
-import { VM_FLAG, type Arm64Shared } from './vmshared.js';
+import { sharedOf, VM_FLAG, type Arm64Shared } from './vmshared.js';
 
 export { Hvc } from './psci.js';
 
@@ -91,12 +96,22 @@ function defaultAllowed(fn: number): boolean {
   return fn >= PSCI_0_1.CPU_SUSPEND && fn <= PSCI_0_1.MIGRATE;
 }
 
-/** HVC #imm / SMC #0 at EL1 (kvm_smccc_call_handler). The PC already points past the instruction. */
-export function smcccCall(c: Cpu): Hvc {
+/**
+ * HVC #imm / SMC #0 at EL1 (kvm_smccc_call_handler; `smc` for the SMC conduit). The PC already
+ * points past the instruction.
+ */
+export function smcccCall(c: Cpu, smc: boolean): Hvc {
   const fn = c.x[0]! >>> 0;
+  // kvm_smccc_get_action: the filter's action first; then a call neither enabled by its bitmap
+  // bit nor allowed by default is denied.
+  const action = filterAction(c.vmState.smcccFilter, fn);
+  if (action === KVM_SMCCC_FILTER.FWD_TO_USER) {
+    // kvm_prepare_hypercall_exit: userspace answers in X0-X3 and runs the vCPU again.
+    exitHypercall(c.vcpu, BigInt(fn), [], smc ? BigInt(KVM_HYPERCALL_EXIT.SMC) : 0n);
+    throw EXIT;
+  }
   const g = gate(fn);
-  // kvm_smccc_get_action: a call neither enabled by its bitmap bit nor allowed by default is denied.
-  if (g !== 0 ? c.shared.flags & g : !defaultAllowed(fn)) {
+  if (action === KVM_SMCCC_FILTER.DENY || (g !== 0 ? c.shared.flags & g : !defaultAllowed(fn))) {
     setRet(c, ARM_SMCCC.RET_NOT_SUPPORTED);
     return Hvc.CONTINUE;
   }
@@ -165,4 +180,48 @@ function ptp(c: Cpu): void {
   }
   counterAt(c, t, ticks);
   setRet(c, Number((real >> 32n) & 0xffff_ffffn), Number(real & 0xffff_ffffn), cnt.hi, cnt.lo);
+}
+
+/** kvm_smccc_filter_get_action: the action of the range holding `fn`, HANDLE outside every range. */
+function filterAction(f: readonly number[] | null, fn: number): number {
+  if (f === null) return KVM_SMCCC_FILTER.HANDLE;
+  for (let i = 0; i < f.length; i += 3) if (fn >= f[i]! && fn <= f[i + 1]!) return f[i + 2]!;
+  return KVM_SMCCC_FILTER.HANDLE;
+}
+
+/** The SMCCC architecture ranges (32- and 64-bit fast calls of owner 0) userspace may not filter. */
+const RESERVED = [0x80000000, 0x8000ffff, KVM_SMCCC_FILTER.HANDLE, 0xc0000000, 0xc000ffff, KVM_SMCCC_FILTER.HANDLE] as const;
+
+/** Inserts [first, last] into the sorted triples (mtree_insert_range): EEXIST when it overlaps a range. */
+function insertRange(f: number[], first: number, last: number, action: number): boolean {
+  let i = 0;
+  while (i < f.length && f[i + 1]! < first) i += 3;
+  if (i < f.length && f[i]! <= last) return false;
+  f.splice(i, 0, first, last, action);
+  return true;
+}
+
+/**
+ * KVM_SET_DEVICE_ATTR / KVM_HAS_DEVICE_ATTR of group KVM_ARM_VM_SMCCC_CTRL on the VM
+ * (kvm_vm_smccc_{set,has}_attr, kvm_smccc_set_filter): only KVM_ARM_VM_SMCCC_FILTER (ENXIO
+ * else); a struct kvm_smccc_filter with a zero pad, at least one function, no wrap past 2^32 and
+ * a known action (EINVAL), before the VM has run (EBUSY), overlapping neither the architecture
+ * ranges nor an earlier range (EEXIST).
+ */
+export function vmSmcccAttr(vm: Vm, set: boolean, attr: bigint, addr: bigint, arg: UserArg): number {
+  const fail = (code: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST', message?: string) => KvmError.of(code, 'ioctl', { request: arg.request, fd: arg.fd, ...(message ? { message } : {}) });
+  if (attr !== BigInt(KVM_ARM_VM_SMCCC.FILTER)) throw fail('ENXIO');
+  if (!set) return 0;
+  const F = kvm_smccc_filter;
+  const f = F.decode(vm.kernel.space.user(addr, F.size)); // copy_from_user: EFAULT
+  if (f.pad.some((b) => b !== 0)) throw fail('EINVAL', 'nonzero pad');
+  const first = f.base >>> 0;
+  const last = first + (f.nr_functions >>> 0) - 1;
+  if (f.nr_functions === 0 || last >= 2 ** 32 || f.action > KVM_SMCCC_FILTER.FWD_TO_USER) throw fail('EINVAL', 'bad range or action');
+  const st = vm.archState as Arm64VmState;
+  if (sharedOf(st).flags & VM_FLAG.TIMER_PPIS_IMMUTABLE) throw fail('EBUSY', 'the VM has run');
+  st.smcccFilter ??= [...RESERVED];
+  if (!insertRange(st.smcccFilter, first, last, f.action)) throw fail('EEXIST', 'the range overlaps a filtered or reserved one');
+  vm.bumpView(); // vCPUs on other threads see the VM state again
+  return 0;
 }

@@ -83,7 +83,7 @@ function svc(c: Cpu, i: number): void {
 function hvc(c: Cpu): void {
   if (c.el === 0) c.undef();
   c.emulated = true;
-  if (smcccCall(c) === Hvc.BLOCK) block(c);
+  if (smcccCall(c, false) === Hvc.BLOCK) block(c);
 }
 
 function smc(c: Cpu, i: number): void {
@@ -95,7 +95,7 @@ function smc(c: Cpu, i: number): void {
     c.x[1] = -1;
     return;
   }
-  if (smcccCall(c) === Hvc.BLOCK) block(c);
+  if (smcccCall(c, true) === Hvc.BLOCK) block(c);
 }
 
 /** The vCPU would sleep in the kernel (WFI, CPU_SUSPEND, CPU_OFF): the run loop returns EINTR. */

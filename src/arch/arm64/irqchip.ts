@@ -1,7 +1,7 @@
 /**
  * The arm64 in-kernel irqchip's ioctls around the vGIC device (vgic/device.ts): KVM_CREATE_IRQCHIP
  * (a legacy GICv2), KVM_ARM_SET_DEVICE_ADDR, KVM_ARM_SET_COUNTER_OFFSET, the VM's device
- * attributes (none: ENXIO), the vCPU's (the timer PPIs, KVM_ARM_VCPU_TIMER_CTRL; PV time,
+ * attributes (the SMCCC filter, in hypercalls.ts), the vCPU's (the timer PPIs, KVM_ARM_VCPU_TIMER_CTRL; PV time,
  * KVM_ARM_VCPU_PVTIME_CTRL, in pvtime.ts; no PMU) and kvm_arch_vcpu_precreate.
  * @module
  */
@@ -12,13 +12,14 @@ import type { Vm } from '../../kernel/vm.js';
 import { KvmError } from '../../sys/error.js';
 import { genericStructs } from '../../uapi/kvm.js';
 import { arm64 } from '../../uapi/index.js';
-import { KVM_ARM_VCPU_ATTR } from '../../uapi/arm64.js';
+import { KVM_ARM_VCPU_ATTR, KVM_ARM_VM_SMCCC } from '../../uapi/arm64.js';
 import type { Arm64Vcpu, Arm64VmState } from './cpu.js';
 import { irqchipInKernel, setLegacyDeviceAddr, vgicCreate, vgicInitialized } from './vgic/device.js';
 import { GIC_V2 } from './vgic/vgic.js';
 import { sharedOf, VM_FLAG } from './vmshared.js';
 import { PTIMER, VTIMER } from './timer.js';
 import { pvtimeAttr } from './pvtime.js';
+import { vmSmcccAttr } from './hypercalls.js';
 
 const S = arm64.structs;
 const req = (name: keyof typeof arm64.ioctls) => arm64.ioctls[name]!.request;
@@ -56,11 +57,13 @@ export function irqchipVmIoctl(vm: Vm, request: number, arg: UserArg): number | 
       return 0;
     }
     case req('KVM_SET_DEVICE_ATTR'):
-    case req('KVM_GET_DEVICE_ATTR'):
-    case req('KVM_HAS_DEVICE_ATTR'):
-      // kvm_vm_{set,get,has}_attr: only the SMCCC filter (KVM_ARM_VM_SMCCC_CTRL), not offered.
-      arg.bytes(genericStructs.kvm_device_attr.size);
-      throw KvmError.of('ENXIO', 'ioctl', { request, fd: arg.fd });
+    case req('KVM_HAS_DEVICE_ATTR'): {
+      // kvm_vm_{set,has}_attr: only the SMCCC filter (KVM_ARM_VM_SMCCC_CTRL); no KVM_GET_DEVICE_ATTR
+      // on the VM (kvm_arch_vm_ioctl's default: EINVAL).
+      const a = genericStructs.kvm_device_attr.decode(arg.bytes(genericStructs.kvm_device_attr.size));
+      if (a.group !== KVM_ARM_VM_SMCCC.CTRL) throw KvmError.of('ENXIO', 'ioctl', { request, fd: arg.fd });
+      return vmSmcccAttr(vm, request === req('KVM_SET_DEVICE_ATTR'), a.attr, a.addr, arg);
+    }
     default:
       return NOT_HANDLED;
   }

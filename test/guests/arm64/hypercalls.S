@@ -2,7 +2,8 @@
  * The SMCCC services KVM serves in the kernel (test/arm64/hypercalls.test.ts): SMCCC_VERSION and
  * ARCH_FEATURES, TRNG, the KVM vendor calls (UID, features, PTP) and PV time. Each call's X0-X3
  * go to a 32-byte slot at OUT + 32 * n.
- *   1. EL1, MMU off: the calls below (slots 0-21); CNTVCT/CNTPCT around the PTP calls (slot 30).
+ *   1. EL1, MMU off: the calls below (slots 0-21, and 28 through SMC); CNTVCT/CNTPCT around the
+ *      PTP calls (slot 30).
  *   2. If PV_TIME_ST gave an address: the structure's revision, attributes and stolen_time
  *      (slot 24), an MMIO write to MMIO_BASE (so the VMM sees an exit and enters KVM_RUN again),
  *      stolen_time again (slot 25).
@@ -47,6 +48,18 @@
   stp x2, x3, [x9, #16]
 .endm
 
+/* The same through SMC #0 (the other SMCCC conduit). */
+.macro call_smc fn, a1=0, slot
+  movq x0, \fn
+  movq x1, \a1
+  mov x2, xzr
+  mov x3, xzr
+  smc #0
+  movq x9, (OUT + 32 * \slot)
+  stp x0, x1, [x9]
+  stp x2, x3, [x9, #16]
+.endm
+
 .text
 .global _start
 _start:
@@ -85,6 +98,7 @@ _start:
   mov x21, x0                          /* the structure's IPA, or -1 */
   call 0xc6000005, slot=20             /* no such vendor call */
   call SMCCC_ARCH_WA_1, slot=21        /* not a call: the workarounds are only features */
+  call_smc KVM_UID, slot=28
   add x19, x19, #1
   /* 2. the structure, before and after another KVM_RUN */
   cmn x21, #1
