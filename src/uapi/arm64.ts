@@ -268,6 +268,10 @@ export const PSCI = {
   '1_0_FN_PSCI_FEATURES': 0x8400000a,
   '1_0_FN_SYSTEM_SUSPEND': 0x8400000e,
   '1_0_FN64_SYSTEM_SUSPEND': 0xc400000e,
+  '1_1_FN_SYSTEM_RESET2': 0x84000012,
+  '1_1_FN64_SYSTEM_RESET2': 0xc4000012,
+  '1_1_RESET_TYPE_SYSTEM_WARM_RESET': 0,
+  '1_1_RESET_TYPE_VENDOR_START': 0x80000000,
   RET_SUCCESS: 0,
   RET_NOT_SUPPORTED: -1,
   RET_INVALID_PARAMS: -2,
@@ -279,6 +283,9 @@ export const PSCI = {
   RET_DISABLED: -8,
   RET_INVALID_ADDRESS: -9,
 } as const;
+
+/** kvm_run.system_event.data[0] of a KVM_SYSTEM_EVENT_RESET on arm64 (KVM_SYSTEM_EVENT_RESET_FLAG_*). */
+export const KVM_SYSTEM_EVENT_RESET_FLAG = { PSCI_RESET2: 1 } as const;
 
 /** KVM_ARM_SET_DEVICE_ADDR id fields and device (KVM_ARM_DEVICE_*). */
 export const KVM_ARM_DEVICE = { TYPE_SHIFT: 0, TYPE_MASK: 0xffff, ID_SHIFT: 16, ID_MASK: 0xffff0000, VGIC_V2: 0 } as const;
@@ -385,6 +392,7 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_HYPERCALL_EXIT_', values: KVM_HYPERCALL_EXIT },
   { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
   { prefix: 'PSCI_', values: PSCI },
+  { prefix: 'KVM_SYSTEM_EVENT_RESET_FLAG_', values: KVM_SYSTEM_EVENT_RESET_FLAG },
   // The masks and frame sizes the C headers spell with kernel-only macros (__GENMASK, SZ_64K) stay unchecked.
   { prefix: 'KVM_ARM_DEVICE_', values: { TYPE_SHIFT: KVM_ARM_DEVICE.TYPE_SHIFT, ID_SHIFT: KVM_ARM_DEVICE.ID_SHIFT, VGIC_V2: KVM_ARM_DEVICE.VGIC_V2 } },
   { prefix: 'KVM_VGIC_', values: Object.fromEntries(Object.entries(KVM_VGIC).filter(([k]) => !/^V3_.*SIZE$/.test(k))) },

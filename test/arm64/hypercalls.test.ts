@@ -9,10 +9,10 @@
 import { describe, expect, it } from 'vitest';
 import { schedInfoOn, readRunDelay, threadRunDelay } from '../../src/kernel/sched.js';
 import { kernelOf } from '../../src/sys/virtual.js';
-import { KVM_CAP, KVM_MEM, KVM_REG } from '../../src/uapi/constants.js';
+import { KVM_CAP, KVM_MEM, KVM_REG, KVM_SYSTEM_EVENT } from '../../src/uapi/constants.js';
 import { arm64 } from '../../src/uapi/index.js';
-import { KVM_ARM_VCPU_ATTR, KVM_ARM_VM_SMCCC, KVM_HYPERCALL_EXIT, KVM_SMCCC_FILTER, pvclock_vcpu_stolen_time } from '../../src/uapi/arm64.js';
-import { armGuest, armMachine, ENGINES, RAM_BASE, runUntil, useEngine, type ArmMachine, type MachineOptions } from './helpers.js';
+import { KVM_ARM_VCPU, KVM_ARM_VCPU_ATTR, KVM_ARM_VM_SMCCC, KVM_HYPERCALL_EXIT, KVM_SMCCC_FILTER, pvclock_vcpu_stolen_time, sysRegId } from '../../src/uapi/arm64.js';
+import { armGuest, armMachine, ENGINES, RAM_BASE, reg, runUntil, useEngine, type ArmMachine, type MachineOptions } from './helpers.js';
 
 const OUT = RAM_BASE + 0x20000;
 const LOG = RAM_BASE + 0x28000;
@@ -211,11 +211,49 @@ describe.each(ENGINES)('$name', (engine) => {
     expect(code(() => smcccFilter(m, 0x86000001, 1, KVM_SMCCC_FILTER.DENY))).toBe('EBUSY');
   });
 
+  it('PSCI 1.x: SYSTEM_SUSPEND exits to userspace once KVM_CAP_ARM_SYSTEM_SUSPEND is on, SYSTEM_RESET2 from PSCI 1.1', () => {
+    /** X0-X3 set, one call: `{ exit, x19 }` (X19 = the call's X0 when it returned to the guest). */
+    const call = (x: readonly bigint[], o: { suspend?: boolean; v1_1?: boolean } = {}) => {
+      const m = armMachine(CALL_THEN_OFF);
+      if (o.suspend) m.vm.enableCap(KVM_CAP.ARM_SYSTEM_SUSPEND);
+      if (o.v1_1) m.vcpu.setOneReg(PSCI_VERSION_REG, 0x10001n);
+      x.forEach((v, i) => m.setX(i, v));
+      m.setX(19, 0xdeadn);
+      return { m, exit: runUntil(m) };
+    };
+    const feature = (f: bigint, o = {}) => call([0x8400000an, f], o).m.x(19);
+    expect([feature(0x8400000en), feature(0xc400000en)]).toEqual([NOT_SUPPORTED, NOT_SUPPORTED]);
+    expect([feature(0x8400000en, { suspend: true }), feature(0xc400000en, { suspend: true })]).toEqual([0n, 0n]);
+    expect([feature(0x84000012n), feature(0x84000012n, { v1_1: true }), feature(0xc4000012n, { v1_1: true })]).toEqual([NOT_SUPPORTED, 0n, 0n]);
+    expect([call([0x84000000n]).m.x(19), call([0x84000000n], { v1_1: true }).m.x(19)]).toEqual([0x10000n, 0x10001n]);
+    // SYSTEM_SUSPEND: not offered without the cap; with it, KVM_SYSTEM_EVENT_SUSPEND and the
+    // registers as the guest left them (the 32-bit call's arguments narrowed), PC past the HVC.
+    expect(call([0xc400000en, 0x4000_1000n, 7n]).m.x(19)).toBe(NOT_SUPPORTED);
+    for (const [fn, x1, want] of [[0xc400000en, 0x1_4000_1000n, 0x1_4000_1000n], [0x8400000en, 0x1_4000_1000n, 0x4000_1000n]] as const) {
+      const { m, exit } = call([fn, x1, 0xffff_0000_0000_0007n], { suspend: true });
+      expect(exit).toMatchObject({ reason: 'system_event', type: KVM_SYSTEM_EVENT.SUSPEND, data: [] });
+      expect([m.x(0), m.x(1), m.x(2), m.x(19), m.pc()]).toEqual([fn, want, fn === 0x8400000en ? 7n : 0xffff_0000_0000_0007n, 0xdeadn, BigInt(RAM_BASE + 4)]);
+    }
+    // SYSTEM_RESET2: warm reset and vendor types reset (data[0] = KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2, X0 = INTERNAL_FAILURE), others INVALID_PARAMS; not in 1.0.
+    for (const type of [0n, 0x8000_0000n, 0xffff_ffffn]) {
+      const { m, exit } = call([0xc4000012n, type], { v1_1: true });
+      expect(exit).toMatchObject({ reason: 'system_event', type: KVM_SYSTEM_EVENT.RESET, data: [1n] });
+      expect(m.x(0)).toBe(M64 - 5n);
+    }
+    expect(call([0xc4000012n, 1n], { v1_1: true }).m.x(19)).toBe(M64 - 1n); // PSCI_RET_INVALID_PARAMS
+    expect(call([0x84000012n, 0x1_0000_0000n], { v1_1: true }).exit).toMatchObject({ type: KVM_SYSTEM_EVENT.RESET }); // narrowed to type 0
+    expect(call([0xc4000012n, 0n]).m.x(19)).toBe(NOT_SUPPORTED);
+  });
+
   it('PTP under the deterministic clock (no wall clock pairs with the counter) answers NOT_SUPPORTED', () => {
     const { m } = runGuest(() => {}, 0, { sys: { clock: 'deterministic' } });
     expect([slot(m, 14), slot(m, 15)]).toEqual([[NOT_SUPPORTED, 0n, 0n, 0n], [NOT_SUPPORTED, 0n, 0n, 0n]]);
   });
 });
+
+/** hvc #0; mov x19, x0; PSCI SYSTEM_OFF (movz x0, #0x8400, lsl #16; movk x0, #8; hvc #0). */
+const CALL_THEN_OFF = new Uint8Array(new Uint32Array([0xd4000002, 0xaa0003f3, 0xd2b08000, 0xf2800100, 0xd4000002]).buffer);
+const PSCI_VERSION_REG = KVM_REG.ARM64 | KVM_REG.SIZE_U64 | (0x0014n << 16n);
 
 /** KVM_SET_DEVICE_ATTR KVM_ARM_VM_SMCCC_FILTER on the VM. */
 function smcccFilter(m: ArmMachine, base: number, nr: number, action: number, pad = 0, o: { attr?: bigint; group?: number; op?: 'KVM_SET_DEVICE_ATTR' | 'KVM_HAS_DEVICE_ATTR' | 'KVM_GET_DEVICE_ATTR' } = {}): void {
@@ -260,6 +298,8 @@ describe('ioctls', () => {
     expect(m.kvm.checkExtension(KVM_CAP.STEAL_TIME)).toBe(schedInfoOn() ? 1 : 0);
     expect(m.vm.checkExtension(KVM_CAP.STEAL_TIME)).toBe(schedInfoOn() ? 1 : 0);
     expect(m.kvm.checkExtension(KVM_CAP.PTP_KVM)).toBe(1);
+    expect(m.kvm.checkExtension(KVM_CAP.ARM_SYSTEM_SUSPEND)).toBe(1);
+    expect(code(() => m.vm.enableCap(KVM_CAP.ARM_SYSTEM_SUSPEND, [], 1))).toBe('EINVAL');
   });
 
   it('the bitmapped firmware registers: every service at VM creation, unknown bits EINVAL, listed by KVM_GET_REG_LIST', () => {
@@ -274,6 +314,18 @@ describe('ioctls', () => {
     expect(v1.getOneReg(VENDOR_HYP_BMAP)).toBe(2n);
     const list = m.vcpu.regList();
     for (const id of [STD_BMAP, STD_HYP_BMAP, VENDOR_HYP_BMAP]) expect(list).toContain(id);
+  });
+
+  it('PSCI CPU_ON: the target\'s registers read after the call show the reset it owes (psci_test)', () => {
+    const m = armMachine(CALL_THEN_OFF);
+    const t = m.vm.createVcpu(1);
+    t.armInit([KVM_ARM_VCPU.POWER_OFF, KVM_ARM_VCPU.PSCI_0_2]);
+    const mpidr = t.getOneReg(sysRegId(3, 0, 0, 0, 5)) & 0xff_00ff_ffffn;
+    [0xc4000003n, mpidr, 0xfeedf00dn, 0xdeadc0den].forEach((v, i) => m.setX(i, v));
+    expect(runUntil(m).reason).toBe('system_event');
+    expect(m.x(19)).toBe(0n); // CPU_ON succeeded
+    // Never run: KVM_GET_ONE_REG performs the pending reset first (KVM_REQ_VCPU_RESET).
+    expect([t.getOneReg(reg.pc), t.getOneReg(reg.x(0))]).toEqual([0xfeedf00dn, 0xdeadc0den]);
   });
 
   it.skipIf(!schedInfoOn())('KVM_ARM_VCPU_PVTIME_CTRL: the kernel errnos', () => {

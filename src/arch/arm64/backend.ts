@@ -16,11 +16,11 @@ import { Cpu, HostDebug, type Arm64Vcpu, type Arm64VmState } from './cpu.js';
 import { DEFAULT_HOTNESS } from './blocks.js';
 import { getOneReg, regList, setOneReg } from './onereg.js';
 import { loadArm64Vcpu, loadArm64Vm, saveArm64Vcpu, saveArm64Vm } from './handover.js';
-import { arm64Run } from './run.js';
+import { arm64Run, powerOnReset } from './run.js';
 import { irqchipVmIoctl, precreateVcpu, vcpuDeviceAttr } from './irqchip.js';
 import { mpidrFor, NUM_BRPS, NUM_WRPS } from './sysregs.js';
 import { DEFAULT_TIMER_PPIS } from './timer.js';
-import { Arm64Shared, sharedOf } from './vmshared.js';
+import { Arm64Shared, sharedOf, VM_FLAG } from './vmshared.js';
 import { INVALID_GPA, pvtimeSupported } from './pvtime.js';
 
 const I = arm64.ioctls;
@@ -74,8 +74,9 @@ export const arm64Backend: ArchBackend = {
       case KVM_CAP.VCPU_ATTRIBUTES:
       case KVM_CAP.COUNTER_OFFSET:
         return 1;
-      // The PTP vendor hypercall (hypercalls.ts).
+      // The PTP vendor hypercall (hypercalls.ts), PSCI SYSTEM_SUSPEND to userspace (psci.ts).
       case KVM_CAP.PTP_KVM:
+      case KVM_CAP.ARM_SYSTEM_SUSPEND:
         return 1;
       // PV stolen time (pvtime.ts): where the host publishes run_delay (kvm_arm_pvtime_supported).
       case KVM_CAP.STEAL_TIME:
@@ -129,6 +130,10 @@ export const arm64Backend: ArchBackend = {
     }
     if (cap === KVM_ARM_IDSR.KVM_CAP_ARM_IDSR_TO_USER) {
       st.idsrToUser = true;
+      return 0;
+    }
+    if (cap === KVM_CAP.ARM_SYSTEM_SUSPEND) {
+      sharedOf(st).setFlag(VM_FLAG.SYSTEM_SUSPEND);
       return 0;
     }
     throw KvmError.of('EINVAL', 'ioctl', { request: req('KVM_ENABLE_CAP') });
@@ -195,8 +200,12 @@ export const arm64Backend: ArchBackend = {
       }
       case req('KVM_GET_ONE_REG'):
       case req('KVM_SET_ONE_REG'): {
-        const r = S.kvm_one_reg.decode(arg.bytes(S.kvm_one_reg.size));
         if (v.features === null) throw enoexec();
+        const r = S.kvm_one_reg.decode(arg.bytes(S.kvm_one_reg.size));
+        // A reset owed to a PSCI CPU_ON happens first, so userspace reads what the vCPU will run
+        // with (KVM_REQ_VCPU_RESET checked in kvm_arch_vcpu_ioctl).
+        const reset = sharedOf(vcpu.vm.archState as Arm64VmState).takeReset(vcpu.index);
+        if (reset !== null) powerOnReset(vcpu, v, reset);
         if (request === req('KVM_GET_ONE_REG')) getOneReg(vcpu, v.cpu, r.id, r.addr);
         else setOneReg(vcpu, v.cpu, r.id, r.addr);
         return 0;

@@ -1,15 +1,17 @@
 /**
- * PSCI 0.1 / 0.2 / 1.0 as KVM implements it in the kernel (arch/arm64/kvm/psci.c, kvm_psci_call),
+ * PSCI 0.1 / 0.2 / 1.0 / 1.1 as KVM implements it in the kernel (arch/arm64/kvm/psci.c, kvm_psci_call),
  * reached through the SMCCC dispatcher (hypercalls.ts). Results go to X0 with X1-X3 zeroed
- * (smccc_set_retval). SYSTEM_OFF and SYSTEM_RESET power every vCPU off and exit with
- * KVM_EXIT_SYSTEM_EVENT (X0 preloaded with INTERNAL_FAILURE in case userspace resumes the vCPU
- * anyway).
+ * (smccc_set_retval). SYSTEM_OFF, SYSTEM_RESET and SYSTEM_RESET2 power every vCPU off and exit
+ * with KVM_EXIT_SYSTEM_EVENT (X0 preloaded with INTERNAL_FAILURE in case userspace resumes the
+ * vCPU anyway); SYSTEM_SUSPEND, once userspace enabled KVM_CAP_ARM_SYSTEM_SUSPEND, exits with
+ * KVM_SYSTEM_EVENT_SUSPEND and leaves the registers to the VMM.
  * @module
  */
 import { exitSystemEvent } from '../../kernel/exits.js';
 import { KVM_MP_STATE, KVM_SYSTEM_EVENT } from '../../uapi/constants.js';
-import { ARM_SMCCC, PSCI } from '../../uapi/arm64.js';
+import { ARM_SMCCC, KVM_SYSTEM_EVENT_RESET_FLAG, PSCI } from '../../uapi/arm64.js';
 import { EXIT, type Cpu } from './cpu.js';
+import { VM_FLAG } from './vmshared.js';
 
 /** PSCI 0.1 function ids (KVM_PSCI_FN_BASE + n). */
 export const PSCI_0_1 = { CPU_SUSPEND: 0x95c1ba5e, CPU_OFF: 0x95c1ba5f, CPU_ON: 0x95c1ba60, MIGRATE: 0x95c1ba61 };
@@ -38,7 +40,52 @@ const arg32 = (c: Cpu, n: number) => c.x[2 * n]! >>> 0;
 
 /** kvm_psci_call: PSCI by the vCPU's PSCI version. */
 export function psciCall(c: Cpu, fn: number): Hvc {
-  return c.psciVersion === 0x1 ? psci01(c, fn) : psci02(c, fn);
+  if (c.psciVersion === 0x1) return psci01(c, fn);
+  if (c.psciVersion >= 0x10000) return psci1x(c, fn, c.psciVersion & 0xffff);
+  return psci02(c, fn);
+}
+
+/** kvm_psci_1_x_call: PSCI 1.0 (minor 0) and 1.1 (minor 1); the rest as 0.2. */
+function psci1x(c: Cpu, fn: number, minor: number): Hvc {
+  switch (fn) {
+    case PSCI['0_2_FN_PSCI_VERSION']:
+      setRet(c, minor === 0 ? 0x10000 : 0x10001);
+      return Hvc.CONTINUE;
+    case PSCI['1_0_FN_PSCI_FEATURES']:
+      setRet(c, psciFeature(c, arg32(c, 1), minor));
+      return Hvc.CONTINUE;
+    case PSCI['1_0_FN_SYSTEM_SUSPEND']:
+    case PSCI['1_0_FN64_SYSTEM_SUSPEND']:
+      // With KVM_CAP_ARM_SYSTEM_SUSPEND: straight to userspace, the registers untouched (the VMM
+      // reads the call's arguments from them; kvm_psci_narrow_to_32bit for the 32-bit call).
+      if (!(c.shared.flags & VM_FLAG.SYSTEM_SUSPEND)) break;
+      if (fn === PSCI['1_0_FN_SYSTEM_SUSPEND']) narrow(c);
+      exitSystemEvent(c.vcpu, KVM_SYSTEM_EVENT.SUSPEND, []);
+      throw EXIT;
+    case PSCI['1_1_FN_SYSTEM_RESET2']:
+    case PSCI['1_1_FN64_SYSTEM_RESET2']: {
+      if (minor < 1) break;
+      if (fn === PSCI['1_1_FN_SYSTEM_RESET2']) narrow(c);
+      const type = arg32(c, 1);
+      // SYSTEM_WARM_RESET or a vendor reset: a system event; architectural types KVM does not know: INVALID_PARAMS.
+      if (type <= PSCI['1_1_RESET_TYPE_SYSTEM_WARM_RESET'] || type >= PSCI['1_1_RESET_TYPE_VENDOR_START']) {
+        return systemEvent(c, KVM_SYSTEM_EVENT.RESET, BigInt(KVM_SYSTEM_EVENT_RESET_FLAG.PSCI_RESET2));
+      }
+      setRet(c, PSCI.RET_INVALID_PARAMS);
+      return Hvc.CONTINUE;
+    }
+    default:
+      return psci02(c, fn);
+  }
+  setRet(c, PSCI.RET_NOT_SUPPORTED);
+  return Hvc.CONTINUE;
+}
+
+/** kvm_psci_narrow_to_32bit: the upper halves of X1-X3 cleared in place. */
+function narrow(c: Cpu): void {
+  c.x[3] = 0;
+  c.x[5] = 0;
+  c.x[7] = 0;
 }
 
 function psci01(c: Cpu, fn: number): Hvc {
@@ -56,8 +103,8 @@ function psci01(c: Cpu, fn: number): Hvc {
   }
 }
 
+/** kvm_psci_0_2_call */
 function psci02(c: Cpu, fn: number): Hvc {
-  const v1_0 = c.psciVersion >= 0x10000;
   switch (fn) {
     case PSCI['0_2_FN_PSCI_VERSION']:
       setRet(c, c.psciVersion);
@@ -90,10 +137,6 @@ function psci02(c: Cpu, fn: number): Hvc {
       return systemEvent(c, KVM_SYSTEM_EVENT.SHUTDOWN);
     case PSCI['0_2_FN_SYSTEM_RESET']:
       return systemEvent(c, KVM_SYSTEM_EVENT.RESET);
-    case PSCI['1_0_FN_PSCI_FEATURES']:
-      if (!v1_0) break;
-      setRet(c, psciFeature(arg32(c, 1)));
-      return Hvc.CONTINUE;
     default:
       break;
   }
@@ -101,8 +144,15 @@ function psci02(c: Cpu, fn: number): Hvc {
   return Hvc.CONTINUE;
 }
 
-function psciFeature(f: number): number {
+/** PSCI_FEATURES of PSCI 1.x: SYSTEM_SUSPEND with KVM_CAP_ARM_SYSTEM_SUSPEND, SYSTEM_RESET2 from 1.1. */
+function psciFeature(c: Cpu, f: number, minor: number): number {
   switch (f) {
+    case PSCI['1_0_FN_SYSTEM_SUSPEND']:
+    case PSCI['1_0_FN64_SYSTEM_SUSPEND']:
+      return c.shared.flags & VM_FLAG.SYSTEM_SUSPEND ? 0 : PSCI.RET_NOT_SUPPORTED;
+    case PSCI['1_1_FN_SYSTEM_RESET2']:
+    case PSCI['1_1_FN64_SYSTEM_RESET2']:
+      return minor >= 1 ? 0 : PSCI.RET_NOT_SUPPORTED;
     case PSCI['0_2_FN_PSCI_VERSION']:
     case PSCI['0_2_FN_CPU_SUSPEND']:
     case PSCI['0_2_FN64_CPU_SUSPEND']:
@@ -176,11 +226,11 @@ function affinityInfo(c: Cpu, narrow: boolean): number {
   return 1; // OFF
 }
 
-/** kvm_prepare_system_event: every vCPU powers off; this one exits. */
-function systemEvent(c: Cpu, type: number): never {
+/** kvm_prepare_system_event: every vCPU powers off; this one exits (data[0] = `flags`). */
+function systemEvent(c: Cpu, type: number, flags = 0n): never {
   const sh = c.shared;
   for (let i = 0; i < sh.nrVcpus; i++) sh.setMpState(i, KVM_MP_STATE.STOPPED);
   setRet(c, PSCI.RET_INTERNAL_FAILURE);
-  exitSystemEvent(c.vcpu, type, [0n]);
+  exitSystemEvent(c.vcpu, type, [flags]);
   throw EXIT;
 }

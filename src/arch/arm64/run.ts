@@ -181,7 +181,7 @@ function intr(vcpu: Vcpu): never {
 }
 
 /** PSCI CPU_ON: kvm_reset_vcpu with the requested entry point and context id. */
-function powerOnReset(vcpu: Vcpu, a: Arm64Vcpu, req: { pc: number; r0lo: number; r0hi: number }): void {
+export function powerOnReset(vcpu: Vcpu, a: Arm64Vcpu, req: { pc: number; r0lo: number; r0hi: number }): void {
   const old = a.cpu;
   const c = new Cpu(vcpu, a.host, mpidrFor(vcpu.id));
   c.psciVersion = old.psciVersion;

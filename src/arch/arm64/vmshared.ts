@@ -70,6 +70,8 @@ export const VM_FLAG = {
   PV_TIME_OFF: 16,
   /** KVM_REG_ARM_VENDOR_HYP_BMAP bit 1: the PTP call. */
   PTP_OFF: 32,
+  /** KVM_CAP_ARM_SYSTEM_SUSPEND enabled: PSCI SYSTEM_SUSPEND exits to userspace (KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED). */
+  SYSTEM_SUSPEND: 64,
 } as const;
 
 /** The shared memory of one VM: cloneable (it shares, not copies, when sent to a worker). */
