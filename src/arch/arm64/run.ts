@@ -1,7 +1,7 @@
 /**
  * KVM_RUN on arm64 (kvm_arch_vcpu_ioctl_run): finish the exit userspace answered (MMIO read data
- * into Rt with the saved syndrome's sign extension, the IDSR reply), honour immediate_exit, then
- * run until an exit: translated blocks (jit.ts) unless the VM was created with `jit: false`, the
+ * into Rt with the saved syndrome's sign extension, the IDSR reply), honour immediate_exit, record
+ * PV stolen time (pvtime.ts), then run until an exit: translated blocks (jit.ts) unless the VM was created with `jit: false`, the
  * interpreter for cold code, and single instructions with their debug checks while `attn` is set.
  * MMIO exits of single-register loads/stores stop the run after the instruction (`Cpu.stop`)
  * instead of unwinding with an exception; the PC is rewound to it for the exit. A guest that
