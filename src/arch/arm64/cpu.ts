@@ -76,10 +76,7 @@ export interface Arm64VmState {
   timerPpis: number[];
   /** The in-kernel vGIC (vgic/device.ts), null without one. */
   vgic: VgicConfig | null;
-  /**
-   * kvm->arch.smccc_filter (hypercalls.ts): [first, last, action] triples sorted by function id,
-   * null until userspace configures it.
-   */
+  /** kvm->arch.smccc_filter (hypercalls.ts): sorted [first, last, action] triples; null: none. */
   smcccFilter: number[] | null;
 }
 
