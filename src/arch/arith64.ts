@@ -78,72 +78,198 @@ export function divu128(n0: number, n1: number, n2: number, n3: number, d0: numb
   if (dh === 0 && dl === 0) return false;
   const nh = n3 >>> 0;
   const nl = n2 >>> 0;
-  if (nh > dh || (nh === dh && nl >= dl)) return false;
-  const n1u = n1 >>> 0;
-  if ((nh | nl) === 0 && n1u < 0x100000 && dh < 0x100000) {
-    // Dividend and divisor below 2^52 (the common case): one double division, corrected.
-    const n = n1u * TWO32 + (n0 >>> 0);
-    const d = dh * TWO32 + dl;
-    let q = Math.floor(n / d);
-    let r = n - q * d;
-    if (r < 0) {
-      q--;
-      r += d;
-    }
-    const q0 = q >>> 0;
-    const r0 = r >>> 0;
-    W[0] = q0;
-    W[1] = (q - q0) * INV32;
-    W[2] = r0;
-    W[3] = (r - r0) * INV32;
+  if ((nh | nl) === 0) {
+    // A 64-bit dividend (DIV after zeroing rDX, and every arm64 UDIV).
+    divu64(n0, n1, d0, d1);
     return true;
   }
+  if (nh > dh || (nh === dh && nl >= dl)) return false;
   if (dh === 0) {
     // One-word divisor (so n3 = 0, n2 < d): two 64/32 steps, each with a quotient below 2^32.
-    const qh = div64by32(nl, n1 >>> 0, dl);
-    const ql = div64by32(rem, n0 >>> 0, dl);
-    W[0] = ql | 0;
-    W[1] = qh | 0;
-    W[2] = rem | 0;
+    div64by32(n2, n1, d0);
+    W[1] = F[1]!;
+    div64by32(F[0]!, n0, d0);
+    W[0] = F[1]!;
+    W[2] = F[0]!;
     W[3] = 0;
     return true;
   }
-  return divKnuth(n0, n1, nl, nh, dl, dh);
+  return divKnuth(n0, n1, n2, n3, d0, d1);
 }
 
-/** The remainder div64by32 leaves. */
-let rem = 0;
-
 /**
- * (h * 2^32 + l) / d for h < d < 2^32 (so the quotient is below 2^32): returns the quotient, the
- * remainder in `rem`. Below 2^21 the dividend is exact in a double; above, the double quotient is
- * within one of the true one and the remainder, formed exactly from split products, corrects it.
+ * Unsigned 64-bit (n1:n0) / (d1:d0) for a non-zero divisor: quotient in W[0..1], remainder in
+ * W[2..3]. Below 2^53 one double division is exact. Above, a double quotient estimate (within
+ * one of the true one for divisors from 2^21 to 2^51) is corrected by the exact remainder, formed
+ * from 32-bit word products; smaller divisors take two exact 64/32 steps, larger ones (a quotient
+ * below 2^13) compare products split in two exact doubles.
  */
-function div64by32(h: number, l: number, d: number): number {
-  if (d < 0x200000) {
-    // h < d < 2^21: h * 2^32 + l < 2^53, exact.
-    const n = h * TWO32 + l;
+export function divu64(n0: number, n1: number, d0: number, d1: number): void {
+  const nh = n1 >>> 0;
+  const dh = d1 >>> 0;
+  if (nh < 0x200000 && dh < 0x200000) {
+    // Both below 2^53 (the common case, kept small to inline): the rounded quotient of exact
+    // integers floors to the true one.
+    const n = nh * TWO32 + (n0 >>> 0);
+    const d = dh * TWO32 + (d0 >>> 0);
+    const q = Math.floor(n / d);
+    setQR(q, n - q * d);
+    return;
+  }
+  // Int32 arguments: uint32 ones above 2^31 would be boxed for the call.
+  divu64Wide(n0, n1, d0, d1);
+}
+
+/** divu64 for a dividend or divisor of 2^53 or more. */
+function divu64Wide(n0: number, n1: number, d0: number, d1: number): void {
+  const nh = n1 >>> 0;
+  const nl = n0 >>> 0;
+  const dh = d1 >>> 0;
+  const dl = d0 >>> 0;
+  if (dh < 0x80000) {
+    // d < 2^51, exact as a double (so n >= 2^53 here).
+    const d = dh * TWO32 + dl;
+    if (dh === 0 && dl < 0x200000) {
+      // Small divisor: (nh / d), then (r * 2^32 + nl) / d, each exact (r < d < 2^21).
+      const qh = Math.floor(nh / dl);
+      const m = (nh - qh * dl) * TWO32 + nl;
+      const ql = Math.floor(m / dl);
+      W[0] = ql | 0;
+      W[1] = qh | 0;
+      W[2] = m - ql * dl;
+      W[3] = 0;
+      return;
+    }
+    // 2^21 <= d < 2^51: q < 2^43, so the estimate is within one.
+    const n = nh * TWO32 + nl;
     let q = Math.floor(n / d);
-    let r = n - q * d;
-    if (r < 0) {
+    let r = exactRem(n, q, d, nl, dl);
+    while (r < 0) {
       q--;
       r += d;
     }
-    rem = r;
-    return q;
+    while (r >= d) {
+      q++;
+      r -= d;
+    }
+    setQR(q, r);
+    return;
+  }
+  // d >= 2^51: q < 2^13.
+  if (nh < dh || (nh === dh && nl < dl)) {
+    W[0] = 0;
+    W[1] = 0;
+    W[2] = nl;
+    W[3] = nh;
+    return;
+  }
+  let q = Math.floor((nh * TWO32 + nl) / (dh * TWO32 + dl));
+  // r = n - q * d as rh * 2^32 + rl (each part exact: q * dh and q * dl are below 2^45).
+  let rh = nh - q * dh;
+  let rl = nl - q * dl;
+  const c = Math.floor(rl * INV32);
+  rh += c;
+  rl -= c * TWO32;
+  while (rh < 0) {
+    q--;
+    rl += dl;
+    rh += dh;
+    if (rl >= TWO32) {
+      rl -= TWO32;
+      rh++;
+    }
+  }
+  while (rh > dh || (rh === dh && rl >= dl)) {
+    q++;
+    rl -= dl;
+    rh -= dh;
+    if (rl < 0) {
+      rl += TWO32;
+      rh--;
+    }
+  }
+  W[0] = q;
+  W[1] = 0;
+  W[2] = rl;
+  W[3] = rh;
+}
+
+/**
+ * The exact n - q * d for an integer n < 2^64 (`n` its rounded double, `nl` its low word), a
+ * quotient estimate q < 2^53 and a divisor d < 2^51 (`dl` its low word), when the result is
+ * below 2^52 in magnitude: the double difference is within 2^13 of it (the roundings of n and of
+ * q * d) and Math.imul gives its low word exactly, which pins the rest.
+ */
+function exactRem(n: number, q: number, d: number, nl: number, dl: number): number {
+  const ra = n - q * d;
+  return ra + ((nl - Math.imul(q, dl) - ra) | 0);
+}
+
+/** W[0..1] = q, W[2..3] = r for integers 0 <= q, r < 2^53. */
+function setQR(q: number, r: number): void {
+  const q0 = q >>> 0;
+  const r0 = r >>> 0;
+  W[0] = q0;
+  W[1] = (q - q0) * INV32;
+  W[2] = r0;
+  W[3] = (r - r0) * INV32;
+}
+
+/**
+ * Signed 64-bit (n1:n0) / (d1:d0) for a non-zero divisor, truncating toward zero: quotient in
+ * W[0..1] (INT64_MIN / -1 wraps to INT64_MIN, as arm64 SDIV gives), remainder (the dividend's
+ * sign) in W[2..3].
+ */
+export function divs64(n0: number, n1: number, d0: number, d1: number): void {
+  const nNeg = n1 < 0;
+  const dNeg = d1 < 0;
+  if (nNeg) {
+    n0 = -n0 | 0;
+    n1 = n0 === 0 ? -n1 | 0 : ~n1;
+  }
+  if (dNeg) {
+    d0 = -d0 | 0;
+    d1 = d0 === 0 ? -d1 | 0 : ~d1;
+  }
+  divu64(n0, n1, d0, d1);
+  if (nNeg !== dNeg) neg64(0);
+  if (nNeg) neg64(2);
+}
+
+/**
+ * div64by32's results: the remainder, the quotient (a typed array, as a module `let` holding a
+ * double would allocate a number at each store, and the words are passed as int32 for the same
+ * reason: a uint32 above 2^31 is boxed for a call).
+ */
+const F = new Float64Array(2);
+
+/**
+ * (h * 2^32 + l) / d for h < d < 2^32 (words as int32 or uint32; the quotient is below 2^32):
+ * quotient in F[1], remainder in F[0]. Below 2^21 the dividend is exact in a double; above, the
+ * double quotient is within one of the true one and the exact remainder corrects it.
+ */
+function div64by32(hw: number, lw: number, dw: number): void {
+  const h = hw >>> 0;
+  const l = lw >>> 0;
+  const d = dw >>> 0;
+  if (d < 0x200000) {
+    // h < d < 2^21: h * 2^32 + l < 2^53, exact.
+    const n = h * TWO32 + l;
+    const q = Math.floor(n / d);
+    F[0] = n - q * d;
+    F[1] = q;
+    return;
   }
   if (h === 0) {
     // l, d < 2^32: a non-integer l / d is at least 2^-32 from an integer, far beyond the rounding.
     const q0 = Math.floor(l / d);
-    rem = l - q0 * d;
-    return q0;
+    F[0] = l - q0 * d;
+    F[1] = q0;
+    return;
   }
-  let q = Math.floor((h * TWO32 + l) / d);
-  // q * d as (ph, pl): the low word exactly from Math.imul, the high word from the double product.
-  const pl = Math.imul(q, d) >>> 0;
-  const ph = Math.round((q * d - pl) * INV32);
-  // r = n - q * d, small (|r| < 2d): exact from the word differences.
-  let r = (h - ph) * TWO32 + (l - pl);
+  const n = h * TWO32 + l;
+  let q = Math.floor(n / d);
+  let r = exactRem(n, q, d, l, d);
   while (r < 0) {
     q--;
     r += d;
@@ -152,12 +278,16 @@ function div64by32(h: number, l: number, d: number): number {
     q++;
     r -= d;
   }
-  rem = r;
-  return q;
+  F[0] = r;
+  F[1] = q;
 }
 
 /** Knuth's algorithm D on 16-bit limbs for a divisor of 3 or 4 limbs (d >= 2^32); see divu128. */
-function divKnuth(n0: number, n1: number, nl: number, nh: number, dl: number, dh: number): boolean {
+function divKnuth(n0: number, n1: number, n2: number, n3: number, d0: number, d1: number): boolean {
+  const nl = n2 >>> 0;
+  const nh = n3 >>> 0;
+  const dl = d0 >>> 0;
+  const dh = d1 >>> 0;
   // Knuth D with 16-bit limbs; the divisor has 3 or 4 limbs (d >= 2^32).
   const n = (dh >>> 16) !== 0 ? 4 : 3;
   const top = n === 4 ? dh >>> 16 : dh & 0xffff;
@@ -239,6 +369,12 @@ function divKnuth(n0: number, n1: number, nl: number, nh: number, dl: number, dh
  * signed 64-bit range.
  */
 export function divs128(n0: number, n1: number, n2: number, n3: number, d0: number, d1: number): boolean {
+  if (n2 === n3 && n3 === n1 >> 31) {
+    // A sign-extended 64-bit dividend (IDIV after CQO): only INT64_MIN / -1 overflows.
+    if ((d0 | d1) === 0 || (n1 === -0x80000000 && n0 === 0 && (d0 & d1) === -1)) return false;
+    divs64(n0, n1, d0, d1);
+    return true;
+  }
   const nNeg = n3 < 0;
   const dNeg = d1 < 0;
   if (nNeg) {

@@ -18,7 +18,8 @@ const lo = (x: bigint) => Number(BigInt.asIntN(32, x));
 const hi = (x: bigint) => Number(BigInt.asIntN(32, x >> 32n));
 const words = (...xs: bigint[]) => xs.flatMap((x) => [lo(x), hi(x)]);
 
-const EDGE = [0n, 1n, 2n, 3n, 0x7fn, 0x80n, 0xffn, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, 0x1_0000_0001n, 0xffff_ffff_ffffn, 0x1_0000_0000_0000n, 1n << 52n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, 0x7fff_ffff_ffff_ffffn, 0x8000_0000_0000_0000n, 0x8000_0000_0000_0001n, 0xffff_ffff_0000_0000n, 0xffff_ffff_ffff_fffen, M64, 0x0123_4567_89ab_cdefn, 0x9e37_79b9_7f4a_7c15n];
+// ... and the boundaries of divu64's paths (2^21 and 2^51 divisors, 2^53 dividends) with their neighbours.
+const EDGE = [0x1fffffn, 0x200000n, 0x200001n, 0x7_ffff_ffff_ffffn, 0x8_0000_0000_0000n, 0x8_0000_0000_0001n, 0xfffn, 0x1000n, 0n, 1n, 2n, 3n, 0x7fn, 0x80n, 0xffn, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, 0x1_0000_0001n, 0xffff_ffff_ffffn, 0x1_0000_0000_0000n, 1n << 52n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, 0x7fff_ffff_ffff_ffffn, 0x8000_0000_0000_0000n, 0x8000_0000_0000_0001n, 0xffff_ffff_0000_0000n, 0xffff_ffff_ffff_fffen, M64, 0x0123_4567_89ab_cdefn, 0x9e37_79b9_7f4a_7c15n];
 
 function rand64(r: Rng): bigint {
   // Mixed magnitudes: small, 32-bit, 48-bit, full width, near the edges.

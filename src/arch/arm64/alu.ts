@@ -3,7 +3,7 @@
  * Multiplication goes through 16-bit limbs so every partial product is exact in a double.
  * @module
  */
-import { divu128, mulu64, muls64, W } from '../arith64.js';
+import { divs64, divu64, mulu64, muls64, W } from '../arith64.js';
 
 /** Result registers of the pair helpers. */
 export const R = { lo: 0, hi: 0 };
@@ -157,35 +157,16 @@ export function sub64(alo: number, ahi: number, blo: number, bhi: number): void 
 
 /** R = a / b unsigned (b != 0). */
 export function udiv64(alo: number, ahi: number, blo: number, bhi: number): void {
-  if (ahi >>> 0 < 0x200000 && bhi >>> 0 < 0x200000) {
-    const q = Math.floor(((ahi >>> 0) * TWO32 + (alo >>> 0)) / ((bhi >>> 0) * TWO32 + (blo >>> 0)));
-    // q < 2^53: the low word by ToUint32, the high word exactly (no floating-point modulo).
-    const lo = q >>> 0;
-    R.lo = lo | 0;
-    R.hi = ((q - lo) / TWO32) | 0;
-    return;
-  }
-  // 128/64 with a zero high half never overflows (b != 0): the shared long division.
-  divu128(alo, ahi, 0, 0, blo, bhi);
+  divu64(alo, ahi, blo, bhi);
   R.lo = W[0]!;
   R.hi = W[1]!;
 }
 
 /** R = a / b signed, rounding toward zero (b != 0; INT64_MIN / -1 = INT64_MIN). */
 export function sdiv64(alo: number, ahi: number, blo: number, bhi: number): void {
-  const neg = (ahi ^ bhi) < 0;
-  if (ahi < 0) {
-    sub64(0, 0, alo, ahi);
-    alo = R.lo;
-    ahi = R.hi;
-  }
-  if (bhi < 0) {
-    sub64(0, 0, blo, bhi);
-    blo = R.lo;
-    bhi = R.hi;
-  }
-  udiv64(alo, ahi, blo, bhi);
-  if (neg) sub64(0, 0, R.lo, R.hi);
+  divs64(alo, ahi, blo, bhi);
+  R.lo = W[0]!;
+  R.hi = W[1]!;
 }
 
 /** Count leading zeros of a 64-bit pair. */

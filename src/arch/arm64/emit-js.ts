@@ -253,6 +253,39 @@ export class JsEmitter implements Emitter {
     return this.pairTemp(this.shift64(0, { lo: V(el), hi: V(eh) }, sh));
   }
 
+  mul64(a: Pair, b: Pair): Pair {
+    const al = this.bind(S(a.lo));
+    const bl = this.bind(S(b.lo));
+    // alu.ts mul64: al * bl in full from 16-bit halves (every partial sum exact below 2^53),
+    // the cross products' low words added to the high word.
+    const m = this.fresh('m');
+    this.emit(`const ${m}a = (${al} & 65535) * (${bl} >>> 16), ${m}b = (${al} >>> 16) * (${bl} & 65535);`);
+    this.emit(`const ${m}c = (((${al} & 65535) * (${bl} & 65535)) >>> 16) + (${m}a & 65535) + (${m}b & 65535);`);
+    const hi = this.bind(`((${al} >>> 16) * (${bl} >>> 16) + (${m}a >>> 16) + (${m}b >>> 16) + (${m}c >>> 16) + Math.imul(${al}, ${S(b.hi)}) + Math.imul(${S(a.hi)}, ${bl})) | 0`);
+    return { lo: V(this.bind(`Math.imul(${al}, ${bl})`)), hi: V(hi) };
+  }
+
+  mulHigh64(a: Pair, b: Pair, signed: boolean): Pair {
+    this.emit(`K.${signed ? 'muls64' : 'mulu64'}(${S(a.lo)}, ${S(a.hi)}, ${S(b.lo)}, ${S(b.hi)});`);
+    return { lo: V(this.bind('K.W[2]')), hi: V(this.bind('K.W[3]')) };
+  }
+
+  div64(a: Pair, b: Pair, signed: boolean): Pair {
+    const al = this.bind(S(a.lo));
+    const ah = this.bind(S(a.hi));
+    const bl = this.bind(S(b.lo));
+    const bh = this.bind(S(b.hi));
+    const q = this.fresh('q');
+    this.emit(`let ${q}l = 0, ${q}h = 0;`);
+    // Operands below 2^53 in magnitude (the common case): one exact double division inline.
+    const small = signed ? (h: string) => `((${h} + 2097152) >>> 0) < 4194304` : (h: string) => `(${h} >>> 0) < 2097152`;
+    const num = (l: string, h: string) => (signed ? `${h} * 4294967296 + (${l} >>> 0)` : `(${h} >>> 0) * 4294967296 + (${l} >>> 0)`);
+    this.emit(`if ((${bl} | ${bh}) === 0) {} else if (${small(ah)} && ${small(bh)}) {`);
+    this.emit(`const ${q} = Math.${signed ? 'trunc' : 'floor'}((${num(al, ah)}) / (${num(bl, bh)})); ${q}l = ${q} | 0; ${q}h = Math.floor(${q} / 4294967296) | 0;`);
+    this.emit(`} else { K.${signed ? 'divs64' : 'divu64'}(${al}, ${ah}, ${bl}, ${bh}); ${q}l = K.W[0]; ${q}h = K.W[1]; }`);
+    return { lo: V(`${q}l`), hi: V(`${q}h`) };
+  }
+
   // ---- flags and conditions -----------------------------------------------------------------------
 
   flagsLogic(r: Pair | Val): void {

@@ -88,6 +88,12 @@ export interface Emitter {
   shift32(type: number, a: Val, n: number): Val;
   /** ExtendReg(Rm, option, shift) of register m (31 = XZR), 64 bits. */
   extend(m: number, option: number, sh: number): Pair;
+  /** The low 64 bits of a * b (MUL/MADD, 64-bit). */
+  mul64(a: Pair, b: Pair): Pair;
+  /** The high 64 bits of the 128-bit product a * b, unsigned or signed (UMULH/SMULH). */
+  mulHigh64(a: Pair, b: Pair, signed: boolean): Pair;
+  /** a / b rounded toward zero, 0 when b = 0; INT64_MIN / -1 = INT64_MIN (UDIV/SDIV, 64-bit). */
+  div64(a: Pair, b: Pair, signed: boolean): Pair;
 
   // ---- flags and conditions -----------------------------------------------------------------------
   /** NZCV from a logical result: N, Z from `r` (64-bit pair or 32-bit value), C = V = 0. */

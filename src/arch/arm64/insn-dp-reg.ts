@@ -538,10 +538,30 @@ const jitCcmp: JitForm = (e, w) => {
   return true;
 };
 
-/** MADD/MSUB, 32-bit. */
+/** MADD/MSUB. */
 const jitMadd: JitForm = (e, w) => {
-  if (w >>> 31) return false;
-  e.set(rd(w), w32(e, e.op(e.z(ra(w)).lo, (w >>> 15) & 1 ? '-' : '+', e.imul(e.z(rn(w)).lo, e.z(rm(w)).lo))), true);
+  const sub = (w >>> 15) & 1;
+  if (w >>> 31) {
+    const p = e.mul64(e.z(rn(w)), e.z(rm(w)));
+    e.set(rd(w), e.add64(e.z(ra(w)), sub ? notPair(e, p) : p, sub as 0 | 1, false), true);
+    return true;
+  }
+  e.set(rd(w), w32(e, e.op(e.z(ra(w)).lo, sub ? '-' : '+', e.imul(e.z(rn(w)).lo, e.z(rm(w)).lo))), true);
+  return true;
+};
+
+/** SMADDL/SMSUBL/UMADDL/UMSUBL: the 32-bit operands extended, then as MADD. */
+const jitMaddl: JitForm = (e, w) => {
+  const ext = (v: Pair): Pair => ((w >>> 23) & 1 ? w32(e, v.lo) : { lo: v.lo, hi: e.op(v.lo, '>>', e.k(31)) });
+  const sub = (w >>> 15) & 1;
+  const p = e.mul64(ext(e.z(rn(w))), ext(e.z(rm(w))));
+  e.set(rd(w), e.add64(e.z(ra(w)), sub ? notPair(e, p) : p, sub as 0 | 1, false), true);
+  return true;
+};
+
+/** UMULH/SMULH. */
+const jitMulh: JitForm = (e, w) => {
+  e.set(rd(w), e.mulHigh64(e.z(rn(w)), e.z(rm(w)), ((w >>> 23) & 1) === 0), true);
   return true;
 };
 
@@ -554,9 +574,12 @@ const jitShiftV: JitForm = (e, w) => {
   return true;
 };
 
-/** UDIV/SDIV, 32-bit. */
+/** UDIV/SDIV. */
 const jitDiv: JitForm = (e, w) => {
-  if (w >>> 31) return false;
+  if (w >>> 31) {
+    e.set(rd(w), e.div64(e.z(rn(w)), e.z(rm(w)), ((w >>> 10) & 1) === 1), true);
+    return true;
+  }
   e.set(rd(w), w32(e, e.div32(e.z(rn(w)).lo, e.z(rm(w)).lo, ((w >>> 10) & 1) === 1)), true);
   return true;
 };
@@ -584,8 +607,8 @@ export const DP_REG_ENCODINGS: readonly Encoding[] = withAttrs({ pure: true }, [
   { name: 'SHIFTV', pattern: 'sf:1 0 0 11010110 Rm:5 0010 op2:2 Rn:5 Rd:5', exec: dp2, group: 'dp-reg', jit: jitShiftV },
   { name: 'CRC32', pattern: 'sf:1 0 0 11010110 Rm:5 010 C:1 sz:2 Rn:5 Rd:5', exec: dp2, check: (i) => (i >>> 31 === 1) === (((i >>> 10) & 3) === 3), group: 'dp-crc' },
   { name: 'MADD_MSUB', pattern: 'sf:1 00 11011 000 Rm:5 o0:1 Ra:5 Rn:5 Rd:5', exec: madd, group: 'dp-reg', jit: jitMadd },
-  { name: 'SMADDL_SMSUBL', pattern: '1 00 11011 001 Rm:5 o0:1 Ra:5 Rn:5 Rd:5', exec: maddl, group: 'dp-reg' },
-  { name: 'UMADDL_UMSUBL', pattern: '1 00 11011 101 Rm:5 o0:1 Ra:5 Rn:5 Rd:5', exec: maddl, group: 'dp-reg' },
-  { name: 'SMULH', pattern: '1 00 11011 010 Rm:5 0 Ra:5 Rn:5 Rd:5', exec: mulh, group: 'dp-reg' },
-  { name: 'UMULH', pattern: '1 00 11011 110 Rm:5 0 Ra:5 Rn:5 Rd:5', exec: mulh, group: 'dp-reg' },
+  { name: 'SMADDL_SMSUBL', pattern: '1 00 11011 001 Rm:5 o0:1 Ra:5 Rn:5 Rd:5', exec: maddl, group: 'dp-reg', jit: jitMaddl },
+  { name: 'UMADDL_UMSUBL', pattern: '1 00 11011 101 Rm:5 o0:1 Ra:5 Rn:5 Rd:5', exec: maddl, group: 'dp-reg', jit: jitMaddl },
+  { name: 'SMULH', pattern: '1 00 11011 010 Rm:5 0 Ra:5 Rn:5 Rd:5', exec: mulh, group: 'dp-reg', jit: jitMulh },
+  { name: 'UMULH', pattern: '1 00 11011 110 Rm:5 0 Ra:5 Rn:5 Rd:5', exec: mulh, group: 'dp-reg', jit: jitMulh },
 ]);

@@ -7,6 +7,7 @@
  * own start becomes a loop inside its function, bounded by the instruction budget it is given.
  * @module
  */
+import { divs64, divu64, muls64, mulu64, W } from '../arith64.js';
 import type { Block } from './blocks.js';
 import { baseAddr } from './insn-ldst.js';
 import type { Cpu } from './cpu.js';
@@ -21,8 +22,8 @@ export type BlockFn = (c: Cpu, lim: number) => void;
 /** Entries of the process-wide source -> function cache. */
 const FN_CACHE_LIMIT = 8192;
 
-/** Helpers the generated code reaches through `K`. */
-const K = { baseAddr };
+/** Helpers the generated code reaches through `K` (64-bit multiply/divide results land in W). */
+const K = { baseAddr, mulu64, muls64, divu64, divs64, W };
 
 const fnCache = new Map<string, BlockFn>();
 
