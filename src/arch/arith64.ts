@@ -27,15 +27,16 @@ export function mulu64(a0: number, a1: number, b0: number, b1: number): void {
   const y0 = b0 >>> 0;
   const y1 = b1 >>> 0;
   // Each 32x32 product: the low word exactly from Math.imul; the high word from the double
-  // product, whose rounding error (< 2^12) is far below the 2^31 that Math.round tolerates.
+  // product, within 2^-19 of an integer (its rounding error is below 2^12), so + 0.5 and a
+  // truncation (>>> 0, cheaper than Math.round) give it.
   const l00 = Math.imul(x0, y0) >>> 0;
-  const h00 = Math.round((x0 * y0 - l00) * INV32);
+  const h00 = ((x0 * y0 - l00) * INV32 + 0.5) >>> 0;
   const l01 = Math.imul(x0, y1) >>> 0;
-  const h01 = Math.round((x0 * y1 - l01) * INV32);
+  const h01 = ((x0 * y1 - l01) * INV32 + 0.5) >>> 0;
   const l10 = Math.imul(x1, y0) >>> 0;
-  const h10 = Math.round((x1 * y0 - l10) * INV32);
+  const h10 = ((x1 * y0 - l10) * INV32 + 0.5) >>> 0;
   const l11 = Math.imul(x1, y1) >>> 0;
-  const h11 = Math.round((x1 * y1 - l11) * INV32);
+  const h11 = ((x1 * y1 - l11) * INV32 + 0.5) >>> 0;
   // Column sums (< 2^34): exact in doubles; >>> 0 keeps the word, the rest carries.
   const s1 = h00 + l01 + l10;
   const w1 = s1 >>> 0;
@@ -53,6 +54,39 @@ export function muls64(a0: number, a1: number, b0: number, b1: number): void {
   // (a - 2^64*sa)(b - 2^64*sb) = ab - 2^64(sa*b + sb*a) mod 2^128.
   if (a1 < 0) sub64hi(b0, b1);
   if (b1 < 0) sub64hi(a0, a1);
+}
+
+/** 2^63 with a margin far beyond the double product's rounding (under 2^-51 relative). */
+const OVF_BELOW = 9223372036854775808 * (1 - 2 ** -40);
+const OVF_ABOVE = 9223372036854775808 * (1 + 2 ** -40);
+
+/**
+ * The low 64 bits of a * b into W[0..1] (integer partial products, as arm64's mul64); returns
+ * whether the signed product overflows 64 bits (x86 IMUL's CF/OF). The double product decides
+ * that unless it lies within 2^-40 of 2^63 in magnitude; then the signed 128-bit product does.
+ */
+export function imul64(a0: number, a1: number, b0: number, b1: number): boolean {
+  const al = a0 & 0xffff;
+  const ah = a0 >>> 16;
+  const bl = b0 & 0xffff;
+  const bh = b0 >>> 16;
+  const p01 = al * bh;
+  const p10 = ah * bl;
+  const mid = ((al * bl) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  const hi = (ah * bh + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(a0, b1) + Math.imul(a1, b0)) | 0;
+  const p = Math.abs((a1 * TWO32 + (a0 >>> 0)) * (b1 * TWO32 + (b0 >>> 0)));
+  if (p < OVF_BELOW) {
+    W[0] = Math.imul(a0, b0);
+    W[1] = hi;
+    return false;
+  }
+  if (p > OVF_ABOVE) {
+    W[0] = Math.imul(a0, b0);
+    W[1] = hi;
+    return true;
+  }
+  muls64(a0, a1, b0, b1);
+  return W[2] !== hi >> 31 || W[3] !== hi >> 31;
 }
 
 /** W[2..3] -= (x0, x1) mod 2^64. */

@@ -6,7 +6,7 @@
  *    #DE (a triple fault here: the test guest has no IDT) with RIP left on the instruction.
  */
 import { describe, expect, it } from 'vitest';
-import { divs128, divu128, muls64, mulu64, W } from '../../src/arch/arith64.js';
+import { divs128, divu128, imul64, muls64, mulu64, W } from '../../src/arch/arith64.js';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { CODE, runProgram } from '../helpers/x86.js';
 import { Rng } from '../fuzz/rng.js';
@@ -52,6 +52,28 @@ describe('x86 64-bit multiply/divide without BigInt: helpers vs BigInt', () => {
     }
     expect(pairs.length).toBeGreaterThan(20_000);
     expect(bad.slice(0, 5)).toEqual([]);
+  });
+
+  it('imul64: the low 64 bits and signed overflow, also for products at 2^63', () => {
+    const r = new Rng(0x1a64);
+    const pairs: [bigint, bigint][] = [];
+    for (const a of EDGE) for (const b of EDGE) pairs.push([a, b]);
+    // Products at and next to +-2^63, where the double product cannot decide.
+    const near = [[1n << 31n, 1n << 32n], [3037000499n, 3037000499n], [3037000500n, 3037000500n], [3037000499n, 3037000500n], [(1n << 62n) + 1n, 2n], [1n << 62n, 2n], [(1n << 63n) - 1n, 1n]];
+    for (const [a, b] of near) for (const [sa, sb] of [[1n, 1n], [1n, -1n], [-1n, 1n], [-1n, -1n]]) pairs.push([u64(a! * sa!), u64(b! * sb!)]);
+    for (let n = 0; n < 20_000; n++) pairs.push([rand64(r), rand64(r)]);
+    const bad: string[] = [];
+    let ovf = 0;
+    for (const [a, b] of pairs) {
+      const [a0, a1, b0, b1] = words(a, b);
+      const got = imul64(a0!, a1!, b0!, b1!);
+      const p = s64(a) * s64(b);
+      const want = p !== s64(p);
+      if (want) ovf++;
+      if (got !== want || W[0] !== lo(p) || W[1] !== hi(p)) bad.push(`imul64 ${s64(a)} * ${s64(b)}: ${got} ${W[0]} ${W[1]}`);
+    }
+    expect(bad.slice(0, 5)).toEqual([]);
+    expect(ovf).toBeGreaterThan(1000);
   });
 
   it('divu128 / divs128: quotient, remainder and #DE', { timeout: 60_000 }, () => {

@@ -13,7 +13,7 @@
  *   is relative to its value at entry (`rip0`), wrapped to the code size.
  * @module
  */
-import { divs128, divu128, muls64, mulu64, W } from '../arith64.js';
+import { divs128, divu128, imul64, muls64, mulu64, W } from '../arith64.js';
 import { VEC, type X86Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea, HANDLERS } from './exec/index.js';
@@ -56,6 +56,7 @@ const HELPERS = {
   /** 64x64 -> 128 multiply and 128/64 divide without BigInt (src/arch/arith64.ts), results in W. */
   mulu64,
   muls64,
+  imul64,
   divu128,
   divs128,
   W,
@@ -408,7 +409,7 @@ export class JsEmitter implements X86Emitter {
   }
 
   imul64(r: number, a: Pair, b: Pair): void {
-    this.emit(`K.muls64(${S(a.lo)}, ${S(a.hi)}, ${S(b.lo)}, ${S(b.hi)}); v = K.W[0]; t = K.W[1]; w = K.W[2] !== t >> 31 || K.W[3] !== t >> 31 ? 1 : 0; R[${2 * r}] = v; R[${2 * r + 1}] = t;`);
+    this.emit(`w = K.imul64(${S(a.lo)}, ${S(a.hi)}, ${S(b.lo)}, ${S(b.hi)}) ? 1 : 0; v = K.W[0]; t = K.W[1]; R[${2 * r}] = v; R[${2 * r + 1}] = t;`);
     this.mulFlags(8);
   }
 

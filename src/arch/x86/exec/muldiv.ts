@@ -2,7 +2,7 @@
  * x86 MUL, IMUL (one, two and three operands), DIV, IDIV.
  * @module
  */
-import { divs128, divu128, muls64, mulu64, W } from '../../arith64.js';
+import { divs128, divu128, imul64, muls64, mulu64, W } from '../../arith64.js';
 import { VEC, type X86Cpu } from '../cpu.js';
 import type { Insn } from '../decoder.js';
 import { FOp } from '../flags.js';
@@ -97,10 +97,9 @@ function imul1(c: X86Cpu, i: Insn): void {
 function imulTrunc(c: X86Cpu, i: Insn, a0: number, a1: number, b0: number, b1: number): void {
   const size = i.size[0]!;
   if (size === 8) {
-    muls64(a0, a1, b0, b1);
+    const ovf = imul64(a0, a1, b0, b1);
     const r0 = W[0]!;
     const r1 = W[1]!;
-    const ovf = W[2] !== r1 >> 31 || W[3] !== r1 >> 31;
     c.setReg(i.reg[0]!, 8, r0, r1);
     setMulFlags(c, 8, ovf, r0, r1);
     return;
