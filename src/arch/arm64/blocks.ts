@@ -16,7 +16,7 @@
  *   (`Cpu.stop`), so self-modifying code sees its new instructions at once. Writes userspace
  *   makes between runs (through its mapping, invisible here) are caught by revalidation: each
  *   KVM_RUN starts a new epoch, and a block's words are compared with guest memory the first
- *   time it runs in an epoch.
+ *   time it runs in an epoch (in place when it is still the dispatch table's entry: `revalidate`).
  * @module
  */
 import { STOP_CODE, type Cpu } from './cpu.js';
@@ -27,7 +27,7 @@ import { A64 } from './table.js';
 /** Longest block, in instructions. */
 const MAX_BLOCK = 96;
 /** Direct-mapped dispatch table size (entries, a power of two). */
-export const TABLE_SIZE = 4096;
+export const TABLE_SIZE = 1 << 15;
 export const TABLE_MASK = TABLE_SIZE - 1;
 /**
  * Executions of a block before it is translated (interpreted until then). Translating a block
@@ -201,6 +201,24 @@ export class Jit {
     this.table[(pc >>> 2) & TABLE_MASK] = b;
     if (this.hotness === 0) this.compile(b);
     return b;
+  }
+
+  /**
+   * The dispatch table's block `b` for `pc`, left stale by a new epoch (KVM_RUN) or a mode change:
+   * true, and valid for this epoch, when it holds for the current mode, guest frame and words
+   * (the common case, without the address index of `lookup`); false sends the caller to `lookup`.
+   */
+  revalidate(b: Block, pc: number): boolean {
+    const c = this.c;
+    if (!b.valid || b.mode !== c.modeKey) return false;
+    let off = pc - c.fetchVa;
+    if (!(off >= 0 && off < 4096) || c.fetchEl !== c.el) {
+      c.fetchSlow();
+      off = pc - c.fetchVa;
+    }
+    if (c.fetchGfn !== b.gfn || !sameWords(b.words, c.fetchWords, off >>> 2)) return false;
+    b.key = c.jitKey;
+    return true;
   }
 
   private decode(pc: number, mode: number, gfn: number, off: number, words: Int32Array): Block {

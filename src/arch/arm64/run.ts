@@ -358,7 +358,7 @@ function jitRun(c: CpuT, n: number): void {
       if (left <= 0 || c.attn !== 0 || c.req[0] !== 0) return;
       const pc = c.pc;
       let b = table[(pc >>> 2) & TABLE_MASK]!;
-      if (b.va !== pc || b.key !== c.jitKey) {
+      if ((b.va !== pc || b.key !== c.jitKey) && !(b.va === pc && jit.revalidate(b, pc))) {
         // Code seen for the first time: interpreted, nothing decoded into the cache.
         const cold = jit.coldLen(pc);
         if (cold > 0) {
