@@ -15,6 +15,7 @@ import type { Vm } from '../../kernel/vm.js';
 import type { Jit } from './blocks.js';
 import { KvmError } from '../../sys/error.js';
 import { checkWatchpoints, debugAttn, watchpointsMayFire } from './debug.js';
+import { FetchTlb } from './itlb.js';
 import { mmioAccess } from './mmio.js';
 import { ACC_R, ACC_W, ACC_X, FSC, MmuConfig, P_R0, P_R1, P_W0, P_W1, PA_SIZE_BITS, translate, Translation } from './mmu.js';
 import { Arm64State, numHi, numLo, pairToNum, SP_SLOT } from './state.js';
@@ -158,20 +159,13 @@ export class Cpu extends Arm64State {
   readonly wDev = new Uint8Array(2 * TLB_SIZE);
   /** TLB half for data accesses: 0 (EL0 permissions) or TLB_SIZE (EL1). */
   tlbBase = TLB_SIZE;
-  /**
-   * Instruction TLB, [EL0 | EL1] halves as the data TLBs: virtual page number -> guest frame and
-   * its words, so a fetch from another page (every branch out of the page, every block lookup)
-   * does not walk the page tables. Flushed with the data TLBs.
-   */
-  readonly xTag = new Float64Array(2 * TLB_SIZE).fill(NaN);
-  readonly xGfn = new Float64Array(2 * TLB_SIZE);
-  readonly xWords: Int32Array[] = new Array<Int32Array>(2 * TLB_SIZE).fill(EMPTY_WORDS);
+  /** Instruction fetch translations (itlb.ts). */
+  readonly itlb = new FetchTlb();
   /** Virtual address of the page `fetchWords` holds (NaN: none). */
   fetchVa = NaN;
   /** The EL `fetchVa` was translated for. */
   fetchEl = -1;
   fetchWords: Int32Array = EMPTY_WORDS;
-  private readonly codeViews = new Map<number, Int32Array>();
   /** The vm.mmuGen the caches were filled under. */
   mmuGen = -1;
   /** Guest frame of the page `fetchWords` holds. */
@@ -402,9 +396,8 @@ export class Cpu extends Arm64State {
   flushTlb(): void {
     this.rTag.fill(NaN);
     this.wTag.fill(NaN);
-    this.xTag.fill(NaN);
     this.fetchVa = NaN;
-    this.codeViews.clear();
+    this.itlb.flush();
     if (this.jit !== null) this.jit.flushVa();
   }
 
@@ -525,42 +518,9 @@ export class Cpu extends Arm64State {
   // ================================================================================================
   // Instruction fetch
 
-  /** Makes `fetchWords`/`fetchVa` cover `this.pc`, or raises the fetch fault. */
+  /** Makes `fetchWords`/`fetchVa` cover `this.pc`, or raises the fetch fault (itlb.ts). */
   fetchSlow(): void {
-    const pc = this.pc;
-    this.insnPc = pc;
-    if ((pc & 3) !== 0) this.exception(EC.PC_ALIGN, 0, pc);
-    const vpn = Math.floor(pc / 4096);
-    const i = (vpn & (TLB_SIZE - 1)) | (this.el ? TLB_SIZE : 0);
-    let gfn: number;
-    let words: Int32Array | undefined;
-    if (this.xTag[i] === vpn) {
-      gfn = this.xGfn[i]!;
-      words = this.xWords[i]!;
-    } else {
-      const pa = translate(this, pc, ACC_X, this.el, this.tr);
-      if (pa < 0) {
-        const fsc = -1 - pa;
-        this.exception(this.el ? EC.IABT_CUR : EC.IABT_LOW, fsc === FSC.EXT_ABORT ? FSC.EXT_ABORT : fsc, pc);
-      }
-      gfn = Math.floor(pa / 4096);
-      words = this.codeViews.get(gfn);
-      if (!words) {
-        const page = this.vm.guestPage(gfn, false);
-        // An instruction fetch outside the memslots: KVM injects a prefetch abort (external abort).
-        if (page === 'mmio') this.exception(this.el ? EC.IABT_CUR : EC.IABT_LOW, FSC.EXT_ABORT, pc);
-        if (page === 'efault') throw KvmError.of('EFAULT', 'ioctl', { message: `guest memory at gpa 0x${pa.toString(16)} is not mapped` });
-        words = new Int32Array(page.bytes.buffer, page.bytes.byteOffset + page.offset, 1024);
-        this.codeViews.set(gfn, words);
-      }
-      this.xTag[i] = vpn;
-      this.xGfn[i] = gfn;
-      this.xWords[i] = words;
-    }
-    this.fetchWords = words;
-    this.fetchVa = pc - (pc & 4095);
-    this.fetchEl = this.el;
-    this.fetchGfn = gfn;
+    this.itlb.fetch(this);
   }
 
   // ================================================================================================
