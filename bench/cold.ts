@@ -363,7 +363,7 @@ export const MULDIV_X86_SETUP = 4 + 1; // four movs, the hlt
  *   9b087c60 mul x0, x3, x8 ; 9bc87c62 umulh x2, x3, x8 ; ca020003 eor x3, x0, x2
  *   9ac70860 udiv x0, x3, x7 ; 9ac70c62 sdiv x2, x3, x7 ; 8b000063 add x3, x3, x0
  *   8b020063 add x3, x3, x2 ; f1000421 subs x1, x1, #1 ; 54ffff01 b.ne loop (-8 insns)
- * 9 per iteration (5 multiplies/divides).
+ * 9 per iteration (5 multiplies/divides); the result is copied to X4 at the end.
  */
 export function mulDivArm(iterations: number): Uint8Array {
   const words = [
@@ -372,6 +372,7 @@ export function mulDivArm(iterations: number): Uint8Array {
     ...movImm64(7, 0xffff0001n),
     ...movImm64(3, 0x0123456789abcdefn),
     0x9b087c60, 0x9bc87c62, 0xca020003, 0x9ac70860, 0x9ac70c62, 0x8b000063, 0x8b020063, 0xf1000421, 0x54ffff01,
+    0xaa0303e4, // mov x4, x3: the result, where PSCI SYSTEM_OFF (which zeroes x0-x3) leaves it
   ];
   const e = new Emitter(words.length * 4 + 16);
   for (const w of words) e.u32(w);
@@ -400,8 +401,9 @@ function le64hex(h: string): number[] {
 
 /** MIPS of the MUL/DIV kernel (CPU time; median of repeats) and the result register for a check. */
 export function mulDivMips(arch: GuestArch, iterations: number, repeats: number, jit = true): { mips: number; result: bigint } {
+  // (the result is checked against mulDivModel in test/bench/muldiv.test.ts)
   const code = arch === 'x86_64' ? mulDivX86(iterations) : mulDivArm(iterations);
-  const insns = arch === 'x86_64' ? 4 + iterations * MULDIV_X86_PER_ITER : 16 + iterations * MULDIV_ARM_PER_ITER;
+  const insns = arch === 'x86_64' ? 4 + iterations * MULDIV_X86_PER_ITER : 17 + iterations * MULDIV_ARM_PER_ITER;
   const samples: number[] = [];
   let result = 0n;
   for (let r = 0; r < repeats + 1; r++) {
@@ -410,11 +412,37 @@ export function mulDivMips(arch: GuestArch, iterations: number, repeats: number,
       const t0 = process.cpuUsage();
       runToEnd(arch, g.vcpu);
       if (r > 0) samples.push(cpuSeconds(t0));
-      result = arch === 'x86_64' ? g.vcpu.getRegs().rbx : g.vcpu.getOneReg(coreRegId('regs.regs') + 6n);
+      result = arch === 'x86_64' ? g.vcpu.getRegs().rbx : g.vcpu.getOneReg(coreRegId('regs.regs') + 8n); // rbx / x4
     } finally {
       g.close();
     }
   }
   samples.sort((a, b) => a - b);
   return { mips: insns / samples[samples.length >> 1]! / 1e6, result };
+}
+
+/** The MUL/DIV kernels' result computed with BigInt (what rbx / x4 must hold after `iterations`). */
+export function mulDivModel(arch: GuestArch, iterations: number): bigint {
+  const M = (1n << 64n) - 1n;
+  const signed = (v: bigint) => BigInt.asIntN(64, v);
+  const mult = 0x9e3779b97f4a7c15n;
+  const div = 0xffff0001n; // rdi / x7
+  let acc = 0x0123456789abcdefn;
+  for (let i = 0; i < iterations; i++) {
+    if (arch === 'x86_64') {
+      // mov rax,rbx; mul r8; mov rbx,rax; imul rbx,r8; xor edx,edx; div rdi; add rbx,rax; cqo; idiv rdi; add rbx,rdx
+      const rax = (acc * mult) & M;
+      let rbx = (rax * mult) & M;
+      const q = rax / div;
+      rbx = (rbx + q) & M;
+      rbx = (rbx + (signed(q) % div)) & M;
+      acc = rbx;
+    } else {
+      // mul x0,x3,x8; umulh x2,x3,x8; eor x3,x0,x2; udiv x0,x3,x7; sdiv x2,x3,x7; add x3,x3,x0; add x3,x3,x2
+      const p = acc * mult;
+      const x3 = (p & M) ^ (p >> 64n);
+      acc = (x3 + x3 / div + (signed(x3) / div)) & M;
+    }
+  }
+  return acc;
 }
