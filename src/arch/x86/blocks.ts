@@ -134,6 +134,7 @@ export class BlockCache {
       this.byGfn.delete(gfn);
     }
     c.codeGfns.delete(gfn);
+    this.codePage = -1;
     this.host.blockStale = true;
   }
 
@@ -145,6 +146,7 @@ export class BlockCache {
     this.blocks.clear();
     this.byGfn.clear();
     c.codeGfns.clear();
+    this.codePage = -1;
     this.jitStats.cachedInsns = 0;
     // Per-frame rewrite counts: forgotten with the blocks (bounded like them).
     if (this.codeWrites.size > 4096) this.codeWrites.clear();
@@ -190,6 +192,19 @@ export class BlockCache {
     return b;
   }
 
+  /** A byte view of the buffer a TLB DataView covers (one remembered: guest RAM is usually one buffer). */
+  private bytesOf(dv: DataView): Uint8Array {
+    if (dv !== this.lastDv) {
+      this.lastDv = dv;
+      this.lastU8 = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
+    }
+    return this.lastU8;
+  }
+  private lastDv: DataView | null = null;
+  /** The frame lookup last found in codeGfns (-1: none): the set is not searched again for it. */
+  private codePage = -1;
+  private lastU8: Uint8Array = NO_CODE;
+
   private lookup(lin: number, key: number): Block {
     const c = this.cpu;
     const gfn = c.codeGfn(lin);
@@ -209,13 +224,13 @@ export class BlockCache {
     const work = this.work;
     // The page's bytes as the TLB maps them (codeGfn filled it): read directly, fetchByte past the page.
     const direct = c.codeRef(lin);
-    const dv = REF.dv;
+    const u8 = direct ? this.bytesOf(REF.dv) : NO_CODE;
     const off0 = REF.off - lin;
     let count = 0;
     for (let n = 0; n < MAX_BLOCK; n++) {
       const insn = keep ? new Insn() : this.scratch[n]!;
       this.fetchBase = a;
-      if (direct) decodeFrom(insn, a, mode, fetch, dv, off0 + a, Math.min(15, pageEnd - a));
+      if (direct) decodeFrom(insn, a, mode, fetch, u8, off0 + a, pageEnd - a);
       else decode(insn, a, mode, fetch);
       if (insn.bad === 3) break;
       work[n] = insn;
@@ -241,10 +256,13 @@ export class BlockCache {
       this.flush();
       this.jitStats.flushes++;
     }
-    if (!crosses && !c.codeGfns.has(gfn)) {
-      // Writes to the page now reach invalidate(): a store into the running block stops it.
-      c.codeGfns.add(gfn);
-      c.flushWriteTlb();
+    if (!crosses && gfn !== this.codePage) {
+      if (!c.codeGfns.has(gfn)) {
+        // Writes to the page now reach invalidate(): a store into the running block stops it.
+        c.codeGfns.add(gfn);
+        c.flushWriteTlb();
+      }
+      this.codePage = gfn;
     }
     if (crosses || !keep) {
       // Decoded for one use: interpreted now, never linked, revalidated or translated.

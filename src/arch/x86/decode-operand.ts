@@ -33,13 +33,25 @@ export const TOO_LONG = { tooLong: true };
 export const FETCH_FAULT = { fetchFault: true };
 
 
-/** The next instruction byte (recorded in insn.bytes); throws TOO_LONG / FETCH_FAULT. */
+/**
+ * The next instruction byte; throws TOO_LONG / FETCH_FAULT. Bytes 0..avail-1 (avail <= 15) come
+ * straight from the code page (decodeFrom copies them into insn.bytes at the end); later ones
+ * through `fetch`, recorded here.
+ */
 export function byte(insn: Insn): number {
   const i = insn.pos;
+  if (i < insn.avail) {
+    insn.pos = i + 1;
+    return insn.u8[insn.off + i]!;
+  }
+  return byteSlow(insn, i);
+}
+
+function byteSlow(insn: Insn, i: number): number {
   if (i >= 15) throw TOO_LONG;
-  const b = i < insn.avail ? insn.dv.getUint8(insn.off + i) : insn.fetch(i);
+  const b = insn.fetch(i);
   if (b < 0) throw FETCH_FAULT;
-  insn.bytes[i] = b;
+  insn.setByte(i, b);
   insn.pos = i + 1;
   return b;
 }

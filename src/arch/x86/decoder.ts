@@ -291,6 +291,24 @@ compile();
 /** The `XCHG Zv,rAX` descriptor of opcode 90 (90 with REX.B is XCHG r8, rAX, not NOP). */
 const XCHG_R8: OpDesc[] = MAP[0x90]!.filter((d) => d.name === 'XCHG');
 
+/**
+ * The fast path's rows by (map * 256 + opcode), maps 0 and 0F, no mandatory prefix: the pool's
+ * only row when it is valid in every mode, for any REX.W and any ModRM.reg (mem/reg-only rows
+ * are checked against ModRM.mod), and has no second immediate. null: decoded by the full path.
+ */
+const FAST: (OpDesc | null)[] = Array.from({ length: 512 }, (_, index) => {
+  const pool = POOLS[index * 5 + PFX_NONE]!;
+  if (pool.length !== 1 || index === 0x90 || index === 0x0f) return null;
+  const d = pool[0]!;
+  if (d.flags & (F_I64 | F_O64) || d.w >= 0 || d.enter) return null;
+  if (d.modrm && (d.reg >= 0 || d.full >= 0)) return null;
+  if (d.modrm !== POOL_MODRM[index * 5 + PFX_NONE]) return null;
+  return d;
+});
+/** Legacy prefix bytes (66, 67, F0, F2, F3, segment overrides): the full path decodes them. */
+const LEGACY_PREFIX = new Uint8Array(256);
+for (const b of [0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65]) LEGACY_PREFIX[b] = 1;
+
 /** True when the map has any descriptor for `index` (map * 256 + opcode). */
 export function hasOpcode(index: number): boolean {
   return MAP[index]!.length > 0;
@@ -298,7 +316,7 @@ export function hasOpcode(index: number): boolean {
 
 // ---- the decoded instruction ---------------------------------------------------------------
 
-const NO_BYTES = new DataView(new ArrayBuffer(0));
+const NO_BYTES = new Uint8Array(0);
 const NO_FETCH = (_i: number): number => -1;
 
 /** One decoded instruction. Reused: the decoder writes every field. */
@@ -312,11 +330,13 @@ export class Insn {
   osz = 4;
   /** Address size in bytes (2, 4, 8). */
   asz = 4;
-  /** Operand kinds, registers and sizes (up to four operands). */
-  readonly kind = new Int8Array(4);
-  readonly reg = new Int8Array(4);
+  /** Operand kinds, registers and sizes (up to four operands), in one 16-byte buffer: `opsClear` zeroes it in two stores. */
+  private readonly opsBuf = new ArrayBuffer(16);
+  readonly kind = new Int8Array(this.opsBuf, 0, 4);
+  readonly reg = new Int8Array(this.opsBuf, 4, 4);
   /** Bytes (up to 512: FXSAVE's image). */
-  readonly size = new Int16Array(4);
+  readonly size = new Int16Array(this.opsBuf, 8, 4);
+  readonly opsClear = new Float64Array(this.opsBuf);
   nops = 0;
   /** Memory operand: base/index register (-1 none), scale, displacement, segment. */
   base = -1;
@@ -346,12 +366,40 @@ export class Insn {
   cond = 0;
   /** Why the bytes did not decode: 0 ok, 1 #UD, 2 too long (#GP), 3 fetch fault (see fetchFault). */
   bad = 0;
-  /** Raw bytes (for emulation-failure reports). */
-  readonly bytes = new Uint8Array(15);
+  /**
+   * Raw bytes (emulation-failure reports, the block cache's copy of a block's code), copied from
+   * the code page when first asked for (the caller asks before the guest runs on: decodeFrom).
+   */
+  get bytes(): Uint8Array {
+    const n = this.srcN;
+    if (n !== 0) {
+      const raw = this.raw;
+      const src = this.src;
+      const o = this.srcOff;
+      for (let k = 0; k < n; k++) raw[k] = src[o + k]!;
+      this.srcN = 0;
+    }
+    return this.raw;
+  }
+  private readonly raw = new Uint8Array(15);
+  /** Bytes 0..srcN-1 not yet copied into `raw`: at `srcOff` in `src`. */
+  private src: Uint8Array = NO_BYTES;
+  private srcOff = 0;
+  private srcN = 0;
+  /** Byte i, read through fetch. */
+  setByte(i: number, b: number): void {
+    this.raw[i] = b;
+  }
+  /** Bytes 0..n-1 are at `off` in `u8` (decodeFrom). */
+  bytesFrom(u8: Uint8Array, off: number, n: number): void {
+    this.src = u8;
+    this.srcOff = off;
+    this.srcN = n;
+  }
   /** The decoder's byte cursor and sources while it decodes this record (decodeFrom). */
   pos = 0;
   fetch: (i: number) => number = NO_FETCH;
-  dv: DataView = NO_BYTES;
+  u8: Uint8Array = NO_BYTES;
   off = 0;
   avail = 0;
 }
@@ -382,18 +430,104 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
 }
 
 /**
- * decode() with bytes 0..avail-1 of the instruction read from `dv` at `off` onwards (its code page
+ * decode() with bytes 0..avail-1 of the instruction read from `u8` at `off` onwards (its code page
  * as mapped, whose fetch the caller checked): no call per byte; `fetch` serves the rest.
  */
-export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: number) => number, dv: DataView, off: number, avail: number): void {
+export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: number) => number, u8: Uint8Array, off: number, avail: number): void {
+  const n = avail < 15 ? avail : 15;
+  insn.bytesFrom(NO_BYTES, 0, 0);
   insn.fetch = fetch;
-  insn.dv = dv;
+  insn.u8 = u8;
   insn.off = off;
-  insn.avail = avail;
+  insn.avail = n;
   insn.pos = 0;
-  decodeInsn(insn, addr, mode);
-  insn.fetch = NO_FETCH;
-  insn.dv = NO_BYTES;
+  if (n !== 15 || !decodeFast(insn, addr, mode, u8, off)) {
+    insn.pos = 0;
+    decodeInsn(insn, addr, mode);
+  }
+  // The bytes read straight from the page (byteSlow recorded the rest), copied when asked for.
+  insn.bytesFrom(u8, off, insn.pos < n ? insn.pos : n);
+}
+
+/**
+ * The common case without the prefix loop, the pool scan and the exception handler: no legacy
+ * prefix, an optional REX, a one-byte or 0F opcode whose row FAST holds, all 15 bytes readable
+ * (so nothing can fault or be too long). Writes every field decodeInsn writes, with the same
+ * values (test/decode/fast-path.test.ts); returns false (fields half-written) to leave the
+ * instruction to decodeInsn.
+ */
+function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, off: number): boolean {
+  const long64 = mode.long64;
+  let p = off;
+  let b = u8[p++]!;
+  let rex = 0;
+  if (long64 && (b & 0xf0) === 0x40) {
+    rex = b;
+    b = u8[p++]!;
+    if ((b & 0xf0) === 0x40) return false;
+  }
+  if (LEGACY_PREFIX[b] !== 0) return false;
+  let index = b;
+  if (b === 0x0f) {
+    index = 256 + u8[p++]!;
+    if (index === 256 + 0x38 || index === 256 + 0x3a) return false;
+  }
+  const desc = FAST[index]!;
+  if (desc === null) return false;
+  let modrm = -1;
+  let mod = 0;
+  if (desc.modrm) {
+    modrm = u8[p++]!;
+    mod = modrm >> 6;
+    if ((desc.mod === 1 && mod === 3) || (desc.mod === 2 && mod !== 3)) return false;
+  }
+  insn.addr = addr;
+  insn.desc = desc;
+  insn.mn = desc.mn;
+  insn.bad = 0;
+  insn.rep = 0;
+  insn.lock = false;
+  insn.rex = rex;
+  insn.seg = DS;
+  insn.segOverride = false;
+  insn.ripRel = false;
+  insn.base = -1;
+  insn.index = -1;
+  insn.scale = 1;
+  insn.disp = 0;
+  insn.imm = 0;
+  insn.immHi = 0;
+  insn.imm2 = 0;
+  insn.cond = desc.low;
+  const clr = insn.opsClear;
+  clr[0] = 0;
+  clr[1] = 0;
+  if (long64) {
+    insn.osz = rex & 8 || desc.flags & (F_F64 | F_D64) ? 8 : 4;
+    insn.asz = 8;
+  } else insn.osz = insn.asz = mode.def32 ? 4 : 2;
+  insn.modrm = modrm;
+  insn.mod = mod;
+  insn.pos = p - off;
+  if (modrm >= 0) {
+    insn.regField = ((modrm >> 3) & 7) | ((rex & 4) << 1);
+    insn.rm = (modrm & 7) | ((rex & 1) << 3);
+    if (mod !== 3) decodeMemory(insn, modrm, mode);
+  } else {
+    insn.regField = 0;
+    insn.rm = 0;
+  }
+  const ops = desc.operands;
+  insn.nops = ops.length;
+  for (let k = 0; k < ops.length; k++) decodeOperand(insn, k, ops[k]!, desc, mode, index);
+  const i = insn.pos;
+  insn.len = i;
+  if (insn.ripRel) insn.disp += addr + i;
+  if (desc.rel) {
+    const target = addr + i + insn.imm;
+    insn.imm = insn.osz === 2 ? target & 0xffff : long64 ? target : target >>> 0;
+  }
+  return true;
 }
 
 function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
@@ -425,12 +559,9 @@ function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
   insn.cond = 0;
   // The record may be reused (the block cache's scratch records): nothing of the previous
   // instruction may remain, down to the operand slots this one leaves unused.
-  const kd = insn.kind;
-  const rg = insn.reg;
-  const sz = insn.size;
-  kd[0] = kd[1] = kd[2] = kd[3] = 0;
-  rg[0] = rg[1] = rg[2] = rg[3] = 0;
-  sz[0] = sz[1] = sz[2] = sz[3] = 0;
+  const clr = insn.opsClear;
+  clr[0] = 0;
+  clr[1] = 0;
   try {
     let opsizePrefix = false;
     let addrPrefix = false;
