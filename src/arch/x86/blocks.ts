@@ -223,7 +223,8 @@ export class BlockCache {
     const pageEnd = lin - (lin & 0xfff) + PAGE_SIZE;
     const work = this.work;
     // The page's bytes as the TLB maps them (codeGfn filled it): read directly, fetchByte past the page.
-    const direct = c.codeRef(lin);
+    // (Pages 2 GiB or more into their buffer go through fetchByte: decodeFrom takes int32 offsets.)
+    const direct = c.codeRef(lin) && REF.off < 0x7fff_0000;
     const u8 = direct ? this.bytesOf(REF.dv) : NO_CODE;
     const off0 = REF.off - lin;
     let count = 0;

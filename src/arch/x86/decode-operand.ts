@@ -59,7 +59,7 @@ function byteSlow(insn: Insn, i: number): number {
 export const s8 = (b: number) => (b << 24) >> 24;
 export const s16 = (w: number) => (w << 16) >> 16;
 
-function sizeOf(code: number, insn: Insn): number {
+export function sizeOf(code: number, insn: Insn): number {
   switch (code) {
     case S_B: return 1;
     case S_W: return 2;

@@ -6,7 +6,7 @@
  */
 import { isFeature, type FeatureName } from './features.js';
 import { OPCODE_TABLE } from './opcodes.js';
-import { byte, decodeOperand, FETCH_FAULT, O_J, s16, s8, spec, TOO_LONG } from './decode-operand.js';
+import { byte, decodeOperand, FETCH_FAULT, O_E, O_G, O_I, O_J, O_Z, S_B, S_V, S_W, S_Z, s16, s8, sizeOf, spec, TOO_LONG } from './decode-operand.js';
 import { CS, DS, ES, FS, GS, SS } from './state.js';
 
 // ---- operand kinds -------------------------------------------------------------------------
@@ -305,6 +305,20 @@ const FAST: (OpDesc | null)[] = Array.from({ length: 512 }, (_, index) => {
   if (d.modrm !== POOL_MODRM[index * 5 + PFX_NONE]) return null;
   return d;
 });
+/**
+ * Group opcodes (rows selected by ModRM.reg: 80-83, C0/C1, D0-D3, F6/F7, FE/FF...) by
+ * (map * 256 + opcode) * 8 + ModRM.reg: the row the pool scan picks first for that reg when every
+ * row of the pool is valid in every mode and for any REX.W (a mem/reg-only row is checked against
+ * ModRM.mod; a mismatch goes to the full path). null: the full path.
+ */
+const FAST_REG: (OpDesc | null)[] = Array.from({ length: 512 * 8 }, (_, x) => {
+  const index = x >> 3;
+  const reg = x & 7;
+  const pool = POOLS[index * 5 + PFX_NONE]!;
+  if (pool.length === 0 || FAST[index] !== null || index === 0x90 || index === 0x0f) return null;
+  if (pool.some((d) => !d.modrm || d.full >= 0 || d.flags & (F_I64 | F_O64) || d.w >= 0 || d.enter)) return null;
+  return pool.find((d) => d.reg === reg || d.reg < 0) ?? null;
+});
 /** Legacy prefix bytes (66, 67, F0, F2, F3, segment overrides): the full path decodes them. */
 const LEGACY_PREFIX = new Uint8Array(256);
 for (const b of [0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65]) LEGACY_PREFIX[b] = 1;
@@ -430,10 +444,13 @@ export function decode(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: nu
 }
 
 /**
- * decode() with bytes 0..avail-1 of the instruction read from `u8` at `off` onwards (its code page
- * as mapped, whose fetch the caller checked): no call per byte; `fetch` serves the rest.
+ * decode() with bytes 0..avail-1 of the instruction read from `u8` at `offset` onwards (its code
+ * page as mapped, whose fetch the caller checked; below 2**31): no call per byte; `fetch` serves the rest.
  */
-export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: number) => number, u8: Uint8Array, off: number, avail: number): void {
+export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: number) => number, u8: Uint8Array, offset: number, avail: number): void {
+  // Offsets are int32 here (the caller reads pages at 2 GiB or more of a buffer through fetch):
+  // V8 then indexes the bytes with integer arithmetic, not doubles.
+  const off = offset | 0;
   const n = avail < 15 ? avail : 15;
   insn.bytesFrom(NO_BYTES, 0, 0);
   insn.fetch = fetch;
@@ -451,7 +468,7 @@ export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i
 
 /**
  * The common case without the prefix loop, the pool scan and the exception handler: no legacy
- * prefix, an optional REX, a one-byte or 0F opcode whose row FAST holds, all 15 bytes readable
+ * prefix, an optional REX, a one-byte or 0F opcode whose row FAST or FAST_REG holds, all 15 bytes readable
  * (so nothing can fault or be too long). Writes every field decodeInsn writes, with the same
  * values (test/decode/fast-path.test.ts); returns false (fields half-written) to leave the
  * instruction to decodeInsn.
@@ -472,11 +489,16 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
     index = 256 + u8[p++]!;
     if (index === 256 + 0x38 || index === 256 + 0x3a) return false;
   }
-  const desc = FAST[index]!;
-  if (desc === null) return false;
+  let desc = FAST[index]!;
   let modrm = -1;
   let mod = 0;
-  if (desc.modrm) {
+  if (desc === null) {
+    modrm = u8[p++]!;
+    desc = FAST_REG[index * 8 + ((modrm >> 3) & 7)]!;
+    if (desc === null) return false;
+    mod = modrm >> 6;
+    if ((desc.mod === 1 && mod === 3) || (desc.mod === 2 && mod !== 3)) return false;
+  } else if (desc.modrm) {
     modrm = u8[p++]!;
     mod = modrm >> 6;
     if ((desc.mod === 1 && mod === 3) || (desc.mod === 2 && mod !== 3)) return false;
@@ -517,9 +539,42 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
     insn.regField = 0;
     insn.rm = 0;
   }
+  // Operands: the common kinds here (what decodeOperand does for them), the others there.
   const ops = desc.operands;
-  insn.nops = ops.length;
-  for (let k = 0; k < ops.length; k++) decodeOperand(insn, k, ops[k]!, desc, mode, index);
+  const nops = ops.length;
+  insn.nops = nops;
+  const kd = insn.kind;
+  const rg = insn.reg;
+  const sz = insn.size;
+  for (let k = 0; k < nops; k++) {
+    const op = ops[k]!;
+    const ok = op.k;
+    if (ok === O_E || ok === O_G || ok === O_Z) {
+      const size = op.bytes || sizeOf(op.s, insn);
+      sz[k] = size;
+      let r: number;
+      if (ok === O_E) {
+        if (mod !== 3) {
+          kd[k] = K_MEM;
+          continue;
+        }
+        r = insn.rm;
+      } else r = ok === O_G ? insn.regField : desc.low | ((rex & 1) << 3);
+      kd[k] = K_REG;
+      rg[k] = size === 1 && rex === 0 && r >= 4 && r < 8 ? r + 12 : r;
+    } else if ((ok === O_I && !(op.s === S_V && insn.osz === 8)) || ok === O_J) {
+      const s = op.s;
+      const osz = insn.osz;
+      const n = s === S_B ? 1 : ok === O_J ? (osz === 2 ? 2 : 4) : s === S_W ? 2 : s === S_V ? osz : s === S_Z ? (osz === 2 ? 2 : 4) : 4;
+      sz[k] = op.bytes || sizeOf(s, insn);
+      kd[k] = K_IMM;
+      const q = off + insn.pos;
+      insn.pos += n;
+      const v = n === 1 ? s8(u8[q]!) : n === 2 ? s16(u8[q]! | (u8[q + 1]! << 8)) : u8[q]! | (u8[q + 1]! << 8) | (u8[q + 2]! << 16) | (u8[q + 3]! << 24);
+      insn.imm = v;
+      if (ok === O_I) insn.immHi = v < 0 ? -1 : 0;
+    } else decodeOperand(insn, k, op, desc, mode, index);
+  }
   const i = insn.pos;
   insn.len = i;
   if (insn.ripRel) insn.disp += addr + i;

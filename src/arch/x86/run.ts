@@ -11,7 +11,7 @@
  * - HLT: exits with RIP past the HLT (no in-kernel irqchip).
  * @module
  */
-import { RUN_COST } from '../../kernel/deadline.js';
+import { RUN_COST, type RunDeadline } from '../../kernel/deadline.js';
 import { exitEmulationFailure, exitMmio, exitSimple, PIO_DATA_OFFSET, RUN, setExitReason } from '../../kernel/exits.js';
 import { KVM_REQ } from '../../kernel/requests.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
@@ -189,50 +189,11 @@ export class X86Machine {
     deadline.start();
     const sync = v.sync;
     if (sync !== null) sync.flush ??= () => c.syncMmu();
-    let executed = 0;
     try {
-      for (;;) {
-        if (this.intro !== null && this.intro.pending) this.intro.requests(); // [kvmi hook] PAUSE/TRAP events
-        if (v.requests[0] !== 0) this.checkRequests(); // vcpu->requests: a kick from any thread
-        // An injection retires nothing: it still counts toward the wall-clock bound, so an event that
-        // is injected again and again (seen from the ioctl fuzzer) cannot hold KVM_RUN forever.
-        if (this.events.inject() && !deadline.tick(RUN_COST.EXCEPTION)) continue;
-        if (executed >= budget || deadline.expired) {
-          exitSimple(v, KVM_EXIT.INTR);
-          throw KvmError.of('EINTR', 'ioctl', { message: `${deadline.expired ? 'run time limit' : 'run budget'} reached (as if a signal arrived)` });
-        }
-        const timer = v.timer;
-        const lim = Math.min(budget - executed, SLICE);
-        const n = this.runBlock(timer.quiet ? lim : timer.budget(lim, this.retired));
-        // The IRET that ends an NMI handler unblocks NMIs (blocks end at IRET).
-        if (this.events.nmiMasked && X86Events.isIret(c.lastInsn as Insn | null)) this.events.iretDone();
-        // A block that retired nothing delivered a fault: count it, so a fault storm (a handler
-        // that faults again, forever) still ends with EINTR when the budget runs out.
-        executed += n || 1;
-        deadline.tick(n + RUN_COST.ITERATION);
-        // [smp] on a worker thread: the owner changed memory and waits until we stop using what we cached
-        if (sync !== null && sync.due()) {
-          sync.pull();
-          c.syncMmu();
-          sync.ack();
-        }
-        this.retired += n;
-        this.sincePoll += n;
-        if (!timer.quiet) timer.poll(this.retired); // the vCPU's timer deadlines
-        if (this.stopReason) {
-          this.finishExit();
-          return 0;
-        }
-        if (this.sincePoll >= POLL_INTERVAL) {
-          this.sincePoll = 0;
-          if (v.immediateExit) {
-            exitSimple(v, KVM_EXIT.INTR);
-            throw KvmError.of('EINTR', 'ioctl');
-          }
-          if (this.intro !== null) this.intro.poll(); // [kvmi hook] read the introspection socket
-          c.syncMmu(); // [smp] a VMM on another thread changed memslots or harvested dirty pages
-        }
-      }
+      // The loop is a method of its own: V8 compiles it on-stack (OSR), and an exception caught in
+      // the same function (EINTR every 100 ms, exits) deoptimized that code each time without
+      // discarding it (~1000 deopts per Linux boot); thrown out of it, nothing deoptimizes.
+      return this.loop(budget, deadline, sync);
     } catch (e) {
       if (e === EXIT) {
         this.finishExit();
@@ -253,6 +214,55 @@ export class X86Machine {
       exitEmulationFailure(v, c.lastInsnBytes());
       this.finishExit();
       return 0;
+    }
+  }
+
+  /** The run loop of KVM_RUN: blocks until an exit (returns 0) or a throw (EXIT, EINTR, faults: enter's handler). */
+  private loop(budget: number, deadline: RunDeadline, sync: Vcpu['sync']): number {
+    const v = this.vcpu;
+    const c = this.cpu;
+    let executed = 0;
+    for (;;) {
+      if (this.intro !== null && this.intro.pending) this.intro.requests(); // [kvmi hook] PAUSE/TRAP events
+      if (v.requests[0] !== 0) this.checkRequests(); // vcpu->requests: a kick from any thread
+      // An injection retires nothing: it still counts toward the wall-clock bound, so an event that
+      // is injected again and again (seen from the ioctl fuzzer) cannot hold KVM_RUN forever.
+      if (this.events.inject() && !deadline.tick(RUN_COST.EXCEPTION)) continue;
+      if (executed >= budget || deadline.expired) {
+        exitSimple(v, KVM_EXIT.INTR);
+        throw KvmError.of('EINTR', 'ioctl', { message: `${deadline.expired ? 'run time limit' : 'run budget'} reached (as if a signal arrived)` });
+      }
+      const timer = v.timer;
+      const lim = Math.min(budget - executed, SLICE);
+      const n = this.runBlock(timer.quiet ? lim : timer.budget(lim, this.retired));
+      // The IRET that ends an NMI handler unblocks NMIs (blocks end at IRET).
+      if (this.events.nmiMasked && X86Events.isIret(c.lastInsn as Insn | null)) this.events.iretDone();
+      // A block that retired nothing delivered a fault: count it, so a fault storm (a handler
+      // that faults again, forever) still ends with EINTR when the budget runs out.
+      executed += n || 1;
+      deadline.tick(n + RUN_COST.ITERATION);
+      // [smp] on a worker thread: the owner changed memory and waits until we stop using what we cached
+      if (sync !== null && sync.due()) {
+        sync.pull();
+        c.syncMmu();
+        sync.ack();
+      }
+      this.retired += n;
+      this.sincePoll += n;
+      if (!timer.quiet) timer.poll(this.retired); // the vCPU's timer deadlines
+      if (this.stopReason) {
+        this.finishExit();
+        return 0;
+      }
+      if (this.sincePoll >= POLL_INTERVAL) {
+        this.sincePoll = 0;
+        if (v.immediateExit) {
+          exitSimple(v, KVM_EXIT.INTR);
+          throw KvmError.of('EINTR', 'ioctl');
+        }
+        if (this.intro !== null) this.intro.poll(); // [kvmi hook] read the introspection socket
+        c.syncMmu(); // [smp] a VMM on another thread changed memslots or harvested dirty pages
+      }
     }
   }
 
