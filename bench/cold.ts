@@ -221,17 +221,26 @@ export interface ColdRow {
   cpuSeconds: number;
 }
 
+/**
+ * Fresh-VM runs before the measured ones: at least this many instructions, so V8 has compiled the
+ * emulator's paths (one run of 200k left the first measured runs at half speed, V8's background
+ * compiles counted in their CPU time). The guest code is cold in every run all the same: each run
+ * boots a new VM, whose block caches start empty.
+ */
+const COLD_WARMUP_INSNS = 1_000_000;
+
 /** First-run MIPS of `count` distinct instructions (a fresh VM each repeat; median). */
 export function coldMips(arch: GuestArch, count: number, repeats: number): ColdRow {
   const code = arch === 'x86_64' ? coldX86(count) : coldArm(count);
   const ram = coldRam(code);
   const samples: number[] = [];
-  for (let r = 0; r < repeats + 1; r++) {
+  const warm = Math.max(1, Math.ceil(COLD_WARMUP_INSNS / count));
+  for (let r = 0; r < repeats + warm; r++) {
     const g = boot(arch, code, ram);
     try {
       const t0 = process.cpuUsage();
       runToEnd(arch, g.vcpu);
-      if (r > 0) samples.push(cpuSeconds(t0)); // the first run warms V8 up
+      if (r >= warm) samples.push(cpuSeconds(t0)); // the first runs warm V8 up
     } finally {
       g.close();
     }
