@@ -42,7 +42,7 @@ function ioValue(e: VcpuExit): number {
 describe.each(X86_ENGINES.map((e) => [e.name, e] as const))('x86 code changes (%s)', (_name, engine) => {
   it('a store to the next instruction of the same block takes effect at once', () => {
     const m = machine(engine, SMC);
-    const e = m.vcpu.run();
+    const e = runToExit(m.vcpu);
     expect(e).toMatchObject({ reason: 'io', port: 0x80 });
     expect(ioValue(e)).toBe(0x42);
   });
