@@ -4,9 +4,12 @@
  * (modes 0 and 2, latch, read-back, port 0x61), the CMOS clock, the i8042 (self test, reset
  * line), the 8250 (THRE interrupt re-raise, receive FIFO, loopback MSR, OUT2 gating), and
  * virtio-mmio with a hand-built split virtqueue (feature negotiation, blk IN/OUT/FLUSH/GET_ID,
- * console TX/RX, a broken ring), the MP table's checksums.
+ * console TX/RX, a broken ring), the MP table (checksums, and ISA IRQ pins that match where the
+ * in-kernel irqchip delivers each GSI: the PIT's ticks reach the LAPIC through IRQ 0's pin).
  */
 import { describe, expect, it } from 'vitest';
+import { Kvm, x86_64 } from '../../src/index.js';
+import { x86Backends } from '../helpers/backends.js';
 import { Uart16550, type Device } from '../../src/vmm/devices.js';
 import type { IrqLine } from '../../src/vmm/irq.js';
 import { GuestMemory } from '../../src/vmm/memory.js';
@@ -496,5 +499,60 @@ describe('MP table', () => {
     expect([t[16 + 44], t[16 + 44 + 1], t[16 + 44 + 3]]).toEqual([0, 0, 3]); // CPU 0: enabled | BSP
     expect([t[16 + 64], t[16 + 64 + 1], t[16 + 64 + 3]]).toEqual([0, 1, 1]); // CPU 1: enabled
     expect(() => mpTable(0, 0)).toThrow(RangeError);
+  });
+
+  /** The table's ISA interrupt assignments: [bus IRQ, IOAPIC pin]. */
+  function isaRoutes(t: Uint8Array): [number, number][] {
+    const dv = new DataView(t.buffer, t.byteOffset);
+    const out: [number, number][] = [];
+    for (let o = 16 + 44, n = dv.getUint16(16 + 34, true); n > 0; n--) {
+      const type = t[o]!;
+      if (type === 3 && t[o + 1] === 0) out.push([t[o + 5]!, t[o + 7]!]); // MP_INTSRC, mp_INT
+      o += type === 0 ? 20 : 8;
+    }
+    return out;
+  }
+
+  // Linux takes the PIT's pin from this table (check_timer: "..TIMER: ... pin1=N"); a table that
+  // named pin 2 while KVM's default routing sends GSI 0 to pin 0 left a stock kernel with no tick
+  // at all: jiffies stayed at INITIAL_JIFFIES, and `reboot -f` slept forever in its first timeout.
+  describe.each(x86Backends)('on the in-kernel irqchip ($name)', (b) => {
+    it('names, for each ISA IRQ, the IOAPIC pin KVM_IRQ_LINE on that GSI raises', () => {
+      const vm = Kvm.open(b.make()).createVm();
+      vm.createIrqchip();
+      const routes = isaRoutes(mpTable(0x9fc00, 1));
+      expect(routes.map(([irq]) => irq)).toEqual([0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+      const irr = () => vm.getIrqchip(x86_64.KVM_IRQCHIP.IOAPIC).chip.ioapic.irr;
+      for (const [irq, pin] of routes) {
+        vm.irqLine(irq, 1);
+        expect({ irq, irr: irr() }).toEqual({ irq, irr: 1 << pin });
+        vm.irqLine(irq, 0);
+        expect(irr()).toBe(0);
+      }
+    });
+
+    it("delivers the in-kernel PIT's ticks to the LAPIC through IRQ 0's pin", async () => {
+      const kvm = Kvm.open(b.make());
+      const vm = kvm.createVm();
+      vm.createIrqchip();
+      vm.createPit2(0);
+      const v = vm.createVcpu(0);
+      // The LAPIC software-enabled (SVR bit 8), as Linux leaves it.
+      const lapic = v.getLapic();
+      new DataView(lapic.buffer, lapic.byteOffset).setUint32(0xf0, 0x1ff, true);
+      v.setLapic(lapic);
+      // What Linux programs on the pin the table names for IRQ 0: vector 0x30, fixed, edge, to APIC 0.
+      const pin = isaRoutes(mpTable(0x9fc00, 1)).find(([irq]) => irq === 0)![1];
+      const io = vm.getIrqchip(x86_64.KVM_IRQCHIP.IOAPIC).chip.ioapic;
+      io.redirtbl[pin] = { bits: 0x30n };
+      vm.setIrqchip({ chip_id: x86_64.KVM_IRQCHIP.IOAPIC, chip: { ioapic: io } });
+      // Channel 0 as a 1 kHz rate generator (KVM_SET_PIT2 loads and starts it).
+      const pit = vm.getPit2();
+      pit.channels[0] = { ...pit.channels[0]!, mode: 2, count: 1193, rw_mode: 3, gate: 1 };
+      vm.setPit2(pit);
+      const irr30 = () => (new DataView(v.getLapic().buffer).getUint32(0x200 + 0x10 * (0x30 >> 5), true) >>> (0x30 & 31)) & 1;
+      for (let i = 0; i < 100 && !irr30(); i++) await new Promise((r) => setTimeout(r, 5));
+      expect(irr30()).toBe(1);
+    });
   });
 });

@@ -56,8 +56,12 @@ export function mpTable(addr: number, cpus: number): Uint8Array {
     dv.setUint8(3, 1); // enabled
     dv.setUint32(4, IOAPIC_BASE, true);
   });
+  // ISA IRQ n on IOAPIC pin n, as KVM's default GSI routing wires them (irq_comm.c: GSI n to
+  // IOAPIC pin n and PIC pin n % 8) and as Firecracker's MP table says. No IRQ0-to-pin-2 override
+  // (QEMU's, which it pairs with its own KVM_SET_GSI_ROUTING): the in-kernel PIT raises GSI 0, which
+  // reaches pin 0, so a guest told "pin 2" gets no timer interrupt at all.
   for (let irq = 0; irq < 16; irq++) {
-    if (irq === 2) continue; // the cascade; pin 2 carries IRQ 0
+    if (irq === 2) continue; // the PIC cascade: no ISA device
     entry(8, (dv) => {
       dv.setUint8(0, 3); // MP_INTSRC
       dv.setUint8(1, MP_IRQ_INT);
@@ -65,7 +69,7 @@ export function mpTable(addr: number, cpus: number): Uint8Array {
       dv.setUint8(4, 0); // bus 0
       dv.setUint8(5, irq);
       dv.setUint8(6, ioapicId);
-      dv.setUint8(7, irq === 0 ? 2 : irq); // the PIT is wired to pin 2 (IRQ0 override)
+      dv.setUint8(7, irq);
     });
   }
   entry(8, (dv) => {
