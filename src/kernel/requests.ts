@@ -81,13 +81,15 @@ export function kvmVcpuBlock(vcpu: Vcpu, retired: number, runnable: () => boolea
       timer.poll(retired);
       if (runnable()) return 'runnable';
       if (vcpu.immediateExit) return 'intr';
-      const next = timer.next;
+      const next = timer.wakeAt;
       let ms: number;
       if (clock.deterministic) {
         // No vCPU of the VM is running: nothing else can advance time, so it jumps to the deadline.
         // A vCPU no deadline wakes (IF = 0, a masked periodic timer) would jump forever: the owner
         // thread's wait limit still ends the halt, and a worker sleeps between rounds of jumps.
-        if (next !== Infinity && clock.running === 0) {
+        // A VM-wide deadline already reached waits for the owner thread to fire it.
+        if (next !== Infinity && next <= clock.now() && next !== timer.next) ms = 1;
+        else if (next !== Infinity && clock.running === 0) {
           if (jumps > 0 && performance.now() >= limit) return 'intr';
           if (++jumps % JUMPS_PER_SLEEP !== 0) {
             clock.advanceTo(next);

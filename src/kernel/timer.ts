@@ -37,6 +37,9 @@ const HOST_POLL_INSNS = 1 << 12;
  */
 const DETERMINISTIC_STRETCH = 256;
 
+/** Under the deterministic clock, how often (host ms) the owner thread looks at the VM-wide deadlines. */
+const DETERMINISTIC_VM_POLL_MS = 1;
+
 // The clock's words in the VM's shared block (Vm.sharedWords), from CLOCK_BASE.
 /** Byte offset of the clock's words in Vm.sharedWords. */
 export const CLOCK_BASE = 128;
@@ -47,6 +50,7 @@ const W_MODE = 2; // Int32 [2]: 1 when deterministic
 const W_RUNNING = 3; // Int32 [3]: vCPUs inside KVM_RUN and not sleeping
 const F_ORIGIN = 2; // Float64 [2]: epoch ms of the VM's time 0 (host clock)
 const F_KVMCLOCK = 3; // Float64 [3]: kvmclock_offset, ns (KVM_SET_CLOCK)
+const F_VM_NEXT = 4; // Float64 [4]: the VM-wide timers' next deadline, ns (Infinity: none)
 
 /** The VM clock (struct kvm's view of time). One object per thread, over the VM's shared words. */
 export class VmClock {
@@ -66,6 +70,7 @@ export class VmClock {
       this.words[W_MODE] = mode === 'deterministic' ? 1 : 0;
       this.f64[F_ORIGIN] = performance.timeOrigin + performance.now();
     }
+    if (mode !== undefined) this.f64[F_VM_NEXT] = Infinity;
     this.deterministic = this.words[W_MODE] === 1;
     this.localOrigin = this.f64[F_ORIGIN]! - performance.timeOrigin;
   }
@@ -97,6 +102,18 @@ export class VmClock {
       const cur = Atomics.load(this.big, 0);
       if (cur >= to || Atomics.compareExchange(this.big, 0, cur, to) === cur) return;
     }
+  }
+
+  /**
+   * The next deadline of the VM-wide timers (VmTimers, on the thread that owns the VM), ns: a
+   * halted vCPU on a worker lets the deterministic clock jump to it, as to its own deadlines.
+   */
+  get vmNext(): number {
+    return this.f64[F_VM_NEXT]!;
+  }
+
+  set vmNext(ns: number) {
+    this.f64[F_VM_NEXT] = ns;
   }
 
   /** vCPUs of the VM inside KVM_RUN and not sleeping (the deterministic clock only jumps at 0). */
@@ -193,8 +210,10 @@ class DeadlineQueue {
 
 /**
  * VM-wide deadlines (devices of the whole VM, such as the PIT): serviced on the thread that owns
- * the VM — by its vCPUs' run loops, and on the host clock also by a host timer, so they fire while
- * every vCPU runs on workers.
+ * the VM — by its vCPUs' run loops, and by a host timer there, so they fire while every vCPU runs
+ * on workers. Under the deterministic clock that timer looks every millisecond (the workers move
+ * time on), and the next deadline is published in the VM's clock words so that halted workers
+ * jump to it.
  */
 export class VmTimers {
   private readonly q = new DeadlineQueue();
@@ -237,6 +256,7 @@ export class VmTimers {
   }
 
   private changed(): void {
+    this.clock.vmNext = this.q.next;
     this.schedule();
     for (const t of this.vcpuTimers) t.refresh();
   }
@@ -250,8 +270,8 @@ export class VmTimers {
   private schedule(): void {
     if (this.hostTimer) clearTimeout(this.hostTimer);
     this.hostTimer = null;
-    if (this.clock.deterministic || this.q.next === Infinity) return;
-    const ms = Math.max(0, (this.q.next - this.clock.now()) / 1e6);
+    if (this.q.next === Infinity) return;
+    const ms = this.clock.deterministic ? DETERMINISTIC_VM_POLL_MS : Math.max(0, (this.q.next - this.clock.now()) / 1e6);
     this.hostTimer = setTimeout(() => {
       this.hostTimer = null;
       this.poll();
@@ -312,6 +332,14 @@ export class VcpuTimer {
   get next(): number {
     const v = this.vmTimers;
     return v === null ? this.q.next : Math.min(this.q.next, v.next);
+  }
+
+  /**
+   * The earliest deadline that can wake this vCPU from a halt, ns: its thread's, and on a worker
+   * also the VM-wide timers' (the owner thread fires them; their interrupt then kicks the vCPU).
+   */
+  get wakeAt(): number {
+    return this.vmTimers === null ? Math.min(this.q.next, this.clock.vmNext) : this.next;
   }
 
   /** Arms (or re-arms) the deadline `key` at VM time `at` ns; `fire` runs on this vCPU's thread. */
