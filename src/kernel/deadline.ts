@@ -10,11 +10,19 @@
  * slow paths (exception delivery, self-modifying-code invalidation, a JIT translation) charge
  * what they cost, so that no stretch of QUANTUM units takes more than a few milliseconds.
  * One per thread's kernel: KVM_RUNs of one thread never overlap.
+ *
+ * A kernel that serves several threads' calls from one JS thread (the shim server) can also set
+ * `preempt`: asked at most every PREEMPT_MS while a KVM_RUN runs, it ends the run early (EINTR,
+ * as the time bound does) when another caller waits — the scheduler's wakeup preemption, so
+ * that one spinning vCPU does not hold the other threads' calls for a whole time slice.
  * @module
  */
 
 /** Work units between two clock reads. */
 const QUANTUM = 1 << 12;
+
+/** Least time between two `preempt` questions, ms. */
+const PREEMPT_MS = 1;
 
 /** What slow paths charge (units of roughly a fast instruction's cost, ~5-30 ns). */
 export const RUN_COST = {
@@ -35,6 +43,12 @@ export class RunDeadline {
   private work = 0;
   /** True once the deadline passed: the run loop returns EINTR at the next instruction boundary. */
   expired = false;
+  /** True when the last run ended because `preempt` said so. */
+  preempted = false;
+  /** performance.now() at which `preempt` is asked next. */
+  private nextPreempt = Infinity;
+  /** Asked while a KVM_RUN runs: true ends it now (another caller waits). Null: never. */
+  preempt: (() => boolean) | null = null;
 
   constructor(
     /** The bound, in milliseconds (Infinity: none). */
@@ -43,22 +57,44 @@ export class RunDeadline {
 
   /** A KVM_RUN begins. */
   start(): void {
-    this.end = performance.now() + this.timeoutMs;
+    const now = performance.now();
+    this.end = now + this.timeoutMs;
+    this.nextPreempt = this.preempt === null ? Infinity : now + PREEMPT_MS;
     this.work = 0;
     this.expired = false;
+    this.preempted = false;
   }
 
   /** Counts `units` of work done at an instruction boundary; true once the deadline has passed. */
   tick(units: number): boolean {
     if ((this.work += units) < QUANTUM) return this.expired;
-    this.work = 0;
-    return (this.expired = performance.now() >= this.end);
+    return this.passed();
   }
 
   /** Reads the clock now (a long instruction between its elements); true once the deadline has passed. */
   passed(): boolean {
     this.work = 0;
-    return (this.expired = performance.now() >= this.end);
+    const now = performance.now();
+    if (now >= this.nextPreempt) {
+      this.nextPreempt = now + PREEMPT_MS;
+      if (this.preempt !== null && this.preempt()) this.preempted = true;
+    }
+    return (this.expired = this.preempted || now >= this.end);
+  }
+
+  /**
+   * A vCPU sleeping in HLT/WFI on the owner thread: whether another caller waits (`preempt`), so
+   * the sleep ends as the time slice would; records it in `preempted`.
+   */
+  sleepPreempted(): boolean {
+    if (this.preempt === null || !this.preempt()) return false;
+    this.preempted = true;
+    return true;
+  }
+
+  /** Longest single sleep of a halted vCPU while `preempt` is set, ms. */
+  get sleepSliceMs(): number {
+    return this.preempt === null ? Infinity : PREEMPT_MS;
   }
 
   /** A slow path charges its cost; the clock is read at the next `tick` once a quantum is full. */

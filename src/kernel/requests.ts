@@ -10,8 +10,9 @@
  * with the next timer deadline as the timeout. On a worker thread the vCPU really sleeps until an
  * interrupt, a kick, its deadline or immediate_exit. On the thread that owns the kernel (where the
  * VMM's event loop runs, and where irqfds signalled from other threads are serviced) it sleeps at
- * most `Kernel.haltWaitMs` per KVM_RUN and then returns like a signal would (EINTR,
- * KVM_EXIT_INTR), so the event loop is never held: the VMM runs KVM_RUN again after servicing it.
+ * most `Kernel.haltWaitMs` per KVM_RUN (less once `RunDeadline.preempt` says another caller of
+ * that thread waits) and then returns like a signal would (EINTR, KVM_EXIT_INTR), so the event
+ * loop is never held: the VMM runs KVM_RUN again after servicing it.
  * @module
  */
 import type { Vcpu } from './vcpu.js';
@@ -103,6 +104,12 @@ export function kvmVcpuBlock(vcpu: Vcpu, retired: number, runnable: () => boolea
       const left = limit - performance.now();
       if (left <= 0) return 'intr';
       ms = Math.min(ms, left, MAX_SLEEP_MS);
+      // The owner thread serves other callers too (the shim server): one waiting ends the sleep.
+      if (!vm.kernel.mirror) {
+        const d = vm.kernel.deadline;
+        if (d.sleepPreempted()) return 'intr';
+        ms = Math.min(ms, d.sleepSliceMs);
+      }
       if (ms > 0) Atomics.wait(vcpu.requests, 0, req, ms);
     }
   } finally {

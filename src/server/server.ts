@@ -63,6 +63,10 @@ interface Conn {
   proc: Proc | undefined;
   /** The program thread this connection serves (its tid, 0 when unknown). */
   tid: number;
+  /** Its last reply told it to call KVM_RUN again (a vCPU thread between time slices). */
+  spinning: boolean;
+  /** When it was last served (`ShimServer.served` then): spinning callers go oldest first. */
+  servedAt: number;
 }
 
 /** A copy of the program's memory mapped into the kernel's space for the current request. */
@@ -117,6 +121,14 @@ export class ShimServer {
   private readonly fdsIn = new Int32Array(8);
   private pollFds = new Int32Array(64);
   private pollRev = new Int32Array(64);
+  /** Requests served so far (the clock of `Conn.servedAt`). */
+  private served = 0;
+  /** The fds `othersWaiting` polls, and their revents. */
+  private waitFds = new Int32Array(64);
+  private waitRev = new Int32Array(64);
+  private stopFd = -1;
+  /** The readable callers of one pass of `serve`. */
+  private readonly ready: Conn[] = [];
   private readonly nr: Readonly<Record<string, number>>;
 
   constructor(opts: ShimServerOptions) {
@@ -132,6 +144,8 @@ export class ShimServer {
     this.kernel.space.onMiss = (hva, len) => this.fetch(hva, len);
     this.mem = new SharedMemory(this.nat, this.kernel.space, (l) => this.log(l));
     this.eventfds = new EventfdBridges(this.kernel, this.nat);
+    // A vCPU's time slice ends early when another caller waits (see serve).
+    this.kernel.deadline.preempt = () => this.othersWaiting();
   }
 
   /** Starts listening on `path` (a Unix socket path that does not exist yet). */
@@ -147,6 +161,7 @@ export class ShimServer {
    * stop; `until` runs after every wake-up and at least every `pollMs` (-1: only on wake-ups).
    */
   serve(stopFd: number, until: () => boolean, pollMs = -1): void {
+    this.stopFd = stopFd;
     for (;;) {
       const watched = this.eventfds.watched();
       const nc = this.conns.size + 2;
@@ -166,14 +181,27 @@ export class ShimServer {
       if (until()) return;
       if (this.pollRev[0]! & READABLE) {
         const c = this.nat.accept(this.listenFd);
-        if (c >= 0) this.conns.set(c, { fd: c, proc: undefined, tid: 0 });
+        if (c >= 0) this.conns.set(c, { fd: c, proc: undefined, tid: 0, spinning: false, servedAt: 0 });
       }
       // The program wrote its eventfds: irqfds inject before its next call is served.
       for (let j = nc; j < n; j++) if (this.pollRev[j]! & READABLE) this.eventfds.pull(watched[j - nc] as EventfdBridge);
+      // The order of the kernel's scheduler, for callers that all share this one thread: a call
+      // that is not a KVM_RUN time slice (a thread that was waiting, as a woken task runs ahead
+      // of spinning ones) goes first, then the vCPUs between slices, the one that waited longest
+      // first. A slice another caller preempted (deadline.preempt) ends the pass.
+      const ready = this.ready;
+      ready.length = 0;
       for (let j = 2; j < nc; j++) {
         if (!(this.pollRev[j]! & READABLE)) continue;
         const c = this.conns.get(this.pollFds[j]!);
-        if (!c) continue;
+        if (c) ready.push(c);
+      }
+      ready.sort(schedOrder);
+      for (const c of ready) {
+        if (!this.conns.has(c.fd)) continue; // dropped meanwhile
+        c.servedAt = ++this.served;
+        const d = this.kernel.deadline;
+        d.preempted = false;
         try {
           this.handle(c);
         } catch (e) {
@@ -187,8 +215,30 @@ export class ShimServer {
           }
           this.drop(c);
         }
+        if (d.preempted) break;
       }
     }
+  }
+
+  /**
+   * Whether a caller other than the one being served waits: a new connection, the program's end,
+   * an eventfd the program wrote, or a request from a thread that is not between KVM_RUN slices.
+   * Asked by the kernel while a KVM_RUN runs (RunDeadline.preempt), at most once a millisecond.
+   */
+  private othersWaiting(): boolean {
+    const watched = this.eventfds.watched();
+    const max = this.conns.size + 2 + watched.length;
+    if (this.waitFds.length < max) {
+      this.waitFds = new Int32Array(max * 2);
+      this.waitRev = new Int32Array(max * 2);
+    }
+    const fds = this.waitFds;
+    let n = 0;
+    if (this.listenFd >= 0) fds[n++] = this.listenFd;
+    if (this.stopFd >= 0) fds[n++] = this.stopFd;
+    for (const c of this.conns.values()) if (!c.spinning && c !== this.cur) fds[n++] = c.fd;
+    for (const b of watched) fds[n++] = b.fd;
+    return this.nat.poll(fds, n, 0, this.waitRev) > 0;
   }
 
   /** Closes every connection and the socket. */
@@ -217,6 +267,7 @@ export class ShimServer {
     const a2 = h.getBigUint64(HDR.a0 + 16, true);
     const a3 = h.getBigUint64(HDR.a0 + 24, true);
     const fds = Array.from(this.fdsIn.subarray(0, nfds));
+    c.spinning = false;
     const payload = this.recvPayload(c, len);
     if (!payload) return;
     this.cur = c;
@@ -357,6 +408,7 @@ export class ShimServer {
       if (f?.kind === 'vcpu' && !f.vcpu.immediateExit) flags |= REPLY.RETRY;
     }
     if (this.trace && !(flags & REPLY.RETRY)) this.log(`ioctl ${kfd} ${name ?? '0x' + request.toString(16)} 0x${arg.toString(16)} = ${ret < 0 ? errnoName(-ret) : ret}`);
+    c.spinning = (flags & REPLY.RETRY) !== 0;
     this.reply(c, ret, flags, recs, sendFd);
     if (sendFd >= 0) this.nat.close(sendFd); // the shim has its own reference now
   }
@@ -674,6 +726,11 @@ function vmOf(f: KFile | undefined): object | undefined {
   if (!f || f.kind === 'system' || f.kind === 'socket' || f.kind === 'guest_memfd') return undefined;
   if (f.kind === 'vcpu') return f.vcpu.vm;
   return (f as { vm?: object }).vm;
+}
+
+/** Waiting callers first, then spinning ones; the one served longest ago first within each. */
+function schedOrder(a: Conn, b: Conn): number {
+  return a.spinning === b.spinning ? a.servedAt - b.servedAt : a.spinning ? 1 : -1;
 }
 
 function distinctKernelFds(table: Int32Array): number[] {
