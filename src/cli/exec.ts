@@ -13,6 +13,7 @@ import { serverLibrary, shimLibrary, shimUnavailableReason } from '../server/bui
 import { serverNative } from '../server/native.js';
 import { ShimServer } from '../server/server.js';
 import { parseArch, parseNumber } from './args.js';
+import { LINUX_LATEST, LINUX_OLDEST, parseLinuxOption } from '../kernel/linux.js';
 import { CliError, EXIT, type CliIo } from './io.js';
 
 export const EXEC_USAGE = `usage: vkvm exec [options] -- PROGRAM [ARGS...]
@@ -24,6 +25,8 @@ program's KVM calls to this process). Exits with the program's status (128+N if 
                         arm64 programs on an x86-64 host run under qemu-aarch64
   --no-jit              interpret guest code only (no block JIT)
   --slice N             instructions per KVM_RUN time slice (default 2000000)
+  --linux X.Y           present the KVM API of Linux X.Y (${LINUX_OLDEST} to ${LINUX_LATEST}, the default):
+                        what later releases added is absent (e.g. for that release's selftests)
   --trace               print every forwarded call (stderr)
   --timeout S           kill the program (SIGKILL) after S seconds and exit 124; a guest that
                         never exits keeps KVM_RUN running, as on Linux
@@ -40,7 +43,7 @@ const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
 export function cmdExec(argv: readonly string[], io: CliIo): number {
   // Options come first; `--` or the first word that is not an option starts the command.
   let start = 0;
-  while (start < argv.length && argv[start]!.startsWith('-') && argv[start] !== '--') start += ['--arch', '--slice', '--timeout'].includes(argv[start]!) ? 2 : 1;
+  while (start < argv.length && argv[start]!.startsWith('-') && argv[start] !== '--') start += ['--arch', '--slice', '--timeout', '--linux'].includes(argv[start]!) ? 2 : 1;
   const opts = argv.slice(0, start);
   const cmd = argv.slice(argv[start] === '--' ? start + 1 : start);
   let arch: Arch | undefined;
@@ -48,6 +51,7 @@ export function cmdExec(argv: readonly string[], io: CliIo): number {
   let trace = false;
   let slice: number | undefined;
   let timeout: number | undefined;
+  let linux: string | undefined;
   for (let i = 0; i < opts.length; i++) {
     const o = opts[i]!;
     if (o === '--help' || o === '-h') {
@@ -58,7 +62,14 @@ export function cmdExec(argv: readonly string[], io: CliIo): number {
     else if (o === '--no-jit') jit = false;
     else if (o === '--trace') trace = true;
     else if (o === '--slice') slice = parseNumber('--slice', need(opts, ++i, o));
-    else if (o === '--timeout') timeout = parseNumber('--timeout', need(opts, ++i, o));
+    else if (o === '--linux') {
+      linux = need(opts, ++i, o);
+      try {
+        parseLinuxOption(linux);
+      } catch (e) {
+        throw new CliError(`exec: --${(e as Error).message}`);
+      }
+    } else if (o === '--timeout') timeout = parseNumber('--timeout', need(opts, ++i, o));
     else if (o === '--prepare') return prepare(io, arch);
     else throw new CliError(`exec: unknown option '${o}'\n\n${EXEC_USAGE}`);
   }
@@ -84,7 +95,7 @@ export function cmdExec(argv: readonly string[], io: CliIo): number {
 
   const dir = mkdtempSync(join(tmpdir(), 'vkvm-'));
   const sock = join(dir, 'kvm.sock');
-  const server = new ShimServer({ arch, jit, ...(slice !== undefined ? { slice } : {}), ...(trace ? { trace: (l: string) => io.stderr(`vkvm: ${l}\n`) } : {}) });
+  const server = new ShimServer({ arch, jit, ...(linux !== undefined ? { linux } : {}), ...(slice !== undefined ? { slice } : {}), ...(trace ? { trace: (l: string) => io.stderr(`vkvm: ${l}\n`) } : {}) });
   try {
     server.listen(sock);
     const env = Object.entries(process.env)

@@ -7,11 +7,12 @@ import { availableParallelism } from 'node:os';
 import { KVM_CAP, KVM_CLOCK, KVM_DIRTY_LOG, KVM_MEMORY_ATTRIBUTE } from '../uapi/constants.js';
 import { abi } from '../uapi/index.js';
 import { KVM_MAX_IRQ_ROUTES } from '../uapi/kvm.js';
-import type { ArchBackend } from './arch.js';
+import type { Kernel } from './kernel.js';
 import type { Vm } from './vm.js';
 
 /** The generic answer for `cap`, or undefined to ask the arch. */
-export function genericCheckExtension(arch: ArchBackend, cap: number, vm: Vm | null): number | undefined {
+export function genericCheckExtension(kernel: Kernel, cap: number, vm: Vm | null): number | undefined {
+  const arch = kernel.arch;
   switch (cap) {
     case KVM_CAP.USER_MEMORY:
     case KVM_CAP.USER_MEMORY2:
@@ -36,9 +37,9 @@ export function genericCheckExtension(arch: ArchBackend, cap: number, vm: Vm | n
     case KVM_CAP.MEMORY_ATTRIBUTES:
       return arch.hasPrivateMem(vm) ? KVM_MEMORY_ATTRIBUTE.PRIVATE : 0;
     case KVM_CAP.GUEST_MEMFD:
-      return arch.hasPrivateMem(vm) || arch.gmemFlags(vm) !== 0n ? 1 : 0;
+      return arch.hasPrivateMem(vm) || kernel.gmemFlags(vm) !== 0n ? 1 : 0;
     case KVM_CAP.GUEST_MEMFD_FLAGS:
-      return Number(arch.gmemFlags(vm));
+      return Number(kernel.gmemFlags(vm)); // 0 before 6.18, where the capability does not exist
     // KVM_CREATE_DEVICE answers every type (ENODEV for the ones the arch lacks), as the kernel's.
     case KVM_CAP.DEVICE_CTRL:
       return 1;

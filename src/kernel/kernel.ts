@@ -14,6 +14,7 @@ import { eventFdRead, eventFdWrite, newEventFd, type EventFdCtx, type EventFdFil
 import type { GuestMemfd } from './gmem.js';
 import { RunDeadline } from './deadline.js';
 import { threadRunDelay } from './sched.js';
+import { LINUX_LATEST, linuxVersion, SINCE } from './linux.js';
 import type { ClockMode } from './timer.js';
 import { FdNumbers } from './fdtable.js';
 import { AddressSpace, PAGE_SIZE, type Mapping } from './hva.js';
@@ -68,6 +69,19 @@ export class Kernel {
    * at most; past it the cache is flushed whole (undefined: the arch's default).
    */
   codeCacheLimit: number | undefined = undefined;
+
+  /** The Linux release whose KVM API this kernel presents (src/kernel/linux.ts), as linuxVersion(). */
+  linux = linuxVersion(LINUX_LATEST);
+
+  /** Whether this kernel presents `feature` (its release is at or after the one that added it). */
+  has(feature: keyof typeof SINCE): boolean {
+    return this.linux >= linuxVersion(SINCE[feature]);
+  }
+
+  /** kvm_gmem_get_supported_flags: the arch's guest_memfd flags, none before SINCE.gmemFlags. */
+  gmemFlags(vm: Vm | null): bigint {
+    return this.has('gmemFlags') ? this.arch.gmemFlags(vm) : 0n;
+  }
 
   /** The clock new VMs follow (src/kernel/timer.ts). */
   clock: ClockMode = 'host';
@@ -316,7 +330,7 @@ export class Kernel {
   checkExtension(cap: bigint, vm: Vm | null): number {
     if (cap < 0n || cap > 0x7fffffffn) return 0;
     const c = Number(cap);
-    const g = genericCheckExtension(this.arch, c, vm);
+    const g = genericCheckExtension(this, c, vm);
     return g ?? this.arch.checkExtension(c, vm);
   }
 

@@ -363,7 +363,7 @@ export class Vm {
     const change = setMemoryRegion(this.slots, this.kernel.space, {
       userMemSlots: this.arch.userMemSlots,
       addressSpaces: this.slots.length,
-      supportsGmem: this.arch.hasPrivateMem(this) || this.arch.gmemFlags(this) !== 0n,
+      supportsGmem: this.arch.hasPrivateMem(this) || this.kernel.gmemFlags(this) !== 0n,
       hasReadonlyMem: this.arch.hasReadonlyMem(this),
       dirtyInitiallySet: this.manualDirtyLogProtect === BigInt(KVM_DIRTY_LOG.MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG.INITIALLY_SET),
       gmem: (fd) => this.gmemFile(fd),
@@ -448,7 +448,7 @@ export class Vm {
   /** kvm_gmem_create */
   private createGuestMemfd(arg: UserArg): number {
     const c = S.kvm_create_guest_memfd.decode(arg.bytes(S.kvm_create_guest_memfd.size));
-    if (c.flags & ~this.arch.gmemFlags(this)) throw this.einval(arg, 'unsupported guest_memfd flags');
+    if (c.flags & ~this.kernel.gmemFlags(this)) throw this.einval(arg, 'unsupported guest_memfd flags');
     const size = BigInt.asIntN(64, c.size);
     if (size <= 0n || size % BigInt(PAGE_SIZE) !== 0n) throw this.einval(arg, 'guest_memfd size must be a positive multiple of the page size');
     const gmem = new GuestMemfd(this, Number(size), c.flags);

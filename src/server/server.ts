@@ -41,6 +41,8 @@ export interface ShimServerOptions {
   readonly jit?: boolean;
   /** Instructions per KVM_RUN time slice (default 2 million). */
   readonly slice?: number;
+  /** The Linux release whose KVM API the kernel presents (virtualSys `linux`; default the newest). */
+  readonly linux?: string;
   /** Receives one line per forwarded call (debugging). */
   readonly trace?: (line: string) => void;
 }
@@ -134,7 +136,7 @@ export class ShimServer {
   constructor(opts: ShimServerOptions) {
     this.arch = opts.arch;
     this.nat = serverNative();
-    this.sys = virtualSys({ arch: opts.arch, jit: opts.jit ?? true, runBudget: opts.slice ?? 2_000_000 });
+    this.sys = virtualSys({ arch: opts.arch, jit: opts.jit ?? true, runBudget: opts.slice ?? 2_000_000, ...(opts.linux !== undefined ? { linux: opts.linux } : {}) });
     this.kernel = kernelOf(this.sys)!;
     this.nr = this.kernel.nr;
     this.trace = opts.trace;

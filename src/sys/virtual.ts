@@ -4,6 +4,7 @@
  * ioctl and exit.
  * @module
  */
+import { parseLinuxOption } from '../kernel/linux.js';
 import type { ArchBackend } from '../kernel/arch.js';
 import { setExitReason } from '../kernel/exits.js';
 import { Kernel, type KFile } from '../kernel/kernel.js';
@@ -105,6 +106,12 @@ export interface VirtualSysOptions {
    * thread's event loop runs (default 10 ms). vCPUs on worker threads sleep until woken.
    */
   readonly haltWaitMs?: number;
+  /**
+   * The Linux release ("6.12" ... "6.18", default the newest) whose KVM API the kernel presents:
+   * features added after it (src/kernel/linux.ts `SINCE`) are absent, in KVM_CHECK_EXTENSION and
+   * in behaviour, as on that kernel.
+   */
+  readonly linux?: string;
   /** @internal Replaces the arch backend (the kernel's own tests use a null arch). */
   readonly archBackend?: ArchBackend;
 }
@@ -164,6 +171,7 @@ class VirtualSys implements Sys {
       if (!(opts.haltWaitMs >= 0)) throw new Error('haltWaitMs must be >= 0');
       this.kernel.haltWaitMs = opts.haltWaitMs;
     }
+    if (opts.linux !== undefined) this.kernel.linux = parseLinuxOption(opts.linux);
     const ioctls = abi[this.arch].ioctls as Record<string, { request: number }>;
     this.faults = (opts.faults ?? []).map((rule) => {
       const request = typeof rule.ioctl === 'number' ? rule.ioctl >>> 0 : ioctls[rule.ioctl]?.request;

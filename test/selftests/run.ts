@@ -163,6 +163,8 @@ function cli(): string[] {
 
 async function runAll(arch: Arch, dir: string, names: string[], timeout: number, jobs: number): Promise<Results> {
   const noNative = nativeAvailable(arch);
+  // The selftests of release X.Y test the KVM API of X.Y: vkvm presents that release's (`--linux`).
+  const release = /^(\d+\.\d+)/.exec(linuxVersion())?.[1] ?? '6.12';
   const tests: TestResult[] = new Array(names.length);
   let next = 0;
   const worker = async () => {
@@ -172,7 +174,7 @@ async function runAll(arch: Arch, dir: string, names: string[], timeout: number,
       const name = names[i]!;
       const bin = join(dir, name);
       const [node, ...pre] = cli();
-      const vkvm = existsSync(bin) ? await runOne(node!, [...pre, 'exec', '--arch', arch, '--', bin], timeout) : { status: 'fail' as const, reason: 'not built', seconds: 0 };
+      const vkvm = existsSync(bin) ? await runOne(node!, [...pre, 'exec', '--arch', arch, '--linux', release, '--', bin], timeout) : { status: 'fail' as const, reason: 'not built', seconds: 0 };
       const native = noNative === undefined && existsSync(bin) ? await runOne(bin, [], timeout) : undefined;
       tests[i] = { name, vkvm, ...(native ? { native } : {}) };
       process.stdout.write(`${arch} ${name}: ${vkvm.status} (${vkvm.seconds.toFixed(1)} s)${vkvm.status === 'pass' ? '' : ` ${vkvm.reason}`}${native ? ` | /dev/kvm: ${native.status}` : ''}\n`);
