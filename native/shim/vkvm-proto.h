@@ -75,6 +75,8 @@ enum {
 	                       otherwise store the fd number (int) at addr */
 };
 #define VKVM_NEWFD_RUN_AREA 1u /* a memfd is attached (in record order): the vCPU's mmap area, used as the fd */
+#define VKVM_NEWFD_GMEM 2u     /* a guest_memfd: a memfd of its size is attached, used as the fd (fstat
+                                  sees its size and its own inode); it has no read, write or mmap */
 
 #define VKVM_MAX_FDS_PER_MSG 8
 

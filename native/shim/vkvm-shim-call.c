@@ -204,10 +204,11 @@ int64_t call_run(struct vkvm_hdr *req, const void *payload, int sendfd, uint32_t
 					/* copy_to_user into memory the program cannot write: the ioctl fails with EFAULT. */
 					if (mem_write(r.addr, p + sizeof r, r.len) < 0 && ret >= 0) ret = -EFAULT;
 				} else if (r.kind == VKVM_REC_NEWFD) {
-					int memfd = (r.flags & VKVM_NEWFD_RUN_AREA) && fdi < nfds ? fds[fdi++] : -1;
+					int memfd = (r.flags & (VKVM_NEWFD_RUN_AREA | VKVM_NEWFD_GMEM)) && fdi < nfds ? fds[fdi++] : -1;
 					pthread_mutex_lock(&lock);
 					int fd = new_fd(r.kfd, memfd, newfd_cloexec);
-					if (fd >= 0 && memfd >= 0) {
+					if (fd >= 0 && (unsigned)r.kfd < VKVM_FDTAB_ENTRIES) kgmem[r.kfd] = (r.flags & VKVM_NEWFD_GMEM) != 0;
+					if (fd >= 0 && memfd >= 0 && (r.flags & VKVM_NEWFD_RUN_AREA)) {
 						struct vcpu_sig *v = vsig_of(r.kfd);
 						v->run = real_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 						if (v->run == MAP_FAILED) v->run = NULL;

@@ -33,6 +33,8 @@ int (*real_dup3)(int, int, int);
 int (*real_fcntl)(int, int, ...);
 ssize_t (*real_read)(int, void *, size_t);
 ssize_t (*real_write)(int, const void *, size_t);
+ssize_t (*real_pread)(int, void *, size_t, off_t);
+ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 int (*real_munmap)(void *, size_t);
 int (*real_mprotect)(void *, size_t, int);
@@ -54,6 +56,8 @@ void resolve(void)
 	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
 	real_read = dlsym(RTLD_NEXT, "read");
 	real_write = dlsym(RTLD_NEXT, "write");
+	real_pread = dlsym(RTLD_NEXT, "pread");
+	real_pwrite = dlsym(RTLD_NEXT, "pwrite");
 	real_mmap = dlsym(RTLD_NEXT, "mmap");
 	real_munmap = dlsym(RTLD_NEXT, "munmap");
 	real_mprotect = dlsym(RTLD_NEXT, "mprotect");
@@ -79,6 +83,7 @@ static unsigned proc_gen;       /* bumped at every setup (fork): thread connecti
 int32_t *fdtab;                 /* shared with the server: process fd -> kernel fd + 1 */
 static int fdtab_fd = -1;
 uint16_t *kref;                 /* process fds per kernel fd (dup counts) */
+uint8_t *kgmem;                 /* per kernel fd: 1 when it is a guest_memfd */
 static int anchor_fd = -1;
 static pid_t parent_pid;        /* set in a forked child until its anchor said so */
 
@@ -217,7 +222,8 @@ static void setup_process(void)
 		real_close(fdtab_fd);
 	} else {
 		kref = calloc(VKVM_FDTAB_ENTRIES, sizeof *kref);
-		if (!kref) die("out of memory");
+		kgmem = calloc(VKVM_FDTAB_ENTRIES, sizeof *kgmem);
+		if (!kref || !kgmem) die("out of memory");
 		pthread_key_create(&conn_key, conn_destructor);
 		pthread_atfork(NULL, NULL, atfork_child);
 	}

@@ -299,6 +299,31 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	return real_write(fd, buf, n);
 }
 
+/* Nor positioned or vectored reads and writes. */
+EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	R();
+	if (owned(fd) >= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return real_pread(fd, buf, n, off);
+}
+
+EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) __attribute__((alias("pread")));
+
+EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	R();
+	if (owned(fd) >= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return real_pwrite(fd, buf, n, off);
+}
+
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) __attribute__((alias("pwrite")));
+
 /* ---- memory ---- */
 
 static uint64_t page_up(uint64_t n)
@@ -322,6 +347,13 @@ EXPORT int munmap(void *addr, size_t len)
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	R();
+	/* A guest_memfd's stand-in memfd is not its memory: no mmap (6.12's kvm_gmem_fops has none:
+	   ENODEV; 6.18's GUEST_MEMFD_FLAG_MMAP mapping is not offered through the shim). */
+	int kfd = (flags & MAP_ANONYMOUS) ? -1 : owned(fd);
+	if (kfd >= 0 && kgmem && kgmem[kfd]) {
+		errno = ENODEV;
+		return MAP_FAILED;
+	}
 	void *r = real_mmap(addr, len, prot, flags, fd, off);
 	if (r == MAP_FAILED) return r;
 	if (sock_path) {

@@ -45,6 +45,8 @@ extern int (*real_dup3)(int, int, int);
 extern int (*real_fcntl)(int, int, ...);
 extern ssize_t (*real_read)(int, void *, size_t);
 extern ssize_t (*real_write)(int, const void *, size_t);
+extern ssize_t (*real_pread)(int, void *, size_t, off_t);
+extern ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 extern void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 extern int (*real_munmap)(void *, size_t);
 extern int (*real_mprotect)(void *, size_t, int);
@@ -64,6 +66,7 @@ extern pthread_mutex_t lock;
 extern pid_t proc_pid;     /* pid the state belongs to; 0 = not set up */
 extern int32_t *fdtab;     /* shared with the server: process fd -> kernel fd + 1 */
 extern uint16_t *kref;     /* process fds per kernel fd (dup counts) */
+extern uint8_t *kgmem;     /* per kernel fd: 1 when it is a guest_memfd */
 extern __thread uint8_t *t_buf; /* this thread's message buffer (see tbuf) */
 
 /* The kernel fd behind process fd `fd`, or -1 when the shim does not own it. */

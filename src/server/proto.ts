@@ -35,7 +35,7 @@ export const HELLO = { ANCHOR: 1, FORKED: 2 } as const;
 export const REPLY = { RETRY: 1, CONTENTS: 2 } as const;
 export const SHARE = { AS_FILE: 1 } as const;
 export const REC = { WRITE: 1, NEWFD: 2 } as const;
-export const NEWFD = { RUN_AREA: 1 } as const;
+export const NEWFD = { RUN_AREA: 1, GMEM: 2 } as const;
 
 export const MAX_FDS_PER_MSG = 8;
 
@@ -54,6 +54,7 @@ export const C_CONSTANTS: Readonly<Record<string, number>> = {
   VKVM_REC_WRITE: REC.WRITE,
   VKVM_REC_NEWFD: REC.NEWFD,
   VKVM_NEWFD_RUN_AREA: NEWFD.RUN_AREA,
+  VKVM_NEWFD_GMEM: NEWFD.GMEM,
   VKVM_MAX_FDS_PER_MSG: MAX_FDS_PER_MSG,
 };
 

@@ -456,6 +456,13 @@ export class ShimServer {
           sendFd = m;
           flags |= NEWFD.RUN_AREA;
         }
+      } else if (f.kind === 'guest_memfd' && sendFd < 0) {
+        // fstat of the program's fd: a sparse memfd of the guest_memfd's size stands in for it.
+        const m = this.nat.memfd('vkvm-guest-memfd', f.gmem.size);
+        if (m >= 0) {
+          sendFd = m;
+          flags |= NEWFD.GMEM;
+        }
       }
       recs.push(record(REC.NEWFD, addr, fd, flags, null));
     }
