@@ -47,6 +47,13 @@ export class AddressSpace {
    */
   private readonly holes: number[] = [];
   /**
+   * Mappings `mapAt` made at a given address: their range never came from the holes or the top,
+   * so unmapping them gives nothing back (the shim server maps the program's own addresses there,
+   * one temporary copy per ioctl argument: handing those back made `holes` grow by a pair per
+   * ioctl, duplicates included, and every splice of it O(n)).
+   */
+  private readonly fixed = new WeakSet<Mapping>();
+  /**
    * Called when `find` misses, or `user` finds [hva, hva+len) not inside one mapping (a
    * worker-thread mirror of the owner's space, src/kernel/smp.ts; another process's memory,
    * src/server): it may add the missing mapping with `mapAt`; the lookup then runs once more.
@@ -162,6 +169,7 @@ export class AddressSpace {
     while (j < maps.length && maps[j]!.hva < end) maps[j++]!.live = false;
     if (j > i) maps.splice(i, j - i);
     const m: Mapping = { hva, length: bytes.length, bytes, live: true, serial };
+    this.fixed.add(m);
     this.insert(m);
     // A mirror never places mappings itself: `top` only keeps `extent` meaningful.
     this.top = Math.max(this.top, hva + bytes.length + GUARD);
@@ -219,7 +227,7 @@ export class AddressSpace {
     this.maps.splice(i, 1);
     // Mirrors stop using it before its address space can be handed out again.
     this.listener?.unmapped(m);
-    this.release(m.hva, m.length + GUARD);
+    if (!this.fixed.has(m)) this.release(m.hva, m.length + GUARD);
   }
 
   /** The mapping that contains `hva`, if any. */

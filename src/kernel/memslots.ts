@@ -215,8 +215,13 @@ export class MemslotSet {
     this.nrPages -= m.npages;
   }
 
-  resort(): void {
-    this.sorted = [...this.byId.values()].sort((a, b) => a.baseGfn - b.baseGfn);
+  /** Moves `m` to `baseGfn` (a slot of the set): out of the gfn order and back in, O(n) without a sort. */
+  move(m: Memslot, baseGfn: number): void {
+    let i = this.lowerBound(m.baseGfn);
+    if (this.sorted[i] !== m) i = this.sorted.indexOf(m);
+    if (i >= 0) removeAt(this.sorted, i);
+    m.baseGfn = baseGfn;
+    insertAt(this.sorted, this.lowerBound(baseGfn), m);
     this.last = undefined;
   }
 
@@ -309,11 +314,10 @@ export function setMemoryRegion(sets: MemslotSet[], space: AddressSpace, p: Mems
       if (set.overlaps(id, baseGfn, baseGfn + npages)) throw KvmError.of('EEXIST', 'ioctl');
       p.prepare?.('move', baseGfn, npages, mem.flags);
       const oldBaseGfn = old.baseGfn;
-      old.baseGfn = baseGfn;
+      set.move(old, baseGfn);
       const oldFlags = old.flags;
       old.flags = mem.flags;
       old.dirty = bitmapFor(mem.flags, oldFlags & KVM_MEM.LOG_DIRTY_PAGES ? old.dirty : null, npages, p.dirtyInitiallySet);
-      set.resort();
       return { kind: 'move', slot: old, oldBaseGfn };
     }
     if (mem.flags === old.flags) return undefined;

@@ -36,6 +36,22 @@ describe('MemslotSet', () => {
     expect(ms).toBeLessThan(5000);
   });
 
+  it('moving one slot back and forth among 8K (memslot_perf_test move active area): order kept, no full sort per move', () => {
+    const set = new MemslotSet();
+    const n = 8192;
+    for (let i = 0; i < n; i++) set.insert(make(i, 2 * i * SLOT, U + i * SLOT * PAGE_SIZE));
+    const m = set.byId.get(0)!;
+    const t0 = performance.now();
+    for (let k = 0; k <= 4000; k++) set.move(m, k & 1 ? 2 * (n - 1) * SLOT + SLOT : SLOT); // into a gap at the end, then at the start
+    const ms = performance.now() - t0;
+    const gfns = set.all().map((s) => s.baseGfn);
+    expect(gfns).toEqual([...gfns].sort((a, b) => a - b));
+    expect(set.find(SLOT + 3)?.id).toBe(0);
+    expect(set.find(0)).toBeUndefined();
+    expect(set.all().length).toBe(n);
+    expect(ms).toBeLessThan(3000);
+  });
+
   it('mapsHva answers as a scan, for overlapping slots of different sizes', () => {
     const set = new MemslotSet();
     const slots = [make(0, 0, U, 16), make(1, 100, U + 4 * PAGE_SIZE, 2), make(2, 200, U + 64 * PAGE_SIZE, 1), make(3, 300, U + 4 * PAGE_SIZE, 1)];
