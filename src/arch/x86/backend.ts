@@ -297,6 +297,8 @@ export const x86Backend: ArchBackend = {
     const bsp = vcpu.id === chip.bspVcpuId;
     if (chip.defaultTscKhz) m.events.time.setTscKhz(chip.defaultTscKhz);
     if (!vm.kernel.mirror) {
+      // kvm_arch_vcpu_postcreate -> kvm_synchronize_tsc(vcpu, NULL)
+      chip.tscSync = m.events.time.synchronizeAtCreate(chip.tscSync, vcpu.timer.now(m.retired));
       // kvm_vcpu_reset(RESET): IA32_APIC_BASE is the default base, enabled, BSP only on the boot vCPU.
       m.s.apicBase = 0xfee00800n | (bsp ? 0x100n : 0n);
       m.events.apic.postBase(m.s.apicBase);

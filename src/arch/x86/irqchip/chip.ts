@@ -66,6 +66,11 @@ export class X86Irqchip {
   bspVcpuId = 0;
   /** kvm->arch.default_tsc_khz (KVM_SET_TSC_KHZ on the VM fd), 0: the host's. */
   defaultTscKhz = 0;
+  /**
+   * kvm->arch.cur_tsc_offset and last_tsc_khz (kvm_synchronize_tsc): the TSC timeline a vCPU
+   * created later joins when its rate matches; null until the first vCPU. Owner thread only.
+   */
+  tscSync: { offset: bigint; khz: number } | null = null;
   pic: KvmPic | null = null;
   ioapic: KvmIoapic | null = null;
   pit: KvmPit | null = null;

@@ -113,6 +113,18 @@ export class VcpuClock {
     this.requestUpdate();
   }
 
+  /**
+   * kvm_synchronize_tsc at vCPU creation (kvm_arch_vcpu_postcreate, data 0): the VM's TSC
+   * timeline when its rate matches this vCPU's, else a new one where the TSC reads 0 now (the
+   * first vCPU: the guest TSC counts from its creation, not the VM's). Returns the timeline.
+   */
+  synchronizeAtCreate(sync: { offset: bigint; khz: number } | null, nowNs: number): { offset: bigint; khz: number } {
+    if (sync !== null && sync.khz === this.tscKhz) this.tscOffset = sync.offset;
+    else this.tscOffset = BigInt.asUintN(64, -BigInt(Math.floor((nowNs * this.tscKhz) / 1e6)));
+    this.requestUpdate();
+    return { offset: this.tscOffset, khz: this.tscKhz };
+  }
+
   /** KVM_SET_TSC_KHZ (kvm_set_tsc_khz): a new guest TSC rate. */
   setTscKhz(khz: number): void {
     this.tscKhz = khz;

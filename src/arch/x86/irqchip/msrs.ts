@@ -83,6 +83,9 @@ export function irqchipMsrWrite(m: X86Machine, index: number, v: bigint, host: b
   switch (index) {
     case MSR_TIME.TSC:
       ev.time.writeTsc(v, now(m), host);
+      // A host write is kvm_synchronize_tsc with a value: it sets the VM's timeline (cur_tsc_offset)
+      // that vCPUs created later join. (Its matching of nearby writes within a second is not modelled.)
+      if (host && !m.vcpu.vm.kernel.mirror) chipOf(m.vcpu.vm).tscSync = { offset: ev.time.tscOffset, khz: ev.time.tscKhz };
       return true;
     case MSR_TIME.APIC_BASE:
       return setApicBase(m, v, host);
