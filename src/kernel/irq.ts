@@ -50,9 +50,18 @@ export interface RoutingEntryInput {
  */
 export type IrqSet = (vm: Vm, irqSourceId: number, level: number, lineStatus: boolean) => number;
 
+/** -EWOULDBLOCK from kvm_arch_set_irq_inatomic: the irqfd injects from its work item instead. */
+export const EWOULDBLOCK = 11;
+
 /** What the arch makes of a routing entry (kvm_set_routing_entry). */
 export interface ArchRoute {
   readonly set: IrqSet;
+  /**
+   * kvm_arch_set_irq_inatomic: an irqfd's signal on a GSI with this one route raises it here and
+   * now (arm64 SPIs: raised, not lowered); -EWOULDBLOCK, or absent, defers to irqfd_inject's
+   * kvm_set_irq 1 then 0.
+   */
+  readonly setInatomic?: (vm: Vm, irqSourceId: number) => number;
   /** For irqchip routes: the chip and the pin index the chip table records (x86 slave PIC pins are 8-15). */
   readonly irqchip?: { readonly irqchip: number; readonly pin: number };
 }
@@ -158,7 +167,7 @@ export class VmIrq {
     const arch = this.vm.arch;
     if (!arch.setRoutingEntry) throw einval('no in-kernel irqchip routes');
     const a = arch.setRoutingEntry(this.vm, ue);
-    const route: IrqRoute = { gsi: ue.gsi, type: ue.type, set: a.set, ...(a.irqchip ? { irqchip: a.irqchip } : {}), msi: ue.type === KVM_IRQ_ROUTING.MSI ? ue.msi : null };
+    const route: IrqRoute = { gsi: ue.gsi, type: ue.type, set: a.set, ...(a.setInatomic ? { setInatomic: a.setInatomic } : {}), ...(a.irqchip ? { irqchip: a.irqchip } : {}), msi: ue.type === KVM_IRQ_ROUTING.MSI ? ue.msi : null };
     if (route.irqchip) {
       const row = t.chip[route.irqchip.irqchip];
       if (row) row[route.irqchip.pin] = ue.gsi;

@@ -1,6 +1,7 @@
 /**
  * KVM_IRQFD (virt/kvm/eventfd.c kvm_irqfd): an eventfd whose signal injects an interrupt on a GSI.
- * Edge irqfds pulse the GSI (kvm_set_irq 1 then 0); resampling irqfds (KVM_IRQFD_FLAG_RESAMPLE)
+ * Edge irqfds pulse the GSI (kvm_set_irq 1 then 0), except where the arch injects in atomic
+ * context (arm64 SPIs on an initialized vGIC: raised only); resampling irqfds (KVM_IRQFD_FLAG_RESAMPLE)
  * raise it as a level that stays up until the guest's EOI, when the kernel lowers it and signals
  * the resample eventfd so the VMM can re-check its device and signal again.
  *
@@ -13,7 +14,7 @@
 import { KvmError } from '../sys/error.js';
 import { KVM_IRQFD_FLAG } from '../uapi/constants.js';
 import { POLL, type EventFdCtx } from './eventfd.js';
-import { KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID, type AckNotifier } from './irq.js';
+import { EWOULDBLOCK, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID, type AckNotifier } from './irq.js';
 import type { Vm } from './vm.js';
 
 /** struct kvm_irqfd, decoded. */
@@ -56,10 +57,14 @@ class Irqfd {
     private readonly onHangup: (i: Irqfd) => void,
   ) {}
 
-  /** irqfd_inject */
+  /** irqfd_wakeup's kvm_arch_set_irq_inatomic, else irqfd_inject */
   inject(): void {
     const irq = this.vm.irq;
     if (this.resampler === null) {
+      // irqfd->irq_entry is the GSI's route only when it has exactly one (irqfd_update).
+      const routes = irq.routesOf(this.gsi);
+      const atomic = routes.length === 1 ? routes[0]!.setInatomic : undefined;
+      if (atomic !== undefined && atomic(this.vm, KVM_USERSPACE_IRQ_SOURCE_ID) !== -EWOULDBLOCK) return;
       irq.setIrq(KVM_USERSPACE_IRQ_SOURCE_ID, this.gsi, 1, false);
       irq.setIrq(KVM_USERSPACE_IRQ_SOURCE_ID, this.gsi, 0, false);
     } else {

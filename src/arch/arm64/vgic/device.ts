@@ -11,7 +11,7 @@
  * @module
  */
 import type { DeviceAttr, KvmDevice, KvmDeviceOps } from '../../../kernel/device.js';
-import { setDefaultIrqRouting, type ArchRoute, type RoutingEntryInput } from '../../../kernel/irq.js';
+import { EWOULDBLOCK, setDefaultIrqRouting, type ArchRoute, type RoutingEntryInput } from '../../../kernel/irq.js';
 import { KVM_BUS, type IoDevice } from '../../../kernel/iobus.js';
 import type { Vcpu } from '../../../kernel/vcpu.js';
 import type { Vm } from '../../../kernel/vm.js';
@@ -473,20 +473,25 @@ export function setRoutingEntry(_vm: Vm, e: RoutingEntryInput): ArchRoute {
     case KVM_IRQ_ROUTING.IRQCHIP: {
       const { irqchip, pin } = e.irqchip;
       if (pin >= KVM_IRQCHIP_NUM_PINS || irqchip >= 1) throw err('EINVAL', 'no such irqchip pin');
+      const set = (vm: Vm, _src: number, level: number): number => {
+        const cfg = vmState(vm).vgic;
+        const spi = pin + NR_PRIVATE;
+        if (cfg === null || spi >= (cfg.nrSpis || NR_IRQS_LEGACY - NR_PRIVATE) + NR_PRIVATE) return -22;
+        try {
+          lazyInit(vm).inject(-1, spi, level !== 0, OWNER.USER);
+        } catch (e) {
+          if (e instanceof KvmError) return -e.errno;
+          throw e;
+        }
+        return 0;
+      };
       return {
         irqchip: { irqchip, pin },
-        set: (vm, _src, level) => {
-          const cfg = vmState(vm).vgic;
-          const spi = pin + NR_PRIVATE;
-          if (cfg === null || spi >= (cfg.nrSpis || NR_IRQS_LEGACY - NR_PRIVATE) + NR_PRIVATE) return -22;
-          try {
-            lazyInit(vm).inject(-1, spi, level !== 0, OWNER.USER);
-          } catch (e) {
-            if (e instanceof KvmError) return -e.errno;
-            throw e;
-          }
-          return 0;
-        },
+        set,
+        // kvm_arch_set_irq_inatomic: an initialized vGIC takes an irqfd's SPI at once, raised and
+        // not lowered (a level-triggered SPI stays pending until its line is lowered); before
+        // vgic_init the kernel defers to irqfd_inject's raise-and-lower.
+        setInatomic: (vm, src) => (vgicInitialized(vm) ? set(vm, src, 1) : -EWOULDBLOCK),
       };
     }
     case KVM_IRQ_ROUTING.MSI: {
