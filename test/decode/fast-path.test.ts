@@ -6,7 +6,8 @@
  * faults and the 15-byte limit).
  */
 import { expect, it } from 'vitest';
-import { decode, decodeFrom, DESCS, Insn, PFX_66, PFX_F2, PFX_F3, type DecodeMode, type OpDesc } from '../../src/arch/x86/decoder.js';
+import { decode, decodeFrom, DESCS, Insn, type DecodeMode, type OpDesc } from '../../src/arch/x86/decoder.js';
+import { rowBytes } from './rows.js';
 
 const MODES: DecodeMode[] = [
   { long64: true, def32: false },
@@ -23,19 +24,9 @@ function fields(i: Insn): string {
   });
 }
 
-/** Bytes that select row `d` (as reuse.test.ts builds them), then random tail bytes. */
+/** Bytes that select row `d`, then random tail bytes. */
 function encode(d: OpDesc, rex: number, modrm: number, tail: number[]): number[] {
-  const out: number[] = [];
-  if (d.prefix === PFX_66) out.push(0x66);
-  if (d.prefix === PFX_F3) out.push(0xf3);
-  if (d.prefix === PFX_F2) out.push(0xf2);
-  if (rex) out.push(rex | (d.w === 1 ? 8 : 0));
-  if (d.map >= 1) out.push(0x0f);
-  if (d.map === 2) out.push(0x38);
-  if (d.map === 3) out.push(0x3a);
-  out.push(d.opcode + d.low);
-  if (d.modrm) out.push(d.full >= 0 ? d.full : (modrm & 0xc7) | ((d.reg >= 0 ? d.reg : (modrm >> 3) & 7) << 3));
-  return [...out, ...tail];
+  return [...rowBytes(d, rex, modrm), ...tail];
 }
 
 /** A small deterministic generator (the failures must reproduce). */

@@ -6,7 +6,8 @@
  * kept the previous instruction's operand kinds and ran differently under the interpreter).
  */
 import { expect, it } from 'vitest';
-import { decode, DESCS, Insn, PFX_66, PFX_F2, PFX_F3, type DecodeMode, type OpDesc } from '../../src/arch/x86/decoder.js';
+import { decode, DESCS, Insn, type DecodeMode, type OpDesc } from '../../src/arch/x86/decoder.js';
+import { rowBytes } from './rows.js';
 
 const MODES: DecodeMode[] = [
   { long64: true, def32: false },
@@ -14,25 +15,12 @@ const MODES: DecodeMode[] = [
   { long64: false, def32: false },
 ];
 
-/** Bytes that select row `d`, with `rex` (long mode) and a register or memory ModRM. */
+/** Bytes that select row `d`, with `rex` (long mode) and a register or memory ModRM (reg 2 unless the row fixes it). */
 function encode(d: OpDesc, rex: number, mem: boolean): number[] {
-  const out: number[] = [];
-  if (d.prefix === PFX_66) out.push(0x66);
-  if (d.prefix === PFX_F3) out.push(0xf3);
-  if (d.prefix === PFX_F2) out.push(0xf2);
-  if (rex) out.push(rex | (d.w === 1 ? 8 : 0));
-  if (d.map >= 1) out.push(0x0f);
-  if (d.map === 2) out.push(0x38);
-  if (d.map === 3) out.push(0x3a);
-  out.push(d.opcode + d.low);
-  if (d.modrm) {
-    if (d.full >= 0) out.push(d.full);
-    else {
-      const reg = d.reg >= 0 ? d.reg : 2;
-      out.push(mem && d.mod !== 2 ? (1 << 6) | (reg << 3) | 4 : (3 << 6) | (reg << 3) | 1, 0x8b, 0x7f);
-    }
-  }
-  return [...out, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+  const modrm = mem && d.mod !== 2 ? (1 << 6) | (2 << 3) | 4 : (3 << 6) | (2 << 3) | 1;
+  // A SIB and disp8 after a built ModRM (the memory form uses them; the register form ignores them).
+  const sibDisp = d.modrm && d.full < 0 ? [0x8b, 0x7f] : [];
+  return [...rowBytes(d, rex, modrm), ...sibDisp, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
 }
 
 /** Every field a handler, the JIT or the block cache reads. */

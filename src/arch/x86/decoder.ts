@@ -506,20 +506,7 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   insn.addr = addr;
   insn.desc = desc;
   insn.mn = desc.mn;
-  insn.bad = 0;
-  insn.rep = 0;
-  insn.lock = false;
-  insn.rex = rex;
-  insn.seg = DS;
-  insn.segOverride = false;
-  insn.ripRel = false;
-  insn.base = -1;
-  insn.index = -1;
-  insn.scale = 1;
-  insn.disp = 0;
-  insn.imm = 0;
-  insn.immHi = 0;
-  insn.imm2 = 0;
+  resetPrefixesAndOperands(insn, rex);
   insn.cond = desc.low;
   const clr = insn.opsClear;
   clr[0] = 0;
@@ -585,14 +572,12 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   return true;
 }
 
-function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
-  insn.addr = addr;
-  insn.mn = -1;
-  insn.desc = null;
+/** The prefix and operand fields both decode paths start from (nothing of a reused record's last instruction). */
+function resetPrefixesAndOperands(insn: Insn, rex: number): void {
   insn.bad = 0;
   insn.rep = 0;
   insn.lock = false;
-  insn.rex = 0;
+  insn.rex = rex;
   insn.seg = DS;
   insn.segOverride = false;
   insn.ripRel = false;
@@ -603,6 +588,13 @@ function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
   insn.imm = 0;
   insn.immHi = 0;
   insn.imm2 = 0;
+}
+
+function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
+  insn.addr = addr;
+  insn.mn = -1;
+  insn.desc = null;
+  resetPrefixesAndOperands(insn, 0);
   insn.modrm = -1;
   insn.mod = 0;
   insn.rm = 0;
