@@ -8,6 +8,7 @@
  * @module
  */
 import { KvmError } from '../sys/error.js';
+import { lowerBound } from './ranges.js';
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -19,6 +20,8 @@ export const TASK_SIZE_MAX = 0x7fff_ffff_f000;
 const GUARD = 16 * PAGE_SIZE;
 /** A typed array cannot exceed 4 GiB on this JS engine. */
 export const MAX_MAPPING = 2 ** 32;
+
+const hvaOf = (m: Mapping): number => m.hva;
 
 /** One anonymous mapping. */
 export interface Mapping {
@@ -137,15 +140,7 @@ export class AddressSpace {
 
   /** Index of the first mapping at or above `hva`. */
   private lowerBound(hva: number): number {
-    const maps = this.maps;
-    let lo = 0;
-    let hi = maps.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (maps[mid]!.hva < hva) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return lowerBound(this.maps, hva, hvaOf);
   }
 
   /**

@@ -8,6 +8,7 @@ import { KVM_MEM } from '../uapi/constants.js';
 import type { AddressSpace, Mapping } from './hva.js';
 import { PAGE_SHIFT, PAGE_SIZE, TASK_SIZE_MAX } from './hva.js';
 import type { GuestMemfd } from './gmem.js';
+import { lowerBound } from './ranges.js';
 
 /** KVM_MEM_MAX_NR_PAGES: memslot size limit in pages ((1 << 31) - 1). */
 export const KVM_MEM_MAX_NR_PAGES = 2 ** 31 - 1;
@@ -117,6 +118,9 @@ function bitmapFor(flags: number, old: Uint32Array | null, npages: number, initi
   return b;
 }
 
+const baseGfnOf = (m: Memslot): number => m.baseGfn;
+const userspaceAddrOf = (m: Memslot): number => m.userspaceAddr;
+
 /** One address space's memslots. */
 export class MemslotSet {
   readonly byId = new Map<number, Memslot>();
@@ -158,15 +162,7 @@ export class MemslotSet {
 
   /** Index of the first slot whose baseGfn is >= gfn. */
   private lowerBound(gfn: number): number {
-    const s = this.sorted;
-    let lo = 0;
-    let hi = s.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (s[mid]!.baseGfn < gfn) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return lowerBound(this.sorted, gfn, baseGfnOf);
   }
 
   /** True when a slot backed by host memory (not a guest_memfd-only one) covers part of [hva, hva + len). */
@@ -183,15 +179,7 @@ export class MemslotSet {
 
   /** Index of the first slot (by hva) whose userspaceAddr is >= hva. */
   private hvaBound(hva: number): number {
-    const h = this.byHva;
-    let lo = 0;
-    let hi = h.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (h[mid]!.userspaceAddr < hva) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return lowerBound(this.byHva, hva, userspaceAddrOf);
   }
 
   insert(m: Memslot): void {

@@ -3,6 +3,19 @@
  * set() overwrites [start, end) and keeps the list sorted, split and merged.
  * @module
  */
+
+/** Index of the first element of `a` (sorted by `key`) whose key is >= `x`: a.length when none. */
+export function lowerBound<T>(a: readonly T[], x: number, key: (e: T) => number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (key(a[mid]!) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class RangeMap {
   /** Disjoint, sorted, non-empty intervals with non-zero values. */
   private iv: { start: number; end: number; value: number }[] = [];

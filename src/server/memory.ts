@@ -12,6 +12,7 @@
  * @module
  */
 import type { AddressSpace, Mapping } from '../kernel/hva.js';
+import { lowerBound } from '../kernel/ranges.js';
 import type { ServerNative } from './native.js';
 
 /** Window size: a typed array's limit is 4 GiB; 1 GiB keeps reservations modest. */
@@ -235,15 +236,9 @@ export class SharedMemory {
 
 /** Index of the first piece whose end is at or after `a` (pieces are sorted and disjoint). */
 function firstEndingAtOrAfter(ps: readonly Piece[], a: number): number {
-  let lo = 0;
-  let hi = ps.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ps[mid]!.hi < a) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return lowerBound(ps, a, pieceEnd);
 }
+const pieceEnd = (p: Piece): number => p.hi;
 
 /** Index of the first range whose end is after `a` (ranges sorted and disjoint). */
 function firstEndingAfter(rs: readonly { hi: number }[], a: number): number {
