@@ -262,11 +262,15 @@ export class VcpuSync {
     return Atomics.load(this.mirror.vm.mmuGen, 0) !== this.seen;
   }
 
-  /** Applies everything the owner pushed so far. EIO once the owner gave this worker up. */
-  pull(): void {
+  /**
+   * Applies everything the owner pushed so far. EIO once the owner gave this worker up. True when
+   * the MMU generation moved since the last `ack` (cached translations must go).
+   */
+  pull(): boolean {
     this.pulled = Atomics.load(this.mirror.vm.mmuGen, 0);
     if (Atomics.load(this.words, LINK.LOST) !== 0) throw KvmError.of('EIO', 'ioctl', { message: 'the owner gave this vCPU up (it stopped answering)' });
     this.drain(true);
+    return this.pulled !== this.seen;
   }
 
   /** A view whose memslots wait for the next block boundary (its mappings are in already). */
@@ -337,7 +341,8 @@ export class VcpuSync {
   /** A vCPU ioctl begins on this thread (the arch drops stale translations as KVM_RUN starts). */
   enter(): void {
     Atomics.store(this.words, LINK.RUNNING, 1);
-    this.pull();
+    // What the last run cached may come from the memslots this pull replaced.
+    if (this.pull()) this.flush?.();
     this.ack();
   }
 

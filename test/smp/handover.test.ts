@@ -7,6 +7,8 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { attachVcpu, exportVcpu, Kvm, KvmError, vcpuHandleTransferList, virtualSys, type Vcpu } from '../../src/index.js';
+import { KVM_EXIT } from '../../src/uapi/index.js';
+import { RUN } from '../../src/kernel/exits.js';
 import { reg } from '../arm64/helpers.js';
 import { guest } from '../helpers/guests.js';
 import { ARM_DATA, ARM_DATA_OFF, ARM_DONE, ARM_MODES, ARM_RAM_BASE, arm64Vm, X86_CODE, X86_DATA, X86_DATA_GPA, X86_MODES, x86Vm } from './machines.js';
@@ -27,6 +29,16 @@ const errOf = (f: () => unknown) => {
 const READ_LOOP = Uint8Array.of(0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x30, 0x00, 0x48, 0x85, 0xc0, 0x74, 0xf3, 0xf4);
 /** x86: `jmp $` */
 const SPIN = Uint8Array.of(0xeb, 0xfe);
+
+/**
+ * Resolves once the worker's vCPU is in READ_LOOP's MMIO loop: the owner's mapping of kvm_run
+ * shares the worker's, whose exit_reason becomes KVM_EXIT_MMIO (cleared here first).
+ */
+async function inMmioLoop(run: Uint8Array): Promise<void> {
+  const dv = new DataView(run.buffer, run.byteOffset);
+  dv.setUint32(RUN.exit_reason, 0, true);
+  while (dv.getUint32(RUN.exit_reason, true) !== KVM_EXIT.MMIO) await new Promise((res) => setTimeout(res, 1));
+}
 
 /** Runs the owner's vCPU here until HLT ('intr', EINTR from the run budget, runs again). */
 function runHere(v: Vcpu): string {
@@ -91,8 +103,9 @@ describe('SMP hand-over (x86)', () => {
     const sys = virtualSys({ arch: 'x86_64' });
     const { vm, vcpus } = x86Vm(sys, READ_LOOP, 1);
     const v = vcpus[0]!;
+    const run = sys.mmap(v.fd, 4096);
     const done = runOnWorker(v.export(), { mmioZero: true });
-    await new Promise((res) => setTimeout(res, 300));
+    await inMmioLoop(run);
     const mem = sys.alloc(0x1000);
     new DataView(mem.bytes.buffer, mem.bytes.byteOffset).setBigUint64(0, 0x77n, true);
     vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x300000, memorySize: 0x1000, userspaceAddr: mem.hva });
@@ -100,6 +113,31 @@ describe('SMP hand-over (x86)', () => {
     expect(r.exits).toEqual(['hlt']);
     expect(v.getRegs().rax).toBe(0x77n);
   }, 60_000);
+
+  it('memslots added at any moment of a worker\'s run loop are seen (the MMU generation is not consumed before the new memslots are in)', async () => {
+    // Regression: the x86 run loop's periodic MMU check (and KVM_RUN entry) could flush the TLB on
+    // the new generation before the worker took the new memslots, refill it with the old MMIO
+    // translation, and then not flush again once they were in: the vCPU read MMIO forever.
+    const sys = virtualSys({ arch: 'x86_64' });
+    const { vm, vcpus } = x86Vm(sys, READ_LOOP, 1);
+    const v = vcpus[0]!;
+    const mem = sys.alloc(0x1000);
+    new DataView(mem.bytes.buffer, mem.bytes.byteOffset).setBigUint64(0, 0x99n, true);
+    const run = sys.mmap(v.fd, 4096);
+    for (let k = 0; k < 16; k++) {
+      v.setRegs({ rip: X86_CODE, rax: 0n, rflags: 2 });
+      const done = runOnWorker(v.export(), { mmioZero: true });
+      await inMmioLoop(run);
+      // At a varying moment of the loop (it failed within a few rounds before the fix).
+      const t = performance.now();
+      while (performance.now() - t < (k % 8) * 0.25);
+      vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x300000, memorySize: 0x1000, userspaceAddr: mem.hva });
+      const r = await Promise.race([done, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+      expect(r?.exits, `round ${k}: the vCPU still reads MMIO 15 s after the memslot was added`).toEqual(['hlt']);
+      expect(v.getRegs().rax).toBe(0x99n);
+      vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x300000, memorySize: 0, userspaceAddr: mem.hva });
+    }
+  }, 120_000);
 
   it('pages a worker vCPU writes are in the owner\'s KVM_GET_DIRTY_LOG', async () => {
     const sys = virtualSys({ arch: 'x86_64' });

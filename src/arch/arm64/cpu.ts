@@ -406,10 +406,13 @@ export class Cpu extends Arm64State {
     this.wTag.fill(NaN);
   }
 
-  /** Called at KVM_RUN entry: memslot or dirty-log changes invalidate host translations. */
-  checkMmuGen(): void {
+  /**
+   * Called at KVM_RUN entry: memslot or dirty-log changes invalidate host translations.
+   * `force` drops them anyway (see X86Mmu.syncMmu).
+   */
+  checkMmuGen(force = false): void {
     const g = Atomics.load(this.vm.mmuGen, 0);
-    if (g !== this.mmuGen) {
+    if (g !== this.mmuGen || force) {
       this.mmuGen = g;
       this.flushTlb();
     }

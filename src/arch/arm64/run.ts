@@ -117,7 +117,7 @@ function blockWfi(vcpu: Vcpu, c: CpuT): ReturnType<typeof kvmVcpuBlock> {
   return kvmVcpuBlock(vcpu, c.retired, () => c.lines[0] !== 0);
 }
 function checkMmuGenOf(c: CpuT): () => void {
-  return () => c.checkMmuGen();
+  return () => c.checkMmuGen(true);
 }
 
 function firstRun(vcpu: Vcpu, a: Arm64Vcpu): void {
@@ -275,7 +275,7 @@ function loop(vcpu: Vcpu, c: CpuT): number {
     const sync = vcpu.sync;
     if (sync !== null && sync.due()) {
       sync.pull();
-      c.checkMmuGen();
+      c.checkMmuGen(true);
       sync.ack();
     } else c.checkMmuGen();
   }

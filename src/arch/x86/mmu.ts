@@ -184,10 +184,15 @@ export class X86Mmu {
     this.wTag.fill(NaN);
   }
 
-  /** Checks the VM's MMU generation; flushes when memslots or dirty tracking changed. */
-  syncMmu(): void {
+  /**
+   * Checks the VM's MMU generation; flushes when memslots or dirty tracking changed. `force`
+   * flushes anyway: a worker that just took the owner's new memslots (`VcpuSync.pull`) may have
+   * seen the generation move earlier, before those memslots were in, and refilled the TLB from
+   * the old ones meanwhile.
+   */
+  syncMmu(force = false): void {
     const g = Atomics.load(this.vm.mmuGen, 0);
-    if (g !== this.mmuGenSeen) {
+    if (g !== this.mmuGenSeen || force) {
       this.mmuGenSeen = g;
       this.flushTlb();
     }

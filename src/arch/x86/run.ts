@@ -188,7 +188,7 @@ export class X86Machine {
     const deadline = v.vm.kernel.deadline;
     deadline.start();
     const sync = v.sync;
-    if (sync !== null) sync.flush ??= () => c.syncMmu();
+    if (sync !== null) sync.flush ??= () => c.syncMmu(true);
     try {
       // The loop is a method of its own: V8 compiles it on-stack (OSR), and an exception caught in
       // the same function (EINTR every 100 ms, exits) deoptimized that code each time without
@@ -244,7 +244,7 @@ export class X86Machine {
       // [smp] on a worker thread: the owner changed memory and waits until we stop using what we cached
       if (sync !== null && sync.due()) {
         sync.pull();
-        c.syncMmu();
+        c.syncMmu(true);
         sync.ack();
       }
       this.retired += n;
