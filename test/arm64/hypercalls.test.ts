@@ -13,6 +13,7 @@ import { KVM_CAP, KVM_MEM, KVM_REG, KVM_SYSTEM_EVENT } from '../../src/uapi/cons
 import { arm64 } from '../../src/uapi/index.js';
 import { KVM_ARM_VCPU, KVM_ARM_VCPU_ATTR, KVM_ARM_VM_SMCCC, KVM_HYPERCALL_EXIT, KVM_SMCCC_FILTER, pvclock_vcpu_stolen_time, sysRegId } from '../../src/uapi/arm64.js';
 import { armGuest, armMachine, ENGINES, RAM_BASE, reg, runUntil, useEngine, type ArmMachine, type MachineOptions } from './helpers.js';
+import { errnoOf } from '../helpers/errno.js';
 
 const OUT = RAM_BASE + 0x20000;
 const LOG = RAM_BASE + 0x28000;
@@ -27,15 +28,6 @@ const [STD_BMAP, STD_HYP_BMAP, VENDOR_HYP_BMAP] = [BMAP(0n), BMAP(1n), BMAP(2n)]
 const KVM_UID = [0xb66fb428n, 0xe911c52en, 0x564bcaa9n, 0x743a004dn];
 /** The TRNG UUID 0d21e000-4384-11eb-8070-5244554e5a4c as KVM returns it (its bytes as four LE words). */
 const TRNG_UUID = [0x00e0210dn, 0xeb118443n, 0x44527080n, 0x4c5a4e55n];
-
-const code = (f: () => unknown) => {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-};
 
 /** X0-X3 of the call in slot `n`. */
 function slot(m: ArmMachine, n: number): bigint[] {
@@ -136,7 +128,7 @@ describe.each(ENGINES)('$name', (engine) => {
     expect(st.every((b) => b === 0)).toBe(true);
     // The IPA reads back; a second SET is EEXIST.
     expect(pvAttr(m, 'KVM_GET_DEVICE_ATTR')).toBe(BigInt(ST_IPA));
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA) + 64n))).toBe('EEXIST');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA) + 64n))).toBe('EEXIST');
   });
 
   it('stolen_time: each KVM_RUN entry adds the run_delay since the last update, as a u64 modulo 2^64', () => {
@@ -174,8 +166,8 @@ describe.each(ENGINES)('$name', (engine) => {
     expect(m.ram.bytes[ST_IPA - RAM_BASE]).toBe(0xa5);
     for (const id of [STD_BMAP, STD_HYP_BMAP, VENDOR_HYP_BMAP]) {
       expect(m.vcpu.getOneReg(id)).toBe(0n);
-      expect(code(() => m.vcpu.setOneReg(id, 1n))).toBe('EBUSY');
-      expect(code(() => m.vcpu.setOneReg(id, 0n))).toBe('ok'); // the same value is accepted
+      expect(errnoOf(() => m.vcpu.setOneReg(id, 1n))).toBe('EBUSY');
+      expect(errnoOf(() => m.vcpu.setOneReg(id, 0n))).toBe('ok'); // the same value is accepted
     }
   });
 
@@ -208,7 +200,7 @@ describe.each(ENGINES)('$name', (engine) => {
     expect([3, 4, 5, 6, 7, 8].map((n) => slot(m, n)[0])).toEqual([NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED, NOT_SUPPORTED]);
     expect(slot(m, 9)[0]).toBe(0n); // RND64 (0xc4000053) lies outside the denied range
     // Once the VM ran, the filter is fixed.
-    expect(code(() => smcccFilter(m, 0x86000001, 1, KVM_SMCCC_FILTER.DENY))).toBe('EBUSY');
+    expect(errnoOf(() => smcccFilter(m, 0x86000001, 1, KVM_SMCCC_FILTER.DENY))).toBe('EBUSY');
   });
 
   it('PSCI 1.x: SYSTEM_SUSPEND exits to userspace once KVM_CAP_ARM_SYSTEM_SUSPEND is on, SYSTEM_RESET2 from PSCI 1.1', () => {
@@ -270,26 +262,26 @@ describe('ioctls', () => {
   it('KVM_ARM_VM_SMCCC_CTRL: the kernel errnos (kvm_smccc_set_filter)', () => {
     const m = armMachine(new Uint8Array(4));
     const D = KVM_SMCCC_FILTER.DENY;
-    expect(code(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR' }))).toBe('ok');
-    expect(code(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR', attr: 1n }))).toBe('ENXIO');
-    expect(code(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR', group: 1 }))).toBe('ENXIO');
-    expect(code(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_GET_DEVICE_ATTR' }))).toBe('EINVAL'); // no GET on the VM
-    expect(code(() => smcccFilter(m, 0xc4000003, 1, D, 0, { attr: 1n }))).toBe('ENXIO');
-    expect(code(() => smcccFilter(m, 0x84000000, 1, D, 0xff))).toBe('EINVAL'); // pad
-    expect(code(() => smcccFilter(m, 0xc4000003, 0, D))).toBe('EINVAL'); // no functions
-    expect(code(() => smcccFilter(m, 0xffffffff, 0xffffffff, D))).toBe('EINVAL'); // wraps
-    expect(code(() => smcccFilter(m, 0xc4000003, 1, 3))).toBe('EINVAL'); // no such action
-    expect(code(() => smcccFilter(m, 0xc4000003, 1, 255))).toBe('EINVAL');
-    expect(code(() => smcccFilter(m, 0x80008000, 1, D))).toBe('EEXIST'); // ARCH_WORKAROUND_1: reserved
-    expect(code(() => smcccFilter(m, 0xc0000000, 1, D))).toBe('EEXIST');
-    expect(code(() => smcccFilter(m, 0x7fffffff, 2, D))).toBe('EEXIST'); // ends inside the reserved range
-    expect(code(() => smcccFilter(m, 0xc4000003, 1, D))).toBe('ok');
-    expect(code(() => smcccFilter(m, 0xc4000003, 1, D))).toBe('EEXIST');
-    expect(code(() => smcccFilter(m, 0xc4000000, 8, D))).toBe('EEXIST'); // covers it
-    expect(code(() => smcccFilter(m, 0xc4000004, 1, KVM_SMCCC_FILTER.HANDLE))).toBe('ok'); // next to it
-    expect(code(() => smcccFilter(m, 0x8000ffff + 1, 1, D))).toBe('ok'); // just past the reserved range
+    expect(errnoOf(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR' }))).toBe('ok');
+    expect(errnoOf(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR', attr: 1n }))).toBe('ENXIO');
+    expect(errnoOf(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_HAS_DEVICE_ATTR', group: 1 }))).toBe('ENXIO');
+    expect(errnoOf(() => smcccFilter(m, 0, 0, 0, 0, { op: 'KVM_GET_DEVICE_ATTR' }))).toBe('EINVAL'); // no GET on the VM
+    expect(errnoOf(() => smcccFilter(m, 0xc4000003, 1, D, 0, { attr: 1n }))).toBe('ENXIO');
+    expect(errnoOf(() => smcccFilter(m, 0x84000000, 1, D, 0xff))).toBe('EINVAL'); // pad
+    expect(errnoOf(() => smcccFilter(m, 0xc4000003, 0, D))).toBe('EINVAL'); // no functions
+    expect(errnoOf(() => smcccFilter(m, 0xffffffff, 0xffffffff, D))).toBe('EINVAL'); // wraps
+    expect(errnoOf(() => smcccFilter(m, 0xc4000003, 1, 3))).toBe('EINVAL'); // no such action
+    expect(errnoOf(() => smcccFilter(m, 0xc4000003, 1, 255))).toBe('EINVAL');
+    expect(errnoOf(() => smcccFilter(m, 0x80008000, 1, D))).toBe('EEXIST'); // ARCH_WORKAROUND_1: reserved
+    expect(errnoOf(() => smcccFilter(m, 0xc0000000, 1, D))).toBe('EEXIST');
+    expect(errnoOf(() => smcccFilter(m, 0x7fffffff, 2, D))).toBe('EEXIST'); // ends inside the reserved range
+    expect(errnoOf(() => smcccFilter(m, 0xc4000003, 1, D))).toBe('ok');
+    expect(errnoOf(() => smcccFilter(m, 0xc4000003, 1, D))).toBe('EEXIST');
+    expect(errnoOf(() => smcccFilter(m, 0xc4000000, 8, D))).toBe('EEXIST'); // covers it
+    expect(errnoOf(() => smcccFilter(m, 0xc4000004, 1, KVM_SMCCC_FILTER.HANDLE))).toBe('ok'); // next to it
+    expect(errnoOf(() => smcccFilter(m, 0x8000ffff + 1, 1, D))).toBe('ok'); // just past the reserved range
     const e = m.vm.sys.ioctl.bind(m.vm.sys);
-    expect(code(() => e(m.vm.fd, m.kvm.req('KVM_SET_DEVICE_ATTR'), m.kvm.abi.structs.kvm_device_attr.encode({ flags: 0, group: 0, attr: 0n, addr: 8n })))).toBe('EFAULT');
+    expect(errnoOf(() => e(m.vm.fd, m.kvm.req('KVM_SET_DEVICE_ATTR'), m.kvm.abi.structs.kvm_device_attr.encode({ flags: 0, group: 0, attr: 0n, addr: 8n })))).toBe('EFAULT');
   });
 
 
@@ -299,14 +291,14 @@ describe('ioctls', () => {
     expect(m.vm.checkExtension(KVM_CAP.STEAL_TIME)).toBe(schedInfoOn() ? 1 : 0);
     expect(m.kvm.checkExtension(KVM_CAP.PTP_KVM)).toBe(1);
     expect(m.kvm.checkExtension(KVM_CAP.ARM_SYSTEM_SUSPEND)).toBe(1);
-    expect(code(() => m.vm.enableCap(KVM_CAP.ARM_SYSTEM_SUSPEND, [], 1))).toBe('EINVAL');
+    expect(errnoOf(() => m.vm.enableCap(KVM_CAP.ARM_SYSTEM_SUSPEND, [], 1))).toBe('EINVAL');
   });
 
   it('the bitmapped firmware registers: every service at VM creation, unknown bits EINVAL, listed by KVM_GET_REG_LIST', () => {
     const m = armMachine(new Uint8Array(4));
     expect([STD_BMAP, STD_HYP_BMAP, VENDOR_HYP_BMAP].map((id) => m.vcpu.getOneReg(id))).toEqual([1n, 1n, 3n]);
-    expect([code(() => m.vcpu.setOneReg(STD_BMAP, 2n)), code(() => m.vcpu.setOneReg(STD_HYP_BMAP, 3n)), code(() => m.vcpu.setOneReg(VENDOR_HYP_BMAP, 4n))]).toEqual(['EINVAL', 'EINVAL', 'EINVAL']);
-    expect(code(() => m.vcpu.setOneReg(VENDOR_HYP_BMAP, 2n))).toBe('ok');
+    expect([errnoOf(() => m.vcpu.setOneReg(STD_BMAP, 2n)), errnoOf(() => m.vcpu.setOneReg(STD_HYP_BMAP, 3n)), errnoOf(() => m.vcpu.setOneReg(VENDOR_HYP_BMAP, 4n))]).toEqual(['EINVAL', 'EINVAL', 'EINVAL']);
+    expect(errnoOf(() => m.vcpu.setOneReg(VENDOR_HYP_BMAP, 2n))).toBe('ok');
     expect(m.vcpu.getOneReg(VENDOR_HYP_BMAP)).toBe(2n);
     // The bitmaps are the VM's (kvm->arch.smccc_feat): a second vCPU sees the same value.
     const v1 = m.vm.createVcpu(1);
@@ -330,25 +322,25 @@ describe('ioctls', () => {
 
   it.skipIf(!schedInfoOn())('KVM_ARM_VCPU_PVTIME_CTRL: the kernel errnos', () => {
     const m = armMachine(new Uint8Array(4));
-    expect(code(() => pvAttr(m, 'KVM_HAS_DEVICE_ATTR'))).toBe('ok');
-    expect(code(() => pvAttr(m, 'KVM_HAS_DEVICE_ATTR', 0n, { attr: 1n }))).toBe('ENXIO');
-    expect(code(() => pvAttr(m, 'KVM_GET_DEVICE_ATTR', 0n, { attr: 1n }))).toBe('ENXIO');
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA), { attr: 1n }))).toBe('ENXIO');
+    expect(errnoOf(() => pvAttr(m, 'KVM_HAS_DEVICE_ATTR'))).toBe('ok');
+    expect(errnoOf(() => pvAttr(m, 'KVM_HAS_DEVICE_ATTR', 0n, { attr: 1n }))).toBe('ENXIO');
+    expect(errnoOf(() => pvAttr(m, 'KVM_GET_DEVICE_ATTR', 0n, { attr: 1n }))).toBe('ENXIO');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA), { attr: 1n }))).toBe('ENXIO');
     expect(pvAttr(m, 'KVM_GET_DEVICE_ATTR')).toBe(M64); // INVALID_GPA until set
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', 0n, { addr: 8n }))).toBe('EFAULT');
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA + 1)))).toBe('EINVAL'); // not 64-byte aligned
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA + 32)))).toBe('EINVAL');
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', 0x1000_0000n))).toBe('EINVAL'); // no memslot
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', 0xffff_ffff_ffff_ffc0n))).toBe('EINVAL');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', 0n, { addr: 8n }))).toBe('EFAULT');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA + 1)))).toBe('EINVAL'); // not 64-byte aligned
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA + 32)))).toBe('EINVAL');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', 0x1000_0000n))).toBe('EINVAL'); // no memslot
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', 0xffff_ffff_ffff_ffc0n))).toBe('EINVAL');
     // A read-only memslot will not do either (gfn_to_hva asks for a writable mapping).
     const ro = m.sys.alloc(0x1000);
     m.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x8000_0000, memorySize: 0x1000, userspaceAddr: ro.hva, flags: KVM_MEM.READONLY });
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', 0x8000_0000n))).toBe('EINVAL');
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA)))).toBe('ok');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', 0x8000_0000n))).toBe('EINVAL');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA)))).toBe('ok');
     expect(pvAttr(m, 'KVM_GET_DEVICE_ATTR')).toBe(BigInt(ST_IPA));
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA) + 64n))).toBe('EEXIST');
-    expect(code(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA) + 1n))).toBe('EINVAL'); // alignment first
-    expect(code(() => pvAttr(m, 'KVM_GET_DEVICE_ATTR', 0n, { addr: 8n }))).toBe('EFAULT');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA) + 64n))).toBe('EEXIST');
+    expect(errnoOf(() => pvAttr(m, 'KVM_SET_DEVICE_ATTR', BigInt(ST_IPA) + 1n))).toBe('EINVAL'); // alignment first
+    expect(errnoOf(() => pvAttr(m, 'KVM_GET_DEVICE_ATTR', 0n, { addr: 8n }))).toBe('EFAULT');
     // A vCPU reset (KVM_ARM_VCPU_INIT again) keeps it, as kvm_reset_vcpu does.
     m.vcpu.armInit([2]);
     expect(pvAttr(m, 'KVM_GET_DEVICE_ATTR')).toBe(BigInt(ST_IPA));

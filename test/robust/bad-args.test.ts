@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KvmError, nativeSys, nativeUnavailableReason, virtualSys, x86_64, type Sys } from '../../src/index.js';
+import { errnoOf } from '../helpers/errno.js';
 
 const I = x86_64.ioctls;
 const r = (n: keyof typeof I) => I[n]!.request;
@@ -14,16 +15,6 @@ const r = (n: keyof typeof I) => I[n]!.request;
 /** JS values C has no spelling for. */
 const NON_INTEGERS: unknown[] = [1.5, -0.5, NaN, Infinity, -Infinity, 'x', '3', {}, [], true, Symbol('s'), () => 0, new ArrayBuffer(8)];
 const BAD_FDS: unknown[] = [...NON_INTEGERS, null, undefined, 3n, 2 ** 31, -1];
-
-function code(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof KvmError) return e.code;
-    return `threw ${(e as Error)?.constructor?.name ?? typeof e}: ${String((e as Error)?.message ?? e)}`;
-  }
-}
 
 const show = (v: unknown) => (typeof v === 'symbol' ? v.toString() : typeof v === 'function' ? 'fn' : typeof v === 'bigint' ? `${v}n` : v instanceof ArrayBuffer ? 'ArrayBuffer' : JSON.stringify(v) ?? String(v));
 
@@ -91,7 +82,7 @@ function table(e: Env): [string, string, () => unknown][] {
   // ioctl(2) takes `unsigned int cmd`: a value that is no integer names no ioctl, so each fd
   // answers as for an unknown request (request 0 is none): EINVAL from /dev/kvm and vCPU fds,
   // ENOTTY from an x86 VM fd.
-  const unknown = (fd: number) => code(() => sys.ioctl(fd, 0, 0));
+  const unknown = (fd: number) => errnoOf(() => sys.ioctl(fd, 0, 0));
   for (const [kind, fd] of [['kvm', e.kvm], ['vm', e.vm], ['vcpu', e.vcpu]] as const) {
     for (const v of [...NON_INTEGERS, null]) rows.push([`ioctl(${kind}, request=${show(v)})`, unknown(fd), () => S.ioctl!.call(sys, fd, v, 0)]);
   }
@@ -126,7 +117,7 @@ function table(e: Env): [string, string, () => unknown][] {
 }
 
 function check(rows: [string, string, () => unknown][]): void {
-  const wrong = rows.map(([name, want, f]) => [name, want, code(f)] as const).filter(([, want, got]) => want !== got);
+  const wrong = rows.map(([name, want, f]) => [name, want, errnoOf(f)] as const).filter(([, want, got]) => want !== got);
   expect(wrong.map(([n, w, g]) => `${n}: want ${w}, got ${g}`)).toEqual([]);
 }
 
@@ -156,8 +147,8 @@ describe('bad JS arguments give the C caller errno (issue 19 item 7)', () => {
   it('exportVcpu/attachVcpu with bad handles and fds', async () => {
     const { exportVcpu, attachVcpu } = await import('../../src/index.js');
     const e = virtualEnv();
-    for (const fd of BAD_FDS) expect([show(fd), code(() => exportVcpu(e.sys, fd as number))]).toEqual([show(fd), 'EBADF']);
-    for (const h of [null, undefined, 1, 'x', {}, { backend: 'virtual' }]) expect([show(h), code(() => attachVcpu(h as never))]).toEqual([show(h), 'EINVAL']);
+    for (const fd of BAD_FDS) expect([show(fd), errnoOf(() => exportVcpu(e.sys, fd as number))]).toEqual([show(fd), 'EBADF']);
+    for (const h of [null, undefined, 1, 'x', {}, { backend: 'virtual' }]) expect([show(h), errnoOf(() => attachVcpu(h as never))]).toEqual([show(h), 'EINVAL']);
   });
 
   const why = nativeUnavailableReason('/dev/null');

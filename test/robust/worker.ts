@@ -9,6 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { attachVcpu, isKvmError, KvmError, Vcpu, type VcpuHandle } from '../../src/index.js';
+import { errnoOf } from '../helpers/errno.js';
 
 export interface RobustJob {
   readonly handle: VcpuHandle;
@@ -22,18 +23,10 @@ export type RobustMessage =
 
 const { handle, job, noClose } = workerData as RobustJob;
 const post = (m: RobustMessage) => parentPort!.postMessage(m);
-const code = (f: () => unknown) => {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    return e instanceof KvmError ? e.code : `threw ${String(e)}`;
-  }
-};
 
 if (job === 'attach-twice') {
   const sys = attachVcpu(handle);
-  const second = code(() => attachVcpu(handle));
+  const second = errnoOf(() => attachVcpu(handle));
   sys.close(handle.fd);
   post({ type: 'report', exits: {}, eintr: 0, end: second });
 } else if (job === 'bad-args') {
@@ -42,21 +35,21 @@ if (job === 'attach-twice') {
   const errnos: Record<string, string> = {};
   for (const v of [1.5, NaN, Infinity, null, 'x', {}, Symbol('s')]) {
     const k = typeof v === 'symbol' ? 'symbol' : JSON.stringify(v) ?? String(v);
-    errnos[`ioctl(fd=${k})`] = code(() => S.ioctl!.call(sys, v, 0xae00));
-    errnos[`KVM_GET_REGS(${k}) on the vCPU`] = code(() => S.ioctl!.call(sys, handle.fd, 0x8090ae81, v));
-    errnos[`KVM_CHECK_EXTENSION(${k}) forwarded`] = code(() => S.ioctl!.call(sys, handle.vmFd, 0xae03, v));
-    errnos[`mmap(length=${k})`] = code(() => S.mmap!.call(sys, handle.fd, v));
-    errnos[`alloc(${k})`] = code(() => S.alloc!.call(sys, v));
-    errnos[`munmap(${k})`] = code(() => S.munmap!.call(sys, v));
-    errnos[`close(${k})`] = code(() => S.close!.call(sys, v));
-    errnos[`open(${k})`] = code(() => S.open!.call(sys, v));
-    errnos[`eventfd(${k})`] = code(() => S.eventfd!.call(sys, v, 0));
-    errnos[`eventfd(0, ${k})`] = code(() => S.eventfd!.call(sys, 0, v));
-    errnos[`read(fd=${k})`] = code(() => S.read!.call(sys, v, new Uint8Array(8)));
-    errnos[`write(fd=${k})`] = code(() => S.write!.call(sys, v, new Uint8Array(8)));
+    errnos[`ioctl(fd=${k})`] = errnoOf(() => S.ioctl!.call(sys, v, 0xae00));
+    errnos[`KVM_GET_REGS(${k}) on the vCPU`] = errnoOf(() => S.ioctl!.call(sys, handle.fd, 0x8090ae81, v));
+    errnos[`KVM_CHECK_EXTENSION(${k}) forwarded`] = errnoOf(() => S.ioctl!.call(sys, handle.vmFd, 0xae03, v));
+    errnos[`mmap(length=${k})`] = errnoOf(() => S.mmap!.call(sys, handle.fd, v));
+    errnos[`alloc(${k})`] = errnoOf(() => S.alloc!.call(sys, v));
+    errnos[`munmap(${k})`] = errnoOf(() => S.munmap!.call(sys, v));
+    errnos[`close(${k})`] = errnoOf(() => S.close!.call(sys, v));
+    errnos[`open(${k})`] = errnoOf(() => S.open!.call(sys, v));
+    errnos[`eventfd(${k})`] = errnoOf(() => S.eventfd!.call(sys, v, 0));
+    errnos[`eventfd(0, ${k})`] = errnoOf(() => S.eventfd!.call(sys, 0, v));
+    errnos[`read(fd=${k})`] = errnoOf(() => S.read!.call(sys, v, new Uint8Array(8)));
+    errnos[`write(fd=${k})`] = errnoOf(() => S.write!.call(sys, v, new Uint8Array(8)));
     const efd = sys.eventfd(1, 0);
-    errnos[`read(buf=${k})`] = code(() => S.read!.call(sys, efd, v));
-    errnos[`write(buf=${k})`] = code(() => S.write!.call(sys, efd, v));
+    errnos[`read(buf=${k})`] = errnoOf(() => S.read!.call(sys, efd, v));
+    errnos[`write(buf=${k})`] = errnoOf(() => S.write!.call(sys, efd, v));
     sys.close(efd);
   }
   sys.close(handle.fd);

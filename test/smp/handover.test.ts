@@ -6,7 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { attachVcpu, exportVcpu, Kvm, KvmError, vcpuHandleTransferList, virtualSys, type Vcpu } from '../../src/index.js';
+import { attachVcpu, exportVcpu, Kvm, vcpuHandleTransferList, virtualSys, type Vcpu } from '../../src/index.js';
 import { KVM_EXIT } from '../../src/uapi/index.js';
 import { RUN } from '../../src/kernel/exits.js';
 import { reg } from '../arm64/helpers.js';
@@ -14,16 +14,8 @@ import { guest } from '../helpers/guests.js';
 import { ARM_DATA, ARM_DATA_OFF, ARM_DONE, ARM_MODES, ARM_RAM_BASE, arm64Vm, X86_CODE, X86_DATA, X86_DATA_GPA, X86_MODES, x86Vm } from './machines.js';
 import { runOnWorker, workerScript } from './harness.js';
 import type { WorkerReport } from './worker.js';
+import { errnoOf } from '../helpers/errno.js';
 
-const code = (c: Error | unknown) => (c instanceof KvmError ? c.code : String(c));
-const errOf = (f: () => unknown) => {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    return code(e);
-  }
-};
 
 /** x86: `mov rax, [0x300000]; test rax, rax; jz <start>; hlt` (MMIO until memory appears there). */
 const READ_LOOP = Uint8Array.of(0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x30, 0x00, 0x48, 0x85, 0xc0, 0x74, 0xf3, 0xf4);
@@ -55,9 +47,9 @@ describe('SMP hand-over (x86)', () => {
     const v = vcpus[0]!;
     v.setRegs({ rip: X86_CODE, rdi: 1000, rsi: X86_DATA_GPA, rdx: X86_MODES.xchg, r8: 0, rbp: 1, rflags: 2 });
     const h = v.export();
-    expect(errOf(() => v.getRegs())).toBe('EBUSY');
-    expect(errOf(() => v.run())).toBe('EBUSY');
-    expect(errOf(() => exportVcpu(sys, v.fd))).toBe('EBUSY');
+    expect(errnoOf(() => v.getRegs())).toBe('EBUSY');
+    expect(errnoOf(() => v.run())).toBe('EBUSY');
+    expect(errnoOf(() => exportVcpu(sys, v.fd))).toBe('EBUSY');
     // mmap of the vCPU fd does not take vcpu->mutex: still fine.
     expect(sys.mmap(v.fd, 4096).length).toBe(4096);
     const r = await runOnWorker(h);
@@ -170,24 +162,24 @@ describe('SMP hand-over (x86)', () => {
     const w = new Worker(await workerScript(), { workerData: { handle: h, hang: true }, transferList: vcpuHandleTransferList(h) });
     await new Promise<WorkerReport>((res) => w.once('message', res));
     await w.terminate();
-    for (let i = 0; i < 50 && errOf(() => v.getRegs()) === 'EBUSY'; i++) await new Promise((res) => setTimeout(res, 20));
-    expect(errOf(() => v.getRegs())).toBe('EIO');
-    expect(errOf(() => exportVcpu(sys, v.fd))).toBe('EIO');
+    for (let i = 0; i < 50 && errnoOf(() => v.getRegs()) === 'EBUSY'; i++) await new Promise((res) => setTimeout(res, 20));
+    expect(errnoOf(() => v.getRegs())).toBe('EIO');
+    expect(errnoOf(() => exportVcpu(sys, v.fd))).toBe('EIO');
   }, 60_000);
 
   it('what cannot be exported or attached', () => {
     const sys = virtualSys({ arch: 'x86_64' });
     const kvm = Kvm.open(sys);
     const vm = kvm.createVm();
-    expect(errOf(() => exportVcpu(sys, vm.fd))).toBe('EINVAL');
-    expect(errOf(() => exportVcpu(sys, 999))).toBe('EBADF');
+    expect(errnoOf(() => exportVcpu(sys, vm.fd))).toBe('EINVAL');
+    expect(errnoOf(() => exportVcpu(sys, 999))).toBe('EBADF');
     // VMs with private memory (here KVM_X86_SW_PROTECTED_VM) keep their vCPUs at home.
     const pvm = kvm.createVm(1);
-    expect(errOf(() => exportVcpu(sys, pvm.createVcpu(0).fd))).toBe('EOPNOTSUPP');
-    expect(errOf(() => attachVcpu({} as never))).toBe('EINVAL');
+    expect(errnoOf(() => exportVcpu(sys, pvm.createVcpu(0).fd))).toBe('EOPNOTSUPP');
+    expect(errnoOf(() => attachVcpu({} as never))).toBe('EINVAL');
     // Attaching on the owner's own thread would wait forever for itself.
     const h = vm.createVcpu(0).export();
-    expect(errOf(() => attachVcpu(h))).toBe('EDEADLK');
+    expect(errnoOf(() => attachVcpu(h))).toBe('EDEADLK');
     expect(h.backend === 'virtual' && h.vmFd).toBe(vm.fd);
     expect(exportVcpu(sys, vm.createVcpu(1).fd)).toMatchObject({ backend: 'virtual', vmFd: vm.fd, vcpuId: 1 });
   });
