@@ -48,4 +48,30 @@ describe.each(X86_ENGINES.map((e) => [e.name, e] as const))('fetch across a page
     expect(r.rbx).toBe((0x0877665544332211n * 50n) & 0xffffffffffffffffn);
     expect(r.rip).toBe(BigInt(0x11000 + code.length - first));
   });
+  it('a fetch fault past the page end faults the crossing instruction: what ran before it retired', () => {
+    // inc rcx; inc rcx; mov rax, imm64 from 0x10ffb (5 bytes on the first page); linear 0x11000
+    // is not present. No IDT: #PF ends in a triple fault, with RIP on the mov and CR2 = 0x11000.
+    // First sight (the interpreter runs it as it decodes) and a block cached at first sight (JIT).
+    const sys = engineSys(engine);
+    const vm = Kvm.open(sys).createVm();
+    const ram = sys.alloc(RAM);
+    const m = ram.bytes;
+    writeGdt(m);
+    writePageTables(m);
+    const dv = new DataView(m.buffer, m.byteOffset);
+    dv.setBigUint64(0x4000, BigInt(PT) | 3n, true);
+    for (let i = 0; i < 512; i++) dv.setBigUint64(PT + 8 * i, i === 0x11 ? 0n : (BigInt(i) << 12n) | 3n, true);
+    const start = 0x10ff5;
+    m.set([0x48, 0xff, 0xc1, 0x48, 0xff, 0xc1, 0x48, 0xb8, 1, 2, 3], start);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
+    const vcpu = vm.createVcpu(0);
+    enterMode(vcpu, 'long64');
+    vcpu.setRegs({ rip: BigInt(start), rsp: BigInt(STACK), rflags: 2n, rcx: 0n, rax: 7n });
+    expect(runToExit(vcpu)).toMatchObject({ reason: 'shutdown' });
+    const r = vcpu.getRegs();
+    expect(r.rip).toBe(0x10ffbn);
+    expect(r.rcx).toBe(2n);
+    expect(r.rax).toBe(7n);
+    expect(vcpu.getSregs().cr2).toBe(0x11000n);
+  });
 });

@@ -13,7 +13,7 @@
  */
 import { RUN_COST } from '../../kernel/deadline.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
-import { EMULATION_FAILURE, type X86Cpu } from './cpu.js';
+import { EMULATION_FAILURE, FAULT, type X86Cpu } from './cpu.js';
 import { REF } from './mmu.js';
 import { decode, decodeFrom, F_END, Insn, type DecodeMode } from './decoder.js';
 import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
@@ -32,6 +32,12 @@ const MAX_BLOCK = 64;
 export const DEFAULT_CODE_CACHE_LIMIT = 1 << 17;
 /** Entries of the filter of block addresses seen once (a power of two). */
 const SEEN_BITS = 14;
+/**
+ * The filter slot of a block address: nearby blocks in nearby slots (code runs forward: the
+ * filter's cache lines are reused, a hashed slot missed the CPU cache once per block), with the
+ * bits above 64 KiB folded in so code 64 KiB apart does not collide.
+ */
+const seenSlot = (lin: number): number => ((lin >>> 2) ^ (lin >>> 16)) & ((1 << SEEN_BITS) - 1);
 
 /** A run of decoded instructions starting at one linear address. */
 export interface Block {
@@ -88,8 +94,11 @@ export class BlockCache {
   private readonly scratch: Insn[] = Array.from({ length: MAX_BLOCK }, () => new Insn());
   /** The records of the block being decoded: scratch ones, or fresh ones for a block that is kept. */
   private readonly work: Insn[] = this.scratch.slice();
-  /** Block addresses seen once (direct-mapped; NaN: empty). */
-  private readonly seen = new Float64Array(1 << SEEN_BITS).fill(NaN);
+  /**
+   * Block addresses seen once (direct-mapped by seenSlot; the low 32 bits of the address, -1:
+   * empty). A false hit only caches a block one sight early.
+   */
+  private readonly seen = new Int32Array(1 << SEEN_BITS).fill(-1);
   /** scratchLists[n]: the first n scratch records (a block decoded for one use holds one of them). */
   private readonly scratchLists: Insn[][] = [];
   /** The block of scratch records lookup returns (one at a time: the run loop is done with the last one). */
@@ -157,8 +166,12 @@ export class BlockCache {
     return (c.long64 ? 1 : 0) | (c.def32 ? 2 : 0) | (c.cpl << 2);
   }
 
-  /** The block at linear `lin` (the current RIP): cached (validated against the physical page) or decoded now. */
-  get(lin: number): Block {
+  /**
+   * The block at linear `lin` (the current RIP): cached (validated against the physical page) or
+   * decoded now. With `stream`, code seen for the first time is not decoded here: the result is
+   * `this.stream`, and the caller runs it an instruction at a time (beginStream / streamNext).
+   */
+  get(lin: number, stream = false): Block {
     const c = this.cpu;
     const key = this.modeKey();
     let prev = this.prev;
@@ -168,8 +181,8 @@ export class BlockCache {
       else if (prev.l2 === lin) next = prev.b2;
       if (next !== null && (next.epoch === this.epoch || this.revalidate(next, lin))) return (this.prev = next);
     }
-    let b = this.lookup(lin, key);
-    if (b.cached && b.epoch !== this.epoch && !this.revalidate(b, lin)) b = this.lookup(lin, key);
+    let b = this.lookup(lin, key, stream);
+    if (b.cached && b.epoch !== this.epoch && !this.revalidate(b, lin)) b = this.lookup(lin, key, stream);
     const cached = b.cached && this.blocks.get(lin) === b;
     // A flush (the bound) or a revalidation failure inside lookup dropped the previous block.
     if (this.prev === null) prev = null;
@@ -205,17 +218,24 @@ export class BlockCache {
   private codePage = -1;
   private lastU8: Uint8Array = NO_CODE;
 
-  private lookup(lin: number, key: number): Block {
+  private lookup(lin: number, key: number, stream: boolean): Block {
     const c = this.cpu;
     const gfn = c.codeGfn(lin);
     const b = this.blocks.get(lin);
     if (b && b.gfn === gfn && b.modeKey === key) return b;
-    // First sight of this address (per the filter): decode into scratch records, for one use.
+    // First sight of this address (per the filter): run an instruction at a time, or decode into
+    // scratch records for one use.
     let keep = this.eager;
     if (!keep) {
-      const h = Math.imul(lin | 0, 0x9e3779b1) >>> (32 - SEEN_BITS);
-      keep = this.seen[h] === lin;
+      const h = seenSlot(lin);
+      keep = this.seen[h] === (lin | 0);
       this.seen[h] = lin;
+      if (!keep && stream) {
+        const sb = this.stream;
+        sb.gfn = gfn;
+        sb.modeKey = key;
+        return sb;
+      }
     }
     const mode = this.modes[(c.long64 ? 1 : 0) | (c.def32 ? 2 : 0)]!;
     let a = lin;
@@ -231,8 +251,16 @@ export class BlockCache {
     for (let n = 0; n < MAX_BLOCK; n++) {
       const insn = keep ? new Insn() : this.scratch[n]!;
       this.fetchBase = a;
-      if (direct) decodeFrom(insn, a, mode, fetch, u8, off0 + a, pageEnd - a);
-      else decode(insn, a, mode, fetch);
+      try {
+        if (direct) decodeFrom(insn, a, mode, fetch, u8, off0 + a, pageEnd - a);
+        else decode(insn, a, mode, fetch);
+      } catch (e) {
+        // The fetch of a later instruction's bytes past the page end faulted (#PF of the next
+        // page): the block ends before it, which then faults when it is reached, after the
+        // instructions before it ran (raise only recorded the fault; nothing was delivered).
+        if (e !== FAULT || n === 0) throw e;
+        break;
+      }
       if (insn.bad === 3) break;
       work[n] = insn;
       count++;
@@ -283,6 +311,76 @@ export class BlockCache {
     if (!list) this.byGfn.set(gfn, (list = []));
     list.push(nb);
     return nb;
+  }
+
+  /**
+   * The marker `get` returns for code seen for the first time when the caller streams it: it holds
+   * no instructions; beginStream and streamNext decode them one at a time as they run, so first-run
+   * code costs no block list, no block record and no second pass over its bytes.
+   */
+  readonly stream: Block = { insns: [], gfn: 0, modeKey: 0, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true };
+  /** The record streamed instructions are decoded into (one at a time). */
+  readonly streamInsn = new Insn();
+  private sMode: DecodeMode = this.modes[0]!;
+  private sKey = 0;
+  private sU8: Uint8Array = NO_CODE;
+  /** Offset of linear address 0 of the streamed page in sU8 (int32 arithmetic: see lookup). */
+  private sOff0 = 0;
+  private sDirect = false;
+  /** The streamed page's linear start and end (its frame stays mapped while the TLB entry does). */
+  private sPage = 0;
+  private sPageEnd = 0;
+
+  /**
+   * Starts streaming code at `lin` (get returned `stream`; its TLB entry is filled): the page's
+   * bytes and the decode mode. Writes to the page stop the stream as they stop a running block.
+   */
+  beginStream(lin: number): void {
+    const c = this.cpu;
+    const gfn = this.stream.gfn;
+    this.sKey = this.stream.modeKey;
+    this.sMode = this.modes[(c.long64 ? 1 : 0) | (c.def32 ? 2 : 0)]!;
+    this.sPage = lin - (lin & 0xfff);
+    this.sPageEnd = this.sPage + PAGE_SIZE;
+    this.sDirect = c.codeRef(lin) && REF.off < 0x7fff_0000;
+    this.sU8 = this.sDirect ? this.bytesOf(REF.dv) : NO_CODE;
+    this.sOff0 = REF.off - lin;
+    if (gfn !== this.codePage) {
+      if (!c.codeGfns.has(gfn)) {
+        c.codeGfns.add(gfn);
+        c.flushWriteTlb();
+      }
+      this.codePage = gfn;
+    }
+  }
+
+  /**
+   * Decodes the instruction at `a` (on the streamed page) into `streamInsn`. A fetch past the page
+   * end may raise (#PF of the next page: thrown FAULT, the instruction at `a` faults).
+   */
+  streamNext(a: number): Insn {
+    const insn = this.streamInsn;
+    this.fetchBase = a;
+    if (this.sDirect) decodeFrom(insn, a, this.sMode, this.fetch, this.sU8, this.sOff0 + a, this.sPageEnd - a);
+    else decode(insn, a, this.sMode, this.fetch);
+    return insn;
+  }
+
+  /**
+   * Whether the stream may go on into the block at `lin` (after a block-ending instruction): on the
+   * same page, still mapped as it was, in the same mode, not cached, and seen for the first time
+   * (the filter records it; an address seen before is left to get, which caches it).
+   */
+  streamOn(lin: number): boolean {
+    if (lin < this.sPage || lin >= this.sPageEnd) return false;
+    const c = this.cpu;
+    if (this.modeKey() !== this.sKey || !c.codeRef(lin) || REF.off - lin !== this.sOff0) return false;
+    if (this.blocks.size !== 0 && this.blocks.has(lin)) return false;
+    if (this.eager) return false;
+    const h = seenSlot(lin);
+    if (this.seen[h] === (lin | 0)) return false;
+    this.seen[h] = lin;
+    return true;
   }
 
   /**

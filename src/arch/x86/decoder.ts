@@ -452,7 +452,6 @@ export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i
   // V8 then indexes the bytes with integer arithmetic, not doubles.
   const off = offset | 0;
   const n = avail < 15 ? avail : 15;
-  insn.bytesFrom(NO_BYTES, 0, 0);
   insn.fetch = fetch;
   insn.u8 = u8;
   insn.off = off;
@@ -506,26 +505,55 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   insn.addr = addr;
   insn.desc = desc;
   insn.mn = desc.mn;
-  resetPrefixesAndOperands(insn, rex);
+  // The prefix fields (none here), and the operand fields the memory decode below writes when
+  // there is a memory operand and these defaults otherwise (resetPrefixesAndOperands' values).
+  insn.bad = 0;
+  insn.rep = 0;
+  insn.lock = false;
+  insn.rex = rex;
+  insn.segOverride = false;
+  insn.imm = 0;
+  insn.immHi = 0;
+  insn.imm2 = 0;
   insn.cond = desc.low;
   const clr = insn.opsClear;
   clr[0] = 0;
   clr[1] = 0;
+  let asz: number;
   if (long64) {
     insn.osz = rex & 8 || desc.flags & (F_F64 | F_D64) ? 8 : 4;
-    insn.asz = 8;
-  } else insn.osz = insn.asz = mode.def32 ? 4 : 2;
+    asz = 8;
+  } else insn.osz = asz = mode.def32 ? 4 : 2;
+  insn.asz = asz;
   insn.modrm = modrm;
   insn.mod = mod;
-  insn.pos = p - off;
   if (modrm >= 0) {
     insn.regField = ((modrm >> 3) & 7) | ((rex & 4) << 1);
     insn.rm = (modrm & 7) | ((rex & 1) << 3);
-    if (mod !== 3) decodeMemory(insn, modrm, mode);
   } else {
     insn.regField = 0;
     insn.rm = 0;
   }
+  if (mod === 3 || modrm < 0) {
+    insn.seg = DS;
+    insn.ripRel = false;
+    insn.base = -1;
+    insn.index = -1;
+    insn.scale = 1;
+    insn.disp = 0;
+  } else if (asz !== 2) p = memoryFast(insn, u8, p, modrm, rex, long64);
+  else {
+    insn.seg = DS;
+    insn.ripRel = false;
+    insn.base = -1;
+    insn.index = -1;
+    insn.scale = 1;
+    insn.disp = 0;
+    insn.pos = p - off;
+    decodeMemory(insn, modrm, mode);
+    p = off + insn.pos;
+  }
+  insn.pos = p - off;
   // Operands: the common kinds here (what decodeOperand does for them), the others there.
   const ops = desc.operands;
   const nops = ops.length;
@@ -570,6 +598,57 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
     insn.imm = insn.osz === 2 ? target & 0xffff : long64 ? target : target >>> 0;
   }
   return true;
+}
+
+/**
+ * decodeMemory for 32/64-bit addressing without a segment override, the bytes at `p` in `u8`
+ * (decodeFast: all readable): writes seg, ripRel, base, index, scale and disp; returns the
+ * position after the SIB and displacement.
+ */
+function memoryFast(insn: Insn, u8: Uint8Array, p: number, modrm: number, rex: number, long64: boolean): number {
+  const mod = modrm >> 6;
+  const rm = modrm & 7;
+  let base = rm | ((rex & 1) << 3);
+  let index = -1;
+  let scale = 1;
+  insn.ripRel = false;
+  if (rm === 4) {
+    const sib = u8[p++]!;
+    const idx = ((sib >> 3) & 7) | ((rex & 2) << 2);
+    scale = 1 << (sib >> 6);
+    if (idx !== 4) index = idx;
+    base = (sib & 7) | ((rex & 1) << 3);
+    if ((sib & 7) === 5 && mod === 0) {
+      insn.seg = DS;
+      insn.base = -1;
+      insn.index = index;
+      insn.scale = scale;
+      insn.disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+      return p + 4;
+    }
+  } else if (rm === 5 && mod === 0) {
+    insn.seg = DS;
+    insn.base = -1;
+    insn.index = -1;
+    insn.scale = 1;
+    insn.disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+    if (long64) insn.ripRel = true;
+    return p + 4;
+  }
+  insn.base = base;
+  insn.index = index;
+  insn.scale = scale;
+  insn.seg = ((base & 7) === 4 || (base & 7) === 5) && base < 8 ? SS : DS;
+  if (mod === 1) {
+    insn.disp = s8(u8[p]!);
+    return p + 1;
+  }
+  if (mod === 2) {
+    insn.disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+    return p + 4;
+  }
+  insn.disp = 0;
+  return p;
 }
 
 /** The prefix and operand fields both decode paths start from (nothing of a reused record's last instruction). */

@@ -24,7 +24,7 @@ import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.j
 import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
 import { X86Debug } from './debug.js';
 import { X86KvmiAdapter } from './kvmi.js';
-import { decode, Insn } from './decoder.js';
+import { decode, F_END, Insn } from './decoder.js';
 import { X86Events } from './events.js';
 import { HANDLERS } from './exec/index.js';
 import { VmxServices, type Pending, type PioPending, type X86Services } from './services.js';
@@ -37,6 +37,9 @@ const SHADOW_MOV_SS = KVM_X86_SHADOW_INT.MOV_SS;
 
 /** Instructions per KVM_RUN between checks of immediate_exit (another thread may set it). */
 const POLL_INTERVAL = 1 << 16;
+
+/** step(): the instruction did not retire / retired, stop / retired, go on. */
+const STEP_HALT = 0, STEP_STOP = 1, STEP_ON = 2;
 
 /** At most this many instructions per pass of the run loop (a looping translation), so the loop's checks stay frequent. */
 const SLICE = 1 << 12;
@@ -298,12 +301,12 @@ export class X86Machine {
   /** Runs one decoded block (or part of it, or `lim` of a looping translation); returns instructions retired. */
   private runBlock(lim: number): number {
     const c = this.cpu;
-    const s = this.s;
-    const lin = c.wrapLin(c.csBase + s.rip);
+    const lin = c.wrapLin(c.csBase + this.s.rip);
     c.lastInsn = null;
+    const slow = this.slowPath();
     let blk: Block;
     try {
-      blk = this.blocks.get(lin);
+      blk = this.blocks.get(lin, !slow);
     } catch (e) {
       if (e === FAULT) {
         this.events.deliverFault();
@@ -311,10 +314,9 @@ export class X86Machine {
       }
       throw e;
     }
+    if (blk === this.blocks.stream) return this.runStream(lin, lim);
     const insns = blk.insns;
     this.blockStale = false;
-    let n = 0;
-    const slow = this.slowPath();
     // [kvmi hook] introspected vCPUs stay interpreted: page-access events need every access's context.
     if (!slow && blk.cached && this.vcpu.vm.kernel.jit && this.intro === null) {
       if (blk.fn === null && !blk.noJit && ++blk.hits > (this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS)) this.blocks.compile(blk);
@@ -322,64 +324,138 @@ export class X86Machine {
       if (blk.fn !== null && this.compiledOk()) return this.runChain(blk, lim);
     }
     c.repOne = slow;
+    let n = 0;
     for (let k = 0; k < insns.length; k++) {
-      const insn = insns[k]!;
-      c.lastInsn = insn;
-      c.mmioIdx = 0;
-      if (insn.bad) {
-        if (insn.bad === 1) this.events.fault(VEC.UD, false, 0);
-        else if (insn.bad === 2) this.events.fault(VEC.GP, true, 0);
-        else throw EMULATION_FAILURE;
-        return n;
-      }
-      if (slow && this.debug.beforeInsn(insn)) return n;
-      const tf = s.rflags & FLAG.TF;
-      // An STI / MOV SS shadow covers this one instruction: it ends as it executes, and the
-      // instruction may start a new one (STI; MOV SS). It stays if the instruction does not retire.
-      const shadowBefore = s.shadow;
-      if (shadowBefore !== 0) s.shadow = 0;
-      c.next = c.maskIp(s.rip + insn.len);
+      const r = this.step(insns[k]!, slow);
+      if (r === STEP_HALT) return n;
+      n++;
+      if (r === STEP_STOP) return n;
+    }
+    return n;
+  }
+
+  /**
+   * Runs code seen for the first time: each instruction is decoded as it is reached (into one
+   * reused record) and executed, across block ends while the next block is on the same page, new
+   * too, and nothing needs the run loop (as runChain for translated blocks) — no block list is
+   * built for code that may never run again. The same per-instruction checks as runBlock.
+   */
+  private runStream(lin: number, lim: number): number {
+    const c = this.cpu;
+    const s = this.s;
+    const bc = this.blocks;
+    this.blockStale = false;
+    c.repOne = false;
+    bc.beginStream(lin);
+    // As runChain: no event that could be injected, no introspection, no interrupt-window request.
+    const idle = this.events.idle() && this.vcpu.run[0] === 0 && this.intro === null;
+    const page = lin - (lin & 0xfff);
+    let n = 0;
+    let a = lin;
+    for (;;) {
+      let insn: Insn;
       try {
-        HANDLERS[insn.mn]!(c, insn);
+        insn = bc.streamNext(a);
       } catch (e) {
+        // The fetch of a page-crossing instruction's bytes faulted: that instruction faults.
         if (e === FAULT) {
           this.events.deliverFault();
           return n;
         }
-        s.shadow = shadowBefore;
-        if (e === KVMI_RESTART) return n; // [kvmi hook] abandoned; it runs again from scratch
         throw e;
       }
-      if (c.exitNow) {
-        // An exit that completes on the next KVM_RUN (IN/OUT): the instruction has not retired.
-        c.exitNow = false;
-        s.shadow = shadowBefore;
-        return n;
-      }
+      const r = this.step(insn, false);
+      if (r === STEP_HALT) return n;
       n++;
-      s.rip = c.next;
-      c.mmioCount = 0;
-      if (c.softVector >= 0) {
-        const vec = c.softVector;
-        c.softVector = -1;
-        this.events.softInterrupt(insn, vec);
-        // Under host single-step, the step ends at the handler's first instruction.
-        if (this.debug.singleStep() && !this.stopReason) {
-          this.debug.stepExit(0xffff4ff0n);
-        }
-        return n;
-      }
-      if (slow || tf || c.icebp || c.watchHits) {
-        // MOV SS / POP SS: debug traps (single step, TF, data breakpoints) wait until after the
-        // next instruction (the first of a run of them only).
-        const held = !shadowBefore && (s.shadow & SHADOW_MOV_SS) !== 0 && !c.icebp;
-        if (!held && this.debug.afterInsn(tf !== 0)) return n;
-      }
-      if (this.stopReason || this.blockStale) return n;
-      // An STI / MOV SS shadow just ended with an event waiting: the window opens here, exactly.
-      if (shadowBefore !== 0 && this.events.windowWatch()) return n;
+      if (r === STEP_STOP || n >= lim) return n;
+      // (From RIP, not addr + len: IP wraps at 64 KiB in 16-bit code.)
+      a = c.wrapLin(c.csBase + s.rip);
+      if ((insn.desc!.flags & F_END) !== 0) {
+        // A block ends: go on only into new code on this page with nothing for the run loop to do.
+        if (!idle || this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
+      } else if (a - (a & 0xfff) !== page) return n;
     }
-    return n;
+  }
+
+  /**
+   * Executes one decoded instruction with the interpreter's per-instruction checks: STEP_HALT
+   * when it did not retire (a fault delivered, an exit to complete, a debug trap before it),
+   * STEP_STOP when it retired and the run loop must look at something, STEP_ON otherwise.
+   */
+  private step(insn: Insn, slow: boolean): number {
+    const c = this.cpu;
+    const s = this.s;
+    c.lastInsn = insn;
+    c.mmioIdx = 0;
+    if (insn.bad !== 0) return this.badInsn(insn);
+    if (slow && this.debug.beforeInsn(insn)) return STEP_HALT;
+    const tf = s.rflags & FLAG.TF;
+    // An STI / MOV SS shadow covers this one instruction: it ends as it executes, and the
+    // instruction may start a new one (STI; MOV SS). It stays if the instruction does not retire.
+    const shadowBefore = s.shadow;
+    if (shadowBefore !== 0) s.shadow = 0;
+    c.next = c.maskIp(s.rip + insn.len);
+    try {
+      HANDLERS[insn.mn]!(c, insn);
+    } catch (e) {
+      return this.handlerThrew(e, shadowBefore);
+    }
+    if (c.exitNow) {
+      // An exit that completes on the next KVM_RUN (IN/OUT): the instruction has not retired.
+      c.exitNow = false;
+      s.shadow = shadowBefore;
+      return STEP_HALT;
+    }
+    s.rip = c.next;
+    c.mmioCount = 0;
+    if (c.softVector >= 0) return this.softAfter(insn);
+    if ((slow || tf || c.icebp || c.watchHits) && this.debugAfter(shadowBefore, tf)) return STEP_STOP;
+    if (this.stopReason || this.blockStale) return STEP_STOP;
+    // An STI / MOV SS shadow just ended with an event waiting: the window opens here, exactly.
+    if (shadowBefore !== 0 && this.events.windowWatch()) return STEP_STOP;
+    return STEP_ON;
+  }
+
+  // step's rare paths, apart so that step stays small enough for V8 to inline into its loops.
+
+  /** Undecodable bytes: #UD, #GP (too long), or an emulation failure. */
+  private badInsn(insn: Insn): number {
+    if (insn.bad === 1) this.events.fault(VEC.UD, false, 0);
+    else if (insn.bad === 2) this.events.fault(VEC.GP, true, 0);
+    else throw EMULATION_FAILURE;
+    return STEP_HALT;
+  }
+
+  /** A handler threw: a guest fault is delivered; otherwise the shadow stays, and exits go on up. */
+  private handlerThrew(e: unknown, shadowBefore: number): number {
+    if (e === FAULT) {
+      this.events.deliverFault();
+      return STEP_HALT;
+    }
+    this.s.shadow = shadowBefore;
+    if (e === KVMI_RESTART) return STEP_HALT; // [kvmi hook] abandoned; it runs again from scratch
+    throw e;
+  }
+
+  /** INT n / INT3 / INTO retired: deliver it. */
+  private softAfter(insn: Insn): number {
+    const c = this.cpu;
+    const vec = c.softVector;
+    c.softVector = -1;
+    this.events.softInterrupt(insn, vec);
+    // Under host single-step, the step ends at the handler's first instruction.
+    if (this.debug.singleStep() && !this.stopReason) {
+      this.debug.stepExit(0xffff4ff0n);
+    }
+    return STEP_STOP;
+  }
+
+  /** Debug traps after an instruction (single step, TF, ICEBP, data breakpoints): true when one was taken. */
+  private debugAfter(shadowBefore: number, tf: number): boolean {
+    // MOV SS / POP SS: debug traps (single step, TF, data breakpoints) wait until after the
+    // next instruction (the first of a run of them only).
+    const held = !shadowBefore && (this.s.shadow & SHADOW_MOV_SS) !== 0 && !this.cpu.icebp;
+    return !held && this.debug.afterInsn(tf !== 0);
   }
 
   /** Whether translated code may run now: nothing needs the interpreter's per-instruction checks. */
