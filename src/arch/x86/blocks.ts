@@ -333,11 +333,12 @@ export class BlockCache {
 
   /**
    * Starts streaming code at `lin` (get returned `stream`; its TLB entry is filled): the page's
-   * bytes and the decode mode. Writes to the page stop the stream as they stop a running block.
+   * bytes and the decode mode. The page is not made a code page (writes to it keep the write TLB):
+   * each instruction is decoded when it is reached, so a store to the code ahead is seen as it
+   * is, and a page holding cached blocks is a code page already.
    */
   beginStream(lin: number): void {
     const c = this.cpu;
-    const gfn = this.stream.gfn;
     this.sKey = this.stream.modeKey;
     this.sMode = this.modes[(c.long64 ? 1 : 0) | (c.def32 ? 2 : 0)]!;
     this.sPage = lin - (lin & 0xfff);
@@ -345,13 +346,6 @@ export class BlockCache {
     this.sDirect = c.codeRef(lin) && REF.off < 0x7fff_0000;
     this.sU8 = this.sDirect ? this.bytesOf(REF.dv) : NO_CODE;
     this.sOff0 = REF.off - lin;
-    if (gfn !== this.codePage) {
-      if (!c.codeGfns.has(gfn)) {
-        c.codeGfns.add(gfn);
-        c.flushWriteTlb();
-      }
-      this.codePage = gfn;
-    }
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { isFeature, type FeatureName } from './features.js';
 import { OPCODE_TABLE } from './opcodes.js';
-import { byte, decodeOperand, FETCH_FAULT, O_E, O_G, O_I, O_J, O_Z, S_B, S_V, S_W, S_Z, s16, s8, sizeOf, spec, TOO_LONG } from './decode-operand.js';
+import { byte, decodeOperand, FETCH_FAULT, O_E, O_G, O_I, O_J, O_M, O_RAX, O_Z, S_B, S_V, S_W, S_Z, s16, s8, sizeOf, spec, TOO_LONG } from './decode-operand.js';
 import { CS, DS, ES, FS, GS, SS } from './state.js';
 
 // ---- operand kinds -------------------------------------------------------------------------
@@ -564,11 +564,11 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   for (let k = 0; k < nops; k++) {
     const op = ops[k]!;
     const ok = op.k;
-    if (ok === O_E || ok === O_G || ok === O_Z) {
+    if (ok === O_E || ok === O_G || ok === O_Z || ok === O_M) {
       const size = op.bytes || sizeOf(op.s, insn);
       sz[k] = size;
       let r: number;
-      if (ok === O_E) {
+      if (ok === O_E || ok === O_M) {
         if (mod !== 3) {
           kd[k] = K_MEM;
           continue;
@@ -588,6 +588,10 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
       const v = n === 1 ? s8(u8[q]!) : n === 2 ? s16(u8[q]! | (u8[q + 1]! << 8)) : u8[q]! | (u8[q + 1]! << 8) | (u8[q + 2]! << 16) | (u8[q + 3]! << 24);
       insn.imm = v;
       if (ok === O_I) insn.immHi = v < 0 ? -1 : 0;
+    } else if (ok === O_RAX) {
+      // rAX (ADD/OR/.../TEST rAX, Iz; XCHG): operand-size accumulator (its reg slot is 0 already).
+      kd[k] = K_REG;
+      sz[k] = insn.osz;
     } else decodeOperand(insn, k, op, desc, mode, index);
   }
   const i = insn.pos;
