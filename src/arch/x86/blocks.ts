@@ -5,8 +5,10 @@
  * (self-modifying code), and translation of hot blocks by the block JIT (jit.ts).
  *
  * Cold code costs no memory: the first time a block address is seen its instructions are decoded
- * into reused scratch records and interpreted; only an address seen again (a small direct-mapped
- * filter remembers recent ones) is decoded into the cache. The cache is bounded: when the
+ * one at a time into a reused record as the run loop executes them (`stream`, run.ts runStream),
+ * or, where the caller needs a block (host debug, a chain of translations), into reused scratch
+ * records; only an address seen again (a small direct-mapped filter remembers recent ones) is
+ * decoded into the cache. The cache is bounded: when the
  * instructions it holds would pass `limit` (Kernel.codeCacheLimit, default DEFAULT_CODE_CACHE_LIMIT)
  * it is flushed whole (translations go with their blocks), as QEMU flushes its translation buffer.
  * @module

@@ -452,17 +452,25 @@ export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i
   // V8 then indexes the bytes with integer arithmetic, not doubles.
   const off = offset | 0;
   const n = avail < 15 ? avail : 15;
-  insn.fetch = fetch;
-  insn.u8 = u8;
-  insn.off = off;
-  insn.avail = n;
-  insn.pos = 0;
+  // (decodeFast sets the byte cursor itself, only when it reads through byte(): rarely.)
   if (n !== 15 || !decodeFast(insn, addr, mode, u8, off)) {
+    insn.fetch = fetch;
+    insn.u8 = u8;
+    insn.off = off;
+    insn.avail = n;
     insn.pos = 0;
     decodeInsn(insn, addr, mode);
   }
   // The bytes read straight from the page (byteSlow recorded the rest), copied when asked for.
   insn.bytesFrom(u8, off, insn.pos < n ? insn.pos : n);
+}
+
+/** decodeFast's byte cursor for decodeOperand and decodeMemory (byte()): all 15 bytes on the page. */
+function cursor(insn: Insn, u8: Uint8Array, off: number, pos: number): void {
+  insn.u8 = u8;
+  insn.off = off;
+  insn.avail = 15;
+  insn.pos = pos;
 }
 
 /**
@@ -549,7 +557,7 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
     insn.index = -1;
     insn.scale = 1;
     insn.disp = 0;
-    insn.pos = p - off;
+    cursor(insn, u8, off, p - off);
     decodeMemory(insn, modrm, mode);
     p = off + insn.pos;
   }
@@ -592,7 +600,10 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
       // rAX (ADD/OR/.../TEST rAX, Iz; XCHG): operand-size accumulator (its reg slot is 0 already).
       kd[k] = K_REG;
       sz[k] = insn.osz;
-    } else decodeOperand(insn, k, op, desc, mode, index);
+    } else {
+      cursor(insn, u8, off, insn.pos);
+      decodeOperand(insn, k, op, desc, mode, index);
+    }
   }
   const i = insn.pos;
   insn.len = i;
