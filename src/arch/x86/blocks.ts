@@ -332,6 +332,8 @@ export class BlockCache {
   /** The streamed page's linear start and end (its frame stays mapped while the TLB entry does). */
   private sPage = 0;
   private sPageEnd = 0;
+  /** The code generation (bumped by every TLB flush) sU8/sOff0 were read in. */
+  private sGen = -1;
 
   /**
    * Starts streaming code at `lin` (get returned `stream`; its TLB entry is filled): the page's
@@ -348,6 +350,7 @@ export class BlockCache {
     this.sDirect = c.codeRef(lin) && REF.off < 0x7fff_0000;
     this.sU8 = this.sDirect ? this.bytesOf(REF.dv) : NO_CODE;
     this.sOff0 = REF.off - lin;
+    this.sGen = c.codeGen;
   }
 
   /**
@@ -370,7 +373,9 @@ export class BlockCache {
   streamOn(lin: number): boolean {
     if (lin < this.sPage || lin >= this.sPageEnd) return false;
     const c = this.cpu;
-    if (this.modeKey() !== this.sKey || !c.codeRef(lin) || REF.off - lin !== this.sOff0) return false;
+    if (this.modeKey() !== this.sKey) return false;
+    // The page's bytes as beginStream found them, unless a TLB flush (codeGen) may have moved it.
+    if (c.codeGen !== this.sGen && (!c.codeRef(lin) || REF.off - lin !== this.sOff0)) return false;
     if (this.blocks.size !== 0 && this.blocks.has(lin)) return false;
     if (this.eager) return false;
     const h = seenSlot(lin);
