@@ -362,6 +362,9 @@ export class X86Machine {
           this.events.deliverFault();
           return n;
         }
+        // (An emulation failure, e.g. code running into MMIO: no instruction bytes, as when a
+        // block's first fetch fails — not the bytes of the instruction before.)
+        c.lastInsn = null;
         throw e;
       }
       const r = this.step(insn, false);
