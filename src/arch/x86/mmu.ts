@@ -691,6 +691,24 @@ export class X86Mmu {
   }
 
   /**
+   * Where a read of `lin` (within one page) comes from, through the read TLB: `REF.dv` and `REF.off`
+   * as writeRef gives them; false when the read takes the slow path (MMIO). For REP MOVS.
+   */
+  readRef(lin: number): boolean {
+    const off = lin & 0xfff;
+    const vpn = (lin - off) / PAGE_SIZE;
+    let idx = vpn & TLB_MASK;
+    if (this.rTag[idx] !== vpn * 2 + (this.cpl === 3 ? 1 : 0)) {
+      if (this.mrTag[idx] === vpn * 2 + (this.cpl === 3 ? 1 : 0)) return false;
+      idx = this.fill(lin, Acc.READ, false);
+      if (idx < 0) return false;
+    }
+    REF.dv = this.rDv[idx]!;
+    REF.off = this.rOff[idx]! + off;
+    return true;
+  }
+
+  /**
    * After codeGfn(lin): the read TLB's view of `lin`'s code page (REF.dv, and REF.off the offset of
    * `lin` in it), so the decoder reads the page's bytes without a call per byte; false when the
    * page keeps no TLB entry (a kvmi read-tracked page: its bytes come through fetchByte).
