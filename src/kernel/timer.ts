@@ -312,6 +312,12 @@ export class VcpuTimer {
    * `poll` altogether (one field read per stretch on the hot exit path).
    */
   quiet: boolean;
+  /**
+   * No deadline to service (`next` is Infinity), kept by `refresh` and `arm`: the per-block
+   * `budget` and `poll` test it instead of computing `next` (a double returned from a getter
+   * was a heap number per block).
+   */
+  private idle = true;
 
   constructor(
     readonly clock: VmClock,
@@ -320,11 +326,13 @@ export class VcpuTimer {
   ) {
     this.quiet = !clock.deterministic;
     vmTimers?.attach(this);
+    this.idle = this.next === Infinity;
   }
 
   /** Recomputes `quiet` (a deadline was armed, cancelled or fired). */
   refresh(): void {
-    this.quiet = !this.clock.deterministic && this.next === Infinity;
+    this.idle = this.next === Infinity;
+    this.quiet = !this.clock.deterministic && this.idle;
   }
 
   /**
@@ -367,6 +375,7 @@ export class VcpuTimer {
   arm(key: unknown, at: number, fire: () => void): void {
     this.q.arm(key, at, fire);
     this.quiet = false;
+    this.idle = false;
   }
 
   cancel(key: unknown): boolean {
@@ -384,17 +393,17 @@ export class VcpuTimer {
    * exactly up to the next deadline under the deterministic clock, a short stretch on the host clock.
    */
   budget(max: number, retired: number): number {
-    const next = this.next;
-    if (!this.clock.deterministic) return next === Infinity ? max : Math.min(max, HOST_POLL_INSNS);
+    if (!this.clock.deterministic) return this.idle ? max : Math.min(max, HOST_POLL_INSNS);
     this.sync(retired);
-    if (next === Infinity) return Math.min(max, DETERMINISTIC_STRETCH);
+    if (this.idle) return Math.min(max, DETERMINISTIC_STRETCH);
+    const next = this.next;
     const left = Math.ceil((next - this.clock.now()) / NS_PER_INSN);
     return Math.max(1, Math.min(max, DETERMINISTIC_STRETCH, left));
   }
 
   /** Fires every deadline (the vCPU's and, on the owner thread, the VM's) that came due; true if any fired. */
   poll(retired: number): boolean {
-    if (this.next === Infinity) return false;
+    if (this.idle) return false;
     const now = this.now(retired);
     if (this.next > now) return false;
     let fired = this.q.next <= now && this.q.expire(now);
