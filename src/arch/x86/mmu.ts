@@ -286,8 +286,8 @@ export class X86Mmu {
     } else {
       // PAE: CR3 points at 4 PDPTEs (32-byte aligned).
       const pdpteA = Number(s.cr3 & 0xffffffe0n) + (((lin >>> 30) & 3) << 3);
-      const lo = this.readPhys32(pdpteA);
-      const hi = this.readPhys32(pdpteA + 4);
+      const lo = this.readPhys64(pdpteA);
+      const hi = this.ptHi;
       if (!(lo & 1)) return this.pageFault(lin, errBase, false);
       if (lo & 0x1e6 || hi & (0x80000000 | this.rsvdHi)) return this.pageFault(lin, errBase, true, true);
       table = hi * 0x100000000 + ((lo & 0xfffff000) >>> 0);
@@ -300,8 +300,8 @@ export class X86Mmu {
       const shift = 12 + 9 * (level - 1);
       const idx = Math.floor(l / 2 ** shift) % 512;
       const ea = table + idx * 8;
-      const lo = this.readPhys32(ea);
-      const hi = this.readPhys32(ea + 4);
+      const lo = this.readPhys64(ea);
+      const hi = this.ptHi;
       if (!(lo & 1)) return this.pageFault(lin, errBase, false);
       // Reserved bits: NX without EFER.NXE, address bits above MAXPHYADDR; with 4-level paging bits
       // 62:52 are ignored, not reserved (Linux's _PAGE_NOPTISHADOW is bit 58), with PAE they are.
@@ -336,6 +336,24 @@ export class X86Mmu {
   private setAD(addr: number, entry: number, leaf: boolean, write: boolean): void {
     const want = entry | 0x20 | (leaf && write ? 0x40 : 0);
     if (want !== entry) this.writePhys32(addr, want);
+  }
+
+  /** The high dword readPhys64 read (its own field: a walk inside an access must not change t1). */
+  private ptHi = 0;
+
+  /** Physical read of an 8-byte entry (8-aligned: one page): the low dword, the high one in ptHi. */
+  private readPhys64(pa: number): number {
+    const gfn = Math.floor(pa / PAGE_SIZE);
+    const p = this.resolvePage(gfn, false, -1, false);
+    if (p === 'efault') {
+      this.errno = 'EFAULT';
+      throw ERRNO_EXIT;
+    }
+    if (p === 'mmio') throw EMULATION_FAILURE;
+    const dv = this.dvOf(p.bytes);
+    const o = p.offset + (pa % PAGE_SIZE);
+    this.ptHi = dv.getInt32(o + 4, true);
+    return dv.getInt32(o, true);
   }
 
   /** Physical read of a dword (page tables, descriptor tables through paging). */
