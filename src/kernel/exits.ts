@@ -6,6 +6,18 @@
 import { arm64, x86_64 } from '../uapi/index.js';
 import { KVM_EXIT, KVM_EXIT_IO, KVM_INTERNAL_ERROR } from '../uapi/constants.js';
 import type { Vcpu } from './vcpu.js';
+import { KvmError } from '../sys/error.js';
+
+/**
+ * KVM_RUN's EINTRs, by reason (`KvmError.shared`: no Error built per return; a boot makes
+ * thousands). `limit` and `budget` are the virtual backend's wall-clock bound and instruction
+ * budget; `signal` is a signal, immediate_exit or a kick.
+ */
+export const RUN_EINTR = {
+  signal: KvmError.shared('EINTR', 'ioctl'),
+  limit: KvmError.shared('EINTR', 'ioctl', { message: 'run time limit reached (as if a signal arrived)' }),
+  budget: KvmError.shared('EINTR', 'ioctl', { message: 'run budget reached (as if a signal arrived)' }),
+} as const;
 
 const paths = [
   'immediate_exit', 'exit_reason', 'ready_for_interrupt_injection', 'if_flag', 'flags', 'cr8', 'apic_base',

@@ -45,17 +45,17 @@ const DETERMINISTIC_VM_POLL_MS = 1;
 export const CLOCK_BASE = 128;
 /** Bytes the clock needs there. */
 export const CLOCK_BYTES = 64;
-const W_NOW = 0; // BigInt64 [0]: deterministic time, ns
+const F_NOW = 0; // Float64 [0]: deterministic time, ns (exact to 2^53 ns, 104 days)
 const W_MODE = 2; // Int32 [2]: 1 when deterministic
 const W_RUNNING = 3; // Int32 [3]: vCPUs inside KVM_RUN and not sleeping
 const F_ORIGIN = 2; // Float64 [2]: epoch ms of the VM's time 0 (host clock)
 const F_KVMCLOCK = 3; // Float64 [3]: kvmclock_offset, ns (KVM_SET_CLOCK)
 const F_VM_NEXT = 4; // Float64 [4]: the VM-wide timers' next deadline, ns (Infinity: none)
+const W_SEQ = 10; // Int32 [10]: F_NOW's sequence word: odd while a thread writes it (a seqlock)
 
 /** The VM clock (struct kvm's view of time). One object per thread, over the VM's shared words. */
 export class VmClock {
   readonly deterministic: boolean;
-  private readonly big: BigInt64Array;
   private readonly words: Int32Array;
   private readonly f64: Float64Array;
   /** The VM's time 0 on this thread's performance.now() timeline, ms. */
@@ -63,7 +63,6 @@ export class VmClock {
 
   /** `mode` given: a new VM's clock starting at 0; absent: another thread's view of an existing one. */
   constructor(shared: SharedArrayBuffer, mode?: ClockMode) {
-    this.big = new BigInt64Array(shared, CLOCK_BASE, 1);
     this.words = new Int32Array(shared, CLOCK_BASE, CLOCK_BYTES / 4);
     this.f64 = new Float64Array(shared, CLOCK_BASE, CLOCK_BYTES / 8);
     if (mode !== undefined) {
@@ -77,7 +76,15 @@ export class VmClock {
 
   /** Nanoseconds since the VM was created. */
   now(): number {
-    if (this.deterministic) return Number(Atomics.load(this.big, 0));
+    if (this.deterministic) {
+      // A seqlock read: retried while a writer is in (the sequence odd) or came and went.
+      const w = this.words;
+      for (;;) {
+        const seq = Atomics.load(w, W_SEQ);
+        const ns = this.f64[F_NOW]!;
+        if ((seq & 1) === 0 && Atomics.load(w, W_SEQ) === seq) return ns;
+      }
+    }
     return Math.floor((performance.now() - this.localOrigin) * 1e6);
   }
 
@@ -91,17 +98,31 @@ export class VmClock {
   }
 
   /** Deterministic clock: `ns` more guest time has passed (instructions retired). */
+  // The time is a double under a seqlock, not a BigInt64 word: every retired stretch advances it
+  // (one call per block on x86), and a BigInt per add was most of the boot's garbage.
   advance(ns: number): void {
-    if (ns > 0) Atomics.add(this.big, 0, BigInt(ns));
+    if (ns > 0) this.write(this.lock() + ns);
   }
 
   /** Deterministic clock: time jumps forward to `ns` (never back). */
   advanceTo(ns: number): void {
-    const to = BigInt(Math.ceil(ns));
+    const cur = this.lock();
+    this.write(Math.max(cur, Math.ceil(ns)));
+  }
+
+  /** Takes the writer side of the seqlock (the sequence goes odd); returns the time. */
+  private lock(): number {
+    const w = this.words;
     for (;;) {
-      const cur = Atomics.load(this.big, 0);
-      if (cur >= to || Atomics.compareExchange(this.big, 0, cur, to) === cur) return;
+      const seq = Atomics.load(w, W_SEQ);
+      if ((seq & 1) === 0 && Atomics.compareExchange(w, W_SEQ, seq, seq + 1) === seq) return this.f64[F_NOW]!;
     }
+  }
+
+  /** Stores the time and releases the seqlock (the sequence goes even again). */
+  private write(ns: number): void {
+    this.f64[F_NOW] = ns;
+    Atomics.add(this.words, W_SEQ, 1);
   }
 
   /**
@@ -291,6 +312,12 @@ export class VcpuTimer {
    * `poll` altogether (one field read per stretch on the hot exit path).
    */
   quiet: boolean;
+  /**
+   * No deadline to service (`next` is Infinity), kept by `refresh` and `arm`: the per-block
+   * `budget` and `poll` test it instead of computing `next` (a double returned from a getter
+   * was a heap number per block).
+   */
+  private idle = true;
 
   constructor(
     readonly clock: VmClock,
@@ -299,11 +326,13 @@ export class VcpuTimer {
   ) {
     this.quiet = !clock.deterministic;
     vmTimers?.attach(this);
+    this.idle = this.next === Infinity;
   }
 
   /** Recomputes `quiet` (a deadline was armed, cancelled or fired). */
   refresh(): void {
-    this.quiet = !this.clock.deterministic && this.next === Infinity;
+    this.idle = this.next === Infinity;
+    this.quiet = !this.clock.deterministic && this.idle;
   }
 
   /**
@@ -346,6 +375,7 @@ export class VcpuTimer {
   arm(key: unknown, at: number, fire: () => void): void {
     this.q.arm(key, at, fire);
     this.quiet = false;
+    this.idle = false;
   }
 
   cancel(key: unknown): boolean {
@@ -363,17 +393,17 @@ export class VcpuTimer {
    * exactly up to the next deadline under the deterministic clock, a short stretch on the host clock.
    */
   budget(max: number, retired: number): number {
-    const next = this.next;
-    if (!this.clock.deterministic) return next === Infinity ? max : Math.min(max, HOST_POLL_INSNS);
+    if (!this.clock.deterministic) return this.idle ? max : Math.min(max, HOST_POLL_INSNS);
     this.sync(retired);
-    if (next === Infinity) return Math.min(max, DETERMINISTIC_STRETCH);
+    if (this.idle) return Math.min(max, DETERMINISTIC_STRETCH);
+    const next = this.next;
     const left = Math.ceil((next - this.clock.now()) / NS_PER_INSN);
     return Math.max(1, Math.min(max, DETERMINISTIC_STRETCH, left));
   }
 
   /** Fires every deadline (the vCPU's and, on the owner thread, the VM's) that came due; true if any fired. */
   poll(retired: number): boolean {
-    if (this.next === Infinity) return false;
+    if (this.idle) return false;
     const now = this.now(retired);
     if (this.next > now) return false;
     let fired = this.q.next <= now && this.q.expire(now);

@@ -71,9 +71,26 @@ export class KvmError extends Error {
   static forIoctl(e: KvmError, request: number, fd: number): KvmError {
     if (e.request !== undefined || e.syscall !== 'ioctl') return e;
     const message = (e as unknown as { detailMessage?: string }).detailMessage;
+    const perFd = SHARED.get(e);
+    if (perFd !== undefined) {
+      const n = perFd.get(fd);
+      if (n !== undefined && n.request === request >>> 0) return n;
+    }
     const n = new KvmError(e.errno, 'ioctl', { request, fd, ...(message !== undefined ? { message } : {}) });
-    n.stack = e.stack;
+    if (perFd !== undefined) perFd.set(fd, n);
+    else n.stack = e.stack;
     return n;
+  }
+
+  /**
+   * @internal An error raised again and again on a hot path (KVM_RUN's EINTR, thousands per boot):
+   * built once, and once per fd that `forIoctl` names, then thrown as is — an Error's stack
+   * capture costs tens of microseconds. Its stack is where it was first built.
+   */
+  static shared(code: ErrnoCode, syscall: string, detail?: KvmErrorDetail): KvmError {
+    const e = KvmError.of(code, syscall, detail);
+    SHARED.set(e, new Map());
+    return e;
   }
 
   /** Builds an error from a symbolic code. */
@@ -81,6 +98,9 @@ export class KvmError extends Error {
     return new KvmError(ERRNO[code], syscall, detail);
   }
 }
+
+/** The errors `KvmError.shared` made, with their per-fd copies. */
+const SHARED = new WeakMap<KvmError, Map<number, KvmError>>();
 
 /** True when `e` is a KvmError with the given code. */
 export function isKvmError(e: unknown, code?: ErrnoCode): e is KvmError {

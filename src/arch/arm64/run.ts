@@ -16,7 +16,7 @@
  * @module
  */
 import { RUN_COST } from '../../kernel/deadline.js';
-import { exitEmulationFailure, exitReason, exitSimple, RUN, setExitReason } from '../../kernel/exits.js';
+import { exitEmulationFailure, exitReason, exitSimple, RUN, RUN_EINTR, setExitReason } from '../../kernel/exits.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
 import { kvmVcpuBlock, KVM_REQ } from '../../kernel/requests.js';
@@ -71,7 +71,7 @@ export function arm64Run(vcpu: Vcpu): number {
       completed = true;
     }
   }
-  if (vcpu.immediateExit) throw KvmError.of('EINTR', 'ioctl');
+  if (vcpu.immediateExit) throw RUN_EINTR.signal;
   setExitReason(vcpu, KVM_EXIT.UNKNOWN);
   vcpu.runDv.setUint16(RUN.flags, 0, true);
   // check_vcpu_requests: KVM_REQ_RECORD_STEAL, which this KVM_RUN's vcpu_load made.
@@ -177,7 +177,7 @@ function otherVcpuMayRun(vcpu: Vcpu): boolean {
 /** KVM_RUN ends as a signal would end it. */
 function intr(vcpu: Vcpu): never {
   exitSimple(vcpu, KVM_EXIT.INTR);
-  throw KvmError.of('EINTR', 'ioctl');
+  throw RUN_EINTR.signal;
 }
 
 /** PSCI CPU_ON: kvm_reset_vcpu with the requested entry point and context id. */
@@ -255,11 +255,11 @@ function loop(vcpu: Vcpu, c: CpuT): number {
     }
     if (deadline.tick(c.retired - before + RUN_COST.ITERATION) || c.retired - start + faults >= budget) {
       exitSimple(vcpu, KVM_EXIT.INTR);
-      throw KvmError.of('EINTR', 'ioctl', { message: `${deadline.expired ? 'run time limit' : 'run budget'} reached (as if a signal arrived)` });
+      throw (deadline.expired ? RUN_EINTR.limit : RUN_EINTR.budget);
     }
     if (vcpu.immediateExit) {
       exitSimple(vcpu, KVM_EXIT.INTR);
-      throw KvmError.of('EINTR', 'ioctl');
+      throw RUN_EINTR.signal;
     }
     // Timers that came due (their PPIs rise), then kicks from any thread (vcpu->requests).
     if (!timer.quiet) timer.poll(c.retired);

@@ -246,10 +246,7 @@ export class X86Mmu {
     const nxe = (s.efer & EFER.NXE) !== 0;
     const wp = (s.cr0 & CR0.WP) !== 0;
     const errBase = (write ? PF_W : 0) | (user ? PF_U : 0) | (fetch && nxe && pae ? PF_I : 0);
-    const fault = (present: boolean, rsvd = false): never => {
-      this.excAddr = lin;
-      return this.raise(VEC.PF, errBase | (present ? PF_P : 0) | (rsvd ? PF_RSVD | PF_P : 0));
-    };
+    // (The #PF is raised by a method, not a closure over lin and errBase: one allocation per walk.)
     if (lma && !isCanonical(lin)) return this.gp(0);
     let userOk = true;
     let writeOk = true;
@@ -260,22 +257,22 @@ export class X86Mmu {
       const cr3 = Number(s.cr3 & 0xfffff000n);
       const pdeA = cr3 + ((l >>> 22) << 2);
       const pde = this.readPhys32(pdeA);
-      if (!(pde & 1)) return fault(false);
+      if (!(pde & 1)) return this.pageFault(lin, errBase, false);
       userOk &&= (pde & 4) !== 0;
       writeOk &&= (pde & 2) !== 0;
       if (pde & 0x80 && s.cr4 & CR4.PSE) {
         // 4 MiB page (PSE-36 high bits ignored beyond 32-bit physical here).
-        this.checkAccess(fault, user, write, fetch, userOk, writeOk, false, wp);
+        if (!accessOk(user, write, fetch, userOk, writeOk, false, wp)) return this.pageFault(lin, errBase, true);
         this.setAD(pdeA, pde, true, write);
         return ((pde & 0xffc00000) >>> 0) + (l & 0x3fffff);
       }
       const pteA = (pde & 0xfffff000) >>> 0;
       const pteAddr = pteA + (((l >>> 12) & 0x3ff) << 2);
       const pte = this.readPhys32(pteAddr);
-      if (!(pte & 1)) return fault(false);
+      if (!(pte & 1)) return this.pageFault(lin, errBase, false);
       userOk &&= (pte & 4) !== 0;
       writeOk &&= (pte & 2) !== 0;
-      this.checkAccess(fault, user, write, fetch, userOk, writeOk, false, wp);
+      if (!accessOk(user, write, fetch, userOk, writeOk, false, wp)) return this.pageFault(lin, errBase, true);
       this.setAD(pdeA, pde, false, false);
       this.setAD(pteAddr, pte, true, write);
       return ((pte & 0xfffff000) >>> 0) + (l & 0xfff);
@@ -289,10 +286,10 @@ export class X86Mmu {
     } else {
       // PAE: CR3 points at 4 PDPTEs (32-byte aligned).
       const pdpteA = Number(s.cr3 & 0xffffffe0n) + (((lin >>> 30) & 3) << 3);
-      const lo = this.readPhys32(pdpteA);
-      const hi = this.readPhys32(pdpteA + 4);
-      if (!(lo & 1)) return fault(false);
-      if (lo & 0x1e6 || hi & (0x80000000 | this.rsvdHi)) return fault(true, true);
+      const lo = this.readPhys64(pdpteA);
+      const hi = this.ptHi;
+      if (!(lo & 1)) return this.pageFault(lin, errBase, false);
+      if (lo & 0x1e6 || hi & (0x80000000 | this.rsvdHi)) return this.pageFault(lin, errBase, true, true);
       table = hi * 0x100000000 + ((lo & 0xfffff000) >>> 0);
       levels = 2;
     }
@@ -303,20 +300,20 @@ export class X86Mmu {
       const shift = 12 + 9 * (level - 1);
       const idx = Math.floor(l / 2 ** shift) % 512;
       const ea = table + idx * 8;
-      const lo = this.readPhys32(ea);
-      const hi = this.readPhys32(ea + 4);
-      if (!(lo & 1)) return fault(false);
+      const lo = this.readPhys64(ea);
+      const hi = this.ptHi;
+      if (!(lo & 1)) return this.pageFault(lin, errBase, false);
       // Reserved bits: NX without EFER.NXE, address bits above MAXPHYADDR; with 4-level paging bits
       // 62:52 are ignored, not reserved (Linux's _PAGE_NOPTISHADOW is bit 58), with PAE they are.
-      if ((hi & 0x80000000 && !nxe) || hi & rsvdHi) return fault(true, true);
+      if ((hi & 0x80000000 && !nxe) || hi & rsvdHi) return this.pageFault(lin, errBase, true, true);
       userOk &&= (lo & 4) !== 0;
       writeOk &&= (lo & 2) !== 0;
       nx ||= nxe && (hi & 0x80000000) !== 0;
       const large = (lo & 0x80) !== 0 && (level === 2 || (level === 3 && lma));
-      if (level === 4 && lo & 0x80) return fault(true, true);
+      if (level === 4 && lo & 0x80) return this.pageFault(lin, errBase, true, true);
       const frame = (hi & 0xfffff) * 0x100000000 + ((lo & 0xfffff000) >>> 0);
       if (level === 1 || large) {
-        this.checkAccess(fault, user, write, fetch, userOk, writeOk, nx, wp);
+        if (!accessOk(user, write, fetch, userOk, writeOk, nx, wp)) return this.pageFault(lin, errBase, true);
         this.setAD(ea, lo, true, write);
         const pageSize = 2 ** shift;
         const base = large ? frame - (frame % pageSize) : frame;
@@ -325,20 +322,38 @@ export class X86Mmu {
       this.setAD(ea, lo, false, false);
       table = frame;
     }
-    return fault(false);
+    return this.pageFault(lin, errBase, false);
   }
 
-  private checkAccess(fault: (p: boolean) => never, user: boolean, write: boolean, fetch: boolean, userOk: boolean, writeOk: boolean, nx: boolean, wp: boolean): void {
-    if (user && !userOk) fault(true);
-    if (write && !writeOk && (user || wp)) fault(true);
-    if (fetch && nx) fault(true);
-    // SMEP/SMAP are not exposed in CPUID here, so CR4.SMEP/SMAP cannot be set.
+  /** #PF for `lin`: the error code is the access's bits and whether the page was present / a reserved bit set. */
+  private pageFault(lin: number, errBase: number, present: boolean, rsvd = false): never {
+    this.excAddr = lin;
+    return this.raise(VEC.PF, errBase | (present ? PF_P : 0) | (rsvd ? PF_RSVD | PF_P : 0));
   }
+
 
   /** Sets the Accessed (and for leaf writes the Dirty) bit of a paging entry. */
   private setAD(addr: number, entry: number, leaf: boolean, write: boolean): void {
     const want = entry | 0x20 | (leaf && write ? 0x40 : 0);
     if (want !== entry) this.writePhys32(addr, want);
+  }
+
+  /** The high dword readPhys64 read (its own field: a walk inside an access must not change t1). */
+  private ptHi = 0;
+
+  /** Physical read of an 8-byte entry (8-aligned: one page): the low dword, the high one in ptHi. */
+  private readPhys64(pa: number): number {
+    const gfn = Math.floor(pa / PAGE_SIZE);
+    const p = this.resolvePage(gfn, false, -1, false);
+    if (p === 'efault') {
+      this.errno = 'EFAULT';
+      throw ERRNO_EXIT;
+    }
+    if (p === 'mmio') throw EMULATION_FAILURE;
+    const dv = this.dvOf(p.bytes);
+    const o = p.offset + (pa % PAGE_SIZE);
+    this.ptHi = dv.getInt32(o + 4, true);
+    return dv.getInt32(o, true);
   }
 
   /** Physical read of a dword (page tables, descriptor tables through paging). */
@@ -691,6 +706,24 @@ export class X86Mmu {
   }
 
   /**
+   * Where a read of `lin` (within one page) comes from, through the read TLB: `REF.dv` and `REF.off`
+   * as writeRef gives them; false when the read takes the slow path (MMIO). For REP MOVS.
+   */
+  readRef(lin: number): boolean {
+    const off = lin & 0xfff;
+    const vpn = (lin - off) / PAGE_SIZE;
+    let idx = vpn & TLB_MASK;
+    if (this.rTag[idx] !== vpn * 2 + (this.cpl === 3 ? 1 : 0)) {
+      if (this.mrTag[idx] === vpn * 2 + (this.cpl === 3 ? 1 : 0)) return false;
+      idx = this.fill(lin, Acc.READ, false);
+      if (idx < 0) return false;
+    }
+    REF.dv = this.rDv[idx]!;
+    REF.off = this.rOff[idx]! + off;
+    return true;
+  }
+
+  /**
    * After codeGfn(lin): the read TLB's view of `lin`'s code page (REF.dv, and REF.off the offset of
    * `lin` in it), so the decoder reads the page's bytes without a call per byte; false when the
    * page keeps no TLB entry (a kvmi read-tracked page: its bytes come through fetchByte).
@@ -753,6 +786,14 @@ export class X86Mmu {
   write(seg: number, off: number, size: number, lo: number, hi = 0): void {
     this.writeLin(this.linear(seg, off, size, true), size, lo, hi);
   }
+}
+
+/** Whether a walk's combined U/S, R/W and NX bits allow the access (else #PF with P set). */
+function accessOk(user: boolean, write: boolean, fetch: boolean, userOk: boolean, writeOk: boolean, nx: boolean, wp: boolean): boolean {
+  if (user && !userOk) return false;
+  if (write && !writeOk && (user || wp)) return false;
+  // SMEP/SMAP are not exposed in CPUID here, so CR4.SMEP/SMAP cannot be set.
+  return !(fetch && nx);
 }
 
 /** True for a canonical 48-bit address (as a JS number). */

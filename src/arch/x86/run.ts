@@ -12,7 +12,7 @@
  * @module
  */
 import { RUN_COST, type RunDeadline } from '../../kernel/deadline.js';
-import { exitEmulationFailure, exitMmio, exitSimple, PIO_DATA_OFFSET, RUN, setExitReason } from '../../kernel/exits.js';
+import { exitEmulationFailure, exitMmio, exitSimple, PIO_DATA_OFFSET, RUN, RUN_EINTR, setExitReason } from '../../kernel/exits.js';
 import { KVM_REQ } from '../../kernel/requests.js';
 import type { Vcpu } from '../../kernel/vcpu.js';
 import { KvmError } from '../../sys/error.js';
@@ -175,7 +175,7 @@ export class X86Machine {
       for (let k = 0; k < 8; k++) last.data[k] = v.run[RUN['mmio.data'] + k]!;
       last.ready = true;
     }
-    if (v.immediateExit) throw KvmError.of('EINTR', 'ioctl');
+    if (v.immediateExit) throw RUN_EINTR.signal;
     this.events.time.checkOffset(); // KVM_SET_CLOCK moved kvmclock: the pvclock page follows
     // [kvmi hook] a vCPU parked on an introspection event waits for the reply (EINTR until then)
     if (this.intro !== null && this.intro.enter()) {
@@ -233,7 +233,7 @@ export class X86Machine {
       if (this.events.inject() && !deadline.tick(RUN_COST.EXCEPTION)) continue;
       if (executed >= budget || deadline.expired) {
         exitSimple(v, KVM_EXIT.INTR);
-        throw KvmError.of('EINTR', 'ioctl', { message: `${deadline.expired ? 'run time limit' : 'run budget'} reached (as if a signal arrived)` });
+        throw (deadline.expired ? RUN_EINTR.limit : RUN_EINTR.budget);
       }
       const timer = v.timer;
       const lim = Math.min(budget - executed, SLICE);
@@ -261,7 +261,7 @@ export class X86Machine {
         this.sincePoll = 0;
         if (v.immediateExit) {
           exitSimple(v, KVM_EXIT.INTR);
-          throw KvmError.of('EINTR', 'ioctl');
+          throw RUN_EINTR.signal;
         }
         if (this.intro !== null) this.intro.poll(); // [kvmi hook] read the introspection socket
         c.syncMmu(); // [smp] a VMM on another thread changed memslots or harvested dirty pages
@@ -279,7 +279,7 @@ export class X86Machine {
     if (req & KVM_REQ.SIGNAL) {
       if (req & ~KVM_REQ.SIGNAL) this.events.onRequests(req);
       exitSimple(v, KVM_EXIT.INTR);
-      throw KvmError.of('EINTR', 'ioctl');
+      throw RUN_EINTR.signal;
     }
     this.events.onRequests(req);
   }

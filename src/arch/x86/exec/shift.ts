@@ -101,7 +101,46 @@ function shiftInsn(kind: Sh): Handler {
       f.afv = 0;
       return;
     }
-    // Rotates: BigInt for 64-bit, numbers otherwise (exact below 2^53).
+    if (kind === Sh.ROL || kind === Sh.ROR) {
+      // ROL/ROR in int32 arithmetic (64-bit on the two halves): hash and cipher code (jhash,
+      // ChaCha's rol32) rotates constantly, and the BigInt form allocated per instruction.
+      const left = kind === Sh.ROL;
+      let n = cnt % bits;
+      let rl: number;
+      let rh = 0;
+      if (size === 8) {
+        let lo = a0 | 0;
+        let hi = a1 | 0;
+        // A rotate by 32 or more swaps the halves first; a right rotate by n is a left one by 64 - n.
+        if (!left && n !== 0) n = 64 - n;
+        if (n >= 32) {
+          const t = lo;
+          lo = hi;
+          hi = t;
+          n -= 32;
+        }
+        rl = n === 0 ? lo : (lo << n) | (hi >>> (32 - n));
+        rh = n === 0 ? hi : (hi << n) | (lo >>> (32 - n));
+      } else {
+        const a = size === 4 ? a0 >>> 0 : a0 & (size === 1 ? 0xff : 0xffff);
+        if (!left && n !== 0) n = bits - n;
+        const r = n === 0 ? a : (a << n) | (a >>> (bits - n));
+        rl = trunc(r, size);
+      }
+      rl |= 0;
+      rh |= 0;
+      wrAt(c, i, lin, rl, rh);
+      // The result's top two bits (bits - 1, bits - 2) and bit 0 give CF and OF.
+      const top = size === 8 ? rh : rl << (32 - bits);
+      const msb = (top >>> 31) & 1;
+      const cf = left ? rl & 1 : msb;
+      const of = left ? msb ^ cf : msb ^ ((top >>> 30) & 1);
+      // Rotates change only CF and OF.
+      const fl = c.getFlags();
+      c.s.rflags = ((fl & ~(FLAG.CF | FLAG.OF)) | (cf ? FLAG.CF : 0) | (of ? FLAG.OF : 0)) >>> 0;
+      return;
+    }
+    // RCL/RCR: BigInt for 64-bit, numbers otherwise (exact below 2^53).
     let v = size === 8 ? (BigInt(a1 >>> 0) << 32n) | BigInt(a0 >>> 0) : ubig(a0, size);
     const B = BigInt(bits);
     const mask = (1n << B) - 1n;
@@ -111,20 +150,6 @@ function shiftInsn(kind: Sh): Handler {
     let result: bigint;
     const cin = BigInt(c.cf());
     switch (kind) {
-      case Sh.ROL: {
-        const n = BigInt(cnt % bits);
-        result = ((v << n) | (v >> ((B - n) % B))) & mask;
-        cf = Number(result & 1n);
-        of = msb(result) ^ cf;
-        break;
-      }
-      case Sh.ROR: {
-        const n = BigInt(cnt % bits);
-        result = ((v >> n) | (v << ((B - n) % B))) & mask;
-        cf = msb(result);
-        of = msb(result) ^ Number((result >> (B - 2n)) & 1n);
-        break;
-      }
       case Sh.RCL: {
         const n = cnt % (bits + 1);
         let r = v;
