@@ -21,14 +21,15 @@
  */
 import { STOP_CODE, type Cpu } from './cpu.js';
 import { endsBlock } from './decoder.js';
-import { translate, type BlockFn } from './jit.js';
+import { successors, TABLE_MASK, TABLE_SIZE, translate, type BlockFn } from './jit.js';
 import { A64 } from './table.js';
 
 /** Longest block, in instructions. */
 const MAX_BLOCK = 96;
-/** Direct-mapped dispatch table size (entries, a power of two). */
-export const TABLE_SIZE = 1 << 15;
-export const TABLE_MASK = TABLE_SIZE - 1;
+export { TABLE_MASK, TABLE_SIZE };
+/** Blocks and instructions of one translated region at most (translation cost grows with it). */
+const REGION_BLOCKS = 32;
+const REGION_INSNS = 768;
 /**
  * Executions of a block before it is translated (interpreted until then). Translating a block
  * costs V8 about a millisecond of CPU (parsing the generated function, then optimizing it): the
@@ -247,17 +248,41 @@ export class Jit {
     return b;
   }
 
-  /** Translates `b` (jit.ts). */
+  /**
+   * Translates `b` (jit.ts) with the region around it: the cached blocks of its mode its direct
+   * branches, calls and return sites reach, breadth first, that ran at least an eighth as often
+   * as it must to be translated (or were translated).
+   */
   compile(b: Block): void {
     if (b.fn !== null || b.noJit) return;
     try {
-      b.fn = translate(b);
+      b.fn = translate(this.region(b), this.table);
       this.compiled++;
     } catch (e) {
       b.noJit = true;
       this.failed++;
       this.lastError ??= e;
     }
+  }
+
+  private region(b: Block): Block[] {
+    const out = [b];
+    const warm = this.hotness >>> 3;
+    let insns = b.len;
+    for (let i = 0; i < out.length && out.length < REGION_BLOCKS; i++) {
+      for (const va of successors(out[i]!)) {
+        const list = this.byVa.get(va);
+        if (list === undefined) continue;
+        for (const m of list) {
+          if (m.mode !== b.mode || !m.valid || m.noJit || (m.hits < warm && m.fn === null) || out.includes(m)) continue;
+          if (insns + m.len > REGION_INSNS || out.length >= REGION_BLOCKS) break;
+          out.push(m);
+          insns += m.len;
+          break;
+        }
+      }
+    }
+    return out;
   }
 
   /** Removes `b` from every index. */

@@ -9,60 +9,101 @@
  */
 import { divs64, divu64, muls64, mulu64, W } from '../arith64.js';
 import type { Block } from './blocks.js';
-import { baseAddr } from './insn-ldst.js';
 import type { Cpu } from './cpu.js';
 import { endsBlock } from './decoder.js';
 import { CALL } from './emit.js';
 import { JsEmitter } from './emit-js.js';
 import { A64 } from './table.js';
 
-/** A translated block: runs the block (looping while `lim` allows), updates pc and retired. */
+/** A translated region: runs from its entry block (updates registers, pc and retired; at most `lim` instructions). */
 export type BlockFn = (c: Cpu, lim: number) => void;
 
-/** Entries of the process-wide source -> function cache. */
+/** Direct-mapped dispatch table size (entries, a power of two; blocks.ts). */
+export const TABLE_SIZE = 1 << 15;
+export const TABLE_MASK = TABLE_SIZE - 1;
+
+/** Entries of the process-wide source -> function factory cache. */
 const FN_CACHE_LIMIT = 8192;
 
 /** Helpers the generated code reaches through `K` (64-bit multiply/divide results land in W). */
-const K = { baseAddr, mulu64, muls64, divu64, divs64, W };
+const K = { mulu64, muls64, divu64, divs64, W };
 
-const fnCache = new Map<string, BlockFn>();
+type Factory = (h: typeof A64.handlers, k: typeof K, blocks: readonly Block[], table: readonly Block[]) => BlockFn;
+const fnCache = new Map<string, Factory>();
 
-/** The function of block `b` (throws on a generator bug; the block then stays interpreted). */
-export function translate(b: Block): BlockFn {
-  const src = generate(b, (b.mode >>> 1) & 3, (b.mode & 8) !== 0);
-  let fn = fnCache.get(src);
-  if (fn === undefined) {
-    fn = new Function('H', 'K', src)(A64.handlers, K) as BlockFn;
+/**
+ * The function of the region `blocks` (the first is its entry; jit.ts `generate`), checking its
+ * moves between blocks against the dispatch table `table`. Throws on a generator bug (the block
+ * then stays interpreted).
+ */
+export function translate(blocks: readonly Block[], table: readonly Block[]): BlockFn {
+  const b = blocks[0]!;
+  const src = generate(b, (b.mode >>> 1) & 3, (b.mode & 8) !== 0, blocks);
+  let f = fnCache.get(src);
+  if (f === undefined) {
+    f = new Function('H', 'K', 'B', 'T', src) as Factory;
     if (fnCache.size >= FN_CACHE_LIMIT) fnCache.clear();
-    fnCache.set(src, fn);
+    fnCache.set(src, f);
   }
-  return fn;
+  return f(A64.handlers, K, blocks, table);
 }
 
-/** The JS source of block `b` (the body of `function (H, K)` returning the block function). */
-export function generate(b: Block, tbi: number, spAlign: boolean): string {
-  const n = b.len;
-  const va = b.va;
-  const lastRow = A64.encoding(b.ids[n - 1]!);
-  const lastW = b.words[n - 1]!;
-  const ends = endsBlock(lastRow, lastW);
-  // A final direct branch back to the block's start makes the block a loop.
-  const loop = ends && lastRow.target !== undefined && lastRow.target(lastW, va + 4 * (n - 1)) === va;
-  const e = new JsEmitter(va, n, loop, tbi, spAlign);
-  for (let k = 0; k < n; k++) {
-    const id = b.ids[k]!;
-    const w = b.words[k]!;
-    const pc = va + 4 * k;
-    const row = A64.encoding(id);
-    e.begin(pc, w, k);
-    if (row.jit !== undefined && row.jit(e, w, pc)) {
-      e.commit();
-      continue;
-    }
-    e.rollback();
-    // The interpreter's handler, with the word as a constant.
-    e.call(id, w, k === n - 1 && ends ? CALL.END : row.pure ? CALL.PURE : row.mem ? CALL.MEM : CALL.SYNC);
+/**
+ * The JS source of the region `blocks` (default: `b` alone; the body of `function (H, K, B, T)`
+ * returning the region's function). Each block is translated instruction by instruction: the
+ * row's inline form, or a call of the interpreter's handler with the word as a constant.
+ */
+export function generate(b: Block, tbi: number, spAlign: boolean, blocks: readonly Block[] = [b]): string {
+  const e = new JsEmitter(
+    blocks.map((m) => ({ va: m.va, len: m.len, slot: (m.va >>> 2) & TABLE_MASK })),
+    tbi,
+    spAlign,
+  );
+  // Return sites first: a block may return into one emitted before it.
+  for (const m of blocks) {
+    const n = m.len;
+    const last = A64.encoding(m.ids[n - 1]!);
+    if (last.name === 'BL' || (last.name === 'BR' && ((m.words[n - 1]! >>> 21) & 3) === 1)) e.noteReturnSite(m.va + 4 * n);
   }
-  if (!ends) e.leave(va + 4 * n);
+  for (let s = 0; s < blocks.length; s++) {
+    const m = blocks[s]!;
+    const n = m.len;
+    const va = m.va;
+    const ends = endsBlock(A64.encoding(m.ids[n - 1]!), m.words[n - 1]!);
+    e.beginBlock(s);
+    for (let k = 0; k < n; k++) {
+      const id = m.ids[k]!;
+      const w = m.words[k]!;
+      const pc = va + 4 * k;
+      const row = A64.encoding(id);
+      e.begin(pc, w, k);
+      if (row.jit !== undefined && row.jit(e, w, pc)) {
+        e.commit();
+        continue;
+      }
+      e.rollback();
+      // The interpreter's handler, with the word as a constant.
+      e.call(id, w, k === n - 1 && ends ? CALL.END : row.pure ? CALL.PURE : row.mem ? CALL.MEM : CALL.SYNC);
+    }
+    if (!ends) e.leave(va + 4 * n);
+    e.endBlock();
+  }
   return e.source();
+}
+
+/**
+ * The direct successors of block `b`: its branch target, the fall-through of a conditional branch
+ * or of a block that does not end in a branch, and a BL's return site.
+ */
+export function successors(b: Block): number[] {
+  const n = b.len;
+  const w = b.words[n - 1]!;
+  const row = A64.encoding(b.ids[n - 1]!);
+  const next = b.va + 4 * n;
+  if (!endsBlock(row, w)) return [next];
+  const out: number[] = [];
+  if (row.target !== undefined) out.push(row.target(w, b.va + 4 * (n - 1)));
+  // Conditional branches fall through; a BL's callee returns to the next instruction.
+  if (row.name !== 'B' && row.target !== undefined) out.push(next);
+  return out;
 }
