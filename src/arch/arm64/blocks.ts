@@ -28,8 +28,8 @@ import { A64 } from './table.js';
 const MAX_BLOCK = 96;
 export { TABLE_MASK, TABLE_SIZE };
 /** Blocks and instructions of one translated region at most (translation cost grows with it). */
-const REGION_BLOCKS = 32;
-const REGION_INSNS = 768;
+const REGION_BLOCKS = 8;
+const REGION_INSNS = 256;
 /**
  * Executions of a block before it is translated (interpreted until then). Translating a block
  * costs V8 about a millisecond of CPU (parsing the generated function, then optimizing it): the
@@ -267,7 +267,7 @@ export class Jit {
 
   private region(b: Block): Block[] {
     const out = [b];
-    const warm = this.hotness >>> 3;
+    const warm = this.hotness >>> 2;
     let insns = b.len;
     for (let i = 0; i < out.length && out.length < REGION_BLOCKS; i++) {
       for (const va of successors(out[i]!)) {
