@@ -111,7 +111,12 @@ export class Jit {
     readonly hotness: number,
     /** Decoded instructions held at most. */
     readonly limit = DEFAULT_CODE_CACHE_LIMIT,
-  ) {}
+  ) {
+    this.early = hotness >= 64 ? hotness >>> 4 : -1;
+  }
+
+  /** Executions at which a block is translated if its translation is cached already (-1: never). */
+  readonly early: number;
 
   /** Drops every block (the bound): their translations go with them. */
   flushAll(): void {
@@ -250,14 +255,16 @@ export class Jit {
 
   /**
    * Translates `b` (jit.ts) with the region around it: the cached blocks of its mode its direct
-   * branches, calls and return sites reach, breadth first, that ran at least an eighth as often
-   * as it must to be translated (or were translated).
+   * branches, calls and return sites reach, breadth first, that ran at least a quarter as often
+   * as it did (or were translated). With `cachedOnly` (an early attempt, before `b` is hot),
+   * only when the process translated the same source before: another VM or vCPU on this thread
+   * running the same code pays no V8 compile for it, so it need not wait for the full hotness.
    */
-  compile(b: Block): void {
+  compile(b: Block, cachedOnly = false): void {
     if (b.fn !== null || b.noJit) return;
     try {
-      b.fn = translate(this.region(b), this.table);
-      this.compiled++;
+      b.fn = translate(this.region(b), this.table, cachedOnly);
+      if (b.fn !== null) this.compiled++;
     } catch (e) {
       b.noJit = true;
       this.failed++;
@@ -267,14 +274,15 @@ export class Jit {
 
   private region(b: Block): Block[] {
     const out = [b];
-    const warm = this.hotness >>> 2;
+    const warm = b.hits >>> 2;
     let insns = b.len;
     for (let i = 0; i < out.length && out.length < REGION_BLOCKS; i++) {
       for (const va of successors(out[i]!)) {
         const list = this.byVa.get(va);
         if (list === undefined) continue;
         for (const m of list) {
-          if (m.mode !== b.mode || !m.valid || m.noJit || (m.hits < warm && m.fn === null) || out.includes(m)) continue;
+          // A translated block counts as hot (its count stopped there, or at the early attempt).
+          if (m.mode !== b.mode || !m.valid || m.noJit || (m.fn !== null ? Math.max(m.hits, this.hotness) : m.hits) < warm || out.includes(m)) continue;
           if (insns + m.len > REGION_INSNS || out.length >= REGION_BLOCKS) break;
           out.push(m);
           insns += m.len;

@@ -22,28 +22,45 @@ export type BlockFn = (c: Cpu, lim: number) => void;
 export const TABLE_SIZE = 1 << 15;
 export const TABLE_MASK = TABLE_SIZE - 1;
 
-/** Entries of the process-wide source -> function factory cache. */
+/**
+ * The process-wide source -> function factory cache: at most this many entries and source
+ * characters (a region's source is tens of KB), then it starts over.
+ */
 const FN_CACHE_LIMIT = 8192;
+const FN_CACHE_CHARS = 16 << 20;
 
 /** Helpers the generated code reaches through `K` (64-bit multiply/divide results land in W). */
 const K = { mulu64, muls64, divu64, divs64, W };
 
 type Factory = (h: typeof A64.handlers, k: typeof K, blocks: readonly Block[], table: readonly Block[]) => BlockFn;
 const fnCache = new Map<string, Factory>();
+let fnCacheChars = 0;
+/** Entry blocks (mode, address, words) of the cached regions: an early attempt without one costs no generation. */
+const entries = new Set<string>();
+const entryKey = (b: Block) => `${b.mode}:${b.va}:${b.words.join(',')}`;
 
 /**
  * The function of the region `blocks` (the first is its entry; jit.ts `generate`), checking its
- * moves between blocks against the dispatch table `table`. Throws on a generator bug (the block
- * then stays interpreted).
+ * moves between blocks against the dispatch table `table`; with `cachedOnly`, null unless the
+ * same source was translated before in this process (then it costs no V8 compile). Throws on a
+ * generator bug (the block then stays interpreted).
  */
-export function translate(blocks: readonly Block[], table: readonly Block[]): BlockFn {
+export function translate(blocks: readonly Block[], table: readonly Block[], cachedOnly = false): BlockFn | null {
   const b = blocks[0]!;
+  if (cachedOnly && !entries.has(entryKey(b))) return null;
   const src = generate(b, (b.mode >>> 1) & 3, (b.mode & 8) !== 0, blocks);
   let f = fnCache.get(src);
   if (f === undefined) {
+    if (cachedOnly) return null;
     f = new Function('H', 'K', 'B', 'T', src) as Factory;
-    if (fnCache.size >= FN_CACHE_LIMIT) fnCache.clear();
+    if (fnCache.size >= FN_CACHE_LIMIT || fnCacheChars + src.length > FN_CACHE_CHARS) {
+      fnCache.clear();
+      entries.clear();
+      fnCacheChars = 0;
+    }
     fnCache.set(src, f);
+    entries.add(entryKey(b));
+    fnCacheChars += src.length;
   }
   return f(A64.handlers, K, blocks, table);
 }

@@ -380,7 +380,7 @@ function jitRun(c: CpuT, n: number): void {
       if (++b.hits >= jit.hotness && b.valid) {
         c.vcpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
         jit.compile(b);
-      }
+      } else if (b.hits === jit.early && b.valid) jit.compile(b, true);
     } else fn(c, left);
     if (c.stop !== 0) {
       if ((c.stop & STOP_EXIT) !== 0) return;
