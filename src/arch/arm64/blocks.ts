@@ -93,6 +93,8 @@ export class Jit {
   epoch = 1;
   /** Blocks translated (statistics for tests and benchmarks). */
   compiled = 0;
+  /** Blocks translated into another block's region (besides its entry). */
+  regionBlocks = 0;
   /** Blocks dropped because guest code wrote to them. */
   invalidated = 0;
   /** Blocks whose translation failed (an emulator bug; they stay interpreted). */
@@ -263,8 +265,12 @@ export class Jit {
   compile(b: Block, cachedOnly = false): void {
     if (b.fn !== null || b.noJit) return;
     try {
-      b.fn = translate(this.region(b), this.table, cachedOnly);
-      if (b.fn !== null) this.compiled++;
+      const blocks = this.region(b);
+      b.fn = translate(blocks, this.table, cachedOnly);
+      if (b.fn !== null) {
+        this.compiled++;
+        this.regionBlocks += blocks.length - 1;
+      }
     } catch (e) {
       b.noJit = true;
       this.failed++;

@@ -610,13 +610,13 @@ export class JsEmitter implements Emitter {
       const ret = this.k64(this.pc + 4);
       this.set(30, { lo: ret.lo, hi: ret.hi }, false);
     }
-    this.emit(`done += ${this.len}; c.pc = ${tv}; if ((${tv} & 3) !== 0) { c.fetchVa = NaN; break out; }`);
+    this.emit(`done += ${this.len}; if ((${tv} & 3) !== 0) { c.pc = ${tv}; c.fetchVa = NaN; break out; }`);
     // A return to a block of the region (a BL's return site) stays inside.
     const sites = this.returnSites;
     if (sites.length > 0) {
       const pick = sites.map((i) => `${tv} === ${lit(this.blocks[i]!.va)} ? ${i} : `).join('') + '-1';
-      this.emit(`const m = ${pick}; if (m < 0) break out; const bm = BS[m]; if (T[TS[m]] !== bm || bm.key !== key || c.attn !== 0) break out; s = m; continue out;`);
-    } else this.emit('break out;');
+      this.emit(`const m = ${pick}; if (m < 0 || T[TS[m]] !== BS[m] || BS[m].key !== key || c.attn !== 0) { c.pc = ${tv}; break out; } s = m; continue out;`);
+    } else this.emit(`c.pc = ${tv}; break out;`);
   }
 
   /** Falls off the end of the block: continue at `pc`. */
