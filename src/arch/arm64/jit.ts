@@ -1,10 +1,11 @@
 /**
- * The arm64 block JIT's code generator: a decoded block (blocks.ts) becomes a specialised JS
- * function (`new Function`). `generate` chooses, instruction by instruction, between the row's
- * inline form (decoder.ts `Encoding.jit`, written next to the handler in its insn-*.ts) and a
- * call of the interpreter's handler with the word as a constant (the same semantics by
- * construction); the {@link JsEmitter} writes the code. A block whose final branch targets its
- * own start becomes a loop inside its function, bounded by the instruction budget it is given.
+ * The arm64 block JIT's code generator: a hot decoded block (blocks.ts), with the warm blocks its
+ * direct branches, calls and return sites reach (its *region*), becomes one specialised JS
+ * function (`new Function`) that moves between them without returning to the run loop.
+ * `generate` chooses, instruction by instruction, between the row's inline form (decoder.ts
+ * `Encoding.jit`, written next to the handler in its insn-*.ts) and a call of the interpreter's
+ * handler with the word as a constant (the same semantics by construction); the
+ * {@link JsEmitter} writes the code. The function runs at most the instruction budget it is given.
  * @module
  */
 import { divs64, divu64, muls64, mulu64, W } from '../arith64.js';
