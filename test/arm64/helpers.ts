@@ -120,6 +120,8 @@ export function applyEngine(sys: Sys, vm: Vm): void {
 
 export interface JitStats {
   compiled: number;
+  /** Blocks translated into another block's region (besides its entry). */
+  regionBlocks: number;
   invalidated: number;
   failed: number;
   lastError: unknown;

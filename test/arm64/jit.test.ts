@@ -76,6 +76,34 @@ describe.each([...ENGINES, { name: 'jit (hotness 16: cold, cached, then translat
     expect(m.x(0)).toBe(12n); // first pass skips the add
   });
 
+  it('a call inside a hot loop (one translated region: BL, RET predicted) sees its callee rewritten between runs and by the loop itself', () => {
+    // loop: bl f; subs x1, x1, #1; b.ne loop; brk #0   ...   f (+0x20): add x0, x0, #1; ret
+    const m = armMachine(new Uint8Array(0), { ramSize: 0x10000 });
+    m.vcpu.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG_ARM64.USE_SW_BP);
+    const CODE = RAM_BASE + 0x1000;
+    writeWords(m, CODE, [0x94000008, 0xf1000421, 0x54ffffc1, BRK0]);
+    writeWords(m, CODE + 0x20, [0x91000400, 0xd65f03c0]);
+    const run = (entry: number, n: number): bigint => {
+      m.setX(0, 0);
+      m.setX(1, n);
+      m.setX(2, 0x91000800); // add x0, x0, #2
+      m.setX(3, CODE + 0x20);
+      m.vcpu.setOneReg(reg.pc, entry);
+      expect(m.vcpu.run().reason).toBe('debug');
+      return m.x(0);
+    };
+    expect(run(CODE, 300)).toBe(300n);
+    expect(run(CODE, 300)).toBe(300n);
+    if (engine.jit && engine.hotness !== 0) expect(jitStats(m.sys, m.vcpu.fd)!.regionBlocks).toBeGreaterThan(0);
+    writeWords(m, CODE + 0x20, [0x91000c00]); // add x0, x0, #3
+    expect(run(CODE, 300)).toBe(900n);
+    // The loop stores `add x0, x0, #2` over the callee's first word before each call.
+    const LOOP2 = CODE + 0x40;
+    writeWords(m, LOOP2, [0xb9000062, 0x94000000 | (((CODE + 0x20 - (LOOP2 + 4)) >> 2) & 0x3ffffff), 0xf1000421, 0x54ffffa1, BRK0]);
+    expect(run(LOOP2, 300)).toBe(600n);
+    expect(run(CODE, 300)).toBe(600n);
+  });
+
   it('a budget that ends inside a translated loop stops at the same instruction as the interpreter', () => {
     // loop: add x0, x0, #1; subs x1, x1, #1; b.ne loop; brk #0
     for (const budget of [1, 2, 3, 4, 5, 299, 300, 301, 1000]) {

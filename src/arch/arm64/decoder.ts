@@ -37,7 +37,7 @@ export interface Encoding {
   // ---- what the block JIT (jit.ts) needs to know; absent: false ----
   /** Ends a block (control flow, exceptions, system state); a function: for the words it returns true. */
   readonly ends?: boolean | ((insn: number) => boolean);
-  /** The target of a direct branch word at `pc` (a block branching to its start becomes a loop). */
+  /** The target of a direct branch word at `pc` (a region's translation follows it, jit.ts). */
   readonly target?: (insn: number, pc: number) => number;
   /** The handler is pure register work: it can neither fault, nor read the PC, nor exit. */
   readonly pure?: boolean;

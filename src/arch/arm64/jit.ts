@@ -1,68 +1,127 @@
 /**
- * The arm64 block JIT's code generator: a decoded block (blocks.ts) becomes a specialised JS
- * function (`new Function`). `generate` chooses, instruction by instruction, between the row's
- * inline form (decoder.ts `Encoding.jit`, written next to the handler in its insn-*.ts) and a
- * call of the interpreter's handler with the word as a constant (the same semantics by
- * construction); the {@link JsEmitter} writes the code. A block whose final branch targets its
- * own start becomes a loop inside its function, bounded by the instruction budget it is given.
+ * The arm64 block JIT's code generator: a hot decoded block (blocks.ts), with the warm blocks its
+ * direct branches, calls and return sites reach (its *region*), becomes one specialised JS
+ * function (`new Function`) that moves between them without returning to the run loop.
+ * `generate` chooses, instruction by instruction, between the row's inline form (decoder.ts
+ * `Encoding.jit`, written next to the handler in its insn-*.ts) and a call of the interpreter's
+ * handler with the word as a constant (the same semantics by construction); the
+ * {@link JsEmitter} writes the code. The function runs at most the instruction budget it is given.
  * @module
  */
 import { divs64, divu64, muls64, mulu64, W } from '../arith64.js';
 import type { Block } from './blocks.js';
-import { baseAddr } from './insn-ldst.js';
 import type { Cpu } from './cpu.js';
 import { endsBlock } from './decoder.js';
 import { CALL } from './emit.js';
 import { JsEmitter } from './emit-js.js';
 import { A64 } from './table.js';
 
-/** A translated block: runs the block (looping while `lim` allows), updates pc and retired. */
+/** A translated region: runs from its entry block (updates registers, pc and retired; at most `lim` instructions). */
 export type BlockFn = (c: Cpu, lim: number) => void;
 
-/** Entries of the process-wide source -> function cache. */
+/** Direct-mapped dispatch table size (entries, a power of two; blocks.ts). */
+export const TABLE_SIZE = 1 << 15;
+export const TABLE_MASK = TABLE_SIZE - 1;
+
+/**
+ * The process-wide source -> function factory cache: at most this many entries and source
+ * characters (a region's source is tens of KB), then it starts over.
+ */
 const FN_CACHE_LIMIT = 8192;
+const FN_CACHE_CHARS = 16 << 20;
 
 /** Helpers the generated code reaches through `K` (64-bit multiply/divide results land in W). */
-const K = { baseAddr, mulu64, muls64, divu64, divs64, W };
+const K = { mulu64, muls64, divu64, divs64, W };
 
-const fnCache = new Map<string, BlockFn>();
+type Factory = (h: typeof A64.handlers, k: typeof K, blocks: readonly Block[], table: readonly Block[]) => BlockFn;
+const fnCache = new Map<string, Factory>();
+let fnCacheChars = 0;
+/** Entry blocks (mode, address, words) of the cached regions: an early attempt without one costs no generation. */
+const entries = new Set<string>();
+const entryKey = (b: Block) => `${b.mode}:${b.va}:${b.words.join(',')}`;
 
-/** The function of block `b` (throws on a generator bug; the block then stays interpreted). */
-export function translate(b: Block): BlockFn {
-  const src = generate(b, (b.mode >>> 1) & 3, (b.mode & 8) !== 0);
-  let fn = fnCache.get(src);
-  if (fn === undefined) {
-    fn = new Function('H', 'K', src)(A64.handlers, K) as BlockFn;
-    if (fnCache.size >= FN_CACHE_LIMIT) fnCache.clear();
-    fnCache.set(src, fn);
+/**
+ * The function of the region `blocks` (the first is its entry; jit.ts `generate`), checking its
+ * moves between blocks against the dispatch table `table`; with `cachedOnly`, null unless the
+ * same source was translated before in this process (then it costs no V8 compile). Throws on a
+ * generator bug (the block then stays interpreted).
+ */
+export function translate(blocks: readonly Block[], table: readonly Block[], cachedOnly = false): BlockFn | null {
+  const b = blocks[0]!;
+  if (cachedOnly && !entries.has(entryKey(b))) return null;
+  const src = generate(b, (b.mode >>> 1) & 3, (b.mode & 8) !== 0, blocks);
+  let f = fnCache.get(src);
+  if (f === undefined) {
+    if (cachedOnly) return null;
+    f = new Function('H', 'K', 'B', 'T', src) as Factory;
+    if (fnCache.size >= FN_CACHE_LIMIT || fnCacheChars + src.length > FN_CACHE_CHARS) {
+      fnCache.clear();
+      entries.clear();
+      fnCacheChars = 0;
+    }
+    fnCache.set(src, f);
+    entries.add(entryKey(b));
+    fnCacheChars += src.length;
   }
-  return fn;
+  return f(A64.handlers, K, blocks, table);
 }
 
-/** The JS source of block `b` (the body of `function (H, K)` returning the block function). */
-export function generate(b: Block, tbi: number, spAlign: boolean): string {
-  const n = b.len;
-  const va = b.va;
-  const lastRow = A64.encoding(b.ids[n - 1]!);
-  const lastW = b.words[n - 1]!;
-  const ends = endsBlock(lastRow, lastW);
-  // A final direct branch back to the block's start makes the block a loop.
-  const loop = ends && lastRow.target !== undefined && lastRow.target(lastW, va + 4 * (n - 1)) === va;
-  const e = new JsEmitter(va, n, loop, tbi, spAlign);
-  for (let k = 0; k < n; k++) {
-    const id = b.ids[k]!;
-    const w = b.words[k]!;
-    const pc = va + 4 * k;
-    const row = A64.encoding(id);
-    e.begin(pc, w, k);
-    if (row.jit !== undefined && row.jit(e, w, pc)) {
-      e.commit();
-      continue;
-    }
-    e.rollback();
-    // The interpreter's handler, with the word as a constant.
-    e.call(id, w, k === n - 1 && ends ? CALL.END : row.pure ? CALL.PURE : row.mem ? CALL.MEM : CALL.SYNC);
+/**
+ * The JS source of the region `blocks` (default: `b` alone; the body of `function (H, K, B, T)`
+ * returning the region's function). Each block is translated instruction by instruction: the
+ * row's inline form, or a call of the interpreter's handler with the word as a constant.
+ */
+export function generate(b: Block, tbi: number, spAlign: boolean, blocks: readonly Block[] = [b]): string {
+  const e = new JsEmitter(
+    blocks.map((m) => ({ va: m.va, len: m.len, slot: (m.va >>> 2) & TABLE_MASK })),
+    tbi,
+    spAlign,
+  );
+  // Return sites first: a block may return into one emitted before it.
+  for (const m of blocks) {
+    const n = m.len;
+    const last = A64.encoding(m.ids[n - 1]!);
+    if (last.name === 'BL' || (last.name === 'BR' && ((m.words[n - 1]! >>> 21) & 3) === 1)) e.noteReturnSite(m.va + 4 * n);
   }
-  if (!ends) e.leave(va + 4 * n);
+  for (let s = 0; s < blocks.length; s++) {
+    const m = blocks[s]!;
+    const n = m.len;
+    const va = m.va;
+    const ends = endsBlock(A64.encoding(m.ids[n - 1]!), m.words[n - 1]!);
+    e.beginBlock(s);
+    for (let k = 0; k < n; k++) {
+      const id = m.ids[k]!;
+      const w = m.words[k]!;
+      const pc = va + 4 * k;
+      const row = A64.encoding(id);
+      e.begin(pc, w, k);
+      if (row.jit !== undefined && row.jit(e, w, pc)) {
+        e.commit();
+        continue;
+      }
+      e.rollback();
+      // The interpreter's handler, with the word as a constant.
+      e.call(id, w, k === n - 1 && ends ? CALL.END : row.pure ? CALL.PURE : row.mem ? CALL.MEM : CALL.SYNC);
+    }
+    if (!ends) e.leave(va + 4 * n);
+    e.endBlock();
+  }
   return e.source();
+}
+
+/**
+ * The direct successors of block `b`: its branch target, the fall-through of a conditional branch
+ * or of a block that does not end in a branch, and a BL's return site.
+ */
+export function successors(b: Block): number[] {
+  const n = b.len;
+  const w = b.words[n - 1]!;
+  const row = A64.encoding(b.ids[n - 1]!);
+  const next = b.va + 4 * n;
+  if (!endsBlock(row, w)) return [next];
+  const out: number[] = [];
+  if (row.target !== undefined) out.push(row.target(w, b.va + 4 * (n - 1)));
+  // Conditional branches fall through; a BL's callee returns to the next instruction.
+  if (row.name !== 'B' && row.target !== undefined) out.push(next);
+  return out;
 }

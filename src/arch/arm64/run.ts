@@ -351,50 +351,40 @@ function jitRun(c: CpuT, n: number): void {
   const jit = c.jit!;
   const table = jit.table;
   const stop = c.retired + n;
-  let cur: Block | null = null;
-  try {
-    for (;;) {
-      const left = stop - c.retired;
-      if (left <= 0 || c.attn !== 0 || c.req[0] !== 0) return;
-      const pc = c.pc;
-      let b = table[(pc >>> 2) & TABLE_MASK]!;
-      if ((b.va !== pc || b.key !== c.jitKey) && !(b.va === pc && jit.revalidate(b, pc))) {
-        // Code seen for the first time: interpreted, nothing decoded into the cache.
-        const cold = jit.coldLen(pc);
-        if (cold > 0) {
-          fastRun(c, Math.min(cold, left));
-          if (c.stop !== 0) {
-            if ((c.stop & STOP_EXIT) !== 0) return;
-            c.stop = 0;
-          }
-          continue;
+  // Translated code brings c.retired up to date before anything that may throw.
+  for (;;) {
+    const left = stop - c.retired;
+    if (left <= 0 || c.attn !== 0 || c.req[0] !== 0) return;
+    const pc = c.pc;
+    let b = table[(pc >>> 2) & TABLE_MASK]!;
+    if ((b.va !== pc || b.key !== c.jitKey) && !(b.va === pc && jit.revalidate(b, pc))) {
+      // Code seen for the first time: interpreted, nothing decoded into the cache.
+      const cold = jit.coldLen(pc);
+      if (cold > 0) {
+        fastRun(c, Math.min(cold, left));
+        if (c.stop !== 0) {
+          if ((c.stop & STOP_EXIT) !== 0) return;
+          c.stop = 0;
         }
-        b = jit.lookup(pc);
+        continue;
       }
-      const fn = b.fn;
-      if (fn === null || b.len > left) {
-        if (b.len > left) {
-          fastRun(c, left);
-          return;
-        }
-        fastRun(c, b.len);
-        if (++b.hits >= jit.hotness && b.valid) {
-          c.vcpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
-          jit.compile(b);
-        }
-      } else {
-        cur = b;
-        fn(c, left);
-        cur = null;
-      }
-      if (c.stop !== 0) {
-        if ((c.stop & STOP_EXIT) !== 0) return;
-        c.stop = 0;
-      }
+      b = jit.lookup(pc);
     }
-  } catch (e) {
-    // The instructions of the block before the one that threw retired.
-    if (cur !== null) c.retired += (c.insnPc - cur.va) / 4;
-    throw e;
+    const fn = b.fn;
+    if (fn === null || b.len > left) {
+      if (b.len > left) {
+        fastRun(c, left);
+        return;
+      }
+      fastRun(c, b.len);
+      if (++b.hits >= jit.hotness && b.valid) {
+        c.vcpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
+        jit.compile(b);
+      } else if (b.hits === jit.early && b.valid) jit.compile(b, true);
+    } else fn(c, left);
+    if (c.stop !== 0) {
+      if ((c.stop & STOP_EXIT) !== 0) return;
+      c.stop = 0;
+    }
   }
 }
