@@ -31,29 +31,21 @@ interface KernelView {
 const kernelOf = (sys: Sys) => (sys as unknown as { kernel: KernelView }).kernel;
 
 /**
- * The arm64 workload guest (as bench/guests.ts boots it), its RAM from `memory` at
- * WASM_LAYOUT.ram when given (a memslot over the wasm memory's SharedArrayBuffer), else alloc().
+ * A VM with one vCPU and `ramSize` bytes of RAM at 0x40000000: from `memory` at WASM_LAYOUT.ram
+ * when given (a memslot over the wasm memory's SharedArrayBuffer), else from alloc(). Call
+ * `prime` once the registers are set and before installWasm.
  */
-export function bootArm(sys: Sys, img: Uint8Array, rounds: number, mask: number, memory?: WasmMemory): ArmGuest {
+export function armVm(sys: Sys, ramSize: number, memory?: WasmMemory): ArmGuest & { prime(): void } {
   const kernel = kernelOf(sys);
   const kvm = Kvm.open(sys);
   const vm = kvm.createVm();
-  const ram = memory ? kernel.space.map(ARM_RAM, memory.buffer, WASM_LAYOUT.ram) : (() => {
-    const m = sys.alloc(ARM_RAM);
+  const ram = memory ? kernel.space.map(ramSize, memory.buffer, WASM_LAYOUT.ram) : (() => {
+    const m = sys.alloc(ramSize);
     return { hva: Number(m.hva), bytes: m.bytes };
   })();
-  ram.bytes.set(img, 0);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: ARM_RAM_BASE, memorySize: ARM_RAM, userspaceAddr: BigInt(ram.hva) });
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: ARM_RAM_BASE, memorySize: ramSize, userspaceAddr: BigInt(ram.hva) });
   const vcpu = vm.createVcpu(0);
   vcpu.armInit([KVM_ARM_VCPU.PSCI_0_2]);
-  vcpu.setOneReg(coreRegId('regs.pc'), ARM_RAM_BASE);
-  vcpu.setOneReg(coreRegId('regs.regs'), rounds);
-  vcpu.setOneReg(coreRegId('regs.regs') + 2n, mask >>> 0);
-  // The vCPU's state (and its Jit) exist from the first KVM_RUN: enter once with immediate_exit.
-  vcpu.immediateExit = true;
-  const r = vcpu.run();
-  if (r.reason !== 'intr') throw new Error(`unexpected first exit ${r.reason}`);
-  vcpu.immediateExit = false;
   return {
     sys,
     kvm,
@@ -62,6 +54,13 @@ export function bootArm(sys: Sys, img: Uint8Array, rounds: number, mask: number,
     arch: 'arm64',
     ram: ram.bytes,
     cpu: () => kernel.file(vcpu.fd)!.vcpu!.archState.cpu,
+    prime() {
+      // The vCPU's state (and its Jit) exist from the first KVM_RUN: enter once with immediate_exit.
+      vcpu.immediateExit = true;
+      const r = vcpu.run();
+      if (r.reason !== 'intr') throw new Error(`unexpected first exit ${r.reason}`);
+      vcpu.immediateExit = false;
+    },
     close() {
       vcpu.close();
       vm.close();
@@ -69,6 +68,17 @@ export function bootArm(sys: Sys, img: Uint8Array, rounds: number, mask: number,
       kvm.close();
     },
   };
+}
+
+/** The arm64 workload guest (as bench/guests.ts boots it), RAM as {@link armVm} has it. */
+export function bootArm(sys: Sys, img: Uint8Array, rounds: number, mask: number, memory?: WasmMemory): ArmGuest {
+  const g = armVm(sys, ARM_RAM, memory);
+  g.ram.set(img, 0);
+  g.vcpu.setOneReg(coreRegId('regs.pc'), ARM_RAM_BASE);
+  g.vcpu.setOneReg(coreRegId('regs.regs'), rounds);
+  g.vcpu.setOneReg(coreRegId('regs.regs') + 2n, mask >>> 0);
+  g.prime();
+  return g;
 }
 
 /** The translated blocks of a vCPU (after a run): the hot code. */
@@ -79,8 +89,8 @@ export function hotBlocks(cpu: Cpu): Block[] {
 }
 
 /** Writes the module of `blocks` (see emit-wasm.ts); `chain` false: every branch to another block leaves it. */
-export function probeModule(blocks: readonly Block[], chain = true): WasmModuleCode {
-  return buildModule(blocks, PROBE_PAGES, chain);
+export function probeModule(blocks: readonly Block[], chain = true, pages = PROBE_PAGES): WasmModuleCode {
+  return buildModule(blocks, pages, chain);
 }
 
 const sameBlock = (a: Block, b: Block) => a.va === b.va && a.mode === b.mode && a.len === b.len && a.words.every((w, k) => w === b.words[k]);

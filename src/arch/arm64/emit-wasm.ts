@@ -19,8 +19,10 @@
  *   SP alignment fault leaves the function *before* the instruction with its id and word, and
  *   the JS side runs that one instruction in the interpreter (which fills the TLB) and re-enters.
  *   Nothing in the function can fault, so no instruction is ever half done.
- * - A row that needs its interpreter handler (`call`) or a mode the writer does not cover (TBI,
- *   128-bit products) makes the block untranslatable here: it stays with the JS translation.
+ * - A row without an inline form calls its interpreter handler through an import, with the
+ *   registers stored to memory around the call (the probe's Cpu keeps its own register file, so
+ *   the import copies them). A mode the writer does not cover (TBI) leaves the block to the JS
+ *   translation.
  *
  * Linear memory layout (byte offsets, {@link WASM_LAYOUT}): the register file, NZCV, exit record,
  * TLB tags and offsets, the pc -> block map, then guest RAM from `ram`.
@@ -104,7 +106,7 @@ function name(out: number[], s: string): void {
 
 /** Opcodes used (the MVP set plus sign extension). */
 const O = {
-  unreachable: 0x00, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, br_table: 0x0e, return: 0x0f,
+  unreachable: 0x00, call: 0x10, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, br_table: 0x0e, return: 0x0f,
   select: 0x1b, get: 0x20, set: 0x21, tee: 0x22,
   i32load: 0x28, i64load: 0x29, f64load: 0x2b,
   i64load8s: 0x30, i64load8u: 0x31, i64load16s: 0x32, i64load16u: 0x33, i64load32s: 0x34, i64load32u: 0x35,
@@ -178,6 +180,8 @@ class FnBuilder {
   readonly used = new Set<number>();
   readonly written = new Set<number>();
   flagsWritten = false;
+  /** Some block calls an interpreter handler. */
+  calls = false;
   /** Open structured-control labels (their absolute levels are their positions). */
   depth = 0;
   /** Levels of the `$exit` block and the `$dispatch` loop. */
@@ -399,8 +403,21 @@ export class WasmEmitter implements Emitter {
     return this.t64([...whole(a), ...whole(b), O.i64mul]);
   }
 
-  mulHigh64(): Pair {
-    throw new Unsupported('UMULH/SMULH');
+  mulHigh64(a: Pair, b: Pair, signed: boolean): Pair {
+    // From 32-bit limbs: every partial product fits in 64 bits unsigned.
+    const x = this.t64(whole(a)).w!;
+    const y = this.t64(whole(b)).w!;
+    const M = i64c(0xffffffffn);
+    const lo = (v: Code) => [...v, ...M, O.i64and];
+    const hi = (v: Code) => [...v, ...i64c(32n), O.i64shru];
+    const ll = this.t64([...lo(x), ...lo(y), O.i64mul]).w!;
+    const lh = this.t64([...lo(x), ...hi(y), O.i64mul]).w!;
+    const hl = this.t64([...hi(x), ...lo(y), O.i64mul]).w!;
+    const mid = this.t64([...hi(ll), ...lo(lh), O.i64add, ...lo(hl), O.i64add]).w!;
+    let r = [...hi(x), ...hi(y), O.i64mul, ...hi(lh), O.i64add, ...hi(hl), O.i64add, ...hi(mid), O.i64add];
+    // Signed: subtract b when a < 0 and a when b < 0 (two's complement correction of the high half).
+    if (signed) r = [...r, ...y, ...i64c(0n), ...x, ...i64c(0n), O.i64lts, O.select, O.i64sub, ...x, ...i64c(0n), ...y, ...i64c(0n), O.i64lts, O.select, O.i64sub];
+    return this.t64(r);
   }
 
   div64(a: Pair, b: Pair, signed: boolean): Pair {
@@ -720,9 +737,66 @@ export class WasmEmitter implements Emitter {
     this.f.depth = this.startDepth;
   }
 
-  call(_id: number, _w: number, _kind: CallKind): void {
-    throw new Unsupported(`handler call of ${A64.encoding(_id).name}${_kind === CALL.END ? ' (block end)' : ''}`);
+  /**
+   * The interpreter's handler through the import `h(id, w, retired, pc, kind) -> stop`: the
+   * registers and NZCV go to memory first (the import copies them to the Cpu and back) and are
+   * reloaded after; a block-ending handler has set the PC (the import leaves it in the exit record).
+   */
+  call(id: number, w: number, kind: CallKind): void {
+    const f = this.f;
+    for (let r = 0; r < 32; r++) {
+      f.used.add(r);
+      f.written.add(r);
+    }
+    f.flagsWritten = true;
+    f.calls = true;
+    const k = this.idx;
+    this.emit(saveState());
+    this.emit([...i32c(id), ...i32c(w), ...get(L.ret), ...i32c(k), O.i32add, ...f64c(this.pc), ...i32c(kind), O.call, 0]);
+    const stop = this.tmp(I32, []);
+    this.emit(loadState());
+    if (kind === CALL.END) {
+      this.emit([...get(L.ret), ...i32c(k + 1), O.i32add, O.set]);
+      uleb(this.cur, L.ret);
+      this.emit([...i32c(0), ...mem(O.f64load, 3, WASM_LAYOUT.exitPc), O.set]);
+      uleb(this.cur, L.pc);
+      this.emit(f.br(f.exitLevel));
+    } else if (kind === CALL.MEM) {
+      this.emit([...get(stop), O.if, VOID]);
+      f.depth++;
+      this.leaveAt(this.pc + 4, k + 1);
+      this.emit([O.end]);
+      f.depth--;
+    }
+    this.code.push(...this.cur);
+    this.cur = [];
   }
+}
+
+function f64c(v: number): number[] {
+  return [O.f64const, ...new Uint8Array(new Float64Array([v]).buffer)];
+}
+
+/** Stores all register and NZCV locals to the register file. */
+function saveState(): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < 32; r++) out.push(...i32c(0), ...get(regLocal(r)), ...mem(O.i64store, 3, WASM_LAYOUT.regs + 8 * r));
+  for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) out.push(...i32c(0), ...get(l), ...mem(O.i32store, 2, WASM_LAYOUT.flags + 4 * k));
+  return out;
+}
+
+/** Loads all register and NZCV locals from the register file. */
+function loadState(): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < 32; r++) {
+    out.push(...i32c(0), ...mem(O.i64load, 3, WASM_LAYOUT.regs + 8 * r), O.set);
+    uleb(out, regLocal(r));
+  }
+  for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) {
+    out.push(...i32c(0), ...mem(O.i32load, 2, WASM_LAYOUT.flags + 4 * k), O.set);
+    uleb(out, l);
+  }
+  return out;
 }
 
 /** The code of block `b` inside the module (throws Unsupported). */
@@ -854,8 +928,12 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
     }
     fn.push(...body);
     const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-    section(out, 1, [1, 0x60, 2, I32, I32, 1, I32]);
-    const imp: number[] = [1];
+    // Types: run(block, lim) -> retired; h(id, w, retired, pc, kind) -> stop.
+    section(out, 1, [2, 0x60, 2, I32, I32, 1, I32, 0x60, 5, I32, I32, I32, F64, I32, 1, I32]);
+    const imp: number[] = [2];
+    name(imp, 'm');
+    name(imp, 'h');
+    imp.push(0x00, 1);
     name(imp, 'm');
     name(imp, 'mem');
     imp.push(0x02, 0x03); // memory, shared with a maximum
@@ -865,7 +943,7 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
     section(out, 3, [1, 0]);
     const exp: number[] = [1];
     name(exp, 'run');
-    exp.push(0x00, 0);
+    exp.push(0x00, 1);
     section(out, 7, exp);
     const code: number[] = [1];
     uleb(code, fn.length);
@@ -910,6 +988,11 @@ export class WasmBlocks {
   private xOf: Cpu | null = null;
   /** The Cpu TLB half the wasm TLB mirrors (-1: empty). */
   private tlbHalf = -1;
+  /** The Cpu and entry block of the current `enter` (for the handler import). */
+  private cur: Cpu | null = null;
+  private entryVa = 0;
+  /** Handler calls made from the module. */
+  calls = 0;
   /** Statistics: entries into the module, slow (interpreted) instructions. */
   entries = 0;
   slow = 0;
@@ -920,7 +1003,7 @@ export class WasmBlocks {
     readonly code: WasmModuleCode,
     readonly memory: WasmMemory,
   ) {
-    const inst = new WA.Instance(new WA.Module(code.bytes), { m: { mem: memory } });
+    const inst = new WA.Instance(new WA.Module(code.bytes), { m: { mem: memory, h: (id: number, w: number, done: number, pc: number, kind: number) => this.handler(id, w, done, pc, kind) } });
     this.run = inst.exports.run as (block: number, lim: number) => number;
     const buf = memory.buffer;
     this.i32 = new Int32Array(buf);
@@ -1009,6 +1092,33 @@ export class WasmBlocks {
   }
 
   /**
+   * The import `h`: the interpreter's handler `id` for word `w` at `pc`, `done` instructions
+   * into this call of `run`, with the registers in memory (the translated block's view first).
+   */
+  private handler(id: number, w: number, done: number, pc: number, kind: number): number {
+    const c = this.cur! as CpuTlb;
+    this.calls++;
+    this.regsOut(c);
+    const base = c.retired;
+    c.insnPc = pc;
+    c.insn = w;
+    c.pc = pc + 4;
+    // If it faults or exits, the run loop adds the words from the entry block's start to pc.
+    c.retired = base + done - (pc - this.entryVa) / 4;
+    try {
+      A64.handlers[id]!(c, w);
+    } catch (e) {
+      this.insns += done;
+      throw e;
+    }
+    c.retired = base;
+    if (this.tlbHalf !== c.tlbBase) this.fill(c);
+    this.regsIn(c);
+    if (kind === CALL.END) this.f64[WASM_LAYOUT.exitPc / 8] = c.pc;
+    return c.stop !== 0 ? 1 : 0;
+  }
+
+  /**
    * Runs from module block `i` (at c.pc) for at most `lim` instructions: the translated block's
    * contract. A slow instruction runs in the interpreter, then the module is entered again.
    */
@@ -1020,6 +1130,8 @@ export class WasmBlocks {
     let block = i;
     const start = c.retired;
     const entryVa = this.code.blocks[i]!.va;
+    this.cur = c;
+    this.entryVa = entryVa;
     for (;;) {
       this.entries++;
       const ret = this.run(block, left);
