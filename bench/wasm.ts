@@ -130,7 +130,7 @@ for (const m of modes) {
 console.log(`wasm / js: ${(mips.wasm / mips.js).toFixed(2)}x; module: ${chained.blocks.length} blocks (${chained.blocks.reduce((s, b) => s + b.len, 0)} instructions), ${chained.bytes.length} bytes, written in ${tWrite.toFixed(1)} ms, compiled in ${tCompile.toFixed(1)} ms`);
 for (const r of chained.rejected) console.log(`  left out: block 0x${r.block.va.toString(16)} (${r.block.len} instructions): ${r.why}`);
 console.log(`JS -> wasm call (empty export): ${nsWasmCall.toFixed(1)} ns; JS -> JS call: ${nsJsCall.toFixed(1)} ns`);
-console.log(`cost per block exit to the run loop and back (wasm-1 vs wasm): ${nsPerExit.toFixed(0)} ns over ${w1.entries! - w.entries!} extra exits`);
+console.log(w1.entries! > w.entries! ? `cost per block exit to the run loop and back (wasm-1 vs wasm): ${nsPerExit.toFixed(0)} ns over ${w1.entries! - w.entries!} extra exits` : 'no extra exits without chaining (self-loops only): exit cost not measured');
 console.log(bad === 0 ? 'results: identical (checksum, X0-X30/SP, NZCV, PC, RAM hash) in every run' : `results: ${bad} MISMATCHES`);
 const outIdx = argv.indexOf('--out');
 if (outIdx >= 0) writeFileSync(argv[outIdx + 1]!, JSON.stringify({ date: new Date().toISOString(), loadavg: loadavg(), rounds: ROUNDS, mips, secs, nsWasmCall, nsJsCall, nsPerExit, runs: runs.map(({ state, ...r }) => r), module: { blocks: chained.blocks.length, bytes: chained.bytes.length, rejected: chained.rejected.map((r) => ({ va: r.block.va, why: r.why })) } }, null, 2) + '\n');
