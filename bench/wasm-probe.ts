@@ -98,10 +98,11 @@ const sameBlock = (a: Block, b: Block) => a.va === b.va && a.mode === b.mode && 
 /**
  * Puts the module's code in place of the JS translation of every block it has (as the vCPU
  * translates them: the module was written from another run's blocks), with the TLB flushes
- * hooked. Returns the bound module (its counters).
+ * hooked; `sharedRegs`: the vCPU's register file moves into the module's memory. Returns the
+ * bound module (its counters).
  */
-export function installWasm(g: ArmGuest, code: WasmModuleCode, memory: WasmMemory): WasmBlocks {
-  const wb = new WasmBlocks(code, memory);
+export function installWasm(g: ArmGuest, code: WasmModuleCode, memory: WasmMemory, sharedRegs = false): WasmBlocks {
+  const wb = new WasmBlocks(code, memory, sharedRegs);
   const cpu = g.cpu();
   wb.attach(cpu);
   const jit = cpu.jit!;

@@ -9,7 +9,9 @@
  *             in i64 locals, inline TLB probe, blocks chained in one module) in place of their
  *             JS translations; everything else (cold code, dispatch, interrupts) as today;
  *   wasm-1    the same module without chaining (every branch to another block returns to the
- *             run loop): the difference per extra exit is the JS<->wasm cost per block exit.
+ *             run loop): the difference per extra exit is the JS<->wasm cost per block exit;
+ *   wasm-r, wasm-1r  the same two with the vCPU's register file (Cpu.x) moved into the wasm
+ *             memory, so an exit copies NZCV only, not X0-X30/SP both ways.
  * Each run must end with the same checksum, registers, NZCV and guest RAM hash (it exits
  * non-zero otherwise). MIPS are retired instructions per CPU second (process.cpuUsage). Also:
  * the cost of an empty JS -> wasm call, and the module's size, blocks and rejected blocks.
@@ -34,7 +36,7 @@ const REPEATS = opt('--repeats', 3);
 const MASK = opt('--mask', MIX);
 const img = image(root, 'arm64');
 
-type Mode = 'js' | 'js-wram' | 'wasm' | 'wasm-1';
+type Mode = 'js' | 'js-wram' | 'wasm' | 'wasm-1' | 'wasm-r' | 'wasm-1r';
 interface Run {
   mode: Mode;
   seconds: number;
@@ -64,7 +66,7 @@ function once(mode: Mode): Run {
   const sys = virtualSys({ arch: 'arm64' });
   const memory = mode === 'js' ? undefined : wasmMemory(PROBE_PAGES);
   const g = bootArm(sys, img, ROUNDS, MASK, memory);
-  const wb = mode === 'wasm' || mode === 'wasm-1' ? installWasm(g, mode === 'wasm' ? chained : single, memory!) : undefined;
+  const wb = mode.startsWith('wasm') ? installWasm(g, mode.startsWith('wasm-1') ? single : chained, memory!, mode.endsWith('r')) : undefined;
   const u0 = process.cpuUsage();
   const r = runGuest(g);
   const u = process.cpuUsage(u0);
@@ -76,7 +78,7 @@ function once(mode: Mode): Run {
   return run;
 }
 
-const modes: Mode[] = ['js', 'js-wram', 'wasm', 'wasm-1'];
+const modes: Mode[] = ['js', 'js-wram', 'wasm', 'wasm-1', 'wasm-r', 'wasm-1r'];
 const runs: Run[] = [];
 for (let rep = 0; rep < REPEATS; rep++) for (const m of modes) runs.push(once(m));
 
@@ -120,6 +122,7 @@ const secs = Object.fromEntries(modes.map((m) => [m, med(m, (r) => r.seconds)]))
 const w = runs.find((r) => r.mode === 'wasm')!;
 const w1 = runs.find((r) => r.mode === 'wasm-1')!;
 const nsPerExit = ((secs['wasm-1'] - secs.wasm) * 1e9) / (w1.entries! - w.entries!);
+const nsPerExitR = ((secs['wasm-1r'] - secs['wasm-r']) * 1e9) / (w1.entries! - w.entries!);
 console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}`);
 console.log(`arm64 mix, ${ROUNDS} rounds, ${ref.instructions} instructions, checksum 0x${ref.checksum.toString(16)}; ${REPEATS} runs per mode, alternating; median MIPS (CPU time)`);
 for (const m of modes) {
@@ -130,8 +133,8 @@ for (const m of modes) {
 console.log(`wasm / js: ${(mips.wasm / mips.js).toFixed(2)}x; module: ${chained.blocks.length} blocks (${chained.blocks.reduce((s, b) => s + b.len, 0)} instructions), ${chained.bytes.length} bytes, written in ${tWrite.toFixed(1)} ms, compiled in ${tCompile.toFixed(1)} ms`);
 for (const r of chained.rejected) console.log(`  left out: block 0x${r.block.va.toString(16)} (${r.block.len} instructions): ${r.why}`);
 console.log(`JS -> wasm call (empty export): ${nsWasmCall.toFixed(1)} ns; JS -> JS call: ${nsJsCall.toFixed(1)} ns`);
-console.log(w1.entries! > w.entries! ? `cost per block exit to the run loop and back (wasm-1 vs wasm): ${nsPerExit.toFixed(0)} ns over ${w1.entries! - w.entries!} extra exits` : 'no extra exits without chaining (self-loops only): exit cost not measured');
+console.log(w1.entries! > w.entries! ? `cost per block exit to the run loop and back (wasm-1 vs wasm): ${nsPerExit.toFixed(0)} ns over ${w1.entries! - w.entries!} extra exits; registers in wasm memory (wasm-1r vs wasm-r): ${nsPerExitR.toFixed(0)} ns` : 'no extra exits without chaining (self-loops only): exit cost not measured');
 console.log(bad === 0 ? 'results: identical (checksum, X0-X30/SP, NZCV, PC, RAM hash) in every run' : `results: ${bad} MISMATCHES`);
 const outIdx = argv.indexOf('--out');
-if (outIdx >= 0) writeFileSync(argv[outIdx + 1]!, JSON.stringify({ date: new Date().toISOString(), loadavg: loadavg(), rounds: ROUNDS, mips, secs, nsWasmCall, nsJsCall, nsPerExit, runs: runs.map(({ state, ...r }) => r), module: { blocks: chained.blocks.length, bytes: chained.bytes.length, rejected: chained.rejected.map((r) => ({ va: r.block.va, why: r.why })) } }, null, 2) + '\n');
+if (outIdx >= 0) writeFileSync(argv[outIdx + 1]!, JSON.stringify({ date: new Date().toISOString(), loadavg: loadavg(), rounds: ROUNDS, mips, secs, nsWasmCall, nsJsCall, nsPerExit, nsPerExitR, runs: runs.map(({ state, ...r }) => r), module: { blocks: chained.blocks.length, bytes: chained.bytes.length, rejected: chained.rejected.map((r) => ({ va: r.block.va, why: r.why })) } }, null, 2) + '\n');
 if (bad !== 0) process.exitCode = 1;

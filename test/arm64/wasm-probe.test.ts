@@ -46,14 +46,14 @@ describe('arm64 wasm probe', () => {
     expect(refSum).toBe(0x8ae05c6f);
   });
 
-  for (const chain of [true, false]) {
-    it(`the wasm blocks (${chain ? 'chained' : 'one per entry'}) compute what the interpreter does`, () => {
+  for (const [chain, shared] of [[true, false], [false, false], [true, true]] as const) {
+    it(`the wasm blocks (${chain ? 'chained' : 'one per entry'}${shared ? ', register file in wasm memory' : ''}) compute what the interpreter does`, () => {
       const code = probeModule(blocks, chain);
       // The hot loops of the mix are in the module (crc32, sieve, fib, memcpy: well over ten blocks).
       expect(code.blocks.length).toBeGreaterThan(10);
       const memory = wasmMemory(PROBE_PAGES);
       const g = bootArm(virtualSys({ arch: 'arm64', jitHotness: HOT }), img, ROUNDS, MIX, memory);
-      const wb = installWasm(g, code, memory);
+      const wb = installWasm(g, code, memory, shared);
       const r = runGuest(g);
       const st = finalState(g);
       const retired = g.cpu().retired;
@@ -197,7 +197,7 @@ interface Outcome {
 }
 
 /** Runs `p` to its BRK: interpreted, JS-translated (hotness 0), or with `code` in place of the translations. */
-function runProgram(p: Program, engine: 'interp' | 'js' | 'wasm', code?: ReturnType<typeof probeModule>): Outcome {
+function runProgram(p: Program, engine: 'interp' | 'js' | 'wasm', code?: ReturnType<typeof probeModule>, shared = false): Outcome {
   const memory = wasmMemory(PAGES);
   const g = armVm(virtualSys({ arch: 'arm64', runTimeoutMs: TEST_RUN_TIMEOUT_MS, jit: engine !== 'interp', jitHotness: 0 }), RAM, memory);
   const v = g.vcpu;
@@ -209,7 +209,7 @@ function runProgram(p: Program, engine: 'interp' | 'js' | 'wasm', code?: ReturnT
   v.setOneReg(reg.pstate, BigInt((p.nzcv | 0x3c5) >>> 0));
   v.setOneReg(reg.pc, CODE);
   g.prime();
-  const wb = engine === 'wasm' ? installWasm(g, code!, memory) : undefined;
+  const wb = engine === 'wasm' ? installWasm(g, code!, memory, shared) : undefined;
   let e = v.run();
   while (e.reason === 'intr') e = v.run();
   const exit = e.reason === 'debug' && e.arch.arch === 'arm64' ? `debug ${(e.arch.hsr >>> 26).toString(16)}` : e.reason;
@@ -236,7 +236,7 @@ describe('random programs: the wasm module agrees with the interpreter', () => {
       const code = probeModule(blocks, true, PAGES);
       rejected += code.rejected.length;
       for (const r of code.rejected) why.set(r.why, (why.get(r.why) ?? 0) + 1);
-      const b = runProgram(p, 'wasm', code);
+      const b = runProgram(p, 'wasm', code, k % 2 === 1);
       inWasm += b.wasm;
       total += a.retired;
       const diffs: string[] = [];

@@ -37,14 +37,17 @@ import { A64 } from './table.js';
 
 /** Byte offsets in the module's linear memory. */
 export const WASM_LAYOUT = {
-  /** X0-X30, SP as 32 little-endian i64 (the same bytes as Cpu.x[0..63]). */
+  /**
+   * X0-X30, SP as 32 little-endian i64: the same bytes as Cpu.x[0..63], and room for all of
+   * Cpu.x (68 words: XZR and the sink follow) when the Cpu's register file lives here.
+   */
   regs: 0,
   /** N, Z, C, V as i32. */
-  flags: 256,
+  flags: 512,
   /** Exit record: the next guest PC (f64), the slow instruction's handler id + 1 (0: none) and word. */
-  exitPc: 272,
-  exitId: 280,
-  exitWord: 284,
+  exitPc: 528,
+  exitId: 536,
+  exitWord: 540,
   /** Read TLB: 256 i64 tags (virtual page numbers), then 256 i32 host offsets of the page. */
   rTag: 1024,
   rAdd: 3072,
@@ -1002,6 +1005,11 @@ export class WasmBlocks {
   constructor(
     readonly code: WasmModuleCode,
     readonly memory: WasmMemory,
+    /**
+     * The Cpu's register file (Cpu.x) becomes a view of the module's memory at `attach`, so
+     * entering and leaving the module copies only NZCV (false: X0-X30/SP are copied both ways).
+     */
+    readonly sharedRegs = false,
   ) {
     const inst = new WA.Instance(new WA.Module(code.bytes), { m: { mem: memory, h: (id: number, w: number, done: number, pc: number, kind: number) => this.handler(id, w, done, pc, kind) } });
     this.run = inst.exports.run as (block: number, lim: number) => number;
@@ -1026,6 +1034,11 @@ export class WasmBlocks {
   attach(c: Cpu): void {
     const proto = Object.getPrototypeOf(c) as Cpu;
     const self = this;
+    if (this.sharedRegs) {
+      const x = new Int32Array(this.memory.buffer, WASM_LAYOUT.regs, c.x.length);
+      x.set(c.x);
+      (c as { x: Int32Array }).x = x;
+    }
     Object.assign(c, {
       flushTlb(this: Cpu) {
         proto.flushTlb.call(this);
@@ -1070,11 +1083,13 @@ export class WasmBlocks {
   }
 
   private regsIn(c: Cpu): void {
-    if (this.xOf !== c) {
+    if (this.sharedRegs) {
+      // The register file is already here.
+    } else if (this.xOf !== c) {
       this.xOf = c;
       this.xView = c.x.subarray(0, 64);
-    }
-    this.regs.set(this.xView!);
+      this.regs.set(this.xView);
+    } else this.regs.set(this.xView!);
     const f = WASM_LAYOUT.flags / 4;
     this.i32[f] = c.n;
     this.i32[f + 1] = c.z;
@@ -1083,7 +1098,7 @@ export class WasmBlocks {
   }
 
   private regsOut(c: Cpu): void {
-    c.x.set(this.regs);
+    if (!this.sharedRegs) c.x.set(this.regs);
     const f = WASM_LAYOUT.flags / 4;
     c.n = this.i32[f]!;
     c.z = this.i32[f + 1]!;
