@@ -12,12 +12,16 @@
  *             run loop): the difference per extra exit is the JS<->wasm cost per block exit;
  *   wasm-r, wasm-1r  the same two with the vCPU's register file (Cpu.x) moved into the wasm
  *             memory, so an exit copies NZCV only, not X0-X30/SP both ways.
- * Each run must end with the same checksum, registers, NZCV and guest RAM hash (it exits
- * non-zero otherwise). MIPS are retired instructions per CPU second (process.cpuUsage). Also:
+ * Each run is a process of its own (this script with `--mode M`: a 16-round warm-up on a fresh
+ * VM, then the measured run on another), so no mode's typed arrays or generated code can make
+ * another's polymorphic; modes alternate. Every measured VM starts cold (blocks interpreted until
+ * hot, then translated) like `npm run bench`'s. Each run must end with the
+ * same checksum, registers, NZCV and guest RAM hash (it exits non-zero otherwise). MIPS are retired instructions per CPU second (process.cpuUsage). Also:
  * the cost of an empty JS -> wasm call, and the module's size, blocks and rejected blocks.
  * Options: --rounds N (default 96), --repeats N (default 3), --out FILE (JSON).
  * @module
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
@@ -50,22 +54,25 @@ interface Run {
 }
 
 // ---- the hot blocks, from a warm-up run -------------------------------------------------------
-const warm = bootArm(virtualSys({ arch: 'arm64' }), img, 8, MASK);
-runGuest(warm);
-const blocks = hotBlocks(warm.cpu());
-warm.close();
-const t0 = process.hrtime.bigint();
-const chained = probeModule(blocks, true);
-const tWrite = Number(process.hrtime.bigint() - t0) / 1e6;
-const t1 = process.hrtime.bigint();
-new WA.Module(chained.bytes);
-const tCompile = Number(process.hrtime.bigint() - t1) / 1e6;
-const single = probeModule(blocks, false);
+function hot() {
+  const warm = bootArm(virtualSys({ arch: 'arm64' }), img, 8, MASK);
+  runGuest(warm);
+  const blocks = hotBlocks(warm.cpu());
+  warm.close();
+  const t0 = process.hrtime.bigint();
+  const chained = probeModule(blocks, true);
+  const tWrite = Number(process.hrtime.bigint() - t0) / 1e6;
+  const t1 = process.hrtime.bigint();
+  new WA.Module(chained.bytes);
+  const tCompile = Number(process.hrtime.bigint() - t1) / 1e6;
+  return { chained, single: probeModule(blocks, false), tWrite, tCompile };
+}
 
-function once(mode: Mode): Run {
+function once(mode: Mode, rounds = ROUNDS): Run {
+  const { chained, single } = hot();
   const sys = virtualSys({ arch: 'arm64' });
   const memory = mode === 'js' ? undefined : wasmMemory(PROBE_PAGES);
-  const g = bootArm(sys, img, ROUNDS, MASK, memory);
+  const g = bootArm(sys, img, rounds, MASK, memory);
   const wb = mode.startsWith('wasm') ? installWasm(g, mode.startsWith('wasm-1') ? single : chained, memory!, mode.endsWith('r')) : undefined;
   const u0 = process.cpuUsage();
   const r = runGuest(g);
@@ -79,8 +86,23 @@ function once(mode: Mode): Run {
 }
 
 const modes: Mode[] = ['js', 'js-wram', 'wasm', 'wasm-1', 'wasm-r', 'wasm-1r'];
+const modeIdx = argv.indexOf('--mode');
+if (modeIdx >= 0) {
+  // A child: a warm-up run of the same mode (V8 optimizes the run loop, interpreter and
+  // handlers once per process), then the measured one on a fresh VM, as JSON on stdout.
+  once(argv[modeIdx + 1] as Mode, 16);
+  process.stdout.write(JSON.stringify(once(argv[modeIdx + 1] as Mode)) + '\n');
+  process.exit(0);
+}
+const { chained, tWrite, tCompile } = hot();
 const runs: Run[] = [];
-for (let rep = 0; rep < REPEATS; rep++) for (const m of modes) runs.push(once(m));
+for (let rep = 0; rep < REPEATS; rep++) {
+  for (const m of modes) {
+    const c = spawnSync(process.execPath, [process.argv[1]!, ...argv, '--mode', m], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (c.status !== 0) throw new Error(`--mode ${m} failed: ${c.stderr}`);
+    runs.push(JSON.parse(c.stdout.trim().split('\n').pop()!) as Run);
+  }
+}
 
 // ---- same results everywhere --------------------------------------------------------------------
 const ref = runs[0]!;
