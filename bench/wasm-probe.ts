@@ -10,7 +10,7 @@
 import { Kvm, type Sys } from '../src/index.js';
 import type { Block } from '../src/arch/arm64/blocks.js';
 import type { Cpu } from '../src/arch/arm64/cpu.js';
-import { buildModule, WasmBlocks, wasmMemory, WASM_LAYOUT, type WasmMemory, type WasmModuleCode } from '../src/arch/arm64/emit-wasm.js';
+import { buildModule, WasmBlocks, wasmMemory, WASM_LAYOUT, type WasmMemory, type WasmModuleCode } from '../src/arch/arm64/wasm-module.js';
 import { coreRegId, KVM_ARM_VCPU } from '../src/uapi/arm64.js';
 import type { Guest } from './guests.js';
 

@@ -25,7 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
-import { WA } from '../src/arch/arm64/emit-wasm.js';
+import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
 import { bootArm, finalState, hotBlocks, installWasm, probeModule, PROBE_PAGES, wasmMemory, type FinalState } from './wasm-probe.js';
 

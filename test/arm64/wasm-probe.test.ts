@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { virtualSys } from '../../src/index.js';
 import { KVM_GUESTDBG } from '../../src/uapi/constants.js';
 import { KVM_GUESTDBG_ARM64 } from '../../src/uapi/arm64.js';
-import { WASM_LAYOUT } from '../../src/arch/arm64/emit-wasm.js';
+import { WASM_LAYOUT } from '../../src/arch/arm64/wasm-module.js';
 import { Rng, randomInsn } from './a64gen.js';
 import { RAM_BASE, reg } from './helpers.js';
 import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
