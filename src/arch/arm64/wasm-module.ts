@@ -204,9 +204,8 @@ export class WasmBlocks {
   private xOf: Cpu | null = null;
   /** The Cpu TLB half the wasm TLB mirrors (-1: empty). */
   private tlbHalf = -1;
-  /** The Cpu and entry block of the current `enter` (for the handler import). */
+  /** The Cpu of the current `enter` (for the handler import). */
   private cur: Cpu | null = null;
-  private entryVa = 0;
   /** Handler calls made from the module. */
   calls = 0;
   /** Statistics: entries into the module, slow (interpreted) instructions. */
@@ -331,8 +330,8 @@ export class WasmBlocks {
     c.insnPc = pc;
     c.insn = w;
     c.pc = pc + 4;
-    // If it faults or exits, the run loop adds the words from the entry block's start to pc.
-    c.retired = base + done - (pc - this.entryVa) / 4;
+    // If it faults or exits, what retired before it is counted (translated code's contract).
+    c.retired = base + done;
     try {
       A64.handlers[id]!(c, w);
     } catch (e) {
@@ -356,10 +355,7 @@ export class WasmBlocks {
     this.regsIn(c);
     let left = lim;
     let block = i;
-    const start = c.retired;
-    const entryVa = this.code.blocks[i]!.va;
     this.cur = c;
-    this.entryVa = entryVa;
     for (;;) {
       this.entries++;
       const ret = this.run(block, left);
@@ -378,12 +374,9 @@ export class WasmBlocks {
       c.insnPc = pc;
       c.insn = w;
       c.pc = pc + 4;
-      // If it faults, the run loop adds the words from the entry block's start to pc: make the
-      // count come out as the instructions retired before it.
-      const done = c.retired - start;
-      c.retired = start + done - (pc - entryVa) / 4;
+      // c.retired counts what retired before it, should it fault (translated code's contract).
       A64.handlers[id - 1]!(c, w);
-      c.retired = start + done + 1;
+      c.retired++;
       left--;
       this.fill(cc);
       if (c.stop !== 0 || left <= 0) return;
