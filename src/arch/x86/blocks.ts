@@ -417,7 +417,7 @@ export class BlockCache {
     try {
       let t = this.translators.get(b.modeKey);
       if (t === undefined) this.translators.set(b.modeKey, (t = new X86Translator({ long64: this.cpu.long64, def32: this.cpu.def32 })));
-      b.fn = t.translate(b.insns);
+      b.fn = t.translate(b.insns, this.cpu);
       this.jitStats.compiled++;
     } catch (e) {
       b.noJit = true;

@@ -18,6 +18,7 @@ import { VEC, type X86Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea, HANDLERS } from './exec/index.js';
 import { FOp, type Flags } from './flags.js';
+import { TLB_MASK } from './mmu.js';
 import { RSP, type X86State } from './state.js';
 import type { AluOp, Cond, LocalRole, MemRef, Pair, Rel, ShiftKind, Val, X86Emitter } from './emit.js';
 
@@ -38,7 +39,24 @@ export interface JitMode {
   readonly def32: boolean;
 }
 
-type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS) => X86BlockFn;
+/**
+ * The software TLB's entries (X86Mmu's; tag = vpn * 2 + user, NaN when invalid): translated code
+ * probes them inline and calls `readLin`/`writeLin` only on a miss (a fill, MMIO, a code page, a
+ * page-crossing access). A write-set hit is RAM that is neither MMIO nor decoded code.
+ */
+export interface JitTlb {
+  readonly rTag: Float64Array;
+  readonly rDv: readonly (DataView | null)[];
+  readonly rOff: Float64Array;
+  readonly wTag: Float64Array;
+  readonly wDv: readonly (DataView | null)[];
+  readonly wOff: Float64Array;
+}
+
+/** A TLB that never hits (translations made without a vCPU: tests of the generated code). */
+const NO_TLB: JitTlb = { rTag: new Float64Array(TLB_MASK + 1).fill(NaN), rDv: [], rOff: new Float64Array(0), wTag: new Float64Array(TLB_MASK + 1).fill(NaN), wDv: [], wOff: new Float64Array(0) };
+
+type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS, T: JitTlb) => X86BlockFn;
 
 const FS = 4;
 const GS = 5;
@@ -69,15 +87,19 @@ const factories = new Map<string, Factory>();
 const FACTORY_LIMIT = 2048;
 
 /** The block function of `src` (a JsEmitter's source) for the decoded instructions it was written from. */
-export function compileJs(src: string, insns: readonly Insn[]): X86BlockFn {
+export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB): X86BlockFn {
   let factory = factories.get(src);
   if (factory === undefined) {
-    factory = new Function('I', 'H', 'K', src) as Factory;
+    factory = new Function('I', 'H', 'K', 'T', src) as Factory;
     if (factories.size >= FACTORY_LIMIT) factories.clear();
     factories.set(src, factory);
   }
-  return factory(insns, HANDLERS, HELPERS);
+  return factory(insns, HANDLERS, HELPERS, tlb);
 }
+
+/** DataView accessors by access size (1, 2, 4 bytes). */
+const GET = ['', 'getUint8', 'getUint16', '', 'getInt32'];
+const SET = ['', 'setUint8', 'setUint16', '', 'setInt32'];
 
 const V = (s: string) => s as unknown as Val;
 const S = (v: Val | Cond) => v as unknown as string;
@@ -133,11 +155,12 @@ export class JsEmitter implements X86Emitter {
     const { i, k0: k } = this;
     this.emit(`k = ${k}; s.rip = ${this.ripAt(i.addr)}; c.lastInsn = I[${k}]; c.next = ${this.ripNext()};`);
     // h: a handler runs; if it throws, RIP is what it left (as in the interpreter).
-    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0;`);
+    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0; U = c.cpl === 3 ? 1 : 0;`);
     this.emit(`if (c.exitNow) { c.exitNow = false; return n + ${k}; }`);
     this.emit('s.rip = c.next;');
     if (isLast) this.emit(`return n + ${k + 1};`);
-    else this.emit(`if (m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || s.rip !== ${this.ripNext()}) return n + ${k + 1};`);
+    // (A data breakpoint armed by the handler: the inline TLB probes do not check them.)
+    else this.emit(`if (m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || c.watchOn || s.rip !== ${this.ripNext()}) return n + ${k + 1};`);
   }
 
   leave(): void {
@@ -151,8 +174,12 @@ export class JsEmitter implements X86Emitter {
     const last = insns[n - 1]!;
     const long = this.mode.long64;
     const head = [
+      // The TLB arrays of the vCPU this translation belongs to (never reassigned).
+      'var TR = T.rTag, TRD = T.rDv, TRO = T.rOff, TW = T.wTag, TWD = T.wDv, TWO = T.wOff;',
       'return function blk(c, s, R, f, m, lim) {',
-      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0;',
+      // U: the TLB tag's user bit (CPL 3); po/pv/px: the inline probe's offset, page and index;
+      // ps: a store took the slow path (it may have hit code or MMIO: stopCheck looks).
+      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0, U = c.cpl === 3 ? 1 : 0, po = 0, pv = 0, px = 0, ps = 0;',
       long ? '' : '  var rip0 = s.rip;',
       '  try {',
     ];
@@ -306,19 +333,32 @@ export class JsEmitter implements X86Emitter {
     this.emit(`L = c.linear(${m.seg}, ${off}, ${size}, ${write});`);
   }
 
+  /** The inline TLB probe of an access of `size` at L: whether set `tag` maps the page (px: its entry, po: the offset). */
+  private probe(tag: string, size: number): string {
+    this.emit(`po = L & 4095; pv = (L - po) / 4096; px = pv & ${TLB_MASK};`);
+    return `po <= ${4096 - size} && ${tag}[px] === pv * 2 + U`;
+  }
+
   load(dst: Pair, size: number, soft = false): void {
     const fn = soft ? 'readLinSoft' : 'readLin';
-    if (size === 8) this.emit(`${S(dst.lo)} = c.${fn}(L, 8); ${S(dst.hi)} = c.t1;`);
-    else this.emit(`${S(dst.lo)} = c.${fn}(L, ${size})${size === 4 ? ' | 0' : ''};`);
-    if (soft) this.emit(`if (c.exitNow) { c.exitNow = false; s.rip = ${this.ripAt(this.i.addr)}; return n + ${this.k0}; }`);
+    const [lo, hi] = [S(dst.lo), S(dst.hi)];
+    const hit = this.probe('TR', size);
+    const fast = size === 8 ? `{ po += TRO[px]; ${lo} = TRD[px].getInt32(po, true); ${hi} = TRD[px].getInt32(po + 4, true); }` : `${lo} = TRD[px].${GET[size]}(TRO[px] + po, true);`;
+    let slow = size === 8 ? `${lo} = c.${fn}(L, 8); ${hi} = c.t1;` : `${lo} = c.${fn}(L, ${size})${size === 4 ? ' | 0' : ''};`;
+    if (soft) slow += ` if (c.exitNow) { c.exitNow = false; s.rip = ${this.ripAt(this.i.addr)}; return n + ${this.k0}; }`;
+    this.emit(`if (${hit}) ${fast} else { ${slow} }`);
   }
 
   store(size: number, v: Pair): void {
-    this.emit(`c.writeLin(L, ${size}, ${S(v.lo)}${size === 8 ? `, ${S(v.hi)}` : ''});`);
+    const lo = S(v.lo);
+    const hit = this.probe('TW', size);
+    const fast = size === 8 ? `{ po += TWO[px]; TWD[px].setInt32(po, ${lo}, true); TWD[px].setInt32(po + 4, ${S(v.hi)}, true); }` : `TWD[px].${SET[size]}(TWO[px] + po, ${lo}, true);`;
+    this.emit(`if (${hit}) ${fast} else { c.writeLin(L, ${size}, ${lo}${size === 8 ? `, ${S(v.hi)}` : ''}); ps = 1; }`);
   }
 
   stopCheck(): void {
-    this.emit(`if (m.blockStale || m.stopReason !== 0) ${this.exitAfter()}`);
+    // Only a store that missed the TLB can have hit decoded code or MMIO.
+    this.emit(`if (ps !== 0) { ps = 0; if (m.blockStale || m.stopReason !== 0) ${this.exitAfter()} }`);
   }
 
   // ---- arithmetic and flags --------------------------------------------------------------------------
