@@ -3,7 +3,9 @@
  * `function (I, H, K)` returning `function blk(c, s, R, f, m, lim)`, with `I` the block's decoded
  * instructions, `H` the interpreter's handlers and `K` helpers in scope.
  *
- * - Registers are `R` (X86State.r, lo/hi int32 halves), the flags record `f`, RIP `s.rip`. Operand
+ * - Registers are `R` (X86State.r, lo/hi int32 halves) held in variables `g<i>` within the block
+ *   (see `localRegs`), the flags record `f` (written when observable: see `pend`), RIP `s.rip`.
+ *   Loads and stores probe the vCPU's software TLB inline (`JitTlb`). Operand
  *   variables are `v<k>`/`a<k>`/`b<k>`/`r<k>` (`…h` the high half); `L` is the address register,
  *   `t`/`w`/`v` scratch; `n` counts instructions retired by earlier loop rounds, `k` is the
  *   instruction a fault is reported for, `h` is set while a handler runs.

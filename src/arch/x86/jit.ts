@@ -10,8 +10,9 @@
  *   interpreter's handler with its decoded `Insn` (the same semantics by construction;
  *   LOCK-prefixed forms always do). A new inline form is one entry of {@link INLINE}, keyed by
  *   the mnemonic of its table rows.
- * - Flags stay lazy (the interpreter's `Flags` record is written as it would be). A Jcc whose flags
- *   come from an inline ALU instruction of the same block tests the operands directly.
+ * - Flags stay lazy (the interpreter's `Flags` record, written only where it can be observed: see
+ *   emit-js.ts). A Jcc whose flags come from an inline ALU instruction of the same block tests the
+ *   operands directly.
  * - A block ending in a Jcc back to its own start becomes a loop inside its function, bounded by
  *   the instruction limit it is given.
  * - Stores check after themselves whether they hit translated code (self-modifying code: the
