@@ -114,6 +114,34 @@ describe('x86 JIT agrees with the interpreter', () => {
     g.close();
   });
 
+  // Translated code defers the flags record until it can be observed: an access that leaves the
+  // block from its slow path (here an MMIO read after a CMP, the load of the ALU form unwinding,
+  // MOV's exiting softly; a fault takes the same paths) must see the CMP's flags, not older ones.
+  it.each([
+    ['add edx, [rsi] (unwinds)', [0x03, 0x16]],
+    ['mov eax, [rsi] (soft exit)', [0x8b, 0x06]],
+    ['add [rsi], edx (read-modify-write, unwinds)', [0x01, 0x16]],
+  ])('flags are exact when %s leaves a translated block at MMIO', (_name, access) => {
+    // top: add rsi, 8; xor edi, edi; cmp ecx, ebx; <access>; test esi, esi; jmp top
+    const body = [0x48, 0x83, 0xc6, 0x08, 0x31, 0xff, 0x39, 0xd9, ...access, 0x85, 0xf6];
+    const code = Uint8Array.of(...body, 0xeb, (-(body.length + 2)) & 0xff);
+    const out = X86_ENGINES.map((engine) => {
+      const m = machine(engine, code);
+      // RAM ends at 2 MiB: the 1001st access is the first past it (MMIO).
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rsi: BigInt(RAM - 8 * 1001), rcx: 5n, rbx: 7n });
+      const e = runToExit(m.vcpu);
+      const r = m.vcpu.getRegs();
+      const st = x86JitStats(m.sys, m.vcpu.fd);
+      return { reason: e.reason, rip: r.rip, rsi: r.rsi, rflags: r.rflags, compiled: (st?.compiled ?? 0) > 0 };
+    });
+    expect(out[0]!.reason).toBe('mmio');
+    expect(out[0]!.rsi).toBe(BigInt(RAM));
+    // CF, AF, SF set and ZF, PF, OF clear, as CMP left them (5 - 7 = 0xfffffffe).
+    expect(out[0]!.rflags & 0x8d5n).toBe(0x091n);
+    expect(out[1]!.compiled).toBe(true);
+    expect({ ...out[1], compiled: false }).toEqual({ ...out[0], compiled: false });
+  });
+
   const N = Number(process.env.JIT_PROGRAMS ?? 600);
   it(`${N} seeded programs with loops and fused Jcc conditions end in the same state`, { timeout: 120_000 }, () => {
     const failures: string[] = [];

@@ -207,6 +207,20 @@ export class BlockCache {
     return b;
   }
 
+  /**
+   * The translated block that follows `b` at linear `lin` by its links alone, or null (then
+   * {@link get} decides). For the run loop's chain after `b` ran translated without calling a
+   * handler: the mode it recorded its links under still holds, so only the code generation, the
+   * link and the successor's validation in this KVM_RUN are checked.
+   */
+  follow(b: Block, lin: number): Block | null {
+    if (b !== this.prev || b.linkGen !== this.cpu.codeGen || b.linkMode !== b.modeKey) return null;
+    const next = b.l1 === lin ? b.b1 : b.l2 === lin ? b.b2 : null;
+    if (next === null || next.fn === null || next.epoch !== this.epoch) return null;
+    this.prev = next;
+    return next;
+  }
+
   /** A byte view of the buffer a TLB DataView covers (one remembered: guest RAM is usually one buffer). */
   private bytesOf(dv: DataView): Uint8Array {
     if (dv !== this.lastDv) {
@@ -417,7 +431,7 @@ export class BlockCache {
     try {
       let t = this.translators.get(b.modeKey);
       if (t === undefined) this.translators.set(b.modeKey, (t = new X86Translator({ long64: this.cpu.long64, def32: this.cpu.def32 })));
-      b.fn = t.translate(b.insns);
+      b.fn = t.translate(b.insns, this.cpu);
       this.jitStats.compiled++;
     } catch (e) {
       b.noJit = true;

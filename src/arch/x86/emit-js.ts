@@ -3,7 +3,9 @@
  * `function (I, H, K)` returning `function blk(c, s, R, f, m, lim)`, with `I` the block's decoded
  * instructions, `H` the interpreter's handlers and `K` helpers in scope.
  *
- * - Registers are `R` (X86State.r, lo/hi int32 halves), the flags record `f`, RIP `s.rip`. Operand
+ * - Registers are `R` (X86State.r, lo/hi int32 halves) held in variables `g<i>` within the block
+ *   (see `localRegs`), the flags record `f` (written when observable: see `pend`), RIP `s.rip`.
+ *   Loads and stores probe the vCPU's software TLB inline (`JitTlb`). Operand
  *   variables are `v<k>`/`a<k>`/`b<k>`/`r<k>` (`…h` the high half); `L` is the address register,
  *   `t`/`w`/`v` scratch; `n` counts instructions retired by earlier loop rounds, `k` is the
  *   instruction a fault is reported for, `h` is set while a handler runs.
@@ -18,6 +20,7 @@ import { VEC, type X86Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
 import { ea, HANDLERS } from './exec/index.js';
 import { FOp, type Flags } from './flags.js';
+import { TLB_MASK } from './mmu.js';
 import { RSP, type X86State } from './state.js';
 import type { AluOp, Cond, LocalRole, MemRef, Pair, Rel, ShiftKind, Val, X86Emitter } from './emit.js';
 
@@ -27,6 +30,12 @@ export interface JitHost {
   stopReason: number;
   /** Set when a store dropped decoded code (the rest of the block may be stale). */
   blockStale: boolean;
+  /**
+   * Set when translated code called an interpreter handler: it may have changed what the run
+   * loop checks between blocks (mode, CPL, TF, the interrupt shadow, debug registers), so the
+   * next block is not followed by its link alone.
+   */
+  handled: boolean;
 }
 
 /** A translated block: runs it (looping while `lim` instructions allow) and returns instructions retired. */
@@ -38,7 +47,24 @@ export interface JitMode {
   readonly def32: boolean;
 }
 
-type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS) => X86BlockFn;
+/**
+ * The software TLB's entries (X86Mmu's; tag = vpn * 2 + user, NaN when invalid): translated code
+ * probes them inline and calls `readLin`/`writeLin` only on a miss (a fill, MMIO, a code page, a
+ * page-crossing access). A write-set hit is RAM that is neither MMIO nor decoded code.
+ */
+export interface JitTlb {
+  readonly rTag: Float64Array;
+  readonly rDv: readonly (DataView | null)[];
+  readonly rOff: Float64Array;
+  readonly wTag: Float64Array;
+  readonly wDv: readonly (DataView | null)[];
+  readonly wOff: Float64Array;
+}
+
+/** A TLB that never hits (translations made without a vCPU: tests of the generated code). */
+const NO_TLB: JitTlb = { rTag: new Float64Array(TLB_MASK + 1).fill(NaN), rDv: [], rOff: new Float64Array(0), wTag: new Float64Array(TLB_MASK + 1).fill(NaN), wDv: [], wOff: new Float64Array(0) };
+
+type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS, T: JitTlb) => X86BlockFn;
 
 const FS = 4;
 const GS = 5;
@@ -69,14 +95,42 @@ const factories = new Map<string, Factory>();
 const FACTORY_LIMIT = 2048;
 
 /** The block function of `src` (a JsEmitter's source) for the decoded instructions it was written from. */
-export function compileJs(src: string, insns: readonly Insn[]): X86BlockFn {
+export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB): X86BlockFn {
   let factory = factories.get(src);
   if (factory === undefined) {
-    factory = new Function('I', 'H', 'K', src) as Factory;
+    factory = new Function('I', 'H', 'K', 'T', src) as Factory;
     if (factories.size >= FACTORY_LIMIT) factories.clear();
     factories.set(src, factory);
   }
-  return factory(insns, HANDLERS, HELPERS);
+  return factory(insns, HANDLERS, HELPERS, tlb);
+}
+
+/** DataView accessors by access size (1, 2, 4 bytes). */
+const GET = ['', 'getUint8', 'getUint16', '', 'getInt32'];
+const SET = ['', 'setUint8', 'setUint16', '', 'setInt32'];
+
+/**
+ * Registers in locals: the emitters write the register file as `R[i]` (i: 2 * register + half)
+ * and mark where the block's code hands the register file to others: WB where the registers must
+ * be in `R` (every way out of the block, a fault's catch, before a handler or `K.lin`, which read
+ * it), LD where `R` may have changed (after a handler). {@link localRegs} then turns every `R[i]`
+ * into a variable `g<i>`, loaded at entry, written back (those the block writes) at WB, reloaded
+ * (those it uses) at LD.
+ */
+const WB = '/*WB*/';
+const LD = '/*LD*/';
+
+/** Rewrites a block's body and catch for registers in locals (see WB); `load` goes before the body. */
+function localRegs(body: string, catchPart: string): { body: string; catchPart: string; load: string } {
+  const used = new Set<number>();
+  const written = new Set<number>();
+  for (const m of body.matchAll(/R\[(\d+)\]/g)) used.add(Number(m[1]));
+  for (const m of body.matchAll(/R\[(\d+)\] = /g)) written.add(Number(m[1]));
+  const u = [...used].sort((a, b) => a - b);
+  const wb = [...written].sort((a, b) => a - b).map((i) => `R[${i}] = g${i}; `).join('');
+  const ld = u.map((i) => `g${i} = R[${i}]; `).join('');
+  const local = (t: string) => t.replace(/R\[(\d+)\]/g, 'g$1').replaceAll(WB, wb).replaceAll(LD, ld);
+  return { body: local(body), catchPart: local(catchPart), load: u.length ? `  var ${u.map((i) => `g${i} = R[${i}]`).join(', ')};` : '' };
 }
 
 const V = (s: string) => s as unknown as Val;
@@ -111,15 +165,42 @@ export class JsEmitter implements X86Emitter {
     return this.ripAt(this.i.addr + this.i.len);
   }
 
+  /**
+   * Deferred flags: the statement writing the flags record for the last inline flag writer, not
+   * emitted yet. A later writer that sets every field its flags are computed from replaces it
+   * (the earlier one was dead), so the record is written where it can be observed: before a
+   * handler call or a read of the record, on every way out of the block, and on every slow path
+   * that can fault (TLB misses, non-canonical addresses, #DE), so flags are exact at faults and
+   * exits. It names only constants and the instruction's own operand variables.
+   */
+  private pend = '';
+
+  /** Writes the deferred flags now (they are no longer pending). */
+  private flush(): void {
+    if (this.pend !== '') this.emit(this.pend);
+    this.pend = '';
+  }
+
+  /** The deferred flags as a statement prefix, for a conditional path (they stay pending). */
+  private fl(): string {
+    return this.pend === '' ? '' : `${this.pend} `;
+  }
+
+  /** An eager write of the whole flags record (`stmt`): the deferred one is dead. */
+  private eagerFlags(stmt: string): void {
+    this.pend = '';
+    this.emit(stmt);
+  }
+
   /** The statement that leaves the block right after the current instruction. */
   private exitAfter(): string {
-    return `{ s.rip = ${this.ripNext()}; return n + ${this.k0 + 1}; }`;
+    return `{ ${this.fl()}s.rip = ${this.ripNext()}; ${WB}return n + ${this.k0 + 1}; }`;
   }
 
   /** The handler call for the current instruction (an unusual case found at run time; 64-bit mode). */
   private callHandler(): string {
     const { i, k0: k } = this;
-    return `{ s.rip = ${i.addr}; c.lastInsn = I[${k}]; c.next = ${i.addr + i.len}; h = 1; H[${i.mn}](c, I[${k}]); h = 0; s.rip = c.next; return n + ${k + 1}; }`;
+    return `{ ${this.fl()}s.rip = ${i.addr}; c.lastInsn = I[${k}]; c.next = ${i.addr + i.len}; ${WB}h = 1; m.handled = true; H[${i.mn}](c, I[${k}]); h = 0; s.rip = c.next; return n + ${k + 1}; }`;
   }
 
   // ---- the block -----------------------------------------------------------------------------------
@@ -131,17 +212,22 @@ export class JsEmitter implements X86Emitter {
 
   handler(isLast: boolean): void {
     const { i, k0: k } = this;
-    this.emit(`k = ${k}; s.rip = ${this.ripAt(i.addr)}; c.lastInsn = I[${k}]; c.next = ${this.ripNext()};`);
-    // h: a handler runs; if it throws, RIP is what it left (as in the interpreter).
-    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0;`);
+    this.flush();
+    this.emit(`k = ${k}; s.rip = ${this.ripAt(i.addr)}; c.lastInsn = I[${k}]; c.next = ${this.ripNext()}; m.handled = true;`);
+    // h: a handler runs; if it throws, RIP is what it left (as in the interpreter). It reads and
+    // writes the register file: the block's register variables are written back, then reloaded.
+    this.emit(WB);
+    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0; ${LD}U = c.cpl === 3 ? 1 : 0;`);
     this.emit(`if (c.exitNow) { c.exitNow = false; return n + ${k}; }`);
     this.emit('s.rip = c.next;');
     if (isLast) this.emit(`return n + ${k + 1};`);
-    else this.emit(`if (m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || s.rip !== ${this.ripNext()}) return n + ${k + 1};`);
+    // (A data breakpoint armed by the handler: the inline TLB probes do not check them.)
+    else this.emit(`if (m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || c.watchOn || s.rip !== ${this.ripNext()}) return n + ${k + 1};`);
   }
 
   leave(): void {
-    this.emit(`s.rip = ${this.ripNext()}; return n + ${this.k0 + 1};`);
+    this.flush();
+    this.emit(`s.rip = ${this.ripNext()}; ${WB}return n + ${this.k0 + 1};`);
   }
 
   end(loop: Cond | null): void {
@@ -151,23 +237,35 @@ export class JsEmitter implements X86Emitter {
     const last = insns[n - 1]!;
     const long = this.mode.long64;
     const head = [
+      // The TLB arrays of the vCPU this translation belongs to (never reassigned).
+      'var TR = T.rTag, TRD = T.rDv, TRO = T.rOff, TW = T.wTag, TWD = T.wDv, TWO = T.wOff;',
       'return function blk(c, s, R, f, m, lim) {',
-      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0;',
+      // U: the TLB tag's user bit (CPL 3); po/pv/px: the inline probe's offset, page and index;
+      // ps: a store took the slow path (it may have hit code or MMIO: stopCheck looks).
+      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0, U = c.cpl === 3 ? 1 : 0, po = 0, pv = 0, px = 0, ps = 0;',
       long ? '' : '  var rip0 = s.rip;',
       '  try {',
     ];
+    // The loop's next round starts with nothing deferred.
+    this.flush();
     const tail: string[] = [];
+    // (The register variables load in front of this: see localRegs.)
+    const top = head.length;
     if (loop !== null) {
       head.push('  for (;;) {');
       tail.push(`  n += ${n};`);
-      tail.push(`  if (!(${S(loop)})) { s.rip = ${last.addr + last.len}; return n; }`);
-      tail.push(`  if (n + ${n} > lim) { s.rip = ${start}; return n; }`);
+      tail.push(`  if (!(${S(loop)})) { s.rip = ${last.addr + last.len}; ${WB}return n; }`);
+      tail.push(`  if (n + ${n} > lim) { s.rip = ${start}; ${WB}return n; }`);
       tail.push('  }');
     }
     const ripOf = long ? 'I[k].addr' : `K_rip(rip0, I[k].addr - ${start})`;
-    const catchPart = ['  } catch (e) {', `    if (h === 0) s.rip = ${ripOf};`, '    c.lastInsn = I[k]; c.jitN = n + k;', '    throw e;', '  }', '};'];
+    // A fault in inline code: the register variables are the registers (a handler that threw
+    // had them written back before it ran and may have changed the register file since).
+    const catchPart = ['  } catch (e) {', `    if (h === 0) { s.rip = ${ripOf}; ${WB} }`, '    c.lastInsn = I[k]; c.jitN = n + k;', '    throw e;', '  }', '};'];
     const ripFn = long ? '' : `function K_rip(r0, d) { return ${this.mode.def32 ? '(r0 + d) >>> 0' : '(r0 + d) & 65535'}; }\n`;
-    this.src = ripFn + [...head, ...this.body, ...tail, ...catchPart].join('\n');
+    const code = localRegs([...this.body, ...tail].join('\n'), catchPart.join('\n'));
+    head.splice(top, 0, code.load);
+    this.src = ripFn + [...head, code.body, code.catchPart].join('\n');
   }
 
   private src = '';
@@ -284,11 +382,12 @@ export class JsEmitter implements X86Emitter {
       // Doubles are exact while the registers are below 2^48 in magnitude; base + index of huge
       // values could cancel inexactly, so those take the exact path.
       const guard = m.base >= 0 && m.index >= 0 ? ` || ((R[${2 * m.base + 1}] + 65536) | (R[${2 * m.index + 1}] + 65536)) >>> 17 !== 0` : '';
-      this.emit(`if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})${guard}) L = K.lin(c, I[${k}], ${size}, ${write});`);
+      this.emit(`if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})${guard}) { ${this.fl()}${WB}L = K.lin(c, I[${k}], ${size}, ${write}); }`);
       return;
     }
+    this.flush();
     if (this.mode.long64) {
-      this.emit(`L = K.lin(c, I[${k}], ${size}, ${write});`);
+      this.emit(`${WB}L = K.lin(c, I[${k}], ${size}, ${write});`);
       return;
     }
     let off: string;
@@ -306,19 +405,33 @@ export class JsEmitter implements X86Emitter {
     this.emit(`L = c.linear(${m.seg}, ${off}, ${size}, ${write});`);
   }
 
+  /** The inline TLB probe of an access of `size` at L: whether set `tag` maps the page (px: its entry, po: the offset). */
+  private probe(tag: string, size: number): string {
+    this.emit(`po = L & 4095; pv = (L - po) / 4096; px = pv & ${TLB_MASK};`);
+    return `po <= ${4096 - size} && ${tag}[px] === pv * 2 + U`;
+  }
+
   load(dst: Pair, size: number, soft = false): void {
     const fn = soft ? 'readLinSoft' : 'readLin';
-    if (size === 8) this.emit(`${S(dst.lo)} = c.${fn}(L, 8); ${S(dst.hi)} = c.t1;`);
-    else this.emit(`${S(dst.lo)} = c.${fn}(L, ${size})${size === 4 ? ' | 0' : ''};`);
-    if (soft) this.emit(`if (c.exitNow) { c.exitNow = false; s.rip = ${this.ripAt(this.i.addr)}; return n + ${this.k0}; }`);
+    const out = `${WB}return n + ${this.k0};`;
+    const [lo, hi] = [S(dst.lo), S(dst.hi)];
+    const hit = this.probe('TR', size);
+    const fast = size === 8 ? `{ po += TRO[px]; ${lo} = TRD[px].getInt32(po, true); ${hi} = TRD[px].getInt32(po + 4, true); }` : `${lo} = TRD[px].${GET[size]}(TRO[px] + po, true);`;
+    let slow = this.fl() + (size === 8 ? `${lo} = c.${fn}(L, 8); ${hi} = c.t1;` : `${lo} = c.${fn}(L, ${size})${size === 4 ? ' | 0' : ''};`);
+    if (soft) slow += ` if (c.exitNow) { c.exitNow = false; s.rip = ${this.ripAt(this.i.addr)}; ${out} }`;
+    this.emit(`if (${hit}) ${fast} else { ${slow} }`);
   }
 
   store(size: number, v: Pair): void {
-    this.emit(`c.writeLin(L, ${size}, ${S(v.lo)}${size === 8 ? `, ${S(v.hi)}` : ''});`);
+    const lo = S(v.lo);
+    const hit = this.probe('TW', size);
+    const fast = size === 8 ? `{ po += TWO[px]; TWD[px].setInt32(po, ${lo}, true); TWD[px].setInt32(po + 4, ${S(v.hi)}, true); }` : `TWD[px].${SET[size]}(TWO[px] + po, ${lo}, true);`;
+    this.emit(`if (${hit}) ${fast} else { ${this.fl()}c.writeLin(L, ${size}, ${lo}${size === 8 ? `, ${S(v.hi)}` : ''}); ps = 1; }`);
   }
 
   stopCheck(): void {
-    this.emit(`if (m.blockStale || m.stopReason !== 0) ${this.exitAfter()}`);
+    // Only a store that missed the TLB can have hit decoded code or MMIO.
+    this.emit(`if (ps !== 0) { ps = 0; if (m.blockStale || m.stopReason !== 0) ${this.exitAfter()} }`);
   }
 
   // ---- arithmetic and flags --------------------------------------------------------------------------
@@ -342,15 +455,20 @@ export class JsEmitter implements X86Emitter {
   }
 
   carry(): Val {
-    this.emit('w = c.cf();');
-    return V('w');
+    this.flush();
+    const v = `cf${this.k0}`;
+    this.emit(`var ${v} = c.cf();`);
+    return V(v);
   }
 
   flags(op: FOp, size: number, a: Pair, b: Pair, r: Pair, cin?: Val): void {
+    // Deferred (see pend): the operands are the instruction's own variables or constants. The
+    // fields a flags record of this op and size is read from are all written, so the deferred
+    // record it replaces was dead.
     let s = `f.op = ${op}; f.size = ${size}; f.a0 = ${S(a.lo)}; f.b0 = ${S(b.lo)}; f.r0 = ${S(r.lo)};`;
     if (cin !== undefined) s += ` f.cin = ${S(cin)};`;
     if (size === 8) s += ` f.a1 = ${S(a.hi)}; f.b1 = ${S(b.hi)}; f.r1 = ${S(r.hi)};`;
-    this.emit(s);
+    this.pend = s;
   }
 
   shift(kind: ShiftKind, size: 4 | 8, reg: number, cnt: number): void {
@@ -374,8 +492,9 @@ export class JsEmitter implements X86Emitter {
         cf = `((${lo} >> ${cnt - 1}) & 1)`;
         of = '0';
       }
-      this.emit(`w = ${cf}; t = ${of}; v = ${res}; R[${2 * reg}] = v; R[${2 * reg + 1}] = 0;`);
-      this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = t; f.afv = 0;`);
+      const k = this.k0;
+      this.emit(`var sc${k} = ${cf}, so${k} = ${of}, sv${k} = ${res}; R[${2 * reg}] = sv${k}; R[${2 * reg + 1}] = 0;`);
+      this.pend = `f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = sv${k}; f.cin = sc${k}; f.ofv = so${k}; f.afv = 0;`;
       return;
     }
     const bit = (n: number) => (n < 32 ? `((${lo} >>> ${n}) & 1)` : `((${hi} >>> ${n - 32}) & 1)`);
@@ -404,8 +523,9 @@ export class JsEmitter implements X86Emitter {
       this.emit(`w = ${cf}; L = ${of}; v = ${res}; t = ${resh};`);
       of = 'L';
     }
-    this.emit(`f.ofv = ${of}; R[${2 * reg}] = v; R[${2 * reg + 1}] = t;`);
-    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 8; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = t; f.cin = w; f.afv = 0;`);
+    const k = this.k0;
+    this.emit(`var so${k} = ${of}, sc${k} = w, sv${k} = v, st${k} = t; R[${2 * reg}] = v; R[${2 * reg + 1}] = t;`);
+    this.pend = `f.ofv = so${k}; f.op = ${FOp.EAGER_CO}; f.size = 8; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = sv${k}; f.r1 = st${k}; f.cin = sc${k}; f.afv = 0;`;
   }
 
   imul64(r: number, a: Pair, b: Pair): void {
@@ -415,7 +535,7 @@ export class JsEmitter implements X86Emitter {
 
   /** The flags MUL/IMUL leave (exec/muldiv.ts setMulFlags): the product in v (t), overflow in w. */
   private mulFlags(size: number): void {
-    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = ${size}; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = ${size === 8 ? 't' : '0'}; f.cin = w; f.ofv = w; f.afv = 0;`);
+    this.eagerFlags(`f.op = ${FOp.EAGER_CO}; f.size = ${size}; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = ${size === 8 ? 't' : '0'}; f.cin = w; f.ofv = w; f.afv = 0;`);
   }
 
   mulWide(signed: boolean, size: 4 | 8, b: Pair): void {
@@ -436,9 +556,10 @@ export class JsEmitter implements X86Emitter {
     const lo = S(b.lo);
     // k: the instruction a #DE is raised at (the block's catch puts RIP on it).
     this.emit(`k = ${this.k0};`);
-    if (size === 8) this.emit(`if (!K.${signed ? 'divs128' : 'divu128'}(R[0], R[1], R[4], R[5], ${lo}, ${S(b.hi)})) K.de(c);`);
-    else if (signed) this.emit(`if (!K.divs128(R[0], R[4], R[4] >> 31, R[4] >> 31, ${lo}, ${lo} >> 31) || K.W[1] !== K.W[0] >> 31) K.de(c);`);
-    else this.emit(`if (!K.divu128(R[0], R[4], 0, 0, ${lo}, 0) || K.W[1] !== 0) K.de(c);`);
+    const de = `{ ${this.fl()}K.de(c); }`;
+    if (size === 8) this.emit(`if (!K.${signed ? 'divs128' : 'divu128'}(R[0], R[1], R[4], R[5], ${lo}, ${S(b.hi)})) ${de}`);
+    else if (signed) this.emit(`if (!K.divs128(R[0], R[4], R[4] >> 31, R[4] >> 31, ${lo}, ${lo} >> 31) || K.W[1] !== K.W[0] >> 31) ${de}`);
+    else this.emit(`if (!K.divu128(R[0], R[4], 0, 0, ${lo}, 0) || K.W[1] !== 0) ${de}`);
     if (size === 8) this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = K.W[0]; R[1] = K.W[1];');
     else this.emit('R[4] = K.W[2]; R[5] = 0; R[0] = K.W[0]; R[1] = 0;');
   }
@@ -451,12 +572,14 @@ export class JsEmitter implements X86Emitter {
 
   imul32(r: number, a: Val, b: Val): void {
     this.emit(`v = Math.imul(${S(a)}, ${S(b)}); w = ${S(a)} * ${S(b)} !== v ? 1 : 0; R[${2 * r}] = v; R[${2 * r + 1}] = 0;`);
-    this.emit(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = w; f.afv = 0;`);
+    this.eagerFlags(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = w; f.afv = 0;`);
   }
 
   // ---- conditions -------------------------------------------------------------------------------------
 
   flagCond(cc: number): Cond {
+    // (The condition is used by the next statement emitted: the record is written before it.)
+    this.flush();
     return C(`${cc & 1 ? '!' : ''}c.cond(${cc & ~1})`);
   }
 
@@ -532,10 +655,12 @@ export class JsEmitter implements X86Emitter {
   }
 
   jump(rip?: number): void {
-    this.emit(`s.rip = ${rip === undefined ? 'L' : rip}; return n + ${this.k0 + 1};`);
+    this.emit(`s.rip = ${rip === undefined ? 'L' : rip}; ${this.fl()}${WB}return n + ${this.k0 + 1};`);
+    this.pend = '';
   }
 
   jumpIf(c: Cond, taken: number, next: number): void {
-    this.emit(`s.rip = (${S(c)}) ? ${taken} : ${next}; return n + ${this.k0 + 1};`);
+    this.emit(`s.rip = (${S(c)}) ? ${taken} : ${next}; ${this.fl()}${WB}return n + ${this.k0 + 1};`);
+    this.pend = '';
   }
 }

@@ -10,8 +10,9 @@
  *   interpreter's handler with its decoded `Insn` (the same semantics by construction;
  *   LOCK-prefixed forms always do). A new inline form is one entry of {@link INLINE}, keyed by
  *   the mnemonic of its table rows.
- * - Flags stay lazy (the interpreter's `Flags` record is written as it would be). A Jcc whose flags
- *   come from an inline ALU instruction of the same block tests the operands directly.
+ * - Flags stay lazy (the interpreter's `Flags` record, written only where it can be observed: see
+ *   emit-js.ts). A Jcc whose flags come from an inline ALU instruction of the same block tests the
+ *   operands directly.
  * - A block ending in a Jcc back to its own start becomes a loop inside its function, bounded by
  *   the instruction limit it is given.
  * - Stores check after themselves whether they hit translated code (self-modifying code: the
@@ -21,11 +22,11 @@
  */
 import { K_IMM, K_MEM, K_REG, mnemonic, type Insn } from './decoder.js';
 import type { AluOp, Cond, Pair, Rel, X86Emitter } from './emit.js';
-import { compileJs, JsEmitter, type JitMode, type X86BlockFn } from './emit-js.js';
+import { compileJs, JsEmitter, type JitMode, type JitTlb, type X86BlockFn } from './emit-js.js';
 import { FOp } from './flags.js';
 import { RSP } from './state.js';
 
-export type { JitHost, JitMode, X86BlockFn } from './emit-js.js';
+export type { JitHost, JitMode, JitTlb, X86BlockFn } from './emit-js.js';
 
 /** Canonical address bounds (48-bit). */
 const CANON_LO = -0x800000000000;
@@ -105,9 +106,13 @@ const BRANCH = new Set([JCC, JMP, CALL, RET]);
 export class X86Translator {
   constructor(private readonly mode: JitMode) {}
 
-  /** Translates `insns` (a block starting at insns[0].addr); throws on an internal error. */
-  translate(insns: readonly Insn[]): X86BlockFn {
-    return compileJs(this.source(insns), insns);
+  /**
+   * Translates `insns` (a block starting at insns[0].addr) for the vCPU whose TLB is `tlb` (its
+   * loads and stores probe it inline; without one they always call the MMU); throws on an
+   * internal error.
+   */
+  translate(insns: readonly Insn[], tlb?: JitTlb): X86BlockFn {
+    return compileJs(this.source(insns), insns, tlb);
   }
 
   /** The factory body (for tests and debugging). */

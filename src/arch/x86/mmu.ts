@@ -32,7 +32,8 @@ const HOST_RSVD_HI = rsvdHiFor((supportedCpuid().find((e) => e.function === 0x80
 
 const TLB_BITS = 10;
 const TLB_SIZE = 1 << TLB_BITS;
-const TLB_MASK = TLB_SIZE - 1;
+/** Software TLB index mask (the block JIT's inline probe uses it too). */
+export const TLB_MASK = TLB_SIZE - 1;
 
 /** [smp] The result of X86Cpu.writeRef. */
 export const REF = { dv: new DataView(new ArrayBuffer(8)) as DataView<ArrayBufferLike>, off: 0 };
@@ -96,12 +97,14 @@ export class X86Mmu {
   watchHits = 0;
   // --- software TLB: tag = vpn * 2 + user; separate read/write sets ---
   // Invalid entries hold NaN, which equals no tag (tags can be negative for high canonical pages).
-  private readonly rTag = new Float64Array(TLB_SIZE).fill(NaN);
-  private readonly wTag = new Float64Array(TLB_SIZE).fill(NaN);
-  private readonly rDv: (DataView | null)[] = new Array<DataView | null>(TLB_SIZE).fill(null);
-  private readonly wDv: (DataView | null)[] = new Array<DataView | null>(TLB_SIZE).fill(null);
-  private readonly rOff = new Float64Array(TLB_SIZE);
-  private readonly wOff = new Float64Array(TLB_SIZE);
+  // Public for the block JIT, whose translations probe them inline (emit-js.ts `JitTlb`); only
+  // this class writes them. A write-set hit is RAM that is neither MMIO nor decoded code.
+  readonly rTag = new Float64Array(TLB_SIZE).fill(NaN);
+  readonly wTag = new Float64Array(TLB_SIZE).fill(NaN);
+  readonly rDv: (DataView | null)[] = new Array<DataView | null>(TLB_SIZE).fill(null);
+  readonly wDv: (DataView | null)[] = new Array<DataView | null>(TLB_SIZE).fill(null);
+  readonly rOff = new Float64Array(TLB_SIZE);
+  readonly wOff = new Float64Array(TLB_SIZE);
   /**
    * MMIO translations (the same tags; read and write sets): a linear page that resolved to MMIO
    * skips the page walk on its next access, as KVM caches MMIO SPTEs. `mPa` is the page's gpa.

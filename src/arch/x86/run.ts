@@ -82,6 +82,8 @@ export class X86Machine {
   stopReason = 0;
   /** True while the current block was invalidated by a write to its code. Translated code reads it. */
   blockStale = false;
+  /** Translated code called an interpreter handler (JitHost.handled): runChain checks everything again. */
+  handled = false;
   /** Instructions retired (benchmarks read this). */
   retired = 0;
 
@@ -479,10 +481,21 @@ export class X86Machine {
     const idle = this.events.idle() && this.vcpu.run[0] === 0 && this.intro === null;
     let total = 0;
     let b = first;
+    this.handled = false;
     try {
       for (;;) {
         total += this.runCompiled(b, lim - total);
         if (!idle || total >= lim || this.stopReason !== 0 || c.faulted || this.blockStale || this.vcpu.requests[0] !== 0) break;
+        // Inline code alone changes none of what slowPath/compiledOk/the mode key look at: the
+        // block's links decide the next one.
+        if (!this.handled) {
+          const linked = this.blocks.follow(b, c.wrapLin(c.csBase + s.rip));
+          if (linked !== null) {
+            b = linked;
+            continue;
+          }
+        }
+        this.handled = false;
         let next: Block;
         try {
           next = this.blocks.get(c.wrapLin(c.csBase + s.rip));
