@@ -11,24 +11,11 @@ import type { GuestPage, Vm } from '../../kernel/vm.js';
 import type { X86IntrospectionHooks } from '../../introspection/hooks.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { KVM_BUS, type IoBus } from '../../kernel/iobus.js';
-import { supportedCpuid } from './cpuid.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, HAS_ERROR_CODE, VEC } from './faults.js';
+import { accessOk, HOST_RSVD_HI, isCanonical, PF_I, PF_P, PF_RSVD, PF_U, PF_W } from './paging.js';
 import { CR0, CR4, CS, EFER, FLAG, FS, GS, SS, type X86State } from './state.js';
 
-/** Page-fault error code bits. */
-const PF_P = 1, PF_W = 2, PF_U = 4, PF_RSVD = 8, PF_I = 16;
-
-/**
- * Reserved address bits of a PAE paging entry's high dword for a MAXPHYADDR of `bits`:
- * bits [51:MAXPHYADDR] plus bits [62:52] (4-level paging ignores 62:52: the walk masks them off).
- * An entry with one set is a #PF with the reserved-bit error code.
- */
-export function rsvdHiFor(bits: number): number {
-  return 0x7ff00000 | (0xfffff & ~((1 << (Math.min(52, bits) - 32)) - 1));
-}
-
-/** This host's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]): what the hardware walk checks under EPT. */
-const HOST_RSVD_HI = rsvdHiFor((supportedCpuid().find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff);
+export { isCanonical, rsvdHiFor } from './paging.js';
 
 const TLB_BITS = 10;
 const TLB_SIZE = 1 << TLB_BITS;
@@ -789,17 +776,4 @@ export class X86Mmu {
   write(seg: number, off: number, size: number, lo: number, hi = 0): void {
     this.writeLin(this.linear(seg, off, size, true), size, lo, hi);
   }
-}
-
-/** Whether a walk's combined U/S, R/W and NX bits allow the access (else #PF with P set). */
-function accessOk(user: boolean, write: boolean, fetch: boolean, userOk: boolean, writeOk: boolean, nx: boolean, wp: boolean): boolean {
-  if (user && !userOk) return false;
-  if (write && !writeOk && (user || wp)) return false;
-  // SMEP/SMAP are not exposed in CPUID here, so CR4.SMEP/SMAP cannot be set.
-  return !(fetch && nx);
-}
-
-/** True for a canonical 48-bit address (as a JS number). */
-export function isCanonical(lin: number): boolean {
-  return lin >= -0x800000000000 && lin < 0x800000000000;
 }
