@@ -571,18 +571,14 @@ export class WasmEmitter implements Emitter {
 
   // ---- instructions -------------------------------------------------------------------------------
 
-  begin(pc: number, w: number, k: number): void {
+  begin(pc: number, w: number, k: number, id: number): void {
+    this.id = id; // for the slow exit
     this.pc = pc;
     this.w = w;
     this.idx = k;
     this.cur = [];
     this.wroteState = false;
     this.startDepth = this.f.depth;
-  }
-
-  /** The id of the row being emitted (for the slow exit). */
-  setId(id: number): void {
-    this.id = id;
   }
 
   commit(): void {

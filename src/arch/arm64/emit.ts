@@ -144,14 +144,16 @@ export interface Emitter {
   jumpReg(r: number, link: boolean): void;
 
   // ---- the block (jit.ts generate) ------------------------------------------------------------------
-  /** Starts the instruction at `pc` with word `w` (k-th of the block). */
-  begin(pc: number, w: number, k: number): void;
+  /** Starts the instruction at `pc` with word `w` (k-th of the block), decoded as row `id`. */
+  begin(pc: number, w: number, k: number, id: number): void;
   /** Keeps what the instruction emitted. */
   commit(): void;
   /** Drops what the instruction emitted (its form declined after emitting). */
   rollback(): void;
   /** The interpreter's handler `id` for word `w`. */
   call(id: number, w: number, kind: CallKind): void;
+  /** Leaves the block for `pc` (a block that does not end in a branch falls through to it). */
+  leave(pc: number): void;
 }
 
 /** A row's inline form: emits instruction `w` at `pc` and returns true, or returns false for a handler call. */

@@ -12,7 +12,7 @@ import { divs64, divu64, muls64, mulu64, W } from '../arith64.js';
 import type { Block } from './blocks.js';
 import type { Cpu } from './cpu.js';
 import { endsBlock } from './decoder.js';
-import { CALL } from './emit.js';
+import { CALL, type Emitter } from './emit.js';
 import { JsEmitter } from './emit-js.js';
 import { A64 } from './table.js';
 
@@ -86,27 +86,36 @@ export function generate(b: Block, tbi: number, spAlign: boolean, blocks: readon
   for (let s = 0; s < blocks.length; s++) {
     const m = blocks[s]!;
     const n = m.len;
-    const va = m.va;
     const ends = endsBlock(A64.encoding(m.ids[n - 1]!), m.words[n - 1]!);
     e.beginBlock(s);
-    for (let k = 0; k < n; k++) {
-      const id = m.ids[k]!;
-      const w = m.words[k]!;
-      const pc = va + 4 * k;
-      const row = A64.encoding(id);
-      e.begin(pc, w, k);
-      if (row.jit !== undefined && row.jit(e, w, pc)) {
-        e.commit();
-        continue;
-      }
-      e.rollback();
-      // The interpreter's handler, with the word as a constant.
-      e.call(id, w, k === n - 1 && ends ? CALL.END : row.pure ? CALL.PURE : row.mem ? CALL.MEM : CALL.SYNC);
-    }
-    if (!ends) e.leave(va + 4 * n);
+    emitInstructions(e, m, ends);
     e.endBlock();
   }
   return e.source();
+}
+
+/**
+ * What each instruction of block `m` becomes, for any `Emitter` (JS or wasm): its row's inline
+ * form, else a call of the interpreter's handler with the word as a constant; then the way out
+ * when the block does not end in a branch (`ends`).
+ */
+export function emitInstructions(e: Emitter, m: Pick<Block, 'ids' | 'words' | 'va' | 'len'>, ends: boolean): void {
+  const n = m.len;
+  const va = m.va;
+  for (let k = 0; k < n; k++) {
+    const id = m.ids[k]!;
+    const w = m.words[k]!;
+    const pc = va + 4 * k;
+    const row = A64.encoding(id);
+    e.begin(pc, w, k, id);
+    if (row.jit !== undefined && row.jit(e, w, pc)) {
+      e.commit();
+      continue;
+    }
+    e.rollback();
+    e.call(id, w, k === n - 1 && ends ? CALL.END : row.pure ? CALL.PURE : row.mem ? CALL.MEM : CALL.SYNC);
+  }
+  if (!ends) e.leave(va + 4 * n);
 }
 
 /**

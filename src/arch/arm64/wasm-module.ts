@@ -9,6 +9,7 @@ import type { Cpu } from './cpu.js';
 import { endsBlock } from './decoder.js';
 import { CALL } from './emit.js';
 import { FnBuilder, WasmEmitter } from './emit-wasm.js';
+import { emitInstructions } from './jit.js';
 import { SP_SLOT } from './state.js';
 import { A64 } from './table.js';
 import { F64, get, I32, i32c, I64, L, MAP_WORDS, mem, name, O, regLocal, section, TLB_ENTRIES, uleb, Unsupported, VOID, WASM_LAYOUT } from './wasm-writer.js';
@@ -35,21 +36,7 @@ function genBlock(f: FnBuilder, b: Block): number[] {
   uleb(out, L.pc);
   out.push(...f.br(f.exitLevel), O.end);
   f.depth--;
-  for (let k = 0; k < n; k++) {
-    const id = b.ids[k]!;
-    const w = b.words[k]!;
-    const pc = va + 4 * k;
-    const row = A64.encoding(id);
-    e.begin(pc, w, k);
-    e.setId(id);
-    if (row.jit !== undefined && row.jit(e, w, pc)) {
-      e.commit();
-      continue;
-    }
-    e.rollback();
-    e.call(id, w, k === n - 1 && ends ? CALL.END : row.pure ? CALL.PURE : row.mem ? CALL.MEM : CALL.SYNC);
-  }
-  if (!ends) e.leave(va + 4 * n);
+  emitInstructions(e, b, ends);
   // Every path of a block ends in a branch: nothing falls through to the next block's code.
   out.push(...e.code, O.end, O.unreachable);
   f.depth--;
