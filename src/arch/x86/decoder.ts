@@ -288,6 +288,15 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
       decodeOperand(insn, k, op, desc, mode, index);
     }
   }
+  finishLength(insn, desc, addr, long64);
+  return true;
+}
+
+/**
+ * The instruction's length is known (`insn.pos`): RIP-relative displacements and relative branch
+ * targets, both relative to the next instruction, become absolute. Both decode paths end here.
+ */
+function finishLength(insn: Insn, desc: OpDesc, addr: number, long64: boolean): void {
   const i = insn.pos;
   insn.len = i;
   if (insn.ripRel) insn.disp += addr + i;
@@ -295,7 +304,6 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
     const target = addr + i + insn.imm;
     insn.imm = insn.osz === 2 ? target & 0xffff : long64 ? target : target >>> 0;
   }
-  return true;
 }
 
 /**
@@ -469,15 +477,7 @@ function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
       const op = ops[k]!;
       decodeOperand(insn, k, op, desc, mode, index);
     }
-    const i = insn.pos;
-    insn.len = i;
-    // RIP-relative displacement is relative to the next instruction (known only now).
-    if (insn.ripRel) insn.disp += addr + i;
-    // Relative branch targets likewise.
-    if (desc.rel) {
-      const target = addr + i + insn.imm;
-      insn.imm = insn.osz === 2 ? target & 0xffff : mode.long64 ? target : target >>> 0;
-    }
+    finishLength(insn, desc, addr, mode.long64);
   } catch (e) {
     if (e === TOO_LONG) {
       insn.bad = 2;
