@@ -13,7 +13,8 @@ import { virtualSys } from '../../src/index.js';
 import { KVM_GUESTDBG } from '../../src/uapi/constants.js';
 import { KVM_GUESTDBG_ARM64 } from '../../src/uapi/arm64.js';
 import { WASM_LAYOUT } from '../../src/arch/arm64/wasm-module.js';
-import { Rng, randomInsn } from './a64gen.js';
+import { Rng } from './a64gen.js';
+import { CODE, DATA, RAM, randomProgram, type Program, type ProgramForms } from './random-programs.js';
 import { RAM_BASE, reg } from './helpers.js';
 import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { image, MIX, runGuest } from '../../bench/guests.js';
@@ -76,116 +77,9 @@ describe('arm64 wasm probe', () => {
 
 // ---- random programs ------------------------------------------------------------------------------
 
-const BRK0 = 0xd4200000 | 0;
-const CODE = RAM_BASE + 0x1000;
-const DATA = RAM_BASE + 0x10000; // x25, x28 and SP point here; accesses stay within +-8 KiB
-const RAM = 0x20000;
 const PAGES = (WASM_LAYOUT.ram + RAM) / 65536;
-const u = (v: number) => v | 0;
-
-/** A load or store (unsigned offset, unscaled, pre/post-index, register offset, pair) inside the data area. */
-function randomLdst(rng: Rng): number {
-  const dst = () => (rng.below(8) === 0 ? 31 : rng.below(25));
-  const src = () => rng.below(32);
-  let size: number;
-  let opc: number;
-  do {
-    size = rng.below(4);
-    opc = rng.below(4);
-  } while ((size === 3 && opc >= 2) || (size === 2 && opc === 3));
-  const rt = opc === 0 ? src() : dst();
-  const base = rng.below(3) === 0 ? 31 : 28;
-  switch (rng.below(5)) {
-    case 0:
-      return u((size << 30) | (0b111001 << 24) | (opc << 22) | (rng.below(64) << 10) | (base << 5) | rt);
-    case 1:
-      return u((size << 30) | (0b111000 << 24) | (opc << 22) | ((((rng.below(32) - 16) << size) & 0x1ff) << 12) | (base << 5) | rt);
-    case 2: // pre/post-index on x25 by multiples of 16
-      return u((size << 30) | (0b111000 << 24) | (opc << 22) | ((((rng.below(17) - 8) * 16) & 0x1ff) << 12) | ((rng.below(2) ? 1 : 3) << 10) | (25 << 5) | rt);
-    case 3: // register offset x27 (UXTW, LSL, SXTW, SXTX), scaled or not
-      return u((size << 30) | (0b111000 << 24) | (opc << 22) | (1 << 21) | (27 << 16) | ([2, 3, 6, 7][rng.below(4)]! << 13) | (rng.below(2) << 12) | (0b10 << 10) | (28 << 5) | rt);
-    default: {
-      const popc = [0, 1, 2][rng.below(3)]!;
-      const load = popc === 1 ? 1 : rng.below(2);
-      const p1 = load ? rng.below(25) : src();
-      let p2 = load ? rng.below(25) : src();
-      if (load && p2 === p1) p2 = (p1 + 1) % 25;
-      return u((popc << 30) | (0b101 << 27) | (2 << 23) | (load << 22) | (((rng.below(32) - 16) & 0x7f) << 15) | (p2 << 10) | (base << 5) | p1);
-    }
-  }
-}
-
-function randomDp(rng: Rng): number {
-  for (;;) {
-    const { word } = randomInsn(rng);
-    const rd = word & 31;
-    if (rd < 25 || rd > 28) return word;
-  }
-}
-
-/** SUBS/ADDS with #0 and CMN #0 (64 and 32 bits): the carry and overflow corners of flag setting. */
-function flagCorner(rng: Rng): number {
-  const d = rng.below(2) ? 31 : rng.below(25);
-  const n = rng.below(31);
-  return u([0xf1000000, 0x71000000, 0xb1000000, 0x31000000][rng.below(4)]! | (n << 5) | d);
-}
-
-const straight = (rng: Rng) => (rng.below(8) === 0 ? flagCorner(rng) : rng.below(3) === 0 ? randomLdst(rng) : randomDp(rng));
-
-interface Program {
-  words: number[];
-  x: bigint[];
-  nzcv: number;
-  data: Uint8Array;
-}
-
-function randomProgram(rng: Rng): Program {
-  const words: number[] = [];
-  for (let s = 1 + rng.below(5); s > 0; s--) {
-    switch (rng.below(3)) {
-      case 0: {
-        // movz x26, #n; body; subs x26, x26, #1; b.ne body (or sub + cbnz): a self-loop block
-        words.push(u(0xd2800000 | ((1 + rng.below(6)) << 5) | 26));
-        const top = words.length;
-        for (let i = 1 + rng.below(8); i > 0; i--) words.push(straight(rng));
-        if (rng.below(2)) {
-          words.push(u(0xf1000400 | (26 << 5) | 26));
-          words.push(u(0x54000001 | (((top - words.length) & 0x7ffff) << 5)));
-        } else {
-          words.push(u(0xd1000400 | (26 << 5) | 26));
-          words.push(u(0xb5000000 | (((top - words.length) & 0x7ffff) << 5) | 26));
-        }
-        break;
-      }
-      case 1: {
-        // b.cond / cbz / tbz over 1-3 instructions: chained blocks
-        const skip = 1 + rng.below(3);
-        const off = ((skip + 1) & 0x7ffff) << 5;
-        const r = rng.below(31);
-        const kind = rng.below(3);
-        if (kind === 0) words.push(u(0x54000000 | off | rng.below(16)));
-        else if (kind === 1) words.push(u((rng.below(2) << 31) | 0x34000000 | (rng.below(2) << 24) | off | r));
-        else {
-          const bit = rng.below(64);
-          words.push(u(((bit >> 5) << 31) | 0x36000000 | (rng.below(2) << 24) | ((bit & 31) << 19) | (((skip + 1) & 0x3fff) << 5) | r));
-        }
-        for (let i = 0; i < skip; i++) words.push(straight(rng));
-        break;
-      }
-      default:
-        for (let i = 1 + rng.below(10); i > 0; i--) words.push(straight(rng));
-    }
-  }
-  words.push(BRK0);
-  const x = Array.from({ length: 31 }, () => rng.value());
-  x[25] = BigInt(DATA);
-  x[26] = 0n;
-  x[27] = BigInt(8 * rng.below(32));
-  x[28] = BigInt(DATA);
-  const data = new Uint8Array(0x4000);
-  for (let i = 0; i < data.length; i += 4) new DataView(data.buffer).setUint32(i, rng.u32(), true);
-  return { words, x, nzcv: rng.below(16) << 28, data };
-}
+/** The wasm probe's programs: the flag corners too; no LDR (literal) or writeback pairs (the forms it was written for). */
+const FORMS: ProgramForms = { literal: false, writebackPairs: false, flagCorners: true };
 
 interface Outcome {
   exit: string;
@@ -230,7 +124,7 @@ describe('random programs: the wasm module agrees with the interpreter', () => {
     let total = 0;
     const why = new Map<string, number>();
     for (let k = 0; k < N && bad.length < 5; k++) {
-      const p = randomProgram(rng);
+      const p = randomProgram(rng, FORMS);
       const a = runProgram(p, 'interp');
       const blocks = runProgram(p, 'js').blocks;
       const code = probeModule(blocks, true, PAGES);
