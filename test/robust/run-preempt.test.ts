@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Kvm, KvmError, KVM_EXIT, virtualSys, type Sys, type Vcpu } from '../../src/index.js';
 import { kernelOf } from '../../src/sys/kernel-of.js';
+import type { RunDeadline } from '../../src/kernel/deadline.js';
 import { enterMode } from '../helpers/x86.js';
 import { reg } from '../arm64/helpers.js';
 import { guest } from '../helpers/guests.js';
@@ -50,6 +51,28 @@ function run(vcpu: Vcpu): { code: string | undefined; ms: number } {
   return { code, ms: performance.now() - t0 };
 }
 
+/**
+ * Arms `d.preempt` to say yes `afterMs` from now, runs, and checks the run ended then with EINTR and
+ * KVM_EXIT_INTR, well before the bound; returns how often preempt was asked. `d.preempt` is left
+ * saying no (nobody waits) for what follows.
+ */
+function expectPreempted(vcpu: Vcpu, d: RunDeadline, afterMs: number): number {
+  let asked = 0;
+  let wake = performance.now() + afterMs;
+  d.preempt = () => {
+    asked++;
+    return performance.now() >= wake;
+  };
+  const r = run(vcpu);
+  wake = Infinity;
+  expect(r.code).toBe('EINTR');
+  expect(vcpu.kvmRun.exit_reason).toBe(KVM_EXIT.INTR);
+  expect(d.preempted).toBe(true);
+  expect(r.ms).toBeGreaterThanOrEqual(afterMs - 1);
+  expect(r.ms).toBeLessThan(BOUND_MS - 100);
+  return asked;
+}
+
 const ENGINES = [
   { name: 'interpreter', opts: { jit: false } },
   { name: 'jit', opts: { jit: true, jitHotness: 0 } },
@@ -67,23 +90,11 @@ describe('KVM_RUN ends early when another caller waits (RunDeadline.preempt)', (
         const sys = virtualSys({ arch: g.arch, runTimeoutMs: BOUND_MS, runBudget: 1e13, ...e.opts }); // the time bound, not the instruction budget, ends the full run
         const vcpu = g.make(sys);
         const d = kernelOf(sys)!.deadline;
-        let asked = 0;
-        let wake = Infinity;
-        d.preempt = () => {
-          asked++;
-          return performance.now() >= wake;
-        };
+        d.preempt = () => false;
         run(vcpu); // warm up (translation, first faults)
-        wake = performance.now() + 30;
-        const r = run(vcpu);
-        expect(r.code).toBe('EINTR');
-        expect(vcpu.kvmRun.exit_reason).toBe(KVM_EXIT.INTR);
-        expect(d.preempted).toBe(true);
-        expect(r.ms).toBeGreaterThanOrEqual(29);
-        expect(r.ms).toBeLessThan(BOUND_MS - 100);
-        expect(asked).toBeGreaterThan(1); // asked again and again (about once a millisecond) before it said yes
+        // Asked again and again (about once a millisecond) before it said yes.
+        expect(expectPreempted(vcpu, d, 30)).toBeGreaterThan(1);
         // Nobody waits: the run reaches the time bound, and preempted stays false.
-        wake = Infinity;
         const full = run(vcpu);
         expect(full.code).toBe('EINTR');
         expect(d.preempted).toBe(false);
@@ -100,15 +111,7 @@ describe('KVM_RUN ends early when another caller waits (RunDeadline.preempt)', (
     const slept = run(vcpu);
     expect(slept.code).toBe('EINTR');
     expect(slept.ms).toBeGreaterThanOrEqual(BOUND_MS - 1);
-    let wake = performance.now() + 20;
-    d.preempt = () => performance.now() >= wake;
-    const r = run(vcpu);
-    expect(r.code).toBe('EINTR');
-    expect(vcpu.kvmRun.exit_reason).toBe(KVM_EXIT.INTR);
-    expect(d.preempted).toBe(true);
-    expect(r.ms).toBeGreaterThanOrEqual(19);
-    expect(r.ms).toBeLessThan(BOUND_MS - 100);
-    wake = Infinity;
+    expectPreempted(vcpu, d, 20);
     expect(run(vcpu).ms).toBeGreaterThanOrEqual(BOUND_MS - 1);
   });
 });
