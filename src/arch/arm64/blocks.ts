@@ -6,8 +6,8 @@
  *   processor mode (rows marked `ends`: branches, exception generation, system instructions,
  *   WFI/WFE, UNALLOCATED), to the end of its 4 KiB page, or to MAX_BLOCK instructions.
  * - Code seen once costs nothing: the first time a block address is seen (a small direct-mapped
- *   filter remembers recent ones) its length is found by scanning its words and the interpreter
- *   runs it (`coldLen`); an address seen again is decoded into the cache. Cached blocks start
+ *   filter remembers recent ones, `firstSight`) the interpreter runs it, ending it where a
+ *   decoded block would end; an address seen again is decoded into the cache. Cached blocks start
  *   cold: the dispatcher interprets them (run.ts) and counts executions; after `hotness`
  *   executions the block is translated.
  * - Correctness under code changes: every block remembers its instruction words and guest page.
@@ -25,7 +25,7 @@ import { successors, TABLE_MASK, TABLE_SIZE, translate, type BlockFn } from './j
 import { A64 } from './table.js';
 
 /** Longest block, in instructions. */
-const MAX_BLOCK = 96;
+export const MAX_BLOCK = 96;
 export { TABLE_MASK, TABLE_SIZE };
 /** Blocks and instructions of one translated region at most (translation cost grows with it). */
 const REGION_BLOCKS = 8;
@@ -82,10 +82,27 @@ class CodePage {
 
 const DUMMY = new Block(NaN, -1, -1, 0, new Int32Array(0), new Uint16Array(0));
 
+/**
+ * The dispatch table of a Jit that has cached nothing yet: all DUMMY, shared, never written. A
+ * Jit takes its own at its first cached block: V8 spends ~1 ms allocating a 32768-entry array
+ * (large-object space), more than a short guest's whole first run.
+ */
+const EMPTY_TABLE: readonly Block[] = new Array<Block>(TABLE_SIZE).fill(DUMMY);
+
+/**
+ * How row `id` ends a block, for the interpreter of code seen once (run.ts): 0 never, 1 always,
+ * 2 for some words (`endsBlock`).
+ */
+export const ENDS = Uint8Array.from({ length: A64.encodings.length + 1 }, (_, id) => {
+  if (id === 0) return 1;
+  const x = A64.encoding(id).ends;
+  return x === undefined || x === false ? 0 : x === true ? 1 : 2;
+});
+
 /** Per-vCPU JIT state. */
 export class Jit {
-  /** Dispatch table indexed by (pc >>> 2) & TABLE_MASK. */
-  readonly table: Block[] = new Array<Block>(TABLE_SIZE).fill(DUMMY);
+  /** Dispatch table indexed by (pc >>> 2) & TABLE_MASK (read it again after `lookup`: it may be replaced). */
+  table = EMPTY_TABLE as Block[];
   private readonly byVa = new Map<number, Block[]>();
   /** Guest frames holding decoded blocks (their writes go through `codeWrite`). */
   readonly pages = new Map<number, CodePage>();
@@ -104,8 +121,11 @@ export class Jit {
   /** Instructions in cached blocks, and the times the bound flushed the cache. */
   cachedInsns = 0;
   flushes = 0;
-  /** Block addresses seen once (direct-mapped; NaN: empty). */
-  private readonly seen = new Float64Array(1 << SEEN_BITS).fill(NaN);
+  /**
+   * Block addresses seen once: their low 32 bits plus one (direct-mapped; 0: empty, so no fill,
+   * since addresses are 4-aligned). Addresses 4 GiB apart alias: one is cached a sight early.
+   */
+  private readonly seen = new Float64Array(1 << SEEN_BITS);
 
   constructor(
     private readonly c: Cpu,
@@ -130,7 +150,7 @@ export class Jit {
     }
     this.byVa.clear();
     this.pages.clear();
-    this.table.fill(DUMMY);
+    if (this.table !== EMPTY_TABLE) this.table.fill(DUMMY);
     this.cachedInsns = 0;
     this.flushes++;
   }
@@ -144,34 +164,28 @@ export class Jit {
 
   /** Drops the virtual-address index (TLB flush): blocks are found again through their words. */
   flushVa(): void {
-    this.table.fill(DUMMY);
+    if (this.table !== EMPTY_TABLE) this.table.fill(DUMMY);
+  }
+
+  /** The table to write: this Jit's own from its first cached block on. */
+  private ownTable(): Block[] {
+    if (this.table === EMPTY_TABLE) this.table = new Array<Block>(TABLE_SIZE).fill(DUMMY);
+    return this.table;
   }
 
   /**
-   * First sight of a block address (per the filter, and not cached): the number of instructions
-   * of the block at `pc`, for the interpreter to run without caching anything; 0 when the block
-   * should come from `lookup` (seen before, cached, or translation at first sight). Raises the
-   * fetch faults as `lookup` does.
+   * Whether `pc` is a block address seen for the first time (per the filter, and not cached):
+   * then the interpreter runs the block without caching anything (run.ts `coldRun`, which ends
+   * it where `lookup` would); false when the block should come from `lookup` (seen before,
+   * cached, or translation at first sight).
    */
-  coldLen(pc: number): number {
-    if (this.hotness === 0) return 0;
-    const h = Math.imul(pc | 0, 0x9e3779b1) >>> (32 - SEEN_BITS);
-    if (this.seen[h] === pc || this.byVa.has(pc)) return 0;
-    this.seen[h] = pc;
-    const c = this.c;
-    let off = pc - c.fetchVa;
-    if ((pc & 3) !== 0 || !(off >= 0 && off < 4096) || c.fetchEl !== c.el) {
-      c.fetchSlow();
-      off = pc - c.fetchVa;
-    }
-    const words = c.fetchWords;
-    let n = 0;
-    for (let k = off >>> 2; k < 1024 && n < MAX_BLOCK; k++) {
-      n++;
-      const w = words[k]!;
-      if (endsBlock(A64.encoding(A64.decode(w)), w)) break;
-    }
-    return n;
+  firstSight(pc: number): boolean {
+    if (this.hotness === 0) return false;
+    const key = (pc | 0) + 1;
+    const h = Math.imul(key, 0x9e3779b1) >>> (32 - SEEN_BITS);
+    if (this.seen[h] === key || (this.cachedInsns !== 0 && this.byVa.has(pc))) return false;
+    this.seen[h] = key;
+    return true;
   }
 
   /**
@@ -200,13 +214,13 @@ export class Jit {
           continue;
         }
         b.key = c.jitKey;
-        this.table[(pc >>> 2) & TABLE_MASK] = b;
+        this.ownTable()[(pc >>> 2) & TABLE_MASK] = b;
         return b;
       }
     }
     const b = this.decode(pc, mode, gfn, off, words);
     b.key = c.jitKey;
-    this.table[(pc >>> 2) & TABLE_MASK] = b;
+    this.ownTable()[(pc >>> 2) & TABLE_MASK] = b;
     if (this.hotness === 0) this.compile(b);
     return b;
   }

@@ -23,8 +23,9 @@ import { kvmVcpuBlock, KVM_REQ } from '../../kernel/requests.js';
 import { KVM_EXIT, KVM_GUESTDBG } from '../../uapi/constants.js';
 import { KVM_ARM_IDSR } from '../../uapi/arm64.js';
 import { ATTN_IRQ, Cpu, EC, EXIT, FAULT, Pending, STOP_EXIT, type Arm64Vcpu, type Arm64VmState, type Cpu as CpuT } from './cpu.js';
+import { endsBlock } from './decoder.js';
 import { debugExit, postException, postInsn, preInsn, STEP_NONE } from './debug.js';
-import { DEFAULT_CODE_CACHE_LIMIT, Jit, TABLE_MASK, type Block } from './blocks.js';
+import { DEFAULT_CODE_CACHE_LIMIT, ENDS, Jit, MAX_BLOCK, TABLE_MASK } from './blocks.js';
 import { completeMmioRead } from './mmio.js';
 import { FSC } from './mmu.js';
 import { INVALID_GPA, updateStolenTime } from './pvtime.js';
@@ -342,6 +343,46 @@ function fastRun(c: CpuT, n: number): number {
 }
 
 /**
+ * A block seen for the first time (blocks.ts `firstSight`), interpreted without caching anything:
+ * at most `n` instructions, ending where a decoded block would (after a row that ends blocks, at
+ * the page end, at MAX_BLOCK), with no separate pass over its words.
+ */
+function coldRun(c: CpuT, n: number): void {
+  let i = 0;
+  if (n > MAX_BLOCK) n = MAX_BLOCK;
+  try {
+    let pc = c.pc;
+    let off = pc - c.fetchVa;
+    if ((pc & 3) !== 0 || !(off >= 0 && off < 4096) || c.fetchEl !== c.el) {
+      c.fetchSlow();
+      off = pc - c.fetchVa;
+    }
+    const words = c.fetchWords;
+    for (;;) {
+      const w = words[off >>> 2]!;
+      c.insnPc = pc;
+      c.insn = w;
+      c.pc = pc + 4;
+      const k = Math.imul(w, 0x9e3779b1) >>> 16;
+      let h = MEMO_KEY[k] === w ? MEMO_VAL[k]! : 0;
+      if (h === 0) h = A64.decode(w);
+      HANDLERS[h]!(c, w);
+      i++;
+      if (c.stop !== 0 || i >= n) break;
+      const e = ENDS[h]!;
+      if (e !== 0 && (e === 1 || endsBlock(A64.encoding(h), w))) break;
+      off += 4;
+      if (off >= 4096) break;
+      pc += 4;
+    }
+  } catch (e) {
+    c.retired += i;
+    throw e;
+  }
+  c.retired += i;
+}
+
+/**
  * The block-JIT loop: at most `n` instructions, block by block, while nothing needs
  * per-instruction checks. Cold blocks run in the interpreter (and are counted towards
  * translation); a block that does not fit the remaining budget does too, instruction by
@@ -349,19 +390,18 @@ function fastRun(c: CpuT, n: number): number {
  */
 function jitRun(c: CpuT, n: number): void {
   const jit = c.jit!;
-  const table = jit.table;
   const stop = c.retired + n;
   // Translated code brings c.retired up to date before anything that may throw.
   for (;;) {
     const left = stop - c.retired;
     if (left <= 0 || c.attn !== 0 || c.req[0] !== 0) return;
     const pc = c.pc;
-    let b = table[(pc >>> 2) & TABLE_MASK]!;
+    // (jit.table is replaced at the first cached block: read it per block.)
+    let b = jit.table[(pc >>> 2) & TABLE_MASK]!;
     if ((b.va !== pc || b.key !== c.jitKey) && !(b.va === pc && jit.revalidate(b, pc))) {
       // Code seen for the first time: interpreted, nothing decoded into the cache.
-      const cold = jit.coldLen(pc);
-      if (cold > 0) {
-        fastRun(c, Math.min(cold, left));
+      if (jit.firstSight(pc)) {
+        coldRun(c, left);
         if (c.stop !== 0) {
           if ((c.stop & STOP_EXIT) !== 0) return;
           c.stop = 0;
