@@ -94,6 +94,12 @@ describe.each(ENGINES as Engine[])('$name', (engine) => {
   it('MUL/MADD/MSUB/SMADDL/UMSUBL/SMULH/UMULH/UDIV/SDIV (64 and 32-bit) equal the BigInt results', { timeout: 60_000 }, () => {
     const ops = operands();
     const triples: [bigint, bigint, bigint][] = [[1n << 63n, M64, 5n]];
+    // One-word divisors whose rounded double quotient is one too low (found by search; the
+    // translated UDIV/SDIV corrects it from the exact remainder): unsigned, and as the magnitude
+    // of a negative dividend.
+    for (const [n, d] of [[0x40831efac872adadn, 0x206a83n], [0x85dec6efae04331fn, 0x22f03en], [0x8d2046f25eebe394n, 0x2b2551n]] as const) {
+      triples.push([n, d, 0n], [u64(-n), d, 0n], [n, u64(-d), 1n]);
+    }
     for (let i = 0; i < ops.length; i++) for (let j = i % 5; j < ops.length; j += 5) triples.push([ops[i]!, ops[j]!, ops[(i + j) % ops.length]!]);
     const OUT = IN + triples.length * 24;
     const m = armMachine(new Uint8Array(0), { ramSize: Math.ceil((OUT + triples.length * 96) / 0x10_0000) * 0x10_0000 });
