@@ -421,7 +421,7 @@ function main(): void {
     const big = o.quick ? 300_000 : 2_000_000;
     for (const arch of ['x86_64', 'arm64'] as const) {
       log(`(f) cold code ${arch}...`);
-      const c = coldMips(arch, n, o.quick ? 1 : 3);
+      const c = coldMips(arch, n, o.quick ? 1 : o.repeats);
       const r = spawnSync(process.execPath, ['--expose-gc', bundle, '--cold-rss-child', arch, String(big)], { encoding: 'utf8' });
       let rssPerInsn: number | undefined;
       let rssMiB: number | undefined;
@@ -449,8 +449,8 @@ function main(): void {
     for (const arch of ['x86_64', 'arm64'] as const) {
       log(`(h) 64-bit MUL/DIV ${arch}...`);
       const iters = o.quick ? 200_000 : 1_000_000;
-      const j = mulDivMips(arch, iters, o.quick ? 1 : 3, true);
-      const i = mulDivMips(arch, iters / 4, o.quick ? 1 : 3, false);
+      const j = mulDivMips(arch, iters, o.quick ? 1 : o.repeats, true);
+      const i = mulDivMips(arch, iters / 4, o.quick ? 1 : o.repeats, false);
       result.mulDiv.push({ arch, mips: j.mips, interpreterMips: i.mips });
     }
   }
