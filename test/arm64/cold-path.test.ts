@@ -1,5 +1,5 @@
 /**
- * Code seen once (run.ts coldRun: interpreted block by block, nothing cached), then again
+ * Code seen once (run.ts fastRun, cold: interpreted block by block, nothing cached), then again
  * (decoded into the block cache) and a third time, against the interpreter alone and the JIT
  * translating at first sight: straight-line code in blocks of 8 across three pages, with the
  * stage-1 MMU on, run at EL1 from kernel-half addresses (TTBR1) and at EL0 from the low half

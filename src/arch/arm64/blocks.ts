@@ -175,7 +175,7 @@ export class Jit {
 
   /**
    * Whether `pc` is a block address seen for the first time (per the filter, and not cached):
-   * then the interpreter runs the block without caching anything (run.ts `coldRun`, which ends
+   * then the interpreter runs the block without caching anything (run.ts `fastRun` in its cold mode, which ends
    * it where `lookup` would); false when the block should come from `lookup` (seen before,
    * cached, or translation at first sight).
    */

@@ -213,7 +213,7 @@ function loop(vcpu: Vcpu, c: CpuT): number {
       const n = timer.quiet ? lim : timer.budget(lim, c.retired);
       if (c.attn !== 0) slowStep(c);
       else if (c.jit !== null) jitRun(c, n);
-      else fastRun(c, n);
+      else fastRun(c, n, false);
       if (c.stop !== 0) {
         const exit = (c.stop & STOP_EXIT) !== 0;
         c.stop = 0;
@@ -309,15 +309,19 @@ function slowStep(c: CpuT): void {
 /**
  * The hot loop: at most `n` instructions while nothing needs per-instruction checks. `attn` is
  * looked at only when the fetch page changes (whatever sets it also invalidates `fetchVa`).
+ * With `cold`, a block seen for the first time (blocks.ts `firstSight`) is run without caching
+ * anything: it ends where a decoded block would (after a row that ends blocks, at the page end;
+ * the caller caps `n` at MAX_BLOCK), with no separate pass over its words. One loop for both, so
+ * V8 inlines one function into `jitRun`.
  */
-function fastRun(c: CpuT, n: number): number {
+function fastRun(c: CpuT, n: number, cold: boolean): number {
   let i = 0;
   try {
     for (; i < n; i++) {
       const pc = c.pc;
       let off = pc - c.fetchVa;
-      if (!(off >= 0 && off < 4096)) {
-        if (c.attn !== 0 || c.req[0] !== 0) break;
+      if (!(off >= 0 && off < 4096) || (cold && i === 0 && ((pc & 3) !== 0 || c.fetchEl !== c.el))) {
+        if (cold ? i !== 0 : c.attn !== 0 || c.req[0] !== 0) break;
         c.fetchSlow();
         off = pc - c.fetchVa;
       }
@@ -333,6 +337,13 @@ function fastRun(c: CpuT, n: number): number {
         i++;
         break;
       }
+      if (cold) {
+        const e = ENDS[h]!;
+        if (e !== 0 && (e === 1 || endsBlock(A64.encoding(h), w))) {
+          i++;
+          break;
+        }
+      }
     }
   } catch (e) {
     c.retired += i;
@@ -340,46 +351,6 @@ function fastRun(c: CpuT, n: number): number {
   }
   c.retired += i;
   return i;
-}
-
-/**
- * A block seen for the first time (blocks.ts `firstSight`), interpreted without caching anything:
- * at most `n` instructions, ending where a decoded block would (after a row that ends blocks, at
- * the page end, at MAX_BLOCK), with no separate pass over its words.
- */
-function coldRun(c: CpuT, n: number): void {
-  let i = 0;
-  if (n > MAX_BLOCK) n = MAX_BLOCK;
-  try {
-    let pc = c.pc;
-    let off = pc - c.fetchVa;
-    if ((pc & 3) !== 0 || !(off >= 0 && off < 4096) || c.fetchEl !== c.el) {
-      c.fetchSlow();
-      off = pc - c.fetchVa;
-    }
-    const words = c.fetchWords;
-    for (;;) {
-      const w = words[off >>> 2]!;
-      c.insnPc = pc;
-      c.insn = w;
-      c.pc = pc + 4;
-      const k = Math.imul(w, 0x9e3779b1) >>> 16;
-      let h = MEMO_KEY[k] === w ? MEMO_VAL[k]! : 0;
-      if (h === 0) h = A64.decode(w);
-      HANDLERS[h]!(c, w);
-      i++;
-      if (c.stop !== 0 || i >= n) break;
-      const e = ENDS[h]!;
-      if (e !== 0 && (e === 1 || endsBlock(A64.encoding(h), w))) break;
-      off += 4;
-      if (off >= 4096) break;
-      pc += 4;
-    }
-  } catch (e) {
-    c.retired += i;
-    throw e;
-  }
-  c.retired += i;
 }
 
 /**
@@ -401,7 +372,7 @@ function jitRun(c: CpuT, n: number): void {
     if ((b.va !== pc || b.key !== c.jitKey) && !(b.va === pc && jit.revalidate(b, pc))) {
       // Code seen for the first time: interpreted, nothing decoded into the cache.
       if (jit.firstSight(pc)) {
-        coldRun(c, left);
+        fastRun(c, Math.min(MAX_BLOCK, left), true);
         if (c.stop !== 0) {
           if ((c.stop & STOP_EXIT) !== 0) return;
           c.stop = 0;
@@ -413,10 +384,10 @@ function jitRun(c: CpuT, n: number): void {
     const fn = b.fn;
     if (fn === null || b.len > left) {
       if (b.len > left) {
-        fastRun(c, left);
+        fastRun(c, left, false);
         return;
       }
-      fastRun(c, b.len);
+      fastRun(c, b.len, false);
       if (++b.hits >= jit.hotness && b.valid) {
         c.vcpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
         jit.compile(b);
