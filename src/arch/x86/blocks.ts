@@ -17,7 +17,7 @@ import { RUN_COST } from '../../kernel/deadline.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { EMULATION_FAILURE, FAULT, type X86Cpu } from './cpu.js';
 import { REF } from './mmu.js';
-import { decode, decodeFrom, F_END, Insn, type DecodeMode } from './decoder.js';
+import { decode, decodeFrom, F_END, Insn, K_IMM, mnemonic, type DecodeMode } from './decoder.js';
 import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
 
 /**
@@ -30,6 +30,14 @@ export const DEFAULT_HOTNESS = 2048;
 /** Code-page invalidations after which a frame's blocks are no longer translated. */
 const SMC_LIMIT = 16;
 const MAX_BLOCK = 64;
+/**
+ * Blocks and instructions of one translated region at most (jit.ts translateRegion): a hot block
+ * with the warm blocks of its code page its direct branches, calls and return sites reach. V8's
+ * compile time grows with the function (arm64 measured 8 / 256 as the boot's best).
+ */
+const REGION_BLOCKS = 8;
+const REGION_INSNS = 256;
+const [JCC, JMP, CALL] = ['Jcc', 'JMP', 'CALL'].map(mnemonic) as [number, number, number];
 /** Decoded instructions the block cache holds at most before it is flushed (Kernel.codeCacheLimit overrides). */
 export const DEFAULT_CODE_CACHE_LIMIT = 1 << 17;
 /** Entries of the filter of block addresses seen once (a power of two). */
@@ -89,7 +97,7 @@ export class BlockCache {
   private readonly codeWrites = new Map<number, number>();
   /** Block JIT translators per mode key; statistics for tests. */
   private readonly translators = new Map<number, X86Translator>();
-  readonly jitStats = { compiled: 0, failed: 0, invalidated: 0, lastError: null as unknown, flushes: 0, cachedInsns: 0 };
+  readonly jitStats = { compiled: 0, failed: 0, invalidated: 0, lastError: null as unknown, flushes: 0, cachedInsns: 0, regionBlocks: 0 };
   /** Scratch instruction for re-decoding a faulting first fetch. */
   private readonly insn = new Insn();
   /** Scratch records for blocks decoded for one use (first sight, page-crossing). */
@@ -414,6 +422,41 @@ export class BlockCache {
     return false;
   }
 
+  /**
+   * The region of hot block `b` (64-bit mode): `b`, then breadth first the cached blocks its direct
+   * JMP/Jcc/CALL targets, CALL return sites and fall-through reach that lie on b's linear page and
+   * frame, in b's mode, ran at least a quarter as often (or were translated) and decode whole.
+   * Members share b's page, so the mapping the run loop checked for b holds for all of them, and
+   * a write that drops one drops b too.
+   */
+  private region(b: Block): Block[] {
+    const out = [b];
+    const lin0 = b.insns[0]!.addr;
+    const page = lin0 - (lin0 & 0xfff);
+    const warm = b.hits >>> 2;
+    let count = b.insns.length;
+    for (let q = 0; q < out.length && out.length < REGION_BLOCKS; q++) {
+      const blk = out[q]!;
+      const last = blk.insns[blk.insns.length - 1]!;
+      const next = last.addr + last.len;
+      const succ: number[] = [];
+      if (last.mn === JCC) succ.push(last.imm, next);
+      else if (last.mn === JMP && last.kind[0] === K_IMM) succ.push(last.imm);
+      else if (last.mn === CALL && last.kind[0] === K_IMM) succ.push(last.imm, next);
+      else if (!endsBlock(last)) succ.push(next);
+      for (const a of succ) {
+        if (a < page || a >= page + PAGE_SIZE) continue;
+        const m = this.blocks.get(a);
+        if (m === undefined || out.includes(m) || m.gfn !== b.gfn || m.modeKey !== b.modeKey || m.noJit) continue;
+        if ((m.fn === null && m.hits < warm) || m.insns.some((i) => i.bad !== 0 || i.mn < 0)) continue;
+        if (count + m.insns.length > REGION_INSNS || out.length >= REGION_BLOCKS) break;
+        out.push(m);
+        count += m.insns.length;
+      }
+    }
+    return out;
+  }
+
   /** Translates a hot block; a translation error leaves it interpreted (and is counted). */
   compile(b: Block): void {
     this.cpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
@@ -431,8 +474,10 @@ export class BlockCache {
     try {
       let t = this.translators.get(b.modeKey);
       if (t === undefined) this.translators.set(b.modeKey, (t = new X86Translator({ long64: this.cpu.long64, def32: this.cpu.def32 })));
-      b.fn = t.translate(b.insns, this.cpu);
+      const region = this.cpu.long64 ? this.region(b) : [b];
+      b.fn = region.length > 1 ? t.translateRegion(region, this.cpu) : t.translate(b.insns, this.cpu);
       this.jitStats.compiled++;
+      this.jitStats.regionBlocks += region.length - 1;
     } catch (e) {
       b.noJit = true;
       this.jitStats.failed++;

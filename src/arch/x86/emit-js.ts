@@ -64,7 +64,29 @@ export interface JitTlb {
 /** A TLB that never hits (translations made without a vCPU: tests of the generated code). */
 const NO_TLB: JitTlb = { rTag: new Float64Array(TLB_MASK + 1).fill(NaN), rDv: [], rOff: new Float64Array(0), wTag: new Float64Array(TLB_MASK + 1).fill(NaN), wDv: [], wOff: new Float64Array(0) };
 
-type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS, T: JitTlb) => X86BlockFn;
+type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS, T: JitTlb, BL: readonly RegionMember[]) => X86BlockFn;
+
+/**
+ * A region (64-bit mode): blocks of one code page translated into one function that moves between
+ * them (see JsEmitter). Member 0 is the entry; `starts` are the members' linear addresses, `bases`
+ * the index of each member's first instruction in the concatenated instruction list, `retSites`
+ * the members a RET inside the region is predicted to return to (the return sites of its CALLs).
+ */
+export interface JsRegion {
+  readonly starts: readonly number[];
+  readonly bases: readonly number[];
+  readonly lens: readonly number[];
+  readonly retSites: readonly number[];
+}
+
+/**
+ * What translated code reads of a region's member blocks (blocks.ts `Block`): the KVM_RUN epoch it
+ * was last validated in. The entry's is the current one whenever the function runs (the run loop
+ * validated it), so a move to a member validated in another epoch leaves to the run loop instead.
+ */
+export interface RegionMember {
+  readonly epoch: number;
+}
 
 const FS = 4;
 const GS = 5;
@@ -95,14 +117,14 @@ const factories = new Map<string, Factory>();
 const FACTORY_LIMIT = 2048;
 
 /** The block function of `src` (a JsEmitter's source) for the decoded instructions it was written from. */
-export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB): X86BlockFn {
+export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB, members: readonly RegionMember[] = []): X86BlockFn {
   let factory = factories.get(src);
   if (factory === undefined) {
-    factory = new Function('I', 'H', 'K', 'T', src) as Factory;
+    factory = new Function('I', 'H', 'K', 'T', 'BL', src) as Factory;
     if (factories.size >= FACTORY_LIMIT) factories.clear();
     factories.set(src, factory);
   }
-  return factory(insns, HANDLERS, HELPERS, tlb);
+  return factory(insns, HANDLERS, HELPERS, tlb, members);
 }
 
 /** DataView accessors by access size (1, 2, 4 bytes). */
@@ -138,16 +160,36 @@ const S = (v: Val | Cond) => v as unknown as string;
 const C = (s: string) => s as unknown as Cond;
 const P = (lo: string, hi: string): Pair => ({ lo: V(lo), hi: V(hi) });
 
-/** Writes one block as JS source. */
+/**
+ * Writes one block, or a region of blocks, as JS source. A region is one function: a `switch` on
+ * the member index `q` in a loop labelled `Q`, one `case` per member (the blocks emitted in order,
+ * each closed by {@link end}). A member's exit to the start of a member (a direct JMP/Jcc/CALL, a
+ * fall-through, a RET whose target is a predicted return site) moves there instead of returning,
+ * when the run loop would have run it next anyway: the instruction budget `lim` allows, the
+ * target was validated in this KVM_RUN, and the block called no interpreter handler (which may
+ * have changed what the run loop checks between blocks). `n` counts retired instructions minus
+ * the index of the current member's first instruction in `I`, so `n + k` is always the count
+ * before instruction `k`.
+ */
 export class JsEmitter implements X86Emitter {
   private readonly body: string[] = [];
   private k0 = 0;
   private i!: Insn;
+  private readonly region: JsRegion;
+  /** The member being emitted (-1 before the first), whether its case is open, where its body starts. */
+  private cur = -1;
+  private open = false;
+  private caseAt = 0;
+  /** The current member called a handler (its exits return to the run loop). */
+  private handled = false;
 
   constructor(
     private readonly mode: JitMode,
     private readonly insns: readonly Insn[],
-  ) {}
+    region?: JsRegion,
+  ) {
+    this.region = region ?? { starts: [insns[0]!.addr], bases: [0], lens: [insns.length], retSites: [] };
+  }
 
   private emit(line: string): void {
     this.body.push(line);
@@ -197,6 +239,26 @@ export class JsEmitter implements X86Emitter {
     return `{ ${this.fl()}s.rip = ${this.ripNext()}; ${WB}return n + ${this.k0 + 1}; }`;
   }
 
+  /**
+   * The statement that goes on at linear `target` with `n + x` instructions retired: a move to the
+   * member starting there when the region has one (see the class comment), else a return to the
+   * run loop with RIP = target. The deferred flags are not written (callers do).
+   */
+  private goTo(target: number, x: number): string {
+    const r = this.region;
+    const j = this.mode.long64 && !this.handled ? r.starts.indexOf(target) : -1;
+    const leave = `s.rip = ${this.ripAt(target)}; ${WB}return n + ${x};`;
+    return j < 0 ? `{ ${leave} }` : this.move(j, x);
+  }
+
+  /** A move to member j with `n + x` retired (the budget and j's validation checked first). */
+  private move(j: number, x: number): string {
+    const base = this.region.bases[j]!;
+    const d = x - base;
+    const check = j === this.cur ? '' : ` || BL[${j}].epoch !== E`;
+    return `{ ${d !== 0 ? `n += ${d}; ` : ''}if (n + ${base} >= lim${check}) { s.rip = ${this.region.starts[j]}; ${WB}return n + ${base}; } q = ${j}; continue Q; }`;
+  }
+
   /** The handler call for the current instruction (an unusual case found at run time; 64-bit mode). */
   private callHandler(): string {
     const { i, k0: k } = this;
@@ -208,10 +270,19 @@ export class JsEmitter implements X86Emitter {
   begin(k: number): void {
     this.k0 = k;
     this.i = this.insns[k]!;
+    if (!this.open) {
+      // The next member's case.
+      this.cur++;
+      this.open = true;
+      this.handled = false;
+      this.emit(`case ${this.cur}: {`);
+      this.caseAt = this.body.length;
+    }
   }
 
   handler(isLast: boolean): void {
     const { i, k0: k } = this;
+    this.handled = true;
     this.flush();
     this.emit(`k = ${k}; s.rip = ${this.ripAt(i.addr)}; c.lastInsn = I[${k}]; c.next = ${this.ripNext()}; m.handled = true;`);
     // h: a handler runs; if it throws, RIP is what it left (as in the interpreter). It reads and
@@ -227,51 +298,64 @@ export class JsEmitter implements X86Emitter {
 
   leave(): void {
     this.flush();
-    this.emit(`s.rip = ${this.ripNext()}; ${WB}return n + ${this.k0 + 1};`);
+    this.emit(this.goTo(this.i.addr + this.i.len, this.k0 + 1));
   }
 
   end(loop: Cond | null): void {
-    const insns = this.insns;
-    const n = insns.length;
-    const start = insns[0]!.addr;
-    const last = insns[n - 1]!;
+    const r = this.region;
+    const j = this.cur;
+    const base = r.bases[j]!;
+    const len = r.lens[j]!;
+    const start = r.starts[j]!;
+    const last = this.insns[base + len - 1]!;
+    // The loop's next round starts with nothing deferred.
+    this.flush();
+    if (loop !== null) {
+      // A member ending in a Jcc back to its own start loops inside its case.
+      this.body.splice(this.caseAt, 0, '  for (;;) {');
+      this.emit(`  n += ${len};`);
+      this.emit(`  if (!(${S(loop)})) ${this.goTo(last.addr + last.len, base)}`);
+      this.emit(`  if (n + ${base + len} > lim) { s.rip = ${this.ripAt(start)}; ${WB}return n + ${base}; }`);
+      this.emit('  }');
+    }
+    this.emit('}');
+    this.open = false;
+  }
+
+  /** Closes the function (after the last member's {@link end}). */
+  private finish(): string {
     const long = this.mode.long64;
+    const start = this.region.starts[0]!;
     const head = [
       // The TLB arrays of the vCPU this translation belongs to (never reassigned).
       'var TR = T.rTag, TRD = T.rDv, TRO = T.rOff, TW = T.wTag, TWD = T.wDv, TWO = T.wOff;',
       'return function blk(c, s, R, f, m, lim) {',
       // U: the TLB tag's user bit (CPL 3); po/pv/px: the inline probe's offset, page and index;
-      // ps: a store took the slow path (it may have hit code or MMIO: stopCheck looks).
-      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0, U = c.cpl === 3 ? 1 : 0, po = 0, pv = 0, px = 0, ps = 0;',
+      // ps: a store took the slow path (it may have hit code or MMIO: stopCheck looks); q: the
+      // member running, E: the KVM_RUN epoch (the entry's: the run loop validated it).
+      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0, U = c.cpl === 3 ? 1 : 0, po = 0, pv = 0, px = 0, ps = 0, q = 0;',
+      this.region.starts.length > 1 ? '  var E = BL[0].epoch;' : '',
       long ? '' : '  var rip0 = s.rip;',
       '  try {',
     ];
-    // The loop's next round starts with nothing deferred.
-    this.flush();
-    const tail: string[] = [];
     // (The register variables load in front of this: see localRegs.)
     const top = head.length;
-    if (loop !== null) {
-      head.push('  for (;;) {');
-      tail.push(`  n += ${n};`);
-      tail.push(`  if (!(${S(loop)})) { s.rip = ${last.addr + last.len}; ${WB}return n; }`);
-      tail.push(`  if (n + ${n} > lim) { s.rip = ${start}; ${WB}return n; }`);
-      tail.push('  }');
-    }
+    const body = ['  Q: for (;;) {', '  switch (q) {', ...this.body, '  }', '  return n;', '  }'];
     const ripOf = long ? 'I[k].addr' : `K_rip(rip0, I[k].addr - ${start})`;
     // A fault in inline code: the register variables are the registers (a handler that threw
     // had them written back before it ran and may have changed the register file since).
     const catchPart = ['  } catch (e) {', `    if (h === 0) { s.rip = ${ripOf}; ${WB} }`, '    c.lastInsn = I[k]; c.jitN = n + k;', '    throw e;', '  }', '};'];
     const ripFn = long ? '' : `function K_rip(r0, d) { return ${this.mode.def32 ? '(r0 + d) >>> 0' : '(r0 + d) & 65535'}; }\n`;
-    const code = localRegs([...this.body, ...tail].join('\n'), catchPart.join('\n'));
+    const code = localRegs(body.join('\n'), catchPart.join('\n'));
     head.splice(top, 0, code.load);
-    this.src = ripFn + [...head, code.body, code.catchPart].join('\n');
+    return ripFn + [...head, code.body, code.catchPart].join('\n');
   }
 
   private src = '';
 
-  /** The finished source (after {@link end}): the body of the factory `function (I, H, K)`. */
+  /** The finished source (after the last {@link end}): the body of the factory `function (I, H, K, T, BL)`. */
   source(): string {
+    if (this.src === '') this.src = this.finish();
     return this.src;
   }
 
@@ -655,12 +739,20 @@ export class JsEmitter implements X86Emitter {
   }
 
   jump(rip?: number): void {
-    this.emit(`s.rip = ${rip === undefined ? 'L' : rip}; ${this.fl()}${WB}return n + ${this.k0 + 1};`);
+    const x = this.k0 + 1;
+    if (rip !== undefined) this.emit(`${this.fl()}${this.goTo(rip, x)}`);
+    else {
+      // RET (target in L): a predicted return site of the region moves there.
+      const r = this.region;
+      const sites = this.mode.long64 && !this.handled ? r.retSites.map((j) => `if (L === ${r.starts[j]}) ${this.move(j, x)} `).join('') : '';
+      this.emit(`${this.fl()}${sites}s.rip = L; ${WB}return n + ${x};`);
+    }
     this.pend = '';
   }
 
   jumpIf(c: Cond, taken: number, next: number): void {
-    this.emit(`s.rip = (${S(c)}) ? ${taken} : ${next}; ${this.fl()}${WB}return n + ${this.k0 + 1};`);
+    const x = this.k0 + 1;
+    this.emit(`${this.fl()}if (${S(c)}) ${this.goTo(taken, x)} ${this.goTo(next, x)}`);
     this.pend = '';
   }
 }

@@ -22,11 +22,16 @@
  */
 import { K_IMM, K_MEM, K_REG, mnemonic, type Insn } from './decoder.js';
 import type { AluOp, Cond, Pair, Rel, X86Emitter } from './emit.js';
-import { compileJs, JsEmitter, type JitMode, type JitTlb, type X86BlockFn } from './emit-js.js';
+import { compileJs, JsEmitter, type JitMode, type JitTlb, type JsRegion, type RegionMember, type X86BlockFn } from './emit-js.js';
 import { FOp } from './flags.js';
 import { RSP } from './state.js';
 
-export type { JitHost, JitMode, JitTlb, X86BlockFn } from './emit-js.js';
+export type { JitHost, JitMode, JitTlb, RegionMember, X86BlockFn } from './emit-js.js';
+
+/** A block of a region: its decoded instructions and what the translated code checks of it. */
+export interface RegionBlock extends RegionMember {
+  readonly insns: readonly Insn[];
+}
 
 /** Canonical address bounds (48-bit). */
 const CANON_LO = -0x800000000000;
@@ -121,6 +126,36 @@ export class X86Translator {
     selectBlock(e, insns, this.mode);
     return e.source();
   }
+
+  /**
+   * Translates a region: `blocks[0]` (the entry) and blocks it reaches, on one code page, as one
+   * function that moves between them (emit-js.ts JsEmitter; 64-bit mode). The member blocks are
+   * kept by the translation (their validation epoch is checked at every move).
+   */
+  translateRegion(blocks: readonly RegionBlock[], tlb?: JitTlb): X86BlockFn {
+    const { src, insns } = this.regionSource(blocks);
+    return compileJs(src, insns, tlb, blocks);
+  }
+
+  /** The factory body of a region and its concatenated instructions (for tests and debugging). */
+  regionSource(blocks: readonly RegionBlock[]): { src: string; insns: Insn[] } {
+    const insns: Insn[] = [];
+    const region: { starts: number[]; bases: number[]; lens: number[]; retSites: number[] } = { starts: [], bases: [], lens: [], retSites: [] };
+    const returns = new Set<number>();
+    for (const b of blocks) {
+      region.starts.push(b.insns[0]!.addr);
+      region.bases.push(insns.length);
+      region.lens.push(b.insns.length);
+      for (const i of b.insns) {
+        insns.push(i);
+        if (i.mn === CALL) returns.add(i.addr + i.len);
+      }
+    }
+    region.starts.forEach((a, j) => returns.has(a) && region.retSites.push(j));
+    const e = new JsEmitter(this.mode, insns, region satisfies JsRegion);
+    blocks.forEach((b, j) => new Selector(this.mode).block(e, b.insns, region.bases[j]!));
+    return { src: e.source(), insns };
+  }
 }
 
 /** Emits block `insns` through `e` (any X86Emitter): inline forms where they apply, handler calls elsewhere. */
@@ -134,14 +169,16 @@ export class Selector {
 
   constructor(private readonly mode: JitMode) {}
 
-  block(e: X86Emitter, insns: readonly Insn[]): void {
+  /** Emits one block; `base`: the index of its first instruction in the emitter's list (a region's member). */
+  block(e: X86Emitter, insns: readonly Insn[], base = 0): void {
     const n = insns.length;
     const last = insns[n - 1]!;
     const loop = this.mode.long64 && last.mn === JCC && last.osz === 8 && last.imm === insns[0]!.addr && n > 1;
+    this.flags = null;
     for (let k = 0; k < n; k++) {
       if (k === n - 1 && loop) break;
       const i = insns[k]!;
-      e.begin(k);
+      e.begin(base + k);
       const x: Ctx = { e, i, isLast: k === n - 1, long64: this.mode.long64 };
       if (i.bad || i.mn < 0 || i.lock || !this.inline(x)) {
         this.flags = null;
