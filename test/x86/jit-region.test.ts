@@ -4,7 +4,8 @@
  * loop (direct jumps, calls, fall-throughs, predicted returns). The guest (test/guests/x86/jit/
  * region.asm) runs at a low and a kernel-half address (negative as a JS number), at CPL 0 and
  * CPL 3, and a probe access leaves it at MMIO (a load that unwinds to an exit, a store that exits
- * after itself) or at a #PF (a triple fault here: no IDT) while the code around it runs translated.
+ * after itself) or at a #PF (a triple fault here: no IDT) while the code around it runs translated,
+ * or a push of the recursion runs into a page that is not present (the stack page kept in locals).
  * Every exit, with all registers, RFLAGS, CR2 and the data, must be the interpreter's.
  */
 import { readFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ const ROUNDS = 200;
 const HIT = 150;
 
 /** Offset in the guest of `getv`'s immediate (region.asm; the test rewrites it between runs). */
-const GETV_IMM = 0x6c;
+const GETV_IMM = 0x6f;
 /**
  * Every KVM_RUN ends after this many instructions at most (EINTR at a block boundary): the
  * registers at each stop show that translated regions count retired instructions exactly.
@@ -36,7 +37,7 @@ const ENGINES = [
   { name: 'jit, hotness 40', opts: { jit: true, jitHotness: 40 } },
 ] as const;
 
-type Probe = 'ram' | 'mmio load' | 'mmio store' | '#PF';
+type Probe = 'ram' | 'mmio load' | 'mmio store' | '#PF' | 'stack #PF';
 
 interface Outcome {
   exits: string[];
@@ -59,6 +60,11 @@ function run(engine: (typeof ENGINES)[number], high: boolean, cpl3: boolean, pro
   dv.setBigUint64(PDPT_HI + 510 * 8, 0x4000n | 7n, true);
   // Past RAM (2 MiB): MMIO, or for the #PF probe a 2 MiB page that is not present.
   if (probe === '#PF') dv.setBigUint64(0x4000 + 8, 0n, true);
+  // The stack #PF: 4 KiB pages for the low 2 MiB, the page below STACK not present.
+  if (probe === 'stack #PF') {
+    for (let i = 0; i < 512; i++) dv.setBigUint64(0x6000 + 8 * i, i === (STACK >> 12) - 1 ? 0n : BigInt(i * 4096) | 7n, true);
+    dv.setBigUint64(0x4000, 0x6000n | 7n, true);
+  }
   ram.bytes.set(GUEST, CODE);
   for (let i = 0; i < 64; i++) dv.setBigUint64(DATA + 8 * i, BigInt(i) * 0x0123456789abn, true);
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
@@ -71,11 +77,14 @@ function run(engine: (typeof ENGINES)[number], high: boolean, cpl3: boolean, pro
   }
   const base = high ? KBASE : 0n;
   // The probe walks 8 bytes a round; round HIT reaches its target, RAM's end (MMIO or not present).
-  const target = probe === 'ram' ? 0x30000n + 8n * BigInt(HIT) : BigInt(RAM);
+  const target = probe === 'ram' || probe === 'stack #PF' ? 0x30000n + 8n * BigInt(HIT) : BigInt(RAM);
   vcpu.setRegs({
     ...vcpu.getRegs(),
     rip: base + BigInt(CODE),
-    rsp: base + BigInt(STACK),
+    // The stack probe: RSP moves down 8 bytes a round, and round HIT's recursion (23 qwords deep)
+    // is the first to push below STACK.
+    rsp: base + BigInt(STACK) + (probe === 'stack #PF' ? 0xa8n + 8n * BigInt(HIT) : 0n),
+    r9: probe === 'stack #PF' ? 8n : 0n,
     rbx: base + BigInt(DATA),
     rdi: BigInt(ROUNDS),
     r14: base + target - 8n * BigInt(HIT),
@@ -112,13 +121,14 @@ function run(engine: (typeof ENGINES)[number], high: boolean, cpl3: boolean, pro
 describe('x86 JIT regions agree with the interpreter', () => {
   for (const high of [false, true])
     for (const cpl3 of [false, true])
-      for (const probe of ['ram', 'mmio load', 'mmio store', '#PF'] as Probe[]) {
+      for (const probe of ['ram', 'mmio load', 'mmio store', '#PF', 'stack #PF'] as Probe[]) {
         it(`${high ? 'kernel half' : 'low half'}, CPL ${cpl3 ? 3 : 0}, probe: ${probe}`, () => {
           const [ref, ...jits] = ENGINES.map((e) => run(e, high, cpl3, probe));
           const seen = (re: RegExp) => ref!.exits.some((x) => re.test(x));
           expect(seen(/^intr /)).toBe(true);
           if (probe === 'ram') expect(ref!.exits.filter((x) => /^io port 84 /.test(x)).length).toBe(40);
           else if (probe === '#PF') expect(ref!.exits[ref!.exits.length - 1]).toMatch(high ? /^shutdown cr2=ffffffff80200000 / : /^shutdown cr2=200000 /);
+          else if (probe === 'stack #PF') expect(ref!.exits[ref!.exits.length - 1]).toMatch(high ? /^shutdown cr2=ffffffff8007eff8 / : /^shutdown cr2=7eff8 /);
           else expect(seen(probe === 'mmio load' ? /^mmio read 200000\/8 / : /^mmio write 200000\/8 /)).toBe(true);
           for (const j of jits) {
             expect(j.exits).toEqual(ref!.exits);

@@ -288,7 +288,7 @@ export class JsEmitter implements X86Emitter {
     // h: a handler runs; if it throws, RIP is what it left (as in the interpreter). It reads and
     // writes the register file: the block's register variables are written back, then reloaded.
     this.emit(WB);
-    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0; ${LD}U = c.cpl === 3 ? 1 : 0;`);
+    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0; ${LD}U = c.cpl === 3 ? 1 : 0; SH = NaN;`);
     this.emit(`if (c.exitNow) { c.exitNow = false; return n + ${k}; }`);
     this.emit('s.rip = c.next;');
     if (isLast) this.emit(`return n + ${k + 1};`);
@@ -334,6 +334,8 @@ export class JsEmitter implements X86Emitter {
       // ps: a store took the slow path (it may have hit code or MMIO: stopCheck looks); q: the
       // member running, E: the KVM_RUN epoch (the entry's: the run loop validated it).
       '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0, U = c.cpl === 3 ? 1 : 0, po = 0, pv = 0, px = 0, ps = 0, q = 0;',
+      // o/oh: a stack access's offset and scratch; SH/SL/SD/SO: the stack page (see stk).
+      '  var o = 0, oh = 0, SH = NaN, SL = 0, SD = TWD[0], SO = 0;',
       this.region.starts.length > 1 ? '  var E = BL[0].epoch;' : '',
       long ? '' : '  var rip0 = s.rip;',
       '  try {',
@@ -496,6 +498,7 @@ export class JsEmitter implements X86Emitter {
   }
 
   load(dst: Pair, size: number, soft = false): void {
+    if (this.stk !== null) return this.stackLoad(dst, size);
     const fn = soft ? 'readLinSoft' : 'readLin';
     const out = `${WB}return n + ${this.k0};`;
     const [lo, hi] = [S(dst.lo), S(dst.hi)];
@@ -507,10 +510,59 @@ export class JsEmitter implements X86Emitter {
   }
 
   store(size: number, v: Pair): void {
+    if (this.stk !== null) return this.stackStore(size, v);
     const lo = S(v.lo);
     const hit = this.probe('TW', size);
     const fast = size === 8 ? `{ po += TWO[px]; TWD[px].setInt32(po, ${lo}, true); TWD[px].setInt32(po + 4, ${S(v.hi)}, true); }` : `TWD[px].${SET[size]}(TWO[px] + po, ${lo}, true);`;
     this.emit(`if (${hit}) ${fast} else { ${this.fl()}c.writeLin(L, ${size}, ${lo}${size === 8 ? `, ${S(v.hi)}` : ''}); ps = 1; }`);
+  }
+
+  /**
+   * The stack page of this call (push, pop, CALL, RET): the page whose linear base is SH:SL (the
+   * halves; SH NaN: none) is RAM in the write TLB, at DataView SD, offset SO. RSP-relative
+   * accesses within it skip the address arithmetic in doubles, the canonical check and the TLB
+   * probe: the page's offset is an int32 difference of RSP's low half from SL, valid when RSP's
+   * high half is SH (a page at the first or last 4 KiB of a 4 GiB window is not kept, so that
+   * difference cannot wrap). Filled from a write-TLB hit; forgotten after a handler call (it may
+   * change CPL, paging or the TLB). A stale mapping within one call is what a TLB not yet flushed
+   * gives: only handlers flush it, and pages become code pages only between calls.
+   */
+  private stk: { delta: number; size: number } | null = null;
+
+  /** o = the stack access's offset in the kept page: the condition that it lies within it. */
+  private stackHit(): string {
+    const { delta, size } = this.stk!;
+    this.emit(`o = (R[${2 * RSP}] - SL + ${delta}) | 0;`);
+    return `R[${2 * RSP + 1}] === SH && (o >>> 0) <= ${4096 - size}`;
+  }
+
+  /** The general path of a stack access: L = RSP + delta (the handler when not canonical), the TLB probe. */
+  private stackAddrFull(): string {
+    const { delta, size } = this.stk!;
+    return `L = ${this.reg64(RSP)}${delta ? ` + ${delta}` : ''}; if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})) ${this.callHandler()} po = L & 4095; pv = (L - po) / 4096; px = pv & ${TLB_MASK};`;
+  }
+
+  /** Keeps the page of a write-TLB hit at entry px (page number pv) as the stack page. */
+  private static readonly FILL = 'oh = Math.floor(pv / 1048576); o = pv * 4096 - oh * 4294967296; if (o >= 4096 && o <= 4294959104) { SH = oh; SL = o | 0; SD = TWD[px]; SO = TWO[px]; }';
+
+  private stackLoad(dst: Pair, size: number): void {
+    const [lo, hi] = [S(dst.lo), S(dst.hi)];
+    const get = (dv: string, off: string) => (size === 8 ? `${lo} = ${dv}.getInt32(${off}, true); ${hi} = ${dv}.getInt32(${off} + 4, true);` : `${lo} = ${dv}.${GET[size]}(${off}, true);`);
+    const hit = this.stackHit();
+    const full = this.stackAddrFull();
+    const tag = `pv * 2 + U`;
+    const slow = this.fl() + (size === 8 ? `${lo} = c.readLin(L, 8); ${hi} = c.t1;` : `${lo} = c.readLin(L, ${size})${size === 4 ? ' | 0' : ''};`);
+    this.stk = null;
+    this.emit(`if (${hit}) { o += SO; ${get('SD', 'o')} } else { ${full} if (po <= ${4096 - size} && TR[px] === ${tag}) { po += TRO[px]; ${get('TRD[px]', 'po')} if (TW[px] === ${tag}) { ${JsEmitter.FILL} } } else { ${slow} } }`);
+  }
+
+  private stackStore(size: number, v: Pair): void {
+    const [lo, hi] = [S(v.lo), S(v.hi)];
+    const set = (dv: string, off: string) => (size === 8 ? `${dv}.setInt32(${off}, ${lo}, true); ${dv}.setInt32(${off} + 4, ${hi}, true);` : `${dv}.${SET[size]}(${off}, ${lo}, true);`);
+    const hit = this.stackHit();
+    const full = this.stackAddrFull();
+    this.stk = null;
+    this.emit(`if (${hit}) { o += SO; ${set('SD', 'o')} } else { ${full} if (po <= ${4096 - size} && TW[px] === pv * 2 + U) { ${JsEmitter.FILL} po += TWO[px]; ${set('TWD[px]', 'po')} } else { ${this.fl()}c.writeLin(L, ${size}, ${lo}${size === 8 ? `, ${hi}` : ''}); ps = 1; } }`);
   }
 
   stopCheck(): void {
@@ -721,9 +773,9 @@ export class JsEmitter implements X86Emitter {
   // ---- stack and control flow (64-bit mode) ----------------------------------------------------------
 
   stackAddr(delta: number, size: number): void {
+    // The address is formed by the load or store that follows (see stk).
     this.emit(`k = ${this.k0};`);
-    this.emit(`L = ${this.reg64(RSP)}${delta ? ` + ${delta}` : ''};`);
-    this.emit(`if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})) ${this.callHandler()}`);
+    this.stk = { delta, size };
   }
 
   rspAdjust(delta: 8 | -8): void {

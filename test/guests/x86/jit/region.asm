@@ -5,7 +5,9 @@
 ; array walk calling a leaf; a byte loop). Each round ends with a probe access at r14 (a load,
 ; or a store when r11 = 1), then r14 += r15: the test aims r14 so that a later round's probe
 ; reaches MMIO or an unmapped page while the code around it runs translated.
-; In: rbx = data (64 qwords), rdi = rounds, r14/r15 = probe address and step, r11 = store probe.
+; In: rbx = data (64 qwords), rdi = rounds, r14/r15 = probe address and step, r11 = store probe,
+; r9 = bytes RSP moves down each round (the stack probe: a later round's recursion reaches a page
+; that is not present).
 ; Out: OUT 0x90 with eax = the checksum (r12); then OUT 0x84 with the immediate of `getv`, again
 ; and again (the test rewrites that immediate between runs: a member of a region, not its entry).
 bits 64
@@ -13,7 +15,8 @@ org 0
 start:
         xor r12d, r12d
         mov r13, rdi
-round:  mov edi, 9
+round:  sub rsp, r9
+        mov edi, 9
         call fib
         add r12d, eax
         xor ecx, ecx
