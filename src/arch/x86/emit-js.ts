@@ -141,6 +141,10 @@ const SET = ['', 'setUint8', 'setUint16', '', 'setInt32'];
  */
 const WB = '/*WB*/';
 const LD = '/*LD*/';
+/** Where the memory sites' page caches are forgotten (after a handler): filled in by `finish`. */
+const RS = '/*RS*/';
+/** Memory operands of one function with a page cache of their own (three variables each). */
+const SITE_LIMIT = 32;
 
 /** Rewrites a block's body and catch for registers in locals (see WB); `load` goes before the body. */
 function localRegs(body: string, catchPart: string): { body: string; catchPart: string; load: string } {
@@ -270,6 +274,7 @@ export class JsEmitter implements X86Emitter {
   begin(k: number): void {
     this.k0 = k;
     this.i = this.insns[k]!;
+    this.site = null;
     if (!this.open) {
       // The next member's case.
       this.cur++;
@@ -288,7 +293,7 @@ export class JsEmitter implements X86Emitter {
     // h: a handler runs; if it throws, RIP is what it left (as in the interpreter). It reads and
     // writes the register file: the block's register variables are written back, then reloaded.
     this.emit(WB);
-    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0; ${LD}U = c.cpl === 3 ? 1 : 0; SH = NaN;`);
+    this.emit(`h = 1; H[${i.mn}](c, I[${k}]); h = 0; ${LD}U = c.cpl === 3 ? 1 : 0; SH = NaN;${RS}`);
     this.emit(`if (c.exitNow) { c.exitNow = false; return n + ${k}; }`);
     this.emit('s.rip = c.next;');
     if (isLast) this.emit(`return n + ${k + 1};`);
@@ -348,7 +353,10 @@ export class JsEmitter implements X86Emitter {
     // had them written back before it ran and may have changed the register file since).
     const catchPart = ['  } catch (e) {', `    if (h === 0) { s.rip = ${ripOf}; ${WB} }`, '    c.lastInsn = I[k]; c.jitN = n + k;', '    throw e;', '  }', '};'];
     const ripFn = long ? '' : `function K_rip(r0, d) { return ${this.mode.def32 ? '(r0 + d) >>> 0' : '(r0 + d) & 65535'}; }\n`;
-    const code = localRegs(body.join('\n'), catchPart.join('\n'));
+    const sites = Array.from({ length: this.sites }, (_, i) => i);
+    if (sites.length) head.splice(top, 0, `  var od = 0, ${sites.map((i) => `CB${i} = NaN, CD${i} = TRD[0], CO${i} = 0`).join(', ')};`);
+    const reset = sites.length ? ` ${sites.map((i) => `CB${i}`).join(' = ')} = NaN;` : '';
+    const code = localRegs(body.join('\n').replaceAll(RS, reset), catchPart.join('\n'));
     head.splice(top, 0, code.load);
     return ripFn + [...head, code.body, code.catchPart].join('\n');
   }
@@ -467,8 +475,14 @@ export class JsEmitter implements X86Emitter {
       this.emit(`L = ${terms.join(' + ')};`);
       // Doubles are exact while the registers are below 2^48 in magnitude; base + index of huge
       // values could cancel inexactly, so those take the exact path.
-      const guard = m.base >= 0 && m.index >= 0 ? ` || ((R[${2 * m.base + 1}] + 65536) | (R[${2 * m.index + 1}] + 65536)) >>> 17 !== 0` : '';
-      this.emit(`if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})${guard}) { ${this.fl()}${WB}L = K.lin(c, I[${k}], ${size}, ${write}); }`);
+      const huge = m.base >= 0 && m.index >= 0 ? `((R[${2 * m.base + 1}] + 65536) | (R[${2 * m.index + 1}] + 65536)) >>> 17 !== 0` : '';
+      const check = () => `if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})${huge ? ` || ${huge}` : ''}) { ${this.fl()}${WB}L = K.lin(c, I[${k}], ${size}, ${write}); }`;
+      if (this.sites < SITE_LIMIT) {
+        // The exact-path check moves into the page cache's miss path (see site).
+        this.site = { id: this.sites++, write, huge, check, checked: false };
+        return;
+      }
+      this.emit(check());
       return;
     }
     this.flush();
@@ -499,6 +513,7 @@ export class JsEmitter implements X86Emitter {
 
   load(dst: Pair, size: number, soft = false): void {
     if (this.stk !== null) return this.stackLoad(dst, size);
+    if (this.site !== null) return this.siteLoad(dst, size, soft);
     const fn = soft ? 'readLinSoft' : 'readLin';
     const out = `${WB}return n + ${this.k0};`;
     const [lo, hi] = [S(dst.lo), S(dst.hi)];
@@ -511,10 +526,44 @@ export class JsEmitter implements X86Emitter {
 
   store(size: number, v: Pair): void {
     if (this.stk !== null) return this.stackStore(size, v);
+    if (this.site !== null) return this.siteStore(size, v);
     const lo = S(v.lo);
     const hit = this.probe('TW', size);
     const fast = size === 8 ? `{ po += TWO[px]; TWD[px].setInt32(po, ${lo}, true); TWD[px].setInt32(po + 4, ${S(v.hi)}, true); }` : `TWD[px].${SET[size]}(TWO[px] + po, ${lo}, true);`;
     this.emit(`if (${hit}) ${fast} else { ${this.fl()}c.writeLin(L, ${size}, ${lo}${size === 8 ? `, ${S(v.hi)}` : ''}); ps = 1; }`);
+  }
+
+  /**
+   * The memory operand of the current instruction (64-bit mode and addresses) and its page cache:
+   * each such operand of the function (the first SITE_LIMIT) keeps the page it last accessed
+   * (base address CB<id>, a double; DataView CD<id> and offset CO<id>), filled from a TLB hit of
+   * the set the access needs (the write set for a write), forgotten after a handler call. An
+   * access within that page is one subtraction and two compares: no canonical check (the page is
+   * canonical), no TLB probe. Only a miss takes the exact-path check and the probe. Exact for the
+   * reasons the stack page is (see stk).
+   */
+  private site: { id: number; write: boolean; huge: string; check: () => string; checked: boolean } | null = null;
+  private sites = 0;
+
+  /** The page-cache hit condition of the current site for an access of `size` (sets od: the offset in the page). */
+  private siteHit(size: number): string {
+    const st = this.site!;
+    this.emit(`od = L - CB${st.id};`);
+    return `od >= 0 && od <= ${4096 - size}${st.huge ? ` && !(${st.huge})` : ''}`;
+  }
+
+  /** The site's exact-path check, emitted once (the second access of a read-modify-write reuses L). */
+  private siteCheck(): string {
+    const st = this.site!;
+    if (st.checked) return '';
+    st.checked = true;
+    return st.check() + ' ';
+  }
+
+  /** Keeps the page of the TLB hit at px (write set when `w`) as the site's. */
+  private siteFill(w: boolean): string {
+    const id = this.site!.id;
+    return w ? `CB${id} = L - po; CD${id} = TWD[px]; CO${id} = TWO[px];` : `CB${id} = L - po; CD${id} = TRD[px]; CO${id} = TRO[px];`;
   }
 
   /**
@@ -528,6 +577,30 @@ export class JsEmitter implements X86Emitter {
    * gives: only handlers flush it, and pages become code pages only between calls.
    */
   private stk: { delta: number; size: number } | null = null;
+
+  private siteLoad(dst: Pair, size: number, soft: boolean): void {
+    const st = this.site!;
+    const id = st.id;
+    const [lo, hi] = [S(dst.lo), S(dst.hi)];
+    const get = (dv: string, off: string) => (size === 8 ? `${lo} = ${dv}.getInt32(${off}, true); ${hi} = ${dv}.getInt32(${off} + 4, true);` : `${lo} = ${dv}.${GET[size]}(${off}, true);`);
+    const fn = soft ? 'readLinSoft' : 'readLin';
+    let slow = this.fl() + (size === 8 ? `${lo} = c.${fn}(L, 8); ${hi} = c.t1;` : `${lo} = c.${fn}(L, ${size})${size === 4 ? ' | 0' : ''};`);
+    if (soft) slow += ` if (c.exitNow) { c.exitNow = false; s.rip = ${this.ripAt(this.i.addr)}; ${WB}return n + ${this.k0}; }`;
+    const hit = this.siteHit(size);
+    const check = this.siteCheck();
+    // A read-modify-write keeps a page of the write set only (its store uses the same cache).
+    const fill = st.write ? `if (TW[px] === pv * 2 + U) { ${this.siteFill(true)} }` : this.siteFill(false);
+    this.emit(`if (${hit}) { od += CO${id}; ${get(`CD${id}`, 'od')} } else { ${check}po = L & 4095; pv = (L - po) / 4096; px = pv & ${TLB_MASK}; if (po <= ${4096 - size} && TR[px] === pv * 2 + U) { po += TRO[px]; ${get('TRD[px]', 'po')} po -= TRO[px]; ${fill} } else { ${slow} } }`);
+  }
+
+  private siteStore(size: number, v: Pair): void {
+    const id = this.site!.id;
+    const [lo, hi] = [S(v.lo), S(v.hi)];
+    const set = (dv: string, off: string) => (size === 8 ? `${dv}.setInt32(${off}, ${lo}, true); ${dv}.setInt32(${off} + 4, ${hi}, true);` : `${dv}.${SET[size]}(${off}, ${lo}, true);`);
+    const hit = this.siteHit(size);
+    const check = this.siteCheck();
+    this.emit(`if (${hit}) { od += CO${id}; ${set(`CD${id}`, 'od')} } else { ${check}po = L & 4095; pv = (L - po) / 4096; px = pv & ${TLB_MASK}; if (po <= ${4096 - size} && TW[px] === pv * 2 + U) { ${this.siteFill(true)} po += TWO[px]; ${set('TWD[px]', 'po')} } else { ${this.fl()}c.writeLin(L, ${size}, ${lo}${size === 8 ? `, ${hi}` : ''}); ps = 1; } }`);
+  }
 
   /** o = the stack access's offset in the kept page: the condition that it lies within it. */
   private stackHit(): string {
