@@ -259,7 +259,7 @@ export class JsEmitter implements X86Emitter {
   private move(j: number, x: number): string {
     const base = this.region.bases[j]!;
     const d = x - base;
-    const check = j === this.cur ? '' : ` || BL[${j}].epoch !== E`;
+    const check = j === this.cur ? '' : ` || !V${j}`;
     return `{ ${d !== 0 ? `n += ${d}; ` : ''}if (n + ${base} >= lim${check}) { s.rip = ${this.region.starts[j]}; ${WB}return n + ${base}; } q = ${j}; continue Q; }`;
   }
 
@@ -341,7 +341,8 @@ export class JsEmitter implements X86Emitter {
       '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0, U = c.cpl === 3 ? 1 : 0, po = 0, pv = 0, px = 0, ps = 0, q = 0;',
       // o/oh: a stack access's offset and scratch; SH/SL/SD/SO: the stack page (see stk).
       '  var o = 0, oh = 0, SH = NaN, SL = 0, SD = TWD[0], SO = 0;',
-      this.region.starts.length > 1 ? '  var E = BL[0].epoch;' : '',
+      // V<j>: member j was validated in this KVM_RUN (no revalidation happens during a call).
+      this.region.starts.length > 1 ? `  var E = BL[0].epoch, ${this.region.starts.map((_, j) => `V${j} = BL[${j}].epoch === E`).join(', ')};` : '',
       long ? '' : '  var rip0 = s.rip;',
       '  try {',
     ];
