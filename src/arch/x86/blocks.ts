@@ -37,6 +37,15 @@ const MAX_BLOCK = 64;
  */
 const REGION_BLOCKS = 8;
 const REGION_INSNS = 256;
+/**
+ * A translated block is translated again with its region (and page caches for its memory
+ * operands) once its translation retired this many instructions per unit of hotness (2048: 1M);
+ * a region costs V8 several times a block's compile, which only code that keeps running repays
+ * (the x86 Linux boot fixture, CPU s to init under a load of ~11: 14.1-14.6 with blocks alone,
+ * 20-22 with every hot block translated as a region at once, 16.6 at 128 instructions per unit,
+ * 14.2 at 512).
+ */
+export const REGION_FACTOR = 512;
 const [JCC, JMP, CALL] = ['Jcc', 'JMP', 'CALL'].map(mnemonic) as [number, number, number];
 /** Decoded instructions the block cache holds at most before it is flushed (Kernel.codeCacheLimit overrides). */
 export const DEFAULT_CODE_CACHE_LIMIT = 1 << 17;
@@ -72,10 +81,13 @@ export interface Block {
   epoch: number;
   /** Whether it lives in the cache (uncached: crosses a page, decoded for one use). */
   readonly cached: boolean;
-  /** Block JIT: the translation, executions while cold, and whether translation failed. */
+  /** Block JIT: the translation, executions (counted on until the region), and whether translation failed. */
   fn: X86BlockFn | null;
   hits: number;
   noJit: boolean;
+  /** The translation is the block's region (its last one); instructions its block translation retired. */
+  region: boolean;
+  ran: number;
 }
 
 /** Whether a block ends after `insn` (the table's `end` attribute: control flow, mode changes, exits). */
@@ -112,7 +124,7 @@ export class BlockCache {
   /** scratchLists[n]: the first n scratch records (a block decoded for one use holds one of them). */
   private readonly scratchLists: Insn[][] = [];
   /** The block of scratch records lookup returns (one at a time: the run loop is done with the last one). */
-  private readonly scratchBlock: Block = { insns: [], gfn: 0, modeKey: 0, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true };
+  private readonly scratchBlock: Block = { insns: [], gfn: 0, modeKey: 0, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true, region: false, ran: 0 };
   /** Decode modes by (long64 | def32 << 1), and the decoder's byte source (fetchBase + i): no allocation per block. */
   private readonly modes: DecodeMode[] = [
     { long64: false, def32: false },
@@ -329,7 +341,7 @@ export class BlockCache {
     this.jitStats.cachedInsns += count;
     const code = new Uint8Array(last.addr + last.len - lin);
     for (const i of insns) for (let k = 0; k < i.len; k++) code[i.addr - lin + k] = i.bytes[k]!;
-    const nb: Block = { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code, epoch: this.epoch, cached: true, fn: null, hits: 0, noJit: false };
+    const nb: Block = { insns, gfn, modeKey: key, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code, epoch: this.epoch, cached: true, fn: null, hits: 0, noJit: false, region: false, ran: 0 };
     this.blocks.set(lin, nb);
     let list = this.byGfn.get(gfn);
     if (!list) this.byGfn.set(gfn, (list = []));
@@ -342,7 +354,7 @@ export class BlockCache {
    * no instructions; beginStream and streamNext decode them one at a time as they run, so first-run
    * code costs no block list, no block record and no second pass over its bytes.
    */
-  readonly stream: Block = { insns: [], gfn: 0, modeKey: 0, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true };
+  readonly stream: Block = { insns: [], gfn: 0, modeKey: 0, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true, region: false, ran: 0 };
   /** The record streamed instructions are decoded into (one at a time). */
   readonly streamInsn = new Insn();
   private sMode: DecodeMode = this.modes[0]!;
@@ -457,9 +469,14 @@ export class BlockCache {
     return out;
   }
 
-  /** Translates a hot block; a translation error leaves it interpreted (and is counted). */
-  compile(b: Block): void {
+  /**
+   * Translates a hot block: alone at first, with its region (`region`: it ran REGION_FACTOR times
+   * the hotness since) in 64-bit mode; a translation error leaves it as it was (and is counted).
+   */
+  compile(b: Block, region = false): void {
     this.cpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
+    // (Whatever happens below, a block is translated with its region at most once.)
+    b.region = region;
     // A frame whose code keeps being rewritten stays interpreted: translating it again and again
     // would cost more than it saves.
     if ((this.codeWrites.get(b.gfn) ?? 0) > SMC_LIMIT) {
@@ -474,12 +491,14 @@ export class BlockCache {
     try {
       let t = this.translators.get(b.modeKey);
       if (t === undefined) this.translators.set(b.modeKey, (t = new X86Translator({ long64: this.cpu.long64, def32: this.cpu.def32 })));
-      const region = this.cpu.long64 ? this.region(b) : [b];
-      b.fn = region.length > 1 ? t.translateRegion(region, this.cpu) : t.translate(b.insns, this.cpu);
+      if (region) {
+        const blocks = this.region(b);
+        b.fn = t.translateRegion(blocks, this.cpu);
+        this.jitStats.regionBlocks += blocks.length - 1;
+      } else b.fn = t.translate(b.insns, this.cpu);
       this.jitStats.compiled++;
-      this.jitStats.regionBlocks += region.length - 1;
     } catch (e) {
-      b.noJit = true;
+      if (b.fn === null) b.noJit = true;
       this.jitStats.failed++;
       this.jitStats.lastError ??= e;
     }

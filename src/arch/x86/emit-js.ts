@@ -143,8 +143,8 @@ const WB = '/*WB*/';
 const LD = '/*LD*/';
 /** Where the memory sites' page caches are forgotten (after a handler): filled in by `finish`. */
 const RS = '/*RS*/';
-/** Memory operands of one function with a page cache of their own (three variables each). */
-const SITE_LIMIT = 32;
+/** Memory operands of one region with a page cache of their own (three variables each). */
+export const SITE_LIMIT = 32;
 
 /** Rewrites a block's body and catch for registers in locals (see WB); `load` goes before the body. */
 function localRegs(body: string, catchPart: string): { body: string; catchPart: string; load: string } {
@@ -191,6 +191,8 @@ export class JsEmitter implements X86Emitter {
     private readonly mode: JitMode,
     private readonly insns: readonly Insn[],
     region?: JsRegion,
+    /** Memory operands given a page cache (see site): regions get SITE_LIMIT, first translations none. */
+    private readonly siteLimit = 0,
   ) {
     this.region = region ?? { starts: [insns[0]!.addr], bases: [0], lens: [insns.length], retSites: [] };
   }
@@ -478,7 +480,7 @@ export class JsEmitter implements X86Emitter {
       // values could cancel inexactly, so those take the exact path.
       const huge = m.base >= 0 && m.index >= 0 ? `((R[${2 * m.base + 1}] + 65536) | (R[${2 * m.index + 1}] + 65536)) >>> 17 !== 0` : '';
       const check = () => `if (!(L >= ${CANON_LO} && L <= ${CANON_HI - size})${huge ? ` || ${huge}` : ''}) { ${this.fl()}${WB}L = K.lin(c, I[${k}], ${size}, ${write}); }`;
-      if (this.sites < SITE_LIMIT) {
+      if (this.sites < this.siteLimit) {
         // The exact-path check moves into the page cache's miss path (see site).
         this.site = { id: this.sites++, write, huge, check, checked: false };
         return;

@@ -22,7 +22,7 @@
  */
 import { K_IMM, K_MEM, K_REG, mnemonic, type Insn } from './decoder.js';
 import type { AluOp, Cond, Pair, Rel, X86Emitter } from './emit.js';
-import { compileJs, JsEmitter, type JitMode, type JitTlb, type JsRegion, type RegionMember, type X86BlockFn } from './emit-js.js';
+import { compileJs, JsEmitter, SITE_LIMIT, type JitMode, type JitTlb, type JsRegion, type RegionMember, type X86BlockFn } from './emit-js.js';
 import { FOp } from './flags.js';
 import { RSP } from './state.js';
 
@@ -152,7 +152,7 @@ export class X86Translator {
       }
     }
     region.starts.forEach((a, j) => returns.has(a) && region.retSites.push(j));
-    const e = new JsEmitter(this.mode, insns, region satisfies JsRegion);
+    const e = new JsEmitter(this.mode, insns, region satisfies JsRegion, SITE_LIMIT);
     blocks.forEach((b, j) => new Selector(this.mode).block(e, b.insns, region.bases[j]!));
     return { src: e.source(), insns };
   }

@@ -19,7 +19,7 @@ import { KvmError } from '../../sys/error.js';
 import { KVM_EXIT } from '../../uapi/constants.js';
 import { KVM_GUESTDBG_X86, KVM_X86_SHADOW_INT } from '../../uapi/x86.js';
 import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
-import { BlockCache, DEFAULT_CODE_CACHE_LIMIT, DEFAULT_HOTNESS, type Block } from './blocks.js';
+import { BlockCache, DEFAULT_CODE_CACHE_LIMIT, DEFAULT_HOTNESS, REGION_FACTOR, type Block } from './blocks.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
 import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
 import { X86Debug } from './debug.js';
@@ -321,7 +321,8 @@ export class X86Machine {
     this.blockStale = false;
     // [kvmi hook] introspected vCPUs stay interpreted: page-access events need every access's context.
     if (!slow && blk.cached && this.vcpu.vm.kernel.jit && this.intro === null) {
-      if (blk.fn === null && !blk.noJit && ++blk.hits > (this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS)) this.blocks.compile(blk);
+      const hot = this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS;
+      if (blk.fn === null && !blk.noJit && ++blk.hits > hot) this.blocks.compile(blk, hot === 0 && c.long64);
       // Translated code skips the per-instruction checks: only with none pending.
       if (blk.fn !== null && this.compiledOk()) return this.runChain(blk, lim);
     }
@@ -483,8 +484,12 @@ export class X86Machine {
     let b = first;
     this.handled = false;
     try {
+      const regionAt = (this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS) * REGION_FACTOR;
       for (;;) {
-        total += this.runCompiled(b, lim - total);
+        const n = this.runCompiled(b, lim - total);
+        total += n;
+        // A block that keeps running is translated again with its region (64-bit mode).
+        if (!b.region && (b.ran += n) > regionAt && c.long64 && !c.faulted && !this.blockStale) this.blocks.compile(b, true);
         if (!idle || total >= lim || this.stopReason !== 0 || c.faulted || this.blockStale || this.vcpu.requests[0] !== 0) break;
         // Inline code alone changes none of what slowPath/compiledOk/the mode key look at: the
         // block's links decide the next one.
