@@ -13,80 +13,15 @@
  *   (through the catch) when an inline instruction faults; `c.jitN` then tells how many retired.
  *   A handler that throws leaves RIP as it set it, as in the interpreter. Outside 64-bit mode RIP
  *   is relative to its value at entry (`rip0`), wrapped to the code size.
+ * The types translated code runs against and compileJs are in compile-js.ts.
  * @module
  */
-import { divs128, divu128, imul64, muls64, mulu64, W } from '../arith64.js';
-import { VEC, type X86Cpu } from './cpu.js';
 import type { Insn } from './decoder.js';
-import { ea, HANDLERS } from './exec/index.js';
-import { FOp, type Flags } from './flags.js';
+import { FOp } from './flags.js';
 import { TLB_MASK } from './mmu.js';
-import { RSP, type X86State } from './state.js';
+import { RSP } from './state.js';
+import type { JitMode, JsRegion } from './compile-js.js';
 import type { AluOp, Cond, LocalRole, MemRef, Pair, Rel, ShiftKind, Val, X86Emitter } from './emit.js';
-
-/** What translated code reads of the run loop (X86Machine). */
-export interface JitHost {
-  /** Set when the instruction that just ran ends the run (an MMIO write, a debug exit...). */
-  stopReason: number;
-  /** Set when a store dropped decoded code (the rest of the block may be stale). */
-  blockStale: boolean;
-  /**
-   * Set when translated code called an interpreter handler: it may have changed what the run
-   * loop checks between blocks (mode, CPL, TF, the interrupt shadow, debug registers), so the
-   * next block is not followed by its link alone.
-   */
-  handled: boolean;
-}
-
-/** A translated block: runs it (looping while `lim` instructions allow) and returns instructions retired. */
-export type X86BlockFn = (c: X86Cpu, s: X86State, R: Int32Array, f: Flags, m: JitHost, lim: number) => number;
-
-/** Execution mode a translation is specialised for (a block's modeKey decides it). */
-export interface JitMode {
-  readonly long64: boolean;
-  readonly def32: boolean;
-}
-
-/**
- * The software TLB's entries (X86Mmu's; tag = vpn * 2 + user, NaN when invalid): translated code
- * probes them inline and calls `readLin`/`writeLin` only on a miss (a fill, MMIO, a code page, a
- * page-crossing access). A write-set hit is RAM that is neither MMIO nor decoded code.
- */
-export interface JitTlb {
-  readonly rTag: Float64Array;
-  readonly rDv: readonly (DataView | null)[];
-  readonly rOff: Float64Array;
-  readonly wTag: Float64Array;
-  readonly wDv: readonly (DataView | null)[];
-  readonly wOff: Float64Array;
-}
-
-/** A TLB that never hits (translations made without a vCPU: tests of the generated code). */
-const NO_TLB: JitTlb = { rTag: new Float64Array(TLB_MASK + 1).fill(NaN), rDv: [], rOff: new Float64Array(0), wTag: new Float64Array(TLB_MASK + 1).fill(NaN), wDv: [], wOff: new Float64Array(0) };
-
-type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS, T: JitTlb, BL: readonly RegionMember[]) => X86BlockFn;
-
-/**
- * A region (64-bit mode): blocks of one code page translated into one function that moves between
- * them (see JsEmitter). Member 0 is the entry; `starts` are the members' linear addresses, `bases`
- * the index of each member's first instruction in the concatenated instruction list, `retSites`
- * the members a RET inside the region is predicted to return to (the return sites of its CALLs).
- */
-export interface JsRegion {
-  readonly starts: readonly number[];
-  readonly bases: readonly number[];
-  readonly lens: readonly number[];
-  readonly retSites: readonly number[];
-}
-
-/**
- * What translated code reads of a region's member blocks (blocks.ts `Block`): the KVM_RUN epoch it
- * was last validated in. The entry's is the current one whenever the function runs (the run loop
- * validated it), so a move to a member validated in another epoch leaves to the run loop instead.
- */
-export interface RegionMember {
-  readonly epoch: number;
-}
 
 const FS = 4;
 const GS = 5;
@@ -96,36 +31,6 @@ const CANON_HI = 0x800000000000;
 const TWO32 = 4294967296;
 const MASKS = [0, 255, 65535, 0, -1];
 const SIGNS = [0, 0x80, 0x8000, 0, 0];
-
-/** Helpers translated code reaches through `K`. */
-const HELPERS = {
-  /** The interpreter's exact address path (wrap-around, non-canonical #GP/#SS, segment checks). */
-  lin: (c: X86Cpu, i: Insn, size: number, write: boolean) => c.linear(i.seg, ea(c, i), size, write),
-  /** 64x64 -> 128 multiply and 128/64 divide without BigInt (src/arch/arith64.ts), results in W. */
-  mulu64,
-  muls64,
-  imul64,
-  divu128,
-  divs128,
-  W,
-  /** #DE (a zero divisor or a quotient that does not fit). */
-  de: (c: X86Cpu): never => c.raise(VEC.DE),
-};
-
-/** Source -> factory: vCPUs (and VMs) running the same code share the compiled JS. */
-const factories = new Map<string, Factory>();
-const FACTORY_LIMIT = 2048;
-
-/** The block function of `src` (a JsEmitter's source) for the decoded instructions it was written from. */
-export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB, members: readonly RegionMember[] = []): X86BlockFn {
-  let factory = factories.get(src);
-  if (factory === undefined) {
-    factory = new Function('I', 'H', 'K', 'T', 'BL', src) as Factory;
-    if (factories.size >= FACTORY_LIMIT) factories.clear();
-    factories.set(src, factory);
-  }
-  return factory(insns, HANDLERS, HELPERS, tlb, members);
-}
 
 /** DataView accessors by access size (1, 2, 4 bytes). */
 const GET = ['', 'getUint8', 'getUint16', '', 'getInt32'];

@@ -22,11 +22,12 @@
  */
 import { K_IMM, K_MEM, K_REG, mnemonic, type Insn } from './decoder.js';
 import type { AluOp, Cond, Pair, Rel, X86Emitter } from './emit.js';
-import { compileJs, JsEmitter, SITE_LIMIT, type JitMode, type JitTlb, type JsRegion, type RegionMember, type X86BlockFn } from './emit-js.js';
+import { compileJs, type JitMode, type JitTlb, type JsRegion, type RegionMember, type X86BlockFn } from './compile-js.js';
+import { JsEmitter, SITE_LIMIT } from './emit-js.js';
 import { FOp } from './flags.js';
 import { RSP } from './state.js';
 
-export type { JitHost, JitMode, JitTlb, RegionMember, X86BlockFn } from './emit-js.js';
+export type { JitHost, JitMode, JitTlb, RegionMember, X86BlockFn } from './compile-js.js';
 
 /** A block of a region: its decoded instructions and what the translated code checks of it. */
 export interface RegionBlock extends RegionMember {
