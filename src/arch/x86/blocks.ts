@@ -17,7 +17,7 @@ import { RUN_COST } from '../../kernel/deadline.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { EMULATION_FAILURE, FAULT, type X86Cpu } from './cpu.js';
 import { REF } from './mmu.js';
-import { decode, decodeFrom, F_END, Insn, K_IMM, mnemonic, type DecodeMode } from './decoder.js';
+import { decode, decodeFrom, decodeFull, decodePage, F_END, Insn, K_IMM, mnemonic, type DecodeMode } from './decoder.js';
 import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
 
 /**
@@ -393,9 +393,17 @@ export class BlockCache {
    */
   streamNext(a: number): Insn {
     const insn = this.streamInsn;
-    this.fetchBase = a;
-    if (this.sDirect) decodeFrom(insn, a, this.sMode, this.fetch, this.sU8, this.sOff0 + a, this.sPageEnd - a);
-    else decode(insn, a, this.sMode, this.fetch);
+    if (this.sDirect) {
+      const off = (this.sOff0 + a) | 0;
+      const avail = this.sPageEnd - a;
+      // The common case in one call (decodeFrom would be two); the rest as decodeFrom does it.
+      if (avail >= 15 && decodePage(insn, a, this.sMode, this.sU8, off)) return insn;
+      this.fetchBase = a;
+      decodeFull(insn, a, this.sMode, this.fetch, this.sU8, off, avail);
+    } else {
+      this.fetchBase = a;
+      decode(insn, a, this.sMode, this.fetch);
+    }
     return insn;
   }
 
