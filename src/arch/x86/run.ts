@@ -353,6 +353,7 @@ export class X86Machine {
     // As runChain: no event that could be injected, no introspection, no interrupt-window request.
     const idle = this.events.idle() && this.vcpu.run[0] === 0 && this.intro === null;
     const page = lin - (lin & 0xfff);
+    const pageEnd = page + 0x1000;
     let n = 0;
     let a = lin;
     for (;;) {
@@ -379,7 +380,7 @@ export class X86Machine {
       if ((insn.desc!.flags & F_END) !== 0) {
         // A block ends: go on only into new code on this page with nothing for the run loop to do.
         if (!idle || this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
-      } else if (a - (a & 0xfff) !== page) return n;
+      } else if (a < page || a >= pageEnd) return n; // (two compares, no double-to-int conversion)
     }
   }
 
