@@ -8,7 +8,7 @@ import { byte, decodeOperand, FETCH_FAULT, O_E, O_G, O_I, O_J, O_M, O_RAX, O_Z, 
 import { CS, DS, ES, FS, GS, SS } from './state.js';
 export { DESCS, EXC_MMX, EXC_NM, EXC_SSE, EXC_X87, EXC_XSAVE, F_A16, F_D64, F_END, F_F64, F_I64, F_LOCK, F_O64, F_REP, K_CR, K_DR, K_IMM, K_MEM, K_MMX, K_NONE, K_REG, K_SEG, K_ST, K_XMM, MNEMONICS, PFX_66, PFX_F2, PFX_F3, PFX_NONE, PFX_NP, hasOpcode, mnemonic } from './decode-table.js';
 export type { OperandSpec, OpDesc } from './decode-table.js';
-import { FAST, FAST_REG, F_D64, F_F64, F_I64, F_LOCK, F_O64, K_IMM, K_MEM, K_REG, LEGACY_PREFIX, PFX_66, PFX_F2, PFX_F3, PFX_NONE, POOLS, POOL_MODRM, XCHG_R8 } from './decode-table.js';
+import { FAST, FAST66, FAST_REG, FAST_REG66, F_D64, F_F64, F_I64, F_LOCK, F_O64, K_IMM, K_MEM, K_REG, LEGACY_PREFIX, PFX_66, PFX_F2, PFX_F3, PFX_NONE, POOLS, POOL_MODRM, XCHG_R8 } from './decode-table.js';
 import type { OpDesc } from './decode-table.js';
 
 // ---- the decoded instruction ---------------------------------------------------------------
@@ -211,6 +211,9 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   const long64 = mode.long64;
   let p = off;
   let b = u8[p++]!;
+  // One 66 prefix (operand size, or a mandatory 66 of an SSE row): its own tables.
+  const p66 = b === 0x66;
+  if (p66) b = u8[p++]!;
   let rex = 0;
   if (long64 && (b & 0xf0) === 0x40) {
     rex = b;
@@ -223,12 +226,13 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
     index = 256 + u8[p++]!;
     if (index === 256 + 0x38 || index === 256 + 0x3a) return false;
   }
-  let desc = FAST[index]!;
+  let desc = (p66 ? FAST66 : FAST)[index]!;
+  if (index === 0x90 && (rex & 1) !== 0) desc = XCHG_R8[0]!; // 41 90: XCHG r8, rAX (90 alone: NOP)
   let modrm = -1;
   let mod = 0;
   if (desc === null) {
     modrm = u8[p++]!;
-    desc = FAST_REG[index * 8 + ((modrm >> 3) & 7)]!;
+    desc = (p66 ? FAST_REG66 : FAST_REG)[index * 8 + ((modrm >> 3) & 7)]!;
     if (desc === null) return false;
     mod = modrm >> 6;
     if ((desc.mod === 1 && mod === 3) || (desc.mod === 2 && mod !== 3)) return false;
@@ -258,10 +262,15 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   clr[0] = 0;
   clr[1] = 0;
   let asz: number;
+  // 66 is an operand-size prefix unless the row's mandatory prefix (decodeInsn's opsizePrefix).
+  const o16 = p66 && desc.prefix !== PFX_66;
   if (long64) {
-    insn.osz = rex & 8 || desc.flags & (F_F64 | F_D64) ? 8 : 4;
+    insn.osz = rex & 8 || desc.flags & F_F64 ? 8 : o16 ? 2 : desc.flags & F_D64 ? 8 : 4;
     asz = 8;
-  } else insn.osz = asz = mode.def32 ? 4 : 2;
+  } else {
+    asz = mode.def32 ? 4 : 2;
+    insn.osz = mode.def32 !== o16 ? 4 : 2;
+  }
   insn.asz = asz;
   insn.modrm = modrm;
   if (mod === 3 || modrm < 0) {
