@@ -1,7 +1,7 @@
 /**
  * decodeFrom (what the block cache uses: the code page's bytes read directly, a fast path for
  * unprefixed one-byte and 0F opcodes) decodes exactly what decode (one fetch call per byte, the
- * full path) decodes: every field, for every row of the table and for random bytes, in each mode,
+ * full path) decodes: every field, for every row of the table (also after a 66 prefix) and for random bytes, in each mode,
  * into records that held another instruction, near the end of the readable bytes too (fetch
  * faults and the 15-byte limit).
  */
@@ -44,6 +44,9 @@ it('decodeFrom (page bytes, fast path) equals decode (fetch per byte) on every r
   for (const d of DESCS) {
     for (const rex of [0, 0x45, 0x4a]) {
       for (let k = 0; k < 2; k++) samples.push(encode(d, rex, r(), Array.from({ length: 14 }, r)));
+      // A 66 operand-size prefix in front (the fast path decodes one 66 itself); rows with a
+      // mandatory prefix get a second one (66 66, 66 F3 ...: the full path's).
+      samples.push([0x66, ...encode(d, rex, r(), Array.from({ length: 14 }, r))]);
     }
   }
   // Random bytes, with a REX or a prefix in front now and then.
@@ -51,6 +54,7 @@ it('decodeFrom (page bytes, fast path) equals decode (fetch per byte) on every r
     const b = Array.from({ length: 16 }, r);
     if (k % 3 === 0) b[0] = 0x40 | (b[0]! & 15);
     if (k % 5 === 0) b[1] = 0x0f;
+    if (k % 7 === 0) b.unshift(0x66);
     samples.push(b);
   }
   const fast = new Insn();

@@ -17,7 +17,7 @@ import { RUN_COST } from '../../kernel/deadline.js';
 import { PAGE_SIZE } from '../../kernel/hva.js';
 import { EMULATION_FAILURE, FAULT, type X86Cpu } from './cpu.js';
 import { REF } from './mmu.js';
-import { decode, decodeFrom, F_END, Insn, K_IMM, mnemonic, type DecodeMode } from './decoder.js';
+import { decode, decodeFrom, decodeFull, F_END, Insn, K_IMM, mnemonic, type DecodeMode } from './decoder.js';
 import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
 
 /**
@@ -357,15 +357,16 @@ export class BlockCache {
   readonly stream: Block = { insns: [], gfn: 0, modeKey: 0, l1: -1, b1: null, l2: -1, b2: null, linkGen: -1, linkMode: -1, code: NO_CODE, epoch: -1, cached: false, fn: null, hits: 0, noJit: true, region: false, ran: 0 };
   /** The record streamed instructions are decoded into (one at a time). */
   readonly streamInsn = new Insn();
-  private sMode: DecodeMode = this.modes[0]!;
+  /** The streamed page's decode mode, bytes (`sDirect`: read directly) and offset of linear address 0 in them (runStream reads them once). */
+  sMode: DecodeMode = this.modes[0]!;
   private sKey = 0;
-  private sU8: Uint8Array = NO_CODE;
+  sU8: Uint8Array = NO_CODE;
   /** Offset of linear address 0 of the streamed page in sU8 (int32 arithmetic: see lookup). */
-  private sOff0 = 0;
-  private sDirect = false;
+  sOff0 = 0;
+  sDirect = false;
   /** The streamed page's linear start and end (its frame stays mapped while the TLB entry does). */
   private sPage = 0;
-  private sPageEnd = 0;
+  sPageEnd = 0;
   /** The code generation (bumped by every TLB flush) sU8/sOff0 were read in. */
   private sGen = -1;
 
@@ -388,14 +389,20 @@ export class BlockCache {
   }
 
   /**
-   * Decodes the instruction at `a` (on the streamed page) into `streamInsn`. A fetch past the page
-   * end may raise (#PF of the next page: thrown FAULT, the instruction at `a` faults).
+   * Decodes the instruction at `a` (on the streamed page) into `streamInsn`, when runStream's own
+   * decodePage call did not (fewer than 15 bytes left on the page, a form the fast path leaves,
+   * the page not read directly). A fetch past the page end may raise (#PF of the next page:
+   * thrown FAULT, the instruction at `a` faults).
    */
   streamNext(a: number): Insn {
     const insn = this.streamInsn;
-    this.fetchBase = a;
-    if (this.sDirect) decodeFrom(insn, a, this.sMode, this.fetch, this.sU8, this.sOff0 + a, this.sPageEnd - a);
-    else decode(insn, a, this.sMode, this.fetch);
+    if (this.sDirect) {
+      this.fetchBase = a;
+      decodeFull(insn, a, this.sMode, this.fetch, this.sU8, (this.sOff0 + a) | 0, this.sPageEnd - a);
+    } else {
+      this.fetchBase = a;
+      decode(insn, a, this.sMode, this.fetch);
+    }
     return insn;
   }
 

@@ -291,33 +291,45 @@ compile();
 export const XCHG_R8: OpDesc[] = MAP[0x90]!.filter((d) => d.name === 'XCHG');
 
 /**
- * The fast path's rows by (map * 256 + opcode), maps 0 and 0F, no mandatory prefix: the pool's
- * only row when it is valid in every mode, for any REX.W and any ModRM.reg (mem/reg-only rows
- * are checked against ModRM.mod), and has no second immediate. null: decoded by the full path.
+ * The fast path's rows by (map * 256 + opcode), maps 0 and 0F, for prefix class `cls` (PFX_NONE:
+ * no legacy prefix; PFX_66: one 66 prefix): the pool's only row when it is valid in every mode,
+ * for any REX.W and any ModRM.reg (mem/reg-only rows are checked against ModRM.mod), and has no
+ * second immediate. null: decoded by the full path.
  */
-export const FAST: (OpDesc | null)[] = Array.from({ length: 512 }, (_, index) => {
-  const pool = POOLS[index * 5 + PFX_NONE]!;
-  if (pool.length !== 1 || index === 0x90 || index === 0x0f) return null;
-  const d = pool[0]!;
-  if (d.flags & (F_I64 | F_O64) || d.w >= 0 || d.enter) return null;
-  if (d.modrm && (d.reg >= 0 || d.full >= 0)) return null;
-  if (d.modrm !== POOL_MODRM[index * 5 + PFX_NONE]) return null;
-  return d;
-});
+function fastRows(cls: number): (OpDesc | null)[] {
+  return Array.from({ length: 512 }, (_, index) => {
+    const pool = POOLS[index * 5 + cls]!;
+    // 90: NOP (the pool's first row); with REX.B the fast path takes XCHG r8, rAX (XCHG_R8) itself.
+    if (index === 0x90) return pool[0]!.name === 'NOP' && XCHG_R8.length === 1 ? pool[0]! : null;
+    if (pool.length !== 1 || index === 0x0f) return null;
+    const d = pool[0]!;
+    if (d.flags & (F_I64 | F_O64) || d.w >= 0 || d.enter) return null;
+    if (d.modrm && (d.reg >= 0 || d.full >= 0)) return null;
+    if (d.modrm !== POOL_MODRM[index * 5 + cls]) return null;
+    return d;
+  });
+}
 /**
  * Group opcodes (rows selected by ModRM.reg: 80-83, C0/C1, D0-D3, F6/F7, FE/FF...) by
  * (map * 256 + opcode) * 8 + ModRM.reg: the row the pool scan picks first for that reg when every
  * row of the pool is valid in every mode and for any REX.W (a mem/reg-only row is checked against
  * ModRM.mod; a mismatch goes to the full path). null: the full path.
  */
-export const FAST_REG: (OpDesc | null)[] = Array.from({ length: 512 * 8 }, (_, x) => {
-  const index = x >> 3;
-  const reg = x & 7;
-  const pool = POOLS[index * 5 + PFX_NONE]!;
-  if (pool.length === 0 || FAST[index] !== null || index === 0x90 || index === 0x0f) return null;
-  if (pool.some((d) => !d.modrm || d.full >= 0 || d.flags & (F_I64 | F_O64) || d.w >= 0 || d.enter)) return null;
-  return pool.find((d) => d.reg === reg || d.reg < 0) ?? null;
-});
+function fastRegRows(cls: number, fast: (OpDesc | null)[]): (OpDesc | null)[] {
+  return Array.from({ length: 512 * 8 }, (_, x) => {
+    const index = x >> 3;
+    const reg = x & 7;
+    const pool = POOLS[index * 5 + cls]!;
+    if (pool.length === 0 || fast[index] !== null || index === 0x90 || index === 0x0f) return null;
+    if (pool.some((d) => !d.modrm || d.full >= 0 || d.flags & (F_I64 | F_O64) || d.w >= 0 || d.enter)) return null;
+    return pool.find((d) => d.reg === reg || d.reg < 0) ?? null;
+  });
+}
+/** The fast path's rows without a legacy prefix, and after one 66 prefix (operand size, or a mandatory 66). */
+export const FAST = fastRows(PFX_NONE);
+export const FAST_REG = fastRegRows(PFX_NONE, FAST);
+export const FAST66 = fastRows(PFX_66);
+export const FAST_REG66 = fastRegRows(PFX_66, FAST66);
 /** Legacy prefix bytes (66, 67, F0, F2, F3, segment overrides): the full path decodes them. */
 export const LEGACY_PREFIX = new Uint8Array(256);
 for (const b of [0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65]) LEGACY_PREFIX[b] = 1;

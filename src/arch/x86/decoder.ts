@@ -8,7 +8,7 @@ import { byte, decodeOperand, FETCH_FAULT, O_E, O_G, O_I, O_J, O_M, O_RAX, O_Z, 
 import { CS, DS, ES, FS, GS, SS } from './state.js';
 export { DESCS, EXC_MMX, EXC_NM, EXC_SSE, EXC_X87, EXC_XSAVE, F_A16, F_D64, F_END, F_F64, F_I64, F_LOCK, F_O64, F_REP, K_CR, K_DR, K_IMM, K_MEM, K_MMX, K_NONE, K_REG, K_SEG, K_ST, K_XMM, MNEMONICS, PFX_66, PFX_F2, PFX_F3, PFX_NONE, PFX_NP, hasOpcode, mnemonic } from './decode-table.js';
 export type { OperandSpec, OpDesc } from './decode-table.js';
-import { FAST, FAST_REG, F_D64, F_F64, F_I64, F_LOCK, F_O64, K_IMM, K_MEM, K_REG, LEGACY_PREFIX, PFX_66, PFX_F2, PFX_F3, PFX_NONE, POOLS, POOL_MODRM, XCHG_R8 } from './decode-table.js';
+import { FAST, FAST66, FAST_REG, FAST_REG66, F_D64, F_F64, F_I64, F_LOCK, F_O64, K_IMM, K_MEM, K_REG, LEGACY_PREFIX, PFX_66, PFX_F2, PFX_F3, PFX_NONE, POOLS, POOL_MODRM, XCHG_R8 } from './decode-table.js';
 import type { OpDesc } from './decode-table.js';
 
 // ---- the decoded instruction ---------------------------------------------------------------
@@ -34,7 +34,11 @@ export class Insn {
   /** Bytes (up to 512: FXSAVE's image). */
   readonly size = new Int16Array(this.opsBuf, 8, 4);
   readonly opsClear = new Float64Array(this.opsBuf);
-  nops = 0;
+  /** Operand count (the row's; 0 when the bytes did not decode). */
+  get nops(): number {
+    const d = this.desc;
+    return d === null || this.bad !== 0 ? 0 : d.operands.length;
+  }
   /** Memory operand: base/index register (-1 none), scale, displacement, segment. */
   base = -1;
   index = -1;
@@ -50,19 +54,44 @@ export class Insn {
   immHi = 0;
   /** Second immediate (ENTER's level, far pointer selector). */
   imm2 = 0;
-  /** ModRM fields (after REX). */
+  /** The ModRM byte, -1 when there is none. */
   modrm = -1;
-  mod = 0;
-  rm = 0;
-  regField = 0;
+  /** ModRM.mod (0 without ModRM). */
+  get mod(): number {
+    const m = this.modrm;
+    return m < 0 ? 0 : m >> 6;
+  }
+  /** ModRM.rm with REX.B (0 without ModRM). */
+  get rm(): number {
+    const m = this.modrm;
+    return m < 0 ? 0 : (m & 7) | ((this.rex & 1) << 3);
+  }
+  /** ModRM.reg with REX.R (0 without ModRM). */
+  get regField(): number {
+    const m = this.modrm;
+    return m < 0 ? 0 : ((m >> 3) & 7) | ((this.rex & 4) << 1);
+  }
   /** 0, 0xF3 (REP/REPE) or 0xF2 (REPNE). */
   rep = 0;
   lock = false;
   rex = 0;
-  /** Condition code / low opcode bits (Jcc, SETcc, CMOVcc, +r rows). */
-  cond = 0;
+  /** Condition code / low opcode bits (Jcc, SETcc, CMOVcc, +r rows): the row's. */
+  get cond(): number {
+    const d = this.desc;
+    return d === null ? 0 : d.low;
+  }
   /** Why the bytes did not decode: 0 ok, 1 #UD, 2 too long (#GP), 3 fetch fault (see fetchFault). */
   bad = 0;
+  /**
+   * The full path (decodeInsn) decoded this record last: rep, lock, segOverride, imm2 and bad may
+   * hold other values than the fast path's (all default), which then resets them.
+   */
+  full = true;
+  /**
+   * The memory-operand fields (seg, ripRel, base, index, scale, disp) may hold other values than
+   * the defaults an instruction without a memory operand has (the fast path then resets them).
+   */
+  memSet = true;
   /**
    * Raw bytes (emulation-failure reports, the block cache's copy of a block's code), copied from
    * the code page when first asked for (the caller asks before the guest runs on: decodeFrom).
@@ -89,7 +118,8 @@ export class Insn {
   }
   /** Bytes 0..n-1 are at `off` in `u8` (decodeFrom). */
   bytesFrom(u8: Uint8Array, off: number, n: number): void {
-    this.src = u8;
+    // (Mostly the same page buffer: no pointer store, no write barrier.)
+    if (this.src !== u8) this.src = u8;
     this.srcOff = off;
     this.srcN = n;
   }
@@ -134,16 +164,30 @@ export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i
   // Offsets are int32 here (the caller reads pages at 2 GiB or more of a buffer through fetch):
   // V8 then indexes the bytes with integer arithmetic, not doubles.
   const off = offset | 0;
-  const n = avail < 15 ? avail : 15;
   // (decodeFast sets the byte cursor itself, only when it reads through byte(): rarely.)
-  if (n !== 15 || !decodeFast(insn, addr, mode, u8, off)) {
-    insn.fetch = fetch;
-    insn.u8 = u8;
-    insn.off = off;
-    insn.avail = n;
-    insn.pos = 0;
-    decodeInsn(insn, addr, mode);
-  }
+  if (avail >= 15 && decodeFast(insn, addr, mode, u8, off)) return;
+  decodeFull(insn, addr, mode, fetch, u8, off, avail);
+}
+
+/**
+ * decodeFrom's common case alone, for a caller that has the page's bytes (`off` an int32 offset
+ * in `u8`, at least 15 bytes readable there): true when it decoded the instruction; false (the
+ * record half-written) when the caller must call decodeFull. One call less per instruction.
+ */
+export function decodePage(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, off: number): boolean {
+  return decodeFast(insn, addr, mode, u8, off);
+}
+
+/** decodeFrom without its fast path (the instruction decodePage left). */
+export function decodeFull(insn: Insn, addr: number, mode: DecodeMode, fetch: (i: number) => number, u8: Uint8Array, offset: number, avail: number): void {
+  const off = offset | 0;
+  const n = avail < 15 ? avail : 15;
+  insn.fetch = fetch;
+  insn.u8 = u8;
+  insn.off = off;
+  insn.avail = n;
+  insn.pos = 0;
+  decodeInsn(insn, addr, mode);
   // The bytes read straight from the page (byteSlow recorded the rest), copied when asked for.
   insn.bytesFrom(u8, off, insn.pos < n ? insn.pos : n);
 }
@@ -167,6 +211,9 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   const long64 = mode.long64;
   let p = off;
   let b = u8[p++]!;
+  // One 66 prefix (operand size, or a mandatory 66 of an SSE row): its own tables.
+  const p66 = b === 0x66;
+  if (p66) b = u8[p++]!;
   let rex = 0;
   if (long64 && (b & 0xf0) === 0x40) {
     rex = b;
@@ -179,12 +226,13 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
     index = 256 + u8[p++]!;
     if (index === 256 + 0x38 || index === 256 + 0x3a) return false;
   }
-  let desc = FAST[index]!;
+  let desc = (p66 ? FAST66 : FAST)[index]!;
+  if (index === 0x90 && (rex & 1) !== 0) desc = XCHG_R8[0]!; // 41 90: XCHG r8, rAX (90 alone: NOP)
   let modrm = -1;
   let mod = 0;
   if (desc === null) {
     modrm = u8[p++]!;
-    desc = FAST_REG[index * 8 + ((modrm >> 3) & 7)]!;
+    desc = (p66 ? FAST_REG66 : FAST_REG)[index * 8 + ((modrm >> 3) & 7)]!;
     if (desc === null) return false;
     mod = modrm >> 6;
     if ((desc.mod === 1 && mod === 3) || (desc.mod === 2 && mod !== 3)) return false;
@@ -198,42 +246,86 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   insn.mn = desc.mn;
   // The prefix fields (none here), and the operand fields the memory decode below writes when
   // there is a memory operand and these defaults otherwise (resetPrefixesAndOperands' values).
-  insn.bad = 0;
-  insn.rep = 0;
-  insn.lock = false;
+  if (insn.full) {
+    // Only the full path sets these to anything else.
+    insn.full = false;
+    insn.bad = 0;
+    insn.rep = 0;
+    insn.lock = false;
+    insn.segOverride = false;
+    insn.imm2 = 0;
+  }
   insn.rex = rex;
-  insn.segOverride = false;
   insn.imm = 0;
   insn.immHi = 0;
-  insn.imm2 = 0;
-  insn.cond = desc.low;
   const clr = insn.opsClear;
   clr[0] = 0;
   clr[1] = 0;
   let asz: number;
+  // 66 is an operand-size prefix unless the row's mandatory prefix (decodeInsn's opsizePrefix).
+  const o16 = p66 && desc.prefix !== PFX_66;
   if (long64) {
-    insn.osz = rex & 8 || desc.flags & (F_F64 | F_D64) ? 8 : 4;
+    insn.osz = rex & 8 || desc.flags & F_F64 ? 8 : o16 ? 2 : desc.flags & F_D64 ? 8 : 4;
     asz = 8;
-  } else insn.osz = asz = mode.def32 ? 4 : 2;
+  } else {
+    asz = mode.def32 ? 4 : 2;
+    insn.osz = mode.def32 !== o16 ? 4 : 2;
+  }
   insn.asz = asz;
   insn.modrm = modrm;
-  insn.mod = mod;
-  if (modrm >= 0) {
-    insn.regField = ((modrm >> 3) & 7) | ((rex & 4) << 1);
-    insn.rm = (modrm & 7) | ((rex & 1) << 3);
-  } else {
-    insn.regField = 0;
-    insn.rm = 0;
-  }
   if (mod === 3 || modrm < 0) {
-    insn.seg = DS;
-    insn.ripRel = false;
-    insn.base = -1;
-    insn.index = -1;
-    insn.scale = 1;
-    insn.disp = 0;
-  } else if (asz !== 2) p = memoryFast(insn, u8, p, modrm, rex, long64);
-  else {
+    if (insn.memSet) {
+      insn.memSet = false;
+      insn.seg = DS;
+      insn.ripRel = false;
+      insn.base = -1;
+      insn.index = -1;
+      insn.scale = 1;
+      insn.disp = 0;
+    }
+  } else if (asz !== 2) {
+    // 32/64-bit addressing without a segment override, the bytes at p (decodeMemory's values).
+    insn.memSet = true;
+    const rm = modrm & 7;
+    let base = rm | ((rex & 1) << 3);
+    let index = -1;
+    let scale = 1;
+    let disp = 0;
+    let ripRel = false;
+    if (rm === 4) {
+      const sib = u8[p++]!;
+      const idx = ((sib >> 3) & 7) | ((rex & 2) << 2);
+      scale = 1 << (sib >> 6);
+      if (idx !== 4) index = idx;
+      base = (sib & 7) | ((rex & 1) << 3);
+      if ((sib & 7) === 5 && mod === 0) {
+        base = -1;
+        disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+        p += 4;
+      }
+    } else if (rm === 5 && mod === 0) {
+      base = -1;
+      disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+      p += 4;
+      ripRel = long64;
+    }
+    let seg = DS;
+    if (base >= 0) {
+      if (((base & 7) === 4 || (base & 7) === 5) && base < 8) seg = SS;
+      if (mod === 1) disp = s8(u8[p++]!);
+      else if (mod === 2) {
+        disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+        p += 4;
+      }
+    }
+    insn.seg = seg;
+    insn.ripRel = ripRel;
+    insn.base = base;
+    insn.index = index;
+    insn.scale = scale;
+    insn.disp = disp;
+  } else {
+    insn.memSet = true;
     insn.seg = DS;
     insn.ripRel = false;
     insn.base = -1;
@@ -248,7 +340,6 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   // Operands: the common kinds here (what decodeOperand does for them), the others there.
   const ops = desc.operands;
   const nops = ops.length;
-  insn.nops = nops;
   const kd = insn.kind;
   const rg = insn.reg;
   const sz = insn.size;
@@ -264,8 +355,8 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
           kd[k] = K_MEM;
           continue;
         }
-        r = insn.rm;
-      } else r = ok === O_G ? insn.regField : desc.low | ((rex & 1) << 3);
+        r = (modrm & 7) | ((rex & 1) << 3);
+      } else r = ok === O_G ? ((modrm >> 3) & 7) | ((rex & 4) << 1) : desc.low | ((rex & 1) << 3);
       kd[k] = K_REG;
       rg[k] = size === 1 && rex === 0 && r >= 4 && r < 8 ? r + 12 : r;
     } else if ((ok === O_I && !(op.s === S_V && insn.osz === 8)) || ok === O_J) {
@@ -284,11 +375,15 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
       kd[k] = K_REG;
       sz[k] = insn.osz;
     } else {
+      // (Moffs and string operands write the memory fields too.)
+      insn.memSet = true;
       cursor(insn, u8, off, insn.pos);
       decodeOperand(insn, k, op, desc, mode, index);
     }
   }
   finishLength(insn, desc, addr, long64);
+  // The bytes are on the page, copied when asked for.
+  insn.bytesFrom(u8, off, insn.len);
   return true;
 }
 
@@ -304,57 +399,6 @@ function finishLength(insn: Insn, desc: OpDesc, addr: number, long64: boolean): 
     const target = addr + i + insn.imm;
     insn.imm = insn.osz === 2 ? target & 0xffff : long64 ? target : target >>> 0;
   }
-}
-
-/**
- * decodeMemory for 32/64-bit addressing without a segment override, the bytes at `p` in `u8`
- * (decodeFast: all readable): writes seg, ripRel, base, index, scale and disp; returns the
- * position after the SIB and displacement.
- */
-function memoryFast(insn: Insn, u8: Uint8Array, p: number, modrm: number, rex: number, long64: boolean): number {
-  const mod = modrm >> 6;
-  const rm = modrm & 7;
-  let base = rm | ((rex & 1) << 3);
-  let index = -1;
-  let scale = 1;
-  insn.ripRel = false;
-  if (rm === 4) {
-    const sib = u8[p++]!;
-    const idx = ((sib >> 3) & 7) | ((rex & 2) << 2);
-    scale = 1 << (sib >> 6);
-    if (idx !== 4) index = idx;
-    base = (sib & 7) | ((rex & 1) << 3);
-    if ((sib & 7) === 5 && mod === 0) {
-      insn.seg = DS;
-      insn.base = -1;
-      insn.index = index;
-      insn.scale = scale;
-      insn.disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
-      return p + 4;
-    }
-  } else if (rm === 5 && mod === 0) {
-    insn.seg = DS;
-    insn.base = -1;
-    insn.index = -1;
-    insn.scale = 1;
-    insn.disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
-    if (long64) insn.ripRel = true;
-    return p + 4;
-  }
-  insn.base = base;
-  insn.index = index;
-  insn.scale = scale;
-  insn.seg = ((base & 7) === 4 || (base & 7) === 5) && base < 8 ? SS : DS;
-  if (mod === 1) {
-    insn.disp = s8(u8[p]!);
-    return p + 1;
-  }
-  if (mod === 2) {
-    insn.disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
-    return p + 4;
-  }
-  insn.disp = 0;
-  return p;
 }
 
 /** The prefix and operand fields both decode paths start from (nothing of a reused record's last instruction). */
@@ -379,16 +423,13 @@ function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
   insn.addr = addr;
   insn.mn = -1;
   insn.desc = null;
+  insn.full = true;
+  insn.memSet = true;
   resetPrefixesAndOperands(insn, 0);
   insn.modrm = -1;
-  insn.mod = 0;
-  insn.rm = 0;
-  insn.regField = 0;
   insn.osz = 4;
   insn.asz = 4;
   insn.len = 0;
-  insn.nops = 0;
-  insn.cond = 0;
   // The record may be reused (the block cache's scratch records): nothing of the previous
   // instruction may remain, down to the operand slots this one leaves unused.
   const clr = insn.opsClear;
@@ -449,7 +490,6 @@ function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
     if (desc.prefix === PFX_66) opsizePrefix = false;
     insn.desc = desc;
     insn.mn = desc.mn;
-    insn.cond = desc.low;
     if (desc.prefix === PFX_NONE) insn.rep = lastRep;
     const rexW = (insn.rex & 8) !== 0;
     // Operand and address size.
@@ -464,15 +504,11 @@ function decodeInsn(insn: Insn, addr: number, mode: DecodeMode): void {
     if (insn.lock && !(desc.flags & F_LOCK)) return ud(insn, insn.pos);
     if (modrm >= 0) {
       insn.modrm = modrm;
-      insn.mod = modrm >> 6;
-      insn.regField = ((modrm >> 3) & 7) | ((insn.rex & 4) << 1);
-      insn.rm = (modrm & 7) | ((insn.rex & 1) << 3);
-      if (insn.mod !== 3) decodeMemory(insn, modrm, mode);
+      if (modrm >> 6 !== 3) decodeMemory(insn, modrm, mode);
       if (insn.lock && insn.mod === 3) return ud(insn, insn.pos);
     } else if (insn.lock) return ud(insn, insn.pos);
     // Operands.
     const ops = desc.operands;
-    insn.nops = ops.length;
     for (let k = 0; k < ops.length; k++) {
       const op = ops[k]!;
       decodeOperand(insn, k, op, desc, mode, index);

@@ -24,7 +24,7 @@ import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.j
 import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
 import { X86Debug } from './debug.js';
 import { X86KvmiAdapter } from './kvmi.js';
-import { decode, F_END, Insn } from './decoder.js';
+import { decode, decodePage, F_END, Insn } from './decoder.js';
 import { X86Events } from './events.js';
 import { HANDLERS } from './exec/index.js';
 import { VmxServices, type Pending, type PioPending, type X86Services } from './services.js';
@@ -353,12 +353,18 @@ export class X86Machine {
     // As runChain: no event that could be injected, no introspection, no interrupt-window request.
     const idle = this.events.idle() && this.vcpu.run[0] === 0 && this.intro === null;
     const page = lin - (lin & 0xfff);
+    const pageEnd = page + 0x1000;
+    // The page's bytes as beginStream found them: most instructions decode in one call here.
+    const insn = bc.streamInsn;
+    const mode = bc.sMode;
+    const u8 = bc.sU8;
+    const off0 = bc.sOff0;
+    const direct = bc.sDirect;
     let n = 0;
     let a = lin;
     for (;;) {
-      let insn: Insn;
       try {
-        insn = bc.streamNext(a);
+        if (!direct || pageEnd - a < 15 || !decodePage(insn, a, mode, u8, (off0 + a) | 0)) bc.streamNext(a);
       } catch (e) {
         // The fetch of a page-crossing instruction's bytes faulted: that instruction faults.
         if (e === FAULT) {
@@ -379,7 +385,7 @@ export class X86Machine {
       if ((insn.desc!.flags & F_END) !== 0) {
         // A block ends: go on only into new code on this page with nothing for the run loop to do.
         if (!idle || this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
-      } else if (a - (a & 0xfff) !== page) return n;
+      } else if (a < page || a >= pageEnd) return n; // (two compares, no double-to-int conversion)
     }
   }
 

@@ -11,7 +11,7 @@ import { alu, Alu } from './alu.js';
 import { movCr, movDr } from './system.js';
 import { loadSeg } from '../deliver.js';
 import { KVM_X86_SHADOW_INT } from '../../../uapi/x86.js';
-import { definer, ea, MASK, rd, rdAt, rdSoft, rmwAddr, sx, trunc, wr, wrAt, type Handler, type HandlerTable } from './operands.js';
+import { definer, ea, eaHalves, MASK, rd, rdAt, rdSoft, rmwAddr, sx, trunc, wr, wrAt, type Handler, type HandlerTable } from './operands.js';
 
 /** The handlers of this family, by mnemonic (composed in exec/index.ts). */
 export const MOVE: HandlerTable = {};
@@ -69,12 +69,12 @@ def('MOVSXD', (c, i) => {
 });
 
 def('LEA', (c, i) => {
-  const a = ea(c, i);
   if (i.asz === 8) {
     // Exact halves: a 64-bit sum of arbitrary registers may not fit a double.
+    eaHalves(c, i);
     if (i.size[0] === 8) c.setReg(i.reg[0]!, 8, c.eaLo, c.eaHi);
     else c.setReg(i.reg[0]!, i.size[0]!, trunc(c.eaLo, i.size[0]!));
-  } else c.setReg(i.reg[0]!, i.size[0]!, trunc(a | 0, i.size[0]!));
+  } else c.setReg(i.reg[0]!, i.size[0]!, trunc(ea(c, i) | 0, i.size[0]!));
 });
 
 def('XCHG', (c, i) => {

@@ -48,10 +48,29 @@ export function ea(c: X86Cpu, i: Insn): number {
 
 /**
  * 64-bit effective address. Registers below 2^48 in magnitude (every canonical pointer) sum exactly
- * in a double; otherwise the low 32 bits are summed in int32 arithmetic and the high word recovered
- * from the (slightly inexact) double sum, so LEA of any 64-bit values is exact modulo 2^64.
+ * in a double; otherwise the sum is formed modulo 2^64 from its halves (eaHalves).
  */
 function ea64(c: X86Cpu, i: Insn): number {
+  const R = c.s.r;
+  const b = i.base;
+  const x = i.index;
+  const bh = b >= 0 ? R[2 * b + 1]! : 0;
+  const xh = x >= 0 ? R[2 * x + 1]! : 0;
+  if (bh < 0x10000 && bh >= -0x10000 && xh < 0x10000 && xh >= -0x10000) {
+    const bl = b >= 0 ? R[2 * b]! >>> 0 : 0;
+    const xl = x >= 0 ? R[2 * x]! >>> 0 : 0;
+    return i.disp + (bh * 0x100000000 + bl) + (xh * 0x100000000 + xl) * i.scale;
+  }
+  eaHalves(c, i);
+  return c.eaHi * 0x100000000 + (c.eaLo >>> 0);
+}
+
+/**
+ * The 64-bit effective address as exact halves in c.eaLo / c.eaHi (LEA of any 64-bit values is
+ * exact modulo 2^64): the low 32 bits summed in int32 arithmetic, the high word recovered from the
+ * (slightly inexact) double sum.
+ */
+export function eaHalves(c: X86Cpu, i: Insn): void {
   const R = c.s.r;
   const b = i.base;
   const x = i.index;
@@ -64,12 +83,10 @@ function ea64(c: X86Cpu, i: Insn): number {
   c.eaLo = lo;
   if (bh < 0x10000 && bh >= -0x10000 && xh < 0x10000 && xh >= -0x10000) {
     c.eaHi = Math.floor(a / 0x100000000) | 0;
-    return a;
+    return;
   }
   // The high word modulo 2^32, signed (the double's error is far below 2^31).
-  const hi = (Math.round((a - (lo >>> 0)) / 0x100000000) % 0x100000000) | 0;
-  c.eaHi = hi;
-  return hi * 0x100000000 + (lo >>> 0);
+  c.eaHi = (Math.round((a - (lo >>> 0)) / 0x100000000) % 0x100000000) | 0;
 }
 
 /** Reads operand k (low half returned, high half in c.t1 for 8-byte operands). */
