@@ -29,7 +29,7 @@
  * @module
  */
 import { CALL, type Addr, type CallKind, type Cond, type Emitter, type Op, type Pair, type Val } from './emit.js';
-import { A, C, Cd, f64c, get, I32, i32c, I64, i64c, L, loadState, MAP_WORDS, mem, O, OP32, pairOf, regLocal, saveState, TLB_ENTRIES, uleb, Unsupported, V, VOID, WASM_LAYOUT, whole, type Code, type WPair } from './wasm-writer.js';
+import { A, C, Cd, CTL, f64c, get, I32, i32c, I64, i64c, L, loadState, mem, O, OP32, pairOf, regLocal, saveState, TLB_ENTRIES, uleb, Unsupported, V, VOID, WASM_LAYOUT, whole, type Code, type WPair } from './wasm-writer.js';
 
 /** One module's function under construction: locals, labels, and the blocks' indices. */
 export class FnBuilder {
@@ -46,14 +46,17 @@ export class FnBuilder {
   readonly exitLevel = 0;
   readonly dispatchLevel = 1;
 
+  /** The i32 local holding the chain mask (WASM_LAYOUT.chainMask, read at entry). */
+  readonly mask: number;
+
   constructor(
     /** Module block index by guest VA (only blocks of this module). */
     readonly index: Map<number, number>,
-    /** Start of the pc -> block map's range. */
-    readonly mapBase: number,
     /** Branches to other blocks stay in the module (false: only self-loops do; for measuring exits). */
     readonly chain: boolean,
-  ) {}
+  ) {
+    this.mask = this.local(I32);
+  }
 
   local(type: number): number {
     this.temps.push(type);
@@ -439,8 +442,8 @@ export class WasmEmitter implements Emitter {
     if (this.wroteState) throw new Unsupported('state written before a memory access');
     this.emit([...c, O.if, VOID]);
     this.f.depth++;
-    this.emit([...i32c(WASM_LAYOUT.exitId), ...i32c(this.id + 1), ...mem(O.i32store, 2)]);
-    this.emit([...i32c(WASM_LAYOUT.exitWord), ...i32c(this.w), ...mem(O.i32store, 2)]);
+    this.emit([...CTL, ...i32c(this.id + 1), ...mem(O.i32store, 2, WASM_LAYOUT.exitId)]);
+    this.emit([...CTL, ...i32c(this.w), ...mem(O.i32store, 2, WASM_LAYOUT.exitWord)]);
     this.leaveAt(this.pc, this.idx);
     this.emit([O.end]);
     this.f.depth--;
@@ -454,9 +457,9 @@ export class WasmEmitter implements Emitter {
     const tag = write ? WASM_LAYOUT.wTag : WASM_LAYOUT.rTag;
     const add = write ? WASM_LAYOUT.wAdd : WASM_LAYOUT.rAdd;
     // Miss or misaligned (the JS fast path takes aligned accesses only, too).
-    const miss = [...get(slot), ...i32c(3), O.i32shl, ...mem(O.i64load, 3, tag), ...get(vpn), O.i64ne];
+    const miss = [...get(slot), ...i32c(3), O.i32shl, ...CTL, O.i32add, ...mem(O.i64load, 3, tag), ...get(vpn), O.i64ne];
     this.slowIf(bytes > 1 ? [...miss, ...get(v), O.wrap, ...i32c(bytes - 1), O.i32and, O.i32or] : miss);
-    return this.tmp(I32, [...get(slot), ...i32c(2), O.i32shl, ...mem(O.i32load, 2, add), ...get(v), O.wrap, ...i32c(4095), O.i32and, O.i32add]);
+    return this.tmp(I32, [...get(slot), ...i32c(2), O.i32shl, ...CTL, O.i32add, ...mem(O.i32load, 2, add), ...get(v), O.wrap, ...i32c(4095), O.i32and, O.i32add]);
   }
 
   load(size: number, ext: 'u' | 's32' | 's64', va: Addr): Pair {
@@ -516,9 +519,16 @@ export class WasmEmitter implements Emitter {
       this.emit(this.f.br(this.selfLevel));
       return;
     }
+    // Another block: only while it is valid for this epoch (the chain mask), else the run loop
+    // revalidates it.
+    this.emit([...get(this.f.mask), ...i32c(i), O.i32shru, ...i32c(1), O.i32and, O.if, VOID]);
+    this.f.depth++;
     this.emit([...i32c(i), O.set]);
     uleb(this.cur, L.next);
     this.emit(this.f.br(this.f.dispatchLevel));
+    this.emit([O.end]);
+    this.f.depth--;
+    this.leaveAt(target, 0);
   }
 
   jumpIf(c: Cond, target: number): void {
@@ -540,23 +550,17 @@ export class WasmEmitter implements Emitter {
       this.leaveWith([...get(t), O.f64fromI64], 0);
       return;
     }
-    // The map: (t - mapBase) / 4 in range and word-aligned -> u16 index + 1.
-    const off = this.tmp(I64, [...get(t), ...i64c(BigInt(this.f.mapBase)), O.i64sub]);
-    const hit = this.tmp(I32, [...get(off), ...i64c(BigInt(4 * MAP_WORDS)), O.i64ltu, ...get(off), O.wrap, ...i32c(3), O.i32and, O.i32eqz, O.i32and]);
-    this.emit([...get(hit), O.if, VOID]);
-    this.f.depth++;
-    const e = this.tmp(I32, [...get(off), O.wrap, ...i32c(1), O.i32shru, ...mem(0x2f, 1, WASM_LAYOUT.map)]);
-    this.emit([...get(hit), ...get(e), O.i32eqz, O.i32eqz, O.i32and, O.set]);
-    uleb(this.cur, hit);
-    this.emit([O.end]);
-    this.f.depth--;
-    this.emit([...get(hit), O.if, VOID]);
-    this.f.depth++;
-    this.emit([...get(e), ...i32c(1), O.i32sub, O.set]);
-    uleb(this.cur, L.next);
-    this.emit(this.f.br(this.f.dispatchLevel));
-    this.emit([O.end]);
-    this.f.depth--;
+    // A return (or other register branch) into a block of this module: compare with each
+    // block's address (a region has a few), chained when the mask allows.
+    for (const [va, i] of this.f.index) {
+      this.emit([...get(t), ...i64c(BigInt(va)), O.i64eq, ...get(this.f.mask), ...i32c(i), O.i32shru, ...i32c(1), O.i32and, O.i32and, O.if, VOID]);
+      this.f.depth++;
+      this.emit([...i32c(i), O.set]);
+      uleb(this.cur, L.next);
+      this.emit(this.f.br(this.f.dispatchLevel));
+      this.emit([O.end]);
+      this.f.depth--;
+    }
     this.leaveWith([...get(t), O.f64fromI64], 0);
   }
 
@@ -612,7 +616,7 @@ export class WasmEmitter implements Emitter {
     if (kind === CALL.END) {
       this.emit([...get(L.ret), ...i32c(k + 1), O.i32add, O.set]);
       uleb(this.cur, L.ret);
-      this.emit([...i32c(0), ...mem(O.f64load, 3, WASM_LAYOUT.exitPc), O.set]);
+      this.emit([...CTL, ...mem(O.f64load, 3, WASM_LAYOUT.exitPc), O.set]);
       uleb(this.cur, L.pc);
       this.emit(f.br(f.exitLevel));
     } else if (kind === CALL.MEM) {

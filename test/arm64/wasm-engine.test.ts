@@ -1,0 +1,144 @@
+/**
+ * The arm64 JIT's wasm engine (src/arch/arm64/wasm-engine.ts, emit-wasm.ts, wasm-module.ts) must
+ * compute what the interpreter computes: the arm64 benchmark guest (CRC-32, sieve, fib, memcpy)
+ * ends with the same checksum, X0-X30/SP, NZCV, PC and guest RAM under the interpreter, the JS
+ * engine and the wasm engine, with most instructions retired in wasm; then random programs (data
+ * processing with corner-case operands, loads and stores of every form the JIT inlines, loops,
+ * branches) translated at first sight end in the same state, exit and retired count as the
+ * interpreter's. Guest RAM outside the process's wasm memory takes the TLB-miss path and the
+ * region goes back to the JS translation, with the same results.
+ */
+import { resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { virtualSys } from '../../src/index.js';
+import { KVM_GUESTDBG } from '../../src/uapi/constants.js';
+import { KVM_GUESTDBG_ARM64 } from '../../src/uapi/arm64.js';
+import { wasmRam } from '../../src/kernel/hva.js';
+import { Rng } from './a64gen.js';
+import { ALL_FORMS, CODE, DATA, RAM, randomProgram, type Program, type ProgramForms } from './random-programs.js';
+import { RAM_BASE, reg } from './helpers.js';
+import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
+import { image, MIX, runGuest } from '../../bench/guests.js';
+import { armVm, bootArm, finalState, wasmMemory, wasmStats, PROBE_PAGES, type FinalState } from '../../bench/wasm-probe.js';
+
+const root = resolve(__dirname, '../..');
+const img = image(root, 'arm64');
+/** Translate after a few executions, so a short run spends most of its time in wasm. */
+const HOT = 4;
+const ROUNDS = 2;
+const hasWasm = wasmRam() !== null;
+
+describe.skipIf(!hasWasm)('arm64 wasm engine on the bench guest', () => {
+  let ref: FinalState;
+  let refSum: number;
+
+  beforeAll(() => {
+    const g = bootArm(virtualSys({ arch: 'arm64', jit: false }), img, ROUNDS, MIX);
+    refSum = runGuest(g).checksum;
+    ref = finalState(g);
+    g.close();
+  });
+
+  it('the interpreter run is the known checksum (bench/guests/work.expect)', () => {
+    expect(refSum).toBe(0x8ae05c6f);
+  });
+
+  for (const engine of ['js', 'wasm'] as const) {
+    it(`the ${engine} engine computes what the interpreter does`, () => {
+      const g = bootArm(virtualSys({ arch: 'arm64', jitHotness: HOT, jitEngine: engine }), img, ROUNDS, MIX);
+      const r = runGuest(g);
+      const st = finalState(g);
+      const retired = g.cpu().retired;
+      const wv = wasmStats(g.cpu());
+      g.close();
+      expect(r.checksum).toBe(refSum);
+      expect(st).toEqual(ref);
+      if (engine === 'js') {
+        expect(wv).toBeNull();
+        return;
+      }
+      // It really ran there: most instructions, and the TLB misses through the interpreter.
+      expect(wv!.insns / retired).toBeGreaterThan(0.8);
+      expect(wv!.slow).toBeGreaterThan(0);
+      expect(wv!.regions).toBeGreaterThan(3);
+      expect(wv!.demoted).toBe(0);
+    });
+  }
+
+  it('guest RAM outside the wasm memory: the same results, the regions go back to JS', () => {
+    // A memslot over another shared memory's buffer: the wasm TLB never maps it.
+    const other = wasmMemory(PROBE_PAGES);
+    const g = bootArm(virtualSys({ arch: 'arm64', jitHotness: HOT, jitEngine: 'wasm' }), img, ROUNDS, MIX, other);
+    const r = runGuest(g);
+    const st = finalState(g);
+    const wv = wasmStats(g.cpu());
+    g.close();
+    expect(r.checksum).toBe(refSum);
+    expect(st).toEqual(ref);
+    expect(wv!.demoted).toBeGreaterThan(0);
+  });
+});
+
+// ---- random programs ------------------------------------------------------------------------------
+
+interface Outcome {
+  exit: string;
+  regs: bigint[];
+  retired: number;
+  data: Uint8Array;
+  wasm: number;
+}
+
+/** Runs `p` to its BRK: interpreted, or translated at first sight by `engine`. */
+function runProgram(p: Program, engine: 'interp' | 'js' | 'wasm'): Outcome {
+  const g = armVm(virtualSys({ arch: 'arm64', runTimeoutMs: TEST_RUN_TIMEOUT_MS, jit: engine !== 'interp', jitHotness: 0, jitEngine: engine === 'js' ? 'js' : 'wasm' }), RAM);
+  const v = g.vcpu;
+  v.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG_ARM64.USE_SW_BP);
+  p.words.forEach((w, i) => new DataView(g.ram.buffer, g.ram.byteOffset).setInt32(CODE - RAM_BASE + 4 * i, w, true));
+  g.ram.set(p.data, DATA - RAM_BASE - 0x2000);
+  for (let i = 0; i < 31; i++) v.setOneReg(reg.x(i), p.x[i]!);
+  v.setOneReg(reg.spEl1, DATA + 0x100);
+  v.setOneReg(reg.pstate, BigInt((p.nzcv | 0x3c5) >>> 0));
+  v.setOneReg(reg.pc, CODE);
+  g.prime();
+  let e = v.run();
+  while (e.reason === 'intr') e = v.run();
+  const exit = e.reason === 'debug' && e.arch.arch === 'arm64' ? `debug ${(e.arch.hsr >>> 26).toString(16)}` : e.reason;
+  const regs = Array.from({ length: 31 }, (_, i) => v.getOneReg(reg.x(i)));
+  regs.push(v.getOneReg(reg.pstate), v.getOneReg(reg.pc), v.getOneReg(reg.spEl1));
+  const out = { exit, regs, retired: g.cpu().retired, data: g.ram.slice(DATA - RAM_BASE - 0x2000, DATA - RAM_BASE + 0x2000), wasm: wasmStats(g.cpu())?.insns ?? 0 };
+  g.close();
+  return out;
+}
+
+describe.skipIf(!hasWasm)('random programs: the wasm engine agrees with the interpreter', () => {
+  const N = Number(process.env.VKVM_A64_WASM_N ?? 150);
+  for (const [name, forms] of [
+    ['the flag corners', { literal: false, writebackPairs: false, flagCorners: true }],
+    ['every form (LDR literal, writeback pairs)', ALL_FORMS],
+  ] as [string, ProgramForms][]) {
+    it(`${N} programs with ${name} end in the same state`, { timeout: 120_000 }, () => {
+      const rng = new Rng(name === 'the flag corners' ? 0x3a5d_0618 : 0x5eed_0a64);
+      const bad: string[] = [];
+      let inWasm = 0;
+      for (let k = 0; k < N && bad.length < 5; k++) {
+        const p = randomProgram(rng, forms);
+        const a = runProgram(p, 'interp');
+        const b = runProgram(p, 'wasm');
+        inWasm += b.wasm;
+        const diffs: string[] = [];
+        if (a.exit !== b.exit) diffs.push(`exit ${a.exit} vs ${b.exit}`);
+        if (a.retired !== b.retired) diffs.push(`retired ${a.retired} vs ${b.retired}`);
+        a.regs.forEach((v, i) => {
+          if (v !== b.regs[i]) diffs.push(`${i < 31 ? `x${i}` : ['pstate', 'pc', 'sp'][i - 31]}: ${v.toString(16)} vs ${b.regs[i]!.toString(16)}`);
+        });
+        const at = a.data.findIndex((v, i) => v !== b.data[i]);
+        if (at >= 0) diffs.push(`memory at data${at - 0x2000}`);
+        if (diffs.length) bad.push(`program ${k} (${p.words.map((w) => (w >>> 0).toString(16).padStart(8, '0')).join(' ')}): ${diffs.join('; ')}`);
+      }
+      expect(bad).toEqual([]);
+      // The wasm side really ran most of the work.
+      expect(inWasm).toBeGreaterThan(N * 10);
+    });
+  }
+});
