@@ -36,8 +36,12 @@ const WasmMemoryApi = (globalThis as unknown as { WebAssembly?: { Memory?: WasmM
 
 /** Largest mapping carved out of the wasm memory (bytes); munmap zeroes what it gives back. */
 export const WASM_CARVE_MAX = 512 << 20;
-/** Wasm pages (64 KiB) of the process's memory: all of memory32's 4 GiB. */
-const WASM_PAGES = 65536;
+/**
+ * Wasm pages (64 KiB) of the process's memory: memory32's 4 GiB less one page (a typed array
+ * over a buffer of exactly 4 GiB does not survive postMessage to a worker in Node 20: it arrives
+ * as nothing, and the worker dies).
+ */
+export const WASM_PAGES = 65535;
 
 /**
  * The process's shared `WebAssembly.Memory` and a first-fit allocator over it: guest RAM

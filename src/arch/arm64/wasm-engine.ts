@@ -129,7 +129,7 @@ export class WasmVcpu {
    * the entry block, or with `cachedOnly` when the module was not compiled in this process before.
    */
   region(blocks: readonly Block[], table: readonly Block[] | null, tableMask: number, cachedOnly: boolean, demote: (() => void) | null): WasmRegion | null {
-    const code = buildModule(blocks, 65536, true, true);
+    const code = buildModule(blocks, this.memory.buffer.byteLength / 65536, true, true);
     if (code === null) return null;
     const key = keyOf(code.bytes);
     let mod = moduleCache.get(key);
