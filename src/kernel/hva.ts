@@ -34,7 +34,7 @@ export interface WasmMemory {
 type WasmMemoryCtor = new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
 const WasmMemoryApi = (globalThis as unknown as { WebAssembly?: { Memory?: WasmMemoryCtor } }).WebAssembly?.Memory;
 
-/** Largest mapping carved out of the wasm memory (bytes); munmap zeroes what it gives back. */
+/** Largest mapping carved out of the wasm memory (bytes). */
 export const WASM_CARVE_MAX = 512 << 20;
 /**
  * Wasm pages (64 KiB) of the process's memory: memory32's 4 GiB less one page (a typed array
@@ -43,41 +43,86 @@ export const WASM_CARVE_MAX = 512 << 20;
  */
 export const WASM_PAGES = 65535;
 
+/** Control areas (the arm64 wasm engine's per-vCPU registers, exit record and TLB) in the memory's pool. */
+export const CTL_AREAS = 512;
+export const CTL_AREA_BYTES = 8192;
+/** The pool: a bitmap of areas in use (first page), then the areas; guest RAM is carved above it. */
+const CTL_POOL = PAGE_SIZE;
+const RAM_START = CTL_POOL + CTL_AREAS * CTL_AREA_BYTES;
+
 /**
- * The process's shared `WebAssembly.Memory` and a first-fit allocator over it: guest RAM
- * mappings and the arm64 wasm engine's per-vCPU control areas. Space given back is zeroed then
- * (mmap hands out zeroed memory), so it stays committed until reused: the wasm memory cannot
- * give pages back to the OS.
+ * The process's shared `WebAssembly.Memory` and a first-fit allocator over it for guest RAM
+ * mappings (on the thread that reserved it; a worker's view never carves), and the pool of
+ * per-vCPU control areas, taken and given back by any thread (atomically, in the memory's first
+ * page). RAM given back stays committed (the wasm memory cannot give pages back to the OS) and
+ * is zeroed when it is handed out again, as mmap does.
  */
 export class WasmRam {
   readonly buffer: SharedArrayBuffer;
   private readonly u8: Uint8Array;
+  private readonly bits: Int32Array;
   /** Free ranges [start, end) sorted by start, coalesced. */
   private readonly free: number[];
+  /** Everything from here on was never handed out (zero, uncommitted). */
+  private used = RAM_START;
 
-  constructor(readonly memory: WasmMemory) {
+  constructor(
+    readonly memory: WasmMemory,
+    /** A worker's view of the owner's memory: it takes control areas only. */
+    readonly adopted = false,
+  ) {
     this.buffer = memory.buffer;
     this.u8 = new Uint8Array(this.buffer);
-    // Offset 0 is never handed out (a null control area).
-    this.free = [PAGE_SIZE, this.buffer.byteLength];
+    this.bits = new Int32Array(this.buffer, 0, CTL_AREAS / 32);
+    this.free = adopted ? [] : [RAM_START, this.buffer.byteLength];
   }
 
-  /** `len` bytes (a multiple of 4 KiB), zeroed: their offset, or -1 when nothing fits. */
+  /** A zeroed control area of CTL_AREA_BYTES: its offset, or -1 when the pool is used up. */
+  allocCtl(): number {
+    for (let w = 0; w < CTL_AREAS / 32; w++) {
+      for (;;) {
+        const v = Atomics.load(this.bits, w);
+        if (v === -1) break;
+        const b = 31 - Math.clz32(~v & (v + 1));
+        if (Atomics.compareExchange(this.bits, w, v, v | (1 << b)) !== v) continue;
+        const off = CTL_POOL + (w * 32 + b) * CTL_AREA_BYTES;
+        this.u8.fill(0, off, off + CTL_AREA_BYTES);
+        return off;
+      }
+    }
+    return -1;
+  }
+
+  /** Gives a control area back. */
+  releaseCtl(off: number): void {
+    const i = (off - CTL_POOL) / CTL_AREA_BYTES;
+    Atomics.and(this.bits, i >>> 5, ~(1 << (i & 31)));
+  }
+
+  /**
+   * `len` bytes (a multiple of 4 KiB) of guest RAM, zeroed: their offset, or -1 when nothing
+   * fits. The lowest free range that fits, as mmap reuses what munmap gave back (so RSS stays
+   * bounded by the most carved at once); the part of it handed out before is zeroed now, space
+   * never handed out is zero already and stays uncommitted.
+   */
   alloc(len: number): number {
+    if (this.adopted) return -1;
     const f = this.free;
     for (let i = 0; i < f.length; i += 2) {
       const start = f[i]!;
       if (f[i + 1]! - start < len) continue;
       if (f[i + 1]! - start === len) f.splice(i, 2);
       else f[i] = start + len;
+      const end = start + len;
+      if (start < this.used) this.u8.fill(0, start, Math.min(end, this.used));
+      if (end > this.used) this.used = end;
       return start;
     }
     return -1;
   }
 
-  /** Gives [off, off + len) back, zeroed first. */
+  /** Gives [off, off + len) back (zeroed when it is handed out again). */
   release(off: number, len: number): void {
-    this.u8.fill(0, off, off + len);
     const f = this.free;
     let i = 0;
     while (i < f.length && f[i]! < off) i += 2;
@@ -121,7 +166,7 @@ export function wasmRam(): WasmRam | null {
  * views of those mappings then share its buffer, and its wasm modules import it.
  */
 export function adoptWasmRam(memory: WasmMemory): WasmRam {
-  if (ram === undefined || ram === null) ram = new WasmRam(memory);
+  if (ram === undefined || ram === null) ram = new WasmRam(memory, true);
   return ram;
 }
 
@@ -336,7 +381,7 @@ export class AddressSpace {
     this.listener?.unmapped(m);
     if (!this.fixed.has(m)) {
       this.release(m.hva, m.length + GUARD);
-      // A carved mapping's bytes go back to the wasm memory (zeroed for the next mmap).
+      // A carved mapping's bytes go back to the wasm memory (zeroed before the next mmap gets them).
       if (m.wasm !== undefined && ram != null && m.bytes.buffer === ram.buffer) ram.release(m.bytes.byteOffset, m.length);
     }
   }

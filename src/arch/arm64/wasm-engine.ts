@@ -28,7 +28,7 @@ function keyOf(b: Uint8Array): string {
 }
 
 /** Control areas of collected vCPU contexts go back to the wasm memory. */
-const ctlAreas = new FinalizationRegistry<{ ram: WasmRam; off: number }>((a) => a.ram.release(a.off, WASM_LAYOUT.ctlEnd));
+const ctlAreas = new FinalizationRegistry<{ ram: WasmRam; off: number }>((a) => a.ram.releaseCtl(a.off));
 
 /**
  * A region's slow exits (TLB misses, misaligned accesses: the instruction runs in the interpreter)
@@ -98,7 +98,7 @@ export class WasmVcpu {
 
   constructor(
     ram: WasmRam,
-    /** Byte offset of the control area (WASM_LAYOUT.ctlEnd bytes). */
+    /** Byte offset of the control area (WASM_LAYOUT.ctlEnd <= CTL_AREA_BYTES bytes). */
     readonly ctl: number,
     private readonly c: Cpu,
   ) {
@@ -116,7 +116,7 @@ export class WasmVcpu {
   static of(c: Cpu, ram: WasmRam | null): WasmVcpu | null {
     if (c.wasm !== null) return c.wasm as WasmVcpu;
     if (ram === null) return null;
-    const off = ram.alloc(WASM_LAYOUT.ctlEnd);
+    const off = ram.allocCtl();
     if (off < 0) return null;
     const v = new WasmVcpu(ram, off, c);
     ctlAreas.register(v, { ram, off });
