@@ -1,31 +1,31 @@
 /**
- * A WebAssembly writer behind the arm64 JIT's {@link Emitter} seam (emit.ts), built to measure
- * what a wasm backend would get (`npm run bench:wasm`, bench/wasm-probe.ts; issue 18's plan to
- * pass 720 MIPS). It is a probe, not yet the backend: `run.ts` does not choose it; the probe
- * installs its block functions in place of the JS translations.
+ * The arm64 JIT's WebAssembly writer behind the {@link Emitter} seam (emit.ts), used by the wasm
+ * engine (wasm-engine.ts; the default `jitEngine`): a hot region's blocks, written by the rows'
+ * own `jit` forms, become one module (wasm-module.ts) built at run time.
  *
- * One module holds many translated blocks as one function `run(block, lim)`:
+ * One module holds a region's blocks as one function `run(block, lim)`:
  * - X0-X30 and SP live in i64 wasm locals (NZCV in i32 locals) for the whole call: loaded from the
- *   register file in linear memory at entry, stored at exit. A {@link Pair} made from a 64-bit
- *   value keeps it, so 64-bit register work is one i64 operation, not two halves.
+ *   register file in the vCPU's control area at entry, stored at exit. A {@link Pair} made from a
+ *   64-bit value keeps it, so 64-bit register work is one i64 operation, not two halves.
  * - Blocks chain inside the function: a direct branch to another block of the module is a
- *   `br_table` dispatch (a self-loop a plain `br`), a register branch (RET) looks its target up in
- *   a pc -> block map in memory; anything else leaves with the guest PC. Every block checks the
- *   instruction budget `lim` first, so a call retires at most `lim` instructions, exactly as the
- *   JS translation's loops do.
- * - Guest memory is the same linear memory: the memslot's bytes are a view of the module's
- *   WebAssembly.Memory. Loads and stores probe an inline TLB (tags and host offsets in memory,
- *   mirrored from the Cpu's software TLB by `WasmBlocks`, wasm-module.ts); a miss, a misaligned access or an
- *   SP alignment fault leaves the function *before* the instruction with its id and word, and
- *   the JS side runs that one instruction in the interpreter (which fills the TLB) and re-enters.
- *   Nothing in the function can fault, so no instruction is ever half done.
+ *   `br_table` dispatch (a self-loop a plain `br`), a register branch (RET) is compared with the
+ *   module's block addresses; a block is chained to only while its bit in the chain mask is set
+ *   (the engine sets it at entry: still the dispatch table's block, validated in this epoch);
+ *   anything else leaves with the guest PC. Every block checks the instruction budget `lim`
+ *   first, so a call retires at most `lim` instructions, exactly as the JS translation's loops do.
+ * - Guest memory is the same linear memory: mappings are carved out of the process's
+ *   WebAssembly.Memory (hva.ts). Loads and stores probe an inline TLB (tags and host offsets in
+ *   the control area, mirrored from the Cpu's software TLB by the engine and emptied with it); a
+ *   miss, a misaligned access or an SP alignment fault leaves the function *before* the
+ *   instruction with its id and word, and the engine runs that one instruction in the
+ *   interpreter (which fills the TLB) and re-enters. Nothing in the function can fault, so no
+ *   instruction is ever half done.
  * - A row without an inline form calls its interpreter handler through an import, with the
- *   registers stored to memory around the call (the probe's Cpu keeps its own register file, so
- *   the import copies them). A mode the writer does not cover (TBI) leaves the block to the JS
- *   translation.
+ *   registers stored to memory around the call (the import copies them to the Cpu and back). A
+ *   mode the writer does not cover (TBI) leaves the block to the JS translation.
  *
- * Linear memory layout (byte offsets, {@link WASM_LAYOUT}): the register file, NZCV, exit record,
- * TLB tags and offsets, the pc -> block map, then guest RAM from `ram`.
+ * The control area's layout (byte offsets from the module's imported `ctl` global, one area per
+ * vCPU, {@link WASM_LAYOUT}): the register file, NZCV, exit record, chain mask, TLB tags and offsets.
  * @module
  */
 import { CALL, type Addr, type CallKind, type Cond, type Emitter, type Op, type Pair, type Val } from './emit.js';

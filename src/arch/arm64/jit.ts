@@ -6,6 +6,9 @@
  * `Encoding.jit`, written next to the handler in its insn-*.ts) and a call of the interpreter's
  * handler with the word as a constant (the same semantics by construction); the
  * {@link JsEmitter} writes the code. The function runs at most the instruction budget it is given.
+ * With the wasm engine (`Kernel.jitEngine`, the default) the same walk writes the region as a
+ * wasm module instead (wasm-engine.ts, emit-wasm.ts); the JS translation stays for the blocks it
+ * does not cover and where WebAssembly shared memory is missing.
  * @module
  */
 import { divs64, divu64, muls64, mulu64, W } from '../arith64.js';
