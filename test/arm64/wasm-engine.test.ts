@@ -19,6 +19,8 @@ import { ALL_FORMS, CODE, DATA, RAM, randomProgram, type Program, type ProgramFo
 import { RAM_BASE, reg } from './helpers.js';
 import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { image, MIX, runGuest } from '../../bench/guests.js';
+import { board, irqExpect, irqGuest } from './gic-board.js';
+import { WasmVcpu, type WasmRegion } from '../../src/arch/arm64/wasm-engine.js';
 import { armVm, bootArm, finalState, wasmMemory, wasmStats, PROBE_PAGES, type FinalState } from '../../bench/wasm-probe.js';
 
 const root = resolve(__dirname, '../..');
@@ -76,6 +78,24 @@ describe.skipIf(!hasWasm)('arm64 wasm engine on the bench guest', () => {
     expect(r.checksum).toBe(refSum);
     expect(st).toEqual(ref);
     expect(wv!.demoted).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(!hasWasm)('kernel-half addresses and EL0 in wasm', () => {
+  it('el0 guest (MMU on, EL0 code, kernel-half handlers, timer and SPI interrupts): the same output, both halves ran in wasm', () => {
+    const regions: WasmRegion[] = [];
+    WasmVcpu.trace = (r) => regions.push(r);
+    try {
+      const b = board(irqGuest('el0'), { sys: virtualSys({ arch: 'arm64', jitEngine: 'wasm', jitHotness: 0 }), uartIrq: 'irqfd' });
+      b.runToEnd();
+      expect(b.uart.out).toBe(irqExpect('el0'));
+    } finally {
+      WasmVcpu.trace = null;
+    }
+    const ran = (f: (r: WasmRegion) => boolean) => regions.filter(f).reduce((s, r) => s + r.insns, 0);
+    // Block mode bit 0 is the EL; kernel-half addresses are negative numbers.
+    expect(ran((r) => (r.code.blocks[0]!.mode & 1) === 0)).toBeGreaterThan(0);
+    expect(ran((r) => (r.code.blocks[0]!.mode & 1) === 1 && r.code.blocks[0]!.va < 0)).toBeGreaterThan(0);
   });
 });
 

@@ -79,13 +79,13 @@ export class WasmRegion {
 
 /** A vCPU's side of the wasm engine: its control area and the copies between it and the Cpu. */
 export class WasmVcpu {
+  /** @internal Told of every region made (tests: which modes and addresses ran in wasm). */
+  static trace: ((r: WasmRegion) => void) | null = null;
+
   readonly memory: WasmMemory;
   readonly imports: object;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
-  /** The register file's words in the control area. */
-  private readonly regs: Int32Array;
-  private xView: Int32Array;
   /** The Cpu TLB half the wasm TLB mirrors (-1: empty). */
   private tlbHalf = -1;
   /** Statistics over all its regions: handler calls, entries, slow exits, instructions retired in wasm, regions. */
@@ -106,8 +106,11 @@ export class WasmVcpu {
     const buf = ram.buffer;
     this.i32 = new Int32Array(buf);
     this.f64 = new Float64Array(buf);
-    this.regs = new Int32Array(buf, ctl + WASM_LAYOUT.regs, 64);
-    this.xView = c.x.subarray(0, 64);
+    // The Cpu's register file moves into the control area: entering and leaving a module, or a
+    // handler call from one, copies NZCV only.
+    const x = new Int32Array(buf, ctl + WASM_LAYOUT.regs, c.x.length);
+    x.set(c.x);
+    (c as { x: Int32Array }).x = x;
     this.imports = { m: { mem: this.memory, ctl, h: (id: number, w: number, done: number, pc: number, kind: number) => this.handler(id, w, done, pc, kind) } };
     this.flush();
   }
@@ -140,7 +143,9 @@ export class WasmVcpu {
       moduleCache.set(key, mod);
     }
     this.regions++;
-    return new WasmRegion(this, code, mod, table, tableMask, demote);
+    const r = new WasmRegion(this, code, mod, table, tableMask, demote);
+    if (WasmVcpu.trace !== null) WasmVcpu.trace(r);
+    return r;
   }
 
   /** Empties the wasm TLB (the Cpu's was flushed: Cpu.flushTlb/flushWriteTlb call it). */
@@ -180,8 +185,8 @@ export class WasmVcpu {
     }
   }
 
+  /** NZCV into the control area (the registers are there already). */
   private regsIn(c: Cpu): void {
-    this.regs.set(this.xView);
     const f = (this.ctl + WASM_LAYOUT.flags) / 4;
     const i32 = this.i32;
     i32[f] = c.n;
@@ -190,8 +195,8 @@ export class WasmVcpu {
     i32[f + 3] = c.v;
   }
 
+  /** NZCV back to the Cpu. */
   private regsOut(c: Cpu): void {
-    c.x.set(this.regs);
     const f = (this.ctl + WASM_LAYOUT.flags) / 4;
     const i32 = this.i32;
     c.n = i32[f]!;
@@ -231,7 +236,6 @@ export class WasmVcpu {
   enter(r: WasmRegion, i: number, lim: number): void {
     const c = this.c as CpuTlb;
     if (this.tlbHalf !== c.tlbBase) this.fill(c);
-    if (this.xView.buffer !== c.x.buffer) this.xView = c.x.subarray(0, 64);
     this.regsIn(c);
     const mask = r.mask(c);
     const ctl = this.ctl;
