@@ -15,7 +15,7 @@ import { KVM_GUESTDBG } from '../../src/uapi/constants.js';
 import { KVM_GUESTDBG_ARM64 } from '../../src/uapi/arm64.js';
 import { wasmRam } from '../../src/kernel/hva.js';
 import { Rng } from './a64gen.js';
-import { ALL_FORMS, CODE, DATA, RAM, randomProgram, type Program, type ProgramForms } from './random-programs.js';
+import { ALL_FORMS, BRK0, CODE, DATA, RAM, randomProgram, type Program, type ProgramForms } from './random-programs.js';
 import { RAM_BASE, reg } from './helpers.js';
 import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { image, MIX, runGuest } from '../../bench/guests.js';
@@ -107,10 +107,21 @@ interface Outcome {
   retired: number;
   data: Uint8Array;
   wasm: number;
+  /** Instructions the wasm engine left to the interpreter (TLB misses, faults). */
+  slow: number;
 }
 
-/** Runs `p` to its BRK: interpreted, or translated at first sight by `engine`. */
-function runProgram(p: Program, engine: 'interp' | 'js' | 'wasm'): Outcome {
+/** An identity map of RAM (one level-1 block, 39-bit VAs) and the TCR_EL1.TBI bits `tbi`, with tagged data bases. */
+interface Mmu {
+  readonly tbi: number;
+  /** The top byte given to x25, x28 and SP. */
+  readonly tag: number;
+}
+const L1 = RAM_BASE + 0x18000;
+const VECTORS = RAM_BASE + 0x19000;
+
+/** Runs `p` to its BRK: interpreted, or translated at first sight by `engine`; `mmu`: with the MMU on and tagged bases. */
+function runProgram(p: Program, engine: 'interp' | 'js' | 'wasm', mmu?: Mmu): Outcome {
   const g = armVm(virtualSys({ arch: 'arm64', runTimeoutMs: TEST_RUN_TIMEOUT_MS, jit: engine !== 'interp', jitHotness: 0, jitEngine: engine === 'js' ? 'js' : 'wasm' }), RAM);
   const v = g.vcpu;
   v.setGuestDebug(KVM_GUESTDBG.ENABLE | KVM_GUESTDBG_ARM64.USE_SW_BP);
@@ -120,13 +131,32 @@ function runProgram(p: Program, engine: 'interp' | 'js' | 'wasm'): Outcome {
   v.setOneReg(reg.spEl1, DATA + 0x100);
   v.setOneReg(reg.pstate, BigInt((p.nzcv | 0x3c5) >>> 0));
   v.setOneReg(reg.pc, CODE);
+  if (mmu) {
+    // L1[1]: a 1 GiB block at 0x40000000 (AF, inner shareable, MAIR attribute 0), EL1 read/write.
+    new DataView(g.ram.buffer, g.ram.byteOffset).setBigUint64(L1 - RAM_BASE + 8, BigInt(RAM_BASE | 0x701), true);
+    v.setOneReg(reg.sys(3, 0, 10, 2, 0), 0xffn); // MAIR_EL1
+    v.setOneReg(reg.sys(3, 0, 2, 0, 0), BigInt(L1)); // TTBR0_EL1
+    // T0SZ 25, IRGN0/ORGN0 write-back, SH0 inner, EPD1, IPS 48 bits, TBI0/TBI1.
+    v.setOneReg(reg.sys(3, 0, 2, 0, 2), 25n | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 23n) | (5n << 32n) | (BigInt(mmu.tbi) << 37n));
+    v.setOneReg(reg.SCTLR_EL1, v.getOneReg(reg.SCTLR_EL1) | 1n);
+    // Exception vectors of BRKs: a fault (a tag where TBI does not apply) ends the run too.
+    for (let o = 0; o < 0x800; o += 4) new DataView(g.ram.buffer, g.ram.byteOffset).setInt32(VECTORS - RAM_BASE + o, BRK0, true);
+    v.setOneReg(reg.VBAR_EL1, BigInt(VECTORS));
+    const tagged = (a: bigint) => a | (BigInt(mmu.tag) << 56n);
+    v.setOneReg(reg.x(25), tagged(p.x[25]!));
+    v.setOneReg(reg.x(28), tagged(p.x[28]!));
+    v.setOneReg(reg.spEl1, tagged(BigInt(DATA + 0x100)));
+  }
   g.prime();
   let e = v.run();
-  while (e.reason === 'intr') e = v.run();
+  for (let n = 0; e.reason === 'intr'; n++) {
+    if (n > 100) throw new Error('the program did not reach its BRK');
+    e = v.run();
+  }
   const exit = e.reason === 'debug' && e.arch.arch === 'arm64' ? `debug ${(e.arch.hsr >>> 26).toString(16)}` : e.reason;
   const regs = Array.from({ length: 31 }, (_, i) => v.getOneReg(reg.x(i)));
-  regs.push(v.getOneReg(reg.pstate), v.getOneReg(reg.pc), v.getOneReg(reg.spEl1));
-  const out = { exit, regs, retired: g.cpu().retired, data: g.ram.slice(DATA - RAM_BASE - 0x2000, DATA - RAM_BASE + 0x2000), wasm: wasmStats(g.cpu())?.insns ?? 0 };
+  regs.push(v.getOneReg(reg.pstate), v.getOneReg(reg.pc), v.getOneReg(reg.spEl1), v.getOneReg(reg.ESR_EL1), v.getOneReg(reg.FAR_EL1));
+  const out = { exit, regs, retired: g.cpu().retired, data: g.ram.slice(DATA - RAM_BASE - 0x2000, DATA - RAM_BASE + 0x2000), wasm: wasmStats(g.cpu())?.insns ?? 0, slow: wasmStats(g.cpu())?.slow ?? 0 };
   g.close();
   return out;
 }
@@ -150,7 +180,7 @@ describe.skipIf(!hasWasm)('random programs: the wasm engine agrees with the inte
         if (a.exit !== b.exit) diffs.push(`exit ${a.exit} vs ${b.exit}`);
         if (a.retired !== b.retired) diffs.push(`retired ${a.retired} vs ${b.retired}`);
         a.regs.forEach((v, i) => {
-          if (v !== b.regs[i]) diffs.push(`${i < 31 ? `x${i}` : ['pstate', 'pc', 'sp'][i - 31]}: ${v.toString(16)} vs ${b.regs[i]!.toString(16)}`);
+          if (v !== b.regs[i]) diffs.push(`${i < 31 ? `x${i}` : ['pstate', 'pc', 'sp', 'esr', 'far'][i - 31]}: ${v.toString(16)} vs ${b.regs[i]!.toString(16)}`);
         });
         const at = a.data.findIndex((v, i) => v !== b.data[i]);
         if (at >= 0) diffs.push(`memory at data${at - 0x2000}`);
@@ -159,6 +189,42 @@ describe.skipIf(!hasWasm)('random programs: the wasm engine agrees with the inte
       expect(bad).toEqual([]);
       // The wasm side really ran most of the work.
       expect(inWasm).toBeGreaterThan(N * 10);
+    });
+  }
+
+  // TBI0, TBI1, both (top byte ignored where the tag's bit 55 selects a TBI half; else the
+  // tagged address faults): every engine must agree on results, faults and retired counts.
+  for (const [tbi, tag] of [[1, 0x5a], [3, 0x5a], [2, 0x5a], [1, 0xa5], [3, 0xff]] as const) {
+    it(`MMU on, TCR_EL1.TBI ${tbi}, tag 0x${tag.toString(16)}: 40 programs end in the same state`, { timeout: 120_000 }, () => {
+      const rng = new Rng(0x7b10_0000 + tbi * 256 + tag);
+      const bad: string[] = [];
+      let inWasm = 0;
+      let slow = 0;
+      for (let k = 0; k < 40 && bad.length < 5; k++) {
+        const p = randomProgram(rng, ALL_FORMS);
+        const a = runProgram(p, 'interp', { tbi, tag });
+        const b = runProgram(p, 'wasm', { tbi, tag });
+        const c = runProgram(p, 'js', { tbi, tag });
+        inWasm += b.wasm;
+        slow += b.slow;
+        for (const [name, o] of [['wasm', b], ['js', c]] as const) {
+          const diffs: string[] = [];
+          if (a.exit !== o.exit) diffs.push(`exit ${a.exit} vs ${o.exit}`);
+          if (a.retired !== o.retired) diffs.push(`retired ${a.retired} vs ${o.retired}`);
+          a.regs.forEach((v, i) => {
+            if (v !== o.regs[i]) diffs.push(`${i < 31 ? `x${i}` : ['pstate', 'pc', 'sp', 'esr', 'far'][i - 31]}: ${v.toString(16)} vs ${o.regs[i]!.toString(16)}`);
+          });
+          if (a.data.findIndex((v, i) => v !== o.data[i]) >= 0) diffs.push('memory');
+          if (diffs.length) bad.push(`${name}, program ${k}: ${diffs.join('; ')}`);
+        }
+      }
+      expect(bad).toEqual([]);
+      // Tagged addresses hit the wasm TLB (a missed tag strip would send every access to the
+      // interpreter, with the same results).
+      if (tbi !== 2) {
+        expect(inWasm).toBeGreaterThan(100);
+        expect(slow * 4).toBeLessThan(inWasm);
+      }
     });
   }
 });

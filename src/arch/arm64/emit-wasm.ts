@@ -21,8 +21,9 @@
  *   interpreter (which fills the TLB) and re-enters. Nothing in the function can fault, so no
  *   instruction is ever half done.
  * - A row without an inline form calls its interpreter handler through an import, with the
- *   registers stored to memory around the call (the import copies them to the Cpu and back). A
- *   mode the writer does not cover (TBI) leaves the block to the JS translation.
+ *   registers stored to memory around the call (the Cpu's register file is there). A block the
+ *   writer does not cover (a register written before a later memory access of the same
+ *   instruction could leave the module) stays with the JS translation.
  *
  * The control area's layout (byte offsets from the module's imported `ctl` global, one area per
  * vCPU, {@link WASM_LAYOUT}): the register file, NZCV, exit record, chain mask, TLB tags and offsets.
@@ -424,12 +425,23 @@ export class WasmEmitter implements Emitter {
   }
 
   base(n: number, off: Addr): Addr {
-    if (this.tbi !== 0) throw new Unsupported('TBI');
     if (n === 31 && this.spAlign) {
       // SP alignment fault: the interpreter raises it.
       this.slowIf([...get(regLocal(31)), O.wrap, ...i32c(15), O.i32and]);
     }
-    const l = this.tmp(I64, [...whole(this.x(n)), ...Cd(off), O.i64add]);
+    let v: Code = whole(this.x(n));
+    if (this.tbi !== 0) {
+      // Top byte ignored (as the JS translation forms it, on the base register): bits 63:56
+      // become copies of bit 55 when TBI applies to the half bit 55 selects.
+      const t = this.tmp(I64, v);
+      const ext = [...get(t), ...i64c(8n), O.i64shl, ...i64c(8n), O.i64shrs];
+      if (this.tbi === 3) v = ext;
+      else {
+        const b55 = [...get(t), ...i64c(55n), O.i64shru, O.wrap, ...i32c(1), O.i32and];
+        v = [...ext, ...get(t), ...b55, ...(this.tbi === 1 ? [O.i32eqz] : []), O.select];
+      }
+    }
+    const l = this.tmp(I64, [...v, ...Cd(off), O.i64add]);
     return A(get(l));
   }
 
