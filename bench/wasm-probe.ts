@@ -1,5 +1,5 @@
 /**
- * The arm64 wasm engine's bench and test harness (bench/wasm.ts, test/arm64/wasm-probe.test.ts):
+ * The arm64 wasm engine's bench and test harness (bench/wasm.ts, test/arm64/wasm-engine.test.ts):
  * the arm64 benchmark guest on a VM whose RAM comes from alloc() (carved out of the process's
  * wasm memory, hva.ts) or from a given shared memory, its final state, and the engine's
  * counters. White-box (the vCPU's Cpu), like bench/guests.ts `retired`.

@@ -621,10 +621,10 @@ export class WasmEmitter implements Emitter {
     f.flagsWritten = true;
     f.calls = true;
     const k = this.idx;
-    this.emit(saveState());
+    this.emit(saveState(CTL));
     this.emit([...i32c(id), ...i32c(w), ...get(L.ret), ...i32c(k), O.i32add, ...f64c(this.pc), ...i32c(kind), O.call, 0]);
     const stop = this.tmp(I32, []);
-    this.emit(loadState());
+    this.emit(loadState(CTL));
     if (kind === CALL.END) {
       this.emit([...get(L.ret), ...i32c(k + 1), O.i32add, O.set]);
       uleb(this.cur, L.ret);

@@ -160,16 +160,16 @@ export function f64c(v: number): number[] {
  */
 export const CTL: Code = [0x23, 0];
 
-/** Stores all register and NZCV locals to the register file (at `base`, default the `ctl` global). */
-export function saveState(base: Code = CTL): number[] {
+/** Stores all register and NZCV locals to the register file at `base` (default address 0; the engine passes CTL). */
+export function saveState(base: Code = i32c(0)): number[] {
   const out: number[] = [];
   for (let r = 0; r < 32; r++) out.push(...base, ...get(regLocal(r)), ...mem(O.i64store, 3, WASM_LAYOUT.regs + 8 * r));
   for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) out.push(...base, ...get(l), ...mem(O.i32store, 2, WASM_LAYOUT.flags + 4 * k));
   return out;
 }
 
-/** Loads all register and NZCV locals from the register file (at `base`, default the `ctl` global). */
-export function loadState(base: Code = CTL): number[] {
+/** Loads all register and NZCV locals from the register file at `base` (default address 0; the engine passes CTL). */
+export function loadState(base: Code = i32c(0)): number[] {
   const out: number[] = [];
   for (let r = 0; r < 32; r++) {
     out.push(...base, ...mem(O.i64load, 3, WASM_LAYOUT.regs + 8 * r), O.set);
