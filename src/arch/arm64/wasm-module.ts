@@ -6,7 +6,6 @@
  */
 import type { Block } from './blocks.js';
 import { endsBlock } from './decoder.js';
-import { CALL } from './emit.js';
 import { FnBuilder, WasmEmitter } from './emit-wasm.js';
 import { emitInstructions } from './jit.js';
 import type { WasmMemory } from '../../kernel/hva.js';
