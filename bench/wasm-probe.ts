@@ -1,16 +1,14 @@
 /**
- * The wasm probe's machinery (bench/wasm.ts runs it, test/arm64/wasm-probe.test.ts checks it):
- * the arm64 benchmark guest booted with its RAM inside a shared WebAssembly.Memory, the hot
- * blocks of a warm-up run written as one wasm module (src/arch/arm64/emit-wasm.ts), and that
- * module put in place of the JS translations of the same blocks, so the real KVM_RUN loop
- * (run.ts jitRun: dispatch, budget, interrupts, cold code) runs the guest with wasm in its hot
- * loops. White-box (the vCPU's Cpu and Jit), like bench/guests.ts `retired`.
+ * The arm64 wasm engine's bench and test harness (bench/wasm.ts, test/arm64/wasm-engine.test.ts):
+ * the arm64 benchmark guest on a VM whose RAM comes from alloc() (carved out of the process's
+ * wasm memory, hva.ts) or from a given shared memory, its final state, and the engine's
+ * counters. White-box (the vCPU's Cpu), like bench/guests.ts `retired`.
  * @module
  */
 import { Kvm, type Sys } from '../src/index.js';
-import type { Block } from '../src/arch/arm64/blocks.js';
 import type { Cpu } from '../src/arch/arm64/cpu.js';
-import { buildModule, WasmBlocks, wasmMemory, WASM_LAYOUT, type WasmMemory, type WasmModuleCode } from '../src/arch/arm64/wasm-module.js';
+import { wasmMemory, WASM_LAYOUT, type WasmMemory } from '../src/arch/arm64/wasm-module.js';
+import type { WasmVcpu } from '../src/arch/arm64/wasm-engine.js';
 import { coreRegId, KVM_ARM_VCPU } from '../src/uapi/arm64.js';
 import type { Guest } from './guests.js';
 
@@ -33,7 +31,7 @@ const kernelOf = (sys: Sys) => (sys as unknown as { kernel: KernelView }).kernel
 /**
  * A VM with one vCPU and `ramSize` bytes of RAM at 0x40000000: from `memory` at WASM_LAYOUT.ram
  * when given (a memslot over the wasm memory's SharedArrayBuffer), else from alloc(). Call
- * `prime` once the registers are set and before installWasm.
+ * `prime` once the registers are set.
  */
 export function armVm(sys: Sys, ramSize: number, memory?: WasmMemory): ArmGuest & { prime(): void } {
   const kernel = kernelOf(sys);
@@ -81,39 +79,9 @@ export function bootArm(sys: Sys, img: Uint8Array, rounds: number, mask: number,
   return g;
 }
 
-/** The translated blocks of a vCPU (after a run): the hot code. */
-export function hotBlocks(cpu: Cpu): Block[] {
-  const seen = new Set<Block>();
-  for (const b of cpu.jit!.table) if (b.fn !== null && b.valid && b.len > 0) seen.add(b);
-  return [...seen].sort((a, b) => a.va - b.va);
-}
-
-/** Writes the module of `blocks` (see emit-wasm.ts); `chain` false: every branch to another block leaves it. */
-export function probeModule(blocks: readonly Block[], chain = true, pages = PROBE_PAGES): WasmModuleCode {
-  return buildModule(blocks, pages, chain);
-}
-
-const sameBlock = (a: Block, b: Block) => a.va === b.va && a.mode === b.mode && a.len === b.len && a.words.every((w, k) => w === b.words[k]);
-
-/**
- * Puts the module's code in place of the JS translation of every block it has (as the vCPU
- * translates them: the module was written from another run's blocks), with the TLB flushes
- * hooked; `sharedRegs`: the vCPU's register file moves into the module's memory. Returns the
- * bound module (its counters).
- */
-export function installWasm(g: ArmGuest, code: WasmModuleCode, memory: WasmMemory, sharedRegs = false): WasmBlocks {
-  const wb = new WasmBlocks(code, memory, sharedRegs);
-  const cpu = g.cpu();
-  wb.attach(cpu);
-  const jit = cpu.jit!;
-  const compile = jit.compile.bind(jit);
-  jit.compile = (b: Block) => {
-    compile(b);
-    if (b.fn === null) return;
-    const i = code.blocks.findIndex((m) => sameBlock(m, b));
-    if (i >= 0) b.fn = (c: Cpu, lim: number) => wb.enter(c, i, lim);
-  };
-  return wb;
+/** The wasm engine's counters of a vCPU (null: it never made a wasm region). */
+export function wasmStats(cpu: Cpu): WasmVcpu | null {
+  return cpu.wasm as WasmVcpu | null;
 }
 
 /** What must come out the same whichever engine ran the guest. */

@@ -1,23 +1,14 @@
 /**
- * `npm run bench:wasm`: the measurement behind README "Plan to pass 720". The arm64 steady-state
- * mix (bench/guests/work.c) runs through the real KVM_RUN loop three ways, alternating, in one
- * process:
- *   js        today's block JIT (guest RAM from alloc(), as `npm run bench`);
- *   js-wram   the same with guest RAM inside a shared WebAssembly.Memory (what a wasm backend
- *             needs: does that backing cost the JS path anything?);
- *   wasm      the hot blocks of a warm-up run written by the WasmEmitter (emit-wasm.ts: registers
- *             in i64 locals, inline TLB probe, blocks chained in one module) in place of their
- *             JS translations; everything else (cold code, dispatch, interrupts) as today;
- *   wasm-1    the same module without chaining (every branch to another block returns to the
- *             run loop): the difference per extra exit is the JS<->wasm cost per block exit;
- *   wasm-r, wasm-1r  the same two with the vCPU's register file (Cpu.x) moved into the wasm
- *             memory, so an exit copies NZCV only, not X0-X30/SP both ways.
- * Each run is a process of its own (this script with `--mode M`: a 16-round warm-up on a fresh
- * VM, then the measured run on another), so no mode's typed arrays or generated code can make
- * another's polymorphic; modes alternate. Every measured VM starts cold (blocks interpreted until
- * hot, then translated) like `npm run bench`'s. Each run must end with the
- * same checksum, registers, NZCV and guest RAM hash (it exits non-zero otherwise). MIPS are retired instructions per CPU second (process.cpuUsage). Also:
- * the cost of an empty JS -> wasm call, and the module's size, blocks and rejected blocks.
+ * `npm run bench:wasm`: the arm64 steady-state mix (bench/guests/work.c) under the block JIT's two
+ * engines, alternating, each run a process of its own (this script with `--mode M`: a 16-round
+ * warm-up on a fresh VM, then the measured run on another, so one engine's generated code cannot
+ * make the other's run loop polymorphic):
+ *   js    hot regions translated to JS functions (`virtualSys({ jitEngine: 'js' })`);
+ *   wasm  hot regions written as wasm modules at run time (the default; src/arch/arm64/wasm-engine.ts).
+ * Every measured VM starts cold (blocks interpreted until hot, then translated) like
+ * `npm run bench`'s. Each run must end with the same checksum, registers, NZCV, PC and guest RAM
+ * hash (it exits non-zero otherwise). MIPS are retired instructions per CPU second
+ * (process.cpuUsage). Also: the cost of an empty JS -> wasm call, and the engine's counters.
  * Options: --rounds N (default 96), --repeats N (default 3), --out FILE (JSON).
  * @module
  */
@@ -27,7 +18,7 @@ import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
 import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
-import { bootArm, finalState, hotBlocks, installWasm, probeModule, PROBE_PAGES, wasmMemory, type FinalState } from './wasm-probe.js';
+import { bootArm, finalState, wasmStats, type FinalState } from './wasm-probe.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, d: number) => {
@@ -40,7 +31,7 @@ const REPEATS = opt('--repeats', 3);
 const MASK = opt('--mask', MIX);
 const img = image(root, 'arm64');
 
-type Mode = 'js' | 'js-wram' | 'wasm' | 'wasm-1' | 'wasm-r' | 'wasm-1r';
+type Mode = 'js' | 'wasm';
 interface Run {
   mode: Mode;
   seconds: number;
@@ -48,44 +39,29 @@ interface Run {
   mips: number;
   checksum: number;
   state: FinalState;
+  regions?: number;
   entries?: number;
   slow?: number;
   wasmInsns?: number;
-}
-
-// ---- the hot blocks, from a warm-up run -------------------------------------------------------
-function hot() {
-  const warm = bootArm(virtualSys({ arch: 'arm64' }), img, 8, MASK);
-  runGuest(warm);
-  const blocks = hotBlocks(warm.cpu());
-  warm.close();
-  const t0 = process.hrtime.bigint();
-  const chained = probeModule(blocks, true);
-  const tWrite = Number(process.hrtime.bigint() - t0) / 1e6;
-  const t1 = process.hrtime.bigint();
-  new WA.Module(chained.bytes);
-  const tCompile = Number(process.hrtime.bigint() - t1) / 1e6;
-  return { chained, single: probeModule(blocks, false), tWrite, tCompile };
+  demoted?: number;
 }
 
 function once(mode: Mode, rounds = ROUNDS): Run {
-  const { chained, single } = hot();
-  const sys = virtualSys({ arch: 'arm64' });
-  const memory = mode === 'js' ? undefined : wasmMemory(PROBE_PAGES);
-  const g = bootArm(sys, img, rounds, MASK, memory);
-  const wb = mode.startsWith('wasm') ? installWasm(g, mode.startsWith('wasm-1') ? single : chained, memory!, mode.endsWith('r')) : undefined;
+  const sys = virtualSys({ arch: 'arm64', jitEngine: mode });
+  const g = bootArm(sys, img, rounds, MASK);
   const u0 = process.cpuUsage();
   const r = runGuest(g);
   const u = process.cpuUsage(u0);
   const seconds = (u.user + u.system) / 1e6;
   const instructions = g.cpu().retired;
   const run: Run = { mode, seconds, instructions, mips: instructions / seconds / 1e6, checksum: r.checksum, state: finalState(g) };
-  if (wb) Object.assign(run, { entries: wb.entries, slow: wb.slow, wasmInsns: wb.insns });
+  const wv = wasmStats(g.cpu());
+  if (wv) Object.assign(run, { regions: wv.regions, entries: wv.entries, slow: wv.slow, wasmInsns: wv.insns, demoted: wv.demoted });
   g.close();
   return run;
 }
 
-const modes: Mode[] = ['js', 'js-wram', 'wasm', 'wasm-1', 'wasm-r', 'wasm-1r'];
+const modes: Mode[] = ['js', 'wasm'];
 const modeIdx = argv.indexOf('--mode');
 if (modeIdx >= 0) {
   // A child: a warm-up run of the same mode (V8 optimizes the run loop, interpreter and
@@ -94,11 +70,10 @@ if (modeIdx >= 0) {
   process.stdout.write(JSON.stringify(once(argv[modeIdx + 1] as Mode)) + '\n');
   process.exit(0);
 }
-const { chained, tWrite, tCompile } = hot();
 const runs: Run[] = [];
 for (let rep = 0; rep < REPEATS; rep++) {
   for (const m of modes) {
-    const c = spawnSync(process.execPath, [process.argv[1]!, ...argv, '--mode', m], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const c = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...argv, '--mode', m], { encoding: 'utf8', maxBuffer: 1 << 26 });
     if (c.status !== 0) throw new Error(`--mode ${m} failed: ${c.stderr}`);
     runs.push(JSON.parse(c.stdout.trim().split('\n').pop()!) as Run);
   }
@@ -141,22 +116,16 @@ const med = (m: Mode, f: (r: Run) => number) => {
 };
 const mips = Object.fromEntries(modes.map((m) => [m, med(m, (r) => r.mips)])) as Record<Mode, number>;
 const secs = Object.fromEntries(modes.map((m) => [m, med(m, (r) => r.seconds)])) as Record<Mode, number>;
-const w = runs.find((r) => r.mode === 'wasm')!;
-const w1 = runs.find((r) => r.mode === 'wasm-1')!;
-const nsPerExit = ((secs['wasm-1'] - secs.wasm) * 1e9) / (w1.entries! - w.entries!);
-const nsPerExitR = ((secs['wasm-1r'] - secs['wasm-r']) * 1e9) / (w1.entries! - w.entries!);
 console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}`);
 console.log(`arm64 mix, ${ROUNDS} rounds, ${ref.instructions} instructions, checksum 0x${ref.checksum.toString(16)}; ${REPEATS} runs per mode, alternating; median MIPS (CPU time)`);
 for (const m of modes) {
   const r = runs.find((x) => x.mode === m)!;
-  const extra = r.entries !== undefined ? `  wasm entries ${r.entries}, in wasm ${((100 * r.wasmInsns!) / r.instructions).toFixed(1)}% of instructions, slow-path instructions ${r.slow}` : '';
+  const extra = r.entries !== undefined ? `  ${r.regions} regions (${r.demoted} back to JS), wasm entries ${r.entries}, in wasm ${((100 * r.wasmInsns!) / r.instructions).toFixed(1)}% of instructions, slow-path instructions ${r.slow}` : '';
   console.log(`  ${m.padEnd(8)} ${mips[m].toFixed(0).padStart(5)} MIPS  ${secs[m].toFixed(3)} s  [${runs.filter((x) => x.mode === m).map((x) => x.mips.toFixed(0)).join(', ')}]${extra}`);
 }
-console.log(`wasm / js: ${(mips.wasm / mips.js).toFixed(2)}x; module: ${chained.blocks.length} blocks (${chained.blocks.reduce((s, b) => s + b.len, 0)} instructions), ${chained.bytes.length} bytes, written in ${tWrite.toFixed(1)} ms, compiled in ${tCompile.toFixed(1)} ms`);
-for (const r of chained.rejected) console.log(`  left out: block 0x${r.block.va.toString(16)} (${r.block.len} instructions): ${r.why}`);
+console.log(`wasm / js: ${(mips.wasm / mips.js).toFixed(2)}x`);
 console.log(`JS -> wasm call (empty export): ${nsWasmCall.toFixed(1)} ns; JS -> JS call: ${nsJsCall.toFixed(1)} ns`);
-console.log(w1.entries! > w.entries! ? `cost per block exit to the run loop and back (wasm-1 vs wasm): ${nsPerExit.toFixed(0)} ns over ${w1.entries! - w.entries!} extra exits; registers in wasm memory (wasm-1r vs wasm-r): ${nsPerExitR.toFixed(0)} ns` : 'no extra exits without chaining (self-loops only): exit cost not measured');
 console.log(bad === 0 ? 'results: identical (checksum, X0-X30/SP, NZCV, PC, RAM hash) in every run' : `results: ${bad} MISMATCHES`);
 const outIdx = argv.indexOf('--out');
-if (outIdx >= 0) writeFileSync(argv[outIdx + 1]!, JSON.stringify({ date: new Date().toISOString(), loadavg: loadavg(), rounds: ROUNDS, mips, secs, nsWasmCall, nsJsCall, nsPerExit, nsPerExitR, runs: runs.map(({ state, ...r }) => r), module: { blocks: chained.blocks.length, bytes: chained.bytes.length, rejected: chained.rejected.map((r) => ({ va: r.block.va, why: r.why })) } }, null, 2) + '\n');
+if (outIdx >= 0) writeFileSync(argv[outIdx + 1]!, JSON.stringify({ date: new Date().toISOString(), loadavg: loadavg(), rounds: ROUNDS, mips, secs, nsWasmCall, nsJsCall, runs: runs.map(({ state, ...r }) => r) }, null, 2) + '\n');
 if (bad !== 0) process.exitCode = 1;

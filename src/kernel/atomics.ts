@@ -40,8 +40,8 @@ function viewsOf(buf: ArrayBufferLike): Views {
     const n = buf.byteLength;
     v = {
       u8: new Uint8Array(buf, 0, n),
-      u16: new Uint16Array(buf, 0, n >>> 1),
-      i32: new Int32Array(buf, 0, n >>> 2),
+      u16: new Uint16Array(buf, 0, Math.floor(n / 2)),
+      i32: new Int32Array(buf, 0, Math.floor(n / 4)),
       i64: new BigInt64Array(buf, 0, Math.floor(n / 8)),
     };
     viewCache.set(buf, v);

@@ -3,8 +3,12 @@
  * virtual addresses, so pointer fields in ioctl structs (userspace_addr, kvm_one_reg.addr, ...)
  * resolve exactly where the kernel's copy_from_user would, and fail with EFAULT elsewhere.
  *
- * Memory is SharedArrayBuffer-backed: the OS commits pages on first touch, so a 4 GiB mapping
- * costs only what is written, and worker threads can share guest RAM.
+ * Memory is shared: the OS commits pages on first touch, so a 4 GiB mapping costs only what is
+ * written, and worker threads can share guest RAM. Where WebAssembly shared memory exists, a
+ * mapping of up to {@link WASM_CARVE_MAX} bytes is carved out of one process-wide shared
+ * `WebAssembly.Memory` ({@link wasmRam}: 4 GiB reserved lazily, initial = maximum so its buffer
+ * never detaches), so the arm64 JIT's wasm code reaches guest RAM directly; larger mappings, and
+ * any once it is full, are SharedArrayBuffers of their own (reached through the TLB-miss path).
  * @module
  */
 import { KvmError } from '../sys/error.js';
@@ -23,6 +27,149 @@ export const MAX_MAPPING = 2 ** 32;
 
 const hvaOf = (m: Mapping): number => m.hva;
 
+/** The few WebAssembly JS API members used (the project's TS lib has no WebAssembly types). */
+export interface WasmMemory {
+  readonly buffer: SharedArrayBuffer;
+}
+type WasmMemoryCtor = new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+const WasmMemoryApi = (globalThis as unknown as { WebAssembly?: { Memory?: WasmMemoryCtor } }).WebAssembly?.Memory;
+
+/** Largest mapping carved out of the wasm memory (bytes). */
+export const WASM_CARVE_MAX = 512 << 20;
+/**
+ * Wasm pages (64 KiB) of the process's memory: memory32's 4 GiB less one page (a typed array
+ * over a buffer of exactly 4 GiB does not survive postMessage to a worker in Node 20: it arrives
+ * as nothing, and the worker dies).
+ */
+export const WASM_PAGES = 65535;
+
+/** Control areas (the arm64 wasm engine's per-vCPU registers, exit record and TLB) in the memory's pool. */
+export const CTL_AREAS = 512;
+export const CTL_AREA_BYTES = 8192;
+/** The pool: a bitmap of areas in use (first page), then the areas; guest RAM is carved above it. */
+const CTL_POOL = PAGE_SIZE;
+const RAM_START = CTL_POOL + CTL_AREAS * CTL_AREA_BYTES;
+
+/**
+ * The process's shared `WebAssembly.Memory` and a first-fit allocator over it for guest RAM
+ * mappings (on the thread that reserved it; a worker's view never carves), and the pool of
+ * per-vCPU control areas, taken and given back by any thread (atomically, in the memory's first
+ * page). RAM given back stays committed (the wasm memory cannot give pages back to the OS) and
+ * is zeroed when it is handed out again, as mmap does.
+ */
+export class WasmRam {
+  readonly buffer: SharedArrayBuffer;
+  private readonly u8: Uint8Array;
+  private readonly bits: Int32Array;
+  /** Free ranges [start, end) sorted by start, coalesced. */
+  private readonly free: number[];
+  /** Everything from here on was never handed out (zero, uncommitted). */
+  private used = RAM_START;
+
+  constructor(
+    readonly memory: WasmMemory,
+    /** A worker's view of the owner's memory: it takes control areas only. */
+    readonly adopted = false,
+  ) {
+    this.buffer = memory.buffer;
+    this.u8 = new Uint8Array(this.buffer);
+    this.bits = new Int32Array(this.buffer, 0, CTL_AREAS / 32);
+    this.free = adopted ? [] : [RAM_START, this.buffer.byteLength];
+  }
+
+  /** A zeroed control area of CTL_AREA_BYTES: its offset, or -1 when the pool is used up. */
+  allocCtl(): number {
+    for (let w = 0; w < CTL_AREAS / 32; w++) {
+      for (;;) {
+        const v = Atomics.load(this.bits, w);
+        if (v === -1) break;
+        const b = 31 - Math.clz32(~v & (v + 1));
+        if (Atomics.compareExchange(this.bits, w, v, v | (1 << b)) !== v) continue;
+        const off = CTL_POOL + (w * 32 + b) * CTL_AREA_BYTES;
+        this.u8.fill(0, off, off + CTL_AREA_BYTES);
+        return off;
+      }
+    }
+    return -1;
+  }
+
+  /** Gives a control area back. */
+  releaseCtl(off: number): void {
+    const i = (off - CTL_POOL) / CTL_AREA_BYTES;
+    Atomics.and(this.bits, i >>> 5, ~(1 << (i & 31)));
+  }
+
+  /**
+   * `len` bytes (a multiple of 4 KiB) of guest RAM, zeroed: their offset, or -1 when nothing
+   * fits. The lowest free range that fits, as mmap reuses what munmap gave back (so RSS stays
+   * bounded by the most carved at once); the part of it handed out before is zeroed now, space
+   * never handed out is zero already and stays uncommitted.
+   */
+  alloc(len: number): number {
+    if (this.adopted) return -1;
+    const f = this.free;
+    for (let i = 0; i < f.length; i += 2) {
+      const start = f[i]!;
+      if (f[i + 1]! - start < len) continue;
+      if (f[i + 1]! - start === len) f.splice(i, 2);
+      else f[i] = start + len;
+      const end = start + len;
+      if (start < this.used) this.u8.fill(0, start, Math.min(end, this.used));
+      if (end > this.used) this.used = end;
+      return start;
+    }
+    return -1;
+  }
+
+  /** Gives [off, off + len) back (zeroed when it is handed out again). */
+  release(off: number, len: number): void {
+    const f = this.free;
+    let i = 0;
+    while (i < f.length && f[i]! < off) i += 2;
+    let lo = off;
+    let hi = off + len;
+    if (i < f.length && f[i] === hi) {
+      hi = f[i + 1]!;
+      f.splice(i, 2);
+    }
+    if (i >= 2 && f[i - 1] === lo) {
+      lo = f[i - 2]!;
+      i -= 2;
+      f.splice(i, 2);
+    }
+    f.splice(i, 0, lo, hi);
+  }
+}
+
+let ram: WasmRam | null | undefined;
+/** Set false (or VKVM_WASM_RAM=0 in the environment) to keep every mapping a SharedArrayBuffer of its own. */
+export const wasmRamConfig = { enabled: (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VKVM_WASM_RAM !== '0' };
+
+/**
+ * This thread's view of the process's wasm memory, reserved at the first call; null without
+ * WebAssembly shared memory (or when disabled, or when reserving failed).
+ */
+export function wasmRam(): WasmRam | null {
+  if (ram !== undefined) return ram;
+  ram = null;
+  if (WasmMemoryApi === undefined || !wasmRamConfig.enabled) return null;
+  try {
+    ram = new WasmRam(new WasmMemoryApi({ initial: WASM_PAGES, maximum: WASM_PAGES, shared: true }));
+  } catch {
+    ram = null;
+  }
+  return ram;
+}
+
+/**
+ * A worker thread takes the owner's memory (posted with the mappings it holds): this thread's
+ * views of those mappings then share its buffer, and its wasm modules import it.
+ */
+export function adoptWasmRam(memory: WasmMemory): WasmRam {
+  if (ram === undefined || ram === null) ram = new WasmRam(memory, true);
+  return ram;
+}
+
 /** One anonymous mapping. */
 export interface Mapping {
   readonly hva: number;
@@ -35,6 +182,8 @@ export interface Mapping {
    * place (hva, length) is reused once munmapped, so mirrors tell mappings apart by it.
    */
   readonly serial?: number;
+  /** The process's wasm memory when the bytes were carved out of it ({@link wasmRam}). */
+  readonly wasm?: WasmMemory;
 }
 
 export class AddressSpace {
@@ -77,13 +226,19 @@ export class AddressSpace {
     const hva = this.place(len + GUARD);
     if (hva < 0) throw KvmError.of('ENOMEM', 'mmap');
     let bytes: Uint8Array;
+    let wasm: WasmMemory | undefined;
     try {
-      bytes = new Uint8Array(buffer ?? new SharedArrayBuffer(len), byteOffset, len);
+      const r = buffer === undefined && len <= WASM_CARVE_MAX ? wasmRam() : null;
+      const off = r !== null ? r.alloc(len) : -1;
+      if (off >= 0) {
+        bytes = new Uint8Array(r!.buffer, off, len);
+        wasm = r!.memory;
+      } else bytes = new Uint8Array(buffer ?? new SharedArrayBuffer(len), byteOffset, len);
     } catch {
       this.release(hva, len + GUARD);
       throw KvmError.of('ENOMEM', 'mmap');
     }
-    const m: Mapping = { hva, length: len, bytes, live: true, serial: ++this.serials };
+    const m: Mapping = wasm !== undefined ? { hva, length: len, bytes, live: true, serial: ++this.serials, wasm } : { hva, length: len, bytes, live: true, serial: ++this.serials };
     this.insert(m);
     this.listener?.mapped(m);
     return m;
@@ -151,7 +306,9 @@ export class AddressSpace {
    * this thread yet). A mapping already there is kept; others overlapping it are gone in the
    * owner (their hva was reused) and go here too.
    */
-  mapAt(hva: number, bytes: Uint8Array, serial?: number): Mapping {
+  mapAt(hva: number, bytes: Uint8Array, serial?: number, wasm?: WasmMemory): Mapping {
+    // The owner's wasm memory: this thread's views share this thread's buffer object for it.
+    if (wasm !== undefined) bytes = new Uint8Array(adoptWasmRam(wasm).buffer, bytes.byteOffset, bytes.length);
     const have = this.find(hva, false);
     if (have && have.hva === hva && have.length === bytes.length && have.bytes.byteOffset === bytes.byteOffset && have.serial === serial) return have;
     // The mappings it overlaps are a run of the sorted list: from the last one starting below
@@ -163,7 +320,7 @@ export class AddressSpace {
     let j = i;
     while (j < maps.length && maps[j]!.hva < end) maps[j++]!.live = false;
     if (j > i) maps.splice(i, j - i);
-    const m: Mapping = { hva, length: bytes.length, bytes, live: true, serial };
+    const m: Mapping = wasm !== undefined ? { hva, length: bytes.length, bytes, live: true, serial, wasm } : { hva, length: bytes.length, bytes, live: true, serial };
     this.fixed.add(m);
     this.insert(m);
     // A mirror never places mappings itself: `top` only keeps `extent` meaningful.
@@ -222,7 +379,11 @@ export class AddressSpace {
     this.maps.splice(i, 1);
     // Mirrors stop using it before its address space can be handed out again.
     this.listener?.unmapped(m);
-    if (!this.fixed.has(m)) this.release(m.hva, m.length + GUARD);
+    if (!this.fixed.has(m)) {
+      this.release(m.hva, m.length + GUARD);
+      // A carved mapping's bytes go back to the wasm memory (zeroed before the next mmap gets them).
+      if (m.wasm !== undefined && ram != null && m.bytes.buffer === ram.buffer) ram.release(m.bytes.byteOffset, m.length);
+    }
   }
 
   /** The mapping that contains `hva`, if any. */

@@ -42,6 +42,15 @@ const STDIO_FDS = 3;
 /** RLIMIT_NOFILE of the virtual process. */
 const MAX_FDS = 1 << 20;
 
+/** What the arm64 block JIT writes hot code as (`Kernel.jitEngine`, `virtualSys({ jitEngine })`). */
+export type JitEngine = 'wasm' | 'js';
+
+/** VKVM_JIT_ENGINE=js|wasm, else 'wasm'. */
+export function defaultJitEngine(): JitEngine {
+  const e = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VKVM_JIT_ENGINE;
+  return e === 'js' ? 'js' : 'wasm';
+}
+
 export class Kernel {
   readonly space = new AddressSpace();
   private readonly files = new Map<number, KFile>();
@@ -60,6 +69,13 @@ export class Kernel {
 
   /** Translate hot guest code into cached JS functions (block JIT); false interprets only. */
   jit = true;
+
+  /**
+   * What the arm64 block JIT writes hot code as: 'wasm' (modules over the process's wasm memory,
+   * where WebAssembly shared memory exists; the JS translation for what it does not cover) or
+   * 'js'. Default: the environment's VKVM_JIT_ENGINE, else 'wasm'.
+   */
+  jitEngine: JitEngine = defaultJitEngine();
 
   /** Executions of a decoded block before the JIT translates it (undefined: the arch's default). */
   jitHotness: number | undefined = undefined;

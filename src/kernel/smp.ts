@@ -31,7 +31,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { KvmError } from '../sys/error.js';
 import type { ArchBackend } from './arch.js';
 import { recoverLock } from './atomics.js';
-import type { Mapping } from './hva.js';
+import type { Mapping, WasmMemory } from './hva.js';
 import { KVM_BUS, type BusIndex, type IoDevice, type RangeView } from './iobus.js';
 import { Ioeventfd } from './ioeventfd.js';
 import { Kernel } from './kernel.js';
@@ -45,11 +45,13 @@ export interface MappingView {
   readonly bytes: Uint8Array;
   /** Mapping.serial in the owner. */
   readonly serial: number | undefined;
+  /** Mapping.wasm in the owner: the mirror's views of it share the worker's own Memory object. */
+  readonly wasm?: WasmMemory | undefined;
 }
 
 /** A mapping of the owner's space as a message carries it to a mirror. */
 export function mappingView(m: Mapping): MappingView {
-  return { hva: m.hva, bytes: m.bytes, serial: m.serial };
+  return { hva: m.hva, bytes: m.bytes, serial: m.serial, wasm: m.wasm };
 }
 
 /** One memslot as a worker mirrors it. */
@@ -107,7 +109,7 @@ export interface MirrorSpec {
   readonly vcpuIndex: number;
   readonly vmType: number;
   /** Kernel options of the owner's virtualSys. */
-  readonly kernel: { readonly runBudget: number; readonly runTimeoutMs: number; readonly jit: boolean; readonly jitHotness: number | undefined; readonly codeCacheLimit?: number | undefined };
+  readonly kernel: { readonly runBudget: number; readonly runTimeoutMs: number; readonly jit: boolean; readonly jitEngine?: 'wasm' | 'js'; readonly jitHotness: number | undefined; readonly codeCacheLimit?: number | undefined };
   /** The vCPU's mmap area (shared memory). */
   readonly area: Uint8Array;
   /** Vm.sharedWords of the owner's VM. */
@@ -290,7 +292,7 @@ export class VcpuSync {
       if ('view' in p) {
         this.mirror.addMappings(p.view.maps);
         this.deferred = p.view;
-      } else if ('map' in p) space.mapAt(p.map.hva, p.map.bytes, p.map.serial);
+      } else if ('map' in p) space.mapAt(p.map.hva, p.map.bytes, p.map.serial, p.map.wasm);
       else {
         // Only that mapping: the place may already hold the one a later mmap put there.
         const have = space.find(p.unmap, false);
@@ -371,9 +373,10 @@ export class VcpuMirror {
     // The owner's address space, followed: the owner flushes its VMs when it unmaps (not us).
     k.space.listener = null;
     k.jit = spec.kernel.jit;
+    if (spec.kernel.jitEngine !== undefined) k.jitEngine = spec.kernel.jitEngine;
     k.jitHotness = spec.kernel.jitHotness;
     k.codeCacheLimit = spec.kernel.codeCacheLimit;
-    for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes, m.serial);
+    for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes, m.serial, m.wasm);
     this.vm = new Vm(k, spec.vmType, spec.vmShared);
     this.apply(spec.view);
     this.vcpu = new Vcpu(this.vm, spec.vcpuId, spec.vcpuIndex, spec.area);
@@ -385,7 +388,7 @@ export class VcpuMirror {
 
   /** Mirrors new mappings of the owner's address space; returns the mirror's mappings. */
   addMappings(maps: readonly MappingView[]): Mapping[] {
-    return maps.map((m) => this.kernel.space.mapAt(m.hva, m.bytes, m.serial));
+    return maps.map((m) => this.kernel.space.mapAt(m.hva, m.bytes, m.serial, m.wasm));
   }
 
   /** Applies a view: mappings, memslots, arch VM state. */

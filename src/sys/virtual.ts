@@ -84,6 +84,13 @@ export interface VirtualSysOptions {
    * interpreter only. Default true.
    */
   readonly jit?: boolean;
+  /**
+   * What the arm64 block JIT writes hot code as: 'wasm' (WebAssembly modules over the process's
+   * shared wasm memory, where guest RAM is carved; blocks it does not cover, or everything
+   * without WebAssembly shared memory, as JS) or 'js' (JS functions only). Default: the
+   * environment's `VKVM_JIT_ENGINE`, else 'wasm'. x86 has the JS translation only.
+   */
+  readonly jitEngine?: 'wasm' | 'js';
   /** @internal Block executions before translation (0: at first sight; tests use it). */
   readonly jitHotness?: number;
   /**
@@ -158,6 +165,10 @@ class VirtualSys implements Sys {
       this.kernel.deadline.timeoutMs = runTimeoutMs;
     }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
+    if (opts.jitEngine !== undefined) {
+      if (opts.jitEngine !== 'wasm' && opts.jitEngine !== 'js') throw new Error("jitEngine must be 'wasm' or 'js'");
+      this.kernel.jitEngine = opts.jitEngine;
+    }
     if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
     if (opts.codeCacheLimit !== undefined) {
       if (!(opts.codeCacheLimit >= 64)) throw new Error('codeCacheLimit must be >= 64 (one block)');

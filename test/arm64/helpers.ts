@@ -49,18 +49,22 @@ export const reg = {
 
 /**
  * How guest code runs: the interpreter alone, or the block JIT translating every block the first
- * time it runs (hotness 0, so the tests exercise the generated code, not the cold path).
+ * time it runs (hotness 0, so the tests exercise the generated code, not the cold path), as wasm
+ * modules (the default engine, 'jit') or as JS functions ('jit-js').
  */
 export interface Engine {
   readonly name: string;
   readonly jit: boolean;
   /** Block executions before translation (Arm64VmState.jitHotness). */
   readonly hotness?: number;
+  /** What the JIT writes (virtualSys jitEngine; undefined: the default). */
+  readonly jitEngine?: 'wasm' | 'js';
 }
 
 export const ENGINES: readonly Engine[] = [
   { name: 'interpreter', jit: false },
   { name: 'jit', jit: true, hotness: 0 },
+  { name: 'jit-js', jit: true, hotness: 0, jitEngine: 'js' },
 ];
 
 const DEFAULT_ENGINE: Engine = { name: 'default', jit: true };
@@ -108,7 +112,7 @@ export function withEngine<T>(e: Engine, f: () => T): T {
 
 /** A virtualSys for arm64 under the current engine. */
 export function armSys(runBudget?: number, opts: VirtualSysOptions = {}): Sys {
-  return virtualSys({ runTimeoutMs: TEST_RUN_TIMEOUT_MS, ...opts, arch: 'arm64', jit: engine.jit, ...(runBudget ? { runBudget } : {}) });
+  return virtualSys({ runTimeoutMs: TEST_RUN_TIMEOUT_MS, ...opts, arch: 'arm64', jit: engine.jit, ...(engine.jitEngine ? { jitEngine: engine.jitEngine } : {}), ...(runBudget ? { runBudget } : {}) });
 }
 
 /** Applies the engine's JIT hotness to a VM of `sys` (white-box: the VM's arch state). */

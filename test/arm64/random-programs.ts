@@ -1,6 +1,6 @@
 /**
  * Seeded random arm64 programs for the engine-against-interpreter tests (the block JIT's,
- * test/arm64/jit.test.ts, and the wasm probe's, test/arm64/wasm-probe.test.ts): data processing from
+ * test/arm64/jit.test.ts, and the wasm engine's, test/arm64/wasm-engine.test.ts): data processing from
  * the decoder's table, general-register loads and stores that stay in a data area (x25, x28 and SP
  * point into it, x27 is a small offset), forward branches and counted loops, ending at BRK #0.
  */

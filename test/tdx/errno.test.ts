@@ -263,7 +263,7 @@ describe('TDX: guest accesses KVM refuses', () => {
     vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x10000, userspaceAddr: mem.hva });
     mem.bytes.set([0x66, 0x0f, 0x01, 0xcc], 0x8000);
     mem.bytes.set([0xe6, 0x10, 0xf4], 0x9000);
-    new DataView(mem.bytes.buffer).setUint32(6 * 4, 0x9000, true);
+    new DataView(mem.bytes.buffer, mem.bytes.byteOffset).setUint32(6 * 4, 0x9000, true);
     const v = vm.createVcpu(0);
     const sr = v.getSregs();
     v.setSregs({ cs: { ...sr.cs, base: 0n, selector: 0 } });

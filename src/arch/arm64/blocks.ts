@@ -280,7 +280,7 @@ export class Jit {
     if (b.fn !== null || b.noJit) return;
     try {
       const blocks = this.region(b);
-      b.fn = translate(blocks, this.table, cachedOnly);
+      b.fn = translate(blocks, this.table, cachedOnly, this.c);
       if (b.fn !== null) {
         this.compiled++;
         this.regionBlocks += blocks.length - 1;

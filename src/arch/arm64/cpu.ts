@@ -173,6 +173,8 @@ export class Cpu extends Arm64State {
 
   // ---- block JIT (jit.ts); null when the VM interprets only ----------------------------------
   jit: Jit | null = null;
+  /** The wasm engine's context (wasm-engine.ts): its TLB mirror is emptied with the TLBs. */
+  wasm: { flush(): void } | null = null;
   /** What generated code is specialised on: EL | TBI << 1 | SP alignment check << 3. */
   modeKey = 0;
   /** Epoch and mode a cached block must carry to run without revalidation. */
@@ -399,11 +401,13 @@ export class Cpu extends Arm64State {
     this.fetchVa = NaN;
     this.itlb.flush();
     if (this.jit !== null) this.jit.flushVa();
+    if (this.wasm !== null) this.wasm.flush();
   }
 
   /** Drops the write TLB only (a frame became a code page: its writes must take the slow path). */
   flushWriteTlb(): void {
     this.wTag.fill(NaN);
+    if (this.wasm !== null) this.wasm.flush();
   }
 
   /**

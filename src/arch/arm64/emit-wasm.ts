@@ -1,35 +1,36 @@
 /**
- * A WebAssembly writer behind the arm64 JIT's {@link Emitter} seam (emit.ts), built to measure
- * what a wasm backend would get (`npm run bench:wasm`, bench/wasm-probe.ts; issue 18's plan to
- * pass 720 MIPS). It is a probe, not yet the backend: `run.ts` does not choose it; the probe
- * installs its block functions in place of the JS translations.
+ * The arm64 JIT's WebAssembly writer behind the {@link Emitter} seam (emit.ts), used by the wasm
+ * engine (wasm-engine.ts; the default `jitEngine`): a hot region's blocks, written by the rows'
+ * own `jit` forms, become one module (wasm-module.ts) built at run time.
  *
- * One module holds many translated blocks as one function `run(block, lim)`:
+ * One module holds a region's blocks as one function `run(block, lim)`:
  * - X0-X30 and SP live in i64 wasm locals (NZCV in i32 locals) for the whole call: loaded from the
- *   register file in linear memory at entry, stored at exit. A {@link Pair} made from a 64-bit
- *   value keeps it, so 64-bit register work is one i64 operation, not two halves.
+ *   register file in the vCPU's control area at entry, stored at exit. A {@link Pair} made from a
+ *   64-bit value keeps it, so 64-bit register work is one i64 operation, not two halves.
  * - Blocks chain inside the function: a direct branch to another block of the module is a
- *   `br_table` dispatch (a self-loop a plain `br`), a register branch (RET) looks its target up in
- *   a pc -> block map in memory; anything else leaves with the guest PC. Every block checks the
- *   instruction budget `lim` first, so a call retires at most `lim` instructions, exactly as the
- *   JS translation's loops do.
- * - Guest memory is the same linear memory: the memslot's bytes are a view of the module's
- *   WebAssembly.Memory. Loads and stores probe an inline TLB (tags and host offsets in memory,
- *   mirrored from the Cpu's software TLB by `WasmBlocks`, wasm-module.ts); a miss, a misaligned access or an
- *   SP alignment fault leaves the function *before* the instruction with its id and word, and
- *   the JS side runs that one instruction in the interpreter (which fills the TLB) and re-enters.
- *   Nothing in the function can fault, so no instruction is ever half done.
+ *   `br_table` dispatch (a self-loop a plain `br`), a register branch (RET) is compared with the
+ *   module's block addresses; a block is chained to only while its bit in the chain mask is set
+ *   (the engine sets it at entry: still the dispatch table's block, validated in this epoch);
+ *   anything else leaves with the guest PC. Every block checks the instruction budget `lim`
+ *   first, so a call retires at most `lim` instructions, exactly as the JS translation's loops do.
+ * - Guest memory is the same linear memory: mappings are carved out of the process's
+ *   WebAssembly.Memory (hva.ts). Loads and stores probe an inline TLB (tags and host offsets in
+ *   the control area, mirrored from the Cpu's software TLB by the engine and emptied with it); a
+ *   miss, a misaligned access or an SP alignment fault leaves the function *before* the
+ *   instruction with its id and word, and the engine runs that one instruction in the
+ *   interpreter (which fills the TLB) and re-enters. Nothing in the function can fault, so no
+ *   instruction is ever half done.
  * - A row without an inline form calls its interpreter handler through an import, with the
- *   registers stored to memory around the call (the probe's Cpu keeps its own register file, so
- *   the import copies them). A mode the writer does not cover (TBI) leaves the block to the JS
- *   translation.
+ *   registers stored to memory around the call (the Cpu's register file is there). A block the
+ *   writer does not cover (a register written before a later memory access of the same
+ *   instruction could leave the module) stays with the JS translation.
  *
- * Linear memory layout (byte offsets, {@link WASM_LAYOUT}): the register file, NZCV, exit record,
- * TLB tags and offsets, the pc -> block map, then guest RAM from `ram`.
+ * The control area's layout (byte offsets from the module's imported `ctl` global, one area per
+ * vCPU, {@link WASM_LAYOUT}): the register file, NZCV, exit record, chain mask, TLB tags and offsets.
  * @module
  */
 import { CALL, type Addr, type CallKind, type Cond, type Emitter, type Op, type Pair, type Val } from './emit.js';
-import { A, C, Cd, f64c, get, I32, i32c, I64, i64c, L, loadState, MAP_WORDS, mem, O, OP32, pairOf, regLocal, saveState, TLB_ENTRIES, uleb, Unsupported, V, VOID, WASM_LAYOUT, whole, type Code, type WPair } from './wasm-writer.js';
+import { A, C, Cd, CTL, f64c, get, I32, i32c, I64, i64c, L, loadState, mem, O, OP32, pairOf, regLocal, saveState, TLB_ENTRIES, uleb, Unsupported, V, VOID, WASM_LAYOUT, whole, type Code, type WPair } from './wasm-writer.js';
 
 /** One module's function under construction: locals, labels, and the blocks' indices. */
 export class FnBuilder {
@@ -46,14 +47,17 @@ export class FnBuilder {
   readonly exitLevel = 0;
   readonly dispatchLevel = 1;
 
+  /** The i32 local holding the chain mask (WASM_LAYOUT.chainMask, read at entry). */
+  readonly mask: number;
+
   constructor(
     /** Module block index by guest VA (only blocks of this module). */
     readonly index: Map<number, number>,
-    /** Start of the pc -> block map's range. */
-    readonly mapBase: number,
     /** Branches to other blocks stay in the module (false: only self-loops do; for measuring exits). */
     readonly chain: boolean,
-  ) {}
+  ) {
+    this.mask = this.local(I32);
+  }
 
   local(type: number): number {
     this.temps.push(type);
@@ -421,12 +425,23 @@ export class WasmEmitter implements Emitter {
   }
 
   base(n: number, off: Addr): Addr {
-    if (this.tbi !== 0) throw new Unsupported('TBI');
     if (n === 31 && this.spAlign) {
       // SP alignment fault: the interpreter raises it.
       this.slowIf([...get(regLocal(31)), O.wrap, ...i32c(15), O.i32and]);
     }
-    const l = this.tmp(I64, [...whole(this.x(n)), ...Cd(off), O.i64add]);
+    let v: Code = whole(this.x(n));
+    if (this.tbi !== 0) {
+      // Top byte ignored (as the JS translation forms it, on the base register): bits 63:56
+      // become copies of bit 55 when TBI applies to the half bit 55 selects.
+      const t = this.tmp(I64, v);
+      const ext = [...get(t), ...i64c(8n), O.i64shl, ...i64c(8n), O.i64shrs];
+      if (this.tbi === 3) v = ext;
+      else {
+        const b55 = [...get(t), ...i64c(55n), O.i64shru, O.wrap, ...i32c(1), O.i32and];
+        v = [...ext, ...get(t), ...b55, ...(this.tbi === 1 ? [O.i32eqz] : []), O.select];
+      }
+    }
+    const l = this.tmp(I64, [...v, ...Cd(off), O.i64add]);
     return A(get(l));
   }
 
@@ -439,8 +454,8 @@ export class WasmEmitter implements Emitter {
     if (this.wroteState) throw new Unsupported('state written before a memory access');
     this.emit([...c, O.if, VOID]);
     this.f.depth++;
-    this.emit([...i32c(WASM_LAYOUT.exitId), ...i32c(this.id + 1), ...mem(O.i32store, 2)]);
-    this.emit([...i32c(WASM_LAYOUT.exitWord), ...i32c(this.w), ...mem(O.i32store, 2)]);
+    this.emit([...CTL, ...i32c(this.id + 1), ...mem(O.i32store, 2, WASM_LAYOUT.exitId)]);
+    this.emit([...CTL, ...i32c(this.w), ...mem(O.i32store, 2, WASM_LAYOUT.exitWord)]);
     this.leaveAt(this.pc, this.idx);
     this.emit([O.end]);
     this.f.depth--;
@@ -454,9 +469,9 @@ export class WasmEmitter implements Emitter {
     const tag = write ? WASM_LAYOUT.wTag : WASM_LAYOUT.rTag;
     const add = write ? WASM_LAYOUT.wAdd : WASM_LAYOUT.rAdd;
     // Miss or misaligned (the JS fast path takes aligned accesses only, too).
-    const miss = [...get(slot), ...i32c(3), O.i32shl, ...mem(O.i64load, 3, tag), ...get(vpn), O.i64ne];
+    const miss = [...get(slot), ...i32c(3), O.i32shl, ...CTL, O.i32add, ...mem(O.i64load, 3, tag), ...get(vpn), O.i64ne];
     this.slowIf(bytes > 1 ? [...miss, ...get(v), O.wrap, ...i32c(bytes - 1), O.i32and, O.i32or] : miss);
-    return this.tmp(I32, [...get(slot), ...i32c(2), O.i32shl, ...mem(O.i32load, 2, add), ...get(v), O.wrap, ...i32c(4095), O.i32and, O.i32add]);
+    return this.tmp(I32, [...get(slot), ...i32c(2), O.i32shl, ...CTL, O.i32add, ...mem(O.i32load, 2, add), ...get(v), O.wrap, ...i32c(4095), O.i32and, O.i32add]);
   }
 
   load(size: number, ext: 'u' | 's32' | 's64', va: Addr): Pair {
@@ -516,9 +531,16 @@ export class WasmEmitter implements Emitter {
       this.emit(this.f.br(this.selfLevel));
       return;
     }
+    // Another block: only while it is valid for this epoch (the chain mask), else the run loop
+    // revalidates it.
+    this.emit([...get(this.f.mask), ...i32c(i), O.i32shru, ...i32c(1), O.i32and, O.if, VOID]);
+    this.f.depth++;
     this.emit([...i32c(i), O.set]);
     uleb(this.cur, L.next);
     this.emit(this.f.br(this.f.dispatchLevel));
+    this.emit([O.end]);
+    this.f.depth--;
+    this.leaveAt(target, 0);
   }
 
   jumpIf(c: Cond, target: number): void {
@@ -540,23 +562,17 @@ export class WasmEmitter implements Emitter {
       this.leaveWith([...get(t), O.f64fromI64], 0);
       return;
     }
-    // The map: (t - mapBase) / 4 in range and word-aligned -> u16 index + 1.
-    const off = this.tmp(I64, [...get(t), ...i64c(BigInt(this.f.mapBase)), O.i64sub]);
-    const hit = this.tmp(I32, [...get(off), ...i64c(BigInt(4 * MAP_WORDS)), O.i64ltu, ...get(off), O.wrap, ...i32c(3), O.i32and, O.i32eqz, O.i32and]);
-    this.emit([...get(hit), O.if, VOID]);
-    this.f.depth++;
-    const e = this.tmp(I32, [...get(off), O.wrap, ...i32c(1), O.i32shru, ...mem(0x2f, 1, WASM_LAYOUT.map)]);
-    this.emit([...get(hit), ...get(e), O.i32eqz, O.i32eqz, O.i32and, O.set]);
-    uleb(this.cur, hit);
-    this.emit([O.end]);
-    this.f.depth--;
-    this.emit([...get(hit), O.if, VOID]);
-    this.f.depth++;
-    this.emit([...get(e), ...i32c(1), O.i32sub, O.set]);
-    uleb(this.cur, L.next);
-    this.emit(this.f.br(this.f.dispatchLevel));
-    this.emit([O.end]);
-    this.f.depth--;
+    // A return (or other register branch) into a block of this module: compare with each
+    // block's address (a region has a few), chained when the mask allows.
+    for (const [va, i] of this.f.index) {
+      this.emit([...get(t), ...i64c(BigInt(va)), O.i64eq, ...get(this.f.mask), ...i32c(i), O.i32shru, ...i32c(1), O.i32and, O.i32and, O.if, VOID]);
+      this.f.depth++;
+      this.emit([...i32c(i), O.set]);
+      uleb(this.cur, L.next);
+      this.emit(this.f.br(this.f.dispatchLevel));
+      this.emit([O.end]);
+      this.f.depth--;
+    }
     this.leaveWith([...get(t), O.f64fromI64], 0);
   }
 
@@ -605,14 +621,14 @@ export class WasmEmitter implements Emitter {
     f.flagsWritten = true;
     f.calls = true;
     const k = this.idx;
-    this.emit(saveState());
+    this.emit(saveState(CTL));
     this.emit([...i32c(id), ...i32c(w), ...get(L.ret), ...i32c(k), O.i32add, ...f64c(this.pc), ...i32c(kind), O.call, 0]);
     const stop = this.tmp(I32, []);
-    this.emit(loadState());
+    this.emit(loadState(CTL));
     if (kind === CALL.END) {
       this.emit([...get(L.ret), ...i32c(k + 1), O.i32add, O.set]);
       uleb(this.cur, L.ret);
-      this.emit([...i32c(0), ...mem(O.f64load, 3, WASM_LAYOUT.exitPc), O.set]);
+      this.emit([...CTL, ...mem(O.f64load, 3, WASM_LAYOUT.exitPc), O.set]);
       uleb(this.cur, L.pc);
       this.emit(f.br(f.exitLevel));
     } else if (kind === CALL.MEM) {

@@ -8,6 +8,7 @@ import type { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { Cpu, type Arm64Vcpu, type Arm64VmState } from './cpu.js';
 import { mpidrFor } from './sysregs.js';
+import { ARM64_HOT } from './state.js';
 
 /** Fields of the Cpu (Arm64State and the run-time state around it) that travel. */
 const CPU_FIELDS = [
@@ -39,6 +40,9 @@ function put(dst: Record<string, unknown>, key: string, v: unknown): void {
 export function saveArm64Vcpu(vcpu: Vcpu): SavedArm64Vcpu {
   const a = vcpu.archState as Arm64Vcpu;
   const c = a.cpu as unknown as Record<string, unknown>;
+  // The wasm engine keeps the register file in its control area (wasm-engine.ts): back into `hot`.
+  const x = a.cpu.x;
+  if (x.buffer !== a.cpu.hot.buffer) new Int32Array(a.cpu.hot.buffer, ARM64_HOT.offsetOf('x'), x.length).set(x);
   const cpu: Record<string, unknown> = {};
   for (const k of CPU_FIELDS) cpu[k] = structuredClone(c[k]);
   const h = a.host;

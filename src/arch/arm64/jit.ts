@@ -6,6 +6,9 @@
  * `Encoding.jit`, written next to the handler in its insn-*.ts) and a call of the interpreter's
  * handler with the word as a constant (the same semantics by construction); the
  * {@link JsEmitter} writes the code. The function runs at most the instruction budget it is given.
+ * With the wasm engine (`Kernel.jitEngine`, the default) the same walk writes the region as a
+ * wasm module instead (wasm-engine.ts, emit-wasm.ts); the JS translation stays for the blocks it
+ * does not cover and where WebAssembly shared memory is missing.
  * @module
  */
 import { divs64, divu64, muls64, mulu64, W } from '../arith64.js';
@@ -15,6 +18,8 @@ import { endsBlock } from './decoder.js';
 import { CALL, type Emitter } from './emit.js';
 import { JsEmitter } from './emit-js.js';
 import { A64 } from './table.js';
+import { WasmVcpu } from './wasm-engine.js';
+import { wasmRam } from '../../kernel/hva.js';
 
 /** A translated region: runs from its entry block (updates registers, pc and retired; at most `lim` instructions). */
 export type BlockFn = (c: Cpu, lim: number) => void;
@@ -46,8 +51,27 @@ const entryKey = (b: Block) => `${b.mode}:${b.va}:${b.words.join(',')}`;
  * same source was translated before in this process (then it costs no V8 compile). Throws on a
  * generator bug (the block then stays interpreted).
  */
-export function translate(blocks: readonly Block[], table: readonly Block[], cachedOnly = false): BlockFn | null {
+export function translate(blocks: readonly Block[], table: readonly Block[], cachedOnly = false, c?: Cpu): BlockFn | null {
   const b = blocks[0]!;
+  if (c !== undefined && c.vcpu.vm.kernel.jitEngine === 'wasm') {
+    // The wasm engine (wasm-engine.ts) where it covers the entry block; the JS translation for
+    // the rest (TBI modes), without WebAssembly shared memory, and for a region that runs mostly
+    // in the interpreter (guest RAM outside the wasm memory): then `demote` puts JS in its place.
+    const wv = WasmVcpu.of(c, wasmRam());
+    if (wv !== null) {
+      const demote = () => {
+        try {
+          b.fn = translate(blocks, table);
+        } catch {
+          b.fn = null;
+          b.noJit = true;
+        }
+      };
+      const r = wv.region(blocks, table, TABLE_MASK, cachedOnly, demote);
+      if (r !== null) return (_c: Cpu, lim: number) => wv.enter(r, 0, lim);
+      if (cachedOnly) return null;
+    }
+  }
   if (cachedOnly && !entries.has(entryKey(b))) return null;
   const src = generate(b, (b.mode >>> 1) & 3, (b.mode & 8) !== 0, blocks);
   let f = fnCache.get(src);

@@ -1,18 +1,16 @@
 /**
- * The wasm probe's module and its runtime: `buildModule` writes one module of translated blocks
- * (WasmEmitter, emit-wasm.ts, for each), `WasmBlocks` binds it to a memory and enters it with
- * the JIT's block-function contract. See emit-wasm.ts for the design.
+ * The arm64 wasm engine's modules: `buildModule` writes one module of translated blocks (a hot
+ * region: WasmEmitter, emit-wasm.ts, for each); wasm-engine.ts instantiates and enters them.
+ * See emit-wasm.ts for the design.
  * @module
  */
 import type { Block } from './blocks.js';
-import type { Cpu } from './cpu.js';
 import { endsBlock } from './decoder.js';
-import { CALL } from './emit.js';
 import { FnBuilder, WasmEmitter } from './emit-wasm.js';
 import { emitInstructions } from './jit.js';
-import { SP_SLOT } from './state.js';
+import type { WasmMemory } from '../../kernel/hva.js';
 import { A64 } from './table.js';
-import { F64, get, I32, i32c, I64, L, MAP_WORDS, mem, name, O, regLocal, section, TLB_ENTRIES, uleb, Unsupported, VOID, WASM_LAYOUT } from './wasm-writer.js';
+import { CTL, F64, get, I32, i32c, I64, L, mem, name, O, regLocal, section, uleb, Unsupported, VOID, WASM_LAYOUT } from './wasm-writer.js';
 
 export { WASM_LAYOUT, Unsupported } from './wasm-writer.js';
 
@@ -50,22 +48,29 @@ export interface WasmModuleCode {
   readonly blocks: Block[];
   /** Blocks left out, with why. */
   readonly rejected: { block: Block; why: string }[];
-  /** Start of the pc -> block map's range (the lowest block address). */
-  readonly mapBase: number;
+  /** Module block index by guest VA. */
+  readonly index: Map<number, number>;
 }
 
+/** Blocks of one module at most (the chain mask is an i32). */
+export const MODULE_BLOCKS = 32;
+
 /**
- * Writes one module `run(block, lim) -> retired` for `blocks` (those the writer covers; the rest
- * are listed in `rejected`), importing its memory as `m.mem` (shared, `pages` 64 KiB pages).
+ * Writes one module `run(block, lim) -> retired` for `blocks` (those the writer covers, at most
+ * MODULE_BLOCKS; the rest are listed in `rejected`), importing its memory as `m.mem` (shared,
+ * `pages` 64 KiB pages) and the base of the vCPU's control area as the i32 global `m.ctl`.
+ * `keepFirst`: null when the first block is rejected (it is the region's entry).
  */
-export function buildModule(blocks: readonly Block[], pages: number, chain = true): WasmModuleCode {
-  let cands = [...blocks];
-  const rejected: { block: Block; why: string }[] = [];
-  const mapBase = Math.min(...cands.map((b) => b.va));
+export function buildModule(blocks: readonly Block[], pages: number, chain = true, keepFirst = false): WasmModuleCode | null {
+  let cands = blocks.slice(0, MODULE_BLOCKS);
+  const rejected: { block: Block; why: string }[] = blocks.slice(MODULE_BLOCKS).map((block) => ({ block, why: 'module full' }));
   for (;;) {
+    if (cands.length === 0) return null;
     const index = new Map<number, number>();
-    cands.forEach((b, i) => index.set(b.va, i));
-    const f = new FnBuilder(index, mapBase, chain);
+    cands.forEach((b, i) => {
+      if (!index.has(b.va)) index.set(b.va, i);
+    });
+    const f = new FnBuilder(index, chain);
     const N = cands.length;
     // $exit, $dispatch, then the N block labels (innermost: block 0).
     f.depth = 2 + N;
@@ -83,6 +88,7 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
       }
     }
     if (bad >= 0) {
+      if (bad === 0 && keepFirst) return null;
       // Chaining targets are module indices: build again without it.
       cands = cands.filter((_, i) => i !== bad);
       continue;
@@ -90,14 +96,16 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
     const body: number[] = [];
     // Prologue: registers and flags in, no slow exit yet.
     for (const r of [...f.used].sort((a, b) => a - b)) {
-      body.push(...i32c(0), ...mem(O.i64load, 3, WASM_LAYOUT.regs + 8 * r), O.set);
+      body.push(...CTL, ...mem(O.i64load, 3, WASM_LAYOUT.regs + 8 * r), O.set);
       uleb(body, regLocal(r));
     }
     for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) {
-      body.push(...i32c(0), ...mem(O.i32load, 2, WASM_LAYOUT.flags + 4 * k), O.set);
+      body.push(...CTL, ...mem(O.i32load, 2, WASM_LAYOUT.flags + 4 * k), O.set);
       uleb(body, l);
     }
-    body.push(...i32c(WASM_LAYOUT.exitId), ...i32c(0), ...mem(O.i32store, 2));
+    body.push(...CTL, ...mem(O.i32load, 2, WASM_LAYOUT.chainMask), O.set);
+    uleb(body, f.mask);
+    body.push(...CTL, ...i32c(0), ...mem(O.i32store, 2, WASM_LAYOUT.exitId));
     body.push(...get(L.block), O.set);
     uleb(body, L.next);
     body.push(O.block, VOID, O.loop, VOID);
@@ -110,12 +118,12 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
     body.push(O.end, O.end); // $dispatch, $exit
     // Epilogue: registers, flags and PC out.
     for (const r of [...f.written].sort((a, b) => a - b)) {
-      body.push(...i32c(0), ...get(regLocal(r)), ...mem(O.i64store, 3, WASM_LAYOUT.regs + 8 * r));
+      body.push(...CTL, ...get(regLocal(r)), ...mem(O.i64store, 3, WASM_LAYOUT.regs + 8 * r));
     }
     if (f.flagsWritten) {
-      for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) body.push(...i32c(0), ...get(l), ...mem(O.i32store, 2, WASM_LAYOUT.flags + 4 * k));
+      for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) body.push(...CTL, ...get(l), ...mem(O.i32store, 2, WASM_LAYOUT.flags + 4 * k));
     }
-    body.push(...i32c(0), ...get(L.pc), ...mem(O.f64store, 3, WASM_LAYOUT.exitPc), ...get(L.ret), O.end);
+    body.push(...CTL, ...get(L.pc), ...mem(O.f64store, 3, WASM_LAYOUT.exitPc), ...get(L.ret), O.end);
     // Locals: 32 i64 registers, 6 i32 (NZCV, next, ret), 1 f64, then the temps in runs.
     const runs: [number, number][] = [[32, I64], [6, I32], [1, F64]];
     for (const t of f.temps) {
@@ -133,7 +141,7 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
     const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     // Types: run(block, lim) -> retired; h(id, w, retired, pc, kind) -> stop.
     section(out, 1, [2, 0x60, 2, I32, I32, 1, I32, 0x60, 5, I32, I32, I32, F64, I32, 1, I32]);
-    const imp: number[] = [2];
+    const imp: number[] = [3];
     name(imp, 'm');
     name(imp, 'h');
     imp.push(0x00, 1);
@@ -142,6 +150,9 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
     imp.push(0x02, 0x03); // memory, shared with a maximum
     uleb(imp, pages);
     uleb(imp, pages);
+    name(imp, 'm');
+    name(imp, 'ctl');
+    imp.push(0x03, I32, 0x00); // global, immutable i32
     section(out, 2, imp);
     section(out, 3, [1, 0]);
     const exp: number[] = [1];
@@ -152,14 +163,12 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
     uleb(code, fn.length);
     code.push(...fn);
     section(out, 10, code);
-    return { bytes: Uint8Array.from(out), blocks: cands, rejected, mapBase };
+    return { bytes: Uint8Array.from(out), blocks: cands, rejected, index };
   }
 }
 
 /** The few WebAssembly JS API members used (the project's TS lib has no WebAssembly types). */
-export interface WasmMemory {
-  readonly buffer: SharedArrayBuffer;
-}
+export type { WasmMemory } from '../../kernel/hva.js';
 interface WasmApi {
   Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
@@ -171,211 +180,3 @@ export const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembl
 export function wasmMemory(pages: number): WasmMemory {
   return new WA.Memory({ initial: pages, maximum: pages, shared: true });
 }
-
-/** The slow exit's TLB fill needs the Cpu's software TLB (white-box, as the JIT's own code). */
-type CpuTlb = Cpu & { rTag: Float64Array; rDv: DataView[]; rOff: Int32Array; wTag: Float64Array; wDv: DataView[]; wOff: Int32Array; tlbBase: number };
-
-/**
- * A compiled module bound to its memory, and the block functions (the JIT's `BlockFn` contract:
- * run while `lim` allows, update pc and retired) that enter it.
- */
-export class WasmBlocks {
-  readonly run: (block: number, lim: number) => number;
-  private readonly i32: Int32Array;
-  private readonly f64: Float64Array;
-  private readonly u16: Uint16Array;
-  /** The register file's words in linear memory. */
-  private readonly regs: Int32Array;
-  /** Cpu.x[0..63] per Cpu (a view made once). */
-  private xView: Int32Array | null = null;
-  private xOf: Cpu | null = null;
-  /** The Cpu TLB half the wasm TLB mirrors (-1: empty). */
-  private tlbHalf = -1;
-  /** The Cpu of the current `enter` (for the handler import). */
-  private cur: Cpu | null = null;
-  /** Handler calls made from the module. */
-  calls = 0;
-  /** Statistics: entries into the module, slow (interpreted) instructions. */
-  entries = 0;
-  slow = 0;
-  /** Instructions retired inside the module. */
-  insns = 0;
-
-  constructor(
-    readonly code: WasmModuleCode,
-    readonly memory: WasmMemory,
-    /**
-     * The Cpu's register file (Cpu.x) becomes a view of the module's memory at `attach`, so
-     * entering and leaving the module copies only NZCV (false: X0-X30/SP are copied both ways).
-     */
-    readonly sharedRegs = false,
-  ) {
-    const inst = new WA.Instance(new WA.Module(code.bytes), { m: { mem: memory, h: (id: number, w: number, done: number, pc: number, kind: number) => this.handler(id, w, done, pc, kind) } });
-    this.run = inst.exports.run as (block: number, lim: number) => number;
-    const buf = memory.buffer;
-    this.i32 = new Int32Array(buf);
-    this.f64 = new Float64Array(buf);
-    this.u16 = new Uint16Array(buf);
-    this.regs = new Int32Array(buf, WASM_LAYOUT.regs, 64);
-    this.u16.fill(0, WASM_LAYOUT.map / 2, WASM_LAYOUT.ram / 2);
-    code.blocks.forEach((b, i) => {
-      const w = (b.va - code.mapBase) / 4;
-      if (w < MAP_WORDS) this.u16[WASM_LAYOUT.map / 2 + w] = i + 1;
-    });
-    this.flush();
-  }
-
-  /**
-   * Makes the Cpu's TLB flushes empty the wasm TLB too (TLBI, MMU and memslot changes, a frame
-   * becoming a code page: its writes must leave the fast path). A backend would do it in cpu.ts;
-   * the probe wraps the two methods on the instance.
-   */
-  attach(c: Cpu): void {
-    const proto = Object.getPrototypeOf(c) as Cpu;
-    const self = this;
-    if (this.sharedRegs) {
-      const x = new Int32Array(this.memory.buffer, WASM_LAYOUT.regs, c.x.length);
-      x.set(c.x);
-      (c as { x: Int32Array }).x = x;
-    }
-    Object.assign(c, {
-      flushTlb(this: Cpu) {
-        proto.flushTlb.call(this);
-        self.flush();
-      },
-      flushWriteTlb(this: Cpu) {
-        proto.flushWriteTlb.call(this);
-        self.flush();
-      },
-    });
-    this.flush();
-  }
-
-  /** Empties the wasm TLB (the Cpu's was flushed: call it from there). */
-  flush(): void {
-    this.tlbHalf = -1;
-    for (let i = 0; i < TLB_ENTRIES; i++) {
-      this.i32[WASM_LAYOUT.rTag / 4 + 2 * i + 1] = 0x7fffffff;
-      this.i32[WASM_LAYOUT.wTag / 4 + 2 * i + 1] = 0x7fffffff;
-    }
-  }
-
-  /** Copies the Cpu's TLB entries that point into this memory (the rest stay JS-only: misses). */
-  private fill(c: CpuTlb): void {
-    const buf = this.memory.buffer;
-    const base = c.tlbBase;
-    this.tlbHalf = base;
-    const put = (tag: Float64Array, dv: DataView[], off: Int32Array, tagAt: number, addAt: number) => {
-      for (let i = 0; i < TLB_ENTRIES; i++) {
-        const j = base + i;
-        const vpn = tag[j]!;
-        const t = tagAt / 4 + 2 * i;
-        if (vpn === vpn && dv[j]!.buffer === buf) {
-          this.i32[t] = vpn | 0;
-          this.i32[t + 1] = Math.floor(vpn / 4294967296) | 0;
-          this.i32[addAt / 4 + i] = dv[j]!.byteOffset + off[j]!;
-        } else this.i32[t + 1] = 0x7fffffff;
-      }
-    };
-    put(c.rTag, c.rDv, c.rOff, WASM_LAYOUT.rTag, WASM_LAYOUT.rAdd);
-    put(c.wTag, c.wDv, c.wOff, WASM_LAYOUT.wTag, WASM_LAYOUT.wAdd);
-  }
-
-  private regsIn(c: Cpu): void {
-    if (this.sharedRegs) {
-      // The register file is already here.
-    } else if (this.xOf !== c) {
-      this.xOf = c;
-      this.xView = c.x.subarray(0, 64);
-      this.regs.set(this.xView);
-    } else this.regs.set(this.xView!);
-    const f = WASM_LAYOUT.flags / 4;
-    this.i32[f] = c.n;
-    this.i32[f + 1] = c.z;
-    this.i32[f + 2] = c.c;
-    this.i32[f + 3] = c.v;
-  }
-
-  private regsOut(c: Cpu): void {
-    if (!this.sharedRegs) c.x.set(this.regs);
-    const f = WASM_LAYOUT.flags / 4;
-    c.n = this.i32[f]!;
-    c.z = this.i32[f + 1]!;
-    c.c = this.i32[f + 2]!;
-    c.v = this.i32[f + 3]!;
-  }
-
-  /**
-   * The import `h`: the interpreter's handler `id` for word `w` at `pc`, `done` instructions
-   * into this call of `run`, with the registers in memory (the translated block's view first).
-   */
-  private handler(id: number, w: number, done: number, pc: number, kind: number): number {
-    const c = this.cur! as CpuTlb;
-    this.calls++;
-    this.regsOut(c);
-    const base = c.retired;
-    c.insnPc = pc;
-    c.insn = w;
-    c.pc = pc + 4;
-    // If it faults or exits, what retired before it is counted (translated code's contract).
-    c.retired = base + done;
-    try {
-      A64.handlers[id]!(c, w);
-    } catch (e) {
-      this.insns += done;
-      throw e;
-    }
-    c.retired = base;
-    if (this.tlbHalf !== c.tlbBase) this.fill(c);
-    this.regsIn(c);
-    if (kind === CALL.END) this.f64[WASM_LAYOUT.exitPc / 8] = c.pc;
-    return c.stop !== 0 ? 1 : 0;
-  }
-
-  /**
-   * Runs from module block `i` (at c.pc) for at most `lim` instructions: the translated block's
-   * contract. A slow instruction runs in the interpreter, then the module is entered again.
-   */
-  enter(c: Cpu, i: number, lim: number): void {
-    const cc = c as CpuTlb;
-    if (this.tlbHalf !== cc.tlbBase) this.fill(cc);
-    this.regsIn(c);
-    let left = lim;
-    let block = i;
-    this.cur = c;
-    for (;;) {
-      this.entries++;
-      const ret = this.run(block, left);
-      left -= ret;
-      c.retired += ret;
-      this.insns += ret;
-      const pc = this.f64[WASM_LAYOUT.exitPc / 8]!;
-      c.pc = pc;
-      const id = this.i32[WASM_LAYOUT.exitId / 4]!;
-      if (id === 0 || left <= 0) break;
-      // The instruction at pc in the interpreter (it fills the TLB), as the JS translation's
-      // slow path does; on a fault the run loop counts the block's instructions before it.
-      this.slow++;
-      this.regsOut(c);
-      const w = this.i32[WASM_LAYOUT.exitWord / 4]!;
-      c.insnPc = pc;
-      c.insn = w;
-      c.pc = pc + 4;
-      // c.retired counts what retired before it, should it fault (translated code's contract).
-      A64.handlers[id - 1]!(c, w);
-      c.retired++;
-      left--;
-      this.fill(cc);
-      if (c.stop !== 0 || left <= 0) return;
-      const w2 = (c.pc - this.code.mapBase) / 4;
-      const next = w2 >= 0 && w2 < MAP_WORDS && Number.isInteger(w2) ? this.u16[WASM_LAYOUT.map / 2 + w2]! : 0;
-      if (next === 0 || this.code.blocks[next - 1]!.len > left) return;
-      block = next - 1;
-      this.regsIn(c);
-    }
-    this.regsOut(c);
-  }
-}
-
-/** The SP's low half in Cpu.x (for tests). */
-export const SP_LO = SP_SLOT;

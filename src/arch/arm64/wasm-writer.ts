@@ -1,5 +1,5 @@
 /**
- * The wasm probe's binary writer (emit-wasm.ts writes blocks with it, wasm-module.ts the module):
+ * The arm64 wasm writer's binary layer (emit-wasm.ts writes blocks with it, wasm-module.ts the module):
  * LEB128, sections, the opcodes used, value code (a Val is the code that pushes an i32), the
  * locals of the module's `run` function and the linear memory layout.
  * @module
@@ -20,15 +20,19 @@ export const WASM_LAYOUT = {
   exitPc: 528,
   exitId: 536,
   exitWord: 540,
+  /** Bit i: the module may chain into its block i (valid for this epoch; set at each entry). */
+  chainMask: 544,
   /** Read TLB: 256 i64 tags (virtual page numbers), then 256 i32 host offsets of the page. */
   rTag: 1024,
   rAdd: 3072,
   /** Write TLB, the same. */
   wTag: 4096,
   wAdd: 6144,
-  /** pc -> block map: one u16 (block index + 1) per instruction word of [mapBase, mapBase + 4 * MAP_WORDS). */
+  /** End of a vCPU's control area (everything above is relative to the module's `ctl` global). */
+  ctlEnd: 8192,
+  /** (Unused since modules are built at run time: RET targets are compared with the module's blocks.) */
   map: 8192,
-  /** Guest RAM starts here (64 KiB in). */
+  /** The probe's guest RAM starts here (64 KiB in). */
   ram: 65536,
 } as const;
 /** Words the pc -> block map covers. */
@@ -150,23 +154,29 @@ export function f64c(v: number): number[] {
   return [O.f64const, ...new Uint8Array(new Float64Array([v]).buffer)];
 }
 
-/** Stores all register and NZCV locals to the register file. */
-export function saveState(): number[] {
+/**
+ * The code pushing the base address of the vCPU's control area (WASM_LAYOUT offsets are relative
+ * to it): the module's imported immutable global 0, so one compiled module serves every vCPU.
+ */
+export const CTL: Code = [0x23, 0];
+
+/** Stores all register and NZCV locals to the register file at `base` (default address 0; the engine passes CTL). */
+export function saveState(base: Code = i32c(0)): number[] {
   const out: number[] = [];
-  for (let r = 0; r < 32; r++) out.push(...i32c(0), ...get(regLocal(r)), ...mem(O.i64store, 3, WASM_LAYOUT.regs + 8 * r));
-  for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) out.push(...i32c(0), ...get(l), ...mem(O.i32store, 2, WASM_LAYOUT.flags + 4 * k));
+  for (let r = 0; r < 32; r++) out.push(...base, ...get(regLocal(r)), ...mem(O.i64store, 3, WASM_LAYOUT.regs + 8 * r));
+  for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) out.push(...base, ...get(l), ...mem(O.i32store, 2, WASM_LAYOUT.flags + 4 * k));
   return out;
 }
 
-/** Loads all register and NZCV locals from the register file. */
-export function loadState(): number[] {
+/** Loads all register and NZCV locals from the register file at `base` (default address 0; the engine passes CTL). */
+export function loadState(base: Code = i32c(0)): number[] {
   const out: number[] = [];
   for (let r = 0; r < 32; r++) {
-    out.push(...i32c(0), ...mem(O.i64load, 3, WASM_LAYOUT.regs + 8 * r), O.set);
+    out.push(...base, ...mem(O.i64load, 3, WASM_LAYOUT.regs + 8 * r), O.set);
     uleb(out, regLocal(r));
   }
   for (const [k, l] of [L.n, L.z, L.c, L.v].entries()) {
-    out.push(...i32c(0), ...mem(O.i32load, 2, WASM_LAYOUT.flags + 4 * k), O.set);
+    out.push(...base, ...mem(O.i32load, 2, WASM_LAYOUT.flags + 4 * k), O.set);
     uleb(out, l);
   }
   return out;
