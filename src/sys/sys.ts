@@ -4,7 +4,14 @@ import type { Arch } from '../uapi/index.js';
 export interface HostMemory {
   /** The hva to put in `userspace_addr` and other pointer fields. */
   readonly hva: bigint;
-  /** The same memory as bytes (zero copy): writes here are seen by the guest and vice versa. */
+  /**
+   * The same memory as bytes (zero copy): writes here are seen by the guest and vice versa. Like a
+   * pointer from mmap, it is a view into a larger space: the virtual backend carves mappings of up
+   * to 512 MiB out of one process-wide shared `WebAssembly.Memory` (so wasm-translated guest code
+   * reaches them directly), so `bytes.byteOffset` is usually not 0 — build other views with it
+   * (`new DataView(bytes.buffer, bytes.byteOffset, bytes.length)`). After `munmap`, the same bytes
+   * may be handed to a later mapping, as a stale pointer would alias on Linux.
+   */
   readonly bytes: Uint8Array;
 }
 
