@@ -1,0 +1,318 @@
+/**
+ * The runtime of the x86 wasm writer (emit-wasm.ts): a module bound to one vCPU's control area in
+ * a shared WebAssembly.Memory, the imports its code calls (handlers, the exact memory paths, the
+ * flags record), the TLB mirror, and block functions with the JIT's `X86BlockFn` contract.
+ *
+ * Attaching a vCPU moves its `X86_HOT` buffer (GPRs, FXSAVE image) into the control area: the
+ * vCPU's `X86State.r` becomes a view of the wasm memory, so handlers and wasm code share the
+ * registers. The vCPU's TLB flushes empty the wasm TLB too; a slow access that filled the vCPU's
+ * TLB with a page of this memory copies that entry.
+ * @module
+ */
+import type { X86Cpu } from './cpu.js';
+import type { Insn } from './decoder.js';
+import { ea, HANDLERS } from './exec/index.js';
+import type { Flags } from './flags.js';
+import type { JitHost, X86BlockFn } from './jit.js';
+import { PARITY } from './flags.js';
+import { X86_HOT, type X86State } from './state.js';
+import { FLAGS_FIELDS, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-wasm.js';
+import { WA, type WasmMemory } from '../arm64/wasm-module.js';
+
+const TWO32 = 4294967296;
+const NO_TAG = 0x7fffffff;
+const FLAG_WORDS = FLAGS_FIELDS.length;
+
+/** A compiled module bound to its memory and vCPU; `fn(i)` is module block i's block function. */
+export class X86WasmBlocks {
+  readonly run: (block: number, lim: number) => number;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly buf: SharedArrayBuffer;
+  /** Word offsets of the control area's records. */
+  private readonly wFlags: number;
+  private readonly wStatus: number;
+  private readonly wT1: number;
+  private readonly wUser: number;
+  private readonly dExit: number;
+  private readonly wRTag: number;
+  private readonly wRAdd: number;
+  private readonly wWTag: number;
+  private readonly wWAdd: number;
+  private c: X86Cpu | null = null;
+  private m: JitHost | null = null;
+  /** The flags record is current in `c.f` (a handler ran, or threw, with it there). */
+  private fInJs = false;
+  /** Cleared when code of the module may have changed: its blocks then run as JS again. */
+  valid = true;
+  /** Statistics: calls into the module, handler calls, slow memory accesses, instructions retired in it. */
+  entries = 0;
+  handlerCalls = 0;
+  slowAccesses = 0;
+  condCalls = 0;
+  insns = 0;
+
+  constructor(
+    readonly code: X86WasmCode,
+    readonly memory: WasmMemory,
+  ) {
+    const imports = {
+      m: {
+        mem: memory,
+        h: (id: number, nk: number, last: number) => this.h(id, nk, last),
+        rd: (id: number, nk: number, lin: number, size: number, soft: number) => this.rd(id, nk, lin, size, soft),
+        wr: (id: number, nk: number, lin: number, size: number, lo: number, hi: number) => this.wr(id, nk, lin, size, lo, hi),
+        lin: (id: number, nk: number, size: number, write: number) => this.lin(id, nk, size, write),
+        cond: (cc: number) => this.cond(cc),
+      },
+    };
+    const inst = new WA.Instance(new WA.Module(code.bytes), imports);
+    this.run = inst.exports.run as (block: number, lim: number) => number;
+    this.buf = memory.buffer;
+    this.i32 = new Int32Array(this.buf);
+    this.f64 = new Float64Array(this.buf);
+    const w = (off: number) => (code.ctl + off) / 4;
+    this.wFlags = w(X86_WASM.flags);
+    this.wStatus = w(X86_WASM.status);
+    this.wT1 = w(X86_WASM.t1);
+    this.wUser = w(X86_WASM.user);
+    this.dExit = (code.ctl + X86_WASM.exitRip) / 8;
+    this.wRTag = w(X86_WASM.rTag);
+    this.wRAdd = w(X86_WASM.rAdd);
+    this.wWTag = w(X86_WASM.wTag);
+    this.wWAdd = w(X86_WASM.wAdd);
+    const par = new Uint8Array(this.buf, code.ctl + X86_WASM.parity, 256);
+    for (let i = 0; i < 256; i++) par[i] = PARITY[i] ? 1 : 0;
+    this.flush(true, true);
+  }
+
+  /**
+   * Binds the module to vCPU `c`: its register file (X86_HOT) moves into the control area (a view
+   * of the wasm memory from now on), and its TLB flushes empty the wasm TLB.
+   */
+  attach(c: X86Cpu): void {
+    this.c = c;
+    // (X86State's views are readonly for everyone else: only this move replaces them.)
+    const s = c.s as unknown as { hot: Uint8Array<ArrayBufferLike>; r: Int32Array<ArrayBufferLike>; fx: Uint8Array<ArrayBufferLike> };
+    const base = this.code.ctl + X86_WASM.hot;
+    if ((s.hot.buffer as ArrayBufferLike) !== this.buf || s.hot.byteOffset !== base) {
+      const hot = new Uint8Array(this.buf, base, X86_HOT.size);
+      hot.set(s.hot);
+      s.hot = hot;
+      s.r = new Int32Array(this.buf, base + X86_HOT.offsetOf('r'), X86_HOT.fields.r.count);
+      s.fx = new Uint8Array(this.buf, base + X86_HOT.offsetOf('fx'), X86_HOT.fields.fx.count);
+    }
+    const proto = Object.getPrototypeOf(c) as X86Cpu;
+    const self = this;
+    Object.assign(c, {
+      flushTlb(this: X86Cpu) {
+        proto.flushTlb.call(this);
+        self.flush(true, true);
+      },
+      flushWriteTlb(this: X86Cpu) {
+        proto.flushWriteTlb.call(this);
+        self.flush(false, true);
+      },
+      flushTlbPage(this: X86Cpu, lin: number) {
+        proto.flushTlbPage.call(this, lin);
+        const i = Math.floor(lin / 4096) & (TLB_ENTRIES - 1);
+        self.i32[self.wRTag + 2 * i + 1] = NO_TAG;
+        self.i32[self.wWTag + 2 * i + 1] = NO_TAG;
+      },
+    });
+    this.flush(true, true);
+  }
+
+  /** Empties the wasm TLB's read and/or write set. */
+  flush(read: boolean, write: boolean): void {
+    for (let i = 0; i < TLB_ENTRIES; i++) {
+      if (read) this.i32[this.wRTag + 2 * i + 1] = NO_TAG;
+      if (write) this.i32[this.wWTag + 2 * i + 1] = NO_TAG;
+    }
+  }
+
+  /** Copies the vCPU's TLB entries for `lin`'s index when they map pages of this memory. */
+  private mirror(lin: number): void {
+    const c = this.c as X86Cpu;
+    const i = Math.floor(lin / 4096) & (TLB_ENTRIES - 1);
+    const put = (tag: Float64Array, dv: readonly (DataView | null)[], off: Float64Array, wTag: number, wAdd: number) => {
+      const t = tag[i]!;
+      const d = dv[i];
+      if (t === t && d !== null && d !== undefined && d.buffer === this.buf) {
+        const hi = Math.floor(t / TWO32);
+        this.i32[wTag + 2 * i] = (t - hi * TWO32) | 0;
+        this.i32[wTag + 2 * i + 1] = hi | 0;
+        this.i32[wAdd + i] = d.byteOffset + off[i]!;
+      } else this.i32[wTag + 2 * i + 1] = NO_TAG;
+    };
+    put(c.rTag, c.rDv, c.rOff, this.wRTag, this.wRAdd);
+    put(c.wTag, c.wDv, c.wOff, this.wWTag, this.wWAdd);
+  }
+
+  private flagsIn(f: Flags): void {
+    const a = this.i32;
+    const w = this.wFlags;
+    a[w] = f.op;
+    a[w + 1] = f.size;
+    a[w + 2] = f.a0;
+    a[w + 3] = f.a1;
+    a[w + 4] = f.b0;
+    a[w + 5] = f.b1;
+    a[w + 6] = f.r0;
+    a[w + 7] = f.r1;
+    a[w + 8] = f.cin;
+    a[w + 9] = f.ofv;
+    a[w + 10] = f.afv;
+  }
+
+  private flagsOut(f: Flags): void {
+    const a = this.i32;
+    const w = this.wFlags;
+    f.op = a[w] as Flags['op'];
+    f.size = a[w + 1]!;
+    f.a0 = a[w + 2]!;
+    f.a1 = a[w + 3]!;
+    f.b0 = a[w + 4]!;
+    f.b1 = a[w + 5]!;
+    f.r0 = a[w + 6]!;
+    f.r1 = a[w + 7]!;
+    f.cin = a[w + 8]!;
+    f.ofv = a[w + 9]!;
+    f.afv = a[w + 10]!;
+  }
+
+  /** The block function of module block `i`. */
+  fn(i: number): X86BlockFn {
+    return (c, s, _R, f, m, lim) => this.enter(i, c, s, f, m, lim);
+  }
+
+  /** Runs from module block `i` (at s.rip) for at most `lim` instructions (past the first block). */
+  enter(i: number, c: X86Cpu, s: X86State, f: Flags, m: JitHost, lim: number): number {
+    this.c = c;
+    this.m = m;
+    this.entries++;
+    this.i32[this.wUser] = c.cpl === 3 ? 1 : 0;
+    this.flagsIn(f);
+    this.fInJs = false;
+    let n: number;
+    try {
+      n = this.run(i, lim);
+    } catch (e) {
+      if (!this.fInJs) this.flagsOut(f);
+      throw e;
+    }
+    this.flagsOut(f);
+    s.rip = this.f64[this.dExit]!;
+    this.insns += n;
+    return n;
+  }
+
+  // ---- imports ---------------------------------------------------------------------------------
+
+  /** The interpreter's handler for instruction `id` (as JsEmitter's handler call); -1: go on. */
+  private h(id: number, nk: number, last: number): number {
+    const c = this.c!;
+    const s = c.s;
+    const m = this.m!;
+    const i = this.code.insns[id]!;
+    this.handlerCalls++;
+    this.flagsOut(c.f);
+    this.fInJs = true;
+    s.rip = i.addr;
+    c.lastInsn = i;
+    c.jitN = nk;
+    const next = i.addr + i.len;
+    c.next = next;
+    m.handled = true;
+    HANDLERS[i.mn]!(c, i);
+    this.fInJs = false;
+    this.flagsIn(c.f);
+    this.i32[this.wUser] = c.cpl === 3 ? 1 : 0;
+    if (c.exitNow) {
+      c.exitNow = false;
+      this.f64[this.dExit] = s.rip;
+      return nk;
+    }
+    s.rip = c.next;
+    this.f64[this.dExit] = s.rip;
+    if (last !== 0 || m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || c.watchOn || s.rip !== next) return nk + 1;
+    return -1;
+  }
+
+  /** A load that missed the wasm TLB: the exact path (fills the TLB; MMIO; faults). */
+  private rd(id: number, nk: number, lin: number, size: number, soft: number): number {
+    const c = this.c!;
+    const i = this.code.insns[id]!;
+    this.slowAccesses++;
+    c.lastInsn = i;
+    c.jitN = nk;
+    c.s.rip = i.addr;
+    let v: number;
+    if (soft !== 0) {
+      v = c.readLinSoft(lin, size);
+      if (c.exitNow) {
+        // An MMIO read that exits: the instruction runs again with the data on the next KVM_RUN.
+        c.exitNow = false;
+        this.i32[this.wStatus] = 1;
+        this.f64[this.dExit] = i.addr;
+        return 0;
+      }
+    } else v = c.readLin(lin, size);
+    if (size === 8) this.i32[this.wT1] = c.t1;
+    this.mirror(lin);
+    return v | 0;
+  }
+
+  /** A store that missed the wasm TLB; returns 1 when the block must stop after the instruction. */
+  private wr(id: number, nk: number, lin: number, size: number, lo: number, hi: number): number {
+    const c = this.c!;
+    const m = this.m!;
+    const i = this.code.insns[id]!;
+    this.slowAccesses++;
+    c.lastInsn = i;
+    c.jitN = nk;
+    c.s.rip = i.addr;
+    c.writeLin(lin, size, lo, hi);
+    this.mirror(lin);
+    return m.blockStale || m.stopReason !== 0 ? 1 : 0;
+  }
+
+  /** The interpreter's address path (segments, non-canonical #GP/#SS). */
+  private lin(id: number, nk: number, size: number, write: number): number {
+    const c = this.c!;
+    const i = this.code.insns[id]!;
+    c.lastInsn = i;
+    c.jitN = nk;
+    c.s.rip = i.addr;
+    return c.linear(i.seg, ea(c, i), size, write !== 0);
+  }
+
+  /** Condition cc on the flags record in memory (its writer unknown at translation time). */
+  private cond(cc: number): number {
+    const c = this.c!;
+    this.condCalls++;
+    this.flagsOut(c.f);
+    return c.cond(cc) ? 1 : 0;
+  }
+}
+
+/** A shared memory of `pages` 64 KiB pages (initial = maximum: its buffer never detaches or moves). */
+export function x86WasmMemory(pages: number): WasmMemory {
+  return new WA.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+/** What a module's block must match to stand for a decoded block (same code, same mode). */
+export function sameCode(a: { insns: readonly Insn[]; modeKey: number }, b: { insns: readonly Insn[]; modeKey: number }): boolean {
+  if (a.modeKey !== b.modeKey || a.insns.length !== b.insns.length) return false;
+  for (let k = 0; k < a.insns.length; k++) {
+    const x = a.insns[k]!;
+    const y = b.insns[k]!;
+    if (x.addr !== y.addr || x.len !== y.len) return false;
+    const bx = x.bytes;
+    const by = y.bytes;
+    for (let j = 0; j < x.len; j++) if (bx[j] !== by[j]) return false;
+  }
+  return true;
+}
+
+export { FLAG_WORDS };
