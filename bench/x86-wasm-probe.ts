@@ -11,7 +11,7 @@ import { Kvm, type Sys } from '../src/index.js';
 import type { Block } from '../src/arch/x86/blocks.js';
 import type { X86Machine } from '../src/arch/x86/run.js';
 import { buildX86Module, X86_WASM, type WasmBlockSrc, type X86WasmCode } from '../src/arch/x86/emit-wasm.js';
-import { sameCode, X86WasmBlocks, x86WasmMemory } from '../src/arch/x86/emit-wasm-run.js';
+import { sameCode, X86WasmBlocks, X86WasmCtl, x86WasmMemory } from '../src/arch/x86/emit-wasm-run.js';
 import type { WasmMemory } from '../src/arch/arm64/wasm-module.js';
 import { X86_BOARD, x86Board } from '../src/vmm/index.js';
 import type { Guest } from './guests.js';
@@ -95,9 +95,10 @@ export function probeModule(blocks: readonly WasmBlockSrc[], pages = PROBE_PAGES
  * as JS from then on). Returns the bound module (its counters).
  */
 export function installX86Wasm(g: X86Guest, code: X86WasmCode, memory: WasmMemory): X86WasmBlocks {
-  const wb = new X86WasmBlocks(code, memory);
   const m = g.machine();
-  wb.attach(m.cpu);
+  const ctl = new X86WasmCtl(memory, 0);
+  ctl.attach(m.cpu);
+  const wb = new X86WasmBlocks(code, ctl);
   const cache = cacheOf(m);
   const compile = cache.compile.bind(cache);
   const gfns = new Set(code.blocks.map((b) => Math.floor(b.insns[0]!.addr / 4096)));

@@ -64,6 +64,9 @@ export class Kernel {
   /** Executions of a decoded block before the JIT translates it (undefined: the arch's default). */
   jitHotness: number | undefined = undefined;
 
+  /** What the x86 block JIT writes (virtualSys `jitEngine`; default from VKVM_JIT_ENGINE). */
+  jitEngine: 'js' | 'wasm' = typeof process !== 'undefined' && process.env.VKVM_JIT_ENGINE === 'wasm' ? 'wasm' : 'js';
+
   /**
    * Decoded guest instructions a vCPU's code cache (decoded blocks and their translations) holds
    * at most; past it the cache is flushed whole (undefined: the arch's default).

@@ -107,7 +107,7 @@ export interface MirrorSpec {
   readonly vcpuIndex: number;
   readonly vmType: number;
   /** Kernel options of the owner's virtualSys. */
-  readonly kernel: { readonly runBudget: number; readonly runTimeoutMs: number; readonly jit: boolean; readonly jitHotness: number | undefined; readonly codeCacheLimit?: number | undefined };
+  readonly kernel: { readonly runBudget: number; readonly runTimeoutMs: number; readonly jit: boolean; readonly jitHotness: number | undefined; readonly codeCacheLimit?: number | undefined; readonly jitEngine?: 'js' | 'wasm' };
   /** The vCPU's mmap area (shared memory). */
   readonly area: Uint8Array;
   /** Vm.sharedWords of the owner's VM. */
@@ -372,6 +372,7 @@ export class VcpuMirror {
     k.space.listener = null;
     k.jit = spec.kernel.jit;
     k.jitHotness = spec.kernel.jitHotness;
+    if (spec.kernel.jitEngine !== undefined) k.jitEngine = spec.kernel.jitEngine;
     k.codeCacheLimit = spec.kernel.codeCacheLimit;
     for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes, m.serial);
     this.vm = new Vm(k, spec.vmType, spec.vmShared);

@@ -167,7 +167,7 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
     vcpuId: vcpu.id,
     vcpuIndex: vcpu.index,
     vmType: vm.type,
-    kernel: { runBudget: kernel.runBudget, runTimeoutMs: kernel.deadline.timeoutMs, jit: kernel.jit, jitHotness: kernel.jitHotness, codeCacheLimit: kernel.codeCacheLimit },
+    kernel: { runBudget: kernel.runBudget, runTimeoutMs: kernel.deadline.timeoutMs, jit: kernel.jit, jitHotness: kernel.jitHotness, codeCacheLimit: kernel.codeCacheLimit, jitEngine: kernel.jitEngine },
     area: vcpu.area,
     vmShared: vm.sharedWords,
     state,

@@ -87,6 +87,12 @@ export interface VirtualSysOptions {
   /** @internal Block executions before translation (0: at first sight; tests use it). */
   readonly jitHotness?: number;
   /**
+   * @internal What the x86 block JIT writes hot 64-bit code as: 'js' (default) or 'wasm' (one
+   * module per vCPU and mode, src/arch/x86/emit-wasm.ts); the environment variable
+   * VKVM_JIT_ENGINE sets the default.
+   */
+  readonly jitEngine?: 'js' | 'wasm';
+  /**
    * Bound of each vCPU's code cache, in decoded guest instructions: decoded blocks and their
    * translations. Code runs once interpreted and is cached when it runs again; when the cache
    * would pass the bound it is flushed whole, so a guest running any amount of distinct code
@@ -159,6 +165,7 @@ class VirtualSys implements Sys {
     }
     if (opts.jit !== undefined) this.kernel.jit = opts.jit;
     if (opts.jitHotness !== undefined) this.kernel.jitHotness = opts.jitHotness;
+    if (opts.jitEngine !== undefined) this.kernel.jitEngine = opts.jitEngine;
     if (opts.codeCacheLimit !== undefined) {
       if (!(opts.codeCacheLimit >= 64)) throw new Error('codeCacheLimit must be >= 64 (one block)');
       this.kernel.codeCacheLimit = opts.codeCacheLimit;

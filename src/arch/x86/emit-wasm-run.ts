@@ -16,85 +16,66 @@ import type { Flags } from './flags.js';
 import type { JitHost, X86BlockFn } from './jit.js';
 import { PARITY } from './flags.js';
 import { X86_HOT, type X86State } from './state.js';
-import { FLAGS_FIELDS, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-wasm.js';
+import type { Block, JitEngineHook } from './blocks.js';
+import { buildX86Module, FLAGS_FIELDS, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-wasm.js';
 import { WA, type WasmMemory } from '../arm64/wasm-module.js';
 
 const TWO32 = 4294967296;
 const NO_TAG = 0x7fffffff;
 const FLAG_WORDS = FLAGS_FIELDS.length;
 
-/** A compiled module bound to its memory and vCPU; `fn(i)` is module block i's block function. */
-export class X86WasmBlocks {
-  readonly run: (block: number, lim: number) => number;
-  private readonly i32: Int32Array;
-  private readonly f64: Float64Array;
-  private readonly buf: SharedArrayBuffer;
+/**
+ * One vCPU's control area in a wasm memory: its register file (X86_HOT, moved there at `attach`),
+ * the flags record, the exit record and the TLB mirror. Every module of the vCPU uses it.
+ */
+export class X86WasmCtl {
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly buf: SharedArrayBuffer;
   /** Word offsets of the control area's records. */
-  private readonly wFlags: number;
-  private readonly wStatus: number;
-  private readonly wT1: number;
-  private readonly wUser: number;
-  private readonly dExit: number;
+  readonly wFlags: number;
+  readonly wStatus: number;
+  readonly wT1: number;
+  readonly wUser: number;
+  readonly dExit: number;
   private readonly wRTag: number;
   private readonly wRAdd: number;
   private readonly wWTag: number;
   private readonly wWAdd: number;
-  private c: X86Cpu | null = null;
-  private m: JitHost | null = null;
-  /** The flags record is current in `c.f` (a handler ran, or threw, with it there). */
-  private fInJs = false;
-  /** Cleared when code of the module may have changed: its blocks then run as JS again. */
-  valid = true;
-  /** Statistics: calls into the module, handler calls, slow memory accesses, instructions retired in it. */
-  entries = 0;
-  handlerCalls = 0;
-  slowAccesses = 0;
-  condCalls = 0;
-  insns = 0;
+  c: X86Cpu | null = null;
 
   constructor(
-    readonly code: X86WasmCode,
     readonly memory: WasmMemory,
+    /** The control area's byte offset (a multiple of 8). */
+    readonly ctl: number,
   ) {
-    const imports = {
-      m: {
-        mem: memory,
-        h: (id: number, nk: number, last: number) => this.h(id, nk, last),
-        rd: (id: number, nk: number, lin: number, size: number, soft: number) => this.rd(id, nk, lin, size, soft),
-        wr: (id: number, nk: number, lin: number, size: number, lo: number, hi: number) => this.wr(id, nk, lin, size, lo, hi),
-        lin: (id: number, nk: number, size: number, write: number) => this.lin(id, nk, size, write),
-        cond: (cc: number) => this.cond(cc),
-      },
-    };
-    const inst = new WA.Instance(new WA.Module(code.bytes), imports);
-    this.run = inst.exports.run as (block: number, lim: number) => number;
     this.buf = memory.buffer;
     this.i32 = new Int32Array(this.buf);
     this.f64 = new Float64Array(this.buf);
-    const w = (off: number) => (code.ctl + off) / 4;
+    const w = (off: number) => (ctl + off) / 4;
     this.wFlags = w(X86_WASM.flags);
     this.wStatus = w(X86_WASM.status);
     this.wT1 = w(X86_WASM.t1);
     this.wUser = w(X86_WASM.user);
-    this.dExit = (code.ctl + X86_WASM.exitRip) / 8;
+    this.dExit = (ctl + X86_WASM.exitRip) / 8;
     this.wRTag = w(X86_WASM.rTag);
     this.wRAdd = w(X86_WASM.rAdd);
     this.wWTag = w(X86_WASM.wTag);
     this.wWAdd = w(X86_WASM.wAdd);
-    const par = new Uint8Array(this.buf, code.ctl + X86_WASM.parity, 256);
+    const par = new Uint8Array(this.buf, ctl + X86_WASM.parity, 256);
     for (let i = 0; i < 256; i++) par[i] = PARITY[i] ? 1 : 0;
     this.flush(true, true);
   }
 
   /**
-   * Binds the module to vCPU `c`: its register file (X86_HOT) moves into the control area (a view
-   * of the wasm memory from now on), and its TLB flushes empty the wasm TLB.
+   * Binds the control area to vCPU `c`: its register file (X86_HOT) moves into it (a view of the
+   * wasm memory from now on), and its TLB flushes empty the wasm TLB.
    */
   attach(c: X86Cpu): void {
     this.c = c;
     // (X86State's views are readonly for everyone else: only this move replaces them.)
     const s = c.s as unknown as { hot: Uint8Array<ArrayBufferLike>; r: Int32Array<ArrayBufferLike>; fx: Uint8Array<ArrayBufferLike> };
-    const base = this.code.ctl + X86_WASM.hot;
+    const base = this.ctl + X86_WASM.hot;
     if ((s.hot.buffer as ArrayBufferLike) !== this.buf || s.hot.byteOffset !== base) {
       const hot = new Uint8Array(this.buf, base, X86_HOT.size);
       hot.set(s.hot);
@@ -132,7 +113,7 @@ export class X86WasmBlocks {
   }
 
   /** Copies the vCPU's TLB entries for `lin`'s index when they map pages of this memory. */
-  private mirror(lin: number): void {
+  mirror(lin: number): void {
     const c = this.c as X86Cpu;
     const i = Math.floor(lin / 4096) & (TLB_ENTRIES - 1);
     const put = (tag: Float64Array, dv: readonly (DataView | null)[], off: Float64Array, wTag: number, wAdd: number) => {
@@ -149,7 +130,7 @@ export class X86WasmBlocks {
     put(c.wTag, c.wDv, c.wOff, this.wWTag, this.wWAdd);
   }
 
-  private flagsIn(f: Flags): void {
+  flagsIn(f: Flags): void {
     const a = this.i32;
     const w = this.wFlags;
     a[w] = f.op;
@@ -165,7 +146,7 @@ export class X86WasmBlocks {
     a[w + 10] = f.afv;
   }
 
-  private flagsOut(f: Flags): void {
+  flagsOut(f: Flags): void {
     const a = this.i32;
     const w = this.wFlags;
     f.op = a[w] as Flags['op'];
@@ -180,6 +161,45 @@ export class X86WasmBlocks {
     f.ofv = a[w + 9]!;
     f.afv = a[w + 10]!;
   }
+}
+
+/** A compiled module bound to a vCPU's control area; `fn(i)` is module block i's block function. */
+export class X86WasmBlocks {
+  readonly run: (block: number, lim: number) => number;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private m: JitHost | null = null;
+  /** The flags record is current in `c.f` (a handler ran, or threw, with it there). */
+  private fInJs = false;
+  /** Cleared when code of the module may have changed: its blocks then run as JS again. */
+  valid = true;
+  /** Statistics: calls into the module, handler calls, slow memory accesses, instructions retired in it. */
+  entries = 0;
+  handlerCalls = 0;
+  slowAccesses = 0;
+  condCalls = 0;
+  insns = 0;
+
+  constructor(
+    readonly code: X86WasmCode,
+    readonly ctl: X86WasmCtl,
+  ) {
+    if (code.ctl !== ctl.ctl) throw new Error('module written for another control area');
+    const imports = {
+      m: {
+        mem: ctl.memory,
+        h: (id: number, nk: number, last: number) => this.h(id, nk, last),
+        rd: (id: number, nk: number, lin: number, size: number, soft: number) => this.rd(id, nk, lin, size, soft),
+        wr: (id: number, nk: number, lin: number, size: number, lo: number, hi: number) => this.wr(id, nk, lin, size, lo, hi),
+        lin: (id: number, nk: number, size: number, write: number) => this.lin(id, nk, size, write),
+        cond: (cc: number) => this.cond(cc),
+      },
+    };
+    const inst = new WA.Instance(new WA.Module(code.bytes), imports);
+    this.run = inst.exports.run as (block: number, lim: number) => number;
+    this.i32 = ctl.i32;
+    this.f64 = ctl.f64;
+  }
 
   /** The block function of module block `i`. */
   fn(i: number): X86BlockFn {
@@ -188,21 +208,22 @@ export class X86WasmBlocks {
 
   /** Runs from module block `i` (at s.rip) for at most `lim` instructions (past the first block). */
   enter(i: number, c: X86Cpu, s: X86State, f: Flags, m: JitHost, lim: number): number {
-    this.c = c;
+    const ctl = this.ctl;
+    ctl.c = c;
     this.m = m;
     this.entries++;
-    this.i32[this.wUser] = c.cpl === 3 ? 1 : 0;
-    this.flagsIn(f);
+    this.i32[ctl.wUser] = c.cpl === 3 ? 1 : 0;
+    ctl.flagsIn(f);
     this.fInJs = false;
     let n: number;
     try {
       n = this.run(i, lim);
     } catch (e) {
-      if (!this.fInJs) this.flagsOut(f);
+      if (!this.fInJs) ctl.flagsOut(f);
       throw e;
     }
-    this.flagsOut(f);
-    s.rip = this.f64[this.dExit]!;
+    ctl.flagsOut(f);
+    s.rip = this.f64[ctl.dExit]!;
     this.insns += n;
     return n;
   }
@@ -211,12 +232,12 @@ export class X86WasmBlocks {
 
   /** The interpreter's handler for instruction `id` (as JsEmitter's handler call); -1: go on. */
   private h(id: number, nk: number, last: number): number {
-    const c = this.c!;
+    const c = this.ctl.c!;
     const s = c.s;
     const m = this.m!;
     const i = this.code.insns[id]!;
     this.handlerCalls++;
-    this.flagsOut(c.f);
+    this.ctl.flagsOut(c.f);
     this.fInJs = true;
     s.rip = i.addr;
     c.lastInsn = i;
@@ -226,22 +247,22 @@ export class X86WasmBlocks {
     m.handled = true;
     HANDLERS[i.mn]!(c, i);
     this.fInJs = false;
-    this.flagsIn(c.f);
-    this.i32[this.wUser] = c.cpl === 3 ? 1 : 0;
+    this.ctl.flagsIn(c.f);
+    this.i32[this.ctl.wUser] = c.cpl === 3 ? 1 : 0;
     if (c.exitNow) {
       c.exitNow = false;
-      this.f64[this.dExit] = s.rip;
+      this.f64[this.ctl.dExit] = s.rip;
       return nk;
     }
     s.rip = c.next;
-    this.f64[this.dExit] = s.rip;
+    this.f64[this.ctl.dExit] = s.rip;
     if (last !== 0 || m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || c.watchOn || s.rip !== next) return nk + 1;
     return -1;
   }
 
   /** A load that missed the wasm TLB: the exact path (fills the TLB; MMIO; faults). */
   private rd(id: number, nk: number, lin: number, size: number, soft: number): number {
-    const c = this.c!;
+    const c = this.ctl.c!;
     const i = this.code.insns[id]!;
     this.slowAccesses++;
     c.lastInsn = i;
@@ -253,19 +274,19 @@ export class X86WasmBlocks {
       if (c.exitNow) {
         // An MMIO read that exits: the instruction runs again with the data on the next KVM_RUN.
         c.exitNow = false;
-        this.i32[this.wStatus] = 1;
-        this.f64[this.dExit] = i.addr;
+        this.i32[this.ctl.wStatus] = 1;
+        this.f64[this.ctl.dExit] = i.addr;
         return 0;
       }
     } else v = c.readLin(lin, size);
-    if (size === 8) this.i32[this.wT1] = c.t1;
-    this.mirror(lin);
+    if (size === 8) this.i32[this.ctl.wT1] = c.t1;
+    this.ctl.mirror(lin);
     return v | 0;
   }
 
   /** A store that missed the wasm TLB; returns 1 when the block must stop after the instruction. */
   private wr(id: number, nk: number, lin: number, size: number, lo: number, hi: number): number {
-    const c = this.c!;
+    const c = this.ctl.c!;
     const m = this.m!;
     const i = this.code.insns[id]!;
     this.slowAccesses++;
@@ -273,13 +294,13 @@ export class X86WasmBlocks {
     c.jitN = nk;
     c.s.rip = i.addr;
     c.writeLin(lin, size, lo, hi);
-    this.mirror(lin);
+    this.ctl.mirror(lin);
     return m.blockStale || m.stopReason !== 0 ? 1 : 0;
   }
 
   /** The interpreter's address path (segments, non-canonical #GP/#SS). */
   private lin(id: number, nk: number, size: number, write: number): number {
-    const c = this.c!;
+    const c = this.ctl.c!;
     const i = this.code.insns[id]!;
     c.lastInsn = i;
     c.jitN = nk;
@@ -289,9 +310,9 @@ export class X86WasmBlocks {
 
   /** Condition cc on the flags record in memory (its writer unknown at translation time). */
   private cond(cc: number): number {
-    const c = this.c!;
+    const c = this.ctl.c!;
     this.condCalls++;
-    this.flagsOut(c.f);
+    this.ctl.flagsOut(c.f);
     return c.cond(cc) ? 1 : 0;
   }
 }
@@ -316,3 +337,137 @@ export function sameCode(a: { insns: readonly Insn[]; modeKey: number }, b: { in
 }
 
 export { FLAG_WORDS };
+
+// ---- the engine (virtualSys jitEngine 'wasm') -------------------------------------------------------
+
+/** Blocks in one module at most (the rest of a mode's hot blocks stay JS). */
+const MODULE_BLOCKS = 512;
+
+/** A memory whose control areas the engine hands out (tests and benchmarks put guest RAM in it too). */
+let shared: { memory: WasmMemory; next: number; end: number } | null = null;
+
+/**
+ * Makes vCPUs created from now on (on this thread) take their control areas from `memory`'s
+ * bytes [from, to) (64 KiB each), so their modules reach guest RAM mapped into the same memory
+ * inline; without it (or once it is used up) each vCPU has a memory of its own, and every guest
+ * access goes through the exact path. `null` forgets it.
+ */
+export function useX86WasmMemory(memory: WasmMemory | null, from = 0, to = 0): void {
+  shared = memory === null ? null : { memory, next: from, end: to };
+}
+
+function controlArea(): X86WasmCtl {
+  if (shared !== null && shared.next + X86_WASM.size <= shared.end) {
+    const ctl = shared.next;
+    shared.next += X86_WASM.size;
+    return new X86WasmCtl(shared.memory, ctl);
+  }
+  return new X86WasmCtl(x86WasmMemory(X86_WASM.size / 65536), 0);
+}
+
+/** A mode's module and the blocks in it. */
+interface ModeModule {
+  wb: X86WasmBlocks | null;
+  readonly hot: Set<Block>;
+  /** Blocks that became hot since the module was written. */
+  fresh: number;
+}
+
+/**
+ * The wasm engine of one vCPU, a hook of its block cache (blocks.ts `JitEngineHook`): a 64-bit
+ * block the JS JIT translated joins its mode's set of hot blocks, and the mode's module is written
+ * again (all of them, chained) once the set grew by a quarter; the blocks' functions then enter
+ * the module. Code dropped from the cache retires the module it was in (its blocks run their JS
+ * translations until the next module), and code rewritten between runs likewise.
+ */
+export class X86WasmEngine implements JitEngineHook {
+  private readonly ctl: X86WasmCtl;
+  private readonly modes = new Map<number, ModeModule>();
+  /** Each hot block's JS translation (the fallback of a retired module). */
+  private readonly js = new Map<Block, X86BlockFn>();
+  readonly stats = { modules: 0, failed: 0, lastError: null as unknown, retired: 0 };
+
+  constructor(private readonly cpu: X86Cpu) {
+    this.ctl = controlArea();
+    this.ctl.attach(cpu);
+  }
+
+  compiled(b: Block): void {
+    if ((b.modeKey & 1) === 0 || b.fn === null) return;
+    this.js.set(b, b.fn);
+    let mm = this.modes.get(b.modeKey);
+    if (mm === undefined) this.modes.set(b.modeKey, (mm = { wb: null, hot: new Set(), fresh: 0 }));
+    if (mm.hot.size >= MODULE_BLOCKS && !mm.hot.has(b)) return;
+    mm.hot.add(b);
+    mm.fresh++;
+    if (mm.wb === null || !mm.wb.valid || mm.fresh * 4 >= mm.hot.size) this.build(mm);
+  }
+
+  private build(mm: ModeModule): void {
+    if (mm.wb !== null) mm.wb.valid = false;
+    mm.wb = null;
+    mm.fresh = 0;
+    const blocks = [...mm.hot];
+    let code: X86WasmCode;
+    let wb: X86WasmBlocks;
+    try {
+      code = buildX86Module(blocks, this.ctl.memory.buffer.byteLength / 65536, this.ctl.ctl);
+      wb = new X86WasmBlocks(code, this.ctl);
+    } catch (e) {
+      // (Nothing of the module is in place: the blocks keep their JS translations.)
+      this.stats.failed++;
+      this.stats.lastError ??= e;
+      return;
+    }
+    this.stats.modules++;
+    mm.wb = wb;
+    code.blocks.forEach((src, i) => {
+      const b = src as Block;
+      const js = this.js.get(b)!;
+      const w = wb.fn(i);
+      b.fn = (c, s, R, f, host, lim) => (wb.valid ? w(c, s, R, f, host, lim) : js(c, s, R, f, host, lim));
+    });
+  }
+
+  /** Retires the modules holding a block for which `drop` holds, and forgets those blocks. */
+  private drop(drop: (b: Block) => boolean): void {
+    for (const mm of this.modes.values()) {
+      let hit = false;
+      for (const b of mm.hot) {
+        if (!drop(b)) continue;
+        hit = true;
+        mm.hot.delete(b);
+        this.js.delete(b);
+      }
+      if (hit && mm.wb !== null) {
+        mm.wb.valid = false;
+        mm.wb = null;
+        this.stats.retired++;
+        // The rest is written again when the next block of the mode is translated.
+        mm.fresh = mm.hot.size;
+      }
+    }
+  }
+
+  dropped(gfn: number): void {
+    this.drop((b) => b.gfn === gfn);
+  }
+
+  flushed(): void {
+    this.drop(() => true);
+  }
+
+  epoch(): void {
+    // Chained module code is not revalidated by the cache: compare it with guest memory here.
+    const c = this.cpu;
+    this.drop((b) => {
+      const first = b.insns[0]!.addr;
+      try {
+        return !c.codeMatches(first, b.code);
+      } catch {
+        return true;
+      }
+    });
+  }
+}
+

@@ -231,10 +231,13 @@ class WasmX86Emitter implements X86Emitter {
 
   // ---- exits ---------------------------------------------------------------------------------------
 
-  /** Leaves (or chains) with `n += retired`, the next RIP a constant. */
-  private goto(rip: number, retired: number): number[] {
+  /**
+   * Leaves (or chains) with `n += retired`, the next RIP a constant. `chain` false: always to the
+   * run loop (after a store that hit decoded code or MMIO: the module's code may be stale).
+   */
+  private goto(rip: number, retired: number, chain = true): number[] {
     const out: number[] = [...get(L.n), ...i32c(retired), O.i32add, ...set(L.n)];
-    const idx = this.f.index.get(rip);
+    const idx = chain ? this.f.index.get(rip) : undefined;
     if (idx !== undefined) {
       out.push(...i32c(idx), ...set(L.next), ...this.f.br(DISPATCH));
       return out;
@@ -472,7 +475,7 @@ class WasmX86Emitter implements X86Emitter {
   stopCheck(): void {
     // Only a store through the import can have hit decoded code or MMIO (it returned 1 then).
     this.ifOpen(get(L.ps));
-    this.emit([...i32c(0), ...set(L.ps), ...this.pendCode(), ...this.goto(this.i.addr + this.i.len, this.k0 + 1)]);
+    this.emit([...i32c(0), ...set(L.ps), ...this.pendCode(), ...this.goto(this.i.addr + this.i.len, this.k0 + 1, false)]);
     this.ifClose();
   }
 
