@@ -386,6 +386,8 @@ export class X86WasmEngine implements JitEngineHook {
   /** Each hot block's JS translation (the fallback of a retired module). */
   private readonly js = new Map<Block, X86BlockFn>();
   readonly stats = { modules: 0, failed: 0, lastError: null as unknown, retired: 0 };
+  /** Instructions retired in modules no longer in use. */
+  private doneInsns = 0;
 
   constructor(private readonly cpu: X86Cpu) {
     this.ctl = controlArea();
@@ -403,9 +405,22 @@ export class X86WasmEngine implements JitEngineHook {
     if (mm.wb === null || !mm.wb.valid || mm.fresh * 4 >= mm.hot.size) this.build(mm);
   }
 
-  private build(mm: ModeModule): void {
-    if (mm.wb !== null) mm.wb.valid = false;
+  /** Instructions retired in this vCPU's modules so far. */
+  wasmInsns(): number {
+    let n = this.doneInsns;
+    for (const mm of this.modes.values()) if (mm.wb !== null) n += mm.wb.insns;
+    return n;
+  }
+
+  private retire(mm: ModeModule): void {
+    if (mm.wb === null) return;
+    mm.wb.valid = false;
+    this.doneInsns += mm.wb.insns;
     mm.wb = null;
+  }
+
+  private build(mm: ModeModule): void {
+    this.retire(mm);
     mm.fresh = 0;
     const blocks = [...mm.hot];
     let code: X86WasmCode;
@@ -440,8 +455,7 @@ export class X86WasmEngine implements JitEngineHook {
         this.js.delete(b);
       }
       if (hit && mm.wb !== null) {
-        mm.wb.valid = false;
-        mm.wb = null;
+        this.retire(mm);
         this.stats.retired++;
         // The rest is written again when the next block of the mode is translated.
         mm.fresh = mm.hot.size;
