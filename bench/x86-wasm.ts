@@ -5,7 +5,10 @@
  *   js-wram   the same with guest RAM inside a shared WebAssembly.Memory;
  *   wasm      the hot blocks of a warm-up run written by the x86 wasm writer (emit-wasm.ts: GPRs
  *             in i64 locals, the register file X86_HOT in the wasm memory, lazy flags, inline
- *             TLB probe, blocks chained in one module) in place of their JS translations.
+ *             TLB probe, blocks chained in one module) in place of their JS translations;
+ *   engine    the wasm engine as a VM runs it (`virtualSys({ jitEngine: 'wasm' })`): modules
+ *             written at run time from the blocks the JIT finds hot (their writing counted), the
+ *             vCPU's control area in the memory the guest RAM is in.
  * Each run is a process of its own (a 16-round warm-up on a fresh VM, then the measured run on
  * another), modes alternating; every measured VM starts cold (interpreted until hot, translated)
  * as `npm run bench`'s. Every run must end with the same checksum, registers, RFLAGS, RIP and
@@ -19,7 +22,8 @@ import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
 import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
-import { bootWork, finalState, hotBlocks, installX86Wasm, probeModule, PROBE_PAGES, x86WasmMemory, type FinalState } from './x86-wasm-probe.js';
+import { bootWork, finalState, hotBlocks, installX86Wasm, probeModule, PROBE_PAGES, RAM_OFF, x86WasmMemory, type FinalState } from './x86-wasm-probe.js';
+import { useX86WasmMemory, type X86WasmEngine } from '../src/arch/x86/emit-wasm-run.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, d: number) => {
@@ -31,7 +35,7 @@ const REPEATS = opt('--repeats', 3);
 const MASK = opt('--mask', MIX);
 const img = image('.', 'x86_64');
 
-type Mode = 'js' | 'js-wram' | 'wasm';
+type Mode = 'js' | 'js-wram' | 'wasm' | 'engine';
 interface Run {
   mode: Mode;
   seconds: number;
@@ -44,6 +48,9 @@ interface Run {
   slowAccesses?: number;
   condCalls?: number;
   wasmInsns?: number;
+  modules?: number;
+  coverage?: { inModules: number; hot: number };
+  buildMs?: number;
 }
 
 function hot() {
@@ -62,9 +69,12 @@ function hot() {
 
 function once(mode: Mode, rounds = ROUNDS): Run {
   const { code } = hot();
-  const sys = virtualSys({ arch: 'x86_64' });
+  const sys = virtualSys({ arch: 'x86_64', ...(mode === 'engine' ? { jitEngine: 'wasm' as const } : {}) });
   const memory = mode === 'js' ? undefined : x86WasmMemory(PROBE_PAGES);
+  // The engine's vCPU takes its control area from the memory the guest RAM is in.
+  if (mode === 'engine') useX86WasmMemory(memory!, 0, RAM_OFF);
   const g = bootWork(sys, img, rounds, MASK, memory);
+  useX86WasmMemory(null);
   const wb = mode === 'wasm' ? installX86Wasm(g, code, memory!) : undefined;
   const u0 = process.cpuUsage();
   const r = runGuest(g);
@@ -73,12 +83,16 @@ function once(mode: Mode, rounds = ROUNDS): Run {
   const instructions = r.instructions!;
   const run: Run = { mode, seconds, instructions, mips: instructions / seconds / 1e6, checksum: r.checksum, state: finalState(g) };
   if (wb) Object.assign(run, { entries: wb.entries, handlerCalls: wb.handlerCalls, slowAccesses: wb.slowAccesses, condCalls: wb.condCalls, wasmInsns: wb.insns });
+  if (mode === 'engine') {
+    const eng = (g.machine().blocks as unknown as { hook: X86WasmEngine }).hook;
+    Object.assign(run, { wasmInsns: eng.wasmInsns(), modules: eng.stats.modules, buildMs: eng.stats.buildMs, entries: eng.entries(), coverage: eng.coverage() });
+  }
   g.close();
   return run;
 }
 
 const modesIdx = argv.indexOf('--modes');
-const modes: Mode[] = modesIdx >= 0 ? (argv[modesIdx + 1]!.split(',') as Mode[]) : ['js', 'js-wram', 'wasm'];
+const modes: Mode[] = modesIdx >= 0 ? (argv[modesIdx + 1]!.split(',') as Mode[]) : ['js', 'js-wram', 'wasm', 'engine'];
 const modeIdx = argv.indexOf('--mode');
 if (modeIdx >= 0) {
   once(argv[modeIdx + 1] as Mode, 8);
@@ -113,7 +127,7 @@ console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${c
 console.log(`x86-64 mix (mask ${MASK}), ${ROUNDS} rounds, ${ref.instructions} instructions, checksum 0x${ref.checksum.toString(16)}; ${REPEATS} runs per mode, alternating; median MIPS (CPU time)`);
 for (const m of modes) {
   const r = runs.find((x) => x.mode === m)!;
-  const extra = r.entries !== undefined ? `  entries ${r.entries}, in wasm ${((100 * r.wasmInsns!) / r.instructions).toFixed(1)}%, handler calls ${r.handlerCalls}, slow accesses ${r.slowAccesses}, cond calls ${r.condCalls}` : '';
+  const extra = r.modules !== undefined ? `  in wasm ${((100 * r.wasmInsns!) / r.instructions).toFixed(1)}%, modules written ${r.modules} in ${r.buildMs!.toFixed(1)} ms, last module ${r.coverage!.inModules} of ${r.coverage!.hot} hot blocks, entries ${r.entries}` : r.entries !== undefined ? `  entries ${r.entries}, in wasm ${((100 * r.wasmInsns!) / r.instructions).toFixed(1)}%, handler calls ${r.handlerCalls}, slow accesses ${r.slowAccesses}, cond calls ${r.condCalls}` : '';
   console.log(`  ${m.padEnd(8)} ${med(m, (x) => x.mips).toFixed(0).padStart(5)} MIPS  ${med(m, (x) => x.seconds).toFixed(3)} s  [${runs.filter((x) => x.mode === m).map((x) => x.mips.toFixed(0)).join(', ')}]${extra}`);
 }
 const mj = med('js', (r) => r.mips);

@@ -342,6 +342,8 @@ export { FLAG_WORDS };
 
 /** Blocks in one module at most (the rest of a mode's hot blocks stay JS). */
 const MODULE_BLOCKS = 512;
+/** Calls into a module after which it is written again when blocks of its mode turned hot meanwhile. */
+const REBUILD_ENTRIES = 256;
 
 /** A memory whose control areas the engine hands out (tests and benchmarks put guest RAM in it too). */
 let shared: { memory: WasmMemory; next: number; end: number } | null = null;
@@ -385,7 +387,7 @@ export class X86WasmEngine implements JitEngineHook {
   private readonly modes = new Map<number, ModeModule>();
   /** Each hot block's JS translation (the fallback of a retired module). */
   private readonly js = new Map<Block, X86BlockFn>();
-  readonly stats = { modules: 0, failed: 0, lastError: null as unknown, retired: 0 };
+  readonly stats = { modules: 0, failed: 0, lastError: null as unknown, retired: 0, buildMs: 0 };
   /** Instructions retired in modules no longer in use. */
   private doneInsns = 0;
 
@@ -402,7 +404,27 @@ export class X86WasmEngine implements JitEngineHook {
     if (mm.hot.size >= MODULE_BLOCKS && !mm.hot.has(b)) return;
     mm.hot.add(b);
     mm.fresh++;
-    if (mm.wb === null || !mm.wb.valid || mm.fresh * 4 >= mm.hot.size) this.build(mm);
+    // Written again at once when the set grew by a quarter; else once the module has been entered
+    // REBUILD_ENTRIES more times (blocks turn hot in bursts: one module for the burst).
+    if (mm.wb === null || !mm.wb.valid || (mm.hot.size >= 16 && mm.fresh * 4 >= mm.hot.size)) this.build(mm);
+  }
+
+  /** Calls into this vCPU's current modules (statistics). */
+  entries(): number {
+    let n = 0;
+    for (const mm of this.modes.values()) if (mm.wb !== null) n += mm.wb.entries;
+    return n;
+  }
+
+  /** Blocks in this vCPU's current modules, and hot blocks of those modes not in them yet. */
+  coverage(): { inModules: number; hot: number } {
+    let inModules = 0;
+    let hot = 0;
+    for (const mm of this.modes.values()) {
+      hot += mm.hot.size;
+      if (mm.wb !== null) inModules += mm.wb.code.blocks.length;
+    }
+    return { inModules, hot };
   }
 
   /** Instructions retired in this vCPU's modules so far. */
@@ -425,9 +447,11 @@ export class X86WasmEngine implements JitEngineHook {
     const blocks = [...mm.hot];
     let code: X86WasmCode;
     let wb: X86WasmBlocks;
+    const t0 = performance.now();
     try {
       code = buildX86Module(blocks, this.ctl.memory.buffer.byteLength / 65536, this.ctl.ctl);
       wb = new X86WasmBlocks(code, this.ctl);
+      this.stats.buildMs += performance.now() - t0;
     } catch (e) {
       // (Nothing of the module is in place: the blocks keep their JS translations.)
       this.stats.failed++;
@@ -440,7 +464,14 @@ export class X86WasmEngine implements JitEngineHook {
       const b = src as Block;
       const js = this.js.get(b)!;
       const w = wb.fn(i);
-      b.fn = (c, s, R, f, host, lim) => (wb.valid ? w(c, s, R, f, host, lim) : js(c, s, R, f, host, lim));
+      b.fn = (c, s, R, f, host, lim) => {
+        if (!wb.valid) return js(c, s, R, f, host, lim);
+        if (mm.fresh !== 0 && wb.entries >= REBUILD_ENTRIES) {
+          this.build(mm);
+          return b.fn!(c, s, R, f, host, lim);
+        }
+        return w(c, s, R, f, host, lim);
+      };
     });
   }
 

@@ -30,7 +30,33 @@ import type { AluOp, Cond, LocalRole, MemRef, Pair, Rel, ShiftKind, Val, X86Emit
 import { FOp } from './flags.js';
 import { selectBlock } from './jit.js';
 import { RSP, X86_HOT } from './state.js';
-import { F64, get, I32, i32c, I64, i64c, mem, name, O, section, uleb, Unsupported, VOID } from '../arm64/wasm-writer.js';
+import { F64, get, I32, I64, i64c as i64cBig, mem, name, O, section, uleb, Unsupported, VOID } from '../arm64/wasm-writer.js';
+
+/** i32.const v (signed LEB128 in number arithmetic: the writer's hot path). */
+function i32c(v: number): number[] {
+  const out: number[] = [O.i32const];
+  v |= 0;
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+/** i64.const v (memoized: the same few constants recur). */
+const I64C = new Map<bigint, readonly number[]>();
+function i64c(v: bigint): readonly number[] {
+  let c = I64C.get(v);
+  if (c === undefined) {
+    c = i64cBig(v);
+    if (I64C.size < 4096) I64C.set(v, c);
+  }
+  return c;
+}
 
 export { Unsupported } from '../arm64/wasm-writer.js';
 
@@ -107,6 +133,9 @@ class Fn {
   readonly temps: number[] = [];
   readonly written = new Set<number>();
   depth = 0;
+  /** Code storing every register local to the register file, and loading them (and the user bit) back. */
+  readonly spill: number[] = [];
+  readonly reload: number[] = [];
 
   constructor(
     /** Module block index by entry address (blocks of one mode key). */
@@ -114,7 +143,11 @@ class Fn {
     /** Addresses that follow a CALL of the module (where a RET may chain to). */
     readonly returnSites: readonly number[],
     readonly ctl: number,
-  ) {}
+  ) {
+    for (let r = 0; r < 16; r++) this.spill.push(...i32c(0), ...get(gl(r)), ...mem(O.i64store, 3, ctl + REGS + 8 * r));
+    for (let r = 0; r < 16; r++) this.reload.push(...i32c(0), ...mem(O.i64load, 3, ctl + REGS + 8 * r), ...set(gl(r)));
+    this.reload.push(...i32c(0), ...mem(O.i32load, 2, ctl + X86_WASM.user), ...set(L.u));
+  }
 
   local(type: number): number {
     this.temps.push(type);
@@ -217,16 +250,11 @@ class WasmX86Emitter implements X86Emitter {
   }
 
   /** Registers to memory (before any import: its exceptions must leave exact state). */
-  private spill(): number[] {
-    const out: number[] = [];
-    for (let r = 0; r < 16; r++) out.push(...i32c(0), ...get(gl(r)), ...mem(O.i64store, 3, this.c(REGS + 8 * r)));
-    return out;
+  private spill(): readonly number[] {
+    return this.f.spill;
   }
-  private reload(): number[] {
-    const out: number[] = [];
-    for (let r = 0; r < 16; r++) out.push(...i32c(0), ...mem(O.i64load, 3, this.c(REGS + 8 * r)), ...set(gl(r)));
-    out.push(...i32c(0), ...mem(O.i32load, 2, this.c(X86_WASM.user)), ...set(L.u));
-    return out;
+  private reload(): readonly number[] {
+    return this.f.reload;
   }
 
   // ---- exits ---------------------------------------------------------------------------------------
@@ -414,7 +442,7 @@ class WasmX86Emitter implements X86Emitter {
       this.emit(this.linSlow(size, write));
       return;
     }
-    const t: number[] = i64c(BigInt(m.disp));
+    const t: number[] = [...i64c(BigInt(m.disp))];
     if (m.base >= 0) t.push(...get(gl(m.base)), O.i64add);
     if (m.index >= 0) t.push(...get(gl(m.index)), ...(m.scale === 1 ? [] : [...i64c(BigInt(m.scale)), O.i64mul]), O.i64add);
     this.emit([...t, ...set(L.addr)]);
@@ -867,7 +895,7 @@ export interface X86WasmCode {
 const long64Of = (modeKey: number) => (modeKey & 1) !== 0;
 
 /** The code of block `b` inside the module (throws Unsupported). */
-function genBlock(f: Fn, b: WasmBlockSrc, g0: number): number[] {
+function genBlock(f: Fn, b: WasmBlockSrc, g0: number): number[][] {
   const insns = b.insns;
   const n = insns.length;
   const start = insns[0]!.addr;
@@ -882,8 +910,20 @@ function genBlock(f: Fn, b: WasmBlockSrc, g0: number): number[] {
   f.depth--;
   out.push(...i32c(0), ...set(L.entry));
   selectBlock(e, insns, { long64: true, def32: (b.modeKey & 2) !== 0 });
-  out.push(...e.code, O.end, O.unreachable);
   f.depth--;
+  return [out, e.code, [O.end, O.unreachable]];
+}
+
+/** The bytes of `chunks` one after another. */
+function concat(chunks: readonly (readonly number[])[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
   return out;
 }
 
@@ -915,7 +955,7 @@ export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, c
     for (const b of cands) for (const i of b.insns) if (isCall(i) && index.has(i.addr + i.len)) sites.add(i.addr + i.len);
     const f = new Fn(index, [...sites].sort((a, b) => a - b), ctl);
     const N = cands.length;
-    const bodies: number[][] = [];
+    const bodies: number[][][] = [];
     const ids: Insn[] = [];
     let bad = -1;
     for (let i = 0; i < N; i++) {
@@ -945,10 +985,13 @@ export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, c
     uleb(body, N);
     for (let i = 0; i < N; i++) uleb(body, i);
     uleb(body, N + 1);
-    for (let i = 0; i < N; i++) body.push(O.end, ...bodies[i]!);
-    body.push(O.end, O.end);
-    for (const r of [...f.written].sort((a, b) => a - b)) body.push(...i32c(0), ...get(gl(r)), ...mem(O.i64store, 3, ctl + REGS + 8 * r));
-    body.push(...get(L.n), O.end);
+    // The function's code as chunks: prologue and dispatch, the blocks, the epilogue.
+    const chunks: number[][] = [body];
+    for (let i = 0; i < N; i++) chunks.push([O.end], ...bodies[i]!);
+    const epi: number[] = [O.end, O.end];
+    for (const r of [...f.written].sort((a, b) => a - b)) epi.push(...i32c(0), ...get(gl(r)), ...mem(O.i64store, 3, ctl + REGS + 8 * r));
+    epi.push(...get(L.n), O.end);
+    chunks.push(epi);
     // Locals: 16 i64 registers, n, u, next (i32), the address (i64), ps, st, entry (i32), then the temps.
     const runs: [number, number][] = [[16, I64], [3, I32], [1, I64], [3, I32]];
     for (const t of f.temps) {
@@ -962,7 +1005,8 @@ export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, c
       uleb(fn, c);
       fn.push(t);
     }
-    fn.push(...body);
+    let fnLen = fn.length;
+    for (const c of chunks) fnLen += c.length;
     const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     const types: number[] = [];
     uleb(types, IMPORT_TYPES.length + 1);
@@ -994,11 +1038,13 @@ export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, c
     exp.push(0x00);
     uleb(exp, IMPORT_TYPES.length);
     section(out, 7, exp);
-    const code: number[] = [1];
-    uleb(code, fn.length);
-    code.push(...fn);
-    section(out, 10, code);
-    return { bytes: Uint8Array.from(out), blocks: cands, insns: ids, rejected, ctl };
+    // The code section: one function body of fnLen bytes.
+    const head: number[] = [1];
+    uleb(head, fnLen);
+    out.push(10);
+    uleb(out, head.length + fnLen);
+    out.push(...head, ...fn);
+    return { bytes: concat([out, ...chunks]), blocks: cands, insns: ids, rejected, ctl };
   }
 }
 
