@@ -8,7 +8,10 @@
  *             TLB probe, blocks chained in one module) in place of their JS translations;
  *   engine    the wasm engine as a VM runs it (`virtualSys({ jitEngine: 'wasm' })`): modules
  *             written at run time from the blocks the JIT finds hot (their writing counted), the
- *             vCPU's control area in the memory the guest RAM is in.
+ *             vCPU's control area in the memory the guest RAM is in;
+ *   engine-sab  the same with guest RAM where sys.alloc() puts it today (a SharedArrayBuffer of its
+ *             own): every guest access takes the exact path through an import (not in the default
+ *             modes; `--modes js,engine-sab`).
  * Each run is a process of its own (a 16-round warm-up on a fresh VM, then the measured run on
  * another), modes alternating; every measured VM starts cold (interpreted until hot, translated)
  * as `npm run bench`'s. Every run must end with the same checksum, registers, RFLAGS, RIP and
@@ -35,7 +38,7 @@ const REPEATS = opt('--repeats', 3);
 const MASK = opt('--mask', MIX);
 const img = image('.', 'x86_64');
 
-type Mode = 'js' | 'js-wram' | 'wasm' | 'engine';
+type Mode = 'js' | 'js-wram' | 'wasm' | 'engine' | 'engine-sab';
 interface Run {
   mode: Mode;
   seconds: number;
@@ -69,8 +72,8 @@ function hot() {
 
 function once(mode: Mode, rounds = ROUNDS): Run {
   const { code } = hot();
-  const sys = virtualSys({ arch: 'x86_64', ...(mode === 'engine' ? { jitEngine: 'wasm' as const } : {}) });
-  const memory = mode === 'js' ? undefined : x86WasmMemory(PROBE_PAGES);
+  const sys = virtualSys({ arch: 'x86_64', ...(mode.startsWith('engine') ? { jitEngine: 'wasm' as const } : {}) });
+  const memory = mode === 'js' || mode === 'engine-sab' ? undefined : x86WasmMemory(PROBE_PAGES);
   // The engine's vCPU takes its control area from the memory the guest RAM is in.
   if (mode === 'engine') useX86WasmMemory(memory!, 0, RAM_OFF);
   const g = bootWork(sys, img, rounds, MASK, memory);
@@ -83,7 +86,7 @@ function once(mode: Mode, rounds = ROUNDS): Run {
   const instructions = r.instructions!;
   const run: Run = { mode, seconds, instructions, mips: instructions / seconds / 1e6, checksum: r.checksum, state: finalState(g) };
   if (wb) Object.assign(run, { entries: wb.entries, handlerCalls: wb.handlerCalls, slowAccesses: wb.slowAccesses, condCalls: wb.condCalls, wasmInsns: wb.insns });
-  if (mode === 'engine') {
+  if (mode.startsWith('engine')) {
     const eng = (g.machine().blocks as unknown as { hook: X86WasmEngine }).hook;
     Object.assign(run, { wasmInsns: eng.wasmInsns(), modules: eng.stats.modules, buildMs: eng.stats.buildMs, entries: eng.entries(), coverage: eng.coverage() });
   }
