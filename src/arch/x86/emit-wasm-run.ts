@@ -163,6 +163,13 @@ export class X86WasmCtl {
   }
 }
 
+/** What the block functions read of the run loop beyond JitHost (run.ts X86Machine; as its runChain). */
+interface MachineView {
+  readonly events: { idle(): boolean };
+  readonly vcpu: { readonly run: Uint8Array; readonly requests: Int32Array | Uint32Array };
+  readonly intro: unknown;
+}
+
 /** A compiled module bound to a vCPU's control area; `fn(i)` is module block i's block function. */
 export class X86WasmBlocks {
   readonly run: (block: number, lim: number) => number;
@@ -215,6 +222,10 @@ export class X86WasmBlocks {
     this.i32[ctl.wUser] = c.cpl === 3 ? 1 : 0;
     ctl.flagsIn(f);
     this.fInJs = false;
+    // As the run loop's chain of JS translations: with an event that could be injected (or a
+    // request, or introspection) the block runs once and returns, not on into the next block.
+    const x = m as unknown as MachineView;
+    if (!x.events.idle() || x.vcpu.run[0] !== 0 || x.vcpu.requests[0] !== 0 || x.intro !== null) lim = 1;
     let n: number;
     try {
       n = this.run(i, lim);
