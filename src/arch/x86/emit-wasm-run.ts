@@ -353,8 +353,8 @@ export { FLAG_WORDS };
 
 /** Blocks in one module at most (the rest of a mode's hot blocks stay JS). */
 const MODULE_BLOCKS = 512;
-/** Calls into a module after which it is written again when blocks of its mode turned hot meanwhile. */
-const REBUILD_ENTRIES = 256;
+/** Calls of a mode's hot blocks after which its module is written again when blocks turned hot meanwhile. */
+const REBUILD_ENTRIES = 8192;
 
 /** A memory whose control areas the engine hands out (tests and benchmarks put guest RAM in it too). */
 let shared: { memory: WasmMemory; next: number; end: number } | null = null;
@@ -384,6 +384,8 @@ interface ModeModule {
   readonly hot: Set<Block>;
   /** Blocks that became hot since the module was written. */
   fresh: number;
+  /** Calls of the mode's hot blocks (in the module or not) since it was written. */
+  calls: number;
 }
 
 /**
@@ -411,13 +413,27 @@ export class X86WasmEngine implements JitEngineHook {
     if ((b.modeKey & 1) === 0 || b.fn === null) return;
     this.js.set(b, b.fn);
     let mm = this.modes.get(b.modeKey);
-    if (mm === undefined) this.modes.set(b.modeKey, (mm = { wb: null, hot: new Set(), fresh: 0 }));
+    if (mm === undefined) this.modes.set(b.modeKey, (mm = { wb: null, hot: new Set(), fresh: 0, calls: 0 }));
     if (mm.hot.size >= MODULE_BLOCKS && !mm.hot.has(b)) return;
     mm.hot.add(b);
     mm.fresh++;
     // Written again at once when the set grew by a quarter; else once the module has been entered
     // REBUILD_ENTRIES more times (blocks turn hot in bursts: one module for the burst).
-    if (mm.wb === null || !mm.wb.valid || (mm.hot.size >= 16 && mm.fresh * 4 >= mm.hot.size)) this.build(mm);
+    if (mm.wb === null || !mm.wb.valid || (mm.hot.size >= 16 && mm.fresh * 4 >= mm.hot.size)) {
+      this.build(mm);
+      return;
+    }
+    // Until the next module: the JS translation, counting calls toward it.
+    const js = b.fn;
+    const mode = mm;
+    const counted: X86BlockFn = (c, s, R, f, host, lim) => {
+      if (++mode.calls >= REBUILD_ENTRIES && mode.fresh !== 0 && mode.hot.has(b)) {
+        this.build(mode);
+        if (b.fn !== counted) return b.fn!(c, s, R, f, host, lim);
+      }
+      return js(c, s, R, f, host, lim);
+    };
+    b.fn = counted;
   }
 
   /** Calls into this vCPU's current modules (statistics). */
@@ -455,6 +471,7 @@ export class X86WasmEngine implements JitEngineHook {
   private build(mm: ModeModule): void {
     this.retire(mm);
     mm.fresh = 0;
+    mm.calls = 0;
     const blocks = [...mm.hot];
     let code: X86WasmCode;
     let wb: X86WasmBlocks;
@@ -477,7 +494,7 @@ export class X86WasmEngine implements JitEngineHook {
       const w = wb.fn(i);
       b.fn = (c, s, R, f, host, lim) => {
         if (!wb.valid) return js(c, s, R, f, host, lim);
-        if (mm.fresh !== 0 && wb.entries >= REBUILD_ENTRIES) {
+        if (++mm.calls >= REBUILD_ENTRIES && mm.fresh !== 0) {
           this.build(mm);
           return b.fn!(c, s, R, f, host, lim);
         }
