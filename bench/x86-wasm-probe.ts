@@ -101,7 +101,6 @@ export function installX86Wasm(g: X86Guest, code: X86WasmCode, memory: WasmMemor
   const wb = new X86WasmBlocks(code, ctl);
   const cache = cacheOf(m);
   const compile = cache.compile.bind(cache);
-  const gfns = new Set(code.blocks.map((b) => Math.floor(b.insns[0]!.addr / 4096)));
   cache.compile = (b: Block) => {
     compile(b);
     const js = b.fn;
@@ -143,7 +142,6 @@ export function installX86Wasm(g: X86Guest, code: X86WasmCode, memory: WasmMemor
       }
     }
   };
-  void gfns;
   return wb;
 }
 

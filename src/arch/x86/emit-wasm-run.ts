@@ -17,12 +17,11 @@ import type { JitHost, X86BlockFn } from './jit.js';
 import { PARITY } from './flags.js';
 import { X86_HOT, type X86State } from './state.js';
 import type { Block, JitEngineHook } from './blocks.js';
-import { buildX86Module, FLAGS_FIELDS, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-wasm.js';
+import { buildX86Module, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-wasm.js';
 import { WA, type WasmMemory } from '../arm64/wasm-module.js';
 
 const TWO32 = 4294967296;
 const NO_TAG = 0x7fffffff;
-const FLAG_WORDS = FLAGS_FIELDS.length;
 
 /**
  * One vCPU's control area in a wasm memory: its register file (X86_HOT, moved there at `attach`),
@@ -347,7 +346,6 @@ export function sameCode(a: { insns: readonly Insn[]; modeKey: number }, b: { in
   return true;
 }
 
-export { FLAG_WORDS };
 
 // ---- the engine (virtualSys jitEngine 'wasm') -------------------------------------------------------
 

@@ -886,7 +886,7 @@ export interface X86WasmCode {
   readonly blocks: WasmBlockSrc[];
   /** Instructions by module-wide id (the imports' first argument). */
   readonly insns: Insn[];
-  /** Whether instruction id is the last of its block. */
+  /** Blocks left out, with why (they keep their JS translations). */
   readonly rejected: { block: WasmBlockSrc; why: string }[];
   /** The control area's offset in the memory. */
   readonly ctl: number;
