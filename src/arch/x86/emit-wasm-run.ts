@@ -384,6 +384,8 @@ interface ModeModule {
   fresh: number;
   /** Calls of the mode's hot blocks (in the module or not) since it was written. */
   calls: number;
+  /** A module of the mode was retired (dropped code). */
+  retired: boolean;
 }
 
 /**
@@ -402,7 +404,15 @@ export class X86WasmEngine implements JitEngineHook {
   /** Instructions retired in modules no longer in use. */
   private doneInsns = 0;
 
-  constructor(private readonly cpu: X86Cpu) {
+  /** Calls of a mode's hot blocks after which its module is written again when blocks turned hot meanwhile. */
+  private readonly rebuildCalls: number;
+
+  constructor(
+    private readonly cpu: X86Cpu,
+    /** The JIT's hotness (0: translation at first sight, as tests run it: modules follow quickly too). */
+    hotness: number,
+  ) {
+    this.rebuildCalls = hotness === 0 ? 64 : REBUILD_ENTRIES;
     this.ctl = controlArea();
     this.ctl.attach(cpu);
   }
@@ -411,13 +421,15 @@ export class X86WasmEngine implements JitEngineHook {
     if ((b.modeKey & 1) === 0 || b.fn === null) return;
     this.js.set(b, b.fn);
     let mm = this.modes.get(b.modeKey);
-    if (mm === undefined) this.modes.set(b.modeKey, (mm = { wb: null, hot: new Set(), fresh: 0, calls: 0 }));
+    if (mm === undefined) this.modes.set(b.modeKey, (mm = { wb: null, hot: new Set(), fresh: 0, calls: 0, retired: false }));
     if (mm.hot.size >= MODULE_BLOCKS && !mm.hot.has(b)) return;
     mm.hot.add(b);
     mm.fresh++;
     // Written again at once when the set grew by a quarter; else once the module has been entered
     // REBUILD_ENTRIES more times (blocks turn hot in bursts: one module for the burst).
-    if (mm.wb === null || !mm.wb.valid || (mm.hot.size >= 16 && mm.fresh * 4 >= mm.hot.size)) {
+    // The first module at once; after a retirement the counted calls decide (code that keeps being
+    // dropped, e.g. rewritten, is not written again and again).
+    if ((mm.wb === null && !mm.retired) || (mm.hot.size >= 16 && mm.fresh * 4 >= mm.hot.size)) {
       this.build(mm);
       return;
     }
@@ -425,7 +437,7 @@ export class X86WasmEngine implements JitEngineHook {
     const js = b.fn;
     const mode = mm;
     const counted: X86BlockFn = (c, s, R, f, host, lim) => {
-      if (++mode.calls >= REBUILD_ENTRIES && mode.fresh !== 0 && mode.hot.has(b)) {
+      if (++mode.calls >= this.rebuildCalls && mode.fresh !== 0 && mode.hot.has(b)) {
         this.build(mode);
         if (b.fn !== counted) return b.fn!(c, s, R, f, host, lim);
       }
@@ -490,14 +502,15 @@ export class X86WasmEngine implements JitEngineHook {
       const b = src as Block;
       const js = this.js.get(b)!;
       const w = wb.fn(i);
-      b.fn = (c, s, R, f, host, lim) => {
-        if (!wb.valid) return js(c, s, R, f, host, lim);
-        if (++mm.calls >= REBUILD_ENTRIES && mm.fresh !== 0) {
+      const fn: X86BlockFn = (c, s, R, f, host, lim) => {
+        // (Counted also once the module is retired: the next one is written from these calls.)
+        if (mm.fresh !== 0 && ++mm.calls >= this.rebuildCalls && mm.hot.has(b)) {
           this.build(mm);
-          return b.fn!(c, s, R, f, host, lim);
+          if (b.fn !== fn) return b.fn!(c, s, R, f, host, lim);
         }
-        return w(c, s, R, f, host, lim);
+        return wb.valid ? w(c, s, R, f, host, lim) : js(c, s, R, f, host, lim);
       };
+      b.fn = fn;
     });
   }
 
@@ -513,6 +526,7 @@ export class X86WasmEngine implements JitEngineHook {
       }
       if (hit && mm.wb !== null) {
         this.retire(mm);
+        mm.retired = true;
         this.stats.retired++;
         // The rest is written again when the next block of the mode is translated.
         mm.fresh = mm.hot.size;

@@ -6,7 +6,7 @@
  *
  * One module holds many blocks (64-bit mode) as one function `run(block, lim) -> retired`:
  * - RAX..R15 live in i64 wasm locals for the whole call: loaded from the register file at entry,
- *   stored (those written) at exit. The register file is `X86_HOT` (state.ts) placed in the wasm
+ *   stored (those written) on every way out of a block and before every import. The register file is `X86_HOT` (state.ts) placed in the wasm
  *   memory at the control area, and the vCPU's `X86State.r` is a view of it, so the interpreter's
  *   handlers and the wasm code share it without copying.
  * - Flags stay lazy as in `JsEmitter`: the flags record (flags.ts `Flags`, as 11 i32 in memory,
@@ -133,8 +133,7 @@ class Fn {
   readonly temps: number[] = [];
   readonly written = new Set<number>();
   depth = 0;
-  /** Code storing every register local to the register file, and loading them (and the user bit) back. */
-  readonly spill: number[] = [];
+  /** Code loading every register local (and the user bit) from the register file. */
   readonly reload: number[] = [];
 
   constructor(
@@ -144,7 +143,6 @@ class Fn {
     readonly returnSites: readonly number[],
     readonly ctl: number,
   ) {
-    for (let r = 0; r < 16; r++) this.spill.push(...i32c(0), ...get(gl(r)), ...mem(O.i64store, 3, ctl + REGS + 8 * r));
     for (let r = 0; r < 16; r++) this.reload.push(...i32c(0), ...mem(O.i64load, 3, ctl + REGS + 8 * r), ...set(gl(r)));
     this.reload.push(...i32c(0), ...mem(O.i32load, 2, ctl + X86_WASM.user), ...set(L.u));
   }
@@ -249,10 +247,19 @@ class WasmX86Emitter implements X86Emitter {
     this.pend = [];
   }
 
-  /** Registers to memory (before any import: its exceptions must leave exact state). */
-  private spill(): readonly number[] {
-    return this.f.spill;
+  /**
+   * Registers written since the block began or the registers were last reloaded: stored to the
+   * register file before any import (its exceptions must leave exact state) and on every way out
+   * of the block (a block's code starts with the locals equal to the register file).
+   */
+  private readonly dirty = new Set<number>();
+  private spill(): number[] {
+    const out: number[] = [];
+    for (const r of this.dirty) out.push(...i32c(0), ...get(gl(r)), ...mem(O.i64store, 3, this.c(REGS + 8 * r)));
+    return out;
   }
+  /** Handler calls of the block (a block of mostly handler calls stays JS: each call is a register sync). */
+  private calls = 0;
   private reload(): readonly number[] {
     return this.f.reload;
   }
@@ -264,7 +271,7 @@ class WasmX86Emitter implements X86Emitter {
    * run loop (after a store that hit decoded code or MMIO: the module's code may be stale).
    */
   private goto(rip: number, retired: number, chain = true): number[] {
-    const out: number[] = [...get(L.n), ...i32c(retired), O.i32add, ...set(L.n)];
+    const out: number[] = [...this.spill(), ...get(L.n), ...i32c(retired), O.i32add, ...set(L.n)];
     const idx = chain ? this.f.index.get(rip) : undefined;
     if (idx !== undefined) {
       out.push(...i32c(idx), ...set(L.next), ...this.f.br(DISPATCH));
@@ -276,7 +283,7 @@ class WasmX86Emitter implements X86Emitter {
 
   /** Leaves with n = the count an import returned (the import set the exit RIP). */
   private leaveWith(count: Code): number[] {
-    return [...count, ...set(L.n), ...this.f.br(EXIT)];
+    return [...this.spill(), ...count, ...set(L.n), ...this.f.br(EXIT)];
   }
 
   /**
@@ -290,8 +297,10 @@ class WasmX86Emitter implements X86Emitter {
     else {
       this.flush();
       this.known = null;
+      if (++this.calls > 2 && this.calls * 3 > this.insns.length) throw new Unsupported('mostly handler calls');
     }
     this.emit([...this.spill(), ...this.gid(), ...this.nk(), ...i32c(last ? 1 : 0), O.call, IMPORT.h, ...set(L.st), ...this.reload()]);
+    if (!conditional) this.dirty.clear();
     if (last) {
       this.emit(this.leaveWith(get(L.st)));
       return;
@@ -327,7 +336,7 @@ class WasmX86Emitter implements X86Emitter {
     this.ifOpen([...c, O.i32eqz]);
     this.emit(this.goto(last.addr + last.len, n));
     this.ifClose();
-    this.emit([...get(L.n), ...i32c(n), O.i32add, ...set(L.n), ...this.f.br(this.selfLevel)]);
+    this.emit([...this.spill(), ...get(L.n), ...i32c(n), O.i32add, ...set(L.n), ...this.f.br(this.selfLevel)]);
   }
 
   // ---- values and operand variables ------------------------------------------------------------------
@@ -387,6 +396,7 @@ class WasmX86Emitter implements X86Emitter {
 
   private setG(r: number, c: Code): void {
     this.f.written.add(r);
+    this.dirty.add(r);
     this.emit([...c, ...set(gl(r))]);
   }
 
@@ -644,7 +654,7 @@ class WasmX86Emitter implements X86Emitter {
       this.setG(2, [...d, ...y, signed ? X.i64rems : X.i64remu, O.wrap, I64_OF_I32U]);
       this.setG(0, [...get(q), O.wrap, I64_OF_I32U]);
       this.ifElse();
-      this.callH(false);
+      this.callH(false, true);
       this.ifClose();
       return;
     }
@@ -659,7 +669,7 @@ class WasmX86Emitter implements X86Emitter {
     this.setG(0, [...x, ...y, signed ? O.i64divs : O.i64divu]);
     this.setG(2, [...x, ...y, signed ? X.i64rems : X.i64remu]);
     this.ifElse();
-    this.callH(false);
+    this.callH(false, true);
     this.ifClose();
   }
 
@@ -764,7 +774,7 @@ class WasmX86Emitter implements X86Emitter {
       return;
     }
     // A register target (RET): chain to a return site of the module, else leave with it.
-    this.emit([...get(L.n), ...i32c(this.k0 + 1), O.i32add, ...set(L.n)]);
+    this.emit([...this.spill(), ...get(L.n), ...i32c(this.k0 + 1), O.i32add, ...set(L.n)]);
     for (const site of this.f.returnSites) {
       const idx = this.f.index.get(site)!;
       this.ifOpen([...get(L.addr), ...i64c(BigInt(site)), O.i64eq]);
@@ -892,6 +902,9 @@ export interface X86WasmCode {
   readonly ctl: number;
 }
 
+/** Instructions in one module at most. */
+const MODULE_INSNS = 512;
+
 const long64Of = (modeKey: number) => (modeKey & 1) !== 0;
 
 /** The code of block `b` inside the module (throws Unsupported). */
@@ -948,6 +961,14 @@ export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, c
     rejected.push({ block: b, why: 'another mode key' });
     return false;
   });
+  // A bound on the function V8 compiles (its optimizing compile grows faster than its size).
+  let total = 0;
+  cands = cands.filter((b) => {
+    total += b.insns.length;
+    if (total <= MODULE_INSNS) return true;
+    rejected.push({ block: b, why: 'module full' });
+    return false;
+  });
   for (;;) {
     const index = new Map<number, number>();
     cands.forEach((b, i) => index.set(b.insns[0]!.addr, i));
@@ -989,7 +1010,7 @@ export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, c
     const chunks: number[][] = [body];
     for (let i = 0; i < N; i++) chunks.push([O.end], ...bodies[i]!);
     const epi: number[] = [O.end, O.end];
-    for (const r of [...f.written].sort((a, b) => a - b)) epi.push(...i32c(0), ...get(gl(r)), ...mem(O.i64store, 3, ctl + REGS + 8 * r));
+    // (Every way out stored the registers it wrote.)
     epi.push(...get(L.n), O.end);
     chunks.push(epi);
     // Locals: 16 i64 registers, n, u, next (i32), the address (i64), ps, st, entry (i32), then the temps.

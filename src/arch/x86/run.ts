@@ -99,7 +99,7 @@ export class X86Machine {
     // With translation at first sight (jitHotness 0) blocks are cached at first sight too.
     this.blocks = new BlockCache(this.cpu, this, k.jit && k.jitHotness === 0, k.codeCacheLimit ?? DEFAULT_CODE_CACHE_LIMIT);
     this.cpu.onCodeWrite = (gfn) => this.blocks.invalidate(gfn);
-    if (k.jit && k.jitEngine === 'wasm') this.blocks.hook = new X86WasmEngine(this.cpu);
+    if (k.jit && k.jitEngine === 'wasm') this.blocks.hook = new X86WasmEngine(this.cpu, k.jitHotness ?? DEFAULT_HOTNESS);
     this.cpu.onMmio = (gpa, len, write, data) => {
       exitMmio(this.vcpu, gpa, len, write, data ?? undefined);
       // A write ends after its instruction; a read that did not throw (readLinSoft) before it.
