@@ -3,9 +3,8 @@
  * a shared WebAssembly.Memory, the imports its code calls (handlers, the exact memory paths, the
  * flags record), the TLB mirror, and block functions with the JIT's `X86BlockFn` contract.
  *
- * Attaching a vCPU moves its `X86_HOT` buffer (GPRs, FXSAVE image) into the control area: the
- * vCPU's `X86State.r` becomes a view of the wasm memory, so handlers and wasm code share the
- * registers. The vCPU's TLB flushes empty the wasm TLB too; a slow access that filled the vCPU's
+ * Attaching a vCPU moves its GPR file (`X86_HOT`'s `r`) into the control area: the vCPU's
+ * `X86State.r` becomes a view of the wasm memory, so handlers and wasm code share the registers. The vCPU's TLB flushes empty the wasm TLB too; a slow access that filled the vCPU's
  * TLB with a page of this memory copies that entry.
  * @module
  */
@@ -67,20 +66,19 @@ export class X86WasmCtl {
   }
 
   /**
-   * Binds the control area to vCPU `c`: its register file (X86_HOT) moves into it (a view of the
-   * wasm memory from now on), and its TLB flushes empty the wasm TLB.
+   * Binds the control area to vCPU `c`: its GPR file (X86_HOT's `r`) moves into it (X86State.r is
+   * a view of the wasm memory from now on, at X86_HOT's offset), and its TLB flushes empty the
+   * wasm TLB. The FXSAVE image stays where it is: the CPU's x87/SSE views were made over it.
    */
   attach(c: X86Cpu): void {
     this.c = c;
-    // (X86State's views are readonly for everyone else: only this move replaces them.)
-    const s = c.s as unknown as { hot: Uint8Array<ArrayBufferLike>; r: Int32Array<ArrayBufferLike>; fx: Uint8Array<ArrayBufferLike> };
-    const base = this.ctl + X86_WASM.hot;
-    if ((s.hot.buffer as ArrayBufferLike) !== this.buf || s.hot.byteOffset !== base) {
-      const hot = new Uint8Array(this.buf, base, X86_HOT.size);
-      hot.set(s.hot);
-      s.hot = hot;
-      s.r = new Int32Array(this.buf, base + X86_HOT.offsetOf('r'), X86_HOT.fields.r.count);
-      s.fx = new Uint8Array(this.buf, base + X86_HOT.offsetOf('fx'), X86_HOT.fields.fx.count);
+    // (X86State.r is readonly for everyone else: only this move replaces it.)
+    const s = c.s as unknown as { r: Int32Array<ArrayBufferLike> };
+    const at = this.ctl + X86_WASM.hot + X86_HOT.offsetOf('r');
+    if ((s.r.buffer as ArrayBufferLike) !== this.buf || s.r.byteOffset !== at) {
+      const r = new Int32Array(this.buf, at, X86_HOT.fields.r.count);
+      r.set(s.r);
+      s.r = r;
     }
     const proto = Object.getPrototypeOf(c) as X86Cpu;
     const self = this;

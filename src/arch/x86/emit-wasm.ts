@@ -6,9 +6,10 @@
  *
  * One module holds many blocks (64-bit mode) as one function `run(block, lim) -> retired`:
  * - RAX..R15 live in i64 wasm locals for the whole call: loaded from the register file at entry,
- *   stored (those written) on every way out of a block and before every import. The register file is `X86_HOT` (state.ts) placed in the wasm
- *   memory at the control area, and the vCPU's `X86State.r` is a view of it, so the interpreter's
- *   handlers and the wasm code share it without copying.
+ *   stored (those written) on every way out of a block and before every import. The GPR file
+ *   (`X86_HOT`'s `r`, state.ts) is placed in the wasm memory at the control area, and the vCPU's
+ *   `X86State.r` is a view of it, so the interpreter's handlers and the wasm code share it
+ *   without copying.
  * - Flags stay lazy as in `JsEmitter`: the flags record (flags.ts `Flags`, as 11 i32 in memory,
  *   {@link FLAGS_FIELDS}) is written only where it can be observed (a handler or helper call, a
  *   block exit, a slow path); a condition whose flag writer is known at translation time is
@@ -88,7 +89,7 @@ const FL = (f: (typeof FLAGS_FIELDS)[number]) => X86_WASM.flags + 4 * FLAGS_FIEL
 
 /** Byte offsets inside a vCPU's control area of the wasm memory. */
 export const X86_WASM = {
-  /** X86_HOT (GPRs then the FXSAVE image): X86State.hot is this view. */
+  /** X86_HOT's layout: its `r` (the GPRs) is X86State.r; the FXSAVE image's room stays unused. */
   hot: 0,
   /** The flags record (FLAGS_FIELDS). */
   flags: 1024,
