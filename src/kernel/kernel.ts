@@ -42,13 +42,13 @@ const STDIO_FDS = 3;
 /** RLIMIT_NOFILE of the virtual process. */
 const MAX_FDS = 1 << 20;
 
-/** What the arm64 block JIT writes hot code as (`Kernel.jitEngine`, `virtualSys({ jitEngine })`). */
+/** What the block JITs write hot code as (`Kernel.jitEngine`, `virtualSys({ jitEngine })`). */
 export type JitEngine = 'wasm' | 'js';
 
-/** VKVM_JIT_ENGINE=js|wasm, else 'wasm'. */
-export function defaultJitEngine(): JitEngine {
+/** VKVM_JIT_ENGINE=js|wasm, else undefined (each arch's default). */
+export function envJitEngine(): JitEngine | undefined {
   const e = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VKVM_JIT_ENGINE;
-  return e === 'js' ? 'js' : 'wasm';
+  return e === 'js' || e === 'wasm' ? e : undefined;
 }
 
 export class Kernel {
@@ -71,11 +71,11 @@ export class Kernel {
   jit = true;
 
   /**
-   * What the arm64 block JIT writes hot code as: 'wasm' (modules over the process's wasm memory,
-   * where WebAssembly shared memory exists; the JS translation for what it does not cover) or
-   * 'js'. Default: the environment's VKVM_JIT_ENGINE, else 'wasm'.
+   * What the block JITs write hot code as: 'wasm' (modules over the process's wasm memory, where
+   * WebAssembly shared memory exists; the JS translation for what it does not cover) or 'js'.
+   * Undefined: each arch's default (arm64 'wasm', x86 'js'). Default: VKVM_JIT_ENGINE.
    */
-  jitEngine: JitEngine = defaultJitEngine();
+  jitEngine: JitEngine | undefined = envJitEngine();
 
   /** Executions of a decoded block before the JIT translates it (undefined: the arch's default). */
   jitHotness: number | undefined = undefined;

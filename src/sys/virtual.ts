@@ -85,10 +85,11 @@ export interface VirtualSysOptions {
    */
   readonly jit?: boolean;
   /**
-   * What the arm64 block JIT writes hot code as: 'wasm' (WebAssembly modules over the process's
-   * shared wasm memory, where guest RAM is carved; blocks it does not cover, or everything
-   * without WebAssembly shared memory, as JS) or 'js' (JS functions only). Default: the
-   * environment's `VKVM_JIT_ENGINE`, else 'wasm'. x86 has the JS translation only.
+   * What the block JITs write hot code as: 'wasm' (WebAssembly modules over the process's shared
+   * wasm memory, where guest RAM is carved; blocks it does not cover, or everything without
+   * WebAssembly shared memory, as JS) or 'js' (JS functions only). Default: the environment's
+   * `VKVM_JIT_ENGINE`, else each arch's own: 'wasm' on arm64, 'js' on x86 (its wasm engine,
+   * hot 64-bit code only, is opt-in while it is young).
    */
   readonly jitEngine?: 'wasm' | 'js';
   /** @internal Block executions before translation (0: at first sight; tests use it). */

@@ -53,7 +53,7 @@ const entryKey = (b: Block) => `${b.mode}:${b.va}:${b.words.join(',')}`;
  */
 export function translate(blocks: readonly Block[], table: readonly Block[], cachedOnly = false, c?: Cpu): BlockFn | null {
   const b = blocks[0]!;
-  if (c !== undefined && c.vcpu.vm.kernel.jitEngine === 'wasm') {
+  if (c !== undefined && c.vcpu.vm.kernel.jitEngine !== 'js') {
     // The wasm engine (wasm-engine.ts) where it covers the entry block; the JS translation for
     // the rest (TBI modes), without WebAssembly shared memory, and for a region that runs mostly
     // in the interpreter (guest RAM outside the wasm memory): then `demote` puts JS in its place.

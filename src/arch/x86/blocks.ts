@@ -90,6 +90,17 @@ export interface Block {
   ran: number;
 }
 
+/**
+ * A second writer of translated blocks (the wasm engine, emit-wasm-run.ts `X86WasmEngine`): told
+ * what the JS JIT translated, what the cache dropped, and when a new KVM_RUN begins.
+ */
+export interface JitEngineHook {
+  compiled(b: Block): void;
+  dropped(gfn: number): void;
+  flushed(): void;
+  epoch(): void;
+}
+
 /** Whether a block ends after `insn` (the table's `end` attribute: control flow, mode changes, exits). */
 function endsBlock(insn: Insn): boolean {
   return (insn.desc!.flags & F_END) !== 0;
@@ -144,9 +155,13 @@ export class BlockCache {
     readonly limit = DEFAULT_CODE_CACHE_LIMIT,
   ) {}
 
+  /** The wasm engine, when the VM uses it (virtualSys `jitEngine`). */
+  hook: JitEngineHook | null = null;
+
   /** A new KVM_RUN: userspace may have rewritten guest code since the last one. */
   newEpoch(): void {
     this.epoch++;
+    this.hook?.epoch();
   }
 
   /** A write landed on code page `gfn`: drop its blocks (the running block is stale). */
@@ -167,6 +182,7 @@ export class BlockCache {
     c.codeGfns.delete(gfn);
     this.codePage = -1;
     this.host.blockStale = true;
+    this.hook?.dropped(gfn);
   }
 
   /** Drops every decoded block (memslot changes, VMM writes we cannot see). */
@@ -181,6 +197,7 @@ export class BlockCache {
     this.jitStats.cachedInsns = 0;
     // Per-frame rewrite counts: forgotten with the blocks (bounded like them).
     if (this.codeWrites.size > 4096) this.codeWrites.clear();
+    this.hook?.flushed();
   }
 
   private modeKey(): number {
@@ -504,6 +521,7 @@ export class BlockCache {
         this.jitStats.regionBlocks += blocks.length - 1;
       } else b.fn = t.translate(b.insns, this.cpu);
       this.jitStats.compiled++;
+      this.hook?.compiled(b);
     } catch (e) {
       if (b.fn === null) b.noJit = true;
       this.jitStats.failed++;

@@ -3,7 +3,7 @@
  * an {@link X86Emitter}, separate from how the code is written. The selectors of jit.ts choose,
  * per decoded instruction, an inline form or the interpreter's handler and say what it does
  * through these calls; they never write code text. `JsEmitter` (emit-js.ts) writes JS source for
- * `new Function`; a wasm backend would be a second X86Emitter behind the same calls.
+ * `new Function`; `WasmX86Emitter` (emit-wasm.ts) is the second, writing wasm behind the same calls.
  *
  * Values are opaque handles: 32-bit integers ({@link Val}, int32 or masked to the operand size,
  * as the interpreter keeps registers as lo/hi int32 halves), pairs of them ({@link Pair}: a

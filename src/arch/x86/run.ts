@@ -20,6 +20,7 @@ import { KVM_EXIT } from '../../uapi/constants.js';
 import { KVM_GUESTDBG_X86, KVM_X86_SHADOW_INT } from '../../uapi/x86.js';
 import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
 import { BlockCache, DEFAULT_CODE_CACHE_LIMIT, DEFAULT_HOTNESS, REGION_FACTOR, type Block } from './blocks.js';
+import { X86WasmEngine } from './emit-wasm-run.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
 import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
 import { X86Debug } from './debug.js';
@@ -98,6 +99,7 @@ export class X86Machine {
     // With translation at first sight (jitHotness 0) blocks are cached at first sight too.
     this.blocks = new BlockCache(this.cpu, this, k.jit && k.jitHotness === 0, k.codeCacheLimit ?? DEFAULT_CODE_CACHE_LIMIT);
     this.cpu.onCodeWrite = (gfn) => this.blocks.invalidate(gfn);
+    if (k.jit && k.jitEngine === 'wasm') this.blocks.hook = new X86WasmEngine(this.cpu, k.jitHotness ?? DEFAULT_HOTNESS);
     this.cpu.onMmio = (gpa, len, write, data) => {
       exitMmio(this.vcpu, gpa, len, write, data ?? undefined);
       // A write ends after its instruction; a read that did not throw (readLinSoft) before it.

@@ -1,0 +1,556 @@
+/**
+ * The runtime of the x86 wasm writer (emit-wasm.ts): a module bound to one vCPU's control area in
+ * a shared WebAssembly.Memory, the imports its code calls (handlers, the exact memory paths, the
+ * flags record), the TLB mirror, and block functions with the JIT's `X86BlockFn` contract.
+ *
+ * Attaching a vCPU moves its GPR file (`X86_HOT`'s `r`) into the control area: the vCPU's
+ * `X86State.r` becomes a view of the wasm memory, so handlers and wasm code share the registers. The vCPU's TLB flushes empty the wasm TLB too; a slow access that filled the vCPU's
+ * TLB with a page of this memory copies that entry.
+ * @module
+ */
+import type { X86Cpu } from './cpu.js';
+import type { Insn } from './decoder.js';
+import { ea, HANDLERS } from './exec/index.js';
+import type { Flags } from './flags.js';
+import type { JitHost, X86BlockFn } from './jit.js';
+import { PARITY } from './flags.js';
+import { X86_HOT, type X86State } from './state.js';
+import type { Block, JitEngineHook } from './blocks.js';
+import { buildX86Module, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-wasm.js';
+import { WA, type WasmMemory } from '../arm64/wasm-module.js';
+
+const TWO32 = 4294967296;
+const NO_TAG = 0x7fffffff;
+
+/**
+ * One vCPU's control area in a wasm memory: its register file (X86_HOT, moved there at `attach`),
+ * the flags record, the exit record and the TLB mirror. Every module of the vCPU uses it.
+ */
+export class X86WasmCtl {
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly buf: SharedArrayBuffer;
+  /** Word offsets of the control area's records. */
+  readonly wFlags: number;
+  readonly wStatus: number;
+  readonly wT1: number;
+  readonly wUser: number;
+  readonly dExit: number;
+  private readonly wRTag: number;
+  private readonly wRAdd: number;
+  private readonly wWTag: number;
+  private readonly wWAdd: number;
+  c: X86Cpu | null = null;
+
+  constructor(
+    readonly memory: WasmMemory,
+    /** The control area's byte offset (a multiple of 8). */
+    readonly ctl: number,
+  ) {
+    this.buf = memory.buffer;
+    this.i32 = new Int32Array(this.buf);
+    this.f64 = new Float64Array(this.buf);
+    const w = (off: number) => (ctl + off) / 4;
+    this.wFlags = w(X86_WASM.flags);
+    this.wStatus = w(X86_WASM.status);
+    this.wT1 = w(X86_WASM.t1);
+    this.wUser = w(X86_WASM.user);
+    this.dExit = (ctl + X86_WASM.exitRip) / 8;
+    this.wRTag = w(X86_WASM.rTag);
+    this.wRAdd = w(X86_WASM.rAdd);
+    this.wWTag = w(X86_WASM.wTag);
+    this.wWAdd = w(X86_WASM.wAdd);
+    const par = new Uint8Array(this.buf, ctl + X86_WASM.parity, 256);
+    for (let i = 0; i < 256; i++) par[i] = PARITY[i] ? 1 : 0;
+    this.flush(true, true);
+  }
+
+  /**
+   * Binds the control area to vCPU `c`: its GPR file (X86_HOT's `r`) moves into it (X86State.r is
+   * a view of the wasm memory from now on, at X86_HOT's offset), and its TLB flushes empty the
+   * wasm TLB. The FXSAVE image stays where it is: the CPU's x87/SSE views were made over it.
+   */
+  attach(c: X86Cpu): void {
+    this.c = c;
+    // (X86State.r is readonly for everyone else: only this move replaces it.)
+    const s = c.s as unknown as { r: Int32Array<ArrayBufferLike> };
+    const at = this.ctl + X86_WASM.hot + X86_HOT.offsetOf('r');
+    if ((s.r.buffer as ArrayBufferLike) !== this.buf || s.r.byteOffset !== at) {
+      const r = new Int32Array(this.buf, at, X86_HOT.fields.r.count);
+      r.set(s.r);
+      s.r = r;
+    }
+    const proto = Object.getPrototypeOf(c) as X86Cpu;
+    const self = this;
+    Object.assign(c, {
+      flushTlb(this: X86Cpu) {
+        proto.flushTlb.call(this);
+        self.flush(true, true);
+      },
+      flushWriteTlb(this: X86Cpu) {
+        proto.flushWriteTlb.call(this);
+        self.flush(false, true);
+      },
+      flushTlbPage(this: X86Cpu, lin: number) {
+        proto.flushTlbPage.call(this, lin);
+        const i = Math.floor(lin / 4096) & (TLB_ENTRIES - 1);
+        self.i32[self.wRTag + 2 * i + 1] = NO_TAG;
+        self.i32[self.wWTag + 2 * i + 1] = NO_TAG;
+      },
+    });
+    this.flush(true, true);
+  }
+
+  /** Empties the wasm TLB's read and/or write set. */
+  flush(read: boolean, write: boolean): void {
+    for (let i = 0; i < TLB_ENTRIES; i++) {
+      if (read) this.i32[this.wRTag + 2 * i + 1] = NO_TAG;
+      if (write) this.i32[this.wWTag + 2 * i + 1] = NO_TAG;
+    }
+  }
+
+  /** Copies the vCPU's TLB entries for `lin`'s index when they map pages of this memory. */
+  mirror(lin: number): void {
+    const c = this.c as X86Cpu;
+    const i = Math.floor(lin / 4096) & (TLB_ENTRIES - 1);
+    const put = (tag: Float64Array, dv: readonly (DataView | null)[], off: Float64Array, wTag: number, wAdd: number) => {
+      const t = tag[i]!;
+      const d = dv[i];
+      if (t === t && d !== null && d !== undefined && d.buffer === this.buf) {
+        const hi = Math.floor(t / TWO32);
+        this.i32[wTag + 2 * i] = (t - hi * TWO32) | 0;
+        this.i32[wTag + 2 * i + 1] = hi | 0;
+        this.i32[wAdd + i] = d.byteOffset + off[i]!;
+      } else this.i32[wTag + 2 * i + 1] = NO_TAG;
+    };
+    put(c.rTag, c.rDv, c.rOff, this.wRTag, this.wRAdd);
+    put(c.wTag, c.wDv, c.wOff, this.wWTag, this.wWAdd);
+  }
+
+  flagsIn(f: Flags): void {
+    const a = this.i32;
+    const w = this.wFlags;
+    a[w] = f.op;
+    a[w + 1] = f.size;
+    a[w + 2] = f.a0;
+    a[w + 3] = f.a1;
+    a[w + 4] = f.b0;
+    a[w + 5] = f.b1;
+    a[w + 6] = f.r0;
+    a[w + 7] = f.r1;
+    a[w + 8] = f.cin;
+    a[w + 9] = f.ofv;
+    a[w + 10] = f.afv;
+  }
+
+  flagsOut(f: Flags): void {
+    const a = this.i32;
+    const w = this.wFlags;
+    f.op = a[w] as Flags['op'];
+    f.size = a[w + 1]!;
+    f.a0 = a[w + 2]!;
+    f.a1 = a[w + 3]!;
+    f.b0 = a[w + 4]!;
+    f.b1 = a[w + 5]!;
+    f.r0 = a[w + 6]!;
+    f.r1 = a[w + 7]!;
+    f.cin = a[w + 8]!;
+    f.ofv = a[w + 9]!;
+    f.afv = a[w + 10]!;
+  }
+}
+
+/** What the block functions read of the run loop beyond JitHost (run.ts X86Machine; as its runChain). */
+interface MachineView {
+  readonly events: { idle(): boolean };
+  readonly vcpu: { readonly run: Uint8Array; readonly requests: Int32Array | Uint32Array };
+  readonly intro: unknown;
+}
+
+/** A compiled module bound to a vCPU's control area; `fn(i)` is module block i's block function. */
+export class X86WasmBlocks {
+  readonly run: (block: number, lim: number) => number;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private m: JitHost | null = null;
+  /** The flags record is current in `c.f` (a handler ran, or threw, with it there). */
+  private fInJs = false;
+  /** Cleared when code of the module may have changed: its blocks then run as JS again. */
+  valid = true;
+  /** Statistics: calls into the module, handler calls, slow memory accesses, instructions retired in it. */
+  entries = 0;
+  handlerCalls = 0;
+  slowAccesses = 0;
+  condCalls = 0;
+  insns = 0;
+
+  constructor(
+    readonly code: X86WasmCode,
+    readonly ctl: X86WasmCtl,
+  ) {
+    if (code.ctl !== ctl.ctl) throw new Error('module written for another control area');
+    const imports = {
+      m: {
+        mem: ctl.memory,
+        h: (id: number, nk: number, last: number) => this.h(id, nk, last),
+        rd: (id: number, nk: number, lin: number, size: number, soft: number) => this.rd(id, nk, lin, size, soft),
+        wr: (id: number, nk: number, lin: number, size: number, lo: number, hi: number) => this.wr(id, nk, lin, size, lo, hi),
+        lin: (id: number, nk: number, size: number, write: number) => this.lin(id, nk, size, write),
+        cond: (cc: number) => this.cond(cc),
+      },
+    };
+    const inst = new WA.Instance(new WA.Module(code.bytes), imports);
+    this.run = inst.exports.run as (block: number, lim: number) => number;
+    this.i32 = ctl.i32;
+    this.f64 = ctl.f64;
+  }
+
+  /** The block function of module block `i`. */
+  fn(i: number): X86BlockFn {
+    return (c, s, _R, f, m, lim) => this.enter(i, c, s, f, m, lim);
+  }
+
+  /** Runs from module block `i` (at s.rip) for at most `lim` instructions (past the first block). */
+  enter(i: number, c: X86Cpu, s: X86State, f: Flags, m: JitHost, lim: number): number {
+    const ctl = this.ctl;
+    ctl.c = c;
+    this.m = m;
+    this.entries++;
+    this.i32[ctl.wUser] = c.cpl === 3 ? 1 : 0;
+    ctl.flagsIn(f);
+    this.fInJs = false;
+    // As the run loop's chain of JS translations: with an event that could be injected (or a
+    // request, or introspection) the block runs once and returns, not on into the next block.
+    const x = m as unknown as MachineView;
+    if (!x.events.idle() || x.vcpu.run[0] !== 0 || x.vcpu.requests[0] !== 0 || x.intro !== null) lim = 1;
+    let n: number;
+    try {
+      n = this.run(i, lim);
+    } catch (e) {
+      if (!this.fInJs) ctl.flagsOut(f);
+      throw e;
+    }
+    ctl.flagsOut(f);
+    s.rip = this.f64[ctl.dExit]!;
+    this.insns += n;
+    return n;
+  }
+
+  // ---- imports ---------------------------------------------------------------------------------
+
+  /** The interpreter's handler for instruction `id` (as JsEmitter's handler call); -1: go on. */
+  private h(id: number, nk: number, last: number): number {
+    const c = this.ctl.c!;
+    const s = c.s;
+    const m = this.m!;
+    const i = this.code.insns[id]!;
+    this.handlerCalls++;
+    this.ctl.flagsOut(c.f);
+    this.fInJs = true;
+    s.rip = i.addr;
+    c.lastInsn = i;
+    c.jitN = nk;
+    const next = i.addr + i.len;
+    c.next = next;
+    m.handled = true;
+    HANDLERS[i.mn]!(c, i);
+    this.fInJs = false;
+    this.ctl.flagsIn(c.f);
+    this.i32[this.ctl.wUser] = c.cpl === 3 ? 1 : 0;
+    if (c.exitNow) {
+      c.exitNow = false;
+      this.f64[this.ctl.dExit] = s.rip;
+      return nk;
+    }
+    s.rip = c.next;
+    this.f64[this.ctl.dExit] = s.rip;
+    if (last !== 0 || m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || c.watchOn || s.rip !== next) return nk + 1;
+    return -1;
+  }
+
+  /** A load that missed the wasm TLB: the exact path (fills the TLB; MMIO; faults). */
+  private rd(id: number, nk: number, lin: number, size: number, soft: number): number {
+    const c = this.ctl.c!;
+    const i = this.code.insns[id]!;
+    this.slowAccesses++;
+    c.lastInsn = i;
+    c.jitN = nk;
+    c.s.rip = i.addr;
+    let v: number;
+    if (soft !== 0) {
+      v = c.readLinSoft(lin, size);
+      if (c.exitNow) {
+        // An MMIO read that exits: the instruction runs again with the data on the next KVM_RUN.
+        c.exitNow = false;
+        this.i32[this.ctl.wStatus] = 1;
+        this.f64[this.ctl.dExit] = i.addr;
+        return 0;
+      }
+    } else v = c.readLin(lin, size);
+    if (size === 8) this.i32[this.ctl.wT1] = c.t1;
+    this.ctl.mirror(lin);
+    return v | 0;
+  }
+
+  /** A store that missed the wasm TLB; returns 1 when the block must stop after the instruction. */
+  private wr(id: number, nk: number, lin: number, size: number, lo: number, hi: number): number {
+    const c = this.ctl.c!;
+    const m = this.m!;
+    const i = this.code.insns[id]!;
+    this.slowAccesses++;
+    c.lastInsn = i;
+    c.jitN = nk;
+    c.s.rip = i.addr;
+    c.writeLin(lin, size, lo, hi);
+    this.ctl.mirror(lin);
+    return m.blockStale || m.stopReason !== 0 ? 1 : 0;
+  }
+
+  /** The interpreter's address path (segments, non-canonical #GP/#SS). */
+  private lin(id: number, nk: number, size: number, write: number): number {
+    const c = this.ctl.c!;
+    const i = this.code.insns[id]!;
+    c.lastInsn = i;
+    c.jitN = nk;
+    c.s.rip = i.addr;
+    return c.linear(i.seg, ea(c, i), size, write !== 0);
+  }
+
+  /** Condition cc on the flags record in memory (its writer unknown at translation time). */
+  private cond(cc: number): number {
+    const c = this.ctl.c!;
+    this.condCalls++;
+    this.ctl.flagsOut(c.f);
+    return c.cond(cc) ? 1 : 0;
+  }
+}
+
+/** A shared memory of `pages` 64 KiB pages (initial = maximum: its buffer never detaches or moves). */
+export function x86WasmMemory(pages: number): WasmMemory {
+  return new WA.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+/** What a module's block must match to stand for a decoded block (same code, same mode). */
+export function sameCode(a: { insns: readonly Insn[]; modeKey: number }, b: { insns: readonly Insn[]; modeKey: number }): boolean {
+  if (a.modeKey !== b.modeKey || a.insns.length !== b.insns.length) return false;
+  for (let k = 0; k < a.insns.length; k++) {
+    const x = a.insns[k]!;
+    const y = b.insns[k]!;
+    if (x.addr !== y.addr || x.len !== y.len) return false;
+    const bx = x.bytes;
+    const by = y.bytes;
+    for (let j = 0; j < x.len; j++) if (bx[j] !== by[j]) return false;
+  }
+  return true;
+}
+
+
+// ---- the engine (virtualSys jitEngine 'wasm') -------------------------------------------------------
+
+/** Blocks in one module at most (the rest of a mode's hot blocks stay JS). */
+const MODULE_BLOCKS = 512;
+/** Calls of a mode's hot blocks after which its module is written again when blocks turned hot meanwhile. */
+const REBUILD_ENTRIES = 8192;
+
+/** A memory whose control areas the engine hands out (tests and benchmarks put guest RAM in it too). */
+let shared: { memory: WasmMemory; next: number; end: number } | null = null;
+
+/**
+ * Makes vCPUs created from now on (on this thread) take their control areas from `memory`'s
+ * bytes [from, to) (64 KiB each), so their modules reach guest RAM mapped into the same memory
+ * inline; without it (or once it is used up) each vCPU has a memory of its own, and every guest
+ * access goes through the exact path. `null` forgets it.
+ */
+export function useX86WasmMemory(memory: WasmMemory | null, from = 0, to = 0): void {
+  shared = memory === null ? null : { memory, next: from, end: to };
+}
+
+function controlArea(): X86WasmCtl {
+  if (shared !== null && shared.next + X86_WASM.size <= shared.end) {
+    const ctl = shared.next;
+    shared.next += X86_WASM.size;
+    return new X86WasmCtl(shared.memory, ctl);
+  }
+  return new X86WasmCtl(x86WasmMemory(X86_WASM.size / 65536), 0);
+}
+
+/** A mode's module and the blocks in it. */
+interface ModeModule {
+  wb: X86WasmBlocks | null;
+  readonly hot: Set<Block>;
+  /** Blocks that became hot since the module was written. */
+  fresh: number;
+  /** Calls of the mode's hot blocks (in the module or not) since it was written. */
+  calls: number;
+  /** A module of the mode was retired (dropped code). */
+  retired: boolean;
+}
+
+/**
+ * The wasm engine of one vCPU, a hook of its block cache (blocks.ts `JitEngineHook`): a 64-bit
+ * block the JS JIT translated joins its mode's set of hot blocks, and the mode's module is written
+ * again (all of them, chained) once the set grew by a quarter; the blocks' functions then enter
+ * the module. Code dropped from the cache retires the module it was in (its blocks run their JS
+ * translations until the next module), and code rewritten between runs likewise.
+ */
+export class X86WasmEngine implements JitEngineHook {
+  private readonly ctl: X86WasmCtl;
+  private readonly modes = new Map<number, ModeModule>();
+  /** Each hot block's JS translation (the fallback of a retired module). */
+  private readonly js = new Map<Block, X86BlockFn>();
+  readonly stats = { modules: 0, failed: 0, lastError: null as unknown, retired: 0, buildMs: 0 };
+  /** Instructions retired in modules no longer in use. */
+  private doneInsns = 0;
+
+  /** Calls of a mode's hot blocks after which its module is written again when blocks turned hot meanwhile. */
+  private readonly rebuildCalls: number;
+
+  constructor(
+    private readonly cpu: X86Cpu,
+    /** The JIT's hotness (0: translation at first sight, as tests run it: modules follow quickly too). */
+    hotness: number,
+  ) {
+    this.rebuildCalls = hotness === 0 ? 64 : REBUILD_ENTRIES;
+    this.ctl = controlArea();
+    this.ctl.attach(cpu);
+  }
+
+  compiled(b: Block): void {
+    if ((b.modeKey & 1) === 0 || b.fn === null) return;
+    this.js.set(b, b.fn);
+    let mm = this.modes.get(b.modeKey);
+    if (mm === undefined) this.modes.set(b.modeKey, (mm = { wb: null, hot: new Set(), fresh: 0, calls: 0, retired: false }));
+    if (mm.hot.size >= MODULE_BLOCKS && !mm.hot.has(b)) return;
+    mm.hot.add(b);
+    mm.fresh++;
+    // Written again at once when the set grew by a quarter; else once the module has been entered
+    // REBUILD_ENTRIES more times (blocks turn hot in bursts: one module for the burst).
+    // The first module at once; after a retirement the counted calls decide (code that keeps being
+    // dropped, e.g. rewritten, is not written again and again).
+    if ((mm.wb === null && !mm.retired) || (mm.hot.size >= 16 && mm.fresh * 4 >= mm.hot.size)) {
+      this.build(mm);
+      return;
+    }
+    // Until the next module: the JS translation, counting calls toward it.
+    const js = b.fn;
+    const mode = mm;
+    const counted: X86BlockFn = (c, s, R, f, host, lim) => {
+      if (++mode.calls >= this.rebuildCalls && mode.fresh !== 0 && mode.hot.has(b)) {
+        this.build(mode);
+        if (b.fn !== counted) return b.fn!(c, s, R, f, host, lim);
+      }
+      return js(c, s, R, f, host, lim);
+    };
+    b.fn = counted;
+  }
+
+  /** Calls into this vCPU's current modules (statistics). */
+  entries(): number {
+    let n = 0;
+    for (const mm of this.modes.values()) if (mm.wb !== null) n += mm.wb.entries;
+    return n;
+  }
+
+  /** Blocks in this vCPU's current modules, and hot blocks of those modes not in them yet. */
+  coverage(): { inModules: number; hot: number } {
+    let inModules = 0;
+    let hot = 0;
+    for (const mm of this.modes.values()) {
+      hot += mm.hot.size;
+      if (mm.wb !== null) inModules += mm.wb.code.blocks.length;
+    }
+    return { inModules, hot };
+  }
+
+  /** Instructions retired in this vCPU's modules so far. */
+  wasmInsns(): number {
+    let n = this.doneInsns;
+    for (const mm of this.modes.values()) if (mm.wb !== null) n += mm.wb.insns;
+    return n;
+  }
+
+  private retire(mm: ModeModule): void {
+    if (mm.wb === null) return;
+    mm.wb.valid = false;
+    this.doneInsns += mm.wb.insns;
+    mm.wb = null;
+  }
+
+  private build(mm: ModeModule): void {
+    this.retire(mm);
+    mm.fresh = 0;
+    mm.calls = 0;
+    const blocks = [...mm.hot];
+    let code: X86WasmCode;
+    let wb: X86WasmBlocks;
+    const t0 = performance.now();
+    try {
+      code = buildX86Module(blocks, this.ctl.memory.buffer.byteLength / 65536, this.ctl.ctl);
+      wb = new X86WasmBlocks(code, this.ctl);
+      this.stats.buildMs += performance.now() - t0;
+    } catch (e) {
+      // (Nothing of the module is in place: the blocks keep their JS translations.)
+      this.stats.failed++;
+      this.stats.lastError ??= e;
+      return;
+    }
+    this.stats.modules++;
+    mm.wb = wb;
+    code.blocks.forEach((src, i) => {
+      const b = src as Block;
+      const js = this.js.get(b)!;
+      const w = wb.fn(i);
+      const fn: X86BlockFn = (c, s, R, f, host, lim) => {
+        // (Counted also once the module is retired: the next one is written from these calls.)
+        if (mm.fresh !== 0 && ++mm.calls >= this.rebuildCalls && mm.hot.has(b)) {
+          this.build(mm);
+          if (b.fn !== fn) return b.fn!(c, s, R, f, host, lim);
+        }
+        return wb.valid ? w(c, s, R, f, host, lim) : js(c, s, R, f, host, lim);
+      };
+      b.fn = fn;
+    });
+  }
+
+  /** Retires the modules holding a block for which `drop` holds, and forgets those blocks. */
+  private drop(drop: (b: Block) => boolean): void {
+    for (const mm of this.modes.values()) {
+      let hit = false;
+      for (const b of mm.hot) {
+        if (!drop(b)) continue;
+        hit = true;
+        mm.hot.delete(b);
+        this.js.delete(b);
+      }
+      if (hit && mm.wb !== null) {
+        this.retire(mm);
+        mm.retired = true;
+        this.stats.retired++;
+        // The rest is written again when the next block of the mode is translated.
+        mm.fresh = mm.hot.size;
+      }
+    }
+  }
+
+  dropped(gfn: number): void {
+    this.drop((b) => b.gfn === gfn);
+  }
+
+  flushed(): void {
+    this.drop(() => true);
+  }
+
+  epoch(): void {
+    // Chained module code is not revalidated by the cache: compare it with guest memory here.
+    const c = this.cpu;
+    this.drop((b) => {
+      const first = b.insns[0]!.addr;
+      try {
+        return !c.codeMatches(first, b.code);
+      } catch {
+        return true;
+      }
+    });
+  }
+}
+
