@@ -25,7 +25,6 @@ interface Libc {
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const F_GETFL = 3;
 const F_SETFL = 4;

@@ -8,7 +8,6 @@ import { divs64, divu64, mulu64, muls64, W } from '../arith64.js';
 /** Result registers of the pair helpers. */
 export const R = { lo: 0, hi: 0 };
 
-const TWO32 = 4294967296;
 
 /** R = (lo,hi) << n, n in [0, 63]. */
 export function lsl64(lo: number, hi: number, n: number): void {

@@ -8,7 +8,7 @@
  * and write with 31 = XZR.
  * @module
  */
-import { add64, asr64, logicalImm, lsl64, lsr64, ones64, R, shift64 } from './alu.js';
+import { asr64, logicalImm, lsl64, lsr64, ones64, R } from './alu.js';
 import type { Cpu } from './cpu.js';
 import { withAttrs, type Encoding } from './decoder.js';
 import { SHIFT, type Emitter, type JitForm, type Pair, type Val } from './emit.js';

@@ -11,7 +11,7 @@ import { KvmError } from '../../sys/error.js';
 import { GUEST_MEMFD_FLAG, KVM_CAP, KVM_MEMORY_EXIT_FLAG, KVM_MP_STATE, KVM_MSR_EXIT_REASON } from '../../uapi/constants.js';
 import { x86_64 } from '../../uapi/index.js';
 import { KVM_GUESTDBG_X86, KVM_MSR_FILTER, KVM_SREGS2_FLAGS, KVM_X86_VM } from '../../uapi/x86.js';
-import { Acc, EMULATION_FAILURE, ERRNO_EXIT, FAULT, isCanonical, VEC } from './cpu.js';
+import { Acc, ERRNO_EXIT, isCanonical, VEC } from './cpu.js';
 import { exitMemoryFault } from '../../kernel/exits.js';
 import { hostTranslate } from './host-walk.js';
 import { supportedCpuid, type CpuidEntry } from './cpuid.js';

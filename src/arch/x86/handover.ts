@@ -11,7 +11,6 @@ import { KVM_X86_VM } from '../../uapi/x86.js';
 import type { MmioRead } from './cpu.js';
 import type { SavedIrqchip } from './irqchip/chip.js';
 import { FOp } from './flags.js';
-import type { QueuedException } from './events.js';
 import { MsrFilter } from './msr.js';
 import type { X86Machine } from './run.js';
 import { tdx } from './tdx/index.js';

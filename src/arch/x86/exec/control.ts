@@ -5,7 +5,7 @@
 import { EMULATION_FAILURE, VEC, isCanonical, type X86Cpu } from '../cpu.js';
 import { K_IMM, type Insn } from '../decoder.js';
 import { FOp } from '../flags.js';
-import { CR0, CS, FLAG, SS } from '../state.js';
+import { CS, FLAG, SS } from '../state.js';
 import { invalidateSegsForCpl, loadCs, loadRealSeg, loadSeg } from '../deliver.js';
 import { KVM_X86_SHADOW_INT } from '../../../uapi/x86.js';
 import { definer, ea, rd, type Handler, type HandlerTable } from './operands.js';

@@ -2,7 +2,7 @@
  * x86 data movement: MOV (with segment, CR and DR forms), MOVZX/MOVSX/MOVSXD, LEA, XCHG, CMPXCHG, CMPXCHG8B/CMPXCHG16B, XADD (and LOCK forms), CMOVcc, SETcc, CBW/CWD, XLAT, LES/LDS/LSS/LFS/LGS.
  * @module
  */
-import { Acc, EMULATION_FAILURE, type X86Cpu } from '../cpu.js';
+import { Acc, type X86Cpu } from '../cpu.js';
 import { K_MEM, K_REG, K_SEG, type Insn } from '../decoder.js';
 import { AOp, lockWord, unlockWord } from '../../../kernel/atomics.js';
 import { lockedCas, lockedRmw } from '../atomic.js';

@@ -2,7 +2,7 @@
  * x86 system instructions: MOV CR/DR, descriptor tables, LLDT/LTR, SLDT/STR/SMSW/LMSW/CLTS, INVLPG, VERR/VERW, LAR/LSL, CPUID, RDMSR/WRMSR, RDTSC(P), SYSCALL/SYSRET, SWAPGS, VMCALL/VMMCALL/TDCALL, XGETBV/XSETBV, fences and the #UD group.
  * @module
  */
-import { EMULATION_FAILURE, VEC, isCanonical, type X86Cpu } from '../cpu.js';
+import { VEC, isCanonical, type X86Cpu } from '../cpu.js';
 import { K_REG, type Insn } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { CR0, CR4, CS, EFER, FLAG, FS, GS, LDTR, SS, TR } from '../state.js';
