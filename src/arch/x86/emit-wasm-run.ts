@@ -359,8 +359,8 @@ let shared: { memory: WasmMemory; next: number; end: number } | null = null;
 /**
  * Makes vCPUs created from now on (on this thread) take their control areas from `memory`'s
  * bytes [from, to) (64 KiB each), so their modules reach guest RAM mapped into the same memory
- * inline; without it (or once it is used up) each vCPU has a memory of its own, and every guest
- * access goes through the exact path. `null` forgets it.
+ * inline; without it (or once it is used up) control areas are carved from the process's wasm
+ * memory (`controlArea`). `null` forgets it.
  */
 export function useX86WasmMemory(memory: WasmMemory | null, from = 0, to = 0): void {
   shared = memory === null ? null : { memory, next: from, end: to };
