@@ -31,10 +31,12 @@ const GETV_IMM = 0x6f;
  */
 const BUDGET = 7777;
 
+// The JS JIT's regions (jitEngine 'js' whatever VKVM_JIT_ENGINE says: the wasm engine's hot blocks
+// are not made regions; test/x86/wasm-engine.test.ts checks that engine).
 const ENGINES = [
   { name: 'interpreter', opts: { jit: false } },
-  { name: 'jit', opts: { jit: true, jitHotness: 0 } },
-  { name: 'jit, hotness 40', opts: { jit: true, jitHotness: 40 } },
+  { name: 'jit', opts: { jit: true, jitHotness: 0, jitEngine: 'js' } },
+  { name: 'jit, hotness 40', opts: { jit: true, jitHotness: 40, jitEngine: 'js' } },
 ] as const;
 
 type Probe = 'ram' | 'mmio load' | 'mmio store' | '#PF' | 'stack #PF';

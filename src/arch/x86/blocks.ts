@@ -95,6 +95,11 @@ export interface Block {
  * what the JS JIT translated, what the cache dropped, and when a new KVM_RUN begins.
  */
 export interface JitEngineHook {
+  /**
+   * Whether `b` is one of the engine's hot blocks: it is not translated again as a JS region
+   * (the engine's module holds it; a region would only run JS until the module is written again).
+   */
+  owns(b: Block): boolean;
   compiled(b: Block): void;
   dropped(gfn: number): void;
   flushed(): void;
@@ -501,6 +506,7 @@ export class BlockCache {
     this.cpu.vm.kernel.deadline.charge(RUN_COST.COMPILE);
     // (Whatever happens below, a block is translated with its region at most once.)
     b.region = region;
+    if (region && this.hook !== null && this.hook.owns(b)) return;
     // A frame whose code keeps being rewritten stays interpreted: translating it again and again
     // would cost more than it saves.
     if ((this.codeWrites.get(b.gfn) ?? 0) > SMC_LIMIT) {

@@ -18,6 +18,7 @@ import { X86_HOT, type X86State } from './state.js';
 import type { Block, JitEngineHook } from './blocks.js';
 import { buildX86Module, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-wasm.js';
 import { WA, type WasmMemory } from '../arm64/wasm-module.js';
+import { wasmRam, type WasmRam } from '../../kernel/hva.js';
 
 const TWO32 = 4294967296;
 const NO_TAG = 0x7fffffff;
@@ -358,18 +359,33 @@ let shared: { memory: WasmMemory; next: number; end: number } | null = null;
 /**
  * Makes vCPUs created from now on (on this thread) take their control areas from `memory`'s
  * bytes [from, to) (64 KiB each), so their modules reach guest RAM mapped into the same memory
- * inline; without it (or once it is used up) each vCPU has a memory of its own, and every guest
- * access goes through the exact path. `null` forgets it.
+ * inline; without it (or once it is used up) control areas are carved from the process's wasm
+ * memory (`controlArea`). `null` forgets it.
  */
 export function useX86WasmMemory(memory: WasmMemory | null, from = 0, to = 0): void {
   shared = memory === null ? null : { memory, next: from, end: to };
 }
 
-function controlArea(): X86WasmCtl {
+/** Control areas carved from the process's wasm memory go back to it when their vCPU's state is collected. */
+const carved = new FinalizationRegistry<{ ram: WasmRam; off: number }>((a) => a.ram.release(a.off, X86_WASM.size));
+
+/**
+ * A control area: from `useX86WasmMemory`'s memory, else carved from the process's wasm memory
+ * (hva.ts `wasmRam`), where `sys.alloc()` carves guest RAM, so modules reach RAM inline (in a
+ * memory of its own every guest access went through the import: the mix ran at 53-61 MIPS, slower
+ * than the JS JIT); else (no such memory, a worker's view of it) a memory of its own.
+ */
+function controlArea(owner: object): X86WasmCtl {
   if (shared !== null && shared.next + X86_WASM.size <= shared.end) {
     const ctl = shared.next;
     shared.next += X86_WASM.size;
     return new X86WasmCtl(shared.memory, ctl);
+  }
+  const ram = wasmRam();
+  const off = ram === null ? -1 : ram.alloc(X86_WASM.size);
+  if (ram !== null && off >= 0) {
+    carved.register(owner, { ram, off });
+    return new X86WasmCtl(ram.memory, off);
   }
   return new X86WasmCtl(x86WasmMemory(X86_WASM.size / 65536), 0);
 }
@@ -411,8 +427,13 @@ export class X86WasmEngine implements JitEngineHook {
     hotness: number,
   ) {
     this.rebuildCalls = hotness === 0 ? 64 : REBUILD_ENTRIES;
-    this.ctl = controlArea();
+    // (Given back once the vCPU's state, whose GPR file is a view of the area, is collected.)
+    this.ctl = controlArea(cpu.s);
     this.ctl.attach(cpu);
+  }
+
+  owns(b: Block): boolean {
+    return this.modes.get(b.modeKey)?.hot.has(b) === true;
   }
 
   compiled(b: Block): void {
