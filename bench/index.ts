@@ -129,8 +129,11 @@ interface VkvmRun {
   compiled?: number;
 }
 
-function vkvmRun(arch: GuestArch, img: Uint8Array, rounds: number, mask: number, jit: boolean): VkvmRun {
-  const sys = virtualSys({ arch, jit });
+/** The engine a run uses: the interpreter (false), the block JIT's default (true), or its wasm engine. */
+type Engine = boolean | 'wasm';
+
+function vkvmRun(arch: GuestArch, img: Uint8Array, rounds: number, mask: number, jit: Engine): VkvmRun {
+  const sys = virtualSys({ arch, jit: jit !== false, ...(jit === 'wasm' ? { jitEngine: 'wasm' as const } : {}) });
   const g = bootGuest(sys, arch, img, rounds, mask);
   try {
     const r = runGuest(g);
@@ -159,7 +162,7 @@ class InsnModel {
   }
 }
 
-function measureVkvm(o: Options, model: InsnModel, arch: GuestArch, img: Uint8Array, mask: number, jit: boolean): { mips: number; run: VkvmRun; samples: number[] } {
+function measureVkvm(o: Options, model: InsnModel, arch: GuestArch, img: Uint8Array, mask: number, jit: Engine): { mips: number; run: VkvmRun; samples: number[] } {
   const base = vkvmRun(arch, img, 0, mask, jit);
   model.note(arch, mask, 0, base.instructions);
   // The first run warms the process up (V8 optimising the interpreter, JIT translations); the
@@ -352,6 +355,9 @@ function main(): void {
           const v = measureVkvm(o, model, arch, imgs[arch], mask, false);
           row.cells[`vkvm ${arch} (interpreter)`] = { mips: v.mips, rounds: v.run.rounds, instructions: v.run.instructions, seconds: v.run.seconds, checksum: v.run.checksum, samples: v.samples };
         }
+        // x86's wasm engine is opt-in (virtualSys({ jitEngine: 'wasm' })); arm64's is its default.
+        const w = measureVkvm(o, model, 'x86_64', imgs.x86_64, mask, 'wasm');
+        row.cells['vkvm x86_64 (wasm engine)'] = { mips: w.mips, rounds: w.run.rounds, instructions: w.run.instructions, seconds: w.run.seconds, checksum: w.run.checksum, samples: w.samples };
       }
       // The same C outside vkvm: rounds calibrated per runner, instruction counts from the model.
       const host = (label: string, arch: GuestArch, prog: string, runner?: string) => {

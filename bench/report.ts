@@ -50,7 +50,7 @@ export interface BenchResult {
   targets: Target[];
 }
 
-const COLUMNS = ['vkvm x86_64', 'vkvm x86_64 (interpreter)', 'vkvm arm64', 'vkvm arm64 (interpreter)', 'native', 'qemu-x86_64', 'qemu-aarch64', '/dev/kvm x86_64'];
+const COLUMNS = ['vkvm x86_64', 'vkvm x86_64 (interpreter)', 'vkvm x86_64 (wasm engine)', 'vkvm arm64', 'vkvm arm64 (interpreter)', 'native', 'qemu-x86_64', 'qemu-aarch64', '/dev/kvm x86_64'];
 
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
