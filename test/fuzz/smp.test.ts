@@ -2,6 +2,11 @@
 import { expect, it } from 'vitest';
 import { CI, describeFindings, SEED } from './budget.js';
 import { fuzzSmp } from './smp-fuzz.js';
+import { wasmRamConfig } from '../../src/kernel/hva.js';
+
+// Each mapping a SharedArrayBuffer of its own (not carved from the wasm memory, whose munmapped
+// bytes a later mapping reuses), so the oracle can watch unmapped memory for stray worker stores.
+wasmRamConfig.enabled = false;
 
 it('worker vCPUs racing the owner never touch removed memory, lose no dirty page, and never wedge the VM lock', async () => {
   const r = await fuzzSmp({ seed: SEED, cases: CI.smpCases });
