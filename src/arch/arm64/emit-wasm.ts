@@ -30,19 +30,15 @@
  * @module
  */
 import { CALL, type Addr, type CallKind, type Cond, type Emitter, type Op, type Pair, type Val } from './emit.js';
-import { A, C, Cd, CTL, f64c, get, I32, i32c, I64, i64c, L, loadState, mem, O, OP32, pairOf, regLocal, saveState, TLB_ENTRIES, uleb, Unsupported, V, VOID, WASM_LAYOUT, whole, type Code, type WPair } from './wasm-writer.js';
+import { A, C, Cd, CTL, f64c, get, I32, i32c, I64, i64c, L, loadState, mem, O, OP32, pairOf, regLocal, saveState, TLB_ENTRIES, uleb, Unsupported, V, VOID, WASM_LAYOUT, WasmFn, whole, type Code, type WPair } from './wasm-writer.js';
 
 /** One module's function under construction: locals, labels, and the blocks' indices. */
-export class FnBuilder {
-  /** Types of the temps from L.first on. */
-  readonly temps: number[] = [];
+export class FnBuilder extends WasmFn {
   readonly used = new Set<number>();
   readonly written = new Set<number>();
   flagsWritten = false;
   /** Some block calls an interpreter handler. */
   calls = false;
-  /** Open structured-control labels (their absolute levels are their positions). */
-  depth = 0;
   /** Levels of the `$exit` block and the `$dispatch` loop. */
   readonly exitLevel = 0;
   readonly dispatchLevel = 1;
@@ -56,19 +52,8 @@ export class FnBuilder {
     /** Branches to other blocks stay in the module (false: only self-loops do; for measuring exits). */
     readonly chain: boolean,
   ) {
+    super(L.first);
     this.mask = this.local(I32);
-  }
-
-  local(type: number): number {
-    this.temps.push(type);
-    return L.first + this.temps.length - 1;
-  }
-
-  /** br to the label at absolute level `level`. */
-  br(level: number): number[] {
-    const out = [O.br];
-    uleb(out, this.depth - 1 - level);
-    return out;
   }
 }
 

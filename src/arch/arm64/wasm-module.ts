@@ -10,7 +10,7 @@ import { FnBuilder, WasmEmitter } from './emit-wasm.js';
 import { emitInstructions } from './jit.js';
 import type { WasmMemory } from '../../kernel/hva.js';
 import { A64 } from './table.js';
-import { CTL, F64, get, I32, i32c, I64, L, mem, name, O, regLocal, section, uleb, Unsupported, VOID, WASM_LAYOUT } from './wasm-writer.js';
+import { CTL, F64, get, I32, i32c, I64, L, localDecls, mem, name, O, regLocal, section, uleb, Unsupported, VOID, WASM_LAYOUT } from './wasm-writer.js';
 
 export { WASM_LAYOUT, Unsupported } from './wasm-writer.js';
 
@@ -125,18 +125,7 @@ export function buildModule(blocks: readonly Block[], pages: number, chain = tru
     }
     body.push(...CTL, ...get(L.pc), ...mem(O.f64store, 3, WASM_LAYOUT.exitPc), ...get(L.ret), O.end);
     // Locals: 32 i64 registers, 6 i32 (NZCV, next, ret), 1 f64, then the temps in runs.
-    const runs: [number, number][] = [[32, I64], [6, I32], [1, F64]];
-    for (const t of f.temps) {
-      const last = runs[runs.length - 1]!;
-      if (last[1] === t) last[0]++;
-      else runs.push([1, t]);
-    }
-    const fn: number[] = [];
-    uleb(fn, runs.length);
-    for (const [c, t] of runs) {
-      uleb(fn, c);
-      fn.push(t);
-    }
+    const fn = localDecls([[32, I64], [6, I32], [1, F64]], f.temps);
     fn.push(...body);
     const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     // Types: run(block, lim) -> retired; h(id, w, retired, pc, kind) -> stop.

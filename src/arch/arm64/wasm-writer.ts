@@ -76,6 +76,52 @@ export function section(out: number[], id: number, body: number[]): void {
   for (const b of body) out.push(b);
 }
 
+/**
+ * A function body's local declarations: the `fixed` runs ([count, type]), then `temps` (one type
+ * each, in index order) joined into runs with the last fixed one where the types match.
+ */
+export function localDecls(fixed: readonly (readonly [number, number])[], temps: readonly number[]): number[] {
+  const runs = fixed.map(([c, t]): [number, number] => [c, t]);
+  for (const t of temps) {
+    const last = runs[runs.length - 1]!;
+    if (last[1] === t) last[0]++;
+    else runs.push([1, t]);
+  }
+  const out: number[] = [];
+  uleb(out, runs.length);
+  for (const [c, t] of runs) {
+    uleb(out, c);
+    out.push(t);
+  }
+  return out;
+}
+
+/**
+ * What both arches' module functions track while their blocks are written: the temps declared
+ * after the fixed locals (from local index `first` on) and the open structured-control labels.
+ */
+export class WasmFn {
+  /** Types of the temps from `first` on. */
+  readonly temps: number[] = [];
+  /** Open structured-control labels (their absolute levels are their positions). */
+  depth = 0;
+
+  constructor(private readonly first: number) {}
+
+  /** A new temp local of `type`: its index. */
+  local(type: number): number {
+    this.temps.push(type);
+    return this.first + this.temps.length - 1;
+  }
+
+  /** br to the label at absolute level `level`. */
+  br(level: number): number[] {
+    const out = [O.br];
+    uleb(out, this.depth - 1 - level);
+    return out;
+  }
+}
+
 export function name(out: number[], s: string): void {
   uleb(out, s.length);
   for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
@@ -113,10 +159,19 @@ export const Cd = (v: Val | Cond | Addr) => v as unknown as Code;
 export const C = (c: Code) => c as unknown as Cond;
 export const A = (c: Code) => c as unknown as Addr;
 
+/** i32.const v (signed LEB128 in number arithmetic: the writers' hot path). */
 export function i32c(v: number): number[] {
-  const out = [O.i32const];
-  sleb(out, BigInt(v | 0));
-  return out;
+  const out: number[] = [O.i32const];
+  v |= 0;
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
 }
 export function i64c(v: bigint): number[] {
   const out = [O.i64const];

@@ -7,23 +7,9 @@
 import type { Cond, Pair, Val } from './emit.js';
 import { FOp } from './flags.js';
 import { X86_HOT } from './state.js';
-import { F64, get, I32, I64, i64c as i64cBig, mem, O, uleb } from '../arm64/wasm-writer.js';
+import { F64, I32, i32c, i64c as i64cBig, mem, O, uleb, WasmFn, type Code } from '../arm64/wasm-writer.js';
 
-
-/** i32.const v (signed LEB128 in number arithmetic: the writer's hot path). */
-export function i32c(v: number): number[] {
-  const out: number[] = [O.i32const];
-  v |= 0;
-  for (;;) {
-    const b = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
+export { f64c, i32c, type Code } from '../arm64/wasm-writer.js';
 
 /** i64.const v (memoized: the same few constants recur). */
 export const I64C = new Map<bigint, readonly number[]>();
@@ -37,8 +23,6 @@ export function i64c(v: bigint): readonly number[] {
 }
 
 export { Unsupported } from '../arm64/wasm-writer.js';
-
-export type Code = readonly number[];
 
 /** A pair of generated code: halves, and where known the i64 whole (`w`) and the local it lives in (`l`). */
 export interface XPair extends Pair {
@@ -102,15 +86,12 @@ export const set = (l: number): number[] => {
   uleb(out, l);
   return out;
 };
-export const f64c = (v: number): number[] => [O.f64const, ...new Uint8Array(new Float64Array([v]).buffer)];
 export const I64_OF_I32U = O.extU;
 export const I64_OF_I32S = O.extS;
 
 /** One module's function under construction: locals, labels, the blocks' indices. */
-export class Fn {
-  readonly temps: number[] = [];
+export class Fn extends WasmFn {
   readonly written = new Set<number>();
-  depth = 0;
   /** Code loading every register local (and the user bit) from the register file. */
   readonly reload: number[] = [];
 
@@ -121,20 +102,11 @@ export class Fn {
     readonly returnSites: readonly number[],
     readonly ctl: number,
   ) {
+    super(L.first);
     for (let r = 0; r < 16; r++) this.reload.push(...i32c(0), ...mem(O.i64load, 3, ctl + REGS + 8 * r), ...set(gl(r)));
     this.reload.push(...i32c(0), ...mem(O.i32load, 2, ctl + X86_WASM.user), ...set(L.u));
   }
 
-  local(type: number): number {
-    this.temps.push(type);
-    return L.first + this.temps.length - 1;
-  }
-
-  br(level: number): number[] {
-    const out = [O.br];
-    uleb(out, this.depth - 1 - level);
-    return out;
-  }
 }
 export const EXIT = 0;
 export const DISPATCH = 1;

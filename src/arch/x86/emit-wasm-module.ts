@@ -5,8 +5,8 @@
  */
 import { mnemonic, type Insn } from './decoder.js';
 import { selectBlock } from './jit.js';
-import { F64, get, I32, I64, mem, name, O, section, uleb, Unsupported, VOID } from '../arm64/wasm-writer.js';
-import { EXIT, f64c, Fn, gl, i32c, IMPORT, IMPORT_TYPES, L, REGS, set, X86_WASM } from './emit-wasm-base.js';
+import { get, I32, I64, localDecls, mem, name, O, section, uleb, Unsupported, VOID } from '../arm64/wasm-writer.js';
+import { EXIT, f64c, Fn, gl, i32c, IMPORT_TYPES, L, REGS, set, X86_WASM } from './emit-wasm-base.js';
 import { WasmX86Emitter } from './emit-wasm.js';
 
 // ---- the module ----------------------------------------------------------------------------------
@@ -141,18 +141,7 @@ export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, c
     epi.push(...get(L.n), O.end);
     chunks.push(epi);
     // Locals: 16 i64 registers, n, u, next (i32), the address (i64), ps, st, entry (i32), then the temps.
-    const runs: [number, number][] = [[16, I64], [3, I32], [1, I64], [3, I32]];
-    for (const t of f.temps) {
-      const last = runs[runs.length - 1]!;
-      if (last[1] === t) last[0]++;
-      else runs.push([1, t]);
-    }
-    const fn: number[] = [];
-    uleb(fn, runs.length);
-    for (const [c, t] of runs) {
-      uleb(fn, c);
-      fn.push(t);
-    }
+    const fn = localDecls([[16, I64], [3, I32], [1, I64], [3, I32]], f.temps);
     let fnLen = fn.length;
     for (const c of chunks) fnLen += c.length;
     const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
