@@ -518,14 +518,22 @@ export class WasmEmitter implements Emitter {
     }
     // Another block: only while it is valid for this epoch (the chain mask), else the run loop
     // revalidates it.
-    this.emit([...get(this.f.mask), ...i32c(i), O.i32shru, ...i32c(1), O.i32and, O.if, VOID]);
+    this.chainIf([], i);
+    this.leaveAt(target, 0);
+  }
+
+  /**
+   * Continues at module block `i` when `cond` (an i32, or nothing for "always") holds and the
+   * chain mask has its bit (the block is valid for this KVM_RUN's epoch).
+   */
+  private chainIf(cond: Code, i: number): void {
+    this.emit([...cond, ...get(this.f.mask), ...i32c(i), O.i32shru, ...i32c(1), O.i32and, ...(cond.length ? [O.i32and] : []), O.if, VOID]);
     this.f.depth++;
     this.emit([...i32c(i), O.set]);
     uleb(this.cur, L.next);
     this.emit(this.f.br(this.f.dispatchLevel));
     this.emit([O.end]);
     this.f.depth--;
-    this.leaveAt(target, 0);
   }
 
   jumpIf(c: Cond, target: number): void {
@@ -549,15 +557,7 @@ export class WasmEmitter implements Emitter {
     }
     // A return (or other register branch) into a block of this module: compare with each
     // block's address (a region has a few), chained when the mask allows.
-    for (const [va, i] of this.f.index) {
-      this.emit([...get(t), ...i64c(BigInt(va)), O.i64eq, ...get(this.f.mask), ...i32c(i), O.i32shru, ...i32c(1), O.i32and, O.i32and, O.if, VOID]);
-      this.f.depth++;
-      this.emit([...i32c(i), O.set]);
-      uleb(this.cur, L.next);
-      this.emit(this.f.br(this.f.dispatchLevel));
-      this.emit([O.end]);
-      this.f.depth--;
-    }
+    for (const [va, i] of this.f.index) this.chainIf([...get(t), ...i64c(BigInt(va)), O.i64eq], i);
     this.leaveWith([...get(t), O.f64fromI64], 0);
   }
 
