@@ -12,12 +12,12 @@
  * Options: --rounds N (default 96), --repeats N (default 3), --out FILE (JSON).
  * @module
  */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
 import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
+import { runChildMode, spawnModes } from './modes.js';
 import { bootArm, finalState, wasmStats, type FinalState } from './wasm-probe.js';
 
 const argv = process.argv.slice(2);
@@ -62,22 +62,8 @@ function once(mode: Mode, rounds = ROUNDS): Run {
 }
 
 const modes: Mode[] = ['js', 'wasm'];
-const modeIdx = argv.indexOf('--mode');
-if (modeIdx >= 0) {
-  // A child: a warm-up run of the same mode (V8 optimizes the run loop, interpreter and
-  // handlers once per process), then the measured one on a fresh VM, as JSON on stdout.
-  once(argv[modeIdx + 1] as Mode, 16);
-  process.stdout.write(JSON.stringify(once(argv[modeIdx + 1] as Mode)) + '\n');
-  process.exit(0);
-}
-const runs: Run[] = [];
-for (let rep = 0; rep < REPEATS; rep++) {
-  for (const m of modes) {
-    const c = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...argv, '--mode', m], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    if (c.status !== 0) throw new Error(`--mode ${m} failed: ${c.stderr}`);
-    runs.push(JSON.parse(c.stdout.trim().split('\n').pop()!) as Run);
-  }
-}
+runChildMode<Mode>(argv, once, 16);
+const runs = spawnModes<Run>(argv, modes, REPEATS);
 
 // ---- same results everywhere --------------------------------------------------------------------
 const ref = runs[0]!;

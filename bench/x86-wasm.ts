@@ -19,12 +19,12 @@
  * Options: --rounds N (default 48), --repeats N (default 3), --mask M, --modes a,b, --out FILE.
  * @module
  */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
 import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
+import { runChildMode, spawnModes } from './modes.js';
 import { bootWork, finalState, hotBlocks, installX86Wasm, probeModule, PROBE_PAGES, RAM_OFF, x86WasmMemory, type FinalState } from './x86-wasm-probe.js';
 import { useX86WasmMemory, type X86WasmEngine } from '../src/arch/x86/emit-wasm-run.js';
 
@@ -96,21 +96,9 @@ function once(mode: Mode, rounds = ROUNDS): Run {
 
 const modesIdx = argv.indexOf('--modes');
 const modes: Mode[] = modesIdx >= 0 ? (argv[modesIdx + 1]!.split(',') as Mode[]) : ['js', 'js-wram', 'wasm', 'engine'];
-const modeIdx = argv.indexOf('--mode');
-if (modeIdx >= 0) {
-  once(argv[modeIdx + 1] as Mode, 8);
-  process.stdout.write(JSON.stringify(once(argv[modeIdx + 1] as Mode)) + '\n');
-  process.exit(0);
-}
+runChildMode<Mode>(argv, once, 8);
 const { code, tWrite, tCompile } = hot();
-const runs: Run[] = [];
-for (let rep = 0; rep < REPEATS; rep++) {
-  for (const m of modes) {
-    const c = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...argv, '--mode', m], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    if (c.status !== 0) throw new Error(`--mode ${m} failed: ${c.stderr}`);
-    runs.push(JSON.parse(c.stdout.trim().split('\n').pop()!) as Run);
-  }
-}
+const runs = spawnModes<Run>(argv, modes, REPEATS);
 
 const ref = runs[0]!;
 let bad = 0;
