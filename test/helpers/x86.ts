@@ -7,7 +7,7 @@
  *   (identity map of the first 1 GiB with 2 MiB pages), 0x8000 code, 0x20000 data, 0x7f000 stack top.
  *   MMIO: everything at gpa >= 0x200000 that is not RAM.
  */
-import { Kvm, type Sys, type VcpuExit, type X86Regs, type X86Sregs } from '../../src/index.js';
+import { Kvm, type HostMemory, type Sys, type Vcpu, type VcpuExit, type X86Regs, type X86Sregs } from '../../src/index.js';
 import { runToExit } from './run.js';
 
 export type Mode = 'real' | 'prot32' | 'long64';
@@ -97,6 +97,23 @@ export function enterMode(vcpu: ReturnType<ReturnType<Kvm['createVm']>['createVc
   };
   if (mode === 'long64') Object.assign(sregs, { cr3: 0x2000n, cr4: 0x20n | 0x200n, efer: 0x500n });
   vcpu.setSregs(sregs as never);
+}
+
+/**
+ * A VM on `sys` with RAM at gpa 0 in the layout above (GDT, page tables), changed by `edit`
+ * before it is mapped, and one vCPU in 64-bit mode (the registers are the caller's to set).
+ */
+export function longModeVcpu(sys: Sys, edit: (m: Uint8Array, dv: DataView) => void): { vcpu: Vcpu; ram: HostMemory } {
+  const vm = Kvm.open(sys).createVm();
+  const ram = sys.alloc(RAM);
+  const m = ram.bytes;
+  writeGdt(m);
+  writePageTables(m);
+  edit(m, new DataView(m.buffer, m.byteOffset, m.length));
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
+  const vcpu = vm.createVcpu(0);
+  enterMode(vcpu, 'long64');
+  return { vcpu, ram };
 }
 
 /** Runs `prog` on `sys` and records every exit. */

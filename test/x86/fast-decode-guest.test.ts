@@ -8,10 +8,9 @@
  * a few values are checked outright.
  */
 import { describe, expect, it } from 'vitest';
-import { Kvm } from '../../src/index.js';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { runToExit } from '../helpers/run.js';
-import { enterMode, MMIO_BASE, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
+import { longModeVcpu, MMIO_BASE, STACK } from '../helpers/x86.js';
 
 const KBASE = 0xffffffff80000000n;
 const CODE_OFF = 0x10000;
@@ -63,31 +62,24 @@ interface Outcome {
  * in the low half (pages user-accessible), under `engine`; returns the final state.
  */
 function run(engine: (typeof X86_ENGINES)[number], cpl3: boolean, override: boolean): Outcome {
-  const sys = engineSys(engine);
-  const vm = Kvm.open(sys).createVm();
-  const ram = sys.alloc(RAM);
+  const { vcpu, ram } = longModeVcpu(engineSys(engine), (m, dv) => {
+    // The kernel half: PML4[511] -> the same PDPT, whose entry 510 -> the same PD (linear KBASE + x -> x).
+    dv.setBigUint64(0x2000 + 511 * 8, 0x3000n | 3n, true);
+    dv.setBigUint64(0x3000 + 510 * 8, 0x4000n | 3n, true);
+    if (cpl3) {
+      // User-accessible (U/S) at every level.
+      dv.setBigUint64(0x2000, 0x3000n | 7n, true);
+      dv.setBigUint64(0x3000, 0x4000n | 7n, true);
+      for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
+    }
+    let at = CODE_OFF;
+    for (const insn of PROGRAM) {
+      if (override) m[at++] = 0x3e;
+      m.set(insn, at);
+      at += insn.length;
+    }
+  });
   const m = ram.bytes;
-  writeGdt(m);
-  writePageTables(m);
-  const dv = new DataView(m.buffer, m.byteOffset);
-  // The kernel half: PML4[511] -> the same PDPT, whose entry 510 -> the same PD (linear KBASE + x -> x).
-  dv.setBigUint64(0x2000 + 511 * 8, 0x3000n | 3n, true);
-  dv.setBigUint64(0x3000 + 510 * 8, 0x4000n | 3n, true);
-  if (cpl3) {
-    // User-accessible (U/S) at every level.
-    dv.setBigUint64(0x2000, 0x3000n | 7n, true);
-    dv.setBigUint64(0x3000, 0x4000n | 7n, true);
-    for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
-  }
-  let at = CODE_OFF;
-  for (const insn of PROGRAM) {
-    if (override) m[at++] = 0x3e;
-    m.set(insn, at);
-    at += insn.length;
-  }
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
-  const vcpu = vm.createVcpu(0);
-  enterMode(vcpu, 'long64');
   const base = cpl3 ? 0n : KBASE;
   if (cpl3) {
     const s = vcpu.getSregs();

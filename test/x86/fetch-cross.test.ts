@@ -5,10 +5,10 @@
  * instruction across 0x11000; frame 0x11000 holds other bytes. Under the interpreter and the JIT.
  */
 import { describe, expect, it } from 'vitest';
-import { Kvm, type Vcpu } from '../../src/index.js';
+import type { Vcpu } from '../../src/index.js';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { runToExit } from '../helpers/run.js';
-import { enterMode, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
+import { longModeVcpu, STACK } from '../helpers/x86.js';
 
 const PT = 0x5000;
 const START = 0x10ff0;
@@ -18,19 +18,11 @@ const START = 0x10ff0;
  * page 0x11000, whose PTE is `pte11`. `place` writes the code; then the vCPU starts at `rip`.
  */
 function crossingVm(engine: (typeof X86_ENGINES)[number], pte11: bigint, place: (m: Uint8Array) => void, regs: Parameters<Vcpu['setRegs']>[0]): Vcpu {
-  const sys = engineSys(engine);
-  const vm = Kvm.open(sys).createVm();
-  const ram = sys.alloc(RAM);
-  const m = ram.bytes;
-  writeGdt(m);
-  writePageTables(m);
-  const dv = new DataView(m.buffer, m.byteOffset);
-  dv.setBigUint64(0x4000, BigInt(PT) | 3n, true);
-  for (let i = 0; i < 512; i++) dv.setBigUint64(PT + 8 * i, i === 0x11 ? pte11 : (BigInt(i) << 12n) | 3n, true);
-  place(m);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
-  const vcpu = vm.createVcpu(0);
-  enterMode(vcpu, 'long64');
+  const { vcpu } = longModeVcpu(engineSys(engine), (m, dv) => {
+    dv.setBigUint64(0x4000, BigInt(PT) | 3n, true);
+    for (let i = 0; i < 512; i++) dv.setBigUint64(PT + 8 * i, i === 0x11 ? pte11 : (BigInt(i) << 12n) | 3n, true);
+    place(m);
+  });
   vcpu.setRegs({ rsp: BigInt(STACK), rflags: 2n, ...regs });
   return vcpu;
 }
