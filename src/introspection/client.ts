@@ -54,7 +54,8 @@ import {
 } from '../uapi/kvmi.js';
 import { kvm_msr_entry, kvm_regs, kvm_sregs } from '../uapi/x86.js';
 import type { InputOf, ObjectOf } from '../uapi/layout.js';
-import { concat, type KvmiTransport } from './stream.js';
+import { concat } from '../kernel/bytes.js';
+import type { KvmiTransport } from './stream.js';
 
 const HDR = 8;
 const EVENT_MIN = HDR + kvmi_event_hdr.size + kvmi_vcpu_event.size;

@@ -62,7 +62,8 @@ import {
 } from '../uapi/kvmi.js';
 import { kvm_regs, KVM_GUESTDBG_X86 } from '../uapi/x86.js';
 import type { KvmiX86Vcpu, X86IntrospectionHooks } from './hooks.js';
-import { concat, type KvmiStream } from './stream.js';
+import { concat } from '../kernel/bytes.js';
+import type { KvmiStream } from './stream.js';
 import { FULL_ACCESS, PageAccessTable } from './table.js';
 import { KvmiVcpu } from './vcpu.js';
 

@@ -9,6 +9,7 @@
  * Unix-domain sockets (socket.ts, for tools in another process or worker).
  * @module
  */
+import { concat } from '../kernel/bytes.js';
 
 /** The kernel's end of the introspection socket. */
 export interface KvmiStream {
@@ -189,14 +190,3 @@ export function kvmiInProcessPair(): { kernel: KvmiStream; tool: KvmiTransport }
   return { kernel, tool };
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}

@@ -33,6 +33,7 @@ import { moduleParam } from './params.js';
 import { EventfdBridges, type EventfdBridge } from './eventfd.js';
 import { KVM_IRQFD_FLAG, KVM_MEM } from '../uapi/constants.js';
 import { ARCH_ID, FDTAB_ENTRIES, HDR, HELLO, NEWFD, OP, PROTO_VERSION, REC, RECF, REPLY, SHARE } from './proto.js';
+import { concat } from '../kernel/bytes.js';
 
 export interface ShimServerOptions {
   /** The virtual host's architecture (the program's). */
@@ -761,17 +762,6 @@ function record(kind: number, addr: bigint, kfd: number, flags: number, data: Ui
   return r;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function errnoOf(e: unknown): number {
   if (e instanceof KvmError) return e.errno;

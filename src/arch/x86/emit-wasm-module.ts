@@ -8,6 +8,7 @@ import { selectBlock } from './jit.js';
 import { get, I32, I64, localDecls, mem, name, O, section, uleb, Unsupported, VOID } from '../arm64/wasm-writer.js';
 import { EXIT, f64c, Fn, gl, i32c, IMPORT_TYPES, L, REGS, set, X86_WASM } from './emit-wasm-base.js';
 import { WasmX86Emitter } from './emit-wasm.js';
+import { concat } from '../../kernel/bytes.js';
 
 // ---- the module ----------------------------------------------------------------------------------
 
@@ -54,18 +55,6 @@ export function genBlock(f: Fn, b: WasmBlockSrc, g0: number): number[][] {
   return [out, e.code, [O.end, O.unreachable]];
 }
 
-/** The bytes of `chunks` one after another. */
-export function concat(chunks: readonly (readonly number[])[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 /**
  * Writes one module `run(block, lim) -> retired` for `blocks` (64-bit mode; the rest, and blocks
