@@ -30,3 +30,26 @@ export function spawnModes<R>(argv: readonly string[], modes: readonly string[],
   }
   return runs;
 }
+
+/** What every mode's run reports: enough to tell whether two runs ended the same. */
+export interface ModeRun {
+  readonly mode: string;
+  readonly instructions: number;
+  readonly checksum: number;
+  readonly state: { readonly ram: number };
+}
+
+/**
+ * Runs whose result differs from the first run's (checksum, instruction count, and `sameState` on
+ * the arch's final state), each reported on stderr: their number.
+ */
+export function mismatches<R extends ModeRun>(runs: readonly R[], sameState: (a: R['state'], b: R['state']) => boolean): number {
+  const ref = runs[0]!;
+  let bad = 0;
+  for (const r of runs) {
+    if (r.checksum === ref.checksum && r.instructions === ref.instructions && sameState(r.state, ref.state)) continue;
+    bad++;
+    console.error(`MISMATCH: ${r.mode} checksum ${r.checksum.toString(16)} insns ${r.instructions} ram ${r.state.ram.toString(16)} vs ${ref.checksum.toString(16)} ${ref.instructions} ${ref.state.ram.toString(16)}`);
+  }
+  return bad;
+}

@@ -17,7 +17,7 @@ import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
 import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
-import { runChildMode, spawnModes } from './modes.js';
+import { mismatches, runChildMode, spawnModes } from './modes.js';
 import { bootArm, finalState, wasmStats, type FinalState } from './wasm-probe.js';
 
 const argv = process.argv.slice(2);
@@ -67,14 +67,7 @@ const runs = spawnModes<Run>(argv, modes, REPEATS);
 
 // ---- same results everywhere --------------------------------------------------------------------
 const ref = runs[0]!;
-let bad = 0;
-for (const r of runs) {
-  const same = r.checksum === ref.checksum && r.instructions === ref.instructions && r.state.nzcv === ref.state.nzcv && r.state.pc === ref.state.pc && r.state.ram === ref.state.ram && r.state.x.every((v, i) => v === ref.state.x[i]);
-  if (!same) {
-    bad++;
-    console.error(`MISMATCH: ${r.mode} checksum ${r.checksum.toString(16)} insns ${r.instructions} ram ${r.state.ram.toString(16)} vs ${ref.checksum.toString(16)} ${ref.instructions} ${ref.state.ram.toString(16)}`);
-  }
-}
+const bad = mismatches(runs, (a, b) => a.nzcv === b.nzcv && a.pc === b.pc && a.ram === b.ram && a.x.every((v, i) => v === b.x[i]));
 
 // ---- the JS -> wasm call itself -------------------------------------------------------------------
 // (module (func (export "f") (param i32) (result i32) local.get 0))

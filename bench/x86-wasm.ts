@@ -24,7 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
 import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
-import { runChildMode, spawnModes } from './modes.js';
+import { mismatches, runChildMode, spawnModes } from './modes.js';
 import { bootWork, finalState, hotBlocks, installX86Wasm, probeModule, PROBE_PAGES, RAM_OFF, x86WasmMemory, type FinalState } from './x86-wasm-probe.js';
 import { useX86WasmMemory, type X86WasmEngine } from '../src/arch/x86/emit-wasm-run.js';
 
@@ -101,14 +101,7 @@ const { code, tWrite, tCompile } = hot();
 const runs = spawnModes<Run>(argv, modes, REPEATS);
 
 const ref = runs[0]!;
-let bad = 0;
-for (const r of runs) {
-  const same = r.checksum === ref.checksum && r.instructions === ref.instructions && r.state.rflags === ref.state.rflags && r.state.rip === ref.state.rip && r.state.ram === ref.state.ram && r.state.regs.every((v, i) => v === ref.state.regs[i]);
-  if (!same) {
-    bad++;
-    console.error(`MISMATCH: ${r.mode} checksum ${r.checksum.toString(16)} insns ${r.instructions} ram ${r.state.ram.toString(16)} vs ${ref.checksum.toString(16)} ${ref.instructions} ${ref.state.ram.toString(16)}`);
-  }
-}
+const bad = mismatches(runs, (a, b) => a.rflags === b.rflags && a.rip === b.rip && a.ram === b.ram && a.regs.every((v, i) => v === b.regs[i]));
 
 const med = (m: Mode, f: (r: Run) => number) => {
   const v = runs.filter((r) => r.mode === m).map(f).sort((a, b) => a - b);
