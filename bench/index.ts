@@ -81,7 +81,6 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const now = () => process.hrtime.bigint();
-const secondsSince = (t0: bigint) => Number(now() - t0) / 1e9;
 const log = (s: string) => process.stderr.write(s + '\n');
 
 function nativeOk(o: Options): { ok: boolean; why?: string } {

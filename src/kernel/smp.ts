@@ -160,8 +160,6 @@ export interface RemoteVcpu {
 export class KernelSmp {
   private readonly links = new Set<RemoteVcpu>();
 
-  constructor(private readonly kernel: Kernel) {}
-
   add(r: RemoteVcpu): void {
     this.links.add(r);
   }

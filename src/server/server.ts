@@ -132,14 +132,12 @@ export class ShimServer {
   private stopFd = -1;
   /** The readable callers of one pass of `serve`. */
   private readonly ready: Conn[] = [];
-  private readonly nr: Readonly<Record<string, number>>;
 
   constructor(opts: ShimServerOptions) {
     this.arch = opts.arch;
     this.nat = serverNative();
     this.sys = virtualSys({ arch: opts.arch, jit: opts.jit ?? true, runBudget: opts.slice ?? 2_000_000, ...(opts.linux !== undefined ? { linux: opts.linux } : {}) });
     this.kernel = kernelOf(this.sys)!;
-    this.nr = this.kernel.nr;
     this.trace = opts.trace;
     this.kernel.runArea = (bytes) => this.newRunArea(bytes);
     // The vCPU's task is the program thread whose KVM_RUN is being served (arm64 PV stolen time).

@@ -143,7 +143,7 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
   const ctrl = new Int32Array(new SharedArrayBuffer(8));
   const link = new Int32Array(new SharedArrayBuffer(4 * LINK_WORDS));
   vcpu.away = 'attached';
-  const smp = (kernel.smp ??= new KernelSmp(kernel));
+  const smp = (kernel.smp ??= new KernelSmp());
   const remote: RemoteVcpu = {
     vm,
     vcpu,

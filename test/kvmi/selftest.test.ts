@@ -25,7 +25,6 @@ import {
   TEST_GVA,
   tick,
   u32,
-  u64,
   VEC_COUNT,
   type Machine,
 } from './helpers.js';
