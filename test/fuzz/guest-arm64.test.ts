@@ -16,9 +16,3 @@ it('arm64: random code and state only ever end in defined exits or KVM_RUN errno
   expect(describeFindings('guest-arm64', r.findings.list)).toBe('');
 }, 600_000);
 
-it('arm64: the same with every block translated at first sight (block JIT, hotness 0)', () => {
-  const r = fuzzArm64Guests({ seed: SEED ^ 0x717, runs: CI.guestRunsJit, ...GUEST, jitHotness: 0 });
-  console.log(`[fuzz guest arm64, jit hotness 0] ${r.runs} guests, ${r.kvmRuns} KVM_RUNs in ${(r.elapsedMs / 1000).toFixed(1)} s; ${r.findings.total} findings`);
-  expect(r.runs).toBeGreaterThanOrEqual(CI.guestRunsJit);
-  expect(describeFindings('guest-arm64', r.findings.list)).toBe('');
-}, 600_000);

@@ -17,9 +17,3 @@ it('x86: random code and state in every mode only ever ends in defined exits or 
   expect(describeFindings('guest-x86_64', r.findings.list)).toBe('');
 }, 600_000);
 
-it('x86_64: the same with every block translated at first sight (block JIT, hotness 0)', () => {
-  const r = fuzzX86Guests({ seed: SEED ^ 0x717, runs: CI.guestRunsJit, ...GUEST, jitHotness: 0 });
-  console.log(`[fuzz guest x86_64, jit hotness 0] ${r.runs} guests, ${r.kvmRuns} KVM_RUNs in ${(r.elapsedMs / 1000).toFixed(1)} s; ${r.findings.total} findings`);
-  expect(r.runs).toBeGreaterThanOrEqual(CI.guestRunsJit);
-  expect(describeFindings('guest-x86_64', r.findings.list)).toBe('');
-}, 600_000);

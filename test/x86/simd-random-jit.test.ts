@@ -1,0 +1,10 @@
+/**
+ * The x87/MMX/SSE differential against the host CPU (simd-random.ts) under every JIT engine: the
+ * same programs, variants and results as simd-random.test.ts, in a file of its own so vitest runs
+ * the two side by side (the JIT translates every block of the straight-line programs, which costs
+ * most of the time).
+ */
+import { X86_ENGINES } from '../helpers/engines.js';
+import { simdRandomSuite } from './simd-random.js';
+
+simdRandomSuite(X86_ENGINES.filter((e) => e.name !== 'interpreter'), false);
