@@ -59,6 +59,8 @@ export const X86_WASM = {
   status: 1080,
   t1: 1084,
   user: 1088,
+  /** The current validation stamp (i32): a chained jump checks its target's word against it. */
+  stamp: 1092,
   /** PF per byte value (0/1). */
   parity: 1280,
   /** Read TLB: 1024 i64 tags (vpn * 2 + user), then 1024 i32 host offsets of the page. */
@@ -67,10 +69,17 @@ export const X86_WASM = {
   /** Write TLB, the same. */
   wTag: 14336,
   wAdd: 14336 + 8192,
+  /**
+   * A word per block slot (STAMP_SLOTS): the stamp under which the block was last validated
+   * (checked against guest memory in this KVM_RUN, its page mapping unchanged since).
+   */
+  stamps: 32768,
   /** Size of a control area (a multiple of 64 KiB). */
   size: 65536,
 } as const;
 export const TLB_ENTRIES = 1024;
+/** Block slots of a control area's `stamps` (blocks in a vCPU's modules at most). */
+export const STAMP_SLOTS = 8192;
 export const REGS = X86_WASM.hot + X86_HOT.offsetOf('r');
 
 export const CANON_LO = -0x800000000000n;
@@ -101,6 +110,8 @@ export class Fn extends WasmFn {
     /** Addresses that follow a CALL of the module (where a RET may chain to). */
     readonly returnSites: readonly number[],
     readonly ctl: number,
+    /** The stamp slot of each module block (null: chained jumps are not checked, a module written ahead). */
+    readonly slots: readonly number[] | null = null,
   ) {
     super(L.first);
     for (let r = 0; r < 16; r++) this.reload.push(...i32c(0), ...mem(O.i64load, 3, ctl + REGS + 8 * r), ...set(gl(r)));

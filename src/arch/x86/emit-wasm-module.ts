@@ -59,9 +59,11 @@ export function genBlock(f: Fn, b: WasmBlockSrc, g0: number): number[][] {
 /**
  * Writes one module `run(block, lim) -> retired` for `blocks` (64-bit mode; the rest, and blocks
  * the writer does not cover, are listed in `rejected`), importing its memory as `m.mem` (shared,
- * `pages` 64 KiB pages) with the vCPU's control area at `ctl`.
+ * `pages` 64 KiB pages) with the vCPU's control area at `ctl`. With `slotOf` (the engine) a
+ * chained jump to another block goes there only when the block's stamp word is the current stamp
+ * (validated in this KVM_RUN under this TLB generation), else it leaves to the run loop.
  */
-export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, ctl: number): X86WasmCode {
+export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, ctl: number, slotOf?: (b: WasmBlockSrc) => number): X86WasmCode {
   const rejected: { block: WasmBlockSrc; why: string }[] = [];
   let cands = blocks.filter((b) => {
     if (long64Of(b.modeKey) && b.insns.length > 0) return true;
@@ -90,7 +92,7 @@ export function buildX86Module(blocks: readonly WasmBlockSrc[], pages: number, c
     cands.forEach((b, i) => index.set(b.insns[0]!.addr, i));
     const sites = new Set<number>();
     for (const b of cands) for (const i of b.insns) if (isCall(i) && index.has(i.addr + i.len)) sites.add(i.addr + i.len);
-    const f = new Fn(index, [...sites].sort((a, b) => a - b), ctl);
+    const f = new Fn(index, [...sites].sort((a, b) => a - b), ctl, slotOf === undefined ? null : cands.map(slotOf));
     const N = cands.length;
     const bodies: number[][][] = [];
     const ids: Insn[] = [];

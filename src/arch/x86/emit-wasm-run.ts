@@ -17,6 +17,8 @@ import { PARITY } from './flags.js';
 import { X86_HOT, type X86State } from './state.js';
 import type { Block, JitEngineHook } from './blocks.js';
 import { buildX86Module, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-wasm.js';
+import { MODULE_INSNS, type WasmBlockSrc } from './emit-wasm-module.js';
+import { STAMP_SLOTS } from './emit-wasm-base.js';
 import { WA, type WasmMemory } from '../arm64/wasm-module.js';
 import { wasmRam, type WasmRam } from '../../kernel/hva.js';
 
@@ -36,6 +38,8 @@ export class X86WasmCtl {
   readonly wStatus: number;
   readonly wT1: number;
   readonly wUser: number;
+  readonly wStamp: number;
+  readonly wStamps: number;
   readonly dExit: number;
   private readonly wRTag: number;
   private readonly wRAdd: number;
@@ -56,6 +60,8 @@ export class X86WasmCtl {
     this.wStatus = w(X86_WASM.status);
     this.wT1 = w(X86_WASM.t1);
     this.wUser = w(X86_WASM.user);
+    this.wStamp = w(X86_WASM.stamp);
+    this.wStamps = w(X86_WASM.stamps);
     this.dExit = (ctl + X86_WASM.exitRip) / 8;
     this.wRTag = w(X86_WASM.rTag);
     this.wRAdd = w(X86_WASM.rAdd);
@@ -254,6 +260,7 @@ export class X86WasmBlocks {
     const next = i.addr + i.len;
     c.next = next;
     m.handled = true;
+    const gen = c.codeGen;
     HANDLERS[i.mn]!(c, i);
     this.fInJs = false;
     this.ctl.flagsIn(c.f);
@@ -265,7 +272,8 @@ export class X86WasmBlocks {
     }
     s.rip = c.next;
     this.f64[this.ctl.dExit] = s.rip;
-    if (last !== 0 || m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || c.watchOn || s.rip !== next) return nk + 1;
+    // (After a TLB flush the module's other blocks may not be what their addresses map now: `check`.)
+    if (last !== 0 || m.stopReason !== 0 || m.blockStale || c.softVector >= 0 || c.watchOn || s.rip !== next || c.codeGen !== gen) return nk + 1;
     return -1;
   }
 
@@ -348,10 +356,6 @@ export function sameCode(a: { insns: readonly Insn[]; modeKey: number }, b: { in
 
 // ---- the engine (virtualSys jitEngine 'wasm') -------------------------------------------------------
 
-/** Blocks in one module at most (the rest of a mode's hot blocks stay JS). */
-const MODULE_BLOCKS = 512;
-/** Calls of a mode's hot blocks after which its module is written again when blocks turned hot meanwhile. */
-const REBUILD_ENTRIES = 8192;
 
 /** A memory whose control areas the engine hands out (tests and benchmarks put guest RAM in it too). */
 let shared: { memory: WasmMemory; next: number; end: number } | null = null;
@@ -390,166 +394,293 @@ function controlArea(owner: object): X86WasmCtl {
   return new X86WasmCtl(x86WasmMemory(X86_WASM.size / 65536), 0);
 }
 
-/** A mode's module and the blocks in it. */
-interface ModeModule {
-  wb: X86WasmBlocks | null;
-  readonly hot: Set<Block>;
-  /** Blocks that became hot since the module was written. */
-  fresh: number;
-  /** Calls of the mode's hot blocks (in the module or not) since it was written. */
-  calls: number;
-  /** A module of the mode was retired (dropped code). */
-  retired: boolean;
+/**
+ * Instructions a pending hot block's JS translation retires, per instruction of the block, before
+ * it is written into a module: writing and compiling cost V8 ~0.05-0.15 ms per guest instruction,
+ * and the module saves ~2-3 ns per instruction run (the mix: ~250 MIPS in JS, 550-750 in wasm).
+ * The Linux boot's hot blocks mostly never pay that back (its modules retired 32M instructions in
+ * all): only code that keeps running is written.
+ */
+const PAYBACK = 32768;
+
+/**
+ * Entries into a mode's modules (each one a way back from the run loop: an exit to a block of
+ * another module, an unvalidated block, a non-chained branch) after which its most entered modules
+ * are written again as one (when they fit): the exits and entries it saves by then cost about
+ * what V8 takes to compile a module.
+ */
+const MERGE_ENTRIES = 65536;
+
+/** A mode's hot blocks waiting for its next module, and entries into its modules. */
+interface ModeSet {
+  readonly key: number;
+  /** In the order they turned hot. */
+  pending: Set<Block>;
+  pendingInsns: number;
+  /** Entries into the mode's modules since its last merge. */
+  entries: number;
+}
+
+/** A module in use and the blocks it holds. */
+interface Live {
+  readonly wb: X86WasmBlocks;
+  readonly blocks: readonly Block[];
+  /** Their stamp slots. */
+  readonly slots: readonly number[];
+  readonly insns: number;
+  /** Entries since the mode's last merge. */
+  recent: number;
 }
 
 /**
  * The wasm engine of one vCPU, a hook of its block cache (blocks.ts `JitEngineHook`): a 64-bit
- * block the JS JIT translated joins its mode's set of hot blocks, and the mode's module is written
- * again (all of them, chained) once the set grew by a quarter; the blocks' functions then enter
- * the module. Code dropped from the cache retires the module it was in (its blocks run their JS
- * translations until the next module), and code rewritten between runs likewise.
+ * block the JS JIT translated joins its mode's pending set; once pending blocks have run
+ * `BUILD_CALLS` times (or fill a module) they are written as a **new** module of their own,
+ * chained among themselves, while earlier modules stay (a jump into another module's block leaves
+ * to the run loop, which follows the link there): no module is written twice and V8 compiles
+ * each block's code once. Code dropped from the cache retires the module holding it (its other
+ * blocks wait for the next module, running JS meanwhile). A module's blocks are checked against
+ * guest memory on its first entry in each KVM_RUN (userspace may rewrite code; the cache has
+ * checked the entry) and against the page tables after a TLB flush (chaining goes by linear
+ * address: each block's page must still map the frame it was decoded from).
  */
 export class X86WasmEngine implements JitEngineHook {
   private readonly ctl: X86WasmCtl;
-  private readonly modes = new Map<number, ModeModule>();
-  /** Each hot block's JS translation (the fallback of a retired module). */
+  private readonly modes = new Map<number, ModeSet>();
+  /** Each hot block's JS translation (pending blocks and blocks in modules). */
   private readonly js = new Map<Block, X86BlockFn>();
-  readonly stats = { modules: 0, failed: 0, lastError: null as unknown, retired: 0, buildMs: 0 };
+  /** The live module holding a block. */
+  private readonly inMod = new Map<Block, Live>();
+  private readonly live = new Set<Live>();
+  /** Blocks the writer left out (mostly handler calls...): JS translations, regions allowed. */
+  private readonly rejected = new Set<Block>();
+  readonly stats = { modules: 0, merged: 0, failed: 0, lastError: null as unknown, retired: 0, buildMs: 0 };
+  /** Free stamp slots. */
+  private readonly free: number[] = [];
+  /** The current stamp and the KVM_RUN epoch and TLB generation it stands for. */
+  private stamp = 1;
+  private sEpoch = -1;
+  private sGen = -1;
   /** Instructions retired in modules no longer in use. */
   private doneInsns = 0;
-
-  /** Calls of a mode's hot blocks after which its module is written again when blocks turned hot meanwhile. */
-  private readonly rebuildCalls: number;
+  private readonly payback: number;
+  private readonly mergeEntries: number;
+  /** What each pending block's JS translation retired. */
+  private readonly ran = new Map<Block, { n: number }>();
 
   constructor(
-    private readonly cpu: X86Cpu,
+    cpu: X86Cpu,
     /** The JIT's hotness (0: translation at first sight, as tests run it: modules follow quickly too). */
     hotness: number,
   ) {
-    this.rebuildCalls = hotness === 0 ? 64 : REBUILD_ENTRIES;
+    this.payback = hotness === 0 ? 8 : PAYBACK;
+    this.mergeEntries = hotness === 0 ? 1024 : MERGE_ENTRIES;
     // (Given back once the vCPU's state, whose GPR file is a view of the area, is collected.)
     this.ctl = controlArea(cpu.s);
     this.ctl.attach(cpu);
+    for (let i = STAMP_SLOTS - 1; i >= 0; i--) this.free.push(i);
+    this.ctl.i32.fill(0, this.ctl.wStamps, this.ctl.wStamps + STAMP_SLOTS);
+    this.ctl.i32[this.ctl.wStamp] = this.stamp;
   }
 
   owns(b: Block): boolean {
-    return this.modes.get(b.modeKey)?.hot.has(b) === true;
+    // (A pending block may become a JS region: it runs JS until written, maybe for good.)
+    return this.inMod.has(b);
   }
 
   compiled(b: Block): void {
-    if ((b.modeKey & 1) === 0 || b.fn === null) return;
+    if ((b.modeKey & 1) === 0 || b.fn === null || this.rejected.has(b)) return;
+    const again = this.js.has(b);
     this.js.set(b, b.fn);
-    let mm = this.modes.get(b.modeKey);
-    if (mm === undefined) this.modes.set(b.modeKey, (mm = { wb: null, hot: new Set(), fresh: 0, calls: 0, retired: false }));
-    if (mm.hot.size >= MODULE_BLOCKS && !mm.hot.has(b)) return;
-    mm.hot.add(b);
-    mm.fresh++;
-    // Written again at once when the set grew by a quarter; else once the module has been entered
-    // REBUILD_ENTRIES more times (blocks turn hot in bursts: one module for the burst).
-    // The first module at once; after a retirement the counted calls decide (code that keeps being
-    // dropped, e.g. rewritten, is not written again and again).
-    if ((mm.wb === null && !mm.retired) || (mm.hot.size >= 16 && mm.fresh * 4 >= mm.hot.size)) {
-      this.build(mm);
-      return;
+    const live = this.inMod.get(b);
+    if (live !== undefined) return this.retire(live);
+    let ms = this.modes.get(b.modeKey);
+    if (ms === undefined) this.modes.set(b.modeKey, (ms = { key: b.modeKey, pending: new Set(), pendingInsns: 0, entries: 0 }));
+    if (!again) {
+      ms.pending.add(b);
+      ms.pendingInsns += b.insns.length;
     }
-    // Until the next module: the JS translation, counting calls toward it.
-    const js = b.fn;
-    const mode = mm;
-    const counted: X86BlockFn = (c, s, R, f, host, lim) => {
-      if (++mode.calls >= this.rebuildCalls && mode.fresh !== 0 && mode.hot.has(b)) {
-        this.build(mode);
-        if (b.fn !== counted) return b.fn!(c, s, R, f, host, lim);
+    this.wait(b, ms);
+  }
+
+  /**
+   * A pending block runs its JS translation, counting what it retires; once that pays for its
+   * module (`PAYBACK`), the mode's pending blocks that ran enough are written as one.
+   */
+  private wait(b: Block, ms: ModeSet): void {
+    const js = this.js.get(b)!;
+    let ran = this.ran.get(b);
+    if (ran === undefined) this.ran.set(b, (ran = { n: 0 }));
+    const r = ran;
+    const due = this.payback * b.insns.length;
+    b.fn = (c, s, R, f, host, lim) => {
+      const n = js(c, s, R, f, host, lim);
+      if ((r.n += n) >= due) {
+        this.build(ms);
+        // (Left out, e.g. the module was full: it waits a payback again.)
+        r.n = 0;
       }
-      return js(c, s, R, f, host, lim);
+      return n;
     };
-    b.fn = counted;
   }
 
   /** Calls into this vCPU's current modules (statistics). */
   entries(): number {
     let n = 0;
-    for (const mm of this.modes.values()) if (mm.wb !== null) n += mm.wb.entries;
+    for (const l of this.live) n += l.wb.entries;
     return n;
   }
 
-  /** Blocks in this vCPU's current modules, and hot blocks of those modes not in them yet. */
+  /** Blocks in this vCPU's current modules, and its hot blocks (in modules or pending). */
   coverage(): { inModules: number; hot: number } {
-    let inModules = 0;
-    let hot = 0;
-    for (const mm of this.modes.values()) {
-      hot += mm.hot.size;
-      if (mm.wb !== null) inModules += mm.wb.code.blocks.length;
-    }
-    return { inModules, hot };
+    return { inModules: this.inMod.size, hot: this.js.size };
   }
 
   /** Instructions retired in this vCPU's modules so far. */
   wasmInsns(): number {
     let n = this.doneInsns;
-    for (const mm of this.modes.values()) if (mm.wb !== null) n += mm.wb.insns;
+    for (const l of this.live) n += l.wb.insns;
     return n;
   }
 
-  private retire(mm: ModeModule): void {
-    if (mm.wb === null) return;
-    mm.wb.valid = false;
-    this.doneInsns += mm.wb.insns;
-    mm.wb = null;
-  }
-
-  private build(mm: ModeModule): void {
-    this.retire(mm);
-    mm.fresh = 0;
-    mm.calls = 0;
-    const blocks = [...mm.hot];
+  /** Writes the mode's pending blocks (as many as a module holds) as a new module. */
+  private build(ms: ModeSet, first: readonly Block[] = []): void {
     let code: X86WasmCode;
     let wb: X86WasmBlocks;
     const t0 = performance.now();
+    // A stamp slot per block (blocks past the free slots wait).
+    const slots = new Map<WasmBlockSrc, number>();
+    // The blocks that ran most (and at least a sixteenth of their payback), after `first`.
+    const ranOf = (b: Block) => (this.ran.get(b)?.n ?? 0) / b.insns.length;
+    const cands = [...ms.pending].filter((b) => !first.includes(b) && ranOf(b) * 16 >= this.payback).sort((x, y) => ranOf(y) - ranOf(x));
+    let total = 0;
+    for (const b of [...first, ...cands]) {
+      if ((total += b.insns.length) > MODULE_INSNS) break;
+      if (this.free.length === 0) break;
+      slots.set(b, this.free.pop()!);
+    }
     try {
-      code = buildX86Module(blocks, this.ctl.memory.buffer.byteLength / 65536, this.ctl.ctl);
+      code = buildX86Module([...slots.keys()], this.ctl.memory.buffer.byteLength / 65536, this.ctl.ctl, (b) => slots.get(b)!);
       wb = new X86WasmBlocks(code, this.ctl);
       this.stats.buildMs += performance.now() - t0;
     } catch (e) {
       // (Nothing of the module is in place: the blocks keep their JS translations.)
+      for (const slot of slots.values()) this.free.push(slot);
       this.stats.failed++;
       this.stats.lastError ??= e;
       return;
     }
+    for (const r of code.rejected) {
+      if (r.why === 'module full') continue;
+      const b = r.block as Block;
+      this.unpend(b);
+      b.fn = this.js.get(b)!;
+      this.js.delete(b);
+      this.rejected.add(b);
+    }
+    if (code.blocks.length === 0) {
+      for (const slot of slots.values()) this.free.push(slot);
+      return;
+    }
     this.stats.modules++;
-    mm.wb = wb;
+    const live: Live = { wb, blocks: code.blocks as Block[], slots: code.blocks.map((b) => slots.get(b)!), insns: code.insns.length, recent: 0 };
+    this.live.add(live);
+    const ctl = this.ctl;
     code.blocks.forEach((src, i) => {
       const b = src as Block;
+      this.unpend(b);
+      this.inMod.set(b, live);
       const js = this.js.get(b)!;
       const w = wb.fn(i);
+      const at = ctl.wStamps + slots.get(b)!;
+      slots.delete(b);
+      ctl.i32[at] = 0;
       const fn: X86BlockFn = (c, s, R, f, host, lim) => {
-        // (Counted also once the module is retired: the next one is written from these calls.)
-        if (mm.fresh !== 0 && ++mm.calls >= this.rebuildCalls && mm.hot.has(b)) {
-          this.build(mm);
+        if (!wb.valid) return js(c, s, R, f, host, lim);
+        live.recent++;
+        if (++ms.entries >= this.mergeEntries) {
+          this.merge(ms);
           if (b.fn !== fn) return b.fn!(c, s, R, f, host, lim);
         }
-        return wb.valid ? w(c, s, R, f, host, lim) : js(c, s, R, f, host, lim);
+        // The run loop validated b in this KVM_RUN (under the TLB generation now): chained jumps
+        // may come back to it until either moves.
+        ctl.i32[at] = b.epoch !== this.sEpoch || c.codeGen !== this.sGen ? this.restamp(b.epoch, c.codeGen) : this.stamp;
+        return w(c, s, R, f, host, lim);
       };
       b.fn = fn;
     });
+    // Slots of blocks left out go back.
+    for (const slot of slots.values()) this.free.push(slot);
   }
 
-  /** Retires the modules holding a block for which `drop` holds, and forgets those blocks. */
+  /**
+   * Writes the mode's most entered modules (as many as fit one module), with its pending blocks,
+   * as one module, so jumps between them chain inside it.
+   */
+  private merge(ms: ModeSet): void {
+    ms.entries = 0;
+    const mods = [...this.live].filter((l) => l.blocks[0]!.modeKey === ms.key).sort((a, b) => b.recent - a.recent);
+    const take: Live[] = [];
+    let total = 0;
+    for (const l of mods) {
+      l.recent = 0;
+      if (total + l.insns > MODULE_INSNS) continue;
+      take.push(l);
+      total += l.insns;
+    }
+    if (take.length < 2) return;
+    this.stats.merged++;
+    for (const l of take) this.retire(l, false);
+    // The merged modules' blocks first, most entered first (the writer stops at a module's bound).
+    this.build(
+      ms,
+      take.flatMap((l) => l.blocks).filter((b) => ms.pending.has(b)),
+    );
+  }
+
+  /** A new stamp (the KVM_RUN epoch or the TLB generation moved: every block is unvalidated). */
+  private restamp(epoch: number, gen: number): number {
+    this.sEpoch = epoch;
+    this.sGen = gen;
+    this.stamp = this.stamp === 0x7fffffff ? 1 : this.stamp + 1;
+    // (On wrapping, words left from 2^31 stamps ago must not pass: clear them all.)
+    if (this.stamp === 1) this.ctl.i32.fill(0, this.ctl.wStamps, this.ctl.wStamps + STAMP_SLOTS);
+    this.ctl.i32[this.ctl.wStamp] = this.stamp;
+    return this.stamp;
+  }
+
+  private unpend(b: Block): void {
+    this.ran.delete(b);
+    const ms = this.modes.get(b.modeKey);
+    if (ms !== undefined && ms.pending.delete(b)) ms.pendingInsns -= b.insns.length;
+  }
+
+  /** Takes a module out of use; its blocks still hot wait for the mode's next module. */
+  private retire(live: Live, dropped = true): void {
+    if (!this.live.delete(live)) return;
+    live.wb.valid = false;
+    this.doneInsns += live.wb.insns;
+    if (dropped) this.stats.retired++;
+    for (const slot of live.slots) this.free.push(slot);
+    for (const b of live.blocks) {
+      this.inMod.delete(b);
+      if (!this.js.has(b)) continue;
+      const ms = this.modes.get(b.modeKey)!;
+      ms.pending.add(b);
+      ms.pendingInsns += b.insns.length;
+      this.wait(b, ms);
+    }
+  }
+
+  /** Forgets the hot blocks for which `drop` holds and retires the modules holding them. */
   private drop(drop: (b: Block) => boolean): void {
-    for (const mm of this.modes.values()) {
-      let hit = false;
-      for (const b of mm.hot) {
-        if (!drop(b)) continue;
-        hit = true;
-        mm.hot.delete(b);
-        this.js.delete(b);
-      }
-      if (hit && mm.wb !== null) {
-        this.retire(mm);
-        mm.retired = true;
-        this.stats.retired++;
-        // The rest is written again when the next block of the mode is translated.
-        mm.fresh = mm.hot.size;
-      }
+    for (const b of this.rejected) if (drop(b)) this.rejected.delete(b);
+    for (const b of [...this.js.keys()]) {
+      if (!drop(b)) continue;
+      this.js.delete(b);
+      this.unpend(b);
+      const live = this.inMod.get(b);
+      if (live !== undefined) this.retire(live);
     }
   }
 
@@ -562,16 +693,7 @@ export class X86WasmEngine implements JitEngineHook {
   }
 
   epoch(): void {
-    // Chained module code is not revalidated by the cache: compare it with guest memory here.
-    const c = this.cpu;
-    this.drop((b) => {
-      const first = b.insns[0]!.addr;
-      try {
-        return !c.codeMatches(first, b.code);
-      } catch {
-        return true;
-      }
-    });
+    // (A module's blocks count as validated only under the stamp of the epoch and TLB generation
+    // the run loop validated them in: `restamp`.)
   }
 }
-

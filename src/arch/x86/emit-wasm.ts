@@ -138,11 +138,24 @@ export class WasmX86Emitter implements X86Emitter {
   private goto(rip: number, retired: number, chain = true): number[] {
     const out: number[] = [...this.spill(), ...get(L.n), ...i32c(retired), O.i32add, ...set(L.n)];
     const idx = chain ? this.f.index.get(rip) : undefined;
-    if (idx !== undefined) {
-      out.push(...i32c(idx), ...set(L.next), ...this.f.br(DISPATCH));
-      return out;
-    }
+    if (idx !== undefined) out.push(...this.chainTo(idx));
     out.push(...i32c(0), ...f64c(rip), ...mem(O.f64store, 3, this.c(X86_WASM.exitRip)), ...this.f.br(EXIT));
+    return out;
+  }
+
+  /**
+   * Moves to module block `idx` (the dispatch loop), when its stamp word says it was validated
+   * under the current stamp; else falls through (the caller leaves to the run loop, which
+   * validates the block and enters the module there).
+   */
+  private chainTo(idx: number): number[] {
+    const slot = this.f.slots?.[idx];
+    if (slot === undefined) return [...i32c(idx), ...set(L.next), ...this.f.br(DISPATCH)];
+    const out = [...i32c(0), ...mem(O.i32load, 2, this.c(X86_WASM.stamps + 4 * slot)), ...i32c(0), ...mem(O.i32load, 2, this.c(X86_WASM.stamp)), O.i32eq, O.if, VOID];
+    this.f.depth++;
+    out.push(...i32c(idx), ...set(L.next), ...this.f.br(DISPATCH));
+    this.f.depth--;
+    out.push(O.end);
     return out;
   }
 
@@ -643,7 +656,7 @@ export class WasmX86Emitter implements X86Emitter {
     for (const site of this.f.returnSites) {
       const idx = this.f.index.get(site)!;
       this.ifOpen([...get(L.addr), ...i64c(BigInt(site)), O.i64eq]);
-      this.emit([...i32c(idx), ...set(L.next), ...this.f.br(DISPATCH)]);
+      this.emit(this.chainTo(idx));
       this.ifClose();
     }
     this.emit([...i32c(0), ...get(L.addr), X.f64fromI64s, ...mem(O.f64store, 3, this.c(X86_WASM.exitRip)), ...this.f.br(EXIT)]);
