@@ -43,7 +43,10 @@ export const WASM_CARVE_MAX = 512 << 20;
  */
 export const WASM_PAGES = 65535;
 
-/** Control areas (the arm64 wasm engine's per-vCPU registers, exit record and TLB) in the memory's pool. */
+/**
+ * Control areas (the wasm engines' per-vCPU registers, exit record and TLB: one area per arm64
+ * vCPU, eight per x86 vCPU) in the memory's pool.
+ */
 export const CTL_AREAS = 512;
 export const CTL_AREA_BYTES = 8192;
 /** The pool: a bitmap of areas in use (first page), then the areas; guest RAM is carved above it. */
@@ -77,26 +80,36 @@ export class WasmRam {
     this.free = adopted ? [] : [RAM_START, this.buffer.byteLength];
   }
 
-  /** A zeroed control area of CTL_AREA_BYTES: its offset, or -1 when the pool is used up. */
-  allocCtl(): number {
+  /**
+   * `count` adjacent zeroed control areas of CTL_AREA_BYTES (`count` a power of two up to 32,
+   * aligned to it): their offset, or -1 when the pool has no such run. Atomic: any thread that
+   * shares the memory (an SMP worker's adopted view too) takes areas from the same pool.
+   */
+  allocCtl(count = 1): number {
+    const ones = count === 32 ? -1 : (1 << count) - 1;
     for (let w = 0; w < CTL_AREAS / 32; w++) {
-      for (;;) {
+      for (let b = 0; b < 32; ) {
         const v = Atomics.load(this.bits, w);
         if (v === -1) break;
-        const b = 31 - Math.clz32(~v & (v + 1));
-        if (Atomics.compareExchange(this.bits, w, v, v | (1 << b)) !== v) continue;
+        const mask = ones << b;
+        if ((v & mask) !== 0) {
+          b += count;
+          continue;
+        }
+        if (Atomics.compareExchange(this.bits, w, v, v | mask) !== v) continue;
         const off = CTL_POOL + (w * 32 + b) * CTL_AREA_BYTES;
-        this.u8.fill(0, off, off + CTL_AREA_BYTES);
+        this.u8.fill(0, off, off + count * CTL_AREA_BYTES);
         return off;
       }
     }
     return -1;
   }
 
-  /** Gives a control area back. */
-  releaseCtl(off: number): void {
+  /** Gives `count` control areas back (as allocCtl gave them). */
+  releaseCtl(off: number, count = 1): void {
     const i = (off - CTL_POOL) / CTL_AREA_BYTES;
-    Atomics.and(this.bits, i >>> 5, ~(1 << (i & 31)));
+    const ones = count === 32 ? -1 : (1 << count) - 1;
+    Atomics.and(this.bits, i >>> 5, ~(ones << (i & 31)));
   }
 
   /**

@@ -71,4 +71,25 @@ describe.skipIf(ram === null)('guest RAM in the process wasm memory', () => {
     expect(new Uint8Array(r.buffer, again, CTL_AREA_BYTES).every((v) => v === 0)).toBe(true);
     for (const off of [again, ...got.slice(1)]) r.releaseCtl(off);
   });
+
+  it('runs of control areas (x86 takes eight): aligned, disjoint from single areas, zeroed, given back', () => {
+    const r = ram!;
+    const singles = Array.from({ length: 5 }, () => r.allocCtl());
+    const runs = Array.from({ length: 6 }, () => r.allocCtl(8));
+    const spans = [...singles.map((o) => [o, o + CTL_AREA_BYTES]), ...runs.map((o) => [o, o + 8 * CTL_AREA_BYTES])].sort((a, b) => a[0]! - b[0]!);
+    for (const o of runs) expect(o).toBeGreaterThan(0);
+    // No two spans overlap; runs start on a multiple of eight areas from the first single one's word.
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]!).toBeGreaterThanOrEqual(spans[i - 1]![1]!);
+    for (const o of runs) expect(((o - runs[0]!) / CTL_AREA_BYTES) % 8).toBe(0);
+    new Uint8Array(r.buffer, runs[0]!, 8 * CTL_AREA_BYTES).fill(9);
+    r.releaseCtl(runs[0]!, 8);
+    const again = r.allocCtl(8);
+    expect(again).toBe(runs[0]);
+    expect(new Uint8Array(r.buffer, again, 8 * CTL_AREA_BYTES).every((v) => v === 0)).toBe(true);
+    // A freed single area inside a word of runs is found again by a single allocation only.
+    r.releaseCtl(singles[2]!);
+    expect(r.allocCtl()).toBe(singles[2]);
+    for (const o of singles) r.releaseCtl(o);
+    for (const o of [again, ...runs.slice(1)]) r.releaseCtl(o, 8);
+  });
 });

@@ -20,7 +20,7 @@ import { buildX86Module, TLB_ENTRIES, X86_WASM, type X86WasmCode } from './emit-
 import { MODULE_INSNS, type WasmBlockSrc } from './emit-wasm-module.js';
 import { STAMP_SLOTS } from './emit-wasm-base.js';
 import { WA, type WasmMemory } from '../arm64/wasm-module.js';
-import { wasmRam, type WasmRam } from '../../kernel/hva.js';
+import { CTL_AREA_BYTES, wasmRam, type WasmRam } from '../../kernel/hva.js';
 
 const TWO32 = 4294967296;
 const NO_TAG = 0x7fffffff;
@@ -370,14 +370,18 @@ export function useX86WasmMemory(memory: WasmMemory | null, from = 0, to = 0): v
   shared = memory === null ? null : { memory, next: from, end: to };
 }
 
-/** Control areas carved from the process's wasm memory go back to it when their vCPU's state is collected. */
+/** Control areas taken from the process's wasm memory go back to its pool when their vCPU's state is collected. */
+const pooled = new FinalizationRegistry<{ ram: WasmRam; off: number }>((a) => a.ram.releaseCtl(a.off, CTL_COUNT));
 const carved = new FinalizationRegistry<{ ram: WasmRam; off: number }>((a) => a.ram.release(a.off, X86_WASM.size));
+/** Pool areas (hva.ts CTL_AREA_BYTES each) in one x86 control area. */
+const CTL_COUNT = X86_WASM.size / CTL_AREA_BYTES;
 
 /**
- * A control area: from `useX86WasmMemory`'s memory, else carved from the process's wasm memory
- * (hva.ts `wasmRam`), where `sys.alloc()` carves guest RAM, so modules reach RAM inline (in a
- * memory of its own every guest access went through the import: the mix ran at 53-61 MIPS, slower
- * than the JS JIT); else (no such memory, a worker's view of it) a memory of its own.
+ * A control area: from `useX86WasmMemory`'s memory, else from the control-area pool of the
+ * process's wasm memory (hva.ts `wasmRam`, `allocCtl`: atomic, so an SMP worker's adopted view of
+ * the memory takes from it too), where `sys.alloc()` carves guest RAM, so modules reach RAM inline
+ * (in a memory of its own every guest access went through the import: the mix ran at 53-61 MIPS,
+ * slower than the JS JIT); else (no such memory, the pool used up) a memory of its own.
  */
 function controlArea(owner: object): X86WasmCtl {
   if (shared !== null && shared.next + X86_WASM.size <= shared.end) {
@@ -386,10 +390,18 @@ function controlArea(owner: object): X86WasmCtl {
     return new X86WasmCtl(shared.memory, ctl);
   }
   const ram = wasmRam();
-  const off = ram === null ? -1 : ram.alloc(X86_WASM.size);
-  if (ram !== null && off >= 0) {
-    carved.register(owner, { ram, off });
-    return new X86WasmCtl(ram.memory, off);
+  if (ram !== null) {
+    const off = ram.allocCtl(CTL_COUNT);
+    if (off >= 0) {
+      pooled.register(owner, { ram, off });
+      return new X86WasmCtl(ram.memory, off);
+    }
+    // (The pool holds 64 x86 areas: past them, carved beside guest RAM on the owner's thread.)
+    const at = ram.alloc(X86_WASM.size);
+    if (at >= 0) {
+      carved.register(owner, { ram, off: at });
+      return new X86WasmCtl(ram.memory, at);
+    }
   }
   return new X86WasmCtl(x86WasmMemory(X86_WASM.size / 65536), 0);
 }
