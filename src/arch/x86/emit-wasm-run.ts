@@ -408,12 +408,12 @@ function controlArea(owner: object): X86WasmCtl {
 
 /**
  * Instructions a pending hot block's JS translation retires, per instruction of the block, before
- * it is written into a module: writing and compiling cost V8 ~0.05-0.15 ms per guest instruction,
- * and the module saves ~2-3 ns per instruction run (the mix: ~250 MIPS in JS, 550-750 in wasm).
- * The Linux boot's hot blocks mostly never pay that back (its modules retired 32M instructions in
- * all): only code that keeps running is written.
+ * it is written into a module. Measured on the x86 Linux boot fixture: a module costs V8 50-150 ms
+ * of CPU (writing, the sync and the background compiles), 0.2-0.5 ms per guest instruction in it,
+ * and saves ~2.5 ns per instruction it runs (the mix: ~250 MIPS in JS, 550-750 in wasm); with
+ * 32768 the boot wrote 13 modules that ran 18M instructions (+0.5-3 s of CPU), with 262144 one.
  */
-const PAYBACK = 32768;
+const PAYBACK = 131072;
 
 /**
  * Entries into a mode's modules (each one a way back from the run loop: an exit to a block of
@@ -564,7 +564,7 @@ export class X86WasmEngine implements JitEngineHook {
     const slots = new Map<WasmBlockSrc, number>();
     // The blocks that ran most (and at least a sixteenth of their payback), after `first`.
     const ranOf = (b: Block) => (this.ran.get(b)?.n ?? 0) / b.insns.length;
-    const cands = [...ms.pending].filter((b) => !first.includes(b) && ranOf(b) * 16 >= this.payback).sort((x, y) => ranOf(y) - ranOf(x));
+    const cands = [...ms.pending].filter((b) => !first.includes(b) && this.due(b)).sort((x, y) => ranOf(y) - ranOf(x));
     let total = 0;
     for (const b of [...first, ...cands]) {
       if ((total += b.insns.length) > MODULE_INSNS) break;
@@ -640,7 +640,8 @@ export class X86WasmEngine implements JitEngineHook {
       take.push(l);
       total += l.insns;
     }
-    if (take.length < 2) return;
+    // (One module alone is written again only with pending blocks that ran enough to join it.)
+    if (take.length === 0 || (take.length === 1 && ![...ms.pending].some((b) => this.due(b)))) return;
     this.stats.merged++;
     for (const l of take) this.retire(l, false);
     // The merged modules' blocks first, most entered first (the writer stops at a module's bound).
@@ -659,6 +660,11 @@ export class X86WasmEngine implements JitEngineHook {
     if (this.stamp === 1) this.ctl.i32.fill(0, this.ctl.wStamps, this.ctl.wStamps + STAMP_SLOTS);
     this.ctl.i32[this.ctl.wStamp] = this.stamp;
     return this.stamp;
+  }
+
+  /** Whether pending block `b` ran enough to join a module being written (a sixteenth of its payback). */
+  private due(b: Block): boolean {
+    return (this.ran.get(b)?.n ?? 0) * 16 >= this.payback * b.insns.length;
   }
 
   private unpend(b: Block): void {
