@@ -446,15 +446,14 @@ interface Live {
 
 /**
  * The wasm engine of one vCPU, a hook of its block cache (blocks.ts `JitEngineHook`): a 64-bit
- * block the JS JIT translated joins its mode's pending set; once pending blocks have run
- * `BUILD_CALLS` times (or fill a module) they are written as a **new** module of their own,
- * chained among themselves, while earlier modules stay (a jump into another module's block leaves
- * to the run loop, which follows the link there): no module is written twice and V8 compiles
- * each block's code once. Code dropped from the cache retires the module holding it (its other
- * blocks wait for the next module, running JS meanwhile). A module's blocks are checked against
- * guest memory on its first entry in each KVM_RUN (userspace may rewrite code; the cache has
- * checked the entry) and against the page tables after a TLB flush (chaining goes by linear
- * address: each block's page must still map the frame it was decoded from).
+ * block the JS JIT translated joins its mode's pending set; once a pending block has paid back a
+ * module (`PAYBACK`), the pending blocks that ran enough are written as a **new** module, chained
+ * among themselves, while earlier modules stay (a jump into another module's block leaves to the
+ * run loop, which follows the link there); a mode's modules entered `MERGE_ENTRIES` times are
+ * merged. Code dropped from the cache retires the module holding it (its other blocks wait for the
+ * next module, running JS meanwhile). A chained jump goes to a block only under the current stamp
+ * (`restamp`): the run loop validated it (guest memory compared) in this KVM_RUN under this TLB
+ * generation, since chaining goes by linear address.
  */
 export class X86WasmEngine implements JitEngineHook {
   private readonly ctl: X86WasmCtl;
