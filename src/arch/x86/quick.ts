@@ -5,18 +5,21 @@
  * QUICK is built at load from the fast path's rows (decode-table.ts FAST/FAST_REG) by mnemonic
  * and operand shape, so an opcode the table gives another row never matches here. Each form
  * computes exactly what its handler (exec/alu.ts, move.ts, control.ts) computes, through the
- * same helpers (alu, incDecResult, eaHalves); anything else — a prefix other than REX, a memory
- * operand, a byte or 16-bit operand, a branch to a non-canonical address — returns 0 and the
- * instruction takes the ordinary path (decodePage + step), which then raises what it raises.
- * Nothing here can fault, exit or write memory, so nothing is left half done.
+ * same helpers (alu, incDecResult, shiftResult, eaHalves); MOV to or from memory only through
+ * a TLB hit on RAM. Anything else — a prefix other than REX, another memory operand, a TLB miss,
+ * a byte or 16-bit operand, a branch to a non-canonical address — returns 0 having changed
+ * nothing, and the instruction takes the ordinary path (decodePage + step), which then raises
+ * what it raises: nothing here can fault or exit, so nothing is left half done.
  * @module
  */
 import type { X86Cpu } from './cpu.js';
 import { FAST, FAST_REG, type OpDesc } from './decode-table.js';
-import { O_E, O_G, O_I, O_J, O_M, O_RAX, O_Z, S_B, S_V, S_Z } from './decode-operand.js';
+import { O_E, O_G, O_I, O_J, O_M, O_ONE, O_RAX, O_Z, S_B, S_V, S_Z } from './decode-operand.js';
 import type { Insn } from './decoder.js';
 import { alu, Alu, incDecResult } from './exec/alu.js';
 import { eaHalves } from './exec/operands.js';
+import { shiftFlags, shiftResult } from './exec/shift.js';
+import { TLB_MASK } from './mmu.js';
 import { isCanonical } from './paging.js';
 
 // Form codes (QUICK_FORM).
@@ -44,6 +47,12 @@ const Q_JMP8 = 12;
 const Q_JMP32 = 13;
 /** INC/DEC Ev (FF /0, /1) with ModRM.mod = 3. */
 const Q_INCDEC = 14;
+/** SHL/SHR/SAR Ev,Ib and Ev,1 (C1, D1 /4 /5 /6 /7) with ModRM.mod = 3. */
+const Q_SHIFT_I = 15;
+const Q_SHIFT_1 = 16;
+
+/** exec/shift.ts's kinds of SHL, SHR, SAR. */
+const SHIFT_KINDS: Record<string, number> = { SHL: 4, SHR: 5, SAR: 6 };
 
 /** The ALU operation of an ALU form (Alu.*), TEST as ALU_TEST; INC 0 / DEC 1; Jcc's condition. */
 const ALU_TEST = 8;
@@ -88,6 +97,11 @@ function formOf(d: OpDesc | null): [number, number] {
     if (s0 === S_Z) return [jcc ? Q_JCC32 : Q_JMP32, d.low];
   }
   if ((d.name === 'INC' || d.name === 'DEC') && o.length === 1 && k0 === O_E && v0) return [Q_INCDEC, d.name === 'DEC' ? 1 : 0];
+  const sh = SHIFT_KINDS[d.name];
+  if (sh !== undefined && o.length === 2 && k0 === O_E && v0) {
+    if (k1 === O_I && s1 === S_B) return [Q_SHIFT_I, sh];
+    if (k1 === O_ONE) return [Q_SHIFT_1, sh];
+  }
   return [Q_NONE, 0];
 }
 
@@ -132,8 +146,14 @@ export function quickStep(c: X86Cpu, insn: Insn, u8: Uint8Array, o: number, rip:
     case Q_MOV_EG:
     case Q_MOV_GE:
     case Q_INCDEC: {
+      if (u8[p]! < 0xc0) {
+        // A memory operand: MOV only (the ALU and INC/DEC forms take the ordinary path).
+        if (form !== Q_MOV_EG && form !== Q_MOV_GE) return 0;
+        p = movMem(c, u8, o, p, rex, rip, form === Q_MOV_EG);
+        if (p === 0) return 0;
+        break;
+      }
       const m = u8[p++]!;
-      if (m < 0xc0) return 0;
       const rm = (m & 7) | ((rex & 1) << 3);
       const rg = ((m >> 3) & 7) | ((rex & 4) << 1);
       const d = form === Q_ALU_GE || form === Q_MOV_GE ? rg : rm;
@@ -167,6 +187,23 @@ export function quickStep(c: X86Cpu, insn: Insn, u8: Uint8Array, o: number, rip:
       aluRegs(c, op, w, (m & 7) | ((rex & 1) << 3), imm, imm < 0 ? -1 : 0);
       break;
     }
+    case Q_SHIFT_I:
+    case Q_SHIFT_1: {
+      const m = u8[p++]!;
+      if (m < 0xc0) return 0;
+      const d = (m & 7) | ((rex & 1) << 3);
+      const cnt = (form === Q_SHIFT_1 ? 1 : u8[p++]!) & (w ? 63 : 31);
+      // A count of 0 changes nothing (not even the upper half of a 32-bit register), as the handler.
+      if (cnt !== 0) {
+        const size = w ? 8 : 4;
+        const r = shiftResult(c, op, size, w ? R[2 * d]! : R[2 * d]! >>> 0, w ? R[2 * d + 1]! : 0, cnt);
+        const rh = w ? c.t1 : 0;
+        R[2 * d] = r;
+        R[2 * d + 1] = rh;
+        shiftFlags(c, size, r, rh);
+      }
+      break;
+    }
     case Q_MOV_ZI: {
       const d = (b & 7) | ((rex & 1) << 3);
       R[2 * d] = rd32(u8, p);
@@ -175,8 +212,8 @@ export function quickStep(c: X86Cpu, insn: Insn, u8: Uint8Array, o: number, rip:
       break;
     }
     case Q_LEA: {
-      if (!lea(c, insn, u8, o, p, rex, rip)) return 0;
-      p = insn.pos;
+      p = lea(c, insn, u8, o, p, rex, rip);
+      if (p === 0) return 0;
       break;
     }
     default: {
@@ -221,16 +258,21 @@ function aluRegs(c: X86Cpu, op: number, w: boolean, d: number, b0: number, b1: n
   }
 }
 
+/** The memory operand modrmMem parsed: base/index (-1 none), scale, displacement, RIP-relative. */
+let mBase = -1;
+let mIndex = -1;
+let mScale = 1;
+let mDisp = 0;
+let mRipRel = false;
+
 /**
- * LEA Gv,M with 64-bit addressing (no 67 prefix): the ModRM/SIB/displacement at `p` into insn's
- * memory fields (as decodeFast forms them), the result as the LEA handler's (eaHalves). Sets
- * insn.pos to the offset in `u8` after the instruction (which starts at `o`); false for a register ModRM (#UD: the ordinary path).
+ * The ModRM memory operand (mod < 3, 64-bit addressing) whose ModRM byte is at `p0`, as decodeFast
+ * forms it, into mBase..mRipRel (the displacement not yet made absolute); returns the offset after it.
  */
-function lea(c: X86Cpu, insn: Insn, u8: Uint8Array, o: number, p0: number, rex: number, rip: number): boolean {
+function modrmMem(u8: Uint8Array, p0: number, rex: number): number {
   let p = p0;
   const modrm = u8[p++]!;
   const mod = modrm >> 6;
-  if (mod === 3) return false;
   const rm = modrm & 7;
   let base = rm | ((rex & 1) << 3);
   let index = -1;
@@ -261,17 +303,79 @@ function lea(c: X86Cpu, insn: Insn, u8: Uint8Array, o: number, p0: number, rex: 
       p += 4;
     }
   }
+  mBase = base;
+  mIndex = index;
+  mScale = scale;
+  mDisp = disp;
+  mRipRel = ripRel;
+  return p;
+}
+
+/**
+ * LEA Gv,M with 64-bit addressing (no 67 prefix), the ModRM byte at `p0` of the instruction at
+ * `o`: the result as the LEA handler's (eaHalves on insn's memory fields, `memSet` marking them
+ * for the decoder). Returns the offset after the instruction, 0 for a register ModRM (#UD: the
+ * ordinary path).
+ */
+function lea(c: X86Cpu, insn: Insn, u8: Uint8Array, o: number, p0: number, rex: number, rip: number): number {
+  const modrm = u8[p0]!;
+  if (modrm >= 0xc0) return 0;
+  const p = modrmMem(u8, p0, rex);
   insn.memSet = true;
-  insn.base = base;
-  insn.index = index;
-  insn.scale = scale;
+  insn.base = mBase;
+  insn.index = mIndex;
+  insn.scale = mScale;
   // RIP-relative: the displacement from the next instruction (decodeFast's finishLength).
-  insn.disp = ripRel ? disp + rip + (p - o) : disp;
-  insn.pos = p;
+  insn.disp = mRipRel ? mDisp + rip + (p - o) : mDisp;
   eaHalves(c, insn);
   const d = ((modrm >> 3) & 7) | ((rex & 4) << 1);
   const R = c.s.r;
   R[2 * d] = c.eaLo;
   R[2 * d + 1] = (rex & 8) !== 0 ? c.eaHi : 0;
-  return true;
+  return p;
+}
+
+/**
+ * MOV Ev,Gv / Gv,Ev with a memory operand (DS or SS: no segment base in 64-bit mode), the ModRM
+ * byte at `p0` of the instruction at `o`: only when the access is within one page that the TLB
+ * maps for it already (a read-set / write-set hit: RAM, not MMIO, not decoded code), with no data
+ * breakpoint armed and no MMIO read being replayed — then nothing can fault or exit. The address
+ * as ea() forms it (registers below 2^48 in magnitude; others take the ordinary path). Returns
+ * the offset after the instruction, or 0 having changed nothing.
+ */
+function movMem(c: X86Cpu, u8: Uint8Array, o: number, p0: number, rex: number, rip: number, store: boolean): number {
+  if (c.watchOn || c.mmioCount !== 0) return 0;
+  const p = modrmMem(u8, p0, rex);
+  const R = c.s.r;
+  const b = mBase;
+  const x = mIndex;
+  const bh = b >= 0 ? R[2 * b + 1]! : 0;
+  const xh = x >= 0 ? R[2 * x + 1]! : 0;
+  if (!(bh < 0x10000 && bh >= -0x10000 && xh < 0x10000 && xh >= -0x10000)) return 0;
+  const bl = b >= 0 ? R[2 * b]! >>> 0 : 0;
+  const xl = x >= 0 ? R[2 * x]! >>> 0 : 0;
+  const disp = mRipRel ? mDisp + rip + (p - o) : mDisp;
+  const lin = disp + (bh * 0x100000000 + bl) + (xh * 0x100000000 + xl) * mScale;
+  const w = (rex & 8) !== 0;
+  const size = w ? 8 : 4;
+  const off = lin & 0xfff;
+  if (off + size > 0x1000 || !isCanonical(lin)) return 0;
+  const vpn = (lin - off) / 0x1000;
+  const i = vpn & TLB_MASK;
+  const tag = vpn * 2 + (c.cpl === 3 ? 1 : 0);
+  const r = ((u8[p0]! >> 3) & 7) | ((rex & 4) << 1);
+  if (store) {
+    if (c.wTag[i] !== tag) return 0;
+    const dv = c.wDv[i]!;
+    const a = c.wOff[i]! + off;
+    dv.setInt32(a, R[2 * r]!, true);
+    if (w) dv.setInt32(a + 4, R[2 * r + 1]!, true);
+  } else {
+    if (c.rTag[i] !== tag) return 0;
+    const dv = c.rDv[i]!;
+    const a = c.rOff[i]! + off;
+    R[2 * r] = dv.getInt32(a, true);
+    R[2 * r + 1] = w ? dv.getInt32(a + 4, true) : 0;
+  }
+  return p;
 }
