@@ -370,16 +370,20 @@ export class X86Machine {
     let a = lin;
     for (;;) {
       if (quick && pageEnd - a >= 15 && s.shadow === 0 && (s.rflags & FLAG.TF) === 0) {
-        const q = quickStep(c, insn, u8, (off0 + a) | 0, a);
+        let q = quickStep(c, insn, u8, (off0 + a) | 0, a);
         if (q !== 0) {
-          if (c.lastInsn !== null) c.lastInsn = null;
-          n++;
-          if (n >= lim) return n;
-          a = s.rip;
-          if ((q & QUICK_END) !== 0) {
-            if (this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
-          } else if (a >= pageEnd) return n;
-          continue;
+          c.lastInsn = null;
+          // A run of them: none changes the shadow or TF.
+          do {
+            n++;
+            if (n >= lim) return n;
+            a = s.rip;
+            if ((q & QUICK_END) !== 0) {
+              if (this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
+            } else if (a >= pageEnd) return n;
+            if (pageEnd - a < 15) break;
+            q = quickStep(c, insn, u8, (off0 + a) | 0, a);
+          } while (q !== 0);
         }
       }
       try {
