@@ -26,6 +26,7 @@ import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
 import { X86Debug } from './debug.js';
 import { X86KvmiAdapter } from './kvmi.js';
 import { decode, decodePage, F_END, Insn } from './decoder.js';
+import { quickStep, QUICK_END } from './quick.js';
 import { X86Events } from './events.js';
 import { HANDLERS } from './exec/index.js';
 import { VmxServices, type Pending, type PioPending, type X86Services } from './services.js';
@@ -362,9 +363,29 @@ export class X86Machine {
     const u8 = bc.sU8;
     const off0 = bc.sOff0;
     const direct = bc.sDirect;
+    // 64-bit code (CS base 0, RIP = the linear address) read from the page: the one-pass forms
+    // (quick.ts) run without a record or a handler while no per-instruction check is due.
+    const quick = idle && direct && mode.long64;
     let n = 0;
     let a = lin;
     for (;;) {
+      if (quick && pageEnd - a >= 15 && s.shadow === 0 && (s.rflags & FLAG.TF) === 0) {
+        let q = quickStep(c, insn, u8, (off0 + a) | 0, a);
+        if (q !== 0) {
+          c.lastInsn = null;
+          // A run of them: none changes the shadow or TF.
+          do {
+            n++;
+            if (n >= lim) return n;
+            a = s.rip;
+            if ((q & QUICK_END) !== 0) {
+              if (this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
+            } else if (a >= pageEnd) return n;
+            if (pageEnd - a < 15) break;
+            q = quickStep(c, insn, u8, (off0 + a) | 0, a);
+          } while (q !== 0);
+        }
+      }
       try {
         if (!direct || pageEnd - a < 15 || !decodePage(insn, a, mode, u8, (off0 + a) | 0)) bc.streamNext(a);
       } catch (e) {

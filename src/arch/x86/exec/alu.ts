@@ -137,7 +137,7 @@ function incdec(dec: boolean): Handler {
 }
 
 /** INC/DEC of a0:a1: sets the flags (CF preserved) and returns the low half, the high half in c.t1. */
-function incDecResult(c: X86Cpu, size: number, dec: boolean, a0: number, a1: number): number {
+export function incDecResult(c: X86Cpu, size: number, dec: boolean, a0: number, a1: number): number {
   const cf = c.cf();
   let r0: number;
   let r1 = 0;

@@ -2,6 +2,7 @@
  * x86 shifts and rotates: ROL/ROR/RCL/RCR/SHL/SHR/SAR, SHLD/SHRD.
  * @module
  */
+import type { X86Cpu } from '../cpu.js';
 import { K_IMM } from '../decoder.js';
 import { FOp } from '../flags.js';
 import { FLAG } from '../state.js';
@@ -22,6 +23,80 @@ const Sh = {
 } as const;
 type Sh = (typeof Sh)[keyof typeof Sh];
 
+/** shiftResult's CF and OF, for shiftFlags. */
+let shiftCf = 0;
+let shiftOf = 0;
+
+/**
+ * SHL/SHR/SAR (kind 4, 5, 6) of a0:a1 (`size` bytes) by `cnt` (1..31, or 1..63 for 8 bytes): the
+ * low half of the result (trunc'd to size), its high half in c.t1; CF and OF kept for shiftFlags.
+ */
+export function shiftResult(c: X86Cpu, kind: number, size: number, a0: number, a1: number, cnt: number): number {
+  if (size !== 8) {
+    // SHL/SHR/SAR of 8/16/32 bits in int32 arithmetic (the count is at most 31).
+    const bits = size * 8;
+    const bits1 = bits - 1;
+    const a = size === 4 ? a0 >>> 0 : a0 & (size === 1 ? 0xff : 0xffff);
+    let res: number;
+    if (kind === Sh.SHL) {
+      res = cnt >= bits ? 0 : size === 4 ? (a << cnt) >>> 0 : (a << cnt) & (size === 1 ? 0xff : 0xffff);
+      shiftCf = cnt <= bits ? (a >>> (bits - cnt)) & 1 : 0;
+      shiftOf = ((res >>> bits1) & 1) ^ shiftCf;
+    } else if (kind === Sh.SHR) {
+      res = a >>> cnt;
+      shiftCf = (a >>> (cnt - 1)) & 1;
+      shiftOf = (a >>> bits1) & 1;
+    } else {
+      const sa = size === 4 ? a | 0 : size === 2 ? (a << 16) >> 16 : (a << 24) >> 24;
+      res = sa >> cnt;
+      shiftCf = (sa >> (cnt - 1)) & 1;
+      shiftOf = 0;
+    }
+    c.t1 = 0;
+    return trunc(res, size);
+  }
+  // 64-bit SHL/SHR/SAR on the two 32-bit halves.
+  const lo = a0 | 0;
+  const hi = a1 | 0;
+  let rl: number;
+  let rh: number;
+  if (kind === Sh.SHL) {
+    if (cnt < 32) {
+      rh = (hi << cnt) | (lo >>> (32 - cnt));
+      rl = lo << cnt;
+    } else {
+      rh = lo << (cnt - 32);
+      rl = 0;
+    }
+    shiftCf = bit64(lo, hi, 64 - cnt);
+    shiftOf = (rh >>> 31) ^ shiftCf;
+  } else {
+    if (cnt < 32) {
+      rl = (lo >>> cnt) | (hi << (32 - cnt));
+      rh = kind === Sh.SHR ? hi >>> cnt : hi >> cnt;
+    } else {
+      rl = kind === Sh.SHR ? hi >>> (cnt - 32) : hi >> (cnt - 32);
+      rh = kind === Sh.SHR ? 0 : hi >> 31;
+    }
+    shiftCf = bit64(lo, hi, cnt - 1);
+    shiftOf = kind === Sh.SHR ? hi >>> 31 : 0;
+  }
+  c.t1 = rh | 0;
+  return rl | 0;
+}
+
+/** Bit k of lo:hi. */
+const bit64 = (lo: number, hi: number, k: number) => (k < 32 ? (lo >>> k) & 1 : (hi >>> (k - 32)) & 1);
+
+/** The flags of the shiftResult just computed (its result r0:r1). */
+export function shiftFlags(c: X86Cpu, size: number, r0: number, r1: number): void {
+  const f = c.f;
+  f.set(FOp.EAGER_CO, size, 0, 0, 0, 0, r0, r1);
+  f.cin = shiftCf;
+  f.ofv = shiftOf;
+  f.afv = 0;
+}
+
 function shiftInsn(kind: Sh): Handler {
   return (c, i) => {
     const size = i.size[0]!;
@@ -31,74 +106,12 @@ function shiftInsn(kind: Sh): Handler {
     const a0 = rdAt(c, i, lin);
     const a1 = size === 8 ? c.t1 : 0;
     if (cnt === 0) return;
-    if (size !== 8 && kind >= Sh.SHL) {
-      // Fast path: SHL/SHR/SAR of 8/16/32 bits in int32 arithmetic (the count is at most 31).
-      const bits1 = bits - 1;
-      const a = size === 4 ? a0 >>> 0 : a0 & (size === 1 ? 0xff : 0xffff);
-      let res: number;
-      let cf: number;
-      let of: number;
-      if (kind === Sh.SHL) {
-        res = cnt >= bits ? 0 : size === 4 ? (a << cnt) >>> 0 : (a << cnt) & (size === 1 ? 0xff : 0xffff);
-        cf = cnt <= bits ? (a >>> (bits - cnt)) & 1 : 0;
-        of = ((res >>> bits1) & 1) ^ cf;
-      } else if (kind === Sh.SHR) {
-        res = a >>> cnt;
-        cf = (a >>> (cnt - 1)) & 1;
-        of = (a >>> bits1) & 1;
-      } else {
-        const sa = size === 4 ? a | 0 : size === 2 ? (a << 16) >> 16 : (a << 24) >> 24;
-        res = sa >> cnt;
-        cf = (sa >> (cnt - 1)) & 1;
-        of = 0;
-      }
-      const r = trunc(res, size);
-      wrAt(c, i, lin, r, 0);
-      const f = c.f;
-      f.set(FOp.EAGER_CO, size, 0, 0, 0, 0, r, 0);
-      f.cin = cf;
-      f.ofv = of;
-      f.afv = 0;
-      return;
-    }
     if (kind >= Sh.SHL) {
-      // 64-bit SHL/SHR/SAR on the two 32-bit halves.
-      const lo = a0 | 0;
-      const hi = a1 | 0;
-      const bit = (k: number) => (k < 32 ? (lo >>> k) & 1 : (hi >>> (k - 32)) & 1);
-      let rl: number;
-      let rh: number;
-      let cf: number;
-      let of: number;
-      if (kind === Sh.SHL) {
-        if (cnt < 32) {
-          rh = (hi << cnt) | (lo >>> (32 - cnt));
-          rl = lo << cnt;
-        } else {
-          rh = lo << (cnt - 32);
-          rl = 0;
-        }
-        cf = bit(64 - cnt);
-        of = (rh >>> 31) ^ cf;
-      } else {
-        if (cnt < 32) {
-          rl = (lo >>> cnt) | (hi << (32 - cnt));
-          rh = kind === Sh.SHR ? hi >>> cnt : hi >> cnt;
-        } else {
-          rl = kind === Sh.SHR ? hi >>> (cnt - 32) : hi >> (cnt - 32);
-          rh = kind === Sh.SHR ? 0 : hi >> 31;
-        }
-        cf = bit(cnt - 1);
-        of = kind === Sh.SHR ? hi >>> 31 : 0;
-      }
-      rl |= 0;
-      rh |= 0;
-      wrAt(c, i, lin, rl, rh);
-      const f = c.f;
-      f.set(FOp.EAGER_CO, 8, 0, 0, 0, 0, rl, rh);
-      f.cin = cf;
-      f.ofv = of;
-      f.afv = 0;
+      // SHL/SHR/SAR: the result written before the flags (a faulting store changes nothing).
+      const r = shiftResult(c, kind, size, a0, a1, cnt);
+      const rh = c.t1;
+      wrAt(c, i, lin, r, rh);
+      shiftFlags(c, size, r, rh);
       return;
     }
     if (kind === Sh.ROL || kind === Sh.ROR) {
