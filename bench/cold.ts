@@ -225,9 +225,12 @@ export interface ColdRow {
  * Fresh-VM runs before the measured ones: at least this many instructions, so V8 has compiled the
  * emulator's paths (one run of 200k left the first measured runs at half speed, V8's background
  * compiles counted in their CPU time). The guest code is cold in every run all the same: each run
- * boots a new VM, whose block caches start empty.
+ * boots a new VM, whose block caches start empty. 3M, not 1M: with x86's one-pass path (quick.ts)
+ * the per-run figure of 200k-instruction runs still climbed until the 13th run or so (3-4, 19,
+ * 12, 8, 7, 24, 18, 11, 20, 23, 15, 21, 34, 26, 33 MIPS in one process, 2026-12-06, load 2), so
+ * the median of runs 6-8 fell inside V8's warm-up.
  */
-const COLD_WARMUP_INSNS = 1_000_000;
+const COLD_WARMUP_INSNS = 3_000_000;
 
 /** First-run MIPS of `count` distinct instructions (a fresh VM each repeat; median). */
 export function coldMips(arch: GuestArch, count: number, repeats: number): ColdRow {
