@@ -1,7 +1,7 @@
 /**
  * What x86 translated code runs against, and how its source becomes a function: the run loop's
  * flags it reads (JitHost), the TLB it probes, a region's members, the helpers in scope (`K`), and
- * the cache of compiled factories shared by every vCPU. The source itself is written by emit-js.ts.
+ * the cache of compiled functions shared by every vCPU and VM. The source itself is written by emit-js.ts.
  * @module
  */
 import { divs128, divu128, imul64, muls64, mulu64, W } from '../arith64.js';
@@ -52,7 +52,8 @@ export interface JitTlb {
 /** A TLB that never hits (translations made without a vCPU: tests of the generated code). */
 const NO_TLB: JitTlb = { rTag: new Float64Array(TLB_MASK + 1).fill(NaN), rDv: [], rOff: new Float64Array(0), wTag: new Float64Array(TLB_MASK + 1).fill(NaN), wDv: [], wOff: new Float64Array(0) };
 
-type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS, T: JitTlb, BL: readonly RegionMember[]) => X86BlockFn;
+/** A compiled translation: the block function with what it reads of its VM as arguments. */
+type SharedFn = (c: X86Cpu, s: X86State, R: Int32Array, f: Flags, m: JitHost, lim: number, I: readonly Insn[], T: JitTlb, BL: readonly RegionMember[]) => number;
 
 /**
  * A region (64-bit mode): blocks of one code page translated into one function that moves between
@@ -91,18 +92,25 @@ const HELPERS = {
   de: (c: X86Cpu): never => c.raise(VEC.DE),
 };
 
-/** Source -> factory: vCPUs (and VMs) running the same code share the compiled JS. */
-const factories = new Map<string, Factory>();
-const FACTORY_LIMIT = 2048;
+/**
+ * Source -> the compiled function, process-wide: vCPUs and VMs running the same code share one
+ * function object, so V8's optimised code (and its type feedback) outlives the VM that first ran
+ * it; a fresh VM's translation is optimised at once. What a translation reads of its VM (the
+ * decoded instructions, the vCPU's TLB, the region's members) comes in as arguments, so the
+ * function depends on its source text alone, which spells out every inline operand, address and
+ * mode; a different instruction at the same address gives a different text.
+ */
+const shared = new Map<string, SharedFn>();
+const SHARED_LIMIT = 2048;
 
 /** The block function of `src` (a JsEmitter's source) for the decoded instructions it was written from. */
 export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB, members: readonly RegionMember[] = []): X86BlockFn {
-  let factory = factories.get(src);
-  if (factory === undefined) {
-    factory = new Function('I', 'H', 'K', 'T', 'BL', src) as Factory;
-    if (factories.size >= FACTORY_LIMIT) factories.clear();
-    factories.set(src, factory);
+  let fn = shared.get(src);
+  if (fn === undefined) {
+    fn = (new Function('H', 'K', src) as (H: typeof HANDLERS, K: typeof HELPERS) => SharedFn)(HANDLERS, HELPERS);
+    if (shared.size >= SHARED_LIMIT) shared.clear();
+    shared.set(src, fn);
   }
-  return factory(insns, HANDLERS, HELPERS, tlb, members);
+  const g = fn;
+  return (c, s, R, f, m, lim) => g(c, s, R, f, m, lim, insns, tlb, members);
 }
-
