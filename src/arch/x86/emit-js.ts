@@ -1,9 +1,8 @@
 /**
- * The JS writer behind the x86 JIT's {@link X86Emitter}: one block becomes the body of a factory
- * `function (H, K)` (`H` the interpreter's handlers, `K` helpers) returning
- * `function blk(c, s, R, f, m, lim, I, T, BL)`, with `I` the block's decoded instructions, `T` the
- * vCPU's TLB and `BL` a region's member blocks: what it reads of its VM comes in as arguments, so
- * one compiled function serves every VM running the same code (compile-js.ts).
+ * The JS writer behind the x86 JIT's {@link X86Emitter}: a block becomes the body of a factory
+ * `function (H, K, I, T)` (handlers, helpers, its decoded instructions, the vCPU's TLB) returning
+ * `function blk(c, s, R, f, m, lim)`; a region that of `function (H, K)` returning `function blk(c,
+ * s, R, f, m, lim, I, T, BL)` (BL: its members), one function for every VM (compile-js.ts).
  *
  * - Registers are `R` (X86State.r, lo/hi int32 halves) held in variables `g<i>` within the block
  *   (see `localRegs`), the flags record `f` (written when observable: see `pend`), RIP `s.rip`.
@@ -102,7 +101,10 @@ export class JsEmitter implements X86Emitter {
     private readonly siteLimit = 0,
   ) {
     this.region = region ?? { starts: [insns[0]!.addr], bases: [0], lens: [insns.length], retSites: [] };
+    this.shared = region !== undefined;
   }
+  /** A region: written as one function for every VM (its VM's state as arguments), a block as a factory's closure. */
+  private readonly shared: boolean;
 
   private emit(line: string): void {
     this.body.push(line);
@@ -241,10 +243,11 @@ export class JsEmitter implements X86Emitter {
   private finish(): string {
     const long = this.mode.long64;
     const start = this.region.starts[0]!;
+    // The TLB arrays of the vCPU: per translation in a block's factory, per call in a region's
+    // function (one function serves every VM: see compile-js.ts).
+    const tlb = 'var TR = T.rTag, TRD = T.rDv, TRO = T.rOff, TW = T.wTag, TWD = T.wDv, TWO = T.wOff;';
     const head = [
-      'return function blk(c, s, R, f, m, lim, I, T, BL) {',
-      // The TLB arrays of the vCPU this call runs for.
-      '  var TR = T.rTag, TRD = T.rDv, TRO = T.rOff, TW = T.wTag, TWD = T.wDv, TWO = T.wOff;',
+      ...(this.shared ? ['return function blk(c, s, R, f, m, lim, I, T, BL) {', `  ${tlb}`] : [tlb, 'return function blk(c, s, R, f, m, lim) {']),
       // U: the TLB tag's user bit (CPL 3); po/pv/px: the inline probe's offset, page and index;
       // ps: a store took the slow path (it may have hit code or MMIO: stopCheck looks); q: the
       // member running, E: the KVM_RUN epoch (the entry's: the run loop validated it).
@@ -276,7 +279,7 @@ export class JsEmitter implements X86Emitter {
 
   private src = '';
 
-  /** The finished source (after the last {@link end}): the body of the factory `function (H, K)`. */
+  /** The finished source (after the last {@link end}): the body of the factory (see the module comment). */
   source(): string {
     if (this.src === '') this.src = this.finish();
     return this.src;
