@@ -41,7 +41,7 @@ interface Setup {
 interface Guest {
   readonly vcpu: Vcpu;
   readonly exits: string[];
-  readonly stats: () => (X86JitStats & { regionBlocks?: number }) | null;
+  readonly stats: () => (X86JitStats & { regionBlocks?: number; regionsAtOnce?: number }) | null;
   done: boolean;
   close(): void;
 }
@@ -97,9 +97,13 @@ function step(g: Guest): void {
   if (e.reason !== 'io' || g.exits.length > 10) g.done = true;
 }
 
-/** Runs the setups' JIT VMs in turns, one KVM_RUN each; each must agree with its interpreter run. */
-function agree(setups: readonly Setup[]): Guest[] {
+/**
+ * Runs the setups' JIT VMs in turns, one KVM_RUN each (`inTurn` false: each to its end, one after
+ * the other); each must agree with its interpreter run.
+ */
+function agree(setups: readonly Setup[], inTurn = true): { exits: string[]; stats: NonNullable<ReturnType<Guest['stats']>> }[] {
   const jits = setups.map((s) => boot(true, s));
+  if (!inTurn) for (const g of jits) while (!g.done) step(g);
   for (let n = 0; n < 100_000 && jits.some((g) => !g.done); n++) for (const g of jits) if (!g.done) step(g);
   setups.forEach((s, i) => {
     const ref = boot(false, s);
@@ -110,8 +114,9 @@ function agree(setups: readonly Setup[]): Guest[] {
     expect(j.stats()!.regionBlocks, `VM ${i} ran regions`).toBeGreaterThan(0);
     ref.close();
   });
+  const out = jits.map((g) => ({ exits: g.exits, stats: g.stats()! }));
   for (const g of jits) g.close();
-  return jits;
+  return out;
 }
 
 describe('x86 JIT regions shared between VMs agree with the interpreter', () => {
@@ -134,5 +139,14 @@ describe('x86 JIT regions shared between VMs agree with the interpreter', () => 
 
   it('a region run at CPL 0 and then, in another VM, at CPL 3 (same bytes and address) faults at the supervisor page', () => {
     agree([false, true].map((cpl3, seed) => ({ high: false, cpl3, imm: 0x11111111, seed })));
+  });
+
+  it('a VM after another that ran the same code translates its regions at once (blocks.ts regionEntries)', () => {
+    for (const high of [false, true]) {
+      const gs = agree([0, 1, 2].map((seed) => ({ high, cpl3: seed === 2, imm: 0x11111111, seed })), false);
+      // (And VM 0 too when the tests above ran: the same code, and its own rewrites.)
+      expect(gs[1]!.stats.regionsAtOnce).toBeGreaterThan(0);
+      expect(gs[2]!.stats.regionsAtOnce).toBeGreaterThan(0);
+    }
   });
 });

@@ -114,7 +114,10 @@ export const regionCache = { hits: 0, misses: 0 };
  * The block function of `src` (a JsEmitter's source) for the decoded instructions it was written
  * from; `members`: a region's member blocks (its source is a region's).
  */
-export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB, members?: readonly RegionMember[]): X86BlockFn {
+export function compileJs(src: string, insns: readonly Insn[], tlb?: JitTlb, members?: readonly RegionMember[]): X86BlockFn;
+/** With `cachedOnly`: a region's function only if it is compiled already (else null). */
+export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb, members: readonly RegionMember[], cachedOnly: boolean): X86BlockFn | null;
+export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB, members?: readonly RegionMember[], cachedOnly = false): X86BlockFn | null {
   if (members === undefined) {
     let factory = factories.get(src);
     if (factory === undefined) {
@@ -126,6 +129,7 @@ export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_
   }
   let fn = shared.get(src);
   if (fn !== undefined) regionCache.hits++;
+  else if (cachedOnly) return null;
   else {
     regionCache.misses++;
     fn = (new Function('H', 'K', src) as (H: typeof HANDLERS, K: typeof HELPERS) => SharedFn)(HANDLERS, HELPERS);
