@@ -46,6 +46,14 @@ const REGION_INSNS = 256;
  * 14.2 at 512).
  */
 export const REGION_FACTOR = 512;
+/**
+ * Region entries (mode key, linear address) translated in this process: a block's first
+ * translation there tries its region at once, taken when its function is compiled already
+ * (compile-js.ts: another VM ran the same code), so a fresh VM need not retire a million
+ * instructions per block again before its regions run.
+ */
+const regionEntries = new Set<string>();
+const REGION_ENTRIES = 4096;
 const [JCC, JMP, CALL] = ['Jcc', 'JMP', 'CALL'].map(mnemonic) as [number, number, number];
 /** Decoded instructions the block cache holds at most before it is flushed (Kernel.codeCacheLimit overrides). */
 export const DEFAULT_CODE_CACHE_LIMIT = 1 << 17;
@@ -125,7 +133,7 @@ export class BlockCache {
   private readonly codeWrites = new Map<number, number>();
   /** Block JIT translators per mode key; statistics for tests. */
   private readonly translators = new Map<number, X86Translator>();
-  readonly jitStats = { compiled: 0, failed: 0, invalidated: 0, lastError: null as unknown, flushes: 0, cachedInsns: 0, regionBlocks: 0 };
+  readonly jitStats = { compiled: 0, failed: 0, invalidated: 0, lastError: null as unknown, flushes: 0, cachedInsns: 0, regionBlocks: 0, regionsAtOnce: 0 };
   /** Scratch instruction for re-decoding a faulting first fetch. */
   private readonly insn = new Insn();
   /** Scratch records for blocks decoded for one use (first sight, page-crossing). */
@@ -521,10 +529,23 @@ export class BlockCache {
     try {
       let t = this.translators.get(b.modeKey);
       if (t === undefined) this.translators.set(b.modeKey, (t = new X86Translator({ long64: this.cpu.long64, def32: this.cpu.def32 })));
-      if (region) {
+      const key = `${b.modeKey}:${b.insns[0]!.addr}`;
+      let fn: X86BlockFn | null = null;
+      if (!region && this.hook === null && this.cpu.long64 && regionEntries.has(key)) {
+        const blocks = this.region(b);
+        if ((fn = t.cachedRegion(blocks, this.cpu)) !== null) {
+          b.region = true;
+          this.jitStats.regionBlocks += blocks.length - 1;
+          this.jitStats.regionsAtOnce++;
+        }
+      }
+      if (fn !== null) b.fn = fn;
+      else if (region) {
         const blocks = this.region(b);
         b.fn = t.translateRegion(blocks, this.cpu);
         this.jitStats.regionBlocks += blocks.length - 1;
+        if (regionEntries.size >= REGION_ENTRIES) regionEntries.clear();
+        regionEntries.add(key);
       } else b.fn = t.translate(b.insns, this.cpu);
       this.jitStats.compiled++;
       this.hook?.compiled(b);

@@ -1,7 +1,7 @@
 /**
  * What x86 translated code runs against, and how its source becomes a function: the run loop's
  * flags it reads (JitHost), the TLB it probes, a region's members, the helpers in scope (`K`), and
- * the cache of compiled factories shared by every vCPU. The source itself is written by emit-js.ts.
+ * the caches of compiled code shared by every vCPU and VM. The source itself is written by emit-js.ts.
  * @module
  */
 import { divs128, divu128, imul64, muls64, mulu64, W } from '../arith64.js';
@@ -52,7 +52,8 @@ export interface JitTlb {
 /** A TLB that never hits (translations made without a vCPU: tests of the generated code). */
 const NO_TLB: JitTlb = { rTag: new Float64Array(TLB_MASK + 1).fill(NaN), rDv: [], rOff: new Float64Array(0), wTag: new Float64Array(TLB_MASK + 1).fill(NaN), wDv: [], wOff: new Float64Array(0) };
 
-type Factory = (I: readonly Insn[], H: typeof HANDLERS, K: typeof HELPERS, T: JitTlb, BL: readonly RegionMember[]) => X86BlockFn;
+/** A region's compiled function: what it reads of its VM comes as arguments. */
+type SharedFn = (c: X86Cpu, s: X86State, R: Int32Array, f: Flags, m: JitHost, lim: number, I: readonly Insn[], T: JitTlb, BL: readonly RegionMember[]) => number;
 
 /**
  * A region (64-bit mode): blocks of one code page translated into one function that moves between
@@ -91,18 +92,50 @@ const HELPERS = {
   de: (c: X86Cpu): never => c.raise(VEC.DE),
 };
 
-/** Source -> factory: vCPUs (and VMs) running the same code share the compiled JS. */
+/** A block's factory (see emit-js.ts): a closure per translation. */
+type Factory = (H: typeof HANDLERS, K: typeof HELPERS, I: readonly Insn[], T: JitTlb) => X86BlockFn;
 const factories = new Map<string, Factory>();
-const FACTORY_LIMIT = 2048;
+/**
+ * Source -> a region's compiled function, process-wide: vCPUs and VMs running the same region
+ * share one function object, so V8's optimised code (and its type feedback) outlives the VM that
+ * first ran it, and a fresh VM's region runs optimised at once (V8 takes 10-250 ms of CPU to
+ * optimise one). What a region reads of its VM (the decoded instructions, the vCPU's TLB, the
+ * members) comes in as arguments, so the function depends on its source text alone, which spells
+ * out every inline operand, address and mode: other bytes at the same address give another text.
+ * Blocks stay closures of a factory: a block function is called every few instructions, and the
+ * arguments cost more there than V8's optimising it once per VM.
+ */
+const shared = new Map<string, SharedFn>();
+const CACHE_LIMIT = 2048;
+/** Regions translated in this process whose compiled function was already there (hits) or was compiled (misses), for tests. */
+export const regionCache = { hits: 0, misses: 0 };
 
-/** The block function of `src` (a JsEmitter's source) for the decoded instructions it was written from. */
-export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB, members: readonly RegionMember[] = []): X86BlockFn {
-  let factory = factories.get(src);
-  if (factory === undefined) {
-    factory = new Function('I', 'H', 'K', 'T', 'BL', src) as Factory;
-    if (factories.size >= FACTORY_LIMIT) factories.clear();
-    factories.set(src, factory);
+/**
+ * The block function of `src` (a JsEmitter's source) for the decoded instructions it was written
+ * from; `members`: a region's member blocks (its source is a region's).
+ */
+export function compileJs(src: string, insns: readonly Insn[], tlb?: JitTlb, members?: readonly RegionMember[]): X86BlockFn;
+/** With `cachedOnly`: a region's function only if it is compiled already (else null). */
+export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb, members: readonly RegionMember[], cachedOnly: boolean): X86BlockFn | null;
+export function compileJs(src: string, insns: readonly Insn[], tlb: JitTlb = NO_TLB, members?: readonly RegionMember[], cachedOnly = false): X86BlockFn | null {
+  if (members === undefined) {
+    let factory = factories.get(src);
+    if (factory === undefined) {
+      factory = new Function('H', 'K', 'I', 'T', src) as Factory;
+      if (factories.size >= CACHE_LIMIT) factories.clear();
+      factories.set(src, factory);
+    }
+    return factory(HANDLERS, HELPERS, insns, tlb);
   }
-  return factory(insns, HANDLERS, HELPERS, tlb, members);
+  let fn = shared.get(src);
+  if (fn !== undefined) regionCache.hits++;
+  else if (cachedOnly) return null;
+  else {
+    regionCache.misses++;
+    fn = (new Function('H', 'K', src) as (H: typeof HANDLERS, K: typeof HELPERS) => SharedFn)(HANDLERS, HELPERS);
+    if (shared.size >= CACHE_LIMIT) shared.clear();
+    shared.set(src, fn);
+  }
+  const g = fn;
+  return (c, s, R, f, m, lim) => g(c, s, R, f, m, lim, insns, tlb, members);
 }
-

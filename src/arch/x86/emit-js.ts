@@ -1,7 +1,8 @@
 /**
- * The JS writer behind the x86 JIT's {@link X86Emitter}: one block becomes the body of a factory
- * `function (I, H, K)` returning `function blk(c, s, R, f, m, lim)`, with `I` the block's decoded
- * instructions, `H` the interpreter's handlers and `K` helpers in scope.
+ * The JS writer behind the x86 JIT's {@link X86Emitter}: a block becomes the body of a factory
+ * `function (H, K, I, T)` (handlers, helpers, its decoded instructions, the vCPU's TLB) returning
+ * `function blk(c, s, R, f, m, lim)`; a region that of `function (H, K)` returning `function blk(c,
+ * s, R, f, m, lim, I, T, BL)` (BL: its members), one function for every VM (compile-js.ts).
  *
  * - Registers are `R` (X86State.r, lo/hi int32 halves) held in variables `g<i>` within the block
  *   (see `localRegs`), the flags record `f` (written when observable: see `pend`), RIP `s.rip`.
@@ -100,7 +101,10 @@ export class JsEmitter implements X86Emitter {
     private readonly siteLimit = 0,
   ) {
     this.region = region ?? { starts: [insns[0]!.addr], bases: [0], lens: [insns.length], retSites: [] };
+    this.shared = region !== undefined;
   }
+  /** A region: written as one function for every VM (its VM's state as arguments), a block as a factory's closure. */
+  private readonly shared: boolean;
 
   private emit(line: string): void {
     this.body.push(line);
@@ -173,7 +177,8 @@ export class JsEmitter implements X86Emitter {
   /** The handler call for the current instruction (an unusual case found at run time; 64-bit mode). */
   private callHandler(): string {
     const { i, k0: k } = this;
-    return `{ ${this.fl()}s.rip = ${i.addr}; c.lastInsn = I[${k}]; c.next = ${i.addr + i.len}; ${WB}h = 1; m.handled = true; H[${i.mn}](c, I[${k}]); h = 0; s.rip = c.next; return n + ${k + 1}; }`;
+    // (The call itself is in the epilogue: see finish.)
+    return `{ ${this.fl()}s.rip = ${i.addr}; c.lastInsn = I[${k}]; c.next = ${i.addr + i.len}; k = ${k}; y = 1; z = n + ${k + 1}; break Q; }`;
   }
 
   // ---- the block -----------------------------------------------------------------------------------
@@ -238,14 +243,15 @@ export class JsEmitter implements X86Emitter {
   private finish(): string {
     const long = this.mode.long64;
     const start = this.region.starts[0]!;
+    // The TLB arrays of the vCPU: per translation in a block's factory, per call in a region's
+    // function (one function serves every VM: see compile-js.ts).
+    const tlb = 'var TR = T.rTag, TRD = T.rDv, TRO = T.rOff, TW = T.wTag, TWD = T.wDv, TWO = T.wOff;';
     const head = [
-      // The TLB arrays of the vCPU this translation belongs to (never reassigned).
-      'var TR = T.rTag, TRD = T.rDv, TRO = T.rOff, TW = T.wTag, TWD = T.wDv, TWO = T.wOff;',
-      'return function blk(c, s, R, f, m, lim) {',
+      ...(this.shared ? ['return function blk(c, s, R, f, m, lim, I, T, BL) {', `  ${tlb}`] : [tlb, 'return function blk(c, s, R, f, m, lim) {']),
       // U: the TLB tag's user bit (CPL 3); po/pv/px: the inline probe's offset, page and index;
       // ps: a store took the slow path (it may have hit code or MMIO: stopCheck looks); q: the
       // member running, E: the KVM_RUN epoch (the entry's: the run loop validated it).
-      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0, U = c.cpl === 3 ? 1 : 0, po = 0, pv = 0, px = 0, ps = 0, q = 0;',
+      '  var n = 0, k = 0, h = 0, L = 0, v = 0, w = 0, t = 0, U = c.cpl === 3 ? 1 : 0, po = 0, pv = 0, px = 0, ps = 0, q = 0, z = 0, y = 0;',
       // o/oh: a stack access's offset and scratch; SH/SL/SD/SO: the stack page (see stk).
       '  var o = 0, oh = 0, SH = NaN, SL = 0, SD = TWD[0], SO = 0;',
       // V<j>: member j was validated in this KVM_RUN (no revalidation happens during a call).
@@ -255,7 +261,9 @@ export class JsEmitter implements X86Emitter {
     ];
     // (The register variables load in front of this: see localRegs.)
     const top = head.length;
-    const body = ['  Q: for (;;) {', '  switch (q) {', ...this.body, '  }', '  return n;', '  }'];
+    // Every way out that writes the registers back goes through one epilogue (z: the count).
+    const exits = this.body.map((l) => l.replace(/\/\*WB\*\/return n \+ (-?\d+);/g, 'z = n + $1; break Q;'));
+    const body = ['  Q: for (;;) {', '  switch (q) {', ...exits, '  }', '  return n;', '  }', `  ${WB}if (y !== 0) { h = 1; m.handled = true; H[I[k].mn](c, I[k]); h = 0; s.rip = c.next; }`, '  return z;'];
     const ripOf = long ? 'I[k].addr' : `K_rip(rip0, I[k].addr - ${start})`;
     // A fault in inline code: the register variables are the registers (a handler that threw
     // had them written back before it ran and may have changed the register file since).
@@ -271,7 +279,7 @@ export class JsEmitter implements X86Emitter {
 
   private src = '';
 
-  /** The finished source (after the last {@link end}): the body of the factory `function (I, H, K, T, BL)`. */
+  /** The finished source (after the last {@link end}): the body of the factory (see the module comment). */
   source(): string {
     if (this.src === '') this.src = this.finish();
     return this.src;

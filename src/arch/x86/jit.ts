@@ -138,6 +138,12 @@ export class X86Translator {
     return compileJs(src, insns, tlb, blocks);
   }
 
+  /** The region of `blocks` if this process compiled the same region before (another VM, an earlier translation), else null. */
+  cachedRegion(blocks: readonly RegionBlock[], tlb: JitTlb): X86BlockFn | null {
+    const { src, insns } = this.regionSource(blocks);
+    return compileJs(src, insns, tlb, blocks, true);
+  }
+
   /** The factory body of a region and its concatenated instructions (for tests and debugging). */
   regionSource(blocks: readonly RegionBlock[]): { src: string; insns: Insn[] } {
     const insns: Insn[] = [];
