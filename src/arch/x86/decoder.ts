@@ -169,6 +169,58 @@ export function decodeFrom(insn: Insn, addr: number, mode: DecodeMode, fetch: (i
   decodeFull(insn, addr, mode, fetch, u8, off, avail);
 }
 
+/** What {@link modrmMem} parsed (one reused record: nothing is allocated per instruction). */
+export const MEM = { base: -1, index: -1, scale: 1, disp: 0, ripForm: false };
+
+/**
+ * The ModRM memory operand (mod < 3, 32/64-bit addressing) whose ModRM byte is at `p0`: base and
+ * index (-1 none, REX-extended), scale and displacement into {@link MEM}; `ripForm` for mod 0,
+ * rm 5 without SIB (RIP-relative in 64-bit mode, the displacement not yet made absolute). Returns
+ * the offset after it. The decoder's fast path and the one-pass forms (quick.ts) share it.
+ */
+export function modrmMem(u8: Uint8Array, p0: number, rex: number): number {
+  let p = p0;
+  const modrm = u8[p++]!;
+  const mod = modrm >> 6;
+  const rm = modrm & 7;
+  let base = rm | ((rex & 1) << 3);
+  let index = -1;
+  let scale = 1;
+  let disp = 0;
+  let ripForm = false;
+  if (rm === 4) {
+    const sib = u8[p++]!;
+    const idx = ((sib >> 3) & 7) | ((rex & 2) << 2);
+    scale = 1 << (sib >> 6);
+    if (idx !== 4) index = idx;
+    base = (sib & 7) | ((rex & 1) << 3);
+    if ((sib & 7) === 5 && mod === 0) {
+      base = -1;
+      disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+      p += 4;
+    }
+  } else if (rm === 5 && mod === 0) {
+    base = -1;
+    disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+    p += 4;
+    ripForm = true;
+  }
+  if (base >= 0) {
+    if (mod === 1) disp = s8(u8[p++]!);
+    else if (mod === 2) {
+      disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+      p += 4;
+    }
+  }
+  const m = MEM;
+  m.base = base;
+  m.index = index;
+  m.scale = scale;
+  m.disp = disp;
+  m.ripForm = ripForm;
+  return p;
+}
+
 /**
  * decodeFrom's common case alone, for a caller that has the page's bytes (`off` an int32 offset
  * in `u8`, at least 15 bytes readable there): true when it decoded the instruction; false (the
@@ -286,44 +338,15 @@ function decodeFast(insn: Insn, addr: number, mode: DecodeMode, u8: Uint8Array, 
   } else if (asz !== 2) {
     // 32/64-bit addressing without a segment override, the bytes at p (decodeMemory's values).
     insn.memSet = true;
-    const rm = modrm & 7;
-    let base = rm | ((rex & 1) << 3);
-    let index = -1;
-    let scale = 1;
-    let disp = 0;
-    let ripRel = false;
-    if (rm === 4) {
-      const sib = u8[p++]!;
-      const idx = ((sib >> 3) & 7) | ((rex & 2) << 2);
-      scale = 1 << (sib >> 6);
-      if (idx !== 4) index = idx;
-      base = (sib & 7) | ((rex & 1) << 3);
-      if ((sib & 7) === 5 && mod === 0) {
-        base = -1;
-        disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
-        p += 4;
-      }
-    } else if (rm === 5 && mod === 0) {
-      base = -1;
-      disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
-      p += 4;
-      ripRel = long64;
-    }
-    let seg = DS;
-    if (base >= 0) {
-      if (((base & 7) === 4 || (base & 7) === 5) && base < 8) seg = SS;
-      if (mod === 1) disp = s8(u8[p++]!);
-      else if (mod === 2) {
-        disp = u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
-        p += 4;
-      }
-    }
-    insn.seg = seg;
-    insn.ripRel = ripRel;
+    p = modrmMem(u8, p - 1, rex);
+    const base = MEM.base;
+    insn.ripRel = MEM.ripForm && long64;
     insn.base = base;
-    insn.index = index;
-    insn.scale = scale;
-    insn.disp = disp;
+    insn.index = MEM.index;
+    insn.scale = MEM.scale;
+    insn.disp = MEM.disp;
+    const seg = base === 4 || base === 5 ? SS : DS;
+    insn.seg = seg;
   } else {
     insn.memSet = true;
     insn.seg = DS;

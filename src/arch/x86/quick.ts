@@ -15,7 +15,7 @@
 import type { X86Cpu } from './cpu.js';
 import { FAST, FAST_REG, type OpDesc } from './decode-table.js';
 import { O_E, O_G, O_I, O_J, O_M, O_ONE, O_RAX, O_Z, S_B, S_V, S_Z } from './decode-operand.js';
-import type { Insn } from './decoder.js';
+import { MEM, modrmMem, type Insn } from './decoder.js';
 import { alu, Alu, incDecResult } from './exec/alu.js';
 import { eaHalves } from './exec/operands.js';
 import { shiftFlags, shiftResult } from './exec/shift.js';
@@ -258,59 +258,6 @@ function aluRegs(c: X86Cpu, op: number, w: boolean, d: number, b0: number, b1: n
   }
 }
 
-/** The memory operand modrmMem parsed: base/index (-1 none), scale, displacement, RIP-relative. */
-let mBase = -1;
-let mIndex = -1;
-let mScale = 1;
-let mDisp = 0;
-let mRipRel = false;
-
-/**
- * The ModRM memory operand (mod < 3, 64-bit addressing) whose ModRM byte is at `p0`, as decodeFast
- * forms it, into mBase..mRipRel (the displacement not yet made absolute); returns the offset after it.
- */
-function modrmMem(u8: Uint8Array, p0: number, rex: number): number {
-  let p = p0;
-  const modrm = u8[p++]!;
-  const mod = modrm >> 6;
-  const rm = modrm & 7;
-  let base = rm | ((rex & 1) << 3);
-  let index = -1;
-  let scale = 1;
-  let disp = 0;
-  let ripRel = false;
-  if (rm === 4) {
-    const sib = u8[p++]!;
-    const idx = ((sib >> 3) & 7) | ((rex & 2) << 2);
-    scale = 1 << (sib >> 6);
-    if (idx !== 4) index = idx;
-    base = (sib & 7) | ((rex & 1) << 3);
-    if ((sib & 7) === 5 && mod === 0) {
-      base = -1;
-      disp = rd32(u8, p);
-      p += 4;
-    }
-  } else if (rm === 5 && mod === 0) {
-    base = -1;
-    disp = rd32(u8, p);
-    p += 4;
-    ripRel = true;
-  }
-  if (base >= 0) {
-    if (mod === 1) disp = (u8[p++]! << 24) >> 24;
-    else if (mod === 2) {
-      disp = rd32(u8, p);
-      p += 4;
-    }
-  }
-  mBase = base;
-  mIndex = index;
-  mScale = scale;
-  mDisp = disp;
-  mRipRel = ripRel;
-  return p;
-}
-
 /**
  * LEA Gv,M with 64-bit addressing (no 67 prefix), the ModRM byte at `p0` of the instruction at
  * `o`: the result as the LEA handler's (eaHalves on insn's memory fields, `memSet` marking them
@@ -322,11 +269,11 @@ function lea(c: X86Cpu, insn: Insn, u8: Uint8Array, o: number, p0: number, rex: 
   if (modrm >= 0xc0) return 0;
   const p = modrmMem(u8, p0, rex);
   insn.memSet = true;
-  insn.base = mBase;
-  insn.index = mIndex;
-  insn.scale = mScale;
+  insn.base = MEM.base;
+  insn.index = MEM.index;
+  insn.scale = MEM.scale;
   // RIP-relative: the displacement from the next instruction (decodeFast's finishLength).
-  insn.disp = mRipRel ? mDisp + rip + (p - o) : mDisp;
+  insn.disp = MEM.ripForm ? MEM.disp + rip + (p - o) : MEM.disp;
   eaHalves(c, insn);
   const d = ((modrm >> 3) & 7) | ((rex & 4) << 1);
   const R = c.s.r;
@@ -347,15 +294,15 @@ function movMem(c: X86Cpu, u8: Uint8Array, o: number, p0: number, rex: number, r
   if (c.watchOn || c.mmioCount !== 0) return 0;
   const p = modrmMem(u8, p0, rex);
   const R = c.s.r;
-  const b = mBase;
-  const x = mIndex;
+  const b = MEM.base;
+  const x = MEM.index;
   const bh = b >= 0 ? R[2 * b + 1]! : 0;
   const xh = x >= 0 ? R[2 * x + 1]! : 0;
   if (!(bh < 0x10000 && bh >= -0x10000 && xh < 0x10000 && xh >= -0x10000)) return 0;
   const bl = b >= 0 ? R[2 * b]! >>> 0 : 0;
   const xl = x >= 0 ? R[2 * x]! >>> 0 : 0;
-  const disp = mRipRel ? mDisp + rip + (p - o) : mDisp;
-  const lin = disp + (bh * 0x100000000 + bl) + (xh * 0x100000000 + xl) * mScale;
+  const disp = MEM.ripForm ? MEM.disp + rip + (p - o) : MEM.disp;
+  const lin = disp + (bh * 0x100000000 + bl) + (xh * 0x100000000 + xl) * MEM.scale;
   const w = (rex & 8) !== 0;
   const size = w ? 8 : 4;
   const off = lin & 0xfff;
