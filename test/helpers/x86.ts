@@ -185,3 +185,46 @@ function sregsOf(s: X86Sregs): Record<string, string> {
   o.efer = hex(s.efer);
   return o;
 }
+
+/**
+ * Page tables over writePageTables' for user and kernel-half guests: the low 1 GiB identity map
+ * made user-accessible, and the kernel half (0xffff_ff80_0000_0000 + x -> x, PML4[511] ->
+ * PDPT `pdptHi`, whose entry 510 reuses the same page directory).
+ */
+export function mapUserAndKernelHalf(dv: DataView, pdptHi: number): void {
+  dv.setBigUint64(0x2000, 0x3000n | 7n, true);
+  dv.setBigUint64(0x3000, 0x4000n | 7n, true);
+  for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
+  dv.setBigUint64(0x2000 + 511 * 8, BigInt(pdptHi) | 7n, true);
+  dv.setBigUint64(pdptHi + 510 * 8, 0x4000n | 7n, true);
+}
+
+/** CPL 3: CS, SS and DS as the user selectors of GDT (DPL 3). */
+export function enterUser(vcpu: Vcpu): void {
+  const s = vcpu.getSregs();
+  vcpu.setSregs({ ...s, cs: { ...s.cs, selector: 0x1b, dpl: 3 }, ss: { ...s.ss, selector: 0x13, dpl: 3 }, ds: { ...s.ds, selector: 0x13, dpl: 3 } });
+}
+
+/** The general registers but RIP, as hex strings (for guests compared with a longer reference program). */
+export function regsButRip(vcpu: Vcpu): Record<string, string> {
+  const regs: Record<string, string> = {};
+  for (const [k, v] of Object.entries(vcpu.getRegs())) if (k !== 'rip') regs[k] = BigInt(v as bigint).toString(16);
+  return regs;
+}
+
+/** An exit in one line: MMIO's direction, address and length, else the reason. */
+export const exitLine = (e: VcpuExit): string => (e.reason === 'mmio' ? `mmio ${e.isWrite ? 'w' : 'r'} ${e.physAddr.toString(16)} ${e.len}` : e.reason);
+
+/**
+ * The kernel half over writePageTables' own tables (PML4[511] -> the same PDPT, whose entry 510
+ * -> the same PD: linear 0xffff_ffff_8000_0000 + x -> x), and with `user` every level U/S.
+ */
+export function aliasKernelHalf(dv: DataView, user: boolean): void {
+  dv.setBigUint64(0x2000 + 511 * 8, 0x3000n | 3n, true);
+  dv.setBigUint64(0x3000 + 510 * 8, 0x4000n | 3n, true);
+  if (user) {
+    dv.setBigUint64(0x2000, 0x3000n | 7n, true);
+    dv.setBigUint64(0x3000, 0x4000n | 7n, true);
+    for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
+  }
+}

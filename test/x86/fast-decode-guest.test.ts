@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { runToExit } from '../helpers/run.js';
-import { longModeVcpu, MMIO_BASE, STACK } from '../helpers/x86.js';
+import { aliasKernelHalf, enterUser, exitLine, longModeVcpu, MMIO_BASE, regsButRip, STACK } from '../helpers/x86.js';
 
 const KBASE = 0xffffffff80000000n;
 const CODE_OFF = 0x10000;
@@ -63,15 +63,7 @@ interface Outcome {
  */
 function run(engine: (typeof X86_ENGINES)[number], cpl3: boolean, override: boolean): Outcome {
   const { vcpu, ram } = longModeVcpu(engineSys(engine), (m, dv) => {
-    // The kernel half: PML4[511] -> the same PDPT, whose entry 510 -> the same PD (linear KBASE + x -> x).
-    dv.setBigUint64(0x2000 + 511 * 8, 0x3000n | 3n, true);
-    dv.setBigUint64(0x3000 + 510 * 8, 0x4000n | 3n, true);
-    if (cpl3) {
-      // User-accessible (U/S) at every level.
-      dv.setBigUint64(0x2000, 0x3000n | 7n, true);
-      dv.setBigUint64(0x3000, 0x4000n | 7n, true);
-      for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
-    }
+    aliasKernelHalf(dv, cpl3);
     let at = CODE_OFF;
     for (const insn of PROGRAM) {
       if (override) m[at++] = 0x3e;
@@ -81,19 +73,12 @@ function run(engine: (typeof X86_ENGINES)[number], cpl3: boolean, override: bool
   });
   const m = ram.bytes;
   const base = cpl3 ? 0n : KBASE;
-  if (cpl3) {
-    const s = vcpu.getSregs();
-    vcpu.setSregs({ ...s, cs: { ...s.cs, selector: 0x1b, dpl: 3 }, ss: { ...s.ss, selector: 0x13, dpl: 3 }, ds: { ...s.ds, selector: 0x13, dpl: 3 } });
-  }
+  if (cpl3) enterUser(vcpu);
   vcpu.setRegs({ rip: base + BigInt(CODE_OFF), rsp: base + BigInt(STACK), rbx: base + BigInt(DATA_OFF), rdx: 0x7777n, rflags: 2n });
   const e = runToExit(vcpu);
-  const r = vcpu.getRegs();
-  const regs: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r)) regs[k] = BigInt(v as bigint).toString(16);
-  delete regs.rip; // the reference program is longer (its prefixes)
+  const regs = regsButRip(vcpu); // RIP differs: the reference program is longer (its prefixes)
   const data = Buffer.from(m.subarray(DATA_OFF, DATA_OFF + 0x30)).toString('hex');
-  const exit = e.reason === 'mmio' ? `mmio ${e.isWrite ? 'w' : 'r'} ${e.physAddr.toString(16)} ${e.len}` : e.reason;
-  return { exit, regs, data };
+  return { exit: exitLine(e), regs, data };
 }
 
 describe.each(X86_ENGINES.map((e) => [e.name, e] as const))('fast-path forms in a guest (%s)', (_name, engine) => {

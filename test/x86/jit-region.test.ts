@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { Kvm, virtualSys, type VcpuExit } from '../../src/index.js';
 import { TEST_RUN_TIMEOUT_MS, runToExit } from '../helpers/run.js';
 import { x86JitStats, type X86JitStats } from '../helpers/engines.js';
-import { CODE, DATA, enterMode, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
+import { CODE, DATA, enterMode, mapUserAndKernelHalf, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
 
 const GUEST = new Uint8Array(readFileSync(join(resolve(__dirname, '../..'), 'test/guests/x86/jit/region.bin')));
 const KBASE = 0xffffffff80000000n;
@@ -55,11 +55,7 @@ function run(engine: (typeof ENGINES)[number], high: boolean, cpl3: boolean, pro
   writePageTables(ram.bytes);
   const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset);
   // User-accessible identity map of the low 1 GiB, and the kernel half (KBASE + x -> x) through it.
-  dv.setBigUint64(0x2000, 0x3000n | 7n, true);
-  dv.setBigUint64(0x3000, 0x4000n | 7n, true);
-  for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
-  dv.setBigUint64(0x2000 + 511 * 8, BigInt(PDPT_HI) | 7n, true);
-  dv.setBigUint64(PDPT_HI + 510 * 8, 0x4000n | 7n, true);
+  mapUserAndKernelHalf(dv, PDPT_HI);
   // Past RAM (2 MiB): MMIO, or for the #PF probe a 2 MiB page that is not present.
   if (probe === '#PF') dv.setBigUint64(0x4000 + 8, 0n, true);
   // The stack #PF: 4 KiB pages for the low 2 MiB, the page below STACK not present.

@@ -17,7 +17,7 @@ import { Kvm, virtualSys, type Vcpu } from '../../src/index.js';
 import { regionCache } from '../../src/arch/x86/compile-js.js';
 import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { x86JitStats, type X86JitStats } from '../helpers/engines.js';
-import { CODE, DATA, enterMode, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
+import { CODE, DATA, enterMode, mapUserAndKernelHalf, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
 
 const GUEST = new Uint8Array(readFileSync(join(resolve(__dirname, '../..'), 'test/guests/x86/jit/shared.bin')));
 /** Offset of the leaf's `mov eax, imm32` immediate in the guest. */
@@ -56,12 +56,8 @@ function boot(jit: boolean, g: Setup): Guest {
   const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset);
   // User-accessible identity map of the low 1 GiB, the kernel half (KBASE + x -> x) through it,
   // and linear 2 MiB-4 MiB mapped to RAM's first 2 MiB for the supervisor only.
-  dv.setBigUint64(0x2000, 0x3000n | 7n, true);
-  dv.setBigUint64(0x3000, 0x4000n | 7n, true);
-  for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
+  mapUserAndKernelHalf(dv, PDPT_HI);
   dv.setBigUint64(0x4000 + 8, 0x83n, true);
-  dv.setBigUint64(0x2000 + 511 * 8, BigInt(PDPT_HI) | 7n, true);
-  dv.setBigUint64(PDPT_HI + 510 * 8, 0x4000n | 7n, true);
   ram.bytes.set(GUEST, CODE);
   dv.setUint32(CODE + LEAF_IMM, g.imm, true);
   for (let i = 0; i < 0x200000; i += 4096) dv.setUint32(i + 0x800, Math.imul(i + 3, 7 + 2 * g.seed), true);

@@ -13,7 +13,7 @@
 import { describe, expect, it } from 'vitest';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { runToExit } from '../helpers/run.js';
-import { longModeVcpu, MMIO_BASE, STACK } from '../helpers/x86.js';
+import { aliasKernelHalf, enterUser, exitLine, longModeVcpu, MMIO_BASE, regsButRip, STACK } from '../helpers/x86.js';
 
 const KBASE = 0xffffffff80000000n;
 const CODE_OFF = 0x10000;
@@ -128,40 +128,21 @@ interface Outcome {
   data: string;
 }
 
-function pageTables(dv: DataView, cpl3: boolean): void {
-  // The kernel half: PML4[511] -> the same PDPT, whose entry 510 -> the same PD (linear KBASE + x -> x).
-  dv.setBigUint64(0x2000 + 511 * 8, 0x3000n | 3n, true);
-  dv.setBigUint64(0x3000 + 510 * 8, 0x4000n | 3n, true);
-  if (cpl3) {
-    // User-accessible (U/S) at every level.
-    dv.setBigUint64(0x2000, 0x3000n | 7n, true);
-    dv.setBigUint64(0x3000, 0x4000n | 7n, true);
-    for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
-  }
-}
-
 /** Runs PROGRAM at CPL 0 in the kernel half or at CPL 3 in the low half, under `engine`. */
 function run(engine: (typeof X86_ENGINES)[number], cpl3: boolean, override: boolean): Outcome {
   const { vcpu, ram } = longModeVcpu(engineSys(engine), (m, dv) => {
-    pageTables(dv, cpl3);
+    aliasKernelHalf(dv, cpl3);
     m.set(layout(override), CODE_OFF);
   });
   const m = ram.bytes;
   const base = cpl3 ? 0n : KBASE;
-  if (cpl3) {
-    const s = vcpu.getSregs();
-    vcpu.setSregs({ ...s, cs: { ...s.cs, selector: 0x1b, dpl: 3 }, ss: { ...s.ss, selector: 0x13, dpl: 3 }, ds: { ...s.ds, selector: 0x13, dpl: 3 } });
-  }
+  if (cpl3) enterUser(vcpu);
   vcpu.setRegs({ rip: base + BigInt(CODE_OFF), rsp: base + BigInt(STACK), rbx: base + BigInt(DATA_OFF), rdx: 0x7777n, rsi: 0x5555_0000_1234n, rdi: 0xdead_beef_0000n, rflags: 2n });
   const e = runToExit(vcpu);
-  const r = vcpu.getRegs();
-  const regs: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r)) regs[k] = BigInt(v as bigint).toString(16);
-  delete regs.rip; // the reference program is longer (its prefixes)
+  const regs = regsButRip(vcpu); // RIP differs: the reference program is longer (its prefixes)
   // lea r8, [rip+0x10] differs by the prefixes before it: compared on its own below.
   const data = Buffer.from(m.subarray(DATA_OFF, DATA_OFF + 0x1010)).toString('hex');
-  const exit = e.reason === 'mmio' ? `mmio ${e.isWrite ? 'w' : 'r'} ${e.physAddr.toString(16)} ${e.len}` : e.reason;
-  return { exit, regs, data };
+  return { exit: exitLine(e), regs, data };
 }
 
 /** The RIP-relative LEA and load alone (and a 32-bit LEA destination): r8 = the next RIP + 0x10, edx zero-extended. */
@@ -169,7 +150,7 @@ function ripRel(engine: (typeof X86_ENGINES)[number], cpl3: boolean): { r8: bigi
   // lea r8, [rip+0x10]; lea edx, [rsp-1]; mov rcx, [rip-7] (its own bytes); the exit.
   const code = [0x4c, 0x8d, 0x05, 0x10, 0x00, 0x00, 0x00, 0x8d, 0x54, 0x24, 0xff, 0x48, 0x8b, 0x0d, 0xf9, 0xff, 0xff, 0xff, 0x88, 0x04, 0x25, ...le32(MMIO_BASE)];
   const { vcpu } = longModeVcpu(engineSys(engine), (m, dv) => {
-    pageTables(dv, cpl3);
+    aliasKernelHalf(dv, cpl3);
     m.set(code, CODE_OFF);
   });
   const base = cpl3 ? 0n : KBASE;
