@@ -225,12 +225,14 @@ export interface ColdRow {
  * Fresh-VM runs before the measured ones: at least this many instructions, so V8 has compiled the
  * emulator's paths (one run of 200k left the first measured runs at half speed, V8's background
  * compiles counted in their CPU time). The guest code is cold in every run all the same: each run
- * boots a new VM, whose block caches start empty. 3M, not 1M: with x86's one-pass path (quick.ts)
- * the per-run figure of 200k-instruction runs still climbed until the 13th run or so (3-4, 19,
- * 12, 8, 7, 24, 18, 11, 20, 23, 15, 21, 34, 26, 33 MIPS in one process, 2026-12-06, load 2), so
- * the median of runs 6-8 fell inside V8's warm-up.
+ * boots a new VM, whose block caches start empty. 5M, not 1M: with x86's one-pass path (quick.ts)
+ * the CPU-time figure of 200k-instruction runs in one process climbs until about the 22nd run
+ * (runs 1-21: 3, 4, 27, 14, 13, 9, 14, 16, 21, 19, 27, 16, 23, 33, 23, 19, 22, 28, 18, 28, 18;
+ * from run 22: 27-33 MIPS; wall-clock rates above the CPU ones until then: V8's compiler threads),
+ * so with 1M or 3M the median fell inside V8's warm-up of the emulator (3M gave 11.6-26.9 in
+ * eight bench runs, 2026-12-06, load 0.2-2).
  */
-const COLD_WARMUP_INSNS = 3_000_000;
+const COLD_WARMUP_INSNS = 5_000_000;
 
 /** First-run MIPS of `count` distinct instructions (a fresh VM each repeat; median). */
 export function coldMips(arch: GuestArch, count: number, repeats: number): ColdRow {
