@@ -31,10 +31,18 @@ export function spawnModes<R>(argv: readonly string[], modes: readonly string[],
   return runs;
 }
 
-/** What every mode's run reports: enough to tell whether two runs ended the same. */
+/** The number after `name` in `argv`, or `d`. */
+export function numArg(argv: readonly string[], name: string, d: number): number {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : d;
+}
+
+/** What every mode's run reports: its rate, and enough to tell whether two runs ended the same. */
 export interface ModeRun {
   readonly mode: string;
+  readonly seconds: number;
   readonly instructions: number;
+  readonly mips: number;
   readonly checksum: number;
   readonly state: { readonly ram: number };
 }

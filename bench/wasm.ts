@@ -17,14 +17,11 @@ import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
 import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
-import { mismatches, runChildMode, spawnModes } from './modes.js';
+import { mismatches, numArg, runChildMode, spawnModes, type ModeRun } from './modes.js';
 import { bootArm, finalState, wasmStats, type FinalState } from './wasm-probe.js';
 
 const argv = process.argv.slice(2);
-const opt = (name: string, d: number) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : d;
-};
+const opt = (name: string, d: number) => numArg(argv, name, d);
 const root = argv[argv.indexOf('--root') + 1] ?? '.';
 const ROUNDS = opt('--rounds', 96);
 const REPEATS = opt('--repeats', 3);
@@ -32,12 +29,8 @@ const MASK = opt('--mask', MIX);
 const img = image(root, 'arm64');
 
 type Mode = 'js' | 'wasm';
-interface Run {
+interface Run extends ModeRun {
   mode: Mode;
-  seconds: number;
-  instructions: number;
-  mips: number;
-  checksum: number;
   state: FinalState;
   regions?: number;
   entries?: number;

@@ -24,27 +24,20 @@ import { cpus, loadavg } from 'node:os';
 import { virtualSys } from '../src/index.js';
 import { WA } from '../src/arch/arm64/wasm-module.js';
 import { image, MIX, runGuest } from './guests.js';
-import { mismatches, runChildMode, spawnModes } from './modes.js';
+import { mismatches, numArg, runChildMode, spawnModes, type ModeRun } from './modes.js';
 import { bootWork, finalState, hotBlocks, installX86Wasm, probeModule, PROBE_PAGES, RAM_OFF, x86WasmMemory, type FinalState } from './x86-wasm-probe.js';
 import { useX86WasmMemory, type X86WasmEngine } from '../src/arch/x86/emit-wasm-run.js';
 
 const argv = process.argv.slice(2);
-const opt = (name: string, d: number) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : d;
-};
+const opt = (name: string, d: number) => numArg(argv, name, d);
 const ROUNDS = opt('--rounds', 48);
 const REPEATS = opt('--repeats', 3);
 const MASK = opt('--mask', MIX);
 const img = image('.', 'x86_64');
 
 type Mode = 'js' | 'js-wram' | 'wasm' | 'engine' | 'engine-sab';
-interface Run {
+interface Run extends ModeRun {
   mode: Mode;
-  seconds: number;
-  instructions: number;
-  mips: number;
-  checksum: number;
   state: FinalState;
   entries?: number;
   handlerCalls?: number;
