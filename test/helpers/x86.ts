@@ -7,7 +7,7 @@
  *   (identity map of the first 1 GiB with 2 MiB pages), 0x8000 code, 0x20000 data, 0x7f000 stack top.
  *   MMIO: everything at gpa >= 0x200000 that is not RAM.
  */
-import { Kvm, type HostMemory, type Sys, type Vcpu, type VcpuExit, type X86Regs, type X86Sregs } from '../../src/index.js';
+import { Kvm, type HostMemory, type Sys, type Vcpu, type VcpuExit, type Vm, type X86Regs, type X86Sregs } from '../../src/index.js';
 import { runToExit } from './run.js';
 
 export type Mode = 'real' | 'prot32' | 'long64';
@@ -103,7 +103,7 @@ export function enterMode(vcpu: ReturnType<ReturnType<Kvm['createVm']>['createVc
  * A VM on `sys` with RAM at gpa 0 in the layout above (GDT, page tables), changed by `edit`
  * before it is mapped, and one vCPU in 64-bit mode (the registers are the caller's to set).
  */
-export function longModeVcpu(sys: Sys, edit: (m: Uint8Array, dv: DataView) => void): { vcpu: Vcpu; ram: HostMemory } {
+export function longModeVcpu(sys: Sys, edit: (m: Uint8Array, dv: DataView) => void): { vm: Vm; vcpu: Vcpu; ram: HostMemory } {
   const vm = Kvm.open(sys).createVm();
   const ram = sys.alloc(RAM);
   const m = ram.bytes;
@@ -113,7 +113,7 @@ export function longModeVcpu(sys: Sys, edit: (m: Uint8Array, dv: DataView) => vo
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
   const vcpu = vm.createVcpu(0);
   enterMode(vcpu, 'long64');
-  return { vcpu, ram };
+  return { vm, vcpu, ram };
 }
 
 /** Runs `prog` on `sys` and records every exit. */
@@ -215,9 +215,12 @@ export function regsButRip(vcpu: Vcpu): Record<string, string> {
 /** An exit in one line: MMIO's direction, address and length, else the reason. */
 export const exitLine = (e: VcpuExit): string => (e.reason === 'mmio' ? `mmio ${e.isWrite ? 'w' : 'r'} ${e.physAddr.toString(16)} ${e.len}` : e.reason);
 
+/** Where aliasKernelHalf maps gpa 0: linear KBASE + x -> x. */
+export const KBASE = 0xffff_ffff_8000_0000n;
+
 /**
  * The kernel half over writePageTables' own tables (PML4[511] -> the same PDPT, whose entry 510
- * -> the same PD: linear 0xffff_ffff_8000_0000 + x -> x), and with `user` every level U/S.
+ * -> the same PD: linear KBASE + x -> x), and with `user` every level U/S.
  */
 export function aliasKernelHalf(dv: DataView, user: boolean): void {
   dv.setBigUint64(0x2000 + 511 * 8, 0x3000n | 3n, true);
@@ -228,3 +231,19 @@ export function aliasKernelHalf(dv: DataView, user: boolean): void {
     for (let i = 0; i < 512; i++) dv.setBigUint64(0x4000 + 8 * i, (BigInt(i) << 21n) | 0x87n, true);
   }
 }
+
+/**
+ * A 64-bit vCPU on `sys` with `code` at gpa `codeOff`, to run at CPL 0 in the kernel half or at
+ * CPL 3 in the low half (pages user-accessible); `base` is the half's linear address of gpa 0.
+ */
+export function halfGuest(sys: Sys, code: ArrayLike<number>, codeOff: number, cpl3: boolean): { vcpu: Vcpu; ram: HostMemory; base: bigint } {
+  const { vcpu, ram } = longModeVcpu(sys, (m, dv) => {
+    aliasKernelHalf(dv, cpl3);
+    m.set(code, codeOff);
+  });
+  if (cpl3) enterUser(vcpu);
+  return { vcpu, ram, base: cpl3 ? 0n : KBASE };
+}
+
+/** `v` as four little-endian bytes. */
+export const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];

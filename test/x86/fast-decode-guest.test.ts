@@ -10,9 +10,8 @@
 import { describe, expect, it } from 'vitest';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { runToExit } from '../helpers/run.js';
-import { aliasKernelHalf, enterUser, exitLine, longModeVcpu, MMIO_BASE, regsButRip, STACK } from '../helpers/x86.js';
+import { exitLine, halfGuest, KBASE, le32, MMIO_BASE, regsButRip, STACK } from '../helpers/x86.js';
 
-const KBASE = 0xffffffff80000000n;
 const CODE_OFF = 0x10000;
 const DATA_OFF = 0x30000;
 
@@ -47,10 +46,6 @@ const PROGRAM: number[][] = [
   [0x88, 0x04, 0x25, ...le32(MMIO_BASE)], // mov [MMIO_BASE], al: the exit
 ];
 
-function le32(v: number): number[] {
-  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
-}
-
 interface Outcome {
   exit: string;
   regs: Record<string, string>;
@@ -62,18 +57,9 @@ interface Outcome {
  * in the low half (pages user-accessible), under `engine`; returns the final state.
  */
 function run(engine: (typeof X86_ENGINES)[number], cpl3: boolean, override: boolean): Outcome {
-  const { vcpu, ram } = longModeVcpu(engineSys(engine), (m, dv) => {
-    aliasKernelHalf(dv, cpl3);
-    let at = CODE_OFF;
-    for (const insn of PROGRAM) {
-      if (override) m[at++] = 0x3e;
-      m.set(insn, at);
-      at += insn.length;
-    }
-  });
+  const code = PROGRAM.flatMap((insn) => (override ? [0x3e, ...insn] : [...insn]));
+  const { vcpu, ram, base } = halfGuest(engineSys(engine), code, CODE_OFF, cpl3);
   const m = ram.bytes;
-  const base = cpl3 ? 0n : KBASE;
-  if (cpl3) enterUser(vcpu);
   vcpu.setRegs({ rip: base + BigInt(CODE_OFF), rsp: base + BigInt(STACK), rbx: base + BigInt(DATA_OFF), rdx: 0x7777n, rflags: 2n });
   const e = runToExit(vcpu);
   const regs = regsButRip(vcpu); // RIP differs: the reference program is longer (its prefixes)

@@ -11,13 +11,12 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Kvm, virtualSys, type VcpuExit } from '../../src/index.js';
+import { virtualSys, type VcpuExit } from '../../src/index.js';
 import { TEST_RUN_TIMEOUT_MS, runToExit } from '../helpers/run.js';
 import { x86JitStats, type X86JitStats } from '../helpers/engines.js';
-import { CODE, DATA, enterMode, mapUserAndKernelHalf, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
+import { CODE, DATA, KBASE, longModeVcpu, mapUserAndKernelHalf, RAM, STACK } from '../helpers/x86.js';
 
 const GUEST = new Uint8Array(readFileSync(join(resolve(__dirname, '../..'), 'test/guests/x86/jit/region.bin')));
-const KBASE = 0xffffffff80000000n;
 const PDPT_HI = 0x5000;
 const ROUNDS = 200;
 /** The round whose probe reaches MMIO / the unmapped page (of ROUNDS). */
@@ -49,25 +48,20 @@ interface Outcome {
 
 function run(engine: (typeof ENGINES)[number], high: boolean, cpl3: boolean, probe: Probe): Outcome {
   const sys = virtualSys({ arch: 'x86_64', runTimeoutMs: TEST_RUN_TIMEOUT_MS, runBudget: BUDGET, ...engine.opts });
-  const vm = Kvm.open(sys).createVm();
-  const ram = sys.alloc(RAM);
-  writeGdt(ram.bytes);
-  writePageTables(ram.bytes);
-  const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset);
-  // User-accessible identity map of the low 1 GiB, and the kernel half (KBASE + x -> x) through it.
-  mapUserAndKernelHalf(dv, PDPT_HI);
-  // Past RAM (2 MiB): MMIO, or for the #PF probe a 2 MiB page that is not present.
-  if (probe === '#PF') dv.setBigUint64(0x4000 + 8, 0n, true);
-  // The stack #PF: 4 KiB pages for the low 2 MiB, the page below STACK not present.
-  if (probe === 'stack #PF') {
-    for (let i = 0; i < 512; i++) dv.setBigUint64(0x6000 + 8 * i, i === (STACK >> 12) - 1 ? 0n : BigInt(i * 4096) | 7n, true);
-    dv.setBigUint64(0x4000, 0x6000n | 7n, true);
-  }
-  ram.bytes.set(GUEST, CODE);
-  for (let i = 0; i < 64; i++) dv.setBigUint64(DATA + 8 * i, BigInt(i) * 0x0123456789abn, true);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
-  const vcpu = vm.createVcpu(0);
-  enterMode(vcpu, 'long64');
+  const { vm, vcpu, ram } = longModeVcpu(sys, (m, dv) => {
+    // User-accessible identity map of the low 1 GiB, and the kernel half (KBASE + x -> x) through it.
+    mapUserAndKernelHalf(dv, PDPT_HI);
+    // Past RAM (2 MiB): MMIO, or for the #PF probe a 2 MiB page that is not present.
+    if (probe === '#PF') dv.setBigUint64(0x4000 + 8, 0n, true);
+    // The stack #PF: 4 KiB pages for the low 2 MiB, the page below STACK not present.
+    if (probe === 'stack #PF') {
+      for (let i = 0; i < 512; i++) dv.setBigUint64(0x6000 + 8 * i, i === (STACK >> 12) - 1 ? 0n : BigInt(i * 4096) | 7n, true);
+      dv.setBigUint64(0x4000, 0x6000n | 7n, true);
+    }
+    m.set(GUEST, CODE);
+    for (let i = 0; i < 64; i++) dv.setBigUint64(DATA + 8 * i, BigInt(i) * 0x0123456789abn, true);
+  });
+  const code = new DataView(ram.bytes.buffer, ram.bytes.byteOffset, ram.bytes.length);
   if (cpl3) {
     const s = vcpu.getSregs();
     const data = { ...s.ds, selector: 0x23, dpl: 3 };
@@ -106,7 +100,7 @@ function run(engine: (typeof ENGINES)[number], high: boolean, cpl3: boolean, pro
     if (e.reason !== 'io' || rewrites === 40) break;
     // Then the VMM rewrites getv's immediate before each run: the next OUT 0x84 must show it.
     if (e.port === 0x84) expect(r.rax, `rewrite ${rewrites}`).toBe(BigInt(0x1000 + rewrites));
-    dv.setUint32(CODE + GETV_IMM, 0x1000 + ++rewrites, true);
+    code.setUint32(CODE + GETV_IMM, 0x1000 + ++rewrites, true);
   }
   let h = 0;
   for (let i = DATA; i < DATA + 1024; i++) h = (Math.imul(h, 31) + ram.bytes[i]!) | 0;

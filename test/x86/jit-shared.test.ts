@@ -13,16 +13,15 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Kvm, virtualSys, type Vcpu } from '../../src/index.js';
+import { virtualSys, type Vcpu } from '../../src/index.js';
 import { regionCache } from '../../src/arch/x86/compile-js.js';
 import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { x86JitStats, type X86JitStats } from '../helpers/engines.js';
-import { CODE, DATA, enterMode, mapUserAndKernelHalf, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
+import { CODE, DATA, KBASE, longModeVcpu, mapUserAndKernelHalf, STACK } from '../helpers/x86.js';
 
 const GUEST = new Uint8Array(readFileSync(join(resolve(__dirname, '../..'), 'test/guests/x86/jit/shared.bin')));
 /** Offset of the leaf's `mov eax, imm32` immediate in the guest. */
 const LEAF_IMM = 0x33;
-const KBASE = 0xffffffff80000000n;
 const PDPT_HI = 0x5000;
 /** Loop rounds per phase: a region forms in the first phase (hotness 40: after 20480 retired). */
 const ROUNDS = 8000;
@@ -49,21 +48,15 @@ interface Guest {
 function boot(jit: boolean, g: Setup): Guest {
   const opts = jit ? { jit: true, jitHotness: 40, jitEngine: 'js' as const } : { jit: false };
   const sys = virtualSys({ arch: 'x86_64', runTimeoutMs: TEST_RUN_TIMEOUT_MS, runBudget: 5555, ...opts });
-  const vm = Kvm.open(sys).createVm();
-  const ram = sys.alloc(RAM);
-  writeGdt(ram.bytes);
-  writePageTables(ram.bytes);
-  const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset);
-  // User-accessible identity map of the low 1 GiB, the kernel half (KBASE + x -> x) through it,
-  // and linear 2 MiB-4 MiB mapped to RAM's first 2 MiB for the supervisor only.
-  mapUserAndKernelHalf(dv, PDPT_HI);
-  dv.setBigUint64(0x4000 + 8, 0x83n, true);
-  ram.bytes.set(GUEST, CODE);
-  dv.setUint32(CODE + LEAF_IMM, g.imm, true);
-  for (let i = 0; i < 0x200000; i += 4096) dv.setUint32(i + 0x800, Math.imul(i + 3, 7 + 2 * g.seed), true);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, userspaceAddr: ram.hva });
-  const vcpu = vm.createVcpu(0);
-  enterMode(vcpu, 'long64');
+  const { vm, vcpu } = longModeVcpu(sys, (m, dv) => {
+    // User-accessible identity map of the low 1 GiB, the kernel half (KBASE + x -> x) through it,
+    // and linear 2 MiB-4 MiB mapped to RAM's first 2 MiB for the supervisor only.
+    mapUserAndKernelHalf(dv, PDPT_HI);
+    dv.setBigUint64(0x4000 + 8, 0x83n, true);
+    m.set(GUEST, CODE);
+    dv.setUint32(CODE + LEAF_IMM, g.imm, true);
+    for (let i = 0; i < 0x200000; i += 4096) dv.setUint32(i + 0x800, Math.imul(i + 3, 7 + 2 * g.seed), true);
+  });
   if (g.cpl3) {
     const s = vcpu.getSregs();
     const data = { ...s.ds, selector: 0x23, dpl: 3 };

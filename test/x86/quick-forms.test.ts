@@ -13,16 +13,14 @@
 import { describe, expect, it } from 'vitest';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { runToExit } from '../helpers/run.js';
-import { aliasKernelHalf, enterUser, exitLine, longModeVcpu, MMIO_BASE, regsButRip, STACK } from '../helpers/x86.js';
+import { exitLine, halfGuest, KBASE, le32, MMIO_BASE, regsButRip, STACK } from '../helpers/x86.js';
 
-const KBASE = 0xffffffff80000000n;
 const CODE_OFF = 0x10000;
 const DATA_OFF = 0x30000;
 
 /** An instruction, or a branch over the next `skip` instructions (its rel filled in at layout). */
 type Entry = number[] | { branch: number[]; rel32: boolean; skip: number };
 
-const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
 /** An instruction every branch skips: R12 counts the ones that ran (none). */
 const POISON = [0x49, 0xff, 0xc4]; // inc r12
 
@@ -130,13 +128,8 @@ interface Outcome {
 
 /** Runs PROGRAM at CPL 0 in the kernel half or at CPL 3 in the low half, under `engine`. */
 function run(engine: (typeof X86_ENGINES)[number], cpl3: boolean, override: boolean): Outcome {
-  const { vcpu, ram } = longModeVcpu(engineSys(engine), (m, dv) => {
-    aliasKernelHalf(dv, cpl3);
-    m.set(layout(override), CODE_OFF);
-  });
+  const { vcpu, ram, base } = halfGuest(engineSys(engine), layout(override), CODE_OFF, cpl3);
   const m = ram.bytes;
-  const base = cpl3 ? 0n : KBASE;
-  if (cpl3) enterUser(vcpu);
   vcpu.setRegs({ rip: base + BigInt(CODE_OFF), rsp: base + BigInt(STACK), rbx: base + BigInt(DATA_OFF), rdx: 0x7777n, rsi: 0x5555_0000_1234n, rdi: 0xdead_beef_0000n, rflags: 2n });
   const e = runToExit(vcpu);
   const regs = regsButRip(vcpu); // RIP differs: the reference program is longer (its prefixes)
@@ -149,15 +142,7 @@ function run(engine: (typeof X86_ENGINES)[number], cpl3: boolean, override: bool
 function ripRel(engine: (typeof X86_ENGINES)[number], cpl3: boolean): { r8: bigint; rdx: bigint; rcx: bigint; expect: bigint } {
   // lea r8, [rip+0x10]; lea edx, [rsp-1]; mov rcx, [rip-7] (its own bytes); the exit.
   const code = [0x4c, 0x8d, 0x05, 0x10, 0x00, 0x00, 0x00, 0x8d, 0x54, 0x24, 0xff, 0x48, 0x8b, 0x0d, 0xf9, 0xff, 0xff, 0xff, 0x88, 0x04, 0x25, ...le32(MMIO_BASE)];
-  const { vcpu } = longModeVcpu(engineSys(engine), (m, dv) => {
-    aliasKernelHalf(dv, cpl3);
-    m.set(code, CODE_OFF);
-  });
-  const base = cpl3 ? 0n : KBASE;
-  if (cpl3) {
-    const s = vcpu.getSregs();
-    vcpu.setSregs({ ...s, cs: { ...s.cs, selector: 0x1b, dpl: 3 }, ss: { ...s.ss, selector: 0x13, dpl: 3 } });
-  }
+  const { vcpu, base } = halfGuest(engineSys(engine), code, CODE_OFF, cpl3);
   vcpu.setRegs({ rip: base + BigInt(CODE_OFF), rsp: base + BigInt(STACK), rdx: 0xffff_ffff_ffff_ffffn, rflags: 2n });
   runToExit(vcpu);
   const r = vcpu.getRegs();

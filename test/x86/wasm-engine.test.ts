@@ -14,7 +14,7 @@ import { useX86WasmMemory, type X86WasmEngine } from '../../src/arch/x86/emit-wa
 import { X86_WASM } from '../../src/arch/x86/emit-wasm.js';
 import type { WasmMemory } from '../../src/arch/arm64/wasm-module.js';
 import type { X86Machine } from '../../src/arch/x86/run.js';
-import { DATA, RAM, runProgram } from '../helpers/x86.js';
+import { DATA, le32, RAM, runProgram } from '../helpers/x86.js';
 import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { generate, rng } from './alu-gen.js';
 
@@ -142,6 +142,3 @@ function loopProgram(seed: number): { code: Uint8Array; regs: Record<string, big
   return { code: Uint8Array.from(code), regs: body.regs, mem, listing };
 }
 
-function le32(v: number): number[] {
-  return [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
-}
