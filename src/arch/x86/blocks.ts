@@ -54,6 +54,7 @@ export const REGION_FACTOR = 512;
  */
 const regionEntries = new Set<string>();
 const REGION_ENTRIES = 4096;
+const regionKey = (b: Block): string => `${b.modeKey}:${b.insns[0]!.addr}`;
 const [JCC, JMP, CALL] = ['Jcc', 'JMP', 'CALL'].map(mnemonic) as [number, number, number];
 /** Decoded instructions the block cache holds at most before it is flushed (Kernel.codeCacheLimit overrides). */
 export const DEFAULT_CODE_CACHE_LIMIT = 1 << 17;
@@ -529,9 +530,8 @@ export class BlockCache {
     try {
       let t = this.translators.get(b.modeKey);
       if (t === undefined) this.translators.set(b.modeKey, (t = new X86Translator({ long64: this.cpu.long64, def32: this.cpu.def32 })));
-      const key = `${b.modeKey}:${b.insns[0]!.addr}`;
       let fn: X86BlockFn | null = null;
-      if (!region && this.hook === null && this.cpu.long64 && regionEntries.has(key)) {
+      if (!region && this.hook === null && this.cpu.long64 && regionEntries.has(regionKey(b))) {
         const blocks = this.region(b);
         if ((fn = t.cachedRegion(blocks, this.cpu)) !== null) {
           b.region = true;
@@ -545,7 +545,7 @@ export class BlockCache {
         b.fn = t.translateRegion(blocks, this.cpu);
         this.jitStats.regionBlocks += blocks.length - 1;
         if (regionEntries.size >= REGION_ENTRIES) regionEntries.clear();
-        regionEntries.add(key);
+        regionEntries.add(regionKey(b));
       } else b.fn = t.translate(b.insns, this.cpu);
       this.jitStats.compiled++;
       this.hook?.compiled(b);
