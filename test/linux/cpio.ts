@@ -3,6 +3,7 @@
  * mtime 0, uid/gid 0), so the committed fixture initramfs rebuilds byte for byte.
  * @module
  */
+import { concat } from '../../src/kernel/bytes.js';
 
 /** One initramfs entry: a directory, a regular file, a character device or a symlink. */
 export type CpioEntry =
@@ -59,13 +60,7 @@ export function cpioNewc(entries: readonly CpioEntry[]): Uint8Array {
     }
   });
   record(0, 0, 1, new Uint8Array(0), 'TRAILER!!!');
-  const out = new Uint8Array(len);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 /** The fixture initramfs: /init plus the directories and the console node the kernel expects. */
