@@ -234,13 +234,20 @@ export interface ColdRow {
  */
 const COLD_WARMUP_INSNS = 5_000_000;
 
-/** First-run MIPS of `count` distinct instructions (a fresh VM each repeat; median). */
+/**
+ * Fresh-VM samples per repeat. One sample is a few ms of CPU time (200k instructions), so a single
+ * stall of the host (a page-cache miss, the sibling hyperthread busy) moved a median of three by
+ * up to 2x; the median of 5 per repeat stays the median of cold runs, each in a new VM.
+ */
+const COLD_SAMPLES_PER_REPEAT = 5;
+
+/** First-run MIPS of `count` distinct instructions (a fresh VM each sample; median of 5 per repeat). */
 export function coldMips(arch: GuestArch, count: number, repeats: number): ColdRow {
   const code = arch === 'x86_64' ? coldX86(count) : coldArm(count);
   const ram = coldRam(code);
   const samples: number[] = [];
   const warm = Math.max(1, Math.ceil(COLD_WARMUP_INSNS / count));
-  for (let r = 0; r < repeats + warm; r++) {
+  for (let r = 0; r < repeats * COLD_SAMPLES_PER_REPEAT + warm; r++) {
     const g = boot(arch, code, ram);
     try {
       const t0 = process.cpuUsage();
