@@ -25,7 +25,10 @@ export interface ArchBackend {
    * (src/kernel/iobus.ts): then ioeventfds work and KVM_CAP_IOEVENTFD (+ ANY_LENGTH) are reported.
    */
   readonly ioBus?: boolean;
-  /** Pages of the vCPU mmap area (kvm_run page first). x86: 3 (PIO data, coalesced MMIO); arm64: 2. */
+  /**
+   * Pages of the vCPU mmap area, KVM_GET_VCPU_MMAP_SIZE / PAGE_SIZE: kvm_run, then the arch's
+   * pages up to the coalesced MMIO one (x86: PIO data, coalesced MMIO; arm64: coalesced MMIO).
+   */
   readonly vcpuMmapPages: number;
   /** KVM_MAX_VCPUS */
   readonly maxVcpus: number;

@@ -5,6 +5,7 @@
  */
 import { arm64, x86_64 } from '../uapi/index.js';
 import { KVM_EXIT, KVM_EXIT_IO, KVM_INTERNAL_ERROR } from '../uapi/constants.js';
+import { PAGE_SIZE } from './hva.js';
 import type { Vcpu } from './vcpu.js';
 import { KvmError } from '../sys/error.js';
 
@@ -64,7 +65,7 @@ const HYPERCALL_SIZE = exitSize('hypercall');
 const MSR_SIZE = exitSize('msr');
 
 /** Offset of the x86 PIO data page in the vCPU mmap area (KVM_PIO_PAGE_OFFSET * PAGE_SIZE). */
-export const PIO_DATA_OFFSET = 4096;
+export const PIO_DATA_OFFSET = x86_64.KVM_PAGE_OFFSET.PIO * PAGE_SIZE;
 
 export function setExitReason(v: Vcpu, reason: number): void {
   v.runDv.setUint32(RUN.exit_reason, reason, true);

@@ -186,8 +186,15 @@ export function adoptWasmRam(memory: WasmMemory): WasmRam {
 /** One anonymous mapping. */
 export interface Mapping {
   readonly hva: number;
+  /** Bytes reachable from `hva` on (`bytes.length`). */
   readonly length: number;
   readonly bytes: Uint8Array;
+  /**
+   * Address space the mmap took when more than `length` (page-rounded): a vCPU fd mapped past the
+   * pages Linux backs. The rest has no pages: touching it faults (SIGBUS there, EFAULT for the
+   * kernel's copies here), so it belongs to no mapping's `length`.
+   */
+  readonly reserved?: number;
   /** False once munmapped: the bytes stay valid for JS but the kernel no longer reaches them. */
   live: boolean;
   /**
@@ -228,11 +235,12 @@ export class AddressSpace {
   listener: { mapped(m: Mapping): void; unmapped(m: Mapping): void } | null = null;
 
   /**
-   * Maps `length` bytes (rounded up to pages): fresh zeroed shared memory, or `length` bytes of
-   * an existing buffer from `byteOffset` (a vCPU's kvm_run area). Placed at the lowest free
+   * Maps `length` bytes (rounded up to pages): fresh zeroed shared memory, or the bytes of an
+   * existing buffer (a vCPU's mmap area) that back the mapping's first pages; address space past
+   * `backing` is taken but has no pages (see {@link Mapping.reserved}). Placed at the lowest free
    * address that fits (as mmap reuses what munmap returned), so address space never leaks.
    */
-  map(length: number, buffer?: SharedArrayBuffer, byteOffset = 0): Mapping {
+  map(length: number, backing?: Uint8Array): Mapping {
     if (!Number.isSafeInteger(length) || length <= 0) throw KvmError.of('EINVAL', 'mmap');
     const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
     if (len > MAX_MAPPING) throw KvmError.of('ENOMEM', 'mmap', { message: `a single mapping is limited to 4 GiB here (asked ${len} bytes)` });
@@ -241,17 +249,23 @@ export class AddressSpace {
     let bytes: Uint8Array;
     let wasm: WasmMemory | undefined;
     try {
-      const r = buffer === undefined && len <= WASM_CARVE_MAX ? wasmRam() : null;
+      const r = backing === undefined && len <= WASM_CARVE_MAX ? wasmRam() : null;
       const off = r !== null ? r.alloc(len) : -1;
       if (off >= 0) {
         bytes = new Uint8Array(r!.buffer, off, len);
         wasm = r!.memory;
-      } else bytes = new Uint8Array(buffer ?? new SharedArrayBuffer(len), byteOffset, len);
+      } else bytes = backing?.subarray(0, len) ?? new Uint8Array(new SharedArrayBuffer(len));
     } catch {
       this.release(hva, len + GUARD);
       throw KvmError.of('ENOMEM', 'mmap');
     }
-    const m: Mapping = wasm !== undefined ? { hva, length: len, bytes, live: true, serial: ++this.serials, wasm } : { hva, length: len, bytes, live: true, serial: ++this.serials };
+    const serial = ++this.serials;
+    const m: Mapping =
+      wasm !== undefined
+        ? { hva, length: len, bytes, live: true, serial, wasm }
+        : bytes.length < len
+          ? { hva, length: bytes.length, bytes, live: true, serial, reserved: len }
+          : { hva, length: len, bytes, live: true, serial };
     this.insert(m);
     this.listener?.mapped(m);
     return m;
@@ -366,7 +380,8 @@ export class AddressSpace {
 
   /** Removes the mapping that starts at `hva` (munmap by address); its address space is free again. */
   unmapHva(hva: number): Mapping {
-    const m = this.lookup(hva);
+    // By its start, not by lookup: a mapping without pages (length 0) contains no address.
+    const m = this.maps[this.lowerBound(hva)];
     if (!m || m.hva !== hva) throw KvmError.of('EINVAL', 'munmap');
     this.remove(m);
     return m;
@@ -393,7 +408,7 @@ export class AddressSpace {
     // Mirrors stop using it before its address space can be handed out again.
     this.listener?.unmapped(m);
     if (!this.fixed.has(m)) {
-      this.release(m.hva, m.length + GUARD);
+      this.release(m.hva, (m.reserved ?? m.length) + GUARD);
       // A carved mapping's bytes go back to the wasm memory (zeroed before the next mmap gets them).
       if (m.wasm !== undefined && ram != null && m.bytes.buffer === ram.buffer) ram.release(m.bytes.byteOffset, m.length);
     }

@@ -63,7 +63,7 @@ const vmState = (vm: Vm) => vm.archState as NullVmState;
 export const nullArch: ArchBackend = {
   arch: 'x86_64',
   name: 'null',
-  vcpuMmapPages: 3,
+  vcpuMmapPages: x86_64.KVM_PAGE_OFFSET.COALESCED_MMIO + 1,
   maxVcpus: 1024,
   maxVcpuIds: 4096,
   userMemSlots: 32764,

@@ -112,6 +112,8 @@ export interface MirrorSpec {
   readonly kernel: { readonly runBudget: number; readonly runTimeoutMs: number; readonly jit: boolean; readonly jitEngine?: 'wasm' | 'js'; readonly jitHotness: number | undefined; readonly codeCacheLimit?: number | undefined };
   /** The vCPU's mmap area (shared memory). */
   readonly area: Uint8Array;
+  /** Vcpu.requests of the owner's vCPU (shared memory). */
+  readonly requests: Int32Array;
   /** Vm.sharedWords of the owner's VM. */
   readonly vmShared: SharedArrayBuffer;
   /** ArchBackend.saveVcpu */
@@ -377,7 +379,7 @@ export class VcpuMirror {
     for (const m of spec.view.maps) k.space.mapAt(m.hva, m.bytes, m.serial, m.wasm);
     this.vm = new Vm(k, spec.vmType, spec.vmShared);
     this.apply(spec.view);
-    this.vcpu = new Vcpu(this.vm, spec.vcpuId, spec.vcpuIndex, spec.area);
+    this.vcpu = new Vcpu(this.vm, spec.vcpuId, spec.vcpuIndex, spec);
     this.vm.vcpus.set(spec.vcpuId, this.vcpu);
     this.vm.createdVcpus++;
     backend.loadVcpu!(this.vcpu, spec.state);

@@ -4,7 +4,7 @@
  * @module
  */
 import { KvmError } from '../sys/error.js';
-import { arm64, iocType, KVMIO, x86_64 } from '../uapi/index.js';
+import { iocType, KVMIO } from '../uapi/index.js';
 import { genericStructs } from '../uapi/kvm.js';
 import { NOT_HANDLED } from './arch.js';
 import { RUN } from './exits.js';
@@ -14,22 +14,22 @@ import type { VcpuSync } from './smp.js';
 import type { UserArg } from './uarg.js';
 import type { Vm } from './vm.js';
 
-/** Pages backing a vCPU's mmap area: the arch's pages plus room up to the dirty-ring offset. */
-const RUN_AREA_PAGES = x86_64.KVM_PAGE_OFFSET.DIRTY_LOG;
-if (arm64.KVM_DIRTY_LOG_PAGE_OFFSET !== RUN_AREA_PAGES) throw new Error('KVM_DIRTY_LOG_PAGE_OFFSET differs between arches');
 /** sizeof(sigset_t) of the kernel (64 signals): the only KVM_SET_SIGNAL_MASK length it accepts. */
 const KERNEL_SIGSET_BYTES = 8;
 /** Offset of kvm_run.immediate_exit. */
 const IMMEDIATE_EXIT = RUN.immediate_exit;
 /**
- * Bytes of kernel-private words after the mmap area, in the same shared memory (so a vCPU moved
- * to a worker thread shares them): [0] vcpu->requests (src/kernel/requests.ts). Userspace cannot
- * map them (mmap stops at the area's end).
+ * Bytes of kernel-private words after the mmap area, in the same shared memory (one allocation;
+ * a vCPU moved to a worker thread shares them too): [0] vcpu->requests (src/kernel/requests.ts).
+ * Userspace cannot reach them: mmap backs only the area's pages.
  */
 const PRIVATE_BYTES = 64;
 
 export class Vcpu {
-  /** The whole mmap area: kvm_run at 0, then the arch's pages (x86 PIO data at page 1). */
+  /**
+   * The pages the vCPU fd maps, KVM_GET_VCPU_MMAP_SIZE of them (ArchBackend.vcpuMmapPages):
+   * kvm_run at 0, then the arch's (x86 PIO data at page 1, coalesced MMIO last).
+   */
   readonly area: Uint8Array;
   /** struct kvm_run (the first page of the area). */
   readonly run: Uint8Array;
@@ -60,23 +60,25 @@ export class Vcpu {
     readonly id: number,
     /** vcpu_idx: creation order. */
     readonly index: number,
-    /** A worker thread's mirror of a vCPU shares the owner's mmap area (src/kernel/smp.ts). */
-    area?: Uint8Array,
+    /** A worker thread's mirror of a vCPU shares the owner's mmap area and requests (src/kernel/smp.ts). */
+    shared?: { readonly area: Uint8Array; readonly requests: Int32Array },
   ) {
-    if (area) {
-      this.area = area;
-      this.requests = new Int32Array(area.buffer, RUN_AREA_PAGES * PAGE_SIZE, PRIVATE_BYTES / 4);
+    const bytes = vm.arch.vcpuMmapPages * PAGE_SIZE;
+    if (shared) {
+      this.area = shared.area;
+      this.requests = shared.requests;
     } else if (vm.kernel.runArea) {
       // The area is the program's mapping (src/server); the private words stay out of it.
-      this.area = vm.kernel.runArea(RUN_AREA_PAGES * PAGE_SIZE);
+      this.area = vm.kernel.runArea(bytes);
       this.requests = new Int32Array(new SharedArrayBuffer(PRIVATE_BYTES));
     } else {
-      this.area = new Uint8Array(new SharedArrayBuffer(RUN_AREA_PAGES * PAGE_SIZE + PRIVATE_BYTES), 0, RUN_AREA_PAGES * PAGE_SIZE);
-      this.requests = new Int32Array(this.area.buffer, RUN_AREA_PAGES * PAGE_SIZE, PRIVATE_BYTES / 4);
+      const buf = new SharedArrayBuffer(bytes + PRIVATE_BYTES);
+      this.area = new Uint8Array(buf, 0, bytes);
+      this.requests = new Int32Array(buf, bytes, PRIVATE_BYTES / 4);
     }
     this.timer = new VcpuTimer(vm.clock, vm.kernel.mirror ? null : vm.timers);
     this.run = this.area.subarray(0, PAGE_SIZE);
-    this.runDv = new DataView(this.area.buffer, 0, PAGE_SIZE);
+    this.runDv = new DataView(this.area.buffer, this.area.byteOffset, PAGE_SIZE);
     this.archState = vm.arch.createVcpu(this);
   }
 
@@ -85,11 +87,16 @@ export class Vcpu {
     return this.run[IMMEDIATE_EXIT] !== 0;
   }
 
-  /** mmap(vcpu_fd): the same bytes for every mapping, like the kernel's shared pages. */
+  /**
+   * mmap(vcpu_fd): any page range maps (kvm_vcpu_mmap checks only the dirty ring's pages, and
+   * vkvm offers no dirty ring: KVM_CAP_DIRTY_LOG_RING is 0). The area's pages in the range back
+   * the mapping, the same bytes for every mapping, like the kernel's shared pages; the others have
+   * none (kvm_arch_vcpu_fault: SIGBUS on access), so the view stops at the area's end and the
+   * kernel's copies there fail with EFAULT.
+   */
   mmap(length: number, offset: number): Mapping {
-    const len = Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
-    if (offset + len > this.area.length) throw KvmError.of('EINVAL', 'mmap', { message: 'beyond the vCPU mmap area' });
-    return this.vm.kernel.space.map(len, this.area.buffer as SharedArrayBuffer, offset);
+    const area = this.area;
+    return this.vm.kernel.space.map(length, area.subarray(Math.min(offset, area.length)));
   }
 
   ioctl(request: number, arg: UserArg): number {

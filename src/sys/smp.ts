@@ -169,6 +169,7 @@ export function exportVcpu(sys: Sys, vcpuFd: number): VcpuHandle {
     vmType: vm.type,
     kernel: { runBudget: kernel.runBudget, runTimeoutMs: kernel.deadline.timeoutMs, jit: kernel.jit, jitEngine: kernel.jitEngine, jitHotness: kernel.jitHotness, codeCacheLimit: kernel.codeCacheLimit },
     area: vcpu.area,
+    requests: vcpu.requests,
     vmShared: vm.sharedWords,
     state,
     view,

@@ -374,11 +374,12 @@ export const KVM_ARM_VCPU_ATTR = {
 export const KVM_ARM_IDSR = { KVM_CAP_ARM_IDSR_TO_USER: 180, KVM_EXIT_ARM_IDSR: 29 } as const;
 
 /**
- * Page offset of the dirty ring in the vCPU mmap (KVM_DIRTY_LOG_PAGE_OFFSET, as on x86; arm64's
- * uapi defines it since the dirty ring came to arm64 in 6.3 — the 6.1 headers the C checks use
- * still fall back to 0, so it is not among the checked constants).
+ * Page offsets inside the vCPU mmap: KVM_COALESCED_MMIO_PAGE_OFFSET (no PIO page on arm64), and
+ * the dirty ring's KVM_DIRTY_LOG_PAGE_OFFSET, as on x86 (arm64's uapi defines it since the dirty
+ * ring came to arm64 in 6.3 — the 6.1 headers the C checks use still fall back to 0, so it is not
+ * among the checked constants).
  */
-export const KVM_DIRTY_LOG_PAGE_OFFSET = 64;
+export const KVM_PAGE_OFFSET = { COALESCED_MMIO: 1, DIRTY_LOG: 64 } as const;
 
 /** arm64 constant groups for the C checks. */
 export const constGroups: readonly ConstGroup[] = [
@@ -393,6 +394,7 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_REG_ARM64_SYSREG', values: KVM_REG_ARM64_SYSREG },
   { prefix: 'PSCI_', values: PSCI },
   { prefix: 'KVM_SYSTEM_EVENT_RESET_FLAG_', values: KVM_SYSTEM_EVENT_RESET_FLAG },
+  { prefix: 'KVM_', values: { COALESCED_MMIO_PAGE_OFFSET: KVM_PAGE_OFFSET.COALESCED_MMIO } },
   // The masks and frame sizes the C headers spell with kernel-only macros (__GENMASK, SZ_64K) stay unchecked.
   { prefix: 'KVM_ARM_DEVICE_', values: { TYPE_SHIFT: KVM_ARM_DEVICE.TYPE_SHIFT, ID_SHIFT: KVM_ARM_DEVICE.ID_SHIFT, VGIC_V2: KVM_ARM_DEVICE.VGIC_V2 } },
   { prefix: 'KVM_VGIC_', values: Object.fromEntries(Object.entries(KVM_VGIC).filter(([k]) => !/^V3_.*SIZE$/.test(k))) },

@@ -304,7 +304,10 @@ export const KVM_TDX_CAP = { TERMINATE_VM: 1 } as const;
 /** kvm_run.kvm_valid_regs / kvm_dirty_regs bits. */
 export const KVM_SYNC_X86 = { REGS: 1, SREGS: 2, EVENTS: 4, VALID_FIELDS: 7 } as const;
 
-/** Page offsets inside the vCPU mmap. */
+/**
+ * Page offsets inside the vCPU mmap (KVM_PIO_PAGE_OFFSET, KVM_COALESCED_MMIO_PAGE_OFFSET,
+ * KVM_DIRTY_LOG_PAGE_OFFSET): KVM_GET_VCPU_MMAP_SIZE covers the pages up to the coalesced MMIO one.
+ */
 export const KVM_PAGE_OFFSET = { PIO: 1, COALESCED_MMIO: 2, DIRTY_LOG: 64 } as const;
 
 /** kvm_run.flags on x86. */
@@ -349,7 +352,7 @@ export const constGroups: readonly ConstGroup[] = [
   { prefix: 'KVM_TDX_', values: KVM_TDX },
   { prefix: 'KVM_TDX_CAP_', values: KVM_TDX_CAP },
   { prefix: 'KVM_SYNC_X86_', values: KVM_SYNC_X86 },
-  { prefix: 'KVM_', values: { PIO_PAGE_OFFSET: 1, COALESCED_MMIO_PAGE_OFFSET: 2, DIRTY_LOG_PAGE_OFFSET: 64 } },
+  { prefix: 'KVM_', values: { PIO_PAGE_OFFSET: KVM_PAGE_OFFSET.PIO, COALESCED_MMIO_PAGE_OFFSET: KVM_PAGE_OFFSET.COALESCED_MMIO, DIRTY_LOG_PAGE_OFFSET: KVM_PAGE_OFFSET.DIRTY_LOG } },
   { prefix: 'KVM_RUN_X86_', values: KVM_RUN_X86 },
   { prefix: 'KVM_CPUID_FLAG_', values: KVM_CPUID_FLAG },
   { prefix: 'KVM_VCPUEVENT_VALID_', values: KVM_VCPUEVENT_VALID },

@@ -245,6 +245,10 @@ const cases: [string, string, (e: Env) => unknown][] = [
   ['mmap of a VM fd', 'ENODEV', (e) => e.sys.mmap(e.vm.fd, 4096)],
   ['mmap of the system fd', 'ENODEV', (e) => e.sys.mmap(e.kvm.fd, 4096)],
   ['mmap of a vcpu fd beyond KVM_GET_VCPU_MMAP_SIZE (allowed)', 'ok:object', (e) => e.sys.mmap(e.vcpu.fd, 5 * 4096)],
+  // kvm_vcpu_mmap refuses only dirty-ring pages mapped private or executable; other pages fault on access.
+  ['mmap of a vcpu fd between its pages and the dirty ring', 'ok:object', (e) => e.sys.mmap(e.vcpu.fd, 4096, 8 * 4096)],
+  ['mmap of a vcpu fd at KVM_DIRTY_LOG_PAGE_OFFSET without a dirty ring', 'ok:object', (e) => e.sys.mmap(e.vcpu.fd, 2 * 4096, 64 * 4096)],
+  ['mmap of a vcpu fd past KVM_DIRTY_LOG_PAGE_OFFSET', 'ok:object', (e) => e.sys.mmap(e.vcpu.fd, 4096, 1024 * 4096)],
   ['munmap of memory that was never mapped', 'EINVAL', (e) => e.sys.munmap(new Uint8Array(4096))],
   ['open of a path that does not exist', 'ENOENT', (e) => e.sys.open('/dev/kvm-does-not-exist')],
   // ioeventfds (Linux 6.12 virt/kvm/eventfd.c: kvm_assign_ioeventfd 945, kvm_assign_ioeventfd_idx 826,

@@ -40,7 +40,7 @@ const MAX_FEATURES = 7;
 
 export const arm64Backend: ArchBackend = {
   arch: 'arm64',
-  vcpuMmapPages: 2,
+  vcpuMmapPages: arm64.KVM_PAGE_OFFSET.COALESCED_MMIO + 1,
   maxVcpus: 512,
   maxVcpuIds: 512,
   userMemSlots: 32767,

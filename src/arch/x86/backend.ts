@@ -115,7 +115,7 @@ function putMsrList(arg: UserArg, list: readonly number[]): number {
 
 export const x86Backend: ArchBackend = {
   arch: 'x86_64',
-  vcpuMmapPages: 3,
+  vcpuMmapPages: x86_64.KVM_PAGE_OFFSET.COALESCED_MMIO + 1,
   maxVcpus: 1024,
   maxVcpuIds: 4096,
   userMemSlots: 32764,
