@@ -278,12 +278,15 @@ export class Kernel {
     return f.efd.ctx;
   }
 
-  /** mmap(2) of `fd`: the bytes of the new mapping (`length` of them). */
+  /**
+   * mmap(2) of `fd`: the bytes of the new mapping (`length` of them, or fewer: a vCPU fd's
+   * pages past the ones the kernel backs are not in the view).
+   */
   mmap(fd: number, length: number, offset: number): Uint8Array {
     return this.mmapRegion(fd, length, offset).bytes.subarray(0, length);
   }
 
-  /** mmap(2) of `fd`: the new mapping itself (its hva, its page-rounded bytes). */
+  /** mmap(2) of `fd`: the new mapping itself (its hva, its page-rounded bytes, Mapping.reserved). */
   mmapRegion(fd: number, length: number, offset: number): Mapping {
     const f = this.file(fd);
     if (!f) throw KvmError.of('EBADF', 'mmap');

@@ -35,7 +35,11 @@ export interface Sys {
    * structs are written back in place. Returns what the kernel returns (an fd, a value, 0).
    */
   ioctl(fd: number, request: number, arg?: IoctlArg): number;
-  /** mmap(2) of an fd (a vCPU fd gives its kvm_run region). */
+  /**
+   * mmap(2) of an fd (a vCPU fd gives its kvm_run region). Any page range of a vCPU fd maps, as in
+   * Linux. Virtual: the returned bytes stop at the pages the kernel backs (KVM_GET_VCPU_MMAP_SIZE of
+   * them); native: they cover `length`, and touching the pages past those raises SIGBUS.
+   */
   mmap(fd: number, length: number, offset?: number): Uint8Array;
   /** munmap(2) of a region returned by `mmap` or `alloc`. */
   munmap(region: Uint8Array): void;

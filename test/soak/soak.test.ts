@@ -24,11 +24,12 @@ it(`${CYCLES} VM/vCPU/memslot create-run-close cycles (1 in 50 on workers) leak 
     expect(last.heapMiB - mid.heapMiB).toBeLessThan(8);
     return r;
   };
-  // Freed per-VM buffers (the 256 KiB vCPU areas, block caches) stay in the native allocator's
-  // free lists: RSS climbs ~150-200 MiB and then stays there (12000 cycles measured). Most runs
-  // reach that plateau within the first thousand cycles, but some only after the halfway sample
-  // (seen at cycles 2800-4000, alone and in CI); then a second run in the same process, which
-  // starts on the plateau, must be flat from its first sample. A leak grows in both runs.
+  // Freed per-VM buffers (block caches, the arch's per-vCPU state) stay in the native allocator's
+  // free lists: RSS climbs ~60 MiB and then stays there (6000 cycles measured; ~150 MiB while each
+  // vCPU's mmap area was 256 KiB). Most runs reach that plateau within the first thousand cycles,
+  // but some only after the halfway sample (seen at cycles 2800-4000, alone and in CI); then a
+  // second run in the same process, which starts on the plateau, must be flat from its first
+  // sample. A leak grows in both runs.
   const first = await run();
   if (lateRssGrowth(first) < RSS_SLACK_MIB) return;
   console.log(`[soak] RSS grew ${lateRssGrowth(first).toFixed(1)} MiB over the second half: a second run must be flat`);
