@@ -23,7 +23,7 @@ export interface ArmGuest extends Guest {
 }
 
 interface KernelView {
-  space: { map(length: number, buffer?: SharedArrayBuffer, byteOffset?: number): { hva: number; bytes: Uint8Array } };
+  space: { map(length: number, backing?: Uint8Array): { hva: number; bytes: Uint8Array } };
   file(fd: number): { vcpu?: { archState: { cpu: Cpu } } } | undefined;
 }
 const kernelOf = (sys: Sys) => (sys as unknown as { kernel: KernelView }).kernel;
@@ -37,7 +37,7 @@ export function armVm(sys: Sys, ramSize: number, memory?: WasmMemory): ArmGuest 
   const kernel = kernelOf(sys);
   const kvm = Kvm.open(sys);
   const vm = kvm.createVm();
-  const ram = memory ? kernel.space.map(ramSize, memory.buffer, WASM_LAYOUT.ram) : (() => {
+  const ram = memory ? kernel.space.map(ramSize, new Uint8Array(memory.buffer, WASM_LAYOUT.ram)) : (() => {
     const m = sys.alloc(ramSize);
     return { hva: Number(m.hva), bytes: m.bytes };
   })();

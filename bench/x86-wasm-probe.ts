@@ -28,7 +28,7 @@ export interface X86Guest extends Guest {
 }
 
 interface KernelView {
-  space: { map(length: number, buffer?: SharedArrayBuffer, byteOffset?: number): { hva: number; bytes: Uint8Array } };
+  space: { map(length: number, backing?: Uint8Array): { hva: number; bytes: Uint8Array } };
   file(fd: number): { vcpu?: { archState: X86Machine } } | undefined;
 }
 const kernelOf = (sys: Sys) => (sys as unknown as { kernel: KernelView }).kernel;
@@ -41,7 +41,7 @@ export function bootX86(sys: Sys, img: Uint8Array, regs: { rdi: bigint; rsi: big
   const board = x86Board('long', () => {});
   vm.setTssAddr(X86_BOARD.TSS_ADDR);
   const ram = memory
-    ? kernel.space.map(X86_RAM, memory.buffer, RAM_OFF)
+    ? kernel.space.map(X86_RAM, new Uint8Array(memory.buffer, RAM_OFF))
     : (() => {
         const m = sys.alloc(X86_RAM);
         return { hva: Number(m.hva), bytes: m.bytes };

@@ -97,9 +97,9 @@ const machineOf = (sys: Sys, fd: number) => (sys as unknown as { kernel: { file(
 
 /** A Sys whose alloc() maps guest RAM into `memory` after its first control area (zeroed). */
 function wasmRamSys(sys: Sys, memory: WasmMemory): Sys {
-  const space = (sys as unknown as { kernel: { space: { map(length: number, buffer?: SharedArrayBuffer, byteOffset?: number): { hva: number; bytes: Uint8Array } } } }).kernel.space;
+  const space = (sys as unknown as { kernel: { space: { map(length: number, backing?: Uint8Array): { hva: number; bytes: Uint8Array } } } }).kernel.space;
   (sys as { alloc: Sys['alloc'] }).alloc = ((length: number) => {
-    const m = space.map(length, memory.buffer, X86_WASM.size);
+    const m = space.map(length, new Uint8Array(memory.buffer, X86_WASM.size));
     m.bytes.fill(0);
     return { hva: BigInt(m.hva), bytes: m.bytes };
   }) as Sys['alloc'];
