@@ -16,6 +16,8 @@ export const CI = {
   guestRunsPerArch: Math.round(20_000 * SCALE),
   /** Guest runs with the block JIT translating every block at once (compiling costs most of it). */
   guestRunsJit: Math.round(3_000 * SCALE),
+  /** The same under the x86 wasm engine (each translated block also written into a module). */
+  guestRunsWasm: Math.round(600 * SCALE),
   diffSequences: Math.round(400 * SCALE),
   /** Slow-path guests (each KVM_RUN takes its whole wall-clock bound). */
   slowGuests: Math.round(100 * SCALE),

@@ -29,6 +29,8 @@ export interface GuestFuzzOptions {
   readonly hangMs?: number;
   /** Block-JIT hotness (0: every block translated at first sight); default the engine's own. */
   readonly jitHotness?: number;
+  /** The x86 JIT's engine (virtualSys jitEngine); default the VM's own (VKVM_JIT_ENGINE, else 'js'). */
+  readonly jitEngine?: 'js' | 'wasm';
   readonly onFinding?: (f: Finding) => void;
   readonly log?: (line: string) => void;
 }
@@ -100,7 +102,7 @@ export function fuzzX86Guests(opts: GuestFuzzOptions): GuestFuzzReport {
   installX86Probe();
   const report = newReport('x86_64', opts.seed);
   const t0 = performance.now();
-  const sys = virtualSys({ arch: 'x86_64', runBudget: opts.runBudget ?? 3000, ...(opts.jitHotness !== undefined ? { jitHotness: opts.jitHotness } : {}) });
+  const sys = virtualSys({ arch: 'x86_64', runBudget: opts.runBudget ?? 3000, ...(opts.jitHotness !== undefined ? { jitHotness: opts.jitHotness } : {}), ...(opts.jitEngine !== undefined ? { jitEngine: opts.jitEngine } : {}) });
   const kvm = Kvm.open(sys);
   // Guest memory is reused (zeroed) from run to run: allocating it each time costs more than the run.
   const ram = sys.alloc(RAM);

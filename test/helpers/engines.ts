@@ -1,7 +1,9 @@
 /**
- * The two ways the x86 virtual backend runs guest code: the interpreter alone, and the block JIT
+ * The ways the x86 virtual backend runs guest code: the interpreter alone, and the block JIT
  * translating every block the first time it runs (hotness 0, so tests exercise the generated
- * code rather than the cold path). Differential tests run under both.
+ * code rather than the cold path) as JS functions ('jit', the default engine) or as WebAssembly
+ * modules ('jit-wasm': `jitEngine: 'wasm'`, each block written into a module as it is translated).
+ * Differential tests run under all three.
  * @module
  */
 import { virtualSys, type Sys, type VirtualSysOptions } from '../../src/index.js';
@@ -14,7 +16,8 @@ export interface X86Engine {
 
 export const X86_ENGINES: readonly X86Engine[] = [
   { name: 'interpreter', opts: { arch: 'x86_64', jit: false } },
-  { name: 'jit', opts: { arch: 'x86_64', jit: true, jitHotness: 0 } },
+  { name: 'jit', opts: { arch: 'x86_64', jit: true, jitHotness: 0, jitEngine: 'js' } },
+  { name: 'jit-wasm', opts: { arch: 'x86_64', jit: true, jitHotness: 0, jitEngine: 'wasm' } },
 ];
 
 /** Block-JIT counters of a vCPU of the virtual backend (white-box). */

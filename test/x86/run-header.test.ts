@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { Kvm, virtualSys } from '../../src/index.js';
 import { X86_ENGINES } from '../helpers/engines.js';
+import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { CODE, enterMode, RAM, STACK, writeGdt, writePageTables } from '../helpers/x86.js';
 
 // sti; nop; out 0x10, al; cli; jmp $     (IF=1, past the STI shadow, at the I/O exit; then spins with IF=0)
@@ -18,7 +19,9 @@ const STI_OUT_CLI_SPIN = [0xfb, 0x90, 0xe6, 0x10, 0xfa, 0xeb, 0xfe];
 const CLI_OUT_STI_SPIN = [0xfa, 0xe6, 0x10, 0xfb, 0x90, 0xeb, 0xfe];
 
 function machine(engine: (typeof X86_ENGINES)[number], code: number[]) {
-  const sys = virtualSys({ ...engine.opts, runBudget: 20_000 });
+  // (The run budget ends the spin; the wall-clock bound is the tests' own, so a loaded host's slow
+  // first translation cannot end the first KVM_RUN before its I/O exit.)
+  const sys = virtualSys({ runTimeoutMs: TEST_RUN_TIMEOUT_MS, ...engine.opts, runBudget: 20_000 });
   const vm = Kvm.open(sys).createVm();
   const ram = sys.alloc(RAM);
   writeGdt(ram.bytes);

@@ -481,10 +481,13 @@ export class X86WasmEngine implements JitEngineHook {
 
   constructor(
     cpu: X86Cpu,
-    /** The JIT's hotness (0: translation at first sight, as tests run it: modules follow quickly too). */
+    /**
+     * The JIT's hotness (0: translation at first sight, as tests run it: each block is written into
+     * a module of its own as it is translated, so code that runs once runs in wasm too).
+     */
     hotness: number,
   ) {
-    this.payback = hotness === 0 ? 8 : PAYBACK;
+    this.payback = hotness === 0 ? 0 : PAYBACK;
     this.mergeEntries = hotness === 0 ? 1024 : MERGE_ENTRIES;
     // (Given back once the vCPU's state, whose GPR file is a view of the area, is collected.)
     this.ctl = controlArea(cpu.s);
@@ -512,6 +515,7 @@ export class X86WasmEngine implements JitEngineHook {
       ms.pendingInsns += b.insns.length;
     }
     this.wait(b, ms);
+    if (this.payback === 0) this.build(ms);
   }
 
   /**
@@ -570,6 +574,7 @@ export class X86WasmEngine implements JitEngineHook {
       if (this.free.length === 0) break;
       slots.set(b, this.free.pop()!);
     }
+    if (slots.size === 0) return;
     try {
       code = buildX86Module([...slots.keys()], this.ctl.memory.buffer.byteLength / 65536, this.ctl.ctl, (b) => slots.get(b)!);
       wb = new X86WasmBlocks(code, this.ctl);
