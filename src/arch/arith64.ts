@@ -57,8 +57,8 @@ export function muls64(a0: number, a1: number, b0: number, b1: number): void {
 }
 
 /** 2^63 with a margin far beyond the double product's rounding (under 2^-51 relative). */
-const OVF_BELOW = 9223372036854775808 * (1 - 2 ** -40);
-const OVF_ABOVE = 9223372036854775808 * (1 + 2 ** -40);
+export const OVF_BELOW = 9223372036854775808 * (1 - 2 ** -40);
+export const OVF_ABOVE = 9223372036854775808 * (1 + 2 ** -40);
 
 /**
  * The low 64 bits of a * b into W[0..1] (integer partial products, as arm64's mul64); returns

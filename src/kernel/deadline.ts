@@ -6,9 +6,10 @@
  * runTimeoutMs })`, 100 ms by default — beside the instruction budget (`runBudget`).
  *
  * Reading the clock costs tens of nanoseconds, so the run loops count work instead and read the
- * clock once per QUANTUM units: an instruction is one unit, a loop iteration a few more, and the
- * slow paths (exception delivery, self-modifying-code invalidation, a JIT translation) charge
- * what they cost, so that no stretch of QUANTUM units takes more than a few milliseconds.
+ * clock once per QUANTUM units (the first time FIRST_READ units into the run): an instruction is
+ * one unit, a loop iteration a few more, and the slow paths (exception delivery,
+ * self-modifying-code invalidation, a JIT translation) charge what they cost, so that no stretch
+ * of QUANTUM units takes more than a few milliseconds.
  * One per thread's kernel: KVM_RUNs of one thread never overlap.
  *
  * A kernel that serves several threads' calls from one JS thread (the shim server) can also set
@@ -20,6 +21,13 @@
 
 /** Work units between two clock reads. */
 const QUANTUM = 1 << 12;
+
+/**
+ * Work units before a KVM_RUN's first clock read, from which its bound counts: a run that exits
+ * sooner (an MMIO or PIO round trip: a few instructions) reads no clock at all, and a longer one
+ * is bounded from a few microseconds after it began.
+ */
+const FIRST_READ = 256;
 
 /** Least time between two `preempt` questions, ms. */
 const PREEMPT_MS = 1;
@@ -37,7 +45,7 @@ export const RUN_COST = {
 } as const;
 
 export class RunDeadline {
-  /** performance.now() at which the KVM_RUN in progress has to return. */
+  /** performance.now() at which the KVM_RUN in progress has to return (NaN until its first clock read). */
   private end = Infinity;
   /** Work done since the clock was last read. */
   private work = 0;
@@ -57,10 +65,8 @@ export class RunDeadline {
 
   /** A KVM_RUN begins. */
   start(): void {
-    const now = performance.now();
-    this.end = now + this.timeoutMs;
-    this.nextPreempt = this.preempt === null ? Infinity : now + PREEMPT_MS;
-    this.work = 0;
+    this.end = NaN;
+    this.work = QUANTUM - FIRST_READ;
     this.expired = false;
     this.preempted = false;
   }
@@ -75,6 +81,11 @@ export class RunDeadline {
   passed(): boolean {
     this.work = 0;
     const now = performance.now();
+    if (this.end !== this.end) {
+      // The run's first clock read (see FIRST_READ).
+      this.end = now + this.timeoutMs;
+      this.nextPreempt = this.preempt === null ? Infinity : now + PREEMPT_MS;
+    }
     if (now >= this.nextPreempt) {
       this.nextPreempt = now + PREEMPT_MS;
       if (this.preempt !== null && this.preempt()) this.preempted = true;

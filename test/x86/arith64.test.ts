@@ -10,28 +10,13 @@ import { divs128, divu128, imul64, muls64, mulu64, W } from '../../src/arch/arit
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
 import { CODE, runProgram } from '../helpers/x86.js';
 import { Rng } from '../fuzz/rng.js';
+import { EDGE, M64, model, OPEXT, rand64, type Op } from '../helpers/muldiv.js';
 
-const M64 = (1n << 64n) - 1n;
 const u64 = (x: bigint) => BigInt.asUintN(64, x);
 const s64 = (x: bigint) => BigInt.asIntN(64, x);
 const lo = (x: bigint) => Number(BigInt.asIntN(32, x));
 const hi = (x: bigint) => Number(BigInt.asIntN(32, x >> 32n));
 const words = (...xs: bigint[]) => xs.flatMap((x) => [lo(x), hi(x)]);
-
-// ... and the boundaries of divu64's paths (2^21 and 2^51 divisors, 2^53 dividends) with their neighbours.
-const EDGE = [0x1fffffn, 0x200000n, 0x200001n, 0x7_ffff_ffff_ffffn, 0x8_0000_0000_0000n, 0x8_0000_0000_0001n, 0xfffn, 0x1000n, 0n, 1n, 2n, 3n, 0x7fn, 0x80n, 0xffn, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, 0x1_0000_0001n, 0xffff_ffff_ffffn, 0x1_0000_0000_0000n, 1n << 52n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, 0x7fff_ffff_ffff_ffffn, 0x8000_0000_0000_0000n, 0x8000_0000_0000_0001n, 0xffff_ffff_0000_0000n, 0xffff_ffff_ffff_fffen, M64, 0x0123_4567_89ab_cdefn, 0x9e37_79b9_7f4a_7c15n];
-
-function rand64(r: Rng): bigint {
-  // Mixed magnitudes: small, 32-bit, 48-bit, full width, near the edges.
-  const k = r.int(6);
-  const full = (BigInt(r.u32()) << 32n) | BigInt(r.u32());
-  if (k === 0) return BigInt(r.int(1000));
-  if (k === 1) return BigInt(r.u32());
-  if (k === 2) return full >> 16n;
-  if (k === 3) return EDGE[r.int(EDGE.length)]! ^ BigInt(r.int(4));
-  if (k === 4) return u64(-BigInt(r.int(1 << 20)));
-  return full;
-}
 
 describe('x86 64-bit multiply/divide without BigInt: helpers vs BigInt', () => {
   it('mulu64 / muls64: the full 128-bit product', { timeout: 60_000 }, () => {
@@ -117,9 +102,6 @@ describe('x86 64-bit multiply/divide without BigInt: helpers vs BigInt', () => {
 
 // ---- the instructions in a guest -----------------------------------------------------------
 
-type Op = 'mul' | 'imul' | 'div' | 'idiv' | 'imul2' | 'imul3';
-const OPEXT: Record<string, number> = { mul: 4, imul: 5, div: 6, idiv: 7 };
-
 /** Encodes `op` on RBX (BL/BX/EBX/RBX) as the source, RAX (and RDX) implied, then HLT. */
 function encode(op: Op, size: number, imm: number): Uint8Array {
   const pre = size === 2 ? [0x66] : size === 8 ? [0x48] : [];
@@ -128,46 +110,6 @@ function encode(op: Op, size: number, imm: number): Uint8Array {
   else if (op === 'imul3') b = [...pre, 0x69, 0xc3, ...(size === 2 ? [imm & 0xff, (imm >>> 8) & 0xff] : [imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, (imm >>> 24) & 0xff])];
   else b = [...pre, size === 1 ? 0xf6 : 0xf7, 0xc3 | (OPEXT[op]! << 3)];
   return new Uint8Array([...b, 0xf4]);
-}
-
-/** The BigInt model of the instruction (the formulation muldiv.ts used before): RAX, RDX, CF=OF, or #DE. */
-function model(op: Op, size: number, rax: bigint, rdx: bigint, rbx: bigint, imm: number): { rax: bigint; rdx: bigint; cfof?: boolean } | 'DE' {
-  const bits = BigInt(size * 8);
-  const mask = (1n << bits) - 1n;
-  const sx = (v: bigint) => BigInt.asIntN(Number(bits), v);
-  const a = rax & mask;
-  const b = rbx & mask;
-  const merge = (reg: bigint, v: bigint) => (size === 4 ? v & mask : size === 8 ? v & mask : (reg & ~mask) | (v & mask));
-  if (op === 'mul' || op === 'imul') {
-    const p = op === 'mul' ? a * b : sx(a) * sx(b);
-    const l = p & mask;
-    const h = (p >> bits) & mask;
-    const ovf = op === 'mul' ? h !== 0n : sx(l) !== p;
-    if (size === 1) return { rax: (rax & ~0xffffn) | (p & 0xffffn), rdx, cfof: ovf };
-    return { rax: merge(rax, l), rdx: merge(rdx, h), cfof: ovf };
-  }
-  if (op === 'imul2' || op === 'imul3') {
-    const src2 = op === 'imul2' ? sx(b) : BigInt(imm) ; // imm32 sign-extended (imm16 for size 2)
-    const src1 = op === 'imul2' ? sx(a) : sx(b);
-    const p = src1 * (size === 2 && op === 'imul3' ? BigInt((imm << 16) >> 16) : src2);
-    return { rax: merge(rax, p), rdx, cfof: sx(p & mask) !== p };
-  }
-  // div / idiv
-  const signed = op === 'idiv';
-  let n = size === 1 ? rax & 0xffffn : ((rdx & mask) << bits) | a;
-  let d = b;
-  if (d === 0n) return 'DE';
-  if (signed) {
-    n = BigInt.asIntN(Number(bits) * 2, n);
-    d = sx(d);
-  }
-  const q = n / d;
-  const rem = n % d;
-  const min = signed ? -(1n << (bits - 1n)) : 0n;
-  const max = signed ? (1n << (bits - 1n)) - 1n : mask;
-  if (q < min || q > max) return 'DE';
-  if (size === 1) return { rax: (rax & ~0xffffn) | (q & 0xffn) | ((rem & 0xffn) << 8n), rdx };
-  return { rax: merge(rax, q), rdx: merge(rdx, rem) };
 }
 
 for (const engine of X86_ENGINES)

@@ -21,12 +21,11 @@
  * - `c.retired` is exact wherever something can throw: the count is brought up to date first.
  * @module
  */
+import { div64Js, mul128Js, mul64HiJs } from '../arith64-js.js';
 import { SP_SLOT } from './state.js';
 import { CALL, type Addr, type CallKind, type Cond, type Emitter, type Op, type Pair, type Val } from './emit.js';
 
 const TWO32 = 4294967296;
-/** 2^-32 (exact), as a literal of the generated code. */
-const INV32 = String(1 / TWO32);
 /** ESR_ELx.EC of an SP alignment fault. */
 const EC_SP_ALIGN = 0x26;
 
@@ -348,35 +347,16 @@ export class JsEmitter implements Emitter {
   mul64(a: Pair, b: Pair): Pair {
     const al = this.bind(S(a.lo));
     const bl = this.bind(S(b.lo));
-    // The low word of al * bl from Math.imul, its high word from the double product (rounded by
-    // less than 2^12: + 0.5 and a truncation give it, as in mulHigh64), the cross products' low
-    // words added to the high word.
     const lo = this.bind(`Math.imul(${al}, ${bl})`);
-    const hi = this.bind(`(((((${al} >>> 0) * (${bl} >>> 0) - (${lo} >>> 0)) * ${INV32} + 0.5) >>> 0) + Math.imul(${al}, ${S(b.hi)}) + Math.imul(${S(a.hi)}, ${bl})) | 0`);
+    const hi = this.bind(mul64HiJs(al, S(a.hi), bl, S(b.hi), lo));
     return { lo: V(lo), hi: V(hi) };
   }
 
   mulHigh64(a: Pair, b: Pair, signed: boolean): Pair {
-    // arith64.ts mulu64 inline (no call, no W round trip): the 32x32 products' low words from
-    // Math.imul, their high words from the double product (its rounding error is below 2^12, so
-    // + 0.5 and a truncation give it), then the column sums with their carries.
+    // arith64.ts mulu64 / muls64 inline (no call, no W round trip).
     const m = this.fresh('u');
-    const a0 = this.bind(S(a.lo));
-    const a1 = this.bind(S(a.hi));
-    const b0 = this.bind(S(b.lo));
-    const b1 = this.bind(S(b.hi));
-    this.emit(`const ${m}x0 = ${a0} >>> 0, ${m}x1 = ${a1} >>> 0, ${m}y0 = ${b0} >>> 0, ${m}y1 = ${b1} >>> 0;`);
-    const part = (n: string, x: string, y: string) =>
-      `const ${m}l${n} = Math.imul(${m}${x}, ${m}${y}) >>> 0, ${m}h${n} = ((${m}${x} * ${m}${y} - ${m}l${n}) * ${INV32} + 0.5) >>> 0;`;
-    this.emit(part('00', 'x0', 'y0') + ' ' + part('01', 'x0', 'y1') + ' ' + part('10', 'x1', 'y0'));
-    this.emit(`const ${m}l11 = Math.imul(${m}x1, ${m}y1) >>> 0, ${m}h11 = ((${m}x1 * ${m}y1 - ${m}l11) * ${INV32} + 0.5) >>> 0;`);
-    this.emit(`const ${m}s1 = ${m}h00 + ${m}l01 + ${m}l10, ${m}s2 = ${m}h01 + ${m}h10 + ${m}l11 + (${m}s1 - (${m}s1 >>> 0)) * ${INV32}, ${m}w2 = ${m}s2 >>> 0;`);
-    if (!signed) return { lo: V(this.bind(`${m}w2 | 0`)), hi: V(this.bind(`(${m}h11 + (${m}s2 - ${m}w2) * ${INV32}) | 0`)) };
-    // (a - 2^64 sa)(b - 2^64 sb) = ab - 2^64 (sa b + sb a) mod 2^128 (arith64.ts muls64).
-    this.emit(`let ${m}r0 = ${m}w2 | 0, ${m}r1 = (${m}h11 + (${m}s2 - ${m}w2) * ${INV32}) | 0;`);
-    const sub = (x0: string, x1: string) => `{ const d = (${m}r0 >>> 0) - (${x0} >>> 0); ${m}r0 = d | 0; ${m}r1 = (${m}r1 - ${x1} - (d < 0 ? 1 : 0)) | 0; }`;
-    this.emit(`if (${a1} < 0) ${sub(b0, b1)} if (${b1} < 0) ${sub(a0, a1)}`);
-    return { lo: V(`${m}r0`), hi: V(`${m}r1`) };
+    this.emit(mul128Js(m, this.bind(S(a.lo)), this.bind(S(a.hi)), this.bind(S(b.lo)), this.bind(S(b.hi)), signed));
+    return { lo: V(`${m}w2`), hi: V(`${m}w3`) };
   }
 
   div64(a: Pair, b: Pair, signed: boolean): Pair {
@@ -385,38 +365,9 @@ export class JsEmitter implements Emitter {
     const bl = this.bind(S(b.lo));
     const bh = this.bind(S(b.hi));
     const q = this.fresh('q');
-    this.emit(`let ${q}l = 0, ${q}h = 0;`);
-    // Operands below 2^53 in magnitude (the common case): one exact double division inline.
-    const small = signed ? (h: string) => `((${h} + 2097152) >>> 0) < 4194304` : (h: string) => `(${h} >>> 0) < 2097152`;
-    const num = (l: string, h: string) => (signed ? `${h} * 4294967296 + (${l} >>> 0)` : `(${h} >>> 0) * 4294967296 + (${l} >>> 0)`);
-    this.emit(`if ((${bl} | ${bh}) === 0) {} else if (${small(ah)} && ${small(bh)}) {`);
-    this.emit(`const ${q} = Math.${signed ? 'trunc' : 'floor'}((${num(al, ah)}) / (${num(bl, bh)})); ${q}l = ${q} | 0; ${q}h = Math.floor(${q} / 4294967296) | 0;`);
-    // A divisor of one word (below 2^32, positive) and any dividend: inline too (div32By).
-    if (!signed) this.emit(`} else if (${bh} === 0) { ${this.divBy32(q, `${ah} >>> 0`, `${al} >>> 0`, bl)}`);
-    else {
-      this.emit(`} else if (${bh} === 0) { const ${q}s = ${ah} < 0; let ${q}n0 = ${al}, ${q}n1 = ${ah};`);
-      this.emit(`if (${q}s) { ${q}n0 = -(${al}) | 0; ${q}n1 = ${q}n0 === 0 ? -(${ah}) | 0 : ~(${ah}); }`);
-      this.emit(this.divBy32(q, `${q}n1 >>> 0`, `${q}n0 >>> 0`, bl));
-      this.emit(`if (${q}s) { ${q}l = -${q}l | 0; ${q}h = ${q}l === 0 ? -${q}h | 0 : ~${q}h; }`);
-    }
-    this.emit(`} else { K.${signed ? 'divs64' : 'divu64'}(${al}, ${ah}, ${bl}, ${bh}); ${q}l = K.W[0]; ${q}h = K.W[1]; }`);
+    // Inline where no call is needed; a zero divisor gives 0.
+    this.emit(div64Js(q, al, ah, bl, bh, signed, '', `if ((${bl} | ${bh}) !== 0) { K.${signed ? 'divs64' : 'divu64'}(${al}, ${ah}, ${bl}, ${bh}); ${q}l = K.W[0]; ${q}h = K.W[1]; }`));
     return { lo: V(`${q}l`), hi: V(`${q}h`) };
-  }
-
-  /**
-   * Statements setting `${q}l`/`${q}h` to the unsigned quotient of (nh * 2^32 + nl) by a non-zero
-   * divisor word `dw` (as arith64.ts divides): below 2^21 two exact double divisions (the high
-   * word's remainder times 2^32 plus the low word stays below 2^53); above, the double quotient
-   * of the rounded dividend is within one of the true one (under 2^43), and the remainder's low
-   * word from Math.imul pins the exact remainder that corrects it.
-   */
-  private divBy32(q: string, nh: string, nl: string, dw: string): string {
-    return [
-      `const ${q}d = ${dw} >>> 0, ${q}a = ${nh}, ${q}b = ${nl};`,
-      `if (${q}d < 2097152) { const u = Math.floor(${q}a / ${q}d), v = Math.floor(((${q}a - u * ${q}d) * 4294967296 + ${q}b) / ${q}d); ${q}l = v | 0; ${q}h = u | 0; }`,
-      `else { const n = ${q}a * 4294967296 + ${q}b; let e = Math.floor(n / ${q}d), r = n - e * ${q}d; r += (${q}b - Math.imul(e, ${q}d) - r) | 0;`,
-      `if (r < 0) e--; else if (r >= ${q}d) e++; ${q}l = e | 0; ${q}h = Math.floor(e * ${INV32}) | 0; }`,
-    ].join(' ');
   }
 
   // ---- flags and conditions -----------------------------------------------------------------------

@@ -27,8 +27,14 @@ export class X86Debug {
 
   constructor(private readonly m: X86Machine) {}
 
+  /** The DR7 guestBpArmed was computed from: unchanged (a compare, no BigInt made), nothing to do. */
+  private dr7Seen = 0n;
+
   updateGuestBpArmed(): void {
-    this.guestBpArmed = (this.m.s.dr7 & 0xffn) !== 0n;
+    const dr7 = this.m.s.dr7;
+    if (dr7 === this.dr7Seen) return;
+    this.dr7Seen = dr7;
+    this.guestBpArmed = (dr7 & 0xffn) !== 0n;
   }
 
   /** Host single-step (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP). */

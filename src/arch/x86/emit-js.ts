@@ -18,6 +18,7 @@
  * @module
  */
 import type { Insn } from './decoder.js';
+import { divWideJs, imul32Js, imul64Js, mulWideJs, type MulJs } from './emit-js-muldiv.js';
 import { FOp } from './flags.js';
 import { TLB_MASK } from './mmu.js';
 import { RSP } from './state.js';
@@ -131,6 +132,9 @@ export class JsEmitter implements X86Emitter {
    * exits. It names only constants and the instruction's own operand variables.
    */
   private pend = '';
+  /** The CF of `cfFor` when it is the deferred record (see carry). */
+  private cf = '';
+  private cfFor = '';
 
   /** Writes the deferred flags now (they are no longer pending). */
   private flush(): void {
@@ -141,12 +145,6 @@ export class JsEmitter implements X86Emitter {
   /** The deferred flags as a statement prefix, for a conditional path (they stay pending). */
   private fl(): string {
     return this.pend === '' ? '' : `${this.pend} `;
-  }
-
-  /** An eager write of the whole flags record (`stmt`): the deferred one is dead. */
-  private eagerFlags(stmt: string): void {
-    this.pend = '';
-    this.emit(stmt);
   }
 
   /** The statement that leaves the block right after the current instruction. */
@@ -580,10 +578,21 @@ export class JsEmitter implements X86Emitter {
   }
 
   carry(): Val {
-    this.flush();
     const v = `cf${this.k0}`;
-    this.emit(`var ${v} = c.cf();`);
+    // The deferred record's own CF expression: it stays deferred (the caller's record replaces it).
+    if (this.pend !== '' && this.pend === this.cfFor) this.emit(`var ${v} = ${this.cf};`);
+    else {
+      this.flush();
+      this.emit(`var ${v} = c.cf();`);
+    }
     return V(v);
+  }
+
+  /** Defers `stmt` (see pend) with `cf`, CF as an expression of its variables ('' if none: see carry). */
+  private defer(stmt: string, cf: string): void {
+    this.pend = stmt;
+    this.cf = cf;
+    this.cfFor = cf === '' ? '' : stmt;
   }
 
   flags(op: FOp, size: number, a: Pair, b: Pair, r: Pair, cin?: Val): void {
@@ -593,7 +602,9 @@ export class JsEmitter implements X86Emitter {
     let s = `f.op = ${op}; f.size = ${size}; f.a0 = ${S(a.lo)}; f.b0 = ${S(b.lo)}; f.r0 = ${S(r.lo)};`;
     if (cin !== undefined) s += ` f.cin = ${S(cin)};`;
     if (size === 8) s += ` f.a1 = ${S(a.hi)}; f.b1 = ${S(b.hi)}; f.r1 = ${S(r.hi)};`;
-    this.pend = s;
+    // flags.ts Flags.cf for the ops whose CF is a comparison or a variable.
+    const ltu = (x: Pair, y: Pair) => `(${S(this.cmp('ltu', size, x, y))} ? 1 : 0)`;
+    this.defer(s, op === FOp.ADD ? ltu(r, a) : op === FOp.SUB ? ltu(a, b) : op === FOp.LOGIC ? '0' : (op === FOp.INC || op === FOp.DEC) && cin !== undefined ? S(cin) : '');
   }
 
   shift(kind: ShiftKind, size: 4 | 8, reg: number, cnt: number): void {
@@ -619,7 +630,7 @@ export class JsEmitter implements X86Emitter {
       }
       const k = this.k0;
       this.emit(`var sc${k} = ${cf}, so${k} = ${of}, sv${k} = ${res}; R[${2 * reg}] = sv${k}; R[${2 * reg + 1}] = 0;`);
-      this.pend = `f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = sv${k}; f.cin = sc${k}; f.ofv = so${k}; f.afv = 0;`;
+      this.defer(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = sv${k}; f.cin = sc${k}; f.ofv = so${k}; f.afv = 0;`, `sc${k}`);
       return;
     }
     const bit = (n: number) => (n < 32 ? `((${lo} >>> ${n}) & 1)` : `((${hi} >>> ${n - 32}) & 1)`);
@@ -650,43 +661,27 @@ export class JsEmitter implements X86Emitter {
     }
     const k = this.k0;
     this.emit(`var so${k} = ${of}, sc${k} = w, sv${k} = v, st${k} = t; R[${2 * reg}] = v; R[${2 * reg + 1}] = t;`);
-    this.pend = `f.ofv = so${k}; f.op = ${FOp.EAGER_CO}; f.size = 8; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = sv${k}; f.r1 = st${k}; f.cin = sc${k}; f.afv = 0;`;
+    this.defer(`f.ofv = so${k}; f.op = ${FOp.EAGER_CO}; f.size = 8; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = sv${k}; f.r1 = st${k}; f.cin = sc${k}; f.afv = 0;`, `sc${k}`);
   }
 
   imul64(r: number, a: Pair, b: Pair): void {
-    this.emit(`w = K.imul64(${S(a.lo)}, ${S(a.hi)}, ${S(b.lo)}, ${S(b.hi)}) ? 1 : 0; v = K.W[0]; t = K.W[1]; R[${2 * r}] = v; R[${2 * r + 1}] = t;`);
-    this.mulFlags(8);
+    this.mulJs(imul64Js(`mi${this.k0}`, r, S(a.lo), S(a.hi), S(b.lo), S(b.hi)));
   }
 
-  /** The flags MUL/IMUL leave (exec/muldiv.ts setMulFlags): the product in v (t), overflow in w. */
-  private mulFlags(size: number): void {
-    this.eagerFlags(`f.op = ${FOp.EAGER_CO}; f.size = ${size}; f.a0 = 0; f.a1 = 0; f.b0 = 0; f.b1 = 0; f.r0 = v; f.r1 = ${size === 8 ? 't' : '0'}; f.cin = w; f.ofv = w; f.afv = 0;`);
+  /** A multiply's statements (emit-js-muldiv.ts); its flags record is deferred. */
+  private mulJs(j: MulJs): void {
+    this.emit(j.code);
+    this.defer(j.pend, j.cf);
   }
 
   mulWide(signed: boolean, size: 4 | 8, b: Pair): void {
-    const lo = S(b.lo);
-    if (size === 8) {
-      this.emit(`K.${signed ? 'muls64' : 'mulu64'}(R[0], R[1], ${lo}, ${S(b.hi)}); v = K.W[0]; t = K.W[1];`);
-      this.emit(signed ? 'w = K.W[2] !== t >> 31 || K.W[3] !== t >> 31 ? 1 : 0;' : 'w = (K.W[2] | K.W[3]) !== 0 ? 1 : 0;');
-      this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = v; R[1] = t;');
-    } else {
-      if (signed) this.emit(`K.muls64(R[0], R[0] >> 31, ${lo}, ${lo} >> 31); v = K.W[0]; w = K.W[1] !== v >> 31 ? 1 : 0;`);
-      else this.emit(`K.mulu64(R[0], 0, ${lo}, 0); v = K.W[0]; w = K.W[1] !== 0 ? 1 : 0;`);
-      this.emit('R[0] = v; R[1] = 0; R[4] = K.W[1]; R[5] = 0;');
-    }
-    this.mulFlags(size);
+    this.mulJs(mulWideJs(`mu${this.k0}`, signed, size, S(b.lo), S(b.hi)));
   }
 
   divWide(signed: boolean, size: 4 | 8, b: Pair): void {
-    const lo = S(b.lo);
     // k: the instruction a #DE is raised at (the block's catch puts RIP on it).
     this.emit(`k = ${this.k0};`);
-    const de = `{ ${this.fl()}K.de(c); }`;
-    if (size === 8) this.emit(`if (!K.${signed ? 'divs128' : 'divu128'}(R[0], R[1], R[4], R[5], ${lo}, ${S(b.hi)})) ${de}`);
-    else if (signed) this.emit(`if (!K.divs128(R[0], R[4], R[4] >> 31, R[4] >> 31, ${lo}, ${lo} >> 31) || K.W[1] !== K.W[0] >> 31) ${de}`);
-    else this.emit(`if (!K.divu128(R[0], R[4], 0, 0, ${lo}, 0) || K.W[1] !== 0) ${de}`);
-    if (size === 8) this.emit('R[4] = K.W[2]; R[5] = K.W[3]; R[0] = K.W[0]; R[1] = K.W[1];');
-    else this.emit('R[4] = K.W[2]; R[5] = 0; R[0] = K.W[0]; R[1] = 0;');
+    this.emit(divWideJs(`md${this.k0}`, signed, size, S(b.lo), S(b.hi), `{ ${this.fl()}K.de(c); }`));
   }
 
   signExtendAx(osz: number): void {
@@ -696,8 +691,7 @@ export class JsEmitter implements X86Emitter {
   }
 
   imul32(r: number, a: Val, b: Val): void {
-    this.emit(`v = Math.imul(${S(a)}, ${S(b)}); w = ${S(a)} * ${S(b)} !== v ? 1 : 0; R[${2 * r}] = v; R[${2 * r + 1}] = 0;`);
-    this.eagerFlags(`f.op = ${FOp.EAGER_CO}; f.size = 4; f.a0 = 0; f.b0 = 0; f.r0 = v; f.cin = w; f.ofv = w; f.afv = 0;`);
+    this.mulJs(imul32Js(`mi${this.k0}`, r, S(a), S(b)));
   }
 
   // ---- conditions -------------------------------------------------------------------------------------
