@@ -6,11 +6,11 @@
  * the fast path's rows (decode-table.ts FAST/FAST_REG) by mnemonic and operand shape, so an opcode
  * the table gives another row never matches here. Each form computes exactly what its handler
  * (exec/alu.ts, move.ts, control.ts) computes: through the same helpers (incDecResult,
- * shiftResult, eaHalves, alu for ADC/SBB), or inline where a call per instruction cost more than
- * the work (ADD/SUB/CMP/logic, 32-bit shifts: the same operands, result and flag record as alu
- * and shiftFlags make). MOV to or from memory only through a TLB hit on RAM. Anything else — a
- * prefix other than REX, another memory operand, a TLB miss, a byte or 16-bit operand, a branch
- * to a non-canonical address — stops the run at that instruction, changed in nothing, and it
+ * shiftResult, alu for ADC/SBB), or inline where a call per instruction cost more than the work
+ * (ADD/SUB/CMP/logic and 32-bit shifts: the same operands, result and flag record as alu and
+ * shiftFlags make; addresses exact modulo 2^64 as eaHalves forms them). MOV to or from memory
+ * only through a TLB hit on RAM. Anything else — a prefix other than REX, another memory
+ * operand, a TLB miss, a byte or 16-bit operand, a branch to a non-canonical address — stops the run at that instruction, changed in nothing, and it
  * takes the ordinary path (decodePage + step), which then raises what it raises: nothing here can
  * fault or exit, so nothing is left half done.
  * @module
@@ -18,9 +18,8 @@
 import type { X86Cpu } from './cpu.js';
 import { FAST, FAST_REG, type OpDesc } from './decode-table.js';
 import { O_E, O_G, O_I, O_J, O_M, O_ONE, O_RAX, O_Z, S_B, S_V, S_Z } from './decode-operand.js';
-import { MEM, modrmMem, type Insn } from './decoder.js';
+import { MEM, modrmMem } from './decoder.js';
 import { alu, Alu, incDecResult } from './exec/alu.js';
-import { eaHalves } from './exec/operands.js';
 import { FOp } from './flags.js';
 import { shiftFlags, shiftResult } from './exec/shift.js';
 import { TLB_MASK } from './mmu.js';
@@ -128,15 +127,16 @@ const rd32 = (u8: Uint8Array, p: number): number => u8[p]! | (u8[p + 1]! << 8) |
  * `u8`, at most `lim` (below QUICK_END) of them: returns how many ran, | QUICK_END when the last was a branch, with
  * RIP after the last one (at the first one that is not a form, which has not run). It stops too
  * within 15 bytes of `pageEnd`. RIP lives in a local meanwhile: nothing here can fault or exit.
- * `user` is 1 at CPL 3 (the TLB's tag bit); `insn` is scratch for LEA's address.
+ * `user` is 1 at CPL 3 (the TLB's tag bit).
  */
-export function quickRun(c: X86Cpu, insn: Insn, u8: Uint8Array, off0: number, start: number, pageEnd: number, lim: number, user: number): number {
+export function quickRun(c: X86Cpu, u8: Uint8Array, off0: number, start: number, pageEnd: number, lim: number, user: number): number {
   const R = c.s.r;
-  let a = start;
+  // Offsets in u8 (int32) while the run goes straight on: RIP = start + (o - o0).
+  const o0 = (off0 + start) | 0;
+  const oEnd = o0 + (pageEnd - start);
+  let o = o0;
   let n = 0;
-  let end = 0;
-  run: while (n < lim && pageEnd - a >= 15) {
-    const o = (off0 + a) | 0;
+  run: while (n < lim && oEnd - o >= 15) {
     let p = o;
     let b = u8[p++]!;
     let rex = 0;
@@ -151,6 +151,66 @@ export function quickRun(c: X86Cpu, insn: Insn, u8: Uint8Array, off0: number, st
     if (form === Q_NONE) break;
     const op = QUICK_OP[x]!;
     const w = (rex & 8) !== 0;
+    if (form === Q_LEA || ((form === Q_MOV_EG || form === Q_MOV_GE) && u8[p]! < 0xc0)) {
+      // LEA, or MOV to or from memory (64-bit addressing: no 67 prefix; DS or SS: no segment
+      // base). The address as lo:hi halves, exact modulo 2^64 (eaHalves' result).
+      const m = u8[p]!;
+      if (m >= 0xc0) break run; // LEA with a register: #UD
+      let bi: number;
+      let xi = -1;
+      let scale = 1;
+      let disp: number;
+      if ((m & 7) !== 4 && m >= 0x40) {
+        // [base + disp8 / disp32] (no SIB, not RIP-relative), the commonest: read here.
+        bi = (m & 7) | ((rex & 1) << 3);
+        if (m < 0x80) {
+          disp = (u8[p + 1]! << 24) >> 24;
+          p += 2;
+        } else {
+          disp = rd32(u8, p + 1);
+          p += 5;
+        }
+      } else {
+        p = modrmMem(u8, p, rex);
+        bi = MEM.base;
+        xi = MEM.index;
+        scale = MEM.scale;
+        // RIP-relative: the displacement from the next instruction (decodeFast's finishLength).
+        disp = MEM.ripForm ? MEM.disp + start + (p - o0) : MEM.disp;
+      }
+      const sum = disp + (bi >= 0 ? R[2 * bi]! >>> 0 : 0) + (xi >= 0 ? R[2 * xi]! >>> 0 : 0) * scale;
+      const lo = sum | 0;
+      const hi = ((bi >= 0 ? R[2 * bi + 1]! : 0) + (xi >= 0 ? Math.imul(R[2 * xi + 1]!, scale) : 0) + Math.floor(sum / 0x100000000)) | 0;
+      const r = 2 * (((m >> 3) & 7) | ((rex & 4) << 1));
+      if (form === Q_LEA) {
+        R[r] = lo;
+        R[r + 1] = w ? hi : 0;
+      } else {
+        // As the handler's read or write, only when the TLB has the page for it (a read-set /
+        // write-set hit: RAM, not MMIO, not decoded code) and the address is canonical: then
+        // nothing can fault or exit.
+        const off = lo & 0xfff;
+        if (off + (w ? 8 : 4) > 0x1000 || hi >= 0x8000 || hi < -0x8000) break run;
+        const i = (lo >>> 12) & TLB_MASK;
+        const tag = (hi * 0x100000 + (lo >>> 12)) * 2 + user;
+        if (form === Q_MOV_EG) {
+          if (c.wTag[i] !== tag) break run;
+          const dv = c.wDv[i]!;
+          const at = c.wOff[i]! + off;
+          dv.setInt32(at, R[r]!, true);
+          if (w) dv.setInt32(at + 4, R[r + 1]!, true);
+        } else {
+          if (c.rTag[i] !== tag) break run;
+          const dv = c.rDv[i]!;
+          const at = c.rOff[i]! + off;
+          R[r] = dv.getInt32(at, true);
+          R[r + 1] = w ? dv.getInt32(at + 4, true) : 0;
+        }
+      }
+      o = p;
+      n++;
+      continue;
+    }
     // An ALU form's destination register and source (a register or a sign-extended immediate).
     let ad = -1;
     let s0 = 0;
@@ -161,55 +221,8 @@ export function quickRun(c: X86Cpu, insn: Insn, u8: Uint8Array, off0: number, st
       case Q_MOV_EG:
       case Q_MOV_GE:
       case Q_INCDEC: {
-        if (u8[p]! < 0xc0) {
-          // A memory operand: MOV only (the ALU and INC/DEC forms take the ordinary path).
-          if (form !== Q_MOV_EG && form !== Q_MOV_GE) break run;
-          // As the handler's read or write, only when the TLB has the page for it (a read-set /
-          // write-set hit: RAM, not MMIO, not decoded code): then nothing can fault or exit.
-          const p0 = p;
-          const m = u8[p0]!;
-          let lin: number;
-          if ((m & 7) !== 4 && m >= 0x40) {
-            // [base + disp8 / disp32] (no SIB, not RIP-relative), the commonest: read here.
-            const bb = 2 * ((m & 7) | ((rex & 1) << 3));
-            let disp: number;
-            if (m < 0x80) {
-              disp = (u8[p0 + 1]! << 24) >> 24;
-              p = p0 + 2;
-            } else {
-              disp = rd32(u8, p0 + 1);
-              p = p0 + 5;
-            }
-            const bh = R[bb + 1]!;
-            if (!(bh < 0x10000 && bh >= -0x10000)) break run;
-            lin = disp + (bh * 0x100000000 + (R[bb]! >>> 0));
-          } else {
-            p = modrmMem(u8, p0, rex);
-            lin = memLin(R, MEM.ripForm ? MEM.disp + a + (p - o) : MEM.disp);
-            if (lin !== lin) break run;
-          }
-          const size = w ? 8 : 4;
-          const off = lin & 0xfff;
-          if (off + size > 0x1000 || !isCanonical(lin)) break run;
-          const vpn = (lin - off) / 0x1000;
-          const i = vpn & TLB_MASK;
-          const tag = vpn * 2 + user;
-          const r = 2 * (((m >> 3) & 7) | ((rex & 4) << 1));
-          if (form === Q_MOV_EG) {
-            if (c.wTag[i] !== tag) break run;
-            const dv = c.wDv[i]!;
-            const at = c.wOff[i]! + off;
-            dv.setInt32(at, R[r]!, true);
-            if (w) dv.setInt32(at + 4, R[r + 1]!, true);
-          } else {
-            if (c.rTag[i] !== tag) break run;
-            const dv = c.rDv[i]!;
-            const at = c.rOff[i]! + off;
-            R[r] = dv.getInt32(at, true);
-            R[r + 1] = w ? dv.getInt32(at + 4, true) : 0;
-          }
-          break;
-        }
+        // (MOV with a memory operand ran above; the ALU and INC/DEC forms take the ordinary path.)
+        if (u8[p]! < 0xc0) break run;
         const m = u8[p++]!;
         const rm = (m & 7) | ((rex & 1) << 3);
         const rg = ((m >> 3) & 7) | ((rex & 4) << 1);
@@ -274,24 +287,6 @@ export function quickRun(c: X86Cpu, insn: Insn, u8: Uint8Array, off0: number, st
         p += w ? 8 : 4;
         break;
       }
-      case Q_LEA: {
-        // LEA Gv,M with 64-bit addressing (no 67 prefix): the LEA handler's eaHalves on insn's
-        // memory fields (`memSet` marks them for the decoder). A register ModRM is #UD.
-        const m = u8[p]!;
-        if (m >= 0xc0) break run;
-        p = modrmMem(u8, p, rex);
-        insn.memSet = true;
-        insn.base = MEM.base;
-        insn.index = MEM.index;
-        insn.scale = MEM.scale;
-        // RIP-relative: the displacement from the next instruction (decodeFast's finishLength).
-        insn.disp = MEM.ripForm ? MEM.disp + a + (p - o) : MEM.disp;
-        eaHalves(c, insn);
-        const d = 2 * (((m >> 3) & 7) | ((rex & 4) << 1));
-        R[d] = c.eaLo;
-        R[d + 1] = w ? c.eaHi : 0;
-        break;
-      }
       default: {
         // Jcc / JMP: the target relative to the next instruction; 64-bit operand size (f64).
         let rel: number;
@@ -300,27 +295,25 @@ export function quickRun(c: X86Cpu, insn: Insn, u8: Uint8Array, off0: number, st
           rel = rd32(u8, p);
           p += 4;
         }
-        const next = a + (p - o);
+        const next = start + (p - o0);
         if (form === Q_JMP8 || form === Q_JMP32 || taken(c, op)) {
           const t = next + rel;
           // A non-canonical target: #GP, raised by the ordinary path.
           if (!isCanonical(t)) break run;
-          a = t;
-        } else a = next;
-        n++;
-        end = QUICK_END;
-        break run;
+          c.s.rip = t;
+        } else c.s.rip = next;
+        return (n + 1) | QUICK_END;
       }
     }
     if (ad >= 0) {
       if (op === Alu.ADC || op === Alu.SBB) aluCarry(c, op, w, ad, s0, s1);
       else aluFast(c, op, w, ad, s0, s1);
     }
-    a += p - o;
+    o = p;
     n++;
   }
-  c.s.rip = a;
-  return n | end;
+  c.s.rip = start + (o - o0);
+  return n;
 }
 
 /** Jcc's condition `cc`: JZ/JNZ from the lazy record's result directly, the others through cond. */
@@ -410,20 +403,4 @@ function aluCarry(c: X86Cpu, op: number, w: boolean, d: number, b0: number, b1: 
   const r = w ? alu(c, op as Alu, 8, R[2 * d]!, R[2 * d + 1]!, b0, b1) : alu(c, op as Alu, 4, R[2 * d]!, 0, b0 | 0, 0);
   R[2 * d] = r;
   R[2 * d + 1] = w ? c.t1 : 0;
-}
-
-/**
- * The linear address (DS or SS: no segment base in 64-bit mode) of the memory operand modrmMem
- * left in MEM, with displacement `disp` (made absolute for RIP-relative), as ea() forms it; NaN
- * when a register is 2^48 or more in magnitude (the ordinary path then).
- */
-function memLin(R: Int32Array, disp: number): number {
-  const b = MEM.base;
-  const x = MEM.index;
-  const bh = b >= 0 ? R[2 * b + 1]! : 0;
-  const xh = x >= 0 ? R[2 * x + 1]! : 0;
-  if (!(bh < 0x10000 && bh >= -0x10000 && xh < 0x10000 && xh >= -0x10000)) return NaN;
-  const bl = b >= 0 ? R[2 * b]! >>> 0 : 0;
-  const xl = x >= 0 ? R[2 * x]! >>> 0 : 0;
-  return disp + (bh * 0x100000000 + bl) + (xh * 0x100000000 + xl) * MEM.scale;
 }

@@ -374,7 +374,7 @@ export class X86Machine {
       if (quick && pageEnd - a >= 15 && s.shadow === 0 && (s.rflags & FLAG.TF) === 0 && !c.watchOn && c.mmioCount === 0) {
         const user = c.cpl === 3 ? 1 : 0;
         for (;;) {
-          const q = quickRun(c, insn, u8, off0, a, pageEnd, lim - n, user);
+          const q = quickRun(c, u8, off0, a, pageEnd, lim - n, user);
           const k = q & (QUICK_END - 1);
           if (k === 0) break;
           c.lastInsn = null;
