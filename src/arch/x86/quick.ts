@@ -124,10 +124,10 @@ const rd32 = (u8: Uint8Array, p: number): number => u8[p]! | (u8[p + 1]! << 8) |
 /**
  * Executes the instructions from RIP = `start` (64-bit mode, CS base 0: RIP is the linear
  * address) while they are one of the forms, on the page whose bytes are at `off0 + linear` in
- * `u8`, at most `lim` (below QUICK_END) of them: returns how many ran, | QUICK_END when the last was a branch, with
- * RIP after the last one (at the first one that is not a form, which has not run). It stops too
- * within 15 bytes of `pageEnd`. RIP lives in a local meanwhile: nothing here can fault or exit.
- * `user` is 1 at CPL 3 (the TLB's tag bit).
+ * `u8`, at most `lim` (below QUICK_END) of them: returns how many ran, | QUICK_END when the last
+ * was a branch, with RIP after the last one (at the first one that is not a form, which has not
+ * run). It stops too within 15 bytes of `pageEnd`. RIP lives in a local meanwhile: nothing here
+ * can fault or exit. `user` is 1 at CPL 3 (the TLB's tag bit).
  */
 export function quickRun(c: X86Cpu, u8: Uint8Array, off0: number, start: number, pageEnd: number, lim: number, user: number): number {
   const R = c.s.r;
