@@ -4,11 +4,12 @@
  * Iz/Ib, INC/DEC, MOV reg/reg, imm32, imm64, LEA (SIB, no base, disp8/disp32, RIP-relative, a
  * 32-bit destination), MOV to and from memory (SIB, disp8/disp32, RIP-relative; a TLB miss, a
  * page-crossing load, an MMIO load that exits), Jcc/JMP rel8 and rel32 taken and not taken,
- * shifts by an immediate or one,
- * run as first-run streamed code and as cached/translated blocks, at a kernel-half address at
- * CPL 0 and at a user address at CPL 3. The reference is the same program with a DS override
- * (3E) before every instruction, which the one-pass forms leave to the decoder and the handlers:
- * both must end with the same registers, flags and memory.
+ * shifts by an immediate or one, and the flags the inline ALU and 32-bit shift forms record
+ * (PUSHF and Jcc of each condition after them), run as first-run streamed code and as
+ * cached/translated blocks, at a kernel-half address at CPL 0 and at a user address at CPL 3.
+ * The reference is the same program with a DS override (3E) before every instruction, which the
+ * one-pass forms leave to the decoder and the handlers: both must end with the same registers,
+ * flags and memory.
  */
 import { describe, expect, it } from 'vitest';
 import { engineSys, X86_ENGINES } from '../helpers/engines.js';
@@ -23,6 +24,16 @@ type Entry = number[] | { branch: number[]; rel32: boolean; skip: number };
 
 /** An instruction every branch skips: R12 counts the ones that ran (none). */
 const POISON = [0x49, 0xff, 0xc4]; // inc r12
+
+/** Counts the Jcc probes that fell through (LEA: flags unchanged). */
+const BUMP = [0x4d, 0x8d, 0x6d, 0x01]; // lea r13, [r13+1]
+
+/** PUSHF into slot `k` of the data page (0x200 + 8k), then each Jcc of `ccs` over a BUMP. */
+function probe(k: number, ccs: number[]): Entry[] {
+  const out: Entry[] = [[0x9c], [0x8f, 0x83, ...le32(0x200 + 8 * k)]]; // pushfq; pop qword [rbx+0x200+8k]
+  for (const cc of ccs) out.push({ branch: [cc], rel32: false, skip: 1 }, BUMP);
+  return out;
+}
 
 const PROGRAM: Entry[] = [
   [0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x81], // mov rax, 0x8122334455667788
@@ -101,6 +112,31 @@ const PROGRAM: Entry[] = [
   { branch: [0xe9], rel32: true, skip: 1 }, // jmp rel32
   POISON,
   [0x48, 0x89, 0x43, 0x08], // mov [rbx+8], rax
+  // Each flag of the inline ALU and 32-bit shift records, as PUSHF and every Jcc read them.
+  [0xb9, 0x01, 0x00, 0x00, 0x80], // mov ecx, 0x80000001
+  [0xd1, 0xe1], // shl ecx, 1 (CF, OF)
+  ...probe(0, [0x72, 0x70, 0x74, 0x7a]), // jc, jo, je, jp
+  [0xb9, 0x03, 0x00, 0x00, 0x80], // mov ecx, 0x80000003
+  [0xd1, 0xe9], // shr ecx, 1 (CF, OF from the sign)
+  ...probe(1, [0x70, 0x75, 0x78]), // jo, jne, js
+  [0xb9, 0x00, 0x00, 0x00, 0xc0], // mov ecx, 0xc0000000
+  [0xc1, 0xf9, 0x1f], // sar ecx, 31
+  ...probe(2, [0x72, 0x74, 0x78, 0x7c]), // jc, je, js, jl
+  [0xc1, 0xe1, 0x1f], // shl ecx, 31
+  ...probe(3, [0x72, 0x70, 0x7e]), // jc, jo, jle
+  [0xb8, 0xff, 0xff, 0xff, 0x7f], // mov eax, 0x7fffffff
+  [0x05, 0x01, 0x00, 0x00, 0x00], // add eax, 1 (OF, SF, AF)
+  ...probe(4, [0x70, 0x78, 0x7c, 0x7a]), // jo, js, jl, jp
+  [0x2d, 0x01, 0x00, 0x00, 0x80], // sub eax, 0x80000001 (borrow)
+  ...probe(5, [0x72, 0x76, 0x7c, 0x7e, 0x74]), // jb, jbe, jl, jle, je
+  [0xa9, 0xff, 0xff, 0xff, 0xff], // test eax, -1
+  ...probe(6, [0x74, 0x75, 0x78, 0x7a]), // je, jne, js, jp
+  [0x48, 0x01, 0xc0], // add rax, rax (a carry out of 64 bits)
+  ...probe(7, [0x72, 0x74, 0x78, 0x70]), // jc, je, js, jo
+  [0x48, 0x83, 0xf8, 0xff], // cmp rax, -1
+  ...probe(8, [0x72, 0x7c, 0x7e, 0x76]), // jb, jl, jle, jbe
+  [0x41, 0x81, 0xe5, 0x00, 0x00, 0x00, 0x00], // and r13d, 0 (ZF from a logic result)
+  ...probe(9, [0x74, 0x75, 0x7a, 0x72]), // je, jne, jp, jc
   [0x9c], // pushfq
   [0x8f, 0x43, 0x10], // pop qword [rbx+0x10]
   [0x8b, 0x04, 0x25, ...le32(MMIO_BASE)], // mov eax, [MMIO_BASE]: the exit (a load the TLB does not map)

@@ -26,7 +26,7 @@ import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
 import { X86Debug } from './debug.js';
 import { X86KvmiAdapter } from './kvmi.js';
 import { decode, decodePage, F_END, Insn } from './decoder.js';
-import { quickStep, QUICK_END } from './quick.js';
+import { quickRun, QUICK_END } from './quick.js';
 import { X86Events } from './events.js';
 import { HANDLERS } from './exec/index.js';
 import { VmxServices, type Pending, type PioPending, type X86Services } from './services.js';
@@ -369,21 +369,23 @@ export class X86Machine {
     let n = 0;
     let a = lin;
     for (;;) {
-      if (quick && pageEnd - a >= 15 && s.shadow === 0 && (s.rflags & FLAG.TF) === 0) {
-        let q = quickStep(c, insn, u8, (off0 + a) | 0, a);
-        if (q !== 0) {
+      // (No data breakpoint armed, no MMIO read being replayed: quick.ts's memory forms need
+      // neither; only a handler (step) changes them, or the shadow, TF and CPL.)
+      if (quick && pageEnd - a >= 15 && s.shadow === 0 && (s.rflags & FLAG.TF) === 0 && !c.watchOn && c.mmioCount === 0) {
+        const user = c.cpl === 3 ? 1 : 0;
+        for (;;) {
+          const q = quickRun(c, u8, off0, a, pageEnd, lim - n, user);
+          const k = q & (QUICK_END - 1);
+          if (k === 0) break;
           c.lastInsn = null;
-          // A run of them: none changes the shadow or TF.
-          do {
-            n++;
-            if (n >= lim) return n;
-            a = s.rip;
-            if ((q & QUICK_END) !== 0) {
-              if (this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
-            } else if (a >= pageEnd) return n;
-            if (pageEnd - a < 15) break;
-            q = quickStep(c, insn, u8, (off0 + a) | 0, a);
-          } while (q !== 0);
+          n += k;
+          if (n >= lim) return n;
+          a = s.rip;
+          if ((q & QUICK_END) !== 0) {
+            if (this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
+          } else if (a >= pageEnd) return n;
+          if (pageEnd - a < 15) break;
+          if ((q & QUICK_END) === 0) break; // stopped at an instruction that is not a form
         }
       }
       try {
