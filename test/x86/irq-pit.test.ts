@@ -40,7 +40,9 @@ describe.each(backends)('PIT on IRQ0 through the PIC ($name)', (b) => {
     const cal = (Number(m.q(0x20) - m.q(0x18)) * 1e6) / khz; // ns OUT2 took to rise
     expect(cal).toBeGreaterThanOrEqual(2_000_000 * 0.999); // 2386 PIT ticks: 2 ms
     if (exact) expect(cal).toBeLessThan(2_000_000 * 1.001);
-    expect(m.q(0x28)).toBeGreaterThan(1n); // the guest polled OUT2 low first
+    // The guest polled OUT2 low first: more than once on the deterministic clock; on the host
+    // clock a descheduled vCPU thread (a loaded machine) can find the 2 ms over by its second poll.
+    expect(m.q(0x28)).toBeGreaterThan(exact ? 1n : 0n);
     expect(m.vm.getPit2().channels[2]).toMatchObject({ mode: 0, gate: 1, count: 2386 });
 
     expect(nextPhase(v)).toBe(3);
