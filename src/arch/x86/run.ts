@@ -19,7 +19,7 @@ import { KvmError } from '../../sys/error.js';
 import { KVM_EXIT } from '../../uapi/constants.js';
 import { KVM_GUESTDBG_X86, KVM_X86_SHADOW_INT } from '../../uapi/x86.js';
 import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
-import { BlockCache, DEFAULT_CODE_CACHE_LIMIT, DEFAULT_HOTNESS, REGION_FACTOR, type Block } from './blocks.js';
+import { BlockCache, DEFAULT_CODE_CACHE_LIMIT, DEFAULT_HOTNESS, DEFAULT_REGION_AT, REGION_FACTOR, type Block } from './blocks.js';
 import { X86WasmEngine } from './emit-wasm-run.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
 import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
@@ -513,7 +513,8 @@ export class X86Machine {
     let b = first;
     this.handled = false;
     try {
-      const regionAt = (this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS) * REGION_FACTOR;
+      const hot = this.vcpu.vm.kernel.jitHotness;
+      const regionAt = hot === undefined ? DEFAULT_REGION_AT : hot * REGION_FACTOR;
       for (;;) {
         const n = this.runCompiled(b, lim - total);
         total += n;
