@@ -31,6 +31,8 @@ import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
  * 8192, 16384 and 32768 within noise of each other.
  */
 export const DEFAULT_HOTNESS = 16384;
+/** The default hotness under the x86 wasm engine (virtualSys `jitEngine: 'wasm'`), which was tuned at it. */
+export const DEFAULT_WASM_HOTNESS = 2048;
 /**
  * Instructions a block's translation retires before it is translated again with its region, at
  * the default hotness (an explicit Kernel.jitHotness gives jitHotness * REGION_FACTOR): 1M, as at
