@@ -27,6 +27,7 @@ import { image, MIX, runGuest } from './guests.js';
 import { mismatches, numArg, runChildMode, spawnModes, type ModeRun } from './modes.js';
 import { bootWork, finalState, hotBlocks, installX86Wasm, probeModule, PROBE_PAGES, RAM_OFF, x86WasmMemory, type FinalState } from './x86-wasm-probe.js';
 import { useX86WasmMemory, type X86WasmEngine } from '../src/arch/x86/emit-wasm-run.js';
+import { DEFAULT_WASM_HOTNESS } from '../src/arch/x86/blocks.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, d: number) => numArg(argv, name, d);
@@ -50,7 +51,7 @@ interface Run extends ModeRun {
 }
 
 function hot() {
-  const warm = bootWork(virtualSys({ arch: 'x86_64' }), img, 8, MASK);
+  const warm = bootWork(virtualSys({ arch: 'x86_64', jitHotness: DEFAULT_WASM_HOTNESS }), img, 8, MASK);
   runGuest(warm);
   const blocks = hotBlocks(warm.machine());
   warm.close();

@@ -14,6 +14,7 @@ import { useX86WasmMemory, type X86WasmEngine } from '../../src/arch/x86/emit-wa
 import { X86_WASM } from '../../src/arch/x86/emit-wasm.js';
 import type { WasmMemory } from '../../src/arch/arm64/wasm-module.js';
 import type { X86Machine } from '../../src/arch/x86/run.js';
+import { DEFAULT_WASM_HOTNESS } from '../../src/arch/x86/blocks.js';
 import { DATA, le32, RAM, runProgram } from '../helpers/x86.js';
 import { TEST_RUN_TIMEOUT_MS } from '../helpers/run.js';
 import { generate, rng } from './alu-gen.js';
@@ -29,7 +30,7 @@ describe('x86 wasm writer', () => {
     const r0 = runGuest(ref);
     const s0 = finalState(ref);
     ref.close();
-    const warm = bootWork(virtualSys({ arch: 'x86_64' }), img, 4, MIX);
+    const warm = bootWork(virtualSys({ arch: 'x86_64', jitHotness: DEFAULT_WASM_HOTNESS }), img, 4, MIX); // the wasm engine's hotness picks its hot blocks
     runGuest(warm);
     const code = probeModule(hotBlocks(warm.machine()));
     warm.close();

@@ -22,11 +22,23 @@ import { X86Translator, type JitHost, type X86BlockFn } from './jit.js';
 
 /**
  * Executions of a block before the JIT translates it (Kernel.jitHotness overrides). Translating a
- * block costs V8 about a millisecond of CPU (parsing the generated function, then optimizing it),
- * so only code that runs thousands of times repays it: the Linux boot fixture took 32 s of CPU
- * to init with 8, 22 s with 256, 13.3 s with 2048 (14.2 s with no JIT at all).
+ * block costs V8 about a millisecond of CPU on the main thread (parsing the generated function)
+ * and more on its compiler threads (optimizing it), so only code that runs tens of thousands of
+ * times repays it. The Linux boot fixture took 32 s of CPU to init with 8, 22 s with 256; at 2048
+ * it translated ~890 blocks, 60% of which then retired fewer than 10,000 instructions, and the
+ * boot took more CPU than with no JIT at all. Process CPU seconds to power-off, pairs run side by
+ * side (load 17-25): 2048 → 20.2 / 17.7 / 18.0, 16384 → 15.7 / 13.3 / 15.0 (~100 translations);
+ * 8192, 16384 and 32768 within noise of each other.
  */
-export const DEFAULT_HOTNESS = 2048;
+export const DEFAULT_HOTNESS = 16384;
+/** The default hotness under the x86 wasm engine (virtualSys `jitEngine: 'wasm'`), which was tuned at it. */
+export const DEFAULT_WASM_HOTNESS = 2048;
+/**
+ * Instructions a block's translation retires before it is translated again with its region, at
+ * the default hotness (an explicit Kernel.jitHotness gives jitHotness * REGION_FACTOR): 1M, as at
+ * the earlier default hotness of 2048, so regions do not wait for the higher block threshold.
+ */
+export const DEFAULT_REGION_AT = 2048 * 512;
 /** Code-page invalidations after which a frame's blocks are no longer translated. */
 const SMC_LIMIT = 16;
 const MAX_BLOCK = 64;

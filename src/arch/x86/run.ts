@@ -19,7 +19,7 @@ import { KvmError } from '../../sys/error.js';
 import { KVM_EXIT } from '../../uapi/constants.js';
 import { KVM_GUESTDBG_X86, KVM_X86_SHADOW_INT } from '../../uapi/x86.js';
 import { KVMI_RESTART, type X86IntrospectionHooks } from '../../introspection/hooks.js';
-import { BlockCache, DEFAULT_CODE_CACHE_LIMIT, DEFAULT_HOTNESS, REGION_FACTOR, type Block } from './blocks.js';
+import { BlockCache, DEFAULT_CODE_CACHE_LIMIT, DEFAULT_HOTNESS, DEFAULT_REGION_AT, DEFAULT_WASM_HOTNESS, REGION_FACTOR, type Block } from './blocks.js';
 import { X86WasmEngine } from './emit-wasm-run.js';
 import { EMULATION_FAILURE, ERRNO_EXIT, EXIT, FAULT, VEC, X86Cpu } from './cpu.js';
 import { guestCaps, type CpuidEntry, type GuestCaps } from './cpuid.js';
@@ -55,6 +55,8 @@ export class X86Machine {
   readonly events = new X86Events(this);
   readonly debug = new X86Debug(this);
   readonly blocks: BlockCache;
+  /** Block executions before translation unless Kernel.jitHotness says (the wasm engine has its own). */
+  private defaultHotness = DEFAULT_HOTNESS;
   mpState = 0;
   private cpuid: CpuidEntry[] = [];
   /** What the guest CPUID enables (reserved CR4 bits, XSETBV's XCR0 bits), kept with it. */
@@ -100,7 +102,10 @@ export class X86Machine {
     // With translation at first sight (jitHotness 0) blocks are cached at first sight too.
     this.blocks = new BlockCache(this.cpu, this, k.jit && k.jitHotness === 0, k.codeCacheLimit ?? DEFAULT_CODE_CACHE_LIMIT);
     this.cpu.onCodeWrite = (gfn) => this.blocks.invalidate(gfn);
-    if (k.jit && k.jitEngine === 'wasm') this.blocks.hook = new X86WasmEngine(this.cpu, k.jitHotness ?? DEFAULT_HOTNESS);
+    if (k.jit && k.jitEngine === 'wasm') {
+      this.defaultHotness = DEFAULT_WASM_HOTNESS;
+      this.blocks.hook = new X86WasmEngine(this.cpu, k.jitHotness ?? DEFAULT_WASM_HOTNESS);
+    }
     this.cpu.onMmio = (gpa, len, write, data) => {
       exitMmio(this.vcpu, gpa, len, write, data ?? undefined);
       // A write ends after its instruction; a read that did not throw (readLinSoft) before it.
@@ -324,7 +329,7 @@ export class X86Machine {
     this.blockStale = false;
     // [kvmi hook] introspected vCPUs stay interpreted: page-access events need every access's context.
     if (!slow && blk.cached && this.vcpu.vm.kernel.jit && this.intro === null) {
-      const hot = this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS;
+      const hot = this.vcpu.vm.kernel.jitHotness ?? this.defaultHotness;
       if (blk.fn === null && !blk.noJit && ++blk.hits > hot) this.blocks.compile(blk, hot === 0 && c.long64);
       // Translated code skips the per-instruction checks: only with none pending.
       if (blk.fn !== null && this.compiledOk()) return this.runChain(blk, lim);
@@ -515,7 +520,8 @@ export class X86Machine {
     let b = first;
     this.handled = false;
     try {
-      const regionAt = (this.vcpu.vm.kernel.jitHotness ?? DEFAULT_HOTNESS) * REGION_FACTOR;
+      const hot = this.vcpu.vm.kernel.jitHotness;
+      const regionAt = hot === undefined ? DEFAULT_REGION_AT : hot * REGION_FACTOR;
       for (;;) {
         const n = this.runCompiled(b, lim - total);
         total += n;
