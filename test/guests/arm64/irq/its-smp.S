@@ -150,17 +150,19 @@ secondary_main:
   msr daifset, #2
   ret x25
 
-/* Counts the LPI (raw INTID at [sp, #160]) for this CPU. */
+/* Counts the LPI (raw INTID at [sp, #160]) for this CPU: the sum first, then the count with
+ * release semantics, so a CPU that sees the count (its spin) sees that LPI's sum too. */
 irq_handler:
   movq x9, DATA
   ldr x0, [sp, #160]
   mrs x10, mpidr_el1
   and x10, x10, #0xff
   add x9, x9, x10, lsl #3
-  ldr x11, [x9, #8]
-  add x11, x11, #1
-  str x11, [x9, #8]
   ldr x11, [x9, #40]
   add x11, x11, x0
   str x11, [x9, #40]
+  ldr x11, [x9, #8]
+  add x11, x11, #1
+  add x12, x9, #8
+  stlr x11, [x12]
   ret
