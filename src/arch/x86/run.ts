@@ -386,11 +386,12 @@ export class X86Machine {
           n += k;
           if (n >= lim) return n;
           a = s.rip;
-          if ((q & QUICK_END) !== 0) {
-            if (this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
-          } else if (a >= pageEnd) return n;
+          // Stopped before an instruction that is not a form, or before the page's last 15 bytes
+          // (quickRun runs none there, so RIP is still on this page): the decoder takes it.
+          if ((q & QUICK_END) === 0) break;
+          // After a branch (a block end): on only into new code on this page, as below.
+          if (this.vcpu.requests[0] !== 0 || !bc.streamOn(a)) return n;
           if (pageEnd - a < 15) break;
-          if ((q & QUICK_END) === 0) break; // stopped at an instruction that is not a form
         }
       }
       try {
