@@ -53,6 +53,9 @@ export const CTL_AREA_BYTES = 8192;
 const CTL_POOL = PAGE_SIZE;
 const RAM_START = CTL_POOL + CTL_AREAS * CTL_AREA_BYTES;
 
+/** The bitmap bits of `count` adjacent control areas (count up to 32), from bit 0. */
+const ctlMask = (count: number): number => (count === 32 ? -1 : (1 << count) - 1);
+
 /**
  * The process's shared `WebAssembly.Memory` and a first-fit allocator over it for guest RAM
  * mappings (on the thread that reserved it; a worker's view never carves), and the pool of
@@ -86,7 +89,7 @@ export class WasmRam {
    * shares the memory (an SMP worker's adopted view too) takes areas from the same pool.
    */
   allocCtl(count = 1): number {
-    const ones = count === 32 ? -1 : (1 << count) - 1;
+    const ones = ctlMask(count);
     for (let w = 0; w < CTL_AREAS / 32; w++) {
       for (let b = 0; b < 32; ) {
         const v = Atomics.load(this.bits, w);
@@ -108,8 +111,7 @@ export class WasmRam {
   /** Gives `count` control areas back (as allocCtl gave them). */
   releaseCtl(off: number, count = 1): void {
     const i = (off - CTL_POOL) / CTL_AREA_BYTES;
-    const ones = count === 32 ? -1 : (1 << count) - 1;
-    Atomics.and(this.bits, i >>> 5, ~(ones << (i & 31)));
+    Atomics.and(this.bits, i >>> 5, ~(ctlMask(count) << (i & 31)));
   }
 
   /**
